@@ -1,0 +1,363 @@
+//! The CA itself: show, export, rotation, and completing subordinate mode.
+
+use certherd_core::{EntryKind, EntryRef, Profiles, Source, StoreName};
+use certherd_store::{Change, Store};
+use certherd_x509::{CertInfo, CertSpec, CertificateDer, Eku, Purpose, Role, VerifyInput};
+
+use crate::init::trust_alias;
+use crate::issue::Renewed;
+use crate::node::{keys, SigningCa};
+use crate::{Error, Node};
+
+/// What `ca show` prints.
+#[derive(Clone, Debug)]
+pub struct CaSummary {
+    /// ca or subordinate.
+    pub mode: String,
+    /// The signing CA entry, when ready.
+    pub entry: Option<EntryRef>,
+    /// Its certificate facts.
+    pub info: Option<CertInfo>,
+    /// The root at the top of its chain.
+    pub root: Option<CertInfo>,
+    /// A rotation still in progress: the retiring CA entry.
+    pub retiring: Option<EntryRef>,
+    /// Subordinate mode waiting for the signed certificate.
+    pub pending: bool,
+}
+
+/// What `ca rotate` did.
+#[derive(Clone, Debug)]
+pub struct RotationReport {
+    /// The new CA entry.
+    pub new_ca: EntryRef,
+    /// Its SHA-256.
+    pub new_sha256: String,
+    /// Every reissued entry.
+    pub reissued: Vec<Renewed>,
+    /// Whether the old root was retired (no entry issued by it remains).
+    pub retired: bool,
+    /// The old CA entry.
+    pub old_ca: EntryRef,
+}
+
+impl<S: Store> Node<S> {
+    /// `ca show`.
+    pub fn ca_summary(&self) -> Result<CaSummary, Error> {
+        let mode = self.store.meta(keys::MODE)?.unwrap_or_else(|| "ca".into());
+        let pending = self.store.secret(keys::PENDING_CA_KEY)?.is_some();
+        let retiring = self
+            .store
+            .meta(keys::CA_RETIRING)?
+            .map(|a| format!("{}/{a}", StoreName::CA).parse())
+            .transpose()?;
+        match self.signing_ca() {
+            Ok(ca) => {
+                let root = match ca.chain.last() {
+                    Some(r) => CertInfo::from_der(r)?,
+                    None => ca.info.clone(),
+                };
+                Ok(CaSummary {
+                    mode,
+                    entry: Some(ca.alias),
+                    info: Some(ca.info),
+                    root: Some(root),
+                    retiring,
+                    pending,
+                })
+            }
+            Err(Error::CaNotReady(_)) => Ok(CaSummary {
+                mode,
+                entry: None,
+                info: None,
+                root: None,
+                retiring,
+                pending,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `ca export`: the root certificate clients must trust, DER.
+    pub fn ca_root(&self) -> Result<Vec<u8>, Error> {
+        let ca = self.signing_ca()?;
+        Ok(ca.chain.last().cloned().unwrap_or(ca.cert))
+    }
+
+    /// `ca rotate`: a new root is added to trusted-roots and becomes the signing CA, every
+    /// entry the old root issued is reissued, and the old root stays trusted until none
+    /// remains. Each step commits on its own, so a rotation interrupted at any point is
+    /// resumed by running `ca rotate` again, and nothing is ever signed by an untrusted root.
+    pub fn ca_rotate(&mut self) -> Result<RotationReport, Error> {
+        if self.store.meta(keys::MODE)?.as_deref() == Some("subordinate") {
+            return Err(Error::Invalid(
+                "in subordinate mode the enterprise CA signs certherd's CA; run `certherd init --mode subordinate` in a new home for a new CA request".into(),
+            ));
+        }
+        let old_alias = match self.store.meta(keys::CA_RETIRING)? {
+            // Resume an interrupted rotation rather than starting another.
+            Some(a) => format!("{}/{a}", StoreName::CA).parse::<EntryRef>()?,
+            None => {
+                let old = self.signing_ca()?;
+                let hostname = self.hostname()?;
+                let now = self.now();
+                let tag = format!(
+                    "{:04}{:02}{:02}{:02}{:02}{:02}",
+                    now.year(),
+                    u8::from(now.month()),
+                    now.day(),
+                    now.hour(),
+                    now.minute(),
+                    now.second()
+                );
+                let key = certherd_x509::PrivateKey::generate(old.key.algorithm())?;
+                let root = self.new_root(&hostname, Some(&tag), &key)?;
+                let new_ref: EntryRef = format!("{}/root-{tag}", StoreName::CA).parse()?;
+                let mut changes = self.root_changes(&new_ref, &root, &key)?;
+                changes.push(Change::SetMeta {
+                    key: keys::CA_CURRENT.into(),
+                    value: new_ref.alias.to_string(),
+                });
+                changes.push(Change::SetMeta {
+                    key: keys::CA_RETIRING.into(),
+                    value: old.alias.alias.to_string(),
+                });
+                changes.push(self.audit(
+                    "ca-rotate",
+                    &new_ref,
+                    format!("new root sha256 {}; retiring {}", root.sha256, old.alias),
+                ));
+                self.commit(&changes)?;
+                self.fault_point("rotate.new-root");
+                old.alias
+            }
+        };
+        let old = self.load(&old_alias)?;
+        let issued_by_old = |node: &Self| -> Result<Vec<EntryRef>, Error> {
+            Ok(node
+                .store
+                .entries(None)?
+                .into_iter()
+                .filter(|m| {
+                    m.issuer_sha256.as_deref() == Some(old.meta.sha256.as_str())
+                        && !m.entry.store.is_backup()
+                })
+                .map(|m| m.entry)
+                .collect())
+        };
+        let mut reissued = Vec::new();
+        for r in issued_by_old(self)? {
+            let (result, backup) = match self.renew(&r) {
+                Ok((issued, b)) => (Ok(issued), Some(b)),
+                Err(e) => (Err(e.to_string()), None),
+            };
+            reissued.push(Renewed {
+                entry: r,
+                result,
+                backup,
+            });
+        }
+        let remaining = issued_by_old(self)?;
+        let retired = remaining.is_empty();
+        if retired {
+            let trust_store: StoreName = StoreName::TRUSTED_ROOTS.parse()?;
+            let mut changes = Vec::new();
+            for m in self.store.entries(Some(&trust_store))? {
+                if m.sha256 == old.meta.sha256 {
+                    changes.push(Change::DeleteEntry(m.entry));
+                }
+            }
+            let backup = self.backup_ref(&old_alias, &[])?;
+            changes.push(Change::CreateStore(StoreName::BACKUP.parse()?, self.now()));
+            changes.push(Change::MoveEntry {
+                from: old_alias.clone(),
+                to: backup.clone(),
+                at: self.now(),
+            });
+            changes.push(Change::DeleteMeta(keys::CA_RETIRING.into()));
+            changes.push(self.audit(
+                "ca-retire",
+                &old_alias,
+                format!("no entry issued by it remains; kept as {backup}"),
+            ));
+            self.commit(&changes)?;
+        }
+        let current = self.signing_ca()?;
+        Ok(RotationReport {
+            new_ca: current.alias,
+            new_sha256: current.sha256,
+            reissued,
+            retired,
+            old_ca: old_alias,
+        })
+    }
+
+    /// `ca import-signed`: completes subordinate mode with the enterprise CA's signature.
+    /// The certificate must carry the pending key, be a CA, and chain to a root given in
+    /// the chain files; that root joins trusted-roots, and the node's machine-ssl and
+    /// sts-signing certificates are issued, in one transaction.
+    pub fn ca_import_signed(
+        &mut self,
+        cert_input: &[u8],
+        chain_inputs: &[Vec<u8>],
+    ) -> Result<Vec<EntryRef>, Error> {
+        let pending = self
+            .store
+            .secret(keys::PENDING_CA_KEY)?
+            .ok_or(Error::Invalid("no CA request is pending (this node is not in subordinate mode, or the CA is already imported)".into()))?;
+        let key = certherd_x509::parse_private_key(pending.expose())?;
+        let spki = key.public_key_spki();
+        let mut certs = certherd_x509::parse_certificates(cert_input)?;
+        for c in chain_inputs {
+            certs.extend(certherd_x509::parse_certificates(c)?);
+        }
+        let infos = certs
+            .iter()
+            .map(|c| CertInfo::from_der(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let idx = infos
+            .iter()
+            .position(|i| i.spki_der == spki)
+            .ok_or_else(|| Error::NoCertificate("no certificate in the input carries the pending CA key (was it signed from this node's CSR?)".into()))?;
+        let ca_info = infos[idx].clone();
+        if !ca_info.is_ca {
+            return Err(Error::NotCa {
+                subject: ca_info.subject,
+            });
+        }
+        let others: Vec<CertificateDer<'static>> = certs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != idx)
+            .map(|(_, c)| c.clone())
+            .collect();
+        let roots: Vec<CertificateDer<'static>> = others
+            .iter()
+            .filter(|c| CertInfo::from_der(c).is_ok_and(|i| i.self_issued && i.is_ca))
+            .cloned()
+            .collect();
+        if roots.is_empty() {
+            return Err(Error::NoCertificate("the chain must include the enterprise root CA certificate; pass it with --chain ROOT.pem".into()));
+        }
+        let now = self.now();
+        // webpki validates paths for end-entity certificates only, so the CA's path is
+        // proven by a probe leaf it signs: valid probe path means valid CA path.
+        let probe_key =
+            certherd_x509::PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256)?;
+        let probe_spec = CertSpec {
+            common_name: "certherd-probe.invalid".into(),
+            organization: None,
+            dns_names: vec![],
+            ip_addresses: vec![],
+            not_before: now - time::Duration::minutes(1),
+            not_after: (now + time::Duration::hours(1)).min(ca_info.not_after),
+            role: Role::Leaf,
+            eku: vec![Eku::ServerAuth],
+        };
+        let probe = certherd_x509::issue(
+            &probe_spec,
+            &probe_key.public_key_spki(),
+            &certherd_x509::Issuer {
+                cert: &certs[idx],
+                key: &key,
+            },
+        )?;
+        let mut intermediates = vec![certs[idx].clone()];
+        intermediates.extend(others.iter().cloned());
+        let verified = certherd_x509::verify(&VerifyInput {
+            end_entity: &probe,
+            intermediates: &intermediates,
+            trusted: &roots,
+            crls: &[],
+            at: now,
+            name: None,
+            purpose: Purpose::Any,
+        })
+        .map_err(Error::Untrusted)?;
+        // The CA's chain: everything above it in the verified path.
+        let chain: Vec<Vec<u8>> = verified.chain.iter().skip(2).map(|c| c.to_vec()).collect();
+        let root_der = verified
+            .chain
+            .last()
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        let root_info = CertInfo::from_der(&root_der)?;
+
+        let ca_ref: EntryRef = format!("{}/intermediate", StoreName::CA).parse()?;
+        let ca_meta = self.meta_for(
+            ca_ref.clone(),
+            &ca_info,
+            EntryKind::KeyPair,
+            Some(Profiles::INTERMEDIATE_CA),
+            Source::Imported,
+            None,
+        );
+        let trust_ref = EntryRef::new(
+            StoreName::TRUSTED_ROOTS.parse()?,
+            trust_alias(&root_info).parse()?,
+        );
+        let trust_meta = self.meta_for(
+            trust_ref,
+            &root_info,
+            EntryKind::Certificate,
+            None,
+            Source::Trusted,
+            None,
+        );
+        let mut changes = vec![Change::PutEntry {
+            entry: Box::new(Self::entry_with_key(
+                ca_meta,
+                certs[idx].to_vec(),
+                chain.clone(),
+                Some(&key),
+            )),
+            replace: false,
+        }];
+        if !self
+            .trust_list()?
+            .iter()
+            .any(|m| m.sha256 == root_info.sha256)
+        {
+            changes.push(Change::PutEntry {
+                entry: Box::new(Self::entry_with_key(
+                    trust_meta,
+                    root_der.clone(),
+                    Vec::new(),
+                    None,
+                )),
+                replace: false,
+            });
+        }
+        let hostname = self.hostname()?;
+        let ips: Vec<std::net::IpAddr> = self
+            .store
+            .meta(keys::IPS)?
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let signing = SigningCa {
+            alias: ca_ref.clone(),
+            sha256: ca_info.sha256.clone(),
+            cert: certs[idx].to_vec(),
+            chain,
+            key,
+            info: ca_info.clone(),
+        };
+        let (ident, mut refs) = self.node_identity_changes(&hostname, &ips, &signing)?;
+        changes.extend(ident);
+        changes.push(Change::SetMeta {
+            key: keys::CA_CURRENT.into(),
+            value: "intermediate".into(),
+        });
+        changes.push(Change::DeleteSecret(keys::PENDING_CA_KEY.into()));
+        changes.push(self.audit(
+            "ca-import-signed",
+            &ca_ref,
+            format!("{} issued by {}", ca_info.subject, ca_info.issuer),
+        ));
+        self.commit(&changes)?;
+        refs.insert(0, ca_ref);
+        Ok(refs)
+    }
+}

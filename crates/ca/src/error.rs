@@ -1,0 +1,139 @@
+//! The one error type of the node operations, each variant carrying what an admin needs.
+
+use certherd_core::{EntryRef, OffsetDateTime};
+use certherd_x509::Reason;
+
+/// Why a node operation was refused or failed. Nothing was changed when one is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] certherd_store::Error),
+    /// Building or parsing X.509 failed.
+    #[error(transparent)]
+    X509(#[from] certherd_x509::Error),
+    /// A value is not valid for the domain.
+    #[error(transparent)]
+    Core(#[from] certherd_core::Error),
+    /// certherd.toml could not be used.
+    #[error("{path}: {detail}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// No such entry.
+    #[error("entry {0} does not exist")]
+    NoSuchEntry(EntryRef),
+    /// No such store.
+    #[error("store '{0}' does not exist")]
+    NoSuchStore(String),
+    /// The entry exists already.
+    #[error("entry {0} already exists (renew it, or delete it first)")]
+    EntryExists(EntryRef),
+    /// The hostname given to init is not a DNS name.
+    #[error(
+        "invalid hostname '{0}': expected a fully qualified DNS name such as node1.example.com"
+    )]
+    InvalidHostname(String),
+    /// The private key does not belong to the certificate.
+    #[error("the private key does not match the certificate's public key")]
+    KeyMismatch,
+    /// No certificate in the input matches the pending key, or no leaf could be found.
+    #[error("{0}")]
+    NoCertificate(String),
+    /// The certificate does not chain to a trusted root, or is otherwise invalid.
+    #[error("certificate not accepted: {0}")]
+    Untrusted(Reason),
+    /// The certificate is expired at the instant of the operation.
+    #[error("certificate expired at {} (now {})", certherd_x509::rfc3339(*not_after), certherd_x509::rfc3339(*now))]
+    Expired {
+        /// Its notAfter.
+        not_after: OffsetDateTime,
+        /// The instant of the operation.
+        now: OffsetDateTime,
+    },
+    /// The certificate is not valid yet.
+    #[error("certificate not valid before {} (now {})", certherd_x509::rfc3339(*not_before), certherd_x509::rfc3339(*now))]
+    NotYetValid {
+        /// Its notBefore.
+        not_before: OffsetDateTime,
+        /// The instant of the operation.
+        now: OffsetDateTime,
+    },
+    /// A machine-ssl certificate does not cover the node's hostname.
+    #[error("certificate does not cover the node's hostname '{hostname}' (it covers: {names})")]
+    HostnameNotCovered {
+        /// The node's hostname.
+        hostname: String,
+        /// The names it covers.
+        names: String,
+    },
+    /// The certificate's extended key usage does not fit the profile.
+    #[error(
+        "extended key usage [{present}] does not fit profile {profile}, which needs [{required}]"
+    )]
+    EkuMismatch {
+        /// The profile.
+        profile: String,
+        /// What the profile needs.
+        required: String,
+        /// What the certificate has.
+        present: String,
+    },
+    /// A certificate given as a CA is not one.
+    #[error("'{subject}' is not a CA certificate (basicConstraints CA:TRUE is missing)")]
+    NotCa {
+        /// Its subject.
+        subject: String,
+    },
+    /// The entry cannot be renewed by certherd.
+    #[error("{entry} cannot be renewed: {why}")]
+    NotRenewable {
+        /// The entry.
+        entry: EntryRef,
+        /// Why.
+        why: &'static str,
+    },
+    /// The entry is protected from this operation.
+    #[error("{entry}: {why}")]
+    Protected {
+        /// The entry or object.
+        entry: String,
+        /// Why, and what to do instead.
+        why: &'static str,
+    },
+    /// The node has no signing CA yet (subordinate mode before `ca import-signed`).
+    #[error("the CA is not ready: {0}")]
+    CaNotReady(&'static str),
+    /// The request is wrong in a way the message explains.
+    #[error("{0}")]
+    Invalid(String),
+    /// A CRL is not signed by any trusted CA.
+    #[error("the CRL from '{issuer}' is not signed by a trusted CA; add the CA with `certherd trust add` first")]
+    CrlUntrusted {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// No trusted certificate matches the fingerprint.
+    #[error("no trusted certificate has fingerprint {0}")]
+    NoSuchTrust(String),
+}
+
+impl Error {
+    /// A short hint for the CLI's second line, when there is a usual next step.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Store(certherd_store::Error::NotInitialized { .. }) => "run `certherd init --hostname FQDN` first, or pass --home",
+            Self::Store(certherd_store::Error::AlreadyInitialized { .. }) => "use another --home, or remove the old home if you really mean to start over",
+            Self::NoSuchEntry(_) => "`certherd cert list` shows the entries",
+            Self::NoSuchStore(_) => "`certherd store list` shows the stores",
+            Self::Untrusted(_) => "add the issuing CA with `certherd trust add CA.pem`, or pass the intermediates with --chain",
+            Self::EkuMismatch { .. } => "issue the certificate with the EKUs the profile needs, or import it under another profile with --profile",
+            Self::CaNotReady(_) => "complete subordinate mode with `certherd ca import-signed CERT --chain ROOT.pem`",
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,199 @@
+//! `cert import`: bringing in a certificate issued elsewhere (hybrid and custom modes),
+//! refused with the reason unless it is one certherd can stand behind.
+
+use certherd_core::{EntryKind, EntryRef, Source, StoreName};
+use certherd_store::{Change, Store};
+use certherd_x509::{CertInfo, CertificateDer, Eku, Purpose, Reason, Role, VerifyInput};
+
+use crate::issue::Issued;
+use crate::{Error, Node};
+
+impl<S: Store> Node<S> {
+    /// Imports a certificate (PEM or DER; a bundle in any order) with optional chain files
+    /// and key. Refused, with nothing changed, when the key does not match, the chain does
+    /// not reach a trusted root, the certificate is not valid now, a machine-ssl
+    /// certificate does not cover the hostname, or the EKU does not fit the profile.
+    /// An existing entry of that name is kept in the backup store.
+    pub fn import(
+        &mut self,
+        r: &EntryRef,
+        cert_input: &[u8],
+        chain_inputs: &[Vec<u8>],
+        key_input: Option<&[u8]>,
+        profile: Option<&str>,
+    ) -> Result<Issued, Error> {
+        if [StoreName::BACKUP, StoreName::TRUSTED_ROOTS, StoreName::CA].contains(&r.store.as_str())
+        {
+            return Err(Error::Protected { entry: r.to_string(), why: "this store is managed by certherd (use `certherd trust add` for CA certificates)" });
+        }
+        let mut certs = certherd_x509::parse_certificates(cert_input)?;
+        for c in chain_inputs {
+            certs.extend(certherd_x509::parse_certificates(c)?);
+        }
+        let key = key_input
+            .map(certherd_x509::parse_private_key)
+            .transpose()?;
+        let infos = certs
+            .iter()
+            .map(|c| CertInfo::from_der(c))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // The leaf: the certificate matching the key; else the only non-CA one; else the first.
+        let leaf_idx = match &key {
+            Some(k) => {
+                let spki = k.public_key_spki();
+                infos
+                    .iter()
+                    .position(|i| i.spki_der == spki)
+                    .ok_or(Error::KeyMismatch)?
+            }
+            None => {
+                let non_ca: Vec<usize> = (0..infos.len()).filter(|&i| !infos[i].is_ca).collect();
+                if non_ca.len() == 1 {
+                    non_ca[0]
+                } else {
+                    0
+                }
+            }
+        };
+        let leaf = certs[leaf_idx].clone();
+        let info = infos[leaf_idx].clone();
+        let others: Vec<CertificateDer<'static>> = certs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leaf_idx)
+            .map(|(_, c)| c.clone())
+            .collect();
+
+        let existing = self.store.entry(r)?;
+        let profile_name = profile
+            .map(str::to_owned)
+            .or_else(|| existing.as_ref().and_then(|e| e.meta.profile.clone()))
+            .or_else(|| {
+                self.profiles
+                    .get(r.store.as_str())
+                    .ok()
+                    .map(|p| p.name.clone())
+            });
+        let profile = profile_name
+            .as_deref()
+            .map(|p| self.profiles.get(p))
+            .transpose()?
+            .cloned();
+        if profile
+            .as_ref()
+            .is_some_and(|p| !matches!(p.role, Role::Leaf))
+        {
+            return Err(Error::Invalid(
+                "CA certificates are added with `certherd trust add`, not imported as entries"
+                    .into(),
+            ));
+        }
+
+        let now = self.now();
+        if now > info.not_after {
+            return Err(Error::Expired {
+                not_after: info.not_after,
+                now,
+            });
+        }
+        if now < info.not_before {
+            return Err(Error::NotYetValid {
+                not_before: info.not_before,
+                now,
+            });
+        }
+        if let Some(p) = &profile {
+            if !info.extended_key_usage.is_empty() {
+                let missing: Vec<&str> = p
+                    .eku
+                    .iter()
+                    .map(|e| e.name())
+                    .filter(|n| !info.extended_key_usage.iter().any(|x| x == n))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Error::EkuMismatch {
+                        profile: p.name.clone(),
+                        required: p
+                            .eku
+                            .iter()
+                            .map(|e| e.name())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        present: info.extended_key_usage.join(", "),
+                    });
+                }
+            }
+        }
+        let hostname = self.hostname()?;
+        let is_machine_ssl = profile.as_ref().is_some_and(|p| p.name == "machine-ssl");
+        if is_machine_ssl && !info.covers_name(&hostname) {
+            return Err(Error::HostnameNotCovered {
+                hostname,
+                names: info.subject_alt_names().join(", "),
+            });
+        }
+        let purpose = match &profile {
+            Some(p) if p.eku.contains(&Eku::ServerAuth) => Purpose::Server,
+            Some(p) if p.eku.contains(&Eku::ClientAuth) => Purpose::Client,
+            _ => Purpose::Any,
+        };
+        let trusted = self.trust_anchors()?;
+        let crls = self.trusted_crls()?;
+        let verified = certherd_x509::verify(&VerifyInput {
+            end_entity: &leaf,
+            intermediates: &others,
+            trusted: &trusted,
+            crls: &crls,
+            at: now,
+            name: None,
+            purpose,
+        })
+        .map_err(|reason| match reason {
+            Reason::Expired { not_after, now } => Error::Expired { not_after, now },
+            other => Error::Untrusted(other),
+        })?;
+        let chain: Vec<Vec<u8>> = verified.chain.iter().skip(1).map(|c| c.to_vec()).collect();
+
+        let kind = if key.is_some() {
+            EntryKind::KeyPair
+        } else {
+            EntryKind::Certificate
+        };
+        let meta = self.meta_for(
+            r.clone(),
+            &info,
+            kind,
+            profile_name.as_deref(),
+            Source::Imported,
+            None,
+        );
+        let entry = Self::entry_with_key(meta.clone(), leaf.to_vec(), chain, key.as_ref());
+        let mut changes = vec![
+            Change::CreateStore(r.store.clone(), now),
+            Change::CreateStore(StoreName::BACKUP.parse()?, now),
+        ];
+        let mut detail = format!("serial {} issuer {}", info.serial, info.issuer);
+        if existing.is_some() {
+            let backup = self.backup_ref(r, &[])?;
+            detail.push_str(&format!("; previous kept as {backup}"));
+            changes.push(Change::MoveEntry {
+                from: r.clone(),
+                to: backup,
+                at: now,
+            });
+        }
+        changes.push(Change::PutEntry {
+            entry: Box::new(entry),
+            replace: false,
+        });
+        changes.push(self.audit("import", r, detail));
+        self.commit(&changes)?;
+        Ok(Issued {
+            meta,
+            warnings: vec![
+                "imported certificates are monitored but not renewed automatically".into(),
+            ],
+        })
+    }
+}

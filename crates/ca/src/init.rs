@@ -1,0 +1,343 @@
+//! `certherd init`: the root CA (or a subordinate CA request), the stores, the node's
+//! machine-ssl and sts-signing certificates, all in one transaction.
+
+use std::net::IpAddr;
+
+use certherd_core::{EntryKind, EntryRef, Profiles, Source, StoreName};
+use certherd_store::{Change, Secret, Store};
+use certherd_x509::{CertInfo, CertSpec, KeyAlgorithm, PrivateKey, Role};
+
+use crate::node::{keys, SigningCa};
+use crate::{Error, Node};
+
+/// Whether the node runs its own root or a CA signed by an enterprise CA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// certherd's own root CA.
+    Ca,
+    /// A CA key whose certificate an enterprise CA signs (`ca import-signed`).
+    Subordinate,
+}
+
+impl Mode {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ca => "ca",
+            Self::Subordinate => "subordinate",
+        }
+    }
+}
+
+/// Options of `certherd init`.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// The node's fully qualified name.
+    pub hostname: String,
+    /// The node's IP addresses.
+    pub ips: Vec<IpAddr>,
+    /// Key algorithm for every key certherd generates on this node.
+    pub key_algo: KeyAlgorithm,
+    /// CA or subordinate.
+    pub mode: Mode,
+}
+
+/// What `init` made.
+#[derive(Clone, Debug)]
+pub struct InitReport {
+    /// The CA certificate's SHA-256 (mode ca).
+    pub ca_sha256: Option<String>,
+    /// Entries created.
+    pub entries: Vec<EntryRef>,
+    /// The CA CSR in PEM (subordinate mode), for the enterprise CA.
+    pub csr_pem: Option<String>,
+}
+
+pub(crate) fn valid_hostname(h: &str) -> bool {
+    h.len() <= 253
+        && h.contains('.')
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+pub(crate) fn ca_common_name(hostname: &str, n: Option<&str>) -> String {
+    match n {
+        Some(tag) => format!("certherd CA {hostname} {tag}"),
+        None => format!("certherd CA {hostname}"),
+    }
+}
+
+/// The trusted-roots alias of a root: its CN, slugged, and the start of its fingerprint.
+pub(crate) fn trust_alias(info: &CertInfo) -> String {
+    let cn = info.subject_cn.clone().unwrap_or_else(|| "ca".into());
+    let slug: String = cn
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug: String = slug.chars().take(48).collect();
+    format!(
+        "{}-{}",
+        if slug.is_empty() { "ca".into() } else { slug },
+        &info.sha256[..8]
+    )
+}
+
+impl<S: Store> Node<S> {
+    /// Initializes the node. Refused (by the store) if the home is already initialized.
+    pub fn init(&mut self, opts: &InitOptions) -> Result<InitReport, Error> {
+        if !valid_hostname(&opts.hostname) {
+            return Err(Error::InvalidHostname(opts.hostname.clone()));
+        }
+        let hostname = opts.hostname.to_ascii_lowercase();
+        let now = self.now();
+        let mut changes = vec![
+            Change::SetMeta {
+                key: keys::HOSTNAME.into(),
+                value: hostname.clone(),
+            },
+            Change::SetMeta {
+                key: keys::IPS.into(),
+                value: opts
+                    .ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            },
+            Change::SetMeta {
+                key: keys::MODE.into(),
+                value: opts.mode.as_str().into(),
+            },
+            Change::SetMeta {
+                key: keys::KEY_ALGO.into(),
+                value: opts.key_algo.name().into(),
+            },
+        ];
+        for s in [
+            StoreName::CA,
+            StoreName::TRUSTED_ROOTS,
+            StoreName::MACHINE_SSL,
+            StoreName::STS,
+            StoreName::BACKUP,
+        ] {
+            changes.push(Change::CreateStore(s.parse()?, now));
+        }
+        let ca_key = PrivateKey::generate(opts.key_algo)?;
+        let mut report = InitReport {
+            ca_sha256: None,
+            entries: Vec::new(),
+            csr_pem: None,
+        };
+        match opts.mode {
+            Mode::Ca => {
+                let root = self.new_root(&hostname, None, &ca_key)?;
+                let ca_ref: EntryRef = format!("{}/root", StoreName::CA).parse()?;
+                changes.extend(self.root_changes(&ca_ref, &root, &ca_key)?);
+                report.ca_sha256 = Some(root.sha256.clone());
+                report.entries.push(ca_ref.clone());
+                changes.push(Change::SetMeta {
+                    key: keys::CA_CURRENT.into(),
+                    value: "root".into(),
+                });
+                let signing = SigningCa {
+                    alias: ca_ref,
+                    cert: root.cert.clone(),
+                    chain: Vec::new(),
+                    key: ca_key,
+                    sha256: root.sha256.clone(),
+                    info: root.info,
+                };
+                let (c, refs) = self.node_identity_changes(&hostname, &opts.ips, &signing)?;
+                changes.extend(c);
+                report.entries.extend(refs);
+            }
+            Mode::Subordinate => {
+                let profile = self.profiles.get(Profiles::INTERMEDIATE_CA)?;
+                let spec = CertSpec {
+                    common_name: ca_common_name(&hostname, None),
+                    organization: Some("certherd".into()),
+                    dns_names: vec![],
+                    ip_addresses: vec![],
+                    not_before: now,
+                    not_after: now + profile.lifetime.duration(),
+                    role: Role::Ca { path_len: Some(0) },
+                    eku: vec![],
+                };
+                let csr = certherd_x509::signing_request(&spec, &ca_key)?;
+                report.csr_pem = Some(certherd_x509::to_pem(
+                    certherd_x509::PemLabel::CertificateRequest,
+                    &csr,
+                ));
+                changes.push(Change::PutSecret {
+                    name: keys::PENDING_CA_KEY.into(),
+                    secret: Secret::new(ca_key.secret_der().to_vec()),
+                });
+            }
+        }
+        changes.push(self.audit(
+            "init",
+            &hostname,
+            format!("mode {} key {}", opts.mode.as_str(), opts.key_algo),
+        ));
+        changes.push(Change::SetMeta {
+            key: certherd_store::INITIALIZED.into(),
+            value: now.unix_timestamp().to_string(),
+        });
+        self.commit(&changes)?;
+        Ok(report)
+    }
+
+    /// A new self-signed root under the root-ca profile.
+    pub(crate) fn new_root(
+        &self,
+        hostname: &str,
+        tag: Option<&str>,
+        key: &PrivateKey,
+    ) -> Result<RootCert, Error> {
+        let profile = self.profiles.get(Profiles::ROOT_CA)?;
+        let now = self.now();
+        let spec = CertSpec {
+            common_name: ca_common_name(hostname, tag),
+            organization: Some("certherd".into()),
+            dns_names: vec![],
+            ip_addresses: vec![],
+            not_before: now - time::Duration::minutes(1),
+            not_after: now + profile.lifetime.duration(),
+            role: profile.role,
+            eku: vec![],
+        };
+        let cert = certherd_x509::self_sign(&spec, key)?.to_vec();
+        let info = CertInfo::from_der(&cert)?;
+        Ok(RootCert {
+            sha256: info.sha256.clone(),
+            cert,
+            info,
+        })
+    }
+
+    /// Writes a root into the ca store (with key) and trusted-roots (certificate only).
+    pub(crate) fn root_changes(
+        &self,
+        ca_ref: &EntryRef,
+        root: &RootCert,
+        key: &PrivateKey,
+    ) -> Result<Vec<Change>, Error> {
+        let trust_ref = EntryRef::new(
+            StoreName::TRUSTED_ROOTS.parse()?,
+            trust_alias(&root.info).parse()?,
+        );
+        let ca_meta = self.meta_for(
+            ca_ref.clone(),
+            &root.info,
+            EntryKind::KeyPair,
+            Some(Profiles::ROOT_CA),
+            Source::Issued,
+            None,
+        );
+        let trust_meta = self.meta_for(
+            trust_ref,
+            &root.info,
+            EntryKind::Certificate,
+            Some(Profiles::ROOT_CA),
+            Source::Trusted,
+            None,
+        );
+        Ok(vec![
+            Change::PutEntry {
+                entry: Box::new(Self::entry_with_key(
+                    ca_meta,
+                    root.cert.clone(),
+                    Vec::new(),
+                    Some(key),
+                )),
+                replace: false,
+            },
+            Change::PutEntry {
+                entry: Box::new(Self::entry_with_key(
+                    trust_meta,
+                    root.cert.clone(),
+                    Vec::new(),
+                    None,
+                )),
+                replace: false,
+            },
+        ])
+    }
+
+    /// machine-ssl/machine and sts/sts-signing for the node.
+    pub(crate) fn node_identity_changes(
+        &self,
+        hostname: &str,
+        ips: &[IpAddr],
+        ca: &SigningCa,
+    ) -> Result<(Vec<Change>, Vec<EntryRef>), Error> {
+        let mut changes = Vec::new();
+        let mut refs = Vec::new();
+        let machine = self.profiles.get("machine-ssl")?.clone();
+        let built = self.build(
+            &machine,
+            hostname,
+            &[hostname.to_owned()],
+            ips,
+            None,
+            Some(ca),
+        )?;
+        let r: EntryRef = "machine-ssl/machine".parse()?;
+        changes.push(Change::PutEntry {
+            entry: Box::new(self.built_entry(r.clone(), &machine.name, &built)),
+            replace: false,
+        });
+        refs.push(r);
+        let sts = self.profiles.get("sts-signing")?.clone();
+        let built = self.build(
+            &sts,
+            &format!("sts-signing {hostname}"),
+            &[],
+            &[],
+            None,
+            Some(ca),
+        )?;
+        let r: EntryRef = "sts/sts-signing".parse()?;
+        changes.push(Change::PutEntry {
+            entry: Box::new(self.built_entry(r.clone(), &sts.name, &built)),
+            replace: false,
+        });
+        refs.push(r);
+        Ok((changes, refs))
+    }
+}
+
+/// A freshly built root.
+pub(crate) struct RootCert {
+    pub cert: Vec<u8>,
+    pub info: CertInfo,
+    pub sha256: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert!(valid_hostname("node1.example.com"));
+        assert!(!valid_hostname("node1"));
+        assert!(!valid_hostname("-bad.example.com"));
+        assert!(!valid_hostname("a..b"));
+    }
+}

@@ -1,0 +1,400 @@
+//! Issuing and renewing leaf certificates.
+
+use std::net::IpAddr;
+
+use certherd_core::{EntryKind, EntryMeta, EntryRef, Profile, Source, Span, StoreName};
+use certherd_store::{Change, Store};
+use certherd_x509::{CertInfo, CertSpec, KeyAlgorithm, PrivateKey};
+use time::Duration;
+
+use crate::node::SigningCa;
+use crate::{Error, Node};
+
+/// Certificates start a minute in the past so a peer whose clock lags slightly accepts
+/// them (step-ca backdates by the same amount).
+const BACKDATE: Duration = Duration::minutes(1);
+
+/// What to issue with `cert issue`.
+#[derive(Clone, Debug)]
+pub struct IssueRequest {
+    /// Profile name.
+    pub profile: String,
+    /// Target entry.
+    pub entry: EntryRef,
+    /// Common name; defaults to the first SAN, else the alias.
+    pub common_name: Option<String>,
+    /// DNS names and IP addresses.
+    pub names: Vec<String>,
+    /// Key algorithm; defaults to the profile's, else the node's.
+    pub key_algo: Option<KeyAlgorithm>,
+}
+
+/// A newly issued entry, with any warnings (e.g. validity capped by the issuer).
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// The entry written.
+    pub meta: EntryMeta,
+    /// Things the admin should know.
+    pub warnings: Vec<String>,
+}
+
+/// The outcome of renewing one entry.
+#[derive(Clone, Debug)]
+pub struct Renewed {
+    /// The entry renewed.
+    pub entry: EntryRef,
+    /// The new entry, or why renewal failed.
+    pub result: Result<Issued, String>,
+    /// Where the previous entry went.
+    pub backup: Option<EntryRef>,
+}
+
+/// Which entries `cert renew` takes.
+#[derive(Clone, Debug)]
+pub enum RenewSelection {
+    /// One entry.
+    One(EntryRef),
+    /// Every renewable entry of a profile.
+    Profile(String),
+    /// Every renewable entry.
+    All,
+    /// Every renewable entry expiring within the span.
+    ExpiringWithin(Span),
+    /// Every renewable entry whose renewal time (2/3 of its lifetime, with jitter) has come.
+    Due,
+}
+
+/// A certificate and key built under a profile, before it is stored.
+pub(crate) struct Built {
+    pub cert: Vec<u8>,
+    pub chain: Vec<Vec<u8>>,
+    pub key: PrivateKey,
+    pub info: CertInfo,
+    pub issuer_sha256: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl<S: Store> Node<S> {
+    /// Builds a certificate for `profile`, signed by `ca` unless the profile is self-signed.
+    pub(crate) fn build(
+        &self,
+        profile: &Profile,
+        common_name: &str,
+        names: &[String],
+        ips: &[IpAddr],
+        key_algo: Option<KeyAlgorithm>,
+        ca: Option<&SigningCa>,
+    ) -> Result<Built, Error> {
+        let algo = key_algo
+            .or(profile.key_algo)
+            .unwrap_or_else(|| self.default_key_algo());
+        let key = PrivateKey::generate(algo)?;
+        let now = self.now();
+        let mut spec = CertSpec {
+            common_name: common_name.to_owned(),
+            organization: None,
+            dns_names: Vec::new(),
+            ip_addresses: ips.to_vec(),
+            not_before: now - BACKDATE,
+            not_after: now + profile.lifetime.duration(),
+            role: profile.role,
+            eku: profile.eku.clone(),
+        }
+        .with_names(names.iter().map(String::as_str))?;
+        let mut warnings = Vec::new();
+        let (cert, chain, issuer_sha256) = if profile.self_signed {
+            (
+                certherd_x509::self_sign(&spec, &key)?.to_vec(),
+                Vec::new(),
+                None,
+            )
+        } else {
+            let ca = ca.ok_or(Error::CaNotReady("no signing CA"))?;
+            // No leaf may outlive its issuer: a certificate valid past its CA is unusable then.
+            if spec.not_after > ca.info.not_after {
+                warnings.push(format!(
+                    "validity capped at the issuing CA's expiry {} (profile {} asks for {})",
+                    certherd_x509::rfc3339(ca.info.not_after),
+                    profile.name,
+                    profile.lifetime
+                ));
+                spec.not_after = ca.info.not_after;
+            }
+            let cert = certherd_x509::issue(
+                &spec,
+                &key.public_key_spki(),
+                &certherd_x509::Issuer {
+                    cert: &ca.cert,
+                    key: &ca.key,
+                },
+            )?;
+            let mut chain = vec![ca.cert.clone()];
+            chain.extend(ca.chain.iter().cloned());
+            (cert.to_vec(), chain, Some(ca.sha256.clone()))
+        };
+        let info = CertInfo::from_der(&cert)?;
+        Ok(Built {
+            cert,
+            chain,
+            key,
+            info,
+            issuer_sha256,
+            warnings,
+        })
+    }
+
+    pub(crate) fn built_entry(
+        &self,
+        entry: EntryRef,
+        profile: &str,
+        b: &Built,
+    ) -> certherd_store::Entry {
+        let meta = self.meta_for(
+            entry,
+            &b.info,
+            EntryKind::KeyPair,
+            Some(profile),
+            Source::Issued,
+            b.issuer_sha256.clone(),
+        );
+        Self::entry_with_key(meta, b.cert.clone(), b.chain.clone(), Some(&b.key))
+    }
+
+    /// `cert issue`: a new certificate and key under a profile, in a new entry.
+    pub fn issue(&mut self, req: &IssueRequest) -> Result<Issued, Error> {
+        let profile = self.profiles.get(&req.profile)?.clone();
+        if !profile.is_renewable() {
+            return Err(Error::Invalid(format!(
+                "profile {} is a CA profile; CAs are managed with `certherd ca`",
+                profile.name
+            )));
+        }
+        if self.store.entry(&req.entry)?.is_some() {
+            return Err(Error::EntryExists(req.entry.clone()));
+        }
+        if [StoreName::BACKUP, StoreName::TRUSTED_ROOTS, StoreName::CA]
+            .contains(&req.entry.store.as_str())
+        {
+            return Err(Error::Protected {
+                entry: req.entry.to_string(),
+                why: "this store is managed by certherd; pick another store",
+            });
+        }
+        let cn = req
+            .common_name
+            .clone()
+            .or_else(|| req.names.first().cloned())
+            .unwrap_or_else(|| req.entry.alias.to_string());
+        let ca = if profile.self_signed {
+            None
+        } else {
+            Some(self.signing_ca()?)
+        };
+        let built = self.build(&profile, &cn, &req.names, &[], req.key_algo, ca.as_ref())?;
+        let entry = self.built_entry(req.entry.clone(), &profile.name, &built);
+        let meta = entry.meta.clone();
+        self.commit(&[
+            Change::CreateStore(req.entry.store.clone(), self.now()),
+            Change::PutEntry {
+                entry: Box::new(entry),
+                replace: false,
+            },
+            self.audit(
+                "issue",
+                &req.entry,
+                format!(
+                    "profile {} serial {} not_after {}",
+                    profile.name,
+                    meta.serial,
+                    certherd_x509::rfc3339(meta.not_after)
+                ),
+            ),
+        ])?;
+        Ok(Issued {
+            meta,
+            warnings: built.warnings,
+        })
+    }
+
+    /// `service add NAME`: store NAME with a `service` certificate whose CN is the name.
+    pub fn add_service(&mut self, name: &str) -> Result<Issued, Error> {
+        let store: StoreName = name.parse()?;
+        if self.store.stores()?.iter().any(|s| s.name == store) {
+            return Err(Error::Invalid(format!("store '{name}' already exists")));
+        }
+        self.issue(&IssueRequest {
+            profile: "service".into(),
+            entry: EntryRef::new(store, name.parse()?),
+            common_name: Some(name.to_owned()),
+            names: Vec::new(),
+            key_algo: None,
+        })
+    }
+
+    /// Renews one entry: a new key and certificate with the same names and the profile's
+    /// full lifetime; the old entry moves to the backup store in the same transaction.
+    pub fn renew(&mut self, r: &EntryRef) -> Result<(Issued, EntryRef), Error> {
+        let old = self.load(r)?;
+        if r.store.is_backup() {
+            return Err(Error::NotRenewable {
+                entry: r.clone(),
+                why: "it is a superseded backup entry",
+            });
+        }
+        match old.meta.source {
+            certherd_core::Source::Issued => {}
+            certherd_core::Source::Imported => {
+                return Err(Error::NotRenewable { entry: r.clone(), why: "it was imported; renew it with its issuer and `certherd cert import` the new one" })
+            }
+            certherd_core::Source::Trusted => {
+                return Err(Error::NotRenewable { entry: r.clone(), why: "it is a trusted CA certificate" })
+            }
+        }
+        let profile_name = old.meta.profile.clone().ok_or(Error::NotRenewable {
+            entry: r.clone(),
+            why: "it has no profile",
+        })?;
+        let profile = self.profiles.get(&profile_name)?.clone();
+        if !profile.is_renewable() {
+            return Err(Error::NotRenewable {
+                entry: r.clone(),
+                why: "it is a CA certificate; use `certherd ca rotate`",
+            });
+        }
+        let info = CertInfo::from_der(&old.cert)?;
+        let cn = info
+            .subject_cn
+            .clone()
+            .unwrap_or_else(|| r.alias.to_string());
+        let old_key = old
+            .key
+            .as_ref()
+            .map(|k| certherd_x509::parse_private_key(k.expose()))
+            .transpose()?;
+        let ca = if profile.self_signed {
+            None
+        } else {
+            Some(self.signing_ca()?)
+        };
+        let built = self.build(
+            &profile,
+            &cn,
+            &info.dns_names,
+            &info.ip_addresses,
+            old_key.map(|k| k.algorithm()),
+            ca.as_ref(),
+        )?;
+        self.fault_point("renew.issued");
+        let backup = self.backup_ref(r, &[])?;
+        let entry = self.built_entry(r.clone(), &profile.name, &built);
+        let meta = entry.meta.clone();
+        let mut changes = vec![
+            Change::CreateStore(StoreName::BACKUP.parse()?, self.now()),
+            Change::MoveEntry {
+                from: r.clone(),
+                to: backup.clone(),
+                at: self.now(),
+            },
+            Change::PutEntry {
+                entry: Box::new(entry),
+                replace: false,
+            },
+            self.audit(
+                "renew",
+                r,
+                format!(
+                    "serial {} -> {}; previous kept as {backup}",
+                    old.meta.serial, meta.serial
+                ),
+            ),
+        ];
+        changes.extend(self.prune_changes()?);
+        self.commit(&changes)?;
+        self.fault_point("renew.committed");
+        Ok((
+            Issued {
+                meta,
+                warnings: built.warnings,
+            },
+            backup,
+        ))
+    }
+
+    /// The entries a selection takes, without renewing them.
+    pub fn select_for_renewal(&self, sel: &RenewSelection) -> Result<Vec<EntryRef>, Error> {
+        if let RenewSelection::One(r) = sel {
+            self.load(r)?;
+            return Ok(vec![r.clone()]);
+        }
+        if let RenewSelection::Profile(p) = sel {
+            self.profiles.get(p)?;
+        }
+        let now = self.now();
+        let warn = self.thresholds.warn;
+        Ok(self
+            .store
+            .entries(None)?
+            .into_iter()
+            .filter(|m| m.renews_automatically())
+            .filter(|m| {
+                m.profile
+                    .as_deref()
+                    .and_then(|p| self.profiles.get(p).ok())
+                    .is_some_and(Profile::is_renewable)
+            })
+            .filter(|m| match sel {
+                RenewSelection::One(_) | RenewSelection::All => true,
+                RenewSelection::Profile(p) => m.profile.as_deref() == Some(p.as_str()),
+                RenewSelection::ExpiringWithin(span) => m.not_after - now <= span.duration(),
+                RenewSelection::Due => self.policy.is_due(m, now, warn),
+            })
+            .map(|m| m.entry)
+            .collect())
+    }
+
+    /// Renews every selected entry; one failure does not stop the others.
+    pub fn renew_selected(&mut self, sel: &RenewSelection) -> Result<Vec<Renewed>, Error> {
+        let targets = self.select_for_renewal(sel)?;
+        let mut out = Vec::new();
+        for r in targets {
+            let (result, backup) = match self.renew(&r) {
+                Ok((issued, b)) => (Ok(issued), Some(b)),
+                Err(e) => (Err(e.to_string()), None),
+            };
+            out.push(Renewed {
+                entry: r,
+                result,
+                backup,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `cert delete`: removes an entry. The signing CA and its trusted root are refused.
+    pub fn delete(&mut self, r: &EntryRef) -> Result<(), Error> {
+        let e = self.load(r)?;
+        if let Ok(ca) = self.signing_ca() {
+            if &ca.alias == r {
+                return Err(Error::Protected {
+                    entry: r.to_string(),
+                    why: "this is the signing CA; use `certherd ca rotate` to replace it",
+                });
+            }
+            let root_sha = ca
+                .chain
+                .last()
+                .map(|c| certherd_x509::hex(&certherd_x509::sha256(c)))
+                .unwrap_or(ca.sha256.clone());
+            if r.store.as_str() == StoreName::TRUSTED_ROOTS && e.meta.sha256 == root_sha {
+                return Err(Error::Protected {
+                    entry: r.to_string(),
+                    why: "this root anchors the signing CA; use `certherd ca rotate` to replace it",
+                });
+            }
+        }
+        self.commit(&[
+            Change::DeleteEntry(r.clone()),
+            self.audit("delete", r, format!("serial {}", e.meta.serial)),
+        ])
+    }
+}

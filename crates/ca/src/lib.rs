@@ -1,0 +1,25 @@
+//! The lifecycle operations of one certherd node: `init`, issue, renew, import, trust,
+//! CA rotation and the inventory views, over any [`certherd_store::Store`].
+//!
+//! This crate joins the pure core (rules), the x509 crate (bytes) and a store (state). It
+//! does no network I/O and never reads the wall clock: the [`certherd_core::Clock`] is
+//! passed in, so every operation can be run at a chosen date.
+#![forbid(unsafe_code)]
+
+mod authority;
+mod error;
+mod export;
+mod import;
+mod init;
+mod inventory;
+mod issue;
+mod node;
+mod trust;
+
+pub use authority::{CaSummary, RotationReport};
+pub use error::Error;
+pub use export::ExportFormat;
+pub use init::{InitOptions, InitReport, Mode};
+pub use inventory::{EntryView, StatusSummary};
+pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};
+pub use node::{Node, SystemClock};

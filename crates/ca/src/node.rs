@@ -1,0 +1,304 @@
+//! The node: a store, its settings, the profiles and the clock, and the shared helpers the
+//! operations use.
+
+use std::rc::Rc;
+
+use certherd_core::{
+    Clock, EntryKind, EntryMeta, EntryRef, OffsetDateTime, Profiles, RenewalPolicy, Settings,
+    Source, Span, StoreName, Thresholds,
+};
+use certherd_store::{AuditRecord, Change, Entry, Secret, Store};
+use certherd_x509::{
+    CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
+};
+
+use crate::Error;
+
+/// The system clock, for the binary. Everything else takes a [`Clock`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+pub(crate) mod keys {
+    pub const HOSTNAME: &str = "node.hostname";
+    pub const IPS: &str = "node.ips";
+    pub const MODE: &str = "node.mode";
+    pub const KEY_ALGO: &str = "node.key_algo";
+    pub const CA_CURRENT: &str = "ca.current";
+    pub const CA_RETIRING: &str = "ca.retiring";
+    pub const PENDING_CA_KEY: &str = "ca.pending-key";
+}
+
+/// One node's certificate inventory and the operations on it.
+pub struct Node<S: Store> {
+    pub(crate) store: S,
+    pub(crate) clock: Box<dyn Clock>,
+    pub(crate) settings: Settings,
+    pub(crate) profiles: Profiles,
+    pub(crate) thresholds: Thresholds,
+    pub(crate) policy: RenewalPolicy,
+    pub(crate) fault: Option<Rc<dyn Fn(&str)>>,
+}
+
+impl<S: Store> std::fmt::Debug for Node<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("thresholds", &self.thresholds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current signing CA, loaded.
+pub(crate) struct SigningCa {
+    pub alias: EntryRef,
+    pub cert: Vec<u8>,
+    pub chain: Vec<Vec<u8>>,
+    pub key: PrivateKey,
+    pub info: CertInfo,
+    pub sha256: String,
+}
+
+impl<S: Store> Node<S> {
+    /// A node over `store`, with settings parsed from certherd.toml text (if any).
+    /// `config_path` is only used to name the file in errors.
+    pub fn new(
+        store: S,
+        clock: Box<dyn Clock>,
+        config: Option<&str>,
+        config_path: &str,
+    ) -> Result<Self, Error> {
+        let cfg_err = |detail: String| Error::Config {
+            path: config_path.to_owned(),
+            detail,
+        };
+        let settings: Settings = match config {
+            Some(text) => toml::from_str(text)
+                .map_err(|e| cfg_err(e.to_string().trim().replace('\n', " ")))?,
+            None => Settings::default(),
+        };
+        let profiles = settings.profiles().map_err(|e| cfg_err(e.to_string()))?;
+        let thresholds = settings.thresholds().map_err(|e| cfg_err(e.to_string()))?;
+        let policy = settings
+            .renewal_policy()
+            .map_err(|e| cfg_err(e.to_string()))?;
+        Ok(Self {
+            store,
+            clock,
+            settings,
+            profiles,
+            thresholds,
+            policy,
+            fault: None,
+        })
+    }
+
+    /// Installs a fault-injection hook called at named crash points (tests only).
+    pub fn set_fault_hook(&mut self, hook: Rc<dyn Fn(&str)>) {
+        self.fault = Some(hook);
+    }
+
+    pub(crate) fn fault_point(&self, name: &str) {
+        if let Some(h) = &self.fault {
+            h(name);
+        }
+    }
+
+    /// The store (read-only).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The profiles in force.
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
+    }
+
+    /// The check thresholds in force.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// The renewal policy in force.
+    pub fn renewal_policy(&self) -> RenewalPolicy {
+        self.policy
+    }
+
+    /// Backup retention in force.
+    pub fn backup_retention(&self) -> Span {
+        self.settings.backup_retention()
+    }
+
+    /// The clock's current instant.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The node's hostname, set at init.
+    pub fn hostname(&self) -> Result<String, Error> {
+        Ok(self.store.meta(keys::HOSTNAME)?.unwrap_or_default())
+    }
+
+    pub(crate) fn default_key_algo(&self) -> KeyAlgorithm {
+        self.store
+            .meta(keys::KEY_ALGO)
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn audit(
+        &self,
+        action: &str,
+        subject: impl ToString,
+        detail: impl Into<String>,
+    ) -> Change {
+        Change::Audit(AuditRecord {
+            at: self.now(),
+            action: action.to_owned(),
+            subject: subject.to_string(),
+            detail: detail.into(),
+        })
+    }
+
+    pub(crate) fn load(&self, r: &EntryRef) -> Result<Entry, Error> {
+        self.store
+            .entry(r)?
+            .ok_or_else(|| Error::NoSuchEntry(r.clone()))
+    }
+
+    pub(crate) fn signing_ca(&self) -> Result<SigningCa, Error> {
+        let alias = self.store.meta(keys::CA_CURRENT)?.ok_or(Error::CaNotReady(
+            "subordinate mode is waiting for the enterprise CA's signed certificate",
+        ))?;
+        let r: EntryRef = format!("{}/{alias}", StoreName::CA).parse()?;
+        let e = self.load(&r)?;
+        let key_der = e
+            .key
+            .as_ref()
+            .ok_or(Error::CaNotReady("the CA entry has no private key"))?;
+        let key = certherd_x509::parse_private_key(key_der.expose())?;
+        let info = CertInfo::from_der(&e.cert)?;
+        Ok(SigningCa {
+            alias: r,
+            sha256: e.meta.sha256.clone(),
+            cert: e.cert,
+            chain: e.chain,
+            key,
+            info,
+        })
+    }
+
+    /// Trusted certificates (trusted-roots), DER.
+    pub fn trust_anchors(&self) -> Result<Vec<CertificateDer<'static>>, Error> {
+        let store: StoreName = StoreName::TRUSTED_ROOTS.parse()?;
+        let mut out = Vec::new();
+        for m in self.store.entries(Some(&store))? {
+            out.push(CertificateDer::from(self.load(&m.entry)?.cert));
+        }
+        Ok(out)
+    }
+
+    /// Trusted CRLs, DER.
+    pub fn trusted_crls(&self) -> Result<Vec<CertificateRevocationListDer<'static>>, Error> {
+        Ok(self
+            .store
+            .crls()?
+            .into_iter()
+            .map(|c| CertificateRevocationListDer::from(c.der))
+            .collect())
+    }
+
+    /// Entry facts from a certificate, for writing.
+    pub(crate) fn meta_for(
+        &self,
+        entry: EntryRef,
+        info: &CertInfo,
+        kind: EntryKind,
+        profile: Option<&str>,
+        source: Source,
+        issuer_sha256: Option<String>,
+    ) -> EntryMeta {
+        EntryMeta {
+            entry,
+            kind,
+            profile: profile.map(str::to_owned),
+            source,
+            subject: info.subject.clone(),
+            issuer: info.issuer.clone(),
+            serial: info.serial.clone(),
+            not_before: info.not_before,
+            not_after: info.not_after,
+            sha256: info.sha256.clone(),
+            issuer_sha256,
+            stored_at: self.now(),
+        }
+    }
+
+    pub(crate) fn entry_with_key(
+        meta: EntryMeta,
+        cert: Vec<u8>,
+        chain: Vec<Vec<u8>>,
+        key: Option<&PrivateKey>,
+    ) -> Entry {
+        Entry {
+            meta,
+            cert,
+            chain,
+            key: key.map(|k| Secret::new(k.secret_der().to_vec())),
+        }
+    }
+
+    /// A free alias in the backup store for a superseded `r`, stamped with the time.
+    pub(crate) fn backup_ref(&self, r: &EntryRef, taken: &[EntryRef]) -> Result<EntryRef, Error> {
+        let now = self.now();
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        let backup: StoreName = StoreName::BACKUP.parse()?;
+        for n in 0..1000 {
+            let alias = if n == 0 {
+                format!("{}.{}.{stamp}", r.store, r.alias)
+            } else {
+                format!("{}.{}.{stamp}.{n}", r.store, r.alias)
+            };
+            let alias = alias.chars().take(64).collect::<String>();
+            let candidate = EntryRef::new(backup.clone(), alias.parse()?);
+            if !taken.contains(&candidate) && self.store.entry(&candidate)?.is_none() {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::Invalid(format!("no free backup alias for {r}")))
+    }
+
+    /// Changes that delete backup entries older than the retention.
+    pub(crate) fn prune_changes(&self) -> Result<Vec<Change>, Error> {
+        let backup: StoreName = StoreName::BACKUP.parse()?;
+        let cutoff = self.now() - self.backup_retention().duration();
+        let mut out = Vec::new();
+        for m in self.store.entries(Some(&backup))? {
+            if m.stored_at < cutoff {
+                out.push(Change::DeleteEntry(m.entry.clone()));
+                out.push(self.audit("backup-prune", &m.entry, "retention elapsed"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies a batch.
+    pub(crate) fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.store.apply(changes)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,442 @@
+//! Command-line arguments: the command tree and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// certherd keeps every X.509 certificate of a cluster valid, trusted and visible.
+///
+/// A built-in CA, named certificate stores, renewal that never shortens a lifetime,
+/// trusted roots and CRLs, path validation, and monitoring-plugin checks — on one node,
+/// with state in one SQLite file and every private key sealed at rest.
+#[derive(Debug, Parser)]
+#[command(
+    name = "certherd",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// State directory [default: $CERTHERD_HOME, else ~/.local/share/certherd]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the CA, the stores and this node's certificates in a new home.
+    ///
+    /// Mode `ca` (default) creates a root CA (10 years), machine-ssl/machine (2 years,
+    /// serverAuth+clientAuth, SANs = hostname and IPs) and sts/sts-signing (10 years).
+    /// Mode `subordinate` writes a CA CSR for your enterprise CA instead; finish with
+    /// `certherd ca import-signed`. Refuses an existing home and changes nothing.
+    Init(InitArgs),
+    /// Named certificate stores.
+    #[command(subcommand)]
+    Store(StoreCmd),
+    /// Certificates: list, show, issue, renew, import, export, delete.
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Service identities (vSphere solution users): one store and certificate per service.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Keys and CSRs for certificates signed by another CA (hybrid and custom modes).
+    #[command(subcommand)]
+    Csr(CsrCmd),
+    /// Trusted CA certificates and CRLs.
+    #[command(subcommand)]
+    Trust(TrustCmd),
+    /// The built-in certificate authority.
+    #[command(subcommand)]
+    Ca(CaCmd),
+    /// Validate a certificate path, as a TLS peer would (exit 0 valid, 1 invalid).
+    ///
+    /// Builds the chain from --chain intermediates to a trusted root, checks validity at
+    /// --at, basicConstraints and path length, name constraints, EKU for --purpose,
+    /// revocation against the home's CRLs, and --name. Without --trusted, the home's
+    /// trusted-roots are the anchors. The engine is rustls-webpki, as in certherd's TLS.
+    Verify(VerifyArgs),
+    /// Summary: the CA, entries per status, the next expiry and the next renewal.
+    Status(OutputArg),
+    /// Monitoring check with plugin exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    ///
+    /// Prints one line per problem. --at evaluates the whole inventory at another
+    /// instant, e.g. `--at +2y` to see what will have lapsed two years from now.
+    Check(CheckArgs),
+    /// Profiles in force (built-in, with certherd.toml overrides).
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+    /// The append-only audit log: issuance, renewal, import, trust changes, deletion.
+    Audit(OutputArg),
+}
+
+/// Just `--output`.
+#[derive(Debug, Args)]
+pub struct OutputArg {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `init` arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// This node's fully qualified domain name (CN and first SAN of machine-ssl).
+    #[arg(long, value_name = "FQDN")]
+    pub hostname: String,
+    /// An IP address of this node (a SAN of machine-ssl); repeatable.
+    #[arg(long = "ip", value_name = "ADDR")]
+    pub ips: Vec<std::net::IpAddr>,
+    /// Key algorithm: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519.
+    #[arg(long, value_name = "ALG", default_value = "ecdsa-p256")]
+    pub key_algo: String,
+    /// `ca`: certherd's own root. `subordinate`: a CA signed by your enterprise CA.
+    #[arg(long, value_enum, default_value = "ca")]
+    pub mode: ModeArg,
+    /// Where to write the CA CSR in subordinate mode [default: HOME/ca.csr].
+    #[arg(long, value_name = "FILE")]
+    pub csr_out: Option<PathBuf>,
+}
+
+/// CA modes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// certherd's own root CA.
+    Ca,
+    /// A CA signed by an enterprise CA.
+    Subordinate,
+}
+
+/// `store` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StoreCmd {
+    /// List stores and how many entries each holds.
+    List(OutputArg),
+}
+
+/// `cert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CertCmd {
+    /// List entries: STORE/ALIAS, SUBJECT, ISSUER, NOT AFTER, DAYS LEFT, STATUS.
+    List(CertListArgs),
+    /// Show one entry: subject, issuer, serial, validity, SANs, key usage, EKU, thumbprints, chain.
+    Show(EntryOutputArgs),
+    /// Issue a new certificate and key under a profile.
+    Issue(IssueArgs),
+    /// Renew: a new key and certificate with the profile's full lifetime.
+    ///
+    /// The replaced entry moves to the `backup` store under a timestamped alias (kept for
+    /// the backup retention, 30 days by default). Imported certificates are not renewed.
+    Renew(RenewArgs),
+    /// Import a certificate issued elsewhere, with its chain and key.
+    ///
+    /// Accepts PEM or DER, and bundles in any order. Refused, with nothing changed, when
+    /// the key does not match, the chain does not reach a trusted root, the certificate
+    /// is expired or not yet valid, a machine-ssl certificate does not cover the node's
+    /// hostname, or its EKU does not fit the profile. Imported certificates are monitored
+    /// but not renewed automatically.
+    Import(ImportArgs),
+    /// Export a certificate (PEM with chain, DER, or PKCS#12). Keys only with --key.
+    Export(ExportArgs),
+    /// Delete an entry (the signing CA and its root are protected).
+    Delete(EntryArg),
+}
+
+/// One entry.
+#[derive(Debug, Args)]
+pub struct EntryArg {
+    /// The entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+}
+
+/// One entry and an output format.
+#[derive(Debug, Args)]
+pub struct EntryOutputArgs {
+    /// The entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert list` arguments.
+#[derive(Debug, Args)]
+pub struct CertListArgs {
+    /// Only this store.
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+    /// Evaluate status at another instant: RFC 3339, YYYY-MM-DD, or +DURATION (e.g. +2y).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert issue` arguments.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Profile: machine-ssl, service, host, sts-signing, pool-internal, kmip-client.
+    #[arg(long)]
+    pub profile: String,
+    /// Target store (created if missing).
+    #[arg(long)]
+    pub store: String,
+    /// Alias in the store [default: the CN].
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Subject common name [default: the first --san, else the alias].
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// A DNS name or IP address for the SAN extension; repeatable.
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// Key algorithm [default: the profile's, else the node's].
+    #[arg(long, value_name = "ALG")]
+    pub key_algo: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert renew` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["entry", "profile", "all", "expiring_within", "due"])))]
+pub struct RenewArgs {
+    /// One entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: Option<String>,
+    /// Every certherd-issued entry of this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Every certherd-issued entry.
+    #[arg(long)]
+    pub all: bool,
+    /// Every certherd-issued entry expiring within this span (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub expiring_within: Option<String>,
+    /// Every entry whose renewal time has come (2/3 of its lifetime, with jitter).
+    #[arg(long)]
+    pub due: bool,
+    /// Show what would be renewed, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert import` arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Target entry, as STORE/ALIAS (an existing entry moves to backup).
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// The certificate (PEM or DER; may be a bundle with its chain).
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// Intermediate/root certificates; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub chain: Vec<PathBuf>,
+    /// The private key (PEM or DER; PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Profile [default: the existing entry's, else the store's name if it is a profile].
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+/// Export encodings.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum FormatArg {
+    /// Certificate and chain (and key with --key), PEM.
+    #[default]
+    Pem,
+    /// Certificate only, DER.
+    Der,
+    /// PKCS#12 with key and chain; needs --key and --password-file.
+    P12,
+}
+
+/// `cert export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// Include the private key (written 0600 with --out).
+    #[arg(long)]
+    pub key: bool,
+    /// Encoding.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// File holding the PKCS#12 password (first line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `service` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    /// Create store NAME with a `service` certificate (CN = NAME, clientAuth, 2 years).
+    Add {
+        /// Service name (e.g. vpxd, wcp, machine).
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// `csr` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CsrCmd {
+    /// Write key.pem (0600) and csr.pem for another CA to sign. CN is the FQDN; IPs only as SANs.
+    Create(CsrArgs),
+}
+
+/// `csr create` arguments.
+#[derive(Debug, Args)]
+pub struct CsrArgs {
+    /// The FQDN clients use (must be a DNS name, not an IP).
+    #[arg(long, value_name = "FQDN")]
+    pub cn: String,
+    /// Extra DNS names or IP addresses; the CN is always the first SAN.
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// Key algorithm.
+    #[arg(long, value_name = "ALG", default_value = "ecdsa-p256")]
+    pub key_algo: String,
+    /// Directory for key.pem and csr.pem (created if missing; existing files are refused).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `trust` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TrustCmd {
+    /// Trust the CA certificates in FILE (roots and intermediates; CA certificates only).
+    Add {
+        /// PEM or DER file.
+        file: PathBuf,
+    },
+    /// List trusted certificates.
+    List(OutputArg),
+    /// Stop trusting a certificate, by SHA-256 fingerprint (a unique 8+ digit prefix will do).
+    Remove {
+        /// SHA-256 fingerprint, hex, colons allowed.
+        fingerprint: String,
+    },
+    /// Add a CRL signed by a trusted CA; verify and import consult it.
+    AddCrl {
+        /// PEM or DER CRL.
+        file: PathBuf,
+    },
+}
+
+/// `ca` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// Show the signing CA, its root and any rotation in progress.
+    Show(OutputArg),
+    /// Write the root certificate clients should trust (PEM).
+    Export {
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Replace the root: trust the new one, reissue everything, retire the old when unused.
+    ///
+    /// The new root is added to trusted-roots first, every certificate the old root issued
+    /// is reissued by the new one, and the old root stays trusted until none remains. An
+    /// interrupted rotation resumes when run again.
+    Rotate(OutputArg),
+    /// Complete subordinate mode with the certificate your enterprise CA signed.
+    ImportSigned {
+        /// The signed CA certificate (PEM or DER; may include the chain).
+        cert: PathBuf,
+        /// The enterprise intermediates and root; repeatable.
+        #[arg(long, value_name = "FILE")]
+        chain: Vec<PathBuf>,
+    },
+}
+
+/// Purposes for verify.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PurposeArg {
+    /// TLS server (serverAuth).
+    Server,
+    /// TLS client (clientAuth).
+    Client,
+    /// Any purpose (EKU not checked).
+    Any,
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The certificate to validate (PEM or DER; the first certificate of a bundle,
+    /// the rest are used as intermediates).
+    pub cert: PathBuf,
+    /// Untrusted intermediates; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub chain: Vec<PathBuf>,
+    /// Trust anchors instead of the home's trusted-roots; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub trusted: Vec<PathBuf>,
+    /// A DNS name or IP address the certificate must cover.
+    #[arg(long, value_name = "DNS-OR-IP")]
+    pub name: Option<String>,
+    /// Validate at this instant: RFC 3339, YYYY-MM-DD, or +DURATION [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Required purpose.
+    #[arg(long, value_enum, default_value = "any")]
+    pub purpose: PurposeArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `check` arguments.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// WARNING when a certificate expires within this span [default: certherd.toml, else 30d].
+    #[arg(long, value_name = "DURATION")]
+    pub warn: Option<String>,
+    /// CRITICAL when a certificate expires within this span [default: certherd.toml, else 7d].
+    #[arg(long, value_name = "DURATION")]
+    pub crit: Option<String>,
+    /// Evaluate at this instant: RFC 3339, YYYY-MM-DD, or +DURATION (e.g. +2y).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `profile` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCmd {
+    /// List profiles with lifetime, usage and impact.
+    List(OutputArg),
+}

@@ -1,0 +1,119 @@
+//! `ca ...`.
+
+use std::process::ExitCode;
+
+use certherd_store::{write_atomic, Home};
+use certherd_x509::PemLabel;
+use serde_json::json;
+
+use crate::args::{CaCmd, Output};
+use crate::failure::read_input;
+use crate::instant::rfc3339;
+use crate::render::{colon_hex, json};
+use crate::{open_node, Failure};
+
+pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
+    let mut node = open_node(home)?;
+    match c {
+        CaCmd::Show(a) => {
+            let s = node.ca_summary()?;
+            match a.output {
+                Output::Json => json(&json!({
+                    "mode": s.mode,
+                    "entry": s.entry.as_ref().map(ToString::to_string),
+                    "subject": s.info.as_ref().map(|i| i.subject.clone()),
+                    "not_after": s.info.as_ref().map(|i| rfc3339(i.not_after)),
+                    "public_key": s.info.as_ref().map(|i| i.public_key.clone()),
+                    "sha256": s.info.as_ref().map(|i| i.sha256.clone()),
+                    "root_subject": s.root.as_ref().map(|i| i.subject.clone()),
+                    "root_sha256": s.root.as_ref().map(|i| i.sha256.clone()),
+                    "rotation_in_progress": s.retiring.as_ref().map(ToString::to_string),
+                    "pending_signature": s.pending,
+                })),
+                Output::Table => {
+                    println!("Mode            {}", s.mode);
+                    match (&s.entry, &s.info) {
+                        (Some(e), Some(i)) => {
+                            println!("Signing CA      {e}");
+                            println!("Subject         {}", i.subject);
+                            println!("Issuer          {}", i.issuer);
+                            println!("Not after       {}", rfc3339(i.not_after));
+                            println!("Public key      {}", i.public_key);
+                            println!("SHA-256         {}", colon_hex(&i.sha256));
+                        }
+                        _ => println!(
+                            "Signing CA      none yet (waiting for `certherd ca import-signed`)"
+                        ),
+                    }
+                    if let Some(r) = &s.root {
+                        println!(
+                            "Root            {}  SHA-256 {}",
+                            r.subject,
+                            colon_hex(&r.sha256)
+                        );
+                    }
+                    if let Some(r) = &s.retiring {
+                        println!("Rotation        in progress: {r} is retiring; run `certherd ca rotate` to finish");
+                    }
+                }
+            }
+        }
+        CaCmd::Export { out } => {
+            let pem = certherd_x509::to_pem(PemLabel::Certificate, &node.ca_root()?);
+            match out {
+                Some(p) => {
+                    write_atomic(&p, pem.as_bytes(), 0o644)?;
+                    eprintln!("wrote {}", p.display());
+                }
+                None => print!("{pem}"),
+            }
+        }
+        CaCmd::Rotate(a) => {
+            let r = node.ca_rotate()?;
+            let failed = r.reissued.iter().filter(|x| x.result.is_err()).count();
+            match a.output {
+                Output::Json => json(&json!({
+                    "new_ca": r.new_ca.to_string(),
+                    "new_sha256": r.new_sha256,
+                    "old_ca": r.old_ca.to_string(),
+                    "retired": r.retired,
+                    "reissued": r.reissued.iter().map(|x| json!({"entry": x.entry.to_string(), "ok": x.result.is_ok(), "error": x.result.as_ref().err()})).collect::<Vec<_>>(),
+                })),
+                Output::Table => {
+                    println!(
+                        "new signing CA {}  SHA-256 {}",
+                        r.new_ca,
+                        colon_hex(&r.new_sha256)
+                    );
+                    for x in &r.reissued {
+                        match &x.result {
+                            Ok(_) => println!("  reissued {}", x.entry),
+                            Err(e) => println!("  FAILED   {}: {e}", x.entry),
+                        }
+                    }
+                    if r.retired {
+                        println!("old CA {} retired: nothing issued by it remains; its root is no longer trusted", r.old_ca);
+                    } else {
+                        println!("old CA {} still trusted: {failed} entries could not be reissued; fix them and run `certherd ca rotate` again", r.old_ca);
+                    }
+                }
+            }
+            if failed > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        CaCmd::ImportSigned { cert, chain } => {
+            let c = read_input(&cert)?;
+            let chain = chain
+                .iter()
+                .map(|p| read_input(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let refs = node.ca_import_signed(&c, &chain)?;
+            println!("subordinate CA installed");
+            for r in refs {
+                println!("  created {r}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,70 @@
+//! The CLI's error: one line, an optional hint, an exit code.
+
+/// A failed command, ready to print.
+#[derive(Debug)]
+pub struct Failure {
+    /// The one-line message.
+    pub message: String,
+    /// What to do next, when there is a usual next step.
+    pub hint: Option<String>,
+    /// Exit code override (otherwise 1, or 3 for `check`).
+    pub code: Option<u8>,
+}
+
+impl Failure {
+    /// A usage problem (exit 2, as clap's own errors).
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Self {
+            message: msg.into(),
+            hint: None,
+            code: Some(2),
+        }
+    }
+
+    /// A plain failure.
+    pub fn msg(msg: impl Into<String>) -> Self {
+        Self {
+            message: msg.into(),
+            hint: None,
+            code: None,
+        }
+    }
+
+    /// A failure about a file, naming it.
+    pub fn file(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        Self::msg(format!("{}: {e}", path.display()))
+    }
+}
+
+impl From<certherd_ca::Error> for Failure {
+    fn from(e: certherd_ca::Error) -> Self {
+        Self {
+            hint: e.hint().map(str::to_owned),
+            message: e.to_string(),
+            code: None,
+        }
+    }
+}
+
+impl From<certherd_core::Error> for Failure {
+    fn from(e: certherd_core::Error) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
+impl From<certherd_x509::Error> for Failure {
+    fn from(e: certherd_x509::Error) -> Self {
+        Self::msg(e.to_string())
+    }
+}
+
+impl From<certherd_store::Error> for Failure {
+    fn from(e: certherd_store::Error) -> Self {
+        certherd_ca::Error::from(e).into()
+    }
+}
+
+/// Reads a file the user named, with an error that names it.
+pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::file(path, e))
+}

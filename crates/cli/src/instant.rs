@@ -1,0 +1,71 @@
+//! Parsing the instants users give to --at: RFC 3339, a date, or +DURATION from now.
+
+use certherd_core::{OffsetDateTime, Span};
+use time::format_description::well_known::Rfc3339;
+
+use crate::Failure;
+
+/// Parses `--at`: `2028-06-01T00:00:00Z`, `2028-06-01` (midnight UTC), or `+2y`/`+90d`.
+pub fn parse_at(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
+    let bad = || {
+        Failure::usage(format!("invalid time '{s}': expected RFC 3339 (2028-06-01T00:00:00Z), a date (2028-06-01) or +DURATION (+2y, +90d)"))
+    };
+    if let Some(rest) = s.strip_prefix('+') {
+        let span: Span = rest.parse().map_err(|_| bad())?;
+        return now.checked_add(span.duration()).ok_or_else(bad);
+    }
+    if let Some(rest) = s.strip_prefix('-') {
+        let span: Span = rest.parse().map_err(|_| bad())?;
+        return now.checked_sub(span.duration()).ok_or_else(bad);
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &fmt)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| bad())
+}
+
+pub use certherd_x509::rfc3339;
+
+/// Formats an instant as a short date-time for tables.
+pub fn short(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn forms_of_at() {
+        let now = datetime!(2026-11-24 0:00 UTC);
+        assert_eq!(
+            parse_at("+2y", now).unwrap(),
+            datetime!(2028-11-23 0:00 UTC)
+        );
+        assert_eq!(
+            parse_at("2028-06-01", now).unwrap(),
+            datetime!(2028-06-01 0:00 UTC)
+        );
+        assert_eq!(
+            parse_at("2028-06-01T12:00:00Z", now).unwrap(),
+            datetime!(2028-06-01 12:00 UTC)
+        );
+        assert!(parse_at("tomorrow", now).is_err());
+        assert_eq!(
+            rfc3339(datetime!(2028-06-01 12:00:00.5 UTC)),
+            "2028-06-01T12:00:00Z"
+        );
+    }
+}

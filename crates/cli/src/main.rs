@@ -1,0 +1,118 @@
+//! The `certherd` binary: parses arguments, calls the node operations, prints results.
+#![forbid(unsafe_code)]
+
+mod args;
+mod ca_cmd;
+mod cert_cmd;
+mod failure;
+mod init_cmd;
+mod instant;
+mod render;
+mod report_cmd;
+mod trust_cmd;
+mod verify_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use certherd_ca::{Node, SystemClock};
+use certherd_store::{Home, SqliteStore};
+pub(crate) use failure::Failure;
+
+/// The node type the CLI works with.
+pub(crate) type LocalNode = Node<SqliteStore>;
+
+fn home_dir(arg: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    if let Some(h) = arg {
+        return Ok(h);
+    }
+    if let Some(h) = std::env::var_os("CERTHERD_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(d).join("certherd"));
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".local/share/certherd")),
+        None => Err(Failure::usage(
+            "no home directory: pass --home DIR or set CERTHERD_HOME",
+        )),
+    }
+}
+
+/// Fault injection for crash tests: `CERTHERD_FAULT_POINT=NAME` aborts the process at the
+/// named point (`renew.issued`, `store.before-commit`, `renew.committed`, `rotate.new-root`),
+/// exactly as a crash or a kill -9 would.
+fn fault_hook() -> Option<Rc<dyn Fn(&str)>> {
+    let point = std::env::var("CERTHERD_FAULT_POINT")
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    Some(Rc::new(move |at: &str| {
+        if at == point {
+            eprintln!("certherd: fault injected at {at}");
+            std::process::abort();
+        }
+    }))
+}
+
+fn node_over(home: &Home, mut store: SqliteStore) -> Result<LocalNode, Failure> {
+    let hook = fault_hook();
+    if let Some(h) = hook.clone() {
+        store.set_fault_hook(Box::new(move |p| h(p)));
+    }
+    let config = home.read_config().map_err(certherd_ca::Error::from)?;
+    let path = home.config_path().display().to_string();
+    let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
+    if let Some(h) = hook {
+        node.set_fault_hook(h);
+    }
+    Ok(node)
+}
+
+/// Opens an initialized home.
+pub(crate) fn open_node(home: &Home) -> Result<LocalNode, Failure> {
+    let store = home.open().map_err(certherd_ca::Error::from)?;
+    node_over(home, store)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let home = Home::new(home_dir(cli.home)?);
+    match cli.command {
+        Command::Init(a) => init_cmd::init(&home, a),
+        Command::Store(c) => report_cmd::store(&home, c),
+        Command::Cert(c) => cert_cmd::run(&home, c),
+        Command::Service(c) => cert_cmd::service(&home, c),
+        Command::Csr(c) => init_cmd::csr(c),
+        Command::Trust(c) => trust_cmd::run(&home, c),
+        Command::Ca(c) => ca_cmd::run(&home, c),
+        Command::Verify(a) => verify_cmd::verify(&home, a),
+        Command::Status(a) => report_cmd::status(&home, a),
+        Command::Check(a) => report_cmd::check(&home, a),
+        Command::Profile(c) => report_cmd::profile(&home, c),
+        Command::Audit(a) => report_cmd::audit(&home, a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // `check` speaks the monitoring-plugin protocol: its errors are UNKNOWN (3).
+    let error_code = if matches!(cli.command, Command::Check(_)) {
+        3
+    } else {
+        1
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            if let Some(h) = f.hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(f.code.unwrap_or(error_code))
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! `status`, `check`, `store list`, `profile list`, `audit`.
+
+use std::process::ExitCode;
+
+use certherd_core::{Span, Thresholds};
+use certherd_store::{Home, Store};
+use serde_json::json;
+
+use crate::args::{CheckArgs, Output, OutputArg, ProfileCmd, StoreCmd};
+use crate::instant::{parse_at, rfc3339, short};
+use crate::render::{colon_hex, entry_json, json, table};
+use crate::{open_node, Failure};
+
+pub fn store(home: &Home, c: StoreCmd) -> Result<ExitCode, Failure> {
+    let StoreCmd::List(a) = c;
+    let node = open_node(home)?;
+    let stores = node.stores()?;
+    match a.output {
+        Output::Json => json(&json!(stores.iter().map(|s| json!({"name": s.name.as_str(), "entries": s.entries, "created_at": rfc3339(s.created_at)})).collect::<Vec<_>>())),
+        Output::Table => table(&["STORE", "ENTRIES"], &stores.iter().map(|s| vec![s.name.to_string(), s.entries.to_string()]).collect::<Vec<_>>()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
+    let node = open_node(home)?;
+    let s = node.status()?;
+    match a.output {
+        Output::Json => json(&json!({
+            "hostname": s.hostname,
+            "mode": s.ca.mode,
+            "ca": s.ca.info.as_ref().map(|i| json!({"entry": s.ca.entry.as_ref().map(ToString::to_string), "subject": i.subject, "not_after": rfc3339(i.not_after), "sha256": i.sha256})),
+            "total": s.total,
+            "counts": s.counts,
+            "next_expiry": s.next_expiry.as_ref().map(entry_json),
+            "next_renewal": s.next_renewal.as_ref().map(entry_json),
+        })),
+        Output::Table => {
+            println!("Node            {}", s.hostname);
+            match &s.ca.info {
+                Some(i) => println!(
+                    "CA              {} (mode {}), expires {}, SHA-256 {}",
+                    i.subject,
+                    s.ca.mode,
+                    short(i.not_after),
+                    colon_hex(&i.sha256)
+                ),
+                None => println!(
+                    "CA              not ready (mode {}): waiting for `certherd ca import-signed`",
+                    s.ca.mode
+                ),
+            }
+            let counts = s
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!(
+                "Entries         {} ({})",
+                s.total,
+                if counts.is_empty() {
+                    "none".into()
+                } else {
+                    counts
+                }
+            );
+            if let Some(v) = &s.next_expiry {
+                println!(
+                    "Next expiry     {} on {} ({} days)",
+                    v.meta.entry,
+                    short(v.meta.not_after),
+                    v.days_left
+                );
+            }
+            if let Some(v) = &s.next_renewal {
+                if let Some(t) = v.renew_after {
+                    println!("Next renewal    {} due from {}", v.meta.entry, short(t));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
+    let node = open_node(home)?;
+    let d = node.thresholds();
+    let t = Thresholds {
+        warn: a
+            .warn
+            .as_deref()
+            .map(str::parse::<Span>)
+            .transpose()?
+            .unwrap_or(d.warn),
+        crit: a
+            .crit
+            .as_deref()
+            .map(str::parse::<Span>)
+            .transpose()?
+            .unwrap_or(d.crit),
+    };
+    if t.crit > t.warn {
+        return Err(Failure::usage(format!(
+            "--crit {} is longer than --warn {}",
+            t.crit, t.warn
+        )));
+    }
+    let at = match &a.at {
+        Some(s) => parse_at(s, node.now())?,
+        None => node.now(),
+    };
+    let c = node.check(at, t)?;
+    let sev = c.severity();
+    match a.output {
+        Output::Json => json(&json!({
+            "status": sev.as_str(),
+            "exit_code": sev.exit_code(),
+            "at": rfc3339(at),
+            "warn": t.warn.to_string(),
+            "crit": t.crit.to_string(),
+            "examined": c.examined,
+            "findings": c.findings.iter().map(|f| json!({
+                "store": f.meta.entry.store.as_str(),
+                "alias": f.meta.entry.alias.as_str(),
+                "profile": f.meta.profile,
+                "subject": f.meta.subject,
+                "not_after": rfc3339(f.meta.not_after),
+                "days_left": f.days_left,
+                "status": f.status.as_str(),
+                "severity": f.status.severity().as_str(),
+            })).collect::<Vec<_>>(),
+        })),
+        Output::Table => {
+            let problems = c.findings.len();
+            println!(
+                "CERTHERD {} - {} certificates checked at {}, {} problem{}",
+                sev.as_str(),
+                c.examined,
+                rfc3339(at),
+                problems,
+                if problems == 1 { "" } else { "s" }
+            );
+            for f in &c.findings {
+                let when = if f.days_left < 0 {
+                    format!("expired {} days ago", -f.days_left)
+                } else {
+                    format!("expires in {} days", f.days_left)
+                };
+                println!(
+                    "{}: {} {} ({}), not after {}",
+                    f.status.severity().as_str(),
+                    f.meta.entry,
+                    when,
+                    f.meta.subject,
+                    rfc3339(f.meta.not_after)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::from(sev.exit_code()))
+}
+
+pub fn profile(home: &Home, c: ProfileCmd) -> Result<ExitCode, Failure> {
+    let ProfileCmd::List(a) = c;
+    let node = open_node(home)?;
+    let rows: Vec<_> = node.profiles().iter().collect();
+    match a.output {
+        Output::Json => json(&json!(rows.iter().map(|p| json!({
+            "name": p.name, "lifetime": p.lifetime.to_string(), "ca": !p.is_renewable(), "self_signed": p.self_signed,
+            "eku": p.eku.iter().map(|e| e.name()).collect::<Vec<_>>(), "key_algo": p.key_algo.map(|k| k.name()), "impact": p.impact,
+        })).collect::<Vec<_>>())),
+        Output::Table => table(
+            &["PROFILE", "LIFETIME", "USAGE", "IMPACT WHEN IT LAPSES"],
+            &rows
+                .iter()
+                .map(|p| {
+                    let usage = if !p.is_renewable() {
+                        "CA".to_owned()
+                    } else if p.eku.is_empty() {
+                        "signing".to_owned()
+                    } else {
+                        p.eku.iter().map(|e| e.name()).collect::<Vec<_>>().join("+")
+                    };
+                    let usage = if p.self_signed { format!("{usage}, self-signed") } else { usage };
+                    vec![p.name.clone(), p.lifetime.to_string(), usage, p.impact.clone()]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audit(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
+    let node = open_node(home)?;
+    let log = node.store().audit_log()?;
+    match a.output {
+        Output::Json => json(&json!(log.iter().map(|r| json!({"at": rfc3339(r.at), "action": r.action, "subject": r.subject, "detail": r.detail})).collect::<Vec<_>>())),
+        Output::Table => table(&["AT", "ACTION", "SUBJECT", "DETAIL"], &log.iter().map(|r| vec![rfc3339(r.at), r.action.clone(), r.subject.clone(), r.detail.clone()]).collect::<Vec<_>>()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,90 @@
+//! The node's settings: defaults, overridden by `certherd.toml` in the home.
+
+use std::collections::BTreeMap;
+
+use crate::{Error, ProfileOverride, Profiles, RenewalPolicy, Span, Thresholds};
+
+/// Settings as written in certherd.toml. Every field is optional; unknown keys are errors
+/// so a typo never silently falls back to a default.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[check]`: warning and critical thresholds.
+    #[serde(default)]
+    pub check: CheckSettings,
+    /// `[renewal]`: when renewal is due.
+    #[serde(default)]
+    pub renewal: RenewalSettings,
+    /// `[backup]`: how long superseded entries are kept.
+    #[serde(default)]
+    pub backup: BackupSettings,
+    /// `[profiles.NAME]`: per-profile overrides.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileOverride>,
+}
+
+/// `[check]` section.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSettings {
+    /// Warning threshold (default 30d).
+    pub warn: Option<Span>,
+    /// Critical threshold (default 7d).
+    pub crit: Option<Span>,
+}
+
+/// `[renewal]` section.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalSettings {
+    /// Fraction of the lifetime after which renewal is due (default 2/3).
+    pub at: Option<f64>,
+    /// Largest jitter as a fraction of the lifetime (default 0.05).
+    pub jitter: Option<f64>,
+}
+
+/// `[backup]` section.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// How long superseded entries stay in the backup store (default 30d).
+    pub retention: Option<Span>,
+}
+
+impl Settings {
+    /// Thresholds with defaults filled in; critical must not exceed warning.
+    pub fn thresholds(&self) -> Result<Thresholds, Error> {
+        let d = Thresholds::default();
+        let t = Thresholds {
+            warn: self.check.warn.unwrap_or(d.warn),
+            crit: self.check.crit.unwrap_or(d.crit),
+        };
+        if t.crit > t.warn {
+            return Err(Error::Setting {
+                field: "check.crit",
+                expected: "a duration no longer than check.warn",
+            });
+        }
+        Ok(t)
+    }
+
+    /// The renewal policy with defaults filled in.
+    pub fn renewal_policy(&self) -> Result<RenewalPolicy, Error> {
+        let d = RenewalPolicy::default();
+        RenewalPolicy {
+            at: self.renewal.at.unwrap_or(d.at),
+            jitter: self.renewal.jitter.unwrap_or(d.jitter),
+        }
+        .validated()
+    }
+
+    /// Backup retention (default 30 days).
+    pub fn backup_retention(&self) -> Span {
+        self.backup.retention.unwrap_or(Span::days(30))
+    }
+
+    /// The built-in profiles with this file's overrides applied.
+    pub fn profiles(&self) -> Result<Profiles, Error> {
+        Profiles::builtin().with_overrides(&self.profiles)
+    }
+}

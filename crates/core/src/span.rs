@@ -1,0 +1,126 @@
+//! Human durations: `30d`, `2y`, `12h`, `90m`, `1y30d`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use time::Duration;
+
+use crate::Error;
+
+/// A non-negative duration written the way admins write them. A year is 365 days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span(Duration);
+
+impl Span {
+    /// A span of whole days.
+    pub const fn days(d: i64) -> Self {
+        Self(Duration::days(d))
+    }
+
+    /// A span of whole years of 365 days.
+    pub const fn years(y: i64) -> Self {
+        Self(Duration::days(365 * y))
+    }
+
+    /// The span as a `time::Duration`.
+    pub const fn duration(self) -> Duration {
+        self.0
+    }
+
+    /// Builds a span from a duration; negative durations become zero.
+    pub fn from_duration(d: Duration) -> Self {
+        Self(d.max(Duration::ZERO))
+    }
+}
+
+impl FromStr for Span {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let err = || Error::Span {
+            input: s.to_owned(),
+        };
+        let text = s.trim();
+        if text.is_empty() {
+            return Err(err());
+        }
+        let mut total = Duration::ZERO;
+        let mut digits = String::new();
+        for c in text.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let n: i64 = digits.parse().map_err(|_| err())?;
+            digits.clear();
+            let unit = match c {
+                's' => Duration::seconds(1),
+                'm' => Duration::minutes(1),
+                'h' => Duration::hours(1),
+                'd' => Duration::days(1),
+                'w' => Duration::weeks(1),
+                'y' => Duration::days(365),
+                _ => return Err(err()),
+            };
+            total = unit
+                .checked_mul(i32::try_from(n).map_err(|_| err())?)
+                .and_then(|d| total.checked_add(d))
+                .ok_or_else(err)?;
+        }
+        if !digits.is_empty() {
+            return Err(err());
+        }
+        Ok(Self(total))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.whole_seconds();
+        let day = 86_400;
+        if secs != 0 && secs % (365 * day) == 0 {
+            write!(f, "{}y", secs / (365 * day))
+        } else if secs != 0 && secs % day == 0 {
+            write!(f, "{}d", secs / day)
+        } else if secs != 0 && secs % 3600 == 0 {
+            write!(f, "{}h", secs / 3600)
+        } else if secs != 0 && secs % 60 == 0 {
+            write!(f, "{}m", secs / 60)
+        } else {
+            write!(f, "{secs}s")
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_sums() {
+        assert_eq!("30d".parse::<Span>().unwrap(), Span::days(30));
+        assert_eq!("2y".parse::<Span>().unwrap(), Span::days(730));
+        assert_eq!("1y30d".parse::<Span>().unwrap(), Span::days(395));
+        assert_eq!(
+            "90m".parse::<Span>().unwrap().duration(),
+            Duration::minutes(90)
+        );
+        for bad in ["", "30", "d", "3x", "-5d", "99999999999d"] {
+            assert!(bad.parse::<Span>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn displays_in_largest_whole_unit() {
+        assert_eq!(Span::days(730).to_string(), "2y");
+        assert_eq!(Span::days(30).to_string(), "30d");
+        assert_eq!("90m".parse::<Span>().unwrap().to_string(), "90m");
+    }
+}

@@ -1,0 +1,45 @@
+//! Storage for certherd: the [`Store`] trait, its SQLite implementation (the embedded
+//! default), the home directory, and the master key that seals every private key at rest.
+//!
+//! The SQL is kept portable (no SQLite-only types in the schema) so a PostgreSQL backend
+//! can implement the same trait later.
+#![forbid(unsafe_code)]
+
+mod atomic_file;
+mod error;
+mod home;
+mod master_key;
+mod model;
+mod sqlite;
+
+pub use home::INITIALIZED;
+
+pub use atomic_file::write_atomic;
+pub use error::Error;
+pub use home::Home;
+pub use master_key::MasterKey;
+pub use model::{AuditRecord, Change, CrlRecord, Entry, Secret, StoreInfo};
+pub use sqlite::SqliteStore;
+
+use certherd_core::{EntryMeta, EntryRef, StoreName};
+
+/// The inventory of one node. Reads return plain values; every write goes through
+/// [`Store::apply`], which applies a whole batch atomically or not at all.
+pub trait Store {
+    /// A node-level setting (hostname, mode, current CA...).
+    fn meta(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Every store with its entry count.
+    fn stores(&self) -> Result<Vec<StoreInfo>, Error>;
+    /// Entry facts without certificate or key bytes; one store or all.
+    fn entries(&self, store: Option<&StoreName>) -> Result<Vec<EntryMeta>, Error>;
+    /// One entry in full, its key unsealed.
+    fn entry(&self, entry: &EntryRef) -> Result<Option<Entry>, Error>;
+    /// A named sealed secret (a pending CA key), unsealed.
+    fn secret(&self, name: &str) -> Result<Option<Secret>, Error>;
+    /// Trusted CRLs.
+    fn crls(&self) -> Result<Vec<CrlRecord>, Error>;
+    /// The audit log, oldest first.
+    fn audit_log(&self) -> Result<Vec<AuditRecord>, Error>;
+    /// Applies every change, or none of them.
+    fn apply(&mut self, changes: &[Change]) -> Result<(), Error>;
+}

@@ -1,0 +1,127 @@
+//! The values stored: entries with their bytes, secrets, CRLs, audit records, changes.
+
+use certherd_core::{EntryMeta, EntryRef, OffsetDateTime, StoreName};
+
+/// Secret bytes (a private key in DER). `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps secret bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The secret bytes; call only where they are needed.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// One entry in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The facts.
+    pub meta: EntryMeta,
+    /// The certificate, DER.
+    pub cert: Vec<u8>,
+    /// The chain above it (issuer first), DER each.
+    pub chain: Vec<Vec<u8>>,
+    /// The private key (PKCS#8 or other DER), if held.
+    pub key: Option<Secret>,
+}
+
+/// A store and how many entries it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// Its name.
+    pub name: StoreName,
+    /// Entries in it.
+    pub entries: usize,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// A trusted CRL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlRecord {
+    /// SHA-256 of the DER, hex.
+    pub sha256: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// The CRL, DER.
+    pub der: Vec<u8>,
+    /// Its thisUpdate: of two CRLs from one issuer, the later one is kept.
+    pub this_update: OffsetDateTime,
+    /// When it was added.
+    pub added_at: OffsetDateTime,
+}
+
+/// One line of the append-only audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When.
+    pub at: OffsetDateTime,
+    /// What kind of action (`issue`, `renew`, `import`, `delete`, `trust-add`...).
+    pub action: String,
+    /// The entry or object acted on.
+    pub subject: String,
+    /// Details (never key material).
+    pub detail: String,
+}
+
+/// One write, applied with others in a single transaction by [`crate::Store::apply`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Change {
+    /// Creates a store; an existing one is left as is.
+    CreateStore(StoreName, OffsetDateTime),
+    /// Writes an entry; refuses to overwrite unless `replace`.
+    PutEntry {
+        /// The entry.
+        entry: Box<Entry>,
+        /// Whether an existing entry of that name may be overwritten.
+        replace: bool,
+    },
+    /// Deletes an entry, which must exist.
+    DeleteEntry(EntryRef),
+    /// Renames an entry (e.g. into the backup store), which must exist.
+    MoveEntry {
+        /// Current name.
+        from: EntryRef,
+        /// New name; must be free.
+        to: EntryRef,
+        /// When; becomes the entry's `stored_at`.
+        at: OffsetDateTime,
+    },
+    /// Removes a node-level setting if present.
+    DeleteMeta(String),
+    /// Sets a node-level setting.
+    SetMeta {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Stores a named secret, sealed.
+    PutSecret {
+        /// Name.
+        name: String,
+        /// The secret.
+        secret: Secret,
+    },
+    /// Removes a named secret if present.
+    DeleteSecret(String),
+    /// Adds a trusted CRL (an identical one is kept as is).
+    PutCrl(CrlRecord),
+    /// Removes a CRL by its SHA-256, if present.
+    DeleteCrl(String),
+    /// Appends to the audit log.
+    Audit(AuditRecord),
+}

@@ -1,0 +1,482 @@
+//! The SQLite implementation of [`Store`]: one file, WAL journal, one transaction per batch.
+
+use std::path::Path;
+
+use certherd_core::{EntryKind, EntryMeta, EntryRef, OffsetDateTime, Source, StoreName};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::{AuditRecord, Change, CrlRecord, Entry, Error, MasterKey, Secret, Store, StoreInfo};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stores (name TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    store TEXT NOT NULL REFERENCES stores(name),
+    alias TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    profile TEXT,
+    source TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    issuer_sha256 TEXT,
+    stored_at BIGINT NOT NULL,
+    cert BLOB NOT NULL,
+    chain TEXT NOT NULL,
+    key_sealed BLOB,
+    PRIMARY KEY (store, alias)
+);
+CREATE INDEX IF NOT EXISTS entries_not_after ON entries (not_after);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS crls (sha256 TEXT PRIMARY KEY, issuer TEXT NOT NULL, der BLOB NOT NULL, this_update BIGINT NOT NULL, added_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at BIGINT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
+
+/// A node's inventory in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    key: MasterKey,
+    fault: Option<Box<dyn Fn(&str)>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn ts(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+fn from_ts(t: i64) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp(t)
+        .map_err(|_| Error::Corrupt(format!("timestamp {t} out of range")))
+}
+
+fn key_context(sha256: &str) -> String {
+    format!("entry-key:{sha256}")
+}
+
+fn chain_pem(chain: &[Vec<u8>]) -> String {
+    chain
+        .iter()
+        .map(|c| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, c))
+        .collect()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, sealing keys with `key`.
+    pub fn open(path: &Path, key: MasterKey) -> Result<Self, Error> {
+        let conn = Connection::open(path).map_err(Error::sql("opening the database"))?;
+        // WAL keeps readers off writers' backs; NORMAL sync never corrupts and, in WAL, loses
+        // at most the last commits on power loss, which only ever rolls an entry back to its
+        // previous (still stored) version.
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;")
+            .map_err(Error::sql("configuring the database"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(Error::sql("creating the schema"))?;
+        Ok(Self {
+            conn,
+            key,
+            fault: None,
+        })
+    }
+
+    /// Installs a fault-injection hook, called with a point name at each crash point
+    /// (`store.before-commit`). Tests use it to kill the process mid-write.
+    pub fn set_fault_hook(&mut self, hook: Box<dyn Fn(&str)>) {
+        self.fault = Some(hook);
+    }
+
+    fn row_meta(row: &rusqlite::Row<'_>) -> Result<EntryMeta, Error> {
+        let get_s = |i: usize| {
+            row.get::<_, String>(i)
+                .map_err(Error::sql("reading an entry"))
+        };
+        let store: String = get_s(0)?;
+        let alias: String = get_s(1)?;
+        let entry = EntryRef::new(
+            store.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+            alias.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+        );
+        let kind = match get_s(2)?.as_str() {
+            "keypair" => EntryKind::KeyPair,
+            _ => EntryKind::Certificate,
+        };
+        let source_s = get_s(4)?;
+        let source = Source::parse(&source_s)
+            .ok_or_else(|| Error::Corrupt(format!("unknown source {source_s}")))?;
+        let int = |i: usize| row.get::<_, i64>(i).map_err(Error::sql("reading an entry"));
+        Ok(EntryMeta {
+            entry,
+            kind,
+            profile: row.get(3).map_err(Error::sql("reading an entry"))?,
+            source,
+            subject: get_s(5)?,
+            issuer: get_s(6)?,
+            serial: get_s(7)?,
+            not_before: from_ts(int(8)?)?,
+            not_after: from_ts(int(9)?)?,
+            sha256: get_s(10)?,
+            issuer_sha256: row.get(11).map_err(Error::sql("reading an entry"))?,
+            stored_at: from_ts(int(12)?)?,
+        })
+    }
+
+    fn apply_one(&self, tx: &Transaction<'_>, change: &Change) -> Result<(), Error> {
+        match change {
+            Change::CreateStore(name, at) => {
+                tx.execute("INSERT INTO stores (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", params![name.as_str(), ts(*at)])
+                    .map_err(Error::sql("creating a store"))?;
+            }
+            Change::PutEntry { entry, replace } => {
+                let m = &entry.meta;
+                let exists_store: Option<String> = tx
+                    .query_row(
+                        "SELECT name FROM stores WHERE name = ?1",
+                        [m.entry.store.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(Error::sql("looking up a store"))?;
+                if exists_store.is_none() {
+                    return Err(Error::NotFound {
+                        what: "store",
+                        name: m.entry.store.to_string(),
+                    });
+                }
+                let existing: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM entries WHERE store = ?1 AND alias = ?2",
+                        [m.entry.store.as_str(), m.entry.alias.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(Error::sql("looking up an entry"))?;
+                if existing.is_some() {
+                    if !replace {
+                        return Err(Error::Exists {
+                            what: "entry",
+                            name: m.entry.to_string(),
+                        });
+                    }
+                    tx.execute(
+                        "DELETE FROM entries WHERE store = ?1 AND alias = ?2",
+                        [m.entry.store.as_str(), m.entry.alias.as_str()],
+                    )
+                    .map_err(Error::sql("replacing an entry"))?;
+                }
+                let sealed = entry
+                    .key
+                    .as_ref()
+                    .map(|k| self.key.seal(k.expose(), &key_context(&m.sha256)))
+                    .transpose()?;
+                tx.execute(
+                    &format!("INSERT INTO entries ({META_COLUMNS}, cert, chain, key_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+                    params![
+                        m.entry.store.as_str(),
+                        m.entry.alias.as_str(),
+                        match m.kind { EntryKind::KeyPair => "keypair", EntryKind::Certificate => "certificate" },
+                        m.profile,
+                        m.source.as_str(),
+                        m.subject,
+                        m.issuer,
+                        m.serial,
+                        ts(m.not_before),
+                        ts(m.not_after),
+                        m.sha256,
+                        m.issuer_sha256,
+                        ts(m.stored_at),
+                        entry.cert,
+                        chain_pem(&entry.chain),
+                        sealed,
+                    ],
+                )
+                .map_err(Error::sql("writing an entry"))?;
+            }
+            Change::DeleteEntry(r) => {
+                let n = tx
+                    .execute(
+                        "DELETE FROM entries WHERE store = ?1 AND alias = ?2",
+                        [r.store.as_str(), r.alias.as_str()],
+                    )
+                    .map_err(Error::sql("deleting an entry"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "entry",
+                        name: r.to_string(),
+                    });
+                }
+            }
+            Change::MoveEntry { from, to, at } => {
+                let taken: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM entries WHERE store = ?1 AND alias = ?2",
+                        [to.store.as_str(), to.alias.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(Error::sql("looking up an entry"))?;
+                if taken.is_some() {
+                    return Err(Error::Exists {
+                        what: "entry",
+                        name: to.to_string(),
+                    });
+                }
+                let n = tx
+                    .execute(
+                        "UPDATE entries SET store = ?1, alias = ?2, stored_at = ?3 WHERE store = ?4 AND alias = ?5",
+                        params![to.store.as_str(), to.alias.as_str(), ts(*at), from.store.as_str(), from.alias.as_str()],
+                    )
+                    .map_err(Error::sql("moving an entry"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "entry",
+                        name: from.to_string(),
+                    });
+                }
+            }
+            Change::SetMeta { key, value } => {
+                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
+                    .map_err(Error::sql("writing a setting"))?;
+            }
+            Change::DeleteMeta(key) => {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [key])
+                    .map_err(Error::sql("deleting a setting"))?;
+            }
+            Change::PutSecret { name, secret } => {
+                let sealed = self.key.seal(secret.expose(), &format!("secret:{name}"))?;
+                tx.execute("INSERT INTO secrets (name, sealed) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed", params![name, sealed])
+                    .map_err(Error::sql("writing a secret"))?;
+            }
+            Change::DeleteSecret(name) => {
+                tx.execute("DELETE FROM secrets WHERE name = ?1", [name])
+                    .map_err(Error::sql("deleting a secret"))?;
+            }
+            Change::PutCrl(c) => {
+                tx.execute(
+                    "INSERT INTO crls (sha256, issuer, der, this_update, added_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sha256) DO NOTHING",
+                    params![c.sha256, c.issuer, c.der, ts(c.this_update), ts(c.added_at)],
+                )
+                .map_err(Error::sql("writing a CRL"))?;
+            }
+            Change::DeleteCrl(sha) => {
+                tx.execute("DELETE FROM crls WHERE sha256 = ?1", [sha])
+                    .map_err(Error::sql("deleting a CRL"))?;
+            }
+            Change::Audit(a) => {
+                tx.execute(
+                    "INSERT INTO audit (at, action, subject, detail) VALUES (?1, ?2, ?3, ?4)",
+                    params![ts(a.at), a.action, a.subject, a.detail],
+                )
+                .map_err(Error::sql("writing the audit log"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(Error::sql("reading a setting"))
+    }
+
+    fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT s.name, s.created_at, (SELECT COUNT(*) FROM entries e WHERE e.store = s.name) FROM stores s ORDER BY s.name")
+            .map_err(Error::sql("listing stores"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(Error::sql("listing stores"))?;
+        rows.map(|row| {
+            let (name, created, count) = row.map_err(Error::sql("listing stores"))?;
+            Ok(StoreInfo {
+                name: name.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+                entries: usize::try_from(count).unwrap_or(0),
+                created_at: from_ts(created)?,
+            })
+        })
+        .collect()
+    }
+
+    fn entries(&self, store: Option<&StoreName>) -> Result<Vec<EntryMeta>, Error> {
+        let sql = match store {
+            Some(_) => {
+                format!("SELECT {META_COLUMNS} FROM entries WHERE store = ?1 ORDER BY store, alias")
+            }
+            None => format!("SELECT {META_COLUMNS} FROM entries ORDER BY store, alias"),
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(Error::sql("listing entries"))?;
+        let mut rows = match store {
+            Some(s) => stmt.query([s.as_str()]),
+            None => stmt.query([]),
+        }
+        .map_err(Error::sql("listing entries"))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(Error::sql("listing entries"))? {
+            out.push(Self::row_meta(row)?);
+        }
+        Ok(out)
+    }
+
+    fn entry(&self, r: &EntryRef) -> Result<Option<Entry>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {META_COLUMNS}, cert, chain, key_sealed FROM entries WHERE store = ?1 AND alias = ?2"))
+            .map_err(Error::sql("reading an entry"))?;
+        let mut rows = stmt
+            .query([r.store.as_str(), r.alias.as_str()])
+            .map_err(Error::sql("reading an entry"))?;
+        let Some(row) = rows.next().map_err(Error::sql("reading an entry"))? else {
+            return Ok(None);
+        };
+        let meta = Self::row_meta(row)?;
+        let cert: Vec<u8> = row.get(13).map_err(Error::sql("reading an entry"))?;
+        let chain_text: String = row.get(14).map_err(Error::sql("reading an entry"))?;
+        let sealed: Option<Vec<u8>> = row.get(15).map_err(Error::sql("reading an entry"))?;
+        let chain = if chain_text.is_empty() {
+            Vec::new()
+        } else {
+            certherd_x509::parse_certificates(chain_text.as_bytes())
+                .map_err(|e| Error::Corrupt(format!("chain of {r}: {e}")))?
+                .into_iter()
+                .map(|c| c.to_vec())
+                .collect()
+        };
+        let key = sealed
+            .map(|s| {
+                self.key
+                    .unseal(&s, &key_context(&meta.sha256))
+                    .map_err(|_| Error::Unseal {
+                        entry: r.to_string(),
+                    })
+            })
+            .transpose()?
+            .map(Secret::new);
+        Ok(Some(Entry {
+            meta,
+            cert,
+            chain,
+            key,
+        }))
+    }
+
+    fn secret(&self, name: &str) -> Result<Option<Secret>, Error> {
+        let sealed: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT sealed FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(Error::sql("reading a secret"))?;
+        sealed
+            .map(|s| {
+                self.key
+                    .unseal(&s, &format!("secret:{name}"))
+                    .map(Secret::new)
+            })
+            .transpose()
+    }
+
+    fn crls(&self) -> Result<Vec<CrlRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT sha256, issuer, der, this_update, added_at FROM crls ORDER BY added_at",
+            )
+            .map_err(Error::sql("listing CRLs"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(Error::sql("listing CRLs"))?;
+        rows.map(|row| {
+            let (sha256, issuer, der, this_update, added) =
+                row.map_err(Error::sql("listing CRLs"))?;
+            Ok(CrlRecord {
+                sha256,
+                issuer,
+                der,
+                this_update: from_ts(this_update)?,
+                added_at: from_ts(added)?,
+            })
+        })
+        .collect()
+    }
+
+    fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, action, subject, detail FROM audit ORDER BY id")
+            .map_err(Error::sql("reading the audit log"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(Error::sql("reading the audit log"))?;
+        rows.map(|row| {
+            let (at, action, subject, detail) = row.map_err(Error::sql("reading the audit log"))?;
+            Ok(AuditRecord {
+                at: from_ts(at)?,
+                action,
+                subject,
+                detail,
+            })
+        })
+        .collect()
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(Error::sql("starting a transaction"))?;
+        for change in changes {
+            self.apply_one(&tx, change)?;
+        }
+        if let Some(hook) = &self.fault {
+            hook("store.before-commit");
+        }
+        tx.commit().map_err(Error::sql("committing"))
+    }
+}

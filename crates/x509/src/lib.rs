@@ -1,0 +1,33 @@
+//! X.509 for certherd, without I/O: keys, certificate building (rcgen), parsing
+//! (x509-parser), path validation (rustls-webpki), PEM/DER and PKCS#12 encodings.
+//!
+//! Every function here takes bytes and returns bytes or values; nothing reads a file,
+//! a socket or the wall clock. Time always arrives as an argument.
+#![forbid(unsafe_code)]
+
+mod build;
+mod decode;
+mod error;
+mod fingerprint;
+mod info;
+mod key;
+mod pkcs12;
+mod timefmt;
+mod verify;
+
+pub use build::{issue, random_serial, self_sign, signing_request, CertSpec, Eku, Issuer, Role};
+pub use decode::{
+    parse_certificates, parse_crl, parse_private_key, parse_signing_request, to_pem, PemLabel,
+};
+pub use error::Error;
+pub use fingerprint::{hex, hex_colon, sha1, sha256};
+pub use info::{CertInfo, CrlInfo, CsrInfo};
+pub use key::{KeyAlgorithm, PrivateKey};
+pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
+pub use timefmt::rfc3339;
+pub use verify::{verify, Purpose, Reason, VerifiedChain, VerifyInput};
+
+/// Re-exported DER wrappers, so callers need not depend on pki-types themselves.
+pub use pki_types::{CertificateDer, CertificateRevocationListDer};
+/// Re-exported time type used for every instant in this crate.
+pub use time::OffsetDateTime;
