@@ -344,7 +344,7 @@ impl<S: Store> Node<S> {
             key,
             info: ca_info.clone(),
         };
-        let (ident, mut refs) = self.node_identity_changes(&hostname, &ips, &signing)?;
+        let (ident, mut refs) = self.node_identity_changes(&hostname, &ips, &signing, None)?;
         changes.extend(ident);
         changes.push(Change::SetMeta {
             key: keys::CA_CURRENT.into(),

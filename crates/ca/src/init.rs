@@ -162,7 +162,13 @@ impl<S: Store> Node<S> {
                     sha256: root.sha256.clone(),
                     info: root.info,
                 };
-                let (c, refs) = self.node_identity_changes(&hostname, &opts.ips, &signing)?;
+                // The node's key algorithm is not committed yet, so pass it explicitly.
+                let (c, refs) = self.node_identity_changes(
+                    &hostname,
+                    &opts.ips,
+                    &signing,
+                    Some(opts.key_algo),
+                )?;
                 changes.extend(c);
                 report.entries.extend(refs);
             }
@@ -285,6 +291,7 @@ impl<S: Store> Node<S> {
         hostname: &str,
         ips: &[IpAddr],
         ca: &SigningCa,
+        key_algo: Option<KeyAlgorithm>,
     ) -> Result<(Vec<Change>, Vec<EntryRef>), Error> {
         let mut changes = Vec::new();
         let mut refs = Vec::new();
@@ -294,7 +301,7 @@ impl<S: Store> Node<S> {
             hostname,
             &[hostname.to_owned()],
             ips,
-            None,
+            key_algo,
             Some(ca),
         )?;
         let r: EntryRef = "machine-ssl/machine".parse()?;
@@ -309,7 +316,7 @@ impl<S: Store> Node<S> {
             &format!("sts-signing {hostname}"),
             &[],
             &[],
-            None,
+            key_algo,
             Some(ca),
         )?;
         let r: EntryRef = "sts/sts-signing".parse()?;

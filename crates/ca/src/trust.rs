@@ -88,15 +88,16 @@ impl<S: Store> Node<S> {
             .into_iter()
             .filter(|m| m.sha256.starts_with(&fp))
             .collect();
-        let m =
-            match matches.as_slice() {
-                [] => return Err(Error::NoSuchTrust(fingerprint.to_owned())),
-                [one] => one.clone(),
-                _ => return Err(Error::Invalid(format!(
+        let m = match matches.as_slice() {
+            [] => return Err(Error::NoSuchTrust(fingerprint.to_owned())),
+            [one] => one.clone(),
+            _ => {
+                return Err(Error::Invalid(format!(
                     "fingerprint prefix '{fingerprint}' matches {} certificates; give more digits",
                     matches.len()
-                ))),
-            };
+                )))
+            }
+        };
         self.delete(&m.entry)?;
         Ok(m)
     }
