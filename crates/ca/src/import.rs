@@ -9,6 +9,46 @@ use crate::issue::Issued;
 use crate::{Error, Node};
 
 impl<S: Store> Node<S> {
+    /// Imports from a PKCS#12 bundle (key, certificate and chain) opened with `password`,
+    /// with the same checks as [`Node::import`].
+    pub fn import_pkcs12(
+        &mut self,
+        r: &EntryRef,
+        data: &[u8],
+        password: &str,
+        profile: Option<&str>,
+    ) -> Result<Issued, Error> {
+        let contents = certherd_x509::pkcs12_decode(data, password)?;
+        let (key, chain) = match contents.keys.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(Error::Invalid(
+                    "the PKCS#12 file holds no private key".into(),
+                ))
+            }
+            _ => {
+                return Err(Error::Invalid(
+                    "the PKCS#12 file holds several private keys; export the one you want".into(),
+                ))
+            }
+        };
+        let mut pem = String::new();
+        for c in chain.iter().chain(contents.certificates.iter()) {
+            pem.push_str(&certherd_x509::to_pem(
+                certherd_x509::PemLabel::Certificate,
+                c,
+            ));
+        }
+        let key = certherd_x509::parse_private_key(&key)?;
+        self.import(
+            r,
+            pem.as_bytes(),
+            &[],
+            Some(key.to_pem().as_bytes()),
+            profile,
+        )
+    }
+
     /// Imports a certificate (PEM or DER; a bundle in any order) with optional chain files
     /// and key. Refused, with nothing changed, when the key does not match, the chain does
     /// not reach a trusted root, the certificate is not valid now, a machine-ssl

@@ -53,6 +53,17 @@ pub struct InitReport {
     pub csr_pem: Option<String>,
 }
 
+impl InitOptions {
+    /// Checks the options before anything is created, so a refused init leaves no home.
+    pub fn validate(&self) -> Result<(), Error> {
+        if valid_hostname(&self.hostname) {
+            Ok(())
+        } else {
+            Err(Error::InvalidHostname(self.hostname.clone()))
+        }
+    }
+}
+
 pub(crate) fn valid_hostname(h: &str) -> bool {
     h.len() <= 253
         && h.contains('.')
@@ -100,9 +111,7 @@ pub(crate) fn trust_alias(info: &CertInfo) -> String {
 impl<S: Store> Node<S> {
     /// Initializes the node. Refused (by the store) if the home is already initialized.
     pub fn init(&mut self, opts: &InitOptions) -> Result<InitReport, Error> {
-        if !valid_hostname(&opts.hostname) {
-            return Err(Error::InvalidHostname(opts.hostname.clone()));
-        }
+        opts.validate()?;
         let hostname = opts.hostname.to_ascii_lowercase();
         let now = self.now();
         let mut changes = vec![

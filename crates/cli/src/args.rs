@@ -260,6 +260,9 @@ pub struct ImportArgs {
     /// Profile [default: the existing entry's, else the store's name if it is a profile].
     #[arg(long)]
     pub profile: Option<String>,
+    /// Read --cert as a PKCS#12 (.p12/.pfx) bundle, with the password in FILE (first line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// Export encodings.

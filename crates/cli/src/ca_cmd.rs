@@ -7,7 +7,7 @@ use certherd_x509::PemLabel;
 use serde_json::json;
 
 use crate::args::{CaCmd, Output};
-use crate::failure::read_input;
+use crate::failure::read_certificates;
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json};
 use crate::{open_node, Failure};
@@ -103,10 +103,10 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
             }
         }
         CaCmd::ImportSigned { cert, chain } => {
-            let c = read_input(&cert)?;
+            let c = read_certificates(&cert)?;
             let chain = chain
                 .iter()
-                .map(|p| read_input(p))
+                .map(|p| read_certificates(p))
                 .collect::<Result<Vec<_>, _>>()?;
             let refs = node.ca_import_signed(&c, &chain)?;
             println!("subordinate CA installed");

@@ -8,7 +8,7 @@ use certherd_store::{write_atomic, Home};
 use serde_json::json;
 
 use crate::args::{CertCmd, FormatArg, Output, RenewArgs, ServiceCmd};
-use crate::failure::read_input;
+use crate::failure::{read_certificates, read_input};
 use crate::instant::{parse_at, rfc3339, short};
 use crate::render::{colon_hex, entry_json, entry_row, json, table, ENTRY_HEADER};
 use crate::{open_node, Failure};
@@ -167,13 +167,28 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
         CertCmd::Import(a) => {
             let r = entry_ref(&a.entry)?;
             let cert = read_input(&a.cert)?;
-            let chain = a
-                .chain
-                .iter()
-                .map(|p| read_input(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            let key = a.key.as_deref().map(read_input).transpose()?;
-            let issued = node.import(&r, &cert, &chain, key.as_deref(), a.profile.as_deref())?;
+            let issued = if let Some(pw) = &a.password_file {
+                if a.key.is_some() || !a.chain.is_empty() {
+                    return Err(Failure::usage(
+                        "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
+                    ));
+                }
+                let password = first_line(&read_input(pw)?);
+                node.import_pkcs12(&r, &cert, &password, a.profile.as_deref())
+                    .map_err(|e| Failure::file(&a.cert, e))?
+            } else {
+                certherd_x509::parse_certificates(&cert).map_err(|e| Failure::file(&a.cert, e))?;
+                let chain = a
+                    .chain
+                    .iter()
+                    .map(|p| read_certificates(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let key = a.key.as_deref().map(read_input).transpose()?;
+                if let (Some(k), Some(path)) = (&key, &a.key) {
+                    certherd_x509::parse_private_key(k).map_err(|e| Failure::file(path, e))?;
+                }
+                node.import(&r, &cert, &chain, key.as_deref(), a.profile.as_deref())?
+            };
             print_issued(Output::Table, &node, &issued, "imported");
         }
         CertCmd::Export(a) => {
@@ -184,13 +199,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 FormatArg::P12 => ExportFormat::P12,
             };
             let password = match &a.password_file {
-                Some(p) => Some(
-                    String::from_utf8_lossy(&read_input(p)?)
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                ),
+                Some(p) => Some(first_line(&read_input(p)?)),
                 None => std::env::var("CERTHERD_P12_PASSWORD").ok(),
             };
             let bytes = node.export(&r, format, a.key, password.as_deref())?;
@@ -317,4 +326,13 @@ pub fn service(home: &Home, c: ServiceCmd) -> Result<ExitCode, Failure> {
     let issued = node.add_service(&name)?;
     print_issued(output, &node, &issued, "created");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first line of a password file, without its line ending.
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -68,3 +68,10 @@ impl From<certherd_store::Error> for Failure {
 pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::file(path, e))
 }
+
+/// Reads a file that must hold certificates, naming it in any error.
+pub fn read_certificates(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    let bytes = read_input(path)?;
+    certherd_x509::parse_certificates(&bytes).map_err(|e| Failure::file(path, e))?;
+    Ok(bytes)
+}

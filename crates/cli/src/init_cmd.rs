@@ -27,19 +27,21 @@ pub fn init(home: &Home, a: InitArgs) -> Result<ExitCode, Failure> {
             ))
         })?;
     }
-    let store = home.create()?;
-    let path = home.config_path().display().to_string();
-    let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
     let mode = match a.mode {
         ModeArg::Ca => Mode::Ca,
         ModeArg::Subordinate => Mode::Subordinate,
     };
-    let report = node.init(&InitOptions {
+    let opts = InitOptions {
         hostname: a.hostname.clone(),
         ips: a.ips,
         key_algo: algo,
         mode,
-    })?;
+    };
+    opts.validate()?;
+    let store = home.create()?;
+    let path = home.config_path().display().to_string();
+    let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
+    let report = node.init(&opts)?;
     println!(
         "initialized certherd home {} for {}",
         home.dir().display(),

@@ -97,8 +97,33 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
+/// The first word of the command line that is not an option or --home's value.
+fn subcommand_name() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--home" {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // `check` speaks the monitoring-plugin protocol even for bad arguments: UNKNOWN.
+            let is_check = subcommand_name().as_deref() == Some("check");
+            return ExitCode::from(match (e.use_stderr(), is_check) {
+                (false, _) => 0,
+                (true, true) => 3,
+                (true, false) => 2,
+            });
+        }
+    };
     // `check` speaks the monitoring-plugin protocol: its errors are UNKNOWN (3).
     let error_code = if matches!(cli.command, Command::Check(_)) {
         3
@@ -112,7 +137,11 @@ fn main() -> ExitCode {
             if let Some(h) = f.hint {
                 eprintln!("hint: {h}");
             }
-            ExitCode::from(f.code.unwrap_or(error_code))
+            ExitCode::from(if error_code == 3 {
+                3
+            } else {
+                f.code.unwrap_or(error_code)
+            })
         }
     }
 }

@@ -45,6 +45,9 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
+/// Bumped whenever the schema changes; a file of another version is refused, never guessed at.
+const SCHEMA_VERSION: i64 = 1;
+
 const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
 
 /// A node's inventory in one SQLite file.
@@ -89,8 +92,22 @@ impl SqliteStore {
         // previous (still stored) version.
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;")
             .map_err(Error::sql("configuring the database"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(Error::sql("reading the schema version"))?;
+        let tables: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(Error::sql("reading the schema"))?;
+        if tables > 0 && version != SCHEMA_VERSION {
+            return Err(Error::Corrupt(format!(
+                "{} has schema version {version}, this certherd uses {SCHEMA_VERSION}; use the certherd release that created it",
+                path.display()
+            )));
+        }
         conn.execute_batch(SCHEMA)
             .map_err(Error::sql("creating the schema"))?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .map_err(Error::sql("writing the schema version"))?;
         Ok(Self {
             conn,
             key,

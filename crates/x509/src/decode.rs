@@ -43,6 +43,13 @@ fn looks_like_pem(input: &[u8]) -> bool {
 }
 
 fn pem_blocks(input: &[u8], what: &'static str) -> Result<Vec<pem::Pem>, Error> {
+    let count = |needle: &[u8]| input.windows(needle.len()).filter(|w| *w == needle).count();
+    if count(b"-----BEGIN ") > count(b"-----END ") {
+        return Err(Error::Malformed {
+            what,
+            detail: "truncated: a BEGIN line has no matching END line".into(),
+        });
+    }
     pem::parse_many(input).map_err(|e| Error::Malformed {
         what,
         detail: e.to_string(),

@@ -1,0 +1,723 @@
+//! The certherd binary, driven as a user would: every command of the single-node issue.
+
+mod common;
+
+use certherd_x509::{Eku, Role};
+use common::{mode, EnterpriseCa, Env};
+
+#[test]
+fn init_then_status_and_list() {
+    let env = Env::new();
+    env.init();
+    let status = env.ok(&["status"]);
+    assert!(
+        status.contains("node1.example.test") && status.contains("4 ok"),
+        "{status}"
+    );
+    let list = env.json(&["cert", "list", "--output", "json"]);
+    let entries = list.as_array().unwrap();
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["store"].as_str().unwrap(),
+                e["alias"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        names.contains(&"machine-ssl/machine".to_owned())
+            && names.contains(&"sts/sts-signing".to_owned())
+            && names.contains(&"ca/root".to_owned())
+    );
+    assert!(names.iter().any(|n| n.starts_with("trusted-roots/")));
+    for e in entries {
+        for field in [
+            "store",
+            "alias",
+            "profile",
+            "subject",
+            "issuer",
+            "serial",
+            "not_after",
+            "days_left",
+            "status",
+            "sha256",
+        ] {
+            assert!(e.get(field).is_some(), "{field} missing in {e}");
+        }
+        assert!(e["not_after"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(e["sha256"].as_str().unwrap().len(), 64);
+        assert!(
+            e["serial"].as_str().unwrap().len() >= 16,
+            "serial of at least 64 bits"
+        );
+    }
+    let stores = env.json(&["store", "list", "--output", "json"]);
+    assert!(stores
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "backup" && s["entries"] == 0));
+    assert_eq!(mode(&env.home().join("master.key")), 0o600);
+}
+
+#[test]
+fn init_refuses_an_existing_home_and_changes_nothing() {
+    let env = Env::new();
+    env.init();
+    let before = env.snapshot();
+    let r = env.run(&["init", "--hostname", "other.example.test"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("error:") && r.stderr.contains("already holds a certherd home"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(before, env.snapshot());
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_changes_nothing() {
+    let env = Env::new();
+    env.init();
+    let garbage = env.write("garbage.pem", b"\x00\x01this is not a certificate\xff");
+    let machine_pem = env.ok(&["cert", "export", "machine-ssl/machine"]);
+    let truncated = env.write("truncated.pem", &machine_pem[..machine_pem.len() / 2]);
+    let pw = env.write("pw.txt", "right-password\n");
+    let wrong_pw = env.write("wrong.txt", "wrong-password\n");
+    let p12 = env.path("m.p12");
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--key",
+        "--format",
+        "p12",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--out",
+        p12.to_str().unwrap(),
+    ]);
+    let before = env.snapshot();
+    let g = garbage.to_str().unwrap();
+    let t = truncated.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["cert", "import", "hosts/x", "--cert", g],
+            "garbage.pem",
+        ),
+        (vec!["cert", "import", "hosts/x", "--cert", t], "malformed"),
+        (
+            vec!["cert", "import", "hosts/x", "--cert", "missing.pem"],
+            "missing.pem",
+        ),
+        (
+            vec![
+                "cert",
+                "import",
+                "hosts/x",
+                "--cert",
+                p12.to_str().unwrap(),
+                "--password-file",
+                wrong_pw.to_str().unwrap(),
+            ],
+            "wrong password",
+        ),
+        (vec!["cert", "show", "machine-ssl/nope"], "does not exist"),
+        (
+            vec!["cert", "list", "--store", "nope"],
+            "store 'nope' does not exist",
+        ),
+        (vec!["cert", "show", "machine"], "expected STORE/ALIAS"),
+        (vec!["cert", "renew", "nope/x"], "does not exist"),
+        (vec!["cert", "delete", "ca/root"], "signing CA"),
+        (
+            vec![
+                "cert",
+                "export",
+                "machine-ssl/machine",
+                "--key",
+                "--format",
+                "p12",
+            ],
+            "password",
+        ),
+        (
+            vec![
+                "cert",
+                "export",
+                "machine-ssl/machine",
+                "--format",
+                "der",
+                "--key",
+            ],
+            "DER holds one object",
+        ),
+        (
+            vec![
+                "cert",
+                "issue",
+                "--profile",
+                "nope",
+                "--store",
+                "s",
+                "--cn",
+                "a.example.test",
+            ],
+            "unknown profile",
+        ),
+        (
+            vec![
+                "cert",
+                "issue",
+                "--profile",
+                "host",
+                "--store",
+                "s",
+                "--alias",
+                "a",
+                "--san",
+                "not a name",
+            ],
+            "invalid subject alternative name",
+        ),
+        (
+            vec![
+                "cert",
+                "issue",
+                "--profile",
+                "host",
+                "--store",
+                "s",
+                "--san",
+                "not a name",
+            ],
+            "invalid alias",
+        ),
+        (
+            vec![
+                "cert",
+                "issue",
+                "--profile",
+                "machine-ssl",
+                "--store",
+                "machine-ssl",
+                "--alias",
+                "machine",
+                "--cn",
+                "x.example.test",
+            ],
+            "already exists",
+        ),
+        (vec!["trust", "add", g], "garbage.pem"),
+        (vec!["trust", "add-crl", g], "garbage.pem"),
+        (vec!["trust", "remove", "00"], "too short"),
+        (vec!["verify", g], "garbage.pem"),
+        (vec!["check", "--warn", "soon"], "invalid duration"),
+        (vec!["cert", "list", "--at", "yesterday"], "invalid time"),
+        (vec!["ca", "import-signed", g], "garbage.pem"),
+    ];
+    for (args, needle) in cases {
+        let r = env.run(&args);
+        assert_ne!(r.code, 0, "{args:?} should fail");
+        assert!(
+            r.stderr.starts_with("error:") || r.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(needle),
+            "{args:?}: expected '{needle}' in: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("panicked"),
+            "{args:?} panicked: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.lines().count() <= 2,
+            "{args:?}: one line and a hint at most: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty(), "{args:?} printed: {}", r.stdout);
+    }
+    assert_eq!(before, env.snapshot(), "a refused command changed the home");
+    for args in [
+        vec!["init", "--hostname", "nodots"],
+        vec!["init", "--hostname", "a.example.test", "--key-algo", "dsa"],
+    ] {
+        let fresh = Env::new();
+        let r = fresh.run(&args);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr.contains("hostname") || r.stderr.contains("key algorithm"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !fresh.home().join("certherd.db").exists(),
+            "{args:?} left a home behind"
+        );
+    }
+}
+
+#[test]
+fn keys_are_exported_only_when_asked() {
+    let env = Env::new();
+    env.init();
+    let plain = env.ok(&["cert", "export", "machine-ssl/machine"]);
+    assert!(plain.contains("BEGIN CERTIFICATE") && !plain.contains("PRIVATE KEY"));
+    assert_eq!(
+        plain.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "certificate then its chain"
+    );
+    let out = env.path("machine-with-key.pem");
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--key",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(mode(&out), 0o600);
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("BEGIN PRIVATE KEY"));
+    let show = env.ok(&["cert", "show", "machine-ssl/machine"]);
+    assert!(!show.contains("PRIVATE KEY") && show.contains("held (sealed)"));
+    let audit = env.ok(&["audit"]);
+    assert!(
+        audit.contains("export-key"),
+        "key exports are audited: {audit}"
+    );
+}
+
+#[test]
+fn check_exit_codes_follow_the_instant() {
+    let env = Env::new();
+    env.init();
+    let code = |args: &[&str]| env.run(args).code;
+    assert_eq!(code(&["check"]), 0);
+    assert_eq!(
+        code(&["check", "--at", "+710d"]),
+        1,
+        "within 30 days of machine-ssl's expiry"
+    );
+    assert_eq!(code(&["check", "--at", "+726d"]), 2, "within 7 days");
+    assert_eq!(code(&["check", "--at", "+2y"]), 2);
+    assert_eq!(code(&["check", "--at", "+700d", "--warn", "40d"]), 1);
+    assert_eq!(code(&["check", "--at", "garbage"]), 3, "UNKNOWN on errors");
+    assert_eq!(code(&["check", "--bogus-flag"]), 3);
+    let r = env.run(&["check", "--at", "+731d"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("CRITICAL: machine-ssl/machine expired")),
+        "{}",
+        r.stdout
+    );
+    let j: serde_json::Value = serde_json::from_str(
+        &env.run(&["check", "--at", "+3651d", "--output", "json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(j["status"], "CRITICAL");
+    assert_eq!(j["findings"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn renewal_moves_the_old_entry_to_backup() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["service", "add", "vpxd"]);
+    let before = env.json(&["cert", "show", "vpxd/vpxd", "--output", "json"]);
+    let out = env.ok(&["cert", "renew", "vpxd/vpxd"]);
+    assert!(out.contains("previous kept as backup/vpxd.vpxd."), "{out}");
+    let after = env.json(&["cert", "show", "vpxd/vpxd", "--output", "json"]);
+    assert_ne!(before["sha256"], after["sha256"]);
+    let backup = env.json(&["cert", "list", "--store", "backup", "--output", "json"]);
+    assert_eq!(backup[0]["sha256"], before["sha256"]);
+    assert_eq!(backup[0]["status"], "superseded");
+    let dry = env.ok(&["cert", "renew", "--all", "--dry-run"]);
+    assert!(dry.contains("would renew 3 entries"), "{dry}");
+    let out = env.ok(&[
+        "cert",
+        "renew",
+        "--expiring-within",
+        "800d",
+        "--output",
+        "json",
+    ]);
+    let renewed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        renewed.as_array().unwrap().len(),
+        2,
+        "machine-ssl and vpxd expire within 800 days: {out}"
+    );
+    assert!(env
+        .ok(&["cert", "renew", "--due"])
+        .contains("nothing to renew"));
+}
+
+#[test]
+fn verify_agrees_with_the_inventory() {
+    let env = Env::new();
+    env.init();
+    let cert = env.path("m.pem");
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+    let c = cert.to_str().unwrap();
+    assert_eq!(
+        env.run(&[
+            "verify",
+            c,
+            "--name",
+            "node1.example.test",
+            "--purpose",
+            "server"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(env.run(&["verify", c, "--name", "192.0.2.10"]).code, 0);
+    let r = env.run(&["verify", c, "--name", "other.example.test"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("does not cover 'other.example.test'")
+            && r.stderr.contains("DNS:node1.example.test"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["verify", c, "--at", "+3y"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("expired"), "{}", r.stderr);
+    let sts = env.path("sts.pem");
+    env.ok(&[
+        "cert",
+        "export",
+        "sts/sts-signing",
+        "--out",
+        sts.to_str().unwrap(),
+    ]);
+    // sts-signing has no EKU extension, so any purpose is allowed, as in webpki and openssl.
+    assert_eq!(
+        env.run(&["verify", sts.to_str().unwrap(), "--purpose", "client"])
+            .code,
+        0
+    );
+    let vpxd = env.path("vpxd.pem");
+    env.ok(&["service", "add", "vpxd"]);
+    env.ok(&[
+        "cert",
+        "export",
+        "vpxd/vpxd",
+        "--out",
+        vpxd.to_str().unwrap(),
+    ]);
+    let r = env.run(&["verify", vpxd.to_str().unwrap(), "--purpose", "server"]);
+    assert!(
+        r.code == 1 && r.stderr.contains("serverAuth"),
+        "{}",
+        r.stderr
+    );
+    let other = EnterpriseCa::new();
+    let other_root = env.write("other-root.pem", other.pem());
+    let r = env.run(&["verify", c, "--trusted", other_root.to_str().unwrap()]);
+    assert!(
+        r.code == 1 && r.stderr.contains("not trusted"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn hybrid_mode_imports_a_custom_machine_certificate() {
+    let env = Env::new();
+    env.init();
+    let csr_dir = env.path("csr");
+    let out = env.ok(&[
+        "csr",
+        "create",
+        "--cn",
+        "node1.example.test",
+        "--san",
+        "192.0.2.10",
+        "--out",
+        csr_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("DNS:node1.example.test, IP:192.0.2.10"),
+        "{out}"
+    );
+    assert_eq!(mode(&csr_dir.join("key.pem")), 0o600);
+    let r = env.run(&[
+        "csr",
+        "create",
+        "--cn",
+        "192.0.2.10",
+        "--out",
+        env.path("csr2").to_str().unwrap(),
+    ]);
+    assert!(
+        r.code != 0 && r.stderr.contains("CN must be the FQDN"),
+        "{}",
+        r.stderr
+    );
+
+    let ent = EnterpriseCa::new();
+    let root = env.write("ent-root.pem", ent.pem());
+    let csr = std::fs::read(csr_dir.join("csr.pem")).unwrap();
+    let good = env.write(
+        "good.pem",
+        ent.sign(
+            &csr,
+            &["node1.example.test", "192.0.2.10"],
+            vec![Eku::ServerAuth, Eku::ClientAuth],
+            Role::Leaf,
+            365,
+        ),
+    );
+    let wrong_name = env.write(
+        "wrong-name.pem",
+        ent.sign(
+            &csr,
+            &["other.example.test"],
+            vec![Eku::ServerAuth, Eku::ClientAuth],
+            Role::Leaf,
+            365,
+        ),
+    );
+    let client_only = env.write(
+        "client-only.pem",
+        ent.sign(
+            &csr,
+            &["node1.example.test"],
+            vec![Eku::ClientAuth],
+            Role::Leaf,
+            365,
+        ),
+    );
+    let key = csr_dir.join("key.pem");
+    let k = key.to_str().unwrap();
+    let other_key = env.path("other-key");
+    env.ok(&[
+        "csr",
+        "create",
+        "--cn",
+        "x.example.test",
+        "--out",
+        other_key.to_str().unwrap(),
+    ]);
+
+    let before = env.snapshot();
+    for (cert, key, needle) in [
+        (&good, k, "issuer not trusted"),
+        (
+            &good,
+            other_key.join("key.pem").to_str().unwrap(),
+            "does not match",
+        ),
+    ] {
+        let r = env.run(&[
+            "cert",
+            "import",
+            "machine-ssl/machine",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key,
+        ]);
+        assert!(
+            r.code == 1 && r.stderr.contains(needle),
+            "{needle}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(before, env.snapshot());
+    env.ok(&["trust", "add", root.to_str().unwrap()]);
+    let before = env.snapshot();
+    for (cert, needle) in [
+        (&wrong_name, "does not cover the node's hostname"),
+        (&client_only, "does not fit profile machine-ssl"),
+    ] {
+        let r = env.run(&[
+            "cert",
+            "import",
+            "machine-ssl/machine",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            k,
+        ]);
+        assert!(
+            r.code == 1 && r.stderr.contains(needle),
+            "{needle}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(before, env.snapshot());
+    // A bundle in any order: root first, then the leaf.
+    let bundle = env.write(
+        "bundle.pem",
+        format!("{}{}", ent.pem(), std::fs::read_to_string(&good).unwrap()),
+    );
+    env.ok(&[
+        "cert",
+        "import",
+        "machine-ssl/machine",
+        "--cert",
+        bundle.to_str().unwrap(),
+        "--key",
+        k,
+    ]);
+    let m = env.json(&["cert", "show", "machine-ssl/machine", "--output", "json"]);
+    assert_eq!(m["source"], "imported");
+    assert_eq!(m["auto_renew"], false);
+    assert!(m["issuer"].as_str().unwrap().contains("Example Corp Root"));
+    assert!(env.ok(&["cert", "list"]).contains("(manual renewal)"));
+    let r = env.run(&["cert", "renew", "machine-ssl/machine"]);
+    assert!(r.code == 1 && r.stderr.contains("imported"), "{}", r.stderr);
+    let backup = env.json(&["cert", "list", "--store", "backup", "--output", "json"]);
+    assert_eq!(
+        backup.as_array().unwrap().len(),
+        1,
+        "the certherd-issued machine-ssl is kept"
+    );
+}
+
+#[test]
+fn subordinate_mode_completes_with_the_enterprise_signature() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "node2.example.test",
+        "--mode",
+        "subordinate",
+    ]);
+    let r = env.run(&["service", "add", "vpxd"]);
+    assert!(
+        r.code == 1 && r.stderr.contains("not ready"),
+        "{}",
+        r.stderr
+    );
+    let csr = std::fs::read(env.home().join("ca.csr")).unwrap();
+    let ent = EnterpriseCa::new();
+    let sub = env.write(
+        "sub.pem",
+        ent.sign(&csr, &[], vec![], Role::Ca { path_len: Some(0) }, 1825),
+    );
+    let root = env.write("root.pem", ent.pem());
+    let r = env.run(&["ca", "import-signed", sub.to_str().unwrap()]);
+    assert!(
+        r.code == 1 && r.stderr.contains("enterprise root"),
+        "{}",
+        r.stderr
+    );
+    env.ok(&[
+        "ca",
+        "import-signed",
+        sub.to_str().unwrap(),
+        "--chain",
+        root.to_str().unwrap(),
+    ]);
+    let machine = env.path("m.pem");
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--out",
+        machine.to_str().unwrap(),
+    ]);
+    let out = env.ok(&[
+        "verify",
+        machine.to_str().unwrap(),
+        "--trusted",
+        root.to_str().unwrap(),
+        "--name",
+        "node2.example.test",
+    ]);
+    assert_eq!(
+        out.lines().count(),
+        4,
+        "leaf, certherd CA, enterprise root: {out}"
+    );
+    let exported_root = env.ok(&["ca", "export"]);
+    assert_eq!(exported_root, ent.pem());
+    let sts = env.json(&["cert", "show", "sts/sts-signing", "--output", "json"]);
+    let ca = env.json(&["cert", "show", "ca/intermediate", "--output", "json"]);
+    assert_eq!(
+        sts["not_after"], ca["not_after"],
+        "sts-signing (10y) is capped at the 5-year subordinate CA"
+    );
+}
+
+#[test]
+fn rotation_keeps_every_certificate_trusted() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["service", "add", "vpxd"]);
+    let old_root = env.ok(&["ca", "export"]);
+    let out = env.ok(&["ca", "rotate"]);
+    assert!(out.contains("retired"), "{out}");
+    let new_root = env.write("new-root.pem", env.ok(&["ca", "export"]));
+    assert_ne!(old_root, std::fs::read_to_string(&new_root).unwrap());
+    for e in ["machine-ssl/machine", "sts/sts-signing", "vpxd/vpxd"] {
+        let p = env.path("e.pem");
+        env.ok(&["cert", "export", e, "--out", p.to_str().unwrap()]);
+        env.ok(&[
+            "verify",
+            p.to_str().unwrap(),
+            "--trusted",
+            new_root.to_str().unwrap(),
+        ]);
+        env.ok(&["verify", p.to_str().unwrap()]);
+    }
+    let trust = env.json(&["trust", "list", "--output", "json"]);
+    assert_eq!(trust.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn trust_and_crl_management() {
+    let env = Env::new();
+    env.init();
+    let ent = EnterpriseCa::new();
+    let root = env.write("root.pem", ent.pem());
+    assert!(env
+        .ok(&["trust", "add", root.to_str().unwrap()])
+        .contains("trusted trusted-roots/example-corp-root-"));
+    assert!(env
+        .ok(&["trust", "add", root.to_str().unwrap()])
+        .contains("already trusted"));
+    let machine = env.write("m.pem", env.ok(&["cert", "export", "machine-ssl/machine"]));
+    let r = env.run(&["trust", "add", machine.to_str().unwrap()]);
+    assert!(
+        r.code == 1 && r.stderr.contains("is not a CA certificate"),
+        "{}",
+        r.stderr
+    );
+    let fp = certherd_x509::hex(&certherd_x509::sha256(&ent.cert));
+    env.ok(&[
+        "trust",
+        "remove",
+        &certherd_x509::hex_colon(&certherd_x509::sha256(&ent.cert))[..23],
+    ]);
+    assert!(!env.ok(&["trust", "list"]).contains(&fp));
+    let ours = env.json(&["trust", "list", "--output", "json"]);
+    let r = env.run(&["trust", "remove", ours[0]["sha256"].as_str().unwrap()]);
+    assert!(
+        r.code == 1 && r.stderr.contains("anchors the signing CA"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,0 +1,179 @@
+//! Helpers shared by the CLI tests: run the real binary against a temporary home.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
+        c.arg("--home")
+            .arg(self.home())
+            .args(args)
+            .env_remove("CERTHERD_FAULT_POINT")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        finish(self.cmd(args).output().unwrap())
+    }
+
+    /// Runs and insists on success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "certherd {args:?} failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        r.stdout
+    }
+
+    pub fn init(&self) {
+        self.ok(&[
+            "init",
+            "--hostname",
+            "node1.example.test",
+            "--ip",
+            "192.0.2.10",
+        ]);
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// A digest of the home's logical content (keys, entries, trust, stores, audit log), to
+    /// prove a refused command changed nothing. Raw SQLite bytes are not compared: a WAL
+    /// checkpoint rewrites the file without changing its content.
+    pub fn snapshot(&self) -> String {
+        let mut all = std::fs::read(self.home().join("master.key")).unwrap_or_default();
+        for args in [
+            ["cert", "list"],
+            ["trust", "list"],
+            ["store", "list"],
+            ["audit", "--output"],
+        ] {
+            let mut a: Vec<&str> = args.to_vec();
+            if a[1] != "--output" {
+                a.push("--output");
+            }
+            a.push("json");
+            all.extend(self.ok(&a).into_bytes());
+        }
+        certherd_x509::hex(&certherd_x509::sha256(&all))
+    }
+}
+
+pub fn finish(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// An "enterprise CA" made by code in this repository, standing in for the CA an admin's
+/// organisation runs.
+pub struct EnterpriseCa {
+    pub cert: Vec<u8>,
+    pub key: PrivateKey,
+}
+
+fn spec(cn: &str, role: Role, days: i64) -> CertSpec {
+    let now = time::OffsetDateTime::now_utc();
+    CertSpec {
+        common_name: cn.into(),
+        organization: Some("Example Corp".into()),
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::hours(1),
+        not_after: now + time::Duration::days(days),
+        role,
+        eku: vec![],
+    }
+}
+
+impl EnterpriseCa {
+    pub fn new() -> Self {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let cert = certherd_x509::self_sign(
+            &spec("Example Corp Root", Role::Ca { path_len: None }, 3650),
+            &key,
+        )
+        .unwrap()
+        .to_vec();
+        Self { cert, key }
+    }
+
+    pub fn pem(&self) -> String {
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &self.cert)
+    }
+
+    /// Signs the CSR in `csr_pem` for `names`, with the EKUs given, as a leaf or a CA.
+    pub fn sign(
+        &self,
+        csr_pem: &[u8],
+        names: &[&str],
+        eku: Vec<Eku>,
+        role: Role,
+        days: i64,
+    ) -> String {
+        let der = certherd_x509::parse_signing_request(csr_pem).unwrap();
+        let info = certherd_x509::CsrInfo::from_der(&der).unwrap();
+        assert!(info.signature_valid);
+        let mut s = spec(info.subject_cn.as_deref().unwrap_or("x"), role, days)
+            .with_names(names.iter().copied())
+            .unwrap();
+        s.organization = None;
+        s.eku = eku;
+        let cert = certherd_x509::issue(
+            &s,
+            &info.spki_der,
+            &certherd_x509::Issuer {
+                cert: &self.cert,
+                key: &self.key,
+            },
+        )
+        .unwrap();
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert)
+    }
+}
+
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
