@@ -59,8 +59,8 @@ impl<S: Store> Node<S> {
                 };
                 Ok(CaSummary {
                     mode,
-                    entry: Some(ca.alias),
-                    info: Some(ca.info),
+                    entry: Some(ca.alias.clone()),
+                    info: Some(ca.info.clone()),
                     root: Some(root),
                     retiring,
                     pending,
@@ -81,7 +81,7 @@ impl<S: Store> Node<S> {
     /// `ca export`: the root certificate clients must trust, DER.
     pub fn ca_root(&self) -> Result<Vec<u8>, Error> {
         let ca = self.signing_ca()?;
-        Ok(ca.chain.last().cloned().unwrap_or(ca.cert))
+        Ok(ca.chain.last().cloned().unwrap_or_else(|| ca.cert.clone()))
     }
 
     /// `ca rotate`: a new root is added to trusted-roots and becomes the signing CA, every
@@ -129,7 +129,7 @@ impl<S: Store> Node<S> {
                 ));
                 self.commit(&changes)?;
                 self.fault_point("rotate.new-root");
-                old.alias
+                old.alias.clone()
             }
         };
         let old = self.load(&old_alias)?;
@@ -184,8 +184,8 @@ impl<S: Store> Node<S> {
         }
         let current = self.signing_ca()?;
         Ok(RotationReport {
-            new_ca: current.alias,
-            new_sha256: current.sha256,
+            new_ca: current.alias.clone(),
+            new_sha256: current.sha256.clone(),
             reissued,
             retired,
             old_ca: old_alias,

@@ -43,6 +43,10 @@ pub struct Node<S: Store> {
     pub(crate) thresholds: Thresholds,
     pub(crate) policy: RenewalPolicy,
     pub(crate) fault: Option<Rc<dyn Fn(&str)>>,
+    /// The signing CA, loaded and unsealed once; dropped whenever a batch is committed
+    /// that could change it.
+    ca_cache: std::cell::RefCell<Option<Rc<SigningCa>>>,
+    key_algo_cache: std::cell::Cell<Option<KeyAlgorithm>>,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -94,6 +98,8 @@ impl<S: Store> Node<S> {
             thresholds,
             policy,
             fault: None,
+            ca_cache: Default::default(),
+            key_algo_cache: Default::default(),
         })
     }
 
@@ -144,12 +150,18 @@ impl<S: Store> Node<S> {
     }
 
     pub(crate) fn default_key_algo(&self) -> KeyAlgorithm {
-        self.store
+        if let Some(a) = self.key_algo_cache.get() {
+            return a;
+        }
+        let a = self
+            .store
             .meta(keys::KEY_ALGO)
             .ok()
             .flatten()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.key_algo_cache.set(Some(a));
+        a
     }
 
     pub(crate) fn audit(
@@ -172,7 +184,16 @@ impl<S: Store> Node<S> {
             .ok_or_else(|| Error::NoSuchEntry(r.clone()))
     }
 
-    pub(crate) fn signing_ca(&self) -> Result<SigningCa, Error> {
+    pub(crate) fn signing_ca(&self) -> Result<Rc<SigningCa>, Error> {
+        if let Some(ca) = self.ca_cache.borrow().as_ref() {
+            return Ok(ca.clone());
+        }
+        let ca = Rc::new(self.load_signing_ca()?);
+        *self.ca_cache.borrow_mut() = Some(ca.clone());
+        Ok(ca)
+    }
+
+    fn load_signing_ca(&self) -> Result<SigningCa, Error> {
         let alias = self.store.meta(keys::CA_CURRENT)?.ok_or(Error::CaNotReady(
             "subordinate mode is waiting for the enterprise CA's signed certificate",
         ))?;
@@ -298,6 +319,23 @@ impl<S: Store> Node<S> {
 
     /// Applies a batch.
     pub(crate) fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        let ca = StoreName::CA;
+        let touches_ca = changes.iter().any(|c| match c {
+            Change::SetMeta { .. }
+            | Change::DeleteMeta(_)
+            | Change::PutSecret { .. }
+            | Change::DeleteSecret(_) => true,
+            Change::PutEntry { entry, .. } => entry.meta.entry.store.as_str() == ca,
+            Change::DeleteEntry(r) => r.store.as_str() == ca,
+            Change::MoveEntry { from, to, .. } => {
+                from.store.as_str() == ca || to.store.as_str() == ca
+            }
+            _ => false,
+        });
+        if touches_ca {
+            self.ca_cache.borrow_mut().take();
+            self.key_algo_cache.set(None);
+        }
         self.store.apply(changes)?;
         Ok(())
     }

@@ -448,3 +448,22 @@ fn private_keys_are_sealed_in_the_database_file() {
         );
     }
 }
+
+#[test]
+fn a_batch_is_written_whole_or_not_at_all() {
+    let (_d, _c, mut node) = node();
+    let req = |alias: &str| IssueRequest {
+        profile: "host".into(),
+        entry: r(&format!("hosts/{alias}")),
+        common_name: None,
+        names: vec![format!("{alias}.example.test")],
+        key_algo: None,
+    };
+    let done = node.issue_batch(&[req("a"), req("b")]).unwrap();
+    assert_eq!(done.len(), 2);
+    // "b" exists already: the whole batch is refused and "c" is not written.
+    assert!(node.issue_batch(&[req("c"), req("b")]).is_err());
+    assert!(node.store().entry(&r("hosts/c")).unwrap().is_none());
+    assert!(node.issue_batch(&[req("d"), req("d")]).is_err());
+    assert!(node.store().entry(&r("hosts/d")).unwrap().is_none());
+}

@@ -29,11 +29,11 @@ CREATE TABLE IF NOT EXISTS entries (
     key_sealed BLOB,
     PRIMARY KEY (store, alias)
 );
-CREATE INDEX IF NOT EXISTS entries_not_after ON entries (not_after);
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS crls (sha256 TEXT PRIMARY KEY, issuer TEXT NOT NULL, der BLOB NOT NULL, this_update BIGINT NOT NULL, added_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- A rowid key grows monotonically here: the triggers below forbid deleting rows.
+    id INTEGER PRIMARY KEY,
     at BIGINT NOT NULL,
     action TEXT NOT NULL,
     subject TEXT NOT NULL,
@@ -49,6 +49,33 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
 const SCHEMA_VERSION: i64 = 1;
 
 const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
+
+/// Statements through the connection's statement cache: a batch runs the same few
+/// statements many times, and re-preparing them cost more than running them.
+trait Cached {
+    fn execute_cached(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize>;
+    fn query_row_cached<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn execute_cached(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(p)
+    }
+
+    fn query_row_cached<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(p, f)
+    }
+}
 
 /// A node's inventory in one SQLite file.
 pub struct SqliteStore {
@@ -90,7 +117,7 @@ impl SqliteStore {
         // WAL keeps readers off writers' backs; NORMAL sync never corrupts and, in WAL, loses
         // at most the last commits on power loss, which only ever rolls an entry back to its
         // previous (still stored) version.
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;")
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456;")
             .map_err(Error::sql("configuring the database"))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -159,13 +186,13 @@ impl SqliteStore {
     fn apply_one(&self, tx: &Transaction<'_>, change: &Change) -> Result<(), Error> {
         match change {
             Change::CreateStore(name, at) => {
-                tx.execute("INSERT INTO stores (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", params![name.as_str(), ts(*at)])
+                tx.execute_cached("INSERT INTO stores (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", params![name.as_str(), ts(*at)])
                     .map_err(Error::sql("creating a store"))?;
             }
             Change::PutEntry { entry, replace } => {
                 let m = &entry.meta;
                 let exists_store: Option<String> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT name FROM stores WHERE name = ?1",
                         [m.entry.store.as_str()],
                         |r| r.get(0),
@@ -179,7 +206,7 @@ impl SqliteStore {
                     });
                 }
                 let existing: Option<i64> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT 1 FROM entries WHERE store = ?1 AND alias = ?2",
                         [m.entry.store.as_str(), m.entry.alias.as_str()],
                         |r| r.get(0),
@@ -193,7 +220,7 @@ impl SqliteStore {
                             name: m.entry.to_string(),
                         });
                     }
-                    tx.execute(
+                    tx.execute_cached(
                         "DELETE FROM entries WHERE store = ?1 AND alias = ?2",
                         [m.entry.store.as_str(), m.entry.alias.as_str()],
                     )
@@ -204,7 +231,7 @@ impl SqliteStore {
                     .as_ref()
                     .map(|k| self.key.seal(k.expose(), &key_context(&m.sha256)))
                     .transpose()?;
-                tx.execute(
+                tx.execute_cached(
                     &format!("INSERT INTO entries ({META_COLUMNS}, cert, chain, key_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
                     params![
                         m.entry.store.as_str(),
@@ -243,7 +270,7 @@ impl SqliteStore {
             }
             Change::MoveEntry { from, to, at } => {
                 let taken: Option<i64> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT 1 FROM entries WHERE store = ?1 AND alias = ?2",
                         [to.store.as_str(), to.alias.as_str()],
                         |r| r.get(0),
@@ -270,35 +297,35 @@ impl SqliteStore {
                 }
             }
             Change::SetMeta { key, value } => {
-                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
+                tx.execute_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
                     .map_err(Error::sql("writing a setting"))?;
             }
             Change::DeleteMeta(key) => {
-                tx.execute("DELETE FROM meta WHERE key = ?1", [key])
+                tx.execute_cached("DELETE FROM meta WHERE key = ?1", [key])
                     .map_err(Error::sql("deleting a setting"))?;
             }
             Change::PutSecret { name, secret } => {
                 let sealed = self.key.seal(secret.expose(), &format!("secret:{name}"))?;
-                tx.execute("INSERT INTO secrets (name, sealed) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed", params![name, sealed])
+                tx.execute_cached("INSERT INTO secrets (name, sealed) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed", params![name, sealed])
                     .map_err(Error::sql("writing a secret"))?;
             }
             Change::DeleteSecret(name) => {
-                tx.execute("DELETE FROM secrets WHERE name = ?1", [name])
+                tx.execute_cached("DELETE FROM secrets WHERE name = ?1", [name])
                     .map_err(Error::sql("deleting a secret"))?;
             }
             Change::PutCrl(c) => {
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO crls (sha256, issuer, der, this_update, added_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sha256) DO NOTHING",
                     params![c.sha256, c.issuer, c.der, ts(c.this_update), ts(c.added_at)],
                 )
                 .map_err(Error::sql("writing a CRL"))?;
             }
             Change::DeleteCrl(sha) => {
-                tx.execute("DELETE FROM crls WHERE sha256 = ?1", [sha])
+                tx.execute_cached("DELETE FROM crls WHERE sha256 = ?1", [sha])
                     .map_err(Error::sql("deleting a CRL"))?;
             }
             Change::Audit(a) => {
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO audit (at, action, subject, detail) VALUES (?1, ?2, ?3, ?4)",
                     params![ts(a.at), a.action, a.subject, a.detail],
                 )
@@ -312,7 +339,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .query_row_cached("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .map_err(Error::sql("reading a setting"))
     }
