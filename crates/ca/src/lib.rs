@@ -22,4 +22,4 @@ pub use export::ExportFormat;
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};
 pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};
-pub use node::{Node, SystemClock};
+pub use node::{FaultHook, Node, SystemClock};

@@ -34,6 +34,10 @@ pub(crate) mod keys {
     pub const PENDING_CA_KEY: &str = "ca.pending-key";
 }
 
+/// Called with a crash-point name (`renew.issued`, `renew.committed`, `rotate.new-root`);
+/// tests make it abort or panic there.
+pub type FaultHook = Rc<dyn Fn(&str)>;
+
 /// One node's certificate inventory and the operations on it.
 pub struct Node<S: Store> {
     pub(crate) store: S,
@@ -42,7 +46,7 @@ pub struct Node<S: Store> {
     pub(crate) profiles: Profiles,
     pub(crate) thresholds: Thresholds,
     pub(crate) policy: RenewalPolicy,
-    pub(crate) fault: Option<Rc<dyn Fn(&str)>>,
+    pub(crate) fault: Option<FaultHook>,
     /// The signing CA, loaded and unsealed once; dropped whenever a batch is committed
     /// that could change it.
     ca_cache: std::cell::RefCell<Option<Rc<SigningCa>>>,
@@ -104,7 +108,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Installs a fault-injection hook called at named crash points (tests only).
-    pub fn set_fault_hook(&mut self, hook: Rc<dyn Fn(&str)>) {
+    pub fn set_fault_hook(&mut self, hook: FaultHook) {
         self.fault = Some(hook);
     }
 

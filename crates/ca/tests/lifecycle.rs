@@ -1,5 +1,7 @@
 //! Lifecycle rules of one node, exercised at chosen dates with a clock the test moves.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::sync::{Arc, Mutex};
 
 use certherd_ca::{InitOptions, IssueRequest, Mode, Node, RenewSelection};

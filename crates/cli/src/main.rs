@@ -47,7 +47,7 @@ fn home_dir(arg: Option<PathBuf>) -> Result<PathBuf, Failure> {
 /// Fault injection for crash tests: `CERTHERD_FAULT_POINT=NAME` aborts the process at the
 /// named point (`renew.issued`, `store.before-commit`, `renew.committed`, `rotate.new-root`),
 /// exactly as a crash or a kill -9 would.
-fn fault_hook() -> Option<Rc<dyn Fn(&str)>> {
+fn fault_hook() -> Option<certherd_ca::FaultHook> {
     let point = std::env::var("CERTHERD_FAULT_POINT")
         .ok()
         .filter(|p| !p.is_empty())?;

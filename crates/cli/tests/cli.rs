@@ -1,5 +1,7 @@
 //! The certherd binary, driven as a user would: every command of the single-node issue.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use certherd_x509::{Eku, Role};

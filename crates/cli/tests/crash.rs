@@ -1,6 +1,8 @@
 //! A crash mid-renewal loses nothing: the process is killed (abort, as kill -9 would) at
 //! injected points, and the store is checked afterwards.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use common::{finish, Env};

@@ -19,7 +19,7 @@ pub use error::Error;
 pub use home::Home;
 pub use master_key::MasterKey;
 pub use model::{AuditRecord, Change, CrlRecord, Entry, Secret, StoreInfo};
-pub use sqlite::SqliteStore;
+pub use sqlite::{FaultHook, SqliteStore};
 
 use certherd_core::{EntryMeta, EntryRef, StoreName};
 

@@ -77,11 +77,14 @@ impl Cached for Connection {
     }
 }
 
+/// Called with a crash-point name; tests make it abort the process.
+pub type FaultHook = Box<dyn Fn(&str)>;
+
 /// A node's inventory in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
     key: MasterKey,
-    fault: Option<Box<dyn Fn(&str)>>,
+    fault: Option<FaultHook>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -144,7 +147,7 @@ impl SqliteStore {
 
     /// Installs a fault-injection hook, called with a point name at each crash point
     /// (`store.before-commit`). Tests use it to kill the process mid-write.
-    pub fn set_fault_hook(&mut self, hook: Box<dyn Fn(&str)>) {
+    pub fn set_fault_hook(&mut self, hook: FaultHook) {
         self.fault = Some(hook);
     }
 
