@@ -1,5 +1,10 @@
 //! Helpers shared by the CLI tests: run the real binary against a temporary home.
-#![allow(dead_code, missing_docs, clippy::new_without_default, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    missing_docs,
+    clippy::new_without_default,
+    clippy::unwrap_used
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
