@@ -1,0 +1,45 @@
+//! The one error type of the TLS edge, classified for troubleshooting.
+
+use std::io;
+
+/// Why a TLS connection failed, in the terms of seed 004's troubleshooting rule.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The address is not a valid HOST:PORT.
+    #[error("invalid address '{0}': expected HOST:PORT")]
+    Address(String),
+    /// No TCP connection could be made (refused, timed out, no route, DNS).
+    #[error("unreachable: {address}: {source}")]
+    Unreachable {
+        /// The address tried.
+        address: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The HTTP CONNECT proxy refused or failed.
+    #[error("proxy {proxy} did not open a tunnel to {target}: {detail}")]
+    Proxy {
+        /// The proxy.
+        proxy: String,
+        /// The target.
+        target: String,
+        /// What the proxy said.
+        detail: String,
+    },
+    /// The server's certificate is not one we trust.
+    #[error("server certificate not trusted: {0}")]
+    ServerNotTrusted(String),
+    /// The server refused our client certificate (or the lack of one).
+    #[error("the server refused our client certificate ({0})")]
+    ClientRejected(String),
+    /// The TLS handshake failed for another reason (no common version or cipher suite...).
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
+    /// The connection failed after the handshake.
+    #[error("I/O error after the handshake: {0}")]
+    Io(io::Error),
+    /// The client identity could not be used.
+    #[error("client identity unusable: {0}")]
+    Identity(String),
+}

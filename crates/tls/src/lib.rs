@@ -1,0 +1,15 @@
+//! rustls at certherd's edge: fetching the chain a server presents, verifying a server
+//! against pinned certificates, and connecting with a client identity — each failure
+//! classified so an admin knows whether the network, the server's trust in us, or our
+//! trust in the server is at fault.
+//!
+//! Blocking I/O over `std::net`, with timeouts; one crypto provider, aws-lc-rs.
+#![forbid(unsafe_code)]
+
+mod connect;
+mod error;
+mod verifier;
+
+pub use connect::{connect, fetch_chain, Endpoint, Identity, TlsStream};
+pub use error::Error;
+pub use verifier::{PinnedServer, RecordingVerifier};

@@ -1,0 +1,140 @@
+//! Server certificate verifiers: one that records what is presented (to show it before it
+//! is trusted), and one that accepts only pinned certificates.
+
+use std::sync::{Arc, Mutex};
+
+use pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms
+}
+
+/// Accepts any server certificate and records the chain presented. Only for looking at a
+/// server before deciding to trust it: the handshake signature is still verified, so the
+/// recorded certificate belongs to the peer that answered.
+#[derive(Debug, Default)]
+pub struct RecordingVerifier {
+    seen: Mutex<Vec<CertificateDer<'static>>>,
+}
+
+impl RecordingVerifier {
+    /// The chain presented by the last handshake, leaf first.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.clone().into_owned())
+                .collect();
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+/// Accepts a server only if its leaf certificate is one of the pinned certificates
+/// (trust on first contact, as XenServer pools and vSphere key providers do).
+#[derive(Debug)]
+pub struct PinnedServer {
+    pinned: Vec<CertificateDer<'static>>,
+    /// What the server presented when it was refused, for the error message.
+    refused: Mutex<Option<CertificateDer<'static>>>,
+}
+
+impl PinnedServer {
+    /// A verifier trusting exactly these certificates.
+    pub fn new(pinned: Vec<CertificateDer<'static>>) -> Arc<Self> {
+        Arc::new(Self {
+            pinned,
+            refused: Mutex::new(None),
+        })
+    }
+
+    /// The certificate presented in a refused handshake, if any.
+    pub fn refused(&self) -> Option<CertificateDer<'static>> {
+        self.refused.lock().ok().and_then(|r| r.clone())
+    }
+}
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Ok(ServerCertVerified::assertion());
+        }
+        if let Ok(mut r) = self.refused.lock() {
+            *r = Some(end_entity.clone().into_owned());
+        }
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::ApplicationVerificationFailure,
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
