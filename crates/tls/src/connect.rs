@@ -83,7 +83,7 @@ fn through_proxy(proxy: &str, target: &str, timeout: Duration) -> Result<TcpStre
     reader
         .read_line(&mut status)
         .map_err(|e| fail(e.to_string()))?;
-    if !status.split_whitespace().nth(1).is_some_and(|c| c == "200") {
+    if status.split_whitespace().nth(1) != Some("200") {
         return Err(fail(format!("answered '{}'", status.trim())));
     }
     // Skip the response headers; the tunnel starts after the blank line.
