@@ -297,6 +297,9 @@ impl<S: Store> Node<S> {
             .as_ref()
             .map(|k| certherd_x509::parse_private_key(k.expose()))
             .transpose()?;
+        // A self-signed certificate (pool-internal, or a self-signed kmip-client) renews as one.
+        let mut profile = profile;
+        profile.self_signed |= info.self_issued;
         let ca = if profile.self_signed {
             None
         } else {
@@ -337,13 +340,11 @@ impl<S: Store> Node<S> {
         changes.extend(self.prune_changes()?);
         self.commit(&changes)?;
         self.fault_point("renew.committed");
-        Ok((
-            Issued {
-                meta,
-                warnings: built.warnings,
-            },
-            backup,
-        ))
+        let mut warnings = built.warnings;
+        if profile.name == "kmip-client" {
+            warnings.push("give the key server the new client certificate (`certherd key-provider client-cert export`) unless it trusts certherd's CA".into());
+        }
+        Ok((Issued { meta, warnings }, backup))
     }
 
     /// The entries a selection takes, without renewing them.

@@ -13,6 +13,7 @@ mod import;
 mod init;
 mod inventory;
 mod issue;
+mod key_provider;
 mod node;
 mod trust;
 
@@ -22,4 +23,5 @@ pub use export::ExportFormat;
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};
 pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};
+pub use key_provider::KmipPlan;
 pub use node::{FaultHook, Node, SystemClock};

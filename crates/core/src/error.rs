@@ -32,6 +32,12 @@ pub enum Error {
         /// The profiles that exist, comma-separated.
         known: String,
     },
+    /// A network address is not HOST:PORT.
+    #[error("invalid address '{input}': expected HOST:PORT, e.g. kms1.example.com:5696")]
+    Address {
+        /// What was given.
+        input: String,
+    },
     /// A setting has a value outside its range.
     #[error("invalid setting {field}: {expected}")]
     Setting {

@@ -9,6 +9,7 @@ mod clock;
 mod entry;
 mod entry_ref;
 mod error;
+mod key_provider;
 mod profile;
 mod renewal;
 mod settings;
@@ -19,6 +20,9 @@ pub use clock::{Clock, FixedClock};
 pub use entry::{EntryKind, EntryMeta, Source};
 pub use entry_ref::{Alias, EntryRef, StoreName};
 pub use error::Error;
+pub use key_provider::{
+    store_of, KeyProvider, KmipServer, ProviderName, ServerAddress, ServerCheck,
+};
 pub use profile::{Profile, ProfileOverride, Profiles};
 pub use renewal::RenewalPolicy;
 pub use settings::Settings;

@@ -1,6 +1,6 @@
 //! The values stored: entries with their bytes, secrets, CRLs, audit records, changes.
 
-use certherd_core::{EntryMeta, EntryRef, OffsetDateTime, StoreName};
+use certherd_core::{EntryMeta, EntryRef, KeyProvider, OffsetDateTime, ProviderName, StoreName};
 
 /// Secret bytes (a private key in DER). `Debug` never shows them.
 #[derive(Clone, PartialEq, Eq)]
@@ -124,4 +124,15 @@ pub enum Change {
     DeleteCrl(String),
     /// Appends to the audit log.
     Audit(AuditRecord),
+    /// Creates or replaces a key provider with its server list.
+    PutKeyProvider {
+        /// The provider.
+        provider: KeyProvider,
+        /// When (kept as its creation time on first write).
+        at: OffsetDateTime,
+    },
+    /// Deletes a key provider, which must exist.
+    DeleteKeyProvider(ProviderName),
+    /// Deletes a store, which must be empty.
+    DeleteStore(StoreName),
 }

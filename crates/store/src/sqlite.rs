@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use certherd_core::{EntryKind, EntryMeta, EntryRef, OffsetDateTime, Source, StoreName};
+use certherd_core::{
+    EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, OffsetDateTime, Source, StoreName,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::{AuditRecord, Change, CrlRecord, Entry, Error, MasterKey, Secret, Store, StoreInfo};
@@ -38,6 +40,18 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL,
     subject TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_providers (
+    name TEXT PRIMARY KEY,
+    primary_key_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_provider_servers (
+    provider TEXT NOT NULL REFERENCES key_providers(name) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    proxy TEXT,
+    PRIMARY KEY (provider, address)
 );
 CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -327,6 +341,53 @@ impl SqliteStore {
                 tx.execute_cached("DELETE FROM crls WHERE sha256 = ?1", [sha])
                     .map_err(Error::sql("deleting a CRL"))?;
             }
+            Change::PutKeyProvider { provider, at } => {
+                tx.execute_cached(
+                    "INSERT INTO key_providers (name, primary_key_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET primary_key_id = excluded.primary_key_id",
+                    params![provider.name.as_str(), provider.primary_key_id, ts(*at)],
+                )
+                .map_err(Error::sql("writing a key provider"))?;
+                tx.execute_cached(
+                    "DELETE FROM key_provider_servers WHERE provider = ?1",
+                    [provider.name.as_str()],
+                )
+                .map_err(Error::sql("writing a key provider"))?;
+                for (i, srv) in provider.servers.iter().enumerate() {
+                    tx.execute_cached(
+                        "INSERT INTO key_provider_servers (provider, position, address, proxy) VALUES (?1, ?2, ?3, ?4)",
+                        params![provider.name.as_str(), i64::try_from(i).unwrap_or(i64::MAX), srv.address.to_string(), srv.proxy.as_ref().map(ToString::to_string)],
+                    )
+                    .map_err(Error::sql("writing a key provider server"))?;
+                }
+            }
+            Change::DeleteKeyProvider(name) => {
+                let n = tx
+                    .execute_cached("DELETE FROM key_providers WHERE name = ?1", [name.as_str()])
+                    .map_err(Error::sql("deleting a key provider"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "key provider",
+                        name: name.to_string(),
+                    });
+                }
+            }
+            Change::DeleteStore(name) => {
+                let count: i64 = tx
+                    .query_row_cached(
+                        "SELECT COUNT(*) FROM entries WHERE store = ?1",
+                        [name.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(Error::sql("deleting a store"))?;
+                if count > 0 {
+                    return Err(Error::Exists {
+                        what: "entries in store",
+                        name: name.to_string(),
+                    });
+                }
+                tx.execute_cached("DELETE FROM stores WHERE name = ?1", [name.as_str()])
+                    .map_err(Error::sql("deleting a store"))?;
+            }
             Change::Audit(a) => {
                 tx.execute_cached(
                     "INSERT INTO audit (at, action, subject, detail) VALUES (?1, ?2, ?3, ?4)",
@@ -511,6 +572,50 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, primary_key_id FROM key_providers ORDER BY name")
+            .map_err(Error::sql("listing key providers"))?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::sql("listing key providers"))?
+            .collect::<Result<_, _>>()
+            .map_err(Error::sql("listing key providers"))?;
+        let mut out = Vec::new();
+        for (name, primary_key_id) in rows {
+            let mut s = self
+                .conn
+                .prepare_cached("SELECT address, proxy FROM key_provider_servers WHERE provider = ?1 ORDER BY position")
+                .map_err(Error::sql("listing key provider servers"))?;
+            let servers = s
+                .query_map([&name], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .map_err(Error::sql("listing key provider servers"))?
+                .map(|row| {
+                    let (address, proxy) =
+                        row.map_err(Error::sql("listing key provider servers"))?;
+                    Ok(KmipServer {
+                        address: address
+                            .parse()
+                            .map_err(|e| Error::Corrupt(format!("{e}")))?,
+                        proxy: proxy
+                            .map(|p| p.parse())
+                            .transpose()
+                            .map_err(|e| Error::Corrupt(format!("{e}")))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            out.push(KeyProvider {
+                name: name.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+                primary_key_id,
+                servers,
+            });
+        }
+        Ok(out)
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {

@@ -1,0 +1,415 @@
+//! Key providers (seed 002): the provider's KMIP servers, the client certificate the key
+//! server must trust (three ways), and the server certificates certherd trusts. The
+//! network side (TLS and KMIP) lives at the edge; this module keeps the state.
+
+use certherd_core::{
+    EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, ProviderName, ServerAddress, Source,
+    StoreName,
+};
+use certherd_store::{Change, Secret, Store};
+use certherd_x509::{CertInfo, CertSpec, PemLabel, Role};
+
+use crate::issue::Issued;
+use crate::{Error, Node};
+
+/// Everything the edge needs to check a provider's servers.
+#[derive(Debug)]
+pub struct KmipPlan {
+    /// The provider.
+    pub provider: KeyProvider,
+    /// The client certificate chain (leaf first, DER) and its key (DER), if there is one.
+    pub identity: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+    /// Each server with the certificate trusted for it, if any.
+    pub servers: Vec<(KmipServer, Option<Vec<u8>>)>,
+}
+
+fn pending_key_name(name: &ProviderName) -> String {
+    format!("kmip.{name}.pending-key")
+}
+
+fn normalize_thumbprint(t: &str) -> String {
+    t.chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+impl<S: Store> Node<S> {
+    /// All key providers.
+    pub fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {
+        Ok(self.store.key_providers()?)
+    }
+
+    /// One key provider by name.
+    pub fn key_provider(&self, name: &ProviderName) -> Result<KeyProvider, Error> {
+        self.key_providers()?
+            .into_iter()
+            .find(|p| &p.name == name)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "key provider '{name}' does not exist (see `certherd key-provider list`)"
+                ))
+            })
+    }
+
+    /// `key-provider create`.
+    pub fn key_provider_create(
+        &mut self,
+        name: &ProviderName,
+        primary_key_id: &str,
+        server: KmipServer,
+    ) -> Result<KeyProvider, Error> {
+        if self.key_providers()?.iter().any(|p| &p.name == name) {
+            return Err(Error::Invalid(format!(
+                "a key provider named '{name}' already exists; names are unique"
+            )));
+        }
+        if primary_key_id.trim().is_empty() {
+            return Err(Error::Invalid("--primary-key-id must not be empty".into()));
+        }
+        let provider = KeyProvider {
+            name: name.clone(),
+            primary_key_id: primary_key_id.to_owned(),
+            servers: vec![server],
+        };
+        let now = self.now();
+        self.commit(&[
+            Change::PutKeyProvider {
+                provider: provider.clone(),
+                at: now,
+            },
+            Change::CreateStore(provider.store()?, now),
+            self.audit(
+                "key-provider-create",
+                name,
+                format!("primary key {primary_key_id}"),
+            ),
+        ])?;
+        Ok(provider)
+    }
+
+    /// `key-provider add-server`.
+    pub fn key_provider_add_server(
+        &mut self,
+        name: &ProviderName,
+        server: KmipServer,
+    ) -> Result<KeyProvider, Error> {
+        let mut p = self.key_provider(name)?;
+        if p.servers.iter().any(|s| s.address == server.address) {
+            return Err(Error::Invalid(format!(
+                "{} is already a server of '{name}'",
+                server.address
+            )));
+        }
+        let detail = server.address.to_string();
+        p.servers.push(server);
+        self.commit(&[
+            Change::PutKeyProvider {
+                provider: p.clone(),
+                at: self.now(),
+            },
+            self.audit("key-provider-add-server", name, detail),
+        ])?;
+        Ok(p)
+    }
+
+    /// `key-provider remove`: the provider goes; its certificates are kept in the backup
+    /// store for the retention period, then pruned.
+    pub fn key_provider_remove(&mut self, name: &ProviderName) -> Result<(), Error> {
+        let p = self.key_provider(name)?;
+        let store = p.store()?;
+        let now = self.now();
+        let mut changes = vec![Change::CreateStore(StoreName::BACKUP.parse()?, now)];
+        let mut taken = Vec::new();
+        for m in self.store.entries(Some(&store))? {
+            let to = self.backup_ref(&m.entry, &taken)?;
+            taken.push(to.clone());
+            changes.push(Change::MoveEntry {
+                from: m.entry,
+                to,
+                at: now,
+            });
+        }
+        changes.push(Change::DeleteStore(store));
+        changes.push(Change::DeleteSecret(pending_key_name(name)));
+        changes.push(Change::DeleteKeyProvider(name.clone()));
+        changes.push(self.audit("key-provider-remove", name, "certificates kept in backup"));
+        self.commit(&changes)
+    }
+
+    /// Changes that move an existing entry to backup before it is replaced.
+    fn displace(&self, r: &EntryRef) -> Result<Vec<Change>, Error> {
+        if self.store.entry(r)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let to = self.backup_ref(r, &[])?;
+        Ok(vec![
+            Change::CreateStore(StoreName::BACKUP.parse()?, self.now()),
+            Change::MoveEntry {
+                from: r.clone(),
+                to,
+                at: self.now(),
+            },
+        ])
+    }
+
+    /// `client-cert new`: a `kmip-client` certificate, issued by certherd's CA (or
+    /// self-signed), for the key server's admin to trust.
+    pub fn kmip_client_new(
+        &mut self,
+        name: &ProviderName,
+        self_signed: bool,
+        key_algo: Option<certherd_x509::KeyAlgorithm>,
+    ) -> Result<Issued, Error> {
+        let p = self.key_provider(name)?;
+        let mut profile = self.profiles.get("kmip-client")?.clone();
+        profile.self_signed = self_signed;
+        let ca = if self_signed {
+            None
+        } else {
+            Some(self.signing_ca()?)
+        };
+        let cn = format!("certherd kmip-client {name}");
+        let built = self.build(&profile, &cn, &[], &[], key_algo, ca.as_deref())?;
+        let r = p.client_entry()?;
+        let entry = self.built_entry(r.clone(), &profile.name, &built);
+        let meta = entry.meta.clone();
+        let mut changes = self.displace(&r)?;
+        changes.push(Change::PutEntry {
+            entry: Box::new(entry),
+            replace: false,
+        });
+        changes.push(Change::DeleteSecret(pending_key_name(name)));
+        changes.push(self.audit(
+            "kmip-client-new",
+            &r,
+            format!(
+                "{} serial {}",
+                if self_signed {
+                    "self-signed"
+                } else {
+                    "CA-issued"
+                },
+                meta.serial
+            ),
+        ));
+        self.commit(&changes)?;
+        Ok(Issued { meta, warnings: vec!["give this certificate to the key server's admin: `certherd key-provider client-cert export`".into()] })
+    }
+
+    /// `client-cert csr`: a new key held by certherd and a CSR for the key server vendor.
+    pub fn kmip_client_csr(
+        &mut self,
+        name: &ProviderName,
+        key_algo: Option<certherd_x509::KeyAlgorithm>,
+    ) -> Result<String, Error> {
+        self.key_provider(name)?;
+        let algo = key_algo.unwrap_or_else(|| self.default_key_algo());
+        let key = certherd_x509::PrivateKey::generate(algo)?;
+        let now = self.now();
+        let spec = CertSpec {
+            common_name: format!("certherd kmip-client {name}"),
+            organization: None,
+            dns_names: vec![],
+            ip_addresses: vec![],
+            not_before: now,
+            not_after: now + self.profiles.get("kmip-client")?.lifetime.duration(),
+            role: Role::Leaf,
+            eku: vec![certherd_x509::Eku::ClientAuth],
+        };
+        let csr = certherd_x509::signing_request(&spec, &key)?;
+        self.commit(&[
+            Change::PutSecret {
+                name: pending_key_name(name),
+                secret: Secret::new(key.secret_der().to_vec()),
+            },
+            self.audit("kmip-client-csr", name, "key kept sealed, CSR written"),
+        ])?;
+        Ok(certherd_x509::to_pem(PemLabel::CertificateRequest, &csr))
+    }
+
+    /// `client-cert upload`: the certificate the vendor signed from our CSR (the key stays
+    /// in certherd), or a certificate and key the key server issued.
+    pub fn kmip_client_upload(
+        &mut self,
+        name: &ProviderName,
+        cert_input: &[u8],
+        key_input: Option<&[u8]>,
+    ) -> Result<Issued, Error> {
+        let p = self.key_provider(name)?;
+        let certs = certherd_x509::parse_certificates(cert_input)?;
+        let key = match key_input {
+            Some(k) => certherd_x509::parse_private_key(k)?,
+            None => {
+                let pending = self.store.secret(&pending_key_name(name))?.ok_or_else(|| {
+                    Error::Invalid(format!("no CSR is pending for '{name}': create one with `client-cert csr`, or pass the key with --key"))
+                })?;
+                certherd_x509::parse_private_key(pending.expose())?
+            }
+        };
+        let spki = key.public_key_spki();
+        let infos = certs
+            .iter()
+            .map(|c| CertInfo::from_der(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let idx = infos
+            .iter()
+            .position(|i| i.spki_der == spki)
+            .ok_or(Error::KeyMismatch)?;
+        let info = infos[idx].clone();
+        let now = self.now();
+        if now > info.not_after {
+            return Err(Error::Expired {
+                not_after: info.not_after,
+                now,
+            });
+        }
+        if now < info.not_before {
+            return Err(Error::NotYetValid {
+                not_before: info.not_before,
+                now,
+            });
+        }
+        if !info.extended_key_usage.is_empty()
+            && !info.extended_key_usage.iter().any(|e| e == "clientAuth")
+        {
+            return Err(Error::EkuMismatch {
+                profile: "kmip-client".into(),
+                required: "clientAuth".into(),
+                present: info.extended_key_usage.join(", "),
+            });
+        }
+        let chain: Vec<Vec<u8>> = certs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != idx)
+            .map(|(_, c)| c.to_vec())
+            .collect();
+        let r = p.client_entry()?;
+        let meta = self.meta_for(
+            r.clone(),
+            &info,
+            EntryKind::KeyPair,
+            Some("kmip-client"),
+            Source::Imported,
+            None,
+        );
+        let mut changes = self.displace(&r)?;
+        changes.push(Change::PutEntry {
+            entry: Box::new(Self::entry_with_key(
+                meta.clone(),
+                certs[idx].to_vec(),
+                chain,
+                Some(&key),
+            )),
+            replace: false,
+        });
+        changes.push(Change::DeleteSecret(pending_key_name(name)));
+        changes.push(self.audit(
+            "kmip-client-upload",
+            &r,
+            format!("issuer {} serial {}", info.issuer, info.serial),
+        ));
+        self.commit(&changes)?;
+        Ok(Issued {
+            meta,
+            warnings: vec![
+                "uploaded client certificates are monitored but renewed by the key server's admin"
+                    .into(),
+            ],
+        })
+    }
+
+    /// `client-cert export`: the client certificate and its chain, PEM.
+    pub fn kmip_client_export(&self, name: &ProviderName) -> Result<String, Error> {
+        let p = self.key_provider(name)?;
+        let e = self.store.entry(&p.client_entry()?)?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "'{name}' has no client certificate yet: run `key-provider client-cert new {name}`"
+            ))
+        })?;
+        let mut pem = certherd_x509::to_pem(PemLabel::Certificate, &e.cert);
+        for c in &e.chain {
+            pem.push_str(&certherd_x509::to_pem(PemLabel::Certificate, c));
+        }
+        Ok(pem)
+    }
+
+    /// `server-cert trust`: pins the certificate a server presented. With a thumbprint
+    /// (SHA-256 or SHA-1, as the vSphere tools print it), the presented certificate must
+    /// match it, so what is trusted is what the admin checked.
+    pub fn kmip_server_trust(
+        &mut self,
+        name: &ProviderName,
+        address: &ServerAddress,
+        presented: &[u8],
+        thumbprint: Option<&str>,
+    ) -> Result<EntryMeta, Error> {
+        let p = self.key_provider(name)?;
+        if !p.servers.iter().any(|s| &s.address == address) {
+            return Err(Error::Invalid(format!(
+                "{address} is not a server of '{name}'"
+            )));
+        }
+        let info = CertInfo::from_der(presented)?;
+        if let Some(t) = thumbprint {
+            let t = normalize_thumbprint(t);
+            if t != info.sha256 && t != info.sha1 {
+                return Err(Error::Invalid(format!(
+                    "{address} presents a certificate with SHA-256 {} and SHA-1 {}, not the thumbprint given; nothing was trusted",
+                    info.sha256, info.sha1
+                )));
+            }
+        }
+        let r = p.server_entry(address)?;
+        let meta = self.meta_for(
+            r.clone(),
+            &info,
+            EntryKind::Certificate,
+            None,
+            Source::Trusted,
+            None,
+        );
+        let mut changes = self.displace(&r)?;
+        changes.push(Change::PutEntry {
+            entry: Box::new(Self::entry_with_key(
+                meta.clone(),
+                presented.to_vec(),
+                Vec::new(),
+                None,
+            )),
+            replace: false,
+        });
+        changes.push(self.audit(
+            "kmip-server-trust",
+            &r,
+            format!("{} sha256 {}", info.subject, info.sha256),
+        ));
+        self.commit(&changes)?;
+        Ok(meta)
+    }
+
+    /// What the edge needs to check the provider's servers.
+    pub fn kmip_plan(&self, name: &ProviderName) -> Result<KmipPlan, Error> {
+        let provider = self.key_provider(name)?;
+        let identity = self.store.entry(&provider.client_entry()?)?.and_then(|e| {
+            let key = e.key?.expose().to_vec();
+            let mut chain = vec![e.cert];
+            chain.extend(e.chain);
+            Some((chain, key))
+        });
+        let mut servers = Vec::new();
+        for s in &provider.servers {
+            let pinned = self
+                .store
+                .entry(&provider.server_entry(&s.address)?)?
+                .map(|e| e.cert);
+            servers.push((s.clone(), pinned));
+        }
+        Ok(KmipPlan {
+            provider,
+            identity,
+            servers,
+        })
+    }
+}
