@@ -82,6 +82,143 @@ pub enum Command {
     Profile(ProfileCmd),
     /// The append-only audit log: issuance, renewal, import, trust changes, deletion.
     Audit(OutputArg),
+    /// Key providers: trust between this node and KMIP key servers (vSphere's trusted key
+    /// providers), and their health.
+    ///
+    /// Set-up: create the provider, make the key server trust certherd (`client-cert new`
+    /// and export, or `client-cert csr` and upload the signed certificate, or upload a
+    /// certificate and key the key server issued), make certherd trust the key server
+    /// (`server-cert get`, check the thumbprint, `server-cert trust`), then `status`.
+    #[command(subcommand, name = "key-provider")]
+    KeyProvider(KeyProviderCmd),
+}
+
+/// `key-provider` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyProviderCmd {
+    /// Create a key provider with its first KMIP server.
+    Create {
+        /// Provider name, unique on this node.
+        name: String,
+        /// The primary key's id on the key server (a UUID there).
+        #[arg(long, value_name = "ID")]
+        primary_key_id: String,
+        /// The KMIP server, HOST:PORT (KMIP's port is 5696).
+        #[arg(long, value_name = "HOST:PORT")]
+        server: String,
+        /// An HTTP CONNECT proxy to reach it through.
+        #[arg(long, value_name = "HOST:PORT")]
+        proxy: Option<String>,
+    },
+    /// Add another KMIP server (a cluster member) to a provider.
+    AddServer {
+        /// Provider name.
+        name: String,
+        /// HOST:PORT.
+        address: String,
+        /// An HTTP CONNECT proxy to reach it through.
+        #[arg(long, value_name = "HOST:PORT")]
+        proxy: Option<String>,
+    },
+    /// List providers and their servers.
+    List(OutputArg),
+    /// Remove a provider (its certificates are kept in backup for the retention period).
+    Remove {
+        /// Provider name.
+        name: String,
+    },
+    /// The client certificate the key server must trust.
+    #[command(subcommand)]
+    ClientCert(ClientCertCmd),
+    /// The key server's certificate, which certherd must trust.
+    #[command(subcommand)]
+    ServerCert(ServerCertCmd),
+    /// Health: OK only when, for every server, mutual TLS opens and KMIP answers.
+    ///
+    /// Exit 0 only when healthy. Each failing server gets its precise reason: unreachable,
+    /// our client certificate refused, its certificate not trusted (or changed since it
+    /// was trusted), or a KMIP error.
+    Status {
+        /// Provider name.
+        name: String,
+        /// Per-server connect and response timeout.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// `key-provider client-cert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCertCmd {
+    /// Make a `kmip-client` certificate (CA-issued by default) for the key server to trust.
+    New {
+        /// Provider name.
+        name: String,
+        /// Self-signed instead of issued by certherd's CA.
+        #[arg(long)]
+        self_signed: bool,
+        /// Key algorithm [default: the node's].
+        #[arg(long, value_name = "ALG")]
+        key_algo: Option<String>,
+    },
+    /// Write the client certificate (PEM, with its chain) for the key server's admin.
+    Export {
+        /// Provider name.
+        name: String,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write a CSR for the key server vendor to sign; the key stays sealed in certherd.
+    Csr {
+        /// Provider name.
+        name: String,
+        /// Where to write the CSR.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Key algorithm [default: the node's].
+        #[arg(long, value_name = "ALG")]
+        key_algo: Option<String>,
+    },
+    /// Upload the certificate signed from the CSR, or a certificate and key the key server issued.
+    Upload {
+        /// Provider name.
+        name: String,
+        /// The certificate (PEM or DER, may include its chain).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Its private key, when the key server generated it.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+}
+
+/// `key-provider server-cert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServerCertCmd {
+    /// Connect to each server and show the certificate it presents (not trusted yet).
+    Get {
+        /// Provider name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Trust the certificate each server presents (or only those matching --thumbprint).
+    Trust {
+        /// Provider name.
+        name: String,
+        /// The SHA-256 or SHA-1 thumbprint you checked (colons optional); a server
+        /// presenting anything else is refused.
+        #[arg(long, value_name = "T")]
+        thumbprint: Option<String>,
+        /// Only this server (HOST:PORT) [default: every server of the provider].
+        #[arg(long, value_name = "HOST:PORT")]
+        server: Option<String>,
+    },
 }
 
 /// Just `--output`.

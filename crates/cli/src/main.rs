@@ -7,6 +7,7 @@ mod cert_cmd;
 mod failure;
 mod init_cmd;
 mod instant;
+mod kmip_cmd;
 mod render;
 mod report_cmd;
 mod trust_cmd;
@@ -94,6 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Check(a) => report_cmd::check(&home, a),
         Command::Profile(c) => report_cmd::profile(&home, c),
         Command::Audit(a) => report_cmd::audit(&home, a),
+        Command::KeyProvider(c) => kmip_cmd::run(&home, c),
     }
 }
 

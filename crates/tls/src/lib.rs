@@ -12,4 +12,6 @@ mod verifier;
 
 pub use connect::{connect, fetch_chain, Endpoint, Identity, TlsStream};
 pub use error::Error;
+/// The TLS library's own error, for callers that classify failures after the handshake.
+pub use rustls::Error as RustlsError;
 pub use verifier::{PinnedServer, RecordingVerifier};

@@ -1,0 +1,454 @@
+//! `key-provider ...`: the state lives in the node; the TLS and KMIP exchanges happen here,
+//! at the edge.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use certherd_ca::KmipPlan;
+use certherd_core::{KmipServer, ProviderName, ServerAddress, ServerCheck, Span};
+use certherd_store::{write_atomic, Home};
+use certherd_tls::{Endpoint, Identity, PinnedServer};
+use certherd_x509::{CertInfo, CertificateDer};
+use serde_json::json;
+
+use crate::args::{ClientCertCmd, KeyProviderCmd, Output, ServerCertCmd};
+use crate::failure::read_input;
+use crate::instant::rfc3339;
+use crate::render::{colon_hex, json, table};
+use crate::{open_node, Failure};
+
+fn provider(name: &str) -> Result<ProviderName, Failure> {
+    Ok(name.parse::<ProviderName>()?)
+}
+
+fn address(s: &str) -> Result<ServerAddress, Failure> {
+    Ok(s.parse::<ServerAddress>()?)
+}
+
+fn key_algo(s: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, Failure> {
+    s.map(str::parse)
+        .transpose()
+        .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))
+}
+
+fn endpoint(server: &KmipServer, timeout: Duration) -> Endpoint {
+    Endpoint {
+        address: server.address.to_string(),
+        proxy: server.proxy.as_ref().map(ToString::to_string),
+        timeout,
+    }
+}
+
+fn identity(plan: &KmipPlan) -> Result<Option<Identity>, Failure> {
+    let Some((chain, key)) = &plan.identity else {
+        return Ok(None);
+    };
+    let key = pki_key(key)?;
+    Ok(Some(Identity {
+        chain: chain
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect(),
+        key,
+    }))
+}
+
+fn pki_key(der: &[u8]) -> Result<pki_types::PrivateKeyDer<'static>, Failure> {
+    pki_types::PrivateKeyDer::try_from(der.to_vec())
+        .map_err(|e| Failure::msg(format!("client key unusable: {e}")))
+}
+
+pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
+    let mut node = open_node(home)?;
+    match c {
+        KeyProviderCmd::Create {
+            name,
+            primary_key_id,
+            server,
+            proxy,
+        } => {
+            let server = KmipServer {
+                address: address(&server)?,
+                proxy: proxy.as_deref().map(address).transpose()?,
+            };
+            let p = node.key_provider_create(&provider(&name)?, &primary_key_id, server)?;
+            println!("created key provider {}  (store {})", p.name, p.store()?);
+            println!("next: make the key server trust certherd (`key-provider client-cert new {0}` then `client-cert export {0}`), then `key-provider server-cert get {0}`", p.name);
+        }
+        KeyProviderCmd::AddServer {
+            name,
+            address: a,
+            proxy,
+        } => {
+            let server = KmipServer {
+                address: address(&a)?,
+                proxy: proxy.as_deref().map(address).transpose()?,
+            };
+            let p = node.key_provider_add_server(&provider(&name)?, server)?;
+            println!("{} now has {} server(s)", p.name, p.servers.len());
+        }
+        KeyProviderCmd::List(a) => {
+            let ps = node.key_providers()?;
+            match a.output {
+                Output::Json => json(&json!(ps.iter().map(|p| json!({
+                    "name": p.name.as_str(),
+                    "primary_key_id": p.primary_key_id,
+                    "servers": p.servers.iter().map(|s| json!({"address": s.address.to_string(), "proxy": s.proxy.as_ref().map(ToString::to_string)})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>())),
+                Output::Table => table(
+                    &["PROVIDER", "PRIMARY KEY ID", "SERVERS"],
+                    &ps.iter()
+                        .map(|p| {
+                            let servers = p.servers.iter().map(|s| match &s.proxy {
+                                Some(px) => format!("{} (via {px})", s.address),
+                                None => s.address.to_string(),
+                            });
+                            vec![p.name.to_string(), p.primary_key_id.clone(), servers.collect::<Vec<_>>().join(", ")]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        KeyProviderCmd::Remove { name } => {
+            node.key_provider_remove(&provider(&name)?)?;
+            println!("removed key provider {name}; its certificates are kept in the backup store");
+        }
+        KeyProviderCmd::ClientCert(cc) => client_cert(&mut node, cc)?,
+        KeyProviderCmd::ServerCert(sc) => server_cert(&mut node, sc)?,
+        KeyProviderCmd::Status {
+            name,
+            timeout,
+            output,
+        } => return status(&node, &name, &timeout, output),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Failure> {
+    match c {
+        ClientCertCmd::New {
+            name,
+            self_signed,
+            key_algo: k,
+        } => {
+            let issued =
+                node.kmip_client_new(&provider(&name)?, self_signed, key_algo(k.as_deref())?)?;
+            println!(
+                "client certificate {}  subject {}  not after {}",
+                issued.meta.entry,
+                issued.meta.subject,
+                rfc3339(issued.meta.not_after)
+            );
+            for w in issued.warnings {
+                eprintln!("note: {w}");
+            }
+        }
+        ClientCertCmd::Export { name, out } => {
+            let pem = node.kmip_client_export(&provider(&name)?)?;
+            match out {
+                Some(p) => {
+                    write_atomic(&p, pem.as_bytes(), 0o644)?;
+                    eprintln!("wrote {}", p.display());
+                }
+                None => print!("{pem}"),
+            }
+        }
+        ClientCertCmd::Csr {
+            name,
+            out,
+            key_algo: k,
+        } => {
+            let pem = node.kmip_client_csr(&provider(&name)?, key_algo(k.as_deref())?)?;
+            write_atomic(&out, pem.as_bytes(), 0o644)?;
+            println!("wrote {}; the key stays sealed in certherd", out.display());
+            println!("next: have the key server vendor sign it, then `key-provider client-cert upload {name} --cert SIGNED.pem`");
+        }
+        ClientCertCmd::Upload { name, cert, key } => {
+            let c = read_input(&cert)?;
+            certherd_x509::parse_certificates(&c).map_err(|e| Failure::file(&cert, e))?;
+            let k = key.as_deref().map(read_input).transpose()?;
+            if let (Some(bytes), Some(path)) = (&k, &key) {
+                certherd_x509::parse_private_key(bytes).map_err(|e| Failure::file(path, e))?;
+            }
+            let issued = node.kmip_client_upload(&provider(&name)?, &c, k.as_deref())?;
+            println!(
+                "client certificate {} uploaded  subject {}  issuer {}",
+                issued.meta.entry, issued.meta.subject, issued.meta.issuer
+            );
+            for w in issued.warnings {
+                eprintln!("note: {w}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a server presented, as the vSphere tools show it.
+fn describe(der: &[u8]) -> Result<(CertInfo, serde_json::Value), Failure> {
+    let i = CertInfo::from_der(der)?;
+    let v = json!({
+        "subject": i.subject, "issuer": i.issuer, "serial": i.serial,
+        "not_before": rfc3339(i.not_before), "not_after": rfc3339(i.not_after),
+        "sha1": colon_hex(&i.sha1), "sha256": colon_hex(&i.sha256),
+    });
+    Ok((i, v))
+}
+
+fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Failure> {
+    let timeout = Duration::from_secs(10);
+    match c {
+        ServerCertCmd::Get { name, output } => {
+            let plan = node.kmip_plan(&provider(&name)?)?;
+            let id = identity(&plan)?;
+            let mut out = Vec::new();
+            for (server, pinned) in &plan.servers {
+                match certherd_tls::fetch_chain(&endpoint(server, timeout), id.as_ref()) {
+                    Ok(chain) => {
+                        let leaf = chain.first().ok_or_else(|| {
+                            Failure::msg(format!("{} presented no certificate", server.address))
+                        })?;
+                        let (_, mut v) = describe(leaf)?;
+                        v["server"] = json!(server.address.to_string());
+                        v["trusted"] = json!(pinned.as_deref() == Some(leaf.as_ref()));
+                        out.push(v);
+                    }
+                    Err(e) => out.push(
+                        json!({"server": server.address.to_string(), "error": e.to_string()}),
+                    ),
+                }
+            }
+            match output {
+                Output::Json => json(&json!(out)),
+                Output::Table => {
+                    for v in &out {
+                        println!("Server        {}", v["server"].as_str().unwrap_or_default());
+                        if let Some(e) = v["error"].as_str() {
+                            println!("Error         {e}\n");
+                            continue;
+                        }
+                        for (label, key) in [
+                            ("Subject", "subject"),
+                            ("Issuer", "issuer"),
+                            ("Serial", "serial"),
+                            ("Not before", "not_before"),
+                            ("Not after", "not_after"),
+                            ("SHA-1", "sha1"),
+                            ("SHA-256", "sha256"),
+                        ] {
+                            println!("{label:<13} {}", v[key].as_str().unwrap_or_default());
+                        }
+                        println!("Trusted       {}\n", v["trusted"]);
+                    }
+                }
+            }
+            if out.iter().any(|v| v.get("error").is_some()) {
+                return Err(Failure::msg(
+                    "could not fetch the certificate of every server",
+                ));
+            }
+        }
+        ServerCertCmd::Trust {
+            name,
+            thumbprint,
+            server,
+        } => {
+            let name = provider(&name)?;
+            let only = server.as_deref().map(address).transpose()?;
+            let plan = node.kmip_plan(&name)?;
+            let id = identity(&plan)?;
+            let targets: Vec<&KmipServer> = plan
+                .servers
+                .iter()
+                .map(|(s, _)| s)
+                .filter(|s| only.as_ref().is_none_or(|o| &s.address == o))
+                .collect();
+            if targets.is_empty() {
+                return Err(Failure::msg(format!(
+                    "{} is not a server of '{name}'",
+                    server.unwrap_or_default()
+                )));
+            }
+            for s in targets {
+                let chain = certherd_tls::fetch_chain(&endpoint(s, timeout), id.as_ref())
+                    .map_err(|e| Failure::msg(format!("{}: {e}", s.address)))?;
+                let leaf = chain.first().ok_or_else(|| {
+                    Failure::msg(format!("{} presented no certificate", s.address))
+                })?;
+                let m = node.kmip_server_trust(&name, &s.address, leaf, thumbprint.as_deref())?;
+                println!(
+                    "trusted {}  for {}  SHA-256 {}",
+                    m.subject,
+                    s.address,
+                    colon_hex(&m.sha256)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One KMIP request/response over an established TLS stream.
+fn exchange(stream: &mut certherd_tls::TlsStream, request: &[u8]) -> Result<Vec<u8>, ServerCheck> {
+    stream
+        .write_all(request)
+        .and_then(|()| stream.flush())
+        .map_err(exchange_failure)?;
+    let mut header = [0u8; 8];
+    stream.read_exact(&mut header).map_err(exchange_failure)?;
+    let total = certherd_kmip::message_length(&header)
+        .map_err(|e| ServerCheck::Failed(format!("not a KMIP response: {e}")))?;
+    let mut msg = header.to_vec();
+    msg.resize(total, 0);
+    stream.read_exact(&mut msg[8..]).map_err(exchange_failure)?;
+    Ok(msg)
+}
+
+fn check_server(
+    server: &KmipServer,
+    pinned: Option<&[u8]>,
+    id: Option<&Identity>,
+    timeout: Duration,
+) -> ServerCheck {
+    let Some(pinned) = pinned else {
+        return ServerCheck::ServerNotTrusted {
+            changed: false,
+            presented_sha256: None,
+        };
+    };
+    let verifier = PinnedServer::new(vec![CertificateDer::from(pinned.to_vec())]);
+    let mut stream = match certherd_tls::connect(&endpoint(server, timeout), verifier.clone(), id) {
+        Ok(s) => s,
+        Err(certherd_tls::Error::ServerNotTrusted(_)) => {
+            return ServerCheck::ServerNotTrusted {
+                changed: true,
+                presented_sha256: verifier
+                    .refused()
+                    .map(|c| certherd_x509::hex(&certherd_x509::sha256(&c))),
+            }
+        }
+        Err(certherd_tls::Error::Unreachable { source, .. }) => {
+            return ServerCheck::Unreachable(source.to_string())
+        }
+        Err(e @ certherd_tls::Error::Proxy { .. }) => {
+            return ServerCheck::Unreachable(e.to_string())
+        }
+        Err(certherd_tls::Error::ClientRejected(d)) => return ServerCheck::ClientRejected(d),
+        Err(e) => return ServerCheck::Failed(e.to_string()),
+    };
+    kmip_health(&mut stream)
+}
+
+fn status(
+    node: &crate::LocalNode,
+    name: &str,
+    timeout: &str,
+    output: Output,
+) -> Result<ExitCode, Failure> {
+    let timeout = timeout.parse::<Span>()?.duration().unsigned_abs();
+    let plan = node.kmip_plan(&provider(name)?)?;
+    let id = identity(&plan)?;
+    let results: Vec<(&KmipServer, ServerCheck)> = plan
+        .servers
+        .iter()
+        .map(|(s, pinned)| {
+            let check = match &id {
+                None => ServerCheck::Failed(format!(
+                    "no client certificate yet: run `key-provider client-cert new {name}`"
+                )),
+                Some(i) => check_server(s, pinned.as_deref(), Some(i), timeout),
+            };
+            (s, check)
+        })
+        .collect();
+    let healthy = !results.is_empty() && results.iter().all(|(_, c)| c.is_ok());
+    match output {
+        Output::Json => json(&json!({
+            "provider": plan.provider.name.as_str(),
+            "primary_key_id": plan.provider.primary_key_id,
+            "health": if healthy { "OK" } else { "ERROR" },
+            "servers": results.iter().map(|(s, c)| json!({"address": s.address.to_string(), "status": c.kind(), "detail": c.to_string()})).collect::<Vec<_>>(),
+        })),
+        Output::Table => {
+            println!(
+                "Key provider {}: health {}",
+                plan.provider.name,
+                if healthy { "OK" } else { "ERROR" }
+            );
+            for (s, c) in &results {
+                println!("  {}  {c}", s.address);
+            }
+        }
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Why one request/response exchange failed, sorted the way the health report needs it.
+fn exchange_failure(e: std::io::Error) -> ServerCheck {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<certherd_tls::RustlsError>())
+    {
+        if let certherd_tls::RustlsError::AlertReceived(a) = tls {
+            return ServerCheck::ClientRejected(format!("alert {a:?} after the handshake"));
+        }
+        return ServerCheck::Failed(format!("TLS: {tls}"));
+    }
+    match e.kind() {
+        // A key server that accepts the TLS session but not the identity in it (PyKMIP without the
+        // clientAuth EKU, for one) hangs up before it answers.
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => ServerCheck::ClientRejected(
+            "the server closed the connection without a KMIP answer (it refused the client certificate after the handshake)".into(),
+        ),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            ServerCheck::Failed("no KMIP answer before the timeout".into())
+        }
+        _ => ServerCheck::Failed(e.to_string()),
+    }
+}
+
+/// One KMIP request and its parsed response.
+fn ask(
+    stream: &mut certherd_tls::TlsStream,
+    request: &[u8],
+) -> Result<certherd_kmip::Response, ServerCheck> {
+    let wire = exchange(stream, request)?;
+    certherd_kmip::Response::parse(&wire)
+        .map_err(|e| ServerCheck::Failed(format!("unreadable KMIP response: {e}")))
+}
+
+/// Discover Versions must succeed; Query for the vendor is asked too, but only informs.
+fn kmip_health(stream: &mut certherd_tls::TlsStream) -> ServerCheck {
+    use certherd_kmip::{ProtocolVersion, QueryFunction, ResultStatus};
+    let version = ProtocolVersion::V1_2;
+    let answer = match ask(stream, &certherd_kmip::discover_versions_request(version)) {
+        Ok(r) => r,
+        Err(check) => return check,
+    };
+    let Some(item) = answer.items.first() else {
+        return ServerCheck::Failed("KMIP response without a batch item".into());
+    };
+    if item.status != ResultStatus::Success {
+        return ServerCheck::KmipError {
+            reason: item.reason_name().to_owned(),
+            message: item.message.clone().unwrap_or_default(),
+        };
+    }
+    let versions = match item.versions() {
+        Ok(v) => v.iter().map(ToString::to_string).collect(),
+        Err(e) => return ServerCheck::Failed(format!("unreadable Discover Versions payload: {e}")),
+    };
+    let vendor = ask(
+        stream,
+        &certherd_kmip::query_request(version, &[QueryFunction::ServerInformation]),
+    )
+    .ok()
+    .and_then(|r| r.items.first().and_then(|i| i.vendor().map(str::to_owned)));
+    stream.conn.send_close_notify();
+    let _ = stream.flush();
+    ServerCheck::Ok { versions, vendor }
+}
