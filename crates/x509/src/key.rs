@@ -108,7 +108,11 @@ impl PrivateKey {
             _ => KeyPair::generate_for(alg),
         }
         .map_err(|e| Error::Key(e.to_string()))?;
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pair.serialize_der()));
+        let mut der = pair.serialize_der();
+        if algorithm == KeyAlgorithm::Ed25519 {
+            der = ed25519_pkcs8_v1(&der).unwrap_or(der);
+        }
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der));
         Ok(Self {
             der,
             algorithm,
@@ -193,6 +197,29 @@ impl PrivateKey {
     }
 }
 
+/// The DER prefix of an Ed25519 PKCS#8 v2 (RFC 5958) key up to its 32-byte seed, after the
+/// outer SEQUENCE header.
+const ED25519_V2_PREFIX: [u8; 14] = [
+    0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// Rewrites an Ed25519 PKCS#8 v2 key (seed and public key) as v1 (seed only).
+///
+/// The provider generates v2, which OpenSSL 3.0 (Debian 12's) cannot read, neither as PEM nor
+/// inside PKCS#12; v1 carries the same seed and every tool reads it.
+fn ed25519_pkcs8_v1(der: &[u8]) -> Option<Vec<u8>> {
+    if der.first() != Some(&0x30) || der.get(2..16)? != ED25519_V2_PREFIX {
+        return None;
+    }
+    let seed = der.get(16..48)?;
+    let mut v1 = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    v1.extend_from_slice(seed);
+    Some(v1)
+}
+
 fn rsa_bits(pair: &KeyPair) -> Option<usize> {
     use x509_parser::prelude::FromDer;
     let spki = pair.subject_public_key_info();
@@ -229,5 +256,16 @@ mod tests {
             assert_eq!(reloaded.public_key_spki(), key.public_key_spki());
             assert!(!format!("{key:?}").contains("der"));
         }
+    }
+
+    #[test]
+    fn ed25519_keys_are_written_as_pkcs8_v1_for_openssl() {
+        let key = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let der = key.secret_der();
+        assert_eq!(der.len(), 48);
+        assert_eq!(&der[..5], &[0x30, 0x2e, 0x02, 0x01, 0x00]);
+        // Not a v2 key: nothing to rewrite, and garbage is left alone.
+        assert!(ed25519_pkcs8_v1(der).is_none());
+        assert!(ed25519_pkcs8_v1(&[0x30]).is_none());
     }
 }
