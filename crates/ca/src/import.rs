@@ -62,8 +62,7 @@ impl<S: Store> Node<S> {
         key_input: Option<&[u8]>,
         profile: Option<&str>,
     ) -> Result<Issued, Error> {
-        if [StoreName::BACKUP, StoreName::TRUSTED_ROOTS, StoreName::CA].contains(&r.store.as_str())
-        {
+        if r.store.is_managed() {
             return Err(Error::Protected { entry: r.to_string(), why: "this store is managed by certherd (use `certherd trust add` for CA certificates)" });
         }
         let mut certs = certherd_x509::parse_certificates(cert_input)?;

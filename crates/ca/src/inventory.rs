@@ -101,7 +101,7 @@ impl<S: Store> Node<S> {
         thresholds: certherd_core::Thresholds,
     ) -> Result<Check, Error> {
         let entries = self.store.entries(None)?;
-        Ok(Check::evaluate(&entries, at, thresholds))
+        Ok(Check::evaluate(&entries, at, thresholds).with_watches(self.store.watches(None)?))
     }
 
     /// `status`.

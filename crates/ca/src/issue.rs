@@ -195,9 +195,7 @@ impl<S: Store> Node<S> {
         if self.store.entry(&req.entry)?.is_some() {
             return Err(Error::EntryExists(req.entry.clone()));
         }
-        if [StoreName::BACKUP, StoreName::TRUSTED_ROOTS, StoreName::CA]
-            .contains(&req.entry.store.as_str())
-        {
+        if req.entry.store.is_managed() {
             return Err(Error::Protected {
                 entry: req.entry.to_string(),
                 why: "this store is managed by certherd; pick another store",
@@ -274,6 +272,9 @@ impl<S: Store> Node<S> {
             }
             certherd_core::Source::Trusted => {
                 return Err(Error::NotRenewable { entry: r.clone(), why: "it is a trusted CA certificate" })
+            }
+            certherd_core::Source::Watched => {
+                return Err(Error::NotRenewable { entry: r.clone(), why: "it is watched on an endpoint or in a file; its owner renews it" })
             }
         }
         let profile_name = old.meta.profile.clone().ok_or(Error::NotRenewable {

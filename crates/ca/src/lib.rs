@@ -9,6 +9,7 @@
 mod authority;
 mod error;
 mod export;
+mod forecast;
 mod import;
 mod init;
 mod inventory;
@@ -16,6 +17,7 @@ mod issue;
 mod key_provider;
 mod node;
 mod trust;
+mod watch;
 
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
@@ -25,3 +27,4 @@ pub use inventory::{EntryView, StatusSummary};
 pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};
 pub use key_provider::KmipPlan;
 pub use node::{FaultHook, Node, SystemClock};
+pub use watch::{endpoint_name_for, ChainVerdict, EndpointScan, FileFinding};

@@ -13,6 +13,8 @@ pub enum Source {
     Imported,
     /// A trusted CA certificate (trusted-roots).
     Trusted,
+    /// Seen on a watched endpoint or in a watched file: monitored, renewed by its owner.
+    Watched,
 }
 
 impl Source {
@@ -22,6 +24,7 @@ impl Source {
             Self::Issued => "issued",
             Self::Imported => "imported",
             Self::Trusted => "trusted",
+            Self::Watched => "watched",
         }
     }
 
@@ -31,6 +34,7 @@ impl Source {
             "issued" => Some(Self::Issued),
             "imported" => Some(Self::Imported),
             "trusted" => Some(Self::Trusted),
+            "watched" => Some(Self::Watched),
             _ => None,
         }
     }

@@ -28,6 +28,27 @@ impl StoreName {
     pub const MACHINE_SSL: &'static str = "machine-ssl";
     /// The token-signing certificate.
     pub const STS: &'static str = "sts";
+    /// Certificates seen on watched TLS endpoints.
+    pub const ENDPOINTS: &'static str = "endpoints";
+    /// Certificates found in watched files.
+    pub const FILES: &'static str = "files";
+
+    /// One of the constant names above, which are valid by construction.
+    pub(crate) fn builtin(name: &'static str) -> Self {
+        Self(name.to_owned())
+    }
+
+    /// Whether certherd fills this store itself (no `cert issue` or `import` into it).
+    pub fn is_managed(&self) -> bool {
+        [
+            Self::CA,
+            Self::TRUSTED_ROOTS,
+            Self::BACKUP,
+            Self::ENDPOINTS,
+            Self::FILES,
+        ]
+        .contains(&self.0.as_str())
+    }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
@@ -123,6 +144,13 @@ impl FromStr for EntryRef {
 impl fmt::Display for EntryRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.store, self.alias)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EntryRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -21,6 +21,21 @@ pub struct Settings {
     /// `[profiles.NAME]`: per-profile overrides.
     #[serde(default)]
     pub profiles: BTreeMap<String, ProfileOverride>,
+    /// `[services.NAME]`: what a service's outage means and which entries it depends on.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSettings>,
+}
+
+/// `[services.NAME]` section. NAME is a service added with `certherd service add`, or any
+/// name for something that depends on certherd's entries (an integration, an appliance).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// What stops working when this service's certificates lapse.
+    pub impact: Option<String>,
+    /// Other entries it uses, as `STORE/ALIAS` (e.g. `machine-ssl/machine`, `endpoints/wlb`).
+    #[serde(default)]
+    pub depends_on: Vec<crate::EntryRef>,
 }
 
 /// `[check]` section.

@@ -138,6 +138,8 @@ pub struct Check {
     pub findings: Vec<Finding>,
     /// The soonest notAfter among entries that are not superseded.
     pub next_expiry: Option<EntryMeta>,
+    /// Watched endpoints and files whose last scan found a problem.
+    pub watch_problems: Vec<crate::Watch>,
 }
 
 impl Check {
@@ -179,7 +181,19 @@ impl Check {
             examined,
             findings,
             next_expiry: next_expiry.cloned(),
+            watch_problems: Vec::new(),
         }
+    }
+
+    /// Adds the watched endpoints and files whose last scan found a problem.
+    pub fn with_watches(mut self, watches: impl IntoIterator<Item = crate::Watch>) -> Self {
+        self.watch_problems = watches
+            .into_iter()
+            .filter(|w| w.problem.is_some())
+            .collect();
+        self.watch_problems
+            .sort_by(|a, b| b.severity().cmp(&a.severity()).then(a.name.cmp(&b.name)));
+        self
     }
 
     /// The worst severity found.
@@ -187,6 +201,7 @@ impl Check {
         self.findings
             .iter()
             .map(|f| f.status.severity())
+            .chain(self.watch_problems.iter().map(crate::Watch::severity))
             .max()
             .unwrap_or(Severity::Ok)
     }

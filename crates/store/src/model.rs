@@ -1,6 +1,8 @@
 //! The values stored: entries with their bytes, secrets, CRLs, audit records, changes.
 
-use certherd_core::{EntryMeta, EntryRef, KeyProvider, OffsetDateTime, ProviderName, StoreName};
+use certherd_core::{
+    EntryMeta, EntryRef, KeyProvider, OffsetDateTime, ProviderName, StoreName, Watch, WatchKind,
+};
 
 /// Secret bytes (a private key in DER). `Debug` never shows them.
 #[derive(Clone, PartialEq, Eq)]
@@ -135,4 +137,8 @@ pub enum Change {
     DeleteKeyProvider(ProviderName),
     /// Deletes a store, which must be empty.
     DeleteStore(StoreName),
+    /// Creates or replaces a watched endpoint or file.
+    PutWatch(Box<Watch>),
+    /// Deletes a watch, which must exist.
+    DeleteWatch(WatchKind, String),
 }

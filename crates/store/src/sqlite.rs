@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use certherd_core::{
-    EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, OffsetDateTime, Source, StoreName,
+    EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, OffsetDateTime, Problem, Source,
+    StoreName, Watch, WatchKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -53,6 +54,19 @@ CREATE TABLE IF NOT EXISTS key_provider_servers (
     proxy TEXT,
     PRIMARY KEY (provider, address)
 );
+CREATE TABLE IF NOT EXISTS watches (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    target TEXT NOT NULL,
+    server_name TEXT,
+    verify INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    scanned_at BIGINT,
+    problem_kind TEXT,
+    problem TEXT,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
 CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
@@ -60,7 +74,11 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
 "#;
 
 /// Bumped whenever the schema changes; a file of another version is refused, never guessed at.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Schema versions this release upgrades in place: version 2 only added tables, which the
+/// idempotent schema creates.
+const UPGRADABLE: &[i64] = &[1];
 
 const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
 
@@ -142,7 +160,7 @@ impl SqliteStore {
         let tables: i64 = conn
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(Error::sql("reading the schema"))?;
-        if tables > 0 && version != SCHEMA_VERSION {
+        if tables > 0 && version != SCHEMA_VERSION && !UPGRADABLE.contains(&version) {
             return Err(Error::Corrupt(format!(
                 "{} has schema version {version}, this certherd uses {SCHEMA_VERSION}; use the certherd release that created it",
                 path.display()
@@ -360,6 +378,43 @@ impl SqliteStore {
                     .map_err(Error::sql("writing a key provider server"))?;
                 }
             }
+            Change::PutWatch(w) => {
+                tx.execute_cached(
+                    "DELETE FROM watches WHERE kind = ?1 AND name = ?2",
+                    params![w.kind.as_str(), w.name],
+                )
+                .map_err(Error::sql("replacing a watch"))?;
+                tx.execute_cached(
+                    "INSERT INTO watches (kind, name, target, server_name, verify, created_at, scanned_at, problem_kind, problem, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        w.kind.as_str(),
+                        w.name,
+                        w.target,
+                        w.server_name,
+                        i64::from(w.verify),
+                        ts(w.created_at),
+                        w.scanned_at.map(ts),
+                        w.problem.as_ref().map(|p| p.kind.as_str()),
+                        w.problem.as_ref().map(|p| p.message.as_str()),
+                        w.detail
+                    ],
+                )
+                .map_err(Error::sql("writing a watch"))?;
+            }
+            Change::DeleteWatch(kind, name) => {
+                let n = tx
+                    .execute_cached(
+                        "DELETE FROM watches WHERE kind = ?1 AND name = ?2",
+                        params![kind.as_str(), name],
+                    )
+                    .map_err(Error::sql("deleting a watch"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: kind.as_str(),
+                        name: name.clone(),
+                    });
+                }
+            }
             Change::DeleteKeyProvider(name) => {
                 let n = tx
                     .execute_cached("DELETE FROM key_providers WHERE name = ?1", [name.as_str()])
@@ -572,6 +627,50 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    fn watches(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kind, name, target, server_name, verify, created_at, scanned_at, problem_kind, problem, detail FROM watches WHERE ?1 IS NULL OR kind = ?1 ORDER BY kind, name")
+            .map_err(Error::sql("listing watches"))?;
+        let rows = stmt
+            .query_map([kind.map(WatchKind::as_str)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, String>(9)?,
+                ))
+            })
+            .map_err(Error::sql("listing watches"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (k, name, target, server_name, verify, created, scanned, pk, pm, detail) =
+                row.map_err(Error::sql("listing watches"))?;
+            out.push(Watch {
+                kind: WatchKind::parse(&k)
+                    .ok_or_else(|| Error::Corrupt(format!("unknown watch kind {k}")))?,
+                name,
+                target,
+                server_name,
+                verify: verify != 0,
+                created_at: from_ts(created)?,
+                scanned_at: scanned.map(from_ts).transpose()?,
+                problem: match (pk, pm) {
+                    (Some(kind), Some(message)) => Some(Problem { kind, message }),
+                    _ => None,
+                },
+                detail,
+            });
+        }
+        Ok(out)
     }
 
     fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {

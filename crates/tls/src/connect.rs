@@ -24,6 +24,9 @@ pub struct Endpoint {
     pub proxy: Option<String>,
     /// Connect and handshake timeout.
     pub timeout: Duration,
+    /// The name sent as SNI, when it is not the host of `address` (e.g. an IP address
+    /// serving a named certificate).
+    pub server_name: Option<String>,
 }
 
 /// A client certificate chain and its key.
@@ -146,8 +149,8 @@ pub fn connect(
             .map_err(|e| Error::Identity(e.to_string()))?,
         None => builder.with_no_client_auth(),
     };
-    let name =
-        ServerName::try_from(host.clone()).map_err(|_| Error::Address(endpoint.address.clone()))?;
+    let sni = endpoint.server_name.clone().unwrap_or(host);
+    let name = ServerName::try_from(sni).map_err(|_| Error::Address(endpoint.address.clone()))?;
     let conn = ClientConnection::new(Arc::new(config), name)
         .map_err(|e| Error::Handshake(e.to_string()))?;
     let sock = match &endpoint.proxy {
@@ -157,12 +160,23 @@ pub fn connect(
     let mut stream = StreamOwned::new(conn, sock);
     while stream.conn.is_handshaking() {
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+            let kind = e.kind();
             return Err(
                 match e
                     .into_inner()
                     .and_then(|i| i.downcast::<rustls::Error>().ok())
                 {
                     Some(tls) => classify(*tls, identity.is_some()),
+                    None if matches!(
+                        kind,
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                    ) =>
+                    {
+                        Error::Handshake(format!(
+                            "no TLS answer within {}s: the port may not speak TLS",
+                            endpoint.timeout.as_secs_f32()
+                        ))
+                    }
                     None => Error::Handshake("the connection closed during the handshake".into()),
                 },
             );
@@ -238,10 +252,47 @@ mod tests {
                 address: addr,
                 proxy: None,
                 timeout: Duration::from_secs(2),
+                server_name: None,
             },
             None,
         )
         .unwrap_err();
         assert!(matches!(e, Error::Unreachable { .. }), "{e}");
     }
+}
+
+/// What a TLS endpoint presented: its chain and the session it negotiated.
+#[derive(Debug)]
+pub struct Probe {
+    /// The chain as sent, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The protocol version, e.g. `TLSv1_3`.
+    pub version: String,
+    /// The cipher suite negotiated.
+    pub cipher_suite: String,
+}
+
+/// Connects without trusting anything, as a scan does, and reports what the server
+/// presented; whether it is trusted is decided afterwards by certherd's own validator, so
+/// an untrusted endpoint is still seen.
+pub fn probe(endpoint: &Endpoint) -> Result<Probe, Error> {
+    let recorder = Arc::new(RecordingVerifier::default());
+    let mut s = connect(endpoint, recorder.clone(), None)?;
+    let version = s
+        .conn
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    let cipher_suite = s
+        .conn
+        .negotiated_cipher_suite()
+        .map(|c| format!("{:?}", c.suite()))
+        .unwrap_or_default();
+    s.conn.send_close_notify();
+    let _ = s.flush();
+    Ok(Probe {
+        chain: recorder.chain(),
+        version,
+        cipher_suite,
+    })
 }

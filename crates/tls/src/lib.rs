@@ -10,7 +10,7 @@ mod connect;
 mod error;
 mod verifier;
 
-pub use connect::{connect, fetch_chain, Endpoint, Identity, TlsStream};
+pub use connect::{connect, fetch_chain, probe, Endpoint, Identity, Probe, TlsStream};
 pub use error::Error;
 /// The TLS library's own error, for callers that classify failures after the handshake.
 pub use rustls::Error as RustlsError;

@@ -117,6 +117,7 @@ fn endpoint(addr: &str) -> Endpoint {
         address: addr.to_owned(),
         proxy: None,
         timeout: Duration::from_secs(5),
+        server_name: None,
     }
 }
 

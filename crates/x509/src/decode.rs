@@ -42,7 +42,7 @@ fn looks_like_pem(input: &[u8]) -> bool {
     input.windows(11).any(|w| w == b"-----BEGIN ")
 }
 
-fn pem_blocks(input: &[u8], what: &'static str) -> Result<Vec<pem::Pem>, Error> {
+pub(crate) fn pem_blocks(input: &[u8], what: &'static str) -> Result<Vec<pem::Pem>, Error> {
     let count = |needle: &[u8]| input.windows(needle.len()).filter(|w| *w == needle).count();
     if count(b"-----BEGIN ") > count(b"-----END ") {
         return Err(Error::Malformed {

@@ -7,6 +7,7 @@
 
 mod build;
 mod decode;
+mod discover;
 mod error;
 mod fingerprint;
 mod info;
@@ -19,6 +20,7 @@ pub use build::{issue, random_serial, self_sign, signing_request, CertSpec, Eku,
 pub use decode::{
     parse_certificates, parse_crl, parse_private_key, parse_signing_request, to_pem, PemLabel,
 };
+pub use discover::{discover, Found, FoundKey};
 pub use error::Error;
 pub use fingerprint::{hex, hex_colon, sha1, sha256};
 pub use info::{CertInfo, CrlInfo, CsrInfo};
