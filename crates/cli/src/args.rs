@@ -91,6 +91,138 @@ pub enum Command {
     /// (`server-cert get`, check the thumbprint, `server-cert trust`), then `status`.
     #[command(subcommand, name = "key-provider")]
     KeyProvider(KeyProviderCmd),
+    /// Find certificates certherd did not issue: on TLS endpoints, or in files on disk.
+    ///
+    /// What a scan finds is kept as watched entries (stores `endpoints` and `files`) and
+    /// monitored like any other certificate: `cert list`, `check`, `forecast`, `report`.
+    #[command(subcommand)]
+    Scan(ScanCmd),
+    /// Endpoints certherd watches: appliances, key servers, backup products (the WLB model).
+    #[command(subcommand)]
+    Endpoint(EndpointCmd),
+    /// Timeline of every expiry ahead, what each breaks, and whether renewal covers it.
+    ///
+    /// The headline is the first date something breaks unattended. Impacts come from the
+    /// profiles, and from `[services.NAME]` in certherd.toml (impact, depends_on).
+    Forecast(ForecastArgs),
+    /// Write one self-contained HTML report: timeline chart, inventory, alarms, forecast.
+    Report(ReportArgs),
+}
+
+/// `scan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScanCmd {
+    /// Connect to each HOST:PORT and record the chain it presents.
+    ///
+    /// Records validity, key and signature algorithms, TLS version, whether the chain
+    /// reaches a certherd trusted root, and whether the certificate covers the name used
+    /// to connect. An unreachable target, or one that does not speak TLS, is a finding,
+    /// not an error.
+    Tls(ScanTlsArgs),
+    /// Walk files and directories for PEM, DER and PKCS#12 certificates.
+    ///
+    /// Reports bundles, orphaned keys (no certificate in the scan matches them), keys
+    /// readable by group or others (wider than 0600), and PKCS#12 files the password does
+    /// not open. Symbolic links to directories are not followed.
+    Files(ScanFilesArgs),
+}
+
+/// `scan tls` arguments.
+#[derive(Debug, Args)]
+pub struct ScanTlsArgs {
+    /// Targets as HOST:PORT.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Read more targets from FILE, one HOST:PORT per line (# comments allowed).
+    #[arg(long, value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+    /// The name to send as SNI and to check the certificate against [default: the host].
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// How many targets to scan at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Connect and handshake timeout per target.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub timeout: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `scan files` arguments.
+#[derive(Debug, Args)]
+pub struct ScanFilesArgs {
+    /// Files or directories (walked recursively).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// File holding the password for encrypted PKCS#12 files (first line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `endpoint` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EndpointCmd {
+    /// Watch HOST:PORT under NAME.
+    Add {
+        /// A name for it (letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// Where it listens.
+        #[arg(long, value_name = "HOST:PORT")]
+        address: String,
+        /// The name its certificate must cover and the SNI sent [default: the host].
+        #[arg(long, value_name = "NAME")]
+        server_name: Option<String>,
+        /// Its chain must reach a trusted root and cover the name, or it is a CRITICAL
+        /// alarm (XenServer's `wlb-verify-cert=true`).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// List watched endpoints with their last scan.
+    List(OutputArg),
+    /// Stop watching an endpoint and forget its certificate.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Connect with verification on; if that fails, again with it off, and say which
+    /// kind of problem it is: the certificate (with the precise reason) or the network.
+    Diagnose {
+        /// Its name.
+        name: String,
+        /// Connect and handshake timeout.
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        timeout: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// `forecast` arguments.
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// End of the period: RFC 3339, YYYY-MM-DD, or +DURATION [default: +12y, past the root's 10 years].
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the HTML report to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Forecast period: RFC 3339, YYYY-MM-DD, or +DURATION [default: +12y].
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
 }
 
 /// `key-provider` subcommands.

@@ -37,6 +37,7 @@ fn endpoint(server: &KmipServer, timeout: Duration) -> Endpoint {
         address: server.address.to_string(),
         proxy: server.proxy.as_ref().map(ToString::to_string),
         timeout,
+        server_name: None,
     }
 }
 

@@ -5,11 +5,14 @@ mod args;
 mod ca_cmd;
 mod cert_cmd;
 mod failure;
+mod forecast_cmd;
+mod html_report;
 mod init_cmd;
 mod instant;
 mod kmip_cmd;
 mod render;
 mod report_cmd;
+mod scan_cmd;
 mod trust_cmd;
 mod verify_cmd;
 
@@ -96,6 +99,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Profile(c) => report_cmd::profile(&home, c),
         Command::Audit(a) => report_cmd::audit(&home, a),
         Command::KeyProvider(c) => kmip_cmd::run(&home, c),
+        Command::Scan(c) => scan_cmd::scan(&home, c),
+        Command::Endpoint(c) => scan_cmd::endpoint(&home, c),
+        Command::Forecast(a) => forecast_cmd::forecast(&home, a),
+        Command::Report(a) => forecast_cmd::report(&home, a),
     }
 }
 

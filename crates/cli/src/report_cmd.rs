@@ -130,9 +130,17 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 "status": f.status.as_str(),
                 "severity": f.status.severity().as_str(),
             })).collect::<Vec<_>>(),
+            "watch_problems": c.watch_problems.iter().map(|w| json!({
+                "kind": w.kind.as_str(),
+                "name": w.name,
+                "target": w.target,
+                "problem": w.problem.as_ref().map(|p| p.kind.as_str()),
+                "message": w.problem.as_ref().map(|p| p.message.as_str()),
+                "severity": w.severity().as_str(),
+            })).collect::<Vec<_>>(),
         })),
         Output::Table => {
-            let problems = c.findings.len();
+            let problems = c.findings.len() + c.watch_problems.len();
             println!(
                 "CERTHERD {} - {} certificates checked at {}, {} problem{}",
                 sev.as_str(),
@@ -155,6 +163,18 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     f.meta.subject,
                     rfc3339(f.meta.not_after)
                 );
+            }
+            for w in &c.watch_problems {
+                if let Some(p) = &w.problem {
+                    println!(
+                        "{}: {} {} ({}): {}",
+                        w.severity().as_str(),
+                        w.kind.as_str(),
+                        w.name,
+                        w.target,
+                        p.message
+                    );
+                }
             }
         }
     }
