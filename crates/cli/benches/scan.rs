@@ -198,7 +198,7 @@ fn main() {
         &[
             "scan",
             "tls",
-            "--targets-file",
+            "--targets",
             tfile.to_str().unwrap(),
             "--concurrency",
             "64",

@@ -134,7 +134,7 @@ pub struct ScanTlsArgs {
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Read more targets from FILE, one HOST:PORT per line (# comments allowed).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long = "targets", value_name = "FILE")]
     pub targets_file: Option<PathBuf>,
     /// The name to send as SNI and to check the certificate against [default: the host].
     #[arg(long, value_name = "NAME")]

@@ -128,7 +128,7 @@ fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
     }
     if raw.is_empty() {
         return Err(Failure::usage(
-            "no targets: give HOST:PORT arguments or --targets-file FILE",
+            "no targets: give HOST:PORT arguments or --targets FILE",
         ));
     }
     // Every target is checked before anything is scanned, so a typo changes nothing.

@@ -198,7 +198,7 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
     let v = env.json(&[
         "scan",
         "tls",
-        "--targets-file",
+        "--targets",
         list.to_str().unwrap(),
         "--timeout",
         "2s",
