@@ -5,12 +5,15 @@
 //! the instant as an argument (or a [`Clock`]), so each can be tested at any date.
 #![forbid(unsafe_code)]
 
+mod alarm;
 mod clock;
 mod entry;
 mod entry_ref;
 mod error;
 mod forecast;
+mod join_token;
 mod key_provider;
+mod metrics;
 mod profile;
 mod renewal;
 mod settings;
@@ -18,14 +21,20 @@ mod span;
 mod status;
 mod watch;
 
+pub use alarm::{
+    expiry_condition, expiry_conditions, reconcile, Alarm, AlarmChange, AlarmKind, Condition,
+    DEFAULT_TIERS,
+};
 pub use clock::{Clock, FixedClock};
 pub use entry::{EntryKind, EntryMeta, Source};
 pub use entry_ref::{Alias, EntryRef, StoreName};
 pub use error::Error;
 pub use forecast::{Forecast, ForecastItem, Planned, Service};
+pub use join_token::{JoinToken, TokenError, DEFAULT_TOKEN_TTL};
 pub use key_provider::{
     store_of, KeyProvider, KmipServer, ProviderName, ServerAddress, ServerCheck,
 };
+pub use metrics::{render as render_metrics, Counters};
 pub use profile::{Profile, ProfileOverride, Profiles};
 pub use renewal::RenewalPolicy;
 pub use settings::{ServiceSettings, Settings};
