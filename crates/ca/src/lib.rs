@@ -6,6 +6,7 @@
 //! passed in, so every operation can be run at a chosen date.
 #![forbid(unsafe_code)]
 
+mod alarms;
 mod authority;
 mod error;
 mod export;

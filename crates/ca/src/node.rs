@@ -107,6 +107,11 @@ impl<S: Store> Node<S> {
         })
     }
 
+    /// The settings from certherd.toml, defaults filled where they have any.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// Installs a fault-injection hook called at named crash points (tests only).
     pub fn set_fault_hook(&mut self, hook: FaultHook) {
         self.fault = Some(hook);

@@ -469,3 +469,55 @@ fn a_batch_is_written_whole_or_not_at_all() {
     assert!(node.issue_batch(&[req("d"), req("d")]).is_err());
     assert!(node.store().entry(&r("hosts/d")).unwrap().is_none());
 }
+
+#[test]
+fn alarms_cross_the_tiers_and_clear_when_renewed() {
+    use certherd_core::{AlarmChange, AlarmKind};
+    let (_d, clock, mut node) = node();
+    let machine: EntryRef = "machine-ssl/machine".parse().unwrap();
+    let not_after = node
+        .store()
+        .entry(&machine)
+        .unwrap()
+        .unwrap()
+        .meta
+        .not_after;
+    let open = |node: &Node<SqliteStore>| {
+        node.alarm_history()
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.is_open())
+            .map(|a| (a.kind, a.subject))
+            .collect::<Vec<_>>()
+    };
+    assert!(node.evaluate_alarms().unwrap().is_empty());
+    clock.set(not_after - Duration::days(29));
+    let changes = node.evaluate_alarms().unwrap();
+    assert!(
+        matches!(&changes[..], [AlarmChange::Raised(a)] if a.kind == AlarmKind::Expiring { days: 30 })
+    );
+    assert!(
+        node.evaluate_alarms().unwrap().is_empty(),
+        "nothing new on a second look"
+    );
+    clock.set(not_after - Duration::days(6));
+    node.evaluate_alarms().unwrap();
+    assert_eq!(
+        open(&node),
+        vec![(AlarmKind::Expiring { days: 7 }, machine.to_string())]
+    );
+    // Renewal: the superseded entry in backup keeps no alarm alive.
+    node.renew(&machine).unwrap();
+    let changes = node.evaluate_alarms().unwrap();
+    assert!(matches!(&changes[..], [AlarmChange::Cleared(a)] if a.cleared_at == Some(clock.now())));
+    assert!(open(&node).is_empty());
+    let history = node.alarm_history().unwrap();
+    assert_eq!(
+        history.len(),
+        2,
+        "the 30-day and 7-day alarms, both cleared: {history:?}"
+    );
+    assert!(history
+        .iter()
+        .all(|a| a.cleared_at.is_some() && a.cleared_at >= Some(a.raised_at)));
+}

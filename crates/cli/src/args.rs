@@ -107,6 +107,24 @@ pub enum Command {
     Forecast(ForecastArgs),
     /// Write one self-contained HTML report: timeline chart, inventory, alarms, forecast.
     Report(ReportArgs),
+    /// Alarms with the time each was raised and cleared.
+    ///
+    /// Each run evaluates the inventory now and reconciles: certificates within 30, 14 or 7
+    /// days of expiry (a newer tier replaces the older alarm) or expired, and verified
+    /// endpoints whose chain fails. A renewed certificate's old entry raises nothing, so
+    /// its alarm clears. Run it from cron, or let `check` report without recording.
+    Alarms(AlarmsArgs),
+}
+
+/// `alarms` arguments.
+#[derive(Debug, Args)]
+pub struct AlarmsArgs {
+    /// Show cleared alarms too (the history), not only open ones.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// `scan` subcommands.

@@ -15,6 +15,7 @@ mod report_cmd;
 mod scan_cmd;
 mod trust_cmd;
 mod verify_cmd;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +104,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Endpoint(c) => scan_cmd::endpoint(&home, c),
         Command::Forecast(a) => forecast_cmd::forecast(&home, a),
         Command::Report(a) => forecast_cmd::report(&home, a),
+        Command::Alarms(a) => report_cmd::alarms(&home, a),
     }
 }
 

@@ -723,3 +723,150 @@ fn trust_and_crl_management() {
         r.stderr
     );
 }
+
+#[test]
+fn alarms_are_recorded_with_raised_and_cleared_times() {
+    let env = Env::new();
+    env.init();
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        "[profiles.host]\nlifetime = \"20d\"\n",
+    )
+    .unwrap();
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "host",
+        "--store",
+        "hosts",
+        "--alias",
+        "esx1",
+        "--cn",
+        "esx1.example.test",
+    ]);
+    let open = env.json(&["alarms", "--output", "json"]);
+    let a = open.as_array().unwrap();
+    assert_eq!(a.len(), 1, "{open}");
+    assert_eq!(
+        (a[0]["kind"].as_str(), a[0]["subject"].as_str()),
+        (Some("expiring-30d"), Some("hosts/esx1"))
+    );
+    assert!(a[0]["raised_at"].is_string() && a[0]["cleared_at"].is_null());
+    // Renewed with a longer lifetime: the old entry goes to backup and its alarm clears.
+    std::fs::write(env.home().join("certherd.toml"), "").unwrap();
+    env.ok(&["cert", "renew", "hosts/esx1"]);
+    assert_eq!(
+        env.json(&["alarms", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let all = env.json(&["alarms", "--all", "--output", "json"]);
+    assert!(all[0]["cleared_at"].is_string(), "{all}");
+    assert!(env.ok(&["alarms", "--all"]).contains("expiring-30d"));
+}
+
+/// A real HTTP listener: answers 500 to the first request, then 200; hands over every body.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/certherd", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, sock) in listener.incoming().enumerate() {
+            let Ok(mut sock) = sock else { continue };
+            let mut reader = BufReader::new(sock.try_clone().unwrap());
+            let mut len = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                line.clear();
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                sock,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = tx.send(format!("{status} {}", String::from_utf8_lossy(&body)));
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn alarm_changes_reach_a_webhook_with_retries() {
+    let env = Env::new();
+    env.init();
+    let (url, bodies) = webhook_receiver();
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        format!("[profiles.host]\nlifetime = \"20d\"\n\n[[webhooks]]\nurl = \"{url}\"\nretries = 2\nbackoff = \"1s\"\n"),
+    )
+    .unwrap();
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "host",
+        "--store",
+        "hosts",
+        "--alias",
+        "esx1",
+        "--cn",
+        "esx1.example.test",
+    ]);
+    env.ok(&["alarms"]);
+    let first = bodies
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    let retried = bodies
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert!(first.starts_with("500"), "{first}");
+    assert!(retried.starts_with("200"), "{retried}");
+    let body: serde_json::Value = serde_json::from_str(
+        retried
+            .split_once(' ')
+            .unwrap()
+            .1
+            .split_once(' ')
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            body["event"].as_str(),
+            body["kind"].as_str(),
+            body["subject"].as_str()
+        ),
+        (Some("raised"), Some("expiring-30d"), Some("hosts/esx1"))
+    );
+    assert_eq!(body["node"], "node1.example.test");
+    // An unreachable receiver is reported, and the alarm is still recorded.
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        "[[webhooks]]\nurl = \"http://127.0.0.1:9/\"\nretries = 0\n",
+    )
+    .unwrap();
+    env.ok(&["cert", "renew", "hosts/esx1"]);
+    let r = env.run(&["alarms"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stderr.contains("cleared expiring-30d hosts/esx1")
+            && r.stderr.contains("warning: webhook"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.ok(&["alarms", "--all"]).contains("hosts/esx1"));
+}

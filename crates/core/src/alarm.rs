@@ -51,6 +51,31 @@ impl AlarmKind {
     }
 }
 
+impl std::str::FromStr for AlarmKind {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, crate::Error> {
+        let bad = || crate::Error::Setting {
+            field: "alarm kind",
+            expected: "expiring-Nd, expired, chain-invalid, verification-disabled or host-silent",
+        };
+        Ok(match s {
+            "expired" => Self::Expired,
+            "chain-invalid" => Self::ChainInvalid,
+            "verification-disabled" => Self::VerificationDisabled,
+            "host-silent" => Self::HostSilent,
+            other => {
+                let days = other
+                    .strip_prefix("expiring-")
+                    .and_then(|d| d.strip_suffix('d'))
+                    .ok_or_else(bad)?;
+                Self::Expiring {
+                    days: days.parse().map_err(|_| bad())?,
+                }
+            }
+        })
+    }
+}
+
 impl fmt::Display for AlarmKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
@@ -285,6 +310,18 @@ mod tests {
         );
         let c = reconcile(&mut alarms, &[off], t0 + Duration::minutes(5));
         assert!(matches!(&c[..], [AlarmChange::Cleared(a)] if a.kind == AlarmKind::HostSilent));
+        for k in [
+            AlarmKind::Expiring { days: 14 },
+            AlarmKind::Expired,
+            AlarmKind::ChainInvalid,
+            AlarmKind::VerificationDisabled,
+            AlarmKind::HostSilent,
+        ] {
+            assert_eq!(k.name().parse::<AlarmKind>().unwrap(), k);
+        }
         assert_eq!(AlarmKind::Expiring { days: 14 }.name(), "expiring-14d");
+        assert!(
+            "expiring-xd".parse::<AlarmKind>().is_err() && "loud".parse::<AlarmKind>().is_err()
+        );
     }
 }

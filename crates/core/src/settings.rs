@@ -24,6 +24,21 @@ pub struct Settings {
     /// `[services.NAME]`: what a service's outage means and which entries it depends on.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSettings>,
+    /// `[[webhooks]]`: where alarm changes are POSTed as JSON.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+/// One `[[webhooks]]` entry.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// `http://HOST:PORT/PATH` or `https://...` (verified against trusted-roots).
+    pub url: String,
+    /// Attempts after the first failure (default 3).
+    pub retries: Option<u32>,
+    /// Wait before the first retry, doubled each time (default 1s).
+    pub backoff: Option<Span>,
 }
 
 /// `[services.NAME]` section. NAME is a service added with `certherd service add`, or any

@@ -17,6 +17,11 @@ impl Span {
         Self(Duration::days(d))
     }
 
+    /// A span of whole seconds.
+    pub const fn seconds(s: i64) -> Self {
+        Self(Duration::seconds(s))
+    }
+
     /// A span of whole years of 365 days.
     pub const fn years(y: i64) -> Self {
         Self(Duration::days(365 * y))

@@ -1,7 +1,8 @@
 //! The values stored: entries with their bytes, secrets, CRLs, audit records, changes.
 
 use certherd_core::{
-    EntryMeta, EntryRef, KeyProvider, OffsetDateTime, ProviderName, StoreName, Watch, WatchKind,
+    Alarm, AlarmKind, EntryMeta, EntryRef, KeyProvider, OffsetDateTime, ProviderName, StoreName,
+    Watch, WatchKind,
 };
 
 /// Secret bytes (a private key in DER). `Debug` never shows them.
@@ -141,4 +142,15 @@ pub enum Change {
     PutWatch(Box<Watch>),
     /// Deletes a watch, which must exist.
     DeleteWatch(WatchKind, String),
+    /// Records a newly raised alarm.
+    RaiseAlarm(Alarm),
+    /// Clears the open alarm of this kind about this subject, which must exist.
+    ClearAlarm {
+        /// Its kind.
+        kind: AlarmKind,
+        /// Its subject.
+        subject: String,
+        /// When it cleared.
+        at: OffsetDateTime,
+    },
 }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use certherd_core::{
-    EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, OffsetDateTime, Problem, Source,
-    StoreName, Watch, WatchKind,
+    Alarm, EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, OffsetDateTime, Problem,
+    Source, StoreName, Watch, WatchKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -66,6 +66,13 @@ CREATE TABLE IF NOT EXISTS watches (
     problem TEXT,
     detail TEXT NOT NULL,
     PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    raised_at BIGINT NOT NULL,
+    cleared_at BIGINT
 );
 CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -415,6 +422,27 @@ impl SqliteStore {
                     });
                 }
             }
+            Change::RaiseAlarm(a) => {
+                tx.execute_cached(
+                    "INSERT INTO alarms (kind, subject, raised_at, cleared_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![a.kind.name(), a.subject, ts(a.raised_at), a.cleared_at.map(ts)],
+                )
+                .map_err(Error::sql("raising an alarm"))?;
+            }
+            Change::ClearAlarm { kind, subject, at } => {
+                let n = tx
+                    .execute_cached(
+                        "UPDATE alarms SET cleared_at = ?3 WHERE kind = ?1 AND subject = ?2 AND cleared_at IS NULL",
+                        params![kind.name(), subject, ts(*at)],
+                    )
+                    .map_err(Error::sql("clearing an alarm"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "open alarm",
+                        name: format!("{kind} {subject}"),
+                    });
+                }
+            }
             Change::DeleteKeyProvider(name) => {
                 let n = tx
                     .execute_cached("DELETE FROM key_providers WHERE name = ?1", [name.as_str()])
@@ -627,6 +655,38 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    fn alarms(&self) -> Result<Vec<Alarm>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, subject, raised_at, cleared_at FROM alarms ORDER BY raised_at, id",
+            )
+            .map_err(Error::sql("listing alarms"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
+            .map_err(Error::sql("listing alarms"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, subject, raised, cleared) = row.map_err(Error::sql("listing alarms"))?;
+            out.push(Alarm {
+                kind: kind
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("unknown alarm kind {kind}")))?,
+                subject,
+                raised_at: from_ts(raised)?,
+                cleared_at: cleared.map(from_ts).transpose()?,
+            });
+        }
+        Ok(out)
     }
 
     fn watches(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {

@@ -14,4 +14,4 @@ pub use connect::{connect, fetch_chain, probe, Endpoint, Identity, Probe, TlsStr
 pub use error::Error;
 /// The TLS library's own error, for callers that classify failures after the handshake.
 pub use rustls::Error as RustlsError;
-pub use verifier::{PinnedServer, RecordingVerifier};
+pub use verifier::{anchored, PinnedServer, RecordingVerifier};

@@ -138,3 +138,21 @@ impl ServerCertVerifier for PinnedServer {
         algorithms().supported_schemes()
     }
 }
+
+/// The standard verifier (rustls-webpki: chain to `anchors`, validity, name), for servers
+/// certherd should trust the usual way, such as a webhook receiver behind HTTPS.
+pub fn anchored(
+    anchors: Vec<CertificateDer<'static>>,
+) -> Result<Arc<dyn ServerCertVerifier>, crate::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for a in anchors {
+        roots
+            .add(a)
+            .map_err(|e| crate::Error::Handshake(format!("a trusted root is unusable: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let v = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| crate::Error::Handshake(format!("no trusted roots to verify with: {e}")))?;
+    Ok(v)
+}
