@@ -262,7 +262,7 @@ impl<S: Store> Node<S> {
             let r = EntryRef::new(WatchKind::Endpoint.store(), watch.name.parse()?);
             match scan {
                 EndpointScan::Failed(p) => {
-                    watch.detail = format!("last scan failed: {}", p.kind);
+                    watch.detail = format!("last_scan=failed; reason={}", p.kind);
                     watch.problem = Some(p.clone());
                 }
                 EndpointScan::Presented {
@@ -279,8 +279,9 @@ impl<S: Store> Node<S> {
                     });
                     let verdict = self.judge_chain(chain, &name)?;
                     let info = CertInfo::from_der(&chain[0])?;
+                    // `key=value; ...`, so people read it and `--output json` splits it into fields.
                     watch.detail = format!(
-                        "{version} {cipher_suite}; key {}; signature {}; chain of {}; reaches a trusted root: {}; covers {name}: {}",
+                        "tls_version={version}; cipher_suite={cipher_suite}; key={}; signature={}; chain_length={}; trusted={}; name={name}; covers_name={}",
                         info.public_key,
                         info.signature_algorithm,
                         chain.len(),

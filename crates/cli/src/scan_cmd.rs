@@ -145,6 +145,17 @@ fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
+/// The `key=value; ...` facts of a scan as a JSON object.
+fn facts(detail: &str) -> serde_json::Value {
+    serde_json::Value::Object(
+        detail
+            .split("; ")
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+            .collect(),
+    )
+}
+
 fn watch_json(w: &Watch, node: &LocalNode) -> serde_json::Value {
     let cert = w
         .entry()
@@ -159,6 +170,7 @@ fn watch_json(w: &Watch, node: &LocalNode) -> serde_json::Value {
         "problem": w.problem.as_ref().map(|p| p.kind.as_str()),
         "message": w.problem.as_ref().map(|p| p.message.as_str()),
         "detail": w.detail,
+        "facts": facts(&w.detail),
         "subject": cert.as_ref().map(|m| m.subject.clone()),
         "not_after": cert.as_ref().map(|m| rfc3339(m.not_after)),
         "sha256": cert.as_ref().map(|m| m.sha256.clone()),
@@ -317,24 +329,24 @@ fn examine(path: &Path, password: Option<&str>) -> Option<FileResult> {
         Found::Nothing => return None,
         Found::Der(c) => {
             r.certs = vec![c];
-            r.detail = "DER certificate".into();
+            r.detail = "format=DER; certificates=1".into();
         }
         Found::Pem { certs, keys } => {
-            r.detail = match (certs.len(), keys.len()) {
-                (0, k) => format!("PEM: {k} private key(s), no certificate"),
-                (1, 0) => "PEM certificate".into(),
-                (c, 0) => format!("PEM bundle of {c} certificates"),
-                (c, k) => format!("PEM bundle of {c} certificate(s) and {k} private key(s)"),
-            };
+            r.detail = format!(
+                "format=PEM; certificates={}; keys={}; bundle={}",
+                certs.len(),
+                keys.len(),
+                if certs.len() > 1 { "yes" } else { "no" }
+            );
             r.certs = certs;
             r.keys = keys;
         }
         Found::Pkcs12 { certs } => {
-            r.detail = format!("PKCS#12 with {} certificate(s)", certs.len());
+            r.detail = format!("format=PKCS#12; certificates={}", certs.len());
             r.certs = certs;
         }
         Found::Pkcs12Locked { tried } => {
-            r.detail = "PKCS#12".into();
+            r.detail = "format=PKCS#12; locked=yes".into();
             r.problem = Some(Problem {
                 kind: "wrong-password".into(),
                 message: if tried {

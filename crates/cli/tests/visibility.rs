@@ -208,31 +208,50 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
         "json",
     ]);
     assert_eq!(v.as_array().unwrap().len(), 9);
-    let detail = |t: &str| by_target(&v, t)["detail"].as_str().unwrap().to_owned();
+    let fact = |t: &str, k: &str| {
+        by_target(&v, t)["facts"][k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{t} {k}: {v}"))
+            .to_owned()
+    };
+    assert_eq!(
+        (
+            fact(&good_addr, "trusted"),
+            fact(&good_addr, "covers_name"),
+            fact(&good_addr, "name")
+        ),
+        ("yes".into(), "yes".into(), "127.0.0.2".into())
+    );
+    assert_eq!(fact(&good_addr, "tls_version"), "TLSv1_3");
     assert!(
-        detail(&good_addr).contains("reaches a trusted root: yes")
-            && detail(&good_addr).contains("covers 127.0.0.2: yes"),
+        fact(&good_addr, "key").contains("EC") || fact(&good_addr, "key").contains("P-256"),
         "{}",
-        detail(&good_addr)
+        fact(&good_addr, "key")
     );
-    assert!(
-        detail(&good_addr).contains("TLSv1_3"),
-        "TLS version recorded: {}",
-        detail(&good_addr)
+    assert_eq!(fact(&expired_addr, "trusted"), "no");
+    assert_eq!(
+        (
+            fact(&wrong_addr, "trusted"),
+            fact(&wrong_addr, "covers_name")
+        ),
+        ("yes".into(), "no".into())
     );
-    assert!(detail(&expired_addr).contains("reaches a trusted root: no"));
-    assert!(
-        detail(&wrong_addr).contains("covers 127.0.0.4: no")
-            && detail(&wrong_addr).contains("reaches a trusted root: yes")
+    assert_eq!(fact(&unknown_addr, "trusted"), "no");
+    assert_eq!(
+        (
+            fact(&incomplete_addr, "trusted"),
+            fact(&incomplete_addr, "chain_length")
+        ),
+        ("no".into(), "1".into())
     );
-    assert!(detail(&unknown_addr).contains("reaches a trusted root: no"));
-    assert!(detail(&incomplete_addr).contains("reaches a trusted root: no"));
-    assert!(
-        detail(&complete_addr).contains("reaches a trusted root: yes"),
-        "{}",
-        detail(&complete_addr)
+    assert_eq!(
+        (
+            fact(&complete_addr, "trusted"),
+            fact(&complete_addr, "chain_length")
+        ),
+        ("yes".into(), "2".into())
     );
-    assert!(detail(&self_addr).contains("reaches a trusted root: no"));
+    assert_eq!(fact(&self_addr, "trusted"), "no");
     assert_eq!(by_target(&v, &silent_addr)["problem"], "not-tls", "{v}");
     assert_eq!(by_target(&v, &closed_addr)["problem"], "unreachable", "{v}");
     assert_eq!(
@@ -461,10 +480,8 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
         2,
         "a bundle gives one entry per certificate"
     );
-    assert!(of("bundle.pem")[0]["detail"]
-        .as_str()
-        .unwrap()
-        .contains("bundle of 2"));
+    assert_eq!(of("bundle.pem")[0]["facts"]["bundle"], "yes");
+    assert_eq!(of("bundle.pem")[0]["facts"]["certificates"], "2");
     assert_eq!(of("app.der").len(), 1);
     assert_eq!(of("app.key")[0]["problem"], "key-permissions");
     assert_eq!(of("old.key")[0]["problem"], "orphaned-key");
