@@ -188,6 +188,7 @@ fn watch_row(w: &Watch, node: &LocalNode) -> Vec<String> {
         cert.as_ref()
             .map_or("-".into(), |m| crate::instant::short(m.not_after)),
         match &w.problem {
+            Some(p) if p.message.starts_with(&p.kind) => p.message.clone(),
             Some(p) => format!("{}: {}", p.kind, p.message),
             None if w.scanned_at.is_none() => "not scanned yet".into(),
             None => "ok".into(),
