@@ -38,6 +38,20 @@ impl<S: Store> Node<S> {
                 });
             s.uses.extend(cfg.depends_on.iter().cloned());
         }
+        // A profile's dependencies belong to every service using a certificate of it.
+        for s in by_name.values_mut() {
+            let extra: Vec<_> = entries
+                .iter()
+                .filter(|e| s.uses.contains(&e.entry))
+                .filter_map(|e| {
+                    e.profile
+                        .as_deref()
+                        .and_then(|p| self.settings.profiles.get(p))
+                })
+                .flat_map(|o| o.depends_on.iter().cloned())
+                .collect();
+            s.uses.extend(extra);
+        }
         Ok(by_name.into_values().collect())
     }
 

@@ -521,3 +521,30 @@ fn alarms_cross_the_tiers_and_clear_when_renewed() {
         .iter()
         .all(|a| a.cleared_at.is_some() && a.cleared_at >= Some(a.raised_at)));
 }
+
+#[test]
+fn forecast_follows_profile_and_service_dependencies() {
+    let config = "[profiles.service]\ndepends_on = [\"sts/sts-signing\"]\n\n[services.backup-product]\nimpact = \"nightly backups stop\"\ndepends_on = [\"vpxd/vpxd\"]\n";
+    let (_d, _clock, mut node) = node_with(Some(config), KeyAlgorithm::EcdsaP256);
+    node.add_service("vpxd").unwrap();
+    let f = node.forecast(START + Duration::days(365 * 11)).unwrap();
+    let item = |r: &str| {
+        f.items
+            .iter()
+            .find(|i| i.entry.to_string() == r)
+            .unwrap()
+            .clone()
+    };
+    // vpxd's own certificate: vpxd, and the backup product that depends on it.
+    assert_eq!(item("vpxd/vpxd").affected, ["backup-product", "vpxd"]);
+    assert!(
+        item("vpxd/vpxd").covered,
+        "a service certificate renews automatically"
+    );
+    // The STS certificate reaches vpxd through the service profile's depends_on.
+    assert_eq!(item("sts/sts-signing").affected, ["backup-product", "vpxd"]);
+    // The root reaches everything it issued; nothing renews it: the first unattended breakage.
+    let first = f.first_unattended().unwrap();
+    assert_eq!(first.entry.store.as_str(), "ca");
+    assert!(!first.covered && first.affected.contains(&"vpxd".to_owned()));
+}

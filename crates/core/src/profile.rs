@@ -44,6 +44,10 @@ pub struct ProfileOverride {
     pub key_algo: Option<String>,
     /// New impact text.
     pub impact: Option<String>,
+    /// Entries every certificate of this profile depends on (`STORE/ALIAS`): when one of
+    /// them lapses, whoever uses a certificate of this profile is affected too.
+    #[serde(default)]
+    pub depends_on: Vec<crate::EntryRef>,
 }
 
 /// The set of known profiles.
@@ -181,6 +185,7 @@ mod tests {
                 lifetime: Some(Span::days(90)),
                 key_algo: Some("rsa-3072".into()),
                 impact: None,
+                depends_on: Vec::new(),
             },
         );
         let p = Profiles::builtin().with_overrides(&o).unwrap();
