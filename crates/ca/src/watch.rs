@@ -324,14 +324,37 @@ impl<S: Store> Node<S> {
     /// scan of a whole disk is not a hundred thousand commits.
     pub fn record_file_scans(&mut self, files: &[FileFinding]) -> Result<Vec<Watch>, Error> {
         let mut out = Vec::new();
+        // What earlier scans recorded per path, so a file that now holds fewer certificates
+        // (a bundle trimmed to one) leaves no stale entries behind.
+        let mut earlier: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for w in self.store.watches(Some(WatchKind::File))? {
+            earlier.entry(w.target).or_default().push(w.name);
+        }
         for chunk in files.chunks(1000) {
             let now = self.now();
             let store = WatchKind::File.store();
             let mut changes = vec![Change::CreateStore(store.clone(), now)];
             for f in chunk {
                 let base = file_alias_base(&f.path);
-                // A file with no certificate (an orphaned key, a wrong password) is still recorded.
                 let count = f.certs.len().max(1);
+                let names: Vec<String> = if count == 1 {
+                    vec![base.clone()]
+                } else {
+                    (1..=count).map(|i| format!("{base}-{i}")).collect()
+                };
+                for stale in earlier
+                    .remove(&f.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|n| !names.contains(n))
+                {
+                    let r = EntryRef::new(store.clone(), stale.parse()?);
+                    if self.store.entry(&r)?.is_some() {
+                        changes.push(Change::DeleteEntry(r));
+                    }
+                    changes.push(Change::DeleteWatch(WatchKind::File, stale));
+                }
+                // A file with no certificate (an orphaned key, a wrong password) is still recorded.
                 for i in 0..count {
                     let name = if count == 1 {
                         base.clone()

@@ -508,6 +508,18 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
         .as_str()
         .unwrap()
         .contains("app.example.test"));
+    // A bundle trimmed to one certificate leaves no stale entry behind.
+    std::fs::write(dir.join("bundle.pem"), pem(&c1)).unwrap();
+    env.ok(&["scan", "files", dir.join("bundle.pem").to_str().unwrap()]);
+    let files = env.json(&["cert", "list", "--store", "files", "--output", "json"]);
+    let bundle: Vec<_> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["alias"].as_str().unwrap().starts_with("bundle.pem"))
+        .collect();
+    assert_eq!(bundle.len(), 1, "{files}");
+    assert!(!bundle[0]["alias"].as_str().unwrap().ends_with("-1"));
     // A missing path is a clear error.
     let missing = env.run(&["scan", "files", env.path("nope").to_str().unwrap()]);
     assert!(
