@@ -111,6 +111,22 @@ pub enum Error {
     /// The request is wrong in a way the message explains.
     #[error("{0}")]
     Invalid(String),
+    /// A join token was refused.
+    #[error(transparent)]
+    Token(#[from] certherd_core::TokenError),
+    /// A host asked for names it was not enrolled for.
+    #[error("host {host} asked for {asked}, but is enrolled only for {enrolled}")]
+    NotEnrolled {
+        /// The host.
+        host: String,
+        /// The names it asked for that it may not have.
+        asked: String,
+        /// The names it may have.
+        enrolled: String,
+    },
+    /// A client certificate that is no host's pinned pool-internal certificate.
+    #[error("the client certificate (SHA-256 {0}) is not the pinned identity of any host; a removed host must be added and joined again")]
+    UnknownPeer(String),
     /// A CRL is not signed by any trusted CA.
     #[error("the CRL from '{issuer}' is not signed by a trusted CA; add the CA with `certherd trust add` first")]
     CrlUntrusted {

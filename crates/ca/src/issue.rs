@@ -277,6 +277,18 @@ impl<S: Store> Node<S> {
                 return Err(Error::NotRenewable { entry: r.clone(), why: "it is watched on an endpoint or in a file; its owner renews it" })
             }
         }
+        if self.is_agent()? {
+            return Err(Error::NotRenewable {
+                entry: r.clone(),
+                why: "on a host the agent renews through the server (`certherd agent run`)",
+            });
+        }
+        if old.key.is_none() && old.meta.entry.store.as_str() == crate::HOSTS_STORE {
+            return Err(Error::NotRenewable {
+                entry: r.clone(),
+                why: "its key lives on the host; the host's agent renews it",
+            });
+        }
         let profile_name = old.meta.profile.clone().ok_or(Error::NotRenewable {
             entry: r.clone(),
             why: "it has no profile",
@@ -357,6 +369,9 @@ impl<S: Store> Node<S> {
         if let RenewSelection::Profile(p) = sel {
             self.profiles.get(p)?;
         }
+        if self.is_agent()? {
+            return Ok(Vec::new());
+        }
         let now = self.now();
         let warn = self.thresholds.warn;
         Ok(self
@@ -364,6 +379,8 @@ impl<S: Store> Node<S> {
             .entries(None)?
             .into_iter()
             .filter(|m| m.renews_automatically())
+            // Host certificates' keys live on the hosts: their agents renew them.
+            .filter(|m| m.kind == certherd_core::EntryKind::KeyPair)
             .filter(|m| {
                 m.profile
                     .as_deref()

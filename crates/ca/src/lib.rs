@@ -6,10 +6,12 @@
 //! passed in, so every operation can be run at a chosen date.
 #![forbid(unsafe_code)]
 
+mod agent;
 mod alarms;
 mod authority;
 mod error;
 mod export;
+mod fleet;
 mod forecast;
 mod import;
 mod init;
@@ -20,9 +22,11 @@ mod node;
 mod trust;
 mod watch;
 
+pub use agent::{JoinRequest, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::ExportFormat;
+pub use fleet::{Grant, HOSTS_STORE};
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};
 pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};

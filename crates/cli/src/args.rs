@@ -114,6 +114,97 @@ pub enum Command {
     /// endpoints whose chain fails. A renewed certificate's old entry raises nothing, so
     /// its alarm clears. Run it from cron, or let `check` report without recording.
     Alarms(AlarmsArgs),
+    /// Run the management server: the fleet API over HTTPS, and alarm evaluation on a timer.
+    ///
+    /// Serves with this node's machine-ssl certificate. Hosts join with a token from
+    /// `certherd host add` and then poll with their pool-internal certificate (mutual TLS).
+    /// `GET /metrics` gives Prometheus text.
+    Server(ServerArgs),
+    /// Hosts of the fleet (run on the server's home).
+    #[command(subcommand)]
+    Host(HostCmd),
+    /// The host agent (run on each host, with its own --home).
+    #[command(subcommand)]
+    Agent(AgentCmd),
+}
+
+/// `server` arguments.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
+    pub listen: String,
+    /// How often to evaluate alarms (and send webhooks).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub evaluate_every: String,
+}
+
+/// `host` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Enroll a host: prints its single-use join token and the root CA fingerprint to pin.
+    Add {
+        /// The host's FQDN (its host certificate's CN and first SAN).
+        name: String,
+        /// An IP address the host certificate may carry; repeatable.
+        #[arg(long = "ip", value_name = "ADDR")]
+        ips: Vec<std::net::IpAddr>,
+        /// How long the token stays valid.
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        ttl: String,
+        /// Output format (JSON: `token`, `ca_fingerprint`, `expires_at`).
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List hosts: joined or not, last heard from.
+    List(OutputArg),
+    /// Forget a host: its certificate and its pinned pool-internal certificate; it can no
+    /// longer authenticate.
+    Remove {
+        /// The host's name.
+        name: String,
+    },
+}
+
+/// `agent` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// Join a server: make this host's keys, pin the server's CA, get the host certificate.
+    ///
+    /// Without --ca-fingerprint the server's CA fingerprint is shown and you are asked to
+    /// confirm it; with CI=true or no terminal, join refuses instead.
+    Join {
+        /// The server, https://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The token from `certherd host add`.
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// SHA-256 of the server's root CA, as `host add` printed it.
+        #[arg(long, value_name = "SHA256")]
+        ca_fingerprint: Option<String>,
+        /// This host's FQDN, as enrolled.
+        #[arg(long, value_name = "FQDN")]
+        hostname: String,
+        /// An IP address of this host, as enrolled; repeatable.
+        #[arg(long = "ip", value_name = "ADDR")]
+        ips: Vec<std::net::IpAddr>,
+        /// Connect timeout.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: String,
+    },
+    /// Keep this host in step with the server: heartbeat, trust sync, renewal when due.
+    Run {
+        /// Time between polls.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        poll: String,
+        /// Poll once and exit (for cron, or to check the set-up).
+        #[arg(long)]
+        once: bool,
+        /// Connect timeout.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: String,
+    },
 }
 
 /// `alarms` arguments.

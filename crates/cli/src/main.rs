@@ -5,6 +5,7 @@ mod args;
 mod ca_cmd;
 mod cert_cmd;
 mod failure;
+mod fleet_cmd;
 mod forecast_cmd;
 mod html_report;
 mod init_cmd;
@@ -64,7 +65,7 @@ fn fault_hook() -> Option<certherd_ca::FaultHook> {
     }))
 }
 
-fn node_over(home: &Home, mut store: SqliteStore) -> Result<LocalNode, Failure> {
+pub(crate) fn node_over(home: &Home, mut store: SqliteStore) -> Result<LocalNode, Failure> {
     let hook = fault_hook();
     if let Some(h) = hook.clone() {
         store.set_fault_hook(Box::new(move |p| h(p)));
@@ -105,6 +106,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Forecast(a) => forecast_cmd::forecast(&home, a),
         Command::Report(a) => forecast_cmd::report(&home, a),
         Command::Alarms(a) => report_cmd::alarms(&home, a),
+        Command::Server(a) => fleet_cmd::server(&home, a),
+        Command::Host(c) => fleet_cmd::host(&home, c),
+        Command::Agent(c) => fleet_cmd::agent(&home, c),
     }
 }
 

@@ -224,37 +224,7 @@ pub fn audit(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
 /// `alarms`: evaluate now, record what changed, print open alarms (or all with `--all`).
 pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
-    let changes = node.evaluate_alarms()?;
-    let hostname = node.hostname()?;
-    let hooks = node.settings().webhooks.clone();
-    let anchors = if hooks.is_empty() {
-        Vec::new()
-    } else {
-        node.trust_anchors()?
-    };
-    for c in &changes {
-        let (event, x) = match c {
-            certherd_core::AlarmChange::Raised(x) => ("raised", x),
-            certherd_core::AlarmChange::Cleared(x) => ("cleared", x),
-        };
-        eprintln!("{event} {} {}", x.kind, x.subject);
-        let body = json!({
-            "event": event,
-            "node": hostname,
-            "kind": x.kind.name(),
-            "subject": x.subject,
-            "raised_at": rfc3339(x.raised_at),
-            "cleared_at": x.cleared_at.map(rfc3339),
-        })
-        .to_string();
-        // A receiver that stays down must not lose the alarm itself: it is already recorded,
-        // and `alarms` shows it; the failure is reported and the run goes on.
-        for hook in &hooks {
-            if let Err(e) = crate::webhook::send(hook, &body, &anchors) {
-                eprintln!("warning: webhook {e}");
-            }
-        }
-    }
+    evaluate_and_notify(&mut node)?;
     let shown: Vec<_> = node
         .alarm_history()?
         .into_iter()
@@ -286,4 +256,41 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Evaluates alarms now and sends each change to the configured webhooks (the server's
+/// lifecycle loop calls this too).
+pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
+    let changes = node.evaluate_alarms()?;
+    let hostname = node.hostname()?;
+    let hooks = node.settings().webhooks.clone();
+    let anchors = if hooks.is_empty() {
+        Vec::new()
+    } else {
+        node.trust_anchors()?
+    };
+    for c in &changes {
+        let (event, x) = match c {
+            certherd_core::AlarmChange::Raised(x) => ("raised", x),
+            certherd_core::AlarmChange::Cleared(x) => ("cleared", x),
+        };
+        eprintln!("{event} {} {}", x.kind, x.subject);
+        let body = json!({
+            "event": event,
+            "node": hostname,
+            "kind": x.kind.name(),
+            "subject": x.subject,
+            "raised_at": rfc3339(x.raised_at),
+            "cleared_at": x.cleared_at.map(rfc3339),
+        })
+        .to_string();
+        // A receiver that stays down must not lose the alarm itself: it is already recorded,
+        // and `alarms` shows it; the failure is reported and the run goes on.
+        for hook in &hooks {
+            if let Err(e) = crate::webhook::send(hook, &body, &anchors) {
+                eprintln!("warning: webhook {e}");
+            }
+        }
+    }
+    Ok(())
 }

@@ -37,6 +37,32 @@ pub enum TokenError {
     },
 }
 
+/// A host of the fleet as the server knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    /// Its name (also its certificate's CN and first SAN).
+    pub name: String,
+    /// Its enrolled IP addresses (SANs of its host certificate).
+    pub ips: Vec<std::net::IpAddr>,
+    /// When `host add` enrolled it.
+    pub created_at: OffsetDateTime,
+    /// When it joined, if it has.
+    pub joined_at: Option<OffsetDateTime>,
+    /// SHA-256 of its pinned pool-internal certificate, once joined.
+    pub pool_sha256: Option<String>,
+    /// When it was last heard from.
+    pub last_seen: Option<OffsetDateTime>,
+}
+
+impl Host {
+    /// The names its host certificate may carry: its name and its IP addresses.
+    pub fn enrolled_names(&self) -> Vec<String> {
+        std::iter::once(self.name.clone())
+            .chain(self.ips.iter().map(ToString::to_string))
+            .collect()
+    }
+}
+
 /// A join token as the server keeps it: its hash, never the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinToken {

@@ -21,7 +21,9 @@ pub use master_key::MasterKey;
 pub use model::{AuditRecord, Change, CrlRecord, Entry, Secret, StoreInfo};
 pub use sqlite::{FaultHook, SqliteStore};
 
-use certherd_core::{Alarm, EntryMeta, EntryRef, KeyProvider, StoreName, Watch, WatchKind};
+use certherd_core::{
+    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, StoreName, Watch, WatchKind,
+};
 
 /// The inventory of one node. Reads return plain values; every write goes through
 /// [`Store::apply`], which applies a whole batch atomically or not at all.
@@ -40,6 +42,10 @@ pub trait Store {
     fn crls(&self) -> Result<Vec<CrlRecord>, Error>;
     /// The audit log, oldest first.
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error>;
+    /// Hosts of the fleet, by name.
+    fn hosts(&self) -> Result<Vec<Host>, Error>;
+    /// A join token by the SHA-256 of its text.
+    fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error>;
     /// Alarms, open and cleared, oldest first.
     fn alarms(&self) -> Result<Vec<Alarm>, Error>;
     /// Watched endpoints and files, of one kind or all, by kind then name.

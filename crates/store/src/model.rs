@@ -1,8 +1,8 @@
 //! The values stored: entries with their bytes, secrets, CRLs, audit records, changes.
 
 use certherd_core::{
-    Alarm, AlarmKind, EntryMeta, EntryRef, KeyProvider, OffsetDateTime, ProviderName, StoreName,
-    Watch, WatchKind,
+    Alarm, AlarmKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime,
+    ProviderName, StoreName, Watch, WatchKind,
 };
 
 /// Secret bytes (a private key in DER). `Debug` never shows them.
@@ -142,6 +142,12 @@ pub enum Change {
     PutWatch(Box<Watch>),
     /// Deletes a watch, which must exist.
     DeleteWatch(WatchKind, String),
+    /// Creates or updates a host.
+    PutHost(Box<Host>),
+    /// Forgets a host (and its unused tokens), which must exist.
+    DeleteHost(String),
+    /// Records a join token, or its use.
+    PutToken(JoinToken),
     /// Records a newly raised alarm.
     RaiseAlarm(Alarm),
     /// Clears the open alarm of this kind about this subject, which must exist.

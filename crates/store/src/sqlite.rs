@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use certherd_core::{
-    Alarm, EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, OffsetDateTime, Problem,
-    Source, StoreName, Watch, WatchKind,
+    Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, KmipServer,
+    OffsetDateTime, Problem, Source, StoreName, Watch, WatchKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -73,6 +73,21 @@ CREATE TABLE IF NOT EXISTS alarms (
     subject TEXT NOT NULL,
     raised_at BIGINT NOT NULL,
     cleared_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS hosts (
+    name TEXT PRIMARY KEY,
+    ips TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    joined_at BIGINT,
+    pool_sha256 TEXT,
+    last_seen BIGINT
+);
+CREATE TABLE IF NOT EXISTS join_tokens (
+    sha256 TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
 );
 CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -443,6 +458,41 @@ impl SqliteStore {
                     });
                 }
             }
+            Change::PutHost(h) => {
+                let ips = h
+                    .ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                tx.execute_cached(
+                    "INSERT INTO hosts (name, ips, created_at, joined_at, pool_sha256, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (name) DO UPDATE SET ips = excluded.ips, joined_at = excluded.joined_at, pool_sha256 = excluded.pool_sha256, last_seen = excluded.last_seen",
+                    params![h.name, ips, ts(h.created_at), h.joined_at.map(ts), h.pool_sha256, h.last_seen.map(ts)],
+                )
+                .map_err(Error::sql("writing a host"))?;
+            }
+            Change::DeleteHost(name) => {
+                tx.execute_cached("DELETE FROM join_tokens WHERE host = ?1", [name])
+                    .map_err(Error::sql("deleting a host's tokens"))?;
+                let n = tx
+                    .execute_cached("DELETE FROM hosts WHERE name = ?1", [name])
+                    .map_err(Error::sql("deleting a host"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "host",
+                        name: name.clone(),
+                    });
+                }
+            }
+            Change::PutToken(t) => {
+                tx.execute_cached(
+                    "INSERT INTO join_tokens (sha256, host, issued_at, expires_at, used_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at",
+                    params![t.sha256, t.host, ts(t.issued_at), ts(t.expires_at), t.used_at.map(ts)],
+                )
+                .map_err(Error::sql("writing a join token"))?;
+            }
             Change::DeleteKeyProvider(name) => {
                 let n = tx
                     .execute_cached("DELETE FROM key_providers WHERE name = ?1", [name.as_str()])
@@ -655,6 +705,68 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    fn hosts(&self) -> Result<Vec<Host>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, ips, created_at, joined_at, pool_sha256, last_seen FROM hosts ORDER BY name")
+            .map_err(Error::sql("listing hosts"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .map_err(Error::sql("listing hosts"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, ips, created, joined, pool, seen) =
+                row.map_err(Error::sql("listing hosts"))?;
+            out.push(Host {
+                name,
+                ips: ips
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| Error::Corrupt(format!("host ip {s}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+                created_at: from_ts(created)?,
+                joined_at: joined.map(from_ts).transpose()?,
+                pool_sha256: pool,
+                last_seen: seen.map(from_ts).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error> {
+        let row: Option<(String, i64, i64, Option<i64>)> = self
+            .conn
+            .query_row_cached(
+                "SELECT host, issued_at, expires_at, used_at FROM join_tokens WHERE sha256 = ?1",
+                [sha256],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(Error::sql("reading a join token"))?;
+        row.map(|(host, issued, expires, used)| {
+            Ok(JoinToken {
+                host,
+                sha256: sha256.to_owned(),
+                issued_at: from_ts(issued)?,
+                expires_at: from_ts(expires)?,
+                used_at: used.map(from_ts).transpose()?,
+            })
+        })
+        .transpose()
     }
 
     fn alarms(&self) -> Result<Vec<Alarm>, Error> {

@@ -1,0 +1,260 @@
+//! The certherd host agent: joins a management server with a one-time token, pinning the
+//! server's root CA by fingerprint before it sends anything, then polls over mutual TLS
+//! with its pool-internal identity: heartbeat, the pool's trusted roots and CRLs, and a
+//! new host certificate when its own is due. Keys are made on the host and never leave it.
+#![forbid(unsafe_code)]
+
+mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use certherd_ca::Node;
+use certherd_store::Store;
+use certherd_tls::{Endpoint, Identity, RecordingVerifier};
+use certherd_x509::{CertificateDer, Purpose, VerifyInput};
+use serde_json::{json, Value};
+
+/// Why an agent operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server URL is not `https://HOST:PORT`.
+    #[error("invalid server URL '{0}': expected https://HOST:PORT")]
+    Url(String),
+    /// The server's root CA is not the one the admin gave.
+    #[error("the server's CA does not match --ca-fingerprint {expected} (it presented {presented}); nothing was sent")]
+    FingerprintMismatch {
+        /// What the admin gave.
+        expected: String,
+        /// The SHA-256 of each certificate the server presented.
+        presented: String,
+    },
+    /// The connection failed.
+    #[error(transparent)]
+    Tls(#[from] certherd_tls::Error),
+    /// The server refused.
+    #[error("the server refused ({status}): {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// The server's answer is not what the protocol says.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+    /// A local operation failed.
+    #[error(transparent)]
+    Node(#[from] certherd_ca::Error),
+}
+
+fn host_port(url: &str) -> Result<(String, String), Error> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| Error::Url(url.to_owned()))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| Error::Url(url.to_owned()))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(Error::Url(url.to_owned()));
+    }
+    Ok((
+        authority.to_owned(),
+        host.trim_matches(['[', ']']).to_owned(),
+    ))
+}
+
+fn normalize(fp: &str) -> String {
+    fp.chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+fn identity(cert: Vec<u8>, key: &certherd_x509::PrivateKey) -> Result<Identity, Error> {
+    Ok(Identity {
+        chain: vec![CertificateDer::from(cert)],
+        key: pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec())
+            .map_err(|e| Error::Protocol(e.to_string()))?,
+    })
+}
+
+/// Checks the chain the server presented: it must include the root with `fingerprint`,
+/// and the server's certificate must validate to it for the host in the URL.
+fn check_server(
+    chain: &[CertificateDer<'static>],
+    fingerprint: &str,
+    host: &str,
+    at: certherd_core::OffsetDateTime,
+) -> Result<(), Error> {
+    let want = normalize(fingerprint);
+    let root = chain
+        .iter()
+        .find(|c| certherd_x509::hex(&certherd_x509::sha256(c)) == want);
+    let mismatch = || Error::FingerprintMismatch {
+        expected: fingerprint.to_owned(),
+        presented: chain
+            .iter()
+            .map(|c| certherd_x509::hex(&certherd_x509::sha256(c)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let root = root.ok_or_else(mismatch)?;
+    let leaf = chain.first().ok_or_else(mismatch)?;
+    let anchors = [root.clone()];
+    certherd_x509::verify(&VerifyInput {
+        end_entity: leaf,
+        intermediates: &chain[1..],
+        trusted: &anchors,
+        crls: &[],
+        at,
+        name: Some(host),
+        purpose: Purpose::Server,
+    })
+    .map_err(|r| {
+        Error::Protocol(format!(
+            "the server's certificate does not validate to the pinned CA: {r}"
+        ))
+    })?;
+    Ok(())
+}
+
+fn pems(v: &Value, field: &str) -> Result<Vec<Vec<u8>>, Error> {
+    let mut out = Vec::new();
+    for p in v[field].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let text = p
+            .as_str()
+            .ok_or_else(|| Error::Protocol(format!("{field}: not a string")))?;
+        let der = if field == "crls" {
+            certherd_x509::parse_crl(text.as_bytes())
+                .map_err(|e| Error::Protocol(format!("{field}: {e}")))?
+                .to_vec()
+        } else {
+            certherd_x509::parse_certificates(text.as_bytes())
+                .map_err(|e| Error::Protocol(format!("{field}: {e}")))?
+                .remove(0)
+                .to_vec()
+        };
+        out.push(der);
+    }
+    Ok(out)
+}
+
+fn answer(status: u16, body: &[u8]) -> Result<Value, Error> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| Error::Protocol(format!("HTTP {status} without a JSON body")))?;
+    if status != 200 {
+        return Err(Error::Refused {
+            status,
+            message: v["error"].as_str().unwrap_or("no reason given").to_owned(),
+        });
+    }
+    Ok(v)
+}
+
+/// What a join did.
+#[derive(Debug)]
+pub struct Joined {
+    /// The host name the server knows this host by.
+    pub host: String,
+    /// Trusted roots received.
+    pub trusted_roots: usize,
+}
+
+/// `agent join`: pins the server by its root CA fingerprint, then sends the token, the CSR
+/// and the pool-internal certificate, and installs what comes back.
+pub fn join<S: Store>(
+    node: &mut Node<S>,
+    server: &str,
+    token: &str,
+    ca_fingerprint: &str,
+    hostname: &str,
+    ips: &[std::net::IpAddr],
+    timeout: Duration,
+) -> Result<Joined, Error> {
+    let (address, host) = host_port(server)?;
+    let req = node.agent_prepare(hostname, ips)?;
+    let id = identity(req.pool_cert.clone(), &req.pool_key)?;
+    let recorder = Arc::new(RecordingVerifier::default());
+    let mut stream = certherd_tls::connect(
+        &Endpoint {
+            address,
+            proxy: None,
+            timeout,
+            server_name: None,
+        },
+        recorder.clone(),
+        Some(&id),
+    )?;
+    // Nothing is sent until the server proved it holds a certificate from the pinned CA.
+    check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
+    let body = json!({
+        "token": token,
+        "csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &req.csr),
+        "pool_certificate": certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &req.pool_cert),
+    });
+    let (status, reply) = http::post(&mut stream, &host, "/v1/join", &body.to_string())?;
+    let v = answer(status, &reply)?;
+    let chain = pems(&v, "host_chain")?;
+    node.agent_install(&req, server, &normalize(ca_fingerprint), &chain)?;
+    let roots = pems(&v, "trusted_roots")?;
+    let crls = pems(&v, "crls")?;
+    node.agent_sync_trust(&roots, &crls)?;
+    Ok(Joined {
+        host: v["host"].as_str().unwrap_or(hostname).to_owned(),
+        trusted_roots: roots.len(),
+    })
+}
+
+/// What one poll did.
+#[derive(Debug, Default)]
+pub struct Polled {
+    /// Trusted roots added and removed.
+    pub trust_added: usize,
+    /// Trusted roots removed.
+    pub trust_removed: usize,
+    /// Whether the host certificate was renewed.
+    pub renewed: bool,
+}
+
+/// One poll: heartbeat, trust sync, renewal when due. The server is verified against the
+/// pinned root CA; the agent authenticates with its pool-internal certificate.
+pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, Error> {
+    let (url, ca_sha256) = node.agent_server()?;
+    let (address, host) = host_port(&url)?;
+    let (pool_cert, pool_key) = node.agent_identity()?;
+    let id = identity(pool_cert, &pool_key)?;
+    let recorder = Arc::new(RecordingVerifier::default());
+    let mut stream = certherd_tls::connect(
+        &Endpoint {
+            address,
+            proxy: None,
+            timeout,
+            server_name: None,
+        },
+        recorder.clone(),
+        Some(&id),
+    )?;
+    check_server(&recorder.chain(), &ca_sha256, &host, node.now())?;
+    let due = node.agent_renewal_due()?;
+    let body = match &due {
+        Some((_, csr)) => {
+            json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, csr)})
+        }
+        None => json!({}),
+    };
+    let (status, reply) = http::post(&mut stream, &host, "/v1/poll", &body.to_string())?;
+    let v = answer(status, &reply)?;
+    let mut out = Polled::default();
+    if let (Some((key, _)), Some(_)) = (&due, v["host_chain"].as_array()) {
+        node.agent_install_host(key, &pems(&v, "host_chain")?)?;
+        out.renewed = true;
+    }
+    let (added, removed) =
+        node.agent_sync_trust(&pems(&v, "trusted_roots")?, &pems(&v, "crls")?)?;
+    out.trust_added = added;
+    out.trust_removed = removed;
+    Ok(out)
+}

@@ -1,0 +1,289 @@
+//! The fleet, host side: the agent's own home. Its keys are made here and never leave; it
+//! keeps its host certificate (`machine-ssl/host`), its self-signed pool-internal
+//! identity (`pool/pool-internal`), the pool's trusted roots and CRLs, and the server it
+//! pinned at join.
+
+use certherd_core::{EntryKind, EntryRef, Source};
+use certherd_store::{Change, Store};
+use certherd_x509::{CertInfo, CertSpec, Eku, PrivateKey, Role};
+
+use crate::node::keys;
+use crate::{Error, Node};
+
+const SERVER_URL: &str = "agent.server";
+const SERVER_CA: &str = "agent.server-ca-sha256";
+
+/// The agent's host certificate entry.
+pub const AGENT_HOST_ENTRY: &str = "machine-ssl/host";
+/// The agent's pool-internal identity entry.
+pub const AGENT_POOL_ENTRY: &str = "pool/pool-internal";
+
+/// What a host makes before it joins: both keys, its pool-internal certificate and the
+/// CSR for its host certificate.
+pub struct JoinRequest {
+    /// The host's name.
+    pub hostname: String,
+    /// The pool-internal key.
+    pub pool_key: PrivateKey,
+    /// The self-signed pool-internal certificate (DER).
+    pub pool_cert: Vec<u8>,
+    /// The host certificate's key.
+    pub host_key: PrivateKey,
+    /// The CSR for the host certificate (DER).
+    pub csr: Vec<u8>,
+}
+
+fn csr_for(
+    hostname: &str,
+    ips: &[std::net::IpAddr],
+    key: &PrivateKey,
+    now: time::OffsetDateTime,
+) -> Result<Vec<u8>, Error> {
+    let mut names = vec![hostname.to_owned()];
+    names.extend(ips.iter().map(ToString::to_string));
+    let spec = CertSpec {
+        common_name: hostname.to_owned(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now,
+        not_after: now + time::Duration::days(1),
+        role: Role::Leaf,
+        eku: vec![Eku::ServerAuth, Eku::ClientAuth],
+    }
+    .with_names(names.iter().map(String::as_str))?;
+    Ok(certherd_x509::signing_request(&spec, key)?)
+}
+
+impl<S: Store> Node<S> {
+    /// Makes the keys, the pool-internal certificate (self-signed, `pool-internal` profile)
+    /// and the host certificate's CSR for names `hostname` and `ips`.
+    pub fn agent_prepare(
+        &self,
+        hostname: &str,
+        ips: &[std::net::IpAddr],
+    ) -> Result<JoinRequest, Error> {
+        if !crate::init::valid_hostname(hostname) {
+            return Err(Error::InvalidHostname(hostname.to_owned()));
+        }
+        let now = self.now();
+        let algo = certherd_x509::KeyAlgorithm::EcdsaP256;
+        let pool_key = PrivateKey::generate(algo)?;
+        let profile = self.profiles.get("pool-internal")?.clone();
+        let spec = CertSpec {
+            common_name: hostname.to_owned(),
+            organization: None,
+            dns_names: vec![],
+            ip_addresses: vec![],
+            not_before: now - time::Duration::minutes(1),
+            not_after: now + profile.lifetime.duration(),
+            role: Role::Leaf,
+            eku: profile.eku.clone(),
+        }
+        .with_names([hostname])?;
+        let pool_cert = certherd_x509::self_sign(&spec, &pool_key)?.to_vec();
+        let host_key = PrivateKey::generate(algo)?;
+        let csr = csr_for(hostname, ips, &host_key, now)?;
+        Ok(JoinRequest {
+            hostname: hostname.to_owned(),
+            pool_key,
+            pool_cert,
+            host_key,
+            csr,
+        })
+    }
+
+    /// Records a completed join: both identities, the pinned server, the pool's trust.
+    pub fn agent_install(
+        &mut self,
+        req: &JoinRequest,
+        server_url: &str,
+        server_ca_sha256: &str,
+        host_chain: &[Vec<u8>],
+    ) -> Result<(), Error> {
+        let now = self.now();
+        let host_cert = host_chain
+            .first()
+            .ok_or_else(|| Error::Invalid("the server sent no host certificate".into()))?;
+        let info = CertInfo::from_der(host_cert)?;
+        if info.spki_der != req.host_key.public_key_spki() {
+            return Err(Error::KeyMismatch);
+        }
+        let pool_info = CertInfo::from_der(&req.pool_cert)?;
+        let host_ref: EntryRef = AGENT_HOST_ENTRY.parse()?;
+        let pool_ref: EntryRef = AGENT_POOL_ENTRY.parse()?;
+        let host_meta = self.meta_for(
+            host_ref.clone(),
+            &info,
+            EntryKind::KeyPair,
+            Some("host"),
+            Source::Issued,
+            None,
+        );
+        let pool_meta = self.meta_for(
+            pool_ref.clone(),
+            &pool_info,
+            EntryKind::KeyPair,
+            Some("pool-internal"),
+            Source::Issued,
+            None,
+        );
+        self.commit(&[
+            Change::CreateStore(host_ref.store.clone(), now),
+            Change::CreateStore(pool_ref.store.clone(), now),
+            Change::CreateStore(certherd_core::StoreName::TRUSTED_ROOTS.parse()?, now),
+            Change::CreateStore(certherd_core::StoreName::BACKUP.parse()?, now),
+            Change::PutEntry {
+                entry: Box::new(Self::entry_with_key(
+                    host_meta,
+                    host_cert.clone(),
+                    host_chain[1..].to_vec(),
+                    Some(&req.host_key),
+                )),
+                replace: true,
+            },
+            Change::PutEntry {
+                entry: Box::new(Self::entry_with_key(
+                    pool_meta,
+                    req.pool_cert.clone(),
+                    vec![],
+                    Some(&req.pool_key),
+                )),
+                replace: true,
+            },
+            Change::SetMeta {
+                key: keys::HOSTNAME.into(),
+                value: req.hostname.clone(),
+            },
+            Change::SetMeta {
+                key: keys::MODE.into(),
+                value: "agent".into(),
+            },
+            Change::SetMeta {
+                key: SERVER_URL.into(),
+                value: server_url.to_owned(),
+            },
+            Change::SetMeta {
+                key: SERVER_CA.into(),
+                value: server_ca_sha256.to_owned(),
+            },
+            self.audit("agent-join", &req.hostname, format!("server {server_url}")),
+            Change::SetMeta {
+                key: certherd_store::INITIALIZED.into(),
+                value: now.unix_timestamp().to_string(),
+            },
+        ])
+    }
+
+    /// Whether this home is a host agent's (its certificates are renewed through the server).
+    pub fn is_agent(&self) -> Result<bool, Error> {
+        Ok(self.store.meta(keys::MODE)?.as_deref() == Some("agent"))
+    }
+
+    /// The server this agent joined and the SHA-256 of the root CA it pinned.
+    pub fn agent_server(&self) -> Result<(String, String), Error> {
+        match (self.store.meta(SERVER_URL)?, self.store.meta(SERVER_CA)?) {
+            (Some(u), Some(c)) => Ok((u, c)),
+            _ => Err(Error::Invalid(
+                "this home has not joined a server: run `certherd agent join` first".into(),
+            )),
+        }
+    }
+
+    /// The pool-internal certificate and key this agent authenticates with.
+    pub fn agent_identity(&self) -> Result<(Vec<u8>, PrivateKey), Error> {
+        let e = self.load(&AGENT_POOL_ENTRY.parse()?)?;
+        let key = e
+            .key
+            .ok_or_else(|| Error::Invalid("the pool-internal entry has no key".into()))?;
+        Ok((e.cert, certherd_x509::parse_private_key(key.expose())?))
+    }
+
+    /// When the host certificate is due (the renewal policy at the node's clock), a new
+    /// key and its CSR for the same names.
+    pub fn agent_renewal_due(&self) -> Result<Option<(PrivateKey, Vec<u8>)>, Error> {
+        let e = self.load(&AGENT_HOST_ENTRY.parse()?)?;
+        if !self
+            .policy
+            .is_due(&e.meta, self.now(), self.thresholds.warn)
+        {
+            return Ok(None);
+        }
+        let info = CertInfo::from_der(&e.cert)?;
+        let key = PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256)?;
+        let csr = csr_for(&self.hostname()?, &info.ip_addresses, &key, self.now())?;
+        Ok(Some((key, csr)))
+    }
+
+    /// Installs a renewed host certificate; the previous one moves to backup.
+    pub fn agent_install_host(&mut self, key: &PrivateKey, chain: &[Vec<u8>]) -> Result<(), Error> {
+        let cert = chain
+            .first()
+            .ok_or_else(|| Error::Invalid("the server sent no host certificate".into()))?;
+        let info = CertInfo::from_der(cert)?;
+        if info.spki_der != key.public_key_spki() {
+            return Err(Error::KeyMismatch);
+        }
+        let r: EntryRef = AGENT_HOST_ENTRY.parse()?;
+        let backup = self.backup_ref(&r, &[])?;
+        let now = self.now();
+        let meta = self.meta_for(
+            r.clone(),
+            &info,
+            EntryKind::KeyPair,
+            Some("host"),
+            Source::Issued,
+            None,
+        );
+        self.commit(&[
+            Change::MoveEntry {
+                from: r.clone(),
+                to: backup,
+                at: now,
+            },
+            Change::PutEntry {
+                entry: Box::new(Self::entry_with_key(
+                    meta,
+                    cert.clone(),
+                    chain[1..].to_vec(),
+                    Some(key),
+                )),
+                replace: false,
+            },
+            self.audit("agent-renew", &r, format!("serial {}", info.serial)),
+        ])
+    }
+
+    /// Makes trusted-roots and the CRLs what the server says (the pool certificate sync):
+    /// adds what is new, removes what the server no longer trusts. Returns (added, removed).
+    pub fn agent_sync_trust(
+        &mut self,
+        roots: &[Vec<u8>],
+        crls: &[Vec<u8>],
+    ) -> Result<(usize, usize), Error> {
+        let held = self.trust_list()?;
+        let wanted: Vec<String> = roots
+            .iter()
+            .filter_map(|r| CertInfo::from_der(r).ok().map(|i| i.sha256))
+            .collect();
+        let mut added = 0;
+        for r in roots {
+            let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, r);
+            added += self.trust_add(pem.as_bytes())?.0.len();
+        }
+        let mut removed = 0;
+        for m in held.iter().filter(|m| !wanted.contains(&m.sha256)) {
+            self.delete(&m.entry)?;
+            removed += 1;
+        }
+        for c in crls {
+            let held = self.store.crls()?;
+            let sha = certherd_x509::hex(&certherd_x509::sha256(c));
+            if !held.iter().any(|h| h.sha256 == sha) {
+                // A CRL older than the one held is refused by trust_add_crl; keep the newer.
+                let _ = self.trust_add_crl(c);
+            }
+        }
+        Ok((added, removed))
+    }
+}

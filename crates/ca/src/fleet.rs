@@ -1,0 +1,278 @@
+//! The fleet, server side: enrolling hosts with join tokens, admitting them (their host
+//! certificate from a CSR they made, their pool-internal certificate pinned), and what
+//! each poll gives back (trust, renewals). The transport is the server crate's; every
+//! rule is here, at the node's clock.
+
+use certherd_core::{EntryKind, EntryRef, Host, JoinToken, Source, StoreName};
+use certherd_store::{Change, Store};
+use certherd_x509::{CertInfo, CertSpec, CsrInfo, Eku, Role};
+
+use crate::{Error, Node};
+
+/// The store holding the server-issued host certificates (the hosts keep their keys).
+pub const HOSTS_STORE: &str = "hosts";
+
+/// What a host receives when it joins or polls.
+#[derive(Clone, Debug, Default)]
+pub struct Grant {
+    /// Its host certificate and chain (leaf first, DER), when one was issued now.
+    pub host_chain: Option<Vec<Vec<u8>>>,
+    /// Every trusted root of the pool (DER).
+    pub trusted_roots: Vec<Vec<u8>>,
+    /// Every trusted CRL (DER).
+    pub crls: Vec<Vec<u8>>,
+}
+
+impl<S: Store> Node<S> {
+    /// Hosts of the fleet.
+    pub fn hosts(&self) -> Result<Vec<Host>, Error> {
+        Ok(self.store.hosts()?)
+    }
+
+    /// `host add`: enrolls a host and issues its single-use join token. Returns the host,
+    /// the token text (shown once) and the SHA-256 of the root CA the agent must pin.
+    pub fn host_add(
+        &mut self,
+        name: &str,
+        ips: &[std::net::IpAddr],
+        ttl: time::Duration,
+        random: [u8; 32],
+    ) -> Result<(Host, String, String), Error> {
+        // The name becomes the host certificate's CN and an alias: refuse what cannot be.
+        let _: certherd_core::Alias = name.parse()?;
+        if !crate::init::valid_hostname(name) {
+            return Err(Error::InvalidHostname(name.to_owned()));
+        }
+        if self.hosts()?.iter().any(|h| h.name == name) {
+            return Err(Error::Invalid(format!("host '{name}' is already enrolled (`certherd host remove {name}` first to enroll it again)")));
+        }
+        let now = self.now();
+        let host = Host {
+            name: name.to_owned(),
+            ips: ips.to_vec(),
+            created_at: now,
+            joined_at: None,
+            pool_sha256: None,
+            last_seen: None,
+        };
+        let (token, text) = JoinToken::issue(name, random, now, ttl);
+        let root = CertInfo::from_der(&self.ca_root()?)?;
+        self.commit(&[
+            Change::PutHost(Box::new(host.clone())),
+            Change::PutToken(token.clone()),
+            self.audit(
+                "host-add",
+                name,
+                format!("token expires {}", certherd_x509::rfc3339(token.expires_at)),
+            ),
+        ])?;
+        Ok((host, text, root.sha256))
+    }
+
+    /// `host remove`: the host, its pins and its certificate are forgotten; its
+    /// pool-internal certificate no longer authenticates.
+    pub fn host_remove(&mut self, name: &str) -> Result<(), Error> {
+        if !self.hosts()?.iter().any(|h| h.name == name) {
+            return Err(Error::Invalid(format!(
+                "no host named '{name}' (see `certherd host list`)"
+            )));
+        }
+        let mut changes = vec![Change::DeleteHost(name.to_owned())];
+        let r = EntryRef::new(HOSTS_STORE.parse()?, name.parse()?);
+        if self.store.entry(&r)?.is_some() {
+            changes.push(Change::DeleteEntry(r));
+        }
+        changes.push(self.audit("host-remove", name, "pins and certificate forgotten"));
+        self.commit(&changes)
+    }
+
+    fn trust_bundle(&self) -> Result<Grant, Error> {
+        Ok(Grant {
+            host_chain: None,
+            trusted_roots: self
+                .trust_anchors()?
+                .into_iter()
+                .map(|c| c.to_vec())
+                .collect(),
+            crls: self
+                .trusted_crls()?
+                .into_iter()
+                .map(|c| c.to_vec())
+                .collect(),
+        })
+    }
+
+    /// Issues a host certificate for `host` from its CSR, refusing names it is not
+    /// enrolled for. Returns the changes to commit and the chain.
+    fn host_certificate(
+        &self,
+        host: &Host,
+        csr_der: &[u8],
+        audit: &str,
+    ) -> Result<(Vec<Change>, Vec<Vec<u8>>), Error> {
+        let csr = CsrInfo::from_der(csr_der)?;
+        if !csr.signature_valid {
+            return Err(Error::Invalid("the CSR's signature does not verify".into()));
+        }
+        let enrolled = host.enrolled_names();
+        let mut asked: Vec<String> = csr.dns_names.clone();
+        asked.extend(csr.ip_addresses.iter().map(ToString::to_string));
+        if let Some(cn) = &csr.subject_cn {
+            asked.push(cn.clone());
+        }
+        let refused: Vec<String> = asked
+            .iter()
+            .filter(|n| !enrolled.contains(n))
+            .cloned()
+            .collect();
+        if !refused.is_empty() {
+            return Err(Error::NotEnrolled {
+                host: host.name.clone(),
+                asked: refused.join(", "),
+                enrolled: enrolled.join(", "),
+            });
+        }
+        let profile = self.profiles.get("host")?.clone();
+        let ca = self.signing_ca()?;
+        let now = self.now();
+        let mut spec = CertSpec {
+            common_name: host.name.clone(),
+            organization: None,
+            dns_names: vec![],
+            ip_addresses: vec![],
+            not_before: now - time::Duration::minutes(1),
+            not_after: (now + profile.lifetime.duration()).min(ca.info.not_after),
+            role: Role::Leaf,
+            eku: vec![Eku::ServerAuth, Eku::ClientAuth],
+        }
+        .with_names(enrolled.iter().map(String::as_str))?;
+        spec.organization = None;
+        let cert = certherd_x509::issue(
+            &spec,
+            &csr.spki_der,
+            &certherd_x509::Issuer {
+                cert: &ca.cert,
+                key: &ca.key,
+            },
+        )?
+        .to_vec();
+        let mut chain = vec![cert.clone(), ca.cert.clone()];
+        chain.extend(ca.chain.iter().cloned());
+        let info = CertInfo::from_der(&cert)?;
+        let store: StoreName = HOSTS_STORE.parse()?;
+        let r = EntryRef::new(store.clone(), host.name.parse()?);
+        let mut changes = vec![Change::CreateStore(store, now)];
+        if self.store.entry(&r)?.is_some() {
+            let to = self.backup_ref(&r, &[])?;
+            changes.push(Change::MoveEntry {
+                from: r.clone(),
+                to,
+                at: now,
+            });
+        }
+        let meta = self.meta_for(
+            r.clone(),
+            &info,
+            EntryKind::Certificate,
+            Some("host"),
+            Source::Issued,
+            Some(ca.sha256.clone()),
+        );
+        changes.push(Change::PutEntry {
+            entry: Box::new(Self::entry_with_key(meta, cert, chain[1..].to_vec(), None)),
+            replace: false,
+        });
+        changes.push(self.audit(audit, &r, format!("serial {}", info.serial)));
+        Ok((changes, chain))
+    }
+
+    /// A host joins: the token is spent, its CSR becomes its host certificate, and its
+    /// pool-internal certificate is pinned. Any refusal changes nothing (the token stays
+    /// unspent) and is recorded in the audit log.
+    pub fn host_join(
+        &mut self,
+        token_text: &str,
+        csr_der: &[u8],
+        pool_cert_der: &[u8],
+    ) -> Result<(Host, Grant), Error> {
+        let result = self.host_join_inner(token_text, csr_der, pool_cert_der);
+        if let Err(e) = &result {
+            let _ = self.commit(&[self.audit("host-join-refused", "fleet", e.to_string())]);
+        }
+        result
+    }
+
+    fn host_join_inner(
+        &mut self,
+        token_text: &str,
+        csr_der: &[u8],
+        pool_cert_der: &[u8],
+    ) -> Result<(Host, Grant), Error> {
+        let now = self.now();
+        let key = JoinToken::lookup_key(token_text)?;
+        let mut token = self
+            .store
+            .join_token(&key)?
+            .ok_or(certherd_core::TokenError::Unknown)?;
+        let mut host = self
+            .hosts()?
+            .into_iter()
+            .find(|h| h.name == token.host)
+            .ok_or(certherd_core::TokenError::Unknown)?;
+        token.redeem(&host.name.clone(), now)?;
+        let pool = CertInfo::from_der(pool_cert_der)?;
+        if !pool.self_issued {
+            return Err(Error::Invalid(
+                "the pool-internal certificate must be self-signed".into(),
+            ));
+        }
+        if self
+            .hosts()?
+            .iter()
+            .any(|h| h.pool_sha256.as_deref() == Some(pool.sha256.as_str()))
+        {
+            return Err(Error::Invalid(
+                "that pool-internal certificate already belongs to another host".into(),
+            ));
+        }
+        let (mut changes, chain) = self.host_certificate(&host, csr_der, "host-join")?;
+        host.joined_at = Some(now);
+        host.last_seen = Some(now);
+        host.pool_sha256 = Some(pool.sha256);
+        changes.push(Change::PutToken(token));
+        changes.push(Change::PutHost(Box::new(host.clone())));
+        self.commit(&changes)?;
+        let mut grant = self.trust_bundle()?;
+        grant.host_chain = Some(chain);
+        Ok((host, grant))
+    }
+
+    /// A joined host polls, authenticated by its pinned pool-internal certificate: its
+    /// heartbeat is recorded, it gets the pool's trust, and a CSR (when its host
+    /// certificate is due) gets a renewed certificate.
+    pub fn host_poll(
+        &mut self,
+        client_cert_der: &[u8],
+        renew_csr: Option<&[u8]>,
+    ) -> Result<(Host, Grant), Error> {
+        let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
+        let mut host = self
+            .hosts()?
+            .into_iter()
+            .find(|h| h.pool_sha256.as_deref() == Some(presented.as_str()))
+            .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
+        host.last_seen = Some(self.now());
+        let mut changes = Vec::new();
+        let mut chain = None;
+        if let Some(csr) = renew_csr {
+            let (c, ch) = self.host_certificate(&host, csr, "host-renew")?;
+            changes.extend(c);
+            chain = Some(ch);
+        }
+        changes.push(Change::PutHost(Box::new(host.clone())));
+        self.commit(&changes)?;
+        let mut grant = self.trust_bundle()?;
+        grant.host_chain = chain;
+        Ok((host, grant))
+    }
+}

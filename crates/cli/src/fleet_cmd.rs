@@ -1,0 +1,256 @@
+//! `server`, `host` and `agent`: the fleet commands.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use certherd_core::Span;
+use certherd_store::Home;
+use serde_json::json;
+
+use crate::args::{AgentCmd, HostCmd, Output, ServerArgs};
+use crate::instant::rfc3339;
+use crate::render::{colon_hex, json, table};
+use crate::{node_over, open_node, Failure};
+
+fn duration(s: &str, what: &str) -> Result<Duration, Failure> {
+    let d = s.parse::<Span>()?.duration().unsigned_abs();
+    if d.is_zero() {
+        return Err(Failure::usage(format!("{what} must be longer than 0s")));
+    }
+    Ok(d)
+}
+
+fn random32() -> Result<[u8; 32], Failure> {
+    let mut b = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| Failure::msg("no randomness available"))?;
+    Ok(b)
+}
+
+/// `server`.
+pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
+    let listen: std::net::SocketAddr = a.listen.parse().map_err(|_| {
+        Failure::usage(format!(
+            "invalid --listen '{}': expected ADDR:PORT, e.g. 0.0.0.0:8443",
+            a.listen
+        ))
+    })?;
+    let every = duration(&a.evaluate_every, "--evaluate-every")?;
+    // Fail now, with the usual message, if the home is not initialized.
+    open_node(home)?;
+    let dir = home.dir().to_path_buf();
+    let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
+        let home = Home::new(dir.clone());
+        let store = home.open().map_err(|e| e.to_string())?;
+        node_over(&home, store).map_err(|f| f.message)
+    });
+    let tick_open = open.clone();
+    let tick: certherd_server::Tick = std::sync::Arc::new(move || {
+        if let Ok(mut node) = tick_open() {
+            match crate::report_cmd::evaluate_and_notify(&mut node) {
+                Ok(()) => {}
+                Err(e) => eprintln!("certherd server: alarm evaluation failed: {}", e.message),
+            }
+        }
+    });
+    certherd_server::serve(
+        certherd_server::Config {
+            listen,
+            open,
+            tick: Some((tick, every)),
+        },
+        |bound| {
+            eprintln!("certherd server listening on https://{bound}");
+        },
+    )
+    .map_err(|e| Failure::msg(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `host`.
+pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
+    let mut node = open_node(home)?;
+    match c {
+        HostCmd::Add {
+            name,
+            ips,
+            ttl,
+            output,
+        } => {
+            duration(&ttl, "--ttl")?;
+            let ttl: Span = ttl.parse()?;
+            let (host, token, fingerprint) =
+                node.host_add(&name, &ips, ttl.duration(), random32()?)?;
+            let expires = node.now() + ttl.duration();
+            match output {
+                Output::Json => json(
+                    &json!({"host": host.name, "token": token, "ca_fingerprint": fingerprint, "expires_at": rfc3339(expires)}),
+                ),
+                Output::Table => {
+                    println!("Host            {}", host.name);
+                    println!("Token           {token}");
+                    println!("CA fingerprint  {}", colon_hex(&fingerprint));
+                    println!("Expires         {}", rfc3339(expires));
+                    eprintln!("on the host: certherd agent join --server https://SERVER:PORT --token {token} --ca-fingerprint {fingerprint} --hostname {}", host.name);
+                }
+            }
+        }
+        HostCmd::List(o) => {
+            let hosts = node.hosts()?;
+            match o.output {
+                Output::Json => json(&json!(hosts
+                    .iter()
+                    .map(|h| json!({
+                        "name": h.name,
+                        "ips": h.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "joined_at": h.joined_at.map(rfc3339),
+                        "last_seen": h.last_seen.map(rfc3339),
+                        "pool_internal_sha256": h.pool_sha256,
+                    }))
+                    .collect::<Vec<_>>())),
+                Output::Table => table(
+                    &["HOST", "IPS", "JOINED", "LAST SEEN"],
+                    &hosts
+                        .iter()
+                        .map(|h| {
+                            vec![
+                                h.name.clone(),
+                                h.ips
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(","),
+                                h.joined_at.map_or_else(|| "not yet".into(), rfc3339),
+                                h.last_seen.map_or_else(|| "-".into(), rfc3339),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        HostCmd::Remove { name } => {
+            node.host_remove(&name)?;
+            println!("removed host {name}: its certificate and pinned identity are forgotten");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn agent_error(e: certherd_agent::Error) -> Failure {
+    Failure::msg(e.to_string())
+}
+
+/// `agent`.
+pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
+    match c {
+        AgentCmd::Join {
+            server,
+            token,
+            ca_fingerprint,
+            hostname,
+            ips,
+            timeout,
+        } => {
+            let timeout = duration(&timeout, "--timeout")?;
+            let fingerprint = match ca_fingerprint {
+                Some(f) => f,
+                None => confirm_fingerprint(&server, timeout)?,
+            };
+            let store = home.create().map_err(certherd_ca::Error::from)?;
+            let mut node = node_over(home, store)?;
+            let joined = certherd_agent::join(
+                &mut node,
+                &server,
+                &token,
+                &fingerprint,
+                &hostname,
+                &ips,
+                timeout,
+            )
+            .map_err(agent_error)?;
+            println!(
+                "joined {server} as {} ({} trusted roots)",
+                joined.host, joined.trusted_roots
+            );
+            eprintln!("next: certherd --home {} agent run", home.dir().display());
+        }
+        AgentCmd::Run {
+            poll,
+            once,
+            timeout,
+        } => {
+            let every = duration(&poll, "--poll")?;
+            let timeout = duration(&timeout, "--timeout")?;
+            loop {
+                let mut node = open_node(home)?;
+                match certherd_agent::poll(&mut node, timeout) {
+                    Ok(p) => {
+                        if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
+                            eprintln!(
+                                "polled: renewed {}, trusted roots +{} -{}",
+                                p.renewed, p.trust_added, p.trust_removed
+                            );
+                        }
+                    }
+                    Err(e) if once => return Err(agent_error(e)),
+                    Err(e) => eprintln!("certherd agent: poll failed: {e}"),
+                }
+                if once {
+                    break;
+                }
+                std::thread::sleep(every);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows the server's CA fingerprint and asks; refuses without a terminal or in CI.
+fn confirm_fingerprint(server: &str, timeout: Duration) -> Result<String, Failure> {
+    let address = server
+        .strip_prefix("https://")
+        .unwrap_or(server)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let chain = certherd_tls::fetch_chain(
+        &certherd_tls::Endpoint {
+            address,
+            proxy: None,
+            timeout,
+            server_name: None,
+        },
+        None,
+    )
+    .map_err(|e| Failure::msg(e.to_string()))?;
+    let root = chain
+        .last()
+        .ok_or_else(|| Failure::msg("the server presented no certificate"))?;
+    let info = certherd_x509::CertInfo::from_der(root)?;
+    let shown = format!(
+        "the server's CA is {} with SHA-256 {}",
+        info.subject,
+        colon_hex(&info.sha256)
+    );
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if ci || !std::io::stdin().is_terminal() {
+        let mut f = Failure::msg(format!(
+            "{shown}; not trusted without --ca-fingerprint (no terminal to confirm on)"
+        ));
+        f.hint = Some(
+            "compare it with `certherd host add` on the server, then pass --ca-fingerprint".into(),
+        );
+        return Err(f);
+    }
+    eprint!("{shown}\nIs this the fingerprint `certherd host add` printed? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::msg(e.to_string()))?;
+    if answer.trim().eq_ignore_ascii_case("y") || answer.trim().eq_ignore_ascii_case("yes") {
+        Ok(info.sha256)
+    } else {
+        Err(Failure::msg("not confirmed; nothing was sent"))
+    }
+}

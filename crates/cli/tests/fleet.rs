@@ -1,0 +1,321 @@
+//! The fleet against the real binary: a server and three agents on 127.0.0.1-3, joins,
+//! trust sync, and every refusal of the security section that the server makes today.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+struct Server {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(env: &Env) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = env
+        .cmd(&["server", "--listen", &addr, "--evaluate-every", "1h"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server {
+        child,
+        url: format!("https://{addr}"),
+        addr,
+    }
+}
+
+/// A host's own home, beside the server's.
+fn agent_home(env: &Env, name: &str) -> std::path::PathBuf {
+    env.path(&format!("agent-{name}"))
+}
+
+fn agent(env: &Env, name: &str, args: &[&str]) -> common::Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
+    c.arg("--home")
+        .arg(agent_home(env, name))
+        .args(args)
+        .env("CI", "true")
+        .stdin(Stdio::null());
+    common::finish(c.output().unwrap())
+}
+
+fn host_add(env: &Env, name: &str, ip: &str) -> (String, String) {
+    let v = env.json(&["host", "add", name, "--ip", ip, "--output", "json"]);
+    (
+        v["token"].as_str().unwrap().to_owned(),
+        v["ca_fingerprint"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn join(
+    env: &Env,
+    home: &str,
+    s: &Server,
+    token: &str,
+    fp: &str,
+    hostname: &str,
+    ip: &str,
+) -> common::Run {
+    agent(
+        env,
+        home,
+        &[
+            "agent",
+            "join",
+            "--server",
+            &s.url,
+            "--token",
+            token,
+            "--ca-fingerprint",
+            fp,
+            "--hostname",
+            hostname,
+            "--ip",
+            ip,
+        ],
+    )
+}
+
+/// One raw HTTPS request, trusting anything, with no client certificate.
+fn raw(addr: &str, request: &str) -> String {
+    let verifier = Arc::new(certherd_tls::RecordingVerifier::default());
+    let mut s = certherd_tls::connect(
+        &certherd_tls::Endpoint {
+            address: addr.into(),
+            proxy: None,
+            timeout: Duration::from_secs(5),
+            server_name: None,
+        },
+        verifier,
+        None,
+    )
+    .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn hosts_join_sync_trust_and_every_refusal_is_clear() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let server = start_server(&env);
+    let hosts = [
+        ("esx1.example.test", "127.0.0.1"),
+        ("esx2.example.test", "127.0.0.2"),
+        ("esx3.example.test", "127.0.0.3"),
+    ];
+    let tokens: Vec<(String, String)> = hosts.iter().map(|(n, ip)| host_add(&env, n, ip)).collect();
+    let fp = tokens[0].1.clone();
+
+    // Fingerprint mismatch: refused before anything is sent; the token stays good.
+    let wrong_fp = "ab".repeat(32);
+    let r = join(
+        &env,
+        "esx1",
+        &server,
+        &tokens[0].0,
+        &wrong_fp,
+        hosts[0].0,
+        hosts[0].1,
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("does not match --ca-fingerprint"),
+        "{}",
+        r.stderr
+    );
+    // No fingerprint, no terminal (CI): refuses, showing the fingerprint to compare.
+    let r = agent(
+        &env,
+        "esx1",
+        &[
+            "agent",
+            "join",
+            "--server",
+            &server.url,
+            "--token",
+            &tokens[0].0,
+            "--hostname",
+            hosts[0].0,
+        ],
+    );
+    assert!(
+        r.code != 0
+            && r.stderr.to_lowercase().contains(&fp[..2])
+            && r.stderr.contains("--ca-fingerprint"),
+        "{}",
+        r.stderr
+    );
+    // A wrong token.
+    let r = join(
+        &env,
+        "esx1",
+        &server,
+        &format!("chj1_{}", "0".repeat(64)),
+        &fp,
+        hosts[0].0,
+        hosts[0].1,
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("unknown join token"),
+        "{}",
+        r.stderr
+    );
+    // A host asking for another host's name: refused, logged, token not spent.
+    let r = join(
+        &env,
+        "esx2",
+        &server,
+        &tokens[1].0,
+        &fp,
+        "esx9.example.test",
+        hosts[1].1,
+    );
+    assert!(
+        r.code != 0
+            && r.stderr.contains("esx9.example.test")
+            && r.stderr.contains("enrolled only for"),
+        "{}",
+        r.stderr
+    );
+
+    // The three hosts join (each agent home was left untouched by the refusals).
+    for (i, (name, ip)) in hosts.iter().enumerate() {
+        let home = name.split('.').next().unwrap();
+        let _ = std::fs::remove_dir_all(agent_home(&env, home));
+        let r = join(&env, home, &server, &tokens[i].0, &fp, name, ip);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let list = agent(&env, home, &["cert", "list", "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        let host_cert = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["store"] == "machine-ssl")
+            .unwrap();
+        assert_eq!(host_cert["subject"], format!("CN={name}"));
+        assert!(host_cert["issuer"]
+            .as_str()
+            .unwrap()
+            .contains("vc01.example.test"));
+    }
+    // A reused token.
+    let _ = std::fs::remove_dir_all(agent_home(&env, "again"));
+    let r = join(
+        &env,
+        "again",
+        &server,
+        &tokens[0].0,
+        &fp,
+        hosts[0].0,
+        hosts[0].1,
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("already used"),
+        "{}",
+        r.stderr
+    );
+    // The server sees the hosts and their certificates.
+    let listed = env.json(&["host", "list", "--output", "json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["joined_at"].is_string() && h["pool_internal_sha256"].is_string()),
+        "{listed}"
+    );
+    assert_eq!(
+        env.json(&["cert", "list", "--store", "hosts", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Trust sync: a CA added on the server reaches every agent at its next poll, and its
+    // removal too.
+    let extra = common::EnterpriseCa::new();
+    let extra_pem = env.write("extra-ca.pem", extra.pem());
+    env.ok(&["trust", "add", extra_pem.to_str().unwrap()]);
+    for (name, _) in &hosts {
+        let home = name.split('.').next().unwrap();
+        let r = agent(&env, home, &["agent", "run", "--once"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(agent(&env, home, &["trust", "list"])
+            .stdout
+            .contains("Example Corp Root"));
+    }
+    let sha = certherd_x509::hex(&certherd_x509::sha256(&extra.cert));
+    env.ok(&["trust", "remove", &sha]);
+    agent(&env, "esx1", &["agent", "run", "--once"]);
+    assert!(!agent(&env, "esx1", &["trust", "list"])
+        .stdout
+        .contains("Example Corp Root"));
+    // Host certificates are renewed through the server, never locally.
+    let r = agent(&env, "esx1", &["cert", "renew", "machine-ssl/host"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("agent run"),
+        "{}",
+        r.stderr
+    );
+
+    // A request without a client certificate.
+    let answer = raw(
+        &server.addr,
+        "POST /v1/poll HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // /metrics, readable without a credential.
+    let metrics = raw(
+        &server.addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(metrics.contains("certherd_certificate_seconds_left{node=\"vc01.example.test\",store=\"hosts\",alias=\"esx1.example.test\""), "{metrics}");
+
+    // A removed host can no longer authenticate.
+    env.ok(&["host", "remove", "esx3.example.test"]);
+    let r = agent(&env, "esx3", &["agent", "run", "--once"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("not the pinned identity"),
+        "{}",
+        r.stderr
+    );
+    // Every refusal is in the audit log.
+    let audit = env.ok(&["audit"]);
+    assert!(audit.matches("host-join-refused").count() >= 3, "{audit}");
+}

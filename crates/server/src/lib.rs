@@ -1,0 +1,321 @@
+//! The certherd management server: the fleet API over HTTPS (rustls, hyper, tokio), and
+//! the lifecycle loop that evaluates the inventory on a timer.
+//!
+//! Every rule lives in `certherd-ca`; this crate moves bytes. Each request opens the
+//! node's store on a blocking thread (SQLite in WAL mode serves concurrent readers and
+//! one writer), so the async side never holds the database.
+//!
+//! API (JSON bodies, certificates as PEM):
+//! - `POST /v1/join` `{token, csr, pool_certificate}`: a host joins with its one-time
+//!   token; answers `{host, host_chain, trusted_roots, crls}`.
+//! - `POST /v1/poll` `{renew_csr?}`: a joined host, authenticated by the pool-internal
+//!   certificate it presents over mutual TLS; answers the same shape.
+//! - `GET /metrics`: Prometheus text.
+//! - `GET /v1/health`: `{"status":"ok"}`.
+#![forbid(unsafe_code)]
+
+mod client_auth;
+mod error;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use certherd_ca::Node;
+use certherd_store::SqliteStore;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub use error::Error;
+
+/// Opens the node for one request (on a blocking thread).
+pub type OpenNode = Arc<dyn Fn() -> Result<Node<SqliteStore>, String> + Send + Sync>;
+
+/// The lifecycle loop's work, run on a blocking thread at each tick.
+pub type Tick = Arc<dyn Fn() + Send + Sync>;
+
+/// How the server runs.
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Opens the node.
+    pub open: OpenNode,
+    /// The lifecycle evaluation, and how often.
+    pub tick: Option<(Tick, Duration)>,
+}
+
+/// Largest request body accepted (a CSR and a certificate are a few kilobytes).
+const MAX_BODY: usize = 256 * 1024;
+
+fn pem(der: &[u8]) -> String {
+    certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, der)
+}
+
+fn grant_json(host: &certherd_core::Host, g: &certherd_ca::Grant) -> Value {
+    json!({
+        "host": host.name,
+        "host_chain": g.host_chain.as_ref().map(|c| c.iter().map(|d| pem(d)).collect::<Vec<_>>()),
+        "trusted_roots": g.trusted_roots.iter().map(|d| pem(d)).collect::<Vec<_>>(),
+        "crls": g.crls.iter().map(|d| certherd_x509::to_pem(certherd_x509::PemLabel::Crl, d)).collect::<Vec<_>>(),
+    })
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Maps a refusal to a status and a message safe to show the caller; the cause goes to the
+/// server's log.
+fn refusal(e: &certherd_ca::Error) -> (StatusCode, String) {
+    use certherd_ca::Error as E;
+    let status = match e {
+        E::Token(_) | E::UnknownPeer(_) => StatusCode::FORBIDDEN,
+        E::NotEnrolled { .. } => StatusCode::FORBIDDEN,
+        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        "internal error; see the server log".to_owned()
+    } else {
+        e.to_string()
+    };
+    (status, message)
+}
+
+fn field<'a>(v: &'a Value, name: &'static str) -> Result<&'a str, (StatusCode, String)> {
+    v[name].as_str().ok_or((
+        StatusCode::BAD_REQUEST,
+        format!("missing field '{name}' (a string)"),
+    ))
+}
+
+fn der_of(text: &str, what: &'static str) -> Result<Vec<u8>, (StatusCode, String)> {
+    if what == "csr" {
+        return certherd_x509::parse_signing_request(text.as_bytes())
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("{what}: {e}")));
+    }
+    certherd_x509::parse_certificates(text.as_bytes())
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("{what}: {e}")))?
+        .into_iter()
+        .next()
+        .map(|c| c.to_vec())
+        .ok_or((StatusCode::BAD_REQUEST, format!("{what}: no certificate")))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, (StatusCode, String)> + Send + 'static,
+) -> Result<T, (StatusCode, String)> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|_| {
+        Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; see the server log".into(),
+        ))
+    })
+}
+
+async fn handle(
+    open: OpenNode,
+    peer: Option<Vec<u8>>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"error": format!("request body over {MAX_BODY} bytes")}),
+            ))
+        }
+    };
+    let path = parts.uri.path().to_owned();
+    let result: Result<Response<Full<Bytes>>, (StatusCode, String)> = match (
+        parts.method.clone(),
+        path.as_str(),
+    ) {
+        (Method::GET, "/v1/health") => Ok(reply(StatusCode::OK, json!({"status": "ok"}))),
+        (Method::GET, "/metrics") => {
+            blocking(move || {
+                let node = open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                let text = metrics(&node).map_err(|e| refusal(&e))?;
+                let mut r = Response::new(Full::new(Bytes::from(text)));
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                Ok(r)
+            })
+            .await
+        }
+        (Method::POST, "/v1/join") => {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            blocking(move || {
+                let token = field(&v, "token")?.to_owned();
+                let csr = der_of(field(&v, "csr")?, "csr")?;
+                let pool = der_of(field(&v, "pool_certificate")?, "pool_certificate")?;
+                // Possession: the pool-internal certificate registered must be the one the
+                // host authenticated the TLS session with.
+                if peer.as_deref() != Some(pool.as_slice()) {
+                    return Err((StatusCode::BAD_REQUEST, "the pool-internal certificate must be the client certificate of this TLS session".into()));
+                }
+                let mut node = open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                let (host, grant) = node.host_join(&token, &csr, &pool).map_err(|e| {
+                    eprintln!("certherd server: join refused: {e}");
+                    refusal(&e)
+                })?;
+                eprintln!("certherd server: host {} joined", host.name);
+                Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
+            })
+            .await
+        }
+        (Method::POST, "/v1/poll") => {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            match peer.clone() {
+                None => Err((
+                    StatusCode::UNAUTHORIZED,
+                    "a client certificate (the host's pool-internal certificate) is required"
+                        .into(),
+                )),
+                Some(peer) => {
+                    blocking(move || {
+                        let csr = match v["renew_csr"].as_str() {
+                            Some(t) => Some(der_of(t, "csr")?),
+                            None => None,
+                        };
+                        let mut node =
+                            open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                        let (host, grant) = node.host_poll(&peer, csr.as_deref()).map_err(|e| {
+                            eprintln!("certherd server: poll refused: {e}");
+                            refusal(&e)
+                        })?;
+                        Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
+                    })
+                    .await
+                }
+            }
+        }
+        _ => Err((
+            StatusCode::NOT_FOUND,
+            format!("no such endpoint: {} {path}", parts.method),
+        )),
+    };
+    Ok(result.unwrap_or_else(|(status, message)| reply(status, json!({"error": message}))))
+}
+
+fn metrics(node: &Node<SqliteStore>) -> Result<String, certherd_ca::Error> {
+    use certherd_store::Store;
+    let hostname = node.hostname()?;
+    let entries = node.store().entries(None)?;
+    let alarms = node.alarm_history()?;
+    Ok(certherd_core::render_metrics(
+        entries.iter().map(|e| (hostname.as_str(), e)),
+        &alarms,
+        certherd_core::Counters::default(),
+        node.now(),
+    ))
+}
+
+/// The TLS configuration: the node's machine-ssl certificate, client certificates
+/// requested (hosts present their pool-internal certificate) but not required.
+fn tls_config(node: &Node<SqliteStore>) -> Result<Arc<rustls::ServerConfig>, Error> {
+    use certherd_store::Store;
+    let r: certherd_core::EntryRef = "machine-ssl/machine"
+        .parse()
+        .map_err(|e: certherd_core::Error| Error::Setup(e.to_string()))?;
+    let e = node
+        .store()
+        .entry(&r)
+        .map_err(|e| Error::Setup(e.to_string()))?
+        .ok_or_else(|| {
+            Error::Setup(
+                "this home has no machine-ssl/machine certificate; run `certherd init` first"
+                    .into(),
+            )
+        })?;
+    let key = e
+        .key
+        .ok_or_else(|| Error::Setup("machine-ssl/machine has no private key".into()))?;
+    let mut chain = vec![pki_types::CertificateDer::from(e.cert)];
+    chain.extend(e.chain.into_iter().map(pki_types::CertificateDer::from));
+    let key = pki_types::PrivateKeyDer::try_from(key.expose().to_vec())
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Setup(e.to_string()))?
+        .with_client_cert_verifier(Arc::new(client_auth::AnyClientCertificate::new(&provider)))
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::Setup(format!("machine-ssl certificate unusable: {e}")))?;
+    Ok(Arc::new(config))
+}
+
+/// Serves until the process is stopped. `ready` is called with the bound address.
+pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
+    let node = (config.open)().map_err(Error::Setup)?;
+    let tls = tls_config(&node)?;
+    drop(node);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::Listen {
+                address: config.listen.to_string(),
+                source: e,
+            })?;
+        let bound = listener.local_addr().map_err(|e| Error::Listen {
+            address: config.listen.to_string(),
+            source: e,
+        })?;
+        ready(bound);
+        if let Some((tick, every)) = config.tick {
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(every);
+                loop {
+                    interval.tick().await;
+                    let t = tick.clone();
+                    let _ = tokio::task::spawn_blocking(move || t()).await;
+                }
+            });
+        }
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let open = config.open.clone();
+            tokio::spawn(async move {
+                // A handshake that stalls must not hold a task forever.
+                let Ok(Ok(stream)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                else {
+                    return;
+                };
+                let peer = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.to_vec());
+                let service =
+                    hyper::service::service_fn(move |req| handle(open.clone(), peer.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
