@@ -15,7 +15,8 @@ impl<S: Store> Node<S> {
     }
 
     /// Evaluates the inventory now: certificates crossing the 30, 14 and 7-day tiers or
-    /// expired, and verified endpoints whose chain fails; raises what is new, clears what
+    /// expired, verified endpoints whose chain fails, and hosts silent past their
+    /// heartbeat window (`[fleet] heartbeat_window`, default 5m); raises what is new, clears what
     /// no longer holds (a renewed certificate's old entry is in `backup` and raises
     /// nothing), and returns the changes.
     pub fn evaluate_alarms(&mut self) -> Result<Vec<AlarmChange>, Error> {
@@ -30,6 +31,13 @@ impl<S: Store> Node<S> {
                         subject: r.to_string(),
                     });
                 }
+            }
+        }
+        // A joined host silent past its heartbeat window.
+        let window = self.settings.fleet.heartbeat_window.unwrap_or(certherd_core::Span::seconds(300)).duration();
+        for h in self.store.hosts()? {
+            if h.last_seen.is_some_and(|seen| now - seen > window) {
+                conditions.push(Condition { kind: AlarmKind::HostSilent, subject: h.name });
             }
         }
         let mut alarms = self.store.alarms()?;

@@ -27,6 +27,17 @@ pub struct Settings {
     /// `[[webhooks]]`: where alarm changes are POSTed as JSON.
     #[serde(default)]
     pub webhooks: Vec<WebhookSettings>,
+    /// `[fleet]`: the management server's view of its hosts.
+    #[serde(default)]
+    pub fleet: FleetSettings,
+}
+
+/// `[fleet]` section.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSettings {
+    /// A joined host not heard from for this long raises `host-silent` (default 5m).
+    pub heartbeat_window: Option<Span>,
 }
 
 /// One `[[webhooks]]` entry.
