@@ -34,10 +34,18 @@ impl<S: Store> Node<S> {
             }
         }
         // A joined host silent past its heartbeat window.
-        let window = self.settings.fleet.heartbeat_window.unwrap_or(certherd_core::Span::seconds(300)).duration();
+        let window = self
+            .settings
+            .fleet
+            .heartbeat_window
+            .unwrap_or(certherd_core::Span::seconds(300))
+            .duration();
         for h in self.store.hosts()? {
             if h.last_seen.is_some_and(|seen| now - seen > window) {
-                conditions.push(Condition { kind: AlarmKind::HostSilent, subject: h.name });
+                conditions.push(Condition {
+                    kind: AlarmKind::HostSilent,
+                    subject: h.name,
+                });
             }
         }
         let mut alarms = self.store.alarms()?;

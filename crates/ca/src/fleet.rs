@@ -10,7 +10,21 @@ use certherd_x509::{CertInfo, CertSpec, CsrInfo, Eku, Role};
 use crate::{Error, Node};
 
 /// The store holding the server-issued host certificates (the hosts keep their keys).
-pub const HOSTS_STORE: &str = "hosts";
+pub const HOSTS_STORE: &str = "fleet-hosts";
+
+/// The store holding each host's pinned pool-internal certificate, by host name.
+pub const POOL_STORE: &str = "fleet-pool";
+
+/// One row of `pool certificate-list`.
+#[derive(Clone, Debug)]
+pub struct PoolCertificate {
+    /// The host.
+    pub host: String,
+    /// `pool-internal` or `server-identity`.
+    pub kind: &'static str,
+    /// The certificate's facts.
+    pub meta: certherd_core::EntryMeta,
+}
 
 /// What a host receives when it joins or polls.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +41,30 @@ impl<S: Store> Node<S> {
     /// Hosts of the fleet.
     pub fn hosts(&self) -> Result<Vec<Host>, Error> {
         Ok(self.store.hosts()?)
+    }
+
+    /// `pool certificate-list`: every host's pool-internal and server identity
+    /// certificates.
+    pub fn pool_certificates(&self) -> Result<Vec<PoolCertificate>, Error> {
+        let mut out = Vec::new();
+        for (store, kind) in [
+            (POOL_STORE, "pool-internal"),
+            (HOSTS_STORE, "server-identity"),
+        ] {
+            let name: StoreName = store.parse()?;
+            if !self.store.stores()?.iter().any(|s| s.name == name) {
+                continue;
+            }
+            for meta in self.store.entries(Some(&name))? {
+                out.push(PoolCertificate {
+                    host: meta.entry.alias.to_string(),
+                    kind,
+                    meta,
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.host, a.kind).cmp(&(&b.host, b.kind)));
+        Ok(out)
     }
 
     /// `host add`: enrolls a host and issues its single-use join token. Returns the host,
@@ -78,9 +116,11 @@ impl<S: Store> Node<S> {
             )));
         }
         let mut changes = vec![Change::DeleteHost(name.to_owned())];
-        let r = EntryRef::new(HOSTS_STORE.parse()?, name.parse()?);
-        if self.store.entry(&r)?.is_some() {
-            changes.push(Change::DeleteEntry(r));
+        for store in [HOSTS_STORE, POOL_STORE] {
+            let r = EntryRef::new(store.parse()?, name.parse()?);
+            if self.store.entry(&r)?.is_some() {
+                changes.push(Change::DeleteEntry(r));
+            }
         }
         changes.push(self.audit("host-remove", name, "pins and certificate forgotten"));
         self.commit(&changes)
@@ -238,7 +278,27 @@ impl<S: Store> Node<S> {
         let (mut changes, chain) = self.host_certificate(&host, csr_der, "host-join")?;
         host.joined_at = Some(now);
         host.last_seen = Some(now);
-        host.pool_sha256 = Some(pool.sha256);
+        host.pool_sha256 = Some(pool.sha256.clone());
+        let pool_store: StoreName = POOL_STORE.parse()?;
+        let pool_ref = EntryRef::new(pool_store.clone(), host.name.parse()?);
+        let pool_meta = self.meta_for(
+            pool_ref,
+            &pool,
+            EntryKind::Certificate,
+            Some("pool-internal"),
+            Source::Trusted,
+            None,
+        );
+        changes.push(Change::CreateStore(pool_store, now));
+        changes.push(Change::PutEntry {
+            entry: Box::new(Self::entry_with_key(
+                pool_meta,
+                pool_cert_der.to_vec(),
+                vec![],
+                None,
+            )),
+            replace: true,
+        });
         changes.push(Change::PutToken(token));
         changes.push(Change::PutHost(Box::new(host.clone())));
         self.commit(&changes)?;

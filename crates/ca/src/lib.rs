@@ -26,7 +26,7 @@ pub use agent::{JoinRequest, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::ExportFormat;
-pub use fleet::{Grant, HOSTS_STORE};
+pub use fleet::{Grant, PoolCertificate, HOSTS_STORE, POOL_STORE};
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};
 pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};

@@ -30,55 +30,121 @@ impl TestClock {
 fn server() -> (tempfile::TempDir, TestClock, Node<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
-    let mut node = Node::new(Home::new(dir.path().join("srv")).create().unwrap(), Box::new(clock.clone()), None, "certherd.toml").unwrap();
-    node.init(&InitOptions { hostname: "vc01.example.test".into(), ips: vec![], key_algo: KeyAlgorithm::EcdsaP256, mode: Mode::Ca }).unwrap();
+    let mut node = Node::new(
+        Home::new(dir.path().join("srv")).create().unwrap(),
+        Box::new(clock.clone()),
+        None,
+        "certherd.toml",
+    )
+    .unwrap();
+    node.init(&InitOptions {
+        hostname: "vc01.example.test".into(),
+        ips: vec![],
+        key_algo: KeyAlgorithm::EcdsaP256,
+        mode: Mode::Ca,
+    })
+    .unwrap();
     (dir, clock, node)
 }
 
 #[test]
 fn tokens_expire_and_refusals_change_nothing() {
     let (_d, clock, mut node) = server();
-    let (_, token, _) = node.host_add("esx1.example.test", &["192.0.2.21".parse().unwrap()], DEFAULT_TOKEN_TTL, [3; 32]).unwrap();
-    let req = node.agent_prepare("esx1.example.test", &["192.0.2.21".parse().unwrap()]).unwrap();
+    let (_, token, _) = node
+        .host_add(
+            "esx1.example.test",
+            &["192.0.2.21".parse().unwrap()],
+            DEFAULT_TOKEN_TTL,
+            [3; 32],
+        )
+        .unwrap();
+    let req = node
+        .agent_prepare("esx1.example.test", &["192.0.2.21".parse().unwrap()])
+        .unwrap();
     clock.advance(Duration::hours(25));
-    let e = node.host_join(&token, &req.csr, &req.pool_cert).unwrap_err();
-    assert!(matches!(e, certherd_ca::Error::Token(TokenError::Expired { .. })), "{e}");
+    let e = node
+        .host_join(&token, &req.csr, &req.pool_cert)
+        .unwrap_err();
+    assert!(
+        matches!(e, certherd_ca::Error::Token(TokenError::Expired { .. })),
+        "{e}"
+    );
     assert!(node.hosts().unwrap()[0].joined_at.is_none());
 
-    let (_, token, _) = node.host_add("esx2.example.test", &[], DEFAULT_TOKEN_TTL, [4; 32]).unwrap();
-    let wrong = node.agent_prepare("esx2.example.test", &["192.0.2.99".parse().unwrap()]).unwrap();
-    let e = node.host_join(&token, &wrong.csr, &wrong.pool_cert).unwrap_err();
+    let (_, token, _) = node
+        .host_add("esx2.example.test", &[], DEFAULT_TOKEN_TTL, [4; 32])
+        .unwrap();
+    let wrong = node
+        .agent_prepare("esx2.example.test", &["192.0.2.99".parse().unwrap()])
+        .unwrap();
+    let e = node
+        .host_join(&token, &wrong.csr, &wrong.pool_cert)
+        .unwrap_err();
     assert!(matches!(e, certherd_ca::Error::NotEnrolled { .. }), "{e}");
     let right = node.agent_prepare("esx2.example.test", &[]).unwrap();
-    let (host, grant) = node.host_join(&token, &right.csr, &right.pool_cert).unwrap();
+    let (host, grant) = node
+        .host_join(&token, &right.csr, &right.pool_cert)
+        .unwrap();
     assert_eq!(host.name, "esx2.example.test");
     let chain = grant.host_chain.unwrap();
     let info = certherd_x509::CertInfo::from_der(&chain[0]).unwrap();
     assert_eq!(info.dns_names, ["esx2.example.test"]);
-    assert_eq!(info.not_after, clock.now() + Duration::days(365 * 5), "the host profile's five years");
-    assert!(node.host_join(&token, &right.csr, &right.pool_cert).is_err(), "a token joins once");
+    assert_eq!(
+        info.not_after,
+        clock.now() + Duration::days(365 * 5),
+        "the host profile's five years"
+    );
+    assert!(
+        node.host_join(&token, &right.csr, &right.pool_cert)
+            .is_err(),
+        "a token joins once"
+    );
 }
 
 #[test]
 fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     let (_d, clock, mut node) = server();
-    let (_, token, _) = node.host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [5; 32]).unwrap();
+    let (_, token, _) = node
+        .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [5; 32])
+        .unwrap();
     let req = node.agent_prepare("esx1.example.test", &[]).unwrap();
     node.host_join(&token, &req.csr, &req.pool_cert).unwrap();
     clock.advance(Duration::minutes(4));
     assert!(node.evaluate_alarms().unwrap().is_empty());
     clock.advance(Duration::minutes(2));
     node.evaluate_alarms().unwrap();
-    let open: Vec<_> = node.alarm_history().unwrap().into_iter().filter(|a| a.is_open()).collect();
-    assert_eq!((open[0].kind, open[0].subject.as_str()), (AlarmKind::HostSilent, "esx1.example.test"));
+    let open: Vec<_> = node
+        .alarm_history()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.is_open())
+        .collect();
+    assert_eq!(
+        (open[0].kind, open[0].subject.as_str()),
+        (AlarmKind::HostSilent, "esx1.example.test")
+    );
     // The host polls (after its certificate's expiry, even): heard again, and renewed.
     clock.advance(Duration::days(365 * 6));
     let again = node.agent_prepare("esx1.example.test", &[]).unwrap();
     let (_, grant) = node.host_poll(&req.pool_cert, Some(&again.csr)).unwrap();
     assert!(grant.host_chain.is_some());
     node.evaluate_alarms().unwrap();
-    assert!(node.alarm_history().unwrap().iter().all(|a| !a.is_open() || a.kind != AlarmKind::HostSilent));
-    assert_eq!(node.store().entries(Some(&"backup".parse().unwrap())).unwrap().len(), 1, "the previous host certificate is in backup");
+    assert!(node
+        .alarm_history()
+        .unwrap()
+        .iter()
+        .all(|a| !a.is_open() || a.kind != AlarmKind::HostSilent));
+    assert_eq!(
+        node.store()
+            .entries(Some(&"backup".parse().unwrap()))
+            .unwrap()
+            .len(),
+        1,
+        "the previous host certificate is in backup"
+    );
     // Someone else's certificate does not authenticate.
-    assert!(matches!(node.host_poll(&again.pool_cert, None), Err(certherd_ca::Error::UnknownPeer(_))));
+    assert!(matches!(
+        node.host_poll(&again.pool_cert, None),
+        Err(certherd_ca::Error::UnknownPeer(_))
+    ));
 }

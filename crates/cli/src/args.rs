@@ -126,6 +126,18 @@ pub enum Command {
     /// The host agent (run on each host, with its own --home).
     #[command(subcommand)]
     Agent(AgentCmd),
+    /// The pool's certificates (XenServer's `certificate-list`).
+    #[command(subcommand)]
+    Pool(PoolCmd),
+}
+
+/// `pool` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PoolCmd {
+    /// Every host's pool-internal and server identity certificates: host, kind,
+    /// thumbprint, expiry.
+    #[command(name = "certificate-list")]
+    CertificateList(OutputArg),
 }
 
 /// `server` arguments.

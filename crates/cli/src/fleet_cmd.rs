@@ -8,7 +8,7 @@ use certherd_core::Span;
 use certherd_store::Home;
 use serde_json::json;
 
-use crate::args::{AgentCmd, HostCmd, Output, ServerArgs};
+use crate::args::{AgentCmd, HostCmd, Output, PoolCmd, ServerArgs};
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json, table};
 use crate::{node_over, open_node, Failure};
@@ -253,4 +253,38 @@ fn confirm_fingerprint(server: &str, timeout: Duration) -> Result<String, Failur
     } else {
         Err(Failure::msg("not confirmed; nothing was sent"))
     }
+}
+
+/// `pool`.
+pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
+    let PoolCmd::CertificateList(o) = c;
+    let node = open_node(home)?;
+    let rows = node.pool_certificates()?;
+    match o.output {
+        Output::Json => json(&json!(rows
+            .iter()
+            .map(|r| json!({
+                "host": r.host,
+                "kind": r.kind,
+                "subject": r.meta.subject,
+                "sha256": r.meta.sha256,
+                "not_after": rfc3339(r.meta.not_after),
+            }))
+            .collect::<Vec<_>>())),
+        Output::Table => table(
+            &["HOST", "KIND", "SHA-256", "NOT AFTER"],
+            &rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.host.clone(),
+                        r.kind.to_owned(),
+                        colon_hex(&r.meta.sha256),
+                        rfc3339(r.meta.not_after),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -109,6 +109,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Server(a) => fleet_cmd::server(&home, a),
         Command::Host(c) => fleet_cmd::host(&home, c),
         Command::Agent(c) => fleet_cmd::agent(&home, c),
+        Command::Pool(c) => fleet_cmd::pool(&home, c),
     }
 }
 

@@ -260,12 +260,23 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         "{listed}"
     );
     assert_eq!(
-        env.json(&["cert", "list", "--store", "hosts", "--output", "json"])
+        env.json(&["cert", "list", "--store", "fleet-hosts", "--output", "json"])
             .as_array()
             .unwrap()
             .len(),
         3
     );
+
+    // The pool's certificates: each host's pool-internal and server identity.
+    let pool = env.json(&["pool", "certificate-list", "--output", "json"]);
+    let rows = pool.as_array().unwrap();
+    assert_eq!(rows.len(), 6, "{pool}");
+    assert!(rows.iter().any(|r| r["host"] == "esx2.example.test"
+        && r["kind"] == "pool-internal"
+        && r["sha256"].as_str().unwrap().len() == 64));
+    assert!(rows
+        .iter()
+        .any(|r| r["host"] == "esx2.example.test" && r["kind"] == "server-identity"));
 
     // Trust sync: a CA added on the server reaches every agent at its next poll, and its
     // removal too.
@@ -305,7 +316,7 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         &server.addr,
         "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
-    assert!(metrics.contains("certherd_certificate_seconds_left{node=\"vc01.example.test\",store=\"hosts\",alias=\"esx1.example.test\""), "{metrics}");
+    assert!(metrics.contains("certherd_certificate_seconds_left{node=\"vc01.example.test\",store=\"fleet-hosts\",alias=\"esx1.example.test\""), "{metrics}");
 
     // A removed host can no longer authenticate.
     env.ok(&["host", "remove", "esx3.example.test"]);

@@ -46,6 +46,9 @@ impl StoreName {
             Self::BACKUP,
             Self::ENDPOINTS,
             Self::FILES,
+            // The fleet's: host certificates (keys on the hosts) and pinned identities.
+            "fleet-hosts",
+            "fleet-pool",
         ]
         .contains(&self.0.as_str())
     }
