@@ -4,7 +4,10 @@
 //! new host certificate when its own is due. Keys are made on the host and never leave it.
 #![forbid(unsafe_code)]
 
+mod deploy;
 mod http;
+
+pub use deploy::{listen, reload, server_config, write_targets, Served};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -287,3 +287,83 @@ impl<S: Store> Node<S> {
         Ok((added, removed))
     }
 }
+
+/// One file a target should hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetFile {
+    /// Where.
+    pub path: std::path::PathBuf,
+    /// What (PEM).
+    pub contents: Vec<u8>,
+    /// Its mode: 0600 for keys, 0644 for certificates.
+    pub mode: u32,
+}
+
+impl<S: Store> Node<S> {
+    /// The files `[[agent.targets]]` ask for, from the entries as they are now.
+    pub fn agent_target_files(&self) -> Result<Vec<TargetFile>, Error> {
+        let mut out = Vec::new();
+        for t in &self.settings.agent.targets {
+            let e = self.load(&t.entry)?;
+            let mut pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &e.cert);
+            for c in &e.chain {
+                pem.push_str(&certherd_x509::to_pem(
+                    certherd_x509::PemLabel::Certificate,
+                    c,
+                ));
+            }
+            out.push(TargetFile {
+                path: t.cert.clone(),
+                contents: pem.into_bytes(),
+                mode: 0o644,
+            });
+            if let Some(k) = &t.key {
+                let key = e.key.as_ref().ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{} has no private key for {}",
+                        t.entry,
+                        k.display()
+                    ))
+                })?;
+                let key = certherd_x509::parse_private_key(key.expose())?;
+                out.push(TargetFile {
+                    path: k.clone(),
+                    contents: key.to_pem().into_bytes(),
+                    mode: 0o600,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The command to run after a target changed.
+    pub fn agent_reload_command(&self) -> Option<String> {
+        self.settings.agent.reload.clone()
+    }
+
+    /// Records where the agent serves its host certificate.
+    pub fn agent_set_listen(&mut self, listen: &str) -> Result<(), Error> {
+        self.commit(&[Change::SetMeta {
+            key: LISTEN.into(),
+            value: listen.to_owned(),
+        }])
+    }
+
+    /// Where the agent serves its host certificate, if it does.
+    pub fn agent_listen(&self) -> Result<Option<String>, Error> {
+        Ok(self.store.meta(LISTEN)?)
+    }
+
+    /// The host certificate chain and key, to serve.
+    pub fn agent_host_identity(&self) -> Result<(Vec<Vec<u8>>, PrivateKey), Error> {
+        let e = self.load(&AGENT_HOST_ENTRY.parse()?)?;
+        let key = e
+            .key
+            .ok_or_else(|| Error::Invalid("the host certificate entry has no key".into()))?;
+        let mut chain = vec![e.cert];
+        chain.extend(e.chain);
+        Ok((chain, certherd_x509::parse_private_key(key.expose())?))
+    }
+}
+
+const LISTEN: &str = "agent.listen";

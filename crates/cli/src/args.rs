@@ -201,11 +201,18 @@ pub enum AgentCmd {
         /// An IP address of this host, as enrolled; repeatable.
         #[arg(long = "ip", value_name = "ADDR")]
         ips: Vec<std::net::IpAddr>,
+        /// Where `agent run` serves the host certificate (the host's server identity).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
         /// Connect timeout.
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         timeout: String,
     },
     /// Keep this host in step with the server: heartbeat, trust sync, renewal when due.
+    ///
+    /// After each change it writes the `[[agent.targets]]` files of certherd.toml (atomic
+    /// replace, keys 0600) and runs `[agent] reload`; with a listen address from `join`, it
+    /// serves the host certificate there.
     Run {
         /// Time between polls.
         #[arg(long, value_name = "DURATION", default_value = "60s")]

@@ -149,8 +149,14 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             ca_fingerprint,
             hostname,
             ips,
+            listen,
             timeout,
         } => {
+            if let Some(l) = &listen {
+                l.parse::<std::net::SocketAddr>().map_err(|_| {
+                    Failure::usage(format!("invalid --listen '{l}': expected ADDR:PORT"))
+                })?;
+            }
             let timeout = duration(&timeout, "--timeout")?;
             let fingerprint = match ca_fingerprint {
                 Some(f) => f,
@@ -168,6 +174,9 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 timeout,
             )
             .map_err(agent_error)?;
+            if let Some(l) = &listen {
+                node.agent_set_listen(l)?;
+            }
             println!(
                 "joined {server} as {} ({} trusted roots)",
                 joined.host, joined.trusted_roots
@@ -181,6 +190,20 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
         } => {
             let every = duration(&poll, "--poll")?;
             let timeout = duration(&timeout, "--timeout")?;
+            let node = open_node(home)?;
+            node.agent_server()?;
+            let served: Option<certherd_agent::Served> = match node.agent_listen()? {
+                Some(l) => {
+                    let config = certherd_agent::server_config(&node).map_err(agent_error)?;
+                    let served = std::sync::Arc::new(std::sync::RwLock::new(config));
+                    let addr = certherd_agent::listen(&l, served.clone()).map_err(agent_error)?;
+                    eprintln!("serving the host certificate on {addr}");
+                    Some(served)
+                }
+                None => None,
+            };
+            deploy(&node, served.as_ref())?;
+            drop(node);
             loop {
                 let mut node = open_node(home)?;
                 match certherd_agent::poll(&mut node, timeout) {
@@ -191,6 +214,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                                 p.renewed, p.trust_added, p.trust_removed
                             );
                         }
+                        deploy(&node, served.as_ref())?;
                     }
                     Err(e) if once => return Err(agent_error(e)),
                     Err(e) => eprintln!("certherd agent: poll failed: {e}"),
@@ -203,6 +227,30 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes changed target files, runs the reload command if any changed, and serves the
+/// current host certificate.
+fn deploy(node: &crate::LocalNode, served: Option<&certherd_agent::Served>) -> Result<(), Failure> {
+    let written = certherd_agent::write_targets(node).map_err(agent_error)?;
+    for p in &written {
+        eprintln!("wrote {}", p.display());
+    }
+    if !written.is_empty() {
+        if let Some(cmd) = node.agent_reload_command() {
+            match certherd_agent::reload(&cmd) {
+                Ok(()) => eprintln!("ran `{cmd}`"),
+                Err(e) => eprintln!("warning: {e}"),
+            }
+        }
+    }
+    if let Some(s) = served {
+        let config = certherd_agent::server_config(node).map_err(agent_error)?;
+        if let Ok(mut current) = s.write() {
+            *current = config;
+        }
+    }
+    Ok(())
 }
 
 /// Shows the server's CA fingerprint and asks; refuses without a terminal or in CI.

@@ -213,11 +213,43 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         r.stderr
     );
 
+    let esx2_listen = format!(
+        "127.0.0.2:{}",
+        TcpListener::bind("127.0.0.2:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
     // The three hosts join (each agent home was left untouched by the refusals).
     for (i, (name, ip)) in hosts.iter().enumerate() {
         let home = name.split('.').next().unwrap();
         let _ = std::fs::remove_dir_all(agent_home(&env, home));
-        let r = join(&env, home, &server, &tokens[i].0, &fp, name, ip);
+        let r = if i == 1 {
+            // esx2 serves its host certificate on its own address.
+            agent(
+                &env,
+                home,
+                &[
+                    "agent",
+                    "join",
+                    "--server",
+                    &server.url,
+                    "--token",
+                    &tokens[i].0,
+                    "--ca-fingerprint",
+                    &fp,
+                    "--hostname",
+                    name,
+                    "--ip",
+                    ip,
+                    "--listen",
+                    &esx2_listen,
+                ],
+            )
+        } else {
+            join(&env, home, &server, &tokens[i].0, &fp, name, ip)
+        };
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         let list = agent(&env, home, &["cert", "list", "--output", "json"]);
         let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
@@ -304,6 +336,69 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         "{}",
         r.stderr
     );
+
+    // esx2's agent writes its target files (key 0600), runs the reload command after the
+    // change, and serves its host certificate on its listen address.
+    let out = env.path("esx2-out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        agent_home(&env, "esx2").join("certherd.toml"),
+        format!(
+            "[agent]\nreload = \"echo reloaded >> {d}/reloads\"\n\n[[agent.targets]]\nentry = \"machine-ssl/host\"\ncert = \"{d}/host.pem\"\nkey = \"{d}/host.key\"\n",
+            d = out.display()
+        ),
+    )
+    .unwrap();
+    let mut running = Command::new(env!("CARGO_BIN_EXE_certherd"))
+        .arg("--home")
+        .arg(agent_home(&env, "esx2"))
+        .args(["agent", "run", "--poll", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(out.join("reloads").exists() && std::net::TcpStream::connect(&esx2_listen).is_ok()) {
+        assert!(Instant::now() < deadline, "the agent did not deploy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(common::mode(&out.join("host.key")), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(out.join("reloads")).unwrap(),
+        "reloaded\n",
+        "one reload for one change"
+    );
+    let pem = std::fs::read_to_string(out.join("host.pem")).unwrap();
+    assert_eq!(
+        pem.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "certificate and chain"
+    );
+    let verifier = Arc::new(certherd_tls::RecordingVerifier::default());
+    let shown = {
+        let _s = certherd_tls::connect(
+            &certherd_tls::Endpoint {
+                address: esx2_listen.clone(),
+                proxy: None,
+                timeout: Duration::from_secs(5),
+                server_name: Some("esx2.example.test".into()),
+            },
+            verifier.clone(),
+            None,
+        )
+        .unwrap();
+        verifier.chain()
+    };
+    let served = certherd_x509::CertInfo::from_der(&shown[0]).unwrap();
+    assert_eq!(served.subject_cn.as_deref(), Some("esx2.example.test"));
+    let on_disk = certherd_x509::parse_certificates(pem.as_bytes()).unwrap();
+    assert_eq!(
+        shown[0].as_ref(),
+        on_disk[0].as_ref(),
+        "the listener serves the deployed certificate"
+    );
+    let _ = running.kill();
+    let _ = running.wait();
 
     // A request without a client certificate.
     let answer = raw(

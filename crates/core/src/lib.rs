@@ -37,7 +37,9 @@ pub use key_provider::{
 pub use metrics::{render as render_metrics, Counters};
 pub use profile::{Profile, ProfileOverride, Profiles};
 pub use renewal::RenewalPolicy;
-pub use settings::{FleetSettings, ServiceSettings, Settings, WebhookSettings};
+pub use settings::{
+    AgentSettings, FleetSettings, ServiceSettings, Settings, TargetSettings, WebhookSettings,
+};
 pub use span::Span;
 pub use status::{days_left, Check, Finding, Severity, Status, Thresholds};
 pub use watch::{Problem, Watch, WatchKind};

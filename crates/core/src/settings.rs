@@ -30,6 +30,32 @@ pub struct Settings {
     /// `[fleet]`: the management server's view of its hosts.
     #[serde(default)]
     pub fleet: FleetSettings,
+    /// `[agent]`: what a host agent does with its certificates.
+    #[serde(default)]
+    pub agent: AgentSettings,
+}
+
+/// `[agent]` section, in a host agent's home.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// A command run (with `sh -c`) after any target file changed, e.g. `systemctl reload nginx`.
+    pub reload: Option<String>,
+    /// `[[agent.targets]]`: files kept equal to an entry.
+    #[serde(default)]
+    pub targets: Vec<TargetSettings>,
+}
+
+/// One `[[agent.targets]]`: an entry written as PEM files.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSettings {
+    /// The entry, e.g. `machine-ssl/host`.
+    pub entry: crate::EntryRef,
+    /// Where the certificate and its chain go (PEM, 0644).
+    pub cert: std::path::PathBuf,
+    /// Where the private key goes (PEM, 0600), if the service needs it.
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// `[fleet]` section.
