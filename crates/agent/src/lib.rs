@@ -232,7 +232,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
     let recorder = Arc::new(RecordingVerifier::default());
     let mut stream = certherd_tls::connect(
         &Endpoint {
-            address,
+            address: address.clone(),
             proxy: None,
             timeout,
             server_name: None,
@@ -249,7 +249,27 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
         None => json!({}),
     };
     let (status, reply) = http::post(&mut stream, &host, "/v1/poll", &body.to_string())?;
-    let v = answer(status, &reply)?;
+    let mut v = answer(status, &reply)?;
+    let mut due = due;
+    if due.is_none() && v["renew"].as_bool() == Some(true) {
+        // The server ordered a new certificate (`fleet renew`): a new key, and ask again.
+        let (key, csr) = node.agent_new_host_key()?;
+        let mut again = certherd_tls::connect(
+            &Endpoint {
+                address: address.clone(),
+                proxy: None,
+                timeout,
+                server_name: None,
+            },
+            recorder.clone(),
+            Some(&id),
+        )?;
+        check_server(&recorder.chain(), &ca_sha256, &host, node.now())?;
+        let body = json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr)});
+        let (status, reply) = http::post(&mut again, &host, "/v1/poll", &body.to_string())?;
+        v = answer(status, &reply)?;
+        due = Some((key, csr));
+    }
     let mut out = Polled::default();
     if let (Some((key, _)), Some(_)) = (&due, v["host_chain"].as_array()) {
         node.agent_install_host(key, &pems(&v, "host_chain")?)?;

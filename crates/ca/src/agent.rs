@@ -209,10 +209,16 @@ impl<S: Store> Node<S> {
         {
             return Ok(None);
         }
+        Ok(Some(self.agent_new_host_key()?))
+    }
+
+    /// A new host key and its CSR for the names of the current host certificate.
+    pub fn agent_new_host_key(&self) -> Result<(PrivateKey, Vec<u8>), Error> {
+        let e = self.load(&AGENT_HOST_ENTRY.parse()?)?;
         let info = CertInfo::from_der(&e.cert)?;
         let key = PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256)?;
         let csr = csr_for(&self.hostname()?, &info.ip_addresses, &key, self.now())?;
-        Ok(Some((key, csr)))
+        Ok((key, csr))
     }
 
     /// Installs a renewed host certificate; the previous one moves to backup.

@@ -26,9 +26,15 @@ pub struct PoolCertificate {
     pub meta: certherd_core::EntryMeta,
 }
 
+fn order_key(host: &str) -> String {
+    format!("fleet.order.renew.{host}")
+}
+
 /// What a host receives when it joins or polls.
 #[derive(Clone, Debug, Default)]
 pub struct Grant {
+    /// Whether the server orders a new host certificate (send a CSR now).
+    pub renew_ordered: bool,
     /// Its host certificate and chain (leaf first, DER), when one was issued now.
     pub host_chain: Option<Vec<Vec<u8>>>,
     /// Every trusted root of the pool (DER).
@@ -41,6 +47,50 @@ impl<S: Store> Node<S> {
     /// Hosts of the fleet.
     pub fn hosts(&self) -> Result<Vec<Host>, Error> {
         Ok(self.store.hosts()?)
+    }
+
+    /// Orders new host certificates (a new key made on each host) at their next poll:
+    /// `fleet renew`, and `host reset-server-cert` for one host. Returns the hosts ordered.
+    pub fn order_renewal(&mut self, hosts: &[String]) -> Result<Vec<String>, Error> {
+        let known = self.hosts()?;
+        let chosen: Vec<String> = if hosts.is_empty() {
+            known
+                .iter()
+                .filter(|h| h.joined_at.is_some())
+                .map(|h| h.name.clone())
+                .collect()
+        } else {
+            for h in hosts {
+                match known.iter().find(|k| &k.name == h) {
+                    None => {
+                        return Err(Error::Invalid(format!(
+                            "no host named '{h}' (see `certherd host list`)"
+                        )))
+                    }
+                    Some(k) if k.joined_at.is_none() => {
+                        return Err(Error::Invalid(format!("host '{h}' has not joined yet")))
+                    }
+                    Some(_) => {}
+                }
+            }
+            hosts.to_vec()
+        };
+        let now = self.now();
+        let mut changes: Vec<Change> = chosen
+            .iter()
+            .map(|h| Change::SetMeta {
+                key: order_key(h),
+                value: now.unix_timestamp().to_string(),
+            })
+            .collect();
+        changes.push(self.audit("fleet-renew-ordered", "fleet", chosen.join(", ")));
+        self.commit(&changes)?;
+        Ok(chosen)
+    }
+
+    /// Whether a renewal ordered for `host` is still waiting for its poll.
+    pub fn renewal_pending(&self, host: &str) -> Result<bool, Error> {
+        Ok(self.store.meta(&order_key(host))?.is_some())
     }
 
     /// `pool certificate-list`: every host's pool-internal and server identity
@@ -128,6 +178,7 @@ impl<S: Store> Node<S> {
 
     fn trust_bundle(&self) -> Result<Grant, Error> {
         Ok(Grant {
+            renew_ordered: false,
             host_chain: None,
             trusted_roots: self
                 .trust_anchors()?
@@ -324,14 +375,19 @@ impl<S: Store> Node<S> {
         host.last_seen = Some(self.now());
         let mut changes = Vec::new();
         let mut chain = None;
+        let ordered = self.store.meta(&order_key(&host.name))?.is_some();
         if let Some(csr) = renew_csr {
             let (c, ch) = self.host_certificate(&host, csr, "host-renew")?;
             changes.extend(c);
             chain = Some(ch);
+            if ordered {
+                changes.push(Change::DeleteMeta(order_key(&host.name)));
+            }
         }
         changes.push(Change::PutHost(Box::new(host.clone())));
         self.commit(&changes)?;
         let mut grant = self.trust_bundle()?;
+        grant.renew_ordered = ordered && chain.is_none();
         grant.host_chain = chain;
         Ok((host, grant))
     }

@@ -129,6 +129,32 @@ pub enum Command {
     /// The pool's certificates (XenServer's `certificate-list`).
     #[command(subcommand)]
     Pool(PoolCmd),
+    /// Fleet-wide operations (run on the server's home).
+    #[command(subcommand)]
+    Fleet(FleetCmd),
+}
+
+/// `fleet` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Order new host certificates (new keys, made on the hosts) and wait for the hosts.
+    ///
+    /// Each selected host renews at its next poll; a progress bar follows them and a table
+    /// gives each host's result. Exit 0 when every host renewed within --wait.
+    Renew {
+        /// The profile to renew; the fleet renews `host` certificates.
+        #[arg(long, value_name = "PROFILE", default_value = "host")]
+        profile: String,
+        /// Only these hosts (repeatable) [default: every joined host].
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// How long to wait for the hosts to poll.
+        #[arg(long, value_name = "DURATION", default_value = "5m")]
+        wait: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 /// `pool` subcommands.
@@ -170,6 +196,13 @@ pub enum HostCmd {
     },
     /// List hosts: joined or not, last heard from.
     List(OutputArg),
+    /// Give a host a fresh server identity certificate (a new key made on the host) at its
+    /// next poll (XenServer's `host-reset-server-certificate`).
+    #[command(name = "reset-server-cert")]
+    ResetServerCert {
+        /// The host's name.
+        name: String,
+    },
     /// Forget a host: its certificate and its pinned pool-internal certificate; it can no
     /// longer authenticate.
     Remove {

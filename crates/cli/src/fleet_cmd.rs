@@ -8,7 +8,7 @@ use certherd_core::Span;
 use certherd_store::Home;
 use serde_json::json;
 
-use crate::args::{AgentCmd, HostCmd, Output, PoolCmd, ServerArgs};
+use crate::args::{AgentCmd, FleetCmd, HostCmd, Output, PoolCmd, ServerArgs};
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json, table};
 use crate::{node_over, open_node, Failure};
@@ -127,6 +127,10 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
                         .collect::<Vec<_>>(),
                 ),
             }
+        }
+        HostCmd::ResetServerCert { name } => {
+            node.order_renewal(std::slice::from_ref(&name))?;
+            println!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
         }
         HostCmd::Remove { name } => {
             node.host_remove(&name)?;
@@ -335,4 +339,75 @@ pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fleet`.
+pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
+    let FleetCmd::Renew {
+        profile,
+        hosts,
+        wait,
+        output,
+    } = c;
+    if profile != "host" {
+        return Err(Failure::usage(format!("the fleet renews `host` certificates; '{profile}' is renewed on its node with `certherd cert renew`")));
+    }
+    let wait = duration(&wait, "--wait")?;
+    let mut node = open_node(home)?;
+    let ordered = node.order_renewal(&hosts)?;
+    if ordered.is_empty() {
+        return Err(Failure::msg(
+            "no joined host to renew (see `certherd host list`)",
+        ));
+    }
+    let bar = indicatif::ProgressBar::new(ordered.len() as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} hosts renewed {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    let deadline = std::time::Instant::now() + wait;
+    let mut done: Vec<bool> = vec![false; ordered.len()];
+    while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
+        std::thread::sleep(Duration::from_millis(300));
+        let node = open_node(home)?;
+        for (i, h) in ordered.iter().enumerate() {
+            if !done[i] && !node.renewal_pending(h)? {
+                done[i] = true;
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let node = open_node(home)?;
+    let certs = node.pool_certificates()?;
+    let rows: Vec<(String, bool, Option<String>)> = ordered
+        .iter()
+        .zip(&done)
+        .map(|(h, d)| {
+            let na = certs
+                .iter()
+                .find(|c| &c.host == h && c.kind == "server-identity")
+                .map(|c| rfc3339(c.meta.not_after));
+            (h.clone(), *d, na)
+        })
+        .collect();
+    match output {
+        Output::Json => json(&json!(rows
+            .iter()
+            .map(|(h, d, na)| json!({"host": h, "result": if *d { "renewed" } else { "pending" }, "not_after": na}))
+            .collect::<Vec<_>>())),
+        Output::Table => table(
+            &["HOST", "RESULT", "NOT AFTER"],
+            &rows
+                .iter()
+                .map(|(h, d, na)| vec![h.clone(), if *d { "renewed".into() } else { "pending: not heard from yet".into() }, na.clone().unwrap_or_else(|| "-".into())])
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(if done.iter().all(|d| *d) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -110,6 +110,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Host(c) => fleet_cmd::host(&home, c),
         Command::Agent(c) => fleet_cmd::agent(&home, c),
         Command::Pool(c) => fleet_cmd::pool(&home, c),
+        Command::Fleet(c) => fleet_cmd::fleet(&home, c),
     }
 }
 

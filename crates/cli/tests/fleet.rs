@@ -400,6 +400,69 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
     let _ = running.kill();
     let _ = running.wait();
 
+    // fleet renew: ordered, followed until the host polls, with a per-host result.
+    let before = agent(
+        &env,
+        "esx1",
+        &["cert", "list", "--store", "machine-ssl", "--output", "json"],
+    )
+    .stdout;
+    let renew = env
+        .cmd(&[
+            "fleet",
+            "renew",
+            "--host",
+            "esx1.example.test",
+            "--wait",
+            "30s",
+            "--output",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.ok(&["audit"]).contains("fleet-renew-ordered") {
+        assert!(Instant::now() < deadline, "no order recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = agent(&env, "esx1", &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = common::finish(renew.wait_with_output().unwrap());
+    assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+    let result: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(result[0]["result"], "renewed", "{result}");
+    let after = agent(
+        &env,
+        "esx1",
+        &["cert", "list", "--store", "machine-ssl", "--output", "json"],
+    )
+    .stdout;
+    assert_ne!(before, after, "a new host certificate");
+    assert_eq!(
+        agent(
+            &env,
+            "esx1",
+            &["cert", "list", "--store", "backup", "--output", "json"]
+        )
+        .stdout
+        .matches("\"alias\"")
+        .count(),
+        1
+    );
+    let none = env.run(&["fleet", "renew", "--host", "nope.example.test"]);
+    assert!(
+        none.code != 0 && none.stderr.contains("no host named"),
+        "{}",
+        none.stderr
+    );
+    // host reset-server-cert: one host, at its next poll.
+    env.ok(&["host", "reset-server-cert", "esx2.example.test"]);
+    let r = agent(&env, "esx2", &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("renewed true"), "{}", r.stderr);
+
     // A request without a client certificate.
     let answer = raw(
         &server.addr,

@@ -58,6 +58,7 @@ fn pem(der: &[u8]) -> String {
 fn grant_json(host: &certherd_core::Host, g: &certherd_ca::Grant) -> Value {
     json!({
         "host": host.name,
+        "renew": g.renew_ordered,
         "host_chain": g.host_chain.as_ref().map(|c| c.iter().map(|d| pem(d)).collect::<Vec<_>>()),
         "trusted_roots": g.trusted_roots.iter().map(|d| pem(d)).collect::<Vec<_>>(),
         "crls": g.crls.iter().map(|d| certherd_x509::to_pem(certherd_x509::PemLabel::Crl, d)).collect::<Vec<_>>(),
