@@ -373,3 +373,23 @@ impl<S: Store> Node<S> {
 }
 
 const LISTEN: &str = "agent.listen";
+const VERIFICATION: &str = "agent.verification";
+
+impl<S: Store> Node<S> {
+    /// Whether this agent verifies the server (on unless emergency-disabled).
+    pub fn agent_verification(&self) -> Result<bool, Error> {
+        Ok(self.store.meta(VERIFICATION)?.as_deref() != Some("disabled"))
+    }
+
+    /// `agent emergency-disable-verification` / `emergency-reenable-verification`.
+    pub fn agent_set_verification(&mut self, enabled: bool) -> Result<(), Error> {
+        let value = if enabled { "enabled" } else { "disabled" };
+        self.commit(&[
+            Change::SetMeta {
+                key: VERIFICATION.into(),
+                value: value.into(),
+            },
+            self.audit("agent-verification", &self.hostname()?, value),
+        ])
+    }
+}

@@ -44,6 +44,13 @@ impl<S: Store> Node<S> {
             if h.last_seen.is_some_and(|seen| now - seen > window) {
                 conditions.push(Condition {
                     kind: AlarmKind::HostSilent,
+                    subject: h.name.clone(),
+                });
+            }
+            // A host whose verification is off (emergency-disable) is held in alarm.
+            if self.host_verification(&h.name)? == Some(false) {
+                conditions.push(Condition {
+                    kind: AlarmKind::VerificationDisabled,
                     subject: h.name,
                 });
             }

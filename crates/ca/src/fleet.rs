@@ -26,6 +26,12 @@ pub struct PoolCertificate {
     pub meta: certherd_core::EntryMeta,
 }
 
+const POOL_VERIFICATION: &str = "pool.verification";
+
+fn host_verification_key(host: &str) -> String {
+    format!("fleet.host.verification.{host}")
+}
+
 fn order_key(host: &str) -> String {
     format!("fleet.order.renew.{host}")
 }
@@ -86,6 +92,31 @@ impl<S: Store> Node<S> {
         changes.push(self.audit("fleet-renew-ordered", "fleet", chosen.join(", ")));
         self.commit(&changes)?;
         Ok(chosen)
+    }
+
+    /// The pool's certificate verification setting (enabled unless turned off).
+    pub fn pool_verification(&self) -> Result<bool, Error> {
+        Ok(self.store.meta(POOL_VERIFICATION)?.as_deref() != Some("disabled"))
+    }
+
+    /// `pool verification enable|disable`.
+    pub fn set_pool_verification(&mut self, enabled: bool) -> Result<(), Error> {
+        let value = if enabled { "enabled" } else { "disabled" };
+        self.commit(&[
+            Change::SetMeta {
+                key: POOL_VERIFICATION.into(),
+                value: value.into(),
+            },
+            self.audit("pool-verification", "pool", value),
+        ])
+    }
+
+    /// Each host's verification as it last reported it (`None` before its first report).
+    pub fn host_verification(&self, host: &str) -> Result<Option<bool>, Error> {
+        Ok(self
+            .store
+            .meta(&host_verification_key(host))?
+            .map(|v| v == "enabled"))
     }
 
     /// Whether a renewal ordered for `host` is still waiting for its poll.
@@ -285,8 +316,18 @@ impl<S: Store> Node<S> {
         token_text: &str,
         csr_der: &[u8],
         pool_cert_der: &[u8],
+        verification: bool,
     ) -> Result<(Host, Grant), Error> {
-        let result = self.host_join_inner(token_text, csr_der, pool_cert_der);
+        let result = self.pool_verification().and_then(|pool| {
+            if pool != verification {
+                return Err(Error::Invalid(format!(
+                    "the pool's certificate verification is {} but this host's is {}; both sides must agree to join",
+                    if pool { "enabled" } else { "disabled" },
+                    if verification { "enabled" } else { "disabled" }
+                )));
+            }
+            self.host_join_inner(token_text, csr_der, pool_cert_der)
+        });
         if let Err(e) = &result {
             let _ = self.commit(&[self.audit("host-join-refused", "fleet", e.to_string())]);
         }
@@ -351,6 +392,10 @@ impl<S: Store> Node<S> {
             replace: true,
         });
         changes.push(Change::PutToken(token));
+        changes.push(Change::SetMeta {
+            key: host_verification_key(&host.name),
+            value: "enabled".into(),
+        });
         changes.push(Change::PutHost(Box::new(host.clone())));
         self.commit(&changes)?;
         let mut grant = self.trust_bundle()?;
@@ -365,6 +410,7 @@ impl<S: Store> Node<S> {
         &mut self,
         client_cert_der: &[u8],
         renew_csr: Option<&[u8]>,
+        verification: bool,
     ) -> Result<(Host, Grant), Error> {
         let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
         let mut host = self
@@ -376,6 +422,11 @@ impl<S: Store> Node<S> {
         let mut changes = Vec::new();
         let mut chain = None;
         let ordered = self.store.meta(&order_key(&host.name))?.is_some();
+        // What the host says of its verification; off raises an alarm until it is back on.
+        changes.push(Change::SetMeta {
+            key: host_verification_key(&host.name),
+            value: if verification { "enabled" } else { "disabled" }.into(),
+        });
         if let Some(csr) = renew_csr {
             let (c, ch) = self.host_certificate(&host, csr, "host-renew")?;
             changes.extend(c);

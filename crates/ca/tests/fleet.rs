@@ -63,7 +63,7 @@ fn tokens_expire_and_refusals_change_nothing() {
         .unwrap();
     clock.advance(Duration::hours(25));
     let e = node
-        .host_join(&token, &req.csr, &req.pool_cert)
+        .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap_err();
     assert!(
         matches!(e, certherd_ca::Error::Token(TokenError::Expired { .. })),
@@ -78,12 +78,12 @@ fn tokens_expire_and_refusals_change_nothing() {
         .agent_prepare("esx2.example.test", &["192.0.2.99".parse().unwrap()])
         .unwrap();
     let e = node
-        .host_join(&token, &wrong.csr, &wrong.pool_cert)
+        .host_join(&token, &wrong.csr, &wrong.pool_cert, true)
         .unwrap_err();
     assert!(matches!(e, certherd_ca::Error::NotEnrolled { .. }), "{e}");
     let right = node.agent_prepare("esx2.example.test", &[]).unwrap();
     let (host, grant) = node
-        .host_join(&token, &right.csr, &right.pool_cert)
+        .host_join(&token, &right.csr, &right.pool_cert, true)
         .unwrap();
     assert_eq!(host.name, "esx2.example.test");
     let chain = grant.host_chain.unwrap();
@@ -95,7 +95,7 @@ fn tokens_expire_and_refusals_change_nothing() {
         "the host profile's five years"
     );
     assert!(
-        node.host_join(&token, &right.csr, &right.pool_cert)
+        node.host_join(&token, &right.csr, &right.pool_cert, true)
             .is_err(),
         "a token joins once"
     );
@@ -108,7 +108,8 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [5; 32])
         .unwrap();
     let req = node.agent_prepare("esx1.example.test", &[]).unwrap();
-    node.host_join(&token, &req.csr, &req.pool_cert).unwrap();
+    node.host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     clock.advance(Duration::minutes(4));
     assert!(node.evaluate_alarms().unwrap().is_empty());
     clock.advance(Duration::minutes(2));
@@ -126,7 +127,9 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     // The host polls (after its certificate's expiry, even): heard again, and renewed.
     clock.advance(Duration::days(365 * 6));
     let again = node.agent_prepare("esx1.example.test", &[]).unwrap();
-    let (_, grant) = node.host_poll(&req.pool_cert, Some(&again.csr)).unwrap();
+    let (_, grant) = node
+        .host_poll(&req.pool_cert, Some(&again.csr), true)
+        .unwrap();
     assert!(grant.host_chain.is_some());
     node.evaluate_alarms().unwrap();
     assert!(node
@@ -144,7 +147,7 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     );
     // Someone else's certificate does not authenticate.
     assert!(matches!(
-        node.host_poll(&again.pool_cert, None),
+        node.host_poll(&again.pool_cert, None, true),
         Err(certherd_ca::Error::UnknownPeer(_))
     ));
 }

@@ -164,6 +164,29 @@ pub enum PoolCmd {
     /// thumbprint, expiry.
     #[command(name = "certificate-list")]
     CertificateList(OutputArg),
+    /// The pool's certificate verification: `enable`, `disable` or `status`.
+    ///
+    /// A host whose setting differs from the pool's cannot join. `status` lists each
+    /// host's setting as it last reported it.
+    Verification {
+        /// enable, disable or status.
+        #[arg(value_enum)]
+        action: VerificationAction,
+        /// Output format (status).
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// What `pool verification` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerificationAction {
+    /// Turn verification on for the pool.
+    Enable,
+    /// Turn it off.
+    Disable,
+    /// Show the pool's and each host's setting.
+    Status,
 }
 
 /// `server` arguments.
@@ -214,6 +237,13 @@ pub enum HostCmd {
 /// `agent` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
+    /// Stop verifying the server while troubleshooting; the server holds an alarm for this
+    /// host until verification is back on.
+    #[command(name = "emergency-disable-verification")]
+    EmergencyDisableVerification,
+    /// Verify the server again; the alarm clears at the next poll.
+    #[command(name = "emergency-reenable-verification")]
+    EmergencyReenableVerification,
     /// Join a server: make this host's keys, pin the server's CA, get the host certificate.
     ///
     /// Without --ca-fingerprint the server's CA fingerprint is shown and you are asked to
@@ -237,6 +267,10 @@ pub enum AgentCmd {
         /// Where `agent run` serves the host certificate (the host's server identity).
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<String>,
+        /// Join with certificate verification off (only a pool whose verification is off
+        /// accepts this; both sides must agree).
+        #[arg(long)]
+        no_verification: bool,
         /// Connect timeout.
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         timeout: String,

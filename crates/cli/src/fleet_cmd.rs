@@ -8,7 +8,7 @@ use certherd_core::Span;
 use certherd_store::Home;
 use serde_json::json;
 
-use crate::args::{AgentCmd, FleetCmd, HostCmd, Output, PoolCmd, ServerArgs};
+use crate::args::{AgentCmd, FleetCmd, HostCmd, Output, PoolCmd, ServerArgs, VerificationAction};
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json, table};
 use crate::{node_over, open_node, Failure};
@@ -147,6 +147,17 @@ fn agent_error(e: certherd_agent::Error) -> Failure {
 /// `agent`.
 pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
     match c {
+        AgentCmd::EmergencyDisableVerification => {
+            let mut node = open_node(home)?;
+            node.agent_set_verification(false)?;
+            println!("verification of the server is OFF for this host; the server raises an alarm at the next poll");
+            eprintln!("turn it back on with `certherd agent emergency-reenable-verification`");
+        }
+        AgentCmd::EmergencyReenableVerification => {
+            let mut node = open_node(home)?;
+            node.agent_set_verification(true)?;
+            println!("verification of the server is on again; the alarm clears at the next poll");
+        }
         AgentCmd::Join {
             server,
             token,
@@ -154,6 +165,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             hostname,
             ips,
             listen,
+            no_verification,
             timeout,
         } => {
             if let Some(l) = &listen {
@@ -175,9 +187,13 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 &fingerprint,
                 &hostname,
                 &ips,
+                !no_verification,
                 timeout,
             )
             .map_err(agent_error)?;
+            if no_verification {
+                node.agent_set_verification(false)?;
+            }
             if let Some(l) = &listen {
                 node.agent_set_listen(l)?;
             }
@@ -309,7 +325,10 @@ fn confirm_fingerprint(server: &str, timeout: Duration) -> Result<String, Failur
 
 /// `pool`.
 pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
-    let PoolCmd::CertificateList(o) = c;
+    let o = match c {
+        PoolCmd::CertificateList(o) => o,
+        PoolCmd::Verification { action, output } => return verification(home, action, output),
+    };
     let node = open_node(home)?;
     let rows = node.pool_certificates()?;
     match o.output {
@@ -410,4 +429,55 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn verification(
+    home: &Home,
+    action: VerificationAction,
+    output: Output,
+) -> Result<ExitCode, Failure> {
+    let mut node = open_node(home)?;
+    match action {
+        VerificationAction::Enable | VerificationAction::Disable => {
+            let on = action == VerificationAction::Enable;
+            node.set_pool_verification(on)?;
+            println!(
+                "pool certificate verification {}",
+                if on { "enabled" } else { "disabled" }
+            );
+        }
+        VerificationAction::Status => {
+            let pool = node.pool_verification()?;
+            let mut hosts = Vec::new();
+            for h in node.hosts()? {
+                let v = node.host_verification(&h.name)?;
+                hosts.push((h.name, v));
+            }
+            let word = |v: Option<bool>| match v {
+                Some(true) => "enabled",
+                Some(false) => "disabled",
+                None => "not reported",
+            };
+            match output {
+                Output::Json => json(&json!({
+                    "pool": if pool { "enabled" } else { "disabled" },
+                    "hosts": hosts.iter().map(|(h, v)| json!({"host": h, "verification": word(*v)})).collect::<Vec<_>>(),
+                })),
+                Output::Table => {
+                    println!(
+                        "Pool verification  {}",
+                        if pool { "enabled" } else { "disabled" }
+                    );
+                    table(
+                        &["HOST", "VERIFICATION"],
+                        &hosts
+                            .iter()
+                            .map(|(h, v)| vec![h.clone(), word(*v).to_owned()])
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

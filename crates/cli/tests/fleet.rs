@@ -463,6 +463,80 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("renewed true"), "{}", r.stderr);
 
+    // Emergency disable on a host: the server holds an alarm until it is back on.
+    agent(&env, "esx1", &["agent", "emergency-disable-verification"]);
+    assert_eq!(agent(&env, "esx1", &["agent", "run", "--once"]).code, 0);
+    let alarms = env.json(&["alarms", "--output", "json"]);
+    assert!(
+        alarms
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "verification-disabled" && a["subject"] == "esx1.example.test"),
+        "{alarms}"
+    );
+    let status = env.json(&["pool", "verification", "status", "--output", "json"]);
+    assert!(
+        status["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["host"] == "esx1.example.test" && h["verification"] == "disabled"),
+        "{status}"
+    );
+    agent(&env, "esx1", &["agent", "emergency-reenable-verification"]);
+    assert_eq!(agent(&env, "esx1", &["agent", "run", "--once"]).code, 0);
+    let alarms = env.json(&["alarms", "--output", "json"]);
+    assert!(
+        !alarms
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "verification-disabled"),
+        "{alarms}"
+    );
+    // A host whose verification differs from the pool's cannot join, and both sides say why.
+    env.ok(&["pool", "verification", "disable"]);
+    let (t4, _) = host_add(&env, "esx4.example.test", "127.0.0.4");
+    let r = join(
+        &env,
+        "esx4",
+        &server,
+        &t4,
+        &fp,
+        "esx4.example.test",
+        "127.0.0.4",
+    );
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("verification is disabled but this host's is enabled"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.ok(&["audit"]).contains("both sides must agree"));
+    let r = agent(
+        &env,
+        "esx4",
+        &[
+            "agent",
+            "join",
+            "--server",
+            &server.url,
+            "--token",
+            &t4,
+            "--ca-fingerprint",
+            &fp,
+            "--hostname",
+            "esx4.example.test",
+            "--ip",
+            "127.0.0.4",
+            "--no-verification",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.ok(&["pool", "verification", "enable"]);
+
     // A request without a client certificate.
     let answer = raw(
         &server.addr,

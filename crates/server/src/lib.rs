@@ -170,7 +170,7 @@ async fn handle(
                     return Err((StatusCode::BAD_REQUEST, "the pool-internal certificate must be the client certificate of this TLS session".into()));
                 }
                 let mut node = open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
-                let (host, grant) = node.host_join(&token, &csr, &pool).map_err(|e| {
+                let (host, grant) = node.host_join(&token, &csr, &pool, v["verification"].as_bool().unwrap_or(true)).map_err(|e| {
                     eprintln!("certherd server: join refused: {e}");
                     refusal(&e)
                 })?;
@@ -195,10 +195,16 @@ async fn handle(
                         };
                         let mut node =
                             open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
-                        let (host, grant) = node.host_poll(&peer, csr.as_deref()).map_err(|e| {
-                            eprintln!("certherd server: poll refused: {e}");
-                            refusal(&e)
-                        })?;
+                        let (host, grant) = node
+                            .host_poll(
+                                &peer,
+                                csr.as_deref(),
+                                v["verification"].as_bool().unwrap_or(true),
+                            )
+                            .map_err(|e| {
+                                eprintln!("certherd server: poll refused: {e}");
+                                refusal(&e)
+                            })?;
                         Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
                     })
                     .await
