@@ -166,18 +166,37 @@ pub struct Joined {
     pub trusted_roots: usize,
 }
 
+/// What `agent join` needs.
+#[derive(Debug)]
+pub struct JoinOptions<'a> {
+    /// The server, `https://HOST:PORT`.
+    pub server: &'a str,
+    /// The token from `host add`.
+    pub token: &'a str,
+    /// The SHA-256 of the server's root CA.
+    pub ca_fingerprint: &'a str,
+    /// This host's FQDN.
+    pub hostname: &'a str,
+    /// This host's enrolled IP addresses.
+    pub ips: &'a [std::net::IpAddr],
+    /// This host's certificate verification setting (must match the pool's).
+    pub verification: bool,
+    /// Connect timeout.
+    pub timeout: Duration,
+}
+
 /// `agent join`: pins the server by its root CA fingerprint, then sends the token, the CSR
 /// and the pool-internal certificate, and installs what comes back.
-pub fn join<S: Store>(
-    node: &mut Node<S>,
-    server: &str,
-    token: &str,
-    ca_fingerprint: &str,
-    hostname: &str,
-    ips: &[std::net::IpAddr],
-    verification: bool,
-    timeout: Duration,
-) -> Result<Joined, Error> {
+pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined, Error> {
+    let JoinOptions {
+        server,
+        token,
+        ca_fingerprint,
+        hostname,
+        ips,
+        verification,
+        timeout,
+    } = *o;
     let (address, host) = host_port(server)?;
     let req = node.agent_prepare(hostname, ips)?;
     let id = identity(req.pool_cert.clone(), &req.pool_key)?;

@@ -182,13 +182,15 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             let mut node = node_over(home, store)?;
             let joined = certherd_agent::join(
                 &mut node,
-                &server,
-                &token,
-                &fingerprint,
-                &hostname,
-                &ips,
-                !no_verification,
-                timeout,
+                &certherd_agent::JoinOptions {
+                    server: &server,
+                    token: &token,
+                    ca_fingerprint: &fingerprint,
+                    hostname: &hostname,
+                    ips: &ips,
+                    verification: !no_verification,
+                    timeout,
+                },
             )
             .map_err(agent_error)?;
             if no_verification {
