@@ -241,6 +241,8 @@ pub struct Polled {
     pub trust_removed: usize,
     /// Whether the host certificate was renewed.
     pub renewed: bool,
+    /// Whether the pool-internal identity was replaced.
+    pub pool_refreshed: bool,
 }
 
 /// One poll: heartbeat, trust sync, renewal when due. The server is verified against the
@@ -298,6 +300,28 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
         due = Some((key, csr));
     }
     let mut out = Polled::default();
+    if v["refresh_pool"].as_bool() == Some(true) {
+        // A new pool-internal identity, registered over a session the old one authenticates.
+        let (key, cert) = node.agent_new_pool_identity()?;
+        let mut again = certherd_tls::connect(
+            &Endpoint {
+                address: address.clone(),
+                proxy: None,
+                timeout,
+                server_name: None,
+            },
+            recorder.clone(),
+            Some(&id),
+        )?;
+        if verifying {
+            check_server(&recorder.chain(), &ca_sha256, &host, node.now())?;
+        }
+        let body = json!({"pool_certificate": certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert)});
+        let (status, reply) = http::post(&mut again, &host, "/v1/pool", &body.to_string())?;
+        answer(status, &reply)?;
+        node.agent_install_pool_identity(&key, &cert)?;
+        out.pool_refreshed = true;
+    }
     if let (Some((key, _)), Some(_)) = (&due, v["host_chain"].as_array()) {
         node.agent_install_host(key, &pems(&v, "host_chain")?)?;
         out.renewed = true;

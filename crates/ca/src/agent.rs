@@ -373,6 +373,61 @@ impl<S: Store> Node<S> {
 }
 
 const LISTEN: &str = "agent.listen";
+
+impl<S: Store> Node<S> {
+    /// A new pool-internal key and self-signed certificate (`pool-internal` profile).
+    pub fn agent_new_pool_identity(&self) -> Result<(PrivateKey, Vec<u8>), Error> {
+        let hostname = self.hostname()?;
+        let now = self.now();
+        let key = PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256)?;
+        let profile = self.profiles.get("pool-internal")?.clone();
+        let spec = CertSpec {
+            common_name: hostname.clone(),
+            organization: None,
+            dns_names: vec![],
+            ip_addresses: vec![],
+            not_before: now - time::Duration::minutes(1),
+            not_after: now + profile.lifetime.duration(),
+            role: Role::Leaf,
+            eku: profile.eku.clone(),
+        }
+        .with_names([hostname.as_str()])?;
+        let cert = certherd_x509::self_sign(&spec, &key)?.to_vec();
+        Ok((key, cert))
+    }
+
+    /// Installs the pool-internal identity the server re-pinned; the old one goes to backup.
+    pub fn agent_install_pool_identity(
+        &mut self,
+        key: &PrivateKey,
+        cert: &[u8],
+    ) -> Result<(), Error> {
+        let r: EntryRef = AGENT_POOL_ENTRY.parse()?;
+        let info = CertInfo::from_der(cert)?;
+        let backup = self.backup_ref(&r, &[])?;
+        let now = self.now();
+        let meta = self.meta_for(
+            r.clone(),
+            &info,
+            EntryKind::KeyPair,
+            Some("pool-internal"),
+            Source::Issued,
+            None,
+        );
+        self.commit(&[
+            Change::MoveEntry {
+                from: r.clone(),
+                to: backup,
+                at: now,
+            },
+            Change::PutEntry {
+                entry: Box::new(Self::entry_with_key(meta, cert.to_vec(), vec![], Some(key))),
+                replace: false,
+            },
+            self.audit("agent-pool-refresh", &r, format!("sha256 {}", info.sha256)),
+        ])
+    }
+}
 const VERIFICATION: &str = "agent.verification";
 
 impl<S: Store> Node<S> {

@@ -32,6 +32,10 @@ fn host_verification_key(host: &str) -> String {
     format!("fleet.host.verification.{host}")
 }
 
+fn refresh_key(host: &str) -> String {
+    format!("fleet.order.refresh-pool.{host}")
+}
+
 fn order_key(host: &str) -> String {
     format!("fleet.order.renew.{host}")
 }
@@ -41,6 +45,8 @@ fn order_key(host: &str) -> String {
 pub struct Grant {
     /// Whether the server orders a new host certificate (send a CSR now).
     pub renew_ordered: bool,
+    /// Whether the server orders a new pool-internal certificate.
+    pub refresh_pool_ordered: bool,
     /// Its host certificate and chain (leaf first, DER), when one was issued now.
     pub host_chain: Option<Vec<Vec<u8>>>,
     /// Every trusted root of the pool (DER).
@@ -117,6 +123,100 @@ impl<S: Store> Node<S> {
             .store
             .meta(&host_verification_key(host))?
             .map(|v| v == "enabled"))
+    }
+
+    /// `host refresh-pool-cert`: the host makes a new pool-internal certificate at its next
+    /// poll and registers it over a session authenticated by the old one.
+    pub fn order_pool_refresh(&mut self, host: &str) -> Result<(), Error> {
+        match self.hosts()?.into_iter().find(|h| h.name == host) {
+            None => Err(Error::Invalid(format!(
+                "no host named '{host}' (see `certherd host list`)"
+            ))),
+            Some(h) if h.joined_at.is_none() => {
+                Err(Error::Invalid(format!("host '{host}' has not joined yet")))
+            }
+            Some(_) => {
+                let now = self.now();
+                self.commit(&[
+                    Change::SetMeta {
+                        key: refresh_key(host),
+                        value: now.unix_timestamp().to_string(),
+                    },
+                    self.audit(
+                        "pool-refresh-ordered",
+                        host,
+                        "new pool-internal certificate at the next poll",
+                    ),
+                ])
+            }
+        }
+    }
+
+    /// A host replaces its pinned pool-internal certificate, authenticated by the current
+    /// one. The new certificate must be self-signed and name the host.
+    pub fn host_repin(
+        &mut self,
+        client_cert_der: &[u8],
+        new_pool_der: &[u8],
+    ) -> Result<Host, Error> {
+        let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
+        let mut host = self
+            .hosts()?
+            .into_iter()
+            .find(|h| h.pool_sha256.as_deref() == Some(presented.as_str()))
+            .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
+        let pool = CertInfo::from_der(new_pool_der)?;
+        if !pool.self_issued || pool.subject_cn.as_deref() != Some(host.name.as_str()) {
+            return Err(Error::Invalid(format!(
+                "a pool-internal certificate must be self-signed with CN {}",
+                host.name
+            )));
+        }
+        let now = self.now();
+        let store: StoreName = POOL_STORE.parse()?;
+        let r = EntryRef::new(store.clone(), host.name.parse()?);
+        let mut changes = Vec::new();
+        if self.store.entry(&r)?.is_some() {
+            let to = self.backup_ref(&r, &[])?;
+            changes.push(Change::MoveEntry {
+                from: r.clone(),
+                to,
+                at: now,
+            });
+        }
+        let meta = self.meta_for(
+            r,
+            &pool,
+            EntryKind::Certificate,
+            Some("pool-internal"),
+            Source::Trusted,
+            None,
+        );
+        changes.push(Change::PutEntry {
+            entry: Box::new(Self::entry_with_key(
+                meta,
+                new_pool_der.to_vec(),
+                vec![],
+                None,
+            )),
+            replace: false,
+        });
+        host.pool_sha256 = Some(pool.sha256.clone());
+        host.last_seen = Some(now);
+        changes.push(Change::PutHost(Box::new(host.clone())));
+        changes.push(Change::DeleteMeta(refresh_key(&host.name)));
+        changes.push(self.audit(
+            "pool-refresh",
+            &host.name,
+            format!("pinned sha256 {}", pool.sha256),
+        ));
+        self.commit(&changes)?;
+        Ok(host)
+    }
+
+    /// Whether a pool-internal refresh ordered for `host` is still waiting.
+    pub fn pool_refresh_pending(&self, host: &str) -> Result<bool, Error> {
+        Ok(self.store.meta(&refresh_key(host))?.is_some())
     }
 
     /// Whether a renewal ordered for `host` is still waiting for its poll.
@@ -210,6 +310,7 @@ impl<S: Store> Node<S> {
     fn trust_bundle(&self) -> Result<Grant, Error> {
         Ok(Grant {
             renew_ordered: false,
+            refresh_pool_ordered: false,
             host_chain: None,
             trusted_roots: self
                 .trust_anchors()?
@@ -439,6 +540,7 @@ impl<S: Store> Node<S> {
         self.commit(&changes)?;
         let mut grant = self.trust_bundle()?;
         grant.renew_ordered = ordered && chain.is_none();
+        grant.refresh_pool_ordered = self.pool_refresh_pending(&host.name)?;
         grant.host_chain = chain;
         Ok((host, grant))
     }

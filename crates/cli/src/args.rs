@@ -226,6 +226,13 @@ pub enum HostCmd {
         /// The host's name.
         name: String,
     },
+    /// Have a host replace its pool-internal identity at its next poll; the server pins the
+    /// new certificate (XenServer's `host-refresh-server-certificate` for the pool side).
+    #[command(name = "refresh-pool-cert")]
+    RefreshPoolCert {
+        /// The host's name.
+        name: String,
+    },
     /// Forget a host: its certificate and its pinned pool-internal certificate; it can no
     /// longer authenticate.
     Remove {

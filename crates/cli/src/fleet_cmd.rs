@@ -132,6 +132,10 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             node.order_renewal(std::slice::from_ref(&name))?;
             println!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
         }
+        HostCmd::RefreshPoolCert { name } => {
+            node.order_pool_refresh(&name)?;
+            println!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
+        }
         HostCmd::Remove { name } => {
             node.host_remove(&name)?;
             println!("removed host {name}: its certificate and pinned identity are forgotten");
@@ -230,6 +234,9 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 let mut node = open_node(home)?;
                 match certherd_agent::poll(&mut node, timeout) {
                     Ok(p) => {
+                        if p.pool_refreshed {
+                            eprintln!("polled: pool-internal identity replaced");
+                        }
                         if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
                             eprintln!(
                                 "polled: renewed {}, trusted roots +{} -{}",

@@ -463,6 +463,33 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("renewed true"), "{}", r.stderr);
 
+    // host refresh-pool-cert: a new pool-internal identity, pinned by the server.
+    let pin = |env: &Env| {
+        env.json(&["pool", "certificate-list", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["host"] == "esx2.example.test" && r["kind"] == "pool-internal")
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old_pin = pin(&env);
+    env.ok(&["host", "refresh-pool-cert", "esx2.example.test"]);
+    let r = agent(&env, "esx2", &["agent", "run", "--once"]);
+    assert!(
+        r.code == 0 && r.stderr.contains("pool-internal identity replaced"),
+        "{}",
+        r.stderr
+    );
+    assert_ne!(pin(&env), old_pin);
+    assert_eq!(
+        agent(&env, "esx2", &["agent", "run", "--once"]).code,
+        0,
+        "the new identity authenticates"
+    );
+
     // Emergency disable on a host: the server holds an alarm until it is back on.
     agent(&env, "esx1", &["agent", "emergency-disable-verification"]);
     assert_eq!(agent(&env, "esx1", &["agent", "run", "--once"]).code, 0);

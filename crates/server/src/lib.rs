@@ -10,6 +10,8 @@
 //!   token; answers `{host, host_chain, trusted_roots, crls}`.
 //! - `POST /v1/poll` `{renew_csr?}`: a joined host, authenticated by the pool-internal
 //!   certificate it presents over mutual TLS; answers the same shape.
+//! - `POST /v1/pool` `{pool_certificate}`: a joined host replaces its pinned
+//!   pool-internal certificate, authenticated by the current one.
 //! - `GET /metrics`: Prometheus text.
 //! - `GET /v1/health`: `{"status":"ok"}`.
 #![forbid(unsafe_code)]
@@ -59,6 +61,7 @@ fn grant_json(host: &certherd_core::Host, g: &certherd_ca::Grant) -> Value {
     json!({
         "host": host.name,
         "renew": g.renew_ordered,
+        "refresh_pool": g.refresh_pool_ordered,
         "host_chain": g.host_chain.as_ref().map(|c| c.iter().map(|d| pem(d)).collect::<Vec<_>>()),
         "trusted_roots": g.trusted_roots.iter().map(|d| pem(d)).collect::<Vec<_>>(),
         "crls": g.crls.iter().map(|d| certherd_x509::to_pem(certherd_x509::PemLabel::Crl, d)).collect::<Vec<_>>(),
@@ -206,6 +209,24 @@ async fn handle(
                                 refusal(&e)
                             })?;
                         Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
+                    })
+                    .await
+                }
+            }
+        }
+        (Method::POST, "/v1/pool") => {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            match peer.clone() {
+                None => Err((StatusCode::UNAUTHORIZED, "a client certificate (the host's current pool-internal certificate) is required".into())),
+                Some(peer) => {
+                    blocking(move || {
+                        let new = der_of(field(&v, "pool_certificate")?, "pool_certificate")?;
+                        let mut node = open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                        let host = node.host_repin(&peer, &new).map_err(|e| {
+                            eprintln!("certherd server: pool refresh refused: {e}");
+                            refusal(&e)
+                        })?;
+                        Ok(reply(StatusCode::OK, json!({"host": host.name})))
                     })
                     .await
                 }
