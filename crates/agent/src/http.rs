@@ -8,14 +8,14 @@ use crate::Error;
 /// The largest answer accepted.
 const MAX_ANSWER: u64 = 4 << 20;
 
-/// POSTs a JSON body; returns the status and the body.
+/// POSTs a JSON body over an established TLS stream; returns the status and the body.
 pub fn post(
     stream: &mut certherd_tls::TlsStream,
     host: &str,
     path: &str,
     body: &str,
 ) -> Result<(u16, Vec<u8>), Error> {
-    let io = |e: std::io::Error| Error::Tls(certherd_tls::Error::Io(e));
+    let io = |e: std::io::Error| Error::Tls(certherd_tls::Error::from_io(e));
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: certherd-agent/{}\r\nConnection: close\r\n\r\n{body}",
         body.len(),

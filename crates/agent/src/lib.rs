@@ -5,9 +5,10 @@
 #![forbid(unsafe_code)]
 
 mod deploy;
-mod http;
+pub(crate) mod http;
 
 pub use deploy::{listen, reload, server_config, write_targets, Served};
+pub use http::post as post_json;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,7 +202,7 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
     let req = node.agent_prepare(hostname, ips)?;
     let id = identity(req.pool_cert.clone(), &req.pool_key)?;
     let recorder = Arc::new(RecordingVerifier::default());
-    let mut stream = certherd_tls::connect(
+    let mut stream = certherd_tls::connect_for_request(
         &Endpoint {
             address,
             proxy: None,
@@ -254,7 +255,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
     let (pool_cert, pool_key) = node.agent_identity()?;
     let id = identity(pool_cert, &pool_key)?;
     let recorder = Arc::new(RecordingVerifier::default());
-    let mut stream = certherd_tls::connect(
+    let mut stream = certherd_tls::connect_for_request(
         &Endpoint {
             address: address.clone(),
             proxy: None,
@@ -281,7 +282,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
     if due.is_none() && v["renew"].as_bool() == Some(true) {
         // The server ordered a new certificate (`fleet renew`): a new key, and ask again.
         let (key, csr) = node.agent_new_host_key()?;
-        let mut again = certherd_tls::connect(
+        let mut again = certherd_tls::connect_for_request(
             &Endpoint {
                 address: address.clone(),
                 proxy: None,
@@ -303,7 +304,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
     if v["refresh_pool"].as_bool() == Some(true) {
         // A new pool-internal identity, registered over a session the old one authenticates.
         let (key, cert) = node.agent_new_pool_identity()?;
-        let mut again = certherd_tls::connect(
+        let mut again = certherd_tls::connect_for_request(
             &Endpoint {
                 address: address.clone(),
                 proxy: None,

@@ -128,7 +128,7 @@ impl<S: Store> Node<S> {
     /// `host refresh-pool-cert`: the host makes a new pool-internal certificate at its next
     /// poll and registers it over a session authenticated by the old one.
     pub fn order_pool_refresh(&mut self, host: &str) -> Result<(), Error> {
-        match self.hosts()?.into_iter().find(|h| h.name == host) {
+        match self.store.host(host)? {
             None => Err(Error::Invalid(format!(
                 "no host named '{host}' (see `certherd host list`)"
             ))),
@@ -161,9 +161,8 @@ impl<S: Store> Node<S> {
     ) -> Result<Host, Error> {
         let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
         let mut host = self
-            .hosts()?
-            .into_iter()
-            .find(|h| h.pool_sha256.as_deref() == Some(presented.as_str()))
+            .store
+            .host_by_pool(&presented)?
             .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
         let pool = CertInfo::from_der(new_pool_der)?;
         if !pool.self_issued || pool.subject_cn.as_deref() != Some(host.name.as_str()) {
@@ -262,7 +261,7 @@ impl<S: Store> Node<S> {
         if !crate::init::valid_hostname(name) {
             return Err(Error::InvalidHostname(name.to_owned()));
         }
-        if self.hosts()?.iter().any(|h| h.name == name) {
+        if self.store.host(name)?.is_some() {
             return Err(Error::Invalid(format!("host '{name}' is already enrolled (`certherd host remove {name}` first to enroll it again)")));
         }
         let now = self.now();
@@ -291,7 +290,7 @@ impl<S: Store> Node<S> {
     /// `host remove`: the host, its pins and its certificate are forgotten; its
     /// pool-internal certificate no longer authenticates.
     pub fn host_remove(&mut self, name: &str) -> Result<(), Error> {
-        if !self.hosts()?.iter().any(|h| h.name == name) {
+        if self.store.host(name)?.is_none() {
             return Err(Error::Invalid(format!(
                 "no host named '{name}' (see `certherd host list`)"
             )));
@@ -448,9 +447,8 @@ impl<S: Store> Node<S> {
             .join_token(&key)?
             .ok_or(certherd_core::TokenError::Unknown)?;
         let mut host = self
-            .hosts()?
-            .into_iter()
-            .find(|h| h.name == token.host)
+            .store
+            .host(&token.host)?
             .ok_or(certherd_core::TokenError::Unknown)?;
         token.redeem(&host.name.clone(), now)?;
         let pool = CertInfo::from_der(pool_cert_der)?;
@@ -459,11 +457,7 @@ impl<S: Store> Node<S> {
                 "the pool-internal certificate must be self-signed".into(),
             ));
         }
-        if self
-            .hosts()?
-            .iter()
-            .any(|h| h.pool_sha256.as_deref() == Some(pool.sha256.as_str()))
-        {
+        if self.store.host_by_pool(&pool.sha256)?.is_some() {
             return Err(Error::Invalid(
                 "that pool-internal certificate already belongs to another host".into(),
             ));
@@ -515,9 +509,8 @@ impl<S: Store> Node<S> {
     ) -> Result<(Host, Grant), Error> {
         let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
         let mut host = self
-            .hosts()?
-            .into_iter()
-            .find(|h| h.pool_sha256.as_deref() == Some(presented.as_str()))
+            .store
+            .host_by_pool(&presented)?
             .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
         host.last_seen = Some(self.now());
         let mut changes = Vec::new();

@@ -195,7 +195,12 @@ impl<S: Store> Node<S> {
 
     pub(crate) fn signing_ca(&self) -> Result<Rc<SigningCa>, Error> {
         if let Some(ca) = self.ca_cache.borrow().as_ref() {
-            return Ok(ca.clone());
+            // Another process (a `ca rotate` beside a running server) may have moved the
+            // current CA on; one indexed read tells.
+            let current = self.store.meta(keys::CA_CURRENT)?;
+            if current.as_deref() == Some(ca.alias.alias.as_str()) {
+                return Ok(ca.clone());
+            }
         }
         let ca = Rc::new(self.load_signing_ca()?);
         *self.ca_cache.borrow_mut() = Some(ca.clone());

@@ -50,6 +50,52 @@ pub struct Config {
     pub tick: Option<(Tick, Duration)>,
 }
 
+thread_local! {
+    /// Each blocking thread keeps its node (its SQLite connection, the unsealed CA) between
+    /// requests rather than opening the home every time. certherd.toml is read when a
+    /// thread first opens the node: restart the server after editing it.
+    static NODE: std::cell::RefCell<Option<Node<SqliteStore>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's node, put back when dropped.
+struct Cached(Option<Node<SqliteStore>>);
+
+impl std::ops::Deref for Cached {
+    type Target = Node<SqliteStore>;
+    fn deref(&self) -> &Self::Target {
+        // Set in `cached` and only taken in `drop`.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a Cached node is present until dropped"))
+    }
+}
+
+impl std::ops::DerefMut for Cached {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("a Cached node is present until dropped"))
+    }
+}
+
+impl Drop for Cached {
+    fn drop(&mut self) {
+        if let Some(node) = self.0.take() {
+            NODE.with(|n| *n.borrow_mut() = Some(node));
+        }
+    }
+}
+
+fn cached(open: &OpenNode) -> Result<Cached, (StatusCode, String)> {
+    let held = NODE.with(|n| n.borrow_mut().take());
+    match held {
+        Some(node) => Ok(Cached(Some(node))),
+        None => open()
+            .map(|n| Cached(Some(n)))
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e)),
+    }
+}
+
 /// Largest request body accepted (a CSR and a certificate are a few kilobytes).
 const MAX_BODY: usize = 256 * 1024;
 
@@ -150,7 +196,7 @@ async fn handle(
         (Method::GET, "/v1/health") => Ok(reply(StatusCode::OK, json!({"status": "ok"}))),
         (Method::GET, "/metrics") => {
             blocking(move || {
-                let node = open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                let node = cached(&open)?;
                 let text = metrics(&node).map_err(|e| refusal(&e))?;
                 let mut r = Response::new(Full::new(Bytes::from(text)));
                 r.headers_mut().insert(
@@ -172,7 +218,7 @@ async fn handle(
                 if peer.as_deref() != Some(pool.as_slice()) {
                     return Err((StatusCode::BAD_REQUEST, "the pool-internal certificate must be the client certificate of this TLS session".into()));
                 }
-                let mut node = open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                let mut node = cached(&open)?;
                 let (host, grant) = node.host_join(&token, &csr, &pool, v["verification"].as_bool().unwrap_or(true)).map_err(|e| {
                     eprintln!("certherd server: join refused: {e}");
                     refusal(&e)
@@ -196,8 +242,7 @@ async fn handle(
                             Some(t) => Some(der_of(t, "csr")?),
                             None => None,
                         };
-                        let mut node =
-                            open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                        let mut node = cached(&open)?;
                         let (host, grant) = node
                             .host_poll(
                                 &peer,
@@ -221,7 +266,7 @@ async fn handle(
                 Some(peer) => {
                     blocking(move || {
                         let new = der_of(field(&v, "pool_certificate")?, "pool_certificate")?;
-                        let mut node = open().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                        let mut node = cached(&open)?;
                         let host = node.host_repin(&peer, &new).map_err(|e| {
                             eprintln!("certherd server: pool refresh refused: {e}");
                             refusal(&e)

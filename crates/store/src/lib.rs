@@ -44,6 +44,10 @@ pub trait Store {
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error>;
     /// Hosts of the fleet, by name.
     fn hosts(&self) -> Result<Vec<Host>, Error>;
+    /// One host by name.
+    fn host(&self, name: &str) -> Result<Option<Host>, Error>;
+    /// The host whose pinned pool-internal certificate has this SHA-256.
+    fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error>;
     /// A join token by the SHA-256 of its text.
     fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error>;
     /// Alarms, open and cleared, oldest first.

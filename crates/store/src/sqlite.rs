@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS hosts (
     pool_sha256 TEXT,
     last_seen BIGINT
 );
+CREATE INDEX IF NOT EXISTS hosts_by_pool ON hosts (pool_sha256);
 CREATE TABLE IF NOT EXISTS join_tokens (
     sha256 TEXT PRIMARY KEY,
     host TEXT NOT NULL,
@@ -197,6 +198,47 @@ impl SqliteStore {
             key,
             fault: None,
         })
+    }
+
+    /// Hosts matching `condition` (SQL with one parameter, `?1`), by name.
+    fn hosts_where(&self, condition: &str, value: &str) -> Result<Vec<Host>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT name, ips, created_at, joined_at, pool_sha256, last_seen FROM hosts WHERE {condition} ORDER BY name"))
+            .map_err(Error::sql("listing hosts"))?;
+        let rows = stmt
+            .query_map([value], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .map_err(Error::sql("listing hosts"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, ips, created, joined, pool, seen) =
+                row.map_err(Error::sql("listing hosts"))?;
+            out.push(Host {
+                name,
+                ips: ips
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| Error::Corrupt(format!("host ip {s}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+                created_at: from_ts(created)?,
+                joined_at: joined.map(from_ts).transpose()?,
+                pool_sha256: pool,
+                last_seen: seen.map(from_ts).transpose()?,
+            });
+        }
+        Ok(out)
     }
 
     /// Installs a fault-injection hook, called with a point name at each crash point
@@ -708,43 +750,18 @@ impl Store for SqliteStore {
     }
 
     fn hosts(&self) -> Result<Vec<Host>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, ips, created_at, joined_at, pool_sha256, last_seen FROM hosts ORDER BY name")
-            .map_err(Error::sql("listing hosts"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                ))
-            })
-            .map_err(Error::sql("listing hosts"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, ips, created, joined, pool, seen) =
-                row.map_err(Error::sql("listing hosts"))?;
-            out.push(Host {
-                name,
-                ips: ips
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        s.parse()
-                            .map_err(|_| Error::Corrupt(format!("host ip {s}")))
-                    })
-                    .collect::<Result<_, _>>()?,
-                created_at: from_ts(created)?,
-                joined_at: joined.map(from_ts).transpose()?,
-                pool_sha256: pool,
-                last_seen: seen.map(from_ts).transpose()?,
-            });
-        }
-        Ok(out)
+        self.hosts_where("?1 = ?1", "")
+    }
+
+    fn host(&self, name: &str) -> Result<Option<Host>, Error> {
+        Ok(self.hosts_where("name = ?1", name)?.into_iter().next())
+    }
+
+    fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error> {
+        Ok(self
+            .hosts_where("pool_sha256 = ?1", pool_sha256)?
+            .into_iter()
+            .next())
     }
 
     fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error> {

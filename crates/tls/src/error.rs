@@ -43,3 +43,16 @@ pub enum Error {
     #[error("client identity unusable: {0}")]
     Identity(String),
 }
+
+impl Error {
+    /// Classifies an I/O error from reading or writing an established stream: a TLS alert
+    /// refusing our certificate becomes [`Error::ClientRejected`].
+    pub fn from_io(e: io::Error) -> Self {
+        if let Some(rustls::Error::AlertReceived(a)) =
+            e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Self::ClientRejected(format!("alert {a:?} after the handshake"));
+        }
+        Self::Io(e)
+    }
+}

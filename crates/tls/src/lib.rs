@@ -10,7 +10,9 @@ mod connect;
 mod error;
 mod verifier;
 
-pub use connect::{connect, fetch_chain, probe, Endpoint, Identity, Probe, TlsStream};
+pub use connect::{
+    connect, connect_for_request, fetch_chain, probe, Endpoint, Identity, Probe, TlsStream,
+};
 pub use error::Error;
 /// The TLS library's own error, for callers that classify failures after the handshake.
 pub use rustls::Error as RustlsError;
