@@ -125,6 +125,29 @@ fn check_server(
     Ok(())
 }
 
+/// Checks the server against the roots this host trusts (after the join).
+fn check_trusted(
+    chain: &[CertificateDer<'static>],
+    anchors: &[CertificateDer<'static>],
+    host: &str,
+    at: certherd_core::OffsetDateTime,
+) -> Result<(), Error> {
+    let leaf = chain
+        .first()
+        .ok_or_else(|| Error::Protocol("the server presented no certificate".into()))?;
+    certherd_x509::verify(&VerifyInput {
+        end_entity: leaf,
+        intermediates: &chain[1..],
+        trusted: anchors,
+        crls: &[],
+        at,
+        name: Some(host),
+        purpose: Purpose::Server,
+    })
+    .map_err(|r| Error::Protocol(format!("the server's certificate is not trusted: {r}")))?;
+    Ok(())
+}
+
 fn pems(v: &Value, field: &str) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = Vec::new();
     for p in v[field].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -251,6 +274,14 @@ pub struct Polled {
 pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, Error> {
     let (url, ca_sha256) = node.agent_server()?;
     let verifying = node.agent_verification()?;
+    // After the join, the server is trusted the way the pool trusts: by the roots the
+    // server distributes, so a staged CA rotation never breaks the session.
+    let anchors = node.trust_anchors()?;
+    let held: Vec<String> = anchors
+        .iter()
+        .map(|c| certherd_x509::hex(&certherd_x509::sha256(c)))
+        .collect();
+    let _ = &ca_sha256;
     let (address, host) = host_port(&url)?;
     let (pool_cert, pool_key) = node.agent_identity()?;
     let id = identity(pool_cert, &pool_key)?;
@@ -267,14 +298,14 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
     )?;
     // Emergency-disabled verification skips the check (and the server holds an alarm).
     if verifying {
-        check_server(&recorder.chain(), &ca_sha256, &host, node.now())?;
+        check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
     }
     let due = node.agent_renewal_due()?;
     let body = match &due {
         Some((_, csr)) => {
-            json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, csr), "verification": verifying})
+            json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, csr), "verification": verifying, "trusted_roots": held})
         }
-        None => json!({"verification": verifying}),
+        None => json!({"verification": verifying, "trusted_roots": held}),
     };
     let (status, reply) = http::post(&mut stream, &host, "/v1/poll", &body.to_string())?;
     let mut v = answer(status, &reply)?;
@@ -293,9 +324,9 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
             Some(&id),
         )?;
         if verifying {
-            check_server(&recorder.chain(), &ca_sha256, &host, node.now())?;
+            check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
         }
-        let body = json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr), "verification": verifying});
+        let body = json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr), "verification": verifying, "trusted_roots": held});
         let (status, reply) = http::post(&mut again, &host, "/v1/poll", &body.to_string())?;
         v = answer(status, &reply)?;
         due = Some((key, csr));
@@ -315,7 +346,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
             Some(&id),
         )?;
         if verifying {
-            check_server(&recorder.chain(), &ca_sha256, &host, node.now())?;
+            check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
         }
         let body = json!({"pool_certificate": certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert)});
         let (status, reply) = http::post(&mut again, &host, "/v1/pool", &body.to_string())?;

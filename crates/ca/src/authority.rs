@@ -39,6 +39,11 @@ pub struct RotationReport {
     pub retired: bool,
     /// The old CA entry.
     pub old_ca: EntryRef,
+    /// Fleet hosts that have not yet confirmed the new root (nothing is reissued until
+    /// every host trusts it, so no connection fails).
+    pub waiting_for: Vec<String>,
+    /// Fleet hosts ordered to renew their host certificate under the new root.
+    pub ordered: Vec<String>,
 }
 
 impl<S: Store> Node<S> {
@@ -84,11 +89,26 @@ impl<S: Store> Node<S> {
         Ok(ca.chain.last().cloned().unwrap_or_else(|| ca.cert.clone()))
     }
 
+    /// Whether a rotation has begun and the old root is not retired yet.
+    pub fn rotation_in_progress(&self) -> Result<bool, Error> {
+        Ok(self.store.meta(keys::CA_RETIRING)?.is_some())
+    }
+
     /// `ca rotate`: a new root is added to trusted-roots and becomes the signing CA, every
     /// entry the old root issued is reissued, and the old root stays trusted until none
     /// remains. Each step commits on its own, so a rotation interrupted at any point is
     /// resumed by running `ca rotate` again, and nothing is ever signed by an untrusted root.
+    /// See [`Node::ca_rotate_step`] for the fleet's stages.
     pub fn ca_rotate(&mut self) -> Result<RotationReport, Error> {
+        self.ca_rotate_step()
+    }
+
+    /// One step of a CA rotation. On a fleet the steps are staged: the new root is trusted
+    /// everywhere first (hosts receive it at their next poll), then the server's own
+    /// certificates are reissued and every host is ordered to renew, and the old root is
+    /// retired once nothing issued by it remains. The server's lifecycle loop calls this
+    /// until the rotation is done.
+    pub fn ca_rotate_step(&mut self) -> Result<RotationReport, Error> {
         if self.store.meta(keys::MODE)?.as_deref() == Some("subordinate") {
             return Err(Error::Invalid(
                 "in subordinate mode the enterprise CA signs certherd's CA; run `certherd init --mode subordinate` in a new home for a new CA request".into(),
@@ -133,6 +153,37 @@ impl<S: Store> Node<S> {
             }
         };
         let old = self.load(&old_alias)?;
+        // A fleet is staged: every joined host must hold the new root before anything it
+        // verifies (the server's certificate) is reissued under it.
+        let new_sha = self.signing_ca()?.sha256.clone();
+        let waiting_for = self.hosts_without_root(&new_sha)?;
+        if !waiting_for.is_empty() {
+            let current = self.signing_ca()?;
+            return Ok(RotationReport {
+                new_ca: current.alias.clone(),
+                new_sha256: current.sha256.clone(),
+                reissued: Vec::new(),
+                retired: false,
+                old_ca: old_alias,
+                waiting_for,
+                ordered: Vec::new(),
+            });
+        }
+        let fleet_hosts: StoreName = crate::HOSTS_STORE.parse()?;
+        let to_order: Vec<String> = self
+            .store
+            .entries(Some(&fleet_hosts))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.issuer_sha256.as_deref() == Some(old.meta.sha256.as_str()))
+            .map(|m| m.entry.alias.to_string())
+            .filter(|h| !self.renewal_pending(h).unwrap_or(false))
+            .collect();
+        let ordered = if to_order.is_empty() {
+            Vec::new()
+        } else {
+            self.order_renewal(&to_order)?
+        };
         let issued_by_old = |node: &Self| -> Result<Vec<EntryRef>, Error> {
             Ok(node
                 .store
@@ -146,7 +197,11 @@ impl<S: Store> Node<S> {
                 .collect())
         };
         let mut reissued = Vec::new();
-        for r in issued_by_old(self)? {
+        // Host certificates' keys live on the hosts: they renew at their next poll.
+        for r in issued_by_old(self)?
+            .into_iter()
+            .filter(|r| r.store != fleet_hosts)
+        {
             let (result, backup) = match self.renew(&r) {
                 Ok((issued, b)) => (Ok(issued), Some(b)),
                 Err(e) => (Err(e.to_string()), None),
@@ -189,6 +244,8 @@ impl<S: Store> Node<S> {
             reissued,
             retired,
             old_ca: old_alias,
+            waiting_for: Vec::new(),
+            ordered,
         })
     }
 

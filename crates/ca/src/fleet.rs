@@ -36,6 +36,10 @@ fn refresh_key(host: &str) -> String {
     format!("fleet.order.refresh-pool.{host}")
 }
 
+fn roots_key(host: &str) -> String {
+    format!("fleet.host.roots.{host}")
+}
+
 fn order_key(host: &str) -> String {
     format!("fleet.order.renew.{host}")
 }
@@ -216,6 +220,19 @@ impl<S: Store> Node<S> {
     /// Whether a pool-internal refresh ordered for `host` is still waiting.
     pub fn pool_refresh_pending(&self, host: &str) -> Result<bool, Error> {
         Ok(self.store.meta(&refresh_key(host))?.is_some())
+    }
+
+    /// Joined hosts whose last poll did not show the root with this SHA-256 among their
+    /// trusted roots.
+    pub fn hosts_without_root(&self, sha256: &str) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        for h in self.hosts()?.into_iter().filter(|h| h.joined_at.is_some()) {
+            let held = self.store.meta(&roots_key(&h.name))?.unwrap_or_default();
+            if !held.split(',').any(|r| r == sha256) {
+                out.push(h.name);
+            }
+        }
+        Ok(out)
     }
 
     /// Whether a renewal ordered for `host` is still waiting for its poll.
@@ -506,6 +523,7 @@ impl<S: Store> Node<S> {
         client_cert_der: &[u8],
         renew_csr: Option<&[u8]>,
         verification: bool,
+        held_roots: &[String],
     ) -> Result<(Host, Grant), Error> {
         let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
         let mut host = self
@@ -516,6 +534,11 @@ impl<S: Store> Node<S> {
         let mut changes = Vec::new();
         let mut chain = None;
         let ordered = self.store.meta(&order_key(&host.name))?.is_some();
+        // The roots the host holds: a staged CA rotation waits until all hold the new one.
+        changes.push(Change::SetMeta {
+            key: roots_key(&host.name),
+            value: held_roots.join(","),
+        });
         // What the host says of its verification; off raises an alarm until it is back on.
         changes.push(Change::SetMeta {
             key: host_verification_key(&host.name),

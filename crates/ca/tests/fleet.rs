@@ -128,7 +128,7 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     clock.advance(Duration::days(365 * 6));
     let again = node.agent_prepare("esx1.example.test", &[]).unwrap();
     let (_, grant) = node
-        .host_poll(&req.pool_cert, Some(&again.csr), true)
+        .host_poll(&req.pool_cert, Some(&again.csr), true, &[])
         .unwrap();
     assert!(grant.host_chain.is_some());
     node.evaluate_alarms().unwrap();
@@ -147,7 +147,7 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     );
     // Someone else's certificate does not authenticate.
     assert!(matches!(
-        node.host_poll(&again.pool_cert, None, true),
+        node.host_poll(&again.pool_cert, None, true, &[]),
         Err(certherd_ca::Error::UnknownPeer(_))
     ));
 }

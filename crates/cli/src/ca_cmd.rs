@@ -77,6 +77,8 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                     "new_sha256": r.new_sha256,
                     "old_ca": r.old_ca.to_string(),
                     "retired": r.retired,
+                    "waiting_for": r.waiting_for,
+                    "ordered": r.ordered,
                     "reissued": r.reissued.iter().map(|x| json!({"entry": x.entry.to_string(), "ok": x.result.is_ok(), "error": x.result.as_ref().err()})).collect::<Vec<_>>(),
                 })),
                 Output::Table => {
@@ -91,8 +93,23 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                             Err(e) => println!("  FAILED   {}: {e}", x.entry),
                         }
                     }
+                    if !r.waiting_for.is_empty() {
+                        println!("staged: {} host(s) must trust the new root before anything is reissued: {}", r.waiting_for.len(), r.waiting_for.join(", "));
+                        println!("they receive it at their next poll; a running `certherd server` takes the next steps by itself, or run `certherd ca rotate` again");
+                    } else if !r.ordered.is_empty() {
+                        println!(
+                            "{} host(s) ordered to renew under the new root: {}",
+                            r.ordered.len(),
+                            r.ordered.join(", ")
+                        );
+                    }
                     if r.retired {
                         println!("old CA {} retired: nothing issued by it remains; its root is no longer trusted", r.old_ca);
+                    } else if !r.waiting_for.is_empty() || !r.ordered.is_empty() {
+                        println!(
+                            "old CA {} stays trusted until every host has renewed",
+                            r.old_ca
+                        );
                     } else {
                         println!("old CA {} still trusted: {failed} entries could not be reissued; fix them and run `certherd ca rotate` again", r.old_ca);
                     }

@@ -47,6 +47,25 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
     let tick_open = open.clone();
     let tick: certherd_server::Tick = std::sync::Arc::new(move || {
         if let Ok(mut node) = tick_open() {
+            // A CA rotation in progress is advanced stage by stage.
+            if node.rotation_in_progress().unwrap_or(false) {
+                match node.ca_rotate_step() {
+                    Ok(r) if r.retired => eprintln!(
+                        "certherd server: CA rotation done; old root {} retired",
+                        r.old_ca
+                    ),
+                    Ok(r) if !r.waiting_for.is_empty() => eprintln!(
+                        "certherd server: CA rotation waits for {} host(s) to trust the new root",
+                        r.waiting_for.len()
+                    ),
+                    Ok(r) => eprintln!(
+                        "certherd server: CA rotation: {} reissued, {} host(s) ordered to renew",
+                        r.reissued.len(),
+                        r.ordered.len()
+                    ),
+                    Err(e) => eprintln!("certherd server: CA rotation step failed: {e}"),
+                }
+            }
             match crate::report_cmd::evaluate_and_notify(&mut node) {
                 Ok(()) => {}
                 Err(e) => eprintln!("certherd server: alarm evaluation failed: {}", e.message),

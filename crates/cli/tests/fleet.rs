@@ -589,3 +589,124 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
     let audit = env.ok(&["audit"]);
     assert!(audit.matches("host-join-refused").count() >= 3, "{audit}");
 }
+
+#[test]
+fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = env
+        .cmd(&["server", "--listen", &addr, "--evaluate-every", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("https://{addr}");
+    let hosts = [
+        ("esx1.example.test", "127.0.0.1"),
+        ("esx2.example.test", "127.0.0.2"),
+        ("esx3.example.test", "127.0.0.3"),
+    ];
+    for (name, ip) in hosts {
+        let (token, fp) = host_add(&env, name, ip);
+        let home = name.split('.').next().unwrap();
+        let r = agent(
+            &env,
+            home,
+            &[
+                "agent",
+                "join",
+                "--server",
+                &url,
+                "--token",
+                &token,
+                "--ca-fingerprint",
+                &fp,
+                "--hostname",
+                name,
+                "--ip",
+                ip,
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let old_root = env.json(&["ca", "show", "--output", "json"]);
+    let old_sha = old_root["sha256"].as_str().unwrap().to_owned();
+    // Mutually authenticated traffic, all through the rotation: each agent polls every second.
+    let agents: Vec<Child> = hosts
+        .iter()
+        .map(|(name, _)| {
+            let home = name.split('.').next().unwrap();
+            let log = std::fs::File::create(env.path(&format!("{home}.log"))).unwrap();
+            Command::new(env!("CARGO_BIN_EXE_certherd"))
+                .arg("--home")
+                .arg(agent_home(&env, home))
+                .args(["agent", "run", "--poll", "1s"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let first = env.ok(&["ca", "rotate"]);
+    assert!(
+        first.contains("staged") || first.contains("ordered"),
+        "{first}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !env.ok(&["audit"]).contains("ca-retire") {
+        assert!(
+            Instant::now() < deadline,
+            "the rotation did not finish: {}",
+            env.ok(&["audit"])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // A few more polls after the old root is gone.
+    std::thread::sleep(Duration::from_secs(3));
+    for mut a in agents {
+        let _ = a.kill();
+        let _ = a.wait();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut polls_seen = 0;
+    for (name, _) in hosts {
+        let home = name.split('.').next().unwrap();
+        let log = std::fs::read_to_string(env.path(&format!("{home}.log"))).unwrap();
+        assert!(!log.contains("poll failed"), "{home}: {log}");
+        assert!(
+            log.contains("renewed true"),
+            "{home} renewed under the new root: {log}"
+        );
+        polls_seen += 1;
+        // The host now trusts only the new root, and its certificate chains to it.
+        let trust = agent(&env, home, &["trust", "list", "--output", "json"]).stdout;
+        assert!(
+            !trust.contains(&old_sha),
+            "{home} still trusts the old root: {trust}"
+        );
+        assert!(trust.contains("sha256"), "{trust}");
+    }
+    assert_eq!(polls_seen, 3);
+    let audit = env.ok(&["audit"]);
+    assert!(
+        audit.contains("fleet-renew-ordered") && audit.contains("ca-retire"),
+        "{audit}"
+    );
+}

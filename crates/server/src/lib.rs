@@ -8,7 +8,7 @@
 //! API (JSON bodies, certificates as PEM):
 //! - `POST /v1/join` `{token, csr, pool_certificate}`: a host joins with its one-time
 //!   token; answers `{host, host_chain, trusted_roots, crls}`.
-//! - `POST /v1/poll` `{renew_csr?}`: a joined host, authenticated by the pool-internal
+//! - `POST /v1/poll` `{renew_csr?, verification, trusted_roots}`: a joined host, authenticated by the pool-internal
 //!   certificate it presents over mutual TLS; answers the same shape.
 //! - `POST /v1/pool` `{pool_certificate}`: a joined host replaces its pinned
 //!   pool-internal certificate, authenticated by the current one.
@@ -248,6 +248,14 @@ async fn handle(
                                 &peer,
                                 csr.as_deref(),
                                 v["verification"].as_bool().unwrap_or(true),
+                                &v["trusted_roots"]
+                                    .as_array()
+                                    .map(|a| {
+                                        a.iter()
+                                            .filter_map(|r| r.as_str().map(str::to_owned))
+                                            .collect::<Vec<_>>()
+                                    })
+                                    .unwrap_or_default(),
                             )
                             .map_err(|e| {
                                 eprintln!("certherd server: poll refused: {e}");
@@ -298,9 +306,26 @@ fn metrics(node: &Node<SqliteStore>) -> Result<String, certherd_ca::Error> {
     ))
 }
 
-/// The TLS configuration: the node's machine-ssl certificate, client certificates
-/// requested (hosts present their pool-internal certificate) but not required.
-fn tls_config(node: &Node<SqliteStore>) -> Result<Arc<rustls::ServerConfig>, Error> {
+/// The machine-ssl certificate and key the server presents, swapped in place when the
+/// entry changes (a renewal, a CA rotation) so the server never needs a restart for it.
+#[derive(Debug)]
+struct Identity {
+    current: std::sync::RwLock<(String, Arc<rustls::sign::CertifiedKey>)>,
+}
+
+impl rustls::server::ResolvesServerCert for Identity {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.current.read().ok().map(|c| c.1.clone())
+    }
+}
+
+/// The node's machine-ssl entry as (its SHA-256, a certified key for rustls).
+fn machine_identity(
+    node: &Node<SqliteStore>,
+) -> Result<(String, Arc<rustls::sign::CertifiedKey>), Error> {
     use certherd_store::Store;
     let r: certherd_core::EntryRef = "machine-ssl/machine"
         .parse()
@@ -322,20 +347,39 @@ fn tls_config(node: &Node<SqliteStore>) -> Result<Arc<rustls::ServerConfig>, Err
     chain.extend(e.chain.into_iter().map(pki_types::CertificateDer::from));
     let key = pki_types::PrivateKeyDer::try_from(key.expose().to_vec())
         .map_err(|e| Error::Setup(e.to_string()))?;
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| Error::Setup(format!("machine-ssl key unusable: {e}")))?;
+    Ok((
+        e.meta.sha256,
+        Arc::new(rustls::sign::CertifiedKey::new(chain, signing)),
+    ))
+}
+
+/// The TLS configuration: the node's machine-ssl certificate (reloaded when it changes),
+/// client certificates requested (hosts present their pool-internal certificate) but not
+/// required.
+fn tls_config(
+    node: &Node<SqliteStore>,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<Identity>), Error> {
+    let identity = Arc::new(Identity {
+        current: std::sync::RwLock::new(machine_identity(node)?),
+    });
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Setup(e.to_string()))?
         .with_client_cert_verifier(Arc::new(client_auth::AnyClientCertificate::new(&provider)))
-        .with_single_cert(chain, key)
-        .map_err(|e| Error::Setup(format!("machine-ssl certificate unusable: {e}")))?;
-    Ok(Arc::new(config))
+        .with_cert_resolver(identity.clone());
+    Ok((Arc::new(config), identity))
 }
 
 /// Serves until the process is stopped. `ready` is called with the bound address.
 pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
     let node = (config.open)().map_err(Error::Setup)?;
-    let tls = tls_config(&node)?;
+    let (tls, identity) = tls_config(&node)?;
     drop(node);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -353,6 +397,28 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             source: e,
         })?;
         ready(bound);
+        // Pick up a renewed machine-ssl certificate within a second.
+        let open = config.open.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                interval.tick().await;
+                let (open, identity) = (open.clone(), identity.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    let Ok(node) = cached(&open) else { return };
+                    let Ok(held) = identity.current.read().map(|c| c.0.clone()) else { return };
+                    if let Ok((sha, key)) = machine_identity(&node) {
+                        if sha != held {
+                            if let Ok(mut c) = identity.current.write() {
+                                *c = (sha, key);
+                                eprintln!("certherd server: now presenting the renewed machine-ssl certificate");
+                            }
+                        }
+                    }
+                })
+                .await;
+            }
+        });
         if let Some((tick, every)) = config.tick {
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(every);
