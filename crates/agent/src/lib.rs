@@ -308,7 +308,16 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
         None => json!({"verification": verifying, "trusted_roots": held}),
     };
     let (status, reply) = http::post(&mut stream, &host, "/v1/poll", &body.to_string())?;
-    let mut v = answer(status, &reply)?;
+    let mut v = match answer(status, &reply) {
+        Err(Error::Refused {
+            status: 403,
+            message,
+        }) if message.contains("not the pinned identity") => {
+            node.agent_forget_server()?;
+            return Err(Error::Refused { status: 403, message: format!("{message}; this host forgot the server and its trust (join again with a new token)") });
+        }
+        other => other?,
+    };
     let mut due = due;
     if due.is_none() && v["renew"].as_bool() == Some(true) {
         // The server ordered a new certificate (`fleet renew`): a new key, and ask again.

@@ -431,6 +431,26 @@ impl<S: Store> Node<S> {
 const VERIFICATION: &str = "agent.verification";
 
 impl<S: Store> Node<S> {
+    /// The server removed this host: forget the server (its address, its pinned CA) and
+    /// the trust it distributed, as both sides of a XenServer pool do when a host leaves.
+    pub fn agent_forget_server(&mut self) -> Result<(), Error> {
+        let mut changes = vec![
+            Change::DeleteMeta(SERVER_URL.into()),
+            Change::DeleteMeta(SERVER_CA.into()),
+        ];
+        for m in self.trust_list()? {
+            changes.push(Change::DeleteEntry(m.entry));
+        }
+        changes.push(self.audit(
+            "agent-removed",
+            &self.hostname()?,
+            "the server removed this host; its pins and trust are forgotten",
+        ));
+        self.commit(&changes)
+    }
+}
+
+impl<S: Store> Node<S> {
     /// Whether this agent verifies the server (on unless emergency-disabled).
     pub fn agent_verification(&self) -> Result<bool, Error> {
         Ok(self.store.meta(VERIFICATION)?.as_deref() != Some("disabled"))

@@ -132,6 +132,24 @@ pub enum Command {
     /// Fleet-wide operations (run on the server's home).
     #[command(subcommand)]
     Fleet(FleetCmd),
+    /// Credentials for the server's admin API.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Issue a bearer token for the admin API (`GET /v1/hosts`, `/v1/alarms`, and
+    /// `/metrics` with `[metrics] require_token`). It is shown once; only its hash is kept.
+    Credential {
+        /// Whose it is (recorded in the audit log).
+        #[arg(long, value_name = "NAME", default_value = "admin")]
+        name: String,
+        /// Output format (JSON: `name`, `token`).
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 /// `fleet` subcommands.

@@ -8,7 +8,9 @@ use certherd_core::Span;
 use certherd_store::Home;
 use serde_json::json;
 
-use crate::args::{AgentCmd, FleetCmd, HostCmd, Output, PoolCmd, ServerArgs, VerificationAction};
+use crate::args::{
+    AdminCmd, AgentCmd, FleetCmd, HostCmd, Output, PoolCmd, ServerArgs, VerificationAction,
+};
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json, table};
 use crate::{node_over, open_node, Failure};
@@ -505,6 +507,21 @@ fn verification(
                     );
                 }
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin`.
+pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
+    let AdminCmd::Credential { name, output } = c;
+    let mut node = open_node(home)?;
+    let token = node.admin_credential_add(&name, random32()?)?;
+    match output {
+        Output::Json => json(&json!({"name": name, "token": token})),
+        Output::Table => {
+            println!("{token}");
+            eprintln!("admin credential for {name}: send it as `Authorization: Bearer {token}`; it is not shown again");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -111,6 +111,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Agent(c) => fleet_cmd::agent(&home, c),
         Command::Pool(c) => fleet_cmd::pool(&home, c),
         Command::Fleet(c) => fleet_cmd::fleet(&home, c),
+        Command::Admin(c) => fleet_cmd::admin(&home, c),
     }
 }
 

@@ -585,9 +585,65 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         "{}",
         r.stderr
     );
+    // ...and the host forgot the server and the trust it distributed.
+    assert!(r.stderr.contains("forgot the server"), "{}", r.stderr);
+    assert_eq!(
+        agent(&env, "esx3", &["trust", "list", "--output", "json"])
+            .stdout
+            .trim(),
+        "[]"
+    );
+    let again = agent(&env, "esx3", &["agent", "run", "--once"]);
+    assert!(
+        again.code != 0 && again.stderr.contains("has not joined a server"),
+        "{}",
+        again.stderr
+    );
     // Every refusal is in the audit log.
     let audit = env.ok(&["audit"]);
     assert!(audit.matches("host-join-refused").count() >= 3, "{audit}");
+
+    // Admin calls need an admin credential.
+    let get = |path: &str, token: Option<&str>| {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        raw(
+            &server.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        )
+    };
+    assert!(get("/v1/hosts", None).starts_with("HTTP/1.1 401"));
+    assert!(get("/v1/hosts", Some(&format!("cha1_{}", "1".repeat(64)))).starts_with("HTTP/1.1 403"));
+    let token = env.json(&["admin", "credential", "--name", "ops", "--output", "json"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hosts = get("/v1/hosts", Some(&token));
+    assert!(
+        hosts.starts_with("HTTP/1.1 200") && hosts.contains("esx1.example.test"),
+        "{hosts}"
+    );
+    assert!(get("/v1/alarms", Some(&token)).starts_with("HTTP/1.1 200"));
+    // With [metrics] require_token, /metrics needs it too (read when the server starts).
+    drop(server);
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        "[metrics]\nrequire_token = true\n",
+    )
+    .unwrap();
+    let server = start_server(&env);
+    let metrics = |token: Option<&str>| {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        raw(
+            &server.addr,
+            &format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        )
+    };
+    assert!(metrics(None).starts_with("HTTP/1.1 401"));
+    assert!(metrics(Some(&token)).contains("certherd_certificate_seconds_left"));
 }
 
 #[test]

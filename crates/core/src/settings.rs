@@ -33,6 +33,18 @@ pub struct Settings {
     /// `[agent]`: what a host agent does with its certificates.
     #[serde(default)]
     pub agent: AgentSettings,
+    /// `[metrics]`: who may read the server's `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]` section.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Require an admin credential (`Authorization: Bearer`) for `/metrics`.
+    #[serde(default)]
+    pub require_token: bool,
 }
 
 /// `[agent]` section, in a host agent's home.

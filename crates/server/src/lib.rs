@@ -12,7 +12,9 @@
 //!   certificate it presents over mutual TLS; answers the same shape.
 //! - `POST /v1/pool` `{pool_certificate}`: a joined host replaces its pinned
 //!   pool-internal certificate, authenticated by the current one.
-//! - `GET /metrics`: Prometheus text.
+//! - `GET /metrics`: Prometheus text; with `[metrics] require_token`, an admin credential.
+//! - `GET /v1/hosts`, `GET /v1/alarms`: admin calls, `Authorization: Bearer` with a token
+//!   from `certherd admin credential`.
 //! - `GET /v1/health`: `{"status":"ok"}`.
 #![forbid(unsafe_code)]
 
@@ -189,6 +191,12 @@ async fn handle(
         }
     };
     let path = parts.uri.path().to_owned();
+    let bearer: Option<String> = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
     let result: Result<Response<Full<Bytes>>, (StatusCode, String)> = match (
         parts.method.clone(),
         path.as_str(),
@@ -197,6 +205,9 @@ async fn handle(
         (Method::GET, "/metrics") => {
             blocking(move || {
                 let node = cached(&open)?;
+                if node.metrics_require_token() {
+                    admin(&node, bearer.as_deref())?;
+                }
                 let text = metrics(&node).map_err(|e| refusal(&e))?;
                 let mut r = Response::new(Full::new(Bytes::from(text)));
                 r.headers_mut().insert(
@@ -204,6 +215,42 @@ async fn handle(
                     hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
                 );
                 Ok(r)
+            })
+            .await
+        }
+        (Method::GET, "/v1/hosts") => {
+            blocking(move || {
+                let node = cached(&open)?;
+                admin(&node, bearer.as_deref())?;
+                let hosts = node.hosts().map_err(|e| refusal(&e))?;
+                Ok(reply(
+                    StatusCode::OK,
+                    json!(hosts
+                        .iter()
+                        .map(|h| json!({
+                            "name": h.name,
+                            "ips": h.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                            "joined_at": h.joined_at.map(certherd_x509::rfc3339),
+                            "last_seen": h.last_seen.map(certherd_x509::rfc3339),
+                        }))
+                        .collect::<Vec<_>>()),
+                ))
+            })
+            .await
+        }
+        (Method::GET, "/v1/alarms") => {
+            blocking(move || {
+                let node = cached(&open)?;
+                admin(&node, bearer.as_deref())?;
+                let alarms = node.alarm_history().map_err(|e| refusal(&e))?;
+                Ok(reply(
+                    StatusCode::OK,
+                    json!(alarms
+                        .iter()
+                        .filter(|a| a.is_open())
+                        .map(|a| json!({"kind": a.kind.name(), "subject": a.subject, "raised_at": certherd_x509::rfc3339(a.raised_at)}))
+                        .collect::<Vec<_>>()),
+                ))
             })
             .await
         }
@@ -291,6 +338,19 @@ async fn handle(
         )),
     };
     Ok(result.unwrap_or_else(|(status, message)| reply(status, json!({"error": message}))))
+}
+
+/// Admin calls need a bearer token from `certherd admin credential`.
+fn admin(node: &Node<SqliteStore>, bearer: Option<&str>) -> Result<String, (StatusCode, String)> {
+    let token = bearer.ok_or((
+        StatusCode::UNAUTHORIZED,
+        "an admin credential is required (Authorization: Bearer, from `certherd admin credential`)"
+            .to_owned(),
+    ))?;
+    node.admin_for(token).map_err(|e| refusal(&e))?.ok_or((
+        StatusCode::FORBIDDEN,
+        "that admin credential is not valid".to_owned(),
+    ))
 }
 
 fn metrics(node: &Node<SqliteStore>) -> Result<String, certherd_ca::Error> {
