@@ -199,9 +199,9 @@ pub struct JoinOptions<'a> {
     pub token: &'a str,
     /// The SHA-256 of the server's root CA.
     pub ca_fingerprint: &'a str,
-    /// This host's FQDN.
-    pub hostname: &'a str,
-    /// This host's enrolled IP addresses.
+    /// This host's FQDN; `None` takes the name the token was issued for.
+    pub hostname: Option<&'a str>,
+    /// This host's IP addresses; empty with no hostname takes the enrolled ones.
     pub ips: &'a [std::net::IpAddr],
     /// This host's certificate verification setting (must match the pool's).
     pub verification: bool,
@@ -222,19 +222,52 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         timeout,
     } = *o;
     let (address, host) = host_port(server)?;
-    let req = node.agent_prepare(hostname, ips)?;
+    let endpoint = Endpoint {
+        address,
+        proxy: None,
+        timeout,
+        server_name: None,
+    };
+    // Without a hostname, ask the server which host the token is for (the token is not
+    // spent); the server is checked against the pinned CA before the token is sent.
+    let (hostname, ips): (String, Vec<std::net::IpAddr>) = match hostname {
+        Some(h) => (h.to_owned(), ips.to_vec()),
+        None => {
+            let recorder = Arc::new(RecordingVerifier::default());
+            let mut s = certherd_tls::connect_for_request(&endpoint, recorder.clone(), None)?;
+            check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
+            let (status, reply) = http::post(
+                &mut s,
+                &host,
+                "/v1/enrollment",
+                &json!({"token": token}).to_string(),
+            )?;
+            let v = answer(status, &reply)?;
+            let name = v["host"]
+                .as_str()
+                .ok_or_else(|| Error::Protocol("enrollment without a host name".into()))?
+                .to_owned();
+            let enrolled = v["ips"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| i.as_str()?.parse().ok())
+                .collect();
+            (
+                name,
+                if ips.is_empty() {
+                    enrolled
+                } else {
+                    ips.to_vec()
+                },
+            )
+        }
+    };
+    let req = node.agent_prepare(&hostname, &ips)?;
     let id = identity(req.pool_cert.clone(), &req.pool_key)?;
     let recorder = Arc::new(RecordingVerifier::default());
-    let mut stream = certherd_tls::connect_for_request(
-        &Endpoint {
-            address,
-            proxy: None,
-            timeout,
-            server_name: None,
-        },
-        recorder.clone(),
-        Some(&id),
-    )?;
+    let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
     // Nothing is sent until the server proved it holds a certificate from the pinned CA.
     check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
     let body = json!({
@@ -251,7 +284,7 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
     let crls = pems(&v, "crls")?;
     node.agent_sync_trust(&roots, &crls)?;
     Ok(Joined {
-        host: v["host"].as_str().unwrap_or(hostname).to_owned(),
+        host: v["host"].as_str().unwrap_or(&hostname).to_owned(),
         trusted_roots: roots.len(),
     })
 }

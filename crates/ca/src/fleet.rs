@@ -275,6 +275,24 @@ impl<S: Store> Node<S> {
         self.settings.metrics.require_token
     }
 
+    /// The host a join token was issued for, and its enrolled names, without spending the
+    /// token: the agent asks before it makes its CSR. A token that would be refused at
+    /// join is refused here too.
+    pub fn enrollment(&self, token_text: &str) -> Result<Host, Error> {
+        let key = JoinToken::lookup_key(token_text)?;
+        let mut token = self
+            .store
+            .join_token(&key)?
+            .ok_or(certherd_core::TokenError::Unknown)?;
+        let host = self
+            .store
+            .host(&token.host)?
+            .ok_or(certherd_core::TokenError::Unknown)?;
+        // Checked on a copy: nothing is written.
+        token.redeem(&host.name, self.now())?;
+        Ok(host)
+    }
+
     /// Whether a renewal ordered for `host` is still waiting for its poll.
     pub fn renewal_pending(&self, host: &str) -> Result<bool, Error> {
         Ok(self.store.meta(&order_key(host))?.is_some())

@@ -283,10 +283,10 @@ pub enum AgentCmd {
         /// SHA-256 of the server's root CA, as `host add` printed it.
         #[arg(long, value_name = "SHA256")]
         ca_fingerprint: Option<String>,
-        /// This host's FQDN, as enrolled.
+        /// This host's FQDN [default: the name `host add` enrolled for this token].
         #[arg(long, value_name = "FQDN")]
-        hostname: String,
-        /// An IP address of this host, as enrolled; repeatable.
+        hostname: Option<String>,
+        /// An IP address of this host; repeatable [default: the enrolled ones].
         #[arg(long = "ip", value_name = "ADDR")]
         ips: Vec<std::net::IpAddr>,
         /// Where `agent run` serves the host certificate (the host's server identity).

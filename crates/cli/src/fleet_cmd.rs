@@ -211,7 +211,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                     server: &server,
                     token: &token,
                     ca_fingerprint: &fingerprint,
-                    hostname: &hostname,
+                    hostname: hostname.as_deref(),
                     ips: &ips,
                     verification: !no_verification,
                     timeout,

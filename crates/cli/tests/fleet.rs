@@ -575,7 +575,12 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         &server.addr,
         "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
-    assert!(metrics.contains("certherd_certificate_seconds_left{node=\"vc01.example.test\",store=\"fleet-hosts\",alias=\"esx1.example.test\""), "{metrics}");
+    assert!(metrics.contains("certherd_certificate_seconds_left{node=\"esx1.example.test\",store=\"fleet-hosts\",alias=\"esx1.example.test\""), "{metrics}");
+    assert!(
+        metrics.contains("certherd_renewals_total")
+            && !metrics.contains("certherd_renewals_total 0\n"),
+        "renewals are counted: {metrics}"
+    );
 
     // A removed host can no longer authenticate.
     env.ok(&["host", "remove", "esx3.example.test"]);
@@ -680,6 +685,7 @@ fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
     for (name, ip) in hosts {
         let (token, fp) = host_add(&env, name, ip);
         let home = name.split('.').next().unwrap();
+        // Only the token and the fingerprint: the host's name and IPs come from its enrollment.
         let r = agent(
             &env,
             home,
@@ -692,13 +698,20 @@ fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
                 &token,
                 "--ca-fingerprint",
                 &fp,
-                "--hostname",
-                name,
-                "--ip",
-                ip,
             ],
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains(name), "{}", r.stdout);
+        let mine = agent(
+            &env,
+            home,
+            &["cert", "show", "machine-ssl/host", "--output", "json"],
+        )
+        .stdout;
+        assert!(
+            mine.contains(ip),
+            "the enrolled IP is in the host certificate: {mine}"
+        );
     }
     let old_root = env.json(&["ca", "show", "--output", "json"]);
     let old_sha = old_root["sha256"].as_str().unwrap().to_owned();

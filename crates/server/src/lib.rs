@@ -6,6 +6,8 @@
 //! one writer), so the async side never holds the database.
 //!
 //! API (JSON bodies, certificates as PEM):
+//! - `POST /v1/enrollment` `{token}`: the host name and IP addresses a token was issued
+//!   for, without spending it.
 //! - `POST /v1/join` `{token, csr, pool_certificate}`: a host joins with its one-time
 //!   token; answers `{host, host_chain, trusted_roots, crls}`.
 //! - `POST /v1/poll` `{renew_csr?, verification, trusted_roots}`: a joined host, authenticated by the pool-internal
@@ -254,6 +256,16 @@ async fn handle(
             })
             .await
         }
+        (Method::POST, "/v1/enrollment") => {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            blocking(move || {
+                let token = field(&v, "token")?.to_owned();
+                let node = cached(&open)?;
+                let host = node.enrollment(&token).map_err(|e| refusal(&e))?;
+                Ok(reply(StatusCode::OK, json!({"host": host.name, "ips": host.ips.iter().map(ToString::to_string).collect::<Vec<_>>()})))
+            })
+            .await
+        }
         (Method::POST, "/v1/join") => {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             blocking(move || {
@@ -306,8 +318,16 @@ async fn handle(
                             )
                             .map_err(|e| {
                                 eprintln!("certherd server: poll refused: {e}");
+                                {
+                                if csr.is_some() {
+                                    RENEWAL_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                                 refusal(&e)
+                            }
                             })?;
+                        if grant.host_chain.is_some() {
+                            RENEWALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
                     })
                     .await
@@ -353,15 +373,34 @@ fn admin(node: &Node<SqliteStore>, bearer: Option<&str>) -> Result<String, (Stat
     ))
 }
 
+/// Host certificate renewals served since the server started, and refusals of them.
+static RENEWALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static RENEWAL_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn metrics(node: &Node<SqliteStore>) -> Result<String, certherd_ca::Error> {
     use certherd_store::Store;
+    use std::sync::atomic::Ordering;
     let hostname = node.hostname()?;
     let entries = node.store().entries(None)?;
     let alarms = node.alarm_history()?;
+    // A host's certificates are labelled with the host they live on.
+    let node_of = |e: &certherd_core::EntryMeta| -> String {
+        let store = e.entry.store.as_str();
+        if store == certherd_ca::HOSTS_STORE || store == certherd_ca::POOL_STORE {
+            e.entry.alias.to_string()
+        } else {
+            hostname.clone()
+        }
+    };
+    let labelled: Vec<(String, &certherd_core::EntryMeta)> =
+        entries.iter().map(|e| (node_of(e), e)).collect();
     Ok(certherd_core::render_metrics(
-        entries.iter().map(|e| (hostname.as_str(), e)),
+        labelled.iter().map(|(n, e)| (n.as_str(), *e)),
         &alarms,
-        certherd_core::Counters::default(),
+        certherd_core::Counters {
+            renewals: RENEWALS.load(Ordering::Relaxed),
+            renewal_failures: RENEWAL_FAILURES.load(Ordering::Relaxed),
+        },
         node.now(),
     ))
 }
