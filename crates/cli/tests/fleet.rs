@@ -323,6 +323,57 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
             .stdout
             .contains("Example Corp Root"));
     }
+    // A CRL added on the server reaches the agents too: a certificate it revokes no
+    // longer verifies on a host.
+    let leaf_key =
+        certherd_x509::PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let leaf_spec = certherd_x509::CertSpec {
+        common_name: "wlb.example.test".into(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::hours(1),
+        not_after: now + time::Duration::days(30),
+        role: certherd_x509::Role::Leaf,
+        eku: vec![certherd_x509::Eku::ServerAuth],
+    }
+    .with_names(["wlb.example.test"])
+    .unwrap();
+    let issuer = certherd_x509::Issuer {
+        cert: &extra.cert,
+        key: &extra.key,
+    };
+    let leaf = certherd_x509::issue(&leaf_spec, &leaf_key.public_key_spki(), &issuer).unwrap();
+    let leaf_file = env.write(
+        "wlb.pem",
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &leaf),
+    );
+    let leaf_path = leaf_file.to_str().unwrap();
+    assert_eq!(agent(&env, "esx1", &["verify", leaf_path]).code, 0);
+    let serial = certherd_x509::CertInfo::from_der(&leaf).unwrap().serial;
+    let crl = certherd_x509::crl(
+        &issuer,
+        &[&serial],
+        1,
+        now - time::Duration::minutes(5),
+        now + time::Duration::days(7),
+    )
+    .unwrap();
+    let crl_file = env.write(
+        "extra.crl",
+        certherd_x509::to_pem(certherd_x509::PemLabel::Crl, &crl),
+    );
+    env.ok(&["trust", "add-crl", crl_file.to_str().unwrap()]);
+    assert_eq!(agent(&env, "esx1", &["agent", "run", "--once"]).code, 0);
+    let revoked = agent(&env, "esx1", &["verify", leaf_path]);
+    assert!(
+        revoked.code != 0 && revoked.stderr.to_lowercase().contains("revoked"),
+        "{} {}",
+        revoked.stdout,
+        revoked.stderr
+    );
+
     let sha = certherd_x509::hex(&certherd_x509::sha256(&extra.cert));
     env.ok(&["trust", "remove", &sha]);
     agent(&env, "esx1", &["agent", "run", "--once"]);

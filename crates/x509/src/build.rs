@@ -195,6 +195,49 @@ pub fn issue(
     Ok(cert.der().clone())
 }
 
+/// A CRL signed by `issuer` revoking the certificates with these serial numbers (hex, as
+/// [`crate::CertInfo::serial`] shows them), valid from `this_update` to `next_update`.
+pub fn crl(
+    issuer: &Issuer<'_>,
+    revoked_serials: &[&str],
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<Vec<u8>, Error> {
+    let mut revoked_certs = Vec::new();
+    for serial in revoked_serials {
+        let hex = serial.trim_start_matches("0x");
+        if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Malformed {
+                what: "serial number",
+                detail: format!("'{serial}' is not hex"),
+            });
+        }
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        revoked_certs.push(rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&bytes),
+            revocation_time: this_update,
+            reason_code: None,
+            invalidity_date: None,
+        });
+    }
+    let ca = rcgen::Issuer::from_ca_cert_der(&CertificateDer::from(issuer.cert), issuer.key.pair())
+        .map_err(build_err("issuer"))?;
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: rcgen::SerialNumber::from(number),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)
+    .map_err(build_err("CRL"))?;
+    Ok(crl.der().to_vec())
+}
+
 /// Builds a self-signed certificate (a root CA, or a self-signed identity).
 pub fn self_sign(spec: &CertSpec, key: &PrivateKey) -> Result<CertificateDer<'static>, Error> {
     let params = spec.params(key.algorithm().is_rsa())?;

@@ -16,7 +16,9 @@ mod pkcs12;
 mod timefmt;
 mod verify;
 
-pub use build::{issue, random_serial, self_sign, signing_request, CertSpec, Eku, Issuer, Role};
+pub use build::{
+    crl, issue, random_serial, self_sign, signing_request, CertSpec, Eku, Issuer, Role,
+};
 pub use decode::{
     parse_certificates, parse_crl, parse_private_key, parse_signing_request, to_pem, PemLabel,
 };
