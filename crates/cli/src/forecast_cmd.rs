@@ -106,7 +106,14 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
         .list(None, now)?
         .into_iter()
         .map(|v| ReportRow {
-            node: hostname.clone(),
+            // A fleet host's certificates are shown under the host they live on.
+            node: if [certherd_ca::HOSTS_STORE, certherd_ca::POOL_STORE]
+                .contains(&v.meta.entry.store.as_str())
+            {
+                v.meta.entry.alias.to_string()
+            } else {
+                hostname.clone()
+            },
             store: v.meta.entry.store.to_string(),
             alias: v.meta.entry.alias.to_string(),
             subject: v.meta.subject.clone(),
