@@ -227,6 +227,7 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         proxy: None,
         timeout,
         server_name: None,
+        starttls: None,
     };
     // Without a hostname, ask the server which host the token is for (the token is not
     // spent); the server is checked against the pinned CA before the token is sent.
@@ -325,6 +326,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
             proxy: None,
             timeout,
             server_name: None,
+            starttls: None,
         },
         recorder.clone(),
         Some(&id),
@@ -361,6 +363,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
                 proxy: None,
                 timeout,
                 server_name: None,
+                starttls: None,
             },
             recorder.clone(),
             Some(&id),
@@ -383,6 +386,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
                 proxy: None,
                 timeout,
                 server_name: None,
+                starttls: None,
             },
             recorder.clone(),
             Some(&id),

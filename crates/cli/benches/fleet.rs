@@ -72,6 +72,7 @@ fn call(addr: &str, sim: &Sim, path: &str, body: &Value) -> Value {
             proxy: None,
             timeout: Duration::from_secs(60),
             server_name: Some("bench.example.test".into()),
+            starttls: None,
         },
         verifier,
         Some(&id),

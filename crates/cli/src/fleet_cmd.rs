@@ -318,6 +318,7 @@ fn confirm_fingerprint(server: &str, timeout: Duration) -> Result<String, Failur
             proxy: None,
             timeout,
             server_name: None,
+            starttls: None,
         },
         None,
     )

@@ -38,6 +38,7 @@ fn endpoint(server: &KmipServer, timeout: Duration) -> Endpoint {
         proxy: server.proxy.as_ref().map(ToString::to_string),
         timeout,
         server_name: None,
+        starttls: None,
     }
 }
 

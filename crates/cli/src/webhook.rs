@@ -63,6 +63,7 @@ fn post_once(t: &Target, body: &str, anchors: &[CertificateDer<'static>]) -> Res
             proxy: None,
             timeout: Duration::from_secs(10),
             server_name: None,
+            starttls: None,
         };
         let mut s = certherd_tls::connect(&endpoint, verifier, None).map_err(|e| e.to_string())?;
         s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;

@@ -112,6 +112,7 @@ fn raw(addr: &str, request: &str) -> String {
             proxy: None,
             timeout: Duration::from_secs(5),
             server_name: None,
+            starttls: None,
         },
         verifier,
         None,
@@ -433,6 +434,7 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
                 proxy: None,
                 timeout: Duration::from_secs(5),
                 server_name: Some("esx2.example.test".into()),
+                starttls: None,
             },
             verifier.clone(),
             None,
@@ -447,6 +449,30 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         shown[0].as_ref(),
         on_disk[0].as_ref(),
         "the listener serves the deployed certificate"
+    );
+    // The server scans the host's listener: one certificate, one inventory item.
+    env.ok(&["scan", "tls", &esx2_listen, "--sni", "esx2.example.test"]);
+    let listed = env.json(&["cert", "list", "--output", "json"]);
+    let host_entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["sha256"] == served.sha256.as_str() && e["store"] != "endpoints")
+        .unwrap_or_else(|| panic!("the host certificate is in the inventory: {listed}"));
+    assert!(
+        host_entry["also_seen_at"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("endpoints/"),
+        "{host_entry}"
+    );
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["store"] == "endpoints"),
+        "the scanned copy is not listed twice: {listed}"
     );
     let _ = running.kill();
     let _ = running.wait();
@@ -513,6 +539,16 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
     let r = agent(&env, "esx2", &["agent", "run", "--once"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("renewed true"), "{}", r.stderr);
+    // The scanned copy of the superseded certificate is never blamed by the forecast.
+    let f = env.json(&["forecast", "--until", "+6y", "--output", "json"]);
+    assert!(
+        !f["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["store"] == "endpoints"),
+        "{f}"
+    );
 
     // host refresh-pool-cert: a new pool-internal identity, pinned by the server.
     let pin = |env: &Env| {
@@ -552,6 +588,18 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
             .iter()
             .any(|a| a["kind"] == "verification-disabled" && a["subject"] == "esx1.example.test"),
         "{alarms}"
+    );
+    // `check` and `alarms` never disagree: the open alarm makes the check fail.
+    let check = env.run(&["check", "--output", "json"]);
+    assert_ne!(check.code, 0, "{}", check.stdout);
+    let c: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    assert!(
+        c["open_alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "verification-disabled" && a["subject"] == "esx1.example.test"),
+        "{c}"
     );
     let status = env.json(&["pool", "verification", "status", "--output", "json"]);
     assert!(

@@ -27,6 +27,8 @@ pub struct Endpoint {
     /// The name sent as SNI, when it is not the host of `address` (e.g. an IP address
     /// serving a named certificate).
     pub server_name: Option<String>,
+    /// The plaintext protocol to upgrade with before the handshake, if any.
+    pub starttls: Option<crate::StartTls>,
 }
 
 /// A client certificate chain and its key.
@@ -105,6 +107,21 @@ fn through_proxy(proxy: &str, target: &str, timeout: Duration) -> Result<TcpStre
     Ok(s)
 }
 
+/// A handshake error that shows the peer answered with something other than TLS records.
+fn not_tls(e: &rustls::Error, address: &str) -> Option<Error> {
+    use rustls::InvalidMessage as M;
+    let why = match e {
+        rustls::Error::InvalidMessage(M::InvalidContentType) => "",
+        rustls::Error::InvalidMessage(M::UnknownProtocolVersion) => " (unknown record version)",
+        rustls::Error::InvalidMessage(M::MessageTooLarge) => " (record too large)",
+        _ => return None,
+    };
+    Some(Error::NotTls {
+        address: address.to_owned(),
+        detail: format!("its answer is not a TLS record{why}"),
+    })
+}
+
 fn classify(e: rustls::Error, sent_client_cert: bool) -> Error {
     use rustls::Error as E;
     match e {
@@ -177,6 +194,9 @@ fn open(
         Some(p) => through_proxy(p, &endpoint.address, endpoint.timeout)?,
         None => tcp(&endpoint.address, endpoint.timeout)?,
     };
+    if let Some(protocol) = endpoint.starttls {
+        crate::starttls::upgrade(protocol, &sock, endpoint.timeout)?;
+    }
     let mut stream = StreamOwned::new(conn, sock);
     while stream.conn.is_handshaking() {
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
@@ -186,16 +206,20 @@ fn open(
                     .into_inner()
                     .and_then(|i| i.downcast::<rustls::Error>().ok())
                 {
-                    Some(tls) => classify(*tls, identity.is_some()),
+                    Some(tls) => not_tls(&tls, &endpoint.address)
+                        .unwrap_or_else(|| classify(*tls, identity.is_some())),
                     None if matches!(
                         kind,
                         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
                     ) =>
                     {
-                        Error::Handshake(format!(
-                            "no TLS answer within {}s: the port may not speak TLS",
-                            endpoint.timeout.as_secs_f32()
-                        ))
+                        Error::NotTls {
+                            address: endpoint.address.clone(),
+                            detail: format!(
+                                "no TLS answer within {}s",
+                                endpoint.timeout.as_secs_f32()
+                            ),
+                        }
                     }
                     None => Error::Handshake("the connection closed during the handshake".into()),
                 },
@@ -274,6 +298,7 @@ mod tests {
                 proxy: None,
                 timeout: Duration::from_secs(2),
                 server_name: None,
+                starttls: None,
             },
             None,
         )

@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::StartTls;
+
 /// Why a TLS connection failed, in the terms of seed 004's troubleshooting rule.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -42,6 +44,32 @@ pub enum Error {
     /// The client identity could not be used.
     #[error("client identity unusable: {0}")]
     Identity(String),
+    /// The port answered, but not with TLS (a plaintext service, or silence).
+    #[error("{address} does not speak TLS: {detail}")]
+    NotTls {
+        /// The address tried.
+        address: String,
+        /// What was seen instead of a TLS answer.
+        detail: String,
+    },
+    /// The server speaks the STARTTLS protocol but declines to start TLS (PostgreSQL with
+    /// `ssl = off`, an SMTP server without STARTTLS, an LDAP server without a certificate).
+    #[error("STARTTLS: the {} server refuses TLS: {detail}", protocol.name())]
+    StartTlsRefused {
+        /// The protocol spoken.
+        protocol: StartTls,
+        /// What the server answered.
+        detail: String,
+    },
+    /// The port does not answer as the STARTTLS protocol does (it speaks something else,
+    /// or nothing within the timeout).
+    #[error("STARTTLS: the port does not speak {}: {detail}", protocol.name())]
+    StartTlsUnexpected {
+        /// The protocol expected.
+        protocol: StartTls,
+        /// What the port answered instead, or that it did not answer.
+        detail: String,
+    },
 }
 
 impl Error {

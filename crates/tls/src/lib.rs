@@ -8,6 +8,7 @@
 
 mod connect;
 mod error;
+mod starttls;
 mod verifier;
 
 pub use connect::{
@@ -16,4 +17,5 @@ pub use connect::{
 pub use error::Error;
 /// The TLS library's own error, for callers that classify failures after the handshake.
 pub use rustls::Error as RustlsError;
+pub use starttls::{StartTls, UnknownStartTls};
 pub use verifier::{anchored, PinnedServer, RecordingVerifier};

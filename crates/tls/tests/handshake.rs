@@ -118,6 +118,7 @@ fn endpoint(addr: &str) -> Endpoint {
         proxy: None,
         timeout: Duration::from_secs(5),
         server_name: None,
+        starttls: None,
     }
 }
 
