@@ -47,9 +47,108 @@ fn is_pkcs12_name(name: &str) -> bool {
     n.ends_with(".p12") || n.ends_with(".pfx")
 }
 
+/// Where `needle` first occurs in `hay` at or after `from`.
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut at = from;
+    while let Some(rest) = hay.get(at..) {
+        let i = at + rest.iter().position(|&b| b == first)?;
+        if hay.get(i..i + needle.len()) == Some(needle) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
+/// Decodes standard base64 with line breaks (and other ASCII whitespace) in it; `None` on
+/// any other character, misplaced padding or a length that is not whole.
+fn base64_decode(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len() / 4 * 3);
+    let (mut acc, mut n, mut pad) = (0u32, 0u8, 0u8);
+    for &c in body {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                pad += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ => return None,
+        };
+        if pad > 0 {
+            return None;
+        }
+        acc = (acc << 6) | u32::from(v);
+        n += 1;
+        if n == 4 {
+            out.extend_from_slice(&acc.to_be_bytes()[1..]);
+            (acc, n) = (0, 0);
+        }
+    }
+    match (n, pad) {
+        (0, 0) => {}
+        (2, 2) => out.push((acc >> 4).to_be_bytes()[3]),
+        (3, 1) => out.extend_from_slice(&(acc >> 2).to_be_bytes()[2..]),
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// One DER element at the start of `b`: its tag, its contents and what follows it.
+fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let first = *b.get(1)?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for byte in b.get(2..2 + n)? {
+            len = (len << 8) | usize::from(*byte);
+        }
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    Some((tag, b.get(header..end)?, b.get(end..)?))
+}
+
+/// Whether `der` is shaped as one certificate: a SEQUENCE of a SEQUENCE (the TBS), a
+/// SEQUENCE (the algorithm) and a BIT STRING (the signature), with nothing after it. The
+/// fields inside are the inspection's to decode (it reports one that does not).
+fn certificate_shaped(der: &[u8]) -> bool {
+    let Some((0x30, body, [])) = der_element(der) else {
+        return false;
+    };
+    let Some((0x30, _, rest)) = der_element(body) else {
+        return false;
+    };
+    let Some((0x30, _, rest)) = der_element(rest) else {
+        return false;
+    };
+    matches!(der_element(rest), Some((0x03, _, [])))
+}
+
+fn damaged(detail: impl Into<String>) -> Found {
+    Found::Damaged(
+        Error::Malformed {
+            what: "PEM file",
+            detail: detail.into(),
+        }
+        .to_string(),
+    )
+}
+
 /// Classifies `bytes`, read from a file called `name` (its extension hints PKCS#12).
 pub fn discover(bytes: &[u8], name: &str, password: Option<&str>) -> Found {
-    if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+    if find(bytes, b"-----BEGIN ", 0).is_some() {
         return discover_pem(bytes);
     }
     if bytes.first() != Some(&0x30) {
@@ -78,27 +177,64 @@ pub fn discover(bytes: &[u8], name: &str, password: Option<&str>) -> Found {
     }
 }
 
+/// The PEM blocks, read in one pass: certificate bodies are decoded here (the common case,
+/// thousands of files in a scan); a block with headers, and every key, goes through the
+/// `pem` crate.
 fn discover_pem(bytes: &[u8]) -> Found {
-    let blocks = match crate::decode::pem_blocks(bytes, "PEM file") {
-        Ok(b) => b,
-        Err(e) => return Found::Damaged(e.to_string()),
-    };
     let mut certs = Vec::new();
     let mut keys = Vec::new();
-    for b in blocks {
-        match b.tag() {
-            "CERTIFICATE" | "TRUSTED CERTIFICATE" | "X509 CERTIFICATE" => {
-                match crate::parse_certificates(b.contents()) {
-                    Ok(c) => certs.extend(c.into_iter().map(|c| c.to_vec())),
-                    Err(e) => return Found::Damaged(e.to_string()),
+    let mut pos = 0;
+    while let Some(begin) = find(bytes, b"-----BEGIN ", pos) {
+        let label_at = begin + 11;
+        let Some(label_end) = find(bytes, b"-----", label_at) else {
+            return damaged("a BEGIN line does not end in -----");
+        };
+        let label = &bytes[label_at..label_end];
+        if label.iter().any(|&b| b == b'\n' || b == b'\r') {
+            return damaged("a BEGIN line does not end in -----");
+        }
+        let body_at = label_end + 5;
+        let mut end_line = Vec::with_capacity(label.len() + 14);
+        end_line.extend_from_slice(b"-----END ");
+        end_line.extend_from_slice(label);
+        end_line.extend_from_slice(b"-----");
+        let Some(end) = find(bytes, &end_line, body_at) else {
+            return damaged("truncated: a BEGIN line has no matching END line");
+        };
+        pos = end + end_line.len();
+        let body = &bytes[body_at..end];
+        let block = &bytes[begin..pos];
+        match label {
+            b"CERTIFICATE" | b"TRUSTED CERTIFICATE" | b"X509 CERTIFICATE" => {
+                let der = if body.contains(&b':') {
+                    pem::parse(block).ok().map(pem::Pem::into_contents)
+                } else {
+                    base64_decode(body)
+                };
+                let Some(der) = der else {
+                    return damaged("a certificate block is not valid base64");
+                };
+                if !certificate_shaped(&der) {
+                    return Found::Damaged(
+                        Error::Malformed {
+                            what: "certificate",
+                            detail: "not a DER certificate".into(),
+                        }
+                        .to_string(),
+                    );
                 }
+                certs.push(der);
             }
-            "ENCRYPTED PRIVATE KEY" => keys.push(FoundKey {
+            b"ENCRYPTED PRIVATE KEY" => keys.push(FoundKey {
                 public_key: None,
                 encrypted: true,
             }),
-            "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
-                let pem = crate::decode::pem_block(b.tag(), b.contents());
+            b"PRIVATE KEY" | b"RSA PRIVATE KEY" | b"EC PRIVATE KEY" => {
+                let parsed = match pem::parse(block) {
+                    Ok(p) => p,
+                    Err(e) => return damaged(e.to_string()),
+                };
+                let pem = crate::decode::pem_block(parsed.tag(), parsed.contents());
                 keys.push(FoundKey {
                     public_key: crate::parse_private_key(pem.as_bytes())
                         .ok()
@@ -175,7 +311,57 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn reads_pem_the_way_the_pem_crate_does() {
+        let (c, _) = cert();
+        let pem = crate::to_pem(crate::PemLabel::Certificate, &c);
+        // CRLF line ends, text around the blocks, a header line: the same certificate.
+        let crlf = format!("subject=whatever\r\n{}", pem.replace('\n', "\r\n"));
+        let headers = pem.replacen("-----\n", "-----\nComment: hello\n\n", 1);
+        for text in [pem.clone(), crlf, headers] {
+            assert_eq!(
+                discover(text.as_bytes(), "c.pem", None),
+                Found::Pem {
+                    certs: vec![c.clone()],
+                    keys: vec![]
+                },
+                "{text}"
+            );
+        }
+        assert_eq!(base64_decode(b"TWFu"), Some(b"Man".to_vec()));
+        assert_eq!(base64_decode(b"TWE=\n"), Some(b"Ma".to_vec()));
+        assert_eq!(base64_decode(b"TQ=="), Some(b"M".to_vec()));
+        for bad in [&b"TQ="[..], b"T", b"TQ==TQ==", b"TW!u", b"TWFuT"] {
+            assert_eq!(base64_decode(bad), None, "{bad:?}");
+        }
+        // A block that is no certificate, an END that does not match, bad base64.
+        let not_der = crate::decode::pem_block("CERTIFICATE", b"hello");
+        let unmatched = pem.replace("END CERTIFICATE", "END CERTIFICATEX");
+        let bad64 = pem.replacen('M', "!", 1);
+        for text in [not_der, unmatched, bad64] {
+            assert!(
+                matches!(discover(text.as_bytes(), "c.pem", None), Found::Damaged(_)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            discover(
+                b"-----BEGIN DH PARAMETERS-----\nAAAA\n-----END DH PARAMETERS-----\n",
+                "dh.pem",
+                None
+            ),
+            Found::Nothing
+        );
+    }
+
     proptest! {
+        #[test]
+        fn base64_decodes_what_the_pem_crate_encodes(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let text = crate::decode::pem_block("X", &data);
+            let body = text.split("-----").nth(2).unwrap_or("");
+            prop_assert_eq!(base64_decode(body.as_bytes()), Some(data));
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512), p12 in any::<bool>()) {
             let _ = discover(&bytes, if p12 { "f.p12" } else { "f" }, Some("pw"));

@@ -1,5 +1,5 @@
 //! X.509 for certherd, without I/O: keys, certificate building (rcgen), parsing
-//! (x509-parser), path validation (rustls-webpki), PEM/DER and PKCS#12 encodings.
+//! (x509-parser), path validation (certval authoritative for RFC 5280, rustls-webpki for the TLS rules), profile lints, PEM/DER and PKCS#12 encodings.
 //!
 //! Every function here takes bytes and returns bytes or values; nothing reads a file,
 //! a socket or the wall clock. Time always arrives as an argument.
@@ -12,7 +12,9 @@ mod error;
 mod fingerprint;
 mod info;
 mod key;
+mod lint;
 mod pkcs12;
+mod rfc5280;
 mod timefmt;
 mod verify;
 
@@ -27,9 +29,13 @@ pub use error::Error;
 pub use fingerprint::{hex, hex_colon, sha1, sha256};
 pub use info::{CertInfo, CrlInfo, CsrInfo};
 pub use key::{KeyAlgorithm, PrivateKey};
+pub use lint::{lint, lint_crl, Lint, LintRole};
 pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
+pub use rfc5280::Rfc5280Options;
 pub use timefmt::rfc3339;
-pub use verify::{verify, Purpose, Reason, VerifiedChain, VerifyInput};
+pub use verify::{
+    verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain, VerifyInput,
+};
 
 /// Re-exported DER wrappers, so callers need not depend on pki-types themselves.
 pub use pki_types::{CertificateDer, CertificateRevocationListDer};

@@ -3,9 +3,7 @@
 //! p12-keystore brings the legacy ciphers (RC2, 3DES, SHA-1 MACs) that real-world PKCS#12
 //! files use and that aws-lc-rs does not expose; certherd writes only PBES2/AES-256.
 
-use p12_keystore::{
-    Certificate, KeyStore, KeyStoreEntry, Pkcs12ImportPolicy, PrivateKey, PrivateKeyChain,
-};
+use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKeyChain};
 
 use crate::Error;
 
@@ -34,10 +32,9 @@ pub fn pkcs12_encode(
         .collect::<Result<Vec<_>, _>>()?;
     let local_key_id = crate::sha1(chain.first().map(Vec::as_slice).unwrap_or_default()).to_vec();
     let mut store = KeyStore::new();
-    let key = PrivateKey::from_der(key_pkcs8).map_err(|e| Error::Pkcs12(e.to_string()))?;
     store.add_entry(
         alias,
-        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(local_key_id, key, certs)),
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(key_pkcs8, local_key_id, certs)),
     );
     store
         .writer(password)
@@ -47,23 +44,21 @@ pub fn pkcs12_encode(
 
 /// Decodes a PKCS#12 file with `password`.
 pub fn pkcs12_decode(data: &[u8], password: &str) -> Result<Pkcs12Contents, Error> {
-    let store =
-        KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
-            let msg = e.to_string();
-            if msg.to_ascii_lowercase().contains("mac")
-                || msg.to_ascii_lowercase().contains("password")
-            {
-                Error::Pkcs12Password
-            } else {
-                Error::Pkcs12(msg)
-            }
-        })?;
+    let store = KeyStore::from_pkcs12(data, password).map_err(|e| {
+        let msg = e.to_string();
+        if msg.to_ascii_lowercase().contains("mac") || msg.to_ascii_lowercase().contains("password")
+        {
+            Error::Pkcs12Password
+        } else {
+            Error::Pkcs12(msg)
+        }
+    })?;
     let mut out = Pkcs12Contents::default();
     for (_, entry) in store.entries() {
         match entry {
             KeyStoreEntry::PrivateKeyChain(chain) => out.keys.push((
-                chain.key().as_der().to_vec(),
-                chain.certs().iter().map(|c| c.as_der().to_vec()).collect(),
+                chain.key().to_vec(),
+                chain.chain().iter().map(|c| c.as_der().to_vec()).collect(),
             )),
             KeyStoreEntry::Certificate(c) => out.certificates.push(c.as_der().to_vec()),
             _ => {}

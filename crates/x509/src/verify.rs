@@ -1,6 +1,12 @@
-//! Path validation: a thin layer over rustls-webpki, the engine our TLS connections use,
-//! so `certherd verify` and a real handshake agree. This module adds what webpki does not
-//! give directly: a reason with context, and the chain that was built.
+//! Path validation: one decision from two validators. certval (see [`crate::rfc5280`],
+//! tested with NIST PKITS) is authoritative for RFC 5280 path validity; rustls-webpki, the
+//! engine our TLS connections use, adds the TLS rules certval does not check (the purpose
+//! and EKU, the peer name, a CA certificate used as an end entity). When certval accepts a
+//! path that webpki refuses for a rule certval evaluates fully (name chaining, name
+//! constraints, path length, critical policy extensions, unique identifiers...), the path is
+//! valid and [`VerifiedChain::webpki_refused`] says that rustls clients would still refuse
+//! it. This module adds the profile checks (weak keys and signatures), reasons with context,
+//! the e-mail peer name, and the chain that was built.
 
 use std::fmt;
 
@@ -9,6 +15,7 @@ use time::OffsetDateTime;
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::rfc3339;
+use crate::rfc5280::{self, Rfc5280Options};
 
 /// What the certificate must be good for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +41,8 @@ pub struct VerifyInput<'a> {
     pub crls: &'a [CertificateRevocationListDer<'a>],
     /// The instant of validation.
     pub at: OffsetDateTime,
-    /// A DNS name or IP address the certificate must cover.
+    /// A DNS name, IP address or e-mail address (`user@domain`, matched against the
+    /// subjectAltName's rfc822Name entries) the certificate must cover.
     pub name: Option<&'a str>,
     /// The required purpose.
     pub purpose: Purpose,
@@ -45,6 +53,10 @@ pub struct VerifyInput<'a> {
 pub struct VerifiedChain {
     /// DER certificates from the end entity to the anchor.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The path is valid per RFC 5280 (certval), but rustls-webpki refuses it for this
+    /// reason, so rustls (and Go-style) TLS clients would refuse it too; `None` when both
+    /// accept it.
+    pub webpki_refused: Option<Reason>,
 }
 
 /// Why a validation failed, with the context an admin needs to act.
@@ -101,6 +113,65 @@ pub enum Reason {
     Malformed(String),
     /// Any other webpki error, by its name.
     Other(String),
+    /// The trust anchor the path ends at has expired (RFC 5280 validators and openssl refuse
+    /// it; webpki does not look).
+    AnchorExpired {
+        /// The anchor's subject.
+        subject: String,
+        /// Its notAfter.
+        not_after: OffsetDateTime,
+        /// The validation instant.
+        now: OffsetDateTime,
+    },
+    /// An issuing CA certificate has a keyUsage extension without keyCertSign.
+    IssuerLacksKeyCertSign {
+        /// The issuer's subject.
+        subject: String,
+    },
+    /// The end entity's keyUsage does not allow what the path requires.
+    KeyUsageViolation {
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// A certificate in the path has a weak public key: RSA under 2048 bits (or not a
+    /// multiple of 8), DSA, or an elliptic curve other than P-256, P-384 and P-521.
+    WeakKey {
+        /// The certificate's subject.
+        subject: String,
+        /// The key algorithm ("RSA", "DSA", "EC curve <oid>").
+        algorithm: String,
+        /// The key size in bits.
+        bits: u32,
+    },
+    /// A certificate in the path is signed with MD2, MD5 or SHA-1 (a trust anchor's own
+    /// self-signature is not counted: nothing relies on it).
+    WeakSignature {
+        /// The certificate's subject.
+        subject: String,
+        /// The signature algorithm's name.
+        algorithm: String,
+    },
+    /// No certificate policy acceptable to the caller is valid for the path (RFC 5280
+    /// 6.1: an explicit policy was required, or a mapping to or from anyPolicy).
+    PolicyViolation {
+        /// What went wrong.
+        detail: String,
+    },
+    /// A certificate breaks an RFC 5280 profile rule that only a misissued certificate
+    /// breaks (a CA without a subject, keyCertSign without cA, misplaced or empty
+    /// nameConstraints, a non-critical subjectAltName in a certificate without subject).
+    ProfileViolation {
+        /// The certificate's subject.
+        subject: String,
+        /// The rule, with its RFC 5280 section.
+        rule: &'static str,
+    },
+    /// The revocation status of a certificate could not be determined from the CRLs given
+    /// (reported only when [`crate::Rfc5280Options::require_revocation_status`] is set).
+    RevocationUnknown {
+        /// The certificate's subject.
+        subject: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -149,6 +220,39 @@ impl fmt::Display for Reason {
             Self::UnsupportedSignatureAlgorithm => f.write_str("unsupported signature algorithm"),
             Self::Malformed(d) => write!(f, "malformed certificate: {d}"),
             Self::Other(d) => write!(f, "validation failed: {d}"),
+            Self::AnchorExpired {
+                subject,
+                not_after,
+                now,
+            } => write!(
+                f,
+                "trust anchor '{subject}' expired at {} (checked at {})",
+                rfc3339(*not_after),
+                rfc3339(*now)
+            ),
+            Self::IssuerLacksKeyCertSign { subject } => write!(
+                f,
+                "issuer '{subject}' has a keyUsage without keyCertSign: it may not sign certificates"
+            ),
+            Self::KeyUsageViolation { subject } => {
+                write!(f, "keyUsage of '{subject}' does not allow this use")
+            }
+            Self::WeakKey {
+                subject,
+                algorithm,
+                bits,
+            } => write!(f, "weak key in '{subject}': {algorithm}, {bits} bits"),
+            Self::WeakSignature { subject, algorithm } => {
+                write!(f, "weak signature on '{subject}': {algorithm}")
+            }
+            Self::PolicyViolation { detail } => write!(f, "certificate policy: {detail}"),
+            Self::ProfileViolation { subject, rule } => {
+                write!(f, "'{subject}' breaks RFC 5280 {rule}")
+            }
+            Self::RevocationUnknown { subject } => write!(
+                f,
+                "revocation status of '{subject}' could not be determined from the CRLs given"
+            ),
         }
     }
 }
@@ -228,46 +332,263 @@ impl webpki::ExtendedKeyUsageValidator for AnyUsage {
 
 /// Validates `input.end_entity` as `openssl verify` and a TLS peer would: path building
 /// from the intermediates to a trust anchor, validity at `input.at`, basicConstraints and
-/// path length, name constraints, EKU, revocation against the given CRLs, and the name.
+/// path length, key usage, name constraints, policies, EKU, revocation against the given
+/// CRLs, key and signature strength, and the name. Both webpki and certval must accept the
+/// path; on failure the most important reason is returned (see [`verify_all`] for all).
 pub fn verify(input: &VerifyInput<'_>) -> Result<VerifiedChain, Reason> {
-    let ee_der = CertificateDer::from(input.end_entity);
-    let now = unix(input.at);
+    verify_all(input).map_err(|mut all| {
+        if all.is_empty() {
+            Reason::Other("rejected without a reason".to_owned())
+        } else {
+            all.swap_remove(0)
+        }
+    })
+}
+
+/// Like [`verify`], but on failure returns every reason either validator or the profile
+/// checks found, deduplicated, the most important first.
+pub fn verify_all(input: &VerifyInput<'_>) -> Result<VerifiedChain, Vec<Reason>> {
+    verify_all_with(input, &Rfc5280Options::default())
+}
+
+/// [`verify_all`] with RFC 5280 inputs beyond the defaults: a user-initial-policy-set, the
+/// explicit-policy, policy-mapping and anyPolicy inhibitors, and whether revocation status
+/// must be determined (NIST PKITS runs this way).
+pub fn verify_all_with(
+    input: &VerifyInput<'_>,
+    opts: &Rfc5280Options,
+) -> Result<VerifiedChain, Vec<Reason>> {
+    let mut reasons = Vec::new();
+    let email = input.name.filter(|n| n.contains('@'));
 
     // A certificate that is itself a trust anchor is trusted as such (as openssl does for a
-    // root given directly); only its validity period and name still apply.
+    // root given directly); only its validity period, key and name still apply.
     if let Some(anchor) = input
         .trusted
         .iter()
         .find(|t| t.as_ref() == input.end_entity)
     {
-        let info =
-            crate::CertInfo::from_der(anchor).map_err(|e| Reason::Malformed(e.to_string()))?;
+        let info = crate::CertInfo::from_der(anchor)
+            .map_err(|e| vec![Reason::Malformed(e.to_string())])?;
         if input.at > info.not_after {
-            return Err(Reason::Expired {
+            reasons.push(Reason::Expired {
                 not_after: info.not_after,
                 now: input.at,
             });
         }
         if input.at < info.not_before {
-            return Err(Reason::NotYetValid {
+            reasons.push(Reason::NotYetValid {
                 not_before: info.not_before,
                 now: input.at,
             });
         }
-        if let Some(name) = input.name {
+        reasons.extend(rfc5280::weak_key(anchor));
+        if let Some(name) = email {
+            if let (false, presented) = rfc5280::covers_email(anchor, name) {
+                reasons.push(Reason::NameMismatch {
+                    expected: name.to_owned(),
+                    presented,
+                });
+            }
+        } else if let Some(name) = input.name {
             if !info.covers_name(name) {
-                return Err(Reason::NameMismatch {
+                reasons.push(Reason::NameMismatch {
                     expected: name.to_owned(),
                     presented: info.subject_alt_names(),
                 });
             }
         }
-        return Ok(VerifiedChain {
-            chain: vec![anchor.clone().into_owned()],
-        });
+        return finish(
+            reasons,
+            VerifiedChain {
+                chain: vec![anchor.clone().into_owned()],
+                webpki_refused: None,
+            },
+        );
     }
 
-    let ee = EndEntityCert::try_from(&ee_der).map_err(|e| reason(e, input.purpose))?;
+    let by_webpki = webpki_verify(input, email.is_none());
+    let by_certval = rfc5280::validate(input, opts);
+
+    // The path the profile checks look at, end entity first and the anchor last: webpki's
+    // when it built one, else certval's, else the end entity alone.
+    let (path, has_anchor): (Vec<Vec<u8>>, bool) = match (&by_webpki.path, &by_certval) {
+        (Ok(c), _) => (c.iter().map(|d| d.to_vec()).collect(), c.len() > 1),
+        (_, Ok(p)) | (_, Err((_, Some(p)))) => (p.iter().rev().cloned().collect(), true),
+        _ => (vec![input.end_entity.to_vec()], false),
+    };
+    let last = path.len().saturating_sub(1);
+    for (i, der) in path.iter().enumerate() {
+        reasons.extend(rfc5280::profile_checks(der, has_anchor && i == last));
+    }
+    reasons.extend(rfc5280::wildcard_against_excluded(&path));
+    if let Some(name) = email {
+        if let (false, presented) = rfc5280::covers_email(input.end_entity, name) {
+            reasons.push(Reason::NameMismatch {
+                expected: name.to_owned(),
+                presented,
+            });
+        }
+    }
+    // The name is a TLS rule only webpki checks: its verdict always counts.
+    reasons.extend(by_webpki.name);
+    match (by_webpki.path, by_certval) {
+        (Ok(chain), Ok(_)) => finish(
+            reasons,
+            VerifiedChain {
+                chain,
+                webpki_refused: None,
+            },
+        ),
+        (Ok(chain), Err((c, _))) => {
+            reasons.extend(c);
+            finish(
+                reasons,
+                VerifiedChain {
+                    chain,
+                    webpki_refused: None,
+                },
+            )
+        }
+        (Err(w), Ok(p)) => {
+            // certval is authoritative for RFC 5280; webpki's refusal counts only for a TLS
+            // rule certval does not check. When webpki stopped before judging the end
+            // entity's purpose, those TLS rules are checked here instead.
+            reasons.extend(rfc5280::tls_end_entity_checks(
+                input.end_entity,
+                input.purpose,
+            ));
+            let chain: Vec<CertificateDer<'static>> =
+                p.into_iter().rev().map(CertificateDer::from).collect();
+            if counts_despite_rfc5280(&w) {
+                reasons.push(w);
+                finish(
+                    reasons,
+                    VerifiedChain {
+                        chain,
+                        webpki_refused: None,
+                    },
+                )
+            } else {
+                finish(
+                    reasons,
+                    VerifiedChain {
+                        chain,
+                        webpki_refused: Some(w),
+                    },
+                )
+            }
+        }
+        (Err(w), Err((c, _))) => {
+            reasons.push(w);
+            reasons.extend(c);
+            finish(
+                reasons,
+                VerifiedChain {
+                    chain: Vec::new(),
+                    webpki_refused: None,
+                },
+            )
+        }
+    }
+}
+
+/// Whether a webpki refusal stands when certval accepts the path: the TLS rules certval
+/// does not check (the purpose, the name), revocation (both read the same CRLs; a
+/// disagreement fails closed) and refusals of an unknown class. A CA certificate as the end
+/// entity is allowed by RFC 5280 and refused by webpki: it is reported in
+/// `webpki_refused` (and by the inspection as `ca-as-leaf`), not failed here. Name chaining,
+/// name constraints, path length, critical extensions, signatures, validity and encoding
+/// are RFC 5280 rules certval evaluates fully, so its acceptance overrides webpki there.
+fn counts_despite_rfc5280(r: &Reason) -> bool {
+    matches!(
+        r,
+        Reason::WrongPurpose { .. }
+            | Reason::NameMismatch { .. }
+            | Reason::InvalidName(_)
+            | Reason::Revoked
+            | Reason::Other(_)
+    )
+}
+
+/// How important a reason is, lower first: what makes the certificate unusable whatever
+/// else is fixed comes before what a configuration change would cure.
+fn rank(r: &Reason) -> u8 {
+    match r {
+        Reason::Malformed(_) => 0,
+        Reason::Revoked => 1,
+        Reason::AnchorExpired { .. } | Reason::Expired { .. } | Reason::NotYetValid { .. } => 2,
+        // A weak algorithm explains why a signature is refused, so it comes first.
+        Reason::WeakSignature { .. } | Reason::WeakKey { .. } => 3,
+        Reason::BadSignature => 4,
+        Reason::UnknownIssuer => 5,
+        Reason::IssuerLacksKeyCertSign { .. }
+        | Reason::EndEntityUsedAsCa
+        | Reason::CaUsedAsEndEntity
+        | Reason::PathLenExceeded
+        | Reason::NameConstraintViolation
+        | Reason::PolicyViolation { .. }
+        | Reason::KeyUsageViolation { .. }
+        | Reason::ProfileViolation { .. }
+        | Reason::UnsupportedCriticalExtension => 6,
+        Reason::RevocationUnknown { .. } => 7,
+        Reason::NameMismatch { .. } | Reason::InvalidName(_) | Reason::WrongPurpose { .. } => 8,
+        Reason::UnsupportedSignatureAlgorithm => 9,
+        Reason::Other(_) => 10,
+    }
+}
+
+fn finish(mut reasons: Vec<Reason>, chain: VerifiedChain) -> Result<VerifiedChain, Vec<Reason>> {
+    if reasons.is_empty() {
+        return Ok(chain);
+    }
+    reasons.sort_by_key(rank); // stable: webpki's reason stays ahead of an equal one
+    let mut out: Vec<Reason> = Vec::with_capacity(reasons.len());
+    for r in reasons {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    Err(out)
+}
+
+/// webpki's verdict on a path and on the name, apart.
+struct WebpkiVerdict {
+    /// The path built, end entity first, or why none was.
+    path: Result<Vec<CertificateDer<'static>>, Reason>,
+    /// Why the end entity does not cover the name asked for (empty when it does).
+    name: Vec<Reason>,
+}
+
+/// webpki's verdict: the path (end entity first) or its reason, and the name's. The name is
+/// checked even when no path was built, so [`verify_all`] can list both.
+fn webpki_verify(input: &VerifyInput<'_>, check_name: bool) -> WebpkiVerdict {
+    let ee_der = CertificateDer::from(input.end_entity);
+    let now = unix(input.at);
+    let ee = match EndEntityCert::try_from(&ee_der) {
+        Ok(ee) => ee,
+        Err(e) => {
+            // webpki cannot read it (certval may): the name is judged from the parsed SANs.
+            let mut name = Vec::new();
+            if let (true, Some(n), Ok(info)) = (
+                check_name,
+                input.name,
+                crate::CertInfo::from_der(input.end_entity),
+            ) {
+                let has_san = !(info.dns_names.is_empty() && info.ip_addresses.is_empty());
+                if !(has_san && info.covers_name(n)) {
+                    name.push(Reason::NameMismatch {
+                        expected: n.to_owned(),
+                        presented: info.subject_alt_names(),
+                    });
+                }
+            }
+            return WebpkiVerdict {
+                path: Err(reason(e, input.purpose)),
+                name,
+            };
+        }
+    };
     let anchors = input
         .trusted
         .iter()
@@ -318,39 +639,47 @@ pub fn verify(input: &VerifyInput<'_>) -> Result<VerifiedChain, Reason> {
             None,
         ),
     }
-    .map_err(|e| reason(e, input.purpose))?;
+    .map_err(|e| reason(e, input.purpose));
 
-    if let Some(name) = input.name {
-        let server_name =
-            ServerName::try_from(name).map_err(|_| Reason::InvalidName(name.to_owned()))?;
-        ee.verify_is_valid_for_subject_name(&server_name)
-            .map_err(|e| match reason(e, input.purpose) {
-                // webpki's context lists names in Debug form; show them as SANs are usually shown.
-                Reason::NameMismatch { expected, .. } => Reason::NameMismatch {
-                    expected,
-                    presented: crate::CertInfo::from_der(input.end_entity)
-                        .map(|i| i.subject_alt_names())
-                        .unwrap_or_default(),
-                },
-                other => other,
-            })?;
+    let mut name = Vec::new();
+    if let (true, Some(n)) = (check_name, input.name) {
+        match ServerName::try_from(n) {
+            Err(_) => name.push(Reason::InvalidName(n.to_owned())),
+            Ok(server_name) => {
+                if let Err(e) = ee.verify_is_valid_for_subject_name(&server_name) {
+                    name.push(match reason(e, input.purpose) {
+                        // webpki's context lists names in Debug form; show them as SANs are
+                        // usually shown.
+                        Reason::NameMismatch { expected, .. } => Reason::NameMismatch {
+                            expected,
+                            presented: crate::CertInfo::from_der(input.end_entity)
+                                .map(|i| i.subject_alt_names())
+                                .unwrap_or_default(),
+                        },
+                        other => other,
+                    });
+                }
+            }
+        }
     }
-
-    let mut chain = vec![ee_der.clone().into_owned()];
-    chain.extend(
-        path.intermediate_certificates()
-            .map(|c| c.der().into_owned()),
-    );
-    let anchor = path.anchor();
-    if let Some(root) = input.trusted.iter().find(|t| {
-        webpki::anchor_from_trusted_cert(t).is_ok_and(|a| {
-            a.subject.as_ref() == anchor.subject.as_ref()
-                && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
-        })
-    }) {
-        chain.push(root.clone().into_owned());
-    }
-    Ok(VerifiedChain { chain })
+    let path = path.map(|path| {
+        let mut chain = vec![ee_der.clone().into_owned()];
+        chain.extend(
+            path.intermediate_certificates()
+                .map(|c| c.der().into_owned()),
+        );
+        let anchor = path.anchor();
+        if let Some(root) = input.trusted.iter().find(|t| {
+            webpki::anchor_from_trusted_cert(t).is_ok_and(|a| {
+                a.subject.as_ref() == anchor.subject.as_ref()
+                    && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
+            })
+        }) {
+            chain.push(root.clone().into_owned());
+        }
+        chain
+    });
+    WebpkiVerdict { path, name }
 }
 
 #[cfg(test)]
@@ -462,7 +791,11 @@ mod tests {
         let mut ca = input(&p, &inters, &trusted);
         ca.end_entity = &p.inter;
         ca.name = None;
-        assert_eq!(verify(&ca).unwrap_err(), Reason::CaUsedAsEndEntity);
+        // RFC 5280 allows a CA certificate as the end entity; webpki's refusal is reported.
+        assert_eq!(
+            verify(&ca).unwrap().webpki_refused,
+            Some(Reason::CaUsedAsEndEntity)
+        );
     }
 
     #[test]
@@ -524,5 +857,285 @@ mod tests {
         i.end_entity = &p.root;
         i.name = None;
         assert_eq!(verify(&i).unwrap().chain.len(), 1);
+    }
+
+    /// Root (P-256, 10 years, or `root_years`) -> intermediate built by rcgen directly with
+    /// `inter_usages` -> ECDSA leaf for node1.example.com.
+    fn pki_with(root_years: i32, inter_usages: Vec<rcgen::KeyUsagePurpose>) -> (Pki, PrivateKey) {
+        let rk = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let root = self_sign(&spec("Root", Role::Ca { path_len: None }, root_years), &rk).unwrap();
+        let ik = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut ip = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ip.distinguished_name
+            .push(rcgen::DnType::CommonName, "Inter Without CertSign");
+        ip.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        ip.key_usages = inter_usages;
+        ip.not_before = datetime!(2026-01-01 0:00 UTC);
+        ip.not_after = datetime!(2031-01-01 0:00 UTC);
+        let inter = ip
+            .signed_by(
+                ik.pair(),
+                &rcgen::Issuer::from_ca_cert_der(&root, rk.pair()).unwrap(),
+            )
+            .unwrap()
+            .der()
+            .clone();
+        let lk = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut ls = spec("node1.example.com", Role::Leaf, 2)
+            .with_names(["node1.example.com"])
+            .unwrap();
+        ls.eku = vec![Eku::ServerAuth];
+        let leaf = issue(
+            &ls,
+            &lk.public_key_spki(),
+            &Issuer {
+                cert: &inter,
+                key: &ik,
+            },
+        )
+        .unwrap();
+        (Pki { root, inter, leaf }, ik)
+    }
+
+    #[test]
+    fn an_issuer_without_key_cert_sign_is_refused_by_name() {
+        use rcgen::KeyUsagePurpose as K;
+        let (p, _) = pki_with(10, vec![K::DigitalSignature, K::CrlSign]);
+        let inters = [p.inter.clone()];
+        let trusted = [p.root.clone()];
+        let all = verify_all(&input(&p, &inters, &trusted)).unwrap_err();
+        assert_eq!(
+            all,
+            vec![Reason::IssuerLacksKeyCertSign {
+                subject: "CN=Inter Without CertSign".into()
+            }]
+        );
+        assert!(all[0].to_string().contains("without keyCertSign"));
+        // The same path with keyCertSign verifies.
+        let (ok, _) = pki_with(10, vec![K::KeyCertSign, K::CrlSign]);
+        let inters = [ok.inter.clone()];
+        let trusted = [ok.root.clone()];
+        assert!(verify(&input(&ok, &inters, &trusted)).is_ok());
+    }
+
+    #[test]
+    fn a_chain_to_an_expired_root_names_the_root() {
+        use rcgen::KeyUsagePurpose as K;
+        // The root lapses on 2027-01-01; the intermediate and leaf are still within theirs.
+        let (p, _) = pki_with(1, vec![K::KeyCertSign, K::CrlSign]);
+        let inters = [p.inter.clone()];
+        let trusted = [p.root.clone()];
+        let mut i = input(&p, &inters, &trusted);
+        i.at = datetime!(2027-06-01 0:00 UTC);
+        let err = verify(&i).unwrap_err();
+        assert_eq!(
+            err,
+            Reason::AnchorExpired {
+                subject: "CN=Root".into(),
+                not_after: datetime!(2027-01-01 0:00 UTC),
+                now: datetime!(2027-06-01 0:00 UTC),
+            }
+        );
+        assert!(err.to_string().contains("trust anchor 'CN=Root' expired"));
+    }
+
+    /// A DER SubjectPublicKeyInfo for an RSA key with a `bits`-bit modulus (only the leaf's
+    /// public key is needed: its issuer signs it).
+    fn rsa_spki(bits: usize) -> Vec<u8> {
+        fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+            let mut v = vec![tag];
+            let n = body.len();
+            if n < 128 {
+                v.push(n as u8);
+            } else if n < 256 {
+                v.extend([0x81, n as u8]);
+            } else {
+                v.extend([0x82, (n >> 8) as u8, n as u8]);
+            }
+            v.extend_from_slice(body);
+            v
+        }
+        let mut modulus = vec![0x00, 0xC3];
+        modulus.extend(std::iter::repeat_n(0x5A, bits / 8 - 2));
+        modulus.push(0x65);
+        let key = tlv(
+            0x30,
+            &[tlv(0x02, &modulus), tlv(0x02, &[0x01, 0x00, 0x01])].concat(),
+        );
+        let alg = tlv(
+            0x30,
+            &[
+                tlv(
+                    0x06,
+                    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01],
+                ),
+                vec![0x05, 0x00],
+            ]
+            .concat(),
+        );
+        tlv(
+            0x30,
+            &[alg, tlv(0x03, &[&[0u8][..], &key].concat())].concat(),
+        )
+    }
+
+    #[test]
+    fn a_1024_bit_rsa_leaf_is_a_weak_key() {
+        let rk = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let root = self_sign(&spec("Root", Role::Ca { path_len: None }, 10), &rk).unwrap();
+        let mut ls = spec("weak.example.com", Role::Leaf, 2)
+            .with_names(["weak.example.com"])
+            .unwrap();
+        ls.eku = vec![Eku::ServerAuth];
+        let spki = rsa_spki(1024);
+        let leaf = issue(
+            &ls,
+            &spki,
+            &Issuer {
+                cert: &root,
+                key: &rk,
+            },
+        )
+        .unwrap();
+        let trusted = [root.clone()];
+        let i = VerifyInput {
+            end_entity: &leaf,
+            intermediates: &[],
+            trusted: &trusted,
+            crls: &[],
+            at: datetime!(2027-01-01 0:00 UTC),
+            name: Some("weak.example.com"),
+            purpose: Purpose::Server,
+        };
+        let err = verify(&i).unwrap_err();
+        assert_eq!(
+            err,
+            Reason::WeakKey {
+                subject: "CN=weak.example.com".into(),
+                algorithm: "RSA".into(),
+                bits: 1024,
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "weak key in 'CN=weak.example.com': RSA, 1024 bits"
+        );
+    }
+
+    #[test]
+    fn a_sha1_signed_leaf_is_a_weak_signature() {
+        let rk = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+        let root = self_sign(&spec("Root", Role::Ca { path_len: None }, 10), &rk).unwrap();
+        let lk = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut ls = spec("old.example.com", Role::Leaf, 2)
+            .with_names(["old.example.com"])
+            .unwrap();
+        ls.eku = vec![Eku::ServerAuth];
+        let leaf = issue(
+            &ls,
+            &lk.public_key_spki(),
+            &Issuer {
+                cert: &root,
+                key: &rk,
+            },
+        )
+        .unwrap();
+        // Neither rcgen nor aws-lc-rs signs with SHA-1 any more; turn the leaf's two
+        // sha256WithRSAEncryption identifiers into sha1WithRSAEncryption (same length), as a
+        // SHA-1 signed certificate declares itself. The check reads the declared algorithm.
+        let sha256_rsa = [
+            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B,
+        ];
+        let mut der = leaf.to_vec();
+        let mut replaced = 0;
+        for i in 0..der.len().saturating_sub(sha256_rsa.len()) {
+            if der[i..i + sha256_rsa.len()] == sha256_rsa {
+                der[i + sha256_rsa.len() - 1] = 0x05;
+                replaced += 1;
+            }
+        }
+        assert_eq!(replaced, 2);
+        let trusted = [root.clone()];
+        let i = VerifyInput {
+            end_entity: &der,
+            intermediates: &[],
+            trusted: &trusted,
+            crls: &[],
+            at: datetime!(2027-01-01 0:00 UTC),
+            name: Some("old.example.com"),
+            purpose: Purpose::Server,
+        };
+        let all = verify_all(&i).unwrap_err();
+        assert_eq!(
+            all[0],
+            Reason::WeakSignature {
+                subject: "CN=old.example.com".into(),
+                algorithm: "sha1WithRSAEncryption".into(),
+            }
+        );
+        assert_eq!(
+            verify(&i).unwrap_err().to_string(),
+            "weak signature on 'CN=old.example.com': sha1WithRSAEncryption"
+        );
+    }
+
+    #[test]
+    fn every_key_algorithm_certherd_issues_verifies() {
+        for alg in [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::Rsa3072,
+            KeyAlgorithm::Rsa4096,
+            KeyAlgorithm::Ed25519,
+        ] {
+            let rk = PrivateKey::generate(alg).unwrap();
+            let root = self_sign(&spec("Root", Role::Ca { path_len: None }, 10), &rk).unwrap();
+            let ik = PrivateKey::generate(alg).unwrap();
+            let inter = issue(
+                &spec("Inter", Role::Ca { path_len: Some(0) }, 5),
+                &ik.public_key_spki(),
+                &Issuer {
+                    cert: &root,
+                    key: &rk,
+                },
+            )
+            .unwrap();
+            let lk = PrivateKey::generate(alg).unwrap();
+            let mut ls = spec("node1.example.com", Role::Leaf, 2)
+                .with_names(["node1.example.com"])
+                .unwrap();
+            ls.eku = vec![Eku::ServerAuth];
+            let leaf = issue(
+                &ls,
+                &lk.public_key_spki(),
+                &Issuer {
+                    cert: &inter,
+                    key: &ik,
+                },
+            )
+            .unwrap();
+            let p = Pki { root, inter, leaf };
+            let inters = [p.inter.clone()];
+            let trusted = [p.root.clone()];
+            assert!(
+                verify(&input(&p, &inters, &trusted)).is_ok(),
+                "{alg:?}: {:?}",
+                verify_all(&input(&p, &inters, &trusted))
+            );
+        }
+    }
+
+    #[test]
+    fn an_email_name_is_matched_against_rfc822_names() {
+        let p = pki();
+        let inters = [p.inter.clone()];
+        let trusted = [p.root.clone()];
+        let mut i = input(&p, &inters, &trusted);
+        i.name = Some("admin@example.com");
+        assert!(matches!(
+            verify(&i),
+            Err(Reason::NameMismatch { expected, .. }) if expected == "admin@example.com"
+        ));
     }
 }
