@@ -21,14 +21,61 @@ impl<S: Store> Node<S> {
     /// nothing), and returns the changes.
     pub fn evaluate_alarms(&mut self) -> Result<Vec<AlarmChange>, Error> {
         let now = self.now();
-        let entries = self.store.entries(None)?;
+        let entries = certherd_core::fold_copies(&self.store.entries(None)?).items;
         let mut conditions = expiry_conditions(&entries, now, &DEFAULT_TIERS);
         for w in self.store.watches(None)? {
-            if w.verify && w.problem.is_some() {
+            // A verified endpoint that a verifying client refuses; its dates raise the
+            // expiry tiers instead.
+            let refused = w.verify
+                && w.findings.iter().any(|f| {
+                    f.severity == certherd_inspect::Severity::Critical && !is_date_kind(f.kind)
+                });
+            if refused {
                 if let Some(r) = w.entry() {
                     conditions.push(Condition {
                         kind: AlarmKind::ChainInvalid,
                         subject: r.to_string(),
+                    });
+                }
+            }
+        }
+        // The fleet's host certificates are judged by the same inspection as everything
+        // else: a chain that no longer validates (revoked, its CA no longer trusted, a
+        // weak key...) is chain-invalid. Dates are the expiry tiers' business.
+        let hosts_store: certherd_core::StoreName = crate::fleet::HOSTS_STORE.parse()?;
+        let host_entries: Vec<_> = entries
+            .iter()
+            .filter(|m| m.entry.store == hosts_store)
+            .cloned()
+            .collect();
+        if !host_entries.is_empty() {
+            let judge = self.judge()?;
+            for m in host_entries {
+                let e = self.load(&m.entry)?;
+                let mut chain = vec![e.cert];
+                chain.extend(e.chain);
+                let entry_text = m.entry.to_string();
+                let i = judge.inspect(
+                    &chain,
+                    &crate::JudgeAs {
+                        name: None,
+                        purpose: certherd_x509::Purpose::Any,
+                        policy: certherd_inspect::TrustPolicy::Required,
+                        pins: &[],
+                        ca_expected: false,
+                        target: certherd_inspect::Target::Entry {
+                            entry: &entry_text,
+                            renewable: true,
+                        },
+                    },
+                );
+                let broken = i.findings.iter().any(|f| {
+                    f.severity == certherd_inspect::Severity::Critical && !is_date_kind(f.kind)
+                });
+                if broken {
+                    conditions.push(Condition {
+                        kind: AlarmKind::ChainInvalid,
+                        subject: entry_text,
                     });
                 }
             }
@@ -73,4 +120,10 @@ impl<S: Store> Node<S> {
         }
         Ok(changes)
     }
+}
+
+/// Findings about dates, which the expiry tiers alarm on.
+fn is_date_kind(kind: certherd_inspect::FindingKind) -> bool {
+    use certherd_inspect::FindingKind as K;
+    matches!(kind, K::Expired | K::Expiring | K::NotYetValid)
 }

@@ -83,6 +83,14 @@ pub enum Error {
         /// What the certificate has.
         present: String,
     },
+    /// The inspection found critical problems; nothing was changed.
+    #[error("{what} refused: {}", .findings.iter().map(|f| format!("{}: {}", f.kind, f.message)).collect::<Vec<_>>().join("; "))]
+    Rejected {
+        /// What was refused (`the certificate`, `the root CN=...`).
+        what: String,
+        /// Every critical finding.
+        findings: Vec<certherd_inspect::Finding>,
+    },
     /// A certificate given as a CA is not one.
     #[error("'{subject}' is not a CA certificate (basicConstraints CA:TRUE is missing)")]
     NotCa {

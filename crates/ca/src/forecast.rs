@@ -105,20 +105,22 @@ impl<S: Store> Node<S> {
     ) -> Result<certherd_core::Forecast, Error> {
         let now = self.now();
         let watches = self.store.watches(None)?;
-        let planned: Vec<certherd_core::Planned> = self
-            .store
-            .entries(None)?
-            .into_iter()
-            .map(|meta| {
-                let impact = self.impact_of(&meta, &watches);
-                let view = self.view(meta, now);
-                certherd_core::Planned {
-                    impact,
-                    renew_after: view.renew_after,
-                    meta: view.meta,
-                }
-            })
-            .collect();
+        // One certificate, one item: a scanned copy of a managed certificate (or of one the
+        // fleet has since superseded) is not a lapse of its own.
+        let planned: Vec<certherd_core::Planned> =
+            certherd_core::fold_copies(&self.store.entries(None)?)
+                .items
+                .into_iter()
+                .map(|meta| {
+                    let impact = self.impact_of(&meta, &watches);
+                    let view = self.view(meta, now);
+                    certherd_core::Planned {
+                        impact,
+                        renew_after: view.renew_after,
+                        meta: view.meta,
+                    }
+                })
+                .collect();
         Ok(certherd_core::Forecast::build(
             &planned,
             &self.services()?,

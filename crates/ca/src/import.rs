@@ -193,6 +193,39 @@ impl<S: Store> Node<S> {
             other => Error::Untrusted(other),
         })?;
         let chain: Vec<Vec<u8>> = verified.chain.iter().skip(1).map(|c| c.to_vec()).collect();
+        // The path holds; the one inspection judges the rest (weak keys and signatures,
+        // the profile), so `cert import` and `verify` never disagree.
+        let mut presented = vec![leaf.to_vec()];
+        presented.extend(others.iter().map(|c| c.to_vec()));
+        let entry_text = r.to_string();
+        let inspection = self.inspect_chain(
+            &presented,
+            &crate::JudgeAs {
+                name: None,
+                purpose,
+                policy: certherd_inspect::TrustPolicy::Required,
+                pins: &[],
+                ca_expected: false,
+                target: certherd_inspect::Target::Entry {
+                    entry: &entry_text,
+                    renewable: false,
+                },
+            },
+        )?;
+        let critical = inspection.critical();
+        if !critical.is_empty() {
+            return Err(Error::Rejected {
+                what: format!("importing {}", info.subject),
+                findings: critical,
+            });
+        }
+        let mut warnings: Vec<String> = inspection
+            .findings
+            .iter()
+            .filter(|f| f.is_problem())
+            .map(|f| format!("{}: {}", f.kind, f.message))
+            .collect();
+        warnings.push("imported certificates are monitored but not renewed automatically".into());
 
         let kind = if key.is_some() {
             EntryKind::KeyPair
@@ -228,11 +261,6 @@ impl<S: Store> Node<S> {
         });
         changes.push(self.audit("import", r, detail));
         self.commit(&changes)?;
-        Ok(Issued {
-            meta,
-            warnings: vec![
-                "imported certificates are monitored but not renewed automatically".into(),
-            ],
-        })
+        Ok(Issued { meta, warnings })
     }
 }

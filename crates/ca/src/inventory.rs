@@ -100,8 +100,10 @@ impl<S: Store> Node<S> {
         at: OffsetDateTime,
         thresholds: certherd_core::Thresholds,
     ) -> Result<Check, Error> {
-        let entries = self.store.entries(None)?;
-        Ok(Check::evaluate(&entries, at, thresholds).with_watches(self.store.watches(None)?))
+        let entries = certherd_core::fold_copies(&self.store.entries(None)?).items;
+        Ok(Check::evaluate(&entries, at, thresholds)
+            .with_watches(self.store.watches(None)?)
+            .with_alarms(self.store.alarms()?))
     }
 
     /// `status`.

@@ -32,4 +32,5 @@ pub use inventory::{EntryView, StatusSummary};
 pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};
 pub use key_provider::KmipPlan;
 pub use node::{FaultHook, Node, SystemClock};
-pub use watch::{endpoint_name_for, ChainVerdict, EndpointScan, FileFinding};
+pub use trust::TrustAdded;
+pub use watch::{endpoint_name_for, parse_sha256, EndpointScan, FileFinding, Judge, JudgeAs};

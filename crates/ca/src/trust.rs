@@ -14,6 +14,17 @@ fn normalize_fingerprint(s: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// What `trust add` did.
+#[derive(Clone, Debug)]
+pub struct TrustAdded {
+    /// Newly trusted certificates.
+    pub added: Vec<EntryMeta>,
+    /// Certificates that were trusted already.
+    pub already: Vec<EntryMeta>,
+    /// Warnings the inspection found (expiring soon, a weak profile...).
+    pub warnings: Vec<certherd_inspect::Finding>,
+}
+
 impl<S: Store> Node<S> {
     /// `trust add`: every certificate in the file must be a CA; each goes into
     /// trusted-roots. Returns the entries added and the ones already trusted.
@@ -67,6 +78,48 @@ impl<S: Store> Node<S> {
             self.commit(&changes)?;
         }
         Ok((added, already))
+    }
+
+    /// `trust add` as an admin runs it: each root is inspected first, and one that is
+    /// expired, not yet valid or has a weak key is refused (nothing is added); the
+    /// warnings (expiring soon, a weak self-signature...) come back to be shown.
+    pub fn trust_add_checked(&mut self, input: &[u8]) -> Result<TrustAdded, Error> {
+        let certs = certherd_x509::parse_certificates(input)?;
+        let judge = self.judge()?;
+        let mut warnings = Vec::new();
+        for c in &certs {
+            let info = CertInfo::from_der(c)?;
+            if !info.is_ca {
+                return Err(Error::NotCa {
+                    subject: info.subject,
+                });
+            }
+            let i = judge.inspect(
+                &[c.to_vec()],
+                &crate::JudgeAs {
+                    name: None,
+                    purpose: certherd_x509::Purpose::Any,
+                    policy: certherd_inspect::TrustPolicy::Informational,
+                    pins: &[],
+                    ca_expected: true,
+                    target: certherd_inspect::Target::Files,
+                },
+            );
+            let critical = i.critical();
+            if !critical.is_empty() {
+                return Err(Error::Rejected {
+                    what: format!("the root {}", info.subject),
+                    findings: critical,
+                });
+            }
+            warnings.extend(i.findings.into_iter().filter(|f| f.is_problem()));
+        }
+        let (added, already) = self.trust_add(input)?;
+        Ok(TrustAdded {
+            added,
+            already,
+            warnings,
+        })
     }
 
     /// `trust list`.

@@ -2,63 +2,27 @@
 //! validator `certherd verify` uses. The scans themselves (sockets, the file system) are
 //! the caller's; this module only evaluates and stores.
 
-use certherd_core::{EntryKind, EntryRef, Problem, Source, StoreName, Watch, WatchKind};
-use certherd_store::{Change, Store};
-use certherd_x509::{CertInfo, CertificateDer, Purpose, Reason, VerifyInput};
+use certherd_core::{
+    EntryKind, EntryMeta, EntryRef, Facts, FileFacts, Finding, Source, StoreName, TlsFacts, Watch,
+    WatchKind,
+};
+use certherd_inspect::{ChainInput, Inspection, Target, TrustPolicy};
+use certherd_store::{Change, Entry, Store};
+use certherd_x509::{CertInfo, CertificateDer, Purpose};
 
 use crate::{Error, Node};
-
-/// The verdict on a chain presented by an endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChainVerdict {
-    /// Whether the chain reaches a certherd trusted root (name not considered).
-    pub trusted: Result<(), Reason>,
-    /// Whether the leaf covers the name used to connect.
-    pub covers_name: Result<(), Reason>,
-    /// What the leaf names: its CN and SANs.
-    pub leaf_names: Vec<String>,
-}
-
-impl ChainVerdict {
-    /// The problem to record, if verification is required and fails.
-    pub fn problem(&self, name: &str) -> Option<Problem> {
-        if let Err(r) = &self.trusted {
-            let kind = match r {
-                Reason::UnknownIssuer => "untrusted",
-                Reason::Expired { .. } => "expired",
-                Reason::NotYetValid { .. } => "not-yet-valid",
-                Reason::Revoked => "revoked",
-                _ => "invalid-chain",
-            };
-            return Some(Problem {
-                kind: kind.into(),
-                message: r.to_string(),
-            });
-        }
-        if self.covers_name.is_err() {
-            return Some(Problem {
-                kind: "name-mismatch".into(),
-                message: format!(
-                    "the certificate names {} but was reached as {name}",
-                    self.leaf_names.join(", ")
-                ),
-            });
-        }
-        None
-    }
-}
 
 /// What a file scan found in one file.
 #[derive(Clone, Debug)]
 pub struct FileFinding {
-    /// The file's path.
+    /// The file's path (the link target's, when it was reached through links).
     pub path: String,
-    /// The certificates in it, DER.
+    /// The certificates in it, DER, in file order.
     pub certs: Vec<Vec<u8>>,
-    /// Its problem, if any.
-    pub problem: Option<Problem>,
-    /// What it holds, in words.
-    pub detail: String,
+    /// What is wrong with the file itself (wrong password, loose key permissions...).
+    pub findings: Vec<Finding>,
+    /// What it holds.
+    pub facts: FileFacts,
 }
 
 /// What one endpoint scan produced.
@@ -72,9 +36,177 @@ pub enum EndpointScan {
         version: String,
         /// The cipher suite.
         cipher_suite: String,
+        /// The STARTTLS protocol spoken first, if any.
+        starttls: Option<String>,
     },
     /// No TLS session: the reason, classified by the transport.
-    Failed(Problem),
+    Failed(Finding),
+}
+
+/// Where a chain is judged, so the inspection sets severities and hints for that place.
+#[derive(Clone, Copy, Debug)]
+pub struct JudgeAs<'a> {
+    /// The name the certificate must cover, if any.
+    pub name: Option<&'a str>,
+    /// What the leaf must be good for.
+    pub purpose: Purpose,
+    /// How much trust matters there.
+    pub policy: TrustPolicy,
+    /// Pinned SHA-256 thumbprints; empty when not pinned.
+    pub pins: &'a [String],
+    /// Whether a lone CA certificate is expected (a CA file, a root being trusted).
+    pub ca_expected: bool,
+    /// Where it was found, for hints.
+    pub target: Target<'a>,
+}
+
+/// What the node trusts, at its clock: the inputs every inspection shares.
+#[derive(Clone, Debug)]
+pub struct Judge {
+    anchors: Vec<CertificateDer<'static>>,
+    crls: Vec<certherd_x509::CertificateRevocationListDer<'static>>,
+    at: certherd_x509::OffsetDateTime,
+    thresholds: certherd_inspect::Thresholds,
+}
+
+impl Judge {
+    /// Inspects `chain` (leaf first, DER) as `as_` says.
+    pub fn inspect(&self, chain: &[Vec<u8>], as_: &JudgeAs<'_>) -> Inspection {
+        let presented: Vec<CertificateDer<'_>> = chain
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        certherd_inspect::inspect(&ChainInput {
+            presented: &presented,
+            name: as_.name,
+            purpose: as_.purpose,
+            at: self.at,
+            trusted: &self.anchors,
+            crls: &self.crls,
+            pins: as_.pins,
+            thresholds: self.thresholds,
+            policy: as_.policy,
+            ca_expected: as_.ca_expected,
+            target: as_.target,
+        })
+    }
+
+    /// Judges every certificate of one scanned file and prepares its records: a watch per
+    /// certificate (named after the path, `-1`, `-2`... for a bundle) with the file's own
+    /// findings and the inspection's, and the certificate's entry; a lone watch for a file
+    /// without certificates. Pure and `&self`, so many threads can share one judge; the
+    /// node writes the result with [`Node::record_file_scans`].
+    pub fn prepare_file(&self, f: FileFinding) -> Result<Vec<(Watch, Option<Entry>)>, Error> {
+        let store = WatchKind::File.store();
+        let base = file_alias_base(&f.path);
+        let count = f.certs.len().max(1);
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let name = if count == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{}", i + 1)
+            };
+            let r = EntryRef::new(store.clone(), name.parse()?);
+            let mut findings = f.findings.clone();
+            let mut entry = None;
+            if let Some(cert) = f.certs.get(i) {
+                let inspection = self.inspect_file_cert(&f.path, &f.certs, i);
+                findings.extend(inspection.findings);
+                certherd_inspect::sort_findings(&mut findings);
+                // The inspection parsed the leaf already; one it cannot decode is reported
+                // among its findings, and gets no entry.
+                if let Some(info) = inspection.leaf {
+                    entry = Some(Entry {
+                        meta: EntryMeta {
+                            entry: r,
+                            kind: EntryKind::Certificate,
+                            profile: None,
+                            source: Source::Watched,
+                            subject: info.subject,
+                            issuer: info.issuer,
+                            serial: info.serial,
+                            not_before: info.not_before,
+                            not_after: info.not_after,
+                            sha256: info.sha256,
+                            issuer_sha256: None,
+                            stored_at: self.at,
+                        },
+                        cert: cert.clone(),
+                        chain: vec![],
+                        key: None,
+                    });
+                }
+            }
+            out.push((
+                Watch {
+                    kind: WatchKind::File,
+                    name,
+                    target: f.path.clone(),
+                    server_name: None,
+                    verify: false,
+                    created_at: self.at,
+                    scanned_at: Some(self.at),
+                    starttls: None,
+                    pin: None,
+                    findings,
+                    facts: Facts::File(f.facts.clone()),
+                },
+                entry,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Judges one certificate found in a file, with the file's other certificates as
+    /// possible intermediates.
+    pub fn inspect_file_cert(&self, path: &str, certs: &[Vec<u8>], i: usize) -> Inspection {
+        let mut chain = Vec::with_capacity(certs.len());
+        if let Some(c) = certs.get(i) {
+            chain.push(c.clone());
+        }
+        chain.extend(
+            certs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, c)| c.clone()),
+        );
+        self.inspect(
+            &chain,
+            &JudgeAs {
+                name: None,
+                purpose: Purpose::Any,
+                policy: TrustPolicy::Informational,
+                pins: &[],
+                ca_expected: true,
+                target: Target::File { path },
+            },
+        )
+    }
+}
+
+/// The host part of `HOST:PORT`, without IPv6 brackets.
+fn host_of(target: &str) -> &str {
+    target
+        .rsplit_once(':')
+        .map_or(target, |(h, _)| h)
+        .trim_matches(['[', ']'])
+}
+
+/// A SHA-256 thumbprint as typed (hex, colons or spaces allowed), lower-case.
+pub fn parse_sha256(t: &str) -> Result<String, Error> {
+    let hex: String = t
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' '))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::Invalid(format!(
+            "'{t}' is not a SHA-256 thumbprint: expected 64 hexadecimal digits (colons allowed)"
+        )));
+    }
+    Ok(hex)
 }
 
 /// An alias for a `HOST:PORT` target: `127.0.0.1:8443` becomes `127.0.0.1-8443`.
@@ -126,6 +258,7 @@ impl<S: Store> Node<S> {
         address: &certherd_core::ServerAddress,
         server_name: Option<&str>,
         verify: bool,
+        starttls: Option<&str>,
     ) -> Result<Watch, Error> {
         // The name becomes an alias in the endpoints store; refuse what cannot be one.
         let _: certherd_core::Alias = name.parse()?;
@@ -146,13 +279,24 @@ impl<S: Store> Node<S> {
             verify,
             created_at: self.now(),
             scanned_at: None,
-            problem: None,
-            detail: String::new(),
+            starttls: starttls.map(str::to_owned),
+            pin: None,
+            findings: Vec::new(),
+            facts: Facts::None,
         };
         self.commit(&[
             Change::CreateStore(WatchKind::Endpoint.store(), self.now()),
             Change::PutWatch(Box::new(watch.clone())),
-            self.audit("endpoint-add", name, format!("{address} verify={verify}")),
+            self.audit(
+                "endpoint-add",
+                name,
+                format!(
+                    "{address} verify={verify}{}",
+                    starttls
+                        .map(|p| format!(" starttls={p}"))
+                        .unwrap_or_default()
+                ),
+            ),
         ])?;
         Ok(watch)
     }
@@ -170,60 +314,93 @@ impl<S: Store> Node<S> {
         self.commit(&changes)
     }
 
-    /// Judges a chain with the node's trusted roots and CRLs at the node's clock.
-    pub fn judge_chain(&self, chain: &[Vec<u8>], name: &str) -> Result<ChainVerdict, Error> {
-        let leaf = chain
-            .first()
-            .ok_or_else(|| Error::Invalid("the endpoint presented no certificate".into()))?;
-        let anchors = self.trust_anchors()?;
-        let crls = self.trusted_crls()?;
-        let intermediates: Vec<CertificateDer<'_>> = chain[1..]
-            .iter()
-            .map(|c| CertificateDer::from(c.as_slice()))
-            .collect();
-        let mut input = VerifyInput {
-            end_entity: leaf,
-            intermediates: &intermediates,
-            trusted: &anchors,
-            crls: &crls,
+    /// The node's trusted roots, CRLs, clock and thresholds, loaded once to judge many chains.
+    pub fn judge(&self) -> Result<Judge, Error> {
+        Ok(Judge {
+            anchors: self.trust_anchors()?,
+            crls: self.trusted_crls()?,
             at: self.now(),
-            name: None,
-            purpose: Purpose::Server,
-        };
-        let trusted = certherd_x509::verify(&input).map(|_| ());
-        let info = CertInfo::from_der(leaf)?;
-        let covers_name = if trusted.is_ok() {
-            input.name = Some(name);
-            match certherd_x509::verify(&input) {
-                Err(r @ (Reason::NameMismatch { .. } | Reason::InvalidName(_))) => Err(r),
-                _ => Ok(()),
-            }
-        } else {
-            // No path to judge with: match the SANs as a TLS client does (no CN fallback).
-            let has_sans = !(info.dns_names.is_empty() && info.ip_addresses.is_empty());
-            if has_sans && info.covers_name(name) {
-                Ok(())
-            } else {
-                Err(Reason::NameMismatch {
-                    expected: name.to_owned(),
-                    presented: info.subject_alt_names(),
-                })
-            }
-        };
-        let mut leaf_names: Vec<String> = info.subject_cn.iter().cloned().collect();
-        leaf_names.extend(info.dns_names.iter().cloned());
-        leaf_names.extend(info.ip_addresses.iter().map(ToString::to_string));
-        leaf_names.dedup();
-        Ok(ChainVerdict {
-            trusted,
-            covers_name,
-            leaf_names,
+            thresholds: self.inspect_thresholds(),
         })
     }
 
-    /// Records one endpoint scan. Every watch of that target (or only the one named) is
-    /// updated: its leaf becomes (or replaces) `endpoints/NAME`, and the watch keeps the
-    /// facts and the problem. A target seen for the first time gets a watch of its own.
+    /// Inspects a chain with the node's trusted roots and CRLs, at the node's clock and
+    /// thresholds: every finding, from the one inspection engine.
+    pub fn inspect_chain(&self, chain: &[Vec<u8>], as_: &JudgeAs<'_>) -> Result<Inspection, Error> {
+        Ok(self.judge()?.inspect(chain, as_))
+    }
+
+    /// The node's expiry thresholds in the inspection's terms.
+    pub fn inspect_thresholds(&self) -> certherd_inspect::Thresholds {
+        certherd_inspect::Thresholds {
+            warn: self.thresholds.warn.duration(),
+            crit: self.thresholds.crit.duration(),
+        }
+    }
+
+    /// The name an endpoint's certificate must cover: its server name, else the host.
+    pub fn endpoint_check_name(w: &Watch) -> String {
+        w.server_name
+            .clone()
+            .unwrap_or_else(|| host_of(&w.target).to_owned())
+    }
+
+    /// Judges what an endpoint presented, as its watch says (pins, verification).
+    pub fn inspect_endpoint(&self, w: &Watch, chain: &[Vec<u8>]) -> Result<Inspection, Error> {
+        let name = Self::endpoint_check_name(w);
+        let pins: Vec<String> = w.pin.iter().cloned().collect();
+        self.inspect_chain(
+            chain,
+            &JudgeAs {
+                name: Some(&name),
+                purpose: Purpose::Server,
+                policy: if w.verify {
+                    TrustPolicy::Required
+                } else {
+                    TrustPolicy::Expected
+                },
+                pins: &pins,
+                ca_expected: false,
+                target: Target::Endpoint {
+                    name: &w.name,
+                    address: &w.target,
+                },
+            },
+        )
+    }
+
+    /// `endpoint trust`: pins the certificate the endpoint presented (`leaf`, DER). With a
+    /// thumbprint, the certificate must match it or nothing is pinned.
+    pub fn endpoint_trust(
+        &mut self,
+        name: &str,
+        leaf: &[u8],
+        thumbprint: Option<&str>,
+    ) -> Result<Watch, Error> {
+        let mut w = self.endpoint(name)?;
+        let info = CertInfo::from_der(leaf)?;
+        if let Some(t) = thumbprint {
+            let t = parse_sha256(t)?;
+            if t != info.sha256 {
+                return Err(Error::Invalid(format!(
+                    "{} presents a certificate with SHA-256 {}, not {t}; nothing was pinned",
+                    w.target, info.sha256
+                )));
+            }
+        }
+        w.pin = Some(info.sha256.clone());
+        let details = format!("{} sha256={}", w.target, info.sha256);
+        self.commit(&[
+            Change::PutWatch(Box::new(w.clone())),
+            self.audit("endpoint-trust", name, details),
+        ])?;
+        Ok(w)
+    }
+
+    /// Records one endpoint scan. With `only`, that watch is updated; otherwise every watch
+    /// of that target checked under the same server name (none for the host itself), and a
+    /// target first seen under that name gets a watch of its own. Its leaf becomes (or
+    /// replaces) `endpoints/NAME`; the watch keeps the facts and every finding.
     pub fn record_endpoint_scan(
         &mut self,
         target: &str,
@@ -232,28 +409,36 @@ impl<S: Store> Node<S> {
         only: Option<&str>,
     ) -> Result<Vec<Watch>, Error> {
         let now = self.now();
-        let mut watches: Vec<Watch> = self
-            .watches(Some(WatchKind::Endpoint))?
-            .into_iter()
+        let all = self.watches(Some(WatchKind::Endpoint))?;
+        let mut watches: Vec<Watch> = all
+            .iter()
             .filter(|w| match only {
                 Some(n) => w.name == n,
-                None => {
-                    w.target == target
-                        && (server_name.is_none() || w.server_name.as_deref() == server_name)
-                }
+                None => w.target == target && w.server_name.as_deref() == server_name,
             })
+            .cloned()
             .collect();
         if watches.is_empty() {
+            let base = endpoint_name_for(target);
+            // A scan under another server name is another watch, never a rename of this one.
+            let name = match server_name {
+                Some(sni) if all.iter().any(|w| w.name == base) => {
+                    endpoint_name_for(&format!("{target}-{sni}"))
+                }
+                _ => base,
+            };
             watches.push(Watch {
                 kind: WatchKind::Endpoint,
-                name: endpoint_name_for(target),
+                name,
                 target: target.to_owned(),
                 server_name: server_name.map(str::to_owned),
                 verify: false,
                 created_at: now,
                 scanned_at: None,
-                problem: None,
-                detail: String::new(),
+                starttls: None,
+                pin: None,
+                findings: Vec::new(),
+                facts: Facts::None,
             });
         }
         let mut changes = vec![Change::CreateStore(WatchKind::Endpoint.store(), now)];
@@ -261,38 +446,50 @@ impl<S: Store> Node<S> {
             watch.scanned_at = Some(now);
             let r = EntryRef::new(WatchKind::Endpoint.store(), watch.name.parse()?);
             match scan {
-                EndpointScan::Failed(p) => {
-                    watch.detail = format!("last_scan=failed; reason={}", p.kind);
-                    watch.problem = Some(p.clone());
+                EndpointScan::Failed(f) => {
+                    let mut f = f.clone();
+                    // Only an endpoint that must verify is critical when it cannot be reached.
+                    if !watch.verify {
+                        f.severity = f.severity.min(certherd_inspect::Severity::Warning);
+                    }
+                    watch.findings = vec![f];
+                    watch.facts = Facts::None;
+                    // What it served before is no longer what it serves: a stale copy would
+                    // be judged (and forecast) as if it were still there.
+                    if self.store.entry(&r)?.is_some() {
+                        changes.push(Change::DeleteEntry(r));
+                    }
                 }
                 EndpointScan::Presented {
                     chain,
                     version,
                     cipher_suite,
+                    starttls,
                 } => {
-                    let name = watch.server_name.clone().unwrap_or_else(|| {
-                        target
-                            .rsplit_once(':')
-                            .map_or(target, |(h, _)| h)
-                            .trim_matches(['[', ']'])
-                            .to_owned()
-                    });
-                    let verdict = self.judge_chain(chain, &name)?;
-                    let info = CertInfo::from_der(&chain[0])?;
-                    // `key=value; ...`, so people read it and `--output json` splits it into fields.
-                    watch.detail = format!(
-                        "tls_version={version}; cipher_suite={cipher_suite}; key={}; signature={}; chain_length={}; trusted={}; name={name}; covers_name={}",
-                        info.public_key,
-                        info.signature_algorithm,
-                        chain.len(),
-                        if verdict.trusted.is_ok() { "yes" } else { "no" },
-                        if verdict.covers_name.is_ok() { "yes" } else { "no" },
-                    );
-                    watch.problem = if watch.verify {
-                        verdict.problem(&name)
-                    } else {
-                        None
+                    if starttls.is_some() {
+                        watch.starttls.clone_from(starttls);
+                    }
+                    let inspection = self.inspect_endpoint(watch, chain)?;
+                    let leaf = chain.first().ok_or_else(|| {
+                        Error::Invalid("the endpoint presented no certificate".into())
+                    })?;
+                    let info = match &inspection.leaf {
+                        Some(i) => i.clone(),
+                        None => CertInfo::from_der(leaf)?,
                     };
+                    watch.facts = Facts::Tls(TlsFacts {
+                        tls_version: version.clone(),
+                        cipher_suite: cipher_suite.clone(),
+                        starttls: starttls.clone(),
+                        key: info.public_key.clone(),
+                        signature: info.signature_algorithm.clone(),
+                        chain_length: chain.len(),
+                        trusted: inspection.trusted,
+                        pinned: inspection.pinned,
+                        name: Self::endpoint_check_name(watch),
+                        covers_name: inspection.covers_name.unwrap_or(false),
+                    });
+                    watch.findings = inspection.findings;
                     let meta = self.meta_for(
                         r,
                         &info,
@@ -304,7 +501,7 @@ impl<S: Store> Node<S> {
                     changes.push(Change::PutEntry {
                         entry: Box::new(Self::entry_with_key(
                             meta,
-                            chain[0].clone(),
+                            leaf.clone(),
                             chain[1..].to_vec(),
                             None,
                         )),
@@ -318,83 +515,74 @@ impl<S: Store> Node<S> {
         Ok(watches)
     }
 
-    /// Records what a file scan found, file by file: each certificate as `files/ALIAS` (a
-    /// bundle gives several), with the file's problem (wrong password, loose key
-    /// permissions...). Written in batches of a thousand files per transaction, so a
-    /// scan of a whole disk is not a hundred thousand commits.
-    pub fn record_file_scans(&mut self, files: &[FileFinding]) -> Result<Vec<Watch>, Error> {
-        let mut out = Vec::new();
+    /// Records what a file scan found, file by file, as [`Judge::prepare_file`] prepared
+    /// it: each certificate as `files/ALIAS` (a bundle gives several) with its watch, and a
+    /// watch alone for a file without certificates (an orphaned key, a wrong password).
+    /// Entries an earlier scan recorded for a file that now holds fewer certificates are
+    /// removed. Written `batch` files per transaction; after each commit `recorded` sees
+    /// every watch written (with its entry's facts), so a caller can stream its report and
+    /// nothing is held for the whole scan. Returns how many watches were written.
+    pub fn record_file_scans(
+        &mut self,
+        files: impl IntoIterator<Item = Vec<(Watch, Option<Entry>)>>,
+        batch: usize,
+        recorded: &mut dyn FnMut(&Watch, Option<&EntryMeta>),
+    ) -> Result<usize, Error> {
         // What earlier scans recorded per path, so a file that now holds fewer certificates
         // (a bundle trimmed to one) leaves no stale entries behind.
-        let mut earlier: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut earlier: std::collections::HashMap<String, Vec<String>> = Default::default();
         for w in self.store.watches(Some(WatchKind::File))? {
             earlier.entry(w.target).or_default().push(w.name);
         }
-        for chunk in files.chunks(1000) {
-            let now = self.now();
-            let store = WatchKind::File.store();
-            let mut changes = vec![Change::CreateStore(store.clone(), now)];
-            for f in chunk {
-                let base = file_alias_base(&f.path);
-                let count = f.certs.len().max(1);
-                let names: Vec<String> = if count == 1 {
-                    vec![base.clone()]
-                } else {
-                    (1..=count).map(|i| format!("{base}-{i}")).collect()
-                };
-                for stale in earlier
-                    .remove(&f.path)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|n| !names.contains(n))
-                {
-                    let r = EntryRef::new(store.clone(), stale.parse()?);
-                    if self.store.entry(&r)?.is_some() {
-                        changes.push(Change::DeleteEntry(r));
+        let store = WatchKind::File.store();
+        let mut written = 0;
+        let mut changes = vec![Change::CreateStore(store.clone(), self.now())];
+        let mut in_batch = 0;
+        let mut files = files.into_iter().peekable();
+        while let Some(records) = files.next() {
+            if let Some((first, _)) = records.first() {
+                if let Some(before) = earlier.remove(&first.target) {
+                    for stale in before
+                        .into_iter()
+                        .filter(|n| !records.iter().any(|(w, _)| &w.name == n))
+                    {
+                        let r = EntryRef::new(store.clone(), stale.parse()?);
+                        if self.store.entry(&r)?.is_some() {
+                            changes.push(Change::DeleteEntry(r));
+                        }
+                        changes.push(Change::DeleteWatch(WatchKind::File, stale));
                     }
-                    changes.push(Change::DeleteWatch(WatchKind::File, stale));
-                }
-                // A file with no certificate (an orphaned key, a wrong password) is still recorded.
-                for i in 0..count {
-                    let name = if count == 1 {
-                        base.clone()
-                    } else {
-                        format!("{base}-{}", i + 1)
-                    };
-                    let r = EntryRef::new(store.clone(), name.parse()?);
-                    let watch = Watch {
-                        kind: WatchKind::File,
-                        name,
-                        target: f.path.clone(),
-                        server_name: None,
-                        verify: false,
-                        created_at: now,
-                        scanned_at: Some(now),
-                        problem: f.problem.clone(),
-                        detail: f.detail.clone(),
-                    };
-                    if let Some(cert) = f.certs.get(i) {
-                        let info = CertInfo::from_der(cert)?;
-                        let meta = self.meta_for(
-                            r,
-                            &info,
-                            EntryKind::Certificate,
-                            None,
-                            Source::Watched,
-                            None,
-                        );
-                        changes.push(Change::PutEntry {
-                            entry: Box::new(Self::entry_with_key(meta, cert.clone(), vec![], None)),
-                            replace: true,
-                        });
-                    }
-                    changes.push(Change::PutWatch(Box::new(watch.clone())));
-                    out.push(watch);
                 }
             }
-            self.commit(&changes)?;
+            for (watch, entry) in records {
+                if let Some(e) = entry {
+                    changes.push(Change::PutEntry {
+                        entry: Box::new(e),
+                        replace: true,
+                    });
+                }
+                changes.push(Change::PutWatch(Box::new(watch)));
+            }
+            in_batch += 1;
+            if in_batch >= batch.max(1) || files.peek().is_none() {
+                self.commit(&changes)?;
+                let mut meta: Option<&EntryMeta> = None;
+                for c in &changes {
+                    match c {
+                        Change::PutEntry { entry, .. } => meta = Some(&entry.meta),
+                        Change::PutWatch(w) => {
+                            let m = meta.take().filter(|m| m.entry.alias.as_str() == w.name);
+                            recorded(w, m);
+                            written += 1;
+                        }
+                        _ => meta = None,
+                    }
+                }
+                changes.clear();
+                in_batch = 0;
+            }
         }
-        Ok(out)
+        Ok(written)
     }
 
     /// Whether a store is one certherd fills itself.

@@ -343,7 +343,9 @@ pub enum ScanCmd {
     ///
     /// Reports bundles, orphaned keys (no certificate in the scan matches them), keys
     /// readable by group or others (wider than 0600), and PKCS#12 files the password does
-    /// not open. Symbolic links to directories are not followed.
+    /// not open. Every certificate is judged like an endpoint's chain (expiry, weak keys and
+    /// signatures, the file's bundle as its chain). Symbolic links are followed (each
+    /// target read once); certherd's own home is skipped.
     Files(ScanFilesArgs),
 }
 
@@ -359,6 +361,10 @@ pub struct ScanTlsArgs {
     /// The name to send as SNI and to check the certificate against [default: the host].
     #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
+    /// Speak PROTO before the TLS handshake: postgres, ldap or smtp [default: by the port:
+    /// 5432 postgres, 389 ldap, 25 and 587 smtp; none otherwise].
+    #[arg(long, value_name = "PROTO")]
+    pub starttls: Option<String>,
     /// How many targets to scan at once.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
@@ -397,10 +403,29 @@ pub enum EndpointCmd {
         /// The name its certificate must cover and the SNI sent [default: the host].
         #[arg(long, value_name = "NAME")]
         server_name: Option<String>,
-        /// Its chain must reach a trusted root and cover the name, or it is a CRITICAL
-        /// alarm (XenServer's `wlb-verify-cert=true`).
+        /// Its chain must reach a trusted root (or its pin) and cover the name, or it is a
+        /// CRITICAL alarm (XenServer's `wlb-verify-cert=true`).
         #[arg(long)]
         verify: bool,
+        /// Speak PROTO before TLS: postgres, ldap or smtp [default: by the port: 5432,
+        /// 389, 25 and 587].
+        #[arg(long, value_name = "PROTO")]
+        starttls: Option<String>,
+    },
+    /// Pin the certificate the endpoint presents now, as `key-provider server-cert trust`
+    /// does: an appliance with a self-signed certificate (a WLB or backup appliance) then
+    /// verifies while it presents that certificate; its name is still checked. When the
+    /// certificate changes, the finding is `pin-mismatch` with both thumbprints.
+    Trust {
+        /// Its name.
+        name: String,
+        /// The SHA-256 thumbprint you checked on the appliance's console (64 hex digits,
+        /// colons allowed); a certificate with another thumbprint is refused.
+        #[arg(long, value_name = "SHA256")]
+        thumbprint: Option<String>,
+        /// Connect and handshake timeout.
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        timeout: String,
     },
     /// List watched endpoints with their last scan.
     List(OutputArg),
@@ -409,8 +434,9 @@ pub enum EndpointCmd {
         /// Its name.
         name: String,
     },
-    /// Connect with verification on; if that fails, again with it off, and say which
-    /// kind of problem it is: the certificate (with the precise reason) or the network.
+    /// Say whether a failing endpoint has a certificate problem or a network problem
+    /// (seed 004's rule: a session that opens without verification but fails with it is
+    /// the certificate), listing every finding with a hint.
     Diagnose {
         /// Its name.
         name: String,

@@ -47,15 +47,50 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 Some(s) => parse_at(s, node.now())?,
                 None => node.now(),
             };
-            let views = node.list(store.as_ref(), at)?;
+            let mut views = node.list(store.as_ref(), at)?;
+            // One certificate, one line: scanned copies of a listed certificate are named
+            // under it instead of listed again (a --store listing shows every entry).
+            let folded = certherd_core::fold_copies(
+                &views.iter().map(|v| v.meta.clone()).collect::<Vec<_>>(),
+            );
+            if store.is_none() {
+                views.retain(|v| folded.items.iter().any(|m| m.entry == v.meta.entry));
+            }
             match a.output {
                 Output::Json => json(&serde_json::Value::Array(
-                    views.iter().map(entry_json).collect(),
+                    views
+                        .iter()
+                        .map(|v| {
+                            let mut j = entry_json(v);
+                            j["also_seen_at"] = json!(folded
+                                .copies_of(&v.meta.entry)
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>());
+                            j
+                        })
+                        .collect(),
                 )),
-                Output::Table => table(
-                    &ENTRY_HEADER,
-                    &views.iter().map(entry_row).collect::<Vec<_>>(),
-                ),
+                Output::Table => {
+                    table(
+                        &ENTRY_HEADER,
+                        &views.iter().map(entry_row).collect::<Vec<_>>(),
+                    );
+                    for v in &views {
+                        let copies = folded.copies_of(&v.meta.entry);
+                        if !copies.is_empty() && store.is_none() {
+                            println!(
+                                "  {} is also seen at {}",
+                                v.meta.entry,
+                                copies
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        }
+                    }
+                }
             }
         }
         CertCmd::Show(a) => {

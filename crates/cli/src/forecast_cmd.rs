@@ -139,7 +139,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
         })
         .collect();
     alarms.extend(check.watch_problems.iter().filter_map(|w| {
-        w.problem.as_ref().map(|p| ReportAlarm {
+        w.worst_finding().map(|p| ReportAlarm {
             severity: w.severity().as_str().to_owned(),
             subject: format!(
                 "{} {}",
@@ -150,8 +150,17 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
                 },
                 w.name
             ),
-            message: format!("{}: {}", p.kind, p.message),
+            message: format!("{}: {}", certherd_inspect::summary(&w.findings), p.message),
         })
+    }));
+    alarms.extend(check.open_alarms.iter().map(|a| ReportAlarm {
+        severity: a.kind.severity().as_str().to_owned(),
+        subject: a.subject.clone(),
+        message: format!(
+            "alarm {} open since {}",
+            a.kind.name(),
+            rfc3339(a.raised_at)
+        ),
     }));
     let data = ReportData {
         title: format!("certherd report: {hostname}"),

@@ -134,13 +134,26 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 "kind": w.kind.as_str(),
                 "name": w.name,
                 "target": w.target,
-                "problem": w.problem.as_ref().map(|p| p.kind.as_str()),
-                "message": w.problem.as_ref().map(|p| p.message.as_str()),
+                "finding": certherd_inspect::summary(&w.findings),
+                "findings": w.findings.iter().filter(|f| f.is_problem()).map(|f| json!({
+                    "kind": f.kind.as_str(), "severity": f.severity.as_str(), "message": f.message, "hint": f.hint,
+                })).collect::<Vec<_>>(),
                 "severity": w.severity().as_str(),
+            })).collect::<Vec<_>>(),
+            "open_alarms": c.open_alarms.iter().map(|a| json!({
+                "kind": a.kind.name(),
+                "subject": a.subject,
+                "raised_at": rfc3339(a.raised_at),
+                "severity": a.kind.severity().as_str(),
             })).collect::<Vec<_>>(),
         })),
         Output::Table => {
-            let problems = c.findings.len() + c.watch_problems.len();
+            let problems = c.findings.len()
+                + c.watch_problems
+                    .iter()
+                    .map(|w| w.findings.iter().filter(|f| f.is_problem()).count())
+                    .sum::<usize>()
+                + c.open_alarms.len();
             println!(
                 "CERTHERD {} - {} certificates checked at {}, {} problem{}",
                 sev.as_str(),
@@ -150,11 +163,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 if problems == 1 { "" } else { "s" }
             );
             for f in &c.findings {
-                let when = if f.days_left < 0 {
-                    format!("expired {} days ago", -f.days_left)
-                } else {
-                    format!("expires in {} days", f.days_left)
-                };
+                let when = certherd_inspect::wording::expiry(f.meta.not_after, at);
                 println!(
                     "{}: {} {} ({}), not after {}",
                     f.status.severity().as_str(),
@@ -165,16 +174,29 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 );
             }
             for w in &c.watch_problems {
-                if let Some(p) = &w.problem {
+                for f in w.findings.iter().filter(|f| f.is_problem()) {
                     println!(
-                        "{}: {} {} ({}): {}",
-                        w.severity().as_str(),
+                        "{}: {} {} ({}): {}: {}",
+                        match f.severity {
+                            certherd_inspect::Severity::Critical => "CRITICAL",
+                            _ => "WARNING",
+                        },
                         w.kind.as_str(),
                         w.name,
                         w.target,
-                        p.message
+                        f.kind,
+                        f.message
                     );
                 }
+            }
+            for a in &c.open_alarms {
+                println!(
+                    "{}: alarm {} on {}, open since {}",
+                    a.kind.severity().as_str(),
+                    a.kind.name(),
+                    a.subject,
+                    rfc3339(a.raised_at)
+                );
             }
         }
     }

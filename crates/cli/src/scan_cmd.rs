@@ -1,18 +1,23 @@
-//! `scan tls`, `scan files` and `endpoint`: finding certificates certherd did not issue.
-//! The sockets and the file system are here; judging and recording is the node's.
+//! `scan tls`, `scan files` and `endpoint`: rendering what the scans found. Probing,
+//! walking and reading files are `certherd-monitor`'s; judging is `certherd-inspect`'s;
+//! recording is the node's.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use certherd_ca::{EndpointScan, FileFinding};
-use certherd_core::{Problem, ServerAddress, Span, Watch, WatchKind};
-use certherd_store::Store;
-use certherd_tls::{Endpoint, Probe};
-use certherd_x509::{CertInfo, Found};
+use certherd_ca::{EndpointScan, FileFinding, JudgeAs};
+use certherd_core::{EntryMeta, Facts, Finding, ServerAddress, Span, Watch, WatchKind};
+use certherd_inspect::{FindingKind, Severity, Target, TrustPolicy};
+use certherd_monitor::files::{certificate_spki, examine, mark_orphaned_keys, ExaminedFile};
+use certherd_monitor::probe::{probe_all, starttls_for, transport_finding, ProbeJob};
+use certherd_monitor::walk::{walk, Walk, WalkError};
+use certherd_store::{Entry, Store};
+use certherd_tls::{Probe, StartTls};
+use certherd_x509::Purpose;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -38,6 +43,16 @@ fn timeout(s: &str) -> Result<Duration, Failure> {
     Ok(d)
 }
 
+/// Parses `--starttls`.
+pub fn parse_starttls(s: &Option<String>) -> Result<Option<StartTls>, Failure> {
+    s.as_deref()
+        .map(|p| {
+            p.parse::<StartTls>()
+                .map_err(|e| Failure::usage(format!("--starttls: {e}")))
+        })
+        .transpose()
+}
+
 fn progress(len: usize, what: &str) -> ProgressBar {
     // indicatif draws only on a terminal; in CI and pipes it stays silent.
     let bar = ProgressBar::new(len as u64);
@@ -47,67 +62,6 @@ fn progress(len: usize, what: &str) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-/// Classifies a transport failure as a finding.
-fn scan_problem(e: &certherd_tls::Error) -> Problem {
-    use certherd_tls::Error as E;
-    let kind = match e {
-        E::Unreachable { .. } | E::Proxy { .. } => "unreachable",
-        E::Handshake(d) if d.contains("may not speak TLS") || d.contains("closed during") => {
-            "not-tls"
-        }
-        E::ClientRejected(_) => "client-certificate-required",
-        _ => "tls-handshake",
-    };
-    Problem {
-        kind: kind.into(),
-        message: e.to_string(),
-    }
-}
-
-/// Probes every target, `concurrency` at a time; results come back in target order.
-fn probe_all(
-    targets: &[String],
-    sni: Option<&str>,
-    concurrency: usize,
-    t: Duration,
-) -> Vec<Result<Probe, certherd_tls::Error>> {
-    let next = AtomicUsize::new(0);
-    let bar = Arc::new(progress(targets.len(), "targets"));
-    let mut results: Vec<Option<Result<Probe, certherd_tls::Error>>> =
-        (0..targets.len()).map(|_| None).collect();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::scope(|s| {
-        for _ in 0..concurrency.clamp(1, 256).min(targets.len().max(1)) {
-            let tx = tx.clone();
-            let next = &next;
-            let bar = bar.clone();
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(target) = targets.get(i) else { break };
-                let r = certherd_tls::probe(&Endpoint {
-                    address: target.clone(),
-                    proxy: None,
-                    timeout: t,
-                    server_name: sni.map(str::to_owned),
-                });
-                bar.inc(1);
-                if tx.send((i, r)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        for (i, r) in rx {
-            results[i] = Some(r);
-        }
-    });
-    bar.finish_and_clear();
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(certherd_tls::Error::Handshake("not scanned".into()))))
-        .collect()
 }
 
 fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
@@ -145,55 +99,88 @@ fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-/// The `key=value; ...` facts of a scan as a JSON object.
-fn facts(detail: &str) -> serde_json::Value {
-    serde_json::Value::Object(
-        detail
-            .split("; ")
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
-            .collect(),
-    )
+fn finding_json(f: &Finding) -> serde_json::Value {
+    json!({
+        "kind": f.kind.as_str(),
+        "severity": f.severity.as_str(),
+        "message": f.message,
+        "hint": f.hint,
+        "subject": f.subject,
+    })
 }
 
 fn watch_json(w: &Watch, node: &LocalNode) -> serde_json::Value {
     let cert = w
         .entry()
         .and_then(|r| node.store().entry(&r).ok().flatten().map(|e| e.meta));
+    watch_json_meta(w, cert.as_ref())
+}
+
+/// [`watch_json`] with the watch's entry already at hand (no store lookup).
+fn watch_json_meta(w: &Watch, cert: Option<&EntryMeta>) -> serde_json::Value {
     json!({
         "kind": w.kind.as_str(),
         "name": w.name,
         "target": w.target,
         "server_name": w.server_name,
+        "starttls": w.starttls,
         "verify": w.verify,
+        "pin_sha256": w.pin,
         "scanned_at": w.scanned_at.map(rfc3339),
-        "problem": w.problem.as_ref().map(|p| p.kind.as_str()),
-        "message": w.problem.as_ref().map(|p| p.message.as_str()),
-        "detail": w.detail,
-        "facts": facts(&w.detail),
-        "subject": cert.as_ref().map(|m| m.subject.clone()),
-        "not_after": cert.as_ref().map(|m| rfc3339(m.not_after)),
-        "sha256": cert.as_ref().map(|m| m.sha256.clone()),
+        "severity": match w.severity() {
+            certherd_core::Severity::Ok => "ok",
+            certherd_core::Severity::Warning => "warning",
+            certherd_core::Severity::Critical => "critical",
+        },
+        "finding": finding_column(w),
+        "findings": w.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "facts": &w.facts,
+        "subject": cert.map(|m| m.subject.clone()),
+        "not_after": cert.map(|m| rfc3339(m.not_after)),
+        "sha256": cert.map(|m| m.sha256.clone()),
     })
+}
+
+fn finding_column(w: &Watch) -> String {
+    if w.scanned_at.is_none() {
+        "not scanned yet".into()
+    } else {
+        certherd_inspect::summary(&w.findings)
+    }
 }
 
 fn watch_row(w: &Watch, node: &LocalNode) -> Vec<String> {
     let cert = w
         .entry()
         .and_then(|r| node.store().entry(&r).ok().flatten().map(|e| e.meta));
+    watch_row_meta(w, cert.as_ref())
+}
+
+/// [`watch_row`] with the watch's entry already at hand (no store lookup).
+fn watch_row_meta(w: &Watch, cert: Option<&EntryMeta>) -> Vec<String> {
     vec![
         w.name.clone(),
         w.target.clone(),
         cert.as_ref().map_or("-".into(), |m| m.subject.clone()),
         cert.as_ref()
             .map_or("-".into(), |m| crate::instant::short(m.not_after)),
-        match &w.problem {
-            Some(p) if p.message.starts_with(&p.kind) => p.message.clone(),
-            Some(p) => format!("{}: {}", p.kind, p.message),
-            None if w.scanned_at.is_none() => "not scanned yet".into(),
-            None => "ok".into(),
-        },
+        finding_column(w),
     ]
+}
+
+/// The findings below a table: every warning and critical finding, with its hint.
+fn print_findings(name: &str, findings: &[Finding]) {
+    for f in findings.iter().filter(|f| f.is_problem()) {
+        println!(
+            "  {name}: {} {}: {}",
+            f.severity.as_str(),
+            f.kind,
+            f.message
+        );
+        if let Some(h) = &f.hint {
+            println!("  {:width$}  hint: {h}", "", width = name.len());
+        }
+    }
 }
 
 fn print_watches(ws: &[Watch], node: &LocalNode, output: Output) {
@@ -207,172 +194,228 @@ fn print_watches(ws: &[Watch], node: &LocalNode, output: Output) {
                 &["NAME", "TARGET", "SUBJECT", "NOT AFTER", "FINDING"],
                 &ws.iter().map(|w| watch_row(w, node)).collect::<Vec<_>>(),
             );
-            for w in ws.iter().filter(|w| !w.detail.is_empty()) {
-                println!("  {}: {}", w.name, w.detail);
+            for w in ws {
+                print_findings(&w.name, &w.findings);
             }
         }
+    }
+}
+
+fn scan_of(job: &ProbeJob, probe: Result<Probe, certherd_tls::Error>) -> EndpointScan {
+    match probe {
+        Ok(p) if p.chain.is_empty() => EndpointScan::Failed(Finding::new(
+            FindingKind::NoCertificate,
+            Severity::Critical,
+            "the server presented no certificate",
+        )),
+        Ok(p) => EndpointScan::Presented {
+            chain: p.chain.iter().map(|c| c.to_vec()).collect(),
+            version: p.version,
+            cipher_suite: p.cipher_suite,
+            starttls: job.starttls.map(|s| s.as_str().to_owned()),
+        },
+        Err(e) => EndpointScan::Failed(transport_finding(&e)),
     }
 }
 
 fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Failure> {
     let targets = targets_of(&a)?;
     let t = timeout(&a.timeout)?;
+    let asked = parse_starttls(&a.starttls)?;
     if a.concurrency == 0 {
         return Err(Failure::usage("--concurrency must be at least 1"));
     }
     let mut node = open_node(home)?;
-    let probes = probe_all(&targets, a.sni.as_deref(), a.concurrency, t);
+    // Each target is checked under the name asked for; without --sni, under the host and
+    // under every server name its watches were added with, so no name sticks by accident.
+    let watches = node.watches(Some(WatchKind::Endpoint))?;
+    let mut jobs = Vec::new();
+    for target in &targets {
+        let mut names: Vec<Option<String>> = vec![a.sni.clone()];
+        if a.sni.is_none() {
+            for w in watches.iter().filter(|w| &w.target == target) {
+                if !names.contains(&w.server_name) {
+                    names.push(w.server_name.clone());
+                }
+            }
+        }
+        for server_name in names {
+            let remembered = watches
+                .iter()
+                .find(|w| &w.target == target && w.server_name == server_name)
+                .and_then(|w| w.starttls.as_deref())
+                .and_then(|p| p.parse::<StartTls>().ok());
+            jobs.push(ProbeJob {
+                target: target.clone(),
+                server_name,
+                starttls: starttls_for(target, asked.or(remembered)),
+            });
+        }
+    }
+    let bar = progress(jobs.len(), "targets");
+    let probes = probe_all(&jobs, a.concurrency, t, &|| bar.inc(1));
+    bar.finish_and_clear();
     let mut recorded = Vec::new();
-    for (target, probe) in targets.iter().zip(probes) {
-        let scan = match probe {
-            Ok(p) if p.chain.is_empty() => EndpointScan::Failed(Problem {
-                kind: "no-certificate".into(),
-                message: "the server presented no certificate".into(),
-            }),
-            Ok(p) => EndpointScan::Presented {
-                chain: p.chain.iter().map(|c| c.to_vec()).collect(),
-                version: p.version,
-                cipher_suite: p.cipher_suite,
-            },
-            Err(e) => EndpointScan::Failed(scan_problem(&e)),
-        };
-        recorded.extend(node.record_endpoint_scan(target, a.sni.as_deref(), &scan, None)?);
+    for (job, probe) in jobs.iter().zip(probes) {
+        let scan = scan_of(job, probe);
+        recorded.extend(node.record_endpoint_scan(
+            &job.target,
+            job.server_name.as_deref(),
+            &scan,
+            None,
+        )?);
     }
     print_watches(&recorded, &node, a.output);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Mode bits wider than 0600 (group or others may read).
-#[cfg(unix)]
-fn loose_permissions(meta: &std::fs::Metadata) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then_some(mode)
+/// Writes `v` pretty, every line after the first indented by `indent` spaces.
+fn write_indented(
+    out: &mut impl Write,
+    v: &serde_json::Value,
+    indent: usize,
+) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+    for (n, line) in text.lines().enumerate() {
+        if n > 0 {
+            writeln!(out)?;
+            write!(out, "{:indent$}", "")?;
+        }
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
 }
 
-#[cfg(not(unix))]
-fn loose_permissions(_: &std::fs::Metadata) -> Option<u32> {
-    None
+/// The report of `scan files`, written while the scan records: JSON streams each watch
+/// as its batch is committed; the table is printed at the end (its columns need every row).
+struct FilesReport<W: Write> {
+    out: W,
+    output: Output,
+    watched: usize,
+    rows: Vec<Vec<String>>,
+    problems: Vec<(String, Vec<Finding>)>,
+    failed: Option<std::io::Error>,
 }
 
-/// Every regular file under `paths`; directories are walked, links to them are not.
-fn walk(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = Vec::new();
-    for p in paths {
-        let m = std::fs::metadata(p).map_err(|e| Failure::file(p, e))?;
-        if m.is_dir() {
-            stack.push(p.clone());
-        } else {
-            out.push(p.clone());
+impl<W: Write> FilesReport<W> {
+    fn new(mut out: W, output: Output) -> Self {
+        let failed = match output {
+            Output::Json => out.write_all(b"{\n  \"watched\": [").err(),
+            Output::Table => None,
+        };
+        Self {
+            out,
+            output,
+            watched: 0,
+            rows: Vec::new(),
+            problems: Vec::new(),
+            failed,
         }
     }
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(e.path());
-            } else if ft.is_file() {
-                out.push(e.path());
+
+    fn watch(&mut self, w: &Watch, meta: Option<&EntryMeta>) {
+        if self.failed.is_some() {
+            return;
+        }
+        match self.output {
+            Output::Json => {
+                let sep: &[u8] = if self.watched == 0 {
+                    b"\n    "
+                } else {
+                    b",\n    "
+                };
+                if let Err(e) = self
+                    .out
+                    .write_all(sep)
+                    .and_then(|()| write_indented(&mut self.out, &watch_json_meta(w, meta), 4))
+                {
+                    self.failed = Some(e);
+                }
+            }
+            Output::Table => {
+                self.rows.push(watch_row_meta(w, meta));
+                if w.findings.iter().any(Finding::is_problem) {
+                    self.problems.push((w.name.clone(), w.findings.clone()));
+                }
             }
         }
+        self.watched += 1;
     }
-    out.sort();
-    Ok(out)
+
+    fn finish(mut self, summary: serde_json::Value, walked: &Walk) -> Result<(), Failure> {
+        let io = |e: std::io::Error| Failure::msg(format!("writing the report: {e}"));
+        if let Some(e) = self.failed.take() {
+            return Err(io(e));
+        }
+        match self.output {
+            Output::Json => {
+                let out = &mut self.out;
+                out.write_all(if self.watched == 0 { b"]" } else { b"\n  ]" })
+                    .map_err(io)?;
+                if let serde_json::Value::Object(fields) = summary {
+                    for (k, v) in fields {
+                        write!(out, ",\n  {}: ", serde_json::Value::String(k)).map_err(io)?;
+                        write_indented(out, &v, 2).map_err(io)?;
+                    }
+                }
+                out.write_all(b"\n}\n").map_err(io)?;
+                out.flush().map_err(io)?;
+            }
+            Output::Table => {
+                table(
+                    &["NAME", "TARGET", "SUBJECT", "NOT AFTER", "FINDING"],
+                    &self.rows,
+                );
+                for (name, findings) in &self.problems {
+                    print_findings(name, findings);
+                }
+                for d in &walked.dangling {
+                    eprintln!(
+                        "dangling link: {} -> {}{}",
+                        d.link.display(),
+                        d.target.display(),
+                        if d.looped { " (a loop of links)" } else { "" }
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Files larger than this are not certificates or keys; they are skipped unread.
-const MAX_FILE: u64 = 1 << 20;
-
-struct FileResult {
-    path: PathBuf,
-    certs: Vec<Vec<u8>>,
-    keys: Vec<certherd_x509::FoundKey>,
-    problem: Option<Problem>,
-    detail: String,
+/// What a scan of files counted, for the report.
+fn files_summary(walked: &Walk, with_findings: usize) -> serde_json::Value {
+    let k = &walked.skipped;
+    json!({
+        "files_examined": walked.files.len(),
+        "files_with_findings": with_findings,
+        "links_followed": walked.link_count(),
+        "dangling_links": walked.dangling.iter().map(|d| json!({
+            "link": d.link.display().to_string(),
+            "target": d.target.display().to_string(),
+            "loop": d.looped,
+        })).collect::<Vec<_>>(),
+        "skipped": {
+            "home": k.skip_dirs,
+            "database_sidecars": k.database_sidecars,
+            "special_files": k.special,
+            "repeated_directories": k.repeated_dirs,
+            "unreadable_directories": k.unreadable_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        },
+    })
 }
 
-fn examine(path: &Path, password: Option<&str>) -> Option<FileResult> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > MAX_FILE || meta.len() == 0 {
-        return None;
+/// One file's records, judged by a worker; `None` when the file holds nothing (or holds
+/// keys, which wait for the whole scan: see `mark_orphaned_keys`).
+type Prepared = Option<Result<Vec<(Watch, Option<Entry>)>, certherd_ca::Error>>;
+
+fn finding_of(r: ExaminedFile) -> FileFinding {
+    FileFinding {
+        path: r.path.display().to_string(),
+        certs: r.certs,
+        findings: r.findings,
+        facts: r.facts,
     }
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            return Some(FileResult {
-                path: path.into(),
-                certs: vec![],
-                keys: vec![],
-                problem: Some(Problem {
-                    kind: "unreadable".into(),
-                    message: e.to_string(),
-                }),
-                detail: String::new(),
-            })
-        }
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut r = FileResult {
-        path: path.into(),
-        certs: vec![],
-        keys: vec![],
-        problem: None,
-        detail: String::new(),
-    };
-    match certherd_x509::discover(&bytes, &name, password) {
-        Found::Nothing => return None,
-        Found::Der(c) => {
-            r.certs = vec![c];
-            r.detail = "format=DER; certificates=1".into();
-        }
-        Found::Pem { certs, keys } => {
-            r.detail = format!(
-                "format=PEM; certificates={}; keys={}; bundle={}",
-                certs.len(),
-                keys.len(),
-                if certs.len() > 1 { "yes" } else { "no" }
-            );
-            r.certs = certs;
-            r.keys = keys;
-        }
-        Found::Pkcs12 { certs } => {
-            r.detail = format!("format=PKCS#12; certificates={}", certs.len());
-            r.certs = certs;
-        }
-        Found::Pkcs12Locked { tried } => {
-            r.detail = "format=PKCS#12; locked=yes".into();
-            r.problem = Some(Problem {
-                kind: "wrong-password".into(),
-                message: if tried {
-                    "the password given does not open this PKCS#12 file".into()
-                } else {
-                    "encrypted PKCS#12: give --password-file".into()
-                },
-            });
-        }
-        Found::Damaged(d) => {
-            r.problem = Some(Problem {
-                kind: "damaged".into(),
-                message: d,
-            });
-        }
-    }
-    if !r.keys.is_empty() {
-        if let Some(mode) = loose_permissions(&meta) {
-            r.problem = Some(Problem {
-                kind: "key-permissions".into(),
-                message: format!("holds a private key but its mode is {mode:o}, wider than 600"),
-            });
-        }
-    }
-    Some(r)
 }
 
 fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode, Failure> {
@@ -387,94 +430,132 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
         ),
         None => None,
     };
-    let files = walk(&a.paths)?;
+    // certherd's own home (its database, its keys) is never scanned.
+    let walked = walk(&a.paths, &[home.dir().to_path_buf()]).map_err(|e| match e {
+        WalkError::Root { path, source } => Failure::file(&path, source),
+        other => Failure::msg(other.to_string()),
+    })?;
     let mut node = open_node(home)?;
-    let bar = progress(files.len(), "files");
-    // Reading and parsing is spread over the cores; recording is one thread, in batches.
+    node.store()
+        .bound_memory()
+        .map_err(certherd_ca::Error::from)?;
+    let judge = node.judge()?;
+    let files = &walked.files;
+    // Drawn only on a terminal, and from the recording thread only.
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| progress(files.len(), "files"));
+    let mut report = FilesReport::new(std::io::BufWriter::new(std::io::stdout().lock()), a.output);
+    // Workers read, parse and judge, in walk order; this thread records in batches as
+    // results arrive (reordered), so the disk, the parsing and SQLite overlap and only a
+    // window of results is in memory at a time.
     let workers = std::thread::available_parallelism()
         .map_or(2, usize::from)
         .clamp(1, 8);
     let next = AtomicUsize::new(0);
-    let mut found: Vec<(usize, FileResult)> = std::thread::scope(|s| {
+    let keyed: Mutex<Vec<(usize, ExaminedFile)>> = Mutex::new(Vec::new());
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Prepared)>(512);
+    let mut with_findings = 0;
+    let mut failed: Option<certherd_ca::Error> = None;
+    let (recorded, cert_keys) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let (next, files, bar, password) = (&next, &files, &bar, password.as_deref());
+                let (tx, next, keyed, judge) = (tx.clone(), &next, &keyed, &judge);
+                let password = password.as_deref();
                 s.spawn(move || {
-                    let mut mine = Vec::new();
+                    // Every certificate's public key, for the keys found: kept small (the
+                    // SubjectPublicKeyInfo only), and only until the scan ends.
+                    let mut cert_keys: HashSet<Vec<u8>> = HashSet::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(f) = files.get(i) else { break };
-                        if let Some(r) = examine(f, password) {
-                            mine.push((i, r));
+                        let prepared = examine(f, password).and_then(|r| {
+                            cert_keys.extend(
+                                r.certs
+                                    .iter()
+                                    .filter_map(|c| certificate_spki(c).map(<[u8]>::to_vec)),
+                            );
+                            if r.keys.is_empty() {
+                                Some(judge.prepare_file(finding_of(r)))
+                            } else {
+                                if let Ok(mut k) = keyed.lock() {
+                                    k.push((i, r));
+                                }
+                                None
+                            }
+                        });
+                        if tx.send((i, prepared)).is_err() {
+                            break;
                         }
-                        bar.inc(1);
                     }
-                    mine
+                    cert_keys
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        drop(tx);
+        let mut pending: BTreeMap<usize, Prepared> = BTreeMap::new();
+        let mut expect = 0;
+        let ordered = std::iter::from_fn(|| loop {
+            if let Some(p) = pending.remove(&expect) {
+                expect += 1;
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                match p {
+                    None => continue,
+                    Some(Ok(records)) => {
+                        with_findings += 1;
+                        return Some(records);
+                    }
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        return None;
+                    }
+                }
+            }
+            let (i, p) = rx.recv().ok()?;
+            pending.insert(i, p);
+        });
+        let recorded = node.record_file_scans(ordered, 2000, &mut |w, m| report.watch(w, m));
+        // On an error the workers stop at their next send, the receiver being gone.
+        drop(rx);
+        let mut cert_keys = HashSet::new();
+        for h in handles {
+            cert_keys.extend(h.join().unwrap_or_default());
+        }
+        (recorded, cert_keys)
     });
-    bar.finish_and_clear();
-    found.sort_by_key(|(i, _)| *i);
-    let mut results: Vec<FileResult> = found.into_iter().map(|(_, r)| r).collect();
-    // A key no certificate of the scan matches is orphaned: it is either stale or its
-    // certificate lives somewhere nobody is watching.
-    let cert_keys: BTreeSet<Vec<u8>> = results
-        .iter()
-        .flat_map(|r| r.certs.iter())
-        .filter_map(|c| CertInfo::from_der(c).ok().map(|i| i.spki_der))
-        .collect();
-    for r in &mut results {
-        let orphans = r
-            .keys
-            .iter()
-            .filter(|k| {
-                k.public_key
-                    .as_ref()
-                    .is_some_and(|p| !cert_keys.contains(p))
-            })
-            .count();
-        if orphans > 0 && r.problem.is_none() {
-            r.problem = Some(Problem {
-                kind: "orphaned-key".into(),
-                message: format!(
-                    "{orphans} private key(s) match no certificate found in this scan"
-                ),
-            });
-        }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
-    let findings: Vec<FileFinding> = results
-        .iter()
-        .map(|r| FileFinding {
-            path: std::fs::canonicalize(&r.path)
-                .unwrap_or_else(|_| r.path.clone())
-                .display()
-                .to_string(),
-            certs: r.certs.clone(),
-            problem: r.problem.clone(),
-            detail: r.detail.clone(),
-        })
-        .collect();
-    let recorded = node.record_file_scans(&findings)?;
-    match a.output {
-        Output::Json => json(&json!({
-            "files_examined": files.len(),
-            "files_with_findings": results.len(),
-            "watched": recorded.iter().map(|w| watch_json(w, &node)).collect::<Vec<_>>(),
-        })),
-        Output::Table => {
-            eprintln!(
-                "{} files examined, {} hold certificates or keys",
-                files.len(),
-                results.len()
-            );
-            print_watches(&recorded, &node, Output::Table);
-        }
+    recorded?;
+    if let Some(e) = failed {
+        return Err(e.into());
     }
+    // Files with keys, last: whether a key is orphaned depends on every certificate found.
+    let mut keyed = keyed.into_inner().unwrap_or_default();
+    keyed.sort_by_key(|(i, _)| *i);
+    let mut keyed: Vec<ExaminedFile> = keyed.into_iter().map(|(_, r)| r).collect();
+    mark_orphaned_keys(&mut keyed, &cert_keys);
+    with_findings += keyed.len();
+    let prepared = keyed
+        .into_iter()
+        .map(|r| judge.prepare_file(finding_of(r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !prepared.is_empty() {
+        node.record_file_scans(prepared, 2000, &mut |w, m| report.watch(w, m))?;
+    }
+    let summary = files_summary(&walked, with_findings);
+    if matches!(a.output, Output::Table) {
+        eprintln!(
+            "{} files examined, {} hold certificates or keys; {} links followed, {} dangling",
+            files.len(),
+            with_findings,
+            walked.link_count(),
+            walked.dangling.len()
+        );
+    }
+    report.finish(summary, &walked)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -487,13 +568,25 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
             address,
             server_name,
             verify,
+            starttls,
         } => {
             let addr: ServerAddress = address.parse()?;
-            let w = node.endpoint_add(&name, &addr, server_name.as_deref(), verify)?;
+            let proto = starttls_for(&addr.to_string(), parse_starttls(&starttls)?);
+            let w = node.endpoint_add(
+                &name,
+                &addr,
+                server_name.as_deref(),
+                verify,
+                proto.map(StartTls::as_str),
+            )?;
             println!(
-                "watching {} at {}{}",
+                "watching {} at {}{}{}",
                 w.name,
                 w.target,
+                w.starttls
+                    .as_deref()
+                    .map(|p| format!(" (STARTTLS {p})"))
+                    .unwrap_or_default(),
                 if verify { " (verified)" } else { "" }
             );
             eprintln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
@@ -505,6 +598,11 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
             node.endpoint_remove(&name)?;
             println!("stopped watching {name}");
         }
+        EndpointCmd::Trust {
+            name,
+            thumbprint,
+            timeout: t,
+        } => return trust(&mut node, &name, thumbprint.as_deref(), timeout(&t)?),
         EndpointCmd::Diagnose {
             name,
             timeout: t,
@@ -514,8 +612,76 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
     Ok(ExitCode::SUCCESS)
 }
 
-/// Seed 004's rule, automated: with verification on, then off. Success only without
-/// verification means a certificate problem; failure both ways means network or credentials.
+fn job_of(w: &Watch) -> ProbeJob {
+    ProbeJob {
+        target: w.target.clone(),
+        server_name: w.server_name.clone(),
+        starttls: starttls_for(
+            &w.target,
+            w.starttls.as_deref().and_then(|p| p.parse().ok()),
+        ),
+    }
+}
+
+fn probe_one(job: &ProbeJob, t: Duration) -> Result<Probe, certherd_tls::Error> {
+    probe_all(std::slice::from_ref(job), 1, t, &|| {})
+        .pop()
+        .unwrap_or_else(|| Err(certherd_tls::Error::Handshake("no probe result".into())))
+}
+
+/// `endpoint trust`: pin what the endpoint presents now (after checking the thumbprint).
+fn trust(
+    node: &mut LocalNode,
+    name: &str,
+    thumbprint: Option<&str>,
+    t: Duration,
+) -> Result<ExitCode, Failure> {
+    if let Some(tp) = thumbprint {
+        // A malformed pin is refused before anything is contacted.
+        certherd_ca::parse_sha256(tp)?;
+    }
+    let w = node.endpoint(name)?;
+    let job = job_of(&w);
+    let probe = probe_one(&job, t).map_err(|e| {
+        let f = transport_finding(&e);
+        Failure {
+            message: format!("{name} ({}): {}", w.target, f.message),
+            hint: f.hint,
+            code: None,
+        }
+    })?;
+    let leaf = probe
+        .chain
+        .first()
+        .ok_or_else(|| {
+            Failure::msg(format!(
+                "{name} presented no certificate; nothing was pinned"
+            ))
+        })?
+        .to_vec();
+    let pinned = node.endpoint_trust(name, &leaf, thumbprint)?;
+    let info = certherd_x509::CertInfo::from_der(&leaf)?;
+    println!("pinned {name} ({})", pinned.target);
+    println!("  Subject  {}", info.subject);
+    println!("  Issuer   {}", info.issuer);
+    println!("  Serial   {}", info.serial);
+    println!(
+        "  Valid    {} to {}",
+        rfc3339(info.not_before),
+        rfc3339(info.not_after)
+    );
+    println!("  SHA-256  {}", info.sha256);
+    if thumbprint.is_none() {
+        eprintln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
+    }
+    let scan = scan_of(&job, Ok(probe));
+    node.record_endpoint_scan(&w.target, w.server_name.as_deref(), &scan, Some(name))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seed 004's rule, automated: the chain is fetched without verification and then judged
+/// as a verifying client would. No TLS session at all means network or credentials; a
+/// session whose certificate fails means a certificate problem, with every reason.
 fn diagnose(
     node: &mut LocalNode,
     name: &str,
@@ -523,85 +689,118 @@ fn diagnose(
     output: Output,
 ) -> Result<ExitCode, Failure> {
     let w = node.endpoint(name)?;
-    let host = w
-        .target
-        .rsplit_once(':')
-        .map_or(w.target.as_str(), |(h, _)| h)
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let check_name = w.server_name.clone().unwrap_or(host);
-    let probe = certherd_tls::probe(&Endpoint {
-        address: w.target.clone(),
-        proxy: None,
-        timeout: t,
-        server_name: w.server_name.clone(),
-    });
-    let (verdict, kind, explanation) = match &probe {
+    let check_name = LocalNode::endpoint_check_name(&w);
+    let job = job_of(&w);
+    let probe = probe_one(&job, t);
+    let (verdict, findings) = match &probe {
         Err(e) => {
-            let p = scan_problem(e);
-            ("network", p.kind.clone(), format!("no TLS session even without verification: {} — check the address, the port, firewalls and that the service is running", p.message))
+            let f = transport_finding(e);
+            let verdict = if f.kind == FindingKind::StarttlsRefused {
+                "service"
+            } else {
+                "network"
+            };
+            (verdict, vec![f])
         }
         Ok(p) if p.chain.is_empty() => (
             "certificate",
-            "no-certificate".into(),
-            "the server presented no certificate".into(),
+            vec![Finding::new(
+                FindingKind::NoCertificate,
+                Severity::Critical,
+                "the server presented no certificate",
+            )],
         ),
         Ok(p) => {
             let chain: Vec<Vec<u8>> = p.chain.iter().map(|c| c.to_vec()).collect();
-            let v = node.judge_chain(&chain, &check_name)?;
-            match v.problem(&check_name) {
-                None => (
-                    "ok",
-                    "ok".into(),
-                    format!("verified: the chain reaches a trusted root and covers {check_name}"),
-                ),
-                Some(problem) => {
-                    let mut why = problem.message.clone();
-                    if problem.kind == "untrusted" {
-                        let leaf = CertInfo::from_der(&chain[0])?;
-                        why = if leaf.self_issued {
-                            format!("{why}: the certificate is self-signed ({}); trust it with `certherd trust add` only if you checked it", leaf.subject)
-                        } else if chain.len() == 1 {
-                            format!("{why}: the server sent only its own certificate (issuer {}); the chain is incomplete, or the issuing CA is not in trusted-roots", leaf.issuer)
-                        } else {
-                            format!("{why}: issuer {} is not in trusted-roots (`certherd trust add` its CA)", leaf.issuer)
-                        };
-                    }
-                    ("certificate", problem.kind, why)
-                }
-            }
+            let pins: Vec<String> = w.pin.iter().cloned().collect();
+            // As a verifying client sees it, whatever the watch's own setting.
+            let i = node.inspect_chain(
+                &chain,
+                &JudgeAs {
+                    name: Some(&check_name),
+                    purpose: Purpose::Server,
+                    policy: TrustPolicy::Required,
+                    pins: &pins,
+                    ca_expected: false,
+                    target: Target::Endpoint {
+                        name: &w.name,
+                        address: &w.target,
+                    },
+                },
+            )?;
+            // A verifying client refuses only what is critical; warnings are listed too.
+            (
+                if i.worst() == Some(Severity::Critical) {
+                    "certificate"
+                } else {
+                    "ok"
+                },
+                i.findings,
+            )
         }
     };
-    // The result of the verified connection is what the watch records.
+    // What the scan saw is what the watch records.
     let scan = match probe {
-        Ok(p) if !p.chain.is_empty() => EndpointScan::Presented {
-            chain: p.chain.iter().map(|c| c.to_vec()).collect(),
-            version: p.version,
-            cipher_suite: p.cipher_suite,
-        },
-        Ok(_) => EndpointScan::Failed(Problem {
-            kind: "no-certificate".into(),
-            message: "the server presented no certificate".into(),
-        }),
-        Err(e) => EndpointScan::Failed(scan_problem(&e)),
+        Ok(p) => scan_of(&job, Ok(p)),
+        Err(e) => scan_of(&job, Err(e)),
     };
     node.record_endpoint_scan(&w.target, w.server_name.as_deref(), &scan, Some(name))?;
+    let facts = node.endpoint(name).map(|w| w.facts).unwrap_or(Facts::None);
     match output {
-        Output::Json => json(
-            &json!({"endpoint": name, "target": w.target, "name_checked": check_name, "verdict": verdict, "kind": kind, "explanation": explanation}),
-        ),
+        Output::Json => json(&json!({
+            "endpoint": name,
+            "target": w.target,
+            "starttls": job.starttls.map(StartTls::as_str),
+            "name_checked": check_name,
+            "verdict": verdict,
+            "finding": certherd_inspect::summary(&findings),
+            "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
+            "facts": facts,
+        })),
         Output::Table => {
-            println!("Endpoint     {name} ({})", w.target);
+            println!(
+                "Endpoint     {name} ({}{})",
+                w.target,
+                job.starttls
+                    .map(|p| format!(", STARTTLS {p}"))
+                    .unwrap_or_default()
+            );
+            println!("Name         {check_name}");
             println!(
                 "Verdict      {}",
                 match verdict {
-                    "ok" => "OK",
-                    "network" => "network or credentials problem",
-                    _ => "certificate problem",
+                    "ok" if findings.iter().any(Finding::is_problem) => {
+                        "OK: a verifying client accepts this certificate, with the warnings below"
+                    }
+                    "ok" => "OK: a verifying client accepts this certificate",
+                    "network" => "network or credentials problem (no TLS session, even without verification)",
+                    "service" => "service configuration problem (the service does not offer TLS)",
+                    _ => "certificate problem (a TLS session opens without verification; with verification it fails)",
                 }
             );
-            println!("Finding      {kind}");
-            println!("Explanation  {explanation}");
+            let problems: Vec<&Finding> = findings.iter().filter(|f| f.is_problem()).collect();
+            if !problems.is_empty() {
+                println!("Findings");
+            }
+            for f in &problems {
+                println!(
+                    "  {:<9}{:<25}{}",
+                    f.severity.as_str(),
+                    f.kind.as_str(),
+                    f.message
+                );
+                if let Some(h) = &f.hint {
+                    println!("  {:<34}hint: {h}", "");
+                }
+            }
+            for f in findings.iter().filter(|f| !f.is_problem()) {
+                println!(
+                    "  {:<9}{:<25}{}",
+                    f.severity.as_str(),
+                    f.kind.as_str(),
+                    f.message
+                );
+            }
         }
     }
     Ok(if verdict == "ok" {

@@ -16,9 +16,16 @@ pub fn run(home: &Home, c: TrustCmd) -> Result<ExitCode, Failure> {
     match c {
         TrustCmd::Add { file } => {
             let bytes = read_input(&file)?;
-            let (added, already) = node
-                .trust_add(&bytes)
+            let certherd_ca::TrustAdded {
+                added,
+                already,
+                warnings,
+            } = node
+                .trust_add_checked(&bytes)
                 .map_err(|e| Failure::file(&file, e))?;
+            for w in &warnings {
+                eprintln!("warning: {}: {}", w.kind, w.message);
+            }
             for m in &added {
                 println!(
                     "trusted {}  {}  SHA-256 {}",

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
+use certherd_inspect::{ChainInput, Target, Thresholds, TrustPolicy};
 use certherd_store::Home;
-use certherd_x509::{CertInfo, CertificateDer, Purpose, VerifyInput};
+use certherd_x509::{CertInfo, CertificateDer, Purpose};
 use serde_json::json;
 
 use crate::args::{Output, PurposeArg, VerifyArgs};
@@ -49,38 +50,77 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         PurposeArg::Client => Purpose::Client,
         PurposeArg::Any => Purpose::Any,
     };
-    let result = certherd_x509::verify(&VerifyInput {
-        end_entity: &leaf,
-        intermediates: &intermediates,
-        trusted: &trusted,
-        crls: &crls,
-        at,
+    let mut presented = vec![leaf.clone()];
+    presented.extend(intermediates.iter().cloned());
+    let inspection = certherd_inspect::inspect(&ChainInput {
+        presented: &presented,
         name: a.name.as_deref(),
         purpose,
+        at,
+        trusted: &trusted,
+        crls: &crls,
+        pins: &[],
+        thresholds: Thresholds::default(),
+        policy: TrustPolicy::Required,
+        ca_expected: false,
+        target: Target::Files,
     });
-    let subject = CertInfo::from_der(&leaf)
-        .map(|i| i.subject)
+    let subject = inspection
+        .leaf
+        .as_ref()
+        .map(|i| i.subject.clone())
         .unwrap_or_default();
-    match (&result, a.output) {
-        (Ok(chain), Output::Json) => json(&json!({
-            "valid": true, "subject": subject, "at": rfc3339(at),
-            "chain": chain.chain.iter().map(|c| CertInfo::from_der(c).map(|i| i.subject).unwrap_or_default()).collect::<Vec<_>>(),
+    // Valid means a verifying client accepts it now: no critical finding. Warnings (a
+    // missing key identifier, expiry within 30 days) are shown, and do not fail.
+    let valid = inspection.passes_strict();
+    let path: Vec<String> = inspection
+        .path
+        .iter()
+        .map(|c| CertInfo::from_der(c).map(|i| i.subject).unwrap_or_default())
+        .collect();
+    match a.output {
+        Output::Json => json(&json!({
+            "valid": valid,
+            "subject": subject,
+            "at": rfc3339(at),
+            "trusted": inspection.trusted,
+            "covers_name": inspection.covers_name,
+            "chain": path,
+            "finding": certherd_inspect::summary(&inspection.findings),
+            "findings": inspection.findings.iter().map(|f| json!({
+                "kind": f.kind.as_str(), "severity": f.severity.as_str(),
+                "message": f.message, "hint": f.hint, "subject": f.subject,
+            })).collect::<Vec<_>>(),
         })),
-        (Ok(chain), Output::Table) => {
-            println!("{}: OK", a.cert.display());
-            for (i, c) in chain.chain.iter().enumerate() {
-                println!(
-                    "  {i} {}",
-                    CertInfo::from_der(c).map(|i| i.subject).unwrap_or_default()
+        Output::Table => {
+            if valid {
+                println!("{}: OK", a.cert.display());
+                for (i, s) in path.iter().enumerate() {
+                    println!("  {i} {s}");
+                }
+            } else {
+                eprintln!(
+                    "{}: FAILED: {}",
+                    a.cert.display(),
+                    certherd_inspect::summary(&inspection.findings)
                 );
             }
+            for f in &inspection.findings {
+                let line = format!(
+                    "  {:<9}{:<25}{}",
+                    f.severity.as_str(),
+                    f.kind.as_str(),
+                    f.message
+                );
+                if valid {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
         }
-        (Err(reason), Output::Json) => json(
-            &json!({"valid": false, "subject": subject, "at": rfc3339(at), "reason": reason.to_string()}),
-        ),
-        (Err(reason), Output::Table) => eprintln!("{}: FAILED: {reason}", a.cert.display()),
     }
-    Ok(if result.is_ok() {
+    Ok(if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -395,7 +395,8 @@ fn verify_agrees_with_the_inventory() {
     let r = env.run(&["verify", c, "--name", "other.example.test"]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stderr.contains("does not cover 'other.example.test'")
+        r.stderr.contains("name-mismatch")
+            && r.stderr.contains("other.example.test")
             && r.stderr.contains("DNS:node1.example.test"),
         "{}",
         r.stderr
@@ -650,8 +651,10 @@ fn subordinate_mode_completes_with_the_enterprise_signature() {
         "node2.example.test",
     ]);
     assert_eq!(
-        out.lines().count(),
-        4,
+        out.lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count(),
+        3,
         "leaf, certherd CA, enterprise root: {out}"
     );
     let exported_root = env.ok(&["ca", "export"]);

@@ -76,24 +76,44 @@ impl TestCa {
 
 /// A TLS server on `ip` presenting `chain`; it completes handshakes and hangs up.
 fn serve(ip: &str, chain: Vec<Vec<u8>>, key: &PrivateKey) -> String {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                chain.into_iter().map(CertificateDer::from).collect(),
-                PrivateKeyDer::try_from(key.secret_der().to_vec()).unwrap(),
+    serve_switch(
+        ip,
+        vec![(chain, key)],
+        Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    )
+}
+
+/// A TLS server presenting `certs[which]` to each new connection: an appliance whose
+/// certificate is replaced while certherd watches it.
+fn serve_switch(
+    ip: &str,
+    certs: Vec<(Vec<Vec<u8>>, &PrivateKey)>,
+    which: Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    let configs: Vec<Arc<rustls::ServerConfig>> = certs
+        .into_iter()
+        .map(|(chain, key)| {
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            Arc::new(
+                rustls::ServerConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(
+                        chain.into_iter().map(CertificateDer::from).collect(),
+                        PrivateKeyDer::try_from(key.secret_der().to_vec()).unwrap(),
+                    )
+                    .unwrap(),
             )
-            .unwrap(),
-    );
+        })
+        .collect();
     let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
         for sock in listener.incoming() {
             let Ok(mut sock) = sock else { continue };
-            let config = config.clone();
+            let i = which.load(std::sync::atomic::Ordering::SeqCst);
+            let config = configs[i.min(configs.len() - 1)].clone();
             std::thread::spawn(move || {
                 let mut conn = rustls::ServerConnection::new(config).unwrap();
                 let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
@@ -208,56 +228,67 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
         "json",
     ]);
     assert_eq!(v.as_array().unwrap().len(), 9);
-    let fact = |t: &str, k: &str| {
-        by_target(&v, t)["facts"][k]
+    let fact = |t: &str, k: &str| by_target(&v, t)["facts"][k].clone();
+    let finding = |t: &str| {
+        by_target(&v, t)["finding"]
             .as_str()
-            .unwrap_or_else(|| panic!("{t} {k}: {v}"))
+            .unwrap_or("")
             .to_owned()
     };
+    let t = serde_json::Value::Bool(true);
+    let f = serde_json::Value::Bool(false);
     assert_eq!(
         (
             fact(&good_addr, "trusted"),
             fact(&good_addr, "covers_name"),
             fact(&good_addr, "name")
         ),
-        ("yes".into(), "yes".into(), "127.0.0.2".into())
+        (t.clone(), t.clone(), serde_json::json!("127.0.0.2")),
+        "{v}"
     );
     assert_eq!(fact(&good_addr, "tls_version"), "TLSv1_3");
-    assert!(
-        fact(&good_addr, "key").contains("EC") || fact(&good_addr, "key").contains("P-256"),
-        "{}",
-        fact(&good_addr, "key")
-    );
-    assert_eq!(fact(&expired_addr, "trusted"), "no");
+    let key = fact(&good_addr, "key");
+    assert!(key.as_str().unwrap().contains("P-256"), "{key}");
+    assert_eq!(finding(&good_addr), "ok");
+    // Expired under a trusted root: expired, and still trusted (independent findings).
+    assert_eq!(fact(&expired_addr, "trusted"), t);
+    assert_eq!(finding(&expired_addr), "expired");
     assert_eq!(
         (
             fact(&wrong_addr, "trusted"),
             fact(&wrong_addr, "covers_name")
         ),
-        ("yes".into(), "no".into())
+        (t.clone(), f.clone())
     );
-    assert_eq!(fact(&unknown_addr, "trusted"), "no");
+    assert_eq!(finding(&wrong_addr), "name-mismatch");
+    assert_eq!(fact(&unknown_addr, "trusted"), f);
     assert_eq!(
         (
             fact(&incomplete_addr, "trusted"),
             fact(&incomplete_addr, "chain_length")
         ),
-        ("no".into(), "1".into())
+        (f.clone(), serde_json::json!(1))
     );
+    assert_eq!(finding(&incomplete_addr), "incomplete-chain");
     assert_eq!(
         (
             fact(&complete_addr, "trusted"),
             fact(&complete_addr, "chain_length")
         ),
-        ("yes".into(), "2".into())
+        (t.clone(), serde_json::json!(2))
     );
-    assert_eq!(fact(&self_addr, "trusted"), "no");
-    assert_eq!(by_target(&v, &silent_addr)["problem"], "not-tls", "{v}");
-    assert_eq!(by_target(&v, &closed_addr)["problem"], "unreachable", "{v}");
-    assert_eq!(
-        by_target(&v, &good_addr)["problem"],
-        serde_json::Value::Null
-    );
+    assert_eq!(fact(&self_addr, "trusted"), f);
+    assert_eq!(finding(&self_addr), "self-signed");
+    assert_eq!(finding(&silent_addr), "not-tls", "{v}");
+    assert_eq!(finding(&closed_addr), "unreachable", "{v}");
+    for w in v.as_array().unwrap() {
+        for f in w["findings"].as_array().unwrap() {
+            assert!(
+                f["kind"].is_string() && f["severity"].is_string() && f["message"].is_string(),
+                "{f}"
+            );
+        }
+    }
     // Bad input changes nothing: one bad target refuses the whole run.
     let before = env.ok(&["cert", "list", "--store", "endpoints"]);
     let bad = env.run(&["scan", "tls", &good_addr, "no-port-here"]);
@@ -279,7 +310,7 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|w| w["problem"] == "unreachable" && w["severity"] == "WARNING"));
+        .any(|w| w["finding"] == "unreachable" && w["severity"] == "WARNING"));
     let later: serde_json::Value = serde_json::from_str(
         &env.run(&["check", "--at", "+1y", "--output", "json"])
             .stdout,
@@ -314,11 +345,11 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
     assert_eq!(d.code, 1);
     let d: serde_json::Value = serde_json::from_str(&d.stdout).unwrap();
     assert_eq!(
-        (d["verdict"].as_str(), d["kind"].as_str()),
+        (d["verdict"].as_str(), d["finding"].as_str()),
         (Some("certificate"), Some("name-mismatch")),
         "{d}"
     );
-    let why = d["explanation"].as_str().unwrap();
+    let why = d["findings"][0]["message"].as_str().unwrap();
     assert!(
         why.contains("wlb.example.test") && why.contains("127.0.0.4"),
         "shows the certificate's names and the name used: {why}"
@@ -335,14 +366,14 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
         (
             "unknown",
             &unknown_addr,
-            "untrusted",
+            "incomplete-chain",
             "not in trusted-roots",
         ),
-        ("partial", &incomplete_addr, "untrusted", "incomplete"),
-        ("selfie", &self_addr, "untrusted", "self-signed"),
+        ("partial", &incomplete_addr, "incomplete-chain", "not sent"),
+        ("selfie", &self_addr, "self-signed", "self-signed"),
         ("old", &expired_addr, "expired", "expired"),
-        ("gone", &closed_addr, "unreachable", "no TLS session"),
-        ("mute", &silent_addr, "not-tls", "no TLS session"),
+        ("gone", &closed_addr, "unreachable", "unreachable"),
+        ("mute", &silent_addr, "not-tls", "TLS"),
     ] {
         env.ok(&["endpoint", "add", name, "--address", addr, "--verify"]);
         let d = env.run(&[
@@ -356,10 +387,17 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
         ]);
         assert_eq!(d.code, 1, "{name}: {}", d.stdout);
         let d: serde_json::Value = serde_json::from_str(&d.stdout).unwrap();
-        assert_eq!(d["kind"], kind, "{name}: {d}");
+        assert_eq!(d["finding"], kind, "{name}: {d}");
         assert!(
-            d["explanation"].as_str().unwrap().contains(words),
+            d["findings"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(words),
             "{name}: {d}"
+        );
+        assert!(
+            d["findings"][0]["hint"].is_string(),
+            "{name}: every finding has a hint: {d}"
         );
         let expected_verdict = if kind == "unreachable" || kind == "not-tls" {
             "network"
@@ -480,18 +518,22 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
         2,
         "a bundle gives one entry per certificate"
     );
-    assert_eq!(of("bundle.pem")[0]["facts"]["bundle"], "yes");
-    assert_eq!(of("bundle.pem")[0]["facts"]["certificates"], "2");
+    assert_eq!(of("bundle.pem")[0]["facts"]["bundle"], true);
+    assert_eq!(of("bundle.pem")[0]["facts"]["certificates"], 2);
+    // Files are judged like endpoints: the 20-day leaf is expiring.
+    assert_eq!(of("bundle.pem")[0]["finding"], "expiring", "{v}");
     assert_eq!(of("app.der").len(), 1);
-    assert_eq!(of("app.key")[0]["problem"], "key-permissions");
-    assert_eq!(of("old.key")[0]["problem"], "orphaned-key");
-    assert_eq!(of("app.p12")[0]["problem"], "wrong-password");
-    assert_eq!(of("truncated.pem")[0]["problem"], "damaged");
+    assert_eq!(of("app.key")[0]["finding"], "key-permissions");
+    assert_eq!(of("old.key")[0]["finding"], "orphaned-key");
+    assert_eq!(of("app.p12")[0]["finding"], "wrong-password");
+    assert_eq!(of("truncated.pem")[0]["finding"], "damaged");
     assert!(of("notes.txt").is_empty());
-    // The leaf (20 days) warns now, like any certificate.
+    // The leaf (20 days) warns now, like any certificate; a private key readable by
+    // others is critical.
     let check = env.run(&["check"]);
-    assert_eq!(check.code, 1, "{}", check.stdout);
-    assert!(check.stdout.contains("files/"), "{}", check.stdout);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stdout.contains("WARNING: files/"), "{}", check.stdout);
+    assert!(check.stdout.contains("key-permissions"), "{}", check.stdout);
     // With the right password the PKCS#12 opens.
     let pw = env.write("pw", "right\n");
     let v = env.json(&[
@@ -503,7 +545,8 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
         "--output",
         "json",
     ]);
-    assert_eq!(v["watched"][0]["problem"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["watched"][0]["facts"]["locked"], false, "{v}");
+    assert_eq!(v["watched"][0]["finding"], "expiring", "{v}");
     assert!(v["watched"][0]["subject"]
         .as_str()
         .unwrap()
@@ -527,6 +570,272 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
         "{}",
         missing.stderr
     );
+}
+
+#[test]
+fn file_scans_follow_links_once_skip_the_home_and_never_read_a_database() {
+    use std::os::unix::fs::symlink;
+    let env = Env::new();
+    env.init();
+    let ca = TestCa::root("Links Root");
+    let (c1, _) = ca.issue(&spec(
+        "web.example.test",
+        Role::Leaf,
+        &["web.example.test"],
+        -1,
+        200,
+    ));
+    let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &c1);
+    // /etc/ssl/certs and Let's Encrypt: a hash link and a `live/` link to one archive file.
+    let root = std::fs::canonicalize(env.dir.path()).unwrap();
+    let archive = root.join("archive/web");
+    std::fs::create_dir_all(&archive).unwrap();
+    std::fs::create_dir_all(root.join("live/web")).unwrap();
+    std::fs::create_dir_all(root.join("certs")).unwrap();
+    std::fs::write(archive.join("cert1.pem"), &pem).unwrap();
+    symlink(
+        "../../archive/web/cert1.pem",
+        root.join("live/web/cert.pem"),
+    )
+    .unwrap();
+    symlink("../live/web/cert.pem", root.join("certs/abcd1234.0")).unwrap();
+    symlink(
+        "../../archive/web/gone.pem",
+        root.join("live/web/chain.pem"),
+    )
+    .unwrap();
+    symlink("..", root.join("live/web/up")).unwrap(); // a directory loop
+                                                      // A database that happens to hold PEM text, and its sidecars.
+    let mut db = b"SQLite format 3\0".to_vec();
+    db.extend_from_slice(pem.as_bytes());
+    std::fs::write(root.join("certs/app.db"), &db).unwrap();
+    std::fs::write(root.join("certs/app.db-wal"), pem.as_bytes()).unwrap();
+
+    // The whole directory, certherd's home (its database, its CA key) included.
+    let v = env.json(&["scan", "files", root.to_str().unwrap(), "--output", "json"]);
+    let watched = v["watched"].as_array().unwrap();
+    assert_eq!(
+        watched.len(),
+        1,
+        "the target is read once, nothing from the home: {v}"
+    );
+    let w = &watched[0];
+    assert_eq!(w["target"], archive.join("cert1.pem").to_str().unwrap());
+    let links: Vec<&str> = w["facts"]["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        links,
+        vec![
+            root.join("certs/abcd1234.0").to_str().unwrap(),
+            root.join("live/web/cert.pem").to_str().unwrap()
+        ]
+    );
+    assert_eq!(v["links_followed"], 2, "{v}");
+    assert_eq!(
+        v["dangling_links"][0]["link"],
+        root.join("live/web/chain.pem").to_str().unwrap()
+    );
+    assert_eq!(v["dangling_links"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["skipped"]["home"], 1, "{v}");
+    assert_eq!(v["skipped"]["database_sidecars"], 1, "{v}");
+    assert!(
+        v["skipped"]["repeated_directories"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+    // Scanning again changes nothing: no duplicates.
+    let again = env.json(&["scan", "files", root.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(again["watched"].as_array().unwrap().len(), 1);
+    let files = env.json(&["cert", "list", "--store", "files", "--output", "json"]);
+    assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
+    // The table says what was followed and what dangles.
+    let t = env.run(&["scan", "files", root.to_str().unwrap()]);
+    assert!(
+        t.stderr.contains("2 links followed, 1 dangling"),
+        "{}",
+        t.stderr
+    );
+    assert!(t.stderr.contains("dangling link: "), "{}", t.stderr);
+}
+
+/// A self-signed certificate as `openssl req -x509 -subj /CN=NAME` makes it: CA:TRUE, no SAN.
+fn appliance_ca_cert(cn: &str, life: time::Duration) -> (Vec<u8>, PrivateKey) {
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let s = CertSpec {
+        common_name: cn.into(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::days(1),
+        not_after: now + life,
+        role: Role::Ca { path_len: None },
+        eku: vec![],
+    };
+    (certherd_x509::self_sign(&s, &key).unwrap().to_vec(), key)
+}
+
+/// A self-signed leaf (CA:FALSE) naming `names`: a backup appliance's own certificate.
+fn self_signed_leaf(cn: &str, names: &[&str]) -> (Vec<u8>, PrivateKey) {
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let cert = certherd_x509::self_sign(&spec(cn, Role::Leaf, names, -1, 700), &key)
+        .unwrap()
+        .to_vec();
+    (cert, key)
+}
+
+/// `endpoint diagnose NAME --output json`, whatever its exit code.
+fn diagnose_json(env: &Env, name: &str) -> serde_json::Value {
+    let r = env.run(&["endpoint", "diagnose", name, "--output", "json"]);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {} {}", r.stdout, r.stderr))
+}
+
+fn kinds(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| f["kind"].as_str().unwrap().to_owned())
+        .collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn appliances_every_finding_pins_and_names() {
+    let env = Env::new();
+    env.init();
+
+    // The WLB appliance's default certificate: self-signed, CA:TRUE, no SAN, 2 days left.
+    let (cert, key) = appliance_ca_cert(
+        "wlb.example.test",
+        time::Duration::hours(47) + time::Duration::minutes(30),
+    );
+    let wlb = serve("127.0.0.10", vec![cert.clone()], &key);
+    env.ok(&["endpoint", "add", "wlb", "--address", &wlb, "--verify"]);
+    let d = env.run(&["endpoint", "diagnose", "wlb", "--output", "json"]);
+    assert_eq!(d.code, 1);
+    let d: serde_json::Value = serde_json::from_str(&d.stdout).unwrap();
+    assert_eq!(d["verdict"], "certificate", "{d}");
+    assert_eq!(
+        kinds(&d),
+        [
+            "ca-as-leaf",
+            "expiring",
+            "name-mismatch",
+            "no-san",
+            "self-signed"
+        ],
+        "{d}"
+    );
+    let text = d.to_string();
+    assert!(text.contains("expires in 1 day 23 hours"), "{d}");
+    assert!(text.contains("certherd endpoint trust wlb"), "{d}");
+    // Trusting unrelated certificates that share a name changes nothing.
+    let (other1, _) = appliance_ca_cert("wlb.example.test", time::Duration::days(300));
+    let (other2, _) = appliance_ca_cert("wlb.example.test", time::Duration::days(300));
+    let pem = |d: &[u8]| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, d);
+    let others = env.write("others.pem", format!("{}{}", pem(&other1), pem(&other2)));
+    env.ok(&["trust", "add", others.to_str().unwrap()]);
+    let again = diagnose_json(&env, "wlb");
+    assert_eq!(kinds(&again), kinds(&d), "{again}");
+
+    // A backup appliance with a self-signed CA:FALSE certificate for its address: pinned.
+    let (b1, k1) = self_signed_leaf(
+        "backup.example.test",
+        &["backup.example.test", "127.0.0.11"],
+    );
+    let (b2, k2) = self_signed_leaf(
+        "backup.example.test",
+        &["backup.example.test", "127.0.0.11"],
+    );
+    let sha1 = certherd_x509::CertInfo::from_der(&b1).unwrap().sha256;
+    let sha2 = certherd_x509::CertInfo::from_der(&b2).unwrap().sha256;
+    let which = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let backup = serve_switch(
+        "127.0.0.11",
+        vec![(vec![b1], &k1), (vec![b2], &k2)],
+        which.clone(),
+    );
+    env.ok(&[
+        "endpoint",
+        "add",
+        "backup",
+        "--address",
+        &backup,
+        "--verify",
+    ]);
+    let d = diagnose_json(&env, "backup");
+    assert_eq!(kinds(&d), ["self-signed"], "{d}");
+    // Bad pins are refused with one clear line, and change nothing.
+    let before = env.ok(&["endpoint", "list", "--output", "json"]);
+    let bad = env.run(&["endpoint", "trust", "backup", "--thumbprint", "12:34"]);
+    assert!(
+        bad.code != 0 && bad.stderr.contains("not a SHA-256"),
+        "{}",
+        bad.stderr
+    );
+    let wrong = env.run(&["endpoint", "trust", "backup", "--thumbprint", &sha2]);
+    assert!(
+        wrong.code != 0 && wrong.stderr.contains("nothing was pinned"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(env.ok(&["endpoint", "list", "--output", "json"]), before);
+    let colons: String = sha1
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap().to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(":");
+    let pinned = env.ok(&["endpoint", "trust", "backup", "--thumbprint", &colons]);
+    assert!(pinned.contains(&sha1), "{pinned}");
+    let ok = env.run(&["endpoint", "diagnose", "backup"]);
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    // The appliance's certificate is replaced: pin-mismatch, both thumbprints.
+    which.store(1, std::sync::atomic::Ordering::SeqCst);
+    let d = diagnose_json(&env, "backup");
+    assert_eq!(kinds(&d), ["pin-mismatch"], "{d}");
+    let text = d.to_string();
+    assert!(text.contains(&sha1) && text.contains(&sha2), "{d}");
+    let check = env.run(&["check"]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(check.stdout.contains("pin-mismatch"), "{}", check.stdout);
+
+    // A scan under a name does not make that name stick: a rescan without --sni checks
+    // the host again (and the named watch keeps its own name).
+    let named = env.json(&[
+        "scan",
+        "tls",
+        &wlb,
+        "--sni",
+        "wlb.example.test",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(named[0]["server_name"], "wlb.example.test", "{named}");
+    let plain = env.json(&["scan", "tls", &wlb, "--output", "json"]);
+    let names: Vec<&str> = plain
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["facts"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"127.0.0.10"), "{plain}");
+
+    // Days and hours are counted; an expired entry shows a negative DAYS LEFT.
+    let later = env.json(&["cert", "list", "--at", "+3y", "--output", "json"]);
+    let m = later
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["store"] == "machine-ssl")
+        .unwrap();
+    assert!(m["days_left"].as_i64().unwrap() < 0, "{m}");
 }
 
 fn chromium() -> std::path::PathBuf {

@@ -39,6 +39,16 @@ impl AlarmKind {
         matches!(self, Self::Expiring { .. } | Self::Expired)
     }
 
+    /// How bad an open alarm of this kind is for `check`: a lapsed or broken certificate
+    /// and a silent host are critical; verification turned off, or a first expiry tier, warn.
+    pub fn severity(self) -> crate::Severity {
+        match self {
+            Self::Expiring { days } if days > 7 => crate::Severity::Warning,
+            Self::VerificationDisabled => crate::Severity::Warning,
+            _ => crate::Severity::Critical,
+        }
+    }
+
     /// A short machine-readable name: `expiring-30d`, `expired`, `chain-invalid`...
     pub fn name(self) -> String {
         match self {

@@ -7,6 +7,7 @@
 
 mod alarm;
 mod clock;
+mod copies;
 mod entry;
 mod entry_ref;
 mod error;
@@ -25,7 +26,10 @@ pub use alarm::{
     expiry_condition, expiry_conditions, reconcile, Alarm, AlarmChange, AlarmKind, Condition,
     DEFAULT_TIERS,
 };
+/// The inspection engine's findings and scan facts, re-exported for the layers above.
+pub use certherd_inspect::{Facts, FileFacts, Finding, FindingKind, TlsFacts};
 pub use clock::{Clock, FixedClock};
+pub use copies::{fold_copies, Folded};
 pub use entry::{EntryKind, EntryMeta, Source};
 pub use entry_ref::{Alias, EntryRef, StoreName};
 pub use error::Error;
@@ -42,8 +46,8 @@ pub use settings::{
     WebhookSettings,
 };
 pub use span::Span;
-pub use status::{days_left, Check, Finding, Severity, Status, Thresholds};
-pub use watch::{Problem, Watch, WatchKind};
+pub use status::{days_left, Check, EntryFinding, Severity, Status, Thresholds};
+pub use watch::{Watch, WatchKind};
 
 /// Re-exported so callers name instants with the same type the core uses.
 pub use time::OffsetDateTime;

@@ -118,7 +118,7 @@ pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
 
 /// One problem found by a check.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
+pub struct EntryFinding {
     /// The entry.
     pub meta: EntryMeta,
     /// Its status.
@@ -135,11 +135,14 @@ pub struct Check {
     /// Entries examined (backup entries included).
     pub examined: usize,
     /// Problems, worst first, then soonest expiry.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<EntryFinding>,
     /// The soonest notAfter among entries that are not superseded.
     pub next_expiry: Option<EntryMeta>,
-    /// Watched endpoints and files whose last scan found a problem.
+    /// Watched endpoints and files whose last scan found a warning or worse.
     pub watch_problems: Vec<crate::Watch>,
+    /// Open alarms that no entry's dates explain (chain-invalid, verification-disabled,
+    /// host-silent), so `check` and `alarms` never disagree.
+    pub open_alarms: Vec<crate::Alarm>,
 }
 
 impl Check {
@@ -159,7 +162,7 @@ impl Check {
                 continue;
             }
             if status.severity() != Severity::Ok {
-                findings.push(Finding {
+                findings.push(EntryFinding {
                     meta: meta.clone(),
                     status,
                     days_left: days_left(meta.not_after, at),
@@ -182,6 +185,7 @@ impl Check {
             findings,
             next_expiry: next_expiry.cloned(),
             watch_problems: Vec::new(),
+            open_alarms: Vec::new(),
         }
     }
 
@@ -189,10 +193,19 @@ impl Check {
     pub fn with_watches(mut self, watches: impl IntoIterator<Item = crate::Watch>) -> Self {
         self.watch_problems = watches
             .into_iter()
-            .filter(|w| w.problem.is_some())
+            .filter(crate::Watch::has_problem)
             .collect();
         self.watch_problems
             .sort_by(|a, b| b.severity().cmp(&a.severity()).then(a.name.cmp(&b.name)));
+        self
+    }
+
+    /// Adds the open alarms that are not about an entry's dates (those are in `findings`).
+    pub fn with_alarms(mut self, alarms: impl IntoIterator<Item = crate::Alarm>) -> Self {
+        self.open_alarms = alarms
+            .into_iter()
+            .filter(|a| a.is_open() && !a.kind.is_expiry())
+            .collect();
         self
     }
 
@@ -202,6 +215,7 @@ impl Check {
             .iter()
             .map(|f| f.status.severity())
             .chain(self.watch_problems.iter().map(crate::Watch::severity))
+            .chain(self.open_alarms.iter().map(|a| a.kind.severity()))
             .max()
             .unwrap_or(Severity::Ok)
     }

@@ -2,6 +2,8 @@
 
 use time::OffsetDateTime;
 
+use certherd_inspect::{Facts, Finding};
+
 use crate::{EntryRef, Severity, StoreName};
 
 /// What is watched.
@@ -58,20 +60,15 @@ pub struct Watch {
     pub created_at: OffsetDateTime,
     /// When it was last scanned.
     pub scanned_at: Option<OffsetDateTime>,
-    /// The problem the last scan found, in words; `None` when it found none.
-    pub problem: Option<Problem>,
-    /// Facts from the last scan (TLS version, algorithms, path...), for display.
-    pub detail: String,
-}
-
-/// What a scan found wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// A short machine-readable kind: `unreachable`, `not-tls`, `untrusted`, `name-mismatch`,
-    /// `wrong-password`, `key-permissions`, `orphaned-key`, `unreadable`...
-    pub kind: String,
-    /// What an admin reads.
-    pub message: String,
+    /// Endpoint: the STARTTLS protocol spoken before the handshake (`postgres`, `ldap`,
+    /// `smtp`), if any.
+    pub starttls: Option<String>,
+    /// Endpoint: the SHA-256 thumbprint (lower-case hex) of the certificate it is pinned to.
+    pub pin: Option<String>,
+    /// Every finding of the last scan, worst first; empty when it found nothing.
+    pub findings: Vec<Finding>,
+    /// The facts of the last scan (TLS version, algorithms, file format...).
+    pub facts: Facts,
 }
 
 impl Watch {
@@ -80,14 +77,24 @@ impl Watch {
         Some(EntryRef::new(self.kind.store(), self.name.parse().ok()?))
     }
 
-    /// How bad its problem is: a verified endpoint that fails verification is critical
-    /// (the integration stops, as XenServer's WLB does with `wlb-verify-cert`); anything
-    /// else found is a warning.
+    /// How bad its last scan's findings are. The findings' severities already say whether
+    /// clients verify it (a verified endpoint's untrusted chain is critical, a scanned one's
+    /// a warning); information is not a problem.
     pub fn severity(&self) -> Severity {
-        match &self.problem {
-            None => Severity::Ok,
-            Some(_) if self.verify => Severity::Critical,
-            Some(_) => Severity::Warning,
+        match certherd_inspect::worst(&self.findings) {
+            Some(certherd_inspect::Severity::Critical) => Severity::Critical,
+            Some(certherd_inspect::Severity::Warning) => Severity::Warning,
+            _ => Severity::Ok,
         }
+    }
+
+    /// Whether its last scan found a warning or worse.
+    pub fn has_problem(&self) -> bool {
+        self.findings.iter().any(Finding::is_problem)
+    }
+
+    /// The worst finding, for one-line displays.
+    pub fn worst_finding(&self) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.is_problem())
     }
 }

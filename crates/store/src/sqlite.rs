@@ -4,7 +4,7 @@ use std::path::Path;
 
 use certherd_core::{
     Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, KmipServer,
-    OffsetDateTime, Problem, Source, StoreName, Watch, WatchKind,
+    OffsetDateTime, Source, StoreName, Watch, WatchKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -54,19 +54,6 @@ CREATE TABLE IF NOT EXISTS key_provider_servers (
     proxy TEXT,
     PRIMARY KEY (provider, address)
 );
-CREATE TABLE IF NOT EXISTS watches (
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    target TEXT NOT NULL,
-    server_name TEXT,
-    verify INTEGER NOT NULL,
-    created_at BIGINT NOT NULL,
-    scanned_at BIGINT,
-    problem_kind TEXT,
-    problem TEXT,
-    detail TEXT NOT NULL,
-    PRIMARY KEY (kind, name)
-);
 CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -97,13 +84,37 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
 "#;
 
 /// Bumped whenever the schema changes; a file of another version is refused, never guessed at.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Schema versions this release upgrades in place: version 2 only added tables, which the
-/// idempotent schema creates.
-const UPGRADABLE: &[i64] = &[1];
+/// idempotent schema creates; version 3 replaced the watches' one problem and `k=v` detail
+/// with every finding and typed facts (JSON), and added STARTTLS and pins.
+const UPGRADABLE: &[i64] = &[1, 2];
+
+/// The watches table's columns: endpoints and files with their last scan's findings and
+/// facts (JSON).
+const WATCHES_COLUMNS: &str = "kind TEXT NOT NULL, name TEXT NOT NULL, target TEXT NOT NULL, server_name TEXT, verify INTEGER NOT NULL, created_at BIGINT NOT NULL, scanned_at BIGINT, starttls TEXT, pin TEXT, findings TEXT NOT NULL, facts TEXT NOT NULL, PRIMARY KEY (kind, name)";
+
+/// Version 2's watches keep their definitions; their findings come back at the next scan.
+fn watches_v3_migration() -> String {
+    format!(
+        "CREATE TABLE watches_v3 ({WATCHES_COLUMNS});
+INSERT INTO watches_v3 (kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts)
+    SELECT kind, name, target, server_name, verify, created_at, NULL, NULL, NULL, '[]', '{{\"type\":\"none\"}}' FROM watches;
+DROP TABLE watches;
+ALTER TABLE watches_v3 RENAME TO watches;"
+    )
+}
 
 const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
+
+/// Writes a new entry; fails on the primary key if it exists, on the foreign key if its
+/// store does not.
+const INSERT_ENTRY: &str = "INSERT INTO entries (store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at, cert, chain, key_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+/// Writes an entry, replacing every column of one that exists under the same alias.
+const UPSERT_ENTRY: &str = "INSERT INTO entries (store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at, cert, chain, key_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+    ON CONFLICT (store, alias) DO UPDATE SET kind = excluded.kind, profile = excluded.profile, source = excluded.source, subject = excluded.subject, issuer = excluded.issuer, serial = excluded.serial, not_before = excluded.not_before, not_after = excluded.not_after, sha256 = excluded.sha256, issuer_sha256 = excluded.issuer_sha256, stored_at = excluded.stored_at, cert = excluded.cert, chain = excluded.chain, key_sealed = excluded.key_sealed";
 
 /// Statements through the connection's statement cache: a batch runs the same few
 /// statements many times, and re-preparing them cost more than running them.
@@ -189,8 +200,26 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        let old_watches: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('watches') WHERE name = 'detail'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(Error::sql("reading the schema"))?;
+        if old_watches > 0 {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {} COMMIT;",
+                watches_v3_migration()
+            ))
+            .map_err(Error::sql("upgrading the watches table"))?;
+        }
         conn.execute_batch(SCHEMA)
             .map_err(Error::sql("creating the schema"))?;
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS watches ({WATCHES_COLUMNS});"
+        ))
+        .map_err(Error::sql("creating the schema"))?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(Error::sql("writing the schema version"))?;
         Ok(Self {
@@ -198,6 +227,15 @@ impl SqliteStore {
             key,
             fault: None,
         })
+    }
+
+    /// Bounds the memory this connection uses, for a bulk write (a scan of a whole disk):
+    /// a smaller page cache and no memory map, so the database's pages are not all mapped
+    /// in as they are written and read back. Slower for large reads; writes barely notice.
+    pub fn bound_memory(&self) -> Result<(), Error> {
+        self.conn
+            .execute_batch("PRAGMA cache_size=-8192; PRAGMA mmap_size=0;")
+            .map_err(Error::sql("configuring the database"))
     }
 
     /// Hosts matching `condition` (SQL with one parameter, `?1`), by name.
@@ -289,53 +327,25 @@ impl SqliteStore {
                     .map_err(Error::sql("creating a store"))?;
             }
             Change::PutEntry { entry, replace } => {
+                // One statement per entry: the primary key says whether it exists and the
+                // foreign key whether its store does, so a bulk write (a scan of a whole
+                // disk) costs no lookups of its own.
                 let m = &entry.meta;
-                let exists_store: Option<String> = tx
-                    .query_row_cached(
-                        "SELECT name FROM stores WHERE name = ?1",
-                        [m.entry.store.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(Error::sql("looking up a store"))?;
-                if exists_store.is_none() {
-                    return Err(Error::NotFound {
-                        what: "store",
-                        name: m.entry.store.to_string(),
-                    });
-                }
-                let existing: Option<i64> = tx
-                    .query_row_cached(
-                        "SELECT 1 FROM entries WHERE store = ?1 AND alias = ?2",
-                        [m.entry.store.as_str(), m.entry.alias.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(Error::sql("looking up an entry"))?;
-                if existing.is_some() {
-                    if !replace {
-                        return Err(Error::Exists {
-                            what: "entry",
-                            name: m.entry.to_string(),
-                        });
-                    }
-                    tx.execute_cached(
-                        "DELETE FROM entries WHERE store = ?1 AND alias = ?2",
-                        [m.entry.store.as_str(), m.entry.alias.as_str()],
-                    )
-                    .map_err(Error::sql("replacing an entry"))?;
-                }
                 let sealed = entry
                     .key
                     .as_ref()
                     .map(|k| self.key.seal(k.expose(), &key_context(&m.sha256)))
                     .transpose()?;
+                let sql = if *replace { UPSERT_ENTRY } else { INSERT_ENTRY };
                 tx.execute_cached(
-                    &format!("INSERT INTO entries ({META_COLUMNS}, cert, chain, key_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+                    sql,
                     params![
                         m.entry.store.as_str(),
                         m.entry.alias.as_str(),
-                        match m.kind { EntryKind::KeyPair => "keypair", EntryKind::Certificate => "certificate" },
+                        match m.kind {
+                            EntryKind::KeyPair => "keypair",
+                            EntryKind::Certificate => "certificate",
+                        },
                         m.profile,
                         m.source.as_str(),
                         m.subject,
@@ -351,7 +361,20 @@ impl SqliteStore {
                         sealed,
                     ],
                 )
-                .map_err(Error::sql("writing an entry"))?;
+                .map_err(|e| match e.sqlite_error().map(|f| f.extended_code) {
+                    Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => Error::NotFound {
+                        what: "store",
+                        name: m.entry.store.to_string(),
+                    },
+                    Some(
+                        rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE,
+                    ) => Error::Exists {
+                        what: "entry",
+                        name: m.entry.to_string(),
+                    },
+                    _ => Error::sql("writing an entry")(e),
+                })?;
             }
             Change::DeleteEntry(r) => {
                 let n = tx
@@ -449,7 +472,7 @@ impl SqliteStore {
                 )
                 .map_err(Error::sql("replacing a watch"))?;
                 tx.execute_cached(
-                    "INSERT INTO watches (kind, name, target, server_name, verify, created_at, scanned_at, problem_kind, problem, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO watches (kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         w.kind.as_str(),
                         w.name,
@@ -458,9 +481,12 @@ impl SqliteStore {
                         i64::from(w.verify),
                         ts(w.created_at),
                         w.scanned_at.map(ts),
-                        w.problem.as_ref().map(|p| p.kind.as_str()),
-                        w.problem.as_ref().map(|p| p.message.as_str()),
-                        w.detail
+                        w.starttls,
+                        w.pin,
+                        serde_json::to_string(&w.findings)
+                            .map_err(|e| Error::Corrupt(format!("encoding findings: {e}")))?,
+                        serde_json::to_string(&w.facts)
+                            .map_err(|e| Error::Corrupt(format!("encoding facts: {e}")))?,
                     ],
                 )
                 .map_err(Error::sql("writing a watch"))?;
@@ -821,7 +847,7 @@ impl Store for SqliteStore {
     fn watches(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT kind, name, target, server_name, verify, created_at, scanned_at, problem_kind, problem, detail FROM watches WHERE ?1 IS NULL OR kind = ?1 ORDER BY kind, name")
+            .prepare_cached("SELECT kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts FROM watches WHERE ?1 IS NULL OR kind = ?1 ORDER BY kind, name")
             .map_err(Error::sql("listing watches"))?;
         let rows = stmt
             .query_map([kind.map(WatchKind::as_str)], |r| {
@@ -836,13 +862,31 @@ impl Store for SqliteStore {
                     r.get::<_, Option<String>>(7)?,
                     r.get::<_, Option<String>>(8)?,
                     r.get::<_, String>(9)?,
+                    r.get::<_, String>(10)?,
                 ))
             })
             .map_err(Error::sql("listing watches"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (k, name, target, server_name, verify, created, scanned, pk, pm, detail) =
-                row.map_err(Error::sql("listing watches"))?;
+            let (
+                k,
+                name,
+                target,
+                server_name,
+                verify,
+                created,
+                scanned,
+                starttls,
+                pin,
+                findings,
+                facts,
+            ) = row.map_err(Error::sql("listing watches"))?;
+            let findings = serde_json::from_str(&findings).map_err(|e| {
+                Error::Corrupt(format!("watch {name}: findings are not readable: {e}"))
+            })?;
+            let facts = serde_json::from_str(&facts).map_err(|e| {
+                Error::Corrupt(format!("watch {name}: facts are not readable: {e}"))
+            })?;
             out.push(Watch {
                 kind: WatchKind::parse(&k)
                     .ok_or_else(|| Error::Corrupt(format!("unknown watch kind {k}")))?,
@@ -852,11 +896,10 @@ impl Store for SqliteStore {
                 verify: verify != 0,
                 created_at: from_ts(created)?,
                 scanned_at: scanned.map(from_ts).transpose()?,
-                problem: match (pk, pm) {
-                    (Some(kind), Some(message)) => Some(Problem { kind, message }),
-                    _ => None,
-                },
-                detail,
+                starttls,
+                pin,
+                findings,
+                facts,
             });
         }
         Ok(out)

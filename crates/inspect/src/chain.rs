@@ -1,0 +1,917 @@
+//! The inspection of one presented chain: every finding, each independent of the others.
+//!
+//! Trust is judged at an instant inside every presented certificate's validity (when one
+//! exists), so an expired leaf under a trusted root is `expired` and still trusted; dates
+//! are judged separately, certificate by certificate. A self-signed leaf is never run
+//! through path building, so trusting unrelated certificates with the same name cannot
+//! change its verdict. The name is matched against the SANs alone, as TLS clients do.
+
+use certherd_x509::{
+    CertInfo, CertificateDer, CertificateRevocationListDer, LintRole, OffsetDateTime, Purpose,
+    Reason, VerifyInput,
+};
+use time::Duration;
+
+use crate::finding::{sort, Finding, FindingKind as K, Severity};
+use crate::wording;
+
+/// Warning and critical distances before a notAfter (vCenter warns at 30 days).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Within this of notAfter: a warning.
+    pub warn: Duration,
+    /// Within this of notAfter: critical.
+    pub crit: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            warn: Duration::days(30),
+            crit: Duration::days(7),
+        }
+    }
+}
+
+/// How much trust matters where the chain was found; it sets the severity of the trust
+/// and name findings, never whether they are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustPolicy {
+    /// Clients verify (a verified endpoint, `verify`, `cert import`): failures are critical.
+    Required,
+    /// Clients probably verify (a scanned endpoint): failures are warnings.
+    Expected,
+    /// Nothing verifies it here (a file on disk): trust findings are information.
+    Informational,
+}
+
+impl TrustPolicy {
+    fn severity(self) -> Severity {
+        match self {
+            Self::Required => Severity::Critical,
+            Self::Expected => Severity::Warning,
+            Self::Informational => Severity::Info,
+        }
+    }
+}
+
+/// Where the chain was found, so hints name commands that work there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// A watched endpoint, by its name and `HOST:PORT`.
+    Endpoint {
+        /// The endpoint's name (`certherd endpoint list`).
+        name: &'a str,
+        /// `HOST:PORT`.
+        address: &'a str,
+    },
+    /// A file on disk.
+    File {
+        /// Its path.
+        path: &'a str,
+    },
+    /// An inventory entry, `STORE/ALIAS`; `renewable` when certherd issued it.
+    Entry {
+        /// `STORE/ALIAS`.
+        entry: &'a str,
+        /// Whether `certherd cert renew` applies.
+        renewable: bool,
+    },
+    /// Certificates given on the command line (`verify`, `cert import`, `trust add`).
+    Files,
+}
+
+/// Everything an inspection needs; the instant is an argument, never the wall clock.
+#[derive(Clone, Debug)]
+pub struct ChainInput<'a> {
+    /// The certificates as presented, leaf first (a server's chain, a file's bundle).
+    pub presented: &'a [CertificateDer<'a>],
+    /// The name used to reach the certificate (DNS name or IP address), if any.
+    pub name: Option<&'a str>,
+    /// What the leaf must be good for.
+    pub purpose: Purpose,
+    /// The instant judged.
+    pub at: OffsetDateTime,
+    /// The trusted roots.
+    pub trusted: &'a [CertificateDer<'a>],
+    /// CRLs to consult.
+    pub crls: &'a [CertificateRevocationListDer<'a>],
+    /// SHA-256 thumbprints (lower-case hex) the leaf is pinned to; empty when not pinned.
+    pub pins: &'a [String],
+    /// Expiry thresholds.
+    pub thresholds: Thresholds,
+    /// How much trust matters here.
+    pub policy: TrustPolicy,
+    /// Whether a CA certificate is expected on its own (a CA file on disk, a root being
+    /// trusted): it is then judged as a CA, not as a server's leaf.
+    pub ca_expected: bool,
+    /// Where it was found, for hints.
+    pub target: Target<'a>,
+}
+
+/// The result: every finding, worst first, and the facts that scans record.
+#[derive(Clone, Debug)]
+pub struct Inspection {
+    /// Every finding, critical first.
+    pub findings: Vec<Finding>,
+    /// The chain reaches a trusted root, or the leaf matches its pin (dates aside).
+    pub trusted: bool,
+    /// The leaf matches a pin.
+    pub pinned: bool,
+    /// Whether the SANs cover the name asked for; `None` when no name was given.
+    pub covers_name: Option<bool>,
+    /// The validated path, leaf first and anchor last, when one was built.
+    pub path: Vec<CertificateDer<'static>>,
+    /// The leaf, parsed (absent only when it does not decode).
+    pub leaf: Option<CertInfo>,
+}
+
+impl Inspection {
+    /// Whether nothing needs attention (no warning or critical finding).
+    pub fn is_ok(&self) -> bool {
+        !self.findings.iter().any(Finding::is_problem)
+    }
+
+    /// Whether the chain passes a strict verification, as `certherd verify` decides it (like
+    /// `openssl verify -x509_strict`): no critical finding, and no warning other than
+    /// `expiring` (a chain that expires within the warning threshold is still valid today).
+    /// Profile violations (`profile`), a CA certificate as leaf, a name or purpose
+    /// mismatch reported as a warning all fail it; information never does.
+    pub fn passes_strict(&self) -> bool {
+        !self.findings.iter().any(|f| match f.severity {
+            Severity::Critical => true,
+            Severity::Warning => f.kind != K::Expiring,
+            Severity::Info => false,
+        })
+    }
+
+    /// The worst severity found among problems, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        crate::finding::worst(&self.findings)
+    }
+
+    /// The critical findings: what refuses an import or a trust.
+    pub fn critical(&self) -> Vec<Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Critical)
+            .cloned()
+            .collect()
+    }
+
+    /// Findings of one kind.
+    pub fn has(&self, kind: K) -> bool {
+        self.findings.iter().any(|f| f.kind == kind)
+    }
+}
+
+/// Whether the leaf's SANs (never its CN) cover `name`, as a TLS client checks it: a DNS
+/// name or IP address against those SANs, an e-mail address against the rfc822Name SANs.
+pub fn san_covers(info: &CertInfo, name: &str) -> bool {
+    if name.contains('@') {
+        return info
+            .other_names
+            .iter()
+            .filter_map(|n| n.strip_prefix("email:"))
+            .any(|e| e.eq_ignore_ascii_case(name));
+    }
+    let has_san = !(info.dns_names.is_empty() && info.ip_addresses.is_empty());
+    has_san && info.covers_name(name)
+}
+
+/// Whether the certificate has any subjectAltName entry (of any type).
+fn has_any_san(info: &CertInfo) -> bool {
+    !(info.dns_names.is_empty() && info.ip_addresses.is_empty() && info.other_names.is_empty())
+}
+
+fn short(s: &str) -> String {
+    if s.is_empty() {
+        "(empty subject)".into()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// An instant inside every certificate's validity, closest to `at`; `at` when none exists.
+fn neutral_instant(infos: &[&CertInfo], at: OffsetDateTime) -> OffsetDateTime {
+    let (Some(start), Some(end)) = (
+        infos.iter().map(|i| i.not_before).max(),
+        infos.iter().map(|i| i.not_after).min(),
+    ) else {
+        return at;
+    };
+    if start > end {
+        at
+    } else if at < start {
+        start
+    } else if at > end {
+        end
+    } else {
+        at
+    }
+}
+
+fn key_bits(description: &str, prefix: &str) -> Option<u32> {
+    description.strip_prefix(prefix)?.trim().parse().ok()
+}
+
+/// Keys too weak to trust: RSA under 2048 bits, DSA, curves other than P-256/384/521.
+fn weak_key(info: &CertInfo) -> Option<(Severity, String)> {
+    let k = info.public_key.as_str();
+    if let Some(bits) = key_bits(k, "RSA") {
+        return (bits < 2048).then(|| {
+            (
+                Severity::Critical,
+                format!(
+                    "{} has a {bits}-bit RSA key; at least 2048 bits are needed",
+                    short(&info.subject)
+                ),
+            )
+        });
+    }
+    if k.starts_with("ECDSA") || k.starts_with("Ed25519") || k.starts_with("Ed448") {
+        return None;
+    }
+    if let Some(bits) = k
+        .strip_prefix("EC ")
+        .and_then(|r| r.split(' ').next()?.parse::<u32>().ok())
+    {
+        return Some((
+            if bits < 256 { Severity::Critical } else { Severity::Warning },
+            format!("{} has a key on an unusual {bits}-bit curve; clients accept only P-256, P-384 and P-521", short(&info.subject)),
+        ));
+    }
+    Some((
+        Severity::Warning,
+        format!(
+            "{} has a key of an unusual algorithm ({k})",
+            short(&info.subject)
+        ),
+    ))
+}
+
+/// SHA-1 and MD5 signatures (by name or by OID when the name is not known).
+fn weak_signature(info: &CertInfo) -> Option<String> {
+    let alg = info.signature_algorithm.to_ascii_lowercase();
+    let weak_oids = [
+        "1.2.840.113549.1.1.4", // md5WithRSAEncryption
+        "1.2.840.113549.1.1.5", // sha1WithRSAEncryption
+        "1.2.840.10045.4.1",    // ecdsa-with-SHA1
+        "1.2.840.10040.4.3",    // dsa-with-sha1
+        "1.2.840.113549.1.1.2", // md2WithRSAEncryption
+        "1.3.14.3.2.29",        // sha1WithRSA (OIW)
+    ];
+    (alg.contains("sha1") || alg.contains("md5") || weak_oids.contains(&alg.as_str())).then(|| {
+        format!(
+            "{} is signed with {}, a broken hash",
+            short(&info.subject),
+            info.signature_algorithm
+        )
+    })
+}
+
+struct Ctx<'a, 'b> {
+    input: &'b ChainInput<'a>,
+    out: Vec<Finding>,
+}
+
+impl Ctx<'_, '_> {
+    fn push(&mut self, kind: K, severity: Severity, subject: Option<&str>, message: String) {
+        // One finding per kind and certificate: two validators saying the same thing is one fact.
+        if self
+            .out
+            .iter()
+            .any(|f| f.kind == kind && f.subject.as_deref() == subject)
+        {
+            return;
+        }
+        let hint = hint(kind, &self.input.target, self.input.ca_expected);
+        self.out.push(Finding {
+            kind,
+            severity,
+            message,
+            hint,
+            subject: subject.map(str::to_owned),
+        });
+    }
+}
+
+/// The next step for a finding where it was found, as a command where one applies.
+fn hint(kind: K, target: &Target<'_>, ca_expected: bool) -> Option<String> {
+    let endpoint = |f: &dyn Fn(&str, &str) -> String| match target {
+        Target::Endpoint { name, address } => Some(f(name, address)),
+        _ => None,
+    };
+    match kind {
+        K::Expired | K::Expiring | K::NotYetValid => match target {
+            Target::Entry {
+                entry,
+                renewable: true,
+            } => Some(format!("certherd cert renew {entry}")),
+            Target::Entry { entry, .. } => Some(format!(
+                "replace it: certherd cert import {entry} --cert NEW.pem --key KEY.pem"
+            )),
+            Target::Endpoint { name, .. } => Some(format!(
+                "install a new certificate on the server, then: certherd endpoint diagnose {name}"
+            )),
+            Target::File { path } => Some(format!(
+                "replace {path} with a renewed certificate (certherd cert issue … then certherd cert export … --out {path})"
+            )),
+            Target::Files => None,
+        },
+        K::SelfSigned => endpoint(&|name, _| {
+            format!("check its thumbprint with the appliance's console, then pin it: certherd endpoint trust {name}")
+        })
+        .or_else(|| {
+            (!ca_expected).then(|| {
+                "a self-signed leaf cannot be a trusted root; issue one from a CA (certherd cert issue) or pin the endpoint (certherd endpoint trust NAME)".to_owned()
+            })
+        }),
+        K::UntrustedIssuer => Some(
+            "if you trust that root, add it: certherd trust add ROOT.pem (certherd trust list shows what is trusted)".into(),
+        ),
+        K::IncompleteChain => Some(match target {
+            Target::Endpoint { .. } => {
+                "configure the server to send its intermediate certificates after the leaf (server.pem = leaf + intermediates)".into()
+            }
+            _ => "give the intermediate certificates too (certherd verify CERT --chain INTERMEDIATES.pem)".into(),
+        }),
+        K::NameMismatch => endpoint(&|name, address| {
+            format!("reissue the certificate with that name as a SAN, or watch it by a name it covers: certherd endpoint remove {name} && certherd endpoint add {name} {address} --server-name NAME")
+        })
+        .or_else(|| Some("reissue it with the name as a SAN: certherd cert issue --san NAME …".into())),
+        K::NoSan => Some(
+            "reissue it with subjectAltName entries: certherd csr create --cn FQDN --san FQDN --san IP".into(),
+        ),
+        K::CaAsLeaf => Some(
+            "issue a server certificate (CA:FALSE) from a CA: certherd cert issue --profile machine-ssl …".into(),
+        ),
+        K::WeakKey => Some("reissue it with a stronger key: --key-algo ecdsa-p256 or rsa-3072".into()),
+        K::WeakSignature => Some("reissue it from a CA that signs with SHA-256 or better".into()),
+        K::PinMismatch => endpoint(&|name, _| {
+            format!("if the appliance's certificate was replaced on purpose, check the new thumbprint and pin it: certherd endpoint trust {name} --thumbprint SHA256")
+        }),
+        K::Revoked => Some("replace the certificate; a revoked one is never trusted again".into()),
+        K::IssuerLacksKeycertsign | K::IssuerNotCa | K::PathLength | K::NameConstraints | K::Policy => {
+            Some("the issuing CA's certificate does not allow this path; reissue from a CA whose certificate does".into())
+        }
+        K::EkuUnfit => Some("reissue it with the extended key usage the service needs (serverAuth for a TLS server)".into()),
+        _ => None,
+    }
+}
+
+fn reason_kind(r: &Reason) -> K {
+    match r {
+        Reason::UnknownIssuer => K::UntrustedIssuer,
+        Reason::Expired { .. } => K::Expired,
+        Reason::NotYetValid { .. } => K::NotYetValid,
+        Reason::NameMismatch { .. } | Reason::InvalidName(_) => K::NameMismatch,
+        Reason::WrongPurpose { .. } => K::EkuUnfit,
+        Reason::Revoked => K::Revoked,
+        Reason::BadSignature => K::BadSignature,
+        Reason::CaUsedAsEndEntity => K::CaAsLeaf,
+        Reason::EndEntityUsedAsCa => K::IssuerNotCa,
+        Reason::PathLenExceeded => K::PathLength,
+        Reason::NameConstraintViolation => K::NameConstraints,
+        Reason::Malformed(_) => K::Malformed,
+        _ => K::InvalidChain,
+    }
+}
+
+/// Inspects a presented chain and returns every finding.
+pub fn inspect(input: &ChainInput<'_>) -> Inspection {
+    // Certificate times have one-second precision: an instant is judged by its second, so
+    // a certificate is valid through the whole second of its notAfter (RFC 5280 4.1.2.5).
+    let at = input.at.replace_nanosecond(0).unwrap_or(input.at);
+    let mut cx = Ctx {
+        input,
+        out: Vec::new(),
+    };
+    let Some(leaf_der) = input.presented.first() else {
+        cx.push(
+            K::NoCertificate,
+            Severity::Critical,
+            None,
+            "no certificate was presented".into(),
+        );
+        return finish(cx, false, false, None, Vec::new(), None);
+    };
+    let leaf = match CertInfo::from_der(leaf_der) {
+        Ok(l) => l,
+        Err(e) => {
+            cx.push(
+                K::Malformed,
+                Severity::Critical,
+                None,
+                format!("the certificate does not decode: {e}"),
+            );
+            return finish(cx, false, false, None, Vec::new(), None);
+        }
+    };
+    let mut others: Vec<(CertificateDer<'_>, CertInfo)> = Vec::new();
+    for c in &input.presented[1..] {
+        match CertInfo::from_der(c) {
+            Ok(i) => others.push((c.clone(), i)),
+            Err(e) => cx.push(
+                K::Malformed,
+                Severity::Warning,
+                None,
+                format!("a certificate after the leaf does not decode and was ignored: {e}"),
+            ),
+        }
+    }
+    let trust_sev = input.policy.severity();
+    let leaf_is_ca_file = input.ca_expected && leaf.is_ca;
+
+    // Pins first: a pinned leaf is trusted as itself; another leaf is a pin mismatch.
+    let pinned = !input.pins.is_empty()
+        && input
+            .pins
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&leaf.sha256));
+    if !input.pins.is_empty() && !pinned {
+        cx.push(
+            K::PinMismatch,
+            Severity::Critical,
+            Some(&leaf.subject),
+            format!(
+                "the endpoint presents SHA-256 {} but {} is pinned",
+                leaf.sha256,
+                input.pins.join(" or ")
+            ),
+        );
+    }
+    let anchored_self = input
+        .trusted
+        .iter()
+        .any(|t| t.as_ref() == leaf_der.as_ref());
+    let self_signed = leaf.self_issued && CertInfo::is_signed_by(leaf_der, leaf_der);
+
+    // Trust, judged apart from the dates.
+    let mut trusted = pinned || anchored_self;
+    let mut path: Vec<CertificateDer<'static>> = Vec::new();
+    if anchored_self || pinned {
+        path.push(leaf_der.clone().into_owned());
+    } else if self_signed {
+        if input.pins.is_empty() && !leaf_is_ca_file {
+            cx.push(
+                K::SelfSigned,
+                trust_sev,
+                Some(&leaf.subject),
+                format!(
+                    "{} is self-signed and neither trusted nor pinned",
+                    short(&leaf.subject)
+                ),
+            );
+        } else if leaf_is_ca_file {
+            cx.push(
+                K::UntrustedIssuer,
+                Severity::Info,
+                Some(&leaf.subject),
+                format!("the root {} is not in trusted-roots", short(&leaf.subject)),
+            );
+        }
+    } else {
+        let mut dated: Vec<&CertInfo> = vec![&leaf];
+        dated.extend(others.iter().map(|(_, i)| i));
+        let t0 = neutral_instant(&dated, at);
+        let intermediates: Vec<CertificateDer<'_>> =
+            others.iter().map(|(d, _)| d.clone()).collect();
+        let v = VerifyInput {
+            end_entity: leaf_der.as_ref(),
+            intermediates: &intermediates,
+            trusted: input.trusted,
+            crls: input.crls,
+            at: t0,
+            name: None,
+            purpose: if leaf_is_ca_file {
+                Purpose::Any
+            } else {
+                input.purpose
+            },
+        };
+        match certherd_x509::verify_all(&v) {
+            Ok(chain) => {
+                trusted = true;
+                path = chain.chain;
+                if let Some(r) = chain.webpki_refused {
+                    cx.push(
+                        K::InvalidChain,
+                        Severity::Info,
+                        None,
+                        format!(
+                            "RFC 5280 accepts this path but rustls-webpki (used by rustls clients) refuses it: {r}"
+                        ),
+                    );
+                }
+            }
+            Err(reasons) => {
+                // Every reason is a finding of its own; a path that fails only on dates is
+                // still trusted (the dates are findings below).
+                trusted = reasons.iter().all(|r| {
+                    matches!(
+                        r,
+                        Reason::AnchorExpired { .. }
+                            | Reason::Expired { .. }
+                            | Reason::NotYetValid { .. }
+                    )
+                });
+                for r in reasons {
+                    path_reason(&mut cx, r, &leaf, &others, trust_sev, leaf_is_ca_file, at);
+                }
+            }
+        }
+    }
+    if !input.pins.is_empty() && !pinned {
+        trusted = false;
+    }
+
+    // Dates: every certificate of the path (or, without one, of what was presented).
+    let judged: Vec<(CertificateDer<'_>, CertInfo)> = if path.len() > 1 {
+        path.iter()
+            .filter_map(|c| Some((c.clone(), CertInfo::from_der(c).ok()?)))
+            .collect()
+    } else {
+        std::iter::once((leaf_der.clone(), leaf.clone()))
+            .chain(others.iter().cloned())
+            .collect()
+    };
+    let dated: Vec<CertInfo> = judged.iter().map(|(_, i)| i.clone()).collect();
+    for (i, c) in dated.iter().enumerate() {
+        let role = if i == 0 {
+            "the certificate".to_owned()
+        } else if c.self_issued {
+            format!("the root {}", short(&c.subject))
+        } else {
+            format!("the intermediate {}", short(&c.subject))
+        };
+        let subject = Some(c.subject.as_str());
+        if at > c.not_after {
+            cx.push(
+                K::Expired,
+                Severity::Critical,
+                subject,
+                format!(
+                    "{role} {} (not after {})",
+                    wording::expiry(c.not_after, at),
+                    certherd_x509::rfc3339(c.not_after)
+                ),
+            );
+        } else if at < c.not_before {
+            cx.push(
+                K::NotYetValid,
+                Severity::Critical,
+                subject,
+                format!(
+                    "{role} is not valid for another {} (not before {})",
+                    wording::duration(c.not_before - at),
+                    certherd_x509::rfc3339(c.not_before)
+                ),
+            );
+        } else {
+            let left = c.not_after - at;
+            let sev = if left <= input.thresholds.crit {
+                Some(Severity::Critical)
+            } else if left <= input.thresholds.warn {
+                Some(Severity::Warning)
+            } else {
+                None
+            };
+            if let Some(sev) = sev {
+                cx.push(
+                    K::Expiring,
+                    sev,
+                    subject,
+                    format!(
+                        "{role} {} (not after {})",
+                        wording::expiry(c.not_after, at),
+                        certherd_x509::rfc3339(c.not_after)
+                    ),
+                );
+            }
+        }
+    }
+
+    // The name, against the SANs alone.
+    let covers_name = input.name.map(|name| san_covers(&leaf, name));
+    // A leaf with only e-mail or directory-name SANs is an identity of another kind, not a
+    // TLS certificate missing its SAN.
+    // Only a server is reached by name: a client or signing certificate needs no SAN.
+    let named = input.name.is_some() || input.purpose == Purpose::Server;
+    if named && !leaf_is_ca_file && !has_any_san(&leaf) {
+        cx.push(
+            K::NoSan,
+            if input.name.is_some() {
+                trust_sev.max(Severity::Warning)
+            } else {
+                Severity::Warning
+            },
+            Some(&leaf.subject),
+            format!(
+                "{} has no subjectAltName; TLS clients ignore the CN{}",
+                short(&leaf.subject),
+                leaf.subject_cn
+                    .as_deref()
+                    .map(|cn| format!(" ({cn})"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    if let (Some(name), Some(false)) = (input.name, covers_name) {
+        let mut names = leaf.subject_alt_names();
+        if names.is_empty() {
+            names = leaf
+                .subject_cn
+                .iter()
+                .map(|cn| format!("CN={cn} (no SANs)"))
+                .collect();
+        }
+        cx.push(
+            K::NameMismatch,
+            trust_sev.max(Severity::Warning),
+            Some(&leaf.subject),
+            format!(
+                "reached as {name}, but the certificate names {}",
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+    }
+
+    // The leaf's own profile.
+    if leaf.is_ca && !input.ca_expected && !anchored_self {
+        // RFC 5280 and OpenSSL accept a CA certificate as the end entity; rustls and Go
+        // refuse it. For an endpoint, whose clients may be either, that is a warning; for a
+        // chain judged on its own (verify, import) it is information.
+        let sev = if matches!(input.target, Target::Endpoint { .. }) {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        cx.push(
+            K::CaAsLeaf,
+            sev,
+            Some(&leaf.subject),
+            format!(
+                "{} is a CA certificate (basicConstraints CA:TRUE) used as the end entity: RFC 5280 and OpenSSL allow it, rustls and Go clients refuse it",
+                short(&leaf.subject)
+            ),
+        );
+    }
+    if !leaf_is_ca_file
+        && leaf
+            .extended_key_usage
+            .iter()
+            .all(|e| e != "anyExtendedKeyUsage")
+        && !leaf.extended_key_usage.is_empty()
+    {
+        let needed = match input.purpose {
+            Purpose::Server => Some("serverAuth"),
+            Purpose::Client => Some("clientAuth"),
+            _ => None,
+        };
+        if let Some(needed) = needed {
+            if !leaf.extended_key_usage.iter().any(|e| e == needed) {
+                cx.push(
+                    K::EkuUnfit,
+                    trust_sev.max(Severity::Warning),
+                    Some(&leaf.subject),
+                    format!(
+                        "its extended key usage ({}) does not include {needed}",
+                        leaf.extended_key_usage.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    // Keys and signatures of every certificate judged; an anchor's self-signature is not
+    // relied on, so its hash does not matter.
+    for (i, c) in dated.iter().enumerate() {
+        if let Some((sev, msg)) = weak_key(c) {
+            cx.push(K::WeakKey, sev, Some(&c.subject), msg);
+        }
+        // A root's self-signature is never relied on; a self-signed leaf's matters less.
+        if !(c.self_issued && i > 0) {
+            if let Some(msg) = weak_signature(c) {
+                let sev = if c.self_issued {
+                    Severity::Warning
+                } else {
+                    Severity::Critical
+                };
+                cx.push(K::WeakSignature, sev, Some(&c.subject), msg);
+            }
+        }
+    }
+
+    // The certificate profile (RFC 5280 section 4, and the CA/Browser Forum rules for a
+    // TLS leaf): one finding per certificate listing every rule it breaks.
+    let anchor_at = (path.len() > 1).then(|| path.len() - 1);
+    for (i, (der, c)) in judged.iter().enumerate() {
+        let role = if i == 0 && !leaf_is_ca_file {
+            // The CA/Browser Forum's subscriber rules (EKU, CN among the SANs) bind TLS
+            // server certificates; a client certificate or a CA certificate at the end of a
+            // path is not one.
+            LintRole::Leaf {
+                tls: input.purpose == Purpose::Server && !c.is_ca,
+            }
+        } else if anchor_at == Some(i) || (anchor_at.is_none() && c.self_issued) {
+            LintRole::Root
+        } else {
+            LintRole::Intermediate
+        };
+        let lints = certherd_x509::lint(der, role);
+        if !lints.is_empty() {
+            cx.push(
+                K::Profile,
+                Severity::Warning,
+                Some(&c.subject),
+                format!(
+                    "{} breaks the certificate profile: {}",
+                    short(&c.subject),
+                    lints
+                        .iter()
+                        .map(|l| format!("{} ({})", l.message, l.rule))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            );
+        }
+    }
+
+    // CRLs issued by a certificate of the path: their own profile (RFC 5280 5.2.3
+    // CRLNumber; the issuer's cRLSign).
+    for crl in input.crls {
+        let Ok(ci) = certherd_x509::CrlInfo::from_der(crl) else {
+            continue;
+        };
+        let issuer = judged.iter().find(|(_, c)| c.subject_raw == ci.issuer_raw);
+        if let Some((issuer_der, _)) = issuer {
+            let lints = certherd_x509::lint_crl(crl, Some(issuer_der));
+            if !lints.is_empty() {
+                let subject = format!("CRL from {}", short(&ci.issuer));
+                cx.push(
+                    K::Profile,
+                    Severity::Warning,
+                    Some(&subject),
+                    format!(
+                        "the {subject} breaks the CRL profile: {}",
+                        lints
+                            .iter()
+                            .map(|l| format!("{} ({})", l.message, l.rule))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                );
+            }
+        }
+    }
+
+    // The server sends a root: harmless, worth knowing.
+    for (_, c) in &others {
+        if c.self_issued {
+            cx.push(
+                K::AnchorSent,
+                Severity::Info,
+                Some(&c.subject),
+                format!(
+                    "the chain includes the root {}; clients use their own copy",
+                    short(&c.subject)
+                ),
+            );
+        }
+    }
+    finish(cx, trusted, pinned, covers_name, path, Some(leaf))
+}
+
+/// One reason the path validators gave, as a finding.
+fn path_reason(
+    cx: &mut Ctx<'_, '_>,
+    r: Reason,
+    leaf: &CertInfo,
+    others: &[(CertificateDer<'_>, CertInfo)],
+    trust_sev: Severity,
+    leaf_is_ca_file: bool,
+    at: OffsetDateTime,
+) {
+    let problem = trust_sev.max(Severity::Warning);
+    match r {
+        Reason::UnknownIssuer => untrusted(cx, leaf, others, trust_sev),
+        Reason::CaUsedAsEndEntity if leaf_is_ca_file => {}
+        // Dates of the presented certificates are judged certificate by certificate.
+        Reason::Expired { .. } | Reason::NotYetValid { .. } => {}
+        Reason::AnchorExpired {
+            ref subject,
+            not_after,
+            ..
+        } => cx.push(
+            K::Expired,
+            Severity::Critical,
+            Some(subject),
+            format!(
+                "the trust anchor {} {} (not after {})",
+                short(subject),
+                wording::expiry(not_after, at),
+                certherd_x509::rfc3339(not_after)
+            ),
+        ),
+        Reason::IssuerLacksKeyCertSign { ref subject } => cx.push(
+            K::IssuerLacksKeycertsign,
+            problem,
+            Some(subject),
+            r.to_string(),
+        ),
+        Reason::WeakKey { ref subject, .. } => {
+            cx.push(K::WeakKey, Severity::Critical, Some(subject), r.to_string())
+        }
+        Reason::WeakSignature { ref subject, .. } => cx.push(
+            K::WeakSignature,
+            Severity::Critical,
+            Some(subject),
+            r.to_string(),
+        ),
+        Reason::PolicyViolation { .. } => cx.push(K::Policy, problem, None, r.to_string()),
+        Reason::ProfileViolation { ref subject, .. } => {
+            cx.push(K::Profile, Severity::Warning, Some(subject), r.to_string())
+        }
+        Reason::RevocationUnknown { ref subject } => {
+            cx.push(K::Revoked, Severity::Warning, Some(subject), r.to_string())
+        }
+        other => {
+            let kind = reason_kind(&other);
+            let sev = match kind {
+                K::Revoked | K::BadSignature => Severity::Critical,
+                _ => problem,
+            };
+            cx.push(kind, sev, None, other.to_string());
+        }
+    }
+}
+
+/// A path that reaches no trusted root: the chain stops short (an issuer was not sent) or
+/// ends at a root that is not trusted.
+fn untrusted(
+    cx: &mut Ctx<'_, '_>,
+    leaf: &CertInfo,
+    others: &[(CertificateDer<'_>, CertInfo)],
+    sev: Severity,
+) {
+    // Follow issuers through what was presented, from the leaf up.
+    let mut top = leaf;
+    let mut seen = 0;
+    while !top.self_issued && seen <= others.len() {
+        match others.iter().find(|(_, o)| o.subject_raw == top.issuer_raw) {
+            Some((_, o)) => top = o,
+            None => break,
+        }
+        seen += 1;
+    }
+    if top.self_issued {
+        cx.push(
+            K::UntrustedIssuer,
+            sev,
+            Some(&top.subject),
+            format!(
+                "the chain ends at the root {}, which is not trusted (not in trusted-roots)",
+                short(&top.subject)
+            ),
+        );
+    } else {
+        cx.push(
+            K::IncompleteChain,
+            sev,
+            Some(&top.subject),
+            format!(
+                "{} was issued by {}, which was not sent and is not trusted (not in trusted-roots): an intermediate is missing, or its root is not trusted",
+                if std::ptr::eq(top, leaf) {
+                    "the certificate".to_owned()
+                } else {
+                    format!("the intermediate {}", short(&top.subject))
+                },
+                short(&top.issuer)
+            ),
+        );
+    }
+}
+
+fn finish(
+    mut cx: Ctx<'_, '_>,
+    trusted: bool,
+    pinned: bool,
+    covers_name: Option<bool>,
+    path: Vec<CertificateDer<'static>>,
+    leaf: Option<CertInfo>,
+) -> Inspection {
+    sort(&mut cx.out);
+    Inspection {
+        findings: cx.out,
+        trusted,
+        pinned,
+        covers_name,
+        path,
+        leaf,
+    }
+}

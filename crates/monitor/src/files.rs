@@ -1,0 +1,243 @@
+//! Reading what a file holds for `scan files`: its certificates and keys, and what is wrong
+//! with the file itself (a wrong PKCS#12 password, a key readable by others, damage).
+//! Judging the certificates is the inspection's; recording them is the node's.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use certherd_inspect::{FileFacts, Finding, FindingKind, Severity};
+use certherd_x509::{Found, FoundKey};
+
+use crate::walk::{self, Content, WalkedFile};
+
+/// Files larger than this are not certificates or keys; they are skipped unread.
+pub const MAX_FILE: u64 = 1 << 20;
+
+/// What one file holds.
+#[derive(Clone, Debug)]
+pub struct ExaminedFile {
+    /// The path read.
+    pub path: PathBuf,
+    /// Its certificates, DER, in file order.
+    pub certs: Vec<Vec<u8>>,
+    /// Its private keys.
+    pub keys: Vec<FoundKey>,
+    /// What is wrong with the file itself.
+    pub findings: Vec<Finding>,
+    /// What it holds.
+    pub facts: FileFacts,
+}
+
+/// Mode bits wider than 0600 (group or others may read).
+fn loose_permissions(mode: u32) -> Option<u32> {
+    let mode = mode & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+/// Reads and classifies one file the walk listed (one open, one `fstat`, one read); `None`
+/// when it holds nothing certherd recognizes, or is empty, larger than [`MAX_FILE`], not a
+/// regular file any more, or a SQLite database (certherd's own, or any other: never parsed).
+/// The links that lead to it become its facts' `links`.
+pub fn examine(file: &WalkedFile, password: Option<&str>) -> Option<ExaminedFile> {
+    let path = file.path.as_path();
+    let mut r = ExaminedFile {
+        path: path.into(),
+        certs: vec![],
+        keys: vec![],
+        findings: vec![],
+        facts: FileFacts {
+            links: file.links.iter().map(|l| l.display().to_string()).collect(),
+            ..FileFacts::default()
+        },
+    };
+    let (bytes, mode) = match walk::read(path, MAX_FILE) {
+        Ok(Content::Bytes { bytes, mode }) => (bytes, mode),
+        Ok(_) => return None,
+        Err(e) => {
+            r.findings.push(Finding::new(
+                FindingKind::Unreadable,
+                Severity::Warning,
+                e.to_string(),
+            ));
+            return Some(r);
+        }
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match certherd_x509::discover(&bytes, &name, password) {
+        Found::Nothing => return None,
+        Found::Der(c) => {
+            r.certs = vec![c];
+            r.facts.format = "DER".into();
+        }
+        Found::Pem { certs, keys } => {
+            r.facts.format = "PEM".into();
+            r.certs = certs;
+            r.keys = keys;
+        }
+        Found::Pkcs12 { certs } => {
+            r.facts.format = "PKCS#12".into();
+            r.certs = certs;
+        }
+        Found::Pkcs12Locked { tried } => {
+            r.facts.format = "PKCS#12".into();
+            r.facts.locked = true;
+            r.findings.push(
+                Finding::new(
+                    FindingKind::WrongPassword,
+                    Severity::Warning,
+                    if tried {
+                        "the password given does not open this PKCS#12 file"
+                    } else {
+                        "encrypted PKCS#12: its certificates cannot be read without the password"
+                    },
+                )
+                .with_hint("certherd scan files PATH --password-file FILE"),
+            );
+        }
+        Found::Damaged(d) => {
+            r.findings
+                .push(Finding::new(FindingKind::Damaged, Severity::Warning, d));
+        }
+    }
+    r.facts.certificates = r.certs.len();
+    r.facts.keys = r.keys.len();
+    r.facts.bundle = r.certs.len() > 1;
+    if !r.keys.is_empty() {
+        if let Some(mode) = loose_permissions(mode) {
+            r.findings.push(
+                Finding::new(
+                    FindingKind::KeyPermissions,
+                    Severity::Critical,
+                    format!("holds a private key but its mode is {mode:o}, wider than 600"),
+                )
+                .with_hint(format!("chmod 600 {}", path.display())),
+            );
+        }
+    }
+    Some(r)
+}
+
+/// One DER element at the start of `b`: its tag, the whole element, and what follows it.
+fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let first = *b.get(1)?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for byte in b.get(2..2 + n)? {
+            len = (len << 8) | usize::from(*byte);
+        }
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    let whole = b.get(..end)?;
+    Some((tag, whole, b.get(end..)?))
+}
+
+/// The contents of a DER element (after its tag and length).
+fn der_contents(whole: &[u8]) -> Option<&[u8]> {
+    let first = *whole.get(1)?;
+    let header = if first < 0x80 {
+        2
+    } else {
+        2 + usize::from(first & 0x7f)
+    };
+    whole.get(header..)
+}
+
+/// The SubjectPublicKeyInfo of a DER certificate, as it is written in it, found by walking
+/// the TBSCertificate's first fields (no full parse); `None` if the DER is not shaped so.
+pub fn certificate_spki(cert: &[u8]) -> Option<&[u8]> {
+    let (0x30, cert, _) = der_element(cert)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = der_element(der_contents(cert)?)? else {
+        return None;
+    };
+    let mut rest = der_contents(tbs)?;
+    // [0] version (optional), serial, signature algorithm, issuer, validity, subject.
+    if rest.first() == Some(&0xa0) {
+        rest = der_element(rest)?.2;
+    }
+    for expected in [0x02, 0x30, 0x30, 0x30, 0x30] {
+        let (tag, _, after) = der_element(rest)?;
+        if tag != expected {
+            return None;
+        }
+        rest = after;
+    }
+    match der_element(rest)? {
+        (0x30, spki, _) => Some(spki),
+        _ => None,
+    }
+}
+
+/// Marks keys that no certificate of the whole scan matches (`cert_keys`: the
+/// SubjectPublicKeyInfo of every certificate found, see [`certificate_spki`]): such a key
+/// is stale, or its certificate lives where nobody is watching.
+pub fn mark_orphaned_keys(files: &mut [ExaminedFile], cert_keys: &HashSet<Vec<u8>>) {
+    for r in files {
+        let orphans = r
+            .keys
+            .iter()
+            .filter(|k| {
+                k.public_key
+                    .as_ref()
+                    .is_some_and(|p| !cert_keys.contains(p))
+            })
+            .count();
+        if orphans > 0 {
+            r.findings.push(Finding::new(
+                FindingKind::OrphanedKey,
+                Severity::Warning,
+                format!("{orphans} private key(s) match no certificate found in this scan"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certherd_x509::{CertInfo, CertSpec, KeyAlgorithm, PrivateKey, Role};
+
+    #[test]
+    fn finds_the_public_key_of_certificates_without_parsing_them() {
+        let now = time::OffsetDateTime::now_utc();
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+            let key = PrivateKey::generate(alg).unwrap();
+            let spec = CertSpec {
+                common_name: "k.example.test".into(),
+                organization: None,
+                dns_names: vec!["k.example.test".into()],
+                ip_addresses: vec![],
+                not_before: now,
+                not_after: now + time::Duration::days(30),
+                role: Role::Leaf,
+                eku: vec![],
+            };
+            let cert = certherd_x509::self_sign(&spec, &key).unwrap().to_vec();
+            assert_eq!(
+                certificate_spki(&cert),
+                Some(&CertInfo::from_der(&cert).unwrap().spki_der[..])
+            );
+            assert_eq!(certificate_spki(&key.public_key_spki()), None);
+            for n in 0..cert.len() {
+                let _ = certificate_spki(&cert[..n]);
+            }
+        }
+        assert_eq!(certificate_spki(&[]), None);
+        assert_eq!(
+            certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            None
+        );
+    }
+}

@@ -1,0 +1,543 @@
+//! Walking paths for `scan files`: which files to read, each once.
+//!
+//! The walk follows symbolic links to files and to directories. A file is listed once, under
+//! its canonical path, with every link that leads to it; a directory is entered once (by
+//! device and inode), so a link loop ends. Links that lead nowhere are reported, not dropped.
+//! Directories to skip (certherd's own home) are never entered, and SQLite sidecars
+//! (`-wal`, `-shm`, `-journal` next to their database) are not listed. [`read`] reads one
+//! listed file and refuses SQLite databases by their magic.
+//!
+//! Cost: one `stat` per directory and per link, none per plain file (the directory
+//! listing's file types are enough).
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+/// Why a walk could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalkError {
+    /// A path to scan does not exist or cannot be examined.
+    #[error("{}: {source}", path.display())]
+    Root {
+        /// The path as given.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listed file could not be opened or read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A file the walk found: its canonical path and the links that lead to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalkedFile {
+    /// The canonical path of the file (no link in it).
+    pub path: PathBuf,
+    /// Every symbolic link met in the walk that leads to this file, sorted; empty when the
+    /// file was only reached directly.
+    pub links: Vec<PathBuf>,
+}
+
+/// A symbolic link that leads to nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DanglingLink {
+    /// The link.
+    pub link: PathBuf,
+    /// What it points to, as written in the link (empty if it could not be read).
+    pub target: PathBuf,
+    /// Whether it is part of a loop of links (rather than pointing to a missing path).
+    pub looped: bool,
+}
+
+/// What the walk left out, by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Directories (or files) inside a directory to skip (certherd's home).
+    pub skip_dirs: usize,
+    /// SQLite sidecars: `NAME-wal`, `NAME-shm`, `NAME-journal` beside `NAME`.
+    pub database_sidecars: usize,
+    /// Fifos, sockets and devices: never read (a fifo would block).
+    pub special: usize,
+    /// Directories reached again (a link loop, or overlapping paths), entered once only.
+    pub repeated_dirs: usize,
+    /// Directories that could not be listed.
+    pub unreadable_dirs: Vec<PathBuf>,
+}
+
+/// The result of a walk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Walk {
+    /// Every file to read, once each, sorted by canonical path.
+    pub files: Vec<WalkedFile>,
+    /// Links that lead nowhere, sorted by link path.
+    pub dangling: Vec<DanglingLink>,
+    /// What was left out.
+    pub skipped: Skipped,
+}
+
+impl Walk {
+    /// How many links in all lead to the files listed.
+    pub fn link_count(&self) -> usize {
+        self.files.iter().map(|f| f.links.len()).sum()
+    }
+}
+
+type DirId = (u64, u64);
+
+#[cfg(unix)]
+fn dir_id(m: &std::fs::Metadata) -> Option<DirId> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn dir_id(_: &std::fs::Metadata) -> Option<DirId> {
+    None
+}
+
+struct Walker {
+    skip_ids: HashSet<DirId>,
+    skip_paths: Vec<PathBuf>,
+    visited: HashSet<DirId>,
+    stack: Vec<PathBuf>,
+    files: BTreeMap<PathBuf, Vec<PathBuf>>,
+    out: Walk,
+}
+
+impl Walker {
+    fn skipped_path(&self, p: &Path) -> bool {
+        self.skip_paths.iter().any(|s| p.starts_with(s))
+    }
+
+    /// Queues a directory (its canonical path) unless it is skipped or was seen.
+    fn enter(&mut self, path: PathBuf, meta: &std::fs::Metadata) {
+        let id = dir_id(meta);
+        if id.is_some_and(|id| self.skip_ids.contains(&id)) || self.skipped_path(&path) {
+            self.out.skipped.skip_dirs += 1;
+            return;
+        }
+        let first = match id {
+            Some(id) => self.visited.insert(id),
+            None => !self.stack.contains(&path),
+        };
+        if first {
+            self.stack.push(path);
+        } else {
+            self.out.skipped.repeated_dirs += 1;
+        }
+    }
+
+    fn add_file(&mut self, canonical: PathBuf, link: Option<PathBuf>) {
+        if self.skipped_path(&canonical) {
+            self.out.skipped.skip_dirs += 1;
+            return;
+        }
+        let links = self.files.entry(canonical).or_default();
+        if let Some(l) = link {
+            links.push(l);
+        }
+    }
+
+    /// A symbolic link (or a root given as one): follows it.
+    fn follow(&mut self, link: PathBuf) {
+        let meta = match std::fs::metadata(&link) {
+            Ok(m) => m,
+            Err(e) => {
+                let target = std::fs::read_link(&link).unwrap_or_default();
+                // ELOOP: too many levels of links.
+                let looped = e.raw_os_error() == Some(40);
+                self.out.dangling.push(DanglingLink {
+                    link,
+                    target,
+                    looped,
+                });
+                return;
+            }
+        };
+        let Ok(canonical) = std::fs::canonicalize(&link) else {
+            self.out.dangling.push(DanglingLink {
+                target: std::fs::read_link(&link).unwrap_or_default(),
+                link,
+                looped: false,
+            });
+            return;
+        };
+        if meta.is_dir() {
+            self.enter(canonical, &meta);
+        } else if meta.is_file() {
+            self.add_file(canonical, Some(link));
+        } else {
+            self.out.skipped.special += 1;
+        }
+    }
+
+    fn root(&mut self, p: &Path) -> Result<(), WalkError> {
+        let root_err = |source| WalkError::Root {
+            path: p.to_path_buf(),
+            source,
+        };
+        let lmeta = std::fs::symlink_metadata(p).map_err(root_err)?;
+        if lmeta.file_type().is_symlink() {
+            self.follow(p.to_path_buf());
+            return Ok(());
+        }
+        let canonical = std::fs::canonicalize(p).map_err(root_err)?;
+        if lmeta.is_dir() {
+            self.enter(canonical, &lmeta);
+        } else if lmeta.is_file() {
+            self.add_file(canonical, None);
+        } else {
+            self.out.skipped.special += 1;
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, dir: &Path) {
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(_) => {
+                self.out.skipped.unreadable_dirs.push(dir.to_path_buf());
+                return;
+            }
+        };
+        let entries: Vec<std::fs::DirEntry> = rd.flatten().collect();
+        let names: HashSet<std::ffi::OsString> = entries.iter().map(|e| e.file_name()).collect();
+        for e in entries {
+            let Ok(ft) = e.file_type() else { continue };
+            let path = e.path();
+            if ft.is_dir() {
+                if let Ok(m) = std::fs::symlink_metadata(&path) {
+                    self.enter(path, &m);
+                }
+            } else if ft.is_file() {
+                if is_sqlite_sidecar(&e.file_name(), &names) {
+                    self.out.skipped.database_sidecars += 1;
+                } else {
+                    self.add_file(path, None);
+                }
+            } else if ft.is_symlink() {
+                self.follow(path);
+            } else {
+                self.out.skipped.special += 1;
+            }
+        }
+    }
+}
+
+/// `NAME-wal`, `NAME-shm` or `NAME-journal` with `NAME` in the same directory.
+fn is_sqlite_sidecar(name: &std::ffi::OsStr, siblings: &HashSet<std::ffi::OsString>) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    ["-wal", "-shm", "-journal"].iter().any(|suffix| {
+        name.strip_suffix(suffix)
+            .is_some_and(|base| !base.is_empty() && siblings.contains(std::ffi::OsStr::new(base)))
+    })
+}
+
+/// Lists every file under `paths` once, following links, never entering a directory twice
+/// nor any directory under `skip` (missing `skip` paths are ignored). Fails only when one
+/// of `paths` itself cannot be examined; trouble further down is reported in the [`Walk`].
+pub fn walk(paths: &[PathBuf], skip: &[PathBuf]) -> Result<Walk, WalkError> {
+    let mut w = Walker {
+        skip_ids: HashSet::new(),
+        skip_paths: Vec::new(),
+        visited: HashSet::new(),
+        stack: Vec::new(),
+        files: BTreeMap::new(),
+        out: Walk::default(),
+    };
+    for s in skip {
+        if let Ok(m) = std::fs::metadata(s) {
+            if let Some(id) = dir_id(&m) {
+                w.skip_ids.insert(id);
+            }
+        }
+        if let Ok(c) = std::fs::canonicalize(s) {
+            w.skip_paths.push(c);
+        }
+    }
+    for p in paths {
+        w.root(p)?;
+    }
+    while let Some(dir) = w.stack.pop() {
+        w.list(&dir);
+    }
+    let Walker { files, mut out, .. } = w;
+    out.files = files
+        .into_iter()
+        .map(|(path, mut links)| {
+            links.sort();
+            links.dedup();
+            WalkedFile { path, links }
+        })
+        .collect();
+    out.dangling.sort_by(|a, b| a.link.cmp(&b.link));
+    out.dangling.dedup_by(|a, b| a.link == b.link);
+    out.skipped.unreadable_dirs.sort();
+    Ok(out)
+}
+
+/// The first bytes of every SQLite database file.
+pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether `bytes` start like a SQLite database or its write-ahead log.
+pub fn is_sqlite(bytes: &[u8]) -> bool {
+    bytes.starts_with(SQLITE_MAGIC)
+        || bytes.starts_with(&[0x37, 0x7f, 0x06, 0x82])
+        || bytes.starts_with(&[0x37, 0x7f, 0x06, 0x83])
+}
+
+/// What [`read`] got from a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// The file's bytes and its permission bits (`0o777` mask; 0 where there are none).
+    Bytes {
+        /// Everything in the file.
+        bytes: Vec<u8>,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// Not read: empty.
+    Empty,
+    /// Not read: larger than the limit (its size).
+    TooLarge(u64),
+    /// Not a regular file (any more).
+    NotRegular,
+    /// A SQLite database or log: never parsed.
+    Sqlite,
+}
+
+#[cfg(unix)]
+fn mode_of(m: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o777
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::Metadata) -> u32 {
+    0
+}
+
+/// Reads one file of at most `max` bytes: one open, one `fstat`, one or two reads. The size
+/// and mode come from the open file, so nothing is looked up twice.
+pub fn read(path: &Path, max: u64) -> Result<Content, WalkError> {
+    let err = |source| WalkError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    let meta = f.metadata().map_err(err)?;
+    if !meta.is_file() {
+        return Ok(Content::NotRegular);
+    }
+    let len = meta.len();
+    if len == 0 {
+        return Ok(Content::Empty);
+    }
+    if len > max {
+        return Ok(Content::TooLarge(len));
+    }
+    // The size is known: read exactly that much (plus one byte to notice growth), so the
+    // common case is one read call and no reallocation.
+    let cap = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1);
+    let mut bytes = Vec::with_capacity(cap);
+    (&mut f)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    if bytes.len() as u64 > max {
+        return Ok(Content::TooLarge(bytes.len() as u64));
+    }
+    if bytes.is_empty() {
+        return Ok(Content::Empty);
+    }
+    if is_sqlite(&bytes) {
+        return Ok(Content::Sqlite);
+    }
+    Ok(Content::Bytes {
+        bytes,
+        mode: mode_of(&meta),
+    })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn paths(w: &Walk) -> Vec<PathBuf> {
+        w.files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    #[test]
+    fn lists_plain_files_once_under_their_canonical_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/one.pem"), "1").unwrap();
+        std::fs::write(root.join("a/b/two.pem"), "2").unwrap();
+        // Overlapping paths: the inner one adds nothing.
+        let w = walk(
+            &[root.join("a"), root.join("a/b"), root.join("a/one.pem")],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            paths(&w),
+            vec![root.join("a/b/two.pem"), root.join("a/one.pem")]
+        );
+        assert!(w.files.iter().all(|f| f.links.is_empty()));
+        assert_eq!(w.skipped.repeated_dirs, 1);
+        assert!(matches!(
+            walk(&[root.join("missing")], &[]),
+            Err(WalkError::Root { path, .. }) if path == root.join("missing")
+        ));
+    }
+
+    #[test]
+    fn follows_file_links_reads_each_target_once_and_reports_dangling_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        // Let's Encrypt's layout: live/NAME/cert.pem -> ../../archive/NAME/cert1.pem
+        std::fs::create_dir_all(root.join("archive/ex")).unwrap();
+        std::fs::create_dir_all(root.join("live/ex")).unwrap();
+        std::fs::write(root.join("archive/ex/cert1.pem"), "c").unwrap();
+        symlink("../../archive/ex/cert1.pem", root.join("live/ex/cert.pem")).unwrap();
+        // /etc/ssl/certs: a hash link to a name link to the file.
+        symlink("cert.pem", root.join("live/ex/abcd1234.0")).unwrap();
+        symlink("../../archive/ex/gone.pem", root.join("live/ex/chain.pem")).unwrap();
+        symlink("loop2", root.join("live/loop1")).unwrap();
+        symlink("loop1", root.join("live/loop2")).unwrap();
+
+        let w = walk(std::slice::from_ref(&root), &[]).unwrap();
+        assert_eq!(paths(&w), vec![root.join("archive/ex/cert1.pem")]);
+        assert_eq!(
+            w.files[0].links,
+            vec![
+                root.join("live/ex/abcd1234.0"),
+                root.join("live/ex/cert.pem")
+            ]
+        );
+        assert_eq!(w.link_count(), 2);
+        let dangling: Vec<(PathBuf, bool)> = w
+            .dangling
+            .iter()
+            .map(|d| (d.link.clone(), d.looped))
+            .collect();
+        assert_eq!(
+            dangling,
+            vec![
+                (root.join("live/ex/chain.pem"), false),
+                (root.join("live/loop1"), true),
+                (root.join("live/loop2"), true),
+            ]
+        );
+        assert_eq!(
+            w.dangling[0].target,
+            PathBuf::from("../../archive/ex/gone.pem")
+        );
+
+        // Only the live directory given: the target is still read, under its real path.
+        let w = walk(&[root.join("live")], &[]).unwrap();
+        assert_eq!(paths(&w), vec![root.join("archive/ex/cert1.pem")]);
+        assert_eq!(w.files[0].links.len(), 2);
+        // A link given as the path to scan.
+        let w = walk(&[root.join("live/ex/cert.pem")], &[]).unwrap();
+        assert_eq!(w.files[0].links, vec![root.join("live/ex/cert.pem")]);
+    }
+
+    #[test]
+    fn follows_directory_links_without_looping() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(root.join("real/sub")).unwrap();
+        std::fs::write(root.join("real/sub/x.pem"), "x").unwrap();
+        symlink(&root, root.join("real/sub/up")).unwrap(); // a loop back to the top
+        symlink("real", root.join("alias")).unwrap();
+        symlink("../sub", root.join("real/sub/self")).unwrap();
+        let w = walk(std::slice::from_ref(&root), &[]).unwrap();
+        assert_eq!(paths(&w), vec![root.join("real/sub/x.pem")]);
+        assert!(w.skipped.repeated_dirs >= 3, "{:?}", w.skipped);
+        // Entered through the link only: the files keep their real paths.
+        let w = walk(&[root.join("alias")], &[]).unwrap();
+        assert_eq!(paths(&w), vec![root.join("real/sub/x.pem")]);
+    }
+
+    #[test]
+    fn skips_the_home_directory_sqlite_sidecars_and_fifos() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        let home = root.join("home");
+        std::fs::create_dir_all(home.join("keys")).unwrap();
+        std::fs::write(home.join("certherd.db"), b"SQLite format 3\0rest").unwrap();
+        std::fs::write(home.join("keys/ca.pem"), "k").unwrap();
+        std::fs::write(root.join("app.db"), b"SQLite format 3\0-----BEGIN ").unwrap();
+        std::fs::write(root.join("app.db-wal"), [0x37, 0x7f, 0x06, 0x82, 0]).unwrap();
+        std::fs::write(root.join("app.db-shm"), [0u8; 8]).unwrap();
+        std::fs::write(root.join("notes-wal"), "not a sidecar").unwrap();
+        symlink("home/keys/ca.pem", root.join("ca-link.pem")).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("pipe"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+
+        let w = walk(std::slice::from_ref(&root), std::slice::from_ref(&home)).unwrap();
+        assert_eq!(paths(&w), vec![root.join("app.db"), root.join("notes-wal")]);
+        // The home directory, and the link into it.
+        assert_eq!(w.skipped.skip_dirs, 2);
+        assert_eq!(w.skipped.database_sidecars, 2);
+        assert_eq!(w.skipped.special, usize::from(fifo));
+        // The database itself is listed but never parsed: `read` refuses it.
+        assert_eq!(
+            read(&root.join("app.db"), 1 << 20).unwrap(),
+            Content::Sqlite
+        );
+        assert_eq!(
+            read(&root.join("app.db-wal"), 1 << 20).unwrap(),
+            Content::Sqlite
+        );
+        // Walking the home itself (or a file in it) reads nothing.
+        let w = walk(
+            &[home.clone(), home.join("certherd.db")],
+            std::slice::from_ref(&home),
+        )
+        .unwrap();
+        assert!(w.files.is_empty());
+    }
+
+    #[test]
+    fn reads_bytes_and_mode_and_refuses_what_is_not_a_certificate_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("k.pem");
+        std::fs::write(&f, "-----BEGIN PRIVATE KEY-----").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(
+            read(&f, 100).unwrap(),
+            Content::Bytes {
+                bytes: b"-----BEGIN PRIVATE KEY-----".to_vec(),
+                mode: 0o640
+            }
+        );
+        assert_eq!(read(&f, 10).unwrap(), Content::TooLarge(27));
+        std::fs::write(&f, "").unwrap();
+        assert_eq!(read(&f, 10).unwrap(), Content::Empty);
+        assert_eq!(read(d.path(), 10).unwrap(), Content::NotRegular);
+        assert!(matches!(
+            read(&d.path().join("nope"), 10),
+            Err(WalkError::Read { .. })
+        ));
+    }
+}
