@@ -64,6 +64,7 @@ pub struct JudgeAs<'a> {
 #[derive(Clone, Debug)]
 pub struct Judge {
     anchors: Vec<CertificateDer<'static>>,
+    anchor_subjects: Vec<String>,
     crls: Vec<certherd_x509::CertificateRevocationListDer<'static>>,
     at: certherd_x509::OffsetDateTime,
     thresholds: certherd_inspect::Thresholds,
@@ -82,6 +83,7 @@ impl Judge {
             purpose: as_.purpose,
             at: self.at,
             trusted: &self.anchors,
+            anchor_subjects: Some(&self.anchor_subjects),
             crls: &self.crls,
             pins: as_.pins,
             thresholds: self.thresholds,
@@ -316,8 +318,10 @@ impl<S: Store> Node<S> {
 
     /// The node's trusted roots, CRLs, clock and thresholds, loaded once to judge many chains.
     pub fn judge(&self) -> Result<Judge, Error> {
+        let anchors = self.trust_anchors()?;
         Ok(Judge {
-            anchors: self.trust_anchors()?,
+            anchor_subjects: certherd_inspect::anchor_subjects(&anchors),
+            anchors,
             crls: self.trusted_crls()?,
             at: self.now(),
             thresholds: self.inspect_thresholds(),

@@ -58,6 +58,7 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         purpose,
         at,
         trusted: &trusted,
+        anchor_subjects: None,
         crls: &crls,
         pins: &[],
         thresholds: Thresholds::default(),

@@ -94,6 +94,9 @@ pub struct ChainInput<'a> {
     pub at: OffsetDateTime,
     /// The trusted roots.
     pub trusted: &'a [CertificateDer<'a>],
+    /// The trusted roots' subjects as [`subject_key`] gives them, when the caller judges
+    /// many chains against the same roots; `None` computes them for this call.
+    pub anchor_subjects: Option<&'a [String]>,
     /// CRLs to consult.
     pub crls: &'a [CertificateRevocationListDer<'a>],
     /// SHA-256 thumbprints (lower-case hex) the leaf is pinned to; empty when not pinned.
@@ -177,6 +180,24 @@ pub fn san_covers(info: &CertInfo, name: &str) -> bool {
     }
     let has_san = !(info.dns_names.is_empty() && info.ip_addresses.is_empty());
     has_san && info.covers_name(name)
+}
+
+/// A distinguished name in a form for matching issuers to subjects: lower-case, white
+/// space collapsed (RFC 5280 7.1 compares names case-insensitively after folding).
+pub fn subject_key(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The subjects of `trusted`, for [`ChainInput::anchor_subjects`].
+pub fn anchor_subjects(trusted: &[CertificateDer<'_>]) -> Vec<String> {
+    trusted
+        .iter()
+        .filter_map(|t| CertInfo::from_der(t).ok())
+        .map(|i| subject_key(&i.subject))
+        .collect()
 }
 
 /// Whether the certificate has any subjectAltName entry (of any type).
@@ -471,6 +492,11 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
                 format!("the root {} is not in trusted-roots", short(&leaf.subject)),
             );
         }
+    } else if !could_chain(input, &leaf, &others) {
+        // No certificate here names a trusted root as its issuer: no path can be built, so
+        // the validators are not asked (a disk of certificates from unknown CAs is judged
+        // at the speed of parsing).
+        untrusted(&mut cx, &leaf, &others, trust_sev);
     } else {
         let mut dated: Vec<&CertInfo> = vec![&leaf];
         dated.extend(others.iter().map(|(_, i)| i));
@@ -785,6 +811,29 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
         }
     }
     finish(cx, trusted, pinned, covers_name, path, Some(leaf))
+}
+
+/// Whether any presented certificate names a trusted root as its issuer, or is one.
+fn could_chain(
+    input: &ChainInput<'_>,
+    leaf: &CertInfo,
+    others: &[(CertificateDer<'_>, CertInfo)],
+) -> bool {
+    let computed;
+    let anchors: &[String] = match input.anchor_subjects {
+        Some(a) => a,
+        None => {
+            computed = anchor_subjects(input.trusted);
+            &computed
+        }
+    };
+    std::iter::once(leaf)
+        .chain(others.iter().map(|(_, i)| i))
+        .any(|c| {
+            let issuer = subject_key(&c.issuer);
+            let subject = subject_key(&c.subject);
+            anchors.iter().any(|a| *a == issuer || *a == subject)
+        })
 }
 
 /// One reason the path validators gave, as a finding.

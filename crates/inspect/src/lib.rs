@@ -12,7 +12,10 @@ mod facts;
 mod finding;
 pub mod wording;
 
-pub use chain::{inspect, san_covers, ChainInput, Inspection, Target, Thresholds, TrustPolicy};
+pub use chain::{
+    anchor_subjects, inspect, san_covers, subject_key, ChainInput, Inspection, Target, Thresholds,
+    TrustPolicy,
+};
 pub use facts::{Facts, FileFacts, TlsFacts};
 pub use finding::{summary, worst, Finding, FindingKind, Severity};
 

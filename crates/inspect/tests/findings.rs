@@ -104,6 +104,7 @@ fn run(
         purpose: Purpose::Server,
         at: NOW,
         trusted,
+        anchor_subjects: None,
         crls: &[],
         pins,
         thresholds: Thresholds::default(),

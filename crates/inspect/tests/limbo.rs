@@ -98,6 +98,7 @@ fn run_case(tc: &Value) -> Outcome {
         purpose,
         at,
         trusted: &trusted,
+        anchor_subjects: None,
         crls: &crls,
         pins: &[],
         // No expiry thresholds: the suite asks about validity at one instant, not renewal.
