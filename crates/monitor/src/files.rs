@@ -120,68 +120,8 @@ pub fn examine(file: &WalkedFile, password: Option<&str>) -> Option<ExaminedFile
     Some(r)
 }
 
-/// One DER element at the start of `b`: its tag, the whole element, and what follows it.
-fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *b.first()?;
-    let first = *b.get(1)?;
-    let (len, header) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for byte in b.get(2..2 + n)? {
-            len = (len << 8) | usize::from(*byte);
-        }
-        (len, 2 + n)
-    };
-    let end = header.checked_add(len)?;
-    let whole = b.get(..end)?;
-    Some((tag, whole, b.get(end..)?))
-}
-
-/// The contents of a DER element (after its tag and length).
-fn der_contents(whole: &[u8]) -> Option<&[u8]> {
-    let first = *whole.get(1)?;
-    let header = if first < 0x80 {
-        2
-    } else {
-        2 + usize::from(first & 0x7f)
-    };
-    whole.get(header..)
-}
-
-/// The SubjectPublicKeyInfo of a DER certificate, as it is written in it, found by walking
-/// the TBSCertificate's first fields (no full parse); `None` if the DER is not shaped so.
-pub fn certificate_spki(cert: &[u8]) -> Option<&[u8]> {
-    let (0x30, cert, _) = der_element(cert)? else {
-        return None;
-    };
-    let (0x30, tbs, _) = der_element(der_contents(cert)?)? else {
-        return None;
-    };
-    let mut rest = der_contents(tbs)?;
-    // [0] version (optional), serial, signature algorithm, issuer, validity, subject.
-    if rest.first() == Some(&0xa0) {
-        rest = der_element(rest)?.2;
-    }
-    for expected in [0x02, 0x30, 0x30, 0x30, 0x30] {
-        let (tag, _, after) = der_element(rest)?;
-        if tag != expected {
-            return None;
-        }
-        rest = after;
-    }
-    match der_element(rest)? {
-        (0x30, spki, _) => Some(spki),
-        _ => None,
-    }
-}
-
 /// Marks keys that no certificate of the whole scan matches (`cert_keys`: the
-/// SubjectPublicKeyInfo of every certificate found, see [`certificate_spki`]): such a key
+/// SubjectPublicKeyInfo of every certificate found, see `certherd_x509::certificate_spki`): such a key
 /// is stale, or its certificate lives where nobody is watching.
 pub fn mark_orphaned_keys(files: &mut [ExaminedFile], cert_keys: &HashSet<Vec<u8>>) {
     for r in files {
@@ -206,11 +146,11 @@ pub fn mark_orphaned_keys(files: &mut [ExaminedFile], cert_keys: &HashSet<Vec<u8
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use certherd_x509::{CertInfo, CertSpec, KeyAlgorithm, PrivateKey, Role};
+    use certherd_x509::{certificate_spki, CertInfo, CertSpec, KeyAlgorithm, PrivateKey, Role};
 
+    /// The scan matches keys to certificates by the SubjectPublicKeyInfo as written.
     #[test]
-    fn finds_the_public_key_of_certificates_without_parsing_them() {
+    fn finds_the_public_key_of_certificates_and_nothing_in_garbage() {
         let now = time::OffsetDateTime::now_utc();
         for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
             let key = PrivateKey::generate(alg).unwrap();

@@ -2,6 +2,8 @@
 //! Sans-I/O: it gets the bytes and a name; reading the disk is the caller's. Never panics
 //! on any input; anything unrecognized is `Nothing`.
 
+use x509_parser::prelude::FromDer;
+
 use crate::{pkcs12_decode, Error, PrivateKey};
 
 /// A private key found in a file.
@@ -99,41 +101,13 @@ fn base64_decode(body: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// One DER element at the start of `b`: its tag, its contents and what follows it.
-fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *b.first()?;
-    let first = *b.get(1)?;
-    let (len, header) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for byte in b.get(2..2 + n)? {
-            len = (len << 8) | usize::from(*byte);
-        }
-        (len, 2 + n)
-    };
-    let end = header.checked_add(len)?;
-    Some((tag, b.get(header..end)?, b.get(end..)?))
-}
-
-/// Whether `der` is shaped as one certificate: a SEQUENCE of a SEQUENCE (the TBS), a
-/// SEQUENCE (the algorithm) and a BIT STRING (the signature), with nothing after it. The
-/// fields inside are the inspection's to decode (it reports one that does not).
+/// Whether `der` decodes as one certificate, by x509-parser (never by hand): the file is
+/// then a certificate file, and what the fields say is the inspection's to judge.
 fn certificate_shaped(der: &[u8]) -> bool {
-    let Some((0x30, body, [])) = der_element(der) else {
-        return false;
-    };
-    let Some((0x30, _, rest)) = der_element(body) else {
-        return false;
-    };
-    let Some((0x30, _, rest)) = der_element(rest) else {
-        return false;
-    };
-    matches!(der_element(rest), Some((0x03, _, [])))
+    matches!(
+        x509_parser::certificate::X509Certificate::from_der(der),
+        Ok((rest, _)) if rest.is_empty()
+    )
 }
 
 fn damaged(detail: impl Into<String>) -> Found {

@@ -266,6 +266,14 @@ fn signature_name(oid: &str) -> String {
     .to_owned()
 }
 
+/// The SubjectPublicKeyInfo of a DER certificate as written in it (parsed by x509-parser,
+/// without the hashes and names [`CertInfo`] computes), to match keys to certificates.
+pub fn certificate_spki(der: &[u8]) -> Option<&[u8]> {
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| c.tbs_certificate.subject_pki.raw)
+}
+
 /// The facts certherd keeps about a CRL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrlInfo {

@@ -27,7 +27,7 @@ pub use decode::{
 pub use discover::{discover, Found, FoundKey};
 pub use error::Error;
 pub use fingerprint::{hex, hex_colon, sha1, sha256};
-pub use info::{CertInfo, CrlInfo, CsrInfo};
+pub use info::{certificate_spki, CertInfo, CrlInfo, CsrInfo};
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use lint::{lint, lint_crl, Lint, LintRole};
 pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
