@@ -13,6 +13,8 @@ use std::net::TcpStream;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use asn1_rs::{Any, Class, Enumerated, FromBer, Header, Length, Tag};
+
 use crate::Error;
 
 /// A protocol that upgrades a plaintext connection to TLS.
@@ -267,41 +269,38 @@ enum Frame {
     Complete(usize),
 }
 
-/// Frames an LDAPMessage (a SEQUENCE with a definite length) from the bytes read so far.
+/// Frames an LDAPMessage (a SEQUENCE with a definite length) from the bytes read so far;
+/// the BER header is read by asn1-rs.
 fn ber_frame(buf: &[u8]) -> Result<Frame, String> {
-    let Some(&tag) = buf.first() else {
-        return Ok(Frame::Need(2));
-    };
-    if tag != 0x30 {
-        return Err(format!("it answered {}, not an LDAP message", byte(tag)));
+    if buf.len() < 2 {
+        return Ok(Frame::Need(2 - buf.len()));
     }
-    let Some(&first) = buf.get(1) else {
-        return Ok(Frame::Need(1));
-    };
-    let (header, len) = if first < 0x80 {
-        (2, usize::from(first))
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
+    let (rest, header) = match Header::from_ber(buf) {
+        Ok(h) => h,
+        Err(asn1_rs::Err::Incomplete(asn1_rs::Needed::Size(n))) => return Ok(Frame::Need(n.get())),
+        Err(asn1_rs::Err::Incomplete(asn1_rs::Needed::Unknown)) => return Ok(Frame::Need(1)),
+        Err(e) => {
             return Err(format!(
-                "it answered a message with length byte {}, not an LDAP message",
-                byte(first)
-            ));
+                "it answered {}, not an LDAP message ({e})",
+                shown(buf.get(..buf.len().min(16)).unwrap_or(buf))
+            ))
         }
-        let Some(octets) = buf.get(2..2 + n) else {
-            return Ok(Frame::Need(2 + n - buf.len()));
-        };
-        let len = octets
-            .iter()
-            .fold(0usize, |acc, &o| (acc << 8) | usize::from(o));
-        (2 + n, len)
+    };
+    if header.class() != Class::Universal || header.tag() != Tag::Sequence {
+        return Err(format!(
+            "it answered {}, not an LDAP message",
+            byte(buf.first().copied().unwrap_or(0))
+        ));
+    }
+    let Length::Definite(len) = header.length() else {
+        return Err("it answered a message of indefinite length, not an LDAP message".into());
     };
     if len > MAX_LDAP_MESSAGE {
         return Err(format!(
             "it announced a message of {len} bytes, more than the {MAX_LDAP_MESSAGE} an answer to StartTLS may take"
         ));
     }
-    let total = header + len;
+    let total = (buf.len() - rest.len()).saturating_add(len);
     Ok(if buf.len() >= total {
         Frame::Complete(total)
     } else {
@@ -309,97 +308,60 @@ fn ber_frame(buf: &[u8]) -> Result<Frame, String> {
     })
 }
 
-/// A cursor over BER TLVs, every length checked.
-struct Ber<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Ber<'a> {
-    /// The next TLV: its tag and its value.
-    fn next(&mut self, what: &str) -> Result<(u8, &'a [u8]), String> {
-        let truncated = || format!("the {what} is truncated");
-        let (&tag, rest) = self.rest.split_first().ok_or_else(truncated)?;
-        if tag & 0x1f == 0x1f {
-            return Err(format!("the {what} has a multi-byte tag"));
-        }
-        let (&first, rest) = rest.split_first().ok_or_else(truncated)?;
-        let (len, rest) = if first < 0x80 {
-            (usize::from(first), rest)
-        } else {
-            let n = usize::from(first & 0x7f);
-            if n == 0 || n > 4 {
-                return Err(format!("the {what} has an invalid length"));
-            }
-            let (octets, rest) = rest.split_at_checked(n).ok_or_else(truncated)?;
-            let len = octets
-                .iter()
-                .fold(0usize, |acc, &o| (acc << 8) | usize::from(o));
-            (len, rest)
-        };
-        let (value, rest) = rest.split_at_checked(len).ok_or_else(truncated)?;
-        self.rest = rest;
-        Ok((tag, value))
+/// The next BER element of `rest`, which must be universal `tag`, by asn1-rs.
+fn element<'a>(rest: &mut &'a [u8], tag: Tag, what: &str) -> Result<Any<'a>, String> {
+    let (after, any) =
+        Any::from_ber(rest).map_err(|e| format!("the {what} does not decode ({e})"))?;
+    if any.class() != Class::Universal || any.tag() != tag {
+        return Err(format!("the {what} has tag {}, not {tag}", any.tag()));
     }
-
-    /// The next TLV, which must carry `tag`.
-    fn expect(&mut self, tag: u8, what: &str) -> Result<&'a [u8], String> {
-        match self.next(what)? {
-            (t, value) if t == tag => Ok(value),
-            (t, _) => Err(format!("the {what} has tag 0x{t:02x}, not 0x{tag:02x}")),
-        }
-    }
-}
-
-/// A BER INTEGER or ENUMERATED of up to four bytes.
-fn ber_int(value: &[u8], what: &str) -> Result<i64, String> {
-    let Some(&first) = value.first() else {
-        return Err(format!("the {what} is empty"));
-    };
-    if value.len() > 4 {
-        return Err(format!("the {what} is longer than four bytes"));
-    }
-    let start: i64 = if first & 0x80 != 0 { -1 } else { 0 };
-    Ok(value
-        .iter()
-        .fold(start, |acc, &b| (acc << 8) | i64::from(b)))
+    *rest = after;
+    Ok(any)
 }
 
 /// What an LDAP server answered to StartTLS.
 #[derive(Debug, PartialEq, Eq)]
 struct LdapAnswer {
-    result_code: i64,
+    result_code: u32,
     diagnostic: String,
 }
 
-/// Parses a complete LDAPMessage (as framed by [`ber_frame`]) holding an ExtendedResponse.
+/// Parses a complete LDAPMessage (as framed by [`ber_frame`]) holding an ExtendedResponse
+/// (RFC 4511 4.12), with asn1-rs.
 fn parse_ldap_answer(message: &[u8]) -> Result<LdapAnswer, String> {
-    let mut outer = Ber { rest: message };
-    let body = outer.expect(0x30, "LDAP message")?;
-    let mut msg = Ber { rest: body };
-    let id = ber_int(msg.expect(0x02, "message ID")?, "message ID")?;
+    let mut outer = message;
+    let msg = element(&mut outer, Tag::Sequence, "LDAP message")?;
+    let mut body = msg.data;
+    let id = i64::try_from(&element(&mut body, Tag::Integer, "message ID")?)
+        .map_err(|e| format!("the message ID does not decode ({e})"))?;
     // 0 is an unsolicited notification, e.g. a Notice of Disconnection.
     if id != 1 && id != 0 {
         return Err(format!("it answered with message ID {id}, not 1"));
     }
-    let (op, resp) = msg.next("LDAP operation")?;
-    if op != 0x78 {
+    let (_, op) =
+        Any::from_ber(body).map_err(|e| format!("the LDAP operation does not decode ({e})"))?;
+    // ExtendedResponse ::= [APPLICATION 24] SEQUENCE { COMPONENTS OF LDAPResult, ... }
+    if op.class() != Class::Application || op.tag() != Tag(24) {
         return Err(format!(
-            "it answered with LDAP operation tag 0x{op:02x}, not an ExtendedResponse"
+            "it answered with LDAP operation [{:?} {}], not an ExtendedResponse",
+            op.class(),
+            op.tag().0
         ));
     }
-    let mut resp = Ber { rest: resp };
-    let result_code = ber_int(resp.expect(0x0a, "result code")?, "result code")?;
-    resp.expect(0x04, "matched DN")?;
-    let diagnostic = resp.expect(0x04, "diagnostic message")?;
+    let mut resp = op.data;
+    let code = Enumerated::try_from(&element(&mut resp, Tag::Enumerated, "result code")?)
+        .map_err(|e| format!("the result code does not decode ({e})"))?;
+    element(&mut resp, Tag::OctetString, "matched DN")?;
+    let diagnostic = element(&mut resp, Tag::OctetString, "diagnostic message")?.data;
     let cut = diagnostic.get(..200).unwrap_or(diagnostic);
     Ok(LdapAnswer {
-        result_code,
+        result_code: code.0,
         diagnostic: cut.escape_ascii().to_string(),
     })
 }
 
 /// The name of an LDAP result code a StartTLS answer may carry (RFC 4511 appendix A).
-fn ldap_result_name(code: i64) -> Option<&'static str> {
+fn ldap_result_name(code: u32) -> Option<&'static str> {
     Some(match code {
         1 => "operationsError",
         2 => "protocolError",
@@ -735,20 +697,18 @@ mod tests {
             80_877_103
         );
         let (_, sent) = run(StartTls::Ldap, &ldap_response(1, 0, b"", b""));
-        // The request parses as an LDAPMessage with message ID 1 and the StartTLS OID.
-        let mut outer = Ber { rest: &sent };
-        let mut msg = Ber {
-            rest: outer.expect(0x30, "message").unwrap(),
-        };
-        assert_eq!(ber_int(msg.expect(0x02, "id").unwrap(), "id").unwrap(), 1);
-        let mut req = Ber {
-            rest: msg.expect(0x77, "ExtendedRequest").unwrap(),
-        };
-        assert_eq!(
-            req.expect(0x80, "requestName").unwrap(),
-            b"1.3.6.1.4.1.1466.20037"
-        );
-        assert!(req.rest.is_empty() && msg.rest.is_empty() && outer.rest.is_empty());
+        // The request parses (asn1-rs) as an LDAPMessage with message ID 1 and the StartTLS OID.
+        let (rest, msg) = Any::from_ber(&sent).unwrap();
+        assert!(rest.is_empty() && msg.tag() == Tag::Sequence);
+        let (body, id) = Any::from_ber(msg.data).unwrap();
+        assert_eq!(i64::try_from(&id).unwrap(), 1);
+        let (rest, req) = Any::from_ber(body).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!((req.class(), req.tag()), (Class::Application, Tag(23)));
+        let (rest, name) = Any::from_ber(req.data).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!((name.class(), name.tag()), (Class::ContextSpecific, Tag(0)));
+        assert_eq!(name.data, b"1.3.6.1.4.1.1466.20037");
     }
 
     #[test]
@@ -901,7 +861,7 @@ mod tests {
             let msg = ldap_response(id, code, &diagnostic, b"");
             prop_assert_eq!(ber_frame(&msg), Ok(Frame::Complete(msg.len())));
             let answer = parse_ldap_answer(&msg).unwrap();
-            prop_assert_eq!(answer.result_code, i64::from(code));
+            prop_assert_eq!(answer.result_code, u32::from(code));
             let cut = diagnostic.get(..200).unwrap_or(&diagnostic);
             prop_assert_eq!(answer.diagnostic, cut.escape_ascii().to_string());
         }
