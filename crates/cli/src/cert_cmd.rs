@@ -25,11 +25,11 @@ fn print_issued(out: Output, node: &crate::LocalNode, issued: &certherd_ca::Issu
     match out {
         Output::Json => json(&entry_json(&view)),
         Output::Table => println!(
-            "{verb} {}  serial {}  not after {}  ({} days)",
+            "{verb} {}  serial {}  not after {}  ({})",
             issued.meta.entry,
             issued.meta.serial,
             rfc3339(issued.meta.not_after),
-            view.days_left
+            certherd_inspect::wording::expiry(issued.meta.not_after, node.now())
         ),
     }
 }

@@ -131,9 +131,9 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             severity: x.status.severity().as_str().to_owned(),
             subject: x.meta.entry.to_string(),
             message: format!(
-                "{} ({} days left), not after {}",
+                "{}: {}, not after {}",
                 x.status.as_str(),
-                x.days_left,
+                certherd_inspect::wording::expiry(x.meta.not_after, now),
                 rfc3339(x.meta.not_after)
             ),
         })

@@ -67,10 +67,10 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
             );
             if let Some(v) = &s.next_expiry {
                 println!(
-                    "Next expiry     {} on {} ({} days)",
+                    "Next expiry     {} on {} ({})",
                     v.meta.entry,
                     short(v.meta.not_after),
-                    v.days_left
+                    certherd_inspect::wording::expiry(v.meta.not_after, node.now())
                 );
             }
             if let Some(v) = &s.next_renewal {
