@@ -358,7 +358,7 @@ fn hint(kind: K, target: &Target<'_>, ca_expected: bool) -> Option<String> {
             _ => "give the intermediate certificates too (certherd verify CERT --chain INTERMEDIATES.pem)".into(),
         }),
         K::NameMismatch => endpoint(&|name, address| {
-            format!("reissue the certificate with that name as a SAN, or watch it by a name it covers: certherd endpoint remove {name} && certherd endpoint add {name} {address} --server-name NAME")
+            format!("reissue the certificate with that name as a SAN, or watch it by a name it covers: certherd endpoint remove {name} && certherd endpoint add {name} --address {address} --server-name NAME")
         })
         .or_else(|| Some("reissue it with the name as a SAN: certherd cert issue --san NAME …".into())),
         K::NoSan => Some(
