@@ -360,14 +360,14 @@ fn hint(kind: K, target: &Target<'_>, ca_expected: bool) -> Option<String> {
         K::NameMismatch => endpoint(&|name, address| {
             format!("reissue the certificate with that name as a SAN, or watch it by a name it covers: certherd endpoint remove {name} && certherd endpoint add {name} --address {address} --server-name NAME")
         })
-        .or_else(|| Some("reissue it with the name as a SAN: certherd cert issue --san NAME …".into())),
+        .or_else(|| Some("reissue it with the name as a SAN: certherd cert issue --profile machine-ssl --store STORE --san NAME".into())),
         K::NoSan => Some(
-            "reissue it with subjectAltName entries: certherd csr create --cn FQDN --san FQDN --san IP".into(),
+            "reissue it with subjectAltName entries: certherd csr create --cn FQDN --san FQDN --san IP --out DIR".into(),
         ),
         K::CaAsLeaf => Some(
             "issue a server certificate (CA:FALSE) from a CA: certherd cert issue --profile machine-ssl …".into(),
         ),
-        K::WeakKey => Some("reissue it with a stronger key: --key-algo ecdsa-p256 or rsa-3072".into()),
+        K::WeakKey => Some("reissue it with a stronger key: certherd csr create --cn FQDN --key-algo ecdsa-p256 --out DIR (or rsa-3072)".into()),
         K::WeakSignature => Some("reissue it from a CA that signs with SHA-256 or better".into()),
         K::PinMismatch => endpoint(&|name, _| {
             format!("if the appliance's certificate was replaced on purpose, check the new thumbprint and pin it: certherd endpoint trust {name} --thumbprint SHA256")
