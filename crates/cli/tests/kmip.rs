@@ -9,6 +9,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,6 +61,8 @@ impl Kms {
             .arg(dir.join("server.log"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group: PyKMIP serves from child processes, which must go too.
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
@@ -83,7 +86,13 @@ impl Kms {
         }
     }
 
+    /// Stops the server and every process it started (its whole process group).
     fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
