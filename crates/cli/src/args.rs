@@ -63,12 +63,16 @@ pub enum Command {
     /// The built-in certificate authority.
     #[command(subcommand)]
     Ca(CaCmd),
-    /// Validate a certificate path, as a TLS peer would (exit 0 valid, 1 invalid).
+    /// Validate a certificate path and list every finding (exit 0 valid, 1 invalid).
     ///
-    /// Builds the chain from --chain intermediates to a trusted root, checks validity at
-    /// --at, basicConstraints and path length, name constraints, EKU for --purpose,
-    /// revocation against the home's CRLs, and --name. Without --trusted, the home's
-    /// trusted-roots are the anchors. The engine is rustls-webpki, as in certherd's TLS.
+    /// Builds the chain from --chain intermediates to a trusted root with RFC 5280 path
+    /// validation (certval) and the TLS rules of rustls-webpki: every certificate's dates
+    /// at --at, signatures, basicConstraints, keyCertSign and path length, name
+    /// constraints, policies, EKU for --purpose, revocation against the home's CRLs, and
+    /// --name against the SANs. Also weak keys and signatures and the RFC 5280 / CA/B
+    /// profile. Every finding is listed, worst first. Valid means no critical finding and
+    /// no warning other than `expiring`, as `openssl verify -x509_strict` is strict.
+    /// Without --trusted, the home's trusted-roots are the anchors.
     Verify(VerifyArgs),
     /// Summary: the CA, entries per status, the next expiry and the next renewal.
     Status(OutputArg),
@@ -332,12 +336,14 @@ pub struct AlarmsArgs {
 /// `scan` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ScanCmd {
-    /// Connect to each HOST:PORT and record the chain it presents.
+    /// Connect to each HOST:PORT and judge the chain it presents.
     ///
-    /// Records validity, key and signature algorithms, TLS version, whether the chain
-    /// reaches a certherd trusted root, and whether the certificate covers the name used
-    /// to connect. An unreachable target, or one that does not speak TLS, is a finding,
-    /// not an error.
+    /// Every finding of the inspection (expired, untrusted-issuer, incomplete-chain,
+    /// name-mismatch, self-signed, weak keys...) with the facts: TLS version, cipher suite,
+    /// key and signature algorithms, whether the chain reaches a trusted root, whether the
+    /// certificate covers the name used. PostgreSQL, LDAP and SMTP ports are reached with
+    /// STARTTLS. An unreachable target, or one that does not speak TLS, is a finding, not
+    /// an error.
     Tls(ScanTlsArgs),
     /// Walk files and directories for PEM, DER and PKCS#12 certificates.
     ///
@@ -412,10 +418,12 @@ pub enum EndpointCmd {
         #[arg(long, value_name = "PROTO")]
         starttls: Option<String>,
     },
-    /// Pin the certificate the endpoint presents now, as `key-provider server-cert trust`
-    /// does: an appliance with a self-signed certificate (a WLB or backup appliance) then
-    /// verifies while it presents that certificate; its name is still checked. When the
-    /// certificate changes, the finding is `pin-mismatch` with both thumbprints.
+    /// Pin the certificate the endpoint presents now (self-signed appliances).
+    ///
+    /// As `key-provider server-cert trust` does: an appliance with a self-signed
+    /// certificate (a WLB or backup appliance) then verifies while it presents that
+    /// certificate; its name is still checked. When the certificate changes, the finding
+    /// is `pin-mismatch` with both thumbprints.
     Trust {
         /// Its name.
         name: String,
@@ -434,9 +442,11 @@ pub enum EndpointCmd {
         /// Its name.
         name: String,
     },
-    /// Say whether a failing endpoint has a certificate problem or a network problem
-    /// (seed 004's rule: a session that opens without verification but fails with it is
-    /// the certificate), listing every finding with a hint.
+    /// Certificate problem or network problem? Every finding, with a hint.
+    ///
+    /// Seed 004's rule: a TLS session that opens without verification but that a
+    /// verifying client refuses is a certificate problem; no session at all is the network
+    /// or credentials. Exit 0 only when a verifying client accepts the endpoint.
     Diagnose {
         /// Its name.
         name: String,
