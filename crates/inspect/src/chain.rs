@@ -232,65 +232,6 @@ fn neutral_instant(infos: &[&CertInfo], at: OffsetDateTime) -> OffsetDateTime {
     }
 }
 
-fn key_bits(description: &str, prefix: &str) -> Option<u32> {
-    description.strip_prefix(prefix)?.trim().parse().ok()
-}
-
-/// Keys too weak to trust: RSA under 2048 bits, DSA, curves other than P-256/384/521.
-fn weak_key(info: &CertInfo) -> Option<(Severity, String)> {
-    let k = info.public_key.as_str();
-    if let Some(bits) = key_bits(k, "RSA") {
-        return (bits < 2048).then(|| {
-            (
-                Severity::Critical,
-                format!(
-                    "{} has a {bits}-bit RSA key; at least 2048 bits are needed",
-                    short(&info.subject)
-                ),
-            )
-        });
-    }
-    if k.starts_with("ECDSA") || k.starts_with("Ed25519") || k.starts_with("Ed448") {
-        return None;
-    }
-    if let Some(bits) = k
-        .strip_prefix("EC ")
-        .and_then(|r| r.split(' ').next()?.parse::<u32>().ok())
-    {
-        return Some((
-            if bits < 256 { Severity::Critical } else { Severity::Warning },
-            format!("{} has a key on an unusual {bits}-bit curve; clients accept only P-256, P-384 and P-521", short(&info.subject)),
-        ));
-    }
-    Some((
-        Severity::Warning,
-        format!(
-            "{} has a key of an unusual algorithm ({k})",
-            short(&info.subject)
-        ),
-    ))
-}
-
-/// SHA-1 and MD5 signatures (by name or by OID when the name is not known).
-fn weak_signature(info: &CertInfo) -> Option<String> {
-    let alg = info.signature_algorithm.to_ascii_lowercase();
-    let weak_oids = [
-        "1.2.840.113549.1.1.4", // md5WithRSAEncryption
-        "1.2.840.113549.1.1.5", // sha1WithRSAEncryption
-        "1.2.840.10045.4.1",    // ecdsa-with-SHA1
-        "1.2.840.10040.4.3",    // dsa-with-sha1
-        "1.2.840.113549.1.1.2", // md2WithRSAEncryption
-        "1.3.14.3.2.29",        // sha1WithRSA (OIW)
-    ];
-    (alg.contains("sha1") || alg.contains("md5") || weak_oids.contains(&alg.as_str())).then(|| {
-        format!(
-            "{} is signed with {}, a broken hash",
-            short(&info.subject),
-            info.signature_algorithm
-        )
-    })
-}
-
 struct Ctx<'a, 'b> {
     input: &'b ChainInput<'a>,
     out: Vec<Finding>,
@@ -562,8 +503,7 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
             .chain(others.iter().cloned())
             .collect()
     };
-    let dated: Vec<CertInfo> = judged.iter().map(|(_, i)| i.clone()).collect();
-    for (i, c) in dated.iter().enumerate() {
+    for (i, (_, c)) in judged.iter().enumerate() {
         let role = if i == 0 {
             "the certificate".to_owned()
         } else if c.self_issued {
@@ -714,21 +654,25 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
         }
     }
 
-    // Keys and signatures of every certificate judged; an anchor's self-signature is not
-    // relied on, so its hash does not matter.
-    for (i, c) in dated.iter().enumerate() {
-        if let Some((sev, msg)) = weak_key(c) {
-            cx.push(K::WeakKey, sev, Some(&c.subject), msg);
+    // Keys and signatures of every certificate judged, by the rules path validation uses.
+    // A root's self-signature is never relied on; a self-signed leaf's matters less.
+    for (i, (der, c)) in judged.iter().enumerate() {
+        if let Some(r) = certherd_x509::weak_key(der) {
+            cx.push(
+                K::WeakKey,
+                Severity::Critical,
+                Some(&c.subject),
+                r.to_string(),
+            );
         }
-        // A root's self-signature is never relied on; a self-signed leaf's matters less.
         if !(c.self_issued && i > 0) {
-            if let Some(msg) = weak_signature(c) {
+            if let Some(r) = certherd_x509::weak_signature(der) {
                 let sev = if c.self_issued {
                     Severity::Warning
                 } else {
                     Severity::Critical
                 };
-                cx.push(K::WeakSignature, sev, Some(&c.subject), msg);
+                cx.push(K::WeakSignature, sev, Some(&c.subject), r.to_string());
             }
         }
     }
