@@ -23,8 +23,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness fails loudly
 
-use std::collections::BTreeMap;
 use std::path::Path;
+
+#[path = "../../x509/tests/exceptions/mod.rs"]
+mod exceptions;
+
+use exceptions::Compared;
 
 use certherd_inspect::{inspect, ChainInput, Target, Thresholds, TrustPolicy};
 use certherd_x509::{CertificateDer, CertificateRevocationListDer, Purpose};
@@ -147,22 +151,7 @@ fn x509_limbo_suite_matches_expectations_or_listed_exceptions() {
     let suite: Value =
         serde_json::from_slice(&std::fs::read(&suite_path).expect("read the limbo suite"))
             .expect("parse the suite");
-    let exceptions: Vec<Value> = serde_json::from_slice(
-        &std::fs::read(here.join("tests/limbo-exceptions.json")).expect("read the exceptions"),
-    )
-    .expect("parse the exceptions");
-    let mut listed: BTreeMap<String, &Value> = BTreeMap::new();
-    for e in &exceptions {
-        let id = e["id"].as_str().expect("exception id").to_owned();
-        assert!(
-            e["reason"].as_str().is_some_and(|r| r.len() > 10),
-            "exception {id} needs a reason"
-        );
-        assert!(
-            listed.insert(id.clone(), e).is_none(),
-            "exception {id} listed twice"
-        );
-    }
+    let mut listed = exceptions::load(&here.join("tests/limbo-exceptions.json"), "id");
 
     let cases = suite["testcases"].as_array().expect("testcases");
     let (mut as_expected, mut known, mut skipped) = (0, 0, 0);
@@ -186,25 +175,19 @@ fn x509_limbo_suite_matches_expectations_or_listed_exceptions() {
             );
             continue;
         }
-        match (actual == expected, exception) {
-            (true, None) => as_expected += 1,
-            (false, Some(e)) if e["expected"] == expected && e["actual"] == actual => known += 1,
-            (false, Some(e)) => problems.push(format!(
-                "{id}: listed as {} -> {}, now {expected} -> {actual} ({context})",
-                e["expected"], e["actual"]
-            )),
-            (true, Some(_)) => problems.push(format!(
-                "{id}: listed as an exception but now matches ({expected}); remove the stale entry"
-            )),
-            (false, None) => problems.push(format!(
-                "{id}: expected {expected}, got {actual} ({context}); description: {}",
-                tc["description"]
-                    .as_str()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )),
+        let detail = format!(
+            "description: {}",
+            tc["description"]
+                .as_str()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        match exceptions::compare(&id, expected, actual, &context, exception.as_ref(), &detail) {
+            Compared::Agrees => as_expected += 1,
+            Compared::Known => known += 1,
+            Compared::Problem(p) => problems.push(p),
         }
     }
     for id in listed.keys() {
