@@ -495,8 +495,19 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
 
     // Dates: every certificate of the path (or, without one, of what was presented).
     let judged: Vec<(CertificateDer<'_>, CertInfo)> = if path.len() > 1 {
+        // What was presented is parsed already; only the anchor is new.
         path.iter()
-            .filter_map(|c| Some((c.clone(), CertInfo::from_der(c).ok()?)))
+            .filter_map(|c| {
+                let known = if c.as_ref() == leaf_der.as_ref() {
+                    Some(leaf.clone())
+                } else {
+                    others
+                        .iter()
+                        .find(|(d, _)| d.as_ref() == c.as_ref())
+                        .map(|(_, i)| i.clone())
+                };
+                Some((c.clone(), known.or_else(|| CertInfo::from_der(c).ok())?))
+            })
             .collect()
     } else {
         std::iter::once((leaf_der.clone(), leaf.clone()))
@@ -657,22 +668,25 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
     // Keys and signatures of every certificate judged, by the rules path validation uses.
     // A root's self-signature is never relied on; a self-signed leaf's matters less.
     for (i, (der, c)) in judged.iter().enumerate() {
-        if let Some(r) = certherd_x509::weak_key(der) {
-            cx.push(
-                K::WeakKey,
-                Severity::Critical,
-                Some(&c.subject),
-                r.to_string(),
-            );
-        }
-        if !(c.self_issued && i > 0) {
-            if let Some(r) = certherd_x509::weak_signature(der) {
-                let sev = if c.self_issued {
-                    Severity::Warning
-                } else {
-                    Severity::Critical
-                };
-                cx.push(K::WeakSignature, sev, Some(&c.subject), r.to_string());
+        for r in certherd_x509::weaknesses(der) {
+            match r {
+                Reason::WeakKey { .. } => {
+                    cx.push(
+                        K::WeakKey,
+                        Severity::Critical,
+                        Some(&c.subject),
+                        r.to_string(),
+                    );
+                }
+                Reason::WeakSignature { .. } if !(c.self_issued && i > 0) => {
+                    let sev = if c.self_issued {
+                        Severity::Warning
+                    } else {
+                        Severity::Critical
+                    };
+                    cx.push(K::WeakSignature, sev, Some(&c.subject), r.to_string());
+                }
+                _ => {}
             }
         }
     }

@@ -31,7 +31,7 @@ pub use info::{certificate_spki, CertInfo, CrlInfo, CsrInfo};
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use lint::{lint, lint_crl, Lint, LintRole};
 pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
-pub use rfc5280::{weak_key, weak_signature, Rfc5280Options};
+pub use rfc5280::{weaknesses, Rfc5280Options};
 pub use timefmt::rfc3339;
 pub use verify::{
     verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain, VerifyInput,

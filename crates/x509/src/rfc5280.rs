@@ -325,19 +325,24 @@ const GOOD_CURVES: &[(&str, &str)] = &[
     ("1.3.132.0.35", "P-521"),
 ];
 
-/// A `WeakKey` reason for a DER certificate whose key is too weak: RSA under 2048 bits or
-/// not a multiple of 8 bits, DSA, or an elliptic curve other than P-256/P-384/P-521. The
-/// one rule for weak keys: path validation and the inspection both use it.
-pub fn weak_key(der: &[u8]) -> Option<Reason> {
+/// A `WeakKey` reason for a DER certificate whose key is too weak (see [`weaknesses`]).
+pub(crate) fn weak_key(der: &[u8]) -> Option<Reason> {
     let (_, c) = X509Certificate::from_der(der).ok()?;
     weak_key_of(&c)
 }
 
-/// A `WeakSignature` reason for a DER certificate signed with MD2, MD5 or SHA-1. The one
-/// rule for weak signatures: path validation and the inspection both use it.
-pub fn weak_signature(der: &[u8]) -> Option<Reason> {
-    let (_, c) = X509Certificate::from_der(der).ok()?;
-    weak_signature_of(&c)
+/// What is weak in a DER certificate, parsed once: a `WeakKey` reason (RSA under 2048 bits
+/// or not a multiple of 8 bits, DSA, an elliptic curve other than P-256/P-384/P-521) and a
+/// `WeakSignature` reason (MD2, MD5 or SHA-1). The one rule for both: path validation and
+/// the inspection use it.
+pub fn weaknesses(der: &[u8]) -> Vec<Reason> {
+    let Ok((_, c)) = X509Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    weak_key_of(&c)
+        .into_iter()
+        .chain(weak_signature_of(&c))
+        .collect()
 }
 
 /// The profile checks for one certificate of a path, parsed once: its key (anchors too),
