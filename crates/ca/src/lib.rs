@@ -33,4 +33,7 @@ pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};
 pub use key_provider::KmipPlan;
 pub use node::{FaultHook, Node, SystemClock};
 pub use trust::TrustAdded;
-pub use watch::{endpoint_name_for, parse_sha256, EndpointScan, FileFinding, Judge, JudgeAs};
+pub use watch::{
+    endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,
+    FileFinding, Judge, JudgeAs,
+};

@@ -160,6 +160,32 @@ impl Judge {
         Ok(out)
     }
 
+    /// Judges what an endpoint presented as its watch says (the name, its pins), with
+    /// trust mattering as `policy` says (the watch's own, or `Required` for a diagnosis).
+    pub fn inspect_endpoint(
+        &self,
+        w: &Watch,
+        chain: &[Vec<u8>],
+        policy: TrustPolicy,
+    ) -> Inspection {
+        let name = endpoint_check_name(w);
+        let pins: Vec<String> = w.pin.iter().cloned().collect();
+        self.inspect(
+            chain,
+            &JudgeAs {
+                name: Some(&name),
+                purpose: Purpose::Server,
+                policy,
+                pins: &pins,
+                ca_expected: false,
+                target: Target::Endpoint {
+                    name: &w.name,
+                    address: &w.target,
+                },
+            },
+        )
+    }
+
     /// Judges one certificate found in a file, with the file's other certificates as
     /// possible intermediates.
     pub fn inspect_file_cert(&self, path: &str, certs: &[Vec<u8>], i: usize) -> Inspection {
@@ -194,6 +220,22 @@ fn host_of(target: &str) -> &str {
         .rsplit_once(':')
         .map_or(target, |(h, _)| h)
         .trim_matches(['[', ']'])
+}
+
+/// The name an endpoint's certificate must cover: its server name, else the host.
+pub fn endpoint_check_name(w: &Watch) -> String {
+    w.server_name
+        .clone()
+        .unwrap_or_else(|| host_of(&w.target).to_owned())
+}
+
+/// How much trust matters for an endpoint: required when it is watched with `--verify`.
+pub fn endpoint_policy(w: &Watch) -> TrustPolicy {
+    if w.verify {
+        TrustPolicy::Required
+    } else {
+        TrustPolicy::Expected
+    }
 }
 
 /// A SHA-256 thumbprint as typed (hex, colons or spaces allowed), lower-case.
@@ -342,37 +384,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The name an endpoint's certificate must cover: its server name, else the host.
-    pub fn endpoint_check_name(w: &Watch) -> String {
-        w.server_name
-            .clone()
-            .unwrap_or_else(|| host_of(&w.target).to_owned())
-    }
-
-    /// Judges what an endpoint presented, as its watch says (pins, verification).
-    pub fn inspect_endpoint(&self, w: &Watch, chain: &[Vec<u8>]) -> Result<Inspection, Error> {
-        let name = Self::endpoint_check_name(w);
-        let pins: Vec<String> = w.pin.iter().cloned().collect();
-        self.inspect_chain(
-            chain,
-            &JudgeAs {
-                name: Some(&name),
-                purpose: Purpose::Server,
-                policy: if w.verify {
-                    TrustPolicy::Required
-                } else {
-                    TrustPolicy::Expected
-                },
-                pins: &pins,
-                ca_expected: false,
-                target: Target::Endpoint {
-                    name: &w.name,
-                    address: &w.target,
-                },
-            },
-        )
-    }
-
     /// `endpoint trust`: pins the certificate the endpoint presented (`leaf`, DER). With a
     /// thumbprint, the certificate must match it or nothing is pinned.
     pub fn endpoint_trust(
@@ -445,6 +456,7 @@ impl<S: Store> Node<S> {
                 facts: Facts::None,
             });
         }
+        let judge = self.judge()?;
         let mut changes = vec![Change::CreateStore(WatchKind::Endpoint.store(), now)];
         for watch in &mut watches {
             watch.scanned_at = Some(now);
@@ -473,7 +485,7 @@ impl<S: Store> Node<S> {
                     if starttls.is_some() {
                         watch.starttls.clone_from(starttls);
                     }
-                    let inspection = self.inspect_endpoint(watch, chain)?;
+                    let inspection = judge.inspect_endpoint(watch, chain, endpoint_policy(watch));
                     let leaf = chain.first().ok_or_else(|| {
                         Error::Invalid("the endpoint presented no certificate".into())
                     })?;
@@ -490,7 +502,7 @@ impl<S: Store> Node<S> {
                         chain_length: chain.len(),
                         trusted: inspection.trusted,
                         pinned: inspection.pinned,
-                        name: Self::endpoint_check_name(watch),
+                        name: endpoint_check_name(watch),
                         covers_name: inspection.covers_name.unwrap_or(false),
                     });
                     watch.findings = inspection.findings;

@@ -9,16 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use certherd_ca::{EndpointScan, FileFinding, JudgeAs};
+use certherd_ca::{EndpointScan, FileFinding};
 use certherd_core::{EntryMeta, Facts, Finding, ServerAddress, Span, Watch, WatchKind};
-use certherd_inspect::{FindingKind, Severity, Target, TrustPolicy};
+use certherd_inspect::{FindingKind, Severity, TrustPolicy};
 use certherd_monitor::files::{examine, mark_orphaned_keys, ExaminedFile};
 use certherd_monitor::probe::{probe_all, starttls_for, transport_finding, ProbeJob};
 use certherd_monitor::walk::{walk, Walk, WalkError};
 use certherd_store::{Entry, Store};
 use certherd_tls::{Probe, StartTls};
 use certherd_x509::certificate_spki;
-use certherd_x509::Purpose;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -690,7 +689,7 @@ fn diagnose(
     output: Output,
 ) -> Result<ExitCode, Failure> {
     let w = node.endpoint(name)?;
-    let check_name = LocalNode::endpoint_check_name(&w);
+    let check_name = certherd_ca::endpoint_check_name(&w);
     let job = job_of(&w);
     let probe = probe_one(&job, t);
     let (verdict, findings) = match &probe {
@@ -713,22 +712,10 @@ fn diagnose(
         ),
         Ok(p) => {
             let chain: Vec<Vec<u8>> = p.chain.iter().map(|c| c.to_vec()).collect();
-            let pins: Vec<String> = w.pin.iter().cloned().collect();
             // As a verifying client sees it, whatever the watch's own setting.
-            let i = node.inspect_chain(
-                &chain,
-                &JudgeAs {
-                    name: Some(&check_name),
-                    purpose: Purpose::Server,
-                    policy: TrustPolicy::Required,
-                    pins: &pins,
-                    ca_expected: false,
-                    target: Target::Endpoint {
-                        name: &w.name,
-                        address: &w.target,
-                    },
-                },
-            )?;
+            let i = node
+                .judge()?
+                .inspect_endpoint(&w, &chain, TrustPolicy::Required);
             // A verifying client refuses only what is critical; warnings are listed too.
             (
                 if i.worst() == Some(Severity::Critical) {
