@@ -10,6 +10,9 @@ Writes, in OUT_DIR:
   expired.{crt,key}, chain.pem   expired leaf for db.example.test; chain.pem = leaf + intermediate
   good.{crt,key}, goodchain.pem  valid leaf for www.example.test and 127.0.0.25
   backup.{crt,key}               self-signed CA:FALSE appliance for backup.example.test, 127.0.0.24
+  nocertsign.crt, nocertsign-ca.pem   a leaf under an intermediate whose keyUsage lacks keyCertSign
+  oldroot.pem, underold.crt, underold-ca.pem   a leaf under an intermediate under an expired root
+  weak.crt                       a leaf with a 1024-bit RSA key
 """
 import datetime
 import ipaddress
@@ -18,7 +21,7 @@ import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 OUT = sys.argv[1]
@@ -45,7 +48,7 @@ def write(stem, cert, key=None):
         os.chmod(os.path.join(OUT, stem + ".key"), 0o600)
 
 
-def ca(cn, issuer=None, issuer_key=None, path_len=None):
+def ca(cn, issuer=None, issuer_key=None, path_len=None, cert_sign=True, expired=False):
     key = ec.generate_private_key(ec.SECP256R1())
     b = (
         x509.CertificateBuilder()
@@ -53,11 +56,12 @@ def ca(cn, issuer=None, issuer_key=None, path_len=None):
         .issuer_name(issuer.subject if issuer else name(cn))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - 30 * DAY)
-        .not_valid_after(NOW + 3650 * DAY)
+        .not_valid_before(NOW - 3650 * DAY if expired else NOW - 30 * DAY)
+        .not_valid_after(NOW - 10 * DAY if expired else NOW + 3650 * DAY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_len), critical=True)
         .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            # digitalSignature always; keyCertSign and cRLSign unless told otherwise.
+            x509.KeyUsage(not cert_sign, False, False, False, False, cert_sign, cert_sign, False, False),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
@@ -69,8 +73,8 @@ def ca(cn, issuer=None, issuer_key=None, path_len=None):
     return b.sign(issuer_key or key, hashes.SHA256()), key
 
 
-def leaf(names, issuer, issuer_key, not_before, not_after, cn=None, self_signed=False):
-    key = ec.generate_private_key(ec.SECP256R1())
+def leaf(names, issuer, issuer_key, not_before, not_after, cn=None, self_signed=False, key=None):
+    key = key or ec.generate_private_key(ec.SECP256R1())
     sans = [
         x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n)
         for n in names
@@ -144,3 +148,44 @@ write(
         self_signed=True,
     ),
 )
+
+
+def pem(path, *certs):
+    with open(os.path.join(OUT, path), "wb") as f:
+        for c in certs:
+            f.write(c.public_bytes(serialization.Encoding.PEM))
+
+
+# 6. An intermediate whose keyUsage lacks keyCertSign (openssl: 32 / 79).
+bad_ca, bad_ca_key = ca("No CertSign CA", root, root_key, path_len=0, cert_sign=False)
+pem("nocertsign-ca.pem", bad_ca)
+write("nocertsign", *leaf(["app.example.test"], bad_ca, bad_ca_key, NOW - DAY, NOW + 300 * DAY))
+
+# 7. A chain to an expired root (openssl: 10 at the root).
+old_root, old_root_key = ca("Expired Root", expired=True)
+old_inter, old_inter_key = ca("Under Expired Root CA", old_root, old_root_key, path_len=0)
+old_inter = (
+    x509.CertificateBuilder()
+    .subject_name(old_inter.subject)
+    .issuer_name(old_root.subject)
+    .public_key(old_inter_key.public_key())
+    .serial_number(x509.random_serial_number())
+    .not_valid_before(NOW - 30 * DAY)
+    .not_valid_after(NOW + 365 * DAY)
+    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+    .add_extension(
+        x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+    )
+    .add_extension(x509.SubjectKeyIdentifier.from_public_key(old_inter_key.public_key()), False)
+    .add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(old_root_key.public_key()), False
+    )
+    .sign(old_root_key, hashes.SHA256())
+)
+pem("oldroot.pem", old_root)
+pem("underold-ca.pem", old_inter)
+write("underold", *leaf(["app.example.test"], old_inter, old_inter_key, NOW - DAY, NOW + 300 * DAY))
+
+# 8. A 1024-bit RSA leaf (openssl at auth level 2: 66, EE key too small).
+weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+write("weak", *leaf(["app.example.test"], inter, inter_key, NOW - DAY, NOW + 300 * DAY, key=weak_key))
