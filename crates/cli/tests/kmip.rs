@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
+#[path = "../../tls/tests/peers/lifeline.rs"]
+mod lifeline;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -39,6 +41,9 @@ fn free_port() -> u16 {
 /// A running PyKMIP server, stopped on drop.
 struct Kms {
     child: Child,
+    /// Kills PyKMIP's process group (it forks a policy monitor and a manager) on drop,
+    /// and if this test process dies without unwinding.
+    lifeline: lifeline::Lifeline,
     port: u16,
     dir: PathBuf,
 }
@@ -70,6 +75,14 @@ impl Kms {
                     pykmip_server().display()
                 )
             });
+        // Guarded before waiting, so that a server that never listens is stopped too.
+        let lifeline = lifeline::Lifeline::new(child.id()).unwrap();
+        let kms = Self {
+            child,
+            lifeline,
+            port,
+            dir: dir.to_owned(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -79,20 +92,12 @@ impl Kms {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self {
-            child,
-            port,
-            dir: dir.to_owned(),
-        }
+        kms
     }
 
     /// Stops the server and every process it started (its whole process group).
     fn stop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        self.lifeline.signal("KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

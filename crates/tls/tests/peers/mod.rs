@@ -10,6 +10,8 @@
 //! packages only provide the binaries.
 #![allow(dead_code)]
 
+mod lifeline;
+
 use std::fs;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -74,6 +76,8 @@ pub fn slapd_bin() -> Option<PathBuf> {
 /// A server process in its own process group, and the directory it works in.
 struct Server {
     child: Child,
+    /// Kills the group on drop, and if this test process dies without unwinding.
+    lifeline: lifeline::Lifeline,
     /// Dropped after the process is gone.
     dir: TempDir,
     log: PathBuf,
@@ -87,13 +91,7 @@ impl Server {
 
     /// Signals the whole process group (the server and anything it forked).
     fn signal_group(&self, signal: &str) {
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "kill -s {signal} -- -{} 2>/dev/null",
-                self.child.id()
-            ))
-            .status();
+        self.lifeline.signal(signal);
     }
 }
 
@@ -185,7 +183,21 @@ fn launch(
     let child = command
         .spawn()
         .map_err(|e| format!("cannot start {command:?}: {e}"))?;
-    let mut server = Server { child, dir, log };
+    let lifeline = match lifeline::Lifeline::new(child.id()) {
+        Ok(l) => l,
+        Err(e) => {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("cannot start a watchdog for {command:?}: {e}"));
+        }
+    };
+    let mut server = Server {
+        child,
+        lifeline,
+        dir,
+        log,
+    };
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(Some(status)) = server.child.try_wait() {
