@@ -15,33 +15,87 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-fn raw_crypto(algo: KeyAlgorithm, n: usize, ca_cert: &[u8], ca_key: &PrivateKey) -> f64 {
-    let now = SystemClock.now();
-    let start = Instant::now();
-    for i in 0..n {
-        let key = PrivateKey::generate(algo).expect("keygen");
-        let spec = CertSpec {
-            common_name: format!("h{i}.example.test"),
-            organization: None,
-            dns_names: vec![format!("h{i}.example.test")],
-            ip_addresses: vec![],
-            not_before: now,
-            not_after: now + time::Duration::days(730),
-            role: Role::Leaf,
-            eku: vec![Eku::ServerAuth, Eku::ClientAuth],
-        };
-        let cert = certherd_x509::issue(
-            &spec,
-            &key.public_key_spki(),
-            &certherd_x509::Issuer {
-                cert: ca_cert,
-                key: ca_key,
-            },
-        )
-        .expect("issue");
-        std::hint::black_box(cert);
+/// Per-operation times of one phase, in seconds.
+struct Sample(Vec<f64>);
+
+impl Sample {
+    /// Runs `step(i)` (which performs `k` operations and returns `k`) until at least
+    /// `min_ops` operations ran and `budget` has passed, recording each step's time per op.
+    fn measure(budget: Duration, min_ops: usize, mut step: impl FnMut(usize) -> usize) -> Self {
+        let start = Instant::now();
+        let mut per_op = Vec::new();
+        let mut done = 0;
+        while done < min_ops || start.elapsed() < budget {
+            let t = Instant::now();
+            let k = step(done).max(1);
+            let secs = t.elapsed().as_secs_f64() / k as f64;
+            per_op.extend(std::iter::repeat_n(secs, k));
+            done += k;
+        }
+        Self(per_op)
     }
-    rate(n, start.elapsed())
+
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn mean(&self) -> f64 {
+        self.0.iter().sum::<f64>() / self.0.len().max(1) as f64
+    }
+
+    fn per_second(&self) -> f64 {
+        1.0 / self.mean()
+    }
+
+    /// The standard error of the mean, relative to the mean. RSA key generation times vary
+    /// several-fold from key to key, so a handful of keys says little.
+    fn relative_error(&self) -> f64 {
+        let n = self.0.len() as f64;
+        if n < 2.0 {
+            return f64::INFINITY;
+        }
+        let m = self.mean();
+        let var = self.0.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+        (var / n).sqrt() / m
+    }
+}
+
+/// `a / b` as a rate ratio with its standard error, or "noisy" when the error is more
+/// than a quarter of the ratio.
+fn ratio(a: &Sample, b: &Sample) -> String {
+    let error = a.relative_error().hypot(b.relative_error());
+    let r = a.per_second() / b.per_second();
+    if error > 0.25 {
+        "noisy".to_owned()
+    } else {
+        format!("{r:.2}±{:.2}", r * error)
+    }
+}
+
+fn raw_crypto_step(algo: KeyAlgorithm, i: usize, ca_cert: &[u8], ca_key: &PrivateKey) -> usize {
+    let now = SystemClock.now();
+    let key = PrivateKey::generate(algo).expect("keygen");
+    let spec = CertSpec {
+        common_name: format!("h{i}.example.test"),
+        organization: None,
+        dns_names: vec![format!("h{i}.example.test")],
+        ip_addresses: vec![],
+        not_before: now,
+        not_after: now + time::Duration::days(730),
+        role: Role::Leaf,
+        eku: vec![Eku::ServerAuth, Eku::ClientAuth],
+    };
+    let cert = certherd_x509::issue(
+        &spec,
+        &key.public_key_spki(),
+        &certherd_x509::Issuer {
+            cert: ca_cert,
+            key: ca_key,
+        },
+    )
+    .expect("issue");
+    std::hint::black_box(cert);
+    1
 }
 
 fn main() {
@@ -52,7 +106,7 @@ fn main() {
         if quick { "quick" } else { "full" }
     );
     println!(
-        "{:<12} {:>6} {:>13} {:>22} {:>6} {:>24} {:>6}",
+        "{:<12} {:>6} {:>13} {:>22} {:>10} {:>24} {:>10}",
         "algorithm",
         "count",
         "raw crypto/s",
@@ -62,9 +116,13 @@ fn main() {
         "ratio"
     );
     let only = std::env::var("CERTHERD_BENCH_ONLY").ok();
-    for (algo, n) in [
+    // Each phase runs for a time budget (and a minimum count), not a fixed count: RSA key
+    // generation is slow and erratic (several-fold from key to key), so each ratio is
+    // printed with its standard error, or as "noisy" when that is over 25 %.
+    let budget = Duration::from_secs(if quick { 2 } else { 10 });
+    for (algo, min_ops) in [
         (KeyAlgorithm::EcdsaP256, if quick { 200 } else { 2000 }),
-        (KeyAlgorithm::Rsa2048, if quick { 5 } else { 40 }),
+        (KeyAlgorithm::Rsa2048, if quick { 40 } else { 200 }),
     ] {
         if only.as_deref().is_some_and(|o| o != algo.name()) {
             continue;
@@ -91,9 +149,10 @@ fn main() {
             .expect("ca");
         let ca_key =
             certherd_x509::parse_private_key(ca.key.as_ref().expect("key").expose()).expect("key");
-        let raw = raw_crypto(algo, n, &ca.cert, &ca_key);
-        let start = Instant::now();
-        for i in 0..n {
+        let raw = Sample::measure(budget, min_ops, |i| {
+            raw_crypto_step(algo, i, &ca.cert, &ca_key)
+        });
+        let stored = Sample::measure(budget, min_ops, |i| {
             node.issue(&IssueRequest {
                 profile: "host".into(),
                 entry: format!("hosts/h{i}").parse().expect("ref"),
@@ -102,12 +161,13 @@ fn main() {
                 key_algo: None,
             })
             .expect("issue");
-        }
-        let stored = rate(n, start.elapsed());
-        let start = Instant::now();
-        for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
-            let reqs: Vec<IssueRequest> = chunk
-                .iter()
+            1
+        });
+        // Batches of 100 per commit, or fewer when the minimum count is smaller, so that
+        // several batches are timed.
+        let chunk = 100.min(min_ops / 4).max(1);
+        let batched = Sample::measure(budget, min_ops, |i| {
+            let reqs: Vec<IssueRequest> = (i..i + chunk)
                 .map(|i| IssueRequest {
                     profile: "host".into(),
                     entry: format!("batch/h{i}").parse().expect("ref"),
@@ -117,17 +177,17 @@ fn main() {
                 })
                 .collect();
             node.issue_batch(&reqs).expect("batch");
-        }
-        let batched = rate(n, start.elapsed());
+            chunk
+        });
         println!(
-            "{:<12} {:>6} {:>13.1} {:>22.1} {:>6.2} {:>24.1} {:>6.2}",
+            "{:<12} {:>6} {:>13.1} {:>22.1} {:>10} {:>24.1} {:>10}",
             algo.name(),
-            n,
-            raw,
-            stored,
-            stored / raw,
-            batched,
-            batched / raw
+            stored.count(),
+            raw.per_second(),
+            stored.per_second(),
+            ratio(&stored, &raw),
+            batched.per_second(),
+            ratio(&batched, &raw)
         );
     }
 
