@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// certherd keeps every X.509 certificate of a cluster valid, trusted and visible.
 ///
 /// A built-in CA, named certificate stores, renewal that never shortens a lifetime,
-/// trusted roots and CRLs, path validation, and monitoring-plugin checks — on one node,
-/// with state in one SQLite file and every private key sealed at rest.
+/// trusted roots and CRLs, path validation, and monitoring-plugin checks; scans of TLS
+/// endpoints and files, forecasts, KMIP key-server trust; and a management server with an
+/// agent on every host that keeps a whole pool renewed and its trust in sync. State is one
+/// SQLite file per home, and every private key is sealed at rest.
 #[derive(Debug, Parser)]
 #[command(
     name = "certherd",
@@ -122,7 +124,10 @@ pub enum Command {
     ///
     /// Serves with this node's machine-ssl certificate. Hosts join with a token from
     /// `certherd host add` and then poll with their pool-internal certificate (mutual TLS).
-    /// `GET /metrics` gives Prometheus text.
+    /// `GET /metrics` gives Prometheus text: by default to anyone who can reach the
+    /// listener, and it names every host, store and alias with its expiry. Set
+    /// `[metrics] require_token = true` in certherd.toml to ask for an admin bearer token
+    /// (`certherd admin credential`; Prometheus: `authorization: { credentials: TOKEN }`).
     Server(ServerArgs),
     /// Hosts of the fleet (run on the server's home).
     #[command(subcommand)]

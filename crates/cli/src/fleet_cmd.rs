@@ -102,6 +102,9 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             let ttl: Span = ttl.parse()?;
             let (host, token, fingerprint) =
                 node.host_add(&name, &ips, ttl.duration(), random32()?)?;
+            if !node.settings().metrics.require_token {
+                eprintln!("warning: the server's /metrics is readable without a credential and lists every host, store and alias; set `[metrics] require_token = true` in certherd.toml (see `certherd server --help`)");
+            }
             let expires = node.now() + ttl.duration();
             match output {
                 Output::Json => json(

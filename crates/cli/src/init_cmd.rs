@@ -48,7 +48,7 @@ pub fn init(home: &Home, a: InitArgs) -> Result<ExitCode, Failure> {
         a.hostname.to_ascii_lowercase()
     );
     if let Some(sha) = &report.ca_sha256 {
-        println!("root CA SHA-256: {sha}");
+        println!("root CA SHA-256: {}", crate::render::colon_hex(sha));
     }
     for e in &report.entries {
         println!("  created {e}");

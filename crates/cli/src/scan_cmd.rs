@@ -670,7 +670,7 @@ fn trust(
         rfc3339(info.not_before),
         rfc3339(info.not_after)
     );
-    println!("  SHA-256  {}", info.sha256);
+    println!("  SHA-256  {}", crate::render::colon_hex(&info.sha256));
     if thumbprint.is_none() {
         eprintln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
     }

@@ -57,7 +57,7 @@ pub fn run(home: &Home, c: TrustCmd) -> Result<ExitCode, Failure> {
                                 v.meta.subject.clone(),
                                 short(v.meta.not_after),
                                 v.status.as_str().into(),
-                                v.meta.sha256.clone(),
+                                colon_hex(&v.meta.sha256),
                             ]
                         })
                         .collect::<Vec<_>>(),

@@ -711,12 +711,27 @@ fn trust_and_crl_management() {
         "{}",
         r.stderr
     );
-    let fp = certherd_x509::hex(&certherd_x509::sha256(&ent.cert));
-    env.ok(&[
-        "trust",
-        "remove",
-        &certherd_x509::hex_colon(&certherd_x509::sha256(&ent.cert))[..23],
-    ]);
+    // One format for people: trust add, trust list and ca show print SHA-256 as openssl
+    // and vSphere do (upper case, colons); JSON keeps plain lower-case hex.
+    let fp = certherd_x509::hex_colon(&certherd_x509::sha256(&ent.cert));
+    assert_eq!(fp, fp.to_ascii_uppercase());
+    let listed = env.ok(&["trust", "list"]);
+    assert!(listed.contains(&fp), "{listed}");
+    let ca_sha = env.json(&["ca", "show", "--output", "json"])["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ca_sha, ca_sha.to_ascii_lowercase());
+    let ca_fp = ca_sha
+        .to_ascii_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(env.ok(&["ca", "show"]).contains(&ca_fp));
+    assert!(listed.contains(&ca_fp), "{listed}");
+    env.ok(&["trust", "remove", &fp[..23]]);
     assert!(!env.ok(&["trust", "list"]).contains(&fp));
     let ours = env.json(&["trust", "list", "--output", "json"]);
     let r = env.run(&["trust", "remove", ours[0]["sha256"].as_str().unwrap()]);
@@ -872,4 +887,32 @@ fn alarm_changes_reach_a_webhook_with_retries() {
         r.stderr
     );
     assert!(env.ok(&["alarms", "--all"]).contains("hosts/esx1"));
+}
+
+#[test]
+fn an_open_metrics_endpoint_is_said_in_help_and_warned_at_host_add() {
+    let env = Env::new();
+    env.init();
+    let help = env.ok(&["server", "--help"]);
+    assert!(
+        help.contains("require_token") && help.contains("every host, store and alias"),
+        "{help}"
+    );
+    let r = env.run(&["host", "add", "esx1.example.test", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/metrics is readable without a credential"),
+        "{}",
+        r.stderr
+    );
+    // JSON on stdout stays clean for scripts.
+    assert!(serde_json::from_str::<serde_json::Value>(&r.stdout).is_ok());
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        "[metrics]\nrequire_token = true\n",
+    )
+    .unwrap();
+    let r = env.run(&["host", "add", "esx2.example.test"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("/metrics"), "{}", r.stderr);
 }
