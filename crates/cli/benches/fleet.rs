@@ -20,6 +20,16 @@ use certherd_store::Home;
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 use serde_json::{json, Value};
 
+/// A child process killed and reaped when dropped, whatever ends the bench.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn rss_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -135,7 +145,7 @@ fn run(hosts: usize, workers: usize) {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(bin)
+    let server = Command::new(bin)
         .arg("--home")
         .arg(&home)
         .args(["server", "--listen", &addr, "--evaluate-every", "1h"])
@@ -143,6 +153,8 @@ fn run(hosts: usize, workers: usize) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Stopped however the bench ends (a failed call panics).
+    let server = KillOnDrop(server);
     while std::net::TcpStream::connect(&addr).is_err() {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -202,9 +214,8 @@ fn run(hosts: usize, workers: usize) {
         );
         assert!(v["host_chain"].is_array());
     });
-    let peak = rss_kib(server.id(), "VmHWM:");
-    let _ = server.kill();
-    let _ = server.wait();
+    let peak = rss_kib(server.0.id(), "VmHWM:");
+    drop(server);
     let total = enrolled + joined + renewed;
     println!(
         "{hosts:>6} hosts  enrolled in {:.1} s; enrol+join+renew {:.1} s (target < 300 s at 10,000); server peak RSS {:.1} MB (target < 200 MB)",
