@@ -102,7 +102,7 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             let ttl: Span = ttl.parse()?;
             let (host, token, fingerprint) =
                 node.host_add(&name, &ips, ttl.duration(), random32()?)?;
-            let expires = node.now() + ttl.duration();
+            let expires = ttl.after(node.now());
             match output {
                 Output::Json => json(
                     &json!({"host": host.name, "token": token, "ca_fingerprint": fingerprint, "expires_at": rfc3339(expires)}),

@@ -17,7 +17,7 @@ fn until(node: &LocalNode, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
     let t = match s {
         Some(s) => parse_at(s, now)?,
         // Past the root CA's ten years, so the headline finds the first breakage.
-        None => now + Span::days(365 * 12).duration(),
+        None => Span::days(365 * 12).after(now),
     };
     if t < now {
         return Err(Failure::usage(format!(

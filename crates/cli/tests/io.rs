@@ -175,3 +175,64 @@ fn input_files_are_regular_and_bounded() {
         "{help}"
     );
 }
+
+#[test]
+fn durations_past_the_cap_are_refused_before_anything_is_committed() {
+    let env = Env::new();
+    env.init();
+    let before = env.snapshot();
+    let issue = [
+        "cert",
+        "issue",
+        "--profile",
+        "host",
+        "--store",
+        "h",
+        "--cn",
+        "x.example.test",
+    ];
+    for (toml, shown) in [
+        (
+            "[profiles.host]\nlifetime = \"20000y\"\n",
+            "lifetime = \"20000y\"",
+        ),
+        (
+            "[backup]\nretention = \"20000y\"\n",
+            "retention = \"20000y\"",
+        ),
+        (
+            "[check]\nwarn = \"2147483647y\"\n",
+            "warn = \"2147483647y\"",
+        ),
+    ] {
+        std::fs::write(env.home().join("certherd.toml"), toml).unwrap();
+        for args in [&issue[..], &["cert", "renew", "--all"], &["check"]] {
+            let r = env.run(args);
+            assert!(
+                r.code != 0 && r.code != 101,
+                "{args:?} {toml}: {}",
+                r.stderr
+            );
+            assert!(r.stderr.contains("certherd.toml"), "{}", r.stderr);
+            assert!(r.stderr.contains(shown), "{}", r.stderr);
+            assert!(r.stderr.contains("at most 100y"), "{}", r.stderr);
+        }
+    }
+    std::fs::remove_file(env.home().join("certherd.toml")).unwrap();
+    let r = env.run(&["host", "add", "esx1.example.test", "--ttl", "20000y"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("at most 100y"), "{}", r.stderr);
+    for args in [
+        &["check", "--at", "+20000y"][..],
+        &["forecast", "--until", "+20000y"],
+    ] {
+        let r = env.run(args);
+        assert!(r.code != 0 && r.code != 101, "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(env.snapshot(), before);
+    // The far ends of what dates can hold do not panic either.
+    for at in ["9999-12-31T23:59:59Z", "0000-01-01", "+100y", "-100y"] {
+        let r = env.run(&["check", "--at", at]);
+        assert!((0..=3).contains(&r.code), "{at}: {}", r.stderr);
+    }
+}
