@@ -188,6 +188,13 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 .map(str::parse)
                 .transpose()
                 .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))?;
+            if let Some(cn) = &a.cn {
+                crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
+            }
+            for name in &a.sans {
+                crate::input::printable("--san", name)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+            }
             let req = IssueRequest {
                 profile: a.profile,
                 entry: EntryRef::new(store, alias.parse()?),

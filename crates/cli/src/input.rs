@@ -38,6 +38,16 @@ pub enum InputError {
         /// What the file is meant to hold.
         what: &'static str,
     },
+    /// A name given on the command line holds a control or bidi character.
+    #[error(
+        "{option} '{shown}' holds a control character; names in certificates must be printable"
+    )]
+    ControlCharacter {
+        /// The option, e.g. `--cn`.
+        option: &'static str,
+        /// The value, escaped for display.
+        shown: String,
+    },
     /// Opening or reading failed.
     #[error("{path}: {source}")]
     Io {
@@ -120,6 +130,18 @@ pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// Refuses a name given for a certificate (`--cn`, `--san`) that holds a control
+/// character (C0, DEL, C1) or a bidi control: it would reach every terminal that shows it.
+pub fn printable(option: &'static str, value: &str) -> Result<(), InputError> {
+    if value.chars().any(crate::output::is_hidden) {
+        return Err(InputError::ControlCharacter {
+            option,
+            shown: crate::output::escape(value).into_owned(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub const BROKEN_PIPE_EXIT: i32 = 141;
 /// Whether `c` is shown escaped in human output: C0 controls, DEL, C1 controls, and the
 /// Unicode bidirectional overrides, embeddings, isolates and marks that reorder what a
 /// terminal shows.
-fn is_hidden(c: char) -> bool {
+pub fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

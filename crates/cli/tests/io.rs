@@ -236,3 +236,141 @@ fn durations_past_the_cap_are_refused_before_anything_is_committed() {
         assert!((0..=3).contains(&r.code), "{at}: {}", r.stderr);
     }
 }
+
+const EVIL_CN: &str = "\u{1b}]0;title\u{7}\u{1b}[2J\u{9b}31m\u{202e}gpj.exe";
+
+fn spec(cn: &str, role: certherd_x509::Role) -> certherd_x509::CertSpec {
+    let now = time::OffsetDateTime::now_utc();
+    certherd_x509::CertSpec {
+        common_name: cn.into(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::days(1),
+        // The leaf expires first, so `check --at` has a line to show.
+        not_after: now
+            + time::Duration::days(if role == certherd_x509::Role::Leaf {
+                400
+            } else {
+                3650
+            }),
+        role,
+        eku: if role == certherd_x509::Role::Leaf {
+            vec![certherd_x509::Eku::ServerAuth]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// A root and a leaf it signed, both named `cn`; the leaf's key.
+fn evil_pair(cn: &str) -> (Vec<u8>, Vec<u8>, certherd_x509::PrivateKey) {
+    use certherd_x509::{KeyAlgorithm, PrivateKey, Role};
+    let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let root = certherd_x509::self_sign(&spec(cn, Role::Ca { path_len: None }), &ca_key)
+        .unwrap()
+        .to_vec();
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let leaf = certherd_x509::issue(
+        &spec(cn, Role::Leaf),
+        &key.public_key_spki(),
+        &certherd_x509::Issuer {
+            cert: &root,
+            key: &ca_key,
+        },
+    )
+    .unwrap()
+    .to_vec();
+    (root, leaf, key)
+}
+
+fn assert_inert(what: &str, text: &str) {
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!text.contains(bad), "{what} holds {bad:?}: {text:?}");
+    }
+}
+
+#[test]
+fn names_from_certificates_cannot_drive_the_terminal() {
+    let env = Env::new();
+    env.init();
+    let (root, cert, key) = evil_pair(EVIL_CN);
+    let root_file = env.write(
+        "root.pem",
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &root),
+    );
+    env.ok(&["trust", "add", root_file.to_str().unwrap()]);
+    let dir = env.path("scan");
+    std::fs::create_dir(&dir).unwrap();
+    let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert);
+    std::fs::write(dir.join("evil.pem"), &pem).unwrap();
+    let key_pem = env.write("evil.key", key.to_pem());
+    let dir = dir.to_str().unwrap();
+
+    // Human output: tables, check lines, verify, errors.
+    let cert_file = env.write("evil.crt", &pem);
+    let cert_file = cert_file.to_str().unwrap();
+    env.ok(&[
+        "cert",
+        "import",
+        "svc/evil",
+        "--cert",
+        cert_file,
+        "--key",
+        key_pem.to_str().unwrap(),
+    ]);
+    for args in [
+        &["scan", "files", dir][..],
+        &["cert", "list"],
+        &["cert", "show", "svc/evil"],
+        &["check", "--at", "+399d"],
+        &["status"],
+        &["verify", cert_file],
+        &["trust", "list"],
+    ] {
+        let r = env.run(args);
+        assert!(r.code != 101, "{args:?}: {}", r.stderr);
+        assert_inert(&format!("{args:?} stdout"), &r.stdout);
+        assert_inert(&format!("{args:?} stderr"), &r.stderr);
+    }
+    let shown = env.ok(&["cert", "list"]);
+    assert!(
+        shown.contains("\\x1b]0;title\\x07\\x1b[2J\\u{009b}31m\\u{202e}gpj.exe"),
+        "{shown}"
+    );
+
+    // JSON: the exact string.
+    let v = env.json(&["scan", "files", dir, "--output", "json"]);
+    assert!(
+        v.to_string()
+            .contains(&serde_json::Value::String(format!("CN={EVIL_CN}")).to_string()),
+        "{v}"
+    );
+    let v = env.json(&["cert", "show", "svc/evil", "--output", "json"]);
+    assert_eq!(v["subject"], format!("CN={EVIL_CN}"));
+
+    // Certherd never issues such a name.
+    let before = env.snapshot();
+    for (flag, value) in [
+        ("--cn", EVIL_CN),
+        ("--cn", "a\u{7f}b"),
+        ("--san", "a\u{1b}.example.test"),
+    ] {
+        let r = env.run(&[
+            "cert",
+            "issue",
+            "--profile",
+            "service",
+            "--store",
+            "svc",
+            "--alias",
+            "x",
+            flag,
+            value,
+        ]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("control character"), "{}", r.stderr);
+        assert_inert("issue stderr", &r.stderr);
+    }
+    assert_eq!(env.snapshot(), before);
+}
