@@ -411,7 +411,7 @@ type Prepared = Option<Result<Vec<(Watch, Option<Entry>)>, certherd_ca::Error>>;
 
 fn finding_of(r: ExaminedFile) -> FileFinding {
     FileFinding {
-        path: r.path.display().to_string(),
+        path: certherd_monitor::walk::path_text(&r.path),
         certs: r.certs,
         findings: r.findings,
         facts: r.facts,

@@ -374,3 +374,48 @@ fn names_from_certificates_cannot_drive_the_terminal() {
     }
     assert_eq!(env.snapshot(), before);
 }
+
+#[test]
+fn non_utf8_file_names_stay_two_watches() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    env.init();
+    let dir = env.path("odd");
+    std::fs::create_dir(&dir).unwrap();
+    // Two different certificates, so the inventory holds two entries (one certificate
+    // seen in two files is one entry, seen at both).
+    for name in [&b"bad\xff.pem"[..], b"bad\xfe.pem"] {
+        let (root, _, _) = evil_pair("Odd Names Root");
+        let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &root);
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(name)), &pem).unwrap();
+    }
+    let v = env.json(&["scan", "files", dir.to_str().unwrap(), "--output", "json"]);
+    let watched = v["watched"].as_array().unwrap();
+    let mut targets: Vec<&str> = watched
+        .iter()
+        .map(|w| w["target"].as_str().unwrap())
+        .collect();
+    let mut names: Vec<&str> = watched
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(targets.len(), 2, "{v}");
+    assert!(
+        targets[0].ends_with("bad\\xfe.pem") && targets[1].ends_with("bad\\xff.pem"),
+        "{v}"
+    );
+    assert_eq!(names.len(), 2, "{v}");
+    // A second scan finds the same two, and the inventory holds both.
+    env.ok(&["scan", "files", dir.to_str().unwrap()]);
+    let list = env.json(&["cert", "list", "--output", "json"]);
+    let found = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject"] == "CN=Odd Names Root")
+        .count();
+    assert_eq!(found, 2, "{list}");
+}
