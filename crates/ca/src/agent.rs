@@ -76,7 +76,7 @@ impl<S: Store> Node<S> {
             dns_names: vec![],
             ip_addresses: vec![],
             not_before: now - time::Duration::minutes(1),
-            not_after: now + profile.lifetime.duration(),
+            not_after: profile.lifetime.after(now),
             role: Role::Leaf,
             eku: profile.eku.clone(),
         }
@@ -387,7 +387,7 @@ impl<S: Store> Node<S> {
             dns_names: vec![],
             ip_addresses: vec![],
             not_before: now - time::Duration::minutes(1),
-            not_after: now + profile.lifetime.duration(),
+            not_after: profile.lifetime.after(now),
             role: Role::Leaf,
             eku: profile.eku.clone(),
         }

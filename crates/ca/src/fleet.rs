@@ -438,7 +438,7 @@ impl<S: Store> Node<S> {
             dns_names: vec![],
             ip_addresses: vec![],
             not_before: now - time::Duration::minutes(1),
-            not_after: (now + profile.lifetime.duration()).min(ca.info.not_after),
+            not_after: profile.lifetime.after(now).min(ca.info.not_after),
             role: Role::Leaf,
             eku: vec![Eku::ServerAuth, Eku::ClientAuth],
         }

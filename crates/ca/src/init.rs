@@ -189,7 +189,7 @@ impl<S: Store> Node<S> {
                     dns_names: vec![],
                     ip_addresses: vec![],
                     not_before: now,
-                    not_after: now + profile.lifetime.duration(),
+                    not_after: profile.lifetime.after(now),
                     role: Role::Ca { path_len: Some(0) },
                     eku: vec![],
                 };
@@ -232,7 +232,7 @@ impl<S: Store> Node<S> {
             dns_names: vec![],
             ip_addresses: vec![],
             not_before: now - time::Duration::minutes(1),
-            not_after: now + profile.lifetime.duration(),
+            not_after: profile.lifetime.after(now),
             role: profile.role,
             eku: vec![],
         };

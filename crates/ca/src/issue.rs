@@ -96,7 +96,7 @@ impl<S: Store> Node<S> {
             dns_names: Vec::new(),
             ip_addresses: ips.to_vec(),
             not_before: now - BACKDATE,
-            not_after: now + profile.lifetime.duration(),
+            not_after: profile.lifetime.after(now),
             role: profile.role,
             eku: profile.eku.clone(),
         }

@@ -213,7 +213,7 @@ impl<S: Store> Node<S> {
             dns_names: vec![],
             ip_addresses: vec![],
             not_before: now,
-            not_after: now + self.profiles.get("kmip-client")?.lifetime.duration(),
+            not_after: self.profiles.get("kmip-client")?.lifetime.after(now),
             role: Role::Leaf,
             eku: vec![certherd_x509::Eku::ClientAuth],
         };

@@ -320,7 +320,7 @@ impl<S: Store> Node<S> {
     /// Changes that delete backup entries older than the retention.
     pub(crate) fn prune_changes(&self) -> Result<Vec<Change>, Error> {
         let backup: StoreName = StoreName::BACKUP.parse()?;
-        let cutoff = self.now() - self.backup_retention().duration();
+        let cutoff = self.backup_retention().before(self.now());
         let mut out = Vec::new();
         for m in self.store.entries(Some(&backup))? {
             if m.stored_at < cutoff {

@@ -366,7 +366,7 @@ pub struct ScanTlsArgs {
     /// Targets as HOST:PORT.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// Read more targets from FILE, one HOST:PORT per line (# comments allowed).
+    /// Read more targets from FILE, one HOST:PORT per line (# comments allowed). A regular file of at most 4 MiB.
     #[arg(long = "targets", value_name = "FILE")]
     pub targets_file: Option<PathBuf>,
     /// The name to send as SNI and to check the certificate against [default: the host].
@@ -393,7 +393,7 @@ pub struct ScanFilesArgs {
     /// Files or directories (walked recursively).
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
-    /// File holding the password for encrypted PKCS#12 files (first line).
+    /// File holding the password for encrypted PKCS#12 files (first line). A regular file of at most 64 KiB.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// Output format.
@@ -580,10 +580,10 @@ pub enum ClientCertCmd {
     Upload {
         /// Provider name.
         name: String,
-        /// The certificate (PEM or DER, may include its chain).
+        /// The certificate (PEM or DER, may include its chain). A regular file of at most 4 MiB.
         #[arg(long, value_name = "FILE")]
         cert: PathBuf,
-        /// Its private key, when the key server generated it.
+        /// Its private key, when the key server generated it. A regular file of at most 4 MiB.
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
@@ -778,19 +778,20 @@ pub struct ImportArgs {
     /// Target entry, as STORE/ALIAS (an existing entry moves to backup).
     #[arg(value_name = "STORE/ALIAS")]
     pub entry: String,
-    /// The certificate (PEM or DER; may be a bundle with its chain).
+    /// The certificate (PEM or DER; may be a bundle with its chain). A regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub cert: PathBuf,
-    /// Intermediate/root certificates; repeatable.
+    /// Intermediate/root certificates; repeatable. A regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub chain: Vec<PathBuf>,
-    /// The private key (PEM or DER; PKCS#8, PKCS#1 or SEC1).
+    /// The private key (PEM or DER; PKCS#8, PKCS#1 or SEC1). A regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Profile [default: the existing entry's, else the store's name if it is a profile].
     #[arg(long)]
     pub profile: Option<String>,
-    /// Read --cert as a PKCS#12 (.p12/.pfx) bundle, with the password in FILE (first line).
+    /// Read --cert as a PKCS#12 (.p12/.pfx) bundle, with the password in FILE (first
+    /// line). A regular file of at most 64 KiB.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 }
@@ -822,7 +823,7 @@ pub struct ExportArgs {
     /// Write to FILE (atomically) instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// File holding the PKCS#12 password (first line).
+    /// File holding the PKCS#12 password (first line). A regular file of at most 64 KiB.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 }
@@ -869,7 +870,7 @@ pub struct CsrArgs {
 pub enum TrustCmd {
     /// Trust the CA certificates in FILE (roots and intermediates; CA certificates only).
     Add {
-        /// PEM or DER file.
+        /// PEM or DER file. A regular file of at most 4 MiB.
         file: PathBuf,
     },
     /// List trusted certificates.
@@ -881,7 +882,7 @@ pub enum TrustCmd {
     },
     /// Add a CRL signed by a trusted CA; verify and import consult it.
     AddCrl {
-        /// PEM or DER CRL.
+        /// PEM or DER CRL. A regular file of at most 4 MiB.
         file: PathBuf,
     },
 }
@@ -905,9 +906,9 @@ pub enum CaCmd {
     Rotate(OutputArg),
     /// Complete subordinate mode with the certificate your enterprise CA signed.
     ImportSigned {
-        /// The signed CA certificate (PEM or DER; may include the chain).
+        /// The signed CA certificate (PEM or DER; may include the chain). A regular file of at most 4 MiB.
         cert: PathBuf,
-        /// The enterprise intermediates and root; repeatable.
+        /// The enterprise intermediates and root; repeatable. A regular file of at most 4 MiB.
         #[arg(long, value_name = "FILE")]
         chain: Vec<PathBuf>,
     },
@@ -928,12 +929,12 @@ pub enum PurposeArg {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The certificate to validate (PEM or DER; the first certificate of a bundle,
-    /// the rest are used as intermediates).
+    /// the rest are used as intermediates). A regular file of at most 4 MiB.
     pub cert: PathBuf,
-    /// Untrusted intermediates; repeatable.
+    /// Untrusted intermediates; repeatable. A regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub chain: Vec<PathBuf>,
-    /// Trust anchors instead of the home's trusted-roots; repeatable.
+    /// Trust anchors instead of the home's trusted-roots; repeatable. A regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub trusted: Vec<PathBuf>,
     /// A DNS name or IP address the certificate must cover.

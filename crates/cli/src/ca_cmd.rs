@@ -31,29 +31,29 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                     "pending_signature": s.pending,
                 })),
                 Output::Table => {
-                    println!("Mode            {}", s.mode);
+                    outln!("Mode            {}", s.mode);
                     match (&s.entry, &s.info) {
                         (Some(e), Some(i)) => {
-                            println!("Signing CA      {e}");
-                            println!("Subject         {}", i.subject);
-                            println!("Issuer          {}", i.issuer);
-                            println!("Not after       {}", rfc3339(i.not_after));
-                            println!("Public key      {}", i.public_key);
-                            println!("SHA-256         {}", colon_hex(&i.sha256));
+                            outln!("Signing CA      {e}");
+                            outln!("Subject         {}", i.subject);
+                            outln!("Issuer          {}", i.issuer);
+                            outln!("Not after       {}", rfc3339(i.not_after));
+                            outln!("Public key      {}", i.public_key);
+                            outln!("SHA-256         {}", colon_hex(&i.sha256));
                         }
-                        _ => println!(
+                        _ => outln!(
                             "Signing CA      none yet (waiting for `certherd ca import-signed`)"
                         ),
                     }
                     if let Some(r) = &s.root {
-                        println!(
+                        outln!(
                             "Root            {}  SHA-256 {}",
                             r.subject,
                             colon_hex(&r.sha256)
                         );
                     }
                     if let Some(r) = &s.retiring {
-                        println!("Rotation        in progress: {r} is retiring; run `certherd ca rotate` to finish");
+                        outln!("Rotation        in progress: {r} is retiring; run `certherd ca rotate` to finish");
                     }
                 }
             }
@@ -63,9 +63,9 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
             match out {
                 Some(p) => {
                     write_atomic(&p, pem.as_bytes(), 0o644)?;
-                    eprintln!("wrote {}", p.display());
+                    errln!("wrote {}", p.display());
                 }
-                None => print!("{pem}"),
+                None => out!("{pem}"),
             }
         }
         CaCmd::Rotate(a) => {
@@ -82,36 +82,36 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                     "reissued": r.reissued.iter().map(|x| json!({"entry": x.entry.to_string(), "ok": x.result.is_ok(), "error": x.result.as_ref().err()})).collect::<Vec<_>>(),
                 })),
                 Output::Table => {
-                    println!(
+                    outln!(
                         "new signing CA {}  SHA-256 {}",
                         r.new_ca,
                         colon_hex(&r.new_sha256)
                     );
                     for x in &r.reissued {
                         match &x.result {
-                            Ok(_) => println!("  reissued {}", x.entry),
-                            Err(e) => println!("  FAILED   {}: {e}", x.entry),
+                            Ok(_) => outln!("  reissued {}", x.entry),
+                            Err(e) => outln!("  FAILED   {}: {e}", x.entry),
                         }
                     }
                     if !r.waiting_for.is_empty() {
-                        println!("staged: {} host(s) must trust the new root before anything is reissued: {}", r.waiting_for.len(), r.waiting_for.join(", "));
-                        println!("they receive it at their next poll; a running `certherd server` takes the next steps by itself, or run `certherd ca rotate` again");
+                        outln!("staged: {} host(s) must trust the new root before anything is reissued: {}", r.waiting_for.len(), r.waiting_for.join(", "));
+                        outln!("they receive it at their next poll; a running `certherd server` takes the next steps by itself, or run `certherd ca rotate` again");
                     } else if !r.ordered.is_empty() {
-                        println!(
+                        outln!(
                             "{} host(s) ordered to renew under the new root: {}",
                             r.ordered.len(),
                             r.ordered.join(", ")
                         );
                     }
                     if r.retired {
-                        println!("old CA {} retired: nothing issued by it remains; its root is no longer trusted", r.old_ca);
+                        outln!("old CA {} retired: nothing issued by it remains; its root is no longer trusted", r.old_ca);
                     } else if !r.waiting_for.is_empty() || !r.ordered.is_empty() {
-                        println!(
+                        outln!(
                             "old CA {} stays trusted until every host has renewed",
                             r.old_ca
                         );
                     } else {
-                        println!("old CA {} still trusted: {failed} entries could not be reissued; fix them and run `certherd ca rotate` again", r.old_ca);
+                        outln!("old CA {} still trusted: {failed} entries could not be reissued; fix them and run `certherd ca rotate` again", r.old_ca);
                     }
                 }
             }
@@ -126,9 +126,9 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                 .map(|p| read_certificates(p))
                 .collect::<Result<Vec<_>, _>>()?;
             let refs = node.ca_import_signed(&c, &chain)?;
-            println!("subordinate CA installed");
+            outln!("subordinate CA installed");
             for r in refs {
-                println!("  created {r}");
+                outln!("  created {r}");
             }
         }
     }

@@ -8,7 +8,7 @@ use certherd_store::{write_atomic, Home};
 use serde_json::json;
 
 use crate::args::{CertCmd, FormatArg, Output, RenewArgs, ServiceCmd};
-use crate::failure::{read_certificates, read_input};
+use crate::failure::{read_certificates, read_input, read_secret};
 use crate::instant::{parse_at, rfc3339, short};
 use crate::render::{colon_hex, entry_json, entry_row, json, table, ENTRY_HEADER};
 use crate::{open_node, Failure};
@@ -20,11 +20,11 @@ fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
 fn print_issued(out: Output, node: &crate::LocalNode, issued: &certherd_ca::Issued, verb: &str) {
     let view = node.view(issued.meta.clone(), node.now());
     for w in &issued.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     match out {
         Output::Json => json(&entry_json(&view)),
-        Output::Table => println!(
+        Output::Table => outln!(
             "{verb} {}  serial {}  not after {}  ({})",
             issued.meta.entry,
             issued.meta.serial,
@@ -79,7 +79,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                     for v in &views {
                         let copies = folded.copies_of(&v.meta.entry);
                         if !copies.is_empty() && store.is_none() {
-                            println!(
+                            outln!(
                                 "  {} is also seen at {}",
                                 v.meta.entry,
                                 copies
@@ -159,12 +159,12 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                         ("SHA-1", colon_hex(&info.sha1)),
                     ];
                     for (k, v) in rows {
-                        println!("{k:<15} {v}");
+                        outln!("{k:<15} {v}");
                     }
-                    println!("Chain:");
-                    println!("  0 {}", info.subject);
+                    outln!("Chain:");
+                    outln!("  0 {}", info.subject);
                     for (i, c) in chain.iter().enumerate() {
-                        println!(
+                        outln!(
                             "  {} {}  (not after {})",
                             i + 1,
                             c.subject,
@@ -188,6 +188,13 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 .map(str::parse)
                 .transpose()
                 .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))?;
+            if let Some(cn) = &a.cn {
+                crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
+            }
+            for name in &a.sans {
+                crate::input::printable("--san", name)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+            }
             let req = IssueRequest {
                 profile: a.profile,
                 entry: EntryRef::new(store, alias.parse()?),
@@ -208,7 +215,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                         "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
                     ));
                 }
-                let password = first_line(&read_input(pw)?);
+                let password = first_line(&read_secret(pw)?);
                 node.import_pkcs12(&r, &cert, &password, a.profile.as_deref())
                     .map_err(|e| Failure::file(&a.cert, e))?
             } else {
@@ -234,14 +241,14 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 FormatArg::P12 => ExportFormat::P12,
             };
             let password = match &a.password_file {
-                Some(p) => Some(first_line(&read_input(p)?)),
+                Some(p) => Some(first_line(&read_secret(p)?)),
                 None => std::env::var("CERTHERD_P12_PASSWORD").ok(),
             };
             let bytes = node.export(&r, format, a.key, password.as_deref())?;
             match &a.out {
                 Some(path) => {
                     write_atomic(path, &bytes, if a.key { 0o600 } else { 0o644 })?;
-                    eprintln!(
+                    errln!(
                         "wrote {}{}",
                         path.display(),
                         if a.key {
@@ -252,22 +259,19 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                     );
                 }
                 None => {
-                    use std::io::Write;
                     if matches!(format, ExportFormat::Der | ExportFormat::P12)
                         && std::io::IsTerminal::is_terminal(&std::io::stdout())
                     {
                         return Err(Failure::usage("refusing to write binary output to a terminal; use --out FILE or redirect"));
                     }
-                    std::io::stdout()
-                        .write_all(&bytes)
-                        .map_err(|e| Failure::msg(format!("stdout: {e}")))?;
+                    crate::output::raw(&bytes).map_err(|e| Failure::msg(format!("stdout: {e}")))?;
                 }
             }
         }
         CertCmd::Delete(a) => {
             let r = entry_ref(&a.entry)?;
             node.delete(&r)?;
-            println!("deleted {r}");
+            outln!("deleted {r}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -293,13 +297,13 @@ fn renew(node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure>
                 .map(ToString::to_string)
                 .collect::<Vec<_>>())),
             Output::Table => {
-                println!(
+                outln!(
                     "would renew {} entr{}",
                     targets.len(),
                     if targets.len() == 1 { "y" } else { "ies" }
                 );
                 for t in targets {
-                    println!("  {t}");
+                    outln!("  {t}");
                 }
             }
         }
@@ -327,15 +331,15 @@ fn renew(node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure>
             .collect::<Vec<_>>())),
         Output::Table => {
             if results.is_empty() {
-                println!("nothing to renew");
+                outln!("nothing to renew");
             }
             for r in &results {
                 match &r.result {
                     Ok(i) => {
                         for w in &i.warnings {
-                            eprintln!("warning: {}: {w}", r.entry);
+                            errln!("warning: {}: {w}", r.entry);
                         }
-                        println!(
+                        outln!(
                             "renewed {}  serial {}  not after {}  (previous kept as {})",
                             r.entry,
                             i.meta.serial,
@@ -343,7 +347,7 @@ fn renew(node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure>
                             r.backup.as_ref().map(ToString::to_string).unwrap_or_default()
                         );
                     }
-                    Err(e) => println!("FAILED  {}: {e}", r.entry),
+                    Err(e) => outln!("FAILED  {}: {e}", r.entry),
                 }
             }
         }

@@ -64,9 +64,16 @@ impl From<certherd_store::Error> for Failure {
     }
 }
 
-/// Reads a file the user named, with an error that names it.
+/// Reads a certificate, key, bundle or list file the user named: a regular file of at most
+/// [`crate::input::FILE_LIMIT`] bytes, with an error that names it.
 pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::file(path, e))
+    crate::input::read(path, crate::input::Kind::Material).map_err(|e| Failure::msg(e.to_string()))
+}
+
+/// Reads a password file the user named: a regular file of at most
+/// [`crate::input::SECRET_LIMIT`] bytes, with an error that names it.
+pub fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    crate::input::read(path, crate::input::Kind::Secret).map_err(|e| Failure::msg(e.to_string()))
 }
 
 /// Reads a file that must hold certificates, naming it in any error.

@@ -52,25 +52,25 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             // A CA rotation in progress is advanced stage by stage.
             if node.rotation_in_progress().unwrap_or(false) {
                 match node.ca_rotate_step() {
-                    Ok(r) if r.retired => eprintln!(
+                    Ok(r) if r.retired => errln!(
                         "certherd server: CA rotation done; old root {} retired",
                         r.old_ca
                     ),
-                    Ok(r) if !r.waiting_for.is_empty() => eprintln!(
+                    Ok(r) if !r.waiting_for.is_empty() => errln!(
                         "certherd server: CA rotation waits for {} host(s) to trust the new root",
                         r.waiting_for.len()
                     ),
-                    Ok(r) => eprintln!(
+                    Ok(r) => errln!(
                         "certherd server: CA rotation: {} reissued, {} host(s) ordered to renew",
                         r.reissued.len(),
                         r.ordered.len()
                     ),
-                    Err(e) => eprintln!("certherd server: CA rotation step failed: {e}"),
+                    Err(e) => errln!("certherd server: CA rotation step failed: {e}"),
                 }
             }
             match crate::report_cmd::evaluate_and_notify(&mut node) {
                 Ok(()) => {}
-                Err(e) => eprintln!("certherd server: alarm evaluation failed: {}", e.message),
+                Err(e) => errln!("certherd server: alarm evaluation failed: {}", e.message),
             }
         }
     });
@@ -81,7 +81,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             tick: Some((tick, every)),
         },
         |bound| {
-            eprintln!("certherd server listening on https://{bound}");
+            errln!("certherd server listening on https://{bound}");
         },
     )
     .map_err(|e| Failure::msg(e.to_string()))?;
@@ -103,19 +103,19 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             let (host, token, fingerprint) =
                 node.host_add(&name, &ips, ttl.duration(), random32()?)?;
             if !node.settings().metrics.require_token {
-                eprintln!("warning: the server's /metrics is readable without a credential and lists every host, store and alias; set `[metrics] require_token = true` in certherd.toml (see `certherd server --help`)");
+                errln!("warning: the server's /metrics is readable without a credential and lists every host, store and alias; set `[metrics] require_token = true` in certherd.toml (see `certherd server --help`)");
             }
-            let expires = node.now() + ttl.duration();
+            let expires = ttl.after(node.now());
             match output {
                 Output::Json => json(
                     &json!({"host": host.name, "token": token, "ca_fingerprint": fingerprint, "expires_at": rfc3339(expires)}),
                 ),
                 Output::Table => {
-                    println!("Host            {}", host.name);
-                    println!("Token           {token}");
-                    println!("CA fingerprint  {}", colon_hex(&fingerprint));
-                    println!("Expires         {}", rfc3339(expires));
-                    eprintln!("on the host: certherd agent join --server https://SERVER:PORT --token {token} --ca-fingerprint {fingerprint} --hostname {}", host.name);
+                    outln!("Host            {}", host.name);
+                    outln!("Token           {token}");
+                    outln!("CA fingerprint  {}", colon_hex(&fingerprint));
+                    outln!("Expires         {}", rfc3339(expires));
+                    errln!("on the host: certherd agent join --server https://SERVER:PORT --token {token} --ca-fingerprint {fingerprint} --hostname {}", host.name);
                 }
             }
         }
@@ -154,15 +154,15 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
         }
         HostCmd::ResetServerCert { name } => {
             node.order_renewal(std::slice::from_ref(&name))?;
-            println!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
+            outln!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
         }
         HostCmd::RefreshPoolCert { name } => {
             node.order_pool_refresh(&name)?;
-            println!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
+            outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
         }
         HostCmd::Remove { name } => {
             node.host_remove(&name)?;
-            println!("removed host {name}: its certificate and pinned identity are forgotten");
+            outln!("removed host {name}: its certificate and pinned identity are forgotten");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -178,13 +178,13 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
         AgentCmd::EmergencyDisableVerification => {
             let mut node = open_node(home)?;
             node.agent_set_verification(false)?;
-            println!("verification of the server is OFF for this host; the server raises an alarm at the next poll");
-            eprintln!("turn it back on with `certherd agent emergency-reenable-verification`");
+            outln!("verification of the server is OFF for this host; the server raises an alarm at the next poll");
+            errln!("turn it back on with `certherd agent emergency-reenable-verification`");
         }
         AgentCmd::EmergencyReenableVerification => {
             let mut node = open_node(home)?;
             node.agent_set_verification(true)?;
-            println!("verification of the server is on again; the alarm clears at the next poll");
+            outln!("verification of the server is on again; the alarm clears at the next poll");
         }
         AgentCmd::Join {
             server,
@@ -227,11 +227,12 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             if let Some(l) = &listen {
                 node.agent_set_listen(l)?;
             }
-            println!(
+            outln!(
                 "joined {server} as {} ({} trusted roots)",
-                joined.host, joined.trusted_roots
+                joined.host,
+                joined.trusted_roots
             );
-            eprintln!("next: certherd --home {} agent run", home.dir().display());
+            errln!("next: certherd --home {} agent run", home.dir().display());
         }
         AgentCmd::Run {
             poll,
@@ -247,7 +248,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                     let config = certherd_agent::server_config(&node).map_err(agent_error)?;
                     let served = std::sync::Arc::new(std::sync::RwLock::new(config));
                     let addr = certherd_agent::listen(&l, served.clone()).map_err(agent_error)?;
-                    eprintln!("serving the host certificate on {addr}");
+                    errln!("serving the host certificate on {addr}");
                     Some(served)
                 }
                 None => None,
@@ -259,18 +260,20 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 match certherd_agent::poll(&mut node, timeout) {
                     Ok(p) => {
                         if p.pool_refreshed {
-                            eprintln!("polled: pool-internal identity replaced");
+                            errln!("polled: pool-internal identity replaced");
                         }
                         if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
-                            eprintln!(
+                            errln!(
                                 "polled: renewed {}, trusted roots +{} -{}",
-                                p.renewed, p.trust_added, p.trust_removed
+                                p.renewed,
+                                p.trust_added,
+                                p.trust_removed
                             );
                         }
                         deploy(&node, served.as_ref())?;
                     }
                     Err(e) if once => return Err(agent_error(e)),
-                    Err(e) => eprintln!("certherd agent: poll failed: {e}"),
+                    Err(e) => errln!("certherd agent: poll failed: {e}"),
                 }
                 if once {
                     break;
@@ -287,13 +290,13 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
 fn deploy(node: &crate::LocalNode, served: Option<&certherd_agent::Served>) -> Result<(), Failure> {
     let written = certherd_agent::write_targets(node).map_err(agent_error)?;
     for p in &written {
-        eprintln!("wrote {}", p.display());
+        errln!("wrote {}", p.display());
     }
     if !written.is_empty() {
         if let Some(cmd) = node.agent_reload_command() {
             match certherd_agent::reload(&cmd) {
-                Ok(()) => eprintln!("ran `{cmd}`"),
-                Err(e) => eprintln!("warning: {e}"),
+                Ok(()) => errln!("ran `{cmd}`"),
+                Err(e) => errln!("warning: {e}"),
             }
         }
     }
@@ -475,7 +478,7 @@ fn verification(
         VerificationAction::Enable | VerificationAction::Disable => {
             let on = action == VerificationAction::Enable;
             node.set_pool_verification(on)?;
-            println!(
+            outln!(
                 "pool certificate verification {}",
                 if on { "enabled" } else { "disabled" }
             );
@@ -498,7 +501,7 @@ fn verification(
                     "hosts": hosts.iter().map(|(h, v)| json!({"host": h, "verification": word(*v)})).collect::<Vec<_>>(),
                 })),
                 Output::Table => {
-                    println!(
+                    outln!(
                         "Pool verification  {}",
                         if pool { "enabled" } else { "disabled" }
                     );
@@ -524,8 +527,8 @@ pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
     match output {
         Output::Json => json(&json!({"name": name, "token": token})),
         Output::Table => {
-            println!("{token}");
-            eprintln!("admin credential for {name}: send it as `Authorization: Bearer {token}`; it is not shown again");
+            outln!("{token}");
+            errln!("admin credential for {name}: send it as `Authorization: Bearer {token}`; it is not shown again");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,7 @@ fn until(node: &LocalNode, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
     let t = match s {
         Some(s) => parse_at(s, now)?,
         // Past the root CA's ten years, so the headline finds the first breakage.
-        None => now + Span::days(365 * 12).duration(),
+        None => Span::days(365 * 12).after(now),
     };
     if t < now {
         return Err(Failure::usage(format!(
@@ -62,8 +62,8 @@ pub fn forecast(home: &Home, a: ForecastArgs) -> Result<ExitCode, Failure> {
             })).collect::<Vec<_>>(),
         })),
         Output::Table => {
-            println!("{}", headline(&f));
-            println!();
+            outln!("{}", headline(&f));
+            outln!();
             table(
                 &["DATE", "ENTRY", "RENEWED", "AFFECTED", "IMPACT"],
                 &f.items
@@ -182,7 +182,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
     };
     let html = crate::html_report::render(&data);
     write_atomic(&a.html, html.as_bytes(), 0o644).map_err(|e| Failure::file(&a.html, e))?;
-    println!(
+    outln!(
         "wrote {} ({} certificates, {} open alarms)",
         a.html.display(),
         data.rows.len(),

@@ -42,25 +42,25 @@ pub fn init(home: &Home, a: InitArgs) -> Result<ExitCode, Failure> {
     let path = home.config_path().display().to_string();
     let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
     let report = node.init(&opts)?;
-    println!(
+    outln!(
         "initialized certherd home {} for {}",
         home.dir().display(),
         a.hostname.to_ascii_lowercase()
     );
     if let Some(sha) = &report.ca_sha256 {
-        println!("root CA SHA-256: {}", crate::render::colon_hex(sha));
+        outln!("root CA SHA-256: {}", crate::render::colon_hex(sha));
     }
     for e in &report.entries {
-        println!("  created {e}");
+        outln!("  created {e}");
     }
     if let Some(csr) = &report.csr_pem {
         let out = a.csr_out.unwrap_or_else(|| home.dir().join("ca.csr"));
         write_atomic(&out, csr.as_bytes(), 0o644)?;
-        println!(
+        outln!(
             "subordinate mode: CA signing request written to {}",
             out.display()
         );
-        println!("next: have your enterprise CA sign it, then run `certherd ca import-signed SIGNED.pem --chain ROOT.pem`");
+        outln!("next: have your enterprise CA sign it, then run `certherd ca import-signed SIGNED.pem --chain ROOT.pem`");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -115,12 +115,12 @@ fn create_csr(a: CsrArgs) -> Result<ExitCode, Failure> {
         certherd_x509::to_pem(PemLabel::CertificateRequest, &csr).as_bytes(),
         0o644,
     )?;
-    println!(
+    outln!(
         "wrote {} (0600) and {}",
         key_path.display(),
         csr_path.display()
     );
-    println!(
+    outln!(
         "CN={}  SANs: {}",
         a.cn,
         spec.dns_names

@@ -75,8 +75,8 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
                 proxy: proxy.as_deref().map(address).transpose()?,
             };
             let p = node.key_provider_create(&provider(&name)?, &primary_key_id, server)?;
-            println!("created key provider {}  (store {})", p.name, p.store()?);
-            println!("next: make the key server trust certherd (`key-provider client-cert new {0}` then `client-cert export {0}`), then `key-provider server-cert get {0}`", p.name);
+            outln!("created key provider {}  (store {})", p.name, p.store()?);
+            outln!("next: make the key server trust certherd (`key-provider client-cert new {0}` then `client-cert export {0}`), then `key-provider server-cert get {0}`", p.name);
         }
         KeyProviderCmd::AddServer {
             name,
@@ -88,7 +88,7 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
                 proxy: proxy.as_deref().map(address).transpose()?,
             };
             let p = node.key_provider_add_server(&provider(&name)?, server)?;
-            println!("{} now has {} server(s)", p.name, p.servers.len());
+            outln!("{} now has {} server(s)", p.name, p.servers.len());
         }
         KeyProviderCmd::List(a) => {
             let ps = node.key_providers()?;
@@ -114,7 +114,7 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
         }
         KeyProviderCmd::Remove { name } => {
             node.key_provider_remove(&provider(&name)?)?;
-            println!("removed key provider {name}; its certificates are kept in the backup store");
+            outln!("removed key provider {name}; its certificates are kept in the backup store");
         }
         KeyProviderCmd::ClientCert(cc) => client_cert(&mut node, cc)?,
         KeyProviderCmd::ServerCert(sc) => server_cert(&mut node, sc)?,
@@ -136,14 +136,14 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
         } => {
             let issued =
                 node.kmip_client_new(&provider(&name)?, self_signed, key_algo(k.as_deref())?)?;
-            println!(
+            outln!(
                 "client certificate {}  subject {}  not after {}",
                 issued.meta.entry,
                 issued.meta.subject,
                 rfc3339(issued.meta.not_after)
             );
             for w in issued.warnings {
-                eprintln!("note: {w}");
+                errln!("note: {w}");
             }
         }
         ClientCertCmd::Export { name, out } => {
@@ -151,9 +151,9 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
             match out {
                 Some(p) => {
                     write_atomic(&p, pem.as_bytes(), 0o644)?;
-                    eprintln!("wrote {}", p.display());
+                    errln!("wrote {}", p.display());
                 }
-                None => print!("{pem}"),
+                None => out!("{pem}"),
             }
         }
         ClientCertCmd::Csr {
@@ -163,8 +163,8 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
         } => {
             let pem = node.kmip_client_csr(&provider(&name)?, key_algo(k.as_deref())?)?;
             write_atomic(&out, pem.as_bytes(), 0o644)?;
-            println!("wrote {}; the key stays sealed in certherd", out.display());
-            println!("next: have the key server vendor sign it, then `key-provider client-cert upload {name} --cert SIGNED.pem`");
+            outln!("wrote {}; the key stays sealed in certherd", out.display());
+            outln!("next: have the key server vendor sign it, then `key-provider client-cert upload {name} --cert SIGNED.pem`");
         }
         ClientCertCmd::Upload { name, cert, key } => {
             let c = read_input(&cert)?;
@@ -174,12 +174,14 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
                 certherd_x509::parse_private_key(bytes).map_err(|e| Failure::file(path, e))?;
             }
             let issued = node.kmip_client_upload(&provider(&name)?, &c, k.as_deref())?;
-            println!(
+            outln!(
                 "client certificate {} uploaded  subject {}  issuer {}",
-                issued.meta.entry, issued.meta.subject, issued.meta.issuer
+                issued.meta.entry,
+                issued.meta.subject,
+                issued.meta.issuer
             );
             for w in issued.warnings {
-                eprintln!("note: {w}");
+                errln!("note: {w}");
             }
         }
     }
@@ -224,9 +226,9 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
                 Output::Json => json(&json!(out)),
                 Output::Table => {
                     for v in &out {
-                        println!("Server        {}", v["server"].as_str().unwrap_or_default());
+                        outln!("Server        {}", v["server"].as_str().unwrap_or_default());
                         if let Some(e) = v["error"].as_str() {
-                            println!("Error         {e}\n");
+                            outln!("Error         {e}\n");
                             continue;
                         }
                         for (label, key) in [
@@ -238,9 +240,9 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
                             ("SHA-1", "sha1"),
                             ("SHA-256", "sha256"),
                         ] {
-                            println!("{label:<13} {}", v[key].as_str().unwrap_or_default());
+                            outln!("{label:<13} {}", v[key].as_str().unwrap_or_default());
                         }
-                        println!("Trusted       {}\n", v["trusted"]);
+                        outln!("Trusted       {}\n", v["trusted"]);
                     }
                 }
             }
@@ -278,7 +280,7 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
                     Failure::msg(format!("{} presented no certificate", s.address))
                 })?;
                 let m = node.kmip_server_trust(&name, &s.address, leaf, thumbprint.as_deref())?;
-                println!(
+                outln!(
                     "trusted {}  for {}  SHA-256 {}",
                     m.subject,
                     s.address,
@@ -372,13 +374,13 @@ fn status(
             "servers": results.iter().map(|(s, c)| json!({"address": s.address.to_string(), "status": c.kind(), "detail": c.to_string()})).collect::<Vec<_>>(),
         })),
         Output::Table => {
-            println!(
+            outln!(
                 "Key provider {}: health {}",
                 plan.provider.name,
                 if healthy { "OK" } else { "ERROR" }
             );
             for (s, c) in &results {
-                println!("  {}  {c}", s.address);
+                outln!("  {}  {c}", s.address);
             }
         }
     }

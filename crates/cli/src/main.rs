@@ -1,6 +1,9 @@
 //! The `certherd` binary: parses arguments, calls the node operations, prints results.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod output;
+
 mod args;
 mod ca_cmd;
 mod cert_cmd;
@@ -9,6 +12,7 @@ mod fleet_cmd;
 mod forecast_cmd;
 mod html_report;
 mod init_cmd;
+mod input;
 mod instant;
 mod kmip_cmd;
 mod render;
@@ -59,7 +63,7 @@ fn fault_hook() -> Option<certherd_ca::FaultHook> {
         .filter(|p| !p.is_empty())?;
     Some(Rc::new(move |at: &str| {
         if at == point {
-            eprintln!("certherd: fault injected at {at}");
+            errln!("certherd: fault injected at {at}");
             std::process::abort();
         }
     }))
@@ -151,9 +155,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            errln!("error: {}", output::escape(&f.message));
             if let Some(h) = f.hint {
-                eprintln!("hint: {h}");
+                errln!("hint: {}", output::escape(&h));
             }
             ExitCode::from(if error_code == 3 {
                 3

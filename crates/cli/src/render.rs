@@ -4,40 +4,51 @@ use certherd_ca::EntryView;
 use serde_json::{json, Value};
 
 use crate::instant::{rfc3339, short};
+use crate::output::escape;
 
-/// Prints rows as aligned columns under a header.
+/// Prints rows as aligned columns under a header. Every cell is escaped with
+/// [`escape`], so a name read from a certificate or a file cannot move the cursor, change
+/// the terminal or break the row.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(c.chars().count());
             }
         }
     }
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[String]| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
             if i + 1 == cells.len() {
                 s.push_str(c);
             } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                s.push_str(&format!("{c:<w$}  "));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
-    for r in rows {
-        line(r.clone());
+    line(&header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
+    for r in &rows {
+        line(r);
     }
 }
 
-/// Prints a JSON value, pretty.
+/// Prints a JSON value, pretty and exact: strings keep every character (JSON escapes what
+/// it must), so scripts see what the certificate or file holds.
 pub fn json(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
-    );
+    let mut text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+    text.push('\n');
+    if let Err(e) = crate::output::raw(text.as_bytes()) {
+        errln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// The JSON object for one entry view.

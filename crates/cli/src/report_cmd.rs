@@ -36,16 +36,16 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
             "next_renewal": s.next_renewal.as_ref().map(entry_json),
         })),
         Output::Table => {
-            println!("Node            {}", s.hostname);
+            outln!("Node            {}", s.hostname);
             match &s.ca.info {
-                Some(i) => println!(
+                Some(i) => outln!(
                     "CA              {} (mode {}), expires {}, SHA-256 {}",
                     i.subject,
                     s.ca.mode,
                     short(i.not_after),
                     colon_hex(&i.sha256)
                 ),
-                None => println!(
+                None => outln!(
                     "CA              not ready (mode {}): waiting for `certherd ca import-signed`",
                     s.ca.mode
                 ),
@@ -56,7 +56,7 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                 .map(|(k, v)| format!("{v} {k}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            println!(
+            outln!(
                 "Entries         {} ({})",
                 s.total,
                 if counts.is_empty() {
@@ -66,7 +66,7 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                 }
             );
             if let Some(v) = &s.next_expiry {
-                println!(
+                outln!(
                     "Next expiry     {} on {} ({})",
                     v.meta.entry,
                     short(v.meta.not_after),
@@ -75,7 +75,7 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
             }
             if let Some(v) = &s.next_renewal {
                 if let Some(t) = v.renew_after {
-                    println!("Next renewal    {} due from {}", v.meta.entry, short(t));
+                    outln!("Next renewal    {} due from {}", v.meta.entry, short(t));
                 }
             }
         }
@@ -154,7 +154,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     .map(|w| w.findings.iter().filter(|f| f.is_problem()).count())
                     .sum::<usize>()
                 + c.open_alarms.len();
-            println!(
+            outln!(
                 "CERTHERD {} - {} certificates checked at {}, {} problem{}",
                 sev.as_str(),
                 c.examined,
@@ -164,7 +164,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
             );
             for f in &c.findings {
                 let when = certherd_inspect::wording::expiry(f.meta.not_after, at);
-                println!(
+                outln!(
                     "{}: {} {} ({}), not after {}",
                     f.status.severity().as_str(),
                     f.meta.entry,
@@ -175,7 +175,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
             }
             for w in &c.watch_problems {
                 for f in w.findings.iter().filter(|f| f.is_problem()) {
-                    println!(
+                    outln!(
                         "{}: {} {} ({}): {}: {}",
                         match f.severity {
                             certherd_inspect::Severity::Critical => "CRITICAL",
@@ -190,7 +190,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 }
             }
             for a in &c.open_alarms {
-                println!(
+                outln!(
                     "{}: alarm {} on {}, open since {}",
                     a.kind.severity().as_str(),
                     a.kind.name(),
@@ -296,7 +296,7 @@ pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
             certherd_core::AlarmChange::Raised(x) => ("raised", x),
             certherd_core::AlarmChange::Cleared(x) => ("cleared", x),
         };
-        eprintln!("{event} {} {}", x.kind, x.subject);
+        errln!("{event} {} {}", x.kind, x.subject);
         let body = json!({
             "event": event,
             "node": hostname,
@@ -310,7 +310,7 @@ pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
         // and `alarms` shows it; the failure is reported and the run goes on.
         for hook in &hooks {
             if let Err(e) = crate::webhook::send(hook, &body, &anchors) {
-                eprintln!("warning: webhook {e}");
+                errln!("warning: webhook {e}");
             }
         }
     }

@@ -171,14 +171,14 @@ fn watch_row_meta(w: &Watch, cert: Option<&EntryMeta>) -> Vec<String> {
 /// The findings below a table: every warning and critical finding, with its hint.
 fn print_findings(name: &str, findings: &[Finding]) {
     for f in findings.iter().filter(|f| f.is_problem()) {
-        println!(
+        outln!(
             "  {name}: {} {}: {}",
             f.severity.as_str(),
             f.kind,
             f.message
         );
         if let Some(h) = &f.hint {
-            println!("  {:width$}  hint: {h}", "", width = name.len());
+            outln!("  {:width$}  hint: {h}", "", width = name.len());
         }
     }
 }
@@ -370,7 +370,7 @@ impl<W: Write> FilesReport<W> {
                     print_findings(name, findings);
                 }
                 for d in &walked.dangling {
-                    eprintln!(
+                    errln!(
                         "dangling link: {} -> {}{}",
                         d.link.display(),
                         d.target.display(),
@@ -411,7 +411,7 @@ type Prepared = Option<Result<Vec<(Watch, Option<Entry>)>, certherd_ca::Error>>;
 
 fn finding_of(r: ExaminedFile) -> FileFinding {
     FileFinding {
-        path: r.path.display().to_string(),
+        path: certherd_monitor::walk::path_text(&r.path),
         certs: r.certs,
         findings: r.findings,
         facts: r.facts,
@@ -421,7 +421,7 @@ fn finding_of(r: ExaminedFile) -> FileFinding {
 fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode, Failure> {
     let password = match &a.password_file {
         Some(f) => Some(
-            String::from_utf8(read_input(f)?)
+            String::from_utf8(crate::failure::read_secret(f)?)
                 .map_err(|_| Failure::file(f, "not UTF-8 text"))?
                 .lines()
                 .next()
@@ -445,7 +445,7 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
     let bar = std::io::stderr()
         .is_terminal()
         .then(|| progress(files.len(), "files"));
-    let mut report = FilesReport::new(std::io::BufWriter::new(std::io::stdout().lock()), a.output);
+    let mut report = FilesReport::new(std::io::BufWriter::new(crate::output::stdout()), a.output);
     // Workers read, parse and judge, in walk order; this thread records in batches as
     // results arrive (reordered), so the disk, the parsing and SQLite overlap and only a
     // window of results is in memory at a time.
@@ -547,7 +547,7 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
     }
     let summary = files_summary(&walked, with_findings);
     if matches!(a.output, Output::Table) {
-        eprintln!(
+        errln!(
             "{} files examined, {} hold certificates or keys; {} links followed, {} dangling",
             files.len(),
             with_findings,
@@ -579,7 +579,7 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
                 verify,
                 proto.map(StartTls::as_str),
             )?;
-            println!(
+            outln!(
                 "watching {} at {}{}{}",
                 w.name,
                 w.target,
@@ -589,14 +589,14 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
                     .unwrap_or_default(),
                 if verify { " (verified)" } else { "" }
             );
-            eprintln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
+            errln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
         }
         EndpointCmd::List(o) => {
             print_watches(&node.watches(Some(WatchKind::Endpoint))?, &node, o.output)
         }
         EndpointCmd::Remove { name } => {
             node.endpoint_remove(&name)?;
-            println!("stopped watching {name}");
+            outln!("stopped watching {name}");
         }
         EndpointCmd::Trust {
             name,
@@ -661,18 +661,18 @@ fn trust(
         .to_vec();
     let pinned = node.endpoint_trust(name, &leaf, thumbprint)?;
     let info = certherd_x509::CertInfo::from_der(&leaf)?;
-    println!("pinned {name} ({})", pinned.target);
-    println!("  Subject  {}", info.subject);
-    println!("  Issuer   {}", info.issuer);
-    println!("  Serial   {}", info.serial);
-    println!(
+    outln!("pinned {name} ({})", pinned.target);
+    outln!("  Subject  {}", info.subject);
+    outln!("  Issuer   {}", info.issuer);
+    outln!("  Serial   {}", info.serial);
+    outln!(
         "  Valid    {} to {}",
         rfc3339(info.not_before),
         rfc3339(info.not_after)
     );
-    println!("  SHA-256  {}", crate::render::colon_hex(&info.sha256));
+    outln!("  SHA-256  {}", crate::render::colon_hex(&info.sha256));
     if thumbprint.is_none() {
-        eprintln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
+        errln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
     }
     let scan = scan_of(&job, Ok(probe));
     node.record_endpoint_scan(&w.target, w.server_name.as_deref(), &scan, Some(name))?;
@@ -746,15 +746,15 @@ fn diagnose(
             "facts": facts,
         })),
         Output::Table => {
-            println!(
+            outln!(
                 "Endpoint     {name} ({}{})",
                 w.target,
                 job.starttls
                     .map(|p| format!(", STARTTLS {p}"))
                     .unwrap_or_default()
             );
-            println!("Name         {check_name}");
-            println!(
+            outln!("Name         {check_name}");
+            outln!(
                 "Verdict      {}",
                 match verdict {
                     "ok" if findings.iter().any(Finding::is_problem) => {
@@ -768,21 +768,21 @@ fn diagnose(
             );
             let problems: Vec<&Finding> = findings.iter().filter(|f| f.is_problem()).collect();
             if !problems.is_empty() {
-                println!("Findings");
+                outln!("Findings");
             }
             for f in &problems {
-                println!(
+                outln!(
                     "  {:<9}{:<25}{}",
                     f.severity.as_str(),
                     f.kind.as_str(),
                     f.message
                 );
                 if let Some(h) = &f.hint {
-                    println!("  {:<34}hint: {h}", "");
+                    outln!("  {:<34}hint: {h}", "");
                 }
             }
             for f in findings.iter().filter(|f| !f.is_problem()) {
-                println!(
+                outln!(
                     "  {:<9}{:<25}{}",
                     f.severity.as_str(),
                     f.kind.as_str(),

@@ -24,10 +24,10 @@ pub fn run(home: &Home, c: TrustCmd) -> Result<ExitCode, Failure> {
                 .trust_add_checked(&bytes)
                 .map_err(|e| Failure::file(&file, e))?;
             for w in &warnings {
-                eprintln!("warning: {}: {}", w.kind, w.message);
+                errln!("warning: {}: {}", w.kind, w.message);
             }
             for m in &added {
-                println!(
+                outln!(
                     "trusted {}  {}  SHA-256 {}",
                     m.entry,
                     m.subject,
@@ -35,7 +35,7 @@ pub fn run(home: &Home, c: TrustCmd) -> Result<ExitCode, Failure> {
                 );
             }
             for m in &already {
-                println!("already trusted as {}  {}", m.entry, m.subject);
+                outln!("already trusted as {}  {}", m.entry, m.subject);
             }
         }
         TrustCmd::List(a) => {
@@ -66,14 +66,14 @@ pub fn run(home: &Home, c: TrustCmd) -> Result<ExitCode, Failure> {
         }
         TrustCmd::Remove { fingerprint } => {
             let m = node.trust_remove(&fingerprint)?;
-            println!("no longer trusted: {}  {}", m.entry, m.subject);
+            outln!("no longer trusted: {}  {}", m.entry, m.subject);
         }
         TrustCmd::AddCrl { file } => {
             let bytes = read_input(&file)?;
             let info = node
                 .trust_add_crl(&bytes)
                 .map_err(|e| Failure::file(&file, e))?;
-            println!(
+            outln!(
                 "added CRL from {}  ({} revoked, next update {})",
                 info.issuer,
                 info.revoked,

@@ -95,12 +95,12 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         })),
         Output::Table => {
             if valid {
-                println!("{}: OK", a.cert.display());
+                outln!("{}: OK", a.cert.display());
                 for (i, s) in path.iter().enumerate() {
-                    println!("  {i} {s}");
+                    outln!("  {i} {s}");
                 }
             } else {
-                eprintln!(
+                errln!(
                     "{}: FAILED: {}",
                     a.cert.display(),
                     certherd_inspect::summary(&inspection.findings)
@@ -114,9 +114,9 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
                     f.message
                 );
                 if valid {
-                    println!("{line}");
+                    outln!("{line}");
                 } else {
-                    eprintln!("{line}");
+                    errln!("{line}");
                 }
             }
         }

@@ -901,7 +901,8 @@ fn an_open_metrics_endpoint_is_said_in_help_and_warned_at_host_add() {
     let r = env.run(&["host", "add", "esx1.example.test", "--output", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("/metrics is readable without a credential"),
+        r.stderr
+            .contains("/metrics is readable without a credential"),
         "{}",
         r.stderr
     );

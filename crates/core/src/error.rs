@@ -24,6 +24,15 @@ pub enum Error {
         /// What was given.
         input: String,
     },
+    /// A duration longer than [`crate::Span::MAX`], which no setting or option needs and
+    /// which would carry dates past what certificates and clocks can hold.
+    #[error("duration '{input}' is too long: at most {max} is accepted")]
+    SpanTooLong {
+        /// What was given.
+        input: String,
+        /// The longest span accepted, as written, e.g. `100y`.
+        max: String,
+    },
     /// A profile name that does not exist.
     #[error("unknown profile '{name}' (known: {known})")]
     UnknownProfile {

@@ -96,7 +96,7 @@ impl JoinToken {
             host: host.to_owned(),
             sha256: digest(&text),
             issued_at: now,
-            expires_at: now + ttl,
+            expires_at: now.saturating_add(ttl),
             used_at: None,
         };
         (kept, text)

@@ -49,8 +49,13 @@ impl RenewalPolicy {
         let seed = u32::from_str_radix(meta.sha256.get(..8).unwrap_or("0"), 16).unwrap_or(0);
         let spread = f64::from(seed) / f64::from(u32::MAX);
         let fraction = self.at - self.jitter * spread;
-        let planned = meta.not_before + lifetime * fraction;
-        planned.min(meta.not_after - warn.duration())
+        // Certificate dates reach year 9999 and spans 100 years: saturate, never overflow.
+        let planned = meta
+            .not_before
+            .saturating_add(Duration::saturating_seconds_f64(
+                lifetime.as_seconds_f64() * fraction,
+            ));
+        planned.min(warn.before(meta.not_after))
     }
 
     /// Whether renewal is due at `now`.

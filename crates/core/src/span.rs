@@ -12,6 +12,11 @@ use crate::Error;
 pub struct Span(Duration);
 
 impl Span {
+    /// The longest span accepted from users and settings: 100 years. Lifetimes, retention,
+    /// thresholds, token lifetimes and time offsets all fit well inside it, and a date
+    /// plus or minus it stays inside what certificates and `time` can represent.
+    pub const MAX: Self = Self::years(100);
+
     /// A span of whole days.
     pub const fn days(d: i64) -> Self {
         Self(Duration::days(d))
@@ -30,6 +35,16 @@ impl Span {
     /// The span as a `time::Duration`.
     pub const fn duration(self) -> Duration {
         self.0
+    }
+
+    /// `t` plus this span, stopping at the last instant `time` can represent.
+    pub fn after(self, t: time::OffsetDateTime) -> time::OffsetDateTime {
+        t.saturating_add(self.0)
+    }
+
+    /// `t` minus this span, stopping at the first instant `time` can represent.
+    pub fn before(self, t: time::OffsetDateTime) -> time::OffsetDateTime {
+        t.saturating_sub(self.0)
     }
 
     /// Builds a span from a duration; negative durations become zero.
@@ -74,6 +89,12 @@ impl FromStr for Span {
         }
         if !digits.is_empty() {
             return Err(err());
+        }
+        if total > Self::MAX.0 {
+            return Err(Error::SpanTooLong {
+                input: s.to_owned(),
+                max: Self::MAX.to_string(),
+            });
         }
         Ok(Self(total))
     }
@@ -120,6 +141,13 @@ mod tests {
         for bad in ["", "30", "d", "3x", "-5d", "99999999999d"] {
             assert!(bad.parse::<Span>().is_err(), "{bad}");
         }
+        assert_eq!("100y".parse::<Span>().unwrap(), Span::MAX);
+        for long in ["101y", "20000y", "2147483647y", "36501d", "100y1s"] {
+            assert!(
+                matches!(long.parse::<Span>(), Err(Error::SpanTooLong { .. })),
+                "{long}"
+            );
+        }
     }
 
     #[test]
@@ -127,5 +155,63 @@ mod tests {
         assert_eq!(Span::days(730).to_string(), "2y");
         assert_eq!(Span::days(30).to_string(), "30d");
         assert_eq!("90m".parse::<Span>().unwrap().to_string(), "90m");
+    }
+
+    mod props {
+        use super::*;
+        use crate::{EntryKind, EntryMeta, RenewalPolicy, Source};
+        use proptest::prelude::*;
+        use time::OffsetDateTime;
+
+        /// Any instant `time` can hold, as a certificate or a clock might give.
+        fn instant() -> impl Strategy<Value = OffsetDateTime> {
+            let lo = time::PrimitiveDateTime::MIN.assume_utc().unix_timestamp();
+            let hi = time::PrimitiveDateTime::MAX.assume_utc().unix_timestamp();
+            (lo..=hi).prop_map(|s| OffsetDateTime::from_unix_timestamp(s).unwrap())
+        }
+
+        /// Span strings as users write them: numbers of any size with any units.
+        fn span_text() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                (
+                    prop_oneof![Just(0u64), 0u64..1000, any::<u64>()],
+                    prop::sample::select(vec!['s', 'm', 'h', 'd', 'w', 'y']),
+                ),
+                1..4,
+            )
+            .prop_map(|parts| parts.iter().map(|(n, u)| format!("{n}{u}")).collect())
+        }
+
+        proptest! {
+            #[test]
+            fn span_strings_meet_dates_without_panicking(
+                text in span_text(),
+                t in instant(),
+                not_before in instant(),
+                not_after in instant(),
+                sha in "[0-9a-f]{8}",
+            ) {
+                let Ok(span) = text.parse::<Span>() else { return Ok(()) };
+                prop_assert!(span <= Span::MAX);
+                let _ = (span.after(t), span.before(t));
+                let meta = EntryMeta {
+                    entry: "svc/a".parse().unwrap(),
+                    kind: EntryKind::KeyPair,
+                    profile: None,
+                    source: Source::Issued,
+                    subject: String::new(),
+                    issuer: String::new(),
+                    serial: String::new(),
+                    not_before,
+                    not_after,
+                    sha256: sha,
+                    issuer_sha256: None,
+                    stored_at: t,
+                };
+                let _ = RenewalPolicy::default().is_due(&meta, t, span);
+                let _ = crate::Status::of(&meta, t, crate::Thresholds { warn: span, crit: span });
+                let _ = crate::days_left(not_after, t);
+            }
+        }
     }
 }

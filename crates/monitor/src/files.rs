@@ -46,7 +46,7 @@ pub fn examine(file: &WalkedFile, password: Option<&str>) -> Option<ExaminedFile
         keys: vec![],
         findings: vec![],
         facts: FileFacts {
-            links: file.links.iter().map(|l| l.display().to_string()).collect(),
+            links: file.links.iter().map(|l| walk::path_text(l)).collect(),
             ..FileFacts::default()
         },
     };

@@ -234,6 +234,28 @@ impl Walker {
     }
 }
 
+/// A path as text that keeps its identity: UTF-8 stays as it is, a backslash becomes
+/// `\\` and each byte that is not UTF-8 becomes `\xHH`. Two distinct paths never give the
+/// same text (`bad\xff.pem` and `bad\xfe.pem` stay two files), unlike
+/// `Path::display`, which turns every such byte into U+FFFD.
+pub fn path_text(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 /// `NAME-wal`, `NAME-shm` or `NAME-journal` with `NAME` in the same directory.
 fn is_sqlite_sidecar(name: &std::ffi::OsStr, siblings: &HashSet<std::ffi::OsString>) -> bool {
     let Some(name) = name.to_str() else {
@@ -375,6 +397,18 @@ pub fn read(path: &Path, max: u64) -> Result<Content, WalkError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn path_text_is_lossless() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = |b: &[u8]| path_text(Path::new(std::ffi::OsStr::from_bytes(b)));
+        assert_eq!(p(b"/etc/ssl/a.pem"), "/etc/ssl/a.pem");
+        assert_eq!(p("/z\u{fc}rich.pem".as_bytes()), "/z\u{fc}rich.pem");
+        assert_eq!(p(b"bad\xff.pem"), "bad\\xff.pem");
+        assert_ne!(p(b"bad\xff.pem"), p(b"bad\xfe.pem"));
+        assert_ne!(p(b"bad\xff.pem"), p(b"bad\\xff.pem"));
+        assert_eq!(p(b"a\\b"), "a\\\\b");
+    }
 
     fn paths(w: &Walk) -> Vec<PathBuf> {
         w.files.iter().map(|f| f.path.clone()).collect()

@@ -23,7 +23,9 @@ impl Lifeline {
         // wants `-s SIGNAL` before `--`.)
         let watchdog = Command::new("sh")
             .arg("-c")
-            .arg(format!("read _; kill -s KILL -- -{pgid} 2>/dev/null; exit 0"))
+            .arg(format!(
+                "read _; kill -s KILL -- -{pgid} 2>/dev/null; exit 0"
+            ))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

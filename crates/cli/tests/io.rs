@@ -1,0 +1,421 @@
+//! Input and output of the real binary: a closed pipe ends a command quietly, user-named
+//! input files are regular files under a size limit, names read from certificates cannot
+//! drive the terminal, oversized durations are refused, and non-UTF-8 file names stay
+//! distinct.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::process::Stdio;
+
+use common::Env;
+
+/// Runs certherd with stdout a pipe whose reader is closed before the command writes.
+fn closed_pipe(env: &Env, args: &[&str]) -> common::Run {
+    let mut child = env
+        .cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    common::finish(child.wait_with_output().unwrap())
+}
+
+/// Runs certherd, killing it if it has not ended within 20 seconds (a FIFO opened for
+/// reading with no writer would block forever).
+fn run_bounded(env: &Env, args: &[&str]) -> common::Run {
+    let mut child = env
+        .cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("certherd {args:?} still running after 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    common::finish(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let env = Env::new();
+    env.init();
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--cn",
+        "a.example.test",
+    ]);
+    let dir = env.path("pems");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), env.ok(&["ca", "export"])).unwrap();
+    let dir = dir.to_str().unwrap();
+    for args in [
+        &["cert", "list"][..],
+        &["cert", "list", "--output", "json"],
+        &["ca", "export"],
+        &["scan", "files", dir],
+        &["scan", "files", dir, "--output", "json"],
+    ] {
+        let r = closed_pipe(&env, args);
+        assert_eq!(r.code, 141, "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("Broken pipe"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn input_files_are_regular_and_bounded() {
+    let env = Env::new();
+    env.init();
+    let before = env.snapshot();
+    let big = env.write("big.pem", vec![b'A'; 5 * 1024 * 1024]);
+    let big = big.to_str().unwrap();
+    let fifo = env.path("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let fifo = fifo.to_str().unwrap();
+    let dir = env.dir.path().to_str().unwrap();
+    let pw_big = env.write("pw", vec![b'p'; 65 * 1024]);
+    let pw_big = pw_big.to_str().unwrap();
+    let ca = env.write("ca.pem", env.ok(&["ca", "export"]));
+    let ca = ca.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["cert", "import", "svc/x", "--cert", "/dev/zero"],
+            "a character device",
+        ),
+        (vec!["cert", "import", "svc/x", "--cert", fifo], "a FIFO"),
+        (vec!["cert", "import", "svc/x", "--cert", big], "4 MiB"),
+        (
+            vec!["cert", "import", "svc/x", "--cert", dir],
+            "a directory",
+        ),
+        (
+            vec![
+                "cert",
+                "import",
+                "svc/x",
+                "--cert",
+                ca,
+                "--password-file",
+                "/dev/zero",
+            ],
+            "a character device",
+        ),
+        (
+            vec![
+                "cert",
+                "import",
+                "svc/x",
+                "--cert",
+                ca,
+                "--password-file",
+                fifo,
+            ],
+            "a FIFO",
+        ),
+        (
+            vec![
+                "cert",
+                "import",
+                "svc/x",
+                "--cert",
+                ca,
+                "--password-file",
+                pw_big,
+            ],
+            "64 KiB",
+        ),
+        (
+            vec![
+                "cert",
+                "import",
+                "svc/x",
+                "--cert",
+                ca,
+                "--key",
+                "/dev/zero",
+            ],
+            "a character device",
+        ),
+        (vec!["verify", "/dev/zero"], "a character device"),
+        (vec!["verify", fifo], "a FIFO"),
+        (vec!["verify", big], "4 MiB"),
+        (vec!["verify", ca, "--chain", dir], "a directory"),
+        (vec!["trust", "add", "/dev/zero"], "a character device"),
+        (vec!["trust", "add", fifo], "a FIFO"),
+        (vec!["trust", "add", big], "4 MiB"),
+        (vec!["trust", "add", dir], "a directory"),
+    ];
+    for (args, why) in cases {
+        let r = run_bounded(&env, &args);
+        assert_eq!(r.code, 1, "{args:?}: {} {}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(env.snapshot(), before);
+    let help = env.ok(&["cert", "import", "--help"]);
+    assert!(
+        help.contains("at most 4 MiB") && help.contains("at most 64 KiB"),
+        "{help}"
+    );
+}
+
+#[test]
+fn durations_past_the_cap_are_refused_before_anything_is_committed() {
+    let env = Env::new();
+    env.init();
+    let before = env.snapshot();
+    let issue = [
+        "cert",
+        "issue",
+        "--profile",
+        "host",
+        "--store",
+        "h",
+        "--cn",
+        "x.example.test",
+    ];
+    for (toml, shown) in [
+        (
+            "[profiles.host]\nlifetime = \"20000y\"\n",
+            "lifetime = \"20000y\"",
+        ),
+        (
+            "[backup]\nretention = \"20000y\"\n",
+            "retention = \"20000y\"",
+        ),
+        (
+            "[check]\nwarn = \"2147483647y\"\n",
+            "warn = \"2147483647y\"",
+        ),
+    ] {
+        std::fs::write(env.home().join("certherd.toml"), toml).unwrap();
+        for args in [&issue[..], &["cert", "renew", "--all"], &["check"]] {
+            let r = env.run(args);
+            assert!(
+                r.code != 0 && r.code != 101,
+                "{args:?} {toml}: {}",
+                r.stderr
+            );
+            assert!(r.stderr.contains("certherd.toml"), "{}", r.stderr);
+            assert!(r.stderr.contains(shown), "{}", r.stderr);
+            assert!(r.stderr.contains("at most 100y"), "{}", r.stderr);
+        }
+    }
+    std::fs::remove_file(env.home().join("certherd.toml")).unwrap();
+    let r = env.run(&["host", "add", "esx1.example.test", "--ttl", "20000y"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("at most 100y"), "{}", r.stderr);
+    for args in [
+        &["check", "--at", "+20000y"][..],
+        &["forecast", "--until", "+20000y"],
+    ] {
+        let r = env.run(args);
+        assert!(r.code != 0 && r.code != 101, "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(env.snapshot(), before);
+    // The far ends of what dates can hold do not panic either.
+    for at in ["9999-12-31T23:59:59Z", "0000-01-01", "+100y", "-100y"] {
+        let r = env.run(&["check", "--at", at]);
+        assert!((0..=3).contains(&r.code), "{at}: {}", r.stderr);
+    }
+}
+
+const EVIL_CN: &str = "\u{1b}]0;title\u{7}\u{1b}[2J\u{9b}31m\u{202e}gpj.exe";
+
+fn spec(cn: &str, role: certherd_x509::Role) -> certherd_x509::CertSpec {
+    let now = time::OffsetDateTime::now_utc();
+    certherd_x509::CertSpec {
+        common_name: cn.into(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::days(1),
+        // The leaf expires first, so `check --at` has a line to show.
+        not_after: now
+            + time::Duration::days(if role == certherd_x509::Role::Leaf {
+                400
+            } else {
+                3650
+            }),
+        role,
+        eku: if role == certherd_x509::Role::Leaf {
+            vec![certherd_x509::Eku::ServerAuth]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// A root and a leaf it signed, both named `cn`; the leaf's key.
+fn evil_pair(cn: &str) -> (Vec<u8>, Vec<u8>, certherd_x509::PrivateKey) {
+    use certherd_x509::{KeyAlgorithm, PrivateKey, Role};
+    let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let root = certherd_x509::self_sign(&spec(cn, Role::Ca { path_len: None }), &ca_key)
+        .unwrap()
+        .to_vec();
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let leaf = certherd_x509::issue(
+        &spec(cn, Role::Leaf),
+        &key.public_key_spki(),
+        &certherd_x509::Issuer {
+            cert: &root,
+            key: &ca_key,
+        },
+    )
+    .unwrap()
+    .to_vec();
+    (root, leaf, key)
+}
+
+fn assert_inert(what: &str, text: &str) {
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!text.contains(bad), "{what} holds {bad:?}: {text:?}");
+    }
+}
+
+#[test]
+fn names_from_certificates_cannot_drive_the_terminal() {
+    let env = Env::new();
+    env.init();
+    let (root, cert, key) = evil_pair(EVIL_CN);
+    let root_file = env.write(
+        "root.pem",
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &root),
+    );
+    env.ok(&["trust", "add", root_file.to_str().unwrap()]);
+    let dir = env.path("scan");
+    std::fs::create_dir(&dir).unwrap();
+    let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert);
+    std::fs::write(dir.join("evil.pem"), &pem).unwrap();
+    let key_pem = env.write("evil.key", key.to_pem());
+    let dir = dir.to_str().unwrap();
+
+    // Human output: tables, check lines, verify, errors.
+    let cert_file = env.write("evil.crt", &pem);
+    let cert_file = cert_file.to_str().unwrap();
+    env.ok(&[
+        "cert",
+        "import",
+        "svc/evil",
+        "--cert",
+        cert_file,
+        "--key",
+        key_pem.to_str().unwrap(),
+    ]);
+    for args in [
+        &["scan", "files", dir][..],
+        &["cert", "list"],
+        &["cert", "show", "svc/evil"],
+        &["check", "--at", "+399d"],
+        &["status"],
+        &["verify", cert_file],
+        &["trust", "list"],
+    ] {
+        let r = env.run(args);
+        assert!(r.code != 101, "{args:?}: {}", r.stderr);
+        assert_inert(&format!("{args:?} stdout"), &r.stdout);
+        assert_inert(&format!("{args:?} stderr"), &r.stderr);
+    }
+    let shown = env.ok(&["cert", "list"]);
+    assert!(
+        shown.contains("\\x1b]0;title\\x07\\x1b[2J\\u{009b}31m\\u{202e}gpj.exe"),
+        "{shown}"
+    );
+
+    // JSON: the exact string.
+    let v = env.json(&["scan", "files", dir, "--output", "json"]);
+    assert!(
+        v.to_string()
+            .contains(&serde_json::Value::String(format!("CN={EVIL_CN}")).to_string()),
+        "{v}"
+    );
+    let v = env.json(&["cert", "show", "svc/evil", "--output", "json"]);
+    assert_eq!(v["subject"], format!("CN={EVIL_CN}"));
+
+    // Certherd never issues such a name.
+    let before = env.snapshot();
+    for (flag, value) in [
+        ("--cn", EVIL_CN),
+        ("--cn", "a\u{7f}b"),
+        ("--san", "a\u{1b}.example.test"),
+    ] {
+        let r = env.run(&[
+            "cert",
+            "issue",
+            "--profile",
+            "service",
+            "--store",
+            "svc",
+            "--alias",
+            "x",
+            flag,
+            value,
+        ]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("control character"), "{}", r.stderr);
+        assert_inert("issue stderr", &r.stderr);
+    }
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn non_utf8_file_names_stay_two_watches() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    env.init();
+    let dir = env.path("odd");
+    std::fs::create_dir(&dir).unwrap();
+    // Two different certificates, so the inventory holds two entries (one certificate
+    // seen in two files is one entry, seen at both).
+    for name in [&b"bad\xff.pem"[..], b"bad\xfe.pem"] {
+        let (root, _, _) = evil_pair("Odd Names Root");
+        let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &root);
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(name)), &pem).unwrap();
+    }
+    let v = env.json(&["scan", "files", dir.to_str().unwrap(), "--output", "json"]);
+    let watched = v["watched"].as_array().unwrap();
+    let mut targets: Vec<&str> = watched
+        .iter()
+        .map(|w| w["target"].as_str().unwrap())
+        .collect();
+    let mut names: Vec<&str> = watched
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(targets.len(), 2, "{v}");
+    assert!(
+        targets[0].ends_with("bad\\xfe.pem") && targets[1].ends_with("bad\\xff.pem"),
+        "{v}"
+    );
+    assert_eq!(names.len(), 2, "{v}");
+    // A second scan finds the same two, and the inventory holds both.
+    env.ok(&["scan", "files", dir.to_str().unwrap()]);
+    let list = env.json(&["cert", "list", "--output", "json"]);
+    let found = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject"] == "CN=Odd Names Root")
+        .count();
+    assert_eq!(found, 2, "{list}");
+}
