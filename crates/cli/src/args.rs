@@ -139,6 +139,34 @@ pub enum Command {
     /// Credentials for the server's admin API.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// The home directory itself: where its master key lives.
+    #[command(subcommand)]
+    Home(HomeCmd),
+}
+
+/// `home` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HomeCmd {
+    /// The master key that seals every private key of the home.
+    #[command(subcommand, name = "seal-key")]
+    SealKey(SealKeyCmd),
+}
+
+/// `home seal-key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SealKeyCmd {
+    /// Move the master key out of the home (or to another place), so that a backup of the
+    /// home alone cannot unseal any private key.
+    ///
+    /// The key is written 0600 at PATH (which must not exist), checked to open a sealed
+    /// key of this home, and only then removed from where it was. Afterwards every
+    /// certherd command on this home needs CERTHERD_MASTER_KEY_FILE=PATH (or the systemd
+    /// credential `certherd-master-key`).
+    Move {
+        /// Where the key goes: a file that does not exist yet, on a path outside the home.
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
+    },
 }
 
 /// `admin` subcommands.

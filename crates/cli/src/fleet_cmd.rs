@@ -40,11 +40,10 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
     let every = duration(&a.evaluate_every, "--evaluate-every")?;
     // Fail now, with the usual message, if the home is not initialized.
     open_node(home)?;
-    let dir = home.dir().to_path_buf();
+    let server_home = home.clone();
     let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
-        let home = Home::new(dir.clone());
-        let store = home.open().map_err(|e| e.to_string())?;
-        node_over(&home, store).map_err(|f| f.message)
+        let store = server_home.open().map_err(|e| e.to_string())?;
+        node_over(&server_home, store).map_err(|f| f.message)
     });
     let tick_open = open.clone();
     let tick: certherd_server::Tick = std::sync::Arc::new(move || {
@@ -204,6 +203,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 None => confirm_fingerprint(&server, timeout)?,
             };
             let store = home.create().map_err(certherd_ca::Error::from)?;
+            crate::home_cmd::warn_modes(home);
             let mut node = node_over(home, store)?;
             let joined = certherd_agent::join(
                 &mut node,

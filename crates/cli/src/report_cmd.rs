@@ -25,8 +25,12 @@ pub fn store(home: &Home, c: StoreCmd) -> Result<ExitCode, Failure> {
 pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
     let s = node.status()?;
+    let key = home.master_key_location();
+    let problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
     match a.output {
         Output::Json => json(&json!({
+            "master_key": {"path": key.path.display().to_string(), "source": key.source.as_str()},
+            "mode_warnings": mode_json(&problems),
             "hostname": s.hostname,
             "mode": s.ca.mode,
             "ca": s.ca.info.as_ref().map(|i| json!({"entry": s.ca.entry.as_ref().map(ToString::to_string), "subject": i.subject, "not_after": rfc3339(i.not_after), "sha256": i.sha256})),
@@ -78,9 +82,25 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                     println!("Next renewal    {} due from {}", v.meta.entry, short(t));
                 }
             }
+            println!(
+                "Master key      {} ({})",
+                key.path.display(),
+                key.source.as_str()
+            );
+            for p in &problems {
+                println!("Warning         {p}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The home's files that group or others may read or write, for JSON.
+fn mode_json(problems: &[certherd_store::ModeProblem]) -> serde_json::Value {
+    json!(problems
+        .iter()
+        .map(|p| json!({"path": p.path.display().to_string(), "mode": format!("{:04o}", p.mode), "fix": p.fix()}))
+        .collect::<Vec<_>>())
 }
 
 pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
@@ -111,7 +131,13 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
         None => node.now(),
     };
     let c = node.check(at, t)?;
-    let sev = c.severity();
+    // A home others can read or write is a warning: the fix is one chmod.
+    let home_problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
+    let sev = if home_problems.is_empty() {
+        c.severity()
+    } else {
+        c.severity().max(certherd_core::Severity::Warning)
+    };
     match a.output {
         Output::Json => json(&json!({
             "status": sev.as_str(),
@@ -120,6 +146,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
             "warn": t.warn.to_string(),
             "crit": t.crit.to_string(),
             "examined": c.examined,
+            "home_problems": mode_json(&home_problems),
             "findings": c.findings.iter().map(|f| json!({
                 "store": f.meta.entry.store.as_str(),
                 "alias": f.meta.entry.alias.as_str(),
@@ -153,7 +180,8 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     .iter()
                     .map(|w| w.findings.iter().filter(|f| f.is_problem()).count())
                     .sum::<usize>()
-                + c.open_alarms.len();
+                + c.open_alarms.len()
+                + home_problems.len();
             println!(
                 "CERTHERD {} - {} certificates checked at {}, {} problem{}",
                 sev.as_str(),
@@ -197,6 +225,9 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     a.subject,
                     rfc3339(a.raised_at)
                 );
+            }
+            for p in &home_problems {
+                println!("WARNING: home: {p}");
             }
         }
     }
