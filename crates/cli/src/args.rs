@@ -337,6 +337,13 @@ pub enum AgentCmd {
     /// After each change it writes the `[[agent.targets]]` files of certherd.toml (atomic
     /// replace, keys 0600) and runs `[agent] reload`; with a listen address from `join`, it
     /// serves the host certificate there.
+    ///
+    /// A failed poll (server down, network, a deploy that failed) is logged and retried
+    /// after 1s, 2s, 4s... (with jitter) up to --retry-max; the first success goes back to
+    /// --poll. Each log line starts with the time and the host name. When the server
+    /// answers that it no longer knows this host (`certherd host remove`), the agent
+    /// forgets the server, says so and exits with status 3 (for systemd:
+    /// RestartPreventExitStatus=3).
     Run {
         /// Time between polls.
         #[arg(long, value_name = "DURATION", default_value = "60s")]
@@ -344,9 +351,12 @@ pub enum AgentCmd {
         /// Poll once and exit (for cron, or to check the set-up).
         #[arg(long)]
         once: bool,
-        /// Connect timeout.
+        /// Connect timeout, and the longest wait for each answer.
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         timeout: String,
+        /// The longest wait between retries after failed polls.
+        #[arg(long, value_name = "DURATION", default_value = "5m")]
+        retry_max: String,
     },
 }
 

@@ -27,8 +27,20 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
     let s = node.status()?;
     let key = home.master_key_location();
     let problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
+    let agent = if node.is_agent()? {
+        Some(node.agent_summary()?)
+    } else {
+        None
+    };
     match a.output {
         Output::Json => json(&json!({
+            "agent": agent.as_ref().map(|g| json!({
+                "server": g.server,
+                "last_poll": g.last_poll.map(rfc3339),
+                "last_error": g.last_error.as_ref().map(|(at, m)| json!({"at": rfc3339(*at), "message": m})),
+                "host_certificate_not_after": g.host_not_after.map(rfc3339),
+                "verification": g.verification,
+            })),
             "master_key": {"path": key.path.display().to_string(), "source": key.source.as_str()},
             "mode_warnings": mode_json(&problems),
             "hostname": s.hostname,
@@ -41,15 +53,45 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
         })),
         Output::Table => {
             println!("Node            {}", s.hostname);
-            match &s.ca.info {
-                Some(i) => println!(
+            let now = node.now();
+            match (&agent, &s.ca.info) {
+                (Some(g), _) => {
+                    match &g.server {
+                        Some(url) => println!(
+                            "Agent of        {url} (verification {})",
+                            if g.verification { "on" } else { "OFF" }
+                        ),
+                        None => println!("Agent of        no server: it removed this host; join again with `certherd agent join`"),
+                    }
+                    match g.last_poll {
+                        Some(t) => println!(
+                            "Last poll       {} ({} ago)",
+                            rfc3339(t),
+                            certherd_inspect::wording::duration(now - t)
+                        ),
+                        None => println!("Last poll       never: start `certherd agent run`"),
+                    }
+                    if let Some((at, m)) = &g.last_error {
+                        println!("Last error      {}: {m}", rfc3339(*at));
+                    }
+                    match g.host_not_after {
+                        Some(t) => println!(
+                            "Host cert       {} until {} ({})",
+                            certherd_ca::AGENT_HOST_ENTRY,
+                            short(t),
+                            certherd_inspect::wording::expiry(t, now)
+                        ),
+                        None => println!("Host cert       none"),
+                    }
+                }
+                (None, Some(i)) => println!(
                     "CA              {} (mode {}), expires {}, SHA-256 {}",
                     i.subject,
                     s.ca.mode,
                     short(i.not_after),
                     colon_hex(&i.sha256)
                 ),
-                None => println!(
+                (None, None) => println!(
                     "CA              not ready (mode {}): waiting for `certherd ca import-signed`",
                     s.ca.mode
                 ),
