@@ -4,9 +4,11 @@
 //! new host certificate when its own is due. Keys are made on the host and never leave it.
 #![forbid(unsafe_code)]
 
+mod backoff;
 mod deploy;
 pub(crate) mod http;
 
+pub use backoff::{Backoff, Jitter};
 pub use deploy::{listen, reload, server_config, write_targets, Served};
 pub use http::post as post_json;
 
@@ -48,10 +50,22 @@ pub enum Error {
     /// The server's answer is not what the protocol says.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// The server no longer knows this host (`certherd host remove`): it answered
+    /// 410 Gone. This host has forgotten the server and the trust it distributed.
+    #[error("the server {server} no longer knows this host ({message}); this host forgot the server and its trust: add it again with `certherd host add` on the server and join with the new token")]
+    HostRemoved {
+        /// The server's URL.
+        server: String,
+        /// What the server said.
+        message: String,
+    },
     /// A local operation failed.
     #[error(transparent)]
     Node(#[from] certherd_ca::Error),
 }
+
+/// The HTTP status the server answers a client certificate it no longer knows with.
+pub const STATUS_HOST_UNKNOWN: u16 = 410;
 
 fn host_port(url: &str) -> Result<(String, String), Error> {
     let rest = url
@@ -237,8 +251,9 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
             let recorder = Arc::new(RecordingVerifier::default());
             let mut s = certherd_tls::connect_for_request(&endpoint, recorder.clone(), None)?;
             check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
-            let (status, reply) = http::post(
+            let (status, reply) = http::post_within(
                 &mut s,
+                timeout,
                 &host,
                 "/v1/enrollment",
                 &json!({"token": token}).to_string(),
@@ -277,7 +292,8 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         "pool_certificate": certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &req.pool_cert),
         "verification": verification,
     });
-    let (status, reply) = http::post(&mut stream, &host, "/v1/join", &body.to_string())?;
+    let (status, reply) =
+        http::post_within(&mut stream, timeout, &host, "/v1/join", &body.to_string())?;
     let v = answer(status, &reply)?;
     let chain = pems(&v, "host_chain")?;
     node.agent_install(&req, server, &normalize(ca_fingerprint), &chain)?;
@@ -342,14 +358,18 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
         }
         None => json!({"verification": verifying, "trusted_roots": held}),
     };
-    let (status, reply) = http::post(&mut stream, &host, "/v1/poll", &body.to_string())?;
+    let (status, reply) =
+        http::post_within(&mut stream, timeout, &host, "/v1/poll", &body.to_string())?;
     let mut v = match answer(status, &reply) {
         Err(Error::Refused {
-            status: 403,
+            status: STATUS_HOST_UNKNOWN,
             message,
-        }) if message.contains("not the pinned identity") => {
+        }) => {
             node.agent_forget_server()?;
-            return Err(Error::Refused { status: 403, message: format!("{message}; this host forgot the server and its trust (join again with a new token)") });
+            return Err(Error::HostRemoved {
+                server: url,
+                message,
+            });
         }
         other => other?,
     };
@@ -372,7 +392,8 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
             check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
         }
         let body = json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr), "verification": verifying, "trusted_roots": held});
-        let (status, reply) = http::post(&mut again, &host, "/v1/poll", &body.to_string())?;
+        let (status, reply) =
+            http::post_within(&mut again, timeout, &host, "/v1/poll", &body.to_string())?;
         v = answer(status, &reply)?;
         due = Some((key, csr));
     }
@@ -395,7 +416,8 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
             check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
         }
         let body = json!({"pool_certificate": certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert)});
-        let (status, reply) = http::post(&mut again, &host, "/v1/pool", &body.to_string())?;
+        let (status, reply) =
+            http::post_within(&mut again, timeout, &host, "/v1/pool", &body.to_string())?;
         answer(status, &reply)?;
         node.agent_install_pool_identity(&key, &cert)?;
         out.pool_refreshed = true;

@@ -12,6 +12,9 @@ use crate::{Error, Node};
 
 const SERVER_URL: &str = "agent.server";
 const SERVER_CA: &str = "agent.server-ca-sha256";
+const LAST_POLL: &str = "agent.last-poll";
+const LAST_ERROR: &str = "agent.last-error";
+const LAST_ERROR_AT: &str = "agent.last-error-at";
 
 /// The agent's host certificate entry.
 pub const AGENT_HOST_ENTRY: &str = "machine-ssl/host";
@@ -466,5 +469,84 @@ impl<S: Store> Node<S> {
             },
             self.audit("agent-verification", &self.hostname()?, value),
         ])
+    }
+}
+
+/// What `certherd status` shows of an agent's home.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentSummary {
+    /// The server it joined; `None` once the server removed it.
+    pub server: Option<String>,
+    /// The last successful poll.
+    pub last_poll: Option<time::OffsetDateTime>,
+    /// The last failed poll since then, and why.
+    pub last_error: Option<(time::OffsetDateTime, String)>,
+    /// The host certificate's notAfter, if the host holds one.
+    pub host_not_after: Option<time::OffsetDateTime>,
+    /// Whether it verifies the server.
+    pub verification: bool,
+}
+
+fn unix(value: Option<String>) -> Option<time::OffsetDateTime> {
+    value
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+}
+
+impl<S: Store> Node<S> {
+    /// Whether this home holds a server to poll (it joined, and was not removed since).
+    pub fn agent_joined(&self) -> Result<bool, Error> {
+        Ok(self.store.meta(SERVER_URL)?.is_some() && self.store.meta(SERVER_CA)?.is_some())
+    }
+
+    /// Records a successful poll at the node's clock; the last error is cleared.
+    pub fn agent_record_poll(&mut self) -> Result<(), Error> {
+        self.commit(&[
+            Change::SetMeta {
+                key: LAST_POLL.into(),
+                value: self.now().unix_timestamp().to_string(),
+            },
+            Change::DeleteMeta(LAST_ERROR.into()),
+            Change::DeleteMeta(LAST_ERROR_AT.into()),
+        ])
+    }
+
+    /// Records a failed poll and why, at the node's clock.
+    pub fn agent_record_poll_error(&mut self, message: &str) -> Result<(), Error> {
+        self.commit(&[
+            Change::SetMeta {
+                key: LAST_ERROR.into(),
+                value: message.to_owned(),
+            },
+            Change::SetMeta {
+                key: LAST_ERROR_AT.into(),
+                value: self.now().unix_timestamp().to_string(),
+            },
+        ])
+    }
+
+    /// The agent's server, last poll, last error and host certificate expiry.
+    pub fn agent_summary(&self) -> Result<AgentSummary, Error> {
+        let last_error = match (
+            self.store.meta(LAST_ERROR)?,
+            unix(self.store.meta(LAST_ERROR_AT)?),
+        ) {
+            (Some(m), Some(at)) => Some((at, m)),
+            _ => None,
+        };
+        let host: EntryRef = AGENT_HOST_ENTRY.parse()?;
+        let host_not_after = self
+            .store
+            .entries(Some(&host.store))?
+            .into_iter()
+            .find(|m| m.entry == host)
+            .map(|m| m.not_after);
+        Ok(AgentSummary {
+            server: self.store.meta(SERVER_URL)?,
+            last_poll: unix(self.store.meta(LAST_POLL)?),
+            last_error,
+            host_not_after,
+            verification: self.agent_verification()?,
+        })
     }
 }

@@ -22,7 +22,7 @@ mod node;
 mod trust;
 mod watch;
 
-pub use agent::{JoinRequest, TargetFile, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY};
+pub use agent::{AgentSummary, JoinRequest, TargetFile, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::ExportFormat;

@@ -144,6 +144,34 @@ pub enum Command {
     /// Credentials for the server's admin API.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// The home directory itself: where its master key lives.
+    #[command(subcommand)]
+    Home(HomeCmd),
+}
+
+/// `home` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HomeCmd {
+    /// The master key that seals every private key of the home.
+    #[command(subcommand, name = "seal-key")]
+    SealKey(SealKeyCmd),
+}
+
+/// `home seal-key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SealKeyCmd {
+    /// Move the master key out of the home (or to another place), so that a backup of the
+    /// home alone cannot unseal any private key.
+    ///
+    /// The key is written 0600 at PATH (which must not exist), checked to open a sealed
+    /// key of this home, and only then removed from where it was. Afterwards every
+    /// certherd command on this home needs CERTHERD_MASTER_KEY_FILE=PATH (or the systemd
+    /// credential `certherd-master-key`).
+    Move {
+        /// Where the key goes: a file that does not exist yet, on a path outside the home.
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
+    },
 }
 
 /// `admin` subcommands.
@@ -314,6 +342,13 @@ pub enum AgentCmd {
     /// After each change it writes the `[[agent.targets]]` files of certherd.toml (atomic
     /// replace, keys 0600) and runs `[agent] reload`; with a listen address from `join`, it
     /// serves the host certificate there.
+    ///
+    /// A failed poll (server down, network, a deploy that failed) is logged and retried
+    /// after 1s, 2s, 4s... (with jitter) up to --retry-max; the first success goes back to
+    /// --poll. Each log line starts with the time and the host name. When the server
+    /// answers that it no longer knows this host (`certherd host remove`), the agent
+    /// forgets the server, says so and exits with status 3 (for systemd:
+    /// RestartPreventExitStatus=3).
     Run {
         /// Time between polls.
         #[arg(long, value_name = "DURATION", default_value = "60s")]
@@ -321,9 +356,12 @@ pub enum AgentCmd {
         /// Poll once and exit (for cron, or to check the set-up).
         #[arg(long)]
         once: bool,
-        /// Connect timeout.
+        /// Connect timeout, and the longest wait for each answer.
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         timeout: String,
+        /// The longest wait between retries after failed polls.
+        #[arg(long, value_name = "DURATION", default_value = "5m")]
+        retry_max: String,
     },
 }
 

@@ -40,11 +40,10 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
     let every = duration(&a.evaluate_every, "--evaluate-every")?;
     // Fail now, with the usual message, if the home is not initialized.
     open_node(home)?;
-    let dir = home.dir().to_path_buf();
+    let server_home = home.clone();
     let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
-        let home = Home::new(dir.clone());
-        let store = home.open().map_err(|e| e.to_string())?;
-        node_over(&home, store).map_err(|f| f.message)
+        let store = server_home.open().map_err(|e| e.to_string())?;
+        node_over(&server_home, store).map_err(|f| f.message)
     });
     let tick_open = open.clone();
     let tick: certherd_server::Tick = std::sync::Arc::new(move || {
@@ -207,6 +206,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 None => confirm_fingerprint(&server, timeout)?,
             };
             let store = home.create().map_err(certherd_ca::Error::from)?;
+            crate::home_cmd::warn_modes(home);
             let mut node = node_over(home, store)?;
             let joined = certherd_agent::join(
                 &mut node,
@@ -238,51 +238,158 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             poll,
             once,
             timeout,
-        } => {
-            let every = duration(&poll, "--poll")?;
-            let timeout = duration(&timeout, "--timeout")?;
-            let node = open_node(home)?;
-            node.agent_server()?;
-            let served: Option<certherd_agent::Served> = match node.agent_listen()? {
-                Some(l) => {
-                    let config = certherd_agent::server_config(&node).map_err(agent_error)?;
-                    let served = std::sync::Arc::new(std::sync::RwLock::new(config));
-                    let addr = certherd_agent::listen(&l, served.clone()).map_err(agent_error)?;
-                    errln!("serving the host certificate on {addr}");
-                    Some(served)
-                }
-                None => None,
-            };
-            deploy(&node, served.as_ref())?;
-            drop(node);
-            loop {
-                let mut node = open_node(home)?;
-                match certherd_agent::poll(&mut node, timeout) {
-                    Ok(p) => {
-                        if p.pool_refreshed {
-                            errln!("polled: pool-internal identity replaced");
-                        }
-                        if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
-                            errln!(
-                                "polled: renewed {}, trusted roots +{} -{}",
-                                p.renewed,
-                                p.trust_added,
-                                p.trust_removed
-                            );
-                        }
-                        deploy(&node, served.as_ref())?;
-                    }
-                    Err(e) if once => return Err(agent_error(e)),
-                    Err(e) => errln!("certherd agent: poll failed: {e}"),
-                }
-                if once {
-                    break;
-                }
-                std::thread::sleep(every);
-            }
-        }
+            retry_max,
+        } => return agent_run(home, &poll, once, &timeout, &retry_max),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit status of `agent run` when the server removed this host (or the home has no
+/// server): a service manager should not restart it.
+const EXIT_REMOVED: u8 = 3;
+
+/// One line of the agent's log: the time, the host name, the message.
+fn log(host: &str, message: impl std::fmt::Display) {
+    errln!(
+        "{} {host} certherd agent: {message}",
+        rfc3339(time::OffsetDateTime::now_utc())
+    );
+}
+
+/// How one round of `agent run` ended.
+enum Round {
+    /// Polled (and deployed).
+    Polled(certherd_agent::Polled),
+    /// Failed; the next round retries.
+    Failed(String),
+    /// The server removed this host: stop.
+    Removed(String),
+}
+
+/// `agent run`: polls until the server removes this host; failures are retried with
+/// backoff, never fatal.
+fn agent_run(
+    home: &Home,
+    poll: &str,
+    once: bool,
+    timeout: &str,
+    retry_max: &str,
+) -> Result<ExitCode, Failure> {
+    let every = duration(poll, "--poll")?;
+    let timeout = duration(timeout, "--timeout")?;
+    let cap = duration(retry_max, "--retry-max")?;
+    let node = open_node(home)?;
+    if !node.agent_joined()? {
+        let mut f = Failure::msg(
+            "this home has not joined a server (or the server removed it): run `certherd agent join` first",
+        );
+        f.code = Some(EXIT_REMOVED);
+        return Err(f);
+    }
+    let host = node.hostname()?;
+    let served: Option<certherd_agent::Served> = match node.agent_listen()? {
+        Some(l) => {
+            let config = certherd_agent::server_config(&node).map_err(agent_error)?;
+            let served = std::sync::Arc::new(std::sync::RwLock::new(config));
+            let addr = certherd_agent::listen(&l, served.clone()).map_err(agent_error)?;
+            log(
+                &host,
+                format_args!("serving the host certificate on {addr}"),
+            );
+            Some(served)
+        }
+        None => None,
+    };
+    if let Err(f) = deploy(&node, served.as_ref()) {
+        log(&host, format_args!("deploy failed: {}", f.message));
+    }
+    drop(node);
+    let seed = u64::from_le_bytes(random32()?[..8].try_into().unwrap_or_default());
+    let mut backoff = certherd_agent::Backoff::new(every, cap, certherd_agent::Jitter::new(seed));
+    loop {
+        let wait = match round(home, timeout, served.as_ref()) {
+            Round::Polled(p) => {
+                if p.pool_refreshed {
+                    log(&host, "polled: pool-internal identity replaced");
+                }
+                if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
+                    log(
+                        &host,
+                        format_args!(
+                            "polled: renewed {}, trusted roots +{} -{}",
+                            p.renewed, p.trust_added, p.trust_removed
+                        ),
+                    );
+                }
+                if backoff.failures() > 0 {
+                    log(
+                        &host,
+                        format_args!("polled again after {} failure(s)", backoff.failures()),
+                    );
+                }
+                backoff.succeeded()
+            }
+            Round::Removed(message) => {
+                log(&host, format_args!("stopped: {message}"));
+                return Ok(ExitCode::from(EXIT_REMOVED));
+            }
+            Round::Failed(message) if once => return Err(Failure::msg(message)),
+            Round::Failed(message) => {
+                let wait = backoff.failed();
+                log(
+                    &host,
+                    format_args!(
+                        "poll failed ({} in a row), retrying in {:.1}s: {message}",
+                        backoff.failures(),
+                        wait.as_secs_f64()
+                    ),
+                );
+                wait
+            }
+        };
+        if once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(wait);
+    }
+}
+
+/// One poll and deploy; every failure is reported, none ends the agent but removal.
+fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>) -> Round {
+    let mut node = match open_node(home) {
+        Ok(n) => n,
+        Err(f) => return Round::Failed(format!("opening the home: {}", f.message)),
+    };
+    match node.agent_joined() {
+        Ok(true) => {}
+        Ok(false) => {
+            return Round::Removed(
+                "this home no longer has a server (it was removed): join again with `certherd agent join`".into(),
+            )
+        }
+        Err(e) => return Round::Failed(e.to_string()),
+    }
+    match certherd_agent::poll(&mut node, timeout) {
+        Ok(p) => {
+            let deployed = deploy(&node, served);
+            let recorded = match &deployed {
+                Ok(()) => node.agent_record_poll(),
+                Err(f) => node.agent_record_poll_error(&format!("deploy: {}", f.message)),
+            };
+            match (deployed, recorded) {
+                (Err(f), _) => Round::Failed(format!("deploy: {}", f.message)),
+                (Ok(()), Err(e)) => Round::Failed(format!("recording the poll: {e}")),
+                (Ok(()), Ok(())) => Round::Polled(p),
+            }
+        }
+        Err(e @ certherd_agent::Error::HostRemoved { .. }) => Round::Removed(e.to_string()),
+        Err(e) => {
+            let message = e.to_string();
+            // Best effort: `status` shows it; a home that cannot be written is in the log.
+            let _ = node.agent_record_poll_error(&message);
+            Round::Failed(message)
+        }
+    }
 }
 
 /// Writes changed target files, runs the reload command if any changed, and serves the

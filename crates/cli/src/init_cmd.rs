@@ -39,6 +39,7 @@ pub fn init(home: &Home, a: InitArgs) -> Result<ExitCode, Failure> {
     };
     opts.validate()?;
     let store = home.create()?;
+    crate::home_cmd::warn_modes(home);
     let path = home.config_path().display().to_string();
     let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
     let report = node.init(&opts)?;

@@ -10,6 +10,7 @@ mod cert_cmd;
 mod failure;
 mod fleet_cmd;
 mod forecast_cmd;
+mod home_cmd;
 mod html_report;
 mod init_cmd;
 mod input;
@@ -90,7 +91,13 @@ pub(crate) fn open_node(home: &Home) -> Result<LocalNode, Failure> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let home = Home::new(home_dir(cli.home)?);
+    let dir = home_dir(cli.home)?;
+    let key = certherd_store::KeyLocation::choose(
+        &dir,
+        std::env::var_os(certherd_store::MASTER_KEY_ENV).as_deref(),
+        std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(),
+    );
+    let home = Home::new(dir).with_master_key(key);
     match cli.command {
         Command::Init(a) => init_cmd::init(&home, a),
         Command::Store(c) => report_cmd::store(&home, c),
@@ -116,6 +123,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Pool(c) => fleet_cmd::pool(&home, c),
         Command::Fleet(c) => fleet_cmd::fleet(&home, c),
         Command::Admin(c) => fleet_cmd::admin(&home, c),
+        Command::Home(c) => home_cmd::run(&home, c),
     }
 }
 

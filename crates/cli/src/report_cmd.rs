@@ -25,8 +25,24 @@ pub fn store(home: &Home, c: StoreCmd) -> Result<ExitCode, Failure> {
 pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
     let s = node.status()?;
+    let key = home.master_key_location();
+    let problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
+    let agent = if node.is_agent()? {
+        Some(node.agent_summary()?)
+    } else {
+        None
+    };
     match a.output {
         Output::Json => json(&json!({
+            "agent": agent.as_ref().map(|g| json!({
+                "server": g.server,
+                "last_poll": g.last_poll.map(rfc3339),
+                "last_error": g.last_error.as_ref().map(|(at, m)| json!({"at": rfc3339(*at), "message": m})),
+                "host_certificate_not_after": g.host_not_after.map(rfc3339),
+                "verification": g.verification,
+            })),
+            "master_key": {"path": key.path.display().to_string(), "source": key.source.as_str()},
+            "mode_warnings": mode_json(&problems),
             "hostname": s.hostname,
             "mode": s.ca.mode,
             "ca": s.ca.info.as_ref().map(|i| json!({"entry": s.ca.entry.as_ref().map(ToString::to_string), "subject": i.subject, "not_after": rfc3339(i.not_after), "sha256": i.sha256})),
@@ -37,15 +53,45 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
         })),
         Output::Table => {
             outln!("Node            {}", s.hostname);
-            match &s.ca.info {
-                Some(i) => outln!(
+            let now = node.now();
+            match (&agent, &s.ca.info) {
+                (Some(g), _) => {
+                    match &g.server {
+                        Some(url) => outln!(
+                            "Agent of        {url} (verification {})",
+                            if g.verification { "on" } else { "OFF" }
+                        ),
+                        None => outln!("Agent of        no server: it removed this host; join again with `certherd agent join`"),
+                    }
+                    match g.last_poll {
+                        Some(t) => outln!(
+                            "Last poll       {} ({} ago)",
+                            rfc3339(t),
+                            certherd_inspect::wording::duration(now - t)
+                        ),
+                        None => outln!("Last poll       never: start `certherd agent run`"),
+                    }
+                    if let Some((at, m)) = &g.last_error {
+                        outln!("Last error      {}: {m}", rfc3339(*at));
+                    }
+                    match g.host_not_after {
+                        Some(t) => outln!(
+                            "Host cert       {} until {} ({})",
+                            certherd_ca::AGENT_HOST_ENTRY,
+                            short(t),
+                            certherd_inspect::wording::expiry(t, now)
+                        ),
+                        None => outln!("Host cert       none"),
+                    }
+                }
+                (None, Some(i)) => outln!(
                     "CA              {} (mode {}), expires {}, SHA-256 {}",
                     i.subject,
                     s.ca.mode,
                     short(i.not_after),
                     colon_hex(&i.sha256)
                 ),
-                None => outln!(
+                (None, None) => outln!(
                     "CA              not ready (mode {}): waiting for `certherd ca import-signed`",
                     s.ca.mode
                 ),
@@ -78,9 +124,25 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                     outln!("Next renewal    {} due from {}", v.meta.entry, short(t));
                 }
             }
+            outln!(
+                "Master key      {} ({})",
+                key.path.display(),
+                key.source.as_str()
+            );
+            for p in &problems {
+                outln!("Warning         {p}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The home's files that group or others may read or write, for JSON.
+fn mode_json(problems: &[certherd_store::ModeProblem]) -> serde_json::Value {
+    json!(problems
+        .iter()
+        .map(|p| json!({"path": p.path.display().to_string(), "mode": format!("{:04o}", p.mode), "fix": p.fix()}))
+        .collect::<Vec<_>>())
 }
 
 pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
@@ -111,7 +173,13 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
         None => node.now(),
     };
     let c = node.check(at, t)?;
-    let sev = c.severity();
+    // A home others can read or write is a warning: the fix is one chmod.
+    let home_problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
+    let sev = if home_problems.is_empty() {
+        c.severity()
+    } else {
+        c.severity().max(certherd_core::Severity::Warning)
+    };
     match a.output {
         Output::Json => json(&json!({
             "status": sev.as_str(),
@@ -120,6 +188,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
             "warn": t.warn.to_string(),
             "crit": t.crit.to_string(),
             "examined": c.examined,
+            "home_problems": mode_json(&home_problems),
             "findings": c.findings.iter().map(|f| json!({
                 "store": f.meta.entry.store.as_str(),
                 "alias": f.meta.entry.alias.as_str(),
@@ -153,7 +222,8 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     .iter()
                     .map(|w| w.findings.iter().filter(|f| f.is_problem()).count())
                     .sum::<usize>()
-                + c.open_alarms.len();
+                + c.open_alarms.len()
+                + home_problems.len();
             outln!(
                 "CERTHERD {} - {} certificates checked at {}, {} problem{}",
                 sev.as_str(),
@@ -197,6 +267,9 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     a.subject,
                     rfc3339(a.raised_at)
                 );
+            }
+            for p in &home_problems {
+                outln!("WARNING: home: {p}");
             }
         }
     }

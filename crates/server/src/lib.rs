@@ -133,7 +133,9 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
 fn refusal(e: &certherd_ca::Error) -> (StatusCode, String) {
     use certherd_ca::Error as E;
     let status = match e {
-        E::Token(_) | E::UnknownPeer(_) => StatusCode::FORBIDDEN,
+        E::Token(_) => StatusCode::FORBIDDEN,
+        // Gone: the agent stops polling (a removed host), typed by status, not by text.
+        E::UnknownPeer(_) => StatusCode::GONE,
         E::NotEnrolled { .. } => StatusCode::FORBIDDEN,
         E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

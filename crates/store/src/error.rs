@@ -36,6 +36,14 @@ pub enum Error {
         /// What is wrong with it.
         detail: &'static str,
     },
+    /// The database holds sealed keys but the master key is in none of the places looked.
+    #[error("the master key of {home} is missing: looked at {looked}; its database holds sealed private keys that only that key opens (set CERTHERD_MASTER_KEY_FILE to where it is, or restore it from its backup)")]
+    MasterKeyMissing {
+        /// The home directory.
+        home: PathBuf,
+        /// Each place looked, with where the choice came from.
+        looked: String,
+    },
     /// A sealed key could not be opened (wrong master key or tampered data).
     #[error("cannot unseal the private key of {entry}: wrong master key or corrupted data")]
     Unseal {

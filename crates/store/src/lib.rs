@@ -16,7 +16,9 @@ pub use home::INITIALIZED;
 
 pub use atomic_file::write_atomic;
 pub use error::Error;
-pub use home::Home;
+pub use home::{
+    Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL, MASTER_KEY_ENV,
+};
 pub use master_key::MasterKey;
 pub use model::{AuditRecord, Change, CrlRecord, Entry, Secret, StoreInfo};
 pub use sqlite::{FaultHook, SqliteStore};
