@@ -9,20 +9,10 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Env, Killed};
 
 fn start_server(env: &Env, addr: &str) -> Killed {
     let child = env
@@ -31,7 +21,7 @@ fn start_server(env: &Env, addr: &str) -> Killed {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let guard = Killed(child);
+    let guard = Killed::new(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "server did not listen on {addr}");
@@ -157,7 +147,7 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
     )
     .unwrap();
     let log = env.path("agent.log");
-    let mut running = Killed(
+    let mut running = Killed::new(
         agent_cmd(
             &home,
             &[
@@ -181,7 +171,7 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
     });
     assert!(log_of(&log).contains("deploy"), "{}", log_of(&log));
     assert!(
-        running.0.try_wait().unwrap().is_none(),
+        running.child().try_wait().unwrap().is_none(),
         "the agent exited: {}",
         log_of(&log)
     );
@@ -198,7 +188,7 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
         log_of(&log).matches("poll failed").count() >= 2
     });
     assert!(
-        running.0.try_wait().unwrap().is_none(),
+        running.child().try_wait().unwrap().is_none(),
         "the agent exited: {}",
         log_of(&log)
     );
@@ -237,7 +227,7 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
         log_of(&log)
     );
     assert!(
-        running.0.try_wait().unwrap().is_none(),
+        running.child().try_wait().unwrap().is_none(),
         "the agent exited: {}",
         log_of(&log)
     );
@@ -254,7 +244,7 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
     env.ok(&["host", "remove", "esx1.example.test"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let code = loop {
-        if let Some(s) = running.0.try_wait().unwrap() {
+        if let Some(s) = running.child().try_wait().unwrap() {
             break s.code();
         }
         assert!(

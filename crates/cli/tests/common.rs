@@ -182,3 +182,47 @@ pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
+
+/// A child process that is killed and reaped when the guard drops, however the test ends
+/// (a failed assertion unwinds through it).
+pub struct Killed(Option<std::process::Child>);
+
+impl Killed {
+    /// Guards `child`.
+    pub fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The process.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("guarded child")
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// Kills and reaps it now.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits for it to exit on its own and collects its output (the guard is spent).
+    pub fn wait_with_output(mut self) -> Output {
+        self.0
+            .take()
+            .expect("guarded child")
+            .wait_with_output()
+            .unwrap()
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -7,23 +7,16 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Env;
 
 struct Server {
-    child: Child,
+    _child: common::Killed,
     url: String,
     addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start_server(env: &Env) -> Server {
@@ -33,19 +26,20 @@ fn start_server(env: &Env) -> Server {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let child = env
-        .cmd(&["server", "--listen", &addr, "--evaluate-every", "1h"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = common::Killed::new(
+        env.cmd(&["server", "--listen", &addr, "--evaluate-every", "1h"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(&addr).is_err() {
         assert!(Instant::now() < deadline, "server did not listen on {addr}");
         std::thread::sleep(Duration::from_millis(50));
     }
     Server {
-        child,
+        _child: child,
         url: format!("https://{addr}"),
         addr,
     }
@@ -401,14 +395,16 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         ),
     )
     .unwrap();
-    let mut running = Command::new(env!("CARGO_BIN_EXE_certherd"))
-        .arg("--home")
-        .arg(agent_home(&env, "esx2"))
-        .args(["agent", "run", "--poll", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut running = common::Killed::new(
+        Command::new(env!("CARGO_BIN_EXE_certherd"))
+            .arg("--home")
+            .arg(agent_home(&env, "esx2"))
+            .args(["agent", "run", "--poll", "1s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !(out.join("reloads").exists() && std::net::TcpStream::connect(&esx2_listen).is_ok()) {
         assert!(Instant::now() < deadline, "the agent did not deploy");
@@ -474,8 +470,7 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
             .any(|e| e["store"] == "endpoints"),
         "the scanned copy is not listed twice: {listed}"
     );
-    let _ = running.kill();
-    let _ = running.wait();
+    running.stop();
 
     // fleet renew: ordered, followed until the host polls, with a per-host result.
     let before = agent(
@@ -484,8 +479,8 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         &["cert", "list", "--store", "machine-ssl", "--output", "json"],
     )
     .stdout;
-    let renew = env
-        .cmd(&[
+    let renew = common::Killed::new(
+        env.cmd(&[
             "fleet",
             "renew",
             "--host",
@@ -498,7 +493,8 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !env.ok(&["audit"]).contains("fleet-renew-ordered") {
         assert!(Instant::now() < deadline, "no order recorded");
@@ -506,7 +502,7 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
     }
     let r = agent(&env, "esx1", &["agent", "run", "--once"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let out = common::finish(renew.wait_with_output().unwrap());
+    let out = common::finish(renew.wait_with_output());
     assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
     let result: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(result[0]["result"], "renewed", "{result}");
@@ -766,12 +762,13 @@ fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = env
-        .cmd(&["server", "--listen", &addr, "--evaluate-every", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = common::Killed::new(
+        env.cmd(&["server", "--listen", &addr, "--evaluate-every", "1s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     while std::net::TcpStream::connect(&addr).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -815,7 +812,7 @@ fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
     let old_root = env.json(&["ca", "show", "--output", "json"]);
     let old_sha = old_root["sha256"].as_str().unwrap().to_owned();
     // Mutually authenticated traffic, all through the rotation: each agent polls every second.
-    let agents: Vec<Child> = hosts
+    let agents: Vec<common::Killed> = hosts
         .iter()
         .map(|(name, _)| {
             let home = name.split('.').next().unwrap();
@@ -827,6 +824,7 @@ fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
+                .map(common::Killed::new)
                 .unwrap()
         })
         .collect();
@@ -847,12 +845,8 @@ fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
     }
     // A few more polls after the old root is gone.
     std::thread::sleep(Duration::from_secs(3));
-    for mut a in agents {
-        let _ = a.kill();
-        let _ = a.wait();
-    }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(agents);
+    server.stop();
     let mut polls_seen = 0;
     for (name, _) in hosts {
         let home = name.split('.').next().unwrap();
