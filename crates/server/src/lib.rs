@@ -818,6 +818,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                     continue;
                 }
             };
+            let _ = tcp.set_nodelay(true);
             // Every connection busy with a request: this one is closed at once.
             let Some(conn) = registry.admit() else {
                 drop(tcp);
