@@ -640,21 +640,27 @@ const BLOCKING_THREADS: usize = 32;
 fn raise_open_files() -> Option<u64> {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let l = getrlimit(Resource::Nofile);
-    if l.current.is_some() && l.current != l.maximum {
-        let raised = Rlimit {
-            current: l.maximum,
-            maximum: l.maximum,
-        };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => return l.maximum,
-            Err(e) => eprintln!(
-                "certherd server: cannot raise the open-file limit from {} to {}: {e}",
-                l.current.unwrap_or(0),
-                l.maximum.map_or("unlimited".into(), |m| m.to_string())
-            ),
+    // An unlimited hard limit cannot be the soft one (the kernel caps open files at
+    // fs.nr_open): aim at the kernel's default cap then.
+    let target = l.maximum.unwrap_or(1 << 20);
+    match l.current {
+        Some(current) if current < target => {
+            let raised = Rlimit {
+                current: Some(target),
+                maximum: l.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => Some(target),
+                Err(e) => {
+                    eprintln!(
+                        "certherd server: cannot raise the open-file limit from {current} to {target}: {e}"
+                    );
+                    Some(current)
+                }
+            }
         }
+        other => other,
     }
-    l.current
 }
 
 /// The connection cap that fits in the open-file limit.
