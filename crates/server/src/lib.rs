@@ -259,13 +259,14 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     conn.set(conns::Phase::Body);
-    let response = route(shared, source, peer, req).await;
+    let response = route(shared, &conn, source, peer, req).await;
     conn.set(conns::Phase::Idle);
     Ok(response)
 }
 
 async fn route(
     shared: Arc<Shared>,
+    conn: &conns::Conn,
     source: SocketAddr,
     peer: Option<Vec<u8>>,
     req: Request<Incoming>,
@@ -294,6 +295,8 @@ async fn route(
             return r;
         }
     };
+    // The request is complete: its work is not cut short to make room or by a timeout.
+    conn.set(conns::Phase::Working);
     let path = parts.uri.path().to_owned();
     let bearer: Option<String> = parts
         .headers
@@ -866,7 +869,9 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         }
         Ok::<(), Error>(())
     });
-    // Every refusal still counted goes to the audit log before the process ends.
+    // Requests still under way finish (up to a second), then every refusal still counted
+    // goes to the audit log before the process ends.
+    rt.shutdown_timeout(Duration::from_secs(1));
     let rows = shared
         .refusals
         .lock()
@@ -884,7 +889,6 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             r.detail()
         );
     }
-    rt.shutdown_timeout(Duration::from_secs(1));
     eprintln!("certherd server: stopped");
     served
 }
