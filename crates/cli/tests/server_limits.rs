@@ -44,6 +44,15 @@ impl Server {
             .unwrap()
     }
 
+    /// CPU time used so far (user + system), in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the command name (which is in parentheses): utime is the 12th.
+        let rest = &s[s.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    }
+
     fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .unwrap()
@@ -282,7 +291,9 @@ fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
 
     // Every connection is closed by the server: the older ones to make room, the others
     // when their 2 s run out.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let cpu_before = server.cpu_ticks();
+    let waited = Instant::now();
+    let deadline = waited + Duration::from_secs(5);
     let open_idle = held
         .iter_mut()
         .map(|s| closed_by(s, deadline))
@@ -296,12 +307,25 @@ fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
     assert_eq!(open_idle, 0, "idle connections left open");
     assert_eq!(open_stalled, 0, "stalled bodies left open");
     let rss_after = server.status("VmRSS");
+    // While the connections time out, the server does not spin (ticks are 1/100 s).
+    let (cpu, waited) = (server.cpu_ticks() - cpu_before, waited.elapsed());
     eprintln!(
-        "flood of 320 connections in {flood:?}; health in {took:?}; server files {fds_before} -> {fds_during}; VmRSS {rss_before} kB -> {rss_during} kB during -> {rss_after} kB after"
+        "flood of 320 connections in {flood:?}; health in {took:?}; server files {fds_before} -> {fds_during}; VmRSS {rss_before} kB -> {rss_during} kB during -> {rss_after} kB after; {cpu} CPU ticks over {waited:?} of timeouts"
+    );
+    assert!(
+        (cpu as f64) < waited.as_secs_f64() * 100.0 * 0.25,
+        "the server used {cpu} ticks in {waited:?}"
     );
     assert!(
         rss_during < rss_before + 32 * 1024,
         "VmRSS grew from {rss_before} kB to {rss_during} kB"
+    );
+
+    // The operator is told the cap was reached.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains(&format!("{CAP} connections open (server.max_connections)")),
+        "{log}"
     );
 
     // Still serving, and a clean stop.

@@ -186,25 +186,27 @@ impl Registry {
         }
     }
 
-    /// Admits a connection: its handle, or `None` when every connection is busy.
-    pub fn admit(self: &Arc<Self>) -> Option<Conn> {
+    /// Admits a connection: its handle (`None` when every connection is busy), and whether
+    /// the cap was reached (another connection closed to make room, or this one refused).
+    pub fn admit(self: &Arc<Self>) -> (Option<Conn>, bool) {
         let Ok(mut g) = self.inner.lock() else {
-            return None;
+            return (None, true);
         };
         let (table, notes) = &mut *g;
         match table.admit(Instant::now()) {
-            Admit::No => None,
+            Admit::No => (None, true),
             Admit::Yes { id, evicted } => {
                 if let Some(v) = evicted.and_then(|v| notes.get(&v)) {
                     v.notify_one();
                 }
                 let close = Arc::new(Notify::new());
                 notes.insert(id, close.clone());
-                Some(Conn {
+                let conn = Conn {
                     id,
                     close,
                     registry: self.clone(),
-                })
+                };
+                (Some(conn), evicted.is_some())
             }
         }
     }

@@ -806,6 +806,8 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         // Slow headers on a kept-alive connection are bounded by hyper as well.
         let header_backstop = limits.header_timeout.max(limits.idle_timeout);
         let mut backoff = conns::Backoff::new();
+        // When the cap was last reported (at most once a minute).
+        let mut last_full = None;
         let stop = stop_signal();
         tokio::pin!(stop);
         loop {
@@ -828,8 +830,15 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 }
             };
             let _ = tcp.set_nodelay(true);
+            let (admitted, full) = registry.admit();
+            if full && last_full.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(60)) {
+                last_full = Some(std::time::Instant::now());
+                eprintln!(
+                    "certherd server: {cap} connections open (server.max_connections): closing the longest idle to make room, or refusing when all are busy"
+                );
+            }
             // Every connection busy with a request: this one is closed at once.
-            let Some(conn) = registry.admit() else {
+            let Some(conn) = admitted else {
                 drop(tcp);
                 continue;
             };
