@@ -39,8 +39,25 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
     })?;
     let every = duration(&a.evaluate_every, "--evaluate-every")?;
     // Fail now, with the usual message, if the home is not initialized.
-    open_node(home)?;
+    let limits = open_node(home)?
+        .settings()
+        .server
+        .limits()
+        .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
     let server_home = home.clone();
+    let audit_home = home.clone();
+    let audit: certherd_server::AuditSink = std::sync::Arc::new(move |records| {
+        use certherd_store::Store;
+        let changes: Vec<certherd_store::Change> = records
+            .iter()
+            .cloned()
+            .map(certherd_store::Change::Audit)
+            .collect();
+        audit_home
+            .open()
+            .and_then(|mut store| store.apply(&changes))
+            .map_err(|e| e.to_string())
+    });
     let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
         let store = server_home.open().map_err(|e| e.to_string())?;
         node_over(&server_home, store).map_err(|f| f.message)
@@ -78,6 +95,9 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             listen,
             open,
             tick: Some((tick, every)),
+            limits,
+            audit,
+            clock: std::sync::Arc::new(certherd_ca::SystemClock),
         },
         |bound| {
             errln!("certherd server listening on https://{bound}");

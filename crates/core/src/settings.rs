@@ -36,6 +36,9 @@ pub struct Settings {
     /// `[metrics]`: who may read the server's `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// `[server]`: the fleet API's connection limits and refusal rate limiting.
+    #[serde(default)]
+    pub server: ServerSettings,
 }
 
 /// `[metrics]` section.
@@ -165,5 +168,210 @@ impl Settings {
     /// The built-in profiles with this file's overrides applied.
     pub fn profiles(&self) -> Result<Profiles, Error> {
         Profiles::builtin().with_overrides(&self.profiles)
+    }
+}
+
+/// `[server]` section: the fleet API's connection limits and how refused joins are
+/// rate-limited. Every key is optional; [`ServerSettings::limits`] fills the defaults.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Connections served at once (default 512).
+    pub max_connections: Option<u32>,
+    /// Time allowed for the TLS handshake (default 10s).
+    pub handshake_timeout: Option<Span>,
+    /// Time allowed for a request's headers to arrive after the handshake (default 10s).
+    pub header_timeout: Option<Span>,
+    /// Time allowed for a request's body to arrive (default 10s).
+    pub body_timeout: Option<Span>,
+    /// How long a kept-alive connection may wait for its next request (default 30s).
+    pub idle_timeout: Option<Span>,
+    /// The interval over which refused joins from one source are counted (default 1m).
+    pub refusal_interval: Option<Span>,
+    /// Refused joins one source may make per interval before it is answered 429
+    /// (default 20).
+    pub refusals_per_interval: Option<u32>,
+}
+
+/// The `[server]` settings with defaults filled in and ranges checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections served at once.
+    pub max_connections: u32,
+    /// Time allowed for the TLS handshake.
+    pub handshake_timeout: std::time::Duration,
+    /// Time allowed for a request's headers.
+    pub header_timeout: std::time::Duration,
+    /// Time allowed for a request's body.
+    pub body_timeout: std::time::Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: std::time::Duration,
+    /// The interval over which refused joins from one source are counted.
+    pub refusal_interval: std::time::Duration,
+    /// Refused joins one source may make per interval before it is answered 429.
+    pub refusals_per_interval: u32,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        let s = std::time::Duration::from_secs;
+        Self {
+            max_connections: 512,
+            handshake_timeout: s(10),
+            header_timeout: s(10),
+            body_timeout: s(10),
+            idle_timeout: s(30),
+            refusal_interval: s(60),
+            refusals_per_interval: 20,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The limits in force: defaults filled in; each value must lie in its range
+    /// (timeouts 1s..1h, `refusal_interval` 1s..1d, counts 1..1,000,000).
+    pub fn limits(&self) -> Result<ServerLimits, Error> {
+        let d = ServerLimits::default();
+        let span = |v: Option<Span>,
+                    default: std::time::Duration,
+                    field: &'static str,
+                    max_secs: i64,
+                    expected: &'static str|
+         -> Result<std::time::Duration, Error> {
+            match v {
+                None => Ok(default),
+                Some(v) => {
+                    let secs = v.duration().whole_seconds();
+                    if (1..=max_secs).contains(&secs) {
+                        Ok(std::time::Duration::from_secs(secs.unsigned_abs()))
+                    } else {
+                        Err(Error::Setting { field, expected })
+                    }
+                }
+            }
+        };
+        let count = |v: Option<u32>, default: u32, field: &'static str| -> Result<u32, Error> {
+            match v {
+                None => Ok(default),
+                Some(v) if (1..=1_000_000).contains(&v) => Ok(v),
+                Some(_) => Err(Error::Setting {
+                    field,
+                    expected: "a whole number from 1 to 1000000",
+                }),
+            }
+        };
+        const TIMEOUT: &str = "a duration from 1s to 1h";
+        Ok(ServerLimits {
+            max_connections: count(
+                self.max_connections,
+                d.max_connections,
+                "server.max_connections",
+            )?,
+            handshake_timeout: span(
+                self.handshake_timeout,
+                d.handshake_timeout,
+                "server.handshake_timeout",
+                3600,
+                TIMEOUT,
+            )?,
+            header_timeout: span(
+                self.header_timeout,
+                d.header_timeout,
+                "server.header_timeout",
+                3600,
+                TIMEOUT,
+            )?,
+            body_timeout: span(
+                self.body_timeout,
+                d.body_timeout,
+                "server.body_timeout",
+                3600,
+                TIMEOUT,
+            )?,
+            idle_timeout: span(
+                self.idle_timeout,
+                d.idle_timeout,
+                "server.idle_timeout",
+                3600,
+                TIMEOUT,
+            )?,
+            refusal_interval: span(
+                self.refusal_interval,
+                d.refusal_interval,
+                "server.refusal_interval",
+                86_400,
+                "a duration from 1s to 1d",
+            )?,
+            refusals_per_interval: count(
+                self.refusals_per_interval,
+                d.refusals_per_interval,
+                "server.refusals_per_interval",
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod server_tests {
+    use super::*;
+
+    #[test]
+    fn server_limits_default_and_range_checked() {
+        assert_eq!(
+            ServerSettings::default().limits().unwrap(),
+            ServerLimits::default()
+        );
+        let l = ServerSettings {
+            max_connections: Some(8),
+            header_timeout: Some(Span::seconds(2)),
+            ..Default::default()
+        }
+        .limits()
+        .unwrap();
+        assert_eq!(l.max_connections, 8);
+        assert_eq!(l.header_timeout, std::time::Duration::from_secs(2));
+        let bad = [
+            (
+                ServerSettings {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                "server.max_connections",
+            ),
+            (
+                ServerSettings {
+                    idle_timeout: Some(Span::seconds(0)),
+                    ..Default::default()
+                },
+                "server.idle_timeout",
+            ),
+            (
+                ServerSettings {
+                    body_timeout: Some(Span::seconds(7200)),
+                    ..Default::default()
+                },
+                "server.body_timeout",
+            ),
+            (
+                ServerSettings {
+                    refusal_interval: Some(Span::days(2)),
+                    ..Default::default()
+                },
+                "server.refusal_interval",
+            ),
+            (
+                ServerSettings {
+                    refusals_per_interval: Some(0),
+                    ..Default::default()
+                },
+                "server.refusals_per_interval",
+            ),
+        ];
+        for (settings, field) in bad {
+            match settings.limits() {
+                Err(Error::Setting { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 }

@@ -18,10 +18,19 @@
 //! - `GET /v1/hosts`, `GET /v1/alarms`: admin calls, `Authorization: Bearer` with a token
 //!   from `certherd admin credential`.
 //! - `GET /v1/health`: `{"status":"ok"}`.
+//!
+//! Limits ([`certherd_core::ServerLimits`], `[server]` in certherd.toml): at most
+//! `max_connections` connections, each closed when its TLS handshake, its headers, its
+//! body or its wait for the next request outlasts its time (see [`conns`]); refused joins
+//! are counted per source, written to the audit log aggregated, and answered 429 over a
+//! per-source rate (see [`refusals`]). The soft open-file limit is raised to the hard one
+//! at start, and a failing `accept` backs off rather than spins.
 #![forbid(unsafe_code)]
 
 mod client_auth;
+pub mod conns;
 mod error;
+pub mod refusals;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,7 +39,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certherd_ca::Node;
-use certherd_store::SqliteStore;
+use certherd_core::{Clock, ServerLimits};
+use certherd_store::{AuditRecord, SqliteStore};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -44,6 +54,9 @@ pub type OpenNode = Arc<dyn Fn() -> Result<Node<SqliteStore>, String> + Send + S
 /// The lifecycle loop's work, run on a blocking thread at each tick.
 pub type Tick = Arc<dyn Fn() + Send + Sync>;
 
+/// Appends records to the node's audit log (in one transaction).
+pub type AuditSink = Arc<dyn Fn(&[AuditRecord]) -> Result<(), String> + Send + Sync>;
+
 /// How the server runs.
 pub struct Config {
     /// Where to listen.
@@ -52,6 +65,66 @@ pub struct Config {
     pub open: OpenNode,
     /// The lifecycle evaluation, and how often.
     pub tick: Option<(Tick, Duration)>,
+    /// Connection limits and the refusal rate.
+    pub limits: ServerLimits,
+    /// Where aggregated refusals are written.
+    pub audit: AuditSink,
+    /// The time stamped on refusals.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What every request handler shares.
+struct Shared {
+    open: OpenNode,
+    audit: AuditSink,
+    clock: Arc<dyn Clock>,
+    refusals: std::sync::Mutex<refusals::Refusals>,
+    body_timeout: Duration,
+    refusal_interval: Duration,
+}
+
+impl Shared {
+    /// The audit record for a row of refusals.
+    fn record(&self, row: &refusals::Row) -> AuditRecord {
+        AuditRecord {
+            at: self.clock.now(),
+            action: "host-join-refused".into(),
+            subject: "fleet".into(),
+            detail: row.detail(),
+        }
+    }
+
+    /// Writes rows (logging each); rows that cannot be written go back to be retried.
+    fn write(&self, rows: Vec<refusals::Row>) {
+        if rows.is_empty() {
+            return;
+        }
+        for r in &rows {
+            eprintln!("certherd server: join refused: {}", r.detail());
+        }
+        let records: Vec<AuditRecord> = rows.iter().map(|r| self.record(r)).collect();
+        if let Err(e) = (self.audit)(&records) {
+            eprintln!(
+                "certherd server: cannot write refused joins to the audit log (will retry): {e}"
+            );
+            if let Ok(mut r) = self.refusals.lock() {
+                r.requeue(rows);
+            }
+        }
+    }
+
+    /// A join from `peer` was refused for `reason` by the server: written now, or counted.
+    fn refused(&self, peer: std::net::IpAddr, reason: &str) {
+        let now = self.clock.now();
+        let row = self
+            .refusals
+            .lock()
+            .ok()
+            .and_then(|mut r| r.refused(peer, now, reason));
+        if let Some(row) = row {
+            self.write(vec![row]);
+        }
+    }
 }
 
 thread_local! {
@@ -179,21 +252,53 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// Serves one request, recording the connection's phase as it goes.
 async fn handle(
-    open: OpenNode,
+    shared: Arc<Shared>,
+    conn: Arc<conns::Conn>,
+    source: SocketAddr,
     peer: Option<Vec<u8>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    conn.set(conns::Phase::Body);
+    let response = route(shared, &conn, source, peer, req).await;
+    conn.set(conns::Phase::Idle);
+    Ok(response)
+}
+
+async fn route(
+    shared: Arc<Shared>,
+    conn: &conns::Conn,
+    source: SocketAddr,
+    peer: Option<Vec<u8>>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let open = shared.open.clone();
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Ok(reply(
+    let collected =
+        tokio::time::timeout(shared.body_timeout, Limited::new(body, MAX_BODY).collect()).await;
+    let body = match collected {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
+            return reply(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"error": format!("request body over {MAX_BODY} bytes")}),
-            ))
+            )
+        }
+        Err(_) => {
+            let mut r = reply(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": format!("the request body did not arrive within {}s", shared.body_timeout.as_secs())}),
+            );
+            r.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+            return r;
         }
     };
+    // The request is complete: its work is not cut short to make room or by a timeout.
+    conn.set(conns::Phase::Working);
     let path = parts.uri.path().to_owned();
     let bearer: Option<String> = parts
         .headers
@@ -268,27 +373,7 @@ async fn handle(
             })
             .await
         }
-        (Method::POST, "/v1/join") => {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            blocking(move || {
-                let token = field(&v, "token")?.to_owned();
-                let csr = der_of(field(&v, "csr")?, "csr")?;
-                let pool = der_of(field(&v, "pool_certificate")?, "pool_certificate")?;
-                // Possession: the pool-internal certificate registered must be the one the
-                // host authenticated the TLS session with.
-                if peer.as_deref() != Some(pool.as_slice()) {
-                    return Err((StatusCode::BAD_REQUEST, "the pool-internal certificate must be the client certificate of this TLS session".into()));
-                }
-                let mut node = cached(&open)?;
-                let (host, grant) = node.host_join(&token, &csr, &pool, v["verification"].as_bool().unwrap_or(true)).map_err(|e| {
-                    eprintln!("certherd server: join refused: {e}");
-                    refusal(&e)
-                })?;
-                eprintln!("certherd server: host {} joined", host.name);
-                Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
-            })
-            .await
-        }
+        (Method::POST, "/v1/join") => join(shared.clone(), source.ip(), peer, &body).await,
         (Method::POST, "/v1/poll") => {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             match peer.clone() {
@@ -359,7 +444,78 @@ async fn handle(
             format!("no such endpoint: {} {path}", parts.method),
         )),
     };
-    Ok(result.unwrap_or_else(|(status, message)| reply(status, json!({"error": message}))))
+    result.unwrap_or_else(|(status, message)| reply(status, json!({"error": message})))
+}
+
+/// `POST /v1/join`. A source over its rate of refused joins is answered 429 before
+/// anything is parsed or read; a refusal the server decides (a malformed request, an
+/// unknown, spent or expired token) is counted per source and written aggregated; a
+/// refusal `host_join` decides (a valid token, a bad request) is written by it.
+async fn join(
+    shared: Arc<Shared>,
+    source: std::net::IpAddr,
+    peer: Option<Vec<u8>>,
+    body: &Bytes,
+) -> Result<Response<Full<Bytes>>, (StatusCode, String)> {
+    let now = shared.clock.now();
+    let gate = shared
+        .refusals
+        .lock()
+        .map(|mut r| r.gate(source, now))
+        .unwrap_or(refusals::Gate::Admit);
+    if gate == refusals::Gate::TooMany {
+        let mut r = reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": "too many refused joins from this address; try again later"}),
+        );
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(shared.refusal_interval.as_secs()),
+        );
+        return Ok(r);
+    }
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let open = shared.open.clone();
+    let s = shared.clone();
+    blocking(move || {
+        let checked = (|| {
+            let token = field(&v, "token")?.to_owned();
+            let csr = der_of(field(&v, "csr")?, "csr")?;
+            let pool = der_of(field(&v, "pool_certificate")?, "pool_certificate")?;
+            // Possession: the pool-internal certificate registered must be the one the
+            // host authenticated the TLS session with.
+            if peer.as_deref() != Some(pool.as_slice()) {
+                return Err((StatusCode::BAD_REQUEST, "the pool-internal certificate must be the client certificate of this TLS session".to_owned()));
+            }
+            Ok((token, csr, pool))
+        })();
+        let (token, csr, pool) = checked.inspect_err(|(_, m)| s.refused(source, m))?;
+        let mut node = cached(&open)?;
+        // A token that could not be redeemed is refused here, read-only, and counted
+        // with the other refusals from this source.
+        if let Err(e) = node.enrollment(&token) {
+            let (status, message) = refusal(&e);
+            if status.is_client_error() {
+                s.refused(source, &message);
+            } else {
+                eprintln!("certherd server: join failed: {e}");
+            }
+            return Err((status, message));
+        }
+        let (host, grant) = node.host_join(&token, &csr, &pool, v["verification"].as_bool().unwrap_or(true)).map_err(|e| {
+            eprintln!("certherd server: join refused from {source}: {e}");
+            let (status, message) = refusal(&e);
+            if status.is_client_error() {
+                if let Ok(mut r) = s.refusals.lock() {
+                    r.noted(source, s.clock.now());
+                }
+            }
+            (status, message)
+        })?;
+        eprintln!("certherd server: host {} joined", host.name);
+        Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
+    })
+    .await
 }
 
 /// Admin calls need a bearer token from `certherd admin credential`.
@@ -477,16 +633,107 @@ fn tls_config(
     Ok((Arc::new(config), identity))
 }
 
-/// Serves until the process is stopped. `ready` is called with the bound address.
+/// File descriptors kept back from the connection cap: the database (its -wal and -shm)
+/// on each blocking thread, the listener, standard streams.
+const FD_RESERVE: u64 = 4 * BLOCKING_THREADS as u64 + 64;
+
+/// Blocking threads (each may hold a database connection).
+const BLOCKING_THREADS: usize = 32;
+
+/// Raises the soft open-file limit to the hard one; the soft limit now in force (`None`:
+/// unlimited or unknown).
+fn raise_open_files() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let l = getrlimit(Resource::Nofile);
+    // An unlimited hard limit cannot be the soft one (the kernel caps open files at
+    // fs.nr_open): aim at the kernel's default cap then.
+    let target = l.maximum.unwrap_or(1 << 20);
+    match l.current {
+        Some(current) if current < target => {
+            let raised = Rlimit {
+                current: Some(target),
+                maximum: l.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => Some(target),
+                Err(e) => {
+                    eprintln!(
+                        "certherd server: cannot raise the open-file limit from {current} to {target}: {e}"
+                    );
+                    Some(current)
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+/// The connection cap that fits in the open-file limit.
+fn fitted_cap(wanted: u32, open_files: Option<u64>) -> usize {
+    let wanted = wanted as usize;
+    match open_files {
+        Some(n) if n.saturating_sub(FD_RESERVE) < wanted as u64 => {
+            let fitted = usize::try_from(n.saturating_sub(FD_RESERVE).max(1)).unwrap_or(1);
+            eprintln!(
+                "certherd server: serving at most {fitted} connections, not {wanted}: the open-file limit is {n}"
+            );
+            fitted
+        }
+        _ => wanted,
+    }
+}
+
+/// Resolves at SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, then writes the refusals still counted and returns.
+/// `ready` is called with the bound address.
 pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
     let node = (config.open)().map_err(Error::Setup)?;
     let (tls, identity) = tls_config(&node)?;
     drop(node);
+    let limits = config.limits;
+    let cap = fitted_cap(limits.max_connections, raise_open_files());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .map_err(|e| Error::Setup(e.to_string()))?;
-    rt.block_on(async move {
+    let shared = Arc::new(Shared {
+        open: config.open.clone(),
+        audit: config.audit.clone(),
+        clock: config.clock.clone(),
+        refusals: std::sync::Mutex::new(refusals::Refusals::new(
+            limits.refusal_interval,
+            limits.refusals_per_interval,
+        )),
+        body_timeout: limits.body_timeout,
+        refusal_interval: limits.refusal_interval,
+    });
+    let registry = Arc::new(conns::Registry::new(conns::Table::new(
+        cap,
+        conns::Timeouts {
+            handshake: limits.handshake_timeout,
+            headers: limits.header_timeout,
+            body: limits.body_timeout,
+            idle: limits.idle_timeout,
+        },
+    )));
+    let served = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Listen {
@@ -530,32 +777,129 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 }
             });
         }
+        // Close connections whose phase ran out of time.
+        let reaper = registry.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                interval.tick().await;
+                reaper.reap();
+            }
+        });
+        // Write the refusals of closed intervals.
+        let flusher = shared.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                interval.tick().await;
+                let now = flusher.clock.now();
+                let rows = flusher
+                    .refusals
+                    .lock()
+                    .map(|mut r| r.due(now))
+                    .unwrap_or_default();
+                if !rows.is_empty() {
+                    let s = flusher.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.write(rows)).await;
+                }
+            }
+        });
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        // Slow headers on a kept-alive connection are bounded by hyper as well.
+        let header_backstop = limits.header_timeout.max(limits.idle_timeout);
+        let mut backoff = conns::Backoff::new();
+        // When the cap was last reported (at most once a minute).
+        let mut last_full = None;
+        let stop = stop_signal();
+        tokio::pin!(stop);
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = &mut stop => break,
+            };
+            let (tcp, source) = match accepted {
+                Ok(a) => {
+                    backoff.succeeded();
+                    a
+                }
+                Err(e) => {
+                    let pause = backoff.failed();
+                    if pause == conns::Backoff::MIN || pause == conns::Backoff::MAX {
+                        eprintln!("certherd server: accept failed: {e}; pausing {}ms", pause.as_millis());
+                    }
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let (admitted, full) = registry.admit();
+            if full && last_full.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(60)) {
+                last_full = Some(std::time::Instant::now());
+                eprintln!(
+                    "certherd server: {cap} connections open (server.max_connections): closing the longest idle to make room, or refusing when all are busy"
+                );
+            }
+            // Every connection busy with a request: this one is closed at once.
+            let Some(conn) = admitted else {
+                drop(tcp);
                 continue;
             };
+            let conn = Arc::new(conn);
             let acceptor = acceptor.clone();
-            let open = config.open.clone();
+            let shared = shared.clone();
             tokio::spawn(async move {
-                // A handshake that stalls must not hold a task forever.
-                let Ok(Ok(stream)) =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                else {
-                    return;
+                let served = async {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    conn.set(conns::Phase::Headers);
+                    let peer = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| c.to_vec());
+                    let c = conn.clone();
+                    let service = hyper::service::service_fn(move |req| {
+                        handle(shared.clone(), c.clone(), source, peer.clone(), req)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(header_backstop)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
                 };
-                let peer = stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| c.to_vec());
-                let service =
-                    hyper::service::service_fn(move |req| handle(open.clone(), peer.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
+                // Dropping the connection's future closes it.
+                tokio::select! {
+                    () = served => {}
+                    () = conn.closed() => {}
+                }
             });
         }
-    })
+        Ok::<(), Error>(())
+    });
+    // Requests still under way finish (up to a second), then every refusal still counted
+    // goes to the audit log before the process ends.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let rows = shared
+        .refusals
+        .lock()
+        .map(|mut r| r.drain())
+        .unwrap_or_default();
+    shared.write(rows);
+    let unwritten = shared
+        .refusals
+        .lock()
+        .map(|mut r| r.drain())
+        .unwrap_or_default();
+    for r in unwritten {
+        eprintln!(
+            "certherd server: NOT in the audit log: join refused: {}",
+            r.detail()
+        );
+    }
+    eprintln!("certherd server: stopped");
+    served
 }

@@ -1,0 +1,488 @@
+//! The fleet API under abuse, against the real `certherd server`: idle and stalled
+//! connections beyond the cap neither lock out a request nor stay open, the open-file
+//! limit is raised, and refused joins are rate-limited and aggregated in the audit log.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write as _};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+/// The server, killed (SIGKILL) when the test ends, whatever happens.
+struct Server {
+    child: Child,
+    addr: String,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A field of /proc/PID/status, in its first unit (kB for VmRSS).
+    fn status(&self, field: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// CPU time used so far (user + system), in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the command name (which is in parentheses): utime is the 12th.
+        let rest = &s[s.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    }
+
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// (soft, hard) "Max open files" of the server process.
+    fn nofile(&self) -> (String, String) {
+        let s = std::fs::read_to_string(format!("/proc/{}/limits", self.pid())).unwrap();
+        let line = s.lines().find(|l| l.starts_with("Max open files")).unwrap();
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f[3].to_owned(), f[4].to_owned())
+    }
+
+    /// SIGTERM, and the exit status within 10 s.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop at SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Starts `certherd server` on a free loopback port with this `[server]` section, under a
+/// soft open-file limit of `soft_nofile` if given (the hard limit unchanged).
+fn start(env: &Env, server_toml: &str, soft_nofile: Option<u32>) -> Server {
+    std::fs::write(env.home().join("certherd.toml"), server_toml).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = env.path(&format!("server-{port}.log"));
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(match soft_nofile {
+            Some(n) => format!("ulimit -S -n {n} && exec \"$@\""),
+            None => "exec \"$@\"".to_owned(),
+        })
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_certherd"))
+        .arg("--home")
+        .arg(env.home())
+        .args(["server", "--listen", &addr, "--evaluate-every", "1h"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, addr, log };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&server.addr).is_err() {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            panic!(
+                "the server exited ({s}): {}",
+                std::fs::read_to_string(&server.log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not listen on {}",
+            server.addr
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+fn tls(
+    addr: &str,
+    timeout: Duration,
+    identity: Option<&certherd_tls::Identity>,
+) -> Result<certherd_tls::TlsStream, certherd_tls::Error> {
+    let mut s = certherd_tls::connect_for_request(
+        &certherd_tls::Endpoint {
+            address: addr.into(),
+            proxy: None,
+            timeout,
+            server_name: None,
+            starttls: None,
+        },
+        Arc::new(certherd_tls::RecordingVerifier::default()),
+        identity,
+    )?;
+    // Finish the handshake now, as an idle client would.
+    while s.conn.is_handshaking() {
+        s.conn
+            .complete_io(&mut s.sock)
+            .map_err(|e| certherd_tls::Error::Handshake(e.to_string()))?;
+    }
+    Ok(s)
+}
+
+/// Reads one HTTP/1.1 response: (status, body).
+fn response(r: &mut impl BufRead) -> (u16, String) {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut length = 0;
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).unwrap();
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Whether the server closed `s` (end of stream, a reset, or a 408 before the end)
+/// before `deadline`.
+fn closed_by(s: &mut certherd_tls::TlsStream, deadline: Instant) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        s.sock.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+const CAP: usize = 20;
+
+#[test]
+fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
+    let env = Env::new();
+    env.init();
+    // A soft limit of 256 files: without a cap and a raised limit, 300 idle connections
+    // exhaust it and the server stops accepting.
+    let own = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let own_hard = own
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .unwrap()
+        .to_owned();
+    let soft_start = own_hard.parse::<u32>().map_or(256, |h| h.min(256));
+    let mut server = start(
+        &env,
+        &format!(
+            "[server]\nmax_connections = {CAP}\nhandshake_timeout = \"2s\"\nheader_timeout = \"2s\"\nbody_timeout = \"2s\"\nidle_timeout = \"2s\"\n"
+        ),
+        Some(soft_start),
+    );
+    // The soft open-file limit was raised to the hard one (to the kernel's default cap
+    // when the hard limit is unlimited).
+    let (soft, hard) = server.nofile();
+    if hard == "unlimited" {
+        assert!(
+            soft.parse::<u64>().unwrap() > 256,
+            "soft open-file limit {soft} not raised"
+        );
+    } else {
+        assert_eq!(soft, hard, "soft open-file limit not raised");
+    }
+
+    // Settle, then the baseline.
+    let (status, _) = {
+        let mut s = tls(&server.addr, Duration::from_secs(5), None).unwrap();
+        s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        response(&mut BufReader::new(s))
+    };
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_before = server.status("VmRSS");
+    let fds_before = server.open_fds();
+
+    // 300 idle TLS connections that never send a byte, then 20 that announce a body and
+    // stop: far more than the cap.
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for i in 0..300 {
+        match tls(&server.addr, Duration::from_secs(3), None) {
+            Ok(s) => held.push(s),
+            Err(e) => panic!("idle connection {i} could not be opened: {e}"),
+        }
+    }
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = tls(&server.addr, Duration::from_secs(3), None).unwrap();
+        s.write_all(b"POST /v1/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"token\":")
+            .unwrap();
+        s.flush().unwrap();
+        stalled.push(s);
+    }
+    let flood = started.elapsed();
+
+    // A legitimate request is served at once.
+    let t = Instant::now();
+    let mut s = tls(&server.addr, Duration::from_secs(5), None).unwrap();
+    s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (status, body) = response(&mut BufReader::new(s));
+    let took = t.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(took < Duration::from_secs(1), "health took {took:?}");
+
+    // The server holds no more than its cap of connections.
+    let fds_during = server.open_fds();
+    let rss_during = server.status("VmRSS");
+    assert!(
+        fds_during <= fds_before + CAP + 2,
+        "server holds {fds_during} files (baseline {fds_before}, cap {CAP})"
+    );
+
+    // Every connection is closed by the server: the older ones to make room, the others
+    // when their 2 s run out.
+    let cpu_before = server.cpu_ticks();
+    let waited = Instant::now();
+    let deadline = waited + Duration::from_secs(5);
+    let open_idle = held
+        .iter_mut()
+        .map(|s| closed_by(s, deadline))
+        .filter(|closed| !closed)
+        .count();
+    let open_stalled = stalled
+        .iter_mut()
+        .map(|s| closed_by(s, deadline))
+        .filter(|closed| !closed)
+        .count();
+    assert_eq!(open_idle, 0, "idle connections left open");
+    assert_eq!(open_stalled, 0, "stalled bodies left open");
+    let rss_after = server.status("VmRSS");
+    // While the connections time out, the server does not spin (ticks are 1/100 s).
+    let (cpu, waited) = (server.cpu_ticks() - cpu_before, waited.elapsed());
+    eprintln!(
+        "flood of 320 connections in {flood:?}; health in {took:?}; server files {fds_before} -> {fds_during}; VmRSS {rss_before} kB -> {rss_during} kB during -> {rss_after} kB after; {cpu} CPU ticks over {waited:?} of timeouts"
+    );
+    assert!(
+        (cpu as f64) < waited.as_secs_f64() * 100.0 * 0.25,
+        "the server used {cpu} ticks in {waited:?}"
+    );
+    assert!(
+        rss_during < rss_before + 32 * 1024,
+        "VmRSS grew from {rss_before} kB to {rss_during} kB"
+    );
+
+    // The operator is told the cap was reached.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains(&format!("{CAP} connections open (server.max_connections)")),
+        "{log}"
+    );
+
+    // Still serving, and a clean stop.
+    let mut s = tls(&server.addr, Duration::from_secs(5), None).unwrap();
+    s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(response(&mut BufReader::new(s)).0, 200);
+    assert!(server.terminate().success());
+}
+
+/// A self-signed client certificate (a would-be pool-internal certificate), its key, and
+/// a CSR, as a stranger would make them.
+fn stranger() -> (certherd_tls::Identity, String, String) {
+    let key = certherd_x509::PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let spec = certherd_x509::CertSpec {
+        common_name: "stranger.example.test".into(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::hours(1),
+        not_after: now + time::Duration::days(30),
+        role: certherd_x509::Role::Leaf,
+        eku: vec![],
+    };
+    let cert = certherd_x509::self_sign(&spec, &key).unwrap().to_vec();
+    let csr = certherd_x509::signing_request(&spec, &key).unwrap();
+    let identity = certherd_tls::Identity {
+        chain: vec![pki_types::CertificateDer::from(cert.clone())],
+        key: pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec()).unwrap(),
+    };
+    (
+        identity,
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert),
+        certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr),
+    )
+}
+
+fn refusal_rows(env: &Env) -> Vec<String> {
+    let v = env.json(&["audit", "--output", "json"]);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "host-join-refused")
+        .map(|r| r["detail"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The refusals a row counts: its detail starts with the count.
+fn count_of(detail: &str) -> u64 {
+    detail
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {detail:?}"))
+}
+
+const REFUSED: usize = 2000;
+const RATE: usize = 50;
+
+#[test]
+fn refused_joins_are_rate_limited_and_aggregated_in_the_audit_log() {
+    let env = Env::new();
+    env.init();
+    let mut server = start(
+        &env,
+        &format!("[server]\nrefusal_interval = \"1h\"\nrefusals_per_interval = {RATE}\n"),
+        None,
+    );
+    let rows_before = refusal_rows(&env).len();
+    let (identity, pool, csr) = stranger();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut s = BufReader::new(tls(&server.addr, Duration::from_secs(5), Some(&identity)).unwrap());
+    let t = Instant::now();
+    for i in 0..REFUSED {
+        let body = serde_json::json!({
+            "token": format!("chj1_{i:064x}"),
+            "csr": csr,
+            "pool_certificate": pool,
+        })
+        .to_string();
+        let request = format!(
+            "POST /v1/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.get_mut().write_all(request.as_bytes()).unwrap();
+        let (status, answer) = response(&mut s);
+        if status == 429 {
+            assert!(answer.contains("too many refused joins"), "{answer}");
+        }
+        *statuses.entry(status).or_default() += 1;
+    }
+    let took = t.elapsed();
+    // The first RATE are looked at and refused; the rest are answered 429 at once.
+    assert_eq!(statuses.get(&429), Some(&(REFUSED - RATE)), "{statuses:?}");
+    assert_eq!(statuses.values().sum::<usize>(), REFUSED);
+    // The first few refusals are in the audit log at once; the rest are counted.
+    let written_at_once = refusal_rows(&env).len() - rows_before;
+    assert!(
+        (1..=5).contains(&written_at_once),
+        "{written_at_once} rows written at once"
+    );
+
+    // At a graceful stop, the counts still pending are written.
+    assert!(server.terminate().success());
+    let rows = refusal_rows(&env);
+    let new = &rows[rows_before..];
+    let total: u64 = new.iter().map(|d| count_of(d)).sum();
+    eprintln!(
+        "{REFUSED} refused joins in {took:?} ({statuses:?}): {} audit rows: {new:#?}",
+        new.len()
+    );
+    assert_eq!(total, REFUSED as u64, "{new:#?}");
+    assert!(new.len() <= 6, "{} rows for {REFUSED} refusals", new.len());
+    assert!(
+        new.iter()
+            .any(|d| d.contains("answered 429 over the rate")
+                && d.contains("from 127.0.0.1 between")),
+        "{new:#?}"
+    );
+    // The log is aggregated likewise.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    let lines = log.lines().filter(|l| l.contains("join refused")).count();
+    assert!(lines <= 10, "{lines} log lines:\n{log}");
+}
+
+#[test]
+fn refusals_counted_in_an_interval_are_written_when_it_closes() {
+    let env = Env::new();
+    env.init();
+    let server = start(&env, "[server]\nrefusal_interval = \"1s\"\n", None);
+    let rows_before = refusal_rows(&env).len();
+    let (identity, pool, csr) = stranger();
+    let mut s = BufReader::new(tls(&server.addr, Duration::from_secs(5), Some(&identity)).unwrap());
+    for i in 0..12 {
+        let body = serde_json::json!({"token": format!("chj1_{i:064x}"), "csr": csr, "pool_certificate": pool})
+            .to_string();
+        let request = format!(
+            "POST /v1/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.get_mut().write_all(request.as_bytes()).unwrap();
+        assert_eq!(response(&mut s).0, 403);
+    }
+    // Without a stop: the server writes the count when the interval closes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = refusal_rows(&env);
+        let total: u64 = rows[rows_before..].iter().map(|d| count_of(d)).sum();
+        if total == 12 {
+            assert!(rows.len() - rows_before <= 6, "{rows:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counted {total} of 12: {rows:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
