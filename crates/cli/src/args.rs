@@ -128,6 +128,11 @@ pub enum Command {
     /// listener, and it names every host, store and alias with its expiry. Set
     /// `[metrics] require_token = true` in certherd.toml to ask for an admin bearer token
     /// (`certherd admin credential`; Prometheus: `authorization: { credentials: TOKEN }`).
+    ///
+    /// Connections are bounded by `[server]` in certherd.toml: `max_connections` (512),
+    /// handshake, header, body and idle timeouts; refused joins are rate-limited per
+    /// address (`refusals_per_interval` over `refusal_interval`) and counted in the audit
+    /// log. SIGTERM or SIGINT stops it cleanly.
     Server(ServerArgs),
     /// Hosts of the fleet (run on the server's home).
     #[command(subcommand)]
