@@ -68,7 +68,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
                     Err(e) => eprintln!("certherd server: CA rotation step failed: {e}"),
                 }
             }
-            match crate::report_cmd::evaluate_and_notify(&mut node) {
+            match crate::report_cmd::evaluate_and_notify(&mut node, false) {
                 Ok(()) => {}
                 Err(e) => eprintln!("certherd server: alarm evaluation failed: {}", e.message),
             }
