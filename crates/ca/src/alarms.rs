@@ -187,14 +187,19 @@ impl<S: Store> Node<S> {
         Ok(changes)
     }
 
-    /// The notifications due now, oldest first, each with its webhook's settings. A
-    /// notification for a webhook no longer in the settings is dropped from the outbox
-    /// (and the drop audited) instead.
+    /// The notifications due now, oldest first, each with its webhook's settings. Each
+    /// webhook gets its notifications in order: one waiting for its retry holds back the
+    /// later ones of the same webhook. A notification for a webhook no longer in the
+    /// settings is dropped from the outbox (and the drop audited) instead.
     pub fn due_notifications(&mut self) -> Result<Vec<DueNotification>, Error> {
         let now = self.now();
         let mut due = Vec::new();
         let mut dropped = Vec::new();
+        let mut waiting: Vec<String> = Vec::new();
         for n in self.store.undelivered()? {
+            if waiting.contains(&n.webhook) {
+                continue;
+            }
             match self.settings.webhooks.iter().find(|w| w.url == n.webhook) {
                 None => {
                     dropped.push(Change::DeleteNotification(n.id));
@@ -211,7 +216,7 @@ impl<S: Store> Node<S> {
                     notification: n,
                     webhook: hook.clone(),
                 }),
-                Some(_) => {}
+                Some(_) => waiting.push(n.webhook),
             }
         }
         if !dropped.is_empty() {
@@ -249,14 +254,20 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// When the next queued notification is due (now or later), if any is queued.
+    /// When the next queued notification is due (now or later), if any is queued: the
+    /// earliest next attempt of each webhook's oldest notification, which holds back the
+    /// others of its webhook.
     pub fn next_notification_at(&self) -> Result<Option<OffsetDateTime>, Error> {
-        Ok(self
-            .store
-            .undelivered()?
-            .iter()
-            .map(|n| n.next_attempt)
-            .min())
+        let mut seen: Vec<String> = Vec::new();
+        let mut next: Option<OffsetDateTime> = None;
+        for n in self.store.undelivered()? {
+            if seen.contains(&n.webhook) {
+                continue;
+            }
+            next = Some(next.map_or(n.next_attempt, |t| t.min(n.next_attempt)));
+            seen.push(n.webhook);
+        }
+        Ok(next)
     }
 
     /// The outbox: how many notifications wait, and the latest attempt's error.

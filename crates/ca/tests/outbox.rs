@@ -48,27 +48,69 @@ fn node(home: &std::path::Path, clock: &TestClock, hooks: &[&str]) -> Node<Sqlit
     .unwrap()
 }
 
+fn init(home: &std::path::Path, clock: &TestClock) {
+    let mut n = Node::new(
+        Home::new(home.to_path_buf()).create().unwrap(),
+        Box::new(clock.clone()),
+        None,
+        "certherd.toml",
+    )
+    .unwrap();
+    n.init(&InitOptions {
+        hostname: "vc01.example.test".into(),
+        ips: vec![],
+        key_algo: KeyAlgorithm::EcdsaP256,
+        mode: Mode::Ca,
+    })
+    .unwrap();
+}
+
+fn join(n: &mut Node<SqliteStore>, name: &str, random: u8) {
+    let (_, token, _) = n
+        .host_add(name, &[], DEFAULT_TOKEN_TTL, [random; 32])
+        .unwrap();
+    let req = n.agent_prepare(name, &[]).unwrap();
+    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+}
+
+/// A webhook gets its notifications in order: the oldest, waiting for its retry, holds
+/// back the later ones, and the next attempt is the oldest's.
+#[test]
+fn a_webhook_gets_its_notifications_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("srv");
+    let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
+    init(&home, &clock);
+    let mut n = node(&home, &clock, &[DOWN]);
+    join(&mut n, "esx1.example.test", 1);
+    join(&mut n, "esx2.example.test", 2);
+    clock.advance(Duration::minutes(6));
+    assert_eq!(n.evaluate_alarms().unwrap().len(), 2);
+    let due = n.due_notifications().unwrap();
+    assert_eq!(due.len(), 2);
+    n.record_delivery(&due[0], Err("refused".into())).unwrap();
+    // The second was never attempted and is past its due time, but waits for the first.
+    assert!(n.due_notifications().unwrap().is_empty());
+    assert_eq!(
+        n.next_notification_at().unwrap(),
+        Some(clock.now() + Duration::seconds(10))
+    );
+    clock.advance(Duration::seconds(10));
+    let due = n.due_notifications().unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|d| d.notification.attempts)
+            .collect::<Vec<_>>(),
+        [1, 0]
+    );
+}
+
 #[test]
 fn notifications_wait_in_the_outbox_until_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("srv");
     let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
-    {
-        let mut n = Node::new(
-            Home::new(home.clone()).create().unwrap(),
-            Box::new(clock.clone()),
-            None,
-            "certherd.toml",
-        )
-        .unwrap();
-        n.init(&InitOptions {
-            hostname: "vc01.example.test".into(),
-            ips: vec![],
-            key_algo: KeyAlgorithm::EcdsaP256,
-            mode: Mode::Ca,
-        })
-        .unwrap();
-    }
+    init(&home, &clock);
     let mut n = node(&home, &clock, &[DOWN, UP]);
     let (_, token, _) = n
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [9; 32])

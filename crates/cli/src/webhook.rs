@@ -43,15 +43,24 @@ fn post(due: &DueNotification, anchors: &[CertificateDer<'static>]) -> Result<()
     }
 }
 
-/// Attempts every due notification once, saying why each failure failed.
+/// Attempts every due notification once, oldest first, saying why each failure failed.
+/// Once a webhook fails, its other notifications wait for the next round (and keep their
+/// order): a receiver that is down costs one timeout per round, not one per notification.
 fn round(node: &mut LocalNode) -> Result<(), Failure> {
     let due = node.due_notifications()?;
     if due.is_empty() {
         return Ok(());
     }
     let anchors = node.trust_anchors()?;
+    let mut failed: Vec<&str> = Vec::new();
     for d in &due {
+        if failed.contains(&d.webhook.url.as_str()) {
+            continue;
+        }
         let outcome = post(d, &anchors);
+        if outcome.is_err() {
+            failed.push(&d.webhook.url);
+        }
         let error = outcome.as_ref().err().cloned();
         let next = node.record_delivery(d, outcome)?;
         if let (Some(e), Some(next)) = (error, next) {
