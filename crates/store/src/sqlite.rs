@@ -361,10 +361,16 @@ impl SqliteStore {
         ))
         .map_err(Error::sql("creating the schema"))?;
         if tables > 0 && version < 4 {
-            let tx = conn
-                .unchecked_transaction()
+            // Another process may be upgrading the same file: the write lock first, then
+            // the version again.
+            let tx = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
                 .map_err(Error::sql("starting the upgrade"))?;
-            fleet_v4_migration(&tx)?;
+            let now_version: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(Error::sql("reading the schema version"))?;
+            if now_version < 4 {
+                fleet_v4_migration(&tx)?;
+            }
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
                 .map_err(Error::sql("writing the schema version"))?;
             tx.commit().map_err(Error::sql("committing the upgrade"))?;
