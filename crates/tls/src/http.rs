@@ -648,6 +648,24 @@ mod tests {
         assert!(!r.is_success() || r.status == 204);
     }
 
+    proptest::proptest! {
+        /// Any answer, garbage included, gives a response or an error, never a panic.
+        #[test]
+        fn any_answer_is_parsed_without_panicking(
+            head in proptest::sample::select(vec![
+                &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+                b"HTTP/1.1 100 Continue\r\n\r\n",
+                b"",
+            ]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let mut text = head.to_vec();
+            text.extend(tail);
+            let _ = answer(&text, &Limits { max_body: 64, ..Limits::default() });
+        }
+    }
+
     #[test]
     fn garbage_and_oversize_answers_are_refused() {
         let l = Limits {
