@@ -156,35 +156,59 @@ impl<S: Store> Node<S> {
         let mut alarms = self.store.alarms()?;
         let changes = reconcile(&mut alarms, &conditions, now);
         if !changes.is_empty() {
-            let mut batch: Vec<Change> = changes
-                .iter()
-                .map(|c| match c {
-                    AlarmChange::Raised(a) => Change::RaiseAlarm(a.clone()),
-                    AlarmChange::Cleared(a) => Change::ClearAlarm {
-                        kind: a.kind,
-                        subject: a.subject.clone(),
-                        at: now,
-                    },
-                })
-                .collect();
-            // Each change's notifications are queued in the same transaction as the change:
-            // a change is never recorded without them, nor sent without being recorded.
-            if !self.settings.webhooks.is_empty() {
-                let hostname = self.hostname()?;
-                for c in &changes {
-                    let body = notification_body(&hostname, c);
-                    for hook in &self.settings.webhooks {
-                        batch.push(Change::QueueNotification {
-                            webhook: hook.url.clone(),
-                            body: body.clone(),
-                            at: now,
-                        });
-                    }
-                }
-            }
+            let batch = self.alarm_batch(&changes)?;
             self.commit(&batch)?;
         }
         Ok(changes)
+    }
+
+    /// The writes recording alarm changes, each with its webhook notifications: committed
+    /// in one transaction, a change is never recorded without them, nor sent without
+    /// being recorded.
+    pub(crate) fn alarm_batch(&self, changes: &[AlarmChange]) -> Result<Vec<Change>, Error> {
+        let now = self.now();
+        let mut batch: Vec<Change> = changes
+            .iter()
+            .map(|c| match c {
+                AlarmChange::Raised(a) => Change::RaiseAlarm(a.clone()),
+                AlarmChange::Cleared(a) => Change::ClearAlarm {
+                    kind: a.kind,
+                    subject: a.subject.clone(),
+                    at: a.cleared_at.unwrap_or(now),
+                },
+            })
+            .collect();
+        if !self.settings.webhooks.is_empty() {
+            let hostname = self.hostname()?;
+            for c in changes {
+                let body = notification_body(&hostname, c);
+                for hook in &self.settings.webhooks {
+                    batch.push(Change::QueueNotification {
+                        webhook: hook.url.clone(),
+                        body: body.clone(),
+                        at: now,
+                    });
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Clears now the open alarms about `subjects` (a host being removed), as changes to
+    /// commit with the removal.
+    pub(crate) fn clear_alarms_about(&self, subjects: &[String]) -> Result<Vec<Change>, Error> {
+        let now = self.now();
+        let cleared: Vec<AlarmChange> = self
+            .store
+            .alarms()?
+            .into_iter()
+            .filter(|a| a.is_open() && subjects.contains(&a.subject))
+            .map(|mut a| {
+                a.cleared_at = Some(now);
+                AlarmChange::Cleared(a)
+            })
+            .collect();
+        self.alarm_batch(&cleared)
     }
 
     /// The notifications due now, oldest first, each with its webhook's settings. Each

@@ -358,12 +358,16 @@ impl<S: Store> Node<S> {
             )));
         }
         let mut changes = vec![Change::DeleteHost(name.to_owned())];
+        let mut subjects = vec![name.to_owned()];
         for store in [HOSTS_STORE, POOL_STORE] {
             let r = EntryRef::new(store.parse()?, name.parse()?);
+            subjects.push(r.to_string());
             if self.store.entry(&r)?.is_some() {
                 changes.push(Change::DeleteEntry(r));
             }
         }
+        // Its open alarms (silent, verification off, its certificate's) clear with it.
+        changes.extend(self.clear_alarms_about(&subjects)?);
         changes.push(self.audit("host-remove", name, "pins and certificate forgotten"));
         self.commit(&changes)
     }

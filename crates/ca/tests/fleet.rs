@@ -191,6 +191,8 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
         node.store().host_state(name).unwrap(),
         certherd_store::HostState::default()
     );
+    // Its alarm cleared with it.
+    assert!(open(&node).is_empty(), "{:?}", open(&node));
     clock.advance(Duration::minutes(1));
     node.evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));

@@ -213,7 +213,8 @@ pub enum Change {
     DeleteWatch(WatchKind, String),
     /// Creates or updates a host.
     PutHost(Box<Host>),
-    /// Forgets a host (and its unused tokens), which must exist.
+    /// Forgets a host, which must exist, with every row that belongs to it: its tokens,
+    /// reported verification, held roots and pending orders.
     DeleteHost(String),
     /// Records a join token, or its use.
     PutToken(JoinToken),
