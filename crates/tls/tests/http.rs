@@ -206,6 +206,10 @@ fn a_100_mb_answer_is_refused_without_buffering_it() {
             ),
             "announced={announced}: {e}"
         );
+        eprintln!(
+            "announced={announced}: refused after {:?}",
+            started.elapsed()
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -213,6 +217,7 @@ fn a_100_mb_answer_is_refused_without_buffering_it() {
         );
     }
     let grown = peak_rss_kb().saturating_sub(before);
+    eprintln!("peak RSS grew by {grown} kB for two 100 MB answers");
     assert!(grown < 16 * 1024, "peak RSS grew by {grown} kB");
 }
 
