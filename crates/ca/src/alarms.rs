@@ -2,11 +2,62 @@
 //! each alarm keeps the time it was raised and the time it cleared.
 
 use certherd_core::{
-    expiry_conditions, reconcile, Alarm, AlarmChange, AlarmKind, Condition, DEFAULT_TIERS,
+    expiry_conditions, reconcile, Alarm, AlarmChange, AlarmKind, Condition, OffsetDateTime, Span,
+    WebhookSettings, DEFAULT_TIERS,
 };
-use certherd_store::{Change, Store};
+use certherd_store::{Change, Notification, Store};
 
 use crate::{Error, Node};
+
+/// The longest wait between two delivery attempts of one notification.
+pub const MAX_RETRY_DELAY: Span = Span::seconds(3600);
+
+/// The wait after a notification's `attempts`-th failed attempt: the webhook's backoff
+/// (default 1s), doubled after each further failure, at most [`MAX_RETRY_DELAY`].
+pub fn retry_delay(hook: &WebhookSettings, attempts: u32) -> time::Duration {
+    let base = hook.backoff.unwrap_or(Span::seconds(1)).duration();
+    let cap = MAX_RETRY_DELAY.duration();
+    let doublings = attempts.saturating_sub(1).min(30);
+    base.checked_mul(1_i32 << doublings)
+        .map_or(cap, |d| d.min(cap))
+        .max(time::Duration::ZERO)
+}
+
+/// What the outbox holds: notifications not delivered yet, and why the latest attempt
+/// failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxSummary {
+    /// Notifications waiting.
+    pub undelivered: usize,
+    /// The error of the most recent failed attempt, if any failed.
+    pub last_error: Option<String>,
+}
+
+/// A notification due for delivery, with the webhook it goes to.
+#[derive(Clone, Debug)]
+pub struct DueNotification {
+    /// The queued notification.
+    pub notification: Notification,
+    /// Its webhook's settings.
+    pub webhook: WebhookSettings,
+}
+
+/// The JSON a webhook receives for one alarm change.
+fn notification_body(node: &str, change: &AlarmChange) -> String {
+    let (event, x) = match change {
+        AlarmChange::Raised(x) => ("raised", x),
+        AlarmChange::Cleared(x) => ("cleared", x),
+    };
+    serde_json::json!({
+        "event": event,
+        "node": node,
+        "kind": x.kind.name(),
+        "subject": x.subject,
+        "raised_at": certherd_x509::rfc3339(x.raised_at),
+        "cleared_at": x.cleared_at.map(certherd_x509::rfc3339),
+    })
+    .to_string()
+}
 
 impl<S: Store> Node<S> {
     /// Every alarm, open and cleared, oldest first.
@@ -105,20 +156,156 @@ impl<S: Store> Node<S> {
         let mut alarms = self.store.alarms()?;
         let changes = reconcile(&mut alarms, &conditions, now);
         if !changes.is_empty() {
-            let batch: Vec<Change> = changes
-                .iter()
-                .map(|c| match c {
-                    AlarmChange::Raised(a) => Change::RaiseAlarm(a.clone()),
-                    AlarmChange::Cleared(a) => Change::ClearAlarm {
-                        kind: a.kind,
-                        subject: a.subject.clone(),
-                        at: now,
-                    },
-                })
-                .collect();
+            let batch = self.alarm_batch(&changes)?;
             self.commit(&batch)?;
         }
         Ok(changes)
+    }
+
+    /// The writes recording alarm changes, each with its webhook notifications: committed
+    /// in one transaction, a change is never recorded without them, nor sent without
+    /// being recorded.
+    pub(crate) fn alarm_batch(&self, changes: &[AlarmChange]) -> Result<Vec<Change>, Error> {
+        let now = self.now();
+        let mut batch: Vec<Change> = changes
+            .iter()
+            .map(|c| match c {
+                AlarmChange::Raised(a) => Change::RaiseAlarm(a.clone()),
+                AlarmChange::Cleared(a) => Change::ClearAlarm {
+                    kind: a.kind,
+                    subject: a.subject.clone(),
+                    at: a.cleared_at.unwrap_or(now),
+                },
+            })
+            .collect();
+        if !self.settings.webhooks.is_empty() {
+            let hostname = self.hostname()?;
+            for c in changes {
+                let body = notification_body(&hostname, c);
+                for hook in &self.settings.webhooks {
+                    batch.push(Change::QueueNotification {
+                        webhook: hook.url.clone(),
+                        body: body.clone(),
+                        at: now,
+                    });
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Clears now the open alarms about `subjects` (a host being removed), as changes to
+    /// commit with the removal.
+    pub(crate) fn clear_alarms_about(&self, subjects: &[String]) -> Result<Vec<Change>, Error> {
+        let now = self.now();
+        let cleared: Vec<AlarmChange> = self
+            .store
+            .alarms()?
+            .into_iter()
+            .filter(|a| a.is_open() && subjects.contains(&a.subject))
+            .map(|mut a| {
+                a.cleared_at = Some(now);
+                AlarmChange::Cleared(a)
+            })
+            .collect();
+        self.alarm_batch(&cleared)
+    }
+
+    /// The notifications due now, oldest first, each with its webhook's settings. Each
+    /// webhook gets its notifications in order: one waiting for its retry holds back the
+    /// later ones of the same webhook. A notification for a webhook no longer in the
+    /// settings is dropped from the outbox (and the drop audited) instead.
+    pub fn due_notifications(&mut self) -> Result<Vec<DueNotification>, Error> {
+        let now = self.now();
+        let mut due = Vec::new();
+        let mut dropped = Vec::new();
+        let mut waiting: Vec<String> = Vec::new();
+        for n in self.store.undelivered()? {
+            if waiting.contains(&n.webhook) {
+                continue;
+            }
+            match self.settings.webhooks.iter().find(|w| w.url == n.webhook) {
+                None => {
+                    dropped.push(Change::DeleteNotification(n.id));
+                    dropped.push(self.audit(
+                        "notification-dropped",
+                        &n.webhook,
+                        format!(
+                            "webhook no longer configured; {} attempt(s) made",
+                            n.attempts
+                        ),
+                    ));
+                }
+                Some(hook) if n.is_due(now) => due.push(DueNotification {
+                    notification: n,
+                    webhook: hook.clone(),
+                }),
+                Some(_) => waiting.push(n.webhook),
+            }
+        }
+        if !dropped.is_empty() {
+            self.commit(&dropped)?;
+        }
+        Ok(due)
+    }
+
+    /// Records the outcome of one delivery attempt: a delivered notification leaves the
+    /// outbox; a failed one is retried after [`retry_delay`]. Returns when the next
+    /// attempt is due (`None` when delivered).
+    pub fn record_delivery(
+        &mut self,
+        due: &DueNotification,
+        outcome: Result<(), String>,
+    ) -> Result<Option<OffsetDateTime>, Error> {
+        let n = &due.notification;
+        match outcome {
+            Ok(()) => {
+                self.commit(&[Change::DeleteNotification(n.id)])?;
+                Ok(None)
+            }
+            Err(error) => {
+                let now = self.now();
+                let next = now
+                    .checked_add(retry_delay(&due.webhook, n.attempts.saturating_add(1)))
+                    .unwrap_or(now);
+                self.commit(&[Change::NotificationFailed {
+                    id: n.id,
+                    error,
+                    next_attempt: next,
+                }])?;
+                Ok(Some(next))
+            }
+        }
+    }
+
+    /// When the next queued notification is due (now or later), if any is queued: the
+    /// earliest next attempt of each webhook's oldest notification, which holds back the
+    /// others of its webhook.
+    pub fn next_notification_at(&self) -> Result<Option<OffsetDateTime>, Error> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut next: Option<OffsetDateTime> = None;
+        for n in self.store.undelivered()? {
+            if seen.contains(&n.webhook) {
+                continue;
+            }
+            next = Some(next.map_or(n.next_attempt, |t| t.min(n.next_attempt)));
+            seen.push(n.webhook);
+        }
+        Ok(next)
+    }
+
+    /// The outbox: how many notifications wait, and the latest attempt's error.
+    pub fn outbox_summary(&self) -> Result<OutboxSummary, Error> {
+        let waiting = self.store.undelivered()?;
+        let last_error = waiting
+            .iter()
+            .filter(|n| n.attempts > 0)
+            .max_by_key(|n| (n.next_attempt, n.id))
+            .and_then(|n| n.last_error.clone());
+        Ok(OutboxSummary {
+            undelivered: waiting.len(),
+            last_error,
+        })
     }
 }
 
@@ -126,4 +313,27 @@ impl<S: Store> Node<S> {
 fn is_date_kind(kind: certherd_inspect::FindingKind) -> bool {
     use certherd_inspect::FindingKind as K;
     matches!(kind, K::Expired | K::Expiring | K::NotYetValid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_up_to_the_cap() {
+        let hook = WebhookSettings {
+            url: "http://127.0.0.1:9/".into(),
+            retries: None,
+            backoff: Some(Span::seconds(2)),
+        };
+        let secs = |n| retry_delay(&hook, n).whole_seconds();
+        assert_eq!((secs(1), secs(2), secs(3), secs(4)), (2, 4, 8, 16));
+        assert_eq!(secs(40), 3600);
+        assert_eq!(secs(u32::MAX), 3600);
+        let default = WebhookSettings {
+            backoff: None,
+            ..hook
+        };
+        assert_eq!(retry_delay(&default, 1).whole_seconds(), 1);
+    }
 }

@@ -4,7 +4,7 @@
 //! rule is here, at the node's clock.
 
 use certherd_core::{EntryKind, EntryRef, Host, JoinToken, Source, StoreName};
-use certherd_store::{Change, Store};
+use certherd_store::{Change, HostOrder, Store};
 use certherd_x509::{CertInfo, CertSpec, CsrInfo, Eku, Role};
 
 use crate::{Error, Node};
@@ -28,27 +28,7 @@ pub struct PoolCertificate {
 
 const POOL_VERIFICATION: &str = "pool.verification";
 
-fn host_verification_key(host: &str) -> String {
-    format!("fleet.host.verification.{host}")
-}
-
-fn refresh_key(host: &str) -> String {
-    format!("fleet.order.refresh-pool.{host}")
-}
-
-fn roots_key(host: &str) -> String {
-    format!("fleet.host.roots.{host}")
-}
-
-fn admin_key(sha256: &str) -> String {
-    format!("admin.credential.{sha256}")
-}
-
 const ADMIN_PREFIX: &str = "cha1_";
-
-fn order_key(host: &str) -> String {
-    format!("fleet.order.renew.{host}")
-}
 
 /// What a host receives when it joins or polls.
 #[derive(Clone, Debug, Default)]
@@ -100,9 +80,10 @@ impl<S: Store> Node<S> {
         let now = self.now();
         let mut changes: Vec<Change> = chosen
             .iter()
-            .map(|h| Change::SetMeta {
-                key: order_key(h),
-                value: now.unix_timestamp().to_string(),
+            .map(|h| Change::PutHostOrder {
+                host: h.clone(),
+                order: HostOrder::Renew,
+                at: now,
             })
             .collect();
         changes.push(self.audit("fleet-renew-ordered", "fleet", chosen.join(", ")));
@@ -129,10 +110,7 @@ impl<S: Store> Node<S> {
 
     /// Each host's verification as it last reported it (`None` before its first report).
     pub fn host_verification(&self, host: &str) -> Result<Option<bool>, Error> {
-        Ok(self
-            .store
-            .meta(&host_verification_key(host))?
-            .map(|v| v == "enabled"))
+        Ok(self.store.host_state(host)?.verification)
     }
 
     /// `host refresh-pool-cert`: the host makes a new pool-internal certificate at its next
@@ -148,9 +126,10 @@ impl<S: Store> Node<S> {
             Some(_) => {
                 let now = self.now();
                 self.commit(&[
-                    Change::SetMeta {
-                        key: refresh_key(host),
-                        value: now.unix_timestamp().to_string(),
+                    Change::PutHostOrder {
+                        host: host.to_owned(),
+                        order: HostOrder::RefreshPool,
+                        at: now,
                     },
                     self.audit(
                         "pool-refresh-ordered",
@@ -213,7 +192,10 @@ impl<S: Store> Node<S> {
         host.pool_sha256 = Some(pool.sha256.clone());
         host.last_seen = Some(now);
         changes.push(Change::PutHost(Box::new(host.clone())));
-        changes.push(Change::DeleteMeta(refresh_key(&host.name)));
+        changes.push(Change::DeleteHostOrder {
+            host: host.name.clone(),
+            order: HostOrder::RefreshPool,
+        });
         changes.push(self.audit(
             "pool-refresh",
             &host.name,
@@ -225,7 +207,11 @@ impl<S: Store> Node<S> {
 
     /// Whether a pool-internal refresh ordered for `host` is still waiting.
     pub fn pool_refresh_pending(&self, host: &str) -> Result<bool, Error> {
-        Ok(self.store.meta(&refresh_key(host))?.is_some())
+        Ok(self
+            .store
+            .host_state(host)?
+            .refresh_pool_ordered_at
+            .is_some())
     }
 
     /// Joined hosts whose last poll did not show the root with this SHA-256 among their
@@ -233,8 +219,8 @@ impl<S: Store> Node<S> {
     pub fn hosts_without_root(&self, sha256: &str) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
         for h in self.hosts()?.into_iter().filter(|h| h.joined_at.is_some()) {
-            let held = self.store.meta(&roots_key(&h.name))?.unwrap_or_default();
-            if !held.split(',').any(|r| r == sha256) {
+            let held = self.store.host_state(&h.name)?.roots;
+            if !held.iter().any(|r| r == sha256) {
                 out.push(h.name);
             }
         }
@@ -248,9 +234,9 @@ impl<S: Store> Node<S> {
         let token = format!("{ADMIN_PREFIX}{}", certherd_x509::hex(&random));
         let sha = certherd_x509::hex(&certherd_x509::sha256(token.as_bytes()));
         self.commit(&[
-            Change::SetMeta {
-                key: admin_key(&sha),
-                value: name.to_owned(),
+            Change::PutAdminCredential {
+                sha256: sha,
+                name: name.to_owned(),
             },
             self.audit("admin-credential", name, "bearer token issued"),
         ])?;
@@ -267,7 +253,7 @@ impl<S: Store> Node<S> {
             return Ok(None);
         }
         let sha = certherd_x509::hex(&certherd_x509::sha256(token.as_bytes()));
-        Ok(self.store.meta(&admin_key(&sha))?)
+        Ok(self.store.admin_credential(&sha)?)
     }
 
     /// Whether `/metrics` needs an admin credential (`[metrics] require_token`).
@@ -295,7 +281,7 @@ impl<S: Store> Node<S> {
 
     /// Whether a renewal ordered for `host` is still waiting for its poll.
     pub fn renewal_pending(&self, host: &str) -> Result<bool, Error> {
-        Ok(self.store.meta(&order_key(host))?.is_some())
+        Ok(self.store.host_state(host)?.renew_ordered_at.is_some())
     }
 
     /// `pool certificate-list`: every host's pool-internal and server identity
@@ -363,7 +349,8 @@ impl<S: Store> Node<S> {
     }
 
     /// `host remove`: the host, its pins and its certificate are forgotten; its
-    /// pool-internal certificate no longer authenticates.
+    /// pool-internal certificate no longer authenticates. Its tokens, reported
+    /// verification, held roots and pending orders go with its row.
     pub fn host_remove(&mut self, name: &str) -> Result<(), Error> {
         if self.store.host(name)?.is_none() {
             return Err(Error::Invalid(format!(
@@ -371,12 +358,16 @@ impl<S: Store> Node<S> {
             )));
         }
         let mut changes = vec![Change::DeleteHost(name.to_owned())];
+        let mut subjects = vec![name.to_owned()];
         for store in [HOSTS_STORE, POOL_STORE] {
             let r = EntryRef::new(store.parse()?, name.parse()?);
+            subjects.push(r.to_string());
             if self.store.entry(&r)?.is_some() {
                 changes.push(Change::DeleteEntry(r));
             }
         }
+        // Its open alarms (silent, verification off, its certificate's) clear with it.
+        changes.extend(self.clear_alarms_about(&subjects)?);
         changes.push(self.audit("host-remove", name, "pins and certificate forgotten"));
         self.commit(&changes)
     }
@@ -562,11 +553,11 @@ impl<S: Store> Node<S> {
             replace: true,
         });
         changes.push(Change::PutToken(token));
-        changes.push(Change::SetMeta {
-            key: host_verification_key(&host.name),
-            value: "enabled".into(),
-        });
         changes.push(Change::PutHost(Box::new(host.clone())));
+        changes.push(Change::SetHostVerification {
+            host: host.name.clone(),
+            enabled: true,
+        });
         self.commit(&changes)?;
         let mut grant = self.trust_bundle()?;
         grant.host_chain = Some(chain);
@@ -591,23 +582,27 @@ impl<S: Store> Node<S> {
         host.last_seen = Some(self.now());
         let mut changes = Vec::new();
         let mut chain = None;
-        let ordered = self.store.meta(&order_key(&host.name))?.is_some();
+        let state = self.store.host_state(&host.name)?;
+        let ordered = state.renew_ordered_at.is_some();
         // The roots the host holds: a staged CA rotation waits until all hold the new one.
-        changes.push(Change::SetMeta {
-            key: roots_key(&host.name),
-            value: held_roots.join(","),
+        changes.push(Change::SetHostRoots {
+            host: host.name.clone(),
+            roots: held_roots.to_vec(),
         });
         // What the host says of its verification; off raises an alarm until it is back on.
-        changes.push(Change::SetMeta {
-            key: host_verification_key(&host.name),
-            value: if verification { "enabled" } else { "disabled" }.into(),
+        changes.push(Change::SetHostVerification {
+            host: host.name.clone(),
+            enabled: verification,
         });
         if let Some(csr) = renew_csr {
             let (c, ch) = self.host_certificate(&host, csr, "host-renew")?;
             changes.extend(c);
             chain = Some(ch);
             if ordered {
-                changes.push(Change::DeleteMeta(order_key(&host.name)));
+                changes.push(Change::DeleteHostOrder {
+                    host: host.name.clone(),
+                    order: HostOrder::Renew,
+                });
             }
         }
         changes.push(Change::PutHost(Box::new(host.clone())));

@@ -23,6 +23,7 @@ mod trust;
 mod watch;
 
 pub use agent::{AgentSummary, JoinRequest, TargetFile, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY};
+pub use alarms::{retry_delay, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::ExportFormat;

@@ -151,3 +151,68 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
         Err(certherd_ca::Error::UnknownPeer(_))
     ));
 }
+
+/// Issue 11, item 10: a host removed while its verification was off, then added again,
+/// raises no `verification-disabled` alarm before it joins; nothing of the old host (its
+/// verification, held roots, renewal and refresh orders) survives its removal.
+#[test]
+fn a_host_removed_and_added_again_starts_from_nothing() {
+    let (_d, clock, mut node) = server();
+    let name = "esx1.example.test";
+    let (_, token, _) = node
+        .host_add(name, &[], DEFAULT_TOKEN_TTL, [6; 32])
+        .unwrap();
+    let req = node.agent_prepare(name, &[]).unwrap();
+    node.host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
+    // The host turns its verification off (emergency-disable) and reports it; the server
+    // orders a renewal and a pool refresh it never carries out.
+    node.host_poll(&req.pool_cert, None, false, &["r1".into()])
+        .unwrap();
+    node.order_renewal(&[name.to_owned()]).unwrap();
+    node.order_pool_refresh(name).unwrap();
+    node.evaluate_alarms().unwrap();
+    let open = |node: &Node<SqliteStore>| -> Vec<(AlarmKind, String)> {
+        node.alarm_history()
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.is_open())
+            .map(|a| (a.kind, a.subject))
+            .collect()
+    };
+    assert_eq!(
+        open(&node),
+        [(AlarmKind::VerificationDisabled, name.to_owned())]
+    );
+    assert_eq!(node.host_verification(name).unwrap(), Some(false));
+
+    node.host_remove(name).unwrap();
+    assert_eq!(
+        node.store().host_state(name).unwrap(),
+        certherd_store::HostState::default()
+    );
+    // Its alarm cleared with it.
+    assert!(open(&node).is_empty(), "{:?}", open(&node));
+    clock.advance(Duration::minutes(1));
+    node.evaluate_alarms().unwrap();
+    assert!(open(&node).is_empty(), "{:?}", open(&node));
+
+    // Added again: it has not joined, so it has reported nothing and is ordered nothing.
+    let (_, token, _) = node
+        .host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32])
+        .unwrap();
+    assert_eq!(node.host_verification(name).unwrap(), None);
+    assert!(!node.renewal_pending(name).unwrap());
+    assert!(!node.pool_refresh_pending(name).unwrap());
+    clock.advance(Duration::minutes(1));
+    node.evaluate_alarms().unwrap();
+    assert!(open(&node).is_empty(), "{:?}", open(&node));
+    // It joins with verification on, as the pool has it.
+    let req = node.agent_prepare(name, &[]).unwrap();
+    let (_, grant) = node
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
+    assert!(!grant.renew_ordered && !grant.refresh_pool_ordered);
+    node.evaluate_alarms().unwrap();
+    assert!(open(&node).is_empty(), "{:?}", open(&node));
+}

@@ -84,7 +84,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
                     Err(e) => errln!("certherd server: CA rotation step failed: {e}"),
                 }
             }
-            match crate::report_cmd::evaluate_and_notify(&mut node) {
+            match crate::report_cmd::evaluate_and_notify(&mut node, false) {
                 Ok(()) => {}
                 Err(e) => errln!("certherd server: alarm evaluation failed: {}", e.message),
             }

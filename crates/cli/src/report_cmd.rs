@@ -319,7 +319,8 @@ pub fn audit(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
 /// `alarms`: evaluate now, record what changed, print open alarms (or all with `--all`).
 pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
-    evaluate_and_notify(&mut node)?;
+    evaluate_and_notify(&mut node, true)?;
+    let undelivered = outbox_line(&node)?;
     let shown: Vec<_> = node
         .alarm_history()?
         .into_iter()
@@ -350,42 +351,45 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
                 .collect::<Vec<_>>(),
         ),
     }
+    if let Some(line) = undelivered {
+        match a.output {
+            // JSON stays the list of alarms.
+            Output::Json => errln!("warning: {line}"),
+            Output::Table => outln!("\n{line}"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Evaluates alarms now and sends each change to the configured webhooks (the server's
-/// lifecycle loop calls this too).
-pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
+/// Evaluates alarms now (each change and its webhook notifications recorded together),
+/// then delivers the notifications due. `wait`: a one-off run waits for retries (see
+/// [`crate::webhook::deliver`]); the server's lifecycle loop does not.
+pub fn evaluate_and_notify(node: &mut crate::LocalNode, wait: bool) -> Result<(), Failure> {
     let changes = node.evaluate_alarms()?;
-    let hostname = node.hostname()?;
-    let hooks = node.settings().webhooks.clone();
-    let anchors = if hooks.is_empty() {
-        Vec::new()
-    } else {
-        node.trust_anchors()?
-    };
     for c in &changes {
         let (event, x) = match c {
             certherd_core::AlarmChange::Raised(x) => ("raised", x),
             certherd_core::AlarmChange::Cleared(x) => ("cleared", x),
         };
         errln!("{event} {} {}", x.kind, x.subject);
-        let body = json!({
-            "event": event,
-            "node": hostname,
-            "kind": x.kind.name(),
-            "subject": x.subject,
-            "raised_at": rfc3339(x.raised_at),
-            "cleared_at": x.cleared_at.map(rfc3339),
-        })
-        .to_string();
-        // A receiver that stays down must not lose the alarm itself: it is already recorded,
-        // and `alarms` shows it; the failure is reported and the run goes on.
-        for hook in &hooks {
-            if let Err(e) = crate::webhook::send(hook, &body, &anchors) {
-                errln!("warning: webhook {e}");
-            }
-        }
     }
-    Ok(())
+    // A receiver that stays down loses nothing: its notifications wait in the outbox, and
+    // `alarms` says how many.
+    crate::webhook::deliver(node, wait)
+}
+
+/// "N notifications undelivered, last error ...", when the outbox is not empty.
+pub fn outbox_line(node: &crate::LocalNode) -> Result<Option<String>, Failure> {
+    let o = node.outbox_summary()?;
+    if o.undelivered == 0 {
+        return Ok(None);
+    }
+    let plural = if o.undelivered == 1 { "" } else { "s" };
+    Ok(Some(match o.last_error {
+        Some(e) => format!(
+            "{} webhook notification{plural} undelivered, last error: {e}",
+            o.undelivered
+        ),
+        None => format!("{} webhook notification{plural} undelivered", o.undelivered),
+    }))
 }

@@ -1,136 +1,108 @@
-//! Webhook notifications: each alarm change POSTed as JSON to the `[[webhooks]]` of
-//! certherd.toml, retried with exponential backoff. HTTP/1.1 by hand over a TCP or
-//! certherd-tls stream: one request, `Connection: close`, status line read back.
+//! Webhook notifications, delivered from the outbox: each alarm change was queued there in
+//! the same transaction that recorded it (see `Node::evaluate_alarms`); a failed attempt
+//! stays queued with its attempt count, last error and next attempt time, so a receiver
+//! that is down gets every notification once it is back. Delivery is at least once.
+//!
+//! The POST goes through certherd-tls's one HTTP client, bounded by timeouts and a size
+//! limit on the answer.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
-use certherd_core::{Span, WebhookSettings};
+use certherd_ca::DueNotification;
+use certherd_tls::http::{post_json, Limits, Url};
 use certherd_x509::CertificateDer;
 
-/// A parsed webhook URL.
-struct Target {
-    tls: bool,
-    host: String,
-    port: u16,
-    path: String,
-}
+use crate::{Failure, LocalNode};
 
-fn parse(url: &str) -> Result<Target, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err(format!("webhook url '{url}': expected http:// or https://"));
-    };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h.to_owned(),
-            p.parse::<u16>()
-                .map_err(|_| format!("webhook url '{url}': bad port '{p}'"))?,
-        ),
-        _ => (authority.to_owned(), if tls { 443 } else { 80 }),
-    };
-    if host.is_empty() {
-        return Err(format!("webhook url '{url}': no host"));
+/// The longest a one-off run (`certherd alarms`) waits for a failed notification's next
+/// attempt before leaving it to the next run or the server.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The bounds of one POST: a receiver only has to answer with a status.
+fn limits() -> Limits {
+    Limits {
+        max_body: 64 << 10,
+        ..Limits::default()
     }
-    Ok(Target {
-        tls,
-        host,
-        port,
-        path,
-    })
 }
 
-fn post_once(t: &Target, body: &str, anchors: &[CertificateDer<'static>]) -> Result<u16, String> {
-    let address = format!("{}:{}", t.host, t.port);
-    let request = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: certherd/{}\r\nConnection: close\r\n\r\n{body}",
-        t.path,
-        t.host,
-        body.len(),
-        env!("CARGO_PKG_VERSION")
-    );
-    let mut response = Vec::new();
-    if t.tls {
-        let verifier = certherd_tls::anchored(anchors.to_vec()).map_err(|e| e.to_string())?;
-        let endpoint = certherd_tls::Endpoint {
-            address,
-            proxy: None,
-            timeout: Duration::from_secs(10),
-            server_name: None,
-            starttls: None,
+fn post(due: &DueNotification, anchors: &[CertificateDer<'static>]) -> Result<(), String> {
+    let url = Url::parse(&due.webhook.url).map_err(|e| e.to_string())?;
+    let answer = post_json(
+        &url,
+        due.notification.body.as_bytes(),
+        anchors,
+        None,
+        &limits(),
+    )
+    .map_err(|e| e.to_string())?;
+    if answer.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", answer.status))
+    }
+}
+
+/// Attempts every due notification once, oldest first, saying why each failure failed.
+/// Once a webhook fails, its other notifications wait for the next round (and keep their
+/// order): a receiver that is down costs one timeout per round, not one per notification.
+fn round(node: &mut LocalNode) -> Result<(), Failure> {
+    let due = node.due_notifications()?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    let anchors = node.trust_anchors()?;
+    let mut failed: Vec<&str> = Vec::new();
+    for d in &due {
+        if failed.contains(&d.webhook.url.as_str()) {
+            continue;
+        }
+        let outcome = post(d, &anchors);
+        if outcome.is_err() {
+            failed.push(&d.webhook.url);
+        }
+        let error = outcome.as_ref().err().cloned();
+        let next = node.record_delivery(d, outcome)?;
+        if let (Some(e), Some(next)) = (error, next) {
+            errln!(
+                "warning: webhook {}: {e} (attempt {}; next attempt at {})",
+                d.webhook.url,
+                d.notification.attempts.saturating_add(1),
+                crate::instant::rfc3339(next)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Delivers the notifications due now. With `wait` (a one-off run), it then waits for the
+/// next queued notification to fall due and tries again, up to the webhooks' largest
+/// `retries` times, as long as each wait is within [`MAX_WAIT`]; what is still
+/// undelivered stays in the outbox for the next run or the server's next evaluation.
+/// Without `wait` (the server's lifecycle loop), each due notification is attempted once.
+pub fn deliver(node: &mut LocalNode, wait: bool) -> Result<(), Failure> {
+    let rounds = if wait {
+        node.settings()
+            .webhooks
+            .iter()
+            .map(|w| w.retries.unwrap_or(3))
+            .max()
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    round(node)?;
+    let longest = time::Duration::try_from(MAX_WAIT).unwrap_or(time::Duration::MAX);
+    for _ in 0..rounds {
+        let Some(at) = node.next_notification_at()? else {
+            break;
         };
-        let mut s = certherd_tls::connect(&endpoint, verifier, None).map_err(|e| e.to_string())?;
-        s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-        let _ = s.read_to_end(&mut response);
-    } else {
-        let mut s =
-            std::net::TcpStream::connect(&address).map_err(|e| format!("{address}: {e}"))?;
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-        let _ = s.read_to_end(&mut response);
-    }
-    let head = String::from_utf8_lossy(&response[..response.len().min(64)]).into_owned();
-    head.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("no HTTP status in the answer: {head:?}"))
-}
-
-/// Sends `body` to one webhook, retrying failures and non-2xx answers with backoff.
-pub fn send(
-    hook: &WebhookSettings,
-    body: &str,
-    anchors: &[CertificateDer<'static>],
-) -> Result<(), String> {
-    let target = parse(&hook.url)?;
-    let retries = hook.retries.unwrap_or(3);
-    let mut wait = hook
-        .backoff
-        .unwrap_or(Span::seconds(1))
-        .duration()
-        .unsigned_abs();
-    let mut last = String::new();
-    for attempt in 0..=retries {
-        if attempt > 0 {
-            std::thread::sleep(wait);
-            wait = wait.saturating_mul(2);
+        let pause = at - node.now();
+        if pause > longest {
+            break;
         }
-        match post_once(&target, body, anchors) {
-            Ok(code) if (200..300).contains(&code) => return Ok(()),
-            Ok(code) => last = format!("HTTP {code}"),
-            Err(e) => last = e,
-        }
+        std::thread::sleep(pause.try_into().unwrap_or(Duration::ZERO));
+        round(node)?;
     }
-    Err(format!(
-        "{}: gave up after {} attempts: {last}",
-        hook.url,
-        retries + 1
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        let t = parse("http://127.0.0.1:9000/hooks/certherd").unwrap();
-        assert_eq!(
-            (t.tls, t.host.as_str(), t.port, t.path.as_str()),
-            (false, "127.0.0.1", 9000, "/hooks/certherd")
-        );
-        let t = parse("https://alerts.example.com").unwrap();
-        assert_eq!((t.tls, t.port, t.path.as_str()), (true, 443, "/"));
-        assert!(
-            parse("ftp://x").is_err()
-                && parse("http://:80/").is_err()
-                && parse("http://h:99999/").is_err()
-        );
-    }
+    Ok(())
 }

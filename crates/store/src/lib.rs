@@ -20,7 +20,9 @@ pub use home::{
     Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL, MASTER_KEY_ENV,
 };
 pub use master_key::MasterKey;
-pub use model::{AuditRecord, Change, CrlRecord, Entry, Secret, StoreInfo};
+pub use model::{
+    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Notification, Secret, StoreInfo,
+};
 pub use sqlite::{FaultHook, SqliteStore};
 
 use certherd_core::{
@@ -50,6 +52,12 @@ pub trait Store {
     fn host(&self, name: &str) -> Result<Option<Host>, Error>;
     /// The host whose pinned pool-internal certificate has this SHA-256.
     fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error>;
+    /// A host's fleet state (what it reported, what is ordered); empty for an unknown host.
+    fn host_state(&self, host: &str) -> Result<HostState, Error>;
+    /// The admin an admin credential (by the SHA-256 of its token) belongs to.
+    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error>;
+    /// Webhook notifications not delivered yet, oldest first.
+    fn undelivered(&self) -> Result<Vec<Notification>, Error>;
     /// A join token by the SHA-256 of its text.
     fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error>;
     /// Alarms, open and cleared, oldest first.

@@ -79,6 +79,75 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// What the server ordered a host to do at its next poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HostOrder {
+    /// Send a CSR for a new host certificate.
+    Renew,
+    /// Make and register a new pool-internal certificate.
+    RefreshPool,
+}
+
+impl HostOrder {
+    /// Its name in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Renew => "renew",
+            Self::RefreshPool => "refresh-pool",
+        }
+    }
+
+    /// The order of that name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "renew" => Some(Self::Renew),
+            "refresh-pool" => Some(Self::RefreshPool),
+            _ => None,
+        }
+    }
+}
+
+/// The fleet's state of one host besides its row: what it last reported and what is
+/// ordered. All of it belongs to the host and is deleted with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostState {
+    /// Its verification as it last reported it (`None` before its first report).
+    pub verification: Option<bool>,
+    /// SHA-256 (hex) of the roots it said it holds at its last poll, sorted.
+    pub roots: Vec<String>,
+    /// When a new host certificate was ordered, while the order waits.
+    pub renew_ordered_at: Option<OffsetDateTime>,
+    /// When a new pool-internal certificate was ordered, while the order waits.
+    pub refresh_pool_ordered_at: Option<OffsetDateTime>,
+}
+
+/// A webhook notification in the outbox, waiting for delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// Its row id.
+    pub id: i64,
+    /// The webhook URL it goes to.
+    pub webhook: String,
+    /// The JSON body.
+    pub body: String,
+    /// When it was queued (with the alarm change it tells of).
+    pub created_at: OffsetDateTime,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Not attempted before this instant.
+    pub next_attempt: OffsetDateTime,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl Notification {
+    /// Whether it is due for an attempt at `now`.
+    pub fn is_due(&self, now: OffsetDateTime) -> bool {
+        self.next_attempt <= now
+    }
+}
+
 /// One write, applied with others in a single transaction by [`crate::Store::apply`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -144,10 +213,68 @@ pub enum Change {
     DeleteWatch(WatchKind, String),
     /// Creates or updates a host.
     PutHost(Box<Host>),
-    /// Forgets a host (and its unused tokens), which must exist.
+    /// Forgets a host, which must exist, with every row that belongs to it: its tokens,
+    /// reported verification, held roots and pending orders.
     DeleteHost(String),
     /// Records a join token, or its use.
     PutToken(JoinToken),
+    /// Records what a host reported of its verification.
+    SetHostVerification {
+        /// The host, which must exist.
+        host: String,
+        /// Whether its verification is on.
+        enabled: bool,
+    },
+    /// Replaces the roots a host reported holding.
+    SetHostRoots {
+        /// The host, which must exist.
+        host: String,
+        /// SHA-256 (hex) of each root.
+        roots: Vec<String>,
+    },
+    /// Orders a host to do something at its next poll (a later order replaces the earlier).
+    PutHostOrder {
+        /// The host, which must exist.
+        host: String,
+        /// What is ordered.
+        order: HostOrder,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Removes an order once carried out, if present.
+    DeleteHostOrder {
+        /// The host.
+        host: String,
+        /// What was ordered.
+        order: HostOrder,
+    },
+    /// Records an admin bearer credential by the SHA-256 of its token.
+    PutAdminCredential {
+        /// SHA-256 (hex) of the token.
+        sha256: String,
+        /// The admin's name.
+        name: String,
+    },
+    /// Queues a webhook notification, due at once.
+    QueueNotification {
+        /// The webhook URL.
+        webhook: String,
+        /// The JSON body.
+        body: String,
+        /// When (its creation and first due time).
+        at: OffsetDateTime,
+    },
+    /// Records a failed delivery attempt of a queued notification, which must exist.
+    NotificationFailed {
+        /// Its id.
+        id: i64,
+        /// Why it failed.
+        error: String,
+        /// When to try again.
+        next_attempt: OffsetDateTime,
+    },
+    /// Removes a notification from the outbox (delivered, or its webhook is gone).
+    DeleteNotification(i64),
     /// Records a newly raised alarm.
     RaiseAlarm(Alarm),
     /// Clears the open alarm of this kind about this subject, which must exist.

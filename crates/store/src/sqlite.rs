@@ -8,7 +8,10 @@ use certherd_core::{
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::{AuditRecord, Change, CrlRecord, Entry, Error, MasterKey, Secret, Store, StoreInfo};
+use crate::{
+    AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, MasterKey, Notification,
+    Secret, Store, StoreInfo,
+};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,10 +75,41 @@ CREATE TABLE IF NOT EXISTS hosts (
 CREATE INDEX IF NOT EXISTS hosts_by_pool ON hosts (pool_sha256);
 CREATE TABLE IF NOT EXISTS join_tokens (
     sha256 TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
+    host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
     issued_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
     used_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS join_tokens_by_host ON join_tokens (host);
+-- Fleet state: each row belongs to its host and goes with it.
+CREATE TABLE IF NOT EXISTS host_verification (
+    host TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
+    enabled INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS host_orders (
+    host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    ordered_at BIGINT NOT NULL,
+    PRIMARY KEY (host, kind)
+);
+CREATE TABLE IF NOT EXISTS host_roots (
+    host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (host, sha256)
+);
+CREATE TABLE IF NOT EXISTS admin_credentials (
+    sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+-- Webhook notifications waiting for delivery; a delivered one is deleted.
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt BIGINT NOT NULL,
+    last_error TEXT
 );
 CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -84,12 +118,107 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
 "#;
 
 /// Bumped whenever the schema changes; a file of another version is refused, never guessed at.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Schema versions this release upgrades in place: version 2 only added tables, which the
 /// idempotent schema creates; version 3 replaced the watches' one problem and `k=v` detail
-/// with every finding and typed facts (JSON), and added STARTTLS and pins.
-const UPGRADABLE: &[i64] = &[1, 2];
+/// with every finding and typed facts (JSON), and added STARTTLS and pins; version 4 moved
+/// the fleet's state (verification, orders, held roots, admin credentials) from `meta`
+/// keys into tables whose rows go with their host, and added the webhook outbox.
+const UPGRADABLE: &[i64] = &[1, 2, 3];
+
+/// The `meta` key prefixes version 3 kept fleet state under.
+const V3_VERIFICATION: &str = "fleet.host.verification.";
+const V3_REFRESH: &str = "fleet.order.refresh-pool.";
+const V3_RENEW: &str = "fleet.order.renew.";
+const V3_ROOTS: &str = "fleet.host.roots.";
+const V3_ADMIN: &str = "admin.credential.";
+
+/// Moves version 3's fleet `meta` keys into their tables, inside `tx`: state of a host that
+/// no longer exists (left behind by `host remove`) is dropped; join tokens get their host
+/// as parent.
+fn fleet_v4_migration(tx: &Transaction<'_>) -> Result<(), Error> {
+    let sql = Error::sql("moving fleet state into its tables");
+    tx.execute_batch(
+        "CREATE TABLE join_tokens_v4 (
+            sha256 TEXT PRIMARY KEY,
+            host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
+            issued_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            used_at BIGINT
+        );
+        INSERT INTO join_tokens_v4 (sha256, host, issued_at, expires_at, used_at)
+            SELECT sha256, host, issued_at, expires_at, used_at FROM join_tokens
+            WHERE host IN (SELECT name FROM hosts);
+        DROP TABLE join_tokens;
+        ALTER TABLE join_tokens_v4 RENAME TO join_tokens;
+        CREATE INDEX IF NOT EXISTS join_tokens_by_host ON join_tokens (host);",
+    )
+    .map_err(&sql)?;
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT key, value FROM meta WHERE substr(key, 1, 6) IN ('fleet.', 'admin.')")
+            .map_err(&sql)?;
+        let mapped = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&sql)?;
+        mapped.collect::<Result<_, _>>().map_err(&sql)?
+    };
+    for (key, value) in rows {
+        let host_exists = |host: &str| -> Result<bool, Error> {
+            tx.query_row("SELECT COUNT(*) FROM hosts WHERE name = ?1", [host], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(&sql)
+        };
+        if let Some(host) = key.strip_prefix(V3_VERIFICATION) {
+            if host_exists(host)? {
+                tx.execute(
+                    "INSERT OR REPLACE INTO host_verification (host, enabled) VALUES (?1, ?2)",
+                    params![host, i64::from(value == "enabled")],
+                )
+                .map_err(&sql)?;
+            }
+        } else if let Some((host, kind)) = key
+            .strip_prefix(V3_RENEW)
+            .map(|h| (h, HostOrder::Renew))
+            .or_else(|| {
+                key.strip_prefix(V3_REFRESH)
+                    .map(|h| (h, HostOrder::RefreshPool))
+            })
+        {
+            if host_exists(host)? {
+                tx.execute(
+                    "INSERT OR REPLACE INTO host_orders (host, kind, ordered_at) VALUES (?1, ?2, ?3)",
+                    params![host, kind.as_str(), value.parse::<i64>().unwrap_or(0)],
+                )
+                .map_err(&sql)?;
+            }
+        } else if let Some(host) = key.strip_prefix(V3_ROOTS) {
+            if host_exists(host)? {
+                for root in value.split(',').filter(|r| !r.is_empty()) {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO host_roots (host, sha256) VALUES (?1, ?2)",
+                        [host, root],
+                    )
+                    .map_err(&sql)?;
+                }
+            }
+        } else if let Some(sha) = key.strip_prefix(V3_ADMIN) {
+            tx.execute(
+                "INSERT OR REPLACE INTO admin_credentials (sha256, name) VALUES (?1, ?2)",
+                [sha, value.as_str()],
+            )
+            .map_err(&sql)?;
+        } else {
+            continue;
+        }
+        tx.execute("DELETE FROM meta WHERE key = ?1", [&key])
+            .map_err(&sql)?;
+    }
+    Ok(())
+}
 
 /// The watches table's columns: endpoints and files with their last scan's findings and
 /// facts (JSON).
@@ -168,6 +297,17 @@ fn from_ts(t: i64) -> Result<OffsetDateTime, Error> {
         .map_err(|_| Error::Corrupt(format!("timestamp {t} out of range")))
 }
 
+/// Maps a write about a host's state: a missing host (the foreign key) is `NotFound`.
+fn host_write<'a>(context: &'static str, host: &'a str) -> impl Fn(rusqlite::Error) -> Error + 'a {
+    move |e| match e.sqlite_error().map(|f| f.extended_code) {
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => Error::NotFound {
+            what: "host",
+            name: host.to_owned(),
+        },
+        _ => Error::sql(context)(e),
+    }
+}
+
 fn key_context(sha256: &str) -> String {
     format!("entry-key:{sha256}")
 }
@@ -220,6 +360,21 @@ impl SqliteStore {
             "CREATE TABLE IF NOT EXISTS watches ({WATCHES_COLUMNS});"
         ))
         .map_err(Error::sql("creating the schema"))?;
+        if tables > 0 && version < 4 {
+            // Another process may be upgrading the same file: the write lock first, then
+            // the version again.
+            let tx = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(Error::sql("starting the upgrade"))?;
+            let now_version: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(Error::sql("reading the schema version"))?;
+            if now_version < 4 {
+                fleet_v4_migration(&tx)?;
+            }
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+                .map_err(Error::sql("writing the schema version"))?;
+            tx.commit().map_err(Error::sql("committing the upgrade"))?;
+        }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(Error::sql("writing the schema version"))?;
         Ok(Self {
@@ -541,8 +696,7 @@ impl SqliteStore {
                 .map_err(Error::sql("writing a host"))?;
             }
             Change::DeleteHost(name) => {
-                tx.execute_cached("DELETE FROM join_tokens WHERE host = ?1", [name])
-                    .map_err(Error::sql("deleting a host's tokens"))?;
+                // Its tokens, verification, orders and roots go with it (ON DELETE CASCADE).
                 let n = tx
                     .execute_cached("DELETE FROM hosts WHERE name = ?1", [name])
                     .map_err(Error::sql("deleting a host"))?;
@@ -552,6 +706,74 @@ impl SqliteStore {
                         name: name.clone(),
                     });
                 }
+            }
+            Change::SetHostVerification { host, enabled } => {
+                tx.execute_cached(
+                    "INSERT INTO host_verification (host, enabled) VALUES (?1, ?2) ON CONFLICT (host) DO UPDATE SET enabled = excluded.enabled",
+                    params![host, i64::from(*enabled)],
+                )
+                .map_err(host_write("recording a host's verification", host))?;
+            }
+            Change::SetHostRoots { host, roots } => {
+                tx.execute_cached("DELETE FROM host_roots WHERE host = ?1", [host])
+                    .map_err(Error::sql("recording a host's roots"))?;
+                for root in roots {
+                    tx.execute_cached(
+                        "INSERT INTO host_roots (host, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        [host, root],
+                    )
+                    .map_err(host_write("recording a host's roots", host))?;
+                }
+            }
+            Change::PutHostOrder { host, order, at } => {
+                tx.execute_cached(
+                    "INSERT INTO host_orders (host, kind, ordered_at) VALUES (?1, ?2, ?3) ON CONFLICT (host, kind) DO UPDATE SET ordered_at = excluded.ordered_at",
+                    params![host, order.as_str(), ts(*at)],
+                )
+                .map_err(host_write("ordering a host", host))?;
+            }
+            Change::DeleteHostOrder { host, order } => {
+                tx.execute_cached(
+                    "DELETE FROM host_orders WHERE host = ?1 AND kind = ?2",
+                    [host.as_str(), order.as_str()],
+                )
+                .map_err(Error::sql("removing a host's order"))?;
+            }
+            Change::PutAdminCredential { sha256, name } => {
+                tx.execute_cached(
+                    "INSERT INTO admin_credentials (sha256, name) VALUES (?1, ?2) ON CONFLICT (sha256) DO UPDATE SET name = excluded.name",
+                    [sha256, name],
+                )
+                .map_err(Error::sql("writing an admin credential"))?;
+            }
+            Change::QueueNotification { webhook, body, at } => {
+                tx.execute_cached(
+                    "INSERT INTO outbox (webhook, body, created_at, attempts, next_attempt, last_error) VALUES (?1, ?2, ?3, 0, ?3, NULL)",
+                    params![webhook, body, ts(*at)],
+                )
+                .map_err(Error::sql("queueing a notification"))?;
+            }
+            Change::NotificationFailed {
+                id,
+                error,
+                next_attempt,
+            } => {
+                let n = tx
+                    .execute_cached(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1",
+                        params![id, ts(*next_attempt), error],
+                    )
+                    .map_err(Error::sql("recording a delivery attempt"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "notification",
+                        name: id.to_string(),
+                    });
+                }
+            }
+            Change::DeleteNotification(id) => {
+                tx.execute_cached("DELETE FROM outbox WHERE id = ?1", [id])
+                    .map_err(Error::sql("removing a notification"))?;
             }
             Change::PutToken(t) => {
                 tx.execute_cached(
@@ -788,6 +1010,97 @@ impl Store for SqliteStore {
             .hosts_where("pool_sha256 = ?1", pool_sha256)?
             .into_iter()
             .next())
+    }
+
+    fn host_state(&self, host: &str) -> Result<HostState, Error> {
+        let sql = Error::sql("reading a host's state");
+        let verification: Option<i64> = self
+            .conn
+            .query_row_cached(
+                "SELECT enabled FROM host_verification WHERE host = ?1",
+                [host],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let roots: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT sha256 FROM host_roots WHERE host = ?1 ORDER BY sha256")
+                .map_err(&sql)?;
+            let rows = stmt.query_map([host], |r| r.get(0)).map_err(&sql)?;
+            rows.collect::<Result<_, _>>().map_err(&sql)?
+        };
+        let orders: Vec<(String, i64)> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT kind, ordered_at FROM host_orders WHERE host = ?1")
+                .map_err(&sql)?;
+            let rows = stmt
+                .query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(&sql)?;
+            rows.collect::<Result<_, _>>().map_err(&sql)?
+        };
+        let mut state = HostState {
+            verification: verification.map(|v| v != 0),
+            roots,
+            ..HostState::default()
+        };
+        for (kind, at) in orders {
+            let at = Some(from_ts(at)?);
+            match HostOrder::parse(&kind) {
+                Some(HostOrder::Renew) => state.renew_ordered_at = at,
+                Some(HostOrder::RefreshPool) => state.refresh_pool_ordered_at = at,
+                None => return Err(Error::Corrupt(format!("unknown host order {kind}"))),
+            }
+        }
+        Ok(state)
+    }
+
+    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error> {
+        self.conn
+            .query_row_cached(
+                "SELECT name FROM admin_credentials WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Error::sql("reading an admin credential"))
+    }
+
+    fn undelivered(&self) -> Result<Vec<Notification>, Error> {
+        let sql = Error::sql("reading the outbox");
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, webhook, body, created_at, attempts, next_attempt, last_error FROM outbox ORDER BY id")
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, webhook, body, created, attempts, next, last_error) = row.map_err(&sql)?;
+            out.push(Notification {
+                id,
+                webhook,
+                body,
+                created_at: from_ts(created)?,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                next_attempt: from_ts(next)?,
+                last_error,
+            });
+        }
+        Ok(out)
     }
 
     fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error> {

@@ -8,6 +8,7 @@
 
 mod connect;
 mod error;
+pub mod http;
 mod starttls;
 mod verifier;
 
