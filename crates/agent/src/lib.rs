@@ -47,6 +47,9 @@ pub enum Error {
         /// Its message.
         message: String,
     },
+    /// The server's answer broke an HTTP bound (too slow, too large) or was not HTTP.
+    #[error(transparent)]
+    Http(certherd_tls::http::Error),
     /// The server's answer is not what the protocol says.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),

@@ -32,8 +32,10 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
     } else {
         None
     };
+    let outbox = node.outbox_summary()?;
     match a.output {
         Output::Json => json(&json!({
+            "notifications": {"undelivered": outbox.undelivered, "last_error": outbox.last_error},
             "agent": agent.as_ref().map(|g| json!({
                 "server": g.server,
                 "last_poll": g.last_poll.map(rfc3339),
@@ -129,6 +131,9 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                 key.path.display(),
                 key.source.as_str()
             );
+            if let Some(line) = outbox_line(&node)? {
+                outln!("Notifications   {line}");
+            }
             for p in &problems {
                 outln!("Warning         {p}");
             }

@@ -120,6 +120,15 @@ fn a_notification_waits_for_a_receiver_that_is_down() {
         r.stderr
     );
 
+    // `status` says so too, for people and for scripts.
+    let status = env.ok(&["status"]);
+    assert!(
+        status.contains("Notifications   2 webhook notifications undelivered"),
+        "{status}"
+    );
+    let status = env.json(&["status", "--output", "json"]);
+    assert_eq!(status["notifications"]["undelivered"], 2, "{status}");
+
     // The receiver comes up; the next run waits for the notification's next attempt (at
     // most the 1s backoff, doubled) and delivers it.
     let bodies = receiver(
@@ -144,6 +153,10 @@ fn a_notification_waits_for_a_receiver_that_is_down() {
     // Delivered once: the outbox is empty, nothing is sent again.
     let out = env.ok(&["alarms"]);
     assert!(!out.contains("undelivered"), "{out}");
+    assert_eq!(
+        env.json(&["status", "--output", "json"])["notifications"]["undelivered"],
+        0
+    );
     assert!(bodies.recv_timeout(Duration::from_millis(300)).is_err());
 }
 
