@@ -11,10 +11,6 @@ use certherd_core::{Clock, EntryKind, EntryMeta, EntryRef, Source};
 use certherd_store::{Change, Entry, Home, Store};
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 
-fn rate(n: usize, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
 /// Per-operation times of one phase, in seconds.
 struct Sample(Vec<f64>);
 
