@@ -8,6 +8,7 @@
 mod atomic_file;
 mod error;
 mod home;
+mod lock;
 mod master_key;
 mod model;
 mod sqlite;
@@ -17,6 +18,7 @@ pub use home::INITIALIZED;
 pub use atomic_file::write_atomic;
 pub use error::Error;
 pub use home::Home;
+pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{AuditRecord, Change, CrlRecord, Entry, Secret, StoreInfo};
 pub use sqlite::{FaultHook, SqliteStore};
