@@ -376,3 +376,43 @@ fn reset_all_resets_every_imported_entry() {
     assert_eq!(audit_subjects(&env, "reset").len(), 2);
     assert!(!env.ok(&["cert", "renew", "--all"]).contains("imported;"));
 }
+
+/// Runs `certherd ARGS` on a pseudo-terminal (`script` from util-linux/bsdutils, in every
+/// Debian), returning what the terminal showed.
+fn on_terminal(env: &Env, args: &str, ci: bool) -> String {
+    let bin = env!("CARGO_BIN_EXE_certherd");
+    let home = env.home();
+    let mut c = std::process::Command::new("script");
+    c.args([
+        "-qec",
+        &format!("{bin} --home {} {args}", home.display()),
+        "/dev/null",
+    ])
+    .env("TERM", "xterm")
+    .env_remove("CERTHERD_FAULT_POINT")
+    .stdin(Stdio::null());
+    if ci {
+        c.env("CI", "true");
+    } else {
+        c.env_remove("CI");
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_progress_bar_only_on_a_terminal_and_never_under_ci() {
+    let env = Env::new();
+    env.init();
+    many_entries(&env, 200);
+    let tty = on_terminal(&env, "cert renew --all", false);
+    assert!(tty.contains("/202 renewed"), "{tty}");
+    assert!(tty.contains("renewed svc/s00199  serial"), "{tty}");
+    let ci = on_terminal(&env, "cert renew --all", true);
+    assert!(!ci.contains("/202 renewed"), "{ci}");
+    assert!(ci.contains("renewed svc/s00199  serial"), "{ci}");
+    // Piped: lines only.
+    let piped = env.ok(&["cert", "renew", "--all"]);
+    assert!(!piped.contains("/202 renewed") && !piped.contains('\u{1b}'));
+}
