@@ -560,12 +560,14 @@ fn renew(home: &Home, node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let started = node.now();
-    let what = if a.entry.is_some() {
-        "cert renew STORE/ALIAS"
-    } else {
-        "cert renew (bulk)"
+    let what = match &sel {
+        RenewSelection::One(r) => format!("cert renew {r}"),
+        RenewSelection::Profile(p) => format!("cert renew --profile {p}"),
+        RenewSelection::All => "cert renew --all".into(),
+        RenewSelection::ExpiringWithin(s) => format!("cert renew --expiring-within {s}"),
+        RenewSelection::Due => "cert renew --due".into(),
     };
-    let locked = lock_home(home, started, what)?;
+    let locked = lock_home(home, started, &what)?;
     if let RenewSelection::One(r) = &sel {
         // A single named entry reports its own error directly.
         let (issued, backup) = node.renew(r)?;
@@ -591,21 +593,28 @@ fn renew(home: &Home, node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitC
 fn reset(home: &Home, node: &mut crate::LocalNode, a: ResetArgs) -> Result<ExitCode, Failure> {
     let one = a.entry.as_deref().map(entry_ref).transpose()?;
     if a.dry_run {
-        let plan = match &one {
-            Some(r) => {
+        let mut plan = node.plan_reset()?;
+        if let Some(r) = &one {
+            if !plan.targets.contains(r) {
                 node.show(r)?;
-                Plan {
-                    targets: vec![r.clone()],
-                    skipped: Vec::new(),
-                }
+                return Err(Failure::msg(format!(
+                    "{r} is not an imported entry; nothing to reset (`certherd cert renew {r}` renews a certherd-issued one)"
+                )));
             }
-            None => node.plan_reset()?,
-        };
+            plan = Plan {
+                targets: vec![r.clone()],
+                skipped: Vec::new(),
+            };
+        }
         print_plan(a.output, &plan, "reset");
         return Ok(ExitCode::SUCCESS);
     }
     let started = node.now();
-    let locked = lock_home(home, started, "cert reset")?;
+    let what = match &one {
+        Some(r) => format!("cert reset {r}"),
+        None => "cert reset --all".into(),
+    };
+    let locked = lock_home(home, started, &what)?;
     if let Some(r) = one {
         let (issued, backup) = node.reset(&r)?;
         let mut report = Report::new(a.output, "reset", 1);

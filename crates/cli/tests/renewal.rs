@@ -93,7 +93,7 @@ fn two_bulk_runs_at_once_renew_nothing_twice() {
     // One run did the work; the other waited, said so, and renewed nothing it renewed.
     let waited = if ea.contains("waiting") { &ea } else { &eb };
     assert!(
-        waited.contains("waiting: `certherd cert renew (bulk)` (pid"),
+        waited.contains("waiting: `certherd cert renew --all` (pid"),
         "{ea}\n{eb}"
     );
     let mut all: Vec<String> = ra.iter().chain(rb.iter()).cloned().collect();
@@ -318,6 +318,12 @@ fn reset_goes_back_from_a_custom_certificate_to_a_ca_issued_one() {
     assert!(env
         .ok(&["cert", "reset", "--all"])
         .contains("nothing to reset"));
+    let r = env.run(&["cert", "reset", "machine-ssl/machine", "--dry-run"]);
+    assert!(
+        r.code == 1 && r.stderr.contains("is not an imported entry"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
