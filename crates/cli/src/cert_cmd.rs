@@ -307,10 +307,10 @@ fn lock_home(home: &Home, started: OffsetDateTime, what: &str) -> Result<Locked,
         what: what.to_owned(),
     };
     let path = home.lock_path();
-    Ok(HomeLock::acquire(&path, &me, |holder| {
+    let waiting = |holder: Option<&LockHolder>| {
         match holder {
         Some(h) => eprintln!(
-            "waiting: `certherd {}` (pid {}, started {}) is renewing in this home; this run goes on when it ends and renews nothing it renewed",
+            "waiting: `certherd {}` (pid {}, started {}) holds this home; this run goes on when it ends",
             h.what,
             h.pid,
             rfc3339(h.started)
@@ -320,7 +320,8 @@ fn lock_home(home: &Home, started: OffsetDateTime, what: &str) -> Result<Locked,
             path.display()
         ),
     }
-    })?)
+    };
+    Ok(HomeLock::acquire(&path, &me, waiting)?)
 }
 
 /// Entries written at or after this instant were handled by the run we waited for.
