@@ -8,6 +8,16 @@ use certherd_x509::{CertInfo, CertificateDer, Eku, Purpose, Reason, Role, Verify
 use crate::issue::Issued;
 use crate::{Error, Node};
 
+/// The outcome of `cert import`.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// The live entry after the import.
+    pub issued: Issued,
+    /// The certificate (same SHA-256) and key were already the live entry: nothing was
+    /// changed, no backup made, no audit row written.
+    pub unchanged: bool,
+}
+
 impl<S: Store> Node<S> {
     /// Imports from a PKCS#12 bundle (key, certificate and chain) opened with `password`,
     /// with the same checks as [`Node::import`].
@@ -17,7 +27,7 @@ impl<S: Store> Node<S> {
         data: &[u8],
         password: &str,
         profile: Option<&str>,
-    ) -> Result<Issued, Error> {
+    ) -> Result<Imported, Error> {
         let contents = certherd_x509::pkcs12_decode(data, password)?;
         let (key, chain) = match contents.keys.as_slice() {
             [one] => one.clone(),
@@ -53,7 +63,8 @@ impl<S: Store> Node<S> {
     /// and key. Refused, with nothing changed, when the key does not match, the chain does
     /// not reach a trusted root, the certificate is not valid now, a machine-ssl
     /// certificate does not cover the hostname, or the EKU does not fit the profile.
-    /// An existing entry of that name is kept in the backup store.
+    /// An existing entry of that name is kept in the backup store; importing the very
+    /// certificate and key that are already the live entry changes nothing.
     pub fn import(
         &mut self,
         r: &EntryRef,
@@ -61,7 +72,7 @@ impl<S: Store> Node<S> {
         chain_inputs: &[Vec<u8>],
         key_input: Option<&[u8]>,
         profile: Option<&str>,
-    ) -> Result<Issued, Error> {
+    ) -> Result<Imported, Error> {
         if r.store.is_managed() {
             return Err(Error::Protected { entry: r.to_string(), why: "this store is managed by certherd (use `certherd trust add` for CA certificates)" });
         }
@@ -227,6 +238,21 @@ impl<S: Store> Node<S> {
             .collect();
         warnings.push("imported certificates are monitored but not renewed automatically".into());
 
+        if let Some(live) = existing.as_ref().filter(|e| {
+            // The key was checked against the certificate above: the same certificate
+            // with a key is the same key.
+            e.meta.sha256 == info.sha256
+                && e.key.is_some() == key.is_some()
+                && profile_name == e.meta.profile
+        }) {
+            return Ok(Imported {
+                issued: Issued {
+                    meta: live.meta.clone(),
+                    warnings: Vec::new(),
+                },
+                unchanged: true,
+            });
+        }
         let kind = if key.is_some() {
             EntryKind::KeyPair
         } else {
@@ -261,6 +287,9 @@ impl<S: Store> Node<S> {
         });
         changes.push(self.audit("import", r, detail));
         self.commit(&changes)?;
-        Ok(Issued { meta, warnings })
+        Ok(Imported {
+            issued: Issued { meta, warnings },
+            unchanged: false,
+        })
     }
 }

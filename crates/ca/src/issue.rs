@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
-use certherd_core::{EntryKind, EntryMeta, EntryRef, Profile, Source, Span, StoreName};
+use certherd_core::{
+    EntryKind, EntryMeta, EntryRef, OffsetDateTime, Profile, Source, Span, StoreName,
+};
 use certherd_store::{Change, Store};
 use certherd_x509::{CertInfo, CertSpec, KeyAlgorithm, PrivateKey};
 use time::Duration;
@@ -62,6 +64,145 @@ pub enum RenewSelection {
     ExpiringWithin(Span),
     /// Every renewable entry whose renewal time (2/3 of its lifetime, with jitter) has come.
     Due,
+}
+
+/// A bulk operation over many entries.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Bulk {
+    /// `cert renew` with a selection.
+    Renew(RenewSelection),
+    /// `cert reset --all`: imported entries replaced by CA-issued ones.
+    Reset,
+}
+
+/// What a bulk operation will do: the entries it takes and those it leaves alone.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Entries to renew (or reset), in order.
+    pub targets: Vec<EntryRef>,
+    /// Entries the selection matched but that are left alone, with why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An entry a bulk operation left alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry.
+    pub entry: EntryRef,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.entry;
+        match &self.reason {
+            SkipReason::Imported => write!(
+                f,
+                "imported; `certherd cert reset {e}` to replace it with a CA-issued one"
+            ),
+            SkipReason::CertificateAuthority => {
+                f.write_str("a CA certificate; `certherd ca rotate` replaces it")
+            }
+            SkipReason::KeyOnHost => {
+                f.write_str("its key lives on the host; the host's agent renews it")
+            }
+            SkipReason::NoProfile => f.write_str("no known profile to renew it under"),
+            SkipReason::AlreadyDone { at } => write!(
+                f,
+                "written at {} by the run this one waited for; not renewed twice",
+                certherd_x509::rfc3339(*at)
+            ),
+            SkipReason::NotDue => f.write_str("no longer due when its turn came"),
+            SkipReason::NotImported => write!(
+                f,
+                "not imported (any more); `certherd cert renew {e}` renews it"
+            ),
+            SkipReason::Gone => f.write_str("deleted before its turn came"),
+        }
+    }
+}
+
+/// Why a bulk operation left an entry alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Imported: monitored, not renewed; `cert reset` replaces it with a CA-issued one.
+    Imported,
+    /// A CA certificate: `ca rotate` replaces it.
+    CertificateAuthority,
+    /// A host certificate whose key lives on the host: its agent renews it.
+    KeyOnHost,
+    /// Issued under a profile that is no longer known.
+    NoProfile,
+    /// Written at `at`, by the concurrent run this one waited for.
+    AlreadyDone {
+        /// When it was written (to the second).
+        at: OffsetDateTime,
+    },
+    /// Not due any more when its turn came.
+    NotDue,
+    /// `cert reset` of an entry that is not (or no longer) imported.
+    NotImported,
+    /// Deleted before its turn came.
+    Gone,
+}
+
+impl SkipReason {
+    /// A short machine-readable name (`imported`, `already-done`, ...), for JSON.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Imported => "imported",
+            Self::CertificateAuthority => "certificate-authority",
+            Self::KeyOnHost => "key-on-host",
+            Self::NoProfile => "no-profile",
+            Self::AlreadyDone { .. } => "already-done",
+            Self::NotDue => "not-due",
+            Self::NotImported => "not-imported",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+/// One entry's outcome in a bulk run, reported as soon as it is committed.
+#[derive(Clone, Debug)]
+pub enum BulkStep {
+    /// Renewed (or reset), or failed.
+    Done(Box<Renewed>),
+    /// Left alone.
+    Skipped(Skipped),
+}
+
+/// The outcome of one entry's turn.
+pub(crate) enum Step {
+    Done(Box<Issued>, EntryRef),
+    Skip(SkipReason),
+}
+
+/// What a bulk run checks again at each entry's turn.
+pub(crate) struct Guard<'a> {
+    /// Entries written at or after this second were handled by a concurrent run.
+    pub since: Option<OffsetDateTime>,
+    pub op: &'a Bulk,
+}
+
+impl Guard<'_> {
+    /// Why the entry's turn has passed, if it has.
+    pub fn stale<S: Store>(&self, m: &EntryMeta, node: &Node<S>) -> Option<SkipReason> {
+        if let Some(since) = self.since {
+            if m.stored_at >= since {
+                return Some(SkipReason::AlreadyDone { at: m.stored_at });
+            }
+        }
+        match self.op {
+            Bulk::Renew(sel) if !node.selection_matches(sel, m, node.now()) => {
+                Some(SkipReason::NotDue)
+            }
+            Bulk::Reset if m.source != Source::Imported => Some(SkipReason::NotImported),
+            _ => None,
+        }
+    }
 }
 
 /// A certificate and key built under a profile, before it is stored.
@@ -256,9 +397,33 @@ impl<S: Store> Node<S> {
     }
 
     /// Renews one entry: a new key and certificate with the same names and the profile's
-    /// full lifetime; the old entry moves to the backup store in the same transaction.
+    /// full lifetime; the old entry moves to the backup store in the same transaction,
+    /// and backups past the retention are pruned in it.
     pub fn renew(&mut self, r: &EntryRef) -> Result<(Issued, EntryRef), Error> {
-        let old = self.load(r)?;
+        match self.renew_one(r, true, None)? {
+            Step::Done(issued, backup) => Ok((*issued, backup)),
+            // Without a guard nothing is skipped; report the entry as it stands.
+            Step::Skip(_) => Err(Error::NoSuchEntry(r.clone())),
+        }
+    }
+
+    /// Renews `r` unless `guard` says its turn has passed; prunes the backup store in the
+    /// same transaction when `prune` is set (single renewals; a bulk run prunes once).
+    pub(crate) fn renew_one(
+        &mut self,
+        r: &EntryRef,
+        prune: bool,
+        guard: Option<&Guard<'_>>,
+    ) -> Result<Step, Error> {
+        let Some(old) = self.store.entry(r)? else {
+            return match guard {
+                Some(_) => Ok(Step::Skip(SkipReason::Gone)),
+                None => Err(Error::NoSuchEntry(r.clone())),
+            };
+        };
+        if let Some(reason) = guard.and_then(|g| g.stale(&old.meta, self)) {
+            return Ok(Step::Skip(reason));
+        }
         if r.store.is_backup() {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
@@ -350,69 +515,146 @@ impl<S: Store> Node<S> {
                 ),
             ),
         ];
-        changes.extend(self.prune_changes()?);
+        if prune {
+            changes.extend(self.prune_changes()?);
+        }
         self.commit(&changes)?;
         self.fault_point("renew.committed");
         let mut warnings = built.warnings;
         if profile.name == "kmip-client" {
             warnings.push("give the key server the new client certificate (`certherd key-provider client-cert export`) unless it trusts certherd's CA".into());
         }
-        Ok((Issued { meta, warnings }, backup))
+        Ok(Step::Done(Box::new(Issued { meta, warnings }), backup))
     }
 
     /// The entries a selection takes, without renewing them.
     pub fn select_for_renewal(&self, sel: &RenewSelection) -> Result<Vec<EntryRef>, Error> {
+        Ok(self.plan_renewal(sel)?.targets)
+    }
+
+    /// The entries a selection takes, and those it matches but leaves alone, with why
+    /// (imported entries, CAs, host certificates whose keys live on the hosts).
+    pub fn plan_renewal(&self, sel: &RenewSelection) -> Result<Plan, Error> {
         if let RenewSelection::One(r) = sel {
             self.load(r)?;
-            return Ok(vec![r.clone()]);
+            return Ok(Plan {
+                targets: vec![r.clone()],
+                skipped: Vec::new(),
+            });
         }
         if let RenewSelection::Profile(p) = sel {
             self.profiles.get(p)?;
         }
         if self.is_agent()? {
-            return Ok(Vec::new());
+            return Ok(Plan::default());
         }
         let now = self.now();
-        let warn = self.thresholds.warn;
-        Ok(self
-            .store
-            .entries(None)?
-            .into_iter()
-            .filter(|m| m.renews_automatically())
-            // Host certificates' keys live on the hosts: their agents renew them.
-            .filter(|m| m.kind == certherd_core::EntryKind::KeyPair)
-            .filter(|m| {
-                m.profile
-                    .as_deref()
-                    .and_then(|p| self.profiles.get(p).ok())
-                    .is_some_and(Profile::is_renewable)
-            })
-            .filter(|m| match sel {
-                RenewSelection::One(_) | RenewSelection::All => true,
-                RenewSelection::Profile(p) => m.profile.as_deref() == Some(p.as_str()),
-                RenewSelection::ExpiringWithin(span) => m.not_after - now <= span.duration(),
-                RenewSelection::Due => self.policy.is_due(m, now, warn),
-            })
-            .map(|m| m.entry)
-            .collect())
+        let mut plan = Plan::default();
+        for m in self.store.entries(None)? {
+            if m.entry.store.is_backup() || !self.selection_matches(sel, &m, now) {
+                continue;
+            }
+            let reason = match m.source {
+                Source::Imported => Some(SkipReason::Imported),
+                // Trusted roots and watched certificates are other people's: not listed.
+                Source::Trusted | Source::Watched => continue,
+                Source::Issued if m.kind != EntryKind::KeyPair => Some(SkipReason::KeyOnHost),
+                Source::Issued => match m.profile.as_deref().map(|p| self.profiles.get(p)) {
+                    Some(Ok(p)) if p.is_renewable() => None,
+                    Some(Ok(_)) => Some(SkipReason::CertificateAuthority),
+                    Some(Err(_)) | None => Some(SkipReason::NoProfile),
+                },
+            };
+            match reason {
+                None => plan.targets.push(m.entry),
+                Some(reason) => plan.skipped.push(Skipped {
+                    entry: m.entry,
+                    reason,
+                }),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Whether an entry's dates and profile fall in a bulk selection.
+    pub(crate) fn selection_matches(
+        &self,
+        sel: &RenewSelection,
+        m: &EntryMeta,
+        now: OffsetDateTime,
+    ) -> bool {
+        match sel {
+            RenewSelection::One(r) => &m.entry == r,
+            RenewSelection::All => true,
+            RenewSelection::Profile(p) => m.profile.as_deref() == Some(p.as_str()),
+            RenewSelection::ExpiringWithin(span) => m.not_after - now <= span.duration(),
+            RenewSelection::Due => self.policy.is_due(m, now, self.thresholds.warn),
+        }
     }
 
     /// Renews every selected entry; one failure does not stop the others.
     pub fn renew_selected(&mut self, sel: &RenewSelection) -> Result<Vec<Renewed>, Error> {
-        let targets = self.select_for_renewal(sel)?;
+        let plan = self.plan_renewal(sel)?;
         let mut out = Vec::new();
+        self.run_bulk(
+            &Bulk::Renew(sel.clone()),
+            &plan.targets,
+            None,
+            &mut |step| {
+                if let BulkStep::Done(r) = step {
+                    out.push(*r);
+                }
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Runs a bulk renewal or reset over `targets` (from [`Node::plan_renewal`] or
+    /// [`Node::plan_reset`]), reporting each entry to `on_step` as soon as its transaction
+    /// is committed. Backups past the retention are pruned once, first.
+    ///
+    /// `since`: the instant a concurrent run that this one waited for began; an entry
+    /// written at or after it (to the second) was handled by that run and is skipped, so
+    /// no entry is renewed twice. Each entry's due-ness is checked again at its turn.
+    pub fn run_bulk(
+        &mut self,
+        op: &Bulk,
+        targets: &[EntryRef],
+        since: Option<OffsetDateTime>,
+        on_step: &mut dyn FnMut(BulkStep),
+    ) -> Result<usize, Error> {
+        let prune = self.prune_changes()?;
+        let pruned = prune.len() / 2;
+        if !prune.is_empty() {
+            self.commit(&prune)?;
+        }
+        let guard = Guard {
+            since: since.map(|t| t.replace_nanosecond(0).unwrap_or(t)),
+            op,
+        };
         for r in targets {
-            let (result, backup) = match self.renew(&r) {
-                Ok((issued, b)) => (Ok(issued), Some(b)),
-                Err(e) => (Err(e.to_string()), None),
+            let step = match op {
+                Bulk::Renew(_) => self.renew_one(r, false, Some(&guard)),
+                Bulk::Reset => self.reset_one(r, Some(&guard)),
             };
-            out.push(Renewed {
-                entry: r,
-                result,
-                backup,
+            on_step(match step {
+                Ok(Step::Done(issued, backup)) => BulkStep::Done(Box::new(Renewed {
+                    entry: r.clone(),
+                    result: Ok(*issued),
+                    backup: Some(backup),
+                })),
+                Ok(Step::Skip(reason)) => BulkStep::Skipped(Skipped {
+                    entry: r.clone(),
+                    reason,
+                }),
+                Err(e) => BulkStep::Done(Box::new(Renewed {
+                    entry: r.clone(),
+                    result: Err(e.to_string()),
+                    backup: None,
+                })),
             });
         }
-        Ok(out)
+        Ok(pruned)
     }
 
     /// `cert delete`: removes an entry. The signing CA and its trusted root are refused.

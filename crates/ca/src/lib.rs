@@ -19,6 +19,7 @@ mod inventory;
 mod issue;
 mod key_provider;
 mod node;
+mod reset;
 mod trust;
 mod watch;
 
@@ -28,11 +29,15 @@ pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::ExportFormat;
 pub use fleet::{Grant, PoolCertificate, HOSTS_STORE, POOL_STORE};
+pub use import::Imported;
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};
-pub use issue::{IssueRequest, Issued, RenewSelection, Renewed};
+pub use issue::{
+    Bulk, BulkStep, IssueRequest, Issued, Plan, RenewSelection, Renewed, SkipReason, Skipped,
+};
 pub use key_provider::KmipPlan;
 pub use node::{FaultHook, Node, SystemClock};
+pub use reset::RESET_DEFAULT_PROFILE;
 pub use trust::TrustAdded;
 pub use watch::{
     endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,

@@ -34,6 +34,34 @@ pub(crate) mod keys {
     pub const PENDING_CA_KEY: &str = "ca.pending-key";
 }
 
+/// How many backups of one entry may be made within one second.
+const BACKUP_SEQUENCE_LIMIT: u32 = 1000;
+
+/// The longest alias (see `certherd_core::EntryRef`).
+const MAX_ALIAS: usize = 64;
+
+/// The backup alias of `r` for the `n`th backup within the second `stamp`: readable when
+/// it fits, else a cut prefix made unique by a hash of the whole name. The stamp and `n`
+/// are never cut.
+fn backup_alias(r: &EntryRef, stamp: &str, n: u32) -> String {
+    let suffix = if n == 0 {
+        format!(".{stamp}")
+    } else {
+        format!(".{stamp}.{n}")
+    };
+    let readable = format!("{}.{}{suffix}", r.store, r.alias);
+    if readable.len() <= MAX_ALIAS {
+        return readable;
+    }
+    let digest = certherd_x509::hex(&certherd_x509::sha256(r.to_string().as_bytes()));
+    let hash = digest.get(..8).unwrap_or(&digest);
+    let room = MAX_ALIAS.saturating_sub(1 + hash.len() + suffix.len());
+    // Names are ASCII (a-z, A-Z, 0-9, '.', '_', '-'), so a byte cut is a character cut.
+    let full = format!("{}.{}", r.store, r.alias);
+    let prefix = full.get(..room.min(full.len())).unwrap_or(&full);
+    format!("{prefix}.{hash}{suffix}")
+}
+
 /// Called with a crash-point name (`renew.issued`, `renew.committed`, `rotate.new-root`);
 /// tests make it abort or panic there.
 pub type FaultHook = Rc<dyn Fn(&str)>;
@@ -290,6 +318,11 @@ impl<S: Store> Node<S> {
     }
 
     /// A free alias in the backup store for a superseded `r`, stamped with the time.
+    ///
+    /// `STORE.ALIAS.TIMESTAMP` (then `.1`, `.2`, ... within one second) while that fits
+    /// the 64-character limit of an alias; a longer name keeps a readable prefix and adds
+    /// the first 8 hex digits of the SHA-256 of `STORE/ALIAS`, so the timestamp and the
+    /// sequence always survive and every valid entry can be backed up any number of times.
     pub(crate) fn backup_ref(&self, r: &EntryRef, taken: &[EntryRef]) -> Result<EntryRef, Error> {
         let now = self.now();
         let stamp = format!(
@@ -302,14 +335,8 @@ impl<S: Store> Node<S> {
             now.second()
         );
         let backup: StoreName = StoreName::BACKUP.parse()?;
-        for n in 0..1000 {
-            let alias = if n == 0 {
-                format!("{}.{}.{stamp}", r.store, r.alias)
-            } else {
-                format!("{}.{}.{stamp}.{n}", r.store, r.alias)
-            };
-            let alias = alias.chars().take(64).collect::<String>();
-            let candidate = EntryRef::new(backup.clone(), alias.parse()?);
+        for n in 0..BACKUP_SEQUENCE_LIMIT {
+            let candidate = EntryRef::new(backup.clone(), backup_alias(r, &stamp, n).parse()?);
             if !taken.contains(&candidate) && self.store.entry(&candidate)?.is_none() {
                 return Ok(candidate);
             }

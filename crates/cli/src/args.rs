@@ -50,7 +50,7 @@ pub enum Command {
     /// Named certificate stores.
     #[command(subcommand)]
     Store(StoreCmd),
-    /// Certificates: list, show, issue, renew, import, export, delete.
+    /// Certificates: list, show, issue, renew, reset, import, export, delete.
     #[command(subcommand)]
     Cert(CertCmd),
     /// Service identities (vSphere solution users): one store and certificate per service.
@@ -713,15 +713,45 @@ pub enum CertCmd {
     /// Renew: a new key and certificate with the profile's full lifetime.
     ///
     /// The replaced entry moves to the `backup` store under a timestamped alias (kept for
-    /// the backup retention, 30 days by default). Imported certificates are not renewed.
+    /// the backup retention, 30 days by default). Imported certificates are not renewed:
+    /// a bulk run lists them as skipped (`certherd cert reset` replaces one with a
+    /// CA-issued certificate).
+    ///
+    /// Each result line is printed as soon as its renewal is committed, so a run that is
+    /// interrupted shows exactly what it did; on a terminal a progress bar runs on
+    /// standard error. Renewals hold the home's lock (HOME/certherd.lock): a second run
+    /// waits for the first, then skips every entry the first one renewed. Backups past
+    /// the retention are pruned once per run.
     Renew(RenewArgs),
+    /// Replace an imported (custom) certificate with a certherd-issued one.
+    ///
+    /// The way back from custom mode, as certificate-manager's option 8 ("reset all
+    /// certificates"): a new key and a certificate from certherd's CA for the same names
+    /// (the imported certificate's subject CN, DNS and IP SANs), under the profile the
+    /// entry was imported with; else the store's name if that is a profile (machine-ssl,
+    /// service, host, ...); else `service` for a clientAuth-only certificate and
+    /// `machine-ssl` (serverAuth + clientAuth) for any other. The imported certificate
+    /// moves to the backup store and the audit log records the reset; from then on the
+    /// entry renews automatically.
+    ///
+    /// Whoever trusted the imported certificate's issuer must now trust certherd's CA
+    /// (`certherd ca export`).
+    ///
+    /// Examples:
+    ///   certherd cert reset machine-ssl/machine --dry-run
+    ///   certherd cert reset machine-ssl/machine
+    ///   certherd cert reset --all --output json
+    #[command(verbatim_doc_comment)]
+    Reset(ResetArgs),
     /// Import a certificate issued elsewhere, with its chain and key.
     ///
     /// Accepts PEM or DER, and bundles in any order. Refused, with nothing changed, when
     /// the key does not match, the chain does not reach a trusted root, the certificate
     /// is expired or not yet valid, a machine-ssl certificate does not cover the node's
     /// hostname, or its EKU does not fit the profile. Imported certificates are monitored
-    /// but not renewed automatically.
+    /// but not renewed automatically (`certherd cert reset` goes back to a CA-issued
+    /// one). Importing the certificate and key that are already the live entry changes
+    /// nothing and says so.
     Import(ImportArgs),
     /// Export a certificate (PEM with chain, DER, or PKCS#12). Keys only with --key.
     Export(ExportArgs),
@@ -815,6 +845,24 @@ pub struct RenewArgs {
     pub output: Output,
 }
 
+/// `cert reset` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["entry", "all"])))]
+pub struct ResetArgs {
+    /// One imported entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: Option<String>,
+    /// Every imported entry.
+    #[arg(long)]
+    pub all: bool,
+    /// Show what would be reset, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format (JSON: the same objects as `cert renew`).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
 /// `cert import` arguments.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -837,6 +885,10 @@ pub struct ImportArgs {
     /// line). A regular file of at most 64 KiB.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Output format (JSON: the entry, with `unchanged` true when the certificate and key
+    /// were already the live entry).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// Export encodings.

@@ -2,12 +2,17 @@
 
 use std::process::ExitCode;
 
-use certherd_ca::{ExportFormat, IssueRequest, RenewSelection};
-use certherd_core::{EntryRef, Span, StoreName};
-use certherd_store::{write_atomic, Home};
+use std::io::{IsTerminal, Write};
+
+use certherd_ca::{
+    Bulk, BulkStep, ExportFormat, IssueRequest, Plan, RenewSelection, Renewed, SkipReason, Skipped,
+};
+use certherd_core::{EntryRef, OffsetDateTime, Span, StoreName};
+use certherd_store::{write_atomic, Home, HomeLock, LockHolder, Locked};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::args::{CertCmd, FormatArg, Output, RenewArgs, ServiceCmd};
+use crate::args::{CertCmd, FormatArg, Output, RenewArgs, ResetArgs, ServiceCmd};
 use crate::failure::{read_certificates, read_input, read_secret};
 use crate::instant::{parse_at, rfc3339, short};
 use crate::render::{colon_hex, entry_json, entry_row, json, table, ENTRY_HEADER};
@@ -205,11 +210,13 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             let issued = node.issue(&req)?;
             print_issued(a.output, &node, &issued, "issued");
         }
-        CertCmd::Renew(a) => return renew(&mut node, a),
+        CertCmd::Renew(a) => return renew(home, &mut node, a),
+        CertCmd::Reset(a) => return reset(home, &mut node, a),
         CertCmd::Import(a) => {
             let r = entry_ref(&a.entry)?;
             let cert = read_input(&a.cert)?;
-            let issued = if let Some(pw) = &a.password_file {
+            let _lock = lock_home(home, node.now(), "cert import")?;
+            let imported = if let Some(pw) = &a.password_file {
                 if a.key.is_some() || !a.chain.is_empty() {
                     return Err(Failure::usage(
                         "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
@@ -231,7 +238,25 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 }
                 node.import(&r, &cert, &chain, key.as_deref(), a.profile.as_deref())?
             };
-            print_issued(Output::Table, &node, &issued, "imported");
+            match (a.output, imported.unchanged) {
+                (Output::Json, unchanged) => {
+                    let view = node.view(imported.issued.meta.clone(), node.now());
+                    for w in &imported.issued.warnings {
+                        errln!("warning: {w}");
+                    }
+                    let mut j = entry_json(&view);
+                    j["unchanged"] = json!(unchanged);
+                    json(&j);
+                }
+                (Output::Table, true) => outln!(
+                    "unchanged {}: this certificate (SHA-256 {}) and key are already the live entry; nothing was changed and no backup was made",
+                    imported.issued.meta.entry,
+                    colon_hex(&imported.issued.meta.sha256)
+                ),
+                (Output::Table, false) => {
+                    print_issued(Output::Table, &node, &imported.issued, "imported")
+                }
+            }
         }
         CertCmd::Export(a) => {
             let r = entry_ref(&a.entry)?;
@@ -277,8 +302,44 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn renew(node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure> {
-    let sel = if let Some(e) = &a.entry {
+/// Takes the home's lock for a command that replaces entries; says so on standard error
+/// when another command holds it and this one waits.
+fn lock_home(home: &Home, started: OffsetDateTime, what: &str) -> Result<Locked, Failure> {
+    let me = LockHolder {
+        pid: std::process::id(),
+        started,
+        what: what.to_owned(),
+    };
+    let path = home.lock_path();
+    let waiting = |holder: Option<&LockHolder>| {
+        match holder {
+        Some(h) => errln!(
+            "waiting: `certherd {}` (pid {}, started {}) holds this home; this run goes on when it ends",
+            h.what,
+            h.pid,
+            rfc3339(h.started)
+        ),
+        None => errln!(
+            "waiting: another certherd command holds {}; this run goes on when it ends",
+            path.display()
+        ),
+    }
+    };
+    Ok(HomeLock::acquire(&path, &me, waiting)?)
+}
+
+/// Entries written at or after this instant were handled by the run we waited for.
+fn handled_since(locked: &Locked, started: OffsetDateTime) -> Option<OffsetDateTime> {
+    locked.waited.then(|| {
+        locked
+            .waited_for
+            .as_ref()
+            .map_or(started, |h| h.started.min(started))
+    })
+}
+
+fn renew_selection(a: &RenewArgs) -> Result<RenewSelection, Failure> {
+    Ok(if let Some(e) = &a.entry {
         RenewSelection::One(entry_ref(e)?)
     } else if let Some(p) = &a.profile {
         RenewSelection::Profile(p.clone())
@@ -288,75 +349,296 @@ fn renew(node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure>
         RenewSelection::ExpiringWithin(s.parse::<Span>()?)
     } else {
         RenewSelection::Due
-    };
-    if a.dry_run {
-        let targets = node.select_for_renewal(&sel)?;
-        match a.output {
-            Output::Json => json(&json!(targets
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>())),
+    })
+}
+
+/// `--dry-run`: the entries a run would take (JSON: a list of them), and those it skips.
+fn print_plan(out: Output, plan: &Plan, verb: &str) {
+    match out {
+        Output::Json => json(&json!(plan
+            .targets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>())),
+        Output::Table => {
+            let n = plan.targets.len();
+            outln!("would {verb} {n} entr{}", if n == 1 { "y" } else { "ies" });
+            for t in &plan.targets {
+                outln!("  {t}");
+            }
+            for s in &plan.skipped {
+                outln!("skipped {}: {s}", s.entry);
+            }
+        }
+    }
+}
+
+fn skipped_json(s: &Skipped) -> serde_json::Value {
+    json!({"entry": s.entry.to_string(), "ok": true, "skipped": true, "reason": s.reason.code(), "detail": s.to_string()})
+}
+
+fn renewed_json(r: &Renewed) -> serde_json::Value {
+    match &r.result {
+        Ok(i) => {
+            json!({"entry": r.entry.to_string(), "ok": true, "skipped": false, "serial": i.meta.serial, "not_after": rfc3339(i.meta.not_after), "profile": i.meta.profile, "backup": r.backup.as_ref().map(ToString::to_string), "warnings": i.warnings})
+        }
+        Err(e) => json!({"entry": r.entry.to_string(), "ok": false, "error": e}),
+    }
+}
+
+/// The results of a renewal or reset, printed one line per entry as each is committed
+/// (flushed, so an interrupted run shows what it did), with a progress bar on a terminal.
+struct Report {
+    out: Output,
+    verb: &'static str,
+    bar: Option<ProgressBar>,
+    elements: usize,
+    done: usize,
+    failed: usize,
+    handled_elsewhere: usize,
+}
+
+impl Report {
+    fn new(out: Output, verb: &'static str, total: usize) -> Self {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+        let bar = (terminal && !ci && total > 1).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(&format!(
+                "{{bar:30}} {{pos}}/{{len}} {verb} {{elapsed}} (eta {{eta}}) {{msg}}"
+            )) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        if matches!(out, Output::Json) {
+            Self::emit_raw("[");
+        }
+        Self {
+            out,
+            verb,
+            bar,
+            elements: 0,
+            done: 0,
+            failed: 0,
+            handled_elsewhere: 0,
+        }
+    }
+
+    /// Writes one line to standard output and flushes it. A closed standard output does
+    /// not stop the run: what is committed stays committed.
+    fn emit_raw(line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    fn emit(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| Self::emit_raw(line)),
+            None => Self::emit_raw(line),
+        }
+    }
+
+    fn warn(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| errln!("{line}")),
+            None => errln!("{line}"),
+        }
+    }
+
+    fn element(&mut self, v: &serde_json::Value) {
+        let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+        let sep = if self.elements == 0 { "" } else { "," };
+        self.elements += 1;
+        self.emit(&format!("{sep}{text}"));
+    }
+
+    fn step(&mut self, step: BulkStep) {
+        match step {
+            BulkStep::Done(r) => {
+                self.tick(&r.entry);
+                match &r.result {
+                    Ok(_) => self.done += 1,
+                    Err(_) => self.failed += 1,
+                }
+                self.renewed(&r);
+            }
+            BulkStep::Skipped(s) => {
+                self.tick(&s.entry);
+                self.skipped(&s);
+            }
+        }
+    }
+
+    fn tick(&self, entry: &EntryRef) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(entry.to_string());
+        }
+    }
+
+    fn renewed(&mut self, r: &Renewed) {
+        match self.out {
+            Output::Json => self.element(&renewed_json(r)),
+            Output::Table => match &r.result {
+                Ok(i) => {
+                    for w in &i.warnings {
+                        self.warn(&format!("warning: {}: {w}", r.entry));
+                    }
+                    self.emit(&format!(
+                        "{} {}  serial {}  not after {}  (previous kept as {})",
+                        self.verb,
+                        r.entry,
+                        i.meta.serial,
+                        rfc3339(i.meta.not_after),
+                        r.backup
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ));
+                }
+                Err(e) => self.emit(&format!("FAILED  {}: {e}", r.entry)),
+            },
+        }
+    }
+
+    fn skipped(&mut self, s: &Skipped) {
+        match self.out {
+            Output::Json => self.element(&skipped_json(s)),
+            // One line for all the entries the run we waited for renewed.
+            Output::Table if matches!(s.reason, SkipReason::AlreadyDone { .. }) => {
+                self.handled_elsewhere += 1;
+            }
+            Output::Table => self.emit(&format!("skipped {}: {s}", s.entry)),
+        }
+    }
+
+    /// Closes the JSON array or prints the summary; the exit code.
+    fn finish(mut self, skipped: &[Skipped]) -> ExitCode {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        for s in skipped {
+            self.skipped(s);
+        }
+        match self.out {
+            Output::Json => Self::emit_raw("]"),
             Output::Table => {
-                outln!(
-                    "would renew {} entr{}",
-                    targets.len(),
-                    if targets.len() == 1 { "y" } else { "ies" }
-                );
-                for t in targets {
-                    outln!("  {t}");
+                if self.handled_elsewhere > 0 {
+                    Self::emit_raw(&format!(
+                        "skipped {} entr{} that the run this one waited for had just handled; none is {} twice",
+                        self.handled_elsewhere,
+                        if self.handled_elsewhere == 1 { "y" } else { "ies" },
+                        self.verb
+                    ));
+                }
+                if self.done == 0
+                    && self.failed == 0
+                    && self.handled_elsewhere == 0
+                    && skipped.is_empty()
+                {
+                    Self::emit_raw(&format!(
+                        "nothing to {}",
+                        if self.verb == "renewed" {
+                            "renew"
+                        } else {
+                            "reset"
+                        }
+                    ));
                 }
             }
         }
+        if self.failed > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn renew(home: &Home, node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure> {
+    let sel = renew_selection(&a)?;
+    if a.dry_run {
+        print_plan(a.output, &node.plan_renewal(&sel)?, "renew");
         return Ok(ExitCode::SUCCESS);
     }
-    let results = if let RenewSelection::One(r) = &sel {
+    let started = node.now();
+    let what = match &sel {
+        RenewSelection::One(r) => format!("cert renew {r}"),
+        RenewSelection::Profile(p) => format!("cert renew --profile {p}"),
+        RenewSelection::All => "cert renew --all".into(),
+        RenewSelection::ExpiringWithin(s) => format!("cert renew --expiring-within {s}"),
+        RenewSelection::Due => "cert renew --due".into(),
+    };
+    let locked = lock_home(home, started, &what)?;
+    if let RenewSelection::One(r) = &sel {
         // A single named entry reports its own error directly.
         let (issued, backup) = node.renew(r)?;
-        vec![certherd_ca::Renewed {
+        let mut report = Report::new(a.output, "renewed", 1);
+        report.step(BulkStep::Done(Box::new(Renewed {
             entry: r.clone(),
             result: Ok(issued),
             backup: Some(backup),
-        }]
-    } else {
-        node.renew_selected(&sel)?
-    };
-    let failed = results.iter().filter(|r| r.result.is_err()).count();
-    match a.output {
-        Output::Json => json(&json!(results
-            .iter()
-            .map(|r| match &r.result {
-                Ok(i) => json!({"entry": r.entry.to_string(), "ok": true, "serial": i.meta.serial, "not_after": rfc3339(i.meta.not_after), "backup": r.backup.as_ref().map(ToString::to_string), "warnings": i.warnings}),
-                Err(e) => json!({"entry": r.entry.to_string(), "ok": false, "error": e}),
-            })
-            .collect::<Vec<_>>())),
-        Output::Table => {
-            if results.is_empty() {
-                outln!("nothing to renew");
-            }
-            for r in &results {
-                match &r.result {
-                    Ok(i) => {
-                        for w in &i.warnings {
-                            errln!("warning: {}: {w}", r.entry);
-                        }
-                        outln!(
-                            "renewed {}  serial {}  not after {}  (previous kept as {})",
-                            r.entry,
-                            i.meta.serial,
-                            rfc3339(i.meta.not_after),
-                            r.backup.as_ref().map(ToString::to_string).unwrap_or_default()
-                        );
-                    }
-                    Err(e) => outln!("FAILED  {}: {e}", r.entry),
-                }
-            }
-        }
+        })));
+        return Ok(report.finish(&[]));
     }
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let plan = node.plan_renewal(&sel)?;
+    let mut report = Report::new(a.output, "renewed", plan.targets.len());
+    node.run_bulk(
+        &Bulk::Renew(sel),
+        &plan.targets,
+        handled_since(&locked, started),
+        &mut |step| report.step(step),
+    )?;
+    Ok(report.finish(&plan.skipped))
+}
+
+fn reset(home: &Home, node: &mut crate::LocalNode, a: ResetArgs) -> Result<ExitCode, Failure> {
+    let one = a.entry.as_deref().map(entry_ref).transpose()?;
+    if a.dry_run {
+        let mut plan = node.plan_reset()?;
+        if let Some(r) = &one {
+            if !plan.targets.contains(r) {
+                node.show(r)?;
+                return Err(Failure::msg(format!(
+                    "{r} is not an imported entry; nothing to reset (`certherd cert renew {r}` renews a certherd-issued one)"
+                )));
+            }
+            plan = Plan {
+                targets: vec![r.clone()],
+                skipped: Vec::new(),
+            };
+        }
+        print_plan(a.output, &plan, "reset");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = node.now();
+    let what = match &one {
+        Some(r) => format!("cert reset {r}"),
+        None => "cert reset --all".into(),
+    };
+    let locked = lock_home(home, started, &what)?;
+    if let Some(r) = one {
+        let (issued, backup) = node.reset(&r)?;
+        let mut report = Report::new(a.output, "reset", 1);
+        report.step(BulkStep::Done(Box::new(Renewed {
+            entry: r,
+            result: Ok(issued),
+            backup: Some(backup),
+        })));
+        return Ok(report.finish(&[]));
+    }
+    let plan = node.plan_reset()?;
+    let mut report = Report::new(a.output, "reset", plan.targets.len());
+    node.run_bulk(
+        &Bulk::Reset,
+        &plan.targets,
+        handled_since(&locked, started),
+        &mut |step| report.step(step),
+    )?;
+    Ok(report.finish(&plan.skipped))
 }
 
 pub fn service(home: &Home, c: ServiceCmd) -> Result<ExitCode, Failure> {

@@ -192,6 +192,11 @@ impl Home {
         self.master_key_location().path
     }
 
+    /// The lock file renewing commands hold (see [`crate::HomeLock`]).
+    pub fn lock_path(&self) -> PathBuf {
+        crate::lock::lock_path(&self.dir)
+    }
+
     /// The optional settings file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("certherd.toml")

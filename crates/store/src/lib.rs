@@ -8,6 +8,7 @@
 mod atomic_file;
 mod error;
 mod home;
+mod lock;
 mod master_key;
 mod model;
 mod sqlite;
@@ -19,6 +20,7 @@ pub use error::Error;
 pub use home::{
     Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL, MASTER_KEY_ENV,
 };
+pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{
     AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Notification, Secret, StoreInfo,
