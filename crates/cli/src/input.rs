@@ -4,7 +4,6 @@
 //! the file's type is checked before it is opened, and the read stops one byte past the
 //! limit.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -121,7 +120,10 @@ pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
     };
     // Before opening: opening a FIFO for reading blocks until a writer comes.
     check(&std::fs::metadata(path).map_err(io)?)?;
-    let file = File::open(path).map_err(io)?;
+    // Non-blocking, in case the path was replaced by a FIFO in between: the open returns at
+    // once, and the check below refuses what was opened. (Reads of a regular file never
+    // block, flag or not.)
+    let file = open_nonblocking(path).map_err(io)?;
     // Again on what was opened, in case the path was replaced in between.
     check(&file.metadata().map_err(io)?)?;
     let mut bytes = Vec::new();
@@ -130,6 +132,15 @@ pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting for a FIFO's writer.
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
 }
 
 /// Refuses a name given for a certificate (`--cn`, `--san`) that holds a control
@@ -147,6 +158,26 @@ pub fn printable(option: &'static str, value: &str) -> Result<(), InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn a_fifo_swapped_in_after_the_first_check_is_opened_without_blocking_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("swapped.pem");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // What read() does after its first check: this returns at once (no writer needed),
+        // and what was opened is not a regular file.
+        let file = open_nonblocking(&fifo).unwrap();
+        assert!(file.metadata().unwrap().file_type().is_fifo());
+        assert!(matches!(
+            read(&fifo, Kind::Material),
+            Err(InputError::NotRegular { .. })
+        ));
+    }
 
     #[test]
     fn regular_files_up_to_the_limit() {
