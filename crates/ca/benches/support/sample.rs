@@ -1,0 +1,64 @@
+//! Timing samples for the benchmarks: per-operation times collected for a time budget, and
+//! rate ratios printed with their standard error (or as "noisy"), so that a quick run never
+//! prints a figure it cannot back. Shared by the bench and its test
+//! (`crates/ca/tests/bench_sample.rs`).
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+/// Per-operation times of one phase, in seconds.
+pub struct Sample(pub Vec<f64>);
+
+impl Sample {
+    /// Runs `step(i)` (which performs `k` operations and returns `k`) until at least
+    /// `min_ops` operations ran and `budget` has passed, recording each step's time per op.
+    pub fn measure(budget: Duration, min_ops: usize, mut step: impl FnMut(usize) -> usize) -> Self {
+        let start = Instant::now();
+        let mut per_op = Vec::new();
+        let mut done = 0;
+        while done < min_ops || start.elapsed() < budget {
+            let t = Instant::now();
+            let k = step(done).max(1);
+            let secs = t.elapsed().as_secs_f64() / k as f64;
+            per_op.extend(std::iter::repeat_n(secs, k));
+            done += k;
+        }
+        Self(per_op)
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.0.iter().sum::<f64>() / self.0.len().max(1) as f64
+    }
+
+    pub fn per_second(&self) -> f64 {
+        1.0 / self.mean()
+    }
+
+    /// The standard error of the mean, relative to the mean. RSA key generation times vary
+    /// several-fold from key to key, so a handful of keys says little.
+    pub fn relative_error(&self) -> f64 {
+        let n = self.0.len() as f64;
+        if n < 2.0 {
+            return f64::INFINITY;
+        }
+        let m = self.mean();
+        let var = self.0.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+        (var / n).sqrt() / m
+    }
+}
+
+/// `a / b` as a rate ratio with its standard error, or "noisy" when the error is more
+/// than a quarter of the ratio.
+pub fn ratio(a: &Sample, b: &Sample) -> String {
+    let error = a.relative_error().hypot(b.relative_error());
+    let r = a.per_second() / b.per_second();
+    if error > 0.25 {
+        "noisy".to_owned()
+    } else {
+        format!("{r:.2}±{:.2}", r * error)
+    }
+}
