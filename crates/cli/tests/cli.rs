@@ -917,3 +917,59 @@ fn an_open_metrics_endpoint_is_said_in_help_and_warned_at_host_add() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("/metrics"), "{}", r.stderr);
 }
+
+#[test]
+fn outputs_never_replace_devices_fifos_links_or_directories() {
+    let env = Env::new();
+    env.init();
+    let fifo = env.path("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let real = env.write("real.pem", "keep me");
+    let link = env.path("link.pem");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for (args, kind) in [
+        (
+            vec![
+                "cert",
+                "export",
+                "machine-ssl/machine",
+                "--key",
+                "--out",
+                "/dev/null",
+            ],
+            "a character device",
+        ),
+        (
+            vec![
+                "cert",
+                "export",
+                "machine-ssl/machine",
+                "--out",
+                fifo.to_str().unwrap(),
+            ],
+            "a FIFO",
+        ),
+        (
+            vec!["report", "--html", link.to_str().unwrap()],
+            "a symbolic link",
+        ),
+        (vec!["ca", "export", "--out", "/"], "a directory"),
+    ] {
+        let r = env.run(&args);
+        assert!(
+            r.code != 0 && r.stderr.contains(&format!("is {kind}, not a regular file")),
+            "{args:?}: {} {}",
+            r.code,
+            r.stderr
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), "keep me");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

@@ -2,15 +2,58 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::Error;
 
+/// What a non-regular file is, for messages.
+fn kind_of(t: fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Refuses a target that exists and is not a regular file. A rename would replace it: a
+/// device node such as /dev/stdout or /dev/full would become a file holding a key, and a
+/// symbolic link would be cut instead of followed.
+fn check_target(path: &Path) -> Result<(), Error> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => {
+            let kind = kind_of(m.file_type());
+            Err(Error::NotRegularTarget {
+                path: path.to_path_buf(),
+                kind,
+                hint: match kind {
+                    "a symbolic link" => ", such as the one the link points to",
+                    "a directory" => " inside it",
+                    _ => "",
+                },
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Writes `data` to `path` atomically with permission `mode`: a temporary file in the same
 /// directory is written, synced, given its mode and renamed over the target, and the
-/// directory is synced. On any failure the previous file is untouched.
+/// directory is synced. On any failure the previous file is untouched. A target that
+/// exists and is not a regular file (a device, FIFO, socket, directory or symbolic link)
+/// is refused before anything is written.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    check_target(path)?;
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |source| Error::Io {
@@ -73,6 +116,53 @@ mod tests {
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             1,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn devices_fifos_directories_and_links_are_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let real = dir.path().join("real.pem");
+        fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.pem");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        for (target, kind) in [
+            (Path::new("/dev/null"), "a character device"),
+            (fifo.as_path(), "a FIFO"),
+            (link.as_path(), "a symbolic link"),
+            (sub.as_path(), "a directory"),
+            (Path::new("/"), "a directory"),
+        ] {
+            let err = write_atomic(target, b"secret", 0o600).unwrap_err();
+            assert!(
+                matches!(&err, Error::NotRegularTarget { kind: k, .. } if *k == kind),
+                "{}: {err}",
+                target.display()
+            );
+        }
+        // Nothing changed: /dev/null is still a device, the link still a link to the old file.
+        assert!(fs::symlink_metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&real).unwrap(), "old");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            4,
             "no temp file left"
         );
     }

@@ -28,6 +28,17 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A file to write exists and is not a regular file: certherd never replaces a device,
+    /// a FIFO, a socket, a directory or a symbolic link with a file.
+    #[error("{path} is {kind}, not a regular file; certherd writes only regular files (name a file path{hint})")]
+    NotRegularTarget {
+        /// The path asked for.
+        path: PathBuf,
+        /// What is there: "a directory", "a character device", "a symbolic link", ...
+        kind: &'static str,
+        /// More advice for some kinds.
+        hint: &'static str,
+    },
     /// The master key file is not a valid key.
     #[error("master key {path} is invalid: {detail}")]
     MasterKey {
