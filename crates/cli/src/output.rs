@@ -18,11 +18,7 @@ pub const BROKEN_PIPE_EXIT: i32 = 141;
 /// Unicode bidirectional overrides, embeddings, isolates and marks that reorder what a
 /// terminal shows.
 pub fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
+    certherd_x509::is_control_or_bidi(c)
 }
 
 /// Escapes `s` for a terminal: every control character (C0 including newline and tab,

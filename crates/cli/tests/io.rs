@@ -239,49 +239,36 @@ fn durations_past_the_cap_are_refused_before_anything_is_committed() {
 
 const EVIL_CN: &str = "\u{1b}]0;title\u{7}\u{1b}[2J\u{9b}31m\u{202e}gpj.exe";
 
-fn spec(cn: &str, role: certherd_x509::Role) -> certherd_x509::CertSpec {
-    let now = time::OffsetDateTime::now_utc();
-    certherd_x509::CertSpec {
-        common_name: cn.into(),
-        organization: None,
-        dns_names: vec![],
-        ip_addresses: vec![],
-        not_before: now - time::Duration::days(1),
-        // The leaf expires first, so `check --at` has a line to show.
-        not_after: now
-            + time::Duration::days(if role == certherd_x509::Role::Leaf {
-                400
-            } else {
-                3650
-            }),
-        role,
-        eku: if role == certherd_x509::Role::Leaf {
-            vec![certherd_x509::Eku::ServerAuth]
-        } else {
-            vec![]
-        },
-    }
-}
-
-/// A root and a leaf it signed, both named `cn`; the leaf's key.
+/// A root and a leaf it signed, both named `cn`; the leaf's key. Made with rcgen directly:
+/// certherd itself refuses to sign a name with control characters, as a stranger's CA
+/// would not.
 fn evil_pair(cn: &str) -> (Vec<u8>, Vec<u8>, certherd_x509::PrivateKey) {
-    use certherd_x509::{KeyAlgorithm, PrivateKey, Role};
-    let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-    let root = certherd_x509::self_sign(&spec(cn, Role::Ca { path_len: None }), &ca_key)
-        .unwrap()
-        .to_vec();
-    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-    let leaf = certherd_x509::issue(
-        &spec(cn, Role::Leaf),
-        &key.public_key_spki(),
-        &certherd_x509::Issuer {
-            cert: &root,
-            key: &ca_key,
-        },
-    )
-    .unwrap()
-    .to_vec();
-    (root, leaf, key)
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let named = |days: i64| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(days);
+        p
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = named(3650);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    // The leaf expires first, so `check --at` has a line to show.
+    let mut leaf = named(400);
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let leaf = leaf.signed_by(&key, &issuer).unwrap();
+    let key = certherd_x509::parse_private_key(&key.serialize_der()).unwrap();
+    (root.der().to_vec(), leaf.der().to_vec(), key)
 }
 
 fn assert_inert(what: &str, text: &str) {
@@ -372,6 +359,15 @@ fn names_from_certificates_cannot_drive_the_terminal() {
         assert!(r.stderr.contains("control character"), "{}", r.stderr);
         assert_inert("issue stderr", &r.stderr);
     }
+    // Nor by resetting an imported entry to a CA-issued one with the imported names.
+    let r = env.run(&["cert", "reset", "svc/evil"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("does not sign such names"),
+        "{}: {}",
+        r.code,
+        r.stderr
+    );
+    assert_inert("reset stderr", &r.stderr);
     assert_eq!(env.snapshot(), before);
 }
 

@@ -64,6 +64,17 @@ pub struct CertSpec {
     pub eku: Vec<Eku>,
 }
 
+/// Whether `c` is a control character (C0, DEL, C1) or a Unicode bidirectional override,
+/// embedding, isolate or mark: characters that drive a terminal or reorder what it shows.
+/// certherd signs no name holding one, and escapes them wherever it shows text.
+pub fn is_control_or_bidi(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 impl CertSpec {
     /// Splits names into DNS and IP SANs, refusing anything that is neither.
     pub fn with_names<'a>(
@@ -88,6 +99,17 @@ impl CertSpec {
     }
 
     fn params(&self, key_is_rsa: bool) -> Result<CertificateParams, Error> {
+        for (field, value) in [
+            ("common name", Some(&self.common_name)),
+            ("organization", self.organization.as_ref()),
+        ] {
+            if let Some(v) = value.filter(|v| v.chars().any(is_control_or_bidi)) {
+                return Err(Error::ControlCharacter {
+                    field,
+                    shown: v.escape_debug().to_string(),
+                });
+            }
+        }
         let not_before = whole_seconds(self.not_before);
         let not_after = whole_seconds(self.not_after);
         if not_before >= not_after {
@@ -306,6 +328,52 @@ mod tests {
             role,
             eku: vec![],
         }
+    }
+
+    #[test]
+    fn names_with_control_or_bidi_characters_are_never_signed() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        for cn in [
+            "svc \u{1b}]0;PWNED\u{7}",
+            "evil\u{202e}fdp.exe",
+            "a\u{9b}b",
+            "tab\there",
+        ] {
+            let e = self_sign(&spec(cn, Role::Leaf), &key).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    Error::ControlCharacter {
+                        field: "common name",
+                        ..
+                    }
+                ),
+                "{cn:?}: {e}"
+            );
+            assert!(
+                !e.to_string().contains('\u{1b}'),
+                "the message is escaped: {e}"
+            );
+            let ca = spec("Root", Role::Ca { path_len: None });
+            let root = self_sign(&ca, &key).unwrap();
+            let issuer = Issuer {
+                cert: &root,
+                key: &key,
+            };
+            assert!(issue(&spec(cn, Role::Leaf), &key.public_key_spki(), &issuer).is_err());
+            assert!(signing_request(&spec(cn, Role::Leaf), &key).is_err());
+        }
+        let mut o = spec("fine", Role::Leaf);
+        o.organization = Some("Evil\u{7}Corp".into());
+        assert!(matches!(
+            self_sign(&o, &key),
+            Err(Error::ControlCharacter {
+                field: "organization",
+                ..
+            })
+        ));
+        // Other non-ASCII text is fine.
+        assert!(self_sign(&spec("Zürich Ünïcode", Role::Leaf), &key).is_ok());
     }
 
     #[test]

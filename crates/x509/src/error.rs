@@ -37,6 +37,15 @@ pub enum Error {
     /// A name given for a SAN is neither a DNS name nor an IP address.
     #[error("invalid subject alternative name '{0}': expected a DNS name or an IP address")]
     InvalidName(String),
+    /// A subject name holds a control or bidi character: certherd never signs one, since
+    /// every tool that shows the certificate would pass it to a terminal.
+    #[error("the subject {field} '{shown}' holds a control or bidirectional-override character; certherd does not sign such names")]
+    ControlCharacter {
+        /// "common name" or "organization".
+        field: &'static str,
+        /// The value, with those characters escaped.
+        shown: String,
+    },
     /// The requested validity is empty or reversed.
     #[error("invalid validity: not_before {not_before} is not before not_after {not_after}")]
     InvalidValidity {
