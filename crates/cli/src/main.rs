@@ -78,6 +78,16 @@ pub(crate) fn node_over(home: &Home, mut store: SqliteStore) -> Result<LocalNode
     let config = home.read_config().map_err(certherd_ca::Error::from)?;
     let path = home.config_path().display().to_string();
     let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
+    // A webhook that can never be reached is a configuration error now, not a notification
+    // stuck in the outbox later.
+    for (i, w) in node.settings().webhooks.iter().enumerate() {
+        if let Err(e) = certherd_tls::http::Url::parse(&w.url) {
+            return Err(Failure::msg(format!(
+                "{path}: [[webhooks]] #{}: {e}",
+                i + 1
+            )));
+        }
+    }
     if let Some(h) = hook {
         node.set_fault_hook(h);
     }

@@ -186,3 +186,19 @@ fn a_100_mb_answer_is_refused_and_the_notification_kept() {
         r.stdout
     );
 }
+
+#[test]
+fn a_webhook_url_that_can_never_work_is_a_configuration_error() {
+    let env = Env::new();
+    env.init();
+    for url in ["ftp://127.0.0.1/x", "http://", "https://host:notaport/x"] {
+        std::fs::write(env.home().join("certherd.toml"), config(url, 0)).unwrap();
+        let r = env.run(&["alarms"]);
+        assert!(
+            r.code != 0 && r.stderr.contains("[[webhooks]] #1") && r.stderr.contains(url),
+            "{url}: {} {}",
+            r.code,
+            r.stderr
+        );
+    }
+}
