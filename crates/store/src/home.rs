@@ -347,7 +347,22 @@ impl Home {
             home: self.dir.clone(),
             looked: looked
                 .iter()
-                .map(|l| format!("{} ({})", l.path.display(), l.source.as_str()))
+                .map(|l| {
+                    // A key in the home that the chosen place overrides is there, but not
+                    // used: say so, or the message reads as if it were missing too.
+                    if l.source == KeySource::Home
+                        && chosen.source != KeySource::Home
+                        && l.path.exists()
+                    {
+                        format!(
+                            "{} (home: present, but not used while {} is chosen)",
+                            l.path.display(),
+                            chosen.source.as_str()
+                        )
+                    } else {
+                        format!("{} ({}: no such file)", l.path.display(), l.source.as_str())
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         }
@@ -704,6 +719,28 @@ mod tests {
         let err = bad.move_master_key(&back).unwrap_err();
         assert!(matches!(err, Error::Unseal { .. }), "{err}");
         assert!(!back.exists() && wrong.exists());
+    }
+
+    #[test]
+    fn a_home_key_overridden_by_a_missing_env_key_is_called_present_not_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        home_with_sealed_key(&home);
+        let gone = dir.path().join("nonexistent.key");
+        let err = home
+            .clone()
+            .with_master_key(KeyLocation {
+                path: gone.clone(),
+                source: KeySource::Env,
+            })
+            .open()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("{} (env CERTHERD_MASTER_KEY_FILE: no such file)", gone.display()))
+                && text.contains("master.key (home: present, but not used while env CERTHERD_MASTER_KEY_FILE is chosen)"),
+            "{text}"
+        );
     }
 
     #[test]
