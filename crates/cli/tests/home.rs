@@ -150,7 +150,7 @@ fn the_master_key_moves_out_of_the_home_and_status_says_where_it_is() {
     assert_ne!(lost.code, 0);
     assert!(
         lost.stderr.contains(&format!(
-            "master key of {} is missing: looked at {} (home)",
+            "master key of {} is missing: looked at {} (home: no such file)",
             env.home().display(),
             home_key.display()
         )),
