@@ -165,7 +165,7 @@ fn the_master_key_moves_out_of_the_home_and_status_says_where_it_is() {
     assert!(
         looked
             .stderr
-            .contains("nowhere.key (env CERTHERD_MASTER_KEY_FILE)"),
+            .contains("nowhere.key (env CERTHERD_MASTER_KEY_FILE: no such file)"),
         "{}",
         looked.stderr
     );
