@@ -6,32 +6,45 @@
 
 use std::time::{Duration, Instant};
 
-/// Per-operation times of one phase, in seconds.
-pub struct Sample(pub Vec<f64>);
+/// Per-operation times of one phase, in seconds: one value per timed step (a step may run
+/// several operations, as a batch of 100 per commit does; its value is its time per
+/// operation). Steps, not operations, are the independent measurements, so the error is
+/// computed over steps.
+pub struct Sample {
+    steps: Vec<f64>,
+    ops: usize,
+}
 
 impl Sample {
+    /// A sample of single-operation steps taking `secs` each.
+    pub fn of(secs: Vec<f64>) -> Self {
+        let ops = secs.len();
+        Self { steps: secs, ops }
+    }
+
     /// Runs `step(i)` (which performs `k` operations and returns `k`) until at least
     /// `min_ops` operations ran and `budget` has passed, recording each step's time per op.
     pub fn measure(budget: Duration, min_ops: usize, mut step: impl FnMut(usize) -> usize) -> Self {
         let start = Instant::now();
-        let mut per_op = Vec::new();
-        let mut done = 0;
-        while done < min_ops || start.elapsed() < budget {
+        let mut steps = Vec::new();
+        let mut ops = 0;
+        while ops < min_ops || start.elapsed() < budget {
             let t = Instant::now();
-            let k = step(done).max(1);
-            let secs = t.elapsed().as_secs_f64() / k as f64;
-            per_op.extend(std::iter::repeat_n(secs, k));
-            done += k;
+            let k = step(ops).max(1);
+            steps.push(t.elapsed().as_secs_f64() / k as f64);
+            ops += k;
         }
-        Self(per_op)
+        Self { steps, ops }
     }
 
+    /// Operations run.
     pub fn count(&self) -> usize {
-        self.0.len()
+        self.ops
     }
 
+    /// Mean time per operation.
     pub fn mean(&self) -> f64 {
-        self.0.iter().sum::<f64>() / self.0.len().max(1) as f64
+        self.steps.iter().sum::<f64>() / self.steps.len().max(1) as f64
     }
 
     pub fn per_second(&self) -> f64 {
@@ -41,12 +54,12 @@ impl Sample {
     /// The standard error of the mean, relative to the mean. RSA key generation times vary
     /// several-fold from key to key, so a handful of keys says little.
     pub fn relative_error(&self) -> f64 {
-        let n = self.0.len() as f64;
+        let n = self.steps.len() as f64;
         if n < 2.0 {
             return f64::INFINITY;
         }
         let m = self.mean();
-        let var = self.0.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+        let var = self.steps.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
         (var / n).sqrt() / m
     }
 }
