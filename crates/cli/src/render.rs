@@ -106,10 +106,5 @@ pub const ENTRY_HEADER: [&str; 6] = [
 
 /// Upper-case hex with colons, from lower-case hex (how openssl and vSphere print thumbprints).
 pub fn colon_hex(hex: &str) -> String {
-    hex.to_ascii_uppercase()
-        .as_bytes()
-        .chunks(2)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(":")
+    certherd_x509::thumbprint(hex)
 }

@@ -398,8 +398,13 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
             Some(&leaf.subject),
             format!(
                 "the endpoint presents SHA-256 {} but {} is pinned",
-                leaf.sha256,
-                input.pins.join(" or ")
+                certherd_x509::thumbprint(&leaf.sha256),
+                input
+                    .pins
+                    .iter()
+                    .map(|p| certherd_x509::thumbprint(p))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ),
         );
     }

@@ -313,8 +313,10 @@ fn a_pin_trusts_the_appliance_and_a_changed_certificate_is_a_pin_mismatch() {
         TrustPolicy::Required,
     );
     assert_eq!(kinds(&changed), vec![K::PinMismatch]);
-    assert!(changed.findings[0].message.contains(&sha));
-    assert!(changed.findings[0].message.contains(&other_sha));
+    // In the form people see thumbprints everywhere: upper case with colons.
+    let m = &changed.findings[0].message;
+    assert!(m.contains(&certherd_x509::thumbprint(&sha)), "{m}");
+    assert!(m.contains(&certherd_x509::thumbprint(&other_sha)), "{m}");
     assert!(!changed.trusted);
 }
 

@@ -29,8 +29,13 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Upper-case hex with colons, the way openssl and vSphere print thumbprints.
 pub fn hex_colon(bytes: &[u8]) -> String {
-    hex(bytes)
-        .to_uppercase()
+    thumbprint(&hex(bytes))
+}
+
+/// A thumbprint given as hex (any case, as stored and in JSON) in the form people see
+/// everywhere: upper case with colons.
+pub fn thumbprint(hex: &str) -> String {
+    hex.to_ascii_uppercase()
         .as_bytes()
         .chunks(2)
         .map(|c| String::from_utf8_lossy(c).into_owned())

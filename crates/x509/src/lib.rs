@@ -27,7 +27,7 @@ pub use decode::{
 };
 pub use discover::{discover, Found, FoundKey};
 pub use error::Error;
-pub use fingerprint::{hex, hex_colon, sha1, sha256};
+pub use fingerprint::{hex, hex_colon, sha1, sha256, thumbprint};
 pub use info::{certificate_spki, CertInfo, CrlInfo, CsrInfo};
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use lint::{lint, lint_crl, Lint, LintRole};
