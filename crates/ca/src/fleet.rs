@@ -317,9 +317,9 @@ impl<S: Store> Node<S> {
         ttl: time::Duration,
         random: [u8; 32],
     ) -> Result<(Host, String, String), Error> {
-        // The name becomes the host certificate's CN and an alias: refuse what cannot be.
-        let _: certherd_core::Alias = name.parse()?;
-        if !crate::init::valid_hostname(name) {
+        // The name becomes the host certificate's CN and an alias: refuse what cannot be,
+        // as the host name it is (not as an alias, which the user never typed).
+        if !crate::init::valid_hostname(name) || name.parse::<certherd_core::Alias>().is_err() {
             return Err(Error::InvalidHostname(name.to_owned()));
         }
         if self.store.host(name)?.is_some() {

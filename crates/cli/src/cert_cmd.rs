@@ -272,6 +272,12 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             let bytes = node.export(&r, format, a.key, password.as_deref())?;
             match &a.out {
                 Some(path) => {
+                    if path.is_dir() {
+                        return Err(Failure::msg(format!(
+                            "--out {}: the output path is a directory; give a file name in it",
+                            path.display()
+                        )));
+                    }
                     write_atomic(path, &bytes, if a.key { 0o600 } else { 0o644 })?;
                     errln!(
                         "wrote {}{}",

@@ -134,7 +134,7 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
                     outln!("Token           {token}");
                     outln!("CA fingerprint  {}", colon_hex(&fingerprint));
                     outln!("Expires         {}", rfc3339(expires));
-                    errln!("on the host: certherd agent join --server https://SERVER:PORT --token {token} --ca-fingerprint {fingerprint} --hostname {}", host.name);
+                    errln!("on the host: certherd agent join --server https://SERVER:PORT --token {token} --ca-fingerprint {} --hostname {}", colon_hex(&fingerprint), host.name);
                 }
             }
         }

@@ -8,14 +8,23 @@ use crate::Failure;
 /// Parses `--at`: `2028-06-01T00:00:00Z`, `2028-06-01` (midnight UTC), or `+2y`/`+90d`.
 pub fn parse_at(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
     let bad = || {
-        Failure::usage(format!("invalid time '{s}': expected RFC 3339 (2028-06-01T00:00:00Z), a date (2028-06-01) or +DURATION (+2y, +90d)"))
+        Failure::usage(format!("invalid time '{s}': expected RFC 3339 (2028-06-01T00:00:00Z), a date (2028-06-01) or +DURATION (+2y, +90d; at most +{})", Span::MAX))
+    };
+    // A duration that parses but is longer than the cap says so, naming the cap.
+    let span_of = |rest: &str| -> Result<Span, Failure> {
+        rest.parse().map_err(|e| match e {
+            certherd_core::Error::SpanTooLong { max, .. } => Failure::usage(format!(
+                "invalid time '{s}': at most {max} from now is accepted (+{max} or -{max})"
+            )),
+            _ => bad(),
+        })
     };
     if let Some(rest) = s.strip_prefix('+') {
-        let span: Span = rest.parse().map_err(|_| bad())?;
+        let span = span_of(rest)?;
         return now.checked_add(span.duration()).ok_or_else(bad);
     }
     if let Some(rest) = s.strip_prefix('-') {
-        let span: Span = rest.parse().map_err(|_| bad())?;
+        let span = span_of(rest)?;
         return now.checked_sub(span.duration()).ok_or_else(bad);
     }
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
@@ -63,6 +72,15 @@ mod tests {
             datetime!(2028-06-01 12:00 UTC)
         );
         assert!(parse_at("tomorrow", now).is_err());
+        // Too long a duration names the cap, not just the accepted forms.
+        for long in ["+20000y", "-101y", "+2147483647y"] {
+            let msg = parse_at(long, now).unwrap_err().message;
+            assert!(msg.contains("at most 100y"), "{long}: {msg}");
+        }
+        assert!(parse_at("+2x", now)
+            .unwrap_err()
+            .message
+            .contains("at most +100y"));
         assert_eq!(
             rfc3339(datetime!(2028-06-01 12:00:00.5 UTC)),
             "2028-06-01T12:00:00Z"

@@ -150,6 +150,26 @@ fn subcommand_name() -> Option<String> {
     None
 }
 
+/// The output format a `check` command line asks for, read without clap (which refused it).
+fn check_output_asked() -> args::Output {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().enumerate().any(|(i, a)| {
+        a == "--output=json" || (a == "--output" && args.get(i + 1).is_some_and(|v| v == "json"))
+    });
+    if json {
+        args::Output::Json
+    } else {
+        args::Output::Table
+    }
+}
+
+/// Clap's error as one line, without its `error: ` prefix, usage and help.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -157,6 +177,10 @@ fn main() -> ExitCode {
             let _ = e.print();
             // `check` speaks the monitoring-plugin protocol even for bad arguments: UNKNOWN.
             let is_check = subcommand_name().as_deref() == Some("check");
+            if is_check && e.use_stderr() {
+                // A monitoring plugin prints its status on stdout, whatever went wrong.
+                report_cmd::unknown(check_output_asked(), &clap_message(&e), None);
+            }
             return ExitCode::from(match (e.use_stderr(), is_check) {
                 (false, _) => 0,
                 (true, true) => 3,

@@ -150,7 +150,28 @@ fn mode_json(problems: &[certherd_store::ModeProblem]) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
+/// `check`: a monitoring plugin, so it always prints one status line on stdout, even when
+/// it cannot run (`CERTHERD UNKNOWN - <the error>`, exit 3; in JSON `"status": "UNKNOWN"`
+/// and `"error"`). The error and its hint also go to stderr, as for every command.
 pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
+    let output = a.output;
+    check_inner(home, a).inspect_err(|f| unknown(output, &f.message, f.hint.as_deref()))
+}
+
+/// Prints the UNKNOWN status of a `check` that could not run, on stdout.
+pub fn unknown(output: Output, error: &str, hint: Option<&str>) {
+    match output {
+        Output::Json => json(&json!({
+            "status": "UNKNOWN",
+            "exit_code": 3,
+            "error": error,
+            "hint": hint,
+        })),
+        Output::Table => outln!("CERTHERD UNKNOWN - {}", crate::output::escape(error)),
+    }
+}
+
+fn check_inner(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
     let d = node.thresholds();
     let t = Thresholds {
@@ -199,6 +220,7 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 "alias": f.meta.entry.alias.as_str(),
                 "profile": f.meta.profile,
                 "subject": f.meta.subject,
+                "not_before": rfc3339(f.meta.not_before),
                 "not_after": rfc3339(f.meta.not_after),
                 "days_left": f.days_left,
                 "status": f.status.as_str(),
@@ -238,7 +260,9 @@ pub fn check(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 if problems == 1 { "" } else { "s" }
             );
             for f in &c.findings {
-                let when = certherd_inspect::wording::expiry(f.meta.not_after, at);
+                // Before notBefore it is "not yet valid (valid from ...)", not "expires in".
+                let when =
+                    certherd_inspect::wording::validity(f.meta.not_before, f.meta.not_after, at);
                 outln!(
                     "{}: {} {} ({}), not after {}",
                     f.status.severity().as_str(),

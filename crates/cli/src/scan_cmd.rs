@@ -12,9 +12,9 @@ use std::time::Duration;
 use certherd_ca::{EndpointScan, FileFinding};
 use certherd_core::{EntryMeta, Facts, Finding, ServerAddress, Span, Watch, WatchKind};
 use certherd_inspect::{FindingKind, Severity, TrustPolicy};
-use certherd_monitor::files::{examine, mark_orphaned_keys, ExaminedFile};
+use certherd_monitor::files::{examine, mark_orphaned_keys, Examined, ExaminedFile};
 use certherd_monitor::probe::{probe_all, starttls_for, transport_finding, ProbeJob};
-use certherd_monitor::walk::{walk, Walk, WalkError};
+use certherd_monitor::walk::{walk, SkippedPath, Walk, WalkError};
 use certherd_store::{Entry, Store};
 use certherd_tls::{Probe, StartTls};
 use certherd_x509::certificate_spki;
@@ -342,7 +342,12 @@ impl<W: Write> FilesReport<W> {
         self.watched += 1;
     }
 
-    fn finish(mut self, summary: serde_json::Value, walked: &Walk) -> Result<(), Failure> {
+    fn finish(
+        mut self,
+        summary: serde_json::Value,
+        walked: &Walk,
+        skipped: &[SkippedPath],
+    ) -> Result<(), Failure> {
         let io = |e: std::io::Error| Failure::msg(format!("writing the report: {e}"));
         if let Some(e) = self.failed.take() {
             return Err(io(e));
@@ -377,6 +382,9 @@ impl<W: Write> FilesReport<W> {
                         if d.looped { " (a loop of links)" } else { "" }
                     );
                 }
+                for k in skipped {
+                    errln!("skipped: {}: {}", k.path.display(), k.reason);
+                }
             }
         }
         Ok(())
@@ -384,10 +392,15 @@ impl<W: Write> FilesReport<W> {
 }
 
 /// What a scan of files counted, for the report.
-fn files_summary(walked: &Walk, with_findings: usize) -> serde_json::Value {
+fn files_summary(
+    walked: &Walk,
+    examined: usize,
+    with_findings: usize,
+    skipped: &[SkippedPath],
+) -> serde_json::Value {
     let k = &walked.skipped;
     json!({
-        "files_examined": walked.files.len(),
+        "files_examined": examined,
         "files_with_findings": with_findings,
         "links_followed": walked.link_count(),
         "dangling_links": walked.dangling.iter().map(|d| json!({
@@ -395,12 +408,18 @@ fn files_summary(walked: &Walk, with_findings: usize) -> serde_json::Value {
             "target": d.target.display().to_string(),
             "loop": d.looped,
         })).collect::<Vec<_>>(),
-        "skipped": {
+        // Paths met and not read, each with why (a FIFO, too large, a directory that
+        // cannot be listed): the admin sees everything the scan did not look at.
+        "skipped": skipped.iter().map(|s| json!({
+            "path": certherd_monitor::walk::path_text(&s.path),
+            "reason": s.reason.to_string(),
+        })).collect::<Vec<_>>(),
+        // Left out on purpose, counted: certherd's home, SQLite sidecars, directories
+        // reached twice.
+        "excluded": {
             "home": k.skip_dirs,
             "database_sidecars": k.database_sidecars,
-            "special_files": k.special,
             "repeated_directories": k.repeated_dirs,
-            "unreadable_directories": k.unreadable_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         },
     })
 }
@@ -454,6 +473,7 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
         .clamp(1, 8);
     let next = AtomicUsize::new(0);
     let keyed: Mutex<Vec<(usize, ExaminedFile)>> = Mutex::new(Vec::new());
+    let skipped_files: Mutex<Vec<SkippedPath>> = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Prepared)>(512);
     let mut with_findings = 0;
     let mut failed: Option<certherd_ca::Error> = None;
@@ -461,6 +481,7 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let (tx, next, keyed, judge) = (tx.clone(), &next, &keyed, &judge);
+                let skipped_files = &skipped_files;
                 let password = password.as_deref();
                 s.spawn(move || {
                     // Every certificate's public key, for the keys found: kept small (the
@@ -469,7 +490,20 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(f) = files.get(i) else { break };
-                        let prepared = examine(f, password).and_then(|r| {
+                        let examined = match examine(f, password) {
+                            Examined::File(r) => Some(r),
+                            Examined::Nothing => None,
+                            Examined::Skipped(reason) => {
+                                if let Ok(mut k) = skipped_files.lock() {
+                                    k.push(SkippedPath {
+                                        path: f.path.clone(),
+                                        reason,
+                                    });
+                                }
+                                None
+                            }
+                        };
+                        let prepared = examined.and_then(|r| {
                             cert_keys.extend(
                                 r.certs
                                     .iter()
@@ -545,17 +579,22 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
     if !prepared.is_empty() {
         node.record_file_scans(prepared, 2000, &mut |w, m| report.watch(w, m))?;
     }
-    let summary = files_summary(&walked, with_findings);
+    // Everything not read, in the walk and by the workers, in path order.
+    let unread = skipped_files.into_inner().unwrap_or_default();
+    let examined = files.len().saturating_sub(unread.len());
+    let mut skipped = walked.skipped.paths.clone();
+    skipped.extend(unread);
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let summary = files_summary(&walked, examined, with_findings, &skipped);
     if matches!(a.output, Output::Table) {
         errln!(
-            "{} files examined, {} hold certificates or keys; {} links followed, {} dangling",
-            files.len(),
-            with_findings,
+            "{examined} files examined, {with_findings} hold certificates or keys; {} links followed, {} dangling; {} skipped",
             walked.link_count(),
-            walked.dangling.len()
+            walked.dangling.len(),
+            skipped.len()
         );
     }
-    report.finish(summary, &walked)?;
+    report.finish(summary, &walked, &skipped)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -94,30 +94,34 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
             })).collect::<Vec<_>>(),
         })),
         Output::Table => {
+            // The whole report goes to stdout, failing or not (`verify x.pem | less` shows
+            // what is wrong); only the one-line verdict of a failure is repeated on stderr.
             if valid {
                 outln!("{}: OK", a.cert.display());
-                for (i, s) in path.iter().enumerate() {
-                    outln!("  {i} {s}");
-                }
             } else {
-                errln!(
+                outln!(
                     "{}: FAILED: {}",
                     a.cert.display(),
                     certherd_inspect::summary(&inspection.findings)
                 );
             }
+            for (i, s) in path.iter().enumerate() {
+                outln!("  {i} {s}");
+            }
             for f in &inspection.findings {
-                let line = format!(
+                outln!(
                     "  {:<9}{:<25}{}",
                     f.severity.as_str(),
                     f.kind.as_str(),
                     f.message
                 );
-                if valid {
-                    outln!("{line}");
-                } else {
-                    errln!("{line}");
-                }
+            }
+            if !valid {
+                errln!(
+                    "error: {} failed verification: {}",
+                    a.cert.display(),
+                    certherd_inspect::summary(&inspection.findings)
+                );
             }
         }
     }

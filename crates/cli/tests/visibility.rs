@@ -640,10 +640,10 @@ fn file_scans_follow_links_once_skip_the_home_and_never_read_a_database() {
         root.join("live/web/chain.pem").to_str().unwrap()
     );
     assert_eq!(v["dangling_links"].as_array().unwrap().len(), 1, "{v}");
-    assert_eq!(v["skipped"]["home"], 1, "{v}");
-    assert_eq!(v["skipped"]["database_sidecars"], 1, "{v}");
+    assert_eq!(v["excluded"]["home"], 1, "{v}");
+    assert_eq!(v["excluded"]["database_sidecars"], 1, "{v}");
     assert!(
-        v["skipped"]["repeated_directories"].as_u64().unwrap() >= 1,
+        v["excluded"]["repeated_directories"].as_u64().unwrap() >= 1,
         "{v}"
     );
     // Scanning again changes nothing: no duplicates.

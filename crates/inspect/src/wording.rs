@@ -57,6 +57,24 @@ pub fn expiry(not_after: time::OffsetDateTime, now: time::OffsetDateTime) -> Str
     }
 }
 
+/// Where a certificate stands at `now` in words: "not yet valid (valid from
+/// 2026-11-25T14:00:00Z, in 3 days)" before `not_before`, otherwise as [`expiry`].
+pub fn validity(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+) -> String {
+    if now < not_before {
+        format!(
+            "not yet valid (valid from {}, in {})",
+            certherd_x509::rfc3339(not_before),
+            duration(not_before - now)
+        )
+    } else {
+        expiry(not_after, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +100,22 @@ mod tests {
         assert_eq!(
             expiry(now + Duration::hours(47), now),
             "expires in 1 day 23 hours"
+        );
+    }
+
+    #[test]
+    fn validity_says_not_yet_valid_before_not_before() {
+        let now = time::macros::datetime!(2020-01-01 0:00 UTC);
+        let nb = time::macros::datetime!(2026-11-25 14:00 UTC);
+        let na = time::macros::datetime!(2028-11-24 14:00 UTC);
+        assert_eq!(
+            validity(nb, na, now),
+            "not yet valid (valid from 2026-11-25T14:00:00Z, in 6 years 330 days)"
+        );
+        assert_eq!(validity(nb, na, na), "expires in 0 seconds");
+        assert_eq!(
+            validity(nb, na, na + Duration::days(1)),
+            "expired 1 day ago"
         );
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use certherd_inspect::{FileFacts, Finding, FindingKind, Severity};
 use certherd_x509::{Found, FoundKey};
 
-use crate::walk::{self, Content, WalkedFile};
+use crate::walk::{self, Content, SkipReason, WalkedFile};
 
 /// Files larger than this are not certificates or keys; they are skipped unread.
 pub const MAX_FILE: u64 = 1 << 20;
@@ -34,11 +34,34 @@ fn loose_permissions(mode: u32) -> Option<u32> {
     (mode & 0o077 != 0).then_some(mode)
 }
 
-/// Reads and classifies one file the walk listed (one open, one `fstat`, one read); `None`
-/// when it holds nothing certherd recognizes, or is empty, larger than [`MAX_FILE`], not a
-/// regular file any more, or a SQLite database (certherd's own, or any other: never parsed).
+/// What [`examine`] made of one file.
+#[derive(Clone, Debug)]
+pub enum Examined {
+    /// It holds certificates or keys, or something is wrong with it (unreadable, damaged,
+    /// locked).
+    File(ExaminedFile),
+    /// It holds nothing certherd recognizes, is empty, or is a SQLite database
+    /// (certherd's own, or any other: never parsed).
+    Nothing,
+    /// Not read: larger than [`MAX_FILE`], or not a regular file any more. The scan lists
+    /// it with this reason.
+    Skipped(SkipReason),
+}
+
+/// Reads and classifies one file the walk listed (one open, one `fstat`, one read).
 /// The links that lead to it become its facts' `links`.
-pub fn examine(file: &WalkedFile, password: Option<&str>) -> Option<ExaminedFile> {
+pub fn examine(file: &WalkedFile, password: Option<&str>) -> Examined {
+    match examine_read(file, password) {
+        Ok(Some(r)) => Examined::File(r),
+        Ok(None) => Examined::Nothing,
+        Err(reason) => Examined::Skipped(reason),
+    }
+}
+
+fn examine_read(
+    file: &WalkedFile,
+    password: Option<&str>,
+) -> Result<Option<ExaminedFile>, SkipReason> {
     let path = file.path.as_path();
     let mut r = ExaminedFile {
         path: path.into(),
@@ -52,14 +75,22 @@ pub fn examine(file: &WalkedFile, password: Option<&str>) -> Option<ExaminedFile
     };
     let (bytes, mode) = match walk::read(path, MAX_FILE) {
         Ok(Content::Bytes { bytes, mode }) => (bytes, mode),
-        Ok(_) => return None,
+        Ok(Content::TooLarge(size)) => {
+            return Err(SkipReason::TooLarge {
+                size,
+                limit: MAX_FILE,
+            })
+        }
+        Ok(Content::NotRegular) => return Err(SkipReason::NotRegular),
+        Ok(Content::Empty | Content::Sqlite) => return Ok(None),
+        // An unreadable file is a finding of its own, recorded and monitored.
         Err(e) => {
             r.findings.push(Finding::new(
                 FindingKind::Unreadable,
                 Severity::Warning,
                 e.to_string(),
             ));
-            return Some(r);
+            return Ok(Some(r));
         }
     };
     let name = path
@@ -67,7 +98,7 @@ pub fn examine(file: &WalkedFile, password: Option<&str>) -> Option<ExaminedFile
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     match certherd_x509::discover(&bytes, &name, password) {
-        Found::Nothing => return None,
+        Found::Nothing => return Ok(None),
         Found::Der(c) => {
             r.certs = vec![c];
             r.facts.format = "DER".into();
@@ -117,7 +148,7 @@ pub fn examine(file: &WalkedFile, password: Option<&str>) -> Option<ExaminedFile
             );
         }
     }
-    Some(r)
+    Ok(Some(r))
 }
 
 /// Marks keys that no certificate of the whole scan matches (`cert_keys`: the

@@ -27,6 +27,15 @@ pub enum WalkError {
         #[source]
         source: std::io::Error,
     },
+    /// A path to scan is neither a regular file nor a directory (a FIFO, a device, a
+    /// socket), or a link to one: nothing there can be read as a certificate file.
+    #[error("{}: {kind}, not a regular file or directory: nothing to scan", path.display())]
+    NotScannable {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is: "a FIFO", "a character device"...
+        kind: &'static str,
+    },
     /// A listed file could not be opened or read.
     #[error("{}: {source}", path.display())]
     Read {
@@ -66,12 +75,98 @@ pub struct Skipped {
     pub skip_dirs: usize,
     /// SQLite sidecars: `NAME-wal`, `NAME-shm`, `NAME-journal` beside `NAME`.
     pub database_sidecars: usize,
-    /// Fifos, sockets and devices: never read (a fifo would block).
-    pub special: usize,
     /// Directories reached again (a link loop, or overlapping paths), entered once only.
     pub repeated_dirs: usize,
-    /// Directories that could not be listed.
-    pub unreadable_dirs: Vec<PathBuf>,
+    /// Paths met inside the directories scanned and not read, each with why: FIFOs,
+    /// sockets and devices (a FIFO would block), directories that could not be listed.
+    /// Sorted by path.
+    pub paths: Vec<SkippedPath>,
+}
+
+/// A path the scan met but did not read, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedPath {
+    /// The path (as met in the walk: a link keeps its own path).
+    pub path: PathBuf,
+    /// Why it was not read.
+    pub reason: SkipReason,
+}
+
+/// Why a path met in a scan was not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A FIFO, socket or device (or a link to one): never read, a FIFO would block.
+    Special(&'static str),
+    /// Larger than the limit: no certificate or key file is that large.
+    TooLarge {
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Listed as a regular file, but something else by the time it was opened.
+    NotRegular,
+    /// A directory that could not be listed.
+    UnreadableDirectory(String),
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Special(kind) => write!(f, "{kind}, not a regular file"),
+            Self::TooLarge { size, limit } => write!(
+                f,
+                "too large: {} (files over {} are not read)",
+                bytes_in_words(*size),
+                bytes_in_words(*limit)
+            ),
+            Self::NotRegular => f.write_str("no longer a regular file when opened"),
+            Self::UnreadableDirectory(e) => write!(f, "directory cannot be listed: {e}"),
+        }
+    }
+}
+
+/// A size as people read it: "512 bytes", "70.0 MiB", "1 MiB".
+pub fn bytes_in_words(n: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    const GIB: u64 = 1024 * MIB;
+    let (unit, name) = match n {
+        n if n >= GIB => (GIB, "GiB"),
+        n if n >= MIB => (MIB, "MiB"),
+        n if n >= KIB => (KIB, "KiB"),
+        _ => return format!("{n} bytes"),
+    };
+    if n.is_multiple_of(unit) {
+        format!("{} {name}", n / unit)
+    } else {
+        // One decimal, rounded down, computed in integers.
+        let tenths = u128::from(n) * 10 / u128::from(unit);
+        format!("{}.{} {name}", tenths / 10, tenths % 10)
+    }
+}
+
+/// What a file type is, in words: "a FIFO", "a character device", "a socket".
+pub fn file_type_words(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_file() {
+        "a regular file"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
 }
 
 /// The result of a walk.
@@ -177,8 +272,15 @@ impl Walker {
         } else if meta.is_file() {
             self.add_file(canonical, Some(link));
         } else {
-            self.out.skipped.special += 1;
+            self.skip(
+                link,
+                SkipReason::Special(file_type_words(&meta.file_type())),
+            );
         }
+    }
+
+    fn skip(&mut self, path: PathBuf, reason: SkipReason) {
+        self.out.skipped.paths.push(SkippedPath { path, reason });
     }
 
     fn root(&mut self, p: &Path) -> Result<(), WalkError> {
@@ -187,6 +289,19 @@ impl Walker {
             source,
         };
         let lmeta = std::fs::symlink_metadata(p).map_err(root_err)?;
+        // What the path leads to (through links): a named path that leads nowhere, or to
+        // something that is neither a file nor a directory, is an error, not a silent zero.
+        let meta = if lmeta.file_type().is_symlink() {
+            std::fs::metadata(p).map_err(root_err)?
+        } else {
+            lmeta.clone()
+        };
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(WalkError::NotScannable {
+                path: p.to_path_buf(),
+                kind: file_type_words(&meta.file_type()),
+            });
+        }
         if lmeta.file_type().is_symlink() {
             self.follow(p.to_path_buf());
             return Ok(());
@@ -194,10 +309,8 @@ impl Walker {
         let canonical = std::fs::canonicalize(p).map_err(root_err)?;
         if lmeta.is_dir() {
             self.enter(canonical, &lmeta);
-        } else if lmeta.is_file() {
-            self.add_file(canonical, None);
         } else {
-            self.out.skipped.special += 1;
+            self.add_file(canonical, None);
         }
         Ok(())
     }
@@ -205,8 +318,11 @@ impl Walker {
     fn list(&mut self, dir: &Path) {
         let rd = match std::fs::read_dir(dir) {
             Ok(rd) => rd,
-            Err(_) => {
-                self.out.skipped.unreadable_dirs.push(dir.to_path_buf());
+            Err(e) => {
+                self.skip(
+                    dir.to_path_buf(),
+                    SkipReason::UnreadableDirectory(e.to_string()),
+                );
                 return;
             }
         };
@@ -228,7 +344,7 @@ impl Walker {
             } else if ft.is_symlink() {
                 self.follow(path);
             } else {
-                self.out.skipped.special += 1;
+                self.skip(path, SkipReason::Special(file_type_words(&ft)));
             }
         }
     }
@@ -306,7 +422,7 @@ pub fn walk(paths: &[PathBuf], skip: &[PathBuf]) -> Result<Walk, WalkError> {
         .collect();
     out.dangling.sort_by(|a, b| a.link.cmp(&b.link));
     out.dangling.dedup_by(|a, b| a.link == b.link);
-    out.skipped.unreadable_dirs.sort();
+    out.skipped.paths.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
@@ -532,7 +648,29 @@ mod tests {
         // The home directory, and the link into it.
         assert_eq!(w.skipped.skip_dirs, 2);
         assert_eq!(w.skipped.database_sidecars, 2);
-        assert_eq!(w.skipped.special, usize::from(fifo));
+        let skipped: Vec<(PathBuf, SkipReason)> = w
+            .skipped
+            .paths
+            .iter()
+            .map(|p| (p.path.clone(), p.reason.clone()))
+            .collect();
+        if fifo {
+            assert_eq!(
+                skipped,
+                vec![(root.join("pipe"), SkipReason::Special("a FIFO"))]
+            );
+            assert_eq!(
+                w.skipped.paths[0].reason.to_string(),
+                "a FIFO, not a regular file"
+            );
+            // Named on the command line, it is an error, not a silent zero.
+            assert!(matches!(
+                walk(&[root.join("pipe")], &[]),
+                Err(WalkError::NotScannable { kind: "a FIFO", .. })
+            ));
+        } else {
+            assert!(skipped.is_empty());
+        }
         // The database itself is listed but never parsed: `read` refuses it.
         assert_eq!(
             read(&root.join("app.db"), 1 << 20).unwrap(),
@@ -549,6 +687,53 @@ mod tests {
         )
         .unwrap();
         assert!(w.files.is_empty());
+    }
+
+    #[test]
+    fn named_paths_must_be_files_or_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        assert!(matches!(
+            walk(&[PathBuf::from("/dev/zero")], &[]),
+            Err(WalkError::NotScannable {
+                kind: "a character device",
+                ..
+            })
+        ));
+        symlink("/dev/null", root.join("null-link")).unwrap();
+        let e = walk(&[root.join("null-link")], &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: a character device, not a regular file or directory: nothing to scan",
+                root.join("null-link").display()
+            )
+        );
+        // A link named on the command line that leads nowhere: an error naming it.
+        symlink("gone.pem", root.join("dangling.pem")).unwrap();
+        assert!(matches!(
+            walk(&[root.join("dangling.pem")], &[]),
+            Err(WalkError::Root { path, .. }) if path == root.join("dangling.pem")
+        ));
+        // Inside a directory, a link to a device is skipped with its reason.
+        let w = walk(std::slice::from_ref(&root), &[]).unwrap();
+        assert_eq!(
+            w.skipped.paths,
+            vec![SkippedPath {
+                path: root.join("null-link"),
+                reason: SkipReason::Special("a character device"),
+            }]
+        );
+        assert_eq!(w.dangling.len(), 1);
+    }
+
+    #[test]
+    fn sizes_in_words() {
+        assert_eq!(bytes_in_words(512), "512 bytes");
+        assert_eq!(bytes_in_words(1 << 20), "1 MiB");
+        assert_eq!(bytes_in_words(70 * 1000 * 1000), "66.7 MiB");
+        assert_eq!(bytes_in_words(1536), "1.5 KiB");
+        assert_eq!(bytes_in_words(u64::MAX), "17179869183.9 GiB");
     }
 
     #[test]

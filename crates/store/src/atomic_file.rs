@@ -80,7 +80,19 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
             .create_new(true)
             .mode(mode)
             .open(&tmp)
-            .map_err(io("create", &tmp))?;
+            // Named by the target the user asked for, and the directory that refused: the
+            // temporary file's name means nothing to them.
+            .map_err(|source| Error::Io {
+                action: "write",
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!(
+                        "cannot create a file in directory {}: {source}",
+                        dir.display()
+                    ),
+                ),
+            })?;
         f.write_all(data).map_err(io("write", &tmp))?;
         // The umask may have narrowed the mode; set it exactly.
         f.set_permissions(fs::Permissions::from_mode(mode))
@@ -170,6 +182,12 @@ mod tests {
     #[test]
     fn missing_directory_is_an_error_naming_the_path() {
         let err = write_atomic(Path::new("/nonexistent-dir/x.pem"), b"x", 0o600).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir"));
+        let msg = err.to_string();
+        assert_eq!(
+            msg,
+            "write /nonexistent-dir/x.pem: cannot create a file in directory /nonexistent-dir: \
+             No such file or directory (os error 2)"
+        );
+        assert!(!msg.contains(".tmp"), "{msg}");
     }
 }
