@@ -20,8 +20,10 @@
 //! - `GET /v1/health`: `{"status":"ok"}`.
 //!
 //! Limits ([`certherd_core::ServerLimits`], `[server]` in certherd.toml): at most
-//! `max_connections` connections, each closed when its TLS handshake, its headers, its
-//! body or its wait for the next request outlasts its time (see [`conns`]); refused joins
+//! `max_connections` connections, at most `max_connections_per_address` of them from one
+//! address (an IPv6 /64 counting as one), each closed when its TLS handshake, its headers,
+//! its body or its wait for the next request outlasts its time; making room never closes
+//! another address's connection for an address at its own limit (see [`conns`]); refused joins
 //! are counted per source, written to the audit log aggregated, and answered 429 over a
 //! per-source rate (see [`refusals`]). The soft open-file limit is raised to the hard one
 //! at start, and a failing `accept` backs off rather than spins.
@@ -724,8 +726,10 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         body_timeout: limits.body_timeout,
         refusal_interval: limits.refusal_interval,
     });
+    let per_address = usize::try_from(limits.max_connections_per_address).unwrap_or(cap);
     let registry = Arc::new(conns::Registry::new(conns::Table::new(
         cap,
+        per_address,
         conns::Timeouts {
             handshake: limits.handshake_timeout,
             headers: limits.header_timeout,
@@ -808,8 +812,16 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         // Slow headers on a kept-alive connection are bounded by hyper as well.
         let header_backstop = limits.header_timeout.max(limits.idle_timeout);
         let mut backoff = conns::Backoff::new();
-        // When the cap was last reported (at most once a minute).
+        // When each limit was last reported (at most once a minute).
         let mut last_full = None;
+        let mut last_address_full = None;
+        let due = |last: &mut Option<std::time::Instant>| {
+            let due = last.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(60));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
         let stop = stop_signal();
         tokio::pin!(stop);
         loop {
@@ -832,14 +844,19 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 }
             };
             let _ = tcp.set_nodelay(true);
-            let (admitted, full) = registry.admit();
-            if full && last_full.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(60)) {
-                last_full = Some(std::time::Instant::now());
-                eprintln!(
-                    "certherd server: {cap} connections open (server.max_connections): closing the longest idle to make room, or refusing when all are busy"
-                );
+            let (admitted, full) = registry.admit(source.ip());
+            match full {
+                Some(conns::Limit::Total) if due(&mut last_full) => eprintln!(
+                    "certherd server: {cap} connections open (server.max_connections): closing the longest idle of the address holding the most to make room, or refusing when all are busy"
+                ),
+                Some(conns::Limit::Source) if due(&mut last_address_full) => eprintln!(
+                    "certherd server: {} holds {per_address} connections (server.max_connections_per_address): closing its own longest idle to make room, or refusing when all of its are busy",
+                    conns::Source::of(source.ip())
+                ),
+                _ => {}
             }
-            // Every connection busy with a request: this one is closed at once.
+            // Every connection that could make room busy with a request: this one is
+            // closed at once.
             let Some(conn) = admitted else {
                 drop(tcp);
                 continue;
