@@ -685,6 +685,22 @@ fn fitted_cap(wanted: u32, open_files: Option<u64>) -> usize {
     }
 }
 
+/// Connections the kernel holds for `accept` (capped by `net.core.somaxconn`). The
+/// default of 128 overflows under a burst of connections from one source, and the SYNs of
+/// everyone else are then dropped too (their connect waits a second or more to retry).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// The listening socket (SO_REUSEADDR, as std sets it), with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Resolves at SIGTERM or SIGINT.
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -738,9 +754,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         },
     )));
     let served = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::Listen {
+        let listener = listen(config.listen).map_err(|e| Error::Listen {
                 address: config.listen.to_string(),
                 source: e,
             })?;
@@ -919,4 +933,36 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     }
     eprintln!("certherd server: stopped");
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of connections from one source, none accepted yet, fits in the kernel's
+    /// queue: nobody's SYN is dropped (with std's backlog of 128, the 130th connect waits
+    /// a second to retry and times out here).
+    #[test]
+    fn the_listen_queue_holds_a_burst_of_connections() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The kernel caps the backlog at net.core.somaxconn (4096 by default since 5.4).
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        let burst = somaxconn.min(600);
+        let held: Vec<std::net::TcpStream> = (0..burst)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(held.len(), burst);
+    }
 }
