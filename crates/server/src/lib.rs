@@ -742,7 +742,10 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         body_timeout: limits.body_timeout,
         refusal_interval: limits.refusal_interval,
     });
-    let per_address = usize::try_from(limits.max_connections_per_address).unwrap_or(cap);
+    // Never more than the cap (which the open-file limit may have lowered).
+    let per_address = usize::try_from(limits.max_connections_per_address)
+        .unwrap_or(cap)
+        .min(cap);
     let registry = Arc::new(conns::Registry::new(conns::Table::new(
         cap,
         per_address,
@@ -755,9 +758,9 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     )));
     let served = rt.block_on(async {
         let listener = listen(config.listen).map_err(|e| Error::Listen {
-                address: config.listen.to_string(),
-                source: e,
-            })?;
+            address: config.listen.to_string(),
+            source: e,
+        })?;
         let bound = listener.local_addr().map_err(|e| Error::Listen {
             address: config.listen.to_string(),
             source: e,
