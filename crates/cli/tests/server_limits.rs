@@ -205,6 +205,7 @@ fn closed_by(s: &mut certherd_tls::TlsStream, deadline: Instant) -> bool {
 }
 
 const CAP: usize = 20;
+const PER_ADDRESS: usize = 15;
 
 #[test]
 fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
@@ -220,10 +221,11 @@ fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
         .unwrap()
         .to_owned();
     let soft_start = own_hard.parse::<u32>().map_or(256, |h| h.min(256));
+    // 127.0.0.1 may hold 15 of the 20 connections; 127.0.0.2 fills the rest.
     let mut server = start(
         &env,
         &format!(
-            "[server]\nmax_connections = {CAP}\nhandshake_timeout = \"2s\"\nheader_timeout = \"2s\"\nbody_timeout = \"2s\"\nidle_timeout = \"2s\"\n"
+            "[server]\nmax_connections = {CAP}\nmax_connections_per_address = {PER_ADDRESS}\nhandshake_timeout = \"2s\"\nheader_timeout = \"2s\"\nbody_timeout = \"2s\"\nidle_timeout = \"2s\"\n"
         ),
         Some(soft_start),
     );
@@ -251,8 +253,8 @@ fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
     let rss_before = server.status("VmRSS");
     let fds_before = server.open_fds();
 
-    // 300 idle TLS connections that never send a byte, then 20 that announce a body and
-    // stop: far more than the cap.
+    // 300 idle TLS connections that never send a byte, then 20 from 127.0.0.2 that
+    // announce a body and stop: far more than the cap.
     let started = Instant::now();
     let mut held = Vec::new();
     for i in 0..300 {
@@ -262,8 +264,9 @@ fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
         }
     }
     let mut stalled = Vec::new();
+    let to: std::net::SocketAddrV4 = server.addr.parse().unwrap();
     for _ in 0..20 {
-        let mut s = tls(&server.addr, Duration::from_secs(3), None).unwrap();
+        let mut s = tls_from(std::net::Ipv4Addr::new(127, 0, 0, 2), to, Duration::ZERO).unwrap();
         s.write_all(b"POST /v1/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"token\":")
             .unwrap();
         s.flush().unwrap();
@@ -321,10 +324,16 @@ fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
         "VmRSS grew from {rss_before} kB to {rss_during} kB"
     );
 
-    // The operator is told the cap was reached.
+    // The operator is told the cap was reached, and which address met its own limit.
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(
         log.contains(&format!("{CAP} connections open (server.max_connections)")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "127.0.0.1 holds {PER_ADDRESS} connections (server.max_connections_per_address)"
+        )),
         "{log}"
     );
 
@@ -485,4 +494,175 @@ fn refusals_counted_in_an_interval_are_written_when_it_closes() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A TCP connection to `to` from the loopback address `from` (127.0.0.x), closed with a
+/// reset when dropped (no TIME_WAIT left behind by the flood).
+fn tcp_from(
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddrV4,
+) -> std::io::Result<std::net::TcpStream> {
+    use rustix::net::{bind, connect, socket, sockopt, AddressFamily, SocketType};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    sockopt::set_socket_linger(&fd, Some(Duration::ZERO))?;
+    bind(&fd, &std::net::SocketAddrV4::new(from, 0))?;
+    connect(&fd, &to)?;
+    Ok(std::net::TcpStream::from(fd))
+}
+
+/// A TLS connection to `to` from the loopback address `from`, by a client `rtt` away (it
+/// starts its handshake that long after connecting), the handshake done.
+fn tls_from(
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddrV4,
+    rtt: Duration,
+) -> Result<certherd_tls::TlsStream, String> {
+    let sock = tcp_from(from, to).map_err(|e| format!("connect: {e}"))?;
+    std::thread::sleep(rtt);
+    let timeout = Some(Duration::from_secs(5));
+    sock.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+    sock.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(certherd_tls::RecordingVerifier::default()))
+        .with_no_client_auth();
+    let name = pki_types::ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut s = rustls::StreamOwned::new(conn, sock);
+    while s.conn.is_handshaking() {
+        s.conn
+            .complete_io(&mut s.sock)
+            .map_err(|e| format!("handshake: {e}"))?;
+    }
+    Ok(s)
+}
+
+/// `GET /v1/health` over a fresh TLS connection from `from` (see [`tls_from`]): the
+/// status, or what failed.
+fn health_from(
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddrV4,
+    rtt: Duration,
+) -> Result<u16, String> {
+    let mut s = tls_from(from, to, rtt)?;
+    s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("request: {e}"))?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| format!("not HTTP: {head}"));
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return Err(format!("closed after {} bytes", got.len())),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("read after {} bytes: {e}", got.len())),
+        }
+    }
+}
+
+/// How far the legitimate client is from the server.
+const RTT: Duration = Duration::from_millis(50);
+
+/// Connections a second the flooding address opens.
+const FLOOD_RATE: u32 = 5000;
+
+#[test]
+fn one_address_flooding_connections_does_not_starve_another() {
+    let env = Env::new();
+    env.init();
+    let server = start(&env, &format!("[server]\nmax_connections = {CAP}\n"), None);
+    let to: std::net::SocketAddrV4 = server.addr.parse().unwrap();
+    let (flooder, client) = (
+        std::net::Ipv4Addr::new(127, 0, 0, 2),
+        std::net::Ipv4Addr::new(127, 0, 0, 3),
+    );
+    assert_eq!(health_from(client, to, RTT), Ok(200), "before the flood");
+
+    // 127.0.0.2 opens FLOOD_RATE connections a second (as the black-box tester did) from
+    // 8 threads, for 3 s, each thread holding its latest 100 (the server closes the others,
+    // or they are reset).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opened = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (stop, opened) = (stop.clone(), opened.clone());
+            std::thread::spawn(move || {
+                let every = Duration::from_secs(8) / FLOOD_RATE;
+                let mut held = std::collections::VecDeque::new();
+                let mut next = Instant::now();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(s) = tcp_from(flooder, to) {
+                        opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        held.push_back(s);
+                        if held.len() > 100 {
+                            held.pop_front();
+                        }
+                    }
+                    next = (next + every).max(Instant::now() - every);
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                }
+            })
+        })
+        .collect();
+    // A guard: the flood stops whatever happens below.
+    struct Stop(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let guard = Stop(stop.clone());
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Meanwhile 127.0.0.3 asks for its health 15 times, each over a fresh TLS connection.
+    let mut results = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..15 {
+        let t = Instant::now();
+        results.push(health_from(client, to, RTT));
+        slowest = slowest.max(t.elapsed());
+    }
+    let during = started.elapsed();
+    if let Some(left) = Duration::from_secs(3).checked_sub(during) {
+        std::thread::sleep(left);
+    }
+    drop(guard);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let flood = opened.load(std::sync::atomic::Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let ok = results.iter().filter(|r| **r == Ok(200)).count();
+    eprintln!(
+        "127.0.0.2 opened {flood} connections in {elapsed:?} ({:.0}/s); 127.0.0.3: {ok}/15 health requests answered 200 (slowest {slowest:?}): {results:?}",
+        flood as f64 / elapsed.as_secs_f64()
+    );
+    assert!(flood > 1000, "the flood opened only {flood} connections");
+    assert_eq!(ok, 15, "{results:?}");
+    // Still serving after the flood, and the operator is told which address met its limit
+    // (the default: an eighth of the cap, at least 4).
+    assert_eq!(health_from(client, to, RTT), Ok(200), "after the flood");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains("127.0.0.2 holds 4 connections (server.max_connections_per_address)"),
+        "{log}"
+    );
 }

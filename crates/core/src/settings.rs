@@ -178,6 +178,9 @@ impl Settings {
 pub struct ServerSettings {
     /// Connections served at once (default 512).
     pub max_connections: Option<u32>,
+    /// Connections served at once from one address, an IPv6 /64 counting as one (default
+    /// an eighth of `max_connections`, at least 4).
+    pub max_connections_per_address: Option<u32>,
     /// Time allowed for the TLS handshake (default 10s).
     pub handshake_timeout: Option<Span>,
     /// Time allowed for a request's headers to arrive after the handshake (default 10s).
@@ -198,6 +201,9 @@ pub struct ServerSettings {
 pub struct ServerLimits {
     /// Connections served at once.
     pub max_connections: u32,
+    /// Connections served at once from one address (an IPv6 /64 counting as one); at
+    /// most `max_connections`.
+    pub max_connections_per_address: u32,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: std::time::Duration,
     /// Time allowed for a request's headers.
@@ -217,6 +223,7 @@ impl Default for ServerLimits {
         let s = std::time::Duration::from_secs;
         Self {
             max_connections: 512,
+            max_connections_per_address: ServerLimits::per_address_default(512),
             handshake_timeout: s(10),
             header_timeout: s(10),
             body_timeout: s(10),
@@ -227,9 +234,18 @@ impl Default for ServerLimits {
     }
 }
 
+impl ServerLimits {
+    /// The per-address limit when none is set: an eighth of the connections, at least 4
+    /// (and never more than the connections).
+    pub fn per_address_default(max_connections: u32) -> u32 {
+        (max_connections / 8).max(4).min(max_connections)
+    }
+}
+
 impl ServerSettings {
     /// The limits in force: defaults filled in; each value must lie in its range
-    /// (timeouts 1s..1h, `refusal_interval` 1s..1d, counts 1..1,000,000).
+    /// (timeouts 1s..1h, `refusal_interval` 1s..1d, counts 1..1,000,000,
+    /// `max_connections_per_address` at most `max_connections`).
     pub fn limits(&self) -> Result<ServerLimits, Error> {
         let d = ServerLimits::default();
         let span = |v: Option<Span>,
@@ -261,12 +277,24 @@ impl ServerSettings {
             }
         };
         const TIMEOUT: &str = "a duration from 1s to 1h";
+        let max_connections = count(
+            self.max_connections,
+            d.max_connections,
+            "server.max_connections",
+        )?;
+        let max_connections_per_address = match self.max_connections_per_address {
+            None => ServerLimits::per_address_default(max_connections),
+            Some(v) if (1..=max_connections).contains(&v) => v,
+            Some(_) => {
+                return Err(Error::Setting {
+                    field: "server.max_connections_per_address",
+                    expected: "a whole number from 1 to server.max_connections",
+                })
+            }
+        };
         Ok(ServerLimits {
-            max_connections: count(
-                self.max_connections,
-                d.max_connections,
-                "server.max_connections",
-            )?,
+            max_connections,
+            max_connections_per_address,
             handshake_timeout: span(
                 self.handshake_timeout,
                 d.handshake_timeout,
@@ -329,6 +357,23 @@ mod server_tests {
         .limits()
         .unwrap();
         assert_eq!(l.max_connections, 8);
+        // The per-address default: an eighth, at least 4, at most the cap.
+        assert_eq!(l.max_connections_per_address, 4);
+        assert_eq!(ServerLimits::default().max_connections_per_address, 64);
+        let per = |max: u32, per: Option<u32>| {
+            ServerSettings {
+                max_connections: Some(max),
+                max_connections_per_address: per,
+                ..Default::default()
+            }
+            .limits()
+            .map(|l| l.max_connections_per_address)
+        };
+        assert_eq!(per(2, None).unwrap(), 2);
+        assert_eq!(per(20, None).unwrap(), 4);
+        assert_eq!(per(1000, None).unwrap(), 125);
+        assert_eq!(per(20, Some(20)).unwrap(), 20);
+        assert_eq!(per(20, Some(1)).unwrap(), 1);
         assert_eq!(l.header_timeout, std::time::Duration::from_secs(2));
         let bad = [
             (
@@ -337,6 +382,28 @@ mod server_tests {
                     ..Default::default()
                 },
                 "server.max_connections",
+            ),
+            (
+                ServerSettings {
+                    max_connections_per_address: Some(0),
+                    ..Default::default()
+                },
+                "server.max_connections_per_address",
+            ),
+            (
+                ServerSettings {
+                    max_connections: Some(20),
+                    max_connections_per_address: Some(21),
+                    ..Default::default()
+                },
+                "server.max_connections_per_address",
+            ),
+            (
+                ServerSettings {
+                    max_connections_per_address: Some(513),
+                    ..Default::default()
+                },
+                "server.max_connections_per_address",
             ),
             (
                 ServerSettings {

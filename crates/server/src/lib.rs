@@ -20,8 +20,10 @@
 //! - `GET /v1/health`: `{"status":"ok"}`.
 //!
 //! Limits ([`certherd_core::ServerLimits`], `[server]` in certherd.toml): at most
-//! `max_connections` connections, each closed when its TLS handshake, its headers, its
-//! body or its wait for the next request outlasts its time (see [`conns`]); refused joins
+//! `max_connections` connections, at most `max_connections_per_address` of them from one
+//! address (an IPv6 /64 counting as one), each closed when its TLS handshake, its headers,
+//! its body or its wait for the next request outlasts its time; making room never closes
+//! another address's connection for an address at its own limit (see [`conns`]); refused joins
 //! are counted per source, written to the audit log aggregated, and answered 429 over a
 //! per-source rate (see [`refusals`]). The soft open-file limit is raised to the hard one
 //! at start, and a failing `accept` backs off rather than spins.
@@ -683,6 +685,22 @@ fn fitted_cap(wanted: u32, open_files: Option<u64>) -> usize {
     }
 }
 
+/// Connections the kernel holds for `accept` (capped by `net.core.somaxconn`). The
+/// default of 128 overflows under a burst of connections from one source, and the SYNs of
+/// everyone else are then dropped too (their connect waits a second or more to retry).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// The listening socket (SO_REUSEADDR, as std sets it), with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Resolves at SIGTERM or SIGINT.
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -724,8 +742,13 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         body_timeout: limits.body_timeout,
         refusal_interval: limits.refusal_interval,
     });
+    // Never more than the cap (which the open-file limit may have lowered).
+    let per_address = usize::try_from(limits.max_connections_per_address)
+        .unwrap_or(cap)
+        .min(cap);
     let registry = Arc::new(conns::Registry::new(conns::Table::new(
         cap,
+        per_address,
         conns::Timeouts {
             handshake: limits.handshake_timeout,
             headers: limits.header_timeout,
@@ -734,12 +757,10 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         },
     )));
     let served = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::Listen {
-                address: config.listen.to_string(),
-                source: e,
-            })?;
+        let listener = listen(config.listen).map_err(|e| Error::Listen {
+            address: config.listen.to_string(),
+            source: e,
+        })?;
         let bound = listener.local_addr().map_err(|e| Error::Listen {
             address: config.listen.to_string(),
             source: e,
@@ -808,8 +829,16 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         // Slow headers on a kept-alive connection are bounded by hyper as well.
         let header_backstop = limits.header_timeout.max(limits.idle_timeout);
         let mut backoff = conns::Backoff::new();
-        // When the cap was last reported (at most once a minute).
+        // When each limit was last reported (at most once a minute).
         let mut last_full = None;
+        let mut last_address_full = None;
+        let due = |last: &mut Option<std::time::Instant>| {
+            let due = last.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(60));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
         let stop = stop_signal();
         tokio::pin!(stop);
         loop {
@@ -832,14 +861,19 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 }
             };
             let _ = tcp.set_nodelay(true);
-            let (admitted, full) = registry.admit();
-            if full && last_full.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(60)) {
-                last_full = Some(std::time::Instant::now());
-                eprintln!(
-                    "certherd server: {cap} connections open (server.max_connections): closing the longest idle to make room, or refusing when all are busy"
-                );
+            let (admitted, full) = registry.admit(source.ip());
+            match full {
+                Some(conns::Limit::Total) if due(&mut last_full) => eprintln!(
+                    "certherd server: {cap} connections open (server.max_connections): closing the longest idle of the address holding the most to make room, or refusing when all are busy"
+                ),
+                Some(conns::Limit::Source) if due(&mut last_address_full) => eprintln!(
+                    "certherd server: {} holds {per_address} connections (server.max_connections_per_address): closing its own longest idle to make room, or refusing when all of its are busy",
+                    conns::Source::of(source.ip())
+                ),
+                _ => {}
             }
-            // Every connection busy with a request: this one is closed at once.
+            // Every connection that could make room busy with a request: this one is
+            // closed at once.
             let Some(conn) = admitted else {
                 drop(tcp);
                 continue;
@@ -902,4 +936,36 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     }
     eprintln!("certherd server: stopped");
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of connections from one source, none accepted yet, fits in the kernel's
+    /// queue: nobody's SYN is dropped (with std's backlog of 128, the 130th connect waits
+    /// a second to retry and times out here).
+    #[test]
+    fn the_listen_queue_holds_a_burst_of_connections() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The kernel caps the backlog at net.core.somaxconn (4096 by default since 5.4).
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        let burst = somaxconn.min(600);
+        let held: Vec<std::net::TcpStream> = (0..burst)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(held.len(), burst);
+    }
 }
