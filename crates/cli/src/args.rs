@@ -130,7 +130,8 @@ pub enum Command {
     /// (`certherd admin credential`; Prometheus: `authorization: { credentials: TOKEN }`).
     ///
     /// Connections are bounded by `[server]` in certherd.toml: `max_connections` (512),
-    /// handshake, header, body and idle timeouts; refused joins are rate-limited per
+    /// `max_connections_per_address` (an eighth of that, at least 4; an IPv6 /64 is one
+    /// address), handshake, header, body and idle timeouts; refused joins are rate-limited per
     /// address (`refusals_per_interval` over `refusal_interval`) and counted in the audit
     /// log. SIGTERM or SIGINT stops it cleanly.
     Server(ServerArgs),
