@@ -407,6 +407,26 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// The live entry `r` for one step of a renewal or reset, or the step's skip: gone
+    /// (an error when `r` was named alone), or already handled by the run this one waited
+    /// for (`guard`).
+    pub(crate) fn entry_for_step(
+        &self,
+        r: &EntryRef,
+        guard: Option<&Guard<'_>>,
+    ) -> Result<Result<certherd_store::Entry, Step>, Error> {
+        let Some(old) = self.store.entry(r)? else {
+            return match guard {
+                Some(_) => Ok(Err(Step::Skip(SkipReason::Gone))),
+                None => Err(Error::NoSuchEntry(r.clone())),
+            };
+        };
+        if let Some(reason) = guard.and_then(|g| g.stale(&old.meta, self)) {
+            return Ok(Err(Step::Skip(reason)));
+        }
+        Ok(Ok(old))
+    }
+
     /// Renews `r` unless `guard` says its turn has passed; prunes the backup store in the
     /// same transaction when `prune` is set (single renewals; a bulk run prunes once).
     pub(crate) fn renew_one(
@@ -415,15 +435,10 @@ impl<S: Store> Node<S> {
         prune: bool,
         guard: Option<&Guard<'_>>,
     ) -> Result<Step, Error> {
-        let Some(old) = self.store.entry(r)? else {
-            return match guard {
-                Some(_) => Ok(Step::Skip(SkipReason::Gone)),
-                None => Err(Error::NoSuchEntry(r.clone())),
-            };
+        let old = match self.entry_for_step(r, guard)? {
+            Ok(e) => e,
+            Err(skip) => return Ok(skip),
         };
-        if let Some(reason) = guard.and_then(|g| g.stale(&old.meta, self)) {
-            return Ok(Step::Skip(reason));
-        }
         if r.store.is_backup() {
             return Err(Error::NotRenewable {
                 entry: r.clone(),

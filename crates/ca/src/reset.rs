@@ -88,15 +88,10 @@ impl<S: Store> Node<S> {
         r: &EntryRef,
         guard: Option<&Guard<'_>>,
     ) -> Result<Step, Error> {
-        let Some(old) = self.store.entry(r)? else {
-            return match guard {
-                Some(_) => Ok(Step::Skip(SkipReason::Gone)),
-                None => Err(Error::NoSuchEntry(r.clone())),
-            };
+        let old = match self.entry_for_step(r, guard)? {
+            Ok(e) => e,
+            Err(skip) => return Ok(skip),
         };
-        if let Some(reason) = guard.and_then(|g| g.stale(&old.meta, self)) {
-            return Ok(Step::Skip(reason));
-        }
         if r.store.is_backup() {
             return Err(Error::Protected {
                 entry: r.to_string(),

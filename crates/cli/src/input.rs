@@ -75,23 +75,6 @@ impl Kind {
     }
 }
 
-fn kind_of(t: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    }
-}
-
 /// Reads the regular file at `path` (symbolic links followed), refusing anything else
 /// before it is opened, and refusing it once it is larger than `kind`'s limit.
 pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
@@ -110,7 +93,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
         if !meta.file_type().is_file() {
             return Err(InputError::NotRegular {
                 path: path.to_owned(),
-                kind: kind_of(meta.file_type()),
+                kind: certherd_store::file_type_words(&meta.file_type()),
             });
         }
         if meta.len() > limit {

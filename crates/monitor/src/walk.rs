@@ -147,27 +147,7 @@ pub fn bytes_in_words(n: u64) -> String {
     }
 }
 
-/// What a file type is, in words: "a FIFO", "a character device", "a socket".
-pub fn file_type_words(ft: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        "a directory"
-    } else if ft.is_file() {
-        "a regular file"
-    } else if ft.is_symlink() {
-        "a symbolic link"
-    } else if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    }
-}
+pub use certherd_store::file_type_words;
 
 /// The result of a walk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -7,9 +7,12 @@ use std::path::Path;
 
 use crate::Error;
 
-/// What a non-regular file is, for messages.
-fn kind_of(t: fs::FileType) -> &'static str {
-    if t.is_dir() {
+/// What a file type is, in words, for messages: "a regular file", "a directory", "a
+/// symbolic link", "a FIFO", "a character device", "a block device", "a socket".
+pub fn file_type_words(t: &fs::FileType) -> &'static str {
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
         "a directory"
     } else if t.is_symlink() {
         "a symbolic link"
@@ -22,7 +25,7 @@ fn kind_of(t: fs::FileType) -> &'static str {
     } else if t.is_socket() {
         "a socket"
     } else {
-        "not a regular file"
+        "a special file"
     }
 }
 
@@ -32,7 +35,7 @@ fn kind_of(t: fs::FileType) -> &'static str {
 fn check_target(path: &Path) -> Result<(), Error> {
     match fs::symlink_metadata(path) {
         Ok(m) if !m.file_type().is_file() => {
-            let kind = kind_of(m.file_type());
+            let kind = file_type_words(&m.file_type());
             Err(Error::NotRegularTarget {
                 path: path.to_path_buf(),
                 kind,

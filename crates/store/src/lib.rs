@@ -15,7 +15,7 @@ mod sqlite;
 
 pub use home::INITIALIZED;
 
-pub use atomic_file::write_atomic;
+pub use atomic_file::{file_type_words, write_atomic};
 pub use error::Error;
 pub use home::{
     Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL, MASTER_KEY_ENV,
