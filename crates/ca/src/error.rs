@@ -144,6 +144,9 @@ pub enum Error {
     /// No trusted certificate matches the fingerprint.
     #[error("no trusted certificate has fingerprint {0}")]
     NoSuchTrust(String),
+    /// A libvirt or QEMU layout was refused or could not be written.
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
 }
 
 impl Error {

@@ -1,4 +1,5 @@
-//! `cert export`: PEM, DER or PKCS#12; a private key only when asked for.
+//! `cert export`: PEM, DER or PKCS#12; a private key only when asked for; the root only
+//! with `--with-root`.
 
 use std::str::FromStr;
 
@@ -33,9 +34,41 @@ impl FromStr for ExportFormat {
     }
 }
 
+/// What `cert export` puts out besides the certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportContent {
+    /// The certificate and its chain.
+    Certificate,
+    /// The certificate, its chain and the private key (`--key`).
+    WithKey,
+    /// The private key alone (`--key-only`, PEM).
+    KeyOnly,
+}
+
+impl ExportContent {
+    /// Whether the private key goes out.
+    pub fn has_key(self) -> bool {
+        !matches!(self, Self::Certificate)
+    }
+}
+
+/// The choices of one `cert export`.
+#[derive(Clone, Copy, Debug)]
+pub struct ExportOptions<'a> {
+    /// The encoding.
+    pub format: ExportFormat,
+    /// Certificate, certificate and key, or key alone.
+    pub content: ExportContent,
+    /// Keep the root in the chain (`--with-root`); by default a chain stops below it, as a
+    /// TLS server should send it.
+    pub with_root: bool,
+    /// The PKCS#12 password.
+    pub password: Option<&'a str>,
+}
+
 impl<S: Store> Node<S> {
-    /// Exports an entry. The key is included only with `with_key`; PKCS#12 needs both the
-    /// key and a password.
+    /// Exports an entry with the key if `with_key`, the chain without its root. See
+    /// [`Node::export_with`].
     pub fn export(
         &mut self,
         r: &EntryRef,
@@ -43,14 +76,60 @@ impl<S: Store> Node<S> {
         with_key: bool,
         password: Option<&str>,
     ) -> Result<Vec<u8>, Error> {
+        self.export_with(
+            r,
+            &ExportOptions {
+                format,
+                content: if with_key {
+                    ExportContent::WithKey
+                } else {
+                    ExportContent::Certificate
+                },
+                with_root: false,
+                password,
+            },
+        )
+    }
+
+    /// Exports an entry. The key is included only when asked for; PKCS#12 needs both the
+    /// key and a password. The chain leaves out self-issued certificates (the root)
+    /// unless `with_root`.
+    pub fn export_with(&mut self, r: &EntryRef, o: &ExportOptions<'_>) -> Result<Vec<u8>, Error> {
+        let format = o.format;
+        let with_key = o.content.has_key();
         let e = self.load(r)?;
         if with_key && e.key.is_none() {
             return Err(Error::Invalid(format!(
                 "{r} holds no private key (certificate-only entry)"
             )));
         }
-        let out = match format {
-            ExportFormat::Der => {
+        let chain = if o.with_root {
+            let mut all = vec![e.cert.clone()];
+            all.extend(e.chain.iter().cloned());
+            all
+        } else {
+            crate::layout::chain_without_root(&e.cert, &e.chain)
+        };
+        let out = match (format, o.content) {
+            (ExportFormat::Pem, ExportContent::KeyOnly) => match &e.key {
+                Some(k) => certherd_x509::parse_private_key(k.expose())?
+                    .to_pem()
+                    .into_bytes(),
+                None => return Err(Error::Invalid(format!("{r} holds no private key"))),
+            },
+            (_, ExportContent::KeyOnly) => {
+                return Err(Error::Invalid(
+                    "--key-only writes the key as PEM: leave out --format, or use --format pem"
+                        .into(),
+                ))
+            }
+            (ExportFormat::Der, _) => {
+                if o.with_root {
+                    return Err(Error::Invalid(
+                        "DER holds the certificate alone: --with-root applies to --format pem and p12"
+                            .into(),
+                    ));
+                }
                 if with_key {
                     return Err(Error::Invalid(
                         "DER holds one object: export the key with --format pem or --format p12"
@@ -59,9 +138,9 @@ impl<S: Store> Node<S> {
                 }
                 e.cert.clone()
             }
-            ExportFormat::Pem => {
-                let mut s = certherd_x509::to_pem(PemLabel::Certificate, &e.cert);
-                for c in &e.chain {
+            (ExportFormat::Pem, _) => {
+                let mut s = String::new();
+                for c in &chain {
                     s.push_str(&certherd_x509::to_pem(PemLabel::Certificate, c));
                 }
                 if with_key {
@@ -71,15 +150,13 @@ impl<S: Store> Node<S> {
                 }
                 s.into_bytes()
             }
-            ExportFormat::P12 => {
+            (ExportFormat::P12, _) => {
                 let Some(k) = e.key.as_ref().filter(|_| with_key) else {
                     return Err(Error::Invalid("a PKCS#12 bundle carries the private key: add --key (or use --format pem for the certificate alone)".into()));
                 };
-                let password = password.filter(|p| !p.is_empty()).ok_or(Error::Invalid(
+                let password = o.password.filter(|p| !p.is_empty()).ok_or(Error::Invalid(
                     "a PKCS#12 export needs a password (--password-file FILE)".into(),
                 ))?;
-                let mut chain = vec![e.cert.clone()];
-                chain.extend(e.chain.iter().cloned());
                 let key = certherd_x509::parse_private_key(k.expose())?;
                 certherd_x509::pkcs12_encode(r.alias.as_str(), key.secret_der(), &chain, password)?
             }
@@ -88,7 +165,15 @@ impl<S: Store> Node<S> {
             let audit = self.audit(
                 "export-key",
                 r,
-                format!("format {}", format!("{format:?}").to_ascii_lowercase()),
+                format!(
+                    "format {}{}",
+                    format!("{format:?}").to_ascii_lowercase(),
+                    if o.content == ExportContent::KeyOnly {
+                        ", key only"
+                    } else {
+                        ""
+                    }
+                ),
             );
             self.commit(&[audit])?;
         }

@@ -18,6 +18,7 @@ mod init;
 mod inventory;
 mod issue;
 mod key_provider;
+pub mod layout;
 mod node;
 mod reset;
 mod trust;
@@ -27,7 +28,7 @@ pub use agent::{AgentSummary, JoinRequest, TargetFile, AGENT_HOST_ENTRY, AGENT_P
 pub use alarms::{retry_delay, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
-pub use export::ExportFormat;
+pub use export::{ExportContent, ExportFormat, ExportOptions};
 pub use fleet::{Grant, PoolCertificate, HOSTS_STORE, POOL_STORE};
 pub use import::Imported;
 pub use init::{InitOptions, InitReport, Mode};
@@ -36,6 +37,7 @@ pub use issue::{
     Bulk, BulkStep, IssueRequest, Issued, Plan, RenewSelection, Renewed, SkipReason, Skipped,
 };
 pub use key_provider::KmipPlan;
+pub use layout::{Layout, LayoutError};
 pub use node::{FaultHook, Node, SystemClock};
 pub use reset::RESET_DEFAULT_PROFILE;
 pub use trust::TrustAdded;

@@ -754,7 +754,8 @@ pub enum CertCmd {
     /// one). Importing the certificate and key that are already the live entry changes
     /// nothing and says so.
     Import(ImportArgs),
-    /// Export a certificate (PEM with chain, DER, or PKCS#12). Keys only with --key.
+    /// Export a certificate (PEM with chain, DER, or PKCS#12), or a libvirt or QEMU layout.
+    /// Keys only with --key or --key-only.
     Export(ExportArgs),
     /// Delete an entry (the signing CA and its root are protected).
     Delete(EntryArg),
@@ -911,17 +912,42 @@ pub struct ExportArgs {
     #[arg(value_name = "STORE/ALIAS")]
     pub entry: String,
     /// Include the private key (written 0600 with --out).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "key_only")]
     pub key: bool,
+    /// Only the private key, PEM (written 0600 with --out).
+    #[arg(long, conflicts_with = "with_root")]
+    pub key_only: bool,
+    /// Keep the root in the chain (by default the chain stops below it, as a TLS server
+    /// sends it).
+    #[arg(long)]
+    pub with_root: bool,
     /// Encoding.
     #[arg(long, value_enum, default_value_t)]
     pub format: FormatArg,
-    /// Write to FILE (atomically) instead of standard output.
-    #[arg(long, value_name = "FILE")]
+    /// Write the files a daemon reads into the directory given with --out: libvirt (the
+    /// tree under /etc/pki) or qemu (a tls-creds-x509 directory). Needs an RSA key for
+    /// libvirt, and serverAuth and clientAuth (machine-ssl or host profile).
+    #[arg(long, value_enum, value_name = "LAYOUT", requires = "out",
+          conflicts_with_all = ["key", "key_only", "with_root", "format", "password_file"])]
+    pub layout: Option<LayoutArg>,
+    /// Write to FILE (atomically) instead of standard output; with --layout, the
+    /// directory the layout goes in.
+    #[arg(long, value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
     /// File holding the PKCS#12 password (first line). A regular file of at most 64 KiB.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+}
+
+/// File layouts of `cert export --layout`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LayoutArg {
+    /// /etc/pki: CA/cacert.pem, libvirt/servercert.pem, libvirt/clientcert.pem,
+    /// libvirt/private/serverkey.pem, libvirt/private/clientkey.pem.
+    Libvirt,
+    /// QEMU tls-creds-x509: ca-cert.pem, server-cert.pem, server-key.pem,
+    /// client-cert.pem, client-key.pem.
+    Qemu,
 }
 
 /// `service` subcommands.

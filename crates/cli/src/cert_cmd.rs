@@ -5,14 +5,15 @@ use std::process::ExitCode;
 use std::io::{IsTerminal, Write};
 
 use certherd_ca::{
-    Bulk, BulkStep, ExportFormat, IssueRequest, Plan, RenewSelection, Renewed, SkipReason, Skipped,
+    Bulk, BulkStep, ExportContent, ExportFormat, ExportOptions, IssueRequest, Plan, RenewSelection,
+    Renewed, SkipReason, Skipped,
 };
 use certherd_core::{EntryRef, OffsetDateTime, Span, StoreName};
 use certherd_store::{write_atomic, Home, HomeLock, LockHolder, Locked};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::args::{CertCmd, FormatArg, Output, RenewArgs, ResetArgs, ServiceCmd};
+use crate::args::{CertCmd, FormatArg, LayoutArg, Output, RenewArgs, ResetArgs, ServiceCmd};
 use crate::failure::{read_certificates, read_input, read_secret};
 use crate::instant::{parse_at, rfc3339, short};
 use crate::render::{colon_hex, entry_json, entry_row, json, table, ENTRY_HEADER};
@@ -260,6 +261,23 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
         }
         CertCmd::Export(a) => {
             let r = entry_ref(&a.entry)?;
+            if let Some(layout) = a.layout {
+                let layout = match layout {
+                    LayoutArg::Libvirt => certherd_ca::Layout::Libvirt,
+                    LayoutArg::Qemu => certherd_ca::Layout::Qemu,
+                };
+                let Some(dir) = &a.out else {
+                    return Err(Failure::usage("--layout needs --out DIR"));
+                };
+                let written = node.export_layout(&r, layout, dir)?;
+                for path in written {
+                    let mode = std::fs::metadata(&path)
+                        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+                        .unwrap_or(0);
+                    errln!("wrote {} ({mode:04o})", path.display());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let format = match a.format {
                 FormatArg::Pem => ExportFormat::Pem,
                 FormatArg::Der => ExportFormat::Der,
@@ -269,7 +287,22 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 Some(p) => Some(first_line(&read_secret(p)?)),
                 None => std::env::var("CERTHERD_P12_PASSWORD").ok(),
             };
-            let bytes = node.export(&r, format, a.key, password.as_deref())?;
+            let content = if a.key_only {
+                ExportContent::KeyOnly
+            } else if a.key {
+                ExportContent::WithKey
+            } else {
+                ExportContent::Certificate
+            };
+            let bytes = node.export_with(
+                &r,
+                &ExportOptions {
+                    format,
+                    content,
+                    with_root: a.with_root,
+                    password: password.as_deref(),
+                },
+            )?;
             match &a.out {
                 Some(path) => {
                     if path.is_dir() {
@@ -278,11 +311,12 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                             path.display()
                         )));
                     }
-                    write_atomic(path, &bytes, if a.key { 0o600 } else { 0o644 })?;
+                    let key = content.has_key();
+                    write_atomic(path, &bytes, if key { 0o600 } else { 0o644 })?;
                     errln!(
                         "wrote {}{}",
                         path.display(),
-                        if a.key {
+                        if key {
                             " (0600, contains the private key)"
                         } else {
                             ""

@@ -282,8 +282,14 @@ fn keys_are_exported_only_when_asked() {
     assert!(plain.contains("BEGIN CERTIFICATE") && !plain.contains("PRIVATE KEY"));
     assert_eq!(
         plain.matches("BEGIN CERTIFICATE").count(),
+        1,
+        "the certificate; its chain stops below the root"
+    );
+    let with_root = env.ok(&["cert", "export", "machine-ssl/machine", "--with-root"]);
+    assert_eq!(
+        with_root.matches("BEGIN CERTIFICATE").count(),
         2,
-        "certificate then its chain"
+        "certificate then its chain, root included when asked"
     );
     let out = env.path("machine-with-key.pem");
     env.ok(&[

@@ -1,0 +1,669 @@
+//! `cert export --layout`: the file trees libvirt and QEMU read their TLS credentials
+//! from, checked against what the daemon accepts, prepared whole and put in place whole
+//! or not at all.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use certherd_core::{EntryRef, StoreName};
+use certherd_store::Store;
+use certherd_x509::{CertInfo, PemLabel, PrivateKey};
+
+use crate::{Error, Node};
+
+/// A directory tree a TLS daemon reads its credentials from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// libvirt, as under /etc/pki: `CA/cacert.pem`, `libvirt/servercert.pem`,
+    /// `libvirt/clientcert.pem`, `libvirt/private/serverkey.pem`,
+    /// `libvirt/private/clientkey.pem`.
+    Libvirt,
+    /// QEMU's `tls-creds-x509` directory: `ca-cert.pem`, `server-cert.pem`,
+    /// `server-key.pem`, `client-cert.pem`, `client-key.pem`.
+    Qemu,
+}
+
+impl Layout {
+    /// The name used on the command line and in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Libvirt => "libvirt",
+            Self::Qemu => "qemu",
+        }
+    }
+
+    /// The program that reads the layout, for messages.
+    fn reader(self) -> &'static str {
+        match self {
+            Self::Libvirt => "libvirt",
+            Self::Qemu => "QEMU",
+        }
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Layout {
+    type Err = LayoutError;
+    fn from_str(s: &str) -> Result<Self, LayoutError> {
+        match s.to_ascii_lowercase().as_str() {
+            "libvirt" => Ok(Self::Libvirt),
+            "qemu" => Ok(Self::Qemu),
+            _ => Err(LayoutError::UnknownLayout(s.to_owned())),
+        }
+    }
+}
+
+/// One file of a layout: where it goes under the layout directory, what it holds, its mode.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LayoutFile {
+    /// Path relative to the layout directory.
+    pub path: PathBuf,
+    /// Content (PEM).
+    pub data: Vec<u8>,
+    /// Permission bits: 0600 for keys, 0644 otherwise.
+    pub mode: u32,
+}
+
+impl fmt::Debug for LayoutFile {
+    // Keys are never printed, not even in debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayoutFile")
+            .field("path", &self.path)
+            .field("bytes", &self.data.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
+}
+
+/// Why a layout was refused or could not be written. When one is returned, the layout
+/// directory holds what it held before.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutError {
+    /// The layout name is not known.
+    #[error("unknown layout '{0}': expected libvirt or qemu")]
+    UnknownLayout(String),
+    /// The entry has no private key to lay out.
+    #[error("{0} holds no private key (certificate-only entry): a {1} layout needs the key")]
+    NoKey(EntryRef, Layout),
+    /// The home trusts no root to write as the CA file.
+    #[error("the home's trusted-roots store is empty: a {0} layout needs the CA certificate")]
+    NoRoots(Layout),
+    /// The certificate does not serve as both server and client certificate.
+    #[error("the {layout} layout uses the certificate as server and client certificate, so its extended key usage must include serverAuth and clientAuth; it has [{present}] (issue it with the machine-ssl or host profile)")]
+    NotServerAndClient {
+        /// The layout.
+        layout: Layout,
+        /// The EKUs the certificate has.
+        present: String,
+    },
+    /// The key type cannot carry the key usage the target requires.
+    #[error("{reader} requires keyEncipherment, which an {key} key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`)", reader = layout.reader())]
+    KeyCannotEncipher {
+        /// The layout.
+        layout: Layout,
+        /// The key type (`ECDSA`, `Ed25519`).
+        key: &'static str,
+    },
+    /// The certificate's key usage lacks a bit the target requires.
+    #[error("{reader} requires keyUsage {needed} on the server and client certificate, and this certificate has only [{present}]; renew or reissue it with a certherd that sets it (RSA leaves carry digitalSignature and keyEncipherment)", reader = layout.reader())]
+    MissingKeyUsage {
+        /// The layout.
+        layout: Layout,
+        /// The missing bit.
+        needed: &'static str,
+        /// The bits present.
+        present: String,
+    },
+    /// No trusted root signed the top of the certificate's chain.
+    #[error("the certificate's chain ends at '{issuer}', which no root in trusted-roots signed: {reader} would reject the peer; add the root with `certherd trust add`", reader = layout.reader())]
+    NotAnchored {
+        /// The layout.
+        layout: Layout,
+        /// The issuer of the chain's top certificate.
+        issuer: String,
+    },
+    /// The layout directory exists and is not a directory.
+    #[error("--out {}: is {kind}, not a directory; give the directory the {layout} layout goes in", dir.display())]
+    DirNotDirectory {
+        /// The path given.
+        dir: PathBuf,
+        /// What it is.
+        kind: &'static str,
+        /// The layout.
+        layout: Layout,
+    },
+    /// A file or directory of the layout is in the way.
+    #[error("{}: is {kind} where the layout needs {needed}; move it away first (nothing was written)", path.display())]
+    InTheWay {
+        /// The path.
+        path: PathBuf,
+        /// What is there.
+        kind: &'static str,
+        /// What the layout needs there.
+        needed: &'static str,
+    },
+    /// Preparing the layout failed before anything was replaced.
+    #[error("cannot {action} {}: {source} (nothing was replaced)", path.display())]
+    Prepare {
+        /// What was being done.
+        action: &'static str,
+        /// The path the layout needs.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Writing a new file failed before anything was replaced.
+    #[error("cannot write {}: {source} (nothing was replaced)", path.display())]
+    Stage {
+        /// The layout file.
+        path: PathBuf,
+        /// Why.
+        source: certherd_store::Error,
+    },
+    /// Putting a prepared file in place failed; the files already renamed were put back.
+    #[error("cannot put {} in place: {source}; {}", path.display(), if *restored { "the previous layout was restored" } else { "restoring the previous layout failed too: check the directory by hand" })]
+    Replace {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+        /// Whether every file renamed before it was put back.
+        restored: bool,
+    },
+    /// A certificate or key could not be read.
+    #[error(transparent)]
+    X509(#[from] certherd_x509::Error),
+}
+
+/// Leaf then intermediates, without any self-issued certificate (the root).
+pub fn chain_without_root(cert: &[u8], chain: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = vec![cert.to_vec()];
+    out.extend(
+        chain
+            .iter()
+            .filter(|c| !CertInfo::from_der(c).is_ok_and(|i| i.self_issued))
+            .cloned(),
+    );
+    out
+}
+
+fn pem_certs(certs: &[Vec<u8>]) -> Vec<u8> {
+    certs
+        .iter()
+        .map(|c| certherd_x509::to_pem(PemLabel::Certificate, c))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Checks that `layout`'s daemon would accept the certificate, then renders its files:
+/// the certificate with its intermediates (never the root) as server and client
+/// certificate, the key (0600) for both, and `roots` as the CA file.
+pub fn layout_files(
+    layout: Layout,
+    cert: &[u8],
+    chain: &[Vec<u8>],
+    key: &PrivateKey,
+    roots: &[Vec<u8>],
+) -> Result<Vec<LayoutFile>, LayoutError> {
+    let info = CertInfo::from_der(cert)?;
+    let ekus = &info.extended_key_usage;
+    if !(ekus.iter().any(|e| e == "serverAuth") && ekus.iter().any(|e| e == "clientAuth")) {
+        return Err(LayoutError::NotServerAndClient {
+            layout,
+            present: ekus.join(", "),
+        });
+    }
+    // GnuTLS, as libvirt and QEMU use it, wants digitalSignature and keyEncipherment on
+    // a server or client certificate whose keyUsage is critical (certherd's always is);
+    // libvirt checks keyEncipherment even then. An absent keyUsage permits everything.
+    let algorithm = key.algorithm();
+    if !algorithm.is_rsa() && (layout == Layout::Libvirt || !info.key_usage.is_empty()) {
+        let key = if algorithm == certherd_x509::KeyAlgorithm::Ed25519 {
+            "Ed25519"
+        } else {
+            "ECDSA"
+        };
+        return Err(LayoutError::KeyCannotEncipher { layout, key });
+    }
+    if !info.key_usage.is_empty() {
+        for needed in ["digitalSignature", "keyEncipherment"] {
+            if !info.key_usage.contains(&needed) {
+                return Err(LayoutError::MissingKeyUsage {
+                    layout,
+                    needed,
+                    present: info.key_usage.join(", "),
+                });
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(LayoutError::NoRoots(layout));
+    }
+    let certs = chain_without_root(cert, chain);
+    let top = certs.last().map_or(cert, Vec::as_slice);
+    if !roots
+        .iter()
+        .any(|root| root.as_slice() == top || CertInfo::is_signed_by(top, root))
+    {
+        return Err(LayoutError::NotAnchored {
+            layout,
+            issuer: CertInfo::from_der(top)?.issuer,
+        });
+    }
+    let certs = pem_certs(&certs);
+    let key = key.to_pem().into_bytes();
+    let ca = pem_certs(roots);
+    let file = |path: &str, data: &[u8], mode: u32| LayoutFile {
+        path: PathBuf::from(path),
+        data: data.to_vec(),
+        mode,
+    };
+    Ok(match layout {
+        Layout::Libvirt => vec![
+            file("CA/cacert.pem", &ca, 0o644),
+            file("libvirt/servercert.pem", &certs, 0o644),
+            file("libvirt/clientcert.pem", &certs, 0o644),
+            file("libvirt/private/serverkey.pem", &key, 0o600),
+            file("libvirt/private/clientkey.pem", &key, 0o600),
+        ],
+        Layout::Qemu => vec![
+            file("ca-cert.pem", &ca, 0o644),
+            file("server-cert.pem", &certs, 0o644),
+            file("server-key.pem", &key, 0o600),
+            file("client-cert.pem", &certs, 0o644),
+            file("client-key.pem", &key, 0o600),
+        ],
+    })
+}
+
+/// The mode of a directory the layout creates: `private` (keys) is 0700.
+fn dir_mode(rel: &Path) -> u32 {
+    if rel.file_name().is_some_and(|n| n == "private") {
+        0o700
+    } else {
+        0o755
+    }
+}
+
+fn kind_of(m: &fs::Metadata) -> &'static str {
+    certherd_store::file_type_words(&m.file_type())
+}
+
+/// A file on its way into place.
+struct Staged {
+    target: PathBuf,
+    new: PathBuf,
+    /// A hard link to the file it replaces, if there was one.
+    old: Option<PathBuf>,
+}
+
+fn side_path(target: &Path, what: &str) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.certherd-{what}-{}", std::process::id()))
+}
+
+fn sync_dir(dir: &Path) {
+    // Durability of the renames; a directory that cannot be opened was already written.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `files` under `dir`, replacing an existing layout whole or not at all: every
+/// check is made and every new file written to a temporary beside its target before the
+/// first rename; if a rename fails, the files already renamed are put back (or removed
+/// where there was none). Returns the paths written.
+pub fn write_layout(
+    dir: &Path,
+    layout: Layout,
+    files: &[LayoutFile],
+) -> Result<Vec<PathBuf>, LayoutError> {
+    write_layout_with(dir, layout, files, &mut |from, to| fs::rename(from, to))
+}
+
+fn write_layout_with(
+    dir: &Path,
+    layout: Layout,
+    files: &[LayoutFile],
+    rename: &mut dyn FnMut(&Path, &Path) -> io::Result<()>,
+) -> Result<Vec<PathBuf>, LayoutError> {
+    // 1. Checks: the directory, every directory on the way, every target.
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(LayoutError::DirNotDirectory {
+                dir: dir.to_path_buf(),
+                kind: kind_of(&m),
+                layout,
+            })
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(LayoutError::Prepare {
+                action: "read",
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let mut missing_dirs: Vec<(PathBuf, u32)> = Vec::new();
+    let mut consider_dir = |path: PathBuf, mode: u32| -> Result<(), LayoutError> {
+        if missing_dirs.iter().any(|(p, _)| *p == path) {
+            return Ok(());
+        }
+        match fs::metadata(&path) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(m) => Err(LayoutError::InTheWay {
+                path,
+                kind: kind_of(&m),
+                needed: "a directory",
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing_dirs.push((path, mode));
+                Ok(())
+            }
+            Err(source) => Err(LayoutError::Prepare {
+                action: "read",
+                path,
+                source,
+            }),
+        }
+    };
+    consider_dir(dir.to_path_buf(), 0o755)?;
+    for f in files {
+        let mut rel = PathBuf::new();
+        let parents: Vec<_> = f
+            .path
+            .parent()
+            .map(|p| p.components().collect())
+            .unwrap_or_default();
+        for c in parents {
+            rel.push(c);
+            consider_dir(dir.join(&rel), dir_mode(&rel))?;
+        }
+        let target = dir.join(&f.path);
+        match fs::symlink_metadata(&target) {
+            Ok(m) if !m.file_type().is_file() => {
+                return Err(LayoutError::InTheWay {
+                    path: target,
+                    kind: kind_of(&m),
+                    needed: "a regular file",
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(LayoutError::Prepare {
+                    action: "read",
+                    path: target,
+                    source,
+                })
+            }
+        }
+    }
+
+    // 2. Preparation: directories, new files beside their targets, links to the old ones.
+    let mut created: Vec<PathBuf> = Vec::new();
+    let mut staged: Vec<Staged> = Vec::new();
+    let undo_prepare = |created: &[PathBuf], staged: &[Staged]| {
+        for s in staged {
+            let _ = fs::remove_file(&s.new);
+            if let Some(old) = &s.old {
+                let _ = fs::remove_file(old);
+            }
+        }
+        for d in created.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+    };
+    for (path, mode) in &missing_dirs {
+        if let Err(source) = fs::DirBuilder::new().mode(*mode).create(path) {
+            undo_prepare(&created, &staged);
+            return Err(LayoutError::Prepare {
+                action: "create directory",
+                path: path.clone(),
+                source,
+            });
+        }
+        created.push(path.clone());
+    }
+    for f in files {
+        let target = dir.join(&f.path);
+        let new = side_path(&target, "new");
+        if let Err(source) = certherd_store::write_atomic(&new, &f.data, f.mode) {
+            let _ = fs::remove_file(&new);
+            undo_prepare(&created, &staged);
+            return Err(LayoutError::Stage {
+                path: target,
+                source,
+            });
+        }
+        let mut s = Staged {
+            target,
+            new,
+            old: None,
+        };
+        if s.target.exists() {
+            let old = side_path(&s.target, "old");
+            let _ = fs::remove_file(&old);
+            if let Err(source) = fs::hard_link(&s.target, &old) {
+                staged.push(s);
+                undo_prepare(&created, &staged);
+                return Err(LayoutError::Prepare {
+                    action: "keep the previous",
+                    path: dir.join(&f.path),
+                    source,
+                });
+            }
+            s.old = Some(old);
+        }
+        staged.push(s);
+    }
+
+    // 3. Into place; on a failure, back out what was renamed.
+    for (i, s) in staged.iter().enumerate() {
+        if let Err(source) = rename(&s.new, &s.target) {
+            let mut restored = true;
+            for done in staged[..i].iter().rev() {
+                let back = match &done.old {
+                    Some(old) => fs::rename(old, &done.target),
+                    None => fs::remove_file(&done.target),
+                };
+                restored &= back.is_ok();
+            }
+            for later in &staged[i..] {
+                let _ = fs::remove_file(&later.new);
+                if let Some(old) = &later.old {
+                    let _ = fs::remove_file(old);
+                }
+            }
+            for d in created.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
+            return Err(LayoutError::Replace {
+                path: s.target.clone(),
+                source,
+                restored,
+            });
+        }
+    }
+    let mut written = Vec::with_capacity(staged.len());
+    for s in staged {
+        if let Some(old) = &s.old {
+            let _ = fs::remove_file(old);
+        }
+        if let Some(parent) = s.target.parent() {
+            sync_dir(parent);
+        }
+        written.push(s.target);
+    }
+    Ok(written)
+}
+
+impl<S: Store> Node<S> {
+    /// `cert export --layout`: checks that the entry serves as `layout`'s server and
+    /// client certificate, writes the layout under `dir` whole or not at all, and records
+    /// the key export in the audit log. Returns the paths written.
+    pub fn export_layout(
+        &mut self,
+        r: &EntryRef,
+        layout: Layout,
+        dir: &Path,
+    ) -> Result<Vec<PathBuf>, Error> {
+        let e = self.load(r)?;
+        let Some(key) = &e.key else {
+            return Err(LayoutError::NoKey(r.clone(), layout).into());
+        };
+        let key = certherd_x509::parse_private_key(key.expose())?;
+        let trusted: StoreName = StoreName::TRUSTED_ROOTS.parse()?;
+        let mut roots = Vec::new();
+        for meta in self.store.entries(Some(&trusted))? {
+            if let Some(root) = self.store.entry(&meta.entry)? {
+                roots.push(root.cert);
+            }
+        }
+        let files = layout_files(layout, &e.cert, &e.chain, &key, &roots)?;
+        let written = write_layout(dir, layout, &files)?;
+        let audit = self.audit(
+            "export-key",
+            r,
+            format!("layout {layout} in {}", dir.display()),
+        );
+        self.commit(&[audit])?;
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn files(tag: &str) -> Vec<LayoutFile> {
+        [
+            "CA/cacert.pem",
+            "libvirt/servercert.pem",
+            "libvirt/private/serverkey.pem",
+        ]
+        .iter()
+        .map(|p| LayoutFile {
+            path: PathBuf::from(p),
+            data: format!("{tag} {p}").into_bytes(),
+            mode: if p.contains("key") { 0o600 } else { 0o644 },
+        })
+        .collect()
+    }
+
+    fn read_all(dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let p = e.path();
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                if e.file_type().unwrap().is_dir() {
+                    out.push((rel, "<dir>".into()));
+                    stack.push(p);
+                } else {
+                    out.push((rel, fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn writes_tree_with_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        write_layout(&dir, Layout::Libvirt, &files("one")).unwrap();
+        let mode = |p: &str| fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("libvirt/private"), 0o700);
+        assert_eq!(mode("libvirt/private/serverkey.pem"), 0o600);
+        assert_eq!(mode("CA/cacert.pem"), 0o644);
+        assert_eq!(
+            fs::read_to_string(dir.join("libvirt/servercert.pem")).unwrap(),
+            "one libvirt/servercert.pem"
+        );
+    }
+
+    #[test]
+    fn failed_rename_midway_restores_previous_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        write_layout(&dir, Layout::Libvirt, &files("old")).unwrap();
+        let before = read_all(&dir);
+        let mut calls = 0;
+        let err = write_layout_with(&dir, Layout::Libvirt, &files("new"), &mut |a, b| {
+            calls += 1;
+            if calls == 3 {
+                Err(io::Error::other("injected"))
+            } else {
+                fs::rename(a, b)
+            }
+        })
+        .unwrap_err();
+        assert_eq!(calls, 3, "two files were renamed before the failure");
+        assert!(
+            matches!(err, LayoutError::Replace { restored: true, .. }),
+            "{err}"
+        );
+        assert_eq!(read_all(&dir), before, "the old layout, and no leftovers");
+    }
+
+    #[test]
+    fn failed_rename_of_a_new_layout_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        let mut calls = 0;
+        write_layout_with(&dir, Layout::Libvirt, &files("new"), &mut |a, b| {
+            calls += 1;
+            if calls == 2 {
+                Err(io::Error::other("injected"))
+            } else {
+                fs::rename(a, b)
+            }
+        })
+        .unwrap_err();
+        assert!(!dir.exists(), "{:?}", read_all(&dir));
+    }
+
+    #[test]
+    fn target_in_the_way_is_refused_before_any_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        write_layout(&dir, Layout::Libvirt, &files("old")).unwrap();
+        fs::remove_file(dir.join("libvirt/private/serverkey.pem")).unwrap();
+        fs::create_dir(dir.join("libvirt/private/serverkey.pem")).unwrap();
+        let before = read_all(&dir);
+        let err = write_layout(&dir, Layout::Libvirt, &files("new")).unwrap_err();
+        assert!(matches!(err, LayoutError::InTheWay { .. }), "{err}");
+        assert_eq!(read_all(&dir), before);
+    }
+
+    #[test]
+    fn dir_that_is_a_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        fs::write(&dir, "x").unwrap();
+        let err = write_layout(&dir, Layout::Qemu, &files("new")).unwrap_err();
+        assert!(matches!(err, LayoutError::DirNotDirectory { .. }), "{err}");
+        assert_eq!(fs::read_to_string(&dir).unwrap(), "x");
+    }
+}

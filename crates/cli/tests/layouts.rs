@@ -1,0 +1,680 @@
+//! `cert export --layout libvirt|qemu`, `--key-only` and `--with-root`, through the real
+//! binary; and the QEMU layout fed to Debian's qemu-nbd and qemu-img (qemu-utils, which
+//! `.ci/run` installs) over NBD with TLS and verify-peer=on.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Killed};
+
+/// A home with an RSA machine-ssl-profile certificate `kvm/host` for localhost and
+/// 127.0.0.1, and an ECDSA one `kvm/ec`.
+fn home() -> Env {
+    let env = Env::new();
+    env.init();
+    issue(&env, "host", Some("rsa-2048"));
+    issue(&env, "ec", None);
+    env
+}
+
+fn issue(env: &Env, alias: &str, key_algo: Option<&str>) {
+    let mut args = vec![
+        "cert",
+        "issue",
+        "--profile",
+        "machine-ssl",
+        "--store",
+        "kvm",
+        "--alias",
+        alias,
+        "--cn",
+        "localhost",
+        "--san",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+    ];
+    if let Some(k) = key_algo {
+        args.extend(["--key-algo", k]);
+    }
+    env.ok(&args);
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file and directory under `dir`, with its content (or `<dir>`) and mode.
+fn tree(dir: &Path) -> BTreeMap<String, (String, u32)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            if p.is_dir() {
+                out.insert(rel, ("<dir>".into(), mode(&p)));
+                stack.push(p);
+            } else {
+                out.insert(rel, (std::fs::read_to_string(&p).unwrap(), mode(&p)));
+            }
+        }
+    }
+    out
+}
+
+fn pem_count(s: &str) -> usize {
+    s.matches("-----BEGIN CERTIFICATE-----").count()
+}
+
+#[test]
+fn libvirt_layout_is_the_pki_tree_with_modes_and_no_root_in_the_chain() {
+    let env = home();
+    let dir = env.path("pki");
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let t = tree(&dir);
+    let names: Vec<_> = t.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "CA",
+            "CA/cacert.pem",
+            "libvirt",
+            "libvirt/clientcert.pem",
+            "libvirt/private",
+            "libvirt/private/clientkey.pem",
+            "libvirt/private/serverkey.pem",
+            "libvirt/servercert.pem",
+        ]
+    );
+    assert_eq!(t["libvirt/private"].1, 0o700);
+    assert_eq!(t["libvirt/private/serverkey.pem"].1, 0o600);
+    assert_eq!(t["libvirt/private/clientkey.pem"].1, 0o600);
+    assert_eq!(t["libvirt/servercert.pem"].1, 0o644);
+    assert_eq!(t["CA/cacert.pem"].1, 0o644);
+    let root = env.ok(&["ca", "export"]);
+    assert_eq!(t["CA/cacert.pem"].0, root, "the trusted roots");
+    let cert = env.ok(&["cert", "export", "kvm/host"]);
+    assert_eq!(t["libvirt/servercert.pem"].0, cert);
+    assert_eq!(t["libvirt/clientcert.pem"].0, cert);
+    assert_eq!(pem_count(&cert), 1, "leaf only: the CA is the root");
+    assert!(!cert.contains(root.trim()), "never the root");
+    let key = env.ok(&["cert", "export", "kvm/host", "--key-only"]);
+    assert_eq!(t["libvirt/private/serverkey.pem"].0, key);
+    assert_eq!(t["libvirt/private/clientkey.pem"].0, key);
+    assert!(
+        r.stderr.contains("libvirt/private/serverkey.pem (0600)"),
+        "{}",
+        r.stderr
+    );
+
+    // A second export after a renewal replaces the files in place.
+    env.ok(&["cert", "renew", "kvm/host"]);
+    env.ok(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ]);
+    let after = tree(&dir);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        t.keys().collect::<Vec<_>>(),
+        "no leftovers"
+    );
+    assert_ne!(after["libvirt/servercert.pem"], t["libvirt/servercert.pem"]);
+    assert_eq!(after["libvirt/private/serverkey.pem"].1, 0o600);
+}
+
+#[test]
+fn qemu_layout_has_the_five_files() {
+    let env = home();
+    let dir = env.path("qemu");
+    env.ok(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&dir),
+    ]);
+    let t = tree(&dir);
+    let got: Vec<_> = t.iter().map(|(k, v)| (k.as_str(), v.1)).collect();
+    assert_eq!(
+        got,
+        [
+            ("ca-cert.pem", 0o644),
+            ("client-cert.pem", 0o644),
+            ("client-key.pem", 0o600),
+            ("server-cert.pem", 0o644),
+            ("server-key.pem", 0o600),
+        ]
+    );
+    assert_eq!(t["ca-cert.pem"].0, env.ok(&["ca", "export"]));
+    assert_eq!(pem_count(&t["server-cert.pem"].0), 1);
+}
+
+#[test]
+fn ecdsa_is_refused_for_libvirt_and_qemu_with_the_reason_and_nothing_written() {
+    let env = home();
+    let dir = env.path("pki");
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/ec",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("libvirt requires keyEncipherment, which an ECDSA key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.exists(), "nothing written");
+    // An existing layout stays as it was.
+    env.ok(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ]);
+    let before = tree(&dir);
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/ec",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ]);
+    assert_ne!(r.code, 0);
+    assert_eq!(tree(&dir), before);
+    // QEMU's GnuTLS check refuses it too (keyUsage is critical): see the qemu-nbd test.
+    let q = env.path("q");
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/ec",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&q),
+    ]);
+    assert!(
+        r.stderr.contains("QEMU requires keyEncipherment"),
+        "{}",
+        r.stderr
+    );
+    assert!(!q.exists());
+}
+
+#[test]
+fn a_certificate_without_server_and_client_auth_is_refused() {
+    let env = home();
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "s",
+        "--key-algo",
+        "rsa-2048",
+    ]);
+    let dir = env.path("q");
+    let r = env.run(&[
+        "cert",
+        "export",
+        "svc/s",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&dir),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("must include serverAuth and clientAuth; it has [clientAuth]"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_dir_that_is_a_file_or_cannot_be_written_gets_a_clear_error_and_nothing_written() {
+    let env = home();
+    let file = env.write("pki", "not a directory\n");
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&file),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("is a regular file, not a directory"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory\n");
+    // sysfs refuses new entries even to root: one line naming the path, nothing written.
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "qemu",
+        "--out",
+        "/sys/kernel",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("cannot write /sys/kernel/ca-cert.pem")
+            && r.stderr.contains("nothing was replaced"),
+        "{}",
+        r.stderr
+    );
+    assert!(!Path::new("/sys/kernel/ca-cert.pem").exists());
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "libvirt",
+        "--out",
+        "/sys/certherd-test",
+    ]);
+    assert!(
+        r.stderr
+            .contains("cannot create directory /sys/certherd-test"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_target_in_the_way_keeps_the_previous_layout_whole() {
+    let env = home();
+    let dir = env.path("pki");
+    env.ok(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ]);
+    let key = dir.join("libvirt/private/clientkey.pem");
+    std::fs::remove_file(&key).unwrap();
+    std::fs::create_dir(&key).unwrap();
+    let before = tree(&dir);
+    // After a renewal every file would change; the last one cannot be replaced.
+    env.ok(&["cert", "renew", "kvm/host"]);
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("clientkey.pem: is a directory where the layout needs a regular file"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(tree(&dir), before, "old certificate files, no temporaries");
+}
+
+#[test]
+fn key_only_is_the_key_alone_and_0600() {
+    let env = home();
+    let out = env.ok(&["cert", "export", "kvm/host", "--key-only"]);
+    assert!(
+        out.starts_with("-----BEGIN PRIVATE KEY-----")
+            || out.starts_with("-----BEGIN RSA PRIVATE KEY-----"),
+        "{out}"
+    );
+    assert_eq!(pem_count(&out), 0);
+    assert_eq!(out.matches("-----BEGIN").count(), 1);
+    let with_key = env.ok(&["cert", "export", "kvm/host", "--key"]);
+    assert!(with_key.ends_with(&out), "the same key as --key");
+    let f = env.path("k.pem");
+    env.ok(&["cert", "export", "kvm/host", "--key-only", "--out", s(&f)]);
+    assert_eq!(mode(&f), 0o600);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), out);
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--key-only",
+        "--format",
+        "der",
+    ]);
+    assert!(
+        r.stderr.contains("--key-only writes the key as PEM"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["cert", "export", "kvm/host", "--key-only", "--key"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Recorded like any key export.
+    let audit = env.ok(&["audit"]);
+    assert!(audit.contains("key only"), "{audit}");
+}
+
+#[test]
+fn the_root_is_in_a_chain_only_with_with_root() {
+    let env = home();
+    let root = env.ok(&["ca", "export"]);
+    let plain = env.ok(&["cert", "export", "kvm/host"]);
+    assert_eq!(pem_count(&plain), 1);
+    let full = env.ok(&["cert", "export", "kvm/host", "--with-root"]);
+    assert_eq!(pem_count(&full), 2);
+    assert_eq!(full, format!("{plain}{root}"));
+    let with_key = env.ok(&["cert", "export", "kvm/host", "--key"]);
+    assert_eq!(pem_count(&with_key), 1);
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--format",
+        "der",
+        "--with-root",
+    ]);
+    assert!(r.stderr.contains("--with-root applies to"), "{}", r.stderr);
+    let r = env.run(&["cert", "export", "kvm/host", "--key-only", "--with-root"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "qemu",
+        "--with-root",
+        "--out",
+        "x",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+// ---- the real programs -------------------------------------------------------------
+
+fn program(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} not found: install Debian's qemu-utils (`.ci/run` does)");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `qemu-img info` over NBD with TLS, with the client credentials in `dir`.
+fn qemu_img_info(port: u16, dir: &Path) -> (bool, String) {
+    let o = Command::new(program("qemu-img"))
+        .arg("info")
+        .arg("--image-opts")
+        .arg(format!(
+            "driver=nbd,host=127.0.0.1,port={port},tls-creds=tls0"
+        ))
+        .arg("--object")
+        .arg(format!(
+            "tls-creds-x509,id=tls0,dir={},endpoint=client",
+            dir.display()
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    eprintln!(
+        "qemu-img info (client {}): exit {:?}\n{text}",
+        dir.display(),
+        o.status.code()
+    );
+    (o.status.success(), text)
+}
+
+/// qemu-nbd serving `img` with the server credentials in `dir`, verify-peer=on.
+fn qemu_nbd(dir: &Path, img: &Path, port: u16) -> Killed {
+    Killed::new(
+        Command::new(program("qemu-nbd"))
+            .arg("--object")
+            .arg(format!(
+                "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=on",
+                dir.display()
+            ))
+            .args(["--tls-creds", "tls0", "-b", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .args(["-t", "-f", "qcow2"])
+            .arg(img)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_listening(server: &mut Killed, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Some(status) = server.child().try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = server.child().stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+            }
+            panic!("qemu-nbd exited ({status}) before listening:\n{err}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "qemu-nbd did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn qemu_nbd_serves_the_qemu_layout_and_verifies_the_peer() {
+    let env = home();
+    // A second certificate of the same CA for the client.
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "machine-ssl",
+        "--store",
+        "kvm",
+        "--alias",
+        "client",
+        "--cn",
+        "client.example.test",
+        "--san",
+        "client.example.test",
+        "--key-algo",
+        "rsa-2048",
+    ]);
+    let server_dir = env.path("server");
+    let client_dir = env.path("client");
+    env.ok(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&server_dir),
+    ]);
+    env.ok(&[
+        "cert",
+        "export",
+        "kvm/client",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&client_dir),
+    ]);
+    // Another home, another CA.
+    let other = Env::new();
+    other.init();
+    issue(&other, "host", Some("rsa-2048"));
+    let other_dir = env.path("other");
+    other.ok(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&other_dir),
+    ]);
+    // Trusts the server's CA, but presents a client certificate from the other CA.
+    let mixed_dir = env.path("mixed");
+    std::fs::create_dir(&mixed_dir).unwrap();
+    std::fs::copy(
+        server_dir.join("ca-cert.pem"),
+        mixed_dir.join("ca-cert.pem"),
+    )
+    .unwrap();
+    for f in ["client-cert.pem", "client-key.pem"] {
+        std::fs::copy(other_dir.join(f), mixed_dir.join(f)).unwrap();
+    }
+
+    let img = env.path("disk.qcow2");
+    let o = Command::new(program("qemu-img"))
+        .args(["create", "-f", "qcow2"])
+        .arg(&img)
+        .arg("16M")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let port = free_port();
+    let mut server = qemu_nbd(&server_dir, &img, port);
+    wait_listening(&mut server, port);
+
+    let (ok, text) = qemu_img_info(port, &client_dir);
+    assert!(ok, "same CA: {text}");
+    assert!(text.contains("virtual size: 16 MiB"), "{text}");
+    let (ok, text) = qemu_img_info(port, &other_dir);
+    assert!(!ok, "another CA must fail: {text}");
+    let (ok, text) = qemu_img_info(port, &mixed_dir);
+    assert!(
+        !ok,
+        "a client certificate of another CA must fail (verify-peer=on): {text}"
+    );
+    // Still serving the right client after the refusals.
+    let (ok, text) = qemu_img_info(port, &client_dir);
+    assert!(ok, "{text}");
+
+    server.child().kill().unwrap();
+    let out = server.wait_with_output();
+    eprintln!(
+        "qemu-nbd printed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Why the QEMU layout refuses ECDSA: QEMU itself refuses such a certificate.
+#[test]
+fn qemu_refuses_an_ecdsa_certificate_as_the_layout_says() {
+    let env = home();
+    let dir = env.path("ec");
+    std::fs::create_dir(&dir).unwrap();
+    let cert = env.ok(&["cert", "export", "kvm/ec"]);
+    let key = env.ok(&["cert", "export", "kvm/ec", "--key-only"]);
+    std::fs::write(dir.join("ca-cert.pem"), env.ok(&["ca", "export"])).unwrap();
+    for (c, k) in [
+        ("server-cert.pem", "server-key.pem"),
+        ("client-cert.pem", "client-key.pem"),
+    ] {
+        std::fs::write(dir.join(c), &cert).unwrap();
+        std::fs::write(dir.join(k), &key).unwrap();
+    }
+    let img = env.path("disk.qcow2");
+    assert!(Command::new(program("qemu-img"))
+        .args(["create", "-f", "qcow2"])
+        .arg(&img)
+        .arg("16M")
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let port = free_port();
+    let server = qemu_nbd(&dir, &img, port);
+    // qemu-nbd checks its credentials at start and exits.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut server = server;
+    while server.child().try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "qemu-nbd accepted an ECDSA certificate"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = server.wait_with_output();
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("qemu-nbd printed:\n{err}");
+    assert!(!out.status.success());
+    assert!(
+        err.contains("usage does not permit key encipherment"),
+        "{err}"
+    );
+}
