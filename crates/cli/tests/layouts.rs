@@ -128,6 +128,9 @@ fn libvirt_layout_is_the_pki_tree_with_modes_and_no_root_in_the_chain() {
         r.stderr
     );
 
+    let audit = env.ok(&["audit"]);
+    assert!(audit.contains("layout libvirt in"), "{audit}");
+
     // A second export after a renewal replaces the files in place.
     env.ok(&["cert", "renew", "kvm/host"]);
     env.ok(&[
@@ -584,14 +587,17 @@ fn qemu_nbd_serves_the_qemu_layout_and_verifies_the_peer() {
         "--out",
         s(&other_dir),
     ]);
-    // Trusts the server's CA, but presents a client certificate from the other CA.
+    // Trusts both CAs (so QEMU's own check of its client certificate passes and the
+    // server certificate verifies), but presents a client certificate of the other CA:
+    // the server's verify-peer=on must refuse it.
     let mixed_dir = env.path("mixed");
     std::fs::create_dir(&mixed_dir).unwrap();
-    std::fs::copy(
-        server_dir.join("ca-cert.pem"),
-        mixed_dir.join("ca-cert.pem"),
-    )
-    .unwrap();
+    let both = format!(
+        "{}{}",
+        std::fs::read_to_string(server_dir.join("ca-cert.pem")).unwrap(),
+        std::fs::read_to_string(other_dir.join("ca-cert.pem")).unwrap()
+    );
+    std::fs::write(mixed_dir.join("ca-cert.pem"), both).unwrap();
     for f in ["client-cert.pem", "client-key.pem"] {
         std::fs::copy(other_dir.join(f), mixed_dir.join(f)).unwrap();
     }
@@ -625,10 +631,16 @@ fn qemu_nbd_serves_the_qemu_layout_and_verifies_the_peer() {
 
     server.child().kill().unwrap();
     let out = server.wait_with_output();
-    eprintln!(
-        "qemu-nbd printed:\n{}{}",
+    let printed = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("qemu-nbd printed:\n{printed}");
+    assert_eq!(
+        printed.matches("option negotiation failed").count(),
+        2,
+        "the server refused both foreign clients: {printed}"
     );
 }
 
