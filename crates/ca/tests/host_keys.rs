@@ -191,3 +191,55 @@ fn the_join_algorithm_is_the_profiles_else_the_asked_one_else_ecdsa_p256() {
         Err(Error::HostKeyAlgorithm { .. })
     ));
 }
+
+#[test]
+fn issued_and_renewed_leaves_carry_the_usages_of_their_key_under_every_profile() {
+    use certherd_ca::IssueRequest;
+    use certherd_store::Store;
+    let (_d, mut node) = server(None, KeyAlgorithm::EcdsaP384);
+    for algo in [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Ed25519,
+    ] {
+        for profile in [
+            "machine-ssl",
+            "service",
+            "host",
+            "sts-signing",
+            "kmip-client",
+        ] {
+            let entry: certherd_core::EntryRef =
+                format!("{profile}/{}", algo.name()).parse().unwrap();
+            let issued = node
+                .issue(&IssueRequest {
+                    profile: profile.into(),
+                    entry: entry.clone(),
+                    common_name: Some("svc.example.test".into()),
+                    names: vec!["svc.example.test".into()],
+                    key_algo: Some(algo),
+                })
+                .unwrap();
+            let cert = node
+                .store()
+                .entry(&issued.meta.entry)
+                .unwrap()
+                .unwrap()
+                .cert;
+            let info = CertInfo::from_der(&cert).unwrap();
+            assert_eq!(info.public_key, algo.description());
+            assert_eq!(info.key_usage, usages(algo), "{profile} {algo}");
+            let (renewed, _) = node.renew(&entry).unwrap();
+            let cert = node
+                .store()
+                .entry(&renewed.meta.entry)
+                .unwrap()
+                .unwrap()
+                .cert;
+            let info = CertInfo::from_der(&cert).unwrap();
+            assert_eq!(info.key_usage, usages(algo), "renewed {profile} {algo}");
+        }
+    }
+}
