@@ -186,6 +186,19 @@ fn pems(v: &Value, field: &str) -> Result<Vec<Vec<u8>>, Error> {
     Ok(out)
 }
 
+/// The host key algorithm the server's `host` profile sets, from an answer's
+/// `host_key_algo` (absent: it sets none, or the server predates the field).
+fn host_key_algo(v: &Value) -> Result<Option<certherd_x509::KeyAlgorithm>, Error> {
+    match &v["host_key_algo"] {
+        Value::Null => Ok(None),
+        Value::String(name) => name
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::Protocol(format!("host_key_algo: unknown key algorithm '{name}'"))),
+        _ => Err(Error::Protocol("host_key_algo: not a string".into())),
+    }
+}
+
 fn answer(status: u16, body: &[u8]) -> Result<Value, Error> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|_| Error::Protocol(format!("HTTP {status} without a JSON body")))?;
@@ -222,6 +235,9 @@ pub struct JoinOptions<'a> {
     pub ips: &'a [std::net::IpAddr],
     /// This host's certificate verification setting (must match the pool's).
     pub verification: bool,
+    /// The host key algorithm asked for (`--key-algo`); `None` takes the server's `host`
+    /// profile's, else ECDSA P-256. One that differs from the profile's is refused.
+    pub key_algo: Option<certherd_x509::KeyAlgorithm>,
     /// Connect timeout.
     pub timeout: Duration,
 }
@@ -236,6 +252,7 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         hostname,
         ips,
         verification,
+        key_algo,
         timeout,
     } = *o;
     let (address, host) = host_port(server)?;
@@ -246,22 +263,30 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         server_name: None,
         starttls: None,
     };
-    // Without a hostname, ask the server which host the token is for (the token is not
-    // spent); the server is checked against the pinned CA before the token is sent.
+    // Ask the server which host the token is for and which host key algorithm its `host`
+    // profile sets (the token is not spent); the server is checked against the pinned CA
+    // before the token is sent.
+    let recorder = Arc::new(RecordingVerifier::default());
+    let mut s = certherd_tls::connect_for_request(&endpoint, recorder.clone(), None)?;
+    check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
+    let (status, reply) = http::post_within(
+        &mut s,
+        timeout,
+        &host,
+        "/v1/enrollment",
+        &json!({"token": token}).to_string(),
+    )?;
+    let v = match (answer(status, &reply), hostname) {
+        (Ok(v), _) => v,
+        // With --hostname, a token the server refuses is refused again by the join itself,
+        // which the server counts and records as a refused join.
+        (Err(Error::Refused { .. }), Some(_)) => Value::Null,
+        (Err(e), _) => return Err(e),
+    };
+    let server_key_algo = host_key_algo(&v)?;
     let (hostname, ips): (String, Vec<std::net::IpAddr>) = match hostname {
         Some(h) => (h.to_owned(), ips.to_vec()),
         None => {
-            let recorder = Arc::new(RecordingVerifier::default());
-            let mut s = certherd_tls::connect_for_request(&endpoint, recorder.clone(), None)?;
-            check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
-            let (status, reply) = http::post_within(
-                &mut s,
-                timeout,
-                &host,
-                "/v1/enrollment",
-                &json!({"token": token}).to_string(),
-            )?;
-            let v = answer(status, &reply)?;
             let name = v["host"]
                 .as_str()
                 .ok_or_else(|| Error::Protocol("enrollment without a host name".into()))?
@@ -283,7 +308,7 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
             )
         }
     };
-    let req = node.agent_prepare(&hostname, &ips)?;
+    let req = node.agent_prepare(&hostname, &ips, key_algo, server_key_algo)?;
     let id = identity(req.pool_cert.clone(), &req.pool_key)?;
     let recorder = Arc::new(RecordingVerifier::default());
     let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
@@ -300,6 +325,7 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
     let v = answer(status, &reply)?;
     let chain = pems(&v, "host_chain")?;
     node.agent_install(&req, server, &normalize(ca_fingerprint), &chain)?;
+    node.agent_set_server_key_algo(host_key_algo(&v)?)?;
     let roots = pems(&v, "trusted_roots")?;
     let crls = pems(&v, "crls")?;
     node.agent_sync_trust(&roots, &crls)?;
@@ -376,9 +402,13 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
         }
         other => other?,
     };
+    // The server's `host` profile decides the algorithm of the next host key, if it sets one.
+    node.agent_set_server_key_algo(host_key_algo(&v)?)?;
     let mut due = due;
-    if due.is_none() && v["renew"].as_bool() == Some(true) {
-        // The server ordered a new certificate (`fleet renew`): a new key, and ask again.
+    if v["renew"].as_bool() == Some(true) && !v["host_chain"].is_array() {
+        // The server ordered a new certificate (`fleet renew`), or refused the CSR sent
+        // because its key is not of the algorithm the host profile now sets: a new key,
+        // and ask again (once).
         let (key, csr) = node.agent_new_host_key()?;
         let mut again = certherd_tls::connect_for_request(
             &Endpoint {

@@ -5,7 +5,7 @@
 
 use certherd_core::{EntryKind, EntryRef, Source};
 use certherd_store::{Change, Store};
-use certherd_x509::{CertInfo, CertSpec, Eku, PrivateKey, Role};
+use certherd_x509::{CertInfo, CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 
 use crate::node::keys;
 use crate::{Error, Node};
@@ -15,6 +15,30 @@ const SERVER_CA: &str = "agent.server-ca-sha256";
 const LAST_POLL: &str = "agent.last-poll";
 const LAST_ERROR: &str = "agent.last-error";
 const LAST_ERROR_AT: &str = "agent.last-error-at";
+/// The host key algorithm this host chose at join (`agent join --key-algo`, else
+/// ecdsa-p256).
+const KEY_ALGO: &str = "agent.key-algo";
+/// The host key algorithm the server's `host` profile sets, as its last answer said.
+const SERVER_KEY_ALGO: &str = "agent.server-key-algo";
+
+/// The host key algorithm a join uses: the server's `host` profile's when it sets one (an
+/// explicit `--key-algo` that differs is refused: the fleet is of one algorithm), else
+/// `--key-algo`, else ECDSA P-256.
+pub fn join_key_algo(
+    hostname: &str,
+    asked: Option<KeyAlgorithm>,
+    server: Option<KeyAlgorithm>,
+) -> Result<KeyAlgorithm, Error> {
+    match (asked, server) {
+        (Some(a), Some(wanted)) if a != wanted => Err(Error::HostKeyAlgorithm {
+            host: hostname.to_owned(),
+            asked: a.name().to_owned(),
+            wanted,
+        }),
+        (_, Some(wanted)) => Ok(wanted),
+        (a, None) => Ok(a.unwrap_or_default()),
+    }
+}
 
 /// The agent's host certificate entry.
 pub const AGENT_HOST_ENTRY: &str = "machine-ssl/host";
@@ -34,6 +58,11 @@ pub struct JoinRequest {
     pub host_key: PrivateKey,
     /// The CSR for the host certificate (DER).
     pub csr: Vec<u8>,
+    /// The host key algorithm this host chose (`--key-algo`, else ecdsa-p256),
+    /// remembered for renewals when the server's profile sets none.
+    pub own_key_algo: KeyAlgorithm,
+    /// The host key algorithm the server's `host` profile sets, if it sets one.
+    pub server_key_algo: Option<KeyAlgorithm>,
 }
 
 fn csr_for(
@@ -60,18 +89,24 @@ fn csr_for(
 
 impl<S: Store> Node<S> {
     /// Makes the keys, the pool-internal certificate (self-signed, `pool-internal` profile)
-    /// and the host certificate's CSR for names `hostname` and `ips`.
+    /// and the host certificate's CSR for names `hostname` and `ips`. The host key is of
+    /// the algorithm [`join_key_algo`] chooses from `key_algo` (`--key-algo`) and
+    /// `server_key_algo` (the server's `host` profile); the pool-internal key is always
+    /// ECDSA P-256: it only authenticates this agent to the certherd server, which pins it
+    /// by SHA-256, and no other TLS stack ever reads it.
     pub fn agent_prepare(
         &self,
         hostname: &str,
         ips: &[std::net::IpAddr],
+        key_algo: Option<KeyAlgorithm>,
+        server_key_algo: Option<KeyAlgorithm>,
     ) -> Result<JoinRequest, Error> {
         if !crate::init::valid_hostname(hostname) {
             return Err(Error::InvalidHostname(hostname.to_owned()));
         }
+        let host_algo = join_key_algo(hostname, key_algo, server_key_algo)?;
         let now = self.now();
-        let algo = certherd_x509::KeyAlgorithm::EcdsaP256;
-        let pool_key = PrivateKey::generate(algo)?;
+        let pool_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
         let profile = self.profiles.get("pool-internal")?.clone();
         let spec = CertSpec {
             common_name: hostname.to_owned(),
@@ -85,7 +120,7 @@ impl<S: Store> Node<S> {
         }
         .with_names([hostname])?;
         let pool_cert = certherd_x509::self_sign(&spec, &pool_key)?.to_vec();
-        let host_key = PrivateKey::generate(algo)?;
+        let host_key = PrivateKey::generate(host_algo)?;
         let csr = csr_for(hostname, ips, &host_key, now)?;
         Ok(JoinRequest {
             hostname: hostname.to_owned(),
@@ -93,6 +128,8 @@ impl<S: Store> Node<S> {
             pool_cert,
             host_key,
             csr,
+            own_key_algo: key_algo.unwrap_or_default(),
+            server_key_algo,
         })
     }
 
@@ -170,6 +207,17 @@ impl<S: Store> Node<S> {
                 key: SERVER_CA.into(),
                 value: server_ca_sha256.to_owned(),
             },
+            Change::SetMeta {
+                key: KEY_ALGO.into(),
+                value: req.own_key_algo.name().into(),
+            },
+            match req.server_key_algo {
+                Some(a) => Change::SetMeta {
+                    key: SERVER_KEY_ALGO.into(),
+                    value: a.name().into(),
+                },
+                None => Change::DeleteMeta(SERVER_KEY_ALGO.into()),
+            },
             self.audit("agent-join", &req.hostname, format!("server {server_url}")),
             Change::SetMeta {
                 key: certherd_store::INITIALIZED.into(),
@@ -215,11 +263,40 @@ impl<S: Store> Node<S> {
         Ok(Some(self.agent_new_host_key()?))
     }
 
-    /// A new host key and its CSR for the names of the current host certificate.
+    /// The algorithm of this host's next host key: the server's `host` profile's, as its
+    /// last answer said, else the one chosen at join, else ECDSA P-256 (a home joined
+    /// before the choice was remembered).
+    pub fn agent_host_key_algo(&self) -> Result<KeyAlgorithm, Error> {
+        for key in [SERVER_KEY_ALGO, KEY_ALGO] {
+            if let Some(a) = self.store.meta(key)?.and_then(|v| v.parse().ok()) {
+                return Ok(a);
+            }
+        }
+        Ok(KeyAlgorithm::default())
+    }
+
+    /// Records the host key algorithm the server's last answer set (`None`: the server's
+    /// profile sets none, and the host's own choice applies again).
+    pub fn agent_set_server_key_algo(&mut self, algo: Option<KeyAlgorithm>) -> Result<(), Error> {
+        let held = self.store.meta(SERVER_KEY_ALGO)?;
+        if held.as_deref() == algo.map(KeyAlgorithm::name) {
+            return Ok(());
+        }
+        self.commit(&[match algo {
+            Some(a) => Change::SetMeta {
+                key: SERVER_KEY_ALGO.into(),
+                value: a.name().into(),
+            },
+            None => Change::DeleteMeta(SERVER_KEY_ALGO.into()),
+        }])
+    }
+
+    /// A new host key (of [`Self::agent_host_key_algo`]) and its CSR for the names of the
+    /// current host certificate.
     pub fn agent_new_host_key(&self) -> Result<(PrivateKey, Vec<u8>), Error> {
         let e = self.load(&AGENT_HOST_ENTRY.parse()?)?;
         let info = CertInfo::from_der(&e.cert)?;
-        let key = PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256)?;
+        let key = PrivateKey::generate(self.agent_host_key_algo()?)?;
         let csr = csr_for(&self.hostname()?, &info.ip_addresses, &key, self.now())?;
         Ok((key, csr))
     }
@@ -382,7 +459,8 @@ impl<S: Store> Node<S> {
     pub fn agent_new_pool_identity(&self) -> Result<(PrivateKey, Vec<u8>), Error> {
         let hostname = self.hostname()?;
         let now = self.now();
-        let key = PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256)?;
+        // ECDSA P-256 whatever the host key: see agent_prepare.
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
         let profile = self.profiles.get("pool-internal")?.clone();
         let spec = CertSpec {
             common_name: hostname.clone(),

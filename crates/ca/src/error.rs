@@ -132,6 +132,18 @@ pub enum Error {
         /// The names it may have.
         enrolled: String,
     },
+    /// A host's key is not of the algorithm the server's `host` profile sets
+    /// (`[profiles.host] key_algo`).
+    #[error("the server's host profile sets key_algo = {wanted} (every host key of this fleet is {wanted}), but host {host} asked with a {asked} key: join without --key-algo, or with --key-algo {wanted}")]
+    HostKeyAlgorithm {
+        /// The host.
+        host: String,
+        /// The key it asked with (`ecdsa-p256`, or a description of a key certherd does
+        /// not make).
+        asked: String,
+        /// The algorithm the host profile sets.
+        wanted: certherd_x509::KeyAlgorithm,
+    },
     /// A client certificate that is no host's pinned pool-internal certificate.
     #[error("the client certificate (SHA-256 {0}) is not the pinned identity of any host; a removed host must be added and joined again")]
     UnknownPeer(String),

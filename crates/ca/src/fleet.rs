@@ -43,6 +43,9 @@ pub struct Grant {
     pub trusted_roots: Vec<Vec<u8>>,
     /// Every trusted CRL (DER).
     pub crls: Vec<Vec<u8>>,
+    /// The key algorithm the `host` profile sets for host keys (`[profiles.host]
+    /// key_algo`); `None` lets each host choose (`agent join --key-algo`).
+    pub host_key_algo: Option<certherd_x509::KeyAlgorithm>,
 }
 
 impl<S: Store> Node<S> {
@@ -372,8 +375,31 @@ impl<S: Store> Node<S> {
         self.commit(&changes)
     }
 
+    /// The key algorithm the `host` profile sets for every host key (`[profiles.host]
+    /// key_algo`), which agents follow; `None` when each host chooses its own.
+    pub fn host_key_algo(&self) -> Result<Option<certherd_x509::KeyAlgorithm>, Error> {
+        Ok(self.profiles.get("host")?.key_algo)
+    }
+
+    /// Refuses a host key of another algorithm than the `host` profile sets.
+    fn check_host_key_algo(&self, host: &Host, spki_der: &[u8]) -> Result<(), Error> {
+        let Some(wanted) = self.host_key_algo()? else {
+            return Ok(());
+        };
+        let asked = certherd_x509::spki_key_algorithm(spki_der);
+        if asked == Some(wanted) {
+            return Ok(());
+        }
+        Err(Error::HostKeyAlgorithm {
+            host: host.name.clone(),
+            asked: asked.map_or_else(|| "other".to_owned(), |a| a.name().to_owned()),
+            wanted,
+        })
+    }
+
     fn trust_bundle(&self) -> Result<Grant, Error> {
         Ok(Grant {
+            host_key_algo: self.host_key_algo()?,
             renew_ordered: false,
             refresh_pool_ordered: false,
             host_chain: None,
@@ -420,6 +446,7 @@ impl<S: Store> Node<S> {
                 enrolled: enrolled.join(", "),
             });
         }
+        self.check_host_key_algo(host, &csr.spki_der)?;
         let profile = self.profiles.get("host")?.clone();
         let ca = self.signing_ca()?;
         let now = self.now();
@@ -594,7 +621,30 @@ impl<S: Store> Node<S> {
             host: host.name.clone(),
             enabled: verification,
         });
-        if let Some(csr) = renew_csr {
+        // A renewal CSR whose key is not of the algorithm the host profile now sets (the
+        // profile changed since the host made it) gets no certificate: the host is asked
+        // for a new CSR, and the answer tells it the algorithm.
+        let wrong_algo = match renew_csr {
+            Some(csr) => {
+                let info = CsrInfo::from_der(csr)?;
+                match self.check_host_key_algo(&host, &info.spki_der) {
+                    Err(e @ Error::HostKeyAlgorithm { .. }) => {
+                        changes.push(self.audit(
+                            "host-renew-key-algo",
+                            &host.name,
+                            format!("{e}; a new CSR was asked for"),
+                        ));
+                        true
+                    }
+                    other => {
+                        other?;
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
+        if let Some(csr) = renew_csr.filter(|_| !wrong_algo) {
             let (c, ch) = self.host_certificate(&host, csr, "host-renew")?;
             changes.extend(c);
             chain = Some(ch);
@@ -608,7 +658,7 @@ impl<S: Store> Node<S> {
         changes.push(Change::PutHost(Box::new(host.clone())));
         self.commit(&changes)?;
         let mut grant = self.trust_bundle()?;
-        grant.renew_ordered = ordered && chain.is_none();
+        grant.renew_ordered = (ordered || wrong_algo) && chain.is_none();
         grant.refresh_pool_ordered = self.pool_refresh_pending(&host.name)?;
         grant.host_chain = chain;
         Ok((host, grant))

@@ -24,7 +24,9 @@ mod reset;
 mod trust;
 mod watch;
 
-pub use agent::{AgentSummary, JoinRequest, TargetFile, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY};
+pub use agent::{
+    join_key_algo, AgentSummary, JoinRequest, TargetFile, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY,
+};
 pub use alarms::{retry_delay, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;

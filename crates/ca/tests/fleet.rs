@@ -59,7 +59,12 @@ fn tokens_expire_and_refusals_change_nothing() {
         )
         .unwrap();
     let req = node
-        .agent_prepare("esx1.example.test", &["192.0.2.21".parse().unwrap()])
+        .agent_prepare(
+            "esx1.example.test",
+            &["192.0.2.21".parse().unwrap()],
+            None,
+            None,
+        )
         .unwrap();
     clock.advance(Duration::hours(25));
     let e = node
@@ -75,13 +80,20 @@ fn tokens_expire_and_refusals_change_nothing() {
         .host_add("esx2.example.test", &[], DEFAULT_TOKEN_TTL, [4; 32])
         .unwrap();
     let wrong = node
-        .agent_prepare("esx2.example.test", &["192.0.2.99".parse().unwrap()])
+        .agent_prepare(
+            "esx2.example.test",
+            &["192.0.2.99".parse().unwrap()],
+            None,
+            None,
+        )
         .unwrap();
     let e = node
         .host_join(&token, &wrong.csr, &wrong.pool_cert, true)
         .unwrap_err();
     assert!(matches!(e, certherd_ca::Error::NotEnrolled { .. }), "{e}");
-    let right = node.agent_prepare("esx2.example.test", &[]).unwrap();
+    let right = node
+        .agent_prepare("esx2.example.test", &[], None, None)
+        .unwrap();
     let (host, grant) = node
         .host_join(&token, &right.csr, &right.pool_cert, true)
         .unwrap();
@@ -107,7 +119,9 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     let (_, token, _) = node
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [5; 32])
         .unwrap();
-    let req = node.agent_prepare("esx1.example.test", &[]).unwrap();
+    let req = node
+        .agent_prepare("esx1.example.test", &[], None, None)
+        .unwrap();
     node.host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     clock.advance(Duration::minutes(4));
@@ -126,7 +140,9 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     );
     // The host polls (after its certificate's expiry, even): heard again, and renewed.
     clock.advance(Duration::days(365 * 6));
-    let again = node.agent_prepare("esx1.example.test", &[]).unwrap();
+    let again = node
+        .agent_prepare("esx1.example.test", &[], None, None)
+        .unwrap();
     let (_, grant) = node
         .host_poll(&req.pool_cert, Some(&again.csr), true, &[])
         .unwrap();
@@ -162,7 +178,7 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     let (_, token, _) = node
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [6; 32])
         .unwrap();
-    let req = node.agent_prepare(name, &[]).unwrap();
+    let req = node.agent_prepare(name, &[], None, None).unwrap();
     node.host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     // The host turns its verification off (emergency-disable) and reports it; the server
@@ -208,7 +224,7 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     node.evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
     // It joins with verification on, as the pool has it.
-    let req = node.agent_prepare(name, &[]).unwrap();
+    let req = node.agent_prepare(name, &[], None, None).unwrap();
     let (_, grant) = node
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();

@@ -69,7 +69,7 @@ fn join(n: &mut Node<SqliteStore>, name: &str, random: u8) {
     let (_, token, _) = n
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [random; 32])
         .unwrap();
-    let req = n.agent_prepare(name, &[]).unwrap();
+    let req = n.agent_prepare(name, &[], None, None).unwrap();
     n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
 }
 
@@ -115,7 +115,9 @@ fn notifications_wait_in_the_outbox_until_delivered() {
     let (_, token, _) = n
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [9; 32])
         .unwrap();
-    let req = n.agent_prepare("esx1.example.test", &[]).unwrap();
+    let req = n
+        .agent_prepare("esx1.example.test", &[], None, None)
+        .unwrap();
     n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
     assert!(n.store().undelivered().unwrap().is_empty());
 

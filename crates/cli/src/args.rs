@@ -339,6 +339,12 @@ pub enum AgentCmd {
         /// accepts this; both sides must agree).
         #[arg(long)]
         no_verification: bool,
+        /// This host's key algorithm (its host certificate's key, at join and at every
+        /// renewal): ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519. When the
+        /// server's `[profiles.host] key_algo` sets one, that one is used and another is
+        /// refused [default: the server's host profile's, else ecdsa-p256].
+        #[arg(long, value_name = "ALG")]
+        key_algo: Option<String>,
         /// Connect timeout.
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         timeout: String,

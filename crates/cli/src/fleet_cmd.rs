@@ -213,8 +213,22 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             ips,
             listen,
             no_verification,
+            key_algo,
             timeout,
         } => {
+            let key_algo = key_algo
+                .as_deref()
+                .map(|k| {
+                    k.parse::<certherd_x509::KeyAlgorithm>().map_err(|_| {
+                        Failure::usage(format!(
+                            "invalid --key-algo '{k}': expected one of {}",
+                            certherd_x509::KeyAlgorithm::ALL
+                                .map(|a| a.name())
+                                .join(", ")
+                        ))
+                    })
+                })
+                .transpose()?;
             if let Some(l) = &listen {
                 l.parse::<std::net::SocketAddr>().map_err(|_| {
                     Failure::usage(format!("invalid --listen '{l}': expected ADDR:PORT"))
@@ -237,6 +251,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                     hostname: hostname.as_deref(),
                     ips: &ips,
                     verification: !no_verification,
+                    key_algo,
                     timeout,
                 },
             )
@@ -248,9 +263,10 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 node.agent_set_listen(l)?;
             }
             outln!(
-                "joined {server} as {} ({} trusted roots)",
+                "joined {server} as {} ({} trusted roots; host key {})",
                 joined.host,
-                joined.trusted_roots
+                joined.trusted_roots,
+                node.agent_host_key_algo()?
             );
             errln!("next: certherd --home {} agent run", home.dir().display());
         }

@@ -9,7 +9,10 @@
 //! - `POST /v1/enrollment` `{token}`: the host name and IP addresses a token was issued
 //!   for, without spending it.
 //! - `POST /v1/join` `{token, csr, pool_certificate}`: a host joins with its one-time
-//!   token; answers `{host, host_chain, trusted_roots, crls}`.
+//!   token; answers `{host, host_chain, trusted_roots, crls, host_key_algo?}`. The
+//!   enrollment answer and every grant carry `host_key_algo` when the server's `host`
+//!   profile sets one (`[profiles.host] key_algo`): the algorithm of every host key, and
+//!   a join or renewal CSR with another key is refused (a renewal is asked again, `renew`).
 //! - `POST /v1/poll` `{renew_csr?, verification, trusted_roots}`: a joined host, authenticated by the pool-internal
 //!   certificate it presents over mutual TLS; answers the same shape.
 //! - `POST /v1/pool` `{pool_certificate}`: a joined host replaces its pinned
@@ -190,6 +193,7 @@ fn grant_json(host: &certherd_core::Host, g: &certherd_ca::Grant) -> Value {
         "host_chain": g.host_chain.as_ref().map(|c| c.iter().map(|d| pem(d)).collect::<Vec<_>>()),
         "trusted_roots": g.trusted_roots.iter().map(|d| pem(d)).collect::<Vec<_>>(),
         "crls": g.crls.iter().map(|d| certherd_x509::to_pem(certherd_x509::PemLabel::Crl, d)).collect::<Vec<_>>(),
+        "host_key_algo": g.host_key_algo.map(|a| a.name()),
     })
 }
 
@@ -211,7 +215,7 @@ fn refusal(e: &certherd_ca::Error) -> (StatusCode, String) {
         E::Token(_) => StatusCode::FORBIDDEN,
         // Gone: the agent stops polling (a removed host), typed by status, not by text.
         E::UnknownPeer(_) => StatusCode::GONE,
-        E::NotEnrolled { .. } => StatusCode::FORBIDDEN,
+        E::NotEnrolled { .. } | E::HostKeyAlgorithm { .. } => StatusCode::FORBIDDEN,
         E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -371,7 +375,8 @@ async fn route(
                 let token = field(&v, "token")?.to_owned();
                 let node = cached(&open)?;
                 let host = node.enrollment(&token).map_err(|e| refusal(&e))?;
-                Ok(reply(StatusCode::OK, json!({"host": host.name, "ips": host.ips.iter().map(ToString::to_string).collect::<Vec<_>>()})))
+                let algo = node.host_key_algo().map_err(|e| refusal(&e))?;
+                Ok(reply(StatusCode::OK, json!({"host": host.name, "ips": host.ips.iter().map(ToString::to_string).collect::<Vec<_>>(), "host_key_algo": algo.map(|a| a.name())})))
             })
             .await
         }

@@ -159,8 +159,10 @@ impl CertSpec {
             Role::Leaf => {
                 params.is_ca = IsCa::ExplicitNoCa;
                 params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-                // RSA key exchange in TLS 1.2 needs keyEncipherment; EC and Ed25519 keys must not have it.
-                if key_is_rsa && self.eku.contains(&Eku::ServerAuth) {
+                // An RSA leaf carries keyEncipherment whatever its EKU: RSA key exchange in
+                // TLS 1.2 needs it, and GnuTLS (libvirt, QEMU) refuses server and client
+                // certificates without it. EC and Ed25519 keys must not carry it (RFC 8813).
+                if key_is_rsa {
                     params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
                 }
             }
@@ -198,6 +200,16 @@ fn spki_is_rsa(spki_der: &[u8]) -> bool {
     x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
         .map(|(_, s)| s.algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.1")
         .unwrap_or(false)
+}
+
+/// The key algorithm of a DER SubjectPublicKeyInfo, when it is one certherd offers
+/// (`None` for any other key, or bytes that do not parse).
+pub fn spki_key_algorithm(spki_der: &[u8]) -> Option<crate::KeyAlgorithm> {
+    use x509_parser::prelude::FromDer;
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    crate::KeyAlgorithm::ALL
+        .into_iter()
+        .find(|a| a.description() == crate::info::describe_key(&spki))
 }
 
 /// Issues a certificate for the public key `subject_spki` (DER SubjectPublicKeyInfo),
@@ -410,6 +422,69 @@ mod tests {
         assert_eq!(info.serial.len(), 32);
         assert!(CertInfo::is_signed_by(&leaf, &root));
         assert!(!CertInfo::is_signed_by(&root, &leaf));
+    }
+
+    /// The key usages a leaf must carry for its key: RSA digitalSignature and
+    /// keyEncipherment (GnuTLS, as libvirt and QEMU use it, refuses an RSA certificate
+    /// without keyEncipherment); ECDSA and Ed25519 digitalSignature only (RFC 8813).
+    fn expected_leaf_usages(algo: KeyAlgorithm) -> Vec<&'static str> {
+        if algo.is_rsa() {
+            vec!["digitalSignature", "keyEncipherment"]
+        } else {
+            vec!["digitalSignature"]
+        }
+    }
+
+    #[test]
+    fn leaf_key_usages_follow_the_subject_key_for_every_eku() {
+        let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let root = self_sign(&spec("Root", Role::Ca { path_len: None }), &ca_key).unwrap();
+        let issuer = Issuer {
+            cert: &root,
+            key: &ca_key,
+        };
+        for algo in [
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::Rsa3072,
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Ed25519,
+        ] {
+            let key = PrivateKey::generate(algo).unwrap();
+            assert_eq!(spki_key_algorithm(&key.public_key_spki()), Some(algo));
+            for eku in [
+                vec![Eku::ServerAuth, Eku::ClientAuth],
+                vec![Eku::ClientAuth],
+                vec![Eku::ServerAuth],
+                vec![],
+            ] {
+                let mut s = spec("host1.example.com", Role::Leaf);
+                s.eku = eku.clone();
+                // Issued for a public key (as from a CSR): the usages follow that key,
+                // not the issuer's.
+                let issued = issue(&s, &key.public_key_spki(), &issuer).unwrap();
+                let info = CertInfo::from_der(&issued).unwrap();
+                assert_eq!(info.key_usage, expected_leaf_usages(algo), "{algo} {eku:?}");
+                // Self-signed (pool-internal) the same.
+                let own = self_sign(&s, &key).unwrap();
+                let info = CertInfo::from_der(&own).unwrap();
+                assert_eq!(info.key_usage, expected_leaf_usages(algo), "{algo} {eku:?}");
+                // From a CSR's public key, as the fleet server issues host certificates.
+                let csr = signing_request(&s, &key).unwrap();
+                let csr = crate::CsrInfo::from_der(&csr).unwrap();
+                let issued = issue(&s, &csr.spki_der, &issuer).unwrap();
+                let info = CertInfo::from_der(&issued).unwrap();
+                assert_eq!(info.key_usage, expected_leaf_usages(algo), "{algo} {eku:?}");
+            }
+            // A CA never gets keyEncipherment, whatever its key.
+            let ca = self_sign(&spec("CA", Role::Ca { path_len: None }), &key).unwrap();
+            let info = CertInfo::from_der(&ca).unwrap();
+            assert_eq!(
+                info.key_usage,
+                vec!["digitalSignature", "keyCertSign", "cRLSign"]
+            );
+        }
+        assert_eq!(spki_key_algorithm(b"not a key"), None);
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl CertInfo {
     }
 }
 
-fn describe_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
+pub(crate) fn describe_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
         Ok(PublicKey::EC(point)) => {

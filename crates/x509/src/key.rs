@@ -50,6 +50,19 @@ impl KeyAlgorithm {
         }
     }
 
+    /// How [`crate::CertInfo::public_key`] describes a key of this algorithm
+    /// (`ECDSA P-256`, `RSA 2048`, `Ed25519`).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ECDSA P-256",
+            Self::EcdsaP384 => "ECDSA P-384",
+            Self::Rsa2048 => "RSA 2048",
+            Self::Rsa3072 => "RSA 3072",
+            Self::Rsa4096 => "RSA 4096",
+            Self::Ed25519 => "Ed25519",
+        }
+    }
+
     /// Whether this is an RSA algorithm (RSA leaves also get keyEncipherment).
     pub fn is_rsa(self) -> bool {
         matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)

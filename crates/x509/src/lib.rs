@@ -19,8 +19,8 @@ mod timefmt;
 mod verify;
 
 pub use build::{
-    crl, is_control_or_bidi, issue, random_serial, self_sign, signing_request, CertSpec, Eku,
-    Issuer, Role,
+    crl, is_control_or_bidi, issue, random_serial, self_sign, signing_request, spki_key_algorithm,
+    CertSpec, Eku, Issuer, Role,
 };
 pub use decode::{
     parse_certificates, parse_crl, parse_private_key, parse_signing_request, to_pem, PemLabel,
