@@ -9,7 +9,10 @@ mod deploy;
 pub(crate) mod http;
 
 pub use backoff::{Backoff, Jitter};
-pub use deploy::{listen, reload, server_config, write_targets, Served};
+pub use deploy::{
+    listen, reload, reload_within, server_config, write_layouts, write_targets, LayoutDeployed,
+    LayoutOutcome, ReloadError, Served,
+};
 pub use http::post as post_json;
 
 use std::sync::Arc;
