@@ -443,13 +443,49 @@ fn deploy(node: &crate::LocalNode, served: Option<&certherd_agent::Served>) -> R
             }
         }
     }
+    // Layout targets: each written whole when it changed, then its own reload. A problem
+    // leaves the previous files (or, for a failed reload, the new ones) in place.
+    let mut problems = Vec::new();
+    for d in certherd_agent::write_layouts(node).map_err(agent_error)? {
+        let at = format!("{} layout in {}", d.layout, d.dir.display());
+        match &d.outcome {
+            certherd_agent::LayoutOutcome::Written { files, reloaded } => {
+                errln!("wrote the {at} ({} files)", files.len());
+                if let Some((cmd, said)) = reloaded {
+                    errln!("ran `{cmd}`{}", said_suffix(said));
+                }
+            }
+            certherd_agent::LayoutOutcome::ReloadFailed { files, .. } => {
+                errln!("wrote the {at} ({} files)", files.len());
+            }
+            _ => {}
+        }
+        if let Some(p) = d.outcome.problem() {
+            errln!("error: {at}: {p}");
+            problems.push(format!("{at}: {p}"));
+        }
+    }
     if let Some(s) = served {
         let config = certherd_agent::server_config(node).map_err(agent_error)?;
         if let Ok(mut current) = s.write() {
             *current = config;
         }
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::msg(problems.join("; ")))
+    }
+}
+
+/// `: OUTPUT` for a reload that printed something, on one line.
+fn said_suffix(said: &str) -> String {
+    let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {said}")
+    }
 }
 
 /// Shows the server's CA fingerprint and asks; refuses without a terminal or in CI.

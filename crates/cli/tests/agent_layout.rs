@@ -1,0 +1,228 @@
+//! `[[agent.targets]] layout = "qemu"` through the real binaries: a server and an agent
+//! with an RSA host key; `agent run --once` writes QEMU's five files with their modes and
+//! runs the target's reload once per change; a reload that fails or hangs (cut off at its
+//! timeout) is reported and leaves the files in place; a layout dir that is a file is
+//! refused with one clear line and left alone.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Killed};
+
+fn start_server(env: &Env, addr: &str) -> Killed {
+    let child = env
+        .cmd(&["server", "--listen", addr, "--evaluate-every", "1h"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Killed::new(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    guard
+}
+
+fn agent(home: &Path, args: &[&str]) -> common::Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
+    c.arg("--home")
+        .arg(home)
+        .args(args)
+        .env("CI", "true")
+        .env_remove("CERTHERD_MASTER_KEY_FILE")
+        .stdin(Stdio::null());
+    common::finish(c.output().unwrap())
+}
+
+const FILES: [(&str, u32); 5] = [
+    ("ca-cert.pem", 0o644),
+    ("server-cert.pem", 0o644),
+    ("server-key.pem", 0o600),
+    ("client-cert.pem", 0o644),
+    ("client-key.pem", 0o600),
+];
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
+    FILES
+        .iter()
+        .map(|(f, _)| {
+            let p = dir.join(f);
+            (
+                f.to_string(),
+                std::fs::read(&p).unwrap(),
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            )
+        })
+        .collect()
+}
+
+fn configure(home: &Path, dir: &Path, reload: &str, timeout: &str) {
+    std::fs::write(
+        home.join("certherd.toml"),
+        format!(
+            "[[agent.targets]]\nlayout = \"qemu\"\ndir = \"{}\"\nreload = \"{reload}\"\nreload_timeout = \"{timeout}\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("https://{addr}");
+    let _server = start_server(&env, &addr);
+    let added = env.json(&[
+        "host",
+        "add",
+        "kvm1.example.test",
+        "--ip",
+        "127.0.0.1",
+        "--output",
+        "json",
+    ]);
+    let home = env.path("agent-kvm1");
+    let joined = agent(
+        &home,
+        &[
+            "agent",
+            "join",
+            "--server",
+            &url,
+            "--token",
+            added["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            added["ca_fingerprint"].as_str().unwrap(),
+            "--hostname",
+            "kvm1.example.test",
+            "--ip",
+            "127.0.0.1",
+            "--key-algo",
+            "rsa-2048",
+        ],
+    );
+    assert_eq!(joined.code, 0, "{}", joined.stderr);
+
+    let out = env.path("out");
+    std::fs::create_dir(&out).unwrap();
+    let dir = out.join("qemu");
+    let reloads = out.join("reloads");
+    configure(
+        &home,
+        &dir,
+        &format!("sh -c 'echo reloaded >> {}'", reloads.display()),
+        "5s",
+    );
+
+    // First run: the five files, with their modes, and one reload.
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("wrote the qemu layout in"),
+        "{}",
+        r.stderr
+    );
+    for (f, mode) in FILES {
+        let m = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, mode, "{f}");
+    }
+    let cert = std::fs::read_to_string(dir.join("server-cert.pem")).unwrap();
+    assert!(cert.contains("BEGIN CERTIFICATE"), "{cert}");
+    assert_eq!(
+        cert,
+        std::fs::read_to_string(dir.join("client-cert.pem")).unwrap()
+    );
+    assert!(std::fs::read_to_string(dir.join("server-key.pem"))
+        .unwrap()
+        .contains("PRIVATE KEY"));
+    assert_eq!(std::fs::read_to_string(&reloads).unwrap(), "reloaded\n");
+
+    // Nothing changed: nothing written, no reload.
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("wrote the qemu layout"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&reloads).unwrap(), "reloaded\n");
+
+    // A failing reload: the layout is rewritten (a file went missing), the reload's
+    // output is reported, and the files stay in place.
+    std::fs::remove_file(dir.join("client-cert.pem")).unwrap();
+    configure(&home, &dir, "echo cannot reload >&2; false", "5s");
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert!(
+        r.stderr.contains("deploy failed: qemu layout in")
+            && r.stderr
+                .contains("reload `echo cannot reload >&2; false` failed (exit status: 1)")
+            && r.stderr.contains("it printed: cannot reload"),
+        "{}",
+        r.stderr
+    );
+    let kept = snapshot(&dir);
+    for ((f, _, mode), (_, want)) in kept.iter().zip(FILES) {
+        assert_eq!(*mode, want, "{f}");
+    }
+
+    // A hanging reload is cut off at its timeout; the files stay in place.
+    std::fs::remove_file(dir.join("ca-cert.pem")).unwrap();
+    configure(&home, &dir, "sleep 60", "1s");
+    let started = Instant::now();
+    let r = agent(&home, &["agent", "run", "--once"]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        r.stderr
+            .contains("reload `sleep 60` still running after 1s: killed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(snapshot(&dir), kept);
+
+    // A layout dir that is a file: one clear line, the file untouched, nothing else
+    // written.
+    let file = out.join("not-a-dir");
+    std::fs::write(&file, "keep me").unwrap();
+    configure(&home, &file, "true", "5s");
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is a regular file, not a directory"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+    // An unknown layout names the setting.
+    std::fs::write(
+        home.join("certherd.toml"),
+        "[[agent.targets]]\nlayout = \"xen\"\n",
+    )
+    .unwrap();
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("agent.targets.layout 'xen'"),
+        "{}",
+        r.stderr
+    );
+}
