@@ -283,30 +283,45 @@ fn layout_on_disk(dir: &std::path::Path, files: &[certherd_ca::layout::LayoutFil
 }
 
 /// Writes every `layout` target whose files differ from what is on disk (whole or not at
-/// all) and runs its reload, bounded by its timeout. A failure of one target does not
+/// all) and runs its reload, bounded by its timeout; a reload that failed is run again on
+/// the next call even when the files did not change. A failure of one target does not
 /// stop the others.
-pub fn write_layouts<S: Store>(node: &Node<S>) -> Result<Vec<LayoutDeployed>, Error> {
+pub fn write_layouts<S: Store>(node: &mut Node<S>) -> Result<Vec<LayoutDeployed>, Error> {
     let mut out = Vec::new();
     for t in node.agent_layout_targets()? {
-        let outcome = match t.files {
+        let pending = node.agent_reload_pending(&t.dir)?;
+        let written = match t.files {
+            Err(e) => Err(e),
+            Ok(files) if layout_on_disk(&t.dir, &files) => Ok(None),
+            Ok(files) => certherd_ca::layout::write_layout(&t.dir, t.layout, &files)
+                .map(Some)
+                .map_err(certherd_ca::Error::from),
+        };
+        let outcome = match written {
             Err(e) => LayoutOutcome::NotWritten(e),
-            Ok(files) if layout_on_disk(&t.dir, &files) => LayoutOutcome::Unchanged,
-            Ok(files) => match certherd_ca::layout::write_layout(&t.dir, t.layout, &files) {
-                Err(e) => LayoutOutcome::NotWritten(e.into()),
-                Ok(files) => match &t.reload {
+            Ok(None) if !pending => LayoutOutcome::Unchanged,
+            Ok(files) => {
+                let files = files.unwrap_or_default();
+                match &t.reload {
                     None => LayoutOutcome::Written {
                         files,
                         reloaded: None,
                     },
                     Some(cmd) => match reload_within(cmd, t.reload_timeout) {
-                        Ok(said) => LayoutOutcome::Written {
-                            files,
-                            reloaded: Some((cmd.clone(), said)),
-                        },
-                        Err(error) => LayoutOutcome::ReloadFailed { files, error },
+                        Ok(said) => {
+                            node.agent_set_reload_pending(&t.dir, false)?;
+                            LayoutOutcome::Written {
+                                files,
+                                reloaded: Some((cmd.clone(), said)),
+                            }
+                        }
+                        Err(error) => {
+                            node.agent_set_reload_pending(&t.dir, true)?;
+                            LayoutOutcome::ReloadFailed { files, error }
+                        }
                     },
-                },
-            },
+                }
+            }
         };
         out.push(LayoutDeployed {
             layout: t.layout,

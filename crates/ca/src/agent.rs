@@ -520,6 +520,35 @@ impl<S: Store> Node<S> {
 
 const LISTEN: &str = "agent.listen";
 
+/// Meta key prefix marking a layout directory whose last reload failed.
+const RELOAD_PENDING: &str = "agent.reload_pending:";
+
+impl<S: Store> Node<S> {
+    /// Whether the last reload of the layout in `dir` failed (so it is run again even
+    /// when the files are unchanged).
+    pub fn agent_reload_pending(&self, dir: &std::path::Path) -> Result<bool, Error> {
+        Ok(self
+            .store
+            .meta(&format!("{RELOAD_PENDING}{}", dir.display()))?
+            .is_some_and(|v| v == "1"))
+    }
+
+    /// Records whether the reload of the layout in `dir` is still to succeed.
+    pub fn agent_set_reload_pending(
+        &mut self,
+        dir: &std::path::Path,
+        pending: bool,
+    ) -> Result<(), Error> {
+        if self.agent_reload_pending(dir)? == pending {
+            return Ok(());
+        }
+        self.commit(&[Change::SetMeta {
+            key: format!("{RELOAD_PENDING}{}", dir.display()),
+            value: if pending { "1" } else { "0" }.to_owned(),
+        }])
+    }
+}
+
 impl<S: Store> Node<S> {
     /// A new pool-internal key and self-signed certificate (`pool-internal` profile).
     pub fn agent_new_pool_identity(&self) -> Result<(PrivateKey, Vec<u8>), Error> {

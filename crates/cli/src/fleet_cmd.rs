@@ -314,7 +314,7 @@ fn agent_run(
     let every = duration(poll, "--poll")?;
     let timeout = duration(timeout, "--timeout")?;
     let cap = duration(retry_max, "--retry-max")?;
-    let node = open_node(home)?;
+    let mut node = open_node(home)?;
     if !node.agent_joined()? {
         let mut f = Failure::msg(
             "this home has not joined a server (or the server removed it): run `certherd agent join` first",
@@ -336,7 +336,7 @@ fn agent_run(
         }
         None => None,
     };
-    if let Err(f) = deploy(&node, served.as_ref()) {
+    if let Err(f) = deploy(&mut node, served.as_ref()) {
         log(&host, format_args!("deploy failed: {}", f.message));
     }
     drop(node);
@@ -407,7 +407,7 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     }
     match certherd_agent::poll(&mut node, timeout) {
         Ok(p) => {
-            let deployed = deploy(&node, served);
+            let deployed = deploy(&mut node, served);
             let recorded = match &deployed {
                 Ok(()) => node.agent_record_poll(),
                 Err(f) => node.agent_record_poll_error(&format!("deploy: {}", f.message)),
@@ -430,7 +430,10 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
 
 /// Writes changed target files, runs the reload command if any changed, and serves the
 /// current host certificate.
-fn deploy(node: &crate::LocalNode, served: Option<&certherd_agent::Served>) -> Result<(), Failure> {
+fn deploy(
+    node: &mut crate::LocalNode,
+    served: Option<&certherd_agent::Served>,
+) -> Result<(), Failure> {
     let written = certherd_agent::write_targets(node).map_err(agent_error)?;
     for p in &written {
         errln!("wrote {}", p.display());
@@ -450,12 +453,14 @@ fn deploy(node: &crate::LocalNode, served: Option<&certherd_agent::Served>) -> R
         let at = format!("{} layout in {}", d.layout, d.dir.display());
         match &d.outcome {
             certherd_agent::LayoutOutcome::Written { files, reloaded } => {
-                errln!("wrote the {at} ({} files)", files.len());
+                if !files.is_empty() {
+                    errln!("wrote the {at} ({} files)", files.len());
+                }
                 if let Some((cmd, said)) = reloaded {
                     errln!("ran `{cmd}`{}", said_suffix(said));
                 }
             }
-            certherd_agent::LayoutOutcome::ReloadFailed { files, .. } => {
+            certherd_agent::LayoutOutcome::ReloadFailed { files, .. } if !files.is_empty() => {
                 errln!("wrote the {at} ({} files)", files.len());
             }
             _ => {}

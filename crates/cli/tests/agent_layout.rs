@@ -170,6 +170,7 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     std::fs::remove_file(dir.join("client-cert.pem")).unwrap();
     configure(&home, &dir, "echo cannot reload >&2; false", "5s");
     let r = agent(&home, &["agent", "run", "--once"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("deploy failed: qemu layout in")
             && r.stderr
@@ -189,6 +190,7 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     let started = Instant::now();
     let r = agent(&home, &["agent", "run", "--once"]);
     let took = started.elapsed();
+    assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(
         r.stderr
@@ -197,6 +199,27 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         r.stderr
     );
     assert_eq!(snapshot(&dir), kept);
+
+    // The reload that failed is run again once it works, though the files are unchanged.
+    configure(
+        &home,
+        &dir,
+        &format!("sh -c 'echo reloaded >> {}'", reloads.display()),
+        "5s",
+    );
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("wrote the qemu layout"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&reloads).unwrap(),
+        "reloaded\nreloaded\n"
+    );
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&reloads).unwrap(),
+        "reloaded\nreloaded\n"
+    );
 
     // A layout dir that is a file: one clear line, the file untouched, nothing else
     // written.
