@@ -520,6 +520,29 @@ impl<S: Store> Node<S> {
 
 const LISTEN: &str = "agent.listen";
 
+/// Meta key of the deploy error the agent reports to the server at its next poll.
+const DEPLOY_ERROR: &str = "agent.deploy_error";
+
+impl<S: Store> Node<S> {
+    /// The problem of the agent's last deploy, reported at the next poll (`None`: it
+    /// went well).
+    pub fn agent_deploy_error(&self) -> Result<Option<String>, Error> {
+        Ok(self.store.meta(DEPLOY_ERROR)?.filter(|v| !v.is_empty()))
+    }
+
+    /// Records the problem of the last deploy (`None`: it went well).
+    pub fn agent_set_deploy_error(&mut self, error: Option<&str>) -> Result<(), Error> {
+        let value = error.unwrap_or_default();
+        if self.agent_deploy_error()?.unwrap_or_default() == value {
+            return Ok(());
+        }
+        self.commit(&[Change::SetMeta {
+            key: DEPLOY_ERROR.into(),
+            value: value.to_owned(),
+        }])
+    }
+}
+
 /// Meta key prefix marking a layout directory whose last reload failed.
 const RELOAD_PENDING: &str = "agent.reload_pending:";
 

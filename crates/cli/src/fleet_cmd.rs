@@ -428,9 +428,20 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     }
 }
 
-/// Writes changed target files, runs the reload command if any changed, and serves the
-/// current host certificate.
+/// Writes changed target files and layouts, runs their reload commands, and serves the
+/// current host certificate; the problem, if any, is kept for the next poll to report.
 fn deploy(
+    node: &mut crate::LocalNode,
+    served: Option<&certherd_agent::Served>,
+) -> Result<(), Failure> {
+    let done = deploy_now(node, served);
+    if let Err(e) = node.agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str())) {
+        errln!("warning: recording the deploy result: {e}");
+    }
+    done
+}
+
+fn deploy_now(
     node: &mut crate::LocalNode,
     served: Option<&certherd_agent::Served>,
 ) -> Result<(), Failure> {

@@ -200,6 +200,18 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     );
     assert_eq!(snapshot(&dir), kept);
 
+    // That poll reported the failed reload: the server holds `deploy-failed` for the host.
+    let deploy_alarms = |env: &Env| -> Vec<String> {
+        env.json(&["alarms", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "deploy-failed")
+            .map(|a| a["subject"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(deploy_alarms(&env), ["kvm1.example.test"]);
+
     // The reload that failed is run again once it works, though the files are unchanged.
     configure(
         &home,
@@ -220,6 +232,8 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         std::fs::read_to_string(&reloads).unwrap(),
         "reloaded\nreloaded\n"
     );
+    // The deploy went well before the poll: the alarm cleared.
+    assert!(deploy_alarms(&env).is_empty());
 
     // A layout dir that is a file: one clear line, the file untouched, nothing else
     // written.
