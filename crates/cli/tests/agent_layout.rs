@@ -165,6 +165,42 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     assert!(!r.stderr.contains("wrote the qemu layout"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(&reloads).unwrap(), "reloaded\n");
 
+    // A renewal ordered by the server (`fleet renew`): the next run rewrites the layout
+    // with the new certificate and reloads.
+    let renew = Killed::new(
+        env.cmd(&[
+            "fleet",
+            "renew",
+            "--host",
+            "kvm1.example.test",
+            "--wait",
+            "30s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.ok(&["audit"]).contains("fleet-renew-ordered") {
+        assert!(Instant::now() < deadline, "no order recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("wrote the qemu layout in"),
+        "{}",
+        r.stderr
+    );
+    let renewed = std::fs::read_to_string(dir.join("server-cert.pem")).unwrap();
+    assert_ne!(renewed, cert, "the renewed certificate is deployed");
+    drop(renew);
+    assert_eq!(
+        std::fs::read_to_string(&reloads).unwrap(),
+        "reloaded\nreloaded\n"
+    );
+
     // A failing reload: the layout is rewritten (a file went missing), the reload's
     // output is reported, and the files stay in place.
     std::fs::remove_file(dir.join("client-cert.pem")).unwrap();
@@ -224,13 +260,13 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     assert!(!r.stderr.contains("wrote the qemu layout"), "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(&reloads).unwrap(),
-        "reloaded\nreloaded\n"
+        "reloaded\nreloaded\nreloaded\n"
     );
     let r = agent(&home, &["agent", "run", "--once"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(&reloads).unwrap(),
-        "reloaded\nreloaded\n"
+        "reloaded\nreloaded\nreloaded\n"
     );
     // The deploy went well before the poll: the alarm cleared.
     assert!(deploy_alarms(&env).is_empty());
