@@ -299,3 +299,102 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         r.stderr
     );
 }
+
+/// A server and a joined agent (`key_algo` None: the default ECDSA key).
+fn joined(env: &Env, name: &str, key_algo: Option<&str>) -> (Killed, std::path::PathBuf) {
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("https://{addr}");
+    let server = start_server(env, &addr);
+    let added = env.json(&["host", "add", name, "--ip", "127.0.0.1", "--output", "json"]);
+    let home = env.path("agent");
+    let mut args = vec![
+        "agent",
+        "join",
+        "--server",
+        &url,
+        "--token",
+        added["token"].as_str().unwrap(),
+        "--ca-fingerprint",
+        added["ca_fingerprint"].as_str().unwrap(),
+        "--hostname",
+        name,
+        "--ip",
+        "127.0.0.1",
+    ];
+    if let Some(k) = key_algo {
+        args.extend(["--key-algo", k]);
+    }
+    let r = agent(&home, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    (server, home)
+}
+
+#[test]
+fn a_libvirt_target_gets_the_pki_tree_and_an_ecdsa_host_key_is_refused_with_the_reason() {
+    // RSA: the tree as under /etc/pki, keys 0600 in a 0700 private/.
+    let env = Env::new();
+    let (_server, home) = joined(&env, "kvm2.example.test", Some("rsa-2048"));
+    let pki = env.path("pki");
+    std::fs::write(
+        home.join("certherd.toml"),
+        format!(
+            "[[agent.targets]]\nlayout = \"libvirt\"\ndir = \"{}\"\nreload = \"echo updated\"\n",
+            pki.display()
+        ),
+    )
+    .unwrap();
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ran `echo updated`: updated"),
+        "{}",
+        r.stderr
+    );
+    for (f, mode) in [
+        ("CA/cacert.pem", 0o644),
+        ("libvirt/servercert.pem", 0o644),
+        ("libvirt/clientcert.pem", 0o644),
+        ("libvirt/private", 0o700),
+        ("libvirt/private/serverkey.pem", 0o600),
+        ("libvirt/private/clientkey.pem", 0o600),
+    ] {
+        let m = std::fs::metadata(pki.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, mode, "{f}");
+    }
+
+    // ECDSA: refused with the reason, nothing written, no reload.
+    let env = Env::new();
+    let (_server, home) = joined(&env, "kvm3.example.test", None);
+    let pki = env.path("pki");
+    let marker = env.path("reloaded");
+    std::fs::write(
+        home.join("certherd.toml"),
+        format!(
+            "[[agent.targets]]\nlayout = \"libvirt\"\ndir = \"{}\"\nreload = \"touch {}\"\n",
+            pki.display(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("libvirt requires keyEncipherment, which an ECDSA key cannot carry"),
+        "{}",
+        r.stderr
+    );
+    assert!(!pki.exists() && !marker.exists());
+}
