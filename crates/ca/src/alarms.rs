@@ -63,13 +63,29 @@ fn notification_body(node: &str, change: &AlarmChange) -> String {
 const HOST_DEPLOY_ERROR: &str = "host.deploy_error:";
 
 impl<S: Store> Node<S> {
+    /// When `host` joined, as the deploy report records it: a report from an earlier
+    /// join of the same name (removed, then added again) is not this host's.
+    fn host_join_mark(&self, host: &str) -> Result<String, Error> {
+        Ok(self
+            .store
+            .hosts()?
+            .into_iter()
+            .find(|h| h.name == host)
+            .and_then(|h| h.joined_at)
+            .map(|t| t.unix_timestamp().to_string())
+            .unwrap_or_default())
+    }
+
     /// The deploy error `host`'s agent last reported (with the reload's output), if its
     /// last report was one.
     pub fn host_deploy_error(&self, host: &str) -> Result<Option<String>, Error> {
-        Ok(self
-            .store
-            .meta(&format!("{HOST_DEPLOY_ERROR}{host}"))?
-            .filter(|v| !v.is_empty()))
+        let Some(v) = self.store.meta(&format!("{HOST_DEPLOY_ERROR}{host}"))? else {
+            return Ok(None);
+        };
+        let mark = self.host_join_mark(host)?;
+        Ok(v.split_once('\n')
+            .filter(|(joined, error)| *joined == mark && !error.is_empty())
+            .map(|(_, error)| error.to_owned()))
     }
 
     /// Records what `host`'s agent reported of its last deploy (`None`: it succeeded),
@@ -80,13 +96,17 @@ impl<S: Store> Node<S> {
         host: &str,
         error: Option<&str>,
     ) -> Result<Vec<AlarmChange>, Error> {
-        let value = error.unwrap_or_default();
-        if self.host_deploy_error(host)?.unwrap_or_default() == value {
+        if self.host_deploy_error(host)?.as_deref() == error {
             return Ok(Vec::new());
         }
+        let value = format!(
+            "{}\n{}",
+            self.host_join_mark(host)?,
+            error.unwrap_or_default()
+        );
         self.commit(&[Change::SetMeta {
             key: format!("{HOST_DEPLOY_ERROR}{host}"),
-            value: value.to_owned(),
+            value,
         }])?;
         self.evaluate_alarms()
     }

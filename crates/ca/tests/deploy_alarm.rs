@@ -5,27 +5,31 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+use std::sync::{Arc, Mutex};
+
 use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{AlarmChange, AlarmKind, Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
 use certherd_store::{Home, Store};
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;
 
-struct Fixed;
+#[derive(Clone)]
+struct TestClock(Arc<Mutex<OffsetDateTime>>);
 
-impl Clock for Fixed {
+impl Clock for TestClock {
     fn now(&self) -> OffsetDateTime {
-        datetime!(2026-03-01 0:00 UTC)
+        *self.0.lock().unwrap()
     }
 }
 
 #[test]
 fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one_clears_it() {
     let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
     let home = dir.path().join("srv");
     let mut n = Node::new(
         Home::new(home.clone()).create().unwrap(),
-        Box::new(Fixed),
+        Box::new(clock.clone()),
         None,
         "certherd.toml",
     )
@@ -40,7 +44,7 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
     drop(n);
     let mut n = Node::new(
         Home::new(home).open().unwrap(),
-        Box::new(Fixed),
+        Box::new(clock.clone()),
         Some("[[webhooks]]\nurl = \"http://127.0.0.1:9/hook\"\n"),
         "certherd.toml",
     )
@@ -79,4 +83,16 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
         "{c:?}"
     );
     assert_eq!(n.host_deploy_error(name).unwrap(), None);
+
+    // A report from before the host was removed is not held against it when it is
+    // added and joined again under the same name.
+    n.host_report_deploy(name, Some(said)).unwrap();
+    n.host_remove(name).unwrap();
+    assert!(n.alarm_history().unwrap().iter().all(|a| !a.is_open()));
+    *clock.0.lock().unwrap() += time::Duration::hours(1);
+    let (_, token, _) = n.host_add(name, &[], DEFAULT_TOKEN_TTL, [8; 32]).unwrap();
+    let req = n.agent_prepare(name, &[], None, None).unwrap();
+    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    assert_eq!(n.host_deploy_error(name).unwrap(), None);
+    assert!(n.evaluate_alarms().unwrap().is_empty());
 }
