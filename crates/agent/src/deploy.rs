@@ -283,13 +283,16 @@ fn layout_on_disk(dir: &std::path::Path, files: &[certherd_ca::layout::LayoutFil
 }
 
 /// Writes every `layout` target whose files differ from what is on disk (whole or not at
-/// all) and runs its reload, bounded by its timeout; a reload that failed is run again on
-/// the next call even when the files did not change. A failure of one target does not
-/// stop the others.
-pub fn write_layouts<S: Store>(node: &mut Node<S>) -> Result<Vec<LayoutDeployed>, Error> {
+/// all) and runs its reload, bounded by its timeout; with `retry`, a reload that failed
+/// before is run again even when the files did not change. A failure of one target does
+/// not stop the others.
+pub fn write_layouts<S: Store>(
+    node: &mut Node<S>,
+    retry: bool,
+) -> Result<Vec<LayoutDeployed>, Error> {
     let mut out = Vec::new();
     for t in node.agent_layout_targets()? {
-        let pending = node.agent_reload_pending(&t.dir)?;
+        let pending = retry && node.agent_reload_pending(&t.dir)?;
         let written = match t.files {
             Err(e) => Err(e),
             Ok(files) if layout_on_disk(&t.dir, &files) => Ok(None),

@@ -336,7 +336,9 @@ fn agent_run(
         }
         None => None,
     };
-    if let Err(f) = deploy(&mut node, served.as_ref()) {
+    // At start: what changed while the agent was not running; a reload that failed
+    // before is retried after the poll, not twice in a row.
+    if let Err(f) = deploy(&mut node, served.as_ref(), false) {
         log(&host, format_args!("deploy failed: {}", f.message));
     }
     drop(node);
@@ -407,7 +409,7 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     }
     match certherd_agent::poll(&mut node, timeout) {
         Ok(p) => {
-            let deployed = deploy(&mut node, served);
+            let deployed = deploy(&mut node, served, true);
             let recorded = match &deployed {
                 Ok(()) => node.agent_record_poll(),
                 Err(f) => node.agent_record_poll_error(&format!("deploy: {}", f.message)),
@@ -430,13 +432,19 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
 
 /// Writes changed target files and layouts, runs their reload commands, and serves the
 /// current host certificate; the problem, if any, is kept for the next poll to report.
+/// `retry` runs again a layout reload that failed before.
 fn deploy(
     node: &mut crate::LocalNode,
     served: Option<&certherd_agent::Served>,
+    retry: bool,
 ) -> Result<(), Failure> {
-    let done = deploy_now(node, served);
-    if let Err(e) = node.agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str())) {
-        errln!("warning: recording the deploy result: {e}");
+    let done = deploy_now(node, served, retry);
+    // Only a deploy that retried what failed before may clear the problem.
+    if retry || done.is_err() {
+        if let Err(e) = node.agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
+        {
+            errln!("warning: recording the deploy result: {e}");
+        }
     }
     done
 }
@@ -444,6 +452,7 @@ fn deploy(
 fn deploy_now(
     node: &mut crate::LocalNode,
     served: Option<&certherd_agent::Served>,
+    retry: bool,
 ) -> Result<(), Failure> {
     let written = certherd_agent::write_targets(node).map_err(agent_error)?;
     for p in &written {
@@ -460,7 +469,7 @@ fn deploy_now(
     // Layout targets: each written whole when it changed, then its own reload. A problem
     // leaves the previous files (or, for a failed reload, the new ones) in place.
     let mut problems = Vec::new();
-    for d in certherd_agent::write_layouts(node).map_err(agent_error)? {
+    for d in certherd_agent::write_layouts(node, retry).map_err(agent_error)? {
         let at = format!("{} layout in {}", d.layout, d.dir.display());
         match &d.outcome {
             certherd_agent::LayoutOutcome::Written { files, reloaded } => {
