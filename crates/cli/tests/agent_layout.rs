@@ -284,6 +284,26 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         r.stderr
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    assert!(!r.stderr.contains("--out"), "{}", r.stderr);
+
+    // An unwritable dir (sysfs refuses new entries even to root): one line naming the
+    // file, nothing written, no reload.
+    let marker = out.join("reloaded-sys");
+    configure(
+        &home,
+        Path::new("/sys/kernel"),
+        &format!("touch {}", marker.display()),
+        "5s",
+    );
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot write /sys/kernel/ca-cert.pem")
+            && r.stderr.contains("nothing was replaced"),
+        "{}",
+        r.stderr
+    );
+    assert!(!Path::new("/sys/kernel/ca-cert.pem").exists() && !marker.exists());
 
     // An unknown layout names the setting.
     std::fs::write(
