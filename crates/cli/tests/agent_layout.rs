@@ -247,6 +247,13 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
             .collect()
     };
     assert_eq!(deploy_alarms(&env), ["kvm1.example.test"]);
+    let check = env.run(&["check"]);
+    assert!(
+        check.code != 0 && format!("{}{}", check.stdout, check.stderr).contains("deploy-failed"),
+        "{}{}",
+        check.stdout,
+        check.stderr
+    );
 
     // The reload that failed is run again once it works, though the files are unchanged.
     configure(
