@@ -201,6 +201,30 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         "reloaded\nreloaded\n"
     );
 
+    // A trust change on the server (a CA added): the next run rewrites the CA file with
+    // both roots and reloads; removing it again does the same.
+    let extra = common::EnterpriseCa::new();
+    let extra_pem = env.write("extra-ca.pem", extra.pem());
+    env.ok(&["trust", "add", extra_pem.to_str().unwrap()]);
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ca = std::fs::read_to_string(dir.join("ca-cert.pem")).unwrap();
+    assert_eq!(ca.matches("BEGIN CERTIFICATE").count(), 2, "{ca}");
+    assert_eq!(
+        std::fs::read_to_string(&reloads).unwrap(),
+        "reloaded\nreloaded\nreloaded\n"
+    );
+    let sha = certherd_x509::hex(&certherd_x509::sha256(&extra.cert));
+    env.ok(&["trust", "remove", &sha]);
+    let r = agent(&home, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ca = std::fs::read_to_string(dir.join("ca-cert.pem")).unwrap();
+    assert_eq!(ca.matches("BEGIN CERTIFICATE").count(), 1, "{ca}");
+    assert_eq!(
+        std::fs::read_to_string(&reloads).unwrap().lines().count(),
+        4
+    );
+
     // A failing reload: the layout is rewritten (a file went missing), the reload's
     // output is reported, and the files stay in place.
     std::fs::remove_file(dir.join("client-cert.pem")).unwrap();
@@ -267,13 +291,13 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     assert!(!r.stderr.contains("wrote the qemu layout"), "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(&reloads).unwrap(),
-        "reloaded\nreloaded\nreloaded\n"
+        "reloaded\n".repeat(5)
     );
     let r = agent(&home, &["agent", "run", "--once"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(&reloads).unwrap(),
-        "reloaded\nreloaded\nreloaded\n"
+        "reloaded\n".repeat(5)
     );
     // The deploy went well before the poll: the alarm cleared.
     assert!(deploy_alarms(&env).is_empty());
