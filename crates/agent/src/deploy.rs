@@ -93,3 +93,288 @@ pub fn listen(listen: &str, served: Served) -> Result<std::net::SocketAddr, Erro
     });
     Ok(addr)
 }
+
+/// How a reload command ended when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// The shell could not be started.
+    #[error("reload `{command}` could not be started: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It exited unsuccessfully.
+    #[error("reload `{command}` failed ({status}){}", said(output))]
+    Failed {
+        /// The command.
+        command: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed (stdout then stderr, the last 4 KiB of each).
+        output: String,
+    },
+    /// It ran longer than its timeout and was killed with its process group.
+    #[error("reload `{command}` still running after {}s: killed{}", timeout.as_secs(), said(output))]
+    TimedOut {
+        /// The command.
+        command: String,
+        /// The timeout.
+        timeout: Duration,
+        /// What it printed before it was killed.
+        output: String,
+    },
+}
+
+impl ReloadError {
+    /// What the command printed, if it ran.
+    pub fn output(&self) -> &str {
+        match self {
+            Self::Spawn { .. } => "",
+            Self::Failed { output, .. } | Self::TimedOut { output, .. } => output,
+        }
+    }
+}
+
+fn said(output: &str) -> String {
+    if output.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; it printed: {}", output.trim())
+    }
+}
+
+/// The most of a reload's output kept, per stream.
+const OUTPUT_KEPT: usize = 4096;
+
+fn drain(mut r: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > OUTPUT_KEPT {
+                        kept.drain(..kept.len() - OUTPUT_KEPT);
+                    }
+                }
+            }
+        }
+        let _ = tx.send(kept);
+    });
+    rx
+}
+
+/// Runs `command` with `sh -c` in its own process group, bounded by `timeout`: when it
+/// runs longer, the whole group is killed. Returns what it printed.
+pub fn reload_within(command: &str, timeout: Duration) -> Result<String, ReloadError> {
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| ReloadError::Spawn {
+            command: command.to_owned(),
+            source,
+        })?;
+    let out = child.stdout.take().map(drain);
+    let err = child.stderr.take().map(drain);
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) | Err(_) => break None,
+        }
+    };
+    if status.is_none() {
+        let pid = rustix::process::Pid::from_child(&child);
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // A descendant that left the group may hold a pipe open: wait for output briefly.
+    let collect = |rx: Option<std::sync::mpsc::Receiver<Vec<u8>>>| {
+        rx.and_then(|rx| rx.recv_timeout(Duration::from_secs(1)).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let output = format!("{}{}", collect(out), collect(err));
+    match status {
+        Some(s) if s.success() => Ok(output),
+        Some(status) => Err(ReloadError::Failed {
+            command: command.to_owned(),
+            status,
+            output,
+        }),
+        None => Err(ReloadError::TimedOut {
+            command: command.to_owned(),
+            timeout,
+            output,
+        }),
+    }
+}
+
+/// What deploying one layout target did.
+#[derive(Debug)]
+pub struct LayoutDeployed {
+    /// Which tree.
+    pub layout: certherd_ca::Layout,
+    /// Where.
+    pub dir: PathBuf,
+    /// What happened.
+    pub outcome: LayoutOutcome,
+}
+
+/// The outcome of deploying one layout target.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LayoutOutcome {
+    /// The files on disk already held this content: nothing written, no reload.
+    Unchanged,
+    /// The layout was written and reloaded (or has no reload); the reload's output.
+    Written {
+        /// The files written.
+        files: Vec<PathBuf>,
+        /// The reload run and what it printed, if there is one.
+        reloaded: Option<(String, String)>,
+    },
+    /// The layout was written, but its reload failed: the new files stay in place.
+    ReloadFailed {
+        /// The files written.
+        files: Vec<PathBuf>,
+        /// Why.
+        error: ReloadError,
+    },
+    /// Nothing was written (the daemon would refuse the certificate, or the directory
+    /// cannot take the layout); the previous files are as they were.
+    NotWritten(certherd_ca::Error),
+}
+
+impl LayoutOutcome {
+    /// The problem to report, if any.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Self::ReloadFailed { error, .. } => Some(error.to_string()),
+            Self::NotWritten(e) => Some(e.to_string()),
+            Self::Unchanged | Self::Written { .. } => None,
+        }
+    }
+}
+
+fn layout_on_disk(dir: &std::path::Path, files: &[certherd_ca::layout::LayoutFile]) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    files.iter().all(|f| {
+        let path = dir.join(&f.path);
+        std::fs::read(&path).is_ok_and(|d| d == f.data)
+            && std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o777 == f.mode)
+    })
+}
+
+/// Writes every `layout` target whose files differ from what is on disk (whole or not at
+/// all) and runs its reload, bounded by its timeout; with `retry`, a reload that failed
+/// before is run again even when the files did not change. A failure of one target does
+/// not stop the others.
+pub fn write_layouts<S: Store>(
+    node: &mut Node<S>,
+    retry: bool,
+) -> Result<Vec<LayoutDeployed>, Error> {
+    let mut out = Vec::new();
+    for t in node.agent_layout_targets()? {
+        let pending = retry && node.agent_reload_pending(&t.dir)?;
+        let written = match t.files {
+            Err(e) => Err(e),
+            Ok(files) if layout_on_disk(&t.dir, &files) => Ok(None),
+            Ok(files) => certherd_ca::layout::write_layout(&t.dir, t.layout, &files)
+                .map(Some)
+                .map_err(certherd_ca::Error::from),
+        };
+        let outcome = match written {
+            Err(e) => LayoutOutcome::NotWritten(e),
+            Ok(None) if !pending => LayoutOutcome::Unchanged,
+            Ok(files) => {
+                let files = files.unwrap_or_default();
+                match &t.reload {
+                    None => LayoutOutcome::Written {
+                        files,
+                        reloaded: None,
+                    },
+                    Some(cmd) => match reload_within(cmd, t.reload_timeout) {
+                        Ok(said) => {
+                            node.agent_set_reload_pending(&t.dir, false)?;
+                            LayoutOutcome::Written {
+                                files,
+                                reloaded: Some((cmd.clone(), said)),
+                            }
+                        }
+                        Err(error) => {
+                            node.agent_set_reload_pending(&t.dir, true)?;
+                            LayoutOutcome::ReloadFailed { files, error }
+                        }
+                    },
+                }
+            }
+        };
+        out.push(LayoutDeployed {
+            layout: t.layout,
+            dir: t.dir,
+            outcome,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_returns_output() {
+        let said = reload_within("echo done; echo warn >&2", Duration::from_secs(10)).unwrap();
+        assert_eq!(said, "done\nwarn\n");
+    }
+
+    #[test]
+    fn failed_reload_carries_status_and_output() {
+        let e =
+            reload_within("echo 'bad config' >&2; exit 3", Duration::from_secs(10)).unwrap_err();
+        assert!(matches!(e, ReloadError::Failed { .. }), "{e}");
+        assert_eq!(e.output(), "bad config\n");
+        let line = e.to_string();
+        assert!(
+            line.contains("exit status: 3") && line.contains("bad config"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn hanging_reload_is_killed_with_its_children() {
+        let tmp = std::env::temp_dir().join(format!("certherd-reload-{}", std::process::id()));
+        let started = std::time::Instant::now();
+        // The shell forks `sleep` (it is not the last command), so killing only the shell
+        // would leave it running and holding the output pipe.
+        let cmd = format!("echo started; sleep 60; touch {}", tmp.display());
+        let e = reload_within(&cmd, Duration::from_secs(1)).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(e, ReloadError::TimedOut { .. }), "{e}");
+        assert_eq!(e.output(), "started\n");
+        assert!(e.to_string().contains("after 1s: killed"), "{e}");
+        assert!(!tmp.exists());
+    }
+}

@@ -9,7 +9,10 @@ mod deploy;
 pub(crate) mod http;
 
 pub use backoff::{Backoff, Jitter};
-pub use deploy::{listen, reload, server_config, write_targets, Served};
+pub use deploy::{
+    listen, reload, reload_within, server_config, write_layouts, write_targets, LayoutDeployed,
+    LayoutOutcome, ReloadError, Served,
+};
 pub use http::post as post_json;
 
 use std::sync::Arc;
@@ -381,11 +384,16 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
         check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
     }
     let due = node.agent_renewal_due()?;
+    // The last deploy's problem (a layout not written, a reload that failed), so the
+    // server raises `deploy-failed`; null clears it.
+    let deploy_error = node.agent_deploy_error()?;
     let body = match &due {
         Some((_, csr)) => {
-            json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, csr), "verification": verifying, "trusted_roots": held})
+            json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, csr), "verification": verifying, "trusted_roots": held, "deploy_error": deploy_error})
         }
-        None => json!({"verification": verifying, "trusted_roots": held}),
+        None => {
+            json!({"verification": verifying, "trusted_roots": held, "deploy_error": deploy_error})
+        }
     };
     let (status, reply) =
         http::post_within(&mut stream, timeout, &host, "/v1/poll", &body.to_string())?;
@@ -424,7 +432,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
         if verifying {
             check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
         }
-        let body = json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr), "verification": verifying, "trusted_roots": held});
+        let body = json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr), "verification": verifying, "trusted_roots": held, "deploy_error": deploy_error});
         let (status, reply) =
             http::post_within(&mut again, timeout, &host, "/v1/poll", &body.to_string())?;
         v = answer(status, &reply)?;

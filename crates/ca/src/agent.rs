@@ -3,12 +3,13 @@
 //! identity (`pool/pool-internal`), the pool's trusted roots and CRLs, and the server it
 //! pinned at join.
 
-use certherd_core::{EntryKind, EntryRef, Source};
+use certherd_core::{AgentTarget, EntryKind, EntryRef, Source, TargetLayout};
 use certherd_store::{Change, Store};
 use certherd_x509::{CertInfo, CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 
+use crate::layout::{layout_files, LayoutFile};
 use crate::node::keys;
-use crate::{Error, Node};
+use crate::{Error, Layout, LayoutError, Node};
 
 const SERVER_URL: &str = "agent.server";
 const SERVER_CA: &str = "agent.server-ca-sha256";
@@ -374,6 +375,21 @@ impl<S: Store> Node<S> {
     }
 }
 
+/// A `layout` target, rendered.
+#[derive(Debug)]
+pub struct LayoutTarget {
+    /// Which tree.
+    pub layout: Layout,
+    /// Where it goes.
+    pub dir: std::path::PathBuf,
+    /// The command run after it changed, if any.
+    pub reload: Option<String>,
+    /// How long the reload may run before it is killed.
+    pub reload_timeout: std::time::Duration,
+    /// The files, or why the daemon would refuse them (nothing is written then).
+    pub files: Result<Vec<LayoutFile>, Error>,
+}
+
 /// One file a target should hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetFile {
@@ -386,11 +402,15 @@ pub struct TargetFile {
 }
 
 impl<S: Store> Node<S> {
-    /// The files `[[agent.targets]]` ask for, from the entries as they are now.
+    /// The files the `[[agent.targets]]` without a layout ask for, from the entries as
+    /// they are now.
     pub fn agent_target_files(&self) -> Result<Vec<TargetFile>, Error> {
         let mut out = Vec::new();
         for t in &self.settings.agent.targets {
-            let e = self.load(&t.entry)?;
+            let AgentTarget::Files { entry, cert, key } = t.resolve()? else {
+                continue;
+            };
+            let e = self.load(&entry)?;
             let mut pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &e.cert);
             for c in &e.chain {
                 pem.push_str(&certherd_x509::to_pem(
@@ -399,27 +419,73 @@ impl<S: Store> Node<S> {
                 ));
             }
             out.push(TargetFile {
-                path: t.cert.clone(),
+                path: cert,
                 contents: pem.into_bytes(),
                 mode: 0o644,
             });
-            if let Some(k) = &t.key {
+            if let Some(k) = key {
                 let key = e.key.as_ref().ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "{} has no private key for {}",
-                        t.entry,
-                        k.display()
-                    ))
+                    Error::Invalid(format!("{} has no private key for {}", entry, k.display()))
                 })?;
                 let key = certherd_x509::parse_private_key(key.expose())?;
                 out.push(TargetFile {
-                    path: k.clone(),
+                    path: k,
                     contents: key.to_pem().into_bytes(),
                     mode: 0o600,
                 });
             }
         }
         Ok(out)
+    }
+
+    /// The `[[agent.targets]]` with a layout: each with its files rendered from the entry
+    /// (the host certificate unless `entry` is set) and the trusted roots as they are now,
+    /// or the reason the daemon would refuse them.
+    pub fn agent_layout_targets(&self) -> Result<Vec<LayoutTarget>, Error> {
+        let mut out = Vec::new();
+        for t in &self.settings.agent.targets {
+            let AgentTarget::Layout {
+                layout,
+                entry,
+                dir,
+                reload,
+                reload_timeout,
+            } = t.resolve()?
+            else {
+                continue;
+            };
+            let layout = match layout {
+                TargetLayout::Libvirt => Layout::Libvirt,
+                TargetLayout::Qemu => Layout::Qemu,
+            };
+            let entry = match entry {
+                Some(e) => e,
+                None => AGENT_HOST_ENTRY.parse()?,
+            };
+            let files = self.render_layout(&entry, layout);
+            out.push(LayoutTarget {
+                layout,
+                dir,
+                reload,
+                reload_timeout,
+                files,
+            });
+        }
+        Ok(out)
+    }
+
+    fn render_layout(&self, entry: &EntryRef, layout: Layout) -> Result<Vec<LayoutFile>, Error> {
+        let e = self.load(entry)?;
+        let Some(key) = &e.key else {
+            return Err(LayoutError::NoKey(entry.clone(), layout).into());
+        };
+        let key = certherd_x509::parse_private_key(key.expose())?;
+        let roots: Vec<Vec<u8>> = self
+            .trust_anchors()?
+            .into_iter()
+            .map(|c| c.to_vec())
+            .collect();
+        Ok(layout_files(layout, &e.cert, &e.chain, &key, &roots)?)
     }
 
     /// The command to run after a target changed.
@@ -453,6 +519,58 @@ impl<S: Store> Node<S> {
 }
 
 const LISTEN: &str = "agent.listen";
+
+/// Meta key of the deploy error the agent reports to the server at its next poll.
+const DEPLOY_ERROR: &str = "agent.deploy_error";
+
+impl<S: Store> Node<S> {
+    /// The problem of the agent's last deploy, reported at the next poll (`None`: it
+    /// went well).
+    pub fn agent_deploy_error(&self) -> Result<Option<String>, Error> {
+        Ok(self.store.meta(DEPLOY_ERROR)?.filter(|v| !v.is_empty()))
+    }
+
+    /// Records the problem of the last deploy (`None`: it went well).
+    pub fn agent_set_deploy_error(&mut self, error: Option<&str>) -> Result<(), Error> {
+        let value = error.unwrap_or_default();
+        if self.agent_deploy_error()?.unwrap_or_default() == value {
+            return Ok(());
+        }
+        self.commit(&[Change::SetMeta {
+            key: DEPLOY_ERROR.into(),
+            value: value.to_owned(),
+        }])
+    }
+}
+
+/// Meta key prefix marking a layout directory whose last reload failed.
+const RELOAD_PENDING: &str = "agent.reload_pending:";
+
+impl<S: Store> Node<S> {
+    /// Whether the last reload of the layout in `dir` failed (so it is run again even
+    /// when the files are unchanged).
+    pub fn agent_reload_pending(&self, dir: &std::path::Path) -> Result<bool, Error> {
+        Ok(self
+            .store
+            .meta(&format!("{RELOAD_PENDING}{}", dir.display()))?
+            .is_some_and(|v| v == "1"))
+    }
+
+    /// Records whether the reload of the layout in `dir` is still to succeed.
+    pub fn agent_set_reload_pending(
+        &mut self,
+        dir: &std::path::Path,
+        pending: bool,
+    ) -> Result<(), Error> {
+        if self.agent_reload_pending(dir)? == pending {
+            return Ok(());
+        }
+        self.commit(&[Change::SetMeta {
+            key: format!("{RELOAD_PENDING}{}", dir.display()),
+            value: if pending { "1" } else { "0" }.to_owned(),
+        }])
+    }
+}
 
 impl<S: Store> Node<S> {
     /// A new pool-internal key and self-signed certificate (`pool-internal` profile).

@@ -59,7 +59,58 @@ fn notification_body(node: &str, change: &AlarmChange) -> String {
     .to_string()
 }
 
+/// Meta key prefix of the deploy error a host's agent last reported.
+const HOST_DEPLOY_ERROR: &str = "host.deploy_error:";
+
 impl<S: Store> Node<S> {
+    /// When `host` joined, as the deploy report records it: a report from an earlier
+    /// join of the same name (removed, then added again) is not this host's.
+    fn host_join_mark(&self, host: &str) -> Result<String, Error> {
+        Ok(self
+            .store
+            .hosts()?
+            .into_iter()
+            .find(|h| h.name == host)
+            .and_then(|h| h.joined_at)
+            .map(|t| t.unix_timestamp().to_string())
+            .unwrap_or_default())
+    }
+
+    /// The deploy error `host`'s agent last reported (with the reload's output), if its
+    /// last report was one.
+    pub fn host_deploy_error(&self, host: &str) -> Result<Option<String>, Error> {
+        let Some(v) = self.store.meta(&format!("{HOST_DEPLOY_ERROR}{host}"))? else {
+            return Ok(None);
+        };
+        let mark = self.host_join_mark(host)?;
+        Ok(v.split_once('\n')
+            .filter(|(joined, error)| *joined == mark && !error.is_empty())
+            .map(|(_, error)| error.to_owned()))
+    }
+
+    /// Records what `host`'s agent reported of its last deploy (`None`: it succeeded),
+    /// then evaluates the alarms, so a failed deploy raises `deploy-failed` at once and a
+    /// good one clears it. Returns the alarm changes.
+    pub fn host_report_deploy(
+        &mut self,
+        host: &str,
+        error: Option<&str>,
+    ) -> Result<Vec<AlarmChange>, Error> {
+        if self.host_deploy_error(host)?.as_deref() == error {
+            return Ok(Vec::new());
+        }
+        let value = format!(
+            "{}\n{}",
+            self.host_join_mark(host)?,
+            error.unwrap_or_default()
+        );
+        self.commit(&[Change::SetMeta {
+            key: format!("{HOST_DEPLOY_ERROR}{host}"),
+            value,
+        }])?;
+        self.evaluate_alarms()
+    }
+
     /// Every alarm, open and cleared, oldest first.
     pub fn alarm_history(&self) -> Result<Vec<Alarm>, Error> {
         Ok(self.store.alarms()?)
@@ -145,6 +196,13 @@ impl<S: Store> Node<S> {
                     subject: h.name.clone(),
                 });
             }
+            // A host whose agent reported that it could not deploy (its layout or reload).
+            if self.host_deploy_error(&h.name)?.is_some() {
+                conditions.push(Condition {
+                    kind: AlarmKind::DeployFailed,
+                    subject: h.name.clone(),
+                });
+            }
             // A host whose verification is off (emergency-disable) is held in alarm.
             if self.host_verification(&h.name)? == Some(false) {
                 conditions.push(Condition {
@@ -181,7 +239,18 @@ impl<S: Store> Node<S> {
         if !self.settings.webhooks.is_empty() {
             let hostname = self.hostname()?;
             for c in changes {
-                let body = notification_body(&hostname, c);
+                let mut body = notification_body(&hostname, c);
+                if let AlarmChange::Raised(a) = c {
+                    if a.kind == AlarmKind::DeployFailed {
+                        // The host's own words: what the reload printed.
+                        if let Some(detail) = self.host_deploy_error(&a.subject)? {
+                            let mut v: serde_json::Value =
+                                serde_json::from_str(&body).unwrap_or_default();
+                            v["detail"] = detail.into();
+                            body = v.to_string();
+                        }
+                    }
+                }
                 for hook in &self.settings.webhooks {
                     batch.push(Change::QueueNotification {
                         webhook: hook.url.clone(),

@@ -133,7 +133,7 @@ pub enum LayoutError {
         issuer: String,
     },
     /// The layout directory exists and is not a directory.
-    #[error("--out {}: is {kind}, not a directory; give the directory the {layout} layout goes in", dir.display())]
+    #[error("{}: is {kind}, not a directory; give the directory the {layout} layout goes in", dir.display())]
     DirNotDirectory {
         /// The path given.
         dir: PathBuf,

@@ -25,7 +25,8 @@ mod trust;
 mod watch;
 
 pub use agent::{
-    join_key_algo, AgentSummary, JoinRequest, TargetFile, AGENT_HOST_ENTRY, AGENT_POOL_ENTRY,
+    join_key_algo, AgentSummary, JoinRequest, LayoutTarget, TargetFile, AGENT_HOST_ENTRY,
+    AGENT_POOL_ENTRY,
 };
 pub use alarms::{retry_delay, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};

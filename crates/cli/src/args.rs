@@ -352,8 +352,10 @@ pub enum AgentCmd {
     /// Keep this host in step with the server: heartbeat, trust sync, renewal when due.
     ///
     /// After each change it writes the `[[agent.targets]]` files of certherd.toml (atomic
-    /// replace, keys 0600) and runs `[agent] reload`; with a listen address from `join`, it
-    /// serves the host certificate there.
+    /// replace, keys 0600) and runs `[agent] reload`; a target with `layout = "libvirt"` or
+    /// `"qemu"` gets the whole tree (replaced whole or not at all) and its own `reload`,
+    /// killed after `reload_timeout`; a failure is reported to the server (`deploy-failed`).
+    /// With a listen address from `join`, it serves the host certificate there.
     ///
     /// A failed poll (server down, network, a deploy that failed) is logged and retried
     /// after 1s, 2s, 4s... (with jitter) up to --retry-max; the first success goes back to

@@ -314,7 +314,7 @@ fn agent_run(
     let every = duration(poll, "--poll")?;
     let timeout = duration(timeout, "--timeout")?;
     let cap = duration(retry_max, "--retry-max")?;
-    let node = open_node(home)?;
+    let mut node = open_node(home)?;
     if !node.agent_joined()? {
         let mut f = Failure::msg(
             "this home has not joined a server (or the server removed it): run `certherd agent join` first",
@@ -336,7 +336,9 @@ fn agent_run(
         }
         None => None,
     };
-    if let Err(f) = deploy(&node, served.as_ref()) {
+    // At start: what changed while the agent was not running; a reload that failed
+    // before is retried after the poll, not twice in a row.
+    if let Err(f) = deploy(&mut node, served.as_ref(), false) {
         log(&host, format_args!("deploy failed: {}", f.message));
     }
     drop(node);
@@ -407,7 +409,7 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     }
     match certherd_agent::poll(&mut node, timeout) {
         Ok(p) => {
-            let deployed = deploy(&node, served);
+            let deployed = deploy(&mut node, served, true);
             let recorded = match &deployed {
                 Ok(()) => node.agent_record_poll(),
                 Err(f) => node.agent_record_poll_error(&format!("deploy: {}", f.message)),
@@ -428,9 +430,30 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     }
 }
 
-/// Writes changed target files, runs the reload command if any changed, and serves the
-/// current host certificate.
-fn deploy(node: &crate::LocalNode, served: Option<&certherd_agent::Served>) -> Result<(), Failure> {
+/// Writes changed target files and layouts, runs their reload commands, and serves the
+/// current host certificate; the problem, if any, is kept for the next poll to report.
+/// `retry` runs again a layout reload that failed before.
+fn deploy(
+    node: &mut crate::LocalNode,
+    served: Option<&certherd_agent::Served>,
+    retry: bool,
+) -> Result<(), Failure> {
+    let done = deploy_now(node, served, retry);
+    // Only a deploy that retried what failed before may clear the problem.
+    if retry || done.is_err() {
+        if let Err(e) = node.agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
+        {
+            errln!("warning: recording the deploy result: {e}");
+        }
+    }
+    done
+}
+
+fn deploy_now(
+    node: &mut crate::LocalNode,
+    served: Option<&certherd_agent::Served>,
+    retry: bool,
+) -> Result<(), Failure> {
     let written = certherd_agent::write_targets(node).map_err(agent_error)?;
     for p in &written {
         errln!("wrote {}", p.display());
@@ -443,13 +466,51 @@ fn deploy(node: &crate::LocalNode, served: Option<&certherd_agent::Served>) -> R
             }
         }
     }
+    // Layout targets: each written whole when it changed, then its own reload. A problem
+    // leaves the previous files (or, for a failed reload, the new ones) in place.
+    let mut problems = Vec::new();
+    for d in certherd_agent::write_layouts(node, retry).map_err(agent_error)? {
+        let at = format!("{} layout in {}", d.layout, d.dir.display());
+        match &d.outcome {
+            certherd_agent::LayoutOutcome::Written { files, reloaded } => {
+                if !files.is_empty() {
+                    errln!("wrote the {at} ({} files)", files.len());
+                }
+                if let Some((cmd, said)) = reloaded {
+                    errln!("ran `{cmd}`{}", said_suffix(said));
+                }
+            }
+            certherd_agent::LayoutOutcome::ReloadFailed { files, .. } if !files.is_empty() => {
+                errln!("wrote the {at} ({} files)", files.len());
+            }
+            _ => {}
+        }
+        if let Some(p) = d.outcome.problem() {
+            errln!("error: {at}: {p}");
+            problems.push(format!("{at}: {p}"));
+        }
+    }
     if let Some(s) = served {
         let config = certherd_agent::server_config(node).map_err(agent_error)?;
         if let Ok(mut current) = s.write() {
             *current = config;
         }
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::msg(problems.join("; ")))
+    }
+}
+
+/// `: OUTPUT` for a reload that printed something, on one line.
+fn said_suffix(said: &str) -> String {
+    let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {said}")
+    }
 }
 
 /// Shows the server's CA fingerprint and asks; refuses without a terminal or in CI.

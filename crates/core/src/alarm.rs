@@ -31,6 +31,9 @@ pub enum AlarmKind {
     VerificationDisabled,
     /// A host has not been heard from within its heartbeat window.
     HostSilent,
+    /// A host's agent could not deploy its certificates (a layout not written, or its
+    /// reload failed or hung); the host reports what the command printed.
+    DeployFailed,
 }
 
 impl AlarmKind {
@@ -57,6 +60,7 @@ impl AlarmKind {
             Self::ChainInvalid => "chain-invalid".into(),
             Self::VerificationDisabled => "verification-disabled".into(),
             Self::HostSilent => "host-silent".into(),
+            Self::DeployFailed => "deploy-failed".into(),
         }
     }
 }
@@ -64,15 +68,18 @@ impl AlarmKind {
 impl std::str::FromStr for AlarmKind {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self, crate::Error> {
-        let bad = || crate::Error::Setting {
+        let bad = || {
+            crate::Error::Setting {
             field: "alarm kind",
-            expected: "expiring-Nd, expired, chain-invalid, verification-disabled or host-silent",
+            expected: "expiring-Nd, expired, chain-invalid, verification-disabled, host-silent or deploy-failed",
+        }
         };
         Ok(match s {
             "expired" => Self::Expired,
             "chain-invalid" => Self::ChainInvalid,
             "verification-disabled" => Self::VerificationDisabled,
             "host-silent" => Self::HostSilent,
+            "deploy-failed" => Self::DeployFailed,
             other => {
                 let days = other
                     .strip_prefix("expiring-")
@@ -326,6 +333,7 @@ mod tests {
             AlarmKind::ChainInvalid,
             AlarmKind::VerificationDisabled,
             AlarmKind::HostSilent,
+            AlarmKind::DeployFailed,
         ] {
             assert_eq!(k.name().parse::<AlarmKind>().unwrap(), k);
         }

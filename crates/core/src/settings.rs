@@ -61,16 +61,164 @@ pub struct AgentSettings {
     pub targets: Vec<TargetSettings>,
 }
 
-/// One `[[agent.targets]]`: an entry written as PEM files.
+/// One `[[agent.targets]]`: an entry written as PEM files (`entry`, `cert`, `key`), or
+/// the host certificate and trusted roots written as a libvirt or QEMU tree (`layout`,
+/// `dir`, `reload`, `reload_timeout`). [`TargetSettings::resolve`] checks which.
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSettings {
-    /// The entry, e.g. `machine-ssl/host`.
-    pub entry: crate::EntryRef,
+    /// The entry, e.g. `machine-ssl/host` (a layout target takes the host certificate
+    /// when it is absent).
+    pub entry: Option<crate::EntryRef>,
     /// Where the certificate and its chain go (PEM, 0644).
-    pub cert: std::path::PathBuf,
+    pub cert: Option<std::path::PathBuf>,
     /// Where the private key goes (PEM, 0600), if the service needs it.
     pub key: Option<std::path::PathBuf>,
+    /// `libvirt` or `qemu`: write the whole tree that daemon reads.
+    pub layout: Option<TargetLayout>,
+    /// Where the layout goes (default /etc/pki for libvirt, /etc/pki/qemu for qemu).
+    pub dir: Option<std::path::PathBuf>,
+    /// Run (with `sh -c`) after the layout changed; default for libvirt
+    /// `virt-admin server-update-tls libvirtd`, for qemu none; `""` runs none.
+    pub reload: Option<String>,
+    /// How long the reload may run before it is killed (default 30s, at most 1h).
+    pub reload_timeout: Option<Span>,
+}
+
+/// The tree a `layout` target writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum TargetLayout {
+    /// libvirt's files as under /etc/pki.
+    Libvirt,
+    /// QEMU's `tls-creds-x509` directory.
+    Qemu,
+}
+
+impl TryFrom<String> for TargetLayout {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "libvirt" => Ok(Self::Libvirt),
+            "qemu" => Ok(Self::Qemu),
+            _ => Err(format!(
+                "invalid setting agent.targets.layout '{s}': expected \"libvirt\" or \"qemu\""
+            )),
+        }
+    }
+}
+
+impl TargetLayout {
+    /// The directory written when `dir` is absent.
+    pub fn default_dir(self) -> &'static str {
+        match self {
+            Self::Libvirt => "/etc/pki",
+            Self::Qemu => "/etc/pki/qemu",
+        }
+    }
+
+    /// The reload command run when `reload` is absent.
+    pub fn default_reload(self) -> Option<&'static str> {
+        match self {
+            Self::Libvirt => Some("virt-admin server-update-tls libvirtd"),
+            Self::Qemu => None,
+        }
+    }
+}
+
+/// A `[[agent.targets]]` checked and with its defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentTarget {
+    /// An entry as PEM files; the `[agent] reload` runs after a change.
+    Files {
+        /// The entry.
+        entry: crate::EntryRef,
+        /// The certificate and chain file.
+        cert: std::path::PathBuf,
+        /// The key file, if any.
+        key: Option<std::path::PathBuf>,
+    },
+    /// A libvirt or QEMU tree with its own reload.
+    Layout {
+        /// Which tree.
+        layout: TargetLayout,
+        /// The entry; `None` is the host certificate.
+        entry: Option<crate::EntryRef>,
+        /// Where it goes.
+        dir: std::path::PathBuf,
+        /// The command run after a change, if any.
+        reload: Option<String>,
+        /// How long the reload may run.
+        reload_timeout: std::time::Duration,
+    },
+}
+
+impl TargetSettings {
+    /// Checks the combination of keys and fills in the defaults.
+    pub fn resolve(&self) -> Result<AgentTarget, Error> {
+        let Some(layout) = self.layout else {
+            let only_layout = [
+                (self.dir.is_some(), "agent.targets.dir"),
+                (self.reload.is_some(), "agent.targets.reload"),
+                (
+                    self.reload_timeout.is_some(),
+                    "agent.targets.reload_timeout",
+                ),
+            ];
+            if let Some((_, field)) = only_layout.iter().find(|(set, _)| *set) {
+                return Err(Error::Setting {
+                    field,
+                    expected: "only with `layout` (a file target runs the [agent] reload)",
+                });
+            }
+            let (Some(entry), Some(cert)) = (&self.entry, &self.cert) else {
+                return Err(Error::Setting {
+                    field: "agent.targets",
+                    expected: "`entry` and `cert` (and optionally `key`), or `layout`",
+                });
+            };
+            return Ok(AgentTarget::Files {
+                entry: entry.clone(),
+                cert: cert.clone(),
+                key: self.key.clone(),
+            });
+        };
+        if self.cert.is_some() || self.key.is_some() {
+            return Err(Error::Setting {
+                field: "agent.targets.layout",
+                expected:
+                    "no `cert` or `key` beside it: the layout names its own files under `dir`",
+            });
+        }
+        let reload_timeout = match self.reload_timeout {
+            None => std::time::Duration::from_secs(30),
+            Some(v) => {
+                let secs = v.duration().whole_seconds();
+                if !(1..=3600).contains(&secs) {
+                    return Err(Error::Setting {
+                        field: "agent.targets.reload_timeout",
+                        expected: "a duration from 1s to 1h",
+                    });
+                }
+                std::time::Duration::from_secs(secs.unsigned_abs())
+            }
+        };
+        let reload = match &self.reload {
+            Some(r) if r.trim().is_empty() => None,
+            Some(r) => Some(r.clone()),
+            None => layout.default_reload().map(str::to_owned),
+        };
+        Ok(AgentTarget::Layout {
+            layout,
+            entry: self.entry.clone(),
+            dir: self
+                .dir
+                .clone()
+                .unwrap_or_else(|| layout.default_dir().into()),
+            reload,
+            reload_timeout,
+        })
+    }
 }
 
 /// `[fleet]` section.
@@ -440,5 +588,75 @@ mod server_tests {
                 other => panic!("{field}: {other:?}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn target(text: &str) -> Result<AgentTarget, String> {
+        let s: Settings = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.agent.targets[0].resolve().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn layout_targets_take_their_defaults() {
+        let t = target("[[agent.targets]]\nlayout = \"libvirt\"\n").unwrap();
+        assert_eq!(
+            t,
+            AgentTarget::Layout {
+                layout: TargetLayout::Libvirt,
+                entry: None,
+                dir: "/etc/pki".into(),
+                reload: Some("virt-admin server-update-tls libvirtd".into()),
+                reload_timeout: std::time::Duration::from_secs(30),
+            }
+        );
+        let t = target("[[agent.targets]]\nlayout = \"qemu\"\nreload_timeout = \"5s\"\n").unwrap();
+        let AgentTarget::Layout {
+            dir,
+            reload,
+            reload_timeout,
+            ..
+        } = t
+        else {
+            panic!("{t:?}")
+        };
+        assert_eq!(dir, std::path::PathBuf::from("/etc/pki/qemu"));
+        assert_eq!(reload, None);
+        assert_eq!(reload_timeout, std::time::Duration::from_secs(5));
+        let t =
+            target("[[agent.targets]]\nlayout = \"libvirt\"\ndir = \"/srv/pki\"\nreload = \"\"\n")
+                .unwrap();
+        assert!(
+            matches!(t, AgentTarget::Layout { reload: None, ref dir, .. } if dir == std::path::Path::new("/srv/pki"))
+        );
+    }
+
+    #[test]
+    fn unknown_layout_names_the_setting() {
+        let e = target("[[agent.targets]]\nlayout = \"xen\"\n").unwrap_err();
+        assert!(
+            e.contains("agent.targets.layout 'xen'") && e.contains("\"libvirt\" or \"qemu\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn mixed_or_missing_keys_are_refused() {
+        let e = target("[[agent.targets]]\nlayout = \"qemu\"\ncert = \"/x.pem\"\n").unwrap_err();
+        assert!(e.contains("agent.targets.layout"), "{e}");
+        let e = target("[[agent.targets]]\nentry = \"a/b\"\ncert = \"/x\"\ndir = \"/d\"\n")
+            .unwrap_err();
+        assert!(e.contains("agent.targets.dir"), "{e}");
+        let e = target("[[agent.targets]]\nentry = \"a/b\"\n").unwrap_err();
+        assert!(e.contains("`entry` and `cert`"), "{e}");
+        let e =
+            target("[[agent.targets]]\nlayout = \"qemu\"\nreload_timeout = \"0s\"\n").unwrap_err();
+        assert!(e.contains("agent.targets.reload_timeout"), "{e}");
+        let t = target("[[agent.targets]]\nentry = \"a/b\"\ncert = \"/x\"\n").unwrap();
+        assert!(matches!(t, AgentTarget::Files { key: None, .. }));
     }
 }

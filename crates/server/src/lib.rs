@@ -13,7 +13,7 @@
 //!   enrollment answer and every grant carry `host_key_algo` when the server's `host`
 //!   profile sets one (`[profiles.host] key_algo`): the algorithm of every host key, and
 //!   a join or renewal CSR with another key is refused (a renewal is asked again, `renew`).
-//! - `POST /v1/poll` `{renew_csr?, verification, trusted_roots}`: a joined host, authenticated by the pool-internal
+//! - `POST /v1/poll` `{renew_csr?, verification, trusted_roots, deploy_error?}`: a joined host, authenticated by the pool-internal
 //!   certificate it presents over mutual TLS; answers the same shape.
 //! - `POST /v1/pool` `{pool_certificate}`: a joined host replaces its pinned
 //!   pool-internal certificate, authenticated by the current one.
@@ -421,6 +421,17 @@ async fn route(
                             })?;
                         if grant.host_chain.is_some() {
                             RENEWALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        // What the agent says of its last deploy: raises or clears
+                        // `deploy-failed`. The poll itself stands either way.
+                        let deploy_error = v["deploy_error"].as_str();
+                        match node.host_report_deploy(&host.name, deploy_error) {
+                            Ok(changes) => {
+                                if let (Some(e), false) = (deploy_error, changes.is_empty()) {
+                                    eprintln!("certherd server: {} could not deploy: {e}", host.name);
+                                }
+                            }
+                            Err(e) => eprintln!("certherd server: recording the deploy report of {}: {e}", host.name),
                         }
                         Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
                     })
