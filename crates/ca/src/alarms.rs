@@ -59,33 +59,14 @@ fn notification_body(node: &str, change: &AlarmChange) -> String {
     .to_string()
 }
 
-/// Meta key prefix of the deploy error a host's agent last reported.
-const HOST_DEPLOY_ERROR: &str = "host.deploy_error:";
-
 impl<S: Store> Node<S> {
-    /// When `host` joined, as the deploy report records it: a report from an earlier
-    /// join of the same name (removed, then added again) is not this host's.
-    fn host_join_mark(&self, host: &str) -> Result<String, Error> {
-        Ok(self
-            .store
-            .hosts()?
-            .into_iter()
-            .find(|h| h.name == host)
-            .and_then(|h| h.joined_at)
-            .map(|t| t.unix_timestamp().to_string())
-            .unwrap_or_default())
-    }
-
     /// The deploy error `host`'s agent last reported (with the reload's output), if its
-    /// last report was one.
+    /// last report was one. The row belongs to the host and goes with it.
     pub fn host_deploy_error(&self, host: &str) -> Result<Option<String>, Error> {
-        let Some(v) = self.store.meta(&format!("{HOST_DEPLOY_ERROR}{host}"))? else {
+        if self.store.host(host)?.is_none() {
             return Ok(None);
-        };
-        let mark = self.host_join_mark(host)?;
-        Ok(v.split_once('\n')
-            .filter(|(joined, error)| *joined == mark && !error.is_empty())
-            .map(|(_, error)| error.to_owned()))
+        }
+        Ok(self.store.host_state(host)?.deploy_error)
     }
 
     /// Records what `host`'s agent reported of its last deploy (`None`: it succeeded),
@@ -99,14 +80,9 @@ impl<S: Store> Node<S> {
         if self.host_deploy_error(host)?.as_deref() == error {
             return Ok(Vec::new());
         }
-        let value = format!(
-            "{}\n{}",
-            self.host_join_mark(host)?,
-            error.unwrap_or_default()
-        );
-        self.commit(&[Change::SetMeta {
-            key: format!("{HOST_DEPLOY_ERROR}{host}"),
-            value,
+        self.commit(&[Change::SetHostDeployError {
+            host: host.to_owned(),
+            error: error.map(str::to_owned),
         }])?;
         self.evaluate_alarms()
     }

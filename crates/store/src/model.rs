@@ -120,6 +120,8 @@ pub struct HostState {
     pub renew_ordered_at: Option<OffsetDateTime>,
     /// When a new pool-internal certificate was ordered, while the order waits.
     pub refresh_pool_ordered_at: Option<OffsetDateTime>,
+    /// The deploy problem its agent last reported (`None`: its last deploy went well).
+    pub deploy_error: Option<String>,
 }
 
 /// A webhook notification in the outbox, waiting for delivery.
@@ -224,6 +226,13 @@ pub enum Change {
         host: String,
         /// Whether its verification is on.
         enabled: bool,
+    },
+    /// Records the deploy problem a host's agent reported, or clears it (`None`).
+    SetHostDeployError {
+        /// The host, which must exist.
+        host: String,
+        /// What went wrong, with the reload's output.
+        error: Option<String>,
     },
     /// Replaces the roots a host reported holding.
     SetHostRoots {

@@ -97,6 +97,11 @@ CREATE TABLE IF NOT EXISTS host_roots (
     sha256 TEXT NOT NULL,
     PRIMARY KEY (host, sha256)
 );
+-- The last deploy problem a host's agent reported (a failed layout write or reload).
+CREATE TABLE IF NOT EXISTS host_deploy (
+    host TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
+    error TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS admin_credentials (
     sha256 TEXT PRIMARY KEY,
     name TEXT NOT NULL
@@ -714,6 +719,19 @@ impl SqliteStore {
                 )
                 .map_err(host_write("recording a host's verification", host))?;
             }
+            Change::SetHostDeployError { host, error } => match error {
+                Some(e) => {
+                    tx.execute_cached(
+                        "INSERT INTO host_deploy (host, error) VALUES (?1, ?2) ON CONFLICT (host) DO UPDATE SET error = excluded.error",
+                        params![host, e],
+                    )
+                    .map_err(host_write("recording a host's deploy problem", host))?;
+                }
+                None => {
+                    tx.execute_cached("DELETE FROM host_deploy WHERE host = ?1", [host])
+                        .map_err(Error::sql("clearing a host's deploy problem"))?;
+                }
+            },
             Change::SetHostRoots { host, roots } => {
                 tx.execute_cached("DELETE FROM host_roots WHERE host = ?1", [host])
                     .map_err(Error::sql("recording a host's roots"))?;
@@ -1041,9 +1059,19 @@ impl Store for SqliteStore {
                 .map_err(&sql)?;
             rows.collect::<Result<_, _>>().map_err(&sql)?
         };
+        let deploy_error: Option<String> = self
+            .conn
+            .query_row_cached(
+                "SELECT error FROM host_deploy WHERE host = ?1",
+                [host],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
         let mut state = HostState {
             verification: verification.map(|v| v != 0),
             roots,
+            deploy_error,
             ..HostState::default()
         };
         for (kind, at) in orders {

@@ -99,6 +99,10 @@ fn removing_a_host_removes_every_row_of_it() {
                 order: HostOrder::RefreshPool,
                 at: now,
             },
+            Change::SetHostDeployError {
+                host: "esx01".into(),
+                error: Some("reload `virt-admin server-update-tls libvirtd` failed".into()),
+            },
             Change::SetHostVerification {
                 host: "esx02".into(),
                 enabled: true,
@@ -112,6 +116,7 @@ fn removing_a_host_removes_every_row_of_it() {
             roots: vec!["r1".into(), "r2".into()],
             renew_ordered_at: Some(now),
             refresh_pool_ordered_at: Some(now),
+            deploy_error: Some("reload `virt-admin server-update-tls libvirtd` failed".into()),
         }
     );
     assert!(!rows_naming(&dir.path().join("certherd.db"), "esx01").is_empty());

@@ -79,6 +79,7 @@ fn version_3_fleet_meta_keys_move_into_their_tables() {
             roots: vec!["r1".into(), "r2".into()],
             renew_ordered_at: Some(at(1764000300)),
             refresh_pool_ordered_at: Some(at(1764000400)),
+            deploy_error: None,
         }
     );
     assert_eq!(store.host_state("gone").unwrap(), HostState::default());
