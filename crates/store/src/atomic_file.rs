@@ -57,6 +57,30 @@ fn check_target(path: &Path) -> Result<(), Error> {
 /// is refused before anything is written.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
     check_target(path)?;
+    write_via_temporary(path, data, mode, "replace", |tmp, path| {
+        fs::rename(tmp, path)
+    })
+}
+
+/// Writes `data` to `path`, which must not exist, with permission `mode`: a temporary file
+/// in the same directory is written and synced, then hard-linked to `path` (never over an
+/// existing file: that is an error) and the directory synced.
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    write_via_temporary(path, data, mode, "create", |tmp, path| {
+        fs::hard_link(tmp, path)
+    })
+}
+
+/// Writes, syncs and chmods a temporary file beside `path`, then `place`s it at `path`
+/// (`place_action` names that step in errors) and syncs the directory. The temporary file
+/// is gone afterwards, whatever happened.
+fn write_via_temporary(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    place_action: &'static str,
+    place: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |source| Error::Io {
@@ -101,13 +125,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
         f.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io("chmod", &tmp))?;
         f.sync_all().map_err(io("sync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io("replace", path))?;
+        place(&tmp, path).map_err(io(place_action, path))?;
         if let Ok(d) = fs::File::open(&dir) {
             let _ = d.sync_all();
         }
         Ok(())
     })();
-    if result.is_err() {
+    // After a rename there is nothing left to remove; after a link or a failure there is.
+    if fs::symlink_metadata(&tmp).is_ok() {
         let _ = fs::remove_file(&tmp);
     }
     result

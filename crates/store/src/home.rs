@@ -441,7 +441,7 @@ impl Home {
                 detail: "that is where the key already is",
             });
         }
-        write_new(to, &bytes)?;
+        crate::atomic_file::write_new(to, &bytes, 0o600)?;
         let verified = self.clone().with_master_key(KeyLocation {
             path: to.to_path_buf(),
             source: KeySource::Env,
@@ -476,53 +476,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
-}
-
-/// Writes `bytes` to `path`, which must not exist, as a 0600 file: a temporary file in the
-/// same directory is written and synced, then linked to `path` (never over an existing
-/// file) and the directory synced.
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let io = |action: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Io {
-            action,
-            path: p,
-            source,
-        }
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut nonce = [0u8; 6];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::MasterKey {
-        path: path.to_path_buf(),
-        detail: "random generator failed",
-    })?;
-    let tmp = dir.join(format!(
-        ".certherd-key.{}",
-        nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("create", &tmp))?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io("chmod", &tmp))?;
-        f.write_all(bytes).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("sync", &tmp))?;
-        fs::hard_link(&tmp, path).map_err(io("create", path))?;
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    let _ = fs::remove_file(&tmp);
-    result
 }
 
 /// The first entry with a sealed key, opened with the store's master key (`None` when the
