@@ -11,37 +11,12 @@ mod common;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Env, Killed};
 
-fn start_server(env: &Env, addr: &str) -> Killed {
-    let child = env
-        .cmd(&["server", "--listen", addr, "--evaluate-every", "1h"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Killed::new(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "server did not listen on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    guard
-}
-
-fn agent(home: &Path, args: &[&str]) -> common::Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
-    c.arg("--home")
-        .arg(home)
-        .args(args)
-        .env("CI", "true")
-        .env_remove("CERTHERD_MASTER_KEY_FILE")
-        .stdin(Stdio::null());
-    common::finish(c.output().unwrap())
-}
+use common::{run_at as agent, start_server};
 
 const FILES: [(&str, u32); 5] = [
     ("ca-cert.pem", 0o644),

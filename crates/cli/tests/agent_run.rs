@@ -9,41 +9,12 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Env, Killed};
 
-fn start_server(env: &Env, addr: &str) -> Killed {
-    let child = env
-        .cmd(&["server", "--listen", addr, "--evaluate-every", "1h"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Killed::new(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "server did not listen on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    guard
-}
-
-fn agent_cmd(home: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
-    c.arg("--home")
-        .arg(home)
-        .args(args)
-        .env("CI", "true")
-        .env_remove("CERTHERD_MASTER_KEY_FILE")
-        .stdin(Stdio::null());
-    c
-}
-
-fn agent(home: &Path, args: &[&str]) -> common::Run {
-    common::finish(agent_cmd(home, args).output().unwrap())
-}
+use common::{cmd_at as agent_cmd, run_at as agent, start_server};
 
 fn status_json(home: &Path) -> serde_json::Value {
     let r = agent(home, &["status", "--output", "json"]);

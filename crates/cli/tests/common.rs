@@ -226,3 +226,51 @@ impl Drop for Killed {
         self.stop();
     }
 }
+
+/// A 127.0.0.1 port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `certherd server` on `addr` for `env`'s home (alarms evaluated hourly), guarded, once it
+/// accepts connections.
+pub fn start_server(env: &Env, addr: &str) -> Killed {
+    let child = Killed::new(
+        env.cmd(&["server", "--listen", addr, "--evaluate-every", "1h"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not listen on {addr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+/// certherd on another home (a host's), as CI runs it: `CI=true`, no stdin, and no
+/// master key from the environment.
+pub fn cmd_at(home: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
+    c.arg("--home")
+        .arg(home)
+        .args(args)
+        .env("CI", "true")
+        .env_remove("CERTHERD_MASTER_KEY_FILE")
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// [`cmd_at`], run to the end.
+pub fn run_at(home: &Path, args: &[&str]) -> Run {
+    finish(cmd_at(home, args).output().unwrap())
+}

@@ -20,24 +20,8 @@ struct Server {
 }
 
 fn start_server(env: &Env) -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = common::Killed::new(
-        env.cmd(&["server", "--listen", &addr, "--evaluate-every", "1h"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "server did not listen on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let child = common::start_server(env, &addr);
     Server {
         _child: child,
         url: format!("https://{addr}"),
@@ -51,13 +35,7 @@ fn agent_home(env: &Env, name: &str) -> std::path::PathBuf {
 }
 
 fn agent(env: &Env, name: &str, args: &[&str]) -> common::Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
-    c.arg("--home")
-        .arg(agent_home(env, name))
-        .args(args)
-        .env("CI", "true")
-        .stdin(Stdio::null());
-    common::finish(c.output().unwrap())
+    common::run_at(&agent_home(env, name), args)
 }
 
 fn host_add(env: &Env, name: &str, ip: &str) -> (String, String) {

@@ -8,20 +8,14 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use certherd_x509::CertInfo;
 use common::{Env, Killed};
 
 fn start_server(env: &Env) -> (Killed, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    start_server_at(env, &format!("https://127.0.0.1:{port}"))
+    start_server_at(env, &format!("https://127.0.0.1:{}", common::free_port()))
 }
 
 /// A server node whose certificate covers the loopback address the agents reach it at.
@@ -61,14 +55,7 @@ fn fleet_renew(env: &Env, host: &str) {
 }
 
 fn agent(env: &Env, name: &str, args: &[&str]) -> common::Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_certherd"));
-    c.arg("--home")
-        .arg(env.path(&format!("agent-{name}")))
-        .args(args)
-        .env("CI", "true")
-        .env_remove("CERTHERD_MASTER_KEY_FILE")
-        .stdin(Stdio::null());
-    common::finish(c.output().unwrap())
+    common::run_at(&env.path(&format!("agent-{name}")), args)
 }
 
 /// Enrolls `name` and joins it, with `extra` arguments to `agent join`.
@@ -232,18 +219,6 @@ fn a_host_profile_set_after_the_join_applies_at_the_next_renewal() {
 
 /// Starts the server again on the address of `url`.
 fn start_server_at(env: &Env, url: &str) -> (Killed, String) {
-    let addr = url.trim_start_matches("https://").to_owned();
-    let child = Killed::new(
-        env.cmd(&["server", "--listen", &addr, "--evaluate-every", "1h"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "server did not listen on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, url.to_owned())
+    let addr = url.trim_start_matches("https://");
+    (common::start_server(env, addr), url.to_owned())
 }

@@ -10,7 +10,6 @@ mod common;
 #[path = "../../tls/tests/peers/lifeline.rs"]
 mod lifeline;
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,14 +27,6 @@ fn pykmip_server() -> PathBuf {
         return venv;
     }
     PathBuf::from("pykmip-server")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A running PyKMIP server, stopped on drop.
@@ -170,7 +161,7 @@ fn three_trust_paths_and_four_failures_against_pykmip() {
     let certherd_root = env.ok(&["ca", "export"]);
     // The key server trusts its own CA and, for path 1, certherd's CA.
     let ca_bundle = format!("{}{}", ks.pem(), certherd_root);
-    let port = free_port();
+    let port = common::free_port();
     let mut kms = Kms::start(&env.path("kms"), port, &server_pem, &server_key, &ca_bundle);
     let addr = format!("127.0.0.1:{}", kms.port);
 

@@ -454,14 +454,6 @@ fn program(name: &str) -> PathBuf {
     panic!("{name} not found: install Debian's qemu-utils (`.ci/run` does)");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `qemu-img info` over NBD with TLS, with the client credentials in `dir`.
 fn qemu_img_info(port: u16, dir: &Path) -> (bool, String) {
     let o = Command::new(program("qemu-img"))
@@ -611,7 +603,7 @@ fn qemu_nbd_serves_the_qemu_layout_and_verifies_the_peer() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    let port = free_port();
+    let port = common::free_port();
     let mut server = qemu_nbd(&server_dir, &img, port);
     wait_listening(&mut server, port);
 
@@ -669,7 +661,7 @@ fn qemu_refuses_an_ecdsa_certificate_as_the_layout_says() {
         .unwrap()
         .status
         .success());
-    let port = free_port();
+    let port = common::free_port();
     let server = qemu_nbd(&dir, &img, port);
     // qemu-nbd checks its credentials at start and exits.
     let deadline = Instant::now() + Duration::from_secs(20);

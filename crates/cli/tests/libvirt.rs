@@ -74,14 +74,6 @@ fn missing() -> Option<String> {
     (!why.is_empty()).then(|| why.join("; "))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn libvirtd_running() -> bool {
     Command::new("pgrep")
         .args(["-x", "libvirtd"])
@@ -348,7 +340,7 @@ fn libvirtd_serves_the_libvirt_layout_to_virsh_over_tls() {
         &other_pki,
     );
 
-    let port = free_port();
+    let port = common::free_port();
     let mut daemon = Libvirtd::start(run.path(), &pki, port, "libvirtd");
     daemon.wait_listening(port);
 
@@ -410,7 +402,7 @@ fn libvirtd_serves_the_libvirt_layout_to_virsh_over_tls() {
         env.ok(&["cert", "export", "kvm/ec", "--key-only"]),
     )
     .unwrap();
-    let ec_port = free_port();
+    let ec_port = common::free_port();
     let mut ec_daemon = Libvirtd::start(run.path(), &ec_dir, ec_port, "libvirtd-ec");
     let status = ec_daemon.wait_exit();
     let printed = ec_daemon.printed();
