@@ -61,11 +61,9 @@ fn notification_body(node: &str, change: &AlarmChange) -> String {
 
 impl<S: Store> Node<S> {
     /// The deploy error `host`'s agent last reported (with the reload's output), if its
-    /// last report was one. The row belongs to the host and goes with it.
+    /// last report was one. The row belongs to the host and goes with it, so a host
+    /// added again under the same name starts without one.
     pub fn host_deploy_error(&self, host: &str) -> Result<Option<String>, Error> {
-        if self.store.host(host)?.is_none() {
-            return Ok(None);
-        }
         Ok(self.store.host_state(host)?.deploy_error)
     }
 
