@@ -138,11 +138,18 @@ impl ReloadError {
     }
 }
 
+/// `; it printed: LINE / LINE`: the output on one line, so that a log line, the alarm and
+/// the CLI's error each stay one line; [`ReloadError::output`] keeps it as printed.
 fn said(output: &str) -> String {
-    if output.trim().is_empty() {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
         String::new()
     } else {
-        format!("; it printed: {}", output.trim())
+        format!("; it printed: {}", lines.join(" / "))
     }
 }
 

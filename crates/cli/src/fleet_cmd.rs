@@ -485,8 +485,8 @@ fn deploy_now(
             }
             _ => {}
         }
+        // Said once, by the caller, with what it was doing.
         if let Some(p) = d.outcome.problem() {
-            errln!("error: {at}: {p}");
             problems.push(format!("{at}: {p}"));
         }
     }

@@ -424,3 +424,41 @@ fn a_libvirt_target_gets_the_pki_tree_and_an_ecdsa_host_key_is_refused_with_the_
     );
     assert!(!pki.exists() && !marker.exists());
 }
+
+#[test]
+fn a_wrong_target_is_said_when_the_home_opens_not_after_a_poll() {
+    let env = Env::new();
+    let (_server, home) = joined(&env, "kvm4.example.test", Some("rsa-2048"));
+    let pki = env.path("pki");
+    for (config, says) in [
+        (
+            format!(
+                "[[agent.targets]]\nlayout = \"libvirt\"\ndir = \"{}\"\ncert = \"/tmp/x.pem\"\n",
+                pki.display()
+            ),
+            "invalid setting agent.targets.layout: no `cert` or `key` beside it",
+        ),
+        (
+            "[[agent.targets]]\nentry = \"machine-ssl/host\"\ncert = \"/tmp/x.pem\"\nreload = \"true\"\n".to_owned(),
+            "invalid setting agent.targets.reload: only with `layout`",
+        ),
+        (
+            "[[agent.targets]]\nlayout = \"qemu\"\nreload_timeout = \"2h\"\n".to_owned(),
+            "invalid setting agent.targets.reload_timeout: a duration from 1s to 1h",
+        ),
+    ] {
+        std::fs::write(home.join("certherd.toml"), &config).unwrap();
+        for args in [&["agent", "run", "--once"][..], &["cert", "list"]] {
+            let r = agent(&home, args);
+            assert_ne!(r.code, 0, "{config}\n{}", r.stdout);
+            assert!(
+                r.stderr.contains("certherd.toml") && r.stderr.contains(says),
+                "{config}\n{}",
+                r.stderr
+            );
+            // Said before any poll: nothing was written and no poll was recorded.
+            assert!(!r.stderr.contains("polled"), "{}", r.stderr);
+        }
+        assert!(!pki.exists());
+    }
+}

@@ -1,8 +1,15 @@
-//! One libvirt node with the real daemon: `cert export --layout libvirt` feeds a libvirtd
-//! this test starts (`listen_tls` on a free loopback port, its own config, sockets and
+//! libvirt's TLS with the real daemon, in two tests.
+//!
+//! One node: `cert export --layout libvirt` feeds a libvirtd this test starts (`listen_tls` on a free loopback port, its own config, sockets and
 //! pid file), and `virsh -c qemu+tls://localhost:PORT/system?pkipath=...` connects with
 //! the client certificate of the layout. A client of another CA fails; an ECDSA
 //! certificate is refused by the layout with the reason, and by libvirtd itself.
+//!
+//! The fleet: a server and an agent joined with an RSA key and a `layout = "libvirt"`
+//! target deploy into /etc/pki (moved aside and put back) for a libvirtd reading libvirt's
+//! defaults; the agent's default reload, `virt-admin server-update-tls libvirtd`, makes it
+//! serve each renewal and each stage of a CA rotation in place, while `virsh` connects
+//! every 200 ms: no connection may fail.
 //!
 //! Needs Debian's libvirt-daemon, libvirt-daemon-driver-qemu and libvirt-clients, root
 //! (the daemon serves qemu:///system), and the user `libvirt-qemu` and group `kvm` (without
@@ -74,6 +81,14 @@ fn missing() -> Option<String> {
     (!why.is_empty()).then(|| why.join("; "))
 }
 
+/// libvirt allows one libvirtd per machine: the tests of this file take turns.
+fn one_libvirtd_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed holding it does not stop the next.
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn libvirtd_running() -> bool {
     Command::new("pgrep")
         .args(["-x", "libvirtd"])
@@ -92,20 +107,24 @@ struct Libvirtd {
 
 impl Libvirtd {
     /// Starts `libvirtd --listen` with a config in `run` (a short directory: it holds the
-    /// unix sockets) serving TLS on `port` from the libvirt layout at `pki`.
-    fn start(run: &Path, pki: &Path, port: u16, name: &str) -> Self {
+    /// unix sockets) serving TLS on `port` from the libvirt layout at `pki`, or from
+    /// libvirt's own default files under /etc/pki when `pki` is None.
+    fn start(run: &Path, pki: Option<&Path>, port: u16, name: &str) -> Self {
         let conf = run.join(format!("{name}.conf"));
+        let files = pki.map_or_else(String::new, |pki| {
+            format!(
+                "key_file = \"{pki}/libvirt/private/serverkey.pem\"\n\
+                 cert_file = \"{pki}/libvirt/servercert.pem\"\n\
+                 ca_file = \"{pki}/CA/cacert.pem\"\n",
+                pki = pki.display()
+            )
+        });
         std::fs::write(
             &conf,
             format!(
                 "listen_tls = 1\nlisten_tcp = 0\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\n\
-                 unix_sock_dir = \"{sock}\"\n\
-                 key_file = \"{pki}/libvirt/private/serverkey.pem\"\n\
-                 cert_file = \"{pki}/libvirt/servercert.pem\"\n\
-                 ca_file = \"{pki}/CA/cacert.pem\"\n\
-                 auth_tls = \"none\"\n",
+                 unix_sock_dir = \"{sock}\"\n{files}auth_tls = \"none\"\n",
                 sock = run.display(),
-                pki = pki.display(),
             ),
         )
         .unwrap();
@@ -284,6 +303,7 @@ fn issue_and_export(env: &Env, alias: &str, key_algo: &str, out: &Path) -> commo
 #[test]
 #[ignore = "needs libvirtd (Debian libvirt-daemon); .ci/run installs it"]
 fn libvirtd_serves_the_libvirt_layout_to_virsh_over_tls() {
+    let _turn = one_libvirtd_at_a_time();
     if let Some(why) = missing() {
         assert!(!in_ci(), "under CI this test must run: {why}");
         eprintln!("skipped: {why}");
@@ -341,7 +361,7 @@ fn libvirtd_serves_the_libvirt_layout_to_virsh_over_tls() {
     );
 
     let port = common::free_port();
-    let mut daemon = Libvirtd::start(run.path(), &pki, port, "libvirtd");
+    let mut daemon = Libvirtd::start(run.path(), Some(&pki), port, "libvirtd");
     daemon.wait_listening(port);
 
     let (ok, text, uri) = virsh_uri(port, &good);
@@ -403,7 +423,7 @@ fn libvirtd_serves_the_libvirt_layout_to_virsh_over_tls() {
     )
     .unwrap();
     let ec_port = common::free_port();
-    let mut ec_daemon = Libvirtd::start(run.path(), &ec_dir, ec_port, "libvirtd-ec");
+    let mut ec_daemon = Libvirtd::start(run.path(), Some(&ec_dir), ec_port, "libvirtd-ec");
     let status = ec_daemon.wait_exit();
     let printed = ec_daemon.printed();
     eprintln!("libvirtd with an ECDSA certificate: {status}\n{printed}");
@@ -415,5 +435,415 @@ fn libvirtd_serves_the_libvirt_layout_to_virsh_over_tls() {
     drop(ec_daemon);
     drop(daemon);
 
+    assert!(!libvirtd_running(), "no libvirtd left running");
+}
+
+const ETC_PKI: &str = "/etc/pki";
+const BACKUP_PREFIX: &str = "pki.certherd-test-";
+
+/// /etc/pki for the length of a test. libvirt 9 re-reads TLS files in place
+/// (`virt-admin server-update-tls`) only from /etc/pki, so the fleet test deploys there:
+/// whatever was there is moved aside first and put back when the test ends, also when it
+/// fails. A test process killed outright leaves `/etc/pki.certherd-test-PID` behind, which
+/// the next run refuses to overwrite, naming it.
+struct EtcPki {
+    backup: Option<PathBuf>,
+}
+
+impl EtcPki {
+    fn take() -> Self {
+        let left: Vec<String> = std::fs::read_dir("/etc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(BACKUP_PREFIX))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "/etc/{}: a backup of /etc/pki left by a killed run of this test; put it back first (rm -r /etc/pki && mv /etc/{} /etc/pki)",
+            left.join(", /etc/"),
+            left[0]
+        );
+        let pki = Path::new(ETC_PKI);
+        let backup = pki.symlink_metadata().is_ok().then(|| {
+            let to = PathBuf::from(format!("/etc/{BACKUP_PREFIX}{}", std::process::id()));
+            std::fs::rename(pki, &to).unwrap();
+            to
+        });
+        Self { backup }
+    }
+}
+
+impl Drop for EtcPki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(ETC_PKI);
+        if let Some(backup) = &self.backup {
+            if let Err(e) = std::fs::rename(backup, ETC_PKI) {
+                eprintln!("cannot put /etc/pki back from {}: {e}", backup.display());
+            }
+        }
+    }
+}
+
+/// The certificate a TLS server on 127.0.0.1:`port` presents, fetched by `openssl
+/// s_client` with the client certificate deployed under /etc/pki (libvirtd asks for one):
+/// its serial as `openssl x509 -serial` prints it, in lower case, and its PEM.
+fn served(port: u16) -> (String, String) {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} -cert {ETC_PKI}/libvirt/clientcert.pem \
+             -key {ETC_PKI}/libvirt/private/clientkey.pem </dev/null 2>&1 \
+             | tee /dev/stderr | openssl x509"
+        ))
+        .output()
+        .unwrap();
+    let pem = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "openssl s_client on {port}: {pem}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (openssl_serial(&pem), pem)
+}
+
+/// `openssl x509 -noout -serial` of a PEM certificate, in lower case.
+fn openssl_serial(pem: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(["x509", "-noout", "-serial"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pem.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.trim()
+        .strip_prefix("serial=")
+        .unwrap_or_else(|| panic!("openssl x509 -serial: {text}"))
+        .trim_start_matches('0')
+        .to_ascii_lowercase()
+}
+
+/// `openssl verify -CAfile ROOTS` of a PEM certificate: whether it chains, and what
+/// openssl said.
+fn openssl_verify(roots: &str, pem: &str, dir: &Path) -> (bool, String) {
+    std::fs::write(dir.join("verify-roots.pem"), roots).unwrap();
+    std::fs::write(dir.join("verify-leaf.pem"), pem).unwrap();
+    let o = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(dir.join("verify-roots.pem"))
+        .arg(dir.join("verify-leaf.pem"))
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// The serial (lower-case hex) of the host certificate the agent holds.
+fn held(agent: &Path) -> String {
+    let r = common::run_at(
+        agent,
+        &["cert", "show", "machine-ssl/host", "--output", "json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // As openssl prints it: no leading zeros.
+    v["serial"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('0')
+        .to_owned()
+}
+
+/// `virsh -c qemu+tls://127.0.0.1:PORT/system uri` with libvirt's default client files
+/// (/etc/pki), every 200 ms until told to stop: (successes, failures with what virsh said).
+fn virsh_loop(
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(u32, Vec<String>)> {
+    std::thread::spawn(move || {
+        let uri = format!("qemu+tls://127.0.0.1:{port}/system");
+        let (mut ok, mut failed) = (0, Vec::new());
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let o = Command::new(VIRSH)
+                .args(["-c", &uri, "uri"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            if o.status.success() {
+                ok += 1;
+            } else {
+                failed.push(format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (ok, failed)
+    })
+}
+
+/// Waits (at most `secs`) until `done`, saying what was awaited if not.
+fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[ignore = "needs libvirtd (Debian libvirt-daemon) and root; .ci/run installs it"]
+fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_connection() {
+    let _turn = one_libvirtd_at_a_time();
+    if let Some(why) = missing() {
+        assert!(!in_ci(), "under CI this test must run: {why}");
+        eprintln!("skipped: {why}");
+        return;
+    }
+    assert!(
+        !libvirtd_running(),
+        "a libvirtd is already running; libvirt's driver locks under /run/libvirt allow one per machine: stop it first"
+    );
+    let _pki = EtcPki::take();
+
+    // The server, alarms and rotation steps evaluated every second.
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = common::Killed::new(
+        env.cmd(&["server", "--listen", &addr, "--evaluate-every", "1s"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(env.path("server.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(20, "the server listens", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    let added = env.json(&[
+        "host",
+        "add",
+        "kvm1.example.test",
+        "--ip",
+        "127.0.0.1",
+        "--output",
+        "json",
+    ]);
+
+    // The KVM host: an RSA key, a libvirt target with libvirt's defaults (dir /etc/pki,
+    // reload `virt-admin server-update-tls libvirtd`). The daemon's admin socket is in the
+    // test's own directory, which virt-admin is told by its standard variable.
+    let run = tempfile::Builder::new()
+        .prefix("lv")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let admin_uri = format!(
+        "libvirtd:///system?socket={}/libvirt-admin-sock",
+        run.path().display()
+    );
+    let agent = env.path("kvm1");
+    let agent_cmd = |args: &[&str]| {
+        let mut c = common::cmd_at(&agent, args);
+        c.env("LIBVIRT_ADMIN_DEFAULT_URI", &admin_uri);
+        c
+    };
+    let r = common::finish(
+        agent_cmd(&[
+            "agent",
+            "join",
+            "--server",
+            &format!("https://{addr}"),
+            "--token",
+            added["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            added["ca_fingerprint"].as_str().unwrap(),
+            "--key-algo",
+            "rsa-3072",
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(
+        agent.join("certherd.toml"),
+        "[[agent.targets]]\nlayout = \"libvirt\"\n",
+    )
+    .unwrap();
+
+    // First deploy, before libvirtd runs: the files are laid out, the reload fails, and
+    // the server raises an alarm with virt-admin's words.
+    let r = common::finish(agent_cmd(&["agent", "run", "--once"]).output().unwrap());
+    eprintln!(
+        "$ certherd agent run --once (no libvirtd yet)\n{}",
+        r.stderr
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("wrote the libvirt layout in /etc/pki (5 files)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("virt-admin server-update-tls libvirtd"),
+        "{}",
+        r.stderr
+    );
+    let env = &env;
+    let alarm_open = |open: bool| {
+        move || {
+            let alarms = env.json(&["alarms", "--output", "json"]);
+            let has_open = alarms
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["kind"] == "deploy-failed" && a["cleared_at"].is_null());
+            has_open == open
+        }
+    };
+    wait_until(20, "the deploy-failed alarm is raised", alarm_open(true));
+    for (f, mode) in [
+        ("CA/cacert.pem", 0o644),
+        ("libvirt/servercert.pem", 0o644),
+        ("libvirt/clientcert.pem", 0o644),
+        ("libvirt/private/serverkey.pem", 0o600),
+        ("libvirt/private/clientkey.pem", 0o600),
+    ] {
+        assert_eq!(common::mode(&Path::new(ETC_PKI).join(f)), mode, "{f}");
+    }
+
+    // libvirtd, with no file paths of its own: it reads libvirt's defaults under /etc/pki.
+    let port = common::free_port();
+    let mut daemon = Libvirtd::start(run.path(), None, port, "libvirtd");
+    daemon.wait_listening(port);
+    let daemon_pid = daemon.child.as_ref().unwrap().id();
+    let first = held(&agent);
+    let (serial, _) = served(port);
+    assert_eq!(serial, first, "libvirtd serves the deployed certificate");
+    eprintln!("libvirtd serves serial {first}");
+
+    // The agent, polling every second; its retried reload now succeeds, clearing the alarm.
+    let log = env.path("agent.log");
+    let _agent = common::Killed::new(
+        agent_cmd(&["agent", "run", "--poll", "1s"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let printed = || std::fs::read_to_string(&log).unwrap_or_default();
+    let reloads = || {
+        printed()
+            .matches("ran `virt-admin server-update-tls libvirtd`")
+            .count()
+    };
+    wait_until(20, "the retried reload succeeds", || reloads() >= 1);
+    wait_until(20, "the deploy-failed alarm clears", alarm_open(false));
+
+    // Connections all through renewal and rotation, every 200 ms.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let connections = virsh_loop(port, stop.clone());
+
+    // `fleet renew`: a new key and certificate on the host, laid out and reloaded in place.
+    let r = env.run(&[
+        "fleet",
+        "renew",
+        "--host",
+        "kvm1.example.test",
+        "--wait",
+        "60s",
+    ]);
+    eprintln!(
+        "$ certherd fleet renew --host kvm1.example.test\n{}{}",
+        r.stdout, r.stderr
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let renewed = held(&agent);
+    assert_ne!(renewed, first);
+    wait_until(20, "libvirtd serves the renewed certificate", || {
+        served(port).0 == renewed
+    });
+    eprintln!(
+        "after fleet renew, libvirtd serves serial {renewed} (same libvirtd, pid {daemon_pid})"
+    );
+
+    // A staged CA rotation: new root trusted everywhere, host certificate reissued,
+    // old root retired; each change laid out and reloaded.
+    let old_root = env.json(&["ca", "show", "--output", "json"]);
+    std::fs::write(env.path("old-root.pem"), env.ok(&["ca", "export"])).unwrap();
+    let before = reloads();
+    let r = env.run(&["ca", "rotate"]);
+    eprintln!("$ certherd ca rotate\n{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    wait_until(120, "the rotation retires the old root", || {
+        env.ok(&["audit"]).contains("ca-retire")
+    });
+    let new_root = env.json(&["ca", "show", "--output", "json"]);
+    assert_ne!(new_root["sha256"], old_root["sha256"]);
+    let root_pem = env.ok(&["ca", "export"]);
+    wait_until(30, "libvirtd serves a certificate of the new root", || {
+        openssl_verify(&root_pem, &served(port).1, run.path()).0
+    });
+    let (serial, pem) = served(port);
+    let rotated = held(&agent);
+    assert_eq!(serial, rotated, "libvirtd serves what the agent holds");
+    let old_root_pem = env.path("old-root.pem");
+    let (chains, said) = openssl_verify(
+        &std::fs::read_to_string(&old_root_pem).unwrap(),
+        &pem,
+        run.path(),
+    );
+    assert!(
+        !chains,
+        "the served certificate does not chain to the old root: {said}"
+    );
+    eprintln!(
+        "after ca rotate, libvirtd serves serial {rotated} of the new root (openssl verify: {})",
+        openssl_verify(&root_pem, &pem, run.path()).1.trim()
+    );
+    wait_until(30, "/etc/pki/CA/cacert.pem holds only the new root", || {
+        std::fs::read_to_string(Path::new(ETC_PKI).join("CA/cacert.pem")).unwrap_or_default()
+            == root_pem
+    });
+    // A few more connections once the old root is gone everywhere.
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = connections.join().unwrap();
+    let rotation_reloads = reloads() - before;
+    eprintln!(
+        "virsh connections through fleet renew and ca rotate: {ok} succeeded, {} failed; \
+         {rotation_reloads} in-place reload(s) during the rotation; libvirtd pid {daemon_pid} throughout",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed connections: {failed:#?}");
+    assert!(ok >= 10, "the loop ran: {ok}");
+    assert!(rotation_reloads >= 2, "{}", printed());
+    // No restart: the same daemon served everything.
+    assert!(daemon.child.as_mut().unwrap().try_wait().unwrap().is_none());
+    eprintln!("agent log:\n{}", printed());
+    drop(daemon);
     assert!(!libvirtd_running(), "no libvirtd left running");
 }
