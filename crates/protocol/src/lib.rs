@@ -320,7 +320,11 @@ pub struct InvalidUrl(pub String);
 
 impl std::fmt::Display for InvalidUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid server URL '{}': expected https://HOST:PORT", self.0)
+        write!(
+            f,
+            "invalid server URL '{}': expected https://HOST:PORT",
+            self.0
+        )
     }
 }
 
@@ -333,8 +337,7 @@ impl ServerUrl {
         let rest = url.strip_prefix("https://").ok_or_else(bad)?;
         let authority = rest.split('/').next().unwrap_or_default();
         let (host, port) = authority.rsplit_once(':').ok_or_else(bad)?;
-        if host.is_empty() || port.parse::<u16>().is_err() || host.contains(char::is_whitespace)
-        {
+        if host.is_empty() || port.parse::<u16>().is_err() || host.contains(char::is_whitespace) {
             return Err(bad());
         }
         Ok(Self {
@@ -420,7 +423,10 @@ mod tests {
         };
         assert_eq!(decode::<JoinRequest>(encode(&j).as_bytes()).unwrap(), j);
         let e = EnrollmentRequest { token: "t".into() };
-        assert_eq!(decode::<EnrollmentRequest>(encode(&e).as_bytes()).unwrap(), e);
+        assert_eq!(
+            decode::<EnrollmentRequest>(encode(&e).as_bytes()).unwrap(),
+            e
+        );
         let r = PoolRequest {
             pool_certificate: "p".into(),
         };
@@ -431,7 +437,10 @@ mod tests {
             joined_at: None,
             last_seen: Some("2026-01-01T00:00:00Z".into()),
         }];
-        assert_eq!(decode::<Vec<HostRow>>(encode(&rows).as_bytes()).unwrap(), rows);
+        assert_eq!(
+            decode::<Vec<HostRow>>(encode(&rows).as_bytes()).unwrap(),
+            rows
+        );
         let alarms = vec![AlarmRow {
             kind: "host-silent".into(),
             subject: "h".into(),
@@ -457,8 +466,7 @@ mod tests {
         assert!(decode::<EnrollmentRequest>(br#"{"token":"t","extra":1}"#).is_err());
         let g: Grant = decode(br#"{"host":"h","a_future_field":{"x":1}}"#).unwrap();
         assert_eq!(g.host, "h");
-        let e: ErrorBody =
-            decode(br#"{"code":"a_future_code","message":"m","more":1}"#).unwrap();
+        let e: ErrorBody = decode(br#"{"code":"a_future_code","message":"m","more":1}"#).unwrap();
         assert_eq!(e.code, Some(ErrorCode::Other));
     }
 
@@ -466,7 +474,10 @@ mod tests {
     fn error_codes_have_stable_names_and_statuses() {
         for c in ErrorCode::ALL {
             let body = encode(&ErrorBody::new(c, "m"));
-            assert!(body.contains(&format!("\"code\":\"{}\"", c.name())), "{body}");
+            assert!(
+                body.contains(&format!("\"code\":\"{}\"", c.name())),
+                "{body}"
+            );
             let back: ErrorBody = decode(body.as_bytes()).unwrap();
             assert_eq!(back.code, Some(c));
             assert_eq!(back.text(), "m");
@@ -481,8 +492,17 @@ mod tests {
     #[test]
     fn server_urls_are_parsed_and_deduplicated() {
         let u = ServerUrl::parse("https://[::1]:8443/x").unwrap();
-        assert_eq!((u.authority.as_str(), u.host.as_str()), ("[::1]:8443", "::1"));
-        for bad in ["http://a:1", "https://a", "https://:1", "https://a:x", "https://a b:1"] {
+        assert_eq!(
+            (u.authority.as_str(), u.host.as_str()),
+            ("[::1]:8443", "::1")
+        );
+        for bad in [
+            "http://a:1",
+            "https://a",
+            "https://:1",
+            "https://a:x",
+            "https://a b:1",
+        ] {
             assert!(ServerUrl::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
