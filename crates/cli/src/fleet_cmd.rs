@@ -62,39 +62,14 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         let store = server_home.open().map_err(|e| e.to_string())?;
         node_over(&server_home, store).map_err(|f| f.message)
     });
-    let tick_open = open.clone();
-    let tick: certherd_server::Tick = std::sync::Arc::new(move || {
-        if let Ok(mut node) = tick_open() {
-            // A CA rotation in progress is advanced stage by stage.
-            if node.rotation_in_progress().unwrap_or(false) {
-                match node.ca_rotate_step() {
-                    Ok(r) if r.retired => errln!(
-                        "certherd server: CA rotation done; old root {} retired",
-                        r.old_ca
-                    ),
-                    Ok(r) if !r.waiting_for.is_empty() => errln!(
-                        "certherd server: CA rotation waits for {} host(s) to trust the new root",
-                        r.waiting_for.len()
-                    ),
-                    Ok(r) => errln!(
-                        "certherd server: CA rotation: {} reissued, {} host(s) ordered to renew",
-                        r.reissued.len(),
-                        r.ordered.len()
-                    ),
-                    Err(e) => errln!("certherd server: CA rotation step failed: {e}"),
-                }
-            }
-            match crate::report_cmd::evaluate_and_notify(&mut node, false) {
-                Ok(()) => {}
-                Err(e) => errln!("certherd server: alarm evaluation failed: {}", e.message),
-            }
-        }
-    });
     certherd_server::serve(
         certherd_server::Config {
             listen,
             open,
-            tick: Some((tick, every)),
+            lifecycle: Some((
+                every,
+                std::sync::Arc::new(certherd_server::lifecycle::HttpDelivery),
+            )),
             limits,
             audit,
             clock: std::sync::Arc::new(certherd_ca::SystemClock),

@@ -38,6 +38,7 @@
 mod client_auth;
 pub mod conns;
 mod error;
+pub mod lifecycle;
 pub mod refusals;
 
 use std::convert::Infallible;
@@ -60,8 +61,8 @@ pub use error::Error;
 /// Opens the node for one request (on a blocking thread).
 pub type OpenNode = Arc<dyn Fn() -> Result<Node<SqliteStore>, String> + Send + Sync>;
 
-/// The lifecycle loop's work, run on a blocking thread at each tick.
-pub type Tick = Arc<dyn Fn() + Send + Sync>;
+/// How the lifecycle loop delivers webhook notifications.
+pub type Delivery = Arc<dyn lifecycle::Deliver + Send + Sync>;
 
 /// Appends records to the node's audit log (in one transaction).
 pub type AuditSink = Arc<dyn Fn(&[AuditRecord]) -> Result<(), String> + Send + Sync>;
@@ -72,8 +73,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Opens the node.
     pub open: OpenNode,
-    /// The lifecycle evaluation, and how often.
-    pub tick: Option<(Tick, Duration)>,
+    /// How often the lifecycle loop ([`lifecycle::tick`]) runs, on a node opened afresh
+    /// each time (certherd.toml re-read), and how it delivers notifications; `None`: no
+    /// loop.
+    pub lifecycle: Option<(Duration, Delivery)>,
     /// Connection limits and the refusal rate.
     pub limits: ServerLimits,
     /// Where aggregated refusals are written.
@@ -867,13 +870,20 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 .await;
             }
         });
-        if let Some((tick, every)) = config.tick {
+        if let Some((every, via)) = config.lifecycle {
+            let open = config.open.clone();
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(every);
                 loop {
                     interval.tick().await;
-                    let t = tick.clone();
-                    let _ = tokio::task::spawn_blocking(move || t()).await;
+                    let (open, via) = (open.clone(), via.clone());
+                    let _ = tokio::task::spawn_blocking(move || match open() {
+                        Ok(mut node) => lifecycle::tick(&mut node, via.as_ref(), &mut |e| {
+                            eprintln!("certherd server: {e}");
+                        }),
+                        Err(e) => eprintln!("certherd server: lifecycle: cannot open the node: {e}"),
+                    })
+                    .await;
                 }
             });
         }
