@@ -155,3 +155,24 @@ fn the_agent_fails_over_to_the_next_server_with_the_same_ca_and_refuses_another_
     assert_eq!(s["last_server"], url_a.as_str(), "{s}");
     assert!(s["last_error"].is_null(), "{s}");
 }
+
+/// A `[fleet] servers` entry no agent could use stops the server at start, with one line.
+#[test]
+fn a_server_url_that_is_not_https_host_port_is_refused_at_start() {
+    let env = Env::new();
+    env.init();
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        "[fleet]\nservers = [\"http://srv2.example.test\"]\n",
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let r = env.run(&["server", "--listen", &addr]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("[fleet] servers: invalid server URL 'http://srv2.example.test': expected https://HOST:PORT"),
+        "{}",
+        r.stderr
+    );
+}

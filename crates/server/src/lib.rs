@@ -226,7 +226,7 @@ fn grant_body(
 }
 
 /// The servers this server advertises to agents (`[fleet] servers`, checked at start).
-fn advertised(node: &Node<SqliteStore>) -> Vec<String> {
+fn advertised<S: certherd_store::Store>(node: &Node<S>) -> Vec<String> {
     proto::dedup_servers(node.settings().fleet.servers.iter().map(String::as_str))
 }
 
