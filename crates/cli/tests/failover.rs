@@ -1,7 +1,8 @@
 //! Agent failover against the real binary: two `certherd server` processes over one home
-//! (127.0.0.2 and 127.0.0.3), a third of another CA (127.0.0.4), an agent that knows all
-//! three. When the server it polls is killed (-9), the agent polls through the other one,
-//! refusing the server of another CA on the way; a restarted server answers again.
+//! (127.0.0.2 and 127.0.0.3), a third of another CA (127.0.0.4), a port that never
+//! answers (127.0.0.5), an agent that knows them all. When the server it polls is killed
+//! (-9), the agent polls through the other one, passing over the silent port and refusing
+//! the server of another CA on the way; a restarted server answers again.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -58,6 +59,9 @@ fn the_agent_fails_over_to_the_next_server_with_the_same_ca_and_refuses_another_
     let c = format!("127.0.0.4:{}", free_port());
     let url_c = format!("https://{c}");
     let _server_c = start_server(&other, &c);
+    // A server that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.5:0").unwrap();
+    let url_s = format!("https://{}", silent.local_addr().unwrap());
 
     let added = env.json(&[
         "host",
@@ -80,6 +84,8 @@ fn the_agent_fails_over_to_the_next_server_with_the_same_ca_and_refuses_another_
             &url_c,
             "--server",
             &url_a,
+            "--server",
+            &url_s,
             "--token",
             added["token"].as_str().unwrap(),
             "--ca-fingerprint",
@@ -95,7 +101,7 @@ fn the_agent_fails_over_to_the_next_server_with_the_same_ca_and_refuses_another_
     let s = status_json(&home);
     assert_eq!(
         s["servers"],
-        serde_json::json!([url_a, url_c, url_b]),
+        serde_json::json!([url_a, url_c, url_s, url_b]),
         "{s}"
     );
     assert_eq!(s["last_server"], url_a.as_str(), "{s}");
@@ -113,6 +119,10 @@ fn the_agent_fails_over_to_the_next_server_with_the_same_ca_and_refuses_another_
         r.stderr.contains(&format!("passed over {url_a}"))
             && r.stderr.contains(&format!(
                 "passed over {url_c}: refused: the server's certificate does not validate to the pool's CA"
+            ))
+            && r.stderr.contains(&format!(
+                "passed over {url_s}: {} does not speak TLS: no TLS answer within 3s",
+                &url_s["https://".len()..]
             ))
             && r.stderr.contains(&format!("polled through {url_b}")),
         "{}",
@@ -141,6 +151,7 @@ fn the_agent_fails_over_to_the_next_server_with_the_same_ca_and_refuses_another_
         r.stderr.contains("no server answered")
             && r.stderr.contains(&url_a)
             && r.stderr.contains(&url_b)
+            && r.stderr.contains(&url_s)
             && r.stderr.contains(&format!("{url_c}: refused: ")),
         "{}",
         r.stderr
