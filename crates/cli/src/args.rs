@@ -365,6 +365,11 @@ pub enum AgentCmd {
     /// answers that it no longer knows this host (`certherd host remove`), the agent
     /// forgets the server, says so and exits with status 3 (for systemd:
     /// RestartPreventExitStatus=3).
+    ///
+    /// With several servers (`agent join --server` repeated, and the server's `[fleet]
+    /// servers`), a poll goes to the one that answered last, passing over one that does
+    /// not answer (no connection, --timeout, a 5xx) for the next, and refusing one whose
+    /// certificate is not of the pool's CA; `agent status` shows which answered last.
     Run {
         /// Time between polls.
         #[arg(long, value_name = "DURATION", default_value = "60s")]
