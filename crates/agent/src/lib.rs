@@ -19,10 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certherd_ca::Node;
+use certherd_protocol as proto;
 use certherd_store::Store;
 use certherd_tls::{Endpoint, Identity, RecordingVerifier};
 use certherd_x509::{CertificateDer, Purpose, VerifyInput};
-use serde_json::{json, Value};
+use proto::ErrorCode;
+
+pub use proto::ErrorCode as RefusalCode;
 
 /// Why an agent operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +42,25 @@ pub enum Error {
         /// The SHA-256 of each certificate the server presented.
         presented: String,
     },
+    /// A server's certificate does not validate to the roots this host trusts (another
+    /// CA than the pool's): it is refused, nothing is sent to it.
+    #[error("refused: the server's certificate does not validate to the pool's CA ({reason}); nothing was sent to it")]
+    ServerNotTrusted {
+        /// The server's URL.
+        server: String,
+        /// Why it does not validate.
+        reason: String,
+    },
     /// The connection failed.
     #[error(transparent)]
     Tls(#[from] certherd_tls::Error),
     /// The server refused.
-    #[error("the server refused ({status}): {message}")]
+    #[error("the server refused ({status}{}): {message}", code.map(|c| format!(", {}", c.name())).unwrap_or_default())]
     Refused {
         /// The HTTP status.
         status: u16,
+        /// The protocol's code, when the server sent one.
+        code: Option<ErrorCode>,
         /// Its message.
         message: String,
     },
@@ -65,29 +79,60 @@ pub enum Error {
         /// What the server said.
         message: String,
     },
+    /// None of the servers answered (each one down, unreachable, failing, or refused as
+    /// not trusted).
+    #[error("no server answered: {}", tried.iter().map(|(s, e)| format!("{s}: {e}")).collect::<Vec<_>>().join("; "))]
+    NoServerAnswered {
+        /// Each server tried, in order, and why it did not do.
+        tried: Vec<(String, String)>,
+    },
+    /// This home has no server to poll.
+    #[error("this home has not joined a server: run `certherd agent join` first")]
+    NotJoined,
     /// A local operation failed.
     #[error(transparent)]
     Node(#[from] certherd_ca::Error),
+}
+
+impl Error {
+    /// Whether the server did not answer (no connection, a broken or late answer, a 5xx):
+    /// the next server is tried.
+    pub fn unanswered(&self) -> bool {
+        use certherd_tls::Error as T;
+        match self {
+            Self::Tls(t) => matches!(
+                t,
+                T::Unreachable { .. } | T::Io(_) | T::NotTls { .. } | T::Handshake(_)
+            ),
+            Self::Http(_) => true,
+            Self::Refused { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// Whether the server said it does not know this host: by the protocol's code, or
+    /// by the status of a server that predates the codes.
+    fn host_unknown(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused {
+                code: Some(ErrorCode::HostUnknown),
+                ..
+            } | Self::Refused {
+                status: STATUS_HOST_UNKNOWN,
+                code: None,
+                ..
+            }
+        )
+    }
 }
 
 /// The HTTP status the server answers a client certificate it no longer knows with.
 pub const STATUS_HOST_UNKNOWN: u16 = 410;
 
 fn host_port(url: &str) -> Result<(String, String), Error> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| Error::Url(url.to_owned()))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or_else(|| Error::Url(url.to_owned()))?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(Error::Url(url.to_owned()));
-    }
-    Ok((
-        authority.to_owned(),
-        host.trim_matches(['[', ']']).to_owned(),
-    ))
+    let u = proto::ServerUrl::parse(url).map_err(|_| Error::Url(url.to_owned()))?;
+    Ok((u.authority, u.host))
 }
 
 fn normalize(fp: &str) -> String {
@@ -151,10 +196,10 @@ fn check_trusted(
     anchors: &[CertificateDer<'static>],
     host: &str,
     at: certherd_core::OffsetDateTime,
-) -> Result<(), Error> {
+) -> Result<(), String> {
     let leaf = chain
         .first()
-        .ok_or_else(|| Error::Protocol("the server presented no certificate".into()))?;
+        .ok_or_else(|| "the server presented no certificate".to_owned())?;
     certherd_x509::verify(&VerifyInput {
         end_entity: leaf,
         intermediates: &chain[1..],
@@ -164,25 +209,29 @@ fn check_trusted(
         name: Some(host),
         purpose: Purpose::Server,
     })
-    .map_err(|r| Error::Protocol(format!("the server's certificate is not trusted: {r}")))?;
+    .map_err(|r| r.to_string())?;
     Ok(())
 }
 
-fn pems(v: &Value, field: &str) -> Result<Vec<Vec<u8>>, Error> {
+#[derive(Clone, Copy)]
+enum PemKind {
+    Certificate,
+    Crl,
+}
+
+fn pems(texts: &[String], field: &str, kind: PemKind) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = Vec::new();
-    for p in v[field].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let text = p
-            .as_str()
-            .ok_or_else(|| Error::Protocol(format!("{field}: not a string")))?;
-        let der = if field == "crls" {
-            certherd_x509::parse_crl(text.as_bytes())
+    for text in texts {
+        let der = match kind {
+            PemKind::Crl => certherd_x509::parse_crl(text.as_bytes())
                 .map_err(|e| Error::Protocol(format!("{field}: {e}")))?
-                .to_vec()
-        } else {
-            certherd_x509::parse_certificates(text.as_bytes())
+                .to_vec(),
+            PemKind::Certificate => certherd_x509::parse_certificates(text.as_bytes())
                 .map_err(|e| Error::Protocol(format!("{field}: {e}")))?
-                .remove(0)
-                .to_vec()
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Protocol(format!("{field}: no certificate")))?
+                .to_vec(),
         };
         out.push(der);
     }
@@ -191,27 +240,38 @@ fn pems(v: &Value, field: &str) -> Result<Vec<Vec<u8>>, Error> {
 
 /// The host key algorithm the server's `host` profile sets, from an answer's
 /// `host_key_algo` (absent: it sets none, or the server predates the field).
-fn host_key_algo(v: &Value) -> Result<Option<certherd_x509::KeyAlgorithm>, Error> {
-    match &v["host_key_algo"] {
-        Value::Null => Ok(None),
-        Value::String(name) => name
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::Protocol(format!("host_key_algo: unknown key algorithm '{name}'"))),
-        _ => Err(Error::Protocol("host_key_algo: not a string".into())),
-    }
+fn host_key_algo(name: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, Error> {
+    name.map(|name| {
+        name.parse()
+            .map_err(|_| Error::Protocol(format!("host_key_algo: unknown key algorithm '{name}'")))
+    })
+    .transpose()
 }
 
-fn answer(status: u16, body: &[u8]) -> Result<Value, Error> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|_| Error::Protocol(format!("HTTP {status} without a JSON body")))?;
+/// An answer: the body of type `T` for a 200, else the refusal (its code, when the server
+/// sent one). Fields this build does not know are ignored.
+fn answer<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, Error> {
     if status != 200 {
+        let refused: Option<proto::ErrorBody> = proto::decode(body).ok();
         return Err(Error::Refused {
             status,
-            message: v["error"].as_str().unwrap_or("no reason given").to_owned(),
+            code: refused.as_ref().and_then(|r| r.code),
+            message: refused.map_or_else(
+                || format!("HTTP {status} without a JSON body"),
+                |r| r.text().to_owned(),
+            ),
         });
     }
-    Ok(v)
+    proto::decode(body)
+        .map_err(|e| Error::Protocol(format!("the answer is not of the protocol's shape: {e}")))
+}
+
+fn csr_pem(der: &[u8]) -> String {
+    certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, der)
+}
+
+fn cert_pem(der: &[u8]) -> String {
+    certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, der)
 }
 
 /// What a join did.
@@ -221,13 +281,17 @@ pub struct Joined {
     pub host: String,
     /// Trusted roots received.
     pub trusted_roots: usize,
+    /// The servers this agent may poll from now on (see `Node::agent_servers`).
+    pub servers: Vec<String>,
 }
 
 /// What `agent join` needs.
 #[derive(Debug)]
 pub struct JoinOptions<'a> {
-    /// The server, `https://HOST:PORT`.
+    /// The server, `https://HOST:PORT`: the join goes to it.
     pub server: &'a str,
+    /// More servers of the same fleet (`--server` repeated), for polls to fail over to.
+    pub more_servers: &'a [String],
     /// The token from `host add`.
     pub token: &'a str,
     /// The SHA-256 of the server's root CA.
@@ -250,6 +314,7 @@ pub struct JoinOptions<'a> {
 pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined, Error> {
     let JoinOptions {
         server,
+        more_servers,
         token,
         ca_fingerprint,
         hostname,
@@ -259,6 +324,9 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         timeout,
     } = *o;
     let (address, host) = host_port(server)?;
+    for s in more_servers {
+        host_port(s)?;
+    }
     let endpoint = Endpoint {
         address,
         proxy: None,
@@ -276,33 +344,27 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         &mut s,
         timeout,
         &host,
-        "/v1/enrollment",
-        &json!({"token": token}).to_string(),
+        proto::ENROLLMENT,
+        &proto::encode(&proto::EnrollmentRequest {
+            token: token.to_owned(),
+        }),
     )?;
-    let v = match (answer(status, &reply), hostname) {
-        (Ok(v), _) => v,
+    let enrollment = match (answer::<proto::Enrollment>(status, &reply), hostname) {
+        (Ok(v), _) => Some(v),
         // With --hostname, a token the server refuses is refused again by the join itself,
         // which the server counts and records as a refused join.
-        (Err(Error::Refused { .. }), Some(_)) => Value::Null,
+        (Err(Error::Refused { .. }), Some(_)) => None,
         (Err(e), _) => return Err(e),
     };
-    let server_key_algo = host_key_algo(&v)?;
-    let (hostname, ips): (String, Vec<std::net::IpAddr>) = match hostname {
-        Some(h) => (h.to_owned(), ips.to_vec()),
-        None => {
-            let name = v["host"]
-                .as_str()
-                .ok_or_else(|| Error::Protocol("enrollment without a host name".into()))?
-                .to_owned();
-            let enrolled = v["ips"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|i| i.as_str()?.parse().ok())
-                .collect();
+    let server_key_algo =
+        host_key_algo(enrollment.as_ref().and_then(|e| e.host_key_algo.as_deref()))?;
+    let (hostname, ips): (String, Vec<std::net::IpAddr>) = match (hostname, enrollment) {
+        (Some(h), _) => (h.to_owned(), ips.to_vec()),
+        (None, None) => return Err(Error::Protocol("enrollment without a host name".into())),
+        (None, Some(e)) => {
+            let enrolled = e.ips.iter().filter_map(|i| i.parse().ok()).collect();
             (
-                name,
+                e.host,
                 if ips.is_empty() {
                     enrolled
                 } else {
@@ -317,24 +379,38 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
     let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
     // Nothing is sent until the server proved it holds a certificate from the pinned CA.
     check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
-    let body = json!({
-        "token": token,
-        "csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &req.csr),
-        "pool_certificate": certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &req.pool_cert),
-        "verification": verification,
-    });
-    let (status, reply) =
-        http::post_within(&mut stream, timeout, &host, "/v1/join", &body.to_string())?;
-    let v = answer(status, &reply)?;
-    let chain = pems(&v, "host_chain")?;
+    let body = proto::JoinRequest {
+        token: token.to_owned(),
+        csr: csr_pem(&req.csr),
+        pool_certificate: cert_pem(&req.pool_cert),
+        verification,
+    };
+    let (status, reply) = http::post_within(
+        &mut stream,
+        timeout,
+        &host,
+        proto::JOIN,
+        &proto::encode(&body),
+    )?;
+    let v: proto::Grant = answer(status, &reply)?;
+    let chain = pems(
+        v.host_chain.as_deref().unwrap_or_default(),
+        "host_chain",
+        PemKind::Certificate,
+    )?;
     node.agent_install(&req, server, &normalize(ca_fingerprint), &chain)?;
-    node.agent_set_server_key_algo(host_key_algo(&v)?)?;
-    let roots = pems(&v, "trusted_roots")?;
-    let crls = pems(&v, "crls")?;
+    node.agent_set_server_key_algo(host_key_algo(v.host_key_algo.as_deref())?)?;
+    let mut given = vec![server.to_owned()];
+    given.extend(more_servers.iter().cloned());
+    node.agent_set_servers_given(&given)?;
+    node.agent_answered(&proto::dedup_servers([server]).concat(), &v.servers)?;
+    let roots = pems(&v.trusted_roots, "trusted_roots", PemKind::Certificate)?;
+    let crls = pems(&v.crls, "crls", PemKind::Crl)?;
     node.agent_sync_trust(&roots, &crls)?;
     Ok(Joined {
-        host: v["host"].as_str().unwrap_or(&hostname).to_owned(),
+        host: if v.host.is_empty() { hostname } else { v.host },
         trusted_roots: roots.len(),
+        servers: node.agent_servers()?,
     })
 }
 
@@ -349,127 +425,235 @@ pub struct Polled {
     pub renewed: bool,
     /// Whether the pool-internal identity was replaced.
     pub pool_refreshed: bool,
+    /// The server that answered.
+    pub server: String,
+    /// The servers tried before it, and why each did not do (down, failing, or refused
+    /// as not trusted).
+    pub skipped: Vec<(String, String)>,
 }
 
-/// One poll: heartbeat, trust sync, renewal when due. The server is verified against the
-/// pinned root CA; the agent authenticates with its pool-internal certificate.
+/// The order a poll tries the servers in: the one that answered last, then the others
+/// in their recorded order.
+fn poll_order(servers: Vec<String>, last: Option<String>) -> Vec<String> {
+    match last {
+        Some(l) if servers.contains(&l) => {
+            let mut out = vec![l.clone()];
+            out.extend(servers.into_iter().filter(|s| *s != l));
+            out
+        }
+        _ => servers,
+    }
+}
+
+/// One poll: heartbeat, trust sync, renewal when due, at the first server that answers
+/// (the one that answered last first, see [`Node::agent_servers`]). A server that does
+/// not answer (no connection, a late or broken answer, a 5xx) is passed over for the
+/// next; a server whose certificate does not validate to the roots this host trusts (the
+/// pool's CA, pinned at join) is refused, nothing is sent to it, and said so in
+/// [`Polled::skipped`]; any other refusal ends the poll. The agent authenticates with its
+/// pool-internal certificate.
 pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, Error> {
-    let (url, ca_sha256) = node.agent_server()?;
+    let servers = poll_order(node.agent_servers()?, node.agent_last_server()?);
+    if servers.is_empty() {
+        return Err(Error::NotJoined);
+    }
+    let mut tried: Vec<(String, Error)> = Vec::new();
+    for url in servers {
+        match poll_at(node, &url, timeout) {
+            Ok(mut p) => {
+                p.skipped = tried.into_iter().map(|(s, e)| (s, e.to_string())).collect();
+                return Ok(p);
+            }
+            Err(e) if e.unanswered() || matches!(e, Error::ServerNotTrusted { .. }) => {
+                tried.push((url, e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // With one server, its own error as it was.
+    if tried.len() == 1 {
+        if let Some((_, e)) = tried.pop() {
+            return Err(e);
+        }
+    }
+    Err(Error::NoServerAnswered {
+        tried: tried.into_iter().map(|(s, e)| (s, e.to_string())).collect(),
+    })
+}
+
+/// One poll at the server `url`.
+fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result<Polled, Error> {
     let verifying = node.agent_verification()?;
     // After the join, the server is trusted the way the pool trusts: by the roots the
-    // server distributes, so a staged CA rotation never breaks the session.
+    // server distributes, so a staged CA rotation never breaks the session, and a server
+    // of another CA is refused.
     let anchors = node.trust_anchors()?;
     let held: Vec<String> = anchors
         .iter()
         .map(|c| certherd_x509::hex(&certherd_x509::sha256(c)))
         .collect();
-    let _ = &ca_sha256;
-    let (address, host) = host_port(&url)?;
+    let (address, host) = host_port(url)?;
     let (pool_cert, pool_key) = node.agent_identity()?;
     let id = identity(pool_cert, &pool_key)?;
-    let recorder = Arc::new(RecordingVerifier::default());
-    let mut stream = certherd_tls::connect_for_request(
-        &Endpoint {
-            address: address.clone(),
-            proxy: None,
-            timeout,
-            server_name: None,
-            starttls: None,
-        },
-        recorder.clone(),
-        Some(&id),
-    )?;
-    // Emergency-disabled verification skips the check (and the server holds an alarm).
-    if verifying {
-        check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
-    }
+    let endpoint = Endpoint {
+        address,
+        proxy: None,
+        timeout,
+        server_name: None,
+        starttls: None,
+    };
+    // Each request on a new session, the server checked before anything is sent.
+    let now = node.now();
+    let send = |path: &str, body: String| -> Result<(u16, Vec<u8>), Error> {
+        let recorder = Arc::new(RecordingVerifier::default());
+        let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
+        // Emergency-disabled verification skips the check (and the server holds an alarm).
+        if verifying {
+            check_trusted(&recorder.chain(), &anchors, &host, now).map_err(|reason| {
+                Error::ServerNotTrusted {
+                    server: url.to_owned(),
+                    reason,
+                }
+            })?;
+        }
+        http::post_within(&mut stream, timeout, &host, path, &body)
+    };
     let due = node.agent_renewal_due()?;
     // The last deploy's problem (a layout not written, a reload that failed), so the
     // server raises `deploy-failed`; null clears it.
     let deploy_error = node.agent_deploy_error()?;
-    let body = match &due {
-        Some((_, csr)) => {
-            json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, csr), "verification": verifying, "trusted_roots": held, "deploy_error": deploy_error})
-        }
-        None => {
-            json!({"verification": verifying, "trusted_roots": held, "deploy_error": deploy_error})
-        }
+    let request = |csr: Option<&[u8]>| proto::PollRequest {
+        renew_csr: csr.map(csr_pem),
+        verification: verifying,
+        trusted_roots: held.clone(),
+        deploy_error: deploy_error.clone(),
     };
-    let (status, reply) =
-        http::post_within(&mut stream, timeout, &host, "/v1/poll", &body.to_string())?;
-    let mut v = match answer(status, &reply) {
-        Err(Error::Refused {
-            status: STATUS_HOST_UNKNOWN,
-            message,
-        }) => {
+    let (status, reply) = send(
+        proto::POLL,
+        proto::encode(&request(due.as_ref().map(|(_, csr)| csr.as_slice()))),
+    )?;
+    let mut v: proto::Grant = match answer(status, &reply) {
+        Err(e) if e.host_unknown() => {
+            let message = match e {
+                Error::Refused { message, .. } => message,
+                other => other.to_string(),
+            };
             node.agent_forget_server()?;
             return Err(Error::HostRemoved {
-                server: url,
+                server: url.to_owned(),
                 message,
             });
         }
         other => other?,
     };
     // The server's `host` profile decides the algorithm of the next host key, if it sets one.
-    node.agent_set_server_key_algo(host_key_algo(&v)?)?;
+    node.agent_set_server_key_algo(host_key_algo(v.host_key_algo.as_deref())?)?;
     let mut due = due;
-    if v["renew"].as_bool() == Some(true) && !v["host_chain"].is_array() {
+    if v.renew && v.host_chain.is_none() {
         // The server ordered a new certificate (`fleet renew`), or refused the CSR sent
         // because its key is not of the algorithm the host profile now sets: a new key,
         // and ask again (once).
         let (key, csr) = node.agent_new_host_key()?;
-        let mut again = certherd_tls::connect_for_request(
-            &Endpoint {
-                address: address.clone(),
-                proxy: None,
-                timeout,
-                server_name: None,
-                starttls: None,
-            },
-            recorder.clone(),
-            Some(&id),
-        )?;
-        if verifying {
-            check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
-        }
-        let body = json!({"renew_csr": certherd_x509::to_pem(certherd_x509::PemLabel::CertificateRequest, &csr), "verification": verifying, "trusted_roots": held, "deploy_error": deploy_error});
-        let (status, reply) =
-            http::post_within(&mut again, timeout, &host, "/v1/poll", &body.to_string())?;
+        let (status, reply) = send(proto::POLL, proto::encode(&request(Some(&csr))))?;
         v = answer(status, &reply)?;
         due = Some((key, csr));
     }
-    let mut out = Polled::default();
-    if v["refresh_pool"].as_bool() == Some(true) {
+    let mut out = Polled {
+        server: url.to_owned(),
+        ..Polled::default()
+    };
+    if v.refresh_pool {
         // A new pool-internal identity, registered over a session the old one authenticates.
         let (key, cert) = node.agent_new_pool_identity()?;
-        let mut again = certherd_tls::connect_for_request(
-            &Endpoint {
-                address: address.clone(),
-                proxy: None,
-                timeout,
-                server_name: None,
-                starttls: None,
-            },
-            recorder.clone(),
-            Some(&id),
+        let (status, reply) = send(
+            proto::POOL,
+            proto::encode(&proto::PoolRequest {
+                pool_certificate: cert_pem(&cert),
+            }),
         )?;
-        if verifying {
-            check_trusted(&recorder.chain(), &anchors, &host, node.now())?;
-        }
-        let body = json!({"pool_certificate": certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert)});
-        let (status, reply) =
-            http::post_within(&mut again, timeout, &host, "/v1/pool", &body.to_string())?;
-        answer(status, &reply)?;
+        answer::<proto::PoolAnswer>(status, &reply)?;
         node.agent_install_pool_identity(&key, &cert)?;
         out.pool_refreshed = true;
     }
-    if let (Some((key, _)), Some(_)) = (&due, v["host_chain"].as_array()) {
-        node.agent_install_host(key, &pems(&v, "host_chain")?)?;
+    if let (Some((key, _)), Some(chain)) = (&due, &v.host_chain) {
+        node.agent_install_host(key, &pems(chain, "host_chain", PemKind::Certificate)?)?;
         out.renewed = true;
     }
-    let (added, removed) =
-        node.agent_sync_trust(&pems(&v, "trusted_roots")?, &pems(&v, "crls")?)?;
+    let (added, removed) = node.agent_sync_trust(
+        &pems(&v.trusted_roots, "trusted_roots", PemKind::Certificate)?,
+        &pems(&v.crls, "crls", PemKind::Crl)?,
+    )?;
     out.trust_added = added;
     out.trust_removed = removed;
+    node.agent_answered(url, &v.servers)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_server_that_answered_last_is_tried_first() {
+        let all = vec![
+            "https://a:1".to_owned(),
+            "https://b:2".into(),
+            "https://c:3".into(),
+        ];
+        assert_eq!(
+            poll_order(all.clone(), Some("https://b:2".into())),
+            ["https://b:2", "https://a:1", "https://c:3"]
+        );
+        assert_eq!(poll_order(all.clone(), None), all);
+        // One no longer listed: the list as it is.
+        assert_eq!(poll_order(all.clone(), Some("https://z:9".into())), all);
+    }
+
+    #[test]
+    fn a_refusal_is_decided_by_its_code_not_its_message() {
+        let gone = answer::<proto::Grant>(
+            410,
+            proto::encode(&proto::ErrorBody::new(ErrorCode::HostUnknown, "whatever")).as_bytes(),
+        )
+        .unwrap_err();
+        assert!(gone.host_unknown() && !gone.unanswered());
+        // A server before the codes: by the status.
+        let old = answer::<proto::Grant>(410, br#"{"error":"x"}"#).unwrap_err();
+        assert!(old.host_unknown());
+        // A 410 with another code is not a removal.
+        let other = answer::<proto::Grant>(
+            410,
+            proto::encode(&proto::ErrorBody::new(
+                ErrorCode::InvalidRequest,
+                "host unknown",
+            ))
+            .as_bytes(),
+        )
+        .unwrap_err();
+        assert!(!other.host_unknown());
+        // 5xx, JSON or not: the next server is tried.
+        assert!(answer::<proto::Grant>(500, b"{}").unwrap_err().unanswered());
+        assert!(answer::<proto::Grant>(502, b"<html>")
+            .unwrap_err()
+            .unanswered());
+        assert!(!answer::<proto::Grant>(403, b"{}").unwrap_err().unanswered());
+    }
+
+    proptest! {
+        /// Arbitrary bytes as any answer to any request, with any status: an error or a
+        /// value, never a panic.
+        #[test]
+        fn arbitrary_answers_never_panic(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = answer::<proto::Grant>(status, &body);
+            let _ = answer::<proto::Enrollment>(status, &body);
+            let _ = answer::<proto::PoolAnswer>(status, &body);
+            if let Ok(g) = answer::<proto::Grant>(200, &body) {
+                let _ = pems(&g.trusted_roots, "trusted_roots", PemKind::Certificate);
+                let _ = pems(&g.crls, "crls", PemKind::Crl);
+                let _ = host_key_algo(g.host_key_algo.as_deref());
+            }
+        }
+    }
 }

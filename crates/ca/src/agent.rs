@@ -21,6 +21,12 @@ const LAST_ERROR_AT: &str = "agent.last-error-at";
 const KEY_ALGO: &str = "agent.key-algo";
 /// The host key algorithm the server's `host` profile sets, as its last answer said.
 const SERVER_KEY_ALGO: &str = "agent.server-key-algo";
+/// The servers given at join (`agent join --server`, repeated), one URL a line.
+const SERVERS_GIVEN: &str = "agent.servers";
+/// The servers the server advertised in its last answer that named any, one a line.
+const SERVERS_ADVERTISED: &str = "agent.servers-advertised";
+/// The server that answered this agent last.
+const LAST_SERVER: &str = "agent.last-server";
 
 /// The host key algorithm a join uses: the server's `host` profile's when it sets one (an
 /// explicit `--key-algo` that differs is refused: the fleet is of one algorithm), else
@@ -636,6 +642,9 @@ impl<S: Store> Node<S> {
         let mut changes = vec![
             Change::DeleteMeta(SERVER_URL.into()),
             Change::DeleteMeta(SERVER_CA.into()),
+            Change::DeleteMeta(SERVERS_GIVEN.into()),
+            Change::DeleteMeta(SERVERS_ADVERTISED.into()),
+            Change::DeleteMeta(LAST_SERVER.into()),
         ];
         for m in self.trust_list()? {
             changes.push(Change::DeleteEntry(m.entry));
@@ -681,6 +690,11 @@ pub struct AgentSummary {
     pub host_not_after: Option<time::OffsetDateTime>,
     /// Whether it verifies the server.
     pub verification: bool,
+    /// The servers it may poll, in the order it tries them after the last one that
+    /// answered (see [`Node::agent_servers`]).
+    pub servers: Vec<String>,
+    /// The server that answered last.
+    pub last_server: Option<String>,
 }
 
 fn unix(value: Option<String>) -> Option<time::OffsetDateTime> {
@@ -743,6 +757,61 @@ impl<S: Store> Node<S> {
             last_error,
             host_not_after,
             verification: self.agent_verification()?,
+            servers: self.agent_servers()?,
+            last_server: self.store.meta(LAST_SERVER)?,
         })
+    }
+}
+
+fn lines(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| v.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+impl<S: Store> Node<S> {
+    /// The servers this agent may poll, without repeats: the one it joined, those given
+    /// with `agent join --server`, then those the server advertised last (`[fleet]
+    /// servers`). Empty once the server removed this host.
+    pub fn agent_servers(&self) -> Result<Vec<String>, Error> {
+        let Some(joined) = self.store.meta(SERVER_URL)? else {
+            return Ok(Vec::new());
+        };
+        let mut all = vec![joined];
+        all.extend(lines(self.store.meta(SERVERS_GIVEN)?));
+        all.extend(lines(self.store.meta(SERVERS_ADVERTISED)?));
+        Ok(certherd_protocol::dedup_servers(
+            all.iter().map(String::as_str),
+        ))
+    }
+
+    /// The server that answered last, if any did since the join.
+    pub fn agent_last_server(&self) -> Result<Option<String>, Error> {
+        Ok(self.store.meta(LAST_SERVER)?)
+    }
+
+    /// Records the servers given at join (`agent join --server`, repeated).
+    pub fn agent_set_servers_given(&mut self, servers: &[String]) -> Result<(), Error> {
+        self.commit(&[Change::SetMeta {
+            key: SERVERS_GIVEN.into(),
+            value: certherd_protocol::dedup_servers(servers.iter().map(String::as_str)).join("\n"),
+        }])
+    }
+
+    /// Records that `server` answered, and the servers it advertised (none: the list
+    /// advertised before is kept, as a server without `[fleet] servers` advertises none).
+    pub fn agent_answered(&mut self, server: &str, advertised: &[String]) -> Result<(), Error> {
+        let mut changes = vec![Change::SetMeta {
+            key: LAST_SERVER.into(),
+            value: server.to_owned(),
+        }];
+        let advertised = certherd_protocol::dedup_servers(advertised.iter().map(String::as_str));
+        if !advertised.is_empty() {
+            changes.push(Change::SetMeta {
+                key: SERVERS_ADVERTISED.into(),
+                value: advertised.join("\n"),
+            });
+        }
+        self.commit(&changes)
     }
 }

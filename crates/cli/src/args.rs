@@ -317,9 +317,11 @@ pub enum AgentCmd {
     /// Without --ca-fingerprint the server's CA fingerprint is shown and you are asked to
     /// confirm it; with CI=true or no terminal, join refuses instead.
     Join {
-        /// The server, https://HOST:PORT.
-        #[arg(long, value_name = "URL")]
-        server: String,
+        /// The server, https://HOST:PORT; repeatable: the first is joined, every one is
+        /// recorded for `agent run` to fail over to (with those the server advertises in
+        /// `[fleet] servers`), each one trusted only with the pool's CA.
+        #[arg(long = "server", value_name = "URL", required = true)]
+        servers: Vec<String>,
         /// The token from `certherd host add`.
         #[arg(long, value_name = "TOKEN")]
         token: String,
@@ -363,6 +365,11 @@ pub enum AgentCmd {
     /// answers that it no longer knows this host (`certherd host remove`), the agent
     /// forgets the server, says so and exits with status 3 (for systemd:
     /// RestartPreventExitStatus=3).
+    ///
+    /// With several servers (`agent join --server` repeated, and the server's `[fleet]
+    /// servers`), a poll goes to the one that answered last, passing over one that does
+    /// not answer (no connection, --timeout, a 5xx) for the next, and refusing one whose
+    /// certificate is not of the pool's CA; `agent status` shows which answered last.
     Run {
         /// Time between polls.
         #[arg(long, value_name = "DURATION", default_value = "60s")]
@@ -377,6 +384,9 @@ pub enum AgentCmd {
         #[arg(long, value_name = "DURATION", default_value = "5m")]
         retry_max: String,
     },
+    /// This agent's servers (the order a poll tries them in), which one answered last,
+    /// the last poll and the last error.
+    Status(OutputArg),
 }
 
 /// `alarms` arguments.

@@ -62,39 +62,14 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         let store = server_home.open().map_err(|e| e.to_string())?;
         node_over(&server_home, store).map_err(|f| f.message)
     });
-    let tick_open = open.clone();
-    let tick: certherd_server::Tick = std::sync::Arc::new(move || {
-        if let Ok(mut node) = tick_open() {
-            // A CA rotation in progress is advanced stage by stage.
-            if node.rotation_in_progress().unwrap_or(false) {
-                match node.ca_rotate_step() {
-                    Ok(r) if r.retired => errln!(
-                        "certherd server: CA rotation done; old root {} retired",
-                        r.old_ca
-                    ),
-                    Ok(r) if !r.waiting_for.is_empty() => errln!(
-                        "certherd server: CA rotation waits for {} host(s) to trust the new root",
-                        r.waiting_for.len()
-                    ),
-                    Ok(r) => errln!(
-                        "certherd server: CA rotation: {} reissued, {} host(s) ordered to renew",
-                        r.reissued.len(),
-                        r.ordered.len()
-                    ),
-                    Err(e) => errln!("certherd server: CA rotation step failed: {e}"),
-                }
-            }
-            match crate::report_cmd::evaluate_and_notify(&mut node, false) {
-                Ok(()) => {}
-                Err(e) => errln!("certherd server: alarm evaluation failed: {}", e.message),
-            }
-        }
-    });
     certherd_server::serve(
         certherd_server::Config {
             listen,
             open,
-            tick: Some((tick, every)),
+            lifecycle: Some((
+                every,
+                std::sync::Arc::new(certherd_server::lifecycle::HttpDelivery),
+            )),
             limits,
             audit,
             clock: std::sync::Arc::new(certherd_ca::SystemClock),
@@ -206,7 +181,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             outln!("verification of the server is on again; the alarm clears at the next poll");
         }
         AgentCmd::Join {
-            server,
+            servers,
             token,
             ca_fingerprint,
             hostname,
@@ -235,6 +210,14 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 })?;
             }
             let timeout = duration(&timeout, "--timeout")?;
+            let (server, more_servers) = servers
+                .split_first()
+                .ok_or_else(|| Failure::usage("--server is required"))?;
+            for s in &servers {
+                certherd_protocol::ServerUrl::parse(s)
+                    .map_err(|e| Failure::usage(format!("--server: {e}")))?;
+            }
+            let server = server.clone();
             let fingerprint = match ca_fingerprint {
                 Some(f) => f,
                 None => confirm_fingerprint(&server, timeout)?,
@@ -246,6 +229,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 &mut node,
                 &certherd_agent::JoinOptions {
                     server: &server,
+                    more_servers,
                     token: &token,
                     ca_fingerprint: &fingerprint,
                     hostname: hostname.as_deref(),
@@ -268,14 +252,82 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 joined.trusted_roots,
                 node.agent_host_key_algo()?
             );
+            if joined.servers.len() > 1 {
+                errln!(
+                    "servers to fail over to, in order: {}",
+                    joined.servers.join(", ")
+                );
+            }
             errln!("next: certherd --home {} agent run", home.dir().display());
         }
+        AgentCmd::Status(o) => return agent_status(home, o.output),
         AgentCmd::Run {
             poll,
             once,
             timeout,
             retry_max,
         } => return agent_run(home, &poll, once, &timeout, &retry_max),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `agent status`: the servers, which one answered last, the last poll and error.
+fn agent_status(home: &Home, output: Output) -> Result<ExitCode, Failure> {
+    let node = open_node(home)?;
+    if !node.is_agent()? {
+        return Err(Failure::msg(
+            "this home is not an agent's: run `certherd agent join` first",
+        ));
+    }
+    let g = node.agent_summary()?;
+    let host = node.hostname()?;
+    match output {
+        Output::Json => json(&json!({
+            "host": host,
+            "servers": g.servers,
+            "last_server": g.last_server,
+            "last_poll": g.last_poll.map(rfc3339),
+            "last_error": g.last_error.as_ref().map(|(at, m)| json!({"at": rfc3339(*at), "message": m})),
+            "verification": g.verification,
+        })),
+        Output::Table => {
+            outln!("Host            {host}");
+            outln!(
+                "Verification    {}",
+                if g.verification { "on" } else { "OFF" }
+            );
+            match &g.last_server {
+                Some(s) => outln!("Answered last   {s}"),
+                None => outln!("Answered last   none yet"),
+            }
+            match g.last_poll {
+                Some(t) => outln!("Last poll       {}", rfc3339(t)),
+                None => outln!("Last poll       never: start `certherd agent run`"),
+            }
+            if let Some((at, m)) = &g.last_error {
+                outln!("Last error      {}: {m}", rfc3339(*at));
+            }
+            if g.servers.is_empty() {
+                outln!("Servers         none: the server removed this host; join again with `certherd agent join`");
+            } else {
+                table(
+                    &["SERVER", "LAST ANSWER"],
+                    &g.servers
+                        .iter()
+                        .map(|s| {
+                            vec![
+                                s.clone(),
+                                if g.last_server.as_ref() == Some(s) {
+                                    "answered last".into()
+                                } else {
+                                    "-".into()
+                                },
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -347,6 +399,12 @@ fn agent_run(
     loop {
         let wait = match round(home, timeout, served.as_ref()) {
             Round::Polled(p) => {
+                for (server, why) in &p.skipped {
+                    log(&host, format_args!("passed over {server}: {why}"));
+                }
+                if !p.skipped.is_empty() {
+                    log(&host, format_args!("polled through {}", p.server));
+                }
                 if p.pool_refreshed {
                     log(&host, "polled: pool-internal identity replaced");
                 }

@@ -21,7 +21,6 @@ mod report_cmd;
 mod scan_cmd;
 mod trust_cmd;
 mod verify_cmd;
-mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

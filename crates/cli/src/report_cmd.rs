@@ -348,7 +348,7 @@ pub fn audit(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
 /// `alarms`: evaluate now, record what changed, print open alarms (or all with `--all`).
 pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
-    evaluate_and_notify(&mut node, true)?;
+    evaluate_and_notify(&mut node)?;
     let undelivered = outbox_line(&node)?;
     let shown: Vec<_> = node
         .alarm_history()?
@@ -391,20 +391,16 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
 }
 
 /// Evaluates alarms now (each change and its webhook notifications recorded together),
-/// then delivers the notifications due. `wait`: a one-off run waits for retries (see
-/// [`crate::webhook::deliver`]); the server's lifecycle loop does not.
-pub fn evaluate_and_notify(node: &mut crate::LocalNode, wait: bool) -> Result<(), Failure> {
-    let changes = node.evaluate_alarms()?;
-    for c in &changes {
-        let (event, x) = match c {
-            certherd_core::AlarmChange::Raised(x) => ("raised", x),
-            certherd_core::AlarmChange::Cleared(x) => ("cleared", x),
-        };
-        errln!("{event} {} {}", x.kind, x.subject);
-    }
-    // A receiver that stays down loses nothing: its notifications wait in the outbox, and
-    // `alarms` says how many.
-    crate::webhook::deliver(node, wait)
+/// then delivers the notifications due, waiting for retries (see
+/// [`certherd_server::lifecycle::deliver`]): the server's lifecycle loop, run once.
+pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
+    certherd_server::lifecycle::evaluate_and_notify(
+        node,
+        &certherd_server::lifecycle::HttpDelivery,
+        Some(&std::thread::sleep),
+        &mut |e| errln!("{e}"),
+    )?;
+    Ok(())
 }
 
 /// "N notifications undelivered, last error ...", when the outbox is not empty.

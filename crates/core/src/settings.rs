@@ -227,6 +227,11 @@ impl TargetSettings {
 pub struct FleetSettings {
     /// A joined host not heard from for this long raises `host-silent` (default 5m).
     pub heartbeat_window: Option<Span>,
+    /// The fleet's servers, each `https://HOST:PORT`, advertised to agents in every join
+    /// and poll answer for them to fail over to (default: none; an agent keeps the
+    /// server it joined, and those given with `agent join --server`).
+    #[serde(default)]
+    pub servers: Vec<String>,
 }
 
 /// One `[[webhooks]]` entry.

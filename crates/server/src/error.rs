@@ -15,4 +15,7 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// A `[fleet] servers` entry of certherd.toml is not `https://HOST:PORT`.
+    #[error("certherd.toml: [fleet] servers: {0}")]
+    FleetServer(#[from] certherd_protocol::InvalidUrl),
 }

@@ -5,7 +5,10 @@
 //! node's store on a blocking thread (SQLite in WAL mode serves concurrent readers and
 //! one writer), so the async side never holds the database.
 //!
-//! API (JSON bodies, certificates as PEM):
+//! API (JSON bodies of the types in [`certherd_protocol`], certificates as PEM; a request
+//! with a field the endpoint does not know is refused 400, and every refusal is
+//! `{code, message}` with a stable [`certherd_protocol::ErrorCode`]; join and poll answers
+//! carry `servers`, the fleet's servers of `[fleet] servers`, for agents to fail over to):
 //! - `POST /v1/enrollment` `{token}`: the host name and IP addresses a token was issued
 //!   for, without spending it.
 //! - `POST /v1/join` `{token, csr, pool_certificate}`: a host joins with its one-time
@@ -35,6 +38,7 @@
 mod client_auth;
 pub mod conns;
 mod error;
+pub mod lifecycle;
 pub mod refusals;
 
 use std::convert::Infallible;
@@ -45,19 +49,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use certherd_ca::Node;
 use certherd_core::{Clock, ServerLimits};
+use certherd_protocol as proto;
 use certherd_store::{AuditRecord, SqliteStore};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{json, Value};
+use proto::ErrorCode;
 
 pub use error::Error;
 
 /// Opens the node for one request (on a blocking thread).
 pub type OpenNode = Arc<dyn Fn() -> Result<Node<SqliteStore>, String> + Send + Sync>;
 
-/// The lifecycle loop's work, run on a blocking thread at each tick.
-pub type Tick = Arc<dyn Fn() + Send + Sync>;
+/// How the lifecycle loop delivers webhook notifications.
+pub type Delivery = Arc<dyn lifecycle::Deliver + Send + Sync>;
 
 /// Appends records to the node's audit log (in one transaction).
 pub type AuditSink = Arc<dyn Fn(&[AuditRecord]) -> Result<(), String> + Send + Sync>;
@@ -68,8 +73,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Opens the node.
     pub open: OpenNode,
-    /// The lifecycle evaluation, and how often.
-    pub tick: Option<(Tick, Duration)>,
+    /// How often the lifecycle loop ([`lifecycle::tick`]) runs, on a node opened afresh
+    /// each time (certherd.toml re-read), and how it delivers notifications; `None`: no
+    /// loop.
+    pub lifecycle: Option<(Duration, Delivery)>,
     /// Connection limits and the refusal rate.
     pub limits: ServerLimits,
     /// Where aggregated refusals are written.
@@ -168,13 +175,20 @@ impl Drop for Cached {
     }
 }
 
-fn cached(open: &OpenNode) -> Result<Cached, (StatusCode, String)> {
+/// A refusal: its code (which sets the status) and a message safe to show the caller.
+type Refused = (ErrorCode, String);
+
+fn cached(open: &OpenNode) -> Result<Cached, Refused> {
     let held = NODE.with(|n| n.borrow_mut().take());
     match held {
         Some(node) => Ok(Cached(Some(node))),
-        None => open()
-            .map(|n| Cached(Some(n)))
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e)),
+        None => open().map(|n| Cached(Some(n))).map_err(|e| {
+            eprintln!("certherd server: cannot open the node: {e}");
+            (
+                ErrorCode::Internal,
+                "internal error; see the server log".to_owned(),
+            )
+        }),
     }
 }
 
@@ -185,20 +199,39 @@ fn pem(der: &[u8]) -> String {
     certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, der)
 }
 
-fn grant_json(host: &certherd_core::Host, g: &certherd_ca::Grant) -> Value {
-    json!({
-        "host": host.name,
-        "renew": g.renew_ordered,
-        "refresh_pool": g.refresh_pool_ordered,
-        "host_chain": g.host_chain.as_ref().map(|c| c.iter().map(|d| pem(d)).collect::<Vec<_>>()),
-        "trusted_roots": g.trusted_roots.iter().map(|d| pem(d)).collect::<Vec<_>>(),
-        "crls": g.crls.iter().map(|d| certherd_x509::to_pem(certherd_x509::PemLabel::Crl, d)).collect::<Vec<_>>(),
-        "host_key_algo": g.host_key_algo.map(|a| a.name()),
-    })
+/// The protocol's answer to a join or a poll; `servers` is what the server advertises
+/// for the agent to fail over to (`[fleet] servers`).
+fn grant_body(
+    host: &certherd_core::Host,
+    g: &certherd_ca::Grant,
+    servers: Vec<String>,
+) -> proto::Grant {
+    proto::Grant {
+        host: host.name.clone(),
+        renew: g.renew_ordered,
+        refresh_pool: g.refresh_pool_ordered,
+        host_chain: g
+            .host_chain
+            .as_ref()
+            .map(|c| c.iter().map(|d| pem(d)).collect()),
+        trusted_roots: g.trusted_roots.iter().map(|d| pem(d)).collect(),
+        crls: g
+            .crls
+            .iter()
+            .map(|d| certherd_x509::to_pem(certherd_x509::PemLabel::Crl, d))
+            .collect(),
+        host_key_algo: g.host_key_algo.map(|a| a.name().to_owned()),
+        servers,
+    }
 }
 
-fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+/// The servers this server advertises to agents (`[fleet] servers`, checked at start).
+fn advertised<S: certherd_store::Store>(node: &Node<S>) -> Vec<String> {
+    proto::dedup_servers(node.settings().fleet.servers.iter().map(String::as_str))
+}
+
+fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -207,52 +240,73 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     r
 }
 
-/// Maps a refusal to a status and a message safe to show the caller; the cause goes to the
+/// A 200 answer with `body`.
+fn ok<T: serde::Serialize>(body: &T) -> Response<Full<Bytes>> {
+    reply(StatusCode::OK, proto::encode(body))
+}
+
+/// A refusal: `{code, message}` with the code's status.
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    reply(status, proto::encode(&proto::ErrorBody::new(code, message)))
+}
+
+/// Maps a refusal to a code and a message safe to show the caller; the cause goes to the
 /// server's log.
-fn refusal(e: &certherd_ca::Error) -> (StatusCode, String) {
+fn refusal(e: &certherd_ca::Error) -> Refused {
     use certherd_ca::Error as E;
-    let status = match e {
-        E::Token(_) => StatusCode::FORBIDDEN,
-        // Gone: the agent stops polling (a removed host), typed by status, not by text.
-        E::UnknownPeer(_) => StatusCode::GONE,
-        E::NotEnrolled { .. } | E::HostKeyAlgorithm { .. } => StatusCode::FORBIDDEN,
-        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    let code = match e {
+        E::Token(_) => ErrorCode::TokenRefused,
+        // Gone: the agent stops polling (a removed host), by code, not by text.
+        E::UnknownPeer(_) => ErrorCode::HostUnknown,
+        E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
+        E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
+        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) => ErrorCode::InvalidRequest,
+        _ => ErrorCode::Internal,
     };
-    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+    let message = if code == ErrorCode::Internal {
         "internal error; see the server log".to_owned()
     } else {
         e.to_string()
     };
-    (status, message)
+    (code, message)
 }
 
-fn field<'a>(v: &'a Value, name: &'static str) -> Result<&'a str, (StatusCode, String)> {
-    v[name].as_str().ok_or((
-        StatusCode::BAD_REQUEST,
-        format!("missing field '{name}' (a string)"),
-    ))
+/// Whether a refusal is the caller's doing (a 4xx), not the server's.
+fn client_error(code: ErrorCode) -> bool {
+    code.status() < 500
 }
 
-fn der_of(text: &str, what: &'static str) -> Result<Vec<u8>, (StatusCode, String)> {
+/// A request body of the endpoint's type; anything else (not JSON, a field missing,
+/// unknown or of the wrong type) is refused 400.
+fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
+    proto::decode(body).map_err(|e| {
+        (
+            ErrorCode::InvalidRequest,
+            format!("the request body is not of this endpoint's shape: {e}"),
+        )
+    })
+}
+
+fn der_of(text: &str, what: &'static str) -> Result<Vec<u8>, Refused> {
     if what == "csr" {
         return certherd_x509::parse_signing_request(text.as_bytes())
-            .map_err(|e| (StatusCode::BAD_REQUEST, format!("{what}: {e}")));
+            .map_err(|e| (ErrorCode::InvalidRequest, format!("{what}: {e}")));
     }
     certherd_x509::parse_certificates(text.as_bytes())
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("{what}: {e}")))?
+        .map_err(|e| (ErrorCode::InvalidRequest, format!("{what}: {e}")))?
         .into_iter()
         .next()
         .map(|c| c.to_vec())
-        .ok_or((StatusCode::BAD_REQUEST, format!("{what}: no certificate")))
+        .ok_or((ErrorCode::InvalidRequest, format!("{what}: no certificate")))
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, (StatusCode, String)> + Send + 'static,
-) -> Result<T, (StatusCode, String)> {
+    f: impl FnOnce() -> Result<T, Refused> + Send + 'static,
+) -> Result<T, Refused> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|_| {
         Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
             "internal error; see the server log".into(),
         ))
     })
@@ -286,15 +340,18 @@ async fn route(
     let body = match collected {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(_)) => {
-            return reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"error": format!("request body over {MAX_BODY} bytes")}),
+            return refuse(
+                ErrorCode::BodyTooLarge,
+                format!("request body over {MAX_BODY} bytes"),
             )
         }
         Err(_) => {
-            let mut r = reply(
-                StatusCode::REQUEST_TIMEOUT,
-                json!({"error": format!("the request body did not arrive within {}s", shared.body_timeout.as_secs())}),
+            let mut r = refuse(
+                ErrorCode::BodyTimeout,
+                format!(
+                    "the request body did not arrive within {}s",
+                    shared.body_timeout.as_secs()
+                ),
             );
             r.headers_mut().insert(
                 hyper::header::CONNECTION,
@@ -312,11 +369,11 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let result: Result<Response<Full<Bytes>>, (StatusCode, String)> = match (
-        parts.method.clone(),
-        path.as_str(),
-    ) {
-        (Method::GET, "/v1/health") => Ok(reply(StatusCode::OK, json!({"status": "ok"}))),
+    let result: Result<Response<Full<Bytes>>, Refused> = match (parts.method.clone(), path.as_str())
+    {
+        (Method::GET, proto::HEALTH) => Ok(ok(&proto::Health {
+            status: "ok".into(),
+        })),
         (Method::GET, "/metrics") => {
             blocking(move || {
                 let node = cached(&open)?;
@@ -333,136 +390,139 @@ async fn route(
             })
             .await
         }
-        (Method::GET, "/v1/hosts") => {
+        (Method::GET, proto::HOSTS) => {
             blocking(move || {
                 let node = cached(&open)?;
                 admin(&node, bearer.as_deref())?;
                 let hosts = node.hosts().map_err(|e| refusal(&e))?;
-                Ok(reply(
-                    StatusCode::OK,
-                    json!(hosts
-                        .iter()
-                        .map(|h| json!({
-                            "name": h.name,
-                            "ips": h.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                            "joined_at": h.joined_at.map(certherd_x509::rfc3339),
-                            "last_seen": h.last_seen.map(certherd_x509::rfc3339),
-                        }))
-                        .collect::<Vec<_>>()),
-                ))
+                let rows: Vec<proto::HostRow> = hosts
+                    .iter()
+                    .map(|h| proto::HostRow {
+                        name: h.name.clone(),
+                        ips: h.ips.iter().map(ToString::to_string).collect(),
+                        joined_at: h.joined_at.map(certherd_x509::rfc3339),
+                        last_seen: h.last_seen.map(certherd_x509::rfc3339),
+                    })
+                    .collect();
+                Ok(ok(&rows))
             })
             .await
         }
-        (Method::GET, "/v1/alarms") => {
+        (Method::GET, proto::ALARMS) => {
             blocking(move || {
                 let node = cached(&open)?;
                 admin(&node, bearer.as_deref())?;
                 let alarms = node.alarm_history().map_err(|e| refusal(&e))?;
-                Ok(reply(
-                    StatusCode::OK,
-                    json!(alarms
-                        .iter()
-                        .filter(|a| a.is_open())
-                        .map(|a| json!({"kind": a.kind.name(), "subject": a.subject, "raised_at": certherd_x509::rfc3339(a.raised_at)}))
-                        .collect::<Vec<_>>()),
-                ))
+                let rows: Vec<proto::AlarmRow> = alarms
+                    .iter()
+                    .filter(|a| a.is_open())
+                    .map(|a| proto::AlarmRow {
+                        kind: a.kind.name().to_owned(),
+                        subject: a.subject.clone(),
+                        raised_at: certherd_x509::rfc3339(a.raised_at),
+                    })
+                    .collect();
+                Ok(ok(&rows))
             })
             .await
         }
-        (Method::POST, "/v1/enrollment") => {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (Method::POST, proto::ENROLLMENT) => {
+            let parsed = body_of::<proto::EnrollmentRequest>(&body);
             blocking(move || {
-                let token = field(&v, "token")?.to_owned();
+                let token = parsed?.token;
                 let node = cached(&open)?;
                 let host = node.enrollment(&token).map_err(|e| refusal(&e))?;
                 let algo = node.host_key_algo().map_err(|e| refusal(&e))?;
-                Ok(reply(StatusCode::OK, json!({"host": host.name, "ips": host.ips.iter().map(ToString::to_string).collect::<Vec<_>>(), "host_key_algo": algo.map(|a| a.name())})))
+                Ok(ok(&proto::Enrollment {
+                    host: host.name,
+                    ips: host.ips.iter().map(ToString::to_string).collect(),
+                    host_key_algo: algo.map(|a| a.name().to_owned()),
+                }))
             })
             .await
         }
-        (Method::POST, "/v1/join") => join(shared.clone(), source.ip(), peer, &body).await,
-        (Method::POST, "/v1/poll") => {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (Method::POST, proto::JOIN) => join(shared.clone(), source.ip(), peer, &body).await,
+        (Method::POST, proto::POLL) => {
             match peer.clone() {
                 None => Err((
-                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::Unauthenticated,
                     "a client certificate (the host's pool-internal certificate) is required"
                         .into(),
                 )),
                 Some(peer) => {
+                    let parsed = body_of::<proto::PollRequest>(&body);
                     blocking(move || {
-                        let csr = match v["renew_csr"].as_str() {
+                        let v = parsed?;
+                        let csr = match v.renew_csr.as_deref() {
                             Some(t) => Some(der_of(t, "csr")?),
                             None => None,
                         };
                         let mut node = cached(&open)?;
                         let (host, grant) = node
-                            .host_poll(
-                                &peer,
-                                csr.as_deref(),
-                                v["verification"].as_bool().unwrap_or(true),
-                                &v["trusted_roots"]
-                                    .as_array()
-                                    .map(|a| {
-                                        a.iter()
-                                            .filter_map(|r| r.as_str().map(str::to_owned))
-                                            .collect::<Vec<_>>()
-                                    })
-                                    .unwrap_or_default(),
-                            )
+                            .host_poll(&peer, csr.as_deref(), v.verification, &v.trusted_roots)
                             .map_err(|e| {
                                 eprintln!("certherd server: poll refused: {e}");
                                 {
-                                if csr.is_some() {
-                                    RENEWAL_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    if csr.is_some() {
+                                        RENEWAL_FAILURES
+                                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    }
+                                    refusal(&e)
                                 }
-                                refusal(&e)
-                            }
                             })?;
                         if grant.host_chain.is_some() {
                             RENEWALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         // What the agent says of its last deploy: raises or clears
                         // `deploy-failed`. The poll itself stands either way.
-                        let deploy_error = v["deploy_error"].as_str();
+                        let deploy_error = v.deploy_error.as_deref();
                         match node.host_report_deploy(&host.name, deploy_error) {
                             Ok(changes) => {
                                 if let (Some(e), false) = (deploy_error, changes.is_empty()) {
-                                    eprintln!("certherd server: {} could not deploy: {e}", host.name);
+                                    eprintln!(
+                                        "certherd server: {} could not deploy: {e}",
+                                        host.name
+                                    );
                                 }
                             }
-                            Err(e) => eprintln!("certherd server: recording the deploy report of {}: {e}", host.name),
+                            Err(e) => eprintln!(
+                                "certherd server: recording the deploy report of {}: {e}",
+                                host.name
+                            ),
                         }
-                        Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
+                        let servers = advertised(&node);
+                        Ok(ok(&grant_body(&host, &grant, servers)))
                     })
                     .await
                 }
             }
         }
-        (Method::POST, "/v1/pool") => {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            match peer.clone() {
-                None => Err((StatusCode::UNAUTHORIZED, "a client certificate (the host's current pool-internal certificate) is required".into())),
-                Some(peer) => {
-                    blocking(move || {
-                        let new = der_of(field(&v, "pool_certificate")?, "pool_certificate")?;
-                        let mut node = cached(&open)?;
-                        let host = node.host_repin(&peer, &new).map_err(|e| {
-                            eprintln!("certherd server: pool refresh refused: {e}");
-                            refusal(&e)
-                        })?;
-                        Ok(reply(StatusCode::OK, json!({"host": host.name})))
-                    })
-                    .await
-                }
+        (Method::POST, proto::POOL) => match peer.clone() {
+            None => Err((
+                ErrorCode::Unauthenticated,
+                "a client certificate (the host's current pool-internal certificate) is required"
+                    .into(),
+            )),
+            Some(peer) => {
+                let parsed = body_of::<proto::PoolRequest>(&body);
+                blocking(move || {
+                    let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
+                    let mut node = cached(&open)?;
+                    let host = node.host_repin(&peer, &new).map_err(|e| {
+                        eprintln!("certherd server: pool refresh refused: {e}");
+                        refusal(&e)
+                    })?;
+                    Ok(ok(&proto::PoolAnswer { host: host.name }))
+                })
+                .await
             }
-        }
+        },
         _ => Err((
-            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
             format!("no such endpoint: {} {path}", parts.method),
         )),
     };
-    result.unwrap_or_else(|(status, message)| reply(status, json!({"error": message})))
+    result.unwrap_or_else(|(code, message)| refuse(code, message))
 }
 
 /// `POST /v1/join`. A source over its rate of refused joins is answered 429 before
@@ -474,7 +534,7 @@ async fn join(
     source: std::net::IpAddr,
     peer: Option<Vec<u8>>,
     body: &Bytes,
-) -> Result<Response<Full<Bytes>>, (StatusCode, String)> {
+) -> Result<Response<Full<Bytes>>, Refused> {
     let now = shared.clock.now();
     let gate = shared
         .refusals
@@ -482,9 +542,9 @@ async fn join(
         .map(|mut r| r.gate(source, now))
         .unwrap_or(refusals::Gate::Admit);
     if gate == refusals::Gate::TooMany {
-        let mut r = reply(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"error": "too many refused joins from this address; try again later"}),
+        let mut r = refuse(
+            ErrorCode::TooManyRefusals,
+            "too many refused joins from this address; try again later",
         );
         r.headers_mut().insert(
             hyper::header::RETRY_AFTER,
@@ -492,59 +552,61 @@ async fn join(
         );
         return Ok(r);
     }
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let parsed = body_of::<proto::JoinRequest>(body);
     let open = shared.open.clone();
     let s = shared.clone();
     blocking(move || {
         let checked = (|| {
-            let token = field(&v, "token")?.to_owned();
-            let csr = der_of(field(&v, "csr")?, "csr")?;
-            let pool = der_of(field(&v, "pool_certificate")?, "pool_certificate")?;
+            let v = parsed?;
+            let csr = der_of(&v.csr, "csr")?;
+            let pool = der_of(&v.pool_certificate, "pool_certificate")?;
             // Possession: the pool-internal certificate registered must be the one the
             // host authenticated the TLS session with.
             if peer.as_deref() != Some(pool.as_slice()) {
-                return Err((StatusCode::BAD_REQUEST, "the pool-internal certificate must be the client certificate of this TLS session".to_owned()));
+                return Err((ErrorCode::InvalidRequest, "the pool-internal certificate must be the client certificate of this TLS session".to_owned()));
             }
-            Ok((token, csr, pool))
+            Ok((v.token, csr, pool, v.verification))
         })();
-        let (token, csr, pool) = checked.inspect_err(|(_, m)| s.refused(source, m))?;
+        let (token, csr, pool, verification) =
+            checked.inspect_err(|(_, m)| s.refused(source, m))?;
         let mut node = cached(&open)?;
         // A token that could not be redeemed is refused here, read-only, and counted
         // with the other refusals from this source.
         if let Err(e) = node.enrollment(&token) {
-            let (status, message) = refusal(&e);
-            if status.is_client_error() {
+            let (code, message) = refusal(&e);
+            if client_error(code) {
                 s.refused(source, &message);
             } else {
                 eprintln!("certherd server: join failed: {e}");
             }
-            return Err((status, message));
+            return Err((code, message));
         }
-        let (host, grant) = node.host_join(&token, &csr, &pool, v["verification"].as_bool().unwrap_or(true)).map_err(|e| {
+        let (host, grant) = node.host_join(&token, &csr, &pool, verification).map_err(|e| {
             eprintln!("certherd server: join refused from {source}: {e}");
-            let (status, message) = refusal(&e);
-            if status.is_client_error() {
+            let (code, message) = refusal(&e);
+            if client_error(code) {
                 if let Ok(mut r) = s.refusals.lock() {
                     r.noted(source, s.clock.now());
                 }
             }
-            (status, message)
+            (code, message)
         })?;
         eprintln!("certherd server: host {} joined", host.name);
-        Ok(reply(StatusCode::OK, grant_json(&host, &grant)))
+        let servers = advertised(&node);
+        Ok(ok(&grant_body(&host, &grant, servers)))
     })
     .await
 }
 
 /// Admin calls need a bearer token from `certherd admin credential`.
-fn admin(node: &Node<SqliteStore>, bearer: Option<&str>) -> Result<String, (StatusCode, String)> {
+fn admin(node: &Node<SqliteStore>, bearer: Option<&str>) -> Result<String, Refused> {
     let token = bearer.ok_or((
-        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated,
         "an admin credential is required (Authorization: Bearer, from `certherd admin credential`)"
             .to_owned(),
     ))?;
     node.admin_for(token).map_err(|e| refusal(&e))?.ok_or((
-        StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden,
         "that admin credential is not valid".to_owned(),
     ))
 }
@@ -738,6 +800,10 @@ async fn stop_signal() {
 /// `ready` is called with the bound address.
 pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
     let node = (config.open)().map_err(Error::Setup)?;
+    // The servers advertised to agents must each be a URL an agent can use.
+    for url in &node.settings().fleet.servers {
+        proto::ServerUrl::parse(url)?;
+    }
     let (tls, identity) = tls_config(&node)?;
     drop(node);
     let limits = config.limits;
@@ -804,13 +870,20 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 .await;
             }
         });
-        if let Some((tick, every)) = config.tick {
+        if let Some((every, via)) = config.lifecycle {
+            let open = config.open.clone();
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(every);
                 loop {
                     interval.tick().await;
-                    let t = tick.clone();
-                    let _ = tokio::task::spawn_blocking(move || t()).await;
+                    let (open, via) = (open.clone(), via.clone());
+                    let _ = tokio::task::spawn_blocking(move || match open() {
+                        Ok(mut node) => lifecycle::tick(&mut node, via.as_ref(), &mut |e| {
+                            eprintln!("certherd server: {e}");
+                        }),
+                        Err(e) => eprintln!("certherd server: lifecycle: cannot open the node: {e}"),
+                    })
+                    .await;
                 }
             });
         }
@@ -957,6 +1030,38 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes as any request body: refused 400 or read, never a panic.
+        #[test]
+        fn arbitrary_request_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            for r in [
+                body_of::<proto::EnrollmentRequest>(&body).map(|_| ()),
+                body_of::<proto::JoinRequest>(&body).map(|_| ()),
+                body_of::<proto::PollRequest>(&body).map(|_| ()),
+                body_of::<proto::PoolRequest>(&body).map(|_| ()),
+            ] {
+                if let Err((code, _)) = r {
+                    prop_assert_eq!(code, ErrorCode::InvalidRequest);
+                }
+            }
+            let text = String::from_utf8_lossy(&body);
+            let _ = der_of(&text, "csr");
+            let _ = der_of(&text, "pool_certificate");
+        }
+    }
+
+    /// A misspelled field is refused with the code, not taken as its default.
+    #[test]
+    fn an_unknown_request_field_is_refused_400() {
+        let (code, message) =
+            body_of::<proto::PollRequest>(br#"{"verfication": false}"#).unwrap_err();
+        assert_eq!((code, code.status()), (ErrorCode::InvalidRequest, 400));
+        assert!(message.contains("verfication"), "{message}");
+        let r = refuse(code, message);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
 
     /// A burst of connections from one source, none accepted yet, fits in the kernel's
     /// queue: nobody's SYN is dropped (with std's backlog of 128, the 130th connect waits
