@@ -125,7 +125,9 @@ impl SqliteStore {
                 .join(", ");
             let types: Vec<Type> = columns.iter().map(|(_, t)| t.clone()).collect();
             let sink = tx
-                .copy_in(&format!("COPY \"{table}\" ({names}) FROM STDIN (FORMAT binary)"))
+                .copy_in(&format!(
+                    "COPY \"{table}\" ({names}) FROM STDIN (FORMAT binary)"
+                ))
                 .map_err(Error::pg("copying rows"))?;
             let mut writer = BinaryCopyInWriter::new(sink, &types);
             let mut stmt = read

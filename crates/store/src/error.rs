@@ -130,7 +130,9 @@ pub enum Error {
         detail: String,
     },
     /// Two issued certificates with one issuer and one serial number.
-    #[error("an issued certificate with issuer {issuer_sha256} and serial {serial} is already stored")]
+    #[error(
+        "an issued certificate with issuer {issuer_sha256} and serial {serial} is already stored"
+    )]
     DuplicateSerial {
         /// SHA-256 of the issuer certificate.
         issuer_sha256: String,

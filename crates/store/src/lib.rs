@@ -12,13 +12,14 @@ mod home;
 mod lock;
 mod master_key;
 pub mod migrations;
-mod pg;
 mod model;
+mod pg;
 mod sqlite;
 
 pub use home::INITIALIZED;
 
 pub use atomic_file::{file_type_words, write_atomic};
+pub use copy::{CopiedTable, TABLES};
 pub use error::Error;
 pub use home::{
     Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL, MASTER_KEY_ENV,
@@ -28,7 +29,6 @@ pub use master_key::MasterKey;
 pub use model::{
     AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Notification, Secret, StoreInfo,
 };
-pub use copy::{CopiedTable, TABLES};
 pub use pg::{is_postgres_url, redact_url, PgStore};
 pub use sqlite::{FaultHook, SqliteStore};
 

@@ -272,7 +272,9 @@ impl PgStore {
     }
 
     fn conn(&self) -> Result<RefMut<'_, Conn>, Error> {
-        self.conn.try_borrow_mut().map_err(|_| Error::ConnectionInUse)
+        self.conn
+            .try_borrow_mut()
+            .map_err(|_| Error::ConnectionInUse)
     }
 
     /// Rows of `sql` with `params`, through the statement cache.
@@ -286,9 +288,7 @@ impl PgStore {
         let conn = &mut *guard;
         let stmt =
             prepared(&mut conn.client, &mut conn.statements, sql).map_err(Error::pg(context))?;
-        conn.client
-            .query(&stmt, params)
-            .map_err(Error::pg(context))
+        conn.client.query(&stmt, params).map_err(Error::pg(context))
     }
 
     fn query_opt(
@@ -330,12 +330,11 @@ impl PgStore {
         cache: &mut HashMap<String, Statement>,
         change: &Change,
     ) -> Result<(), Error> {
-        let mut exec = |sql: &str,
-                        params: &[&(dyn ToSql + Sync)]|
-         -> Result<u64, postgres::Error> {
-            let stmt = prepared(tx, cache, sql)?;
-            tx.execute(&stmt, params)
-        };
+        let mut exec =
+            |sql: &str, params: &[&(dyn ToSql + Sync)]| -> Result<u64, postgres::Error> {
+                let stmt = prepared(tx, cache, sql)?;
+                tx.execute(&stmt, params)
+            };
         match change {
             Change::CreateStore(name, at) => {
                 exec(
@@ -928,11 +927,7 @@ impl Store for PgStore {
             C,
         )?;
         let deploy_error = self
-            .query_opt(
-                "SELECT error FROM host_deploy WHERE host = $1",
-                &[&host],
-                C,
-            )?
+            .query_opt("SELECT error FROM host_deploy WHERE host = $1", &[&host], C)?
             .map(|r| text(&r, 0, C))
             .transpose()?;
         let mut state = HostState {

@@ -52,9 +52,11 @@ fn recorded_version(conn: &Connection) -> Result<Option<i64>, Error> {
     if has_table == 0 {
         return Ok(None);
     }
-    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
-        r.get(0)
-    })
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
     .map(Some)
     .map_err(&sql)
 }
@@ -131,7 +133,8 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), Error> {
     }
     tx.execute_batch(&format!("PRAGMA user_version = {};", user_version(done)))
         .map_err(Error::sql("writing the schema version"))?;
-    tx.commit().map_err(Error::sql("committing the schema migration"))
+    tx.commit()
+        .map_err(Error::sql("committing the schema migration"))
 }
 
 /// The upgrade of a home of schema version 1 to 3 to version 4, as releases before

@@ -154,7 +154,9 @@ fn dump(db: &std::path::Path) -> String {
             }
         }
     }
-    let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     out.push_str(&format!("user_version {v}\n"));
     out
 }
@@ -260,7 +262,10 @@ fn a_newer_schema_is_refused_and_left_untouched() {
         other => panic!("{other}"),
     }
     let text = err.to_string();
-    assert!(text.contains("schema version 99") && text.contains(&db.display().to_string()), "{text}");
+    assert!(
+        text.contains("schema version 99") && text.contains(&db.display().to_string()),
+        "{text}"
+    );
     assert_eq!(dump(&db), before, "nothing changed");
 
     let old = dir.path().join("old.db");
