@@ -9,6 +9,7 @@ mod atomic_file;
 mod copy;
 mod error;
 mod home;
+mod home_store;
 mod lock;
 mod master_key;
 pub mod migrations;
@@ -22,8 +23,10 @@ pub use atomic_file::{file_type_words, write_atomic};
 pub use copy::{CopiedTable, TABLES};
 pub use error::Error;
 pub use home::{
-    Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL, MASTER_KEY_ENV,
+    DatabaseUrl, Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL,
+    MASTER_KEY_ENV,
 };
+pub use home_store::HomeStore;
 pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{

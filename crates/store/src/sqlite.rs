@@ -314,6 +314,7 @@ pub type FaultHook = Box<dyn Fn(&str)>;
 /// A node's inventory in one SQLite file.
 pub struct SqliteStore {
     pub(crate) conn: Connection,
+    path: std::path::PathBuf,
     key: MasterKey,
     pub(crate) fault: Option<FaultHook>,
 }
@@ -369,9 +370,15 @@ impl SqliteStore {
         migrate(&conn, path)?;
         Ok(Self {
             conn,
+            path: path.to_path_buf(),
             key,
             fault: None,
         })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Bounds the memory this connection uses, for a bulk write (a scan of a whole disk):
