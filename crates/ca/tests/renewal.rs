@@ -13,7 +13,7 @@ use certherd_core::{
     StoreName, Watch, WatchKind,
 };
 use certherd_store::{
-    AuditRecord, Change, CrlRecord, Entry, Error, Home, Secret, HomeStore, Store, StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, Error, Home, HomeStore, Secret, Store, StoreInfo,
 };
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;

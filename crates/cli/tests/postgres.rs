@@ -130,6 +130,15 @@ fn a_home_on_postgres_is_used_by_flag_env_and_config_in_that_order() {
         format!("[database]\nurl = \"{url}\"\n"),
     );
     assert_eq!(env.ok(&["cert", "list", "--output", "json"]), by_flag);
+    let status = env.ok(&["status"]);
+    assert!(
+        status.contains(&format!(
+            "Database        postgres://postgres:***@{}/home1",
+            pg.address
+        )),
+        "{status}"
+    );
+    assert!(!status.contains("s3cret-pw"));
     let hosts = env.ok(&["host", "list", "--output", "json"]);
     assert!(hosts.contains("esx01.example.test"), "{hosts}");
     // The flag wins over the environment, which wins over the file.
@@ -212,13 +221,24 @@ fn an_unreachable_or_newer_database_is_one_clear_line() {
             lines[0]
         );
         assert!(!r.stderr.contains("hunter2") && !r.stderr.contains("panicked"));
+        assert!(
+            r.stderr.contains("Connection refused"),
+            "the cause is said: {}",
+            r.stderr
+        );
     }
+    // Nothing was written to the home: no directory, no master key.
+    assert!(!env.home().exists());
     let r = with_db(&env, "mysql://x@y/z", &["cert", "list"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("invalid database URL"), "{}", r.stderr);
 
     let Some(pg) = start_pg() else { return };
     let url = database(&pg, "future");
+    // An empty database and no home: not initialized (not a missing key).
+    let r = with_db(&env, &url, &["status"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no certherd home at"), "{}", r.stderr);
     ok_db(&env, &url, &["init", "--hostname", "node1.example.test"]);
     admin(&pg, "future")
         .batch_execute("INSERT INTO schema_migrations VALUES (99, 'from_the_future', 0)")
@@ -534,7 +554,12 @@ fn a_copy_killed_midway_leaves_the_target_empty() {
     wait_gone(&pg);
     assert_eq!(tables(&pg, "killed"), Vec::<String>::new());
     // And the same copy run to its end is complete.
+    let started = Instant::now();
     let out = env.ok(&["db", "copy", "--to", &url, "--output", "json"]);
+    eprintln!(
+        "db copy of a 300,000-record audit log: {:?}",
+        started.elapsed()
+    );
     assert!(out.contains("\"rows\": 300"), "{out}");
 }
 

@@ -114,7 +114,7 @@ pub enum Error {
         source: postgres::Error,
     },
     /// The PostgreSQL database cannot be reached.
-    #[error("cannot connect to the database {url}: {source}")]
+    #[error("cannot connect to the database {url}: {}", chain(.source))]
     Unreachable {
         /// Its URL, password redacted.
         url: String,
@@ -176,4 +176,20 @@ impl Error {
     pub(crate) fn pg(context: &'static str) -> impl Fn(postgres::Error) -> Error {
         move |source| Error::Postgres { context, source }
     }
+}
+
+/// An error and its causes, as one line: the driver's "error connecting to server" says
+/// why only in its source.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out.replace('\n', " ")
 }

@@ -277,7 +277,9 @@ impl Home {
     /// reused.
     pub fn create(&self) -> Result<HomeStore, Error> {
         if let Some(url) = &self.database {
-            return self.create_on(url).map(|s| HomeStore::Postgres(Box::new(s)));
+            return self
+                .create_on(url)
+                .map(|s| HomeStore::Postgres(Box::new(s)));
         }
         let key = self.master_key_location();
         let key_exists = key.path.exists();
@@ -324,6 +326,8 @@ impl Home {
     /// `init` on PostgreSQL: the home directory and master key as for SQLite, the schema
     /// by the migrations; a database some home already initialized is refused.
     fn create_on(&self, url: &DatabaseUrl) -> Result<PgStore, Error> {
+        // An unreachable database is said before anything is written to the home.
+        drop(crate::pg::connect(url.expose(), "certherd")?);
         self.make_dir()?;
         let key = self.master_key_location();
         let master = if key.path.exists() {
@@ -363,7 +367,12 @@ impl Home {
         if let Some(url) = &self.database {
             let key = self.master_key_path();
             if !key.exists() {
-                return Err(self.key_missing());
+                if crate::pg::holds_sealed_secrets(url.expose())? {
+                    return Err(self.key_missing());
+                }
+                return Err(Error::NotInitialized {
+                    home: self.dir.clone(),
+                });
             }
             let store = PgStore::connect(url.expose(), MasterKey::load(&key)?)?;
             if store.meta(INITIALIZED)?.is_none() {

@@ -82,6 +82,22 @@ pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
     })
 }
 
+/// Whether the database at `url` holds a sealed private key or secret (read without the
+/// master key); an empty database does not.
+pub(crate) fn holds_sealed_secrets(url: &str) -> Result<bool, Error> {
+    let mut client = connect(url, "certherd")?;
+    if !tables(&mut client)?.iter().any(|t| t == "entries") {
+        return Ok(false);
+    }
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM entries WHERE key_sealed IS NOT NULL) OR EXISTS (SELECT 1 FROM secrets)",
+            &[],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(Error::pg("looking for sealed keys"))
+}
+
 /// Tables in the connection's current schema, by name.
 pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Vec<String>, Error> {
     let rows = client

@@ -602,8 +602,14 @@ fn postgres_keeps_the_store_contract_and_reads_back_as_sqlite_does() {
     );
     drop(s);
 
-    // Reconnecting: every migration once, nothing applied again.
-    let s = PgStore::connect(&url, MasterKey::load(&key_path).unwrap()).unwrap();
+    // Reconnecting, through the Unix socket this time: every migration once, nothing
+    // applied again.
+    let port = pg.address.rsplit(':').next().unwrap();
+    let socket_url = format!(
+        "postgres://postgres@/contract?host={}&port={port}",
+        pg.dir().display()
+    );
+    let s = PgStore::connect(&socket_url, MasterKey::load(&key_path).unwrap()).unwrap();
     assert_eq!(read_back(&s, &keys), pg_reads);
     drop(s);
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
