@@ -114,8 +114,27 @@ fn a_home_on_postgres_is_used_by_flag_env_and_config_in_that_order() {
         &url,
         &["host", "add", "esx01.example.test", "--ip", "10.0.0.1"],
     );
+    // A crash just before a batch's commit loses the whole batch, nothing half-written.
+    let crashed = env
+        .cmd(&[
+            "--database",
+            &url,
+            "cert",
+            "issue",
+            "--profile",
+            "service",
+            "--store",
+            "svc",
+            "--cn",
+            "crash.example.test",
+        ])
+        .env("CERTHERD_FAULT_POINT", "store.before-commit")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
     let by_flag = ok_db(&env, &url, &["cert", "list", "--output", "json"]);
     assert!(by_flag.contains("web.example.test"), "{by_flag}");
+    assert!(!by_flag.contains("crash.example.test"), "{by_flag}");
 
     // The environment variable.
     let by_env = env

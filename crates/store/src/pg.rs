@@ -111,6 +111,25 @@ pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Vec<String>, Err
         .collect()
 }
 
+/// The newest migration recorded, if `schema_migrations` exists.
+fn recorded_version(client: &mut Client) -> Result<Option<i64>, Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .and_then(|r| r.try_get(0))
+        .map_err(Error::pg("reading the schema version"))?;
+    if !exists {
+        return Ok(None);
+    }
+    client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
+            &[],
+        )
+        .and_then(|r| r.try_get(0))
+        .map(Some)
+        .map_err(Error::pg("reading the schema version"))
+}
+
 /// Applies every migration `tx`'s database lacks, in order, inside `tx` (which the caller
 /// commits). A database of a newer schema is refused before anything is written.
 pub(crate) fn migrate(tx: &mut postgres::Transaction<'_>, url: &str) -> Result<(), Error> {
@@ -259,12 +278,16 @@ impl PgStore {
     /// newer schema than this binary knows is refused and left as it is.
     pub fn connect(url: &str, key: MasterKey) -> Result<Self, Error> {
         let mut client = connect(url, "certherd")?;
-        let mut tx = client
-            .transaction()
-            .map_err(Error::pg("starting the schema migration"))?;
-        migrate(&mut tx, url)?;
-        tx.commit()
-            .map_err(Error::pg("committing the schema migration"))?;
+        // The usual case, a database at the newest version, takes no lock and no write.
+        let current = recorded_version(&mut client)?;
+        if current != Some(migrations::latest()) {
+            let mut tx = client
+                .transaction()
+                .map_err(Error::pg("starting the schema migration"))?;
+            migrate(&mut tx, url)?;
+            tx.commit()
+                .map_err(Error::pg("committing the schema migration"))?;
+        }
         Ok(Self {
             conn: RefCell::new(Conn {
                 client,
