@@ -1,6 +1,7 @@
 //! The home directory: `certherd.db` (0600), the master key (0600; in the home as
 //! `master.key`, or elsewhere: `CERTHERD_MASTER_KEY_FILE` or a systemd credential) and the
-//! optional `certherd.toml`.
+//! optional `certherd.toml`. With a database URL the inventory is in PostgreSQL instead
+//! of `certherd.db`; the master key and certherd.toml stay in the home.
 
 use std::ffi::OsStr;
 use std::fs;

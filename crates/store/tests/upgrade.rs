@@ -117,6 +117,11 @@ fn version_3_fleet_meta_keys_move_into_their_tables() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, 3 + certherd_store::migrations::latest());
+    let versions: Vec<i64> = recorded(&db).into_iter().map(|(v, _)| v).collect();
+    assert_eq!(
+        versions,
+        (1..=certherd_store::migrations::latest()).collect::<Vec<_>>()
+    );
 }
 
 /// The migrations recorded in the file at `db`, as (version, name).
@@ -281,4 +286,45 @@ fn a_newer_schema_is_refused_and_left_untouched() {
         "{err}"
     );
     assert_eq!(dump(&old), before, "nothing changed");
+}
+
+/// A migration that cannot apply (two issued certificates with one issuer and serial, which
+/// migration 2 forbids) names itself, and leaves the file as it was: still version 4,
+/// without `schema_migrations`.
+#[test]
+fn a_migration_that_fails_names_itself_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("certherd.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql"))
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO stores VALUES ('svc', 1764000000);
+             INSERT INTO entries VALUES ('svc', 'a', 'certificate', NULL, 'issued', 'CN=a', 'CN=ca', '01', 0, 0, 'aa', 'caca', 0, x'3000', '', NULL);
+             INSERT INTO entries VALUES ('svc', 'b', 'certificate', NULL, 'issued', 'CN=b', 'CN=ca', '01', 0, 0, 'bb', 'caca', 0, x'3000', '', NULL);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    let before = dump(&db);
+    let key = MasterKey::create(&dir.path().join("master.key")).unwrap();
+    let err = SqliteStore::open(&db, key).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            certherd_store::Error::Migration {
+                version: 2,
+                name: "issued_serials_unique",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("schema migration 0002 (issued_serials_unique) failed"),
+        "{err}"
+    );
+    assert_eq!(dump(&db), before);
 }
