@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{AlarmKind, Clock, OffsetDateTime, TokenError, DEFAULT_TOKEN_TTL};
-use certherd_store::{Home, SqliteStore, Store};
+use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;
 use time::Duration;
@@ -27,7 +27,7 @@ impl TestClock {
     }
 }
 
-fn server() -> (tempfile::TempDir, TestClock, Node<SqliteStore>) {
+fn server() -> (tempfile::TempDir, TestClock, Node<HomeStore>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
     let mut node = Node::new(
@@ -188,7 +188,7 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     node.order_renewal(&[name.to_owned()]).unwrap();
     node.order_pool_refresh(name).unwrap();
     node.evaluate_alarms().unwrap();
-    let open = |node: &Node<SqliteStore>| -> Vec<(AlarmKind, String)> {
+    let open = |node: &Node<HomeStore>| -> Vec<(AlarmKind, String)> {
         node.alarm_history()
             .unwrap()
             .into_iter()

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use certherd_ca::{join_key_algo, Error, InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
-use certherd_store::{Home, SqliteStore};
+use certherd_store::{Home, HomeStore};
 use certherd_x509::{CertInfo, KeyAlgorithm};
 use time::macros::datetime;
 
@@ -21,7 +21,7 @@ impl Clock for TestClock {
     }
 }
 
-fn server(config: Option<&str>, ca_algo: KeyAlgorithm) -> (tempfile::TempDir, Node<SqliteStore>) {
+fn server(config: Option<&str>, ca_algo: KeyAlgorithm) -> (tempfile::TempDir, Node<HomeStore>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
     let mut node = Node::new(

@@ -8,7 +8,7 @@ use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{
     Clock, EntryRef, KmipServer, OffsetDateTime, ProviderName, ServerAddress, Thresholds,
 };
-use certherd_store::{Home, SqliteStore, Store};
+use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 use time::macros::datetime;
 use time::Duration;
@@ -23,7 +23,7 @@ impl Clock for At {
 
 const START: OffsetDateTime = datetime!(2026-03-01 0:00 UTC);
 
-fn node() -> (tempfile::TempDir, Node<SqliteStore>) {
+fn node() -> (tempfile::TempDir, Node<HomeStore>) {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::new(dir.path().join("home"));
     let mut node = Node::new(

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use certherd_ca::{InitOptions, IssueRequest, Mode, Node, RenewSelection};
 use certherd_core::{Clock, EntryRef, OffsetDateTime, Severity, Status, StoreName};
-use certherd_store::{Home, SqliteStore, Store};
+use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::{CertInfo, KeyAlgorithm, Purpose, VerifyInput};
 use time::macros::datetime;
 use time::Duration;
@@ -35,7 +35,7 @@ const START: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 fn node_with(
     config: Option<&str>,
     algo: KeyAlgorithm,
-) -> (tempfile::TempDir, TestClock, Node<SqliteStore>) {
+) -> (tempfile::TempDir, TestClock, Node<HomeStore>) {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::new(dir.path().join("home"));
     let clock = TestClock(Arc::new(Mutex::new(START)));
@@ -56,7 +56,7 @@ fn node_with(
     (dir, clock, node)
 }
 
-fn node() -> (tempfile::TempDir, TestClock, Node<SqliteStore>) {
+fn node() -> (tempfile::TempDir, TestClock, Node<HomeStore>) {
     node_with(None, KeyAlgorithm::EcdsaP256)
 }
 
@@ -292,7 +292,7 @@ fn bad_settings_are_refused_naming_the_field() {
     }
 }
 
-fn verify_all_against_trust(node: &Node<SqliteStore>, at: OffsetDateTime) {
+fn verify_all_against_trust(node: &Node<HomeStore>, at: OffsetDateTime) {
     let trusted = node.trust_anchors().unwrap();
     for m in node.store().entries(None).unwrap() {
         if m.entry.store.is_backup()
@@ -482,7 +482,7 @@ fn alarms_cross_the_tiers_and_clear_when_renewed() {
         .unwrap()
         .meta
         .not_after;
-    let open = |node: &Node<SqliteStore>| {
+    let open = |node: &Node<HomeStore>| {
         node.alarm_history()
             .unwrap()
             .into_iter()

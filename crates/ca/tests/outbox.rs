@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use certherd_ca::{InitOptions, Mode, Node, OutboxSummary};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
-use certherd_store::{Home, SqliteStore, Store};
+use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;
 use time::Duration;
@@ -38,7 +38,7 @@ fn config(hooks: &[&str]) -> String {
         .collect()
 }
 
-fn node(home: &std::path::Path, clock: &TestClock, hooks: &[&str]) -> Node<SqliteStore> {
+fn node(home: &std::path::Path, clock: &TestClock, hooks: &[&str]) -> Node<HomeStore> {
     Node::new(
         Home::new(home.to_path_buf()).open().unwrap(),
         Box::new(clock.clone()),
@@ -65,7 +65,7 @@ fn init(home: &std::path::Path, clock: &TestClock) {
     .unwrap();
 }
 
-fn join(n: &mut Node<SqliteStore>, name: &str, random: u8) {
+fn join(n: &mut Node<HomeStore>, name: &str, random: u8) {
     let (_, token, _) = n
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [random; 32])
         .unwrap();

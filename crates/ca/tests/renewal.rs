@@ -13,7 +13,7 @@ use certherd_core::{
     StoreName, Watch, WatchKind,
 };
 use certherd_store::{
-    AuditRecord, Change, CrlRecord, Entry, Error, Home, Secret, SqliteStore, Store, StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, Error, Home, HomeStore, Secret, Store, StoreInfo,
 };
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;
@@ -38,7 +38,7 @@ const START: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 
 /// A SQLite store that counts full listings of the backup store.
 struct Counting {
-    inner: SqliteStore,
+    inner: HomeStore,
     backup_scans: Rc<Cell<usize>>,
 }
 

@@ -23,6 +23,19 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// Keep the inventory in this PostgreSQL database instead of the home's certherd.db
+    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB); the master key and certherd.toml stay
+    /// in the home. Precedence: this flag, then $CERTHERD_DATABASE_URL, then `[database]
+    /// url` in certherd.toml
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "CERTHERD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -153,6 +166,27 @@ pub enum Command {
     /// The home directory itself: where its master key lives.
     #[command(subcommand)]
     Home(HomeCmd),
+    /// The database that holds the inventory.
+    #[command(subcommand)]
+    Db(DbCmd),
+}
+
+/// `db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbCmd {
+    /// Copy the home's SQLite inventory (every table: entries with their sealed keys,
+    /// the audit log, fleet state, alarms, the outbox, watches, key providers, CRLs) into
+    /// an empty PostgreSQL database, in one transaction, and check each table's row count
+    /// before committing. Then run `certherd --home HOME server --database URL` (or set
+    /// `[database] url`). A target that holds any table is refused.
+    Copy {
+        /// The empty PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Output format (JSON: `target`, `tables` [{`table`, `rows`}]).
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 /// `home` subcommands.

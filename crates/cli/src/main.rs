@@ -7,6 +7,7 @@ mod output;
 mod args;
 mod ca_cmd;
 mod cert_cmd;
+mod db_cmd;
 mod failure;
 mod fleet_cmd;
 mod forecast_cmd;
@@ -30,11 +31,11 @@ use clap::Parser;
 
 use args::{Cli, Command};
 use certherd_ca::{Node, SystemClock};
-use certherd_store::{Home, SqliteStore};
+use certherd_store::{DatabaseUrl, Home, HomeStore};
 pub(crate) use failure::Failure;
 
 /// The node type the CLI works with.
-pub(crate) type LocalNode = Node<SqliteStore>;
+pub(crate) type LocalNode = Node<HomeStore>;
 
 fn home_dir(arg: Option<PathBuf>) -> Result<PathBuf, Failure> {
     if let Some(h) = arg {
@@ -69,7 +70,7 @@ fn fault_hook() -> Option<certherd_ca::FaultHook> {
     }))
 }
 
-pub(crate) fn node_over(home: &Home, mut store: SqliteStore) -> Result<LocalNode, Failure> {
+pub(crate) fn node_over(home: &Home, mut store: HomeStore) -> Result<LocalNode, Failure> {
     let hook = fault_hook();
     if let Some(h) = hook.clone() {
         store.set_fault_hook(Box::new(move |p| h(p)));
@@ -107,6 +108,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(),
     );
     let home = Home::new(dir).with_master_key(key);
+    let database = database_url(&home, cli.database)?;
+    let home = home.with_database(database);
     match cli.command {
         Command::Init(a) => init_cmd::init(&home, a),
         Command::Store(c) => report_cmd::store(&home, c),
@@ -133,7 +136,33 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Fleet(c) => fleet_cmd::fleet(&home, c),
         Command::Admin(c) => fleet_cmd::admin(&home, c),
         Command::Home(c) => home_cmd::run(&home, c),
+        Command::Db(c) => db_cmd::run(&home, c),
     }
+}
+
+/// `[database]` of certherd.toml, read on its own: the rest of the file is checked when
+/// the node is made.
+#[derive(serde::Deserialize)]
+struct DatabaseOnly {
+    #[serde(default)]
+    database: certherd_core::DatabaseSettings,
+}
+
+/// The PostgreSQL database the home uses: `--database`, else `CERTHERD_DATABASE_URL`
+/// (both through clap), else `[database] url` in certherd.toml; none: its certherd.db.
+fn database_url(home: &Home, flag: Option<String>) -> Result<Option<DatabaseUrl>, Failure> {
+    let url = match flag.filter(|u| !u.is_empty()) {
+        Some(u) => Some(u),
+        None => home
+            .read_config()
+            .map_err(certherd_ca::Error::from)?
+            .and_then(|text| toml::from_str::<DatabaseOnly>(&text).ok())
+            .and_then(|c| c.database.url)
+            .filter(|u| !u.is_empty()),
+    };
+    url.map(|u| DatabaseUrl::parse(&u))
+        .transpose()
+        .map_err(|e| Failure::usage(e.to_string()))
 }
 
 /// The first word of the command line that is not an option or --home's value.

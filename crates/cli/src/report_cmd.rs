@@ -44,6 +44,7 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                 "verification": g.verification,
             })),
             "master_key": {"path": key.path.display().to_string(), "source": key.source.as_str()},
+            "database": node.store().location(),
             "mode_warnings": mode_json(&problems),
             "hostname": s.hostname,
             "mode": s.ca.mode,
@@ -131,6 +132,7 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                 key.path.display(),
                 key.source.as_str()
             );
+            outln!("Database        {}", node.store().location());
             if let Some(line) = outbox_line(&node)? {
                 outln!("Notifications   {line}");
             }

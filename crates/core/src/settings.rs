@@ -39,6 +39,27 @@ pub struct Settings {
     /// `[server]`: the fleet API's connection limits and refusal rate limiting.
     #[serde(default)]
     pub server: ServerSettings,
+    /// `[database]`: where the inventory lives when not in the home's SQLite file.
+    #[serde(default)]
+    pub database: DatabaseSettings,
+}
+
+/// `[database]` section.
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`); absent: the home's
+    /// `certherd.db`. `--database` and `CERTHERD_DATABASE_URL` take precedence.
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 /// `[metrics]` section.

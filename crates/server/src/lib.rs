@@ -50,7 +50,7 @@ use bytes::Bytes;
 use certherd_ca::Node;
 use certherd_core::{Clock, ServerLimits};
 use certherd_protocol as proto;
-use certherd_store::{AuditRecord, SqliteStore};
+use certherd_store::{AuditRecord, HomeStore};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -59,7 +59,7 @@ use proto::ErrorCode;
 pub use error::Error;
 
 /// Opens the node for one request (on a blocking thread).
-pub type OpenNode = Arc<dyn Fn() -> Result<Node<SqliteStore>, String> + Send + Sync>;
+pub type OpenNode = Arc<dyn Fn() -> Result<Node<HomeStore>, String> + Send + Sync>;
 
 /// How the lifecycle loop delivers webhook notifications.
 pub type Delivery = Arc<dyn lifecycle::Deliver + Send + Sync>;
@@ -143,14 +143,14 @@ thread_local! {
     /// Each blocking thread keeps its node (its SQLite connection, the unsealed CA) between
     /// requests rather than opening the home every time. certherd.toml is read when a
     /// thread first opens the node: restart the server after editing it.
-    static NODE: std::cell::RefCell<Option<Node<SqliteStore>>> = const { std::cell::RefCell::new(None) };
+    static NODE: std::cell::RefCell<Option<Node<HomeStore>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// This thread's node, put back when dropped.
-struct Cached(Option<Node<SqliteStore>>);
+struct Cached(Option<Node<HomeStore>>);
 
 impl std::ops::Deref for Cached {
-    type Target = Node<SqliteStore>;
+    type Target = Node<HomeStore>;
     fn deref(&self) -> &Self::Target {
         // Set in `cached` and only taken in `drop`.
         self.0
@@ -599,7 +599,7 @@ async fn join(
 }
 
 /// Admin calls need a bearer token from `certherd admin credential`.
-fn admin(node: &Node<SqliteStore>, bearer: Option<&str>) -> Result<String, Refused> {
+fn admin(node: &Node<HomeStore>, bearer: Option<&str>) -> Result<String, Refused> {
     let token = bearer.ok_or((
         ErrorCode::Unauthenticated,
         "an admin credential is required (Authorization: Bearer, from `certherd admin credential`)"
@@ -615,7 +615,7 @@ fn admin(node: &Node<SqliteStore>, bearer: Option<&str>) -> Result<String, Refus
 static RENEWALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static RENEWAL_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn metrics(node: &Node<SqliteStore>) -> Result<String, certherd_ca::Error> {
+fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_ca::Error> {
     use certherd_store::Store;
     use std::sync::atomic::Ordering;
     let hostname = node.hostname()?;
@@ -661,7 +661,7 @@ impl rustls::server::ResolvesServerCert for Identity {
 
 /// The node's machine-ssl entry as (its SHA-256, a certified key for rustls).
 fn machine_identity(
-    node: &Node<SqliteStore>,
+    node: &Node<HomeStore>,
 ) -> Result<(String, Arc<rustls::sign::CertifiedKey>), Error> {
     use certherd_store::Store;
     let r: certherd_core::EntryRef = "machine-ssl/machine"
@@ -698,9 +698,7 @@ fn machine_identity(
 /// The TLS configuration: the node's machine-ssl certificate (reloaded when it changes),
 /// client certificates requested (hosts present their pool-internal certificate) but not
 /// required.
-fn tls_config(
-    node: &Node<SqliteStore>,
-) -> Result<(Arc<rustls::ServerConfig>, Arc<Identity>), Error> {
+fn tls_config(node: &Node<HomeStore>) -> Result<(Arc<rustls::ServerConfig>, Arc<Identity>), Error> {
     let identity = Arc::new(Identity {
         current: std::sync::RwLock::new(machine_identity(node)?),
     });

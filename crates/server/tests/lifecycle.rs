@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
 use certherd_server::lifecycle::{self, Deliver, Event};
-use certherd_store::{Home, SqliteStore};
+use certherd_store::{Home, HomeStore};
 use certherd_x509::{CertificateDer, KeyAlgorithm};
 use time::macros::datetime;
 use time::Duration;
@@ -57,7 +57,7 @@ impl Deliver for Receiver {
 
 const HOOK: &str = "http://127.0.0.1:9/hook";
 
-fn node(home: &std::path::Path, clock: &TestClock) -> Node<SqliteStore> {
+fn node(home: &std::path::Path, clock: &TestClock) -> Node<HomeStore> {
     Node::new(
         Home::new(home.to_path_buf()).open().unwrap(),
         Box::new(clock.clone()),
@@ -69,7 +69,7 @@ fn node(home: &std::path::Path, clock: &TestClock) -> Node<SqliteStore> {
     .unwrap()
 }
 
-fn tick(n: &mut Node<SqliteStore>, via: &Receiver) -> Vec<String> {
+fn tick(n: &mut Node<HomeStore>, via: &Receiver) -> Vec<String> {
     let mut events = Vec::new();
     lifecycle::tick(n, via, &mut |e: Event| events.push(e.to_string()));
     events

@@ -85,6 +85,82 @@ pub enum Error {
         /// Its name.
         name: String,
     },
+    /// The database's schema is newer than this binary: it is left untouched.
+    #[error("{database} has schema version {found}, newer than this certherd knows (up to {supported}); run the certherd release that migrated it, or a newer one")]
+    SchemaTooNew {
+        /// The database file, or its URL without password.
+        database: String,
+        /// The version recorded in it.
+        found: i64,
+        /// The newest version this binary knows.
+        supported: i64,
+    },
+    /// A migration failed; the transaction that applied it was rolled back.
+    #[error("schema migration {version:04} ({name}) failed: {source}")]
+    Migration {
+        /// Its version.
+        version: i64,
+        /// Its name.
+        name: &'static str,
+        /// Why.
+        source: Box<Error>,
+    },
+    /// The PostgreSQL database failed.
+    #[error("PostgreSQL error while {context}: {source}")]
+    Postgres {
+        /// What was being done.
+        context: &'static str,
+        /// The driver's error.
+        source: postgres::Error,
+    },
+    /// The PostgreSQL database cannot be reached.
+    #[error("cannot connect to the database {url}: {}", chain(.source))]
+    Unreachable {
+        /// Its URL, password redacted.
+        url: String,
+        /// The driver's error.
+        source: postgres::Error,
+    },
+    /// A database URL that is not one.
+    #[error("invalid database URL {url}: {detail}")]
+    BadUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Two issued certificates with one issuer and one serial number.
+    #[error(
+        "an issued certificate with issuer {issuer_sha256} and serial {serial} is already stored"
+    )]
+    DuplicateSerial {
+        /// SHA-256 of the issuer certificate.
+        issuer_sha256: String,
+        /// The serial number (hex).
+        serial: String,
+    },
+    /// `db copy` was pointed at a database that already holds tables.
+    #[error("the target database {url} is not empty (it holds {tables}); `db copy` fills only an empty database")]
+    TargetNotEmpty {
+        /// Its URL, password redacted.
+        url: String,
+        /// The tables found, comma-separated.
+        tables: String,
+    },
+    /// After a copy, a table's row count differs between source and target.
+    #[error("copy check failed: table {table} has {source_rows} rows in the home but {target_rows} in the target; nothing was committed")]
+    CopyMismatch {
+        /// The table.
+        table: &'static str,
+        /// Rows in the SQLite home.
+        source_rows: i64,
+        /// Rows in PostgreSQL.
+        target_rows: i64,
+    },
+    /// A read was asked for while the store's one connection was busy (a bug: the store
+    /// is used from one thread, one call at a time).
+    #[error("the database connection is already in use by another call")]
+    ConnectionInUse,
     /// A stored row could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -94,4 +170,26 @@ impl Error {
     pub(crate) fn sql(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
         move |source| Error::Sqlite { context, source }
     }
+}
+
+impl Error {
+    pub(crate) fn pg(context: &'static str) -> impl Fn(postgres::Error) -> Error {
+        move |source| Error::Postgres { context, source }
+    }
+}
+
+/// An error and its causes, as one line: the driver's "error connecting to server" says
+/// why only in its source.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out.replace('\n', " ")
 }

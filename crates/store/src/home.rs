@@ -1,13 +1,14 @@
 //! The home directory: `certherd.db` (0600), the master key (0600; in the home as
 //! `master.key`, or elsewhere: `CERTHERD_MASTER_KEY_FILE` or a systemd credential) and the
-//! optional `certherd.toml`.
+//! optional `certherd.toml`. With a database URL the inventory is in PostgreSQL instead
+//! of `certherd.db`; the master key and certherd.toml stay in the home.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::{Error, MasterKey, SqliteStore, Store};
+use crate::{Error, HomeStore, MasterKey, PgStore, SqliteStore, Store};
 
 /// The meta key that marks a completed `init`.
 pub const INITIALIZED: &str = "node.initialized";
@@ -147,11 +148,47 @@ pub struct MovedKey {
     pub verified_with: Option<String>,
 }
 
+/// A PostgreSQL URL for a home's inventory. Shown (`Debug`, `Display`) with its password
+/// redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Checks that `url` is a `postgres://` or `postgresql://` URL.
+    pub fn parse(url: &str) -> Result<Self, Error> {
+        if !crate::is_postgres_url(url) {
+            return Err(Error::BadUrl {
+                url: crate::redact_url(url),
+                detail: "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE".into(),
+            });
+        }
+        Ok(Self(url.to_owned()))
+    }
+
+    /// The URL itself, password included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
 /// A certherd home directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Home {
     dir: PathBuf,
     key: Option<KeyLocation>,
+    database: Option<DatabaseUrl>,
 }
 
 impl Home {
@@ -160,7 +197,26 @@ impl Home {
         Self {
             dir: dir.into(),
             key: None,
+            database: None,
         }
+    }
+
+    /// The same home with its inventory in the PostgreSQL database at `url` instead of
+    /// `certherd.db` (the master key and certherd.toml stay in the home).
+    pub fn with_database(mut self, url: Option<DatabaseUrl>) -> Self {
+        self.database = url;
+        self
+    }
+
+    /// The PostgreSQL database this home uses, if any.
+    pub fn database(&self) -> Option<&DatabaseUrl> {
+        self.database.as_ref()
+    }
+
+    /// The same home on its SQLite file, whatever database it is configured with
+    /// (`db copy` reads it).
+    pub fn sqlite(&self) -> Self {
+        self.clone().with_database(None)
     }
 
     /// The same home with its master key at `key` (see [`KeyLocation::choose`]).
@@ -220,7 +276,12 @@ impl Home {
     /// existing key outside the home is used) and the database (0600). Refuses when a
     /// completed home is already there; a home left half-made by an interrupted `init` is
     /// reused.
-    pub fn create(&self) -> Result<SqliteStore, Error> {
+    pub fn create(&self) -> Result<HomeStore, Error> {
+        if let Some(url) = &self.database {
+            return self
+                .create_on(url)
+                .map(|s| HomeStore::Postgres(Box::new(s)));
+        }
         let key = self.master_key_location();
         let key_exists = key.path.exists();
         let db_exists = self.db_path().exists();
@@ -231,7 +292,7 @@ impl Home {
                     home: self.dir.clone(),
                 });
             }
-            return Ok(store);
+            return Ok(HomeStore::Sqlite(store));
         }
         if db_exists && !key_exists && self.holds_sealed_secrets() {
             return Err(self.key_missing());
@@ -242,18 +303,7 @@ impl Home {
                 home: self.dir.clone(),
             });
         }
-        if !self.dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.dir)
-                .map_err(|source| Error::Io {
-                    action: "create",
-                    path: self.dir.clone(),
-                    source,
-                })?;
-            let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700));
-        }
+        self.make_dir()?;
         let master = if key_exists {
             MasterKey::load(&key.path)?
         } else {
@@ -271,11 +321,73 @@ impl Home {
                 path: self.db_path(),
                 source,
             })?;
-        self.open_store(master)
+        self.open_store(master).map(HomeStore::Sqlite)
     }
 
-    /// Opens an initialized home.
-    pub fn open(&self) -> Result<SqliteStore, Error> {
+    /// `init` on PostgreSQL: the home directory and master key as for SQLite, the schema
+    /// by the migrations; a database some home already initialized is refused.
+    fn create_on(&self, url: &DatabaseUrl) -> Result<PgStore, Error> {
+        // An unreachable database is said before anything is written to the home.
+        drop(crate::pg::connect(url.expose(), "certherd")?);
+        self.make_dir()?;
+        let key = self.master_key_location();
+        let master = if key.path.exists() {
+            MasterKey::load(&key.path)?
+        } else {
+            MasterKey::create(&key.path)?
+        };
+        let store = PgStore::connect(url.expose(), master)?;
+        if store.meta(INITIALIZED)?.is_some() {
+            return Err(Error::AlreadyInitialized {
+                home: self.dir.clone(),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Creates the home directory (0700) if it does not exist.
+    fn make_dir(&self) -> Result<(), Error> {
+        if !self.dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(|source| Error::Io {
+                    action: "create",
+                    path: self.dir.clone(),
+                    source,
+                })?;
+            let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700));
+        }
+        Ok(())
+    }
+
+    /// Opens an initialized home: its PostgreSQL database when it has one, else its
+    /// `certherd.db`.
+    pub fn open(&self) -> Result<HomeStore, Error> {
+        if let Some(url) = &self.database {
+            let key = self.master_key_path();
+            if !key.exists() {
+                if crate::pg::holds_sealed_secrets(url.expose())? {
+                    return Err(self.key_missing());
+                }
+                return Err(Error::NotInitialized {
+                    home: self.dir.clone(),
+                });
+            }
+            let store = PgStore::connect(url.expose(), MasterKey::load(&key)?)?;
+            if store.meta(INITIALIZED)?.is_none() {
+                return Err(Error::NotInitialized {
+                    home: self.dir.clone(),
+                });
+            }
+            return Ok(HomeStore::Postgres(Box::new(store)));
+        }
+        self.open_sqlite().map(HomeStore::Sqlite)
+    }
+
+    /// Opens the home's initialized `certherd.db`, whatever database it is configured with.
+    pub fn open_sqlite(&self) -> Result<SqliteStore, Error> {
         if !self.db_path().exists() {
             return Err(Error::NotInitialized {
                 home: self.dir.clone(),
@@ -480,7 +592,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// The first entry with a sealed key, opened with the store's master key (`None` when the
 /// home holds no private key yet).
-fn first_sealed_entry(store: &SqliteStore) -> Result<Option<String>, Error> {
+fn first_sealed_entry(store: &impl Store) -> Result<Option<String>, Error> {
     for meta in store.entries(None)? {
         if let Some(e) = store.entry(&meta.entry)? {
             if e.key.is_some() {

@@ -1,30 +1,38 @@
 //! Storage for certherd: the [`Store`] trait, its SQLite implementation (the embedded
 //! default), the home directory, and the master key that seals every private key at rest.
 //!
-//! The SQL is kept portable (no SQLite-only types in the schema) so a PostgreSQL backend
-//! can implement the same trait later.
+//! [`PgStore`] implements the same trait on PostgreSQL; both backends' schemas are the
+//! migration files under `migrations/`, applied once each and recorded (see [`migrations`]).
 #![forbid(unsafe_code)]
 
 mod atomic_file;
+mod copy;
 mod error;
 mod home;
+mod home_store;
 mod lock;
 mod master_key;
+pub mod migrations;
 mod model;
+mod pg;
 mod sqlite;
 
 pub use home::INITIALIZED;
 
 pub use atomic_file::{file_type_words, write_atomic};
+pub use copy::{CopiedTable, TABLES};
 pub use error::Error;
 pub use home::{
-    Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL, MASTER_KEY_ENV,
+    DatabaseUrl, Home, KeyLocation, KeySource, ModeProblem, MovedKey, MASTER_KEY_CREDENTIAL,
+    MASTER_KEY_ENV,
 };
+pub use home_store::HomeStore;
 pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{
     AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Notification, Secret, StoreInfo,
 };
+pub use pg::{is_postgres_url, redact_url, PgStore};
 pub use sqlite::{FaultHook, SqliteStore};
 
 use certherd_core::{

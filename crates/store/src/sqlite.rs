@@ -8,129 +8,29 @@ use certherd_core::{
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use crate::migrations;
 use crate::{
     AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, MasterKey, Notification,
     Secret, Store, StoreInfo,
 };
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stores (name TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries (
-    store TEXT NOT NULL REFERENCES stores(name),
-    alias TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    profile TEXT,
-    source TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    issuer TEXT NOT NULL,
-    serial TEXT NOT NULL,
-    not_before BIGINT NOT NULL,
-    not_after BIGINT NOT NULL,
-    sha256 TEXT NOT NULL,
-    issuer_sha256 TEXT,
-    stored_at BIGINT NOT NULL,
-    cert BLOB NOT NULL,
-    chain TEXT NOT NULL,
-    key_sealed BLOB,
-    PRIMARY KEY (store, alias)
-);
-CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS crls (sha256 TEXT PRIMARY KEY, issuer TEXT NOT NULL, der BLOB NOT NULL, this_update BIGINT NOT NULL, added_at BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    -- A rowid key grows monotonically here: the triggers below forbid deleting rows.
-    id INTEGER PRIMARY KEY,
-    at BIGINT NOT NULL,
-    action TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS key_providers (
-    name TEXT PRIMARY KEY,
-    primary_key_id TEXT NOT NULL,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS key_provider_servers (
-    provider TEXT NOT NULL REFERENCES key_providers(name) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    address TEXT NOT NULL,
-    proxy TEXT,
-    PRIMARY KEY (provider, address)
-);
-CREATE TABLE IF NOT EXISTS alarms (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    raised_at BIGINT NOT NULL,
-    cleared_at BIGINT
-);
-CREATE TABLE IF NOT EXISTS hosts (
-    name TEXT PRIMARY KEY,
-    ips TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    joined_at BIGINT,
-    pool_sha256 TEXT,
-    last_seen BIGINT
-);
-CREATE INDEX IF NOT EXISTS hosts_by_pool ON hosts (pool_sha256);
-CREATE TABLE IF NOT EXISTS join_tokens (
-    sha256 TEXT PRIMARY KEY,
-    host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
-    issued_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    used_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS join_tokens_by_host ON join_tokens (host);
--- Fleet state: each row belongs to its host and goes with it.
-CREATE TABLE IF NOT EXISTS host_verification (
-    host TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
-    enabled INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS host_orders (
-    host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
-    kind TEXT NOT NULL,
-    ordered_at BIGINT NOT NULL,
-    PRIMARY KEY (host, kind)
-);
-CREATE TABLE IF NOT EXISTS host_roots (
-    host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
-    sha256 TEXT NOT NULL,
-    PRIMARY KEY (host, sha256)
-);
--- The last deploy problem a host's agent reported (a failed layout write or reload).
-CREATE TABLE IF NOT EXISTS host_deploy (
-    host TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
-    error TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS admin_credentials (
-    sha256 TEXT PRIMARY KEY,
-    name TEXT NOT NULL
-);
--- Webhook notifications waiting for delivery; a delivered one is deleted.
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    webhook TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    attempts INTEGER NOT NULL,
-    next_attempt BIGINT NOT NULL,
-    last_error TEXT
-);
-CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#;
+/// The last `PRAGMA user_version` of the time before migration files: a home at this
+/// version has exactly the schema of migration 1.
+const LEGACY_VERSION: i64 = 4;
 
-/// Bumped whenever the schema changes; a file of another version is refused, never guessed at.
-const SCHEMA_VERSION: i64 = 4;
+/// Legacy schema versions this release upgrades in place (to version 4, then migration 1
+/// is recorded as applied): version 2 only added tables, which the idempotent migration 1
+/// creates; version 3 replaced the watches' one problem and `k=v` detail with every
+/// finding and typed facts (JSON), and added STARTTLS and pins; version 4 moved the
+/// fleet's state (verification, orders, held roots, admin credentials) from `meta` keys
+/// into tables whose rows go with their host, and added the webhook outbox.
+const UPGRADABLE: &[i64] = &[1, 2, 3, 4];
 
-/// Schema versions this release upgrades in place: version 2 only added tables, which the
-/// idempotent schema creates; version 3 replaced the watches' one problem and `k=v` detail
-/// with every finding and typed facts (JSON), and added STARTTLS and pins; version 4 moved
-/// the fleet's state (verification, orders, held roots, admin credentials) from `meta`
-/// keys into tables whose rows go with their host, and added the webhook outbox.
-const UPGRADABLE: &[i64] = &[1, 2, 3];
+/// `PRAGMA user_version` once migration `version` is applied: 3 + `version`, so that a
+/// certherd from before migration files (which knew 4 at most) refuses a newer file.
+fn user_version(version: i64) -> i64 {
+    LEGACY_VERSION - 1 + version
+}
 
 /// The `meta` key prefixes version 3 kept fleet state under.
 const V3_VERIFICATION: &str = "fleet.host.verification.";
@@ -138,6 +38,137 @@ const V3_REFRESH: &str = "fleet.order.refresh-pool.";
 const V3_RENEW: &str = "fleet.order.renew.";
 const V3_ROOTS: &str = "fleet.host.roots.";
 const V3_ADMIN: &str = "admin.credential.";
+
+/// The highest migration recorded in `schema_migrations`, if that table exists.
+fn recorded_version(conn: &Connection) -> Result<Option<i64>, Error> {
+    let sql = Error::sql("reading the schema version");
+    let has_table: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(&sql)?;
+    if has_table == 0 {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+    .map(Some)
+    .map_err(&sql)
+}
+
+/// Brings the database at `path` to the newest schema: a home from before migration files
+/// (schema versions 1 to 4) is upgraded to version 4 and recorded as at migration 1; then
+/// every migration not recorded is applied, in order, in one transaction.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), Error> {
+    let latest = migrations::latest();
+    let too_new = |found: i64| Error::SchemaTooNew {
+        database: path.display().to_string(),
+        found,
+        supported: latest,
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(Error::sql("reading the schema version"))?;
+    let tables: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(Error::sql("reading the schema"))?;
+    match recorded_version(conn)? {
+        Some(found) if found > latest => return Err(too_new(found)),
+        Some(found) if found == latest => return Ok(()),
+        Some(_) => {}
+        None if tables > 0 => {
+            if version > LEGACY_VERSION {
+                return Err(too_new(version - (LEGACY_VERSION - 1)));
+            }
+            if !UPGRADABLE.contains(&version) {
+                return Err(Error::Corrupt(format!(
+                    "{} has schema version {version}, which no certherd release made",
+                    path.display()
+                )));
+            }
+            legacy_upgrade(conn)?;
+        }
+        None => {}
+    }
+    // Another process may be migrating the same file: the write lock first, then the
+    // recorded version again.
+    let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(Error::sql("starting the schema migration"))?;
+    tx.execute_batch(migrations::TABLE)
+        .map_err(Error::sql("creating schema_migrations"))?;
+    let mut done = recorded_version(&tx)?.unwrap_or(0);
+    if done > latest {
+        return Err(too_new(done));
+    }
+    if done == 0 && tables > 0 {
+        // A legacy home, now at version 4: the schema of migration 1.
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ?1, CAST(strftime('%s', 'now') AS INTEGER))",
+            [migrations::SQLITE[0].name],
+        )
+        .map_err(Error::sql("recording the schema version"))?;
+        done = 1;
+    }
+    let recorded = done;
+    for m in migrations::SQLITE.iter().filter(|m| m.version > recorded) {
+        tx.execute_batch(m.sql).map_err(|source| Error::Migration {
+            version: m.version,
+            name: m.name,
+            source: Box::new(Error::Sqlite {
+                context: "applying a migration",
+                source,
+            }),
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER))",
+            params![m.version, m.name],
+        )
+        .map_err(Error::sql("recording the schema version"))?;
+        done = m.version;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {};", user_version(done)))
+        .map_err(Error::sql("writing the schema version"))?;
+    tx.commit()
+        .map_err(Error::sql("committing the schema migration"))
+}
+
+/// The upgrade of a home of schema version 1 to 3 to version 4, as releases before
+/// migration files did it.
+fn legacy_upgrade(conn: &Connection) -> Result<(), Error> {
+    let old_watches: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('watches') WHERE name = 'detail'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::sql("reading the schema"))?;
+    if old_watches > 0 {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {} COMMIT;",
+            watches_v3_migration()
+        ))
+        .map_err(Error::sql("upgrading the watches table"))?;
+    }
+    let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(Error::sql("starting the upgrade"))?;
+    let now_version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(Error::sql("reading the schema version"))?;
+    // Migration 1 is idempotent: it adds what versions 1 to 3 lack.
+    tx.execute_batch(migrations::SQLITE[0].sql)
+        .map_err(Error::sql("creating the schema"))?;
+    if now_version < LEGACY_VERSION {
+        fleet_v4_migration(&tx)?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {LEGACY_VERSION};"))
+        .map_err(Error::sql("writing the schema version"))?;
+    tx.commit().map_err(Error::sql("committing the upgrade"))
+}
 
 /// Moves version 3's fleet `meta` keys into their tables, inside `tx`: state of a host that
 /// no longer exists (left behind by `host remove`) is dropped; join tokens get their host
@@ -240,7 +271,7 @@ ALTER TABLE watches_v3 RENAME TO watches;"
     )
 }
 
-const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
+pub(crate) const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
 
 /// Writes a new entry; fails on the primary key if it exists, on the foreign key if its
 /// store does not.
@@ -282,9 +313,10 @@ pub type FaultHook = Box<dyn Fn(&str)>;
 
 /// A node's inventory in one SQLite file.
 pub struct SqliteStore {
-    conn: Connection,
+    pub(crate) conn: Connection,
+    path: std::path::PathBuf,
     key: MasterKey,
-    fault: Option<FaultHook>,
+    pub(crate) fault: Option<FaultHook>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -293,11 +325,11 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn ts(t: OffsetDateTime) -> i64 {
+pub(crate) fn ts(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
-fn from_ts(t: i64) -> Result<OffsetDateTime, Error> {
+pub(crate) fn from_ts(t: i64) -> Result<OffsetDateTime, Error> {
     OffsetDateTime::from_unix_timestamp(t)
         .map_err(|_| Error::Corrupt(format!("timestamp {t} out of range")))
 }
@@ -313,11 +345,11 @@ fn host_write<'a>(context: &'static str, host: &'a str) -> impl Fn(rusqlite::Err
     }
 }
 
-fn key_context(sha256: &str) -> String {
+pub(crate) fn key_context(sha256: &str) -> String {
     format!("entry-key:{sha256}")
 }
 
-fn chain_pem(chain: &[Vec<u8>]) -> String {
+pub(crate) fn chain_pem(chain: &[Vec<u8>]) -> String {
     chain
         .iter()
         .map(|c| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, c))
@@ -325,7 +357,9 @@ fn chain_pem(chain: &[Vec<u8>]) -> String {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, sealing keys with `key`.
+    /// Opens (creating if needed) the database at `path`, sealing keys with `key`, and
+    /// applies the migrations it lacks. A database of a newer schema than this binary
+    /// knows is refused and left as it is.
     pub fn open(path: &Path, key: MasterKey) -> Result<Self, Error> {
         let conn = Connection::open(path).map_err(Error::sql("opening the database"))?;
         // WAL keeps readers off writers' backs; NORMAL sync never corrupts and, in WAL, loses
@@ -333,60 +367,18 @@ impl SqliteStore {
         // previous (still stored) version.
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456;")
             .map_err(Error::sql("configuring the database"))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(Error::sql("reading the schema version"))?;
-        let tables: i64 = conn
-            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(Error::sql("reading the schema"))?;
-        if tables > 0 && version != SCHEMA_VERSION && !UPGRADABLE.contains(&version) {
-            return Err(Error::Corrupt(format!(
-                "{} has schema version {version}, this certherd uses {SCHEMA_VERSION}; use the certherd release that created it",
-                path.display()
-            )));
-        }
-        let old_watches: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('watches') WHERE name = 'detail'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(Error::sql("reading the schema"))?;
-        if old_watches > 0 {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {} COMMIT;",
-                watches_v3_migration()
-            ))
-            .map_err(Error::sql("upgrading the watches table"))?;
-        }
-        conn.execute_batch(SCHEMA)
-            .map_err(Error::sql("creating the schema"))?;
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS watches ({WATCHES_COLUMNS});"
-        ))
-        .map_err(Error::sql("creating the schema"))?;
-        if tables > 0 && version < 4 {
-            // Another process may be upgrading the same file: the write lock first, then
-            // the version again.
-            let tx = Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
-                .map_err(Error::sql("starting the upgrade"))?;
-            let now_version: i64 = tx
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .map_err(Error::sql("reading the schema version"))?;
-            if now_version < 4 {
-                fleet_v4_migration(&tx)?;
-            }
-            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-                .map_err(Error::sql("writing the schema version"))?;
-            tx.commit().map_err(Error::sql("committing the upgrade"))?;
-        }
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-            .map_err(Error::sql("writing the schema version"))?;
+        migrate(&conn, path)?;
         Ok(Self {
             conn,
+            path: path.to_path_buf(),
             key,
             fault: None,
         })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Bounds the memory this connection uses, for a bulk write (a scan of a whole disk):
@@ -526,10 +518,12 @@ impl SqliteStore {
                         what: "store",
                         name: m.entry.store.to_string(),
                     },
-                    Some(
-                        rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                        | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE,
-                    ) => Error::Exists {
+                    // Only the index of issued serials is a UNIQUE constraint of entries.
+                    Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE) => Error::DuplicateSerial {
+                        issuer_sha256: m.issuer_sha256.clone().unwrap_or_default(),
+                        serial: m.serial.clone(),
+                    },
+                    Some(rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => Error::Exists {
                         what: "entry",
                         name: m.entry.to_string(),
                     },

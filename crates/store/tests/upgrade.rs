@@ -116,5 +116,215 @@ fn version_3_fleet_meta_keys_move_into_their_tables() {
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 4);
+    assert_eq!(v, 3 + certherd_store::migrations::latest());
+    let versions: Vec<i64> = recorded(&db).into_iter().map(|(v, _)| v).collect();
+    assert_eq!(
+        versions,
+        (1..=certherd_store::migrations::latest()).collect::<Vec<_>>()
+    );
+}
+
+/// The migrations recorded in the file at `db`, as (version, name).
+fn recorded(db: &std::path::Path) -> Vec<(i64, String)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = c
+        .prepare("SELECT version, name FROM schema_migrations ORDER BY version")
+        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+/// Every object of the schema and every row, as text: what "nothing changed" compares.
+fn dump(db: &std::path::Path) -> String {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut out = String::new();
+    let objects: Vec<(String, String, Option<String>)> = c
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (kind, name, sql) in objects {
+        out.push_str(&format!("{kind} {name} {sql:?}\n"));
+        if kind == "table" {
+            let mut stmt = c.prepare(&format!("SELECT * FROM \"{name}\"")).unwrap();
+            let n = stmt.column_count();
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                for i in 0..n {
+                    out.push_str(&format!("{:?} ", row.get_ref(i).unwrap()));
+                }
+                out.push('\n');
+            }
+        }
+    }
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    out.push_str(&format!("user_version {v}\n"));
+    out
+}
+
+/// A home as the release before migration files left it: the version 4 schema (that
+/// release's SQL, which migration 1 keeps verbatim), `PRAGMA user_version = 4`, no
+/// `schema_migrations`. It opens, keeps its rows, and is recorded at migration 1, then
+/// brought to the newest.
+#[test]
+fn a_version_4_home_from_before_migration_files_is_recorded_and_migrated() {
+    use certherd_core::{EntryRef, OffsetDateTime};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("certherd.db");
+    let key = MasterKey::create(&dir.path().join("master.key")).unwrap();
+    let sealed = key.seal(b"private key", "entry-key:abab").unwrap();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql"))
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO meta VALUES ('node.hostname', 'node1.example.test');
+             INSERT INTO stores VALUES ('svc', 1764000000);
+             INSERT INTO hosts VALUES ('esx01', '10.0.0.1', 1764000000, NULL, NULL, NULL);
+             INSERT INTO host_orders VALUES ('esx01', 'renew', 1764000300);
+             INSERT INTO audit (at, action, subject, detail) VALUES (1764000000, 'init', 'node', '');
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO entries VALUES ('svc', 'web', 'keypair', NULL, 'issued', 'CN=web', 'CN=ca', '01', 1764000000, 1764086400, 'abab', 'caca', 1764000000, x'3000', '', ?1)",
+            [&sealed],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&db, key).unwrap();
+    assert_eq!(
+        store.meta("node.hostname").unwrap().as_deref(),
+        Some("node1.example.test")
+    );
+    let e = store
+        .entry(&"svc/web".parse::<EntryRef>().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.key.unwrap().expose(), b"private key");
+    assert_eq!(
+        store.host_state("esx01").unwrap().renew_ordered_at,
+        Some(OffsetDateTime::from_unix_timestamp(1764000300).unwrap())
+    );
+    assert_eq!(store.audit_log().unwrap().len(), 1);
+    drop(store);
+    let names: Vec<(i64, String)> = certherd_store::migrations::SQLITE
+        .iter()
+        .map(|m| (m.version, m.name.to_owned()))
+        .collect();
+    assert_eq!(recorded(&db), names);
+    // Opening again applies nothing twice.
+    let key = MasterKey::load(&dir.path().join("master.key")).unwrap();
+    let before = dump(&db);
+    drop(SqliteStore::open(&db, key).unwrap());
+    assert_eq!(dump(&db), before);
+}
+
+/// A new file gets every migration, each recorded once, in order.
+#[test]
+fn a_new_database_gets_every_migration_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("certherd.db");
+    let key = MasterKey::create(&dir.path().join("master.key")).unwrap();
+    drop(SqliteStore::open(&db, key).unwrap());
+    let versions: Vec<i64> = recorded(&db).into_iter().map(|(v, _)| v).collect();
+    let expected: Vec<i64> = (1..=certherd_store::migrations::latest()).collect();
+    assert_eq!(versions, expected);
+}
+
+/// A file whose recorded schema is newer than this binary knows is refused with both
+/// versions named, and left exactly as it was; so is a pre-migration file whose
+/// `user_version` is beyond 4.
+#[test]
+fn a_newer_schema_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("certherd.db");
+    let key_path = dir.path().join("master.key");
+    drop(SqliteStore::open(&db, MasterKey::create(&key_path).unwrap()).unwrap());
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE from_the_future (x TEXT);
+             INSERT INTO schema_migrations VALUES (99, 'from_the_future', 1764000000);",
+        )
+        .unwrap();
+    }
+    let before = dump(&db);
+    let err = SqliteStore::open(&db, MasterKey::load(&key_path).unwrap()).unwrap_err();
+    match &err {
+        certherd_store::Error::SchemaTooNew {
+            found, supported, ..
+        } => {
+            assert_eq!(
+                (*found, *supported),
+                (99, certherd_store::migrations::latest())
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("schema version 99") && text.contains(&db.display().to_string()),
+        "{text}"
+    );
+    assert_eq!(dump(&db), before, "nothing changed");
+
+    let old = dir.path().join("old.db");
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); PRAGMA user_version = 9;")
+            .unwrap();
+    }
+    let before = dump(&old);
+    let err = SqliteStore::open(&old, MasterKey::load(&key_path).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, certherd_store::Error::SchemaTooNew { .. }),
+        "{err}"
+    );
+    assert_eq!(dump(&old), before, "nothing changed");
+}
+
+/// A migration that cannot apply (two issued certificates with one issuer and serial, which
+/// migration 2 forbids) names itself, and leaves the file as it was: still version 4,
+/// without `schema_migrations`.
+#[test]
+fn a_migration_that_fails_names_itself_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("certherd.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql"))
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO stores VALUES ('svc', 1764000000);
+             INSERT INTO entries VALUES ('svc', 'a', 'certificate', NULL, 'issued', 'CN=a', 'CN=ca', '01', 0, 0, 'aa', 'caca', 0, x'3000', '', NULL);
+             INSERT INTO entries VALUES ('svc', 'b', 'certificate', NULL, 'issued', 'CN=b', 'CN=ca', '01', 0, 0, 'bb', 'caca', 0, x'3000', '', NULL);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    let before = dump(&db);
+    let key = MasterKey::create(&dir.path().join("master.key")).unwrap();
+    let err = SqliteStore::open(&db, key).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            certherd_store::Error::Migration {
+                version: 2,
+                name: "issued_serials_unique",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("schema migration 0002 (issued_serials_unique) failed"),
+        "{err}"
+    );
+    assert_eq!(dump(&db), before);
 }

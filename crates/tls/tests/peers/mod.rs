@@ -326,6 +326,27 @@ pub fn start_postgres(cert_pem: &str, key_pem: &str, ssl: bool) -> Result<PgGuar
     }
     let log = root.join("postgres.log");
     let server = launch(postgres, dir, log, &address)?;
+    // Listening is not ready: until recovery ends, connections are refused with "the
+    // database system is starting up". pg_isready says when it accepts them.
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let ready = Command::new(bin.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run pg_isready: {e}"))?;
+        if ready.success() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "PostgreSQL did not accept connections within {}s:\n{}",
+                START_TIMEOUT.as_secs(),
+                server.log_tail()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     Ok(PgGuard { address, server })
 }
 

@@ -1,0 +1,114 @@
+//! The store a home opens: its SQLite file, or the PostgreSQL database it is configured
+//! with.
+
+use certherd_core::{
+    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, StoreName, Watch, WatchKind,
+};
+
+use crate::{
+    AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostState, Notification, PgStore,
+    Secret, SqliteStore, Store, StoreInfo,
+};
+
+/// A home's store, on either backend.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HomeStore {
+    /// The home's `certherd.db`.
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database (`--database`, `CERTHERD_DATABASE_URL`, `[database] url`).
+    Postgres(Box<PgStore>),
+}
+
+impl HomeStore {
+    /// Installs a fault-injection hook (see [`SqliteStore::set_fault_hook`]).
+    pub fn set_fault_hook(&mut self, hook: FaultHook) {
+        match self {
+            Self::Sqlite(s) => s.set_fault_hook(hook),
+            Self::Postgres(s) => s.set_fault_hook(hook),
+        }
+    }
+
+    /// Bounds this connection's memory for a bulk write (SQLite's page cache and memory
+    /// map; PostgreSQL's memory is the server's, so nothing to do there).
+    pub fn bound_memory(&self) -> Result<(), Error> {
+        match self {
+            Self::Sqlite(s) => s.bound_memory(),
+            Self::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Where the inventory is: the SQLite file or the URL (password redacted).
+    pub fn location(&self) -> String {
+        match self {
+            Self::Sqlite(s) => s.path().display().to_string(),
+            Self::Postgres(s) => s.url(),
+        }
+    }
+}
+
+macro_rules! both {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            HomeStore::Sqlite($s) => $e,
+            HomeStore::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store for HomeStore {
+    fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        both!(self, s => s.meta(key))
+    }
+    fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
+        both!(self, s => s.stores())
+    }
+    fn entries(&self, store: Option<&StoreName>) -> Result<Vec<EntryMeta>, Error> {
+        both!(self, s => s.entries(store))
+    }
+    fn entry(&self, entry: &EntryRef) -> Result<Option<Entry>, Error> {
+        both!(self, s => s.entry(entry))
+    }
+    fn secret(&self, name: &str) -> Result<Option<Secret>, Error> {
+        both!(self, s => s.secret(name))
+    }
+    fn crls(&self) -> Result<Vec<CrlRecord>, Error> {
+        both!(self, s => s.crls())
+    }
+    fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
+        both!(self, s => s.audit_log())
+    }
+    fn hosts(&self) -> Result<Vec<Host>, Error> {
+        both!(self, s => s.hosts())
+    }
+    fn host(&self, name: &str) -> Result<Option<Host>, Error> {
+        both!(self, s => s.host(name))
+    }
+    fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error> {
+        both!(self, s => s.host_by_pool(pool_sha256))
+    }
+    fn host_state(&self, host: &str) -> Result<HostState, Error> {
+        both!(self, s => s.host_state(host))
+    }
+    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error> {
+        both!(self, s => s.admin_credential(sha256))
+    }
+    fn undelivered(&self) -> Result<Vec<Notification>, Error> {
+        both!(self, s => s.undelivered())
+    }
+    fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error> {
+        both!(self, s => s.join_token(sha256))
+    }
+    fn alarms(&self) -> Result<Vec<Alarm>, Error> {
+        both!(self, s => s.alarms())
+    }
+    fn watches(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
+        both!(self, s => s.watches(kind))
+    }
+    fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {
+        both!(self, s => s.key_providers())
+    }
+    fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {
+        both!(self, s => s.apply(changes))
+    }
+}
