@@ -100,6 +100,21 @@ impl Store for Counting {
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {
         self.inner.apply(changes)
     }
+    fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: certherd_core::OffsetDateTime,
+        until: certherd_core::OffsetDateTime,
+    ) -> Result<certherd_store::Lease, Error> {
+        self.inner.take_lease(name, holder, now, until)
+    }
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<(), Error> {
+        self.inner.release_lease(name, holder)
+    }
+    fn lease(&self, name: &str) -> Result<Option<certherd_store::Lease>, Error> {
+        self.inner.lease(name)
+    }
 }
 
 fn node() -> (

@@ -28,6 +28,7 @@ pub const TABLES: &[&str] = &[
     "admin_credentials",
     "outbox",
     "watches",
+    "leases",
 ];
 
 /// Tables whose `id` is generated: their sequence continues after the copied ids.

@@ -2,12 +2,13 @@
 //! with.
 
 use certherd_core::{
-    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, StoreName, Watch, WatchKind,
+    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime, StoreName, Watch,
+    WatchKind,
 };
 
 use crate::{
-    AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostState, Notification, PgStore,
-    Secret, SqliteStore, Store, StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostState, Lease, Notification,
+    PgStore, Secret, SqliteStore, Store, StoreInfo,
 };
 
 /// A home's store, on either backend.
@@ -110,5 +111,20 @@ impl Store for HomeStore {
     }
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {
         both!(self, s => s.apply(changes))
+    }
+    fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Lease, Error> {
+        both!(self, s => s.take_lease(name, holder, now, until))
+    }
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<(), Error> {
+        both!(self, s => s.release_lease(name, holder))
+    }
+    fn lease(&self, name: &str) -> Result<Option<Lease>, Error> {
+        both!(self, s => s.lease(name))
     }
 }

@@ -30,13 +30,15 @@ pub use home_store::HomeStore;
 pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{
-    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Notification, Secret, StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Lease, Notification, Secret,
+    StoreInfo,
 };
 pub use pg::{is_postgres_url, redact_url, PgStore};
 pub use sqlite::{FaultHook, SqliteStore};
 
 use certherd_core::{
-    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, StoreName, Watch, WatchKind,
+    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime, StoreName, Watch,
+    WatchKind,
 };
 
 /// The inventory of one node. Reads return plain values; every write goes through
@@ -78,4 +80,19 @@ pub trait Store {
     fn key_providers(&self) -> Result<Vec<KeyProvider>, Error>;
     /// Applies every change, or none of them.
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error>;
+    /// Takes the lease `name` for `holder` until `until`, or renews it, unless another
+    /// holder's lease still runs at `now`; atomic against every other server on the
+    /// database. Returns the lease as it stands afterwards (see [`Lease::held_by`]).
+    fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Lease, Error>;
+    /// Gives up `holder`'s lease `name` so another server takes it at once; a lease
+    /// someone else holds is left alone.
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<(), Error>;
+    /// The lease `name`, if anyone ever took it.
+    fn lease(&self, name: &str) -> Result<Option<Lease>, Error>;
 }

@@ -24,6 +24,11 @@ pub const SQLITE: &[Migration] = &[
         name: "issued_serials_unique",
         sql: include_str!("../migrations/sqlite/0002_issued_serials_unique.sql"),
     },
+    Migration {
+        version: 3,
+        name: "leases",
+        sql: include_str!("../migrations/sqlite/0003_leases.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, oldest first; the same versions and names as SQLite's.
@@ -37,6 +42,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "issued_serials_unique",
         sql: include_str!("../migrations/postgres/0002_issued_serials_unique.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "leases",
+        sql: include_str!("../migrations/postgres/0003_leases.sql"),
     },
 ];
 

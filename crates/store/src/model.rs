@@ -150,6 +150,47 @@ impl Notification {
     }
 }
 
+/// Work that one server of several on a database does at a time, and who does it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// What it is for (`lifecycle`).
+    pub name: String,
+    /// Who holds it (a server process).
+    pub holder: String,
+    /// When this holder took it (renewals keep it).
+    pub taken_at: OffsetDateTime,
+    /// When it lapses unless renewed; after that any server may take it.
+    pub expires_at: OffsetDateTime,
+}
+
+impl Lease {
+    /// Whether it is `holder`'s and still runs at `now`.
+    pub fn held_by(&self, holder: &str, now: OffsetDateTime) -> bool {
+        self.holder == holder && now < self.expires_at
+    }
+}
+
+/// Unix milliseconds, as leases are stored (a lease bound of seconds needs better than
+/// seconds).
+pub(crate) fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The instant of stored unix milliseconds (out of range: the epoch, which has expired).
+pub(crate) fn from_unix_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The statement that takes or renews a lease, in SQL both backends run: the row is
+/// written when it is new, when its holder renews it, or when it has expired; a lease
+/// held by another server and still running is left alone. `taken_at` stays while the
+/// same holder renews. Parameters: name, holder, now, expires_at (unix ms).
+pub(crate) const TAKE_LEASE: &str = "INSERT INTO leases (name, holder, taken_at, expires_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, \
+     taken_at = CASE WHEN leases.holder = excluded.holder THEN leases.taken_at ELSE excluded.taken_at END \
+     WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.taken_at";
+
 /// One write, applied with others in a single transaction by [`crate::Store::apply`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]

@@ -18,8 +18,8 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement};
 use crate::migrations;
 use crate::sqlite::{chain_pem, from_ts, key_context, ts, META_COLUMNS};
 use crate::{
-    AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostOrder, HostState, MasterKey,
-    Notification, Secret, Store, StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostOrder, HostState, Lease,
+    MasterKey, Notification, Secret, Store, StoreInfo,
 };
 
 /// The advisory lock key that serializes schema migrations of one database ("certherd").
@@ -228,6 +228,16 @@ fn text(row: &Row, i: usize, context: &'static str) -> Result<String, Error> {
 
 fn int(row: &Row, i: usize, context: &'static str) -> Result<i64, Error> {
     row.try_get(i).map_err(Error::pg(context))
+}
+
+/// A lease from a row of (holder, taken_at, expires_at).
+fn lease_of(name: &str, row: &Row, context: &'static str) -> Result<Lease, Error> {
+    Ok(Lease {
+        name: name.to_owned(),
+        holder: text(row, 0, context)?,
+        taken_at: crate::model::from_unix_ms(int(row, 1, context)?),
+        expires_at: crate::model::from_unix_ms(int(row, 2, context)?),
+    })
 }
 
 fn opt<'a, T: postgres::types::FromSql<'a>>(
@@ -1132,6 +1142,58 @@ impl Store for PgStore {
             });
         }
         Ok(out)
+    }
+
+    fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: certherd_core::OffsetDateTime,
+        until: certherd_core::OffsetDateTime,
+    ) -> Result<Lease, Error> {
+        const C: &str = "taking a lease";
+        let (now, until) = (crate::model::unix_ms(now), crate::model::unix_ms(until));
+        let mut guard = self.conn()?;
+        let Conn { client, statements } = &mut *guard;
+        let mut tx = client.transaction().map_err(Error::pg(C))?;
+        // The upsert locks the row; what is read back in the same transaction is what
+        // it left, whichever server won.
+        let take = prepared(&mut tx, statements, crate::model::TAKE_LEASE).map_err(Error::pg(C))?;
+        tx.execute(&take, &[&name, &holder, &now, &until])
+            .map_err(Error::pg(C))?;
+        let row = tx
+            .query_one(
+                "SELECT holder, taken_at, expires_at FROM leases WHERE name = $1",
+                &[&name],
+            )
+            .map_err(Error::pg(C))?;
+        let lease = lease_of(name, &row, C)?;
+        tx.commit().map_err(Error::pg(C))?;
+        Ok(lease)
+    }
+
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<(), Error> {
+        const C: &str = "giving up a lease";
+        let mut guard = self.conn()?;
+        guard
+            .client
+            .execute(
+                "DELETE FROM leases WHERE name = $1 AND holder = $2",
+                &[&name, &holder],
+            )
+            .map(drop)
+            .map_err(Error::pg(C))
+    }
+
+    fn lease(&self, name: &str) -> Result<Option<Lease>, Error> {
+        const C: &str = "reading a lease";
+        self.query_opt(
+            "SELECT holder, taken_at, expires_at FROM leases WHERE name = $1",
+            &[&name],
+            C,
+        )?
+        .map(|row| lease_of(name, &row, C))
+        .transpose()
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {

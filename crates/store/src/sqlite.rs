@@ -10,8 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::migrations;
 use crate::{
-    AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, MasterKey, Notification,
-    Secret, Store, StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, Lease, MasterKey,
+    Notification, Secret, Store, StoreInfo,
 };
 
 /// The last `PRAGMA user_version` of the time before migration files: a home at this
@@ -835,6 +835,24 @@ impl SqliteStore {
     }
 }
 
+/// The lease `name` as stored.
+fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, Error> {
+    conn.query_row(
+        "SELECT holder, taken_at, expires_at FROM leases WHERE name = ?1",
+        [name],
+        |r| {
+            Ok(Lease {
+                name: name.to_owned(),
+                holder: r.get(0)?,
+                taken_at: crate::model::from_unix_ms(r.get(1)?),
+                expires_at: crate::model::from_unix_ms(r.get(2)?),
+            })
+        },
+    )
+    .optional()
+    .map_err(Error::sql("reading a lease"))
+}
+
 impl Store for SqliteStore {
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         self.conn
@@ -1282,6 +1300,52 @@ impl Store for SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Lease, Error> {
+        let sql = Error::sql("taking a lease");
+        // IMMEDIATE: the write lock first, so that the lease read back is the one written.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(&sql)?;
+        tx.prepare_cached(crate::model::TAKE_LEASE)
+            .and_then(|mut st| {
+                st.execute(params![
+                    name,
+                    holder,
+                    crate::model::unix_ms(now),
+                    crate::model::unix_ms(until)
+                ])
+            })
+            .map_err(&sql)?;
+        let lease = read_lease(&tx, name)?.ok_or_else(|| Error::Sqlite {
+            context: "taking a lease",
+            source: rusqlite::Error::QueryReturnedNoRows,
+        })?;
+        tx.commit().map_err(&sql)?;
+        Ok(lease)
+    }
+
+    fn release_lease(&mut self, name: &str, holder: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )
+            .map(drop)
+            .map_err(Error::sql("giving up a lease"))
+    }
+
+    fn lease(&self, name: &str) -> Result<Option<Lease>, Error> {
+        read_lease(&self.conn, name)
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {

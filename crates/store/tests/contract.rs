@@ -558,6 +558,51 @@ fn contract(s: &mut dyn Store) -> (Vec<String>, Vec<&'static str>, Vec<&'static 
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
 
+    // Leases: one holder at a time; renewed by its holder (keeping when it was taken);
+    // taken over only once expired; given up only by its holder.
+    assert_eq!(s.lease("lifecycle").unwrap(), None);
+    let l = s
+        .take_lease("lifecycle", "srv-a", at(100), at(115))
+        .unwrap();
+    assert!(l.held_by("srv-a", at(100)) && !l.held_by("srv-a", at(115)));
+    assert_eq!((l.taken_at, l.expires_at), (at(100), at(115)));
+    let l = s
+        .take_lease("lifecycle", "srv-b", at(110), at(125))
+        .unwrap();
+    assert_eq!(
+        (l.holder.as_str(), l.expires_at),
+        ("srv-a", at(115)),
+        "still a's"
+    );
+    let l = s
+        .take_lease("lifecycle", "srv-a", at(112), at(127))
+        .unwrap();
+    assert_eq!(
+        (l.holder.as_str(), l.taken_at, l.expires_at),
+        ("srv-a", at(100), at(127))
+    );
+    let l = s
+        .take_lease("lifecycle", "srv-b", at(127), at(142))
+        .unwrap();
+    assert_eq!(
+        (l.holder.as_str(), l.taken_at),
+        ("srv-b", at(127)),
+        "a's expired at 127"
+    );
+    s.release_lease("lifecycle", "srv-a").unwrap();
+    assert_eq!(s.lease("lifecycle").unwrap().unwrap().holder, "srv-b");
+    let other = s.take_lease("other", "srv-a", at(1), at(2)).unwrap();
+    assert_eq!(other.holder, "srv-a", "leases are by name");
+    s.release_lease("lifecycle", "srv-b").unwrap();
+    assert_eq!(s.lease("lifecycle").unwrap(), None);
+    let l = s
+        .take_lease("lifecycle", "srv-a", at(130), at(145))
+        .unwrap();
+    assert!(
+        l.held_by("srv-a", at(130)),
+        "a released lease is free at once"
+    );
+
     (
         vec![t1.sha256, t2.sha256],
         vec!["adm1", "nope"],
