@@ -244,6 +244,20 @@ pub struct LayoutDeployed {
     pub outcome: LayoutOutcome,
 }
 
+/// What a layout directory holds after a reload failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kept {
+    /// The previous files, put back: the next deploy writes and reloads again.
+    PutBack,
+    /// The new files of a first layout (nothing to go back to); the reload is retried.
+    FirstLayout,
+    /// The files, unchanged since a reload that failed before; the reload is retried.
+    Unchanged,
+    /// Putting the previous files back failed: why.
+    RestoreFailed(String),
+}
+
 /// The outcome of deploying one layout target.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -257,12 +271,17 @@ pub enum LayoutOutcome {
         /// The reload run and what it printed, if there is one.
         reloaded: Option<(String, String)>,
     },
-    /// The layout was written, but its reload failed: the new files stay in place.
+    /// The layout was written, but its reload failed. The previous files were put back
+    /// when there were any (`restored`), so the daemon and the disk agree and the next
+    /// deploy writes and reloads again; a first layout stays in place (there is nothing
+    /// to go back to, and the daemon may not run yet), its reload retried.
     ReloadFailed {
         /// The files written.
         files: Vec<PathBuf>,
         /// Why.
         error: ReloadError,
+        /// What is on disk now.
+        kept: Kept,
     },
     /// Nothing was written (the daemon would refuse the certificate, or the directory
     /// cannot take the layout); the previous files are as they were.
@@ -273,7 +292,16 @@ impl LayoutOutcome {
     /// The problem to report, if any.
     pub fn problem(&self) -> Option<String> {
         match self {
-            Self::ReloadFailed { error, .. } => Some(error.to_string()),
+            Self::ReloadFailed { error, kept, .. } => Some(match kept {
+                Kept::PutBack => format!("{error}; the previous files were put back"),
+                Kept::FirstLayout => format!(
+                    "{error}; the new files stay (there were none before), the reload is tried again after each poll"
+                ),
+                Kept::Unchanged => {
+                    format!("{error}; the files stay, the reload is tried again after each poll")
+                }
+                Kept::RestoreFailed(e) => format!("{error}; {e}"),
+            }),
             Self::NotWritten(e) => Some(e.to_string()),
             Self::Unchanged | Self::Written { .. } => None,
         }
@@ -303,15 +331,18 @@ pub fn write_layouts<S: Store>(
         let written = match t.files {
             Err(e) => Err(e),
             Ok(files) if layout_on_disk(&t.dir, &files) => Ok(None),
-            Ok(files) => certherd_ca::layout::write_layout(&t.dir, t.layout, &files)
+            Ok(files) => certherd_ca::layout::replace_layout(&t.dir, t.layout, &files)
                 .map(Some)
                 .map_err(certherd_ca::Error::from),
         };
         let outcome = match written {
             Err(e) => LayoutOutcome::NotWritten(e),
             Ok(None) if !pending => LayoutOutcome::Unchanged,
-            Ok(files) => {
-                let files = files.unwrap_or_default();
+            Ok(replaced) => {
+                let files = replaced
+                    .as_ref()
+                    .map(certherd_ca::layout::Replaced::files)
+                    .unwrap_or_default();
                 match &t.reload {
                     None => LayoutOutcome::Written {
                         files,
@@ -319,6 +350,7 @@ pub fn write_layouts<S: Store>(
                     },
                     Some(cmd) => match reload_within(cmd, t.reload_timeout) {
                         Ok(said) => {
+                            drop(replaced.map(certherd_ca::layout::Replaced::commit));
                             node.agent_set_reload_pending(&t.dir, false)?;
                             LayoutOutcome::Written {
                                 files,
@@ -326,8 +358,21 @@ pub fn write_layouts<S: Store>(
                             }
                         }
                         Err(error) => {
-                            node.agent_set_reload_pending(&t.dir, true)?;
-                            LayoutOutcome::ReloadFailed { files, error }
+                            // The daemon did not take the new files: go back to the ones
+                            // it runs with, if there were any.
+                            let kept = match replaced {
+                                Some(r) if r.had_previous() => match r.restore() {
+                                    Ok(()) => Kept::PutBack,
+                                    Err(e) => Kept::RestoreFailed(e.to_string()),
+                                },
+                                Some(r) => {
+                                    r.commit();
+                                    Kept::FirstLayout
+                                }
+                                None => Kept::Unchanged,
+                            };
+                            node.agent_set_reload_pending(&t.dir, kept != Kept::PutBack)?;
+                            LayoutOutcome::ReloadFailed { files, error, kept }
                         }
                     },
                 }

@@ -85,6 +85,15 @@ impl<S: Store> Node<S> {
         self.evaluate_alarms()
     }
 
+    /// What more there is to say of an open alarm: for `deploy-failed`, the host's own
+    /// words (the command and what it printed).
+    pub fn alarm_detail(&self, alarm: &Alarm) -> Result<Option<String>, Error> {
+        if alarm.kind == AlarmKind::DeployFailed && alarm.is_open() {
+            return self.host_deploy_error(&alarm.subject);
+        }
+        Ok(None)
+    }
+
     /// Every alarm, open and cleared, oldest first.
     pub fn alarm_history(&self) -> Result<Vec<Alarm>, Error> {
         Ok(self.store.alarms()?)

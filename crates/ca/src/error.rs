@@ -134,7 +134,7 @@ pub enum Error {
     },
     /// A host's key is not of the algorithm the server's `host` profile sets
     /// (`[profiles.host] key_algo`).
-    #[error("the server's host profile sets key_algo = {wanted} (every host key of this fleet is {wanted}), but host {host} asked with a {asked} key: join without --key-algo, or with --key-algo {wanted}")]
+    #[error("the server's host profile sets key_algo = {wanted} (every host key of this fleet is {wanted}), but host {host} asked with an {asked} key: join without --key-algo, or with --key-algo {wanted}")]
     HostKeyAlgorithm {
         /// The host.
         host: String,

@@ -99,7 +99,7 @@ pub enum LayoutError {
     #[error("the home's trusted-roots store is empty: a {0} layout needs the CA certificate")]
     NoRoots(Layout),
     /// The certificate does not serve as both server and client certificate.
-    #[error("the {layout} layout uses the certificate as server and client certificate, so its extended key usage must include serverAuth and clientAuth; it has [{present}] (issue it with the machine-ssl or host profile)")]
+    #[error("the {layout} layout uses the certificate as server and client certificate, so its extended key usage must include serverAuth and clientAuth; it has: {present} (issue it with the machine-ssl or host profile)")]
     NotServerAndClient {
         /// The layout.
         layout: Layout,
@@ -115,7 +115,7 @@ pub enum LayoutError {
         key: &'static str,
     },
     /// The certificate's key usage lacks a bit the target requires.
-    #[error("{reader} requires keyUsage {needed} on the server and client certificate, and this certificate has only [{present}]; renew or reissue it with a certherd that sets it (RSA leaves carry digitalSignature and keyEncipherment)", reader = layout.reader())]
+    #[error("{reader} refuses a server or client certificate whose critical keyUsage lacks {needed}, and this certificate has only [{present}]; reissue it with both digitalSignature and keyEncipherment (certherd's RSA leaves carry both)", reader = layout.reader())]
     MissingKeyUsage {
         /// The layout.
         layout: Layout,
@@ -180,6 +180,14 @@ pub enum LayoutError {
         /// Whether every file renamed before it was put back.
         restored: bool,
     },
+    /// Putting the previous layout back failed.
+    #[error("cannot put the previous {} back: {source}; check the directory by hand", path.display())]
+    Restore {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// A certificate or key could not be read.
     #[error(transparent)]
     X509(#[from] certherd_x509::Error),
@@ -207,7 +215,8 @@ fn pem_certs(certs: &[Vec<u8>]) -> Vec<u8> {
 
 /// Checks that `layout`'s daemon would accept the certificate, then renders its files:
 /// the certificate with its intermediates (never the root) as server and client
-/// certificate, the key (0600) for both, and `roots` as the CA file.
+/// certificate, the key (0600) for both, and `roots` with those intermediates as the CA
+/// file.
 pub fn layout_files(
     layout: Layout,
     cert: &[u8],
@@ -216,26 +225,38 @@ pub fn layout_files(
     roots: &[Vec<u8>],
 ) -> Result<Vec<LayoutFile>, LayoutError> {
     let info = CertInfo::from_der(cert)?;
+    // No extendedKeyUsage: any purpose, for libvirt and QEMU too. One that lacks either
+    // purpose only gets a warning from them when it is not critical; refused here all
+    // the same, since the layout uses the certificate both ways.
     let ekus = &info.extended_key_usage;
-    if !(ekus.iter().any(|e| e == "serverAuth") && ekus.iter().any(|e| e == "clientAuth")) {
+    let any = ekus.iter().any(|e| e == "anyExtendedKeyUsage");
+    if info.has_extended_key_usage
+        && !any
+        && !(ekus.iter().any(|e| e == "serverAuth") && ekus.iter().any(|e| e == "clientAuth"))
+    {
         return Err(LayoutError::NotServerAndClient {
             layout,
-            present: ekus.join(", "),
+            present: if ekus.is_empty() {
+                "none".to_owned()
+            } else {
+                ekus.join(", ")
+            },
         });
     }
-    // GnuTLS, as libvirt and QEMU use it, wants digitalSignature and keyEncipherment on
-    // a server or client certificate whose keyUsage is critical (certherd's always is);
-    // libvirt checks keyEncipherment even then. An absent keyUsage permits everything.
-    let algorithm = key.algorithm();
-    if !algorithm.is_rsa() && (layout == Layout::Libvirt || !info.key_usage.is_empty()) {
-        let key = if algorithm == certherd_x509::KeyAlgorithm::Ed25519 {
-            "Ed25519"
-        } else {
-            "ECDSA"
-        };
-        return Err(LayoutError::KeyCannotEncipher { layout, key });
-    }
-    if !info.key_usage.is_empty() {
+    // libvirt and QEMU (virNetTLSCertCheckKeyUsage, qcrypto_tls_creds_check_cert_key_usage)
+    // refuse a server or client certificate whose keyUsage is critical and lacks
+    // digitalSignature or keyEncipherment; a non-critical one only warns, an absent one
+    // permits both. certherd's keyUsage is always critical.
+    if info.key_usage_critical {
+        let algorithm = key.algorithm();
+        if !algorithm.is_rsa() && !info.key_usage.contains(&"keyEncipherment") {
+            let key = if algorithm == certherd_x509::KeyAlgorithm::Ed25519 {
+                "Ed25519"
+            } else {
+                "ECDSA"
+            };
+            return Err(LayoutError::KeyCannotEncipher { layout, key });
+        }
         for needed in ["digitalSignature", "keyEncipherment"] {
             if !info.key_usage.contains(&needed) {
                 return Err(LayoutError::MissingKeyUsage {
@@ -260,9 +281,17 @@ pub fn layout_files(
             issuer: CertInfo::from_der(top)?.issuer,
         });
     }
+    // libvirt and QEMU check their own certificate against the CA file alone, not the
+    // chain in the certificate file: the intermediates go there too, after the roots.
+    let mut ca_certs: Vec<Vec<u8>> = roots.to_vec();
+    for intermediate in certs.iter().skip(1) {
+        if !ca_certs.contains(intermediate) {
+            ca_certs.push(intermediate.clone());
+        }
+    }
     let certs = pem_certs(&certs);
     let key = key.to_pem().into_bytes();
-    let ca = pem_certs(roots);
+    let ca = pem_certs(&ca_certs);
     let file = |path: &str, data: &[u8], mode: u32| LayoutFile {
         path: PathBuf::from(path),
         data: data.to_vec(),
@@ -331,6 +360,16 @@ pub fn write_layout(
     layout: Layout,
     files: &[LayoutFile],
 ) -> Result<Vec<PathBuf>, LayoutError> {
+    replace_layout(dir, layout, files).map(Replaced::commit)
+}
+
+/// [`write_layout`], keeping the previous files until the caller commits the new layout
+/// or restores the old one (after asking the daemon to load it).
+pub fn replace_layout(
+    dir: &Path,
+    layout: Layout,
+    files: &[LayoutFile],
+) -> Result<Replaced, LayoutError> {
     write_layout_with(dir, layout, files, &mut |from, to| fs::rename(from, to))
 }
 
@@ -339,7 +378,7 @@ fn write_layout_with(
     layout: Layout,
     files: &[LayoutFile],
     rename: &mut dyn FnMut(&Path, &Path) -> io::Result<()>,
-) -> Result<Vec<PathBuf>, LayoutError> {
+) -> Result<Replaced, LayoutError> {
     // 1. Checks: the directory, every directory on the way, every target.
     match fs::metadata(dir) {
         Ok(m) if !m.is_dir() => {
@@ -360,12 +399,20 @@ fn write_layout_with(
         }
     }
     let mut missing_dirs: Vec<(PathBuf, u32)> = Vec::new();
+    // An existing key directory open to others is closed (the keys are 0600 anyway).
+    let mut to_tighten: Vec<PathBuf> = Vec::new();
     let mut consider_dir = |path: PathBuf, mode: u32| -> Result<(), LayoutError> {
         if missing_dirs.iter().any(|(p, _)| *p == path) {
             return Ok(());
         }
         match fs::metadata(&path) {
-            Ok(m) if m.is_dir() => Ok(()),
+            Ok(m) if m.is_dir() => {
+                use std::os::unix::fs::PermissionsExt;
+                if mode == 0o700 && m.permissions().mode() & 0o077 != 0 {
+                    to_tighten.push(path);
+                }
+                Ok(())
+            }
             Ok(m) => Err(LayoutError::InTheWay {
                 path,
                 kind: kind_of(&m),
@@ -429,6 +476,16 @@ fn write_layout_with(
             let _ = fs::remove_dir(d);
         }
     };
+    for path in &to_tighten {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(source) = fs::set_permissions(path, fs::Permissions::from_mode(0o700)) {
+            return Err(LayoutError::Prepare {
+                action: "restrict to 0700",
+                path: path.clone(),
+                source,
+            });
+        }
+    }
     for (path, mode) in &missing_dirs {
         if let Err(source) = fs::DirBuilder::new().mode(*mode).create(path) {
             undo_prepare(&created, &staged);
@@ -500,17 +557,98 @@ fn write_layout_with(
             });
         }
     }
-    let mut written = Vec::with_capacity(staged.len());
-    for s in staged {
-        if let Some(old) = &s.old {
-            let _ = fs::remove_file(old);
-        }
+    for s in &staged {
         if let Some(parent) = s.target.parent() {
             sync_dir(parent);
         }
-        written.push(s.target);
     }
-    Ok(written)
+    Ok(Replaced {
+        staged,
+        created,
+        settled: false,
+    })
+}
+
+/// A layout just put in place, the previous files still kept beside it (hard links), so
+/// that it can be taken back when the daemon will not load it. Dropped without
+/// [`Replaced::restore`], it stays: the same as [`Replaced::commit`].
+#[derive(Debug)]
+pub struct Replaced {
+    staged: Vec<Staged>,
+    created: Vec<PathBuf>,
+    settled: bool,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Staged")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replaced {
+    /// The files written.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.staged.iter().map(|s| s.target.clone()).collect()
+    }
+
+    /// Whether any file of the layout was there before (a first layout has nothing to go
+    /// back to).
+    pub fn had_previous(&self) -> bool {
+        self.staged.iter().any(|s| s.old.is_some())
+    }
+
+    /// Keeps the new layout: the previous files are let go. Returns the files written.
+    pub fn commit(mut self) -> Vec<PathBuf> {
+        self.settle_keep();
+        self.files()
+    }
+
+    fn settle_keep(&mut self) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        for s in &self.staged {
+            if let Some(old) = &s.old {
+                let _ = fs::remove_file(old);
+            }
+        }
+    }
+
+    /// Puts the previous layout back whole: each replaced file from the link kept of it,
+    /// each file that was not there removed, each directory made for the layout removed.
+    /// On an error, the files not yet put back stay new; the error names the first.
+    pub fn restore(mut self) -> Result<(), LayoutError> {
+        self.settled = true;
+        let mut first_error = None;
+        for s in self.staged.iter().rev() {
+            let back = match &s.old {
+                Some(old) => fs::rename(old, &s.target),
+                None => fs::remove_file(&s.target),
+            };
+            if let Err(source) = back {
+                first_error.get_or_insert(LayoutError::Restore {
+                    path: s.target.clone(),
+                    source,
+                });
+            }
+            if let Some(parent) = s.target.parent() {
+                sync_dir(parent);
+            }
+        }
+        for d in self.created.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Replaced {
+    fn drop(&mut self) {
+        self.settle_keep();
+    }
 }
 
 impl<S: Store> Node<S> {
@@ -642,6 +780,59 @@ mod tests {
         })
         .unwrap_err();
         assert!(!dir.exists(), "{:?}", read_all(&dir));
+    }
+
+    #[test]
+    fn a_replaced_layout_is_restored_whole_or_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        write_layout(&dir, Layout::Libvirt, &files("old")).unwrap();
+        let before = read_all(&dir);
+        // Restored: the previous files, no leftovers.
+        let r = replace_layout(&dir, Layout::Libvirt, &files("new")).unwrap();
+        assert!(r.had_previous());
+        assert_ne!(
+            read_all(&dir),
+            before,
+            "the new layout is in place meanwhile"
+        );
+        r.restore().unwrap();
+        assert_eq!(read_all(&dir), before);
+        // Dropped or committed: the new files stay, no leftovers.
+        drop(replace_layout(&dir, Layout::Libvirt, &files("new")).unwrap());
+        let new = read_all(&dir);
+        assert!(
+            new.iter()
+                .all(|(_, c)| c == "<dir>" || c.starts_with("new ")),
+            "{new:?}"
+        );
+        let r = replace_layout(&dir, Layout::Libvirt, &files("newer")).unwrap();
+        assert_eq!(r.commit().len(), 3);
+        assert!(read_all(&dir)
+            .iter()
+            .all(|(_, c)| c == "<dir>" || c.starts_with("newer ")));
+        // A first layout restored leaves nothing.
+        let first = tmp.path().join("first");
+        let r = replace_layout(&first, Layout::Libvirt, &files("new")).unwrap();
+        assert!(!r.had_previous());
+        r.restore().unwrap();
+        assert!(!first.exists());
+    }
+
+    #[test]
+    fn an_open_key_directory_is_closed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        fs::create_dir_all(dir.join("libvirt/private")).unwrap();
+        fs::set_permissions(
+            dir.join("libvirt/private"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        write_layout(&dir, Layout::Libvirt, &files("one")).unwrap();
+        let mode = |p: &str| fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("libvirt/private"), 0o700);
+        assert_eq!(mode("libvirt"), 0o755);
     }
 
     #[test]

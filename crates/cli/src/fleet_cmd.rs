@@ -44,6 +44,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         .server
         .limits()
         .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
+    let config_path = home.config_path();
     let server_home = home.clone();
     let audit_home = home.clone();
     let audit: certherd_server::AuditSink = std::sync::Arc::new(move |records| {
@@ -73,6 +74,11 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             limits,
             audit,
             clock: std::sync::Arc::new(certherd_ca::SystemClock),
+            settings_stamp: Some(std::sync::Arc::new(move || {
+                std::fs::metadata(&config_path)
+                    .and_then(|m| m.modified())
+                    .ok()
+            })),
         },
         |bound| {
             errln!("certherd server listening on https://{bound}");
@@ -390,7 +396,7 @@ fn agent_run(
     };
     // At start: what changed while the agent was not running; a reload that failed
     // before is retried after the poll, not twice in a row.
-    if let Err(f) = deploy(&mut node, served.as_ref(), false) {
+    if let Err(f) = deploy(&mut node, &host, served.as_ref(), false) {
         log(&host, format_args!("deploy failed: {}", f.message));
     }
     drop(node);
@@ -467,7 +473,17 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     }
     match certherd_agent::poll(&mut node, timeout) {
         Ok(p) => {
-            let deployed = deploy(&mut node, served, true);
+            let host = node.hostname().unwrap_or_default();
+            let reported = node.agent_deploy_error().ok().flatten();
+            let deployed = deploy(&mut node, &host, served, true);
+            // A deploy that failed, or went well after failing, is told to the server at
+            // once (the alarm follows the deploy, not the next poll). What that poll
+            // brings is deployed at the next round.
+            if node.agent_deploy_error().ok().flatten() != reported {
+                if let Err(e) = certherd_agent::poll(&mut node, timeout) {
+                    log(&host, format_args!("reporting the deploy: {e}"));
+                }
+            }
             let recorded = match &deployed {
                 Ok(()) => node.agent_record_poll(),
                 Err(f) => node.agent_record_poll_error(&format!("deploy: {}", f.message)),
@@ -493,10 +509,11 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
 /// `retry` runs again a layout reload that failed before.
 fn deploy(
     node: &mut crate::LocalNode,
+    host: &str,
     served: Option<&certherd_agent::Served>,
     retry: bool,
 ) -> Result<(), Failure> {
-    let done = deploy_now(node, served, retry);
+    let done = deploy_now(node, host, served, retry);
     // Only a deploy that retried what failed before may clear the problem.
     if retry || done.is_err() {
         if let Err(e) = node.agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
@@ -509,18 +526,19 @@ fn deploy(
 
 fn deploy_now(
     node: &mut crate::LocalNode,
+    host: &str,
     served: Option<&certherd_agent::Served>,
     retry: bool,
 ) -> Result<(), Failure> {
     let written = certherd_agent::write_targets(node).map_err(agent_error)?;
     for p in &written {
-        errln!("wrote {}", p.display());
+        log(host, format_args!("wrote {}", p.display()));
     }
     if !written.is_empty() {
         if let Some(cmd) = node.agent_reload_command() {
             match certherd_agent::reload(&cmd) {
-                Ok(()) => errln!("ran `{cmd}`"),
-                Err(e) => errln!("warning: {e}"),
+                Ok(()) => log(host, format_args!("ran `{cmd}`")),
+                Err(e) => log(host, format_args!("warning: {e}")),
             }
         }
     }
@@ -532,14 +550,14 @@ fn deploy_now(
         match &d.outcome {
             certherd_agent::LayoutOutcome::Written { files, reloaded } => {
                 if !files.is_empty() {
-                    errln!("wrote the {at} ({} files)", files.len());
+                    log(host, format_args!("wrote the {at} ({} files)", files.len()));
                 }
                 if let Some((cmd, said)) = reloaded {
-                    errln!("ran `{cmd}`{}", said_suffix(said));
+                    log(host, format_args!("ran `{cmd}`{}", said_suffix(said)));
                 }
             }
             certherd_agent::LayoutOutcome::ReloadFailed { files, .. } if !files.is_empty() => {
-                errln!("wrote the {at} ({} files)", files.len());
+                log(host, format_args!("wrote the {at} ({} files)", files.len()));
             }
             _ => {}
         }

@@ -352,35 +352,46 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
     let mut node = open_node(home)?;
     evaluate_and_notify(&mut node)?;
     let undelivered = outbox_line(&node)?;
-    let shown: Vec<_> = node
-        .alarm_history()?
-        .into_iter()
-        .filter(|x| a.all || x.is_open())
-        .collect();
+    let mut shown = Vec::new();
+    for x in node.alarm_history()? {
+        if a.all || x.is_open() {
+            let detail = node.alarm_detail(&x)?;
+            shown.push((x, detail));
+        }
+    }
     match a.output {
         Output::Json => json(&json!(shown
             .iter()
-            .map(|x| json!({
+            .map(|(x, detail)| json!({
                 "kind": x.kind.name(),
                 "subject": x.subject,
                 "raised_at": rfc3339(x.raised_at),
                 "cleared_at": x.cleared_at.map(rfc3339),
+                "detail": detail,
             }))
             .collect::<Vec<_>>())),
-        Output::Table => table(
-            &["KIND", "SUBJECT", "RAISED", "CLEARED"],
-            &shown
-                .iter()
-                .map(|x| {
-                    vec![
-                        x.kind.name(),
-                        x.subject.clone(),
-                        rfc3339(x.raised_at),
-                        x.cleared_at.map_or_else(|| "open".into(), rfc3339),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
+        Output::Table => {
+            table(
+                &["KIND", "SUBJECT", "RAISED", "CLEARED"],
+                &shown
+                    .iter()
+                    .map(|(x, _)| {
+                        vec![
+                            x.kind.name(),
+                            x.subject.clone(),
+                            rfc3339(x.raised_at),
+                            x.cleared_at.map_or_else(|| "open".into(), rfc3339),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            // Long and one per alarm at most: below the table, not in a column.
+            for (x, detail) in &shown {
+                if let Some(d) = detail {
+                    outln!("{} {}: {d}", x.kind.name(), x.subject);
+                }
+            }
+        }
     }
     if let Some(line) = undelivered {
         match a.output {

@@ -200,27 +200,52 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         4
     );
 
-    // A failing reload: the layout is rewritten (a file went missing), the reload's
-    // output is reported, and the files stay in place.
-    std::fs::remove_file(dir.join("client-cert.pem")).unwrap();
+    // A renewal the daemon will not load: the reload fails, its output is reported, the
+    // previous files are put back (what the daemon runs with), and the server holds
+    // `deploy-failed` at once, with the agent's words.
+    let deploy_alarms = |env: &Env| -> Vec<(String, String)> {
+        env.json(&["alarms", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "deploy-failed")
+            .map(|a| {
+                (
+                    a["subject"].as_str().unwrap().to_owned(),
+                    a["detail"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let kept = snapshot(&dir);
+    let renew = env.run(&["fleet", "renew", "--wait", "1s"]);
+    assert_ne!(renew.code, 2, "{}", renew.stderr);
     configure(&home, &dir, "echo cannot reload >&2; false", "5s");
     let r = agent(&home, &["agent", "run", "--once"]);
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("deploy failed: qemu layout in")
-            && r.stderr
-                .contains("reload `echo cannot reload >&2; false` failed (exit status: 1)")
-            && r.stderr.contains("it printed: cannot reload"),
+        r.stderr
+            .contains("reload `echo cannot reload >&2; false` failed (exit status: 1)")
+            && r.stderr.contains("it printed: cannot reload")
+            && r.stderr.contains("the previous files were put back"),
         "{}",
         r.stderr
     );
-    let kept = snapshot(&dir);
-    for ((f, _, mode), (_, want)) in kept.iter().zip(FILES) {
-        assert_eq!(*mode, want, "{f}");
-    }
+    assert_eq!(snapshot(&dir), kept, "the previous files, as they were");
+    let alarms = deploy_alarms(&env);
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert_eq!(alarms[0].0, "kvm1.example.test");
+    assert!(
+        alarms[0].1.contains("it printed: cannot reload"),
+        "the alarm carries what the reload printed: {alarms:?}"
+    );
+    let table = env.ok(&["alarms"]);
+    assert!(
+        table.contains("deploy-failed kvm1.example.test: qemu layout in"),
+        "{table}"
+    );
 
-    // A hanging reload is cut off at its timeout; the files stay in place.
-    std::fs::remove_file(dir.join("ca-cert.pem")).unwrap();
+    // A hanging reload is cut off at its timeout; the previous files are put back.
     configure(&home, &dir, "sleep 60", "1s");
     let started = Instant::now();
     let r = agent(&home, &["agent", "run", "--once"]);
@@ -234,18 +259,6 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         r.stderr
     );
     assert_eq!(snapshot(&dir), kept);
-
-    // That poll reported the failed reload: the server holds `deploy-failed` for the host.
-    let deploy_alarms = |env: &Env| -> Vec<String> {
-        env.json(&["alarms", "--output", "json"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["kind"] == "deploy-failed")
-            .map(|a| a["subject"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(deploy_alarms(&env), ["kvm1.example.test"]);
     let check = env.run(&["check"]);
     assert!(
         check.code != 0 && format!("{}{}", check.stdout, check.stderr).contains("deploy-failed"),
@@ -254,7 +267,8 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
         check.stderr
     );
 
-    // The reload that failed is run again once it works, though the files are unchanged.
+    // Once the reload works, the renewed layout goes in and is loaded, and the alarm
+    // clears at once.
     configure(
         &home,
         &dir,
@@ -263,19 +277,20 @@ fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     );
     let r = agent(&home, &["agent", "run", "--once"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains("wrote the qemu layout"), "{}", r.stderr);
+    assert!(r.stderr.contains("wrote the qemu layout"), "{}", r.stderr);
+    assert_ne!(snapshot(&dir), kept);
     assert_eq!(
         std::fs::read_to_string(&reloads).unwrap(),
         "reloaded\n".repeat(5)
     );
+    assert!(deploy_alarms(&env).is_empty());
     let r = agent(&home, &["agent", "run", "--once"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(&reloads).unwrap(),
-        "reloaded\n".repeat(5)
+        "reloaded\n".repeat(5),
+        "nothing changed: no reload"
     );
-    // The deploy went well before the poll: the alarm cleared.
-    assert!(deploy_alarms(&env).is_empty());
 
     // A layout dir that is a file: one clear line, the file untouched, nothing else
     // written.

@@ -203,18 +203,28 @@ fn a_host_profile_set_after_the_join_applies_at_the_next_renewal() {
         "ECDSA P-256"
     );
 
-    // The admin makes the fleet RSA; the server reads its configuration at start.
-    server.stop();
+    // The admin makes the fleet RSA; the running server applies it from the next
+    // request on, without a restart.
     std::fs::write(
         env.home().join("certherd.toml"),
         "[profiles.host]\nkey_algo = \"rsa-3072\"\n",
     )
     .unwrap();
-    let (_server, _) = start_server_at(&env, &url);
     fleet_renew(&env, "kvm1.example.test");
     let renewed = host_cert(&env, "kvm1.example.test");
     assert_eq!(renewed.public_key, "RSA 3072");
     assert_eq!(renewed.key_usage, rsa_usages());
+
+    // And again after a restart.
+    server.stop();
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        "[profiles.host]\nkey_algo = \"rsa-2048\"\n",
+    )
+    .unwrap();
+    let (_server, _) = start_server_at(&env, &url);
+    fleet_renew(&env, "kvm1.example.test");
+    assert_eq!(host_cert(&env, "kvm1.example.test").public_key, "RSA 2048");
 }
 
 /// Starts the server again on the address of `url`.

@@ -270,7 +270,7 @@ fn a_certificate_without_server_and_client_auth_is_refused() {
     assert_ne!(r.code, 0);
     assert!(
         r.stderr
-            .contains("must include serverAuth and clientAuth; it has [clientAuth]"),
+            .contains("must include serverAuth and clientAuth; it has: clientAuth"),
         "{}",
         r.stderr
     );
@@ -681,4 +681,131 @@ fn qemu_refuses_an_ecdsa_certificate_as_the_layout_says() {
         err.contains("usage does not permit key encipherment"),
         "{err}"
     );
+}
+
+/// A CA that is an intermediate (subordinate mode): libvirt and QEMU check their own
+/// certificate against the CA file alone, so the layout puts the intermediate there too;
+/// qemu-nbd then starts, and serves a client of the same layout.
+#[test]
+fn a_layout_under_an_intermediate_ca_is_accepted_by_qemu() {
+    use certherd_x509::Role;
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "node2.example.test",
+        "--mode",
+        "subordinate",
+    ]);
+    let ent = common::EnterpriseCa::new();
+    let csr = std::fs::read(env.home().join("ca.csr")).unwrap();
+    let sub = env.write(
+        "sub.pem",
+        ent.sign(&csr, &[], vec![], Role::Ca { path_len: Some(0) }, 1825),
+    );
+    let root = env.write("root.pem", ent.pem());
+    env.ok(&["ca", "import-signed", s(&sub), "--chain", s(&root)]);
+    issue(&env, "host", Some("rsa-2048"));
+    let dir = env.path("q");
+    env.ok(&[
+        "cert",
+        "export",
+        "kvm/host",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&dir),
+    ]);
+    let ca = std::fs::read_to_string(dir.join("ca-cert.pem")).unwrap();
+    let cert = std::fs::read_to_string(dir.join("server-cert.pem")).unwrap();
+    assert_eq!(pem_count(&ca), 2, "the root, then the intermediate: {ca}");
+    assert!(ca.starts_with(&ent.pem()), "{ca}");
+    assert_eq!(pem_count(&cert), 2, "the leaf and the intermediate: {cert}");
+    assert!(!cert.contains(&ent.pem()), "never the root");
+
+    let img = env.path("disk.qcow2");
+    let o = Command::new(program("qemu-img"))
+        .args(["create", "-f", "qcow2"])
+        .arg(&img)
+        .arg("16M")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let port = common::free_port();
+    let mut server = qemu_nbd(&dir, &img, port);
+    wait_listening(&mut server, port);
+    let (ok, text) = qemu_img_info(port, &dir);
+    assert!(ok, "{text}");
+}
+
+/// What libvirt and QEMU accept, the layout accepts: a certificate without an
+/// extendedKeyUsage (any purpose), and one whose keyUsage is not critical and lacks
+/// keyEncipherment (they only warn). Made with openssl, signed by a root the home trusts.
+#[test]
+fn what_the_daemons_accept_the_layout_accepts() {
+    let env = Env::new();
+    env.init();
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(env.path(""))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{script}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 30 \
+        -subj /CN=Other-Root -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null",
+    );
+    env.ok(&["trust", "add", s(&env.path("root.pem"))]);
+    for (name, ext) in [
+        (
+            "noeku",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+        ),
+        (
+            "softku",
+            "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth",
+        ),
+    ] {
+        std::fs::write(
+            env.path(&format!("{name}.ext")),
+            format!("subjectAltName=DNS:node1.example.test\n{ext}\n"),
+        )
+        .unwrap();
+        sh(&format!(
+            "openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr \
+             -subj /CN=node1.example.test 2>/dev/null && \
+             openssl x509 -req -in {name}.csr -CA root.pem -CAkey root.key -CAcreateserial \
+             -days 20 -extfile {name}.ext -out {name}.pem 2>/dev/null"
+        ));
+        env.ok(&[
+            "cert",
+            "import",
+            &format!("kvm/{name}"),
+            "--profile",
+            "host",
+            "--cert",
+            s(&env.path(&format!("{name}.pem"))),
+            "--key",
+            s(&env.path(&format!("{name}.key"))),
+        ]);
+        let dir = env.path(&format!("{name}-q"));
+        let r = env.run(&[
+            "cert",
+            "export",
+            &format!("kvm/{name}"),
+            "--layout",
+            "qemu",
+            "--out",
+            s(&dir),
+        ]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+    }
 }

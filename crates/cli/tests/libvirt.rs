@@ -708,7 +708,9 @@ fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_c
         r.stderr
     );
     assert!(
-        r.stderr.contains("virt-admin server-update-tls libvirtd"),
+        r.stderr.contains("virt-admin server-update-tls libvirtd")
+            && r.stderr
+                .contains("the new files stay (there were none before)"),
         "{}",
         r.stderr
     );

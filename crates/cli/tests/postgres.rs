@@ -358,6 +358,8 @@ fn rich_home(env: &Env) {
         },
     ])
     .unwrap();
+    s.take_lease("lifecycle", "srv1:4242", at(8), at(23))
+        .unwrap();
 }
 
 /// Rows per table in the SQLite home.

@@ -55,4 +55,16 @@ pub enum Error {
         /// What was expected.
         expected: &'static str,
     },
+    /// A profile's setting has a value outside its range.
+    #[error("invalid setting profiles.{profile}.{field} = '{value}': expected {expected}")]
+    ProfileSetting {
+        /// The profile.
+        profile: String,
+        /// The setting within it, e.g. `key_algo`.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
 }

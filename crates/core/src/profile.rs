@@ -122,16 +122,20 @@ impl Profiles {
             })?;
             if let Some(l) = o.lifetime {
                 if l.duration().whole_seconds() <= 0 {
-                    return Err(Error::Setting {
-                        field: "profiles.*.lifetime",
+                    return Err(Error::ProfileSetting {
+                        profile: name.clone(),
+                        field: "lifetime",
+                        value: l.to_string(),
                         expected: "a positive duration such as 2y",
                     });
                 }
                 p.lifetime = l;
             }
             if let Some(k) = &o.key_algo {
-                p.key_algo = Some(k.parse().map_err(|_| Error::Setting {
-                    field: "profiles.*.key_algo",
+                p.key_algo = Some(k.parse().map_err(|_| Error::ProfileSetting {
+                    profile: name.clone(),
+                    field: "key_algo",
+                    value: k.clone(),
                     expected:
                         "one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519",
                 })?);

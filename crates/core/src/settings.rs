@@ -224,6 +224,13 @@ impl TargetSettings {
                 std::time::Duration::from_secs(secs.unsigned_abs())
             }
         };
+        if self.dir.as_ref().is_some_and(|d| !d.is_absolute()) {
+            // A relative one would follow the agent's working directory.
+            return Err(Error::Setting {
+                field: "agent.targets.dir",
+                expected: "an absolute path (the layout's directory, e.g. \"/etc/pki\")",
+            });
+        }
         let reload = match &self.reload {
             Some(r) if r.trim().is_empty() => None,
             Some(r) => Some(r.clone()),
@@ -659,6 +666,20 @@ mod tests {
         assert!(
             matches!(t, AgentTarget::Layout { reload: None, ref dir, .. } if dir == std::path::Path::new("/srv/pki"))
         );
+    }
+
+    #[test]
+    fn a_layout_dir_must_be_absolute() {
+        for dir in ["", "relative/pki", "./pki"] {
+            let e = target(&format!(
+                "[[agent.targets]]\nlayout = \"qemu\"\ndir = \"{dir}\"\n"
+            ))
+            .unwrap_err();
+            assert!(
+                e.contains("agent.targets.dir: an absolute path"),
+                "{dir}: {e}"
+            );
+        }
     }
 
     #[test]

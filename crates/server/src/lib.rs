@@ -83,6 +83,8 @@ pub struct Config {
     pub audit: AuditSink,
     /// The time stamped on refusals.
     pub clock: Arc<dyn Clock>,
+    /// When the settings last changed; `None`: a node once opened is kept.
+    pub settings_stamp: Option<SettingsStamp>,
 }
 
 /// What every request handler shares.
@@ -143,11 +145,16 @@ thread_local! {
     /// Each blocking thread keeps its node (its SQLite connection, the unsealed CA) between
     /// requests rather than opening the home every time. certherd.toml is read when a
     /// thread first opens the node: restart the server after editing it.
-    static NODE: std::cell::RefCell<Option<Node<HomeStore>>> = const { std::cell::RefCell::new(None) };
+    static NODE: std::cell::RefCell<Option<(Option<std::time::SystemTime>, Node<HomeStore>)>> = const { std::cell::RefCell::new(None) };
+    static SETTINGS_STAMP: std::cell::RefCell<Option<SettingsStamp>> = const { std::cell::RefCell::new(None) };
 }
 
-/// This thread's node, put back when dropped.
-struct Cached(Option<Node<HomeStore>>);
+/// The modification time of the settings (certherd.toml): a cached node opened before
+/// it changed is opened again, so an edited `[profiles]` applies without a restart.
+pub type SettingsStamp = Arc<dyn Fn() -> Option<std::time::SystemTime> + Send + Sync>;
+
+/// This thread's node, put back when dropped (with the settings stamp it was opened at).
+struct Cached(Option<Node<HomeStore>>, Option<std::time::SystemTime>);
 
 impl std::ops::Deref for Cached {
     type Target = Node<HomeStore>;
@@ -170,7 +177,8 @@ impl std::ops::DerefMut for Cached {
 impl Drop for Cached {
     fn drop(&mut self) {
         if let Some(node) = self.0.take() {
-            NODE.with(|n| *n.borrow_mut() = Some(node));
+            let stamp = self.1;
+            NODE.with(|n| *n.borrow_mut() = Some((stamp, node)));
         }
     }
 }
@@ -179,10 +187,11 @@ impl Drop for Cached {
 type Refused = (ErrorCode, String);
 
 fn cached(open: &OpenNode) -> Result<Cached, Refused> {
+    let stamp = SETTINGS_STAMP.with(|s| s.borrow().as_ref().and_then(|f| f()));
     let held = NODE.with(|n| n.borrow_mut().take());
     match held {
-        Some(node) => Ok(Cached(Some(node))),
-        None => open().map(|n| Cached(Some(n))).map_err(|e| {
+        Some((at, node)) if at == stamp => Ok(Cached(Some(node), stamp)),
+        _ => open().map(|n| Cached(Some(n), stamp)).map_err(|e| {
             eprintln!("certherd server: cannot open the node: {e}");
             (
                 ErrorCode::Internal,
@@ -806,9 +815,11 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     drop(node);
     let limits = config.limits;
     let cap = fitted_cap(limits.max_connections, raise_open_files());
+    let stamp = config.settings_stamp.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
+        .on_thread_start(move || SETTINGS_STAMP.with(|s| *s.borrow_mut() = stamp.clone()))
         .build()
         .map_err(|e| Error::Setup(e.to_string()))?;
     let shared = Arc::new(Shared {

@@ -37,8 +37,14 @@ pub struct CertInfo {
     pub other_names: Vec<String>,
     /// Key usage bits by RFC 5280 name (`digitalSignature`, `keyCertSign`, ...).
     pub key_usage: Vec<&'static str>,
+    /// Whether the keyUsage extension is marked critical (TLS stacks such as GnuTLS
+    /// refuse a certificate only for a critical keyUsage that lacks a bit).
+    pub key_usage_critical: bool,
     /// Extended key usages (`serverAuth`, `clientAuth`, or a dotted OID).
     pub extended_key_usage: Vec<String>,
+    /// Whether the certificate has an extendedKeyUsage extension at all (absent: any
+    /// purpose).
+    pub has_extended_key_usage: bool,
     /// Whether basicConstraints says CA.
     pub is_ca: bool,
     /// basicConstraints pathLenConstraint.
@@ -94,7 +100,9 @@ impl CertInfo {
             ip_addresses: Vec::new(),
             other_names: Vec::new(),
             key_usage: Vec::new(),
+            key_usage_critical: false,
             extended_key_usage: Vec::new(),
+            has_extended_key_usage: false,
             is_ca: false,
             path_len: None,
             self_issued: cert.subject().as_raw() == cert.issuer().as_raw(),
@@ -146,8 +154,10 @@ impl CertInfo {
                         (ku.decipher_only(), "decipherOnly"),
                     ];
                     info.key_usage = bits.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+                    info.key_usage_critical = ext.critical;
                 }
                 ParsedExtension::ExtendedKeyUsage(eku) => {
+                    info.has_extended_key_usage = true;
                     let named: [(bool, &str); 7] = [
                         (eku.any, "anyExtendedKeyUsage"),
                         (eku.server_auth, "serverAuth"),
