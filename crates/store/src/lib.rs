@@ -23,7 +23,8 @@ pub use home::{
 pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{
-    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Notification, Secret, StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Notification, RevocationRecord,
+    Secret, StoreInfo,
 };
 pub use sqlite::{FaultHook, SqliteStore};
 
@@ -46,6 +47,8 @@ pub trait Store {
     fn secret(&self, name: &str) -> Result<Option<Secret>, Error>;
     /// Trusted CRLs.
     fn crls(&self) -> Result<Vec<CrlRecord>, Error>;
+    /// The CA's revocations, oldest first.
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, Error>;
     /// The audit log, oldest first.
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error>;
     /// Hosts of the fleet, by name.

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::{
     AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, MasterKey, Notification,
-    Secret, Store, StoreInfo,
+    RevocationRecord, Secret, Store, StoreInfo,
 };
 
 const SCHEMA: &str = r#"
@@ -37,6 +37,19 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS crls (sha256 TEXT PRIMARY KEY, issuer TEXT NOT NULL, der BLOB NOT NULL, this_update BIGINT NOT NULL, added_at BIGINT NOT NULL);
+-- Certificates the CA revoked (certherd's own revocations; its CRLs are built from them).
+-- Added without a version bump: a new table only, which the idempotent schema creates.
+CREATE TABLE IF NOT EXISTS revocations (
+    issuer_sha256 TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    revoked_at BIGINT NOT NULL,
+    revoked_by TEXT NOT NULL,
+    PRIMARY KEY (issuer_sha256, serial)
+);
 CREATE TABLE IF NOT EXISTS audit (
     -- A rowid key grows monotonically here: the triggers below forbid deleting rows.
     id INTEGER PRIMARY KEY,
@@ -602,6 +615,15 @@ impl SqliteStore {
                 )
                 .map_err(Error::sql("writing a CRL"))?;
             }
+            Change::PutRevocation(r) => {
+                // A second revocation of one certificate is refused (primary key): the
+                // first one's time and reason stand.
+                tx.execute_cached(
+                    "INSERT INTO revocations (issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![r.issuer_sha256, r.serial, r.issuer, r.subject, r.entry, r.reason, ts(r.revoked_at), r.revoked_by],
+                )
+                .map_err(Error::sql("recording a revocation"))?;
+            }
             Change::DeleteCrl(sha) => {
                 tx.execute_cached("DELETE FROM crls WHERE sha256 = ?1", [sha])
                     .map_err(Error::sql("deleting a CRL"))?;
@@ -986,6 +1008,47 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by FROM revocations ORDER BY revoked_at, serial",
+            )
+            .map_err(Error::sql("listing revocations"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(Error::sql("listing revocations"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::sql("listing revocations"))?;
+        rows.into_iter()
+            .map(
+                |(issuer_sha256, serial, issuer, subject, entry, reason, at, revoked_by)| {
+                    Ok(RevocationRecord {
+                        issuer_sha256,
+                        serial,
+                        issuer,
+                        subject,
+                        entry,
+                        reason,
+                        revoked_at: from_ts(at)?,
+                        revoked_by,
+                    })
+                },
+            )
+            .collect()
     }
 
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
