@@ -155,8 +155,16 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
         }
         HostCmd::Remove { name } => {
-            node.host_remove(&name)?;
+            let revoked = node.host_remove(&name)?;
             outln!("removed host {name}: its certificate and pinned identity are forgotten");
+            for r in &revoked {
+                outln!(
+                    "revoked {}  serial {}  reason {}; the CA's CRL lists it",
+                    r.entry,
+                    r.serial,
+                    r.reason
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
