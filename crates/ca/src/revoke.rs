@@ -468,6 +468,20 @@ impl<S: Store> Node<S> {
         Ok(published)
     }
 
+    /// What the home's CRLs (the CA's own and those added with `trust add-crl`) say of
+    /// `cert_der`: `Some` when one signed by its issuer lists it. A client certificate
+    /// listed is refused by the server.
+    pub fn revocation_of(
+        &self,
+        cert_der: &[u8],
+    ) -> Result<Option<certherd_x509::RevokedEntry>, Error> {
+        Ok(self
+            .store
+            .crls()?
+            .iter()
+            .find_map(|c| certherd_x509::find_revoked(&c.der, cert_der)))
+    }
+
     /// The signing CA's current CRL (DER), published first if it has none yet or it is due.
     pub fn current_crl(&mut self) -> Result<Vec<u8>, Error> {
         self.crl_refresh(false)?;

@@ -38,6 +38,17 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         ))
     })?;
     let every = duration(&a.evaluate_every, "--evaluate-every")?;
+    let crl_listen: Option<std::net::SocketAddr> = a
+        .crl_listen
+        .as_deref()
+        .map(|l| {
+            l.parse().map_err(|_| {
+                Failure::usage(format!(
+                    "invalid --crl-listen '{l}': expected ADDR:PORT, e.g. 0.0.0.0:8080"
+                ))
+            })
+        })
+        .transpose()?;
     // Fail now, with the usual message, if the home is not initialized.
     let limits = open_node(home)?
         .settings()
@@ -73,6 +84,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             limits,
             audit,
             clock: std::sync::Arc::new(certherd_ca::SystemClock),
+            crl_listen,
         },
         |bound| {
             errln!("certherd server listening on https://{bound}");
