@@ -492,3 +492,205 @@ impl<S: Store> Node<S> {
             .ok_or(Error::CaNotReady("no signing CA publishes a CRL yet"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{InitOptions, Mode};
+    use certherd_core::{Clock, EntryKind, EntryMeta, Source, DEFAULT_TOKEN_TTL};
+    use certherd_store::{Entry, Home, SqliteStore};
+    use certherd_x509::{CertSpec, KeyAlgorithm, Role};
+    use time::macros::datetime;
+
+    struct At(OffsetDateTime);
+
+    impl Clock for At {
+        fn now(&self) -> OffsetDateTime {
+            self.0
+        }
+    }
+
+    fn node(dir: &std::path::Path) -> Node<SqliteStore> {
+        let mut n = Node::new(
+            Home::new(dir.join("srv")).create().unwrap(),
+            Box::new(At(datetime!(2026-03-01 0:00 UTC))),
+            None,
+            "certherd.toml",
+        )
+        .unwrap();
+        n.init(&InitOptions {
+            hostname: "vc01.example.test".into(),
+            ips: vec![],
+            key_algo: KeyAlgorithm::EcdsaP256,
+            mode: Mode::Ca,
+        })
+        .unwrap();
+        n
+    }
+
+    fn refused(n: &mut Node<SqliteStore>, r: &str) -> NotRevocable {
+        let before = n.store.revocations().unwrap().len();
+        let audit = n.store.audit_log().unwrap().len();
+        let e = n
+            .revoke(&r.parse().unwrap(), RevocationReason::KeyCompromise, "t")
+            .unwrap_err();
+        assert_eq!(n.store.revocations().unwrap().len(), before);
+        assert_eq!(n.store.audit_log().unwrap().len(), audit);
+        match e {
+            Error::NotRevocable { why, .. } => why,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn only_what_the_ca_issued_is_revoked_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node(dir.path());
+        // A certificate of another CA, stored as an entry.
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let spec = CertSpec {
+            common_name: "Other Root".into(),
+            organization: None,
+            dns_names: vec![],
+            ip_addresses: vec![],
+            not_before: datetime!(2026-01-01 0:00 UTC),
+            not_after: datetime!(2030-01-01 0:00 UTC),
+            role: Role::Ca { path_len: None },
+            eku: vec![],
+        };
+        let other = certherd_x509::self_sign(&spec, &key).unwrap();
+        let mut leaf = spec.clone();
+        leaf.common_name = "foreign.example.test".into();
+        leaf.role = Role::Leaf;
+        let foreign = certherd_x509::issue(
+            &leaf,
+            &key.public_key_spki(),
+            &certherd_x509::Issuer {
+                cert: &other,
+                key: &key,
+            },
+        )
+        .unwrap()
+        .to_vec();
+        let r: EntryRef = "web/foreign".parse().unwrap();
+        let info = CertInfo::from_der(&foreign).unwrap();
+        let meta: EntryMeta = n.meta_for(
+            r.clone(),
+            &info,
+            EntryKind::Certificate,
+            None,
+            Source::Imported,
+            None,
+        );
+        n.commit(&[
+            Change::CreateStore("web".parse().unwrap(), n.now()),
+            Change::PutEntry {
+                entry: Box::new(Entry {
+                    meta,
+                    cert: foreign,
+                    chain: vec![],
+                    key: None,
+                }),
+                replace: false,
+            },
+        ])
+        .unwrap();
+        assert!(matches!(
+            refused(&mut n, "web/foreign"),
+            NotRevocable::Foreign { issuer } if issuer.contains("Other Root")
+        ));
+        assert_eq!(refused(&mut n, "ca/root"), NotRevocable::OwnCa);
+        // certherd's root in trusted-roots is its own CA; another root there is self-signed.
+        let own = n.trust_list().unwrap()[0].entry.to_string();
+        assert_eq!(refused(&mut n, &own), NotRevocable::OwnCa);
+        let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &other);
+        n.trust_add(pem.as_bytes()).unwrap();
+        let other_sha = CertInfo::from_der(&other).unwrap().sha256;
+        let trusted = n
+            .trust_list()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.sha256 == other_sha)
+            .unwrap()
+            .entry
+            .to_string();
+        assert_eq!(refused(&mut n, &trusted), NotRevocable::SelfSigned);
+        assert!(matches!(
+            n.revoke(
+                &"web/none".parse().unwrap(),
+                RevocationReason::Superseded,
+                "t"
+            ),
+            Err(Error::NoSuchEntry(_))
+        ));
+        // The CA's own: revoked once; the second time changes nothing.
+        let m: EntryRef = "machine-ssl/machine".parse().unwrap();
+        let first = n.revoke(&m, RevocationReason::Superseded, "alice").unwrap();
+        let RevokeOutcome::Revoked {
+            revocation,
+            crl_number,
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        assert_eq!(crl_number, 1);
+        let audit = n.store.audit_log().unwrap().len();
+        let again = n
+            .revoke(&m, RevocationReason::KeyCompromise, "bob")
+            .unwrap();
+        assert_eq!(again, RevokeOutcome::AlreadyRevoked(revocation.clone()));
+        assert_eq!(n.store.audit_log().unwrap().len(), audit);
+        assert_eq!(n.revocations().unwrap(), vec![revocation]);
+        assert_eq!(n.published_crls().unwrap()[0].number, 1);
+    }
+
+    #[test]
+    fn during_a_rotation_both_cas_publish_and_a_retired_one_revokes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node(dir.path());
+        // A joined host keeps the rotation waiting: the old root is retiring.
+        let (_, token, _) = n
+            .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
+            .unwrap();
+        let req = n
+            .agent_prepare("esx1.example.test", &[], None, None)
+            .unwrap();
+        n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+        let old = n.signing_ca().unwrap().alias.clone();
+        assert!(!n.ca_rotate().unwrap().waiting_for.is_empty());
+        let published = n.crl_refresh(false).unwrap();
+        assert_eq!(published.len(), 2, "{published:?}");
+        assert_ne!(published[0].ca, old);
+        assert_eq!(published[1].ca, old);
+        assert_eq!(
+            published.iter().map(|p| p.number).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        // The host's certificate, issued by the old root, goes on the old root's CRL.
+        let removed = n.host_remove("esx1.example.test").unwrap();
+        assert_eq!(removed.len(), 1);
+        let crls = n.published_crls().unwrap();
+        assert_eq!((crls[0].revoked, crls[1].revoked), (0, 1));
+        assert_eq!(crls[1].ca, old);
+
+        // Without hosts a rotation retires the old root at once; what it issued and is
+        // kept in the backup store can no longer be revoked.
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node(dir.path());
+        n.ca_rotate().unwrap();
+        let backup: StoreName = StoreName::BACKUP.parse().unwrap();
+        let superseded = n
+            .store
+            .entries(Some(&backup))
+            .unwrap()
+            .into_iter()
+            .find(|m| m.entry.alias.as_str().starts_with("machine-ssl.machine."))
+            .unwrap();
+        assert!(matches!(
+            refused(&mut n, &superseded.entry.to_string()),
+            NotRevocable::RetiredIssuer { .. }
+        ));
+    }
+}
