@@ -275,7 +275,7 @@ impl<S: Store> Node<S> {
                 ),
             ),
         ];
-        let (crl_changes, published) = self.crl_changes(&[record.clone()])?;
+        let (crl_changes, published) = self.crl_changes(std::slice::from_ref(&record))?;
         changes.extend(crl_changes);
         self.commit(&changes)?;
         let crl_number = published
