@@ -124,7 +124,8 @@ pub struct RevokedEntry {
 
 fn serial_bytes(serial: &str) -> Result<Vec<u8>, Error> {
     let hex = serial.trim_start_matches("0x");
-    if hex.is_empty() || !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return Err(Error::Malformed {
             what: "serial number",
             detail: format!("'{serial}' is not hex"),
