@@ -40,16 +40,39 @@ pub fn reload(command: &str) -> Result<(), String> {
     }
 }
 
-/// The TLS configuration presenting the host certificate.
+/// The TLS configuration presenting the host certificate. Client certificates are asked
+/// for, not required (a probe without one is served): one presented must chain to the
+/// host's trusted roots and must not be listed by a CRL the host holds (the pool's CA
+/// CRL arrives with the trust sync); a revoked or untrusted one fails the handshake.
 pub fn server_config<S: Store>(node: &Node<S>) -> Result<Arc<rustls::ServerConfig>, Error> {
     let (chain, key) = node.agent_host_identity()?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let key = pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec())
         .map_err(|e| Error::Protocol(e.to_string()))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut roots = rustls::RootCertStore::empty();
+    for anchor in node.trust_anchors()? {
+        // A root rustls cannot use as an anchor cannot vouch for a client either.
+        let _ = roots.add(anchor);
+    }
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Protocol(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+    let builder = if roots.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .with_crls(node.trusted_crls()?)
+                // The pool's CA CRL speaks for its leaves; a root or CA without a CRL
+                // held is not a reason to refuse.
+                .only_check_end_entity_revocation()
+                .allow_unknown_revocation_status()
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| Error::Protocol(format!("client verification: {e}")))?;
+        builder.with_client_cert_verifier(verifier)
+    };
+    let config = builder
         .with_single_cert(
             chain
                 .into_iter()

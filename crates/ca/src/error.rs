@@ -13,6 +13,14 @@ pub enum Error {
     /// Building or parsing X.509 failed.
     #[error(transparent)]
     X509(#[from] certherd_x509::Error),
+    /// The entry's certificate is not certherd's CA's to revoke.
+    #[error("{entry} cannot be revoked: {why}")]
+    NotRevocable {
+        /// The entry.
+        entry: EntryRef,
+        /// Why not.
+        why: crate::NotRevocable,
+    },
     /// A value is not valid for the domain.
     #[error(transparent)]
     Core(#[from] certherd_core::Error),

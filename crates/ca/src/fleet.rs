@@ -352,15 +352,23 @@ impl<S: Store> Node<S> {
     }
 
     /// `host remove`: the host, its pins and its certificate are forgotten; its
-    /// pool-internal certificate no longer authenticates. Its tokens, reported
-    /// verification, held roots and pending orders go with its row.
-    pub fn host_remove(&mut self, name: &str) -> Result<(), Error> {
+    /// pool-internal certificate no longer authenticates, and its host certificates that
+    /// certherd's CA issued are revoked (cessationOfOperation) and listed in a new CRL,
+    /// which are returned. Its tokens, reported verification, held roots and pending
+    /// orders go with its row.
+    pub fn host_remove(&mut self, name: &str) -> Result<Vec<crate::Revocation>, Error> {
         if self.store.host(name)?.is_none() {
             return Err(Error::Invalid(format!(
                 "no host named '{name}' (see `certherd host list`)"
             )));
         }
-        let mut changes = vec![Change::DeleteHost(name.to_owned())];
+        // Its host certificates (current and superseded) are revoked, and a new CRL
+        // published, in the same transaction that forgets it.
+        let (mut changes, revoked) = self.host_revocations(name)?;
+        if !revoked.is_empty() {
+            changes.extend(self.crl_changes(&revoked)?.0);
+        }
+        changes.push(Change::DeleteHost(name.to_owned()));
         let mut subjects = vec![name.to_owned()];
         for store in [HOSTS_STORE, POOL_STORE] {
             let r = EntryRef::new(store.parse()?, name.parse()?);
@@ -371,8 +379,16 @@ impl<S: Store> Node<S> {
         }
         // Its open alarms (silent, verification off, its certificate's) clear with it.
         changes.extend(self.clear_alarms_about(&subjects)?);
-        changes.push(self.audit("host-remove", name, "pins and certificate forgotten"));
-        self.commit(&changes)
+        changes.push(self.audit(
+            "host-remove",
+            name,
+            format!(
+                "pins and certificate forgotten; {} certificate(s) revoked",
+                revoked.len()
+            ),
+        ));
+        self.commit(&changes)?;
+        Ok(revoked.iter().map(crate::Revocation::from_record).collect())
     }
 
     /// The key algorithm the `host` profile sets for every host key (`[profiles.host]
@@ -462,13 +478,14 @@ impl<S: Store> Node<S> {
         }
         .with_names(enrolled.iter().map(String::as_str))?;
         spec.organization = None;
-        let cert = certherd_x509::issue(
+        let cert = certherd_x509::issue_with_crl_url(
             &spec,
             &csr.spki_der,
             &certherd_x509::Issuer {
                 cert: &ca.cert,
                 key: &ca.key,
             },
+            self.crl_policy()?.url.as_deref(),
         )?
         .to_vec();
         let mut chain = vec![cert.clone(), ca.cert.clone()];

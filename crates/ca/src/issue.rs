@@ -261,13 +261,14 @@ impl<S: Store> Node<S> {
                 ));
                 spec.not_after = ca.info.not_after;
             }
-            let cert = certherd_x509::issue(
+            let cert = certherd_x509::issue_with_crl_url(
                 &spec,
                 &key.public_key_spki(),
                 &certherd_x509::Issuer {
                     cert: &ca.cert,
                     key: &ca.key,
                 },
+                self.crl_policy()?.url.as_deref(),
             )?;
             let mut chain = vec![ca.cert.clone()];
             chain.extend(ca.chain.iter().cloned());

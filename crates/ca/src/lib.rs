@@ -21,6 +21,7 @@ mod key_provider;
 pub mod layout;
 mod node;
 mod reset;
+mod revoke;
 mod trust;
 mod watch;
 
@@ -43,6 +44,7 @@ pub use key_provider::KmipPlan;
 pub use layout::{Layout, LayoutError};
 pub use node::{FaultHook, Node, SystemClock};
 pub use reset::RESET_DEFAULT_PROFILE;
+pub use revoke::{NotRevocable, PublishedCrl, Revocation, RevokeOutcome};
 pub use trust::TrustAdded;
 pub use watch::{
     endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,

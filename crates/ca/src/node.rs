@@ -122,6 +122,7 @@ impl<S: Store> Node<S> {
         let policy = settings
             .renewal_policy()
             .map_err(|e| cfg_err(e.to_string()))?;
+        settings.crl.policy().map_err(|e| cfg_err(e.to_string()))?;
         // A wrong agent target is said when the home opens, as every other setting is,
         // not first at the agent's deploy, after it has polled.
         for target in &settings.agent.targets {

@@ -64,6 +64,9 @@ impl Store for Counting {
     fn crls(&self) -> Result<Vec<CrlRecord>, Error> {
         self.inner.crls()
     }
+    fn revocations(&self) -> Result<Vec<certherd_store::RevocationRecord>, Error> {
+        self.inner.revocations()
+    }
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
         self.inner.audit_log()
     }

@@ -293,6 +293,11 @@ pub struct ServerArgs {
     /// How often to evaluate alarms (and send webhooks).
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub evaluate_every: String,
+    /// Also serve the CA's CRL over plain HTTP on ADDR:PORT, at /crl/ca.crl (RFC 5280
+    /// distribution points are plain HTTP; nothing else is served there). Set `[crl] url`
+    /// to this address for issued certificates to name it.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub crl_listen: Option<String>,
 }
 
 /// `host` subcommands.
@@ -811,6 +816,35 @@ pub enum CertCmd {
     Export(ExportArgs),
     /// Delete an entry (the signing CA and its root are protected).
     Delete(EntryArg),
+    /// Revoke a certificate certherd's CA issued, and publish a new CRL listing it.
+    ///
+    /// The revocation (serial, issuer, reason, time, who) is recorded and audited; the
+    /// CA's CRL (`certherd ca crl`, the server's /crl/ca.crl) lists it from now on, and
+    /// `certherd verify`, the agents and the server refuse the certificate. The entry stays
+    /// in place: renew it (a new serial) or delete it. Self-signed certificates, those of
+    /// another CA and certherd's own CA are refused; revoking again changes nothing.
+    ///
+    /// Examples:
+    ///   certherd cert revoke machine-ssl/machine --reason keyCompromise
+    ///   certherd cert revoke service/backup --reason superseded --output json
+    #[command(verbatim_doc_comment)]
+    Revoke(RevokeArgs),
+}
+
+/// `cert revoke` arguments.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// RFC 5280 reason: unspecified (no reason code in the CRL), keyCompromise,
+    /// cACompromise, affiliationChanged, superseded, cessationOfOperation,
+    /// privilegeWithdrawn.
+    #[arg(long, value_name = "REASON", default_value = "unspecified")]
+    pub reason: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// One entry.
@@ -1078,6 +1112,18 @@ pub enum CaCmd {
     /// is reissued by the new one, and the old root stays trusted until none remains. An
     /// interrupted rotation resumes when run again.
     Rotate(OutputArg),
+    /// Write the CA's current CRL (published first when none is current).
+    ///
+    /// The CRL of the signing CA: every certificate it revoked, with a CRL number that only
+    /// grows, thisUpdate and nextUpdate (`[crl] next_update`, default 7 days).
+    Crl {
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// DER instead of PEM.
+        #[arg(long)]
+        der: bool,
+    },
     /// Complete subordinate mode with the certificate your enterprise CA signed.
     ImportSigned {
         /// The signed CA certificate (PEM or DER; may include the chain). A regular file of at most 4 MiB.

@@ -68,6 +68,38 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                 None => out!("{pem}"),
             }
         }
+        CaCmd::Crl { out, der } => {
+            let crl = node.current_crl()?;
+            let bytes = if der {
+                crl.clone()
+            } else {
+                certherd_x509::to_pem(PemLabel::Crl, &crl).into_bytes()
+            };
+            let info = certherd_x509::CrlInfo::from_der(&crl)?;
+            let number = certherd_x509::crl_number(&crl)?.unwrap_or(0);
+            let facts = format!(
+                "CRL number {number} from {}: {} revoked, this update {}, next update {}",
+                info.issuer,
+                info.revoked,
+                rfc3339(info.this_update),
+                info.next_update.map_or_else(|| "-".into(), rfc3339)
+            );
+            match out {
+                Some(p) => {
+                    write_atomic(&p, &bytes, 0o644)?;
+                    errln!("wrote {}: {facts}", p.display());
+                }
+                None if der => {
+                    return Err(Failure::usage(
+                        "--der writes binary: give --out FILE".to_owned(),
+                    ))
+                }
+                None => {
+                    errln!("{facts}");
+                    out!("{}", String::from_utf8_lossy(&bytes));
+                }
+            }
+        }
         CaCmd::Rotate(a) => {
             let r = node.ca_rotate()?;
             let failed = r.reissued.iter().filter(|x| x.result.is_err()).count();

@@ -338,6 +338,58 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             node.delete(&r)?;
             outln!("deleted {r}");
         }
+        CertCmd::Revoke(a) => {
+            let reason = certherd_x509::RevocationReason::parse(&a.reason).ok_or_else(|| {
+                Failure::usage(format!(
+                    "unknown revocation reason '{}' (expected one of: {})",
+                    a.reason.escape_debug(),
+                    certherd_x509::RevocationReason::ALL
+                        .iter()
+                        .map(|r| r.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let r = entry_ref(&a.entry)?;
+            let by = format!(
+                "local:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            );
+            let outcome = node.revoke(&r, reason, &by)?;
+            let (rev, number, already) = match &outcome {
+                certherd_ca::RevokeOutcome::Revoked {
+                    revocation,
+                    crl_number,
+                } => (revocation, Some(*crl_number), false),
+                certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, None, true),
+            };
+            match a.output {
+                Output::Json => json(&json!({
+                    "entry": r.to_string(),
+                    "serial": rev.serial,
+                    "subject": rev.subject,
+                    "issuer": rev.issuer,
+                    "reason": rev.reason.name(),
+                    "revoked_at": rfc3339(rev.revoked_at),
+                    "revoked_by": rev.revoked_by,
+                    "already_revoked": already,
+                    "crl_number": number,
+                })),
+                Output::Table if already => outln!(
+                    "{r} was already revoked on {} ({}, by {}); nothing changed",
+                    rfc3339(rev.revoked_at),
+                    rev.reason,
+                    rev.revoked_by
+                ),
+                Output::Table => outln!(
+                    "revoked {r}  serial {}  reason {}  at {}; published CRL number {}",
+                    rev.serial,
+                    rev.reason,
+                    rfc3339(rev.revoked_at),
+                    number.unwrap_or(0)
+                ),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

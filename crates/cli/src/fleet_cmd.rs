@@ -38,6 +38,17 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         ))
     })?;
     let every = duration(&a.evaluate_every, "--evaluate-every")?;
+    let crl_listen: Option<std::net::SocketAddr> = a
+        .crl_listen
+        .as_deref()
+        .map(|l| {
+            l.parse().map_err(|_| {
+                Failure::usage(format!(
+                    "invalid --crl-listen '{l}': expected ADDR:PORT, e.g. 0.0.0.0:8080"
+                ))
+            })
+        })
+        .transpose()?;
     // Fail now, with the usual message, if the home is not initialized.
     let limits = open_node(home)?
         .settings()
@@ -79,6 +90,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
                     .and_then(|m| m.modified())
                     .ok()
             })),
+            crl_listen,
         },
         |bound| {
             errln!("certherd server listening on https://{bound}");
@@ -161,8 +173,16 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
         }
         HostCmd::Remove { name } => {
-            node.host_remove(&name)?;
+            let revoked = node.host_remove(&name)?;
             outln!("removed host {name}: its certificate and pinned identity are forgotten");
+            for r in &revoked {
+                outln!(
+                    "revoked {}  serial {}  reason {}; the CA's CRL lists it",
+                    r.entry,
+                    r.serial,
+                    r.reason
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -358,6 +358,17 @@ fn rich_home(env: &Env) {
         },
     ])
     .unwrap();
+    s.apply(&[Change::PutRevocation(certherd_store::RevocationRecord {
+        issuer_sha256: "ca1".into(),
+        serial: "0a".into(),
+        issuer: "CN=CA".into(),
+        subject: "CN=old".into(),
+        entry: "svc/old".into(),
+        reason: "superseded".into(),
+        revoked_at: at(9),
+        revoked_by: "local:root".into(),
+    })])
+    .unwrap();
     s.take_lease("lifecycle", "srv1:4242", at(8), at(23))
         .unwrap();
 }

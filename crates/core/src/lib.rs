@@ -42,8 +42,9 @@ pub use metrics::{render as render_metrics, Counters};
 pub use profile::{Profile, ProfileOverride, Profiles};
 pub use renewal::RenewalPolicy;
 pub use settings::{
-    AgentSettings, AgentTarget, DatabaseSettings, FleetSettings, MetricsSettings, ServerLimits,
-    ServerSettings, ServiceSettings, Settings, TargetLayout, TargetSettings, WebhookSettings,
+    AgentSettings, AgentTarget, CrlPolicy, CrlSettings, DatabaseSettings, FleetSettings,
+    MetricsSettings, ServerLimits, ServerSettings, ServiceSettings, Settings, TargetLayout,
+    TargetSettings, WebhookSettings,
 };
 pub use span::Span;
 pub use status::{days_left, Check, EntryFinding, Severity, Status, Thresholds};

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use time::OffsetDateTime;
+
 use crate::{Error, ProfileOverride, Profiles, RenewalPolicy, Span, Thresholds};
 
 /// Settings as written in certherd.toml. Every field is optional; unknown keys are errors
@@ -42,6 +44,9 @@ pub struct Settings {
     /// `[database]`: where the inventory lives when not in the home's SQLite file.
     #[serde(default)]
     pub database: DatabaseSettings,
+    /// `[crl]`: the CA's certificate revocation list.
+    #[serde(default)]
+    pub crl: CrlSettings,
 }
 
 /// `[database]` section.
@@ -59,6 +64,72 @@ impl std::fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &self.url.as_ref().map(|_| ".."))
             .finish()
+    }
+}
+
+/// `[crl]` section: where the CA's CRL is published and how long each one is valid.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlSettings {
+    /// The plain-HTTP URL of the CRL (`http://HOST:PORT/crl/ca.crl`, what `certherd server
+    /// --crl-listen` serves); newly issued certificates carry it as their CRL
+    /// Distribution Point. None: no distribution point.
+    pub url: Option<String>,
+    /// How long a CRL is valid: its nextUpdate is its thisUpdate plus this (default 7d,
+    /// from 1h to 365d). A new CRL is published at half of it, and at every revocation.
+    pub next_update: Option<Span>,
+}
+
+/// The CRL settings, checked and with defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlPolicy {
+    /// The distribution point URL, if any.
+    pub url: Option<String>,
+    /// From thisUpdate to nextUpdate.
+    pub next_update: Span,
+}
+
+impl CrlPolicy {
+    /// The default validity of a CRL: a week.
+    pub const DEFAULT_NEXT_UPDATE: Span = Span::days(7);
+
+    /// Whether a CRL issued at `this_update` is due for replacement at `now`: from half its
+    /// validity on (so relying parties never hold an expired one while the server runs).
+    pub fn refresh_due(&self, this_update: OffsetDateTime, now: OffsetDateTime) -> bool {
+        now >= this_update.saturating_add(self.next_update.duration() / 2)
+    }
+}
+
+impl CrlSettings {
+    /// The checked policy: the URL must be `http://HOST[:PORT]/PATH` (RFC 5280 asks for
+    /// plain HTTP, so fetching a CRL never needs TLS), without spaces or control
+    /// characters; the validity from 1h to 365d.
+    pub fn policy(&self) -> Result<CrlPolicy, Error> {
+        if let Some(url) = &self.url {
+            let ok = url
+                .strip_prefix("http://")
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(host, _)| !host.is_empty())
+                && url.len() <= 2048
+                && url.chars().all(|c| c.is_ascii_graphic());
+            if !ok {
+                return Err(Error::Setting {
+                    field: "crl.url",
+                    expected: "an http:// URL with a host and a path, e.g. http://mgmt.example.com:8080/crl/ca.crl",
+                });
+            }
+        }
+        let next_update = self.next_update.unwrap_or(CrlPolicy::DEFAULT_NEXT_UPDATE);
+        if next_update < Span::seconds(3600) || next_update > Span::days(365) {
+            return Err(Error::Setting {
+                field: "crl.next_update",
+                expected: "a duration from 1h to 365d",
+            });
+        }
+        Ok(CrlPolicy {
+            url: self.url.clone(),
+            next_update,
+        })
     }
 }
 
@@ -523,6 +594,41 @@ impl ServerSettings {
 #[cfg(test)]
 mod server_tests {
     use super::*;
+
+    #[test]
+    fn crl_settings_are_checked() {
+        let p = CrlSettings::default().policy().unwrap();
+        assert_eq!(p.url, None);
+        assert_eq!(p.next_update, Span::days(7));
+        let t = time::macros::datetime!(2026-01-01 0:00 UTC);
+        assert!(!p.refresh_due(t, t + time::Duration::days(3)));
+        assert!(p.refresh_due(t, t + time::Duration::hours(84)));
+        for (url, ok) in [
+            ("http://mgmt:8080/crl/ca.crl", true),
+            ("https://mgmt/crl/ca.crl", false),
+            ("http:///crl", false),
+            ("http://mgmt", false),
+            ("http://mgmt/a b", false),
+            ("ldap://x/y", false),
+        ] {
+            let s = CrlSettings {
+                url: Some(url.into()),
+                next_update: None,
+            };
+            assert_eq!(s.policy().is_ok(), ok, "{url}");
+        }
+        for (span, ok) in [
+            (Span::seconds(60), false),
+            (Span::days(1), true),
+            (Span::days(400), false),
+        ] {
+            let s = CrlSettings {
+                url: None,
+                next_update: Some(span),
+            };
+            assert_eq!(s.policy().is_ok(), ok, "{span:?}");
+        }
+    }
 
     #[test]
     fn server_limits_default_and_range_checked() {

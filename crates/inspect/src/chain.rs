@@ -858,9 +858,34 @@ fn path_reason(
                 K::Revoked | K::BadSignature => Severity::Critical,
                 _ => problem,
             };
-            cx.push(kind, sev, None, other.to_string());
+            let message = match kind {
+                K::Revoked => revoked_message(cx.input).unwrap_or_else(|| other.to_string()),
+                _ => other.to_string(),
+            };
+            cx.push(kind, sev, None, message);
         }
     }
+}
+
+/// Which certificate of the presented chain a trusted CRL lists, when, and why.
+fn revoked_message(input: &ChainInput<'_>) -> Option<String> {
+    input.presented.iter().find_map(|cert| {
+        input.crls.iter().find_map(|crl| {
+            let entry = certherd_x509::find_revoked(crl, cert)?;
+            let info = CertInfo::from_der(cert).ok()?;
+            let reason = match (entry.reason, entry.reason_code) {
+                (Some(r), _) => r.name().to_owned(),
+                (None, Some(code)) => format!("reason code {code}"),
+                (None, None) => "unspecified".to_owned(),
+            };
+            Some(format!(
+                "certificate revoked by a trusted CRL: '{}' (serial {}) revoked {}, reason {reason}",
+                short(&info.subject),
+                info.serial,
+                certherd_x509::rfc3339(entry.revoked_at)
+            ))
+        })
+    })
 }
 
 /// A path that reaches no trusted root: the chain stops short (an issuer was not sent) or

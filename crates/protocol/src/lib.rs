@@ -24,6 +24,9 @@ pub const POLL: &str = "/v1/poll";
 pub const POOL: &str = "/v1/pool";
 /// `GET /v1/health`.
 pub const HEALTH: &str = "/v1/health";
+/// `GET`: the CA's current CRL, DER (`application/pkix-crl`), without authentication; also
+/// the only path of the plain-HTTP listener of `certherd server --crl-listen`.
+pub const CRL: &str = "/crl/ca.crl";
 /// `GET /v1/hosts` (admin).
 pub const HOSTS: &str = "/v1/hosts";
 /// `GET /v1/alarms` (admin).
@@ -199,6 +202,9 @@ pub enum ErrorCode {
     NotEnrolled,
     /// The CSR's key is not of the algorithm the server's `host` profile sets. 403.
     KeyAlgorithm,
+    /// The client certificate is revoked by a CRL the server holds (its CA's own, or one
+    /// added with `trust add-crl`). 403.
+    CertificateRevoked,
     /// No such endpoint. 404.
     NotFound,
     /// The body did not arrive in time. 408.
@@ -220,13 +226,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server sends, in the order of their HTTP status.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
         Self::Forbidden,
         Self::TokenRefused,
         Self::NotEnrolled,
         Self::KeyAlgorithm,
+        Self::CertificateRevoked,
         Self::NotFound,
         Self::BodyTimeout,
         Self::HostUnknown,
@@ -240,7 +247,11 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest => 400,
             Self::Unauthenticated => 401,
-            Self::Forbidden | Self::TokenRefused | Self::NotEnrolled | Self::KeyAlgorithm => 403,
+            Self::Forbidden
+            | Self::TokenRefused
+            | Self::NotEnrolled
+            | Self::KeyAlgorithm
+            | Self::CertificateRevoked => 403,
             Self::NotFound => 404,
             Self::BodyTimeout => 408,
             Self::HostUnknown => 410,
@@ -259,6 +270,7 @@ impl ErrorCode {
             Self::TokenRefused => "token_refused",
             Self::NotEnrolled => "not_enrolled",
             Self::KeyAlgorithm => "key_algorithm",
+            Self::CertificateRevoked => "certificate_revoked",
             Self::NotFound => "not_found",
             Self::BodyTimeout => "body_timeout",
             Self::HostUnknown => "host_unknown",

@@ -24,6 +24,10 @@
 //! - `GET /v1/hosts`, `GET /v1/alarms`: admin calls, `Authorization: Bearer` with a token
 //!   from `certherd admin credential`.
 //! - `GET /v1/health`: `{"status":"ok"}`.
+//! - `GET /crl/ca.crl`: the CA's current CRL (DER, `application/pkix-crl`), no credential
+//!   needed; with [`Config::crl_listen`] also over plain HTTP, where nothing else is served.
+//!   A client certificate a CRL of the home lists is refused on every endpoint (403
+//!   `certificate_revoked`).
 //!
 //! Limits ([`certherd_core::ServerLimits`], `[server]` in certherd.toml): at most
 //! `max_connections` connections, at most `max_connections_per_address` of them from one
@@ -85,6 +89,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// When the settings last changed; `None`: a node once opened is kept.
     pub settings_stamp: Option<SettingsStamp>,
+    /// Where to serve the CA's CRL over plain HTTP (`GET /crl/ca.crl` only), if anywhere.
+    pub crl_listen: Option<SocketAddr>,
 }
 
 /// What every request handler shares.
@@ -378,8 +384,32 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
+    // A client certificate a CRL of the home lists is refused whatever it asks for.
+    if let Some(cert) = peer.clone().filter(|_| path != proto::CRL) {
+        let open = open.clone();
+        if let Err((code, message)) = blocking(move || {
+            let node = cached(&open)?;
+            match node.revocation_of(&cert).map_err(|e| refusal(&e))? {
+                None => Ok(()),
+                Some(r) => Err((
+                    ErrorCode::CertificateRevoked,
+                    format!(
+                        "the client certificate is revoked (since {}, reason {})",
+                        certherd_x509::rfc3339(r.revoked_at),
+                        r.reason.map_or("unknown", |x| x.name())
+                    ),
+                )),
+            }
+        })
+        .await
+        {
+            eprintln!("certherd server: refused {source}: {message}");
+            return refuse(code, message);
+        }
+    }
     let result: Result<Response<Full<Bytes>>, Refused> = match (parts.method.clone(), path.as_str())
     {
+        (Method::GET, proto::CRL) => blocking(move || crl_response(&open)).await,
         (Method::GET, proto::HEALTH) => Ok(ok(&proto::Health {
             status: "ok".into(),
         })),
@@ -532,6 +562,57 @@ async fn route(
         )),
     };
     result.unwrap_or_else(|(code, message)| refuse(code, message))
+}
+
+/// The CA's current CRL as `application/pkix-crl` (published first when it has none or
+/// it is due).
+fn crl_response(open: &OpenNode) -> Result<Response<Full<Bytes>>, Refused> {
+    let mut node = cached(open)?;
+    let der = node.current_crl().map_err(|e| {
+        eprintln!("certherd server: CRL: {e}");
+        refusal(&e)
+    })?;
+    let mut r = Response::new(Full::new(Bytes::from(der)));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/pkix-crl"),
+    );
+    Ok(r)
+}
+
+/// The plain-HTTP CRL listener (`--crl-listen`): `GET /crl/ca.crl` and nothing else, a
+/// request at a time per connection, each connection closed after its answer or 10s.
+async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let open = open.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let open = open.clone();
+                async move {
+                    let answer = match (req.method(), req.uri().path()) {
+                        (&Method::GET, proto::CRL) => blocking(move || crl_response(&open))
+                            .await
+                            .unwrap_or_else(|(code, message)| refuse(code, message)),
+                        (m, p) => refuse(
+                            ErrorCode::NotFound,
+                            format!("only GET {} is served here, not {m} {p}", proto::CRL),
+                        ),
+                    };
+                    Ok::<_, Infallible>(answer)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+        });
+    }
 }
 
 /// `POST /v1/join`. A source over its rate of refused joins is answered 429 before
@@ -856,6 +937,15 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             address: config.listen.to_string(),
             source: e,
         })?;
+        if let Some(addr) = config.crl_listen {
+            let crl = listen(addr).map_err(|e| Error::Listen {
+                address: addr.to_string(),
+                source: e,
+            })?;
+            let at = crl.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
+            eprintln!("certherd server: serving the CRL on http://{at}{}", proto::CRL);
+            tokio::spawn(serve_crl(crl, config.open.clone()));
+        }
         ready(bound);
         // Pick up a renewed machine-ssl certificate within a second.
         let open = config.open.clone();

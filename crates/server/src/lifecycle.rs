@@ -27,6 +27,11 @@ pub enum Event {
     RotationFailed(certherd_ca::Error),
     /// The alarms could not be evaluated; the next tick tries again.
     EvaluationFailed(certherd_ca::Error),
+    /// A CA published a new CRL (its previous one reached half its validity, or there was
+    /// none).
+    CrlPublished(certherd_ca::PublishedCrl),
+    /// A CRL could not be published; the next tick tries again.
+    CrlFailed(certherd_ca::Error),
     /// A notification was not delivered; it stays in the outbox.
     DeliveryFailed {
         /// The webhook URL.
@@ -63,6 +68,15 @@ impl std::fmt::Display for Event {
             ),
             Self::RotationFailed(e) => write!(f, "CA rotation step failed: {e}"),
             Self::EvaluationFailed(e) => write!(f, "alarm evaluation failed: {e}"),
+            Self::CrlPublished(p) => write!(
+                f,
+                "published CRL number {} of {} ({} revoked, next update {})",
+                p.number,
+                p.ca,
+                p.revoked,
+                certherd_x509::rfc3339(p.next_update)
+            ),
+            Self::CrlFailed(e) => write!(f, "CRL publication failed: {e}"),
             Self::DeliveryFailed {
                 url,
                 error,
@@ -214,7 +228,8 @@ pub fn evaluate_and_notify<S: Store>(
 }
 
 /// One tick of the server's lifecycle loop at the node's clock: a CA rotation in progress
-/// advanced one stage, the alarms evaluated and the notifications due attempted once.
+/// advanced one stage, a new CRL published by each CA whose CRL reached half its validity
+/// (`[crl] next_update`), the alarms evaluated and the notifications due attempted once.
 /// Every failure is reported and left to the next tick; none stops the loop.
 pub fn tick<S: Store>(node: &mut Node<S>, via: &dyn Deliver, report: &mut dyn FnMut(Event)) {
     match node.rotation_in_progress() {
@@ -224,6 +239,12 @@ pub fn tick<S: Store>(node: &mut Node<S>, via: &dyn Deliver, report: &mut dyn Fn
         },
         Ok(false) => {}
         Err(e) => report(Event::RotationFailed(e)),
+    }
+    match node.crl_refresh(false) {
+        Ok(published) => published
+            .into_iter()
+            .for_each(|p| report(Event::CrlPublished(p))),
+        Err(e) => report(Event::CrlFailed(e)),
     }
     if let Err(e) = evaluate_and_notify(node, via, None, report) {
         report(Event::EvaluationFailed(e));

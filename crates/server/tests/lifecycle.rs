@@ -69,10 +69,76 @@ fn node(home: &std::path::Path, clock: &TestClock) -> Node<HomeStore> {
     .unwrap()
 }
 
+/// The events of one tick, but CRL publications (see `crls_are_published_...`).
 fn tick(n: &mut Node<HomeStore>, via: &Receiver) -> Vec<String> {
     let mut events = Vec::new();
-    lifecycle::tick(n, via, &mut |e: Event| events.push(e.to_string()));
+    lifecycle::tick(n, via, &mut |e: Event| {
+        if !matches!(e, Event::CrlPublished(_)) {
+            events.push(e.to_string())
+        }
+    });
     events
+}
+
+#[test]
+fn crls_are_published_at_the_first_tick_then_from_half_their_validity_and_at_each_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("srv");
+    let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
+    let config = "[crl]\nnext_update = \"2d\"\n";
+    let mut n = Node::new(
+        Home::new(home.clone()).create().unwrap(),
+        Box::new(clock.clone()),
+        Some(config),
+        "certherd.toml",
+    )
+    .unwrap();
+    n.init(&InitOptions {
+        hostname: "vc01.example.test".into(),
+        ips: vec![],
+        key_algo: KeyAlgorithm::EcdsaP256,
+        mode: Mode::Ca,
+    })
+    .unwrap();
+    let receiver = Receiver::default();
+    let crl_tick = |n: &mut Node<HomeStore>| {
+        let mut out = Vec::new();
+        lifecycle::tick(n, &receiver, &mut |e: Event| {
+            if let Event::CrlPublished(p) = e {
+                out.push((p.number, p.this_update, p.next_update, p.revoked));
+            }
+        });
+        out
+    };
+    let t0 = clock.now();
+    // No CRL yet: the first tick publishes number 1, valid two days.
+    assert_eq!(crl_tick(&mut n), vec![(1, t0, t0 + Duration::days(2), 0)]);
+    // Before half its validity: nothing.
+    clock.advance(Duration::hours(23) + Duration::minutes(59));
+    assert!(crl_tick(&mut n).is_empty());
+    // At half of it: number 2.
+    clock.advance(Duration::minutes(1));
+    let t1 = clock.now();
+    assert_eq!(crl_tick(&mut n), vec![(2, t1, t1 + Duration::days(2), 0)]);
+    assert!(crl_tick(&mut n).is_empty());
+    // A revocation publishes at once (number 3); the next tick has nothing to do.
+    clock.advance(Duration::hours(1));
+    let r: certherd_core::EntryRef = "machine-ssl/machine".parse().unwrap();
+    match n
+        .revoke(&r, certherd_x509::RevocationReason::KeyCompromise, "test")
+        .unwrap()
+    {
+        certherd_ca::RevokeOutcome::Revoked { crl_number, .. } => assert_eq!(crl_number, 3),
+        other => panic!("{other:?}"),
+    }
+    assert!(crl_tick(&mut n).is_empty());
+    let held = n.published_crls().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!((held[0].number, held[0].revoked), (3, 1));
+    // A server stopped past the next update publishes at its first tick back.
+    clock.advance(Duration::days(5));
+    let t2 = clock.now();
+    assert_eq!(crl_tick(&mut n), vec![(4, t2, t2 + Duration::days(2), 1)]);
 }
 
 #[test]

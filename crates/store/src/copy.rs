@@ -29,6 +29,7 @@ pub const TABLES: &[&str] = &[
     "outbox",
     "watches",
     "leases",
+    "revocations",
 ];
 
 /// Tables whose `id` is generated: their sequence continues after the copied ids.

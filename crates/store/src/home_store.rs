@@ -8,7 +8,7 @@ use certherd_core::{
 
 use crate::{
     AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostState, Lease, Notification,
-    PgStore, Secret, SqliteStore, Store, StoreInfo,
+    PgStore, RevocationRecord, Secret, SqliteStore, Store, StoreInfo,
 };
 
 /// A home's store, on either backend.
@@ -75,6 +75,9 @@ impl Store for HomeStore {
     }
     fn crls(&self) -> Result<Vec<CrlRecord>, Error> {
         both!(self, s => s.crls())
+    }
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, Error> {
+        both!(self, s => s.revocations())
     }
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
         both!(self, s => s.audit_log())

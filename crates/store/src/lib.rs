@@ -30,8 +30,8 @@ pub use home_store::HomeStore;
 pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{
-    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Lease, Notification, Secret,
-    StoreInfo,
+    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Lease, Notification,
+    RevocationRecord, Secret, StoreInfo,
 };
 pub use pg::{is_postgres_url, redact_url, PgStore};
 pub use sqlite::{FaultHook, SqliteStore};
@@ -56,6 +56,8 @@ pub trait Store {
     fn secret(&self, name: &str) -> Result<Option<Secret>, Error>;
     /// Trusted CRLs.
     fn crls(&self) -> Result<Vec<CrlRecord>, Error>;
+    /// The CA's revocations, oldest first.
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, Error>;
     /// The audit log, oldest first.
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error>;
     /// Hosts of the fleet, by name.

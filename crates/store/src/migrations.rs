@@ -29,6 +29,11 @@ pub const SQLITE: &[Migration] = &[
         name: "leases",
         sql: include_str!("../migrations/sqlite/0003_leases.sql"),
     },
+    Migration {
+        version: 4,
+        name: "revocations",
+        sql: include_str!("../migrations/sqlite/0004_revocations.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, oldest first; the same versions and names as SQLite's.
@@ -47,6 +52,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "leases",
         sql: include_str!("../migrations/postgres/0003_leases.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "revocations",
+        sql: include_str!("../migrations/postgres/0004_revocations.sql"),
     },
 ];
 

@@ -66,6 +66,27 @@ pub struct CrlRecord {
     pub added_at: OffsetDateTime,
 }
 
+/// A certificate the CA revoked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevocationRecord {
+    /// SHA-256 (hex) of the CA certificate that issued it.
+    pub issuer_sha256: String,
+    /// Its serial number, hex.
+    pub serial: String,
+    /// Its issuer DN.
+    pub issuer: String,
+    /// Its subject DN.
+    pub subject: String,
+    /// The entry it was (`STORE/ALIAS`).
+    pub entry: String,
+    /// The RFC 5280 reason name (`keyCompromise`, `unspecified`...).
+    pub reason: String,
+    /// When it was revoked.
+    pub revoked_at: OffsetDateTime,
+    /// Who revoked it (a local user, an admin credential, or `host-remove`).
+    pub revoked_by: String,
+}
+
 /// One line of the append-only audit log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -235,6 +256,8 @@ pub enum Change {
     DeleteSecret(String),
     /// Adds a trusted CRL (an identical one is kept as is).
     PutCrl(CrlRecord),
+    /// Records a revocation; a certificate already revoked is refused.
+    PutRevocation(RevocationRecord),
     /// Removes a CRL by its SHA-256, if present.
     DeleteCrl(String),
     /// Appends to the audit log.

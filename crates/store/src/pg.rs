@@ -19,7 +19,7 @@ use crate::migrations;
 use crate::sqlite::{chain_pem, from_ts, key_context, ts, META_COLUMNS};
 use crate::{
     AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostOrder, HostState, Lease,
-    MasterKey, Notification, Secret, Store, StoreInfo,
+    MasterKey, Notification, RevocationRecord, Secret, Store, StoreInfo,
 };
 
 /// The advisory lock key that serializes schema migrations of one database ("certherd").
@@ -531,6 +531,15 @@ impl PgStore {
                 )
                 .map_err(Error::pg("writing a CRL"))?;
             }
+            Change::PutRevocation(r) => {
+                // A second revocation of one certificate is refused (primary key): the
+                // first one's time and reason stand.
+                exec(
+                    "INSERT INTO revocations (issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[&r.issuer_sha256, &r.serial, &r.issuer, &r.subject, &r.entry, &r.reason, &ts(r.revoked_at), &r.revoked_by],
+                )
+                .map_err(Error::pg("recording a revocation"))?;
+            }
             Change::DeleteCrl(sha) => {
                 exec("DELETE FROM crls WHERE sha256 = $1", &[sha])
                     .map_err(Error::pg("deleting a CRL"))?;
@@ -899,6 +908,29 @@ impl Store for PgStore {
                     der: row.try_get(2).map_err(Error::pg(C))?,
                     this_update: from_ts(int(row, 3, C)?)?,
                     added_at: from_ts(int(row, 4, C)?)?,
+                })
+            })
+            .collect()
+    }
+
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, Error> {
+        const C: &str = "listing revocations";
+        let rows = self.query(
+            "SELECT issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by FROM revocations ORDER BY revoked_at, serial COLLATE \"C\"",
+            &[],
+            C,
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(RevocationRecord {
+                    issuer_sha256: text(row, 0, C)?,
+                    serial: text(row, 1, C)?,
+                    issuer: text(row, 2, C)?,
+                    subject: text(row, 3, C)?,
+                    entry: text(row, 4, C)?,
+                    reason: text(row, 5, C)?,
+                    revoked_at: from_ts(int(row, 6, C)?)?,
+                    revoked_by: text(row, 7, C)?,
                 })
             })
             .collect()

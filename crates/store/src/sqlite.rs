@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use crate::migrations;
 use crate::{
     AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, Lease, MasterKey,
-    Notification, Secret, Store, StoreInfo,
+    Notification, RevocationRecord, Secret, Store, StoreInfo,
 };
 
 /// The last `PRAGMA user_version` of the time before migration files: a home at this
@@ -596,6 +596,15 @@ impl SqliteStore {
                 )
                 .map_err(Error::sql("writing a CRL"))?;
             }
+            Change::PutRevocation(r) => {
+                // A second revocation of one certificate is refused (primary key): the
+                // first one's time and reason stand.
+                tx.execute_cached(
+                    "INSERT INTO revocations (issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![r.issuer_sha256, r.serial, r.issuer, r.subject, r.entry, r.reason, ts(r.revoked_at), r.revoked_by],
+                )
+                .map_err(Error::sql("recording a revocation"))?;
+            }
             Change::DeleteCrl(sha) => {
                 tx.execute_cached("DELETE FROM crls WHERE sha256 = ?1", [sha])
                     .map_err(Error::sql("deleting a CRL"))?;
@@ -998,6 +1007,47 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by FROM revocations ORDER BY revoked_at, serial",
+            )
+            .map_err(Error::sql("listing revocations"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(Error::sql("listing revocations"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::sql("listing revocations"))?;
+        rows.into_iter()
+            .map(
+                |(issuer_sha256, serial, issuer, subject, entry, reason, at, revoked_by)| {
+                    Ok(RevocationRecord {
+                        issuer_sha256,
+                        serial,
+                        issuer,
+                        subject,
+                        entry,
+                        reason,
+                        revoked_at: from_ts(at)?,
+                        revoked_by,
+                    })
+                },
+            )
+            .collect()
     }
 
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {

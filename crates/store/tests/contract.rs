@@ -282,6 +282,38 @@ fn contract(s: &mut dyn Store) -> (Vec<String>, Vec<&'static str>, Vec<&'static 
     .unwrap();
     assert_eq!(s.crls().unwrap(), vec![crl("c1", 10), crl("c2", 20)]);
 
+    // Revocations: oldest first; a certificate is revoked once (the first stands, and a
+    // batch with a second one changes nothing).
+    let revoked = |serial: &str, t: i64, reason: &str| certherd_store::RevocationRecord {
+        issuer_sha256: "ca1".into(),
+        serial: serial.into(),
+        issuer: "CN=CA".into(),
+        subject: format!("CN={serial}"),
+        entry: format!("svc/{serial}"),
+        reason: reason.into(),
+        revoked_at: at(t),
+        revoked_by: "local:root".into(),
+    };
+    s.apply(&[
+        Change::PutRevocation(revoked("0b", 12, "superseded")),
+        Change::PutRevocation(revoked("0a", 11, "keyCompromise")),
+    ])
+    .unwrap();
+    let before = s.revocations().unwrap();
+    assert_eq!(
+        before,
+        vec![
+            revoked("0a", 11, "keyCompromise"),
+            revoked("0b", 12, "superseded")
+        ]
+    );
+    s.apply(&[
+        Change::PutRevocation(revoked("0c", 13, "unspecified")),
+        Change::PutRevocation(revoked("0a", 14, "unspecified")),
+    ])
+    .unwrap_err();
+    assert_eq!(s.revocations().unwrap(), before, "all or nothing");
+
     // The audit log, oldest first.
     let audit = |i: i64| AuditRecord {
         at: at(100 - i),

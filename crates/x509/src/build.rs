@@ -219,18 +219,12 @@ pub fn issue(
     subject_spki: &[u8],
     issuer: &Issuer<'_>,
 ) -> Result<CertificateDer<'static>, Error> {
-    let params = spec.params(spki_is_rsa(subject_spki))?;
-    let public = SubjectPublicKeyInfo::from_der(subject_spki).map_err(build_err("certificate"))?;
-    let ca = rcgen::Issuer::from_ca_cert_der(&CertificateDer::from(issuer.cert), issuer.key.pair())
-        .map_err(build_err("issuer"))?;
-    let cert = params
-        .signed_by(&public, &ca)
-        .map_err(build_err("certificate"))?;
-    Ok(cert.der().clone())
+    issue_with_crl_url(spec, subject_spki, issuer, None)
 }
 
 /// A CRL signed by `issuer` revoking the certificates with these serial numbers (hex, as
-/// [`crate::CertInfo::serial`] shows them), valid from `this_update` to `next_update`.
+/// [`crate::CertInfo::serial`] shows them) at `this_update` without a reason code, valid
+/// from `this_update` to `next_update`. See [`crate::crl_with`] for reasons and times.
 pub fn crl(
     issuer: &Issuer<'_>,
     revoked_serials: &[&str],
@@ -238,38 +232,38 @@ pub fn crl(
     this_update: OffsetDateTime,
     next_update: OffsetDateTime,
 ) -> Result<Vec<u8>, Error> {
-    let mut revoked_certs = Vec::new();
-    for serial in revoked_serials {
-        let hex = serial.trim_start_matches("0x");
-        if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Malformed {
-                what: "serial number",
-                detail: format!("'{serial}' is not hex"),
-            });
-        }
-        let bytes: Vec<u8> = (0..hex.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-            .collect();
-        revoked_certs.push(rcgen::RevokedCertParams {
-            serial_number: rcgen::SerialNumber::from_slice(&bytes),
-            revocation_time: this_update,
-            reason_code: None,
-            invalidity_date: None,
-        });
+    let revoked: Vec<crate::Revoked> = revoked_serials
+        .iter()
+        .map(|s| crate::Revoked {
+            serial: (*s).to_owned(),
+            revoked_at: this_update,
+            reason: crate::RevocationReason::Unspecified,
+        })
+        .collect();
+    crate::crl_with(issuer, &revoked, number, this_update, next_update)
+}
+
+/// Like [`issue`], with a CRL Distribution Points extension naming `crl_url` (RFC 5280
+/// 4.2.1.13: one distribution point, a full name of one URI) when one is given.
+pub fn issue_with_crl_url(
+    spec: &CertSpec,
+    subject_spki: &[u8],
+    issuer: &Issuer<'_>,
+    crl_url: Option<&str>,
+) -> Result<CertificateDer<'static>, Error> {
+    let mut params = spec.params(spki_is_rsa(subject_spki))?;
+    if let Some(url) = crl_url {
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: vec![url.to_owned()],
+        }];
     }
+    let public = SubjectPublicKeyInfo::from_der(subject_spki).map_err(build_err("certificate"))?;
     let ca = rcgen::Issuer::from_ca_cert_der(&CertificateDer::from(issuer.cert), issuer.key.pair())
         .map_err(build_err("issuer"))?;
-    let crl = rcgen::CertificateRevocationListParams {
-        this_update,
-        next_update,
-        crl_number: rcgen::SerialNumber::from(number),
-        issuing_distribution_point: None,
-        revoked_certs,
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&ca)
-    .map_err(build_err("CRL"))?;
-    Ok(crl.der().to_vec())
+    let cert = params
+        .signed_by(&public, &ca)
+        .map_err(build_err("certificate"))?;
+    Ok(cert.der().clone())
 }
 
 /// Builds a self-signed certificate (a root CA, or a self-signed identity).

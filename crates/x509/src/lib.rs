@@ -14,13 +14,14 @@ mod info;
 mod key;
 mod lint;
 mod pkcs12;
+mod revocation;
 mod rfc5280;
 mod timefmt;
 mod verify;
 
 pub use build::{
-    crl, is_control_or_bidi, issue, random_serial, self_sign, signing_request, spki_key_algorithm,
-    CertSpec, Eku, Issuer, Role,
+    crl, is_control_or_bidi, issue, issue_with_crl_url, random_serial, self_sign, signing_request,
+    spki_key_algorithm, CertSpec, Eku, Issuer, Role,
 };
 pub use decode::{
     parse_certificates, parse_crl, parse_private_key, parse_signing_request, to_pem, PemLabel,
@@ -32,6 +33,7 @@ pub use info::{certificate_spki, CertInfo, CrlInfo, CsrInfo};
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use lint::{lint, lint_crl, Lint, LintRole};
 pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
+pub use revocation::{crl_number, crl_with, find_revoked, RevocationReason, Revoked, RevokedEntry};
 pub use rfc5280::{weaknesses, Rfc5280Options};
 pub use timefmt::rfc3339;
 pub use verify::{

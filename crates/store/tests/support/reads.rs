@@ -39,6 +39,7 @@ pub fn all_reads(s: &dyn Store, tokens: &[&str], admins: &[&str], metas: &[&str]
         );
     }
     line("crls", format!("{:?}", s.crls().unwrap()));
+    line("revocations", format!("{:?}", s.revocations().unwrap()));
     line("audit", format!("{:?}", s.audit_log().unwrap()));
     let hosts = s.hosts().unwrap();
     line("hosts", format!("{hosts:?}"));
