@@ -19,6 +19,7 @@ mod inventory;
 mod issue;
 mod key_provider;
 pub mod layout;
+pub mod lease;
 mod node;
 mod reset;
 mod revoke;

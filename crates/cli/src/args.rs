@@ -298,6 +298,14 @@ pub struct ServerArgs {
     /// to this address for issued certificates to name it.
     #[arg(long, value_name = "ADDR:PORT")]
     pub crl_listen: Option<String>,
+    /// This server's own name, for a second (third...) server on one PostgreSQL database:
+    /// it presents `machine-ssl/HOSTNAME`, issued from the shared CA at its first start
+    /// (default: the node's hostname and `machine-ssl/machine`).
+    #[arg(long, value_name = "FQDN")]
+    pub hostname: Option<String>,
+    /// An IP address this server's own certificate carries (with --hostname); repeatable.
+    #[arg(long = "ip", value_name = "ADDR", requires = "hostname")]
+    pub ips: Vec<std::net::IpAddr>,
 }
 
 /// `host` subcommands.

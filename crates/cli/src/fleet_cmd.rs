@@ -56,6 +56,13 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         .limits()
         .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
     let config_path = home.config_path();
+    let identity = server_identity(home, a.hostname.as_deref(), &a.ips)?;
+    // Unique among the servers on one database: the lifecycle lease's holder.
+    let name = match a.hostname.clone() {
+        Some(h) => h,
+        None => open_node(home)?.hostname()?,
+    };
+    let holder = format!("{name} {listen} pid {}", std::process::id());
     let server_home = home.clone();
     let audit_home = home.clone();
     let audit: certherd_server::AuditSink = std::sync::Arc::new(move |records| {
@@ -85,6 +92,8 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             limits,
             audit,
             clock: std::sync::Arc::new(certherd_ca::SystemClock),
+            holder,
+            identity,
             settings_stamp: Some(std::sync::Arc::new(move || {
                 std::fs::metadata(&config_path)
                     .and_then(|m| m.modified())
@@ -98,6 +107,41 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
     )
     .map_err(|e| Failure::msg(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The machine-ssl entry the server presents: `machine-ssl/machine`, or for `--hostname`
+/// other than the node's, its own `machine-ssl/HOSTNAME`, issued from the shared CA the
+/// first time (the other servers on the database have theirs).
+fn server_identity(
+    home: &Home,
+    hostname: Option<&str>,
+    ips: &[std::net::IpAddr],
+) -> Result<certherd_core::EntryRef, Failure> {
+    let mut node = open_node(home)?;
+    let machine: certherd_core::EntryRef = "machine-ssl/machine".parse()?;
+    let Some(name) = hostname.filter(|h| node.hostname().is_ok_and(|n| n != *h)) else {
+        return Ok(machine);
+    };
+    let alias = name.parse().map_err(|_| {
+        Failure::usage(format!(
+            "invalid --hostname '{name}': expected a host name of at most 64 letters, digits, '.', '-' (it names the entry machine-ssl/HOSTNAME)"
+        ))
+    })?;
+    let entry = certherd_core::EntryRef::new("machine-ssl".parse()?, alias);
+    use certherd_store::Store;
+    if node.store().entry(&entry)?.is_none() {
+        let mut names = vec![name.to_owned()];
+        names.extend(ips.iter().map(ToString::to_string));
+        node.issue(&certherd_ca::IssueRequest {
+            profile: "machine-ssl".into(),
+            entry: entry.clone(),
+            common_name: Some(name.to_owned()),
+            names,
+            key_algo: None,
+        })?;
+        errln!("certherd server: issued {entry} for this server from the shared CA");
+    }
+    Ok(entry)
 }
 
 /// `host`.

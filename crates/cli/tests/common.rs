@@ -274,3 +274,26 @@ pub fn cmd_at(home: &Path, args: &[&str]) -> Command {
 pub fn run_at(home: &Path, args: &[&str]) -> Run {
     finish(cmd_at(home, args).output().unwrap())
 }
+
+/// One HTTP request over TLS to `addr` (the server's certificate recorded, not checked);
+/// everything the server answered.
+pub fn raw(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let verifier = std::sync::Arc::new(certherd_tls::RecordingVerifier::default());
+    let mut s = certherd_tls::connect(
+        &certherd_tls::Endpoint {
+            address: addr.into(),
+            proxy: None,
+            timeout: std::time::Duration::from_secs(5),
+            server_name: None,
+            starttls: None,
+        },
+        verifier,
+        None,
+    )
+    .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}

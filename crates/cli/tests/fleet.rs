@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{raw, Env};
 
 struct Server {
     _child: common::Killed,
@@ -73,27 +72,6 @@ fn join(
             ip,
         ],
     )
-}
-
-/// One raw HTTPS request, trusting anything, with no client certificate.
-fn raw(addr: &str, request: &str) -> String {
-    let verifier = Arc::new(certherd_tls::RecordingVerifier::default());
-    let mut s = certherd_tls::connect(
-        &certherd_tls::Endpoint {
-            address: addr.into(),
-            proxy: None,
-            timeout: Duration::from_secs(5),
-            server_name: None,
-            starttls: None,
-        },
-        verifier,
-        None,
-    )
-    .unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]

@@ -621,3 +621,361 @@ fn wait_gone(pg: &peers::PgGuard) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+// ---- several servers on one database ------------------------------------------------
+
+/// A webhook receiver on 127.0.0.1: every body it was sent (answered 200).
+fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = got.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { continue };
+            let mut reader = BufReader::new(sock.try_clone().unwrap());
+            let (mut len, mut line) = (0, String::new());
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_ok() {
+                into.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let _ = sock.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        }
+    });
+    (url, got)
+}
+
+/// `certherd server` on `addr` for `home` (its stderr in `log`), once it listens.
+fn ha_server(home: &std::path::Path, addr: &str, extra: &[&str], log: &std::path::Path) -> Killed {
+    let mut args = vec!["server", "--listen", addr, "--evaluate-every", "1s"];
+    args.extend(extra);
+    let child = common::cmd_at(home, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut k = Killed::new(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if let Some(status) = k.child().try_wait().unwrap() {
+            panic!(
+                "server on {addr} exited ({status}):\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "server on {addr} did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    k
+}
+
+/// Whether the server on `addr` runs the lifecycle loop now (its `/v1/health`).
+fn runs_loop(addr: &str) -> Option<bool> {
+    let answer = std::panic::catch_unwind(|| {
+        common::raw(
+            addr,
+            "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .ok()?;
+    let body = answer.split("\r\n\r\n").nth(1)?;
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v["lifecycle"]["runs_loop"].as_bool()
+}
+
+/// Waits until exactly `leader` of `addrs` runs the loop; how long that took.
+fn wait_leader(addrs: &[&str], leader: &str, bound: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let states: Vec<Option<bool>> = addrs.iter().map(|a| runs_loop(a)).collect();
+        let leaders: Vec<&&str> = addrs
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| **s == Some(true))
+            .map(|(a, _)| a)
+            .collect();
+        assert!(leaders.len() <= 1, "two servers run the loop: {leaders:?}");
+        if leaders == [&leader] {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < bound,
+            "{leader} did not take the loop within {bound:?}: {states:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every issued (issuer, serial) pair in the database, entries and backups alike.
+fn serials(pg: &peers::PgGuard, db: &str) -> Vec<(String, String)> {
+    admin(pg, db)
+        .query(
+            "SELECT coalesce(issuer_sha256, ''), serial FROM entries WHERE source = 'issued'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// Two servers on one PostgreSQL database, three agents polling both every second. The
+/// lease holder is killed with SIGKILL in the middle of a `fleet renew`, then (the killed
+/// server back as a follower) the new holder in the middle of a staged `ca rotate`:
+/// every agent renews, the rotation completes on the survivor, no serial is issued
+/// twice, the agents' polls go on through the other server, and each alarm's webhook
+/// reaches a real HTTP listener once.
+#[test]
+fn two_servers_on_postgres_survive_the_death_of_either() {
+    let Some(pg) = start_pg() else { return };
+    let url = database(&pg, "ha");
+    let lease = Duration::from_secs(6);
+    let (hook, got) = webhook_receiver();
+    let (a1, a2) = (
+        format!("127.0.0.2:{}", common::free_port()),
+        format!("127.0.0.3:{}", common::free_port()),
+    );
+    let config = format!(
+        "[database]\nurl = \"{url}\"\n\n[server]\nlifecycle_lease = \"{}s\"\n\n[fleet]\nservers = [\"https://{a1}\", \"https://{a2}\"]\n\n[profiles.service]\nlifetime = \"10d\"\n\n[[webhooks]]\nurl = \"{hook}\"\n",
+        lease.as_secs()
+    );
+    // Server 1 makes the fleet; server 2 has only the database URL and the master key.
+    let env = Env::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    std::fs::write(env.home().join("certherd.toml"), &config).unwrap();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "srv1.example.test",
+        "--ip",
+        "127.0.0.2",
+    ]);
+    let home2 = env.path("srv2");
+    std::fs::create_dir_all(&home2).unwrap();
+    std::fs::write(home2.join("certherd.toml"), &config).unwrap();
+    std::fs::copy(env.home().join("master.key"), home2.join("master.key")).unwrap();
+    let log1 = env.path("srv1.log");
+    let log2 = env.path("srv2.log");
+    let srv2_args = ["--hostname", "srv2.example.test", "--ip", "127.0.0.3"];
+    let mut s1 = ha_server(&env.home(), &a1, &[], &log1);
+    wait_leader(&[&a1], &a1, Duration::from_secs(10));
+    let mut s2 = Some(ha_server(&home2, &a2, &srv2_args, &log2));
+    assert!(
+        std::fs::read_to_string(&log2)
+            .unwrap()
+            .contains("issued machine-ssl/srv2.example.test for this server from the shared CA"),
+        "{}",
+        std::fs::read_to_string(&log2).unwrap()
+    );
+    wait_leader(&[&a1, &a2], &a1, Duration::from_secs(10));
+
+    // Three hosts, each joined through server 1 and knowing both.
+    let mut agents = Vec::new();
+    for i in 1..=3 {
+        let name = format!("esx{i}.example.test");
+        let added = env.json(&[
+            "host",
+            "add",
+            &name,
+            "--ip",
+            "127.0.0.1",
+            "--output",
+            "json",
+        ]);
+        let home = env.path(&format!("esx{i}"));
+        let r = common::run_at(
+            &home,
+            &[
+                "agent",
+                "join",
+                "--server",
+                &format!("https://{a1}"),
+                "--server",
+                &format!("https://{a2}"),
+                "--token",
+                added["token"].as_str().unwrap(),
+                "--ca-fingerprint",
+                added["ca_fingerprint"].as_str().unwrap(),
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let log = env.path(&format!("esx{i}.log"));
+        agents.push((
+            home.clone(),
+            log.clone(),
+            Killed::new(
+                common::cmd_at(&home, &["agent", "run", "--poll", "1s"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::fs::File::create(&log).unwrap())
+                    .spawn()
+                    .unwrap(),
+            ),
+        ));
+    }
+    let host_serial = |home: &std::path::Path| {
+        let r = common::run_at(
+            home,
+            &["cert", "show", "machine-ssl/host", "--output", "json"],
+        );
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["serial"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first: Vec<String> = agents.iter().map(|(h, _, _)| host_serial(h)).collect();
+
+    // An alarm raised by the leader, delivered once.
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "one",
+        "--cn",
+        "one.example.test",
+    ]);
+    let delivered = |subject: &str| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.contains(subject))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while delivered("svc/one") == 0 {
+        assert!(Instant::now() < deadline, "no webhook for svc/one");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // (a) SIGKILL the lease holder while `fleet renew` waits for the hosts.
+    let renew = common::cmd_at(
+        &env.home(),
+        &["fleet", "renew", "--wait", "90s", "--output", "json"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let killed_at = Instant::now();
+    s1.child().kill().unwrap();
+    let _ = s1.child().wait();
+    let took_a = wait_leader(&[&a2], &a2, lease + Duration::from_secs(1));
+    eprintln!("(a) server 1 killed during fleet renew: server 2 runs the loop after {took_a:?}");
+    let out = renew.wait_with_output().unwrap();
+    let renewed_in = killed_at.elapsed();
+    assert!(
+        out.status.success(),
+        "fleet renew: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for ((home, _, _), before) in agents.iter().zip(&first) {
+        assert_ne!(&host_serial(home), before, "{} renewed", home.display());
+    }
+    eprintln!("(a) every host renewed {renewed_in:?} after the kill");
+    // A second alarm, raised by the new leader, delivered once.
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "two",
+        "--cn",
+        "two.example.test",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while delivered("svc/two") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no webhook for svc/two from server 2"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Server 1 comes back as a follower.
+    let s1 = ha_server(&env.home(), &a1, &[], &log1);
+    std::thread::sleep(lease / 2);
+    wait_leader(&[&a1, &a2], &a2, Duration::from_secs(5));
+
+    // (b) SIGKILL the lease holder (server 2) in the middle of a staged CA rotation.
+    let r = env.run(&["ca", "rotate"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut dead = s2.take().unwrap();
+    dead.child().kill().unwrap();
+    let _ = dead.child().wait();
+    let took_b = wait_leader(&[&a1], &a1, lease + Duration::from_secs(1));
+    eprintln!("(b) server 2 killed during ca rotate: server 1 runs the loop after {took_b:?}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !env.ok(&["audit"]).contains("ca-retire") {
+        assert!(
+            Instant::now() < deadline,
+            "the rotation did not finish on server 1:\n{}",
+            std::fs::read_to_string(&log1).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Server 2 back: a follower.
+    let _s2 = ha_server(&home2, &a2, &srv2_args, &log2);
+    std::thread::sleep(lease / 2);
+    wait_leader(&[&a1, &a2], &a1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    let logs: Vec<std::path::PathBuf> = agents
+        .drain(..)
+        .map(|(_, log, agent)| {
+            drop(agent);
+            log
+        })
+        .collect();
+    // The agents never missed a poll: each passed over the dead server to the other.
+    for log in &logs {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(!text.contains("poll failed"), "{}: {text}", log.display());
+        assert!(
+            text.contains(&format!("polled through https://{a2}"))
+                && text.contains(&format!("polled through https://{a1}")),
+            "{}: {text}",
+            log.display()
+        );
+    }
+
+    // No serial twice, each alarm delivered once.
+    let all = serials(&pg, "ha");
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all.len(), "a serial issued twice: {all:?}");
+    let bodies = got.lock().unwrap().clone();
+    for subject in ["svc/one", "svc/two"] {
+        let raised: Vec<&String> = bodies
+            .iter()
+            .filter(|b| b.contains(subject) && b.contains("raised"))
+            .collect();
+        assert_eq!(raised.len(), 1, "{subject}: {bodies:#?}");
+    }
+    eprintln!(
+        "issued serials: {} (all distinct); webhooks received: {}; failover (a) {took_a:?}, (b) {took_b:?} with a {}s lease",
+        all.len(),
+        bodies.len(),
+        lease.as_secs()
+    );
+    drop(s1);
+}

@@ -446,6 +446,9 @@ pub struct ServerSettings {
     /// Refused joins one source may make per interval before it is answered 429
     /// (default 20).
     pub refusals_per_interval: Option<u32>,
+    /// How long the lifecycle lease of several servers on one database runs unrenewed:
+    /// when its holder dies, another server takes over within it (default 15s).
+    pub lifecycle_lease: Option<Span>,
 }
 
 /// The `[server]` settings with defaults filled in and ranges checked.
@@ -468,6 +471,9 @@ pub struct ServerLimits {
     pub refusal_interval: std::time::Duration,
     /// Refused joins one source may make per interval before it is answered 429.
     pub refusals_per_interval: u32,
+    /// The lifecycle lease: renewed every third of it; when its holder dies, another
+    /// server takes over within it.
+    pub lifecycle_lease: std::time::Duration,
 }
 
 impl Default for ServerLimits {
@@ -482,6 +488,7 @@ impl Default for ServerLimits {
             idle_timeout: s(30),
             refusal_interval: s(60),
             refusals_per_interval: 20,
+            lifecycle_lease: s(15),
         }
     }
 }
@@ -587,9 +594,28 @@ impl ServerSettings {
                 d.refusals_per_interval,
                 "server.refusals_per_interval",
             )?,
+            lifecycle_lease: match span(
+                self.lifecycle_lease,
+                d.lifecycle_lease,
+                "server.lifecycle_lease",
+                600,
+                LEASE,
+            )? {
+                // Renewed every third of it: under 3s a busy database could miss one.
+                l if l < std::time::Duration::from_secs(3) => {
+                    return Err(Error::Setting {
+                        field: "server.lifecycle_lease",
+                        expected: LEASE,
+                    })
+                }
+                l => l,
+            },
         })
     }
 }
+
+/// The range of `server.lifecycle_lease`.
+const LEASE: &str = "a duration from 3s to 10m";
 
 #[cfg(test)]
 mod server_tests {

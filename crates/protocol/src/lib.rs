@@ -152,6 +152,21 @@ pub struct PoolAnswer {
 pub struct Health {
     /// `ok`.
     pub status: String,
+    /// Who runs the lifecycle loop, for a server that runs one (absent from older
+    /// servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleState>,
+}
+
+/// Which server of several on one database runs the lifecycle loop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleState {
+    /// This server's name in the lifecycle lease.
+    pub this_server: String,
+    /// Whether this server runs the loop now.
+    pub runs_loop: bool,
+    /// Who held the lease at this server's last renewal (None before the first).
+    pub lease_holder: Option<String>,
 }
 
 /// One row of `GET /v1/hosts`.

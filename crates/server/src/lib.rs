@@ -89,12 +89,20 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// When the settings last changed; `None`: a node once opened is kept.
     pub settings_stamp: Option<SettingsStamp>,
+    /// This server process's name in the lifecycle lease (host, address, pid), unique
+    /// among the servers on one database.
+    pub holder: String,
+    /// The machine-ssl entry this server presents (`machine-ssl/machine`, or its own
+    /// `machine-ssl/HOSTNAME` when several servers share one database).
+    pub identity: certherd_core::EntryRef,
     /// Where to serve the CA's CRL over plain HTTP (`GET /crl/ca.crl` only), if anywhere.
     pub crl_listen: Option<SocketAddr>,
 }
 
 /// What every request handler shares.
 struct Shared {
+    /// Whether this server runs the lifecycle loop (none: it runs no loop).
+    leadership: Option<Arc<std::sync::Mutex<lifecycle::Leadership>>>,
     open: OpenNode,
     audit: AuditSink,
     clock: Arc<dyn Clock>,
@@ -410,9 +418,21 @@ async fn route(
     let result: Result<Response<Full<Bytes>>, Refused> = match (parts.method.clone(), path.as_str())
     {
         (Method::GET, proto::CRL) => blocking(move || crl_response(&open)).await,
-        (Method::GET, proto::HEALTH) => Ok(ok(&proto::Health {
-            status: "ok".into(),
-        })),
+        (Method::GET, proto::HEALTH) => {
+            let lifecycle = shared
+                .leadership
+                .as_ref()
+                .and_then(|l| l.lock().ok())
+                .map(|l| proto::LifecycleState {
+                    this_server: l.holder().to_owned(),
+                    runs_loop: l.leads(shared.clock.now()),
+                    lease_holder: l.holder_seen().map(str::to_owned),
+                });
+            Ok(ok(&proto::Health {
+                status: "ok".into(),
+                lifecycle,
+            }))
+        }
         (Method::GET, "/metrics") => {
             blocking(move || {
                 let node = cached(&open)?;
@@ -749,27 +769,24 @@ impl rustls::server::ResolvesServerCert for Identity {
     }
 }
 
-/// The node's machine-ssl entry as (its SHA-256, a certified key for rustls).
+/// The server's machine-ssl entry `r` as (its SHA-256, a certified key for rustls).
 fn machine_identity(
     node: &Node<HomeStore>,
+    r: &certherd_core::EntryRef,
 ) -> Result<(String, Arc<rustls::sign::CertifiedKey>), Error> {
     use certherd_store::Store;
-    let r: certherd_core::EntryRef = "machine-ssl/machine"
-        .parse()
-        .map_err(|e: certherd_core::Error| Error::Setup(e.to_string()))?;
     let e = node
         .store()
-        .entry(&r)
+        .entry(r)
         .map_err(|e| Error::Setup(e.to_string()))?
         .ok_or_else(|| {
-            Error::Setup(
-                "this home has no machine-ssl/machine certificate; run `certherd init` first"
-                    .into(),
-            )
+            Error::Setup(format!(
+                "this home has no {r} certificate; run `certherd init` first"
+            ))
         })?;
     let key = e
         .key
-        .ok_or_else(|| Error::Setup("machine-ssl/machine has no private key".into()))?;
+        .ok_or_else(|| Error::Setup(format!("{r} has no private key")))?;
     let mut chain = vec![pki_types::CertificateDer::from(e.cert)];
     chain.extend(e.chain.into_iter().map(pki_types::CertificateDer::from));
     let key = pki_types::PrivateKeyDer::try_from(key.expose().to_vec())
@@ -788,9 +805,12 @@ fn machine_identity(
 /// The TLS configuration: the node's machine-ssl certificate (reloaded when it changes),
 /// client certificates requested (hosts present their pool-internal certificate) but not
 /// required.
-fn tls_config(node: &Node<HomeStore>) -> Result<(Arc<rustls::ServerConfig>, Arc<Identity>), Error> {
+fn tls_config(
+    node: &Node<HomeStore>,
+    r: &certherd_core::EntryRef,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<Identity>), Error> {
     let identity = Arc::new(Identity {
-        current: std::sync::RwLock::new(machine_identity(node)?),
+        current: std::sync::RwLock::new(machine_identity(node, r)?),
     });
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -892,7 +912,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     for url in &node.settings().fleet.servers {
         proto::ServerUrl::parse(url)?;
     }
-    let (tls, identity) = tls_config(&node)?;
+    let (tls, identity) = tls_config(&node, &config.identity)?;
     drop(node);
     let limits = config.limits;
     let cap = fitted_cap(limits.max_connections, raise_open_files());
@@ -903,7 +923,14 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         .on_thread_start(move || SETTINGS_STAMP.with(|s| *s.borrow_mut() = stamp.clone()))
         .build()
         .map_err(|e| Error::Setup(e.to_string()))?;
+    let leadership = config.lifecycle.is_some().then(|| {
+        Arc::new(std::sync::Mutex::new(lifecycle::Leadership::new(
+            config.holder.clone(),
+            limits.lifecycle_lease,
+        )))
+    });
     let shared = Arc::new(Shared {
+        leadership: leadership.clone(),
         open: config.open.clone(),
         audit: config.audit.clone(),
         clock: config.clock.clone(),
@@ -949,15 +976,16 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         ready(bound);
         // Pick up a renewed machine-ssl certificate within a second.
         let open = config.open.clone();
+        let served_entry = config.identity.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_secs(1));
             loop {
                 interval.tick().await;
-                let (open, identity) = (open.clone(), identity.clone());
+                let (open, identity, entry) = (open.clone(), identity.clone(), served_entry.clone());
                 let _ = tokio::task::spawn_blocking(move || {
                     let Ok(node) = cached(&open) else { return };
                     let Ok(held) = identity.current.read().map(|c| c.0.clone()) else { return };
-                    if let Ok((sha, key)) = machine_identity(&node) {
+                    if let Ok((sha, key)) = machine_identity(&node, &entry) {
                         if sha != held {
                             if let Ok(mut c) = identity.current.write() {
                                 *c = (sha, key);
@@ -969,17 +997,51 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 .await;
             }
         });
-        if let Some((every, via)) = config.lifecycle {
+        if let (Some((every, via)), Some(leadership)) = (config.lifecycle, leadership.clone()) {
+            // The lease: taken or renewed every third of its length, on its own task so
+            // that a long tick never lets it run out.
+            let open = config.open.clone();
+            let held = leadership.clone();
+            let renew_every = held.lock().map(|l| l.renew_every()).unwrap_or(Duration::from_secs(5));
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(renew_every);
+                loop {
+                    interval.tick().await;
+                    let (open, held) = (open.clone(), held.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let Ok(mut l) = held.lock() else { return };
+                        let (holder, ttl) = (l.holder().to_owned(), l.lease_length());
+                        match open().map_err(|e| e.to_string()).and_then(|mut node| {
+                            let lease = node.lifecycle_lease_take(&holder, ttl).map_err(|e| e.to_string())?;
+                            Ok((lease, node.now()))
+                        }) {
+                            Ok((lease, now)) => {
+                                if let Some(e) = l.observe(&lease, now) {
+                                    eprintln!("certherd server: {e}");
+                                }
+                            }
+                            Err(e) => eprintln!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs()),
+                        }
+                    })
+                    .await;
+                }
+            });
             let open = config.open.clone();
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(every);
                 loop {
                     interval.tick().await;
-                    let (open, via) = (open.clone(), via.clone());
+                    let (open, via, leadership) = (open.clone(), via.clone(), leadership.clone());
                     let _ = tokio::task::spawn_blocking(move || match open() {
-                        Ok(mut node) => lifecycle::tick(&mut node, via.as_ref(), &mut |e| {
-                            eprintln!("certherd server: {e}");
-                        }),
+                        Ok(mut node) => {
+                            // Only the lease holder runs the loop.
+                            let leads = leadership.lock().is_ok_and(|l| l.leads(node.now()));
+                            if leads {
+                                lifecycle::tick(&mut node, via.as_ref(), &mut |e| {
+                                    eprintln!("certherd server: {e}");
+                                });
+                            }
+                        }
                         Err(e) => eprintln!("certherd server: lifecycle: cannot open the node: {e}"),
                     })
                     .await;
@@ -1121,6 +1183,19 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             "certherd server: NOT in the audit log: join refused: {}",
             r.detail()
         );
+    }
+    // A clean stop hands the loop over at once instead of after the lease runs out.
+    if let Some(l) = &leadership {
+        if let Ok(l) = l.lock() {
+            if l.leads(config.clock.now()) {
+                match (config.open)().and_then(|mut n| {
+                    n.lifecycle_lease_release(l.holder()).map_err(|e| e.to_string())
+                }) {
+                    Ok(()) => eprintln!("certherd server: gave up the lifecycle lease"),
+                    Err(e) => eprintln!("certherd server: cannot give up the lifecycle lease (it runs out by itself): {e}"),
+                }
+            }
+        }
     }
     eprintln!("certherd server: stopped");
     served
