@@ -9,8 +9,8 @@ use certherd_core::{
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::{
-    AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, MasterKey, Notification,
-    Secret, Store, StoreInfo,
+    AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, Error,
+    HostOrder, HostState, MasterKey, Notification, Secret, Store, StoreInfo,
 };
 
 const SCHEMA: &str = r#"
@@ -102,9 +102,15 @@ CREATE TABLE IF NOT EXISTS host_deploy (
     host TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
     error TEXT NOT NULL
 );
+-- Admin API credentials: a bearer token or a client certificate, by its SHA-256.
 CREATE TABLE IF NOT EXISTS admin_credentials (
     sha256 TEXT PRIMARY KEY,
-    name TEXT NOT NULL
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'bearer',
+    role TEXT NOT NULL DEFAULT 'reader',
+    created_at BIGINT,
+    expires_at BIGINT,
+    revoked_at BIGINT
 );
 -- Webhook notifications waiting for delivery; a delivered one is deleted.
 CREATE TABLE IF NOT EXISTS outbox (
@@ -123,14 +129,60 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
 "#;
 
 /// Bumped whenever the schema changes; a file of another version is refused, never guessed at.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Schema versions this release upgrades in place: version 2 only added tables, which the
 /// idempotent schema creates; version 3 replaced the watches' one problem and `k=v` detail
 /// with every finding and typed facts (JSON), and added STARTTLS and pins; version 4 moved
 /// the fleet's state (verification, orders, held roots, admin credentials) from `meta`
-/// keys into tables whose rows go with their host, and added the webhook outbox.
-const UPGRADABLE: &[i64] = &[1, 2, 3];
+/// keys into tables whose rows go with their host, and added the webhook outbox; version 5
+/// gave admin credentials a kind, a role, and their creation, expiry and revocation times
+/// (credentials of before keep the reads they were limited to: role `reader`).
+const UPGRADABLE: &[i64] = &[1, 2, 3, 4];
+
+/// The columns version 5 added to `admin_credentials`, each with its definition.
+const ADMIN_CREDENTIAL_V5_COLUMNS: [(&str, &str); 5] = [
+    ("kind", "TEXT NOT NULL DEFAULT 'bearer'"),
+    ("role", "TEXT NOT NULL DEFAULT 'reader'"),
+    ("created_at", "BIGINT"),
+    ("expires_at", "BIGINT"),
+    ("revoked_at", "BIGINT"),
+];
+
+/// Adds version 5's columns to an `admin_credentials` table of before.
+fn admin_credentials_v5_migration(conn: &Connection) -> Result<(), Error> {
+    let sql = Error::sql("adding the admin credentials' columns");
+    for (column, definition) in ADMIN_CREDENTIAL_V5_COLUMNS {
+        let present: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('admin_credentials') WHERE name = ?1",
+                [column],
+                |r| r.get(0),
+            )
+            .map_err(&sql)?;
+        if present == 0 {
+            // ALTER TABLE ADD COLUMN of a column already added by a concurrent upgrade
+            // fails: that is checked again under the write lock.
+            let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(&sql)?;
+            let again: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM pragma_table_info('admin_credentials') WHERE name = ?1",
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(&sql)?;
+            if again == 0 {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE admin_credentials ADD COLUMN {column} {definition};"
+                ))
+                .map_err(&sql)?;
+            }
+            tx.commit().map_err(&sql)?;
+        }
+    }
+    Ok(())
+}
 
 /// The `meta` key prefixes version 3 kept fleet state under.
 const V3_VERIFICATION: &str = "fleet.host.verification.";
@@ -238,6 +290,47 @@ INSERT INTO watches_v3 (kind, name, target, server_name, verify, created_at, sca
 DROP TABLE watches;
 ALTER TABLE watches_v3 RENAME TO watches;"
     )
+}
+
+const ADMIN_CREDENTIAL_COLUMNS: &str =
+    "sha256, name, kind, role, created_at, expires_at, revoked_at";
+
+/// An `admin_credentials` row as read.
+type AdminCredentialRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn admin_credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminCredentialRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn admin_credential_of(row: AdminCredentialRow) -> Result<AdminCredential, Error> {
+    let (sha256, name, kind, role, created, expires, revoked) = row;
+    Ok(AdminCredential {
+        kind: CredentialKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("unknown admin credential kind {kind}")))?,
+        role: AdminRole::parse(&role)
+            .ok_or_else(|| Error::Corrupt(format!("unknown admin role {role}")))?,
+        sha256,
+        name,
+        created_at: created.map(from_ts).transpose()?,
+        expires_at: expires.map(from_ts).transpose()?,
+        revoked_at: revoked.map(from_ts).transpose()?,
+    })
 }
 
 const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
@@ -365,6 +458,7 @@ impl SqliteStore {
             "CREATE TABLE IF NOT EXISTS watches ({WATCHES_COLUMNS});"
         ))
         .map_err(Error::sql("creating the schema"))?;
+        admin_credentials_v5_migration(&conn)?;
         if tables > 0 && version < 4 {
             // Another process may be upgrading the same file: the write lock first, then
             // the version again.
@@ -757,12 +851,35 @@ impl SqliteStore {
                 )
                 .map_err(Error::sql("removing a host's order"))?;
             }
-            Change::PutAdminCredential { sha256, name } => {
+            Change::PutAdminCredential(c) => {
                 tx.execute_cached(
-                    "INSERT INTO admin_credentials (sha256, name) VALUES (?1, ?2) ON CONFLICT (sha256) DO UPDATE SET name = excluded.name",
-                    [sha256, name],
+                    "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at",
+                    params![
+                        c.sha256,
+                        c.name,
+                        c.kind.as_str(),
+                        c.role.as_str(),
+                        c.created_at.map(ts),
+                        c.expires_at.map(ts),
+                        c.revoked_at.map(ts)
+                    ],
                 )
                 .map_err(Error::sql("writing an admin credential"))?;
+            }
+            Change::RevokeAdminCredentials { name, at } => {
+                let n = tx
+                    .execute_cached(
+                        "UPDATE admin_credentials SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                        params![name, ts(*at)],
+                    )
+                    .map_err(Error::sql("revoking an admin credential"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "admin credential",
+                        name: name.clone(),
+                    });
+                }
             }
             Change::QueueNotification { webhook, body, at } => {
                 tx.execute_cached(
@@ -1085,15 +1202,36 @@ impl Store for SqliteStore {
         Ok(state)
     }
 
-    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error> {
-        self.conn
+    fn admin_credential(&self, sha256: &str) -> Result<Option<AdminCredential>, Error> {
+        let sql = Error::sql("reading an admin credential");
+        let row = self
+            .conn
             .query_row_cached(
-                "SELECT name FROM admin_credentials WHERE sha256 = ?1",
+                &format!(
+                    "SELECT {ADMIN_CREDENTIAL_COLUMNS} FROM admin_credentials WHERE sha256 = ?1"
+                ),
                 [sha256],
-                |r| r.get(0),
+                admin_credential_row,
             )
             .optional()
-            .map_err(Error::sql("reading an admin credential"))
+            .map_err(sql)?;
+        row.map(admin_credential_of).transpose()
+    }
+
+    fn admin_credentials(&self) -> Result<Vec<AdminCredential>, Error> {
+        let sql = Error::sql("reading the admin credentials");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ADMIN_CREDENTIAL_COLUMNS} FROM admin_credentials ORDER BY name, created_at, sha256"
+            ))
+            .map_err(&sql)?;
+        let rows: Vec<AdminCredentialRow> = stmt
+            .query_map([], admin_credential_row)
+            .map_err(&sql)?
+            .collect::<Result<_, _>>()
+            .map_err(&sql)?;
+        rows.into_iter().map(admin_credential_of).collect()
     }
 
     fn undelivered(&self) -> Result<Vec<Notification>, Error> {

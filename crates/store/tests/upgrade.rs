@@ -83,9 +83,21 @@ fn version_3_fleet_meta_keys_move_into_their_tables() {
         }
     );
     assert_eq!(store.host_state("gone").unwrap(), HostState::default());
+    // A credential of before keeps the reads it was limited to.
+    let alice = store.admin_credential("abcd").unwrap().unwrap();
     assert_eq!(
-        store.admin_credential("abcd").unwrap().as_deref(),
-        Some("alice")
+        (
+            alice.name.as_str(),
+            alice.role,
+            alice.kind,
+            alice.revoked_at
+        ),
+        (
+            "alice",
+            certherd_store::AdminRole::Reader,
+            certherd_store::CredentialKind::Bearer,
+            None
+        )
     );
     // Settings that are not fleet state stay; the moved keys are gone.
     assert_eq!(
@@ -116,5 +128,50 @@ fn version_3_fleet_meta_keys_move_into_their_tables() {
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 4);
+    assert_eq!(v, 5);
+}
+
+/// A version 4 home's admin credentials (a name and a token hash) gain a kind, a role and
+/// their times; each stays a bearer token with the reads it was limited to.
+#[test]
+fn version_4_admin_credentials_gain_their_role_and_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("certherd.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE admin_credentials (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL);
+             INSERT INTO admin_credentials VALUES ('beef', 'prometheus');
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    let key = MasterKey::create(&dir.path().join("master.key")).unwrap();
+    let mut store = SqliteStore::open(&db, key).unwrap();
+    let c = store.admin_credential("beef").unwrap().unwrap();
+    assert_eq!(c.role, certherd_store::AdminRole::Reader);
+    assert_eq!(c.kind, certherd_store::CredentialKind::Bearer);
+    assert_eq!(
+        (c.created_at, c.expires_at, c.revoked_at),
+        (None, None, None)
+    );
+    let at = certherd_core::OffsetDateTime::from_unix_timestamp(1_764_000_000).unwrap();
+    store
+        .apply(&[certherd_store::Change::RevokeAdminCredentials {
+            name: "prometheus".into(),
+            at,
+        }])
+        .unwrap();
+    assert_eq!(store.admin_credentials().unwrap()[0].revoked_at, Some(at));
+    // Revoking what is revoked already is refused: nothing was live.
+    assert!(store
+        .apply(&[certherd_store::Change::RevokeAdminCredentials {
+            name: "prometheus".into(),
+            at,
+        }])
+        .is_err());
+    drop(store);
+    // Opened again: the columns are there once.
+    let key = MasterKey::load(&dir.path().join("master.key")).unwrap();
+    SqliteStore::open(&db, key).unwrap();
 }
