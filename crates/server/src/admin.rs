@@ -104,7 +104,14 @@ pub(crate) fn authenticate(
             ),
         )),
         _ => Err((
-            Caller::anonymous(),
+            Caller {
+                via: if bearer.is_some() {
+                    "bearer"
+                } else {
+                    "client-cert"
+                },
+                ..Caller::anonymous()
+            },
             (
                 ErrorCode::Forbidden,
                 "that admin credential is not valid".into(),
