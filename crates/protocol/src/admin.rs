@@ -21,6 +21,9 @@ pub const OPENAPI: &str = "/v1/openapi.json";
 #[serde(deny_unknown_fields)]
 pub struct HostAddRequest {
     /// The host's fully qualified name (its certificate's CN).
+    #[schemars(regex(
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    ))]
     pub name: String,
     /// Its IP addresses (put in its certificate).
     #[serde(default)]

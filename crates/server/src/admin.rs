@@ -277,7 +277,9 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
             ErrorCode::NotFound
         }
         E::Store(certherd_store::Error::NotFound { .. }) => ErrorCode::NotFound,
-        E::EntryExists(_) => ErrorCode::Conflict,
+        // Two CA rotations begun within one second name their new root alike: a
+        // conflict to retry, not the server's failure.
+        E::EntryExists(_) | E::Store(certherd_store::Error::Exists { .. }) => ErrorCode::Conflict,
         E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => ErrorCode::Internal,
         _ => ErrorCode::Unprocessable,
     };
@@ -823,4 +825,57 @@ fn operate(
 pub(crate) fn openapi_text() -> &'static str {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOC.get_or_init(|| proto::encode(&api::openapi(env!("CARGO_PKG_VERSION"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the caller did wrong is a 4xx with the node's words; what failed in the
+    /// server is a 500 that says only `internal`.
+    #[test]
+    fn node_errors_map_to_their_status_and_an_internal_cause_is_not_shown() {
+        use certherd_ca::Error as E;
+        let exists = E::Store(certherd_store::Error::Exists {
+            what: "entry",
+            name: "ca/root-20261125163516".into(),
+        });
+        assert_eq!(refusal(&exists).0, ErrorCode::Conflict);
+        let gone = E::Store(certherd_store::Error::NotFound {
+            what: "host",
+            name: "h".into(),
+        });
+        assert_eq!(refusal(&gone).0, ErrorCode::NotFound);
+        assert_eq!(
+            refusal(&E::Invalid("no".into())).0,
+            ErrorCode::Unprocessable
+        );
+        let broken = E::Store(certherd_store::Error::Corrupt("secret detail".into()));
+        let (code, message) = refusal(&broken);
+        assert_eq!(code, ErrorCode::Internal);
+        assert!(!message.contains("secret detail"), "{message}");
+    }
+
+    #[test]
+    fn query_parameters_are_checked_against_the_endpoint() {
+        let route = match api::route("GET", "/v1/audit") {
+            Matched::Route(r, _) => r,
+            other => panic!("{other:?}"),
+        };
+        let q = Query::parse(route, Some("offset=5&limit=10")).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((q.int("offset"), q.int("limit")), (Some(5), Some(10)));
+        for bad in [
+            "limit=0",
+            "limit=x",
+            "offset=-1",
+            "colour=red",
+            "limit=1&limit=2",
+            "limit=%zz",
+        ] {
+            let refused = Query::parse(route, Some(bad)).err().map(|e| e.0);
+            assert_eq!(refused, Some(ErrorCode::InvalidRequest), "{bad}");
+        }
+        assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%e2%82"), None);
+    }
 }
