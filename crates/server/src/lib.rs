@@ -21,8 +21,13 @@
 //! - `POST /v1/pool` `{pool_certificate}`: a joined host replaces its pinned
 //!   pool-internal certificate, authenticated by the current one.
 //! - `GET /metrics`: Prometheus text; with `[metrics] require_token`, an admin credential.
-//! - `GET /v1/hosts`, `GET /v1/alarms`: admin calls, `Authorization: Bearer` with a token
-//!   from `certherd admin credential`.
+//! - The admin API ([`certherd_protocol::admin::ROUTES`], described by the OpenAPI 3
+//!   document at `GET /v1/openapi.json`): hosts, certificates, trust, alarms, audit, pool
+//!   verification, fleet renew, the CA and the forecast, each calling the node operation
+//!   the CLI calls. An admin credential from `certherd admin credential` is required: a
+//!   client certificate over mutual TLS, or `Authorization: Bearer`; a `reader` may only
+//!   GET. The caller is authenticated and authorized before its body is read, and every
+//!   call is audited with the credential's name (see `admin.rs`).
 //! - `GET /v1/health`: `{"status":"ok"}`.
 //!
 //! Limits ([`certherd_core::ServerLimits`], `[server]` in certherd.toml): at most
