@@ -23,6 +23,28 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// Run against this certherd server's admin API (https://HOST:PORT) instead of a home:
+    /// host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool
+    /// verification enable/disable, cert list/issue/export. Give it before the command.
+    #[arg(
+        long,
+        env = "CERTHERD_SERVER",
+        value_name = "URL",
+        requires = "credential"
+    )]
+    pub server: Option<String>,
+
+    /// The admin credential for --server: a file holding a bearer token (`certherd admin
+    /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
+    #[arg(long, env = "CERTHERD_CREDENTIAL", value_name = "FILE")]
+    pub credential: Option<PathBuf>,
+
+    /// The SHA-256 of the --server's root CA (`certherd ca show` on the server), checked
+    /// and pinned at the first contact; without it, the first contact asks on a terminal
+    /// and is refused without one (CI).
+    #[arg(long = "ca-fingerprint", value_name = "SHA256", requires = "server")]
+    pub ca_fingerprint: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -971,7 +993,7 @@ pub struct ImportArgs {
 }
 
 /// Export encodings.
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum FormatArg {
     /// Certificate and chain (and key with --key), PEM.
     #[default]

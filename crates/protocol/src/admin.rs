@@ -97,6 +97,10 @@ pub struct CertRow {
     pub has_key: bool,
     /// SHA-256 of the certificate (hex).
     pub sha256: String,
+    /// Other entries holding the same certificate (scanned copies), listed under it
+    /// instead of on their own when no store is asked for.
+    #[serde(default)]
+    pub also_seen_at: Vec<String>,
 }
 
 /// One certificate of a chain, as `cert show` describes it.

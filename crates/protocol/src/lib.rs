@@ -168,6 +168,12 @@ pub struct HostRow {
     /// When it last polled (RFC 3339).
     #[serde(default)]
     pub last_seen: Option<String>,
+    /// The SHA-256 of the pool-internal certificate pinned for it, once it joined.
+    #[serde(default)]
+    pub pool_internal_sha256: Option<String>,
+    /// Whether a new host certificate was ordered and the host has not fetched it yet.
+    #[serde(default)]
+    pub renew_pending: bool,
 }
 
 /// One row of `GET /v1/alarms`: an open alarm.
@@ -471,6 +477,8 @@ mod tests {
             ips: vec!["127.0.0.1".into()],
             joined_at: None,
             last_seen: Some("2026-01-01T00:00:00Z".into()),
+            pool_internal_sha256: None,
+            renew_pending: false,
         }];
         assert_eq!(
             decode::<Vec<HostRow>>(encode(&rows).as_bytes()).unwrap(),

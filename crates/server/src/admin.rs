@@ -429,6 +429,7 @@ fn cert_row(v: &certherd_ca::EntryView) -> api::CertRow {
         renew_after: v.renew_after.map(rfc),
         has_key: m.kind == certherd_core::EntryKind::KeyPair,
         sha256: m.sha256.clone(),
+        also_seen_at: Vec::new(),
     }
 }
 
@@ -441,13 +442,15 @@ fn trust_row(m: &certherd_core::EntryMeta) -> api::TrustRow {
     }
 }
 
-fn host_row(h: &certherd_core::Host) -> proto::HostRow {
-    proto::HostRow {
+fn host_row(node: &Node<SqliteStore>, h: &certherd_core::Host) -> Result<proto::HostRow, Refused> {
+    Ok(proto::HostRow {
         name: h.name.clone(),
         ips: h.ips.iter().map(ToString::to_string).collect(),
         joined_at: h.joined_at.map(rfc),
         last_seen: h.last_seen.map(rfc),
-    }
+        pool_internal_sha256: h.pool_sha256.clone(),
+        renew_pending: node.renewal_pending(&h.name).map_err(|e| refusal(&e))?,
+    })
 }
 
 /// The named host, which must exist (404), and must have joined when `joined`.
@@ -483,7 +486,11 @@ fn operate(
     Ok(match route.op {
         Op::HostList => {
             let hosts = node.hosts().map_err(r)?;
-            ok(&hosts.iter().map(host_row).collect::<Vec<_>>())
+            let rows = hosts
+                .iter()
+                .map(|h| host_row(node, h))
+                .collect::<Result<Vec<_>, _>>()?;
+            ok(&rows)
         }
         Op::HostAdd => {
             let req: api::HostAddRequest = crate::body_of(body)?;
@@ -516,7 +523,7 @@ fn operate(
                 .map_err(r)?;
             ok(&api::HostAdded {
                 token_expires_at: rfc(host.created_at + ttl),
-                host: host_row(&host),
+                host: host_row(node, &host)?,
                 token,
                 ca_fingerprint: ca,
             })
@@ -561,9 +568,16 @@ fn operate(
                 };
             let now = node.now();
             let within = q.int("expiring_within_days");
-            let rows: Vec<api::CertRow> = node
-                .list(store.as_ref(), now)
-                .map_err(r)?
+            let mut views = node.list(store.as_ref(), now).map_err(r)?;
+            // One certificate, one row, as `cert list` shows it: scanned copies are named
+            // under it (a store's own listing shows every entry).
+            let folded = certherd_core::fold_copies(
+                &views.iter().map(|v| v.meta.clone()).collect::<Vec<_>>(),
+            );
+            if store.is_none() {
+                views.retain(|v| folded.items.iter().any(|m| m.entry == v.meta.entry));
+            }
+            let rows: Vec<api::CertRow> = views
                 .iter()
                 .filter(|v| {
                     q.text("profile")
@@ -571,7 +585,14 @@ fn operate(
                 })
                 .filter(|v| q.text("status").is_none_or(|s| v.status.as_str() == s))
                 .filter(|v| within.is_none_or(|d| v.days_left <= d))
-                .map(cert_row)
+                .map(|v| api::CertRow {
+                    also_seen_at: folded
+                        .copies_of(&v.meta.entry)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    ..cert_row(v)
+                })
                 .collect();
             ok(&rows)
         }
