@@ -25,7 +25,8 @@ pub struct Cli {
 
     /// Run against this certherd server's admin API (https://HOST:PORT) instead of a home:
     /// host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool
-    /// verification enable/disable, cert list/issue/export. Give it before the command.
+    /// verification enable/disable, cert list/issue/renew/export. Give it before the
+    /// command.
     #[arg(
         long,
         env = "CERTHERD_SERVER",

@@ -325,7 +325,7 @@ fn cert_json(c: &api::CertRow, with_copies: bool) -> Value {
 pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
     let not_remote = || {
         let mut f = Failure::usage("this command runs on a home, not against --server");
-        f.hint = Some("remotely: host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification enable/disable, cert list/issue/export".into());
+        f.hint = Some("remotely: host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification enable/disable, cert list/issue/renew/export".into());
         Err(f)
     };
     match command {
@@ -603,6 +603,48 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        CertCmd::Renew(a) => {
+            let entry = match (&a.entry, &a.profile, a.all, &a.expiring_within, a.due, a.dry_run) {
+                (Some(e), None, false, None, false, false) => e.clone(),
+                _ => {
+                    return Err(Failure::usage(
+                        "against --server, `cert renew` renews one named entry (no --profile, --all, --expiring-within, --due or --dry-run)",
+                    ))
+                }
+            };
+            let client = Client::open(r)?;
+            let renewed: api::IssuedAnswer = client.call(
+                "POST",
+                &format!("/v1/certificates/{}/renew", entry_path(&entry)),
+                None,
+            )?;
+            let c = &renewed.certificate;
+            let name = format!("{}/{}", c.store, c.alias);
+            let not_after = time_of(&c.not_after).map_or_else(|| c.not_after.clone(), rfc3339);
+            // As `cert renew` reports one entry on the home.
+            match a.output {
+                Output::Json => {
+                    let v = json!({"entry": name, "ok": true, "skipped": false, "serial": c.serial, "not_after": not_after, "profile": c.profile, "backup": renewed.backup, "warnings": renewed.warnings});
+                    outln!("[");
+                    outln!(
+                        "{}",
+                        serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+                    );
+                    outln!("]");
+                }
+                Output::Table => {
+                    for w in &renewed.warnings {
+                        errln!("warning: {name}: {w}");
+                    }
+                    outln!(
+                        "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",
+                        c.serial,
+                        renewed.backup.clone().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         CertCmd::Export(a) => {
             if a.key || a.key_only {
                 return Err(Failure::usage(
@@ -645,7 +687,8 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
         }
         _ => {
             let mut f = Failure::usage("this `cert` command runs on a home, not against --server");
-            f.hint = Some("remotely: cert list, cert issue, cert export".into());
+            f.hint =
+                Some("remotely: cert list, cert issue, cert renew STORE/ALIAS, cert export".into());
             Err(f)
         }
     }

@@ -156,6 +156,39 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
             far.stderr
         );
     }
+    // A renewal prints what it prints on the home (but its serial, time and backup).
+    let shape = |text: &str| {
+        text.split_whitespace()
+            .enumerate()
+            .filter(|(i, _)| ![3, 6, 10].contains(i))
+            .map(|(_, w)| w.to_owned())
+            .collect::<Vec<_>>()
+    };
+    let local = env.run(&["cert", "renew", "web/site"]);
+    let far = remote.run("ops.token", None, &["cert", "renew", "web/site"]);
+    assert_eq!((far.code, local.code), (0, 0), "{}", far.stderr);
+    assert_eq!(
+        shape(&far.stdout),
+        shape(&local.stdout),
+        "{}\n{}",
+        far.stdout,
+        local.stdout
+    );
+    let local = env.run(&["cert", "renew", "web/site", "--output", "json"]);
+    let far = remote.run(
+        "ops.token",
+        None,
+        &["cert", "renew", "web/site", "--output", "json"],
+    );
+    let keys = |text: &str| {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v[0].as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&far.stdout), keys(&local.stdout));
     // Refusals exit as on the home, with the server's reason.
     for args in [
         &[

@@ -696,6 +696,38 @@ mod tests {
         }
     }
 
+    /// A request's head carries its method and headers, and refuses what would split it.
+    #[test]
+    fn request_heads_carry_method_and_headers_and_refuse_injection() {
+        let r = Request {
+            method: "DELETE",
+            headers: &[("Authorization", "Bearer t")],
+            body: b"",
+        };
+        let head = r.head("h", "/v1/hosts/x").unwrap();
+        assert!(
+            head.starts_with("DELETE /v1/hosts/x HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nAuthorization: Bearer t\r\n"), "{head}");
+        assert!(head.contains("Content-Length: 0\r\n"), "{head}");
+        for (method, name, value) in [
+            ("GET", "Authorization", "Bearer t\r\nX-Evil: 1"),
+            ("GET", "X\r\nY", "v"),
+            ("GET", "A:B", "v"),
+            ("get", "A", "v"),
+            ("GET /x HTTP/1.1\r\n", "A", "v"),
+            ("", "A", "v"),
+        ] {
+            let r = Request {
+                method,
+                headers: &[(name, value)],
+                body: b"",
+            };
+            assert!(r.head("h", "/").is_err(), "{method:?} {name:?} {value:?}");
+        }
+    }
+
     /// A stream that answers from a fixed text and swallows the request.
     struct Canned(std::io::Cursor<Vec<u8>>);
 
