@@ -164,6 +164,9 @@ pub enum Error {
     /// No trusted certificate matches the fingerprint.
     #[error("no trusted certificate has fingerprint {0}")]
     NoSuchTrust(String),
+    /// No admin credential of this name is live (none was issued, or all are revoked).
+    #[error("no live admin credential is named '{0}' (see `certherd admin credential list`)")]
+    NoSuchCredential(String),
     /// A libvirt or QEMU layout was refused or could not be written.
     #[error(transparent)]
     Layout(#[from] crate::layout::LayoutError),

@@ -28,8 +28,6 @@ pub struct PoolCertificate {
 
 const POOL_VERIFICATION: &str = "pool.verification";
 
-const ADMIN_PREFIX: &str = "cha1_";
-
 /// What a host receives when it joins or polls.
 #[derive(Clone, Debug, Default)]
 pub struct Grant {
@@ -228,35 +226,6 @@ impl<S: Store> Node<S> {
             }
         }
         Ok(out)
-    }
-
-    /// `admin credential`: a bearer token for the server's admin API (shown once; only its
-    /// SHA-256 is kept).
-    pub fn admin_credential_add(&mut self, name: &str, random: [u8; 32]) -> Result<String, Error> {
-        let _: certherd_core::Alias = name.parse()?;
-        let token = format!("{ADMIN_PREFIX}{}", certherd_x509::hex(&random));
-        let sha = certherd_x509::hex(&certherd_x509::sha256(token.as_bytes()));
-        self.commit(&[
-            Change::PutAdminCredential {
-                sha256: sha,
-                name: name.to_owned(),
-            },
-            self.audit("admin-credential", name, "bearer token issued"),
-        ])?;
-        Ok(token)
-    }
-
-    /// The admin a bearer token belongs to, if it is one certherd issued.
-    pub fn admin_for(&self, token: &str) -> Result<Option<String>, Error> {
-        let token = token.trim();
-        let Some(hex) = token.strip_prefix(ADMIN_PREFIX) else {
-            return Ok(None);
-        };
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(None);
-        }
-        let sha = certherd_x509::hex(&certherd_x509::sha256(token.as_bytes()));
-        Ok(self.store.admin_credential(&sha)?)
     }
 
     /// Whether `/metrics` needs an admin credential (`[metrics] require_token`).

@@ -6,6 +6,7 @@
 //! passed in, so every operation can be run at a chosen date.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod agent;
 mod alarms;
 mod authority;
@@ -26,6 +27,7 @@ mod revoke;
 mod trust;
 mod watch;
 
+pub use admin::{AdminAuth, AdminClientCert, ADMIN_CERT_LIFETIME, ADMIN_CERT_ORGANIZATION};
 pub use agent::{
     join_key_algo, AgentSummary, JoinRequest, LayoutTarget, TargetFile, AGENT_HOST_ENTRY,
     AGENT_POOL_ENTRY,

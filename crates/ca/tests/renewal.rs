@@ -94,8 +94,14 @@ impl Store for Counting {
     fn host_state(&self, host: &str) -> Result<certherd_store::HostState, Error> {
         self.inner.host_state(host)
     }
-    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error> {
+    fn admin_credential(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<certherd_store::AdminCredential>, Error> {
         self.inner.admin_credential(sha256)
+    }
+    fn admin_credentials(&self) -> Result<Vec<certherd_store::AdminCredential>, Error> {
+        self.inner.admin_credentials()
     }
     fn undelivered(&self) -> Result<Vec<certherd_store::Notification>, Error> {
         self.inner.undelivered()

@@ -36,6 +36,29 @@ pub struct Cli {
     )]
     pub database: Option<String>,
 
+    /// Run against this certherd server's admin API (https://HOST:PORT) instead of a home:
+    /// host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool
+    /// verification enable/disable, cert list/issue/renew/export. Give it before the
+    /// command.
+    #[arg(
+        long,
+        env = "CERTHERD_SERVER",
+        value_name = "URL",
+        requires = "credential"
+    )]
+    pub server: Option<String>,
+
+    /// The admin credential for --server: a file holding a bearer token (`certherd admin
+    /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
+    #[arg(long, env = "CERTHERD_CREDENTIAL", value_name = "FILE")]
+    pub credential: Option<PathBuf>,
+
+    /// The SHA-256 of the --server's root CA (`certherd ca show` on the server), checked
+    /// and pinned at the first contact; without it, the first contact asks on a terminal
+    /// and is refused without one (CI).
+    #[arg(long = "ca-fingerprint", value_name = "SHA256", requires = "server")]
+    pub ca_fingerprint: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -217,15 +240,74 @@ pub enum SealKeyCmd {
 /// `admin` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AdminCmd {
-    /// Issue a bearer token for the admin API (`GET /v1/hosts`, `/v1/alarms`, and
-    /// `/metrics` with `[metrics] require_token`). It is shown once; only its hash is kept.
-    Credential {
-        /// Whose it is (recorded in the audit log).
-        #[arg(long, value_name = "NAME", default_value = "admin")]
-        name: String,
-        /// Output format (JSON: `name`, `token`).
+    /// Issue a credential for the server's admin API (every endpoint under /v1, see
+    /// `GET /v1/openapi.json`, and `/metrics` with `[metrics] require_token`): a bearer
+    /// token (shown once; only its hash is kept), or with --client-cert a client
+    /// certificate and key for mutual TLS. `list` shows them; `revoke NAME` ends them.
+    ///
+    /// Roles: `reader` may only read (GET); `admin` may do everything. Every call is
+    /// written to the audit log with the credential's name.
+    #[command(args_conflicts_with_subcommands = true)]
+    Credential(CredentialArgs),
+}
+
+/// `admin credential` arguments.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// `list` or `revoke`.
+    #[command(subcommand)]
+    pub command: Option<CredentialCmd>,
+    /// Whose it is (recorded in the audit log with every call); default `admin`.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// The same as NAME.
+    #[arg(long = "name", value_name = "NAME", conflicts_with = "name")]
+    pub name_flag: Option<String>,
+    /// What it may do: `reader` (GET only) or `admin` (everything).
+    #[arg(long, value_enum, default_value_t)]
+    pub role: RoleArg,
+    /// Issue a client certificate (CN=NAME, O=certherd-admin, clientAuth, signed by the
+    /// CA) instead of a bearer token; certificate, chain and key go to --out.
+    #[arg(long, requires = "out")]
+    pub client_cert: bool,
+    /// Where the client certificate and its key go (one PEM file, written 0600; must not
+    /// exist).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub out: Option<PathBuf>,
+    /// How long it is valid (e.g. 90d, 1y); a bearer token: forever by default, a client
+    /// certificate: a year (never past the CA).
+    #[arg(long, value_name = "SPAN")]
+    pub valid_for: Option<String>,
+    /// Output format (JSON: `name`, `role`, `kind`, `token` or `out`, `expires_at`).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// The role of an admin credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum RoleArg {
+    /// Reads only (GET).
+    #[default]
+    Reader,
+    /// Everything.
+    Admin,
+}
+
+/// `admin credential` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CredentialCmd {
+    /// Every admin credential: name, kind, role, created, expires, revoked.
+    List {
+        /// Output format.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+    },
+    /// Revoke every credential of NAME: the server refuses them (401
+    /// `credential_revoked`) from the next call on.
+    Revoke {
+        /// The credential's name.
+        #[arg(value_name = "NAME")]
+        name: String,
     },
 }
 
@@ -988,7 +1070,7 @@ pub struct ImportArgs {
 }
 
 /// Export encodings.
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum FormatArg {
     /// Certificate and chain (and key with --key), PEM.
     #[default]

@@ -9,7 +9,8 @@ use certherd_store::Home;
 use serde_json::json;
 
 use crate::args::{
-    AdminCmd, AgentCmd, FleetCmd, HostCmd, Output, PoolCmd, ServerArgs, VerificationAction,
+    AdminCmd, AgentCmd, CredentialArgs, CredentialCmd, FleetCmd, HostCmd, Output, PoolCmd, RoleArg,
+    ServerArgs, VerificationAction,
 };
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json, table};
@@ -865,14 +866,129 @@ fn verification(
 
 /// `admin`.
 pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
-    let AdminCmd::Credential { name, output } = c;
+    let AdminCmd::Credential(a) = c;
+    match a.command {
+        Some(CredentialCmd::List { output }) => {
+            let node = open_node(home)?;
+            let all = node.admin_credentials()?;
+            let when = |t: Option<certherd_core::OffsetDateTime>| t.map(rfc3339);
+            match output {
+                Output::Json => json(&json!(all
+                    .iter()
+                    .map(|c| json!({
+                        "name": c.name,
+                        "kind": c.kind.as_str(),
+                        "role": c.role.as_str(),
+                        "created_at": when(c.created_at),
+                        "expires_at": when(c.expires_at),
+                        "revoked_at": when(c.revoked_at),
+                        "sha256": c.sha256,
+                    }))
+                    .collect::<Vec<_>>())),
+                Output::Table => {
+                    let dash = |t: Option<certherd_core::OffsetDateTime>| {
+                        when(t).unwrap_or_else(|| "-".into())
+                    };
+                    let rows: Vec<Vec<String>> = all
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.name.clone(),
+                                c.kind.as_str().to_owned(),
+                                c.role.as_str().to_owned(),
+                                dash(c.created_at),
+                                dash(c.expires_at),
+                                dash(c.revoked_at),
+                            ]
+                        })
+                        .collect();
+                    table(
+                        &["NAME", "KIND", "ROLE", "CREATED", "EXPIRES", "REVOKED"],
+                        &rows,
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(CredentialCmd::Revoke { name }) => {
+            let mut node = open_node(home)?;
+            let n = node.admin_credential_revoke(&name)?;
+            errln!("revoked {n} credential(s) of {name}; the server refuses them from the next call on");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => credential_add(home, a),
+    }
+}
+
+/// `admin credential NAME`: a bearer token, or a client certificate with --client-cert.
+fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
+    let name = a.name.or(a.name_flag).unwrap_or_else(|| "admin".to_owned());
+    let role = match a.role {
+        RoleArg::Reader => certherd_store::AdminRole::Reader,
+        RoleArg::Admin => certherd_store::AdminRole::Admin,
+    };
+    let valid_for = match a.valid_for.as_deref() {
+        Some(s) => {
+            duration(s, "--valid-for")?;
+            Some(s.parse::<Span>()?)
+        }
+        None => None,
+    };
     let mut node = open_node(home)?;
-    let token = node.admin_credential_add(&name, random32()?)?;
-    match output {
-        Output::Json => json(&json!({"name": name, "token": token})),
-        Output::Table => {
-            outln!("{token}");
-            errln!("admin credential for {name}: send it as `Authorization: Bearer {token}`; it is not shown again");
+    match (a.client_cert, a.out) {
+        (true, Some(out)) => {
+            if out.exists() || out.is_dir() {
+                return Err(Failure::usage(format!(
+                    "--out {}: the file exists; give a new file (it will hold a private key)",
+                    out.display()
+                )));
+            }
+            let issued = node.admin_client_cert_add(&name, role, valid_for)?;
+            let mut pem = issued.key.to_pem();
+            pem.push_str(&certherd_x509::to_pem(
+                certherd_x509::PemLabel::Certificate,
+                &issued.cert,
+            ));
+            for c in &issued.chain {
+                pem.push_str(&certherd_x509::to_pem(
+                    certherd_x509::PemLabel::Certificate,
+                    c,
+                ));
+            }
+            certherd_store::write_atomic(&out, pem.as_bytes(), 0o600)?;
+            let expires = issued.credential.expires_at.map(rfc3339);
+            match a.output {
+                Output::Json => json(&json!({
+                    "name": name,
+                    "kind": "client-cert",
+                    "role": role.as_str(),
+                    "out": out.display().to_string(),
+                    "sha256": issued.credential.sha256,
+                    "expires_at": expires,
+                })),
+                Output::Table => errln!(
+                    "wrote {} (0600: key, certificate and CA chain): client certificate for {name}, role {}, expires {}; present it over mutual TLS (curl --cert {} --cacert CA.pem)",
+                    out.display(),
+                    role.as_str(),
+                    expires.unwrap_or_default(),
+                    out.display()
+                ),
+            }
+        }
+        _ => {
+            let token = node.admin_credential_add(&name, role, valid_for, random32()?)?;
+            match a.output {
+                Output::Json => json(&json!({
+                    "name": name,
+                    "kind": "bearer",
+                    "role": role.as_str(),
+                    "token": token,
+                })),
+                Output::Table => {
+                    outln!("{token}");
+                    errln!("bearer token for {name}, role {}: send it as `Authorization: Bearer {token}`; it is not shown again", role.as_str());
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -17,6 +17,7 @@ mod init_cmd;
 mod input;
 mod instant;
 mod kmip_cmd;
+mod remote_cmd;
 mod render;
 mod report_cmd;
 mod scan_cmd;
@@ -101,6 +102,19 @@ pub(crate) fn open_node(home: &Home) -> Result<LocalNode, Failure> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    if let Some(server) = cli.server {
+        let credential = cli
+            .credential
+            .ok_or_else(|| Failure::usage("--server needs --credential FILE"))?;
+        return remote_cmd::run(
+            &remote_cmd::Remote {
+                server,
+                credential,
+                ca_fingerprint: cli.ca_fingerprint,
+            },
+            cli.command,
+        );
+    }
     let dir = home_dir(cli.home)?;
     let key = certherd_store::KeyLocation::choose(
         &dir,
@@ -169,7 +183,7 @@ fn database_url(home: &Home, flag: Option<String>) -> Result<Option<DatabaseUrl>
 fn subcommand_name() -> Option<String> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--home" {
+        if ["--home", "--server", "--credential", "--ca-fingerprint"].contains(&a.as_str()) {
             args.next();
         } else if !a.starts_with('-') {
             return Some(a);

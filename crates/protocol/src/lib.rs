@@ -12,7 +12,10 @@
 //! Certificates, CSRs and CRLs travel as PEM text; times as RFC 3339 text.
 #![forbid(unsafe_code)]
 
+use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+pub mod admin;
 
 /// `POST /v1/enrollment`: which host a token was issued for (the token is not spent).
 pub const ENROLLMENT: &str = "/v1/enrollment";
@@ -148,7 +151,7 @@ pub struct PoolAnswer {
 }
 
 /// `GET /v1/health` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     /// `ok`.
     pub status: String,
@@ -159,7 +162,7 @@ pub struct Health {
 }
 
 /// Which server of several on one database runs the lifecycle loop.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LifecycleState {
     /// This server's name in the lifecycle lease.
     pub this_server: String,
@@ -170,7 +173,7 @@ pub struct LifecycleState {
 }
 
 /// One row of `GET /v1/hosts`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HostRow {
     /// The host name.
     pub name: String,
@@ -183,10 +186,16 @@ pub struct HostRow {
     /// When it last polled (RFC 3339).
     #[serde(default)]
     pub last_seen: Option<String>,
+    /// The SHA-256 of the pool-internal certificate pinned for it, once it joined.
+    #[serde(default)]
+    pub pool_internal_sha256: Option<String>,
+    /// Whether a new host certificate was ordered and the host has not fetched it yet.
+    #[serde(default)]
+    pub renew_pending: bool,
 }
 
 /// One row of `GET /v1/alarms`: an open alarm.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AlarmRow {
     /// The alarm kind, e.g. `host-silent`.
     pub kind: String,
@@ -198,7 +207,7 @@ pub struct AlarmRow {
 
 /// Why the server refused a request: a stable code a client decides by (the message is
 /// for people and may change).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -211,6 +220,12 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The admin credential presented is not valid. 403.
     Forbidden,
+    /// The admin credential presented was revoked (`admin credential revoke`). 401.
+    CredentialRevoked,
+    /// The admin credential presented is past its expiry. 401.
+    CredentialExpired,
+    /// A `reader` credential called an endpoint that changes something. 403.
+    ReaderOnly,
     /// The join token is unknown, spent or expired. 403.
     TokenRefused,
     /// The host is enrolled for other names than the request asks for. 403.
@@ -222,13 +237,20 @@ pub enum ErrorCode {
     CertificateRevoked,
     /// No such endpoint. 404.
     NotFound,
+    /// The path is an admin endpoint's, not with this method (see `Allow`). 405.
+    MethodNotAllowed,
     /// The body did not arrive in time. 408.
     BodyTimeout,
     /// The server does not know the client certificate (the host was removed): the agent
     /// forgets the server. 410.
     HostUnknown,
+    /// The object exists already (an enrolled host, an entry's alias). 409.
+    Conflict,
     /// The body is larger than the server accepts. 413.
     BodyTooLarge,
+    /// The request is well-formed but cannot be carried out: an invalid name, PEM text,
+    /// profile, or an operation the object does not allow. 422.
+    Unprocessable,
     /// Too many refused joins from this address: try again after `Retry-After`. 429.
     TooManyRefusals,
     /// The server failed (see its log); another server may answer. 500.
@@ -241,18 +263,24 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server sends, in the order of their HTTP status.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 19] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
+        Self::CredentialRevoked,
+        Self::CredentialExpired,
         Self::Forbidden,
+        Self::ReaderOnly,
         Self::TokenRefused,
         Self::NotEnrolled,
         Self::KeyAlgorithm,
         Self::CertificateRevoked,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::BodyTimeout,
+        Self::Conflict,
         Self::HostUnknown,
         Self::BodyTooLarge,
+        Self::Unprocessable,
         Self::TooManyRefusals,
         Self::Internal,
     ];
@@ -261,16 +289,20 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidRequest => 400,
-            Self::Unauthenticated => 401,
+            Self::Unauthenticated | Self::CredentialRevoked | Self::CredentialExpired => 401,
             Self::Forbidden
+            | Self::ReaderOnly
             | Self::TokenRefused
             | Self::NotEnrolled
             | Self::KeyAlgorithm
             | Self::CertificateRevoked => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::BodyTimeout => 408,
+            Self::Conflict => 409,
             Self::HostUnknown => 410,
             Self::BodyTooLarge => 413,
+            Self::Unprocessable => 422,
             Self::TooManyRefusals => 429,
             Self::Internal | Self::Other => 500,
         }
@@ -281,7 +313,13 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::Unauthenticated => "unauthenticated",
+            Self::CredentialRevoked => "credential_revoked",
+            Self::CredentialExpired => "credential_expired",
             Self::Forbidden => "forbidden",
+            Self::ReaderOnly => "reader_only",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
+            Self::Unprocessable => "unprocessable",
             Self::TokenRefused => "token_refused",
             Self::NotEnrolled => "not_enrolled",
             Self::KeyAlgorithm => "key_algorithm",
@@ -299,7 +337,7 @@ impl ErrorCode {
 
 /// The body of every refusal: `{code, message}`, plus `error` (the message again) that
 /// servers before the codes sent alone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     /// What a client decides by; absent from a server that predates the codes.
     #[serde(default)]
@@ -463,6 +501,8 @@ mod tests {
             ips: vec!["127.0.0.1".into()],
             joined_at: None,
             last_seen: Some("2026-01-01T00:00:00Z".into()),
+            pool_internal_sha256: None,
+            renew_pending: false,
         }];
         assert_eq!(
             decode::<Vec<HostRow>>(encode(&rows).as_bytes()).unwrap(),

@@ -21,8 +21,13 @@
 //! - `POST /v1/pool` `{pool_certificate}`: a joined host replaces its pinned
 //!   pool-internal certificate, authenticated by the current one.
 //! - `GET /metrics`: Prometheus text; with `[metrics] require_token`, an admin credential.
-//! - `GET /v1/hosts`, `GET /v1/alarms`: admin calls, `Authorization: Bearer` with a token
-//!   from `certherd admin credential`.
+//! - The admin API ([`certherd_protocol::admin::ROUTES`], described by the OpenAPI 3
+//!   document at `GET /v1/openapi.json`): hosts, certificates, trust, alarms, audit, pool
+//!   verification, fleet renew, the CA and the forecast, each calling the node operation
+//!   the CLI calls. An admin credential from `certherd admin credential` is required: a
+//!   client certificate over mutual TLS, or `Authorization: Bearer`; a `reader` may only
+//!   GET. The caller is authenticated and authorized before its body is read, and every
+//!   call is audited with the credential's name (see `admin.rs`).
 //! - `GET /v1/health`: `{"status":"ok"}`.
 //! - `GET /crl/ca.crl`: the CA's current CRL (DER, `application/pkix-crl`), no credential
 //!   needed; with [`Config::crl_listen`] also over plain HTTP, where nothing else is served.
@@ -39,6 +44,7 @@
 //! at start, and a failing `accept` backs off rather than spins.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod client_auth;
 pub mod conns;
 mod error;
@@ -335,6 +341,35 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// What a 500 says: the cause goes to the server's log only.
+const INTERNAL: &str = "internal error; see the server log";
+
+/// Reads a request body of at most [`MAX_BODY`] bytes within `timeout`; a refusal
+/// otherwise (413, or 408 closing the connection).
+async fn read_body(body: Incoming, timeout: Duration) -> Result<Bytes, Response<Full<Bytes>>> {
+    match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(_)) => Err(refuse(
+            ErrorCode::BodyTooLarge,
+            format!("request body over {MAX_BODY} bytes"),
+        )),
+        Err(_) => {
+            let mut r = refuse(
+                ErrorCode::BodyTimeout,
+                format!(
+                    "the request body did not arrive within {}s",
+                    timeout.as_secs()
+                ),
+            );
+            r.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+            Err(r)
+        }
+    }
+}
+
 /// Serves one request, recording the connection's phase as it goes.
 async fn handle(
     shared: Arc<Shared>,
@@ -358,33 +393,6 @@ async fn route(
 ) -> Response<Full<Bytes>> {
     let open = shared.open.clone();
     let (parts, body) = req.into_parts();
-    let collected =
-        tokio::time::timeout(shared.body_timeout, Limited::new(body, MAX_BODY).collect()).await;
-    let body = match collected {
-        Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(_)) => {
-            return refuse(
-                ErrorCode::BodyTooLarge,
-                format!("request body over {MAX_BODY} bytes"),
-            )
-        }
-        Err(_) => {
-            let mut r = refuse(
-                ErrorCode::BodyTimeout,
-                format!(
-                    "the request body did not arrive within {}s",
-                    shared.body_timeout.as_secs()
-                ),
-            );
-            r.headers_mut().insert(
-                hyper::header::CONNECTION,
-                hyper::header::HeaderValue::from_static("close"),
-            );
-            return r;
-        }
-    };
-    // The request is complete: its work is not cut short to make room or by a timeout.
-    conn.set(conns::Phase::Working);
     let path = parts.uri.path().to_owned();
     let bearer: Option<String> = parts
         .headers
@@ -415,6 +423,34 @@ async fn route(
             return refuse(code, message);
         }
     }
+    if parts.method == Method::GET && path == proto::admin::OPENAPI {
+        conn.set(conns::Phase::Working);
+        return reply(StatusCode::OK, admin::openapi_text().to_owned());
+    }
+    if proto::admin::is_admin_path(&path) {
+        // The caller is authenticated and authorized before its body is read.
+        let call = admin::Call {
+            method: parts.method.to_string(),
+            path,
+            query: parts.uri.query().map(str::to_owned),
+            peer,
+            bearer,
+            source: source.ip(),
+        };
+        let timeout = shared.body_timeout;
+        let read = || async move {
+            let b = read_body(body, timeout).await?;
+            conn.set(conns::Phase::Working);
+            Ok(b)
+        };
+        return admin::serve(shared, call, read).await;
+    }
+    let body = match read_body(body, shared.body_timeout).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    // The request is complete: its work is not cut short to make room or by a timeout.
+    conn.set(conns::Phase::Working);
     let result: Result<Response<Full<Bytes>>, Refused> = match (parts.method.clone(), path.as_str())
     {
         (Method::GET, proto::CRL) => blocking(move || crl_response(&open)).await,
@@ -437,7 +473,8 @@ async fn route(
             blocking(move || {
                 let node = cached(&open)?;
                 if node.metrics_require_token() {
-                    admin(&node, bearer.as_deref())?;
+                    admin::authenticate(&node, peer.as_deref(), bearer.as_deref())
+                        .map_err(|(_, r)| r)?;
                 }
                 let text = metrics(&node).map_err(|e| refusal(&e))?;
                 let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -446,42 +483,6 @@ async fn route(
                     hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
                 );
                 Ok(r)
-            })
-            .await
-        }
-        (Method::GET, proto::HOSTS) => {
-            blocking(move || {
-                let node = cached(&open)?;
-                admin(&node, bearer.as_deref())?;
-                let hosts = node.hosts().map_err(|e| refusal(&e))?;
-                let rows: Vec<proto::HostRow> = hosts
-                    .iter()
-                    .map(|h| proto::HostRow {
-                        name: h.name.clone(),
-                        ips: h.ips.iter().map(ToString::to_string).collect(),
-                        joined_at: h.joined_at.map(certherd_x509::rfc3339),
-                        last_seen: h.last_seen.map(certherd_x509::rfc3339),
-                    })
-                    .collect();
-                Ok(ok(&rows))
-            })
-            .await
-        }
-        (Method::GET, proto::ALARMS) => {
-            blocking(move || {
-                let node = cached(&open)?;
-                admin(&node, bearer.as_deref())?;
-                let alarms = node.alarm_history().map_err(|e| refusal(&e))?;
-                let rows: Vec<proto::AlarmRow> = alarms
-                    .iter()
-                    .filter(|a| a.is_open())
-                    .map(|a| proto::AlarmRow {
-                        kind: a.kind.name().to_owned(),
-                        subject: a.subject.clone(),
-                        raised_at: certherd_x509::rfc3339(a.raised_at),
-                    })
-                    .collect();
-                Ok(ok(&rows))
             })
             .await
         }
@@ -706,19 +707,6 @@ async fn join(
         Ok(ok(&grant_body(&host, &grant, servers)))
     })
     .await
-}
-
-/// Admin calls need a bearer token from `certherd admin credential`.
-fn admin(node: &Node<HomeStore>, bearer: Option<&str>) -> Result<String, Refused> {
-    let token = bearer.ok_or((
-        ErrorCode::Unauthenticated,
-        "an admin credential is required (Authorization: Bearer, from `certherd admin credential`)"
-            .to_owned(),
-    ))?;
-    node.admin_for(token).map_err(|e| refusal(&e))?.ok_or((
-        ErrorCode::Forbidden,
-        "that admin credential is not valid".to_owned(),
-    ))
 }
 
 /// Host certificate renewals served since the server started, and refusals of them.

@@ -7,8 +7,8 @@ use certherd_core::{
 };
 
 use crate::{
-    AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostState, Lease, Notification,
-    PgStore, RevocationRecord, Secret, SqliteStore, Store, StoreInfo,
+    AdminCredential, AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostState, Lease,
+    Notification, PgStore, RevocationRecord, Secret, SqliteStore, Store, StoreInfo,
 };
 
 /// A home's store, on either backend.
@@ -94,8 +94,11 @@ impl Store for HomeStore {
     fn host_state(&self, host: &str) -> Result<HostState, Error> {
         both!(self, s => s.host_state(host))
     }
-    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error> {
+    fn admin_credential(&self, sha256: &str) -> Result<Option<AdminCredential>, Error> {
         both!(self, s => s.admin_credential(sha256))
+    }
+    fn admin_credentials(&self) -> Result<Vec<AdminCredential>, Error> {
+        both!(self, s => s.admin_credentials())
     }
     fn undelivered(&self) -> Result<Vec<Notification>, Error> {
         both!(self, s => s.undelivered())

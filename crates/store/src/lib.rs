@@ -30,8 +30,8 @@ pub use home_store::HomeStore;
 pub use lock::{HomeLock, LockHolder, Locked};
 pub use master_key::MasterKey;
 pub use model::{
-    AuditRecord, Change, CrlRecord, Entry, HostOrder, HostState, Lease, Notification,
-    RevocationRecord, Secret, StoreInfo,
+    AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, HostOrder,
+    HostState, Lease, Notification, RevocationRecord, Secret, StoreInfo,
 };
 pub use pg::{is_postgres_url, redact_url, PgStore};
 pub use sqlite::{FaultHook, SqliteStore};
@@ -68,8 +68,10 @@ pub trait Store {
     fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error>;
     /// A host's fleet state (what it reported, what is ordered); empty for an unknown host.
     fn host_state(&self, host: &str) -> Result<HostState, Error>;
-    /// The admin an admin credential (by the SHA-256 of its token) belongs to.
-    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error>;
+    /// An admin credential by the SHA-256 of its token or client certificate.
+    fn admin_credential(&self, sha256: &str) -> Result<Option<AdminCredential>, Error>;
+    /// Every admin credential, by name then creation.
+    fn admin_credentials(&self) -> Result<Vec<AdminCredential>, Error>;
     /// Webhook notifications not delivered yet, oldest first.
     fn undelivered(&self) -> Result<Vec<Notification>, Error>;
     /// A join token by the SHA-256 of its text.

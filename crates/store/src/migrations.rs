@@ -34,6 +34,11 @@ pub const SQLITE: &[Migration] = &[
         name: "revocations",
         sql: include_str!("../migrations/sqlite/0004_revocations.sql"),
     },
+    Migration {
+        version: 5,
+        name: "admin_credential_roles",
+        sql: include_str!("../migrations/sqlite/0005_admin_credential_roles.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, oldest first; the same versions and names as SQLite's.
@@ -57,6 +62,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "revocations",
         sql: include_str!("../migrations/postgres/0004_revocations.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "admin_credential_roles",
+        sql: include_str!("../migrations/postgres/0005_admin_credential_roles.sql"),
     },
 ];
 

@@ -87,6 +87,84 @@ pub struct RevocationRecord {
     pub revoked_by: String,
 }
 
+/// What an admin credential may do on the admin API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AdminRole {
+    /// Reads only (`GET`).
+    Reader,
+    /// Everything.
+    Admin,
+}
+
+impl AdminRole {
+    /// The role as stored and shown: `reader` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reader => "reader",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The role of a stored or typed name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reader" => Some(Self::Reader),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// How an admin credential is presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialKind {
+    /// `Authorization: Bearer TOKEN`; the SHA-256 of the token is kept.
+    Bearer,
+    /// A client certificate over mutual TLS, issued by the CA; the SHA-256 of its DER is
+    /// kept.
+    ClientCert,
+}
+
+impl CredentialKind {
+    /// The kind as stored and shown: `bearer` or `client-cert`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::ClientCert => "client-cert",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "bearer" => Some(Self::Bearer),
+            "client-cert" => Some(Self::ClientCert),
+            _ => None,
+        }
+    }
+}
+
+/// An admin credential of the server's admin API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminCredential {
+    /// SHA-256 (hex) of the bearer token's text, or of the client certificate's DER.
+    pub sha256: String,
+    /// The admin's name (written in the audit log with every call).
+    pub name: String,
+    /// How it is presented.
+    pub kind: CredentialKind,
+    /// What it may do.
+    pub role: AdminRole,
+    /// When it was issued (`None`: before this was recorded).
+    pub created_at: Option<OffsetDateTime>,
+    /// When it stops being accepted, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
 /// One line of the append-only audit log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -321,12 +399,15 @@ pub enum Change {
         /// What was ordered.
         order: HostOrder,
     },
-    /// Records an admin bearer credential by the SHA-256 of its token.
-    PutAdminCredential {
-        /// SHA-256 (hex) of the token.
-        sha256: String,
+    /// Records an admin credential: a bearer token by the SHA-256 of its text, or a client
+    /// certificate by the SHA-256 of its DER.
+    PutAdminCredential(AdminCredential),
+    /// Revokes every admin credential of this name not revoked yet.
+    RevokeAdminCredentials {
         /// The admin's name.
         name: String,
+        /// When.
+        at: OffsetDateTime,
     },
     /// Queues a webhook notification, due at once.
     QueueNotification {

@@ -18,8 +18,9 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement};
 use crate::migrations;
 use crate::sqlite::{chain_pem, from_ts, key_context, ts, META_COLUMNS};
 use crate::{
-    AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostOrder, HostState, Lease,
-    MasterKey, Notification, RevocationRecord, Secret, Store, StoreInfo,
+    AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, Error,
+    FaultHook, HostOrder, HostState, Lease, MasterKey, Notification, RevocationRecord, Secret,
+    Store, StoreInfo,
 };
 
 /// The advisory lock key that serializes schema migrations of one database ("certherd").
@@ -228,6 +229,27 @@ fn text(row: &Row, i: usize, context: &'static str) -> Result<String, Error> {
 
 fn int(row: &Row, i: usize, context: &'static str) -> Result<i64, Error> {
     row.try_get(i).map_err(Error::pg(context))
+}
+
+/// An admin credential from a row of (sha256, name, kind, role, created_at, expires_at,
+/// revoked_at).
+fn admin_credential_of(row: &Row, context: &'static str) -> Result<AdminCredential, Error> {
+    let kind = text(row, 2, context)?;
+    let role = text(row, 3, context)?;
+    let at = |i: usize| -> Result<Option<certherd_core::OffsetDateTime>, Error> {
+        opt::<i64>(row, i, context)?.map(from_ts).transpose()
+    };
+    Ok(AdminCredential {
+        sha256: text(row, 0, context)?,
+        name: text(row, 1, context)?,
+        kind: CredentialKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("unknown admin credential kind {kind}")))?,
+        role: AdminRole::parse(&role)
+            .ok_or_else(|| Error::Corrupt(format!("unknown admin role {role}")))?,
+        created_at: at(4)?,
+        expires_at: at(5)?,
+        revoked_at: at(6)?,
+    })
 }
 
 /// A lease from a row of (holder, taken_at, expires_at).
@@ -699,12 +721,34 @@ impl PgStore {
                 )
                 .map_err(Error::pg("removing a host's order"))?;
             }
-            Change::PutAdminCredential { sha256, name } => {
+            Change::PutAdminCredential(c) => {
                 exec(
-                    "INSERT INTO admin_credentials (sha256, name) VALUES ($1, $2) ON CONFLICT (sha256) DO UPDATE SET name = excluded.name",
-                    &[sha256, name],
+                    "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at",
+                    &[
+                        &c.sha256,
+                        &c.name,
+                        &c.kind.as_str(),
+                        &c.role.as_str(),
+                        &c.created_at.map(ts),
+                        &c.expires_at.map(ts),
+                        &c.revoked_at.map(ts),
+                    ],
                 )
                 .map_err(Error::pg("writing an admin credential"))?;
+            }
+            Change::RevokeAdminCredentials { name, at } => {
+                let n = exec(
+                    "UPDATE admin_credentials SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+                    &[name, &ts(*at)],
+                )
+                .map_err(Error::pg("revoking an admin credential"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "admin credential",
+                        name: name.clone(),
+                    });
+                }
             }
             Change::QueueNotification { webhook, body, at } => {
                 exec(
@@ -1029,15 +1073,27 @@ impl Store for PgStore {
         Ok(state)
     }
 
-    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error> {
+    fn admin_credential(&self, sha256: &str) -> Result<Option<AdminCredential>, Error> {
         const C: &str = "reading an admin credential";
         self.query_opt(
-            "SELECT name FROM admin_credentials WHERE sha256 = $1",
+            "SELECT sha256, name, kind, role, created_at, expires_at, revoked_at FROM admin_credentials WHERE sha256 = $1",
             &[&sha256],
             C,
         )?
-        .map(|r| text(&r, 0, C))
+        .map(|r| admin_credential_of(&r, C))
         .transpose()
+    }
+
+    fn admin_credentials(&self) -> Result<Vec<AdminCredential>, Error> {
+        const C: &str = "reading the admin credentials";
+        self.query(
+            "SELECT sha256, name, kind, role, created_at, expires_at, revoked_at FROM admin_credentials ORDER BY name COLLATE \"C\", created_at NULLS FIRST, sha256 COLLATE \"C\"",
+            &[],
+            C,
+        )?
+        .iter()
+        .map(|r| admin_credential_of(r, C))
+        .collect()
     }
 
     fn undelivered(&self) -> Result<Vec<Notification>, Error> {

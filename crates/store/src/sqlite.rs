@@ -10,8 +10,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::migrations;
 use crate::{
-    AuditRecord, Change, CrlRecord, Entry, Error, HostOrder, HostState, Lease, MasterKey,
-    Notification, RevocationRecord, Secret, Store, StoreInfo,
+    AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, Error,
+    HostOrder, HostState, Lease, MasterKey, Notification, RevocationRecord, Secret, Store,
+    StoreInfo,
 };
 
 /// The last `PRAGMA user_version` of the time before migration files: a home at this
@@ -269,6 +270,47 @@ INSERT INTO watches_v3 (kind, name, target, server_name, verify, created_at, sca
 DROP TABLE watches;
 ALTER TABLE watches_v3 RENAME TO watches;"
     )
+}
+
+const ADMIN_CREDENTIAL_COLUMNS: &str =
+    "sha256, name, kind, role, created_at, expires_at, revoked_at";
+
+/// An `admin_credentials` row as read.
+type AdminCredentialRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn admin_credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminCredentialRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn admin_credential_of(row: AdminCredentialRow) -> Result<AdminCredential, Error> {
+    let (sha256, name, kind, role, created, expires, revoked) = row;
+    Ok(AdminCredential {
+        kind: CredentialKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("unknown admin credential kind {kind}")))?,
+        role: AdminRole::parse(&role)
+            .ok_or_else(|| Error::Corrupt(format!("unknown admin role {role}")))?,
+        sha256,
+        name,
+        created_at: created.map(from_ts).transpose()?,
+        expires_at: expires.map(from_ts).transpose()?,
+        revoked_at: revoked.map(from_ts).transpose()?,
+    })
 }
 
 pub(crate) const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
@@ -760,12 +802,35 @@ impl SqliteStore {
                 )
                 .map_err(Error::sql("removing a host's order"))?;
             }
-            Change::PutAdminCredential { sha256, name } => {
+            Change::PutAdminCredential(c) => {
                 tx.execute_cached(
-                    "INSERT INTO admin_credentials (sha256, name) VALUES (?1, ?2) ON CONFLICT (sha256) DO UPDATE SET name = excluded.name",
-                    [sha256, name],
+                    "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at",
+                    params![
+                        c.sha256,
+                        c.name,
+                        c.kind.as_str(),
+                        c.role.as_str(),
+                        c.created_at.map(ts),
+                        c.expires_at.map(ts),
+                        c.revoked_at.map(ts)
+                    ],
                 )
                 .map_err(Error::sql("writing an admin credential"))?;
+            }
+            Change::RevokeAdminCredentials { name, at } => {
+                let n = tx
+                    .execute_cached(
+                        "UPDATE admin_credentials SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                        params![name, ts(*at)],
+                    )
+                    .map_err(Error::sql("revoking an admin credential"))?;
+                if n == 0 {
+                    return Err(Error::NotFound {
+                        what: "admin credential",
+                        name: name.clone(),
+                    });
+                }
             }
             Change::QueueNotification { webhook, body, at } => {
                 tx.execute_cached(
@@ -1147,15 +1212,36 @@ impl Store for SqliteStore {
         Ok(state)
     }
 
-    fn admin_credential(&self, sha256: &str) -> Result<Option<String>, Error> {
-        self.conn
+    fn admin_credential(&self, sha256: &str) -> Result<Option<AdminCredential>, Error> {
+        let sql = Error::sql("reading an admin credential");
+        let row = self
+            .conn
             .query_row_cached(
-                "SELECT name FROM admin_credentials WHERE sha256 = ?1",
+                &format!(
+                    "SELECT {ADMIN_CREDENTIAL_COLUMNS} FROM admin_credentials WHERE sha256 = ?1"
+                ),
                 [sha256],
-                |r| r.get(0),
+                admin_credential_row,
             )
             .optional()
-            .map_err(Error::sql("reading an admin credential"))
+            .map_err(sql)?;
+        row.map(admin_credential_of).transpose()
+    }
+
+    fn admin_credentials(&self) -> Result<Vec<AdminCredential>, Error> {
+        let sql = Error::sql("reading the admin credentials");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ADMIN_CREDENTIAL_COLUMNS} FROM admin_credentials ORDER BY name, created_at, sha256"
+            ))
+            .map_err(&sql)?;
+        let rows: Vec<AdminCredentialRow> = stmt
+            .query_map([], admin_credential_row)
+            .map_err(&sql)?
+            .collect::<Result<_, _>>()
+            .map_err(&sql)?;
+        rows.into_iter().map(admin_credential_of).collect()
     }
 
     fn undelivered(&self) -> Result<Vec<Notification>, Error> {

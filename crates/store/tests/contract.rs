@@ -486,23 +486,88 @@ fn contract(s: &mut dyn Store) -> (Vec<String>, Vec<&'static str>, Vec<&'static 
     let err = s.apply(&[Change::DeleteHost("esx02".into())]).unwrap_err();
     assert!(matches!(err, Error::NotFound { what: "host", .. }), "{err}");
 
-    // Admin credentials.
+    // Admin credentials: written (a second write of one hash replaces it), listed by
+    // name, revoked by name once.
+    let cred =
+        |sha: &str, name: &str, role, kind, created: Option<i64>| certherd_store::AdminCredential {
+            sha256: sha.into(),
+            name: name.into(),
+            kind,
+            role,
+            created_at: created.map(at),
+            expires_at: created.map(|t| at(t + 1000)),
+            revoked_at: None,
+        };
+    use certherd_store::{AdminRole, CredentialKind};
     s.apply(&[
-        Change::PutAdminCredential {
-            sha256: "adm1".into(),
-            name: "alice".into(),
-        },
-        Change::PutAdminCredential {
-            sha256: "adm1".into(),
-            name: "alice2".into(),
-        },
+        Change::PutAdminCredential(cred(
+            "adm1",
+            "alice",
+            AdminRole::Reader,
+            CredentialKind::Bearer,
+            None,
+        )),
+        Change::PutAdminCredential(cred(
+            "adm1",
+            "alice2",
+            AdminRole::Admin,
+            CredentialKind::Bearer,
+            Some(5),
+        )),
+        Change::PutAdminCredential(cred(
+            "adm2",
+            "bob",
+            AdminRole::Reader,
+            CredentialKind::ClientCert,
+            Some(6),
+        )),
+        Change::PutAdminCredential(cred(
+            "adm3",
+            "bob",
+            AdminRole::Admin,
+            CredentialKind::Bearer,
+            None,
+        )),
     ])
     .unwrap();
     assert_eq!(
-        s.admin_credential("adm1").unwrap().as_deref(),
-        Some("alice2")
+        s.admin_credential("adm1").unwrap(),
+        Some(cred(
+            "adm1",
+            "alice2",
+            AdminRole::Admin,
+            CredentialKind::Bearer,
+            Some(5)
+        ))
     );
     assert_eq!(s.admin_credential("nope").unwrap(), None);
+    let names: Vec<(String, String)> = s
+        .admin_credentials()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.sha256))
+        .collect();
+    assert_eq!(
+        names,
+        [("alice2", "adm1"), ("bob", "adm3"), ("bob", "adm2")]
+            .map(|(n, h)| (n.to_owned(), h.to_owned()))
+    );
+    s.apply(&[Change::RevokeAdminCredentials {
+        name: "bob".into(),
+        at: at(7),
+    }])
+    .unwrap();
+    assert_eq!(
+        s.admin_credential("adm2").unwrap().unwrap().revoked_at,
+        Some(at(7))
+    );
+    let err = s
+        .apply(&[Change::RevokeAdminCredentials {
+            name: "bob".into(),
+            at: at(8),
+        }])
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
 
     // The outbox: queued, failed, delivered.
     s.apply(&[

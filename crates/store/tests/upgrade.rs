@@ -83,9 +83,21 @@ fn version_3_fleet_meta_keys_move_into_their_tables() {
         }
     );
     assert_eq!(store.host_state("gone").unwrap(), HostState::default());
+    // A credential of before keeps the reads it was limited to.
+    let alice = store.admin_credential("abcd").unwrap().unwrap();
     assert_eq!(
-        store.admin_credential("abcd").unwrap().as_deref(),
-        Some("alice")
+        (
+            alice.name.as_str(),
+            alice.role,
+            alice.kind,
+            alice.revoked_at
+        ),
+        (
+            "alice",
+            certherd_store::AdminRole::Reader,
+            certherd_store::CredentialKind::Bearer,
+            None
+        )
     );
     // Settings that are not fleet state stay; the moved keys are gone.
     assert_eq!(
@@ -326,5 +338,54 @@ fn a_migration_that_fails_names_itself_and_changes_nothing() {
             .starts_with("schema migration 0002 (issued_serials_unique) failed"),
         "{err}"
     );
+    assert_eq!(dump(&db), before);
+}
+
+/// A home of before migration 5 (a name and a token hash per admin credential): each
+/// credential gains a kind, a role and its times, and stays a bearer token with the reads
+/// it was limited to.
+#[test]
+fn admin_credentials_of_before_gain_their_role_and_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("certherd.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql"))
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO admin_credentials VALUES ('beef', 'prometheus');
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+    let key = MasterKey::create(&dir.path().join("master.key")).unwrap();
+    let mut store = SqliteStore::open(&db, key).unwrap();
+    let c = store.admin_credential("beef").unwrap().unwrap();
+    assert_eq!(c.role, certherd_store::AdminRole::Reader);
+    assert_eq!(c.kind, certherd_store::CredentialKind::Bearer);
+    assert_eq!(
+        (c.created_at, c.expires_at, c.revoked_at),
+        (None, None, None)
+    );
+    let at = certherd_core::OffsetDateTime::from_unix_timestamp(1_764_000_000).unwrap();
+    store
+        .apply(&[certherd_store::Change::RevokeAdminCredentials {
+            name: "prometheus".into(),
+            at,
+        }])
+        .unwrap();
+    assert_eq!(store.admin_credentials().unwrap()[0].revoked_at, Some(at));
+    // Revoking what is revoked already is refused: nothing was live.
+    assert!(store
+        .apply(&[certherd_store::Change::RevokeAdminCredentials {
+            name: "prometheus".into(),
+            at,
+        }])
+        .is_err());
+    drop(store);
+    // Opened again: nothing applied twice.
+    let before = dump(&db);
+    let key = MasterKey::load(&dir.path().join("master.key")).unwrap();
+    drop(SqliteStore::open(&db, key).unwrap());
     assert_eq!(dump(&db), before);
 }

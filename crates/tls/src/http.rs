@@ -286,6 +286,92 @@ fn tcp(address: &str, limits: &Limits) -> Result<TcpStream, Error> {
     Err(unreachable(last))
 }
 
+/// What to send: the method, extra header lines and the body.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// `GET`, `POST`, `PUT`, `DELETE`...
+    pub method: &'a str,
+    /// Extra headers, e.g. `("Authorization", "Bearer ...")`; neither may hold a control
+    /// character.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The JSON body (sent with its length; empty for none).
+    pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    fn head(&self, host: &str, path: &str) -> Result<String, Error> {
+        let clean = |s: &str| !s.chars().any(|c| c.is_ascii_control());
+        if !self.method.bytes().all(|b| b.is_ascii_uppercase())
+            || self.method.is_empty()
+            || !self
+                .headers
+                .iter()
+                .all(|(k, v)| clean(k) && clean(v) && !k.contains(':'))
+        {
+            return Err(Error::Url {
+                url: path.to_owned(),
+                reason: "the method or a header has characters that cannot be sent",
+            });
+        }
+        let mut extra = String::new();
+        for (k, v) in self.headers {
+            extra.push_str(&format!("{k}: {v}\r\n"));
+        }
+        Ok(format!(
+            "{} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: certherd/{}\r\n{extra}Connection: close\r\n\r\n",
+            self.method,
+            self.body.len(),
+            env!("CARGO_PKG_VERSION")
+        ))
+    }
+}
+
+/// Sends `req` to `url` as [`post_json`] does (TLS trusting `anchors`, `identity` presented
+/// when asked for one; plain TCP for `http://`), with its method and headers. Returns the
+/// status and the body, whatever the status.
+pub fn request(
+    url: &Url,
+    req: &Request<'_>,
+    anchors: &[CertificateDer<'static>],
+    identity: Option<&Identity>,
+    limits: &Limits,
+) -> Result<Response, Error> {
+    let address = url.address();
+    let head = req.head(&url.host, &url.path)?;
+    let io = |phase| {
+        let address = address.clone();
+        move |source| Error::Io {
+            address,
+            phase,
+            source,
+        }
+    };
+    if url.tls {
+        let verifier = crate::anchored(anchors.to_vec()).map_err(Error::Connect)?;
+        let endpoint = crate::Endpoint {
+            address: address.clone(),
+            proxy: None,
+            timeout: limits.connect,
+            server_name: Some(url.host.clone()),
+            starttls: None,
+        };
+        let mut stream =
+            crate::connect_for_request(&endpoint, verifier, identity).map_err(Error::Connect)?;
+        stream
+            .sock
+            .set_read_timeout(Some(limits.read))
+            .map_err(io("configuring the socket"))?;
+        stream
+            .sock
+            .set_write_timeout(Some(limits.write))
+            .map_err(io("configuring the socket"))?;
+        send(&mut stream, &address, &head, req.body, limits)
+    } else {
+        let mut stream = tcp(&address, limits)?;
+        send(&mut stream, &address, &head, req.body, limits)
+    }
+}
+
 fn exchange<S: Read + Write>(
     stream: &mut S,
     address: &str,
@@ -294,11 +380,22 @@ fn exchange<S: Read + Write>(
     body: &[u8],
     limits: &Limits,
 ) -> Result<Response, Error> {
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: certherd/{}\r\nConnection: close\r\n\r\n",
-        body.len(),
-        env!("CARGO_PKG_VERSION")
-    );
+    let head = Request {
+        method: "POST",
+        headers: &[],
+        body,
+    }
+    .head(host, path)?;
+    send(stream, address, &head, body, limits)
+}
+
+fn send<S: Read + Write>(
+    stream: &mut S,
+    address: &str,
+    head: &str,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Response, Error> {
     let sent = stream
         .write_all(head.as_bytes())
         .and_then(|()| stream.write_all(body))
@@ -596,6 +693,38 @@ mod tests {
             "http://[::1/",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A request's head carries its method and headers, and refuses what would split it.
+    #[test]
+    fn request_heads_carry_method_and_headers_and_refuse_injection() {
+        let r = Request {
+            method: "DELETE",
+            headers: &[("Authorization", "Bearer t")],
+            body: b"",
+        };
+        let head = r.head("h", "/v1/hosts/x").unwrap();
+        assert!(
+            head.starts_with("DELETE /v1/hosts/x HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nAuthorization: Bearer t\r\n"), "{head}");
+        assert!(head.contains("Content-Length: 0\r\n"), "{head}");
+        for (method, name, value) in [
+            ("GET", "Authorization", "Bearer t\r\nX-Evil: 1"),
+            ("GET", "X\r\nY", "v"),
+            ("GET", "A:B", "v"),
+            ("get", "A", "v"),
+            ("GET /x HTTP/1.1\r\n", "A", "v"),
+            ("", "A", "v"),
+        ] {
+            let r = Request {
+                method,
+                headers: &[(name, value)],
+                body: b"",
+            };
+            assert!(r.head("h", "/").is_err(), "{method:?} {name:?} {value:?}");
         }
     }
 

@@ -1,0 +1,695 @@
+//! `certherd --server URL --credential FILE ...`: the fleet and certificate commands run
+//! against a server's admin API instead of a local home, with the same output and exit
+//! codes.
+//!
+//! The first contact pins the server's CA as `agent join` does: its root must match
+//! `--ca-fingerprint`, or be confirmed on a terminal (never under CI). The pinned root is
+//! kept in `$CERTHERD_CONFIG_DIR` (else `$XDG_CONFIG_HOME/certherd`, else
+//! `~/.config/certherd`) as `servers/HOST_PORT.pem`, and every later call verifies the
+//! server against it. The credential file holds a bearer token (`certherd admin
+//! credential NAME`) or a client certificate with its key (`--client-cert --out FILE`).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use certherd_ca::SystemClock;
+use certherd_core::{Clock, OffsetDateTime};
+use certherd_protocol::admin as api;
+use certherd_protocol::{ErrorBody, HostRow};
+use certherd_x509::CertificateDer;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::args::{
+    CertCmd, Command, FleetCmd, FormatArg, HostCmd, Output, PoolCmd, VerificationAction,
+};
+use crate::instant::{rfc3339, short};
+use crate::render::{colon_hex, json, table, ENTRY_HEADER};
+use crate::Failure;
+
+/// Where a remote command goes and how it authenticates.
+pub struct Remote {
+    /// `https://HOST:PORT`.
+    pub server: String,
+    /// The credential file.
+    pub credential: PathBuf,
+    /// The SHA-256 of the root CA to pin at the first contact.
+    pub ca_fingerprint: Option<String>,
+}
+
+/// The credential a file holds.
+enum Credential {
+    Bearer(String),
+    Cert(certherd_tls::Identity),
+}
+
+fn read_credential(path: &Path) -> Result<Credential, Failure> {
+    let bytes = crate::input::read(path, crate::input::Kind::Material)
+        .map_err(|e| Failure::msg(e.to_string()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let trimmed = text.trim();
+    if trimmed.starts_with("cha1_") && !trimmed.contains(char::is_whitespace) {
+        return Ok(Credential::Bearer(trimmed.to_owned()));
+    }
+    let key = certherd_x509::parse_private_key(&bytes).map_err(|e| Failure::file(path, e))?;
+    let chain = certherd_x509::parse_certificates(&bytes).map_err(|e| Failure::file(path, e))?;
+    let key = pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec())
+        .map_err(|e| Failure::msg(format!("{}: {e}", path.display())))?;
+    Ok(Credential::Cert(certherd_tls::Identity { chain, key }))
+}
+
+/// The directory remote pins live in.
+fn config_dir() -> Result<PathBuf, Failure> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("CERTHERD_CONFIG_DIR")
+        .or_else(|| var("XDG_CONFIG_HOME").map(|d| d.join("certherd")))
+        .or_else(|| var("HOME").map(|d| d.join(".config").join("certherd")))
+        .ok_or_else(|| {
+            Failure::msg("no place for the server's pinned CA: set CERTHERD_CONFIG_DIR or HOME")
+        })
+}
+
+fn normalized(fp: &str) -> String {
+    fp.chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// A connection to the admin API.
+struct Client {
+    url: certherd_tls::http::Url,
+    anchors: Vec<CertificateDer<'static>>,
+    credential: Credential,
+}
+
+impl Client {
+    fn open(r: &Remote) -> Result<Self, Failure> {
+        let url = certherd_tls::http::Url::parse(&r.server)
+            .map_err(|e| Failure::usage(format!("--server: {e}")))?;
+        if !url.tls {
+            return Err(Failure::usage("--server must be https://HOST:PORT"));
+        }
+        let credential = read_credential(&r.credential)?;
+        let anchors = pinned(&url, r.ca_fingerprint.as_deref())?;
+        Ok(Self {
+            url,
+            anchors,
+            credential,
+        })
+    }
+
+    /// One call; its answer's body of type `T`, or the server's refusal as a failure.
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, Failure> {
+        let mut url = self.url.clone();
+        url.path = path.to_owned();
+        let bearer;
+        let headers: Vec<(&str, &str)> = match &self.credential {
+            Credential::Bearer(t) => {
+                bearer = format!("Bearer {t}");
+                vec![("Authorization", bearer.as_str())]
+            }
+            Credential::Cert(_) => Vec::new(),
+        };
+        let identity = match &self.credential {
+            Credential::Cert(i) => Some(i),
+            Credential::Bearer(_) => None,
+        };
+        let text = body.map(|b| b.to_string()).unwrap_or_default();
+        let answer = certherd_tls::http::request(
+            &url,
+            &certherd_tls::http::Request {
+                method,
+                headers: &headers,
+                body: text.as_bytes(),
+            },
+            &self.anchors,
+            identity,
+            &certherd_tls::http::Limits::default(),
+        )
+        .map_err(|e| Failure::msg(format!("{}: {e}", self.url.address())))?;
+        if !answer.is_success() {
+            let refusal: ErrorBody = certherd_protocol::decode(&answer.body).map_err(|_| {
+                Failure::msg(format!(
+                    "{}: {method} {path} answered {} without a reason",
+                    self.url.address(),
+                    answer.status
+                ))
+            })?;
+            let mut f = Failure::msg(refusal.text().to_owned());
+            if let Some(code) = refusal.code {
+                f.hint = Some(format!(
+                    "the server refused it: {} ({})",
+                    code.name(),
+                    answer.status
+                ));
+            }
+            return Err(f);
+        }
+        certherd_protocol::decode(&answer.body).map_err(|e| {
+            Failure::msg(format!(
+                "{}: {method} {path}: an answer of another shape: {e}",
+                self.url.address()
+            ))
+        })
+    }
+}
+
+/// The root this server was pinned to; at the first contact, the root it presents, once it
+/// matches `fingerprint` or was confirmed on a terminal.
+fn pinned(
+    url: &certherd_tls::http::Url,
+    fingerprint: Option<&str>,
+) -> Result<Vec<CertificateDer<'static>>, Failure> {
+    let file = config_dir()?.join("servers").join(format!(
+        "{}_{}.pem",
+        url.host.replace(':', "_"),
+        url.port
+    ));
+    if file.exists() {
+        let pem = crate::input::read(&file, crate::input::Kind::Material)
+            .map_err(|e| Failure::msg(e.to_string()))?;
+        let roots = certherd_x509::parse_certificates(&pem).map_err(|e| Failure::file(&file, e))?;
+        if let Some(fp) = fingerprint {
+            let held: Vec<String> = roots
+                .iter()
+                .map(|r| certherd_x509::hex(&certherd_x509::sha256(r)))
+                .collect();
+            if !held.contains(&normalized(fp)) {
+                let mut f = Failure::msg(format!(
+                    "{} is pinned to another CA (SHA-256 {}) than --ca-fingerprint says",
+                    url.address(),
+                    held.iter()
+                        .map(|h| colon_hex(h))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                f.hint = Some(format!(
+                    "if the server's CA really changed, remove {} and pin it again",
+                    file.display()
+                ));
+                return Err(f);
+            }
+        }
+        return Ok(roots);
+    }
+    let chain = certherd_tls::fetch_chain(
+        &certherd_tls::Endpoint {
+            address: url.address(),
+            proxy: None,
+            timeout: std::time::Duration::from_secs(10),
+            server_name: Some(url.host.clone()),
+            starttls: None,
+        },
+        None,
+    )
+    .map_err(|e| Failure::msg(e.to_string()))?;
+    let root = chain
+        .last()
+        .ok_or_else(|| Failure::msg("the server presented no certificate"))?;
+    let info = certherd_x509::CertInfo::from_der(root)?;
+    match fingerprint {
+        Some(fp) if normalized(fp) == info.sha256 => {}
+        Some(_) => {
+            return Err(Failure::msg(format!(
+            "the server's CA {} has SHA-256 {}, not the --ca-fingerprint given; nothing was sent",
+            info.subject,
+            colon_hex(&info.sha256)
+        )))
+        }
+        None => {
+            let shown = format!(
+                "the server's CA is {} with SHA-256 {}",
+                info.subject,
+                colon_hex(&info.sha256)
+            );
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            if ci || !std::io::stdin().is_terminal() {
+                let mut f = Failure::msg(format!(
+                    "{shown}; not trusted without --ca-fingerprint (no terminal to confirm on)"
+                ));
+                f.hint = Some(
+                    "compare it with `certherd ca show` on the server, then pass --ca-fingerprint"
+                        .into(),
+                );
+                return Err(f);
+            }
+            eprint!("{shown}\nIs this the fingerprint of the server's CA? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin()
+                .read_line(&mut answer)
+                .map_err(|e| Failure::msg(e.to_string()))?;
+            if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+                return Err(Failure::msg("not confirmed; nothing was sent"));
+            }
+        }
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::msg(format!("{}: {e}", dir.display())))?;
+    }
+    let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, root);
+    certherd_store::write_atomic(&file, pem.as_bytes(), 0o644)?;
+    errln!(
+        "pinned {}'s CA (SHA-256 {}) in {}",
+        url.address(),
+        colon_hex(&info.sha256),
+        file.display()
+    );
+    Ok(vec![root.clone()])
+}
+
+/// `text` percent-encoded for a path segment or a query value.
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `STORE/ALIAS` as two encoded path segments.
+fn entry_path(entry: &str) -> String {
+    let (store, alias) = entry.split_once('/').unwrap_or((entry, ""));
+    format!("{}/{}", enc(store), enc(alias))
+}
+
+fn time_of(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `cert list`'s row for an entry the API described.
+fn cert_row(c: &api::CertRow) -> Vec<String> {
+    let status = if !c.auto_renew && c.source == "imported" && c.store != "backup" {
+        format!("{} (manual renewal)", c.status)
+    } else {
+        c.status.clone()
+    };
+    vec![
+        format!("{}/{}", c.store, c.alias),
+        c.subject.clone(),
+        c.issuer.clone(),
+        time_of(&c.not_after).map_or_else(|| c.not_after.clone(), short),
+        c.days_left.to_string(),
+        status,
+    ]
+}
+
+/// `cert list --output json`'s object for an entry (without `also_seen_at` for one
+/// issued).
+fn cert_json(c: &api::CertRow, with_copies: bool) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if !with_copies {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("also_seen_at");
+        }
+    }
+    v
+}
+
+/// Runs `command` against the server; a command that only runs on a home is refused.
+pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
+    let not_remote = || {
+        let mut f = Failure::usage("this command runs on a home, not against --server");
+        f.hint = Some("remotely: host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification enable/disable, cert list/issue/renew/export".into());
+        Err(f)
+    };
+    match command {
+        Command::Host(c) => host(&Client::open(r)?, c),
+        Command::Fleet(c) => fleet(&Client::open(r)?, c),
+        Command::Pool(PoolCmd::Verification { action, .. })
+            if action != VerificationAction::Status =>
+        {
+            let on = action == VerificationAction::Enable;
+            let v: api::PoolVerification = Client::open(r)?.call(
+                "PUT",
+                "/v1/pool/verification",
+                Some(json!({"enabled": on})),
+            )?;
+            outln!(
+                "pool certificate verification {}",
+                if v.enabled { "enabled" } else { "disabled" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cert(c) => cert(r, c),
+        _ => not_remote(),
+    }
+}
+
+fn host(client: &Client, c: HostCmd) -> Result<ExitCode, Failure> {
+    match c {
+        HostCmd::Add {
+            name,
+            ips,
+            ttl,
+            output,
+        } => {
+            let span: certherd_core::Span = ttl.parse()?;
+            let hours = span.duration().whole_hours();
+            if span.duration().whole_seconds() % 3600 != 0 || !(1..=720).contains(&hours) {
+                return Err(Failure::usage(
+                    "--ttl against a server is whole hours from 1h to 720h",
+                ));
+            }
+            let added: api::HostAdded = client.call(
+                "POST",
+                "/v1/hosts",
+                Some(json!({
+                    "name": name,
+                    "ips": ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "token_ttl_hours": hours,
+                })),
+            )?;
+            match output {
+                Output::Json => json(&json!({
+                    "host": added.host.name,
+                    "token": added.token,
+                    "ca_fingerprint": added.ca_fingerprint,
+                    "expires_at": added.token_expires_at,
+                })),
+                Output::Table => {
+                    outln!("Host            {}", added.host.name);
+                    outln!("Token           {}", added.token);
+                    outln!("CA fingerprint  {}", colon_hex(&added.ca_fingerprint));
+                    outln!("Expires         {}", added.token_expires_at);
+                    errln!("on the host: certherd agent join --server https://SERVER:PORT --token {} --ca-fingerprint {} --hostname {}", added.token, colon_hex(&added.ca_fingerprint), added.host.name);
+                }
+            }
+        }
+        HostCmd::List(o) => {
+            let hosts: Vec<HostRow> = client.call("GET", "/v1/hosts", None)?;
+            match o.output {
+                Output::Json => json(&json!(hosts
+                    .iter()
+                    .map(|h| json!({
+                        "name": h.name,
+                        "ips": h.ips,
+                        "joined_at": h.joined_at,
+                        "last_seen": h.last_seen,
+                        "pool_internal_sha256": h.pool_internal_sha256,
+                    }))
+                    .collect::<Vec<_>>())),
+                Output::Table => table(
+                    &["HOST", "IPS", "JOINED", "LAST SEEN"],
+                    &hosts
+                        .iter()
+                        .map(|h| {
+                            vec![
+                                h.name.clone(),
+                                h.ips.join(","),
+                                h.joined_at.clone().unwrap_or_else(|| "not yet".into()),
+                                h.last_seen.clone().unwrap_or_else(|| "-".into()),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        HostCmd::ResetServerCert { name } => {
+            let _: api::HostsAnswer = client.call(
+                "POST",
+                &format!("/v1/hosts/{}/reset-server-cert", enc(&name)),
+                None,
+            )?;
+            outln!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
+        }
+        HostCmd::RefreshPoolCert { name } => {
+            let _: api::HostsAnswer = client.call(
+                "POST",
+                &format!("/v1/hosts/{}/refresh-pool-cert", enc(&name)),
+                None,
+            )?;
+            outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
+        }
+        HostCmd::Remove { name } => {
+            let _: api::HostsAnswer =
+                client.call("DELETE", &format!("/v1/hosts/{}", enc(&name)), None)?;
+            outln!("removed host {name}: its certificate and pinned identity are forgotten");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fleet(client: &Client, c: FleetCmd) -> Result<ExitCode, Failure> {
+    let FleetCmd::Renew {
+        profile,
+        hosts,
+        wait,
+        output,
+    } = c;
+    if profile != "host" {
+        return Err(Failure::usage(format!("the fleet renews `host` certificates; '{profile}' is renewed on its node with `certherd cert renew`")));
+    }
+    let span: certherd_core::Span = wait.parse()?;
+    let wait = span.duration().unsigned_abs();
+    let ordered: api::HostsAnswer =
+        client.call("POST", "/v1/fleet/renew", Some(json!({"hosts": hosts})))?;
+    if ordered.hosts.is_empty() {
+        return Err(Failure::msg(
+            "no joined host to renew (see `certherd host list`)",
+        ));
+    }
+    // The server answers at once; the hosts renew at their next poll: watched here.
+    let deadline = std::time::Instant::now() + wait;
+    let mut done = vec![false; ordered.hosts.len()];
+    while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now: Vec<HostRow> = client.call("GET", "/v1/hosts", None)?;
+        for (i, h) in ordered.hosts.iter().enumerate() {
+            if now.iter().any(|n| &n.name == h && !n.renew_pending) {
+                done[i] = true;
+            }
+        }
+    }
+    let certs: Vec<api::CertRow> = client.call("GET", "/v1/certificates?store=hosts", None)?;
+    let rows: Vec<(String, bool, Option<String>)> = ordered
+        .hosts
+        .iter()
+        .zip(&done)
+        .map(|(h, d)| {
+            let na = certs
+                .iter()
+                .find(|c| &c.alias == h)
+                .map(|c| c.not_after.clone());
+            (h.clone(), *d, na)
+        })
+        .collect();
+    match output {
+        Output::Json => json(&json!(rows
+            .iter()
+            .map(|(h, d, na)| json!({"host": h, "result": if *d { "renewed" } else { "pending" }, "not_after": na}))
+            .collect::<Vec<_>>())),
+        Output::Table => table(
+            &["HOST", "RESULT", "NOT AFTER"],
+            &rows
+                .iter()
+                .map(|(h, d, na)| {
+                    vec![
+                        h.clone(),
+                        if *d {
+                            "renewed".into()
+                        } else {
+                            "pending: not heard from yet".into()
+                        },
+                        na.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(if done.iter().all(|d| *d) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
+    match c {
+        CertCmd::List(a) => {
+            if a.at.is_some() {
+                return Err(Failure::usage("--at is not available against --server"));
+            }
+            let client = Client::open(r)?;
+            let path = match &a.store {
+                Some(s) => format!("/v1/certificates?store={}", enc(s)),
+                None => "/v1/certificates".to_owned(),
+            };
+            let rows: Vec<api::CertRow> = client.call("GET", &path, None)?;
+            match a.output {
+                Output::Json => json(&Value::Array(
+                    rows.iter().map(|c| cert_json(c, true)).collect(),
+                )),
+                Output::Table => {
+                    table(
+                        &ENTRY_HEADER,
+                        &rows.iter().map(cert_row).collect::<Vec<_>>(),
+                    );
+                    for c in &rows {
+                        if !c.also_seen_at.is_empty() && a.store.is_none() {
+                            outln!(
+                                "  {}/{} is also seen at {}",
+                                c.store,
+                                c.alias,
+                                c.also_seen_at.join(", ")
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CertCmd::Issue(a) => {
+            let alias = a
+                .alias
+                .clone()
+                .or_else(|| a.cn.clone())
+                .or_else(|| a.sans.first().cloned())
+                .ok_or_else(|| Failure::usage("give --alias, --cn or --san"))?;
+            if let Some(cn) = &a.cn {
+                crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
+            }
+            for name in &a.sans {
+                crate::input::printable("--san", name)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+            }
+            let client = Client::open(r)?;
+            let issued: api::IssuedAnswer = client.call(
+                "POST",
+                "/v1/certificates",
+                Some(json!({
+                    "store": a.store,
+                    "alias": alias,
+                    "profile": a.profile,
+                    "common_name": a.cn,
+                    "names": a.sans,
+                    "key_algo": a.key_algo,
+                })),
+            )?;
+            for w in &issued.warnings {
+                errln!("warning: {w}");
+            }
+            let c = &issued.certificate;
+            match a.output {
+                Output::Json => json(&cert_json(c, false)),
+                Output::Table => {
+                    let when = time_of(&c.not_after);
+                    outln!(
+                        "issued {}/{}  serial {}  not after {}  ({})",
+                        c.store,
+                        c.alias,
+                        c.serial,
+                        when.map_or_else(|| c.not_after.clone(), rfc3339),
+                        when.map_or_else(String::new, |t| {
+                            certherd_inspect::wording::expiry(t, SystemClock.now())
+                        })
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CertCmd::Renew(a) => {
+            let entry = match (&a.entry, &a.profile, a.all, &a.expiring_within, a.due, a.dry_run) {
+                (Some(e), None, false, None, false, false) => e.clone(),
+                _ => {
+                    return Err(Failure::usage(
+                        "against --server, `cert renew` renews one named entry (no --profile, --all, --expiring-within, --due or --dry-run)",
+                    ))
+                }
+            };
+            let client = Client::open(r)?;
+            let renewed: api::IssuedAnswer = client.call(
+                "POST",
+                &format!("/v1/certificates/{}/renew", entry_path(&entry)),
+                None,
+            )?;
+            let c = &renewed.certificate;
+            let name = format!("{}/{}", c.store, c.alias);
+            let not_after = time_of(&c.not_after).map_or_else(|| c.not_after.clone(), rfc3339);
+            // As `cert renew` reports one entry on the home.
+            match a.output {
+                Output::Json => {
+                    let v = json!({"entry": name, "ok": true, "skipped": false, "serial": c.serial, "not_after": not_after, "profile": c.profile, "backup": renewed.backup, "warnings": renewed.warnings});
+                    outln!("[");
+                    outln!(
+                        "{}",
+                        serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+                    );
+                    outln!("]");
+                }
+                Output::Table => {
+                    for w in &renewed.warnings {
+                        errln!("warning: {name}: {w}");
+                    }
+                    outln!(
+                        "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",
+                        c.serial,
+                        renewed.backup.clone().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CertCmd::Export(a) => {
+            if a.key || a.key_only {
+                return Err(Failure::usage(
+                    "the admin API never gives out a private key: export keys on the server's home",
+                ));
+            }
+            if a.layout.is_some() || a.format != FormatArg::Pem {
+                return Err(Failure::usage(
+                    "against --server, `cert export` writes PEM (certificate and chain) only",
+                ));
+            }
+            let client = Client::open(r)?;
+            let e: api::ExportAnswer = client.call(
+                "GET",
+                &format!("/v1/certificates/{}/export", entry_path(&a.entry)),
+                None,
+            )?;
+            // As locally: the chain stops below the root unless --with-root.
+            let mut pem = e.certificate;
+            let n = e.chain.len();
+            for (i, c) in e.chain.iter().enumerate() {
+                let root = i + 1 == n
+                    && certherd_x509::parse_certificates(c.as_bytes())
+                        .ok()
+                        .and_then(|d| d.first().cloned())
+                        .and_then(|d| certherd_x509::CertInfo::from_der(&d).ok())
+                        .is_some_and(|info| info.self_issued);
+                if a.with_root || !root {
+                    pem.push_str(c);
+                }
+            }
+            match &a.out {
+                Some(path) => {
+                    certherd_store::write_atomic(path, pem.as_bytes(), 0o644)?;
+                    errln!("wrote {}", path.display());
+                }
+                None => out!("{pem}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            let mut f = Failure::usage("this `cert` command runs on a home, not against --server");
+            f.hint =
+                Some("remotely: cert list, cert issue, cert renew STORE/ALIAS, cert export".into());
+            Err(f)
+        }
+    }
+}

@@ -1,0 +1,661 @@
+//! The admin API against the real server: every endpoint once with an admin credential
+//! (bearer token and client certificate), a reader limited to reads, a revoked
+//! credential, and bad input refused with a code, changing nothing, audited with the
+//! credential's name.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Env;
+use serde_json::{json, Value};
+
+/// How a call authenticates.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Cert(&'a certherd_tls::Identity),
+}
+
+struct Api {
+    _server: common::Killed,
+    addr: String,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    text: String,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Api {
+    fn start(env: &Env) -> Self {
+        let addr = format!("127.0.0.1:{}", common::free_port());
+        let server = common::start_server(env, &addr);
+        Self {
+            _server: server,
+            addr,
+        }
+    }
+
+    /// One request over its own TLS connection; the answer's status and JSON body.
+    fn call(&self, auth: Auth<'_>, method: &str, path: &str, body: Option<&[u8]>) -> Answer {
+        let identity = match auth {
+            Auth::Cert(i) => Some(i),
+            _ => None,
+        };
+        let mut s = certherd_tls::connect(
+            &certherd_tls::Endpoint {
+                address: self.addr.clone(),
+                proxy: None,
+                timeout: Duration::from_secs(10),
+                server_name: None,
+                starttls: None,
+            },
+            Arc::new(certherd_tls::RecordingVerifier::default()),
+            identity,
+        )
+        .unwrap();
+        let bearer = match auth {
+            Auth::Bearer(t) => format!("Authorization: Bearer {t}\r\n"),
+            _ => String::new(),
+        };
+        let body = body.unwrap_or_default();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\n{bearer}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        // A refused body may be cut short by the server: what it answered still counts.
+        let _ = s.write_all(body);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {text:?}"));
+        let payload = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+        let body = serde_json::from_str(payload).unwrap_or(Value::Null);
+        Answer { status, body, text }
+    }
+
+    fn json(&self, auth: Auth<'_>, method: &str, path: &str, body: Value) -> Answer {
+        self.call(auth, method, path, Some(body.to_string().as_bytes()))
+    }
+
+    /// A call that must succeed; its body.
+    fn ok(&self, auth: Auth<'_>, method: &str, path: &str, body: Option<Value>) -> Value {
+        let a = match body {
+            Some(b) => self.json(auth, method, path, b),
+            None => self.call(auth, method, path, None),
+        };
+        assert_eq!(a.status, 200, "{method} {path}: {}", a.text);
+        a.body
+    }
+}
+
+fn init(env: &Env) {
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+}
+
+fn token(env: &Env, name: &str, role: &str) -> String {
+    env.json(&[
+        "admin",
+        "credential",
+        name,
+        "--role",
+        role,
+        "--output",
+        "json",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// An admin client certificate written by the CLI, read back as a TLS identity.
+fn client_cert(env: &Env, name: &str, role: &str) -> certherd_tls::Identity {
+    let out = env.path(&format!("{name}.pem"));
+    env.ok(&[
+        "admin",
+        "credential",
+        name,
+        "--role",
+        role,
+        "--client-cert",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(common::mode(&out), 0o600);
+    let pem = std::fs::read(&out).unwrap();
+    let key = certherd_x509::parse_private_key(&pem).unwrap();
+    let chain = certherd_x509::parse_certificates(&pem).unwrap();
+    let leaf = certherd_x509::CertInfo::from_der(&chain[0]).unwrap();
+    assert_eq!(leaf.subject, format!("O=certherd-admin, CN={name}"));
+    assert_eq!(leaf.extended_key_usage, vec!["clientAuth".to_owned()]);
+    certherd_tls::Identity {
+        chain,
+        key: pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec()).unwrap(),
+    }
+}
+
+/// The audit log's `admin-api` records, as `subject: detail`.
+fn api_audit(env: &Env) -> Vec<String> {
+    env.json(&["audit", "--output", "json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "admin-api")
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r["subject"].as_str().unwrap(),
+                r["detail"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A CA and a CRL it signed, as PEM, made with rcgen.
+fn ca_and_crl() -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Example Partner CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(3650);
+    let cert = params.self_signed(&key).unwrap();
+    let issuer = rcgen::Issuer::new(params, key);
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: now - time::Duration::hours(1),
+        next_update: now + time::Duration::days(7),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .unwrap();
+    (cert.pem(), crl.pem().unwrap())
+}
+
+#[test]
+fn every_endpoint_answers_an_admin_and_a_reader_may_only_read() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let reader = token(&env, "dashboard", "reader");
+    let cert = client_cert(&env, "alice", "admin");
+    let api = Api::start(&env);
+    let a = Auth::Bearer(&admin);
+    let c = Auth::Cert(&cert);
+
+    // The document needs no credential and describes every route.
+    let doc = api.ok(Auth::None, "GET", "/v1/openapi.json", None);
+    for r in certherd_protocol::admin::ROUTES {
+        assert!(
+            doc["paths"][r.path][r.method.to_ascii_lowercase()].is_object(),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+
+    // Hosts: add (the token shown once), list, a second add is a conflict.
+    let added = api.ok(
+        a,
+        "POST",
+        "/v1/hosts",
+        Some(json!({"name": "esx1.example.test", "ips": ["127.0.0.2"]})),
+    );
+    let join_token = added["token"].as_str().unwrap().to_owned();
+    let fp = added["ca_fingerprint"].as_str().unwrap().to_owned();
+    let again = api.json(a, "POST", "/v1/hosts", json!({"name": "esx1.example.test"}));
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "conflict"),
+        "{}",
+        again.text
+    );
+    // The host joins, so orders can be given to it.
+    let joined = common::run_at(
+        &env.path("agent-esx1"),
+        &[
+            "agent",
+            "join",
+            "--server",
+            &format!("https://{}", api.addr),
+            "--token",
+            &join_token,
+            "--ca-fingerprint",
+            &fp,
+            "--hostname",
+            "esx1.example.test",
+            "--ip",
+            "127.0.0.2",
+        ],
+    );
+    assert_eq!(joined.code, 0, "{}", joined.stderr);
+    let hosts = api.ok(c, "GET", "/v1/hosts", None);
+    assert_eq!(hosts[0]["name"], "esx1.example.test");
+    assert!(hosts[0]["joined_at"].is_string());
+    let ordered = api.ok(
+        c,
+        "POST",
+        "/v1/hosts/esx1.example.test/reset-server-cert",
+        None,
+    );
+    assert_eq!(ordered["hosts"], json!(["esx1.example.test"]));
+    api.ok(
+        a,
+        "POST",
+        "/v1/hosts/esx1.example.test/refresh-pool-cert",
+        None,
+    );
+    let renew = api.ok(a, "POST", "/v1/fleet/renew", Some(json!({})));
+    assert_eq!(renew["hosts"], json!(["esx1.example.test"]));
+    let gone = api.call(
+        a,
+        "POST",
+        "/v1/hosts/nope.example.test/reset-server-cert",
+        None,
+    );
+    assert_eq!((gone.status, gone.code()), (404, "not_found"));
+
+    // Certificates: issue, conflict, list with filters, show, renew, export without a key.
+    let issued = api.ok(
+        a,
+        "POST",
+        "/v1/certificates",
+        Some(json!({"store": "web", "alias": "site", "profile": "service", "names": ["site.example.test"]})),
+    );
+    assert_eq!(issued["certificate"]["alias"], "site");
+    assert_eq!(issued["certificate"]["has_key"], true);
+    let dup = api.json(
+        a,
+        "POST",
+        "/v1/certificates",
+        json!({"store": "web", "alias": "site", "profile": "service"}),
+    );
+    assert_eq!((dup.status, dup.code()), (409, "conflict"));
+    let listed = api.ok(c, "GET", "/v1/certificates?store=web&profile=service", None);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let none = api.ok(c, "GET", "/v1/certificates?store=web&status=expired", None);
+    assert_eq!(none, json!([]));
+    let shown = api.ok(c, "GET", "/v1/certificates/web/site", None);
+    assert!(shown["sans"].to_string().contains("site.example.test"));
+    let renewed = api.ok(a, "POST", "/v1/certificates/web/site/renew", None);
+    assert!(renewed["backup"].as_str().unwrap().contains("web.site"));
+    assert_ne!(
+        renewed["certificate"]["sha256"],
+        issued["certificate"]["sha256"]
+    );
+    let export = api.call(a, "GET", "/v1/certificates/web/site/export", None);
+    assert_eq!(export.status, 200);
+    assert!(export.body["certificate"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(!export.text.contains("PRIVATE KEY"), "{}", export.text);
+    let missing = api.call(a, "GET", "/v1/certificates/web/nothing", None);
+    assert_eq!((missing.status, missing.code()), (404, "not_found"));
+
+    // Revoke: recorded with the credential's name and a new CRL; again changes nothing; an
+    // unknown reason and the CA's own certificate are refused 422.
+    let revoked = api.ok(
+        a,
+        "POST",
+        "/v1/certificates/web/site/revoke",
+        Some(json!({"reason": "keyCompromise"})),
+    );
+    assert_eq!(
+        (&revoked["reason"], &revoked["revoked_now"]),
+        (&json!("keyCompromise"), &json!(true))
+    );
+    assert!(
+        revoked["revoked_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin:"),
+        "{revoked}"
+    );
+    assert!(revoked["crl_number"].as_u64().is_some(), "{revoked}");
+    let again = api.ok(
+        a,
+        "POST",
+        "/v1/certificates/web/site/revoke",
+        Some(json!({})),
+    );
+    assert_eq!(again["revoked_now"], false);
+    let bad_reason = api.json(
+        a,
+        "POST",
+        "/v1/certificates/web/site/revoke",
+        json!({"reason": "certificateHold"}),
+    );
+    assert_eq!(
+        (bad_reason.status, bad_reason.code()),
+        (422, "unprocessable")
+    );
+    let root = api.json(a, "POST", "/v1/certificates/ca/root/revoke", json!({}));
+    assert_eq!(
+        (root.status, root.code()),
+        (422, "unprocessable"),
+        "{}",
+        root.text
+    );
+
+    // Trust: add a CA and its CRL, list both, remove the CA.
+    let (ca_pem, crl_pem) = ca_and_crl();
+    let trusted = api.ok(a, "POST", "/v1/trust", Some(json!({"pem": ca_pem})));
+    let sha = trusted["added"][0]["sha256"].as_str().unwrap().to_owned();
+    assert!(api
+        .ok(c, "GET", "/v1/trust", None)
+        .to_string()
+        .contains(&sha));
+    let crl = api.ok(a, "POST", "/v1/trust/crls", Some(json!({"pem": crl_pem})));
+    assert_eq!(crl["issuer"], "CN=Example Partner CA");
+    // Beside the CA's own CRL (published at the first revocation or tick).
+    assert!(api
+        .ok(c, "GET", "/v1/trust/crls", None)
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["sha256"] == crl["sha256"]));
+    let removed = api.ok(a, "DELETE", &format!("/v1/trust/{sha}"), None);
+    assert_eq!(removed["sha256"], sha.as_str());
+
+    // Alarms, audit (paginated), pool verification, CA, forecast.
+    assert!(api.ok(c, "GET", "/v1/alarms?all=true", None).is_array());
+    let page = api.ok(c, "GET", "/v1/audit?offset=1&limit=2", None);
+    assert_eq!(page["records"].as_array().unwrap().len(), 2);
+    assert_eq!(page["offset"], 1);
+    assert!(page["total"].as_u64().unwrap() > 2);
+    assert_eq!(
+        api.ok(c, "GET", "/v1/pool/verification", None),
+        json!({"enabled": true})
+    );
+    assert_eq!(
+        api.ok(
+            a,
+            "PUT",
+            "/v1/pool/verification",
+            Some(json!({"enabled": false}))
+        ),
+        json!({"enabled": false})
+    );
+    let ca = api.ok(c, "GET", "/v1/ca", None);
+    assert_eq!(ca["root_sha256"], fp.as_str());
+    let forecast = api.ok(c, "GET", "/v1/forecast?days=4000", None);
+    assert!(forecast["items"].as_array().unwrap().len() >= 3);
+    // One rotation step: the new root first goes to the fleet, whose host has not
+    // confirmed it yet.
+    let rotated = api.ok(a, "POST", "/v1/ca/rotate", None);
+    assert_eq!(rotated["waiting_for"], json!(["esx1.example.test"]));
+
+    // A reader reads, and is refused every change (403 reader_only), audited by name.
+    let r = Auth::Bearer(&reader);
+    api.ok(r, "GET", "/v1/certificates", None);
+    let state = || {
+        ["cert", "host", "trust"]
+            .iter()
+            .map(|c| env.ok(&[c, "list", "--output", "json"]))
+            .collect::<String>()
+    };
+    let before = state();
+    for route in certherd_protocol::admin::ROUTES
+        .iter()
+        .filter(|r| r.changes())
+    {
+        let path = route
+            .path
+            .replace("{name}", "esx1.example.test")
+            .replace("{store}", "web")
+            .replace("{alias}", "site")
+            .replace("{sha256}", &sha);
+        let refused = api.call(r, route.method, &path, Some(b"{}"));
+        assert_eq!(
+            (refused.status, refused.code()),
+            (403, "reader_only"),
+            "{} {path}: {}",
+            route.method,
+            refused.text
+        );
+    }
+    let audit = api_audit(&env);
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.starts_with("dashboard: POST /v1/ca/rotate -> 403 reader_only")),
+        "{audit:#?}"
+    );
+    // Nothing changed but the audit records of the refusals.
+    let after_log = env.json(&["audit", "--output", "json"]);
+    let refusals = after_log
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .take_while(|r| r["detail"].as_str().unwrap().contains("reader_only"))
+        .count();
+    assert_eq!(
+        refusals,
+        certherd_protocol::admin::ROUTES
+            .iter()
+            .filter(|r| r.changes())
+            .count()
+    );
+    assert_eq!(state(), before);
+    // Every call above is in the audit log with its credential's name.
+    assert!(audit
+        .iter()
+        .any(|l| l.starts_with("ops: POST /v1/hosts -> 200")));
+    assert!(audit
+        .iter()
+        .any(|l| l.starts_with("alice: GET /v1/hosts -> 200; via client-cert")));
+    assert!(audit
+        .iter()
+        .any(|l| l.starts_with("ops: POST /v1/hosts -> 409 conflict")));
+}
+
+#[test]
+fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let api = Api::start(&env);
+    let a = Auth::Bearer(&admin);
+    let content = || {
+        format!(
+            "{}{}",
+            env.ok(&["cert", "list", "--output", "json"]),
+            env.ok(&["host", "list", "--output", "json"])
+        )
+    };
+    let before = content();
+    let audited_before = api_audit(&env).len();
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            "POST",
+            "/v1/hosts",
+            b"{not json".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/hosts",
+            br#"{"name":"esx9.example.test","extra":1}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/hosts",
+            br#"{"name":42}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "PUT",
+            "/v1/pool/verification",
+            br#"{"enabled":"no"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/certificates",
+            vec![b' '; 300 * 1024],
+            413,
+            "body_too_large",
+        ),
+        (
+            "POST",
+            "/v1/hosts",
+            br#"{"name":"not a host name"}"#.to_vec(),
+            422,
+            "unprocessable",
+        ),
+        (
+            "POST",
+            "/v1/certificates",
+            br#"{"store":"web","alias":"x","profile":"no-such-profile"}"#.to_vec(),
+            422,
+            "unprocessable",
+        ),
+        (
+            "POST",
+            "/v1/trust",
+            br#"{"pem":"garbage"}"#.to_vec(),
+            422,
+            "unprocessable",
+        ),
+        (
+            "GET",
+            "/v1/audit?limit=0",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/audit?colour=red",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        ("PATCH", "/v1/hosts", Vec::new(), 405, "method_not_allowed"),
+        ("GET", "/v1/no-such-thing", Vec::new(), 404, "not_found"),
+        (
+            "DELETE",
+            "/v1/hosts/nope.example.test",
+            Vec::new(),
+            404,
+            "not_found",
+        ),
+    ];
+    for (method, path, body, status, code) in &cases {
+        let r = api.call(a, method, path, Some(body));
+        assert_eq!(
+            (r.status, r.code()),
+            (*status, *code),
+            "{method} {path}: {}",
+            r.text
+        );
+        assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // No credential, an unknown one, a revoked one.
+    let none = api.call(Auth::None, "GET", "/v1/hosts", None);
+    assert_eq!((none.status, none.code()), (401, "unauthenticated"));
+    let forged = format!("cha1_{}", "ab".repeat(32));
+    let unknown = api.call(Auth::Bearer(&forged), "GET", "/v1/hosts", None);
+    assert_eq!((unknown.status, unknown.code()), (403, "forbidden"));
+    let doomed = token(&env, "leaver", "admin");
+    let cert = client_cert(&env, "leaver", "admin");
+    api.ok(Auth::Bearer(&doomed), "GET", "/v1/hosts", None);
+    api.ok(Auth::Cert(&cert), "GET", "/v1/hosts", None);
+    env.ok(&["admin", "credential", "revoke", "leaver"]);
+    let listed = env.json(&["admin", "credential", "list", "--output", "json"]);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "leaver")
+        .all(|c| c["revoked_at"].is_string()));
+    for auth in [Auth::Bearer(&doomed), Auth::Cert(&cert)] {
+        let r = api.json(
+            auth,
+            "POST",
+            "/v1/hosts",
+            json!({"name": "esx9.example.test"}),
+        );
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "credential_revoked"),
+            "{}",
+            r.text
+        );
+    }
+    // Nothing changed...
+    assert_eq!(content(), before);
+    // ...and every refusal is audited, with the name of the credential presented.
+    let audit = api_audit(&env);
+    assert_eq!(
+        audit.len() - audited_before,
+        // The cases (but the path outside the admin API), no and an unknown credential,
+        // two calls before revoking and two after.
+        cases.len() - 1 + 2 + 2 + 2,
+        "{audit:#?}"
+    );
+    assert!(audit
+        .iter()
+        .any(|l| l.starts_with("ops: POST /v1/certificates -> 413 body_too_large")));
+    assert!(audit
+        .iter()
+        .any(|l| l.starts_with("ops: POST /v1/hosts -> 400 invalid_request")));
+    assert!(audit
+        .iter()
+        .any(|l| l.starts_with("-: GET /v1/hosts -> 401 unauthenticated")));
+    assert!(audit
+        .iter()
+        .any(|l| l.starts_with("-: GET /v1/hosts -> 403 forbidden; via bearer")));
+    assert!(audit.iter().any(
+        |l| l.starts_with("leaver: POST /v1/hosts -> 401 credential_revoked; via client-cert")
+    ));
+    // Revoking a name with nothing live is refused.
+    let r = env.run(&["admin", "credential", "revoke", "leaver"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("no live admin credential"),
+        "{}",
+        r.stderr
+    );
+}

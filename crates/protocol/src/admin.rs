@@ -1,0 +1,1000 @@
+//! The admin API: every request and answer body of the endpoints under `/v1` that an
+//! admin credential calls, the table of those endpoints ([`ROUTES`]), and the OpenAPI 3
+//! document built from that table and these types ([`openapi`]), so the document, the
+//! server's routing and the bodies cannot drift apart.
+//!
+//! Request bodies refuse fields they do not know (400 `invalid_request`); answers may gain
+//! fields. Times are RFC 3339 text, certificates PEM text. No endpoint ever answers a
+//! private key.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::{AlarmRow, ErrorBody, ErrorCode, HostRow};
+
+/// `GET /v1/openapi.json`: this API's OpenAPI 3 document (no credential needed).
+pub const OPENAPI: &str = "/v1/openapi.json";
+
+/// `POST /v1/hosts` request: enroll a host and issue its one-time join token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostAddRequest {
+    /// The host's fully qualified name (its certificate's CN).
+    #[schemars(regex(
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    ))]
+    pub name: String,
+    /// Its IP addresses (put in its certificate).
+    #[serde(default)]
+    pub ips: Vec<String>,
+    /// How long the token may be redeemed, in hours (default 24, at most 720).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 720))]
+    pub token_ttl_hours: Option<u32>,
+}
+
+/// `POST /v1/hosts` answer: the token is shown this once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HostAdded {
+    /// The host enrolled.
+    pub host: HostRow,
+    /// The one-time join token (`certherd agent join --token`).
+    pub token: String,
+    /// When the token expires (RFC 3339).
+    pub token_expires_at: String,
+    /// The SHA-256 of the root CA the agent pins (`--ca-fingerprint`).
+    pub ca_fingerprint: String,
+}
+
+/// Hosts ordered to do something at their next poll (`reset-server-cert`,
+/// `refresh-pool-cert`, `fleet renew`), or removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HostsAnswer {
+    /// The hosts concerned.
+    pub hosts: Vec<String>,
+}
+
+/// `POST /v1/fleet/renew` request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetRenewRequest {
+    /// The hosts to order a new host certificate from; empty: every joined host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+/// One certificate entry as `cert list` shows it (never its key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CertRow {
+    /// Its store.
+    pub store: String,
+    /// Its alias within the store.
+    pub alias: String,
+    /// The profile it was issued under, if any.
+    pub profile: Option<String>,
+    /// `issued`, `imported`, `trusted`, ...
+    pub source: String,
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial number (hex).
+    pub serial: String,
+    /// notBefore (RFC 3339).
+    pub not_before: String,
+    /// notAfter (RFC 3339).
+    pub not_after: String,
+    /// Whole days left (negative once expired).
+    pub days_left: i64,
+    /// `ok`, `warn`, `critical`, `expired`, ...
+    pub status: String,
+    /// Whether certherd renews it.
+    pub auto_renew: bool,
+    /// When its renewal is due, for entries certherd renews.
+    pub renew_after: Option<String>,
+    /// Whether the home holds its private key (never given out by the API).
+    pub has_key: bool,
+    /// SHA-256 of the certificate (hex).
+    pub sha256: String,
+    /// Other entries holding the same certificate (scanned copies), listed under it
+    /// instead of on their own when no store is asked for.
+    #[serde(default)]
+    pub also_seen_at: Vec<String>,
+}
+
+/// One certificate of a chain, as `cert show` describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChainCert {
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// notAfter (RFC 3339).
+    pub not_after: String,
+    /// SHA-256 (hex).
+    pub sha256: String,
+}
+
+/// `GET /v1/certificates/{store}/{alias}` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CertDetail {
+    /// The entry.
+    pub certificate: CertRow,
+    /// DNS names and IP addresses it covers.
+    pub sans: Vec<String>,
+    /// Extended key usages.
+    pub extended_key_usage: Vec<String>,
+    /// The public key, described.
+    pub public_key: String,
+    /// The signature algorithm.
+    pub signature_algorithm: String,
+    /// Whether it is a CA certificate.
+    pub is_ca: bool,
+    /// The chain above it, issuer first.
+    pub chain: Vec<ChainCert>,
+}
+
+/// `POST /v1/certificates` request: `cert issue`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// The store to write to (created if needed; not a store certherd manages).
+    pub store: String,
+    /// The alias, which must not exist in the store.
+    pub alias: String,
+    /// The profile (`service`, `machine-ssl`, ...).
+    pub profile: String,
+    /// The common name; defaults to the first name, else the alias.
+    #[serde(default)]
+    pub common_name: Option<String>,
+    /// DNS names and IP addresses.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// The key algorithm (`ecdsa-p256`, `rsa-2048`, ...); defaults to the profile's.
+    #[serde(default)]
+    pub key_algo: Option<String>,
+}
+
+/// `POST /v1/certificates/{store}/{alias}/revoke` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The RFC 5280 reason name: `unspecified` (the default), `keyCompromise`,
+    /// `cACompromise`, `affiliationChanged`, `superseded`, `cessationOfOperation`,
+    /// `privilegeWithdrawn`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/certificates/{store}/{alias}/revoke` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RevokeAnswer {
+    /// The entry.
+    pub entry: String,
+    /// Its serial number, hex.
+    pub serial: String,
+    /// The reason name.
+    pub reason: String,
+    /// When it was revoked (RFC 3339).
+    pub revoked_at: String,
+    /// Who revoked it.
+    pub revoked_by: String,
+    /// False when it had been revoked before (nothing changed).
+    pub revoked_now: bool,
+    /// The number of the CRL published with it (a revocation now only).
+    #[serde(default)]
+    pub crl_number: Option<u64>,
+}
+
+/// `POST /v1/certificates` and `.../renew` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IssuedAnswer {
+    /// The entry written.
+    pub certificate: CertRow,
+    /// Where the previous entry went (a renewal only).
+    #[serde(default)]
+    pub backup: Option<String>,
+    /// Things the admin should know (validity capped by the CA...).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// `GET /v1/certificates/{store}/{alias}/export` answer: the certificate and its chain,
+/// never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExportAnswer {
+    /// The certificate (PEM).
+    pub certificate: String,
+    /// The chain above it, issuer first (PEM each).
+    pub chain: Vec<String>,
+}
+
+/// `POST /v1/trust` and `POST /v1/trust/crls` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PemRequest {
+    /// PEM text: CA certificates, or a CRL.
+    pub pem: String,
+}
+
+/// One trusted certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TrustRow {
+    /// Its alias in trusted-roots.
+    pub alias: String,
+    /// Subject DN.
+    pub subject: String,
+    /// notAfter (RFC 3339).
+    pub not_after: String,
+    /// SHA-256 (hex): what `DELETE /v1/trust/{sha256}` takes.
+    pub sha256: String,
+}
+
+/// `POST /v1/trust` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TrustAddAnswer {
+    /// Newly trusted.
+    pub added: Vec<TrustRow>,
+    /// Trusted already.
+    pub already: Vec<TrustRow>,
+    /// What the inspection warns of.
+    pub warnings: Vec<String>,
+}
+
+/// One trusted CRL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CrlRow {
+    /// Issuer DN.
+    pub issuer: String,
+    /// SHA-256 of its DER (hex).
+    pub sha256: String,
+    /// Its thisUpdate (RFC 3339).
+    pub this_update: String,
+    /// When it was added (RFC 3339).
+    pub added_at: String,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditRow {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The action (`issue`, `host-add`, `admin-api`...).
+    pub action: String,
+    /// What it was about (for `admin-api`: the credential's name).
+    pub subject: String,
+    /// Details.
+    pub detail: String,
+}
+
+/// `GET /v1/audit` answer: one page, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditPage {
+    /// Records in the whole log.
+    pub total: u64,
+    /// The index of this page's first record.
+    pub offset: u64,
+    /// The page's records.
+    pub records: Vec<AuditRow>,
+}
+
+/// `GET` and `PUT /v1/pool/verification`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolVerification {
+    /// Whether the pool's hosts verify certificates.
+    pub enabled: bool,
+}
+
+/// `GET /v1/ca` answer: `ca show`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaAnswer {
+    /// `ca` or `subordinate`.
+    pub mode: String,
+    /// The signing CA's entry, when ready.
+    pub entry: Option<String>,
+    /// Its subject.
+    pub subject: Option<String>,
+    /// Its notAfter (RFC 3339).
+    pub not_after: Option<String>,
+    /// Its SHA-256.
+    pub sha256: Option<String>,
+    /// The root at the top of its chain: its SHA-256 (what agents pin).
+    pub root_sha256: Option<String>,
+    /// A rotation in progress: the retiring CA's entry.
+    pub retiring: Option<String>,
+    /// Subordinate mode waiting for its signed certificate.
+    pub pending: bool,
+}
+
+/// `POST /v1/ca/rotate` answer: what one step of the staged rotation did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RotationAnswer {
+    /// The new CA's entry.
+    pub new_ca: String,
+    /// Its SHA-256.
+    pub new_sha256: String,
+    /// The old CA's entry.
+    pub old_ca: String,
+    /// Entries reissued under the new CA in this step.
+    pub reissued: Vec<String>,
+    /// Whether the old root was retired.
+    pub retired: bool,
+    /// Hosts that have not confirmed the new root yet (call again once they have).
+    pub waiting_for: Vec<String>,
+    /// Hosts ordered to renew under the new root.
+    pub ordered: Vec<String>,
+}
+
+/// One expiry on the forecast's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ForecastRow {
+    /// The entry (`STORE/ALIAS`).
+    pub entry: String,
+    /// Its subject.
+    pub subject: String,
+    /// When it lapses (RFC 3339).
+    pub not_after: String,
+    /// What stops working.
+    pub impact: String,
+    /// Services affected.
+    pub affected: Vec<String>,
+    /// Whether automatic renewal replaces it in time.
+    pub covered: bool,
+    /// Whether it had lapsed already.
+    pub already_expired: bool,
+}
+
+/// `GET /v1/forecast` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ForecastAnswer {
+    /// The start (RFC 3339).
+    pub from: String,
+    /// The end (RFC 3339).
+    pub until: String,
+    /// Every expiry in the period, soonest first.
+    pub items: Vec<ForecastRow>,
+}
+
+/// What an admin endpoint does (the server dispatches on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// `GET /v1/hosts`.
+    HostList,
+    /// `POST /v1/hosts`.
+    HostAdd,
+    /// `DELETE /v1/hosts/{name}`.
+    HostRemove,
+    /// `POST /v1/hosts/{name}/reset-server-cert`.
+    HostResetServerCert,
+    /// `POST /v1/hosts/{name}/refresh-pool-cert`.
+    HostRefreshPoolCert,
+    /// `GET /v1/certificates`.
+    CertList,
+    /// `POST /v1/certificates`.
+    CertIssue,
+    /// `GET /v1/certificates/{store}/{alias}`.
+    CertShow,
+    /// `POST /v1/certificates/{store}/{alias}/renew`.
+    CertRenew,
+    /// `GET /v1/certificates/{store}/{alias}/export`.
+    CertExport,
+    /// `POST /v1/certificates/{store}/{alias}/revoke`.
+    CertRevoke,
+    /// `GET /v1/trust`.
+    TrustList,
+    /// `POST /v1/trust`.
+    TrustAdd,
+    /// `DELETE /v1/trust/{sha256}`.
+    TrustRemove,
+    /// `GET /v1/trust/crls`.
+    CrlList,
+    /// `POST /v1/trust/crls`.
+    CrlAdd,
+    /// `GET /v1/alarms`.
+    Alarms,
+    /// `GET /v1/audit`.
+    Audit,
+    /// `GET /v1/pool/verification`.
+    PoolVerificationGet,
+    /// `PUT /v1/pool/verification`.
+    PoolVerificationSet,
+    /// `POST /v1/fleet/renew`.
+    FleetRenew,
+    /// `GET /v1/ca`.
+    CaShow,
+    /// `POST /v1/ca/rotate`.
+    CaRotate,
+    /// `GET /v1/forecast`.
+    Forecast,
+}
+
+/// The type of a query parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParamType {
+    /// Text.
+    Text,
+    /// A whole number in `min..=max`.
+    Integer {
+        /// The least accepted.
+        min: i64,
+        /// The most accepted.
+        max: i64,
+    },
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// A query parameter of an endpoint (each optional).
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// Its type.
+    pub kind: ParamType,
+}
+
+/// Builds the schema of a body (a reference into the document's components).
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// One admin endpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    /// What it does.
+    pub op: Op,
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: &'static str,
+    /// The path, with `{name}` for each path parameter.
+    pub path: &'static str,
+    /// One line for people.
+    pub summary: &'static str,
+    /// Its query parameters.
+    pub query: &'static [Param],
+    /// Its request body, if it takes one.
+    pub request: Option<SchemaFn>,
+    /// Its answer's body (status 200).
+    pub answer: SchemaFn,
+}
+
+/// Two routes are the same endpoint when their method and path are.
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        (self.op, self.method, self.path) == (other.op, other.method, other.path)
+    }
+}
+
+impl Eq for Route {}
+
+impl Route {
+    /// Whether it changes anything (a `reader` credential may not call it).
+    pub fn changes(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+const STORE_FILTER: Param = Param {
+    name: "store",
+    description: "only this store's entries",
+    kind: ParamType::Text,
+};
+const PROFILE_FILTER: Param = Param {
+    name: "profile",
+    description: "only entries of this profile",
+    kind: ParamType::Text,
+};
+const STATUS_FILTER: Param = Param {
+    name: "status",
+    description: "only entries of this status (ok, warn, critical, expired, ...)",
+    kind: ParamType::Text,
+};
+const EXPIRING_FILTER: Param = Param {
+    name: "expiring_within_days",
+    description: "only entries that lapse within this many days",
+    kind: ParamType::Integer { min: 0, max: 36500 },
+};
+const ALL_ALARMS: Param = Param {
+    name: "all",
+    description: "cleared alarms too",
+    kind: ParamType::Boolean,
+};
+const OFFSET: Param = Param {
+    name: "offset",
+    description: "the index of the first record (default 0)",
+    kind: ParamType::Integer {
+        min: 0,
+        max: i64::MAX,
+    },
+};
+const LIMIT: Param = Param {
+    name: "limit",
+    description: "records per page (default 100)",
+    kind: ParamType::Integer { min: 1, max: 1000 },
+};
+const DAYS: Param = Param {
+    name: "days",
+    description: "how far ahead (default 365)",
+    kind: ParamType::Integer { min: 1, max: 36500 },
+};
+
+/// Every admin endpoint. The server routes by this table, and [`openapi`] describes it.
+pub const ROUTES: &[Route] = &[
+    Route {
+        op: Op::HostList,
+        method: "GET",
+        path: "/v1/hosts",
+        summary: "The fleet's hosts (`host list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<HostRow>>,
+    },
+    Route {
+        op: Op::HostAdd,
+        method: "POST",
+        path: "/v1/hosts",
+        summary: "Enroll a host; its one-time join token is in the answer, shown once (`host add`)",
+        query: &[],
+        request: Some(schema::<HostAddRequest>),
+        answer: schema::<HostAdded>,
+    },
+    Route {
+        op: Op::HostRemove,
+        method: "DELETE",
+        path: "/v1/hosts/{name}",
+        summary: "Forget a host, its pins and its certificate (`host remove`)",
+        query: &[],
+        request: None,
+        answer: schema::<HostsAnswer>,
+    },
+    Route {
+        op: Op::HostResetServerCert,
+        method: "POST",
+        path: "/v1/hosts/{name}/reset-server-cert",
+        summary: "Order a new host certificate at the host's next poll (`host reset-server-cert`)",
+        query: &[],
+        request: None,
+        answer: schema::<HostsAnswer>,
+    },
+    Route {
+        op: Op::HostRefreshPoolCert,
+        method: "POST",
+        path: "/v1/hosts/{name}/refresh-pool-cert",
+        summary: "Order a new pool-internal certificate at the host's next poll (`host refresh-pool-cert`)",
+        query: &[],
+        request: None,
+        answer: schema::<HostsAnswer>,
+    },
+    Route {
+        op: Op::CertList,
+        method: "GET",
+        path: "/v1/certificates",
+        summary: "Certificate entries, filtered (`cert list`)",
+        query: &[STORE_FILTER, PROFILE_FILTER, STATUS_FILTER, EXPIRING_FILTER],
+        request: None,
+        answer: schema::<Vec<CertRow>>,
+    },
+    Route {
+        op: Op::CertIssue,
+        method: "POST",
+        path: "/v1/certificates",
+        summary: "Issue a certificate and key under a profile into a new entry (`cert issue`)",
+        query: &[],
+        request: Some(schema::<IssueRequest>),
+        answer: schema::<IssuedAnswer>,
+    },
+    Route {
+        op: Op::CertShow,
+        method: "GET",
+        path: "/v1/certificates/{store}/{alias}",
+        summary: "One entry, its certificate and chain described (`cert show`)",
+        query: &[],
+        request: None,
+        answer: schema::<CertDetail>,
+    },
+    Route {
+        op: Op::CertRenew,
+        method: "POST",
+        path: "/v1/certificates/{store}/{alias}/renew",
+        summary: "Renew an entry: a new key and certificate, the old one backed up (`cert renew`)",
+        query: &[],
+        request: None,
+        answer: schema::<IssuedAnswer>,
+    },
+    Route {
+        op: Op::CertRevoke,
+        method: "POST",
+        path: "/v1/certificates/{store}/{alias}/revoke",
+        summary: "Revoke a certificate the CA issued and publish a new CRL (`cert revoke`); revoking again changes nothing",
+        query: &[],
+        request: Some(schema::<RevokeRequest>),
+        answer: schema::<RevokeAnswer>,
+    },
+    Route {
+        op: Op::CertExport,
+        method: "GET",
+        path: "/v1/certificates/{store}/{alias}/export",
+        summary: "An entry's certificate and chain as PEM; never its key (`cert export`)",
+        query: &[],
+        request: None,
+        answer: schema::<ExportAnswer>,
+    },
+    Route {
+        op: Op::TrustList,
+        method: "GET",
+        path: "/v1/trust",
+        summary: "Trusted CA certificates (`trust list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<TrustRow>>,
+    },
+    Route {
+        op: Op::TrustAdd,
+        method: "POST",
+        path: "/v1/trust",
+        summary: "Trust the CA certificates in PEM text, each inspected first (`trust add`)",
+        query: &[],
+        request: Some(schema::<PemRequest>),
+        answer: schema::<TrustAddAnswer>,
+    },
+    Route {
+        op: Op::TrustRemove,
+        method: "DELETE",
+        path: "/v1/trust/{sha256}",
+        summary: "Stop trusting a CA certificate, by SHA-256 or a unique prefix of 8+ digits (`trust remove`)",
+        query: &[],
+        request: None,
+        answer: schema::<TrustRow>,
+    },
+    Route {
+        op: Op::CrlList,
+        method: "GET",
+        path: "/v1/trust/crls",
+        summary: "Trusted CRLs",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<CrlRow>>,
+    },
+    Route {
+        op: Op::CrlAdd,
+        method: "POST",
+        path: "/v1/trust/crls",
+        summary: "Add a CRL signed by a trusted CA (`trust add-crl`)",
+        query: &[],
+        request: Some(schema::<PemRequest>),
+        answer: schema::<CrlRow>,
+    },
+    Route {
+        op: Op::Alarms,
+        method: "GET",
+        path: "/v1/alarms",
+        summary: "Open alarms (with all=true, cleared ones too)",
+        query: &[ALL_ALARMS],
+        request: None,
+        answer: schema::<Vec<AlarmRow>>,
+    },
+    Route {
+        op: Op::Audit,
+        method: "GET",
+        path: "/v1/audit",
+        summary: "The audit log, oldest first, a page at a time (`audit`)",
+        query: &[OFFSET, LIMIT],
+        request: None,
+        answer: schema::<AuditPage>,
+    },
+    Route {
+        op: Op::PoolVerificationGet,
+        method: "GET",
+        path: "/v1/pool/verification",
+        summary: "The pool's certificate verification setting (`pool verification status`)",
+        query: &[],
+        request: None,
+        answer: schema::<PoolVerification>,
+    },
+    Route {
+        op: Op::PoolVerificationSet,
+        method: "PUT",
+        path: "/v1/pool/verification",
+        summary: "Turn the pool's certificate verification on or off (`pool verification enable|disable`)",
+        query: &[],
+        request: Some(schema::<PoolVerification>),
+        answer: schema::<PoolVerification>,
+    },
+    Route {
+        op: Op::FleetRenew,
+        method: "POST",
+        path: "/v1/fleet/renew",
+        summary: "Order new host certificates at the hosts' next polls; answers what was ordered at once (`fleet renew`)",
+        query: &[],
+        request: Some(schema::<FleetRenewRequest>),
+        answer: schema::<HostsAnswer>,
+    },
+    Route {
+        op: Op::CaShow,
+        method: "GET",
+        path: "/v1/ca",
+        summary: "The signing CA (`ca show`)",
+        query: &[],
+        request: None,
+        answer: schema::<CaAnswer>,
+    },
+    Route {
+        op: Op::CaRotate,
+        method: "POST",
+        path: "/v1/ca/rotate",
+        summary: "One step of the staged CA rotation; call again until the old root is retired (`ca rotate`)",
+        query: &[],
+        request: None,
+        answer: schema::<RotationAnswer>,
+    },
+    Route {
+        op: Op::Forecast,
+        method: "GET",
+        path: "/v1/forecast",
+        summary: "Every expiry ahead, what it breaks, and whether renewal covers it (`forecast`)",
+        query: &[DAYS],
+        request: None,
+        answer: schema::<ForecastAnswer>,
+    },
+];
+
+/// How a request's method and path matched [`ROUTES`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Matched {
+    /// This endpoint, with its path parameters in order.
+    Route(&'static Route, Vec<String>),
+    /// The path is an endpoint's, not with this method: these are allowed.
+    MethodNotAllowed(Vec<&'static str>),
+    /// No admin endpoint has this path.
+    NotFound,
+}
+
+fn segments_match(template: &str, path: &str) -> Option<Vec<String>> {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (ts, ps) in t.iter().zip(&p) {
+        if ts.starts_with('{') && ts.ends_with('}') {
+            if ps.is_empty() {
+                return None;
+            }
+            params.push((*ps).to_owned());
+        } else if ts != ps {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Finds the endpoint of `method` and `path` (without its query).
+pub fn route(method: &str, path: &str) -> Matched {
+    let mut allowed = Vec::new();
+    for r in ROUTES {
+        if let Some(params) = segments_match(r.path, path) {
+            if r.method == method {
+                return Matched::Route(r, params);
+            }
+            allowed.push(r.method);
+        }
+    }
+    if allowed.is_empty() {
+        Matched::NotFound
+    } else {
+        Matched::MethodNotAllowed(allowed)
+    }
+}
+
+/// Whether `path` is one of the admin API's (any method).
+pub fn is_admin_path(path: &str) -> bool {
+    route("", path) != Matched::NotFound
+}
+
+/// The codes an admin endpoint may refuse with.
+fn refusals(r: &Route) -> Vec<ErrorCode> {
+    let mut codes = vec![
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthenticated,
+        ErrorCode::CredentialRevoked,
+        ErrorCode::CredentialExpired,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::BodyTimeout,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::Unprocessable,
+        ErrorCode::Internal,
+    ];
+    if r.changes() {
+        codes.push(ErrorCode::ReaderOnly);
+        codes.push(ErrorCode::Conflict);
+    }
+    codes
+}
+
+fn describe_status(status: u16) -> &'static str {
+    match status {
+        400 => "the request is malformed: not JSON of the body's shape (a field missing, unknown or of the wrong type), or a bad query parameter",
+        401 => "no admin credential, or one that is revoked or expired",
+        403 => "the credential is not valid, or is a reader's and this endpoint changes something",
+        404 => "no such endpoint or object",
+        405 => "the path is an endpoint's, not with this method",
+        408 => "the request body did not arrive in time",
+        409 => "the object exists already",
+        413 => "the request body is too large",
+        422 => "the request is well-formed but cannot be carried out (an invalid name, PEM, profile...)",
+        _ => "the server failed; see its log",
+    }
+}
+
+/// The admin API's OpenAPI 3.0 document: every endpoint of [`ROUTES`] with its
+/// parameters, request body, answer and refusals, and the schemas of every body.
+pub fn openapi(version: &str) -> Value {
+    let mut g = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let error = g.subschema_for::<ErrorBody>();
+    let mut paths: Map<String, Value> = Map::new();
+    for r in ROUTES {
+        let mut parameters: Vec<Value> = Vec::new();
+        for seg in r.path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                parameters.push(json!({
+                    "name": name,
+                    "in": "path",
+                    "required": true,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                }));
+            }
+        }
+        for p in r.query {
+            let schema = match p.kind {
+                ParamType::Text => json!({"type": "string"}),
+                ParamType::Integer { min, max } => {
+                    json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
+                }
+                ParamType::Boolean => json!({"type": "boolean"}),
+            };
+            parameters.push(json!({
+                "name": p.name,
+                "in": "query",
+                "required": false,
+                "description": p.description,
+                "schema": schema,
+            }));
+        }
+        let mut responses: Map<String, Value> = Map::new();
+        responses.insert(
+            "200".into(),
+            json!({
+                "description": "done",
+                "content": {"application/json": {"schema": (r.answer)(&mut g)}},
+            }),
+        );
+        let mut statuses: Vec<u16> = refusals(r).iter().map(|c| c.status()).collect();
+        statuses.sort_unstable();
+        statuses.dedup();
+        for s in statuses {
+            let codes: Vec<&str> = refusals(r)
+                .iter()
+                .filter(|c| c.status() == s)
+                .map(|c| c.name())
+                .collect();
+            responses.insert(
+                s.to_string(),
+                json!({
+                    "description": format!("{} (code {})", describe_status(s), codes.join(", ")),
+                    "content": {"application/json": {"schema": error.clone()}},
+                }),
+            );
+        }
+        let mut op = json!({
+            "operationId": format!("{:?}", r.op),
+            "summary": r.summary,
+            "parameters": parameters,
+            "responses": responses,
+            "security": [{"bearer": []}, {"clientCertificate": []}],
+        });
+        if let Some(req) = r.request {
+            op["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": req(&mut g)}},
+            });
+        }
+        let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        entry[r.method.to_ascii_lowercase()] = op;
+    }
+    let schemas = g.take_definitions(true);
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "certherd admin API",
+            "version": version,
+            "description": "Every admin operation of a certherd management server. Authenticate with an admin bearer token (`Authorization: Bearer`, from `certherd admin credential NAME`) or an admin client certificate (mutual TLS, from `certherd admin credential NAME --client-cert`). A `reader` credential may only GET. Every call is written to the audit log with the credential's name. Refusals are `{code, message}` with a stable code.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "clientCertificate": {"type": "mutualTLS"},
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn paths_route_to_their_endpoint_or_say_which_methods_are_allowed() {
+        match route("GET", "/v1/certificates/web/site") {
+            Matched::Route(r, p) => {
+                assert_eq!(r.op, Op::CertShow);
+                assert_eq!(p, vec!["web".to_owned(), "site".to_owned()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            route("PATCH", "/v1/hosts"),
+            Matched::MethodNotAllowed(vec!["GET", "POST"])
+        );
+        assert_eq!(route("GET", "/v1/nothing"), Matched::NotFound);
+        assert_eq!(route("GET", "/v1/certificates//x"), Matched::NotFound);
+        // A literal segment wins over nothing: /v1/trust/crls is the CRL list.
+        assert!(
+            matches!(route("GET", "/v1/trust/crls"), Matched::Route(r, _) if r.op == Op::CrlList)
+        );
+    }
+
+    #[test]
+    fn every_route_is_in_the_document_with_its_body_answer_and_refusals() {
+        let doc = openapi("test");
+        for r in ROUTES {
+            let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {} missing", r.method, r.path);
+            assert!(op["responses"]["200"]["content"]["application/json"]["schema"].is_object());
+            for s in ["400", "401", "403", "404", "413", "500"] {
+                assert!(
+                    op["responses"][s].is_object(),
+                    "{} {} lacks {s}",
+                    r.method,
+                    r.path
+                );
+            }
+            assert_eq!(op["requestBody"].is_object(), r.request.is_some());
+            if r.changes() {
+                assert!(op["responses"]["409"].is_object());
+            }
+        }
+        // Every reference resolves.
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "{name} unresolved");
+        }
+        // Request bodies refuse unknown fields in the document as on the wire.
+        assert_eq!(
+            schemas["HostAddRequest"]["additionalProperties"],
+            Value::Bool(false)
+        );
+    }
+
+    #[test]
+    fn request_bodies_refuse_unknown_fields_and_wrong_types() {
+        assert!(crate::decode::<HostAddRequest>(br#"{"name":"h","extra":1}"#).is_err());
+        assert!(crate::decode::<HostAddRequest>(br#"{"name":5}"#).is_err());
+        assert!(crate::decode::<PoolVerification>(br#"{"enabled":"yes"}"#).is_err());
+        assert!(crate::decode::<FleetRenewRequest>(b"{}").is_ok());
+    }
+}

@@ -1,0 +1,939 @@
+//! The admin API: every endpoint of [`certherd_protocol::admin::ROUTES`], each calling the
+//! same [`Node`] operation the CLI calls.
+//!
+//! A call is authenticated first (an admin client certificate over mutual TLS, else an
+//! `Authorization: Bearer` token), then routed, then checked against the credential's role
+//! (`reader`: GET only), and only then is its body read (at most [`super::MAX_BODY`]
+//! bytes) and parsed. Every call, answered or refused, is written to the audit log
+//! (`admin-api`) with the credential's name. A refusal is `{code, message}`; the cause of
+//! a 500 goes to the server's log, never to the caller.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use certherd_ca::{AdminAuth, Node};
+use certherd_core::{EntryRef, StoreName};
+use certherd_protocol as proto;
+use certherd_store::{AdminCredential, AdminRole, HomeStore, Store};
+use http_body_util::Full;
+use hyper::Response;
+use proto::admin::{self as api, Matched, Op, ParamType, Route};
+use proto::ErrorCode;
+
+use crate::{blocking, cached, ok, refuse, Refused, Shared};
+
+/// Who is calling: the credential's name and role, or nobody yet.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    name: String,
+    role: Option<AdminRole>,
+    via: &'static str,
+}
+
+impl Caller {
+    fn anonymous() -> Self {
+        Self {
+            name: "-".into(),
+            role: None,
+            via: "none",
+        }
+    }
+
+    fn of(c: &AdminCredential) -> Self {
+        Self {
+            name: c.name.clone(),
+            role: Some(c.role),
+            via: c.kind.as_str(),
+        }
+    }
+}
+
+/// The credential a request presents: an admin client certificate (mutual TLS) wins over
+/// a bearer token; a host's pool-internal certificate is not an admin credential and is
+/// passed over.
+pub(crate) fn authenticate(
+    node: &Node<HomeStore>,
+    peer: Option<&[u8]>,
+    bearer: Option<&str>,
+) -> Result<Caller, (Caller, Refused)> {
+    let internal = |e: certherd_ca::Error| {
+        eprintln!("certherd server: reading an admin credential: {e}");
+        (
+            Caller::anonymous(),
+            (ErrorCode::Internal, crate::INTERNAL.to_owned()),
+        )
+    };
+    let by_cert = match peer {
+        Some(der) => node.admin_by_client_cert(der).map_err(internal)?,
+        None => AdminAuth::Unknown,
+    };
+    let auth = match (by_cert, bearer) {
+        (AdminAuth::Unknown, Some(token)) => node.admin_by_token(token).map_err(internal)?,
+        (AdminAuth::Unknown, None) => {
+            return Err((
+                Caller::anonymous(),
+                (
+                    ErrorCode::Unauthenticated,
+                    "an admin credential is required: a client certificate or `Authorization: Bearer TOKEN` from `certherd admin credential`".into(),
+                ),
+            ))
+        }
+        (known, _) => known,
+    };
+    match auth {
+        AdminAuth::Accepted(c) => Ok(Caller::of(&c)),
+        AdminAuth::Revoked(c) => Err((
+            Caller::of(&c),
+            (
+                ErrorCode::CredentialRevoked,
+                format!("the admin credential '{}' was revoked", c.name),
+            ),
+        )),
+        AdminAuth::Expired(c) => Err((
+            Caller::of(&c),
+            (
+                ErrorCode::CredentialExpired,
+                format!(
+                    "the admin credential '{}' expired at {}",
+                    c.name,
+                    c.expires_at
+                        .map_or_else(|| "?".to_owned(), certherd_x509::rfc3339)
+                ),
+            ),
+        )),
+        _ => Err((
+            Caller {
+                via: if bearer.is_some() {
+                    "bearer"
+                } else {
+                    "client-cert"
+                },
+                ..Caller::anonymous()
+            },
+            (
+                ErrorCode::Forbidden,
+                "that admin credential is not valid".into(),
+            ),
+        )),
+    }
+}
+
+/// A request to the admin API, its body not read yet.
+pub(crate) struct Call {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub peer: Option<Vec<u8>>,
+    pub bearer: Option<String>,
+    pub source: IpAddr,
+}
+
+/// Writes the call to the audit log (a failure to is logged: the answer stands).
+fn audit(node: &mut Node<HomeStore>, call: &Call, caller: &Caller, answer: &Result<(), Refused>) {
+    let outcome = match answer {
+        Ok(()) => "200".to_owned(),
+        Err((code, _)) => format!("{} {}", code.status(), code.name()),
+    };
+    let detail = format!(
+        "{} {} -> {outcome}; via {} from {}",
+        call.method, call.path, caller.via, call.source
+    );
+    if let Err(e) = node.audit_admin_call(&caller.name, &detail) {
+        eprintln!(
+            "certherd server: NOT in the audit log: admin call by {}: {detail}: {e}",
+            caller.name
+        );
+    }
+}
+
+/// A call that may go ahead: who makes it, and which endpoint with which parameters.
+struct Admitted {
+    caller: Caller,
+    route: &'static Route,
+    params: Vec<String>,
+}
+
+/// Who calls, where, and may they (the store is read: on a blocking thread). A refusal
+/// is audited and answered.
+fn admit(open: &crate::OpenNode, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>>>> {
+    let mut node = cached(open).map_err(|(code, m)| Box::new(refuse(code, m)))?;
+    let authenticated = authenticate(&node, c.peer.as_deref(), c.bearer.as_deref());
+    let mut refused = |caller: &Caller, r: Refused| {
+        audit(&mut node, c, caller, &Err(r.clone()));
+        Box::new(refuse(r.0, r.1))
+    };
+    let caller = match authenticated {
+        Ok(caller) => caller,
+        Err((caller, r)) => return Err(refused(&caller, r)),
+    };
+    let (route, params) = match api::route(&c.method, &c.path) {
+        Matched::Route(r, p) => (r, p),
+        Matched::MethodNotAllowed(allowed) => {
+            let r = (
+                ErrorCode::MethodNotAllowed,
+                format!(
+                    "{} {} is not an endpoint; allowed: {}",
+                    c.method,
+                    c.path,
+                    allowed.join(", ")
+                ),
+            );
+            let mut resp = refused(&caller, r);
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&allowed.join(", ")) {
+                resp.headers_mut().insert(hyper::header::ALLOW, v);
+            }
+            return Err(resp);
+        }
+        Matched::NotFound => {
+            let r = (
+                ErrorCode::NotFound,
+                format!("no such endpoint: {} {}", c.method, c.path),
+            );
+            return Err(refused(&caller, r));
+        }
+    };
+    if route.changes() && caller.role != Some(AdminRole::Admin) {
+        let r = (
+            ErrorCode::ReaderOnly,
+            format!(
+                "the credential '{}' is a reader's: {} {} changes something and needs an admin credential",
+                caller.name, c.method, c.path
+            ),
+        );
+        return Err(refused(&caller, r));
+    }
+    Ok(Admitted {
+        caller,
+        route,
+        params,
+    })
+}
+
+/// Serves an admin call: authentication, routing and role, then the body (read by
+/// `read_body` only once all of those passed), then the operation.
+pub(crate) async fn serve<F, Fut>(
+    shared: Arc<Shared>,
+    call: Call,
+    read_body: F,
+) -> Response<Full<Bytes>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Bytes, Response<Full<Bytes>>>>,
+{
+    let open = shared.open.clone();
+    let call = Arc::new(call);
+    // Who, where, and may they: on a blocking thread (the store is read).
+    let c = call.clone();
+    let gate = tokio::task::spawn_blocking(move || admit(&open, &c)).await;
+    let Admitted {
+        caller,
+        route,
+        params,
+    } = match gate {
+        Ok(Ok(g)) => g,
+        Ok(Err(resp)) => return *resp,
+        Err(_) => return refuse(ErrorCode::Internal, crate::INTERNAL),
+    };
+    let body = match read_body().await {
+        Ok(b) => b,
+        Err(resp) => {
+            // Too large or too slow: refused, and audited.
+            let code = match resp.status().as_u16() {
+                413 => ErrorCode::BodyTooLarge,
+                _ => ErrorCode::BodyTimeout,
+            };
+            let open = shared.open.clone();
+            let c = call.clone();
+            let who = caller.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(mut node) = cached(&open) {
+                    audit(&mut node, &c, &who, &Err((code, String::new())));
+                }
+            })
+            .await;
+            return resp;
+        }
+    };
+    let open = shared.open.clone();
+    blocking(move || {
+        let mut node = cached(&open)?;
+        let answer = operate(
+            &mut node,
+            route,
+            &params,
+            call.query.as_deref(),
+            &body,
+            &caller.name,
+        );
+        let outcome = answer.as_ref().map(|_| ()).map_err(Clone::clone);
+        audit(&mut node, &call, &caller, &outcome);
+        answer
+    })
+    .await
+    .unwrap_or_else(|(code, message)| refuse(code, message))
+}
+
+/// Maps a node's refusal to a code and a message safe to show; the cause of an internal
+/// failure goes to the server's log.
+fn refusal(e: &certherd_ca::Error) -> Refused {
+    use certherd_ca::Error as E;
+    let code = match e {
+        E::NoSuchEntry(_) | E::NoSuchStore(_) | E::NoSuchTrust(_) | E::NoSuchCredential(_) => {
+            ErrorCode::NotFound
+        }
+        E::Store(certherd_store::Error::NotFound { .. }) => ErrorCode::NotFound,
+        // Two CA rotations begun within one second name their new root alike: a
+        // conflict to retry, not the server's failure.
+        E::EntryExists(_) | E::Store(certherd_store::Error::Exists { .. }) => ErrorCode::Conflict,
+        E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => ErrorCode::Internal,
+        _ => ErrorCode::Unprocessable,
+    };
+    if code == ErrorCode::Internal {
+        eprintln!("certherd server: admin call failed: {e}");
+        return (code, crate::INTERNAL.to_owned());
+    }
+    (code, e.to_string())
+}
+
+fn bad(message: impl Into<String>) -> Refused {
+    (ErrorCode::InvalidRequest, message.into())
+}
+
+fn unprocessable(message: impl Into<String>) -> Refused {
+    (ErrorCode::Unprocessable, message.into())
+}
+
+/// A query's parameters, each known to the endpoint, given once, of its type.
+struct Query(Vec<(String, String)>);
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl Query {
+    fn parse(route: &Route, query: Option<&str>) -> Result<Self, Refused> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for piece in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+            let (k, v) = percent_decode(k)
+                .zip(percent_decode(v))
+                .ok_or_else(|| bad("the query is not valid percent-encoded UTF-8"))?;
+            let Some(param) = route.query.iter().find(|p| p.name == k) else {
+                let known: Vec<&str> = route.query.iter().map(|p| p.name).collect();
+                return Err(bad(format!(
+                    "unknown query parameter '{k}' (this endpoint takes: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            };
+            if pairs.iter().any(|(n, _)| n == &k) {
+                return Err(bad(format!("query parameter '{k}' given twice")));
+            }
+            match param.kind {
+                ParamType::Integer { min, max } => match v.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => {}
+                    _ => {
+                        return Err(bad(format!(
+                            "query parameter '{k}' must be a whole number from {min} to {max}"
+                        )))
+                    }
+                },
+                ParamType::Boolean if v != "true" && v != "false" => {
+                    return Err(bad(format!("query parameter '{k}' must be true or false")));
+                }
+                _ => {}
+            }
+            pairs.push((k, v));
+        }
+        Ok(Self(pairs))
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn int(&self, name: &str) -> Option<i64> {
+        self.text(name).and_then(|v| v.parse().ok())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.text(name) == Some("true")
+    }
+}
+
+/// The body of an endpoint that takes none must be empty (or `{}`-less whitespace).
+fn no_body(body: &[u8]) -> Result<(), Refused> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(())
+    } else {
+        Err(bad("this endpoint takes no request body"))
+    }
+}
+
+fn entry_ref(params: &[String]) -> Result<EntryRef, Refused> {
+    let (Some(store), Some(alias)) = (params.first(), params.get(1)) else {
+        return Err(bad("the path lacks STORE/ALIAS"));
+    };
+    let text = format!("{store}/{alias}");
+    text.parse::<EntryRef>()
+        .map_err(|_| (ErrorCode::NotFound, format!("entry {text} does not exist")))
+}
+
+fn param(params: &[String]) -> Result<&str, Refused> {
+    params
+        .first()
+        .map(String::as_str)
+        .ok_or_else(|| bad("the path lacks its parameter"))
+}
+
+fn rfc(t: certherd_core::OffsetDateTime) -> String {
+    certherd_x509::rfc3339(t)
+}
+
+fn cert_row(v: &certherd_ca::EntryView) -> api::CertRow {
+    let m = &v.meta;
+    api::CertRow {
+        store: m.entry.store.to_string(),
+        alias: m.entry.alias.to_string(),
+        profile: m.profile.clone(),
+        source: m.source.as_str().to_owned(),
+        subject: m.subject.clone(),
+        issuer: m.issuer.clone(),
+        serial: m.serial.clone(),
+        not_before: rfc(m.not_before),
+        not_after: rfc(m.not_after),
+        days_left: v.days_left,
+        status: v.status.as_str().to_owned(),
+        auto_renew: v.auto_renew,
+        renew_after: v.renew_after.map(rfc),
+        has_key: m.kind == certherd_core::EntryKind::KeyPair,
+        sha256: m.sha256.clone(),
+        also_seen_at: Vec::new(),
+    }
+}
+
+fn trust_row(m: &certherd_core::EntryMeta) -> api::TrustRow {
+    api::TrustRow {
+        alias: m.entry.alias.to_string(),
+        subject: m.subject.clone(),
+        not_after: rfc(m.not_after),
+        sha256: m.sha256.clone(),
+    }
+}
+
+fn host_row(node: &Node<HomeStore>, h: &certherd_core::Host) -> Result<proto::HostRow, Refused> {
+    Ok(proto::HostRow {
+        name: h.name.clone(),
+        ips: h.ips.iter().map(ToString::to_string).collect(),
+        joined_at: h.joined_at.map(rfc),
+        last_seen: h.last_seen.map(rfc),
+        pool_internal_sha256: h.pool_sha256.clone(),
+        renew_pending: node.renewal_pending(&h.name).map_err(|e| refusal(&e))?,
+    })
+}
+
+/// The named host, which must exist (404), and must have joined when `joined`.
+fn known_host(node: &Node<HomeStore>, name: &str) -> Result<certherd_core::Host, Refused> {
+    node.store()
+        .host(name)
+        .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?
+        .ok_or_else(|| (ErrorCode::NotFound, format!("no host named '{name}'")))
+}
+
+fn random32() -> Result<[u8; 32], Refused> {
+    let mut b = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| {
+        eprintln!("certherd server: no randomness available");
+        (ErrorCode::Internal, crate::INTERNAL.to_owned())
+    })?;
+    Ok(b)
+}
+
+/// Carries out one admin operation.
+fn operate(
+    node: &mut Node<HomeStore>,
+    route: &Route,
+    params: &[String],
+    query: Option<&str>,
+    body: &[u8],
+    caller: &str,
+) -> Result<Response<Full<Bytes>>, Refused> {
+    let q = Query::parse(route, query)?;
+    if route.request.is_none() {
+        no_body(body)?;
+    }
+    let r = |e: certherd_ca::Error| refusal(&e);
+    Ok(match route.op {
+        Op::HostList => {
+            let hosts = node.hosts().map_err(r)?;
+            let rows = hosts
+                .iter()
+                .map(|h| host_row(node, h))
+                .collect::<Result<Vec<_>, _>>()?;
+            ok(&rows)
+        }
+        Op::HostAdd => {
+            let req: api::HostAddRequest = crate::body_of(body)?;
+            let ips = req
+                .ips
+                .iter()
+                .map(|s| {
+                    IpAddr::from_str(s)
+                        .map_err(|_| unprocessable(format!("'{s}' is not an IP address")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let hours = req.token_ttl_hours.unwrap_or(24);
+            if !(1..=720).contains(&hours) {
+                return Err(unprocessable("token_ttl_hours must be from 1 to 720"));
+            }
+            if node
+                .store()
+                .host(&req.name)
+                .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?
+                .is_some()
+            {
+                return Err((
+                    ErrorCode::Conflict,
+                    format!("host '{}' is already enrolled (DELETE /v1/hosts/{} first to enroll it again)", req.name, req.name),
+                ));
+            }
+            let ttl = time::Duration::hours(i64::from(hours));
+            let (host, token, ca) = node
+                .host_add(&req.name, &ips, ttl, random32()?)
+                .map_err(r)?;
+            ok(&api::HostAdded {
+                token_expires_at: rfc(host.created_at + ttl),
+                host: host_row(node, &host)?,
+                token,
+                ca_fingerprint: ca,
+            })
+        }
+        Op::HostRemove => {
+            let name = param(params)?;
+            known_host(node, name)?;
+            node.host_remove(name).map_err(r)?;
+            ok(&api::HostsAnswer {
+                hosts: vec![name.to_owned()],
+            })
+        }
+        Op::HostResetServerCert => {
+            let name = param(params)?;
+            known_host(node, name)?;
+            let hosts = node.order_renewal(&[name.to_owned()]).map_err(r)?;
+            ok(&api::HostsAnswer { hosts })
+        }
+        Op::HostRefreshPoolCert => {
+            let name = param(params)?;
+            known_host(node, name)?;
+            node.order_pool_refresh(name).map_err(r)?;
+            ok(&api::HostsAnswer {
+                hosts: vec![name.to_owned()],
+            })
+        }
+        Op::FleetRenew => {
+            let req: api::FleetRenewRequest = crate::body_of(body)?;
+            for h in &req.hosts {
+                known_host(node, h)?;
+            }
+            let hosts = node.order_renewal(&req.hosts).map_err(r)?;
+            ok(&api::HostsAnswer { hosts })
+        }
+        Op::CertList => {
+            let store =
+                match q.text("store") {
+                    Some(s) => Some(s.parse::<StoreName>().map_err(|_| {
+                        (ErrorCode::NotFound, format!("store '{s}' does not exist"))
+                    })?),
+                    None => None,
+                };
+            let now = node.now();
+            let within = q.int("expiring_within_days");
+            let mut views = node.list(store.as_ref(), now).map_err(r)?;
+            // One certificate, one row, as `cert list` shows it: scanned copies are named
+            // under it (a store's own listing shows every entry).
+            let folded = certherd_core::fold_copies(
+                &views.iter().map(|v| v.meta.clone()).collect::<Vec<_>>(),
+            );
+            if store.is_none() {
+                views.retain(|v| folded.items.iter().any(|m| m.entry == v.meta.entry));
+            }
+            let rows: Vec<api::CertRow> = views
+                .iter()
+                .filter(|v| {
+                    q.text("profile")
+                        .is_none_or(|p| v.meta.profile.as_deref() == Some(p))
+                })
+                .filter(|v| q.text("status").is_none_or(|s| v.status.as_str() == s))
+                .filter(|v| within.is_none_or(|d| v.days_left <= d))
+                .map(|v| api::CertRow {
+                    also_seen_at: folded
+                        .copies_of(&v.meta.entry)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    ..cert_row(v)
+                })
+                .collect();
+            ok(&rows)
+        }
+        Op::CertShow => {
+            let e = entry_ref(params)?;
+            let (view, info, chain) = node.show(&e).map_err(r)?;
+            ok(&api::CertDetail {
+                certificate: cert_row(&view),
+                sans: info.subject_alt_names(),
+                extended_key_usage: info.extended_key_usage.clone(),
+                public_key: info.public_key.clone(),
+                signature_algorithm: info.signature_algorithm.clone(),
+                is_ca: info.is_ca,
+                chain: chain
+                    .iter()
+                    .map(|c| api::ChainCert {
+                        subject: c.subject.clone(),
+                        issuer: c.issuer.clone(),
+                        not_after: rfc(c.not_after),
+                        sha256: c.sha256.clone(),
+                    })
+                    .collect(),
+            })
+        }
+        Op::CertIssue => {
+            let req: api::IssueRequest = crate::body_of(body)?;
+            let text = format!("{}/{}", req.store, req.alias);
+            let entry: EntryRef = text
+                .parse()
+                .map_err(|e: certherd_core::Error| unprocessable(format!("{text}: {e}")))?;
+            let key_algo = match req.key_algo.as_deref() {
+                Some(a) => Some(
+                    a.parse::<certherd_x509::KeyAlgorithm>()
+                        .map_err(|e| unprocessable(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let issued = node
+                .issue(&certherd_ca::IssueRequest {
+                    profile: req.profile,
+                    entry,
+                    common_name: req.common_name,
+                    names: req.names,
+                    key_algo,
+                })
+                .map_err(r)?;
+            let now = node.now();
+            ok(&api::IssuedAnswer {
+                certificate: cert_row(&node.view(issued.meta, now)),
+                backup: None,
+                warnings: issued.warnings,
+            })
+        }
+        Op::CertRenew => {
+            let e = entry_ref(params)?;
+            let (issued, backup) = node.renew(&e).map_err(r)?;
+            let now = node.now();
+            ok(&api::IssuedAnswer {
+                certificate: cert_row(&node.view(issued.meta, now)),
+                backup: Some(backup.to_string()),
+                warnings: issued.warnings,
+            })
+        }
+        Op::CertRevoke => {
+            let e = entry_ref(params)?;
+            let req: api::RevokeRequest = crate::body_of(body)?;
+            let reason = match req.reason.as_deref() {
+                None => certherd_x509::RevocationReason::Unspecified,
+                Some(name) => certherd_x509::RevocationReason::parse(name).ok_or_else(|| {
+                    unprocessable(format!(
+                        "unknown reason '{name}': expected unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn"
+                    ))
+                })?,
+            };
+            let by = format!("admin:{caller}");
+            let (revocation, now, crl_number) = match node.revoke(&e, reason, &by).map_err(r)? {
+                certherd_ca::RevokeOutcome::Revoked {
+                    revocation,
+                    crl_number,
+                } => (revocation, true, Some(crl_number)),
+                certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, false, None),
+            };
+            ok(&api::RevokeAnswer {
+                entry: revocation.entry,
+                serial: revocation.serial,
+                reason: revocation.reason.name().to_owned(),
+                revoked_at: certherd_x509::rfc3339(revocation.revoked_at),
+                revoked_by: revocation.revoked_by,
+                revoked_now: now,
+                crl_number,
+            })
+        }
+        Op::CertExport => {
+            let e = entry_ref(params)?;
+            // The certificate and its chain only: the API never gives out a key.
+            let pem = node
+                .export_with(
+                    &e,
+                    &certherd_ca::ExportOptions {
+                        format: certherd_ca::ExportFormat::Pem,
+                        content: certherd_ca::ExportContent::Certificate,
+                        with_root: true,
+                        password: None,
+                    },
+                )
+                .map_err(r)?;
+            let certs = certherd_x509::parse_certificates(&pem)
+                .map_err(|e| refusal(&certherd_ca::Error::X509(e)))?;
+            let mut pems = certs.iter().map(|c| crate::pem(c));
+            let certificate = pems
+                .next()
+                .ok_or_else(|| unprocessable(format!("{e} holds no certificate")))?;
+            ok(&api::ExportAnswer {
+                certificate,
+                chain: pems.collect(),
+            })
+        }
+        Op::TrustList => {
+            let rows: Vec<api::TrustRow> = node
+                .trust_list()
+                .map_err(r)?
+                .iter()
+                .map(trust_row)
+                .collect();
+            ok(&rows)
+        }
+        Op::TrustAdd => {
+            let req: api::PemRequest = crate::body_of(body)?;
+            let added = node.trust_add_checked(req.pem.as_bytes()).map_err(r)?;
+            ok(&api::TrustAddAnswer {
+                added: added.added.iter().map(trust_row).collect(),
+                already: added.already.iter().map(trust_row).collect(),
+                warnings: added
+                    .warnings
+                    .iter()
+                    .map(|f| format!("{}: {}", f.kind, f.message))
+                    .collect(),
+            })
+        }
+        Op::TrustRemove => {
+            let fp = param(params)?;
+            let removed = node.trust_remove(fp).map_err(r)?;
+            ok(&trust_row(&removed))
+        }
+        Op::CrlList => {
+            let crls = node
+                .store()
+                .crls()
+                .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?;
+            let rows: Vec<api::CrlRow> = crls
+                .iter()
+                .map(|c| api::CrlRow {
+                    issuer: c.issuer.clone(),
+                    sha256: c.sha256.clone(),
+                    this_update: rfc(c.this_update),
+                    added_at: rfc(c.added_at),
+                })
+                .collect();
+            ok(&rows)
+        }
+        Op::CrlAdd => {
+            let req: api::PemRequest = crate::body_of(body)?;
+            let info = node.trust_add_crl(req.pem.as_bytes()).map_err(r)?;
+            ok(&api::CrlRow {
+                issuer: info.issuer,
+                sha256: info.sha256,
+                this_update: rfc(info.this_update),
+                added_at: rfc(node.now()),
+            })
+        }
+        Op::Alarms => {
+            let all = q.flag("all");
+            let rows: Vec<proto::AlarmRow> = node
+                .alarm_history()
+                .map_err(r)?
+                .iter()
+                .filter(|a| all || a.is_open())
+                .map(|a| proto::AlarmRow {
+                    kind: a.kind.name().to_owned(),
+                    subject: a.subject.clone(),
+                    raised_at: rfc(a.raised_at),
+                })
+                .collect();
+            ok(&rows)
+        }
+        Op::Audit => {
+            let log = node
+                .store()
+                .audit_log()
+                .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?;
+            let offset = usize::try_from(q.int("offset").unwrap_or(0)).unwrap_or(usize::MAX);
+            let limit = usize::try_from(q.int("limit").unwrap_or(100)).unwrap_or(100);
+            let records = log
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|a| api::AuditRow {
+                    at: rfc(a.at),
+                    action: a.action.clone(),
+                    subject: a.subject.clone(),
+                    detail: a.detail.clone(),
+                })
+                .collect();
+            ok(&api::AuditPage {
+                total: log.len() as u64,
+                offset: offset as u64,
+                records,
+            })
+        }
+        Op::PoolVerificationGet => ok(&api::PoolVerification {
+            enabled: node.pool_verification().map_err(r)?,
+        }),
+        Op::PoolVerificationSet => {
+            let req: api::PoolVerification = crate::body_of(body)?;
+            node.set_pool_verification(req.enabled).map_err(r)?;
+            ok(&api::PoolVerification {
+                enabled: node.pool_verification().map_err(r)?,
+            })
+        }
+        Op::CaShow => {
+            let s = node.ca_summary().map_err(r)?;
+            ok(&api::CaAnswer {
+                mode: s.mode,
+                entry: s.entry.map(|e| e.to_string()),
+                subject: s.info.as_ref().map(|i| i.subject.clone()),
+                not_after: s.info.as_ref().map(|i| rfc(i.not_after)),
+                sha256: s.info.as_ref().map(|i| i.sha256.clone()),
+                root_sha256: s.root.as_ref().map(|i| i.sha256.clone()),
+                retiring: s.retiring.map(|e| e.to_string()),
+                pending: s.pending,
+            })
+        }
+        Op::CaRotate => {
+            let rep = node.ca_rotate().map_err(r)?;
+            ok(&api::RotationAnswer {
+                new_ca: rep.new_ca.to_string(),
+                new_sha256: rep.new_sha256,
+                old_ca: rep.old_ca.to_string(),
+                reissued: rep.reissued.iter().map(|x| x.entry.to_string()).collect(),
+                retired: rep.retired,
+                waiting_for: rep.waiting_for,
+                ordered: rep.ordered,
+            })
+        }
+        Op::Forecast => {
+            let days = q.int("days").unwrap_or(365);
+            let until = node.now() + time::Duration::days(days);
+            let f = node.forecast(until).map_err(r)?;
+            ok(&api::ForecastAnswer {
+                from: rfc(f.from),
+                until: rfc(f.until),
+                items: f
+                    .items
+                    .iter()
+                    .map(|i| api::ForecastRow {
+                        entry: i.entry.to_string(),
+                        subject: i.subject.clone(),
+                        not_after: rfc(i.not_after),
+                        impact: i.impact.clone(),
+                        affected: i.affected.clone(),
+                        covered: i.covered,
+                        already_expired: i.already_expired,
+                    })
+                    .collect(),
+            })
+        }
+        _ => {
+            return Err((
+                ErrorCode::NotFound,
+                format!(
+                    "{} {} is not served by this server",
+                    route.method, route.path
+                ),
+            ))
+        }
+    })
+}
+
+/// The OpenAPI document, built once.
+pub(crate) fn openapi_text() -> &'static str {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| proto::encode(&api::openapi(env!("CARGO_PKG_VERSION"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the caller did wrong is a 4xx with the node's words; what failed in the
+    /// server is a 500 that says only `internal`.
+    #[test]
+    fn node_errors_map_to_their_status_and_an_internal_cause_is_not_shown() {
+        use certherd_ca::Error as E;
+        let exists = E::Store(certherd_store::Error::Exists {
+            what: "entry",
+            name: "ca/root-20261125163516".into(),
+        });
+        assert_eq!(refusal(&exists).0, ErrorCode::Conflict);
+        let gone = E::Store(certherd_store::Error::NotFound {
+            what: "host",
+            name: "h".into(),
+        });
+        assert_eq!(refusal(&gone).0, ErrorCode::NotFound);
+        assert_eq!(
+            refusal(&E::Invalid("no".into())).0,
+            ErrorCode::Unprocessable
+        );
+        let broken = E::Store(certherd_store::Error::Corrupt("secret detail".into()));
+        let (code, message) = refusal(&broken);
+        assert_eq!(code, ErrorCode::Internal);
+        assert!(!message.contains("secret detail"), "{message}");
+    }
+
+    #[test]
+    fn query_parameters_are_checked_against_the_endpoint() {
+        let route = match api::route("GET", "/v1/audit") {
+            Matched::Route(r, _) => r,
+            other => panic!("{other:?}"),
+        };
+        let q = Query::parse(route, Some("offset=5&limit=10")).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((q.int("offset"), q.int("limit")), (Some(5), Some(10)));
+        for bad in [
+            "limit=0",
+            "limit=x",
+            "offset=-1",
+            "colour=red",
+            "limit=1&limit=2",
+            "limit=%zz",
+        ] {
+            let refused = Query::parse(route, Some(bad)).err().map(|e| e.0);
+            assert_eq!(refused, Some(ErrorCode::InvalidRequest), "{bad}");
+        }
+        assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%e2%82"), None);
+    }
+}
