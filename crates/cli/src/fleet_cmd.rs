@@ -793,6 +793,15 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
             (h.clone(), *d, na)
         })
         .collect();
+    Ok(fleet_renew_results(&rows, output))
+}
+
+/// The `fleet renew` table or JSON, one row per host (name, renewed, new not-after), on
+/// the home and through the API alike; exit 0 when every host renewed.
+pub(crate) fn fleet_renew_results(
+    rows: &[(String, bool, Option<String>)],
+    output: Output,
+) -> ExitCode {
     match output {
         Output::Json => json(&json!(rows
             .iter()
@@ -806,11 +815,11 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
                 .collect::<Vec<_>>(),
         ),
     }
-    Ok(if done.iter().all(|d| *d) {
+    if rows.iter().all(|(_, d, _)| *d) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 fn verification(

@@ -489,34 +489,7 @@ fn fleet(client: &Client, c: FleetCmd) -> Result<ExitCode, Failure> {
             (h.clone(), *d, na)
         })
         .collect();
-    match output {
-        Output::Json => json(&json!(rows
-            .iter()
-            .map(|(h, d, na)| json!({"host": h, "result": if *d { "renewed" } else { "pending" }, "not_after": na}))
-            .collect::<Vec<_>>())),
-        Output::Table => table(
-            &["HOST", "RESULT", "NOT AFTER"],
-            &rows
-                .iter()
-                .map(|(h, d, na)| {
-                    vec![
-                        h.clone(),
-                        if *d {
-                            "renewed".into()
-                        } else {
-                            "pending: not heard from yet".into()
-                        },
-                        na.clone().unwrap_or_else(|| "-".into()),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
-    }
-    Ok(if done.iter().all(|d| *d) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::fleet_cmd::fleet_renew_results(&rows, output))
 }
 
 fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {

@@ -221,11 +221,10 @@ impl Drop for Libvirtd {
     }
 }
 
-/// `virsh -c qemu+tls://localhost:PORT/system?pkipath=DIR uri`: success and what it printed.
-fn virsh_uri(port: u16, pkipath: &Path) -> (bool, String, String) {
-    let uri = format!("qemu+tls://localhost:{port}/system?pkipath={}", s(pkipath));
+/// `virsh -c URI uri`: success and what it printed.
+fn virsh(uri: &str) -> (bool, String) {
     let o = Command::new(VIRSH)
-        .args(["-c", &uri, "uri"])
+        .args(["-c", uri, "uri"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -234,12 +233,16 @@ fn virsh_uri(port: u16, pkipath: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    eprintln!(
-        "$ virsh -c '{uri}' uri\n  exit {:?}\n{}",
-        o.status.code(),
-        text.trim_end()
-    );
-    (o.status.success(), text, uri)
+    (o.status.success(), text)
+}
+
+/// `virsh -c qemu+tls://localhost:PORT/system?pkipath=DIR uri`: success and what it
+/// printed (also shown).
+fn virsh_uri(port: u16, pkipath: &Path) -> (bool, String, String) {
+    let uri = format!("qemu+tls://localhost:{port}/system?pkipath={}", s(pkipath));
+    let (ok, text) = virsh(&uri);
+    eprintln!("$ virsh -c '{uri}' uri\n  ok {ok}\n{}", text.trim_end());
+    (ok, text, uri)
 }
 
 /// A virsh pkipath directory: `cacert` (the trusted roots), and the layout's client
@@ -579,19 +582,9 @@ fn virsh_loop(
         let uri = format!("qemu+tls://127.0.0.1:{port}/system");
         let (mut ok, mut failed) = (0, Vec::new());
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let o = Command::new(VIRSH)
-                .args(["-c", &uri, "uri"])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            if o.status.success() {
-                ok += 1;
-            } else {
-                failed.push(format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&o.stdout),
-                    String::from_utf8_lossy(&o.stderr)
-                ));
+            match virsh(&uri) {
+                (true, _) => ok += 1,
+                (false, said) => failed.push(said),
             }
             std::thread::sleep(Duration::from_millis(200));
         }

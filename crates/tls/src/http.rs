@@ -215,39 +215,12 @@ pub fn post_json(
     identity: Option<&Identity>,
     limits: &Limits,
 ) -> Result<Response, Error> {
-    let address = url.address();
-    let io = |phase| {
-        let address = address.clone();
-        move |source| Error::Io {
-            address,
-            phase,
-            source,
-        }
+    let post = Request {
+        method: "POST",
+        headers: &[],
+        body,
     };
-    if url.tls {
-        let verifier = crate::anchored(anchors.to_vec()).map_err(Error::Connect)?;
-        let endpoint = crate::Endpoint {
-            address: address.clone(),
-            proxy: None,
-            timeout: limits.connect,
-            server_name: Some(url.host.clone()),
-            starttls: None,
-        };
-        let mut stream =
-            crate::connect_for_request(&endpoint, verifier, identity).map_err(Error::Connect)?;
-        stream
-            .sock
-            .set_read_timeout(Some(limits.read))
-            .map_err(io("configuring the socket"))?;
-        stream
-            .sock
-            .set_write_timeout(Some(limits.write))
-            .map_err(io("configuring the socket"))?;
-        exchange(&mut stream, &address, &url.host, &url.path, body, limits)
-    } else {
-        let mut stream = tcp(&address, limits)?;
-        exchange(&mut stream, &address, &url.host, &url.path, body, limits)
-    }
+    request(url, &post, anchors, identity, limits)
 }
 
 /// POSTs a JSON body over a stream the caller established (and whose peer it checked),
