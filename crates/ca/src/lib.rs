@@ -22,6 +22,7 @@ mod key_provider;
 pub mod layout;
 pub mod lease;
 mod node;
+pub mod report;
 mod reset;
 mod revoke;
 mod trust;

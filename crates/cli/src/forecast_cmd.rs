@@ -7,10 +7,10 @@ use certherd_store::{write_atomic, Home};
 use serde_json::json;
 
 use crate::args::{ForecastArgs, Output, ReportArgs};
-use crate::html_report::{ForecastItem, ReportAlarm, ReportData, ReportRow};
 use crate::instant::{parse_at, rfc3339, short};
 use crate::render::{json, table};
 use crate::{open_node, Failure, LocalNode};
+use certherd_ca::report::{ForecastItem, ReportAlarm, ReportData};
 
 fn until(node: &LocalNode, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
     let now = node.now();
@@ -102,28 +102,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
     let hostname = node.hostname()?;
     let f = node.forecast(until)?;
     let check = node.check(now, node.thresholds())?;
-    let rows = node
-        .list(None, now)?
-        .into_iter()
-        .map(|v| ReportRow {
-            // A fleet host's certificates are shown under the host they live on.
-            node: if [certherd_ca::HOSTS_STORE, certherd_ca::POOL_STORE]
-                .contains(&v.meta.entry.store.as_str())
-            {
-                v.meta.entry.alias.to_string()
-            } else {
-                hostname.clone()
-            },
-            store: v.meta.entry.store.to_string(),
-            alias: v.meta.entry.alias.to_string(),
-            subject: v.meta.subject.clone(),
-            profile: v.meta.profile.clone().unwrap_or_default(),
-            not_after: v.meta.not_after,
-            days_left: v.days_left,
-            status: v.status.as_str().to_owned(),
-            auto_renew: v.auto_renew,
-        })
-        .collect();
+    let rows = certherd_ca::report::rows(&node, &hostname, now)?;
     let mut alarms: Vec<ReportAlarm> = check
         .findings
         .iter()
@@ -180,7 +159,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             .collect(),
         headline: Some(headline(&f)),
     };
-    let html = crate::html_report::render(&data);
+    let html = certherd_ca::report::render(&data);
     write_atomic(&a.html, html.as_bytes(), 0o644).map_err(|e| Failure::file(&a.html, e))?;
     outln!(
         "wrote {} ({} certificates, {} open alarms)",

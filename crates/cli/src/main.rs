@@ -12,7 +12,6 @@ mod failure;
 mod fleet_cmd;
 mod forecast_cmd;
 mod home_cmd;
-mod html_report;
 mod init_cmd;
 mod input;
 mod instant;

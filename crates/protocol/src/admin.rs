@@ -816,6 +816,7 @@ fn refusals(r: &Route) -> Vec<ErrorCode> {
     ];
     if r.changes() {
         codes.push(ErrorCode::ReaderOnly);
+        codes.push(ErrorCode::CsrfRefused);
         codes.push(ErrorCode::Conflict);
     }
     codes
@@ -825,7 +826,7 @@ fn describe_status(status: u16) -> &'static str {
     match status {
         400 => "the request is malformed: not JSON of the body's shape (a field missing, unknown or of the wrong type), or a bad query parameter",
         401 => "no admin credential, or one that is revoked or expired",
-        403 => "the credential is not valid, or is a reader's and this endpoint changes something",
+        403 => "the credential is not valid, or is a reader's and this endpoint changes something, or a console session's change lacks its CSRF token",
         404 => "no such endpoint or object",
         405 => "the path is an endpoint's, not with this method",
         408 => "the request body did not arrive in time",

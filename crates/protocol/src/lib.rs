@@ -16,6 +16,7 @@ use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub mod admin;
+pub mod console;
 
 /// `POST /v1/enrollment`: which host a token was issued for (the token is not spent).
 pub const ENROLLMENT: &str = "/v1/enrollment";
@@ -235,6 +236,10 @@ pub enum ErrorCode {
     /// The client certificate is revoked by a CRL the server holds (its CA's own, or one
     /// added with `trust add-crl`). 403.
     CertificateRevoked,
+    /// A change made with the web console's session cookie lacks the session's
+    /// `X-CSRF-Token`, or a browser sent it from another site (`Origin`,
+    /// `Sec-Fetch-Site`). 403.
+    CsrfRefused,
     /// No such endpoint. 404.
     NotFound,
     /// The path is an admin endpoint's, not with this method (see `Allow`). 405.
@@ -263,7 +268,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server sends, in the order of their HTTP status.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
         Self::CredentialRevoked,
@@ -274,6 +279,7 @@ impl ErrorCode {
         Self::NotEnrolled,
         Self::KeyAlgorithm,
         Self::CertificateRevoked,
+        Self::CsrfRefused,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::BodyTimeout,
@@ -295,7 +301,8 @@ impl ErrorCode {
             | Self::TokenRefused
             | Self::NotEnrolled
             | Self::KeyAlgorithm
-            | Self::CertificateRevoked => 403,
+            | Self::CertificateRevoked
+            | Self::CsrfRefused => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::BodyTimeout => 408,
@@ -324,6 +331,7 @@ impl ErrorCode {
             Self::NotEnrolled => "not_enrolled",
             Self::KeyAlgorithm => "key_algorithm",
             Self::CertificateRevoked => "certificate_revoked",
+            Self::CsrfRefused => "csrf_refused",
             Self::NotFound => "not_found",
             Self::BodyTimeout => "body_timeout",
             Self::HostUnknown => "host_unknown",

@@ -33,7 +33,17 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    fn anonymous() -> Self {
+    /// The credential's name (`-` for nobody).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The credential's role, once authenticated.
+    pub(crate) fn role(&self) -> Option<AdminRole> {
+        self.role
+    }
+
+    pub(crate) fn anonymous() -> Self {
         Self {
             name: "-".into(),
             role: None,
@@ -128,10 +138,20 @@ pub(crate) struct Call {
     pub peer: Option<Vec<u8>>,
     pub bearer: Option<String>,
     pub source: IpAddr,
+    /// The bearer token came from a console session (audited as such).
+    pub session: bool,
+    /// Refused before authentication (a console session gone, a change without its CSRF
+    /// token, a change from another site): audited and answered as it stands.
+    pub refused: Option<Refused>,
 }
 
 /// Writes the call to the audit log (a failure to is logged: the answer stands).
-fn audit(node: &mut Node<HomeStore>, call: &Call, caller: &Caller, answer: &Result<(), Refused>) {
+pub(crate) fn audit(
+    node: &mut Node<HomeStore>,
+    call: &Call,
+    caller: &Caller,
+    answer: &Result<(), Refused>,
+) {
     let outcome = match answer {
         Ok(()) => "200".to_owned(),
         Err((code, _)) => format!("{} {}", code.status(), code.name()),
@@ -164,7 +184,23 @@ fn admit(open: &crate::OpenNode, c: &Call) -> Result<Admitted, Box<Response<Full
         audit(&mut node, c, caller, &Err(r.clone()));
         Box::new(refuse(r.0, r.1))
     };
+    if let Some(r) = c.refused.clone() {
+        let caller = authenticated.unwrap_or_else(|(caller, _)| caller);
+        let caller = Caller {
+            via: if c.session {
+                "console-session"
+            } else {
+                caller.via
+            },
+            ..caller
+        };
+        return Err(refused(&caller, r));
+    }
     let caller = match authenticated {
+        Ok(caller) if c.session => Caller {
+            via: "console-session",
+            ..caller
+        },
         Ok(caller) => caller,
         Err((caller, r)) => return Err(refused(&caller, r)),
     };

@@ -47,6 +47,7 @@
 mod admin;
 mod client_auth;
 pub mod conns;
+mod console;
 mod error;
 pub mod lifecycle;
 pub mod refusals;
@@ -115,6 +116,8 @@ struct Shared {
     refusals: std::sync::Mutex<refusals::Refusals>,
     body_timeout: Duration,
     refusal_interval: Duration,
+    /// The web console's sessions (this process's memory only).
+    sessions: std::sync::Mutex<console::Sessions>,
 }
 
 impl Shared {
@@ -379,7 +382,8 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     conn.set(conns::Phase::Body);
-    let response = route(shared, &conn, source, peer, req).await;
+    let mut response = route(shared, &conn, source, peer, req).await;
+    console::harden(response.headers_mut());
     conn.set(conns::Phase::Idle);
     Ok(response)
 }
@@ -427,7 +431,61 @@ async fn route(
         conn.set(conns::Phase::Working);
         return reply(StatusCode::OK, admin::openapi_text().to_owned());
     }
+    if parts.method == Method::GET {
+        if let Some(page) = console::file(&path) {
+            conn.set(conns::Phase::Working);
+            return page;
+        }
+    }
+    // A change a browser sends from another site is refused whatever its credential
+    // (a client certificate and a session cookie go along with any request).
+    let changes = parts.method != Method::GET && parts.method != Method::HEAD;
+    let forged = (changes && bearer.is_none() && console::cross_site(&parts.headers)).then(|| {
+        (
+            ErrorCode::CsrfRefused,
+            "a change sent by a browser from another site is refused".to_owned(),
+        )
+    });
+    // The console's session cookie stands for the bearer token that logged in; a change
+    // made with it needs the session's CSRF token. An `Authorization` header wins.
+    let cookie = console::cookie(&parts.headers).filter(|_| bearer.is_none());
+    let session = cookie.as_deref().map(|id| {
+        let now = shared.clock.now();
+        shared
+            .sessions
+            .lock()
+            .map_err(|_| console::Refusal::NoSession)
+            .and_then(|mut s| s.check(id, changes, console::csrf(&parts.headers), now))
+    });
+    if path.starts_with("/console/") {
+        conn.set(conns::Phase::Working);
+        let body = match read_body(body, shared.body_timeout).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let answer = console_call(
+            shared,
+            ConsoleCall {
+                method: parts.method.clone(),
+                path,
+                peer,
+                bearer,
+                session,
+                cookie,
+                forged,
+                source: source.ip(),
+            },
+            &body,
+        )
+        .await;
+        return answer.unwrap_or_else(|(code, message)| refuse(code, message));
+    }
     if proto::admin::is_admin_path(&path) {
+        let (bearer, refused) = match session {
+            Some(Ok(s)) => (Some(s.token), forged),
+            Some(Err(r)) => (None, forged.or(Some(r.answer()))),
+            None => (bearer, forged),
+        };
         // The caller is authenticated and authorized before its body is read.
         let call = admin::Call {
             method: parts.method.to_string(),
@@ -436,6 +494,8 @@ async fn route(
             peer,
             bearer,
             source: source.ip(),
+            session: cookie.is_some(),
+            refused,
         };
         let timeout = shared.body_timeout;
         let read = || async move {
@@ -583,6 +643,164 @@ async fn route(
         )),
     };
     result.unwrap_or_else(|(code, message)| refuse(code, message))
+}
+
+/// A request to one of the console's endpoints (`/console/...`).
+struct ConsoleCall {
+    method: Method,
+    path: String,
+    peer: Option<Vec<u8>>,
+    bearer: Option<String>,
+    /// The session its cookie names, checked (a change against its CSRF token).
+    session: Option<Result<console::Session, console::Refusal>>,
+    cookie: Option<String>,
+    /// Sent by a browser from another site.
+    forged: Option<Refused>,
+    source: std::net::IpAddr,
+}
+
+/// Serves a console endpoint: login, session, logout, the timeline.
+async fn console_call(
+    shared: Arc<Shared>,
+    c: ConsoleCall,
+    body: &Bytes,
+) -> Result<Response<Full<Bytes>>, Refused> {
+    use proto::console as api;
+    if let Some(r) = c.forged.clone() {
+        return Err(r);
+    }
+    let open = shared.open.clone();
+    match (c.method.clone(), c.path.as_str()) {
+        (Method::POST, api::LOGIN) => {
+            let login: api::LoginRequest = body_of(body)?;
+            let s = shared.clone();
+            blocking(move || {
+                let mut node = cached(&open)?;
+                let authenticated = admin::authenticate(&node, None, Some(&login.token));
+                let call = admin::Call {
+                    method: c.method.to_string(),
+                    path: c.path.clone(),
+                    query: None,
+                    peer: None,
+                    bearer: None,
+                    source: c.source,
+                    session: true,
+                    refused: None,
+                };
+                let (caller, role) = match authenticated {
+                    Ok(caller) => match caller.role() {
+                        Some(role) => (caller.clone(), role),
+                        None => {
+                            return Err((
+                                ErrorCode::Forbidden,
+                                "that admin credential is not valid".into(),
+                            ))
+                        }
+                    },
+                    Err((caller, r)) => {
+                        admin::audit(&mut node, &call, &caller, &Err(r.clone()));
+                        return Err(r);
+                    }
+                };
+                let now = s.clock.now();
+                let opened = s
+                    .sessions
+                    .lock()
+                    .ok()
+                    .and_then(|mut t| t.open(login.token, caller.name().to_owned(), role, now));
+                let Some((id, session)) = opened else {
+                    eprintln!("certherd server: cannot open a console session (no randomness)");
+                    return Err((ErrorCode::Internal, INTERNAL.to_owned()));
+                };
+                admin::audit(&mut node, &call, &caller, &Ok(()));
+                let mut r = ok(&console::info(caller.name(), Some(role), Some(&session)));
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&console::set_cookie(Some(&id)))
+                {
+                    r.headers_mut().insert(hyper::header::SET_COOKIE, v);
+                }
+                Ok(r)
+            })
+            .await
+        }
+        (Method::GET, api::SESSION) => match c.session {
+            Some(Ok(s)) => Ok(ok(&console::info(&s.name, Some(s.role), Some(&s)))),
+            Some(Err(r)) => {
+                let mut resp = refuse(r.answer().0, r.answer().1);
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&console::set_cookie(None)) {
+                    resp.headers_mut().insert(hyper::header::SET_COOKIE, v);
+                }
+                Ok(resp)
+            }
+            None => {
+                blocking(move || {
+                    let node = cached(&open)?;
+                    let caller = admin::authenticate(&node, c.peer.as_deref(), c.bearer.as_deref())
+                        .map_err(|(_, r)| r)?;
+                    Ok(ok(&console::info(caller.name(), caller.role(), None)))
+                })
+                .await
+            }
+        },
+        (Method::POST, api::LOGOUT) => {
+            let Some(id) = c.cookie else {
+                return Err(console::Refusal::NoSession.answer());
+            };
+            let now = shared.clock.now();
+            let csrf = c
+                .session
+                .as_ref()
+                .and_then(|s| s.as_ref().ok())
+                .map(|s| s.csrf.clone());
+            // The cookie's session was checked against the request's CSRF token already.
+            let closed = match c.session {
+                Some(Ok(_)) => shared
+                    .sessions
+                    .lock()
+                    .map_err(|_| console::Refusal::NoSession)
+                    .and_then(|mut t| t.close(&id, csrf.as_deref(), now)),
+                Some(Err(r)) => Err(r),
+                None => Err(console::Refusal::NoSession),
+            };
+            closed.map_err(console::Refusal::answer)?;
+            let mut r = ok(&api::LoggedOut { logged_out: true });
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&console::set_cookie(None)) {
+                r.headers_mut().insert(hyper::header::SET_COOKIE, v);
+            }
+            Ok(r)
+        }
+        (Method::GET, api::TIMELINE) => {
+            let bearer = match c.session {
+                Some(Ok(s)) => Some(s.token),
+                Some(Err(r)) => return Err(r.answer()),
+                None => c.bearer,
+            };
+            blocking(move || {
+                let node = cached(&open)?;
+                admin::authenticate(&node, c.peer.as_deref(), bearer.as_deref())
+                    .map_err(|(_, r)| r)?;
+                let now = node.now();
+                let hostname = node.hostname().map_err(|e| refusal(&e))?;
+                let rows =
+                    certherd_ca::report::rows(&node, &hostname, now).map_err(|e| refusal(&e))?;
+                let svg = certherd_ca::report::timeline(&certherd_ca::report::ReportData {
+                    title: String::new(),
+                    generated_at: now,
+                    rows,
+                    alarms: Vec::new(),
+                    forecast: Vec::new(),
+                    headline: None,
+                });
+                let mut r = Response::new(Full::new(Bytes::from(svg)));
+                r.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("image/svg+xml"),
+                );
+                Ok(r)
+            })
+            .await
+        }
+        (m, p) => Err((ErrorCode::NotFound, format!("no such endpoint: {m} {p}"))),
+    }
 }
 
 /// The CA's current CRL as `application/pkix-crl` (published first when it has none or
@@ -928,6 +1146,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         )),
         body_timeout: limits.body_timeout,
         refusal_interval: limits.refusal_interval,
+        sessions: std::sync::Mutex::new(console::Sessions::default()),
     });
     // Never more than the cap (which the open-file limit may have lowered).
     let per_address = usize::try_from(limits.max_connections_per_address)

@@ -68,6 +68,36 @@ pub struct ForecastItem {
     pub auto_renew: bool,
 }
 
+/// The inventory as the report shows it: every entry of `node` at `now`, a fleet host's
+/// certificates under the host they live on, the rest under `hostname`.
+pub fn rows<S: certherd_store::Store>(
+    node: &crate::Node<S>,
+    hostname: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<ReportRow>, crate::Error> {
+    Ok(node
+        .list(None, now)?
+        .into_iter()
+        .map(|v| ReportRow {
+            // A fleet host's certificates are shown under the host they live on.
+            node: if [crate::HOSTS_STORE, crate::POOL_STORE].contains(&v.meta.entry.store.as_str())
+            {
+                v.meta.entry.alias.to_string()
+            } else {
+                hostname.to_owned()
+            },
+            store: v.meta.entry.store.to_string(),
+            alias: v.meta.entry.alias.to_string(),
+            subject: v.meta.subject.clone(),
+            profile: v.meta.profile.clone().unwrap_or_default(),
+            not_after: v.meta.not_after,
+            days_left: v.days_left,
+            status: v.status.as_str().to_owned(),
+            auto_renew: v.auto_renew,
+        })
+        .collect())
+}
+
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -119,7 +149,10 @@ const LEFT: f64 = 150.0;
 const RIGHT: f64 = 20.0;
 const LANE: f64 = 22.0;
 
-fn timeline(data: &ReportData) -> String {
+/// The expiry timeline alone: an SVG with a lane per store and a marker per live
+/// certificate at its notAfter, from `data.generated_at` (as the report and the web
+/// console show it).
+pub fn timeline(data: &ReportData) -> String {
     let rows: Vec<&ReportRow> = data
         .rows
         .iter()
