@@ -113,7 +113,16 @@ function render() {
   $('login').hidden = !!who;
   $('app').hidden = !who;
   $('who').hidden = !who;
-  if (!who) return;
+  if (!who) {
+    // Nothing of the last session stays on the page.
+    for (const t of document.querySelectorAll('main table tbody')) t.replaceChildren();
+    $('timeline-box').replaceChildren();
+    $('host-token-command').textContent = '';
+    $('host-token').hidden = true;
+    $('revoke-form').hidden = true;
+    state.tab = 'inventory';
+    return;
+  }
   $('who-name').textContent = who.name;
   $('who-role').textContent = who.role;
   $('who-role').className = `role ${who.role}`;
@@ -205,12 +214,14 @@ async function loadInventory() {
     tr.appendChild(el('td', r.status, `status ${statusClass(r.status)}`));
     tr.appendChild(el('td', r.auto_renew ? 'yes' : 'no'));
     const acts = el('td', null, 'actions');
-    if (r.has_key && r.store !== 'backup') {
+    // The CA is rotated, not renewed or revoked, and backups are history.
+    const actionable = !['backup', 'ca', 'trusted-roots'].includes(r.store);
+    if (r.has_key && actionable) {
       const renew = action('Renew', 'renew', () => renewEntry(r));
       renew.dataset.entry = entry;
       acts.appendChild(renew);
     }
-    if (r.source === 'issued' && r.store !== 'backup') {
+    if (r.source === 'issued' && actionable) {
       const revoke = action('Revoke', 'revoke danger', () => askRevoke(r));
       revoke.dataset.entry = entry;
       acts.appendChild(revoke);
@@ -284,10 +295,12 @@ $('alarms-all').addEventListener('change', () => run('alarms', loadAlarms));
 async function loadForecast() {
   const r = await fetch('/console/timeline.svg', { credentials: 'same-origin', cache: 'no-store' });
   if (!r.ok) throw new Refused(r.status, 'error', await r.text());
-  const doc = new DOMParser().parseFromString(await r.text(), 'image/svg+xml');
+  // Parsed as HTML (which puts <svg> in the SVG namespace); scripts never run from it.
+  const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
+  const svg = doc.querySelector('svg');
   const box = $('timeline-box');
-  box.replaceChildren(document.importNode(doc.documentElement, true));
-  const f = await api('GET', '/v1/forecast');
+  box.replaceChildren(...(svg ? [document.importNode(svg, true)] : []));
+  const f = await api('GET', `/v1/forecast?days=${encodeURIComponent($('forecast-days').value)}`);
   const body = $('forecast').tBodies[0];
   body.replaceChildren();
   for (const i of f.items) {
@@ -300,6 +313,8 @@ async function loadForecast() {
     body.appendChild(tr);
   }
 }
+
+$('forecast-days').addEventListener('change', () => run('forecast', loadForecast));
 
 // ---- hosts ----
 

@@ -1,0 +1,821 @@
+//! The web console against the real server: its page and files with a strict content
+//! security policy; a bearer token logging in for a session cookie; the admin API taking
+//! the cookie, refusing a change without the session's CSRF token or from another site,
+//! and forgetting the session at logout; and, in headless Chromium (driven over the
+//! DevTools protocol on a pipe), a user logging in, seeing a host, renewing a
+//! certificate, revoking the host's certificate and seeing the alarm, with screenshots
+//! into docs/console-*.png.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+#[path = "../../tls/tests/peers/lifeline.rs"]
+mod lifeline;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Killed};
+use serde_json::{json, Value};
+
+/// An answer: status, headers (lower-case names), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+    text: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+/// One request over its own TLS connection, with `headers` and an optional JSON body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Answer {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let raw = common::raw(addr, &head);
+    let (top, text) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = top.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {raw:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_str(text).unwrap_or(Value::Null),
+        text: text.to_owned(),
+    }
+}
+
+fn token(env: &Env, name: &str, role: &str) -> String {
+    env.json(&[
+        "admin",
+        "credential",
+        name,
+        "--role",
+        role,
+        "--output",
+        "json",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Logs in with `token`: the cookie header to send and the CSRF token.
+fn login(addr: &str, token: &str) -> (String, String) {
+    let a = http(
+        addr,
+        "POST",
+        "/console/login",
+        &[],
+        Some(json!({ "token": token })),
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
+    let set = a.header("set-cookie").unwrap().to_owned();
+    for part in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(part), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("certherd_session=") && cookie.len() > 60,
+        "{cookie}"
+    );
+    (cookie, a.body["csrf_token"].as_str().unwrap().to_owned())
+}
+
+/// The cookie header with `extra` headers.
+fn with<'a>(cookie: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut h = vec![("Cookie", cookie)];
+    h.extend_from_slice(extra);
+    h
+}
+
+#[test]
+fn console_sessions_need_their_csrf_token_and_end_at_logout() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let ops = token(&env, "ops", "admin");
+    let auditor = token(&env, "auditor", "reader");
+    let leaver = token(&env, "leaver", "admin");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = common::start_server(&env, &addr);
+
+    // The page and its files, under a policy that loads nothing from elsewhere.
+    let page = http(&addr, "GET", "/", &[], None);
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.starts_with("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(page
+        .text
+        .contains("<script src=\"/console/console.js\"></script>"));
+    for (path, kind) in [
+        ("/console/console.js", "text/javascript"),
+        ("/console/console.css", "text/css"),
+    ] {
+        let f = http(&addr, "GET", path, &[], None);
+        assert_eq!(f.status, 200, "{path}");
+        assert!(
+            f.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+    }
+
+    // No cookie: 401, for the API and the console alike.
+    for path in ["/v1/hosts", "/console/session", "/console/timeline.svg"] {
+        let a = http(&addr, "GET", path, &[], None);
+        assert_eq!(
+            (a.status, a.code()),
+            (401, "unauthenticated"),
+            "{path}: {}",
+            a.text
+        );
+    }
+    // A wrong token opens nothing.
+    let a = http(
+        &addr,
+        "POST",
+        "/console/login",
+        &[],
+        Some(json!({"token": "certherd-admin-00"})),
+    );
+    assert!(a.status == 401 || a.status == 403, "{}", a.text);
+    assert!(a.header("set-cookie").is_none());
+
+    let (cookie, csrf) = login(&addr, &ops);
+    let who = http(&addr, "GET", "/console/session", &with(&cookie, &[]), None);
+    assert_eq!(who.status, 200, "{}", who.text);
+    assert_eq!(
+        (
+            who.body["name"].as_str(),
+            who.body["role"].as_str(),
+            who.body["via"].as_str()
+        ),
+        (Some("ops"), Some("admin"), Some("session"))
+    );
+    assert_eq!(who.body["csrf_token"].as_str(), Some(csrf.as_str()));
+    // Reads need only the cookie.
+    let list = http(&addr, "GET", "/v1/certificates", &with(&cookie, &[]), None);
+    assert_eq!(list.status, 200, "{}", list.text);
+    let svg = http(
+        &addr,
+        "GET",
+        "/console/timeline.svg",
+        &with(&cookie, &[]),
+        None,
+    );
+    assert_eq!(svg.status, 200);
+    assert!(svg.text.starts_with("<svg id=\"timeline\""), "{}", svg.text);
+
+    // A change with the cookie but without its CSRF token, or another's, or from another
+    // site: 403 csrf_refused, and nothing changes.
+    let add = |name: &str| json!({ "name": name, "ips": ["10.0.0.9"] });
+    let other_site = [
+        ("X-CSRF-Token", csrf.as_str()),
+        ("Origin", "https://evil.example"),
+    ];
+    for (headers, why) in [
+        (with(&cookie, &[]), "no token"),
+        (with(&cookie, &[("X-CSRF-Token", "0123")]), "a wrong token"),
+        (with(&cookie, &other_site), "another site"),
+        (
+            with(
+                &cookie,
+                &[
+                    ("X-CSRF-Token", csrf.as_str()),
+                    ("Sec-Fetch-Site", "cross-site"),
+                ],
+            ),
+            "cross-site fetch",
+        ),
+    ] {
+        let a = http(
+            &addr,
+            "POST",
+            "/v1/hosts",
+            &headers,
+            Some(add("esx9.example.test")),
+        );
+        assert_eq!(
+            (a.status, a.code()),
+            (403, "csrf_refused"),
+            "{why}: {}",
+            a.text
+        );
+    }
+    let hosts = http(&addr, "GET", "/v1/hosts", &with(&cookie, &[]), None);
+    assert_eq!(hosts.body, json!([]), "nothing was added");
+    // With it: done, in the audit log as the credential that logged in, via the session.
+    let a = http(
+        &addr,
+        "POST",
+        "/v1/hosts",
+        &with(
+            &cookie,
+            &[
+                ("X-CSRF-Token", csrf.as_str()),
+                ("Origin", &format!("https://{addr}")),
+            ],
+        ),
+        Some(add("esx9.example.test")),
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.body["token"].as_str().is_some());
+    let audit = http(
+        &addr,
+        "GET",
+        "/v1/audit?limit=1000",
+        &[("Authorization", &format!("Bearer {ops}"))],
+        None,
+    );
+    let details: Vec<String> = audit.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r["subject"].as_str().unwrap_or(""),
+                r["detail"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let seen = |needle: &str| details.iter().any(|d| d.contains(needle));
+    assert!(
+        seen("POST /v1/hosts -> 200; via console-session"),
+        "{details:#?}"
+    );
+    assert!(
+        seen("POST /v1/hosts -> 403 csrf_refused; via console-session"),
+        "{details:#?}"
+    );
+    assert!(seen("POST /console/login -> 200"), "{details:#?}");
+
+    // A reader's session reads, and its changes are refused reader_only.
+    let (rc, rcsrf) = login(&addr, &auditor);
+    let a = http(&addr, "GET", "/v1/hosts", &[("Cookie", &rc)], None);
+    assert_eq!(a.status, 200);
+    let a = http(
+        &addr,
+        "POST",
+        "/v1/hosts",
+        &[("Cookie", &rc), ("X-CSRF-Token", &rcsrf)],
+        Some(add("esx8.example.test")),
+    );
+    assert_eq!((a.status, a.code()), (403, "reader_only"), "{}", a.text);
+
+    // A session's credential revoked: the session is refused at once.
+    let (lc, _) = login(&addr, &leaver);
+    env.ok(&["admin", "credential", "revoke", "leaver"]);
+    let a = http(&addr, "GET", "/v1/hosts", &[("Cookie", &lc)], None);
+    assert_eq!(
+        (a.status, a.code()),
+        (401, "credential_revoked"),
+        "{}",
+        a.text
+    );
+
+    // Logout needs the CSRF token, clears the cookie and ends the session.
+    let a = http(&addr, "POST", "/console/logout", &with(&cookie, &[]), None);
+    assert_eq!((a.status, a.code()), (403, "csrf_refused"), "{}", a.text);
+    let a = http(
+        &addr,
+        "POST",
+        "/console/logout",
+        &with(&cookie, &[("X-CSRF-Token", csrf.as_str())]),
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.header("set-cookie").unwrap().contains("Max-Age=0"));
+    for path in ["/v1/hosts", "/console/session"] {
+        let a = http(&addr, "GET", path, &with(&cookie, &[]), None);
+        assert_eq!(
+            (a.status, a.code()),
+            (401, "unauthenticated"),
+            "{path}: {}",
+            a.text
+        );
+    }
+    let a = http(
+        &addr,
+        "POST",
+        "/v1/hosts",
+        &with(&cookie, &[("X-CSRF-Token", csrf.as_str())]),
+        Some(add("esx7.example.test")),
+    );
+    assert_eq!((a.status, a.code()), (401, "unauthenticated"), "{}", a.text);
+    // A bearer token is no cookie: it needs no CSRF token (it cannot be sent by another site).
+    let a = http(
+        &addr,
+        "GET",
+        "/v1/hosts",
+        &[("Authorization", &format!("Bearer {ops}"))],
+        None,
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body.as_array().unwrap().len(), 1, "{}", a.text);
+}
+
+// ---------------------------------------------------------------------------------------
+// Headless Chromium over the DevTools protocol (`--remote-debugging-pipe`: JSON messages
+// separated by NUL on file descriptors 3 and 4, no WebSocket, nothing to install).
+
+fn chromium() -> std::path::PathBuf {
+    std::env::var_os("CERTHERD_CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), Into::into)
+}
+
+/// A headless Chromium and the page it is attached to; the whole process group is killed
+/// when it drops (and by the lifeline if the test process dies).
+struct Browser {
+    child: std::process::Child,
+    lifeline: lifeline::Lifeline,
+    to: std::process::ChildStdin,
+    from: std::sync::mpsc::Receiver<Value>,
+    next: u64,
+    session: Option<String>,
+    /// Events seen (console messages, log entries).
+    events: Vec<Value>,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.lifeline.signal("KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    fn start(env: &Env) -> Self {
+        let log = env.path("chromium.log");
+        let profile = env.path("chromium-profile");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            // The protocol on fds 3 (to Chromium) and 4 (from it): our stdin and stdout.
+            .arg("exec \"$0\" \"$@\" 3<&0 4>&1 0</dev/null 1>/dev/null")
+            .arg(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--ignore-certificate-errors",
+                "--remote-debugging-pipe",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e} (.ci/run installs Debian's chromium)",
+                    chromium().display()
+                )
+            });
+        let lifeline = lifeline::Lifeline::new(child.id()).unwrap();
+        let to = child.stdin.take().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, from) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(out);
+            loop {
+                let mut msg = Vec::new();
+                match r.read_until(0, &mut msg) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        msg.pop();
+                        if let Ok(v) = serde_json::from_slice::<Value>(&msg) {
+                            if tx.send(v).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        let mut b = Self {
+            child,
+            lifeline,
+            to,
+            from,
+            next: 0,
+            session: None,
+            events: Vec::new(),
+            log,
+        };
+        let _ = b.call(
+            "Security.setIgnoreCertificateErrors",
+            json!({"ignore": true}),
+        );
+        let target =
+            b.call("Target.createTarget", json!({"url": "about:blank"}))["targetId"].clone();
+        let session = b.call(
+            "Target.attachToTarget",
+            json!({"targetId": target, "flatten": true}),
+        )["sessionId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        b.session = Some(session);
+        for m in ["Page.enable", "Runtime.enable", "Log.enable"] {
+            b.call(m, json!({}));
+        }
+        b.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        b
+    }
+
+    /// One command; its result (events arriving meanwhile are kept).
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = &self.session {
+            msg["sessionId"] = json!(s);
+        }
+        let mut bytes = msg.to_string().into_bytes();
+        bytes.push(0);
+        self.to.write_all(&bytes).unwrap();
+        self.to.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self.from.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "Chromium did not answer {method}; its log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                )
+            });
+            if v["id"] == json!(id) {
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
+            }
+            self.events.push(v);
+        }
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params.clone())
+            .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+    }
+
+    /// The value of a JavaScript expression in the page (promises awaited).
+    fn eval(&mut self, expr: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(r.get("exceptionDetails").is_none(), "{expr}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Waits (up to 30s) until `expr` is true in the page.
+    fn wait(&mut self, what: &str, expr: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.eval(expr) != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: never true: {expr}; the page shows: {}",
+                self.eval("document.body.innerText")
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn navigate(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url }));
+    }
+
+    /// A PNG of the page, written to docs/NAME (what the README shows).
+    fn screenshot(&mut self, name: &str) {
+        let r = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true}),
+        );
+        let png = base64(r["data"].as_str().unwrap());
+        assert_eq!(&png[1..4], b"PNG");
+        assert!(
+            png.len() > 10_000,
+            "{name}: {} bytes looks blank",
+            png.len()
+        );
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        std::fs::write(docs.join(name), png).unwrap();
+    }
+}
+
+fn base64(text: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
+    for chunk in clean.chunks(4) {
+        let pad = chunk.iter().filter(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= if c == b'=' { 0 } else { val(c) } << (18 - 6 * i);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    out
+}
+
+/// JavaScript: the `title` (full notAfter) of an inventory row's NOT AFTER cell.
+fn not_after_of(entry: &str) -> String {
+    format!("(document.querySelector('#inventory tr[data-entry=\"{entry}\"] td.not-after') || {{}}).title || ''")
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this"]
+fn console_in_headless_chromium() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let ops = token(&env, "ops", "admin");
+    let auditor = token(&env, "auditor", "reader");
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "host",
+        "--store",
+        "web",
+        "--alias",
+        "portal",
+        "--cn",
+        "portal.example.test",
+    ]);
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    // Alarms evaluated every second, so that a revocation's alarm shows at once.
+    let server = Killed::new(
+        env.cmd(&["server", "--listen", &addr, "--evaluate-every", "1s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A host joins (an agent home of its own).
+    let host = "esx1.example.test";
+    let v = env.json(&["host", "add", host, "--ip", "127.0.0.1", "--output", "json"]);
+    let agent = env.path("agent-esx1");
+    let r = common::run_at(
+        &agent,
+        &[
+            "agent",
+            "join",
+            "--server",
+            &format!("https://{addr}"),
+            "--token",
+            v["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            v["ca_fingerprint"].as_str().unwrap(),
+            "--hostname",
+            host,
+            "--ip",
+            "127.0.0.1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let mut b = Browser::start(&env);
+    let url = format!("https://{addr}/");
+    // 1. The login form.
+    b.navigate(&url);
+    b.wait(
+        "the login form",
+        "!!document.getElementById('login') && !document.getElementById('login').hidden",
+    );
+    b.screenshot("console-login.png");
+    // 2. Log in with the bearer token: the inventory.
+    b.eval(&format!(
+        "document.getElementById('token').value = '{ops}'; document.getElementById('login-form').requestSubmit(); true"
+    ));
+    b.wait(
+        "the inventory",
+        "document.querySelectorAll('#inventory tbody tr[data-entry=\"web/portal\"]').length === 1",
+    );
+    assert_eq!(
+        b.eval("document.getElementById('who-role').textContent"),
+        json!("admin")
+    );
+    assert_eq!(
+        b.eval("document.cookie"),
+        json!(""),
+        "the session cookie is HttpOnly"
+    );
+    b.screenshot("console-inventory.png");
+    // 3. The host, with its server and pool certificates.
+    b.eval("document.querySelector('#tabs [data-tab=hosts]').click(); true");
+    b.wait(
+        "the host",
+        &format!("!!document.querySelector('#hosts tr[data-host=\"{host}\"]')"),
+    );
+    let row = b.eval(&format!(
+        "document.querySelector('#hosts tr[data-host=\"{host}\"]').innerText"
+    ));
+    let row = row.as_str().unwrap();
+    assert!(
+        row.contains(" d)"),
+        "server and pool certificates with days left: {row}"
+    );
+    b.screenshot("console-hosts.png");
+    // 4. Renew web/portal: the new expiry shows.
+    b.eval("document.querySelector('#tabs [data-tab=inventory]').click(); true");
+    b.wait(
+        "the inventory again",
+        &format!("({}) !== ''", not_after_of("web/portal")),
+    );
+    let before = b.eval(&not_after_of("web/portal"));
+    // A renewal in the same second as the issue would show the same notAfter.
+    std::thread::sleep(Duration::from_millis(1100));
+    b.eval("document.querySelector('button.renew[data-entry=\"web/portal\"]').click(); true");
+    b.wait(
+        "the renewal",
+        "document.getElementById('banner').textContent.startsWith('Renewed web/portal')",
+    );
+    let after = b.eval(&not_after_of("web/portal"));
+    assert!(
+        after.as_str().unwrap() > before.as_str().unwrap(),
+        "{before} -> {after}"
+    );
+    let listed = env.json(&["cert", "list", "--store", "web", "--output", "json"]);
+    assert_eq!(
+        listed[0]["not_after"], after,
+        "the page shows what the home holds"
+    );
+    b.screenshot("console-renewed.png");
+    // 5. Revoke the host's certificate (keyCompromise): the alarm follows.
+    let hosts_entry = format!("fleet-hosts/{host}");
+    b.eval(&format!(
+        "document.querySelector('button.revoke[data-entry=\"{hosts_entry}\"]').click(); true"
+    ));
+    b.wait(
+        "the revoke form",
+        "!document.getElementById('revoke-form').hidden",
+    );
+    b.eval("document.getElementById('revoke-reason').value = 'keyCompromise'; document.getElementById('revoke-form').requestSubmit(); true");
+    b.wait(
+        "the revocation",
+        &format!(
+            "document.getElementById('banner').textContent.startsWith('Revoked {hosts_entry}')"
+        ),
+    );
+    b.eval("document.querySelector('#tabs [data-tab=alarms]').click(); true");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alarm = format!("!!document.querySelector('#alarms tr[data-kind=\"chain-invalid\"][data-subject=\"{hosts_entry}\"]')");
+    while b.eval(&alarm) != json!(true) {
+        assert!(
+            Instant::now() < deadline,
+            "no alarm: {}",
+            b.eval("document.body.innerText")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        b.eval("document.querySelector('#tabs [data-tab=alarms]').click(); true");
+    }
+    b.screenshot("console-alarms.png");
+    // 6. The forecast: the report's timeline, live.
+    b.eval("document.querySelector('#tabs [data-tab=forecast]').click(); true");
+    b.wait(
+        "the timeline",
+        "document.querySelectorAll('#timeline-box svg#timeline circle').length > 0",
+    );
+    b.screenshot("console-forecast.png");
+    // 7. Add a host: its join token is shown once.
+    b.eval("document.querySelector('#tabs [data-tab=hosts]').click(); true");
+    b.eval("document.getElementById('host-name').value = 'esx2.example.test'; document.getElementById('host-ips').value = '127.0.0.2'; document.getElementById('host-add-form').requestSubmit(); true");
+    b.wait("the join token", "!document.getElementById('host-token').hidden && document.getElementById('host-token-command').textContent.includes('--token chj1_')");
+    b.wait(
+        "the new host listed",
+        "!!document.querySelector('#hosts tr[data-host=\"esx2.example.test\"]')",
+    );
+    b.screenshot("console-host-add.png");
+    b.eval("document.getElementById('host-token-done').click(); true");
+    assert_eq!(
+        b.eval("document.body.innerText.includes('--token')"),
+        json!(false),
+        "the token is gone"
+    );
+    // 8. Trust an enterprise root pasted as PEM.
+    let enterprise = common::EnterpriseCa::new().pem();
+    b.eval("document.querySelector('#tabs [data-tab=trust]').click(); true");
+    b.wait(
+        "the trust list",
+        "document.querySelectorAll('#trust tbody tr').length === 1",
+    );
+    b.eval(&format!(
+        "document.getElementById('trust-pem').value = {}; document.getElementById('trust-add-form').requestSubmit(); true",
+        json!(enterprise)
+    ));
+    b.wait("the root trusted", "document.getElementById('banner').textContent.startsWith('Trusted: ') && document.querySelectorAll('#trust tbody tr').length === 2");
+    b.screenshot("console-trust.png");
+    // 9. Log out; a reader logs in: the actions are disabled.
+    b.eval("document.getElementById('logout').click(); true");
+    b.wait("logged out", "!document.getElementById('login').hidden");
+    b.eval(&format!(
+        "document.getElementById('token').value = '{auditor}'; document.getElementById('login-form').requestSubmit(); true"
+    ));
+    b.wait("the reader's inventory", "document.querySelectorAll('#inventory tbody tr').length > 0 && document.getElementById('who-role').textContent === 'reader' && [...document.querySelectorAll('button.action')].every(x => x.disabled)");
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('button.action')].every(x => x.disabled)"),
+        json!(true)
+    );
+    assert_eq!(
+        b.eval("document.getElementById('readonly').hidden"),
+        json!(false)
+    );
+    // Were a reader's change sent anyway, the server refuses it, and the page says so.
+    b.eval("api('POST', '/v1/certificates/web/portal/renew').catch(e => banner(e.toString())).then(() => true)");
+    b.wait(
+        "the refusal shown",
+        "document.getElementById('banner').textContent.includes('403 reader_only')",
+    );
+    b.screenshot("console-reader.png");
+    // Nothing was refused by the content security policy.
+    let csp: Vec<&Value> = b
+        .events
+        .iter()
+        .filter(|e| {
+            let t = e.to_string();
+            t.contains("Content Security Policy") || t.contains("Refused to")
+        })
+        .collect();
+    assert!(csp.is_empty(), "{csp:#?}");
+    drop(b);
+    drop(server);
+}
