@@ -49,6 +49,18 @@ fn http(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Answer {
+    http_as(None, addr, method, path, headers, body)
+}
+
+/// [`http`], presenting `identity` as the client certificate.
+fn http_as(
+    identity: Option<&certherd_tls::Identity>,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Answer {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -58,7 +70,22 @@ fn http(
         head.push_str("Content-Type: application/json\r\n");
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    let raw = common::raw(addr, &head);
+    let mut tls = certherd_tls::connect(
+        &certherd_tls::Endpoint {
+            address: addr.into(),
+            proxy: None,
+            timeout: Duration::from_secs(10),
+            server_name: None,
+            starttls: None,
+        },
+        std::sync::Arc::new(certherd_tls::RecordingVerifier::default()),
+        identity,
+    )
+    .unwrap();
+    tls.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut tls, &mut out);
+    let raw = String::from_utf8_lossy(&out).into_owned();
     let (top, text) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = top.lines();
     let status = lines
@@ -358,6 +385,91 @@ fn console_sessions_need_their_csrf_token_and_end_at_logout() {
     );
     assert_eq!(a.status, 200);
     assert_eq!(a.body.as_array().unwrap().len(), 1, "{}", a.text);
+}
+
+/// An admin client certificate written by the CLI, as a TLS identity.
+fn client_cert(env: &Env, name: &str, role: &str) -> certherd_tls::Identity {
+    let out = env.path(&format!("{name}.pem"));
+    let path = out.to_str().unwrap();
+    env.ok(&[
+        "admin",
+        "credential",
+        name,
+        "--role",
+        role,
+        "--client-cert",
+        "--out",
+        path,
+    ]);
+    let pem = std::fs::read(&out).unwrap();
+    let key = certherd_x509::parse_private_key(&pem).unwrap();
+    certherd_tls::Identity {
+        chain: certherd_x509::parse_certificates(&pem).unwrap(),
+        key: pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec()).unwrap(),
+    }
+}
+
+#[test]
+fn a_browsers_client_certificate_is_the_consoles_credential_and_other_sites_cannot_use_it() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let admin = client_cert(&env, "desk", "admin");
+    let reader = client_cert(&env, "viewer", "reader");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = common::start_server(&env, &addr);
+    // The console asks who it is: the certificate's credential, no session, no CSRF token.
+    let who = http_as(Some(&admin), &addr, "GET", "/console/session", &[], None);
+    assert_eq!(who.status, 200, "{}", who.text);
+    assert_eq!(
+        (
+            who.body["name"].as_str(),
+            who.body["role"].as_str(),
+            who.body["via"].as_str()
+        ),
+        (Some("desk"), Some("admin"), Some("client-cert"))
+    );
+    assert_eq!(who.body["csrf_token"], Value::Null);
+    let who = http_as(Some(&reader), &addr, "GET", "/console/session", &[], None);
+    assert_eq!(who.body["role"].as_str(), Some("reader"), "{}", who.text);
+    // The browser sends the certificate along with a forged request from another site:
+    // refused by its Origin or Sec-Fetch-Site; from the console's own page, done.
+    let body = || Some(json!({"name": "esx5.example.test"}));
+    for forged in [
+        [
+            ("Origin", "https://evil.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+        [("Origin", "null"), ("X-Other", "1")],
+    ] {
+        let a = http_as(Some(&admin), &addr, "POST", "/v1/hosts", &forged, body());
+        assert_eq!((a.status, a.code()), (403, "csrf_refused"), "{}", a.text);
+    }
+    let own = format!("https://{addr}");
+    let a = http_as(
+        Some(&admin),
+        &addr,
+        "POST",
+        "/v1/hosts",
+        &[("Origin", own.as_str()), ("Sec-Fetch-Site", "same-origin")],
+        body(),
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
+    // Clients other than browsers (the remote CLI) send neither header.
+    let a = http_as(
+        Some(&admin),
+        &addr,
+        "DELETE",
+        "/v1/hosts/esx5.example.test",
+        &[],
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
 }
 
 // ---------------------------------------------------------------------------------------

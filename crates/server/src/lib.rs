@@ -28,6 +28,15 @@
 //!   client certificate over mutual TLS, or `Authorization: Bearer`; a `reader` may only
 //!   GET. The caller is authenticated and authorized before its body is read, and every
 //!   call is audited with the credential's name (see `admin.rs`).
+//! - The web console (see `console.rs`): `GET /` and its files under `/console/`, built
+//!   into the binary; `POST /console/login` `{token}` opens a session (an `HttpOnly;
+//!   Secure; SameSite=Strict` cookie the admin API takes as that token), `GET
+//!   /console/session` says who the console acts as and gives the CSRF token every change
+//!   made with the cookie must carry as `X-CSRF-Token` (else 403 `csrf_refused`), `POST
+//!   /console/logout` ends it, `GET /console/timeline.svg` is the report's timeline. A
+//!   change a browser sends from another site (`Sec-Fetch-Site`, `Origin`) is refused
+//!   whatever its credential. Every answer carries a `default-src 'self'` content
+//!   security policy.
 //! - `GET /v1/health`: `{"status":"ok"}`.
 //! - `GET /crl/ca.crl`: the CA's current CRL (DER, `application/pkix-crl`), no credential
 //!   needed; with [`Config::crl_listen`] also over plain HTTP, where nothing else is served.
