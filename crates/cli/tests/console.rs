@@ -4,7 +4,8 @@
 //! and forgetting the session at logout; and, in headless Chromium (driven over the
 //! DevTools protocol on a pipe), a user logging in, seeing a host, renewing a
 //! certificate, revoking the host's certificate and seeing the alarm, with screenshots
-//! into docs/console-*.png.
+//! (`CERTHERD_CONSOLE_SHOTS=docs` writes them into docs/console-*.png, which the README
+//! shows; otherwise into a temporary directory, leaving the checkout as it was).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -655,7 +656,7 @@ impl Browser {
         self.call("Page.navigate", json!({ "url": url }));
     }
 
-    /// A PNG of the page, written to docs/NAME (what the README shows).
+    /// A PNG of the page, checked, written to the screenshot directory as NAME.
     fn screenshot(&mut self, name: &str) {
         let r = self.call(
             "Page.captureScreenshot",
@@ -668,8 +669,17 @@ impl Browser {
             "{name}: {} bytes looks blank",
             png.len()
         );
-        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-        std::fs::write(docs.join(name), png).unwrap();
+        // docs/ (what the README shows) only when asked, so that a test run leaves the
+        // checkout as it was: CERTHERD_CONSOLE_SHOTS=docs, or any other directory.
+        let dir = match std::env::var_os("CERTHERD_CONSOLE_SHOTS") {
+            Some(d) if d == "docs" => {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+            }
+            Some(d) => std::path::PathBuf::from(d),
+            None => std::env::temp_dir().join(format!("certherd-console-{}", std::process::id())),
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
     }
 }
 
