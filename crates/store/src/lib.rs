@@ -8,6 +8,7 @@
 mod atomic_file;
 mod copy;
 mod error;
+mod groups;
 mod home;
 mod home_store;
 mod lock;

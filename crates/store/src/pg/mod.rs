@@ -11,12 +11,12 @@ use certherd_core::{
     Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, KmipServer, Source,
     StoreName, Watch, WatchKind,
 };
-use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Statement};
 
+use crate::groups::Grouped;
 use crate::migrations;
-use crate::model::{chain_pem, from_ts, key_context, ts, META_COLUMNS};
+use crate::model::{from_ts, key_context, META_COLUMNS};
 use crate::{
     AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, Error,
     FaultHook, HostOrder, HostState, Lease, MasterKey, Notification, RevocationRecord, Secret,
@@ -96,7 +96,14 @@ pub(crate) fn holds_sealed_secrets(url: &str) -> Result<bool, Error> {
         .map_err(Error::pg("looking for sealed keys"))
 }
 
+mod alarms;
+mod audit;
+mod entries;
+mod fleet;
+mod providers;
 mod schema;
+mod trust;
+mod watches;
 
 use schema::recorded_version;
 pub(crate) use schema::{migrate, tables};
@@ -121,6 +128,40 @@ fn prepared(
     Ok(s)
 }
 
+/// A batch's transaction, with the connection's statement cache.
+struct Batch<'a, 't> {
+    tx: &'a mut postgres::Transaction<'t>,
+    cache: &'a mut HashMap<String, Statement>,
+}
+
+impl Batch<'_, '_> {
+    /// Runs `sql` through the statement cache; the number of rows it changed.
+    fn exec(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let stmt = prepared(&mut *self.tx, self.cache, sql)?;
+        self.tx.execute(&stmt, params)
+    }
+
+    /// The row of `sql`, if any, through the statement cache.
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let stmt = prepared(&mut *self.tx, self.cache, sql)?;
+        self.tx.query_opt(&stmt, params)
+    }
+
+    /// The one row of `sql`, through the statement cache.
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        let stmt = prepared(&mut *self.tx, self.cache, sql)?;
+        self.tx.query_one(&stmt, params)
+    }
+}
+
 /// A node's inventory in a PostgreSQL database.
 pub struct PgStore {
     conn: RefCell<Conn>,
@@ -134,20 +175,6 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("url", &redact_url(&self.url))
             .finish_non_exhaustive()
-    }
-}
-
-/// Maps a write about a host's state: a missing host (the foreign key) is `NotFound`.
-fn host_write<'a>(context: &'static str, host: &'a str) -> impl Fn(postgres::Error) -> Error + 'a {
-    move |e| {
-        if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
-            Error::NotFound {
-                what: "host",
-                name: host.to_owned(),
-            }
-        } else {
-            Error::pg(context)(e)
-        }
     }
 }
 
@@ -323,437 +350,17 @@ impl PgStore {
         Ok(out)
     }
 
-    fn apply_one(
-        key: &MasterKey,
-        tx: &mut postgres::Transaction<'_>,
-        cache: &mut HashMap<String, Statement>,
-        change: &Change,
-    ) -> Result<(), Error> {
-        let mut exec =
-            |sql: &str, params: &[&(dyn ToSql + Sync)]| -> Result<u64, postgres::Error> {
-                let stmt = prepared(tx, cache, sql)?;
-                tx.execute(&stmt, params)
-            };
-        match change {
-            Change::CreateStore(name, at) => {
-                exec(
-                    "INSERT INTO stores (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                    &[&name.as_str(), &ts(*at)],
-                )
-                .map_err(Error::pg("creating a store"))?;
-            }
-            Change::PutEntry { entry, replace } => {
-                let m = &entry.meta;
-                let sealed = entry
-                    .key
-                    .as_ref()
-                    .map(|k| key.seal(k.expose(), &key_context(&m.sha256)))
-                    .transpose()?;
-                let kind = match m.kind {
-                    EntryKind::KeyPair => "keypair",
-                    EntryKind::Certificate => "certificate",
-                };
-                let insert = "INSERT INTO entries (store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at, cert, chain, key_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
-                let upsert = format!("{insert} ON CONFLICT (store, alias) DO UPDATE SET kind = excluded.kind, profile = excluded.profile, source = excluded.source, subject = excluded.subject, issuer = excluded.issuer, serial = excluded.serial, not_before = excluded.not_before, not_after = excluded.not_after, sha256 = excluded.sha256, issuer_sha256 = excluded.issuer_sha256, stored_at = excluded.stored_at, cert = excluded.cert, chain = excluded.chain, key_sealed = excluded.key_sealed");
-                let sql = if *replace { upsert.as_str() } else { insert };
-                exec(
-                    sql,
-                    &[
-                        &m.entry.store.as_str(),
-                        &m.entry.alias.as_str(),
-                        &kind,
-                        &m.profile,
-                        &m.source.as_str(),
-                        &m.subject,
-                        &m.issuer,
-                        &m.serial,
-                        &ts(m.not_before),
-                        &ts(m.not_after),
-                        &m.sha256,
-                        &m.issuer_sha256,
-                        &ts(m.stored_at),
-                        &entry.cert,
-                        &chain_pem(&entry.chain),
-                        &sealed,
-                    ],
-                )
-                .map_err(|e| {
-                    let constraint = e.as_db_error().and_then(|d| d.constraint());
-                    match e.code() {
-                        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => Error::NotFound {
-                            what: "store",
-                            name: m.entry.store.to_string(),
-                        },
-                        Some(c)
-                            if *c == SqlState::UNIQUE_VIOLATION
-                                && constraint == Some(migrations::ISSUED_SERIAL_INDEX) =>
-                        {
-                            Error::DuplicateSerial {
-                                issuer_sha256: m.issuer_sha256.clone().unwrap_or_default(),
-                                serial: m.serial.clone(),
-                            }
-                        }
-                        Some(c) if *c == SqlState::UNIQUE_VIOLATION => Error::Exists {
-                            what: "entry",
-                            name: m.entry.to_string(),
-                        },
-                        _ => Error::pg("writing an entry")(e),
-                    }
-                })?;
-            }
-            Change::DeleteEntry(r) => {
-                let n = exec(
-                    "DELETE FROM entries WHERE store = $1 AND alias = $2",
-                    &[&r.store.as_str(), &r.alias.as_str()],
-                )
-                .map_err(Error::pg("deleting an entry"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "entry",
-                        name: r.to_string(),
-                    });
-                }
-            }
-            Change::MoveEntry { from, to, at } => {
-                let stmt = prepared(
-                    tx,
-                    cache,
-                    "SELECT 1 FROM entries WHERE store = $1 AND alias = $2",
-                )
-                .map_err(Error::pg("looking up an entry"))?;
-                let taken = tx
-                    .query_opt(&stmt, &[&to.store.as_str(), &to.alias.as_str()])
-                    .map_err(Error::pg("looking up an entry"))?;
-                if taken.is_some() {
-                    return Err(Error::Exists {
-                        what: "entry",
-                        name: to.to_string(),
-                    });
-                }
-                let stmt = prepared(tx, cache, "UPDATE entries SET store = $1, alias = $2, stored_at = $3 WHERE store = $4 AND alias = $5")
-                    .map_err(Error::pg("moving an entry"))?;
-                let n = tx
-                    .execute(
-                        &stmt,
-                        &[
-                            &to.store.as_str(),
-                            &to.alias.as_str(),
-                            &ts(*at),
-                            &from.store.as_str(),
-                            &from.alias.as_str(),
-                        ],
-                    )
-                    .map_err(|e| match e.code() {
-                        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => Error::NotFound {
-                            what: "store",
-                            name: to.store.to_string(),
-                        },
-                        _ => Error::pg("moving an entry")(e),
-                    })?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "entry",
-                        name: from.to_string(),
-                    });
-                }
-            }
-            Change::SetMeta { key: k, value } => {
-                exec("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", &[k, value])
-                    .map_err(Error::pg("writing a setting"))?;
-            }
-            Change::DeleteMeta(k) => {
-                exec("DELETE FROM meta WHERE key = $1", &[k])
-                    .map_err(Error::pg("deleting a setting"))?;
-            }
-            Change::PutSecret { name, secret } => {
-                let sealed = key.seal(secret.expose(), &format!("secret:{name}"))?;
-                exec("INSERT INTO secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed", &[name, &sealed])
-                    .map_err(Error::pg("writing a secret"))?;
-            }
-            Change::DeleteSecret(name) => {
-                exec("DELETE FROM secrets WHERE name = $1", &[name])
-                    .map_err(Error::pg("deleting a secret"))?;
-            }
-            Change::PutCrl(c) => {
-                exec(
-                    "INSERT INTO crls (sha256, issuer, der, this_update, added_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
-                    &[&c.sha256, &c.issuer, &c.der, &ts(c.this_update), &ts(c.added_at)],
-                )
-                .map_err(Error::pg("writing a CRL"))?;
-            }
-            Change::PutRevocation(r) => {
-                // A second revocation of one certificate is refused (primary key): the
-                // first one's time and reason stand.
-                exec(
-                    "INSERT INTO revocations (issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    &[&r.issuer_sha256, &r.serial, &r.issuer, &r.subject, &r.entry, &r.reason, &ts(r.revoked_at), &r.revoked_by],
-                )
-                .map_err(Error::pg("recording a revocation"))?;
-            }
-            Change::DeleteCrl(sha) => {
-                exec("DELETE FROM crls WHERE sha256 = $1", &[sha])
-                    .map_err(Error::pg("deleting a CRL"))?;
-            }
-            Change::PutKeyProvider { provider, at } => {
-                exec(
-                    "INSERT INTO key_providers (name, primary_key_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET primary_key_id = excluded.primary_key_id",
-                    &[&provider.name.as_str(), &provider.primary_key_id, &ts(*at)],
-                )
-                .map_err(Error::pg("writing a key provider"))?;
-                exec(
-                    "DELETE FROM key_provider_servers WHERE provider = $1",
-                    &[&provider.name.as_str()],
-                )
-                .map_err(Error::pg("writing a key provider"))?;
-                for (i, srv) in provider.servers.iter().enumerate() {
-                    exec(
-                        "INSERT INTO key_provider_servers (provider, position, address, proxy) VALUES ($1, $2, $3, $4)",
-                        &[
-                            &provider.name.as_str(),
-                            &i64::try_from(i).unwrap_or(i64::MAX),
-                            &srv.address.to_string(),
-                            &srv.proxy.as_ref().map(ToString::to_string),
-                        ],
-                    )
-                    .map_err(Error::pg("writing a key provider server"))?;
-                }
-            }
-            Change::PutWatch(w) => {
-                exec(
-                    "DELETE FROM watches WHERE kind = $1 AND name = $2",
-                    &[&w.kind.as_str(), &w.name],
-                )
-                .map_err(Error::pg("replacing a watch"))?;
-                let findings = serde_json::to_string(&w.findings)
-                    .map_err(|e| Error::Corrupt(format!("encoding findings: {e}")))?;
-                let facts = serde_json::to_string(&w.facts)
-                    .map_err(|e| Error::Corrupt(format!("encoding facts: {e}")))?;
-                exec(
-                    "INSERT INTO watches (kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    &[
-                        &w.kind.as_str(),
-                        &w.name,
-                        &w.target,
-                        &w.server_name,
-                        &i64::from(w.verify),
-                        &ts(w.created_at),
-                        &w.scanned_at.map(ts),
-                        &w.starttls,
-                        &w.pin,
-                        &findings,
-                        &facts,
-                    ],
-                )
-                .map_err(Error::pg("writing a watch"))?;
-            }
-            Change::DeleteWatch(kind, name) => {
-                let n = exec(
-                    "DELETE FROM watches WHERE kind = $1 AND name = $2",
-                    &[&kind.as_str(), name],
-                )
-                .map_err(Error::pg("deleting a watch"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: kind.as_str(),
-                        name: name.clone(),
-                    });
-                }
-            }
-            Change::RaiseAlarm(a) => {
-                exec(
-                    "INSERT INTO alarms (kind, subject, raised_at, cleared_at) VALUES ($1, $2, $3, $4)",
-                    &[&a.kind.name(), &a.subject, &ts(a.raised_at), &a.cleared_at.map(ts)],
-                )
-                .map_err(Error::pg("raising an alarm"))?;
-            }
-            Change::ClearAlarm { kind, subject, at } => {
-                let n = exec(
-                    "UPDATE alarms SET cleared_at = $3 WHERE kind = $1 AND subject = $2 AND cleared_at IS NULL",
-                    &[&kind.name(), subject, &ts(*at)],
-                )
-                .map_err(Error::pg("clearing an alarm"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "open alarm",
-                        name: format!("{kind} {subject}"),
-                    });
-                }
-            }
-            Change::PutHost(h) => {
-                let ips = h
-                    .ips
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                exec(
-                    "INSERT INTO hosts (name, ips, created_at, joined_at, pool_sha256, last_seen) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (name) DO UPDATE SET ips = excluded.ips, joined_at = excluded.joined_at, pool_sha256 = excluded.pool_sha256, last_seen = excluded.last_seen",
-                    &[&h.name, &ips, &ts(h.created_at), &h.joined_at.map(ts), &h.pool_sha256, &h.last_seen.map(ts)],
-                )
-                .map_err(Error::pg("writing a host"))?;
-            }
-            Change::DeleteHost(name) => {
-                // Its tokens, verification, orders and roots go with it (ON DELETE CASCADE).
-                let n = exec("DELETE FROM hosts WHERE name = $1", &[name])
-                    .map_err(Error::pg("deleting a host"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "host",
-                        name: name.clone(),
-                    });
-                }
-            }
-            Change::SetHostVerification { host, enabled } => {
-                exec(
-                    "INSERT INTO host_verification (host, enabled) VALUES ($1, $2) ON CONFLICT (host) DO UPDATE SET enabled = excluded.enabled",
-                    &[host, &i64::from(*enabled)],
-                )
-                .map_err(host_write("recording a host's verification", host))?;
-            }
-            Change::SetHostDeployError { host, error } => match error {
-                Some(e) => {
-                    exec(
-                        "INSERT INTO host_deploy (host, error) VALUES ($1, $2) ON CONFLICT (host) DO UPDATE SET error = excluded.error",
-                        &[host, e],
-                    )
-                    .map_err(host_write("recording a host's deploy problem", host))?;
-                }
-                None => {
-                    exec("DELETE FROM host_deploy WHERE host = $1", &[host])
-                        .map_err(Error::pg("clearing a host's deploy problem"))?;
-                }
-            },
-            Change::SetHostRoots { host, roots } => {
-                exec("DELETE FROM host_roots WHERE host = $1", &[host])
-                    .map_err(Error::pg("recording a host's roots"))?;
-                for root in roots {
-                    exec(
-                        "INSERT INTO host_roots (host, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                        &[host, root],
-                    )
-                    .map_err(host_write("recording a host's roots", host))?;
-                }
-            }
-            Change::PutHostOrder { host, order, at } => {
-                exec(
-                    "INSERT INTO host_orders (host, kind, ordered_at) VALUES ($1, $2, $3) ON CONFLICT (host, kind) DO UPDATE SET ordered_at = excluded.ordered_at",
-                    &[host, &order.as_str(), &ts(*at)],
-                )
-                .map_err(host_write("ordering a host", host))?;
-            }
-            Change::DeleteHostOrder { host, order } => {
-                exec(
-                    "DELETE FROM host_orders WHERE host = $1 AND kind = $2",
-                    &[host, &order.as_str()],
-                )
-                .map_err(Error::pg("removing a host's order"))?;
-            }
-            Change::PutAdminCredential(c) => {
-                exec(
-                    "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at",
-                    &[
-                        &c.sha256,
-                        &c.name,
-                        &c.kind.as_str(),
-                        &c.role.as_str(),
-                        &c.created_at.map(ts),
-                        &c.expires_at.map(ts),
-                        &c.revoked_at.map(ts),
-                    ],
-                )
-                .map_err(Error::pg("writing an admin credential"))?;
-            }
-            Change::RevokeAdminCredentials { name, at } => {
-                let n = exec(
-                    "UPDATE admin_credentials SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
-                    &[name, &ts(*at)],
-                )
-                .map_err(Error::pg("revoking an admin credential"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "admin credential",
-                        name: name.clone(),
-                    });
-                }
-            }
-            Change::QueueNotification { webhook, body, at } => {
-                exec(
-                    "INSERT INTO outbox (webhook, body, created_at, attempts, next_attempt, last_error) VALUES ($1, $2, $3, 0, $3, NULL)",
-                    &[webhook, body, &ts(*at)],
-                )
-                .map_err(Error::pg("queueing a notification"))?;
-            }
-            Change::NotificationFailed {
-                id,
-                error,
-                next_attempt,
-            } => {
-                let n = exec(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt = $2, last_error = $3 WHERE id = $1",
-                    &[id, &ts(*next_attempt), error],
-                )
-                .map_err(Error::pg("recording a delivery attempt"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "notification",
-                        name: id.to_string(),
-                    });
-                }
-            }
-            Change::DeleteNotification(id) => {
-                exec("DELETE FROM outbox WHERE id = $1", &[id])
-                    .map_err(Error::pg("removing a notification"))?;
-            }
-            Change::PutToken(t) => {
-                exec(
-                    "INSERT INTO join_tokens (sha256, host, issued_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at",
-                    &[&t.sha256, &t.host, &ts(t.issued_at), &ts(t.expires_at), &t.used_at.map(ts)],
-                )
-                .map_err(Error::pg("writing a join token"))?;
-            }
-            Change::DeleteKeyProvider(name) => {
-                let n = exec(
-                    "DELETE FROM key_providers WHERE name = $1",
-                    &[&name.as_str()],
-                )
-                .map_err(Error::pg("deleting a key provider"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "key provider",
-                        name: name.to_string(),
-                    });
-                }
-            }
-            Change::DeleteStore(name) => {
-                let stmt = prepared(tx, cache, "SELECT COUNT(*) FROM entries WHERE store = $1")
-                    .map_err(Error::pg("deleting a store"))?;
-                let count: i64 = tx
-                    .query_one(&stmt, &[&name.as_str()])
-                    .and_then(|r| r.try_get(0))
-                    .map_err(Error::pg("deleting a store"))?;
-                if count > 0 {
-                    return Err(Error::Exists {
-                        what: "entries in store",
-                        name: name.to_string(),
-                    });
-                }
-                let stmt = prepared(tx, cache, "DELETE FROM stores WHERE name = $1")
-                    .map_err(Error::pg("deleting a store"))?;
-                tx.execute(&stmt, &[&name.as_str()])
-                    .map_err(Error::pg("deleting a store"))?;
-            }
-            Change::Audit(a) => {
-                exec(
-                    "INSERT INTO audit (at, action, subject, detail) VALUES ($1, $2, $3, $4)",
-                    &[&ts(a.at), &a.action, &a.subject, &a.detail],
-                )
-                .map_err(Error::pg("writing the audit log"))?;
-            }
+    /// Applies one change in the batch's transaction, in the module of its table group.
+    fn apply_one(key: &MasterKey, b: &mut Batch<'_, '_>, change: &Change) -> Result<(), Error> {
+        match change.grouped() {
+            Grouped::Entries(c) => entries::apply(key, b, c),
+            Grouped::Trust(c) => trust::apply(b, c),
+            Grouped::Fleet(c) => fleet::apply(b, c),
+            Grouped::Alarms(c) => alarms::apply(b, c),
+            Grouped::Watches(c) => watches::apply(b, c),
+            Grouped::KeyProviders(c) => providers::apply(b, c),
+            Grouped::Audit(a) => audit::apply(b, a),
         }
-        Ok(())
     }
 }
 
@@ -1221,8 +828,12 @@ impl Store for PgStore {
         let mut tx = client
             .transaction()
             .map_err(Error::pg("starting a transaction"))?;
+        let mut batch = Batch {
+            tx: &mut tx,
+            cache: statements,
+        };
         for change in changes {
-            Self::apply_one(&self.key, &mut tx, statements, change)?;
+            Self::apply_one(&self.key, &mut batch, change)?;
         }
         if let Some(hook) = &self.fault {
             hook("store.before-commit");

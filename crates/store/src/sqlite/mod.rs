@@ -8,7 +8,8 @@ use certherd_core::{
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::model::{chain_pem, from_ts, key_context, ts, META_COLUMNS};
+use crate::groups::Grouped;
+use crate::model::{from_ts, key_context, META_COLUMNS};
 use crate::{
     AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, Error,
     HostOrder, HostState, Lease, MasterKey, Notification, RevocationRecord, Secret, Store,
@@ -56,14 +57,6 @@ fn admin_credential_of(row: AdminCredentialRow) -> Result<AdminCredential, Error
     })
 }
 
-/// Writes a new entry; fails on the primary key if it exists, on the foreign key if its
-/// store does not.
-const INSERT_ENTRY: &str = "INSERT INTO entries (store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at, cert, chain, key_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
-
-/// Writes an entry, replacing every column of one that exists under the same alias.
-const UPSERT_ENTRY: &str = "INSERT INTO entries (store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at, cert, chain, key_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
-    ON CONFLICT (store, alias) DO UPDATE SET kind = excluded.kind, profile = excluded.profile, source = excluded.source, subject = excluded.subject, issuer = excluded.issuer, serial = excluded.serial, not_before = excluded.not_before, not_after = excluded.not_after, sha256 = excluded.sha256, issuer_sha256 = excluded.issuer_sha256, stored_at = excluded.stored_at, cert = excluded.cert, chain = excluded.chain, key_sealed = excluded.key_sealed";
-
 /// Statements through the connection's statement cache: a batch runs the same few
 /// statements many times, and re-preparing them cost more than running them.
 trait Cached {
@@ -91,7 +84,14 @@ impl Cached for Connection {
     }
 }
 
+mod alarms;
+mod audit;
+mod entries;
+mod fleet;
+mod providers;
 mod schema;
+mod trust;
+mod watches;
 
 /// Called with a crash-point name; tests make it abort the process.
 pub type FaultHook = Box<dyn Fn(&str)>;
@@ -107,17 +107,6 @@ pub struct SqliteStore {
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
-    }
-}
-
-/// Maps a write about a host's state: a missing host (the foreign key) is `NotFound`.
-fn host_write<'a>(context: &'static str, host: &'a str) -> impl Fn(rusqlite::Error) -> Error + 'a {
-    move |e| match e.sqlite_error().map(|f| f.extended_code) {
-        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => Error::NotFound {
-            what: "host",
-            name: host.to_owned(),
-        },
-        _ => Error::sql(context)(e),
     }
 }
 
@@ -237,398 +226,17 @@ impl SqliteStore {
         })
     }
 
+    /// Applies one change inside `tx`, in the module of its table group.
     fn apply_one(&self, tx: &Transaction<'_>, change: &Change) -> Result<(), Error> {
-        match change {
-            Change::CreateStore(name, at) => {
-                tx.execute_cached("INSERT INTO stores (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", params![name.as_str(), ts(*at)])
-                    .map_err(Error::sql("creating a store"))?;
-            }
-            Change::PutEntry { entry, replace } => {
-                // One statement per entry: the primary key says whether it exists and the
-                // foreign key whether its store does, so a bulk write (a scan of a whole
-                // disk) costs no lookups of its own.
-                let m = &entry.meta;
-                let sealed = entry
-                    .key
-                    .as_ref()
-                    .map(|k| self.key.seal(k.expose(), &key_context(&m.sha256)))
-                    .transpose()?;
-                let sql = if *replace { UPSERT_ENTRY } else { INSERT_ENTRY };
-                tx.execute_cached(
-                    sql,
-                    params![
-                        m.entry.store.as_str(),
-                        m.entry.alias.as_str(),
-                        match m.kind {
-                            EntryKind::KeyPair => "keypair",
-                            EntryKind::Certificate => "certificate",
-                        },
-                        m.profile,
-                        m.source.as_str(),
-                        m.subject,
-                        m.issuer,
-                        m.serial,
-                        ts(m.not_before),
-                        ts(m.not_after),
-                        m.sha256,
-                        m.issuer_sha256,
-                        ts(m.stored_at),
-                        entry.cert,
-                        chain_pem(&entry.chain),
-                        sealed,
-                    ],
-                )
-                .map_err(|e| match e.sqlite_error().map(|f| f.extended_code) {
-                    Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => Error::NotFound {
-                        what: "store",
-                        name: m.entry.store.to_string(),
-                    },
-                    // Only the index of issued serials is a UNIQUE constraint of entries.
-                    Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE) => Error::DuplicateSerial {
-                        issuer_sha256: m.issuer_sha256.clone().unwrap_or_default(),
-                        serial: m.serial.clone(),
-                    },
-                    Some(rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => Error::Exists {
-                        what: "entry",
-                        name: m.entry.to_string(),
-                    },
-                    _ => Error::sql("writing an entry")(e),
-                })?;
-            }
-            Change::DeleteEntry(r) => {
-                let n = tx
-                    .execute(
-                        "DELETE FROM entries WHERE store = ?1 AND alias = ?2",
-                        [r.store.as_str(), r.alias.as_str()],
-                    )
-                    .map_err(Error::sql("deleting an entry"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "entry",
-                        name: r.to_string(),
-                    });
-                }
-            }
-            Change::MoveEntry { from, to, at } => {
-                let taken: Option<i64> = tx
-                    .query_row_cached(
-                        "SELECT 1 FROM entries WHERE store = ?1 AND alias = ?2",
-                        [to.store.as_str(), to.alias.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(Error::sql("looking up an entry"))?;
-                if taken.is_some() {
-                    return Err(Error::Exists {
-                        what: "entry",
-                        name: to.to_string(),
-                    });
-                }
-                let n = tx
-                    .execute(
-                        "UPDATE entries SET store = ?1, alias = ?2, stored_at = ?3 WHERE store = ?4 AND alias = ?5",
-                        params![to.store.as_str(), to.alias.as_str(), ts(*at), from.store.as_str(), from.alias.as_str()],
-                    )
-                    .map_err(Error::sql("moving an entry"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "entry",
-                        name: from.to_string(),
-                    });
-                }
-            }
-            Change::SetMeta { key, value } => {
-                tx.execute_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
-                    .map_err(Error::sql("writing a setting"))?;
-            }
-            Change::DeleteMeta(key) => {
-                tx.execute_cached("DELETE FROM meta WHERE key = ?1", [key])
-                    .map_err(Error::sql("deleting a setting"))?;
-            }
-            Change::PutSecret { name, secret } => {
-                let sealed = self.key.seal(secret.expose(), &format!("secret:{name}"))?;
-                tx.execute_cached("INSERT INTO secrets (name, sealed) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed", params![name, sealed])
-                    .map_err(Error::sql("writing a secret"))?;
-            }
-            Change::DeleteSecret(name) => {
-                tx.execute_cached("DELETE FROM secrets WHERE name = ?1", [name])
-                    .map_err(Error::sql("deleting a secret"))?;
-            }
-            Change::PutCrl(c) => {
-                tx.execute_cached(
-                    "INSERT INTO crls (sha256, issuer, der, this_update, added_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sha256) DO NOTHING",
-                    params![c.sha256, c.issuer, c.der, ts(c.this_update), ts(c.added_at)],
-                )
-                .map_err(Error::sql("writing a CRL"))?;
-            }
-            Change::PutRevocation(r) => {
-                // A second revocation of one certificate is refused (primary key): the
-                // first one's time and reason stand.
-                tx.execute_cached(
-                    "INSERT INTO revocations (issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![r.issuer_sha256, r.serial, r.issuer, r.subject, r.entry, r.reason, ts(r.revoked_at), r.revoked_by],
-                )
-                .map_err(Error::sql("recording a revocation"))?;
-            }
-            Change::DeleteCrl(sha) => {
-                tx.execute_cached("DELETE FROM crls WHERE sha256 = ?1", [sha])
-                    .map_err(Error::sql("deleting a CRL"))?;
-            }
-            Change::PutKeyProvider { provider, at } => {
-                tx.execute_cached(
-                    "INSERT INTO key_providers (name, primary_key_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET primary_key_id = excluded.primary_key_id",
-                    params![provider.name.as_str(), provider.primary_key_id, ts(*at)],
-                )
-                .map_err(Error::sql("writing a key provider"))?;
-                tx.execute_cached(
-                    "DELETE FROM key_provider_servers WHERE provider = ?1",
-                    [provider.name.as_str()],
-                )
-                .map_err(Error::sql("writing a key provider"))?;
-                for (i, srv) in provider.servers.iter().enumerate() {
-                    tx.execute_cached(
-                        "INSERT INTO key_provider_servers (provider, position, address, proxy) VALUES (?1, ?2, ?3, ?4)",
-                        params![provider.name.as_str(), i64::try_from(i).unwrap_or(i64::MAX), srv.address.to_string(), srv.proxy.as_ref().map(ToString::to_string)],
-                    )
-                    .map_err(Error::sql("writing a key provider server"))?;
-                }
-            }
-            Change::PutWatch(w) => {
-                tx.execute_cached(
-                    "DELETE FROM watches WHERE kind = ?1 AND name = ?2",
-                    params![w.kind.as_str(), w.name],
-                )
-                .map_err(Error::sql("replacing a watch"))?;
-                tx.execute_cached(
-                    "INSERT INTO watches (kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    params![
-                        w.kind.as_str(),
-                        w.name,
-                        w.target,
-                        w.server_name,
-                        i64::from(w.verify),
-                        ts(w.created_at),
-                        w.scanned_at.map(ts),
-                        w.starttls,
-                        w.pin,
-                        serde_json::to_string(&w.findings)
-                            .map_err(|e| Error::Corrupt(format!("encoding findings: {e}")))?,
-                        serde_json::to_string(&w.facts)
-                            .map_err(|e| Error::Corrupt(format!("encoding facts: {e}")))?,
-                    ],
-                )
-                .map_err(Error::sql("writing a watch"))?;
-            }
-            Change::DeleteWatch(kind, name) => {
-                let n = tx
-                    .execute_cached(
-                        "DELETE FROM watches WHERE kind = ?1 AND name = ?2",
-                        params![kind.as_str(), name],
-                    )
-                    .map_err(Error::sql("deleting a watch"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: kind.as_str(),
-                        name: name.clone(),
-                    });
-                }
-            }
-            Change::RaiseAlarm(a) => {
-                tx.execute_cached(
-                    "INSERT INTO alarms (kind, subject, raised_at, cleared_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![a.kind.name(), a.subject, ts(a.raised_at), a.cleared_at.map(ts)],
-                )
-                .map_err(Error::sql("raising an alarm"))?;
-            }
-            Change::ClearAlarm { kind, subject, at } => {
-                let n = tx
-                    .execute_cached(
-                        "UPDATE alarms SET cleared_at = ?3 WHERE kind = ?1 AND subject = ?2 AND cleared_at IS NULL",
-                        params![kind.name(), subject, ts(*at)],
-                    )
-                    .map_err(Error::sql("clearing an alarm"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "open alarm",
-                        name: format!("{kind} {subject}"),
-                    });
-                }
-            }
-            Change::PutHost(h) => {
-                let ips = h
-                    .ips
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                tx.execute_cached(
-                    "INSERT INTO hosts (name, ips, created_at, joined_at, pool_sha256, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                     ON CONFLICT (name) DO UPDATE SET ips = excluded.ips, joined_at = excluded.joined_at, pool_sha256 = excluded.pool_sha256, last_seen = excluded.last_seen",
-                    params![h.name, ips, ts(h.created_at), h.joined_at.map(ts), h.pool_sha256, h.last_seen.map(ts)],
-                )
-                .map_err(Error::sql("writing a host"))?;
-            }
-            Change::DeleteHost(name) => {
-                // Its tokens, verification, orders and roots go with it (ON DELETE CASCADE).
-                let n = tx
-                    .execute_cached("DELETE FROM hosts WHERE name = ?1", [name])
-                    .map_err(Error::sql("deleting a host"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "host",
-                        name: name.clone(),
-                    });
-                }
-            }
-            Change::SetHostVerification { host, enabled } => {
-                tx.execute_cached(
-                    "INSERT INTO host_verification (host, enabled) VALUES (?1, ?2) ON CONFLICT (host) DO UPDATE SET enabled = excluded.enabled",
-                    params![host, i64::from(*enabled)],
-                )
-                .map_err(host_write("recording a host's verification", host))?;
-            }
-            Change::SetHostDeployError { host, error } => match error {
-                Some(e) => {
-                    tx.execute_cached(
-                        "INSERT INTO host_deploy (host, error) VALUES (?1, ?2) ON CONFLICT (host) DO UPDATE SET error = excluded.error",
-                        params![host, e],
-                    )
-                    .map_err(host_write("recording a host's deploy problem", host))?;
-                }
-                None => {
-                    tx.execute_cached("DELETE FROM host_deploy WHERE host = ?1", [host])
-                        .map_err(Error::sql("clearing a host's deploy problem"))?;
-                }
-            },
-            Change::SetHostRoots { host, roots } => {
-                tx.execute_cached("DELETE FROM host_roots WHERE host = ?1", [host])
-                    .map_err(Error::sql("recording a host's roots"))?;
-                for root in roots {
-                    tx.execute_cached(
-                        "INSERT INTO host_roots (host, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                        [host, root],
-                    )
-                    .map_err(host_write("recording a host's roots", host))?;
-                }
-            }
-            Change::PutHostOrder { host, order, at } => {
-                tx.execute_cached(
-                    "INSERT INTO host_orders (host, kind, ordered_at) VALUES (?1, ?2, ?3) ON CONFLICT (host, kind) DO UPDATE SET ordered_at = excluded.ordered_at",
-                    params![host, order.as_str(), ts(*at)],
-                )
-                .map_err(host_write("ordering a host", host))?;
-            }
-            Change::DeleteHostOrder { host, order } => {
-                tx.execute_cached(
-                    "DELETE FROM host_orders WHERE host = ?1 AND kind = ?2",
-                    [host.as_str(), order.as_str()],
-                )
-                .map_err(Error::sql("removing a host's order"))?;
-            }
-            Change::PutAdminCredential(c) => {
-                tx.execute_cached(
-                    "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                     ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at",
-                    params![
-                        c.sha256,
-                        c.name,
-                        c.kind.as_str(),
-                        c.role.as_str(),
-                        c.created_at.map(ts),
-                        c.expires_at.map(ts),
-                        c.revoked_at.map(ts)
-                    ],
-                )
-                .map_err(Error::sql("writing an admin credential"))?;
-            }
-            Change::RevokeAdminCredentials { name, at } => {
-                let n = tx
-                    .execute_cached(
-                        "UPDATE admin_credentials SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                        params![name, ts(*at)],
-                    )
-                    .map_err(Error::sql("revoking an admin credential"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "admin credential",
-                        name: name.clone(),
-                    });
-                }
-            }
-            Change::QueueNotification { webhook, body, at } => {
-                tx.execute_cached(
-                    "INSERT INTO outbox (webhook, body, created_at, attempts, next_attempt, last_error) VALUES (?1, ?2, ?3, 0, ?3, NULL)",
-                    params![webhook, body, ts(*at)],
-                )
-                .map_err(Error::sql("queueing a notification"))?;
-            }
-            Change::NotificationFailed {
-                id,
-                error,
-                next_attempt,
-            } => {
-                let n = tx
-                    .execute_cached(
-                        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1",
-                        params![id, ts(*next_attempt), error],
-                    )
-                    .map_err(Error::sql("recording a delivery attempt"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "notification",
-                        name: id.to_string(),
-                    });
-                }
-            }
-            Change::DeleteNotification(id) => {
-                tx.execute_cached("DELETE FROM outbox WHERE id = ?1", [id])
-                    .map_err(Error::sql("removing a notification"))?;
-            }
-            Change::PutToken(t) => {
-                tx.execute_cached(
-                    "INSERT INTO join_tokens (sha256, host, issued_at, expires_at, used_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at",
-                    params![t.sha256, t.host, ts(t.issued_at), ts(t.expires_at), t.used_at.map(ts)],
-                )
-                .map_err(Error::sql("writing a join token"))?;
-            }
-            Change::DeleteKeyProvider(name) => {
-                let n = tx
-                    .execute_cached("DELETE FROM key_providers WHERE name = ?1", [name.as_str()])
-                    .map_err(Error::sql("deleting a key provider"))?;
-                if n == 0 {
-                    return Err(Error::NotFound {
-                        what: "key provider",
-                        name: name.to_string(),
-                    });
-                }
-            }
-            Change::DeleteStore(name) => {
-                let count: i64 = tx
-                    .query_row_cached(
-                        "SELECT COUNT(*) FROM entries WHERE store = ?1",
-                        [name.as_str()],
-                        |r| r.get(0),
-                    )
-                    .map_err(Error::sql("deleting a store"))?;
-                if count > 0 {
-                    return Err(Error::Exists {
-                        what: "entries in store",
-                        name: name.to_string(),
-                    });
-                }
-                tx.execute_cached("DELETE FROM stores WHERE name = ?1", [name.as_str()])
-                    .map_err(Error::sql("deleting a store"))?;
-            }
-            Change::Audit(a) => {
-                tx.execute_cached(
-                    "INSERT INTO audit (at, action, subject, detail) VALUES (?1, ?2, ?3, ?4)",
-                    params![ts(a.at), a.action, a.subject, a.detail],
-                )
-                .map_err(Error::sql("writing the audit log"))?;
-            }
+        match change.grouped() {
+            Grouped::Entries(c) => entries::apply(&self.key, tx, c),
+            Grouped::Trust(c) => trust::apply(tx, c),
+            Grouped::Fleet(c) => fleet::apply(tx, c),
+            Grouped::Alarms(c) => alarms::apply(tx, c),
+            Grouped::Watches(c) => watches::apply(tx, c),
+            Grouped::KeyProviders(c) => providers::apply(tx, c),
+            Grouped::Audit(a) => audit::apply(tx, a),
         }
-        Ok(())
     }
 }
 

@@ -1,0 +1,51 @@
+//! Key providers and their servers in PostgreSQL.
+
+use super::Batch;
+use crate::groups::ProviderChange;
+use crate::model::ts;
+use crate::Error;
+
+/// Applies one change of this group in the batch's transaction.
+pub(super) fn apply(b: &mut Batch<'_, '_>, change: ProviderChange<'_>) -> Result<(), Error> {
+    match change {
+        ProviderChange::PutKeyProvider { provider, at } => {
+            b.exec(
+                "INSERT INTO key_providers (name, primary_key_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET primary_key_id = excluded.primary_key_id",
+                &[&provider.name.as_str(), &provider.primary_key_id, &ts(*at)],
+            )
+            .map_err(Error::pg("writing a key provider"))?;
+            b.exec(
+                "DELETE FROM key_provider_servers WHERE provider = $1",
+                &[&provider.name.as_str()],
+            )
+            .map_err(Error::pg("writing a key provider"))?;
+            for (i, srv) in provider.servers.iter().enumerate() {
+                b.exec(
+                    "INSERT INTO key_provider_servers (provider, position, address, proxy) VALUES ($1, $2, $3, $4)",
+                    &[
+                        &provider.name.as_str(),
+                        &i64::try_from(i).unwrap_or(i64::MAX),
+                        &srv.address.to_string(),
+                        &srv.proxy.as_ref().map(ToString::to_string),
+                    ],
+                )
+                .map_err(Error::pg("writing a key provider server"))?;
+            }
+        }
+        ProviderChange::DeleteKeyProvider(name) => {
+            let n = b
+                .exec(
+                    "DELETE FROM key_providers WHERE name = $1",
+                    &[&name.as_str()],
+                )
+                .map_err(Error::pg("deleting a key provider"))?;
+            if n == 0 {
+                return Err(Error::NotFound {
+                    what: "key provider",
+                    name: name.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
