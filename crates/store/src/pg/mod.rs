@@ -516,22 +516,7 @@ impl Store for PgStore {
     }
 
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
-        const C: &str = "reading the audit log";
-        let rows = self.query(
-            "SELECT at, action, subject, detail FROM audit ORDER BY id",
-            &[],
-            C,
-        )?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRecord {
-                    at: from_ts(int(row, 0, C)?)?,
-                    action: text(row, 1, C)?,
-                    subject: text(row, 2, C)?,
-                    detail: text(row, 3, C)?,
-                })
-            })
-            .collect()
+        audit::audit_log(self)
     }
 
     fn hosts(&self) -> Result<Vec<Host>, Error> {

@@ -447,30 +447,7 @@ impl Store for SqliteStore {
     }
 
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at, action, subject, detail FROM audit ORDER BY id")
-            .map_err(Error::sql("reading the audit log"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .map_err(Error::sql("reading the audit log"))?;
-        rows.map(|row| {
-            let (at, action, subject, detail) = row.map_err(Error::sql("reading the audit log"))?;
-            Ok(AuditRecord {
-                at: from_ts(at)?,
-                action,
-                subject,
-                detail,
-            })
-        })
-        .collect()
+        audit::audit_log(self)
     }
 
     fn hosts(&self) -> Result<Vec<Host>, Error> {
