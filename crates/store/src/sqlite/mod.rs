@@ -374,76 +374,11 @@ impl Store for SqliteStore {
     }
 
     fn crls(&self) -> Result<Vec<CrlRecord>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT sha256, issuer, der, this_update, added_at FROM crls ORDER BY added_at",
-            )
-            .map_err(Error::sql("listing CRLs"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
-            .map_err(Error::sql("listing CRLs"))?;
-        rows.map(|row| {
-            let (sha256, issuer, der, this_update, added) =
-                row.map_err(Error::sql("listing CRLs"))?;
-            Ok(CrlRecord {
-                sha256,
-                issuer,
-                der,
-                this_update: from_ts(this_update)?,
-                added_at: from_ts(added)?,
-            })
-        })
-        .collect()
+        trust::crls(self)
     }
 
     fn revocations(&self) -> Result<Vec<RevocationRecord>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by FROM revocations ORDER BY revoked_at, serial",
-            )
-            .map_err(Error::sql("listing revocations"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, String>(7)?,
-                ))
-            })
-            .map_err(Error::sql("listing revocations"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Error::sql("listing revocations"))?;
-        rows.into_iter()
-            .map(
-                |(issuer_sha256, serial, issuer, subject, entry, reason, at, revoked_by)| {
-                    Ok(RevocationRecord {
-                        issuer_sha256,
-                        serial,
-                        issuer,
-                        subject,
-                        entry,
-                        reason,
-                        revoked_at: from_ts(at)?,
-                        revoked_by,
-                    })
-                },
-            )
-            .collect()
+        trust::revocations(self)
     }
 
     fn audit_log(&self) -> Result<Vec<AuditRecord>, Error> {
