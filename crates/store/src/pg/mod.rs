@@ -8,8 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use certherd_core::{
-    Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, KmipServer, Source,
-    StoreName, Watch, WatchKind,
+    Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, Source, StoreName, Watch,
+    WatchKind,
 };
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Statement};
@@ -680,41 +680,7 @@ impl Store for PgStore {
     }
 
     fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {
-        const C: &str = "listing key providers";
-        let providers = self.query(
-            "SELECT name, primary_key_id FROM key_providers ORDER BY name COLLATE \"C\"",
-            &[],
-            C,
-        )?;
-        let mut out = Vec::new();
-        for p in providers {
-            let name = text(&p, 0, C)?;
-            let servers = self
-                .query(
-                    "SELECT address, proxy FROM key_provider_servers WHERE provider = $1 ORDER BY position",
-                    &[&name],
-                    "listing key provider servers",
-                )?
-                .iter()
-                .map(|r| {
-                    Ok(KmipServer {
-                        address: text(r, 0, C)?
-                            .parse()
-                            .map_err(|e| Error::Corrupt(format!("{e}")))?,
-                        proxy: opt::<String>(r, 1, C)?
-                            .map(|p| p.parse())
-                            .transpose()
-                            .map_err(|e| Error::Corrupt(format!("{e}")))?,
-                    })
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            out.push(KeyProvider {
-                name: name.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
-                primary_key_id: text(&p, 1, C)?,
-                servers,
-            });
-        }
-        Ok(out)
+        providers::key_providers(self)
     }
 
     fn take_lease(

@@ -1,9 +1,49 @@
 //! Key providers and their servers in PostgreSQL.
 
-use super::Batch;
+use certherd_core::{KeyProvider, KmipServer};
+
+use super::{opt, text, Batch, PgStore};
 use crate::groups::ProviderChange;
 use crate::model::ts;
 use crate::Error;
+
+pub(super) fn key_providers(s: &PgStore) -> Result<Vec<KeyProvider>, Error> {
+    const C: &str = "listing key providers";
+    let providers = s.query(
+        "SELECT name, primary_key_id FROM key_providers ORDER BY name COLLATE \"C\"",
+        &[],
+        C,
+    )?;
+    let mut out = Vec::new();
+    for p in providers {
+        let name = text(&p, 0, C)?;
+        let servers = s
+            .query(
+                "SELECT address, proxy FROM key_provider_servers WHERE provider = $1 ORDER BY position",
+                &[&name],
+                "listing key provider servers",
+            )?
+            .iter()
+            .map(|r| {
+                Ok(KmipServer {
+                    address: text(r, 0, C)?
+                        .parse()
+                        .map_err(|e| Error::Corrupt(format!("{e}")))?,
+                    proxy: opt::<String>(r, 1, C)?
+                        .map(|p| p.parse())
+                        .transpose()
+                        .map_err(|e| Error::Corrupt(format!("{e}")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        out.push(KeyProvider {
+            name: name.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+            primary_key_id: text(&p, 1, C)?,
+            servers,
+        });
+    }
+    Ok(out)
+}
 
 /// Applies one change of this group in the batch's transaction.
 pub(super) fn apply(b: &mut Batch<'_, '_>, change: ProviderChange<'_>) -> Result<(), Error> {

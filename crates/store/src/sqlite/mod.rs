@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use certherd_core::{
-    Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, KmipServer,
-    OffsetDateTime, Source, StoreName, Watch, WatchKind,
+    Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime, Source,
+    StoreName, Watch, WatchKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -638,47 +638,7 @@ impl Store for SqliteStore {
     }
 
     fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, primary_key_id FROM key_providers ORDER BY name")
-            .map_err(Error::sql("listing key providers"))?;
-        let rows: Vec<(String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(Error::sql("listing key providers"))?
-            .collect::<Result<_, _>>()
-            .map_err(Error::sql("listing key providers"))?;
-        let mut out = Vec::new();
-        for (name, primary_key_id) in rows {
-            let mut s = self
-                .conn
-                .prepare_cached("SELECT address, proxy FROM key_provider_servers WHERE provider = ?1 ORDER BY position")
-                .map_err(Error::sql("listing key provider servers"))?;
-            let servers = s
-                .query_map([&name], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-                })
-                .map_err(Error::sql("listing key provider servers"))?
-                .map(|row| {
-                    let (address, proxy) =
-                        row.map_err(Error::sql("listing key provider servers"))?;
-                    Ok(KmipServer {
-                        address: address
-                            .parse()
-                            .map_err(|e| Error::Corrupt(format!("{e}")))?,
-                        proxy: proxy
-                            .map(|p| p.parse())
-                            .transpose()
-                            .map_err(|e| Error::Corrupt(format!("{e}")))?,
-                    })
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            out.push(KeyProvider {
-                name: name.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
-                primary_key_id,
-                servers,
-            });
-        }
-        Ok(out)
+        providers::key_providers(self)
     }
 
     fn take_lease(

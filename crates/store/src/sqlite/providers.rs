@@ -1,11 +1,55 @@
 //! Key providers and their servers in SQLite.
 
+use certherd_core::{KeyProvider, KmipServer};
 use rusqlite::{params, Transaction};
 
-use super::Cached;
+use super::{Cached, SqliteStore};
 use crate::groups::ProviderChange;
 use crate::model::ts;
 use crate::Error;
+
+pub(super) fn key_providers(s: &SqliteStore) -> Result<Vec<KeyProvider>, Error> {
+    let mut stmt = s
+        .conn
+        .prepare_cached("SELECT name, primary_key_id FROM key_providers ORDER BY name")
+        .map_err(Error::sql("listing key providers"))?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(Error::sql("listing key providers"))?
+        .collect::<Result<_, _>>()
+        .map_err(Error::sql("listing key providers"))?;
+    let mut out = Vec::new();
+    for (name, primary_key_id) in rows {
+        let mut s = s
+            .conn
+            .prepare_cached("SELECT address, proxy FROM key_provider_servers WHERE provider = ?1 ORDER BY position")
+            .map_err(Error::sql("listing key provider servers"))?;
+        let servers = s
+            .query_map([&name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .map_err(Error::sql("listing key provider servers"))?
+            .map(|row| {
+                let (address, proxy) = row.map_err(Error::sql("listing key provider servers"))?;
+                Ok(KmipServer {
+                    address: address
+                        .parse()
+                        .map_err(|e| Error::Corrupt(format!("{e}")))?,
+                    proxy: proxy
+                        .map(|p| p.parse())
+                        .transpose()
+                        .map_err(|e| Error::Corrupt(format!("{e}")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        out.push(KeyProvider {
+            name: name.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+            primary_key_id,
+            servers,
+        });
+    }
+    Ok(out)
+}
 
 /// Applies one change of this group inside `tx`.
 pub(super) fn apply(tx: &Transaction<'_>, change: ProviderChange<'_>) -> Result<(), Error> {
