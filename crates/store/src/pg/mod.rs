@@ -645,38 +645,7 @@ impl Store for PgStore {
     }
 
     fn watches(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
-        const C: &str = "listing watches";
-        let rows = self.query(
-            "SELECT kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts FROM watches WHERE $1::TEXT IS NULL OR kind = $1 ORDER BY kind COLLATE \"C\", name COLLATE \"C\"",
-            &[&kind.map(WatchKind::as_str)],
-            C,
-        )?;
-        rows.iter()
-            .map(|row| {
-                let k = text(row, 0, C)?;
-                let name = text(row, 1, C)?;
-                let findings = serde_json::from_str(&text(row, 9, C)?).map_err(|e| {
-                    Error::Corrupt(format!("watch {name}: findings are not readable: {e}"))
-                })?;
-                let facts = serde_json::from_str(&text(row, 10, C)?).map_err(|e| {
-                    Error::Corrupt(format!("watch {name}: facts are not readable: {e}"))
-                })?;
-                Ok(Watch {
-                    kind: WatchKind::parse(&k)
-                        .ok_or_else(|| Error::Corrupt(format!("unknown watch kind {k}")))?,
-                    target: text(row, 2, C)?,
-                    server_name: opt(row, 3, C)?,
-                    verify: int(row, 4, C)? != 0,
-                    created_at: from_ts(int(row, 5, C)?)?,
-                    scanned_at: opt::<i64>(row, 6, C)?.map(from_ts).transpose()?,
-                    starttls: opt(row, 7, C)?,
-                    pin: opt(row, 8, C)?,
-                    findings,
-                    facts,
-                    name,
-                })
-            })
-            .collect()
+        watches::watches(self, kind)
     }
 
     fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {

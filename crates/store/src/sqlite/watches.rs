@@ -1,11 +1,71 @@
 //! Watched endpoints and files in SQLite.
 
+use certherd_core::{Watch, WatchKind};
 use rusqlite::{params, Transaction};
 
-use super::Cached;
+use super::{Cached, SqliteStore};
 use crate::groups::WatchChange;
-use crate::model::ts;
+use crate::model::{from_ts, ts};
 use crate::Error;
+
+pub(super) fn watches(s: &SqliteStore, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
+    let mut stmt = s
+        .conn
+        .prepare_cached("SELECT kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts FROM watches WHERE ?1 IS NULL OR kind = ?1 ORDER BY kind, name")
+        .map_err(Error::sql("listing watches"))?;
+    let rows = stmt
+        .query_map([kind.map(WatchKind::as_str)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
+            ))
+        })
+        .map_err(Error::sql("listing watches"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (
+            k,
+            name,
+            target,
+            server_name,
+            verify,
+            created,
+            scanned,
+            starttls,
+            pin,
+            findings,
+            facts,
+        ) = row.map_err(Error::sql("listing watches"))?;
+        let findings = serde_json::from_str(&findings)
+            .map_err(|e| Error::Corrupt(format!("watch {name}: findings are not readable: {e}")))?;
+        let facts = serde_json::from_str(&facts)
+            .map_err(|e| Error::Corrupt(format!("watch {name}: facts are not readable: {e}")))?;
+        out.push(Watch {
+            kind: WatchKind::parse(&k)
+                .ok_or_else(|| Error::Corrupt(format!("unknown watch kind {k}")))?,
+            name,
+            target,
+            server_name,
+            verify: verify != 0,
+            created_at: from_ts(created)?,
+            scanned_at: scanned.map(from_ts).transpose()?,
+            starttls,
+            pin,
+            findings,
+            facts,
+        });
+    }
+    Ok(out)
+}
 
 /// Applies one change of this group inside `tx`.
 pub(super) fn apply(tx: &Transaction<'_>, change: WatchChange<'_>) -> Result<(), Error> {
