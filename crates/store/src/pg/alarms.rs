@@ -1,9 +1,55 @@
 //! Alarms and the webhook outbox in PostgreSQL.
 
-use super::Batch;
+use certherd_core::Alarm;
+
+use super::{int, opt, text, Batch, PgStore};
 use crate::groups::AlarmChange;
-use crate::model::ts;
-use crate::Error;
+use crate::model::{from_ts, ts};
+use crate::{Error, Notification};
+
+pub(super) fn alarms(s: &PgStore) -> Result<Vec<Alarm>, Error> {
+    const C: &str = "listing alarms";
+    let rows = s.query(
+        "SELECT kind, subject, raised_at, cleared_at FROM alarms ORDER BY raised_at, id",
+        &[],
+        C,
+    )?;
+    rows.iter()
+        .map(|row| {
+            let kind = text(row, 0, C)?;
+            Ok(Alarm {
+                kind: kind
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("unknown alarm kind {kind}")))?,
+                subject: text(row, 1, C)?,
+                raised_at: from_ts(int(row, 2, C)?)?,
+                cleared_at: opt::<i64>(row, 3, C)?.map(from_ts).transpose()?,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn undelivered(s: &PgStore) -> Result<Vec<Notification>, Error> {
+    const C: &str = "reading the outbox";
+    let rows = s.query(
+        "SELECT id, webhook, body, created_at, attempts, next_attempt, last_error FROM outbox ORDER BY id",
+        &[],
+        C,
+    )?;
+    rows.iter()
+        .map(|row| {
+            Ok(Notification {
+                id: int(row, 0, C)?,
+                webhook: text(row, 1, C)?,
+                body: text(row, 2, C)?,
+                created_at: from_ts(int(row, 3, C)?)?,
+                attempts: u32::try_from(int(row, 4, C)?).unwrap_or(u32::MAX),
+                next_attempt: from_ts(int(row, 5, C)?)?,
+                last_error: opt(row, 6, C)?,
+            })
+        })
+        .collect()
+}
 
 /// Applies one change of this group in the batch's transaction.
 pub(super) fn apply(b: &mut Batch<'_, '_>, change: AlarmChange<'_>) -> Result<(), Error> {

@@ -582,25 +582,7 @@ impl Store for PgStore {
     }
 
     fn undelivered(&self) -> Result<Vec<Notification>, Error> {
-        const C: &str = "reading the outbox";
-        let rows = self.query(
-            "SELECT id, webhook, body, created_at, attempts, next_attempt, last_error FROM outbox ORDER BY id",
-            &[],
-            C,
-        )?;
-        rows.iter()
-            .map(|row| {
-                Ok(Notification {
-                    id: int(row, 0, C)?,
-                    webhook: text(row, 1, C)?,
-                    body: text(row, 2, C)?,
-                    created_at: from_ts(int(row, 3, C)?)?,
-                    attempts: u32::try_from(int(row, 4, C)?).unwrap_or(u32::MAX),
-                    next_attempt: from_ts(int(row, 5, C)?)?,
-                    last_error: opt(row, 6, C)?,
-                })
-            })
-            .collect()
+        alarms::undelivered(self)
     }
 
     fn join_token(&self, sha256: &str) -> Result<Option<JoinToken>, Error> {
@@ -623,25 +605,7 @@ impl Store for PgStore {
     }
 
     fn alarms(&self) -> Result<Vec<Alarm>, Error> {
-        const C: &str = "listing alarms";
-        let rows = self.query(
-            "SELECT kind, subject, raised_at, cleared_at FROM alarms ORDER BY raised_at, id",
-            &[],
-            C,
-        )?;
-        rows.iter()
-            .map(|row| {
-                let kind = text(row, 0, C)?;
-                Ok(Alarm {
-                    kind: kind
-                        .parse()
-                        .map_err(|_| Error::Corrupt(format!("unknown alarm kind {kind}")))?,
-                    subject: text(row, 1, C)?,
-                    raised_at: from_ts(int(row, 2, C)?)?,
-                    cleared_at: opt::<i64>(row, 3, C)?.map(from_ts).transpose()?,
-                })
-            })
-            .collect()
+        alarms::alarms(self)
     }
 
     fn watches(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {

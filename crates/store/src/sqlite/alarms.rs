@@ -1,11 +1,79 @@
 //! Alarms and the webhook outbox in SQLite.
 
+use certherd_core::Alarm;
 use rusqlite::{params, Transaction};
 
-use super::Cached;
+use super::{Cached, SqliteStore};
 use crate::groups::AlarmChange;
-use crate::model::ts;
-use crate::Error;
+use crate::model::{from_ts, ts};
+use crate::{Error, Notification};
+
+pub(super) fn alarms(s: &SqliteStore) -> Result<Vec<Alarm>, Error> {
+    let mut stmt = s
+        .conn
+        .prepare_cached(
+            "SELECT kind, subject, raised_at, cleared_at FROM alarms ORDER BY raised_at, id",
+        )
+        .map_err(Error::sql("listing alarms"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })
+        .map_err(Error::sql("listing alarms"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (kind, subject, raised, cleared) = row.map_err(Error::sql("listing alarms"))?;
+        out.push(Alarm {
+            kind: kind
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("unknown alarm kind {kind}")))?,
+            subject,
+            raised_at: from_ts(raised)?,
+            cleared_at: cleared.map(from_ts).transpose()?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn undelivered(s: &SqliteStore) -> Result<Vec<Notification>, Error> {
+    let sql = Error::sql("reading the outbox");
+    let mut stmt = s
+        .conn
+        .prepare_cached("SELECT id, webhook, body, created_at, attempts, next_attempt, last_error FROM outbox ORDER BY id")
+        .map_err(&sql)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })
+        .map_err(&sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, webhook, body, created, attempts, next, last_error) = row.map_err(&sql)?;
+        out.push(Notification {
+            id,
+            webhook,
+            body,
+            created_at: from_ts(created)?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_attempt: from_ts(next)?,
+            last_error,
+        });
+    }
+    Ok(out)
+}
 
 /// Applies one change of this group inside `tx`.
 pub(super) fn apply(tx: &Transaction<'_>, change: AlarmChange<'_>) -> Result<(), Error> {
