@@ -7,9 +7,9 @@ use crate::groups::AlarmChange;
 use crate::model::{from_ts, ts};
 use crate::{Error, Notification};
 
-pub(super) fn alarms(s: &PgStore) -> Result<Vec<Alarm>, Error> {
+pub(super) fn alarms(db: &PgStore) -> Result<Vec<Alarm>, Error> {
     const C: &str = "listing alarms";
-    let rows = s.query(
+    let rows = db.query(
         "SELECT kind, subject, raised_at, cleared_at FROM alarms ORDER BY raised_at, id",
         &[],
         C,
@@ -29,9 +29,9 @@ pub(super) fn alarms(s: &PgStore) -> Result<Vec<Alarm>, Error> {
         .collect()
 }
 
-pub(super) fn undelivered(s: &PgStore) -> Result<Vec<Notification>, Error> {
+pub(super) fn undelivered(db: &PgStore) -> Result<Vec<Notification>, Error> {
     const C: &str = "reading the outbox";
-    let rows = s.query(
+    let rows = db.query(
         "SELECT id, webhook, body, created_at, attempts, next_attempt, last_error FROM outbox ORDER BY id",
         &[],
         C,

@@ -4,9 +4,9 @@ use super::{int, text, Batch, PgStore};
 use crate::model::{from_ts, ts};
 use crate::{AuditRecord, Error};
 
-pub(super) fn audit_log(s: &PgStore) -> Result<Vec<AuditRecord>, Error> {
+pub(super) fn audit_log(db: &PgStore) -> Result<Vec<AuditRecord>, Error> {
     const C: &str = "reading the audit log";
-    let rows = s.query(
+    let rows = db.query(
         "SELECT at, action, subject, detail FROM audit ORDER BY id",
         &[],
         C,

@@ -7,9 +7,9 @@ use crate::groups::ProviderChange;
 use crate::model::ts;
 use crate::Error;
 
-pub(super) fn key_providers(s: &PgStore) -> Result<Vec<KeyProvider>, Error> {
+pub(super) fn key_providers(db: &PgStore) -> Result<Vec<KeyProvider>, Error> {
     const C: &str = "listing key providers";
-    let providers = s.query(
+    let providers = db.query(
         "SELECT name, primary_key_id FROM key_providers ORDER BY name COLLATE \"C\"",
         &[],
         C,
@@ -17,7 +17,7 @@ pub(super) fn key_providers(s: &PgStore) -> Result<Vec<KeyProvider>, Error> {
     let mut out = Vec::new();
     for p in providers {
         let name = text(&p, 0, C)?;
-        let servers = s
+        let servers = db
             .query(
                 "SELECT address, proxy FROM key_provider_servers WHERE provider = $1 ORDER BY position",
                 &[&name],

@@ -5,9 +5,9 @@ use crate::groups::TrustChange;
 use crate::model::{from_ts, ts};
 use crate::{CrlRecord, Error, RevocationRecord};
 
-pub(super) fn crls(s: &PgStore) -> Result<Vec<CrlRecord>, Error> {
+pub(super) fn crls(db: &PgStore) -> Result<Vec<CrlRecord>, Error> {
     const C: &str = "listing CRLs";
-    let rows = s.query(
+    let rows = db.query(
         "SELECT sha256, issuer, der, this_update, added_at FROM crls ORDER BY added_at",
         &[],
         C,
@@ -25,9 +25,9 @@ pub(super) fn crls(s: &PgStore) -> Result<Vec<CrlRecord>, Error> {
         .collect()
 }
 
-pub(super) fn revocations(s: &PgStore) -> Result<Vec<RevocationRecord>, Error> {
+pub(super) fn revocations(db: &PgStore) -> Result<Vec<RevocationRecord>, Error> {
     const C: &str = "listing revocations";
-    let rows = s.query(
+    let rows = db.query(
         "SELECT issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by FROM revocations ORDER BY revoked_at, serial COLLATE \"C\"",
         &[],
         C,

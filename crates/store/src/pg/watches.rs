@@ -7,9 +7,9 @@ use crate::groups::WatchChange;
 use crate::model::{from_ts, ts};
 use crate::Error;
 
-pub(super) fn watches(s: &PgStore, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
+pub(super) fn watches(db: &PgStore, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
     const C: &str = "listing watches";
-    let rows = s.query(
+    let rows = db.query(
         "SELECT kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts FROM watches WHERE $1::TEXT IS NULL OR kind = $1 ORDER BY kind COLLATE \"C\", name COLLATE \"C\"",
         &[&kind.map(WatchKind::as_str)],
         C,

@@ -8,8 +8,8 @@ use crate::groups::AlarmChange;
 use crate::model::{from_ts, ts};
 use crate::{Error, Notification};
 
-pub(super) fn alarms(s: &SqliteStore) -> Result<Vec<Alarm>, Error> {
-    let mut stmt = s
+pub(super) fn alarms(db: &SqliteStore) -> Result<Vec<Alarm>, Error> {
+    let mut stmt = db
         .conn
         .prepare_cached(
             "SELECT kind, subject, raised_at, cleared_at FROM alarms ORDER BY raised_at, id",
@@ -40,9 +40,9 @@ pub(super) fn alarms(s: &SqliteStore) -> Result<Vec<Alarm>, Error> {
     Ok(out)
 }
 
-pub(super) fn undelivered(s: &SqliteStore) -> Result<Vec<Notification>, Error> {
+pub(super) fn undelivered(db: &SqliteStore) -> Result<Vec<Notification>, Error> {
     let sql = Error::sql("reading the outbox");
-    let mut stmt = s
+    let mut stmt = db
         .conn
         .prepare_cached("SELECT id, webhook, body, created_at, attempts, next_attempt, last_error FROM outbox ORDER BY id")
         .map_err(&sql)?;

@@ -6,8 +6,8 @@ use super::{Cached, SqliteStore};
 use crate::model::{from_ts, ts};
 use crate::{AuditRecord, Error};
 
-pub(super) fn audit_log(s: &SqliteStore) -> Result<Vec<AuditRecord>, Error> {
-    let mut stmt = s
+pub(super) fn audit_log(db: &SqliteStore) -> Result<Vec<AuditRecord>, Error> {
+    let mut stmt = db
         .conn
         .prepare("SELECT at, action, subject, detail FROM audit ORDER BY id")
         .map_err(Error::sql("reading the audit log"))?;

@@ -8,8 +8,8 @@ use crate::groups::ProviderChange;
 use crate::model::ts;
 use crate::Error;
 
-pub(super) fn key_providers(s: &SqliteStore) -> Result<Vec<KeyProvider>, Error> {
-    let mut stmt = s
+pub(super) fn key_providers(db: &SqliteStore) -> Result<Vec<KeyProvider>, Error> {
+    let mut stmt = db
         .conn
         .prepare_cached("SELECT name, primary_key_id FROM key_providers ORDER BY name")
         .map_err(Error::sql("listing key providers"))?;
@@ -20,7 +20,7 @@ pub(super) fn key_providers(s: &SqliteStore) -> Result<Vec<KeyProvider>, Error> 
         .map_err(Error::sql("listing key providers"))?;
     let mut out = Vec::new();
     for (name, primary_key_id) in rows {
-        let mut s = s
+        let mut s = db
             .conn
             .prepare_cached("SELECT address, proxy FROM key_provider_servers WHERE provider = ?1 ORDER BY position")
             .map_err(Error::sql("listing key provider servers"))?;

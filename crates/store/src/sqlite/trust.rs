@@ -7,8 +7,8 @@ use crate::groups::TrustChange;
 use crate::model::{from_ts, ts};
 use crate::{CrlRecord, Error, RevocationRecord};
 
-pub(super) fn crls(s: &SqliteStore) -> Result<Vec<CrlRecord>, Error> {
-    let mut stmt = s
+pub(super) fn crls(db: &SqliteStore) -> Result<Vec<CrlRecord>, Error> {
+    let mut stmt = db
         .conn
         .prepare("SELECT sha256, issuer, der, this_update, added_at FROM crls ORDER BY added_at")
         .map_err(Error::sql("listing CRLs"))?;
@@ -36,8 +36,8 @@ pub(super) fn crls(s: &SqliteStore) -> Result<Vec<CrlRecord>, Error> {
     .collect()
 }
 
-pub(super) fn revocations(s: &SqliteStore) -> Result<Vec<RevocationRecord>, Error> {
-    let mut stmt = s
+pub(super) fn revocations(db: &SqliteStore) -> Result<Vec<RevocationRecord>, Error> {
+    let mut stmt = db
         .conn
         .prepare_cached(
             "SELECT issuer_sha256, serial, issuer, subject, entry, reason, revoked_at, revoked_by FROM revocations ORDER BY revoked_at, serial",

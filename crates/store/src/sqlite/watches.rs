@@ -8,8 +8,8 @@ use crate::groups::WatchChange;
 use crate::model::{from_ts, ts};
 use crate::Error;
 
-pub(super) fn watches(s: &SqliteStore, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
-    let mut stmt = s
+pub(super) fn watches(db: &SqliteStore, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
+    let mut stmt = db
         .conn
         .prepare_cached("SELECT kind, name, target, server_name, verify, created_at, scanned_at, starttls, pin, findings, facts FROM watches WHERE ?1 IS NULL OR kind = ?1 ORDER BY kind, name")
         .map_err(Error::sql("listing watches"))?;
