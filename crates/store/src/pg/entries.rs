@@ -1,12 +1,152 @@
 //! Stores, entries, secrets and settings (`meta`) in PostgreSQL.
 
-use certherd_core::EntryKind;
+use certherd_core::{EntryKind, EntryMeta, EntryRef, Source, StoreName};
 use postgres::error::SqlState;
+use postgres::Row;
 
-use super::Batch;
+use super::{int, opt, text, Batch, PgStore};
 use crate::groups::EntryChange;
-use crate::model::{chain_pem, key_context, ts};
-use crate::{migrations, Error, MasterKey};
+use crate::model::{chain_pem, from_ts, key_context, ts, META_COLUMNS};
+use crate::{migrations, Entry, Error, MasterKey, Secret, StoreInfo};
+
+fn row_meta(row: &Row) -> Result<EntryMeta, Error> {
+    const C: &str = "reading an entry";
+    let store = text(row, 0, C)?;
+    let alias = text(row, 1, C)?;
+    let entry = EntryRef::new(
+        store.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+        alias.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
+    );
+    let kind = match text(row, 2, C)?.as_str() {
+        "keypair" => EntryKind::KeyPair,
+        _ => EntryKind::Certificate,
+    };
+    let source_s = text(row, 4, C)?;
+    let source = Source::parse(&source_s)
+        .ok_or_else(|| Error::Corrupt(format!("unknown source {source_s}")))?;
+    Ok(EntryMeta {
+        entry,
+        kind,
+        profile: opt(row, 3, C)?,
+        source,
+        subject: text(row, 5, C)?,
+        issuer: text(row, 6, C)?,
+        serial: text(row, 7, C)?,
+        not_before: from_ts(int(row, 8, C)?)?,
+        not_after: from_ts(int(row, 9, C)?)?,
+        sha256: text(row, 10, C)?,
+        issuer_sha256: opt(row, 11, C)?,
+        stored_at: from_ts(int(row, 12, C)?)?,
+    })
+}
+
+/// Entry columns ordered as SQLite orders them (bytewise), whatever the database's collation.
+const ENTRY_ORDER: &str = "store COLLATE \"C\", alias COLLATE \"C\"";
+
+pub(super) fn meta(db: &PgStore, key: &str) -> Result<Option<String>, Error> {
+    db.query_opt(
+        "SELECT value FROM meta WHERE key = $1",
+        &[&key],
+        "reading a setting",
+    )?
+    .map(|r| text(&r, 0, "reading a setting"))
+    .transpose()
+}
+
+pub(super) fn stores(db: &PgStore) -> Result<Vec<StoreInfo>, Error> {
+    const C: &str = "listing stores";
+    let rows = db.query(
+        "SELECT s.name, s.created_at, (SELECT COUNT(*) FROM entries e WHERE e.store = s.name) FROM stores s ORDER BY s.name COLLATE \"C\"",
+        &[],
+        C,
+    )?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoreInfo {
+                name: text(row, 0, C)?
+                    .parse()
+                    .map_err(|e| Error::Corrupt(format!("{e}")))?,
+                entries: usize::try_from(int(row, 2, C)?).unwrap_or(0),
+                created_at: from_ts(int(row, 1, C)?)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn entries(db: &PgStore, store: Option<&StoreName>) -> Result<Vec<EntryMeta>, Error> {
+    let rows = match store {
+        Some(s) => db.query(
+            &format!("SELECT {META_COLUMNS} FROM entries WHERE store = $1 ORDER BY {ENTRY_ORDER}"),
+            &[&s.as_str()],
+            "listing entries",
+        )?,
+        None => db.query(
+            &format!("SELECT {META_COLUMNS} FROM entries ORDER BY {ENTRY_ORDER}"),
+            &[],
+            "listing entries",
+        )?,
+    };
+    rows.iter().map(row_meta).collect()
+}
+
+pub(super) fn entry(db: &PgStore, r: &EntryRef) -> Result<Option<Entry>, Error> {
+    const C: &str = "reading an entry";
+    let Some(row) = db.query_opt(
+        &format!("SELECT {META_COLUMNS}, cert, chain, key_sealed FROM entries WHERE store = $1 AND alias = $2"),
+        &[&r.store.as_str(), &r.alias.as_str()],
+        C,
+    )?
+    else {
+        return Ok(None);
+    };
+    let meta = row_meta(&row)?;
+    let cert: Vec<u8> = row.try_get(13).map_err(Error::pg(C))?;
+    let chain_text = text(&row, 14, C)?;
+    let sealed: Option<Vec<u8>> = opt(&row, 15, C)?;
+    let chain = if chain_text.is_empty() {
+        Vec::new()
+    } else {
+        certherd_x509::parse_certificates(chain_text.as_bytes())
+            .map_err(|e| Error::Corrupt(format!("chain of {r}: {e}")))?
+            .into_iter()
+            .map(|c| c.to_vec())
+            .collect()
+    };
+    let key = sealed
+        .map(|s| {
+            db.key
+                .unseal(&s, &key_context(&meta.sha256))
+                .map_err(|_| Error::Unseal {
+                    entry: r.to_string(),
+                })
+        })
+        .transpose()?
+        .map(Secret::new);
+    Ok(Some(Entry {
+        meta,
+        cert,
+        chain,
+        key,
+    }))
+}
+
+pub(super) fn secret(db: &PgStore, name: &str) -> Result<Option<Secret>, Error> {
+    let sealed: Option<Vec<u8>> = db
+        .query_opt(
+            "SELECT sealed FROM secrets WHERE name = $1",
+            &[&name],
+            "reading a secret",
+        )?
+        .map(|r| r.try_get(0).map_err(Error::pg("reading a secret")))
+        .transpose()?;
+    sealed
+        .map(|s| {
+            db.key
+                .unseal(&s, &format!("secret:{name}"))
+                .map(Secret::new)
+        })
+        .transpose()
+}
 
 /// Applies one change of this group in the batch's transaction.
 pub(super) fn apply(

@@ -8,15 +8,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use certherd_core::{
-    Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, Source, StoreName, Watch,
-    WatchKind,
+    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, StoreName, Watch, WatchKind,
 };
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use crate::groups::Grouped;
 use crate::migrations;
-use crate::model::{from_ts, key_context, META_COLUMNS};
+use crate::model::from_ts;
 use crate::{
     AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, Error,
     FaultHook, HostOrder, HostState, Lease, MasterKey, Notification, RevocationRecord, Secret,
@@ -225,40 +224,6 @@ fn opt<'a, T: postgres::types::FromSql<'a>>(
     row.try_get(i).map_err(Error::pg(context))
 }
 
-fn row_meta(row: &Row) -> Result<EntryMeta, Error> {
-    const C: &str = "reading an entry";
-    let store = text(row, 0, C)?;
-    let alias = text(row, 1, C)?;
-    let entry = EntryRef::new(
-        store.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
-        alias.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
-    );
-    let kind = match text(row, 2, C)?.as_str() {
-        "keypair" => EntryKind::KeyPair,
-        _ => EntryKind::Certificate,
-    };
-    let source_s = text(row, 4, C)?;
-    let source = Source::parse(&source_s)
-        .ok_or_else(|| Error::Corrupt(format!("unknown source {source_s}")))?;
-    Ok(EntryMeta {
-        entry,
-        kind,
-        profile: opt(row, 3, C)?,
-        source,
-        subject: text(row, 5, C)?,
-        issuer: text(row, 6, C)?,
-        serial: text(row, 7, C)?,
-        not_before: from_ts(int(row, 8, C)?)?,
-        not_after: from_ts(int(row, 9, C)?)?,
-        sha256: text(row, 10, C)?,
-        issuer_sha256: opt(row, 11, C)?,
-        stored_at: from_ts(int(row, 12, C)?)?,
-    })
-}
-
-/// Entry columns ordered as SQLite orders them (bytewise), whatever the database's collation.
-const ENTRY_ORDER: &str = "store COLLATE \"C\", alias COLLATE \"C\"";
-
 impl PgStore {
     /// Connects to the database at `url`, sealing keys with `key`, and applies the
     /// migrations it lacks (creating the schema in an empty database). A database of a
@@ -366,110 +331,23 @@ impl PgStore {
 
 impl Store for PgStore {
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
-        self.query_opt(
-            "SELECT value FROM meta WHERE key = $1",
-            &[&key],
-            "reading a setting",
-        )?
-        .map(|r| text(&r, 0, "reading a setting"))
-        .transpose()
+        entries::meta(self, key)
     }
 
     fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
-        const C: &str = "listing stores";
-        let rows = self.query(
-            "SELECT s.name, s.created_at, (SELECT COUNT(*) FROM entries e WHERE e.store = s.name) FROM stores s ORDER BY s.name COLLATE \"C\"",
-            &[],
-            C,
-        )?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoreInfo {
-                    name: text(row, 0, C)?
-                        .parse()
-                        .map_err(|e| Error::Corrupt(format!("{e}")))?,
-                    entries: usize::try_from(int(row, 2, C)?).unwrap_or(0),
-                    created_at: from_ts(int(row, 1, C)?)?,
-                })
-            })
-            .collect()
+        entries::stores(self)
     }
 
     fn entries(&self, store: Option<&StoreName>) -> Result<Vec<EntryMeta>, Error> {
-        let rows = match store {
-            Some(s) => self.query(
-                &format!(
-                    "SELECT {META_COLUMNS} FROM entries WHERE store = $1 ORDER BY {ENTRY_ORDER}"
-                ),
-                &[&s.as_str()],
-                "listing entries",
-            )?,
-            None => self.query(
-                &format!("SELECT {META_COLUMNS} FROM entries ORDER BY {ENTRY_ORDER}"),
-                &[],
-                "listing entries",
-            )?,
-        };
-        rows.iter().map(row_meta).collect()
+        entries::entries(self, store)
     }
 
     fn entry(&self, r: &EntryRef) -> Result<Option<Entry>, Error> {
-        const C: &str = "reading an entry";
-        let Some(row) = self.query_opt(
-            &format!("SELECT {META_COLUMNS}, cert, chain, key_sealed FROM entries WHERE store = $1 AND alias = $2"),
-            &[&r.store.as_str(), &r.alias.as_str()],
-            C,
-        )?
-        else {
-            return Ok(None);
-        };
-        let meta = row_meta(&row)?;
-        let cert: Vec<u8> = row.try_get(13).map_err(Error::pg(C))?;
-        let chain_text = text(&row, 14, C)?;
-        let sealed: Option<Vec<u8>> = opt(&row, 15, C)?;
-        let chain = if chain_text.is_empty() {
-            Vec::new()
-        } else {
-            certherd_x509::parse_certificates(chain_text.as_bytes())
-                .map_err(|e| Error::Corrupt(format!("chain of {r}: {e}")))?
-                .into_iter()
-                .map(|c| c.to_vec())
-                .collect()
-        };
-        let key = sealed
-            .map(|s| {
-                self.key
-                    .unseal(&s, &key_context(&meta.sha256))
-                    .map_err(|_| Error::Unseal {
-                        entry: r.to_string(),
-                    })
-            })
-            .transpose()?
-            .map(Secret::new);
-        Ok(Some(Entry {
-            meta,
-            cert,
-            chain,
-            key,
-        }))
+        entries::entry(self, r)
     }
 
     fn secret(&self, name: &str) -> Result<Option<Secret>, Error> {
-        let sealed: Option<Vec<u8>> = self
-            .query_opt(
-                "SELECT sealed FROM secrets WHERE name = $1",
-                &[&name],
-                "reading a secret",
-            )?
-            .map(|r| r.try_get(0).map_err(Error::pg("reading a secret")))
-            .transpose()?;
-        sealed
-            .map(|s| {
-                self.key
-                    .unseal(&s, &format!("secret:{name}"))
-                    .map(Secret::new)
-            })
-            .transpose()
+        entries::secret(self, name)
     }
 
     fn crls(&self) -> Result<Vec<CrlRecord>, Error> {

@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use certherd_core::{
-    Alarm, EntryKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime, Source,
-    StoreName, Watch, WatchKind,
+    Alarm, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime, StoreName, Watch,
+    WatchKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::groups::Grouped;
-use crate::model::{from_ts, key_context, META_COLUMNS};
+use crate::model::from_ts;
 use crate::{
     AdminCredential, AdminRole, AuditRecord, Change, CredentialKind, CrlRecord, Entry, Error,
     HostOrder, HostState, Lease, MasterKey, Notification, RevocationRecord, Secret, Store,
@@ -191,41 +191,6 @@ impl SqliteStore {
         self.fault = Some(hook);
     }
 
-    fn row_meta(row: &rusqlite::Row<'_>) -> Result<EntryMeta, Error> {
-        let get_s = |i: usize| {
-            row.get::<_, String>(i)
-                .map_err(Error::sql("reading an entry"))
-        };
-        let store: String = get_s(0)?;
-        let alias: String = get_s(1)?;
-        let entry = EntryRef::new(
-            store.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
-            alias.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
-        );
-        let kind = match get_s(2)?.as_str() {
-            "keypair" => EntryKind::KeyPair,
-            _ => EntryKind::Certificate,
-        };
-        let source_s = get_s(4)?;
-        let source = Source::parse(&source_s)
-            .ok_or_else(|| Error::Corrupt(format!("unknown source {source_s}")))?;
-        let int = |i: usize| row.get::<_, i64>(i).map_err(Error::sql("reading an entry"));
-        Ok(EntryMeta {
-            entry,
-            kind,
-            profile: row.get(3).map_err(Error::sql("reading an entry"))?,
-            source,
-            subject: get_s(5)?,
-            issuer: get_s(6)?,
-            serial: get_s(7)?,
-            not_before: from_ts(int(8)?)?,
-            not_after: from_ts(int(9)?)?,
-            sha256: get_s(10)?,
-            issuer_sha256: row.get(11).map_err(Error::sql("reading an entry"))?,
-            stored_at: from_ts(int(12)?)?,
-        })
-    }
-
     /// Applies one change inside `tx`, in the module of its table group.
     fn apply_one(&self, tx: &Transaction<'_>, change: &Change) -> Result<(), Error> {
         match change.grouped() {
@@ -260,117 +225,23 @@ fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, Error> {
 
 impl Store for SqliteStore {
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
-        self.conn
-            .query_row_cached("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(Error::sql("reading a setting"))
+        entries::meta(self, key)
     }
 
     fn stores(&self) -> Result<Vec<StoreInfo>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT s.name, s.created_at, (SELECT COUNT(*) FROM entries e WHERE e.store = s.name) FROM stores s ORDER BY s.name")
-            .map_err(Error::sql("listing stores"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(Error::sql("listing stores"))?;
-        rows.map(|row| {
-            let (name, created, count) = row.map_err(Error::sql("listing stores"))?;
-            Ok(StoreInfo {
-                name: name.parse().map_err(|e| Error::Corrupt(format!("{e}")))?,
-                entries: usize::try_from(count).unwrap_or(0),
-                created_at: from_ts(created)?,
-            })
-        })
-        .collect()
+        entries::stores(self)
     }
 
     fn entries(&self, store: Option<&StoreName>) -> Result<Vec<EntryMeta>, Error> {
-        let sql = match store {
-            Some(_) => {
-                format!("SELECT {META_COLUMNS} FROM entries WHERE store = ?1 ORDER BY store, alias")
-            }
-            None => format!("SELECT {META_COLUMNS} FROM entries ORDER BY store, alias"),
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .map_err(Error::sql("listing entries"))?;
-        let mut rows = match store {
-            Some(s) => stmt.query([s.as_str()]),
-            None => stmt.query([]),
-        }
-        .map_err(Error::sql("listing entries"))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(Error::sql("listing entries"))? {
-            out.push(Self::row_meta(row)?);
-        }
-        Ok(out)
+        entries::entries(self, store)
     }
 
     fn entry(&self, r: &EntryRef) -> Result<Option<Entry>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {META_COLUMNS}, cert, chain, key_sealed FROM entries WHERE store = ?1 AND alias = ?2"))
-            .map_err(Error::sql("reading an entry"))?;
-        let mut rows = stmt
-            .query([r.store.as_str(), r.alias.as_str()])
-            .map_err(Error::sql("reading an entry"))?;
-        let Some(row) = rows.next().map_err(Error::sql("reading an entry"))? else {
-            return Ok(None);
-        };
-        let meta = Self::row_meta(row)?;
-        let cert: Vec<u8> = row.get(13).map_err(Error::sql("reading an entry"))?;
-        let chain_text: String = row.get(14).map_err(Error::sql("reading an entry"))?;
-        let sealed: Option<Vec<u8>> = row.get(15).map_err(Error::sql("reading an entry"))?;
-        let chain = if chain_text.is_empty() {
-            Vec::new()
-        } else {
-            certherd_x509::parse_certificates(chain_text.as_bytes())
-                .map_err(|e| Error::Corrupt(format!("chain of {r}: {e}")))?
-                .into_iter()
-                .map(|c| c.to_vec())
-                .collect()
-        };
-        let key = sealed
-            .map(|s| {
-                self.key
-                    .unseal(&s, &key_context(&meta.sha256))
-                    .map_err(|_| Error::Unseal {
-                        entry: r.to_string(),
-                    })
-            })
-            .transpose()?
-            .map(Secret::new);
-        Ok(Some(Entry {
-            meta,
-            cert,
-            chain,
-            key,
-        }))
+        entries::entry(self, r)
     }
 
     fn secret(&self, name: &str) -> Result<Option<Secret>, Error> {
-        let sealed: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT sealed FROM secrets WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(Error::sql("reading a secret"))?;
-        sealed
-            .map(|s| {
-                self.key
-                    .unseal(&s, &format!("secret:{name}"))
-                    .map(Secret::new)
-            })
-            .transpose()
+        entries::secret(self, name)
     }
 
     fn crls(&self) -> Result<Vec<CrlRecord>, Error> {
