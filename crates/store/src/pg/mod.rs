@@ -1,6 +1,11 @@
 //! The PostgreSQL implementation of [`Store`]: one connection, one transaction per batch,
 //! the same semantics as [`crate::SqliteStore`] (atomic batches, keys sealed with the same
 //! master key, rows of a host deleted with it).
+//!
+//! This module holds the connection, its statement cache and the transaction of a batch;
+//! the schema's migration is in `schema`, and each table group (see `crate::groups`) has
+//! its reads and writes in a module of its own: `entries`, `trust`, `fleet`, `alarms`,
+//! `watches`, `providers`, `audit`. [`Store`]'s methods hand over to them.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -19,6 +24,18 @@ use crate::{
     AdminCredential, AuditRecord, Change, CrlRecord, Entry, Error, FaultHook, HostState, Lease,
     MasterKey, Notification, RevocationRecord, Secret, Store, StoreInfo,
 };
+
+mod alarms;
+mod audit;
+mod entries;
+mod fleet;
+mod providers;
+mod schema;
+mod trust;
+mod watches;
+
+use schema::recorded_version;
+pub(crate) use schema::{migrate, tables};
 
 /// How long a connection attempt may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,18 +109,6 @@ pub(crate) fn holds_sealed_secrets(url: &str) -> Result<bool, Error> {
         .and_then(|r| r.try_get(0))
         .map_err(Error::pg("looking for sealed keys"))
 }
-
-mod alarms;
-mod audit;
-mod entries;
-mod fleet;
-mod providers;
-mod schema;
-mod trust;
-mod watches;
-
-use schema::recorded_version;
-pub(crate) use schema::{migrate, tables};
 
 /// The connection and its prepared statements.
 struct Conn {

@@ -1,4 +1,9 @@
 //! The SQLite implementation of [`Store`]: one file, WAL journal, one transaction per batch.
+//!
+//! This module holds the connection, its opening and the transaction of a batch; the
+//! schema's migration is in `schema`, and each table group (see `crate::groups`) has its
+//! reads and writes in a module of its own: `entries`, `trust`, `fleet`, `alarms`,
+//! `watches`, `providers`, `audit`. [`Store`]'s methods hand over to them.
 
 use std::path::Path;
 
@@ -13,6 +18,15 @@ use crate::{
     AdminCredential, AuditRecord, Change, CrlRecord, Entry, Error, HostState, Lease, MasterKey,
     Notification, RevocationRecord, Secret, Store, StoreInfo,
 };
+
+mod alarms;
+mod audit;
+mod entries;
+mod fleet;
+mod providers;
+mod schema;
+mod trust;
+mod watches;
 
 /// Statements through the connection's statement cache: a batch runs the same few
 /// statements many times, and re-preparing them cost more than running them.
@@ -40,15 +54,6 @@ impl Cached for Connection {
         self.prepare_cached(sql)?.query_row(p, f)
     }
 }
-
-mod alarms;
-mod audit;
-mod entries;
-mod fleet;
-mod providers;
-mod schema;
-mod trust;
-mod watches;
 
 /// Called with a crash-point name; tests make it abort the process.
 pub type FaultHook = Box<dyn Fn(&str)>;
