@@ -319,6 +319,11 @@ pub(crate) fn chain_pem(chain: &[Vec<u8>]) -> String {
 /// read them.
 pub(crate) const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
 
+/// Whether a database holds a sealed private key or secret, in SQL both backends run
+/// (readable without the master key).
+pub(crate) const HOLDS_SEALED_SECRETS: &str =
+    "SELECT EXISTS (SELECT 1 FROM entries WHERE key_sealed IS NOT NULL) OR EXISTS (SELECT 1 FROM secrets)";
+
 /// One write, applied with others in a single transaction by [`crate::Store::apply`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]

@@ -148,6 +148,19 @@ pub(super) fn secret(db: &PgStore, name: &str) -> Result<Option<Secret>, Error> 
         .transpose()
 }
 
+/// Whether the database at `url` holds a sealed private key or secret (read without the
+/// master key); an empty database does not.
+pub(crate) fn holds_sealed_secrets(url: &str) -> Result<bool, Error> {
+    let mut client = super::connect(url, "certherd")?;
+    if !super::tables(&mut client)?.iter().any(|t| t == "entries") {
+        return Ok(false);
+    }
+    client
+        .query_one(crate::model::HOLDS_SEALED_SECRETS, &[])
+        .and_then(|r| r.try_get(0))
+        .map_err(Error::pg("looking for sealed keys"))
+}
+
 /// Applies one change of this group in the batch's transaction.
 pub(super) fn apply(
     key: &MasterKey,

@@ -34,6 +34,7 @@ mod schema;
 mod trust;
 mod watches;
 
+pub(crate) use entries::holds_sealed_secrets;
 use schema::recorded_version;
 pub(crate) use schema::{migrate, tables};
 
@@ -92,22 +93,6 @@ pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
         url: redact_url(url),
         source,
     })
-}
-
-/// Whether the database at `url` holds a sealed private key or secret (read without the
-/// master key); an empty database does not.
-pub(crate) fn holds_sealed_secrets(url: &str) -> Result<bool, Error> {
-    let mut client = connect(url, "certherd")?;
-    if !tables(&mut client)?.iter().any(|t| t == "entries") {
-        return Ok(false);
-    }
-    client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM entries WHERE key_sealed IS NOT NULL) OR EXISTS (SELECT 1 FROM secrets)",
-            &[],
-        )
-        .and_then(|r| r.try_get(0))
-        .map_err(Error::pg("looking for sealed keys"))
 }
 
 /// The connection and its prepared statements.
@@ -180,14 +165,17 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// Column `i` as text.
 fn text(row: &Row, i: usize, context: &'static str) -> Result<String, Error> {
     row.try_get(i).map_err(Error::pg(context))
 }
 
+/// Column `i` as an integer.
 fn int(row: &Row, i: usize, context: &'static str) -> Result<i64, Error> {
     row.try_get(i).map_err(Error::pg(context))
 }
 
+/// Column `i`, which may be NULL.
 fn opt<'a, T: postgres::types::FromSql<'a>>(
     row: &'a Row,
     i: usize,
