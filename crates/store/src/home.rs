@@ -438,11 +438,9 @@ impl Home {
         let Ok(conn) = rusqlite::Connection::open_with_flags(self.db_path(), flags) else {
             return true;
         };
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM entries WHERE key_sealed IS NOT NULL) OR EXISTS (SELECT 1 FROM secrets)",
-            [],
-            |r| r.get::<_, bool>(0),
-        )
+        conn.query_row(crate::model::HOLDS_SEALED_SECRETS, [], |r| {
+            r.get::<_, bool>(0)
+        })
         .unwrap_or(true)
     }
 

@@ -8,6 +8,7 @@
 mod atomic_file;
 mod copy;
 mod error;
+mod groups;
 mod home;
 mod home_store;
 mod lock;
@@ -43,6 +44,14 @@ use certherd_core::{
 
 /// The inventory of one node. Reads return plain values; every write goes through
 /// [`Store::apply`], which applies a whole batch atomically or not at all.
+///
+/// Its methods fall into the store's table groups: entries (stores, entries, secrets,
+/// settings), trust (CRLs, revocations), the audit log, the fleet (hosts with their state,
+/// join tokens, admin credentials, leases), alarms with the webhook outbox, watches, and
+/// key providers. Each backend implements each group in a module of its own
+/// (`sqlite/fleet.rs`, `pg/fleet.rs`, ...), and `apply` hands every change to its group's
+/// module. It stays one trait: a batch crosses groups (an alarm with its notification, an
+/// entry with its audit record), and callers name one trait.
 pub trait Store {
     /// A node-level setting (hostname, mode, current CA...).
     fn meta(&self, key: &str) -> Result<Option<String>, Error>;

@@ -1,5 +1,6 @@
 //! The values stored: entries with their bytes, secrets, CRLs, audit records, changes.
 
+use crate::Error;
 use certherd_core::{
     Alarm, AlarmKind, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime,
     ProviderName, StoreName, Watch, WatchKind,
@@ -289,6 +290,39 @@ pub(crate) const TAKE_LEASE: &str = "INSERT INTO leases (name, holder, taken_at,
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, \
      taken_at = CASE WHEN leases.holder = excluded.holder THEN leases.taken_at ELSE excluded.taken_at END \
      WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.taken_at";
+
+/// Seconds since the epoch, as every time but a lease's is stored.
+pub(crate) fn ts(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// The instant of stored seconds since the epoch; out of range is corruption.
+pub(crate) fn from_ts(t: i64) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp(t)
+        .map_err(|_| Error::Corrupt(format!("timestamp {t} out of range")))
+}
+
+/// The context a stored entry's key is sealed under: its certificate's SHA-256.
+pub(crate) fn key_context(sha256: &str) -> String {
+    format!("entry-key:{sha256}")
+}
+
+/// A chain as stored: the certificates in PEM, one after the other.
+pub(crate) fn chain_pem(chain: &[Vec<u8>]) -> String {
+    chain
+        .iter()
+        .map(|c| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, c))
+        .collect()
+}
+
+/// An entry's columns without its certificate, chain and key, in the order both backends
+/// read them.
+pub(crate) const META_COLUMNS: &str = "store, alias, kind, profile, source, subject, issuer, serial, not_before, not_after, sha256, issuer_sha256, stored_at";
+
+/// Whether a database holds a sealed private key or secret, in SQL both backends run
+/// (readable without the master key).
+pub(crate) const HOLDS_SEALED_SECRETS: &str =
+    "SELECT EXISTS (SELECT 1 FROM entries WHERE key_sealed IS NOT NULL) OR EXISTS (SELECT 1 FROM secrets)";
 
 /// One write, applied with others in a single transaction by [`crate::Store::apply`].
 #[derive(Clone, Debug)]
