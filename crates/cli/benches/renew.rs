@@ -48,7 +48,8 @@ fn home(dir: &std::path::Path, entries: usize, backups: usize) -> Home {
         node.issue_batch(&reqs).unwrap();
     }
     drop(node);
-    // Backups are copies of one entry under backup aliases; a tenth are 40 days old.
+    // Backups are copies of one entry under backup aliases, each with its own serial; a
+    // tenth are 40 days old.
     let mut store = home.open().unwrap();
     let template = store
         .entry(&"svc/s000000".parse().unwrap())
@@ -67,6 +68,9 @@ fn home(dir: &std::path::Path, entries: usize, backups: usize) -> Home {
                         .parse()
                         .unwrap(),
                 );
+                // An issued certificate's (issuer, serial) is unique in the store: each
+                // copy gets its own serial (only the pruning's scan reads these rows).
+                e.meta.serial = format!("ff{i:030x}");
                 e.meta.stored_at = if i % 10 == 0 {
                     now - time::Duration::days(40)
                 } else {
