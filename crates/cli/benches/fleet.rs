@@ -26,8 +26,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a bench fails loudly
 
-#[path = "../../tls/tests/peers/lifeline.rs"]
-mod lifeline;
 #[path = "../../tls/tests/peers/mod.rs"]
 mod peers;
 
@@ -51,7 +49,7 @@ const WORKERS: usize = 16;
 /// its lifeline if this process dies without unwinding.
 struct Server {
     child: Child,
-    _lifeline: lifeline::Lifeline,
+    _lifeline: peers::lifeline::Lifeline,
     addr: String,
     log: PathBuf,
 }
@@ -73,7 +71,7 @@ impl Server {
         let pid = child.id();
         let mut server = Self {
             child,
-            _lifeline: lifeline::Lifeline::new(pid).unwrap(),
+            _lifeline: peers::lifeline::Lifeline::new(pid).unwrap(),
             addr: addr.to_owned(),
             log: log.to_owned(),
         };
@@ -281,8 +279,10 @@ struct Figures {
     renew: Duration,
     /// Each server's peak RSS, MB.
     rss: Vec<f64>,
-    /// The database's size (certherd.db with its WAL, or `pg_database_size`), bytes.
+    /// The database's size (certherd.db, or `pg_database_size`), bytes.
     db_bytes: u64,
+    /// What else the database holds on disk (SQLite's write-ahead log), bytes.
+    wal_bytes: Option<u64>,
 }
 
 impl Figures {
@@ -341,6 +341,7 @@ fn drive(label: &'static str, home: &Home, hosts: usize, servers: &[Server]) -> 
         renew,
         rss: servers.iter().map(Server::peak_mb).collect(),
         db_bytes: 0,
+        wal_bytes: None,
     }
 }
 
@@ -351,11 +352,9 @@ fn sqlite(hosts: usize) -> Figures {
     let addr = format!("127.0.0.1:{}", free_port("127.0.0.1"));
     let server = Server::start(&home, &addr, &[], &dir.path().join("server.log"));
     let mut f = drive("SQLite, 1 server", &Home::new(&home), hosts, &[server]);
-    f.db_bytes = ["certherd.db", "certherd.db-wal"]
-        .iter()
-        .filter_map(|n| std::fs::metadata(home.join(n)).ok())
-        .map(|m| m.len())
-        .sum();
+    let size = |name: &str| std::fs::metadata(home.join(name)).map_or(0, |m| m.len());
+    f.db_bytes = size("certherd.db");
+    f.wal_bytes = Some(size("certherd.db-wal"));
     f
 }
 
@@ -453,11 +452,15 @@ fn row(f: &Figures) {
 fn detail(rows: &[&Figures]) {
     for f in rows {
         println!(
-            "  {}: enrolled in {:.1} s, joined in {:.1} s ({:.0}/s)",
+            "  {}: enrolled in {:.1} s, joined in {:.1} s ({:.0}/s){}",
             f.label,
             f.enrol.as_secs_f64(),
             f.join.as_secs_f64(),
-            f.hosts as f64 / f.join.as_secs_f64()
+            f.hosts as f64 / f.join.as_secs_f64(),
+            f.wal_bytes.map_or(String::new(), |w| format!(
+                "; its write-ahead log (certherd.db-wal) is {:.1} MB more",
+                w as f64 / 1e6
+            ))
         );
     }
 }

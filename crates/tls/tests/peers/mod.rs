@@ -10,7 +10,7 @@
 //! packages only provide the binaries.
 #![allow(dead_code)]
 
-mod lifeline;
+pub mod lifeline;
 
 use std::fs;
 use std::io::Read;
