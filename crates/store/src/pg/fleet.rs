@@ -109,45 +109,41 @@ pub(super) fn host_by_pool(db: &PgStore, pool_sha256: &str) -> Result<Option<Hos
 
 pub(super) fn host_state(db: &PgStore, host: &str) -> Result<HostState, Error> {
     const C: &str = "reading a host's state";
-    let verification: Option<i64> = db
+    // One round trip for the four tables: every poll reads this.
+    let row = db
         .query_opt(
-            "SELECT enabled FROM host_verification WHERE host = $1",
+            "SELECT (SELECT enabled FROM host_verification WHERE host = $1), \
+             ARRAY(SELECT sha256 FROM host_roots WHERE host = $1 ORDER BY sha256 COLLATE \"C\"), \
+             ARRAY(SELECT kind FROM host_orders WHERE host = $1 ORDER BY kind COLLATE \"C\"), \
+             ARRAY(SELECT ordered_at FROM host_orders WHERE host = $1 ORDER BY kind COLLATE \"C\"), \
+             (SELECT error FROM host_deploy WHERE host = $1)",
             &[&host],
             C,
         )?
-        .map(|r| int(&r, 0, C))
-        .transpose()?;
-    let roots = db
-        .query(
-            "SELECT sha256 FROM host_roots WHERE host = $1 ORDER BY sha256 COLLATE \"C\"",
-            &[&host],
-            C,
-        )?
-        .iter()
-        .map(|r| text(r, 0, C))
-        .collect::<Result<Vec<_>, _>>()?;
-    let orders = db.query(
-        "SELECT kind, ordered_at FROM host_orders WHERE host = $1",
-        &[&host],
-        C,
-    )?;
-    let deploy_error = db
-        .query_opt("SELECT error FROM host_deploy WHERE host = $1", &[&host], C)?
-        .map(|r| text(&r, 0, C))
-        .transpose()?;
+        .ok_or_else(|| Error::Corrupt(format!("no state row for host {host}")))?;
+    let verification: Option<i64> = opt(&row, 0, C)?;
+    let roots: Vec<String> = row.try_get(1).map_err(Error::pg(C))?;
+    let kinds: Vec<String> = row.try_get(2).map_err(Error::pg(C))?;
+    let ordered_at: Vec<i64> = row.try_get(3).map_err(Error::pg(C))?;
     let mut state = HostState {
         verification: verification.map(|v| v != 0),
         roots,
-        deploy_error,
+        deploy_error: opt(&row, 4, C)?,
         ..HostState::default()
     };
-    for row in orders {
-        let kind = text(&row, 0, C)?;
-        let at = Some(from_ts(int(&row, 1, C)?)?);
-        match HostOrder::parse(&kind) {
+    if kinds.len() != ordered_at.len() {
+        return Err(Error::Corrupt(format!(
+            "host {host}: {} order kinds for {} order times",
+            kinds.len(),
+            ordered_at.len()
+        )));
+    }
+    for (kind, at) in kinds.iter().zip(ordered_at) {
+        let at = Some(from_ts(at)?);
+        match HostOrder::parse(kind) {
             Some(HostOrder::Renew) => state.renew_ordered_at = at,
             Some(HostOrder::RefreshPool) => state.refresh_pool_ordered_at = at,
-            None => return Err(Error::Corrupt(format!("unknown host order {kind}"))),
+        None => return Err(Error::Corrupt(format!("unknown host order {kind}"))),
         }
     }
     Ok(state)

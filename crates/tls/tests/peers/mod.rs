@@ -10,7 +10,7 @@
 //! packages only provide the binaries.
 #![allow(dead_code)]
 
-mod lifeline;
+pub mod lifeline;
 
 use std::fs;
 use std::io::Read;
@@ -248,6 +248,17 @@ impl PgGuard {
 /// PostgreSQL on a free 127.0.0.1 port with `ssl` on or off, serving `cert_pem`/`key_pem`.
 /// The Unix socket is in the temporary directory too. As root, runs as the `postgres` user.
 pub fn start_postgres(cert_pem: &str, key_pem: &str, ssl: bool) -> Result<PgGuard, String> {
+    start_postgres_with(cert_pem, key_pem, ssl, &[])
+}
+
+/// [`start_postgres`] with `settings` (name, value) over the defaults (a benchmark's
+/// `max_connections`, say).
+pub fn start_postgres_with(
+    cert_pem: &str,
+    key_pem: &str,
+    ssl: bool,
+    settings: &[(&str, &str)],
+) -> Result<PgGuard, String> {
     let bin = postgres_bin_dir().ok_or("PostgreSQL (initdb, postgres) not found")?;
     let dir = tempfile::Builder::new()
         .prefix("certherd-pg-")
@@ -323,6 +334,10 @@ pub fn start_postgres(cert_pem: &str, key_pem: &str, ssl: bool) -> Result<PgGuar
         ("shared_buffers", "16MB".to_owned()),
     ] {
         postgres.arg("-c").arg(setting(name, &value));
+    }
+    // Given later on the command line, these win.
+    for (name, value) in settings {
+        postgres.arg("-c").arg(setting(name, value));
     }
     let log = root.join("postgres.log");
     let server = launch(postgres, dir, log, &address)?;
