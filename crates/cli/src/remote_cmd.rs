@@ -476,7 +476,11 @@ fn fleet(client: &Client, c: FleetCmd) -> Result<ExitCode, Failure> {
             }
         }
     }
-    let certs: Vec<api::CertRow> = client.call("GET", "/v1/certificates?store=hosts", None)?;
+    let certs: Vec<api::CertRow> = client.call(
+        "GET",
+        &format!("/v1/certificates?store={}", certherd_ca::HOSTS_STORE),
+        None,
+    )?;
     let rows: Vec<(String, bool, Option<String>)> = ordered
         .hosts
         .iter()

@@ -979,3 +979,68 @@ fn two_servers_on_postgres_survive_the_death_of_either() {
     );
     drop(s1);
 }
+
+/// A server whose database connections are cut (the backends terminated, as a database
+/// restart does) answers again once the database is back, without a restart: a node whose
+/// connection is gone is opened anew.
+#[test]
+fn a_server_reconnects_after_its_database_connections_are_cut() {
+    let Some(pg) = start_pg() else { return };
+    let url = database(&pg, "cut");
+    let env = Env::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        format!("[database]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "srv1.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let token = env.ok(&["admin", "credential", "ops", "--role", "admin"]);
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = ha_server(&env.home(), &addr, &[], &env.path("server.log"));
+    let hosts = || {
+        common::raw(
+            &addr,
+            &format!(
+                "GET /v1/hosts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                token.trim()
+            ),
+        )
+    };
+    // Several answers, so that several request threads hold a connection.
+    for _ in 0..8 {
+        let a = hosts();
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    }
+    let cut = admin(&pg, "postgres")
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'cut'",
+            &[],
+        )
+        .unwrap();
+    assert!(cut > 0, "no connection of the server was cut");
+    // Each request thread notices its connection is gone at its next request at most.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut ok_in_a_row = 0;
+    let mut failed = 0;
+    while ok_in_a_row < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not answer again ({failed} failures):\n{}",
+            std::fs::read_to_string(env.path("server.log")).unwrap_or_default()
+        );
+        if hosts().starts_with("HTTP/1.1 200") {
+            ok_in_a_row += 1;
+        } else {
+            ok_in_a_row = 0;
+            failed += 1;
+        }
+    }
+    eprintln!("after the cut: {failed} request(s) failed, then 10 answered in a row");
+}

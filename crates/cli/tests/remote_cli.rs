@@ -236,3 +236,71 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
         serde_json::json!([])
     );
 }
+
+/// `fleet renew` through the API orders the renewal, waits for the host like the home's
+/// command, and prints the same table (the host renewed, its new expiry); exit 0.
+#[test]
+fn a_remote_fleet_renew_waits_for_the_host_and_prints_its_result() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let token = env.ok(&["admin", "credential", "ops", "--role", "admin"]);
+    std::fs::write(env.path("ops.token"), token.trim()).unwrap();
+    let fp = env.json(&["ca", "show", "--output", "json"])["root_sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let remote = Remote {
+        env: &env,
+        url: format!("https://{addr}"),
+        config: env.path("config"),
+        _server: common::start_server(&env, &addr),
+    };
+    let added = env.json(&[
+        "host",
+        "add",
+        "esx1.example.test",
+        "--ip",
+        "127.0.0.1",
+        "--output",
+        "json",
+    ]);
+    let agent = env.path("esx1");
+    let r = common::run_at(
+        &agent,
+        &[
+            "agent",
+            "join",
+            "--server",
+            &remote.url,
+            "--token",
+            added["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            added["ca_fingerprint"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let _agent = common::Killed::new(
+        common::cmd_at(&agent, &["agent", "run", "--poll", "1s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let r = remote.run(
+        "ops.token",
+        Some(&fp),
+        &["fleet", "renew", "--wait", "30s", "--output", "json"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(rows[0]["host"], "esx1.example.test", "{rows}");
+    assert_eq!(rows[0]["result"], "renewed", "{rows}");
+    assert!(rows[0]["not_after"].is_string(), "{rows}");
+}

@@ -222,7 +222,11 @@ fn cached(open: &OpenNode) -> Result<Cached, Refused> {
     let stamp = SETTINGS_STAMP.with(|s| s.borrow().as_ref().and_then(|f| f()));
     let held = NODE.with(|n| n.borrow_mut().take());
     match held {
-        Some((at, node)) if at == stamp => Ok(Cached(Some(node), stamp)),
+        // A node whose database connection is gone is opened again, not used until a
+        // restart.
+        Some((at, node)) if at == stamp && !node.store().is_closed() => {
+            Ok(Cached(Some(node), stamp))
+        }
         _ => open().map(|n| Cached(Some(n), stamp)).map_err(|e| {
             eprintln!("certherd server: cannot open the node: {e}");
             (

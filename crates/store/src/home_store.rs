@@ -22,6 +22,15 @@ pub enum HomeStore {
 }
 
 impl HomeStore {
+    /// Whether the store's connection is gone for good and it must be opened again (a
+    /// PostgreSQL connection closed by the database or the network; never a SQLite file).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Self::Sqlite(_) => false,
+            Self::Postgres(s) => s.is_closed(),
+        }
+    }
+
     /// Installs a fault-injection hook (see [`SqliteStore::set_fault_hook`]).
     pub fn set_fault_hook(&mut self, hook: FaultHook) {
         match self {

@@ -143,7 +143,7 @@ pub(super) fn host_state(db: &PgStore, host: &str) -> Result<HostState, Error> {
         match HostOrder::parse(kind) {
             Some(HostOrder::Renew) => state.renew_ordered_at = at,
             Some(HostOrder::RefreshPool) => state.refresh_pool_ordered_at = at,
-        None => return Err(Error::Corrupt(format!("unknown host order {kind}"))),
+            None => return Err(Error::Corrupt(format!("unknown host order {kind}"))),
         }
     }
     Ok(state)

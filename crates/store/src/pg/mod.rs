@@ -46,10 +46,12 @@ pub fn redact_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = url.find("://") {
         let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
+        // The last `@` before any query ends the user information: a password with an
+        // unencoded `@` or `/` (an invalid URL, said so with this very text) is still
+        // masked whole.
+        let before_query = &rest[..rest.find('?').unwrap_or(rest.len())];
+        if let Some(at) = before_query.rfind('@') {
+            let userinfo = &before_query[..at];
             if let Some(colon) = userinfo.find(':') {
                 let start = scheme_end + 3 + colon + 1;
                 let end = scheme_end + 3 + at;
@@ -185,6 +187,16 @@ fn opt<'a, T: postgres::types::FromSql<'a>>(
 }
 
 impl PgStore {
+    /// Whether the connection to the database is gone (the server restarted, the backend
+    /// was terminated, the network dropped): a store in that state only fails, so its
+    /// owner opens a new one. Asks nothing of the database.
+    pub fn is_closed(&self) -> bool {
+        self.conn
+            .try_borrow()
+            .map(|c| c.client.is_closed())
+            .unwrap_or(false)
+    }
+
     /// Connects to the database at `url`, sealing keys with `key`, and applies the
     /// migrations it lacks (creating the schema in an empty database). A database of a
     /// newer schema than this binary knows is refused and left as it is.
@@ -402,5 +414,9 @@ mod tests {
             "host=/run/pg user=u password=*** dbname=x"
         );
         assert_eq!(redact_url("postgres:///ch"), "postgres:///ch");
+        assert_eq!(
+            redact_url("postgres://weird:p@ss:w/rd%x@127.0.0.1:55432/dbw"),
+            "postgres://weird:***@127.0.0.1:55432/dbw"
+        );
     }
 }
