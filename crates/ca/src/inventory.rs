@@ -69,12 +69,44 @@ impl<S: Store> Node<S> {
                 return Err(Error::NoSuchStore(s.to_string()));
             }
         }
+        let revoked = self.revoked_serials()?;
         Ok(self
             .store
             .entries(store)?
             .into_iter()
-            .map(|m| self.view(m, at))
+            .map(|m| self.view_marked(m, at, &revoked))
             .collect())
+    }
+
+    /// The (issuer SHA-256, serial) of every certificate the CA revoked.
+    pub(crate) fn revoked_serials(
+        &self,
+    ) -> Result<std::collections::HashSet<(String, String)>, Error> {
+        Ok(self
+            .store
+            .revocations()?
+            .into_iter()
+            .map(|r| (r.issuer_sha256, r.serial.to_ascii_lowercase()))
+            .collect())
+    }
+
+    /// [`Node::view`], `revoked` when the CA revoked this live entry's certificate.
+    fn view_marked(
+        &self,
+        meta: EntryMeta,
+        at: OffsetDateTime,
+        revoked: &std::collections::HashSet<(String, String)>,
+    ) -> EntryView {
+        let is_revoked = !meta.entry.store.is_backup()
+            && meta
+                .issuer_sha256
+                .as_ref()
+                .is_some_and(|i| revoked.contains(&(i.clone(), meta.serial.to_ascii_lowercase())));
+        let mut v = self.view(meta, at);
+        if is_revoked {
+            v.status = Status::Revoked;
+        }
+        v
     }
 
     /// `store list`.
@@ -91,7 +123,8 @@ impl<S: Store> Node<S> {
             .iter()
             .map(|c| CertInfo::from_der(c))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((self.view(e.meta, self.now()), info, chain))
+        let revoked = self.revoked_serials()?;
+        Ok((self.view_marked(e.meta, self.now(), &revoked), info, chain))
     }
 
     /// `check`: the verdict over the inventory at `at`.

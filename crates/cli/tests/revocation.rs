@@ -415,6 +415,36 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
         "{}",
         r.stdout
     );
+    // The live entry says so everywhere until it is renewed: status `revoked`, a
+    // `revoked` alarm, and `check` critical.
+    let status_of = |env: &Env| {
+        env.json(&["cert", "show", "vpxd/vpxd", "--output", "json"])["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status_of(&env), "revoked");
+    let revoked_alarm = |env: &Env| {
+        env.json(&["alarms", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "revoked" && a["subject"] == "vpxd/vpxd")
+    };
+    assert!(revoked_alarm(&env));
+    let check = env.run(&["check"]);
+    assert!(
+        check.code != 0 && check.stdout.contains("revoked"),
+        "{}{}",
+        check.stdout,
+        check.stderr
+    );
+    assert!(env
+        .json(&["cert", "list", "--output", "json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["alias"] == "vpxd" && e["status"] == "revoked"));
     // `ca crl --out` writes the current CRL, listing both.
     let written = env.path("written.crl");
     env.ok(&["ca", "crl", "--der", "--out", written.to_str().unwrap()]);
@@ -425,4 +455,8 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
         audit.contains("revoke") && audit.contains("crl-publish"),
         "{audit}"
     );
+    // Renewed: a new certificate, the status and the alarm clear.
+    env.ok(&["cert", "renew", "vpxd/vpxd"]);
+    assert_ne!(status_of(&env), "revoked");
+    assert!(!revoked_alarm(&env));
 }

@@ -34,6 +34,8 @@ pub enum AlarmKind {
     /// A host's agent could not deploy its certificates (a layout not written, or its
     /// reload failed or hung); the host reports what the command printed.
     DeployFailed,
+    /// A live entry's certificate was revoked by its CA: it must be renewed (or deleted).
+    Revoked,
 }
 
 impl AlarmKind {
@@ -61,6 +63,7 @@ impl AlarmKind {
             Self::VerificationDisabled => "verification-disabled".into(),
             Self::HostSilent => "host-silent".into(),
             Self::DeployFailed => "deploy-failed".into(),
+            Self::Revoked => "revoked".into(),
         }
     }
 }
@@ -71,7 +74,7 @@ impl std::str::FromStr for AlarmKind {
         let bad = || {
             crate::Error::Setting {
             field: "alarm kind",
-            expected: "expiring-Nd, expired, chain-invalid, verification-disabled, host-silent or deploy-failed",
+            expected: "expiring-Nd, expired, chain-invalid, verification-disabled, host-silent, deploy-failed or revoked",
         }
         };
         Ok(match s {
@@ -80,6 +83,7 @@ impl std::str::FromStr for AlarmKind {
             "verification-disabled" => Self::VerificationDisabled,
             "host-silent" => Self::HostSilent,
             "deploy-failed" => Self::DeployFailed,
+            "revoked" => Self::Revoked,
             other => {
                 let days = other
                     .strip_prefix("expiring-")
@@ -334,6 +338,7 @@ mod tests {
             AlarmKind::VerificationDisabled,
             AlarmKind::HostSilent,
             AlarmKind::DeployFailed,
+            AlarmKind::Revoked,
         ] {
             assert_eq!(k.name().parse::<AlarmKind>().unwrap(), k);
         }

@@ -37,6 +37,8 @@ pub enum Status {
     NotYetValid,
     /// Kept in the backup store after being superseded: never a problem.
     Superseded,
+    /// Revoked by the CA that issued it (a live entry: renew or delete it).
+    Revoked,
 }
 
 impl Status {
@@ -66,6 +68,7 @@ impl Status {
             Self::Expired => "expired",
             Self::NotYetValid => "not-yet-valid",
             Self::Superseded => "superseded",
+            Self::Revoked => "revoked",
         }
     }
 
@@ -74,7 +77,9 @@ impl Status {
         match self {
             Self::Ok | Self::Superseded => Severity::Ok,
             Self::Expiring => Severity::Warning,
-            Self::Critical | Self::Expired | Self::NotYetValid => Severity::Critical,
+            Self::Critical | Self::Expired | Self::NotYetValid | Self::Revoked => {
+                Severity::Critical
+            }
         }
     }
 }
