@@ -86,6 +86,8 @@ struct Client {
     url: certherd_tls::http::Url,
     anchors: Vec<CertificateDer<'static>>,
     credential: Credential,
+    /// Where the server's CA is pinned.
+    pin: std::path::PathBuf,
 }
 
 impl Client {
@@ -97,10 +99,12 @@ impl Client {
         }
         let credential = read_credential(&r.credential)?;
         let anchors = pinned(&url, r.ca_fingerprint.as_deref())?;
+        let pin = pin_file(&url)?;
         Ok(Self {
             url,
             anchors,
             credential,
+            pin,
         })
     }
 
@@ -137,7 +141,21 @@ impl Client {
             identity,
             &certherd_tls::http::Limits::default(),
         )
-        .map_err(|e| Failure::msg(format!("{}: {e}", self.url.address())))?;
+        .map_err(|e| {
+            let untrusted = matches!(
+                &e,
+                certherd_tls::http::Error::Connect(certherd_tls::Error::ServerNotTrusted(_))
+            );
+            let mut f = Failure::msg(format!("{}: {e}", self.url.address()));
+            if untrusted {
+                // The usual cause: the server's CA was rotated since it was pinned.
+                f.hint = Some(format!(
+                    "the server no longer presents a certificate of the CA pinned in {} (after a `ca rotate`?): check the new root with `certherd ca show` on the server, remove that file and pass its --ca-fingerprint",
+                    self.pin.display()
+                ));
+            }
+            f
+        })?;
         if !answer.is_success() {
             let refusal: ErrorBody = certherd_protocol::decode(&answer.body).map_err(|_| {
                 Failure::msg(format!(
@@ -165,17 +183,22 @@ impl Client {
     }
 }
 
+/// Where the CA of the server at `url` is pinned.
+fn pin_file(url: &certherd_tls::http::Url) -> Result<std::path::PathBuf, Failure> {
+    Ok(config_dir()?.join("servers").join(format!(
+        "{}_{}.pem",
+        url.host.replace(':', "_"),
+        url.port
+    )))
+}
+
 /// The root this server was pinned to; at the first contact, the root it presents, once it
 /// matches `fingerprint` or was confirmed on a terminal.
 fn pinned(
     url: &certherd_tls::http::Url,
     fingerprint: Option<&str>,
 ) -> Result<Vec<CertificateDer<'static>>, Failure> {
-    let file = config_dir()?.join("servers").join(format!(
-        "{}_{}.pem",
-        url.host.replace(':', "_"),
-        url.port
-    ));
+    let file = pin_file(url)?;
     if file.exists() {
         let pem = crate::input::read(&file, crate::input::Kind::Material)
             .map_err(|e| Failure::msg(e.to_string()))?;

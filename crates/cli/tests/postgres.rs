@@ -1044,3 +1044,36 @@ fn a_server_reconnects_after_its_database_connections_are_cut() {
     }
     eprintln!("after the cut: {failed} request(s) failed, then 10 answered in a row");
 }
+
+/// `init` into a database another home initialized is refused, naming the database and
+/// what to do, before anything is written to the new home.
+#[test]
+fn init_into_a_database_that_holds_a_home_writes_nothing() {
+    let Some(pg) = start_pg() else { return };
+    let url = database(&pg, "taken");
+    let first = Env::new();
+    first.ok(&[
+        "--database",
+        &url,
+        "init",
+        "--hostname",
+        "srv1.example.test",
+    ]);
+    let second = Env::new();
+    let r = second.run(&[
+        "--database",
+        &url,
+        "init",
+        "--hostname",
+        "srv2.example.test",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the database postgres://postgres:***@")
+            && r.stderr.contains("already holds a certherd home")
+            && !r.stderr.contains("s3cret"),
+        "{}",
+        r.stderr
+    );
+    assert!(!second.home().exists(), "nothing written to the new home");
+}

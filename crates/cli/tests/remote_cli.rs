@@ -303,4 +303,23 @@ fn a_remote_fleet_renew_waits_for_the_host_and_prints_its_result() {
     assert_eq!(rows[0]["host"], "esx1.example.test", "{rows}");
     assert_eq!(rows[0]["result"], "renewed", "{rows}");
     assert!(rows[0]["not_after"].is_string(), "{rows}");
+
+    // A pin the server no longer matches (as after a CA rotation): one line, and a hint
+    // naming the pin file and what to do.
+    let pins: Vec<_> = std::fs::read_dir(env.path("config").join("servers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pins.len(), 1, "{pins:?}");
+    std::fs::write(&pins[0], common::EnterpriseCa::new().pem()).unwrap();
+    let r = remote.run("ops.token", None, &["host", "list"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("server certificate not trusted")
+            && r.stderr
+                .contains("no longer presents a certificate of the CA pinned in")
+            && r.stderr.contains(&pins[0].display().to_string()),
+        "{}",
+        r.stderr
+    );
 }

@@ -12,6 +12,12 @@ pub enum Error {
         /// The home directory.
         home: PathBuf,
     },
+    /// `init` on a database that another home already initialized.
+    #[error("the database {url} already holds a certherd home: to serve it from this home too, copy that home's certherd.toml and master.key here (a second server); to start a new fleet, init into an empty database")]
+    DatabaseInitialized {
+        /// The database URL, its password masked.
+        url: String,
+    },
     /// `init` was asked to create state where some already exists.
     #[error("{home} already holds a certherd home")]
     AlreadyInitialized {

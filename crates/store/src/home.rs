@@ -327,8 +327,13 @@ impl Home {
     /// `init` on PostgreSQL: the home directory and master key as for SQLite, the schema
     /// by the migrations; a database some home already initialized is refused.
     fn create_on(&self, url: &DatabaseUrl) -> Result<PgStore, Error> {
-        // An unreachable database is said before anything is written to the home.
-        drop(crate::pg::connect(url.expose(), "certherd")?);
+        // An unreachable database, or one that already holds a home, is said before
+        // anything is written to the home.
+        if crate::pg::holds_home(url.expose())? {
+            return Err(Error::DatabaseInitialized {
+                url: crate::redact_url(url.expose()),
+            });
+        }
         self.make_dir()?;
         let key = self.master_key_location();
         let master = if key.path.exists() {

@@ -80,6 +80,28 @@ pub fn is_postgres_url(url: &str) -> bool {
 }
 
 /// Connects to `url` as `application`, with a bounded connection timeout.
+/// Whether the database at `url` already holds an initialized certherd home (its `meta`
+/// says so); an empty database, or one without certherd's tables, does not. Reads only.
+pub(crate) fn holds_home(url: &str) -> Result<bool, Error> {
+    let mut client = connect(url, "certherd")?;
+    const C: &str = "looking for a certherd home in the database";
+    let has_meta: bool = client
+        .query_one("SELECT to_regclass('public.meta') IS NOT NULL", &[])
+        .map_err(Error::pg(C))?
+        .try_get(0)
+        .map_err(Error::pg(C))?;
+    if !has_meta {
+        return Ok(false);
+    }
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM meta WHERE key = $1",
+            &[&crate::home::INITIALIZED],
+        )
+        .map_err(Error::pg(C))?
+        .is_some())
+}
+
 pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
     let mut config = postgres::Config::from_str(url).map_err(|e| Error::BadUrl {
         url: redact_url(url),
