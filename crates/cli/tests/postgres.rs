@@ -1077,3 +1077,41 @@ fn init_into_a_database_that_holds_a_home_writes_nothing() {
     );
     assert!(!second.home().exists(), "nothing written to the new home");
 }
+
+/// A home opened on an empty database, or a PostgreSQL home opened without its URL, is
+/// told what it is, and the empty database is left empty (still fit for `db copy`).
+#[test]
+fn a_home_and_a_database_that_do_not_match_are_named_and_left_alone() {
+    let Some(pg) = start_pg() else { return };
+    let empty = database(&pg, "empty");
+    let sqlite_home = Env::new();
+    sqlite_home.init();
+    let r = sqlite_home.run(&["--database", &empty, "cert", "list"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("holds no certherd home")
+            && r.stderr.contains("db copy --to URL")
+            && !r.stderr.contains("s3cret"),
+        "{}",
+        r.stderr
+    );
+    assert!(tables(&pg, "empty").is_empty(), "no schema made in it");
+
+    let url = database(&pg, "used");
+    let pg_home = Env::new();
+    pg_home.ok(&[
+        "--database",
+        &url,
+        "init",
+        "--hostname",
+        "srv1.example.test",
+    ]);
+    let r = pg_home.run(&["cert", "list"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("holds a master key but no certherd.db: if its inventory is in PostgreSQL"),
+        "{}",
+        r.stderr
+    );
+}

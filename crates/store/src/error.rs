@@ -12,6 +12,20 @@ pub enum Error {
         /// The home directory.
         home: PathBuf,
     },
+    /// The configured PostgreSQL database holds no certherd home.
+    #[error("the database {url} holds no certherd home{}", if *sqlite_here { " (this home's inventory is in its certherd.db: `certherd db copy --to URL` moves it there)" } else { " (`certherd init --database URL` makes one)" })]
+    DatabaseEmpty {
+        /// The database URL, its password masked.
+        url: String,
+        /// Whether the home directory holds a SQLite inventory.
+        sqlite_here: bool,
+    },
+    /// A home with a master key but no inventory file.
+    #[error("{home} holds a master key but no certherd.db: if its inventory is in PostgreSQL, give the URL (--database, CERTHERD_DATABASE_URL or [database] url in certherd.toml)")]
+    NoInventoryHere {
+        /// The home directory.
+        home: PathBuf,
+    },
     /// `init` on a database that another home already initialized.
     #[error("the database {url} already holds a certherd home: to serve it from this home too, copy that home's certherd.toml and master.key here (a second server); to start a new fleet, init into an empty database")]
     DatabaseInitialized {

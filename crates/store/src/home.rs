@@ -380,6 +380,14 @@ impl Home {
                     home: self.dir.clone(),
                 });
             }
+            // A database without a home is said as such, and left as it was (no schema
+            // made in it), so that `init` or `db copy` can still use it.
+            if !crate::pg::holds_home(url.expose())? {
+                return Err(Error::DatabaseEmpty {
+                    url: crate::redact_url(url.expose()),
+                    sqlite_here: self.db_path().exists(),
+                });
+            }
             let store = PgStore::connect(url.expose(), MasterKey::load(&key)?)?;
             if store.meta(INITIALIZED)?.is_none() {
                 return Err(Error::NotInitialized {
@@ -387,6 +395,13 @@ impl Home {
                 });
             }
             return Ok(HomeStore::Postgres(Box::new(store)));
+        }
+        if !self.db_path().exists() && self.master_key_path().exists() {
+            // A master key and no certherd.db: most likely a home on PostgreSQL opened
+            // without its URL.
+            return Err(Error::NoInventoryHere {
+                home: self.dir.clone(),
+            });
         }
         self.open_sqlite().map(HomeStore::Sqlite)
     }
