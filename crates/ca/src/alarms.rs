@@ -168,11 +168,7 @@ impl<S: Store> Node<S> {
         // A live entry whose certificate the CA revoked, until it is renewed or deleted.
         let revoked = self.revoked_serials()?;
         for m in &entries {
-            let hit = !m.entry.store.is_backup()
-                && m.issuer_sha256
-                    .as_ref()
-                    .is_some_and(|i| revoked.contains(&(i.clone(), m.serial.to_ascii_lowercase())));
-            if hit {
+            if crate::inventory::revoked_live(m, &revoked) {
                 conditions.push(Condition {
                     kind: AlarmKind::Revoked,
                     subject: m.entry.to_string(),

@@ -40,6 +40,19 @@ pub struct StatusSummary {
     pub next_renewal: Option<EntryView>,
 }
 
+/// Whether `meta` is a live entry (not a backup) whose certificate is in `revoked`, the
+/// (issuer SHA-256, serial) pairs of `Node::revoked_serials`.
+pub(crate) fn revoked_live(
+    meta: &EntryMeta,
+    revoked: &std::collections::HashSet<(String, String)>,
+) -> bool {
+    !meta.entry.store.is_backup()
+        && meta
+            .issuer_sha256
+            .as_ref()
+            .is_some_and(|i| revoked.contains(&(i.clone(), meta.serial.to_ascii_lowercase())))
+}
+
 impl<S: Store> Node<S> {
     /// A view of one entry at `at`.
     pub fn view(&self, meta: EntryMeta, at: OffsetDateTime) -> EntryView {
@@ -97,11 +110,7 @@ impl<S: Store> Node<S> {
         at: OffsetDateTime,
         revoked: &std::collections::HashSet<(String, String)>,
     ) -> EntryView {
-        let is_revoked = !meta.entry.store.is_backup()
-            && meta
-                .issuer_sha256
-                .as_ref()
-                .is_some_and(|i| revoked.contains(&(i.clone(), meta.serial.to_ascii_lowercase())));
+        let is_revoked = revoked_live(&meta, revoked);
         let mut v = self.view(meta, at);
         if is_revoked {
             v.status = Status::Revoked;
