@@ -382,18 +382,13 @@ impl Home {
             }
             // A database without a home is said as such, and left as it was (no schema
             // made in it), so that `init` or `db copy` can still use it.
-            if !crate::pg::holds_home(url.expose())? {
-                return Err(Error::DatabaseEmpty {
-                    url: crate::redact_url(url.expose()),
-                    sqlite_here: self.db_path().exists(),
-                });
-            }
-            let store = PgStore::connect(url.expose(), MasterKey::load(&key)?)?;
-            if store.meta(INITIALIZED)?.is_none() {
-                return Err(Error::NotInitialized {
-                    home: self.dir.clone(),
-                });
-            }
+            let store =
+                PgStore::connect_home(url.expose(), MasterKey::load(&key)?)?.ok_or_else(|| {
+                    Error::DatabaseEmpty {
+                        url: crate::redact_url(url.expose()),
+                        sqlite_here: self.db_path().exists(),
+                    }
+                })?;
             return Ok(HomeStore::Postgres(Box::new(store)));
         }
         if !self.db_path().exists() && self.master_key_path().exists() {

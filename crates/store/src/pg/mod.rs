@@ -79,11 +79,14 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// Connects to `url` as `application`, with a bounded connection timeout.
 /// Whether the database at `url` already holds an initialized certherd home (its `meta`
 /// says so); an empty database, or one without certherd's tables, does not. Reads only.
 pub(crate) fn holds_home(url: &str) -> Result<bool, Error> {
-    let mut client = connect(url, "certherd")?;
+    holds_home_on(&mut connect(url, "certherd")?)
+}
+
+/// [`holds_home`] over a connection already made.
+fn holds_home_on(client: &mut Client) -> Result<bool, Error> {
     const C: &str = "looking for a certherd home in the database";
     let has_meta: bool = client
         .query_one("SELECT to_regclass('public.meta') IS NOT NULL", &[])
@@ -102,6 +105,7 @@ pub(crate) fn holds_home(url: &str) -> Result<bool, Error> {
         .is_some())
 }
 
+/// Connects to `url` as `application`, with a bounded connection timeout.
 pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
     let mut config = postgres::Config::from_str(url).map_err(|e| Error::BadUrl {
         url: redact_url(url),
@@ -223,7 +227,21 @@ impl PgStore {
     /// migrations it lacks (creating the schema in an empty database). A database of a
     /// newer schema than this binary knows is refused and left as it is.
     pub fn connect(url: &str, key: MasterKey) -> Result<Self, Error> {
+        Self::over(connect(url, "certherd")?, url, key)
+    }
+
+    /// [`PgStore::connect`] to a database that holds an initialized home; `None`, with
+    /// nothing written to the database, when it holds none. One connection for both.
+    pub fn connect_home(url: &str, key: MasterKey) -> Result<Option<Self>, Error> {
         let mut client = connect(url, "certherd")?;
+        if !holds_home_on(&mut client)? {
+            return Ok(None);
+        }
+        Self::over(client, url, key).map(Some)
+    }
+
+    /// The store over `client`, migrated to this binary's schema.
+    fn over(mut client: Client, url: &str, key: MasterKey) -> Result<Self, Error> {
         // The usual case, a database at the newest version, takes no lock and no write.
         let current = recorded_version(&mut client)?;
         if current != Some(migrations::latest()) {
