@@ -483,6 +483,19 @@ fn qemu_img_info(port: u16, dir: &Path) -> (bool, String) {
     (o.status.success(), text)
 }
 
+/// A 16 MiB qcow2 image made by `qemu-img create` in `env`'s directory.
+fn disk_image(env: &Env) -> PathBuf {
+    let img = env.path("disk.qcow2");
+    let o = Command::new(program("qemu-img"))
+        .args(["create", "-f", "qcow2"])
+        .arg(&img)
+        .arg("16M")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    img
+}
+
 /// qemu-nbd serving `img` with the server credentials in `dir`, verify-peer=on.
 fn qemu_nbd(dir: &Path, img: &Path, port: u16) -> Killed {
     Killed::new(
@@ -594,14 +607,7 @@ fn qemu_nbd_serves_the_qemu_layout_and_verifies_the_peer() {
         std::fs::copy(other_dir.join(f), mixed_dir.join(f)).unwrap();
     }
 
-    let img = env.path("disk.qcow2");
-    let o = Command::new(program("qemu-img"))
-        .args(["create", "-f", "qcow2"])
-        .arg(&img)
-        .arg("16M")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = disk_image(&env);
 
     let port = common::free_port();
     let mut server = qemu_nbd(&server_dir, &img, port);
@@ -652,15 +658,7 @@ fn qemu_refuses_an_ecdsa_certificate_as_the_layout_says() {
         std::fs::write(dir.join(c), &cert).unwrap();
         std::fs::write(dir.join(k), &key).unwrap();
     }
-    let img = env.path("disk.qcow2");
-    assert!(Command::new(program("qemu-img"))
-        .args(["create", "-f", "qcow2"])
-        .arg(&img)
-        .arg("16M")
-        .output()
-        .unwrap()
-        .status
-        .success());
+    let img = disk_image(&env);
     let port = common::free_port();
     let server = qemu_nbd(&dir, &img, port);
     // qemu-nbd checks its credentials at start and exits.
@@ -723,14 +721,7 @@ fn a_layout_under_an_intermediate_ca_is_accepted_by_qemu() {
     assert_eq!(pem_count(&cert), 2, "the leaf and the intermediate: {cert}");
     assert!(!cert.contains(&ent.pem()), "never the root");
 
-    let img = env.path("disk.qcow2");
-    let o = Command::new(program("qemu-img"))
-        .args(["create", "-f", "qcow2"])
-        .arg(&img)
-        .arg("16M")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = disk_image(&env);
     let port = common::free_port();
     let mut server = qemu_nbd(&dir, &img, port);
     wait_listening(&mut server, port);
