@@ -183,34 +183,12 @@ fn a_home_on_postgres_is_used_by_flag_env_and_config_in_that_order() {
     );
     // The server runs on it.
     let addr = format!("127.0.0.1:{}", common::free_port());
-    let mut server = Killed::new(
-        env.cmd(&[
-            "--database",
-            &url,
-            "server",
-            "--listen",
-            &addr,
-            "--evaluate-every",
-            "1h",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap(),
+    let _server = server_on(
+        &env.home(),
+        &addr,
+        &["--database", &url],
+        &env.path("server.log"),
     );
-    wait_listening(&mut server, &addr);
-}
-
-fn wait_listening(server: &mut Killed, addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            server.child().try_wait().unwrap().is_none(),
-            "the server exited"
-        );
-        assert!(Instant::now() < deadline, "server did not listen on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// An unreachable database: one line naming the URL without its password, exit 1, no
@@ -502,22 +480,12 @@ fn db_copy_moves_every_table_and_the_server_runs_on_the_copy() {
 
     // The server runs on the copy.
     let addr = format!("127.0.0.1:{}", common::free_port());
-    let mut server = Killed::new(
-        env.cmd(&[
-            "--database",
-            &url,
-            "server",
-            "--listen",
-            &addr,
-            "--evaluate-every",
-            "1h",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap(),
+    let _server = server_on(
+        &env.home(),
+        &addr,
+        &["--database", &url],
+        &env.path("server.log"),
     );
-    wait_listening(&mut server, &addr);
 }
 
 /// A kill -9 of `db copy`, once at the last moment (a fault injected just before the
@@ -656,8 +624,9 @@ fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
     (url, got)
 }
 
-/// `certherd server` on `addr` for `home` (its stderr in `log`), once it listens.
-fn ha_server(home: &std::path::Path, addr: &str, extra: &[&str], log: &std::path::Path) -> Killed {
+/// `certherd server` on `addr` for `home` (lifecycle every second, `extra` arguments, its
+/// stderr in `log`), once it listens; killed when dropped.
+fn server_on(home: &std::path::Path, addr: &str, extra: &[&str], log: &std::path::Path) -> Killed {
     let mut args = vec!["server", "--listen", addr, "--evaluate-every", "1s"];
     args.extend(extra);
     let child = common::cmd_at(home, &args)
@@ -768,9 +737,9 @@ fn two_servers_on_postgres_survive_the_death_of_either() {
     let log1 = env.path("srv1.log");
     let log2 = env.path("srv2.log");
     let srv2_args = ["--hostname", "srv2.example.test", "--ip", "127.0.0.3"];
-    let mut s1 = ha_server(&env.home(), &a1, &[], &log1);
+    let mut s1 = server_on(&env.home(), &a1, &[], &log1);
     wait_leader(&[&a1], &a1, Duration::from_secs(10));
-    let mut s2 = Some(ha_server(&home2, &a2, &srv2_args, &log2));
+    let mut s2 = Some(server_on(&home2, &a2, &srv2_args, &log2));
     assert!(
         std::fs::read_to_string(&log2)
             .unwrap()
@@ -911,7 +880,7 @@ fn two_servers_on_postgres_survive_the_death_of_either() {
     }
 
     // Server 1 comes back as a follower.
-    let s1 = ha_server(&env.home(), &a1, &[], &log1);
+    let s1 = server_on(&env.home(), &a1, &[], &log1);
     std::thread::sleep(lease / 2);
     wait_leader(&[&a1, &a2], &a2, Duration::from_secs(5));
 
@@ -934,7 +903,7 @@ fn two_servers_on_postgres_survive_the_death_of_either() {
         std::thread::sleep(Duration::from_millis(250));
     }
     // Server 2 back: a follower.
-    let _s2 = ha_server(&home2, &a2, &srv2_args, &log2);
+    let _s2 = server_on(&home2, &a2, &srv2_args, &log2);
     std::thread::sleep(lease / 2);
     wait_leader(&[&a1, &a2], &a1, Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(2));
@@ -1003,7 +972,7 @@ fn a_server_reconnects_after_its_database_connections_are_cut() {
     ]);
     let token = env.ok(&["admin", "credential", "ops", "--role", "admin"]);
     let addr = format!("127.0.0.1:{}", common::free_port());
-    let _server = ha_server(&env.home(), &addr, &[], &env.path("server.log"));
+    let _server = server_on(&env.home(), &addr, &[], &env.path("server.log"));
     let hosts = || {
         common::raw(
             &addr,
