@@ -12,63 +12,34 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// SQLite's migrations, oldest first.
-pub const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "issued_serials_unique",
-        sql: include_str!("../migrations/sqlite/0002_issued_serials_unique.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "leases",
-        sql: include_str!("../migrations/sqlite/0003_leases.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "revocations",
-        sql: include_str!("../migrations/sqlite/0004_revocations.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "admin_credential_roles",
-        sql: include_str!("../migrations/sqlite/0005_admin_credential_roles.sql"),
-    },
-];
+/// Both backends' migrations from one list of (version, name): each backend's file is
+/// `migrations/BACKEND/NNNN_NAME.sql`, so a migration cannot be listed for one backend and
+/// forgotten for the other.
+macro_rules! migrations {
+    ($($file:literal => $version:literal, $name:literal;)+) => {
+        /// SQLite's migrations, oldest first.
+        pub const SQLITE: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+        }),+];
 
-/// PostgreSQL's migrations, oldest first; the same versions and names as SQLite's.
-pub const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../migrations/postgres/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "issued_serials_unique",
-        sql: include_str!("../migrations/postgres/0002_issued_serials_unique.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "leases",
-        sql: include_str!("../migrations/postgres/0003_leases.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "revocations",
-        sql: include_str!("../migrations/postgres/0004_revocations.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "admin_credential_roles",
-        sql: include_str!("../migrations/postgres/0005_admin_credential_roles.sql"),
-    },
-];
+        /// PostgreSQL's migrations, oldest first; the same versions and names as SQLite's.
+        pub const POSTGRES: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }),+];
+    };
+}
+
+migrations! {
+    "0001_initial" => 1, "initial";
+    "0002_issued_serials_unique" => 2, "issued_serials_unique";
+    "0003_leases" => 3, "leases";
+    "0004_revocations" => 4, "revocations";
+    "0005_admin_credential_roles" => 5, "admin_credential_roles";
+}
 
 /// The newest schema version this binary knows.
 pub fn latest() -> i64 {
