@@ -54,51 +54,7 @@ fn configure(home: &Path, dir: &Path, reload: &str, timeout: &str) {
 #[test]
 fn the_agent_deploys_a_qemu_layout_and_reports_failed_and_hanging_reloads() {
     let env = Env::new();
-    env.ok(&[
-        "init",
-        "--hostname",
-        "vc01.example.test",
-        "--ip",
-        "127.0.0.1",
-    ]);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let url = format!("https://{addr}");
-    let _server = start_server(&env, &addr);
-    let added = env.json(&[
-        "host",
-        "add",
-        "kvm1.example.test",
-        "--ip",
-        "127.0.0.1",
-        "--output",
-        "json",
-    ]);
-    let home = env.path("agent-kvm1");
-    let joined = agent(
-        &home,
-        &[
-            "agent",
-            "join",
-            "--server",
-            &url,
-            "--token",
-            added["token"].as_str().unwrap(),
-            "--ca-fingerprint",
-            added["ca_fingerprint"].as_str().unwrap(),
-            "--hostname",
-            "kvm1.example.test",
-            "--ip",
-            "127.0.0.1",
-            "--key-algo",
-            "rsa-2048",
-        ],
-    );
-    assert_eq!(joined.code, 0, "{}", joined.stderr);
+    let (_server, home) = joined(&env, "kvm1.example.test", Some("rsa-2048"));
 
     let out = env.path("out");
     std::fs::create_dir(&out).unwrap();
