@@ -33,9 +33,8 @@ impl Remote<'_> {
     }
 }
 
-#[test]
-fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
-    let env = Env::new();
+/// A home with an admin bearer token in `ops.token`.
+fn init_with_admin_token(env: &Env) {
     env.ok(&[
         "init",
         "--hostname",
@@ -45,6 +44,28 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
     ]);
     let token = env.ok(&["admin", "credential", "ops", "--role", "admin"]);
     std::fs::write(env.path("ops.token"), token.trim()).unwrap();
+}
+
+/// The home's server on a free port, and its root's SHA-256 to pin.
+fn serve(env: &Env) -> (Remote<'_>, String) {
+    let fp = env.json(&["ca", "show", "--output", "json"])["root_sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let remote = Remote {
+        env,
+        url: format!("https://{addr}"),
+        config: env.path("config"),
+        _server: common::start_server(env, &addr),
+    };
+    (remote, fp)
+}
+
+#[test]
+fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
     env.ok(&[
         "admin",
         "credential",
@@ -57,17 +78,7 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
     ]);
     let reader = env.ok(&["admin", "credential", "dash"]);
     std::fs::write(env.path("dash.token"), reader.trim()).unwrap();
-    let fp = env.json(&["ca", "show", "--output", "json"])["root_sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let remote = Remote {
-        env: &env,
-        url: format!("https://{addr}"),
-        config: env.path("config"),
-        _server: common::start_server(&env, &addr),
-    };
+    let (remote, fp) = serve(&env);
 
     // First contact: refused under CI without a fingerprint, and with a wrong one; nothing
     // is pinned or sent.
@@ -242,26 +253,8 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
 #[test]
 fn a_remote_fleet_renew_waits_for_the_host_and_prints_its_result() {
     let env = Env::new();
-    env.ok(&[
-        "init",
-        "--hostname",
-        "vc01.example.test",
-        "--ip",
-        "127.0.0.1",
-    ]);
-    let token = env.ok(&["admin", "credential", "ops", "--role", "admin"]);
-    std::fs::write(env.path("ops.token"), token.trim()).unwrap();
-    let fp = env.json(&["ca", "show", "--output", "json"])["root_sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let remote = Remote {
-        env: &env,
-        url: format!("https://{addr}"),
-        config: env.path("config"),
-        _server: common::start_server(&env, &addr),
-    };
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
     let added = env.json(&[
         "host",
         "add",
