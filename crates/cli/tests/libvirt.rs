@@ -491,13 +491,43 @@ impl Drop for EtcPki {
 /// The certificate a TLS server on 127.0.0.1:`port` presents, fetched by `openssl
 /// s_client` with the client certificate deployed under /etc/pki (libvirtd asks for one):
 /// its serial as `openssl x509 -serial` prints it, in lower case, and its PEM.
+///
+/// The probe reads the deployed certificate and key as one pair: it copies both and
+/// copies again while they do not match, since the agent may be renaming a new pair into
+/// place between the two reads (the layout's files go in one after another; see the
+/// README). What is served is judged as before.
 fn served(port: u16) -> (String, String) {
+    let pair = tempfile::tempdir().unwrap();
+    let (cert, key) = (pair.path().join("cert.pem"), pair.path().join("key.pem"));
+    let public = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .output()
+            .map(|o| o.stdout)
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::fs::copy(format!("{ETC_PKI}/libvirt/clientcert.pem"), &cert).unwrap();
+        std::fs::copy(format!("{ETC_PKI}/libvirt/private/clientkey.pem"), &key).unwrap();
+        let of_cert = public(&["x509", "-noout", "-pubkey", "-in", s(&cert)]);
+        let of_key = public(&["pkey", "-pubout", "-in", s(&key)]);
+        if !of_cert.is_empty() && of_cert == of_key {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the deployed client certificate and key never matched"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let o = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "openssl s_client -connect 127.0.0.1:{port} -cert {ETC_PKI}/libvirt/clientcert.pem \
-             -key {ETC_PKI}/libvirt/private/clientkey.pem </dev/null 2>&1 \
-             | tee /dev/stderr | openssl x509"
+            "openssl s_client -connect 127.0.0.1:{port} -cert {} -key {} </dev/null 2>&1 \
+             | tee /dev/stderr | openssl x509",
+            cert.display(),
+            key.display()
         ))
         .output()
         .unwrap();
