@@ -36,9 +36,12 @@ pub struct Cli {
     )]
     pub database: Option<String>,
 
-    /// Run against this certherd server's admin API (https://HOST:PORT) instead of a home:
-    /// host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool
-    /// verification enable/disable, cert list/issue/renew/export. Give it before the
+    /// Run against this certherd server's admin API (https://HOST:PORT) instead of a home,
+    /// with the same output and exit codes. Commands that work remotely: host
+    /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
+    /// enable/disable/status, cert list/show/issue/renew/revoke/export, trust
+    /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast; every other
+    /// command runs on the server's home only and is refused (exit 2). Give it before the
     /// command.
     #[arg(
         long,
@@ -50,6 +53,8 @@ pub struct Cli {
 
     /// The admin credential for --server: a file holding a bearer token (`certherd admin
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
+    /// A `reader` credential runs only the commands that read (list, show, pool
+    /// verification status, alarms, audit, ca show, forecast).
     #[arg(long, env = "CERTHERD_CREDENTIAL", value_name = "FILE")]
     pub credential: Option<PathBuf>,
 

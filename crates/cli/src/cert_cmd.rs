@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::args::{CertCmd, FormatArg, LayoutArg, Output, RenewArgs, ResetArgs, ServiceCmd};
 use crate::failure::{read_certificates, read_input, read_secret};
-use crate::instant::{parse_at, rfc3339, short};
+use crate::instant::{parse_at, rfc3339};
 use crate::render::{colon_hex, entry_json, entry_row, json, table, ENTRY_HEADER};
 use crate::{open_node, Failure};
 
@@ -38,6 +38,21 @@ fn print_issued(out: Output, node: &crate::LocalNode, issued: &certherd_ca::Issu
             certherd_inspect::wording::expiry(issued.meta.not_after, node.now())
         ),
     }
+}
+
+/// `--reason` of `cert revoke`: an RFC 5280 reason name.
+pub fn revocation_reason(text: &str) -> Result<certherd_x509::RevocationReason, Failure> {
+    certherd_x509::RevocationReason::parse(text).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown revocation reason '{}' (expected one of: {})",
+            text.escape_debug(),
+            certherd_x509::RevocationReason::ALL
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
 }
 
 pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
@@ -102,83 +117,10 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
         CertCmd::Show(a) => {
             let r = entry_ref(&a.entry)?;
             let (view, info, chain) = node.show(&r)?;
-            match a.output {
-                Output::Json => {
-                    let mut v = entry_json(&view);
-                    v["sans"] = json!(info.subject_alt_names());
-                    v["key_usage"] = json!(info.key_usage);
-                    v["extended_key_usage"] = json!(info.extended_key_usage);
-                    v["public_key"] = json!(info.public_key);
-                    v["signature_algorithm"] = json!(info.signature_algorithm);
-                    v["is_ca"] = json!(info.is_ca);
-                    v["sha1"] = json!(info.sha1);
-                    v["chain"] = json!(chain.iter().map(|c| json!({"subject": c.subject, "issuer": c.issuer, "not_after": rfc3339(c.not_after), "sha256": c.sha256})).collect::<Vec<_>>());
-                    json(&v);
-                }
-                Output::Table => {
-                    let m = &view.meta;
-                    let rows: Vec<(&str, String)> = vec![
-                        ("Entry", m.entry.to_string()),
-                        ("Profile", m.profile.clone().unwrap_or_else(|| "-".into())),
-                        ("Source", m.source.as_str().into()),
-                        ("Subject", info.subject.clone()),
-                        ("Issuer", info.issuer.clone()),
-                        ("Serial", info.serial.clone()),
-                        ("Not before", rfc3339(info.not_before)),
-                        ("Not after", rfc3339(info.not_after)),
-                        ("Days left", view.days_left.to_string()),
-                        ("Status", view.status.as_str().into()),
-                        (
-                            "Renewal",
-                            match view.renew_after {
-                                Some(t) => format!("automatic, due from {}", rfc3339(t)),
-                                None => "manual (not renewed by certherd)".into(),
-                            },
-                        ),
-                        ("SANs", info.subject_alt_names().join(", ")),
-                        ("Key usage", info.key_usage.join(", ")),
-                        ("Ext. key usage", info.extended_key_usage.join(", ")),
-                        (
-                            "CA",
-                            if info.is_ca {
-                                format!(
-                                    "yes{}",
-                                    info.path_len
-                                        .map(|p| format!(" (pathlen {p})"))
-                                        .unwrap_or_default()
-                                )
-                            } else {
-                                "no".into()
-                            },
-                        ),
-                        ("Public key", info.public_key.clone()),
-                        ("Signature", info.signature_algorithm.clone()),
-                        (
-                            "Private key",
-                            if m.kind == certherd_core::EntryKind::KeyPair {
-                                "held (sealed)".into()
-                            } else {
-                                "none".into()
-                            },
-                        ),
-                        ("SHA-256", colon_hex(&info.sha256)),
-                        ("SHA-1", colon_hex(&info.sha1)),
-                    ];
-                    for (k, v) in rows {
-                        outln!("{k:<15} {v}");
-                    }
-                    outln!("Chain:");
-                    outln!("  0 {}", info.subject);
-                    for (i, c) in chain.iter().enumerate() {
-                        outln!(
-                            "  {} {}  (not after {})",
-                            i + 1,
-                            c.subject,
-                            short(c.not_after)
-                        );
-                    }
-                }
-            }
+            crate::views::cert_detail(
+                &certherd_server::rows::cert_detail(&view, &info, &chain),
+                a.output,
+            );
         }
         CertCmd::Issue(a) => {
             let store: StoreName = a.store.parse()?;
@@ -339,56 +281,14 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             outln!("deleted {r}");
         }
         CertCmd::Revoke(a) => {
-            let reason = certherd_x509::RevocationReason::parse(&a.reason).ok_or_else(|| {
-                Failure::usage(format!(
-                    "unknown revocation reason '{}' (expected one of: {})",
-                    a.reason.escape_debug(),
-                    certherd_x509::RevocationReason::ALL
-                        .iter()
-                        .map(|r| r.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
+            let reason = revocation_reason(&a.reason)?;
             let r = entry_ref(&a.entry)?;
             let by = format!(
                 "local:{}",
                 std::env::var("USER").unwrap_or_else(|_| "unknown".into())
             );
             let outcome = node.revoke(&r, reason, &by)?;
-            let (rev, number, already) = match &outcome {
-                certherd_ca::RevokeOutcome::Revoked {
-                    revocation,
-                    crl_number,
-                } => (revocation, Some(*crl_number), false),
-                certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, None, true),
-            };
-            match a.output {
-                Output::Json => json(&json!({
-                    "entry": r.to_string(),
-                    "serial": rev.serial,
-                    "subject": rev.subject,
-                    "issuer": rev.issuer,
-                    "reason": rev.reason.name(),
-                    "revoked_at": rfc3339(rev.revoked_at),
-                    "revoked_by": rev.revoked_by,
-                    "already_revoked": already,
-                    "crl_number": number,
-                })),
-                Output::Table if already => outln!(
-                    "{r} was already revoked on {} ({}, by {}); nothing changed",
-                    rfc3339(rev.revoked_at),
-                    rev.reason,
-                    rev.revoked_by
-                ),
-                Output::Table => outln!(
-                    "revoked {r}  serial {}  reason {}  at {}; published CRL number {}",
-                    rev.serial,
-                    rev.reason,
-                    rfc3339(rev.revoked_at),
-                    number.unwrap_or(0)
-                ),
-            }
+            crate::views::revoked(&certherd_server::rows::revoke_answer(&outcome), a.output);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -844,30 +844,7 @@ fn verification(
                 let v = node.host_verification(&h.name)?;
                 hosts.push((h.name, v));
             }
-            let word = |v: Option<bool>| match v {
-                Some(true) => "enabled",
-                Some(false) => "disabled",
-                None => "not reported",
-            };
-            match output {
-                Output::Json => json(&json!({
-                    "pool": if pool { "enabled" } else { "disabled" },
-                    "hosts": hosts.iter().map(|(h, v)| json!({"host": h, "verification": word(*v)})).collect::<Vec<_>>(),
-                })),
-                Output::Table => {
-                    outln!(
-                        "Pool verification  {}",
-                        if pool { "enabled" } else { "disabled" }
-                    );
-                    table(
-                        &["HOST", "VERIFICATION"],
-                        &hosts
-                            .iter()
-                            .map(|(h, v)| vec![h.clone(), word(*v).to_owned()])
-                            .collect::<Vec<_>>(),
-                    );
-                }
-            }
+            crate::views::pool_verification(pool, &hosts, output);
         }
     }
     Ok(ExitCode::SUCCESS)

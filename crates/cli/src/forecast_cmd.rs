@@ -2,18 +2,20 @@
 
 use std::process::ExitCode;
 
-use certherd_core::{Forecast, OffsetDateTime, Span, WatchKind};
+use certherd_core::{OffsetDateTime, Span, WatchKind};
 use certherd_store::{write_atomic, Home};
-use serde_json::json;
 
-use crate::args::{ForecastArgs, Output, ReportArgs};
-use crate::instant::{parse_at, rfc3339, short};
-use crate::render::{json, table};
+use crate::args::{ForecastArgs, ReportArgs};
+use crate::instant::{parse_at, rfc3339};
 use crate::{open_node, Failure, LocalNode};
 use certherd_ca::report::{ForecastItem, ReportAlarm, ReportData};
 
 fn until(node: &LocalNode, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
-    let now = node.now();
+    until_from(node.now(), s)
+}
+
+/// The end of a forecast: `--until` from `now` (default twelve years ahead), not in the past.
+pub fn until_from(now: OffsetDateTime, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
     let t = match s {
         Some(s) => parse_at(s, now)?,
         // Past the root CA's ten years, so the headline finds the first breakage.
@@ -28,69 +30,12 @@ fn until(node: &LocalNode, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
     Ok(t)
 }
 
-fn headline(f: &Forecast) -> String {
-    match f.first_unattended() {
-        Some(i) => format!(
-            "{}: {} lapses and nothing renews it: {}",
-            short(i.not_after),
-            i.entry,
-            i.impact
-        ),
-        None => format!("nothing breaks unattended until {}", short(f.until)),
-    }
-}
-
 /// `forecast`.
 pub fn forecast(home: &Home, a: ForecastArgs) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
     let until = until(&node, a.until.as_deref())?;
     let f = node.forecast(until)?;
-    match a.output {
-        Output::Json => json(&json!({
-            "from": rfc3339(f.from),
-            "until": rfc3339(f.until),
-            "first_unattended": f.first_unattended().map(|i| json!({"date": rfc3339(i.not_after), "entry": i.entry.to_string(), "impact": i.impact})),
-            "items": f.items.iter().map(|i| json!({
-                "date": rfc3339(i.not_after),
-                "store": i.entry.store.as_str(),
-                "alias": i.entry.alias.as_str(),
-                "subject": i.subject,
-                "impact": i.impact,
-                "affected": i.affected,
-                "covered_by_renewal": i.covered,
-                "already_expired": i.already_expired,
-            })).collect::<Vec<_>>(),
-        })),
-        Output::Table => {
-            outln!("{}", headline(&f));
-            outln!();
-            table(
-                &["DATE", "ENTRY", "RENEWED", "AFFECTED", "IMPACT"],
-                &f.items
-                    .iter()
-                    .map(|i| {
-                        vec![
-                            short(i.not_after),
-                            i.entry.to_string(),
-                            if i.already_expired {
-                                "EXPIRED".into()
-                            } else if i.covered {
-                                "yes".into()
-                            } else {
-                                "NO".into()
-                            },
-                            if i.affected.is_empty() {
-                                "-".into()
-                            } else {
-                                i.affected.join(", ")
-                            },
-                            i.impact.clone(),
-                        ]
-                    })
-                    .collect::<Vec<_>>(),
-            );
-        }
-    }
+    crate::views::forecast(&certherd_server::rows::forecast_answer(&f), a.output);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -157,7 +102,9 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
                 auto_renew: i.covered,
             })
             .collect(),
-        headline: Some(headline(&f)),
+        headline: Some(crate::views::headline(
+            &certherd_server::rows::forecast_answer(&f),
+        )),
     };
     let html = certherd_ca::report::render(&data);
     write_atomic(&a.html, html.as_bytes(), 0o644).map_err(|e| Failure::file(&a.html, e))?;

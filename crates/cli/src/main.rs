@@ -22,6 +22,7 @@ mod report_cmd;
 mod scan_cmd;
 mod trust_cmd;
 mod verify_cmd;
+mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use certherd_ca::SystemClock;
-use certherd_core::{Clock, OffsetDateTime};
+use certherd_core::{Clock, EntryRef, StoreName};
 use certherd_protocol::admin as api;
 use certherd_protocol::{ErrorBody, HostRow};
 use certherd_x509::CertificateDer;
@@ -22,10 +22,12 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::args::{
-    CertCmd, Command, FleetCmd, FormatArg, HostCmd, Output, PoolCmd, VerificationAction,
+    CaCmd, CertCmd, Cli, Command, FleetCmd, FormatArg, HostCmd, Output, PoolCmd, TrustCmd,
+    VerificationAction,
 };
 use crate::instant::{rfc3339, short};
 use crate::render::{colon_hex, json, table, ENTRY_HEADER};
+use crate::views::{cert_json, time_of};
 use crate::Failure;
 
 /// Where a remote command goes and how it authenticates.
@@ -311,10 +313,6 @@ fn entry_path(entry: &str) -> String {
     format!("{}/{}", enc(store), enc(alias))
 }
 
-fn time_of(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-}
-
 /// `cert list`'s row for an entry the API described.
 fn cert_row(c: &api::CertRow) -> Vec<String> {
     let status = if !c.auto_renew && c.source == "imported" && c.store != "backup" {
@@ -332,37 +330,71 @@ fn cert_row(c: &api::CertRow) -> Vec<String> {
     ]
 }
 
-/// `cert list --output json`'s object for an entry (without `also_seen_at` for one
-/// issued).
-fn cert_json(c: &api::CertRow, with_copies: bool) -> Value {
-    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    if !with_copies {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("also_seen_at");
+/// The commands that run against `--server` (the hint of a refusal; `--help` says the same).
+pub const REMOTE_COMMANDS: &str = "host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification enable/disable/status, cert list/show/issue/renew/revoke/export, trust add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast";
+
+/// The command the user typed (`status`, `ca export`...), read from the command line.
+fn command_words() -> String {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let mut words = Vec::new();
+    let mut at = &cli;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let takes_value = at.get_arguments().any(|x| {
+            x.get_long().is_some_and(|l| a == format!("--{l}")) && x.get_action().takes_values()
+        });
+        if takes_value {
+            args.next();
+        } else if !a.starts_with('-') {
+            match at.find_subcommand(&a) {
+                Some(sub) => {
+                    words.push(a);
+                    at = sub;
+                }
+                None => break,
+            }
         }
     }
-    v
+    if words.is_empty() {
+        "this command".into()
+    } else {
+        format!("`certherd {}`", words.join(" "))
+    }
+}
+
+/// The refusal of a command that runs only on a home (exit 2).
+fn not_remote() -> Failure {
+    let mut f = Failure::usage(format!(
+        "{} runs on a home, not against --server",
+        command_words()
+    ));
+    f.hint = Some(format!(
+        "run it on the server's home (without --server); against --server: {REMOTE_COMMANDS}"
+    ));
+    f
 }
 
 /// Runs `command` against the server; a command that only runs on a home is refused.
 pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
-    let not_remote = || {
-        let mut f = Failure::usage("this command runs on a home, not against --server");
-        f.hint = Some("remotely: host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification enable/disable, cert list/issue/renew/export".into());
-        Err(f)
-    };
     match command {
         Command::Host(c) => host(&Client::open(r)?, c),
         Command::Fleet(c) => fleet(&Client::open(r)?, c),
-        Command::Pool(PoolCmd::Verification { action, .. })
-            if action != VerificationAction::Status =>
-        {
+        Command::Pool(PoolCmd::Verification { action, output }) => {
+            let client = Client::open(r)?;
+            if action == VerificationAction::Status {
+                let v: api::PoolVerification = client.call("GET", "/v1/pool/verification", None)?;
+                let hosts: Vec<HostRow> = client.call("GET", "/v1/hosts", None)?;
+                let hosts: Vec<(String, Option<bool>)> = hosts
+                    .into_iter()
+                    .map(|h| (h.name, h.verification))
+                    .collect();
+                crate::views::pool_verification(v.enabled, &hosts, output);
+                return Ok(ExitCode::SUCCESS);
+            }
             let on = action == VerificationAction::Enable;
-            let v: api::PoolVerification = Client::open(r)?.call(
-                "PUT",
-                "/v1/pool/verification",
-                Some(json!({"enabled": on})),
-            )?;
+            let v: api::PoolVerification =
+                client.call("PUT", "/v1/pool/verification", Some(json!({"enabled": on})))?;
             outln!(
                 "pool certificate verification {}",
                 if v.enabled { "enabled" } else { "disabled" }
@@ -370,8 +402,118 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Cert(c) => cert(r, c),
-        _ => not_remote(),
+        Command::Trust(c) => trust(r, c),
+        Command::Ca(CaCmd::Show(o)) => {
+            let s: api::CaAnswer = Client::open(r)?.call("GET", "/v1/ca", None)?;
+            crate::views::ca_show(&s, o.output);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ca(CaCmd::Rotate(o)) => {
+            let step: api::RotationAnswer = Client::open(r)?.call("POST", "/v1/ca/rotate", None)?;
+            Ok(crate::views::rotation(&step, o.output))
+        }
+        Command::Alarms(a) => {
+            let path = if a.all {
+                "/v1/alarms?all=true"
+            } else {
+                "/v1/alarms"
+            };
+            let rows: Vec<certherd_protocol::AlarmRow> =
+                Client::open(r)?.call("GET", path, None)?;
+            crate::views::alarms(&rows, a.output);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(o) => {
+            let client = Client::open(r)?;
+            let mut rows: Vec<api::AuditRow> = Vec::new();
+            loop {
+                let page: api::AuditPage = client.call(
+                    "GET",
+                    &format!("/v1/audit?offset={}&limit=1000", rows.len()),
+                    None,
+                )?;
+                let done = page.records.is_empty()
+                    || rows.len() as u64 + page.records.len() as u64 >= page.total;
+                rows.extend(page.records);
+                if done {
+                    break;
+                }
+            }
+            crate::views::audit(&rows, o.output);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forecast(a) => {
+            let until = crate::forecast_cmd::until_from(SystemClock.now(), a.until.as_deref())?;
+            let f: api::ForecastAnswer = Client::open(r)?.call(
+                "GET",
+                &format!("/v1/forecast?until={}", enc(&rfc3339(until))),
+                None,
+            )?;
+            crate::views::forecast(&f, a.output);
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(not_remote()),
     }
+}
+
+/// The file's refusal as the home words it: `FILE: reason`.
+fn about_file(path: &Path) -> impl Fn(Failure) -> Failure + '_ {
+    move |f| Failure {
+        message: format!("{}: {}", path.display(), f.message),
+        ..f
+    }
+}
+
+fn trust(r: &Remote, c: TrustCmd) -> Result<ExitCode, Failure> {
+    match c {
+        TrustCmd::Add { file } => {
+            let bytes = crate::failure::read_input(&file)?;
+            let pem: String = certherd_x509::parse_certificates(&bytes)
+                .map_err(|e| Failure::file(&file, e))?
+                .iter()
+                .map(|c| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, c))
+                .collect();
+            let added: api::TrustAddAnswer = Client::open(r)?
+                .call("POST", "/v1/trust", Some(json!({ "pem": pem })))
+                .map_err(about_file(&file))?;
+            crate::views::trust_added(&added);
+        }
+        TrustCmd::List(o) => {
+            let rows: Vec<api::CertRow> = Client::open(r)?.call(
+                "GET",
+                &format!("/v1/certificates?store={}", StoreName::TRUSTED_ROOTS),
+                None,
+            )?;
+            crate::views::trust_list(&rows, o.output);
+        }
+        TrustCmd::Remove { fingerprint } => {
+            // Colons stay as given (a path segment may hold them): the server's refusal
+            // names the fingerprint as the home's does.
+            let segment = fingerprint
+                .split(':')
+                .map(enc)
+                .collect::<Vec<_>>()
+                .join(":");
+            let removed: api::TrustRow =
+                Client::open(r)?.call("DELETE", &format!("/v1/trust/{segment}"), None)?;
+            crate::views::trust_removed(&removed);
+        }
+        TrustCmd::AddCrl { file } => {
+            let bytes = crate::failure::read_input(&file)?;
+            let pem = if bytes.starts_with(b"-----BEGIN")
+                || String::from_utf8_lossy(&bytes).contains("-----BEGIN X509 CRL-----")
+            {
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                certherd_x509::to_pem(certherd_x509::PemLabel::Crl, &bytes)
+            };
+            let added: api::CrlRow = Client::open(r)?
+                .call("POST", "/v1/trust/crls", Some(json!({ "pem": pem })))
+                .map_err(about_file(&file))?;
+            crate::views::crl_added(&added);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn host(client: &Client, c: HostCmd) -> Result<ExitCode, Failure> {
@@ -685,11 +827,27 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        _ => {
-            let mut f = Failure::usage("this `cert` command runs on a home, not against --server");
-            f.hint =
-                Some("remotely: cert list, cert issue, cert renew STORE/ALIAS, cert export".into());
-            Err(f)
+        CertCmd::Show(a) => {
+            let entry: EntryRef = a.entry.parse()?;
+            let d: api::CertDetail = Client::open(r)?.call(
+                "GET",
+                &format!("/v1/certificates/{}", entry_path(&entry.to_string())),
+                None,
+            )?;
+            crate::views::cert_detail(&d, a.output);
+            Ok(ExitCode::SUCCESS)
         }
+        CertCmd::Revoke(a) => {
+            let reason = crate::cert_cmd::revocation_reason(&a.reason)?;
+            let entry: EntryRef = a.entry.parse()?;
+            let done: api::RevokeAnswer = Client::open(r)?.call(
+                "POST",
+                &format!("/v1/certificates/{}/revoke", entry_path(&entry.to_string())),
+                Some(json!({ "reason": reason.name() })),
+            )?;
+            crate::views::revoked(&done, a.output);
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(not_remote()),
     }
 }

@@ -340,10 +340,8 @@ pub fn profile(home: &Home, c: ProfileCmd) -> Result<ExitCode, Failure> {
 pub fn audit(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
     let log = node.store().audit_log()?;
-    match a.output {
-        Output::Json => json(&json!(log.iter().map(|r| json!({"at": rfc3339(r.at), "action": r.action, "subject": r.subject, "detail": r.detail})).collect::<Vec<_>>())),
-        Output::Table => table(&["AT", "ACTION", "SUBJECT", "DETAIL"], &log.iter().map(|r| vec![rfc3339(r.at), r.action.clone(), r.subject.clone(), r.detail.clone()]).collect::<Vec<_>>()),
-    }
+    let rows: Vec<_> = log.iter().map(certherd_server::rows::audit_row).collect();
+    crate::views::audit(&rows, a.output);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -356,43 +354,10 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
     for x in node.alarm_history()? {
         if a.all || x.is_open() {
             let detail = node.alarm_detail(&x)?;
-            shown.push((x, detail));
+            shown.push(certherd_server::rows::alarm_row(&x, detail));
         }
     }
-    match a.output {
-        Output::Json => json(&json!(shown
-            .iter()
-            .map(|(x, detail)| json!({
-                "kind": x.kind.name(),
-                "subject": x.subject,
-                "raised_at": rfc3339(x.raised_at),
-                "cleared_at": x.cleared_at.map(rfc3339),
-                "detail": detail,
-            }))
-            .collect::<Vec<_>>())),
-        Output::Table => {
-            table(
-                &["KIND", "SUBJECT", "RAISED", "CLEARED"],
-                &shown
-                    .iter()
-                    .map(|(x, _)| {
-                        vec![
-                            x.kind.name(),
-                            x.subject.clone(),
-                            rfc3339(x.raised_at),
-                            x.cleared_at.map_or_else(|| "open".into(), rfc3339),
-                        ]
-                    })
-                    .collect::<Vec<_>>(),
-            );
-            // Long and one per alarm at most: below the table, not in a column.
-            for (x, detail) in &shown {
-                if let Some(d) = detail {
-                    outln!("{} {}: {d}", x.kind.name(), x.subject);
-                }
-            }
-        }
-    }
+    crate::views::alarms(&shown, a.output);
     if let Some(line) = undelivered {
         match a.output {
             // JSON stays the list of alarms.

@@ -3,12 +3,9 @@
 use std::process::ExitCode;
 
 use certherd_store::Home;
-use serde_json::Value;
 
-use crate::args::{Output, TrustCmd};
+use crate::args::TrustCmd;
 use crate::failure::read_input;
-use crate::instant::short;
-use crate::render::{colon_hex, entry_json, json, table};
 use crate::{open_node, Failure};
 
 pub fn run(home: &Home, c: TrustCmd) -> Result<ExitCode, Failure> {
@@ -16,69 +13,30 @@ pub fn run(home: &Home, c: TrustCmd) -> Result<ExitCode, Failure> {
     match c {
         TrustCmd::Add { file } => {
             let bytes = read_input(&file)?;
-            let certherd_ca::TrustAdded {
-                added,
-                already,
-                warnings,
-            } = node
+            let added = node
                 .trust_add_checked(&bytes)
                 .map_err(|e| Failure::file(&file, e))?;
-            for w in &warnings {
-                errln!("warning: {}: {}", w.kind, w.message);
-            }
-            for m in &added {
-                outln!(
-                    "trusted {}  {}  SHA-256 {}",
-                    m.entry,
-                    m.subject,
-                    colon_hex(&m.sha256)
-                );
-            }
-            for m in &already {
-                outln!("already trusted as {}  {}", m.entry, m.subject);
-            }
+            crate::views::trust_added(&certherd_server::rows::trust_added(&added));
         }
         TrustCmd::List(a) => {
             let now = node.now();
-            let views: Vec<_> = node
+            let rows: Vec<_> = node
                 .trust_list()?
                 .into_iter()
-                .map(|m| node.view(m, now))
+                .map(|m| certherd_server::rows::cert_row(&node.view(m, now)))
                 .collect();
-            match a.output {
-                Output::Json => json(&Value::Array(views.iter().map(entry_json).collect())),
-                Output::Table => table(
-                    &["ALIAS", "SUBJECT", "NOT AFTER", "STATUS", "SHA-256"],
-                    &views
-                        .iter()
-                        .map(|v| {
-                            vec![
-                                v.meta.entry.alias.to_string(),
-                                v.meta.subject.clone(),
-                                short(v.meta.not_after),
-                                v.status.as_str().into(),
-                                colon_hex(&v.meta.sha256),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            }
+            crate::views::trust_list(&rows, a.output);
         }
         TrustCmd::Remove { fingerprint } => {
             let m = node.trust_remove(&fingerprint)?;
-            outln!("no longer trusted: {}  {}", m.entry, m.subject);
+            crate::views::trust_removed(&certherd_server::rows::trust_row(&m));
         }
         TrustCmd::AddCrl { file } => {
             let bytes = read_input(&file)?;
             let info = node
                 .trust_add_crl(&bytes)
                 .map_err(|e| Failure::file(&file, e))?;
-            outln!(
-                "added CRL from {}  ({} revoked, next update {})",
-                info.issuer,
-                info.revoked,
-                info.next_update.map(short).unwrap_or_else(|| "none".into())
-            );
+            crate::views::crl_added(&certherd_server::rows::crl_row(&info, node.now()));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -175,37 +175,6 @@ fn api_audit(env: &Env) -> Vec<String> {
         .collect()
 }
 
-/// A CA and a CRL it signed, as PEM, made with rcgen.
-fn ca_and_crl() -> (String, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Example Partner CA");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::days(1);
-    params.not_after = now + time::Duration::days(3650);
-    let cert = params.self_signed(&key).unwrap();
-    let issuer = rcgen::Issuer::new(params, key);
-    let crl = rcgen::CertificateRevocationListParams {
-        this_update: now - time::Duration::hours(1),
-        next_update: now + time::Duration::days(7),
-        crl_number: rcgen::SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: vec![],
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&issuer)
-    .unwrap();
-    (cert.pem(), crl.pem().unwrap())
-}
-
 #[test]
 fn every_endpoint_answers_an_admin_and_a_reader_may_only_read() {
     let env = Env::new();
@@ -373,7 +342,7 @@ fn every_endpoint_answers_an_admin_and_a_reader_may_only_read() {
     );
 
     // Trust: add a CA and its CRL, list both, remove the CA.
-    let (ca_pem, crl_pem) = ca_and_crl();
+    let (ca_pem, crl_pem) = common::ca_and_crl("Example Partner CA");
     let trusted = api.ok(a, "POST", "/v1/trust", Some(json!({"pem": ca_pem})));
     let sha = trusted["added"][0]["sha256"].as_str().unwrap().to_owned();
     assert!(api

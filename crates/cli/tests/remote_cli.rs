@@ -316,3 +316,308 @@ fn a_remote_fleet_renew_waits_for_the_host_and_prints_its_result() {
         r.stderr
     );
 }
+
+/// Each word of `text`, with the words that differ between two runs of one change (serials,
+/// times, entry names, fingerprints, who did it) replaced by their kind.
+fn shape(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            let w = w.trim_end_matches([';', ',', ')']);
+            if w.contains('/') && !w.starts_with('`') {
+                "ENTRY".to_owned()
+            } else if w.chars().any(|c| c.is_ascii_digit()) {
+                "N".to_owned()
+            } else if w.starts_with("local:") || w.starts_with("admin:") {
+                "WHO".to_owned()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect()
+}
+
+/// The rest of the commands against the server: `cert show/revoke`, `trust`, `alarms`,
+/// `audit`, `pool verification status`, `ca show/rotate` and `forecast` print what they
+/// print on the home, byte for byte where the state is the same, refuse a missing entry
+/// and a reader's change with the home's line and exit code, and a command that needs the
+/// home is refused naming it (exit 2).
+#[test]
+fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let reader = env.ok(&["admin", "credential", "dash"]);
+    std::fs::write(env.path("dash.token"), reader.trim()).unwrap();
+    let (remote, fp) = serve(&env);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    env.ok(&["host", "add", "esx1.example.test", "--ip", "127.0.0.2"]);
+    for alias in ["site", "other"] {
+        env.ok(&[
+            "cert",
+            "issue",
+            "--profile",
+            "service",
+            "--store",
+            "web",
+            "--alias",
+            alias,
+            "--san",
+            &format!("{alias}.example.test"),
+        ]);
+    }
+    let (ca1, crl1) = common::ca_and_crl("Example Partner CA");
+    let (ca2, _) = common::ca_and_crl("Example Partner CA");
+    env.write("ca1.pem", &ca1);
+    env.write("ca2.pem", &ca2);
+    env.write("crl1.pem", &crl1);
+    // The home evaluates alarms as `alarms` runs: first locally, so both see one state.
+    env.ok(&["alarms", "--all"]);
+
+    let same = |args: &[&str]| {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stdout.as_str()),
+            (local.code, local.stdout.as_str()),
+            "{args:?}: {}",
+            far.stderr
+        );
+        (local, far)
+    };
+    let same_refusal = |args: &[&str]| {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        let first = |t: &str| t.lines().next().unwrap_or_default().to_owned();
+        assert_eq!(
+            (far.code, first(&far.stderr)),
+            (local.code, first(&local.stderr)),
+            "{args:?}"
+        );
+        assert!(far.code != 0 && far.stdout.is_empty(), "{args:?}");
+    };
+
+    // Reads: byte for byte, table and JSON.
+    for output in ["table", "json"] {
+        for args in [
+            &["cert", "show", "web/site"][..],
+            &["cert", "show", "ca/root"],
+            &["trust", "list"],
+            &["alarms"],
+            &["alarms", "--all"],
+            &["pool", "verification", "status"],
+            &["ca", "show"],
+        ] {
+            let mut args = args.to_vec();
+            args.extend(["--output", output]);
+            same(&args);
+        }
+    }
+    // A missing entry, an unknown reason, a bad name: the home's line and exit code.
+    for args in [
+        &["cert", "show", "web/nope"][..],
+        &["cert", "revoke", "web/nope"],
+        &["cert", "revoke", "web/site", "--reason", "whim"],
+        &["cert", "show", "no-slash"],
+        &["trust", "remove", "0123456789abcdef"],
+        &["trust", "add", "missing.pem"],
+        &["forecast", "--until", "2001-01-01"],
+    ] {
+        same_refusal(args);
+    }
+
+    // Revocation: the same line (but serial, time, entry, who); revoking again prints the
+    // same record byte for byte.
+    let far = remote.run(
+        "ops.token",
+        None,
+        &["cert", "revoke", "web/site", "--reason", "superseded"],
+    );
+    let local = env.run(&["cert", "revoke", "web/other", "--reason", "superseded"]);
+    assert_eq!((far.code, local.code), (0, 0), "{}", far.stderr);
+    assert_eq!(
+        shape(&far.stdout),
+        shape(&local.stdout),
+        "{}\n{}",
+        far.stdout,
+        local.stdout
+    );
+    for output in ["table", "json"] {
+        same(&["cert", "revoke", "web/site", "--output", output]);
+        same(&["cert", "revoke", "web/other", "--output", output]);
+    }
+
+    // Trust: add (then adding again says so alike), list, the CRL, remove.
+    let far = remote.run("ops.token", None, &["trust", "add", "ca1.pem"]);
+    assert_eq!(far.code, 0, "{}", far.stderr);
+    let local = env.run(&["trust", "add", "ca2.pem"]);
+    assert_eq!(
+        shape(&far.stdout),
+        shape(&local.stdout),
+        "{}\n{}",
+        far.stdout,
+        local.stdout
+    );
+    same(&["trust", "add", "ca1.pem"]);
+    same(&["trust", "list"]);
+    same(&["trust", "list", "--output", "json"]);
+    let far = remote.run("ops.token", None, &["trust", "add-crl", "crl1.pem"]);
+    assert_eq!(far.code, 0, "{}", far.stderr);
+    let local = env.run(&["trust", "add-crl", "crl1.pem"]);
+    assert_eq!(
+        (far.code, far.stdout.as_str()),
+        (local.code, local.stdout.as_str())
+    );
+    let sha = |pem: &str| {
+        let der = certherd_x509::parse_certificates(pem.as_bytes()).unwrap();
+        certherd_x509::hex(&certherd_x509::sha256(&der[0]))
+    };
+    let far = remote.run(
+        "ops.token",
+        None,
+        &["trust", "remove", &certherd_x509::thumbprint(&sha(&ca1))],
+    );
+    let local = env.run(&["trust", "remove", &sha(&ca2)]);
+    assert_eq!((far.code, local.code), (0, 0), "{}", far.stderr);
+    assert_eq!(
+        shape(&far.stdout),
+        shape(&local.stdout),
+        "{}\n{}",
+        far.stdout,
+        local.stdout
+    );
+
+    // The audit log: what the home prints, but the records of the remote call itself.
+    let far = remote.run("ops.token", None, &["audit", "--output", "json"]);
+    let local = env.json(&["audit", "--output", "json"]);
+    let far: serde_json::Value = serde_json::from_str(&far.stdout).unwrap();
+    let n = far.as_array().unwrap().len();
+    assert!(n > 10, "{far}");
+    assert_eq!(far.as_array().unwrap()[..], local.as_array().unwrap()[..n]);
+    let far = remote.run("ops.token", None, &["audit"]);
+    let local = env.run(&["audit"]);
+    let head: Vec<&str> = local
+        .stdout
+        .lines()
+        .take(far.stdout.lines().count())
+        .collect();
+    assert_eq!(far.stdout.lines().collect::<Vec<_>>(), head);
+
+    // The forecast: the same timeline (its start and end are the instants each ran at).
+    let local = env.json(&["forecast", "--output", "json"]);
+    let far = remote.run("ops.token", None, &["forecast", "--output", "json"]);
+    let mut far: serde_json::Value = serde_json::from_str(&far.stdout).unwrap();
+    let mut local = local;
+    for v in [&mut far, &mut local] {
+        v.as_object_mut().unwrap().remove("from");
+        v.as_object_mut().unwrap().remove("until");
+    }
+    assert_eq!(far, local);
+    for args in [
+        &["forecast", "--until", "+400d"][..],
+        &["forecast", "--until", "2030-01-01"],
+    ] {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stdout.lines().skip(1).collect::<Vec<_>>()),
+            (local.code, local.stdout.lines().skip(1).collect::<Vec<_>>()),
+            "{}",
+            far.stderr
+        );
+        assert_eq!(
+            shape(far.stdout.lines().next().unwrap()),
+            shape(local.stdout.lines().next().unwrap())
+        );
+    }
+
+    // A reader reads, and is refused a change (exit 1, the server's reader_only).
+    let r = remote.run("dash.token", None, &["cert", "show", "web/site"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for args in [
+        &["cert", "revoke", "web/other"][..],
+        &["trust", "add", "ca1.pem"],
+        &["ca", "rotate"],
+    ] {
+        let r = remote.run("dash.token", None, args);
+        assert!(
+            r.code == 1 && r.stderr.contains("reader_only") && r.stdout.is_empty(),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+
+    // A rotation step: the same report as the home's next one (but the names and hashes;
+    // the JSON is rendered by the same function). After it the server presents a
+    // certificate of another root, so it comes last.
+    // (Two rotations begun within one second name their new root alike: the second one
+    // is refused until the next second.)
+    let rotate = |run: &dyn Fn() -> common::Run| {
+        for _ in 0..20 {
+            let r = run();
+            if !r.stderr.contains("already exists") {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("a rotation refused for 5s");
+    };
+    let far = rotate(&|| remote.run("ops.token", None, &["ca", "rotate"]));
+    let local = rotate(&|| env.run(&["ca", "rotate"]));
+    assert_eq!((far.code, local.code), (0, 0), "{}", far.stderr);
+    assert_eq!(
+        shape(&far.stdout),
+        shape(&local.stdout),
+        "{}\n{}",
+        far.stdout,
+        local.stdout
+    );
+
+    // What needs the home is refused, naming the command, with what works remotely.
+    for (args, name) in [
+        (&["status"][..], "`certherd status`"),
+        (&["ca", "export"], "`certherd ca export`"),
+        (
+            &["db", "copy", "--to", "postgres://x"],
+            "`certherd db copy`",
+        ),
+        (&["agent", "status"], "`certherd agent status`"),
+        (
+            &["cert", "import", "web/x", "--cert", "x.pem"],
+            "`certherd cert import`",
+        ),
+        (&["report", "--html", "r.html"], "`certherd report`"),
+    ] {
+        let r = remote.run("ops.token", None, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with(&format!("error: {name} runs on a home, not against --server\nhint: run it on the server's home"))
+                && r.stderr.contains("cert list/show/issue/renew/revoke/export"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+/// `--help` says which commands run against `--server`.
+#[test]
+fn help_names_the_commands_that_run_against_a_server() {
+    let env = Env::new();
+    let help = env.ok(&["--help"]);
+    let server = help
+        .split("--server <URL>")
+        .nth(1)
+        .and_then(|s| s.split("--credential").next())
+        .unwrap();
+    let flat = server.split_whitespace().collect::<Vec<_>>().join(" ");
+    for words in [
+        "host add/list/remove/reset-server-cert/refresh-pool-cert",
+        "fleet renew",
+        "pool verification enable/disable/status",
+        "cert list/show/issue/renew/revoke/export",
+        "trust add/list/remove/add-crl",
+        "alarms, audit, ca show/rotate, forecast",
+        "refused (exit 2)",
+    ] {
+        assert!(flat.contains(words), "{words}: {flat}");
+    }
+}

@@ -123,6 +123,9 @@ pub struct CertDetail {
     pub certificate: CertRow,
     /// DNS names and IP addresses it covers.
     pub sans: Vec<String>,
+    /// Key usages.
+    #[serde(default)]
+    pub key_usage: Vec<String>,
     /// Extended key usages.
     pub extended_key_usage: Vec<String>,
     /// The public key, described.
@@ -131,6 +134,12 @@ pub struct CertDetail {
     pub signature_algorithm: String,
     /// Whether it is a CA certificate.
     pub is_ca: bool,
+    /// A CA certificate's path length constraint.
+    #[serde(default)]
+    pub path_len: Option<u32>,
+    /// SHA-1 of the certificate (hex), as older tools show thumbprints.
+    #[serde(default)]
+    pub sha1: String,
     /// The chain above it, issuer first.
     pub chain: Vec<ChainCert>,
 }
@@ -174,6 +183,12 @@ pub struct RevokeAnswer {
     pub entry: String,
     /// Its serial number, hex.
     pub serial: String,
+    /// Its subject DN.
+    #[serde(default)]
+    pub subject: String,
+    /// Its issuer DN.
+    #[serde(default)]
+    pub issuer: String,
     /// The reason name.
     pub reason: String,
     /// When it was revoked (RFC 3339).
@@ -251,6 +266,12 @@ pub struct CrlRow {
     pub sha256: String,
     /// Its thisUpdate (RFC 3339).
     pub this_update: String,
+    /// Its nextUpdate (RFC 3339), if it has one.
+    #[serde(default)]
+    pub next_update: Option<String>,
+    /// How many certificates it revokes.
+    #[serde(default)]
+    pub revoked: u64,
     /// When it was added (RFC 3339).
     pub added_at: String,
 }
@@ -296,10 +317,19 @@ pub struct CaAnswer {
     pub entry: Option<String>,
     /// Its subject.
     pub subject: Option<String>,
+    /// Its issuer.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// Its notAfter (RFC 3339).
     pub not_after: Option<String>,
+    /// Its public key, described.
+    #[serde(default)]
+    pub public_key: Option<String>,
     /// Its SHA-256.
     pub sha256: Option<String>,
+    /// The root at the top of its chain: its subject.
+    #[serde(default)]
+    pub root_subject: Option<String>,
     /// The root at the top of its chain: its SHA-256 (what agents pin).
     pub root_sha256: Option<String>,
     /// A rotation in progress: the retiring CA's entry.
@@ -317,14 +347,27 @@ pub struct RotationAnswer {
     pub new_sha256: String,
     /// The old CA's entry.
     pub old_ca: String,
-    /// Entries reissued under the new CA in this step.
+    /// Entries reissued under the new CA in this step, in order (those also in `failed`
+    /// could not be).
     pub reissued: Vec<String>,
+    /// Entries of `reissued` that could not be reissued, and why.
+    #[serde(default)]
+    pub failed: Vec<ReissueFailure>,
     /// Whether the old root was retired.
     pub retired: bool,
     /// Hosts that have not confirmed the new root yet (call again once they have).
     pub waiting_for: Vec<String>,
     /// Hosts ordered to renew under the new root.
     pub ordered: Vec<String>,
+}
+
+/// An entry a CA rotation step could not reissue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReissueFailure {
+    /// The entry (`STORE/ALIAS`).
+    pub entry: String,
+    /// Why it failed.
+    pub error: String,
 }
 
 /// One expiry on the forecast's timeline.
@@ -355,6 +398,9 @@ pub struct ForecastAnswer {
     pub until: String,
     /// Every expiry in the period, soonest first.
     pub items: Vec<ForecastRow>,
+    /// The first expiry nothing renews: the day something breaks unattended.
+    #[serde(default)]
+    pub first_unattended: Option<ForecastRow>,
 }
 
 /// What an admin endpoint does (the server dispatches on it).
@@ -523,6 +569,11 @@ const DAYS: Param = Param {
     name: "days",
     description: "how far ahead (default 365)",
     kind: ParamType::Integer { min: 1, max: 36500 },
+};
+const UNTIL: Param = Param {
+    name: "until",
+    description: "the end of the period, RFC 3339, not in the past (instead of days)",
+    kind: ParamType::Text,
 };
 
 /// Every admin endpoint. The server routes by this table, and [`openapi`] describes it.
@@ -739,7 +790,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/forecast",
         summary: "Every expiry ahead, what it breaks, and whether renewal covers it (`forecast`)",
-        query: &[DAYS],
+        query: &[DAYS, UNTIL],
         request: None,
         answer: schema::<ForecastAnswer>,
     },

@@ -193,6 +193,10 @@ pub struct HostRow {
     /// Whether a new host certificate was ordered and the host has not fetched it yet.
     #[serde(default)]
     pub renew_pending: bool,
+    /// Whether the host reported that it verifies pool certificates (`None`: not
+    /// reported yet).
+    #[serde(default)]
+    pub verification: Option<bool>,
 }
 
 /// One row of `GET /v1/alarms`: an open alarm.
@@ -204,6 +208,12 @@ pub struct AlarmRow {
     pub subject: String,
     /// When it was raised (RFC 3339).
     pub raised_at: String,
+    /// When it cleared (RFC 3339); `None` while open.
+    #[serde(default)]
+    pub cleared_at: Option<String>,
+    /// What it is about, in a sentence, when there is more to say.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// Why the server refused a request: a stable code a client decides by (the message is
@@ -511,6 +521,7 @@ mod tests {
             last_seen: Some("2026-01-01T00:00:00Z".into()),
             pool_internal_sha256: None,
             renew_pending: false,
+            verification: Some(true),
         }];
         assert_eq!(
             decode::<Vec<HostRow>>(encode(&rows).as_bytes()).unwrap(),
@@ -520,7 +531,16 @@ mod tests {
             kind: "host-silent".into(),
             subject: "h".into(),
             raised_at: "2026-01-01T00:00:00Z".into(),
+            cleared_at: None,
+            detail: Some("no poll for 2h".into()),
         }];
+        // An answer of an older server (without the later fields) still reads.
+        let old: Vec<AlarmRow> =
+            decode(br#"[{"kind":"k","subject":"s","raised_at":"2026-01-01T00:00:00Z"}]"#).unwrap();
+        assert_eq!(
+            (old[0].cleared_at.as_deref(), old[0].detail.as_deref()),
+            (None, None)
+        );
         assert_eq!(
             decode::<Vec<AlarmRow>>(encode(&alarms).as_bytes()).unwrap(),
             alarms

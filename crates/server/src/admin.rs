@@ -454,36 +454,7 @@ fn rfc(t: certherd_core::OffsetDateTime) -> String {
     certherd_x509::rfc3339(t)
 }
 
-fn cert_row(v: &certherd_ca::EntryView) -> api::CertRow {
-    let m = &v.meta;
-    api::CertRow {
-        store: m.entry.store.to_string(),
-        alias: m.entry.alias.to_string(),
-        profile: m.profile.clone(),
-        source: m.source.as_str().to_owned(),
-        subject: m.subject.clone(),
-        issuer: m.issuer.clone(),
-        serial: m.serial.clone(),
-        not_before: rfc(m.not_before),
-        not_after: rfc(m.not_after),
-        days_left: v.days_left,
-        status: v.status.as_str().to_owned(),
-        auto_renew: v.auto_renew,
-        renew_after: v.renew_after.map(rfc),
-        has_key: m.kind == certherd_core::EntryKind::KeyPair,
-        sha256: m.sha256.clone(),
-        also_seen_at: Vec::new(),
-    }
-}
-
-fn trust_row(m: &certherd_core::EntryMeta) -> api::TrustRow {
-    api::TrustRow {
-        alias: m.entry.alias.to_string(),
-        subject: m.subject.clone(),
-        not_after: rfc(m.not_after),
-        sha256: m.sha256.clone(),
-    }
-}
+use crate::rows::{cert_row, trust_row};
 
 fn host_row(node: &Node<HomeStore>, h: &certherd_core::Host) -> Result<proto::HostRow, Refused> {
     Ok(proto::HostRow {
@@ -493,6 +464,7 @@ fn host_row(node: &Node<HomeStore>, h: &certherd_core::Host) -> Result<proto::Ho
         last_seen: h.last_seen.map(rfc),
         pool_internal_sha256: h.pool_sha256.clone(),
         renew_pending: node.renewal_pending(&h.name).map_err(|e| refusal(&e))?,
+        verification: node.host_verification(&h.name).map_err(|e| refusal(&e))?,
     })
 }
 
@@ -643,23 +615,7 @@ fn operate(
         Op::CertShow => {
             let e = entry_ref(params)?;
             let (view, info, chain) = node.show(&e).map_err(r)?;
-            ok(&api::CertDetail {
-                certificate: cert_row(&view),
-                sans: info.subject_alt_names(),
-                extended_key_usage: info.extended_key_usage.clone(),
-                public_key: info.public_key.clone(),
-                signature_algorithm: info.signature_algorithm.clone(),
-                is_ca: info.is_ca,
-                chain: chain
-                    .iter()
-                    .map(|c| api::ChainCert {
-                        subject: c.subject.clone(),
-                        issuer: c.issuer.clone(),
-                        not_after: rfc(c.not_after),
-                        sha256: c.sha256.clone(),
-                    })
-                    .collect(),
-            })
+            ok(&crate::rows::cert_detail(&view, &info, &chain))
         }
         Op::CertIssue => {
             let req: api::IssueRequest = crate::body_of(body)?;
@@ -712,22 +668,8 @@ fn operate(
                 })?,
             };
             let by = format!("admin:{caller}");
-            let (revocation, now, crl_number) = match node.revoke(&e, reason, &by).map_err(r)? {
-                certherd_ca::RevokeOutcome::Revoked {
-                    revocation,
-                    crl_number,
-                } => (revocation, true, Some(crl_number)),
-                certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, false, None),
-            };
-            ok(&api::RevokeAnswer {
-                entry: revocation.entry,
-                serial: revocation.serial,
-                reason: revocation.reason.name().to_owned(),
-                revoked_at: certherd_x509::rfc3339(revocation.revoked_at),
-                revoked_by: revocation.revoked_by,
-                revoked_now: now,
-                crl_number,
-            })
+            let outcome = node.revoke(&e, reason, &by).map_err(r)?;
+            ok(&crate::rows::revoke_answer(&outcome))
         }
         Op::CertExport => {
             let e = entry_ref(params)?;
@@ -766,15 +708,7 @@ fn operate(
         Op::TrustAdd => {
             let req: api::PemRequest = crate::body_of(body)?;
             let added = node.trust_add_checked(req.pem.as_bytes()).map_err(r)?;
-            ok(&api::TrustAddAnswer {
-                added: added.added.iter().map(trust_row).collect(),
-                already: added.already.iter().map(trust_row).collect(),
-                warnings: added
-                    .warnings
-                    .iter()
-                    .map(|f| format!("{}: {}", f.kind, f.message))
-                    .collect(),
-            })
+            ok(&crate::rows::trust_added(&added))
         }
         Op::TrustRemove => {
             let fp = param(params)?;
@@ -786,40 +720,30 @@ fn operate(
                 .store()
                 .crls()
                 .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?;
-            let rows: Vec<api::CrlRow> = crls
+            let rows = crls
                 .iter()
-                .map(|c| api::CrlRow {
-                    issuer: c.issuer.clone(),
-                    sha256: c.sha256.clone(),
-                    this_update: rfc(c.this_update),
-                    added_at: rfc(c.added_at),
+                .map(|c| {
+                    certherd_x509::CrlInfo::from_der(&c.der)
+                        .map(|info| crate::rows::crl_row(&info, c.added_at))
+                        .map_err(|e| refusal(&certherd_ca::Error::X509(e)))
                 })
-                .collect();
+                .collect::<Result<Vec<_>, _>>()?;
             ok(&rows)
         }
         Op::CrlAdd => {
             let req: api::PemRequest = crate::body_of(body)?;
             let info = node.trust_add_crl(req.pem.as_bytes()).map_err(r)?;
-            ok(&api::CrlRow {
-                issuer: info.issuer,
-                sha256: info.sha256,
-                this_update: rfc(info.this_update),
-                added_at: rfc(node.now()),
-            })
+            ok(&crate::rows::crl_row(&info, node.now()))
         }
         Op::Alarms => {
             let all = q.flag("all");
-            let rows: Vec<proto::AlarmRow> = node
-                .alarm_history()
-                .map_err(r)?
-                .iter()
-                .filter(|a| all || a.is_open())
-                .map(|a| proto::AlarmRow {
-                    kind: a.kind.name().to_owned(),
-                    subject: a.subject.clone(),
-                    raised_at: rfc(a.raised_at),
-                })
-                .collect();
+            let mut rows: Vec<proto::AlarmRow> = Vec::new();
+            for a in node.alarm_history().map_err(r)? {
+                if all || a.is_open() {
+                    let detail = node.alarm_detail(&a).map_err(r)?;
+                    rows.push(crate::rows::alarm_row(&a, detail));
+                }
+            }
             ok(&rows)
         }
         Op::Audit => {
@@ -833,12 +757,7 @@ fn operate(
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(|a| api::AuditRow {
-                    at: rfc(a.at),
-                    action: a.action.clone(),
-                    subject: a.subject.clone(),
-                    detail: a.detail.clone(),
-                })
+                .map(crate::rows::audit_row)
                 .collect();
             ok(&api::AuditPage {
                 total: log.len() as u64,
@@ -856,52 +775,27 @@ fn operate(
                 enabled: node.pool_verification().map_err(r)?,
             })
         }
-        Op::CaShow => {
-            let s = node.ca_summary().map_err(r)?;
-            ok(&api::CaAnswer {
-                mode: s.mode,
-                entry: s.entry.map(|e| e.to_string()),
-                subject: s.info.as_ref().map(|i| i.subject.clone()),
-                not_after: s.info.as_ref().map(|i| rfc(i.not_after)),
-                sha256: s.info.as_ref().map(|i| i.sha256.clone()),
-                root_sha256: s.root.as_ref().map(|i| i.sha256.clone()),
-                retiring: s.retiring.map(|e| e.to_string()),
-                pending: s.pending,
-            })
-        }
-        Op::CaRotate => {
-            let rep = node.ca_rotate().map_err(r)?;
-            ok(&api::RotationAnswer {
-                new_ca: rep.new_ca.to_string(),
-                new_sha256: rep.new_sha256,
-                old_ca: rep.old_ca.to_string(),
-                reissued: rep.reissued.iter().map(|x| x.entry.to_string()).collect(),
-                retired: rep.retired,
-                waiting_for: rep.waiting_for,
-                ordered: rep.ordered,
-            })
-        }
+        Op::CaShow => ok(&crate::rows::ca_answer(&node.ca_summary().map_err(r)?)),
+        Op::CaRotate => ok(&crate::rows::rotation_answer(&node.ca_rotate().map_err(r)?)),
         Op::Forecast => {
-            let days = q.int("days").unwrap_or(365);
-            let until = node.now() + time::Duration::days(days);
+            let now = node.now();
+            let until = match (q.text("until"), q.int("days")) {
+                (Some(_), Some(_)) => return Err(bad("give days or until, not both")),
+                (Some(t), None) => {
+                    let t = time::OffsetDateTime::parse(
+                        t,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_err(|_| bad(format!("until '{t}' is not an RFC 3339 time")))?;
+                    if t < now {
+                        return Err(bad(format!("until {} is in the past", rfc(t))));
+                    }
+                    t
+                }
+                (None, days) => now + time::Duration::days(days.unwrap_or(365)),
+            };
             let f = node.forecast(until).map_err(r)?;
-            ok(&api::ForecastAnswer {
-                from: rfc(f.from),
-                until: rfc(f.until),
-                items: f
-                    .items
-                    .iter()
-                    .map(|i| api::ForecastRow {
-                        entry: i.entry.to_string(),
-                        subject: i.subject.clone(),
-                        not_after: rfc(i.not_after),
-                        impact: i.impact.clone(),
-                        affected: i.affected.clone(),
-                        covered: i.covered,
-                        already_expired: i.already_expired,
-                    })
-                    .collect(),
-            })
+            ok(&crate::rows::forecast_answer(&f))
         }
         _ => {
             return Err((

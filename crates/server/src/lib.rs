@@ -60,6 +60,7 @@ mod console;
 mod error;
 pub mod lifecycle;
 pub mod refusals;
+pub mod rows;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,0 +1,197 @@
+//! The admin API's answers made from the node's own types: one conversion, used by the
+//! server's handlers and by the CLI on a home, so `certherd CMD` and `certherd --server URL
+//! CMD` render the same protocol type with the same function.
+
+use certherd_ca::{CaSummary, EntryView, RotationReport};
+use certherd_core::{Alarm, EntryMeta, Forecast, ForecastItem, OffsetDateTime};
+use certherd_protocol::admin as api;
+use certherd_protocol::AlarmRow;
+use certherd_store::AuditRecord;
+use certherd_x509::{rfc3339, CertInfo, CrlInfo};
+
+/// An entry as `cert list` shows it (its scanned copies not filled in).
+pub fn cert_row(v: &EntryView) -> api::CertRow {
+    let m = &v.meta;
+    api::CertRow {
+        store: m.entry.store.to_string(),
+        alias: m.entry.alias.to_string(),
+        profile: m.profile.clone(),
+        source: m.source.as_str().to_owned(),
+        subject: m.subject.clone(),
+        issuer: m.issuer.clone(),
+        serial: m.serial.clone(),
+        not_before: rfc3339(m.not_before),
+        not_after: rfc3339(m.not_after),
+        days_left: v.days_left,
+        status: v.status.as_str().to_owned(),
+        auto_renew: v.auto_renew,
+        renew_after: v.renew_after.map(rfc3339),
+        has_key: m.kind == certherd_core::EntryKind::KeyPair,
+        sha256: m.sha256.clone(),
+        also_seen_at: Vec::new(),
+    }
+}
+
+/// An entry and its certificate and chain described (`cert show`).
+pub fn cert_detail(view: &EntryView, info: &CertInfo, chain: &[CertInfo]) -> api::CertDetail {
+    api::CertDetail {
+        certificate: cert_row(view),
+        sans: info.subject_alt_names(),
+        key_usage: info.key_usage.iter().map(|k| (*k).to_owned()).collect(),
+        extended_key_usage: info.extended_key_usage.clone(),
+        public_key: info.public_key.clone(),
+        signature_algorithm: info.signature_algorithm.clone(),
+        is_ca: info.is_ca,
+        path_len: info.path_len,
+        sha1: info.sha1.clone(),
+        chain: chain
+            .iter()
+            .map(|c| api::ChainCert {
+                subject: c.subject.clone(),
+                issuer: c.issuer.clone(),
+                not_after: rfc3339(c.not_after),
+                sha256: c.sha256.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// What `cert revoke` did.
+pub fn revoke_answer(outcome: &certherd_ca::RevokeOutcome) -> api::RevokeAnswer {
+    let (r, revoked_now, crl_number) = match outcome {
+        certherd_ca::RevokeOutcome::Revoked {
+            revocation,
+            crl_number,
+        } => (revocation, true, Some(*crl_number)),
+        certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, false, None),
+    };
+    api::RevokeAnswer {
+        entry: r.entry.clone(),
+        serial: r.serial.clone(),
+        subject: r.subject.clone(),
+        issuer: r.issuer.clone(),
+        reason: r.reason.name().to_owned(),
+        revoked_at: rfc3339(r.revoked_at),
+        revoked_by: r.revoked_by.clone(),
+        revoked_now,
+        crl_number,
+    }
+}
+
+/// A trusted certificate.
+pub fn trust_row(m: &EntryMeta) -> api::TrustRow {
+    api::TrustRow {
+        alias: m.entry.alias.to_string(),
+        subject: m.subject.clone(),
+        not_after: rfc3339(m.not_after),
+        sha256: m.sha256.clone(),
+    }
+}
+
+/// A trusted CRL, added at `added_at`.
+pub fn crl_row(info: &CrlInfo, added_at: OffsetDateTime) -> api::CrlRow {
+    api::CrlRow {
+        issuer: info.issuer.clone(),
+        sha256: info.sha256.clone(),
+        this_update: rfc3339(info.this_update),
+        next_update: info.next_update.map(rfc3339),
+        revoked: info.revoked as u64,
+        added_at: rfc3339(added_at),
+    }
+}
+
+/// An alarm with its detail (`alarms`).
+pub fn alarm_row(a: &Alarm, detail: Option<String>) -> AlarmRow {
+    AlarmRow {
+        kind: a.kind.name().to_owned(),
+        subject: a.subject.clone(),
+        raised_at: rfc3339(a.raised_at),
+        cleared_at: a.cleared_at.map(rfc3339),
+        detail,
+    }
+}
+
+/// A record of the audit log.
+pub fn audit_row(a: &AuditRecord) -> api::AuditRow {
+    api::AuditRow {
+        at: rfc3339(a.at),
+        action: a.action.clone(),
+        subject: a.subject.clone(),
+        detail: a.detail.clone(),
+    }
+}
+
+/// The signing CA (`ca show`).
+pub fn ca_answer(s: &CaSummary) -> api::CaAnswer {
+    api::CaAnswer {
+        mode: s.mode.clone(),
+        entry: s.entry.as_ref().map(ToString::to_string),
+        subject: s.info.as_ref().map(|i| i.subject.clone()),
+        issuer: s.info.as_ref().map(|i| i.issuer.clone()),
+        not_after: s.info.as_ref().map(|i| rfc3339(i.not_after)),
+        public_key: s.info.as_ref().map(|i| i.public_key.clone()),
+        sha256: s.info.as_ref().map(|i| i.sha256.clone()),
+        root_subject: s.root.as_ref().map(|i| i.subject.clone()),
+        root_sha256: s.root.as_ref().map(|i| i.sha256.clone()),
+        retiring: s.retiring.as_ref().map(ToString::to_string),
+        pending: s.pending,
+    }
+}
+
+/// What one step of `ca rotate` did.
+pub fn rotation_answer(r: &RotationReport) -> api::RotationAnswer {
+    api::RotationAnswer {
+        new_ca: r.new_ca.to_string(),
+        new_sha256: r.new_sha256.clone(),
+        old_ca: r.old_ca.to_string(),
+        reissued: r.reissued.iter().map(|x| x.entry.to_string()).collect(),
+        failed: r
+            .reissued
+            .iter()
+            .filter_map(|x| {
+                x.result.as_ref().err().map(|e| api::ReissueFailure {
+                    entry: x.entry.to_string(),
+                    error: e.clone(),
+                })
+            })
+            .collect(),
+        retired: r.retired,
+        waiting_for: r.waiting_for.clone(),
+        ordered: r.ordered.clone(),
+    }
+}
+
+fn forecast_row(i: &ForecastItem) -> api::ForecastRow {
+    api::ForecastRow {
+        entry: i.entry.to_string(),
+        subject: i.subject.clone(),
+        not_after: rfc3339(i.not_after),
+        impact: i.impact.clone(),
+        affected: i.affected.clone(),
+        covered: i.covered,
+        already_expired: i.already_expired,
+    }
+}
+
+/// The forecast (`forecast`).
+pub fn forecast_answer(f: &Forecast) -> api::ForecastAnswer {
+    api::ForecastAnswer {
+        from: rfc3339(f.from),
+        until: rfc3339(f.until),
+        items: f.items.iter().map(forecast_row).collect(),
+        first_unattended: f.first_unattended().map(forecast_row),
+    }
+}
+
+/// What `trust add` did.
+pub fn trust_added(t: &certherd_ca::TrustAdded) -> api::TrustAddAnswer {
+    api::TrustAddAnswer {
+        added: t.added.iter().map(trust_row).collect(),
+        already: t.already.iter().map(trust_row).collect(),
+        warnings: t
+            .warnings
+            .iter()
+            .map(|f| format!("{}: {}", f.kind, f.message))
+            .collect(),
+    }
+}
