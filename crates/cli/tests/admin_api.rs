@@ -384,6 +384,9 @@ fn every_endpoint_answers_an_admin_and_a_reader_may_only_read() {
     assert_eq!(ca["root_sha256"], fp.as_str());
     let forecast = api.ok(c, "GET", "/v1/forecast?days=4000", None);
     assert!(forecast["items"].as_array().unwrap().len() >= 3);
+    // To a given end (`forecast --until`), which the answer names.
+    let until = api.ok(c, "GET", "/v1/forecast?until=2099-01-01T00:00:00Z", None);
+    assert_eq!(until["until"], "2099-01-01T00:00:00Z");
     // One rotation step: the new root first goes to the fleet, whose host has not
     // confirmed it yet.
     let rotated = api.ok(a, "POST", "/v1/ca/rotate", None);
@@ -537,6 +540,34 @@ fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
         (
             "GET",
             "/v1/audit?colour=red",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/forecast?until=soon",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/forecast?until=2001-01-01T00:00:00Z",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/forecast?until=9999-01-01T00:00:00Z",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/forecast?days=10&until=2099-01-01T00:00:00Z",
             Vec::new(),
             400,
             "invalid_request",

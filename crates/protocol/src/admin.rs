@@ -572,7 +572,7 @@ const DAYS: Param = Param {
 };
 const UNTIL: Param = Param {
     name: "until",
-    description: "the end of the period, RFC 3339, not in the past (instead of days)",
+    description: "the end of the period, RFC 3339, not in the past nor more than 100 years ahead (instead of days)",
     kind: ParamType::Text,
 };
 

@@ -790,6 +790,11 @@ fn operate(
                     if t < now {
                         return Err(bad(format!("until {} is in the past", rfc(t))));
                     }
+                    // As far as `--until` reaches on a home, and no further.
+                    let max = certherd_core::Span::MAX;
+                    if t > now + max.duration() {
+                        return Err(bad(format!("until {} is more than {max} ahead", rfc(t))));
+                    }
                     t
                 }
                 (None, days) => now + time::Duration::days(days.unwrap_or(365)),
