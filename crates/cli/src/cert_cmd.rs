@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::args::{CertCmd, FormatArg, LayoutArg, Output, RenewArgs, ResetArgs, ServiceCmd};
 use crate::failure::{read_certificates, read_input, read_secret};
 use crate::instant::{parse_at, rfc3339};
-use crate::render::{colon_hex, entry_json, entry_row, json, table, ENTRY_HEADER};
+use crate::render::{colon_hex, entry_json, json};
 use crate::{open_node, Failure};
 
 fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
@@ -77,42 +77,11 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             if store.is_none() {
                 views.retain(|v| folded.items.iter().any(|m| m.entry == v.meta.entry));
             }
-            match a.output {
-                Output::Json => json(&serde_json::Value::Array(
-                    views
-                        .iter()
-                        .map(|v| {
-                            let mut j = entry_json(v);
-                            j["also_seen_at"] = json!(folded
-                                .copies_of(&v.meta.entry)
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>());
-                            j
-                        })
-                        .collect(),
-                )),
-                Output::Table => {
-                    table(
-                        &ENTRY_HEADER,
-                        &views.iter().map(entry_row).collect::<Vec<_>>(),
-                    );
-                    for v in &views {
-                        let copies = folded.copies_of(&v.meta.entry);
-                        if !copies.is_empty() && store.is_none() {
-                            outln!(
-                                "  {} is also seen at {}",
-                                v.meta.entry,
-                                copies
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            );
-                        }
-                    }
-                }
-            }
+            let rows: Vec<_> = views
+                .iter()
+                .map(|v| certherd_server::rows::listed_row(v, &folded))
+                .collect();
+            crate::views::cert_list(&rows, store.is_none(), a.output);
         }
         CertCmd::Show(a) => {
             let r = entry_ref(&a.entry)?;

@@ -177,37 +177,12 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             }
         }
         HostCmd::List(o) => {
-            let hosts = node.hosts()?;
-            match o.output {
-                Output::Json => json(&json!(hosts
-                    .iter()
-                    .map(|h| json!({
-                        "name": h.name,
-                        "ips": h.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                        "joined_at": h.joined_at.map(rfc3339),
-                        "last_seen": h.last_seen.map(rfc3339),
-                        "pool_internal_sha256": h.pool_sha256,
-                    }))
-                    .collect::<Vec<_>>())),
-                Output::Table => table(
-                    &["HOST", "IPS", "JOINED", "LAST SEEN"],
-                    &hosts
-                        .iter()
-                        .map(|h| {
-                            vec![
-                                h.name.clone(),
-                                h.ips
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(","),
-                                h.joined_at.map_or_else(|| "not yet".into(), rfc3339),
-                                h.last_seen.map_or_else(|| "-".into(), rfc3339),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            }
+            let hosts = node
+                .hosts()?
+                .iter()
+                .map(|h| certherd_server::rows::host_row(&node, h))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::views::host_list(&hosts, o.output);
         }
         HostCmd::ResetServerCert { name } => {
             node.order_renewal(std::slice::from_ref(&name))?;

@@ -25,8 +25,8 @@ use crate::args::{
     CaCmd, CertCmd, Cli, Command, FleetCmd, FormatArg, HostCmd, Output, PoolCmd, TrustCmd,
     VerificationAction,
 };
-use crate::instant::{rfc3339, short};
-use crate::render::{colon_hex, json, table, ENTRY_HEADER};
+use crate::instant::rfc3339;
+use crate::render::{colon_hex, json};
 use crate::views::{cert_json, time_of};
 use crate::Failure;
 
@@ -313,23 +313,6 @@ fn entry_path(entry: &str) -> String {
     format!("{}/{}", enc(store), enc(alias))
 }
 
-/// `cert list`'s row for an entry the API described.
-fn cert_row(c: &api::CertRow) -> Vec<String> {
-    let status = if !c.auto_renew && c.source == "imported" && c.store != "backup" {
-        format!("{} (manual renewal)", c.status)
-    } else {
-        c.status.clone()
-    };
-    vec![
-        format!("{}/{}", c.store, c.alias),
-        c.subject.clone(),
-        c.issuer.clone(),
-        time_of(&c.not_after).map_or_else(|| c.not_after.clone(), short),
-        c.days_left.to_string(),
-        status,
-    ]
-}
-
 /// The commands that run against `--server` (the hint of a refusal; `--help` says the same).
 pub const REMOTE_COMMANDS: &str = "host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification enable/disable/status, cert list/show/issue/renew/revoke/export, trust add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast";
 
@@ -558,32 +541,7 @@ fn host(client: &Client, c: HostCmd) -> Result<ExitCode, Failure> {
         }
         HostCmd::List(o) => {
             let hosts: Vec<HostRow> = client.call("GET", "/v1/hosts", None)?;
-            match o.output {
-                Output::Json => json(&json!(hosts
-                    .iter()
-                    .map(|h| json!({
-                        "name": h.name,
-                        "ips": h.ips,
-                        "joined_at": h.joined_at,
-                        "last_seen": h.last_seen,
-                        "pool_internal_sha256": h.pool_internal_sha256,
-                    }))
-                    .collect::<Vec<_>>())),
-                Output::Table => table(
-                    &["HOST", "IPS", "JOINED", "LAST SEEN"],
-                    &hosts
-                        .iter()
-                        .map(|h| {
-                            vec![
-                                h.name.clone(),
-                                h.ips.join(","),
-                                h.joined_at.clone().unwrap_or_else(|| "not yet".into()),
-                                h.last_seen.clone().unwrap_or_else(|| "-".into()),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            }
+            crate::views::host_list(&hosts, o.output);
         }
         HostCmd::ResetServerCert { name } => {
             let _: api::HostsAnswer = client.call(
@@ -673,27 +631,7 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
                 None => "/v1/certificates".to_owned(),
             };
             let rows: Vec<api::CertRow> = client.call("GET", &path, None)?;
-            match a.output {
-                Output::Json => json(&Value::Array(
-                    rows.iter().map(|c| cert_json(c, true)).collect(),
-                )),
-                Output::Table => {
-                    table(
-                        &ENTRY_HEADER,
-                        &rows.iter().map(cert_row).collect::<Vec<_>>(),
-                    );
-                    for c in &rows {
-                        if !c.also_seen_at.is_empty() && a.store.is_none() {
-                            outln!(
-                                "  {}/{} is also seen at {}",
-                                c.store,
-                                c.alias,
-                                c.also_seen_at.join(", ")
-                            );
-                        }
-                    }
-                }
-            }
+            crate::views::cert_list(&rows, a.store.is_none(), a.output);
             Ok(ExitCode::SUCCESS)
         }
         CertCmd::Issue(a) => {

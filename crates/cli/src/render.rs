@@ -3,7 +3,7 @@
 use certherd_ca::EntryView;
 use serde_json::{json, Value};
 
-use crate::instant::{rfc3339, short};
+use crate::instant::rfc3339;
 use crate::output::escape;
 
 /// Prints rows as aligned columns under a header. Every cell is escaped with
@@ -73,28 +73,7 @@ pub fn entry_json(v: &EntryView) -> Value {
     })
 }
 
-/// The table row for one entry view.
-pub fn entry_row(v: &EntryView) -> Vec<String> {
-    let m = &v.meta;
-    let status = if !v.auto_renew
-        && m.source == certherd_core::Source::Imported
-        && !m.entry.store.is_backup()
-    {
-        format!("{} (manual renewal)", v.status.as_str())
-    } else {
-        v.status.as_str().to_owned()
-    };
-    vec![
-        m.entry.to_string(),
-        m.subject.clone(),
-        m.issuer.clone(),
-        short(m.not_after),
-        v.days_left.to_string(),
-        status,
-    ]
-}
-
-/// Header for [`entry_row`].
+/// Header of `cert list`'s table.
 pub const ENTRY_HEADER: [&str; 6] = [
     "STORE/ALIAS",
     "SUBJECT",

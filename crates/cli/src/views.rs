@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::args::Output;
 use crate::instant::short;
-use crate::render::{colon_hex, json, table};
+use crate::render::{colon_hex, json, table, ENTRY_HEADER};
 
 /// An RFC 3339 text of the API as a time.
 pub fn time_of(text: &str) -> Option<OffsetDateTime> {
@@ -34,6 +34,81 @@ pub fn cert_json(c: &api::CertRow, with_copies: bool) -> Value {
         }
     }
     v
+}
+
+/// `cert list`: one row per entry; with `copies_under`, the other places each
+/// certificate was seen, under the table.
+pub fn cert_list(rows: &[api::CertRow], copies_under: bool, output: Output) {
+    match output {
+        Output::Json => json(&Value::Array(
+            rows.iter().map(|c| cert_json(c, true)).collect(),
+        )),
+        Output::Table => {
+            table(
+                &ENTRY_HEADER,
+                &rows
+                    .iter()
+                    .map(|c| {
+                        let manual = !c.auto_renew
+                            && c.source == certherd_core::Source::Imported.as_str()
+                            && c.store != StoreName::BACKUP;
+                        vec![
+                            format!("{}/{}", c.store, c.alias),
+                            c.subject.clone(),
+                            c.issuer.clone(),
+                            short_of(&c.not_after),
+                            c.days_left.to_string(),
+                            if manual {
+                                format!("{} (manual renewal)", c.status)
+                            } else {
+                                c.status.clone()
+                            },
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            for c in rows {
+                if copies_under && !c.also_seen_at.is_empty() {
+                    outln!(
+                        "  {}/{} is also seen at {}",
+                        c.store,
+                        c.alias,
+                        c.also_seen_at.join(", ")
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `host list`.
+pub fn host_list(hosts: &[certherd_protocol::HostRow], output: Output) {
+    match output {
+        Output::Json => json(&json!(hosts
+            .iter()
+            .map(|h| json!({
+                "name": h.name,
+                "ips": h.ips,
+                "joined_at": h.joined_at,
+                "last_seen": h.last_seen,
+                "pool_internal_sha256": h.pool_internal_sha256,
+            }))
+            .collect::<Vec<_>>())),
+        Output::Table => table(
+            &["HOST", "IPS", "JOINED", "LAST SEEN"],
+            &hosts
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.name.clone(),
+                        h.ips.join(","),
+                        h.joined_at.clone().unwrap_or_else(|| "not yet".into()),
+                        h.last_seen.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
 }
 
 /// `cert show`.

@@ -457,15 +457,7 @@ fn rfc(t: certherd_core::OffsetDateTime) -> String {
 use crate::rows::{cert_row, trust_row};
 
 fn host_row(node: &Node<HomeStore>, h: &certherd_core::Host) -> Result<proto::HostRow, Refused> {
-    Ok(proto::HostRow {
-        name: h.name.clone(),
-        ips: h.ips.iter().map(ToString::to_string).collect(),
-        joined_at: h.joined_at.map(rfc),
-        last_seen: h.last_seen.map(rfc),
-        pool_internal_sha256: h.pool_sha256.clone(),
-        renew_pending: node.renewal_pending(&h.name).map_err(|e| refusal(&e))?,
-        verification: node.host_verification(&h.name).map_err(|e| refusal(&e))?,
-    })
+    crate::rows::host_row(node, h).map_err(|e| refusal(&e))
 }
 
 /// The named host, which must exist (404), and must have joined when `joined`.
@@ -601,14 +593,7 @@ fn operate(
                 })
                 .filter(|v| q.text("status").is_none_or(|s| v.status.as_str() == s))
                 .filter(|v| within.is_none_or(|d| v.days_left <= d))
-                .map(|v| api::CertRow {
-                    also_seen_at: folded
-                        .copies_of(&v.meta.entry)
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect(),
-                    ..cert_row(v)
-                })
+                .map(|v| crate::rows::listed_row(v, &folded))
                 .collect();
             ok(&rows)
         }

@@ -195,3 +195,31 @@ pub fn trust_added(t: &certherd_ca::TrustAdded) -> api::TrustAddAnswer {
             .collect(),
     }
 }
+
+/// A host of the fleet (`host list`).
+pub fn host_row<S: certherd_store::Store>(
+    node: &certherd_ca::Node<S>,
+    h: &certherd_core::Host,
+) -> Result<certherd_protocol::HostRow, certherd_ca::Error> {
+    Ok(certherd_protocol::HostRow {
+        name: h.name.clone(),
+        ips: h.ips.iter().map(ToString::to_string).collect(),
+        joined_at: h.joined_at.map(rfc3339),
+        last_seen: h.last_seen.map(rfc3339),
+        pool_internal_sha256: h.pool_sha256.clone(),
+        renew_pending: node.renewal_pending(&h.name)?,
+        verification: node.host_verification(&h.name)?,
+    })
+}
+
+/// An entry of `cert list`, with the scanned copies of its certificate `folded` found.
+pub fn listed_row(v: &EntryView, folded: &certherd_core::Folded) -> api::CertRow {
+    api::CertRow {
+        also_seen_at: folded
+            .copies_of(&v.meta.entry)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        ..cert_row(v)
+    }
+}
