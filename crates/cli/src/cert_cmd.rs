@@ -25,19 +25,13 @@ fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
 
 fn print_issued(out: Output, node: &crate::LocalNode, issued: &certherd_ca::Issued, verb: &str) {
     let view = node.view(issued.meta.clone(), node.now());
-    for w in &issued.warnings {
-        errln!("warning: {w}");
-    }
-    match out {
-        Output::Json => json(&entry_json(&view)),
-        Output::Table => outln!(
-            "{verb} {}  serial {}  not after {}  ({})",
-            issued.meta.entry,
-            issued.meta.serial,
-            rfc3339(issued.meta.not_after),
-            certherd_inspect::wording::expiry(issued.meta.not_after, node.now())
-        ),
-    }
+    crate::views::issued(
+        &certherd_server::rows::cert_row(&view),
+        &issued.warnings,
+        verb,
+        node.now(),
+        out,
+    );
 }
 
 /// `--reason` of `cert revoke`: an RFC 5280 reason name.

@@ -27,7 +27,7 @@ use crate::args::{
 };
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json};
-use crate::views::{cert_json, time_of};
+use crate::views::time_of;
 use crate::Failure;
 
 /// Where a remote command goes and how it authenticates.
@@ -661,26 +661,13 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
                     "key_algo": a.key_algo,
                 })),
             )?;
-            for w in &issued.warnings {
-                errln!("warning: {w}");
-            }
-            let c = &issued.certificate;
-            match a.output {
-                Output::Json => json(&cert_json(c, false)),
-                Output::Table => {
-                    let when = time_of(&c.not_after);
-                    outln!(
-                        "issued {}/{}  serial {}  not after {}  ({})",
-                        c.store,
-                        c.alias,
-                        c.serial,
-                        when.map_or_else(|| c.not_after.clone(), rfc3339),
-                        when.map_or_else(String::new, |t| {
-                            certherd_inspect::wording::expiry(t, SystemClock.now())
-                        })
-                    );
-                }
-            }
+            crate::views::issued(
+                &issued.certificate,
+                &issued.warnings,
+                "issued",
+                SystemClock.now(),
+                a.output,
+            );
             Ok(ExitCode::SUCCESS)
         }
         CertCmd::Renew(a) => {

@@ -111,6 +111,34 @@ pub fn host_list(hosts: &[certherd_protocol::HostRow], output: Output) {
     }
 }
 
+/// An entry just written (`cert issue`, `service add`...): `verb` says how, and the
+/// expiry is worded as seen at `now`.
+pub fn issued(
+    c: &api::CertRow,
+    warnings: &[String],
+    verb: &str,
+    now: OffsetDateTime,
+    output: Output,
+) {
+    for w in warnings {
+        errln!("warning: {w}");
+    }
+    match output {
+        Output::Json => json(&cert_json(c, false)),
+        Output::Table => {
+            let when = time_of(&c.not_after);
+            outln!(
+                "{verb} {}/{}  serial {}  not after {}  ({})",
+                c.store,
+                c.alias,
+                c.serial,
+                c.not_after,
+                when.map_or_else(String::new, |t| certherd_inspect::wording::expiry(t, now))
+            );
+        }
+    }
+}
+
 /// `cert show`.
 pub fn cert_detail(d: &api::CertDetail, output: Output) {
     let c = &d.certificate;
