@@ -483,12 +483,10 @@ fn trust(r: &Remote, c: TrustCmd) -> Result<ExitCode, Failure> {
         }
         TrustCmd::AddCrl { file } => {
             let bytes = crate::failure::read_input(&file)?;
-            let pem = if bytes.starts_with(b"-----BEGIN")
-                || String::from_utf8_lossy(&bytes).contains("-----BEGIN X509 CRL-----")
-            {
-                String::from_utf8_lossy(&bytes).into_owned()
-            } else {
-                certherd_x509::to_pem(certherd_x509::PemLabel::Crl, &bytes)
+            // The API takes PEM text: a DER CRL is sent as PEM.
+            let pem = match std::str::from_utf8(&bytes) {
+                Ok(text) if text.contains("-----BEGIN") => text.to_owned(),
+                _ => certherd_x509::to_pem(certherd_x509::PemLabel::Crl, &bytes),
             };
             let added: api::CrlRow = Client::open(r)?
                 .call("POST", "/v1/trust/crls", Some(json!({ "pem": pem })))
