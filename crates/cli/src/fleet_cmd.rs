@@ -194,15 +194,7 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
         }
         HostCmd::Remove { name } => {
             let revoked = node.host_remove(&name)?;
-            outln!("removed host {name}: its certificate and pinned identity are forgotten");
-            for r in &revoked {
-                outln!(
-                    "revoked {}  serial {}  reason {}; the CA's CRL lists it",
-                    r.entry,
-                    r.serial,
-                    r.reason
-                );
-            }
+            crate::views::host_removed(&certherd_server::rows::host_removed(&name, &revoked));
         }
     }
     Ok(ExitCode::SUCCESS)

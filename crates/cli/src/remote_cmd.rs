@@ -558,9 +558,9 @@ fn host(client: &Client, c: HostCmd) -> Result<ExitCode, Failure> {
             outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
         }
         HostCmd::Remove { name } => {
-            let _: api::HostsAnswer =
+            let removed: api::HostRemoved =
                 client.call("DELETE", &format!("/v1/hosts/{}", enc(&name)), None)?;
-            outln!("removed host {name}: its certificate and pinned identity are forgotten");
+            crate::views::host_removed(&removed);
         }
     }
     Ok(ExitCode::SUCCESS)

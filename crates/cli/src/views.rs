@@ -220,6 +220,22 @@ pub fn cert_detail(d: &api::CertDetail, output: Output) {
     }
 }
 
+/// `host remove`.
+pub fn host_removed(r: &api::HostRemoved) {
+    outln!(
+        "removed host {}: its certificate and pinned identity are forgotten",
+        r.host
+    );
+    for x in &r.revoked {
+        outln!(
+            "revoked {}  serial {}  reason {}; the CA's CRL lists it",
+            x.entry,
+            x.serial,
+            x.reason
+        );
+    }
+}
+
 /// `cert revoke`.
 pub fn revoked(r: &api::RevokeAnswer, output: Output) {
     match output {

@@ -297,6 +297,25 @@ fn a_remote_fleet_renew_waits_for_the_host_and_prints_its_result() {
     assert_eq!(rows[0]["result"], "renewed", "{rows}");
     assert!(rows[0]["not_after"].is_string(), "{rows}");
 
+    // Removing a joined host revokes its certificates, and says so as on the home.
+    let r = remote.run("ops.token", None, &["host", "remove", "esx1.example.test"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "removed host esx1.example.test: its certificate and pinned identity are forgotten"
+    );
+    assert!(lines.len() >= 2, "{}", r.stdout);
+    for line in &lines[1..] {
+        assert!(
+            (line.starts_with("revoked fleet-hosts/esx1.example.test  serial ")
+                || line.starts_with("revoked backup/fleet-hosts.esx1.example.test."))
+                && line.ends_with("reason cessationOfOperation; the CA's CRL lists it"),
+            "{}",
+            r.stdout
+        );
+    }
+
     // A pin the server no longer matches (as after a CA rotation): one line, and a hint
     // naming the pin file and what to do.
     let pins: Vec<_> = std::fs::read_dir(env.path("config").join("servers"))

@@ -55,6 +55,26 @@ pub struct HostsAnswer {
     pub hosts: Vec<String>,
 }
 
+/// `DELETE /v1/hosts/{name}` answer: the host is forgotten and its certificates revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HostRemoved {
+    /// The host removed.
+    pub host: String,
+    /// The certificates the removal revoked (the CA's CRL lists them).
+    pub revoked: Vec<HostRevocation>,
+}
+
+/// One certificate revoked by a host's removal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HostRevocation {
+    /// The entry (`STORE/ALIAS`).
+    pub entry: String,
+    /// Its serial number, hex.
+    pub serial: String,
+    /// The reason name.
+    pub reason: String,
+}
+
 /// `POST /v1/fleet/renew` request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -600,10 +620,10 @@ pub const ROUTES: &[Route] = &[
         op: Op::HostRemove,
         method: "DELETE",
         path: "/v1/hosts/{name}",
-        summary: "Forget a host, its pins and its certificate (`host remove`)",
+        summary: "Forget a host, its pins and its certificate, and revoke its certificates (`host remove`)",
         query: &[],
         request: None,
-        answer: schema::<HostsAnswer>,
+        answer: schema::<HostRemoved>,
     },
     Route {
         op: Op::HostResetServerCert,

@@ -539,10 +539,8 @@ fn operate(
         Op::HostRemove => {
             let name = param(params)?;
             known_host(node, name)?;
-            node.host_remove(name).map_err(r)?;
-            ok(&api::HostsAnswer {
-                hosts: vec![name.to_owned()],
-            })
+            let revoked = node.host_remove(name).map_err(r)?;
+            ok(&crate::rows::host_removed(name, &revoked))
         }
         Op::HostResetServerCert => {
             let name = param(params)?;

@@ -223,3 +223,18 @@ pub fn listed_row(v: &EntryView, folded: &certherd_core::Folded) -> api::CertRow
         ..cert_row(v)
     }
 }
+
+/// `DELETE /v1/hosts/{name}` and `host remove`: the host and what its removal revoked.
+pub fn host_removed(name: &str, revoked: &[certherd_ca::Revocation]) -> api::HostRemoved {
+    api::HostRemoved {
+        host: name.to_owned(),
+        revoked: revoked
+            .iter()
+            .map(|r| api::HostRevocation {
+                entry: r.entry.clone(),
+                serial: r.serial.clone(),
+                reason: r.reason.to_string(),
+            })
+            .collect(),
+    }
+}
