@@ -470,6 +470,20 @@ async fn route(
             .map_err(|_| console::Refusal::NoSession)
             .and_then(|mut s| s.check(id, changes, console::csrf(&parts.headers), now))
     });
+    // A session is only as good as the credential that opened it: one revoked or expired
+    // since the login ends the session at once. The admin API is then handed the
+    // credential itself, so that it refuses (and audits) it by name.
+    let mut withdrawn: Option<String> = None;
+    let session = match (cookie.as_deref(), session) {
+        (Some(id), Some(Ok(s))) => {
+            let vetted = vet_session(&shared, id, &s.token).await;
+            if matches!(vetted, Err(console::Refusal::Withdrawn(_))) {
+                withdrawn = Some(s.token.clone());
+            }
+            Some(vetted.map(|()| s))
+        }
+        (_, other) => other,
+    };
     if path.starts_with("/console/") {
         conn.set(conns::Phase::Working);
         let body = match read_body(body, shared.body_timeout).await {
@@ -496,6 +510,7 @@ async fn route(
     if proto::admin::is_admin_path(&path) {
         let (bearer, refused) = match session {
             Some(Ok(s)) => (Some(s.token), forged),
+            Some(Err(console::Refusal::Withdrawn(_))) if withdrawn.is_some() => (withdrawn, forged),
             Some(Err(r)) => (None, forged.or(Some(r.answer()))),
             None => (bearer, forged),
         };
@@ -656,6 +671,26 @@ async fn route(
         )),
     };
     result.unwrap_or_else(|(code, message)| refuse(code, message))
+}
+
+/// Whether the credential behind the console session `id` (its bearer token `token`)
+/// still authenticates; the session is ended when it does not.
+async fn vet_session(shared: &Arc<Shared>, id: &str, token: &str) -> Result<(), console::Refusal> {
+    let open = shared.open.clone();
+    let token = token.to_owned();
+    let verdict = blocking(move || {
+        let node = cached(&open)?;
+        Ok(admin::authenticate(&node, None, Some(&token))
+            .map(|_| ())
+            .map_err(|(_, (code, _))| code))
+    })
+    .await
+    .ok();
+    shared
+        .sessions
+        .lock()
+        .map_err(|_| console::Refusal::Unavailable)
+        .and_then(|mut s| s.vet(id, verdict))
 }
 
 /// A request to one of the console's endpoints (`/console/...`).
