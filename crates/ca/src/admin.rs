@@ -42,6 +42,9 @@ pub enum AdminAuth {
     Revoked(AdminCredential),
     /// Past its expiry.
     Expired(AdminCredential),
+    /// A client certificate issued by a CA this home no longer trusts (a root retired by
+    /// a CA rotation): refused, whatever the credential table says.
+    UntrustedIssuer(AdminCredential),
 }
 
 impl<S: Store> Node<S> {
@@ -217,6 +220,8 @@ impl<S: Store> Node<S> {
     /// The admin credential a client certificate (DER) is, if it is an admin client
     /// certificate certherd issued. A bearer token's hash never matches: the kind is
     /// checked.
+    /// It must also still chain to a CA of this home that is trusted: after a CA
+    /// rotation retired its root, it is [`AdminAuth::UntrustedIssuer`].
     pub fn admin_by_client_cert(&self, der: &[u8]) -> Result<AdminAuth, Error> {
         let sha = certherd_x509::hex(&certherd_x509::sha256(der));
         Ok(match self.judge_credential(&sha)? {
@@ -225,8 +230,33 @@ impl<S: Store> Node<S> {
             {
                 AdminAuth::Unknown
             }
+            AdminAuth::Accepted(c) if !self.issued_by_trusted_ca(der)? => {
+                AdminAuth::UntrustedIssuer(c)
+            }
             other => other,
         })
+    }
+
+    /// Whether `der` is signed by a CA of this home that is trusted now: the signing CA,
+    /// or the retiring one while a rotation is in progress (a retired root is neither).
+    fn issued_by_trusted_ca(&self, der: &[u8]) -> Result<bool, Error> {
+        let signing = match self.signing_ca() {
+            Ok(ca) => ca,
+            Err(Error::CaNotReady(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if certherd_x509::CertInfo::is_signed_by(der, &signing.cert) {
+            return Ok(true);
+        }
+        let Some(alias) = self.store.meta(crate::node::keys::CA_RETIRING)? else {
+            return Ok(false);
+        };
+        let retiring: certherd_core::EntryRef =
+            format!("{}/{alias}", certherd_core::StoreName::CA).parse()?;
+        Ok(self
+            .store
+            .entry(&retiring)?
+            .is_some_and(|e| certherd_x509::CertInfo::is_signed_by(der, &e.cert)))
     }
 }
 

@@ -659,3 +659,41 @@ fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
         r.stderr
     );
 }
+
+#[test]
+fn an_admin_client_certificate_of_a_retired_root_is_refused() {
+    let env = Env::new();
+    init(&env);
+    let old = client_cert(&env, "ops-tls", "admin");
+    let api = Api::start(&env);
+    api.ok(Auth::Cert(&old), "GET", "/v1/hosts", None);
+    // No host waits for the new root: one step rotates and retires the old root.
+    let out = env.ok(&["ca", "rotate"]);
+    assert!(out.contains("retired"), "{out}");
+    let trusted = env.json(&["trust", "list", "--output", "json"]);
+    assert_eq!(trusted.as_array().unwrap().len(), 1, "{trusted}");
+    // Still in the credential table, neither revoked nor expired: refused all the same.
+    let listed = env.json(&["admin", "credential", "list", "--output", "json"]);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "ops-tls" && c["revoked_at"].is_null()));
+    for (method, path) in [("GET", "/v1/hosts"), ("GET", "/v1/ca")] {
+        let r = api.call(Auth::Cert(&old), method, path, None);
+        assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no longer trusts")),
+            "{}",
+            r.text
+        );
+    }
+    // One issued by the new root is accepted.
+    let new = client_cert(&env, "ops-tls2", "admin");
+    api.ok(Auth::Cert(&new), "GET", "/v1/hosts", None);
+    assert!(api_audit(&env)
+        .iter()
+        .any(|l| l.starts_with("ops-tls: GET /v1/hosts -> 403 forbidden; via client-cert")));
+}

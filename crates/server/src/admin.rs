@@ -113,6 +113,16 @@ pub(crate) fn authenticate(
                 ),
             ),
         )),
+        AdminAuth::UntrustedIssuer(c) => Err((
+            Caller::of(&c),
+            (
+                ErrorCode::Forbidden,
+                format!(
+                    "the admin client certificate '{}' was issued by a CA this server no longer trusts (its root was retired by a CA rotation); issue a new one with `certherd admin credential {} --client-cert`",
+                    c.name, c.name
+                ),
+            ),
+        )),
         _ => Err((
             Caller {
                 via: if bearer.is_some() {
