@@ -4,7 +4,7 @@
 
 use certherd_core::{OffsetDateTime, Span};
 use certherd_store::{AdminCredential, AdminRole, Change, CredentialKind, Store};
-use certherd_x509::{CertSpec, Eku, PrivateKey, Role};
+use certherd_x509::{CertSpec, Eku, PrivateKey, RevocationReason, Role};
 
 use crate::{Error, Node};
 
@@ -16,6 +16,12 @@ pub const ADMIN_CERT_ORGANIZATION: &str = "certherd-admin";
 
 /// How long an admin client certificate is valid unless told otherwise.
 pub const ADMIN_CERT_LIFETIME: Span = Span::years(1);
+
+/// The meta key under which an admin client certificate (PEM) is kept, by its SHA-256,
+/// so that revoking the credential can put it on the CA's CRL.
+fn cert_key(sha256: &str) -> String {
+    format!("admin-cert.{sha256}")
+}
 
 /// An admin client certificate just issued, with its key (given once, never kept).
 #[derive(Debug)]
@@ -151,6 +157,10 @@ impl<S: Store> Node<S> {
         self.commit(&[
             self.credential_audit(&c),
             Change::PutAdminCredential(c.clone()),
+            Change::SetMeta {
+                key: cert_key(&c.sha256),
+                value: certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert),
+            },
         ])?;
         Ok(AdminClientCert {
             credential: c,
@@ -165,19 +175,43 @@ impl<S: Store> Node<S> {
         Ok(self.store.admin_credentials()?)
     }
 
-    /// `admin credential revoke NAME`: every credential of NAME stops being accepted.
-    /// Returns how many were revoked.
+    /// `admin credential revoke NAME`: [`Node::admin_credential_revoke_for`] with the
+    /// reason `cessationOfOperation`, by `local`.
     pub fn admin_credential_revoke(&mut self, name: &str) -> Result<usize, Error> {
-        let live = self
+        self.admin_credential_revoke_for(name, RevocationReason::CessationOfOperation, "local")
+    }
+
+    /// `admin credential revoke NAME --reason REASON`: every credential of NAME stops
+    /// being accepted, and each of its client certificates is put on the CRL of the CA
+    /// that issued it (for `reason`, on behalf of `by`; a new CRL is published in the
+    /// same transaction), so that other relying parties refuse it too. Returns how many
+    /// credentials were revoked.
+    pub fn admin_credential_revoke_for(
+        &mut self,
+        name: &str,
+        reason: RevocationReason,
+        by: &str,
+    ) -> Result<usize, Error> {
+        let live: Vec<AdminCredential> = self
             .store
             .admin_credentials()?
             .into_iter()
             .filter(|c| c.name == name && c.revoked_at.is_none())
-            .count();
-        if live == 0 {
+            .collect();
+        if live.is_empty() {
             return Err(Error::NoSuchCredential(name.to_owned()));
         }
-        self.commit(&[
+        let mut records = Vec::new();
+        for c in live.iter().filter(|c| c.kind == CredentialKind::ClientCert) {
+            // Certificates issued before they were kept cannot be listed: only refused.
+            let Some(pem) = self.store.meta(&cert_key(&c.sha256))? else {
+                continue;
+            };
+            for der in certherd_x509::parse_certificates(pem.as_bytes())? {
+                records.extend(self.admin_cert_revocation(name, &der, reason, by)?);
+            }
+        }
+        let mut changes = vec![
             Change::RevokeAdminCredentials {
                 name: name.to_owned(),
                 at: self.now(),
@@ -185,10 +219,20 @@ impl<S: Store> Node<S> {
             self.audit(
                 "admin-credential-revoke",
                 name,
-                format!("{live} credential(s) revoked"),
+                format!(
+                    "{} credential(s) revoked, {} client certificate(s) put on the CRL, reason {}",
+                    live.len(),
+                    records.len(),
+                    reason.name()
+                ),
             ),
-        ])?;
-        Ok(live)
+        ];
+        if !records.is_empty() {
+            changes.extend(records.iter().cloned().map(Change::PutRevocation));
+            changes.extend(self.crl_changes(&records)?.0);
+        }
+        self.commit(&changes)?;
+        Ok(live.len())
     }
 
     fn judge_credential(&self, sha256: &str) -> Result<AdminAuth, Error> {

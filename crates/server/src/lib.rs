@@ -417,13 +417,25 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    // A client certificate a CRL of the home lists is refused whatever it asks for.
+    // A client certificate a CRL of the home lists is refused whatever it asks for; a
+    // revoked admin client certificate calling the admin API is refused (and audited) by
+    // it, by name, as `credential_revoked`.
     if let Some(cert) = peer.clone().filter(|_| path != proto::CRL) {
         let open = open.clone();
+        let admin_call = proto::admin::is_admin_path(&path);
         if let Err((code, message)) = blocking(move || {
             let node = cached(&open)?;
             match node.revocation_of(&cert).map_err(|e| refusal(&e))? {
                 None => Ok(()),
+                Some(_)
+                    if admin_call
+                        && matches!(
+                            node.admin_by_client_cert(&cert),
+                            Ok(certherd_ca::AdminAuth::Revoked(_))
+                        ) =>
+                {
+                    Ok(())
+                }
                 Some(r) => Err((
                     ErrorCode::CertificateRevoked,
                     format!(
