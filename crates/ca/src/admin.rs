@@ -4,7 +4,7 @@
 
 use certherd_core::{OffsetDateTime, Span};
 use certherd_store::{AdminCredential, AdminRole, Change, CredentialKind, Store};
-use certherd_x509::{CertSpec, Eku, PrivateKey, Role};
+use certherd_x509::{CertSpec, Eku, PrivateKey, RevocationReason, Role};
 
 use crate::{Error, Node};
 
@@ -16,6 +16,12 @@ pub const ADMIN_CERT_ORGANIZATION: &str = "certherd-admin";
 
 /// How long an admin client certificate is valid unless told otherwise.
 pub const ADMIN_CERT_LIFETIME: Span = Span::years(1);
+
+/// The meta key under which an admin client certificate (PEM) is kept, by its SHA-256,
+/// so that revoking the credential can put it on the CA's CRL.
+fn cert_key(sha256: &str) -> String {
+    format!("admin-cert.{sha256}")
+}
 
 /// An admin client certificate just issued, with its key (given once, never kept).
 #[derive(Debug)]
@@ -42,6 +48,9 @@ pub enum AdminAuth {
     Revoked(AdminCredential),
     /// Past its expiry.
     Expired(AdminCredential),
+    /// A client certificate issued by a CA this home no longer trusts (a root retired by
+    /// a CA rotation): refused, whatever the credential table says.
+    UntrustedIssuer(AdminCredential),
 }
 
 impl<S: Store> Node<S> {
@@ -148,6 +157,10 @@ impl<S: Store> Node<S> {
         self.commit(&[
             self.credential_audit(&c),
             Change::PutAdminCredential(c.clone()),
+            Change::SetMeta {
+                key: cert_key(&c.sha256),
+                value: certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert),
+            },
         ])?;
         Ok(AdminClientCert {
             credential: c,
@@ -162,19 +175,43 @@ impl<S: Store> Node<S> {
         Ok(self.store.admin_credentials()?)
     }
 
-    /// `admin credential revoke NAME`: every credential of NAME stops being accepted.
-    /// Returns how many were revoked.
+    /// `admin credential revoke NAME`: [`Node::admin_credential_revoke_for`] with the
+    /// reason `cessationOfOperation`, by `local`.
     pub fn admin_credential_revoke(&mut self, name: &str) -> Result<usize, Error> {
-        let live = self
+        self.admin_credential_revoke_for(name, RevocationReason::CessationOfOperation, "local")
+    }
+
+    /// `admin credential revoke NAME --reason REASON`: every credential of NAME stops
+    /// being accepted, and each of its client certificates is put on the CRL of the CA
+    /// that issued it (for `reason`, on behalf of `by`; a new CRL is published in the
+    /// same transaction), so that other relying parties refuse it too. Returns how many
+    /// credentials were revoked.
+    pub fn admin_credential_revoke_for(
+        &mut self,
+        name: &str,
+        reason: RevocationReason,
+        by: &str,
+    ) -> Result<usize, Error> {
+        let live: Vec<AdminCredential> = self
             .store
             .admin_credentials()?
             .into_iter()
             .filter(|c| c.name == name && c.revoked_at.is_none())
-            .count();
-        if live == 0 {
+            .collect();
+        if live.is_empty() {
             return Err(Error::NoSuchCredential(name.to_owned()));
         }
-        self.commit(&[
+        let mut records = Vec::new();
+        for c in live.iter().filter(|c| c.kind == CredentialKind::ClientCert) {
+            // Certificates issued before they were kept cannot be listed: only refused.
+            let Some(pem) = self.store.meta(&cert_key(&c.sha256))? else {
+                continue;
+            };
+            for der in certherd_x509::parse_certificates(pem.as_bytes())? {
+                records.extend(self.admin_cert_revocation(name, &der, reason, by)?);
+            }
+        }
+        let mut changes = vec![
             Change::RevokeAdminCredentials {
                 name: name.to_owned(),
                 at: self.now(),
@@ -182,10 +219,20 @@ impl<S: Store> Node<S> {
             self.audit(
                 "admin-credential-revoke",
                 name,
-                format!("{live} credential(s) revoked"),
+                format!(
+                    "{} credential(s) revoked, {} client certificate(s) put on the CRL, reason {}",
+                    live.len(),
+                    records.len(),
+                    reason.name()
+                ),
             ),
-        ])?;
-        Ok(live)
+        ];
+        if !records.is_empty() {
+            changes.extend(records.iter().cloned().map(Change::PutRevocation));
+            changes.extend(self.crl_changes(&records)?.0);
+        }
+        self.commit(&changes)?;
+        Ok(live.len())
     }
 
     fn judge_credential(&self, sha256: &str) -> Result<AdminAuth, Error> {
@@ -217,6 +264,8 @@ impl<S: Store> Node<S> {
     /// The admin credential a client certificate (DER) is, if it is an admin client
     /// certificate certherd issued. A bearer token's hash never matches: the kind is
     /// checked.
+    /// It must also still chain to a CA of this home that is trusted: after a CA
+    /// rotation retired its root, it is [`AdminAuth::UntrustedIssuer`].
     pub fn admin_by_client_cert(&self, der: &[u8]) -> Result<AdminAuth, Error> {
         let sha = certherd_x509::hex(&certherd_x509::sha256(der));
         Ok(match self.judge_credential(&sha)? {
@@ -225,8 +274,33 @@ impl<S: Store> Node<S> {
             {
                 AdminAuth::Unknown
             }
+            AdminAuth::Accepted(c) if !self.issued_by_trusted_ca(der)? => {
+                AdminAuth::UntrustedIssuer(c)
+            }
             other => other,
         })
+    }
+
+    /// Whether `der` is signed by a CA of this home that is trusted now: the signing CA,
+    /// or the retiring one while a rotation is in progress (a retired root is neither).
+    fn issued_by_trusted_ca(&self, der: &[u8]) -> Result<bool, Error> {
+        let signing = match self.signing_ca() {
+            Ok(ca) => ca,
+            Err(Error::CaNotReady(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if certherd_x509::CertInfo::is_signed_by(der, &signing.cert) {
+            return Ok(true);
+        }
+        let Some(alias) = self.store.meta(crate::node::keys::CA_RETIRING)? else {
+            return Ok(false);
+        };
+        let retiring: certherd_core::EntryRef =
+            format!("{}/{alias}", certherd_core::StoreName::CA).parse()?;
+        Ok(self
+            .store
+            .entry(&retiring)?
+            .is_some_and(|e| certherd_x509::CertInfo::is_signed_by(der, &e.cert)))
     }
 }
 

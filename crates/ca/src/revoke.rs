@@ -248,6 +248,41 @@ impl<S: Store> Node<S> {
         }))
     }
 
+    /// The revocation putting admin client certificate `cert` (of credential `name`) on
+    /// the CRL of the CA that issued it; `None` when that CA signs no CRL any more (a
+    /// root retired by a rotation: nothing trusts the certificate) or it is listed already.
+    pub(crate) fn admin_cert_revocation(
+        &self,
+        name: &str,
+        cert: &[u8],
+        reason: RevocationReason,
+        by: &str,
+    ) -> Result<Option<RevocationRecord>, Error> {
+        let Some(ca) = self
+            .crl_signers()?
+            .into_iter()
+            .find(|s| CertInfo::is_signed_by(cert, &s.cert))
+        else {
+            return Ok(None);
+        };
+        let info = CertInfo::from_der(cert)?;
+        let listed = self
+            .store
+            .revocations()?
+            .iter()
+            .any(|h| h.issuer_sha256 == ca.sha256 && h.serial == info.serial);
+        Ok((!listed).then(|| RevocationRecord {
+            issuer_sha256: ca.sha256,
+            serial: info.serial,
+            issuer: info.issuer,
+            subject: info.subject,
+            entry: format!("admin-credential/{name}"),
+            reason: reason.name().to_owned(),
+            revoked_at: self.now(),
+            revoked_by: by.to_owned(),
+        }))
+    }
+
     /// `cert revoke`: certherd's CA revokes the certificate of entry `r` for `reason`, on
     /// behalf of `by`; the revocation is recorded and audited and a new CRL is published
     /// in the same transaction. The entry itself stays (renew or delete it). A certificate

@@ -102,7 +102,14 @@ fn revocation_ends_every_credential_of_the_name() {
     let other = node
         .admin_credential_add("carol", AdminRole::Admin, None, [2; 32])
         .unwrap();
+    assert_eq!(node.revocation_of(&cert.cert).unwrap(), None);
     assert_eq!(node.admin_credential_revoke("bob").unwrap(), 2);
+    // The client certificate is on the CA's CRL (the token has nothing to list).
+    let listed = node.revocation_of(&cert.cert).unwrap().unwrap();
+    assert_eq!(
+        listed.reason,
+        Some(certherd_x509::RevocationReason::CessationOfOperation)
+    );
     assert!(matches!(
         node.admin_by_token(&token).unwrap(),
         AdminAuth::Revoked(_)

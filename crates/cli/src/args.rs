@@ -308,11 +308,18 @@ pub enum CredentialCmd {
         output: Output,
     },
     /// Revoke every credential of NAME: the server refuses them (401
-    /// `credential_revoked`) from the next call on.
+    /// `credential_revoked`) from the next call on, and its client certificates are put
+    /// on the CA's CRL (a new CRL is published) so that other relying parties refuse
+    /// them too.
     Revoke {
         /// The credential's name.
         #[arg(value_name = "NAME")]
         name: String,
+        /// RFC 5280 reason the CRL gives for its client certificates: unspecified,
+        /// keyCompromise, cACompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, privilegeWithdrawn.
+        #[arg(long, value_name = "REASON", default_value = "cessationOfOperation")]
+        reason: String,
     },
 }
 

@@ -863,9 +863,24 @@ pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(CredentialCmd::Revoke { name }) => {
+        Some(CredentialCmd::Revoke { name, reason }) => {
+            let reason = certherd_x509::RevocationReason::parse(&reason).ok_or_else(|| {
+                Failure::usage(format!(
+                    "unknown revocation reason '{}' (expected one of: {})",
+                    reason.escape_debug(),
+                    certherd_x509::RevocationReason::ALL
+                        .iter()
+                        .map(|r| r.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let by = format!(
+                "local:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            );
             let mut node = open_node(home)?;
-            let n = node.admin_credential_revoke(&name)?;
+            let n = node.admin_credential_revoke_for(&name, reason, &by)?;
             errln!("revoked {n} credential(s) of {name}; the server refuses them from the next call on");
             Ok(ExitCode::SUCCESS)
         }

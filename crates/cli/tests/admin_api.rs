@@ -659,3 +659,112 @@ fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
         r.stderr
     );
 }
+
+#[test]
+fn an_admin_client_certificate_of_a_retired_root_is_refused() {
+    let env = Env::new();
+    init(&env);
+    let old = client_cert(&env, "ops-tls", "admin");
+    let api = Api::start(&env);
+    api.ok(Auth::Cert(&old), "GET", "/v1/hosts", None);
+    // No host waits for the new root: one step rotates and retires the old root.
+    let out = env.ok(&["ca", "rotate"]);
+    assert!(out.contains("retired"), "{out}");
+    let trusted = env.json(&["trust", "list", "--output", "json"]);
+    assert_eq!(trusted.as_array().unwrap().len(), 1, "{trusted}");
+    // Still in the credential table, neither revoked nor expired: refused all the same.
+    let listed = env.json(&["admin", "credential", "list", "--output", "json"]);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "ops-tls" && c["revoked_at"].is_null()));
+    for (method, path) in [("GET", "/v1/hosts"), ("GET", "/v1/ca")] {
+        let r = api.call(Auth::Cert(&old), method, path, None);
+        assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no longer trusts")),
+            "{}",
+            r.text
+        );
+    }
+    // One issued by the new root is accepted.
+    let new = client_cert(&env, "ops-tls2", "admin");
+    api.ok(Auth::Cert(&new), "GET", "/v1/hosts", None);
+    assert!(api_audit(&env)
+        .iter()
+        .any(|l| l.starts_with("ops-tls: GET /v1/hosts -> 403 forbidden; via client-cert")));
+}
+
+#[test]
+fn failed_authentications_are_rate_limited_per_address_and_valid_credentials_never() {
+    let env = Env::new();
+    init(&env);
+    let ops = token(&env, "ops", "admin");
+    let api = Api::start(&env);
+    let forged = format!("cha1_{}", "cd".repeat(32));
+    // Ten failures within a minute are answered as they are...
+    for i in 0..10 {
+        let path = if i % 2 == 0 {
+            "/v1/hosts"
+        } else {
+            "/v1/alarms"
+        };
+        let r = api.call(Auth::Bearer(&forged), "GET", path, None);
+        assert_eq!((r.status, r.code()), (403, "forbidden"), "{i}: {}", r.text);
+    }
+    // ...the next ones 429 with a code, a message and Retry-After, a login's too.
+    let r = api.call(Auth::Bearer(&forged), "GET", "/v1/hosts", None);
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "too_many_refusals"),
+        "{}",
+        r.text
+    );
+    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let retry: u64 = r
+        .text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no Retry-After: {}", r.text))
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let login = api.json(
+        Auth::None,
+        "POST",
+        "/console/login",
+        json!({ "token": forged }),
+    );
+    assert_eq!(
+        (login.status, login.code()),
+        (429, "too_many_refusals"),
+        "{}",
+        login.text
+    );
+    assert!(!login.text.to_ascii_lowercase().contains("set-cookie"));
+    // A valid credential from the same address is never refused for them...
+    for _ in 0..20 {
+        api.ok(Auth::Bearer(&ops), "GET", "/v1/hosts", None);
+    }
+    let login = api.json(
+        Auth::None,
+        "POST",
+        "/console/login",
+        json!({ "token": ops }),
+    );
+    assert_eq!(login.status, 200, "{}", login.text);
+    // ...and no credential at all is no failure: still 401.
+    let r = api.call(Auth::None, "GET", "/v1/hosts", None);
+    assert_eq!((r.status, r.code()), (401, "unauthenticated"), "{}", r.text);
+    // The 429s are audited like every refusal.
+    assert!(api_audit(&env)
+        .iter()
+        .any(|l| l.starts_with("-: GET /v1/hosts -> 429 too_many_refusals; via bearer")));
+}

@@ -336,16 +336,47 @@ fn console_sessions_need_their_csrf_token_and_end_at_logout() {
     );
     assert_eq!((a.status, a.code()), (403, "reader_only"), "{}", a.text);
 
-    // A session's credential revoked: the session is refused at once.
+    // A session's credential revoked: the session is refused at once, by the console's
+    // own endpoints too, and ended.
     let (lc, _) = login(&addr, &leaver);
+    let a = http(&addr, "GET", "/console/session", &[("Cookie", &lc)], None);
+    assert_eq!(a.status, 200, "{}", a.text);
     env.ok(&["admin", "credential", "revoke", "leaver"]);
-    let a = http(&addr, "GET", "/v1/hosts", &[("Cookie", &lc)], None);
+    let a = http(&addr, "GET", "/console/session", &[("Cookie", &lc)], None);
     assert_eq!(
         (a.status, a.code()),
         (401, "credential_revoked"),
         "{}",
         a.text
     );
+    assert!(a.header("set-cookie").unwrap().contains("Max-Age=0"));
+    // Ended: the cookie names no session any more.
+    for path in ["/console/session", "/console/timeline.svg", "/v1/hosts"] {
+        let a = http(&addr, "GET", path, &[("Cookie", &lc)], None);
+        assert_eq!(
+            (a.status, a.code()),
+            (401, "unauthenticated"),
+            "{path}: {}",
+            a.text
+        );
+    }
+    // The API with the cookie of a second session of the revoked credential: refused
+    // by name, audited, and that session ended too.
+    let (lc2, _) = {
+        let leaver2 = token(&env, "leaver2", "admin");
+        let opened = login(&addr, &leaver2);
+        env.ok(&["admin", "credential", "revoke", "leaver2"]);
+        opened
+    };
+    let a = http(&addr, "GET", "/v1/hosts", &[("Cookie", &lc2)], None);
+    assert_eq!(
+        (a.status, a.code()),
+        (401, "credential_revoked"),
+        "{}",
+        a.text
+    );
+    let a = http(&addr, "GET", "/console/session", &[("Cookie", &lc2)], None);
+    assert_eq!((a.status, a.code()), (401, "unauthenticated"), "{}", a.text);
 
     // Logout needs the CSRF token, clears the cookie and ends the session.
     let a = http(&addr, "POST", "/console/logout", &with(&cookie, &[]), None);

@@ -460,3 +460,126 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
     assert_ne!(status_of(&env), "revoked");
     assert!(!revoked_alarm(&env));
 }
+
+/// `admin credential revoke` of a client-certificate credential puts the certificate on
+/// the CA's CRL with the reason given: openssl refuses it with the CRL the server
+/// publishes at `/crl/ca.crl`.
+#[test]
+fn a_revoked_admin_client_certificate_is_on_the_published_crl() {
+    let env = Env::new();
+    let crl_addr = format!("127.0.0.1:{}", common::free_port());
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = Killed::new(
+        env.cmd(&[
+            "server",
+            "--listen",
+            &addr,
+            "--crl-listen",
+            &crl_addr,
+            "--evaluate-every",
+            "1h",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    wait_for("the server listens", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+            && std::net::TcpStream::connect(&crl_addr).is_ok()
+    });
+    let root = env.path("root.pem");
+    env.ok(&["ca", "export", "--out", root.to_str().unwrap()]);
+    let bundle = env.path("alice.pem");
+    env.ok(&[
+        "admin",
+        "credential",
+        "alice",
+        "--role",
+        "admin",
+        "--client-cert",
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    let leaf =
+        certherd_x509::parse_certificates(&std::fs::read(&bundle).unwrap()).unwrap()[0].clone();
+    let serial = certherd_x509::CertInfo::from_der(&leaf).unwrap().serial;
+    let alice = env.write(
+        "alice-cert.pem",
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &leaf),
+    );
+    let crl_pem = |name: &str| {
+        let (status, _, der) = http_get(&crl_addr, "/crl/ca.crl");
+        assert!(status.contains("200"), "{status}");
+        let der_path = env.write(&format!("{name}.crl"), &der);
+        let pem = env.path(&format!("{name}.pem"));
+        let (ok, text) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            der_path.to_str().unwrap(),
+            "-out",
+            pem.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+        pem
+    };
+    let verify = |crl: &Path| {
+        openssl(&[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            root.to_str().unwrap(),
+            "-CRLfile",
+            crl.to_str().unwrap(),
+            alice.to_str().unwrap(),
+        ])
+    };
+    let before = crl_pem("before");
+    let (ok, text) = verify(&before);
+    assert!(ok, "before the revocation the CRL passes it: {text}");
+
+    let r = env.run(&[
+        "admin",
+        "credential",
+        "revoke",
+        "alice",
+        "--reason",
+        "nonsense",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    env.ok(&[
+        "admin",
+        "credential",
+        "revoke",
+        "alice",
+        "--reason",
+        "keyCompromise",
+    ]);
+    let after = crl_pem("after");
+    let (ok, text) = openssl(&["crl", "-in", after.to_str().unwrap(), "-noout", "-text"]);
+    println!("$ openssl crl -noout -text\n{text}");
+    assert!(ok, "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains(&serial.to_ascii_lowercase().replace(':', "")),
+        "serial {serial} listed:\n{text}"
+    );
+    assert!(text.contains("Key Compromise"), "{text}");
+    let (ok, text) = verify(&after);
+    println!("$ openssl verify -crl_check -CAfile root.pem -CRLfile crl.pem alice.pem\n{text}");
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+    let audit = env.ok(&["audit"]);
+    assert!(
+        audit.contains("1 client certificate(s) put on the CRL, reason keyCompromise"),
+        "{audit}"
+    );
+}

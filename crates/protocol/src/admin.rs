@@ -883,6 +883,7 @@ fn refusals(r: &Route) -> Vec<ErrorCode> {
         ErrorCode::BodyTimeout,
         ErrorCode::BodyTooLarge,
         ErrorCode::Unprocessable,
+        ErrorCode::TooManyRefusals,
         ErrorCode::Internal,
     ];
     if r.changes() {
@@ -904,6 +905,7 @@ fn describe_status(status: u16) -> &'static str {
         409 => "the object exists already",
         413 => "the request body is too large",
         422 => "the request is well-formed but cannot be carried out (an invalid name, PEM, profile...)",
+        429 => "too many failed authentications from this address within a minute; try again after `Retry-After` seconds (a valid credential is never refused for them)",
         _ => "the server failed; see its log",
     }
 }
@@ -1051,7 +1053,7 @@ mod tests {
             let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} {} missing", r.method, r.path);
             assert!(op["responses"]["200"]["content"]["application/json"]["schema"].is_object());
-            for s in ["400", "401", "403", "404", "413", "500"] {
+            for s in ["400", "401", "403", "404", "413", "429", "500"] {
                 assert!(
                     op["responses"][s].is_object(),
                     "{} {} lacks {s}",
@@ -1059,6 +1061,14 @@ mod tests {
                     r.path
                 );
             }
+            assert!(
+                op["responses"]["429"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("too_many_refusals")),
+                "{} {}: a bearer token's failures may be answered 429",
+                r.method,
+                r.path
+            );
             assert_eq!(op["requestBody"].is_object(), r.request.is_some());
             if r.changes() {
                 assert!(op["responses"]["409"].is_object());

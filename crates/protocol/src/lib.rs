@@ -266,7 +266,8 @@ pub enum ErrorCode {
     /// The request is well-formed but cannot be carried out: an invalid name, PEM text,
     /// profile, or an operation the object does not allow. 422.
     Unprocessable,
-    /// Too many refused joins from this address: try again after `Retry-After`. 429.
+    /// Too many refused joins, or failed authentications (console logins, admin bearer
+    /// tokens), from this address: try again after `Retry-After`. 429.
     TooManyRefusals,
     /// The server failed (see its log); another server may answer. 500.
     Internal,

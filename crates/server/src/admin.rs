@@ -113,6 +113,16 @@ pub(crate) fn authenticate(
                 ),
             ),
         )),
+        AdminAuth::UntrustedIssuer(c) => Err((
+            Caller::of(&c),
+            (
+                ErrorCode::Forbidden,
+                format!(
+                    "the admin client certificate '{}' was issued by a CA this server no longer trusts (its root was retired by a CA rotation); issue a new one with `certherd admin credential {} --client-cert`",
+                    c.name, c.name
+                ),
+            ),
+        )),
         _ => Err((
             Caller {
                 via: if bearer.is_some() {
@@ -177,8 +187,8 @@ struct Admitted {
 
 /// Who calls, where, and may they (the store is read: on a blocking thread). A refusal
 /// is audited and answered.
-fn admit(open: &crate::OpenNode, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>>>> {
-    let mut node = cached(open).map_err(|(code, m)| Box::new(refuse(code, m)))?;
+fn admit(shared: &Shared, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>>>> {
+    let mut node = cached(&shared.open).map_err(|(code, m)| Box::new(refuse(code, m)))?;
     let authenticated = authenticate(&node, c.peer.as_deref(), c.bearer.as_deref());
     let mut refused = |caller: &Caller, r: Refused| {
         audit(&mut node, c, caller, &Err(r.clone()));
@@ -202,6 +212,12 @@ fn admit(open: &crate::OpenNode, c: &Call) -> Result<Admitted, Box<Response<Full
             ..caller
         },
         Ok(caller) => caller,
+        // A bearer token refused counts towards its source's rate of failures (a console
+        // session's credential withdrawn since the login does not).
+        Err((caller, r)) if c.bearer.is_some() && !c.session => {
+            let r = shared.auth_refused(c.source, r);
+            return Err(refused(&caller, r));
+        }
         Err((caller, r)) => return Err(refused(&caller, r)),
     };
     let (route, params) = match api::route(&c.method, &c.path) {
@@ -258,11 +274,11 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Bytes, Response<Full<Bytes>>>>,
 {
-    let open = shared.open.clone();
     let call = Arc::new(call);
     // Who, where, and may they: on a blocking thread (the store is read).
     let c = call.clone();
-    let gate = tokio::task::spawn_blocking(move || admit(&open, &c)).await;
+    let s = shared.clone();
+    let gate = tokio::task::spawn_blocking(move || admit(&s, &c)).await;
     let Admitted {
         caller,
         route,

@@ -51,6 +51,13 @@ pub(crate) enum Refusal {
     NoSession,
     /// A change without the session's CSRF token. 403.
     Csrf,
+    /// The credential that opened the session no longer authenticates (revoked, expired
+    /// or gone since the login, with the code the admin API refuses it with): the
+    /// session is ended. 401.
+    Withdrawn(ErrorCode),
+    /// Whether the session's credential still holds could not be read (the store
+    /// failed): the session is kept. 500.
+    Unavailable,
 }
 
 impl Refusal {
@@ -68,6 +75,14 @@ impl Refusal {
                     "X-CSRF-Token"
                 ),
             ),
+            Self::Withdrawn(code) => (
+                match code {
+                    ErrorCode::CredentialRevoked | ErrorCode::CredentialExpired => code,
+                    _ => ErrorCode::Unauthenticated,
+                },
+                "the admin credential that opened this console session was revoked or has expired; the session is ended: log in again with a valid one".into(),
+            ),
+            Self::Unavailable => (ErrorCode::Internal, crate::INTERNAL.to_owned()),
         }
     }
 }
@@ -153,6 +168,20 @@ impl Sessions {
         self.check(id, true, csrf, now)?;
         self.held.remove(id);
         Ok(())
+    }
+
+    /// Judges the open session `id` by whether its credential still authenticates
+    /// (`verdict`: `Ok`, or the code the admin API refuses it with; `None` when that could
+    /// not be read). A withdrawn credential ends the session at once.
+    pub fn vet(&mut self, id: &str, verdict: Option<Result<(), ErrorCode>>) -> Result<(), Refusal> {
+        match verdict {
+            Some(Ok(())) => Ok(()),
+            Some(Err(ErrorCode::Internal)) | None => Err(Refusal::Unavailable),
+            Some(Err(code)) => {
+                self.held.remove(id);
+                Err(Refusal::Withdrawn(code))
+            }
+        }
     }
 
     /// How many sessions are held.
@@ -335,6 +364,36 @@ mod tests {
         );
         assert_eq!(Refusal::Csrf.answer().0.status(), 403);
         assert_eq!(Refusal::NoSession.answer().0.status(), 401);
+    }
+
+    #[test]
+    fn a_session_whose_credential_is_revoked_or_expired_is_ended_at_once() {
+        let mut s = Sessions::default();
+        for code in [
+            ErrorCode::CredentialRevoked,
+            ErrorCode::CredentialExpired,
+            ErrorCode::Forbidden,
+        ] {
+            let (id, _) = login(&mut s, T0);
+            assert_eq!(s.vet(&id, Some(Ok(()))), Ok(()));
+            // The store could not be read: refused, the session kept.
+            assert_eq!(s.vet(&id, None), Err(Refusal::Unavailable));
+            assert_eq!(
+                s.vet(&id, Some(Err(ErrorCode::Internal))),
+                Err(Refusal::Unavailable)
+            );
+            assert!(s.check(&id, false, None, T0).is_ok());
+            let refused = s.vet(&id, Some(Err(code)));
+            assert_eq!(refused, Err(Refusal::Withdrawn(code)));
+            assert_eq!(
+                s.check(&id, false, None, T0).err(),
+                Some(Refusal::NoSession)
+            );
+            let answer = Refusal::Withdrawn(code).answer().0;
+            assert_eq!(answer.status(), 401, "{code:?}");
+        }
+        assert_eq!(s.len(), 0);
+        assert_eq!(Refusal::Unavailable.answer().0.status(), 500);
     }
 
     #[test]

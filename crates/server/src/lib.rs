@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod auth_limit;
 mod client_auth;
 pub mod conns;
 mod console;
@@ -128,9 +129,35 @@ struct Shared {
     refusal_interval: Duration,
     /// The web console's sessions (this process's memory only).
     sessions: std::sync::Mutex<console::Sessions>,
+    /// Failed authentications per source (console logins, bearer tokens).
+    auth_failures: std::sync::Mutex<auth_limit::AuthFailures>,
 }
 
 impl Shared {
+    /// A refused authentication from `source` that presented a credential (a bearer
+    /// token, a console login): counted, and answered 429 `too_many_refusals` instead
+    /// once the source is over its rate (see [`auth_limit`]; `Retry-After` is added by
+    /// [`handle`]). A failure of the server's own is not the caller's: not counted.
+    fn auth_refused(&self, source: std::net::IpAddr, r: Refused) -> Refused {
+        if r.0 == ErrorCode::Internal {
+            return r;
+        }
+        let now = self.clock.now();
+        let over = self
+            .auth_failures
+            .lock()
+            .map(|mut f| f.failed(source, now))
+            .unwrap_or(false);
+        if over {
+            (
+                ErrorCode::TooManyRefusals,
+                "too many failed authentications from this address; try again after Retry-After seconds".into(),
+            )
+        } else {
+            r
+        }
+    }
+
     /// The audit record for a row of refusals.
     fn record(&self, row: &refusals::Row) -> AuditRecord {
         AuditRecord {
@@ -396,7 +423,23 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     conn.set(conns::Phase::Body);
-    let mut response = route(shared, &conn, source, peer, req).await;
+    let mut response = route(shared.clone(), &conn, source, peer, req).await;
+    // A 429 for failed authentications says when to try again.
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && !response.headers().contains_key(hyper::header::RETRY_AFTER)
+    {
+        let now = shared.clock.now();
+        let wait = shared
+            .auth_failures
+            .lock()
+            .ok()
+            .and_then(|f| f.retry_after(source.ip(), now))
+            .unwrap_or(auth_limit::WINDOW.whole_seconds().unsigned_abs());
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(wait),
+        );
+    }
     console::harden(response.headers_mut());
     conn.set(conns::Phase::Idle);
     Ok(response)
@@ -418,13 +461,25 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    // A client certificate a CRL of the home lists is refused whatever it asks for.
+    // A client certificate a CRL of the home lists is refused whatever it asks for; a
+    // revoked admin client certificate calling the admin API is refused (and audited) by
+    // it, by name, as `credential_revoked`.
     if let Some(cert) = peer.clone().filter(|_| path != proto::CRL) {
         let open = open.clone();
+        let admin_call = proto::admin::is_admin_path(&path);
         if let Err((code, message)) = blocking(move || {
             let node = cached(&open)?;
             match node.revocation_of(&cert).map_err(|e| refusal(&e))? {
                 None => Ok(()),
+                Some(_)
+                    if admin_call
+                        && matches!(
+                            node.admin_by_client_cert(&cert),
+                            Ok(certherd_ca::AdminAuth::Revoked(_))
+                        ) =>
+                {
+                    Ok(())
+                }
                 Some(r) => Err((
                     ErrorCode::CertificateRevoked,
                     format!(
@@ -471,6 +526,20 @@ async fn route(
             .map_err(|_| console::Refusal::NoSession)
             .and_then(|mut s| s.check(id, changes, console::csrf(&parts.headers), now))
     });
+    // A session is only as good as the credential that opened it: one revoked or expired
+    // since the login ends the session at once. The admin API is then handed the
+    // credential itself, so that it refuses (and audits) it by name.
+    let mut withdrawn: Option<String> = None;
+    let session = match (cookie.as_deref(), session) {
+        (Some(id), Some(Ok(s))) => {
+            let vetted = vet_session(&shared, id, &s.token).await;
+            if matches!(vetted, Err(console::Refusal::Withdrawn(_))) {
+                withdrawn = Some(s.token.clone());
+            }
+            Some(vetted.map(|()| s))
+        }
+        (_, other) => other,
+    };
     if path.starts_with("/console/") {
         conn.set(conns::Phase::Working);
         let body = match read_body(body, shared.body_timeout).await {
@@ -497,6 +566,7 @@ async fn route(
     if proto::admin::is_admin_path(&path) {
         let (bearer, refused) = match session {
             Some(Ok(s)) => (Some(s.token), forged),
+            Some(Err(console::Refusal::Withdrawn(_))) if withdrawn.is_some() => (withdrawn, forged),
             Some(Err(r)) => (None, forged.or(Some(r.answer()))),
             None => (bearer, forged),
         };
@@ -544,11 +614,20 @@ async fn route(
             }))
         }
         (Method::GET, "/metrics") => {
+            let s = shared.clone();
             blocking(move || {
                 let node = cached(&open)?;
                 if node.metrics_require_token() {
-                    admin::authenticate(&node, peer.as_deref(), bearer.as_deref())
-                        .map_err(|(_, r)| r)?;
+                    let presented = bearer.is_some();
+                    admin::authenticate(&node, peer.as_deref(), bearer.as_deref()).map_err(
+                        |(_, r)| {
+                            if presented {
+                                s.auth_refused(source.ip(), r)
+                            } else {
+                                r
+                            }
+                        },
+                    )?;
                 }
                 let text = metrics(&node).map_err(|e| refusal(&e))?;
                 let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -659,6 +738,26 @@ async fn route(
     result.unwrap_or_else(|(code, message)| refuse(code, message))
 }
 
+/// Whether the credential behind the console session `id` (its bearer token `token`)
+/// still authenticates; the session is ended when it does not.
+async fn vet_session(shared: &Arc<Shared>, id: &str, token: &str) -> Result<(), console::Refusal> {
+    let open = shared.open.clone();
+    let token = token.to_owned();
+    let verdict = blocking(move || {
+        let node = cached(&open)?;
+        Ok(admin::authenticate(&node, None, Some(&token))
+            .map(|_| ())
+            .map_err(|(_, (code, _))| code))
+    })
+    .await
+    .ok();
+    shared
+        .sessions
+        .lock()
+        .map_err(|_| console::Refusal::Unavailable)
+        .and_then(|mut s| s.vet(id, verdict))
+}
+
 /// A request to one of the console's endpoints (`/console/...`).
 struct ConsoleCall {
     method: Method,
@@ -705,13 +804,17 @@ async fn console_call(
                     Ok(caller) => match caller.role() {
                         Some(role) => (caller.clone(), role),
                         None => {
-                            return Err((
-                                ErrorCode::Forbidden,
-                                "that admin credential is not valid".into(),
+                            return Err(s.auth_refused(
+                                c.source,
+                                (
+                                    ErrorCode::Forbidden,
+                                    "that admin credential is not valid".into(),
+                                ),
                             ))
                         }
                     },
                     Err((caller, r)) => {
+                        let r = s.auth_refused(c.source, r);
                         admin::audit(&mut node, &call, &caller, &Err(r.clone()));
                         return Err(r);
                     }
@@ -746,10 +849,18 @@ async fn console_call(
                 Ok(resp)
             }
             None => {
+                let s = shared.clone();
                 blocking(move || {
                     let node = cached(&open)?;
+                    let presented = c.bearer.is_some();
                     let caller = admin::authenticate(&node, c.peer.as_deref(), c.bearer.as_deref())
-                        .map_err(|(_, r)| r)?;
+                        .map_err(|(_, r)| {
+                            if presented {
+                                s.auth_refused(c.source, r)
+                            } else {
+                                r
+                            }
+                        })?;
                     Ok(ok(&console::info(caller.name(), caller.role(), None)))
                 })
                 .await
@@ -783,15 +894,23 @@ async fn console_call(
             Ok(r)
         }
         (Method::GET, api::TIMELINE) => {
-            let bearer = match c.session {
-                Some(Ok(s)) => Some(s.token),
+            let (bearer, presented) = match c.session {
+                Some(Ok(s)) => (Some(s.token), false),
                 Some(Err(r)) => return Err(r.answer()),
-                None => c.bearer,
+                None => (c.bearer.clone(), c.bearer.is_some()),
             };
+            let s = shared.clone();
             blocking(move || {
                 let node = cached(&open)?;
-                admin::authenticate(&node, c.peer.as_deref(), bearer.as_deref())
-                    .map_err(|(_, r)| r)?;
+                admin::authenticate(&node, c.peer.as_deref(), bearer.as_deref()).map_err(
+                    |(_, r)| {
+                        if presented {
+                            s.auth_refused(c.source, r)
+                        } else {
+                            r
+                        }
+                    },
+                )?;
                 let now = node.now();
                 let hostname = node.hostname().map_err(|e| refusal(&e))?;
                 let rows =
@@ -1161,6 +1280,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         body_timeout: limits.body_timeout,
         refusal_interval: limits.refusal_interval,
         sessions: std::sync::Mutex::new(console::Sessions::default()),
+        auth_failures: std::sync::Mutex::new(auth_limit::AuthFailures::new()),
     });
     // Never more than the cap (which the open-file limit may have lowered).
     let per_address = usize::try_from(limits.max_connections_per_address)
