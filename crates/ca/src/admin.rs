@@ -1,6 +1,6 @@
 //! Credentials of the server's admin API: bearer tokens for scripts, client certificates
 //! issued by the CA for mutual TLS, each with a role (`reader`: reads only; `admin`:
-//! everything), listed and revoked by name. Only a SHA-256 of each is kept.
+//! everything), listed and revoked by name. A token is kept as its SHA-256; a client certificate as its SHA-256 and its DER (to put it on the CRL when revoked).
 
 use certherd_core::{OffsetDateTime, Span};
 use certherd_store::{AdminCredential, AdminRole, Change, CredentialKind, Store};
@@ -16,12 +16,6 @@ pub const ADMIN_CERT_ORGANIZATION: &str = "certherd-admin";
 
 /// How long an admin client certificate is valid unless told otherwise.
 pub const ADMIN_CERT_LIFETIME: Span = Span::years(1);
-
-/// The meta key under which an admin client certificate (PEM) is kept, by its SHA-256,
-/// so that revoking the credential can put it on the CA's CRL.
-fn cert_key(sha256: &str) -> String {
-    format!("admin-cert.{sha256}")
-}
 
 /// An admin client certificate just issued, with its key (given once, never kept).
 #[derive(Debug)]
@@ -71,6 +65,7 @@ impl<S: Store> Node<S> {
             created_at: Some(self.now()),
             expires_at,
             revoked_at: None,
+            cert: None,
         })
     }
 
@@ -113,7 +108,7 @@ impl<S: Store> Node<S> {
     /// `admin credential NAME --client-cert`: a client certificate issued by the CA
     /// (`CN=NAME, O=certherd-admin`, clientAuth only) for mutual TLS, valid for
     /// `valid_for` (a year by default, never past the CA). The key is returned once; only
-    /// the certificate's SHA-256 is kept.
+    /// the certificate (its SHA-256 to recognise it, its DER to revoke it) is kept.
     pub fn admin_client_cert_add(
         &mut self,
         name: &str,
@@ -147,20 +142,19 @@ impl<S: Store> Node<S> {
         let mut chain = vec![ca.cert.clone()];
         chain.extend(ca.chain.iter().cloned());
         let sha = certherd_x509::hex(&certherd_x509::sha256(&cert));
-        let c = self.credential(
-            name,
-            sha,
-            CredentialKind::ClientCert,
-            role,
-            Some(spec.not_after),
-        )?;
+        let c = AdminCredential {
+            cert: Some(cert.clone()),
+            ..self.credential(
+                name,
+                sha,
+                CredentialKind::ClientCert,
+                role,
+                Some(spec.not_after),
+            )?
+        };
         self.commit(&[
             self.credential_audit(&c),
             Change::PutAdminCredential(c.clone()),
-            Change::SetMeta {
-                key: cert_key(&c.sha256),
-                value: certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert),
-            },
         ])?;
         Ok(AdminClientCert {
             credential: c,
@@ -204,11 +198,8 @@ impl<S: Store> Node<S> {
         let mut records = Vec::new();
         for c in live.iter().filter(|c| c.kind == CredentialKind::ClientCert) {
             // Certificates issued before they were kept cannot be listed: only refused.
-            let Some(pem) = self.store.meta(&cert_key(&c.sha256))? else {
-                continue;
-            };
-            for der in certherd_x509::parse_certificates(pem.as_bytes())? {
-                records.extend(self.admin_cert_revocation(name, &der, reason, by)?);
+            if let Some(der) = &c.cert {
+                records.extend(self.admin_cert_revocation(name, der, reason, by)?);
             }
         }
         let mut changes = vec![

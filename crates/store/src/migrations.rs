@@ -39,6 +39,7 @@ migrations! {
     "0003_leases" => 3, "leases";
     "0004_revocations" => 4, "revocations";
     "0005_admin_credential_roles" => 5, "admin_credential_roles";
+    "0006_admin_client_certificates" => 6, "admin_client_certificates";
 }
 
 /// The newest schema version this binary knows.

@@ -164,6 +164,9 @@ pub struct AdminCredential {
     pub expires_at: Option<OffsetDateTime>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// A client certificate's DER, kept so that revoking it can list it on the CA's CRL
+    /// (`None` for a bearer token, and for certificates issued before it was kept).
+    pub cert: Option<Vec<u8>>,
 }
 
 /// One line of the append-only audit log.

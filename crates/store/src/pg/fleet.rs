@@ -66,6 +66,7 @@ fn admin_credential_of(row: &Row, context: &'static str) -> Result<AdminCredenti
         created_at: at(4)?,
         expires_at: at(5)?,
         revoked_at: at(6)?,
+        cert: opt::<Vec<u8>>(row, 7, context)?,
     })
 }
 
@@ -155,7 +156,7 @@ pub(super) fn admin_credential(
 ) -> Result<Option<AdminCredential>, Error> {
     const C: &str = "reading an admin credential";
     db.query_opt(
-        "SELECT sha256, name, kind, role, created_at, expires_at, revoked_at FROM admin_credentials WHERE sha256 = $1",
+        "SELECT sha256, name, kind, role, created_at, expires_at, revoked_at, cert FROM admin_credentials WHERE sha256 = $1",
         &[&sha256],
         C,
     )?
@@ -166,7 +167,7 @@ pub(super) fn admin_credential(
 pub(super) fn admin_credentials(db: &PgStore) -> Result<Vec<AdminCredential>, Error> {
     const C: &str = "reading the admin credentials";
     db.query(
-        "SELECT sha256, name, kind, role, created_at, expires_at, revoked_at FROM admin_credentials ORDER BY name COLLATE \"C\", created_at NULLS FIRST, sha256 COLLATE \"C\"",
+        "SELECT sha256, name, kind, role, created_at, expires_at, revoked_at, cert FROM admin_credentials ORDER BY name COLLATE \"C\", created_at NULLS FIRST, sha256 COLLATE \"C\"",
         &[],
         C,
     )?
@@ -330,8 +331,8 @@ pub(super) fn apply(b: &mut Batch<'_, '_>, change: FleetChange<'_>) -> Result<()
         }
         FleetChange::PutAdminCredential(c) => {
             b.exec(
-                "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at",
+                "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at, cert) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, cert = excluded.cert",
                 &[
                     &c.sha256,
                     &c.name,
@@ -340,6 +341,7 @@ pub(super) fn apply(b: &mut Batch<'_, '_>, change: FleetChange<'_>) -> Result<()
                     &c.created_at.map(ts),
                     &c.expires_at.map(ts),
                     &c.revoked_at.map(ts),
+                    &c.cert,
                 ],
             )
             .map_err(Error::pg("writing an admin credential"))?;

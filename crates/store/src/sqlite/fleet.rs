@@ -61,7 +61,7 @@ fn hosts_where(db: &SqliteStore, condition: &str, value: &str) -> Result<Vec<Hos
 }
 
 const ADMIN_CREDENTIAL_COLUMNS: &str =
-    "sha256, name, kind, role, created_at, expires_at, revoked_at";
+    "sha256, name, kind, role, created_at, expires_at, revoked_at, cert";
 
 /// An `admin_credentials` row as read.
 type AdminCredentialRow = (
@@ -72,6 +72,7 @@ type AdminCredentialRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<Vec<u8>>,
 );
 
 fn admin_credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminCredentialRow> {
@@ -83,11 +84,12 @@ fn admin_credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminCredenti
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
 fn admin_credential_of(row: AdminCredentialRow) -> Result<AdminCredential, Error> {
-    let (sha256, name, kind, role, created, expires, revoked) = row;
+    let (sha256, name, kind, role, created, expires, revoked, cert) = row;
     Ok(AdminCredential {
         kind: CredentialKind::parse(&kind)
             .ok_or_else(|| Error::Corrupt(format!("unknown admin credential kind {kind}")))?,
@@ -98,6 +100,7 @@ fn admin_credential_of(row: AdminCredentialRow) -> Result<AdminCredential, Error
         created_at: created.map(from_ts).transpose()?,
         expires_at: expires.map(from_ts).transpose()?,
         revoked_at: revoked.map(from_ts).transpose()?,
+        cert,
     })
 }
 
@@ -371,8 +374,8 @@ pub(super) fn apply(tx: &Transaction<'_>, change: FleetChange<'_>) -> Result<(),
         }
         FleetChange::PutAdminCredential(c) => {
             tx.execute_cached(
-                "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                 ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at",
+                "INSERT INTO admin_credentials (sha256, name, kind, role, created_at, expires_at, revoked_at, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (sha256) DO UPDATE SET name = excluded.name, kind = excluded.kind, role = excluded.role, created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, cert = excluded.cert",
                 params![
                     c.sha256,
                     c.name,
@@ -380,7 +383,8 @@ pub(super) fn apply(tx: &Transaction<'_>, change: FleetChange<'_>) -> Result<(),
                     c.role.as_str(),
                     c.created_at.map(ts),
                     c.expires_at.map(ts),
-                    c.revoked_at.map(ts)
+                    c.revoked_at.map(ts),
+                    c.cert
                 ],
             )
             .map_err(Error::sql("writing an admin credential"))?;

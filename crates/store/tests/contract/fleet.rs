@@ -131,6 +131,8 @@ pub fn hosts_and_admins(s: &mut dyn Store) -> Vec<String> {
             created_at: created.map(at),
             expires_at: created.map(|t| at(t + 1000)),
             revoked_at: None,
+            cert: (kind == CredentialKind::ClientCert)
+                .then(|| format!("der of {sha}").into_bytes()),
         };
     use certherd_store::{AdminRole, CredentialKind};
     s.apply(&[
@@ -191,10 +193,10 @@ pub fn hosts_and_admins(s: &mut dyn Store) -> Vec<String> {
         at: at(7),
     }])
     .unwrap();
-    assert_eq!(
-        s.admin_credential("adm2").unwrap().unwrap().revoked_at,
-        Some(at(7))
-    );
+    let bob = s.admin_credential("adm2").unwrap().unwrap();
+    assert_eq!(bob.revoked_at, Some(at(7)));
+    // A client certificate's DER is kept with it, through the revocation.
+    assert_eq!(bob.cert.as_deref(), Some(&b"der of adm2"[..]));
     let err = s
         .apply(&[Change::RevokeAdminCredentials {
             name: "bob".into(),
