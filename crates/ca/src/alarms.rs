@@ -197,7 +197,7 @@ impl<S: Store> Node<S> {
                 });
             }
             // A host whose verification is off (emergency-disable) is held in alarm.
-            if self.host_verification(&h.name)? == Some(false) {
+            if self.fleet().host_verification(&h.name)? == Some(false) {
                 conditions.push(Condition {
                     kind: AlarmKind::VerificationDisabled,
                     subject: h.name,

@@ -37,7 +37,7 @@ pub use alarms::{retry_delay, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::{ExportContent, ExportFormat, ExportOptions};
-pub use fleet::{Grant, PoolCertificate, HOSTS_STORE, POOL_STORE};
+pub use fleet::{Fleet, Grant, PoolCertificate, HOSTS_STORE, POOL_STORE};
 pub use import::Imported;
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};

@@ -12,7 +12,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::Error;
+use crate::{Error, Fleet};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -139,6 +139,16 @@ impl<S: Store> Node<S> {
             ca_cache: Default::default(),
             key_algo_cache: Default::default(),
         })
+    }
+
+    /// The fleet's server rules (hosts, enrolment, orders, pool trust), to read.
+    pub fn fleet(&self) -> Fleet<&Self> {
+        Fleet::new(self)
+    }
+
+    /// The fleet's server rules, to change.
+    pub fn fleet_mut(&mut self) -> Fleet<&mut Self> {
+        Fleet::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.

@@ -652,12 +652,15 @@ mod tests {
         let mut n = node(dir.path());
         // A joined host keeps the rotation waiting: the old root is retiring.
         let (_, token, _) = n
+            .fleet_mut()
             .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
             .unwrap();
         let req = n
             .agent_prepare("esx1.example.test", &[], None, None)
             .unwrap();
-        n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+        n.fleet_mut()
+            .host_join(&token, &req.csr, &req.pool_cert, true)
+            .unwrap();
         let old = n.signing_ca().unwrap().alias.clone();
         assert!(!n.ca_rotate().unwrap().waiting_for.is_empty());
         let published = n.crl_refresh(false).unwrap();
@@ -669,7 +672,7 @@ mod tests {
             vec![1, 2]
         );
         // The host's certificate, issued by the old root, goes on the old root's CRL.
-        let removed = n.host_remove("esx1.example.test").unwrap();
+        let removed = n.fleet_mut().host_remove("esx1.example.test").unwrap();
         assert_eq!(removed.len(), 1);
         let crls = n.published_crls().unwrap();
         assert_eq!((crls[0].revoked, crls[1].revoked), (0, 1));

@@ -50,9 +50,14 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
     )
     .unwrap();
     let name = "kvm1.example.test";
-    let (_, token, _) = n.host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32]).unwrap();
+    let (_, token, _) = n
+        .fleet_mut()
+        .host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32])
+        .unwrap();
     let req = n.agent_prepare(name, &[], None, None).unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     assert!(n.evaluate_alarms().unwrap().is_empty());
 
     // Nothing to report: nothing changes.
@@ -87,12 +92,17 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
     // A report from before the host was removed is not held against it when it is
     // added and joined again under the same name.
     n.host_report_deploy(name, Some(said)).unwrap();
-    n.host_remove(name).unwrap();
+    n.fleet_mut().host_remove(name).unwrap();
     assert!(n.alarm_history().unwrap().iter().all(|a| !a.is_open()));
     *clock.0.lock().unwrap() += time::Duration::hours(1);
-    let (_, token, _) = n.host_add(name, &[], DEFAULT_TOKEN_TTL, [8; 32]).unwrap();
+    let (_, token, _) = n
+        .fleet_mut()
+        .host_add(name, &[], DEFAULT_TOKEN_TTL, [8; 32])
+        .unwrap();
     let req = n.agent_prepare(name, &[], None, None).unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     assert_eq!(n.host_deploy_error(name).unwrap(), None);
     assert!(n.evaluate_alarms().unwrap().is_empty());
 }

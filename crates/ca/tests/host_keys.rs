@@ -65,6 +65,7 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
     {
         let name = format!("esx{i}.example.test");
         let (_, token, _) = node
+            .fleet_mut()
             .host_add(&name, &[], DEFAULT_TOKEN_TTL, [i as u8 + 1; 32])
             .unwrap();
         let req = node.agent_prepare(&name, &[], Some(algo), None).unwrap();
@@ -75,6 +76,7 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
             "the pool-internal identity stays ECDSA P-256"
         );
         let (_, grant) = node
+            .fleet_mut()
             .host_join(&token, &req.csr, &req.pool_cert, true)
             .unwrap();
         assert_eq!(grant.host_key_algo, None);
@@ -85,6 +87,7 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
         // A renewal through a poll, with a new key of the same algorithm.
         let again = node.agent_prepare(&name, &[], Some(algo), None).unwrap();
         let (_, grant) = node
+            .fleet_mut()
             .host_poll(&req.pool_cert, Some(&again.csr), true, &[])
             .unwrap();
         let info = CertInfo::from_der(&grant.host_chain.unwrap()[0]).unwrap();
@@ -102,9 +105,13 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
         Some("[profiles.host]\nkey_algo = \"rsa-2048\"\n"),
         KeyAlgorithm::EcdsaP256,
     );
-    assert_eq!(node.host_key_algo().unwrap(), Some(KeyAlgorithm::Rsa2048));
+    assert_eq!(
+        node.fleet().host_key_algo().unwrap(),
+        Some(KeyAlgorithm::Rsa2048)
+    );
     let name = "esx1.example.test";
     let (_, token, _) = node
+        .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32])
         .unwrap();
 
@@ -114,6 +121,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
         .agent_prepare(name, &[], Some(KeyAlgorithm::EcdsaP256), None)
         .unwrap();
     let e = node
+        .fleet_mut()
         .host_join(&token, &ecdsa.csr, &ecdsa.pool_cert, true)
         .unwrap_err();
     assert!(
@@ -146,6 +154,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
         .unwrap();
     assert_eq!(req.host_key.algorithm(), KeyAlgorithm::Rsa2048);
     let (_, grant) = node
+        .fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     assert_eq!(grant.host_key_algo, Some(KeyAlgorithm::Rsa2048));
@@ -158,6 +167,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
         .agent_prepare(name, &[], Some(KeyAlgorithm::EcdsaP256), None)
         .unwrap();
     let (_, grant) = node
+        .fleet_mut()
         .host_poll(&req.pool_cert, Some(&wrong.csr), true, &[])
         .unwrap();
     assert!(grant.host_chain.is_none());
@@ -168,6 +178,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
         .agent_prepare(name, &[], None, grant.host_key_algo)
         .unwrap();
     let (_, grant) = node
+        .fleet_mut()
         .host_poll(&req.pool_cert, Some(&right.csr), true, &[])
         .unwrap();
     assert!(!grant.renew_ordered);

@@ -67,10 +67,13 @@ fn init(home: &std::path::Path, clock: &TestClock) {
 
 fn join(n: &mut Node<HomeStore>, name: &str, random: u8) {
     let (_, token, _) = n
+        .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [random; 32])
         .unwrap();
     let req = n.agent_prepare(name, &[], None, None).unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
 }
 
 /// A webhook gets its notifications in order: the oldest, waiting for its retry, holds
@@ -113,12 +116,15 @@ fn notifications_wait_in_the_outbox_until_delivered() {
     init(&home, &clock);
     let mut n = node(&home, &clock, &[DOWN, UP]);
     let (_, token, _) = n
+        .fleet_mut()
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [9; 32])
         .unwrap();
     let req = n
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     assert!(n.store().undelivered().unwrap().is_empty());
 
     // The host goes silent: the alarm and one notification per webhook, together.
@@ -189,7 +195,9 @@ fn notifications_wait_in_the_outbox_until_delivered() {
 
     // A notification for a webhook taken out of the settings is dropped, and audited.
     clock.advance(Duration::days(1));
-    n.host_poll(&req.pool_cert, None, true, &[]).unwrap();
+    n.fleet_mut()
+        .host_poll(&req.pool_cert, None, true, &[])
+        .unwrap();
     assert_eq!(n.evaluate_alarms().unwrap().len(), 1, "host-silent cleared");
     assert_eq!(n.store().undelivered().unwrap().len(), 2);
     drop(n);

@@ -158,7 +158,8 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             duration(&ttl, "--ttl")?;
             let ttl: Span = ttl.parse()?;
             let (host, token, fingerprint) =
-                node.host_add(&name, &ips, ttl.duration(), random32()?)?;
+                node.fleet_mut()
+                    .host_add(&name, &ips, ttl.duration(), random32()?)?;
             if !node.settings().metrics.require_token {
                 errln!("warning: the server's /metrics is readable without a credential and lists every host, store and alias; set `[metrics] require_token = true` in certherd.toml (see `certherd server --help`)");
             }
@@ -177,7 +178,7 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             }
         }
         HostCmd::List(o) => {
-            let hosts = node.hosts()?;
+            let hosts = node.fleet().hosts()?;
             match o.output {
                 Output::Json => json(&json!(hosts
                     .iter()
@@ -210,15 +211,16 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             }
         }
         HostCmd::ResetServerCert { name } => {
-            node.order_renewal(std::slice::from_ref(&name))?;
+            node.fleet_mut()
+                .order_renewal(std::slice::from_ref(&name))?;
             outln!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
         }
         HostCmd::RefreshPoolCert { name } => {
-            node.order_pool_refresh(&name)?;
+            node.fleet_mut().order_pool_refresh(&name)?;
             outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
         }
         HostCmd::Remove { name } => {
-            let revoked = node.host_remove(&name)?;
+            let revoked = node.fleet_mut().host_remove(&name)?;
             outln!("removed host {name}: its certificate and pinned identity are forgotten");
             for r in &revoked {
                 outln!(
@@ -712,7 +714,7 @@ pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
         PoolCmd::Verification { action, output } => return verification(home, action, output),
     };
     let node = open_node(home)?;
-    let rows = node.pool_certificates()?;
+    let rows = node.fleet().pool_certificates()?;
     match o.output {
         Output::Json => json(&json!(rows
             .iter()
@@ -755,7 +757,7 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
     }
     let wait = duration(&wait, "--wait")?;
     let mut node = open_node(home)?;
-    let ordered = node.order_renewal(&hosts)?;
+    let ordered = node.fleet_mut().order_renewal(&hosts)?;
     if ordered.is_empty() {
         return Err(Failure::msg(
             "no joined host to renew (see `certherd host list`)",
@@ -773,7 +775,7 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
         std::thread::sleep(Duration::from_millis(300));
         let node = open_node(home)?;
         for (i, h) in ordered.iter().enumerate() {
-            if !done[i] && !node.renewal_pending(h)? {
+            if !done[i] && !node.fleet().renewal_pending(h)? {
                 done[i] = true;
                 bar.inc(1);
             }
@@ -781,7 +783,7 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
     }
     bar.finish_and_clear();
     let node = open_node(home)?;
-    let certs = node.pool_certificates()?;
+    let certs = node.fleet().pool_certificates()?;
     let rows: Vec<(String, bool, Option<String>)> = ordered
         .iter()
         .zip(&done)
@@ -831,17 +833,17 @@ fn verification(
     match action {
         VerificationAction::Enable | VerificationAction::Disable => {
             let on = action == VerificationAction::Enable;
-            node.set_pool_verification(on)?;
+            node.fleet_mut().set_pool_verification(on)?;
             outln!(
                 "pool certificate verification {}",
                 if on { "enabled" } else { "disabled" }
             );
         }
         VerificationAction::Status => {
-            let pool = node.pool_verification()?;
+            let pool = node.fleet().pool_verification()?;
             let mut hosts = Vec::new();
-            for h in node.hosts()? {
-                let v = node.host_verification(&h.name)?;
+            for h in node.fleet().hosts()? {
+                let v = node.fleet().host_verification(&h.name)?;
                 hosts.push((h.name, v));
             }
             let word = |v: Option<bool>| match v {

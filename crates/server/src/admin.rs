@@ -492,7 +492,10 @@ fn host_row(node: &Node<HomeStore>, h: &certherd_core::Host) -> Result<proto::Ho
         joined_at: h.joined_at.map(rfc),
         last_seen: h.last_seen.map(rfc),
         pool_internal_sha256: h.pool_sha256.clone(),
-        renew_pending: node.renewal_pending(&h.name).map_err(|e| refusal(&e))?,
+        renew_pending: node
+            .fleet()
+            .renewal_pending(&h.name)
+            .map_err(|e| refusal(&e))?,
     })
 }
 
@@ -529,7 +532,7 @@ fn operate(
     let r = |e: certherd_ca::Error| refusal(&e);
     Ok(match route.op {
         Op::HostList => {
-            let hosts = node.hosts().map_err(r)?;
+            let hosts = node.fleet().hosts().map_err(r)?;
             let rows = hosts
                 .iter()
                 .map(|h| host_row(node, h))
@@ -563,6 +566,7 @@ fn operate(
             }
             let ttl = time::Duration::hours(i64::from(hours));
             let (host, token, ca) = node
+                .fleet_mut()
                 .host_add(&req.name, &ips, ttl, random32()?)
                 .map_err(r)?;
             ok(&api::HostAdded {
@@ -575,7 +579,7 @@ fn operate(
         Op::HostRemove => {
             let name = param(params)?;
             known_host(node, name)?;
-            node.host_remove(name).map_err(r)?;
+            node.fleet_mut().host_remove(name).map_err(r)?;
             ok(&api::HostsAnswer {
                 hosts: vec![name.to_owned()],
             })
@@ -583,13 +587,16 @@ fn operate(
         Op::HostResetServerCert => {
             let name = param(params)?;
             known_host(node, name)?;
-            let hosts = node.order_renewal(&[name.to_owned()]).map_err(r)?;
+            let hosts = node
+                .fleet_mut()
+                .order_renewal(&[name.to_owned()])
+                .map_err(r)?;
             ok(&api::HostsAnswer { hosts })
         }
         Op::HostRefreshPoolCert => {
             let name = param(params)?;
             known_host(node, name)?;
-            node.order_pool_refresh(name).map_err(r)?;
+            node.fleet_mut().order_pool_refresh(name).map_err(r)?;
             ok(&api::HostsAnswer {
                 hosts: vec![name.to_owned()],
             })
@@ -599,7 +606,7 @@ fn operate(
             for h in &req.hosts {
                 known_host(node, h)?;
             }
-            let hosts = node.order_renewal(&req.hosts).map_err(r)?;
+            let hosts = node.fleet_mut().order_renewal(&req.hosts).map_err(r)?;
             ok(&api::HostsAnswer { hosts })
         }
         Op::CertList => {
@@ -847,13 +854,15 @@ fn operate(
             })
         }
         Op::PoolVerificationGet => ok(&api::PoolVerification {
-            enabled: node.pool_verification().map_err(r)?,
+            enabled: node.fleet().pool_verification().map_err(r)?,
         }),
         Op::PoolVerificationSet => {
             let req: api::PoolVerification = crate::body_of(body)?;
-            node.set_pool_verification(req.enabled).map_err(r)?;
+            node.fleet_mut()
+                .set_pool_verification(req.enabled)
+                .map_err(r)?;
             ok(&api::PoolVerification {
-                enabled: node.pool_verification().map_err(r)?,
+                enabled: node.fleet().pool_verification().map_err(r)?,
             })
         }
         Op::CaShow => {

@@ -545,7 +545,7 @@ async fn route(
         (Method::GET, "/metrics") => {
             blocking(move || {
                 let node = cached(&open)?;
-                if node.metrics_require_token() {
+                if node.fleet().metrics_require_token() {
                     admin::authenticate(&node, peer.as_deref(), bearer.as_deref())
                         .map_err(|(_, r)| r)?;
                 }
@@ -564,8 +564,8 @@ async fn route(
             blocking(move || {
                 let token = parsed?.token;
                 let node = cached(&open)?;
-                let host = node.enrollment(&token).map_err(|e| refusal(&e))?;
-                let algo = node.host_key_algo().map_err(|e| refusal(&e))?;
+                let host = node.fleet().enrollment(&token).map_err(|e| refusal(&e))?;
+                let algo = node.fleet().host_key_algo().map_err(|e| refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
                     host: host.name,
                     ips: host.ips.iter().map(ToString::to_string).collect(),
@@ -592,6 +592,7 @@ async fn route(
                         };
                         let mut node = cached(&open)?;
                         let (host, grant) = node
+                            .fleet_mut()
                             .host_poll(&peer, csr.as_deref(), v.verification, &v.trusted_roots)
                             .map_err(|e| {
                                 eprintln!("certherd server: poll refused: {e}");
@@ -641,7 +642,7 @@ async fn route(
                 blocking(move || {
                     let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
                     let mut node = cached(&open)?;
-                    let host = node.host_repin(&peer, &new).map_err(|e| {
+                    let host = node.fleet_mut().host_repin(&peer, &new).map_err(|e| {
                         eprintln!("certherd server: pool refresh refused: {e}");
                         refusal(&e)
                     })?;
@@ -914,7 +915,7 @@ async fn join(
         let mut node = cached(&open)?;
         // A token that could not be redeemed is refused here, read-only, and counted
         // with the other refusals from this source.
-        if let Err(e) = node.enrollment(&token) {
+        if let Err(e) = node.fleet().enrollment(&token) {
             let (code, message) = refusal(&e);
             if client_error(code) {
                 s.refused(source, &message);
@@ -923,7 +924,7 @@ async fn join(
             }
             return Err((code, message));
         }
-        let (host, grant) = node.host_join(&token, &csr, &pool, verification).map_err(|e| {
+        let (host, grant) = node.fleet_mut().host_join(&token, &csr, &pool, verification).map_err(|e| {
             eprintln!("certherd server: join refused from {source}: {e}");
             let (code, message) = refusal(&e);
             if client_error(code) {

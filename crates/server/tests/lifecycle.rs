@@ -163,12 +163,15 @@ fn a_tick_evaluates_delivers_and_retries_at_the_nodes_clock() {
     drop(n);
     let mut n = node(&home, &clock);
     let (_, token, _) = n
+        .fleet_mut()
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
         .unwrap();
     let req = n
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     let receiver = Receiver::default();
     assert!(tick(&mut n, &receiver).is_empty());
 
@@ -232,12 +235,15 @@ fn a_one_off_run_waits_for_the_retry_with_the_sleep_it_is_given() {
     drop(n);
     let mut n = node(&home, &clock);
     let (_, token, _) = n
+        .fleet_mut()
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [8; 32])
         .unwrap();
     let req = n
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     clock.advance(Duration::minutes(6));
 
     /// Down for the first attempt only.
