@@ -62,6 +62,14 @@ impl<N> Fleet<N> {
     }
 }
 
+impl<S: Store, N: DerefMut<Target = Node<S>>> Fleet<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
 impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     /// Hosts of the fleet.
     pub fn hosts(&self) -> Result<Vec<Host>, Error> {
@@ -110,7 +118,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             self.node
                 .audit("fleet-renew-ordered", "fleet", chosen.join(", ")),
         );
-        self.node.commit(&changes)?;
+        self.commit(&changes)?;
         Ok(chosen)
     }
 
@@ -125,13 +133,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         N: DerefMut,
     {
         let value = if enabled { "enabled" } else { "disabled" };
-        let audit = self.node.audit("pool-verification", "pool", value);
-        self.node.commit(&[
+        self.commit(&[
             Change::SetMeta {
                 key: POOL_VERIFICATION.into(),
                 value: value.into(),
             },
-            audit,
+            self.node.audit("pool-verification", "pool", value),
         ])
     }
 
@@ -155,18 +162,17 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             }
             Some(_) => {
                 let now = self.node.now();
-                let audit = self.node.audit(
-                    "pool-refresh-ordered",
-                    host,
-                    "new pool-internal certificate at the next poll",
-                );
-                self.node.commit(&[
+                self.commit(&[
                     Change::PutHostOrder {
                         host: host.to_owned(),
                         order: HostOrder::RefreshPool,
                         at: now,
                     },
-                    audit,
+                    self.node.audit(
+                        "pool-refresh-ordered",
+                        host,
+                        "new pool-internal certificate at the next poll",
+                    ),
                 ])
             }
         }
@@ -232,7 +238,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             &host.name,
             format!("pinned sha256 {}", pool.sha256),
         ));
-        self.node.commit(&changes)?;
+        self.commit(&changes)?;
         Ok(host)
     }
 
@@ -349,15 +355,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         };
         let (token, text) = JoinToken::issue(name, random, now, ttl);
         let root = CertInfo::from_der(&self.node.ca_root()?)?;
-        let audit = self.node.audit(
-            "host-add",
-            name,
-            format!("token expires {}", certherd_x509::rfc3339(token.expires_at)),
-        );
-        self.node.commit(&[
+        self.commit(&[
             Change::PutHost(Box::new(host.clone())),
             Change::PutToken(token.clone()),
-            audit,
+            self.node.audit(
+                "host-add",
+                name,
+                format!("token expires {}", certherd_x509::rfc3339(token.expires_at)),
+            ),
         ])?;
         Ok((host, text, root.sha256))
     }
@@ -401,7 +406,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 revoked.len()
             ),
         ));
-        self.node.commit(&changes)?;
+        self.commit(&changes)?;
         Ok(revoked.iter().map(crate::Revocation::from_record).collect())
     }
 
@@ -566,8 +571,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             self.host_join_inner(token_text, csr_der, pool_cert_der)
         });
         if let Err(e) = &result {
-            let audit = self.node.audit("host-join-refused", "fleet", e.to_string());
-            let _ = self.node.commit(&[audit]);
+            let _ = self.commit(&[self.node.audit("host-join-refused", "fleet", e.to_string())]);
         }
         result
     }
@@ -635,7 +639,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             host: host.name.clone(),
             enabled: true,
         });
-        self.node.commit(&changes)?;
+        self.commit(&changes)?;
         let mut grant = self.trust_bundle()?;
         grant.host_chain = Some(chain);
         Ok((host, grant))
@@ -710,7 +714,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             }
         }
         changes.push(Change::PutHost(Box::new(host.clone())));
-        self.node.commit(&changes)?;
+        self.commit(&changes)?;
         let mut grant = self.trust_bundle()?;
         grant.renew_ordered = (ordered || wrong_algo) && chain.is_none();
         grant.refresh_pool_ordered = self.pool_refresh_pending(&host.name)?;

@@ -30,7 +30,7 @@ mod watch;
 
 pub use admin::{AdminAuth, AdminClientCert, ADMIN_CERT_LIFETIME, ADMIN_CERT_ORGANIZATION};
 pub use agent::{
-    join_key_algo, AgentSummary, JoinRequest, LayoutTarget, TargetFile, AGENT_HOST_ENTRY,
+    join_key_algo, Agent, AgentSummary, JoinRequest, LayoutTarget, TargetFile, AGENT_HOST_ENTRY,
     AGENT_POOL_ENTRY,
 };
 pub use alarms::{retry_delay, DueNotification, OutboxSummary, MAX_RETRY_DELAY};

@@ -12,7 +12,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Error, Fleet};
+use crate::{Agent, Error, Fleet};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -149,6 +149,16 @@ impl<S: Store> Node<S> {
     /// The fleet's server rules, to change.
     pub fn fleet_mut(&mut self) -> Fleet<&mut Self> {
         Fleet::new(self)
+    }
+
+    /// The agent's own state (server, identity, targets, polls), to read.
+    pub fn agent(&self) -> Agent<&Self> {
+        Agent::new(self)
+    }
+
+    /// The agent's own state (server, identity, targets, polls), to change.
+    pub fn agent_mut(&mut self) -> Agent<&mut Self> {
+        Agent::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.

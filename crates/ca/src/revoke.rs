@@ -656,6 +656,7 @@ mod tests {
             .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
             .unwrap();
         let req = n
+            .agent()
             .agent_prepare("esx1.example.test", &[], None, None)
             .unwrap();
         n.fleet_mut()

@@ -54,7 +54,7 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
         .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32])
         .unwrap();
-    let req = n.agent_prepare(name, &[], None, None).unwrap();
+    let req = n.agent().agent_prepare(name, &[], None, None).unwrap();
     n.fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
@@ -99,7 +99,7 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
         .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [8; 32])
         .unwrap();
-    let req = n.agent_prepare(name, &[], None, None).unwrap();
+    let req = n.agent().agent_prepare(name, &[], None, None).unwrap();
     n.fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();

@@ -60,6 +60,7 @@ fn tokens_expire_and_refusals_change_nothing() {
         )
         .unwrap();
     let req = node
+        .agent()
         .agent_prepare(
             "esx1.example.test",
             &["192.0.2.21".parse().unwrap()],
@@ -83,6 +84,7 @@ fn tokens_expire_and_refusals_change_nothing() {
         .host_add("esx2.example.test", &[], DEFAULT_TOKEN_TTL, [4; 32])
         .unwrap();
     let wrong = node
+        .agent()
         .agent_prepare(
             "esx2.example.test",
             &["192.0.2.99".parse().unwrap()],
@@ -96,6 +98,7 @@ fn tokens_expire_and_refusals_change_nothing() {
         .unwrap_err();
     assert!(matches!(e, certherd_ca::Error::NotEnrolled { .. }), "{e}");
     let right = node
+        .agent()
         .agent_prepare("esx2.example.test", &[], None, None)
         .unwrap();
     let (host, grant) = node
@@ -127,6 +130,7 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [5; 32])
         .unwrap();
     let req = node
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
     node.fleet_mut()
@@ -149,6 +153,7 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     // The host polls (after its certificate's expiry, even): heard again, and renewed.
     clock.advance(Duration::days(365 * 6));
     let again = node
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
     let (_, grant) = node
@@ -189,7 +194,7 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
         .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [6; 32])
         .unwrap();
-    let req = node.agent_prepare(name, &[], None, None).unwrap();
+    let req = node.agent().agent_prepare(name, &[], None, None).unwrap();
     node.fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
@@ -238,7 +243,7 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     node.evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
     // It joins with verification on, as the pool has it.
-    let req = node.agent_prepare(name, &[], None, None).unwrap();
+    let req = node.agent().agent_prepare(name, &[], None, None).unwrap();
     let (_, grant) = node
         .fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)

@@ -68,7 +68,10 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
             .fleet_mut()
             .host_add(&name, &[], DEFAULT_TOKEN_TTL, [i as u8 + 1; 32])
             .unwrap();
-        let req = node.agent_prepare(&name, &[], Some(algo), None).unwrap();
+        let req = node
+            .agent()
+            .agent_prepare(&name, &[], Some(algo), None)
+            .unwrap();
         assert_eq!(req.host_key.algorithm(), algo);
         assert_eq!(
             CertInfo::from_der(&req.pool_cert).unwrap().public_key,
@@ -85,7 +88,10 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
         assert_eq!(info.key_usage, usages(algo), "{algo} host certificate");
         assert_eq!(info.extended_key_usage, vec!["serverAuth", "clientAuth"]);
         // A renewal through a poll, with a new key of the same algorithm.
-        let again = node.agent_prepare(&name, &[], Some(algo), None).unwrap();
+        let again = node
+            .agent()
+            .agent_prepare(&name, &[], Some(algo), None)
+            .unwrap();
         let (_, grant) = node
             .fleet_mut()
             .host_poll(&req.pool_cert, Some(&again.csr), true, &[])
@@ -118,6 +124,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
     // An agent that did not learn the profile (an older one) sends an ECDSA CSR: refused,
     // and the token is not spent.
     let ecdsa = node
+        .agent()
         .agent_prepare(name, &[], Some(KeyAlgorithm::EcdsaP256), None)
         .unwrap();
     let e = node
@@ -139,7 +146,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
 
     // An agent told the profile, asking for another algorithm, refuses before sending.
     assert!(matches!(
-        node.agent_prepare(
+        node.agent().agent_prepare(
             name,
             &[],
             Some(KeyAlgorithm::EcdsaP256),
@@ -150,6 +157,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
 
     // Without --key-algo the profile's algorithm is used.
     let req = node
+        .agent()
         .agent_prepare(name, &[], None, Some(KeyAlgorithm::Rsa2048))
         .unwrap();
     assert_eq!(req.host_key.algorithm(), KeyAlgorithm::Rsa2048);
@@ -164,6 +172,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
 
     // A renewal CSR with another key gets no certificate and a new order instead.
     let wrong = node
+        .agent()
         .agent_prepare(name, &[], Some(KeyAlgorithm::EcdsaP256), None)
         .unwrap();
     let (_, grant) = node
@@ -175,6 +184,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
     assert_eq!(grant.host_key_algo, Some(KeyAlgorithm::Rsa2048));
     // Asked again with the profile's algorithm: renewed.
     let right = node
+        .agent()
         .agent_prepare(name, &[], None, grant.host_key_algo)
         .unwrap();
     let (_, grant) = node

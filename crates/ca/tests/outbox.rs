@@ -70,7 +70,7 @@ fn join(n: &mut Node<HomeStore>, name: &str, random: u8) {
         .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [random; 32])
         .unwrap();
-    let req = n.agent_prepare(name, &[], None, None).unwrap();
+    let req = n.agent().agent_prepare(name, &[], None, None).unwrap();
     n.fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
@@ -120,6 +120,7 @@ fn notifications_wait_in_the_outbox_until_delivered() {
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [9; 32])
         .unwrap();
     let req = n
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
     n.fleet_mut()

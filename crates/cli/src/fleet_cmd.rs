@@ -244,13 +244,13 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
     match c {
         AgentCmd::EmergencyDisableVerification => {
             let mut node = open_node(home)?;
-            node.agent_set_verification(false)?;
+            node.agent_mut().agent_set_verification(false)?;
             outln!("verification of the server is OFF for this host; the server raises an alarm at the next poll");
             errln!("turn it back on with `certherd agent emergency-reenable-verification`");
         }
         AgentCmd::EmergencyReenableVerification => {
             let mut node = open_node(home)?;
-            node.agent_set_verification(true)?;
+            node.agent_mut().agent_set_verification(true)?;
             outln!("verification of the server is on again; the alarm clears at the next poll");
         }
         AgentCmd::Join {
@@ -314,16 +314,16 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             )
             .map_err(agent_error)?;
             if no_verification {
-                node.agent_set_verification(false)?;
+                node.agent_mut().agent_set_verification(false)?;
             }
             if let Some(l) = &listen {
-                node.agent_set_listen(l)?;
+                node.agent_mut().agent_set_listen(l)?;
             }
             outln!(
                 "joined {server} as {} ({} trusted roots; host key {})",
                 joined.host,
                 joined.trusted_roots,
-                node.agent_host_key_algo()?
+                node.agent().agent_host_key_algo()?
             );
             if joined.servers.len() > 1 {
                 errln!(
@@ -347,12 +347,12 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
 /// `agent status`: the servers, which one answered last, the last poll and error.
 fn agent_status(home: &Home, output: Output) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
-    if !node.is_agent()? {
+    if !node.agent().is_agent()? {
         return Err(Failure::msg(
             "this home is not an agent's: run `certherd agent join` first",
         ));
     }
-    let g = node.agent_summary()?;
+    let g = node.agent().agent_summary()?;
     let host = node.hostname()?;
     match output {
         Output::Json => json(&json!({
@@ -440,7 +440,7 @@ fn agent_run(
     let timeout = duration(timeout, "--timeout")?;
     let cap = duration(retry_max, "--retry-max")?;
     let mut node = open_node(home)?;
-    if !node.agent_joined()? {
+    if !node.agent().agent_joined()? {
         let mut f = Failure::msg(
             "this home has not joined a server (or the server removed it): run `certherd agent join` first",
         );
@@ -448,7 +448,7 @@ fn agent_run(
         return Err(f);
     }
     let host = node.hostname()?;
-    let served: Option<certherd_agent::Served> = match node.agent_listen()? {
+    let served: Option<certherd_agent::Served> = match node.agent().agent_listen()? {
         Some(l) => {
             let config = certherd_agent::server_config(&node).map_err(agent_error)?;
             let served = std::sync::Arc::new(std::sync::RwLock::new(config));
@@ -529,7 +529,7 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
         Ok(n) => n,
         Err(f) => return Round::Failed(format!("opening the home: {}", f.message)),
     };
-    match node.agent_joined() {
+    match node.agent().agent_joined() {
         Ok(true) => {}
         Ok(false) => {
             return Round::Removed(
@@ -541,19 +541,21 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     match certherd_agent::poll(&mut node, timeout) {
         Ok(p) => {
             let host = node.hostname().unwrap_or_default();
-            let reported = node.agent_deploy_error().ok().flatten();
+            let reported = node.agent().agent_deploy_error().ok().flatten();
             let deployed = deploy(&mut node, &host, served, true);
             // A deploy that failed, or went well after failing, is told to the server at
             // once (the alarm follows the deploy, not the next poll). What that poll
             // brings is deployed at the next round.
-            if node.agent_deploy_error().ok().flatten() != reported {
+            if node.agent().agent_deploy_error().ok().flatten() != reported {
                 if let Err(e) = certherd_agent::poll(&mut node, timeout) {
                     log(&host, format_args!("reporting the deploy: {e}"));
                 }
             }
             let recorded = match &deployed {
-                Ok(()) => node.agent_record_poll(),
-                Err(f) => node.agent_record_poll_error(&format!("deploy: {}", f.message)),
+                Ok(()) => node.agent_mut().agent_record_poll(),
+                Err(f) => node
+                    .agent_mut()
+                    .agent_record_poll_error(&format!("deploy: {}", f.message)),
             };
             match (deployed, recorded) {
                 (Err(f), _) => Round::Failed(format!("deploy: {}", f.message)),
@@ -565,7 +567,7 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
         Err(e) => {
             let message = e.to_string();
             // Best effort: `status` shows it; a home that cannot be written is in the log.
-            let _ = node.agent_record_poll_error(&message);
+            let _ = node.agent_mut().agent_record_poll_error(&message);
             Round::Failed(message)
         }
     }
@@ -583,7 +585,9 @@ fn deploy(
     let done = deploy_now(node, host, served, retry);
     // Only a deploy that retried what failed before may clear the problem.
     if retry || done.is_err() {
-        if let Err(e) = node.agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
+        if let Err(e) = node
+            .agent_mut()
+            .agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
         {
             errln!("warning: recording the deploy result: {e}");
         }
@@ -602,7 +606,7 @@ fn deploy_now(
         log(host, format_args!("wrote {}", p.display()));
     }
     if !written.is_empty() {
-        if let Some(cmd) = node.agent_reload_command() {
+        if let Some(cmd) = node.agent().agent_reload_command() {
             match certherd_agent::reload(&cmd) {
                 Ok(()) => log(host, format_args!("ran `{cmd}`")),
                 Err(e) => log(host, format_args!("warning: {e}")),

@@ -27,8 +27,8 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
     let s = node.status()?;
     let key = home.master_key_location();
     let problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
-    let agent = if node.is_agent()? {
-        Some(node.agent_summary()?)
+    let agent = if node.agent().is_agent()? {
+        Some(node.agent().agent_summary()?)
     } else {
         None
     };

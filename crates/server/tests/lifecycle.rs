@@ -167,6 +167,7 @@ fn a_tick_evaluates_delivers_and_retries_at_the_nodes_clock() {
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
         .unwrap();
     let req = n
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
     n.fleet_mut()
@@ -239,6 +240,7 @@ fn a_one_off_run_waits_for_the_retry_with_the_sleep_it_is_given() {
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [8; 32])
         .unwrap();
     let req = n
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
     n.fleet_mut()
