@@ -44,7 +44,7 @@ pub use inventory::{EntryView, StatusSummary};
 pub use issue::{
     Bulk, BulkStep, IssueRequest, Issued, Plan, RenewSelection, Renewed, SkipReason, Skipped,
 };
-pub use key_provider::KmipPlan;
+pub use key_provider::{KeyProviders, KmipPlan};
 pub use layout::{Layout, LayoutError};
 pub use node::{FaultHook, Node, SystemClock};
 pub use reset::RESET_DEFAULT_PROFILE;

@@ -12,7 +12,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Agent, Error, Fleet};
+use crate::{Agent, Error, Fleet, KeyProviders};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -159,6 +159,16 @@ impl<S: Store> Node<S> {
     /// The agent's own state (server, identity, targets, polls), to change.
     pub fn agent_mut(&mut self) -> Agent<&mut Self> {
         Agent::new(self)
+    }
+
+    /// The KMIP key providers, to read.
+    pub fn key_providers(&self) -> KeyProviders<&Self> {
+        KeyProviders::new(self)
+    }
+
+    /// The KMIP key providers, to change.
+    pub fn key_providers_mut(&mut self) -> KeyProviders<&mut Self> {
+        KeyProviders::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.
