@@ -134,7 +134,7 @@ impl<S: Store> Node<S> {
             .cloned()
             .collect();
         if !host_entries.is_empty() {
-            let judge = self.judge()?;
+            let judge = self.watches().judge()?;
             for m in host_entries {
                 let e = self.load(&m.entry)?;
                 let mut chain = vec![e.cert];

@@ -52,5 +52,5 @@ pub use revoke::{NotRevocable, PublishedCrl, Revocation, RevokeOutcome};
 pub use trust::TrustAdded;
 pub use watch::{
     endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,
-    FileFinding, Judge, JudgeAs,
+    FileFinding, Judge, JudgeAs, Watches,
 };

@@ -12,7 +12,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Agent, Error, Fleet, KeyProviders};
+use crate::{Agent, Error, Fleet, KeyProviders, Watches};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -169,6 +169,16 @@ impl<S: Store> Node<S> {
     /// The KMIP key providers, to change.
     pub fn key_providers_mut(&mut self) -> KeyProviders<&mut Self> {
         KeyProviders::new(self)
+    }
+
+    /// The watched endpoints and files, to read.
+    pub fn watches(&self) -> Watches<&Self> {
+        Watches::new(self)
+    }
+
+    /// The watched endpoints and files, to change.
+    pub fn watches_mut(&mut self) -> Watches<&mut Self> {
+        Watches::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.
