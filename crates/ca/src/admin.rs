@@ -6,6 +6,8 @@ use certherd_core::{OffsetDateTime, Span};
 use certherd_store::{AdminCredential, AdminRole, Change, CredentialKind, Store};
 use certherd_x509::{CertSpec, Eku, PrivateKey, Role};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::{Error, Node};
 
 /// The prefix of every admin bearer token (`cha1_` and 64 hex digits).
@@ -44,7 +46,28 @@ pub enum AdminAuth {
     Expired(AdminCredential),
 }
 
-impl<S: Store> Node<S> {
+/// The admin credentials over a node's context: tokens and client certificates for the server's admin API, their checks and their audit. Reached by
+/// [`Node::admin`] (reads) and [`Node::admin_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct Admin<N> {
+    node: N,
+}
+
+impl<N> Admin<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> Admin<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> Admin<N> {
     fn credential(
         &self,
         name: &str,
@@ -59,7 +82,7 @@ impl<S: Store> Node<S> {
             name: name.to_owned(),
             kind,
             role,
-            created_at: Some(self.now()),
+            created_at: Some(self.node.now()),
             expires_at,
             revoked_at: None,
         })
@@ -69,7 +92,7 @@ impl<S: Store> Node<S> {
         let expires = c
             .expires_at
             .map_or_else(|| "never".to_owned(), certherd_x509::rfc3339);
-        self.audit(
+        self.node.audit(
             "admin-credential",
             &c.name,
             format!(
@@ -89,10 +112,13 @@ impl<S: Store> Node<S> {
         role: AdminRole,
         valid_for: Option<Span>,
         random: [u8; 32],
-    ) -> Result<String, Error> {
+    ) -> Result<String, Error>
+    where
+        N: DerefMut,
+    {
         let token = format!("{ADMIN_PREFIX}{}", certherd_x509::hex(&random));
         let sha = certherd_x509::hex(&certherd_x509::sha256(token.as_bytes()));
-        let expires = valid_for.map(|s| s.after(self.now()));
+        let expires = valid_for.map(|s| s.after(self.node.now()));
         let c = self.credential(name, sha, CredentialKind::Bearer, role, expires)?;
         self.commit(&[
             self.credential_audit(&c),
@@ -110,11 +136,14 @@ impl<S: Store> Node<S> {
         name: &str,
         role: AdminRole,
         valid_for: Option<Span>,
-    ) -> Result<AdminClientCert, Error> {
+    ) -> Result<AdminClientCert, Error>
+    where
+        N: DerefMut,
+    {
         let _: certherd_core::Alias = name.parse()?;
-        let ca = self.signing_ca()?;
-        let now = self.now();
-        let key = PrivateKey::generate(self.default_key_algo())?;
+        let ca = self.node.signing_ca()?;
+        let now = self.node.now();
+        let key = PrivateKey::generate(self.node.default_key_algo())?;
         let wanted = valid_for.unwrap_or(ADMIN_CERT_LIFETIME).after(now);
         let spec = CertSpec {
             common_name: name.to_owned(),
@@ -159,14 +188,18 @@ impl<S: Store> Node<S> {
 
     /// `admin credential list`: every admin credential, revoked and expired ones too.
     pub fn admin_credentials(&self) -> Result<Vec<AdminCredential>, Error> {
-        Ok(self.store.admin_credentials()?)
+        Ok(self.node.store().admin_credentials()?)
     }
 
     /// `admin credential revoke NAME`: every credential of NAME stops being accepted.
     /// Returns how many were revoked.
-    pub fn admin_credential_revoke(&mut self, name: &str) -> Result<usize, Error> {
+    pub fn admin_credential_revoke(&mut self, name: &str) -> Result<usize, Error>
+    where
+        N: DerefMut,
+    {
         let live = self
-            .store
+            .node
+            .store()
             .admin_credentials()?
             .into_iter()
             .filter(|c| c.name == name && c.revoked_at.is_none())
@@ -177,9 +210,9 @@ impl<S: Store> Node<S> {
         self.commit(&[
             Change::RevokeAdminCredentials {
                 name: name.to_owned(),
-                at: self.now(),
+                at: self.node.now(),
             },
-            self.audit(
+            self.node.audit(
                 "admin-credential-revoke",
                 name,
                 format!("{live} credential(s) revoked"),
@@ -189,13 +222,13 @@ impl<S: Store> Node<S> {
     }
 
     fn judge_credential(&self, sha256: &str) -> Result<AdminAuth, Error> {
-        let Some(c) = self.store.admin_credential(sha256)? else {
+        let Some(c) = self.node.store().admin_credential(sha256)? else {
             return Ok(AdminAuth::Unknown);
         };
         if c.revoked_at.is_some() {
             return Ok(AdminAuth::Revoked(c));
         }
-        if c.expires_at.is_some_and(|t| t <= self.now()) {
+        if c.expires_at.is_some_and(|t| t <= self.node.now()) {
             return Ok(AdminAuth::Expired(c));
         }
         Ok(AdminAuth::Accepted(c))
@@ -230,10 +263,13 @@ impl<S: Store> Node<S> {
     }
 }
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Admin<N> {
     /// Writes one call of the admin API to the audit log: `admin-api`, the credential's
     /// name (`-` when none was presented) and what was asked and answered.
-    pub fn audit_admin_call(&mut self, credential: &str, detail: &str) -> Result<(), Error> {
-        self.commit(&[self.audit("admin-api", credential, detail)])
+    pub fn audit_admin_call(&mut self, credential: &str, detail: &str) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
+        self.commit(&[self.node.audit("admin-api", credential, detail)])
     }
 }

@@ -28,7 +28,7 @@ mod revoke;
 mod trust;
 mod watch;
 
-pub use admin::{AdminAuth, AdminClientCert, ADMIN_CERT_LIFETIME, ADMIN_CERT_ORGANIZATION};
+pub use admin::{Admin, AdminAuth, AdminClientCert, ADMIN_CERT_LIFETIME, ADMIN_CERT_ORGANIZATION};
 pub use agent::{
     join_key_algo, Agent, AgentSummary, JoinRequest, LayoutTarget, TargetFile, AGENT_HOST_ENTRY,
     AGENT_POOL_ENTRY,

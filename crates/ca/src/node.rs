@@ -12,7 +12,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Agent, Error, Fleet, KeyProviders, Watches};
+use crate::{Admin, Agent, Error, Fleet, KeyProviders, Watches};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -179,6 +179,16 @@ impl<S: Store> Node<S> {
     /// The watched endpoints and files, to change.
     pub fn watches_mut(&mut self) -> Watches<&mut Self> {
         Watches::new(self)
+    }
+
+    /// The admin credentials, to read.
+    pub fn admin(&self) -> Admin<&Self> {
+        Admin::new(self)
+    }
+
+    /// The admin credentials, to change.
+    pub fn admin_mut(&mut self) -> Admin<&mut Self> {
+        Admin::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.

@@ -885,7 +885,7 @@ pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
     match a.command {
         Some(CredentialCmd::List { output }) => {
             let node = open_node(home)?;
-            let all = node.admin_credentials()?;
+            let all = node.admin().admin_credentials()?;
             let when = |t: Option<certherd_core::OffsetDateTime>| t.map(rfc3339);
             match output {
                 Output::Json => json(&json!(all
@@ -927,7 +927,7 @@ pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
         }
         Some(CredentialCmd::Revoke { name }) => {
             let mut node = open_node(home)?;
-            let n = node.admin_credential_revoke(&name)?;
+            let n = node.admin_mut().admin_credential_revoke(&name)?;
             errln!("revoked {n} credential(s) of {name}; the server refuses them from the next call on");
             Ok(ExitCode::SUCCESS)
         }
@@ -958,7 +958,9 @@ fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
                     out.display()
                 )));
             }
-            let issued = node.admin_client_cert_add(&name, role, valid_for)?;
+            let issued = node
+                .admin_mut()
+                .admin_client_cert_add(&name, role, valid_for)?;
             let mut pem = issued.key.to_pem();
             pem.push_str(&certherd_x509::to_pem(
                 certherd_x509::PemLabel::Certificate,
@@ -991,7 +993,9 @@ fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
             }
         }
         _ => {
-            let token = node.admin_credential_add(&name, role, valid_for, random32()?)?;
+            let token =
+                node.admin_mut()
+                    .admin_credential_add(&name, role, valid_for, random32()?)?;
             match a.output {
                 Output::Json => json(&json!({
                     "name": name,

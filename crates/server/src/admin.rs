@@ -76,11 +76,11 @@ pub(crate) fn authenticate(
         )
     };
     let by_cert = match peer {
-        Some(der) => node.admin_by_client_cert(der).map_err(internal)?,
+        Some(der) => node.admin().admin_by_client_cert(der).map_err(internal)?,
         None => AdminAuth::Unknown,
     };
     let auth = match (by_cert, bearer) {
-        (AdminAuth::Unknown, Some(token)) => node.admin_by_token(token).map_err(internal)?,
+        (AdminAuth::Unknown, Some(token)) => node.admin().admin_by_token(token).map_err(internal)?,
         (AdminAuth::Unknown, None) => {
             return Err((
                 Caller::anonymous(),
@@ -160,7 +160,7 @@ pub(crate) fn audit(
         "{} {} -> {outcome}; via {} from {}",
         call.method, call.path, caller.via, call.source
     );
-    if let Err(e) = node.audit_admin_call(&caller.name, &detail) {
+    if let Err(e) = node.admin_mut().audit_admin_call(&caller.name, &detail) {
         eprintln!(
             "certherd server: NOT in the audit log: admin call by {}: {detail}: {e}",
             caller.name
