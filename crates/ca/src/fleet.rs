@@ -397,7 +397,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             }
         }
         // Its open alarms (silent, verification off, its certificate's) clear with it.
-        changes.extend(self.node.clear_alarms_about(&subjects)?);
+        changes.extend(self.node.alarms().clear_alarms_about(&subjects)?);
         changes.push(self.node.audit(
             "host-remove",
             name,

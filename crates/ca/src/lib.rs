@@ -33,7 +33,7 @@ pub use agent::{
     join_key_algo, Agent, AgentSummary, JoinRequest, LayoutTarget, TargetFile, AGENT_HOST_ENTRY,
     AGENT_POOL_ENTRY,
 };
-pub use alarms::{retry_delay, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
+pub use alarms::{retry_delay, Alarms, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::{ExportContent, ExportFormat, ExportOptions};

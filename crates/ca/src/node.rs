@@ -12,7 +12,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Admin, Agent, Error, Fleet, KeyProviders, Watches};
+use crate::{Admin, Agent, Alarms, Error, Fleet, KeyProviders, Watches};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -189,6 +189,16 @@ impl<S: Store> Node<S> {
     /// The admin credentials, to change.
     pub fn admin_mut(&mut self) -> Admin<&mut Self> {
         Admin::new(self)
+    }
+
+    /// The alarms and the notification outbox, to read.
+    pub fn alarms(&self) -> Alarms<&Self> {
+        Alarms::new(self)
+    }
+
+    /// The alarms and the notification outbox, to change.
+    pub fn alarms_mut(&mut self) -> Alarms<&mut Self> {
+        Alarms::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.

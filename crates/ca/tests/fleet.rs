@@ -137,10 +137,11 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     clock.advance(Duration::minutes(4));
-    assert!(node.evaluate_alarms().unwrap().is_empty());
+    assert!(node.alarms_mut().evaluate_alarms().unwrap().is_empty());
     clock.advance(Duration::minutes(2));
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     let open: Vec<_> = node
+        .alarms()
         .alarm_history()
         .unwrap()
         .into_iter()
@@ -161,8 +162,9 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
         .host_poll(&req.pool_cert, Some(&again.csr), true, &[])
         .unwrap();
     assert!(grant.host_chain.is_some());
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(node
+        .alarms()
         .alarm_history()
         .unwrap()
         .iter()
@@ -205,9 +207,10 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
         .unwrap();
     node.fleet_mut().order_renewal(&[name.to_owned()]).unwrap();
     node.fleet_mut().order_pool_refresh(name).unwrap();
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     let open = |node: &Node<HomeStore>| -> Vec<(AlarmKind, String)> {
-        node.alarm_history()
+        node.alarms()
+            .alarm_history()
             .unwrap()
             .into_iter()
             .filter(|a| a.is_open())
@@ -228,7 +231,7 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     // Its alarm cleared with it.
     assert!(open(&node).is_empty(), "{:?}", open(&node));
     clock.advance(Duration::minutes(1));
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
 
     // Added again: it has not joined, so it has reported nothing and is ordered nothing.
@@ -240,7 +243,7 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     assert!(!node.fleet().renewal_pending(name).unwrap());
     assert!(!node.fleet().pool_refresh_pending(name).unwrap());
     clock.advance(Duration::minutes(1));
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
     // It joins with verification on, as the pool has it.
     let req = node.agent().agent_prepare(name, &[], None, None).unwrap();
@@ -249,6 +252,6 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     assert!(!grant.renew_ordered && !grant.refresh_pool_ordered);
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
 }

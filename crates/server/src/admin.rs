@@ -817,6 +817,7 @@ fn operate(
         Op::Alarms => {
             let all = q.flag("all");
             let rows: Vec<proto::AlarmRow> = node
+                .alarms()
                 .alarm_history()
                 .map_err(r)?
                 .iter()

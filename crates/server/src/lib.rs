@@ -610,7 +610,10 @@ async fn route(
                         // What the agent says of its last deploy: raises or clears
                         // `deploy-failed`. The poll itself stands either way.
                         let deploy_error = v.deploy_error.as_deref();
-                        match node.host_report_deploy(&host.name, deploy_error) {
+                        match node
+                            .alarms_mut()
+                            .host_report_deploy(&host.name, deploy_error)
+                        {
                             Ok(changes) => {
                                 if let (Some(e), false) = (deploy_error, changes.is_empty()) {
                                     eprintln!(
@@ -950,7 +953,7 @@ fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_ca::Error> {
     use std::sync::atomic::Ordering;
     let hostname = node.hostname()?;
     let entries = node.store().entries(None)?;
-    let alarms = node.alarm_history()?;
+    let alarms = node.alarms().alarm_history()?;
     // A host's certificates are labelled with the host they live on.
     let node_of = |e: &certherd_core::EntryMeta| -> String {
         let store = e.entry.store.as_str();

@@ -196,7 +196,7 @@ fn a_tick_evaluates_delivers_and_retries_at_the_nodes_clock() {
     assert!(tick(&mut n, &receiver).is_empty());
     assert_eq!(receiver.got.borrow().len(), 1);
     assert!(receiver.got.borrow()[0].1.contains("host-silent"));
-    assert_eq!(n.outbox_summary().unwrap().undelivered, 0);
+    assert_eq!(n.alarms().outbox_summary().unwrap().undelivered, 0);
     assert!(tick(&mut n, &receiver).is_empty());
     assert_eq!(receiver.got.borrow().len(), 1);
 
@@ -273,5 +273,5 @@ fn a_one_off_run_waits_for_the_retry_with_the_sleep_it_is_given() {
     .unwrap();
     assert_eq!(*flaky.0.borrow(), 2, "{events:?}");
     assert_eq!(*slept.borrow(), [std::time::Duration::from_secs(10)]);
-    assert_eq!(n.outbox_summary().unwrap().undelivered, 0);
+    assert_eq!(n.alarms().outbox_summary().unwrap().undelivered, 0);
 }
