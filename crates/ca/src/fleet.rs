@@ -383,9 +383,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         }
         // Its host certificates (current and superseded) are revoked, and a new CRL
         // published, in the same transaction that forgets it.
-        let (mut changes, revoked) = self.node.host_revocations(name)?;
+        let (mut changes, revoked) = self.node.revocations().host_revocations(name)?;
         if !revoked.is_empty() {
-            changes.extend(self.node.crl_changes(&revoked)?.0);
+            changes.extend(self.node.revocations().crl_changes(&revoked)?.0);
         }
         changes.push(Change::DeleteHost(name.to_owned()));
         let mut subjects = vec![name.to_owned()];
@@ -506,7 +506,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 cert: &ca.cert,
                 key: &ca.key,
             },
-            self.node.crl_policy()?.url.as_deref(),
+            self.node.revocations().crl_policy()?.url.as_deref(),
         )?
         .to_vec();
         let mut chain = vec![cert.clone(), ca.cert.clone()];

@@ -268,7 +268,7 @@ impl<S: Store> Node<S> {
                     cert: &ca.cert,
                     key: &ca.key,
                 },
-                self.crl_policy()?.url.as_deref(),
+                self.revocations().crl_policy()?.url.as_deref(),
             )?;
             let mut chain = vec![ca.cert.clone()];
             chain.extend(ca.chain.iter().cloned());

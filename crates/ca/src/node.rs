@@ -12,7 +12,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Admin, Agent, Alarms, Error, Fleet, KeyProviders, Watches};
+use crate::{Admin, Agent, Alarms, Error, Fleet, KeyProviders, Revocations, Watches};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -199,6 +199,16 @@ impl<S: Store> Node<S> {
     /// The alarms and the notification outbox, to change.
     pub fn alarms_mut(&mut self) -> Alarms<&mut Self> {
         Alarms::new(self)
+    }
+
+    /// Revocation and the published CRLs, to read.
+    pub fn revocations(&self) -> Revocations<&Self> {
+        Revocations::new(self)
+    }
+
+    /// Revocation and the published CRLs, to change.
+    pub fn revocations_mut(&mut self) -> Revocations<&mut Self> {
+        Revocations::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.

@@ -355,7 +355,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 "local:{}",
                 std::env::var("USER").unwrap_or_else(|_| "unknown".into())
             );
-            let outcome = node.revoke(&r, reason, &by)?;
+            let outcome = node.revocations_mut().revoke(&r, reason, &by)?;
             let (rev, number, already) = match &outcome {
                 certherd_ca::RevokeOutcome::Revoked {
                     revocation,

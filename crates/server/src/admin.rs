@@ -719,13 +719,16 @@ fn operate(
                 })?,
             };
             let by = format!("admin:{caller}");
-            let (revocation, now, crl_number) = match node.revoke(&e, reason, &by).map_err(r)? {
-                certherd_ca::RevokeOutcome::Revoked {
-                    revocation,
-                    crl_number,
-                } => (revocation, true, Some(crl_number)),
-                certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, false, None),
-            };
+            let (revocation, now, crl_number) =
+                match node.revocations_mut().revoke(&e, reason, &by).map_err(r)? {
+                    certherd_ca::RevokeOutcome::Revoked {
+                        revocation,
+                        crl_number,
+                    } => (revocation, true, Some(crl_number)),
+                    certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => {
+                        (revocation, false, None)
+                    }
+                };
             ok(&api::RevokeAnswer {
                 entry: revocation.entry,
                 serial: revocation.serial,

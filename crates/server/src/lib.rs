@@ -422,7 +422,11 @@ async fn route(
         let open = open.clone();
         if let Err((code, message)) = blocking(move || {
             let node = cached(&open)?;
-            match node.revocation_of(&cert).map_err(|e| refusal(&e))? {
+            match node
+                .revocations()
+                .revocation_of(&cert)
+                .map_err(|e| refusal(&e))?
+            {
                 None => Ok(()),
                 Some(r) => Err((
                     ErrorCode::CertificateRevoked,
@@ -824,7 +828,7 @@ async fn console_call(
 /// it is due).
 fn crl_response(open: &OpenNode) -> Result<Response<Full<Bytes>>, Refused> {
     let mut node = cached(open)?;
-    let der = node.current_crl().map_err(|e| {
+    let der = node.revocations_mut().current_crl().map_err(|e| {
         eprintln!("certherd server: CRL: {e}");
         refusal(&e)
     })?;

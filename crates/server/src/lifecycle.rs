@@ -240,7 +240,7 @@ pub fn tick<S: Store>(node: &mut Node<S>, via: &dyn Deliver, report: &mut dyn Fn
         Ok(false) => {}
         Err(e) => report(Event::RotationFailed(e)),
     }
-    match node.crl_refresh(false) {
+    match node.revocations_mut().crl_refresh(false) {
         Ok(published) => published
             .into_iter()
             .for_each(|p| report(Event::CrlPublished(p))),

@@ -125,6 +125,7 @@ fn crls_are_published_at_the_first_tick_then_from_half_their_validity_and_at_eac
     clock.advance(Duration::hours(1));
     let r: certherd_core::EntryRef = "machine-ssl/machine".parse().unwrap();
     match n
+        .revocations_mut()
         .revoke(&r, certherd_x509::RevocationReason::KeyCompromise, "test")
         .unwrap()
     {
@@ -132,7 +133,7 @@ fn crls_are_published_at_the_first_tick_then_from_half_their_validity_and_at_eac
         other => panic!("{other:?}"),
     }
     assert!(crl_tick(&mut n).is_empty());
-    let held = n.published_crls().unwrap();
+    let held = n.revocations().published_crls().unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!((held[0].number, held[0].revoked), (3, 1));
     // A server stopped past the next update publishes at its first tick back.
