@@ -281,7 +281,7 @@ pub struct Joined {
     pub host: String,
     /// Trusted roots received.
     pub trusted_roots: usize,
-    /// The servers this agent may poll from now on (see `Node::agent_servers`).
+    /// The servers this agent may poll from now on (see `Agent::agent_servers`).
     pub servers: Vec<String>,
 }
 
@@ -451,7 +451,7 @@ fn poll_order(servers: Vec<String>, last: Option<String>) -> Vec<String> {
 }
 
 /// One poll: heartbeat, trust sync, renewal when due, at the first server that answers
-/// (the one that answered last first, see [`Node::agent_servers`]). A server that does
+/// (the one that answered last first, see [`Agent::agent_servers`](certherd_ca::Agent::agent_servers)). A server that does
 /// not answer (no connection, a late or broken answer, a 5xx) is passed over for the
 /// next; a server whose certificate does not validate to the roots this host trusts (the
 /// pool's CA, pinned at join) is refused, nothing is sent to it, and said so in

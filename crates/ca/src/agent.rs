@@ -768,7 +768,7 @@ pub struct AgentSummary {
     /// Whether it verifies the server.
     pub verification: bool,
     /// The servers it may poll, in the order it tries them after the last one that
-    /// answered (see [`Node::agent_servers`]).
+    /// answered (see [`Agent::agent_servers`]).
     pub servers: Vec<String>,
     /// The server that answered last.
     pub last_server: Option<String>,

@@ -4,6 +4,30 @@
 //! This crate joins the pure core (rules), the x509 crate (bytes) and a store (state). It
 //! does no network I/O and never reads the wall clock: the [`certherd_core::Clock`] is
 //! passed in, so every operation can be run at a chosen date.
+//!
+//! # Shape: one context, feature facets over it
+//!
+//! [`Node`] is the shared context: the store, the clock, the settings and profiles, the
+//! signing CA (loaded once), the audit record and the batch commit. The node's own
+//! lifecycle (init, issue, renew, import, trust, CA rotation, the inventory views) are its
+//! methods. Every other feature is a facet: a small type holding a borrow of the node,
+//! reached through an accessor (`&self` to read, `_mut` to change), in its own module:
+//!
+//! | accessor | facet | feature |
+//! |---|---|---|
+//! | [`Node::fleet`] / [`Node::fleet_mut`] | [`Fleet`] | fleet server rules: hosts, enrolment, orders, pool trust, verification |
+//! | [`Node::agent`] / [`Node::agent_mut`] | [`Agent`] | a joined host's own state: server, identity, targets, polls |
+//! | [`Node::key_providers`] / [`Node::key_providers_mut`] | [`KeyProviders`] | KMIP key providers |
+//! | [`Node::watches`] / [`Node::watches_mut`] | [`Watches`] | watched endpoints and files |
+//! | [`Node::admin`] / [`Node::admin_mut`] | [`Admin`] | admin API credentials |
+//! | [`Node::alarms`] / [`Node::alarms_mut`] | [`Alarms`] | alarms and the notification outbox |
+//! | [`Node::revocations`] / [`Node::revocations_mut`] | [`Revocations`] | revocation and CRLs |
+//!
+//! Why: each feature sees the context through its public and crate API, never another
+//! feature's internals; when one feature needs another (removing a host revokes its
+//! certificates and clears its alarms) it goes through that feature's facet, as any
+//! caller does. So a feature can move to its own crate over the context without touching
+//! the others, and [`Node`] no longer grows with every feature.
 #![forbid(unsafe_code)]
 
 mod admin;

@@ -1,5 +1,6 @@
-//! The node: a store, its settings, the profiles and the clock, and the shared helpers the
-//! operations use.
+//! The node, the shared context: a store, its settings, the profiles and the clock, the
+//! shared helpers the operations use, and the accessors of the feature facets (see the
+//! crate documentation).
 
 use std::rc::Rc;
 
@@ -66,7 +67,9 @@ fn backup_alias(r: &EntryRef, stamp: &str, n: u32) -> String {
 /// tests make it abort or panic there.
 pub type FaultHook = Rc<dyn Fn(&str)>;
 
-/// One node's certificate inventory and the operations on it.
+/// One node's certificate inventory: the shared context (store, clock, settings, profiles,
+/// signing CA, audit) with the node's own lifecycle operations; the other features are
+/// facets reached through its accessors ([`Node::fleet`], [`Node::agent`], ...).
 pub struct Node<S: Store> {
     pub(crate) store: S,
     pub(crate) clock: Box<dyn Clock>,

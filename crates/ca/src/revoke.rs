@@ -485,7 +485,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
     }
 
     /// Publishes a new CRL from every publishing CA when one is due (see
-    /// [`Node::crl_refresh_due`]) or when `force`; returns what was published.
+    /// [`Self::crl_refresh_due`]) or when `force`; returns what was published.
     pub fn crl_refresh(&mut self, force: bool) -> Result<Vec<PublishedCrl>, Error>
     where
         N: DerefMut,

@@ -99,7 +99,7 @@ impl Judge {
     /// certificate (named after the path, `-1`, `-2`... for a bundle) with the file's own
     /// findings and the inspection's, and the certificate's entry; a lone watch for a file
     /// without certificates. Pure and `&self`, so many threads can share one judge; the
-    /// node writes the result with [`Node::record_file_scans`].
+    /// node writes the result with [`Watches::record_file_scans`].
     pub fn prepare_file(&self, f: FileFinding) -> Result<Vec<(Watch, Option<Entry>)>, Error> {
         let store = WatchKind::File.store();
         let base = file_alias_base(&f.path);
