@@ -15,7 +15,7 @@ use crate::Error;
 /// Writes every target file whose contents differ; returns the paths written.
 pub fn write_targets<S: Store>(node: &Node<S>) -> Result<Vec<PathBuf>, Error> {
     let mut written = Vec::new();
-    for f in node.agent_target_files()? {
+    for f in node.agent().agent_target_files()? {
         if std::fs::read(&f.path).ok().as_deref() == Some(f.contents.as_slice()) {
             continue;
         }
@@ -45,7 +45,7 @@ pub fn reload(command: &str) -> Result<(), String> {
 /// host's trusted roots and must not be listed by a CRL the host holds (the pool's CA
 /// CRL arrives with the trust sync); a revoked or untrusted one fails the handshake.
 pub fn server_config<S: Store>(node: &Node<S>) -> Result<Arc<rustls::ServerConfig>, Error> {
-    let (chain, key) = node.agent_host_identity()?;
+    let (chain, key) = node.agent().agent_host_identity()?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let key = pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec())
         .map_err(|e| Error::Protocol(e.to_string()))?;
@@ -349,8 +349,8 @@ pub fn write_layouts<S: Store>(
     retry: bool,
 ) -> Result<Vec<LayoutDeployed>, Error> {
     let mut out = Vec::new();
-    for t in node.agent_layout_targets()? {
-        let pending = retry && node.agent_reload_pending(&t.dir)?;
+    for t in node.agent().agent_layout_targets()? {
+        let pending = retry && node.agent().agent_reload_pending(&t.dir)?;
         let written = match t.files {
             Err(e) => Err(e),
             Ok(files) if layout_on_disk(&t.dir, &files) => Ok(None),
@@ -374,7 +374,7 @@ pub fn write_layouts<S: Store>(
                     Some(cmd) => match reload_within(cmd, t.reload_timeout) {
                         Ok(said) => {
                             drop(replaced.map(certherd_ca::layout::Replaced::commit));
-                            node.agent_set_reload_pending(&t.dir, false)?;
+                            node.agent_mut().agent_set_reload_pending(&t.dir, false)?;
                             LayoutOutcome::Written {
                                 files,
                                 reloaded: Some((cmd.clone(), said)),
@@ -394,7 +394,8 @@ pub fn write_layouts<S: Store>(
                                 }
                                 None => Kept::Unchanged,
                             };
-                            node.agent_set_reload_pending(&t.dir, kept != Kept::PutBack)?;
+                            node.agent_mut()
+                                .agent_set_reload_pending(&t.dir, kept != Kept::PutBack)?;
                             LayoutOutcome::ReloadFailed { files, error, kept }
                         }
                     },

@@ -281,7 +281,7 @@ pub struct Joined {
     pub host: String,
     /// Trusted roots received.
     pub trusted_roots: usize,
-    /// The servers this agent may poll from now on (see `Node::agent_servers`).
+    /// The servers this agent may poll from now on (see `Agent::agent_servers`).
     pub servers: Vec<String>,
 }
 
@@ -373,7 +373,9 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
             )
         }
     };
-    let req = node.agent_prepare(&hostname, &ips, key_algo, server_key_algo)?;
+    let req = node
+        .agent()
+        .agent_prepare(&hostname, &ips, key_algo, server_key_algo)?;
     let id = identity(req.pool_cert.clone(), &req.pool_key)?;
     let recorder = Arc::new(RecordingVerifier::default());
     let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
@@ -398,19 +400,22 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         "host_chain",
         PemKind::Certificate,
     )?;
-    node.agent_install(&req, server, &normalize(ca_fingerprint), &chain)?;
-    node.agent_set_server_key_algo(host_key_algo(v.host_key_algo.as_deref())?)?;
+    node.agent_mut()
+        .agent_install(&req, server, &normalize(ca_fingerprint), &chain)?;
+    node.agent_mut()
+        .agent_set_server_key_algo(host_key_algo(v.host_key_algo.as_deref())?)?;
     let mut given = vec![server.to_owned()];
     given.extend(more_servers.iter().cloned());
-    node.agent_set_servers_given(&given)?;
-    node.agent_answered(&proto::dedup_servers([server]).concat(), &v.servers)?;
+    node.agent_mut().agent_set_servers_given(&given)?;
+    node.agent_mut()
+        .agent_answered(&proto::dedup_servers([server]).concat(), &v.servers)?;
     let roots = pems(&v.trusted_roots, "trusted_roots", PemKind::Certificate)?;
     let crls = pems(&v.crls, "crls", PemKind::Crl)?;
-    node.agent_sync_trust(&roots, &crls)?;
+    node.agent_mut().agent_sync_trust(&roots, &crls)?;
     Ok(Joined {
         host: if v.host.is_empty() { hostname } else { v.host },
         trusted_roots: roots.len(),
-        servers: node.agent_servers()?,
+        servers: node.agent().agent_servers()?,
     })
 }
 
@@ -446,14 +451,17 @@ fn poll_order(servers: Vec<String>, last: Option<String>) -> Vec<String> {
 }
 
 /// One poll: heartbeat, trust sync, renewal when due, at the first server that answers
-/// (the one that answered last first, see [`Node::agent_servers`]). A server that does
+/// (the one that answered last first, see [`Agent::agent_servers`](certherd_ca::Agent::agent_servers)). A server that does
 /// not answer (no connection, a late or broken answer, a 5xx) is passed over for the
 /// next; a server whose certificate does not validate to the roots this host trusts (the
 /// pool's CA, pinned at join) is refused, nothing is sent to it, and said so in
 /// [`Polled::skipped`]; any other refusal ends the poll. The agent authenticates with its
 /// pool-internal certificate.
 pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, Error> {
-    let servers = poll_order(node.agent_servers()?, node.agent_last_server()?);
+    let servers = poll_order(
+        node.agent().agent_servers()?,
+        node.agent().agent_last_server()?,
+    );
     if servers.is_empty() {
         return Err(Error::NotJoined);
     }
@@ -483,7 +491,7 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
 
 /// One poll at the server `url`.
 fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result<Polled, Error> {
-    let verifying = node.agent_verification()?;
+    let verifying = node.agent().agent_verification()?;
     // After the join, the server is trusted the way the pool trusts: by the roots the
     // server distributes, so a staged CA rotation never breaks the session, and a server
     // of another CA is refused.
@@ -493,7 +501,7 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
         .map(|c| certherd_x509::hex(&certherd_x509::sha256(c)))
         .collect();
     let (address, host) = host_port(url)?;
-    let (pool_cert, pool_key) = node.agent_identity()?;
+    let (pool_cert, pool_key) = node.agent().agent_identity()?;
     let id = identity(pool_cert, &pool_key)?;
     let endpoint = Endpoint {
         address,
@@ -518,10 +526,10 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
         }
         http::post_within(&mut stream, timeout, &host, path, &body)
     };
-    let due = node.agent_renewal_due()?;
+    let due = node.agent().agent_renewal_due()?;
     // The last deploy's problem (a layout not written, a reload that failed), so the
     // server raises `deploy-failed`; null clears it.
-    let deploy_error = node.agent_deploy_error()?;
+    let deploy_error = node.agent().agent_deploy_error()?;
     let request = |csr: Option<&[u8]>| proto::PollRequest {
         renew_csr: csr.map(csr_pem),
         verification: verifying,
@@ -538,7 +546,7 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
                 Error::Refused { message, .. } => message,
                 other => other.to_string(),
             };
-            node.agent_forget_server()?;
+            node.agent_mut().agent_forget_server()?;
             return Err(Error::HostRemoved {
                 server: url.to_owned(),
                 message,
@@ -547,13 +555,14 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
         other => other?,
     };
     // The server's `host` profile decides the algorithm of the next host key, if it sets one.
-    node.agent_set_server_key_algo(host_key_algo(v.host_key_algo.as_deref())?)?;
+    node.agent_mut()
+        .agent_set_server_key_algo(host_key_algo(v.host_key_algo.as_deref())?)?;
     let mut due = due;
     if v.renew && v.host_chain.is_none() {
         // The server ordered a new certificate (`fleet renew`), or refused the CSR sent
         // because its key is not of the algorithm the host profile now sets: a new key,
         // and ask again (once).
-        let (key, csr) = node.agent_new_host_key()?;
+        let (key, csr) = node.agent().agent_new_host_key()?;
         let (status, reply) = send(proto::POLL, proto::encode(&request(Some(&csr))))?;
         v = answer(status, &reply)?;
         due = Some((key, csr));
@@ -564,7 +573,7 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
     };
     if v.refresh_pool {
         // A new pool-internal identity, registered over a session the old one authenticates.
-        let (key, cert) = node.agent_new_pool_identity()?;
+        let (key, cert) = node.agent().agent_new_pool_identity()?;
         let (status, reply) = send(
             proto::POOL,
             proto::encode(&proto::PoolRequest {
@@ -572,20 +581,21 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
             }),
         )?;
         answer::<proto::PoolAnswer>(status, &reply)?;
-        node.agent_install_pool_identity(&key, &cert)?;
+        node.agent_mut().agent_install_pool_identity(&key, &cert)?;
         out.pool_refreshed = true;
     }
     if let (Some((key, _)), Some(chain)) = (&due, &v.host_chain) {
-        node.agent_install_host(key, &pems(chain, "host_chain", PemKind::Certificate)?)?;
+        node.agent_mut()
+            .agent_install_host(key, &pems(chain, "host_chain", PemKind::Certificate)?)?;
         out.renewed = true;
     }
-    let (added, removed) = node.agent_sync_trust(
+    let (added, removed) = node.agent_mut().agent_sync_trust(
         &pems(&v.trusted_roots, "trusted_roots", PemKind::Certificate)?,
         &pems(&v.crls, "crls", PemKind::Crl)?,
     )?;
     out.trust_added = added;
     out.trust_removed = removed;
-    node.agent_answered(url, &v.servers)?;
+    node.agent_mut().agent_answered(url, &v.servers)?;
     Ok(out)
 }
 

@@ -6,6 +6,8 @@ use certherd_core::{OffsetDateTime, Span};
 use certherd_store::{AdminCredential, AdminRole, Change, CredentialKind, Store};
 use certherd_x509::{CertSpec, Eku, PrivateKey, RevocationReason, Role};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::{Error, Node};
 
 /// The prefix of every admin bearer token (`cha1_` and 64 hex digits).
@@ -47,7 +49,28 @@ pub enum AdminAuth {
     UntrustedIssuer(AdminCredential),
 }
 
-impl<S: Store> Node<S> {
+/// The admin credentials over a node's context: tokens and client certificates for the server's admin API, their checks and their audit. Reached by
+/// [`Node::admin`] (reads) and [`Node::admin_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct Admin<N> {
+    node: N,
+}
+
+impl<N> Admin<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> Admin<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> Admin<N> {
     fn credential(
         &self,
         name: &str,
@@ -62,7 +85,7 @@ impl<S: Store> Node<S> {
             name: name.to_owned(),
             kind,
             role,
-            created_at: Some(self.now()),
+            created_at: Some(self.node.now()),
             expires_at,
             revoked_at: None,
             cert: None,
@@ -73,7 +96,7 @@ impl<S: Store> Node<S> {
         let expires = c
             .expires_at
             .map_or_else(|| "never".to_owned(), certherd_x509::rfc3339);
-        self.audit(
+        self.node.audit(
             "admin-credential",
             &c.name,
             format!(
@@ -93,10 +116,13 @@ impl<S: Store> Node<S> {
         role: AdminRole,
         valid_for: Option<Span>,
         random: [u8; 32],
-    ) -> Result<String, Error> {
+    ) -> Result<String, Error>
+    where
+        N: DerefMut,
+    {
         let token = format!("{ADMIN_PREFIX}{}", certherd_x509::hex(&random));
         let sha = certherd_x509::hex(&certherd_x509::sha256(token.as_bytes()));
-        let expires = valid_for.map(|s| s.after(self.now()));
+        let expires = valid_for.map(|s| s.after(self.node.now()));
         let c = self.credential(name, sha, CredentialKind::Bearer, role, expires)?;
         self.commit(&[
             self.credential_audit(&c),
@@ -114,11 +140,14 @@ impl<S: Store> Node<S> {
         name: &str,
         role: AdminRole,
         valid_for: Option<Span>,
-    ) -> Result<AdminClientCert, Error> {
+    ) -> Result<AdminClientCert, Error>
+    where
+        N: DerefMut,
+    {
         let _: certherd_core::Alias = name.parse()?;
-        let ca = self.signing_ca()?;
-        let now = self.now();
-        let key = PrivateKey::generate(self.default_key_algo())?;
+        let ca = self.node.signing_ca()?;
+        let now = self.node.now();
+        let key = PrivateKey::generate(self.node.default_key_algo())?;
         let wanted = valid_for.unwrap_or(ADMIN_CERT_LIFETIME).after(now);
         let spec = CertSpec {
             common_name: name.to_owned(),
@@ -166,12 +195,15 @@ impl<S: Store> Node<S> {
 
     /// `admin credential list`: every admin credential, revoked and expired ones too.
     pub fn admin_credentials(&self) -> Result<Vec<AdminCredential>, Error> {
-        Ok(self.store.admin_credentials()?)
+        Ok(self.node.store().admin_credentials()?)
     }
 
-    /// `admin credential revoke NAME`: [`Node::admin_credential_revoke_for`] with the
+    /// `admin credential revoke NAME`: [`Admin::admin_credential_revoke_for`] with the
     /// reason `cessationOfOperation`, by `local`.
-    pub fn admin_credential_revoke(&mut self, name: &str) -> Result<usize, Error> {
+    pub fn admin_credential_revoke(&mut self, name: &str) -> Result<usize, Error>
+    where
+        N: DerefMut,
+    {
         self.admin_credential_revoke_for(name, RevocationReason::CessationOfOperation, "local")
     }
 
@@ -185,9 +217,13 @@ impl<S: Store> Node<S> {
         name: &str,
         reason: RevocationReason,
         by: &str,
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, Error>
+    where
+        N: DerefMut,
+    {
         let live: Vec<AdminCredential> = self
-            .store
+            .node
+            .store()
             .admin_credentials()?
             .into_iter()
             .filter(|c| c.name == name && c.revoked_at.is_none())
@@ -199,15 +235,19 @@ impl<S: Store> Node<S> {
         for c in live.iter().filter(|c| c.kind == CredentialKind::ClientCert) {
             // Certificates issued before they were kept cannot be listed: only refused.
             if let Some(der) = &c.cert {
-                records.extend(self.admin_cert_revocation(name, der, reason, by)?);
+                records.extend(
+                    self.node
+                        .revocations()
+                        .admin_cert_revocation(name, der, reason, by)?,
+                );
             }
         }
         let mut changes = vec![
             Change::RevokeAdminCredentials {
                 name: name.to_owned(),
-                at: self.now(),
+                at: self.node.now(),
             },
-            self.audit(
+            self.node.audit(
                 "admin-credential-revoke",
                 name,
                 format!(
@@ -220,20 +260,20 @@ impl<S: Store> Node<S> {
         ];
         if !records.is_empty() {
             changes.extend(records.iter().cloned().map(Change::PutRevocation));
-            changes.extend(self.crl_changes(&records)?.0);
+            changes.extend(self.node.revocations().crl_changes(&records)?.0);
         }
         self.commit(&changes)?;
         Ok(live.len())
     }
 
     fn judge_credential(&self, sha256: &str) -> Result<AdminAuth, Error> {
-        let Some(c) = self.store.admin_credential(sha256)? else {
+        let Some(c) = self.node.store().admin_credential(sha256)? else {
             return Ok(AdminAuth::Unknown);
         };
         if c.revoked_at.is_some() {
             return Ok(AdminAuth::Revoked(c));
         }
-        if c.expires_at.is_some_and(|t| t <= self.now()) {
+        if c.expires_at.is_some_and(|t| t <= self.node.now()) {
             return Ok(AdminAuth::Expired(c));
         }
         Ok(AdminAuth::Accepted(c))
@@ -275,7 +315,7 @@ impl<S: Store> Node<S> {
     /// Whether `der` is signed by a CA of this home that is trusted now: the signing CA,
     /// or the retiring one while a rotation is in progress (a retired root is neither).
     fn issued_by_trusted_ca(&self, der: &[u8]) -> Result<bool, Error> {
-        let signing = match self.signing_ca() {
+        let signing = match self.node.signing_ca() {
             Ok(ca) => ca,
             Err(Error::CaNotReady(_)) => return Ok(false),
             Err(e) => return Err(e),
@@ -283,22 +323,26 @@ impl<S: Store> Node<S> {
         if certherd_x509::CertInfo::is_signed_by(der, &signing.cert) {
             return Ok(true);
         }
-        let Some(alias) = self.store.meta(crate::node::keys::CA_RETIRING)? else {
+        let Some(alias) = self.node.store().meta(crate::node::keys::CA_RETIRING)? else {
             return Ok(false);
         };
         let retiring: certherd_core::EntryRef =
             format!("{}/{alias}", certherd_core::StoreName::CA).parse()?;
         Ok(self
-            .store
+            .node
+            .store()
             .entry(&retiring)?
             .is_some_and(|e| certherd_x509::CertInfo::is_signed_by(der, &e.cert)))
     }
 }
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Admin<N> {
     /// Writes one call of the admin API to the audit log: `admin-api`, the credential's
     /// name (`-` when none was presented) and what was asked and answered.
-    pub fn audit_admin_call(&mut self, credential: &str, detail: &str) -> Result<(), Error> {
-        self.commit(&[self.audit("admin-api", credential, detail)])
+    pub fn audit_admin_call(&mut self, credential: &str, detail: &str) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
+        self.commit(&[self.node.audit("admin-api", credential, detail)])
     }
 }

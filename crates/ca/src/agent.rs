@@ -7,6 +7,8 @@ use certherd_core::{AgentTarget, EntryKind, EntryRef, Source, TargetLayout};
 use certherd_store::{Change, Store};
 use certherd_x509::{CertInfo, CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::layout::{layout_files, LayoutFile};
 use crate::node::keys;
 use crate::{Error, Layout, LayoutError, Node};
@@ -94,7 +96,28 @@ fn csr_for(
     Ok(certherd_x509::signing_request(&spec, key)?)
 }
 
-impl<S: Store> Node<S> {
+/// A joined agent's own state over a node's context: its server and identity, its host and pool certificates, its targets, polls and deploy results. Reached by
+/// [`Node::agent`] (reads) and [`Node::agent_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct Agent<N> {
+    node: N,
+}
+
+impl<N> Agent<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> Agent<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// Makes the keys, the pool-internal certificate (self-signed, `pool-internal` profile)
     /// and the host certificate's CSR for names `hostname` and `ips`. The host key is of
     /// the algorithm [`join_key_algo`] chooses from `key_algo` (`--key-algo`) and
@@ -112,9 +135,9 @@ impl<S: Store> Node<S> {
             return Err(Error::InvalidHostname(hostname.to_owned()));
         }
         let host_algo = join_key_algo(hostname, key_algo, server_key_algo)?;
-        let now = self.now();
+        let now = self.node.now();
         let pool_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
-        let profile = self.profiles.get("pool-internal")?.clone();
+        let profile = self.node.profiles().get("pool-internal")?.clone();
         let spec = CertSpec {
             common_name: hostname.to_owned(),
             organization: None,
@@ -147,8 +170,11 @@ impl<S: Store> Node<S> {
         server_url: &str,
         server_ca_sha256: &str,
         host_chain: &[Vec<u8>],
-    ) -> Result<(), Error> {
-        let now = self.now();
+    ) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
+        let now = self.node.now();
         let host_cert = host_chain
             .first()
             .ok_or_else(|| Error::Invalid("the server sent no host certificate".into()))?;
@@ -159,7 +185,7 @@ impl<S: Store> Node<S> {
         let pool_info = CertInfo::from_der(&req.pool_cert)?;
         let host_ref: EntryRef = AGENT_HOST_ENTRY.parse()?;
         let pool_ref: EntryRef = AGENT_POOL_ENTRY.parse()?;
-        let host_meta = self.meta_for(
+        let host_meta = self.node.meta_for(
             host_ref.clone(),
             &info,
             EntryKind::KeyPair,
@@ -167,7 +193,7 @@ impl<S: Store> Node<S> {
             Source::Issued,
             None,
         );
-        let pool_meta = self.meta_for(
+        let pool_meta = self.node.meta_for(
             pool_ref.clone(),
             &pool_info,
             EntryKind::KeyPair,
@@ -181,7 +207,7 @@ impl<S: Store> Node<S> {
             Change::CreateStore(certherd_core::StoreName::TRUSTED_ROOTS.parse()?, now),
             Change::CreateStore(certherd_core::StoreName::BACKUP.parse()?, now),
             Change::PutEntry {
-                entry: Box::new(Self::entry_with_key(
+                entry: Box::new(Node::<S>::entry_with_key(
                     host_meta,
                     host_cert.clone(),
                     host_chain[1..].to_vec(),
@@ -190,7 +216,7 @@ impl<S: Store> Node<S> {
                 replace: true,
             },
             Change::PutEntry {
-                entry: Box::new(Self::entry_with_key(
+                entry: Box::new(Node::<S>::entry_with_key(
                     pool_meta,
                     req.pool_cert.clone(),
                     vec![],
@@ -225,7 +251,8 @@ impl<S: Store> Node<S> {
                 },
                 None => Change::DeleteMeta(SERVER_KEY_ALGO.into()),
             },
-            self.audit("agent-join", &req.hostname, format!("server {server_url}")),
+            self.node
+                .audit("agent-join", &req.hostname, format!("server {server_url}")),
             Change::SetMeta {
                 key: certherd_store::INITIALIZED.into(),
                 value: now.unix_timestamp().to_string(),
@@ -235,12 +262,15 @@ impl<S: Store> Node<S> {
 
     /// Whether this home is a host agent's (its certificates are renewed through the server).
     pub fn is_agent(&self) -> Result<bool, Error> {
-        Ok(self.store.meta(keys::MODE)?.as_deref() == Some("agent"))
+        Ok(self.node.store().meta(keys::MODE)?.as_deref() == Some("agent"))
     }
 
     /// The server this agent joined and the SHA-256 of the root CA it pinned.
     pub fn agent_server(&self) -> Result<(String, String), Error> {
-        match (self.store.meta(SERVER_URL)?, self.store.meta(SERVER_CA)?) {
+        match (
+            self.node.store().meta(SERVER_URL)?,
+            self.node.store().meta(SERVER_CA)?,
+        ) {
             (Some(u), Some(c)) => Ok((u, c)),
             _ => Err(Error::Invalid(
                 "this home has not joined a server: run `certherd agent join` first".into(),
@@ -250,7 +280,7 @@ impl<S: Store> Node<S> {
 
     /// The pool-internal certificate and key this agent authenticates with.
     pub fn agent_identity(&self) -> Result<(Vec<u8>, PrivateKey), Error> {
-        let e = self.load(&AGENT_POOL_ENTRY.parse()?)?;
+        let e = self.node.load(&AGENT_POOL_ENTRY.parse()?)?;
         let key = e
             .key
             .ok_or_else(|| Error::Invalid("the pool-internal entry has no key".into()))?;
@@ -260,10 +290,11 @@ impl<S: Store> Node<S> {
     /// When the host certificate is due (the renewal policy at the node's clock), a new
     /// key and its CSR for the same names.
     pub fn agent_renewal_due(&self) -> Result<Option<(PrivateKey, Vec<u8>)>, Error> {
-        let e = self.load(&AGENT_HOST_ENTRY.parse()?)?;
+        let e = self.node.load(&AGENT_HOST_ENTRY.parse()?)?;
         if !self
-            .policy
-            .is_due(&e.meta, self.now(), self.thresholds.warn)
+            .node
+            .renewal_policy()
+            .is_due(&e.meta, self.node.now(), self.node.thresholds().warn)
         {
             return Ok(None);
         }
@@ -275,7 +306,7 @@ impl<S: Store> Node<S> {
     /// before the choice was remembered).
     pub fn agent_host_key_algo(&self) -> Result<KeyAlgorithm, Error> {
         for key in [SERVER_KEY_ALGO, KEY_ALGO] {
-            if let Some(a) = self.store.meta(key)?.and_then(|v| v.parse().ok()) {
+            if let Some(a) = self.node.store().meta(key)?.and_then(|v| v.parse().ok()) {
                 return Ok(a);
             }
         }
@@ -284,8 +315,11 @@ impl<S: Store> Node<S> {
 
     /// Records the host key algorithm the server's last answer set (`None`: the server's
     /// profile sets none, and the host's own choice applies again).
-    pub fn agent_set_server_key_algo(&mut self, algo: Option<KeyAlgorithm>) -> Result<(), Error> {
-        let held = self.store.meta(SERVER_KEY_ALGO)?;
+    pub fn agent_set_server_key_algo(&mut self, algo: Option<KeyAlgorithm>) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
+        let held = self.node.store().meta(SERVER_KEY_ALGO)?;
         if held.as_deref() == algo.map(KeyAlgorithm::name) {
             return Ok(());
         }
@@ -301,15 +335,23 @@ impl<S: Store> Node<S> {
     /// A new host key (of [`Self::agent_host_key_algo`]) and its CSR for the names of the
     /// current host certificate.
     pub fn agent_new_host_key(&self) -> Result<(PrivateKey, Vec<u8>), Error> {
-        let e = self.load(&AGENT_HOST_ENTRY.parse()?)?;
+        let e = self.node.load(&AGENT_HOST_ENTRY.parse()?)?;
         let info = CertInfo::from_der(&e.cert)?;
         let key = PrivateKey::generate(self.agent_host_key_algo()?)?;
-        let csr = csr_for(&self.hostname()?, &info.ip_addresses, &key, self.now())?;
+        let csr = csr_for(
+            &self.node.hostname()?,
+            &info.ip_addresses,
+            &key,
+            self.node.now(),
+        )?;
         Ok((key, csr))
     }
 
     /// Installs a renewed host certificate; the previous one moves to backup.
-    pub fn agent_install_host(&mut self, key: &PrivateKey, chain: &[Vec<u8>]) -> Result<(), Error> {
+    pub fn agent_install_host(&mut self, key: &PrivateKey, chain: &[Vec<u8>]) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let cert = chain
             .first()
             .ok_or_else(|| Error::Invalid("the server sent no host certificate".into()))?;
@@ -318,9 +360,9 @@ impl<S: Store> Node<S> {
             return Err(Error::KeyMismatch);
         }
         let r: EntryRef = AGENT_HOST_ENTRY.parse()?;
-        let backup = self.backup_ref(&r, &[])?;
-        let now = self.now();
-        let meta = self.meta_for(
+        let backup = self.node.backup_ref(&r, &[])?;
+        let now = self.node.now();
+        let meta = self.node.meta_for(
             r.clone(),
             &info,
             EntryKind::KeyPair,
@@ -335,7 +377,7 @@ impl<S: Store> Node<S> {
                 at: now,
             },
             Change::PutEntry {
-                entry: Box::new(Self::entry_with_key(
+                entry: Box::new(Node::<S>::entry_with_key(
                     meta,
                     cert.clone(),
                     chain[1..].to_vec(),
@@ -343,7 +385,8 @@ impl<S: Store> Node<S> {
                 )),
                 replace: false,
             },
-            self.audit("agent-renew", &r, format!("serial {}", info.serial)),
+            self.node
+                .audit("agent-renew", &r, format!("serial {}", info.serial)),
         ])
     }
 
@@ -353,8 +396,11 @@ impl<S: Store> Node<S> {
         &mut self,
         roots: &[Vec<u8>],
         crls: &[Vec<u8>],
-    ) -> Result<(usize, usize), Error> {
-        let held = self.trust_list()?;
+    ) -> Result<(usize, usize), Error>
+    where
+        N: DerefMut,
+    {
+        let held = self.node.trust_list()?;
         let wanted: Vec<String> = roots
             .iter()
             .filter_map(|r| CertInfo::from_der(r).ok().map(|i| i.sha256))
@@ -362,19 +408,19 @@ impl<S: Store> Node<S> {
         let mut added = 0;
         for r in roots {
             let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, r);
-            added += self.trust_add(pem.as_bytes())?.0.len();
+            added += self.node.trust_add(pem.as_bytes())?.0.len();
         }
         let mut removed = 0;
         for m in held.iter().filter(|m| !wanted.contains(&m.sha256)) {
-            self.delete(&m.entry)?;
+            self.node.delete(&m.entry)?;
             removed += 1;
         }
         for c in crls {
-            let held = self.store.crls()?;
+            let held = self.node.store().crls()?;
             let sha = certherd_x509::hex(&certherd_x509::sha256(c));
             if !held.iter().any(|h| h.sha256 == sha) {
                 // A CRL older than the one held is refused by trust_add_crl; keep the newer.
-                let _ = self.trust_add_crl(c);
+                let _ = self.node.trust_add_crl(c);
             }
         }
         Ok((added, removed))
@@ -407,16 +453,16 @@ pub struct TargetFile {
     pub mode: u32,
 }
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// The files the `[[agent.targets]]` without a layout ask for, from the entries as
     /// they are now.
     pub fn agent_target_files(&self) -> Result<Vec<TargetFile>, Error> {
         let mut out = Vec::new();
-        for t in &self.settings.agent.targets {
+        for t in &self.node.settings().agent.targets {
             let AgentTarget::Files { entry, cert, key } = t.resolve()? else {
                 continue;
             };
-            let e = self.load(&entry)?;
+            let e = self.node.load(&entry)?;
             let mut pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &e.cert);
             for c in &e.chain {
                 pem.push_str(&certherd_x509::to_pem(
@@ -449,7 +495,7 @@ impl<S: Store> Node<S> {
     /// or the reason the daemon would refuse them.
     pub fn agent_layout_targets(&self) -> Result<Vec<LayoutTarget>, Error> {
         let mut out = Vec::new();
-        for t in &self.settings.agent.targets {
+        for t in &self.node.settings().agent.targets {
             let AgentTarget::Layout {
                 layout,
                 entry,
@@ -481,12 +527,13 @@ impl<S: Store> Node<S> {
     }
 
     fn render_layout(&self, entry: &EntryRef, layout: Layout) -> Result<Vec<LayoutFile>, Error> {
-        let e = self.load(entry)?;
+        let e = self.node.load(entry)?;
         let Some(key) = &e.key else {
             return Err(LayoutError::NoKey(entry.clone(), layout).into());
         };
         let key = certherd_x509::parse_private_key(key.expose())?;
         let roots: Vec<Vec<u8>> = self
+            .node
             .trust_anchors()?
             .into_iter()
             .map(|c| c.to_vec())
@@ -496,11 +543,14 @@ impl<S: Store> Node<S> {
 
     /// The command to run after a target changed.
     pub fn agent_reload_command(&self) -> Option<String> {
-        self.settings.agent.reload.clone()
+        self.node.settings().agent.reload.clone()
     }
 
     /// Records where the agent serves its host certificate.
-    pub fn agent_set_listen(&mut self, listen: &str) -> Result<(), Error> {
+    pub fn agent_set_listen(&mut self, listen: &str) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         self.commit(&[Change::SetMeta {
             key: LISTEN.into(),
             value: listen.to_owned(),
@@ -509,12 +559,12 @@ impl<S: Store> Node<S> {
 
     /// Where the agent serves its host certificate, if it does.
     pub fn agent_listen(&self) -> Result<Option<String>, Error> {
-        Ok(self.store.meta(LISTEN)?)
+        Ok(self.node.store().meta(LISTEN)?)
     }
 
     /// The host certificate chain and key, to serve.
     pub fn agent_host_identity(&self) -> Result<(Vec<Vec<u8>>, PrivateKey), Error> {
-        let e = self.load(&AGENT_HOST_ENTRY.parse()?)?;
+        let e = self.node.load(&AGENT_HOST_ENTRY.parse()?)?;
         let key = e
             .key
             .ok_or_else(|| Error::Invalid("the host certificate entry has no key".into()))?;
@@ -529,15 +579,22 @@ const LISTEN: &str = "agent.listen";
 /// Meta key of the deploy error the agent reports to the server at its next poll.
 const DEPLOY_ERROR: &str = "agent.deploy_error";
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// The problem of the agent's last deploy, reported at the next poll (`None`: it
     /// went well).
     pub fn agent_deploy_error(&self) -> Result<Option<String>, Error> {
-        Ok(self.store.meta(DEPLOY_ERROR)?.filter(|v| !v.is_empty()))
+        Ok(self
+            .node
+            .store()
+            .meta(DEPLOY_ERROR)?
+            .filter(|v| !v.is_empty()))
     }
 
     /// Records the problem of the last deploy (`None`: it went well).
-    pub fn agent_set_deploy_error(&mut self, error: Option<&str>) -> Result<(), Error> {
+    pub fn agent_set_deploy_error(&mut self, error: Option<&str>) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let value = error.unwrap_or_default();
         if self.agent_deploy_error()?.unwrap_or_default() == value {
             return Ok(());
@@ -552,12 +609,13 @@ impl<S: Store> Node<S> {
 /// Meta key prefix marking a layout directory whose last reload failed.
 const RELOAD_PENDING: &str = "agent.reload_pending:";
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// Whether the last reload of the layout in `dir` failed (so it is run again even
     /// when the files are unchanged).
     pub fn agent_reload_pending(&self, dir: &std::path::Path) -> Result<bool, Error> {
         Ok(self
-            .store
+            .node
+            .store()
             .meta(&format!("{RELOAD_PENDING}{}", dir.display()))?
             .is_some_and(|v| v == "1"))
     }
@@ -567,7 +625,10 @@ impl<S: Store> Node<S> {
         &mut self,
         dir: &std::path::Path,
         pending: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         if self.agent_reload_pending(dir)? == pending {
             return Ok(());
         }
@@ -578,14 +639,14 @@ impl<S: Store> Node<S> {
     }
 }
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// A new pool-internal key and self-signed certificate (`pool-internal` profile).
     pub fn agent_new_pool_identity(&self) -> Result<(PrivateKey, Vec<u8>), Error> {
-        let hostname = self.hostname()?;
-        let now = self.now();
+        let hostname = self.node.hostname()?;
+        let now = self.node.now();
         // ECDSA P-256 whatever the host key: see agent_prepare.
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
-        let profile = self.profiles.get("pool-internal")?.clone();
+        let profile = self.node.profiles().get("pool-internal")?.clone();
         let spec = CertSpec {
             common_name: hostname.clone(),
             organization: None,
@@ -606,12 +667,15 @@ impl<S: Store> Node<S> {
         &mut self,
         key: &PrivateKey,
         cert: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let r: EntryRef = AGENT_POOL_ENTRY.parse()?;
         let info = CertInfo::from_der(cert)?;
-        let backup = self.backup_ref(&r, &[])?;
-        let now = self.now();
-        let meta = self.meta_for(
+        let backup = self.node.backup_ref(&r, &[])?;
+        let now = self.node.now();
+        let meta = self.node.meta_for(
             r.clone(),
             &info,
             EntryKind::KeyPair,
@@ -626,19 +690,28 @@ impl<S: Store> Node<S> {
                 at: now,
             },
             Change::PutEntry {
-                entry: Box::new(Self::entry_with_key(meta, cert.to_vec(), vec![], Some(key))),
+                entry: Box::new(Node::<S>::entry_with_key(
+                    meta,
+                    cert.to_vec(),
+                    vec![],
+                    Some(key),
+                )),
                 replace: false,
             },
-            self.audit("agent-pool-refresh", &r, format!("sha256 {}", info.sha256)),
+            self.node
+                .audit("agent-pool-refresh", &r, format!("sha256 {}", info.sha256)),
         ])
     }
 }
 const VERIFICATION: &str = "agent.verification";
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// The server removed this host: forget the server (its address, its pinned CA) and
     /// the trust it distributed, as both sides of a XenServer pool do when a host leaves.
-    pub fn agent_forget_server(&mut self) -> Result<(), Error> {
+    pub fn agent_forget_server(&mut self) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let mut changes = vec![
             Change::DeleteMeta(SERVER_URL.into()),
             Change::DeleteMeta(SERVER_CA.into()),
@@ -646,33 +719,37 @@ impl<S: Store> Node<S> {
             Change::DeleteMeta(SERVERS_ADVERTISED.into()),
             Change::DeleteMeta(LAST_SERVER.into()),
         ];
-        for m in self.trust_list()? {
+        for m in self.node.trust_list()? {
             changes.push(Change::DeleteEntry(m.entry));
         }
-        changes.push(self.audit(
+        changes.push(self.node.audit(
             "agent-removed",
-            &self.hostname()?,
+            &self.node.hostname()?,
             "the server removed this host; its pins and trust are forgotten",
         ));
         self.commit(&changes)
     }
 }
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// Whether this agent verifies the server (on unless emergency-disabled).
     pub fn agent_verification(&self) -> Result<bool, Error> {
-        Ok(self.store.meta(VERIFICATION)?.as_deref() != Some("disabled"))
+        Ok(self.node.store().meta(VERIFICATION)?.as_deref() != Some("disabled"))
     }
 
     /// `agent emergency-disable-verification` / `emergency-reenable-verification`.
-    pub fn agent_set_verification(&mut self, enabled: bool) -> Result<(), Error> {
+    pub fn agent_set_verification(&mut self, enabled: bool) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let value = if enabled { "enabled" } else { "disabled" };
         self.commit(&[
             Change::SetMeta {
                 key: VERIFICATION.into(),
                 value: value.into(),
             },
-            self.audit("agent-verification", &self.hostname()?, value),
+            self.node
+                .audit("agent-verification", &self.node.hostname()?, value),
         ])
     }
 }
@@ -691,7 +768,7 @@ pub struct AgentSummary {
     /// Whether it verifies the server.
     pub verification: bool,
     /// The servers it may poll, in the order it tries them after the last one that
-    /// answered (see [`Node::agent_servers`]).
+    /// answered (see [`Agent::agent_servers`]).
     pub servers: Vec<String>,
     /// The server that answered last.
     pub last_server: Option<String>,
@@ -703,18 +780,22 @@ fn unix(value: Option<String>) -> Option<time::OffsetDateTime> {
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
 }
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// Whether this home holds a server to poll (it joined, and was not removed since).
     pub fn agent_joined(&self) -> Result<bool, Error> {
-        Ok(self.store.meta(SERVER_URL)?.is_some() && self.store.meta(SERVER_CA)?.is_some())
+        Ok(self.node.store().meta(SERVER_URL)?.is_some()
+            && self.node.store().meta(SERVER_CA)?.is_some())
     }
 
     /// Records a successful poll at the node's clock; the last error is cleared.
-    pub fn agent_record_poll(&mut self) -> Result<(), Error> {
+    pub fn agent_record_poll(&mut self) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         self.commit(&[
             Change::SetMeta {
                 key: LAST_POLL.into(),
-                value: self.now().unix_timestamp().to_string(),
+                value: self.node.now().unix_timestamp().to_string(),
             },
             Change::DeleteMeta(LAST_ERROR.into()),
             Change::DeleteMeta(LAST_ERROR_AT.into()),
@@ -722,7 +803,10 @@ impl<S: Store> Node<S> {
     }
 
     /// Records a failed poll and why, at the node's clock.
-    pub fn agent_record_poll_error(&mut self, message: &str) -> Result<(), Error> {
+    pub fn agent_record_poll_error(&mut self, message: &str) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         self.commit(&[
             Change::SetMeta {
                 key: LAST_ERROR.into(),
@@ -730,7 +814,7 @@ impl<S: Store> Node<S> {
             },
             Change::SetMeta {
                 key: LAST_ERROR_AT.into(),
-                value: self.now().unix_timestamp().to_string(),
+                value: self.node.now().unix_timestamp().to_string(),
             },
         ])
     }
@@ -738,27 +822,28 @@ impl<S: Store> Node<S> {
     /// The agent's server, last poll, last error and host certificate expiry.
     pub fn agent_summary(&self) -> Result<AgentSummary, Error> {
         let last_error = match (
-            self.store.meta(LAST_ERROR)?,
-            unix(self.store.meta(LAST_ERROR_AT)?),
+            self.node.store().meta(LAST_ERROR)?,
+            unix(self.node.store().meta(LAST_ERROR_AT)?),
         ) {
             (Some(m), Some(at)) => Some((at, m)),
             _ => None,
         };
         let host: EntryRef = AGENT_HOST_ENTRY.parse()?;
         let host_not_after = self
-            .store
+            .node
+            .store()
             .entries(Some(&host.store))?
             .into_iter()
             .find(|m| m.entry == host)
             .map(|m| m.not_after);
         Ok(AgentSummary {
-            server: self.store.meta(SERVER_URL)?,
-            last_poll: unix(self.store.meta(LAST_POLL)?),
+            server: self.node.store().meta(SERVER_URL)?,
+            last_poll: unix(self.node.store().meta(LAST_POLL)?),
             last_error,
             host_not_after,
             verification: self.agent_verification()?,
             servers: self.agent_servers()?,
-            last_server: self.store.meta(LAST_SERVER)?,
+            last_server: self.node.store().meta(LAST_SERVER)?,
         })
     }
 }
@@ -769,17 +854,17 @@ fn lines(value: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-impl<S: Store> Node<S> {
+impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     /// The servers this agent may poll, without repeats: the one it joined, those given
     /// with `agent join --server`, then those the server advertised last (`[fleet]
     /// servers`). Empty once the server removed this host.
     pub fn agent_servers(&self) -> Result<Vec<String>, Error> {
-        let Some(joined) = self.store.meta(SERVER_URL)? else {
+        let Some(joined) = self.node.store().meta(SERVER_URL)? else {
             return Ok(Vec::new());
         };
         let mut all = vec![joined];
-        all.extend(lines(self.store.meta(SERVERS_GIVEN)?));
-        all.extend(lines(self.store.meta(SERVERS_ADVERTISED)?));
+        all.extend(lines(self.node.store().meta(SERVERS_GIVEN)?));
+        all.extend(lines(self.node.store().meta(SERVERS_ADVERTISED)?));
         Ok(certherd_protocol::dedup_servers(
             all.iter().map(String::as_str),
         ))
@@ -787,11 +872,14 @@ impl<S: Store> Node<S> {
 
     /// The server that answered last, if any did since the join.
     pub fn agent_last_server(&self) -> Result<Option<String>, Error> {
-        Ok(self.store.meta(LAST_SERVER)?)
+        Ok(self.node.store().meta(LAST_SERVER)?)
     }
 
     /// Records the servers given at join (`agent join --server`, repeated).
-    pub fn agent_set_servers_given(&mut self, servers: &[String]) -> Result<(), Error> {
+    pub fn agent_set_servers_given(&mut self, servers: &[String]) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         self.commit(&[Change::SetMeta {
             key: SERVERS_GIVEN.into(),
             value: certherd_protocol::dedup_servers(servers.iter().map(String::as_str)).join("\n"),
@@ -800,7 +888,10 @@ impl<S: Store> Node<S> {
 
     /// Records that `server` answered, and the servers it advertised (none: the list
     /// advertised before is kept, as a server without `[fleet] servers` advertises none).
-    pub fn agent_answered(&mut self, server: &str, advertised: &[String]) -> Result<(), Error> {
+    pub fn agent_answered(&mut self, server: &str, advertised: &[String]) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let mut changes = vec![Change::SetMeta {
             key: LAST_SERVER.into(),
             value: server.to_owned(),

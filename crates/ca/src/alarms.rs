@@ -7,6 +7,8 @@ use certherd_core::{
 };
 use certherd_store::{Change, Notification, Store};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::{Error, Node};
 
 /// The longest wait between two delivery attempts of one notification.
@@ -59,12 +61,33 @@ fn notification_body(node: &str, change: &AlarmChange) -> String {
     .to_string()
 }
 
-impl<S: Store> Node<S> {
+/// The alarms and their notifications over a node's context: evaluation, history, deploy reports and the outbox. Reached by
+/// [`Node::alarms`] (reads) and [`Node::alarms_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct Alarms<N> {
+    node: N,
+}
+
+impl<N> Alarms<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> Alarms<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
     /// The deploy error `host`'s agent last reported (with the reload's output), if its
     /// last report was one. The row belongs to the host and goes with it, so a host
     /// added again under the same name starts without one.
     pub fn host_deploy_error(&self, host: &str) -> Result<Option<String>, Error> {
-        Ok(self.store.host_state(host)?.deploy_error)
+        Ok(self.node.store().host_state(host)?.deploy_error)
     }
 
     /// Records what `host`'s agent reported of its last deploy (`None`: it succeeded),
@@ -74,7 +97,10 @@ impl<S: Store> Node<S> {
         &mut self,
         host: &str,
         error: Option<&str>,
-    ) -> Result<Vec<AlarmChange>, Error> {
+    ) -> Result<Vec<AlarmChange>, Error>
+    where
+        N: DerefMut,
+    {
         if self.host_deploy_error(host)?.as_deref() == error {
             return Ok(Vec::new());
         }
@@ -96,7 +122,7 @@ impl<S: Store> Node<S> {
 
     /// Every alarm, open and cleared, oldest first.
     pub fn alarm_history(&self) -> Result<Vec<Alarm>, Error> {
-        Ok(self.store.alarms()?)
+        Ok(self.node.store().alarms()?)
     }
 
     /// Evaluates the inventory now: certificates crossing the 30, 14 and 7-day tiers or
@@ -104,11 +130,14 @@ impl<S: Store> Node<S> {
     /// heartbeat window (`[fleet] heartbeat_window`, default 5m); raises what is new, clears what
     /// no longer holds (a renewed certificate's old entry is in `backup` and raises
     /// nothing), and returns the changes.
-    pub fn evaluate_alarms(&mut self) -> Result<Vec<AlarmChange>, Error> {
-        let now = self.now();
-        let entries = certherd_core::fold_copies(&self.store.entries(None)?).items;
+    pub fn evaluate_alarms(&mut self) -> Result<Vec<AlarmChange>, Error>
+    where
+        N: DerefMut,
+    {
+        let now = self.node.now();
+        let entries = certherd_core::fold_copies(&self.node.store().entries(None)?).items;
         let mut conditions = expiry_conditions(&entries, now, &DEFAULT_TIERS);
-        for w in self.store.watches(None)? {
+        for w in self.node.store().watches(None)? {
             // A verified endpoint that a verifying client refuses; its dates raise the
             // expiry tiers instead.
             let refused = w.verify
@@ -134,9 +163,9 @@ impl<S: Store> Node<S> {
             .cloned()
             .collect();
         if !host_entries.is_empty() {
-            let judge = self.judge()?;
+            let judge = self.node.watches().judge()?;
             for m in host_entries {
-                let e = self.load(&m.entry)?;
+                let e = self.node.load(&m.entry)?;
                 let mut chain = vec![e.cert];
                 chain.extend(e.chain);
                 let entry_text = m.entry.to_string();
@@ -166,7 +195,7 @@ impl<S: Store> Node<S> {
             }
         }
         // A live entry whose certificate the CA revoked, until it is renewed or deleted.
-        let revoked = self.revoked_serials()?;
+        let revoked = self.node.revoked_serials()?;
         for m in &entries {
             if crate::inventory::revoked_live(m, &revoked) {
                 conditions.push(Condition {
@@ -177,12 +206,13 @@ impl<S: Store> Node<S> {
         }
         // A joined host silent past its heartbeat window.
         let window = self
-            .settings
+            .node
+            .settings()
             .fleet
             .heartbeat_window
             .unwrap_or(certherd_core::Span::seconds(300))
             .duration();
-        for h in self.store.hosts()? {
+        for h in self.node.store().hosts()? {
             if h.last_seen.is_some_and(|seen| now - seen > window) {
                 conditions.push(Condition {
                     kind: AlarmKind::HostSilent,
@@ -197,14 +227,14 @@ impl<S: Store> Node<S> {
                 });
             }
             // A host whose verification is off (emergency-disable) is held in alarm.
-            if self.host_verification(&h.name)? == Some(false) {
+            if self.node.fleet().host_verification(&h.name)? == Some(false) {
                 conditions.push(Condition {
                     kind: AlarmKind::VerificationDisabled,
                     subject: h.name,
                 });
             }
         }
-        let mut alarms = self.store.alarms()?;
+        let mut alarms = self.node.store().alarms()?;
         let changes = reconcile(&mut alarms, &conditions, now);
         if !changes.is_empty() {
             let batch = self.alarm_batch(&changes)?;
@@ -217,7 +247,7 @@ impl<S: Store> Node<S> {
     /// in one transaction, a change is never recorded without them, nor sent without
     /// being recorded.
     pub(crate) fn alarm_batch(&self, changes: &[AlarmChange]) -> Result<Vec<Change>, Error> {
-        let now = self.now();
+        let now = self.node.now();
         let mut batch: Vec<Change> = changes
             .iter()
             .map(|c| match c {
@@ -229,8 +259,8 @@ impl<S: Store> Node<S> {
                 },
             })
             .collect();
-        if !self.settings.webhooks.is_empty() {
-            let hostname = self.hostname()?;
+        if !self.node.settings().webhooks.is_empty() {
+            let hostname = self.node.hostname()?;
             for c in changes {
                 let mut body = notification_body(&hostname, c);
                 if let AlarmChange::Raised(a) = c {
@@ -244,7 +274,7 @@ impl<S: Store> Node<S> {
                         }
                     }
                 }
-                for hook in &self.settings.webhooks {
+                for hook in &self.node.settings().webhooks {
                     batch.push(Change::QueueNotification {
                         webhook: hook.url.clone(),
                         body: body.clone(),
@@ -259,9 +289,10 @@ impl<S: Store> Node<S> {
     /// Clears now the open alarms about `subjects` (a host being removed), as changes to
     /// commit with the removal.
     pub(crate) fn clear_alarms_about(&self, subjects: &[String]) -> Result<Vec<Change>, Error> {
-        let now = self.now();
+        let now = self.node.now();
         let cleared: Vec<AlarmChange> = self
-            .store
+            .node
+            .store()
             .alarms()?
             .into_iter()
             .filter(|a| a.is_open() && subjects.contains(&a.subject))
@@ -277,19 +308,28 @@ impl<S: Store> Node<S> {
     /// webhook gets its notifications in order: one waiting for its retry holds back the
     /// later ones of the same webhook. A notification for a webhook no longer in the
     /// settings is dropped from the outbox (and the drop audited) instead.
-    pub fn due_notifications(&mut self) -> Result<Vec<DueNotification>, Error> {
-        let now = self.now();
+    pub fn due_notifications(&mut self) -> Result<Vec<DueNotification>, Error>
+    where
+        N: DerefMut,
+    {
+        let now = self.node.now();
         let mut due = Vec::new();
         let mut dropped = Vec::new();
         let mut waiting: Vec<String> = Vec::new();
-        for n in self.store.undelivered()? {
+        for n in self.node.store().undelivered()? {
             if waiting.contains(&n.webhook) {
                 continue;
             }
-            match self.settings.webhooks.iter().find(|w| w.url == n.webhook) {
+            match self
+                .node
+                .settings()
+                .webhooks
+                .iter()
+                .find(|w| w.url == n.webhook)
+            {
                 None => {
                     dropped.push(Change::DeleteNotification(n.id));
-                    dropped.push(self.audit(
+                    dropped.push(self.node.audit(
                         "notification-dropped",
                         &n.webhook,
                         format!(
@@ -318,7 +358,10 @@ impl<S: Store> Node<S> {
         &mut self,
         due: &DueNotification,
         outcome: Result<(), String>,
-    ) -> Result<Option<OffsetDateTime>, Error> {
+    ) -> Result<Option<OffsetDateTime>, Error>
+    where
+        N: DerefMut,
+    {
         let n = &due.notification;
         match outcome {
             Ok(()) => {
@@ -326,7 +369,7 @@ impl<S: Store> Node<S> {
                 Ok(None)
             }
             Err(error) => {
-                let now = self.now();
+                let now = self.node.now();
                 let next = now
                     .checked_add(retry_delay(&due.webhook, n.attempts.saturating_add(1)))
                     .unwrap_or(now);
@@ -346,7 +389,7 @@ impl<S: Store> Node<S> {
     pub fn next_notification_at(&self) -> Result<Option<OffsetDateTime>, Error> {
         let mut seen: Vec<String> = Vec::new();
         let mut next: Option<OffsetDateTime> = None;
-        for n in self.store.undelivered()? {
+        for n in self.node.store().undelivered()? {
             if seen.contains(&n.webhook) {
                 continue;
             }
@@ -358,7 +401,7 @@ impl<S: Store> Node<S> {
 
     /// The outbox: how many notifications wait, and the latest attempt's error.
     pub fn outbox_summary(&self) -> Result<OutboxSummary, Error> {
-        let waiting = self.store.undelivered()?;
+        let waiting = self.node.store().undelivered()?;
         let last_error = waiting
             .iter()
             .filter(|n| n.attempts > 0)

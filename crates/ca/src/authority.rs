@@ -156,7 +156,7 @@ impl<S: Store> Node<S> {
         // A fleet is staged: every joined host must hold the new root before anything it
         // verifies (the server's certificate) is reissued under it.
         let new_sha = self.signing_ca()?.sha256.clone();
-        let waiting_for = self.hosts_without_root(&new_sha)?;
+        let waiting_for = self.fleet().hosts_without_root(&new_sha)?;
         if !waiting_for.is_empty() {
             let current = self.signing_ca()?;
             return Ok(RotationReport {
@@ -177,12 +177,12 @@ impl<S: Store> Node<S> {
             .into_iter()
             .filter(|m| m.issuer_sha256.as_deref() == Some(old.meta.sha256.as_str()))
             .map(|m| m.entry.alias.to_string())
-            .filter(|h| !self.renewal_pending(h).unwrap_or(false))
+            .filter(|h| !self.fleet().renewal_pending(h).unwrap_or(false))
             .collect();
         let ordered = if to_order.is_empty() {
             Vec::new()
         } else {
-            self.order_renewal(&to_order)?
+            self.fleet_mut().order_renewal(&to_order)?
         };
         let issued_by_old = |node: &Self| -> Result<Vec<EntryRef>, Error> {
             Ok(node

@@ -7,6 +7,8 @@ use certherd_core::{EntryKind, EntryRef, Host, JoinToken, Source, StoreName};
 use certherd_store::{Change, HostOrder, Store};
 use certherd_x509::{CertInfo, CertSpec, CsrInfo, Eku, Role};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::{Error, Node};
 
 /// The store holding the server-issued host certificates (the hosts keep their keys).
@@ -46,15 +48,40 @@ pub struct Grant {
     pub host_key_algo: Option<certherd_x509::KeyAlgorithm>,
 }
 
-impl<S: Store> Node<S> {
+/// The fleet's server rules over a node's context: hosts, enrolment, renewal and
+/// pool-refresh orders, pool trust and verification. Reached by [`Node::fleet`] (reads) and
+/// [`Node::fleet_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct Fleet<N> {
+    node: N,
+}
+
+impl<N> Fleet<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> Fleet<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     /// Hosts of the fleet.
     pub fn hosts(&self) -> Result<Vec<Host>, Error> {
-        Ok(self.store.hosts()?)
+        Ok(self.node.store().hosts()?)
     }
 
     /// Orders new host certificates (a new key made on each host) at their next poll:
     /// `fleet renew`, and `host reset-server-cert` for one host. Returns the hosts ordered.
-    pub fn order_renewal(&mut self, hosts: &[String]) -> Result<Vec<String>, Error> {
+    pub fn order_renewal(&mut self, hosts: &[String]) -> Result<Vec<String>, Error>
+    where
+        N: DerefMut,
+    {
         let known = self.hosts()?;
         let chosen: Vec<String> = if hosts.is_empty() {
             known
@@ -78,7 +105,7 @@ impl<S: Store> Node<S> {
             }
             hosts.to_vec()
         };
-        let now = self.now();
+        let now = self.node.now();
         let mut changes: Vec<Change> = chosen
             .iter()
             .map(|h| Change::PutHostOrder {
@@ -87,37 +114,46 @@ impl<S: Store> Node<S> {
                 at: now,
             })
             .collect();
-        changes.push(self.audit("fleet-renew-ordered", "fleet", chosen.join(", ")));
+        changes.push(
+            self.node
+                .audit("fleet-renew-ordered", "fleet", chosen.join(", ")),
+        );
         self.commit(&changes)?;
         Ok(chosen)
     }
 
     /// The pool's certificate verification setting (enabled unless turned off).
     pub fn pool_verification(&self) -> Result<bool, Error> {
-        Ok(self.store.meta(POOL_VERIFICATION)?.as_deref() != Some("disabled"))
+        Ok(self.node.store().meta(POOL_VERIFICATION)?.as_deref() != Some("disabled"))
     }
 
     /// `pool verification enable|disable`.
-    pub fn set_pool_verification(&mut self, enabled: bool) -> Result<(), Error> {
+    pub fn set_pool_verification(&mut self, enabled: bool) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let value = if enabled { "enabled" } else { "disabled" };
         self.commit(&[
             Change::SetMeta {
                 key: POOL_VERIFICATION.into(),
                 value: value.into(),
             },
-            self.audit("pool-verification", "pool", value),
+            self.node.audit("pool-verification", "pool", value),
         ])
     }
 
     /// Each host's verification as it last reported it (`None` before its first report).
     pub fn host_verification(&self, host: &str) -> Result<Option<bool>, Error> {
-        Ok(self.store.host_state(host)?.verification)
+        Ok(self.node.store().host_state(host)?.verification)
     }
 
     /// `host refresh-pool-cert`: the host makes a new pool-internal certificate at its next
     /// poll and registers it over a session authenticated by the old one.
-    pub fn order_pool_refresh(&mut self, host: &str) -> Result<(), Error> {
-        match self.store.host(host)? {
+    pub fn order_pool_refresh(&mut self, host: &str) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
+        match self.node.store().host(host)? {
             None => Err(Error::Invalid(format!(
                 "no host named '{host}' (see `certherd host list`)"
             ))),
@@ -125,14 +161,14 @@ impl<S: Store> Node<S> {
                 Err(Error::Invalid(format!("host '{host}' has not joined yet")))
             }
             Some(_) => {
-                let now = self.now();
+                let now = self.node.now();
                 self.commit(&[
                     Change::PutHostOrder {
                         host: host.to_owned(),
                         order: HostOrder::RefreshPool,
                         at: now,
                     },
-                    self.audit(
+                    self.node.audit(
                         "pool-refresh-ordered",
                         host,
                         "new pool-internal certificate at the next poll",
@@ -144,14 +180,14 @@ impl<S: Store> Node<S> {
 
     /// A host replaces its pinned pool-internal certificate, authenticated by the current
     /// one. The new certificate must be self-signed and name the host.
-    pub fn host_repin(
-        &mut self,
-        client_cert_der: &[u8],
-        new_pool_der: &[u8],
-    ) -> Result<Host, Error> {
+    pub fn host_repin(&mut self, client_cert_der: &[u8], new_pool_der: &[u8]) -> Result<Host, Error>
+    where
+        N: DerefMut,
+    {
         let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
         let mut host = self
-            .store
+            .node
+            .store()
             .host_by_pool(&presented)?
             .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
         let pool = CertInfo::from_der(new_pool_der)?;
@@ -161,19 +197,19 @@ impl<S: Store> Node<S> {
                 host.name
             )));
         }
-        let now = self.now();
+        let now = self.node.now();
         let store: StoreName = POOL_STORE.parse()?;
         let r = EntryRef::new(store.clone(), host.name.parse()?);
         let mut changes = Vec::new();
-        if self.store.entry(&r)?.is_some() {
-            let to = self.backup_ref(&r, &[])?;
+        if self.node.store().entry(&r)?.is_some() {
+            let to = self.node.backup_ref(&r, &[])?;
             changes.push(Change::MoveEntry {
                 from: r.clone(),
                 to,
                 at: now,
             });
         }
-        let meta = self.meta_for(
+        let meta = self.node.meta_for(
             r,
             &pool,
             EntryKind::Certificate,
@@ -182,7 +218,7 @@ impl<S: Store> Node<S> {
             None,
         );
         changes.push(Change::PutEntry {
-            entry: Box::new(Self::entry_with_key(
+            entry: Box::new(Node::<S>::entry_with_key(
                 meta,
                 new_pool_der.to_vec(),
                 vec![],
@@ -197,7 +233,7 @@ impl<S: Store> Node<S> {
             host: host.name.clone(),
             order: HostOrder::RefreshPool,
         });
-        changes.push(self.audit(
+        changes.push(self.node.audit(
             "pool-refresh",
             &host.name,
             format!("pinned sha256 {}", pool.sha256),
@@ -209,7 +245,8 @@ impl<S: Store> Node<S> {
     /// Whether a pool-internal refresh ordered for `host` is still waiting.
     pub fn pool_refresh_pending(&self, host: &str) -> Result<bool, Error> {
         Ok(self
-            .store
+            .node
+            .store()
             .host_state(host)?
             .refresh_pool_ordered_at
             .is_some())
@@ -220,7 +257,7 @@ impl<S: Store> Node<S> {
     pub fn hosts_without_root(&self, sha256: &str) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
         for h in self.hosts()?.into_iter().filter(|h| h.joined_at.is_some()) {
-            let held = self.store.host_state(&h.name)?.roots;
+            let held = self.node.store().host_state(&h.name)?.roots;
             if !held.iter().any(|r| r == sha256) {
                 out.push(h.name);
             }
@@ -230,7 +267,7 @@ impl<S: Store> Node<S> {
 
     /// Whether `/metrics` needs an admin credential (`[metrics] require_token`).
     pub fn metrics_require_token(&self) -> bool {
-        self.settings.metrics.require_token
+        self.node.settings().metrics.require_token
     }
 
     /// The host a join token was issued for, and its enrolled names, without spending the
@@ -239,21 +276,28 @@ impl<S: Store> Node<S> {
     pub fn enrollment(&self, token_text: &str) -> Result<Host, Error> {
         let key = JoinToken::lookup_key(token_text)?;
         let mut token = self
-            .store
+            .node
+            .store()
             .join_token(&key)?
             .ok_or(certherd_core::TokenError::Unknown)?;
         let host = self
-            .store
+            .node
+            .store()
             .host(&token.host)?
             .ok_or(certherd_core::TokenError::Unknown)?;
         // Checked on a copy: nothing is written.
-        token.redeem(&host.name, self.now())?;
+        token.redeem(&host.name, self.node.now())?;
         Ok(host)
     }
 
     /// Whether a renewal ordered for `host` is still waiting for its poll.
     pub fn renewal_pending(&self, host: &str) -> Result<bool, Error> {
-        Ok(self.store.host_state(host)?.renew_ordered_at.is_some())
+        Ok(self
+            .node
+            .store()
+            .host_state(host)?
+            .renew_ordered_at
+            .is_some())
     }
 
     /// `pool certificate-list`: every host's pool-internal and server identity
@@ -265,10 +309,10 @@ impl<S: Store> Node<S> {
             (HOSTS_STORE, "server-identity"),
         ] {
             let name: StoreName = store.parse()?;
-            if !self.store.stores()?.iter().any(|s| s.name == name) {
+            if !self.node.store().stores()?.iter().any(|s| s.name == name) {
                 continue;
             }
-            for meta in self.store.entries(Some(&name))? {
+            for meta in self.node.store().entries(Some(&name))? {
                 out.push(PoolCertificate {
                     host: meta.entry.alias.to_string(),
                     kind,
@@ -288,16 +332,19 @@ impl<S: Store> Node<S> {
         ips: &[std::net::IpAddr],
         ttl: time::Duration,
         random: [u8; 32],
-    ) -> Result<(Host, String, String), Error> {
+    ) -> Result<(Host, String, String), Error>
+    where
+        N: DerefMut,
+    {
         // The name becomes the host certificate's CN and an alias: refuse what cannot be,
         // as the host name it is (not as an alias, which the user never typed).
         if !crate::init::valid_hostname(name) || name.parse::<certherd_core::Alias>().is_err() {
             return Err(Error::InvalidHostname(name.to_owned()));
         }
-        if self.store.host(name)?.is_some() {
+        if self.node.store().host(name)?.is_some() {
             return Err(Error::Invalid(format!("host '{name}' is already enrolled (`certherd host remove {name}` first to enroll it again)")));
         }
-        let now = self.now();
+        let now = self.node.now();
         let host = Host {
             name: name.to_owned(),
             ips: ips.to_vec(),
@@ -307,11 +354,11 @@ impl<S: Store> Node<S> {
             last_seen: None,
         };
         let (token, text) = JoinToken::issue(name, random, now, ttl);
-        let root = CertInfo::from_der(&self.ca_root()?)?;
+        let root = CertInfo::from_der(&self.node.ca_root()?)?;
         self.commit(&[
             Change::PutHost(Box::new(host.clone())),
             Change::PutToken(token.clone()),
-            self.audit(
+            self.node.audit(
                 "host-add",
                 name,
                 format!("token expires {}", certherd_x509::rfc3339(token.expires_at)),
@@ -325,30 +372,33 @@ impl<S: Store> Node<S> {
     /// certherd's CA issued are revoked (cessationOfOperation) and listed in a new CRL,
     /// which are returned. Its tokens, reported verification, held roots and pending
     /// orders go with its row.
-    pub fn host_remove(&mut self, name: &str) -> Result<Vec<crate::Revocation>, Error> {
-        if self.store.host(name)?.is_none() {
+    pub fn host_remove(&mut self, name: &str) -> Result<Vec<crate::Revocation>, Error>
+    where
+        N: DerefMut,
+    {
+        if self.node.store().host(name)?.is_none() {
             return Err(Error::Invalid(format!(
                 "no host named '{name}' (see `certherd host list`)"
             )));
         }
         // Its host certificates (current and superseded) are revoked, and a new CRL
         // published, in the same transaction that forgets it.
-        let (mut changes, revoked) = self.host_revocations(name)?;
+        let (mut changes, revoked) = self.node.revocations().host_revocations(name)?;
         if !revoked.is_empty() {
-            changes.extend(self.crl_changes(&revoked)?.0);
+            changes.extend(self.node.revocations().crl_changes(&revoked)?.0);
         }
         changes.push(Change::DeleteHost(name.to_owned()));
         let mut subjects = vec![name.to_owned()];
         for store in [HOSTS_STORE, POOL_STORE] {
             let r = EntryRef::new(store.parse()?, name.parse()?);
             subjects.push(r.to_string());
-            if self.store.entry(&r)?.is_some() {
+            if self.node.store().entry(&r)?.is_some() {
                 changes.push(Change::DeleteEntry(r));
             }
         }
         // Its open alarms (silent, verification off, its certificate's) clear with it.
-        changes.extend(self.clear_alarms_about(&subjects)?);
-        changes.push(self.audit(
+        changes.extend(self.node.alarms().clear_alarms_about(&subjects)?);
+        changes.push(self.node.audit(
             "host-remove",
             name,
             format!(
@@ -363,7 +413,7 @@ impl<S: Store> Node<S> {
     /// The key algorithm the `host` profile sets for every host key (`[profiles.host]
     /// key_algo`), which agents follow; `None` when each host chooses its own.
     pub fn host_key_algo(&self) -> Result<Option<certherd_x509::KeyAlgorithm>, Error> {
-        Ok(self.profiles.get("host")?.key_algo)
+        Ok(self.node.profiles().get("host")?.key_algo)
     }
 
     /// Refuses a host key of another algorithm than the `host` profile sets.
@@ -389,11 +439,13 @@ impl<S: Store> Node<S> {
             refresh_pool_ordered: false,
             host_chain: None,
             trusted_roots: self
+                .node
                 .trust_anchors()?
                 .into_iter()
                 .map(|c| c.to_vec())
                 .collect(),
             crls: self
+                .node
                 .trusted_crls()?
                 .into_iter()
                 .map(|c| c.to_vec())
@@ -432,9 +484,9 @@ impl<S: Store> Node<S> {
             });
         }
         self.check_host_key_algo(host, &csr.spki_der)?;
-        let profile = self.profiles.get("host")?.clone();
-        let ca = self.signing_ca()?;
-        let now = self.now();
+        let profile = self.node.profiles().get("host")?.clone();
+        let ca = self.node.signing_ca()?;
+        let now = self.node.now();
         let mut spec = CertSpec {
             common_name: host.name.clone(),
             organization: None,
@@ -454,7 +506,7 @@ impl<S: Store> Node<S> {
                 cert: &ca.cert,
                 key: &ca.key,
             },
-            self.crl_policy()?.url.as_deref(),
+            self.node.revocations().crl_policy()?.url.as_deref(),
         )?
         .to_vec();
         let mut chain = vec![cert.clone(), ca.cert.clone()];
@@ -463,15 +515,15 @@ impl<S: Store> Node<S> {
         let store: StoreName = HOSTS_STORE.parse()?;
         let r = EntryRef::new(store.clone(), host.name.parse()?);
         let mut changes = vec![Change::CreateStore(store, now)];
-        if self.store.entry(&r)?.is_some() {
-            let to = self.backup_ref(&r, &[])?;
+        if self.node.store().entry(&r)?.is_some() {
+            let to = self.node.backup_ref(&r, &[])?;
             changes.push(Change::MoveEntry {
                 from: r.clone(),
                 to,
                 at: now,
             });
         }
-        let meta = self.meta_for(
+        let meta = self.node.meta_for(
             r.clone(),
             &info,
             EntryKind::Certificate,
@@ -480,10 +532,18 @@ impl<S: Store> Node<S> {
             Some(ca.sha256.clone()),
         );
         changes.push(Change::PutEntry {
-            entry: Box::new(Self::entry_with_key(meta, cert, chain[1..].to_vec(), None)),
+            entry: Box::new(Node::<S>::entry_with_key(
+                meta,
+                cert,
+                chain[1..].to_vec(),
+                None,
+            )),
             replace: false,
         });
-        changes.push(self.audit(audit, &r, format!("serial {}", info.serial)));
+        changes.push(
+            self.node
+                .audit(audit, &r, format!("serial {}", info.serial)),
+        );
         Ok((changes, chain))
     }
 
@@ -496,7 +556,10 @@ impl<S: Store> Node<S> {
         csr_der: &[u8],
         pool_cert_der: &[u8],
         verification: bool,
-    ) -> Result<(Host, Grant), Error> {
+    ) -> Result<(Host, Grant), Error>
+    where
+        N: DerefMut,
+    {
         let result = self.pool_verification().and_then(|pool| {
             if pool != verification {
                 return Err(Error::Invalid(format!(
@@ -508,7 +571,7 @@ impl<S: Store> Node<S> {
             self.host_join_inner(token_text, csr_der, pool_cert_der)
         });
         if let Err(e) = &result {
-            let _ = self.commit(&[self.audit("host-join-refused", "fleet", e.to_string())]);
+            let _ = self.commit(&[self.node.audit("host-join-refused", "fleet", e.to_string())]);
         }
         result
     }
@@ -518,15 +581,20 @@ impl<S: Store> Node<S> {
         token_text: &str,
         csr_der: &[u8],
         pool_cert_der: &[u8],
-    ) -> Result<(Host, Grant), Error> {
-        let now = self.now();
+    ) -> Result<(Host, Grant), Error>
+    where
+        N: DerefMut,
+    {
+        let now = self.node.now();
         let key = JoinToken::lookup_key(token_text)?;
         let mut token = self
-            .store
+            .node
+            .store()
             .join_token(&key)?
             .ok_or(certherd_core::TokenError::Unknown)?;
         let mut host = self
-            .store
+            .node
+            .store()
             .host(&token.host)?
             .ok_or(certherd_core::TokenError::Unknown)?;
         token.redeem(&host.name.clone(), now)?;
@@ -536,7 +604,7 @@ impl<S: Store> Node<S> {
                 "the pool-internal certificate must be self-signed".into(),
             ));
         }
-        if self.store.host_by_pool(&pool.sha256)?.is_some() {
+        if self.node.store().host_by_pool(&pool.sha256)?.is_some() {
             return Err(Error::Invalid(
                 "that pool-internal certificate already belongs to another host".into(),
             ));
@@ -547,7 +615,7 @@ impl<S: Store> Node<S> {
         host.pool_sha256 = Some(pool.sha256.clone());
         let pool_store: StoreName = POOL_STORE.parse()?;
         let pool_ref = EntryRef::new(pool_store.clone(), host.name.parse()?);
-        let pool_meta = self.meta_for(
+        let pool_meta = self.node.meta_for(
             pool_ref,
             &pool,
             EntryKind::Certificate,
@@ -557,7 +625,7 @@ impl<S: Store> Node<S> {
         );
         changes.push(Change::CreateStore(pool_store, now));
         changes.push(Change::PutEntry {
-            entry: Box::new(Self::entry_with_key(
+            entry: Box::new(Node::<S>::entry_with_key(
                 pool_meta,
                 pool_cert_der.to_vec(),
                 vec![],
@@ -586,16 +654,20 @@ impl<S: Store> Node<S> {
         renew_csr: Option<&[u8]>,
         verification: bool,
         held_roots: &[String],
-    ) -> Result<(Host, Grant), Error> {
+    ) -> Result<(Host, Grant), Error>
+    where
+        N: DerefMut,
+    {
         let presented = certherd_x509::hex(&certherd_x509::sha256(client_cert_der));
         let mut host = self
-            .store
+            .node
+            .store()
             .host_by_pool(&presented)?
             .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
-        host.last_seen = Some(self.now());
+        host.last_seen = Some(self.node.now());
         let mut changes = Vec::new();
         let mut chain = None;
-        let state = self.store.host_state(&host.name)?;
+        let state = self.node.store().host_state(&host.name)?;
         let ordered = state.renew_ordered_at.is_some();
         // The roots the host holds: a staged CA rotation waits until all hold the new one.
         changes.push(Change::SetHostRoots {
@@ -615,7 +687,7 @@ impl<S: Store> Node<S> {
                 let info = CsrInfo::from_der(csr)?;
                 match self.check_host_key_algo(&host, &info.spki_der) {
                     Err(e @ Error::HostKeyAlgorithm { .. }) => {
-                        changes.push(self.audit(
+                        changes.push(self.node.audit(
                             "host-renew-key-algo",
                             &host.name,
                             format!("{e}; a new CSR was asked for"),

@@ -268,7 +268,7 @@ impl<S: Store> Node<S> {
                     cert: &ca.cert,
                     key: &ca.key,
                 },
-                self.crl_policy()?.url.as_deref(),
+                self.revocations().crl_policy()?.url.as_deref(),
             )?;
             let mut chain = vec![ca.cert.clone()];
             chain.extend(ca.chain.iter().cloned());
@@ -458,7 +458,7 @@ impl<S: Store> Node<S> {
                 return Err(Error::NotRenewable { entry: r.clone(), why: "it is watched on an endpoint or in a file; its owner renews it" })
             }
         }
-        if self.is_agent()? {
+        if self.agent().is_agent()? {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
                 why: "on a host the agent renews through the server (`certherd agent run`)",
@@ -561,7 +561,7 @@ impl<S: Store> Node<S> {
         if let RenewSelection::Profile(p) = sel {
             self.profiles.get(p)?;
         }
-        if self.is_agent()? {
+        if self.agent().is_agent()? {
             return Ok(Plan::default());
         }
         let now = self.now();

@@ -9,6 +9,8 @@ use certherd_core::{
 use certherd_store::{Change, Secret, Store};
 use certherd_x509::{CertInfo, CertSpec, PemLabel, Role};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::issue::Issued;
 use crate::{Error, Node};
 
@@ -34,15 +36,36 @@ fn normalize_thumbprint(t: &str) -> String {
         .to_ascii_lowercase()
 }
 
-impl<S: Store> Node<S> {
+/// The KMIP key providers over a node's context: their servers, client identities and trust. Reached by
+/// [`Node::key_providers`] (reads) and [`Node::key_providers_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct KeyProviders<N> {
+    node: N,
+}
+
+impl<N> KeyProviders<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> KeyProviders<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
     /// All key providers.
-    pub fn key_providers(&self) -> Result<Vec<KeyProvider>, Error> {
-        Ok(self.store.key_providers()?)
+    pub fn list(&self) -> Result<Vec<KeyProvider>, Error> {
+        Ok(self.node.store().key_providers()?)
     }
 
     /// One key provider by name.
-    pub fn key_provider(&self, name: &ProviderName) -> Result<KeyProvider, Error> {
-        self.key_providers()?
+    pub fn get(&self, name: &ProviderName) -> Result<KeyProvider, Error> {
+        self.list()?
             .into_iter()
             .find(|p| &p.name == name)
             .ok_or_else(|| {
@@ -58,8 +81,11 @@ impl<S: Store> Node<S> {
         name: &ProviderName,
         primary_key_id: &str,
         server: KmipServer,
-    ) -> Result<KeyProvider, Error> {
-        if self.key_providers()?.iter().any(|p| &p.name == name) {
+    ) -> Result<KeyProvider, Error>
+    where
+        N: DerefMut,
+    {
+        if self.list()?.iter().any(|p| &p.name == name) {
             return Err(Error::Invalid(format!(
                 "a key provider named '{name}' already exists; names are unique"
             )));
@@ -72,14 +98,14 @@ impl<S: Store> Node<S> {
             primary_key_id: primary_key_id.to_owned(),
             servers: vec![server],
         };
-        let now = self.now();
+        let now = self.node.now();
         self.commit(&[
             Change::PutKeyProvider {
                 provider: provider.clone(),
                 at: now,
             },
             Change::CreateStore(provider.store()?, now),
-            self.audit(
+            self.node.audit(
                 "key-provider-create",
                 name,
                 format!("primary key {primary_key_id}"),
@@ -93,8 +119,11 @@ impl<S: Store> Node<S> {
         &mut self,
         name: &ProviderName,
         server: KmipServer,
-    ) -> Result<KeyProvider, Error> {
-        let mut p = self.key_provider(name)?;
+    ) -> Result<KeyProvider, Error>
+    where
+        N: DerefMut,
+    {
+        let mut p = self.get(name)?;
         if p.servers.iter().any(|s| s.address == server.address) {
             return Err(Error::Invalid(format!(
                 "{} is already a server of '{name}'",
@@ -106,23 +135,26 @@ impl<S: Store> Node<S> {
         self.commit(&[
             Change::PutKeyProvider {
                 provider: p.clone(),
-                at: self.now(),
+                at: self.node.now(),
             },
-            self.audit("key-provider-add-server", name, detail),
+            self.node.audit("key-provider-add-server", name, detail),
         ])?;
         Ok(p)
     }
 
     /// `key-provider remove`: the provider goes; its certificates are kept in the backup
     /// store for the retention period, then pruned.
-    pub fn key_provider_remove(&mut self, name: &ProviderName) -> Result<(), Error> {
-        let p = self.key_provider(name)?;
+    pub fn key_provider_remove(&mut self, name: &ProviderName) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
+        let p = self.get(name)?;
         let store = p.store()?;
-        let now = self.now();
+        let now = self.node.now();
         let mut changes = vec![Change::CreateStore(StoreName::BACKUP.parse()?, now)];
         let mut taken = Vec::new();
-        for m in self.store.entries(Some(&store))? {
-            let to = self.backup_ref(&m.entry, &taken)?;
+        for m in self.node.store().entries(Some(&store))? {
+            let to = self.node.backup_ref(&m.entry, &taken)?;
             taken.push(to.clone());
             changes.push(Change::MoveEntry {
                 from: m.entry,
@@ -133,22 +165,25 @@ impl<S: Store> Node<S> {
         changes.push(Change::DeleteStore(store));
         changes.push(Change::DeleteSecret(pending_key_name(name)));
         changes.push(Change::DeleteKeyProvider(name.clone()));
-        changes.push(self.audit("key-provider-remove", name, "certificates kept in backup"));
+        changes.push(
+            self.node
+                .audit("key-provider-remove", name, "certificates kept in backup"),
+        );
         self.commit(&changes)
     }
 
     /// Changes that move an existing entry to backup before it is replaced.
     fn displace(&self, r: &EntryRef) -> Result<Vec<Change>, Error> {
-        if self.store.entry(r)?.is_none() {
+        if self.node.store().entry(r)?.is_none() {
             return Ok(Vec::new());
         }
-        let to = self.backup_ref(r, &[])?;
+        let to = self.node.backup_ref(r, &[])?;
         Ok(vec![
-            Change::CreateStore(StoreName::BACKUP.parse()?, self.now()),
+            Change::CreateStore(StoreName::BACKUP.parse()?, self.node.now()),
             Change::MoveEntry {
                 from: r.clone(),
                 to,
-                at: self.now(),
+                at: self.node.now(),
             },
         ])
     }
@@ -160,19 +195,24 @@ impl<S: Store> Node<S> {
         name: &ProviderName,
         self_signed: bool,
         key_algo: Option<certherd_x509::KeyAlgorithm>,
-    ) -> Result<Issued, Error> {
-        let p = self.key_provider(name)?;
-        let mut profile = self.profiles.get("kmip-client")?.clone();
+    ) -> Result<Issued, Error>
+    where
+        N: DerefMut,
+    {
+        let p = self.get(name)?;
+        let mut profile = self.node.profiles().get("kmip-client")?.clone();
         profile.self_signed = self_signed;
         let ca = if self_signed {
             None
         } else {
-            Some(self.signing_ca()?)
+            Some(self.node.signing_ca()?)
         };
         let cn = format!("certherd kmip-client {name}");
-        let built = self.build(&profile, &cn, &[], &[], key_algo, ca.as_deref())?;
+        let built = self
+            .node
+            .build(&profile, &cn, &[], &[], key_algo, ca.as_deref())?;
         let r = p.client_entry()?;
-        let entry = self.built_entry(r.clone(), &profile.name, &built);
+        let entry = self.node.built_entry(r.clone(), &profile.name, &built);
         let meta = entry.meta.clone();
         let mut changes = self.displace(&r)?;
         changes.push(Change::PutEntry {
@@ -180,7 +220,7 @@ impl<S: Store> Node<S> {
             replace: false,
         });
         changes.push(Change::DeleteSecret(pending_key_name(name)));
-        changes.push(self.audit(
+        changes.push(self.node.audit(
             "kmip-client-new",
             &r,
             format!(
@@ -202,18 +242,21 @@ impl<S: Store> Node<S> {
         &mut self,
         name: &ProviderName,
         key_algo: Option<certherd_x509::KeyAlgorithm>,
-    ) -> Result<String, Error> {
-        self.key_provider(name)?;
-        let algo = key_algo.unwrap_or_else(|| self.default_key_algo());
+    ) -> Result<String, Error>
+    where
+        N: DerefMut,
+    {
+        self.get(name)?;
+        let algo = key_algo.unwrap_or_else(|| self.node.default_key_algo());
         let key = certherd_x509::PrivateKey::generate(algo)?;
-        let now = self.now();
+        let now = self.node.now();
         let spec = CertSpec {
             common_name: format!("certherd kmip-client {name}"),
             organization: None,
             dns_names: vec![],
             ip_addresses: vec![],
             not_before: now,
-            not_after: self.profiles.get("kmip-client")?.lifetime.after(now),
+            not_after: self.node.profiles().get("kmip-client")?.lifetime.after(now),
             role: Role::Leaf,
             eku: vec![certherd_x509::Eku::ClientAuth],
         };
@@ -223,7 +266,8 @@ impl<S: Store> Node<S> {
                 name: pending_key_name(name),
                 secret: Secret::new(key.secret_der().to_vec()),
             },
-            self.audit("kmip-client-csr", name, "key kept sealed, CSR written"),
+            self.node
+                .audit("kmip-client-csr", name, "key kept sealed, CSR written"),
         ])?;
         Ok(certherd_x509::to_pem(PemLabel::CertificateRequest, &csr))
     }
@@ -235,13 +279,16 @@ impl<S: Store> Node<S> {
         name: &ProviderName,
         cert_input: &[u8],
         key_input: Option<&[u8]>,
-    ) -> Result<Issued, Error> {
-        let p = self.key_provider(name)?;
+    ) -> Result<Issued, Error>
+    where
+        N: DerefMut,
+    {
+        let p = self.get(name)?;
         let certs = certherd_x509::parse_certificates(cert_input)?;
         let key = match key_input {
             Some(k) => certherd_x509::parse_private_key(k)?,
             None => {
-                let pending = self.store.secret(&pending_key_name(name))?.ok_or_else(|| {
+                let pending = self.node.store().secret(&pending_key_name(name))?.ok_or_else(|| {
                     Error::Invalid(format!("no CSR is pending for '{name}': create one with `client-cert csr`, or pass the key with --key"))
                 })?;
                 certherd_x509::parse_private_key(pending.expose())?
@@ -257,7 +304,7 @@ impl<S: Store> Node<S> {
             .position(|i| i.spki_der == spki)
             .ok_or(Error::KeyMismatch)?;
         let info = infos[idx].clone();
-        let now = self.now();
+        let now = self.node.now();
         if now > info.not_after {
             return Err(Error::Expired {
                 not_after: info.not_after,
@@ -286,7 +333,7 @@ impl<S: Store> Node<S> {
             .map(|(_, c)| c.to_vec())
             .collect();
         let r = p.client_entry()?;
-        let meta = self.meta_for(
+        let meta = self.node.meta_for(
             r.clone(),
             &info,
             EntryKind::KeyPair,
@@ -296,7 +343,7 @@ impl<S: Store> Node<S> {
         );
         let mut changes = self.displace(&r)?;
         changes.push(Change::PutEntry {
-            entry: Box::new(Self::entry_with_key(
+            entry: Box::new(Node::<S>::entry_with_key(
                 meta.clone(),
                 certs[idx].to_vec(),
                 chain,
@@ -305,7 +352,7 @@ impl<S: Store> Node<S> {
             replace: false,
         });
         changes.push(Change::DeleteSecret(pending_key_name(name)));
-        changes.push(self.audit(
+        changes.push(self.node.audit(
             "kmip-client-upload",
             &r,
             format!("issuer {} serial {}", info.issuer, info.serial),
@@ -322,12 +369,16 @@ impl<S: Store> Node<S> {
 
     /// `client-cert export`: the client certificate and its chain, PEM.
     pub fn kmip_client_export(&self, name: &ProviderName) -> Result<String, Error> {
-        let p = self.key_provider(name)?;
-        let e = self.store.entry(&p.client_entry()?)?.ok_or_else(|| {
-            Error::Invalid(format!(
+        let p = self.get(name)?;
+        let e = self
+            .node
+            .store()
+            .entry(&p.client_entry()?)?
+            .ok_or_else(|| {
+                Error::Invalid(format!(
                 "'{name}' has no client certificate yet: run `key-provider client-cert new {name}`"
             ))
-        })?;
+            })?;
         let mut pem = certherd_x509::to_pem(PemLabel::Certificate, &e.cert);
         for c in &e.chain {
             pem.push_str(&certherd_x509::to_pem(PemLabel::Certificate, c));
@@ -344,8 +395,11 @@ impl<S: Store> Node<S> {
         address: &ServerAddress,
         presented: &[u8],
         thumbprint: Option<&str>,
-    ) -> Result<EntryMeta, Error> {
-        let p = self.key_provider(name)?;
+    ) -> Result<EntryMeta, Error>
+    where
+        N: DerefMut,
+    {
+        let p = self.get(name)?;
         if !p.servers.iter().any(|s| &s.address == address) {
             return Err(Error::Invalid(format!(
                 "{address} is not a server of '{name}'"
@@ -362,7 +416,7 @@ impl<S: Store> Node<S> {
             }
         }
         let r = p.server_entry(address)?;
-        let meta = self.meta_for(
+        let meta = self.node.meta_for(
             r.clone(),
             &info,
             EntryKind::Certificate,
@@ -372,7 +426,7 @@ impl<S: Store> Node<S> {
         );
         let mut changes = self.displace(&r)?;
         changes.push(Change::PutEntry {
-            entry: Box::new(Self::entry_with_key(
+            entry: Box::new(Node::<S>::entry_with_key(
                 meta.clone(),
                 presented.to_vec(),
                 Vec::new(),
@@ -380,7 +434,7 @@ impl<S: Store> Node<S> {
             )),
             replace: false,
         });
-        changes.push(self.audit(
+        changes.push(self.node.audit(
             "kmip-server-trust",
             &r,
             format!("{} sha256 {}", info.subject, info.sha256),
@@ -391,17 +445,22 @@ impl<S: Store> Node<S> {
 
     /// What the edge needs to check the provider's servers.
     pub fn kmip_plan(&self, name: &ProviderName) -> Result<KmipPlan, Error> {
-        let provider = self.key_provider(name)?;
-        let identity = self.store.entry(&provider.client_entry()?)?.and_then(|e| {
-            let key = e.key?.expose().to_vec();
-            let mut chain = vec![e.cert];
-            chain.extend(e.chain);
-            Some((chain, key))
-        });
+        let provider = self.get(name)?;
+        let identity = self
+            .node
+            .store()
+            .entry(&provider.client_entry()?)?
+            .and_then(|e| {
+                let key = e.key?.expose().to_vec();
+                let mut chain = vec![e.cert];
+                chain.extend(e.chain);
+                Some((chain, key))
+            });
         let mut servers = Vec::new();
         for s in &provider.servers {
             let pinned = self
-                .store
+                .node
+                .store()
                 .entry(&provider.server_entry(&s.address)?)?
                 .map(|e| e.cert);
             servers.push((s.clone(), pinned));

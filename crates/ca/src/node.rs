@@ -1,5 +1,6 @@
-//! The node: a store, its settings, the profiles and the clock, and the shared helpers the
-//! operations use.
+//! The node, the shared context: a store, its settings, the profiles and the clock, the
+//! shared helpers the operations use, and the accessors of the feature facets (see the
+//! crate documentation).
 
 use std::rc::Rc;
 
@@ -12,7 +13,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::Error;
+use crate::{Admin, Agent, Alarms, Error, Fleet, KeyProviders, Revocations, Watches};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -66,7 +67,9 @@ fn backup_alias(r: &EntryRef, stamp: &str, n: u32) -> String {
 /// tests make it abort or panic there.
 pub type FaultHook = Rc<dyn Fn(&str)>;
 
-/// One node's certificate inventory and the operations on it.
+/// One node's certificate inventory: the shared context (store, clock, settings, profiles,
+/// signing CA, audit) with the node's own lifecycle operations; the other features are
+/// facets reached through its accessors ([`Node::fleet`], [`Node::agent`], ...).
 pub struct Node<S: Store> {
     pub(crate) store: S,
     pub(crate) clock: Box<dyn Clock>,
@@ -139,6 +142,76 @@ impl<S: Store> Node<S> {
             ca_cache: Default::default(),
             key_algo_cache: Default::default(),
         })
+    }
+
+    /// The fleet's server rules (hosts, enrolment, orders, pool trust), to read.
+    pub fn fleet(&self) -> Fleet<&Self> {
+        Fleet::new(self)
+    }
+
+    /// The fleet's server rules, to change.
+    pub fn fleet_mut(&mut self) -> Fleet<&mut Self> {
+        Fleet::new(self)
+    }
+
+    /// The agent's own state (server, identity, targets, polls), to read.
+    pub fn agent(&self) -> Agent<&Self> {
+        Agent::new(self)
+    }
+
+    /// The agent's own state (server, identity, targets, polls), to change.
+    pub fn agent_mut(&mut self) -> Agent<&mut Self> {
+        Agent::new(self)
+    }
+
+    /// The KMIP key providers, to read.
+    pub fn key_providers(&self) -> KeyProviders<&Self> {
+        KeyProviders::new(self)
+    }
+
+    /// The KMIP key providers, to change.
+    pub fn key_providers_mut(&mut self) -> KeyProviders<&mut Self> {
+        KeyProviders::new(self)
+    }
+
+    /// The watched endpoints and files, to read.
+    pub fn watches(&self) -> Watches<&Self> {
+        Watches::new(self)
+    }
+
+    /// The watched endpoints and files, to change.
+    pub fn watches_mut(&mut self) -> Watches<&mut Self> {
+        Watches::new(self)
+    }
+
+    /// The admin credentials, to read.
+    pub fn admin(&self) -> Admin<&Self> {
+        Admin::new(self)
+    }
+
+    /// The admin credentials, to change.
+    pub fn admin_mut(&mut self) -> Admin<&mut Self> {
+        Admin::new(self)
+    }
+
+    /// The alarms and the notification outbox, to read.
+    pub fn alarms(&self) -> Alarms<&Self> {
+        Alarms::new(self)
+    }
+
+    /// The alarms and the notification outbox, to change.
+    pub fn alarms_mut(&mut self) -> Alarms<&mut Self> {
+        Alarms::new(self)
+    }
+
+    /// Revocation and the published CRLs, to read.
+    pub fn revocations(&self) -> Revocations<&Self> {
+        Revocations::new(self)
+    }
+
+    /// Revocation and the published CRLs, to change.
+    pub fn revocations_mut(&mut self) -> Revocations<&mut Self> {
+        Revocations::new(self)
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.

@@ -13,6 +13,8 @@ use certherd_core::{CrlPolicy, EntryRef, OffsetDateTime, StoreName};
 use certherd_store::{Change, CrlRecord, RevocationRecord, Store};
 use certherd_x509::{CertInfo, CrlInfo, PrivateKey, RevocationReason, Revoked};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::node::keys;
 use crate::{Error, Node};
 
@@ -132,17 +134,38 @@ struct CrlSigner {
     key: PrivateKey,
 }
 
-impl<S: Store> Node<S> {
+/// Revocation and the CRLs over a node's context: revoking what the CA issued, publishing and refreshing each issuing CA's CRL. Reached by
+/// [`Node::revocations`] (reads) and [`Node::revocations_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct Revocations<N> {
+    node: N,
+}
+
+impl<N> Revocations<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> Revocations<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
     /// The `[crl]` settings in force (checked when the node was opened).
     pub fn crl_policy(&self) -> Result<CrlPolicy, Error> {
-        Ok(self.settings.crl.policy()?)
+        Ok(self.node.settings().crl.policy()?)
     }
 
     /// The CAs that publish a CRL: the signing CA, then the retiring one while a rotation
     /// is in progress. Empty while a subordinate CA waits for its certificate.
     fn crl_signers(&self) -> Result<Vec<CrlSigner>, Error> {
         let mut out = Vec::new();
-        match self.signing_ca() {
+        match self.node.signing_ca() {
             Ok(ca) => out.push(CrlSigner {
                 alias: ca.alias.clone(),
                 sha256: ca.sha256.clone(),
@@ -152,9 +175,9 @@ impl<S: Store> Node<S> {
             Err(Error::CaNotReady(_)) => return Ok(out),
             Err(e) => return Err(e),
         }
-        if let Some(alias) = self.store.meta(keys::CA_RETIRING)? {
+        if let Some(alias) = self.node.store().meta(keys::CA_RETIRING)? {
             let r: EntryRef = format!("{}/{alias}", StoreName::CA).parse()?;
-            if let Some(e) = self.store.entry(&r)? {
+            if let Some(e) = self.node.store().entry(&r)? {
                 if let Some(k) = &e.key {
                     out.push(CrlSigner {
                         alias: r,
@@ -169,9 +192,10 @@ impl<S: Store> Node<S> {
     }
 
     /// Every revocation recorded, oldest first.
-    pub fn revocations(&self) -> Result<Vec<Revocation>, Error> {
+    pub fn list(&self) -> Result<Vec<Revocation>, Error> {
         Ok(self
-            .store
+            .node
+            .store()
             .revocations()?
             .iter()
             .map(Revocation::from_record)
@@ -202,8 +226,8 @@ impl<S: Store> Node<S> {
         let ca_store: StoreName = StoreName::CA.parse()?;
         let backup: StoreName = StoreName::BACKUP.parse()?;
         for store in [ca_store, backup] {
-            for m in self.store.entries(Some(&store))? {
-                if let Some(e) = self.store.entry(&m.entry)? {
+            for m in self.node.store().entries(Some(&store))? {
+                if let Some(e) = self.node.store().entry(&m.entry)? {
                     if e.key.is_some() && CertInfo::is_signed_by(cert, &e.cert) {
                         return Err(refuse(NotRevocable::RetiredIssuer {
                             issuer_sha256: m.sha256,
@@ -229,7 +253,8 @@ impl<S: Store> Node<S> {
         let ca = self.issuing_ca_of(r, cert)?;
         let info = CertInfo::from_der(cert)?;
         if let Some(held) = self
-            .store
+            .node
+            .store()
             .revocations()?
             .iter()
             .find(|h| h.issuer_sha256 == ca.sha256 && h.serial == info.serial)
@@ -243,7 +268,7 @@ impl<S: Store> Node<S> {
             subject: info.subject,
             entry: r.to_string(),
             reason: reason.name().to_owned(),
-            revoked_at: self.now(),
+            revoked_at: self.node.now(),
             revoked_by: by.to_owned(),
         }))
     }
@@ -267,7 +292,8 @@ impl<S: Store> Node<S> {
         };
         let info = CertInfo::from_der(cert)?;
         let listed = self
-            .store
+            .node
+            .store()
             .revocations()?
             .iter()
             .any(|h| h.issuer_sha256 == ca.sha256 && h.serial == info.serial);
@@ -278,7 +304,7 @@ impl<S: Store> Node<S> {
             subject: info.subject,
             entry: format!("admin-credential/{name}"),
             reason: reason.name().to_owned(),
-            revoked_at: self.now(),
+            revoked_at: self.node.now(),
             revoked_by: by.to_owned(),
         }))
     }
@@ -293,15 +319,18 @@ impl<S: Store> Node<S> {
         r: &EntryRef,
         reason: RevocationReason,
         by: &str,
-    ) -> Result<RevokeOutcome, Error> {
-        let e = self.load(r)?;
+    ) -> Result<RevokeOutcome, Error>
+    where
+        N: DerefMut,
+    {
+        let e = self.node.load(r)?;
         let record = match self.revocation_changes(r, &e.cert, reason, by)? {
             Ok(record) => record,
             Err(held) => return Ok(RevokeOutcome::AlreadyRevoked(held)),
         };
         let mut changes = vec![
             Change::PutRevocation(record.clone()),
-            self.audit(
+            self.node.audit(
                 "revoke",
                 r,
                 format!(
@@ -333,12 +362,12 @@ impl<S: Store> Node<S> {
     ) -> Result<(Vec<Change>, Vec<RevocationRecord>), Error> {
         let mut refs = Vec::new();
         let current = EntryRef::new(crate::HOSTS_STORE.parse()?, host.parse()?);
-        if self.store.entry(&current)?.is_some() {
+        if self.node.store().entry(&current)?.is_some() {
             refs.push(current);
         }
         let backup: StoreName = StoreName::BACKUP.parse()?;
         let prefix = format!("{}.{host}.", crate::HOSTS_STORE);
-        for m in self.store.entries(Some(&backup))? {
+        for m in self.node.store().entries(Some(&backup))? {
             if m.entry.alias.as_str().starts_with(&prefix) {
                 refs.push(m.entry);
             }
@@ -346,7 +375,7 @@ impl<S: Store> Node<S> {
         let mut changes = Vec::new();
         let mut records = Vec::new();
         for r in refs {
-            let e = self.load(&r)?;
+            let e = self.node.load(&r)?;
             match self.revocation_changes(
                 &r,
                 &e.cert,
@@ -355,7 +384,7 @@ impl<S: Store> Node<S> {
             ) {
                 Ok(Ok(record)) => {
                     changes.push(Change::PutRevocation(record.clone()));
-                    changes.push(self.audit(
+                    changes.push(self.node.audit(
                         "revoke",
                         &r,
                         format!(
@@ -380,16 +409,17 @@ impl<S: Store> Node<S> {
         adding: &[RevocationRecord],
     ) -> Result<(Vec<Change>, Vec<PublishedCrl>), Error> {
         let policy = self.crl_policy()?;
-        let now = self.now();
+        let now = self.node.now();
         let next_update = policy.next_update.after(now);
         let mut number: u64 = self
-            .store
+            .node
+            .store()
             .meta(CRL_NUMBER)?
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        let mut all = self.store.revocations()?;
+        let mut all = self.node.store().revocations()?;
         all.extend(adding.iter().cloned());
-        let held = self.store.crls()?;
+        let held = self.node.store().crls()?;
         let mut changes = Vec::new();
         let mut published = Vec::new();
         for ca in self.crl_signers()? {
@@ -429,7 +459,7 @@ impl<S: Store> Node<S> {
                 this_update: info.this_update,
                 added_at: now,
             }));
-            changes.push(self.audit(
+            changes.push(self.node.audit(
                 "crl-publish",
                 &ca.alias,
                 format!(
@@ -459,7 +489,7 @@ impl<S: Store> Node<S> {
     /// The CRL each publishing CA holds now (signing CA first), with its facts; a CA
     /// without one yet is left out.
     pub fn published_crls(&self) -> Result<Vec<PublishedCrl>, Error> {
-        let held = self.store.crls()?;
+        let held = self.node.store().crls()?;
         let mut out = Vec::new();
         for ca in self.crl_signers()? {
             for h in &held {
@@ -486,13 +516,16 @@ impl<S: Store> Node<S> {
         let policy = self.crl_policy()?;
         let signers = self.crl_signers()?.len();
         let held = self.published_crls()?;
-        let now = self.now();
+        let now = self.node.now();
         Ok(held.len() < signers || held.iter().any(|p| policy.refresh_due(p.this_update, now)))
     }
 
     /// Publishes a new CRL from every publishing CA when one is due (see
-    /// [`Node::crl_refresh_due`]) or when `force`; returns what was published.
-    pub fn crl_refresh(&mut self, force: bool) -> Result<Vec<PublishedCrl>, Error> {
+    /// [`Self::crl_refresh_due`]) or when `force`; returns what was published.
+    pub fn crl_refresh(&mut self, force: bool) -> Result<Vec<PublishedCrl>, Error>
+    where
+        N: DerefMut,
+    {
         if !force && !self.crl_refresh_due()? {
             return Ok(Vec::new());
         }
@@ -511,14 +544,18 @@ impl<S: Store> Node<S> {
         cert_der: &[u8],
     ) -> Result<Option<certherd_x509::RevokedEntry>, Error> {
         Ok(self
-            .store
+            .node
+            .store()
             .crls()?
             .iter()
             .find_map(|c| certherd_x509::find_revoked(&c.der, cert_der)))
     }
 
     /// The signing CA's current CRL (DER), published first if it has none yet or it is due.
-    pub fn current_crl(&mut self) -> Result<Vec<u8>, Error> {
+    pub fn current_crl(&mut self) -> Result<Vec<u8>, Error>
+    where
+        N: DerefMut,
+    {
         self.crl_refresh(false)?;
         self.published_crls()?
             .into_iter()
@@ -569,6 +606,7 @@ mod tests {
         let before = n.store.revocations().unwrap().len();
         let audit = n.store.audit_log().unwrap().len();
         let e = n
+            .revocations_mut()
             .revoke(&r.parse().unwrap(), RevocationReason::KeyCompromise, "t")
             .unwrap_err();
         assert_eq!(n.store.revocations().unwrap().len(), before);
@@ -653,7 +691,7 @@ mod tests {
             .to_string();
         assert_eq!(refused(&mut n, &trusted), NotRevocable::SelfSigned);
         assert!(matches!(
-            n.revoke(
+            n.revocations_mut().revoke(
                 &"web/none".parse().unwrap(),
                 RevocationReason::Superseded,
                 "t"
@@ -662,7 +700,10 @@ mod tests {
         ));
         // The CA's own: revoked once; the second time changes nothing.
         let m: EntryRef = "machine-ssl/machine".parse().unwrap();
-        let first = n.revoke(&m, RevocationReason::Superseded, "alice").unwrap();
+        let first = n
+            .revocations_mut()
+            .revoke(&m, RevocationReason::Superseded, "alice")
+            .unwrap();
         let RevokeOutcome::Revoked {
             revocation,
             crl_number,
@@ -673,12 +714,13 @@ mod tests {
         assert_eq!(crl_number, 1);
         let audit = n.store.audit_log().unwrap().len();
         let again = n
+            .revocations_mut()
             .revoke(&m, RevocationReason::KeyCompromise, "bob")
             .unwrap();
         assert_eq!(again, RevokeOutcome::AlreadyRevoked(revocation.clone()));
         assert_eq!(n.store.audit_log().unwrap().len(), audit);
-        assert_eq!(n.revocations().unwrap(), vec![revocation]);
-        assert_eq!(n.published_crls().unwrap()[0].number, 1);
+        assert_eq!(n.revocations().list().unwrap(), vec![revocation]);
+        assert_eq!(n.revocations().published_crls().unwrap()[0].number, 1);
     }
 
     #[test]
@@ -687,15 +729,19 @@ mod tests {
         let mut n = node(dir.path());
         // A joined host keeps the rotation waiting: the old root is retiring.
         let (_, token, _) = n
+            .fleet_mut()
             .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
             .unwrap();
         let req = n
+            .agent()
             .agent_prepare("esx1.example.test", &[], None, None)
             .unwrap();
-        n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+        n.fleet_mut()
+            .host_join(&token, &req.csr, &req.pool_cert, true)
+            .unwrap();
         let old = n.signing_ca().unwrap().alias.clone();
         assert!(!n.ca_rotate().unwrap().waiting_for.is_empty());
-        let published = n.crl_refresh(false).unwrap();
+        let published = n.revocations_mut().crl_refresh(false).unwrap();
         assert_eq!(published.len(), 2, "{published:?}");
         assert_ne!(published[0].ca, old);
         assert_eq!(published[1].ca, old);
@@ -704,9 +750,9 @@ mod tests {
             vec![1, 2]
         );
         // The host's certificate, issued by the old root, goes on the old root's CRL.
-        let removed = n.host_remove("esx1.example.test").unwrap();
+        let removed = n.fleet_mut().host_remove("esx1.example.test").unwrap();
         assert_eq!(removed.len(), 1);
-        let crls = n.published_crls().unwrap();
+        let crls = n.revocations().published_crls().unwrap();
         assert_eq!((crls[0].revoked, crls[1].revoked), (0, 1));
         assert_eq!(crls[1].ca, old);
 

@@ -10,6 +10,8 @@ use certherd_inspect::{ChainInput, Inspection, Target, TrustPolicy};
 use certherd_store::{Change, Entry, Store};
 use certherd_x509::{CertInfo, CertificateDer, Purpose};
 
+use std::ops::{Deref, DerefMut};
+
 use crate::{Error, Node};
 
 /// What a file scan found in one file.
@@ -97,7 +99,7 @@ impl Judge {
     /// certificate (named after the path, `-1`, `-2`... for a bundle) with the file's own
     /// findings and the inspection's, and the certificate's entry; a lone watch for a file
     /// without certificates. Pure and `&self`, so many threads can share one judge; the
-    /// node writes the result with [`Node::record_file_scans`].
+    /// node writes the result with [`Watches::record_file_scans`].
     pub fn prepare_file(&self, f: FileFinding) -> Result<Vec<(Watch, Option<Entry>)>, Error> {
         let store = WatchKind::File.store();
         let base = file_alias_base(&f.path);
@@ -277,15 +279,36 @@ pub fn endpoint_name_for(target: &str) -> String {
     }
 }
 
-impl<S: Store> Node<S> {
+/// The watches over a node's context: endpoints and files certherd inspects but does not own, their scans and their trust. Reached by
+/// [`Node::watches`] (reads) and [`Node::watches_mut`] (changes); `N` is the borrow of the node.
+#[derive(Debug)]
+pub struct Watches<N> {
+    node: N,
+}
+
+impl<N> Watches<N> {
+    pub(crate) fn new(node: N) -> Self {
+        Self { node }
+    }
+}
+
+impl<S: Store, N: DerefMut<Target = Node<S>>> Watches<N> {
+    /// Applies a batch to the context's store; the batch may read the context while it is
+    /// built (`self.commit(&[.., self.node.audit(..)])`).
+    fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+        self.node.commit(changes)
+    }
+}
+
+impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
     /// Watched endpoints or files (or both), by kind then name.
-    pub fn watches(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
-        Ok(self.store.watches(kind)?)
+    pub fn list(&self, kind: Option<WatchKind>) -> Result<Vec<Watch>, Error> {
+        Ok(self.node.store().watches(kind)?)
     }
 
     /// One watched endpoint by name.
     pub fn endpoint(&self, name: &str) -> Result<Watch, Error> {
-        self.watches(Some(WatchKind::Endpoint))?
+        self.list(Some(WatchKind::Endpoint))?
             .into_iter()
             .find(|w| w.name == name)
             .ok_or_else(|| {
@@ -303,11 +326,14 @@ impl<S: Store> Node<S> {
         server_name: Option<&str>,
         verify: bool,
         starttls: Option<&str>,
-    ) -> Result<Watch, Error> {
+    ) -> Result<Watch, Error>
+    where
+        N: DerefMut,
+    {
         // The name becomes an alias in the endpoints store; refuse what cannot be one.
         let _: certherd_core::Alias = name.parse()?;
         if self
-            .watches(Some(WatchKind::Endpoint))?
+            .list(Some(WatchKind::Endpoint))?
             .iter()
             .any(|w| w.name == name)
         {
@@ -321,7 +347,7 @@ impl<S: Store> Node<S> {
             target: address.to_string(),
             server_name: server_name.map(str::to_owned),
             verify,
-            created_at: self.now(),
+            created_at: self.node.now(),
             scanned_at: None,
             starttls: starttls.map(str::to_owned),
             pin: None,
@@ -329,9 +355,9 @@ impl<S: Store> Node<S> {
             facts: Facts::None,
         };
         self.commit(&[
-            Change::CreateStore(WatchKind::Endpoint.store(), self.now()),
+            Change::CreateStore(WatchKind::Endpoint.store(), self.node.now()),
             Change::PutWatch(Box::new(watch.clone())),
-            self.audit(
+            self.node.audit(
                 "endpoint-add",
                 name,
                 format!(
@@ -346,26 +372,29 @@ impl<S: Store> Node<S> {
     }
 
     /// `endpoint remove`: forget the endpoint and the certificate last seen on it.
-    pub fn endpoint_remove(&mut self, name: &str) -> Result<(), Error> {
+    pub fn endpoint_remove(&mut self, name: &str) -> Result<(), Error>
+    where
+        N: DerefMut,
+    {
         let w = self.endpoint(name)?;
         let mut changes = vec![Change::DeleteWatch(WatchKind::Endpoint, name.to_owned())];
         if let Some(r) = w.entry() {
-            if self.store.entry(&r)?.is_some() {
+            if self.node.store().entry(&r)?.is_some() {
                 changes.push(Change::DeleteEntry(r));
             }
         }
-        changes.push(self.audit("endpoint-remove", name, w.target));
+        changes.push(self.node.audit("endpoint-remove", name, w.target));
         self.commit(&changes)
     }
 
     /// The node's trusted roots, CRLs, clock and thresholds, loaded once to judge many chains.
     pub fn judge(&self) -> Result<Judge, Error> {
-        let anchors = self.trust_anchors()?;
+        let anchors = self.node.trust_anchors()?;
         Ok(Judge {
             anchor_subjects: certherd_inspect::anchor_subjects(&anchors),
             anchors,
-            crls: self.trusted_crls()?,
-            at: self.now(),
+            crls: self.node.trusted_crls()?,
+            at: self.node.now(),
             thresholds: self.inspect_thresholds(),
         })
     }
@@ -379,8 +408,8 @@ impl<S: Store> Node<S> {
     /// The node's expiry thresholds in the inspection's terms.
     pub fn inspect_thresholds(&self) -> certherd_inspect::Thresholds {
         certherd_inspect::Thresholds {
-            warn: self.thresholds.warn.duration(),
-            crit: self.thresholds.crit.duration(),
+            warn: self.node.thresholds().warn.duration(),
+            crit: self.node.thresholds().crit.duration(),
         }
     }
 
@@ -391,7 +420,10 @@ impl<S: Store> Node<S> {
         name: &str,
         leaf: &[u8],
         thumbprint: Option<&str>,
-    ) -> Result<Watch, Error> {
+    ) -> Result<Watch, Error>
+    where
+        N: DerefMut,
+    {
         let mut w = self.endpoint(name)?;
         let info = CertInfo::from_der(leaf)?;
         if let Some(t) = thumbprint {
@@ -407,7 +439,7 @@ impl<S: Store> Node<S> {
         let details = format!("{} sha256={}", w.target, info.sha256);
         self.commit(&[
             Change::PutWatch(Box::new(w.clone())),
-            self.audit("endpoint-trust", name, details),
+            self.node.audit("endpoint-trust", name, details),
         ])?;
         Ok(w)
     }
@@ -422,9 +454,12 @@ impl<S: Store> Node<S> {
         server_name: Option<&str>,
         scan: &EndpointScan,
         only: Option<&str>,
-    ) -> Result<Vec<Watch>, Error> {
-        let now = self.now();
-        let all = self.watches(Some(WatchKind::Endpoint))?;
+    ) -> Result<Vec<Watch>, Error>
+    where
+        N: DerefMut,
+    {
+        let now = self.node.now();
+        let all = self.list(Some(WatchKind::Endpoint))?;
         let mut watches: Vec<Watch> = all
             .iter()
             .filter(|w| match only {
@@ -472,7 +507,7 @@ impl<S: Store> Node<S> {
                     watch.facts = Facts::None;
                     // What it served before is no longer what it serves: a stale copy would
                     // be judged (and forecast) as if it were still there.
-                    if self.store.entry(&r)?.is_some() {
+                    if self.node.store().entry(&r)?.is_some() {
                         changes.push(Change::DeleteEntry(r));
                     }
                 }
@@ -506,7 +541,7 @@ impl<S: Store> Node<S> {
                         covers_name: inspection.covers_name.unwrap_or(false),
                     });
                     watch.findings = inspection.findings;
-                    let meta = self.meta_for(
+                    let meta = self.node.meta_for(
                         r,
                         &info,
                         EntryKind::Certificate,
@@ -515,7 +550,7 @@ impl<S: Store> Node<S> {
                         None,
                     );
                     changes.push(Change::PutEntry {
-                        entry: Box::new(Self::entry_with_key(
+                        entry: Box::new(Node::<S>::entry_with_key(
                             meta,
                             leaf.clone(),
                             chain[1..].to_vec(),
@@ -543,16 +578,19 @@ impl<S: Store> Node<S> {
         files: impl IntoIterator<Item = Vec<(Watch, Option<Entry>)>>,
         batch: usize,
         recorded: &mut dyn FnMut(&Watch, Option<&EntryMeta>),
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, Error>
+    where
+        N: DerefMut,
+    {
         // What earlier scans recorded per path, so a file that now holds fewer certificates
         // (a bundle trimmed to one) leaves no stale entries behind.
         let mut earlier: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for w in self.store.watches(Some(WatchKind::File))? {
+        for w in self.node.store().watches(Some(WatchKind::File))? {
             earlier.entry(w.target).or_default().push(w.name);
         }
         let store = WatchKind::File.store();
         let mut written = 0;
-        let mut changes = vec![Change::CreateStore(store.clone(), self.now())];
+        let mut changes = vec![Change::CreateStore(store.clone(), self.node.now())];
         let mut in_batch = 0;
         let mut files = files.into_iter().peekable();
         while let Some(records) = files.next() {
@@ -563,7 +601,7 @@ impl<S: Store> Node<S> {
                         .filter(|n| !records.iter().any(|(w, _)| &w.name == n))
                     {
                         let r = EntryRef::new(store.clone(), stale.parse()?);
-                        if self.store.entry(&r)?.is_some() {
+                        if self.node.store().entry(&r)?.is_some() {
                             changes.push(Change::DeleteEntry(r));
                         }
                         changes.push(Change::DeleteWatch(WatchKind::File, stale));

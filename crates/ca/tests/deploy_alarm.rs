@@ -50,22 +50,34 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
     )
     .unwrap();
     let name = "kvm1.example.test";
-    let (_, token, _) = n.host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32]).unwrap();
-    let req = n.agent_prepare(name, &[], None, None).unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
-    assert!(n.evaluate_alarms().unwrap().is_empty());
+    let (_, token, _) = n
+        .fleet_mut()
+        .host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32])
+        .unwrap();
+    let req = n.agent().agent_prepare(name, &[], None, None).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
+    assert!(n.alarms_mut().evaluate_alarms().unwrap().is_empty());
 
     // Nothing to report: nothing changes.
-    assert!(n.host_report_deploy(name, None).unwrap().is_empty());
+    assert!(n
+        .alarms_mut()
+        .host_report_deploy(name, None)
+        .unwrap()
+        .is_empty());
 
     let said =
         "qemu layout in /etc/pki/qemu: reload `false` failed (exit status: 1); it printed: boom";
-    let c = n.host_report_deploy(name, Some(said)).unwrap();
+    let c = n.alarms_mut().host_report_deploy(name, Some(said)).unwrap();
     assert!(
         matches!(&c[..], [AlarmChange::Raised(a)] if a.kind == AlarmKind::DeployFailed && a.subject == name),
         "{c:?}"
     );
-    assert_eq!(n.host_deploy_error(name).unwrap().as_deref(), Some(said));
+    assert_eq!(
+        n.alarms().host_deploy_error(name).unwrap().as_deref(),
+        Some(said)
+    );
     let queued = n.store().undelivered().unwrap();
     assert_eq!(queued.len(), 1);
     let body: serde_json::Value = serde_json::from_str(&queued[0].body).unwrap();
@@ -73,26 +85,40 @@ fn a_reported_deploy_failure_raises_deploy_failed_with_the_output_and_a_good_one
     assert_eq!(body["detail"], said);
 
     // The same report again (every poll until it is fixed): nothing new.
-    assert!(n.host_report_deploy(name, Some(said)).unwrap().is_empty());
-    assert!(n.evaluate_alarms().unwrap().is_empty());
+    assert!(n
+        .alarms_mut()
+        .host_report_deploy(name, Some(said))
+        .unwrap()
+        .is_empty());
+    assert!(n.alarms_mut().evaluate_alarms().unwrap().is_empty());
 
     // A good deploy clears it.
-    let c = n.host_report_deploy(name, None).unwrap();
+    let c = n.alarms_mut().host_report_deploy(name, None).unwrap();
     assert!(
         matches!(&c[..], [AlarmChange::Cleared(a)] if a.kind == AlarmKind::DeployFailed),
         "{c:?}"
     );
-    assert_eq!(n.host_deploy_error(name).unwrap(), None);
+    assert_eq!(n.alarms().host_deploy_error(name).unwrap(), None);
 
     // A report from before the host was removed is not held against it when it is
     // added and joined again under the same name.
-    n.host_report_deploy(name, Some(said)).unwrap();
-    n.host_remove(name).unwrap();
-    assert!(n.alarm_history().unwrap().iter().all(|a| !a.is_open()));
+    n.alarms_mut().host_report_deploy(name, Some(said)).unwrap();
+    n.fleet_mut().host_remove(name).unwrap();
+    assert!(n
+        .alarms()
+        .alarm_history()
+        .unwrap()
+        .iter()
+        .all(|a| !a.is_open()));
     *clock.0.lock().unwrap() += time::Duration::hours(1);
-    let (_, token, _) = n.host_add(name, &[], DEFAULT_TOKEN_TTL, [8; 32]).unwrap();
-    let req = n.agent_prepare(name, &[], None, None).unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
-    assert_eq!(n.host_deploy_error(name).unwrap(), None);
-    assert!(n.evaluate_alarms().unwrap().is_empty());
+    let (_, token, _) = n
+        .fleet_mut()
+        .host_add(name, &[], DEFAULT_TOKEN_TTL, [8; 32])
+        .unwrap();
+    let req = n.agent().agent_prepare(name, &[], None, None).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
+    assert_eq!(n.alarms().host_deploy_error(name).unwrap(), None);
+    assert!(n.alarms_mut().evaluate_alarms().unwrap().is_empty());
 }

@@ -51,6 +51,7 @@ fn server() -> (tempfile::TempDir, TestClock, Node<HomeStore>) {
 fn tokens_expire_and_refusals_change_nothing() {
     let (_d, clock, mut node) = server();
     let (_, token, _) = node
+        .fleet_mut()
         .host_add(
             "esx1.example.test",
             &["192.0.2.21".parse().unwrap()],
@@ -59,6 +60,7 @@ fn tokens_expire_and_refusals_change_nothing() {
         )
         .unwrap();
     let req = node
+        .agent()
         .agent_prepare(
             "esx1.example.test",
             &["192.0.2.21".parse().unwrap()],
@@ -68,18 +70,21 @@ fn tokens_expire_and_refusals_change_nothing() {
         .unwrap();
     clock.advance(Duration::hours(25));
     let e = node
+        .fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap_err();
     assert!(
         matches!(e, certherd_ca::Error::Token(TokenError::Expired { .. })),
         "{e}"
     );
-    assert!(node.hosts().unwrap()[0].joined_at.is_none());
+    assert!(node.fleet().hosts().unwrap()[0].joined_at.is_none());
 
     let (_, token, _) = node
+        .fleet_mut()
         .host_add("esx2.example.test", &[], DEFAULT_TOKEN_TTL, [4; 32])
         .unwrap();
     let wrong = node
+        .agent()
         .agent_prepare(
             "esx2.example.test",
             &["192.0.2.99".parse().unwrap()],
@@ -88,13 +93,16 @@ fn tokens_expire_and_refusals_change_nothing() {
         )
         .unwrap();
     let e = node
+        .fleet_mut()
         .host_join(&token, &wrong.csr, &wrong.pool_cert, true)
         .unwrap_err();
     assert!(matches!(e, certherd_ca::Error::NotEnrolled { .. }), "{e}");
     let right = node
+        .agent()
         .agent_prepare("esx2.example.test", &[], None, None)
         .unwrap();
     let (host, grant) = node
+        .fleet_mut()
         .host_join(&token, &right.csr, &right.pool_cert, true)
         .unwrap();
     assert_eq!(host.name, "esx2.example.test");
@@ -107,7 +115,8 @@ fn tokens_expire_and_refusals_change_nothing() {
         "the host profile's five years"
     );
     assert!(
-        node.host_join(&token, &right.csr, &right.pool_cert, true)
+        node.fleet_mut()
+            .host_join(&token, &right.csr, &right.pool_cert, true)
             .is_err(),
         "a token joins once"
     );
@@ -117,18 +126,22 @@ fn tokens_expire_and_refusals_change_nothing() {
 fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     let (_d, clock, mut node) = server();
     let (_, token, _) = node
+        .fleet_mut()
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [5; 32])
         .unwrap();
     let req = node
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
-    node.host_join(&token, &req.csr, &req.pool_cert, true)
+    node.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     clock.advance(Duration::minutes(4));
-    assert!(node.evaluate_alarms().unwrap().is_empty());
+    assert!(node.alarms_mut().evaluate_alarms().unwrap().is_empty());
     clock.advance(Duration::minutes(2));
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     let open: Vec<_> = node
+        .alarms()
         .alarm_history()
         .unwrap()
         .into_iter()
@@ -141,14 +154,17 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     // The host polls (after its certificate's expiry, even): heard again, and renewed.
     clock.advance(Duration::days(365 * 6));
     let again = node
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
     let (_, grant) = node
+        .fleet_mut()
         .host_poll(&req.pool_cert, Some(&again.csr), true, &[])
         .unwrap();
     assert!(grant.host_chain.is_some());
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(node
+        .alarms()
         .alarm_history()
         .unwrap()
         .iter()
@@ -163,7 +179,8 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     );
     // Someone else's certificate does not authenticate.
     assert!(matches!(
-        node.host_poll(&again.pool_cert, None, true, &[]),
+        node.fleet_mut()
+            .host_poll(&again.pool_cert, None, true, &[]),
         Err(certherd_ca::Error::UnknownPeer(_))
     ));
 }
@@ -176,20 +193,24 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     let (_d, clock, mut node) = server();
     let name = "esx1.example.test";
     let (_, token, _) = node
+        .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [6; 32])
         .unwrap();
-    let req = node.agent_prepare(name, &[], None, None).unwrap();
-    node.host_join(&token, &req.csr, &req.pool_cert, true)
+    let req = node.agent().agent_prepare(name, &[], None, None).unwrap();
+    node.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     // The host turns its verification off (emergency-disable) and reports it; the server
     // orders a renewal and a pool refresh it never carries out.
-    node.host_poll(&req.pool_cert, None, false, &["r1".into()])
+    node.fleet_mut()
+        .host_poll(&req.pool_cert, None, false, &["r1".into()])
         .unwrap();
-    node.order_renewal(&[name.to_owned()]).unwrap();
-    node.order_pool_refresh(name).unwrap();
-    node.evaluate_alarms().unwrap();
+    node.fleet_mut().order_renewal(&[name.to_owned()]).unwrap();
+    node.fleet_mut().order_pool_refresh(name).unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     let open = |node: &Node<HomeStore>| -> Vec<(AlarmKind, String)> {
-        node.alarm_history()
+        node.alarms()
+            .alarm_history()
             .unwrap()
             .into_iter()
             .filter(|a| a.is_open())
@@ -200,9 +221,9 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
         open(&node),
         [(AlarmKind::VerificationDisabled, name.to_owned())]
     );
-    assert_eq!(node.host_verification(name).unwrap(), Some(false));
+    assert_eq!(node.fleet().host_verification(name).unwrap(), Some(false));
 
-    node.host_remove(name).unwrap();
+    node.fleet_mut().host_remove(name).unwrap();
     assert_eq!(
         node.store().host_state(name).unwrap(),
         certherd_store::HostState::default()
@@ -210,25 +231,27 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     // Its alarm cleared with it.
     assert!(open(&node).is_empty(), "{:?}", open(&node));
     clock.advance(Duration::minutes(1));
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
 
     // Added again: it has not joined, so it has reported nothing and is ordered nothing.
     let (_, token, _) = node
+        .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32])
         .unwrap();
-    assert_eq!(node.host_verification(name).unwrap(), None);
-    assert!(!node.renewal_pending(name).unwrap());
-    assert!(!node.pool_refresh_pending(name).unwrap());
+    assert_eq!(node.fleet().host_verification(name).unwrap(), None);
+    assert!(!node.fleet().renewal_pending(name).unwrap());
+    assert!(!node.fleet().pool_refresh_pending(name).unwrap());
     clock.advance(Duration::minutes(1));
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
     // It joins with verification on, as the pool has it.
-    let req = node.agent_prepare(name, &[], None, None).unwrap();
+    let req = node.agent().agent_prepare(name, &[], None, None).unwrap();
     let (_, grant) = node
+        .fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     assert!(!grant.renew_ordered && !grant.refresh_pool_ordered);
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
 }

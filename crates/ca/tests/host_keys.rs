@@ -65,9 +65,13 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
     {
         let name = format!("esx{i}.example.test");
         let (_, token, _) = node
+            .fleet_mut()
             .host_add(&name, &[], DEFAULT_TOKEN_TTL, [i as u8 + 1; 32])
             .unwrap();
-        let req = node.agent_prepare(&name, &[], Some(algo), None).unwrap();
+        let req = node
+            .agent()
+            .agent_prepare(&name, &[], Some(algo), None)
+            .unwrap();
         assert_eq!(req.host_key.algorithm(), algo);
         assert_eq!(
             CertInfo::from_der(&req.pool_cert).unwrap().public_key,
@@ -75,6 +79,7 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
             "the pool-internal identity stays ECDSA P-256"
         );
         let (_, grant) = node
+            .fleet_mut()
             .host_join(&token, &req.csr, &req.pool_cert, true)
             .unwrap();
         assert_eq!(grant.host_key_algo, None);
@@ -83,8 +88,12 @@ fn host_certificates_carry_the_usages_of_the_host_key_not_the_servers() {
         assert_eq!(info.key_usage, usages(algo), "{algo} host certificate");
         assert_eq!(info.extended_key_usage, vec!["serverAuth", "clientAuth"]);
         // A renewal through a poll, with a new key of the same algorithm.
-        let again = node.agent_prepare(&name, &[], Some(algo), None).unwrap();
+        let again = node
+            .agent()
+            .agent_prepare(&name, &[], Some(algo), None)
+            .unwrap();
         let (_, grant) = node
+            .fleet_mut()
             .host_poll(&req.pool_cert, Some(&again.csr), true, &[])
             .unwrap();
         let info = CertInfo::from_der(&grant.host_chain.unwrap()[0]).unwrap();
@@ -102,18 +111,24 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
         Some("[profiles.host]\nkey_algo = \"rsa-2048\"\n"),
         KeyAlgorithm::EcdsaP256,
     );
-    assert_eq!(node.host_key_algo().unwrap(), Some(KeyAlgorithm::Rsa2048));
+    assert_eq!(
+        node.fleet().host_key_algo().unwrap(),
+        Some(KeyAlgorithm::Rsa2048)
+    );
     let name = "esx1.example.test";
     let (_, token, _) = node
+        .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [7; 32])
         .unwrap();
 
     // An agent that did not learn the profile (an older one) sends an ECDSA CSR: refused,
     // and the token is not spent.
     let ecdsa = node
+        .agent()
         .agent_prepare(name, &[], Some(KeyAlgorithm::EcdsaP256), None)
         .unwrap();
     let e = node
+        .fleet_mut()
         .host_join(&token, &ecdsa.csr, &ecdsa.pool_cert, true)
         .unwrap_err();
     assert!(
@@ -131,7 +146,7 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
 
     // An agent told the profile, asking for another algorithm, refuses before sending.
     assert!(matches!(
-        node.agent_prepare(
+        node.agent().agent_prepare(
             name,
             &[],
             Some(KeyAlgorithm::EcdsaP256),
@@ -142,10 +157,12 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
 
     // Without --key-algo the profile's algorithm is used.
     let req = node
+        .agent()
         .agent_prepare(name, &[], None, Some(KeyAlgorithm::Rsa2048))
         .unwrap();
     assert_eq!(req.host_key.algorithm(), KeyAlgorithm::Rsa2048);
     let (_, grant) = node
+        .fleet_mut()
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap();
     assert_eq!(grant.host_key_algo, Some(KeyAlgorithm::Rsa2048));
@@ -155,9 +172,11 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
 
     // A renewal CSR with another key gets no certificate and a new order instead.
     let wrong = node
+        .agent()
         .agent_prepare(name, &[], Some(KeyAlgorithm::EcdsaP256), None)
         .unwrap();
     let (_, grant) = node
+        .fleet_mut()
         .host_poll(&req.pool_cert, Some(&wrong.csr), true, &[])
         .unwrap();
     assert!(grant.host_chain.is_none());
@@ -165,9 +184,11 @@ fn the_host_profile_sets_every_host_key_of_the_fleet() {
     assert_eq!(grant.host_key_algo, Some(KeyAlgorithm::Rsa2048));
     // Asked again with the profile's algorithm: renewed.
     let right = node
+        .agent()
         .agent_prepare(name, &[], None, grant.host_key_algo)
         .unwrap();
     let (_, grant) = node
+        .fleet_mut()
         .host_poll(&req.pool_cert, Some(&right.csr), true, &[])
         .unwrap();
     assert!(!grant.renew_ordered);

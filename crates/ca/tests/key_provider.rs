@@ -73,11 +73,17 @@ fn foreign(cn: &str, eku: Vec<Eku>) -> (Vec<u8>, PrivateKey) {
 #[test]
 fn names_are_unique_and_addresses_are_checked() {
     let (_d, mut node) = node();
-    node.key_provider_create(&name("kms"), "key-1", server("kms1.example.test:5696"))
+    node.key_providers_mut()
+        .key_provider_create(&name("kms"), "key-1", server("kms1.example.test:5696"))
         .unwrap();
-    let dup = node.key_provider_create(&name("kms"), "key-2", server("kms2.example.test:5696"));
+    let dup = node.key_providers_mut().key_provider_create(
+        &name("kms"),
+        "key-2",
+        server("kms2.example.test:5696"),
+    );
     assert!(dup.unwrap_err().to_string().contains("unique"));
     assert!(node
+        .key_providers_mut()
         .key_provider_create(&name("other"), "  ", server("kms2.example.test:5696"))
         .is_err());
     assert!(
@@ -86,19 +92,23 @@ fn names_are_unique_and_addresses_are_checked() {
     );
     assert!("kms1.example.test:0".parse::<ServerAddress>().is_err());
     assert!("bad name".parse::<ProviderName>().is_err());
-    node.key_provider_add_server(&name("kms"), server("kms2.example.test:5696"))
+    node.key_providers_mut()
+        .key_provider_add_server(&name("kms"), server("kms2.example.test:5696"))
         .unwrap();
-    let again = node.key_provider_add_server(&name("kms"), server("kms2.example.test:5696"));
+    let again = node
+        .key_providers_mut()
+        .key_provider_add_server(&name("kms"), server("kms2.example.test:5696"));
     assert!(again.is_err(), "a server is listed once");
-    let p = node.key_provider(&name("kms")).unwrap();
+    let p = node.key_providers().get(&name("kms")).unwrap();
     assert_eq!(p.servers.len(), 2);
-    assert!(node.key_provider(&name("missing")).is_err());
+    assert!(node.key_providers().get(&name("missing")).is_err());
 }
 
 #[test]
 fn client_certificate_paths_refuse_what_does_not_fit_and_change_nothing() {
     let (_d, mut node) = node();
-    node.key_provider_create(&name("kms"), "key-1", server("127.0.0.1:5696"))
+    node.key_providers_mut()
+        .key_provider_create(&name("kms"), "key-1", server("127.0.0.1:5696"))
         .unwrap();
     let client: EntryRef = "kmip-kms/client".parse().unwrap();
 
@@ -106,13 +116,17 @@ fn client_certificate_paths_refuse_what_does_not_fit_and_change_nothing() {
     let (cert, key) = foreign("vendor-signed", vec![Eku::ClientAuth]);
     let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &cert);
     assert!(node
+        .key_providers_mut()
         .kmip_client_upload(&name("kms"), pem.as_bytes(), None)
         .unwrap_err()
         .to_string()
         .contains("no CSR is pending"));
     // Path 2 with a CSR pending, but a certificate for another key.
-    node.kmip_client_csr(&name("kms"), None).unwrap();
+    node.key_providers_mut()
+        .kmip_client_csr(&name("kms"), None)
+        .unwrap();
     assert!(node
+        .key_providers_mut()
         .kmip_client_upload(&name("kms"), pem.as_bytes(), None)
         .is_err());
     assert!(
@@ -122,6 +136,7 @@ fn client_certificate_paths_refuse_what_does_not_fit_and_change_nothing() {
     // Path 3 with a key that is not the certificate's.
     let other = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
     assert!(node
+        .key_providers_mut()
         .kmip_client_upload(
             &name("kms"),
             pem.as_bytes(),
@@ -132,6 +147,7 @@ fn client_certificate_paths_refuse_what_does_not_fit_and_change_nothing() {
     let (server_only, skey) = foreign("server-only", vec![Eku::ServerAuth]);
     let spem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &server_only);
     assert!(node
+        .key_providers_mut()
         .kmip_client_upload(
             &name("kms"),
             spem.as_bytes(),
@@ -143,20 +159,25 @@ fn client_certificate_paths_refuse_what_does_not_fit_and_change_nothing() {
         "nothing written"
     );
     // Path 3 done right.
-    node.kmip_client_upload(&name("kms"), pem.as_bytes(), Some(key.to_pem().as_bytes()))
+    node.key_providers_mut()
+        .kmip_client_upload(&name("kms"), pem.as_bytes(), Some(key.to_pem().as_bytes()))
         .unwrap();
     let e = node.store().entry(&client).unwrap().unwrap();
     assert_eq!(e.meta.subject, "CN=vendor-signed");
-    let plan = node.kmip_plan(&name("kms")).unwrap();
+    let plan = node.key_providers().kmip_plan(&name("kms")).unwrap();
     assert!(plan.identity.is_some());
 }
 
 #[test]
 fn client_certificate_is_an_inventory_entry_that_renews_with_a_warning() {
     let (_d, mut node) = node();
-    node.key_provider_create(&name("kms"), "key-1", server("127.0.0.1:5696"))
+    node.key_providers_mut()
+        .key_provider_create(&name("kms"), "key-1", server("127.0.0.1:5696"))
         .unwrap();
-    let issued = node.kmip_client_new(&name("kms"), false, None).unwrap();
+    let issued = node
+        .key_providers_mut()
+        .kmip_client_new(&name("kms"), false, None)
+        .unwrap();
     assert_eq!(issued.meta.profile.as_deref(), Some("kmip-client"));
     // Two years from now; notBefore is backdated a little for clock skew.
     assert_eq!(issued.meta.not_after, START + Duration::days(730));
@@ -200,7 +221,10 @@ fn client_certificate_is_an_inventory_entry_that_renews_with_a_warning() {
     assert_ne!(renewed.meta.sha256, issued.meta.sha256);
 
     // Self-signed instead: replaces the CA-issued one, the old goes to backup.
-    let selfs = node.kmip_client_new(&name("kms"), true, None).unwrap();
+    let selfs = node
+        .key_providers_mut()
+        .kmip_client_new(&name("kms"), true, None)
+        .unwrap();
     assert_eq!(selfs.meta.subject, selfs.meta.issuer);
 }
 
@@ -208,20 +232,29 @@ fn client_certificate_is_an_inventory_entry_that_renews_with_a_warning() {
 fn server_certificate_is_pinned_only_as_checked_and_removal_keeps_backups() {
     let (_d, mut node) = node();
     let addr: ServerAddress = "127.0.0.1:5696".parse().unwrap();
-    node.key_provider_create(&name("kms"), "key-1", server("127.0.0.1:5696"))
+    node.key_providers_mut()
+        .key_provider_create(&name("kms"), "key-1", server("127.0.0.1:5696"))
         .unwrap();
     let (presented, _) = foreign("kms1", vec![Eku::ServerAuth]);
     let info = certherd_x509::CertInfo::from_der(&presented).unwrap();
 
     // A wrong thumbprint, or a server not in the provider: refused, nothing pinned.
     assert!(node
+        .key_providers_mut()
         .kmip_server_trust(&name("kms"), &addr, &presented, Some(&"AB".repeat(32)))
         .is_err());
     let elsewhere: ServerAddress = "127.0.0.9:5696".parse().unwrap();
     assert!(node
+        .key_providers_mut()
         .kmip_server_trust(&name("kms"), &elsewhere, &presented, None)
         .is_err());
-    assert!(node.kmip_plan(&name("kms")).unwrap().servers[0].1.is_none());
+    assert!(node
+        .key_providers()
+        .kmip_plan(&name("kms"))
+        .unwrap()
+        .servers[0]
+        .1
+        .is_none());
 
     // SHA-1 as vSphere prints it (colons, any case) pins it.
     let sha1_colon = info
@@ -231,19 +264,27 @@ fn server_certificate_is_pinned_only_as_checked_and_removal_keeps_backups() {
         .map(|c| std::str::from_utf8(c).unwrap().to_lowercase())
         .collect::<Vec<_>>()
         .join(":");
-    node.kmip_server_trust(&name("kms"), &addr, &presented, Some(&sha1_colon))
+    node.key_providers_mut()
+        .kmip_server_trust(&name("kms"), &addr, &presented, Some(&sha1_colon))
         .unwrap();
     assert_eq!(
-        node.kmip_plan(&name("kms")).unwrap().servers[0]
+        node.key_providers()
+            .kmip_plan(&name("kms"))
+            .unwrap()
+            .servers[0]
             .1
             .as_deref(),
         Some(&presented[..])
     );
 
     // Removal: the provider goes, its certificates wait in backup.
-    node.kmip_client_new(&name("kms"), false, None).unwrap();
-    node.key_provider_remove(&name("kms")).unwrap();
-    assert!(node.key_provider(&name("kms")).is_err());
+    node.key_providers_mut()
+        .kmip_client_new(&name("kms"), false, None)
+        .unwrap();
+    node.key_providers_mut()
+        .key_provider_remove(&name("kms"))
+        .unwrap();
+    assert!(node.key_providers().get(&name("kms")).is_err());
     let backups = node.list(Some(&"backup".parse().unwrap()), START).unwrap();
     assert!(
         backups

@@ -483,35 +483,36 @@ fn alarms_cross_the_tiers_and_clear_when_renewed() {
         .meta
         .not_after;
     let open = |node: &Node<HomeStore>| {
-        node.alarm_history()
+        node.alarms()
+            .alarm_history()
             .unwrap()
             .into_iter()
             .filter(|a| a.is_open())
             .map(|a| (a.kind, a.subject))
             .collect::<Vec<_>>()
     };
-    assert!(node.evaluate_alarms().unwrap().is_empty());
+    assert!(node.alarms_mut().evaluate_alarms().unwrap().is_empty());
     clock.set(not_after - Duration::days(29));
-    let changes = node.evaluate_alarms().unwrap();
+    let changes = node.alarms_mut().evaluate_alarms().unwrap();
     assert!(
         matches!(&changes[..], [AlarmChange::Raised(a)] if a.kind == AlarmKind::Expiring { days: 30 })
     );
     assert!(
-        node.evaluate_alarms().unwrap().is_empty(),
+        node.alarms_mut().evaluate_alarms().unwrap().is_empty(),
         "nothing new on a second look"
     );
     clock.set(not_after - Duration::days(6));
-    node.evaluate_alarms().unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
     assert_eq!(
         open(&node),
         vec![(AlarmKind::Expiring { days: 7 }, machine.to_string())]
     );
     // Renewal: the superseded entry in backup keeps no alarm alive.
     node.renew(&machine).unwrap();
-    let changes = node.evaluate_alarms().unwrap();
+    let changes = node.alarms_mut().evaluate_alarms().unwrap();
     assert!(matches!(&changes[..], [AlarmChange::Cleared(a)] if a.cleared_at == Some(clock.now())));
     assert!(open(&node).is_empty());
-    let history = node.alarm_history().unwrap();
+    let history = node.alarms().alarm_history().unwrap();
     assert_eq!(
         history.len(),
         2,

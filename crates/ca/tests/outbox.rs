@@ -67,10 +67,13 @@ fn init(home: &std::path::Path, clock: &TestClock) {
 
 fn join(n: &mut Node<HomeStore>, name: &str, random: u8) {
     let (_, token, _) = n
+        .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [random; 32])
         .unwrap();
-    let req = n.agent_prepare(name, &[], None, None).unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    let req = n.agent().agent_prepare(name, &[], None, None).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
 }
 
 /// A webhook gets its notifications in order: the oldest, waiting for its retry, holds
@@ -85,18 +88,20 @@ fn a_webhook_gets_its_notifications_in_order() {
     join(&mut n, "esx1.example.test", 1);
     join(&mut n, "esx2.example.test", 2);
     clock.advance(Duration::minutes(6));
-    assert_eq!(n.evaluate_alarms().unwrap().len(), 2);
-    let due = n.due_notifications().unwrap();
+    assert_eq!(n.alarms_mut().evaluate_alarms().unwrap().len(), 2);
+    let due = n.alarms_mut().due_notifications().unwrap();
     assert_eq!(due.len(), 2);
-    n.record_delivery(&due[0], Err("refused".into())).unwrap();
+    n.alarms_mut()
+        .record_delivery(&due[0], Err("refused".into()))
+        .unwrap();
     // The second was never attempted and is past its due time, but waits for the first.
-    assert!(n.due_notifications().unwrap().is_empty());
+    assert!(n.alarms_mut().due_notifications().unwrap().is_empty());
     assert_eq!(
-        n.next_notification_at().unwrap(),
+        n.alarms().next_notification_at().unwrap(),
         Some(clock.now() + Duration::seconds(10))
     );
     clock.advance(Duration::seconds(10));
-    let due = n.due_notifications().unwrap();
+    let due = n.alarms_mut().due_notifications().unwrap();
     assert_eq!(
         due.iter()
             .map(|d| d.notification.attempts)
@@ -113,17 +118,21 @@ fn notifications_wait_in_the_outbox_until_delivered() {
     init(&home, &clock);
     let mut n = node(&home, &clock, &[DOWN, UP]);
     let (_, token, _) = n
+        .fleet_mut()
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [9; 32])
         .unwrap();
     let req = n
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     assert!(n.store().undelivered().unwrap().is_empty());
 
     // The host goes silent: the alarm and one notification per webhook, together.
     clock.advance(Duration::minutes(6));
-    assert_eq!(n.evaluate_alarms().unwrap().len(), 1);
+    assert_eq!(n.alarms_mut().evaluate_alarms().unwrap().len(), 1);
     let queued = n.store().undelivered().unwrap();
     assert_eq!(queued.len(), 2);
     let body: serde_json::Value = serde_json::from_str(&queued[0].body).unwrap();
@@ -142,10 +151,10 @@ fn notifications_wait_in_the_outbox_until_delivered() {
         )
     );
     // Evaluating again changes nothing and queues nothing.
-    assert!(n.evaluate_alarms().unwrap().is_empty());
+    assert!(n.alarms_mut().evaluate_alarms().unwrap().is_empty());
     assert_eq!(n.store().undelivered().unwrap().len(), 2);
 
-    let due = n.due_notifications().unwrap();
+    let due = n.alarms_mut().due_notifications().unwrap();
     assert_eq!(due.len(), 2);
     for d in &due {
         let outcome = if d.webhook.url == DOWN {
@@ -153,48 +162,63 @@ fn notifications_wait_in_the_outbox_until_delivered() {
         } else {
             Ok(())
         };
-        n.record_delivery(d, outcome).unwrap();
+        n.alarms_mut().record_delivery(d, outcome).unwrap();
     }
     assert_eq!(
-        n.outbox_summary().unwrap(),
+        n.alarms().outbox_summary().unwrap(),
         OutboxSummary {
             undelivered: 1,
             last_error: Some("connection refused".into())
         }
     );
     // Not due again before its backoff...
-    assert!(n.due_notifications().unwrap().is_empty());
+    assert!(n.alarms_mut().due_notifications().unwrap().is_empty());
     assert_eq!(
-        n.next_notification_at().unwrap(),
+        n.alarms().next_notification_at().unwrap(),
         Some(clock.now() + Duration::seconds(10))
     );
     clock.advance(Duration::seconds(9));
-    assert!(n.due_notifications().unwrap().is_empty());
+    assert!(n.alarms_mut().due_notifications().unwrap().is_empty());
     // ...then due; a second failure doubles the wait.
     clock.advance(Duration::seconds(1));
-    let due = n.due_notifications().unwrap();
+    let due = n.alarms_mut().due_notifications().unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].notification.attempts, 1);
-    let next = n.record_delivery(&due[0], Err("HTTP 503".into())).unwrap();
+    let next = n
+        .alarms_mut()
+        .record_delivery(&due[0], Err("HTTP 503".into()))
+        .unwrap();
     assert_eq!(next, Some(clock.now() + Duration::seconds(20)));
     assert_eq!(
-        n.outbox_summary().unwrap().last_error.as_deref(),
+        n.alarms().outbox_summary().unwrap().last_error.as_deref(),
         Some("HTTP 503")
     );
     clock.advance(Duration::seconds(20));
-    let due = n.due_notifications().unwrap();
+    let due = n.alarms_mut().due_notifications().unwrap();
     assert_eq!(due[0].notification.attempts, 2);
-    assert_eq!(n.record_delivery(&due[0], Ok(())).unwrap(), None);
-    assert_eq!(n.outbox_summary().unwrap(), OutboxSummary::default());
+    assert_eq!(
+        n.alarms_mut().record_delivery(&due[0], Ok(())).unwrap(),
+        None
+    );
+    assert_eq!(
+        n.alarms().outbox_summary().unwrap(),
+        OutboxSummary::default()
+    );
 
     // A notification for a webhook taken out of the settings is dropped, and audited.
     clock.advance(Duration::days(1));
-    n.host_poll(&req.pool_cert, None, true, &[]).unwrap();
-    assert_eq!(n.evaluate_alarms().unwrap().len(), 1, "host-silent cleared");
+    n.fleet_mut()
+        .host_poll(&req.pool_cert, None, true, &[])
+        .unwrap();
+    assert_eq!(
+        n.alarms_mut().evaluate_alarms().unwrap().len(),
+        1,
+        "host-silent cleared"
+    );
     assert_eq!(n.store().undelivered().unwrap().len(), 2);
     drop(n);
     let mut n = node(&home, &clock, &[UP]);
-    let due = n.due_notifications().unwrap();
+    let due = n.alarms_mut().due_notifications().unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].webhook.url, UP);
     assert_eq!(n.store().undelivered().unwrap().len(), 1);

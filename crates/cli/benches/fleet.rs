@@ -223,14 +223,15 @@ fn enrol(home: &Home, hosts: usize) -> Vec<String> {
             let mut random = [0u8; 32];
             random[..8].copy_from_slice(&(i as u64).to_be_bytes());
             random[8] = 0xA5;
-            node.host_add(
-                &format!("h{i}.fleet.example.test"),
-                &[],
-                time::Duration::hours(24),
-                random,
-            )
-            .unwrap()
-            .1
+            node.fleet_mut()
+                .host_add(
+                    &format!("h{i}.fleet.example.test"),
+                    &[],
+                    time::Duration::hours(24),
+                    random,
+                )
+                .unwrap()
+                .1
         })
         .collect()
 }

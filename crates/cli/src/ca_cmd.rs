@@ -28,7 +28,7 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
             }
         }
         CaCmd::Crl { out, der } => {
-            let crl = node.current_crl()?;
+            let crl = node.revocations_mut().current_crl()?;
             let bytes = if der {
                 crl.clone()
             } else {

@@ -250,7 +250,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 "local:{}",
                 std::env::var("USER").unwrap_or_else(|_| "unknown".into())
             );
-            let outcome = node.revoke(&r, reason, &by)?;
+            let outcome = node.revocations_mut().revoke(&r, reason, &by)?;
             crate::views::revoked(&certherd_server::rows::revoke_answer(&outcome), a.output);
         }
     }

@@ -158,7 +158,8 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             duration(&ttl, "--ttl")?;
             let ttl: Span = ttl.parse()?;
             let (host, token, fingerprint) =
-                node.host_add(&name, &ips, ttl.duration(), random32()?)?;
+                node.fleet_mut()
+                    .host_add(&name, &ips, ttl.duration(), random32()?)?;
             if !node.settings().metrics.require_token {
                 errln!("warning: the server's /metrics is readable without a credential and lists every host, store and alias; set `[metrics] require_token = true` in certherd.toml (see `certherd server --help`)");
             }
@@ -178,6 +179,7 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
         }
         HostCmd::List(o) => {
             let hosts = node
+                .fleet()
                 .hosts()?
                 .iter()
                 .map(|h| certherd_server::rows::host_row(&node, h))
@@ -185,15 +187,16 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             crate::views::host_list(&hosts, o.output);
         }
         HostCmd::ResetServerCert { name } => {
-            node.order_renewal(std::slice::from_ref(&name))?;
+            node.fleet_mut()
+                .order_renewal(std::slice::from_ref(&name))?;
             outln!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
         }
         HostCmd::RefreshPoolCert { name } => {
-            node.order_pool_refresh(&name)?;
+            node.fleet_mut().order_pool_refresh(&name)?;
             outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
         }
         HostCmd::Remove { name } => {
-            let revoked = node.host_remove(&name)?;
+            let revoked = node.fleet_mut().host_remove(&name)?;
             crate::views::host_removed(&certherd_server::rows::host_removed(&name, &revoked));
         }
     }
@@ -209,13 +212,13 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
     match c {
         AgentCmd::EmergencyDisableVerification => {
             let mut node = open_node(home)?;
-            node.agent_set_verification(false)?;
+            node.agent_mut().agent_set_verification(false)?;
             outln!("verification of the server is OFF for this host; the server raises an alarm at the next poll");
             errln!("turn it back on with `certherd agent emergency-reenable-verification`");
         }
         AgentCmd::EmergencyReenableVerification => {
             let mut node = open_node(home)?;
-            node.agent_set_verification(true)?;
+            node.agent_mut().agent_set_verification(true)?;
             outln!("verification of the server is on again; the alarm clears at the next poll");
         }
         AgentCmd::Join {
@@ -279,16 +282,16 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             )
             .map_err(agent_error)?;
             if no_verification {
-                node.agent_set_verification(false)?;
+                node.agent_mut().agent_set_verification(false)?;
             }
             if let Some(l) = &listen {
-                node.agent_set_listen(l)?;
+                node.agent_mut().agent_set_listen(l)?;
             }
             outln!(
                 "joined {server} as {} ({} trusted roots; host key {})",
                 joined.host,
                 joined.trusted_roots,
-                node.agent_host_key_algo()?
+                node.agent().agent_host_key_algo()?
             );
             if joined.servers.len() > 1 {
                 errln!(
@@ -312,12 +315,12 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
 /// `agent status`: the servers, which one answered last, the last poll and error.
 fn agent_status(home: &Home, output: Output) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
-    if !node.is_agent()? {
+    if !node.agent().is_agent()? {
         return Err(Failure::msg(
             "this home is not an agent's: run `certherd agent join` first",
         ));
     }
-    let g = node.agent_summary()?;
+    let g = node.agent().agent_summary()?;
     let host = node.hostname()?;
     match output {
         Output::Json => json(&json!({
@@ -405,7 +408,7 @@ fn agent_run(
     let timeout = duration(timeout, "--timeout")?;
     let cap = duration(retry_max, "--retry-max")?;
     let mut node = open_node(home)?;
-    if !node.agent_joined()? {
+    if !node.agent().agent_joined()? {
         let mut f = Failure::msg(
             "this home has not joined a server (or the server removed it): run `certherd agent join` first",
         );
@@ -413,7 +416,7 @@ fn agent_run(
         return Err(f);
     }
     let host = node.hostname()?;
-    let served: Option<certherd_agent::Served> = match node.agent_listen()? {
+    let served: Option<certherd_agent::Served> = match node.agent().agent_listen()? {
         Some(l) => {
             let config = certherd_agent::server_config(&node).map_err(agent_error)?;
             let served = std::sync::Arc::new(std::sync::RwLock::new(config));
@@ -494,7 +497,7 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
         Ok(n) => n,
         Err(f) => return Round::Failed(format!("opening the home: {}", f.message)),
     };
-    match node.agent_joined() {
+    match node.agent().agent_joined() {
         Ok(true) => {}
         Ok(false) => {
             return Round::Removed(
@@ -506,19 +509,21 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
     match certherd_agent::poll(&mut node, timeout) {
         Ok(p) => {
             let host = node.hostname().unwrap_or_default();
-            let reported = node.agent_deploy_error().ok().flatten();
+            let reported = node.agent().agent_deploy_error().ok().flatten();
             let deployed = deploy(&mut node, &host, served, true);
             // A deploy that failed, or went well after failing, is told to the server at
             // once (the alarm follows the deploy, not the next poll). What that poll
             // brings is deployed at the next round.
-            if node.agent_deploy_error().ok().flatten() != reported {
+            if node.agent().agent_deploy_error().ok().flatten() != reported {
                 if let Err(e) = certherd_agent::poll(&mut node, timeout) {
                     log(&host, format_args!("reporting the deploy: {e}"));
                 }
             }
             let recorded = match &deployed {
-                Ok(()) => node.agent_record_poll(),
-                Err(f) => node.agent_record_poll_error(&format!("deploy: {}", f.message)),
+                Ok(()) => node.agent_mut().agent_record_poll(),
+                Err(f) => node
+                    .agent_mut()
+                    .agent_record_poll_error(&format!("deploy: {}", f.message)),
             };
             match (deployed, recorded) {
                 (Err(f), _) => Round::Failed(format!("deploy: {}", f.message)),
@@ -530,7 +535,7 @@ fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>
         Err(e) => {
             let message = e.to_string();
             // Best effort: `status` shows it; a home that cannot be written is in the log.
-            let _ = node.agent_record_poll_error(&message);
+            let _ = node.agent_mut().agent_record_poll_error(&message);
             Round::Failed(message)
         }
     }
@@ -548,7 +553,9 @@ fn deploy(
     let done = deploy_now(node, host, served, retry);
     // Only a deploy that retried what failed before may clear the problem.
     if retry || done.is_err() {
-        if let Err(e) = node.agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
+        if let Err(e) = node
+            .agent_mut()
+            .agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
         {
             errln!("warning: recording the deploy result: {e}");
         }
@@ -567,7 +574,7 @@ fn deploy_now(
         log(host, format_args!("wrote {}", p.display()));
     }
     if !written.is_empty() {
-        if let Some(cmd) = node.agent_reload_command() {
+        if let Some(cmd) = node.agent().agent_reload_command() {
             match certherd_agent::reload(&cmd) {
                 Ok(()) => log(host, format_args!("ran `{cmd}`")),
                 Err(e) => log(host, format_args!("warning: {e}")),
@@ -679,7 +686,7 @@ pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
         PoolCmd::Verification { action, output } => return verification(home, action, output),
     };
     let node = open_node(home)?;
-    let rows = node.pool_certificates()?;
+    let rows = node.fleet().pool_certificates()?;
     match o.output {
         Output::Json => json(&json!(rows
             .iter()
@@ -722,7 +729,7 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
     }
     let wait = duration(&wait, "--wait")?;
     let mut node = open_node(home)?;
-    let ordered = node.order_renewal(&hosts)?;
+    let ordered = node.fleet_mut().order_renewal(&hosts)?;
     if ordered.is_empty() {
         return Err(Failure::msg(
             "no joined host to renew (see `certherd host list`)",
@@ -740,7 +747,7 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
         std::thread::sleep(Duration::from_millis(300));
         let node = open_node(home)?;
         for (i, h) in ordered.iter().enumerate() {
-            if !done[i] && !node.renewal_pending(h)? {
+            if !done[i] && !node.fleet().renewal_pending(h)? {
                 done[i] = true;
                 bar.inc(1);
             }
@@ -748,7 +755,7 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
     }
     bar.finish_and_clear();
     let node = open_node(home)?;
-    let certs = node.pool_certificates()?;
+    let certs = node.fleet().pool_certificates()?;
     let rows: Vec<(String, bool, Option<String>)> = ordered
         .iter()
         .zip(&done)
@@ -798,17 +805,17 @@ fn verification(
     match action {
         VerificationAction::Enable | VerificationAction::Disable => {
             let on = action == VerificationAction::Enable;
-            node.set_pool_verification(on)?;
+            node.fleet_mut().set_pool_verification(on)?;
             outln!(
                 "pool certificate verification {}",
                 if on { "enabled" } else { "disabled" }
             );
         }
         VerificationAction::Status => {
-            let pool = node.pool_verification()?;
+            let pool = node.fleet().pool_verification()?;
             let mut hosts = Vec::new();
-            for h in node.hosts()? {
-                let v = node.host_verification(&h.name)?;
+            for h in node.fleet().hosts()? {
+                let v = node.fleet().host_verification(&h.name)?;
                 hosts.push((h.name, v));
             }
             crate::views::pool_verification(pool, &hosts, output);
@@ -823,7 +830,7 @@ pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
     match a.command {
         Some(CredentialCmd::List { output }) => {
             let node = open_node(home)?;
-            let all = node.admin_credentials()?;
+            let all = node.admin().admin_credentials()?;
             let when = |t: Option<certherd_core::OffsetDateTime>| t.map(rfc3339);
             match output {
                 Output::Json => json(&json!(all
@@ -880,7 +887,9 @@ pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
                 std::env::var("USER").unwrap_or_else(|_| "unknown".into())
             );
             let mut node = open_node(home)?;
-            let n = node.admin_credential_revoke_for(&name, reason, &by)?;
+            let n = node
+                .admin_mut()
+                .admin_credential_revoke_for(&name, reason, &by)?;
             errln!("revoked {n} credential(s) of {name}; the server refuses them from the next call on");
             Ok(ExitCode::SUCCESS)
         }
@@ -911,7 +920,9 @@ fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
                     out.display()
                 )));
             }
-            let issued = node.admin_client_cert_add(&name, role, valid_for)?;
+            let issued = node
+                .admin_mut()
+                .admin_client_cert_add(&name, role, valid_for)?;
             let mut pem = issued.key.to_pem();
             pem.push_str(&certherd_x509::to_pem(
                 certherd_x509::PemLabel::Certificate,
@@ -944,7 +955,9 @@ fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
             }
         }
         _ => {
-            let token = node.admin_credential_add(&name, role, valid_for, random32()?)?;
+            let token =
+                node.admin_mut()
+                    .admin_credential_add(&name, role, valid_for, random32()?)?;
             match a.output {
                 Output::Json => json(&json!({
                     "name": name,

@@ -74,7 +74,11 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
                 address: address(&server)?,
                 proxy: proxy.as_deref().map(address).transpose()?,
             };
-            let p = node.key_provider_create(&provider(&name)?, &primary_key_id, server)?;
+            let p = node.key_providers_mut().key_provider_create(
+                &provider(&name)?,
+                &primary_key_id,
+                server,
+            )?;
             outln!("created key provider {}  (store {})", p.name, p.store()?);
             outln!("next: make the key server trust certherd (`key-provider client-cert new {0}` then `client-cert export {0}`), then `key-provider server-cert get {0}`", p.name);
         }
@@ -87,11 +91,13 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
                 address: address(&a)?,
                 proxy: proxy.as_deref().map(address).transpose()?,
             };
-            let p = node.key_provider_add_server(&provider(&name)?, server)?;
+            let p = node
+                .key_providers_mut()
+                .key_provider_add_server(&provider(&name)?, server)?;
             outln!("{} now has {} server(s)", p.name, p.servers.len());
         }
         KeyProviderCmd::List(a) => {
-            let ps = node.key_providers()?;
+            let ps = node.key_providers().list()?;
             match a.output {
                 Output::Json => json(&json!(ps.iter().map(|p| json!({
                     "name": p.name.as_str(),
@@ -113,7 +119,8 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
             }
         }
         KeyProviderCmd::Remove { name } => {
-            node.key_provider_remove(&provider(&name)?)?;
+            node.key_providers_mut()
+                .key_provider_remove(&provider(&name)?)?;
             outln!("removed key provider {name}; its certificates are kept in the backup store");
         }
         KeyProviderCmd::ClientCert(cc) => client_cert(&mut node, cc)?,
@@ -134,8 +141,11 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
             self_signed,
             key_algo: k,
         } => {
-            let issued =
-                node.kmip_client_new(&provider(&name)?, self_signed, key_algo(k.as_deref())?)?;
+            let issued = node.key_providers_mut().kmip_client_new(
+                &provider(&name)?,
+                self_signed,
+                key_algo(k.as_deref())?,
+            )?;
             outln!(
                 "client certificate {}  subject {}  not after {}",
                 issued.meta.entry,
@@ -147,7 +157,7 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
             }
         }
         ClientCertCmd::Export { name, out } => {
-            let pem = node.kmip_client_export(&provider(&name)?)?;
+            let pem = node.key_providers().kmip_client_export(&provider(&name)?)?;
             match out {
                 Some(p) => {
                     write_atomic(&p, pem.as_bytes(), 0o644)?;
@@ -161,7 +171,9 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
             out,
             key_algo: k,
         } => {
-            let pem = node.kmip_client_csr(&provider(&name)?, key_algo(k.as_deref())?)?;
+            let pem = node
+                .key_providers_mut()
+                .kmip_client_csr(&provider(&name)?, key_algo(k.as_deref())?)?;
             write_atomic(&out, pem.as_bytes(), 0o644)?;
             outln!("wrote {}; the key stays sealed in certherd", out.display());
             outln!("next: have the key server vendor sign it, then `key-provider client-cert upload {name} --cert SIGNED.pem`");
@@ -173,7 +185,9 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
             if let (Some(bytes), Some(path)) = (&k, &key) {
                 certherd_x509::parse_private_key(bytes).map_err(|e| Failure::file(path, e))?;
             }
-            let issued = node.kmip_client_upload(&provider(&name)?, &c, k.as_deref())?;
+            let issued =
+                node.key_providers_mut()
+                    .kmip_client_upload(&provider(&name)?, &c, k.as_deref())?;
             outln!(
                 "client certificate {} uploaded  subject {}  issuer {}",
                 issued.meta.entry,
@@ -203,7 +217,7 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
     let timeout = Duration::from_secs(10);
     match c {
         ServerCertCmd::Get { name, output } => {
-            let plan = node.kmip_plan(&provider(&name)?)?;
+            let plan = node.key_providers().kmip_plan(&provider(&name)?)?;
             let id = identity(&plan)?;
             let mut out = Vec::new();
             for (server, pinned) in &plan.servers {
@@ -259,7 +273,7 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
         } => {
             let name = provider(&name)?;
             let only = server.as_deref().map(address).transpose()?;
-            let plan = node.kmip_plan(&name)?;
+            let plan = node.key_providers().kmip_plan(&name)?;
             let id = identity(&plan)?;
             let targets: Vec<&KmipServer> = plan
                 .servers
@@ -279,7 +293,12 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
                 let leaf = chain.first().ok_or_else(|| {
                     Failure::msg(format!("{} presented no certificate", s.address))
                 })?;
-                let m = node.kmip_server_trust(&name, &s.address, leaf, thumbprint.as_deref())?;
+                let m = node.key_providers_mut().kmip_server_trust(
+                    &name,
+                    &s.address,
+                    leaf,
+                    thumbprint.as_deref(),
+                )?;
                 outln!(
                     "trusted {}  for {}  SHA-256 {}",
                     m.subject,
@@ -350,7 +369,7 @@ fn status(
     output: Output,
 ) -> Result<ExitCode, Failure> {
     let timeout = timeout.parse::<Span>()?.duration().unsigned_abs();
-    let plan = node.kmip_plan(&provider(name)?)?;
+    let plan = node.key_providers().kmip_plan(&provider(name)?)?;
     let id = identity(&plan)?;
     let results: Vec<(&KmipServer, ServerCheck)> = plan
         .servers

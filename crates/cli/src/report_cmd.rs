@@ -27,12 +27,12 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
     let s = node.status()?;
     let key = home.master_key_location();
     let problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
-    let agent = if node.is_agent()? {
-        Some(node.agent_summary()?)
+    let agent = if node.agent().is_agent()? {
+        Some(node.agent().agent_summary()?)
     } else {
         None
     };
-    let outbox = node.outbox_summary()?;
+    let outbox = node.alarms().outbox_summary()?;
     match a.output {
         Output::Json => json(&json!({
             "notifications": {"undelivered": outbox.undelivered, "last_error": outbox.last_error},
@@ -351,9 +351,9 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
     evaluate_and_notify(&mut node)?;
     let undelivered = outbox_line(&node)?;
     let mut shown = Vec::new();
-    for x in node.alarm_history()? {
+    for x in node.alarms().alarm_history()? {
         if a.all || x.is_open() {
-            let detail = node.alarm_detail(&x)?;
+            let detail = node.alarms().alarm_detail(&x)?;
             shown.push(certherd_server::rows::alarm_row(&x, detail));
         }
     }
@@ -383,7 +383,7 @@ pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
 
 /// "N notifications undelivered, last error ...", when the outbox is not empty.
 pub fn outbox_line(node: &crate::LocalNode) -> Result<Option<String>, Failure> {
-    let o = node.outbox_summary()?;
+    let o = node.alarms().outbox_summary()?;
     if o.undelivered == 0 {
         return Ok(None);
     }

@@ -228,7 +228,7 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
     let mut node = open_node(home)?;
     // Each target is checked under the name asked for; without --sni, under the host and
     // under every server name its watches were added with, so no name sticks by accident.
-    let watches = node.watches(Some(WatchKind::Endpoint))?;
+    let watches = node.watches().list(Some(WatchKind::Endpoint))?;
     let mut jobs = Vec::new();
     for target in &targets {
         let mut names: Vec<Option<String>> = vec![a.sni.clone()];
@@ -258,7 +258,7 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
     let mut recorded = Vec::new();
     for (job, probe) in jobs.iter().zip(probes) {
         let scan = scan_of(job, probe);
-        recorded.extend(node.record_endpoint_scan(
+        recorded.extend(node.watches_mut().record_endpoint_scan(
             &job.target,
             job.server_name.as_deref(),
             &scan,
@@ -458,7 +458,7 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
     node.store()
         .bound_memory()
         .map_err(certherd_ca::Error::from)?;
-    let judge = node.judge()?;
+    let judge = node.watches().judge()?;
     let files = &walked.files;
     // Drawn only on a terminal, and from the recording thread only.
     let bar = std::io::stderr()
@@ -550,7 +550,9 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
             let (i, p) = rx.recv().ok()?;
             pending.insert(i, p);
         });
-        let recorded = node.record_file_scans(ordered, 2000, &mut |w, m| report.watch(w, m));
+        let recorded = node
+            .watches_mut()
+            .record_file_scans(ordered, 2000, &mut |w, m| report.watch(w, m));
         // On an error the workers stop at their next send, the receiver being gone.
         drop(rx);
         let mut cert_keys = HashSet::new();
@@ -577,7 +579,8 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
         .map(|r| judge.prepare_file(finding_of(r)))
         .collect::<Result<Vec<_>, _>>()?;
     if !prepared.is_empty() {
-        node.record_file_scans(prepared, 2000, &mut |w, m| report.watch(w, m))?;
+        node.watches_mut()
+            .record_file_scans(prepared, 2000, &mut |w, m| report.watch(w, m))?;
     }
     // Everything not read, in the walk and by the workers, in path order.
     let unread = skipped_files.into_inner().unwrap_or_default();
@@ -611,7 +614,7 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
         } => {
             let addr: ServerAddress = address.parse()?;
             let proto = starttls_for(&addr.to_string(), parse_starttls(&starttls)?);
-            let w = node.endpoint_add(
+            let w = node.watches_mut().endpoint_add(
                 &name,
                 &addr,
                 server_name.as_deref(),
@@ -630,11 +633,13 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
             );
             errln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
         }
-        EndpointCmd::List(o) => {
-            print_watches(&node.watches(Some(WatchKind::Endpoint))?, &node, o.output)
-        }
+        EndpointCmd::List(o) => print_watches(
+            &node.watches().list(Some(WatchKind::Endpoint))?,
+            &node,
+            o.output,
+        ),
         EndpointCmd::Remove { name } => {
-            node.endpoint_remove(&name)?;
+            node.watches_mut().endpoint_remove(&name)?;
             outln!("stopped watching {name}");
         }
         EndpointCmd::Trust {
@@ -679,7 +684,7 @@ fn trust(
         // A malformed pin is refused before anything is contacted.
         certherd_ca::parse_sha256(tp)?;
     }
-    let w = node.endpoint(name)?;
+    let w = node.watches().endpoint(name)?;
     let job = job_of(&w);
     let probe = probe_one(&job, t).map_err(|e| {
         let f = transport_finding(&e);
@@ -698,7 +703,7 @@ fn trust(
             ))
         })?
         .to_vec();
-    let pinned = node.endpoint_trust(name, &leaf, thumbprint)?;
+    let pinned = node.watches_mut().endpoint_trust(name, &leaf, thumbprint)?;
     let info = certherd_x509::CertInfo::from_der(&leaf)?;
     outln!("pinned {name} ({})", pinned.target);
     outln!("  Subject  {}", info.subject);
@@ -714,7 +719,12 @@ fn trust(
         errln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
     }
     let scan = scan_of(&job, Ok(probe));
-    node.record_endpoint_scan(&w.target, w.server_name.as_deref(), &scan, Some(name))?;
+    node.watches_mut().record_endpoint_scan(
+        &w.target,
+        w.server_name.as_deref(),
+        &scan,
+        Some(name),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -727,7 +737,7 @@ fn diagnose(
     t: Duration,
     output: Output,
 ) -> Result<ExitCode, Failure> {
-    let w = node.endpoint(name)?;
+    let w = node.watches().endpoint(name)?;
     let check_name = certherd_ca::endpoint_check_name(&w);
     let job = job_of(&w);
     let probe = probe_one(&job, t);
@@ -753,6 +763,7 @@ fn diagnose(
             let chain: Vec<Vec<u8>> = p.chain.iter().map(|c| c.to_vec()).collect();
             // As a verifying client sees it, whatever the watch's own setting.
             let i = node
+                .watches()
                 .judge()?
                 .inspect_endpoint(&w, &chain, TrustPolicy::Required);
             // A verifying client refuses only what is critical; warnings are listed too.
@@ -771,8 +782,17 @@ fn diagnose(
         Ok(p) => scan_of(&job, Ok(p)),
         Err(e) => scan_of(&job, Err(e)),
     };
-    node.record_endpoint_scan(&w.target, w.server_name.as_deref(), &scan, Some(name))?;
-    let facts = node.endpoint(name).map(|w| w.facts).unwrap_or(Facts::None);
+    node.watches_mut().record_endpoint_scan(
+        &w.target,
+        w.server_name.as_deref(),
+        &scan,
+        Some(name),
+    )?;
+    let facts = node
+        .watches()
+        .endpoint(name)
+        .map(|w| w.facts)
+        .unwrap_or(Facts::None);
     match output {
         Output::Json => json(&json!({
             "endpoint": name,

@@ -76,11 +76,11 @@ pub(crate) fn authenticate(
         )
     };
     let by_cert = match peer {
-        Some(der) => node.admin_by_client_cert(der).map_err(internal)?,
+        Some(der) => node.admin().admin_by_client_cert(der).map_err(internal)?,
         None => AdminAuth::Unknown,
     };
     let auth = match (by_cert, bearer) {
-        (AdminAuth::Unknown, Some(token)) => node.admin_by_token(token).map_err(internal)?,
+        (AdminAuth::Unknown, Some(token)) => node.admin().admin_by_token(token).map_err(internal)?,
         (AdminAuth::Unknown, None) => {
             return Err((
                 Caller::anonymous(),
@@ -170,7 +170,7 @@ pub(crate) fn audit(
         "{} {} -> {outcome}; via {} from {}",
         call.method, call.path, caller.via, call.source
     );
-    if let Err(e) = node.audit_admin_call(&caller.name, &detail) {
+    if let Err(e) = node.admin_mut().audit_admin_call(&caller.name, &detail) {
         eprintln!(
             "certherd server: NOT in the audit log: admin call by {}: {detail}: {e}",
             caller.name
@@ -509,7 +509,7 @@ fn operate(
     let r = |e: certherd_ca::Error| refusal(&e);
     Ok(match route.op {
         Op::HostList => {
-            let hosts = node.hosts().map_err(r)?;
+            let hosts = node.fleet().hosts().map_err(r)?;
             let rows = hosts
                 .iter()
                 .map(|h| host_row(node, h))
@@ -543,6 +543,7 @@ fn operate(
             }
             let ttl = time::Duration::hours(i64::from(hours));
             let (host, token, ca) = node
+                .fleet_mut()
                 .host_add(&req.name, &ips, ttl, random32()?)
                 .map_err(r)?;
             ok(&api::HostAdded {
@@ -555,19 +556,22 @@ fn operate(
         Op::HostRemove => {
             let name = param(params)?;
             known_host(node, name)?;
-            let revoked = node.host_remove(name).map_err(r)?;
+            let revoked = node.fleet_mut().host_remove(name).map_err(r)?;
             ok(&crate::rows::host_removed(name, &revoked))
         }
         Op::HostResetServerCert => {
             let name = param(params)?;
             known_host(node, name)?;
-            let hosts = node.order_renewal(&[name.to_owned()]).map_err(r)?;
+            let hosts = node
+                .fleet_mut()
+                .order_renewal(&[name.to_owned()])
+                .map_err(r)?;
             ok(&api::HostsAnswer { hosts })
         }
         Op::HostRefreshPoolCert => {
             let name = param(params)?;
             known_host(node, name)?;
-            node.order_pool_refresh(name).map_err(r)?;
+            node.fleet_mut().order_pool_refresh(name).map_err(r)?;
             ok(&api::HostsAnswer {
                 hosts: vec![name.to_owned()],
             })
@@ -577,7 +581,7 @@ fn operate(
             for h in &req.hosts {
                 known_host(node, h)?;
             }
-            let hosts = node.order_renewal(&req.hosts).map_err(r)?;
+            let hosts = node.fleet_mut().order_renewal(&req.hosts).map_err(r)?;
             ok(&api::HostsAnswer { hosts })
         }
         Op::CertList => {
@@ -667,7 +671,7 @@ fn operate(
                 })?,
             };
             let by = format!("admin:{caller}");
-            let outcome = node.revoke(&e, reason, &by).map_err(r)?;
+            let outcome = node.revocations_mut().revoke(&e, reason, &by).map_err(r)?;
             ok(&crate::rows::revoke_answer(&outcome))
         }
         Op::CertExport => {
@@ -737,9 +741,9 @@ fn operate(
         Op::Alarms => {
             let all = q.flag("all");
             let mut rows: Vec<proto::AlarmRow> = Vec::new();
-            for a in node.alarm_history().map_err(r)? {
+            for a in node.alarms().alarm_history().map_err(r)? {
                 if all || a.is_open() {
-                    let detail = node.alarm_detail(&a).map_err(r)?;
+                    let detail = node.alarms().alarm_detail(&a).map_err(r)?;
                     rows.push(crate::rows::alarm_row(&a, detail));
                 }
             }
@@ -765,13 +769,15 @@ fn operate(
             })
         }
         Op::PoolVerificationGet => ok(&api::PoolVerification {
-            enabled: node.pool_verification().map_err(r)?,
+            enabled: node.fleet().pool_verification().map_err(r)?,
         }),
         Op::PoolVerificationSet => {
             let req: api::PoolVerification = crate::body_of(body)?;
-            node.set_pool_verification(req.enabled).map_err(r)?;
+            node.fleet_mut()
+                .set_pool_verification(req.enabled)
+                .map_err(r)?;
             ok(&api::PoolVerification {
-                enabled: node.pool_verification().map_err(r)?,
+                enabled: node.fleet().pool_verification().map_err(r)?,
             })
         }
         Op::CaShow => ok(&crate::rows::ca_answer(&node.ca_summary().map_err(r)?)),

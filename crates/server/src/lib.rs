@@ -469,12 +469,16 @@ async fn route(
         let admin_call = proto::admin::is_admin_path(&path);
         if let Err((code, message)) = blocking(move || {
             let node = cached(&open)?;
-            match node.revocation_of(&cert).map_err(|e| refusal(&e))? {
+            match node
+                .revocations()
+                .revocation_of(&cert)
+                .map_err(|e| refusal(&e))?
+            {
                 None => Ok(()),
                 Some(_)
                     if admin_call
                         && matches!(
-                            node.admin_by_client_cert(&cert),
+                            node.admin().admin_by_client_cert(&cert),
                             Ok(certherd_ca::AdminAuth::Revoked(_))
                         ) =>
                 {
@@ -617,7 +621,7 @@ async fn route(
             let s = shared.clone();
             blocking(move || {
                 let node = cached(&open)?;
-                if node.metrics_require_token() {
+                if node.fleet().metrics_require_token() {
                     let presented = bearer.is_some();
                     admin::authenticate(&node, peer.as_deref(), bearer.as_deref()).map_err(
                         |(_, r)| {
@@ -644,8 +648,8 @@ async fn route(
             blocking(move || {
                 let token = parsed?.token;
                 let node = cached(&open)?;
-                let host = node.enrollment(&token).map_err(|e| refusal(&e))?;
-                let algo = node.host_key_algo().map_err(|e| refusal(&e))?;
+                let host = node.fleet().enrollment(&token).map_err(|e| refusal(&e))?;
+                let algo = node.fleet().host_key_algo().map_err(|e| refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
                     host: host.name,
                     ips: host.ips.iter().map(ToString::to_string).collect(),
@@ -672,6 +676,7 @@ async fn route(
                         };
                         let mut node = cached(&open)?;
                         let (host, grant) = node
+                            .fleet_mut()
                             .host_poll(&peer, csr.as_deref(), v.verification, &v.trusted_roots)
                             .map_err(|e| {
                                 eprintln!("certherd server: poll refused: {e}");
@@ -689,7 +694,10 @@ async fn route(
                         // What the agent says of its last deploy: raises or clears
                         // `deploy-failed`. The poll itself stands either way.
                         let deploy_error = v.deploy_error.as_deref();
-                        match node.host_report_deploy(&host.name, deploy_error) {
+                        match node
+                            .alarms_mut()
+                            .host_report_deploy(&host.name, deploy_error)
+                        {
                             Ok(changes) => {
                                 if let (Some(e), false) = (deploy_error, changes.is_empty()) {
                                     eprintln!(
@@ -721,7 +729,7 @@ async fn route(
                 blocking(move || {
                     let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
                     let mut node = cached(&open)?;
-                    let host = node.host_repin(&peer, &new).map_err(|e| {
+                    let host = node.fleet_mut().host_repin(&peer, &new).map_err(|e| {
                         eprintln!("certherd server: pool refresh refused: {e}");
                         refusal(&e)
                     })?;
@@ -940,7 +948,7 @@ async fn console_call(
 /// it is due).
 fn crl_response(open: &OpenNode) -> Result<Response<Full<Bytes>>, Refused> {
     let mut node = cached(open)?;
-    let der = node.current_crl().map_err(|e| {
+    let der = node.revocations_mut().current_crl().map_err(|e| {
         eprintln!("certherd server: CRL: {e}");
         refusal(&e)
     })?;
@@ -1034,7 +1042,7 @@ async fn join(
         let mut node = cached(&open)?;
         // A token that could not be redeemed is refused here, read-only, and counted
         // with the other refusals from this source.
-        if let Err(e) = node.enrollment(&token) {
+        if let Err(e) = node.fleet().enrollment(&token) {
             let (code, message) = refusal(&e);
             if client_error(code) {
                 s.refused(source, &message);
@@ -1043,7 +1051,7 @@ async fn join(
             }
             return Err((code, message));
         }
-        let (host, grant) = node.host_join(&token, &csr, &pool, verification).map_err(|e| {
+        let (host, grant) = node.fleet_mut().host_join(&token, &csr, &pool, verification).map_err(|e| {
             eprintln!("certherd server: join refused from {source}: {e}");
             let (code, message) = refusal(&e);
             if client_error(code) {
@@ -1069,7 +1077,7 @@ fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_ca::Error> {
     use std::sync::atomic::Ordering;
     let hostname = node.hostname()?;
     let entries = node.store().entries(None)?;
-    let alarms = node.alarm_history()?;
+    let alarms = node.alarms().alarm_history()?;
     // A host's certificates are labelled with the host they live on.
     let node_of = |e: &certherd_core::EntryMeta| -> String {
         let store = e.entry.store.as_str();

@@ -144,7 +144,7 @@ fn round<S: Store>(
     via: &dyn Deliver,
     report: &mut dyn FnMut(Event),
 ) -> Result<(), certherd_ca::Error> {
-    let due: Vec<DueNotification> = node.due_notifications()?;
+    let due: Vec<DueNotification> = node.alarms_mut().due_notifications()?;
     if due.is_empty() {
         return Ok(());
     }
@@ -159,7 +159,7 @@ fn round<S: Store>(
             failed.push(&d.webhook.url);
         }
         let error = outcome.as_ref().err().cloned();
-        let next = node.record_delivery(d, outcome)?;
+        let next = node.alarms_mut().record_delivery(d, outcome)?;
         if let (Some(error), Some(next_at)) = (error, next) {
             report(Event::DeliveryFailed {
                 url: d.webhook.url.clone(),
@@ -197,7 +197,7 @@ pub fn deliver<S: Store>(
     round(node, via, report)?;
     let longest = time::Duration::try_from(MAX_WAIT).unwrap_or(time::Duration::MAX);
     for _ in 0..rounds {
-        let Some(at) = node.next_notification_at()? else {
+        let Some(at) = node.alarms().next_notification_at()? else {
             break;
         };
         let pause = at - node.now();
@@ -220,7 +220,7 @@ pub fn evaluate_and_notify<S: Store>(
     wait: Option<&dyn Fn(Duration)>,
     report: &mut dyn FnMut(Event),
 ) -> Result<(), certherd_ca::Error> {
-    for c in node.evaluate_alarms()? {
+    for c in node.alarms_mut().evaluate_alarms()? {
         report(Event::Alarm(c));
     }
     // A receiver that stays down loses nothing: its notifications wait in the outbox.
@@ -240,7 +240,7 @@ pub fn tick<S: Store>(node: &mut Node<S>, via: &dyn Deliver, report: &mut dyn Fn
         Ok(false) => {}
         Err(e) => report(Event::RotationFailed(e)),
     }
-    match node.crl_refresh(false) {
+    match node.revocations_mut().crl_refresh(false) {
         Ok(published) => published
             .into_iter()
             .for_each(|p| report(Event::CrlPublished(p))),

@@ -207,8 +207,8 @@ pub fn host_row<S: certherd_store::Store>(
         joined_at: h.joined_at.map(rfc3339),
         last_seen: h.last_seen.map(rfc3339),
         pool_internal_sha256: h.pool_sha256.clone(),
-        renew_pending: node.renewal_pending(&h.name)?,
-        verification: node.host_verification(&h.name)?,
+        renew_pending: node.fleet().renewal_pending(&h.name)?,
+        verification: node.fleet().host_verification(&h.name)?,
     })
 }
 

@@ -125,6 +125,7 @@ fn crls_are_published_at_the_first_tick_then_from_half_their_validity_and_at_eac
     clock.advance(Duration::hours(1));
     let r: certherd_core::EntryRef = "machine-ssl/machine".parse().unwrap();
     match n
+        .revocations_mut()
         .revoke(&r, certherd_x509::RevocationReason::KeyCompromise, "test")
         .unwrap()
     {
@@ -132,7 +133,7 @@ fn crls_are_published_at_the_first_tick_then_from_half_their_validity_and_at_eac
         other => panic!("{other:?}"),
     }
     assert!(crl_tick(&mut n).is_empty());
-    let held = n.published_crls().unwrap();
+    let held = n.revocations().published_crls().unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!((held[0].number, held[0].revoked), (3, 1));
     // A server stopped past the next update publishes at its first tick back.
@@ -163,12 +164,16 @@ fn a_tick_evaluates_delivers_and_retries_at_the_nodes_clock() {
     drop(n);
     let mut n = node(&home, &clock);
     let (_, token, _) = n
+        .fleet_mut()
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
         .unwrap();
     let req = n
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     let receiver = Receiver::default();
     assert!(tick(&mut n, &receiver).is_empty());
 
@@ -192,7 +197,7 @@ fn a_tick_evaluates_delivers_and_retries_at_the_nodes_clock() {
     assert!(tick(&mut n, &receiver).is_empty());
     assert_eq!(receiver.got.borrow().len(), 1);
     assert!(receiver.got.borrow()[0].1.contains("host-silent"));
-    assert_eq!(n.outbox_summary().unwrap().undelivered, 0);
+    assert_eq!(n.alarms().outbox_summary().unwrap().undelivered, 0);
     assert!(tick(&mut n, &receiver).is_empty());
     assert_eq!(receiver.got.borrow().len(), 1);
 
@@ -232,12 +237,16 @@ fn a_one_off_run_waits_for_the_retry_with_the_sleep_it_is_given() {
     drop(n);
     let mut n = node(&home, &clock);
     let (_, token, _) = n
+        .fleet_mut()
         .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [8; 32])
         .unwrap();
     let req = n
+        .agent()
         .agent_prepare("esx1.example.test", &[], None, None)
         .unwrap();
-    n.host_join(&token, &req.csr, &req.pool_cert, true).unwrap();
+    n.fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
     clock.advance(Duration::minutes(6));
 
     /// Down for the first attempt only.
@@ -265,5 +274,5 @@ fn a_one_off_run_waits_for_the_retry_with_the_sleep_it_is_given() {
     .unwrap();
     assert_eq!(*flaky.0.borrow(), 2, "{events:?}");
     assert_eq!(*slept.borrow(), [std::time::Duration::from_secs(10)]);
-    assert_eq!(n.outbox_summary().unwrap().undelivered, 0);
+    assert_eq!(n.alarms().outbox_summary().unwrap().undelivered, 0);
 }
