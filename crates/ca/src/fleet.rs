@@ -454,7 +454,7 @@ impl<S: Store> Node<S> {
                 cert: &ca.cert,
                 key: &ca.key,
             },
-            self.crl_policy()?.url.as_deref(),
+            self.crl_url_of(&ca.alias)?.as_deref(),
         )?
         .to_vec();
         let mut chain = vec![cert.clone(), ca.cert.clone()];
