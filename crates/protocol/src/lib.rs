@@ -463,6 +463,24 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn a_crl_path_names_one_file() {
+        assert_eq!(crl_file(CRL), Some("ca.crl"));
+        assert_eq!(
+            crl_file("/crl/root-20261125190957.crl"),
+            Some("root-20261125190957.crl")
+        );
+        for bad in [
+            "/crl/.crl",
+            "/crl/a/b.crl",
+            "/crl/root",
+            "/v1/root.crl",
+            "/crl/%2e.crl",
+        ] {
+            assert_eq!(crl_file(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn a_grant_round_trips_and_keeps_the_wire_names() {
         let g = Grant {
             host: "esx1.example.test".into(),

@@ -113,7 +113,7 @@ pub struct Config {
     /// The machine-ssl entry this server presents (`machine-ssl/machine`, or its own
     /// `machine-ssl/HOSTNAME` when several servers share one database).
     pub identity: certherd_core::EntryRef,
-    /// Where to serve the CA's CRL over plain HTTP (`GET /crl/ca.crl` only), if anywhere.
+    /// Where to serve the CAs' CRLs over plain HTTP (`GET /crl/FILE.crl` only), if anywhere.
     pub crl_listen: Option<SocketAddr>,
 }
 
