@@ -1210,7 +1210,11 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 source: e,
             })?;
             let at = crl.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
-            eprintln!("certherd server: serving the CRL on http://{at}{}", proto::CRL);
+            eprintln!(
+                "certherd server: serving the CRLs on http://{at}{}ALIAS.crl (the signing CA's also at {})",
+                proto::CRL_DIR,
+                proto::CRL
+            );
             tokio::spawn(serve_crl(crl, config.open.clone()));
         }
         ready(bound);
