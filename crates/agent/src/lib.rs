@@ -22,7 +22,7 @@ use certherd_ca::Node;
 use certherd_protocol as proto;
 use certherd_store::Store;
 use certherd_tls::{Endpoint, Identity, RecordingVerifier};
-use certherd_x509::{CertificateDer, Purpose, VerifyInput};
+use certherd_x509::{CertificateDer, CertificateRevocationListDer, Purpose, VerifyInput};
 use proto::ErrorCode;
 
 pub use proto::ErrorCode as RefusalCode;
@@ -50,6 +50,18 @@ pub enum Error {
         server: String,
         /// Why it does not validate.
         reason: String,
+    },
+    /// A server presented a certificate that a CRL this host holds lists (its key may be
+    /// in other hands): it is refused, nothing is sent to it, and the next server is tried.
+    #[error("refused: the server's certificate (serial {serial}) is revoked{detail}; nothing was sent to it")]
+    ServerRevoked {
+        /// The server's URL.
+        server: String,
+        /// The serial of the certificate it presented, hex.
+        serial: String,
+        /// When and why, as the CRL says (empty when a CA certificate of its chain is
+        /// the one revoked).
+        detail: String,
     },
     /// The connection failed.
     #[error(transparent)]
@@ -190,27 +202,58 @@ fn check_server(
     Ok(())
 }
 
-/// Checks the server against the roots this host trusts (after the join).
+/// Checks the server `server` against the roots and CRLs this host trusts (after the
+/// join): a certificate that does not validate to them is [`Error::ServerNotTrusted`], one
+/// a held CRL lists [`Error::ServerRevoked`].
 fn check_trusted(
     chain: &[CertificateDer<'static>],
     anchors: &[CertificateDer<'static>],
+    crls: &[CertificateRevocationListDer<'static>],
+    server: &str,
     host: &str,
     at: certherd_core::OffsetDateTime,
-) -> Result<(), String> {
+) -> Result<(), Error> {
+    let not_trusted = |reason: String| Error::ServerNotTrusted {
+        server: server.to_owned(),
+        reason,
+    };
     let leaf = chain
         .first()
-        .ok_or_else(|| "the server presented no certificate".to_owned())?;
-    certherd_x509::verify(&VerifyInput {
+        .ok_or_else(|| not_trusted("the server presented no certificate".to_owned()))?;
+    match certherd_x509::verify(&VerifyInput {
         end_entity: leaf,
         intermediates: &chain[1..],
         trusted: anchors,
-        crls: &[],
+        crls,
         at,
         name: Some(host),
         purpose: Purpose::Server,
-    })
-    .map_err(|r| r.to_string())?;
-    Ok(())
+    }) {
+        Ok(_) => Ok(()),
+        Err(certherd_x509::Reason::Revoked) => {
+            let detail = crls
+                .iter()
+                .find_map(|c| certherd_x509::find_revoked(c, leaf))
+                .map_or_else(
+                    || " (a CA certificate of its chain is)".to_owned(),
+                    |r| {
+                        format!(
+                            " by the pool's CRL since {}, reason {}",
+                            certherd_x509::rfc3339(r.revoked_at),
+                            r.reason.map_or("unspecified", |x| x.name())
+                        )
+                    },
+                );
+            Err(Error::ServerRevoked {
+                server: server.to_owned(),
+                serial: certherd_x509::CertInfo::from_der(leaf)
+                    .map(|i| i.serial)
+                    .unwrap_or_default(),
+                detail,
+            })
+        }
+        Err(r) => Err(not_trusted(r.to_string())),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -472,7 +515,13 @@ pub fn poll<S: Store>(node: &mut Node<S>, timeout: Duration) -> Result<Polled, E
                 p.skipped = tried.into_iter().map(|(s, e)| (s, e.to_string())).collect();
                 return Ok(p);
             }
-            Err(e) if e.unanswered() || matches!(e, Error::ServerNotTrusted { .. }) => {
+            Err(e)
+                if e.unanswered()
+                    || matches!(
+                        e,
+                        Error::ServerNotTrusted { .. } | Error::ServerRevoked { .. }
+                    ) =>
+            {
                 tried.push((url, e));
             }
             Err(e) => return Err(e),
@@ -496,6 +545,8 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
     // server distributes, so a staged CA rotation never breaks the session, and a server
     // of another CA is refused.
     let anchors = node.trust_anchors()?;
+    // A server whose certificate a held CRL lists is refused as well.
+    let crls = node.trusted_crls()?;
     let held: Vec<String> = anchors
         .iter()
         .map(|c| certherd_x509::hex(&certherd_x509::sha256(c)))
@@ -517,12 +568,7 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
         let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
         // Emergency-disabled verification skips the check (and the server holds an alarm).
         if verifying {
-            check_trusted(&recorder.chain(), &anchors, &host, now).map_err(|reason| {
-                Error::ServerNotTrusted {
-                    server: url.to_owned(),
-                    reason,
-                }
-            })?;
+            check_trusted(&recorder.chain(), &anchors, &crls, url, &host, now)?;
         }
         http::post_within(&mut stream, timeout, &host, path, &body)
     };

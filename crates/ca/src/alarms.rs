@@ -260,9 +260,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
             })
             .collect();
         if !self.node.settings().webhooks.is_empty() {
-            let hostname = self.node.hostname()?;
+            // The server that records the change (it holds the lifecycle lease) sends it.
+            let sender = self.node.node_name()?;
             for c in changes {
-                let mut body = notification_body(&hostname, c);
+                let mut body = notification_body(&sender, c);
                 if let AlarmChange::Raised(a) = c {
                     if a.kind == AlarmKind::DeployFailed {
                         // The host's own words: what the reload printed.

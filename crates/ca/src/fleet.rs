@@ -506,7 +506,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 cert: &ca.cert,
                 key: &ca.key,
             },
-            self.node.revocations().crl_policy()?.url.as_deref(),
+            self.node.revocations().crl_url_of(&ca.alias)?.as_deref(),
         )?
         .to_vec();
         let mut chain = vec![cert.clone(), ca.cert.clone()];

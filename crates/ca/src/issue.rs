@@ -268,7 +268,7 @@ impl<S: Store> Node<S> {
                     cert: &ca.cert,
                     key: &ca.key,
                 },
-                self.revocations().crl_policy()?.url.as_deref(),
+                self.revocations().crl_url_of(&ca.alias)?.as_deref(),
             )?;
             let mut chain = vec![ca.cert.clone()];
             chain.extend(ca.chain.iter().cloned());
@@ -406,6 +406,20 @@ impl<S: Store> Node<S> {
             // Without a guard nothing is skipped; report the entry as it stands.
             Step::Skip(_) => Err(Error::NoSuchEntry(r.clone())),
         }
+    }
+
+    /// Renews entry `r` (a server's own machine-ssl) when a CRL of the home lists its
+    /// certificate: a new key and certificate, as [`Node::renew`]; `None` when it is not
+    /// revoked (or gone). Fleet hosts' certificates are not for this: `host remove`
+    /// revokes them on purpose.
+    pub fn renew_if_revoked(&mut self, r: &EntryRef) -> Result<Option<Issued>, Error> {
+        let Some(e) = self.store.entry(r)? else {
+            return Ok(None);
+        };
+        if self.revocations().revocation_of(&e.cert)?.is_none() {
+            return Ok(None);
+        }
+        self.renew(r).map(|(issued, _)| Some(issued))
     }
 
     /// The live entry `r` for one step of a renewal or reset, or the step's skip: gone

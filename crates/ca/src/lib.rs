@@ -72,7 +72,10 @@ pub use key_provider::{KeyProviders, KmipPlan};
 pub use layout::{Layout, LayoutError};
 pub use node::{FaultHook, Node, SystemClock};
 pub use reset::RESET_DEFAULT_PROFILE;
-pub use revoke::{NotRevocable, PublishedCrl, Revocation, Revocations, RevokeOutcome};
+pub use revoke::{
+    crl_file_name, NotRevocable, PublishedCrl, Revocation, Revocations, RevokeOutcome,
+    SIGNING_CRL_FILE,
+};
 pub use trust::TrustAdded;
 pub use watch::{
     endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,

@@ -82,6 +82,9 @@ pub struct Node<S: Store> {
     /// that could change it.
     ca_cache: std::cell::RefCell<Option<Rc<SigningCa>>>,
     key_algo_cache: std::cell::Cell<Option<KeyAlgorithm>>,
+    /// The name this process goes by in what it sends (a server's `--hostname`), when it
+    /// is not the home's hostname.
+    node_name: Option<String>,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -141,6 +144,7 @@ impl<S: Store> Node<S> {
             fault: None,
             ca_cache: Default::default(),
             key_algo_cache: Default::default(),
+            node_name: None,
         })
     }
 
@@ -212,6 +216,21 @@ impl<S: Store> Node<S> {
     /// Revocation and the published CRLs, to change.
     pub fn revocations_mut(&mut self) -> Revocations<&mut Self> {
         Revocations::new(self)
+    }
+
+    /// Names the process using this node (a server started with `--hostname`) in what it
+    /// sends, such as webhook notifications' `node`; by default the home's hostname.
+    pub fn set_node_name(&mut self, name: String) {
+        self.node_name = Some(name);
+    }
+
+    /// The name of the process using this node: the one set with
+    /// [`Node::set_node_name`], else the home's hostname.
+    pub fn node_name(&self) -> Result<String, Error> {
+        match &self.node_name {
+            Some(n) => Ok(n.clone()),
+            None => self.hostname(),
+        }
     }
 
     /// The settings from certherd.toml, defaults filled where they have any.

@@ -126,6 +126,24 @@ pub struct PublishedCrl {
     pub der: Vec<u8>,
 }
 
+impl PublishedCrl {
+    /// The file it is served as, at `/crl/FILE` (see [`crl_file_name`]).
+    pub fn file_name(&self) -> String {
+        crl_file_name(&self.ca)
+    }
+}
+
+/// The file name of the CRL that CA entry `ca` publishes: its alias and `.crl`
+/// (`root.crl`, `root-20261125190957.crl`), stable for the CA's life. The certificates it
+/// issues name it in their CRL Distribution Point.
+pub fn crl_file_name(ca: &EntryRef) -> String {
+    format!("{}.crl", ca.alias)
+}
+
+/// The file name under which the signing CA's CRL is also served, whatever the CA:
+/// certificates issued before each CA's CRL had its own file point there.
+pub const SIGNING_CRL_FILE: &str = "ca.crl";
+
 /// A CA able to sign CRLs.
 struct CrlSigner {
     alias: EntryRef,
@@ -562,6 +580,39 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
             .next()
             .map(|p| p.der)
             .ok_or(Error::CaNotReady("no signing CA publishes a CRL yet"))
+    }
+
+    /// The current CRL (DER) served as `file`: [`SIGNING_CRL_FILE`] is the signing CA's,
+    /// any other the CRL of the live CA (signing or retiring) whose
+    /// [`crl_file_name`] it is; `None` when no live CA has that file. Published first when
+    /// due, as [`Revocations::current_crl`].
+    pub fn crl_file(&mut self, file: &str) -> Result<Option<Vec<u8>>, Error>
+    where
+        N: DerefMut,
+    {
+        if file == SIGNING_CRL_FILE {
+            return self.current_crl().map(Some);
+        }
+        if !self
+            .crl_signers()?
+            .iter()
+            .any(|s| crl_file_name(&s.alias) == file)
+        {
+            return Ok(None);
+        }
+        self.crl_refresh(false)?;
+        Ok(self
+            .published_crls()?
+            .into_iter()
+            .find(|p| p.file_name() == file)
+            .map(|p| p.der))
+    }
+
+    /// The CRL Distribution Point of certificates CA entry `ca` issues: `[crl] url` with
+    /// the CA's own CRL file (see [`certherd_core::CrlPolicy::url_for`]); `None` without
+    /// a URL.
+    pub(crate) fn crl_url_of(&self, ca: &EntryRef) -> Result<Option<String>, Error> {
+        Ok(self.crl_policy()?.url_for(&crl_file_name(ca)))
     }
 }
 

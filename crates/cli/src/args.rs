@@ -387,9 +387,11 @@ pub struct ServerArgs {
     /// How often to evaluate alarms (and send webhooks).
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub evaluate_every: String,
-    /// Also serve the CA's CRL over plain HTTP on ADDR:PORT, at /crl/ca.crl (RFC 5280
-    /// distribution points are plain HTTP; nothing else is served there). Set `[crl] url`
-    /// to this address for issued certificates to name it.
+    /// Also serve the CA's CRLs over plain HTTP on ADDR:PORT: each live CA's (during a
+    /// rotation the retiring one's too) at /crl/ALIAS.crl, the signing CA's also at
+    /// /crl/ca.crl (RFC 5280 distribution points are plain HTTP; nothing else is served
+    /// there). Set `[crl] url` to this address for issued certificates to name their
+    /// issuer's CRL.
     #[arg(long, value_name = "ADDR:PORT")]
     pub crl_listen: Option<String>,
     /// This server's own name, for a second (third...) server on one PostgreSQL database:

@@ -78,9 +78,13 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             .and_then(|mut store| store.apply(&changes))
             .map_err(|e| e.to_string())
     });
+    let node_name = name.clone();
     let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
         let store = server_home.open().map_err(|e| e.to_string())?;
-        node_over(&server_home, store).map_err(|f| f.message)
+        let mut node = node_over(&server_home, store).map_err(|f| f.message)?;
+        // What this server sends (webhook notifications) names this server.
+        node.set_node_name(node_name.clone());
+        Ok(node)
     });
     certherd_server::serve(
         certherd_server::Config {

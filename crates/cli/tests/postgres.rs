@@ -933,12 +933,18 @@ fn two_servers_on_postgres_survive_the_death_of_either() {
     unique.dedup();
     assert_eq!(unique.len(), all.len(), "a serial issued twice: {all:?}");
     let bodies = got.lock().unwrap().clone();
-    for subject in ["svc/one", "svc/two"] {
+    // Each names the server that sent it: server 1, then server 2 after the failover.
+    for (subject, sender) in [
+        ("svc/one", "srv1.example.test"),
+        ("svc/two", "srv2.example.test"),
+    ] {
         let raised: Vec<&String> = bodies
             .iter()
             .filter(|b| b.contains(subject) && b.contains("raised"))
             .collect();
         assert_eq!(raised.len(), 1, "{subject}: {bodies:#?}");
+        let v: serde_json::Value = serde_json::from_str(raised[0]).unwrap();
+        assert_eq!(v["node"], sender, "{subject}: {bodies:#?}");
     }
     eprintln!(
         "issued serials: {} (all distinct); webhooks received: {}; failover (a) {took_a:?}, (b) {took_b:?} with a {}s lease",

@@ -62,6 +62,60 @@ fn http_get(addr: &str, path: &str) -> (String, String, Vec<u8>) {
     (status, ctype, raw[split + 4..].to_vec())
 }
 
+/// The CRL Distribution Point URI of the certificate in PEM file `cert`.
+fn cdp(cert: &Path) -> String {
+    let (ok, text) = openssl(&[
+        "x509",
+        "-in",
+        cert.to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "crlDistributionPoints",
+    ]);
+    assert!(ok, "{text}");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("URI:"))
+        .unwrap_or_else(|| panic!("no CRL distribution point: {text}"))
+        .to_owned()
+}
+
+/// Fetches the CRL at `url` (`http://ADDR/PATH`) over plain HTTP and writes it as PEM to
+/// `out`; its DER.
+fn fetch_crl(env: &Env, url: &str, out: &str) -> Vec<u8> {
+    let (addr, path) = url
+        .strip_prefix("http://")
+        .and_then(|r| r.split_once('/'))
+        .unwrap();
+    let (status, ctype, der) = http_get(addr, &format!("/{path}"));
+    assert!(status.contains("200"), "{url}: {status}");
+    assert_eq!(ctype, "application/pkix-crl");
+    let raw = env.write(&format!("{out}.der"), &der);
+    let (ok, text) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        raw.to_str().unwrap(),
+        "-out",
+        env.path(out).to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    der
+}
+
+/// `openssl verify -crl_check -CAfile ROOT -CRLfile CRL CERT`: (ok, what it printed).
+fn verify_with_crl(root: &Path, crl: &Path, cert: &Path) -> (bool, String) {
+    openssl(&[
+        "verify",
+        "-crl_check",
+        "-CAfile",
+        root.to_str().unwrap(),
+        "-CRLfile",
+        crl.to_str().unwrap(),
+        cert.to_str().unwrap(),
+    ])
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
@@ -198,16 +252,13 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
         let r = common::run_at(&esx1, &a);
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
-    // It names the plain-HTTP CRL as its distribution point.
-    let (ok, text) = openssl(&[
-        "x509",
-        "-in",
-        esx1_cert.to_str().unwrap(),
-        "-noout",
-        "-ext",
-        "crlDistributionPoints",
-    ]);
-    assert!(ok && text.contains(&format!("URI:{crl_url}")), "{text}");
+    // It names its issuing CA's plain-HTTP CRL, beside the configured URL, as its
+    // distribution point.
+    assert_eq!(
+        cdp(&esx1_cert),
+        format!("http://{crl_addr}/crl/root.crl"),
+        "[crl] url = {crl_url}"
+    );
 
     // esx2's agent runs (polling every second) and serves its listener.
     let _esx2 = Killed::new(
@@ -581,5 +632,292 @@ fn a_revoked_admin_client_certificate_is_on_the_published_crl() {
     assert!(
         audit.contains("1 client certificate(s) put on the CRL, reason keyCompromise"),
         "{audit}"
+    );
+}
+
+/// During a staged CA rotation the retiring root is still trusted, so its CRL is still
+/// published: a certificate it issued and revoked before the rotation finds its issuer's
+/// CRL at its distribution point, and openssl says revoked; the new root's CRL is served
+/// too, at the distribution point of what it issues and at /crl/ca.crl.
+#[test]
+fn a_retiring_cas_crl_stays_published_during_a_staged_rotation() {
+    let env = Env::new();
+    let crl_addr = format!("127.0.0.1:{}", common::free_port());
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        format!("[crl]\nurl = \"http://{crl_addr}/crl/ca.crl\"\n"),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = Killed::new(
+        env.cmd(&[
+            "server",
+            "--listen",
+            &addr,
+            "--crl-listen",
+            &crl_addr,
+            "--evaluate-every",
+            "1s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    wait_for("the server listens", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+            && std::net::TcpStream::connect(&crl_addr).is_ok()
+    });
+    // A joined host that does not poll keeps the rotation staged: the old root retiring.
+    let v = env.json(&[
+        "host",
+        "add",
+        "esx1.example.test",
+        "--ip",
+        "127.0.0.1",
+        "--output",
+        "json",
+    ]);
+    let r = common::run_at(
+        &agent_home(&env, "esx1"),
+        &[
+            "agent",
+            "join",
+            "--server",
+            &format!("https://{addr}"),
+            "--token",
+            v["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            v["ca_fingerprint"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let old_root = env.path("old-root.pem");
+    env.ok(&["ca", "export", "--out", old_root.to_str().unwrap()]);
+    let issue = |alias: &str| {
+        env.ok(&[
+            "cert",
+            "issue",
+            "--profile",
+            "service",
+            "--store",
+            "svc",
+            "--alias",
+            alias,
+            "--san",
+            &format!("{alias}.example.test"),
+        ]);
+        let pem = env.path(&format!("{alias}.pem"));
+        env.ok(&[
+            "cert",
+            "export",
+            &format!("svc/{alias}"),
+            "--out",
+            pem.to_str().unwrap(),
+        ]);
+        pem
+    };
+    let r1 = issue("r1");
+    env.ok(&["cert", "revoke", "svc/r1", "--reason", "keyCompromise"]);
+    let out = env.ok(&["ca", "rotate"]);
+    println!("$ certherd ca rotate\n{out}");
+    assert!(out.contains("staged"), "{out}");
+    let summary = env.json(&["ca", "show", "--output", "json"]);
+    assert!(!summary["rotation_in_progress"].is_null(), "{summary}");
+
+    // r1's distribution point serves its issuer's (the retiring root's) CRL: revoked.
+    let url = cdp(&r1);
+    assert_eq!(url, format!("http://{crl_addr}/crl/root.crl"));
+    fetch_crl(&env, &url, "old.crl.pem");
+    let (ok, text) = verify_with_crl(&old_root, &env.path("old.crl.pem"), &r1);
+    println!("$ openssl verify -crl_check -CAfile old-root.pem -CRLfile <{url}> r1.pem\n{text}");
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+
+    // The new root's CRL: at the distribution point of what it issues, and at ca.crl.
+    let new_root = env.path("new-root.pem");
+    env.ok(&["ca", "export", "--out", new_root.to_str().unwrap()]);
+    let r2 = issue("r2");
+    let url = cdp(&r2);
+    let new_alias = summary["entry"].as_str().unwrap().trim_start_matches("ca/");
+    assert_eq!(url, format!("http://{crl_addr}/crl/{new_alias}.crl"));
+    assert_ne!(new_alias, "root");
+    let der = fetch_crl(&env, &url, "new.crl.pem");
+    let (ok, text) = verify_with_crl(&new_root, &env.path("new.crl.pem"), &r2);
+    assert!(ok, "{text}");
+    let signing = fetch_crl(&env, &format!("http://{crl_addr}/crl/ca.crl"), "ca.crl.pem");
+    assert_eq!(
+        certherd_x509::CrlInfo::from_der(&signing)
+            .unwrap()
+            .issuer_raw,
+        certherd_x509::CrlInfo::from_der(&der).unwrap().issuer_raw
+    );
+    // The same files on the server's own listener; an unknown one is 404.
+    for path in ["/crl/root.crl", &format!("/crl/{new_alias}.crl")] {
+        let o = Command::new("curl")
+            .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("https://{addr}{path}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "200", "{path}");
+    }
+    let (status, _, _) = http_get(&crl_addr, "/crl/nothing.crl");
+    assert!(status.contains("404"), "{status}");
+}
+
+/// The leaf certificate `addr` presents, PEM.
+fn presented(addr: &str) -> String {
+    let (_, text) = openssl(&["s_client", "-connect", addr, "-showcerts"]);
+    let start = text.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let end = text[start..].find("-----END CERTIFICATE-----").unwrap() + start + 25;
+    format!("{}\n", &text[start..end])
+}
+
+/// A revoked machine-ssl certificate of the server is replaced at once (a new key) and
+/// served without a restart; an agent holding the CRL refuses a server presenting the
+/// revoked one (someone holding its key), says so, and polls the next server.
+#[test]
+fn a_revoked_server_certificate_is_replaced_and_refused_by_the_agents() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let other = format!("127.0.0.1:{}", common::free_port());
+    let server_at = |listen: &str| {
+        Killed::new(
+            env.cmd(&["server", "--listen", listen, "--evaluate-every", "1h"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut server = server_at(&addr);
+    wait_for("the server listens", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    let v = env.json(&[
+        "host",
+        "add",
+        "esx1.example.test",
+        "--ip",
+        "127.0.0.1",
+        "--output",
+        "json",
+    ]);
+    let esx1 = agent_home(&env, "esx1");
+    let r = common::run_at(
+        &esx1,
+        &[
+            "agent",
+            "join",
+            "--server",
+            &format!("https://{addr}"),
+            "--server",
+            &format!("https://{other}"),
+            "--token",
+            v["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            v["ca_fingerprint"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The server's certificate and key, as someone who stole them would use them.
+    let (old_cert, old_key) = (env.path("old.pem"), env.path("old.key"));
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--out",
+        old_cert.to_str().unwrap(),
+    ]);
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--key-only",
+        "--out",
+        old_key.to_str().unwrap(),
+    ]);
+    let old_pem = std::fs::read_to_string(&old_cert).unwrap();
+    assert_eq!(presented(&addr), old_pem);
+    env.ok(&[
+        "cert",
+        "revoke",
+        "machine-ssl/machine",
+        "--reason",
+        "keyCompromise",
+    ]);
+    // The server replaces it at once, with a new key, and serves it.
+    let mut now = String::new();
+    wait_for("the server presents a new certificate", || {
+        now = presented(&addr);
+        now != old_pem
+    });
+    let new_cert = env.write("new.pem", &now);
+    let pubkey = |p: &Path| openssl(&["x509", "-in", p.to_str().unwrap(), "-noout", "-pubkey"]).1;
+    assert_ne!(pubkey(&new_cert), pubkey(&old_cert), "a new key");
+    let r = env.run(&["verify", new_cert.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = env.run(&["verify", old_cert.to_str().unwrap()]);
+    assert!(r.stdout.contains("revoked"), "{}", r.stdout);
+    // The agent polls: it now holds the CRL listing the old certificate.
+    let r = common::run_at(&esx1, &["agent", "run", "--once"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = common::run_at(&esx1, &["verify", old_cert.to_str().unwrap()]);
+    assert!(r.stdout.contains("revoked"), "{}", r.stdout);
+
+    // The thief answers at the server's address with the revoked certificate; the real
+    // server moved to the other address.
+    server.stop();
+    let port = addr.rsplit_once(':').unwrap().1;
+    let _thief = Killed::new(
+        Command::new("openssl")
+            .args(["s_server", "-www", "-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(&old_cert)
+            .arg("-key")
+            .arg(&old_key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the thief listens", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    let _server = server_at(&other);
+    wait_for("the server listens", || {
+        std::net::TcpStream::connect(&other).is_ok()
+    });
+    let r = common::run_at(&esx1, &["agent", "run", "--once"]);
+    println!("$ certherd agent run --once\n{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains(&format!("passed over https://{addr}")))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(
+        line.contains("is revoked") && line.contains("keyCompromise"),
+        "{line}"
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("polled through https://{other}")),
+        "{}",
+        r.stderr
     );
 }

@@ -72,8 +72,10 @@ impl std::fmt::Debug for DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct CrlSettings {
     /// The plain-HTTP URL of the CRL (`http://HOST:PORT/crl/ca.crl`, what `certherd server
-    /// --crl-listen` serves); newly issued certificates carry it as their CRL
-    /// Distribution Point. None: no distribution point.
+    /// --crl-listen` serves). Newly issued certificates carry, as their CRL Distribution
+    /// Point, this URL with its last path segment replaced by their issuing CA's CRL file
+    /// (`root.crl`, `root-20261125190957.crl`; see [`CrlPolicy::url_for`]). None: no
+    /// distribution point.
     pub url: Option<String>,
     /// How long a CRL is valid: its nextUpdate is its thisUpdate plus this (default 7d,
     /// from 1h to 365d). A new CRL is published at half of it, and at every revocation.
@@ -92,6 +94,16 @@ pub struct CrlPolicy {
 impl CrlPolicy {
     /// The default validity of a CRL: a week.
     pub const DEFAULT_NEXT_UPDATE: Span = Span::days(7);
+
+    /// The distribution point of the CRL file `file` (`root.crl`): the URL with its last
+    /// path segment replaced by `file`, so every CA's CRL sits beside the others (the
+    /// server serves each at `/crl/FILE`). None without a URL.
+    pub fn url_for(&self, file: &str) -> Option<String> {
+        let url = self.url.as_deref()?;
+        // A checked URL has a '/' after its host: the base is up to the last one.
+        let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+        Some(format!("{base}/{file}"))
+    }
 
     /// Whether a CRL issued at `this_update` is due for replacement at `now`: from half its
     /// validity on (so relying parties never hold an expired one while the server runs).
@@ -643,6 +655,25 @@ mod server_tests {
             };
             assert_eq!(s.policy().is_ok(), ok, "{url}");
         }
+        // Each CA's CRL beside the configured one.
+        for (url, want) in [
+            (
+                "http://mgmt:8080/crl/ca.crl",
+                "http://mgmt:8080/crl/root-1.crl",
+            ),
+            ("http://mgmt/", "http://mgmt/root-1.crl"),
+            ("http://mgmt/pki/x/ca.crl", "http://mgmt/pki/x/root-1.crl"),
+        ] {
+            let s = CrlSettings {
+                url: Some(url.into()),
+                next_update: None,
+            };
+            assert_eq!(
+                s.policy().unwrap().url_for("root-1.crl").as_deref(),
+                Some(want)
+            );
+        }
+        assert_eq!(p.url_for("root.crl"), None);
         for (span, ok) in [
             (Span::seconds(60), false),
             (Span::days(1), true),

@@ -28,9 +28,25 @@ pub const POLL: &str = "/v1/poll";
 pub const POOL: &str = "/v1/pool";
 /// `GET /v1/health`.
 pub const HEALTH: &str = "/v1/health";
-/// `GET`: the CA's current CRL, DER (`application/pkix-crl`), without authentication; also
-/// the only path of the plain-HTTP listener of `certherd server --crl-listen`.
+/// `GET`: the signing CA's current CRL, DER (`application/pkix-crl`), without
+/// authentication; also served by the plain-HTTP listener of `certherd server
+/// --crl-listen`. Each live CA's CRL is at [`CRL_DIR`]`FILE` as well (see [`crl_file`]).
 pub const CRL: &str = "/crl/ca.crl";
+/// `GET /crl/FILE.crl`: the CRLs, one per live CA (signing and, during a rotation,
+/// retiring), named after the CA entry's alias; `ca.crl` is the signing CA's.
+pub const CRL_DIR: &str = "/crl/";
+
+/// The CRL file a request path names (`/crl/root.crl` names `root.crl`), if it names one:
+/// a single segment under [`CRL_DIR`] ending in `.crl`.
+pub fn crl_file(path: &str) -> Option<&str> {
+    let file = path.strip_prefix(CRL_DIR)?;
+    let stem = file.strip_suffix(".crl")?;
+    (!stem.is_empty()
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+    .then_some(file)
+}
 /// `GET /v1/hosts` (admin).
 pub const HOSTS: &str = "/v1/hosts";
 /// `GET /v1/alarms` (admin).
@@ -456,6 +472,24 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_crl_path_names_one_file() {
+        assert_eq!(crl_file(CRL), Some("ca.crl"));
+        assert_eq!(
+            crl_file("/crl/root-20261125190957.crl"),
+            Some("root-20261125190957.crl")
+        );
+        for bad in [
+            "/crl/.crl",
+            "/crl/a/b.crl",
+            "/crl/root",
+            "/v1/root.crl",
+            "/crl/%2e.crl",
+        ] {
+            assert_eq!(crl_file(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_grant_round_trips_and_keeps_the_wire_names() {

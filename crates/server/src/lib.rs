@@ -38,8 +38,10 @@
 //!   whatever its credential. Every answer carries a `default-src 'self'` content
 //!   security policy.
 //! - `GET /v1/health`: `{"status":"ok"}`.
-//! - `GET /crl/ca.crl`: the CA's current CRL (DER, `application/pkix-crl`), no credential
-//!   needed; with [`Config::crl_listen`] also over plain HTTP, where nothing else is served.
+//! - `GET /crl/ca.crl`: the signing CA's current CRL (DER, `application/pkix-crl`), no
+//!   credential needed; `GET /crl/ALIAS.crl` each live CA's (signing and, during a
+//!   rotation, retiring: what their certificates' CRL Distribution Point names); with
+//!   [`Config::crl_listen`] also over plain HTTP, where nothing else is served.
 //!   A client certificate a CRL of the home lists is refused on every endpoint (403
 //!   `certificate_revoked`).
 //!
@@ -113,7 +115,7 @@ pub struct Config {
     /// The machine-ssl entry this server presents (`machine-ssl/machine`, or its own
     /// `machine-ssl/HOSTNAME` when several servers share one database).
     pub identity: certherd_core::EntryRef,
-    /// Where to serve the CA's CRL over plain HTTP (`GET /crl/ca.crl` only), if anywhere.
+    /// Where to serve the CAs' CRLs over plain HTTP (`GET /crl/FILE.crl` only), if anywhere.
     pub crl_listen: Option<SocketAddr>,
 }
 
@@ -464,7 +466,7 @@ async fn route(
     // A client certificate a CRL of the home lists is refused whatever it asks for; a
     // revoked admin client certificate calling the admin API is refused (and audited) by
     // it, by name, as `credential_revoked`.
-    if let Some(cert) = peer.clone().filter(|_| path != proto::CRL) {
+    if let Some(cert) = peer.clone().filter(|_| proto::crl_file(&path).is_none()) {
         let open = open.clone();
         let admin_call = proto::admin::is_admin_path(&path);
         if let Err((code, message)) = blocking(move || {
@@ -601,7 +603,10 @@ async fn route(
     conn.set(conns::Phase::Working);
     let result: Result<Response<Full<Bytes>>, Refused> = match (parts.method.clone(), path.as_str())
     {
-        (Method::GET, proto::CRL) => blocking(move || crl_response(&open)).await,
+        (Method::GET, p) if proto::crl_file(p).is_some() => {
+            let file = proto::crl_file(p).unwrap_or_default().to_owned();
+            blocking(move || crl_response(&open, &file)).await
+        }
         (Method::GET, proto::HEALTH) => {
             let lifecycle = shared
                 .leadership
@@ -944,14 +949,23 @@ async fn console_call(
     }
 }
 
-/// The CA's current CRL as `application/pkix-crl` (published first when it has none or
-/// it is due).
-fn crl_response(open: &OpenNode) -> Result<Response<Full<Bytes>>, Refused> {
+/// The current CRL served as `file` (`ca.crl`: the signing CA's; `ALIAS.crl`: that live
+/// CA's) as `application/pkix-crl`, published first when it has none or it is due.
+fn crl_response(open: &OpenNode, file: &str) -> Result<Response<Full<Bytes>>, Refused> {
     let mut node = cached(open)?;
-    let der = node.revocations_mut().current_crl().map_err(|e| {
-        eprintln!("certherd server: CRL: {e}");
-        refusal(&e)
-    })?;
+    let der = node
+        .revocations_mut()
+        .crl_file(file)
+        .map_err(|e| {
+            eprintln!("certherd server: CRL: {e}");
+            refusal(&e)
+        })?
+        .ok_or_else(|| {
+            (
+                ErrorCode::NotFound,
+                format!("no CA of this server publishes {}{file}", proto::CRL_DIR),
+            )
+        })?;
     let mut r = Response::new(Full::new(Bytes::from(der)));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -960,8 +974,8 @@ fn crl_response(open: &OpenNode) -> Result<Response<Full<Bytes>>, Refused> {
     Ok(r)
 }
 
-/// The plain-HTTP CRL listener (`--crl-listen`): `GET /crl/ca.crl` and nothing else, a
-/// request at a time per connection, each connection closed after its answer or 10s.
+/// The plain-HTTP CRL listener (`--crl-listen`): `GET /crl/FILE.crl` and nothing else,
+/// a request at a time per connection, each connection closed after its answer or 10s.
 async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
@@ -973,13 +987,20 @@ async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let open = open.clone();
                 async move {
-                    let answer = match (req.method(), req.uri().path()) {
-                        (&Method::GET, proto::CRL) => blocking(move || crl_response(&open))
-                            .await
-                            .unwrap_or_else(|(code, message)| refuse(code, message)),
-                        (m, p) => refuse(
+                    let answer = match (req.method(), proto::crl_file(req.uri().path())) {
+                        (&Method::GET, Some(file)) => {
+                            let file = file.to_owned();
+                            blocking(move || crl_response(&open, &file))
+                                .await
+                                .unwrap_or_else(|(code, message)| refuse(code, message))
+                        }
+                        (m, _) => refuse(
                             ErrorCode::NotFound,
-                            format!("only GET {} is served here, not {m} {p}", proto::CRL),
+                            format!(
+                                "only GET {}FILE.crl is served here, not {m} {}",
+                                proto::CRL_DIR,
+                                req.uri().path()
+                            ),
                         ),
                     };
                     Ok::<_, Infallible>(answer)
@@ -1319,21 +1340,42 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 source: e,
             })?;
             let at = crl.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
-            eprintln!("certherd server: serving the CRL on http://{at}{}", proto::CRL);
+            eprintln!(
+                "certherd server: serving the CRLs on http://{at}{}ALIAS.crl (the signing CA's also at {})",
+                proto::CRL_DIR,
+                proto::CRL
+            );
             tokio::spawn(serve_crl(crl, config.open.clone()));
         }
         ready(bound);
-        // Pick up a renewed machine-ssl certificate within a second.
+        // Pick up a renewed machine-ssl certificate within a second; one a CRL of the
+        // home lists (`cert revoke`) is replaced first, with a new key.
         let open = config.open.clone();
         let served_entry = config.identity.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_secs(1));
+            let mut said: Option<String> = None;
             loop {
                 interval.tick().await;
                 let (open, identity, entry) = (open.clone(), identity.clone(), served_entry.clone());
-                let _ = tokio::task::spawn_blocking(move || {
-                    let Ok(node) = cached(&open) else { return };
-                    let Ok(held) = identity.current.read().map(|c| c.0.clone()) else { return };
+                let replaced = tokio::task::spawn_blocking(move || {
+                    let Ok(mut node) = cached(&open) else { return None };
+                    let replaced = match node.renew_if_revoked(&entry) {
+                        Ok(Some(issued)) => {
+                            eprintln!(
+                                "certherd server: {entry} is revoked: replaced it with a new key and certificate (serial {})",
+                                issued.meta.serial
+                            );
+                            None
+                        }
+                        Ok(None) => None,
+                        Err(e) => Some(format!(
+                            "certherd server: {entry} is revoked and could not be replaced: {e}"
+                        )),
+                    };
+                    let Ok(held) = identity.current.read().map(|c| c.0.clone()) else {
+                        return replaced;
+                    };
                     if let Ok((sha, key)) = machine_identity(&node, &entry) {
                         if sha != held {
                             if let Ok(mut c) = identity.current.write() {
@@ -1342,8 +1384,18 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                             }
                         }
                     }
+                    replaced
                 })
-                .await;
+                .await
+                .ok()
+                .flatten();
+                // A failure is said once, not every second.
+                if let Some(e) = &replaced {
+                    if said.as_ref() != Some(e) {
+                        eprintln!("{e}");
+                    }
+                }
+                said = replaced;
             }
         });
         if let (Some((every, via)), Some(leadership)) = (config.lifecycle, leadership.clone()) {
