@@ -201,7 +201,8 @@ pub enum DbCmd {
     /// the audit log, fleet state, alarms, the outbox, watches, key providers, CRLs) into
     /// an empty PostgreSQL database, in one transaction, and check each table's row count
     /// before committing. Then run `certherd --home HOME server --database URL` (or set
-    /// `[database] url`). A target that holds any table is refused.
+    /// `[database] url`). A target that holds any table is refused, and so is a home whose
+    /// store is already PostgreSQL (--database, $CERTHERD_DATABASE_URL or `[database] url`).
     Copy {
         /// The empty PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB).
         #[arg(long, value_name = "URL")]

@@ -987,3 +987,46 @@ fn outputs_never_replace_devices_fifos_links_or_directories() {
         .file_type()
         .is_symlink());
 }
+
+/// `db copy` copies a home's SQLite file: on a home whose store is already PostgreSQL
+/// (flag, environment or `[database] url`) it refuses, naming the database (password
+/// masked) and what it copies, instead of copying a stale certherd.db.
+#[test]
+fn db_copy_refuses_a_home_already_on_postgresql() {
+    let env = Env::new();
+    env.init();
+    let live = "postgres://certherd:s3cret@127.0.0.1:1/live";
+    let to = "postgres://certherd:other@127.0.0.1:1/copy";
+    let check = |r: common::Run, how: &str| {
+        assert_eq!(r.code, 2, "{how}: {} {}", r.stdout, r.stderr);
+        assert!(
+            r.stderr
+                .contains("already PostgreSQL (postgres://certherd:***@127.0.0.1:1/live)")
+                && r.stderr.contains("certherd.db")
+                && !r.stderr.contains("s3cret"),
+            "{how}: {}",
+            r.stderr
+        );
+    };
+    check(
+        env.run(&["--database", live, "db", "copy", "--to", to]),
+        "flag",
+    );
+    check(
+        finish_with_env(
+            &env,
+            &["db", "copy", "--to", to],
+            "CERTHERD_DATABASE_URL",
+            live,
+        ),
+        "environment",
+    );
+    let toml = env.home().join("certherd.toml");
+    let before = std::fs::read_to_string(&toml).unwrap_or_default();
+    std::fs::write(&toml, format!("{before}\n[database]\nurl = \"{live}\"\n")).unwrap();
+    check(env.run(&["db", "copy", "--to", to]), "certherd.toml");
+}
+
+fn finish_with_env(env: &Env, args: &[&str], key: &str, value: &str) -> common::Run {
+    common::finish(env.cmd(args).env(key, value).output().unwrap())
+}
