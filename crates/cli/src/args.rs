@@ -39,24 +39,21 @@ pub struct Cli {
     /// Run against this certherd server's admin API (https://HOST:PORT) instead of a home:
     /// host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool
     /// verification enable/disable, cert list/issue/renew/export. Give it before the
-    /// command.
-    #[arg(
-        long,
-        env = "CERTHERD_SERVER",
-        value_name = "URL",
-        requires = "credential"
-    )]
+    /// command. Default: $CERTHERD_SERVER (empty counts as unset). A home given too
+    /// (--home or $CERTHERD_HOME) is refused: say which one to act on.
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
 
     /// The admin credential for --server: a file holding a bearer token (`certherd admin
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
-    #[arg(long, env = "CERTHERD_CREDENTIAL", value_name = "FILE")]
+    /// Default: $CERTHERD_CREDENTIAL (empty counts as unset).
+    #[arg(long, value_name = "FILE")]
     pub credential: Option<PathBuf>,
 
     /// The SHA-256 of the --server's root CA (`certherd ca show` on the server), checked
     /// and pinned at the first contact; without it, the first contact asks on a terminal
     /// and is refused without one (CI).
-    #[arg(long = "ca-fingerprint", value_name = "SHA256", requires = "server")]
+    #[arg(long = "ca-fingerprint", value_name = "SHA256")]
     pub ca_fingerprint: Option<String>,
 
     #[command(subcommand)]

@@ -1030,3 +1030,72 @@ fn db_copy_refuses_a_home_already_on_postgresql() {
 fn finish_with_env(env: &Env, args: &[&str], key: &str, value: &str) -> common::Run {
     common::finish(env.cmd(args).env(key, value).output().unwrap())
 }
+
+/// A home given explicitly (--home, CERTHERD_HOME) and a server (--server,
+/// CERTHERD_SERVER) together: refused in one line naming both and how to pick, never acted
+/// on for either. Empty CERTHERD_SERVER / CERTHERD_CREDENTIAL count as unset.
+#[test]
+fn an_explicit_home_and_a_server_together_are_refused_and_empty_variables_are_unset() {
+    let env = Env::new();
+    env.init();
+    std::fs::write(env.path("ops.token"), "not-a-real-token").unwrap();
+    let r = common::finish(
+        env.cmd(&["host", "add", "envtest.example.com", "--ip", "192.0.2.44"])
+            .env("CERTHERD_SERVER", "https://127.0.0.1:1")
+            .env("CERTHERD_CREDENTIAL", env.path("ops.token"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("--home {}", env.home().display()))
+            && r.stderr.contains("CERTHERD_SERVER=https://127.0.0.1:1")
+            && r.stderr.contains("unset CERTHERD_SERVER")
+            && r.stderr.contains("drop --home"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        env.json(&["host", "list", "--output", "json"]),
+        serde_json::json!([])
+    );
+
+    // CERTHERD_HOME with --server on the command line: the same refusal.
+    let r = common::finish(
+        std::process::Command::new(env!("CARGO_BIN_EXE_certherd"))
+            .args([
+                "--server",
+                "https://127.0.0.1:1",
+                "--credential",
+                "ops.token",
+            ])
+            .args(["host", "list"])
+            .env("CERTHERD_HOME", env.home())
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("CERTHERD_HOME=")
+            && r.stderr.contains("--server https://127.0.0.1:1")
+            && r.stderr.contains("drop --server")
+            && r.stderr.contains("unset CERTHERD_HOME"),
+        "{}",
+        r.stderr
+    );
+
+    // Empty variables are unset: the home is used.
+    for var in ["CERTHERD_SERVER", "CERTHERD_CREDENTIAL"] {
+        let r = common::finish(
+            env.cmd(&["host", "list", "--output", "json"])
+                .env(var, "")
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(r.code, 0, "{var}=: {}", r.stderr);
+        assert_eq!(r.stdout.trim(), "[]", "{var}=");
+    }
+}
