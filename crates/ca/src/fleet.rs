@@ -64,7 +64,7 @@ impl<S: Store> Node<S> {
                 .collect()
         } else {
             for h in hosts {
-                match known.iter().find(|k| &k.name == h) {
+                match known.iter().find(|k| k.name.eq_ignore_ascii_case(h)) {
                     None => {
                         return Err(Error::Invalid(format!(
                             "no host named '{h}' (see `certherd host list`)"
@@ -76,7 +76,7 @@ impl<S: Store> Node<S> {
                     Some(_) => {}
                 }
             }
-            hosts.to_vec()
+            hosts.iter().map(|h| h.to_ascii_lowercase()).collect()
         };
         let now = self.now();
         let mut changes: Vec<Change> = chosen
@@ -111,12 +111,16 @@ impl<S: Store> Node<S> {
 
     /// Each host's verification as it last reported it (`None` before its first report).
     pub fn host_verification(&self, host: &str) -> Result<Option<bool>, Error> {
-        Ok(self.store.host_state(host)?.verification)
+        Ok(self
+            .store
+            .host_state(&host.to_ascii_lowercase())?
+            .verification)
     }
 
     /// `host refresh-pool-cert`: the host makes a new pool-internal certificate at its next
     /// poll and registers it over a session authenticated by the old one.
     pub fn order_pool_refresh(&mut self, host: &str) -> Result<(), Error> {
+        let host = &host.to_ascii_lowercase();
         match self.store.host(host)? {
             None => Err(Error::Invalid(format!(
                 "no host named '{host}' (see `certherd host list`)"
@@ -155,7 +159,12 @@ impl<S: Store> Node<S> {
             .host_by_pool(&presented)?
             .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
         let pool = CertInfo::from_der(new_pool_der)?;
-        if !pool.self_issued || pool.subject_cn.as_deref() != Some(host.name.as_str()) {
+        if !pool.self_issued
+            || !pool
+                .subject_cn
+                .as_deref()
+                .is_some_and(|cn| cn.eq_ignore_ascii_case(&host.name))
+        {
             return Err(Error::Invalid(format!(
                 "a pool-internal certificate must be self-signed with CN {}",
                 host.name
@@ -290,8 +299,10 @@ impl<S: Store> Node<S> {
         random: [u8; 32],
     ) -> Result<(Host, String, String), Error> {
         // The name becomes the host certificate's CN and an alias: refuse what cannot be,
-        // as the host name it is (not as an alias, which the user never typed).
-        if !crate::init::valid_hostname(name) || name.parse::<certherd_core::Alias>().is_err() {
+        // as the host name it is (not as an alias, which the user never typed). DNS names
+        // are case-insensitive: kept lower-case, so one host has one name.
+        let name = &crate::init::host_name(name)?;
+        if name.parse::<certherd_core::Alias>().is_err() {
             return Err(Error::InvalidHostname(name.to_owned()));
         }
         if self.store.host(name)?.is_some() {
@@ -326,6 +337,7 @@ impl<S: Store> Node<S> {
     /// which are returned. Its tokens, reported verification, held roots and pending
     /// orders go with its row.
     pub fn host_remove(&mut self, name: &str) -> Result<Vec<crate::Revocation>, Error> {
+        let name = &name.to_ascii_lowercase();
         if self.store.host(name)?.is_none() {
             return Err(Error::Invalid(format!(
                 "no host named '{name}' (see `certherd host list`)"
@@ -419,9 +431,11 @@ impl<S: Store> Node<S> {
         if let Some(cn) = &csr.subject_cn {
             asked.push(cn.clone());
         }
+        // Names compare as DNS names do, whatever their case (a host enrolled before names
+        // were kept lower-case may still be upper-case).
         let refused: Vec<String> = asked
             .iter()
-            .filter(|n| !enrolled.contains(n))
+            .filter(|n| !enrolled.iter().any(|e| e.eq_ignore_ascii_case(n)))
             .cloned()
             .collect();
         if !refused.is_empty() {
