@@ -232,3 +232,25 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     node.evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
 }
+
+/// Host names are DNS names: kept lower-case, so the same name in another case is the
+/// same host, and an agent joins under either spelling.
+#[test]
+fn host_names_are_kept_lower_case() {
+    let (_d, _clock, mut node) = server();
+    let (host, token, _) = node
+        .host_add("ESX1.Example.TEST", &[], DEFAULT_TOKEN_TTL, [3; 32])
+        .unwrap();
+    assert_eq!(host.name, "esx1.example.test");
+    let e = node
+        .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [4; 32])
+        .unwrap_err();
+    assert!(e.to_string().contains("already enrolled"), "{e}");
+    let req = node
+        .agent_prepare("ESX1.EXAMPLE.TEST", &[], None, None)
+        .unwrap();
+    let (joined, _) = node
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
+    assert_eq!(joined.name, "esx1.example.test");
+}

@@ -552,7 +552,7 @@ fn operate(
             }
             if node
                 .store()
-                .host(&req.name)
+                .host(&req.name.to_ascii_lowercase())
                 .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?
                 .is_some()
             {
