@@ -46,6 +46,13 @@ pub enum Error {
         "invalid hostname '{0}': expected a fully qualified DNS name such as node1.example.com"
     )]
     InvalidHostname(String),
+    /// A join token lifetime outside 1h..=720h ([`certherd_core::MIN_TOKEN_TTL`],
+    /// [`certherd_core::MAX_TOKEN_TTL`]).
+    #[error("a join token's lifetime must be from 1h to 720h (30 days), not {seconds}s")]
+    TokenTtl {
+        /// The lifetime asked for, in seconds.
+        seconds: i64,
+    },
     /// The private key does not belong to the certificate.
     #[error("the private key does not match the certificate's public key")]
     KeyMismatch,

@@ -302,6 +302,11 @@ impl<S: Store> Node<S> {
         // as the host name it is (not as an alias, which the user never typed). DNS names
         // are case-insensitive: kept lower-case, so one host has one name.
         let name = &crate::init::host_name(name)?;
+        if !(certherd_core::MIN_TOKEN_TTL..=certherd_core::MAX_TOKEN_TTL).contains(&ttl) {
+            return Err(Error::TokenTtl {
+                seconds: ttl.whole_seconds(),
+            });
+        }
         if name.parse::<certherd_core::Alias>().is_err() {
             return Err(Error::InvalidHostname(name.to_owned()));
         }

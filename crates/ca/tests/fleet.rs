@@ -254,3 +254,25 @@ fn host_names_are_kept_lower_case() {
         .unwrap();
     assert_eq!(joined.name, "esx1.example.test");
 }
+
+/// A join token lives from 1h to 720h, on every path (the admin API says the same).
+#[test]
+fn a_token_lifetime_is_bounded() {
+    let (_d, _clock, mut node) = server();
+    for ttl in [
+        Duration::days(9999),
+        Duration::hours(721),
+        Duration::minutes(59),
+    ] {
+        let e = node
+            .host_add("esx1.example.test", &[], ttl, [3; 32])
+            .unwrap_err();
+        assert!(matches!(e, certherd_ca::Error::TokenTtl { .. }), "{e}");
+        assert!(e.to_string().contains("from 1h to 720h"), "{e}");
+    }
+    assert!(node.hosts().unwrap().is_empty());
+    for ttl in [certherd_core::MIN_TOKEN_TTL, certherd_core::MAX_TOKEN_TTL] {
+        let name = format!("esx{}.example.test", ttl.whole_hours());
+        node.host_add(&name, &[], ttl, [3; 32]).unwrap();
+    }
+}

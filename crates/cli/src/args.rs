@@ -398,7 +398,8 @@ pub enum HostCmd {
         /// An IP address the host certificate may carry; repeatable.
         #[arg(long = "ip", value_name = "ADDR")]
         ips: Vec<std::net::IpAddr>,
-        /// How long the token stays valid.
+        /// How long the token stays valid: from 1h to 720h (30 days), as through the
+        /// admin API.
         #[arg(long, value_name = "DURATION", default_value = "24h")]
         ttl: String,
         /// Output format (JSON: `token`, `ca_fingerprint`, `expires_at`).

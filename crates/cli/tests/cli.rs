@@ -1099,3 +1099,27 @@ fn an_explicit_home_and_a_server_together_are_refused_and_empty_variables_are_un
         assert_eq!(r.stdout.trim(), "[]", "{var}=");
     }
 }
+
+/// A local `host add --ttl` has the admin API's bound, 1h to 720h, said in the error and
+/// in --help.
+#[test]
+fn host_add_ttl_is_bounded_as_through_the_api() {
+    let env = Env::new();
+    env.init();
+    for ttl in ["9999d", "721h", "30m"] {
+        let r = env.run(&["host", "add", "esx1.example.test", "--ttl", ttl]);
+        assert_eq!(r.code, 2, "{ttl}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("--ttl {ttl}")) && r.stderr.contains("from 1h to 720h"),
+            "{ttl}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        env.json(&["host", "list", "--output", "json"]),
+        serde_json::json!([])
+    );
+    env.ok(&["host", "add", "esx1.example.test", "--ttl", "720h"]);
+    let help = env.ok(&["host", "add", "--help"]);
+    assert!(help.contains("from 1h to 720h"), "{help}");
+}

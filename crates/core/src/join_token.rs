@@ -9,6 +9,13 @@ use time::OffsetDateTime;
 /// How long a token lives unless the admin says otherwise.
 pub const DEFAULT_TOKEN_TTL: time::Duration = time::Duration::hours(24);
 
+/// The shortest lifetime a token may be given (`host add --ttl`, `token_ttl_hours`).
+pub const MIN_TOKEN_TTL: time::Duration = time::Duration::hours(1);
+
+/// The longest lifetime a token may be given: 720 hours (30 days); a join secret is not
+/// meant to lie around for longer.
+pub const MAX_TOKEN_TTL: time::Duration = time::Duration::hours(720);
+
 const PREFIX: &str = "chj1_";
 
 /// Why a presented token is refused.
