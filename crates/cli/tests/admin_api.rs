@@ -659,3 +659,39 @@ fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
         r.stderr
     );
 }
+
+/// Bodies and requests the black-box tester found accepted or answered wrongly: each is
+/// refused with a status and a `{code, message}` body, and changes nothing.
+#[test]
+fn request_shapes_the_openapi_document_does_not_allow_are_refused() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let api = Api::start(&env);
+    let a = Auth::Bearer(&admin);
+
+    // A common name over RFC 5280's 64 characters: 422 unprocessable, naming the limit.
+    let long = api.json(
+        a,
+        "POST",
+        "/v1/certificates",
+        serde_json::json!({"store": "web", "alias": "x", "profile": "service",
+            "common_name": "c".repeat(5000), "names": ["x.example.test"]}),
+    );
+    assert_eq!(
+        (long.status, long.code()),
+        (422, "unprocessable"),
+        "{}",
+        long.text
+    );
+    assert!(
+        long.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("5000 characters") && m.contains("64")),
+        "{}",
+        long.text
+    );
+    // Nothing was issued: the store was not even made.
+    let listed = api.call(a, "GET", "/v1/certificates?store=web", None);
+    assert_eq!(listed.status, 404, "{}", listed.text);
+}

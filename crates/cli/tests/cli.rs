@@ -1123,3 +1123,98 @@ fn host_add_ttl_is_bounded_as_through_the_api() {
     let help = env.ok(&["host", "add", "--help"]);
     assert!(help.contains("from 1h to 720h"), "{help}");
 }
+
+/// A common name over RFC 5280's 64 characters is refused at issuance, naming --cn and
+/// the limit; `verify` flags an existing one as a warning that does not fail it.
+#[test]
+fn a_common_name_over_64_characters_is_refused_and_flagged() {
+    let env = Env::new();
+    env.init();
+    let long = "c".repeat(200);
+    let r = env.run(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "r1",
+        "--cn",
+        &long,
+        "--san",
+        "r1.example.com",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--cn is 200 characters")
+            && r.stderr.contains("at most 64")
+            && r.stderr.contains("ub-common-name"),
+        "{}",
+        r.stderr
+    );
+    // Without --cn, the first --san becomes the common name: the same limit, said so.
+    let san = format!("{}.example.com", "d".repeat(60));
+    let r = env.run(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "r1",
+        "--san",
+        &san,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the first --san") && r.stderr.contains("--cn"),
+        "{}",
+        r.stderr
+    );
+    let listed = env.json(&["cert", "list", "--output", "json"]);
+    assert!(!listed.to_string().contains("svc"), "{listed}");
+
+    // A certificate made elsewhere with a 72-character CN: verify passes and flags it.
+    let ca = EnterpriseCa::new();
+    let key = certherd_x509::PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut spec = certherd_x509::CertSpec {
+        common_name: san.clone(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::hours(1),
+        not_after: now + time::Duration::days(90),
+        role: Role::Leaf,
+        eku: vec![Eku::ServerAuth],
+    }
+    .with_names([san.as_str()])
+    .unwrap();
+    spec.organization = None;
+    let der = certherd_x509::issue(
+        &spec,
+        &key.public_key_spki(),
+        &certherd_x509::Issuer {
+            cert: &ca.cert,
+            key: &ca.key,
+        },
+    )
+    .unwrap();
+    let cert = env.write(
+        "long.pem",
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &der),
+    );
+    let root = env.write("root.pem", ca.pem());
+    env.ok(&["trust", "add", root.to_str().unwrap()]);
+    let r = env.run(&["verify", cert.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(": OK")
+            && r.stdout.contains("long-common-name")
+            && r.stdout.contains("72 characters"),
+        "{}",
+        r.stdout
+    );
+}

@@ -44,3 +44,7 @@ pub use verify::{
 pub use pki_types::{CertificateDer, CertificateRevocationListDer};
 /// Re-exported time type used for every instant in this crate.
 pub use time::OffsetDateTime;
+
+/// The longest common name RFC 5280 allows, in characters: `ub-common-name INTEGER ::= 64`
+/// (Appendix A.1). certherd refuses to issue a longer one, and `verify` flags one.
+pub const UB_COMMON_NAME: usize = 64;
