@@ -37,7 +37,8 @@ pub use revocation::{crl_number, crl_with, find_revoked, RevocationReason, Revok
 pub use rfc5280::{weaknesses, Rfc5280Options};
 pub use timefmt::rfc3339;
 pub use verify::{
-    verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain, VerifyInput,
+    presented_name, verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain,
+    VerifyInput,
 };
 
 /// Re-exported DER wrappers, so callers need not depend on pki-types themselves.
