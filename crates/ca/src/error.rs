@@ -55,6 +55,12 @@ pub enum Error {
         /// Whether it was taken from the first name because no common name was given.
         from_name: bool,
     },
+    /// An IP address listed twice for one host.
+    #[error("the IP address {address} is given twice")]
+    DuplicateAddress {
+        /// The address.
+        address: std::net::IpAddr,
+    },
     /// A join token lifetime outside 1h..=720h ([`certherd_core::MIN_TOKEN_TTL`],
     /// [`certherd_core::MAX_TOKEN_TTL`]).
     #[error("a join token's lifetime must be from 1h to 720h (30 days), not {seconds}s")]

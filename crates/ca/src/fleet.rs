@@ -302,6 +302,15 @@ impl<S: Store> Node<S> {
         // as the host name it is (not as an alias, which the user never typed). DNS names
         // are case-insensitive: kept lower-case, so one host has one name.
         let name = &crate::init::host_name(name)?;
+        // A list with an address twice is a mistake to show, not to tidy away.
+        if let Some(address) = ips
+            .iter()
+            .enumerate()
+            .find(|(i, a)| ips.get(..*i).is_some_and(|before| before.contains(a)))
+            .map(|(_, a)| *a)
+        {
+            return Err(Error::DuplicateAddress { address });
+        }
         if !(certherd_core::MIN_TOKEN_TTL..=certherd_core::MAX_TOKEN_TTL).contains(&ttl) {
             return Err(Error::TokenTtl {
                 seconds: ttl.whole_seconds(),

@@ -694,4 +694,69 @@ fn request_shapes_the_openapi_document_does_not_allow_are_refused() {
     // Nothing was issued: the store was not even made.
     let listed = api.call(a, "GET", "/v1/certificates?store=web", None);
     assert_eq!(listed.status, 404, "{}", listed.text);
+
+    // A top-level array (serde's sequence form of the struct): refused like any shape.
+    let arr = api.call(a, "POST", "/v1/hosts", Some(br#"["arr.example.com"]"#));
+    assert_eq!(
+        (arr.status, arr.code()),
+        (400, "invalid_request"),
+        "{}",
+        arr.text
+    );
+    // The same host twice in its addresses: refused, not stored twice.
+    let dup = api.json(
+        a,
+        "POST",
+        "/v1/hosts",
+        serde_json::json!({"name": "dup.example.com", "ips": ["1.2.3.4", "::1", "1.2.3.4"]}),
+    );
+    assert_eq!(
+        (dup.status, dup.code()),
+        (422, "unprocessable"),
+        "{}",
+        dup.text
+    );
+    assert!(dup.text.contains("1.2.3.4 is given twice"), "{}", dup.text);
+    // A body not sent as JSON: 415 with a code, whatever it holds.
+    let body = r#"{"name":"form.example.com"}"#;
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+        None,
+    ] {
+        let header = content_type
+            .map(|t| format!("Content-Type: {t}\r\n"))
+            .unwrap_or_default();
+        let text = common::raw(
+            &api.addr,
+            &format!(
+                "POST /v1/hosts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(
+            text.starts_with("HTTP/1.1 415") && text.contains(r#""code":"unsupported_media_type""#),
+            "{content_type:?}: {text}"
+        );
+    }
+    // With a charset, JSON it is.
+    let text = common::raw(
+        &api.addr,
+        &format!(
+            "POST /v1/hosts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let hosts = api.ok(a, "GET", "/v1/hosts", None);
+    let names: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["form.example.com"], "{hosts}");
+    // The OpenAPI document says so where a body is taken.
+    let doc = api.ok(Auth::None, "GET", "/v1/openapi.json", None);
+    assert!(doc["paths"]["/v1/hosts"]["post"]["responses"]["415"].is_object());
 }

@@ -814,6 +814,9 @@ fn refusals(r: &Route) -> Vec<ErrorCode> {
         ErrorCode::Unprocessable,
         ErrorCode::Internal,
     ];
+    if r.request.is_some() {
+        codes.push(ErrorCode::UnsupportedMediaType);
+    }
     if r.changes() {
         codes.push(ErrorCode::ReaderOnly);
         codes.push(ErrorCode::CsrfRefused);
@@ -832,6 +835,7 @@ fn describe_status(status: u16) -> &'static str {
         408 => "the request body did not arrive in time",
         409 => "the object exists already",
         413 => "the request body is too large",
+        415 => "the request has a body not sent as Content-Type: application/json",
         422 => "the request is well-formed but cannot be carried out (an invalid name, PEM, profile...)",
         _ => "the server failed; see its log",
     }
@@ -989,6 +993,8 @@ mod tests {
                 );
             }
             assert_eq!(op["requestBody"].is_object(), r.request.is_some());
+            // A body must be sent as JSON: 415 otherwise, documented where there is one.
+            assert_eq!(op["responses"]["415"].is_object(), r.request.is_some());
             if r.changes() {
                 assert!(op["responses"]["409"].is_object());
             }

@@ -325,6 +325,16 @@ fn client_error(code: ErrorCode) -> bool {
 /// A request body of the endpoint's type; anything else (not JSON, a field missing,
 /// unknown or of the wrong type) is refused 400.
 fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
+    // Every body is a JSON object: serde would also read a struct from an array of its
+    // fields in order, which no documented body is.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "the request body is not of this endpoint's shape: a JSON object ({...}) is expected"
+                .into(),
+        ));
+    }
     proto::decode(body).map_err(|e| {
         (
             ErrorCode::InvalidRequest,
@@ -509,6 +519,10 @@ async fn route(
             source: source.ip(),
             session: cookie.is_some(),
             refused,
+            content_type: parts
+                .headers
+                .get(hyper::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         };
         let timeout = shared.body_timeout;
         let read = || async move {
@@ -699,6 +713,7 @@ async fn console_call(
                     source: c.source,
                     session: true,
                     refused: None,
+                    content_type: None,
                 };
                 let (caller, role) = match authenticated {
                     Ok(caller) => match caller.role() {
@@ -1455,6 +1470,18 @@ mod tests {
         assert!(message.contains("verfication"), "{message}");
         let r = refuse(code, message);
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// A body is a JSON object: an array of the fields in order (which serde reads as the
+    /// struct) is refused 400 like any other shape.
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_refused_400() {
+        for body in [&br#"["tok"]"#[..], b" [\"tok\"]", b"\"tok\"", b"7"] {
+            let (code, message) = body_of::<proto::EnrollmentRequest>(body).unwrap_err();
+            assert_eq!(code, ErrorCode::InvalidRequest);
+            assert!(message.contains("JSON object"), "{message}");
+        }
+        assert!(body_of::<proto::EnrollmentRequest>(br#" {"token":"t"}"#).is_ok());
     }
 
     /// A burst of connections from one source, none accepted yet, fits in the kernel's
