@@ -44,6 +44,17 @@ pub enum AdminAuth {
     Expired(AdminCredential),
 }
 
+/// A credential's name follows the rules of an alias, and a refusal calls it what it is.
+fn credential_name(name: &str) -> Result<(), certherd_core::Error> {
+    match name.parse::<certherd_core::Alias>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(certherd_core::Error::Name {
+            what: "credential name",
+            input: name.to_owned(),
+        }),
+    }
+}
+
 impl<S: Store> Node<S> {
     fn credential(
         &self,
@@ -53,7 +64,7 @@ impl<S: Store> Node<S> {
         role: AdminRole,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<AdminCredential, Error> {
-        let _: certherd_core::Alias = name.parse()?;
+        credential_name(name)?;
         Ok(AdminCredential {
             sha256,
             name: name.to_owned(),
@@ -111,7 +122,7 @@ impl<S: Store> Node<S> {
         role: AdminRole,
         valid_for: Option<Span>,
     ) -> Result<AdminClientCert, Error> {
-        let _: certherd_core::Alias = name.parse()?;
+        credential_name(name)?;
         let ca = self.signing_ca()?;
         let now = self.now();
         let key = PrivateKey::generate(self.default_key_algo())?;

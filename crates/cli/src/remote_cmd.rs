@@ -52,8 +52,20 @@ fn read_credential(path: &Path) -> Result<Credential, Failure> {
     if trimmed.starts_with("cha1_") && !trimmed.contains(char::is_whitespace) {
         return Ok(Credential::Bearer(trimmed.to_owned()));
     }
-    let key = certherd_x509::parse_private_key(&bytes).map_err(|e| Failure::file(path, e))?;
-    let chain = certherd_x509::parse_certificates(&bytes).map_err(|e| Failure::file(path, e))?;
+    // Neither form: say what the file should hold, not only what one parser missed.
+    let neither = |detail: String| {
+        let mut f = Failure::msg(format!(
+            "{}: holds neither an admin bearer token nor a client certificate with its key ({detail})",
+            path.display()
+        ));
+        f.hint = Some("save the output of `certherd admin credential NAME` on the server to the file, or use the file `certherd admin credential NAME --client-cert --out FILE` wrote".into());
+        f
+    };
+    if trimmed.is_empty() {
+        return Err(neither("it is empty".into()));
+    }
+    let key = certherd_x509::parse_private_key(&bytes).map_err(|e| neither(e.to_string()))?;
+    let chain = certherd_x509::parse_certificates(&bytes).map_err(|e| neither(e.to_string()))?;
     let key = pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec())
         .map_err(|e| Failure::msg(format!("{}: {e}", path.display())))?;
     Ok(Credential::Cert(certherd_tls::Identity { chain, key }))

@@ -760,3 +760,118 @@ fn request_shapes_the_openapi_document_does_not_allow_are_refused() {
     let doc = api.ok(Auth::None, "GET", "/v1/openapi.json", None);
     assert!(doc["paths"]["/v1/hosts"]["post"]["responses"]["415"].is_object());
 }
+
+/// HTTP details: the bearer scheme in any case; HEAD wherever GET is served (the admin
+/// API, the CRL on both listeners); another method on the CRL's path is 405, not 404.
+#[test]
+fn head_is_get_without_a_body_and_the_bearer_scheme_has_no_case() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let crl_addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = common::Killed::new(
+        env.cmd(&[
+            "server",
+            "--listen",
+            &addr,
+            "--crl-listen",
+            &crl_addr,
+            "--evaluate-every",
+            "1h",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err()
+        || std::net::TcpStream::connect(&crl_addr).is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let request = |method: &str, path: &str, auth: &str| {
+        common::raw(
+            &addr,
+            &format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        )
+    };
+    let plain = |request: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&crl_addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = request(
+            "GET",
+            "/v1/hosts",
+            &format!("Authorization: {scheme} {admin}\r\n"),
+        );
+        assert!(r.starts_with("HTTP/1.1 200"), "{scheme}: {r}");
+    }
+    let head = request(
+        "HEAD",
+        "/v1/hosts",
+        &format!("Authorization: Bearer {admin}\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.ends_with("\r\n\r\n"),
+        "a HEAD answer has no body: {head:?}"
+    );
+    // HEAD is a read: it needs a credential like GET.
+    let r = request("HEAD", "/v1/hosts", "");
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    let r = request(
+        "PATCH",
+        "/v1/hosts",
+        &format!("Authorization: Bearer {admin}\r\n"),
+    );
+    assert!(
+        r.starts_with("HTTP/1.1 405") && r.contains("GET, HEAD, POST"),
+        "{r}"
+    );
+
+    for (what, r) in [
+        ("TLS", request("HEAD", "/crl/ca.crl", "")),
+        (
+            "plain",
+            plain("HEAD /crl/ca.crl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        ),
+    ] {
+        assert!(r.starts_with("HTTP/1.1 200"), "{what}: {r}");
+        assert!(
+            r.to_ascii_lowercase().contains("application/pkix-crl"),
+            "{what}: {r}"
+        );
+        assert!(
+            r.ends_with("\r\n\r\n"),
+            "{what}: a HEAD answer has no body: {r:?}"
+        );
+    }
+    for (what, r) in [
+        ("TLS", request("POST", "/crl/ca.crl", "Content-Length: 0\r\n")),
+        (
+            "plain",
+            plain("POST /crl/ca.crl HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        ),
+    ] {
+        assert!(
+            r.starts_with("HTTP/1.1 405")
+                && r.to_ascii_lowercase().contains("allow: get, head")
+                && r.contains(r#""code":"method_not_allowed""#),
+            "{what}: {r}"
+        );
+    }
+    // Elsewhere on the plain listener: still not found.
+    let r = plain("GET /v1/hosts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+}

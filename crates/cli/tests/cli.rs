@@ -1218,3 +1218,37 @@ fn a_common_name_over_64_characters_is_refused_and_flagged() {
         r.stdout
     );
 }
+
+/// Messages that called a thing by another name or could not be acted on: a credential's
+/// name is called so; an empty credential file says what it should hold.
+#[test]
+fn credential_messages_name_what_they_mean() {
+    let env = Env::new();
+    env.init();
+    let r = env.run(&["admin", "credential", "bad name!"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("invalid credential name 'bad name!'"),
+        "{}",
+        r.stderr
+    );
+    let empty = env.write("empty.tok", "");
+    let r = common::finish(
+        std::process::Command::new(env!("CARGO_BIN_EXE_certherd"))
+            .args(["--server", "https://127.0.0.1:1", "--credential"])
+            .arg(&empty)
+            .args(["host", "list"])
+            .env_remove("CERTHERD_HOME")
+            .env("CERTHERD_CONFIG_DIR", env.path("config"))
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "empty.tok: holds neither an admin bearer token nor a client certificate with its key (it is empty)"
+        ) && r.stderr.contains("hint: save the output of `certherd admin credential NAME`"),
+        "{}",
+        r.stderr
+    );
+}

@@ -781,10 +781,14 @@ pub fn route(method: &str, path: &str) -> Matched {
     let mut allowed = Vec::new();
     for r in ROUTES {
         if let Some(params) = segments_match(r.path, path) {
-            if r.method == method {
+            // HEAD is GET without the body (RFC 9110 9.3.2), wherever GET is served.
+            if r.method == method || (method == "HEAD" && r.method == "GET") {
                 return Matched::Route(r, params);
             }
             allowed.push(r.method);
+            if r.method == "GET" {
+                allowed.push("HEAD");
+            }
         }
     }
     if allowed.is_empty() {
@@ -967,7 +971,13 @@ mod tests {
         }
         assert_eq!(
             route("PATCH", "/v1/hosts"),
-            Matched::MethodNotAllowed(vec!["GET", "POST"])
+            Matched::MethodNotAllowed(vec!["GET", "HEAD", "POST"])
+        );
+        // HEAD is GET without the body, wherever GET is served; nowhere else.
+        assert!(matches!(route("HEAD", "/v1/hosts"), Matched::Route(r, _) if r.method == "GET"));
+        assert_eq!(
+            route("HEAD", "/v1/ca/rotate"),
+            Matched::MethodNotAllowed(vec!["POST"])
         );
         assert_eq!(route("GET", "/v1/nothing"), Matched::NotFound);
         assert_eq!(route("GET", "/v1/certificates//x"), Matched::NotFound);

@@ -425,7 +425,7 @@ async fn route(
         .headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .map(str::to_owned);
     // A client certificate a CRL of the home lists is refused whatever it asks for.
     if let Some(cert) = peer.clone().filter(|_| path != proto::CRL) {
@@ -538,9 +538,15 @@ async fn route(
     };
     // The request is complete: its work is not cut short to make room or by a timeout.
     conn.set(conns::Phase::Working);
-    let result: Result<Response<Full<Bytes>>, Refused> = match (parts.method.clone(), path.as_str())
-    {
+    // HEAD is GET without the body (hyper leaves the body out of a HEAD's answer).
+    let method = if parts.method == Method::HEAD {
+        Method::GET
+    } else {
+        parts.method.clone()
+    };
+    let result: Result<Response<Full<Bytes>>, Refused> = match (method, path.as_str()) {
         (Method::GET, proto::CRL) => blocking(move || crl_response(&open)).await,
+        (m, proto::CRL) => return crl_method_not_allowed(&m),
         (Method::GET, proto::HEALTH) => {
             let lifecycle = shared
                 .leadership
@@ -847,6 +853,27 @@ fn crl_response(open: &OpenNode) -> Result<Response<Full<Bytes>>, Refused> {
     Ok(r)
 }
 
+/// A method other than GET or HEAD on the CRL's path: 405 with `Allow`.
+fn crl_method_not_allowed(m: &Method) -> Response<Full<Bytes>> {
+    let mut r = refuse(
+        ErrorCode::MethodNotAllowed,
+        format!("{m} {} is not served; allowed: GET, HEAD", proto::CRL),
+    );
+    r.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static("GET, HEAD"),
+    );
+    r
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme's case does not
+/// matter (RFC 9110 11.1), nor do extra spaces before the token.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The plain-HTTP CRL listener (`--crl-listen`): `GET /crl/ca.crl` and nothing else, a
 /// request at a time per connection, each connection closed after its answer or 10s.
 async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
@@ -861,9 +888,12 @@ async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
                 let open = open.clone();
                 async move {
                     let answer = match (req.method(), req.uri().path()) {
-                        (&Method::GET, proto::CRL) => blocking(move || crl_response(&open))
-                            .await
-                            .unwrap_or_else(|(code, message)| refuse(code, message)),
+                        (&Method::GET | &Method::HEAD, proto::CRL) => {
+                            blocking(move || crl_response(&open))
+                                .await
+                                .unwrap_or_else(|(code, message)| refuse(code, message))
+                        }
+                        (m, proto::CRL) => crl_method_not_allowed(m),
                         (m, p) => refuse(
                             ErrorCode::NotFound,
                             format!("only GET {} is served here, not {m} {p}", proto::CRL),
@@ -1470,6 +1500,17 @@ mod tests {
         assert!(message.contains("verfication"), "{message}");
         let r = refuse(code, message);
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// The bearer scheme is case-insensitive (RFC 9110 11.1); other schemes are not it.
+    #[test]
+    fn the_bearer_scheme_is_read_whatever_its_case() {
+        for h in ["Bearer cha1_x", "bearer cha1_x", "BEARER  cha1_x "] {
+            assert_eq!(bearer_token(h), Some("cha1_x"), "{h}");
+        }
+        for h in ["Basic cha1_x", "Bearer", "Bearer ", "Bearercha1_x"] {
+            assert_eq!(bearer_token(h), None, "{h}");
+        }
     }
 
     /// A body is a JSON object: an array of the fields in order (which serde reads as the
