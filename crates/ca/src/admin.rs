@@ -49,6 +49,17 @@ pub enum AdminAuth {
     UntrustedIssuer(AdminCredential),
 }
 
+/// A credential's name follows the rules of an alias, and a refusal calls it what it is.
+fn credential_name(name: &str) -> Result<(), certherd_core::Error> {
+    match name.parse::<certherd_core::Alias>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(certherd_core::Error::Name {
+            what: "credential name",
+            input: name.to_owned(),
+        }),
+    }
+}
+
 /// The admin credentials over a node's context: tokens and client certificates for the server's admin API, their checks and their audit. Reached by
 /// [`Node::admin`] (reads) and [`Node::admin_mut`] (changes); `N` is the borrow of the node.
 #[derive(Debug)]
@@ -79,7 +90,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Admin<N> {
         role: AdminRole,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<AdminCredential, Error> {
-        let _: certherd_core::Alias = name.parse()?;
+        credential_name(name)?;
         Ok(AdminCredential {
             sha256,
             name: name.to_owned(),
@@ -144,7 +155,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Admin<N> {
     where
         N: DerefMut,
     {
-        let _: certherd_core::Alias = name.parse()?;
+        credential_name(name)?;
         let ca = self.node.signing_ca()?;
         let now = self.node.now();
         let key = PrivateKey::generate(self.node.default_key_algo())?;

@@ -131,9 +131,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         key_algo: Option<KeyAlgorithm>,
         server_key_algo: Option<KeyAlgorithm>,
     ) -> Result<JoinRequest, Error> {
-        if !crate::init::valid_hostname(hostname) {
-            return Err(Error::InvalidHostname(hostname.to_owned()));
-        }
+        // DNS names are case-insensitive: the certificates and the enrolment use one
+        // lower-case spelling.
+        let hostname = &crate::init::host_name(hostname)?;
         let host_algo = join_key_algo(hostname, key_algo, server_key_algo)?;
         let now = self.node.now();
         let pool_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
@@ -148,7 +148,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
             role: Role::Leaf,
             eku: profile.eku.clone(),
         }
-        .with_names([hostname])?;
+        .with_names([hostname.as_str()])?;
         let pool_cert = certherd_x509::self_sign(&spec, &pool_key)?.to_vec();
         let host_key = PrivateKey::generate(host_algo)?;
         let csr = csr_for(hostname, ips, &host_key, now)?;

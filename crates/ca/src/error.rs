@@ -46,6 +46,28 @@ pub enum Error {
         "invalid hostname '{0}': expected a fully qualified DNS name such as node1.example.com"
     )]
     InvalidHostname(String),
+    /// A common name longer than RFC 5280's ub-common-name
+    /// ([`certherd_x509::UB_COMMON_NAME`], 64 characters).
+    #[error("{} is {length} characters, longer than the 64 RFC 5280 allows (ub-common-name)", if *from_name { "the common name (the first name, as none was given)" } else { "the common name" })]
+    CommonNameTooLong {
+        /// Its length in characters.
+        length: usize,
+        /// Whether it was taken from the first name because no common name was given.
+        from_name: bool,
+    },
+    /// An IP address listed twice for one host.
+    #[error("the IP address {address} is given twice")]
+    DuplicateAddress {
+        /// The address.
+        address: std::net::IpAddr,
+    },
+    /// A join token lifetime outside 1h..=720h ([`certherd_core::MIN_TOKEN_TTL`],
+    /// [`certherd_core::MAX_TOKEN_TTL`]).
+    #[error("a join token's lifetime must be from 1h to 720h (30 days), not {seconds}s")]
+    TokenTtl {
+        /// The lifetime asked for, in seconds.
+        seconds: i64,
+    },
     /// The private key does not belong to the certificate.
     #[error("the private key does not match the certificate's public key")]
     KeyMismatch,
@@ -182,6 +204,7 @@ impl Error {
             Self::NoSuchStore(_) => "`certherd store list` shows the stores",
             Self::Untrusted(_) => "add the issuing CA with `certherd trust add CA.pem`, or pass the intermediates with --chain",
             Self::EkuMismatch { .. } => "issue the certificate with the EKUs the profile needs, or import it under another profile with --profile",
+            Self::CommonNameTooLong { .. } => "give a common name of at most 64 characters (--cn; common_name in the API); longer DNS names belong in the SANs only",
             Self::CaNotReady(_) => "complete subordinate mode with `certherd ca import-signed CERT --chain ROOT.pem`",
             _ => return None,
         })

@@ -91,7 +91,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 .collect()
         } else {
             for h in hosts {
-                match known.iter().find(|k| &k.name == h) {
+                match known.iter().find(|k| k.name.eq_ignore_ascii_case(h)) {
                     None => {
                         return Err(Error::Invalid(format!(
                             "no host named '{h}' (see `certherd host list`)"
@@ -103,7 +103,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                     Some(_) => {}
                 }
             }
-            hosts.to_vec()
+            hosts.iter().map(|h| h.to_ascii_lowercase()).collect()
         };
         let now = self.node.now();
         let mut changes: Vec<Change> = chosen
@@ -144,7 +144,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
 
     /// Each host's verification as it last reported it (`None` before its first report).
     pub fn host_verification(&self, host: &str) -> Result<Option<bool>, Error> {
-        Ok(self.node.store().host_state(host)?.verification)
+        Ok(self
+            .node
+            .store()
+            .host_state(&host.to_ascii_lowercase())?
+            .verification)
     }
 
     /// `host refresh-pool-cert`: the host makes a new pool-internal certificate at its next
@@ -153,6 +157,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     where
         N: DerefMut,
     {
+        let host = &host.to_ascii_lowercase();
         match self.node.store().host(host)? {
             None => Err(Error::Invalid(format!(
                 "no host named '{host}' (see `certherd host list`)"
@@ -191,7 +196,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             .host_by_pool(&presented)?
             .ok_or_else(|| Error::UnknownPeer(presented.clone()))?;
         let pool = CertInfo::from_der(new_pool_der)?;
-        if !pool.self_issued || pool.subject_cn.as_deref() != Some(host.name.as_str()) {
+        if !pool.self_issued
+            || !pool
+                .subject_cn
+                .as_deref()
+                .is_some_and(|cn| cn.eq_ignore_ascii_case(&host.name))
+        {
             return Err(Error::Invalid(format!(
                 "a pool-internal certificate must be self-signed with CN {}",
                 host.name
@@ -337,8 +347,24 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         N: DerefMut,
     {
         // The name becomes the host certificate's CN and an alias: refuse what cannot be,
-        // as the host name it is (not as an alias, which the user never typed).
-        if !crate::init::valid_hostname(name) || name.parse::<certherd_core::Alias>().is_err() {
+        // as the host name it is (not as an alias, which the user never typed). DNS names
+        // are case-insensitive: kept lower-case, so one host has one name.
+        let name = &crate::init::host_name(name)?;
+        // A list with an address twice is a mistake to show, not to tidy away.
+        if let Some(address) = ips
+            .iter()
+            .enumerate()
+            .find(|(i, a)| ips.get(..*i).is_some_and(|before| before.contains(a)))
+            .map(|(_, a)| *a)
+        {
+            return Err(Error::DuplicateAddress { address });
+        }
+        if !(certherd_core::MIN_TOKEN_TTL..=certherd_core::MAX_TOKEN_TTL).contains(&ttl) {
+            return Err(Error::TokenTtl {
+                seconds: ttl.whole_seconds(),
+            });
+        }
+        if name.parse::<certherd_core::Alias>().is_err() {
             return Err(Error::InvalidHostname(name.to_owned()));
         }
         if self.node.store().host(name)?.is_some() {
@@ -376,6 +402,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     where
         N: DerefMut,
     {
+        let name = &name.to_ascii_lowercase();
         if self.node.store().host(name)?.is_none() {
             return Err(Error::Invalid(format!(
                 "no host named '{name}' (see `certherd host list`)"
@@ -471,9 +498,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         if let Some(cn) = &csr.subject_cn {
             asked.push(cn.clone());
         }
+        // Names compare as DNS names do, whatever their case (a host enrolled before names
+        // were kept lower-case may still be upper-case).
         let refused: Vec<String> = asked
             .iter()
-            .filter(|n| !enrolled.contains(n))
+            .filter(|n| !enrolled.iter().any(|e| e.eq_ignore_ascii_case(n)))
             .cloned()
             .collect();
         if !refused.is_empty() {

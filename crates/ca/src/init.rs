@@ -64,6 +64,16 @@ impl InitOptions {
     }
 }
 
+/// A host's DNS name as certherd keeps it: checked, and lower-cased (DNS names are
+/// case-insensitive, RFC 4343), so `H1.EXAMPLE.COM` and `h1.example.com` are one host.
+pub(crate) fn host_name(h: &str) -> Result<String, Error> {
+    if valid_hostname(h) {
+        Ok(h.to_ascii_lowercase())
+    } else {
+        Err(Error::InvalidHostname(h.to_owned()))
+    }
+}
+
 pub(crate) fn valid_hostname(h: &str) -> bool {
     h.len() <= 253
         && h.contains('.')
@@ -355,5 +365,7 @@ mod tests {
         assert!(!valid_hostname("node1"));
         assert!(!valid_hostname("-bad.example.com"));
         assert!(!valid_hostname("a..b"));
+        assert_eq!(host_name("H1.Example.COM").unwrap(), "h1.example.com");
+        assert!(host_name("H1").is_err());
     }
 }

@@ -348,6 +348,16 @@ impl<S: Store> Node<S> {
             .clone()
             .or_else(|| req.names.first().cloned())
             .unwrap_or_else(|| req.entry.alias.to_string());
+        // RFC 5280 Appendix A.1: ub-common-name INTEGER ::= 64. Refused here, where the
+        // CLI and the admin API both issue, rather than signed into a non-conforming
+        // certificate.
+        let length = cn.chars().count();
+        if length > certherd_x509::UB_COMMON_NAME {
+            return Err(Error::CommonNameTooLong {
+                length,
+                from_name: req.common_name.is_none(),
+            });
+        }
         let ca = if profile.self_signed {
             None
         } else {

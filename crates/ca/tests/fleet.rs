@@ -255,3 +255,52 @@ fn a_host_removed_and_added_again_starts_from_nothing() {
     node.alarms_mut().evaluate_alarms().unwrap();
     assert!(open(&node).is_empty(), "{:?}", open(&node));
 }
+
+/// Host names are DNS names: kept lower-case, so the same name in another case is the
+/// same host, and an agent joins under either spelling.
+#[test]
+fn host_names_are_kept_lower_case() {
+    let (_d, _clock, mut node) = server();
+    let (host, token, _) = node
+        .fleet_mut()
+        .host_add("ESX1.Example.TEST", &[], DEFAULT_TOKEN_TTL, [3; 32])
+        .unwrap();
+    assert_eq!(host.name, "esx1.example.test");
+    let e = node
+        .fleet_mut()
+        .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [4; 32])
+        .unwrap_err();
+    assert!(e.to_string().contains("already enrolled"), "{e}");
+    let req = node
+        .agent()
+        .agent_prepare("ESX1.EXAMPLE.TEST", &[], None, None)
+        .unwrap();
+    let (joined, _) = node
+        .fleet_mut()
+        .host_join(&token, &req.csr, &req.pool_cert, true)
+        .unwrap();
+    assert_eq!(joined.name, "esx1.example.test");
+}
+
+/// A join token lives from 1h to 720h, on every path (the admin API says the same).
+#[test]
+fn a_token_lifetime_is_bounded() {
+    let (_d, _clock, mut node) = server();
+    for ttl in [
+        Duration::days(9999),
+        Duration::hours(721),
+        Duration::minutes(59),
+    ] {
+        let e = node
+            .fleet_mut()
+            .host_add("esx1.example.test", &[], ttl, [3; 32])
+            .unwrap_err();
+        assert!(matches!(e, certherd_ca::Error::TokenTtl { .. }), "{e}");
+        assert!(e.to_string().contains("from 1h to 720h"), "{e}");
+    }
+    assert!(node.fleet().hosts().unwrap().is_empty());
+    for ttl in [certherd_core::MIN_TOKEN_TTL, certherd_core::MAX_TOKEN_TTL] {
+        let name = format!("esx{}.example.test", ttl.whole_hours());
+        node.fleet_mut().host_add(&name, &[], ttl, [3; 32]).unwrap();
+    }
+}

@@ -42,26 +42,23 @@ pub struct Cli {
     /// enable/disable/status, cert list/show/issue/renew/revoke/export, trust
     /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast; every other
     /// command runs on the server's home only and is refused (exit 2). Give it before the
-    /// command.
-    #[arg(
-        long,
-        env = "CERTHERD_SERVER",
-        value_name = "URL",
-        requires = "credential"
-    )]
+    /// command. Default: $CERTHERD_SERVER (empty counts as unset). A home given too
+    /// (--home or $CERTHERD_HOME) is refused: say which one to act on.
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
 
     /// The admin credential for --server: a file holding a bearer token (`certherd admin
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
     /// A `reader` credential runs only the commands that read (list, show, pool
-    /// verification status, alarms, audit, ca show, forecast).
-    #[arg(long, env = "CERTHERD_CREDENTIAL", value_name = "FILE")]
+    /// verification status, alarms, audit, ca show, forecast). Default:
+    /// $CERTHERD_CREDENTIAL (empty counts as unset).
+    #[arg(long, value_name = "FILE")]
     pub credential: Option<PathBuf>,
 
     /// The SHA-256 of the --server's root CA (`certherd ca show` on the server), checked
     /// and pinned at the first contact; without it, the first contact asks on a terminal
     /// and is refused without one (CI).
-    #[arg(long = "ca-fingerprint", value_name = "SHA256", requires = "server")]
+    #[arg(long = "ca-fingerprint", value_name = "SHA256")]
     pub ca_fingerprint: Option<String>,
 
     #[command(subcommand)]
@@ -206,7 +203,8 @@ pub enum DbCmd {
     /// the audit log, fleet state, alarms, the outbox, watches, key providers, CRLs) into
     /// an empty PostgreSQL database, in one transaction, and check each table's row count
     /// before committing. Then run `certherd --home HOME server --database URL` (or set
-    /// `[database] url`). A target that holds any table is refused.
+    /// `[database] url`). A target that holds any table is refused, and so is a home whose
+    /// store is already PostgreSQL (--database, $CERTHERD_DATABASE_URL or `[database] url`).
     Copy {
         /// The empty PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB).
         #[arg(long, value_name = "URL")]
@@ -414,7 +412,8 @@ pub enum HostCmd {
         /// An IP address the host certificate may carry; repeatable.
         #[arg(long = "ip", value_name = "ADDR")]
         ips: Vec<std::net::IpAddr>,
-        /// How long the token stays valid.
+        /// How long the token stays valid: from 1h to 720h (30 days), as through the
+        /// admin API.
         #[arg(long, value_name = "DURATION", default_value = "24h")]
         ttl: String,
         /// Output format (JSON: `token`, `ca_fingerprint`, `expires_at`).

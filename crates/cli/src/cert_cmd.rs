@@ -113,7 +113,16 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 names: a.sans,
                 key_algo,
             };
-            let issued = node.issue(&req)?;
+            let issued = node.issue(&req).map_err(|e| match e {
+                certherd_ca::Error::CommonNameTooLong { length, from_name } => Failure::usage(
+                    if from_name {
+                        format!("the first --san, the common name without --cn, is {length} characters; RFC 5280 allows a common name of at most {} (ub-common-name): give a shorter --cn", certherd_x509::UB_COMMON_NAME)
+                    } else {
+                        format!("--cn is {length} characters; RFC 5280 allows at most {} (ub-common-name)", certherd_x509::UB_COMMON_NAME)
+                    },
+                ),
+                e => e.into(),
+            })?;
             print_issued(a.output, &node, &issued, "issued");
         }
         CertCmd::Renew(a) => return renew(home, &mut node, a),

@@ -12,7 +12,20 @@ use crate::Failure;
 pub fn run(home: &Home, c: DbCmd) -> Result<ExitCode, Failure> {
     let DbCmd::Copy { to, output } = c;
     let target = DatabaseUrl::parse(&to).map_err(|e| Failure::usage(e.to_string()))?;
-    // The source is the home's certherd.db, whatever database the home is configured with.
+    // The source is the home's certherd.db: a home already on PostgreSQL keeps its live
+    // inventory there, and its certherd.db (if any) is stale, so copying it would be wrong.
+    if let Some(live) = home.database() {
+        return Err(Failure {
+            message: format!(
+                "this home's store is already PostgreSQL ({live}); db copy copies a home's SQLite file ({}) into PostgreSQL",
+                home.db_path().display()
+            ),
+            hint: Some(
+                "to copy one PostgreSQL database into another use pg_dump | pg_restore; to copy the SQLite file, run without --database, CERTHERD_DATABASE_URL and [database] url".into(),
+            ),
+            code: Some(2),
+        });
+    }
     let mut source = home
         .sqlite()
         .open_sqlite()

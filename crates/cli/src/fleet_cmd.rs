@@ -159,8 +159,16 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
             ttl,
             output,
         } => {
-            duration(&ttl, "--ttl")?;
-            let ttl: Span = ttl.parse()?;
+            let span: Span = ttl.parse()?;
+            // The bound of the admin API's token_ttl_hours, so both paths agree.
+            if !(certherd_core::MIN_TOKEN_TTL..=certherd_core::MAX_TOKEN_TTL)
+                .contains(&span.duration())
+            {
+                return Err(Failure::usage(format!(
+                    "--ttl {ttl}: a join token is valid from 1h to 720h (30 days)"
+                )));
+            }
+            let ttl = span;
             let (host, token, fingerprint) =
                 node.fleet_mut()
                     .host_add(&name, &ips, ttl.duration(), random32()?)?;

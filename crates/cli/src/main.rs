@@ -101,11 +101,65 @@ pub(crate) fn open_node(home: &Home) -> Result<LocalNode, Failure> {
     node_over(home, store)
 }
 
+/// An environment variable's value; empty counts as unset.
+fn env_value(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// Where the command acts: the server (`--server`, else $CERTHERD_SERVER) or the home. A
+/// home given explicitly (`--home`, $CERTHERD_HOME) together with a server is refused in
+/// one line naming both, never settled silently for one of them.
+fn chosen_server(cli: &Cli) -> Result<Option<String>, Failure> {
+    let server = match cli.server.clone().filter(|s| !s.is_empty()) {
+        Some(s) => Some((s.clone(), format!("--server {s}"))),
+        None => env_value("CERTHERD_SERVER").map(|s| {
+            let s = s.to_string_lossy().into_owned();
+            (s.clone(), format!("CERTHERD_SERVER={s}"))
+        }),
+    };
+    let home = match &cli.home {
+        Some(h) => Some(format!("--home {}", h.display())),
+        None => env_value("CERTHERD_HOME")
+            .map(|h| format!("CERTHERD_HOME={}", PathBuf::from(h).display())),
+    };
+    match (server, home) {
+        (Some((_, server)), Some(home)) => {
+            let (drop_server, drop_home) = (
+                if server.starts_with("--") {
+                    "drop --server".to_owned()
+                } else {
+                    "unset CERTHERD_SERVER".to_owned()
+                },
+                if home.starts_with("--") {
+                    "drop --home".to_owned()
+                } else {
+                    "unset CERTHERD_HOME".to_owned()
+                },
+            );
+            Err(Failure::usage(format!(
+                "both a home ({home}) and a server ({server}) are given: {drop_server} to act on the home, or {drop_home} to act on the server's fleet"
+            )))
+        }
+        (Some((url, _)), None) => Ok(Some(url)),
+        (None, _) => {
+            if cli.ca_fingerprint.is_some() {
+                return Err(Failure::usage(
+                    "--ca-fingerprint needs --server URL (or CERTHERD_SERVER)",
+                ));
+            }
+            Ok(None)
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    if let Some(server) = cli.server {
+    if let Some(server) = chosen_server(&cli)? {
         let credential = cli
             .credential
-            .ok_or_else(|| Failure::usage("--server needs --credential FILE"))?;
+            .or_else(|| env_value("CERTHERD_CREDENTIAL").map(PathBuf::from))
+            .ok_or_else(|| {
+                Failure::usage("--server needs --credential FILE (or CERTHERD_CREDENTIAL)")
+            })?;
         return remote_cmd::run(
             &remote_cmd::Remote {
                 server,

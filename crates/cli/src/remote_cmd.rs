@@ -54,8 +54,20 @@ fn read_credential(path: &Path) -> Result<Credential, Failure> {
     if trimmed.starts_with("cha1_") && !trimmed.contains(char::is_whitespace) {
         return Ok(Credential::Bearer(trimmed.to_owned()));
     }
-    let key = certherd_x509::parse_private_key(&bytes).map_err(|e| Failure::file(path, e))?;
-    let chain = certherd_x509::parse_certificates(&bytes).map_err(|e| Failure::file(path, e))?;
+    // Neither form: say what the file should hold, not only what one parser missed.
+    let neither = |detail: String| {
+        let mut f = Failure::msg(format!(
+            "{}: holds neither an admin bearer token nor a client certificate with its key ({detail})",
+            path.display()
+        ));
+        f.hint = Some("save the output of `certherd admin credential NAME` on the server to the file, or use the file `certherd admin credential NAME --client-cert --out FILE` wrote".into());
+        f
+    };
+    if trimmed.is_empty() {
+        return Err(neither("it is empty".into()));
+    }
+    let key = certherd_x509::parse_private_key(&bytes).map_err(|e| neither(e.to_string()))?;
+    let chain = certherd_x509::parse_certificates(&bytes).map_err(|e| neither(e.to_string()))?;
     let key = pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec())
         .map_err(|e| Failure::msg(format!("{}: {e}", path.display())))?;
     Ok(Credential::Cert(certherd_tls::Identity { chain, key }))
@@ -90,6 +102,16 @@ struct Client {
     credential: Credential,
     /// Where the server's CA is pinned.
     pin: std::path::PathBuf,
+    /// At the first contact, the pin to write once a call has succeeded.
+    pending_pin: std::cell::RefCell<Option<PendingPin>>,
+}
+
+/// A CA the first contact checked, to pin only once a call has gone through with it.
+struct PendingPin {
+    /// The root, PEM.
+    pem: String,
+    /// Its SHA-256.
+    sha256: String,
 }
 
 impl Client {
@@ -100,14 +122,35 @@ impl Client {
             return Err(Failure::usage("--server must be https://HOST:PORT"));
         }
         let credential = read_credential(&r.credential)?;
-        let anchors = pinned(&url, r.ca_fingerprint.as_deref())?;
+        let (anchors, pending) = pinned(&url, r.ca_fingerprint.as_deref())?;
         let pin = pin_file(&url)?;
         Ok(Self {
             url,
             anchors,
             credential,
             pin,
+            pending_pin: std::cell::RefCell::new(pending),
         })
+    }
+
+    /// Writes the first contact's pin, now that a call went through with it (a handshake
+    /// that failed, or a refused call, leaves nothing pinned).
+    fn keep_pin(&self) -> Result<(), Failure> {
+        let Some(p) = self.pending_pin.borrow_mut().take() else {
+            return Ok(());
+        };
+        if let Some(dir) = self.pin.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::msg(format!("{}: {e}", dir.display())))?;
+        }
+        certherd_store::write_atomic(&self.pin, p.pem.as_bytes(), 0o644)?;
+        errln!(
+            "pinned {}'s CA (SHA-256 {}) in {}",
+            self.url.address(),
+            colon_hex(&p.sha256),
+            self.pin.display()
+        );
+        Ok(())
     }
 
     /// One call; its answer's body of type `T`, or the server's refusal as a failure.
@@ -143,22 +186,10 @@ impl Client {
             identity,
             &certherd_tls::http::Limits::default(),
         )
-        .map_err(|e| {
-            let untrusted = matches!(
-                &e,
-                certherd_tls::http::Error::Connect(certherd_tls::Error::ServerNotTrusted(_))
-            );
-            let mut f = Failure::msg(format!("{}: {e}", self.url.address()));
-            if untrusted {
-                // The usual cause: the server's CA was rotated since it was pinned.
-                f.hint = Some(format!(
-                    "the server no longer presents a certificate of the CA pinned in {} (after a `ca rotate`?): check the new root with `certherd ca show` on the server, remove that file and pass its --ca-fingerprint",
-                    self.pin.display()
-                ));
-            }
-            f
-        })?;
-        if !answer.is_success() {
+        .map_err(|e| self.connect_failure(e))?;
+        if answer.is_success() {
+            self.keep_pin()?;
+        } else {
             let refusal: ErrorBody = certherd_protocol::decode(&answer.body).map_err(|_| {
                 Failure::msg(format!(
                     "{}: {method} {path} answered {} without a reason",
@@ -185,6 +216,43 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A failed connection as one line, with the hint its cause calls for.
+    fn connect_failure(&self, e: certherd_tls::http::Error) -> Failure {
+        use certherd_tls::http::Error as H;
+        let first_contact = self.pending_pin.borrow().is_some();
+        match e {
+            H::Connect(e @ certherd_tls::Error::NameMismatch { .. }) => {
+                let mut f = Failure::msg(e.to_string());
+                f.hint = Some(format!(
+                    "reach the server by a name its certificate holds: --server https://NAME:{}{}",
+                    self.url.port,
+                    if first_contact {
+                        "; nothing was pinned"
+                    } else {
+                        ""
+                    }
+                ));
+                f
+            }
+            H::Connect(e @ certherd_tls::Error::ServerNotTrusted(_)) => {
+                let mut f = Failure::msg(format!("{}: {e}", self.url.address()));
+                f.hint = Some(if first_contact {
+                    "the server's certificate does not validate to the CA it presented; check its chain (`certherd verify` on the server); nothing was pinned".to_owned()
+                } else {
+                    // The usual cause: the server's CA was rotated since it was pinned.
+                    format!(
+                        "the server no longer presents a certificate of the CA pinned in {} (after a `ca rotate`?): check the new root with `certherd ca show` on the server, remove that file and pass its --ca-fingerprint",
+                        self.pin.display()
+                    )
+                });
+                f
+            }
+            e => Failure::msg(format!("{}: {e}", self.url.address())),
+        }
+    }
+}
+
 /// Where the CA of the server at `url` is pinned.
 fn pin_file(url: &certherd_tls::http::Url) -> Result<std::path::PathBuf, Failure> {
     Ok(config_dir()?.join("servers").join(format!(
@@ -195,11 +263,12 @@ fn pin_file(url: &certherd_tls::http::Url) -> Result<std::path::PathBuf, Failure
 }
 
 /// The root this server was pinned to; at the first contact, the root it presents, once it
-/// matches `fingerprint` or was confirmed on a terminal.
+/// matches `fingerprint` or was confirmed on a terminal, with the pin to write once a call
+/// has gone through with it.
 fn pinned(
     url: &certherd_tls::http::Url,
     fingerprint: Option<&str>,
-) -> Result<Vec<CertificateDer<'static>>, Failure> {
+) -> Result<(Vec<CertificateDer<'static>>, Option<PendingPin>), Failure> {
     let file = pin_file(url)?;
     if file.exists() {
         let pem = crate::input::read(&file, crate::input::Kind::Material)
@@ -226,7 +295,7 @@ fn pinned(
                 return Err(f);
             }
         }
-        return Ok(roots);
+        return Ok((roots, None));
     }
     let chain = certherd_tls::fetch_chain(
         &certherd_tls::Endpoint {
@@ -279,19 +348,14 @@ fn pinned(
             }
         }
     }
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::msg(format!("{}: {e}", dir.display())))?;
-    }
     let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, root);
-    certherd_store::write_atomic(&file, pem.as_bytes(), 0o644)?;
-    errln!(
-        "pinned {}'s CA (SHA-256 {}) in {}",
-        url.address(),
-        colon_hex(&info.sha256),
-        file.display()
-    );
-    Ok(vec![root.clone()])
+    Ok((
+        vec![root.clone()],
+        Some(PendingPin {
+            pem,
+            sha256: info.sha256,
+        }),
+    ))
 }
 
 /// `text` percent-encoded for a path segment or a query value.

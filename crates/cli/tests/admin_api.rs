@@ -768,3 +768,219 @@ fn failed_authentications_are_rate_limited_per_address_and_valid_credentials_nev
         .iter()
         .any(|l| l.starts_with("-: GET /v1/hosts -> 429 too_many_refusals; via bearer")));
 }
+
+/// Bodies and requests the black-box tester found accepted or answered wrongly: each is
+/// refused with a status and a `{code, message}` body, and changes nothing.
+#[test]
+fn request_shapes_the_openapi_document_does_not_allow_are_refused() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let api = Api::start(&env);
+    let a = Auth::Bearer(&admin);
+
+    // A common name over RFC 5280's 64 characters: 422 unprocessable, naming the limit.
+    let long = api.json(
+        a,
+        "POST",
+        "/v1/certificates",
+        serde_json::json!({"store": "web", "alias": "x", "profile": "service",
+            "common_name": "c".repeat(5000), "names": ["x.example.test"]}),
+    );
+    assert_eq!(
+        (long.status, long.code()),
+        (422, "unprocessable"),
+        "{}",
+        long.text
+    );
+    assert!(
+        long.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("5000 characters") && m.contains("64")),
+        "{}",
+        long.text
+    );
+    // Nothing was issued: the store was not even made.
+    let listed = api.call(a, "GET", "/v1/certificates?store=web", None);
+    assert_eq!(listed.status, 404, "{}", listed.text);
+
+    // A top-level array (serde's sequence form of the struct): refused like any shape.
+    let arr = api.call(a, "POST", "/v1/hosts", Some(br#"["arr.example.com"]"#));
+    assert_eq!(
+        (arr.status, arr.code()),
+        (400, "invalid_request"),
+        "{}",
+        arr.text
+    );
+    // The same host twice in its addresses: refused, not stored twice.
+    let dup = api.json(
+        a,
+        "POST",
+        "/v1/hosts",
+        serde_json::json!({"name": "dup.example.com", "ips": ["1.2.3.4", "::1", "1.2.3.4"]}),
+    );
+    assert_eq!(
+        (dup.status, dup.code()),
+        (422, "unprocessable"),
+        "{}",
+        dup.text
+    );
+    assert!(dup.text.contains("1.2.3.4 is given twice"), "{}", dup.text);
+    // A body not sent as JSON: 415 with a code, whatever it holds.
+    let body = r#"{"name":"form.example.com"}"#;
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+        None,
+    ] {
+        let header = content_type
+            .map(|t| format!("Content-Type: {t}\r\n"))
+            .unwrap_or_default();
+        let text = common::raw(
+            &api.addr,
+            &format!(
+                "POST /v1/hosts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(
+            text.starts_with("HTTP/1.1 415") && text.contains(r#""code":"unsupported_media_type""#),
+            "{content_type:?}: {text}"
+        );
+    }
+    // With a charset, JSON it is.
+    let text = common::raw(
+        &api.addr,
+        &format!(
+            "POST /v1/hosts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let hosts = api.ok(a, "GET", "/v1/hosts", None);
+    let names: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["form.example.com"], "{hosts}");
+    // The OpenAPI document says so where a body is taken.
+    let doc = api.ok(Auth::None, "GET", "/v1/openapi.json", None);
+    assert!(doc["paths"]["/v1/hosts"]["post"]["responses"]["415"].is_object());
+}
+
+/// HTTP details: the bearer scheme in any case; HEAD wherever GET is served (the admin
+/// API, the CRL on both listeners); another method on the CRL's path is 405, not 404.
+#[test]
+fn head_is_get_without_a_body_and_the_bearer_scheme_has_no_case() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let crl_addr = format!("127.0.0.1:{}", common::free_port());
+    let _server = common::Killed::new(
+        env.cmd(&[
+            "server",
+            "--listen",
+            &addr,
+            "--crl-listen",
+            &crl_addr,
+            "--evaluate-every",
+            "1h",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err()
+        || std::net::TcpStream::connect(&crl_addr).is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let request = |method: &str, path: &str, auth: &str| {
+        common::raw(
+            &addr,
+            &format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        )
+    };
+    let plain = |request: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&crl_addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = request(
+            "GET",
+            "/v1/hosts",
+            &format!("Authorization: {scheme} {admin}\r\n"),
+        );
+        assert!(r.starts_with("HTTP/1.1 200"), "{scheme}: {r}");
+    }
+    let head = request(
+        "HEAD",
+        "/v1/hosts",
+        &format!("Authorization: Bearer {admin}\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.ends_with("\r\n\r\n"),
+        "a HEAD answer has no body: {head:?}"
+    );
+    // HEAD is a read: it needs a credential like GET.
+    let r = request("HEAD", "/v1/hosts", "");
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    let r = request(
+        "PATCH",
+        "/v1/hosts",
+        &format!("Authorization: Bearer {admin}\r\n"),
+    );
+    assert!(
+        r.starts_with("HTTP/1.1 405") && r.contains("GET, HEAD, POST"),
+        "{r}"
+    );
+
+    for (what, r) in [
+        ("TLS", request("HEAD", "/crl/ca.crl", "")),
+        (
+            "plain",
+            plain("HEAD /crl/ca.crl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        ),
+    ] {
+        assert!(r.starts_with("HTTP/1.1 200"), "{what}: {r}");
+        assert!(
+            r.to_ascii_lowercase().contains("application/pkix-crl"),
+            "{what}: {r}"
+        );
+        assert!(
+            r.ends_with("\r\n\r\n"),
+            "{what}: a HEAD answer has no body: {r:?}"
+        );
+    }
+    for (what, r) in [
+        ("TLS", request("POST", "/crl/ca.crl", "Content-Length: 0\r\n")),
+        (
+            "plain",
+            plain("POST /crl/ca.crl HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        ),
+    ] {
+        assert!(
+            r.starts_with("HTTP/1.1 405")
+                && r.to_ascii_lowercase().contains("allow: get, head")
+                && r.contains(r#""code":"method_not_allowed""#),
+            "{what}: {r}"
+        );
+    }
+    // Elsewhere on the plain listener: still not found.
+    let r = plain("GET /v1/hosts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+}

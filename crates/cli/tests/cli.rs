@@ -987,3 +987,268 @@ fn outputs_never_replace_devices_fifos_links_or_directories() {
         .file_type()
         .is_symlink());
 }
+
+/// `db copy` copies a home's SQLite file: on a home whose store is already PostgreSQL
+/// (flag, environment or `[database] url`) it refuses, naming the database (password
+/// masked) and what it copies, instead of copying a stale certherd.db.
+#[test]
+fn db_copy_refuses_a_home_already_on_postgresql() {
+    let env = Env::new();
+    env.init();
+    let live = "postgres://certherd:s3cret@127.0.0.1:1/live";
+    let to = "postgres://certherd:other@127.0.0.1:1/copy";
+    let check = |r: common::Run, how: &str| {
+        assert_eq!(r.code, 2, "{how}: {} {}", r.stdout, r.stderr);
+        assert!(
+            r.stderr
+                .contains("already PostgreSQL (postgres://certherd:***@127.0.0.1:1/live)")
+                && r.stderr.contains("certherd.db")
+                && !r.stderr.contains("s3cret"),
+            "{how}: {}",
+            r.stderr
+        );
+    };
+    check(
+        env.run(&["--database", live, "db", "copy", "--to", to]),
+        "flag",
+    );
+    check(
+        finish_with_env(
+            &env,
+            &["db", "copy", "--to", to],
+            "CERTHERD_DATABASE_URL",
+            live,
+        ),
+        "environment",
+    );
+    let toml = env.home().join("certherd.toml");
+    let before = std::fs::read_to_string(&toml).unwrap_or_default();
+    std::fs::write(&toml, format!("{before}\n[database]\nurl = \"{live}\"\n")).unwrap();
+    check(env.run(&["db", "copy", "--to", to]), "certherd.toml");
+}
+
+fn finish_with_env(env: &Env, args: &[&str], key: &str, value: &str) -> common::Run {
+    common::finish(env.cmd(args).env(key, value).output().unwrap())
+}
+
+/// A home given explicitly (--home, CERTHERD_HOME) and a server (--server,
+/// CERTHERD_SERVER) together: refused in one line naming both and how to pick, never acted
+/// on for either. Empty CERTHERD_SERVER / CERTHERD_CREDENTIAL count as unset.
+#[test]
+fn an_explicit_home_and_a_server_together_are_refused_and_empty_variables_are_unset() {
+    let env = Env::new();
+    env.init();
+    std::fs::write(env.path("ops.token"), "not-a-real-token").unwrap();
+    let r = common::finish(
+        env.cmd(&["host", "add", "envtest.example.com", "--ip", "192.0.2.44"])
+            .env("CERTHERD_SERVER", "https://127.0.0.1:1")
+            .env("CERTHERD_CREDENTIAL", env.path("ops.token"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("--home {}", env.home().display()))
+            && r.stderr.contains("CERTHERD_SERVER=https://127.0.0.1:1")
+            && r.stderr.contains("unset CERTHERD_SERVER")
+            && r.stderr.contains("drop --home"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        env.json(&["host", "list", "--output", "json"]),
+        serde_json::json!([])
+    );
+
+    // CERTHERD_HOME with --server on the command line: the same refusal.
+    let r = common::finish(
+        std::process::Command::new(env!("CARGO_BIN_EXE_certherd"))
+            .args([
+                "--server",
+                "https://127.0.0.1:1",
+                "--credential",
+                "ops.token",
+            ])
+            .args(["host", "list"])
+            .env("CERTHERD_HOME", env.home())
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("CERTHERD_HOME=")
+            && r.stderr.contains("--server https://127.0.0.1:1")
+            && r.stderr.contains("drop --server")
+            && r.stderr.contains("unset CERTHERD_HOME"),
+        "{}",
+        r.stderr
+    );
+
+    // Empty variables are unset: the home is used.
+    for var in ["CERTHERD_SERVER", "CERTHERD_CREDENTIAL"] {
+        let r = common::finish(
+            env.cmd(&["host", "list", "--output", "json"])
+                .env(var, "")
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(r.code, 0, "{var}=: {}", r.stderr);
+        assert_eq!(r.stdout.trim(), "[]", "{var}=");
+    }
+}
+
+/// A local `host add --ttl` has the admin API's bound, 1h to 720h, said in the error and
+/// in --help.
+#[test]
+fn host_add_ttl_is_bounded_as_through_the_api() {
+    let env = Env::new();
+    env.init();
+    for ttl in ["9999d", "721h", "30m"] {
+        let r = env.run(&["host", "add", "esx1.example.test", "--ttl", ttl]);
+        assert_eq!(r.code, 2, "{ttl}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("--ttl {ttl}")) && r.stderr.contains("from 1h to 720h"),
+            "{ttl}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        env.json(&["host", "list", "--output", "json"]),
+        serde_json::json!([])
+    );
+    env.ok(&["host", "add", "esx1.example.test", "--ttl", "720h"]);
+    let help = env.ok(&["host", "add", "--help"]);
+    assert!(help.contains("from 1h to 720h"), "{help}");
+}
+
+/// A common name over RFC 5280's 64 characters is refused at issuance, naming --cn and
+/// the limit; `verify` flags an existing one as a warning that does not fail it.
+#[test]
+fn a_common_name_over_64_characters_is_refused_and_flagged() {
+    let env = Env::new();
+    env.init();
+    let long = "c".repeat(200);
+    let r = env.run(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "r1",
+        "--cn",
+        &long,
+        "--san",
+        "r1.example.com",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--cn is 200 characters")
+            && r.stderr.contains("at most 64")
+            && r.stderr.contains("ub-common-name"),
+        "{}",
+        r.stderr
+    );
+    // Without --cn, the first --san becomes the common name: the same limit, said so.
+    let san = format!("{}.example.com", "d".repeat(60));
+    let r = env.run(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "r1",
+        "--san",
+        &san,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the first --san") && r.stderr.contains("--cn"),
+        "{}",
+        r.stderr
+    );
+    let listed = env.json(&["cert", "list", "--output", "json"]);
+    assert!(!listed.to_string().contains("svc"), "{listed}");
+
+    // A certificate made elsewhere with a 72-character CN: verify passes and flags it.
+    let ca = EnterpriseCa::new();
+    let key = certherd_x509::PrivateKey::generate(certherd_x509::KeyAlgorithm::EcdsaP256).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut spec = certherd_x509::CertSpec {
+        common_name: san.clone(),
+        organization: None,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        not_before: now - time::Duration::hours(1),
+        not_after: now + time::Duration::days(90),
+        role: Role::Leaf,
+        eku: vec![Eku::ServerAuth],
+    }
+    .with_names([san.as_str()])
+    .unwrap();
+    spec.organization = None;
+    let der = certherd_x509::issue(
+        &spec,
+        &key.public_key_spki(),
+        &certherd_x509::Issuer {
+            cert: &ca.cert,
+            key: &ca.key,
+        },
+    )
+    .unwrap();
+    let cert = env.write(
+        "long.pem",
+        certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &der),
+    );
+    let root = env.write("root.pem", ca.pem());
+    env.ok(&["trust", "add", root.to_str().unwrap()]);
+    let r = env.run(&["verify", cert.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(": OK")
+            && r.stdout.contains("long-common-name")
+            && r.stdout.contains("72 characters"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Messages that called a thing by another name or could not be acted on: a credential's
+/// name is called so; an empty credential file says what it should hold.
+#[test]
+fn credential_messages_name_what_they_mean() {
+    let env = Env::new();
+    env.init();
+    let r = env.run(&["admin", "credential", "bad name!"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("invalid credential name 'bad name!'"),
+        "{}",
+        r.stderr
+    );
+    let empty = env.write("empty.tok", "");
+    let r = common::finish(
+        std::process::Command::new(env!("CARGO_BIN_EXE_certherd"))
+            .args(["--server", "https://127.0.0.1:1", "--credential"])
+            .arg(&empty)
+            .args(["host", "list"])
+            .env_remove("CERTHERD_HOME")
+            .env("CERTHERD_CONFIG_DIR", env.path("config"))
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "empty.tok: holds neither an admin bearer token nor a client certificate with its key (it is empty)"
+        ) && r.stderr.contains("hint: save the output of `certherd admin credential NAME`"),
+        "{}",
+        r.stderr
+    );
+}

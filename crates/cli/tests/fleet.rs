@@ -828,3 +828,39 @@ fn a_ca_rotation_is_staged_so_no_poll_ever_fails() {
         "{audit}"
     );
 }
+
+/// DNS names are case-insensitive: a host added upper-case is kept lower-case, joins with
+/// its name in either case, and the same name in another case is a duplicate.
+#[test]
+fn host_names_are_case_insensitive() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let server = start_server(&env);
+    let (token, fp) = host_add(&env, "H1.EXAMPLE.COM", "127.0.0.1");
+    let r = join(
+        &env,
+        "h1",
+        &server,
+        &token,
+        &fp,
+        "H1.EXAMPLE.COM",
+        "127.0.0.1",
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let hosts = env.json(&["host", "list", "--output", "json"]);
+    assert_eq!(hosts[0]["name"], "h1.example.com", "{hosts}");
+    assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
+    let again = env.run(&["host", "add", "h1.example.com", "--ip", "127.0.0.1"]);
+    assert!(
+        again.code != 0 && again.stderr.contains("already enrolled"),
+        "{} {}",
+        again.code,
+        again.stderr
+    );
+}

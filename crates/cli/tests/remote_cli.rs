@@ -640,3 +640,60 @@ fn help_names_the_commands_that_run_against_a_server() {
         assert!(flat.contains(words), "{words}: {flat}");
     }
 }
+
+/// First contact by a name the server's certificate does not hold: one readable line
+/// naming what it holds (no Rust Debug text), a hint to use one of those names, and
+/// nothing pinned; the same server by its address then pins it.
+#[test]
+fn a_first_contact_that_fails_pins_nothing_and_a_name_mismatch_reads_plainly() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    let port = remote.url.rsplit(':').next().unwrap().to_owned();
+    let by_name = |url: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_certherd"));
+        c.args([
+            "--server",
+            url,
+            "--credential",
+            "ops.token",
+            "--ca-fingerprint",
+            &fp,
+        ])
+        .args(["host", "list"])
+        .env("CI", "true")
+        .env("CERTHERD_CONFIG_DIR", &remote.config)
+        .env_remove("CERTHERD_HOME")
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null());
+        common::finish(c.output().unwrap())
+    };
+    let r = by_name(&format!("https://localhost:{port}"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "localhost:{port} presents a certificate for vc01.example.test, 127.0.0.1, not localhost"
+        )) && r.stderr.contains("hint: reach the server by a name its certificate holds")
+            && !r.stderr.contains("DnsName")
+            && !r.stderr.contains("pinned localhost")
+            && !r.stderr.contains("ca rotate"),
+        "{}",
+        r.stderr
+    );
+    assert!(!remote.config.join("servers").exists(), "a pin was written");
+
+    // A refused call (an unknown credential) pins nothing either.
+    std::fs::write(
+        env.path("forged.token"),
+        format!("cha1_{}", "ab".repeat(32)),
+    )
+    .unwrap();
+    let r = remote.run("forged.token", Some(&fp), &["host", "list"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!remote.config.join("servers").exists(), "{}", r.stderr);
+
+    let r = by_name(&remote.url);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("pinned 127.0.0.1"), "{}", r.stderr);
+    assert!(remote.config.join("servers").exists());
+}

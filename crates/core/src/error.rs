@@ -13,7 +13,7 @@ pub enum Error {
     /// A store or alias name has a character or length we do not accept.
     #[error("invalid {what} '{input}': use 1-64 of a-z, A-Z, 0-9, '.', '_', '-', starting with a letter or digit")]
     Name {
-        /// "store name" or "alias".
+        /// "store name", "alias" or "credential name".
         what: &'static str,
         /// What was given.
         input: String,

@@ -9,7 +9,23 @@ use time::OffsetDateTime;
 /// How long a token lives unless the admin says otherwise.
 pub const DEFAULT_TOKEN_TTL: time::Duration = time::Duration::hours(24);
 
+/// The shortest lifetime a token may be given (`host add --ttl`, `token_ttl_hours`).
+pub const MIN_TOKEN_TTL: time::Duration = time::Duration::hours(1);
+
+/// The longest lifetime a token may be given: 720 hours (30 days); a join secret is not
+/// meant to lie around for longer.
+pub const MAX_TOKEN_TTL: time::Duration = time::Duration::hours(720);
+
 const PREFIX: &str = "chj1_";
+
+/// An instant in a message: RFC 3339, UTC, whole seconds (`2026-11-25T19:13:44Z`).
+fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
 
 /// Why a presented token is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +38,7 @@ pub enum TokenError {
     #[error("unknown join token: it was never issued, or was issued for another host")]
     Unknown,
     /// The token expired before it was used.
-    #[error("the join token expired at {expires_at} (now {now}); ask for a new one with `certherd host add`")]
+    #[error("the join token expired at {} (now {}); ask for a new one with `certherd host add`", rfc3339(*expires_at), rfc3339(*now))]
     Expired {
         /// When it expired.
         expires_at: OffsetDateTime,
@@ -30,7 +46,7 @@ pub enum TokenError {
         now: OffsetDateTime,
     },
     /// The token was already used.
-    #[error("the join token was already used at {used_at}; a token joins one host once")]
+    #[error("the join token was already used at {}; a token joins one host once", rfc3339(*used_at))]
     AlreadyUsed {
         /// When it was spent.
         used_at: OffsetDateTime,
@@ -162,6 +178,20 @@ mod tests {
                 used_at: T0 + time::Duration::hours(1)
             })
         );
+        // Instants in the messages are RFC 3339, as everywhere else.
+        assert_eq!(
+            TokenError::AlreadyUsed {
+                used_at: T0 + time::Duration::hours(1)
+            }
+            .to_string(),
+            "the join token was already used at 2026-11-24T10:00:00Z; a token joins one host once"
+        );
+        assert!(TokenError::Expired {
+            expires_at: T0,
+            now: T0 + time::Duration::hours(1)
+        }
+        .to_string()
+        .contains("expired at 2026-11-24T09:00:00Z (now 2026-11-24T10:00:00Z)"));
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub use entry::{EntryKind, EntryMeta, Source};
 pub use entry_ref::{Alias, EntryRef, StoreName};
 pub use error::Error;
 pub use forecast::{Forecast, ForecastItem, Planned, Service};
-pub use join_token::{Host, JoinToken, TokenError, DEFAULT_TOKEN_TTL};
+pub use join_token::{
+    Host, JoinToken, TokenError, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, MIN_TOKEN_TTL,
+};
 pub use key_provider::{
     store_of, KeyProvider, KmipServer, ProviderName, ServerAddress, ServerCheck,
 };

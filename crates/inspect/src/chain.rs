@@ -137,13 +137,15 @@ impl Inspection {
 
     /// Whether the chain passes a strict verification, as `certherd verify` decides it (like
     /// `openssl verify -x509_strict`): no critical finding, and no warning other than
-    /// `expiring` (a chain that expires within the warning threshold is still valid today).
+    /// `expiring` (a chain that expires within the warning threshold is still valid today)
+    /// and `long-common-name` (a CN over 64 characters breaks RFC 5280's upper bound, but
+    /// OpenSSL, even with -x509_strict, rustls and the browsers accept it).
     /// Profile violations (`profile`), a CA certificate as leaf, a name or purpose
     /// mismatch reported as a warning all fail it; information never does.
     pub fn passes_strict(&self) -> bool {
         !self.findings.iter().any(|f| match f.severity {
             Severity::Critical => true,
-            Severity::Warning => f.kind != K::Expiring,
+            Severity::Warning => !matches!(f.kind, K::Expiring | K::LongCommonName),
             Severity::Info => false,
         })
     }
@@ -318,6 +320,7 @@ fn hint(kind: K, target: &Target<'_>, ca_expected: bool) -> Option<String> {
             Some("the issuing CA's certificate does not allow this path; reissue from a CA whose certificate does".into())
         }
         K::EkuUnfit => Some("reissue it with the extended key usage the service needs (serverAuth for a TLS server)".into()),
+        K::LongCommonName => Some("reissue it with a common name of at most 64 characters; the names clients check belong in the subjectAltName (--san)".into()),
         _ => None,
     }
 }
@@ -728,6 +731,27 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
                         .join("; ")
                 ),
             );
+        }
+    }
+
+    // A common name over ub-common-name: non-conforming (RFC 5280 Appendix A.1), and
+    // OpenSSL refuses to make such a request, yet every path validator accepts the
+    // certificate, so it is a warning that does not fail `verify` (see passes_strict).
+    for (_, c) in &judged {
+        if let Some(cn) = &c.subject_cn {
+            let length = cn.chars().count();
+            if length > certherd_x509::UB_COMMON_NAME {
+                cx.push(
+                    K::LongCommonName,
+                    Severity::Warning,
+                    Some(&c.subject),
+                    format!(
+                        "the common name '{}…' is {length} characters, longer than the {} RFC 5280 allows (ub-common-name, Appendix A.1); validators accept it, but tools that parse it strictly may not",
+                        cn.chars().take(40).collect::<String>(),
+                        certherd_x509::UB_COMMON_NAME
+                    ),
+                );
+            }
         }
     }
 

@@ -100,6 +100,9 @@ kinds! {
     InvalidChain = "invalid-chain",
     /// A rule of the RFC 5280 profile that is a SHOULD (missing key identifiers, serial size).
     Profile = "profile",
+    /// The common name is longer than RFC 5280's ub-common-name (64 characters): path
+    /// validators accept it, so it warns without failing `verify`.
+    LongCommonName = "long-common-name",
     /// A certificate could not be decoded.
     Malformed = "malformed",
     /// No TCP connection could be made.

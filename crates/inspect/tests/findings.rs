@@ -379,3 +379,54 @@ proptest! {
         prop_assert!(!got.findings.is_empty());
     }
 }
+
+/// A common name over RFC 5280's ub-common-name (64) is flagged as a warning that does
+/// not fail a strict verification: every validator still accepts the certificate.
+#[test]
+fn a_common_name_over_64_characters_is_a_warning_that_does_not_fail() {
+    let r = root("Example Root");
+    let long = format!("{}.example.test", "a".repeat(60));
+    let l = leaf(
+        &r,
+        &[&long],
+        datetime!(2026-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let got = run(
+        &[l],
+        std::slice::from_ref(&r.cert),
+        Some(&long),
+        &[],
+        TrustPolicy::Required,
+    );
+    let f = got
+        .findings
+        .iter()
+        .find(|f| f.kind == K::LongCommonName)
+        .unwrap_or_else(|| panic!("{:#?}", got.findings));
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("73 characters") && f.message.contains("ub-common-name"),
+        "{}",
+        f.message
+    );
+    assert!(got.passes_strict(), "{:#?}", got.findings);
+
+    // 64 characters exactly: nothing to say.
+    let edge = format!("{}.example.test", "b".repeat(51));
+    assert_eq!(edge.len(), 64);
+    let l = leaf(
+        &r,
+        &[&edge],
+        datetime!(2026-01-01 0:00 UTC),
+        datetime!(2027-01-01 0:00 UTC),
+    );
+    let got = run(
+        &[l],
+        std::slice::from_ref(&r.cert),
+        Some(&edge),
+        &[],
+        TrustPolicy::Required,
+    );
+    assert!(!got.has(K::LongCommonName), "{:#?}", got.findings);
+}

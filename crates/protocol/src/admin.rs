@@ -852,10 +852,14 @@ pub fn route(method: &str, path: &str) -> Matched {
     let mut allowed = Vec::new();
     for r in ROUTES {
         if let Some(params) = segments_match(r.path, path) {
-            if r.method == method {
+            // HEAD is GET without the body (RFC 9110 9.3.2), wherever GET is served.
+            if r.method == method || (method == "HEAD" && r.method == "GET") {
                 return Matched::Route(r, params);
             }
             allowed.push(r.method);
+            if r.method == "GET" {
+                allowed.push("HEAD");
+            }
         }
     }
     if allowed.is_empty() {
@@ -886,6 +890,9 @@ fn refusals(r: &Route) -> Vec<ErrorCode> {
         ErrorCode::TooManyRefusals,
         ErrorCode::Internal,
     ];
+    if r.request.is_some() {
+        codes.push(ErrorCode::UnsupportedMediaType);
+    }
     if r.changes() {
         codes.push(ErrorCode::ReaderOnly);
         codes.push(ErrorCode::CsrfRefused);
@@ -904,6 +911,7 @@ fn describe_status(status: u16) -> &'static str {
         408 => "the request body did not arrive in time",
         409 => "the object exists already",
         413 => "the request body is too large",
+        415 => "the request has a body not sent as Content-Type: application/json",
         422 => "the request is well-formed but cannot be carried out (an invalid name, PEM, profile...)",
         429 => "too many failed authentications from this address within a minute; try again after `Retry-After` seconds (a valid credential is never refused for them)",
         _ => "the server failed; see its log",
@@ -1036,7 +1044,13 @@ mod tests {
         }
         assert_eq!(
             route("PATCH", "/v1/hosts"),
-            Matched::MethodNotAllowed(vec!["GET", "POST"])
+            Matched::MethodNotAllowed(vec!["GET", "HEAD", "POST"])
+        );
+        // HEAD is GET without the body, wherever GET is served; nowhere else.
+        assert!(matches!(route("HEAD", "/v1/hosts"), Matched::Route(r, _) if r.method == "GET"));
+        assert_eq!(
+            route("HEAD", "/v1/ca/rotate"),
+            Matched::MethodNotAllowed(vec!["POST"])
         );
         assert_eq!(route("GET", "/v1/nothing"), Matched::NotFound);
         assert_eq!(route("GET", "/v1/certificates//x"), Matched::NotFound);
@@ -1070,6 +1084,8 @@ mod tests {
                 r.path
             );
             assert_eq!(op["requestBody"].is_object(), r.request.is_some());
+            // A body must be sent as JSON: 415 otherwise, documented where there is one.
+            assert_eq!(op["responses"]["415"].is_object(), r.request.is_some());
             if r.changes() {
                 assert!(op["responses"]["409"].is_object());
             }

@@ -279,6 +279,8 @@ pub enum ErrorCode {
     Conflict,
     /// The body is larger than the server accepts. 413.
     BodyTooLarge,
+    /// A request body that is not sent as `Content-Type: application/json`. 415.
+    UnsupportedMediaType,
     /// The request is well-formed but cannot be carried out: an invalid name, PEM text,
     /// profile, or an operation the object does not allow. 422.
     Unprocessable,
@@ -295,7 +297,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server sends, in the order of their HTTP status.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
         Self::CredentialRevoked,
@@ -313,6 +315,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::HostUnknown,
         Self::BodyTooLarge,
+        Self::UnsupportedMediaType,
         Self::Unprocessable,
         Self::TooManyRefusals,
         Self::Internal,
@@ -336,6 +339,7 @@ impl ErrorCode {
             Self::Conflict => 409,
             Self::HostUnknown => 410,
             Self::BodyTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::Unprocessable => 422,
             Self::TooManyRefusals => 429,
             Self::Internal | Self::Other => 500,
@@ -363,6 +367,7 @@ impl ErrorCode {
             Self::BodyTimeout => "body_timeout",
             Self::HostUnknown => "host_unknown",
             Self::BodyTooLarge => "body_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRefusals => "too_many_refusals",
             Self::Internal => "internal",
             Self::Other => "other",
@@ -614,6 +619,13 @@ mod tests {
             assert!((400..600).contains(&c.status()));
         }
         assert_eq!(ErrorCode::HostUnknown.status(), 410);
+        assert_eq!(
+            (
+                ErrorCode::UnsupportedMediaType.status(),
+                ErrorCode::UnsupportedMediaType.name()
+            ),
+            (415, "unsupported_media_type")
+        );
         // A server before the codes.
         let old: ErrorBody = decode(br#"{"error":"gone"}"#).unwrap();
         assert_eq!((old.code, old.text()), (None, "gone"));

@@ -153,6 +153,17 @@ pub(crate) struct Call {
     /// Refused before authentication (a console session gone, a change without its CSRF
     /// token, a change from another site): audited and answered as it stands.
     pub refused: Option<Refused>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+}
+
+/// Whether a `Content-Type` says JSON: `application/json`, parameters (a charset) allowed.
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    })
 }
 
 /// Writes the call to the audit log (a failure to is logged: the answer stands).
@@ -311,14 +322,28 @@ where
     let open = shared.open.clone();
     blocking(move || {
         let mut node = cached(&open)?;
-        let answer = operate(
-            &mut node,
-            route,
-            &params,
-            call.query.as_deref(),
-            &body,
-            &caller.name,
-        );
+        // A body is JSON and says so (a form post processed as JSON is refused).
+        let answer = if route.request.is_some()
+            && !body.is_empty()
+            && !is_json(call.content_type.as_deref())
+        {
+            Err((
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "the request body must be sent as Content-Type: application/json, not {}",
+                    call.content_type.as_deref().unwrap_or("(none)")
+                ),
+            ))
+        } else {
+            operate(
+                &mut node,
+                route,
+                &params,
+                call.query.as_deref(),
+                &body,
+                &caller.name,
+            )
+        };
         let outcome = answer.as_ref().map(|_| ()).map_err(Clone::clone);
         audit(&mut node, &call, &caller, &outcome);
         answer
@@ -532,7 +557,7 @@ fn operate(
             }
             if node
                 .store()
-                .host(&req.name)
+                .host(&req.name.to_ascii_lowercase())
                 .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?
                 .is_some()
             {

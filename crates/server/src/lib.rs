@@ -355,6 +355,16 @@ fn client_error(code: ErrorCode) -> bool {
 /// A request body of the endpoint's type; anything else (not JSON, a field missing,
 /// unknown or of the wrong type) is refused 400.
 fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
+    // Every body is a JSON object: serde would also read a struct from an array of its
+    // fields in order, which no documented body is.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "the request body is not of this endpoint's shape: a JSON object ({...}) is expected"
+                .into(),
+        ));
+    }
     proto::decode(body).map_err(|e| {
         (
             ErrorCode::InvalidRequest,
@@ -461,7 +471,7 @@ async fn route(
         .headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .map(str::to_owned);
     // A client certificate a CRL of the home lists is refused whatever it asks for; a
     // revoked admin client certificate calling the admin API is refused (and audited) by
@@ -586,6 +596,10 @@ async fn route(
             source: source.ip(),
             session: cookie.is_some(),
             refused,
+            content_type: parts
+                .headers
+                .get(hyper::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         };
         let timeout = shared.body_timeout;
         let read = || async move {
@@ -601,12 +615,18 @@ async fn route(
     };
     // The request is complete: its work is not cut short to make room or by a timeout.
     conn.set(conns::Phase::Working);
-    let result: Result<Response<Full<Bytes>>, Refused> = match (parts.method.clone(), path.as_str())
-    {
+    // HEAD is GET without the body (hyper leaves the body out of a HEAD's answer).
+    let method = if parts.method == Method::HEAD {
+        Method::GET
+    } else {
+        parts.method.clone()
+    };
+    let result: Result<Response<Full<Bytes>>, Refused> = match (method, path.as_str()) {
         (Method::GET, p) if proto::crl_file(p).is_some() => {
             let file = proto::crl_file(p).unwrap_or_default().to_owned();
             blocking(move || crl_response(&open, &file)).await
         }
+        (m, p) if proto::crl_file(p).is_some() => return crl_method_not_allowed(&m, p),
         (Method::GET, proto::HEALTH) => {
             let lifecycle = shared
                 .leadership
@@ -812,6 +832,7 @@ async fn console_call(
                     source: c.source,
                     session: true,
                     refused: None,
+                    content_type: None,
                 };
                 let (caller, role) = match authenticated {
                     Ok(caller) => match caller.role() {
@@ -974,6 +995,27 @@ fn crl_response(open: &OpenNode, file: &str) -> Result<Response<Full<Bytes>>, Re
     Ok(r)
 }
 
+/// A method other than GET or HEAD on a CRL's path: 405 with `Allow`.
+fn crl_method_not_allowed(m: &Method, path: &str) -> Response<Full<Bytes>> {
+    let mut r = refuse(
+        ErrorCode::MethodNotAllowed,
+        format!("{m} {path} is not served; allowed: GET, HEAD"),
+    );
+    r.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static("GET, HEAD"),
+    );
+    r
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme's case does not
+/// matter (RFC 9110 11.1), nor do extra spaces before the token.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The plain-HTTP CRL listener (`--crl-listen`): `GET /crl/FILE.crl` and nothing else,
 /// a request at a time per connection, each connection closed after its answer or 10s.
 async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
@@ -987,14 +1029,16 @@ async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let open = open.clone();
                 async move {
-                    let answer = match (req.method(), proto::crl_file(req.uri().path())) {
-                        (&Method::GET, Some(file)) => {
+                    let path = req.uri().path().to_owned();
+                    let answer = match (req.method(), proto::crl_file(&path)) {
+                        (&Method::GET | &Method::HEAD, Some(file)) => {
                             let file = file.to_owned();
                             blocking(move || crl_response(&open, &file))
                                 .await
                                 .unwrap_or_else(|(code, message)| refuse(code, message))
                         }
-                        (m, _) => refuse(
+                        (m, Some(_)) => crl_method_not_allowed(m, &path),
+                        (m, None) => refuse(
                             ErrorCode::NotFound,
                             format!(
                                 "only GET {}FILE.crl is served here, not {m} {}",
@@ -1636,6 +1680,29 @@ mod tests {
         assert!(message.contains("verfication"), "{message}");
         let r = refuse(code, message);
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// The bearer scheme is case-insensitive (RFC 9110 11.1); other schemes are not it.
+    #[test]
+    fn the_bearer_scheme_is_read_whatever_its_case() {
+        for h in ["Bearer cha1_x", "bearer cha1_x", "BEARER  cha1_x "] {
+            assert_eq!(bearer_token(h), Some("cha1_x"), "{h}");
+        }
+        for h in ["Basic cha1_x", "Bearer", "Bearer ", "Bearercha1_x"] {
+            assert_eq!(bearer_token(h), None, "{h}");
+        }
+    }
+
+    /// A body is a JSON object: an array of the fields in order (which serde reads as the
+    /// struct) is refused 400 like any other shape.
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_refused_400() {
+        for body in [&br#"["tok"]"#[..], b" [\"tok\"]", b"\"tok\"", b"7"] {
+            let (code, message) = body_of::<proto::EnrollmentRequest>(body).unwrap_err();
+            assert_eq!(code, ErrorCode::InvalidRequest);
+            assert!(message.contains("JSON object"), "{message}");
+        }
+        assert!(body_of::<proto::EnrollmentRequest>(br#" {"token":"t"}"#).is_ok());
     }
 
     /// A burst of connections from one source, none accepted yet, fits in the kernel's

@@ -122,10 +122,38 @@ fn not_tls(e: &rustls::Error, address: &str) -> Option<Error> {
     })
 }
 
-fn classify(e: rustls::Error, sent_client_cert: bool) -> Error {
+/// Why the server's certificate was refused, in words (rustls's Debug text is no message).
+fn certificate_problem(c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match c {
+        C::UnknownIssuer => "it is not issued by a CA this side trusts".into(),
+        C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".into(),
+        C::Revoked => "it is revoked".into(),
+        C::BadSignature => "its signature does not verify".into(),
+        C::BadEncoding => "it does not decode".into(),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "its extended key usage does not allow a TLS server".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn classify(e: rustls::Error, sent_client_cert: bool, address: &str) -> Error {
     use rustls::Error as E;
     match e {
-        E::InvalidCertificate(c) => Error::ServerNotTrusted(format!("{c:?}")),
+        E::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        }) => Error::NameMismatch {
+            address: address.to_owned(),
+            expected: expected.to_str().into_owned(),
+            presented: presented
+                .iter()
+                .map(|n| certherd_x509::presented_name(n))
+                .collect(),
+        },
+        E::InvalidCertificate(c) => Error::ServerNotTrusted(certificate_problem(&c)),
         E::AlertReceived(a)
             if matches!(
                 a,
@@ -207,7 +235,7 @@ fn open(
                     .and_then(|i| i.downcast::<rustls::Error>().ok())
                 {
                     Some(tls) => not_tls(&tls, &endpoint.address)
-                        .unwrap_or_else(|| classify(*tls, identity.is_some())),
+                        .unwrap_or_else(|| classify(*tls, identity.is_some(), &endpoint.address)),
                     None if matches!(
                         kind,
                         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
@@ -238,7 +266,7 @@ fn open(
         let mut probe = [0u8; 0];
         if let Err(e) = stream.read(&mut probe) {
             if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Err(classify(tls.clone(), true));
+                return Err(classify(tls.clone(), true, &endpoint.address));
             }
         }
         let _ = stream.sock.set_read_timeout(Some(endpoint.timeout));

@@ -32,6 +32,16 @@ pub enum Error {
     /// The server's certificate is not one we trust.
     #[error("server certificate not trusted: {0}")]
     ServerNotTrusted(String),
+    /// The server's certificate does not hold the name it was reached by.
+    #[error("{address} presents a certificate for {}, not {expected}", if presented.is_empty() { "no name".to_owned() } else { presented.join(", ") })]
+    NameMismatch {
+        /// The address dialled (HOST:PORT).
+        address: String,
+        /// The name checked (the host of the address, or the server name given).
+        expected: String,
+        /// The names the certificate holds (its subjectAltName entries).
+        presented: Vec<String>,
+    },
     /// The server refused our client certificate (or the lack of one).
     #[error("the server refused our client certificate ({0})")]
     ClientRejected(String),

@@ -331,3 +331,36 @@ fn an_untrusted_https_server_is_refused() {
         "{e}"
     );
 }
+
+/// A server reached by a name its certificate does not hold: a name mismatch naming the
+/// address, the names it holds as written, and the name asked for, with no Debug text.
+#[test]
+fn a_name_mismatch_reads_plainly() {
+    let server_ca = Ca::new("server CA");
+    let (scert, skey) = server_ca.leaf(
+        "srv1.example.com",
+        Eku::ServerAuth,
+        &["srv1.example.com", "127.0.0.1"],
+    );
+    let addr = https(scert, skey, &server_ca);
+    let port = addr.rsplit(':').next().unwrap();
+    let url = Url::parse(&format!("https://localhost:{port}/")).unwrap();
+    let e = post_json(
+        &url,
+        b"{}",
+        &[CertificateDer::from(server_ca.cert.clone())],
+        None,
+        &short(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::Connect(certherd_tls::Error::NameMismatch { .. })),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(&format!(
+            "localhost:{port} presents a certificate for srv1.example.com, 127.0.0.1, not localhost"
+        )),
+        "{e}"
+    );
+}

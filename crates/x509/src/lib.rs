@@ -37,10 +37,15 @@ pub use revocation::{crl_number, crl_with, find_revoked, RevocationReason, Revok
 pub use rfc5280::{weaknesses, Rfc5280Options};
 pub use timefmt::rfc3339;
 pub use verify::{
-    verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain, VerifyInput,
+    presented_name, verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain,
+    VerifyInput,
 };
 
 /// Re-exported DER wrappers, so callers need not depend on pki-types themselves.
 pub use pki_types::{CertificateDer, CertificateRevocationListDer};
 /// Re-exported time type used for every instant in this crate.
 pub use time::OffsetDateTime;
+
+/// The longest common name RFC 5280 allows, in characters: `ub-common-name INTEGER ::= 64`
+/// (Appendix A.1). certherd refuses to issue a longer one, and `verify` flags one.
+pub const UB_COMMON_NAME: usize = 64;

@@ -268,6 +268,24 @@ fn from_unix(t: UnixTime) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// A name webpki lists as presented (`DnsName("a.example")`, `IpAddress(192.0.2.1)`, its
+/// Debug text) as an admin writes it: `a.example`, `192.0.2.1`. Other kinds are kept.
+pub fn presented_name(webpki_text: &str) -> String {
+    if let Some(dns) = webpki_text
+        .strip_prefix("DnsName(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+    {
+        return dns.to_owned();
+    }
+    if let Some(ip) = webpki_text
+        .strip_prefix("IpAddress(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return ip.to_owned();
+    }
+    webpki_text.to_owned()
+}
+
 fn reason(e: webpki::Error, purpose: Purpose) -> Reason {
     use webpki::Error as E;
     #[allow(deprecated)]
@@ -287,7 +305,7 @@ fn reason(e: webpki::Error, purpose: Purpose) -> Reason {
                 ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
                 other => format!("{other:?}"),
             },
-            presented: ctx.presented,
+            presented: ctx.presented.iter().map(|n| presented_name(n)).collect(),
         },
         E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => Reason::WrongPurpose {
             required: match purpose {
@@ -685,6 +703,17 @@ fn webpki_verify(input: &VerifyInput<'_>, check_name: bool) -> WebpkiVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_read_as_written() {
+        assert_eq!(
+            presented_name("DnsName(\"srv1.example.com\")"),
+            "srv1.example.com"
+        );
+        assert_eq!(presented_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(presented_name("IpAddress(::1)"), "::1");
+        assert_eq!(presented_name("DirectoryName"), "DirectoryName");
+    }
     use crate::{issue, self_sign, CertSpec, Eku, Issuer, KeyAlgorithm, PrivateKey, Role};
     use time::macros::datetime;
 
@@ -765,6 +794,27 @@ mod tests {
         let mut by_ip = input(&p, &inters, &trusted);
         by_ip.name = Some("192.0.2.7");
         assert!(verify(&by_ip).is_ok());
+    }
+
+    /// The names a mismatched certificate holds read as written (the agent's refusal of
+    /// a server shows them), not as webpki's Debug text.
+    #[test]
+    fn a_name_mismatch_lists_the_names_as_written() {
+        let p = pki();
+        let inters = [p.inter.clone()];
+        let trusted = [p.root.clone()];
+        let mut other = input(&p, &inters, &trusted);
+        other.name = Some("localhost");
+        let e = verify(&other).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("does not cover 'localhost'")
+                && text.contains("node1.example.com")
+                && text.contains("192.0.2.7")
+                && !text.contains("DnsName")
+                && !text.contains("IpAddress"),
+            "{text}"
+        );
     }
 
     #[test]
