@@ -177,8 +177,8 @@ struct Admitted {
 
 /// Who calls, where, and may they (the store is read: on a blocking thread). A refusal
 /// is audited and answered.
-fn admit(open: &crate::OpenNode, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>>>> {
-    let mut node = cached(open).map_err(|(code, m)| Box::new(refuse(code, m)))?;
+fn admit(c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>>>> {
+    let mut node = cached().map_err(|(code, m)| Box::new(refuse(code, m)))?;
     let authenticated = authenticate(&node, c.peer.as_deref(), c.bearer.as_deref());
     let mut refused = |caller: &Caller, r: Refused| {
         audit(&mut node, c, caller, &Err(r.clone()));
@@ -262,7 +262,7 @@ where
     let call = Arc::new(call);
     // Who, where, and may they: on a blocking thread (the store is read).
     let c = call.clone();
-    let gate = tokio::task::spawn_blocking(move || admit(&open, &c)).await;
+    let gate = open.run(move || Ok(admit(&c))).await;
     let Admitted {
         caller,
         route,
@@ -270,7 +270,7 @@ where
     } = match gate {
         Ok(Ok(g)) => g,
         Ok(Err(resp)) => return *resp,
-        Err(_) => return refuse(ErrorCode::Internal, crate::INTERNAL),
+        Err((code, message)) => return refuse(code, message),
     };
     let body = match read_body().await {
         Ok(b) => b,
@@ -283,18 +283,20 @@ where
             let open = shared.open.clone();
             let c = call.clone();
             let who = caller.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Ok(mut node) = cached(&open) {
-                    audit(&mut node, &c, &who, &Err((code, String::new())));
-                }
-            })
-            .await;
+            let _ = open
+                .run(move || {
+                    if let Ok(mut node) = cached() {
+                        audit(&mut node, &c, &who, &Err((code, String::new())));
+                    }
+                    Ok(())
+                })
+                .await;
             return resp;
         }
     };
     let open = shared.open.clone();
-    blocking(move || {
-        let mut node = cached(&open)?;
+    blocking(&open, move || {
+        let mut node = cached()?;
         let answer = operate(
             &mut node,
             route,

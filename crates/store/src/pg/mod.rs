@@ -38,6 +38,9 @@ pub(crate) use entries::holds_sealed_secrets;
 use schema::recorded_version;
 pub(crate) use schema::{migrate, tables};
 
+/// The `application_name` of certherd's connections unless said otherwise.
+pub(crate) const APPLICATION: &str = "certherd";
+
 /// How long a connection attempt may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -223,6 +226,20 @@ impl PgStore {
             .unwrap_or(false)
     }
 
+    /// Whether the database answers on this connection: one `SELECT 1`, for a health
+    /// check. A server-side `statement_timeout` of `timeout` bounds a stuck database (a
+    /// lost network is bounded by the caller).
+    pub fn ping(&self, timeout: Duration) -> Result<(), Error> {
+        const C: &str = "checking that the database answers";
+        let mut conn = self.conn()?;
+        let ms = timeout.as_millis().clamp(1, 3_600_000);
+        conn.client
+            .batch_execute(&format!(
+                "SET statement_timeout = {ms}; SELECT 1; RESET statement_timeout"
+            ))
+            .map_err(Error::pg(C))
+    }
+
     /// Connects to the database at `url`, sealing keys with `key`, and applies the
     /// migrations it lacks (creating the schema in an empty database). A database of a
     /// newer schema than this binary knows is refused and left as it is.
@@ -233,7 +250,17 @@ impl PgStore {
     /// [`PgStore::connect`] to a database that holds an initialized home; `None`, with
     /// nothing written to the database, when it holds none. One connection for both.
     pub fn connect_home(url: &str, key: MasterKey) -> Result<Option<Self>, Error> {
-        let mut client = connect(url, "certherd")?;
+        Self::connect_home_as(url, key, APPLICATION)
+    }
+
+    /// [`PgStore::connect_home`] naming the connection `application` in
+    /// `pg_stat_activity` (unless the URL sets `application_name`).
+    pub fn connect_home_as(
+        url: &str,
+        key: MasterKey,
+        application: &str,
+    ) -> Result<Option<Self>, Error> {
+        let mut client = connect(url, application)?;
         if !holds_home_on(&mut client)? {
             return Ok(None);
         }

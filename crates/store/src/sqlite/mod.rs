@@ -92,6 +92,16 @@ impl SqliteStore {
         })
     }
 
+    /// Whether the database file answers: its schema read, for a health check.
+    pub fn ping(&self) -> Result<(), Error> {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|_| ())
+            .map_err(Error::sql("checking that the database answers"))
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
