@@ -1253,3 +1253,107 @@ fn a_server_holds_no_more_database_connections_than_configured() {
     eprintln!("at most {most} connections of the server during 60 requests, 20 at a time");
     assert!((1..=2).contains(&most), "{most} connections");
 }
+
+// ---- TLS to PostgreSQL ------------------------------------------------------------------
+
+/// A CA (PEM) and a server certificate it signed for `name` only, with its key (PEM).
+fn pg_server_pki(name: &str) -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "db test CA");
+    ca.not_before = now - time::Duration::days(1);
+    ca.not_after = now + time::Duration::days(30);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let root = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec![name.to_owned()]).unwrap();
+    leaf.not_before = now - time::Duration::days(1);
+    leaf.not_after = now + time::Duration::days(30);
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    (root.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `sslmode=require`, `verify-ca` and `verify-full` with `sslrootcert`: the connection is
+/// encrypted (pg_stat_ssl says so), a certificate of another CA is refused, and one for
+/// another name only by `verify-full`.
+#[test]
+fn a_store_connects_to_postgres_over_verified_tls() {
+    if peers::postgres_bin_dir().is_none() {
+        return peers::missing("PostgreSQL");
+    }
+    // The server's certificate names 127.0.0.1; a second CA trusts nothing of it.
+    let (ca, cert, key) = pg_server_pki("127.0.0.1");
+    let (other_ca, _, _) = pg_server_pki("127.0.0.1");
+    let pg = peers::start_postgres(&cert, &key, true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, other_file) = (dir.path().join("ca.pem"), dir.path().join("other.pem"));
+    std::fs::write(&ca_file, ca).unwrap();
+    std::fs::write(&other_file, other_ca).unwrap();
+    admin(&pg, "postgres")
+        .batch_execute("CREATE DATABASE tls")
+        .unwrap();
+    let url = |q: &str| format!("postgres://postgres:s3cret-pw@{}/tls?{q}", pg.address);
+    let connect = |q: &str| {
+        let key = dir.path().join(format!("{}.key", q.len()));
+        let _ = std::fs::remove_file(&key);
+        PgStore::connect(&url(q), MasterKey::create(&key).unwrap())
+    };
+    let encrypted = || -> i64 {
+        admin(&pg, "postgres")
+            .query_one(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = 'tls' AND s.ssl",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let root = |f: &std::path::Path| f.display().to_string().replace('/', "%2F");
+    for q in [
+        "sslmode=require".to_owned(),
+        format!("sslmode=verify-ca&sslrootcert={}", root(&ca_file)),
+        format!("sslmode=verify-full&sslrootcert={}", root(&ca_file)),
+    ] {
+        let store = connect(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(encrypted(), 1, "{q}");
+        drop(store);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while encrypted() > 0 {
+            assert!(Instant::now() < deadline, "the connection of {q} stayed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Another CA: refused, whether the name is checked or not, without the password.
+    for mode in ["verify-ca", "verify-full"] {
+        let e = connect(&format!("sslmode={mode}&sslrootcert={}", root(&other_file)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("certificate"), "{e}");
+        assert!(!e.contains("s3cret-pw"), "{e}");
+    }
+    // A name the certificate does not have: only verify-full refuses it.
+    let by_name = |mode: &str| {
+        let u = format!(
+            "postgres://postgres@localhost:{}/tls?sslmode={mode}&sslrootcert={}",
+            pg.address.rsplit(':').next().unwrap(),
+            root(&ca_file)
+        );
+        let key = dir.path().join(format!("{mode}.key"));
+        PgStore::connect(&u, MasterKey::create(&key).unwrap())
+    };
+    assert!(by_name("verify-ca").is_ok());
+    let e = by_name("verify-full").unwrap_err().to_string();
+    assert!(e.contains("certificate"), "{e}");
+    // verify-full without a root file is refused before connecting.
+    let e = connect("sslmode=verify-full").unwrap_err().to_string();
+    assert!(e.contains("sslrootcert"), "{e}");
+}

@@ -31,6 +31,7 @@ mod entries;
 mod fleet;
 mod providers;
 mod schema;
+mod tls;
 mod trust;
 mod watches;
 
@@ -110,7 +111,8 @@ fn holds_home_on(client: &mut Client) -> Result<bool, Error> {
 
 /// Connects to `url` as `application`, with a bounded connection timeout.
 pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
-    let mut config = postgres::Config::from_str(url).map_err(|e| Error::BadUrl {
+    let (rest, mode, root) = tls::split(url)?;
+    let mut config = postgres::Config::from_str(&rest).map_err(|e| Error::BadUrl {
         url: redact_url(url),
         detail: e.to_string(),
     })?;
@@ -120,10 +122,18 @@ pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
     if config.get_application_name().is_none() {
         config.application_name(application);
     }
-    config.connect(NoTls).map_err(|source| Error::Unreachable {
+    let unreachable = |source| Error::Unreachable {
         url: redact_url(url),
         source,
-    })
+    };
+    if mode == tls::Mode::Off {
+        return config.connect(NoTls).map_err(unreachable);
+    }
+    let client = tls::client_config(url, &mode, root.as_deref())?;
+    config.ssl_mode(postgres::config::SslMode::Require);
+    config
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
+        .map_err(unreachable)
 }
 
 /// The connection and its prepared statements.
