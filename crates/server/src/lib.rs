@@ -1,9 +1,10 @@
 //! The certherd management server: the fleet API over HTTPS (rustls, hyper, tokio), and
 //! the lifecycle loop that evaluates the inventory on a timer.
 //!
-//! Every rule lives in `certherd-ca`; this crate moves bytes. Each request opens the
-//! node's store on a blocking thread (SQLite in WAL mode serves concurrent readers and
-//! one writer), so the async side never holds the database.
+//! Every rule lives in `certherd-ca`; this crate moves bytes. Each request uses the
+//! node's store on one of a fixed number of database threads ([`pool`], `[database]
+//! max_connections`, each keeping one connection), so the async side never holds the
+//! database and the server never holds more connections than that.
 //!
 //! API (JSON bodies of the types in [`certherd_protocol`], certificates as PEM; a request
 //! with a field the endpoint does not know is refused 400, and every refusal is
@@ -37,7 +38,11 @@
 //!   change a browser sends from another site (`Sec-Fetch-Site`, `Origin`) is refused
 //!   whatever its credential. Every answer carries a `default-src 'self'` content
 //!   security policy.
-//! - `GET /v1/health`: `{"status":"ok"}`.
+//! - `GET /v1/health`: `{"status":"ok","lifecycle":{..},"database":{"reachable":true,
+//!   "backend","max_connections","open_connections"}}`; 503 with `"status":"degraded"` and
+//!   `database.error` when a `SELECT 1` on a pooled connection does not answer within 2s.
+//!   A request that cannot reach the database, or finds every connection busy for 10s,
+//!   is refused 503 `unavailable`: an agent tries its next server.
 //! - `GET /crl/ca.crl`: the CA's current CRL (DER, `application/pkix-crl`), no credential
 //!   needed; with [`Config::crl_listen`] also over plain HTTP, where nothing else is served.
 //!   A client certificate a CRL of the home lists is refused on every endpoint (403
@@ -1059,10 +1064,11 @@ fn tls_config(
 }
 
 /// File descriptors kept back from the connection cap: the database (its -wal and -shm)
-/// on each blocking thread, the listener, standard streams.
+/// on each database thread (at most as many as blocking threads), the listener, standard
+/// streams.
 const FD_RESERVE: u64 = 4 * BLOCKING_THREADS as u64 + 64;
 
-/// Blocking threads (each may hold a database connection).
+/// Blocking threads (the database threads are as many as `[database] max_connections`).
 const BLOCKING_THREADS: usize = 32;
 
 /// Raises the soft open-file limit to the hard one; the soft limit now in force (`None`:
