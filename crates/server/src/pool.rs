@@ -215,6 +215,10 @@ impl Pool {
 /// changed, its connection is gone, or `fresh` asks (the lifecycle loop reads everything
 /// anew). Only on a database thread; 503 `unavailable` when the node cannot be opened.
 pub(crate) fn node(fresh: bool) -> Result<Lent, Refused> {
+    if !THREAD.with(|t| t.borrow().is_some()) {
+        eprintln!("certherd server: the store used outside a database thread");
+        return Err((ErrorCode::Internal, crate::INTERNAL.to_owned()));
+    }
     held(fresh).map_err(|e| {
         eprintln!("certherd server: cannot open the node: {e}");
         (
@@ -310,5 +314,51 @@ impl Drop for Lent {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(wait: Duration) -> Arc<Pool> {
+        let open: OpenNode = Arc::new(|| Err("no database here".to_owned()));
+        Pool::start(open, None, 2, wait).unwrap()
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_job_that_waited_past_its_bound_is_refused_503_without_running() {
+        let p = pool(Duration::ZERO);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let answer = block_on(p.run(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }));
+        assert_eq!(answer.unwrap_err().0, ErrorCode::Unavailable);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        assert_eq!(p.max(), 2);
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_is_503_and_no_connection_is_counted() {
+        let p = pool(Duration::from_secs(10));
+        let answer = block_on(p.run(|| node(false).map(|_| ())));
+        let (code, message) = answer.unwrap_err();
+        assert_eq!(code, ErrorCode::Unavailable);
+        assert!(message.contains("cannot reach its database"), "{message}");
+        assert_eq!(p.open_now(), 0);
+        let why = block_on(p.run(|| Ok(held(false).map(|_| ())))).unwrap();
+        assert_eq!(why.unwrap_err(), "no database here");
+        // Off a database thread the store is not used at all.
+        assert_eq!(node(false).err().map(|e| e.0), Some(ErrorCode::Internal));
     }
 }
