@@ -694,6 +694,14 @@ mod tests {
         assert!(answer::<proto::Grant>(502, b"<html>")
             .unwrap_err()
             .unanswered());
+        // A server that cannot reach its database (or has no free connection to it).
+        let unavailable = proto::encode(&proto::ErrorBody::new(
+            proto::ErrorCode::Unavailable,
+            "the server cannot reach its database",
+        ));
+        assert!(answer::<proto::Grant>(503, unavailable.as_bytes())
+            .unwrap_err()
+            .unanswered());
         assert!(!answer::<proto::Grant>(403, b"{}").unwrap_err().unanswered());
     }
 

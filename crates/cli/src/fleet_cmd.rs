@@ -51,11 +51,20 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         })
         .transpose()?;
     // Fail now, with the usual message, if the home is not initialized.
-    let limits = open_node(home)?
-        .settings()
-        .server
-        .limits()
-        .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
+    let (limits, database_connections) = {
+        let node = open_node(home)?;
+        let settings = node.settings();
+        let limits = settings
+            .server
+            .limits()
+            .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
+        let postgres = matches!(node.store(), certherd_store::HomeStore::Postgres(_));
+        let connections = settings
+            .database
+            .max_connections(postgres)
+            .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
+        (limits, connections)
+    };
     let config_path = home.config_path();
     let identity = server_identity(home, a.hostname.as_deref(), &a.ips)?;
     // Unique among the servers on one database: the lifecycle lease's holder.
@@ -80,7 +89,10 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
     });
     let node_name = name.clone();
     let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
-        let store = server_home.open().map_err(|e| e.to_string())?;
+        // `certherd-server` in pg_stat_activity: its connections are counted there.
+        let store = server_home
+            .open_as("certherd-server")
+            .map_err(|e| e.to_string())?;
         let mut node = node_over(&server_home, store).map_err(|f| f.message)?;
         // What this server sends (webhook notifications) names this server.
         node.set_node_name(node_name.clone());
@@ -105,6 +117,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
                     .ok()
             })),
             crl_listen,
+            database_connections: usize::try_from(database_connections).unwrap_or(1),
         },
         |bound| {
             errln!("certherd server listening on https://{bound}");

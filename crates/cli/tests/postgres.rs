@@ -627,7 +627,18 @@ fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
 /// `certherd server` on `addr` for `home` (lifecycle every second, `extra` arguments, its
 /// stderr in `log`), once it listens; killed when dropped.
 fn server_on(home: &std::path::Path, addr: &str, extra: &[&str], log: &std::path::Path) -> Killed {
-    let mut args = vec!["server", "--listen", addr, "--evaluate-every", "1s"];
+    server_every(home, addr, "1s", extra, log)
+}
+
+/// [`server_on`] with the lifecycle loop every `every`.
+fn server_every(
+    home: &std::path::Path,
+    addr: &str,
+    every: &str,
+    extra: &[&str],
+    log: &std::path::Path,
+) -> Killed {
+    let mut args = vec!["server", "--listen", addr, "--evaluate-every", every];
     args.extend(extra);
     let child = common::cmd_at(home, &args)
         .stdout(std::process::Stdio::null())
@@ -1089,4 +1100,266 @@ fn a_home_and_a_database_that_do_not_match_are_named_and_left_alone() {
         "{}",
         r.stderr
     );
+}
+
+// ---- the server's database: health and connections ----------------------------------
+
+/// A home on a new database `name` of `pg`, initialized, with `extra` lines in its
+/// `[database]` section; its admin token.
+fn home_on(pg: &peers::PgGuard, env: &Env, name: &str, extra: &str) -> (String, String) {
+    let url = database(pg, name);
+    std::fs::create_dir_all(env.home()).unwrap();
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        format!("[database]\nurl = \"{url}\"\n{extra}"),
+    )
+    .unwrap();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "srv1.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let token = env.ok(&["admin", "credential", "ops", "--role", "admin"]);
+    (url, token.trim().to_owned())
+}
+
+/// `GET path` on `addr` (with `token` as bearer, if any): the status and the JSON body.
+fn get_json(addr: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let answer = common::raw(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+    );
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `/v1/health` reports the database: 200 `ok` while a `SELECT 1` answers, 503
+/// `degraded` with why (no password) while the database takes no connections, 200 again
+/// once it does, without a restart. A request that needs the database meanwhile is 503
+/// `unavailable`, which agents take as "try the next server".
+#[test]
+fn health_reports_an_unreachable_database_with_503() {
+    let Some(pg) = start_pg() else { return };
+    let env = Env::new();
+    let (_url, token) = home_on(&pg, &env, "health", "");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let log = env.path("server.log");
+    let _server = server_on(&env.home(), &addr, &[], &log);
+    let (status, h) = get_json(&addr, "/v1/health", None);
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["status"], "ok", "{h}");
+    assert_eq!(h["database"]["reachable"], true, "{h}");
+    assert_eq!(h["database"]["backend"], "postgresql", "{h}");
+    assert_eq!(h["database"]["max_connections"], 8, "{h}");
+    assert!(h["database"].get("error").is_none(), "{h}");
+    assert!(h["lifecycle"]["this_server"].is_string(), "{h}");
+
+    // No new connections, and the open ones cut: as a database that went away.
+    let mut pgadmin = admin(&pg, "postgres");
+    pgadmin
+        .batch_execute(
+            "ALTER DATABASE health ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'health'",
+        )
+        .unwrap();
+    let started = Instant::now();
+    let (status, h) = get_json(&addr, "/v1/health", None);
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["database"]["reachable"], false, "{h}");
+    let why = h["database"]["error"].as_str().unwrap();
+    assert!(why.contains("health"), "{why}");
+    assert!(!h.to_string().contains("s3cret-pw"), "{h}");
+    assert!(h["lifecycle"]["this_server"].is_string(), "{h}");
+    assert!(took < Duration::from_secs(4), "health took {took:?}");
+    let (status, e) = get_json(&addr, "/v1/hosts", Some(&token));
+    assert_eq!(status, 503, "{e}");
+    assert_eq!(e["code"], "unavailable", "{e}");
+
+    pgadmin
+        .batch_execute("ALTER DATABASE health ALLOW_CONNECTIONS true")
+        .unwrap();
+    let (status, h) = get_json(&addr, "/v1/health", None);
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["database"]["reachable"], true, "{h}");
+    let (status, hosts) = get_json(&addr, "/v1/hosts", Some(&token));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status, 200, "{hosts}\n{text}");
+    assert!(!text.contains("s3cret-pw"), "{text}");
+}
+
+/// A server with `[database] max_connections = 2` answers 20 requests at once, each
+/// correctly, while PostgreSQL never shows more than 2 connections of it.
+#[test]
+fn a_server_holds_no_more_database_connections_than_configured() {
+    let Some(pg) = start_pg() else { return };
+    let env = Env::new();
+    let (_url, token) = home_on(&pg, &env, "bounded", "max_connections = 2\n");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let log = env.path("server.log");
+    let _server = server_every(&env.home(), &addr, "1h", &[], &log);
+    let (status, h) = get_json(&addr, "/v1/health", None);
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["database"]["max_connections"], 2, "{h}");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("at most 2 connections"));
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        let mut c = admin(&pg, "postgres");
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let n: i64 = c
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bounded' AND application_name = 'certherd-server'",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                most = most.max(n);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            most
+        })
+    };
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            let (addr, token, barrier) = (addr.clone(), token.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..3)
+                    .map(|_| get_json(&addr, "/v1/hosts", Some(&token)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for c in clients {
+        for (status, body) in c.join().unwrap() {
+            assert_eq!(status, 200, "{body}");
+            assert!(body.is_array(), "{body}");
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let most = watcher.join().unwrap();
+    eprintln!("at most {most} connections of the server during 60 requests, 20 at a time");
+    assert!((1..=2).contains(&most), "{most} connections");
+}
+
+// ---- TLS to PostgreSQL ------------------------------------------------------------------
+
+/// A CA (PEM) and a server certificate it signed for `name` only, with its key (PEM).
+fn pg_server_pki(name: &str) -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "db test CA");
+    ca.not_before = now - time::Duration::days(1);
+    ca.not_after = now + time::Duration::days(30);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let root = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec![name.to_owned()]).unwrap();
+    leaf.not_before = now - time::Duration::days(1);
+    leaf.not_after = now + time::Duration::days(30);
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    (root.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `sslmode=require`, `verify-ca` and `verify-full` with `sslrootcert`: the connection is
+/// encrypted (pg_stat_ssl says so), a certificate of another CA is refused, and one for
+/// another name only by `verify-full`.
+#[test]
+fn a_store_connects_to_postgres_over_verified_tls() {
+    if peers::postgres_bin_dir().is_none() {
+        return peers::missing("PostgreSQL");
+    }
+    // The server's certificate names 127.0.0.1; a second CA trusts nothing of it.
+    let (ca, cert, key) = pg_server_pki("127.0.0.1");
+    let (other_ca, _, _) = pg_server_pki("127.0.0.1");
+    let pg = peers::start_postgres(&cert, &key, true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, other_file) = (dir.path().join("ca.pem"), dir.path().join("other.pem"));
+    std::fs::write(&ca_file, ca).unwrap();
+    std::fs::write(&other_file, other_ca).unwrap();
+    admin(&pg, "postgres")
+        .batch_execute("CREATE DATABASE tls")
+        .unwrap();
+    let url = |q: &str| format!("postgres://postgres:s3cret-pw@{}/tls?{q}", pg.address);
+    let connect = |q: &str| {
+        let key = dir.path().join(format!("{}.key", q.len()));
+        let _ = std::fs::remove_file(&key);
+        PgStore::connect(&url(q), MasterKey::create(&key).unwrap())
+    };
+    let encrypted = || -> i64 {
+        admin(&pg, "postgres")
+            .query_one(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = 'tls' AND s.ssl",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let root = |f: &std::path::Path| f.display().to_string().replace('/', "%2F");
+    for q in [
+        "sslmode=require".to_owned(),
+        format!("sslmode=verify-ca&sslrootcert={}", root(&ca_file)),
+        format!("sslmode=verify-full&sslrootcert={}", root(&ca_file)),
+    ] {
+        let store = connect(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(encrypted(), 1, "{q}");
+        drop(store);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while encrypted() > 0 {
+            assert!(Instant::now() < deadline, "the connection of {q} stayed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Another CA: refused, whether the name is checked or not, without the password.
+    for mode in ["verify-ca", "verify-full"] {
+        let e = connect(&format!("sslmode={mode}&sslrootcert={}", root(&other_file)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("certificate"), "{e}");
+        assert!(!e.contains("s3cret-pw"), "{e}");
+    }
+    // A name the certificate does not have: only verify-full refuses it.
+    let by_name = |mode: &str| {
+        let u = format!(
+            "postgres://postgres@localhost:{}/tls?sslmode={mode}&sslrootcert={}",
+            pg.address.rsplit(':').next().unwrap(),
+            root(&ca_file)
+        );
+        let key = dir.path().join(format!("{mode}.key"));
+        PgStore::connect(&u, MasterKey::create(&key).unwrap())
+    };
+    assert!(by_name("verify-ca").is_ok());
+    let e = by_name("verify-full").unwrap_err().to_string();
+    assert!(e.contains("certificate"), "{e}");
+    // verify-full without a root file is refused before connecting.
+    let e = connect("sslmode=verify-full").unwrap_err().to_string();
+    assert!(e.contains("sslrootcert"), "{e}");
 }

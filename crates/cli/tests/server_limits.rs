@@ -283,6 +283,11 @@ fn idle_and_stalled_connections_neither_lock_out_a_request_nor_stay_open() {
     let took = t.elapsed();
     assert_eq!(status, 200, "{body}");
     assert!(took < Duration::from_secs(1), "health took {took:?}");
+    // The SQLite file answers its `SELECT`: reported with the connection bound.
+    assert!(
+        body.contains(r#""database":{"reachable":true,"backend":"sqlite","max_connections":32"#),
+        "{body}"
+    );
 
     // The server holds no more than its cap of connections.
     let fds_during = server.open_fds();

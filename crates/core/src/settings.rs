@@ -56,6 +56,10 @@ pub struct DatabaseSettings {
     /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`); absent: the home's
     /// `certherd.db`. `--database` and `CERTHERD_DATABASE_URL` take precedence.
     pub url: Option<String>,
+    /// The most database connections one `certherd server` opens, its lifecycle loop's
+    /// included (from 1 to 32); requests wait for a free one. Default: 8 on PostgreSQL
+    /// (three servers stay well under its default `max_connections` of 100), 32 on SQLite.
+    pub max_connections: Option<u32>,
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -63,7 +67,31 @@ impl std::fmt::Debug for DatabaseSettings {
         // The URL may carry a password.
         f.debug_struct("DatabaseSettings")
             .field("url", &self.url.as_ref().map(|_| ".."))
+            .field("max_connections", &self.max_connections)
             .finish()
+    }
+}
+
+impl DatabaseSettings {
+    /// The most connections a server keeps on PostgreSQL when `max_connections` is unset.
+    pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 8;
+    /// The same on SQLite, where a connection is an open file.
+    pub const DEFAULT_SQLITE_CONNECTIONS: u32 = 32;
+    /// The most `max_connections` may be (a server serves on at most this many threads).
+    pub const MOST_CONNECTIONS: u32 = 32;
+
+    /// The checked `max_connections`, or the default of the backend (`postgres`: the
+    /// inventory is in PostgreSQL).
+    pub fn max_connections(&self, postgres: bool) -> Result<u32, Error> {
+        match self.max_connections {
+            None if postgres => Ok(Self::DEFAULT_POSTGRES_CONNECTIONS),
+            None => Ok(Self::DEFAULT_SQLITE_CONNECTIONS),
+            Some(n) if (1..=Self::MOST_CONNECTIONS).contains(&n) => Ok(n),
+            Some(_) => Err(Error::Setting {
+                field: "database.max_connections",
+                expected: "a number of connections from 1 to 32",
+            }),
+        }
     }
 }
 
@@ -632,6 +660,25 @@ const LEASE: &str = "a duration from 3s to 10m";
 #[cfg(test)]
 mod server_tests {
     use super::*;
+
+    #[test]
+    fn database_connections_default_by_backend_and_are_bounded() {
+        let unset = DatabaseSettings::default();
+        assert_eq!(unset.max_connections(true).unwrap(), 8);
+        assert_eq!(unset.max_connections(false).unwrap(), 32);
+        let toml = |n: &str| -> Result<u32, Error> {
+            let s: Settings = toml::from_str(&format!("[database]\nmax_connections = {n}\n"))
+                .map_err(|_| Error::Setting {
+                    field: "database",
+                    expected: "parsed",
+                })?;
+            s.database.max_connections(true)
+        };
+        assert_eq!(toml("2").unwrap(), 2);
+        assert_eq!(toml("32").unwrap(), 32);
+        assert!(toml("0").is_err());
+        assert!(toml("33").is_err());
+    }
 
     #[test]
     fn crl_settings_are_checked() {

@@ -170,12 +170,32 @@ pub struct PoolAnswer {
 /// `GET /v1/health` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
-    /// `ok`.
+    /// `ok`, or `degraded` (answered 503) when the server cannot reach its database.
     pub status: String,
     /// Who runs the lifecycle loop, for a server that runs one (absent from older
     /// servers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleState>,
+    /// Whether the server reaches its database, and its connections (absent from older
+    /// servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseState>,
+}
+
+/// The server's database as `GET /v1/health` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DatabaseState {
+    /// Whether a `SELECT 1` on one of the server's connections answered in time.
+    pub reachable: bool,
+    /// `sqlite` or `postgresql`.
+    pub backend: String,
+    /// The most connections the server opens to it (`[database] max_connections`).
+    pub max_connections: u32,
+    /// The connections open now (in use or idle).
+    pub open_connections: u32,
+    /// Why it is not reachable (no password in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Which server of several on one database runs the lifecycle loop.
@@ -289,6 +309,9 @@ pub enum ErrorCode {
     TooManyRefusals,
     /// The server failed (see its log); another server may answer. 500.
     Internal,
+    /// The server cannot reach its database now, or every one of its database connections
+    /// stayed busy: another server may answer. 503.
+    Unavailable,
     /// A code this build does not know (a newer server's), kept so an older agent still
     /// reads the body.
     #[serde(other)]
@@ -297,7 +320,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server sends, in the order of their HTTP status.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::InvalidRequest,
         Self::Unauthenticated,
         Self::CredentialRevoked,
@@ -319,6 +342,7 @@ impl ErrorCode {
         Self::Unprocessable,
         Self::TooManyRefusals,
         Self::Internal,
+        Self::Unavailable,
     ];
 
     /// The HTTP status a server answers this code with.
@@ -343,6 +367,7 @@ impl ErrorCode {
             Self::Unprocessable => 422,
             Self::TooManyRefusals => 429,
             Self::Internal | Self::Other => 500,
+            Self::Unavailable => 503,
         }
     }
 
@@ -370,6 +395,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRefusals => "too_many_refusals",
             Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
             Self::Other => "other",
         }
     }

@@ -199,7 +199,7 @@ struct Admitted {
 /// Who calls, where, and may they (the store is read: on a blocking thread). A refusal
 /// is audited and answered.
 fn admit(shared: &Shared, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>>>> {
-    let mut node = cached(&shared.open).map_err(|(code, m)| Box::new(refuse(code, m)))?;
+    let mut node = cached().map_err(|(code, m)| Box::new(refuse(code, m)))?;
     let authenticated = authenticate(&node, c.peer.as_deref(), c.bearer.as_deref());
     let mut refused = |caller: &Caller, r: Refused| {
         audit(&mut node, c, caller, &Err(r.clone()));
@@ -289,7 +289,8 @@ where
     // Who, where, and may they: on a blocking thread (the store is read).
     let c = call.clone();
     let s = shared.clone();
-    let gate = tokio::task::spawn_blocking(move || admit(&s, &c)).await;
+    let open = shared.open.clone();
+    let gate = open.run(move || Ok(admit(&s, &c))).await;
     let Admitted {
         caller,
         route,
@@ -297,7 +298,7 @@ where
     } = match gate {
         Ok(Ok(g)) => g,
         Ok(Err(resp)) => return *resp,
-        Err(_) => return refuse(ErrorCode::Internal, crate::INTERNAL),
+        Err((code, message)) => return refuse(code, message),
     };
     let body = match read_body().await {
         Ok(b) => b,
@@ -310,18 +311,20 @@ where
             let open = shared.open.clone();
             let c = call.clone();
             let who = caller.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Ok(mut node) = cached(&open) {
-                    audit(&mut node, &c, &who, &Err((code, String::new())));
-                }
-            })
-            .await;
+            let _ = open
+                .run(move || {
+                    if let Ok(mut node) = cached() {
+                        audit(&mut node, &c, &who, &Err((code, String::new())));
+                    }
+                    Ok(())
+                })
+                .await;
             return resp;
         }
     };
     let open = shared.open.clone();
-    blocking(move || {
-        let mut node = cached(&open)?;
+    blocking(&open, move || {
+        let mut node = cached()?;
         // A body is JSON and says so (a form post processed as JSON is refused).
         let answer = if route.request.is_some()
             && !body.is_empty()

@@ -1,9 +1,10 @@
 //! The certherd management server: the fleet API over HTTPS (rustls, hyper, tokio), and
 //! the lifecycle loop that evaluates the inventory on a timer.
 //!
-//! Every rule lives in `certherd-ca`; this crate moves bytes. Each request opens the
-//! node's store on a blocking thread (SQLite in WAL mode serves concurrent readers and
-//! one writer), so the async side never holds the database.
+//! Every rule lives in `certherd-ca`; this crate moves bytes. Each request uses the
+//! node's store on one of a fixed number of database threads ([`pool`], `[database]
+//! max_connections`, each keeping one connection), so the async side never holds the
+//! database and the server never holds more connections than that.
 //!
 //! API (JSON bodies of the types in [`certherd_protocol`], certificates as PEM; a request
 //! with a field the endpoint does not know is refused 400, and every refusal is
@@ -37,7 +38,11 @@
 //!   change a browser sends from another site (`Sec-Fetch-Site`, `Origin`) is refused
 //!   whatever its credential. Every answer carries a `default-src 'self'` content
 //!   security policy.
-//! - `GET /v1/health`: `{"status":"ok"}`.
+//! - `GET /v1/health`: `{"status":"ok","lifecycle":{..},"database":{"reachable":true,
+//!   "backend","max_connections","open_connections"}}`; 503 with `"status":"degraded"` and
+//!   `database.error` when a `SELECT 1` on a pooled connection does not answer within 2s.
+//!   A request that cannot reach the database, or finds every connection busy for 10s,
+//!   is refused 503 `unavailable`: an agent tries its next server.
 //! - `GET /crl/ca.crl`: the signing CA's current CRL (DER, `application/pkix-crl`), no
 //!   credential needed; `GET /crl/ALIAS.crl` each live CA's (signing and, during a
 //!   rotation, retiring: what their certificates' CRL Distribution Point names); with
@@ -62,6 +67,7 @@ pub mod conns;
 mod console;
 mod error;
 pub mod lifecycle;
+pub mod pool;
 pub mod refusals;
 pub mod rows;
 
@@ -81,6 +87,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use proto::ErrorCode;
 
 pub use error::Error;
+use pool::{Lent, Pool};
 
 /// Opens the node for one request (on a blocking thread).
 pub type OpenNode = Arc<dyn Fn() -> Result<Node<HomeStore>, String> + Send + Sync>;
@@ -117,13 +124,22 @@ pub struct Config {
     pub identity: certherd_core::EntryRef,
     /// Where to serve the CAs' CRLs over plain HTTP (`GET /crl/FILE.crl` only), if anywhere.
     pub crl_listen: Option<SocketAddr>,
+    /// The most nodes (database connections) open at once (`[database] max_connections`),
+    /// the lifecycle loop's included; a request waits up to [`DATABASE_WAIT`] for one.
+    pub database_connections: usize,
 }
+
+/// How long a request waits for a free database connection before it is refused 503.
+pub const DATABASE_WAIT: Duration = Duration::from_secs(10);
 
 /// What every request handler shares.
 struct Shared {
     /// Whether this server runs the lifecycle loop (none: it runs no loop).
     leadership: Option<Arc<std::sync::Mutex<lifecycle::Leadership>>>,
-    open: OpenNode,
+    /// The nodes (database connections) requests take theirs from.
+    open: Arc<Pool>,
+    /// `sqlite` or `postgresql`.
+    database_backend: &'static str,
     audit: AuditSink,
     clock: Arc<dyn Clock>,
     refusals: std::sync::Mutex<refusals::Refusals>,
@@ -203,67 +219,67 @@ impl Shared {
     }
 }
 
-thread_local! {
-    /// Each blocking thread keeps its node (its SQLite connection, the unsealed CA) between
-    /// requests rather than opening the home every time. certherd.toml is read when a
-    /// thread first opens the node: restart the server after editing it.
-    static NODE: std::cell::RefCell<Option<(Option<std::time::SystemTime>, Node<HomeStore>)>> = const { std::cell::RefCell::new(None) };
-    static SETTINGS_STAMP: std::cell::RefCell<Option<SettingsStamp>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The modification time of the settings (certherd.toml): a cached node opened before
-/// it changed is opened again, so an edited `[profiles]` applies without a restart.
+/// The modification time of the settings (certherd.toml): a kept node opened before it
+/// changed is opened again, so an edited `[profiles]` applies without a restart.
 pub type SettingsStamp = Arc<dyn Fn() -> Option<std::time::SystemTime> + Send + Sync>;
-
-/// This thread's node, put back when dropped (with the settings stamp it was opened at).
-struct Cached(Option<Node<HomeStore>>, Option<std::time::SystemTime>);
-
-impl std::ops::Deref for Cached {
-    type Target = Node<HomeStore>;
-    fn deref(&self) -> &Self::Target {
-        // Set in `cached` and only taken in `drop`.
-        self.0
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("a Cached node is present until dropped"))
-    }
-}
-
-impl std::ops::DerefMut for Cached {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        self.0
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("a Cached node is present until dropped"))
-    }
-}
-
-impl Drop for Cached {
-    fn drop(&mut self) {
-        if let Some(node) = self.0.take() {
-            let stamp = self.1;
-            NODE.with(|n| *n.borrow_mut() = Some((stamp, node)));
-        }
-    }
-}
 
 /// A refusal: its code (which sets the status) and a message safe to show the caller.
 type Refused = (ErrorCode, String);
 
-fn cached(open: &OpenNode) -> Result<Cached, Refused> {
-    let stamp = SETTINGS_STAMP.with(|s| s.borrow().as_ref().and_then(|f| f()));
-    let held = NODE.with(|n| n.borrow_mut().take());
-    match held {
-        // A node whose database connection is gone is opened again, not used until a
-        // restart.
-        Some((at, node)) if at == stamp && !node.store().is_closed() => {
-            Ok(Cached(Some(node), stamp))
-        }
-        _ => open().map(|n| Cached(Some(n), stamp)).map_err(|e| {
-            eprintln!("certherd server: cannot open the node: {e}");
-            (
-                ErrorCode::Internal,
-                "internal error; see the server log".to_owned(),
-            )
+/// The node of this database thread (see [`pool`]), kept between requests (its database
+/// connection, the unsealed CA) rather than opening the home every time; opened again
+/// when certherd.toml changed or its connection is gone. 503 `unavailable` when the
+/// database cannot be reached.
+fn cached() -> Result<Lent, Refused> {
+    pool::node(false)
+}
+
+/// How long `/v1/health` waits for the database's answer, a free connection included.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the database answers a `SELECT 1` on a pooled connection within
+/// [`HEALTH_TIMEOUT`], and the pool's figures.
+async fn database_state(shared: &Shared) -> proto::DatabaseState {
+    let check = tokio::time::timeout(
+        HEALTH_TIMEOUT,
+        shared.open.run_within(HEALTH_TIMEOUT, || {
+            // A connection lost since its last use is found out here: once more on a new
+            // one, and every other thread's is opened anew too.
+            let mut outcome = Ok(());
+            for _ in 0..2 {
+                let node = match pool::held(false) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        pool::lost();
+                        return Ok(Err(e));
+                    }
+                };
+                outcome = node.store().ping(HEALTH_TIMEOUT).map_err(|e| e.to_string());
+                drop(node);
+                if outcome.is_ok() {
+                    break;
+                }
+                pool::lost();
+            }
+            Ok(outcome)
         }),
+    )
+    .await;
+    let error = match check {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(e),
+        Ok(Err((_, m))) => Some(m),
+        Err(_) => Some(format!("no answer within {}s", HEALTH_TIMEOUT.as_secs())),
+    };
+    if let Some(e) = &error {
+        eprintln!("certherd server: health: the database is not reachable: {e}");
+    }
+    proto::DatabaseState {
+        reachable: error.is_none(),
+        backend: shared.database_backend.to_owned(),
+        max_connections: u32::try_from(shared.open.max()).unwrap_or(u32::MAX),
+        open_connections: u32::try_from(shared.open.open_now()).unwrap_or(u32::MAX),
+        error,
     }
 }
 
@@ -386,15 +402,12 @@ fn der_of(text: &str, what: &'static str) -> Result<Vec<u8>, Refused> {
         .ok_or((ErrorCode::InvalidRequest, format!("{what}: no certificate")))
 }
 
+/// Runs `f` on a database thread of `pool` (see [`pool`]).
 async fn blocking<T: Send + 'static>(
+    pool: &Pool,
     f: impl FnOnce() -> Result<T, Refused> + Send + 'static,
 ) -> Result<T, Refused> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|_| {
-        Err((
-            ErrorCode::Internal,
-            "internal error; see the server log".into(),
-        ))
-    })
+    pool.run(f).await
 }
 
 /// What a 500 says: the cause goes to the server's log only.
@@ -479,8 +492,8 @@ async fn route(
     if let Some(cert) = peer.clone().filter(|_| proto::crl_file(&path).is_none()) {
         let open = open.clone();
         let admin_call = proto::admin::is_admin_path(&path);
-        if let Err((code, message)) = blocking(move || {
-            let node = cached(&open)?;
+        if let Err((code, message)) = blocking(&open, move || {
+            let node = cached()?;
             match node
                 .revocations()
                 .revocation_of(&cert)
@@ -624,7 +637,7 @@ async fn route(
     let result: Result<Response<Full<Bytes>>, Refused> = match (method, path.as_str()) {
         (Method::GET, p) if proto::crl_file(p).is_some() => {
             let file = proto::crl_file(p).unwrap_or_default().to_owned();
-            blocking(move || crl_response(&open, &file)).await
+            blocking(&open, move || crl_response(&file)).await
         }
         (m, p) if proto::crl_file(p).is_some() => return crl_method_not_allowed(&m, p),
         (Method::GET, proto::HEALTH) => {
@@ -637,15 +650,25 @@ async fn route(
                     runs_loop: l.leads(shared.clock.now()),
                     lease_holder: l.holder_seen().map(str::to_owned),
                 });
-            Ok(ok(&proto::Health {
-                status: "ok".into(),
-                lifecycle,
-            }))
+            let database = database_state(&shared).await;
+            let (status, word) = if database.reachable {
+                (StatusCode::OK, "ok")
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+            };
+            Ok(reply(
+                status,
+                proto::encode(&proto::Health {
+                    status: word.into(),
+                    lifecycle,
+                    database: Some(database),
+                }),
+            ))
         }
         (Method::GET, "/metrics") => {
             let s = shared.clone();
-            blocking(move || {
-                let node = cached(&open)?;
+            blocking(&open, move || {
+                let node = cached()?;
                 if node.fleet().metrics_require_token() {
                     let presented = bearer.is_some();
                     admin::authenticate(&node, peer.as_deref(), bearer.as_deref()).map_err(
@@ -670,9 +693,9 @@ async fn route(
         }
         (Method::POST, proto::ENROLLMENT) => {
             let parsed = body_of::<proto::EnrollmentRequest>(&body);
-            blocking(move || {
+            blocking(&open, move || {
                 let token = parsed?.token;
-                let node = cached(&open)?;
+                let node = cached()?;
                 let host = node.fleet().enrollment(&token).map_err(|e| refusal(&e))?;
                 let algo = node.fleet().host_key_algo().map_err(|e| refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
@@ -693,13 +716,13 @@ async fn route(
                 )),
                 Some(peer) => {
                     let parsed = body_of::<proto::PollRequest>(&body);
-                    blocking(move || {
+                    blocking(&open, move || {
                         let v = parsed?;
                         let csr = match v.renew_csr.as_deref() {
                             Some(t) => Some(der_of(t, "csr")?),
                             None => None,
                         };
-                        let mut node = cached(&open)?;
+                        let mut node = cached()?;
                         let (host, grant) = node
                             .fleet_mut()
                             .host_poll(&peer, csr.as_deref(), v.verification, &v.trusted_roots)
@@ -751,9 +774,9 @@ async fn route(
             )),
             Some(peer) => {
                 let parsed = body_of::<proto::PoolRequest>(&body);
-                blocking(move || {
+                blocking(&open, move || {
                     let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
-                    let mut node = cached(&open)?;
+                    let mut node = cached()?;
                     let host = node.fleet_mut().host_repin(&peer, &new).map_err(|e| {
                         eprintln!("certherd server: pool refresh refused: {e}");
                         refusal(&e)
@@ -776,8 +799,8 @@ async fn route(
 async fn vet_session(shared: &Arc<Shared>, id: &str, token: &str) -> Result<(), console::Refusal> {
     let open = shared.open.clone();
     let token = token.to_owned();
-    let verdict = blocking(move || {
-        let node = cached(&open)?;
+    let verdict = blocking(&open, move || {
+        let node = cached()?;
         Ok(admin::authenticate(&node, None, Some(&token))
             .map(|_| ())
             .map_err(|(_, (code, _))| code))
@@ -820,8 +843,8 @@ async fn console_call(
         (Method::POST, api::LOGIN) => {
             let login: api::LoginRequest = body_of(body)?;
             let s = shared.clone();
-            blocking(move || {
-                let mut node = cached(&open)?;
+            blocking(&open, move || {
+                let mut node = cached()?;
                 let authenticated = admin::authenticate(&node, None, Some(&login.token));
                 let call = admin::Call {
                     method: c.method.to_string(),
@@ -884,8 +907,8 @@ async fn console_call(
             }
             None => {
                 let s = shared.clone();
-                blocking(move || {
-                    let node = cached(&open)?;
+                blocking(&open, move || {
+                    let node = cached()?;
                     let presented = c.bearer.is_some();
                     let caller = admin::authenticate(&node, c.peer.as_deref(), c.bearer.as_deref())
                         .map_err(|(_, r)| {
@@ -934,8 +957,8 @@ async fn console_call(
                 None => (c.bearer.clone(), c.bearer.is_some()),
             };
             let s = shared.clone();
-            blocking(move || {
-                let node = cached(&open)?;
+            blocking(&open, move || {
+                let node = cached()?;
                 admin::authenticate(&node, c.peer.as_deref(), bearer.as_deref()).map_err(
                     |(_, r)| {
                         if presented {
@@ -972,8 +995,8 @@ async fn console_call(
 
 /// The current CRL served as `file` (`ca.crl`: the signing CA's; `ALIAS.crl`: that live
 /// CA's) as `application/pkix-crl`, published first when it has none or it is due.
-fn crl_response(open: &OpenNode, file: &str) -> Result<Response<Full<Bytes>>, Refused> {
-    let mut node = cached(open)?;
+fn crl_response(file: &str) -> Result<Response<Full<Bytes>>, Refused> {
+    let mut node = cached()?;
     let der = node
         .revocations_mut()
         .crl_file(file)
@@ -1018,7 +1041,7 @@ fn bearer_token(header: &str) -> Option<&str> {
 
 /// The plain-HTTP CRL listener (`--crl-listen`): `GET /crl/FILE.crl` and nothing else,
 /// a request at a time per connection, each connection closed after its answer or 10s.
-async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
+async fn serve_crl(listener: tokio::net::TcpListener, open: Arc<Pool>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1033,7 +1056,7 @@ async fn serve_crl(listener: tokio::net::TcpListener, open: OpenNode) {
                     let answer = match (req.method(), proto::crl_file(&path)) {
                         (&Method::GET | &Method::HEAD, Some(file)) => {
                             let file = file.to_owned();
-                            blocking(move || crl_response(&open, &file))
+                            blocking(&open, move || crl_response(&file))
                                 .await
                                 .unwrap_or_else(|(code, message)| refuse(code, message))
                         }
@@ -1090,7 +1113,7 @@ async fn join(
     let parsed = body_of::<proto::JoinRequest>(body);
     let open = shared.open.clone();
     let s = shared.clone();
-    blocking(move || {
+    blocking(&open, move || {
         let checked = (|| {
             let v = parsed?;
             let csr = der_of(&v.csr, "csr")?;
@@ -1104,7 +1127,7 @@ async fn join(
         })();
         let (token, csr, pool, verification) =
             checked.inspect_err(|(_, m)| s.refused(source, m))?;
-        let mut node = cached(&open)?;
+        let mut node = cached()?;
         // A token that could not be redeemed is refused here, read-only, and counted
         // with the other refusals from this source.
         if let Err(e) = node.fleet().enrollment(&token) {
@@ -1234,10 +1257,11 @@ fn tls_config(
 }
 
 /// File descriptors kept back from the connection cap: the database (its -wal and -shm)
-/// on each blocking thread, the listener, standard streams.
+/// on each database thread (at most as many as blocking threads), the listener, standard
+/// streams.
 const FD_RESERVE: u64 = 4 * BLOCKING_THREADS as u64 + 64;
 
-/// Blocking threads (each may hold a database connection).
+/// Blocking threads (the database threads are as many as `[database] max_connections`).
 const BLOCKING_THREADS: usize = 32;
 
 /// Raises the soft open-file limit to the hard one; the soft limit now in force (`None`:
@@ -1325,14 +1349,25 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         proto::ServerUrl::parse(url)?;
     }
     let (tls, identity) = tls_config(&node, &config.identity)?;
+    let database_backend = node.store().backend();
+    let location = node.store().location();
     drop(node);
+    let pool = Pool::start(
+        config.open.clone(),
+        config.settings_stamp.clone(),
+        config.database_connections,
+        DATABASE_WAIT,
+    )
+    .map_err(|e| Error::Setup(format!("cannot start the database threads: {e}")))?;
+    eprintln!(
+        "certherd server: database {location} ({database_backend}), at most {} connections",
+        pool.max()
+    );
     let limits = config.limits;
     let cap = fitted_cap(limits.max_connections, raise_open_files());
-    let stamp = config.settings_stamp.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
-        .on_thread_start(move || SETTINGS_STAMP.with(|s| *s.borrow_mut() = stamp.clone()))
         .build()
         .map_err(|e| Error::Setup(e.to_string()))?;
     let leadership = config.lifecycle.is_some().then(|| {
@@ -1343,7 +1378,8 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     });
     let shared = Arc::new(Shared {
         leadership: leadership.clone(),
-        open: config.open.clone(),
+        open: pool.clone(),
+        database_backend,
         audit: config.audit.clone(),
         clock: config.clock.clone(),
         refusals: std::sync::Mutex::new(refusals::Refusals::new(
@@ -1389,12 +1425,12 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 proto::CRL_DIR,
                 proto::CRL
             );
-            tokio::spawn(serve_crl(crl, config.open.clone()));
+            tokio::spawn(serve_crl(crl, pool.clone()));
         }
         ready(bound);
         // Pick up a renewed machine-ssl certificate within a second; one a CRL of the
         // home lists (`cert revoke`) is replaced first, with a new key.
-        let open = config.open.clone();
+        let open = pool.clone();
         let served_entry = config.identity.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_secs(1));
@@ -1402,8 +1438,8 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             loop {
                 interval.tick().await;
                 let (open, identity, entry) = (open.clone(), identity.clone(), served_entry.clone());
-                let replaced = tokio::task::spawn_blocking(move || {
-                    let Ok(mut node) = cached(&open) else { return None };
+                let replaced = open.run(move || {
+                    let Ok(mut node) = cached() else { return Ok(None) };
                     let replaced = match node.renew_if_revoked(&entry) {
                         Ok(Some(issued)) => {
                             eprintln!(
@@ -1418,7 +1454,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                         )),
                     };
                     let Ok(held) = identity.current.read().map(|c| c.0.clone()) else {
-                        return replaced;
+                        return Ok(replaced);
                     };
                     if let Ok((sha, key)) = machine_identity(&node, &entry) {
                         if sha != held {
@@ -1428,7 +1464,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                             }
                         }
                     }
-                    replaced
+                    Ok(replaced)
                 })
                 .await
                 .ok()
@@ -1445,7 +1481,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         if let (Some((every, via)), Some(leadership)) = (config.lifecycle, leadership.clone()) {
             // The lease: taken or renewed every third of its length, on its own task so
             // that a long tick never lets it run out.
-            let open = config.open.clone();
+            let open = pool.clone();
             let held = leadership.clone();
             let renew_every = held.lock().map(|l| l.renew_every()).unwrap_or(Duration::from_secs(5));
             tokio::spawn(async move {
@@ -1453,10 +1489,10 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 loop {
                     interval.tick().await;
                     let (open, held) = (open.clone(), held.clone());
-                    let _ = tokio::task::spawn_blocking(move || {
-                        let Ok(mut l) = held.lock() else { return };
+                    let waited = open.run(move || {
+                        let Ok(mut l) = held.lock() else { return Ok(()) };
                         let (holder, ttl) = (l.holder().to_owned(), l.lease_length());
-                        match open().map_err(|e| e.to_string()).and_then(|mut node| {
+                        match cached().map_err(|(_, m)| m).and_then(|mut node| {
                             let lease = node.lifecycle_lease_take(&holder, ttl).map_err(|e| e.to_string())?;
                             Ok((lease, node.now()))
                         }) {
@@ -1467,17 +1503,23 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                             }
                             Err(e) => eprintln!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs()),
                         }
+                        Ok(())
                     })
                     .await;
+                    if let Err((_, e)) = waited {
+                        eprintln!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs());
+                    }
                 }
             });
-            let open = config.open.clone();
+            let open = pool.clone();
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(every);
                 loop {
                     interval.tick().await;
                     let (open, via, leadership) = (open.clone(), via.clone(), leadership.clone());
-                    let _ = tokio::task::spawn_blocking(move || match open() {
+                    // A node opened afresh: certherd.toml and the CA read anew.
+                    let waited = open.run(move || {
+                        match pool::node(true) {
                         Ok(mut node) => {
                             // Only the lease holder runs the loop.
                             let leads = leadership.lock().is_ok_and(|l| l.leads(node.now()));
@@ -1487,9 +1529,14 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                                 });
                             }
                         }
-                        Err(e) => eprintln!("certherd server: lifecycle: cannot open the node: {e}"),
+                        Err((_, e)) => eprintln!("certherd server: lifecycle: cannot open the node: {e}"),
+                        }
+                        Ok(())
                     })
                     .await;
+                    if let Err((_, e)) = waited {
+                        eprintln!("certherd server: lifecycle: skipped this tick: {e}");
+                    }
                 }
             });
         }

@@ -370,6 +370,12 @@ impl Home {
     /// Opens an initialized home: its PostgreSQL database when it has one, else its
     /// `certherd.db`.
     pub fn open(&self) -> Result<HomeStore, Error> {
+        self.open_as(crate::pg::APPLICATION)
+    }
+
+    /// [`Home::open`], a PostgreSQL connection naming itself `application` in
+    /// `pg_stat_activity` (unless the URL sets `application_name`).
+    pub fn open_as(&self, application: &str) -> Result<HomeStore, Error> {
         if let Some(url) = &self.database {
             let key = self.master_key_path();
             if !key.exists() {
@@ -383,12 +389,11 @@ impl Home {
             // A database without a home is said as such, and left as it was (no schema
             // made in it), so that `init` or `db copy` can still use it.
             let store =
-                PgStore::connect_home(url.expose(), MasterKey::load(&key)?)?.ok_or_else(|| {
-                    Error::DatabaseEmpty {
+                PgStore::connect_home_as(url.expose(), MasterKey::load(&key)?, application)?
+                    .ok_or_else(|| Error::DatabaseEmpty {
                         url: crate::redact_url(url.expose()),
                         sqlite_here: self.db_path().exists(),
-                    }
-                })?;
+                    })?;
             return Ok(HomeStore::Postgres(Box::new(store)));
         }
         if !self.db_path().exists() && self.master_key_path().exists() {

@@ -31,6 +31,24 @@ impl HomeStore {
         }
     }
 
+    /// Whether the database answers (a `SELECT 1` on this connection; PostgreSQL's
+    /// bounded by `timeout` on the server's side): a health check, cheap enough for every
+    /// call. The error names no password.
+    pub fn ping(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        match self {
+            Self::Sqlite(s) => s.ping(),
+            Self::Postgres(s) => s.ping(timeout),
+        }
+    }
+
+    /// `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
+
     /// Installs a fault-injection hook (see [`SqliteStore::set_fault_hook`]).
     pub fn set_fault_hook(&mut self, hook: FaultHook) {
         match self {

@@ -31,12 +31,16 @@ mod entries;
 mod fleet;
 mod providers;
 mod schema;
+mod tls;
 mod trust;
 mod watches;
 
 pub(crate) use entries::holds_sealed_secrets;
 use schema::recorded_version;
 pub(crate) use schema::{migrate, tables};
+
+/// The `application_name` of certherd's connections unless said otherwise.
+pub(crate) const APPLICATION: &str = "certherd";
 
 /// How long a connection attempt may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,7 +111,8 @@ fn holds_home_on(client: &mut Client) -> Result<bool, Error> {
 
 /// Connects to `url` as `application`, with a bounded connection timeout.
 pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
-    let mut config = postgres::Config::from_str(url).map_err(|e| Error::BadUrl {
+    let (rest, mode, root) = tls::split(url)?;
+    let mut config = postgres::Config::from_str(&rest).map_err(|e| Error::BadUrl {
         url: redact_url(url),
         detail: e.to_string(),
     })?;
@@ -117,10 +122,18 @@ pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
     if config.get_application_name().is_none() {
         config.application_name(application);
     }
-    config.connect(NoTls).map_err(|source| Error::Unreachable {
+    let unreachable = |source| Error::Unreachable {
         url: redact_url(url),
         source,
-    })
+    };
+    if mode == tls::Mode::Off {
+        return config.connect(NoTls).map_err(unreachable);
+    }
+    let client = tls::client_config(url, &mode, root.as_deref())?;
+    config.ssl_mode(postgres::config::SslMode::Require);
+    config
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
+        .map_err(unreachable)
 }
 
 /// The connection and its prepared statements.
@@ -223,6 +236,20 @@ impl PgStore {
             .unwrap_or(false)
     }
 
+    /// Whether the database answers on this connection: one `SELECT 1`, for a health
+    /// check. A server-side `statement_timeout` of `timeout` bounds a stuck database (a
+    /// lost network is bounded by the caller).
+    pub fn ping(&self, timeout: Duration) -> Result<(), Error> {
+        const C: &str = "checking that the database answers";
+        let mut conn = self.conn()?;
+        let ms = timeout.as_millis().clamp(1, 3_600_000);
+        conn.client
+            .batch_execute(&format!(
+                "SET statement_timeout = {ms}; SELECT 1; RESET statement_timeout"
+            ))
+            .map_err(Error::pg(C))
+    }
+
     /// Connects to the database at `url`, sealing keys with `key`, and applies the
     /// migrations it lacks (creating the schema in an empty database). A database of a
     /// newer schema than this binary knows is refused and left as it is.
@@ -233,7 +260,17 @@ impl PgStore {
     /// [`PgStore::connect`] to a database that holds an initialized home; `None`, with
     /// nothing written to the database, when it holds none. One connection for both.
     pub fn connect_home(url: &str, key: MasterKey) -> Result<Option<Self>, Error> {
-        let mut client = connect(url, "certherd")?;
+        Self::connect_home_as(url, key, APPLICATION)
+    }
+
+    /// [`PgStore::connect_home`] naming the connection `application` in
+    /// `pg_stat_activity` (unless the URL sets `application_name`).
+    pub fn connect_home_as(
+        url: &str,
+        key: MasterKey,
+        application: &str,
+    ) -> Result<Option<Self>, Error> {
+        let mut client = connect(url, application)?;
         if !holds_home_on(&mut client)? {
             return Ok(None);
         }

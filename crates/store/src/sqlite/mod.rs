@@ -55,6 +55,23 @@ impl Cached for Connection {
     }
 }
 
+/// The size SQLite truncates the write-ahead log to when it restarts it
+/// (`journal_size_limit`), bytes.
+const WAL_KEPT: u64 = 8 * 1024 * 1024;
+
+/// The size of the write-ahead log past which a commit checkpoints it and truncates it,
+/// waiting (briefly) for the readers: readers that never all stop at once (a busy
+/// server's request threads) otherwise starve SQLite's own checkpoints and the log grows
+/// by every write.
+const WAL_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// How long that checkpoint waits for readers and writers, milliseconds: a reader that
+/// stays longer (a long export) only puts it off to a later commit.
+const WAL_CHECKPOINT_WAIT_MS: u64 = 200;
+
+/// The connection's usual wait for a lock held by another, milliseconds.
+const BUSY_TIMEOUT_MS: u64 = 10_000;
+
 /// Called with a crash-point name; tests make it abort the process.
 pub type FaultHook = Box<dyn Fn(&str)>;
 
@@ -81,7 +98,7 @@ impl SqliteStore {
         // WAL keeps readers off writers' backs; NORMAL sync never corrupts and, in WAL, loses
         // at most the last commits on power loss, which only ever rolls an entry back to its
         // previous (still stored) version.
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456;")
+        conn.execute_batch(&format!("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout={BUSY_TIMEOUT_MS}; PRAGMA journal_size_limit={WAL_KEPT}; PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456;"))
             .map_err(Error::sql("configuring the database"))?;
         schema::migrate(&conn, path)?;
         Ok(Self {
@@ -90,6 +107,16 @@ impl SqliteStore {
             key,
             fault: None,
         })
+    }
+
+    /// Whether the database file answers: its schema read, for a health check.
+    pub fn ping(&self) -> Result<(), Error> {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|_| ())
+            .map_err(Error::sql("checking that the database answers"))
     }
 
     /// The database file.
@@ -104,6 +131,28 @@ impl SqliteStore {
         self.conn
             .execute_batch("PRAGMA cache_size=-8192; PRAGMA mmap_size=0;")
             .map_err(Error::sql("configuring the database"))
+    }
+
+    /// Checkpoints the write-ahead log and truncates it when it grew past [`WAL_LIMIT`]
+    /// (one `stat` otherwise). Housekeeping after a commit that stands: a checkpoint that
+    /// cannot finish within [`WAL_CHECKPOINT_WAIT_MS`] (a long reader, another
+    /// connection's checkpoint) is left to a later commit, and fails nothing.
+    fn bound_wal(&self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        if std::fs::metadata(&wal).map_or(0, |m| m.len()) <= WAL_LIMIT {
+            return;
+        }
+        let wait = |ms: u64| self.conn.busy_timeout(std::time::Duration::from_millis(ms));
+        if wait(WAL_CHECKPOINT_WAIT_MS).is_ok() {
+            // (busy, frames in the log, frames checkpointed): busy is a try put off.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                });
+        }
+        let _ = wait(BUSY_TIMEOUT_MS);
     }
 
     /// Installs a fault-injection hook, called with a point name at each crash point
@@ -232,6 +281,8 @@ impl Store for SqliteStore {
         if let Some(hook) = &self.fault {
             hook("store.before-commit");
         }
-        tx.commit().map_err(Error::sql("committing"))
+        tx.commit().map_err(Error::sql("committing"))?;
+        self.bound_wal();
+        Ok(())
     }
 }
