@@ -161,11 +161,12 @@ fn s_client(addr: &str, cert: &Path, key: &Path, root: &Path) -> (bool, String) 
     (!refused, text)
 }
 
-#[test]
-fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() {
-    let env = Env::new();
+/// A home `vc01.example.test` (127.0.0.1) and its server on a free port, its CRLs also over
+/// plain HTTP on another (`--crl-listen`), evaluating every `evaluate_every`; with `cdp`,
+/// `[crl] url` names that listener's `/crl/ca.crl`. Returns the server (killed when
+/// dropped), its address and the CRL listener's.
+fn crl_server(env: &Env, cdp: bool, evaluate_every: &str) -> (Killed, String, String) {
     let crl_addr = format!("127.0.0.1:{}", common::free_port());
-    let crl_url = format!("http://{crl_addr}/crl/ca.crl");
     env.ok(&[
         "init",
         "--hostname",
@@ -173,13 +174,15 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
         "--ip",
         "127.0.0.1",
     ]);
-    std::fs::write(
-        env.home().join("certherd.toml"),
-        format!("[crl]\nurl = \"{crl_url}\"\n"),
-    )
-    .unwrap();
+    if cdp {
+        std::fs::write(
+            env.home().join("certherd.toml"),
+            format!("[crl]\nurl = \"http://{crl_addr}/crl/ca.crl\"\n"),
+        )
+        .unwrap();
+    }
     let addr = format!("127.0.0.1:{}", common::free_port());
-    let _server = Killed::new(
+    let server = Killed::new(
         env.cmd(&[
             "server",
             "--listen",
@@ -187,7 +190,7 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
             "--crl-listen",
             &crl_addr,
             "--evaluate-every",
-            "1h",
+            evaluate_every,
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -198,6 +201,14 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
         std::net::TcpStream::connect(&addr).is_ok()
             && std::net::TcpStream::connect(&crl_addr).is_ok()
     });
+    (server, addr, crl_addr)
+}
+
+#[test]
+fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() {
+    let env = Env::new();
+    let (_server, addr, crl_addr) = crl_server(&env, true, "1h");
+    let crl_url = format!("http://{crl_addr}/crl/ca.crl");
     let url = format!("https://{addr}");
     let root = env.path("root.pem");
     env.ok(&["ca", "export", "--out", root.to_str().unwrap()]);
@@ -518,34 +529,7 @@ fn a_removed_hosts_certificate_is_revoked_everywhere_and_cert_revoke_is_exact() 
 #[test]
 fn a_revoked_admin_client_certificate_is_on_the_published_crl() {
     let env = Env::new();
-    let crl_addr = format!("127.0.0.1:{}", common::free_port());
-    env.ok(&[
-        "init",
-        "--hostname",
-        "vc01.example.test",
-        "--ip",
-        "127.0.0.1",
-    ]);
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let _server = Killed::new(
-        env.cmd(&[
-            "server",
-            "--listen",
-            &addr,
-            "--crl-listen",
-            &crl_addr,
-            "--evaluate-every",
-            "1h",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
-    wait_for("the server listens", || {
-        std::net::TcpStream::connect(&addr).is_ok()
-            && std::net::TcpStream::connect(&crl_addr).is_ok()
-    });
+    let (_server, _, crl_addr) = crl_server(&env, false, "1h");
     let root = env.path("root.pem");
     env.ok(&["ca", "export", "--out", root.to_str().unwrap()]);
     let bundle = env.path("alice.pem");
@@ -642,39 +626,7 @@ fn a_revoked_admin_client_certificate_is_on_the_published_crl() {
 #[test]
 fn a_retiring_cas_crl_stays_published_during_a_staged_rotation() {
     let env = Env::new();
-    let crl_addr = format!("127.0.0.1:{}", common::free_port());
-    env.ok(&[
-        "init",
-        "--hostname",
-        "vc01.example.test",
-        "--ip",
-        "127.0.0.1",
-    ]);
-    std::fs::write(
-        env.home().join("certherd.toml"),
-        format!("[crl]\nurl = \"http://{crl_addr}/crl/ca.crl\"\n"),
-    )
-    .unwrap();
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let _server = Killed::new(
-        env.cmd(&[
-            "server",
-            "--listen",
-            &addr,
-            "--crl-listen",
-            &crl_addr,
-            "--evaluate-every",
-            "1s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
-    wait_for("the server listens", || {
-        std::net::TcpStream::connect(&addr).is_ok()
-            && std::net::TcpStream::connect(&crl_addr).is_ok()
-    });
+    let (_server, addr, crl_addr) = crl_server(&env, true, "1s");
     // A joined host that does not poll keeps the rotation staged: the old root retiring.
     let v = env.json(&[
         "host",
