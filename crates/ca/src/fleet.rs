@@ -76,6 +76,19 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         Ok(self.node.store().hosts()?)
     }
 
+    /// The name host `name` is stored under, whatever its case: names are kept lower-case
+    /// since they enter so, but a host enrolled by an older release may be stored as typed.
+    pub fn stored_name(&self, name: &str) -> Result<Option<String>, Error> {
+        if self.node.store().host(name)?.is_some() {
+            return Ok(Some(name.to_owned()));
+        }
+        Ok(self
+            .hosts()?
+            .into_iter()
+            .map(|h| h.name)
+            .find(|n| n.eq_ignore_ascii_case(name)))
+    }
+
     /// Orders new host certificates (a new key made on each host) at their next poll:
     /// `fleet renew`, and `host reset-server-cert` for one host. Returns the hosts ordered.
     pub fn order_renewal(&mut self, hosts: &[String]) -> Result<Vec<String>, Error>
@@ -90,6 +103,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 .map(|h| h.name.clone())
                 .collect()
         } else {
+            let mut chosen = Vec::new();
             for h in hosts {
                 match known.iter().find(|k| k.name.eq_ignore_ascii_case(h)) {
                     None => {
@@ -100,10 +114,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                     Some(k) if k.joined_at.is_none() => {
                         return Err(Error::Invalid(format!("host '{h}' has not joined yet")))
                     }
-                    Some(_) => {}
+                    // As stored: its orders belong to its row.
+                    Some(k) => chosen.push(k.name.clone()),
                 }
             }
-            hosts.iter().map(|h| h.to_ascii_lowercase()).collect()
+            chosen
         };
         let now = self.node.now();
         let mut changes: Vec<Change> = chosen
@@ -144,11 +159,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
 
     /// Each host's verification as it last reported it (`None` before its first report).
     pub fn host_verification(&self, host: &str) -> Result<Option<bool>, Error> {
-        Ok(self
-            .node
-            .store()
-            .host_state(&host.to_ascii_lowercase())?
-            .verification)
+        let Some(host) = self.stored_name(host)? else {
+            return Ok(None);
+        };
+        Ok(self.node.store().host_state(&host)?.verification)
     }
 
     /// `host refresh-pool-cert`: the host makes a new pool-internal certificate at its next
@@ -157,7 +171,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     where
         N: DerefMut,
     {
-        let host = &host.to_ascii_lowercase();
+        let host = &self.stored_name(host)?.unwrap_or_else(|| host.to_owned());
         match self.node.store().host(host)? {
             None => Err(Error::Invalid(format!(
                 "no host named '{host}' (see `certherd host list`)"
@@ -367,7 +381,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         if name.parse::<certherd_core::Alias>().is_err() {
             return Err(Error::InvalidHostname(name.to_owned()));
         }
-        if self.node.store().host(name)?.is_some() {
+        if self.stored_name(name)?.is_some() {
             return Err(Error::Invalid(format!("host '{name}' is already enrolled (`certherd host remove {name}` first to enroll it again)")));
         }
         let now = self.node.now();
@@ -402,7 +416,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     where
         N: DerefMut,
     {
-        let name = &name.to_ascii_lowercase();
+        let name = &self.stored_name(name)?.unwrap_or_else(|| name.to_owned());
         if self.node.store().host(name)?.is_none() {
             return Err(Error::Invalid(format!(
                 "no host named '{name}' (see `certherd host list`)"

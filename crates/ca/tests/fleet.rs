@@ -282,6 +282,50 @@ fn host_names_are_kept_lower_case() {
     assert_eq!(joined.name, "esx1.example.test");
 }
 
+/// A host an older release stored as typed (upper case) is still found by any spelling:
+/// removed, ordered, its verification read, and not enrolled a second time.
+#[test]
+fn a_host_stored_upper_case_by_an_older_release_is_found_by_any_case() {
+    let (d, _clock, mut node) = server();
+    let mut legacy = Home::new(d.path().join("srv")).open().unwrap();
+    legacy
+        .apply(&[certherd_store::Change::PutHost(Box::new(
+            certherd_core::Host {
+                name: "ESX9.Example.TEST".into(),
+                ips: vec![],
+                created_at: datetime!(2026-02-01 0:00 UTC),
+                joined_at: None,
+                pool_sha256: None,
+                last_seen: None,
+            },
+        ))])
+        .unwrap();
+    drop(legacy);
+    assert_eq!(
+        node.fleet()
+            .stored_name("esx9.example.test")
+            .unwrap()
+            .as_deref(),
+        Some("ESX9.Example.TEST")
+    );
+    let e = node
+        .fleet_mut()
+        .host_add("esx9.example.test", &[], DEFAULT_TOKEN_TTL, [5; 32])
+        .unwrap_err();
+    assert!(e.to_string().contains("already enrolled"), "{e}");
+    assert_eq!(
+        node.fleet().host_verification("esx9.EXAMPLE.test").unwrap(),
+        None
+    );
+    let e = node
+        .fleet_mut()
+        .order_renewal(&["esx9.example.test".into()])
+        .unwrap_err();
+    assert!(e.to_string().contains("has not joined yet"), "{e}");
+    node.fleet_mut().host_remove("esx9.example.test").unwrap();
+    assert!(node.fleet().hosts().unwrap().is_empty());
+}
+
 /// A join token lives from 1h to 720h, on every path (the admin API says the same).
 #[test]
 fn a_token_lifetime_is_bounded() {

@@ -75,17 +75,52 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
     let holder = format!("{name} {listen} pid {}", std::process::id());
     let server_home = home.clone();
     let audit_home = home.clone();
+    // Refused joins are written by one thread on one connection kept for them (opened at
+    // the first write, again after a failure), not one connection per write: a burst of
+    // refusals does not multiply the server's database connections. (A store is used from
+    // the thread that opened it, hence the thread.)
+    type AuditJob = (
+        Vec<certherd_store::Change>,
+        std::sync::mpsc::Sender<Result<(), String>>,
+    );
+    let (audit_tx, audit_rx) = std::sync::mpsc::channel::<AuditJob>();
+    std::thread::Builder::new()
+        .name("certherd-audit".into())
+        .spawn(move || {
+            use certherd_store::Store;
+            let mut held: Option<certherd_store::HomeStore> = None;
+            for (changes, reply) in audit_rx {
+                let written = match held.take().filter(|s| !s.is_closed()) {
+                    Some(s) => Ok(s),
+                    None => audit_home
+                        .open_as("certherd-server")
+                        .map_err(|e| e.to_string()),
+                }
+                .and_then(|mut store| {
+                    store.apply(&changes).map_err(|e| e.to_string())?;
+                    held = Some(store);
+                    Ok(())
+                });
+                let _ = reply.send(written);
+            }
+        })
+        .map_err(|e| Failure::msg(format!("cannot start the audit thread: {e}")))?;
+    let audit_tx = std::sync::Mutex::new(audit_tx);
     let audit: certherd_server::AuditSink = std::sync::Arc::new(move |records| {
-        use certherd_store::Store;
         let changes: Vec<certherd_store::Change> = records
             .iter()
             .cloned()
             .map(certherd_store::Change::Audit)
             .collect();
-        audit_home
-            .open()
-            .and_then(|mut store| store.apply(&changes))
-            .map_err(|e| e.to_string())
+        let (reply, answer) = std::sync::mpsc::channel();
+        audit_tx
+            .lock()
+            .map_err(|_| "the audit thread's queue is poisoned".to_owned())?
+            .send((changes, reply))
+            .map_err(|_| "the audit thread has ended".to_owned())?;
+        answer
+            .recv()
+            .map_err(|_| "the audit thread has ended".to_owned())?
     });
     let node_name = name.clone();
     let open: certherd_server::OpenNode = std::sync::Arc::new(move || {

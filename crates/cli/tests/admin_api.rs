@@ -939,6 +939,12 @@ fn head_is_get_without_a_body_and_the_bearer_scheme_has_no_case() {
     // HEAD is a read: it needs a credential like GET.
     let r = request("HEAD", "/v1/hosts", "");
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    // The OpenAPI document and the console's files answer HEAD too.
+    for path in ["/v1/openapi.json", "/", "/console/console.js"] {
+        let r = request("HEAD", path, "");
+        assert!(r.starts_with("HTTP/1.1 200"), "{path}: {r}");
+        assert!(r.ends_with("\r\n\r\n"), "{path}: {r:?}");
+    }
     let r = request(
         "PATCH",
         "/v1/hosts",

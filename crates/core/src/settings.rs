@@ -56,8 +56,9 @@ pub struct DatabaseSettings {
     /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`); absent: the home's
     /// `certherd.db`. `--database` and `CERTHERD_DATABASE_URL` take precedence.
     pub url: Option<String>,
-    /// The most database connections one `certherd server` opens, its lifecycle loop's
-    /// included (from 1 to 32); requests wait for a free one. Default: 8 on PostgreSQL
+    /// The most database connections one `certherd server` opens (from 2 to 32): one is
+    /// kept for the lifecycle lease and `/v1/health`, the others serve requests and the
+    /// lifecycle loop; requests wait for a free one. Default: 8 on PostgreSQL
     /// (three servers stay well under its default `max_connections` of 100), 32 on SQLite.
     pub max_connections: Option<u32>,
 }
@@ -86,10 +87,10 @@ impl DatabaseSettings {
         match self.max_connections {
             None if postgres => Ok(Self::DEFAULT_POSTGRES_CONNECTIONS),
             None => Ok(Self::DEFAULT_SQLITE_CONNECTIONS),
-            Some(n) if (1..=Self::MOST_CONNECTIONS).contains(&n) => Ok(n),
+            Some(n) if (2..=Self::MOST_CONNECTIONS).contains(&n) => Ok(n),
             Some(_) => Err(Error::Setting {
                 field: "database.max_connections",
-                expected: "a number of connections from 1 to 32",
+                expected: "a number of connections from 2 (one for requests, one for the lifecycle lease and health) to 32",
             }),
         }
     }
@@ -101,9 +102,9 @@ impl DatabaseSettings {
 pub struct CrlSettings {
     /// The plain-HTTP URL of the CRL (`http://HOST:PORT/crl/ca.crl`, what `certherd server
     /// --crl-listen` serves). Newly issued certificates carry, as their CRL Distribution
-    /// Point, this URL with its last path segment replaced by their issuing CA's CRL file
-    /// (`root.crl`, `root-20261125190957.crl`; see [`CrlPolicy::url_for`]). None: no
-    /// distribution point.
+    /// Point, this URL with `ca.crl` replaced by their issuing CA's CRL file (`root.crl`,
+    /// `root-20261125190957.crl`); another URL as it is (see [`CrlPolicy::url_for`]).
+    /// None: no distribution point.
     pub url: Option<String>,
     /// How long a CRL is valid: its nextUpdate is its thisUpdate plus this (default 7d,
     /// from 1h to 365d). A new CRL is published at half of it, and at every revocation.
@@ -123,14 +124,19 @@ impl CrlPolicy {
     /// The default validity of a CRL: a week.
     pub const DEFAULT_NEXT_UPDATE: Span = Span::days(7);
 
-    /// The distribution point of the CRL file `file` (`root.crl`): the URL with its last
-    /// path segment replaced by `file`, so every CA's CRL sits beside the others (the
-    /// server serves each at `/crl/FILE`). None without a URL.
+    /// The distribution point of the CRL file `file` (`root.crl`). A URL naming certherd's
+    /// own layout (its last path segment `ca.crl`, or a directory ending in `/`) gets that
+    /// segment replaced by `file`, so every CA's CRL sits beside the others as the server
+    /// serves them (`/crl/FILE`). Any other URL (a mirror the operator publishes, say
+    /// `http://pki.example.com/certherd.crl`, or one with a query) is used as it is: only
+    /// the operator knows what it serves. None without a URL.
     pub fn url_for(&self, file: &str) -> Option<String> {
         let url = self.url.as_deref()?;
         // A checked URL has a '/' after its host: the base is up to the last one.
-        let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-        Some(format!("{base}/{file}"))
+        match url.rsplit_once('/') {
+            Some((base, "" | "ca.crl")) if !url.contains('?') => Some(format!("{base}/{file}")),
+            _ => Some(url.to_owned()),
+        }
     }
 
     /// Whether a CRL issued at `this_update` is due for replacement at `now`: from half its
@@ -677,6 +683,7 @@ mod server_tests {
         assert_eq!(toml("2").unwrap(), 2);
         assert_eq!(toml("32").unwrap(), 32);
         assert!(toml("0").is_err());
+        assert!(toml("1").is_err());
         assert!(toml("33").is_err());
     }
 
@@ -710,6 +717,12 @@ mod server_tests {
             ),
             ("http://mgmt/", "http://mgmt/root-1.crl"),
             ("http://mgmt/pki/x/ca.crl", "http://mgmt/pki/x/root-1.crl"),
+            // Not certherd's layout: the operator's URL as it is.
+            (
+                "http://pki.example.com/certherd.crl",
+                "http://pki.example.com/certherd.crl",
+            ),
+            ("http://h/get?f=/x/ca.crl", "http://h/get?f=/x/ca.crl"),
         ] {
             let s = CrlSettings {
                 url: Some(url.into()),

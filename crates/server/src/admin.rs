@@ -505,10 +505,14 @@ fn host_row(node: &Node<HomeStore>, h: &certherd_core::Host) -> Result<proto::Ho
 }
 
 /// The named host, which must exist (404), and must have joined when `joined`.
+/// The host named `name`, whatever its case (404 when there is none).
 fn known_host(node: &Node<HomeStore>, name: &str) -> Result<certherd_core::Host, Refused> {
-    node.store()
-        .host(name)
+    let stored = node.fleet().stored_name(name).map_err(|e| refusal(&e))?;
+    stored
+        .map(|n| node.store().host(&n))
+        .transpose()
         .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?
+        .flatten()
         .ok_or_else(|| (ErrorCode::NotFound, format!("no host named '{name}'")))
 }
 
@@ -559,9 +563,9 @@ fn operate(
                 return Err(unprocessable("token_ttl_hours must be from 1 to 720"));
             }
             if node
-                .store()
-                .host(&req.name.to_ascii_lowercase())
-                .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?
+                .fleet()
+                .stored_name(&req.name)
+                .map_err(|e| refusal(&e))?
                 .is_some()
             {
                 return Err((
@@ -751,14 +755,18 @@ fn operate(
                 .store()
                 .crls()
                 .map_err(|e| refusal(&certherd_ca::Error::Store(e)))?;
-            let rows = crls
+            // A stored CRL that no longer decodes is the server's problem, not the
+            // caller's: logged and left out, the others listed.
+            let rows: Vec<_> = crls
                 .iter()
-                .map(|c| {
-                    certherd_x509::CrlInfo::from_der(&c.der)
-                        .map(|info| crate::rows::crl_row(&info, c.added_at))
-                        .map_err(|e| refusal(&certherd_ca::Error::X509(e)))
+                .filter_map(|c| match certherd_x509::CrlInfo::from_der(&c.der) {
+                    Ok(info) => Some(crate::rows::crl_row(&info, c.added_at)),
+                    Err(e) => {
+                        eprintln!("certherd server: a stored CRL does not decode, not listed: {e}");
+                        None
+                    }
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect();
             ok(&rows)
         }
         Op::CrlAdd => {

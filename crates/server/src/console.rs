@@ -55,8 +55,9 @@ pub(crate) enum Refusal {
     /// or gone since the login, with the code the admin API refuses it with): the
     /// session is ended. 401.
     Withdrawn(ErrorCode),
-    /// Whether the session's credential still holds could not be read (the store
-    /// failed): the session is kept. 500.
+    /// Whether the session's credential still holds could not be read (the database did
+    /// not answer, or failed): the session is kept. 503, as every request the database
+    /// cannot serve.
     Unavailable,
 }
 
@@ -82,7 +83,10 @@ impl Refusal {
                 },
                 "the admin credential that opened this console session was revoked or has expired; the session is ended: log in again with a valid one".into(),
             ),
-            Self::Unavailable => (ErrorCode::Internal, crate::INTERNAL.to_owned()),
+            Self::Unavailable => (
+                ErrorCode::Unavailable,
+                "the console session's credential cannot be checked now (the database does not answer); try again".into(),
+            ),
         }
     }
 }
@@ -176,7 +180,10 @@ impl Sessions {
     pub fn vet(&mut self, id: &str, verdict: Option<Result<(), ErrorCode>>) -> Result<(), Refusal> {
         match verdict {
             Some(Ok(())) => Ok(()),
-            Some(Err(ErrorCode::Internal)) | None => Err(Refusal::Unavailable),
+            // The server's failure, not the credential's: the session is kept.
+            Some(Err(ErrorCode::Internal | ErrorCode::Unavailable)) | None => {
+                Err(Refusal::Unavailable)
+            }
             Some(Err(code)) => {
                 self.held.remove(id);
                 Err(Refusal::Withdrawn(code))
@@ -378,10 +385,10 @@ mod tests {
             assert_eq!(s.vet(&id, Some(Ok(()))), Ok(()));
             // The store could not be read: refused, the session kept.
             assert_eq!(s.vet(&id, None), Err(Refusal::Unavailable));
-            assert_eq!(
-                s.vet(&id, Some(Err(ErrorCode::Internal))),
-                Err(Refusal::Unavailable)
-            );
+            for failure in [ErrorCode::Internal, ErrorCode::Unavailable] {
+                assert_eq!(s.vet(&id, Some(Err(failure))), Err(Refusal::Unavailable));
+            }
+            assert_eq!(Refusal::Unavailable.answer().0, ErrorCode::Unavailable);
             assert!(s.check(&id, false, None, T0).is_ok());
             let refused = s.vet(&id, Some(Err(code)));
             assert_eq!(refused, Err(Refusal::Withdrawn(code)));
@@ -393,7 +400,7 @@ mod tests {
             assert_eq!(answer.status(), 401, "{code:?}");
         }
         assert_eq!(s.len(), 0);
-        assert_eq!(Refusal::Unavailable.answer().0.status(), 500);
+        assert_eq!(Refusal::Unavailable.answer().0.status(), 503);
     }
 
     #[test]

@@ -138,6 +138,10 @@ struct Shared {
     leadership: Option<Arc<std::sync::Mutex<lifecycle::Leadership>>>,
     /// The nodes (database connections) requests take theirs from.
     open: Arc<Pool>,
+    /// One database thread of its own for the lifecycle lease and `/v1/health`, so that
+    /// neither waits behind requests (a lease renewal queued behind a burst could let the
+    /// lease run out and the loop move for nothing).
+    lane: Arc<Pool>,
     /// `sqlite` or `postgresql`.
     database_backend: &'static str,
     audit: AuditSink,
@@ -149,6 +153,17 @@ struct Shared {
     sessions: std::sync::Mutex<console::Sessions>,
     /// Failed authentications per source (console logins, bearer tokens).
     auth_failures: std::sync::Mutex<auth_limit::AuthFailures>,
+    /// The last database check of `/v1/health`, answered to callers that come while
+    /// another check runs.
+    health: HealthCache,
+}
+
+/// `/v1/health`'s database checks: one at a time, whatever the number of callers (health
+/// answers anyone; a flood of it must not keep the lane, and so the lifecycle lease, busy).
+#[derive(Default)]
+struct HealthCache {
+    last: std::sync::Mutex<Option<proto::DatabaseState>>,
+    checking: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -240,9 +255,35 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Whether the database answers a `SELECT 1` on a pooled connection within
 /// [`HEALTH_TIMEOUT`], and the pool's figures.
 async fn database_state(shared: &Shared) -> proto::DatabaseState {
+    use std::sync::atomic::Ordering;
+    // Another caller is checking: the answer of the check before it will do.
+    if shared.health.checking.swap(true, Ordering::SeqCst) {
+        if let Some(state) = shared.health.last.lock().ok().and_then(|l| l.clone()) {
+            return state;
+        }
+    }
+    // Cleared however this ends: a caller that hangs up drops this future mid-check.
+    struct Checking<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Checking<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::SeqCst);
+        }
+    }
+    let _checking = Checking(&shared.health.checking);
+    let state = check_database(shared).await;
+    if let Ok(mut l) = shared.health.last.lock() {
+        *l = Some(state.clone());
+    }
+    state
+}
+
+/// One check of the database for [`database_state`].
+async fn check_database(shared: &Shared) -> proto::DatabaseState {
+    // The ping waits at most HEALTH_TIMEOUT for the lane's thread and as long again for
+    // the database: past both, the database (or the network to it) is not answering.
     let check = tokio::time::timeout(
-        HEALTH_TIMEOUT,
-        shared.open.run_within(HEALTH_TIMEOUT, || {
+        HEALTH_TIMEOUT * 2 + Duration::from_millis(500),
+        shared.lane.run_within(HEALTH_TIMEOUT, || {
             // A connection lost since its last use is found out here: once more on a new
             // one, and every other thread's is opened anew too.
             let mut outcome = Ok(());
@@ -269,17 +310,24 @@ async fn database_state(shared: &Shared) -> proto::DatabaseState {
         Ok(Ok(Ok(()))) => None,
         Ok(Ok(Err(e))) => Some(e),
         Ok(Err((_, m))) => Some(m),
-        Err(_) => Some(format!("no answer within {}s", HEALTH_TIMEOUT.as_secs())),
+        Err(_) => Some(format!(
+            "no answer within {}s",
+            (HEALTH_TIMEOUT * 2).as_secs()
+        )),
     };
+    // The cause (the database's address, its user, the driver's words) goes to the log;
+    // health answers anyone, so it says only that the database does not answer.
     if let Some(e) = &error {
         eprintln!("certherd server: health: the database is not reachable: {e}");
     }
     proto::DatabaseState {
         reachable: error.is_none(),
         backend: shared.database_backend.to_owned(),
-        max_connections: u32::try_from(shared.open.max()).unwrap_or(u32::MAX),
-        open_connections: u32::try_from(shared.open.open_now()).unwrap_or(u32::MAX),
-        error,
+        max_connections: u32::try_from(shared.open.max() + shared.lane.max()).unwrap_or(u32::MAX),
+        open_connections: u32::try_from(shared.open.open_now() + shared.lane.open_now())
+            .unwrap_or(u32::MAX),
+        error: error
+            .map(|_| "the database does not answer (the cause is in the server's log)".to_owned()),
     }
 }
 
@@ -525,11 +573,13 @@ async fn route(
             return refuse(code, message);
         }
     }
-    if parts.method == Method::GET && path == proto::admin::OPENAPI {
+    // HEAD is GET without the body (hyper leaves the body out of a HEAD's answer).
+    let reads = parts.method == Method::GET || parts.method == Method::HEAD;
+    if reads && path == proto::admin::OPENAPI {
         conn.set(conns::Phase::Working);
         return reply(StatusCode::OK, admin::openapi_text().to_owned());
     }
-    if parts.method == Method::GET {
+    if reads {
         if let Some(page) = console::file(&path) {
             conn.set(conns::Phase::Working);
             return page;
@@ -1352,16 +1402,24 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     let database_backend = node.store().backend();
     let location = node.store().location();
     drop(node);
+    // One connection of the bound is the lane's (the lease and health), the rest serve.
     let pool = Pool::start(
         config.open.clone(),
         config.settings_stamp.clone(),
-        config.database_connections,
+        config.database_connections.saturating_sub(1).max(1),
+        DATABASE_WAIT,
+    )
+    .map_err(|e| Error::Setup(format!("cannot start the database threads: {e}")))?;
+    let lane = Pool::start(
+        config.open.clone(),
+        config.settings_stamp.clone(),
+        1,
         DATABASE_WAIT,
     )
     .map_err(|e| Error::Setup(format!("cannot start the database threads: {e}")))?;
     eprintln!(
-        "certherd server: database {location} ({database_backend}), at most {} connections",
-        pool.max()
+        "certherd server: database {location} ({database_backend}), at most {} connections (one of them for the lifecycle lease and health)",
+        pool.max() + lane.max()
     );
     let limits = config.limits;
     let cap = fitted_cap(limits.max_connections, raise_open_files());
@@ -1379,6 +1437,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     let shared = Arc::new(Shared {
         leadership: leadership.clone(),
         open: pool.clone(),
+        lane: lane.clone(),
         database_backend,
         audit: config.audit.clone(),
         clock: config.clock.clone(),
@@ -1390,6 +1449,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         refusal_interval: limits.refusal_interval,
         sessions: std::sync::Mutex::new(console::Sessions::default()),
         auth_failures: std::sync::Mutex::new(auth_limit::AuthFailures::new()),
+        health: HealthCache::default(),
     });
     // Never more than the cap (which the open-file limit may have lowered).
     let per_address = usize::try_from(limits.max_connections_per_address)
@@ -1479,9 +1539,10 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             }
         });
         if let (Some((every, via)), Some(leadership)) = (config.lifecycle, leadership.clone()) {
-            // The lease: taken or renewed every third of its length, on its own task so
-            // that a long tick never lets it run out.
-            let open = pool.clone();
+            // The lease: taken or renewed every third of its length, on its own task and
+            // database thread so that neither a long tick nor a burst of requests lets it
+            // run out.
+            let open = lane.clone();
             let held = leadership.clone();
             let renew_every = held.lock().map(|l| l.renew_every()).unwrap_or(Duration::from_secs(5));
             tokio::spawn(async move {
