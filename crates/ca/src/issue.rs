@@ -719,6 +719,27 @@ impl<S: Store> Node<S> {
                 });
             }
         }
+        // While a rotation is in progress the retiring CA still signs what has not been
+        // reissued yet (hosts poll with its chain): it and its root stay until it retires.
+        if let Some(alias) = self.store.meta(crate::node::keys::CA_RETIRING)? {
+            let retiring: EntryRef = format!("{}/{alias}", StoreName::CA).parse()?;
+            if &retiring == r {
+                return Err(Error::Protected {
+                    entry: r.to_string(),
+                    why: "this is the retiring CA until the rotation retires it; finish the rotation with `certherd ca rotate`",
+                });
+            }
+            if let Some(old) = self.store.entry(&retiring)? {
+                let root = old.chain.last().unwrap_or(&old.cert);
+                let root_sha = certherd_x509::hex(&certherd_x509::sha256(root));
+                if r.store.as_str() == StoreName::TRUSTED_ROOTS && e.meta.sha256 == root_sha {
+                    return Err(Error::Protected {
+                        entry: r.to_string(),
+                        why: "this root anchors the retiring CA until the rotation retires it; finish the rotation with `certherd ca rotate` (a running `certherd server` finishes it once every host has renewed)",
+                    });
+                }
+            }
+        }
         self.commit(&[
             Change::DeleteEntry(r.clone()),
             self.audit("delete", r, format!("serial {}", e.meta.serial)),

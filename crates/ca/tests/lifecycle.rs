@@ -368,6 +368,48 @@ fn an_interrupted_rotation_resumes_and_never_leaves_an_untrusted_signer() {
 }
 
 #[test]
+fn the_retiring_root_and_ca_stay_until_the_rotation_retires_them() {
+    let (_d, _clock, mut node) = node();
+    let old_ca = node.ca_summary().unwrap().entry.unwrap();
+    let old_root = certherd_x509::hex(&certherd_x509::sha256(&node.ca_root().unwrap()));
+    // A rotation left staged: the new root signs, the old one is retiring.
+    node.set_fault_hook(std::rc::Rc::new(|p: &str| {
+        if p == "rotate.new-root" {
+            panic!("injected crash at {p}");
+        }
+    }));
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.ca_rotate()));
+    assert!(crashed.is_err());
+    node.set_fault_hook(std::rc::Rc::new(|_: &str| {}));
+    assert_eq!(node.ca_summary().unwrap().retiring, Some(old_ca.clone()));
+    let trusted = node.trust_list().unwrap();
+    assert_eq!(trusted.len(), 2);
+    // Removing the old root (by a fingerprint prefix or as an entry) is refused, as is
+    // deleting the retiring CA: what it signed must keep validating until reissued.
+    let refused = node.trust_remove(&old_root[..12]).unwrap_err();
+    assert!(
+        matches!(&refused, certherd_ca::Error::Protected { .. })
+            && refused.to_string().contains("anchors the retiring CA")
+            && refused.to_string().contains("certherd ca rotate"),
+        "{refused}"
+    );
+    let old_trust = trusted.iter().find(|m| m.sha256 == old_root).unwrap();
+    assert!(matches!(
+        node.delete(&old_trust.entry),
+        Err(certherd_ca::Error::Protected { .. })
+    ));
+    assert!(matches!(
+        node.delete(&old_ca),
+        Err(certherd_ca::Error::Protected { .. })
+    ));
+    assert_eq!(node.trust_list().unwrap(), trusted);
+    // Once the rotation retires it, the old root is gone without anyone removing it.
+    assert!(node.ca_rotate().unwrap().retired);
+    assert_eq!(node.trust_list().unwrap().len(), 1);
+    verify_all_against_trust(&node, node.now());
+}
+
+#[test]
 fn import_refuses_certificates_not_valid_at_the_instant() {
     let (_d, clock, mut node) = node();
     // A certificate from this node's own CA, exported, then imported at chosen dates.

@@ -391,6 +391,24 @@ fn every_endpoint_answers_an_admin_and_a_reader_may_only_read() {
     // confirmed it yet.
     let rotated = api.ok(a, "POST", "/v1/ca/rotate", None);
     assert_eq!(rotated["waiting_for"], json!(["esx1.example.test"]));
+    // The old root anchors the retiring CA until the rotation retires it: its removal is
+    // refused (422) and changes nothing.
+    let trust_before = api.ok(c, "GET", "/v1/trust", None);
+    let kept = api.call(a, "DELETE", &format!("/v1/trust/{fp}"), None);
+    assert_eq!(
+        (kept.status, kept.code()),
+        (422, "unprocessable"),
+        "{}",
+        kept.text
+    );
+    assert!(
+        kept.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("anchors the retiring CA")),
+        "{}",
+        kept.text
+    );
+    assert_eq!(api.ok(c, "GET", "/v1/trust", None), trust_before);
 
     // A reader reads, and is refused every change (403 reader_only), audited by name.
     let r = Auth::Bearer(&reader);
