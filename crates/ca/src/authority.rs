@@ -5,7 +5,7 @@ use certherd_store::{Change, Store};
 use certherd_x509::{CertInfo, CertSpec, CertificateDer, Eku, Purpose, Role, VerifyInput};
 
 use crate::init::trust_alias;
-use crate::issue::Renewed;
+use crate::issue::{Renewed, SkipReason, Skipped};
 use crate::node::{keys, SigningCa};
 use crate::{Error, Node};
 
@@ -35,6 +35,10 @@ pub struct RotationReport {
     pub new_sha256: String,
     /// Every reissued entry.
     pub reissued: Vec<Renewed>,
+    /// Entries issued by the old CA left as they are: revoked ones (a CRL of the home
+    /// lists them) stay revoked, and do not keep the old root from retiring; renewing one
+    /// is the admin's decision (`cert renew STORE/ALIAS`).
+    pub skipped: Vec<Skipped>,
     /// Whether the old root was retired (no entry issued by it remains).
     pub retired: bool,
     /// The old CA entry.
@@ -163,6 +167,7 @@ impl<S: Store> Node<S> {
                 new_ca: current.alias.clone(),
                 new_sha256: current.sha256.clone(),
                 reissued: Vec::new(),
+                skipped: Vec::new(),
                 retired: false,
                 old_ca: old_alias,
                 waiting_for,
@@ -198,10 +203,22 @@ impl<S: Store> Node<S> {
         };
         let mut reissued = Vec::new();
         // Host certificates' keys live on the hosts: they renew at their next poll.
-        for r in issued_by_old(self)?
+        let to_reissue: Vec<EntryRef> = issued_by_old(self)?
             .into_iter()
             .filter(|r| r.store != fleet_hosts)
-        {
+            .collect();
+        // A revoked entry is not brought back to life under the new root: it stays
+        // revoked (on the old CA's CRL, which stays held) and is reported as skipped.
+        let revoked = self.revocations().revoked_among(&to_reissue)?;
+        let skipped: Vec<Skipped> = to_reissue
+            .iter()
+            .filter(|r| revoked.contains(*r))
+            .map(|r| Skipped {
+                entry: r.clone(),
+                reason: SkipReason::Revoked,
+            })
+            .collect();
+        for r in to_reissue.into_iter().filter(|r| !revoked.contains(r)) {
             let (result, backup) = match self.renew(&r) {
                 Ok((issued, b)) => (Ok(issued), Some(b)),
                 Err(e) => (Err(e.to_string()), None),
@@ -212,7 +229,10 @@ impl<S: Store> Node<S> {
                 backup,
             });
         }
-        let remaining = issued_by_old(self)?;
+        let remaining: Vec<EntryRef> = issued_by_old(self)?
+            .into_iter()
+            .filter(|r| !revoked.contains(r))
+            .collect();
         let retired = remaining.is_empty();
         if retired {
             let trust_store: StoreName = StoreName::TRUSTED_ROOTS.parse()?;
@@ -233,7 +253,14 @@ impl<S: Store> Node<S> {
             changes.push(self.audit(
                 "ca-retire",
                 &old_alias,
-                format!("no entry issued by it remains; kept as {backup}"),
+                if skipped.is_empty() {
+                    format!("no entry issued by it remains; kept as {backup}")
+                } else {
+                    format!(
+                        "no entry issued by it remains but {} revoked one(s); kept as {backup}",
+                        skipped.len()
+                    )
+                },
             ));
             self.commit(&changes)?;
         }
@@ -242,6 +269,7 @@ impl<S: Store> Node<S> {
             new_ca: current.alias.clone(),
             new_sha256: current.sha256.clone(),
             reissued,
+            skipped,
             retired,
             old_ca: old_alias,
             waiting_for: Vec::new(),

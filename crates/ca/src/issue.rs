@@ -120,6 +120,10 @@ impl std::fmt::Display for Skipped {
                 "not imported (any more); `certherd cert renew {e}` renews it"
             ),
             SkipReason::Gone => f.write_str("deleted before its turn came"),
+            SkipReason::Revoked => write!(
+                f,
+                "revoked; renewing it is the admin's decision: `certherd cert renew {e}` (a new key and serial) or `certherd cert delete {e}`"
+            ),
         }
     }
 }
@@ -147,6 +151,9 @@ pub enum SkipReason {
     NotImported,
     /// Deleted before its turn came.
     Gone,
+    /// A CRL of the home lists its certificate: only a renewal named by hand (`cert renew
+    /// STORE/ALIAS`) replaces it.
+    Revoked,
 }
 
 impl SkipReason {
@@ -161,6 +168,7 @@ impl SkipReason {
             Self::NotDue => "not-due",
             Self::NotImported => "not-imported",
             Self::Gone => "gone",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -464,6 +472,14 @@ impl<S: Store> Node<S> {
             Ok(e) => e,
             Err(skip) => return Ok(skip),
         };
+        // A bulk renewal leaves a revoked entry revoked (it may have been revoked since
+        // the plan was made): renewing it is the admin's decision, named by hand.
+        if guard.is_some_and(
+            |g| matches!(g.op, Bulk::Renew(sel) if !matches!(sel, RenewSelection::One(_))),
+        ) && self.revocations().revocation_of(&old.cert)?.is_some()
+        {
+            return Ok(Step::Skip(SkipReason::Revoked));
+        }
         if r.store.is_backup() {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
@@ -612,6 +628,18 @@ impl<S: Store> Node<S> {
                     reason,
                 }),
             }
+        }
+        // Revoked entries stay revoked: only `cert renew STORE/ALIAS` renews one.
+        let revoked = self.revocations().revoked_among(&plan.targets)?;
+        if !revoked.is_empty() {
+            let (keep, left): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.targets)
+                .into_iter()
+                .partition(|r| !revoked.contains(r));
+            plan.targets = keep;
+            plan.skipped.extend(left.into_iter().map(|entry| Skipped {
+                entry,
+                reason: SkipReason::Revoked,
+            }));
         }
         Ok(plan)
     }

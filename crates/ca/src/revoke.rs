@@ -569,6 +569,31 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
             .find_map(|c| certherd_x509::find_revoked(&c.der, cert_der)))
     }
 
+    /// The entries among `refs` whose current certificate a CRL of the home lists (see
+    /// [`Self::revocation_of`]); the CRLs are read once, and no entry is read when the
+    /// home holds none.
+    pub(crate) fn revoked_among<'a>(
+        &self,
+        refs: impl IntoIterator<Item = &'a EntryRef>,
+    ) -> Result<std::collections::HashSet<EntryRef>, Error> {
+        let crls = self.node.store().crls()?;
+        let mut out = std::collections::HashSet::new();
+        if crls.is_empty() {
+            return Ok(out);
+        }
+        for r in refs {
+            if let Some(e) = self.node.store().entry(r)? {
+                if crls
+                    .iter()
+                    .any(|c| certherd_x509::find_revoked(&c.der, &e.cert).is_some())
+                {
+                    out.insert(r.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The signing CA's current CRL (DER), published first if it has none yet or it is due.
     pub fn current_crl(&mut self) -> Result<Vec<u8>, Error>
     where

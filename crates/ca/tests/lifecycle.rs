@@ -409,6 +409,114 @@ fn the_retiring_root_and_ca_stay_until_the_rotation_retires_them() {
     verify_all_against_trust(&node, node.now());
 }
 
+/// Issues `svc/ALIAS` under the service profile.
+fn service(node: &mut Node<HomeStore>, alias: &str) -> EntryRef {
+    let e = r(&format!("svc/{alias}"));
+    node.issue(&IssueRequest {
+        profile: "service".into(),
+        entry: e.clone(),
+        common_name: None,
+        names: vec![format!("{alias}.example.test")],
+        key_algo: None,
+    })
+    .unwrap();
+    e
+}
+
+/// The open alarms, as `kind subject`.
+fn open_alarms(node: &Node<HomeStore>) -> Vec<String> {
+    node.alarms()
+        .alarm_history()
+        .unwrap()
+        .iter()
+        .filter(|a| a.is_open())
+        .map(|a| format!("{} {}", a.kind, a.subject))
+        .collect()
+}
+
+#[test]
+fn a_rotation_and_bulk_renewals_leave_revoked_entries_revoked() {
+    let (_d, clock, mut node) = node();
+    let gone = service(&mut node, "gone");
+    let kept = service(&mut node, "kept");
+    let revoked_serial = node.show(&gone).unwrap().0.meta.serial;
+    node.revocations_mut()
+        .revoke(
+            &gone,
+            certherd_x509::RevocationReason::KeyCompromise,
+            "test",
+        )
+        .unwrap();
+    node.alarms_mut().evaluate_alarms().unwrap();
+    assert!(open_alarms(&node).contains(&"revoked svc/gone".to_owned()));
+
+    // Bulk renewals leave it alone, reporting why; it stays as it was.
+    for sel in [
+        RenewSelection::All,
+        RenewSelection::Profile("service".into()),
+    ] {
+        let plan = node.plan_renewal(&sel).unwrap();
+        assert!(!plan.targets.contains(&gone), "{:?}", plan.targets);
+        assert!(plan.targets.contains(&kept));
+        let skip = plan.skipped.iter().find(|s| s.entry == gone).unwrap();
+        assert_eq!(skip.reason, certherd_ca::SkipReason::Revoked);
+        assert!(skip.to_string().contains("cert renew svc/gone"), "{skip}");
+    }
+    // Due at the end of its life: `cert renew --due` leaves it alone all the same.
+    clock.advance(Duration::days(3000));
+    assert!(!node
+        .select_for_renewal(&RenewSelection::Due)
+        .unwrap()
+        .contains(&gone));
+    // A bulk run given it anyway (revoked after its plan was made) skips it at its turn.
+    let mut steps = Vec::new();
+    node.run_bulk(
+        &certherd_ca::Bulk::Renew(RenewSelection::All),
+        std::slice::from_ref(&gone),
+        None,
+        &mut |s| steps.push(s),
+    )
+    .unwrap();
+    assert!(matches!(
+        steps.as_slice(),
+        [certherd_ca::BulkStep::Skipped(s)] if s.reason == certherd_ca::SkipReason::Revoked
+    ));
+    assert_eq!(node.show(&gone).unwrap().0.meta.serial, revoked_serial);
+    clock.set(START + Duration::days(100));
+
+    // The rotation reissues everything else, skips the revoked entry (reported), and
+    // the old root still retires: the revoked entry needs no trust to stay revoked.
+    let report = node.ca_rotate().unwrap();
+    let reissued: Vec<String> = report
+        .reissued
+        .iter()
+        .map(|x| x.entry.to_string())
+        .collect();
+    assert!(reissued.contains(&"svc/kept".to_owned()), "{reissued:?}");
+    assert!(!reissued.contains(&"svc/gone".to_owned()), "{reissued:?}");
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].entry, gone);
+    assert_eq!(report.skipped[0].reason, certherd_ca::SkipReason::Revoked);
+    assert!(report.retired);
+    let (view, _, _) = node.show(&gone).unwrap();
+    assert_eq!(view.meta.serial, revoked_serial);
+    assert_eq!(view.status, Status::Revoked);
+    assert!(node
+        .revocations()
+        .revocation_of(&node.store().entry(&gone).unwrap().unwrap().cert)
+        .unwrap()
+        .is_some());
+    // Its alarm stays open while it is revoked.
+    node.alarms_mut().evaluate_alarms().unwrap();
+    assert!(open_alarms(&node).contains(&"revoked svc/gone".to_owned()));
+
+    // Renewing it by hand is the admin's decision, and clears the alarm.
+    node.renew(&gone).unwrap();
+    assert_ne!(node.show(&gone).unwrap().0.meta.serial, revoked_serial);
+    node.alarms_mut().evaluate_alarms().unwrap();
+    assert!(!open_alarms(&node).contains(&"revoked svc/gone".to_owned()));
+}
+
 #[test]
 fn import_refuses_certificates_not_valid_at_the_instant() {
     let (_d, clock, mut node) = node();

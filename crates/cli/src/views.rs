@@ -470,6 +470,7 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
             "waiting_for": r.waiting_for,
             "ordered": r.ordered,
             "reissued": r.reissued.iter().map(|e| json!({"entry": e, "ok": error_of(e).is_none(), "error": error_of(e)})).collect::<Vec<_>>(),
+            "skipped": r.skipped.iter().map(|s| json!({"entry": s.entry, "reason": s.reason, "detail": s.detail})).collect::<Vec<_>>(),
         })),
         Output::Table => {
             outln!(
@@ -482,6 +483,9 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
                     None => outln!("  reissued {e}"),
                     Some(err) => outln!("  FAILED   {e}: {err}"),
                 }
+            }
+            for s in &r.skipped {
+                outln!("  skipped  {}: {}", s.entry, s.detail);
             }
             if !r.waiting_for.is_empty() {
                 outln!(
@@ -498,7 +502,11 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
                 );
             }
             if r.retired {
-                outln!("old CA {} retired: nothing issued by it remains; its root is no longer trusted", r.old_ca);
+                if r.skipped.is_empty() {
+                    outln!("old CA {} retired: nothing issued by it remains; its root is no longer trusted", r.old_ca);
+                } else {
+                    outln!("old CA {} retired: nothing issued by it remains but {} revoked entr{} left as {}; its root is no longer trusted", r.old_ca, r.skipped.len(), if r.skipped.len() == 1 { "y" } else { "ies" }, if r.skipped.len() == 1 { "it is" } else { "they are" });
+                }
             } else if !r.waiting_for.is_empty() || !r.ordered.is_empty() {
                 outln!(
                     "old CA {} stays trusted until every host has renewed",

@@ -686,9 +686,24 @@ fn rotation_keeps_every_certificate_trusted() {
     let env = Env::new();
     env.init();
     env.ok(&["service", "add", "vpxd"]);
+    // A revoked entry is not reissued: the rotation says so, and it stays revoked.
+    env.ok(&["service", "add", "gone"]);
+    env.ok(&["cert", "revoke", "gone/gone", "--reason", "keyCompromise"]);
+    let revoked = env.json(&["cert", "show", "gone/gone", "--output", "json"]);
     let old_root = env.ok(&["ca", "export"]);
     let out = env.ok(&["ca", "rotate"]);
     assert!(out.contains("retired"), "{out}");
+    assert!(!out.contains("reissued gone/gone"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("  skipped  gone/gone: revoked;")
+                && l.contains("`certherd cert renew gone/gone`")),
+        "{out}"
+    );
+    assert!(out.contains("but 1 revoked entry left as it is"), "{out}");
+    let after = env.json(&["cert", "show", "gone/gone", "--output", "json"]);
+    assert_eq!(after["serial"], revoked["serial"]);
+    assert_eq!(after["status"], "revoked", "{after}");
     let new_root = env.write("new-root.pem", env.ok(&["ca", "export"]));
     assert_ne!(old_root, std::fs::read_to_string(&new_root).unwrap());
     for e in ["machine-ssl/machine", "sts/sts-signing", "vpxd/vpxd"] {

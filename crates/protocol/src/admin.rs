@@ -373,6 +373,10 @@ pub struct RotationAnswer {
     /// Entries of `reissued` that could not be reissued, and why.
     #[serde(default)]
     pub failed: Vec<ReissueFailure>,
+    /// Entries issued by the old CA that were not reissued on purpose (revoked ones stay
+    /// revoked), and why.
+    #[serde(default)]
+    pub skipped: Vec<ReissueSkip>,
     /// Whether the old root was retired.
     pub retired: bool,
     /// Hosts that have not confirmed the new root yet (call again once they have).
@@ -388,6 +392,17 @@ pub struct ReissueFailure {
     pub entry: String,
     /// Why it failed.
     pub error: String,
+}
+
+/// An entry a CA rotation step left as it is on purpose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReissueSkip {
+    /// The entry (`STORE/ALIAS`).
+    pub entry: String,
+    /// Why, as a stable code (`revoked`).
+    pub reason: String,
+    /// Why, and what the admin may do, in words.
+    pub detail: String,
 }
 
 /// One expiry on the forecast's timeline.

@@ -62,8 +62,9 @@ impl std::fmt::Display for Event {
             ),
             Self::Rotation(r) => write!(
                 f,
-                "CA rotation: {} reissued, {} host(s) ordered to renew",
+                "CA rotation: {} reissued, {} revoked left as they are, {} host(s) ordered to renew",
                 r.reissued.len(),
+                r.skipped.len(),
                 r.ordered.len()
             ),
             Self::RotationFailed(e) => write!(f, "CA rotation step failed: {e}"),

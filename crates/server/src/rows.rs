@@ -155,6 +155,15 @@ pub fn rotation_answer(r: &RotationReport) -> api::RotationAnswer {
                 })
             })
             .collect(),
+        skipped: r
+            .skipped
+            .iter()
+            .map(|x| api::ReissueSkip {
+                entry: x.entry.to_string(),
+                reason: x.reason.code().to_owned(),
+                detail: x.to_string(),
+            })
+            .collect(),
         retired: r.retired,
         waiting_for: r.waiting_for.clone(),
         ordered: r.ordered.clone(),
