@@ -173,6 +173,30 @@ impl SkipReason {
     }
 }
 
+/// Why [`Node::renew_if_revoked`] failed: the revocation check, or the renewal of an
+/// entry found revoked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplaceRevokedError {
+    /// Whether the entry is revoked could not be checked (reading it or the CRLs failed,
+    /// such as with the database unreachable); nothing is known to be revoked.
+    #[error("cannot check whether {entry} is revoked: {error}")]
+    Check {
+        /// The entry.
+        entry: EntryRef,
+        /// What failed.
+        error: Box<Error>,
+    },
+    /// A CRL of the home lists the entry's certificate, and its renewal failed.
+    #[error("{entry} is revoked and could not be replaced: {error}")]
+    Renew {
+        /// The entry.
+        entry: EntryRef,
+        /// What failed.
+        error: Box<Error>,
+    },
+}
+
 /// One entry's outcome in a bulk run, reported as soon as it is committed.
 #[derive(Clone, Debug)]
 pub enum BulkStep {
@@ -429,15 +453,32 @@ impl<S: Store> Node<S> {
     /// Renews entry `r` (a server's own machine-ssl) when a CRL of the home lists its
     /// certificate: a new key and certificate, as [`Node::renew`]; `None` when it is not
     /// revoked (or gone). Fleet hosts' certificates are not for this: `host remove`
-    /// revokes them on purpose.
-    pub fn renew_if_revoked(&mut self, r: &EntryRef) -> Result<Option<Issued>, Error> {
-        let Some(e) = self.store.entry(r)? else {
+    /// revokes them on purpose. The error says whether the check or the renewal failed.
+    pub fn renew_if_revoked(
+        &mut self,
+        r: &EntryRef,
+    ) -> Result<Option<Issued>, ReplaceRevokedError> {
+        let check = |error: Error| ReplaceRevokedError::Check {
+            entry: r.clone(),
+            error: Box::new(error),
+        };
+        let Some(e) = self.store.entry(r).map_err(|e| check(e.into()))? else {
             return Ok(None);
         };
-        if self.revocations().revocation_of(&e.cert)?.is_none() {
+        if self
+            .revocations()
+            .revocation_of(&e.cert)
+            .map_err(check)?
+            .is_none()
+        {
             return Ok(None);
         }
-        self.renew(r).map(|(issued, _)| Some(issued))
+        self.renew(r)
+            .map(|(issued, _)| Some(issued))
+            .map_err(|error| ReplaceRevokedError::Renew {
+                entry: r.clone(),
+                error: Box::new(error),
+            })
     }
 
     /// The live entry `r` for one step of a renewal or reset, or the step's skip: gone

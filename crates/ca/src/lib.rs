@@ -66,7 +66,8 @@ pub use import::Imported;
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};
 pub use issue::{
-    Bulk, BulkStep, IssueRequest, Issued, Plan, RenewSelection, Renewed, SkipReason, Skipped,
+    Bulk, BulkStep, IssueRequest, Issued, Plan, RenewSelection, Renewed, ReplaceRevokedError,
+    SkipReason, Skipped,
 };
 pub use key_provider::{KeyProviders, KmipPlan};
 pub use layout::{Layout, LayoutError};

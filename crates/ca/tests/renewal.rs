@@ -36,10 +36,21 @@ impl Clock for TestClock {
 
 const START: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 
-/// A SQLite store that counts full listings of the backup store.
+/// A SQLite store that counts full listings of the backup store, and fails reading the
+/// CRLs or writing anything while told to (a database gone away).
 struct Counting {
     inner: HomeStore,
     backup_scans: Rc<Cell<usize>>,
+    fail_crls: Cell<bool>,
+    fail_writes: Cell<bool>,
+}
+
+fn unreachable() -> Error {
+    Error::Io {
+        action: "read",
+        path: "certherd.db".into(),
+        source: std::io::Error::other("connection closed"),
+    }
 }
 
 impl Store for Counting {
@@ -62,6 +73,9 @@ impl Store for Counting {
         self.inner.secret(name)
     }
     fn crls(&self) -> Result<Vec<CrlRecord>, Error> {
+        if self.fail_crls.get() {
+            return Err(unreachable());
+        }
         self.inner.crls()
     }
     fn revocations(&self) -> Result<Vec<certherd_store::RevocationRecord>, Error> {
@@ -107,6 +121,9 @@ impl Store for Counting {
         self.inner.undelivered()
     }
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {
+        if self.fail_writes.get() {
+            return Err(unreachable());
+        }
         self.inner.apply(changes)
     }
     fn take_lease(
@@ -139,6 +156,8 @@ fn node() -> (
     let store = Counting {
         inner: home.create().unwrap(),
         backup_scans: scans.clone(),
+        fail_crls: Cell::new(false),
+        fail_writes: Cell::new(false),
     };
     let mut node = Node::new(store, Box::new(clock.clone()), None, "certherd.toml").unwrap();
     node.init(&InitOptions {
@@ -414,4 +433,46 @@ fn reset_all_takes_every_imported_entry_under_its_profile() {
         [Some("host".to_owned()), Some("machine-ssl".to_owned())]
     );
     assert!(node.plan_reset().unwrap().targets.is_empty());
+}
+
+#[test]
+fn replacing_a_revoked_certificate_says_whether_the_check_or_the_renewal_failed() {
+    let (_d, _c, mut node, _) = node();
+    let machine = r("machine-ssl/machine");
+    assert!(node.renew_if_revoked(&machine).unwrap().is_none());
+    // The CRLs cannot be read: nothing is known to be revoked, and it says so.
+    node.store().fail_crls.set(true);
+    let e = node.renew_if_revoked(&machine).unwrap_err();
+    node.store().fail_crls.set(false);
+    assert!(
+        matches!(e, certherd_ca::ReplaceRevokedError::Check { .. }),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "cannot check whether machine-ssl/machine is revoked: read certherd.db: connection closed"
+    );
+    // Revoked, and the renewal cannot be written.
+    node.revocations_mut()
+        .revoke(
+            &machine,
+            certherd_x509::RevocationReason::KeyCompromise,
+            "test",
+        )
+        .unwrap();
+    node.store().fail_writes.set(true);
+    let e = node.renew_if_revoked(&machine).unwrap_err();
+    node.store().fail_writes.set(false);
+    assert!(
+        matches!(e, certherd_ca::ReplaceRevokedError::Renew { .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("machine-ssl/machine is revoked and could not be replaced: "),
+        "{e}"
+    );
+    // Then it is replaced.
+    assert!(node.renew_if_revoked(&machine).unwrap().is_some());
+    assert!(node.renew_if_revoked(&machine).unwrap().is_none());
 }

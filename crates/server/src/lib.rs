@@ -1509,9 +1509,9 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                             None
                         }
                         Ok(None) => None,
-                        Err(e) => Some(format!(
-                            "certherd server: {entry} is revoked and could not be replaced: {e}"
-                        )),
+                        // Says whether the check failed (nothing known to be revoked) or
+                        // the replacement of a revoked certificate did.
+                        Err(e) => Some(format!("certherd server: {e}")),
                     };
                     let Ok(held) = identity.current.read().map(|c| c.0.clone()) else {
                         return Ok(replaced);
