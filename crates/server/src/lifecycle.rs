@@ -62,9 +62,12 @@ impl std::fmt::Display for Event {
             ),
             Self::Rotation(r) => write!(
                 f,
-                "CA rotation: {} reissued, {} revoked left as they are, {} host(s) ordered to renew",
+                "CA rotation: {} reissued{}, {} host(s) ordered to renew",
                 r.reissued.len(),
-                r.skipped.len(),
+                match r.skipped.len() {
+                    0 => String::new(),
+                    n => format!(" ({n} revoked left as they are)"),
+                },
                 r.ordered.len()
             ),
             Self::RotationFailed(e) => write!(f, "CA rotation step failed: {e}"),
