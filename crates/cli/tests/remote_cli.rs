@@ -580,6 +580,11 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
         }
         panic!("a rotation refused for 5s");
     };
+    // A rotation leaves revoked entries revoked (the first step would skip them, the next
+    // one not see them): renewed by hand, as an admin decides, both steps take them.
+    for e in ["web/site", "web/other"] {
+        env.ok(&["cert", "renew", e]);
+    }
     let far = rotate(&|| remote.run("ops.token", None, &["ca", "rotate"]));
     let local = rotate(&|| env.run(&["ca", "rotate"]));
     assert_eq!((far.code, local.code), (0, 0), "{}", far.stderr);
