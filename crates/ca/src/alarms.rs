@@ -126,7 +126,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
     }
 
     /// Evaluates the inventory now: certificates crossing the 30, 14 and 7-day tiers or
-    /// expired, verified endpoints whose chain fails, and hosts silent past their
+    /// expired, live entries a CRL the home holds lists (`revoked`: the CA's own
+    /// revocations and the stored CRLs), verified endpoints and host certificates whose
+    /// chain fails for another reason (`chain-invalid`), and hosts silent past their
     /// heartbeat window (`[fleet] heartbeat_window`, default 5m); raises what is new, clears what
     /// no longer holds (a renewed certificate's old entry is in `backup` and raises
     /// nothing), and returns the changes.
