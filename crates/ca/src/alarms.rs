@@ -126,7 +126,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
     }
 
     /// Evaluates the inventory now: certificates crossing the 30, 14 and 7-day tiers or
-    /// expired, verified endpoints whose chain fails, and hosts silent past their
+    /// expired, live entries a CRL the home holds lists (`revoked`: the CA's own
+    /// revocations and the stored CRLs), verified endpoints and host certificates whose
+    /// chain fails for another reason (`chain-invalid`), and hosts silent past their
     /// heartbeat window (`[fleet] heartbeat_window`, default 5m); raises what is new, clears what
     /// no longer holds (a renewed certificate's old entry is in `backup` and raises
     /// nothing), and returns the changes.
@@ -137,6 +139,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
         let now = self.node.now();
         let entries = certherd_core::fold_copies(&self.node.store().entries(None)?).items;
         let mut conditions = expiry_conditions(&entries, now, &DEFAULT_TIERS);
+        let revoked = self.node.revoked_set()?;
         for w in self.node.store().watches(None)? {
             // A verified endpoint that a verifying client refuses; its dates raise the
             // expiry tiers instead.
@@ -154,8 +157,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
             }
         }
         // The fleet's host certificates are judged by the same inspection as everything
-        // else: a chain that no longer validates (revoked, its CA no longer trusted, a
-        // weak key...) is chain-invalid. Dates are the expiry tiers' business.
+        // else: a chain that no longer validates (an intermediate revoked, its CA no longer
+        // trusted, a weak key...) is chain-invalid. Dates are the expiry tiers' business,
+        // and a host certificate itself revoked is `revoked`'s.
         let hosts_store: certherd_core::StoreName = crate::fleet::HOSTS_STORE.parse()?;
         let host_entries: Vec<_> = entries
             .iter()
@@ -183,8 +187,13 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
                         },
                     },
                 );
+                // A host certificate listed as revoked raises the one, more precise,
+                // `revoked` alarm below; chain-invalid is for any other failure.
+                let listed = revoked.contains(&m);
                 let broken = i.findings.iter().any(|f| {
-                    f.severity == certherd_inspect::Severity::Critical && !is_date_kind(f.kind)
+                    f.severity == certherd_inspect::Severity::Critical
+                        && !is_date_kind(f.kind)
+                        && !(listed && f.kind == certherd_inspect::FindingKind::Revoked)
                 });
                 if broken {
                     conditions.push(Condition {
@@ -194,10 +203,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
                 }
             }
         }
-        // A live entry whose certificate the CA revoked, until it is renewed or deleted.
-        let revoked = self.node.revoked_serials()?;
+        // A live entry whose certificate a CRL the home holds lists (the CA's own, or one
+        // received with the trust sync or added), until it is renewed or deleted.
         for m in &entries {
-            if crate::inventory::revoked_live(m, &revoked) {
+            if revoked.contains(m) {
                 conditions.push(Condition {
                     kind: AlarmKind::Revoked,
                     subject: m.entry.to_string(),

@@ -95,6 +95,18 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     where
         N: DerefMut,
     {
+        let (changes, chosen) = self.renewal_order_changes(hosts)?;
+        self.commit(&changes)?;
+        Ok(chosen)
+    }
+
+    /// The changes ordering new host certificates for `hosts` (every joined host when
+    /// empty), audited, and the hosts ordered as stored; an unknown host or one that has
+    /// not joined is refused.
+    pub(crate) fn renewal_order_changes(
+        &self,
+        hosts: &[String],
+    ) -> Result<(Vec<Change>, Vec<String>), Error> {
         let known = self.hosts()?;
         let chosen: Vec<String> = if hosts.is_empty() {
             known
@@ -133,8 +145,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             self.node
                 .audit("fleet-renew-ordered", "fleet", chosen.join(", ")),
         );
-        self.commit(&changes)?;
-        Ok(chosen)
+        Ok((changes, chosen))
     }
 
     /// The pool's certificate verification setting (enabled unless turned off).

@@ -1,6 +1,6 @@
 //! Read-only views of the inventory: list, show, status, check.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use certherd_core::{days_left, Check, EntryMeta, EntryRef, OffsetDateTime, Status, StoreName};
 use certherd_store::{Store, StoreInfo};
@@ -40,17 +40,33 @@ pub struct StatusSummary {
     pub next_renewal: Option<EntryView>,
 }
 
-/// Whether `meta` is a live entry (not a backup) whose certificate is in `revoked`, the
-/// (issuer SHA-256, serial) pairs of `Node::revoked_serials`.
-pub(crate) fn revoked_live(
-    meta: &EntryMeta,
-    revoked: &std::collections::HashSet<(String, String)>,
-) -> bool {
-    !meta.entry.store.is_backup()
-        && meta
-            .issuer_sha256
+/// Every certificate a CRL the home holds lists: the CA's own revocations, by (issuer
+/// SHA-256, serial), and the stored CRLs (received with the trust sync or added with
+/// `trust add-crl`, their signature checked by a trusted root then), by (issuer DN,
+/// serial). Each CRL is parsed once, to judge any number of entries.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RevokedSet {
+    /// (issuer certificate SHA-256, serial) of what the CA revoked.
+    by_ca: HashSet<(String, String)>,
+    /// Issuer DN to the serials its CRL lists.
+    by_crl: HashMap<String, HashSet<String>>,
+}
+
+impl RevokedSet {
+    /// Whether `meta` is a live entry (not a backup) whose certificate is listed.
+    pub(crate) fn contains(&self, meta: &EntryMeta) -> bool {
+        if meta.entry.store.is_backup() {
+            return false;
+        }
+        let serial = meta.serial.to_ascii_lowercase();
+        meta.issuer_sha256
             .as_ref()
-            .is_some_and(|i| revoked.contains(&(i.clone(), meta.serial.to_ascii_lowercase())))
+            .is_some_and(|i| self.by_ca.contains(&(i.clone(), serial.clone())))
+            || self
+                .by_crl
+                .get(&meta.issuer)
+                .is_some_and(|s| s.contains(&serial))
+    }
 }
 
 impl<S: Store> Node<S> {
@@ -82,7 +98,7 @@ impl<S: Store> Node<S> {
                 return Err(Error::NoSuchStore(s.to_string()));
             }
         }
-        let revoked = self.revoked_serials()?;
+        let revoked = self.revoked_set()?;
         Ok(self
             .store
             .entries(store)?
@@ -91,26 +107,31 @@ impl<S: Store> Node<S> {
             .collect())
     }
 
-    /// The (issuer SHA-256, serial) of every certificate the CA revoked.
-    pub(crate) fn revoked_serials(
-        &self,
-    ) -> Result<std::collections::HashSet<(String, String)>, Error> {
-        Ok(self
+    /// Every certificate the CA revoked or a stored CRL lists (see [`RevokedSet`]). A
+    /// stored CRL that no longer decodes is left out (it was checked when added).
+    pub(crate) fn revoked_set(&self) -> Result<RevokedSet, Error> {
+        let by_ca = self
             .store
             .revocations()?
             .into_iter()
             .map(|r| (r.issuer_sha256, r.serial.to_ascii_lowercase()))
-            .collect())
+            .collect();
+        let mut by_crl: HashMap<String, HashSet<String>> = HashMap::new();
+        for c in self.store.crls()? {
+            if let Ok((issuer, serials)) = certherd_x509::crl_revoked_serials(&c.der) {
+                by_crl
+                    .entry(issuer)
+                    .or_default()
+                    .extend(serials.into_iter().map(|s| s.to_ascii_lowercase()));
+            }
+        }
+        Ok(RevokedSet { by_ca, by_crl })
     }
 
-    /// [`Node::view`], `revoked` when the CA revoked this live entry's certificate.
-    fn view_marked(
-        &self,
-        meta: EntryMeta,
-        at: OffsetDateTime,
-        revoked: &std::collections::HashSet<(String, String)>,
-    ) -> EntryView {
-        let is_revoked = revoked_live(&meta, revoked);
+    /// [`Node::view`], `revoked` when a CRL the home holds lists this live entry's
+    /// certificate.
+    fn view_marked(&self, meta: EntryMeta, at: OffsetDateTime, revoked: &RevokedSet) -> EntryView {
+        let is_revoked = revoked.contains(&meta);
         let mut v = self.view(meta, at);
         if is_revoked {
             v.status = Status::Revoked;
@@ -132,20 +153,24 @@ impl<S: Store> Node<S> {
             .iter()
             .map(|c| CertInfo::from_der(c))
             .collect::<Result<Vec<_>, _>>()?;
-        let revoked = self.revoked_serials()?;
+        let revoked = self.revoked_set()?;
         Ok((self.view_marked(e.meta, self.now(), &revoked), info, chain))
     }
 
-    /// `check`: the verdict over the inventory at `at`.
+    /// `check`: the verdict over the inventory at `at` (an entry a CRL the home holds
+    /// lists is `revoked`, a critical problem).
     pub fn check(
         &self,
         at: OffsetDateTime,
         thresholds: certherd_core::Thresholds,
     ) -> Result<Check, Error> {
         let entries = certherd_core::fold_copies(&self.store.entries(None)?).items;
-        Ok(Check::evaluate(&entries, at, thresholds)
-            .with_watches(self.store.watches(None)?)
-            .with_alarms(self.store.alarms()?))
+        let revoked = self.revoked_set()?;
+        Ok(
+            Check::evaluate_with(&entries, at, thresholds, |m| revoked.contains(m))
+                .with_watches(self.store.watches(None)?)
+                .with_alarms(self.store.alarms()?),
+        )
     }
 
     /// `status`.

@@ -104,6 +104,9 @@ pub enum RevokeOutcome {
         revocation: Revocation,
         /// The number of the CRL that lists it.
         crl_number: u64,
+        /// The joined host whose host certificate this was, ordered a new key and
+        /// certificate at its next poll (with the revocation).
+        renewal_ordered: Option<String>,
     },
     /// It was revoked before; nothing changed.
     AlreadyRevoked(Revocation),
@@ -359,6 +362,17 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         ];
         let (crl_changes, published) = self.crl_changes(std::slice::from_ref(&record))?;
         changes.extend(crl_changes);
+        // A live host's certificate: the host gets a new key and certificate at its next
+        // poll rather than keep serving the revoked one (`host remove` forgets the host
+        // instead, and revokes through `host_revocations`).
+        let renewal_ordered = match self.live_host_of(r)? {
+            Some(host) => {
+                let (orders, mut chosen) = self.node.fleet().renewal_order_changes(&[host])?;
+                changes.extend(orders);
+                chosen.pop()
+            }
+            None => None,
+        };
         self.commit(&changes)?;
         let crl_number = published
             .iter()
@@ -367,7 +381,22 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         Ok(RevokeOutcome::Revoked {
             revocation: Revocation::from_record(&record),
             crl_number,
+            renewal_ordered,
         })
+    }
+
+    /// The joined host whose current host certificate entry `r` is, if any.
+    fn live_host_of(&self, r: &EntryRef) -> Result<Option<String>, Error> {
+        if r.store.as_str() != crate::HOSTS_STORE {
+            return Ok(None);
+        }
+        Ok(self
+            .node
+            .fleet()
+            .hosts()?
+            .into_iter()
+            .find(|h| h.joined_at.is_some() && h.name.eq_ignore_ascii_case(r.alias.as_str()))
+            .map(|h| h.name))
     }
 
     /// The changes (and revocation records) that revoke every certificate of a removed
@@ -783,6 +812,7 @@ mod tests {
         let RevokeOutcome::Revoked {
             revocation,
             crl_number,
+            renewal_ordered: None,
         } = first
         else {
             panic!("{first:?}")

@@ -262,9 +262,13 @@ fn check_inner(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                 if problems == 1 { "" } else { "s" }
             );
             for f in &c.findings {
-                // Before notBefore it is "not yet valid (valid from ...)", not "expires in".
-                let when =
-                    certherd_inspect::wording::validity(f.meta.not_before, f.meta.not_after, at);
+                // Before notBefore it is "not yet valid (valid from ...)", not "expires in";
+                // a revoked one says so, whatever its dates.
+                let when = if f.status == certherd_core::Status::Revoked {
+                    "revoked, listed on a CRL this home holds".to_owned()
+                } else {
+                    certherd_inspect::wording::validity(f.meta.not_before, f.meta.not_after, at)
+                };
                 outln!(
                     "{}: {} {} ({}), not after {}",
                     f.status.severity().as_str(),

@@ -249,6 +249,7 @@ pub fn revoked(r: &api::RevokeAnswer, output: Output) {
             "revoked_by": r.revoked_by,
             "already_revoked": !r.revoked_now,
             "crl_number": r.crl_number,
+            "renewal_ordered": r.renewal_ordered,
         })),
         Output::Table if !r.revoked_now => outln!(
             "{} was already revoked on {} ({}, by {}); nothing changed",
@@ -257,14 +258,19 @@ pub fn revoked(r: &api::RevokeAnswer, output: Output) {
             r.reason,
             r.revoked_by
         ),
-        Output::Table => outln!(
-            "revoked {}  serial {}  reason {}  at {}; published CRL number {}",
-            r.entry,
-            r.serial,
-            r.reason,
-            r.revoked_at,
-            r.crl_number.unwrap_or(0)
-        ),
+        Output::Table => {
+            outln!(
+                "revoked {}  serial {}  reason {}  at {}; published CRL number {}",
+                r.entry,
+                r.serial,
+                r.reason,
+                r.revoked_at,
+                r.crl_number.unwrap_or(0)
+            );
+            if let Some(host) = &r.renewal_ordered {
+                outln!("ordered: {host} gets a new certificate at its next poll");
+            }
+        }
     }
 }
 

@@ -873,3 +873,118 @@ fn a_revoked_server_certificate_is_replaced_and_refused_by_the_agents() {
         r.stderr
     );
 }
+
+/// machine-ssl/host of the agent home `home` as `cert list --output json` shows it:
+/// (serial, status).
+fn host_cert(home: &Path) -> (String, String) {
+    let r = common::run_at(home, &["cert", "list", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["store"] == "machine-ssl" && c["alias"] == "host")
+        .unwrap_or_else(|| panic!("no machine-ssl/host: {}", r.stdout))
+        .clone();
+    (
+        row["serial"].as_str().unwrap().to_owned(),
+        row["status"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Issue 14 §4: a live host whose certificate the admin revokes (not `host remove`) is
+/// ordered a new one with the revocation; until it polls, its home holding the CRL shows
+/// its certificate `revoked` (`cert list`, `check` critical, alarm `revoked`); at its next
+/// poll it gets a new key and certificate, which is not revoked. The server raises the one
+/// `revoked` alarm for the event, not `chain-invalid` as well.
+#[test]
+fn a_live_hosts_revoked_certificate_shows_revoked_and_is_replaced_at_the_next_poll() {
+    let env = Env::new();
+    let (_server, addr, crl_addr) = crl_server(&env, true, "1h");
+    let name = "esx1.example.test";
+    let v = env.json(&["host", "add", name, "--ip", "127.0.0.1", "--output", "json"]);
+    let esx1 = agent_home(&env, "esx1");
+    let r = common::run_at(
+        &esx1,
+        &[
+            "agent",
+            "join",
+            "--server",
+            &format!("https://{addr}"),
+            "--token",
+            v["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            v["ca_fingerprint"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (old_serial, status) = host_cert(&esx1);
+    assert_eq!(status, "ok");
+
+    let out = env.ok(&[
+        "cert",
+        "revoke",
+        &format!("fleet-hosts/{name}"),
+        "--reason",
+        "keyCompromise",
+    ]);
+    println!("$ certherd cert revoke fleet-hosts/{name} --reason keyCompromise\n{out}");
+    assert!(
+        out.contains(&format!(
+            "ordered: {name} gets a new certificate at its next poll"
+        )),
+        "{out}"
+    );
+    let alarms = env.ok(&["alarms"]);
+    println!("$ certherd alarms\n{alarms}");
+    assert!(
+        alarms.contains("revoked") && alarms.contains(&format!("fleet-hosts/{name}")),
+        "{alarms}"
+    );
+    assert!(!alarms.contains("chain-invalid"), "one alarm: {alarms}");
+
+    // Before its next poll, the host's home given the CRL says its certificate is revoked.
+    fetch_crl(&env, &format!("http://{crl_addr}/crl/ca.crl"), "ca.crl.pem");
+    let crl = env.path("ca.crl.pem");
+    let r = common::run_at(&esx1, &["trust", "add-crl", crl.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(host_cert(&esx1), (old_serial.clone(), "revoked".to_owned()));
+    let r = common::run_at(&esx1, &["check"]);
+    println!("$ certherd --home esx1 check\n{}", r.stdout);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("CRITICAL: machine-ssl/host revoked, listed on a CRL this home holds"),
+        "{}",
+        r.stdout
+    );
+    let r = common::run_at(&esx1, &["alarms"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("revoked") && r.stdout.contains("machine-ssl/host"),
+        "{}",
+        r.stdout
+    );
+
+    // The agent polls every second: a new certificate, not revoked.
+    let _agent = Killed::new(
+        common::cmd_at(&esx1, &["agent", "run", "--poll", "1s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut now = host_cert(&esx1);
+    wait_for("the host gets a new certificate", || {
+        now = host_cert(&esx1);
+        now.0 != old_serial
+    });
+    assert_eq!(now.1, "ok", "{now:?}");
+    let r = common::run_at(&esx1, &["check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = common::run_at(&esx1, &["alarms"]);
+    assert!(!r.stdout.contains("machine-ssl/host"), "{}", r.stdout);
+    let alarms = env.ok(&["alarms"]);
+    assert!(!alarms.contains(&format!("fleet-hosts/{name}")), "{alarms}");
+}

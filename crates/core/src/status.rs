@@ -145,7 +145,7 @@ pub struct Check {
     pub next_expiry: Option<EntryMeta>,
     /// Watched endpoints and files whose last scan found a warning or worse.
     pub watch_problems: Vec<crate::Watch>,
-    /// Open alarms that no entry's dates explain (chain-invalid, verification-disabled,
+    /// Open alarms that no entry's status explains (chain-invalid, verification-disabled,
     /// host-silent), so `check` and `alarms` never disagree.
     pub open_alarms: Vec<crate::Alarm>,
 }
@@ -157,12 +157,26 @@ impl Check {
         at: OffsetDateTime,
         t: Thresholds,
     ) -> Self {
+        Self::evaluate_with(entries, at, t, |_| false)
+    }
+
+    /// Evaluates every entry at `at`, a live entry for which `revoked` holds (a CRL the
+    /// home holds lists its certificate) being [`Status::Revoked`] whatever its dates.
+    pub fn evaluate_with<'a>(
+        entries: impl IntoIterator<Item = &'a EntryMeta>,
+        at: OffsetDateTime,
+        t: Thresholds,
+        revoked: impl Fn(&EntryMeta) -> bool,
+    ) -> Self {
         let mut examined = 0;
         let mut findings = Vec::new();
         let mut next_expiry: Option<&EntryMeta> = None;
         for meta in entries {
             examined += 1;
-            let status = Status::of(meta, at, t);
+            let mut status = Status::of(meta, at, t);
+            if status != Status::Superseded && revoked(meta) {
+                status = Status::Revoked;
+            }
             if status == Status::Superseded {
                 continue;
             }
@@ -205,11 +219,12 @@ impl Check {
         self
     }
 
-    /// Adds the open alarms that are not about an entry's dates (those are in `findings`).
+    /// Adds the open alarms that are not about an entry's status (its dates or its
+    /// revocation: those are in `findings`).
     pub fn with_alarms(mut self, alarms: impl IntoIterator<Item = crate::Alarm>) -> Self {
         self.open_alarms = alarms
             .into_iter()
-            .filter(|a| a.is_open() && !a.kind.is_expiry())
+            .filter(|a| a.is_open() && !a.kind.is_expiry() && a.kind != crate::AlarmKind::Revoked)
             .collect();
         self
     }
@@ -286,6 +301,39 @@ mod tests {
             Status::of(&b, datetime!(2027-01-01 0:00 UTC), t),
             Status::Superseded
         );
+    }
+
+    #[test]
+    fn a_revoked_live_entry_is_a_critical_finding_and_its_alarm_is_not_counted_twice() {
+        let at = datetime!(2027-01-01 0:00 UTC);
+        let live = meta(
+            "machine-ssl",
+            datetime!(2026-01-01 0:00 UTC),
+            datetime!(2030-01-01 0:00 UTC),
+        );
+        let old = meta(
+            "backup",
+            datetime!(2026-01-01 0:00 UTC),
+            datetime!(2030-01-01 0:00 UTC),
+        );
+        let t = Thresholds::default();
+        assert_eq!(Check::evaluate([&live], at, t).severity(), Severity::Ok);
+        let c = Check::evaluate_with([&live, &old], at, t, |m| m.serial == "01");
+        assert_eq!(c.findings.len(), 1, "the superseded copy stays superseded");
+        assert_eq!(c.findings[0].status, Status::Revoked);
+        assert_eq!(c.severity(), Severity::Critical);
+        let alarm = |kind| crate::Alarm {
+            kind,
+            subject: "machine-ssl/a".into(),
+            raised_at: at,
+            cleared_at: None,
+        };
+        let c = c.with_alarms([
+            alarm(crate::AlarmKind::Revoked),
+            alarm(crate::AlarmKind::ChainInvalid),
+        ]);
+        assert_eq!(c.open_alarms.len(), 1);
+        assert_eq!(c.open_alarms[0].kind, crate::AlarmKind::ChainInvalid);
     }
 
     #[test]

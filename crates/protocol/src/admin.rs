@@ -220,6 +220,10 @@ pub struct RevokeAnswer {
     /// The number of the CRL published with it (a revocation now only).
     #[serde(default)]
     pub crl_number: Option<u64>,
+    /// A live fleet host's certificate: the host ordered a new key and certificate at its
+    /// next poll, with the revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_ordered: Option<String>,
 }
 
 /// `POST /v1/certificates` and `.../renew` answer.

@@ -58,12 +58,13 @@ pub fn cert_detail(view: &EntryView, info: &CertInfo, chain: &[CertInfo]) -> api
 
 /// What `cert revoke` did.
 pub fn revoke_answer(outcome: &certherd_ca::RevokeOutcome) -> api::RevokeAnswer {
-    let (r, revoked_now, crl_number) = match outcome {
+    let (r, revoked_now, crl_number, renewal_ordered) = match outcome {
         certherd_ca::RevokeOutcome::Revoked {
             revocation,
             crl_number,
-        } => (revocation, true, Some(*crl_number)),
-        certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, false, None),
+            renewal_ordered,
+        } => (revocation, true, Some(*crl_number), renewal_ordered.clone()),
+        certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, false, None, None),
     };
     api::RevokeAnswer {
         entry: r.entry.clone(),
@@ -75,6 +76,7 @@ pub fn revoke_answer(outcome: &certherd_ca::RevokeOutcome) -> api::RevokeAnswer 
         revoked_by: r.revoked_by.clone(),
         revoked_now,
         crl_number,
+        renewal_ordered,
     }
 }
 

@@ -33,7 +33,10 @@ pub use info::{certificate_spki, CertInfo, CrlInfo, CsrInfo};
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use lint::{lint, lint_crl, Lint, LintRole};
 pub use pkcs12::{pkcs12_decode, pkcs12_encode, Pkcs12Contents};
-pub use revocation::{crl_number, crl_with, find_revoked, RevocationReason, Revoked, RevokedEntry};
+pub use revocation::{
+    crl_number, crl_revoked_serials, crl_with, find_revoked, RevocationReason, Revoked,
+    RevokedEntry,
+};
 pub use rfc5280::{weaknesses, Rfc5280Options};
 pub use timefmt::rfc3339;
 pub use verify::{

@@ -193,6 +193,22 @@ pub fn crl_number(crl_der: &[u8]) -> Result<Option<u64>, Error> {
     Ok(crl.crl_number().and_then(|n| n.to_string().parse().ok()))
 }
 
+/// The issuer (as [`crate::CertInfo::issuer`] renders a certificate's issuer) and the
+/// serial numbers (hex, as [`crate::CertInfo::serial`]) a DER CRL lists: the CRL parsed
+/// once, to tell many certificates revoked or not.
+pub fn crl_revoked_serials(crl_der: &[u8]) -> Result<(String, Vec<String>), Error> {
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
+        .map_err(|e| Error::Malformed {
+            what: "CRL",
+            detail: e.to_string(),
+        })?;
+    let serials = crl
+        .iter_revoked_certificates()
+        .map(|r| crate::hex(r.raw_serial()))
+        .collect();
+    Ok((crl.issuer().to_string(), serials))
+}
+
 /// What `crl_der` says of the certificate `cert_der`: `Some` when the CRL is from the
 /// certificate's issuer (by name) and lists its serial number.
 pub fn find_revoked(crl_der: &[u8], cert_der: &[u8]) -> Option<RevokedEntry> {
@@ -280,6 +296,11 @@ mod tests {
         assert_eq!(found.reason, Some(RevocationReason::KeyCompromise));
         assert_eq!(found.reason_code, Some(1));
         assert_eq!(find_revoked(&der, &other), None);
+        // The serial set, keyed as CertInfo renders the certificate's issuer and serial.
+        let (issuer_dn, serials) = crl_revoked_serials(&der).unwrap();
+        assert_eq!(issuer_dn, info.issuer);
+        assert_eq!(serials, vec![info.serial.clone()]);
+        assert!(crl_revoked_serials(b"not a CRL").is_err());
         assert!(crate::CrlInfo::is_signed_by(&der, &root));
         // An unspecified reason is left out of the entry.
         let der = crl_with(
