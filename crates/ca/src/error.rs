@@ -46,6 +46,15 @@ pub enum Error {
         "invalid hostname '{0}': expected a fully qualified DNS name such as node1.example.com"
     )]
     InvalidHostname(String),
+    /// A host name longer than a common name may be (RFC 5280's ub-common-name, 64
+    /// characters): it is the common name of the host's certificate.
+    #[error("hostname '{name}' is {length} characters: it is the common name of the host's certificate, and RFC 5280 allows a common name of at most 64 characters (ub-common-name); give a name of at most 64")]
+    HostnameTooLong {
+        /// The name given.
+        name: String,
+        /// Its length in characters.
+        length: usize,
+    },
     /// A common name longer than RFC 5280's ub-common-name
     /// ([`certherd_x509::UB_COMMON_NAME`], 64 characters).
     #[error("{} is {length} characters, longer than the 64 RFC 5280 allows (ub-common-name)", if *from_name { "the common name (the first name, as none was given)" } else { "the common name" })]

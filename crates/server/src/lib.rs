@@ -400,7 +400,9 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         E::UnknownPeer(_) => ErrorCode::HostUnknown,
         E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
         E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
-        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) => ErrorCode::InvalidRequest,
+        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) | E::HostnameTooLong { .. } => {
+            ErrorCode::InvalidRequest
+        }
         _ => ErrorCode::Internal,
     };
     let message = if code == ErrorCode::Internal {
