@@ -800,6 +800,27 @@ fn request_shapes_the_openapi_document_does_not_allow_are_refused() {
         "{}",
         long.text
     );
+    // An empty common name: 422 too (RFC 5280's common name is 1 to 64 characters).
+    let empty = api.json(
+        a,
+        "POST",
+        "/v1/certificates",
+        serde_json::json!({"store": "web", "alias": "x", "profile": "service",
+            "common_name": "", "names": ["x.example.test"]}),
+    );
+    assert_eq!(
+        (empty.status, empty.code()),
+        (422, "unprocessable"),
+        "{}",
+        empty.text
+    );
+    assert!(
+        empty.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("empty") && m.contains("1 to 64")),
+        "{}",
+        empty.text
+    );
     // Nothing was issued: the store was not even made.
     let listed = api.call(a, "GET", "/v1/certificates?store=web", None);
     assert_eq!(listed.status, 404, "{}", listed.text);

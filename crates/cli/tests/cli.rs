@@ -1153,6 +1153,27 @@ fn a_common_name_over_64_characters_is_refused_and_flagged() {
         "{}",
         r.stderr
     );
+    // An empty --cn: RFC 5280's common name is 1 to 64 characters.
+    let r = env.run(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "r1",
+        "--cn",
+        "",
+        "--san",
+        "r1.example.com",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--cn is empty") && r.stderr.contains("1 to 64"),
+        "{}",
+        r.stderr
+    );
     // Without --cn, the first --san becomes the common name: the same limit, said so.
     let san = format!("{}.example.com", "d".repeat(60));
     let r = env.run(&[
