@@ -1273,3 +1273,33 @@ fn credential_messages_name_what_they_mean() {
         r.stderr
     );
 }
+
+/// A home without certherd.db (its inventory in PostgreSQL) whose certherd.toml gets a
+/// `[database]` setting wrong: the TOML error is said (file, field, expected), not "holds
+/// a master key but no certherd.db".
+#[test]
+fn a_bad_database_setting_is_said_before_the_missing_inventory() {
+    let env = Env::new();
+    env.init();
+    std::fs::remove_file(env.home().join("certherd.db")).unwrap();
+    for (setting, said) in [
+        ("max_connections = -1", "max_connections"),
+        ("max_connections = \"5\"", "max_connections"),
+        ("max_conections = 5", "unknown field `max_conections`"),
+    ] {
+        std::fs::write(
+            env.home().join("certherd.toml"),
+            format!("[database]\n{setting}\n"),
+        )
+        .unwrap();
+        let r = env.run(&["cert", "list"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("certherd.toml: ")
+                && r.stderr.contains(said)
+                && !r.stderr.contains("master key"),
+            "{setting}: {}",
+            r.stderr
+        );
+    }
+}
