@@ -70,6 +70,14 @@ pub enum Error {
         /// Whether it was taken from the first name because no common name was given.
         from_name: bool,
     },
+    /// A certificate fingerprint given with a character that is not a hex digit.
+    #[error("fingerprint '{input}' is not hex ('{character}' is not a hex digit): give the SHA-256 in hex, colons allowed, as `certherd trust list` shows it")]
+    FingerprintNotHex {
+        /// What was given.
+        input: String,
+        /// The first character that is neither a hex digit nor a colon.
+        character: char,
+    },
     /// An IP address listed twice for one host.
     #[error("the IP address {address} is given twice")]
     DuplicateAddress {

@@ -216,6 +216,7 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
         (vec!["trust", "add", g], "garbage.pem"),
         (vec!["trust", "add-crl", g], "garbage.pem"),
         (vec!["trust", "remove", "00"], "too short"),
+        (vec!["trust", "remove", "zzzzzzzzzz"], "is not hex"),
         (vec!["verify", g], "garbage.pem"),
         (vec!["check", "--warn", "soon"], "invalid duration"),
         (vec!["cert", "list", "--at", "yesterday"], "invalid time"),
