@@ -929,11 +929,15 @@ async fn console_call(
                     }
                 };
                 let now = s.clock.now();
-                let opened = s
-                    .sessions
-                    .lock()
-                    .ok()
-                    .and_then(|mut t| t.open(login.token, caller.name().to_owned(), role, now));
+                let opened = s.sessions.lock().ok().and_then(|mut t| {
+                    t.open(
+                        login.token,
+                        caller.name().to_owned(),
+                        role,
+                        caller.expires_at(),
+                        now,
+                    )
+                });
                 let Some((id, session)) = opened else {
                     eprintln!("certherd server: cannot open a console session (no randomness)");
                     return Err((ErrorCode::Internal, INTERNAL.to_owned()));
