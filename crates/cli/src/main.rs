@@ -176,7 +176,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(),
     );
     let home = Home::new(dir).with_master_key(key);
-    let database = database_url(&home, cli.database)?;
+    let database = database_url(&home, cli.database).inspect_err(|f| {
+        // `check` is a monitoring plugin: a certherd.toml it cannot use is its UNKNOWN.
+        if let Command::Check(a) = &cli.command {
+            report_cmd::unknown(a.output, &f.message, f.hint.as_deref());
+        }
+    })?;
     let home = home.with_database(database);
     match cli.command {
         Command::Init(a) => init_cmd::init(&home, a),
