@@ -46,6 +46,15 @@ pub enum Error {
         "invalid hostname '{0}': expected a fully qualified DNS name such as node1.example.com"
     )]
     InvalidHostname(String),
+    /// A host name longer than a common name may be (RFC 5280's ub-common-name, 64
+    /// characters): it is the common name of the host's certificate.
+    #[error("hostname '{name}' is {length} characters: it is the common name of the host's certificate, and RFC 5280 allows a common name of at most 64 characters (ub-common-name); give a name of at most 64")]
+    HostnameTooLong {
+        /// The name given.
+        name: String,
+        /// Its length in characters.
+        length: usize,
+    },
     /// A common name longer than RFC 5280's ub-common-name
     /// ([`certherd_x509::UB_COMMON_NAME`], 64 characters).
     #[error("{} is {length} characters, longer than the 64 RFC 5280 allows (ub-common-name)", if *from_name { "the common name (the first name, as none was given)" } else { "the common name" })]
@@ -54,6 +63,20 @@ pub enum Error {
         length: usize,
         /// Whether it was taken from the first name because no common name was given.
         from_name: bool,
+    },
+    /// An empty common name: RFC 5280 gives a common name at least one character.
+    #[error("{} is empty; RFC 5280 requires a common name of 1 to 64 characters", if *from_name { "the common name (the first name, as none was given)" } else { "the common name" })]
+    CommonNameEmpty {
+        /// Whether it was taken from the first name because no common name was given.
+        from_name: bool,
+    },
+    /// A certificate fingerprint given with a character that is not a hex digit.
+    #[error("fingerprint '{input}' is not hex ('{character}' is not a hex digit): give the SHA-256 in hex, colons allowed, as `certherd trust list` shows it")]
+    FingerprintNotHex {
+        /// What was given.
+        input: String,
+        /// The first character that is neither a hex digit nor a colon.
+        character: char,
     },
     /// An IP address listed twice for one host.
     #[error("the IP address {address} is given twice")]

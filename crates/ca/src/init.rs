@@ -56,22 +56,28 @@ pub struct InitReport {
 impl InitOptions {
     /// Checks the options before anything is created, so a refused init leaves no home.
     pub fn validate(&self) -> Result<(), Error> {
-        if valid_hostname(&self.hostname) {
-            Ok(())
-        } else {
-            Err(Error::InvalidHostname(self.hostname.clone()))
-        }
+        host_name(&self.hostname).map(drop)
     }
 }
 
 /// A host's DNS name as certherd keeps it: checked, and lower-cased (DNS names are
 /// case-insensitive, RFC 4343), so `H1.EXAMPLE.COM` and `h1.example.com` are one host.
+/// A DNS name may be 253 characters, but a host's name is the common name of its
+/// certificate (machine-ssl at init, the host certificate at join) and an alias, both at
+/// most 64: a longer name is refused, naming that limit, rather than signed into a
+/// certificate RFC 5280 does not allow or silently given another common name.
 pub(crate) fn host_name(h: &str) -> Result<String, Error> {
-    if valid_hostname(h) {
-        Ok(h.to_ascii_lowercase())
-    } else {
-        Err(Error::InvalidHostname(h.to_owned()))
+    if !valid_hostname(h) {
+        return Err(Error::InvalidHostname(h.to_owned()));
     }
+    let length = h.chars().count();
+    if length > certherd_x509::UB_COMMON_NAME {
+        return Err(Error::HostnameTooLong {
+            name: h.to_owned(),
+            length,
+        });
+    }
+    Ok(h.to_ascii_lowercase())
 }
 
 pub(crate) fn valid_hostname(h: &str) -> bool {
@@ -86,11 +92,29 @@ pub(crate) fn valid_hostname(h: &str) -> bool {
         })
 }
 
+/// The CA's common name: `certherd CA <hostname>`, and at `ca rotate` the tag (a
+/// timestamp) that makes the new CA's name differ from the old one's.
 pub(crate) fn ca_common_name(hostname: &str, n: Option<&str>) -> String {
     match n {
-        Some(tag) => format!("certherd CA {hostname} {tag}"),
-        None => format!("certherd CA {hostname}"),
+        Some(tag) => cn_with_host("certherd CA ", hostname, &format!(" {tag}")),
+        None => cn_with_host("certherd CA ", hostname, ""),
     }
+}
+
+/// The common name `{prefix}{hostname}{suffix}` within RFC 5280's 64 characters
+/// (ub-common-name): the host name is cut short when the whole would be longer (its
+/// first labels, which tell hosts apart, kept; no trailing dot or hyphen left), while
+/// the prefix and the suffix stay whole.
+pub(crate) fn cn_with_host(prefix: &str, hostname: &str, suffix: &str) -> String {
+    let room = certherd_x509::UB_COMMON_NAME
+        .saturating_sub(prefix.chars().count() + suffix.chars().count());
+    let host: String = hostname.chars().take(room).collect();
+    let host = if host.len() < hostname.len() {
+        host.trim_end_matches(['.', '-'])
+    } else {
+        &host
+    };
+    format!("{prefix}{host}{suffix}")
 }
 
 /// The trusted-roots alias of a root: its CN, slugged, and the start of its fingerprint.
@@ -332,7 +356,7 @@ impl<S: Store> Node<S> {
         let sts = self.profiles.get("sts-signing")?.clone();
         let built = self.build(
             &sts,
-            &format!("sts-signing {hostname}"),
+            &cn_with_host("sts-signing ", hostname, ""),
             &[],
             &[],
             key_algo,
@@ -367,5 +391,63 @@ mod tests {
         assert!(!valid_hostname("a..b"));
         assert_eq!(host_name("H1.Example.COM").unwrap(), "h1.example.com");
         assert!(host_name("H1").is_err());
+    }
+
+    /// A label of `n` characters and `.example.com`: a valid host name of `n + 12`.
+    fn long_host(n: usize) -> String {
+        format!("{}.example.com", "a".repeat(n))
+    }
+
+    #[test]
+    fn host_names_longer_than_a_common_name_are_refused_naming_the_limit() {
+        let at_limit = long_host(52);
+        assert_eq!(at_limit.len(), 64);
+        assert_eq!(host_name(&at_limit).unwrap(), at_limit);
+        // 66 characters: a valid DNS name, but not a common name (nor an alias).
+        let over = format!("{}.b.example.com", "a".repeat(52));
+        assert_eq!(over.len(), 66);
+        assert!(valid_hostname(&over));
+        let e = host_name(&over).unwrap_err();
+        assert!(
+            matches!(&e, Error::HostnameTooLong { length: 66, .. }),
+            "{e:?}"
+        );
+        let opts = InitOptions {
+            hostname: long_host(61),
+            ips: vec![],
+            key_algo: KeyAlgorithm::EcdsaP256,
+            mode: Mode::Ca,
+        };
+        assert!(matches!(
+            opts.validate(),
+            Err(Error::HostnameTooLong { length: 73, .. })
+        ));
+    }
+
+    #[test]
+    fn derived_common_names_fit_64_characters() {
+        let host = long_host(52);
+        let cn = ca_common_name(&host, None);
+        assert!(cn.chars().count() <= 64, "{cn}");
+        assert!(cn.starts_with("certherd CA aaaa"), "{cn}");
+        let rotated = ca_common_name(&host, Some("20261125200732"));
+        assert_eq!(rotated.chars().count(), 64, "{rotated}");
+        assert!(rotated.ends_with(" 20261125200732"), "{rotated}");
+        assert!(rotated.starts_with("certherd CA aaaa"), "{rotated}");
+        // A cut that would end on a dot or hyphen drops it.
+        let dotted = format!("{}.example.com", "a".repeat(37));
+        let cn = ca_common_name(&dotted, Some("20261125200732"));
+        assert_eq!(cn, format!("certherd CA {} 20261125200732", "a".repeat(37)));
+        let sts = cn_with_host("sts-signing ", &host, "");
+        assert_eq!(sts.chars().count(), 64, "{sts}");
+        // Short names are kept whole.
+        assert_eq!(
+            ca_common_name("n1.example.com", Some("7")),
+            "certherd CA n1.example.com 7"
+        );
+        assert_eq!(
+            cn_with_host("sts-signing ", "n1.example.com", ""),
+            "sts-signing n1.example.com"
+        );
     }
 }

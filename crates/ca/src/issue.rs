@@ -380,10 +380,15 @@ impl<S: Store> Node<S> {
             .clone()
             .or_else(|| req.names.first().cloned())
             .unwrap_or_else(|| req.entry.alias.to_string());
-        // RFC 5280 Appendix A.1: ub-common-name INTEGER ::= 64. Refused here, where the
-        // CLI and the admin API both issue, rather than signed into a non-conforming
-        // certificate.
+        // RFC 5280 Appendix A.1: ub-common-name INTEGER ::= 64, and X520CommonName is
+        // SIZE (1..ub-common-name). Refused here, where the CLI and the admin API both
+        // issue, rather than signed into a non-conforming certificate.
         let length = cn.chars().count();
+        if length == 0 {
+            return Err(Error::CommonNameEmpty {
+                from_name: req.common_name.is_none(),
+            });
+        }
         if length > certherd_x509::UB_COMMON_NAME {
             return Err(Error::CommonNameTooLong {
                 length,
@@ -813,5 +818,91 @@ impl<S: Store> Node<S> {
             Change::DeleteEntry(r.clone()),
             self.audit("delete", r, format!("serial {}", e.meta.serial)),
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{InitOptions, Mode};
+    use certherd_core::Clock;
+    use certherd_store::Home;
+    use time::macros::datetime;
+
+    struct At(time::OffsetDateTime);
+
+    impl Clock for At {
+        fn now(&self) -> time::OffsetDateTime {
+            self.0
+        }
+    }
+
+    fn node(dir: &std::path::Path) -> Node<certherd_store::HomeStore> {
+        let mut n = Node::new(
+            Home::new(dir.join("srv")).create().unwrap(),
+            Box::new(At(datetime!(2026-03-01 0:00 UTC))),
+            None,
+            "certherd.toml",
+        )
+        .unwrap();
+        n.init(&InitOptions {
+            hostname: "vc01.example.test".into(),
+            ips: vec![],
+            key_algo: KeyAlgorithm::EcdsaP256,
+            mode: Mode::Ca,
+        })
+        .unwrap();
+        n
+    }
+
+    fn request(common_name: Option<&str>, names: &[&str]) -> IssueRequest {
+        IssueRequest {
+            profile: "service".into(),
+            entry: "web/x".parse().unwrap(),
+            common_name: common_name.map(str::to_owned),
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            key_algo: None,
+        }
+    }
+
+    /// RFC 5280: a common name is 1 to 64 characters; neither an empty nor a longer one
+    /// is signed, and a refusal writes nothing.
+    #[test]
+    fn common_names_outside_1_to_64_characters_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node(dir.path());
+        let audit = n.store.audit_log().unwrap().len();
+        let e = n
+            .issue(&request(Some(""), &["x.example.test"]))
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::CommonNameEmpty { from_name: false }),
+            "{e:?}"
+        );
+        let e = n
+            .issue(&request(Some(&"c".repeat(65)), &["x.example.test"]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::CommonNameTooLong {
+                    length: 65,
+                    from_name: false
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(n.store.audit_log().unwrap().len(), audit);
+        assert!(n.store.entry(&"web/x".parse().unwrap()).unwrap().is_none());
+        let issued = n
+            .issue(&request(Some(&"c".repeat(64)), &["x.example.test"]))
+            .unwrap();
+        assert!(
+            issued.meta.subject.contains(&"c".repeat(64)),
+            "{}",
+            issued.meta.subject
+        );
     }
 }

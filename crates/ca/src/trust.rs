@@ -7,11 +7,19 @@ use certherd_x509::{CertInfo, CrlInfo};
 use crate::init::trust_alias;
 use crate::{Error, Node};
 
-fn normalize_fingerprint(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_hexdigit())
+/// A fingerprint as typed (hex, colons allowed) in lower-case hex digits; anything else
+/// in it is refused, naming the character, rather than dropped.
+fn normalize_fingerprint(s: &str) -> Result<String, Error> {
+    if let Some(character) = s.chars().find(|c| !c.is_ascii_hexdigit() && *c != ':') {
+        return Err(Error::FingerprintNotHex {
+            input: s.to_owned(),
+            character,
+        });
+    }
+    Ok(s.chars()
+        .filter(char::is_ascii_hexdigit)
         .collect::<String>()
-        .to_ascii_lowercase()
+        .to_ascii_lowercase())
 }
 
 /// What `trust add` did.
@@ -132,7 +140,7 @@ impl<S: Store> Node<S> {
     /// `trust remove FINGERPRINT`: by SHA-256 (hex, colons allowed; a unique prefix of at
     /// least 8 digits will do). The root anchoring the signing CA is refused.
     pub fn trust_remove(&mut self, fingerprint: &str) -> Result<EntryMeta, Error> {
-        let fp = normalize_fingerprint(fingerprint);
+        let fp = normalize_fingerprint(fingerprint)?;
         if fp.len() < 8 {
             return Err(Error::Invalid(format!("fingerprint '{fingerprint}' is too short: give at least 8 hex digits of the SHA-256")));
         }
@@ -202,5 +210,26 @@ impl<S: Store> Node<S> {
         ));
         self.commit(&changes)?;
         Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_that_is_not_hex_is_said_so() {
+        assert_eq!(
+            normalize_fingerprint("AB:cd:01").ok().as_deref(),
+            Some("abcd01")
+        );
+        assert!(matches!(
+            normalize_fingerprint("zzzzzzzzzz"),
+            Err(Error::FingerprintNotHex { character: 'z', .. })
+        ));
+        assert!(matches!(
+            normalize_fingerprint("abcd ef01 2345"),
+            Err(Error::FingerprintNotHex { character: ' ', .. })
+        ));
     }
 }

@@ -348,3 +348,30 @@ fn a_token_lifetime_is_bounded() {
         node.fleet_mut().host_add(&name, &[], ttl, [3; 32]).unwrap();
     }
 }
+
+/// A host name is its certificate's common name: one longer than RFC 5280's 64 is
+/// refused at `host add` and `agent join --hostname`, naming that limit (not called "not
+/// a fully qualified DNS name", which it is).
+#[test]
+fn host_names_longer_than_64_are_refused_naming_the_common_name_limit() {
+    let (_d, _clock, mut node) = server();
+    let name = format!("{}.b.example.test", "a".repeat(51));
+    assert_eq!(name.len(), 66);
+    let e = node
+        .fleet_mut()
+        .host_add(&name, &[], DEFAULT_TOKEN_TTL, [3; 32])
+        .unwrap_err();
+    assert!(
+        matches!(e, certherd_ca::Error::HostnameTooLong { length: 66, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("at most 64"), "{e}");
+    assert!(node.fleet().hosts().unwrap().is_empty());
+    let Err(e) = node.agent().agent_prepare(&name, &[], None, None) else {
+        panic!("a 66-character host name was accepted by agent join");
+    };
+    assert!(
+        matches!(e, certherd_ca::Error::HostnameTooLong { length: 66, .. }),
+        "{e}"
+    );
+}

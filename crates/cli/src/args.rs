@@ -111,8 +111,11 @@ pub enum Command {
     /// constraints, policies, EKU for --purpose, revocation against the home's CRLs, and
     /// --name against the SANs. Also weak keys and signatures and the RFC 5280 / CA/B
     /// profile. Every finding is listed, worst first. Valid means no critical finding and
-    /// no warning other than `expiring`, as `openssl verify -x509_strict` is strict.
-    /// Without --trusted, the home's trusted-roots are the anchors.
+    /// no warning other than `expiring` (valid today, lapsing within 30 days) and
+    /// `long-common-name` (a CN over RFC 5280's 64 characters, which OpenSSL, rustls and
+    /// browsers accept), as `openssl verify -x509_strict` is strict; a failure is headed
+    /// by the finding that fails it. Without --trusted, the home's trusted-roots are the
+    /// anchors.
     Verify(VerifyArgs),
     /// Summary: the CA, entries per status, the next expiry and the next renewal.
     Status(OutputArg),

@@ -121,6 +121,13 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                         format!("--cn is {length} characters; RFC 5280 allows at most {} (ub-common-name)", certherd_x509::UB_COMMON_NAME)
                     },
                 ),
+                certherd_ca::Error::CommonNameEmpty { from_name } => Failure::usage(
+                    if from_name {
+                        "the first --san, the common name without --cn, is empty; give a --cn of 1 to 64 characters".to_owned()
+                    } else {
+                        format!("--cn is empty; RFC 5280 requires a common name of 1 to {} characters", certherd_x509::UB_COMMON_NAME)
+                    },
+                ),
                 e => e.into(),
             })?;
             print_issued(a.output, &node, &issued, "issued");

@@ -176,7 +176,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(),
     );
     let home = Home::new(dir).with_master_key(key);
-    let database = database_url(&home, cli.database)?;
+    let database = database_url(&home, cli.database).inspect_err(|f| {
+        // `check` is a monitoring plugin: a certherd.toml it cannot use is its UNKNOWN.
+        if let Command::Check(a) = &cli.command {
+            report_cmd::unknown(a.output, &f.message, f.hint.as_deref());
+        }
+    })?;
     let home = home.with_database(database);
     match cli.command {
         Command::Init(a) => init_cmd::init(&home, a),
@@ -208,29 +213,33 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-/// `[database]` of certherd.toml, read on its own: the rest of the file is checked when
-/// the node is made.
-#[derive(serde::Deserialize)]
-struct DatabaseOnly {
-    #[serde(default)]
-    database: certherd_core::DatabaseSettings,
-}
-
 /// The PostgreSQL database the home uses: `--database`, else `CERTHERD_DATABASE_URL`
 /// (both through clap), else `[database] url` in certherd.toml; none: its certherd.db.
+/// certherd.toml is read whole first: a setting it gets wrong (`max_connections = -1`, a
+/// misspelt field) is said as such, naming the file and the field, rather than taken for
+/// an absent URL and reported as the store it then does not find.
 fn database_url(home: &Home, flag: Option<String>) -> Result<Option<DatabaseUrl>, Failure> {
     let url = match flag.filter(|u| !u.is_empty()) {
         Some(u) => Some(u),
-        None => home
-            .read_config()
-            .map_err(certherd_ca::Error::from)?
-            .and_then(|text| toml::from_str::<DatabaseOnly>(&text).ok())
-            .and_then(|c| c.database.url)
-            .filter(|u| !u.is_empty()),
+        None => match home.read_config().map_err(certherd_ca::Error::from)? {
+            Some(text) => configured_database(&text, &home.config_path().display().to_string())?,
+            None => None,
+        },
     };
     url.map(|u| DatabaseUrl::parse(&u))
         .transpose()
         .map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// `[database] url` of certherd.toml's `text`, the whole file checked as the node checks
+/// it (`path` names it in the error).
+fn configured_database(text: &str, path: &str) -> Result<Option<String>, certherd_ca::Error> {
+    let settings: certherd_core::Settings =
+        toml::from_str(text).map_err(|e| certherd_ca::Error::Config {
+            path: path.to_owned(),
+            detail: e.to_string().trim().replace('\n', " "),
+        })?;
+    Ok(settings.database.url.filter(|u| !u.is_empty()))
 }
 
 /// The first word of the command line that is not an option or --home's value.
@@ -303,5 +312,52 @@ fn main() -> ExitCode {
                 f.code.unwrap_or(error_code)
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::configured_database;
+
+    /// A bad `[database]` setting is the TOML error (file, field, what was expected),
+    /// never read as "no URL".
+    #[test]
+    fn a_bad_database_setting_is_said_as_the_toml_error() {
+        for (text, field, expected) in [
+            (
+                "[database]\nmax_connections = -1\n",
+                "max_connections",
+                "u32",
+            ),
+            (
+                "[database]\nmax_connections = \"5\"\n",
+                "max_connections",
+                "u32",
+            ),
+            (
+                "[database]\nmax_conections = 5\n",
+                "max_conections",
+                "expected `url` or `max_connections`",
+            ),
+        ] {
+            let e = configured_database(text, "/h/certherd.toml").unwrap_err();
+            let m = e.to_string();
+            assert!(matches!(e, certherd_ca::Error::Config { .. }), "{m}");
+            assert!(
+                m.starts_with("/h/certherd.toml: ") && m.contains(field) && m.contains(expected),
+                "{text}: {m}"
+            );
+        }
+        assert_eq!(
+            configured_database("[database]\nurl = \"postgres://h/db\"\n", "c").unwrap(),
+            Some("postgres://h/db".into())
+        );
+        assert_eq!(
+            configured_database("[database]\nurl = \"\"\n", "c").unwrap(),
+            None
+        );
+        assert_eq!(configured_database("", "c").unwrap(), None);
     }
 }

@@ -49,27 +49,37 @@ enum Credential {
 fn read_credential(path: &Path) -> Result<Credential, Failure> {
     let bytes = crate::input::read(path, crate::input::Kind::Material)
         .map_err(|e| Failure::msg(e.to_string()))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let trimmed = text.trim();
-    if trimmed.starts_with("cha1_") && !trimmed.contains(char::is_whitespace) {
-        return Ok(Credential::Bearer(trimmed.to_owned()));
-    }
-    // Neither form: say what the file should hold, not only what one parser missed.
-    let neither = |detail: String| {
+    parse_credential(&bytes).map_err(|detail| {
+        // Neither form: say what the file should hold, not only what one parser missed.
         let mut f = Failure::msg(format!(
             "{}: holds neither an admin bearer token nor a client certificate with its key ({detail})",
             path.display()
         ));
         f.hint = Some("save the output of `certherd admin credential NAME` on the server to the file, or use the file `certherd admin credential NAME --client-cert --out FILE` wrote".into());
         f
-    };
-    if trimmed.is_empty() {
-        return Err(neither("it is empty".into()));
+    })
+}
+
+/// A credential file's content: a `cha1_` bearer token, or PEM holding a client
+/// certificate and its key; else why it is neither (the detail of the refusal).
+fn parse_credential(bytes: &[u8]) -> Result<Credential, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let trimmed = text.trim();
+    if trimmed.starts_with("cha1_") && !trimmed.contains(char::is_whitespace) {
+        return Ok(Credential::Bearer(trimmed.to_owned()));
     }
-    let key = certherd_x509::parse_private_key(&bytes).map_err(|e| neither(e.to_string()))?;
-    let chain = certherd_x509::parse_certificates(&bytes).map_err(|e| neither(e.to_string()))?;
-    let key = pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec())
-        .map_err(|e| Failure::msg(format!("{}: {e}", path.display())))?;
+    if trimmed.is_empty() {
+        return Err("it is empty".into());
+    }
+    // A certificate and its key come as PEM (DER holds one object): text without a PEM
+    // block is neither, whatever a key parser would make of its bytes.
+    if !text.contains("-----BEGIN ") {
+        return Err("it holds no `cha1_` token and no PEM block".into());
+    }
+    let key = certherd_x509::parse_private_key(bytes).map_err(|e| e.to_string())?;
+    let chain = certherd_x509::parse_certificates(bytes).map_err(|e| e.to_string())?;
+    let key =
+        pki_types::PrivateKeyDer::try_from(key.secret_der().to_vec()).map_err(|e| e.to_string())?;
     Ok(Credential::Cert(certherd_tls::Identity { chain, key }))
 }
 
@@ -836,5 +846,35 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(not_remote()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of random text is neither credential, said as such (not as a malformed key).
+    #[test]
+    fn a_credential_file_of_random_text_is_said_to_be_neither() {
+        let detail = |b: &[u8]| match parse_credential(b) {
+            Err(d) => d,
+            Ok(_) => panic!("{} was taken for a credential", String::from_utf8_lossy(b)),
+        };
+        assert_eq!(
+            detail(b"q8Zr3 lorem ipsum\nnot a credential at all\n"),
+            "it holds no `cha1_` token and no PEM block"
+        );
+        assert_eq!(
+            detail(b"\x8f\x01\xffbinary"),
+            "it holds no `cha1_` token and no PEM block"
+        );
+        assert_eq!(detail(b" \n"), "it is empty");
+        assert!(matches!(
+            parse_credential(b"cha1_abc\n"),
+            Ok(Credential::Bearer(t)) if t == "cha1_abc"
+        ));
+        // PEM without a key still names what the parser missed.
+        let d = detail(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        assert!(!d.is_empty());
     }
 }

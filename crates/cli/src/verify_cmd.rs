@@ -96,14 +96,12 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         Output::Table => {
             // The whole report goes to stdout, failing or not (`verify x.pem | less` shows
             // what is wrong); only the one-line verdict of a failure is repeated on stderr.
-            if valid {
-                outln!("{}: OK", a.cert.display());
-            } else {
-                outln!(
-                    "{}: FAILED: {}",
-                    a.cert.display(),
-                    certherd_inspect::summary(&inspection.findings)
-                );
+            // A failure is headed by the finding that fails it, not by a warning that
+            // does not (an `expiring` listed first among equal warnings).
+            let failure = inspection.strict_failure();
+            match &failure {
+                None => outln!("{}: OK", a.cert.display()),
+                Some(why) => outln!("{}: FAILED: {why}", a.cert.display()),
             }
             for (i, s) in path.iter().enumerate() {
                 outln!("  {i} {s}");
@@ -116,12 +114,8 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
                     f.message
                 );
             }
-            if !valid {
-                errln!(
-                    "error: {} failed verification: {}",
-                    a.cert.display(),
-                    certherd_inspect::summary(&inspection.findings)
-                );
+            if let Some(why) = &failure {
+                errln!("error: {} failed verification: {why}", a.cert.display());
             }
         }
     }
@@ -130,4 +124,27 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// `verify --help` names every warning that does not fail it.
+    #[test]
+    fn help_lists_every_warning_that_does_not_fail_verify() {
+        use clap::CommandFactory;
+        let mut cli = crate::args::Cli::command();
+        let help = cli
+            .find_subcommand_mut("verify")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for kind in certherd_inspect::Inspection::TOLERATED_WARNINGS {
+            assert!(
+                help.contains(&format!("`{kind}`")),
+                "{kind} missing: {help}"
+            );
+        }
+    }
 }

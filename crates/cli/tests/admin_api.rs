@@ -186,11 +186,14 @@ fn every_endpoint_answers_an_admin_and_a_reader_may_only_read() {
     let a = Auth::Bearer(&admin);
     let c = Auth::Cert(&cert);
 
-    // The document needs no credential and describes every route.
+    // The document needs no credential and describes every route, with the 503 every
+    // route answers while the database does not.
     let doc = api.ok(Auth::None, "GET", "/v1/openapi.json", None);
     for r in certherd_protocol::admin::ROUTES {
+        let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{} {}", r.method, r.path);
         assert!(
-            doc["paths"][r.path][r.method.to_ascii_lowercase()].is_object(),
+            op["responses"]["503"].is_object(),
             "{} {}",
             r.method,
             r.path
@@ -817,6 +820,27 @@ fn request_shapes_the_openapi_document_does_not_allow_are_refused() {
             .is_some_and(|m| m.contains("5000 characters") && m.contains("64")),
         "{}",
         long.text
+    );
+    // An empty common name: 422 too (RFC 5280's common name is 1 to 64 characters).
+    let empty = api.json(
+        a,
+        "POST",
+        "/v1/certificates",
+        serde_json::json!({"store": "web", "alias": "x", "profile": "service",
+            "common_name": "", "names": ["x.example.test"]}),
+    );
+    assert_eq!(
+        (empty.status, empty.code()),
+        (422, "unprocessable"),
+        "{}",
+        empty.text
+    );
+    assert!(
+        empty.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("empty") && m.contains("1 to 64")),
+        "{}",
+        empty.text
     );
     // Nothing was issued: the store was not even made.
     let listed = api.call(a, "GET", "/v1/certificates?store=web", None);

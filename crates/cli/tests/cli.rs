@@ -216,6 +216,7 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
         (vec!["trust", "add", g], "garbage.pem"),
         (vec!["trust", "add-crl", g], "garbage.pem"),
         (vec!["trust", "remove", "00"], "too short"),
+        (vec!["trust", "remove", "zzzzzzzzzz"], "is not hex"),
         (vec!["verify", g], "garbage.pem"),
         (vec!["check", "--warn", "soon"], "invalid duration"),
         (vec!["cert", "list", "--at", "yesterday"], "invalid time"),
@@ -1168,6 +1169,27 @@ fn a_common_name_over_64_characters_is_refused_and_flagged() {
         "{}",
         r.stderr
     );
+    // An empty --cn: RFC 5280's common name is 1 to 64 characters.
+    let r = env.run(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "svc",
+        "--alias",
+        "r1",
+        "--cn",
+        "",
+        "--san",
+        "r1.example.com",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--cn is empty") && r.stderr.contains("1 to 64"),
+        "{}",
+        r.stderr
+    );
     // Without --cn, the first --san becomes the common name: the same limit, said so.
     let san = format!("{}.example.com", "d".repeat(60));
     let r = env.run(&[
@@ -1266,4 +1288,34 @@ fn credential_messages_name_what_they_mean() {
         "{}",
         r.stderr
     );
+}
+
+/// A home without certherd.db (its inventory in PostgreSQL) whose certherd.toml gets a
+/// `[database]` setting wrong: the TOML error is said (file, field, expected), not "holds
+/// a master key but no certherd.db".
+#[test]
+fn a_bad_database_setting_is_said_before_the_missing_inventory() {
+    let env = Env::new();
+    env.init();
+    std::fs::remove_file(env.home().join("certherd.db")).unwrap();
+    for (setting, said) in [
+        ("max_connections = -1", "max_connections"),
+        ("max_connections = \"5\"", "max_connections"),
+        ("max_conections = 5", "unknown field `max_conections`"),
+    ] {
+        std::fs::write(
+            env.home().join("certherd.toml"),
+            format!("[database]\n{setting}\n"),
+        )
+        .unwrap();
+        let r = env.run(&["cert", "list"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("certherd.toml: ")
+                && r.stderr.contains(said)
+                && !r.stderr.contains("master key"),
+            "{setting}: {}",
+            r.stderr
+        );
+    }
 }

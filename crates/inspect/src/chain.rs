@@ -143,10 +143,35 @@ impl Inspection {
     /// Profile violations (`profile`), a CA certificate as leaf, a name or purpose
     /// mismatch reported as a warning all fail it; information never does.
     pub fn passes_strict(&self) -> bool {
-        !self.findings.iter().any(|f| match f.severity {
-            Severity::Critical => true,
-            Severity::Warning => !matches!(f.kind, K::Expiring | K::LongCommonName),
-            Severity::Info => false,
+        !self.findings.iter().any(fails_strict)
+    }
+
+    /// The warnings that do not fail a strict verification ([`Self::passes_strict`]).
+    pub const TOLERATED_WARNINGS: &'static [K] = &[K::Expiring, K::LongCommonName];
+
+    /// The headline of a failed strict verification: the finding that fails it (the worst
+    /// and most telling of those that do, as [`crate::summary`] orders them) and how many
+    /// more need attention, e.g. `profile (+2)`; `None` when the chain passes. A warning
+    /// that does not fail it (`expiring`) is counted, never named.
+    pub fn strict_failure(&self) -> Option<String> {
+        let mut failing: Vec<Finding> = self
+            .findings
+            .iter()
+            .filter(|f| fails_strict(f))
+            .cloned()
+            .collect();
+        sort(&mut failing);
+        let first = failing.first()?;
+        let more = self
+            .findings
+            .iter()
+            .filter(|f| f.is_problem())
+            .count()
+            .saturating_sub(1);
+        Some(if more > 0 {
+            format!("{} (+{more})", first.kind)
+        } else {
+            first.kind.to_string()
         })
     }
 
@@ -167,6 +192,16 @@ impl Inspection {
     /// Findings of one kind.
     pub fn has(&self, kind: K) -> bool {
         self.findings.iter().any(|f| f.kind == kind)
+    }
+}
+
+/// Whether a finding fails a strict verification: any critical one, and any warning but
+/// the [`Inspection::TOLERATED_WARNINGS`].
+fn fails_strict(f: &Finding) -> bool {
+    match f.severity {
+        Severity::Critical => true,
+        Severity::Warning => !Inspection::TOLERATED_WARNINGS.contains(&f.kind),
+        Severity::Info => false,
     }
 }
 
@@ -974,5 +1009,53 @@ fn finish(
         covers_name,
         path,
         leaf,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspection(findings: Vec<Finding>) -> Inspection {
+        Inspection {
+            findings,
+            trusted: true,
+            pinned: false,
+            covers_name: None,
+            path: Vec::new(),
+            leaf: None,
+        }
+    }
+
+    /// The black-box case: a missing AKI (a profile warning) fails verify, expiry within
+    /// 30 days does not; the headline names the first, not the second.
+    #[test]
+    fn a_failed_verification_is_headed_by_the_finding_that_fails_it() {
+        let f = |k, s| Finding::new(k, s, "m");
+        let got = inspection(vec![
+            f(K::Expiring, Severity::Warning),
+            f(K::LongCommonName, Severity::Warning),
+            f(K::Profile, Severity::Warning),
+            f(K::AnchorSent, Severity::Info),
+        ]);
+        assert!(!got.passes_strict());
+        assert_eq!(crate::summary(&got.findings), "expiring (+2)");
+        assert_eq!(got.strict_failure().as_deref(), Some("profile (+2)"));
+        // A critical finding still comes first.
+        let got = inspection(vec![
+            f(K::Profile, Severity::Warning),
+            f(K::Expired, Severity::Critical),
+        ]);
+        assert_eq!(got.strict_failure().as_deref(), Some("expired (+1)"));
+        // Alone, it has no count.
+        let got = inspection(vec![f(K::Profile, Severity::Warning)]);
+        assert_eq!(got.strict_failure().as_deref(), Some("profile"));
+        // Tolerated warnings only: it passes, and there is no failure to name.
+        let got = inspection(vec![
+            f(K::Expiring, Severity::Warning),
+            f(K::LongCommonName, Severity::Warning),
+        ]);
+        assert!(got.passes_strict());
+        assert_eq!(got.strict_failure(), None);
     }
 }

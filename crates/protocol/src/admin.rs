@@ -908,6 +908,8 @@ fn refusals(r: &Route) -> Vec<ErrorCode> {
         ErrorCode::Unprocessable,
         ErrorCode::TooManyRefusals,
         ErrorCode::Internal,
+        // Every route reads or writes the database: 503 while it does not answer.
+        ErrorCode::Unavailable,
     ];
     if r.request.is_some() {
         codes.push(ErrorCode::UnsupportedMediaType);
@@ -933,6 +935,7 @@ fn describe_status(status: u16) -> &'static str {
         415 => "the request has a body not sent as Content-Type: application/json",
         422 => "the request is well-formed but cannot be carried out (an invalid name, PEM, profile...)",
         429 => "too many failed authentications from this address within a minute; try again after `Retry-After` seconds (a valid credential is never refused for them)",
+        503 => "the server cannot reach its database now, or every database connection stayed busy; try again, or another server",
         _ => "the server failed; see its log",
     }
 }
@@ -1086,7 +1089,7 @@ mod tests {
             let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} {} missing", r.method, r.path);
             assert!(op["responses"]["200"]["content"]["application/json"]["schema"].is_object());
-            for s in ["400", "401", "403", "404", "413", "429", "500"] {
+            for s in ["400", "401", "403", "404", "413", "429", "500", "503"] {
                 assert!(
                     op["responses"][s].is_object(),
                     "{} {} lacks {s}",
@@ -1099,6 +1102,14 @@ mod tests {
                     .as_str()
                     .is_some_and(|d| d.contains("too_many_refusals")),
                 "{} {}: a bearer token's failures may be answered 429",
+                r.method,
+                r.path
+            );
+            assert!(
+                op["responses"]["503"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("unavailable") && d.contains("database")),
+                "{} {}: every route answers 503 while the database does not",
                 r.method,
                 r.path
             );

@@ -30,6 +30,7 @@ pub(crate) struct Caller {
     name: String,
     role: Option<AdminRole>,
     via: &'static str,
+    expires_at: Option<time::OffsetDateTime>,
 }
 
 impl Caller {
@@ -43,11 +44,17 @@ impl Caller {
         self.role
     }
 
+    /// When the credential expires, if it does.
+    pub(crate) fn expires_at(&self) -> Option<time::OffsetDateTime> {
+        self.expires_at
+    }
+
     pub(crate) fn anonymous() -> Self {
         Self {
             name: "-".into(),
             role: None,
             via: "none",
+            expires_at: None,
         }
     }
 
@@ -56,6 +63,7 @@ impl Caller {
             name: c.name.clone(),
             role: Some(c.role),
             via: c.kind.as_str(),
+            expires_at: c.expires_at,
         }
     }
 }

@@ -110,13 +110,16 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl Sessions {
-    /// Opens a session for a credential that logged in at `now`: its id and the session.
-    /// `None` when the system's random source fails.
+    /// Opens a session for a credential that logged in at `now` and expires at
+    /// `credential_expires` (if it does): its id and the session, which ends after
+    /// [`SESSION_HOURS`] or when the credential expires, whichever comes first. `None`
+    /// when the system's random source fails.
     pub fn open(
         &mut self,
         token: String,
         name: String,
         role: AdminRole,
+        credential_expires: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Option<(String, Session)> {
         self.held.retain(|_, s| s.expires_at > now);
@@ -134,7 +137,10 @@ impl Sessions {
             name,
             role,
             csrf,
-            expires_at: now + time::Duration::hours(SESSION_HOURS),
+            expires_at: credential_expires
+                .map_or(now + time::Duration::hours(SESSION_HOURS), |c| {
+                    c.min(now + time::Duration::hours(SESSION_HOURS))
+                }),
         };
         self.held.insert(id.clone(), session.clone());
         Some((id, session))
@@ -318,8 +324,44 @@ mod tests {
     const T0: OffsetDateTime = datetime!(2026-06-01 9:00 UTC);
 
     fn login(s: &mut Sessions, at: OffsetDateTime) -> (String, Session) {
-        s.open("tok".into(), "alice".into(), AdminRole::Admin, at)
+        s.open("tok".into(), "alice".into(), AdminRole::Admin, None, at)
             .unwrap_or_else(|| panic!("no randomness"))
+    }
+
+    /// A session ends when its credential expires, if that comes before its eight hours:
+    /// its `expires_at` says so, and it is refused from then.
+    #[test]
+    fn a_session_ends_no_later_than_its_credential() {
+        let mut s = Sessions::default();
+        let soon = T0 + time::Duration::seconds(8);
+        let (id, opened) = s
+            .open(
+                "tok".into(),
+                "alice".into(),
+                AdminRole::Admin,
+                Some(soon),
+                T0,
+            )
+            .unwrap_or_else(|| panic!("no randomness"));
+        assert_eq!(opened.expires_at, soon);
+        assert!(s
+            .check(&id, false, None, soon - time::Duration::seconds(1))
+            .is_ok());
+        assert_eq!(
+            s.check(&id, false, None, soon).err(),
+            Some(Refusal::NoSession)
+        );
+        // A credential that outlives the eight hours does not lengthen the session.
+        let (_, opened) = s
+            .open(
+                "tok".into(),
+                "alice".into(),
+                AdminRole::Admin,
+                Some(T0 + time::Duration::days(30)),
+                T0,
+            )
+            .unwrap_or_else(|| panic!("no randomness"));
+        assert_eq!(opened.expires_at, datetime!(2026-06-01 17:00 UTC));
     }
 
     #[test]

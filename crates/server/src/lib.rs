@@ -400,7 +400,9 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         E::UnknownPeer(_) => ErrorCode::HostUnknown,
         E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
         E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
-        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) => ErrorCode::InvalidRequest,
+        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) | E::HostnameTooLong { .. } => {
+            ErrorCode::InvalidRequest
+        }
         _ => ErrorCode::Internal,
     };
     let message = if code == ErrorCode::Internal {
@@ -927,11 +929,15 @@ async fn console_call(
                     }
                 };
                 let now = s.clock.now();
-                let opened = s
-                    .sessions
-                    .lock()
-                    .ok()
-                    .and_then(|mut t| t.open(login.token, caller.name().to_owned(), role, now));
+                let opened = s.sessions.lock().ok().and_then(|mut t| {
+                    t.open(
+                        login.token,
+                        caller.name().to_owned(),
+                        role,
+                        caller.expires_at(),
+                        now,
+                    )
+                });
                 let Some((id, session)) = opened else {
                     eprintln!("certherd server: cannot open a console session (no randomness)");
                     return Err((ErrorCode::Internal, INTERNAL.to_owned()));

@@ -141,6 +141,15 @@ pub enum Error {
         /// The driver's error.
         source: postgres::Error,
     },
+    /// The database server's certificate does not hold the name it was reached by
+    /// (`sslmode=verify-full`).
+    #[error("cannot connect to the database {url}: {source}")]
+    ServerName {
+        /// Its URL, password redacted.
+        url: String,
+        /// The names: [`certherd_tls::Error::NameMismatch`] (boxed: large, and rare).
+        source: Box<certherd_tls::Error>,
+    },
     /// A database URL that is not one.
     #[error("invalid database URL {url}: {detail}")]
     BadUrl {

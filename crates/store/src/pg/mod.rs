@@ -133,7 +133,28 @@ pub(crate) fn connect(url: &str, application: &str) -> Result<Client, Error> {
     config.ssl_mode(postgres::config::SslMode::Require);
     config
         .connect(tokio_postgres_rustls::MakeRustlsConnect::new(client))
-        .map_err(unreachable)
+        .map_err(|e| {
+            let address = host_and_port(&config);
+            match tls::name_mismatch(&e, &address) {
+                Some(source) => Error::ServerName {
+                    url: redact_url(url),
+                    source: Box::new(source),
+                },
+                None => unreachable(e),
+            }
+        })
+}
+
+/// The first host of `config` and its port (5432 unless given), as `HOST:PORT`.
+fn host_and_port(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
 }
 
 /// The connection and its prepared statements.

@@ -145,6 +145,39 @@ pub(crate) fn client_config(
         .with_no_client_auth())
 }
 
+/// The name mismatch a `verify-full` connection to `address` (HOST:PORT) failed with, in
+/// certherd-tls's words (`presents a certificate for X, not Y`), if that is why `e` (the
+/// driver's error) failed: rustls's own text is Debug (`DnsName("...")`). The driver
+/// keeps the handshake's error inside an `io::Error`, which hides it from `source()`.
+pub(crate) fn name_mismatch(
+    e: &(dyn std::error::Error + 'static),
+    address: &str,
+) -> Option<certherd_tls::Error> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let inner = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|i| i.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        })) = inner.or_else(|| c.downcast_ref::<rustls::Error>())
+        {
+            return Some(certherd_tls::Error::NameMismatch {
+                address: address.to_owned(),
+                expected: expected.to_str().into_owned(),
+                presented: presented
+                    .iter()
+                    .map(|n| certherd_x509::presented_name(n))
+                    .collect(),
+            });
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// libpq's checks: none without a root file (`require`), the chain (`verify-ca`), the
 /// chain and the name (`verify-full`). Handshake signatures are always verified.
 #[derive(Debug)]
@@ -241,5 +274,30 @@ mod tests {
             let e = split(bad).unwrap_err().to_string();
             assert!(!e.contains("pw@"), "{e}");
         }
+    }
+
+    /// A verify-full name mismatch, as the driver wraps it (an `io::Error` holding
+    /// rustls's), said in words: the names, not rustls's Debug text.
+    #[test]
+    fn a_name_mismatch_is_said_plainly() {
+        let rustls_error =
+            rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                expected: ServerName::try_from("db.example.com").unwrap(),
+                presented: vec![
+                    "DnsName(\"other.example.com\")".into(),
+                    "IpAddress(127.0.0.1)".into(),
+                ],
+            });
+        let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
+        let e = name_mismatch(&wrapped, "db.example.com:5432").unwrap();
+        assert_eq!(
+            e.to_string(),
+            "db.example.com:5432 presents a certificate for other.example.com, 127.0.0.1, not db.example.com"
+        );
+        let other = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert!(name_mismatch(&other, "db:5432").is_none());
     }
 }
