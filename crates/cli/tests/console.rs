@@ -891,7 +891,7 @@ fn console_in_headless_chromium() {
     );
     b.eval("document.querySelector('#tabs [data-tab=alarms]').click(); true");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let alarm = format!("!!document.querySelector('#alarms tr[data-kind=\"chain-invalid\"][data-subject=\"{hosts_entry}\"]')");
+    let alarm = format!("!!document.querySelector('#alarms tr[data-kind=\"revoked\"][data-subject=\"{hosts_entry}\"]')");
     while b.eval(&alarm) != json!(true) {
         assert!(
             Instant::now() < deadline,
