@@ -82,11 +82,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         if self.node.store().host(name)?.is_some() {
             return Ok(Some(name.to_owned()));
         }
-        Ok(self
-            .hosts()?
-            .into_iter()
-            .map(|h| h.name)
-            .find(|n| n.eq_ignore_ascii_case(name)))
+        Ok(self.node.store().host_any_case(name)?.map(|h| h.name))
     }
 
     /// Orders new host certificates (a new key made on each host) at their next poll:

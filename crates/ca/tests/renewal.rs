@@ -90,6 +90,9 @@ impl Store for Counting {
     fn host(&self, name: &str) -> Result<Option<Host>, Error> {
         self.inner.host(name)
     }
+    fn host_any_case(&self, name: &str) -> Result<Option<Host>, Error> {
+        self.inner.host_any_case(name)
+    }
     fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error> {
         self.inner.host_by_pool(pool_sha256)
     }

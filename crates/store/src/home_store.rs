@@ -115,6 +115,9 @@ impl Store for HomeStore {
     fn host(&self, name: &str) -> Result<Option<Host>, Error> {
         both!(self, s => s.host(name))
     }
+    fn host_any_case(&self, name: &str) -> Result<Option<Host>, Error> {
+        both!(self, s => s.host_any_case(name))
+    }
     fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error> {
         both!(self, s => s.host_by_pool(pool_sha256))
     }

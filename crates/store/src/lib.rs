@@ -73,6 +73,9 @@ pub trait Store {
     fn hosts(&self) -> Result<Vec<Host>, Error>;
     /// One host by name.
     fn host(&self, name: &str) -> Result<Option<Host>, Error>;
+    /// One host by name in any ASCII case (names enter lower-case, but an older release
+    /// kept them as typed); by an index of the lower-cased names, not a scan.
+    fn host_any_case(&self, name: &str) -> Result<Option<Host>, Error>;
     /// The host whose pinned pool-internal certificate has this SHA-256.
     fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error>;
     /// A host's fleet state (what it reported, what is ordered); empty for an unknown host.

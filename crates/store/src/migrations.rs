@@ -40,6 +40,7 @@ migrations! {
     "0004_revocations" => 4, "revocations";
     "0005_admin_credential_roles" => 5, "admin_credential_roles";
     "0006_admin_client_certificates" => 6, "admin_client_certificates";
+    "0007_hosts_lower_name" => 7, "hosts_lower_name";
 }
 
 /// The newest schema version this binary knows.

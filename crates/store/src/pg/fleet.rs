@@ -98,6 +98,17 @@ pub(super) fn host(db: &PgStore, name: &str) -> Result<Option<Host>, Error> {
     .next())
 }
 
+pub(super) fn host_any_case(db: &PgStore, name: &str) -> Result<Option<Host>, Error> {
+    // `lower(name)` is what index hosts_lower_name (migration 7) holds.
+    Ok(hosts_from(db.query(
+        "SELECT name, ips, created_at, joined_at, pool_sha256, last_seen FROM hosts WHERE lower(name) = lower($1) ORDER BY name COLLATE \"C\" LIMIT 1",
+        &[&name],
+        "listing hosts",
+    )?)?
+    .into_iter()
+    .next())
+}
+
 pub(super) fn host_by_pool(db: &PgStore, pool_sha256: &str) -> Result<Option<Host>, Error> {
     Ok(hosts_from(db.query(
         "SELECT name, ips, created_at, joined_at, pool_sha256, last_seen FROM hosts WHERE pool_sha256 = $1 ORDER BY name COLLATE \"C\"",

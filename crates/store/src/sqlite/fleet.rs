@@ -130,6 +130,13 @@ pub(super) fn host(db: &SqliteStore, name: &str) -> Result<Option<Host>, Error> 
     Ok(hosts_where(db, "name = ?1", name)?.into_iter().next())
 }
 
+pub(super) fn host_any_case(db: &SqliteStore, name: &str) -> Result<Option<Host>, Error> {
+    // `lower(name)` is what index hosts_lower_name (migration 7) holds.
+    Ok(hosts_where(db, "lower(name) = lower(?1)", name)?
+        .into_iter()
+        .next())
+}
+
 pub(super) fn host_by_pool(db: &SqliteStore, pool_sha256: &str) -> Result<Option<Host>, Error> {
     Ok(hosts_where(db, "pool_sha256 = ?1", pool_sha256)?
         .into_iter()

@@ -216,6 +216,10 @@ impl Store for SqliteStore {
         fleet::host(self, name)
     }
 
+    fn host_any_case(&self, name: &str) -> Result<Option<Host>, Error> {
+        fleet::host_any_case(self, name)
+    }
+
     fn host_by_pool(&self, pool_sha256: &str) -> Result<Option<Host>, Error> {
         fleet::host_by_pool(self, pool_sha256)
     }

@@ -88,6 +88,10 @@ pub fn hosts_and_admins(s: &mut dyn Store) -> Vec<String> {
         Some("esx02".into())
     );
     assert_eq!(s.host("esx01").unwrap(), Some(host("esx01")));
+    // In any case, by the index of lower-cased names; a name no host has in any case: none.
+    assert_eq!(s.host_any_case("ESX01").unwrap(), Some(host("esx01")));
+    assert_eq!(s.host("ESX01").unwrap(), None);
+    assert_eq!(s.host_any_case("esx99").unwrap(), None);
     let err = s
         .apply(&[Change::SetHostVerification {
             host: "nohost".into(),
