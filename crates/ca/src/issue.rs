@@ -826,36 +826,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::{InitOptions, Mode};
-    use certherd_core::Clock;
-    use certherd_store::Home;
-    use time::macros::datetime;
-
-    struct At(time::OffsetDateTime);
-
-    impl Clock for At {
-        fn now(&self) -> time::OffsetDateTime {
-            self.0
-        }
-    }
-
-    fn node(dir: &std::path::Path) -> Node<certherd_store::HomeStore> {
-        let mut n = Node::new(
-            Home::new(dir.join("srv")).create().unwrap(),
-            Box::new(At(datetime!(2026-03-01 0:00 UTC))),
-            None,
-            "certherd.toml",
-        )
-        .unwrap();
-        n.init(&InitOptions {
-            hostname: "vc01.example.test".into(),
-            ips: vec![],
-            key_algo: KeyAlgorithm::EcdsaP256,
-            mode: Mode::Ca,
-        })
-        .unwrap();
-        n
-    }
+    use crate::test_node::node;
 
     fn request(common_name: Option<&str>, names: &[&str]) -> IssueRequest {
         IssueRequest {

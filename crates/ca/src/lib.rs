@@ -49,6 +49,8 @@ mod node;
 pub mod report;
 mod reset;
 mod revoke;
+#[cfg(test)]
+mod test_node;
 mod trust;
 mod watch;
 

@@ -675,37 +675,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::{InitOptions, Mode};
-    use certherd_core::{Clock, EntryKind, EntryMeta, Source, DEFAULT_TOKEN_TTL};
-    use certherd_store::{Entry, Home};
+    use crate::test_node::node;
+    use certherd_core::{EntryKind, EntryMeta, Source, DEFAULT_TOKEN_TTL};
+    use certherd_store::Entry;
     use certherd_x509::{CertSpec, KeyAlgorithm, Role};
     use time::macros::datetime;
-
-    struct At(OffsetDateTime);
-
-    impl Clock for At {
-        fn now(&self) -> OffsetDateTime {
-            self.0
-        }
-    }
-
-    fn node(dir: &std::path::Path) -> Node<certherd_store::HomeStore> {
-        let mut n = Node::new(
-            Home::new(dir.join("srv")).create().unwrap(),
-            Box::new(At(datetime!(2026-03-01 0:00 UTC))),
-            None,
-            "certherd.toml",
-        )
-        .unwrap();
-        n.init(&InitOptions {
-            hostname: "vc01.example.test".into(),
-            ips: vec![],
-            key_algo: KeyAlgorithm::EcdsaP256,
-            mode: Mode::Ca,
-        })
-        .unwrap();
-        n
-    }
 
     fn refused(n: &mut Node<certherd_store::HomeStore>, r: &str) -> NotRevocable {
         let before = n.store.revocations().unwrap().len();
