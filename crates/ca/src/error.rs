@@ -65,7 +65,7 @@ pub enum Error {
         from_name: bool,
     },
     /// An empty common name: RFC 5280 gives a common name at least one character.
-    #[error("{} is empty; RFC 5280 requires a common name of 1 to 64 characters", if *from_name { "the common name (the first name, as none was given)" } else { "the common name" })]
+    #[error("{} is empty or only spaces; RFC 5280 requires a common name of 1 to 64 characters", if *from_name { "the common name (the first name, as none was given)" } else { "the common name" })]
     CommonNameEmpty {
         /// Whether it was taken from the first name because no common name was given.
         from_name: bool,

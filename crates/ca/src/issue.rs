@@ -384,7 +384,8 @@ impl<S: Store> Node<S> {
         // SIZE (1..ub-common-name). Refused here, where the CLI and the admin API both
         // issue, rather than signed into a non-conforming certificate.
         let length = cn.chars().count();
-        if length == 0 {
+        // Only spaces name nothing either.
+        if cn.trim().is_empty() {
             return Err(Error::CommonNameEmpty {
                 from_name: req.common_name.is_none(),
             });
@@ -847,6 +848,13 @@ mod tests {
         let audit = n.store.audit_log().unwrap().len();
         let e = n
             .issue(&request(Some(""), &["x.example.test"]))
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::CommonNameEmpty { from_name: false }),
+            "{e:?}"
+        );
+        let e = n
+            .issue(&request(Some("   "), &["x.example.test"]))
             .unwrap_err();
         assert!(
             matches!(e, Error::CommonNameEmpty { from_name: false }),

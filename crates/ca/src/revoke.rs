@@ -105,7 +105,8 @@ pub enum RevokeOutcome {
         /// The number of the CRL that lists it.
         crl_number: u64,
         /// The joined host whose host certificate this was, ordered a new key and
-        /// certificate at its next poll (with the revocation).
+        /// certificate at its next poll (with the revocation); never for keyCompromise,
+        /// whose host must be re-enrolled or ordered by hand once it is safe.
         renewal_ordered: Option<String>,
     },
     /// It was revoked before; nothing changed.
@@ -364,14 +365,17 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         changes.extend(crl_changes);
         // A live host's certificate: the host gets a new key and certificate at its next
         // poll rather than keep serving the revoked one (`host remove` forgets the host
-        // instead, and revokes through `host_revocations`).
+        // instead, and revokes through `host_revocations`). Not for keyCompromise: the
+        // host authenticates its polls with its pool identity, which whoever copied its
+        // keys holds too, so an order would hand them the new certificate; re-enrolling the
+        // host (or ordering once it is safe) is the admin's decision.
         let renewal_ordered = match self.live_host_of(r)? {
-            Some(host) => {
+            Some(host) if reason != RevocationReason::KeyCompromise => {
                 let (orders, mut chosen) = self.node.fleet().renewal_order_changes(&[host])?;
                 changes.extend(orders);
                 chosen.pop()
             }
-            None => None,
+            _ => None,
         };
         self.commit(&changes)?;
         let crl_number = published

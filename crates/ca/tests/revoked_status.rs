@@ -58,11 +58,11 @@ fn open_alarms(n: &mut Node<HomeStore>) -> Vec<(AlarmKind, String)> {
         .collect()
 }
 
-#[test]
-fn a_revoked_host_certificate_is_revoked_everywhere_and_replaced_at_the_next_poll() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
-    let mut server = node(dir.path(), "srv", &clock);
+/// A server with its CA and a host `esx1.example.test` joined to it, its home holding its
+/// host certificate and the pool's trust.
+/// Returns the server, the host and the host's pool-internal certificate.
+fn joined(dir: &std::path::Path, clock: &TestClock) -> (Node<HomeStore>, Node<HomeStore>, Vec<u8>) {
+    let mut server = node(dir, "srv", clock);
     server
         .init(&InitOptions {
             hostname: "vc01.example.test".into(),
@@ -76,8 +76,7 @@ fn a_revoked_host_certificate_is_revoked_everywhere_and_replaced_at_the_next_pol
         .fleet_mut()
         .host_add(name, &[], DEFAULT_TOKEN_TTL, [9; 32])
         .unwrap();
-    // The host joins: its home holds its host certificate and the pool's trust.
-    let mut host = node(dir.path(), "esx1", &clock);
+    let mut host = node(dir, "esx1", clock);
     let req = host.agent().agent_prepare(name, &[], None, None).unwrap();
     let (_, grant) = server
         .fleet_mut()
@@ -95,17 +94,59 @@ fn a_revoked_host_certificate_is_revoked_everywhere_and_replaced_at_the_next_pol
     host.agent_mut()
         .agent_sync_trust(&grant.trusted_roots, &grant.crls)
         .unwrap();
-    let host_entry = "machine-ssl/host";
-    let fleet_entry = format!("fleet-hosts/{name}");
-    assert_eq!(status_of(&host, host_entry), Status::Ok);
-    assert_eq!(status_of(&server, &fleet_entry), Status::Ok);
+    (server, host, req.pool_cert)
+}
 
-    // The admin revokes the live host's certificate: a new one is ordered with it.
+/// A keyCompromise revocation orders nothing: the host's polls are authenticated by its
+/// pool identity, which whoever copied its keys holds too, so a new certificate would go
+/// to the first of them to poll. The entry stays revoked, its alarm open.
+#[test]
+fn a_key_compromise_orders_no_new_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
+    let (mut server, _host, _) = joined(dir.path(), &clock);
+    let name = "esx1.example.test";
+    let fleet_entry = format!("fleet-hosts/{name}");
     let outcome = server
         .revocations_mut()
         .revoke(
             &fleet_entry.parse().unwrap(),
             RevocationReason::KeyCompromise,
+            "admin",
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            &outcome,
+            RevokeOutcome::Revoked {
+                renewal_ordered: None,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(!server.fleet().renewal_pending(name).unwrap());
+    assert_eq!(status_of(&server, &fleet_entry), Status::Revoked);
+}
+
+#[test]
+fn a_revoked_host_certificate_is_revoked_everywhere_and_replaced_at_the_next_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock(Arc::new(Mutex::new(datetime!(2026-03-01 0:00 UTC))));
+    let (mut server, mut host, pool_cert) = joined(dir.path(), &clock);
+    let name = "esx1.example.test";
+    let host_entry = "machine-ssl/host";
+    let fleet_entry = format!("fleet-hosts/{name}");
+    assert_eq!(status_of(&host, host_entry), Status::Ok);
+    assert_eq!(status_of(&server, &fleet_entry), Status::Ok);
+
+    // The admin revokes the live host's certificate (superseded): a new one is ordered
+    // with it.
+    let outcome = server
+        .revocations_mut()
+        .revoke(
+            &fleet_entry.parse().unwrap(),
+            RevocationReason::Superseded,
             "admin",
         )
         .unwrap();
@@ -129,7 +170,7 @@ fn a_revoked_host_certificate_is_revoked_everywhere_and_replaced_at_the_next_pol
     // The host polls: it receives the CRL listing its certificate and the order.
     let (_, grant) = server
         .fleet_mut()
-        .host_poll(&req.pool_cert, None, true, &[])
+        .host_poll(&pool_cert, None, true, &[])
         .unwrap();
     assert!(grant.renew_ordered);
     host.agent_mut()
@@ -149,7 +190,7 @@ fn a_revoked_host_certificate_is_revoked_everywhere_and_replaced_at_the_next_pol
     let (key, csr) = host.agent().agent_new_host_key().unwrap();
     let (_, grant) = server
         .fleet_mut()
-        .host_poll(&req.pool_cert, Some(&csr), true, &[])
+        .host_poll(&pool_cert, Some(&csr), true, &[])
         .unwrap();
     host.agent_mut()
         .agent_install_host(&key, grant.host_chain.as_deref().unwrap())

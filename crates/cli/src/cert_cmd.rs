@@ -125,7 +125,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                     if from_name {
                         "the first --san, the common name without --cn, is empty; give a --cn of 1 to 64 characters".to_owned()
                     } else {
-                        format!("--cn is empty; RFC 5280 requires a common name of 1 to {} characters", certherd_x509::UB_COMMON_NAME)
+                        format!("--cn is empty or only spaces; RFC 5280 requires a common name of 1 to {} characters", certherd_x509::UB_COMMON_NAME)
                     },
                 ),
                 e => e.into(),

@@ -66,9 +66,11 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         (limits, connections)
     };
     let config_path = home.config_path();
-    let identity = server_identity(home, a.hostname.as_deref(), &a.ips)?;
+    // A DNS name in any case is one name: kept lower-case, as host names are everywhere.
+    let hostname = a.hostname.as_deref().map(str::to_ascii_lowercase);
+    let identity = server_identity(home, hostname.as_deref(), &a.ips)?;
     // Unique among the servers on one database: the lifecycle lease's holder.
-    let name = match a.hostname.clone() {
+    let name = match hostname.clone() {
         Some(h) => h,
         None => open_node(home)?.hostname()?,
     };

@@ -269,6 +269,15 @@ pub fn revoked(r: &api::RevokeAnswer, output: Output) {
             );
             if let Some(host) = &r.renewal_ordered {
                 outln!("ordered: {host} gets a new certificate at its next poll");
+            } else if let Some(host) = r
+                .entry
+                .strip_prefix("fleet-hosts/")
+                .filter(|_| r.reason == "keyCompromise")
+            {
+                // The host's pool identity still authenticates whoever copied its keys.
+                outln!(
+                    "not ordered: {host}'s keys may be compromised, and its pool identity still authenticates its polls: re-enroll it (`certherd host remove {host}`, `certherd host add {host}`, `certherd agent join` on the host), or once it is safe `certherd host reset-server-cert {host}`"
+                );
             }
         }
     }

@@ -1147,6 +1147,14 @@ fn a_common_name_over_64_characters_is_refused_and_flagged() {
     let env = Env::new();
     env.init();
     let long = "c".repeat(200);
+    // A CSR for the enterprise CA too: refused before a key is made, nothing written.
+    let out = env.path("csr-long");
+    for cn in [long.as_str(), "   "] {
+        let r = env.run(&["csr", "create", "--cn", cn, "--out", out.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("1 to 64 characters"), "{}", r.stderr);
+        assert!(!out.join("key.pem").exists());
+    }
     let r = env.run(&[
         "cert",
         "issue",

@@ -913,8 +913,24 @@ fn two_servers_on_postgres_survive_the_death_of_either() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    // Server 2 back: a follower.
-    let _s2 = server_on(&home2, &a2, &srv2_args, &log2);
+    // Server 2 back: a follower. Its name given in capitals is the same name: the same
+    // machine-ssl entry, not a second one.
+    let _s2 = server_on(
+        &home2,
+        &a2,
+        &["--hostname", "SRV2.Example.TEST", "--ip", "127.0.0.3"],
+        &log2,
+    );
+    let listed = common::run_at(
+        &home2,
+        &["cert", "list", "--store", "machine-ssl", "--output", "json"],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed.stdout.contains("srv2.example.test") && !listed.stdout.contains("SRV2"),
+        "{}",
+        listed.stdout
+    );
     std::thread::sleep(lease / 2);
     wait_leader(&[&a1, &a2], &a1, Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(2));

@@ -927,9 +927,9 @@ fn a_live_hosts_revoked_certificate_shows_revoked_and_is_replaced_at_the_next_po
         "revoke",
         &format!("fleet-hosts/{name}"),
         "--reason",
-        "keyCompromise",
+        "superseded",
     ]);
-    println!("$ certherd cert revoke fleet-hosts/{name} --reason keyCompromise\n{out}");
+    println!("$ certherd cert revoke fleet-hosts/{name} --reason superseded\n{out}");
     assert!(
         out.contains(&format!(
             "ordered: {name} gets a new certificate at its next poll"
@@ -987,4 +987,21 @@ fn a_live_hosts_revoked_certificate_shows_revoked_and_is_replaced_at_the_next_po
     assert!(!r.stdout.contains("machine-ssl/host"), "{}", r.stdout);
     let alarms = env.ok(&["alarms"]);
     assert!(!alarms.contains(&format!("fleet-hosts/{name}")), "{alarms}");
+
+    // keyCompromise orders nothing: whoever copied the host's keys holds its pool
+    // identity too. The admin is told how to re-enroll it.
+    let out = env.ok(&[
+        "cert",
+        "revoke",
+        &format!("fleet-hosts/{name}"),
+        "--reason",
+        "keyCompromise",
+    ]);
+    println!("$ certherd cert revoke fleet-hosts/{name} --reason keyCompromise\n{out}");
+    assert!(!out.lines().any(|l| l.starts_with("ordered: ")), "{out}");
+    assert!(
+        out.contains(&format!("not ordered: {name}'s keys may be compromised"))
+            && out.contains(&format!("certherd host remove {name}")),
+        "{out}"
+    );
 }
