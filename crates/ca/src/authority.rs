@@ -125,7 +125,7 @@ impl<S: Store> Node<S> {
                 let old = self.signing_ca()?;
                 let hostname = self.hostname()?;
                 let now = self.now();
-                let tag = format!(
+                let second = format!(
                     "{:04}{:02}{:02}{:02}{:02}{:02}",
                     now.year(),
                     u8::from(now.month()),
@@ -135,6 +135,17 @@ impl<S: Store> Node<S> {
                     now.second()
                 );
                 let key = certherd_x509::PrivateKey::generate(old.key.algorithm())?;
+                // A second rotation within one second (a script) is named apart by its
+                // key: the CA named after that second may be retired already, its entry
+                // gone, but its name (and so its subject) must not come back for another
+                // key. Names of later seconds never met one before.
+                let taken = self.store.meta(keys::CA_ROTATED_AT)?.as_deref() == Some(&second);
+                let tag = if taken {
+                    let id = certherd_x509::hex(&certherd_x509::sha256(&key.public_key_spki()));
+                    format!("{second}-{}", id.get(..8).unwrap_or(&id))
+                } else {
+                    second
+                };
                 let root = self.new_root(&hostname, Some(&tag), &key)?;
                 let new_ref: EntryRef = format!("{}/root-{tag}", StoreName::CA).parse()?;
                 let mut changes = self.root_changes(&new_ref, &root, &key)?;
@@ -145,6 +156,10 @@ impl<S: Store> Node<S> {
                 changes.push(Change::SetMeta {
                     key: keys::CA_RETIRING.into(),
                     value: old.alias.alias.to_string(),
+                });
+                changes.push(Change::SetMeta {
+                    key: keys::CA_ROTATED_AT.into(),
+                    value: second_of_tag(&tag).to_owned(),
                 });
                 changes.push(self.audit(
                     "ca-rotate",
@@ -445,4 +460,10 @@ impl<S: Store> Node<S> {
         refs.insert(0, ca_ref);
         Ok(refs)
     }
+}
+
+/// The second a rotation's tag (`YYYYMMDDhhmmss`, with `-KEYID` after a second rotation
+/// within it) names.
+fn second_of_tag(tag: &str) -> &str {
+    tag.split('-').next().unwrap_or(tag)
 }

@@ -32,6 +32,8 @@ pub(crate) mod keys {
     pub const KEY_ALGO: &str = "node.key_algo";
     pub const CA_CURRENT: &str = "ca.current";
     pub const CA_RETIRING: &str = "ca.retiring";
+    /// The second (`YYYYMMDDhhmmss`) the last rotation's CA is named after.
+    pub const CA_ROTATED_AT: &str = "ca.rotated-at";
     pub const PENDING_CA_KEY: &str = "ca.pending-key";
 }
 

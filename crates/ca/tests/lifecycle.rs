@@ -323,6 +323,23 @@ fn verify_all_against_trust(node: &Node<HomeStore>, at: OffsetDateTime) {
     }
 }
 
+/// Rotations within one second (a script running `ca rotate` twice) each make a CA of
+/// their own name.
+#[test]
+fn two_rotations_within_one_second_name_their_cas_apart() {
+    let (_d, _clock, mut node) = node();
+    let first = node.ca_rotate().unwrap();
+    assert!(first.retired);
+    let second = node.ca_rotate().unwrap();
+    assert!(second.retired);
+    assert_ne!(first.new_ca, second.new_ca);
+    let third = node.ca_rotate().unwrap();
+    // Never the name of a CA retired before, although its entry is gone.
+    assert_ne!(third.new_ca, first.new_ca);
+    assert_ne!(third.new_ca, second.new_ca);
+    assert_eq!(node.trust_list().unwrap().len(), 1);
+}
+
 #[test]
 fn rotation_reissues_everything_and_retires_the_old_root() {
     let (_d, clock, mut node) = node();
