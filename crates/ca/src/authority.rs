@@ -190,13 +190,23 @@ impl<S: Store> Node<S> {
             });
         }
         let fleet_hosts: StoreName = crate::HOSTS_STORE.parse()?;
-        let to_order: Vec<String> = self
+        let hosts_of_old: Vec<EntryRef> = self
             .store
             .entries(Some(&fleet_hosts))
             .unwrap_or_default()
             .into_iter()
             .filter(|m| m.issuer_sha256.as_deref() == Some(old.meta.sha256.as_str()))
-            .map(|m| m.entry.alias.to_string())
+            .map(|m| m.entry)
+            .collect();
+        // A host whose certificate is revoked is not ordered by the rotation: after a
+        // keyCompromise its pool identity may be in other hands (re-enrolling it is the
+        // admin's decision), and after any other reason the revocation ordered it already.
+        // It does not hold the old root back either (see `remaining` below).
+        let revoked_hosts = self.revocations().revoked_among(&hosts_of_old)?;
+        let to_order: Vec<String> = hosts_of_old
+            .iter()
+            .filter(|r| !revoked_hosts.contains(*r))
+            .map(|r| r.alias.to_string())
             .filter(|h| !self.fleet().renewal_pending(h).unwrap_or(false))
             .collect();
         let ordered = if to_order.is_empty() {
@@ -224,9 +234,11 @@ impl<S: Store> Node<S> {
             .collect();
         // A revoked entry is not brought back to life under the new root: it stays
         // revoked (on the old CA's CRL, which stays held) and is reported as skipped.
-        let revoked = self.revocations().revoked_among(&to_reissue)?;
+        let mut revoked = self.revocations().revoked_among(&to_reissue)?;
+        revoked.extend(revoked_hosts.iter().cloned());
         let skipped: Vec<Skipped> = to_reissue
             .iter()
+            .chain(revoked_hosts.iter())
             .filter(|r| revoked.contains(*r))
             .map(|r| Skipped {
                 entry: r.clone(),

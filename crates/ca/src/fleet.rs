@@ -105,15 +105,31 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     ) -> Result<(Vec<Change>, Vec<String>), Error> {
         let known = self.hosts()?;
         let chosen: Vec<String> = if hosts.is_empty() {
-            known
+            // Every joined host but one whose certificate is revoked: after a
+            // keyCompromise its pool identity may be in other hands (re-enrolling it is the
+            // admin's decision; name it to order it anyway), and after any other reason
+            // the revocation ordered it already.
+            let joined: Vec<&Host> = known.iter().filter(|h| h.joined_at.is_some()).collect();
+            let refs = joined
                 .iter()
-                .filter(|h| h.joined_at.is_some())
-                .map(|h| h.name.clone())
+                .map(|h| format!("{}/{}", crate::HOSTS_STORE, h.name).parse())
+                .collect::<Result<Vec<EntryRef>, _>>()?;
+            let revoked = self.node.revocations().revoked_among(&refs)?;
+            joined
+                .iter()
+                .zip(&refs)
+                .filter(|(_, r)| !revoked.contains(*r))
+                .map(|(h, _)| h.name.clone())
                 .collect()
         } else {
+            // By lower-cased name, not a scan per host (a rotation names every host).
+            let by_name: std::collections::HashMap<String, &Host> = known
+                .iter()
+                .map(|k| (k.name.to_ascii_lowercase(), k))
+                .collect();
             let mut chosen = Vec::new();
             for h in hosts {
-                match known.iter().find(|k| k.name.eq_ignore_ascii_case(h)) {
+                match by_name.get(&h.to_ascii_lowercase()).copied() {
                     None => {
                         return Err(Error::Invalid(format!(
                             "no host named '{h}' (see `certherd host list`)"

@@ -609,17 +609,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         &self,
         refs: impl IntoIterator<Item = &'a EntryRef>,
     ) -> Result<std::collections::HashSet<EntryRef>, Error> {
-        let crls = self.node.store().crls()?;
+        // One set of every CRL's serials (parsed once), not each CRL parsed per entry.
+        let set = self.node.revoked_set()?;
         let mut out = std::collections::HashSet::new();
-        if crls.is_empty() {
-            return Ok(out);
-        }
         for r in refs {
             if let Some(e) = self.node.store().entry(r)? {
-                if crls
-                    .iter()
-                    .any(|c| certherd_x509::find_revoked(&c.der, &e.cert).is_some())
-                {
+                if set.contains(&e.meta) {
                     out.insert(r.clone());
                 }
             }

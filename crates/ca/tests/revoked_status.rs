@@ -127,6 +127,16 @@ fn a_key_compromise_orders_no_new_certificate() {
     );
     assert!(!server.fleet().renewal_pending(name).unwrap());
     assert_eq!(status_of(&server, &fleet_entry), Status::Revoked);
+    // Nor does a `fleet renew` of every host order it; naming it does (the admin's call).
+    assert!(server.fleet_mut().order_renewal(&[]).unwrap().is_empty());
+    assert!(!server.fleet().renewal_pending(name).unwrap());
+    assert_eq!(
+        server
+            .fleet_mut()
+            .order_renewal(&[name.to_owned()])
+            .unwrap(),
+        [name.to_owned()]
+    );
 }
 
 #[test]

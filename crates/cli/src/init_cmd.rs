@@ -74,7 +74,13 @@ pub fn csr(c: CsrCmd) -> Result<ExitCode, Failure> {
 fn create_csr(a: CsrArgs) -> Result<ExitCode, Failure> {
     // The CA will refuse what RFC 5280 does: say so before a key is made.
     let length = a.cn.chars().count();
-    if a.cn.trim().is_empty() || length > certherd_x509::UB_COMMON_NAME {
+    if a.cn.trim().is_empty() {
+        return Err(Failure::usage(format!(
+            "--cn is empty or only spaces; RFC 5280 requires a common name of 1 to {} characters",
+            certherd_x509::UB_COMMON_NAME
+        )));
+    }
+    if length > certherd_x509::UB_COMMON_NAME {
         return Err(Failure::usage(format!(
             "--cn is {length} characters; RFC 5280 requires a common name of 1 to {} characters (ub-common-name): put the full name in --san",
             certherd_x509::UB_COMMON_NAME

@@ -88,6 +88,8 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
             "covers_name": inspection.covers_name,
             "chain": path,
             "finding": certherd_inspect::summary(&inspection.findings),
+            // What fails the verification (as the table's headline), null when valid.
+            "failure": inspection.strict_failure(),
             "findings": inspection.findings.iter().map(|f| json!({
                 "kind": f.kind.as_str(), "severity": f.severity.as_str(),
                 "message": f.message, "hint": f.hint, "subject": f.subject,
