@@ -20,6 +20,35 @@ fn agent_home(env: &Env, name: &str) -> std::path::PathBuf {
     env.path(&format!("agent-{name}"))
 }
 
+/// `esx1.example.test` (127.0.0.1) added on the home and joined, from its own home (which
+/// is returned), to the servers at `servers` (HOST:PORT, tried in that order).
+fn join_esx1(env: &Env, servers: &[&str]) -> std::path::PathBuf {
+    let v = env.json(&[
+        "host",
+        "add",
+        "esx1.example.test",
+        "--ip",
+        "127.0.0.1",
+        "--output",
+        "json",
+    ]);
+    let urls: Vec<String> = servers.iter().map(|s| format!("https://{s}")).collect();
+    let mut args = vec!["agent", "join"];
+    for u in &urls {
+        args.extend(["--server", u.as_str()]);
+    }
+    args.extend([
+        "--token",
+        v["token"].as_str().unwrap(),
+        "--ca-fingerprint",
+        v["ca_fingerprint"].as_str().unwrap(),
+    ]);
+    let home = agent_home(env, "esx1");
+    let r = common::run_at(&home, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    home
+}
+
 fn openssl(args: &[&str]) -> (bool, String) {
     let o = Command::new("openssl")
         .args(args)
@@ -628,29 +657,7 @@ fn a_retiring_cas_crl_stays_published_during_a_staged_rotation() {
     let env = Env::new();
     let (_server, addr, crl_addr) = crl_server(&env, true, "1s");
     // A joined host that does not poll keeps the rotation staged: the old root retiring.
-    let v = env.json(&[
-        "host",
-        "add",
-        "esx1.example.test",
-        "--ip",
-        "127.0.0.1",
-        "--output",
-        "json",
-    ]);
-    let r = common::run_at(
-        &agent_home(&env, "esx1"),
-        &[
-            "agent",
-            "join",
-            "--server",
-            &format!("https://{addr}"),
-            "--token",
-            v["token"].as_str().unwrap(),
-            "--ca-fingerprint",
-            v["ca_fingerprint"].as_str().unwrap(),
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    join_esx1(&env, &[&addr]);
     let old_root = env.path("old-root.pem");
     env.ok(&["ca", "export", "--out", old_root.to_str().unwrap()]);
     let issue = |alias: &str| {
@@ -759,32 +766,7 @@ fn a_revoked_server_certificate_is_replaced_and_refused_by_the_agents() {
     wait_for("the server listens", || {
         std::net::TcpStream::connect(&addr).is_ok()
     });
-    let v = env.json(&[
-        "host",
-        "add",
-        "esx1.example.test",
-        "--ip",
-        "127.0.0.1",
-        "--output",
-        "json",
-    ]);
-    let esx1 = agent_home(&env, "esx1");
-    let r = common::run_at(
-        &esx1,
-        &[
-            "agent",
-            "join",
-            "--server",
-            &format!("https://{addr}"),
-            "--server",
-            &format!("https://{other}"),
-            "--token",
-            v["token"].as_str().unwrap(),
-            "--ca-fingerprint",
-            v["ca_fingerprint"].as_str().unwrap(),
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let esx1 = join_esx1(&env, &[&addr, &other]);
     // The server's certificate and key, as someone who stole them would use them.
     let (old_cert, old_key) = (env.path("old.pem"), env.path("old.key"));
     env.ok(&[
@@ -903,22 +885,7 @@ fn a_live_hosts_revoked_certificate_shows_revoked_and_is_replaced_at_the_next_po
     let env = Env::new();
     let (_server, addr, crl_addr) = crl_server(&env, true, "1h");
     let name = "esx1.example.test";
-    let v = env.json(&["host", "add", name, "--ip", "127.0.0.1", "--output", "json"]);
-    let esx1 = agent_home(&env, "esx1");
-    let r = common::run_at(
-        &esx1,
-        &[
-            "agent",
-            "join",
-            "--server",
-            &format!("https://{addr}"),
-            "--token",
-            v["token"].as_str().unwrap(),
-            "--ca-fingerprint",
-            v["ca_fingerprint"].as_str().unwrap(),
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let esx1 = join_esx1(&env, &[&addr]);
     let (old_serial, status) = host_cert(&esx1);
     assert_eq!(status, "ok");
 
