@@ -1155,20 +1155,22 @@ fn a_common_name_over_64_characters_is_refused_and_flagged() {
         assert!(r.stderr.contains("1 to 64 characters"), "{}", r.stderr);
         assert!(!out.join("key.pem").exists());
     }
-    let r = env.run(&[
-        "cert",
-        "issue",
-        "--profile",
-        "service",
-        "--store",
-        "svc",
-        "--alias",
-        "r1",
-        "--cn",
-        &long,
-        "--san",
-        "r1.example.com",
-    ]);
+    // `cert issue --profile service --store svc --alias r1` with these names.
+    let issue = |names: &[&str]| {
+        let mut args = vec![
+            "cert",
+            "issue",
+            "--profile",
+            "service",
+            "--store",
+            "svc",
+            "--alias",
+            "r1",
+        ];
+        args.extend(names);
+        env.run(&args)
+    };
+    let r = issue(&["--cn", &long, "--san", "r1.example.com"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("--cn is 200 characters")
@@ -1178,20 +1180,7 @@ fn a_common_name_over_64_characters_is_refused_and_flagged() {
         r.stderr
     );
     // An empty --cn: RFC 5280's common name is 1 to 64 characters.
-    let r = env.run(&[
-        "cert",
-        "issue",
-        "--profile",
-        "service",
-        "--store",
-        "svc",
-        "--alias",
-        "r1",
-        "--cn",
-        "",
-        "--san",
-        "r1.example.com",
-    ]);
+    let r = issue(&["--cn", "", "--san", "r1.example.com"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("--cn is empty") && r.stderr.contains("1 to 64"),
@@ -1200,18 +1189,7 @@ fn a_common_name_over_64_characters_is_refused_and_flagged() {
     );
     // Without --cn, the first --san becomes the common name: the same limit, said so.
     let san = format!("{}.example.com", "d".repeat(60));
-    let r = env.run(&[
-        "cert",
-        "issue",
-        "--profile",
-        "service",
-        "--store",
-        "svc",
-        "--alias",
-        "r1",
-        "--san",
-        &san,
-    ]);
+    let r = issue(&["--san", &san]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("the first --san") && r.stderr.contains("--cn"),
