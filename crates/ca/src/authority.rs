@@ -190,31 +190,7 @@ impl<S: Store> Node<S> {
             });
         }
         let fleet_hosts: StoreName = crate::HOSTS_STORE.parse()?;
-        let hosts_of_old: Vec<EntryRef> = self
-            .store
-            .entries(Some(&fleet_hosts))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| m.issuer_sha256.as_deref() == Some(old.meta.sha256.as_str()))
-            .map(|m| m.entry)
-            .collect();
-        // A host whose certificate is revoked is not ordered by the rotation: after a
-        // keyCompromise its pool identity may be in other hands (re-enrolling it is the
-        // admin's decision), and after any other reason the revocation ordered it already.
-        // It does not hold the old root back either (see `remaining` below).
-        let revoked_hosts = self.revocations().revoked_among(&hosts_of_old)?;
-        let to_order: Vec<String> = hosts_of_old
-            .iter()
-            .filter(|r| !revoked_hosts.contains(*r))
-            .map(|r| r.alias.to_string())
-            .filter(|h| !self.fleet().renewal_pending(h).unwrap_or(false))
-            .collect();
-        let ordered = if to_order.is_empty() {
-            Vec::new()
-        } else {
-            self.fleet_mut().order_renewal(&to_order)?
-        };
-        let issued_by_old = |node: &Self| -> Result<Vec<EntryRef>, Error> {
+        let issued_by_old = |node: &Self| -> Result<Vec<certherd_core::EntryMeta>, Error> {
             Ok(node
                 .store
                 .entries(None)?
@@ -223,25 +199,41 @@ impl<S: Store> Node<S> {
                     m.issuer_sha256.as_deref() == Some(old.meta.sha256.as_str())
                         && !m.entry.store.is_backup()
                 })
-                .map(|m| m.entry)
                 .collect())
+        };
+        // What the old CA issued, and which of it is revoked (the CRLs read once). A
+        // revoked entry is not brought back to life under the new root: it stays revoked
+        // (on the old CA's CRL, which stays held) and is reported as skipped. A host whose
+        // certificate is revoked is not ordered either: after a keyCompromise its pool
+        // identity may be in other hands (re-enrolling it is the admin's decision), and
+        // after any other reason the revocation ordered it already. Neither holds the old
+        // root back (see `remaining` below).
+        let issued = issued_by_old(self)?;
+        let revoked = self.revocations().revoked_among(&issued)?;
+        let (hosts_of_old, others): (
+            Vec<&certherd_core::EntryMeta>,
+            Vec<&certherd_core::EntryMeta>,
+        ) = issued.iter().partition(|m| m.entry.store == fleet_hosts);
+        let to_order: Vec<String> = hosts_of_old
+            .iter()
+            .filter(|m| !revoked.contains(&m.entry))
+            .map(|m| m.entry.alias.to_string())
+            .filter(|h| !self.fleet().renewal_pending(h).unwrap_or(false))
+            .collect();
+        let ordered = if to_order.is_empty() {
+            Vec::new()
+        } else {
+            self.fleet_mut().order_renewal(&to_order)?
         };
         let mut reissued = Vec::new();
         // Host certificates' keys live on the hosts: they renew at their next poll.
-        let to_reissue: Vec<EntryRef> = issued_by_old(self)?
-            .into_iter()
-            .filter(|r| r.store != fleet_hosts)
-            .collect();
-        // A revoked entry is not brought back to life under the new root: it stays
-        // revoked (on the old CA's CRL, which stays held) and is reported as skipped.
-        let mut revoked = self.revocations().revoked_among(&to_reissue)?;
-        revoked.extend(revoked_hosts.iter().cloned());
-        let skipped: Vec<Skipped> = to_reissue
+        let to_reissue: Vec<EntryRef> = others.iter().map(|m| m.entry.clone()).collect();
+        let skipped: Vec<Skipped> = others
             .iter()
-            .chain(revoked_hosts.iter())
-            .filter(|r| revoked.contains(*r))
-            .map(|r| Skipped {
-                entry: r.clone(),
+            .chain(hosts_of_old.iter())
+            .filter(|m| revoked.contains(&m.entry))
+            .map(|m| Skipped {
+                entry: m.entry.clone(),
                 reason: SkipReason::Revoked,
             })
             .collect();
@@ -258,6 +250,7 @@ impl<S: Store> Node<S> {
         }
         let remaining: Vec<EntryRef> = issued_by_old(self)?
             .into_iter()
+            .map(|m| m.entry)
             .filter(|r| !revoked.contains(r))
             .collect();
         let retired = remaining.is_empty();

@@ -109,17 +109,19 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             // keyCompromise its pool identity may be in other hands (re-enrolling it is the
             // admin's decision; name it to order it anyway), and after any other reason
             // the revocation ordered it already.
-            let joined: Vec<&Host> = known.iter().filter(|h| h.joined_at.is_some()).collect();
-            let refs = joined
+            let hosts_store: StoreName = crate::HOSTS_STORE.parse()?;
+            let certificates = self.node.store().entries(Some(&hosts_store))?;
+            let revoked: std::collections::HashSet<String> = self
+                .node
+                .revocations()
+                .revoked_among(&certificates)?
+                .into_iter()
+                .map(|r| r.alias.to_string())
+                .collect();
+            known
                 .iter()
-                .map(|h| format!("{}/{}", crate::HOSTS_STORE, h.name).parse())
-                .collect::<Result<Vec<EntryRef>, _>>()?;
-            let revoked = self.node.revocations().revoked_among(&refs)?;
-            joined
-                .iter()
-                .zip(&refs)
-                .filter(|(_, r)| !revoked.contains(*r))
-                .map(|(h, _)| h.name.clone())
+                .filter(|h| h.joined_at.is_some() && !revoked.contains(&h.name))
+                .map(|h| h.name.clone())
                 .collect()
         } else {
             // By lower-cased name, not a scan per host (a rotation names every host).

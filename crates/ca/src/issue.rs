@@ -653,6 +653,7 @@ impl<S: Store> Node<S> {
         }
         let now = self.now();
         let mut plan = Plan::default();
+        let mut targets = Vec::new();
         for m in self.store.entries(None)? {
             if m.entry.store.is_backup() || !self.selection_matches(sel, &m, now) {
                 continue;
@@ -669,7 +670,7 @@ impl<S: Store> Node<S> {
                 },
             };
             match reason {
-                None => plan.targets.push(m.entry),
+                None => targets.push(m),
                 Some(reason) => plan.skipped.push(Skipped {
                     entry: m.entry,
                     reason,
@@ -677,16 +678,16 @@ impl<S: Store> Node<S> {
             }
         }
         // Revoked entries stay revoked: only `cert renew STORE/ALIAS` renews one.
-        let revoked = self.revocations().revoked_among(&plan.targets)?;
-        if !revoked.is_empty() {
-            let (keep, left): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.targets)
-                .into_iter()
-                .partition(|r| !revoked.contains(r));
-            plan.targets = keep;
-            plan.skipped.extend(left.into_iter().map(|entry| Skipped {
-                entry,
-                reason: SkipReason::Revoked,
-            }));
+        let revoked = self.revocations().revoked_among(&targets)?;
+        for m in targets {
+            if revoked.contains(&m.entry) {
+                plan.skipped.push(Skipped {
+                    entry: m.entry,
+                    reason: SkipReason::Revoked,
+                });
+            } else {
+                plan.targets.push(m.entry);
+            }
         }
         Ok(plan)
     }

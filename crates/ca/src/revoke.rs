@@ -9,7 +9,7 @@
 //! lifecycle loop, from half of the previous one's validity on; CRL numbers come from one
 //! counter and only ever grow.
 
-use certherd_core::{CrlPolicy, EntryRef, OffsetDateTime, StoreName};
+use certherd_core::{CrlPolicy, EntryMeta, EntryRef, OffsetDateTime, StoreName};
 use certherd_store::{Change, CrlRecord, RevocationRecord, Store};
 use certherd_x509::{CertInfo, CrlInfo, PrivateKey, RevocationReason, Revoked};
 
@@ -602,24 +602,19 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
             .find_map(|c| certherd_x509::find_revoked(&c.der, cert_der)))
     }
 
-    /// The entries among `refs` whose current certificate a CRL of the home lists (see
-    /// [`Self::revocation_of`]); the CRLs are read once, and no entry is read when the
-    /// home holds none.
+    /// The entries among `metas` whose current certificate the home's revocations or a
+    /// CRL it holds lists (as `cert list` says `revoked`): every CRL parsed once, from the
+    /// metadata in hand, no entry read again.
     pub(crate) fn revoked_among<'a>(
         &self,
-        refs: impl IntoIterator<Item = &'a EntryRef>,
+        metas: impl IntoIterator<Item = &'a EntryMeta>,
     ) -> Result<std::collections::HashSet<EntryRef>, Error> {
-        // One set of every CRL's serials (parsed once), not each CRL parsed per entry.
         let set = self.node.revoked_set()?;
-        let mut out = std::collections::HashSet::new();
-        for r in refs {
-            if let Some(e) = self.node.store().entry(r)? {
-                if set.contains(&e.meta) {
-                    out.insert(r.clone());
-                }
-            }
-        }
-        Ok(out)
+        Ok(metas
+            .into_iter()
+            .filter(|m| set.contains(m))
+            .map(|m| m.entry.clone())
+            .collect())
     }
 
     /// The signing CA's current CRL (DER), published first if it has none yet or it is due.
