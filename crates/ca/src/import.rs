@@ -223,7 +223,7 @@ impl<S: Store> Node<S> {
                 },
             },
         )?;
-        let critical = inspection.critical();
+        let critical = inspection.invalidating();
         if !critical.is_empty() {
             return Err(Error::Rejected {
                 what: format!("importing {}", info.subject),

@@ -113,7 +113,7 @@ impl<S: Store> Node<S> {
                     target: certherd_inspect::Target::Files,
                 },
             );
-            let critical = i.critical();
+            let critical = i.invalidating();
             if !critical.is_empty() {
                 return Err(Error::Rejected {
                     what: format!("the root {}", info.subject),

@@ -108,13 +108,19 @@ pub enum Command {
     /// Builds the chain from --chain intermediates to a trusted root with RFC 5280 path
     /// validation (certval) and the TLS rules of rustls-webpki: every certificate's dates
     /// at --at, signatures, basicConstraints, keyCertSign and path length, name
-    /// constraints, policies, EKU for --purpose, revocation against the home's CRLs, and
-    /// --name against the SANs. Also weak keys and signatures and the RFC 5280 / CA/B
-    /// profile. Every finding is listed, worst first. Valid means no critical finding and
-    /// no warning other than `expiring` (valid today, lapsing within 30 days) and
-    /// `long-common-name` (a CN over RFC 5280's 64 characters, which OpenSSL, rustls and
-    /// browsers accept), as `openssl verify -x509_strict` is strict; a failure is headed
-    /// by the finding that fails it. Without --trusted, the home's trusted-roots are the
+    /// constraints, policies, EKU for --purpose, revocation against the home's CRLs
+    /// (consulted with --trusted too, whenever the home exists), and --name against the
+    /// SANs. Also weak keys and signatures (refused, as OpenSSL's default security level
+    /// refuses them) and the RFC 5280 / CA/B profile. Every finding is listed, worst first.
+    ///
+    /// Valid means what `openssl verify` and GnuTLS mean: no critical finding other than
+    /// `expiring`. Nearness to expiry (`expiring`, even within 7 days) and profile rules
+    /// for publicly trusted certificates (`profile`: no extendedKeyUsage, a CN not among
+    /// the SANs, a CA whose basicConstraints is not critical; `long-common-name`; `no-san`)
+    /// are shown and do not fail it; --strict fails on them too. A path that RFC 5280
+    /// accepts but rustls-webpki refuses (deeper than its limit, a CA certificate as leaf)
+    /// is valid, with an info finding saying rustls clients refuse it. A failure is headed
+    /// by the finding that decides it. Without --trusted, the home's trusted-roots are the
     /// anchors.
     Verify(VerifyArgs),
     /// Summary: the CA, entries per status, the next expiry and the next renewal.
@@ -1272,6 +1278,11 @@ pub struct VerifyArgs {
     /// Required purpose.
     #[arg(long, value_enum, default_value = "any")]
     pub purpose: PurposeArg,
+    /// Fail on every warning too: expiry within the warning threshold, the CA/Browser
+    /// Forum profile (EKU, CN among the SANs, critical basicConstraints), missing key
+    /// identifiers, a long common name; like `openssl verify -x509_strict`, stricter.
+    #[arg(long)]
+    pub strict: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,

@@ -135,31 +135,45 @@ impl Inspection {
         !self.findings.iter().any(Finding::is_problem)
     }
 
-    /// Whether the chain passes a strict verification, as `certherd verify` decides it (like
-    /// `openssl verify -x509_strict`): no critical finding, and no warning other than
-    /// `expiring` (a chain that expires within the warning threshold is still valid today)
-    /// and `long-common-name` (a CN over 64 characters breaks RFC 5280's upper bound, but
-    /// OpenSSL, even with -x509_strict, rustls and the browsers accept it).
-    /// Profile violations (`profile`), a CA certificate as leaf, a name or purpose
-    /// mismatch reported as a warning all fail it; information never does.
-    pub fn passes_strict(&self) -> bool {
-        !self.findings.iter().any(fails_strict)
+    /// Whether the path is valid, as `certherd verify`, `cert import` and `trust add` decide
+    /// it (and as `openssl verify` and GnuTLS do): no critical finding other than
+    /// `expiring`. A chain that lapses within the critical threshold is still valid today;
+    /// warnings (the CA/Browser Forum profile, a missing key identifier, a long common name)
+    /// and information never fail it. Nearness to expiry and the profile fail only a
+    /// [`Self::passes_strict`] verification.
+    pub fn is_valid(&self) -> bool {
+        !self.findings.iter().any(fails_validity)
     }
 
-    /// The warnings that do not fail a strict verification ([`Self::passes_strict`]).
-    pub const TOLERATED_WARNINGS: &'static [K] = &[K::Expiring, K::LongCommonName];
+    /// Whether the chain passes a strict verification (`certherd verify --strict`): valid,
+    /// and no warning or critical finding of any kind, `expiring` and `profile` included.
+    pub fn passes_strict(&self) -> bool {
+        !self.findings.iter().any(Finding::is_problem)
+    }
 
-    /// The headline of a failed strict verification: the finding that fails it (the worst
-    /// and most telling of those that do, as [`crate::summary`] orders them) and how many
-    /// more need attention, e.g. `profile (+2)`; `None` when the chain passes. A warning
-    /// that does not fail it (`expiring`) is counted, never named.
-    pub fn strict_failure(&self) -> Option<String> {
-        let mut failing: Vec<Finding> = self
-            .findings
+    /// The findings that fail validity ([`Self::is_valid`]): what refuses an import or a trust.
+    pub fn invalidating(&self) -> Vec<Finding> {
+        self.findings
             .iter()
-            .filter(|f| fails_strict(f))
+            .filter(|f| fails_validity(f))
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// The headline of a failed verification: the finding that fails it (the worst and
+    /// most telling of those that do, as [`crate::summary`] orders them) and how many more
+    /// need attention, e.g. `revoked (+2)`; `None` when the chain passes. `strict` judges as
+    /// [`Self::passes_strict`], else as [`Self::is_valid`]. A finding that does not fail it
+    /// (`expiring` unless strict) is counted, never named.
+    pub fn failure(&self, strict: bool) -> Option<String> {
+        let fails = |f: &Finding| {
+            if strict {
+                f.is_problem()
+            } else {
+                fails_validity(f)
+            }
+        };
+        let mut failing: Vec<Finding> = self.findings.iter().filter(|f| fails(f)).cloned().collect();
         sort(&mut failing);
         let first = failing.first()?;
         let more = self
@@ -195,14 +209,10 @@ impl Inspection {
     }
 }
 
-/// Whether a finding fails a strict verification: any critical one, and any warning but
-/// the [`Inspection::TOLERATED_WARNINGS`].
-fn fails_strict(f: &Finding) -> bool {
-    match f.severity {
-        Severity::Critical => true,
-        Severity::Warning => !Inspection::TOLERATED_WARNINGS.contains(&f.kind),
-        Severity::Info => false,
-    }
+/// Whether a finding makes the path invalid: any critical finding but `expiring` (valid
+/// now, however close its end).
+fn fails_validity(f: &Finding) -> bool {
+    f.severity == Severity::Critical && f.kind != K::Expiring
 }
 
 /// Whether the leaf's SANs (never its CN) cover `name`, as a TLS client checks it: a DNS
@@ -276,12 +286,18 @@ struct Ctx<'a, 'b> {
 
 impl Ctx<'_, '_> {
     fn push(&mut self, kind: K, severity: Severity, subject: Option<&str>, message: String) {
-        // One finding per kind and certificate: two validators saying the same thing is one fact.
-        if self
-            .out
-            .iter()
-            .any(|f| f.kind == kind && f.subject.as_deref() == subject)
-        {
+        // One finding per kind and certificate: two validators saying the same thing is one
+        // fact. A finding about the chain as a whole (no subject) and one about a named
+        // certificate of the same kind are the same fact too: the named one is kept.
+        if let Some(same) = self.out.iter_mut().find(|f| {
+            f.kind == kind
+                && (f.subject.as_deref() == subject || f.subject.is_none() || subject.is_none())
+        }) {
+            if same.subject.is_none() && subject.is_some() {
+                same.subject = subject.map(str::to_owned);
+                same.message = message;
+                same.severity = same.severity.max(severity);
+            }
             return;
         }
         let hint = hint(kind, &self.input.target, self.input.ca_expected);
@@ -911,6 +927,28 @@ fn path_reason(
         Reason::RevocationUnknown { ref subject } => {
             cx.push(K::Revoked, Severity::Warning, Some(subject), r.to_string())
         }
+        Reason::NameConstraintViolation => {
+            let cas: Vec<&[u8]> = others
+                .iter()
+                .map(|(d, _)| d.as_ref())
+                .chain(cx.input.trusted.iter().map(|t| t.as_ref()))
+                .collect();
+            let leaf_der = cx.input.presented.first().map_or(&[][..], |d| d.as_ref());
+            let message = match certherd_x509::constraint_breach(leaf_der, &cas) {
+                Some(b) => format!(
+                    "the name {} of {} is outside what {} may certify ({})",
+                    b.name,
+                    short(&leaf.subject),
+                    short(&b.ca),
+                    b.constraint
+                ),
+                None => format!(
+                    "a name of {} violates the name constraints of a CA in its chain",
+                    short(&leaf.subject)
+                ),
+            };
+            cx.push(K::NameConstraints, problem, Some(&leaf.subject), message);
+        }
         other => {
             let kind = reason_kind(&other);
             let sev = match kind {
@@ -947,6 +985,15 @@ fn revoked_message(input: &ChainInput<'_>) -> Option<String> {
     })
 }
 
+/// Whether `name` is the subject of a trusted root.
+fn is_anchor_subject(input: &ChainInput<'_>, name: &str) -> bool {
+    let key = subject_key(name);
+    match input.anchor_subjects {
+        Some(a) => a.contains(&key),
+        None => anchor_subjects(input.trusted).contains(&key),
+    }
+}
+
 /// A path that reaches no trusted root: the chain stops short (an issuer was not sent) or
 /// ends at a root that is not trusted.
 fn untrusted(
@@ -975,6 +1022,19 @@ fn untrusted(
                 short(&top.subject)
             ),
         );
+    } else if is_anchor_subject(cx.input, &top.issuer) {
+        // The issuer is trusted, yet no path was built: another reason (found by the other
+        // validator, or a signature) decides, and "not trusted" would be false.
+        cx.push(
+            K::InvalidChain,
+            sev,
+            Some(&top.subject),
+            format!(
+                "no valid path from {} to the trusted root {}",
+                short(&top.subject),
+                short(&top.issuer)
+            ),
+        );
     } else {
         cx.push(
             K::IncompleteChain,
@@ -990,6 +1050,22 @@ fn untrusted(
                 short(&top.issuer)
             ),
         );
+        // The intermediate was sent: what is missing is its issuer, most often a root that
+        // is not trusted here (servers need not send roots), so "send the intermediates"
+        // would send the admin the wrong way.
+        if !std::ptr::eq(top, leaf) {
+            let hint = format!(
+                "{} was not sent: if it is a root you trust, add it (certherd trust add ROOT.pem); if it is an intermediate, give it too",
+                short(&top.issuer)
+            );
+            if let Some(f) = cx
+                .out
+                .iter_mut()
+                .find(|f| f.kind == K::IncompleteChain && f.subject.as_deref() == Some(&top.subject))
+            {
+                f.hint = Some(hint);
+            }
+        }
     }
 }
 
@@ -1027,35 +1103,37 @@ mod tests {
         }
     }
 
-    /// The black-box case: a missing AKI (a profile warning) fails verify, expiry within
-    /// 30 days does not; the headline names the first, not the second.
+    /// Validity is RFC 5280's: a profile warning and expiry within days do not fail it;
+    /// --strict fails both. The headline names the finding that decides.
     #[test]
     fn a_failed_verification_is_headed_by_the_finding_that_fails_it() {
         let f = |k, s| Finding::new(k, s, "m");
         let got = inspection(vec![
-            f(K::Expiring, Severity::Warning),
+            f(K::Expiring, Severity::Critical),
             f(K::LongCommonName, Severity::Warning),
             f(K::Profile, Severity::Warning),
             f(K::AnchorSent, Severity::Info),
         ]);
+        assert!(got.is_valid());
+        assert_eq!(got.failure(false), None);
         assert!(!got.passes_strict());
         assert_eq!(crate::summary(&got.findings), "expiring (+2)");
-        assert_eq!(got.strict_failure().as_deref(), Some("profile (+2)"));
-        // A critical finding still comes first.
+        assert_eq!(got.failure(true).as_deref(), Some("expiring (+2)"));
+        // A critical finding comes first, in both modes.
         let got = inspection(vec![
             f(K::Profile, Severity::Warning),
             f(K::Expired, Severity::Critical),
         ]);
-        assert_eq!(got.strict_failure().as_deref(), Some("expired (+1)"));
+        assert!(!got.is_valid());
+        assert_eq!(got.failure(false).as_deref(), Some("expired (+1)"));
+        assert_eq!(got.failure(true).as_deref(), Some("expired (+1)"));
         // Alone, it has no count.
         let got = inspection(vec![f(K::Profile, Severity::Warning)]);
-        assert_eq!(got.strict_failure().as_deref(), Some("profile"));
-        // Tolerated warnings only: it passes, and there is no failure to name.
-        let got = inspection(vec![
-            f(K::Expiring, Severity::Warning),
-            f(K::LongCommonName, Severity::Warning),
-        ]);
+        assert!(got.is_valid());
+        assert_eq!(got.failure(true).as_deref(), Some("profile"));
+        // Information never fails.
+        let got = inspection(vec![f(K::InvalidChain, Severity::Info)]);
         assert!(got.passes_strict());
-        assert_eq!(got.strict_failure(), None);
+        assert_eq!(got.failure(true), None);
     }
 }

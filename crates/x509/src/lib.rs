@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod constraints;
 mod decode;
 mod discover;
 mod error;
@@ -23,6 +24,7 @@ pub use build::{
     crl, is_control_or_bidi, issue, issue_with_crl_url, random_serial, self_sign, signing_request,
     spki_key_algorithm, CertSpec, Eku, Issuer, Role,
 };
+pub use constraints::{constraint_breach, ConstraintBreach};
 pub use decode::{
     parse_certificates, parse_crl, parse_private_key, parse_signing_request, to_pem, PemLabel,
 };

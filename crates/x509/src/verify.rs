@@ -111,6 +111,13 @@ pub enum Reason {
     UnsupportedSignatureAlgorithm,
     /// The certificate could not be decoded.
     Malformed(String),
+    /// rustls-webpki stopped at one of its own resource limits (path depth, signature
+    /// checks, path-building calls, name-constraint comparisons): a limit of that library,
+    /// not a rule of RFC 5280, so it never decides validity when certval accepts the path.
+    WebpkiLimit {
+        /// Which limit, in words.
+        limit: &'static str,
+    },
     /// Any other webpki error, by its name.
     Other(String),
     /// The trust anchor the path ends at has expired (RFC 5280 validators and openssl refuse
@@ -219,6 +226,7 @@ impl fmt::Display for Reason {
             Self::UnsupportedCriticalExtension => f.write_str("unsupported critical extension"),
             Self::UnsupportedSignatureAlgorithm => f.write_str("unsupported signature algorithm"),
             Self::Malformed(d) => write!(f, "malformed certificate: {d}"),
+            Self::WebpkiLimit { limit } => write!(f, "rustls-webpki stops at its limit of {limit}"),
             Self::Other(d) => write!(f, "validation failed: {d}"),
             Self::AnchorExpired {
                 subject,
@@ -331,6 +339,18 @@ fn reason(e: webpki::Error, purpose: Purpose) -> Reason {
         | E::TrailingData(_)
         | E::MalformedExtensions
         | E::ExtensionValueInvalid => Reason::Malformed(format!("{e:?}")),
+        E::MaximumPathDepthExceeded => Reason::WebpkiLimit {
+            limit: "6 intermediate certificates in a path",
+        },
+        E::MaximumSignatureChecksExceeded => Reason::WebpkiLimit {
+            limit: "100 signature checks while building a path",
+        },
+        E::MaximumPathBuildCallsExceeded => Reason::WebpkiLimit {
+            limit: "200,000 path-building steps",
+        },
+        E::MaximumNameConstraintComparisonsExceeded => Reason::WebpkiLimit {
+            limit: "250,000 name-constraint comparisons",
+        },
         other => Reason::Other(format!("{other:?}")),
     }
 }
@@ -498,8 +518,25 @@ pub fn verify_all_with(
             }
         }
         (Err(w), Err((c, _))) => {
+            // A path builder says "unknown issuer" when every candidate path failed for
+            // another reason (a path length, a name constraint); when the other validator
+            // names that reason, it is the fact, and "no chain to a trusted root" is false.
+            let named = c.iter().chain(std::iter::once(&w)).any(|r| {
+                !matches!(
+                    r,
+                    Reason::UnknownIssuer
+                        | Reason::Expired { .. }
+                        | Reason::NotYetValid { .. }
+                        | Reason::AnchorExpired { .. }
+                        | Reason::RevocationUnknown { .. }
+                        | Reason::Other(_)
+                )
+            });
             reasons.push(w);
             reasons.extend(c);
+            if named {
+                reasons.retain(|r| *r != Reason::UnknownIssuer);
+            }
             finish(
                 reasons,
                 VerifiedChain {
@@ -552,11 +589,27 @@ fn rank(r: &Reason) -> u8 {
         Reason::RevocationUnknown { .. } => 7,
         Reason::NameMismatch { .. } | Reason::InvalidName(_) | Reason::WrongPurpose { .. } => 8,
         Reason::UnsupportedSignatureAlgorithm => 9,
+        Reason::WebpkiLimit { .. } => 10,
         Reason::Other(_) => 10,
     }
 }
 
 fn finish(mut reasons: Vec<Reason>, chain: VerifiedChain) -> Result<VerifiedChain, Vec<Reason>> {
+    // A weak key or signature algorithm is why the validators refuse a signature (neither
+    // verifies SHA-1 or RSA under 2048 bits); the signature itself is not shown to be bad,
+    // so saying it "does not verify" would be false (`openssl verify -auth_level 0`
+    // verifies it).
+    if reasons
+        .iter()
+        .any(|r| matches!(r, Reason::WeakKey { .. } | Reason::WeakSignature { .. }))
+    {
+        reasons.retain(|r| {
+            !matches!(
+                r,
+                Reason::BadSignature | Reason::UnsupportedSignatureAlgorithm
+            )
+        });
+    }
     if reasons.is_empty() {
         return Ok(chain);
     }
