@@ -458,6 +458,33 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
     where
         N: DerefMut,
     {
+        let (watches, changes) = self.endpoint_scan_changes(target, server_name, scan, only)?;
+        self.commit(&changes)?;
+        Ok(watches)
+    }
+
+    /// Judges one endpoint scan as [`Self::record_endpoint_scan`] would record it, and
+    /// records nothing: a one-off scan made with other settings than the watch's (another
+    /// STARTTLS protocol) must not rewrite what the watch knows.
+    pub fn judge_endpoint_scan(
+        &self,
+        target: &str,
+        server_name: Option<&str>,
+        scan: &EndpointScan,
+    ) -> Result<Vec<Watch>, Error> {
+        Ok(self
+            .endpoint_scan_changes(target, server_name, scan, None)?
+            .0)
+    }
+
+    /// The watches a scan gives and the changes that record them.
+    fn endpoint_scan_changes(
+        &self,
+        target: &str,
+        server_name: Option<&str>,
+        scan: &EndpointScan,
+        only: Option<&str>,
+    ) -> Result<(Vec<Watch>, Vec<Change>), Error> {
         let now = self.node.now();
         let all = self.list(Some(WatchKind::Endpoint))?;
         let mut watches: Vec<Watch> = all
@@ -562,8 +589,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
             }
             changes.push(Change::PutWatch(Box::new(watch.clone())));
         }
-        self.commit(&changes)?;
-        Ok(watches)
+        Ok((watches, changes))
     }
 
     /// Records what a file scan found, file by file, as [`Judge::prepare_file`] prepared

@@ -148,6 +148,8 @@ pub enum Command {
     ///
     /// What a scan finds is kept as watched entries (stores `endpoints` and `files`) and
     /// monitored like any other certificate: `cert list`, `check`, `forecast`, `report`.
+    /// Exit codes follow `check`: 0 nothing needs attention, 1 a warning, 2 a critical
+    /// finding, 3 the scan could not run.
     #[command(subcommand)]
     Scan(ScanCmd),
     /// Endpoints certherd watches: appliances, key servers, backup products (the WLB model).
@@ -562,6 +564,12 @@ pub enum ScanCmd {
     /// certificate covers the name used. PostgreSQL, LDAP and SMTP ports are reached with
     /// STARTTLS. An unreachable target, or one that does not speak TLS, is a finding, not
     /// an error.
+    ///
+    /// A target seen for the first time becomes a watched endpoint (stderr names it; stop
+    /// watching with `certherd endpoint remove NAME`). A target an endpoint already watches
+    /// is recorded only when scanned as the endpoint scans it: with another --starttls the
+    /// result is shown, and the endpoint's recorded state is left as it was.
+    /// Exit 0 ok, 1 warning, 2 critical, 3 the scan could not run.
     Tls(ScanTlsArgs),
     /// Walk files and directories for PEM, DER and PKCS#12 certificates.
     ///
@@ -569,7 +577,10 @@ pub enum ScanCmd {
     /// readable by group or others (wider than 0600), and PKCS#12 files the password does
     /// not open. Every certificate is judged like an endpoint's chain (expiry, weak keys and
     /// signatures, the file's bundle as its chain). Symbolic links are followed (each
-    /// target read once); certherd's own home is skipped.
+    /// target read once); certherd's own home is skipped. PKCS#12 files are read as
+    /// openssl reads them: unencrypted or with an empty password without --password-file,
+    /// and their keys count for key permissions. Exit 0 ok, 1 warning, 2 critical, 3 the
+    /// scan could not run.
     Files(ScanFilesArgs),
 }
 
@@ -1269,6 +1280,10 @@ pub struct VerifyArgs {
     /// Trust anchors instead of the home's trusted-roots; repeatable. A regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub trusted: Vec<PathBuf>,
+    /// CRLs to consult besides the home's (PEM or DER, e.g. an intermediate's, as
+    /// `openssl verify -CRLfile`); repeatable. A regular file of at most 4 MiB.
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
     /// A DNS name or IP address the certificate must cover.
     #[arg(long, value_name = "DNS-OR-IP")]
     pub name: Option<String>,

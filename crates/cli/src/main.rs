@@ -281,12 +281,15 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // `check` speaks the monitoring-plugin protocol even for bad arguments: UNKNOWN.
-            let is_check = subcommand_name().as_deref() == Some("check");
+            // The scans exit as `check` does (2 is critical), so their errors are 3 too.
+            let name = subcommand_name();
+            let is_check = name.as_deref() == Some("check");
+            let is_scan = name.as_deref() == Some("scan");
             if is_check && e.use_stderr() {
                 // A monitoring plugin prints its status on stdout, whatever went wrong.
                 report_cmd::unknown(check_output_asked(), &clap_message(&e), None);
             }
-            return ExitCode::from(match (e.use_stderr(), is_check) {
+            return ExitCode::from(match (e.use_stderr(), is_check || is_scan) {
                 (false, _) => 0,
                 (true, true) => 3,
                 (true, false) => 2,
@@ -294,7 +297,9 @@ fn main() -> ExitCode {
         }
     };
     // `check` speaks the monitoring-plugin protocol: its errors are UNKNOWN (3).
-    let error_code = if matches!(cli.command, Command::Check(_)) {
+    // The scans exit as `check` does (0 ok, 1 warning, 2 critical): a scan that could not
+    // run is 3, never mistaken for a verdict.
+    let error_code = if matches!(cli.command, Command::Check(_) | Command::Scan(_)) {
         3
     } else {
         1

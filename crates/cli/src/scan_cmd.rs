@@ -255,18 +255,68 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
     let bar = progress(jobs.len(), "targets");
     let probes = probe_all(&jobs, a.concurrency, t, &|| bar.inc(1));
     bar.finish_and_clear();
-    let mut recorded = Vec::new();
+    let mut shown = Vec::new();
+    let mut new_names = Vec::new();
+    let mut kept = Vec::new();
     for (job, probe) in jobs.iter().zip(probes) {
         let scan = scan_of(job, probe);
-        recorded.extend(node.watches_mut().record_endpoint_scan(
+        let watched = watches
+            .iter()
+            .find(|w| w.target == job.target && w.server_name == job.server_name);
+        // A scan made another way than the watch makes it (another STARTTLS protocol) is
+        // shown, never recorded over what the watch knows.
+        let differs = watched.is_some_and(|w| {
+            let remembered = w
+                .starttls
+                .as_deref()
+                .and_then(|p| p.parse::<StartTls>().ok());
+            starttls_for(&job.target, remembered) != job.starttls
+        });
+        if differs {
+            let judged = node.watches().judge_endpoint_scan(
+                &job.target,
+                job.server_name.as_deref(),
+                &scan,
+            )?;
+            kept.extend(judged.iter().map(|w| {
+                (
+                    w.name.clone(),
+                    w.starttls.clone().unwrap_or_else(|| "none".into()),
+                )
+            }));
+            shown.extend(judged);
+            continue;
+        }
+        let recorded = node.watches_mut().record_endpoint_scan(
             &job.target,
             job.server_name.as_deref(),
             &scan,
             None,
-        )?);
+        )?;
+        if watched.is_none() {
+            new_names.extend(recorded.iter().map(|w| w.name.clone()));
+        }
+        shown.extend(recorded);
     }
-    print_watches(&recorded, &node, a.output);
-    Ok(ExitCode::SUCCESS)
+    let worst = shown
+        .iter()
+        .map(|w| certherd_inspect::worst(&w.findings))
+        .max()
+        .flatten();
+    print_watches(&shown, &node, a.output);
+    // Say what the scan left behind, and how to undo it: `check` and alarms watch it now.
+    if !new_names.is_empty() {
+        errln!(
+            "now watched (check, alarms and the forecast see it): {}; stop with: certherd endpoint remove NAME",
+            new_names.join(", ")
+        );
+    }
+    for (name, protocol) in &kept {
+        errln!(
+            "not recorded: endpoint {name} is watched with STARTTLS {protocol}, and this scan used other settings; certherd endpoint diagnose {name} scans it as watched"
+        );
+    }
+    Ok(verdict_exit(worst))
 }
 
 /// Writes `v` pretty, every line after the first indented by `indent` spaces.
@@ -295,6 +345,8 @@ struct FilesReport<W: Write> {
     rows: Vec<Vec<String>>,
     problems: Vec<(String, Vec<Finding>)>,
     failed: Option<std::io::Error>,
+    /// The worst finding of every watch reported, for the exit code.
+    worst: Option<Severity>,
 }
 
 impl<W: Write> FilesReport<W> {
@@ -310,10 +362,12 @@ impl<W: Write> FilesReport<W> {
             rows: Vec::new(),
             problems: Vec::new(),
             failed,
+            worst: None,
         }
     }
 
     fn watch(&mut self, w: &Watch, meta: Option<&EntryMeta>) {
+        self.worst = self.worst.max(certherd_inspect::worst(&w.findings));
         if self.failed.is_some() {
             return;
         }
@@ -597,8 +651,19 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
             skipped.len()
         );
     }
+    let worst = report.worst;
     report.finish(summary, &walked, &skipped)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(verdict_exit(worst))
+}
+
+/// The exit code of a scan, as `check` gives it: 0 when nothing needs attention, 1 for a
+/// warning, 2 for a critical finding, so a script can tell.
+fn verdict_exit(worst: Option<Severity>) -> ExitCode {
+    match worst {
+        Some(Severity::Critical) => ExitCode::from(2),
+        Some(Severity::Warning) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 /// Runs an `endpoint` subcommand.

@@ -37,10 +37,14 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
     } else {
         None
     };
-    let crls = match &node {
+    let mut crls = match &node {
         Some(node) => node.trusted_crls()?,
         None => Vec::new(),
     };
+    for p in &a.crl {
+        let crl = certherd_x509::parse_crl(&read_input(p)?).map_err(|e| Failure::file(p, e))?;
+        crls.push(crl);
+    }
     let trusted = if a.trusted.is_empty() {
         match &node {
             Some(node) => node.trust_anchors()?,

@@ -81,6 +81,24 @@ impl Env {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
 
+    /// Runs a scan, which exits as `check` does (0 ok, 1 warning, 2 critical), and insists
+    /// that it ran: stdout.
+    pub fn scan_ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert!(
+            (0..=2).contains(&r.code),
+            "certherd {args:?} failed:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        r.stdout
+    }
+
+    /// [`Self::scan_ok`], parsed as JSON.
+    pub fn scan_json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.scan_ok(args)).unwrap()
+    }
+
     /// A digest of the home's logical content (keys, entries, trust, stores, audit log), to
     /// prove a refused command changed nothing. Raw SQLite bytes are not compared: a WAL
     /// checkpoint rewrites the file without changing its content.

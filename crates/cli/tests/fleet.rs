@@ -403,7 +403,7 @@ fn hosts_join_sync_trust_and_every_refusal_is_clear() {
         "the listener serves the deployed certificate"
     );
     // The server scans the host's listener: one certificate, one inventory item.
-    env.ok(&["scan", "tls", &esx2_listen, "--sni", "esx2.example.test"]);
+    env.scan_ok(&["scan", "tls", &esx2_listen, "--sni", "esx2.example.test"]);
     let listed = env.json(&["cert", "list", "--output", "json"]);
     let host_entry = listed
         .as_array()

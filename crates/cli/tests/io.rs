@@ -327,7 +327,7 @@ fn names_from_certificates_cannot_drive_the_terminal() {
     );
 
     // JSON: the exact string.
-    let v = env.json(&["scan", "files", dir, "--output", "json"]);
+    let v = env.scan_json(&["scan", "files", dir, "--output", "json"]);
     assert!(
         v.to_string()
             .contains(&serde_json::Value::String(format!("CN={EVIL_CN}")).to_string()),
@@ -385,7 +385,7 @@ fn non_utf8_file_names_stay_two_watches() {
         let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &root);
         std::fs::write(dir.join(std::ffi::OsStr::from_bytes(name)), &pem).unwrap();
     }
-    let v = env.json(&["scan", "files", dir.to_str().unwrap(), "--output", "json"]);
+    let v = env.scan_json(&["scan", "files", dir.to_str().unwrap(), "--output", "json"]);
     let watched = v["watched"].as_array().unwrap();
     let mut targets: Vec<&str> = watched
         .iter()
@@ -405,7 +405,7 @@ fn non_utf8_file_names_stay_two_watches() {
     );
     assert_eq!(names.len(), 2, "{v}");
     // A second scan finds the same two, and the inventory holds both.
-    env.ok(&["scan", "files", dir.to_str().unwrap()]);
+    env.scan_ok(&["scan", "files", dir.to_str().unwrap()]);
     let list = env.json(&["cert", "list", "--output", "json"]);
     let found = list
         .as_array()

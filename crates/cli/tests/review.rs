@@ -171,7 +171,7 @@ fn scan_files_says_what_it_did_not_read() {
         "{}",
         r.stderr
     );
-    let v = env.json(&["scan", "files", d, "--output", "json"]);
+    let v = env.scan_json(&["scan", "files", d, "--output", "json"]);
     let skipped = v["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 2, "{v}");
     assert_eq!(skipped[0]["path"], dir.join("huge.pem").to_str().unwrap());

@@ -59,7 +59,7 @@ fn postgres_with_ssl_is_a_certificate_problem_not_a_network_one() {
     let pg = peers::start_postgres(&cert, &key, true).unwrap();
     let addr = pg.address.clone();
 
-    let v = env.json(&[
+    let v = env.scan_json(&[
         "scan",
         "tls",
         &addr,
@@ -82,7 +82,7 @@ fn postgres_with_ssl_is_a_certificate_problem_not_a_network_one() {
     );
 
     // Without STARTTLS, the same port is not TLS: said so, not "ok".
-    let plain = env.json(&["scan", "tls", &addr, "--output", "json"]);
+    let plain = env.scan_json(&["scan", "tls", &addr, "--output", "json"]);
     assert_ne!(plain[0]["finding"], "ok", "{plain}");
 
     env.ok(&[
@@ -124,7 +124,7 @@ fn postgres_without_ssl_refuses_starttls_and_says_so() {
     env.init();
     let (cert, key, _) = self_signed("db.example.test");
     let pg = peers::start_postgres(&cert, &key, false).unwrap();
-    let v = env.json(&[
+    let v = env.scan_json(&[
         "scan",
         "tls",
         &pg.address,
@@ -166,7 +166,7 @@ fn ldap_starttls_shows_the_directory_certificate() {
     env.init();
     let (cert, key, sha) = self_signed("ldap.example.test");
     let ldap = peers::start_slapd(&cert, &key).unwrap();
-    let v = env.json(&[
+    let v = env.scan_json(&[
         "scan",
         "tls",
         &ldap.address,
@@ -186,7 +186,11 @@ fn bad_starttls_input_is_one_clear_line_and_changes_nothing() {
     env.init();
     let before = env.snapshot();
     let r = env.run(&["scan", "tls", "127.0.0.1:5432", "--starttls", "imap"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.code, 3,
+        "a scan that cannot run is 3, never a verdict: {}",
+        r.stderr
+    );
     assert!(
         r.stderr.contains("imap") && r.stderr.contains("postgres"),
         "{}",
@@ -213,7 +217,7 @@ fn bad_starttls_input_is_one_clear_line_and_changes_nothing() {
             let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
         }
     });
-    let v = env.json(&[
+    let v = env.scan_json(&[
         "scan",
         "tls",
         &addr,

@@ -215,7 +215,7 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
                 .join("\n")
         ),
     );
-    let v = env.json(&[
+    let v = env.scan_json(&[
         "scan",
         "tls",
         "--targets",
@@ -292,7 +292,11 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
     // Bad input changes nothing: one bad target refuses the whole run.
     let before = env.ok(&["cert", "list", "--store", "endpoints"]);
     let bad = env.run(&["scan", "tls", &good_addr, "no-port-here"]);
-    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert_eq!(
+        bad.code, 3,
+        "a scan that cannot run is 3, never a verdict: {}",
+        bad.stderr
+    );
     assert!(bad.stderr.contains("no-port-here"));
     assert_eq!(env.ok(&["cert", "list", "--store", "endpoints"]), before);
 
@@ -496,7 +500,7 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
     std::fs::write(dir.join("truncated.pem"), &pem(&c1)[..200]).unwrap();
     let pw = env.write("pw", "wrong\n");
 
-    let v = env.json(&[
+    let v = env.scan_json(&[
         "scan",
         "files",
         dir.to_str().unwrap(),
@@ -536,7 +540,7 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
     assert!(check.stdout.contains("key-permissions"), "{}", check.stdout);
     // With the right password the PKCS#12 opens.
     let pw = env.write("pw", "right\n");
-    let v = env.json(&[
+    let v = env.scan_json(&[
         "scan",
         "files",
         dir.join("app.p12").to_str().unwrap(),
@@ -553,7 +557,7 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
         .contains("app.example.test"));
     // A bundle trimmed to one certificate leaves no stale entry behind.
     std::fs::write(dir.join("bundle.pem"), pem(&c1)).unwrap();
-    env.ok(&["scan", "files", dir.join("bundle.pem").to_str().unwrap()]);
+    env.scan_ok(&["scan", "files", dir.join("bundle.pem").to_str().unwrap()]);
     let files = env.json(&["cert", "list", "--store", "files", "--output", "json"]);
     let bundle: Vec<_> = files
         .as_array()
@@ -612,7 +616,7 @@ fn file_scans_follow_links_once_skip_the_home_and_never_read_a_database() {
     std::fs::write(root.join("certs/app.db-wal"), pem.as_bytes()).unwrap();
 
     // The whole directory, certherd's home (its database, its CA key) included.
-    let v = env.json(&["scan", "files", root.to_str().unwrap(), "--output", "json"]);
+    let v = env.scan_json(&["scan", "files", root.to_str().unwrap(), "--output", "json"]);
     let watched = v["watched"].as_array().unwrap();
     assert_eq!(
         watched.len(),
@@ -647,7 +651,7 @@ fn file_scans_follow_links_once_skip_the_home_and_never_read_a_database() {
         "{v}"
     );
     // Scanning again changes nothing: no duplicates.
-    let again = env.json(&["scan", "files", root.to_str().unwrap(), "--output", "json"]);
+    let again = env.scan_json(&["scan", "files", root.to_str().unwrap(), "--output", "json"]);
     assert_eq!(again["watched"].as_array().unwrap().len(), 1);
     let files = env.json(&["cert", "list", "--store", "files", "--output", "json"]);
     assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
@@ -813,7 +817,7 @@ fn appliances_every_finding_pins_and_names() {
 
     // A scan under a name does not make that name stick: a rescan without --sni checks
     // the host again (and the named watch keeps its own name).
-    let named = env.json(&[
+    let named = env.scan_json(&[
         "scan",
         "tls",
         &wlb,
@@ -823,7 +827,7 @@ fn appliances_every_finding_pins_and_names() {
         "json",
     ]);
     assert_eq!(named[0]["server_name"], "wlb.example.test", "{named}");
-    let plain = env.json(&["scan", "tls", &wlb, "--output", "json"]);
+    let plain = env.scan_json(&["scan", "tls", &wlb, "--output", "json"]);
     let names: Vec<&str> = plain
         .as_array()
         .unwrap()

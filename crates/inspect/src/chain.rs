@@ -173,7 +173,8 @@ impl Inspection {
                 fails_validity(f)
             }
         };
-        let mut failing: Vec<Finding> = self.findings.iter().filter(|f| fails(f)).cloned().collect();
+        let mut failing: Vec<Finding> =
+            self.findings.iter().filter(|f| fails(f)).cloned().collect();
         sort(&mut failing);
         let first = failing.first()?;
         let more = self
@@ -1058,11 +1059,9 @@ fn untrusted(
                 "{} was not sent: if it is a root you trust, add it (certherd trust add ROOT.pem); if it is an intermediate, give it too",
                 short(&top.issuer)
             );
-            if let Some(f) = cx
-                .out
-                .iter_mut()
-                .find(|f| f.kind == K::IncompleteChain && f.subject.as_deref() == Some(&top.subject))
-            {
+            if let Some(f) = cx.out.iter_mut().find(|f| {
+                f.kind == K::IncompleteChain && f.subject.as_deref() == Some(&top.subject)
+            }) {
                 f.hint = Some(hint);
             }
         }

@@ -1,8 +1,12 @@
 //! The x509-limbo path-validation suite (C2SP, vendored in `crates/x509/tests/vectors/`) run
-//! through `certherd_inspect::inspect` with the decision `certherd verify` makes
-//! ([`certherd_inspect::Inspection::passes_strict`]: no critical finding, no warning other
-//! than `expiring`), so the suite measures the one judgment every command uses: path
-//! validation (certval for RFC 5280, webpki for the TLS rules) and the profile lints.
+//! through `certherd_inspect::inspect` with the decision `certherd verify --strict` makes
+//! ([`certherd_inspect::Inspection::passes_strict`]: no warning or critical finding), so the
+//! suite measures the one judgment every command uses: path validation (certval for
+//! RFC 5280, webpki for the TLS rules) and the profile lints. limbo expects the CA/Browser
+//! Forum and RFC 5280 profile rules (a missing AKI, a CN outside the SANs, no EKU) to
+//! fail, which is what --strict adds to `verify`'s default (RFC 5280 validity, as openssl
+//! and GnuTLS decide). `crates/cli/tests/suites_cli.rs` runs the suite through the
+//! `certherd verify --strict` binary.
 //! Every case whose result differs from the suite's expectation must be listed in
 //! `tests/limbo-exceptions.json` with the reason; the test fails on an unlisted difference
 //! and on a listed one that no longer differs (a stale entry), as webpki's harness does.

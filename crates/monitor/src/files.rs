@@ -108,9 +108,10 @@ fn examine_read(
             r.certs = certs;
             r.keys = keys;
         }
-        Found::Pkcs12 { certs } => {
+        Found::Pkcs12 { certs, keys } => {
             r.facts.format = "PKCS#12".into();
             r.certs = certs;
+            r.keys = keys;
         }
         Found::Pkcs12Locked { tried } => {
             r.facts.format = "PKCS#12".into();

@@ -52,7 +52,13 @@ pub fn transport_finding(e: &certherd_tls::Error) -> Finding {
         }
         _ => "compare with `openssl s_client -connect HOST:PORT`",
     };
-    Finding::new(kind, Severity::Critical, e.to_string()).with_hint(hint)
+    // The kind already says "unreachable": the message gives the address and the cause,
+    // not the word again.
+    let message = match e {
+        E::Unreachable { address, source } => format!("cannot connect to {address}: {source}"),
+        other => other.to_string(),
+    };
+    Finding::new(kind, Severity::Critical, message).with_hint(hint)
 }
 
 /// Probes every job, `concurrency` at a time; results come back in job order. `tick` is

@@ -28,10 +28,13 @@ pub enum Found {
     },
     /// One DER certificate.
     Der(Vec<u8>),
-    /// A PKCS#12 file opened with the password given.
+    /// A PKCS#12 file opened with the password given (or with none, as openssl opens a
+    /// file whose password is empty or that is not encrypted at all).
     Pkcs12 {
         /// Every certificate in it, DER.
         certs: Vec<Vec<u8>>,
+        /// Its private keys.
+        keys: Vec<FoundKey>,
     },
     /// A PKCS#12 file the password did not open (or no password was given).
     Pkcs12Locked {
@@ -133,9 +136,32 @@ pub fn discover(bytes: &[u8], name: &str, password: Option<&str>) -> Found {
             return Found::Der(c.to_vec());
         }
     }
-    // PKCS#12 is also a DER SEQUENCE: tried when the name says so, or when it opens.
-    match pkcs12_decode(bytes, password.unwrap_or("")) {
+    // PKCS#12 is also a DER SEQUENCE: tried when the name says so, or when it opens. A file
+    // whose password is empty opens without one, whatever password a scan was given for
+    // the others.
+    let opened = match password.filter(|p| !p.is_empty()) {
+        Some(p) => match pkcs12_decode(bytes, p) {
+            Err(Error::Pkcs12Password) => pkcs12_decode(bytes, "").map_err(|e| match e {
+                // Neither opens it: the password given is the one that is wrong.
+                Error::Pkcs12Password => Error::Pkcs12Password,
+                other => other,
+            }),
+            other => other,
+        },
+        None => pkcs12_decode(bytes, ""),
+    };
+    match opened {
         Ok(c) => Found::Pkcs12 {
+            keys: c
+                .keys
+                .iter()
+                .map(|(key, _)| FoundKey {
+                    public_key: crate::parse_private_key(key)
+                        .ok()
+                        .map(|k: PrivateKey| k.public_key_spki()),
+                    encrypted: false,
+                })
+                .collect(),
             certs: c
                 .keys
                 .into_iter()
@@ -144,7 +170,7 @@ pub fn discover(bytes: &[u8], name: &str, password: Option<&str>) -> Found {
                 .collect(),
         },
         Err(Error::Pkcs12Password) => Found::Pkcs12Locked {
-            tried: password.is_some(),
+            tried: password.is_some_and(|p| !p.is_empty()),
         },
         Err(e) if is_pkcs12_name(name) => Found::Damaged(e.to_string()),
         Err(_) => Found::Nothing,
