@@ -10,8 +10,8 @@ pub(crate) mod http;
 
 pub use backoff::{Backoff, Jitter};
 pub use deploy::{
-    listen, reload, reload_within, server_config, write_layouts, write_targets, Kept,
-    LayoutDeployed, LayoutOutcome, ReloadError, Served,
+    installed_qemu, listen, reload, reload_within, server_config, write_layouts, write_targets,
+    Kept, LayoutDeployed, LayoutOutcome, ReloadError, Served,
 };
 pub use http::post as post_json;
 

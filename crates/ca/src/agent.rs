@@ -9,7 +9,7 @@ use certherd_x509::{CertInfo, CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 
 use std::ops::{Deref, DerefMut};
 
-use crate::layout::{layout_files, LayoutFile};
+use crate::layout::{layout_files, LayoutFile, QemuReader};
 use crate::node::keys;
 use crate::{Error, Layout, LayoutError, Node};
 
@@ -492,8 +492,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
 
     /// The `[[agent.targets]]` with a layout: each with its files rendered from the entry
     /// (the host certificate unless `entry` is set) and the trusted roots as they are now,
-    /// or the reason the daemon would refuse them.
-    pub fn agent_layout_targets(&self) -> Result<Vec<LayoutTarget>, Error> {
+    /// or the reason the daemon would refuse them. `qemu` tells what QEMU is installed; it
+    /// is asked once, and only when a target has the qemu layout.
+    pub fn agent_layout_targets(
+        &self,
+        qemu: impl FnOnce() -> QemuReader,
+    ) -> Result<Vec<LayoutTarget>, Error> {
+        let mut probe = Some(qemu);
+        let mut found: Option<QemuReader> = None;
         let mut out = Vec::new();
         for t in &self.node.settings().agent.targets {
             let AgentTarget::Layout {
@@ -514,7 +520,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
                 Some(e) => e,
                 None => AGENT_HOST_ENTRY.parse()?,
             };
-            let files = self.render_layout(&entry, layout);
+            let reader = match layout {
+                Layout::Qemu => found
+                    .get_or_insert_with(|| probe.take().map_or(QemuReader::NotFound, |f| f()))
+                    .clone(),
+                // libvirt's rule does not depend on the QEMU installed.
+                Layout::Libvirt => QemuReader::NotFound,
+            };
+            let files = self.render_layout(&entry, layout, &reader);
             out.push(LayoutTarget {
                 layout,
                 dir,
@@ -526,7 +539,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         Ok(out)
     }
 
-    fn render_layout(&self, entry: &EntryRef, layout: Layout) -> Result<Vec<LayoutFile>, Error> {
+    fn render_layout(
+        &self,
+        entry: &EntryRef,
+        layout: Layout,
+        qemu: &QemuReader,
+    ) -> Result<Vec<LayoutFile>, Error> {
         let e = self.node.load(entry)?;
         let Some(key) = &e.key else {
             return Err(LayoutError::NoKey(entry.clone(), layout).into());
@@ -538,7 +556,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
             .into_iter()
             .map(|c| c.to_vec())
             .collect();
-        Ok(layout_files(layout, &e.cert, &e.chain, &key, &roots)?)
+        Ok(layout_files(layout, qemu, &e.cert, &e.chain, &key, &roots)?)
     }
 
     /// The command to run after a target changed.

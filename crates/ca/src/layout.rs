@@ -62,6 +62,135 @@ impl FromStr for Layout {
     }
 }
 
+/// A QEMU version as `qemu-img --version` prints it: `qemu-img version 10.0.2 (Debian
+/// 1:10.0.2+ds-2+deb13u1~bpo12+1)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuVersion {
+    /// Upstream major, minor and micro version.
+    pub upstream: (u32, u32, u32),
+    /// The Debian package version in parentheses (`1:7.2+dfsg-7+deb12u18+b2`), on a
+    /// Debian (or derived) build.
+    pub debian: Option<String>,
+}
+
+impl QemuVersion {
+    /// Parses the output of `qemu-img --version`; `None` when it is not understood.
+    pub fn parse(output: &str) -> Option<Self> {
+        let rest = output
+            .lines()
+            .next()?
+            .trim()
+            .strip_prefix("qemu-img version ")?;
+        let (number, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let mut parts = number.split('.');
+        let mut part = || -> Option<u32> {
+            match parts.next() {
+                // Digits only: `10.2.0-rc1` style suffixes are not understood.
+                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
+                Some(_) => None,
+                None => Some(0),
+            }
+        };
+        let upstream = (part()?, part()?, part()?);
+        if parts.next().is_some() || number.split('.').count() < 2 {
+            return None;
+        }
+        let debian = rest
+            .trim()
+            .strip_prefix("(Debian ")
+            .and_then(|d| d.split_once(')'))
+            .map(|(d, _)| d.trim().to_owned())
+            .filter(|d| !d.is_empty());
+        Some(Self { upstream, debian })
+    }
+
+    /// Whether this QEMU refuses a server or client certificate whose critical keyUsage
+    /// lacks keyEncipherment. QEMU dropped that requirement in 10.2.0 and backported it to
+    /// the 10.1.3 and 10.0.7 stable releases; Debian 12 to its 7.2 in 1:7.2+dfsg-7+deb12u18.
+    pub fn requires_key_encipherment(&self) -> bool {
+        let (major, minor, micro) = self.upstream;
+        let upstream_fixed = major > 10
+            || (major == 10
+                && (minor >= 2 || (minor == 1 && micro >= 3) || (minor == 0 && micro >= 7)));
+        let debian_fixed = (major, minor) == (7, 2)
+            && self
+                .debian
+                .as_deref()
+                .and_then(debian_update)
+                .is_some_and(|n| n >= 18);
+        !(upstream_fixed || debian_fixed)
+    }
+}
+
+/// N of a Debian 12 stable update `+deb12uN` in a package version, if there is one.
+fn debian_update(version: &str) -> Option<u32> {
+    let (_, after) = version.split_once("+deb12u")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+impl fmt::Display for QemuVersion {
+    /// The upstream version, `10.0.2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (major, minor, micro) = self.upstream;
+        write!(f, "{major}.{minor}.{micro}")
+    }
+}
+
+/// What is known of the QEMU that reads a qemu layout on this machine, which decides
+/// whether its certificate needs keyEncipherment. Found at the edge (the CLI, the agent)
+/// by running `qemu-img --version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QemuReader {
+    /// `qemu-img --version` printed this version.
+    Found(QemuVersion),
+    /// No `qemu-img` could be run.
+    NotFound,
+    /// `qemu-img --version` printed this first line, not understood.
+    NotUnderstood(String),
+}
+
+impl QemuReader {
+    /// From the output of `qemu-img --version`, or `None` when it could not be run.
+    pub fn from_version_output(output: Option<&str>) -> Self {
+        match output {
+            None => Self::NotFound,
+            Some(text) => QemuVersion::parse(text).map_or_else(
+                || Self::NotUnderstood(text.lines().next().unwrap_or_default().trim().to_owned()),
+                Self::Found,
+            ),
+        }
+    }
+
+    /// Whether the layout must carry keyEncipherment for this QEMU. A version not known
+    /// keeps the requirement: a certificate that has it works with every QEMU.
+    pub fn requires_key_encipherment(&self) -> bool {
+        match self {
+            Self::Found(v) => v.requires_key_encipherment(),
+            Self::NotFound | Self::NotUnderstood(_) => true,
+        }
+    }
+
+    /// How messages name the reader.
+    fn describe(&self) -> String {
+        match self {
+            Self::Found(v) => match &v.debian {
+                Some(d) => format!("QEMU {v} (qemu-img here, Debian {d})"),
+                None => format!("QEMU {v} (qemu-img here)"),
+            },
+            Self::NotFound => {
+                "QEMU (version unknown: no qemu-img found here; taken as before 10.0.7)".to_owned()
+            }
+            Self::NotUnderstood(line) => {
+                format!("QEMU (version unknown: qemu-img printed {line:?}; taken as before 10.0.7)")
+            }
+        }
+    }
+}
+
+/// What a refusal for QEMU adds: which QEMU needs digitalSignature alone.
+const QEMU_NEWER: &str = "; QEMU 10.0.7, 10.1.3, 10.2.0 and later (on Debian 12, qemu-utils 1:7.2+dfsg-7+deb12u18 and later) need digitalSignature alone";
+
 /// One file of a layout: where it goes under the layout directory, what it holds, its mode.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LayoutFile {
@@ -107,18 +236,22 @@ pub enum LayoutError {
         present: String,
     },
     /// The key type cannot carry the key usage the target requires.
-    #[error("{reader} requires keyEncipherment, which an {key} key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`)", reader = layout.reader())]
+    #[error("{reader} requires keyEncipherment, which an {key} key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`){newer}", newer = if *layout == Layout::Qemu { QEMU_NEWER } else { "" })]
     KeyCannotEncipher {
         /// The layout.
         layout: Layout,
+        /// The program that reads it, as found here (`QEMU 10.0.2 (qemu-img here)`).
+        reader: String,
         /// The key type (`ECDSA`, `Ed25519`).
         key: &'static str,
     },
     /// The certificate's key usage lacks a bit the target requires.
-    #[error("{reader} refuses a server or client certificate whose critical keyUsage lacks {needed}, and this certificate has only [{present}]; reissue it with both digitalSignature and keyEncipherment (certherd's RSA leaves carry both)", reader = layout.reader())]
+    #[error("{reader} refuses a server or client certificate whose critical keyUsage lacks {needed}, and this certificate has only [{present}]; reissue it with both digitalSignature and keyEncipherment (certherd's RSA leaves carry both){newer}", newer = if *layout == Layout::Qemu && *needed == "keyEncipherment" { QEMU_NEWER } else { "" })]
     MissingKeyUsage {
         /// The layout.
         layout: Layout,
+        /// The program that reads it, as found here.
+        reader: String,
         /// The missing bit.
         needed: &'static str,
         /// The bits present.
@@ -213,12 +346,13 @@ fn pem_certs(certs: &[Vec<u8>]) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Checks that `layout`'s daemon would accept the certificate, then renders its files:
-/// the certificate with its intermediates (never the root) as server and client
-/// certificate, the key (0600) for both, and `roots` with those intermediates as the CA
-/// file.
+/// Checks that `layout`'s daemon would accept the certificate (for QEMU, the one `qemu`
+/// describes), then renders its files: the certificate with its intermediates (never the
+/// root) as server and client certificate, the key (0600) for both, and `roots` with
+/// those intermediates as the CA file.
 pub fn layout_files(
     layout: Layout,
+    qemu: &QemuReader,
     cert: &[u8],
     chain: &[Vec<u8>],
     key: &PrivateKey,
@@ -246,21 +380,36 @@ pub fn layout_files(
     // libvirt and QEMU (virNetTLSCertCheckKeyUsage, qcrypto_tls_creds_check_cert_key_usage)
     // refuse a server or client certificate whose keyUsage is critical and lacks
     // digitalSignature or keyEncipherment; a non-critical one only warns, an absent one
-    // permits both. certherd's keyUsage is always critical.
+    // permits both. certherd's keyUsage is always critical. Newer QEMU no longer asks for
+    // keyEncipherment (see QemuVersion::requires_key_encipherment); libvirt still does.
     if info.key_usage_critical {
+        let (reader, encipher) = match layout {
+            Layout::Libvirt => (layout.reader().to_owned(), true),
+            Layout::Qemu => (qemu.describe(), qemu.requires_key_encipherment()),
+        };
         let algorithm = key.algorithm();
-        if !algorithm.is_rsa() && !info.key_usage.contains(&"keyEncipherment") {
+        if encipher && !algorithm.is_rsa() && !info.key_usage.contains(&"keyEncipherment") {
             let key = if algorithm == certherd_x509::KeyAlgorithm::Ed25519 {
                 "Ed25519"
             } else {
                 "ECDSA"
             };
-            return Err(LayoutError::KeyCannotEncipher { layout, key });
+            return Err(LayoutError::KeyCannotEncipher {
+                layout,
+                reader,
+                key,
+            });
         }
-        for needed in ["digitalSignature", "keyEncipherment"] {
+        let needed: &[&'static str] = if encipher {
+            &["digitalSignature", "keyEncipherment"]
+        } else {
+            &["digitalSignature"]
+        };
+        for &needed in needed {
             if !info.key_usage.contains(&needed) {
                 return Err(LayoutError::MissingKeyUsage {
                     layout,
+                    reader,
                     needed,
                     present: info.key_usage.join(", "),
                 });
@@ -653,12 +802,14 @@ impl Drop for Replaced {
 
 impl<S: Store> Node<S> {
     /// `cert export --layout`: checks that the entry serves as `layout`'s server and
-    /// client certificate, writes the layout under `dir` whole or not at all, and records
-    /// the key export in the audit log. Returns the paths written.
+    /// client certificate (for QEMU, the one `qemu` describes), writes the layout under
+    /// `dir` whole or not at all, and records the key export in the audit log. Returns the
+    /// paths written.
     pub fn export_layout(
         &mut self,
         r: &EntryRef,
         layout: Layout,
+        qemu: &QemuReader,
         dir: &Path,
     ) -> Result<Vec<PathBuf>, Error> {
         let e = self.load(r)?;
@@ -673,7 +824,7 @@ impl<S: Store> Node<S> {
                 roots.push(root.cert);
             }
         }
-        let files = layout_files(layout, &e.cert, &e.chain, &key, &roots)?;
+        let files = layout_files(layout, qemu, &e.cert, &e.chain, &key, &roots)?;
         let written = write_layout(dir, layout, &files)?;
         let audit = self.audit(
             "export-key",
@@ -856,5 +1007,105 @@ mod tests {
         let err = write_layout(&dir, Layout::Qemu, &files("new")).unwrap_err();
         assert!(matches!(err, LayoutError::DirNotDirectory { .. }), "{err}");
         assert_eq!(fs::read_to_string(&dir).unwrap(), "x");
+    }
+
+    fn qemu(output: &str) -> QemuReader {
+        QemuReader::from_version_output(Some(output))
+    }
+
+    #[test]
+    fn qemu_versions_parse_as_qemu_img_prints_them() {
+        assert_eq!(
+            QemuVersion::parse("qemu-img version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n"),
+            Some(QemuVersion {
+                upstream: (10, 0, 2),
+                debian: Some("1:10.0.2+ds-2+deb13u1~bpo12+1".into()),
+            })
+        );
+        assert_eq!(
+            QemuVersion::parse("qemu-img version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18+b2)"),
+            Some(QemuVersion {
+                upstream: (7, 2, 19),
+                debian: Some("1:7.2+dfsg-7+deb12u18+b2".into()),
+            })
+        );
+        // An upstream build names its own tag, not a Debian version.
+        assert_eq!(
+            QemuVersion::parse("qemu-img version 9.2.0 (v9.2.0)"),
+            Some(QemuVersion {
+                upstream: (9, 2, 0),
+                debian: None,
+            })
+        );
+        for odd in [
+            "",
+            "qemu-img version",
+            "qemu-img version 10",
+            "qemu-img version 10.x.1",
+            "qemu-img version 10.2.0-rc1",
+            "qemu-img version 1.2.3.4",
+            "qemu-nbd 10.0.2",
+        ] {
+            assert_eq!(QemuVersion::parse(odd), None, "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn key_encipherment_is_required_by_qemu_before_the_fix_only() {
+        let required = |o: &str| qemu(o).requires_key_encipherment();
+        // Upstream: 10.2.0 on, and the 10.1.3 and 10.0.7 stable releases.
+        for fixed in [
+            "qemu-img version 10.2.0",
+            "qemu-img version 10.2.1 (qemu-10.2.1)",
+            "qemu-img version 11.0.0",
+            "qemu-img version 10.1.3",
+            "qemu-img version 10.0.7",
+            "qemu-img version 10.0.8 (Debian 1:10.0.8+ds-0+deb13u1)",
+        ] {
+            assert!(!required(fixed), "{fixed}");
+        }
+        for old in [
+            "qemu-img version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)",
+            "qemu-img version 10.0.6",
+            "qemu-img version 10.1.2",
+            "qemu-img version 9.2.4",
+            "qemu-img version 8.2.2 (Debian 1:8.2.2+ds-0ubuntu1.4)",
+        ] {
+            assert!(required(old), "{old}");
+        }
+        // Debian 12's 7.2 from its 18th stable update on, binary rebuilds included.
+        assert!(!required(
+            "qemu-img version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18+b2)"
+        ));
+        assert!(!required(
+            "qemu-img version 7.2.20 (Debian 1:7.2+dfsg-7+deb12u19)"
+        ));
+        assert!(required(
+            "qemu-img version 7.2.17 (Debian 1:7.2+dfsg-7+deb12u17)"
+        ));
+        assert!(required("qemu-img version 7.2.0 (Debian 1:7.2+dfsg-7)"));
+        assert!(required("qemu-img version 7.2.19"));
+        // A +deb12uN of another version is not that fix.
+        assert!(required(
+            "qemu-img version 8.0.0 (Debian 1:8.0+dfsg-1+deb12u20)"
+        ));
+        // Not known: the requirement is kept, since it suits every QEMU.
+        assert!(QemuReader::NotFound.requires_key_encipherment());
+        assert!(required("QEMU emulator, of some kind"));
+        assert_eq!(
+            qemu("something else\nmore"),
+            QemuReader::NotUnderstood("something else".into())
+        );
+    }
+
+    #[test]
+    fn the_qemu_reader_is_named_with_its_version() {
+        assert_eq!(
+            qemu("qemu-img version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)").describe(),
+            "QEMU 10.0.2 (qemu-img here, Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)"
+        );
+        assert!(QemuReader::NotFound
+            .describe()
+            .contains("no qemu-img found here"));
     }
 }

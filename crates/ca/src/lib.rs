@@ -72,7 +72,7 @@ pub use issue::{
     SkipReason, Skipped,
 };
 pub use key_provider::{KeyProviders, KmipPlan};
-pub use layout::{Layout, LayoutError};
+pub use layout::{Layout, LayoutError, QemuReader, QemuVersion};
 pub use node::{FaultHook, Node, SystemClock};
 pub use reset::RESET_DEFAULT_PROFILE;
 pub use revoke::{

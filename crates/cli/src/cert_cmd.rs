@@ -190,7 +190,12 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 let Some(dir) = &a.out else {
                     return Err(Failure::usage("--layout needs --out DIR"));
                 };
-                let written = node.export_layout(&r, layout, dir)?;
+                // Whether the qemu layout needs keyEncipherment follows the QEMU here.
+                let qemu = match layout {
+                    certherd_ca::Layout::Qemu => certherd_agent::installed_qemu(),
+                    certherd_ca::Layout::Libvirt => certherd_ca::QemuReader::NotFound,
+                };
+                let written = node.export_layout(&r, layout, &qemu, dir)?;
                 for path in written {
                     let mode = std::fs::metadata(&path)
                         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)

@@ -223,23 +223,86 @@ fn ecdsa_is_refused_for_libvirt_and_qemu_with_the_reason_and_nothing_written() {
     ]);
     assert_ne!(r.code, 0);
     assert_eq!(tree(&dir), before);
-    // QEMU's GnuTLS check refuses it too (keyUsage is critical): see the qemu-nbd test.
+    // QEMU before 10.0.7 (and Debian 12's 7.2 before +deb12u18) refuses it too (keyUsage
+    // is critical), newer QEMU does not: the verdict follows the qemu-img on PATH, here a
+    // stand-in printing each version (the real one is checked against qemu-nbd below).
+    let fake = FakeQemuImg::new(&env);
     let q = env.path("q");
-    let r = env.run(&[
-        "cert",
-        "export",
+    let (code, err) = fake.export(
+        &env,
         "kvm/ec",
-        "--layout",
-        "qemu",
-        "--out",
-        s(&q),
-    ]);
-    assert!(
-        r.stderr.contains("QEMU requires keyEncipherment"),
-        "{}",
-        r.stderr
+        &q,
+        Some("qemu-img version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)"),
     );
-    assert!(!q.exists());
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("QEMU 10.0.2 (qemu-img here, Debian 1:10.0.2+ds-2+deb13u1~bpo12+1) requires keyEncipherment, which an ECDSA key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`); QEMU 10.0.7, 10.1.3, 10.2.0 and later"),
+        "{err}"
+    );
+    assert!(!q.exists(), "nothing written");
+    let (code, err) = fake.export(&env, "kvm/ec", &q, None);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("QEMU (version unknown: no qemu-img found here; taken as before 10.0.7) requires keyEncipherment"),
+        "{err}"
+    );
+    assert!(!q.exists(), "nothing written");
+    let (code, err) = fake.export(
+        &env,
+        "kvm/ec",
+        &q,
+        Some("qemu-img version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18+b2)"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tree(&q).len(), 5, "{:?}", tree(&q).keys());
+    let (code, err) = fake.export(
+        &env,
+        "kvm/ec",
+        &env.path("q10"),
+        Some("qemu-img version 10.2.0"),
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+/// A stand-in `qemu-img` alone on `PATH`, printing what `CERTHERD_TEST_QEMU_IMG_SAYS`
+/// holds: written once, before any run (an executable being written cannot be run).
+struct FakeQemuImg {
+    bin: PathBuf,
+    empty: PathBuf,
+}
+
+impl FakeQemuImg {
+    fn new(env: &Env) -> Self {
+        let bin = env.path("fake-bin");
+        let empty = env.path("empty-bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::create_dir(&empty).unwrap();
+        let script = bin.join("qemu-img");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nprintf '%s\\n' \"$CERTHERD_TEST_QEMU_IMG_SAYS\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Self { bin, empty }
+    }
+
+    /// `cert export ENTRY --layout qemu --out DIR` with a `qemu-img` that prints
+    /// `version` (`None`: no `qemu-img` at all): the exit code and stderr.
+    fn export(&self, env: &Env, entry: &str, dir: &Path, version: Option<&str>) -> (i32, String) {
+        let mut c = env.cmd(&["cert", "export", entry, "--layout", "qemu", "--out", s(dir)]);
+        match version {
+            Some(v) => c
+                .env("PATH", &self.bin)
+                .env("CERTHERD_TEST_QEMU_IMG_SAYS", v),
+            None => c.env("PATH", &self.empty),
+        };
+        let o = c.output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
 }
 
 #[test]
@@ -634,17 +697,37 @@ fn qemu_nbd_serves_the_qemu_layout_and_verifies_the_peer() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("qemu-nbd printed:\n{printed}");
-    assert_eq!(
-        printed.matches("option negotiation failed").count(),
-        2,
-        "the server refused both foreign clients: {printed}"
+    // How the refusals are logged differs by QEMU version; they are asserted above by
+    // the clients' failures (the mixed client trusts the server, so only the server's
+    // verify-peer=on can have refused it).
+    eprintln!(
+        "{}: qemu-nbd printed ({} \"option negotiation failed\"):\n{printed}",
+        qemu_img_version(),
+        printed.matches("option negotiation failed").count()
     );
 }
 
-/// Why the QEMU layout refuses ECDSA: QEMU itself refuses such a certificate.
+/// The first line of `qemu-img --version` of the installed QEMU.
+fn qemu_img_version() -> String {
+    let o = Command::new(program("qemu-img"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An ECDSA certificate (critical keyUsage digitalSignature only) in a QEMU directory:
+/// the installed QEMU refuses it before 10.0.7 (and Debian 12's 7.2 before +deb12u18) and
+/// accepts it from then on. certherd's qemu layout accepts it exactly when qemu-nbd does.
 #[test]
-fn qemu_refuses_an_ecdsa_certificate_as_the_layout_says() {
+fn the_qemu_layout_accepts_an_ecdsa_certificate_exactly_when_qemu_does() {
+    let version = qemu_img_version();
+    eprintln!("installed: {version}");
     let env = home();
     let dir = env.path("ec");
     std::fs::create_dir(&dir).unwrap();
@@ -660,25 +743,71 @@ fn qemu_refuses_an_ecdsa_certificate_as_the_layout_says() {
     }
     let img = disk_image(&env);
     let port = common::free_port();
-    let server = qemu_nbd(&dir, &img, port);
-    // qemu-nbd checks its credentials at start and exits.
+    let mut server = qemu_nbd(&dir, &img, port);
+    // qemu-nbd checks its credentials at start: it exits, or it listens.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut server = server;
-    while server.child().try_wait().unwrap().is_none() {
+    let listening = loop {
+        if server.child().try_wait().unwrap().is_some() {
+            break false;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break true;
+        }
         assert!(
             Instant::now() < deadline,
-            "qemu-nbd accepted an ECDSA certificate"
+            "qemu-nbd neither listened on {port} nor exited"
         );
         std::thread::sleep(Duration::from_millis(50));
+    };
+    // Accepted: it serves a client that presents the same certificate.
+    let qemu_accepts = listening && qemu_img_info(port, &dir).0;
+    if !listening {
+        let out = server.wait_with_output();
+        let err = String::from_utf8_lossy(&out.stderr);
+        eprintln!("qemu-nbd printed:\n{err}");
+        assert!(!out.status.success());
+        assert!(
+            err.contains("usage does not permit key encipherment"),
+            "qemu-nbd refused for another reason: {err}"
+        );
     }
-    let out = server.wait_with_output();
-    let err = String::from_utf8_lossy(&out.stderr);
-    eprintln!("qemu-nbd printed:\n{err}");
-    assert!(!out.status.success());
-    assert!(
-        err.contains("usage does not permit key encipherment"),
-        "{err}"
+    eprintln!(
+        "{version}: qemu-nbd {} the ECDSA certificate",
+        if qemu_accepts { "accepts" } else { "refuses" }
     );
+
+    // certherd, finding the same qemu-img on PATH, gives the same verdict.
+    let q = env.path("q");
+    let r = env.run(&[
+        "cert",
+        "export",
+        "kvm/ec",
+        "--layout",
+        "qemu",
+        "--out",
+        s(&q),
+    ]);
+    eprintln!("certherd: exit {}\n{}", r.code, r.stderr);
+    assert_eq!(
+        r.code == 0,
+        qemu_accepts,
+        "{version}: certherd and qemu-nbd disagree: {}",
+        r.stderr
+    );
+    if qemu_accepts {
+        assert_eq!(tree(&q).len(), 5, "{:?}", tree(&q).keys());
+    } else {
+        assert!(!q.exists(), "nothing written");
+        let upstream = version.split_whitespace().nth(2).unwrap();
+        assert!(
+            r.stderr
+                .contains(&format!("QEMU {upstream} (qemu-img here"))
+                && r.stderr
+                    .contains("requires keyEncipherment, which an ECDSA key cannot carry"),
+            "{}",
+            r.stderr
+        );
+    }
 }
 
 /// A CA that is an intermediate (subordinate mode): libvirt and QEMU check their own
