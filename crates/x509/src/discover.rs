@@ -297,7 +297,7 @@ mod tests {
         let p12 =
             crate::pkcs12_encode("x", k.secret_der(), std::slice::from_ref(&c), "secret").unwrap();
         assert!(
-            matches!(discover(&p12, "x.p12", Some("secret")), Found::Pkcs12 { certs } if certs == vec![c.clone()])
+            matches!(discover(&p12, "x.p12", Some("secret")), Found::Pkcs12 { certs, keys } if certs == vec![c.clone()] && keys.len() == 1 && keys[0].public_key.as_deref() == Some(&k.public_key_spki()[..]))
         );
         assert_eq!(
             discover(&p12, "x.p12", Some("wrong")),
