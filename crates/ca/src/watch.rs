@@ -92,6 +92,7 @@ impl Judge {
             policy: as_.policy,
             ca_expected: as_.ca_expected,
             target: as_.target,
+            rfc5280: Default::default(),
         })
     }
 

@@ -1293,6 +1293,26 @@ pub struct VerifyArgs {
     /// Required purpose.
     #[arg(long, value_enum, default_value = "any")]
     pub purpose: PurposeArg,
+    /// Require the revocation status of every certificate of the path to be known from the
+    /// CRLs (the home's and --crl), as `openssl verify -crl_check_all`: a certificate whose
+    /// issuer has no CRL fails the path.
+    #[arg(long)]
+    pub crl_check_all: bool,
+    /// An acceptable certificate policy (dotted OID; repeatable): the
+    /// user-initial-policy-set of RFC 5280 6.1.1, as `openssl verify -policy` [default:
+    /// anyPolicy].
+    #[arg(long, value_name = "OID")]
+    pub policy: Vec<String>,
+    /// The path must be valid for a policy of --policy (RFC 5280 initial-explicit-policy,
+    /// `openssl verify -explicit_policy`).
+    #[arg(long)]
+    pub explicit_policy: bool,
+    /// Policy mapping is not allowed (initial-policy-mapping-inhibit, `-inhibit_map`).
+    #[arg(long)]
+    pub inhibit_policy_mapping: bool,
+    /// anyPolicy is not accepted in the path (initial-any-policy-inhibit, `-inhibit_any`).
+    #[arg(long)]
+    pub inhibit_any_policy: bool,
     /// Fail on every warning too: expiry within the warning threshold, the CA/Browser
     /// Forum profile (EKU, CN among the SANs, critical basicConstraints), missing key
     /// identifiers, a long common name; like `openssl verify -x509_strict`, stricter.

@@ -70,6 +70,26 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         PurposeArg::Client => Purpose::Client,
         PurposeArg::Any => Purpose::Any,
     };
+    for oid in &a.policy {
+        // A dotted OID: digits separated by dots, at least two arcs (RFC 5280 4.2.1.4).
+        let arcs: Vec<&str> = oid.split('.').collect();
+        if arcs.len() < 2
+            || arcs
+                .iter()
+                .any(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(Failure::usage(format!(
+                "--policy {oid}: not a dotted OID (e.g. 2.16.840.1.101.3.2.1.48.1)"
+            )));
+        }
+    }
+    let rfc5280 = certherd_x509::Rfc5280Options {
+        initial_policy_set: a.policy.clone(),
+        initial_explicit_policy: a.explicit_policy,
+        initial_policy_mapping_inhibit: a.inhibit_policy_mapping,
+        initial_any_policy_inhibit: a.inhibit_any_policy,
+        require_revocation_status: a.crl_check_all,
+    };
     let mut presented = vec![leaf.clone()];
     presented.extend(intermediates.iter().cloned());
     let inspection = certherd_inspect::inspect(&ChainInput {
@@ -85,6 +105,7 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         policy: TrustPolicy::Required,
         ca_expected: false,
         target: Target::Files,
+        rfc5280,
     });
     let subject = inspection
         .leaf

@@ -110,6 +110,10 @@ pub struct ChainInput<'a> {
     pub ca_expected: bool,
     /// Where it was found, for hints.
     pub target: Target<'a>,
+    /// The RFC 5280 inputs beyond the defaults (a user-initial-policy-set, the policy
+    /// indicators, whether every certificate's revocation status must be known), as
+    /// `verify --policy`, `--explicit-policy` and `--crl-check-all` set them.
+    pub rfc5280: certherd_x509::Rfc5280Options,
 }
 
 /// The result: every finding, worst first, and the facts that scans record.
@@ -368,6 +372,7 @@ fn hint(kind: K, target: &Target<'_>, ca_expected: bool) -> Option<String> {
             format!("if the appliance's certificate was replaced on purpose, check the new thumbprint and pin it: certherd endpoint trust {name} --thumbprint SHA256")
         }),
         K::Revoked => Some("replace the certificate; a revoked one is never trusted again".into()),
+        K::RevocationUnknown => Some("give the CRL of its issuer (certherd verify --crl FILE, or certherd trust add-crl FILE)".into()),
         K::IssuerLacksKeycertsign | K::IssuerNotCa | K::PathLength | K::NameConstraints | K::Policy => {
             Some("the issuing CA's certificate does not allow this path; reissue from a CA whose certificate does".into())
         }
@@ -517,7 +522,7 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
                 input.purpose
             },
         };
-        match certherd_x509::verify_all(&v) {
+        match certherd_x509::verify_all_with(&v, &input.rfc5280) {
             Ok(chain) => {
                 trusted = true;
                 path = chain.chain;
@@ -926,7 +931,7 @@ fn path_reason(
             cx.push(K::Profile, Severity::Warning, Some(subject), r.to_string())
         }
         Reason::RevocationUnknown { ref subject } => {
-            cx.push(K::Revoked, Severity::Warning, Some(subject), r.to_string())
+            cx.push(K::RevocationUnknown, problem, Some(subject), r.to_string())
         }
         Reason::NameConstraintViolation => {
             let cas: Vec<&[u8]> = others

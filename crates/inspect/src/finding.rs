@@ -92,6 +92,9 @@ kinds! {
     EkuUnfit = "eku-unfit",
     /// A certificate is revoked by a trusted CRL.
     Revoked = "revoked",
+    /// The revocation status of a certificate could not be determined from the CRLs, and
+    /// it had to be (`verify --crl-check-all`).
+    RevocationUnknown = "revocation-unknown",
     /// The endpoint presents another certificate than the one pinned.
     PinMismatch = "pin-mismatch",
     /// A signature in the chain does not verify.

@@ -114,6 +114,7 @@ fn run(
             name: "wlb",
             address: "127.0.0.1:8012",
         },
+        rfc5280: Default::default(),
     })
 }
 

@@ -117,6 +117,7 @@ fn run_case(tc: &Value) -> Outcome {
         policy: TrustPolicy::Required,
         ca_expected: false,
         target: Target::Files,
+        rfc5280: Default::default(),
     });
     if !inspection.passes_strict() {
         return Outcome::Failure(
