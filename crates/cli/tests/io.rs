@@ -415,3 +415,57 @@ fn non_utf8_file_names_stay_two_watches() {
         .count();
     assert_eq!(found, 2, "{list}");
 }
+
+/// A self-signed certificate whose subject is a CN and 300 further attributes of 240
+/// characters each: over 65,535 characters once printed, as a hostile server or file may
+/// present. Made with rcgen, under private OIDs (rcgen keeps one value per type).
+fn huge_subject_cert() -> Vec<u8> {
+    use rcgen::{CertificateParams, DnType, KeyPair};
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "huge.example.test");
+    for i in 0..300u64 {
+        let value = format!("unit-{i:03}-{}", "x".repeat(231));
+        p.distinguished_name.push(
+            DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 55555, i]),
+            value,
+        );
+    }
+    let key = KeyPair::generate().unwrap();
+    p.self_signed(&key).unwrap().der().to_vec()
+}
+
+#[test]
+fn a_huge_subject_is_cut_in_tables_and_whole_in_json() {
+    let env = Env::new();
+    env.init();
+    let dir = env.path("huge");
+    std::fs::create_dir(&dir).unwrap();
+    let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &huge_subject_cert());
+    std::fs::write(dir.join("huge.pem"), &pem).unwrap();
+    let dir = dir.to_str().unwrap();
+    let scanned = env.ok(&["scan", "files", dir]);
+    let listed = env.ok(&["cert", "list"]);
+    for (what, text) in [("scan files", &scanned), ("cert list", &listed)] {
+        let line = text
+            .lines()
+            .find(|l| l.contains("CN=huge.example.test"))
+            .unwrap_or_else(|| panic!("{what}: {text}"));
+        assert!(line.contains('…'), "{what}: {line}");
+        assert!(line.chars().count() < 2_000, "{what}: {line}");
+    }
+    // The files watch is listed again, from the store, and cut the same way.
+    let again = env.ok(&["scan", "files", dir]);
+    assert!(again.contains('…'), "{again}");
+    // JSON keeps every character.
+    let list = env.json(&["cert", "list", "--output", "json"]);
+    let subject = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .find(|s| s.contains("huge.example.test"))
+        .unwrap();
+    assert!(subject.chars().count() > 65_535, "{}", subject.len());
+    assert!(subject.contains("unit-299-"), "ends whole");
+}
