@@ -563,7 +563,8 @@ pub enum ScanCmd {
     /// readable by group or others (wider than 0600), and PKCS#12 files the password does
     /// not open. Every certificate is judged like an endpoint's chain (expiry, weak keys and
     /// signatures, the file's bundle as its chain). Symbolic links are followed (each
-    /// target read once); certherd's own home is skipped.
+    /// target read once); certherd's own home is skipped, and /proc, /sys and /dev are
+    /// walked only when named (then no link out of them is followed).
     Files(ScanFilesArgs),
 }
 
@@ -603,6 +604,10 @@ pub struct ScanFilesArgs {
     /// File holding the password for encrypted PKCS#12 files (first line). A regular file of at most 64 KiB.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Stop after listing N files: the scan says so, and what it found up to there is
+    /// recorded.
+    #[arg(long, value_name = "N", default_value_t = certherd_monitor::walk::MAX_FILES)]
+    pub max_files: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
