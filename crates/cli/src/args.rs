@@ -983,8 +983,8 @@ pub struct CertListArgs {
     /// Only this store.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
-    /// Evaluate status at another instant: RFC 3339, YYYY-MM-DD, or +DURATION (e.g. +2y).
-    #[arg(long, value_name = "TIME")]
+    /// Evaluate status at another instant: RFC 3339, YYYY-MM-DD, or ±DURATION (e.g. +2y, -1y).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -1271,8 +1271,8 @@ pub struct VerifyArgs {
     /// A DNS name or IP address the certificate must cover.
     #[arg(long, value_name = "DNS-OR-IP")]
     pub name: Option<String>,
-    /// Validate at this instant: RFC 3339, YYYY-MM-DD, or +DURATION [default: now].
-    #[arg(long, value_name = "TIME")]
+    /// Validate at this instant: RFC 3339, YYYY-MM-DD, or ±DURATION (+2y, -1y) [default: now].
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Required purpose.
     #[arg(long, value_enum, default_value = "any")]
@@ -1291,8 +1291,8 @@ pub struct CheckArgs {
     /// CRITICAL when a certificate expires within this span [default: certherd.toml, else 7d].
     #[arg(long, value_name = "DURATION")]
     pub crit: Option<String>,
-    /// Evaluate at this instant: RFC 3339, YYYY-MM-DD, or +DURATION (e.g. +2y).
-    #[arg(long, value_name = "TIME")]
+    /// Evaluate at this instant: RFC 3339, YYYY-MM-DD, or ±DURATION (e.g. +2y, -1y).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]

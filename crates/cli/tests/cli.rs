@@ -1116,6 +1116,36 @@ fn an_explicit_home_and_a_server_together_are_refused_and_empty_variables_are_un
     }
 }
 
+/// `--at -1y` is a time a year ago, as `--at=-1y` is: clap takes the leading hyphen as
+/// the value, not as an option, for `cert list`, `check` and `verify`.
+#[test]
+fn at_takes_a_negative_duration_as_a_separate_argument() {
+    let env = Env::new();
+    env.init();
+    let ca = env.write("ca.pem", env.ok(&["ca", "export"]));
+    let ca = ca.to_str().unwrap();
+    for args in [
+        &["cert", "list", "--output", "json"][..],
+        &["check", "--output", "json"],
+        &["verify", ca, "--output", "json"],
+    ] {
+        let joined: Vec<&str> = args.iter().copied().chain(["--at=-1y"]).collect();
+        let apart: Vec<&str> = args.iter().copied().chain(["--at", "-1y"]).collect();
+        let a = env.run(&joined);
+        let b = env.run(&apart);
+        // `check` answers with plugin codes (2 is CRITICAL): the parse is judged by stderr.
+        assert!(!b.stderr.contains("error:"), "{apart:?}: {}", b.stderr);
+        assert_eq!(a.code, b.code, "{apart:?}: {}", b.stderr);
+        // A year ago the home's certificates were not yet valid.
+        assert!(b.stdout.contains("not"), "{apart:?}: {}", b.stdout);
+    }
+    let list = env.ok(&["cert", "list", "--at", "-1y"]);
+    assert!(list.contains("not-yet-valid"), "{list}");
+    let r = env.run(&["cert", "list", "--at", "-200y"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("at most 100y"), "{}", r.stderr);
+}
+
 /// `host add` takes at most 64 addresses and `cert issue` at most 100 names: one line
 /// says so, and nothing is enrolled or issued.
 #[test]
