@@ -78,6 +78,22 @@ pub enum Error {
         /// The first character that is neither a hex digit nor a colon.
         character: char,
     },
+    /// More IP addresses given for one host than [`crate::MAX_HOST_IPS`].
+    #[error("{given} IP addresses given for one host: at most {max} are accepted")]
+    TooManyAddresses {
+        /// How many were given.
+        given: usize,
+        /// The most accepted.
+        max: usize,
+    },
+    /// More subject alternative names asked for one certificate than [`crate::MAX_SANS`].
+    #[error("{given} names given for one certificate: at most {max} subject alternative names are accepted")]
+    TooManyNames {
+        /// How many were given.
+        given: usize,
+        /// The most accepted.
+        max: usize,
+    },
     /// An IP address listed twice for one host.
     #[error("the IP address {address} is given twice")]
     DuplicateAddress {

@@ -11,6 +11,11 @@ use std::ops::{Deref, DerefMut};
 
 use crate::{Error, Node};
 
+/// The most IP addresses one host may be enrolled with (`host add --ip`, `POST
+/// /v1/hosts`): each becomes a SAN of its host certificate, and a list of thousands is an
+/// attack or a mistake, not a host.
+pub const MAX_HOST_IPS: usize = 64;
+
 /// The store holding the server-issued host certificates (the hosts keep their keys).
 pub const HOSTS_STORE: &str = "fleet-hosts";
 
@@ -389,6 +394,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         // as the host name it is (not as an alias, which the user never typed). DNS names
         // are case-insensitive: kept lower-case, so one host has one name.
         let name = &crate::init::host_name(name)?;
+        if ips.len() > MAX_HOST_IPS {
+            return Err(Error::TooManyAddresses {
+                given: ips.len(),
+                max: MAX_HOST_IPS,
+            });
+        }
         // A list with an address twice is a mistake to show, not to tidy away.
         if let Some(address) = ips
             .iter()

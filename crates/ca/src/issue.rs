@@ -16,6 +16,11 @@ use crate::{Error, Node};
 /// them (step-ca backdates by the same amount).
 const BACKDATE: Duration = Duration::minutes(1);
 
+/// The most subject alternative names (DNS names and IP addresses) one certificate may be
+/// issued with (`cert issue --san`, `POST /v1/certificates`): a certificate with more is
+/// an attack or a mistake, and every client that reads it pays for each name.
+pub const MAX_SANS: usize = 100;
+
 /// What to issue with `cert issue`.
 #[derive(Clone, Debug)]
 pub struct IssueRequest {
@@ -365,6 +370,12 @@ impl<S: Store> Node<S> {
                 "profile {} is a CA profile; CAs are managed with `certherd ca`",
                 profile.name
             )));
+        }
+        if req.names.len() > MAX_SANS {
+            return Err(Error::TooManyNames {
+                given: req.names.len(),
+                max: MAX_SANS,
+            });
         }
         if self.store.entry(&req.entry)?.is_some() {
             return Err(Error::EntryExists(req.entry.clone()));

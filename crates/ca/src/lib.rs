@@ -63,13 +63,13 @@ pub use alarms::{retry_delay, Alarms, DueNotification, OutboxSummary, MAX_RETRY_
 pub use authority::{CaSummary, RotationReport};
 pub use error::Error;
 pub use export::{ExportContent, ExportFormat, ExportOptions};
-pub use fleet::{Fleet, Grant, PoolCertificate, HOSTS_STORE, POOL_STORE};
+pub use fleet::{Fleet, Grant, PoolCertificate, HOSTS_STORE, MAX_HOST_IPS, POOL_STORE};
 pub use import::Imported;
 pub use init::{InitOptions, InitReport, Mode};
 pub use inventory::{EntryView, StatusSummary};
 pub use issue::{
     Bulk, BulkStep, IssueRequest, Issued, Plan, RenewSelection, Renewed, ReplaceRevokedError,
-    SkipReason, Skipped,
+    SkipReason, Skipped, MAX_SANS,
 };
 pub use key_provider::{KeyProviders, KmipPlan};
 pub use layout::{Layout, LayoutError, QemuReader, QemuVersion};

@@ -98,6 +98,38 @@ pub fn rows<S: certherd_store::Store>(
         .collect())
 }
 
+/// The most characters a name shows in the report (subject, store, alias, node, profile):
+/// a longer one is cut and ends in "…". A certificate chooses its subject, and hundreds of
+/// attributes must not make the page unreadable; `cert list --output json` has every
+/// character.
+pub const NAME_MAX: usize = 120;
+
+/// The most characters a longer text shows in the report (an alarm's message, the
+/// services a forecast names).
+pub const TEXT_MAX: usize = 1000;
+
+/// `s` cut to at most `max` characters, the last of them "…" when anything was cut.
+fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some(_) => {
+            let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+            out.push('…');
+            std::borrow::Cow::Owned(out)
+        }
+    }
+}
+
+/// A name for the page: cut to [`NAME_MAX`], then escaped.
+fn name(s: &str) -> String {
+    escape(&cut(s, NAME_MAX))
+}
+
+/// A longer text for the page: cut to [`TEXT_MAX`], then escaped.
+fn text(s: &str) -> String {
+    escape(&cut(s, TEXT_MAX))
+}
+
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -246,7 +278,7 @@ pub fn timeline(data: &ReportData) -> String {
             "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             LEFT - 8.0,
             y + 4.0,
-            escape(lane)
+            name(lane)
         );
         for r in rows.iter().filter(|r| &r.store == lane) {
             let colour = match status_class(&r.status) {
@@ -259,8 +291,8 @@ pub fn timeline(data: &ReportData) -> String {
                 s,
                 "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{colour}\"><title>{}/{} — not after {}</title></circle>",
                 x(r.not_after),
-                escape(&r.store),
-                escape(&r.alias),
+                name(&r.store),
+                name(&r.alias),
                 day(r.not_after)
             );
         }
@@ -282,7 +314,7 @@ pub fn render(data: &ReportData) -> String {
         let _ = write!(
             h,
             "<p class=\"headline\" id=\"headline\">{}</p>",
-            escape(head)
+            text(head)
         );
     }
     h.push_str("<h2>Expiry timeline</h2>");
@@ -295,11 +327,11 @@ pub fn render(data: &ReportData) -> String {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
-            escape(&r.node),
-            escape(&r.store),
-            escape(&r.alias),
-            escape(&r.subject),
-            escape(&r.profile),
+            name(&r.node),
+            name(&r.store),
+            name(&r.alias),
+            name(&r.subject),
+            name(&r.profile),
             day(r.not_after),
             r.days_left,
             status_class(&r.status),
@@ -324,8 +356,8 @@ pub fn render(data: &ReportData) -> String {
                 h,
                 "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&a.severity),
-                escape(&a.subject),
-                escape(&a.message)
+                name(&a.subject),
+                text(&a.message)
             );
         }
         h.push_str("</tbody></table>");
@@ -347,9 +379,9 @@ pub fn render(data: &ReportData) -> String {
                     " class=\"uncovered\""
                 },
                 day(f.date),
-                escape(&f.entry),
-                escape(&f.impact),
-                escape(&f.affected.join(", ")),
+                name(&f.entry),
+                text(&f.impact),
+                text(&f.affected.join(", ")),
                 if f.auto_renew { "yes" } else { "no" }
             );
         }
@@ -399,6 +431,27 @@ mod tests {
             }],
             headline: Some("2026-06-01: endpoints/wlb lapses".into()),
         }
+    }
+
+    #[test]
+    fn long_names_are_cut_for_display() {
+        let mut r = row("web", "x", 10, "ok");
+        r.subject = format!("CN=x,{}", "OU=<unit>,".repeat(30_000));
+        let mut d = data(vec![r]);
+        d.alarms[0].message = "m".repeat(100_000);
+        let html = render(&d);
+        let cell = format!(
+            "{}…",
+            escape(
+                &format!("CN=x,{}", "OU=<unit>,".repeat(30_000))
+                    .chars()
+                    .take(NAME_MAX - 1)
+                    .collect::<String>()
+            )
+        );
+        assert!(html.contains(&format!("<td>{cell}</td>")), "subject cut");
+        assert!(html.contains(&format!("<td>{}…</td>", "m".repeat(TEXT_MAX - 1))));
+        assert!(html.len() < 20_000, "{}", html.len());
     }
 
     #[test]

@@ -577,10 +577,11 @@ pub enum ScanCmd {
     /// readable by group or others (wider than 0600), and PKCS#12 files the password does
     /// not open. Every certificate is judged like an endpoint's chain (expiry, weak keys and
     /// signatures, the file's bundle as its chain). Symbolic links are followed (each
-    /// target read once); certherd's own home is skipped. PKCS#12 files are read as
-    /// openssl reads them: unencrypted or with an empty password without --password-file,
-    /// and their keys count for key permissions. Exit 0 ok, 1 warning, 2 critical, 3 the
-    /// scan could not run.
+    /// target read once); certherd's own home is skipped, and /proc, /sys and /dev are
+    /// walked only when named (then no link out of them is followed). PKCS#12 files are
+    /// read as openssl reads them: unencrypted or with an empty password without
+    /// --password-file, and their keys count for key permissions. Exit 0 ok, 1 warning,
+    /// 2 critical, 3 the scan could not run.
     Files(ScanFilesArgs),
 }
 
@@ -620,6 +621,10 @@ pub struct ScanFilesArgs {
     /// File holding the password for encrypted PKCS#12 files (first line). A regular file of at most 64 KiB.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Stop after listing N files: the scan says so, and what it found up to there is
+    /// recorded.
+    #[arg(long, value_name = "N", default_value_t = certherd_monitor::walk::MAX_FILES)]
+    pub max_files: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
@@ -995,8 +1000,8 @@ pub struct CertListArgs {
     /// Only this store.
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
-    /// Evaluate status at another instant: RFC 3339, YYYY-MM-DD, or +DURATION (e.g. +2y).
-    #[arg(long, value_name = "TIME")]
+    /// Evaluate status at another instant: RFC 3339, YYYY-MM-DD, or ±DURATION (e.g. +2y, -1y).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -1287,8 +1292,8 @@ pub struct VerifyArgs {
     /// A DNS name or IP address the certificate must cover.
     #[arg(long, value_name = "DNS-OR-IP")]
     pub name: Option<String>,
-    /// Validate at this instant: RFC 3339, YYYY-MM-DD, or +DURATION [default: now].
-    #[arg(long, value_name = "TIME")]
+    /// Validate at this instant: RFC 3339, YYYY-MM-DD, or ±DURATION (+2y, -1y) [default: now].
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Required purpose.
     #[arg(long, value_enum, default_value = "any")]
@@ -1332,8 +1337,8 @@ pub struct CheckArgs {
     /// CRITICAL when a certificate expires within this span [default: certherd.toml, else 7d].
     #[arg(long, value_name = "DURATION")]
     pub crit: Option<String>,
-    /// Evaluate at this instant: RFC 3339, YYYY-MM-DD, or +DURATION (e.g. +2y).
-    #[arg(long, value_name = "TIME")]
+    /// Evaluate at this instant: RFC 3339, YYYY-MM-DD, or ±DURATION (e.g. +2y, -1y).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]

@@ -1029,7 +1029,9 @@ fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
                 })),
                 Output::Table => {
                     outln!("{token}");
-                    errln!("bearer token for {name}, role {}: send it as `Authorization: Bearer {token}`; it is not shown again", role.as_str());
+                    // The token goes to stdout only: stderr often lands in logs and
+                    // terminals' scrollback, where a secret must not.
+                    errln!("bearer token for {name}, role {}, printed once on stdout: send it as `Authorization: Bearer TOKEN`; it is not shown again", role.as_str());
                 }
             }
         }

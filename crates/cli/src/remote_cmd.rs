@@ -150,9 +150,9 @@ impl Client {
             return Ok(());
         };
         if let Some(dir) = self.pin.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Failure::msg(format!("{}: {e}", dir.display())))?;
+            private_dir(dir).map_err(|e| Failure::msg(format!("{}: {e}", dir.display())))?;
         }
+        // A public certificate: readable by all, and no more, whatever the umask.
         certherd_store::write_atomic(&self.pin, p.pem.as_bytes(), 0o644)?;
         errln!(
             "pinned {}'s CA (SHA-256 {}) in {}",
@@ -261,6 +261,26 @@ impl Client {
             e => Failure::msg(format!("{}: {e}", self.url.address())),
         }
     }
+}
+
+/// Creates `dir` (the pin directory) and every missing parent with mode 0700, set
+/// explicitly whatever the umask, and sets `dir` itself to 0700: what a user trusts is
+/// theirs alone to change. Parents that exist are left as they are (they may be shared).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mut missing = Vec::new();
+    let mut d = Some(dir);
+    while let Some(p) = d.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(p);
+        d = p.parent();
+    }
+    for p in missing.iter().rev() {
+        match std::fs::DirBuilder::new().mode(0o700).create(p) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))?,
+        }
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Where the CA of the server at `url` is pinned.

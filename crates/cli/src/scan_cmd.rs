@@ -14,7 +14,7 @@ use certherd_core::{EntryMeta, Facts, Finding, ServerAddress, Span, Watch, Watch
 use certherd_inspect::{FindingKind, Severity, TrustPolicy};
 use certherd_monitor::files::{examine, mark_orphaned_keys, Examined, ExaminedFile};
 use certherd_monitor::probe::{probe_all, starttls_for, transport_finding, ProbeJob};
-use certherd_monitor::walk::{walk, SkippedPath, Walk, WalkError};
+use certherd_monitor::walk::{walk_at_most, SkippedPath, Walk, WalkError};
 use certherd_store::{Entry, Store};
 use certherd_tls::{Probe, StartTls};
 use certherd_x509::certificate_spki;
@@ -474,7 +474,10 @@ fn files_summary(
             "home": k.skip_dirs,
             "database_sidecars": k.database_sidecars,
             "repeated_directories": k.repeated_dirs,
+            "links_out_of_pseudo_filesystems": k.links_out_of_pseudo,
         },
+        // The bound of files the walk stopped at, or null when it saw everything.
+        "stopped_at_max_files": walked.stopped_at,
     })
 }
 
@@ -504,10 +507,14 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
         None => None,
     };
     // certherd's own home (its database, its keys) is never scanned.
-    let walked = walk(&a.paths, &[home.dir().to_path_buf()]).map_err(|e| match e {
-        WalkError::Root { path, source } => Failure::file(&path, source),
-        other => Failure::msg(other.to_string()),
-    })?;
+    if a.max_files == 0 {
+        return Err(Failure::usage("--max-files must be at least 1"));
+    }
+    let walked =
+        walk_at_most(&a.paths, &[home.dir().to_path_buf()], a.max_files).map_err(|e| match e {
+            WalkError::Root { path, source } => Failure::file(&path, source),
+            other => Failure::msg(other.to_string()),
+        })?;
     let mut node = open_node(home)?;
     node.store()
         .bound_memory()
@@ -651,7 +658,12 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
             skipped.len()
         );
     }
-    let worst = report.worst;
+    let mut worst = report.worst;
+    if let Some(bound) = walked.stopped_at {
+        errln!("scan stopped at {bound} files (--max-files): files past them were not scanned; name fewer paths or raise --max-files");
+        // A scan that did not see everything is never "ok".
+        worst = worst.max(Some(Severity::Warning));
+    }
     report.finish(summary, &walked, &skipped)?;
     Ok(verdict_exit(worst))
 }

@@ -593,6 +593,35 @@ fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
             400,
             "invalid_request",
         ),
+        // Past the caps: 10,000 addresses for a host, 101 names for a certificate.
+        (
+            "POST",
+            "/v1/hosts",
+            json!({
+                "name": "many.example.test",
+                "ips": (0..10_000u32)
+                    .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+                    .collect::<Vec<_>>(),
+            })
+            .to_string()
+            .into_bytes(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/certificates",
+            json!({
+                "store": "web",
+                "alias": "many",
+                "profile": "service",
+                "names": (0..101).map(|i| format!("n{i}.example.test")).collect::<Vec<_>>(),
+            })
+            .to_string()
+            .into_bytes(),
+            400,
+            "invalid_request",
+        ),
         ("PATCH", "/v1/hosts", Vec::new(), 405, "method_not_allowed"),
         ("GET", "/v1/no-such-thing", Vec::new(), 404, "not_found"),
         (
@@ -603,6 +632,7 @@ fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
             "not_found",
         ),
     ];
+    let mut messages = Vec::new();
     for (method, path, body, status, code) in &cases {
         let r = api.call(a, method, path, Some(body));
         assert_eq!(
@@ -612,6 +642,16 @@ fn bad_input_is_refused_with_a_code_changes_nothing_and_is_audited() {
             r.text
         );
         assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        messages.push(r.body["message"].as_str().unwrap_or_default().to_owned());
+    }
+    for said in [
+        "10000 IP addresses given for one host: at most 64 are accepted",
+        "101 names given for one certificate: at most 100 subject alternative names",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(said)),
+            "{said}: {messages:#?}"
+        );
     }
     // No credential, an unknown one, a revoked one.
     let none = api.call(Auth::None, "GET", "/v1/hosts", None);

@@ -1116,6 +1116,82 @@ fn an_explicit_home_and_a_server_together_are_refused_and_empty_variables_are_un
     }
 }
 
+/// `--at -1y` is a time a year ago, as `--at=-1y` is: clap takes the leading hyphen as
+/// the value, not as an option, for `cert list`, `check` and `verify`.
+#[test]
+fn at_takes_a_negative_duration_as_a_separate_argument() {
+    let env = Env::new();
+    env.init();
+    let ca = env.write("ca.pem", env.ok(&["ca", "export"]));
+    let ca = ca.to_str().unwrap();
+    for args in [
+        &["cert", "list", "--output", "json"][..],
+        &["check", "--output", "json"],
+        &["verify", ca, "--output", "json"],
+    ] {
+        let joined: Vec<&str> = args.iter().copied().chain(["--at=-1y"]).collect();
+        let apart: Vec<&str> = args.iter().copied().chain(["--at", "-1y"]).collect();
+        let a = env.run(&joined);
+        let b = env.run(&apart);
+        // `check` answers with plugin codes (2 is CRITICAL): the parse is judged by stderr.
+        assert!(!b.stderr.contains("error:"), "{apart:?}: {}", b.stderr);
+        assert_eq!(a.code, b.code, "{apart:?}: {}", b.stderr);
+        // A year ago the home's certificates were not yet valid.
+        assert!(b.stdout.contains("not"), "{apart:?}: {}", b.stdout);
+    }
+    let list = env.ok(&["cert", "list", "--at", "-1y"]);
+    assert!(list.contains("not-yet-valid"), "{list}");
+    let r = env.run(&["cert", "list", "--at", "-200y"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("at most 100y"), "{}", r.stderr);
+}
+
+/// `host add` takes at most 64 addresses and `cert issue` at most 100 names: one line
+/// says so, and nothing is enrolled or issued.
+#[test]
+fn host_addresses_and_certificate_names_are_capped() {
+    let env = Env::new();
+    env.init();
+    let before = env.snapshot();
+    let ips: Vec<String> = (0..65u32)
+        .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+        .collect();
+    let mut args = vec!["host", "add", "esx1.example.test"];
+    for ip in &ips {
+        args.extend(["--ip", ip]);
+    }
+    let r = env.run(&args);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: 65 IP addresses given for one host: at most 64 are accepted"
+    );
+    let sans: Vec<String> = (0..101).map(|i| format!("n{i}.example.test")).collect();
+    let mut args = vec!["cert", "issue", "--profile", "service", "--store", "svc"];
+    for san in &sans {
+        args.extend(["--san", san]);
+    }
+    let r = env.run(&args);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.lines().count() == 1 && r.stderr.contains("at most 100 subject alternative names"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(env.snapshot(), before);
+    // At the caps, both work.
+    let mut args = vec!["host", "add", "esx1.example.test"];
+    for ip in &ips[..64] {
+        args.extend(["--ip", ip]);
+    }
+    env.ok(&args);
+    let mut args = vec!["cert", "issue", "--profile", "service", "--store", "svc"];
+    for san in &sans[..100] {
+        args.extend(["--san", san]);
+    }
+    env.ok(&args);
+}
+
 /// A local `host add --ttl` has the admin API's bound, 1h to 720h, said in the error and
 /// in --help.
 #[test]

@@ -415,3 +415,155 @@ fn non_utf8_file_names_stay_two_watches() {
         .count();
     assert_eq!(found, 2, "{list}");
 }
+
+/// A self-signed certificate whose subject is a CN and 300 further attributes of 240
+/// characters each: over 65,535 characters once printed, as a hostile server or file may
+/// present. Made with rcgen, under private OIDs (rcgen keeps one value per type).
+fn huge_subject_cert() -> Vec<u8> {
+    use rcgen::{CertificateParams, DnType, KeyPair};
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "huge.example.test");
+    for i in 0..300u64 {
+        let value = format!("unit-{i:03}-{}", "x".repeat(231));
+        p.distinguished_name.push(
+            DnType::CustomDnType(vec![1, 3, 6, 1, 4, 1, 55555, i]),
+            value,
+        );
+    }
+    let key = KeyPair::generate().unwrap();
+    p.self_signed(&key).unwrap().der().to_vec()
+}
+
+#[test]
+fn a_huge_subject_is_cut_in_tables_and_whole_in_json() {
+    let env = Env::new();
+    env.init();
+    let dir = env.path("huge");
+    std::fs::create_dir(&dir).unwrap();
+    let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &huge_subject_cert());
+    std::fs::write(dir.join("huge.pem"), &pem).unwrap();
+    let dir = dir.to_str().unwrap();
+    let scanned = env.ok(&["scan", "files", dir]);
+    let listed = env.ok(&["cert", "list"]);
+    for (what, text) in [("scan files", &scanned), ("cert list", &listed)] {
+        let line = text
+            .lines()
+            .find(|l| l.contains("CN=huge.example.test"))
+            .unwrap_or_else(|| panic!("{what}: {text}"));
+        assert!(line.contains('…'), "{what}: {line}");
+        assert!(line.chars().count() < 2_000, "{what}: {line}");
+    }
+    // The files watch is listed again, from the store, and cut the same way.
+    let again = env.ok(&["scan", "files", dir]);
+    assert!(again.contains('…'), "{again}");
+    // JSON keeps every character.
+    let list = env.json(&["cert", "list", "--output", "json"]);
+    let subject = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .find(|s| s.contains("huge.example.test"))
+        .unwrap();
+    assert!(subject.chars().count() > 65_535, "{}", subject.len());
+    assert!(subject.contains("unit-299-"), "ends whole");
+}
+
+/// `scan files /proc` walks /proc only: /proc/PID/root and cwd (the whole filesystem) are
+/// links out of it, not followed. A directory holding links into /proc or /sys does not
+/// lead the scan there.
+#[test]
+fn scan_files_stays_in_a_named_pseudo_filesystem_and_out_of_others() {
+    let env = Env::new();
+    env.init();
+    let v = env.json(&["scan", "files", "/proc", "--output", "json"]);
+    let watched = v["watched"].as_array().unwrap();
+    assert!(
+        watched
+            .iter()
+            .all(|w| w["target"].as_str().unwrap().starts_with("/proc/")),
+        "{v}"
+    );
+    let skipped = v["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .all(|s| s["path"].as_str().unwrap().starts_with("/proc/")),
+        "{v}"
+    );
+    assert!(v["files_examined"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["excluded"]["links_out_of_pseudo_filesystems"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{v}"
+    );
+    assert_eq!(v["stopped_at_max_files"], serde_json::Value::Null);
+    // Nothing outside /proc entered the inventory either.
+    let files = env.json(&["cert", "list", "--store", "files", "--output", "json"]);
+    assert_eq!(files, serde_json::json!([]), "{files}");
+
+    let dir = env.path("links");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink("/proc", dir.join("proc")).unwrap();
+    std::os::unix::fs::symlink("/sys", dir.join("sys")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/root", dir.join("root")).unwrap();
+    let r = env.run(&["scan", "files", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("0 files examined"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr
+            .matches("a pseudo-filesystem: not walked unless named as a path to scan")
+            .count(),
+        3,
+        "{}",
+        r.stderr
+    );
+}
+
+/// A scan lists at most --max-files files (100,000 by default) and says where it stopped.
+#[test]
+fn scan_files_stops_at_its_bound_and_says_so() {
+    let env = Env::new();
+    env.init();
+    let dir = env.path("many");
+    std::fs::create_dir(&dir).unwrap();
+    for i in 0..5 {
+        std::fs::write(dir.join(format!("{i}.txt")), "not a certificate").unwrap();
+    }
+    let dir = dir.to_str().unwrap();
+    let r = env.run(&["scan", "files", dir, "--max-files", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("scan stopped at 2 files (--max-files)"),
+        "{}",
+        r.stderr
+    );
+    let v = env.json(&["scan", "files", dir, "--max-files", "2", "--output", "json"]);
+    assert_eq!(
+        (
+            v["files_examined"].as_u64(),
+            v["stopped_at_max_files"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{v}"
+    );
+    let v = env.json(&["scan", "files", dir, "--output", "json"]);
+    assert_eq!(
+        (
+            v["files_examined"].as_u64(),
+            v["stopped_at_max_files"].as_u64()
+        ),
+        (Some(5), None),
+        "{v}"
+    );
+    let r = env.run(&["scan", "files", dir, "--max-files", "0"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--max-files must be at least 1"),
+        "{}",
+        r.stderr
+    );
+}

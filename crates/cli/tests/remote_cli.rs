@@ -702,3 +702,90 @@ fn a_first_contact_that_fails_pins_nothing_and_a_name_mismatch_reads_plainly() {
     assert!(r.stderr.contains("pinned 127.0.0.1"), "{}", r.stderr);
     assert!(remote.config.join("servers").exists());
 }
+
+/// certherd run under `umask 000` by a shell, as a careless service unit would.
+fn under_umask_000(env: &Env, envs: &[(&str, &std::path::Path)], args: &[&str]) -> common::Run {
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", "umask 000; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_certherd"))
+        .args(args)
+        .env("CI", "true")
+        .env_remove("CERTHERD_HOME")
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    common::finish(c.output().unwrap())
+}
+
+/// A bearer token is printed once, on stdout; what holds a secret or a pin gets its mode
+/// set whatever the umask: 0600 for a credential file, 0700 for the pin directories, 0644
+/// for the pinned CA.
+#[test]
+fn secrets_go_to_stdout_once_and_files_get_their_modes_under_umask_000() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "vc01.example.test",
+        "--ip",
+        "127.0.0.1",
+    ]);
+    let home = env.home();
+    let home = home.to_str().unwrap();
+    let r = under_umask_000(&env, &[], &["--home", home, "admin", "credential", "ops"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let token = r.stdout.trim();
+    assert!(token.starts_with("cha1_"), "{}", r.stdout);
+    assert_eq!(r.stdout.matches(token).count(), 1);
+    assert!(!r.stderr.contains(token), "{}", r.stderr);
+    assert!(r.stderr.contains("printed once on stdout"), "{}", r.stderr);
+    std::fs::write(env.path("ops.token"), token).unwrap();
+
+    let cert = env.path("alice.pem");
+    let r = under_umask_000(
+        &env,
+        &[],
+        &[
+            "--home",
+            home,
+            "admin",
+            "credential",
+            "alice",
+            "--client-cert",
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(common::mode(&cert), 0o600);
+
+    let (remote, fp) = serve(&env);
+    let config = env.path("fresh/certherd");
+    let r = under_umask_000(
+        &env,
+        &[("CERTHERD_CONFIG_DIR", &config)],
+        &[
+            "--server",
+            &remote.url,
+            "--credential",
+            "ops.token",
+            "--ca-fingerprint",
+            &fp,
+            "host",
+            "list",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let servers = config.join("servers");
+    let pins: Vec<_> = std::fs::read_dir(&servers)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pins.len(), 1, "{pins:?}");
+    assert_eq!(common::mode(&pins[0]), 0o644);
+    for dir in [env.path("fresh"), config, servers] {
+        assert_eq!(common::mode(&dir), 0o700, "{}", dir.display());
+    }
+}

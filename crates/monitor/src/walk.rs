@@ -7,6 +7,12 @@
 //! (`-wal`, `-shm`, `-journal` next to their database) are not listed. [`read`] reads one
 //! listed file and refuses SQLite databases by their magic.
 //!
+//! Pseudo-filesystems ([`PSEUDO_FILESYSTEMS`]: `/proc`, `/sys`, `/dev`) hold no
+//! certificate files and lead everywhere (`/proc/PID/root` is the whole filesystem): the
+//! walk does not enter them unless one is named as a path to scan, and then does not
+//! follow a link out of it. A walk lists at most a bound of files ([`MAX_FILES`] unless
+//! told otherwise) and says when it stopped there.
+//!
 //! Cost: one `stat` per directory and per link, none per plain file (the directory
 //! listing's file types are enough).
 
@@ -77,6 +83,9 @@ pub struct Skipped {
     pub database_sidecars: usize,
     /// Directories reached again (a link loop, or overlapping paths), entered once only.
     pub repeated_dirs: usize,
+    /// Links in a pseudo-filesystem named to scan that lead out of it (`/proc/PID/root`,
+    /// `/proc/PID/fd/N`): not followed.
+    pub links_out_of_pseudo: usize,
     /// Paths met inside the directories scanned and not read, each with why: FIFOs,
     /// sockets and devices (a FIFO would block), directories that could not be listed.
     /// Sorted by path.
@@ -109,6 +118,8 @@ pub enum SkipReason {
     NotRegular,
     /// A directory that could not be listed.
     UnreadableDirectory(String),
+    /// In a pseudo-filesystem (`/proc`, `/sys`, `/dev`) that was not named to scan.
+    PseudoFilesystem(&'static str),
 }
 
 impl std::fmt::Display for SkipReason {
@@ -123,6 +134,10 @@ impl std::fmt::Display for SkipReason {
             ),
             Self::NotRegular => f.write_str("no longer a regular file when opened"),
             Self::UnreadableDirectory(e) => write!(f, "directory cannot be listed: {e}"),
+            Self::PseudoFilesystem(fs) => write!(
+                f,
+                "in {fs}, a pseudo-filesystem: not walked unless named as a path to scan"
+            ),
         }
     }
 }
@@ -149,9 +164,47 @@ pub fn bytes_in_words(n: u64) -> String {
 
 pub use certherd_store::file_type_words;
 
+/// Kernel pseudo-filesystems, by where Linux mounts them: never entered by a walk unless
+/// named as a path to scan (or a link named leads there). They hold no certificate files,
+/// and their links lead to every file of every process's root.
+pub const PSEUDO_FILESYSTEMS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// The most files one walk lists by default: a scan of `/` on a big server stays within
+/// memory and time, and says where it stopped instead of running on.
+pub const MAX_FILES: usize = 100_000;
+
+/// The pseudo-filesystem `p` (absolute) lies in, if any.
+fn pseudo_of(p: &Path) -> Option<&'static str> {
+    PSEUDO_FILESYSTEMS.into_iter().find(|fs| p.starts_with(fs))
+}
+
+/// What `link` points to, as written, made absolute against the link's directory with
+/// `..` taken lexically: `/etc/mtab -> ../proc/self/mounts` is `/proc/self/mounts`.
+fn written_target(link: &Path) -> Option<PathBuf> {
+    let target = std::fs::read_link(link).ok()?;
+    let joined = match link.parent() {
+        Some(dir) => dir.join(target),
+        None => target,
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 /// The result of a walk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Walk {
+    /// `Some(bound)` when the walk stopped at its bound of files: the files listed are the
+    /// first `bound` met, and the rest were not looked at.
+    pub stopped_at: Option<usize>,
     /// Every file to read, once each, sorted by canonical path.
     pub files: Vec<WalkedFile>,
     /// Links that lead nowhere, sorted by link path.
@@ -181,6 +234,9 @@ fn dir_id(_: &std::fs::Metadata) -> Option<DirId> {
 }
 
 struct Walker {
+    /// The pseudo-filesystems a path to scan lies in: walked, but never left by a link.
+    named_pseudo: Vec<&'static str>,
+    max_files: usize,
     skip_ids: HashSet<DirId>,
     skip_paths: Vec<PathBuf>,
     visited: HashSet<DirId>,
@@ -194,8 +250,28 @@ impl Walker {
         self.skip_paths.iter().any(|s| p.starts_with(s))
     }
 
+    /// Whether `p` (canonical) is in a pseudo-filesystem not named to scan; if so it is
+    /// recorded as skipped.
+    fn unnamed_pseudo(&mut self, p: &Path) -> bool {
+        match pseudo_of(p) {
+            Some(fs) if !self.named_pseudo.contains(&fs) => {
+                self.skip(p.to_path_buf(), SkipReason::PseudoFilesystem(fs));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the walk reached its bound of files.
+    fn stopped(&self) -> bool {
+        self.out.stopped_at.is_some()
+    }
+
     /// Queues a directory (its canonical path) unless it is skipped or was seen.
     fn enter(&mut self, path: PathBuf, meta: &std::fs::Metadata) {
+        if self.unnamed_pseudo(&path) {
+            return;
+        }
         let id = dir_id(meta);
         if id.is_some_and(|id| self.skip_ids.contains(&id)) || self.skipped_path(&path) {
             self.out.skipped.skip_dirs += 1;
@@ -215,6 +291,13 @@ impl Walker {
     fn add_file(&mut self, canonical: PathBuf, link: Option<PathBuf>) {
         if self.skipped_path(&canonical) {
             self.out.skipped.skip_dirs += 1;
+            return;
+        }
+        if self.unnamed_pseudo(&canonical) {
+            return;
+        }
+        if self.files.len() >= self.max_files && !self.files.contains_key(&canonical) {
+            self.out.stopped_at = Some(self.max_files);
             return;
         }
         let links = self.files.entry(canonical).or_default();
@@ -247,6 +330,29 @@ impl Walker {
             });
             return;
         };
+        // A link in a pseudo-filesystem that leads out of it (`/proc/PID/root` is `/`):
+        // not followed, or scanning /proc would scan everything.
+        let absolute = std::path::absolute(&link).unwrap_or_else(|_| link.clone());
+        if let Some(fs) = pseudo_of(&absolute) {
+            if !canonical.starts_with(fs) {
+                self.out.skipped.links_out_of_pseudo += 1;
+                return;
+            }
+        }
+        // A link written into a pseudo-filesystem not named (`-> /proc/self/root`, which
+        // resolves to `/`): not followed, wherever it resolves to. (A link to a device is
+        // skipped below as the device it is.)
+        let readable = meta.is_dir() || meta.is_file();
+        if let Some(fs) = written_target(&absolute)
+            .as_deref()
+            .and_then(pseudo_of)
+            .filter(|_| readable)
+        {
+            if !self.named_pseudo.contains(&fs) {
+                self.skip(link, SkipReason::PseudoFilesystem(fs));
+                return;
+            }
+        }
         if meta.is_dir() {
             self.enter(canonical, &meta);
         } else if meta.is_file() {
@@ -309,6 +415,9 @@ impl Walker {
         let entries: Vec<std::fs::DirEntry> = rd.flatten().collect();
         let names: HashSet<std::ffi::OsString> = entries.iter().map(|e| e.file_name()).collect();
         for e in entries {
+            if self.stopped() {
+                return;
+            }
             let Ok(ft) = e.file_type() else { continue };
             let path = e.path();
             if ft.is_dir() {
@@ -364,10 +473,39 @@ fn is_sqlite_sidecar(name: &std::ffi::OsStr, siblings: &HashSet<std::ffi::OsStri
 }
 
 /// Lists every file under `paths` once, following links, never entering a directory twice
-/// nor any directory under `skip` (missing `skip` paths are ignored). Fails only when one
-/// of `paths` itself cannot be examined; trouble further down is reported in the [`Walk`].
+/// nor any directory under `skip` (missing `skip` paths are ignored), at most [`MAX_FILES`].
+/// Fails only when one of `paths` itself cannot be examined; trouble further down is
+/// reported in the [`Walk`].
 pub fn walk(paths: &[PathBuf], skip: &[PathBuf]) -> Result<Walk, WalkError> {
+    walk_at_most(paths, skip, MAX_FILES)
+}
+
+/// [`walk`], listing at most `max_files` files: past them it stops and says so in
+/// [`Walk::stopped_at`].
+pub fn walk_at_most(
+    paths: &[PathBuf],
+    skip: &[PathBuf],
+    max_files: usize,
+) -> Result<Walk, WalkError> {
+    // A pseudo-filesystem is walked when a path to scan lies in it, as given or once its
+    // links are resolved (`/etc/mtab` leads into /proc).
+    let mut named_pseudo = Vec::new();
+    for p in paths {
+        let given = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        let resolved = std::fs::canonicalize(p).ok();
+        for fs in [Some(given.as_path()), resolved.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter_map(pseudo_of)
+        {
+            if !named_pseudo.contains(&fs) {
+                named_pseudo.push(fs);
+            }
+        }
+    }
     let mut w = Walker {
+        named_pseudo,
+        max_files,
         skip_ids: HashSet::new(),
         skip_paths: Vec::new(),
         visited: HashSet::new(),
@@ -389,6 +527,9 @@ pub fn walk(paths: &[PathBuf], skip: &[PathBuf]) -> Result<Walk, WalkError> {
         w.root(p)?;
     }
     while let Some(dir) = w.stack.pop() {
+        if w.stopped() {
+            break;
+        }
         w.list(&dir);
     }
     let Walker { files, mut out, .. } = w;
@@ -705,6 +846,69 @@ mod tests {
             }]
         );
         assert_eq!(w.dangling.len(), 1);
+    }
+
+    #[test]
+    fn pseudo_filesystems_are_walked_only_when_named_and_never_left() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::write(root.join("a.pem"), "a").unwrap();
+        symlink("/proc", root.join("proc-link")).unwrap();
+        symlink("/proc/self/status", root.join("status-link")).unwrap();
+        symlink("/sys", root.join("sys-link")).unwrap();
+        // Resolves to `/`, but written into /proc: not followed.
+        symlink("/proc/self/root", root.join("root-link")).unwrap();
+        std::fs::create_dir(root.join("etc")).unwrap();
+        let up = "../".repeat(root.components().count());
+        symlink(format!("{up}proc/self/mounts"), root.join("etc/mtab")).unwrap();
+        let w = walk(std::slice::from_ref(&root), &[]).unwrap();
+        assert_eq!(paths(&w), vec![root.join("a.pem")]);
+        let reasons: Vec<String> = w
+            .skipped
+            .paths
+            .iter()
+            .map(|p| p.reason.to_string())
+            .collect();
+        assert_eq!(w.skipped.paths.len(), 5, "{reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .all(|r| r
+                    .ends_with("a pseudo-filesystem: not walked unless named as a path to scan"))
+        );
+
+        // Named, /proc is walked, but no link out of it is followed: /proc/self/root
+        // and /proc/self/cwd lead to the whole filesystem.
+        let w = walk(&[PathBuf::from("/proc")], &[]).unwrap();
+        assert!(!w.files.is_empty());
+        assert!(
+            w.files.iter().all(|f| f.path.starts_with("/proc")),
+            "{:?}",
+            w.files.iter().find(|f| !f.path.starts_with("/proc"))
+        );
+        assert!(w.skipped.paths.iter().all(|p| p.path.starts_with("/proc")));
+        assert!(w.skipped.links_out_of_pseudo > 0);
+        assert!(!w.files.iter().any(|f| f.path.starts_with(&root)));
+        // A link out of /proc named itself leads nowhere the walk goes.
+        let w = walk(&[PathBuf::from("/proc/self/root")], &[]).unwrap();
+        assert!(w.files.is_empty());
+        assert_eq!(w.skipped.links_out_of_pseudo, 1);
+    }
+
+    #[test]
+    fn a_walk_stops_at_its_bound_of_files() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        for i in 0..5 {
+            std::fs::write(root.join(format!("{i}.pem")), "x").unwrap();
+            std::fs::write(root.join(format!("sub/{i}.pem")), "x").unwrap();
+        }
+        let w = walk_at_most(std::slice::from_ref(&root), &[], 3).unwrap();
+        assert_eq!(w.files.len(), 3);
+        assert_eq!(w.stopped_at, Some(3));
+        let w = walk_at_most(std::slice::from_ref(&root), &[], 10).unwrap();
+        assert_eq!((w.files.len(), w.stopped_at), (10, None));
     }
 
     #[test]

@@ -376,6 +376,8 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         // conflict to retry, not the server's failure.
         E::EntryExists(_) | E::Store(certherd_store::Error::Exists { .. }) => ErrorCode::Conflict,
         E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => ErrorCode::Internal,
+        // A list past a cap is a request no certificate may carry out, whatever the store holds.
+        E::TooManyAddresses { .. } | E::TooManyNames { .. } => ErrorCode::InvalidRequest,
         _ => ErrorCode::Unprocessable,
     };
     if code == ErrorCode::Internal {
@@ -558,6 +560,13 @@ fn operate(
         }
         Op::HostAdd => {
             let req: api::HostAddRequest = crate::body_of(body)?;
+            // Counted before any address is parsed: thousands are refused unread.
+            if req.ips.len() > certherd_ca::MAX_HOST_IPS {
+                return Err(refusal(&certherd_ca::Error::TooManyAddresses {
+                    given: req.ips.len(),
+                    max: certherd_ca::MAX_HOST_IPS,
+                }));
+            }
             let ips = req
                 .ips
                 .iter()

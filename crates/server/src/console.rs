@@ -547,4 +547,13 @@ mod tests {
         assert!(file("/").is_some() && file("/console/console.js").is_some());
         assert!(file("/console/other.js").is_none());
     }
+
+    #[test]
+    fn the_console_cuts_what_it_shows() {
+        // Every piece of data goes through el(), which cuts it; a subject of hundreds of
+        // attributes is shown as 120 characters and "…".
+        assert!(SCRIPT.contains("const SHOWN_MAX = 120;"));
+        assert!(SCRIPT.contains("e.textContent = cut(text);"));
+        assert!(SCRIPT.contains("${cut(row.subject)}"));
+    }
 }

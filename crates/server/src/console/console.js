@@ -7,9 +7,23 @@ const state = { who: null, csrf: null, tab: 'inventory', rows: [], revoking: nul
 
 const $ = (id) => document.getElementById(id);
 
+// The most characters a piece of data shows: a certificate or a host chooses its names,
+// and a subject of hundreds of attributes must not make the page unusable. The API's JSON
+// keeps every character.
+const SHOWN_MAX = 120;
+
+// `text` cut to SHOWN_MAX characters (code points, never half of one), ending in '…'
+// when anything was cut.
+function cut(text) {
+  const s = String(text);
+  if (s.length <= SHOWN_MAX) return s;
+  const chars = Array.from(s);
+  return chars.length <= SHOWN_MAX ? s : `${chars.slice(0, SHOWN_MAX - 1).join('')}…`;
+}
+
 function el(tag, text, cls) {
   const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (text !== undefined && text !== null) e.textContent = cut(text);
   if (cls) e.className = cls;
   return e;
 }
@@ -322,7 +336,7 @@ function certCell(row) {
   const td = el('td');
   if (!row) { td.textContent = '—'; return td; }
   td.appendChild(el('span', `${day(row.not_after)} (${row.days_left} d)`, statusClass(row.status)));
-  td.title = `${row.store}/${row.alias}: ${row.subject}, serial ${row.serial}, sha256 ${row.sha256}`;
+  td.title = `${cut(`${row.store}/${row.alias}`)}: ${cut(row.subject)}, serial ${row.serial}, sha256 ${row.sha256}`;
   return td;
 }
 
