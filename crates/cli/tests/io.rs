@@ -444,7 +444,7 @@ fn a_huge_subject_is_cut_in_tables_and_whole_in_json() {
     let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, &huge_subject_cert());
     std::fs::write(dir.join("huge.pem"), &pem).unwrap();
     let dir = dir.to_str().unwrap();
-    let scanned = env.ok(&["scan", "files", dir]);
+    let scanned = env.scan_ok(&["scan", "files", dir]);
     let listed = env.ok(&["cert", "list"]);
     for (what, text) in [("scan files", &scanned), ("cert list", &listed)] {
         let line = text
@@ -455,7 +455,7 @@ fn a_huge_subject_is_cut_in_tables_and_whole_in_json() {
         assert!(line.chars().count() < 2_000, "{what}: {line}");
     }
     // The files watch is listed again, from the store, and cut the same way.
-    let again = env.ok(&["scan", "files", dir]);
+    let again = env.scan_ok(&["scan", "files", dir]);
     assert!(again.contains('…'), "{again}");
     // JSON keeps every character.
     let list = env.json(&["cert", "list", "--output", "json"]);
@@ -477,7 +477,7 @@ fn a_huge_subject_is_cut_in_tables_and_whole_in_json() {
 fn scan_files_stays_in_a_named_pseudo_filesystem_and_out_of_others() {
     let env = Env::new();
     env.init();
-    let v = env.json(&["scan", "files", "/proc", "--output", "json"]);
+    let v = env.scan_json(&["scan", "files", "/proc", "--output", "json"]);
     let watched = v["watched"].as_array().unwrap();
     assert!(
         watched
@@ -535,13 +535,13 @@ fn scan_files_stops_at_its_bound_and_says_so() {
     }
     let dir = dir.to_str().unwrap();
     let r = env.run(&["scan", "files", dir, "--max-files", "2"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, 1, "a scan stopped short is a warning: {}", r.stderr);
     assert!(
         r.stderr.contains("scan stopped at 2 files (--max-files)"),
         "{}",
         r.stderr
     );
-    let v = env.json(&["scan", "files", dir, "--max-files", "2", "--output", "json"]);
+    let v = env.scan_json(&["scan", "files", dir, "--max-files", "2", "--output", "json"]);
     assert_eq!(
         (
             v["files_examined"].as_u64(),
@@ -550,7 +550,7 @@ fn scan_files_stops_at_its_bound_and_says_so() {
         (Some(2), Some(2)),
         "{v}"
     );
-    let v = env.json(&["scan", "files", dir, "--output", "json"]);
+    let v = env.scan_json(&["scan", "files", dir, "--output", "json"]);
     assert_eq!(
         (
             v["files_examined"].as_u64(),
@@ -560,7 +560,7 @@ fn scan_files_stops_at_its_bound_and_says_so() {
         "{v}"
     );
     let r = env.run(&["scan", "files", dir, "--max-files", "0"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.code, 3, "a scan that cannot run is 3: {}", r.stderr);
     assert!(
         r.stderr.contains("--max-files must be at least 1"),
         "{}",
