@@ -166,11 +166,63 @@ impl<S: Store> Node<S> {
     ) -> Result<Check, Error> {
         let entries = certherd_core::fold_copies(&self.store.entries(None)?).items;
         let revoked = self.revoked_set()?;
+        let watches = self.watches_dated_at(at, thresholds, &entries)?;
         Ok(
             Check::evaluate_with(&entries, at, thresholds, |m| revoked.contains(m))
-                .with_watches(self.store.watches(None)?)
+                .with_watches(watches)
                 .with_alarms(self.store.alarms()?),
         )
+    }
+
+    /// The watches with their date findings judged at `at`, not at their last scan, so
+    /// `check --at +90d` never says "expires in 19 days" of a certificate that is expired
+    /// by then. A watch is judged again when it has a date finding, or when its
+    /// certificate's notAfter falls within the warning threshold of `at` (or before it):
+    /// the others have no date to report then, and are left as scanned.
+    fn watches_dated_at(
+        &self,
+        at: OffsetDateTime,
+        thresholds: certherd_core::Thresholds,
+        entries: &[certherd_core::EntryMeta],
+    ) -> Result<Vec<certherd_core::Watch>, Error> {
+        use certherd_inspect::FindingKind as K;
+        let dated = |k: K| matches!(k, K::Expired | K::Expiring | K::NotYetValid);
+        let mut watches = self.store.watches(None)?;
+        let mut judge: Option<crate::Judge> = None;
+        for w in &mut watches {
+            let Some(r) = w.entry() else { continue };
+            let near = entries.iter().find(|m| m.entry == r).is_some_and(|m| {
+                m.not_after - thresholds.warn.duration() <= at || m.not_before > at
+            });
+            if !(near || w.findings.iter().any(|f| dated(f.kind))) {
+                continue;
+            }
+            let Some(entry) = self.store.entry(&r)? else {
+                continue;
+            };
+            let judge = match &mut judge {
+                Some(j) => j,
+                None => judge.insert(self.watches().judge_at(at, thresholds)?),
+            };
+            let mut chain = vec![entry.cert];
+            chain.extend(entry.chain);
+            let again = judge.inspect(
+                &chain,
+                &crate::JudgeAs {
+                    name: None,
+                    purpose: certherd_x509::Purpose::Any,
+                    policy: certherd_inspect::TrustPolicy::Informational,
+                    pins: &[],
+                    ca_expected: false,
+                    target: certherd_inspect::Target::Files,
+                },
+            );
+            w.findings.retain(|f| !dated(f.kind));
+            w.findings
+                .extend(again.findings.into_iter().filter(|f| dated(f.kind)));
+            certherd_inspect::sort_findings(&mut w.findings);
+        }
+        Ok(watches)
     }
 
     /// `status`.

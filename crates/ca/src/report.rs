@@ -14,7 +14,10 @@ pub struct ReportData {
     pub generated_at: OffsetDateTime,
     /// The inventory.
     pub rows: Vec<ReportRow>,
-    /// Open problems.
+    /// What needs attention, as `certherd check` reports it: certificates by their
+    /// status, watched endpoints and files by their worst finding.
+    pub attention: Vec<ReportAlarm>,
+    /// The open alarms, as `certherd alarms` lists them (the same count).
     pub alarms: Vec<ReportAlarm>,
     /// Expiries, soonest first.
     pub forecast: Vec<ForecastItem>,
@@ -301,6 +304,32 @@ pub fn timeline(data: &ReportData) -> String {
     s
 }
 
+/// One table of problems (the attention list or the open alarms) under `title`.
+fn problems_section(h: &mut String, id: &str, title: &str, none: &str, items: &[ReportAlarm]) {
+    let _ = write!(h, "<section id=\"{id}\"><h2>{title}</h2>");
+    if items.is_empty() {
+        let _ = write!(h, "<p>{none}</p>");
+    } else {
+        h.push_str("<table><thead><tr><th>SEVERITY</th><th>SUBJECT</th><th>MESSAGE</th></tr></thead><tbody>");
+        for a in items {
+            let class = if a.severity == "CRITICAL" {
+                "bad"
+            } else {
+                "warn"
+            };
+            let _ = write!(
+                h,
+                "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&a.severity),
+                name(&a.subject),
+                text(&a.message)
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</section>");
+}
+
 /// The whole document.
 pub fn render(data: &ReportData) -> String {
     let mut h = String::new();
@@ -341,28 +370,20 @@ pub fn render(data: &ReportData) -> String {
     }
     h.push_str("</tbody></table>");
 
-    h.push_str("<section id=\"alarms\"><h2>Open alarms</h2>");
-    if data.alarms.is_empty() {
-        h.push_str("<p>No open alarms.</p>");
-    } else {
-        h.push_str("<table><thead><tr><th>SEVERITY</th><th>SUBJECT</th><th>MESSAGE</th></tr></thead><tbody>");
-        for a in &data.alarms {
-            let class = if a.severity == "CRITICAL" {
-                "bad"
-            } else {
-                "warn"
-            };
-            let _ = write!(
-                h,
-                "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&a.severity),
-                name(&a.subject),
-                text(&a.message)
-            );
-        }
-        h.push_str("</tbody></table>");
-    }
-    h.push_str("</section>");
+    problems_section(
+        &mut h,
+        "attention",
+        "Needs attention (certherd check)",
+        "Nothing needs attention.",
+        &data.attention,
+    );
+    problems_section(
+        &mut h,
+        "alarms",
+        "Open alarms (certherd alarms)",
+        "No open alarms.",
+        &data.alarms,
+    );
 
     h.push_str("<section id=\"forecast\"><h2>Forecast</h2>");
     if data.forecast.is_empty() {
@@ -417,6 +438,7 @@ mod tests {
             title: "certherd report: vc01".into(),
             generated_at: NOW,
             rows,
+            attention: Vec::new(),
             alarms: vec![ReportAlarm {
                 severity: "CRITICAL".into(),
                 subject: "endpoints/wlb".into(),
@@ -491,6 +513,7 @@ mod tests {
             title: "t".into(),
             generated_at: NOW,
             rows: vec![],
+            attention: vec![],
             alarms: vec![],
             forecast: vec![],
             headline: None,

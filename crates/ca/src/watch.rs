@@ -400,6 +400,21 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
         })
     }
 
+    /// The judge at another instant and thresholds (`check --at`).
+    pub fn judge_at(
+        &self,
+        at: certherd_x509::OffsetDateTime,
+        thresholds: certherd_core::Thresholds,
+    ) -> Result<Judge, Error> {
+        let mut j = self.judge()?;
+        j.at = at;
+        j.thresholds = certherd_inspect::Thresholds {
+            warn: thresholds.warn.duration(),
+            crit: thresholds.crit.duration(),
+        };
+        Ok(j)
+    }
+
     /// Inspects a chain with the node's trusted roots and CRLs, at the node's clock and
     /// thresholds: every finding, from the one inspection engine.
     pub fn inspect_chain(&self, chain: &[Vec<u8>], as_: &JudgeAs<'_>) -> Result<Inspection, Error> {

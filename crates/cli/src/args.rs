@@ -1298,6 +1298,14 @@ pub struct VerifyArgs {
     /// Required purpose.
     #[arg(long, value_enum, default_value = "any")]
     pub purpose: PurposeArg,
+    /// `expiring` is a warning when a certificate of the path expires within this span
+    /// [default: certherd.toml, else 30d]; 0s reports no nearness to expiry.
+    #[arg(long, value_name = "DURATION")]
+    pub warn: Option<String>,
+    /// `expiring` is critical within this span [default: certherd.toml, else 7d]; it never
+    /// fails `verify` without --strict.
+    #[arg(long, value_name = "DURATION")]
+    pub crit: Option<String>,
     /// Require the revocation status of every certificate of the path to be known from the
     /// CRLs (the home's and --crl), as `openssl verify -crl_check_all`: a certificate whose
     /// issuer has no CRL fails the path.

@@ -41,14 +41,17 @@ pub fn forecast(home: &Home, a: ForecastArgs) -> Result<ExitCode, Failure> {
 
 /// `report --html FILE`.
 pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
-    let node = open_node(home)?;
+    let mut node = open_node(home)?;
+    // The alarms as `certherd alarms` shows them: evaluated now, then every open one, so
+    // the report and `alarms` never count differently.
+    crate::report_cmd::evaluate_and_notify(&mut node)?;
     let now = node.now();
     let until = until(&node, a.until.as_deref())?;
     let hostname = node.hostname()?;
     let f = node.forecast(until)?;
     let check = node.check(now, node.thresholds())?;
     let rows = certherd_ca::report::rows(&node, &hostname, now)?;
-    let mut alarms: Vec<ReportAlarm> = check
+    let mut attention: Vec<ReportAlarm> = check
         .findings
         .iter()
         .map(|x| ReportAlarm {
@@ -62,7 +65,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             ),
         })
         .collect();
-    alarms.extend(check.watch_problems.iter().filter_map(|w| {
+    attention.extend(check.watch_problems.iter().filter_map(|w| {
         w.worst_finding().map(|p| ReportAlarm {
             severity: w.severity().as_str().to_owned(),
             subject: format!(
@@ -77,19 +80,27 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             message: format!("{}: {}", certherd_inspect::summary(&w.findings), p.message),
         })
     }));
-    alarms.extend(check.open_alarms.iter().map(|a| ReportAlarm {
-        severity: a.kind.severity().as_str().to_owned(),
-        subject: a.subject.clone(),
-        message: format!(
-            "alarm {} open since {}",
-            a.kind.name(),
-            rfc3339(a.raised_at)
-        ),
-    }));
+    let mut alarms = Vec::new();
+    for x in node.alarms().alarm_history()? {
+        if x.is_open() {
+            let detail = node.alarms().alarm_detail(&x)?;
+            alarms.push(ReportAlarm {
+                severity: x.kind.severity().as_str().to_owned(),
+                subject: x.subject.clone(),
+                message: format!(
+                    "alarm {} open since {}{}",
+                    x.kind.name(),
+                    rfc3339(x.raised_at),
+                    detail.map(|d| format!(": {d}")).unwrap_or_default()
+                ),
+            });
+        }
+    }
     let data = ReportData {
         title: format!("certherd report: {hostname}"),
         generated_at: now,
         rows,
+        attention,
         alarms,
         forecast: f
             .items
@@ -109,9 +120,10 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
     let html = certherd_ca::report::render(&data);
     write_atomic(&a.html, html.as_bytes(), 0o644).map_err(|e| Failure::file(&a.html, e))?;
     outln!(
-        "wrote {} ({} certificates, {} open alarms)",
+        "wrote {} ({} certificates, {} needing attention, {} open alarms)",
         a.html.display(),
         data.rows.len(),
+        data.attention.len(),
         data.alarms.len()
     );
     Ok(ExitCode::SUCCESS)

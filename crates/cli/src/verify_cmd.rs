@@ -90,6 +90,27 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         initial_any_policy_inhibit: a.inhibit_any_policy,
         require_revocation_status: a.crl_check_all,
     };
+    let defaults = match &node {
+        Some(node) => node.watches().inspect_thresholds(),
+        None => Thresholds::default(),
+    };
+    let span = |v: &Option<String>, d: time::Duration| -> Result<time::Duration, Failure> {
+        Ok(match v {
+            Some(text) => text.parse::<certherd_core::Span>()?.duration(),
+            None => d,
+        })
+    };
+    let thresholds = Thresholds {
+        warn: span(&a.warn, defaults.warn)?,
+        crit: span(&a.crit, defaults.crit)?,
+    };
+    if thresholds.crit > thresholds.warn {
+        return Err(Failure::usage(format!(
+            "--crit is longer than --warn ({} > {})",
+            a.crit.as_deref().unwrap_or("the default"),
+            a.warn.as_deref().unwrap_or("the default")
+        )));
+    }
     let mut presented = vec![leaf.clone()];
     presented.extend(intermediates.iter().cloned());
     let inspection = certherd_inspect::inspect(&ChainInput {
@@ -101,7 +122,7 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         anchor_subjects: None,
         crls: &crls,
         pins: &[],
-        thresholds: Thresholds::default(),
+        thresholds,
         policy: TrustPolicy::Required,
         ca_expected: false,
         target: Target::Files,

@@ -462,3 +462,77 @@ fn a_one_off_scan_with_other_settings_leaves_the_watched_endpoint_as_it_was() {
         r.stdout
     );
 }
+
+#[test]
+fn check_at_judges_a_watched_certificate_at_the_instant_asked() {
+    let env = Env::new();
+    env.init();
+    let root = ca("Check Root", None);
+    env.ok(&["trust", "add", s(&env.write("root.pem", &root.pem))]);
+    let (cert, _) = leaf(&root, "soon.example.test", 20, true, 20);
+    let dir = env.path("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("soon.pem"), cert).unwrap();
+    let v = env.scan_json(&["scan", "files", s(&dir), "--output", "json"]);
+    assert!(v.to_string().contains("expiring"), "{v}");
+    // 90 days on, it is expired: no finding of that certificate may still say it expires.
+    let r = env.run(&["check", "--at", "+90d", "--output", "json"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let c: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let problems = c["watch_problems"].as_array().unwrap();
+    assert!(!problems.is_empty(), "{c}");
+    for w in problems {
+        let text = w.to_string();
+        assert!(
+            !text.contains("expiring") && !text.contains("expires in"),
+            "a finding as of the scan, not as of --at: {w}"
+        );
+        assert!(text.contains("expired"), "{w}");
+    }
+    let t = env.run(&["check", "--at", "+90d"]);
+    assert!(!t.stdout.contains("expires in"), "{}", t.stdout);
+}
+
+#[test]
+fn the_report_counts_the_open_alarms_that_alarms_lists() {
+    let env = Env::new();
+    env.init();
+    let root = ca("Report Root", None);
+    env.ok(&["trust", "add", s(&env.write("root.pem", &root.pem))]);
+    // A certificate that expires in 3 days (an alarm), and a scanned file (a finding that
+    // needs attention but raises no alarm of its own).
+    let (cert, key) = leaf(&root, "lapsing.example.test", 3, true, 33);
+    let c = env.write("lapsing.pem", &cert);
+    let k = env.write("lapsing.key", &key);
+    env.ok(&[
+        "cert",
+        "import",
+        "svc/lapsing",
+        "--cert",
+        s(&c),
+        "--key",
+        s(&k),
+    ]);
+    let dir = env.path("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("copy.pem"), &cert).unwrap();
+    env.scan_ok(&["scan", "files", s(&dir)]);
+    let html = env.path("r.html");
+    let said = env.ok(&["report", "--html", s(&html)]);
+    let alarms = env.json(&["alarms", "--output", "json"]);
+    let open = alarms.as_array().unwrap().len();
+    assert!(open >= 1, "{alarms}");
+    assert!(
+        said.contains(&format!(", {open} open alarms)")),
+        "report: {said}; alarms: {alarms}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    let section = page
+        .split("<section id=\"alarms\">")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert_eq!(section.matches("<tr><td").count(), open, "{section}");
+}

@@ -612,9 +612,12 @@ pub fn inspect(input: &ChainInput<'_>) -> Inspection {
             );
         } else {
             let left = c.not_after - at;
-            let sev = if left <= input.thresholds.crit {
+            // A zero (or negative) threshold is off: `verify --warn 0s` reports no
+            // nearness to expiry, even at the last second of a validity.
+            let on = |t: Duration| t > Duration::ZERO && left <= t;
+            let sev = if on(input.thresholds.crit) {
                 Some(Severity::Critical)
-            } else if left <= input.thresholds.warn {
+            } else if on(input.thresholds.warn) {
                 Some(Severity::Warning)
             } else {
                 None

@@ -1032,6 +1032,7 @@ async fn console_call(
                     title: String::new(),
                     generated_at: now,
                     rows,
+                    attention: Vec::new(),
                     alarms: Vec::new(),
                     forecast: Vec::new(),
                     headline: None,
