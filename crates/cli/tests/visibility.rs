@@ -376,7 +376,7 @@ fn tls_scans_endpoints_diagnose_forecast_and_report() {
         ("partial", &incomplete_addr, "incomplete-chain", "not sent"),
         ("selfie", &self_addr, "self-signed", "self-signed"),
         ("old", &expired_addr, "expired", "expired"),
-        ("gone", &closed_addr, "unreachable", "unreachable"),
+        ("gone", &closed_addr, "unreachable", "cannot connect to"),
         ("mute", &silent_addr, "not-tls", "TLS"),
     ] {
         env.ok(&["endpoint", "add", name, "--address", addr, "--verify"]);
@@ -550,7 +550,10 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
         "json",
     ]);
     assert_eq!(v["watched"][0]["facts"]["locked"], false, "{v}");
-    assert_eq!(v["watched"][0]["finding"], "expiring", "{v}");
+    // Its key counts for key permissions, as the same key in a PEM file does (0644 here).
+    assert_eq!(v["watched"][0]["facts"]["keys"], 1, "{v}");
+    assert_eq!(v["watched"][0]["finding"], "key-permissions (+1)", "{v}");
+    assert!(v["watched"][0]["findings"].to_string().contains("\"expiring\""), "{v}");
     assert!(v["watched"][0]["subject"]
         .as_str()
         .unwrap()
