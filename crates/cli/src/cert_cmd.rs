@@ -147,6 +147,25 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 let password = first_line(&read_secret(pw)?);
                 node.import_pkcs12(&r, &cert, &password, a.profile.as_deref())
                     .map_err(|e| Failure::file(&a.cert, e))?
+            } else if let Some(found) = pkcs12_without_password(&cert, &a.cert) {
+                // A PKCS#12 file given without --password-file: opened as openssl opens it
+                // (unencrypted, or an empty password), or one line saying it needs one.
+                if a.key.is_some() || !a.chain.is_empty() {
+                    return Err(Failure::usage(
+                        "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
+                    ));
+                }
+                match found {
+                    certherd_x509::Found::Pkcs12Locked { .. } => {
+                        return Err(Failure::msg(format!(
+                            "{}: a PKCS#12 file protected by a password; give it with --password-file FILE",
+                            a.cert.display()
+                        )))
+                    }
+                    _ => node
+                        .import_pkcs12(&r, &cert, "", a.profile.as_deref())
+                        .map_err(|e| Failure::file(&a.cert, e))?,
+                }
             } else {
                 certherd_x509::parse_certificates(&cert).map_err(|e| Failure::file(&a.cert, e))?;
                 let chain = a
@@ -623,6 +642,21 @@ pub fn service(home: &Home, c: ServiceCmd) -> Result<ExitCode, Failure> {
     let issued = node.add_service(&name)?;
     print_issued(output, &node, &issued, "created");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `data` is when it is a PKCS#12 file (opened without a password, or locked), by its
+/// content: `None` for PEM, a DER certificate, or anything else.
+fn pkcs12_without_password(data: &[u8], path: &std::path::Path) -> Option<certherd_x509::Found> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match certherd_x509::discover(data, &name, None) {
+        f @ (certherd_x509::Found::Pkcs12 { .. } | certherd_x509::Found::Pkcs12Locked { .. }) => {
+            Some(f)
+        }
+        _ => None,
+    }
 }
 
 /// The first line of a password file, without its line ending.

@@ -536,3 +536,55 @@ fn the_report_counts_the_open_alarms_that_alarms_lists() {
         .unwrap();
     assert_eq!(section.matches("<tr><td").count(), open, "{section}");
 }
+
+#[test]
+fn cert_import_of_a_pkcs12_without_a_password_file_opens_it_or_asks_for_one() {
+    let env = Env::new();
+    env.init();
+    let root = ca("Import Root", None);
+    env.ok(&["trust", "add", s(&env.write("root.pem", &root.pem))]);
+    let (cert, key) = leaf(&root, "svc.example.test", 90, true, 55);
+    let cert_f = env.write("c.pem", &cert);
+    let key_f = env.write("k.pem", &key);
+    let locked = env.path("locked.p12");
+    let open = env.path("open.p12");
+    openssl(&[
+        "pkcs12",
+        "-export",
+        "-passout",
+        "pass:secret",
+        "-inkey",
+        s(&key_f),
+        "-in",
+        s(&cert_f),
+        "-out",
+        s(&locked),
+    ]);
+    openssl(&[
+        "pkcs12",
+        "-export",
+        "-passout",
+        "pass:",
+        "-inkey",
+        s(&key_f),
+        "-in",
+        s(&cert_f),
+        "-out",
+        s(&open),
+    ]);
+    let before = env.snapshot();
+    let r = env.run(&["cert", "import", "svc/a", "--cert", s(&locked)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("a PKCS#12 file protected by a password")
+            && r.stderr.contains("--password-file"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("Parsing Error"), "{}", r.stderr);
+    assert_eq!(env.snapshot(), before, "a refused import changes nothing");
+    // An empty password opens as openssl opens it.
+    env.ok(&["cert", "import", "svc/b", "--cert", s(&open)]);
+    let shown = env.ok(&["cert", "show", "svc/b"]);
+    assert!(shown.contains("svc.example.test"), "{shown}");
+}

@@ -553,7 +553,12 @@ fn file_scans_find_bundles_orphans_loose_keys_and_wrong_passwords() {
     // Its key counts for key permissions, as the same key in a PEM file does (0644 here).
     assert_eq!(v["watched"][0]["facts"]["keys"], 1, "{v}");
     assert_eq!(v["watched"][0]["finding"], "key-permissions (+1)", "{v}");
-    assert!(v["watched"][0]["findings"].to_string().contains("\"expiring\""), "{v}");
+    assert!(
+        v["watched"][0]["findings"]
+            .to_string()
+            .contains("\"expiring\""),
+        "{v}"
+    );
     assert!(v["watched"][0]["subject"]
         .as_str()
         .unwrap()
