@@ -33,7 +33,7 @@ fn pem_decode(v: &Value) -> Vec<Vec<u8>> {
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|p| {
+        .flat_map(|p| {
             let text = p.as_str().unwrap();
             match certherd_x509::parse_certificates(text.as_bytes()) {
                 Ok(c) => c.into_iter().map(|c| c.to_vec()).collect::<Vec<_>>(),
@@ -41,7 +41,6 @@ fn pem_decode(v: &Value) -> Vec<Vec<u8>> {
                 Err(_) => vec![certherd_x509::parse_crl(text.as_bytes()).unwrap().to_vec()],
             }
         })
-        .flatten()
         .collect()
 }
 
