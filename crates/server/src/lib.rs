@@ -147,6 +147,9 @@ struct Shared {
     audit: AuditSink,
     clock: Arc<dyn Clock>,
     refusals: std::sync::Mutex<refusals::Refusals>,
+    /// Admin API and console calls refused to a caller no credential authenticated,
+    /// counted per source like refused joins (the 429 is [`Shared::auth_failures`]'s).
+    denied: std::sync::Mutex<refusals::Refusals>,
     body_timeout: Duration,
     refusal_interval: Duration,
     /// The web console's sessions (this process's memory only).
@@ -170,9 +173,9 @@ impl Shared {
     /// A refused authentication from `source` that presented a credential (a bearer
     /// token, a console login): counted, and answered 429 `too_many_refusals` instead
     /// once the source is over its rate (see [`auth_limit`]; `Retry-After` is added by
-    /// [`handle`]). A failure of the server's own is not the caller's: not counted.
+    /// [`handle`]). A failure of the server's own (a 5xx) is not the caller's: not counted.
     fn auth_refused(&self, source: std::net::IpAddr, r: Refused) -> Refused {
-        if r.0 == ErrorCode::Internal {
+        if !client_error(r.0) {
             return r;
         }
         let now = self.clock.now();
@@ -191,33 +194,60 @@ impl Shared {
         }
     }
 
-    /// The audit record for a row of refusals.
-    fn record(&self, row: &refusals::Row) -> AuditRecord {
+    /// The audit record for a row of refusals of `kind`.
+    fn record(&self, kind: Kind, row: &refusals::Row) -> AuditRecord {
+        let (action, subject) = match kind {
+            Kind::Join => ("host-join-refused", "fleet"),
+            Kind::Denied => ("admin-api-refused", "-"),
+        };
         AuditRecord {
             at: self.clock.now(),
-            action: "host-join-refused".into(),
-            subject: "fleet".into(),
+            action: action.into(),
+            subject: subject.into(),
             detail: row.detail(),
         }
     }
 
-    /// Writes rows (logging each); rows that cannot be written go back to be retried.
-    fn write(&self, rows: Vec<refusals::Row>) {
+    /// The counts of refusals of `kind`.
+    fn counts(&self, kind: Kind) -> &std::sync::Mutex<refusals::Refusals> {
+        match kind {
+            Kind::Join => &self.refusals,
+            Kind::Denied => &self.denied,
+        }
+    }
+
+    /// Writes rows of `kind` (logging each); rows that cannot be written go back to be
+    /// retried.
+    fn write(&self, kind: Kind, rows: Vec<refusals::Row>) {
         if rows.is_empty() {
             return;
         }
         for r in &rows {
-            eprintln!("certherd server: join refused: {}", r.detail());
+            eprintln!("certherd server: {}: {}", kind.what(), r.detail());
         }
-        let records: Vec<AuditRecord> = rows.iter().map(|r| self.record(r)).collect();
+        let records: Vec<AuditRecord> = rows.iter().map(|r| self.record(kind, r)).collect();
         if let Err(e) = (self.audit)(&records) {
             eprintln!(
-                "certherd server: cannot write refused joins to the audit log (will retry): {e}"
+                "certherd server: cannot write {} rows of refusals to the audit log (will retry): {}",
+                rows.len(),
+                refusals::echo(&e)
             );
-            if let Ok(mut r) = self.refusals.lock() {
+            if let Ok(mut r) = self.counts(kind).lock() {
                 r.requeue(rows);
             }
         }
+    }
+
+    /// An admin API or console call from `peer` refused before any credential
+    /// authenticated it (`summary` says which and why): whether to write its own audit row
+    /// now (the first few of the source's interval); the others are counted and written
+    /// as one row when the interval closes.
+    fn denied(&self, peer: std::net::IpAddr, summary: &str) -> bool {
+        let now = self.clock.now();
+        self.denied
+            .lock()
+            .map(|mut r| r.refused(peer, now, summary).is_some())
+            .unwrap_or(true)
     }
 
     /// A join from `peer` was refused for `reason` by the server: written now, or counted.
@@ -229,7 +259,49 @@ impl Shared {
             .ok()
             .and_then(|mut r| r.refused(peer, now, reason));
         if let Some(row) = row {
-            self.write(vec![row]);
+            self.write(Kind::Join, vec![row]);
+        }
+    }
+
+    /// Before any work on a fleet request from `peer` that may be refused (a join, an
+    /// enrollment): 429 when the source is over its rate of refusals (already counted).
+    fn fleet_gate(&self, peer: std::net::IpAddr) -> Option<Response<Full<Bytes>>> {
+        let now = self.clock.now();
+        let gate = self
+            .refusals
+            .lock()
+            .map(|mut r| r.gate(peer, now))
+            .unwrap_or(refusals::Gate::Admit);
+        if gate == refusals::Gate::Admit {
+            return None;
+        }
+        let mut r = refuse(
+            ErrorCode::TooManyRefusals,
+            "too many refused joins from this address; try again later",
+        );
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(self.refusal_interval.as_secs()),
+        );
+        Some(r)
+    }
+}
+
+/// Which refusals a row counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Joins and enrollments (`host-join-refused`).
+    Join,
+    /// Admin API and console calls of unauthenticated callers (`admin-api-refused`).
+    Denied,
+}
+
+impl Kind {
+    /// How the server's log names a row of this kind.
+    fn what(self) -> &'static str {
+        match self {
+            Self::Join => "join refused",
+            Self::Denied => "admin call refused",
         }
     }
 }
@@ -431,10 +503,15 @@ fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
                 .into(),
         ));
     }
+    // serde quotes what it did not expect (an unknown field's name, a string of the wrong
+    // type): cut, since a stranger decides its length.
     proto::decode(body).map_err(|e| {
         (
             ErrorCode::InvalidRequest,
-            format!("the request body is not of this endpoint's shape: {e}"),
+            format!(
+                "the request body is not of this endpoint's shape: {}",
+                refusals::echo(&e.to_string())
+            ),
         )
     })
 }
@@ -722,16 +799,8 @@ async fn route(
             blocking(&open, move || {
                 let node = cached()?;
                 if node.fleet().metrics_require_token() {
-                    let presented = bearer.is_some();
-                    admin::authenticate(&node, peer.as_deref(), bearer.as_deref()).map_err(
-                        |(_, r)| {
-                            if presented {
-                                s.auth_refused(source.ip(), r)
-                            } else {
-                                r
-                            }
-                        },
-                    )?;
+                    admin::authenticate(&node, peer.as_deref(), bearer.as_deref())
+                        .map_err(|(_, r)| s.auth_refused(source.ip(), r))?;
                 }
                 let text = metrics(&node).map_err(|e| refusal(&e))?;
                 let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -744,11 +813,28 @@ async fn route(
             .await
         }
         (Method::POST, proto::ENROLLMENT) => {
+            // Refused enrollments count with refused joins: a token guessed here is one
+            // guessed for a join.
+            if let Some(r) = shared.fleet_gate(source.ip()) {
+                return r;
+            }
             let parsed = body_of::<proto::EnrollmentRequest>(&body);
+            let s = shared.clone();
+            let ip = source.ip();
             blocking(&open, move || {
-                let token = parsed?.token;
+                let token = parsed
+                    .inspect_err(|(_, m)| s.refused(ip, &format!("enrollment: {m}")))?
+                    .token;
                 let node = cached()?;
-                let host = node.fleet().enrollment(&token).map_err(|e| refusal(&e))?;
+                let host = node.fleet().enrollment(&token).map_err(|e| {
+                    let (code, message) = refusal(&e);
+                    if client_error(code) {
+                        s.refused(ip, &format!("enrollment: {message}"));
+                    } else {
+                        eprintln!("certherd server: enrollment failed: {e}");
+                    }
+                    (code, message)
+                })?;
                 let algo = node.fleet().host_key_algo().map_err(|e| refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
                     host: host.name,
@@ -768,6 +854,8 @@ async fn route(
                 )),
                 Some(peer) => {
                     let parsed = body_of::<proto::PollRequest>(&body);
+                    let s = shared.clone();
+                    let ip = source.ip();
                     blocking(&open, move || {
                         let v = parsed?;
                         let csr = match v.renew_csr.as_deref() {
@@ -779,7 +867,13 @@ async fn route(
                             .fleet_mut()
                             .host_poll(&peer, csr.as_deref(), v.verification, &v.trusted_roots)
                             .map_err(|e| {
-                                eprintln!("certherd server: poll refused: {e}");
+                                // Any self-signed certificate is presented as a host's:
+                                // a stranger's polls are counted, not logged one by one.
+                                if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                                    s.refused(ip, &format!("poll: {e}"));
+                                } else {
+                                    eprintln!("certherd server: poll refused: {e}");
+                                }
                                 {
                                     if csr.is_some() {
                                         RENEWAL_FAILURES
@@ -826,11 +920,17 @@ async fn route(
             )),
             Some(peer) => {
                 let parsed = body_of::<proto::PoolRequest>(&body);
+                let s = shared.clone();
+                let ip = source.ip();
                 blocking(&open, move || {
                     let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
                     let mut node = cached()?;
                     let host = node.fleet_mut().host_repin(&peer, &new).map_err(|e| {
-                        eprintln!("certherd server: pool refresh refused: {e}");
+                        if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                            s.refused(ip, &format!("pool refresh: {e}"));
+                        } else {
+                            eprintln!("certherd server: pool refresh refused: {e}");
+                        }
                         refusal(&e)
                     })?;
                     Ok(ok(&proto::PoolAnswer { host: host.name }))
@@ -840,7 +940,11 @@ async fn route(
         },
         _ => Err((
             ErrorCode::NotFound,
-            format!("no such endpoint: {} {path}", parts.method),
+            format!(
+                "no such endpoint: {} {}",
+                refusals::echo(parts.method.as_str()),
+                refusals::echo(&path)
+            ),
         )),
     };
     result.unwrap_or_else(|(code, message)| refuse(code, message))
@@ -893,7 +997,9 @@ async fn console_call(
     let open = shared.open.clone();
     match (c.method.clone(), c.path.as_str()) {
         (Method::POST, api::LOGIN) => {
-            let login: api::LoginRequest = body_of(body)?;
+            // A malformed login is a failed one: counted.
+            let login: api::LoginRequest =
+                body_of(body).map_err(|r| shared.auth_refused(c.source, r))?;
             let s = shared.clone();
             blocking(&open, move || {
                 let mut node = cached()?;
@@ -924,7 +1030,7 @@ async fn console_call(
                     },
                     Err((caller, r)) => {
                         let r = s.auth_refused(c.source, r);
-                        admin::audit(&mut node, &call, &caller, &Err(r.clone()));
+                        admin::audit_denied(&s, &mut node, &call, &caller, &Err(r.clone()));
                         return Err(r);
                     }
                 };
@@ -965,15 +1071,10 @@ async fn console_call(
                 let s = shared.clone();
                 blocking(&open, move || {
                     let node = cached()?;
-                    let presented = c.bearer.is_some();
+                    // No credential counts as a failure too: strangers are rate limited
+                    // whatever they send (a stale session cookie is answered above).
                     let caller = admin::authenticate(&node, c.peer.as_deref(), c.bearer.as_deref())
-                        .map_err(|(_, r)| {
-                            if presented {
-                                s.auth_refused(c.source, r)
-                            } else {
-                                r
-                            }
-                        })?;
+                        .map_err(|(_, r)| s.auth_refused(c.source, r))?;
                     Ok(ok(&console::info(caller.name(), caller.role(), None)))
                 })
                 .await
@@ -1007,17 +1108,17 @@ async fn console_call(
             Ok(r)
         }
         (Method::GET, api::TIMELINE) => {
-            let (bearer, presented) = match c.session {
+            let (bearer, counted) = match c.session {
                 Some(Ok(s)) => (Some(s.token), false),
                 Some(Err(r)) => return Err(r.answer()),
-                None => (c.bearer.clone(), c.bearer.is_some()),
+                None => (c.bearer.clone(), true),
             };
             let s = shared.clone();
             blocking(&open, move || {
                 let node = cached()?;
                 admin::authenticate(&node, c.peer.as_deref(), bearer.as_deref()).map_err(
                     |(_, r)| {
-                        if presented {
+                        if counted {
                             s.auth_refused(c.source, r)
                         } else {
                             r
@@ -1045,7 +1146,14 @@ async fn console_call(
             })
             .await
         }
-        (m, p) => Err((ErrorCode::NotFound, format!("no such endpoint: {m} {p}"))),
+        (m, p) => Err((
+            ErrorCode::NotFound,
+            format!(
+                "no such endpoint: {} {}",
+                refusals::echo(m.as_str()),
+                refusals::echo(p)
+            ),
+        )),
     }
 }
 
@@ -1078,7 +1186,11 @@ fn crl_response(file: &str) -> Result<Response<Full<Bytes>>, Refused> {
 fn crl_method_not_allowed(m: &Method, path: &str) -> Response<Full<Bytes>> {
     let mut r = refuse(
         ErrorCode::MethodNotAllowed,
-        format!("{m} {path} is not served; allowed: GET, HEAD"),
+        format!(
+            "{} {} is not served; allowed: GET, HEAD",
+            refusals::echo(m.as_str()),
+            refusals::echo(path)
+        ),
     );
     r.headers_mut().insert(
         hyper::header::ALLOW,
@@ -1120,9 +1232,10 @@ async fn serve_crl(listener: tokio::net::TcpListener, open: Arc<Pool>) {
                         (m, None) => refuse(
                             ErrorCode::NotFound,
                             format!(
-                                "only GET {}FILE.crl is served here, not {m} {}",
+                                "only GET {}FILE.crl is served here, not {} {}",
                                 proto::CRL_DIR,
-                                req.uri().path()
+                                refusals::echo(m.as_str()),
+                                refusals::echo(req.uri().path())
                             ),
                         ),
                     };
@@ -1149,21 +1262,7 @@ async fn join(
     peer: Option<Vec<u8>>,
     body: &Bytes,
 ) -> Result<Response<Full<Bytes>>, Refused> {
-    let now = shared.clock.now();
-    let gate = shared
-        .refusals
-        .lock()
-        .map(|mut r| r.gate(source, now))
-        .unwrap_or(refusals::Gate::Admit);
-    if gate == refusals::Gate::TooMany {
-        let mut r = refuse(
-            ErrorCode::TooManyRefusals,
-            "too many refused joins from this address; try again later",
-        );
-        r.headers_mut().insert(
-            hyper::header::RETRY_AFTER,
-            hyper::header::HeaderValue::from(shared.refusal_interval.as_secs()),
-        );
+    if let Some(r) = shared.fleet_gate(source) {
         return Ok(r);
     }
     let parsed = body_of::<proto::JoinRequest>(body);
@@ -1451,6 +1550,9 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             limits.refusal_interval,
             limits.refusals_per_interval,
         )),
+        // Its rate is never asked: failed authentications are answered 429 by
+        // `auth_failures`.
+        denied: std::sync::Mutex::new(refusals::Refusals::new(limits.refusal_interval, u32::MAX)),
         body_timeout: limits.body_timeout,
         refusal_interval: limits.refusal_interval,
         sessions: std::sync::Mutex::new(console::Sessions::default()),
@@ -1623,14 +1725,16 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             loop {
                 interval.tick().await;
                 let now = flusher.clock.now();
-                let rows = flusher
-                    .refusals
-                    .lock()
-                    .map(|mut r| r.due(now))
-                    .unwrap_or_default();
-                if !rows.is_empty() {
-                    let s = flusher.clone();
-                    let _ = tokio::task::spawn_blocking(move || s.write(rows)).await;
+                for kind in [Kind::Join, Kind::Denied] {
+                    let rows = flusher
+                        .counts(kind)
+                        .lock()
+                        .map(|mut r| r.due(now))
+                        .unwrap_or_default();
+                    if !rows.is_empty() {
+                        let s = flusher.clone();
+                        let _ = tokio::task::spawn_blocking(move || s.write(kind, rows)).await;
+                    }
                 }
             }
         });
@@ -1726,22 +1830,25 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     // Requests still under way finish (up to a second), then every refusal still counted
     // goes to the audit log before the process ends.
     rt.shutdown_timeout(Duration::from_secs(1));
-    let rows = shared
-        .refusals
-        .lock()
-        .map(|mut r| r.drain())
-        .unwrap_or_default();
-    shared.write(rows);
-    let unwritten = shared
-        .refusals
-        .lock()
-        .map(|mut r| r.drain())
-        .unwrap_or_default();
-    for r in unwritten {
-        eprintln!(
-            "certherd server: NOT in the audit log: join refused: {}",
-            r.detail()
-        );
+    for kind in [Kind::Join, Kind::Denied] {
+        let rows = shared
+            .counts(kind)
+            .lock()
+            .map(|mut r| r.drain())
+            .unwrap_or_default();
+        shared.write(kind, rows);
+        let unwritten = shared
+            .counts(kind)
+            .lock()
+            .map(|mut r| r.drain())
+            .unwrap_or_default();
+        for r in unwritten {
+            eprintln!(
+                "certherd server: NOT in the audit log: {}: {}",
+                kind.what(),
+                r.detail()
+            );
+        }
     }
     // A clean stop hands the loop over at once instead of after the lease runs out.
     if let Some(l) = &leadership {
