@@ -167,7 +167,7 @@ pub(crate) struct Call {
 }
 
 /// Whether a `Content-Type` says JSON: `application/json`, parameters (a charset) allowed.
-fn is_json(content_type: Option<&str>) -> bool {
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|t| {
         t.split(';')
             .next()
@@ -418,6 +418,8 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => ErrorCode::Internal,
         // A list past a cap is a request no certificate may carry out, whatever the store holds.
         E::TooManyAddresses { .. } | E::TooManyNames { .. } => ErrorCode::InvalidRequest,
+        // An address where a name goes is a malformed request, not a state to resolve.
+        E::HostnameIsAddress(_) => ErrorCode::InvalidRequest,
         _ => ErrorCode::Unprocessable,
     };
     if code == ErrorCode::Internal {

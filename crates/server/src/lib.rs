@@ -472,9 +472,11 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         E::UnknownPeer(_) => ErrorCode::HostUnknown,
         E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
         E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
-        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) | E::HostnameTooLong { .. } => {
-            ErrorCode::InvalidRequest
-        }
+        E::X509(_)
+        | E::Invalid(_)
+        | E::InvalidHostname(_)
+        | E::HostnameIsAddress(_)
+        | E::HostnameTooLong { .. } => ErrorCode::InvalidRequest,
         _ => ErrorCode::Internal,
     };
     let message = if code == ErrorCode::Internal {
@@ -715,6 +717,10 @@ async fn route(
                 cookie,
                 forged,
                 source: source.ip(),
+                content_type: parts
+                    .headers
+                    .get(hyper::header::CONTENT_TYPE)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             },
             &body,
         )
@@ -982,6 +988,8 @@ struct ConsoleCall {
     /// Sent by a browser from another site.
     forged: Option<Refused>,
     source: std::net::IpAddr,
+    /// The `Content-Type` header, if any.
+    content_type: Option<String>,
 }
 
 /// Serves a console endpoint: login, session, logout, the timeline.
@@ -997,6 +1005,17 @@ async fn console_call(
     let open = shared.open.clone();
     match (c.method.clone(), c.path.as_str()) {
         (Method::POST, api::LOGIN) => {
+            // A body is JSON and says so, as the admin API's (a form posted from another
+            // page is not taken for one).
+            if !body.is_empty() && !admin::is_json(c.content_type.as_deref()) {
+                return Err((
+                    ErrorCode::UnsupportedMediaType,
+                    format!(
+                        "the request body must be sent as Content-Type: application/json, not {}",
+                        refusals::echo(c.content_type.as_deref().unwrap_or("(none)"))
+                    ),
+                ));
+            }
             // A malformed login is a failed one: counted.
             let login: api::LoginRequest =
                 body_of(body).map_err(|r| shared.auth_refused(c.source, r))?;
