@@ -487,6 +487,28 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
     (code, message)
 }
 
+/// A check the server makes of its own (nothing the caller asked for) failed with `e`;
+/// `closed`: the store's connection is gone since. The cause goes to the log; a database
+/// out of reach (its connection lost, or not reachable) is 503 `unavailable`, as for every
+/// request the database cannot serve, so that an agent tries its next server; anything
+/// else is 500.
+fn check_failed(what: &str, e: &certherd_ca::Error, closed: bool) -> Refused {
+    let unreachable = closed
+        || matches!(
+            e,
+            certherd_ca::Error::Store(certherd_store::Error::Unreachable { .. })
+        );
+    eprintln!("certherd server: {what} failed: {e}");
+    if unreachable {
+        (
+            ErrorCode::Unavailable,
+            "the server cannot reach its database; try again, or another server".to_owned(),
+        )
+    } else {
+        (ErrorCode::Internal, INTERNAL.to_owned())
+    }
+}
+
 /// Whether a refusal is the caller's doing (a 4xx), not the server's.
 fn client_error(code: ErrorCode) -> bool {
     code.status() < 500
@@ -623,11 +645,13 @@ async fn route(
         let admin_call = proto::admin::is_admin_path(&path);
         if let Err((code, message)) = blocking(&open, move || {
             let node = cached()?;
-            match node
-                .revocations()
-                .revocation_of(&cert)
-                .map_err(|e| refusal(&e))?
-            {
+            match node.revocations().revocation_of(&cert).map_err(|e| {
+                check_failed(
+                    "the client certificate's revocation check",
+                    &e,
+                    node.store().is_closed(),
+                )
+            })? {
                 None => Ok(()),
                 Some(_)
                     if admin_call
@@ -1909,6 +1933,19 @@ mod tests {
             let _ = der_of(&text, "csr");
             let _ = der_of(&text, "pool_certificate");
         }
+    }
+
+    /// The revocation check of a client certificate failing because the database is gone
+    /// is 503 (an agent fails over), not 500; another failure stays 500.
+    #[test]
+    fn a_check_that_lost_the_database_is_unavailable_not_internal() {
+        let e = certherd_ca::Error::Store(certherd_store::Error::Corrupt("no row".into()));
+        let (code, message) = check_failed("the revocation check", &e, true);
+        assert_eq!((code, code.status()), (ErrorCode::Unavailable, 503));
+        assert!(!message.contains("no row"), "{message}");
+        let (code, message) = check_failed("the revocation check", &e, false);
+        assert_eq!((code, code.status()), (ErrorCode::Internal, 500));
+        assert_eq!(message, INTERNAL);
     }
 
     /// A misspelled field is refused with the code, not taken as its default.
