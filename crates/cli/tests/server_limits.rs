@@ -924,3 +924,28 @@ fn refusals_of_every_kind_store_and_log_a_bounded_amount_whoever_floods() {
     assert_eq!(admin_counted, 3 * per_kind, "{new:#?}");
     assert_eq!(join_counted, 2 * per_kind, "{new:#?}");
 }
+
+/// A kept-alive connection whose next request's headers stop half-way gets the headers'
+/// time (`header_timeout`, 10 s by default) from its first byte, not the rest of the
+/// 30 s idle wait: the server closes it well before 30 s.
+#[test]
+fn a_kept_alive_connections_next_request_gets_the_header_bound_not_the_idle_one() {
+    let env = Env::new();
+    env.init();
+    let server = start(&env, "[server]\n", None);
+    let mut s = BufReader::new(tls(&server.addr, Duration::from_secs(10), None).unwrap());
+    s.get_mut()
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(response(&mut s).0, 200);
+    // The next request starts, then stalls.
+    s.get_mut()
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    s.get_mut().flush().unwrap();
+    let t = Instant::now();
+    // Generous: 10 s plus the reaper's tick and a loaded machine, under the 30 s it was.
+    let closed = closed_by(s.get_mut(), t + Duration::from_secs(25));
+    eprintln!("closed: {closed} after {:?}", t.elapsed());
+    assert!(closed, "a stalled second request held the connection 25 s");
+}
