@@ -46,6 +46,10 @@ pub enum Error {
         "invalid hostname '{0}': expected a fully qualified DNS name such as node1.example.com"
     )]
     InvalidHostname(String),
+    /// A host name given as an IP address literal: a host's name is its DNS name (the
+    /// common name of its certificate); its addresses are given apart.
+    #[error("'{0}' is an IP address, not a host name: give the host's DNS name, and its addresses as IP addresses (--ip, \"ips\")")]
+    HostnameIsAddress(String),
     /// A host name longer than a common name may be (RFC 5280's ub-common-name, 64
     /// characters): it is the common name of the host's certificate.
     #[error("hostname '{name}' is {length} characters: it is the common name of the host's certificate, and RFC 5280 allows a common name of at most 64 characters (ub-common-name); give a name of at most 64")]

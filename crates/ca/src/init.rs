@@ -67,6 +67,10 @@ impl InitOptions {
 /// most 64: a longer name is refused, naming that limit, rather than signed into a
 /// certificate RFC 5280 does not allow or silently given another common name.
 pub(crate) fn host_name(h: &str) -> Result<String, Error> {
+    // An address literal has a DNS name's letters (`127.0.0.9`): told apart, and named.
+    if h.parse::<std::net::IpAddr>().is_ok() {
+        return Err(Error::HostnameIsAddress(h.to_owned()));
+    }
     if !valid_hostname(h) {
         return Err(Error::InvalidHostname(h.to_owned()));
     }
@@ -391,6 +395,12 @@ mod tests {
         assert!(!valid_hostname("a..b"));
         assert_eq!(host_name("H1.Example.COM").unwrap(), "h1.example.com");
         assert!(host_name("H1").is_err());
+        for ip in ["127.0.0.9", "10.1.2.3"] {
+            assert!(
+                matches!(host_name(ip), Err(Error::HostnameIsAddress(ref a)) if a == ip),
+                "{ip}"
+            );
+        }
     }
 
     /// A label of `n` characters and `.example.com`: a valid host name of `n + 12`.

@@ -673,3 +673,279 @@ fn one_address_flooding_connections_does_not_starve_another() {
         "{log}"
     );
 }
+
+/// One request over `conn` (opened from `from` when there is none, and again once when
+/// the server closed it): the answer's status and body, or `None` when none came.
+fn exchange(
+    conn: &mut Option<BufReader<certherd_tls::TlsStream>>,
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddrV4,
+    request: &[u8],
+) -> Option<(u16, String)> {
+    for _ in 0..2 {
+        if conn.is_none() {
+            *conn = tls_from(from, to, Duration::ZERO).ok().map(BufReader::new);
+        }
+        let s = conn.as_mut()?;
+        let answer = s
+            .get_mut()
+            .write_all(request)
+            .ok()
+            .and_then(|()| try_response(s).ok());
+        if answer.is_some() {
+            return answer;
+        }
+        *conn = None;
+    }
+    None
+}
+
+/// [`response`], an error instead of a panic when the connection ends first.
+fn try_response(r: &mut impl BufRead) -> std::io::Result<(u16, String)> {
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP answer");
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    let mut length = 0;
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h)?;
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().map_err(|_| bad())?;
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body)?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Every audit row: (action, subject, detail).
+fn audit_rows(env: &Env) -> Vec<(String, String, String)> {
+    env.json(&["audit", "--output", "json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let f = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+            (f("action"), f("subject"), f("detail"))
+        })
+        .collect()
+}
+
+/// Flooding sources, and the requests each sends of every kind of refusal.
+const FLOODERS: u8 = 8;
+const EACH_KIND: usize = 60;
+
+#[test]
+fn refusals_of_every_kind_store_and_log_a_bounded_amount_whoever_floods() {
+    let env = Env::new();
+    env.init();
+    let ops = env.json(&[
+        "admin",
+        "credential",
+        "ops",
+        "--role",
+        "admin",
+        "--output",
+        "json",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // One interval over the whole flood: the rows it writes are a source's per interval.
+    let mut server = start(&env, "[server]\nrefusal_interval = \"1h\"\n", None);
+    let to: std::net::SocketAddrV4 = server.addr.parse().unwrap();
+    let rows_before = audit_rows(&env).len();
+    let log_before = std::fs::metadata(&server.log).unwrap().len();
+    let rss_before = server.status("VmRSS");
+
+    let long_path = format!("/v1/hosts/{}", "h".repeat(60_000));
+    let long_field = "f".repeat(250_000);
+    let post = |path: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let kinds: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "no credential",
+            format!("DELETE {long_path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(),
+        ),
+        (
+            "bad bearer",
+            format!(
+                "GET {long_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer cha1_{}\r\n\r\n",
+                "cd".repeat(32)
+            )
+            .into_bytes(),
+        ),
+        (
+            "bad console login",
+            post(
+                "/console/login",
+                &format!(r#"{{"token":"cha1_{}"}}"#, "ef".repeat(32)),
+            ),
+        ),
+        (
+            "bad enrollment token",
+            post(
+                "/v1/enrollment",
+                &format!(r#"{{"token":"chj1_{}"}}"#, "0a".repeat(32)),
+            ),
+        ),
+        (
+            "malformed join",
+            post("/v1/join", &format!(r#"{{"{long_field}":1}}"#)),
+        ),
+    ];
+    let kinds = Arc::new(kinds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..FLOODERS)
+        .map(|i| {
+            let kinds = kinds.clone();
+            std::thread::spawn(move || {
+                let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + i);
+                let mut seen = std::collections::BTreeMap::<(&str, u16), usize>::new();
+                let mut longest = 0;
+                // The kinds in turn, each on a kept-alive connection of its own, so that
+                // every kind is refused before its source is over the rate.
+                let mut conns: Vec<_> = kinds.iter().map(|_| None).collect();
+                for _ in 0..EACH_KIND {
+                    for ((kind, request), conn) in kinds.iter().zip(conns.iter_mut()) {
+                        let (status, body) =
+                            exchange(conn, from, to, request).unwrap_or((0, String::new()));
+                        longest = longest.max(body.len());
+                        *seen.entry((*kind, status)).or_default() += 1;
+                    }
+                }
+                (seen, longest)
+            })
+        })
+        .collect();
+    let mut seen = std::collections::BTreeMap::<(&str, u16), usize>::new();
+    let mut longest_answer = 0;
+    for t in threads {
+        let (s, l) = t.join().unwrap();
+        for (k, n) in s {
+            *seen.entry(k).or_default() += n;
+        }
+        longest_answer = longest_answer.max(l);
+    }
+    let flood = started.elapsed();
+    let rss_after = server.status("VmRSS");
+
+    // Every kind was refused, then answered 429 once its source was over the rate.
+    for (kind, _) in kinds.iter() {
+        assert!(
+            seen.get(&(*kind, 429)).is_some_and(|n| *n > 0),
+            "{kind}: never 429: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|((k, status), _)| k == kind && (400..429).contains(status)),
+            "{kind}: never refused on its own: {seen:?}"
+        );
+    }
+    // No answer quotes what the caller sent beyond the bound.
+    assert!(longest_answer < 1024, "an answer of {longest_answer} bytes");
+
+    // A valid credential still works, from a flooding address too.
+    let mut conn = None;
+    let (status, body) = exchange(
+        &mut conn,
+        std::net::Ipv4Addr::new(127, 0, 0, 2),
+        to,
+        format!("GET /v1/hosts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ops}\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    drop(conn);
+
+    // A graceful stop writes the counts still pending.
+    assert!(server.terminate().success());
+    let rows = audit_rows(&env);
+    let new = &rows[rows_before..];
+    let audit_bytes: usize = new
+        .iter()
+        .map(|(a, s, d)| a.len() + s.len() + d.len())
+        .sum();
+    let log_bytes = std::fs::metadata(&server.log).unwrap().len() - log_before;
+    let requests = usize::from(FLOODERS) * kinds.len() * EACH_KIND;
+    eprintln!(
+        "{requests} refused requests from {FLOODERS} addresses in {flood:?} ({seen:?}): {} audit rows, {audit_bytes} audit bytes, {log_bytes} log bytes; VmRSS {rss_before} kB -> {rss_after} kB",
+        new.len()
+    );
+    // Per source and interval: at most 6 rows of refused joins and enrollments and 6 of
+    // refused admin and console calls (5 written at once, then one with the count), each
+    // of at most 1 KiB; plus the valid call's row. The log has a line per join row.
+    let bound_rows = usize::from(FLOODERS) * 12 + 1;
+    assert!(new.len() <= bound_rows, "{} rows: {new:#?}", new.len());
+    assert!(
+        new.iter().all(|(_, _, d)| d.len() <= 1024),
+        "a row over 1 KiB"
+    );
+    assert!(
+        audit_bytes <= bound_rows * 1100,
+        "{audit_bytes} audit bytes"
+    );
+    let bound_log = usize::from(FLOODERS) * 12 * 1100 + 4096;
+    assert!(
+        log_bytes <= bound_log as u64,
+        "{log_bytes} log bytes:\n{}",
+        std::fs::read_to_string(&server.log).unwrap()
+    );
+    // Every refusal is counted in the rows: the aggregated ones carry the count.
+    let admin_counted: u64 = new
+        .iter()
+        .filter(|(a, _, _)| a == "admin-api-refused")
+        .map(|(_, _, d)| count_of(d))
+        .sum::<u64>()
+        + new
+            .iter()
+            .filter(|(a, s, _)| a == "admin-api" && s != "ops")
+            .count() as u64;
+    let join_counted: u64 = new
+        .iter()
+        .filter(|(a, _, _)| a == "host-join-refused")
+        .map(|(_, _, d)| count_of(d))
+        .sum();
+    eprintln!("admin and console refusals counted {admin_counted}, join and enrollment refusals counted {join_counted}");
+    let per_kind = (usize::from(FLOODERS) * EACH_KIND) as u64;
+    assert_eq!(admin_counted, 3 * per_kind, "{new:#?}");
+    assert_eq!(join_counted, 2 * per_kind, "{new:#?}");
+}
+
+/// A kept-alive connection whose next request's headers stop half-way gets the headers'
+/// time (`header_timeout`, 10 s by default) from its first byte, not the rest of the
+/// 30 s idle wait: the server closes it well before 30 s.
+#[test]
+fn a_kept_alive_connections_next_request_gets_the_header_bound_not_the_idle_one() {
+    let env = Env::new();
+    env.init();
+    let server = start(&env, "[server]\n", None);
+    let mut s = BufReader::new(tls(&server.addr, Duration::from_secs(10), None).unwrap());
+    s.get_mut()
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(response(&mut s).0, 200);
+    // The next request starts, then stalls.
+    s.get_mut()
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    s.get_mut().flush().unwrap();
+    let t = Instant::now();
+    // Generous: 10 s plus the reaper's tick and a loaded machine, under the 30 s it was.
+    let closed = closed_by(s.get_mut(), t + Duration::from_secs(25));
+    eprintln!("closed: {closed} after {:?}", t.elapsed());
+    assert!(closed, "a stalled second request held the connection 25 s");
+}

@@ -5,7 +5,8 @@
 //! `Authorization: Bearer` token), then routed, then checked against the credential's role
 //! (`reader`: GET only), and only then is its body read (at most [`super::MAX_BODY`]
 //! bytes) and parsed. Every call, answered or refused, is written to the audit log
-//! (`admin-api`) with the credential's name. A refusal is `{code, message}`; the cause of
+//! (`admin-api`) with the credential's name; calls no credential authenticates only the
+//! first few per source and interval, the rest counted into one `admin-api-refused` row. A refusal is `{code, message}`; the cause of
 //! a 500 goes to the server's log, never to the caller.
 
 use std::net::IpAddr;
@@ -166,12 +167,44 @@ pub(crate) struct Call {
 }
 
 /// Whether a `Content-Type` says JSON: `application/json`, parameters (a charset) allowed.
-fn is_json(content_type: Option<&str>) -> bool {
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|t| {
         t.split(';')
             .next()
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
     })
+}
+
+/// The audit detail of a call: what was asked (method and path cut to
+/// [`crate::refusals::MAX_ECHO`] bytes each), the outcome, how and from where.
+fn detail(call: &Call, caller: &Caller, answer: &Result<(), Refused>) -> String {
+    let outcome = match answer {
+        Ok(()) => "200".to_owned(),
+        Err((code, _)) => format!("{} {}", code.status(), code.name()),
+    };
+    format!(
+        "{} {} -> {outcome}; via {} from {}",
+        crate::refusals::echo(&call.method),
+        crate::refusals::echo(&call.path),
+        caller.via,
+        call.source
+    )
+}
+
+/// Audits a call refused to a caller no credential authenticated: its own row for the
+/// first few of its source's interval, then counted into one aggregated
+/// `admin-api-refused` row (see [`Shared::denied`]), so that strangers cannot grow the
+/// audit log by a row per request.
+pub(crate) fn audit_denied(
+    shared: &Shared,
+    node: &mut Node<HomeStore>,
+    call: &Call,
+    caller: &Caller,
+    answer: &Result<(), Refused>,
+) {
+    if shared.denied(call.source, &detail(call, caller, answer)) {
+        audit(node, call, caller, answer);
+    }
 }
 
 /// Writes the call to the audit log (a failure to is logged: the answer stands).
@@ -181,14 +214,7 @@ pub(crate) fn audit(
     caller: &Caller,
     answer: &Result<(), Refused>,
 ) {
-    let outcome = match answer {
-        Ok(()) => "200".to_owned(),
-        Err((code, _)) => format!("{} {}", code.status(), code.name()),
-    };
-    let detail = format!(
-        "{} {} -> {outcome}; via {} from {}",
-        call.method, call.path, caller.via, call.source
-    );
+    let detail = detail(call, caller, answer);
     if let Err(e) = node.admin_mut().audit_admin_call(&caller.name, &detail) {
         eprintln!(
             "certherd server: NOT in the audit log: admin call by {}: {detail}: {e}",
@@ -209,10 +235,19 @@ struct Admitted {
 fn admit(shared: &Shared, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>>>> {
     let mut node = cached().map_err(|(code, m)| Box::new(refuse(code, m)))?;
     let authenticated = authenticate(&node, c.peer.as_deref(), c.bearer.as_deref());
+    // Nobody authenticated: the call is counted with its source's other refusals.
+    let denied = authenticated.is_err();
     let mut refused = |caller: &Caller, r: Refused| {
-        audit(&mut node, c, caller, &Err(r.clone()));
+        if denied {
+            audit_denied(shared, &mut node, c, caller, &Err(r.clone()));
+        } else {
+            audit(&mut node, c, caller, &Err(r.clone()));
+        }
         Box::new(refuse(r.0, r.1))
     };
+    // A session cookie no session answers to (ended by a logout, a restart, its
+    // credential withdrawn) is what a browser keeps sending: not a guess, so not counted
+    // towards the rate, though audited with the other refusals.
     if let Some(r) = c.refused.clone() {
         let caller = authenticated.unwrap_or_else(|(caller, _)| caller);
         let caller = Caller {
@@ -231,9 +266,10 @@ fn admit(shared: &Shared, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>
             ..caller
         },
         Ok(caller) => caller,
-        // A bearer token refused counts towards its source's rate of failures (a console
-        // session's credential withdrawn since the login does not).
-        Err((caller, r)) if c.bearer.is_some() && !c.session => {
+        // A call no credential authenticates (none presented, or a bearer token refused)
+        // counts towards its source's rate of failures (a console session's credential
+        // withdrawn since the login does not).
+        Err((caller, r)) if !c.session => {
             let r = shared.auth_refused(c.source, r);
             return Err(refused(&caller, r));
         }
@@ -246,8 +282,8 @@ fn admit(shared: &Shared, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>
                 ErrorCode::MethodNotAllowed,
                 format!(
                     "{} {} is not an endpoint; allowed: {}",
-                    c.method,
-                    c.path,
+                    crate::refusals::echo(&c.method),
+                    crate::refusals::echo(&c.path),
                     allowed.join(", ")
                 ),
             );
@@ -260,7 +296,11 @@ fn admit(shared: &Shared, c: &Call) -> Result<Admitted, Box<Response<Full<Bytes>
         Matched::NotFound => {
             let r = (
                 ErrorCode::NotFound,
-                format!("no such endpoint: {} {}", c.method, c.path),
+                format!(
+                    "no such endpoint: {} {}",
+                    crate::refusals::echo(&c.method),
+                    crate::refusals::echo(&c.path)
+                ),
             );
             return Err(refused(&caller, r));
         }
@@ -342,7 +382,7 @@ where
                 ErrorCode::UnsupportedMediaType,
                 format!(
                     "the request body must be sent as Content-Type: application/json, not {}",
-                    call.content_type.as_deref().unwrap_or("(none)")
+                    crate::refusals::echo(call.content_type.as_deref().unwrap_or("(none)"))
                 ),
             ))
         } else {
@@ -378,6 +418,8 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => ErrorCode::Internal,
         // A list past a cap is a request no certificate may carry out, whatever the store holds.
         E::TooManyAddresses { .. } | E::TooManyNames { .. } => ErrorCode::InvalidRequest,
+        // An address where a name goes is a malformed request, not a state to resolve.
+        E::HostnameIsAddress(_) => ErrorCode::InvalidRequest,
         _ => ErrorCode::Unprocessable,
     };
     if code == ErrorCode::Internal {

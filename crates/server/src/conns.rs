@@ -220,6 +220,17 @@ impl Table {
         }
     }
 
+    /// Connection `id` received bytes at `now`: idle, it starts a request, whose headers
+    /// then get their own time (not what was left of the wait for them).
+    pub fn stirred(&mut self, id: u64, now: Instant) {
+        if let Some(s) = self.slots.get_mut(&id) {
+            if s.phase == Phase::Idle {
+                s.phase = Phase::Headers;
+                s.since = now;
+            }
+        }
+    }
+
     /// Connection `id` is gone.
     pub fn remove(&mut self, id: u64) {
         if let Some(s) = self.slots.remove(&id) {
@@ -321,6 +332,13 @@ impl Conn {
     pub fn set(&self, phase: Phase) {
         if let Ok(mut g) = self.registry.inner.lock() {
             g.0.set(self.id, phase, Instant::now());
+        }
+    }
+
+    /// Records that bytes arrived (see [`Table::stirred`]).
+    pub fn stirred(&self) {
+        if let Ok(mut g) = self.registry.inner.lock() {
+            g.0.stirred(self.id, Instant::now());
         }
     }
 

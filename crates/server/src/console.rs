@@ -42,6 +42,9 @@ pub(crate) struct Session {
     pub csrf: String,
     /// When the session ends.
     pub expires_at: OffsetDateTime,
+    /// When the credential that opened it expires, if it does: a session that ends then
+    /// is refused as the credential is (`credential_expired`), not as a lapsed session.
+    pub credential_expires: Option<OffsetDateTime>,
 }
 
 /// Why a session's request is refused.
@@ -141,6 +144,7 @@ impl Sessions {
                 .map_or(now + time::Duration::hours(SESSION_HOURS), |c| {
                     c.min(now + time::Duration::hours(SESSION_HOURS))
                 }),
+            credential_expires,
         };
         self.held.insert(id.clone(), session.clone());
         Some((id, session))
@@ -159,8 +163,13 @@ impl Sessions {
             return Err(Refusal::NoSession);
         };
         if s.expires_at <= now {
+            let expired = s.credential_expires.is_some_and(|c| c <= now);
             self.held.remove(id);
-            return Err(Refusal::NoSession);
+            return Err(if expired {
+                Refusal::Withdrawn(ErrorCode::CredentialExpired)
+            } else {
+                Refusal::NoSession
+            });
         }
         if change && !csrf.is_some_and(|c| same(c, &s.csrf)) {
             return Err(Refusal::Csrf);
@@ -347,6 +356,15 @@ mod tests {
         assert!(s
             .check(&id, false, None, soon - time::Duration::seconds(1))
             .is_ok());
+        // Refused as the credential is (documented `credential_expired`), then forgotten.
+        assert_eq!(
+            s.check(&id, false, None, soon).err(),
+            Some(Refusal::Withdrawn(ErrorCode::CredentialExpired))
+        );
+        assert_eq!(
+            Refusal::Withdrawn(ErrorCode::CredentialExpired).answer().0,
+            ErrorCode::CredentialExpired
+        );
         assert_eq!(
             s.check(&id, false, None, soon).err(),
             Some(Refusal::NoSession)

@@ -147,6 +147,9 @@ struct Shared {
     audit: AuditSink,
     clock: Arc<dyn Clock>,
     refusals: std::sync::Mutex<refusals::Refusals>,
+    /// Admin API and console calls refused to a caller no credential authenticated,
+    /// counted per source like refused joins (the 429 is [`Shared::auth_failures`]'s).
+    denied: std::sync::Mutex<refusals::Refusals>,
     body_timeout: Duration,
     refusal_interval: Duration,
     /// The web console's sessions (this process's memory only).
@@ -170,9 +173,9 @@ impl Shared {
     /// A refused authentication from `source` that presented a credential (a bearer
     /// token, a console login): counted, and answered 429 `too_many_refusals` instead
     /// once the source is over its rate (see [`auth_limit`]; `Retry-After` is added by
-    /// [`handle`]). A failure of the server's own is not the caller's: not counted.
+    /// [`handle`]). A failure of the server's own (a 5xx) is not the caller's: not counted.
     fn auth_refused(&self, source: std::net::IpAddr, r: Refused) -> Refused {
-        if r.0 == ErrorCode::Internal {
+        if !client_error(r.0) {
             return r;
         }
         let now = self.clock.now();
@@ -191,33 +194,60 @@ impl Shared {
         }
     }
 
-    /// The audit record for a row of refusals.
-    fn record(&self, row: &refusals::Row) -> AuditRecord {
+    /// The audit record for a row of refusals of `kind`.
+    fn record(&self, kind: Kind, row: &refusals::Row) -> AuditRecord {
+        let (action, subject) = match kind {
+            Kind::Join => ("host-join-refused", "fleet"),
+            Kind::Denied => ("admin-api-refused", "-"),
+        };
         AuditRecord {
             at: self.clock.now(),
-            action: "host-join-refused".into(),
-            subject: "fleet".into(),
+            action: action.into(),
+            subject: subject.into(),
             detail: row.detail(),
         }
     }
 
-    /// Writes rows (logging each); rows that cannot be written go back to be retried.
-    fn write(&self, rows: Vec<refusals::Row>) {
+    /// The counts of refusals of `kind`.
+    fn counts(&self, kind: Kind) -> &std::sync::Mutex<refusals::Refusals> {
+        match kind {
+            Kind::Join => &self.refusals,
+            Kind::Denied => &self.denied,
+        }
+    }
+
+    /// Writes rows of `kind` (logging each); rows that cannot be written go back to be
+    /// retried.
+    fn write(&self, kind: Kind, rows: Vec<refusals::Row>) {
         if rows.is_empty() {
             return;
         }
         for r in &rows {
-            eprintln!("certherd server: join refused: {}", r.detail());
+            eprintln!("certherd server: {}: {}", kind.what(), r.detail());
         }
-        let records: Vec<AuditRecord> = rows.iter().map(|r| self.record(r)).collect();
+        let records: Vec<AuditRecord> = rows.iter().map(|r| self.record(kind, r)).collect();
         if let Err(e) = (self.audit)(&records) {
             eprintln!(
-                "certherd server: cannot write refused joins to the audit log (will retry): {e}"
+                "certherd server: cannot write {} rows of refusals to the audit log (will retry): {}",
+                rows.len(),
+                refusals::echo(&e)
             );
-            if let Ok(mut r) = self.refusals.lock() {
+            if let Ok(mut r) = self.counts(kind).lock() {
                 r.requeue(rows);
             }
         }
+    }
+
+    /// An admin API or console call from `peer` refused before any credential
+    /// authenticated it (`summary` says which and why): whether to write its own audit row
+    /// now (the first few of the source's interval); the others are counted and written
+    /// as one row when the interval closes.
+    fn denied(&self, peer: std::net::IpAddr, summary: &str) -> bool {
+        let now = self.clock.now();
+        self.denied
+            .lock()
+            .map(|mut r| r.refused(peer, now, summary).is_some())
+            .unwrap_or(true)
     }
 
     /// A join from `peer` was refused for `reason` by the server: written now, or counted.
@@ -229,7 +259,49 @@ impl Shared {
             .ok()
             .and_then(|mut r| r.refused(peer, now, reason));
         if let Some(row) = row {
-            self.write(vec![row]);
+            self.write(Kind::Join, vec![row]);
+        }
+    }
+
+    /// Before any work on a fleet request from `peer` that may be refused (a join, an
+    /// enrollment): 429 when the source is over its rate of refusals (already counted).
+    fn fleet_gate(&self, peer: std::net::IpAddr) -> Option<Response<Full<Bytes>>> {
+        let now = self.clock.now();
+        let gate = self
+            .refusals
+            .lock()
+            .map(|mut r| r.gate(peer, now))
+            .unwrap_or(refusals::Gate::Admit);
+        if gate == refusals::Gate::Admit {
+            return None;
+        }
+        let mut r = refuse(
+            ErrorCode::TooManyRefusals,
+            "too many refused joins from this address; try again later",
+        );
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(self.refusal_interval.as_secs()),
+        );
+        Some(r)
+    }
+}
+
+/// Which refusals a row counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Joins and enrollments (`host-join-refused`).
+    Join,
+    /// Admin API and console calls of unauthenticated callers (`admin-api-refused`).
+    Denied,
+}
+
+impl Kind {
+    /// How the server's log names a row of this kind.
+    fn what(self) -> &'static str {
+        match self {
+            Self::Join => "join refused",
+            Self::Denied => "admin call refused",
         }
     }
 }
@@ -400,9 +472,11 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         E::UnknownPeer(_) => ErrorCode::HostUnknown,
         E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
         E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
-        E::X509(_) | E::Invalid(_) | E::InvalidHostname(_) | E::HostnameTooLong { .. } => {
-            ErrorCode::InvalidRequest
-        }
+        E::X509(_)
+        | E::Invalid(_)
+        | E::InvalidHostname(_)
+        | E::HostnameIsAddress(_)
+        | E::HostnameTooLong { .. } => ErrorCode::InvalidRequest,
         _ => ErrorCode::Internal,
     };
     let message = if code == ErrorCode::Internal {
@@ -411,6 +485,28 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         e.to_string()
     };
     (code, message)
+}
+
+/// A check the server makes of its own (nothing the caller asked for) failed with `e`;
+/// `closed`: the store's connection is gone since. The cause goes to the log; a database
+/// out of reach (its connection lost, or not reachable) is 503 `unavailable`, as for every
+/// request the database cannot serve, so that an agent tries its next server; anything
+/// else is 500.
+fn check_failed(what: &str, e: &certherd_ca::Error, closed: bool) -> Refused {
+    let unreachable = closed
+        || matches!(
+            e,
+            certherd_ca::Error::Store(certherd_store::Error::Unreachable { .. })
+        );
+    eprintln!("certherd server: {what} failed: {e}");
+    if unreachable {
+        (
+            ErrorCode::Unavailable,
+            "the server cannot reach its database; try again, or another server".to_owned(),
+        )
+    } else {
+        (ErrorCode::Internal, INTERNAL.to_owned())
+    }
 }
 
 /// Whether a refusal is the caller's doing (a 4xx), not the server's.
@@ -431,10 +527,15 @@ fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
                 .into(),
         ));
     }
+    // serde quotes what it did not expect (an unknown field's name, a string of the wrong
+    // type): cut, since a stranger decides its length.
     proto::decode(body).map_err(|e| {
         (
             ErrorCode::InvalidRequest,
-            format!("the request body is not of this endpoint's shape: {e}"),
+            format!(
+                "the request body is not of this endpoint's shape: {}",
+                refusals::echo(&e.to_string())
+            ),
         )
     })
 }
@@ -544,11 +645,13 @@ async fn route(
         let admin_call = proto::admin::is_admin_path(&path);
         if let Err((code, message)) = blocking(&open, move || {
             let node = cached()?;
-            match node
-                .revocations()
-                .revocation_of(&cert)
-                .map_err(|e| refusal(&e))?
-            {
+            match node.revocations().revocation_of(&cert).map_err(|e| {
+                check_failed(
+                    "the client certificate's revocation check",
+                    &e,
+                    node.store().is_closed(),
+                )
+            })? {
                 None => Ok(()),
                 Some(_)
                     if admin_call
@@ -638,6 +741,10 @@ async fn route(
                 cookie,
                 forged,
                 source: source.ip(),
+                content_type: parts
+                    .headers
+                    .get(hyper::header::CONTENT_TYPE)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             },
             &body,
         )
@@ -722,16 +829,8 @@ async fn route(
             blocking(&open, move || {
                 let node = cached()?;
                 if node.fleet().metrics_require_token() {
-                    let presented = bearer.is_some();
-                    admin::authenticate(&node, peer.as_deref(), bearer.as_deref()).map_err(
-                        |(_, r)| {
-                            if presented {
-                                s.auth_refused(source.ip(), r)
-                            } else {
-                                r
-                            }
-                        },
-                    )?;
+                    admin::authenticate(&node, peer.as_deref(), bearer.as_deref())
+                        .map_err(|(_, r)| s.auth_refused(source.ip(), r))?;
                 }
                 let text = metrics(&node).map_err(|e| refusal(&e))?;
                 let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -744,11 +843,28 @@ async fn route(
             .await
         }
         (Method::POST, proto::ENROLLMENT) => {
+            // Refused enrollments count with refused joins: a token guessed here is one
+            // guessed for a join.
+            if let Some(r) = shared.fleet_gate(source.ip()) {
+                return r;
+            }
             let parsed = body_of::<proto::EnrollmentRequest>(&body);
+            let s = shared.clone();
+            let ip = source.ip();
             blocking(&open, move || {
-                let token = parsed?.token;
+                let token = parsed
+                    .inspect_err(|(_, m)| s.refused(ip, &format!("enrollment: {m}")))?
+                    .token;
                 let node = cached()?;
-                let host = node.fleet().enrollment(&token).map_err(|e| refusal(&e))?;
+                let host = node.fleet().enrollment(&token).map_err(|e| {
+                    let (code, message) = refusal(&e);
+                    if client_error(code) {
+                        s.refused(ip, &format!("enrollment: {message}"));
+                    } else {
+                        eprintln!("certherd server: enrollment failed: {e}");
+                    }
+                    (code, message)
+                })?;
                 let algo = node.fleet().host_key_algo().map_err(|e| refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
                     host: host.name,
@@ -768,6 +884,8 @@ async fn route(
                 )),
                 Some(peer) => {
                     let parsed = body_of::<proto::PollRequest>(&body);
+                    let s = shared.clone();
+                    let ip = source.ip();
                     blocking(&open, move || {
                         let v = parsed?;
                         let csr = match v.renew_csr.as_deref() {
@@ -779,7 +897,13 @@ async fn route(
                             .fleet_mut()
                             .host_poll(&peer, csr.as_deref(), v.verification, &v.trusted_roots)
                             .map_err(|e| {
-                                eprintln!("certherd server: poll refused: {e}");
+                                // Any self-signed certificate is presented as a host's:
+                                // a stranger's polls are counted, not logged one by one.
+                                if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                                    s.refused(ip, &format!("poll: {e}"));
+                                } else {
+                                    eprintln!("certherd server: poll refused: {e}");
+                                }
                                 {
                                     if csr.is_some() {
                                         RENEWAL_FAILURES
@@ -826,11 +950,17 @@ async fn route(
             )),
             Some(peer) => {
                 let parsed = body_of::<proto::PoolRequest>(&body);
+                let s = shared.clone();
+                let ip = source.ip();
                 blocking(&open, move || {
                     let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
                     let mut node = cached()?;
                     let host = node.fleet_mut().host_repin(&peer, &new).map_err(|e| {
-                        eprintln!("certherd server: pool refresh refused: {e}");
+                        if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                            s.refused(ip, &format!("pool refresh: {e}"));
+                        } else {
+                            eprintln!("certherd server: pool refresh refused: {e}");
+                        }
                         refusal(&e)
                     })?;
                     Ok(ok(&proto::PoolAnswer { host: host.name }))
@@ -840,7 +970,11 @@ async fn route(
         },
         _ => Err((
             ErrorCode::NotFound,
-            format!("no such endpoint: {} {path}", parts.method),
+            format!(
+                "no such endpoint: {} {}",
+                refusals::echo(parts.method.as_str()),
+                refusals::echo(&path)
+            ),
         )),
     };
     result.unwrap_or_else(|(code, message)| refuse(code, message))
@@ -878,6 +1012,8 @@ struct ConsoleCall {
     /// Sent by a browser from another site.
     forged: Option<Refused>,
     source: std::net::IpAddr,
+    /// The `Content-Type` header, if any.
+    content_type: Option<String>,
 }
 
 /// Serves a console endpoint: login, session, logout, the timeline.
@@ -893,7 +1029,20 @@ async fn console_call(
     let open = shared.open.clone();
     match (c.method.clone(), c.path.as_str()) {
         (Method::POST, api::LOGIN) => {
-            let login: api::LoginRequest = body_of(body)?;
+            // A body is JSON and says so, as the admin API's (a form posted from another
+            // page is not taken for one).
+            if !body.is_empty() && !admin::is_json(c.content_type.as_deref()) {
+                return Err((
+                    ErrorCode::UnsupportedMediaType,
+                    format!(
+                        "the request body must be sent as Content-Type: application/json, not {}",
+                        refusals::echo(c.content_type.as_deref().unwrap_or("(none)"))
+                    ),
+                ));
+            }
+            // A malformed login is a failed one: counted.
+            let login: api::LoginRequest =
+                body_of(body).map_err(|r| shared.auth_refused(c.source, r))?;
             let s = shared.clone();
             blocking(&open, move || {
                 let mut node = cached()?;
@@ -924,7 +1073,7 @@ async fn console_call(
                     },
                     Err((caller, r)) => {
                         let r = s.auth_refused(c.source, r);
-                        admin::audit(&mut node, &call, &caller, &Err(r.clone()));
+                        admin::audit_denied(&s, &mut node, &call, &caller, &Err(r.clone()));
                         return Err(r);
                     }
                 };
@@ -965,15 +1114,10 @@ async fn console_call(
                 let s = shared.clone();
                 blocking(&open, move || {
                     let node = cached()?;
-                    let presented = c.bearer.is_some();
+                    // No credential counts as a failure too: strangers are rate limited
+                    // whatever they send (a stale session cookie is answered above).
                     let caller = admin::authenticate(&node, c.peer.as_deref(), c.bearer.as_deref())
-                        .map_err(|(_, r)| {
-                            if presented {
-                                s.auth_refused(c.source, r)
-                            } else {
-                                r
-                            }
-                        })?;
+                        .map_err(|(_, r)| s.auth_refused(c.source, r))?;
                     Ok(ok(&console::info(caller.name(), caller.role(), None)))
                 })
                 .await
@@ -1007,17 +1151,17 @@ async fn console_call(
             Ok(r)
         }
         (Method::GET, api::TIMELINE) => {
-            let (bearer, presented) = match c.session {
+            let (bearer, counted) = match c.session {
                 Some(Ok(s)) => (Some(s.token), false),
                 Some(Err(r)) => return Err(r.answer()),
-                None => (c.bearer.clone(), c.bearer.is_some()),
+                None => (c.bearer.clone(), true),
             };
             let s = shared.clone();
             blocking(&open, move || {
                 let node = cached()?;
                 admin::authenticate(&node, c.peer.as_deref(), bearer.as_deref()).map_err(
                     |(_, r)| {
-                        if presented {
+                        if counted {
                             s.auth_refused(c.source, r)
                         } else {
                             r
@@ -1046,7 +1190,14 @@ async fn console_call(
             })
             .await
         }
-        (m, p) => Err((ErrorCode::NotFound, format!("no such endpoint: {m} {p}"))),
+        (m, p) => Err((
+            ErrorCode::NotFound,
+            format!(
+                "no such endpoint: {} {}",
+                refusals::echo(m.as_str()),
+                refusals::echo(p)
+            ),
+        )),
     }
 }
 
@@ -1079,7 +1230,11 @@ fn crl_response(file: &str) -> Result<Response<Full<Bytes>>, Refused> {
 fn crl_method_not_allowed(m: &Method, path: &str) -> Response<Full<Bytes>> {
     let mut r = refuse(
         ErrorCode::MethodNotAllowed,
-        format!("{m} {path} is not served; allowed: GET, HEAD"),
+        format!(
+            "{} {} is not served; allowed: GET, HEAD",
+            refusals::echo(m.as_str()),
+            refusals::echo(path)
+        ),
     );
     r.headers_mut().insert(
         hyper::header::ALLOW,
@@ -1121,9 +1276,10 @@ async fn serve_crl(listener: tokio::net::TcpListener, open: Arc<Pool>) {
                         (m, None) => refuse(
                             ErrorCode::NotFound,
                             format!(
-                                "only GET {}FILE.crl is served here, not {m} {}",
+                                "only GET {}FILE.crl is served here, not {} {}",
                                 proto::CRL_DIR,
-                                req.uri().path()
+                                refusals::echo(m.as_str()),
+                                refusals::echo(req.uri().path())
                             ),
                         ),
                     };
@@ -1150,21 +1306,7 @@ async fn join(
     peer: Option<Vec<u8>>,
     body: &Bytes,
 ) -> Result<Response<Full<Bytes>>, Refused> {
-    let now = shared.clock.now();
-    let gate = shared
-        .refusals
-        .lock()
-        .map(|mut r| r.gate(source, now))
-        .unwrap_or(refusals::Gate::Admit);
-    if gate == refusals::Gate::TooMany {
-        let mut r = refuse(
-            ErrorCode::TooManyRefusals,
-            "too many refused joins from this address; try again later",
-        );
-        r.headers_mut().insert(
-            hyper::header::RETRY_AFTER,
-            hyper::header::HeaderValue::from(shared.refusal_interval.as_secs()),
-        );
+    if let Some(r) = shared.fleet_gate(source) {
         return Ok(r);
     }
     let parsed = body_of::<proto::JoinRequest>(body);
@@ -1211,6 +1353,53 @@ async fn join(
         Ok(ok(&grant_body(&host, &grant, servers)))
     })
     .await
+}
+
+/// A connection's stream that tells its [`conns::Conn`] when bytes arrive: the first
+/// byte of a kept-alive connection's next request ends its idle wait, and the request's
+/// headers get `header_timeout` from there, not what was left of `idle_timeout`.
+struct Stirred<S> {
+    inner: S,
+    conn: Arc<conns::Conn>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stirred<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.conn.stirred();
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stirred<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Host certificate renewals served since the server started, and refusals of them.
@@ -1452,6 +1641,9 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             limits.refusal_interval,
             limits.refusals_per_interval,
         )),
+        // Its rate is never asked: failed authentications are answered 429 by
+        // `auth_failures`.
+        denied: std::sync::Mutex::new(refusals::Refusals::new(limits.refusal_interval, u32::MAX)),
         body_timeout: limits.body_timeout,
         refusal_interval: limits.refusal_interval,
         sessions: std::sync::Mutex::new(console::Sessions::default()),
@@ -1624,14 +1816,16 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             loop {
                 interval.tick().await;
                 let now = flusher.clock.now();
-                let rows = flusher
-                    .refusals
-                    .lock()
-                    .map(|mut r| r.due(now))
-                    .unwrap_or_default();
-                if !rows.is_empty() {
-                    let s = flusher.clone();
-                    let _ = tokio::task::spawn_blocking(move || s.write(rows)).await;
+                for kind in [Kind::Join, Kind::Denied] {
+                    let rows = flusher
+                        .counts(kind)
+                        .lock()
+                        .map(|mut r| r.due(now))
+                        .unwrap_or_default();
+                    if !rows.is_empty() {
+                        let s = flusher.clone();
+                        let _ = tokio::task::spawn_blocking(move || s.write(kind, rows)).await;
+                    }
                 }
             }
         });
@@ -1712,7 +1906,13 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(header_backstop)
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .serve_connection(
+                            hyper_util::rt::TokioIo::new(Stirred {
+                                inner: stream,
+                                conn: conn.clone(),
+                            }),
+                            service,
+                        )
                         .await;
                 };
                 // Dropping the connection's future closes it.
@@ -1727,22 +1927,25 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     // Requests still under way finish (up to a second), then every refusal still counted
     // goes to the audit log before the process ends.
     rt.shutdown_timeout(Duration::from_secs(1));
-    let rows = shared
-        .refusals
-        .lock()
-        .map(|mut r| r.drain())
-        .unwrap_or_default();
-    shared.write(rows);
-    let unwritten = shared
-        .refusals
-        .lock()
-        .map(|mut r| r.drain())
-        .unwrap_or_default();
-    for r in unwritten {
-        eprintln!(
-            "certherd server: NOT in the audit log: join refused: {}",
-            r.detail()
-        );
+    for kind in [Kind::Join, Kind::Denied] {
+        let rows = shared
+            .counts(kind)
+            .lock()
+            .map(|mut r| r.drain())
+            .unwrap_or_default();
+        shared.write(kind, rows);
+        let unwritten = shared
+            .counts(kind)
+            .lock()
+            .map(|mut r| r.drain())
+            .unwrap_or_default();
+        for r in unwritten {
+            eprintln!(
+                "certherd server: NOT in the audit log: {}: {}",
+                kind.what(),
+                r.detail()
+            );
+        }
     }
     // A clean stop hands the loop over at once instead of after the lease runs out.
     if let Some(l) = &leadership {
@@ -1784,6 +1987,19 @@ mod tests {
             let _ = der_of(&text, "csr");
             let _ = der_of(&text, "pool_certificate");
         }
+    }
+
+    /// The revocation check of a client certificate failing because the database is gone
+    /// is 503 (an agent fails over), not 500; another failure stays 500.
+    #[test]
+    fn a_check_that_lost_the_database_is_unavailable_not_internal() {
+        let e = certherd_ca::Error::Store(certherd_store::Error::Corrupt("no row".into()));
+        let (code, message) = check_failed("the revocation check", &e, true);
+        assert_eq!((code, code.status()), (ErrorCode::Unavailable, 503));
+        assert!(!message.contains("no row"), "{message}");
+        let (code, message) = check_failed("the revocation check", &e, false);
+        assert_eq!((code, code.status()), (ErrorCode::Internal, 500));
+        assert_eq!(message, INTERNAL);
     }
 
     /// A misspelled field is refused with the code, not taken as its default.

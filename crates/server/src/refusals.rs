@@ -18,6 +18,32 @@ pub const WRITTEN_AT_ONCE: u64 = 5;
 /// Sources tracked at once; refusals from further sources share one aggregated window.
 pub const MAX_SOURCES: usize = 4096;
 
+/// The most bytes of anything a caller sent (a path, a method, a field name, a header)
+/// that the server repeats in an audit row, a log line or an answer: a stranger's request
+/// must not decide how much the server stores or writes.
+pub const MAX_ECHO: usize = 200;
+
+/// The most bytes of one refusal's audit detail or log line, whatever it quotes.
+pub const MAX_DETAIL: usize = 1024;
+
+/// `text` cut to at most `max` bytes (on a character boundary), an ellipsis marking a cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    // The ellipsis (3 bytes) counts towards the bound.
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\u{2026}", &text[..end])
+}
+
+/// [`clip`] to [`MAX_ECHO`]: for one piece of what a caller sent.
+pub fn echo(text: &str) -> String {
+    clip(text, MAX_ECHO)
+}
+
 /// Where refusals come from: an IPv4 address, or an IPv6 /64 (one site's allocation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -93,7 +119,7 @@ impl Row {
         if !self.reason.is_empty() {
             s.push_str(&format!(": {}", self.reason));
         }
-        s
+        clip(&s, MAX_DETAIL)
     }
 }
 
@@ -208,7 +234,7 @@ impl Refusals {
         if limited {
             row.limited += 1;
         } else {
-            row.reason = reason.to_owned();
+            row.reason = echo(reason);
         }
     }
 
@@ -236,7 +262,7 @@ impl Refusals {
                 last: now,
                 count: 1,
                 limited: 0,
-                reason: reason.to_owned(),
+                reason: echo(reason),
             });
         }
         Self::count(w, source, now, false, reason);
@@ -403,6 +429,23 @@ mod tests {
         }
         assert!(r2.refused(ip("192.0.2.200"), at(61), "t").is_some());
         assert_eq!(r2.tracked(), 1);
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_to_a_fixed_size() {
+        assert_eq!(clip("short", 10), "short");
+        let cut = clip(&"é".repeat(100), 10);
+        assert!(cut.len() <= 10 && cut.ends_with('\u{2026}'), "{cut}");
+        let mut r = Refusals::new(Duration::from_secs(60), 1000);
+        let long = "x".repeat(250_000);
+        let row = r.refused(ip("192.0.2.1"), at(0), &long).unwrap();
+        assert!(row.reason.len() <= MAX_ECHO);
+        for _ in 0..10 {
+            let _ = r.refused(ip("192.0.2.1"), at(1), &long);
+        }
+        let rows = r.drain();
+        assert!(rows[0].detail().len() <= MAX_DETAIL, "{}", rows[0].detail());
+        assert!(rows[0].reason.len() <= MAX_ECHO);
     }
 
     #[test]
