@@ -936,7 +936,7 @@ fn diagnose(
                     "ok" => "OK: a verifying client accepts this certificate",
                     "network" => "network or credentials problem (no TLS session, even without verification)",
                     "service" => "service configuration problem (the service does not offer TLS)",
-                    "server" => "server configuration problem (it offers only TLS 1.0/1.1, which clients refuse; not a network or credentials problem)",
+                    "server" => "server configuration problem (it offers only TLS 1.0/1.1, which current clients refuse; the network and credentials are not at fault)",
                     "credentials" => "credentials problem (the server requires a client certificate; its own certificate, when shown, is judged below)",
                     _ => "certificate problem (a TLS session opens without verification; with verification it fails)",
                 }
