@@ -246,7 +246,7 @@ pub fn connect(
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
 ) -> Result<TlsStream, Error> {
-    open(endpoint, verifier, identity, true)
+    open(endpoint, verifier, identity, AwaitRefusal::OfCertificate)
 }
 
 /// As [`connect`], for a client that sends its request at once: a TLS 1.3 server's
@@ -257,16 +257,29 @@ pub fn connect_for_request(
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
 ) -> Result<TlsStream, Error> {
-    open(endpoint, verifier, identity, false)
+    open(endpoint, verifier, identity, AwaitRefusal::Never)
+}
+
+/// When to wait, after a TLS 1.3 handshake, for the server to refuse the client: it does
+/// so after the client's Finished, which ends the handshake on the client's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AwaitRefusal {
+    /// Never: the caller's first read reports a refusal.
+    Never,
+    /// When a client certificate was sent.
+    OfCertificate,
+    /// Also when none was sent but the server asked for one: a probe reads nothing, so a
+    /// refusal of the missing certificate would go unseen.
+    OfCertificateOrAbsence,
 }
 
 fn open(
     endpoint: &Endpoint,
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
-    probe_refusal: bool,
+    refusal: AwaitRefusal,
 ) -> Result<TlsStream, Error> {
-    handshake(endpoint, verifier, identity, probe_refusal).map_err(|f| f.error)
+    handshake(endpoint, verifier, identity, refusal).map_err(|f| f.error)
 }
 
 /// A failed handshake: why, and what had been negotiated by then (empty if nothing).
@@ -302,7 +315,7 @@ fn handshake(
     endpoint: &Endpoint,
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
-    probe_refusal: bool,
+    refusal: AwaitRefusal,
 ) -> Result<TlsStream, Box<Failed>> {
     let (host, _) = host_of(&endpoint.address)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -375,10 +388,12 @@ fn handshake(
     // TLS 1.3 servers check the client certificate (or its absence) after the client's
     // Finished: give them a moment to refuse it before reporting success. Only when there
     // is a certificate to refuse or the server asked for one, so other servers cost nothing.
-    if probe_refusal
-        && (identity.is_some() || auth(&none).asked)
-        && stream.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)
-    {
+    let wait = match refusal {
+        AwaitRefusal::Never => false,
+        AwaitRefusal::OfCertificate => identity.is_some(),
+        AwaitRefusal::OfCertificateOrAbsence => identity.is_some() || auth(&none).asked,
+    };
+    if wait && stream.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
         let _ = stream
             .sock
             .set_read_timeout(Some(Duration::from_millis(200)));
@@ -436,6 +451,57 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_told_apart_by_what_was_sent_and_asked() {
+        let alert = rustls::Error::AlertReceived;
+        let auth = |sent, asked| ClientAuth { sent, asked };
+        let c = |e, a| classify(e, a, "old.example:443");
+        assert!(matches!(
+            c(alert(AlertDescription::ProtocolVersion), auth(false, false)),
+            Error::ObsoleteProtocol { .. }
+        ));
+        assert!(matches!(
+            c(
+                rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13.into(),
+                auth(false, false)
+            ),
+            Error::ObsoleteProtocol { .. }
+        ));
+        // TLS 1.2: handshake_failure after our empty Certificate.
+        assert!(matches!(
+            c(alert(AlertDescription::HandshakeFailure), auth(false, true)),
+            Error::ClientCertificateRequired(_)
+        ));
+        // Not asked, nothing sent: a handshake failure says nothing about certificates.
+        assert!(matches!(
+            c(
+                alert(AlertDescription::HandshakeFailure),
+                auth(false, false)
+            ),
+            Error::Handshake(_)
+        ));
+        // TLS 1.3: certificate_required names itself.
+        assert!(matches!(
+            c(
+                alert(AlertDescription::CertificateRequired),
+                auth(false, false)
+            ),
+            Error::ClientCertificateRequired(_)
+        ));
+        // A certificate sent and refused is refused, not missing.
+        assert!(matches!(
+            c(alert(AlertDescription::HandshakeFailure), auth(true, true)),
+            Error::ClientRejected(_)
+        ));
+        assert!(matches!(
+            c(
+                alert(AlertDescription::CertificateRequired),
+                auth(true, true)
+            ),
+            Error::ClientRejected(_)
+        ));
+    }
+
+    #[test]
     fn a_closed_port_is_unreachable() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
@@ -471,7 +537,12 @@ pub struct Probe {
 /// an untrusted endpoint is still seen.
 pub fn probe(endpoint: &Endpoint) -> Result<Probe, Error> {
     let recorder = Arc::new(RecordingVerifier::default());
-    let mut s = match handshake(endpoint, recorder.clone(), None, true) {
+    let mut s = match handshake(
+        endpoint,
+        recorder.clone(),
+        None,
+        AwaitRefusal::OfCertificateOrAbsence,
+    ) {
         Ok(s) => s,
         Err(f) => {
             // A server that refuses us after proving its certificate (mutual TLS) still
