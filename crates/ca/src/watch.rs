@@ -30,7 +30,8 @@ pub struct FileFinding {
 /// What one endpoint scan produced.
 #[derive(Debug)]
 pub enum EndpointScan {
-    /// A TLS session opened and the server presented this chain.
+    /// The server presented this chain: a TLS session opened, or the handshake failed
+    /// after the chain was shown (`failure` says why).
     Presented {
         /// Leaf first.
         chain: Vec<Vec<u8>>,
@@ -40,6 +41,9 @@ pub enum EndpointScan {
         cipher_suite: String,
         /// The STARTTLS protocol spoken first, if any.
         starttls: Option<String>,
+        /// Why no session opened after the chain was shown (a server requiring a client
+        /// certificate), classified by the transport; `None` when the session opened.
+        failure: Option<Finding>,
     },
     /// No TLS session: the reason, classified by the transport.
     Failed(Finding),
@@ -559,6 +563,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
                     version,
                     cipher_suite,
                     starttls,
+                    failure,
                 } => {
                     if starttls.is_some() {
                         watch.starttls.clone_from(starttls);
@@ -584,6 +589,16 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
                         covers_name: inspection.covers_name.unwrap_or(false),
                     });
                     watch.findings = inspection.findings;
+                    if let Some(f) = failure {
+                        let mut f = f.clone();
+                        // As for a failed scan: only an endpoint that must verify is
+                        // critical when no session opens.
+                        if !watch.verify {
+                            f.severity = f.severity.min(certherd_inspect::Severity::Warning);
+                        }
+                        watch.findings.push(f);
+                        certherd_inspect::sort_findings(&mut watch.findings);
+                    }
                     let meta = self.node.meta_for(
                         r,
                         &info,

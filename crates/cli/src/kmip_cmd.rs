@@ -356,7 +356,10 @@ fn check_server(
         Err(e @ certherd_tls::Error::Proxy { .. }) => {
             return ServerCheck::Unreachable(e.to_string())
         }
-        Err(certherd_tls::Error::ClientRejected(d)) => return ServerCheck::ClientRejected(d),
+        Err(
+            certherd_tls::Error::ClientRejected(d)
+            | certherd_tls::Error::ClientCertificateRequired(d),
+        ) => return ServerCheck::ClientRejected(d),
         Err(e) => return ServerCheck::Failed(e.to_string()),
     };
     kmip_health(&mut stream)

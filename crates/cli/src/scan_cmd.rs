@@ -213,6 +213,22 @@ fn scan_of(job: &ProbeJob, probe: Result<Probe, certherd_tls::Error>) -> Endpoin
             version: p.version,
             cipher_suite: p.cipher_suite,
             starttls: job.starttls.map(|s| s.as_str().to_owned()),
+            failure: None,
+        },
+        // Refused after showing its chain (mutual TLS): the chain is judged all the same.
+        Err(
+            ref e @ certherd_tls::Error::AfterCertificate {
+                ref chain,
+                ref version,
+                ref cipher_suite,
+                ..
+            },
+        ) => EndpointScan::Presented {
+            chain: chain.iter().map(|c| c.to_vec()).collect(),
+            version: version.clone(),
+            cipher_suite: cipher_suite.clone(),
+            starttls: job.starttls.map(|s| s.as_str().to_owned()),
+            failure: Some(transport_finding(e)),
         },
         Err(e) => EndpointScan::Failed(transport_finding(&e)),
     }
@@ -805,6 +821,16 @@ fn trust(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The verdict a transport finding gives: whose configuration to look at.
+fn transport_verdict(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::StarttlsRefused => "service",
+        FindingKind::ObsoleteProtocol => "server",
+        FindingKind::ClientCertificateRequired => "credentials",
+        _ => "network",
+    }
+}
+
 /// Seed 004's rule, automated: the chain is fetched without verification and then judged
 /// as a verifying client would. No TLS session at all means network or credentials; a
 /// session whose certificate fails means a certificate problem, with every reason.
@@ -819,14 +845,25 @@ fn diagnose(
     let job = job_of(&w);
     let probe = probe_one(&job, t);
     let (verdict, findings) = match &probe {
+        // Refused after showing its chain: the chain judged as below, and why it refused.
+        Err(e @ certherd_tls::Error::AfterCertificate { chain, .. }) => {
+            let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
+            let mut i = node
+                .watches()
+                .judge()?
+                .inspect_endpoint(&w, &chain, TrustPolicy::Required);
+            let f = transport_finding(e);
+            let verdict = match transport_verdict(f.kind) {
+                "network" if i.worst() == Some(Severity::Critical) => "certificate",
+                v => v,
+            };
+            i.findings.push(f);
+            certherd_inspect::sort_findings(&mut i.findings);
+            (verdict, i.findings)
+        }
         Err(e) => {
             let f = transport_finding(e);
-            let verdict = if f.kind == FindingKind::StarttlsRefused {
-                "service"
-            } else {
-                "network"
-            };
-            (verdict, vec![f])
+            (transport_verdict(f.kind), vec![f])
         }
         Ok(p) if p.chain.is_empty() => (
             "certificate",
@@ -899,6 +936,8 @@ fn diagnose(
                     "ok" => "OK: a verifying client accepts this certificate",
                     "network" => "network or credentials problem (no TLS session, even without verification)",
                     "service" => "service configuration problem (the service does not offer TLS)",
+                    "server" => "server configuration problem (it offers only TLS 1.0/1.1, which current clients refuse; the network and credentials are not at fault)",
+                    "credentials" => "credentials problem (the server requires a client certificate; its own certificate, when shown, is judged below)",
                     _ => "certificate problem (a TLS session opens without verification; with verification it fails)",
                 }
             );
@@ -908,7 +947,7 @@ fn diagnose(
             }
             for f in &problems {
                 outln!(
-                    "  {:<9}{:<25}{}",
+                    "  {:<9}{:<24} {}",
                     f.severity.as_str(),
                     f.kind.as_str(),
                     f.message
@@ -919,7 +958,7 @@ fn diagnose(
             }
             for f in findings.iter().filter(|f| !f.is_problem()) {
                 outln!(
-                    "  {:<9}{:<25}{}",
+                    "  {:<9}{:<24} {}",
                     f.severity.as_str(),
                     f.kind.as_str(),
                     f.message

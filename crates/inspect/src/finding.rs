@@ -114,6 +114,9 @@ kinds! {
     NotTls = "not-tls",
     /// The server speaks the STARTTLS protocol but declined (or did not offer) TLS.
     StarttlsRefused = "starttls-refused",
+    /// The server offers only TLS versions older than 1.2 (RFC 8996 deprecates 1.0 and
+    /// 1.1): a server configuration problem that current clients refuse.
+    ObsoleteProtocol = "obsolete-protocol",
     /// The TLS handshake failed for another reason.
     TlsHandshake = "tls-handshake",
     /// The server requires a client certificate we did not send.

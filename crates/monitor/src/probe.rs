@@ -28,13 +28,18 @@ pub fn starttls_for(target: &str, asked: Option<StartTls>) -> Option<StartTls> {
     })
 }
 
-/// A transport failure as a finding: no TLS session, so nothing about the certificate is
-/// known yet. The verdict is the network's (or the server's), never the certificate's.
+/// A transport failure as a finding: no TLS session. The verdict is the network's (or the
+/// server's), never the certificate's: a chain shown before the failure
+/// ([`certherd_tls::Error::AfterCertificate`]) is the caller's to judge.
 pub fn transport_finding(e: &certherd_tls::Error) -> Finding {
     use certherd_tls::Error as E;
+    let e = e.cause();
     let kind = match e {
         E::Unreachable { .. } | E::Proxy { .. } | E::Address(_) => FindingKind::Unreachable,
-        E::ClientRejected(_) => FindingKind::ClientCertificateRequired,
+        E::ClientRejected(_) | E::ClientCertificateRequired(_) => {
+            FindingKind::ClientCertificateRequired
+        }
+        E::ObsoleteProtocol { .. } => FindingKind::ObsoleteProtocol,
         E::StartTlsRefused { .. } => FindingKind::StarttlsRefused,
         E::StartTlsUnexpected { .. } | E::NotTls { .. } => FindingKind::NotTls,
         _ => FindingKind::TlsHandshake,
@@ -48,7 +53,10 @@ pub fn transport_finding(e: &certherd_tls::Error) -> Finding {
         }
         FindingKind::StarttlsRefused => "turn TLS on in the service's configuration",
         FindingKind::ClientCertificateRequired => {
-            "the server wants a client certificate before it shows its own chain"
+            "the server admits only clients with a certificate it trusts (mutual TLS): a client needs one issued by a CA the server trusts"
+        }
+        FindingKind::ObsoleteProtocol => {
+            "enable TLS 1.2 and TLS 1.3 in the server's configuration; clients refuse TLS 1.0 and 1.1"
         }
         _ => "compare with `openssl s_client -connect HOST:PORT`",
     };

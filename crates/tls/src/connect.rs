@@ -3,12 +3,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::client::danger::ServerCertVerifier;
-use rustls::{AlertDescription, ClientConfig, ClientConnection, StreamOwned};
+use rustls::client::ResolvesClientCert;
+use rustls::sign::CertifiedKey;
+use rustls::{AlertDescription, ClientConfig, ClientConnection, SignatureScheme, StreamOwned};
 
 use crate::{Error, RecordingVerifier};
 
@@ -139,7 +142,35 @@ fn certificate_problem(c: &rustls::CertificateError) -> String {
     }
 }
 
-fn classify(e: rustls::Error, sent_client_cert: bool, address: &str) -> Error {
+/// What the client did about client authentication, for telling why a server refused.
+#[derive(Clone, Copy, Debug)]
+struct ClientAuth {
+    /// A client certificate was configured (and sent when asked for).
+    sent: bool,
+    /// The server sent a CertificateRequest.
+    asked: bool,
+}
+
+/// The resolver of a client without a certificate: it sends none, and records whether the
+/// server asked for one, so a server requiring mutual TLS is told from other refusals.
+#[derive(Debug, Default)]
+struct NoClientCertificate {
+    asked: AtomicBool,
+}
+
+impl ResolvesClientCert for NoClientCertificate {
+    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        // rustls calls this exactly when a CertificateRequest arrives.
+        self.asked.store(true, Ordering::SeqCst);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}
+
+fn classify(e: rustls::Error, auth: ClientAuth, address: &str) -> Error {
     use rustls::Error as E;
     match e {
         E::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
@@ -154,6 +185,40 @@ fn classify(e: rustls::Error, sent_client_cert: bool, address: &str) -> Error {
                 .collect(),
         },
         E::InvalidCertificate(c) => Error::ServerNotTrusted(certificate_problem(&c)),
+        // We offer TLS 1.2 and 1.3 only: a server that refuses both, or answers with an
+        // older version, speaks nothing newer than TLS 1.1.
+        E::AlertReceived(AlertDescription::ProtocolVersion) => Error::ObsoleteProtocol {
+            address: address.to_owned(),
+            detail: "it refused our TLS 1.2/1.3 hello with a protocol_version alert".into(),
+        },
+        E::PeerIncompatible(rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13) => {
+            Error::ObsoleteProtocol {
+                address: address.to_owned(),
+                detail: "it answered our TLS 1.2/1.3 hello with an older version".into(),
+            }
+        }
+        // TLS 1.2 servers (OpenSSL) answer a missing certificate with handshake_failure,
+        // TLS 1.3 ones with certificate_required; others with a certificate alert.
+        E::AlertReceived(a)
+            if !auth.sent
+                && (auth.asked || a == AlertDescription::CertificateRequired)
+                && matches!(
+                    a,
+                    AlertDescription::HandshakeFailure
+                        | AlertDescription::CertificateRequired
+                        | AlertDescription::BadCertificate
+                        | AlertDescription::UnknownCA
+                        | AlertDescription::CertificateUnknown
+                        | AlertDescription::UnsupportedCertificate
+                        | AlertDescription::AccessDenied
+                ) =>
+        {
+            Error::ClientCertificateRequired(if auth.asked {
+                format!("it asked for one, then sent alert {a:?}")
+            } else {
+                format!("alert {a:?}")
+            })
+        }
         E::AlertReceived(a)
             if matches!(
                 a,
@@ -166,7 +231,7 @@ fn classify(e: rustls::Error, sent_client_cert: bool, address: &str) -> Error {
                     | AlertDescription::UnsupportedCertificate
                     | AlertDescription::AccessDenied
                     | AlertDescription::DecryptError
-            ) || (a == AlertDescription::HandshakeFailure && sent_client_cert) =>
+            ) || (a == AlertDescription::HandshakeFailure && auth.sent) =>
         {
             Error::ClientRejected(format!("alert {a:?}"))
         }
@@ -181,7 +246,7 @@ pub fn connect(
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
 ) -> Result<TlsStream, Error> {
-    open(endpoint, verifier, identity, true)
+    open(endpoint, verifier, identity, AwaitRefusal::OfCertificate)
 }
 
 /// As [`connect`], for a client that sends its request at once: a TLS 1.3 server's
@@ -192,15 +257,66 @@ pub fn connect_for_request(
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
 ) -> Result<TlsStream, Error> {
-    open(endpoint, verifier, identity, false)
+    open(endpoint, verifier, identity, AwaitRefusal::Never)
+}
+
+/// When to wait, after a TLS 1.3 handshake, for the server to refuse the client: it does
+/// so after the client's Finished, which ends the handshake on the client's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AwaitRefusal {
+    /// Never: the caller's first read reports a refusal.
+    Never,
+    /// When a client certificate was sent.
+    OfCertificate,
+    /// Also when none was sent but the server asked for one: a probe reads nothing, so a
+    /// refusal of the missing certificate would go unseen.
+    OfCertificateOrAbsence,
 }
 
 fn open(
     endpoint: &Endpoint,
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
-    probe_refusal: bool,
+    refusal: AwaitRefusal,
 ) -> Result<TlsStream, Error> {
+    handshake(endpoint, verifier, identity, refusal).map_err(|f| f.error)
+}
+
+/// A failed handshake: why, and what had been negotiated by then (empty if nothing).
+struct Failed {
+    error: Error,
+    version: String,
+    cipher_suite: String,
+}
+
+impl From<Error> for Box<Failed> {
+    fn from(error: Error) -> Self {
+        Box::new(Failed {
+            error,
+            version: String::new(),
+            cipher_suite: String::new(),
+        })
+    }
+}
+
+/// The protocol version and cipher suite a connection negotiated, as Debug names.
+fn negotiated(conn: &ClientConnection) -> (String, String) {
+    (
+        conn.protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+        conn.negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
+    )
+}
+
+fn handshake(
+    endpoint: &Endpoint,
+    verifier: Arc<dyn ServerCertVerifier>,
+    identity: Option<&Identity>,
+    refusal: AwaitRefusal,
+) -> Result<TlsStream, Box<Failed>> {
     let (host, _) = host_of(&endpoint.address)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
@@ -208,11 +324,16 @@ fn open(
         .map_err(|e| Error::Handshake(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
+    let none = Arc::new(NoClientCertificate::default());
+    let auth = |none: &NoClientCertificate| ClientAuth {
+        sent: identity.is_some(),
+        asked: none.asked.load(Ordering::SeqCst),
+    };
     let config = match identity {
         Some(id) => builder
             .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
             .map_err(|e| Error::Identity(e.to_string()))?,
-        None => builder.with_no_client_auth(),
+        None => builder.with_client_cert_resolver(none.clone()),
     };
     let sni = endpoint.server_name.clone().unwrap_or(host);
     let name = ServerName::try_from(sni).map_err(|_| Error::Address(endpoint.address.clone()))?;
@@ -226,47 +347,61 @@ fn open(
         crate::starttls::upgrade(protocol, &sock, endpoint.timeout)?;
     }
     let mut stream = StreamOwned::new(conn, sock);
+    let failed = |error: Error, conn: &ClientConnection| {
+        let (version, cipher_suite) = negotiated(conn);
+        Box::new(Failed {
+            error,
+            version,
+            cipher_suite,
+        })
+    };
     while stream.conn.is_handshaking() {
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
             let kind = e.kind();
-            return Err(
-                match e
-                    .into_inner()
-                    .and_then(|i| i.downcast::<rustls::Error>().ok())
+            let error = match e
+                .into_inner()
+                .and_then(|i| i.downcast::<rustls::Error>().ok())
+            {
+                Some(tls) => not_tls(&tls, &endpoint.address)
+                    .unwrap_or_else(|| classify(*tls, auth(&none), &endpoint.address)),
+                None if matches!(
+                    kind,
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
                 {
-                    Some(tls) => not_tls(&tls, &endpoint.address)
-                        .unwrap_or_else(|| classify(*tls, identity.is_some(), &endpoint.address)),
-                    None if matches!(
-                        kind,
-                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                    ) =>
-                    {
-                        Error::NotTls {
-                            address: endpoint.address.clone(),
-                            detail: format!(
-                                "no TLS answer within {}s",
-                                endpoint.timeout.as_secs_f32()
-                            ),
-                        }
+                    Error::NotTls {
+                        address: endpoint.address.clone(),
+                        detail: format!("no TLS answer within {}s", endpoint.timeout.as_secs_f32()),
                     }
-                    None => Error::Handshake("the connection closed during the handshake".into()),
-                },
-            );
+                }
+                // A server may also refuse a missing certificate by hanging up.
+                None if auth(&none).asked && identity.is_none() => {
+                    Error::ClientCertificateRequired(
+                        "it asked for one, then closed the connection".into(),
+                    )
+                }
+                None => Error::Handshake("the connection closed during the handshake".into()),
+            };
+            return Err(failed(error, &stream.conn));
         }
     }
-    // TLS 1.3 servers check the client certificate after the client's Finished: give
-    // them a moment to refuse it before reporting success.
-    if probe_refusal
-        && identity.is_some()
-        && stream.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)
-    {
+    // TLS 1.3 servers check the client certificate (or its absence) after the client's
+    // Finished: give them a moment to refuse it before reporting success. Only when there
+    // is a certificate to refuse or the server asked for one, so other servers cost nothing.
+    let wait = match refusal {
+        AwaitRefusal::Never => false,
+        AwaitRefusal::OfCertificate => identity.is_some(),
+        AwaitRefusal::OfCertificateOrAbsence => identity.is_some() || auth(&none).asked,
+    };
+    if wait && stream.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
         let _ = stream
             .sock
             .set_read_timeout(Some(Duration::from_millis(200)));
         let mut probe = [0u8; 0];
         if let Err(e) = stream.read(&mut probe) {
             if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Err(classify(tls.clone(), true, &endpoint.address));
+                let error = classify(tls.clone(), auth(&none), &endpoint.address);
+                return Err(failed(error, &stream.conn));
             }
         }
         let _ = stream.sock.set_read_timeout(Some(endpoint.timeout));
@@ -316,6 +451,57 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_told_apart_by_what_was_sent_and_asked() {
+        let alert = rustls::Error::AlertReceived;
+        let auth = |sent, asked| ClientAuth { sent, asked };
+        let c = |e, a| classify(e, a, "old.example:443");
+        assert!(matches!(
+            c(alert(AlertDescription::ProtocolVersion), auth(false, false)),
+            Error::ObsoleteProtocol { .. }
+        ));
+        assert!(matches!(
+            c(
+                rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13.into(),
+                auth(false, false)
+            ),
+            Error::ObsoleteProtocol { .. }
+        ));
+        // TLS 1.2: handshake_failure after our empty Certificate.
+        assert!(matches!(
+            c(alert(AlertDescription::HandshakeFailure), auth(false, true)),
+            Error::ClientCertificateRequired(_)
+        ));
+        // Not asked, nothing sent: a handshake failure says nothing about certificates.
+        assert!(matches!(
+            c(
+                alert(AlertDescription::HandshakeFailure),
+                auth(false, false)
+            ),
+            Error::Handshake(_)
+        ));
+        // TLS 1.3: certificate_required names itself.
+        assert!(matches!(
+            c(
+                alert(AlertDescription::CertificateRequired),
+                auth(false, false)
+            ),
+            Error::ClientCertificateRequired(_)
+        ));
+        // A certificate sent and refused is refused, not missing.
+        assert!(matches!(
+            c(alert(AlertDescription::HandshakeFailure), auth(true, true)),
+            Error::ClientRejected(_)
+        ));
+        assert!(matches!(
+            c(
+                alert(AlertDescription::CertificateRequired),
+                auth(true, true)
+            ),
+            Error::ClientRejected(_)
+        ));
+    }
+
+    #[test]
     fn a_closed_port_is_unreachable() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
@@ -351,17 +537,29 @@ pub struct Probe {
 /// an untrusted endpoint is still seen.
 pub fn probe(endpoint: &Endpoint) -> Result<Probe, Error> {
     let recorder = Arc::new(RecordingVerifier::default());
-    let mut s = connect(endpoint, recorder.clone(), None)?;
-    let version = s
-        .conn
-        .protocol_version()
-        .map(|v| format!("{v:?}"))
-        .unwrap_or_default();
-    let cipher_suite = s
-        .conn
-        .negotiated_cipher_suite()
-        .map(|c| format!("{:?}", c.suite()))
-        .unwrap_or_default();
+    let mut s = match handshake(
+        endpoint,
+        recorder.clone(),
+        None,
+        AwaitRefusal::OfCertificateOrAbsence,
+    ) {
+        Ok(s) => s,
+        Err(f) => {
+            // A server that refuses us after proving its certificate (mutual TLS) still
+            // showed it: the chain goes with the reason, to be judged all the same.
+            let chain = recorder.proven_chain();
+            if chain.is_empty() {
+                return Err(f.error);
+            }
+            return Err(Error::AfterCertificate {
+                chain,
+                version: f.version,
+                cipher_suite: f.cipher_suite,
+                cause: Box::new(f.error),
+            });
+        }
+    };
+    let (version, cipher_suite) = negotiated(&s.conn);
     s.conn.send_close_notify();
     let _ = s.flush();
     Ok(Probe {

@@ -2,6 +2,8 @@
 
 use std::io;
 
+use pki_types::CertificateDer;
+
 use crate::StartTls;
 
 /// Why a TLS connection failed, in the terms of seed 004's troubleshooting rule.
@@ -45,6 +47,32 @@ pub enum Error {
     /// The server refused our client certificate (or the lack of one).
     #[error("the server refused our client certificate ({0})")]
     ClientRejected(String),
+    /// The server asked for a client certificate, none was sent, and it ended the
+    /// handshake: it admits only clients with a certificate (mutual TLS).
+    #[error("the server requires a client certificate and none was sent ({0})")]
+    ClientCertificateRequired(String),
+    /// The server speaks only TLS versions older than 1.2, which RFC 8996 deprecates and
+    /// certherd (as every current client) does not offer: a server configuration problem.
+    #[error("{address} offers only TLS versions older than 1.2 (RFC 8996 deprecates TLS 1.0 and 1.1): {detail}")]
+    ObsoleteProtocol {
+        /// The address tried.
+        address: String,
+        /// How the server showed it.
+        detail: String,
+    },
+    /// The handshake failed after the server presented its certificate: the chain is kept
+    /// so it can still be judged, beside the reason the session did not open.
+    #[error("{cause}")]
+    AfterCertificate {
+        /// The chain the server presented, leaf first (its handshake signature verified).
+        chain: Vec<CertificateDer<'static>>,
+        /// The protocol version negotiated, e.g. `TLSv1_2`.
+        version: String,
+        /// The cipher suite negotiated.
+        cipher_suite: String,
+        /// Why the handshake failed, classified as without a chain.
+        cause: Box<Error>,
+    },
     /// The TLS handshake failed for another reason (no common version or cipher suite...).
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
@@ -83,6 +111,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Why the connection failed: the cause of [`Error::AfterCertificate`], else itself.
+    pub fn cause(&self) -> &Error {
+        match self {
+            Self::AfterCertificate { cause, .. } => cause,
+            other => other,
+        }
+    }
+
     /// Classifies an I/O error from reading or writing an established stream: a TLS alert
     /// refusing our certificate becomes [`Error::ClientRejected`].
     pub fn from_io(e: io::Error) -> Self {

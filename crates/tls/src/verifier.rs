@@ -1,6 +1,7 @@
 //! Server certificate verifiers: one that records what is presented (to show it before it
 //! is trusted), and one that accepts only pinned certificates.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pki_types::{CertificateDer, ServerName, UnixTime};
@@ -18,12 +19,34 @@ fn algorithms() -> WebPkiSupportedAlgorithms {
 #[derive(Debug, Default)]
 pub struct RecordingVerifier {
     seen: Mutex<Vec<CertificateDer<'static>>>,
+    /// Whether the peer's handshake signature verified with the recorded leaf's key.
+    signed: AtomicBool,
 }
 
 impl RecordingVerifier {
     /// The chain presented by the last handshake, leaf first.
     pub fn chain(&self) -> Vec<CertificateDer<'static>> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The chain presented, only once the peer proved it holds the leaf's key (its
+    /// handshake signature verified): what a handshake that failed afterwards still shows.
+    pub fn proven_chain(&self) -> Vec<CertificateDer<'static>> {
+        if self.signed.load(Ordering::SeqCst) {
+            self.chain()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn signature(
+        &self,
+        r: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if r.is_ok() {
+            self.signed.store(true, Ordering::SeqCst);
+        }
+        r
     }
 }
 
@@ -36,6 +59,7 @@ impl ServerCertVerifier for RecordingVerifier {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        self.signed.store(false, Ordering::SeqCst);
         if let Ok(mut seen) = self.seen.lock() {
             *seen = std::iter::once(end_entity)
                 .chain(intermediates)
@@ -51,7 +75,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &algorithms())
+        self.signature(verify_tls12_signature(message, cert, dss, &algorithms()))
     }
 
     fn verify_tls13_signature(
@@ -60,7 +84,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &algorithms())
+        self.signature(verify_tls13_signature(message, cert, dss, &algorithms()))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
