@@ -805,13 +805,46 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
     }
     let deadline = std::time::Instant::now() + wait;
     let mut done: Vec<bool> = vec![false; ordered.len()];
+    // The orders are saved: a database out of reach while waiting (a PostgreSQL restart or
+    // failover) is waited through, said once, until --wait runs out.
+    let mut said_unreachable = false;
     while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
         std::thread::sleep(Duration::from_millis(300));
-        let node = open_node(home)?;
+        let node = match home.open() {
+            Ok(store) => crate::node_over(home, store)?,
+            Err(e @ certherd_store::Error::Unreachable { .. }) => {
+                if !said_unreachable {
+                    errln!("the database is out of reach ({e}); the orders are saved, waiting for it until --wait runs out");
+                    said_unreachable = true;
+                }
+                continue;
+            }
+            Err(e) => return Err(certherd_ca::Error::from(e).into()),
+        };
         for (i, h) in ordered.iter().enumerate() {
-            if !done[i] && !node.fleet().renewal_pending(h)? {
-                done[i] = true;
-                bar.inc(1);
+            if done[i] {
+                continue;
+            }
+            match node.fleet().renewal_pending(h) {
+                Ok(false) => {
+                    done[i] = true;
+                    bar.inc(1);
+                }
+                Ok(true) => {}
+                Err(e)
+                    if node.store().is_closed()
+                        || matches!(
+                            e,
+                            certherd_ca::Error::Store(certherd_store::Error::Unreachable { .. })
+                        ) =>
+                {
+                    if !said_unreachable {
+                        errln!("the database went out of reach ({e}); the orders are saved, waiting for it until --wait runs out");
+                        said_unreachable = true;
+                    }
+                    break;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
