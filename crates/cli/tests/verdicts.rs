@@ -307,6 +307,22 @@ fn pkcs12_files_are_read_as_openssl_reads_them() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
+    // openssl reads the certificate of each, as certherd must.
+    for (f, pass) in [
+        ("nopbe.p12", "pass:"),
+        ("empty.p12", "pass:"),
+        ("certs.p12", "pass:secret"),
+    ] {
+        let o = Command::new("openssl")
+            .args(["pkcs12", "-in", &out(f), "-nokeys", "-passin", pass])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("BEGIN CERTIFICATE"),
+            "openssl reads no certificate from {f}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
     let pw = env.write("pw", "secret\n");
     let (code, v) = scan_files(&env, &dir, &["--password-file", s(&pw)]);
     let watched = v["watched"].as_array().unwrap();
