@@ -85,6 +85,15 @@ fn crl_revoking(issuer: &Ca, serial: u64) -> String {
     .unwrap()
 }
 
+/// An initialized home that trusts a new root named `cn`, and that root.
+fn home_trusting(cn: &str) -> (Env, Ca) {
+    let env = Env::new();
+    env.init();
+    let root = ca(cn, None);
+    env.ok(&["trust", "add", s(&env.write("root.pem", &root.pem))]);
+    (env, root)
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -481,10 +490,7 @@ fn a_one_off_scan_with_other_settings_leaves_the_watched_endpoint_as_it_was() {
 
 #[test]
 fn check_at_judges_a_watched_certificate_at_the_instant_asked() {
-    let env = Env::new();
-    env.init();
-    let root = ca("Check Root", None);
-    env.ok(&["trust", "add", s(&env.write("root.pem", &root.pem))]);
+    let (env, root) = home_trusting("Check Root");
     let (cert, _) = leaf(&root, "soon.example.test", 20, true, 20);
     let dir = env.path("d");
     std::fs::create_dir(&dir).unwrap();
@@ -511,10 +517,7 @@ fn check_at_judges_a_watched_certificate_at_the_instant_asked() {
 
 #[test]
 fn the_report_counts_the_open_alarms_that_alarms_lists() {
-    let env = Env::new();
-    env.init();
-    let root = ca("Report Root", None);
-    env.ok(&["trust", "add", s(&env.write("root.pem", &root.pem))]);
+    let (env, root) = home_trusting("Report Root");
     // A certificate that expires in 3 days (an alarm), and a scanned file (a finding that
     // needs attention but raises no alarm of its own).
     let (cert, key) = leaf(&root, "lapsing.example.test", 3, true, 33);
@@ -555,10 +558,7 @@ fn the_report_counts_the_open_alarms_that_alarms_lists() {
 
 #[test]
 fn cert_import_of_a_pkcs12_without_a_password_file_opens_it_or_asks_for_one() {
-    let env = Env::new();
-    env.init();
-    let root = ca("Import Root", None);
-    env.ok(&["trust", "add", s(&env.write("root.pem", &root.pem))]);
+    let (env, root) = home_trusting("Import Root");
     let (cert, key) = leaf(&root, "svc.example.test", 90, true, 55);
     let cert_f = env.write("c.pem", &cert);
     let key_f = env.write("k.pem", &key);
