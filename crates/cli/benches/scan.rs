@@ -82,13 +82,14 @@ fn python() -> Option<PathBuf> {
 }
 
 /// Peak RSS (KiB) and wall time of one run of `args`, from a Python wrapper whose only
-/// child it is: `ru_maxrss` of RUSAGE_CHILDREN is then exactly that child's.
+/// child it is: `ru_maxrss` of RUSAGE_CHILDREN is then exactly that child's. A scan's
+/// exit 1 or 2 is its verdict (as `check`), not a failure.
 fn peak_rss(py: &Path, program: &Path, args: &[&str]) -> (u64, Duration) {
     const WRAPPER: &str = "import resource, subprocess, sys, time\n\
         t = time.perf_counter()\n\
         r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n\
         t = time.perf_counter() - t\n\
-        sys.exit(r.returncode) if r.returncode else print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, t)";
+        sys.exit(r.returncode) if r.returncode > 2 else print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, t)";
     let out = Command::new(py)
         .arg("-c")
         .arg(WRAPPER)
