@@ -222,13 +222,16 @@ impl Table {
 
     /// Connection `id` received bytes at `now`: idle, it starts a request, whose headers
     /// then get their own time (not what was left of the wait for them).
-    pub fn stirred(&mut self, id: u64, now: Instant) {
+    /// Returns whether the connection was idle, so these bytes begin a new request.
+    pub fn stirred(&mut self, id: u64, now: Instant) -> bool {
         if let Some(s) = self.slots.get_mut(&id) {
             if s.phase == Phase::Idle {
                 s.phase = Phase::Headers;
                 s.since = now;
+                return true;
             }
         }
+        false
     }
 
     /// Connection `id` is gone.
@@ -335,10 +338,12 @@ impl Conn {
         }
     }
 
-    /// Records that bytes arrived (see [`Table::stirred`]).
-    pub fn stirred(&self) {
-        if let Ok(mut g) = self.registry.inner.lock() {
-            g.0.stirred(self.id, Instant::now());
+    /// Records that bytes arrived (see [`Table::stirred`]); whether they begin a new
+    /// request on a kept-alive connection.
+    pub fn stirred(&self) -> bool {
+        match self.registry.inner.lock() {
+            Ok(mut g) => g.0.stirred(self.id, Instant::now()),
+            Err(_) => false,
         }
     }
 

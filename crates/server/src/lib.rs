@@ -1357,10 +1357,22 @@ async fn join(
 
 /// A connection's stream that tells its [`conns::Conn`] when bytes arrive: the first
 /// byte of a kept-alive connection's next request ends its idle wait, and the request's
-/// headers get `header_timeout` from there, not what was left of `idle_timeout`.
+/// headers get `header_timeout` from there, not what was left of `idle_timeout`. It also
+/// keeps request heads to CRLF line endings (see [`HeadLines`]).
 struct Stirred<S> {
     inner: S,
     conn: Arc<conns::Conn>,
+    head: HeadLines,
+}
+
+impl<S> Stirred<S> {
+    fn new(inner: S, conn: Arc<conns::Conn>) -> Self {
+        Self {
+            inner,
+            conn,
+            head: HeadLines::default(),
+        }
+    }
 }
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stirred<S> {
@@ -1372,9 +1384,67 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stirred<S> {
         let before = buf.filled().len();
         let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.conn.stirred();
+            if self.conn.stirred() {
+                self.head.begin();
+            }
+            self.head.scan(&mut buf.filled_mut()[before..]);
         }
         polled
+    }
+}
+
+/// Keeps the line endings of a request head to CRLF (RFC 9112 2.2): a bare LF in a head is
+/// made a NUL byte, which the HTTP parser refuses with 400, so no request is read with
+/// line endings a proxy in front could frame otherwise (request smuggling). Only the head
+/// is looked at: from the start of a request to the blank line that ends its head; the
+/// body, whatever it holds, is passed on untouched. A request pipelined behind a body is
+/// passed on unchecked (never altered).
+#[derive(Debug)]
+struct HeadLines {
+    /// Inside a request head.
+    in_head: bool,
+    /// The previous byte of the head.
+    prev: u8,
+    /// How much of CR LF CR LF was just seen.
+    end: u8,
+}
+
+impl Default for HeadLines {
+    fn default() -> Self {
+        Self {
+            in_head: true,
+            prev: 0,
+            end: 0,
+        }
+    }
+}
+
+impl HeadLines {
+    /// A new request's head begins (a kept-alive connection stirred from idle).
+    fn begin(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Checks (and where needed alters) the bytes just read.
+    fn scan(&mut self, bytes: &mut [u8]) {
+        for b in bytes.iter_mut() {
+            if !self.in_head {
+                return;
+            }
+            if *b == b'\n' && self.prev != b'\r' {
+                *b = 0;
+            }
+            self.end = match (self.end, *b) {
+                (0 | 2, b'\r') => self.end + 1,
+                (1 | 3, b'\n') => self.end + 1,
+                (_, b'\r') => 1,
+                _ => 0,
+            };
+            if self.end == 4 {
+                self.in_head = false;
+            }
+            self.prev = *b;
+        }
     }
 }
 
@@ -1907,10 +1977,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(header_backstop)
                         .serve_connection(
-                            hyper_util::rt::TokioIo::new(Stirred {
-                                inner: stream,
-                                conn: conn.clone(),
-                            }),
+                            hyper_util::rt::TokioIo::new(Stirred::new(stream, conn.clone())),
                             service,
                         )
                         .await;
@@ -1968,6 +2035,45 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn scanned(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut h = HeadLines::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            let mut c = c.to_vec();
+            h.scan(&mut c);
+            out.extend(c);
+        }
+        out
+    }
+
+    /// A bare LF in a request head becomes a byte the parser refuses; CRLF heads, and
+    /// whatever follows the head (a JSON body with bare LFs), pass untouched, also when a
+    /// CR LF pair is split across reads.
+    #[test]
+    fn bare_line_feeds_are_refused_in_heads_only() {
+        let good = b"POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n{\n\"a\":1\n}";
+        assert_eq!(scanned(&[good]), good.to_vec());
+        assert_eq!(
+            scanned(&[&good[..18], &good[18..20], &good[20..]]),
+            good.to_vec()
+        );
+        let bad = b"GET / HTTP/1.1\nHost: a\r\n\r\n";
+        let out = scanned(&[bad]);
+        assert_eq!(out[14], 0);
+        assert_eq!(out.iter().filter(|b| **b == 0).count(), 1);
+        // After the head ends, nothing is altered until a new request begins.
+        let mut h = HeadLines::default();
+        let mut head = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+        h.scan(&mut head);
+        let mut body = b"a\nb".to_vec();
+        h.scan(&mut body);
+        assert_eq!(body, b"a\nb");
+        h.begin();
+        let mut next = b"GET / HTTP/1.1\nX".to_vec();
+        h.scan(&mut next);
+        assert_eq!(next[14], 0);
+    }
 
     proptest! {
         /// Arbitrary bytes as any request body: refused 400 or read, never a panic.
