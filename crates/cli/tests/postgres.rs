@@ -1391,3 +1391,111 @@ fn a_store_connects_to_postgres_over_verified_tls() {
     let e = connect("sslmode=verify-full").unwrap_err().to_string();
     assert!(e.contains("sslrootcert"), "{e}");
 }
+
+/// `fleet renew --wait` through a database outage: the orders are saved before it; while
+/// the database refuses every connection (`ALLOW_CONNECTIONS false`, its sessions ended)
+/// the command says so once and keeps waiting, and the host renewed after the database is
+/// back makes it exit 0 (it used to exit 1 at the first failed read).
+#[test]
+fn fleet_renew_waits_through_a_database_outage() {
+    let Some(pg) = start_pg() else { return };
+    let url = database(&pg, "outage");
+    let addr = format!("127.0.0.2:{}", common::free_port());
+    let env = Env::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    std::fs::write(
+        env.home().join("certherd.toml"),
+        format!("[database]\nurl = \"{url}\"\n\n[fleet]\nservers = [\"https://{addr}\"]\n"),
+    )
+    .unwrap();
+    env.ok(&[
+        "init",
+        "--hostname",
+        "srv1.example.test",
+        "--ip",
+        "127.0.0.2",
+    ]);
+    let log = env.path("srv.log");
+    let _server = server_on(&env.home(), &addr, &[], &log);
+    let added = env.json(&[
+        "host",
+        "add",
+        "esx1.example.test",
+        "--ip",
+        "127.0.0.1",
+        "--output",
+        "json",
+    ]);
+    let host = env.path("esx1");
+    let r = common::run_at(
+        &host,
+        &[
+            "agent",
+            "join",
+            "--server",
+            &format!("https://{addr}"),
+            "--token",
+            added["token"].as_str().unwrap(),
+            "--ca-fingerprint",
+            added["ca_fingerprint"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // No agent runs yet: the renewal cannot finish before the outage.
+    let renew = common::cmd_at(
+        &env.home(),
+        &["fleet", "renew", "--wait", "120s", "--output", "json"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut renew = Killed::new(renew);
+    // The order is saved once the host's renewal is in host_orders.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ordered: i64 = admin(&pg, "outage")
+            .query_one("SELECT count(*) FROM host_orders WHERE kind = 'renew'", &[])
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if ordered > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no renewal ordered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut pgadmin = admin(&pg, "postgres");
+    pgadmin
+        .batch_execute(
+            "ALTER DATABASE outage ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'outage';",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        renew.child().try_wait().unwrap().is_none(),
+        "fleet renew gave up during the outage"
+    );
+    pgadmin
+        .batch_execute("ALTER DATABASE outage ALLOW_CONNECTIONS true")
+        .unwrap();
+    let _agent = Killed::new(
+        common::cmd_at(&host, &["agent", "run", "--poll", "1s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = renew.wait_with_output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "fleet renew: {}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        stderr.matches("out of reach").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
