@@ -103,7 +103,8 @@ pub enum Command {
     /// The built-in certificate authority.
     #[command(subcommand)]
     Ca(CaCmd),
-    /// Validate a certificate path and list every finding (exit 0 valid, 1 invalid).
+    /// Validate a certificate path and list every finding (exit 0 valid, 1 invalid, 2 it
+    /// could not be judged: a file missing or holding no certificate, bad arguments).
     ///
     /// Builds the chain from --chain intermediates to a trusted root with RFC 5280 path
     /// validation (certval) and the TLS rules of rustls-webpki: every certificate's dates
@@ -1326,9 +1327,10 @@ pub struct VerifyArgs {
     /// anyPolicy is not accepted in the path (initial-any-policy-inhibit, `-inhibit_any`).
     #[arg(long)]
     pub inhibit_any_policy: bool,
-    /// Fail on every warning too: expiry within the warning threshold, the CA/Browser
-    /// Forum profile (EKU, CN among the SANs, critical basicConstraints), missing key
-    /// identifiers, a long common name; like `openssl verify -x509_strict`, stricter.
+    /// Fail on every warning too: expiry within the warning threshold, the RFC 5280
+    /// profile (critical basicConstraints, key identifiers), a long common name, and with
+    /// --purpose server the CA/Browser Forum rules for a TLS server certificate (an EKU, the
+    /// CN among the SANs); like `openssl verify -x509_strict`, stricter.
     #[arg(long)]
     pub strict: bool,
     /// Output format.

@@ -301,6 +301,9 @@ fn main() -> ExitCode {
     // run is 3, never mistaken for a verdict.
     let error_code = if matches!(cli.command, Command::Check(_) | Command::Scan(_)) {
         3
+    } else if matches!(cli.command, Command::Verify(_)) {
+        // `verify` says 1 for an invalid path: one it could not judge is 2, as for `grep`.
+        2
     } else {
         1
     };
@@ -311,10 +314,10 @@ fn main() -> ExitCode {
             if let Some(h) = f.hint {
                 errln!("hint: {}", output::escape(&h));
             }
-            ExitCode::from(if error_code == 3 {
-                3
-            } else {
+            ExitCode::from(if error_code == 1 {
                 f.code.unwrap_or(error_code)
+            } else {
+                error_code
             })
         }
     }

@@ -28,6 +28,18 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     escape_keeping(s, false)
 }
 
+/// The longest a value read from a certificate, a file or a server (a finding's message or
+/// hint, a subject, a name) is shown inside one line of human output, in characters; JSON
+/// keeps it whole.
+pub const FIELD_MAX: usize = 1000;
+
+/// `s` as one field of a human line: cut to [`FIELD_MAX`] characters, then every control
+/// character escaped, the line break included, so a subject holding "\nCERTHERD OK - ..."
+/// cannot add a line of its own to `check`, a scan or a diagnosis.
+pub fn field(s: &str) -> String {
+    escape(&crate::render::cut(s, FIELD_MAX)).into_owned()
+}
+
 /// As [`escape`], but line breaks stay: for text that is already laid out in lines.
 pub fn escape_lines(s: &str) -> Cow<'_, str> {
     escape_keeping(s, true)

@@ -274,7 +274,7 @@ fn check_inner(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     f.status.severity().as_str(),
                     f.meta.entry,
                     when,
-                    f.meta.subject,
+                    crate::output::field(&f.meta.subject),
                     rfc3339(f.meta.not_after)
                 );
             }
@@ -287,10 +287,10 @@ fn check_inner(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                             _ => "WARNING",
                         },
                         w.kind.as_str(),
-                        w.name,
-                        w.target,
+                        crate::output::field(&w.name),
+                        crate::output::field(&w.target),
                         f.kind,
-                        f.message
+                        crate::output::field(&f.message)
                     );
                 }
             }
@@ -299,7 +299,7 @@ fn check_inner(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
                     "{}: alarm {} on {}, open since {}",
                     a.kind.severity().as_str(),
                     a.kind.name(),
-                    a.subject,
+                    crate::output::field(&a.subject),
                     rfc3339(a.raised_at)
                 );
             }

@@ -171,14 +171,20 @@ fn watch_row_meta(w: &Watch, cert: Option<&EntryMeta>) -> Vec<String> {
 /// The findings below a table: every warning and critical finding, with its hint.
 fn print_findings(name: &str, findings: &[Finding]) {
     for f in findings.iter().filter(|f| f.is_problem()) {
+        let name = crate::output::field(name);
         outln!(
             "  {name}: {} {}: {}",
             f.severity.as_str(),
             f.kind,
-            f.message
+            crate::output::field(&f.message)
         );
         if let Some(h) = &f.hint {
-            outln!("  {:width$}  hint: {h}", "", width = name.len());
+            outln!(
+                "  {:width$}  hint: {}",
+                "",
+                crate::output::field(h),
+                width = name.chars().count()
+            );
         }
     }
 }
@@ -950,10 +956,10 @@ fn diagnose(
                     "  {:<9}{:<24} {}",
                     f.severity.as_str(),
                     f.kind.as_str(),
-                    f.message
+                    crate::output::field(&f.message)
                 );
                 if let Some(h) = &f.hint {
-                    outln!("  {:<34}hint: {h}", "");
+                    outln!("  {:<34}hint: {}", "", crate::output::field(h));
                 }
             }
             for f in findings.iter().filter(|f| !f.is_problem()) {
@@ -961,7 +967,7 @@ fn diagnose(
                     "  {:<9}{:<24} {}",
                     f.severity.as_str(),
                     f.kind.as_str(),
-                    f.message
+                    crate::output::field(&f.message)
                 );
             }
         }

@@ -173,14 +173,14 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
                 Some(why) => outln!("{}: FAILED: {why}", a.cert.display()),
             }
             for (i, s) in path.iter().enumerate() {
-                outln!("  {i} {s}");
+                outln!("  {i} {}", crate::output::field(s));
             }
             for f in &inspection.findings {
                 outln!(
                     "  {:<9}{:<25}{}",
                     f.severity.as_str(),
                     f.kind.as_str(),
-                    f.message
+                    crate::output::field(&f.message)
                 );
             }
             if let Some(why) = &failure {

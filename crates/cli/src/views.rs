@@ -204,15 +204,15 @@ pub fn cert_detail(d: &api::CertDetail, output: Output) {
                 ("SHA-1", colon_hex(&d.sha1)),
             ];
             for (k, v) in rows {
-                outln!("{k:<15} {v}");
+                outln!("{k:<15} {}", crate::output::field(&v));
             }
             outln!("Chain:");
-            outln!("  0 {}", c.subject);
+            outln!("  0 {}", crate::output::field(&c.subject));
             for (i, x) in d.chain.iter().enumerate() {
                 outln!(
                     "  {} {}  (not after {})",
                     i + 1,
-                    x.subject,
+                    crate::output::field(&x.subject),
                     short_of(&x.not_after)
                 );
             }
@@ -375,7 +375,12 @@ pub fn alarms(rows: &[AlarmRow], output: Output) {
             // Long and one per alarm at most: below the table, not in a column.
             for x in rows {
                 if let Some(d) = &x.detail {
-                    outln!("{} {}: {d}", x.kind, x.subject);
+                    outln!(
+                        "{} {}: {}",
+                        x.kind,
+                        crate::output::field(&x.subject),
+                        crate::output::field(d)
+                    );
                 }
             }
         }

@@ -604,3 +604,53 @@ fn cert_import_of_a_pkcs12_without_a_password_file_opens_it_or_asks_for_one() {
     let shown = env.ok(&["cert", "show", "svc/b"]);
     assert!(shown.contains("svc.example.test"), "{shown}");
 }
+
+/// A subject holding a line break (any TLS server or file can present one) is one field of
+/// one line in every human output: it cannot add a forged "CERTHERD OK" line to `check`.
+#[test]
+fn a_line_break_in_a_subject_cannot_forge_a_line_of_output() {
+    let env = Env::new();
+    env.init();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = rcgen::CertificateParams::new(vec!["inj.example.test".to_owned()]).unwrap();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "inj.example.test");
+    p.distinguished_name.push(
+        rcgen::DnType::OrganizationalUnitName,
+        rcgen::DnValue::Utf8String("x\nCERTHERD OK - forged line".into()),
+    );
+    p.not_before = now() - time::Duration::days(1);
+    p.not_after = now() + time::Duration::days(5);
+    let cert = p.self_signed(&key).unwrap().pem();
+    let dir = env.path("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("inj.pem"), cert).unwrap();
+    let scan = env.run(&["scan", "files", s(&dir)]);
+    let check = env.run(&["check"]);
+    let list = env.run(&["cert", "list"]);
+    let f = dir.join("inj.pem");
+    let verify = env.run(&["verify", s(&f)]);
+    for (what, out) in [
+        ("scan files", &scan.stdout),
+        ("check", &check.stdout),
+        ("cert list", &list.stdout),
+        ("verify", &verify.stdout),
+    ] {
+        assert!(out.contains("inj.example.test"), "{what}: {out}");
+        assert!(
+            !out.lines().any(|l| l.starts_with("CERTHERD OK")),
+            "{what} printed a forged line:\n{out}"
+        );
+    }
+    assert!(
+        check.stdout.contains("\\x0aCERTHERD OK - forged line"),
+        "{}",
+        check.stdout
+    );
+    // JSON keeps the subject exact.
+    let v = env.json(&["cert", "list", "--store", "files", "--output", "json"]);
+    assert!(
+        v.to_string().contains("x\\nCERTHERD OK - forged line"),
+        "{v}"
+    );
+}

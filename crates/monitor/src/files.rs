@@ -83,6 +83,12 @@ fn examine_read(
         }
         Ok(Content::NotRegular) => return Err(SkipReason::NotRegular),
         Ok(Content::Empty | Content::Sqlite) => return Ok(None),
+        // In /proc and the like, an unreadable file is a process's private state or one
+        // that ended: skipped and listed, never recorded (a watch of it would warn for
+        // good about a process long gone).
+        Err(e) if walk::pseudo_of(path).is_some() => {
+            return Err(SkipReason::UnreadablePseudo(e.to_string()))
+        }
         // An unreadable file is a finding of its own, recorded and monitored.
         Err(e) => {
             r.findings.push(Finding::new(

@@ -120,6 +120,9 @@ pub enum SkipReason {
     UnreadableDirectory(String),
     /// In a pseudo-filesystem (`/proc`, `/sys`, `/dev`) that was not named to scan.
     PseudoFilesystem(&'static str),
+    /// In a pseudo-filesystem named to scan, and not readable (a process's private file,
+    /// or one that ended): kernel state, not a certificate file to watch.
+    UnreadablePseudo(String),
 }
 
 impl std::fmt::Display for SkipReason {
@@ -138,6 +141,9 @@ impl std::fmt::Display for SkipReason {
                 f,
                 "in {fs}, a pseudo-filesystem: not walked unless named as a path to scan"
             ),
+            Self::UnreadablePseudo(e) => {
+                write!(f, "unreadable in a pseudo-filesystem (not recorded): {e}")
+            }
         }
     }
 }
@@ -174,7 +180,7 @@ pub const PSEUDO_FILESYSTEMS: [&str; 3] = ["/proc", "/sys", "/dev"];
 pub const MAX_FILES: usize = 100_000;
 
 /// The pseudo-filesystem `p` (absolute) lies in, if any.
-fn pseudo_of(p: &Path) -> Option<&'static str> {
+pub fn pseudo_of(p: &Path) -> Option<&'static str> {
     PSEUDO_FILESYSTEMS.into_iter().find(|fs| p.starts_with(fs))
 }
 
