@@ -914,7 +914,14 @@ fn refusals_of_every_kind_store_and_log_a_bounded_amount_whoever_floods() {
     // A graceful stop writes the counts still pending.
     assert!(server.terminate().success());
     let rows = audit_rows(&env);
-    let new = &rows[rows_before..];
+    // What the server does of its own (its start-up CRL, whenever it lands) is not the
+    // flood's: only the rows of the requests count.
+    let new: Vec<_> = rows[rows_before..]
+        .iter()
+        .filter(|(a, _, _)| a != "crl-publish")
+        .cloned()
+        .collect();
+    let new = &new[..];
     let audit_bytes: usize = new
         .iter()
         .map(|(a, s, d)| a.len() + s.len() + d.len())

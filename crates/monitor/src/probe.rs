@@ -48,6 +48,11 @@ pub fn transport_finding(e: &certherd_tls::Error) -> Finding {
         FindingKind::Unreachable => {
             "check the address, the port, firewalls and that the service is running"
         }
+        // Asked to speak a STARTTLS protocol the port does not speak: the protocol or the
+        // port is wrong, not the lack of one.
+        FindingKind::NotTls if matches!(e, E::StartTlsUnexpected { .. }) => {
+            "the port does not speak that STARTTLS protocol: check the port, or scan it with another --starttls (or none)"
+        }
         FindingKind::NotTls => {
             "the port answered without TLS: check the port, or give --starttls postgres|ldap|smtp"
         }
