@@ -188,10 +188,14 @@ impl<S: Store> Node<S> {
         use certherd_inspect::FindingKind as K;
         let dated = |k: K| matches!(k, K::Expired | K::Expiring | K::NotYetValid);
         let mut watches = self.store.watches(None)?;
+        // One lookup per watch, not a pass over every entry: a scan of many files makes as
+        // many watches as entries.
+        let by_ref: HashMap<&EntryRef, &certherd_core::EntryMeta> =
+            entries.iter().map(|m| (&m.entry, m)).collect();
         let mut judge: Option<crate::Judge> = None;
         for w in &mut watches {
             let Some(r) = w.entry() else { continue };
-            let near = entries.iter().find(|m| m.entry == r).is_some_and(|m| {
+            let near = by_ref.get(&r).is_some_and(|m| {
                 m.not_after - thresholds.warn.duration() <= at || m.not_before > at
             });
             if !(near || w.findings.iter().any(|f| dated(f.kind))) {

@@ -294,19 +294,18 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
                 .and_then(|p| p.parse::<StartTls>().ok());
             starttls_for(&job.target, remembered) != job.starttls
         });
-        if differs {
-            let judged = node.watches().judge_endpoint_scan(
+        if let (true, Some(w)) = (differs, watched) {
+            // The protocol the watch was recorded with, not the one this scan spoke (a
+            // judged scan that opened takes the scan's protocol).
+            kept.push((
+                w.name.clone(),
+                w.starttls.clone().unwrap_or_else(|| "none".into()),
+            ));
+            shown.extend(node.watches().judge_endpoint_scan(
                 &job.target,
                 job.server_name.as_deref(),
                 &scan,
-            )?;
-            kept.extend(judged.iter().map(|w| {
-                (
-                    w.name.clone(),
-                    w.starttls.clone().unwrap_or_else(|| "none".into()),
-                )
-            }));
-            shown.extend(judged);
+            )?);
             continue;
         }
         let recorded = node.watches_mut().record_endpoint_scan(

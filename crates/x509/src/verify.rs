@@ -529,6 +529,7 @@ pub fn verify_all_with(
                         | Reason::NotYetValid { .. }
                         | Reason::AnchorExpired { .. }
                         | Reason::RevocationUnknown { .. }
+                        | Reason::WebpkiLimit { .. }
                         | Reason::Other(_)
                 )
             });
