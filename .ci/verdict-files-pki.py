@@ -25,7 +25,7 @@ def name(cn):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def ca(cn, issuer=None, issuer_key=None, path_len=None, bc_critical=True, key=None):
+def ca(cn, issuer=None, issuer_key=None, path_len=None, bc_critical=True, key=None, permitted=None):
     key = key or ec.generate_private_key(ec.SECP256R1())
     b = (
         x509.CertificateBuilder()
@@ -42,38 +42,16 @@ def ca(cn, issuer=None, issuer_key=None, path_len=None, bc_critical=True, key=No
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     )
+    if permitted:
+        b = b.add_extension(
+            x509.NameConstraints(permitted_subtrees=[x509.DNSName(permitted)], excluded_subtrees=None),
+            critical=True,
+        )
     if issuer:
         b = b.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
         )
     return b.sign(issuer_key or key, hashes.SHA256()), key
-
-
-def constrained(cn, issuer, issuer_key, permitted):
-    key = ec.generate_private_key(ec.SECP256R1())
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(name(cn))
-        .issuer_name(issuer.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - 30 * DAY)
-        .not_valid_after(NOW + 3650 * DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(
-            x509.NameConstraints(permitted_subtrees=[x509.DNSName(permitted)], excluded_subtrees=None),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
-        )
-    )
-    return b.sign(issuer_key, hashes.SHA256()), key
 
 
 def leaf(issuer, issuer_key, san="www.example.test", cn=None, days=365, eku=(ExtendedKeyUsageOID.SERVER_AUTH,), hash_alg=None):
@@ -174,7 +152,7 @@ case("rsa1024-intermediate", leaf(weak, weak_k), weak)
 pl0, pl0_key = ca("Verdict Files PathLen0 CA", root, root_key, path_len=0)
 sub, sub_key = ca("Verdict Files Sub CA", pl0, pl0_key)
 case("path-length", leaf(sub, sub_key), sub, pl0)
-ncons, ncons_key = constrained("Verdict Files Constrained CA", root, root_key, "example.com")
+ncons, ncons_key = ca("Verdict Files Constrained CA", root, root_key, permitted="example.com")
 case("name-constraints", leaf(ncons, ncons_key, san="www.other.test"), ncons)
 case("client-only-eku", leaf(inter, inter_key, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,)), inter)
 # A chain whose intermediate is sent but whose root is not trusted.

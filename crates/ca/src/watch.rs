@@ -49,6 +49,16 @@ pub enum EndpointScan {
     Failed(Finding),
 }
 
+/// A transport finding (no session opened) as `watch` records it: only an endpoint that
+/// must verify is critical when no session opens; for the others it is a warning.
+fn transport_finding_for(watch: &Watch, f: &Finding) -> Finding {
+    let mut f = f.clone();
+    if !watch.verify {
+        f.severity = f.severity.min(certherd_inspect::Severity::Warning);
+    }
+    f
+}
+
 /// Where a chain is judged, so the inspection sets severities and hints for that place.
 #[derive(Clone, Copy, Debug)]
 pub struct JudgeAs<'a> {
@@ -545,12 +555,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
             let r = EntryRef::new(WatchKind::Endpoint.store(), watch.name.parse()?);
             match scan {
                 EndpointScan::Failed(f) => {
-                    let mut f = f.clone();
-                    // Only an endpoint that must verify is critical when it cannot be reached.
-                    if !watch.verify {
-                        f.severity = f.severity.min(certherd_inspect::Severity::Warning);
-                    }
-                    watch.findings = vec![f];
+                    watch.findings = vec![transport_finding_for(watch, f)];
                     watch.facts = Facts::None;
                     // What it served before is no longer what it serves: a stale copy would
                     // be judged (and forecast) as if it were still there.
@@ -590,13 +595,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
                     });
                     watch.findings = inspection.findings;
                     if let Some(f) = failure {
-                        let mut f = f.clone();
-                        // As for a failed scan: only an endpoint that must verify is
-                        // critical when no session opens.
-                        if !watch.verify {
-                            f.severity = f.severity.min(certherd_inspect::Severity::Warning);
-                        }
-                        watch.findings.push(f);
+                        watch.findings.push(transport_finding_for(watch, f));
                         certherd_inspect::sort_findings(&mut watch.findings);
                     }
                     let meta = self.node.meta_for(

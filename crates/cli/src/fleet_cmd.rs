@@ -808,15 +808,18 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
     // The orders are saved: a database out of reach while waiting (a PostgreSQL restart or
     // failover) is waited through, said once, until --wait runs out.
     let mut said_unreachable = false;
+    let mut unreachable = |e: &dyn std::fmt::Display| {
+        if !said_unreachable {
+            errln!("the database is out of reach ({e}); the orders are saved, waiting for it until --wait runs out");
+            said_unreachable = true;
+        }
+    };
     while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
         std::thread::sleep(Duration::from_millis(300));
         let node = match home.open() {
             Ok(store) => crate::node_over(home, store)?,
             Err(e @ certherd_store::Error::Unreachable { .. }) => {
-                if !said_unreachable {
-                    errln!("the database is out of reach ({e}); the orders are saved, waiting for it until --wait runs out");
-                    said_unreachable = true;
-                }
+                unreachable(&e);
                 continue;
             }
             Err(e) => return Err(certherd_ca::Error::from(e).into()),
@@ -838,10 +841,7 @@ pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
                             certherd_ca::Error::Store(certherd_store::Error::Unreachable { .. })
                         ) =>
                 {
-                    if !said_unreachable {
-                        errln!("the database went out of reach ({e}); the orders are saved, waiting for it until --wait runs out");
-                        said_unreachable = true;
-                    }
+                    unreachable(&e);
                     break;
                 }
                 Err(e) => return Err(e.into()),

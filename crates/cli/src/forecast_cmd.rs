@@ -80,22 +80,19 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             message: format!("{}: {}", certherd_inspect::summary(&w.findings), p.message),
         })
     }));
-    let mut alarms = Vec::new();
-    for x in node.alarms().alarm_history()? {
-        if x.is_open() {
-            let detail = node.alarms().alarm_detail(&x)?;
-            alarms.push(ReportAlarm {
-                severity: x.kind.severity().as_str().to_owned(),
-                subject: x.subject.clone(),
-                message: format!(
-                    "alarm {} open since {}{}",
-                    x.kind.name(),
-                    rfc3339(x.raised_at),
-                    detail.map(|d| format!(": {d}")).unwrap_or_default()
-                ),
-            });
-        }
-    }
+    let alarms: Vec<ReportAlarm> = crate::report_cmd::alarms_with_detail(&node, false)?
+        .into_iter()
+        .map(|(x, detail)| ReportAlarm {
+            severity: x.kind.severity().as_str().to_owned(),
+            subject: x.subject.clone(),
+            message: format!(
+                "alarm {} open since {}{}",
+                x.kind.name(),
+                rfc3339(x.raised_at),
+                detail.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        })
+        .collect();
     let data = ReportData {
         title: format!("certherd report: {hostname}"),
         generated_at: now,

@@ -1,9 +1,36 @@
-//! Parsing the instants users give to --at: RFC 3339, a date, or +DURATION from now.
+//! Parsing the instants users give to --at (RFC 3339, a date, or +DURATION from now) and the
+//! expiry thresholds of --warn and --crit.
 
 use certherd_core::{OffsetDateTime, Span};
 use time::format_description::well_known::Rfc3339;
 
 use crate::Failure;
+
+/// The expiry thresholds of `--warn` and `--crit` (as `check` and `verify` take them), each
+/// `defaults`' when not given; refused when the critical span is the longer.
+pub fn thresholds(
+    warn: Option<&str>,
+    crit: Option<&str>,
+    defaults: certherd_core::Thresholds,
+) -> Result<certherd_core::Thresholds, Failure> {
+    let t = certherd_core::Thresholds {
+        warn: warn
+            .map(str::parse::<Span>)
+            .transpose()?
+            .unwrap_or(defaults.warn),
+        crit: crit
+            .map(str::parse::<Span>)
+            .transpose()?
+            .unwrap_or(defaults.crit),
+    };
+    if t.crit > t.warn {
+        return Err(Failure::usage(format!(
+            "--crit {} is longer than --warn {}",
+            t.crit, t.warn
+        )));
+    }
+    Ok(t)
+}
 
 /// Parses `--at`: `2028-06-01T00:00:00Z`, `2028-06-01` (midnight UTC), or `+2y`/`+90d`.
 pub fn parse_at(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Failure> {

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use certherd_core::{Span, Thresholds};
 use certherd_store::{Home, Store};
 use serde_json::json;
 
@@ -175,27 +174,7 @@ pub fn unknown(output: Output, error: &str, hint: Option<&str>) {
 
 fn check_inner(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
     let node = open_node(home)?;
-    let d = node.thresholds();
-    let t = Thresholds {
-        warn: a
-            .warn
-            .as_deref()
-            .map(str::parse::<Span>)
-            .transpose()?
-            .unwrap_or(d.warn),
-        crit: a
-            .crit
-            .as_deref()
-            .map(str::parse::<Span>)
-            .transpose()?
-            .unwrap_or(d.crit),
-    };
-    if t.crit > t.warn {
-        return Err(Failure::usage(format!(
-            "--crit {} is longer than --warn {}",
-            t.crit, t.warn
-        )));
-    }
+    let t = crate::instant::thresholds(a.warn.as_deref(), a.crit.as_deref(), node.thresholds())?;
     let at = match &a.at {
         Some(s) => parse_at(s, node.now())?,
         None => node.now(),
@@ -354,13 +333,10 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
     let mut node = open_node(home)?;
     evaluate_and_notify(&mut node)?;
     let undelivered = outbox_line(&node)?;
-    let mut shown = Vec::new();
-    for x in node.alarms().alarm_history()? {
-        if a.all || x.is_open() {
-            let detail = node.alarms().alarm_detail(&x)?;
-            shown.push(certherd_server::rows::alarm_row(&x, detail));
-        }
-    }
+    let shown: Vec<_> = alarms_with_detail(&node, a.all)?
+        .iter()
+        .map(|(x, detail)| certherd_server::rows::alarm_row(x, detail.clone()))
+        .collect();
     crate::views::alarms(&shown, a.output);
     if let Some(line) = undelivered {
         match a.output {
@@ -370,6 +346,22 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The alarms `certherd alarms` lists, each with its detail: the open ones, or every one
+/// with `all`. The HTML report lists the same open ones.
+pub fn alarms_with_detail(
+    node: &crate::LocalNode,
+    all: bool,
+) -> Result<Vec<(certherd_core::Alarm, Option<String>)>, Failure> {
+    let mut out = Vec::new();
+    for x in node.alarms().alarm_history()? {
+        if all || x.is_open() {
+            let detail = node.alarms().alarm_detail(&x)?;
+            out.push((x, detail));
+        }
+    }
+    Ok(out)
 }
 
 /// Evaluates alarms now (each change and its webhook notifications recorded together),

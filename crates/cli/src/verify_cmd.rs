@@ -90,27 +90,15 @@ pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         initial_any_policy_inhibit: a.inhibit_any_policy,
         require_revocation_status: a.crl_check_all,
     };
-    let defaults = match &node {
-        Some(node) => node.watches().inspect_thresholds(),
-        None => Thresholds::default(),
-    };
-    let span = |v: &Option<String>, d: time::Duration| -> Result<time::Duration, Failure> {
-        Ok(match v {
-            Some(text) => text.parse::<certherd_core::Span>()?.duration(),
-            None => d,
-        })
-    };
+    let t = crate::instant::thresholds(
+        a.warn.as_deref(),
+        a.crit.as_deref(),
+        node.as_ref().map(|n| n.thresholds()).unwrap_or_default(),
+    )?;
     let thresholds = Thresholds {
-        warn: span(&a.warn, defaults.warn)?,
-        crit: span(&a.crit, defaults.crit)?,
+        warn: t.warn.duration(),
+        crit: t.crit.duration(),
     };
-    if thresholds.crit > thresholds.warn {
-        return Err(Failure::usage(format!(
-            "--crit is longer than --warn ({} > {})",
-            a.crit.as_deref().unwrap_or("the default"),
-            a.warn.as_deref().unwrap_or("the default")
-        )));
-    }
     let mut presented = vec![leaf.clone()];
     presented.extend(intermediates.iter().cloned());
     let inspection = certherd_inspect::inspect(&ChainInput {

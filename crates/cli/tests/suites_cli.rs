@@ -13,6 +13,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../x509/tests/pkits_options/mod.rs"]
+mod pkits_options;
 
 use std::path::{Path, PathBuf};
 
@@ -237,23 +239,7 @@ fn nist_pkits_through_the_verify_command_decides_as_the_library() {
     let (mut n, mut lib_agree, mut cli_agree, mut differ) = (0, 0, 0, Vec::new());
     for case in &cases {
         let id = case["id"].as_str().unwrap_or("?");
-        let p = &case["params"];
-        let opts = Rfc5280Options {
-            initial_policy_set: p["user_initial_policy_set"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            initial_explicit_policy: p["initial_explicit_policy"].as_bool().unwrap_or(false),
-            initial_policy_mapping_inhibit: p["initial_policy_mapping_inhibit"]
-                .as_bool()
-                .unwrap_or(false),
-            initial_any_policy_inhibit: p["initial_any_policy_inhibit"].as_bool().unwrap_or(false),
-            require_revocation_status: case["revocation"].as_bool().unwrap_or(true),
-        };
+        let opts = pkits_options::options(case);
         let mut args = vec![
             certs(case["cert"].as_str().unwrap()),
             "--trusted".into(),

@@ -229,12 +229,25 @@ fn seven_intermediates_are_valid_and_rustls_refusal_is_information() {
     );
 }
 
-/// openssl (a tool certherd did not write) makes the PKCS#12 files.
-fn openssl(args: &[&str]) {
-    let o = Command::new("openssl").args(args).output().unwrap();
+/// `openssl pkcs12 -export` (a tool certherd did not write) of `cert` (and `key`) with the
+/// export password `pass` to `out`, with `extra` options.
+fn pkcs12_export(cert: &Path, key: Option<&Path>, pass: &str, out: &Path, extra: &[&str]) {
+    let mut c = Command::new("openssl");
+    c.args(["pkcs12", "-export"])
+        .args(extra)
+        .arg("-passout")
+        .arg(format!("pass:{pass}"))
+        .arg("-in")
+        .arg(cert)
+        .arg("-out")
+        .arg(out);
+    if let Some(k) = key {
+        c.arg("-inkey").arg(k);
+    }
+    let o = c.output().unwrap();
     assert!(
         o.status.success(),
-        "openssl {args:?}: {}",
+        "openssl pkcs12 -export: {}",
         String::from_utf8_lossy(&o.stderr)
     );
 }
@@ -270,48 +283,23 @@ fn pkcs12_files_are_read_as_openssl_reads_them() {
     std::fs::create_dir(&dir).unwrap();
     let out = |n: &str| dir.join(n).to_str().unwrap().to_owned();
     // No encryption and no MAC at all.
-    openssl(&[
-        "pkcs12",
-        "-export",
-        "-keypbe",
-        "NONE",
-        "-certpbe",
-        "NONE",
-        "-nomac",
-        "-passout",
-        "pass:",
-        "-inkey",
-        s(&key_f),
-        "-in",
-        s(&cert_f),
-        "-out",
-        &out("nopbe.p12"),
-    ]);
+    pkcs12_export(
+        &cert_f,
+        Some(&key_f),
+        "",
+        &dir.join("nopbe.p12"),
+        &["-keypbe", "NONE", "-certpbe", "NONE", "-nomac"],
+    );
     // An empty password.
-    openssl(&[
-        "pkcs12",
-        "-export",
-        "-passout",
-        "pass:",
-        "-inkey",
-        s(&key_f),
-        "-in",
-        s(&cert_f),
-        "-out",
-        &out("empty.p12"),
-    ]);
+    pkcs12_export(&cert_f, Some(&key_f), "", &dir.join("empty.p12"), &[]);
     // Certificates only, encrypted with a password (openssl's default PBES2).
-    openssl(&[
-        "pkcs12",
-        "-export",
-        "-nokeys",
-        "-passout",
-        "pass:secret",
-        "-in",
-        s(&cert_f),
-        "-out",
-        &out("certs.p12"),
-    ]);
+    pkcs12_export(
+        &cert_f,
+        None,
+        "secret",
+        &dir.join("certs.p12"),
+        &["-nokeys"],
+    );
     for f in ["nopbe.p12", "empty.p12", "certs.p12"] {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -564,30 +552,8 @@ fn cert_import_of_a_pkcs12_without_a_password_file_opens_it_or_asks_for_one() {
     let key_f = env.write("k.pem", &key);
     let locked = env.path("locked.p12");
     let open = env.path("open.p12");
-    openssl(&[
-        "pkcs12",
-        "-export",
-        "-passout",
-        "pass:secret",
-        "-inkey",
-        s(&key_f),
-        "-in",
-        s(&cert_f),
-        "-out",
-        s(&locked),
-    ]);
-    openssl(&[
-        "pkcs12",
-        "-export",
-        "-passout",
-        "pass:",
-        "-inkey",
-        s(&key_f),
-        "-in",
-        s(&cert_f),
-        "-out",
-        s(&open),
-    ]);
+    pkcs12_export(&cert_f, Some(&key_f), "secret", &locked, &[]);
+    pkcs12_export(&cert_f, Some(&key_f), "", &open, &[]);
     let before = env.snapshot();
     let r = env.run(&["cert", "import", "svc/a", "--cert", s(&locked)]);
     assert_eq!(r.code, 1, "{}", r.stderr);

@@ -866,14 +866,7 @@ fn could_chain(
     leaf: &CertInfo,
     others: &[(CertificateDer<'_>, CertInfo)],
 ) -> bool {
-    let computed;
-    let anchors: &[String] = match input.anchor_subjects {
-        Some(a) => a,
-        None => {
-            computed = anchor_subjects(input.trusted);
-            &computed
-        }
-    };
+    let anchors = anchors_of(input);
     std::iter::once(leaf)
         .chain(others.iter().map(|(_, i)| i))
         .any(|c| {
@@ -994,13 +987,17 @@ fn revoked_message(input: &ChainInput<'_>) -> Option<String> {
     })
 }
 
+/// The trusted roots' subjects: the caller's, or computed for this call.
+fn anchors_of<'a>(input: &ChainInput<'a>) -> std::borrow::Cow<'a, [String]> {
+    match input.anchor_subjects {
+        Some(a) => std::borrow::Cow::Borrowed(a),
+        None => std::borrow::Cow::Owned(anchor_subjects(input.trusted)),
+    }
+}
+
 /// Whether `name` is the subject of a trusted root.
 fn is_anchor_subject(input: &ChainInput<'_>, name: &str) -> bool {
-    let key = subject_key(name);
-    match input.anchor_subjects {
-        Some(a) => a.contains(&key),
-        None => anchor_subjects(input.trusted).contains(&key),
-    }
+    anchors_of(input).contains(&subject_key(name))
 }
 
 /// A path that reaches no trusted root: the chain stops short (an issuer was not sent) or

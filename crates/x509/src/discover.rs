@@ -140,12 +140,9 @@ pub fn discover(bytes: &[u8], name: &str, password: Option<&str>) -> Found {
     // whose password is empty opens without one, whatever password a scan was given for
     // the others.
     let opened = match password.filter(|p| !p.is_empty()) {
+        // Neither opening it says the password given is the one that is wrong.
         Some(p) => match pkcs12_decode(bytes, p) {
-            Err(Error::Pkcs12Password) => pkcs12_decode(bytes, "").map_err(|e| match e {
-                // Neither opens it: the password given is the one that is wrong.
-                Error::Pkcs12Password => Error::Pkcs12Password,
-                other => other,
-            }),
+            Err(Error::Pkcs12Password) => pkcs12_decode(bytes, ""),
             other => other,
         },
         None => pkcs12_decode(bytes, ""),

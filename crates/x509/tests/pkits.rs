@@ -21,15 +21,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test harness fails loudly
 
 mod exceptions;
+mod pkits_options;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use certherd_x509::{
-    verify_all_with, CertificateDer, CertificateRevocationListDer, Purpose, Rfc5280Options,
-    VerifyInput,
+    verify_all_with, CertificateDer, CertificateRevocationListDer, Purpose, VerifyInput,
 };
 use exceptions::Compared;
+use pkits_options::options;
 use serde_json::Value;
 use time::macros::datetime;
 
@@ -43,26 +44,6 @@ fn section(id: &str) -> u32 {
     id.get(1..3)
         .and_then(|s| s.parse::<u32>().ok())
         .unwrap_or(0)
-}
-
-fn options(case: &Value) -> Rfc5280Options {
-    let p = &case["params"];
-    Rfc5280Options {
-        initial_policy_set: p["user_initial_policy_set"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        initial_explicit_policy: p["initial_explicit_policy"].as_bool().unwrap_or(false),
-        initial_policy_mapping_inhibit: p["initial_policy_mapping_inhibit"]
-            .as_bool()
-            .unwrap_or(false),
-        initial_any_policy_inhibit: p["initial_any_policy_inhibit"].as_bool().unwrap_or(false),
-        require_revocation_status: case["revocation"].as_bool().unwrap_or(true),
-    }
 }
 
 /// Runs one case: Ok(()) for a valid path, Err(reasons) otherwise.
