@@ -13,10 +13,6 @@ use crate::{open_node, Failure};
 pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
     match c {
-        CaCmd::Show(a) => {
-            let s = node.ca_summary()?;
-            crate::views::ca_show(&certherd_server::rows::ca_answer(&s), a.output);
-        }
         CaCmd::Export { out } => {
             let pem = certherd_x509::to_pem(PemLabel::Certificate, &node.ca_root()?);
             match out {
@@ -59,14 +55,6 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        CaCmd::Rotate(a) => {
-            let r = node.ca_rotate()?;
-            let code =
-                crate::views::rotation(&certherd_server::rows::rotation_answer(&r), a.output);
-            if code != ExitCode::SUCCESS {
-                return Ok(code);
-            }
-        }
         CaCmd::ImportSigned { cert, chain } => {
             let c = read_certificates(&cert)?;
             let chain = chain
@@ -79,6 +67,7 @@ pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
                 outln!("  created {r}");
             }
         }
+        other => return Err(crate::not_carried_out(&other)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,7 @@ fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
 fn print_issued(out: Output, node: &crate::LocalNode, issued: &certherd_ca::Issued, verb: &str) {
     let view = node.view(issued.meta.clone(), node.now());
     crate::views::issued(
-        &certherd_server::rows::cert_row(&view),
+        &certherd_ops::rows::cert_row(&view),
         &issued.warnings,
         verb,
         node.now(),
@@ -73,17 +73,9 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             }
             let rows: Vec<_> = views
                 .iter()
-                .map(|v| certherd_server::rows::listed_row(v, &folded))
+                .map(|v| certherd_ops::rows::listed_row(v, &folded))
                 .collect();
             crate::views::cert_list(&rows, store.is_none(), a.output);
-        }
-        CertCmd::Show(a) => {
-            let r = entry_ref(&a.entry)?;
-            let (view, info, chain) = node.show(&r)?;
-            crate::views::cert_detail(
-                &certherd_server::rows::cert_detail(&view, &info, &chain),
-                a.output,
-            );
         }
         CertCmd::Issue(a) => {
             let store: StoreName = a.store.parse()?;
@@ -283,16 +275,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             node.delete(&r)?;
             outln!("deleted {r}");
         }
-        CertCmd::Revoke(a) => {
-            let reason = revocation_reason(&a.reason)?;
-            let r = entry_ref(&a.entry)?;
-            let by = format!(
-                "local:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            );
-            let outcome = node.revocations_mut().revoke(&r, reason, &by)?;
-            crate::views::revoked(&certherd_server::rows::revoke_answer(&outcome), a.output);
-        }
+        other => return Err(crate::not_carried_out(&other)),
     }
     Ok(ExitCode::SUCCESS)
 }

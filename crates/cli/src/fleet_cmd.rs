@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::args::{
     AdminCmd, AgentCmd, CredentialArgs, CredentialCmd, FleetCmd, HostCmd, Output, PoolCmd, RoleArg,
-    ServerArgs, VerificationAction,
+    ServerArgs,
 };
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json, table};
@@ -239,28 +239,7 @@ pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        HostCmd::List(o) => {
-            let hosts = node
-                .fleet()
-                .hosts()?
-                .iter()
-                .map(|h| certherd_server::rows::host_row(&node, h))
-                .collect::<Result<Vec<_>, _>>()?;
-            crate::views::host_list(&hosts, o.output);
-        }
-        HostCmd::ResetServerCert { name } => {
-            node.fleet_mut()
-                .order_renewal(std::slice::from_ref(&name))?;
-            outln!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
-        }
-        HostCmd::RefreshPoolCert { name } => {
-            node.fleet_mut().order_pool_refresh(&name)?;
-            outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
-        }
-        HostCmd::Remove { name } => {
-            let revoked = node.fleet_mut().host_remove(&name)?;
-            crate::views::host_removed(&certherd_server::rows::host_removed(&name, &revoked));
-        }
+        other => return Err(crate::not_carried_out(&other)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -745,7 +724,7 @@ fn confirm_fingerprint(server: &str, timeout: Duration) -> Result<String, Failur
 pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
     let o = match c {
         PoolCmd::CertificateList(o) => o,
-        PoolCmd::Verification { action, output } => return verification(home, action, output),
+        other => return Err(crate::not_carried_out(&other)),
     };
     let node = open_node(home)?;
     let rows = node.fleet().pool_certificates()?;
@@ -889,34 +868,6 @@ pub(crate) fn fleet_renew_results(
     } else {
         ExitCode::from(1)
     }
-}
-
-fn verification(
-    home: &Home,
-    action: VerificationAction,
-    output: Output,
-) -> Result<ExitCode, Failure> {
-    let mut node = open_node(home)?;
-    match action {
-        VerificationAction::Enable | VerificationAction::Disable => {
-            let on = action == VerificationAction::Enable;
-            node.fleet_mut().set_pool_verification(on)?;
-            outln!(
-                "pool certificate verification {}",
-                if on { "enabled" } else { "disabled" }
-            );
-        }
-        VerificationAction::Status => {
-            let pool = node.fleet().pool_verification()?;
-            let mut hosts = Vec::new();
-            for h in node.fleet().hosts()? {
-                let v = node.fleet().host_verification(&h.name)?;
-                hosts.push((h.name, v));
-            }
-            crate::views::pool_verification(pool, &hosts, output);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `admin`.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use certherd_core::{OffsetDateTime, Span, WatchKind};
 use certherd_store::{write_atomic, Home};
 
-use crate::args::{ForecastArgs, ReportArgs};
+use crate::args::ReportArgs;
 use crate::instant::{parse_at, rfc3339};
 use crate::{open_node, Failure, LocalNode};
 use certherd_ca::report::{ForecastItem, ReportAlarm, ReportData};
@@ -28,15 +28,6 @@ pub fn until_from(now: OffsetDateTime, s: Option<&str>) -> Result<OffsetDateTime
         )));
     }
     Ok(t)
-}
-
-/// `forecast`.
-pub fn forecast(home: &Home, a: ForecastArgs) -> Result<ExitCode, Failure> {
-    let node = open_node(home)?;
-    let until = until(&node, a.until.as_deref())?;
-    let f = node.forecast(until)?;
-    crate::views::forecast(&certherd_server::rows::forecast_answer(&f), a.output);
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `report --html FILE`.
@@ -111,7 +102,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             })
             .collect(),
         headline: Some(crate::views::headline(
-            &certherd_server::rows::forecast_answer(&f),
+            &certherd_ops::rows::forecast_answer(&f),
         )),
     };
     let html = certherd_ca::report::render(&data);

@@ -16,11 +16,11 @@ mod init_cmd;
 mod input;
 mod instant;
 mod kmip_cmd;
+mod operations;
 mod remote_cmd;
 mod render;
 mod report_cmd;
 mod scan_cmd;
-mod trust_cmd;
 mod verify_cmd;
 mod views;
 
@@ -183,23 +183,26 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
     })?;
     let home = home.with_database(database);
-    match cli.command {
+    let mut ops = operations::HomeOps::new(&home);
+    let command = match operations::run(&mut ops, cli.command) {
+        operations::Ran::Done(done) => return done,
+        operations::Ran::NotAnOperation(c) => *c,
+    };
+    drop(ops);
+    match command {
         Command::Init(a) => init_cmd::init(&home, a),
         Command::Store(c) => report_cmd::store(&home, c),
         Command::Cert(c) => cert_cmd::run(&home, c),
         Command::Service(c) => cert_cmd::service(&home, c),
         Command::Csr(c) => init_cmd::csr(c),
-        Command::Trust(c) => trust_cmd::run(&home, c),
         Command::Ca(c) => ca_cmd::run(&home, c),
         Command::Verify(a) => verify_cmd::verify(&home, a),
         Command::Status(a) => report_cmd::status(&home, a),
         Command::Check(a) => report_cmd::check(&home, a),
         Command::Profile(c) => report_cmd::profile(&home, c),
-        Command::Audit(a) => report_cmd::audit(&home, a),
         Command::KeyProvider(c) => kmip_cmd::run(&home, c),
         Command::Scan(c) => scan_cmd::scan(&home, c),
         Command::Endpoint(c) => scan_cmd::endpoint(&home, c),
-        Command::Forecast(a) => forecast_cmd::forecast(&home, a),
         Command::Report(a) => forecast_cmd::report(&home, a),
         Command::Alarms(a) => report_cmd::alarms(&home, a),
         Command::Server(a) => fleet_cmd::server(&home, a),
@@ -210,7 +213,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Admin(c) => fleet_cmd::admin(&home, c),
         Command::Home(c) => home_cmd::run(&home, c),
         Command::Db(c) => db_cmd::run(&home, c),
+        other => Err(not_carried_out(&other)),
     }
+}
+
+/// A command [`operations::run`] carries out in every form came back to the home's
+/// dispatch: a bug, said in one line rather than a panic.
+pub(crate) fn not_carried_out(command: &impl std::fmt::Debug) -> Failure {
+    let name = format!("{command:?}");
+    Failure::msg(format!(
+        "internal error: `{}` was not carried out",
+        name.split(['(', ' ', '{']).next().unwrap_or_default()
+    ))
 }
 
 /// The PostgreSQL database the home uses: `--database`, else `CERTHERD_DATABASE_URL`

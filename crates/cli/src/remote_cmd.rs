@@ -14,18 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use certherd_ca::SystemClock;
-use certherd_core::{Clock, EntryRef, StoreName};
+use certherd_core::{Clock, EntryRef};
+use certherd_ops::wire::HttpCall;
+use certherd_ops::{CertFilter, Operations, Request, Transport};
 use certherd_protocol::admin as api;
-use certherd_protocol::{ErrorBody, HostRow};
 use certherd_x509::CertificateDer;
-use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::args::{
-    CaCmd, CertCmd, Cli, Command, FleetCmd, FormatArg, HostCmd, Output, PoolCmd, TrustCmd,
-    VerificationAction,
-};
+use crate::args::{CertCmd, Cli, Command, FleetCmd, FormatArg, HostCmd, Output};
 use crate::instant::rfc3339;
+use crate::operations::{Ran, TransportFailure};
 use crate::render::{colon_hex, json};
 use crate::views::time_of;
 use crate::Failure;
@@ -163,15 +161,11 @@ impl Client {
         Ok(())
     }
 
-    /// One call; its answer's body of type `T`, or the server's refusal as a failure.
-    fn call<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<T, Failure> {
+    /// One call; the answer's status and body (a refusal's body is the operation's to
+    /// read). A connection that fails is worded here, with the hint its cause calls for.
+    fn send(&self, call: &HttpCall) -> Result<(u16, Vec<u8>), Failure> {
         let mut url = self.url.clone();
-        url.path = path.to_owned();
+        url.path = call.path.clone();
         let bearer;
         let headers: Vec<(&str, &str)> = match &self.credential {
             Credential::Bearer(t) => {
@@ -184,13 +178,12 @@ impl Client {
             Credential::Cert(i) => Some(i),
             Credential::Bearer(_) => None,
         };
-        let text = body.map(|b| b.to_string()).unwrap_or_default();
         let answer = certherd_tls::http::request(
             &url,
             &certherd_tls::http::Request {
-                method,
+                method: call.method,
                 headers: &headers,
-                body: text.as_bytes(),
+                body: call.body.as_deref().unwrap_or_default().as_bytes(),
             },
             &self.anchors,
             identity,
@@ -199,30 +192,8 @@ impl Client {
         .map_err(|e| self.connect_failure(e))?;
         if answer.is_success() {
             self.keep_pin()?;
-        } else {
-            let refusal: ErrorBody = certherd_protocol::decode(&answer.body).map_err(|_| {
-                Failure::msg(format!(
-                    "{}: {method} {path} answered {} without a reason",
-                    self.url.address(),
-                    answer.status
-                ))
-            })?;
-            let mut f = Failure::msg(refusal.text().to_owned());
-            if let Some(code) = refusal.code {
-                f.hint = Some(format!(
-                    "the server refused it: {} ({})",
-                    code.name(),
-                    answer.status
-                ));
-            }
-            return Err(f);
         }
-        certherd_protocol::decode(&answer.body).map_err(|e| {
-            Failure::msg(format!(
-                "{}: {method} {path}: an answer of another shape: {e}",
-                self.url.address()
-            ))
-        })
+        Ok((answer.status, answer.body))
     }
 }
 
@@ -388,28 +359,6 @@ fn pinned(
     ))
 }
 
-/// `text` percent-encoded for a path segment or a query value.
-fn enc(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"._-~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// `STORE/ALIAS` as two encoded path segments.
-fn entry_path(entry: &str) -> String {
-    let (store, alias) = entry.split_once('/').unwrap_or((entry, ""));
-    format!("{}/{}", enc(store), enc(alias))
-}
-
-/// The commands that run against `--server` (the hint of a refusal; `--help` says the same).
-pub const REMOTE_COMMANDS: &str = "host add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification enable/disable/status, cert list/show/issue/renew/revoke/export, trust add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast";
-
 /// The command the user typed (`status`, `ca export`...), read from the command line.
 fn command_words() -> String {
     use clap::CommandFactory;
@@ -447,220 +396,103 @@ fn not_remote() -> Failure {
         command_words()
     ));
     f.hint = Some(format!(
-        "run it on the server's home (without --server); against --server: {REMOTE_COMMANDS}"
+        "run it on the server's home (without --server); against --server: {}",
+        crate::operations::remote_commands()
     ));
     f
 }
 
+/// The admin API as the operations' transport: the connection is opened (the credential
+/// read, the CA pinned at the first contact) at the first call, so a command that is not
+/// an operation is refused without contacting the server.
+struct Lazy<'r> {
+    remote: &'r Remote,
+    client: std::cell::RefCell<Option<Client>>,
+}
+
+impl Transport for Lazy<'_> {
+    fn send(
+        &self,
+        call: &HttpCall,
+    ) -> Result<(u16, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
+        let failed = |f: Failure| -> Box<dyn std::error::Error + Send + Sync> {
+            Box::new(TransportFailure(f))
+        };
+        let mut slot = self.client.borrow_mut();
+        let client = match &mut *slot {
+            Some(c) => c,
+            empty => empty.insert(Client::open(self.remote).map_err(failed)?),
+        };
+        client.send(call).map_err(failed)
+    }
+}
+
 /// Runs `command` against the server; a command that only runs on a home is refused.
 pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
+    let mut ops = certherd_ops::Remote::new(Lazy {
+        remote: r,
+        client: std::cell::RefCell::new(None),
+    });
+    let command = match crate::operations::run(&mut ops, command) {
+        Ran::Done(done) => return done,
+        Ran::NotAnOperation(c) => *c,
+    };
     match command {
-        Command::Host(c) => host(&Client::open(r)?, c),
-        Command::Fleet(c) => fleet(&Client::open(r)?, c),
-        Command::Pool(PoolCmd::Verification { action, output }) => {
-            let client = Client::open(r)?;
-            if action == VerificationAction::Status {
-                let v: api::PoolVerification = client.call("GET", "/v1/pool/verification", None)?;
-                let hosts: Vec<HostRow> = client.call("GET", "/v1/hosts", None)?;
-                let hosts: Vec<(String, Option<bool>)> = hosts
-                    .into_iter()
-                    .map(|h| (h.name, h.verification))
-                    .collect();
-                crate::views::pool_verification(v.enabled, &hosts, output);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let on = action == VerificationAction::Enable;
-            let v: api::PoolVerification =
-                client.call("PUT", "/v1/pool/verification", Some(json!({"enabled": on})))?;
-            outln!(
-                "pool certificate verification {}",
-                if v.enabled { "enabled" } else { "disabled" }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Cert(c) => cert(r, c),
-        Command::Trust(c) => trust(r, c),
-        Command::Ca(CaCmd::Show(o)) => {
-            let s: api::CaAnswer = Client::open(r)?.call("GET", "/v1/ca", None)?;
-            crate::views::ca_show(&s, o.output);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Ca(CaCmd::Rotate(o)) => {
-            let step: api::RotationAnswer = Client::open(r)?.call("POST", "/v1/ca/rotate", None)?;
-            Ok(crate::views::rotation(&step, o.output))
-        }
-        Command::Alarms(a) => {
-            let path = if a.all {
-                "/v1/alarms?all=true"
-            } else {
-                "/v1/alarms"
-            };
-            let rows: Vec<certherd_protocol::AlarmRow> =
-                Client::open(r)?.call("GET", path, None)?;
-            crate::views::alarms(&rows, a.output);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Audit(o) => {
-            let client = Client::open(r)?;
-            let mut rows: Vec<api::AuditRow> = Vec::new();
-            loop {
-                let page: api::AuditPage = client.call(
-                    "GET",
-                    &format!("/v1/audit?offset={}&limit=1000", rows.len()),
-                    None,
-                )?;
-                let done = page.records.is_empty()
-                    || rows.len() as u64 + page.records.len() as u64 >= page.total;
-                rows.extend(page.records);
-                if done {
-                    break;
-                }
-            }
-            crate::views::audit(&rows, o.output);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Forecast(a) => {
-            let until = crate::forecast_cmd::until_from(SystemClock.now(), a.until.as_deref())?;
-            let f: api::ForecastAnswer = Client::open(r)?.call(
-                "GET",
-                &format!("/v1/forecast?until={}", enc(&rfc3339(until))),
-                None,
-            )?;
-            crate::views::forecast(&f, a.output);
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => Err(not_remote()),
-    }
-}
-
-/// The file's refusal as the home words it: `FILE: reason`.
-fn about_file(path: &Path) -> impl Fn(Failure) -> Failure + '_ {
-    move |f| Failure {
-        message: format!("{}: {}", path.display(), f.message),
-        ..f
-    }
-}
-
-fn trust(r: &Remote, c: TrustCmd) -> Result<ExitCode, Failure> {
-    match c {
-        TrustCmd::Add { file } => {
-            let bytes = crate::failure::read_input(&file)?;
-            let pem: String = certherd_x509::parse_certificates(&bytes)
-                .map_err(|e| Failure::file(&file, e))?
-                .iter()
-                .map(|c| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, c))
-                .collect();
-            let added: api::TrustAddAnswer = Client::open(r)?
-                .call("POST", "/v1/trust", Some(json!({ "pem": pem })))
-                .map_err(about_file(&file))?;
-            crate::views::trust_added(&added);
-        }
-        TrustCmd::List(o) => {
-            let rows: Vec<api::CertRow> = Client::open(r)?.call(
-                "GET",
-                &format!("/v1/certificates?store={}", StoreName::TRUSTED_ROOTS),
-                None,
-            )?;
-            crate::views::trust_list(&rows, o.output);
-        }
-        TrustCmd::Remove { fingerprint } => {
-            // Colons stay as given (a path segment may hold them): the server's refusal
-            // names the fingerprint as the home's does.
-            let segment = fingerprint
-                .split(':')
-                .map(enc)
-                .collect::<Vec<_>>()
-                .join(":");
-            let removed: api::TrustRow =
-                Client::open(r)?.call("DELETE", &format!("/v1/trust/{segment}"), None)?;
-            crate::views::trust_removed(&removed);
-        }
-        TrustCmd::AddCrl { file } => {
-            let bytes = crate::failure::read_input(&file)?;
-            // The API takes PEM text: a DER CRL is sent as PEM.
-            let pem = match std::str::from_utf8(&bytes) {
-                Ok(text) if text.contains("-----BEGIN") => text.to_owned(),
-                _ => certherd_x509::to_pem(certherd_x509::PemLabel::Crl, &bytes),
-            };
-            let added: api::CrlRow = Client::open(r)?
-                .call("POST", "/v1/trust/crls", Some(json!({ "pem": pem })))
-                .map_err(about_file(&file))?;
-            crate::views::crl_added(&added);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn host(client: &Client, c: HostCmd) -> Result<ExitCode, Failure> {
-    match c {
-        HostCmd::Add {
+        Command::Host(HostCmd::Add {
             name,
             ips,
             ttl,
             output,
-        } => {
-            let span: certherd_core::Span = ttl.parse()?;
-            let hours = span.duration().whole_hours();
-            if span.duration().whole_seconds() % 3600 != 0 || !(1..=720).contains(&hours) {
-                return Err(Failure::usage(
-                    "--ttl against a server is whole hours from 1h to 720h",
-                ));
-            }
-            let added: api::HostAdded = client.call(
-                "POST",
-                "/v1/hosts",
-                Some(json!({
-                    "name": name,
-                    "ips": ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "token_ttl_hours": hours,
-                })),
-            )?;
-            match output {
-                Output::Json => json(&json!({
-                    "host": added.host.name,
-                    "token": added.token,
-                    "ca_fingerprint": added.ca_fingerprint,
-                    "expires_at": added.token_expires_at,
-                })),
-                Output::Table => {
-                    outln!("Host            {}", added.host.name);
-                    outln!("Token           {}", added.token);
-                    outln!("CA fingerprint  {}", colon_hex(&added.ca_fingerprint));
-                    outln!("Expires         {}", added.token_expires_at);
-                    errln!("on the host: certherd agent join --server https://SERVER:PORT --token {} --ca-fingerprint {} --hostname {}", added.token, colon_hex(&added.ca_fingerprint), added.host.name);
-                }
-            }
+        }) => host_add(&mut ops, name, &ips, &ttl, output),
+        Command::Fleet(c) => fleet(&mut ops, c),
+        Command::Alarms(a) => {
+            let rows = ops.alarms(a.all)?;
+            crate::views::alarms(&rows, a.output);
+            Ok(ExitCode::SUCCESS)
         }
-        HostCmd::List(o) => {
-            let hosts: Vec<HostRow> = client.call("GET", "/v1/hosts", None)?;
-            crate::views::host_list(&hosts, o.output);
-        }
-        HostCmd::ResetServerCert { name } => {
-            let _: api::HostsAnswer = client.call(
-                "POST",
-                &format!("/v1/hosts/{}/reset-server-cert", enc(&name)),
-                None,
-            )?;
-            outln!("ordered: {name} makes a new key and gets a new server certificate at its next poll");
-        }
-        HostCmd::RefreshPoolCert { name } => {
-            let _: api::HostsAnswer = client.call(
-                "POST",
-                &format!("/v1/hosts/{}/refresh-pool-cert", enc(&name)),
-                None,
-            )?;
-            outln!("ordered: {name} makes a new pool-internal certificate at its next poll, and the server pins it");
-        }
-        HostCmd::Remove { name } => {
-            let removed: api::HostRemoved =
-                client.call("DELETE", &format!("/v1/hosts/{}", enc(&name)), None)?;
-            crate::views::host_removed(&removed);
+        Command::Cert(c) => cert(&mut ops, c),
+        _ => Err(not_remote()),
+    }
+}
+
+fn host_add(
+    ops: &mut dyn Operations,
+    name: String,
+    ips: &[std::net::IpAddr],
+    ttl: &str,
+    output: Output,
+) -> Result<ExitCode, Failure> {
+    let span: certherd_core::Span = ttl.parse()?;
+    let hours = span.duration().whole_hours();
+    if span.duration().whole_seconds() % 3600 != 0 || !(1..=720).contains(&hours) {
+        return Err(Failure::usage(
+            "--ttl against a server is whole hours from 1h to 720h",
+        ));
+    }
+    let added = ops.host_add(api::HostAddRequest {
+        name,
+        ips: ips.iter().map(ToString::to_string).collect(),
+        token_ttl_hours: u32::try_from(hours).ok(),
+    })?;
+    match output {
+        Output::Json => json(&json!({
+            "host": added.host.name,
+            "token": added.token,
+            "ca_fingerprint": added.ca_fingerprint,
+            "expires_at": added.token_expires_at,
+        })),
+        Output::Table => {
+            outln!("Host            {}", added.host.name);
+            outln!("Token           {}", added.token);
+            outln!("CA fingerprint  {}", colon_hex(&added.ca_fingerprint));
+            outln!("Expires         {}", added.token_expires_at);
+            errln!("on the host: certherd agent join --server https://SERVER:PORT --token {} --ca-fingerprint {} --hostname {}", added.token, colon_hex(&added.ca_fingerprint), added.host.name);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn fleet(client: &Client, c: FleetCmd) -> Result<ExitCode, Failure> {
+fn fleet(ops: &mut dyn Operations, c: FleetCmd) -> Result<ExitCode, Failure> {
     let FleetCmd::Renew {
         profile,
         hosts,
@@ -672,8 +504,7 @@ fn fleet(client: &Client, c: FleetCmd) -> Result<ExitCode, Failure> {
     }
     let span: certherd_core::Span = wait.parse()?;
     let wait = span.duration().unsigned_abs();
-    let ordered: api::HostsAnswer =
-        client.call("POST", "/v1/fleet/renew", Some(json!({"hosts": hosts})))?;
+    let ordered = ops.order(Request::FleetRenew(api::FleetRenewRequest { hosts }))?;
     if ordered.hosts.is_empty() {
         return Err(Failure::msg(
             "no joined host to renew (see `certherd host list`)",
@@ -684,18 +515,17 @@ fn fleet(client: &Client, c: FleetCmd) -> Result<ExitCode, Failure> {
     let mut done = vec![false; ordered.hosts.len()];
     while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let now: Vec<HostRow> = client.call("GET", "/v1/hosts", None)?;
+        let now = ops.host_list()?;
         for (i, h) in ordered.hosts.iter().enumerate() {
             if now.iter().any(|n| &n.name == h && !n.renew_pending) {
                 done[i] = true;
             }
         }
     }
-    let certs: Vec<api::CertRow> = client.call(
-        "GET",
-        &format!("/v1/certificates?store={}", certherd_ca::HOSTS_STORE),
-        None,
-    )?;
+    let certs = ops.cert_list(CertFilter {
+        store: Some(certherd_ca::HOSTS_STORE.to_owned()),
+        ..CertFilter::default()
+    })?;
     let rows: Vec<(String, bool, Option<String>)> = ordered
         .hosts
         .iter()
@@ -711,21 +541,9 @@ fn fleet(client: &Client, c: FleetCmd) -> Result<ExitCode, Failure> {
     Ok(crate::fleet_cmd::fleet_renew_results(&rows, output))
 }
 
-fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
+fn cert(ops: &mut dyn Operations, c: CertCmd) -> Result<ExitCode, Failure> {
     match c {
-        CertCmd::List(a) => {
-            if a.at.is_some() {
-                return Err(Failure::usage("--at is not available against --server"));
-            }
-            let client = Client::open(r)?;
-            let path = match &a.store {
-                Some(s) => format!("/v1/certificates?store={}", enc(s)),
-                None => "/v1/certificates".to_owned(),
-            };
-            let rows: Vec<api::CertRow> = client.call("GET", &path, None)?;
-            crate::views::cert_list(&rows, a.store.is_none(), a.output);
-            Ok(ExitCode::SUCCESS)
-        }
+        CertCmd::List(_) => Err(Failure::usage("--at is not available against --server")),
         CertCmd::Issue(a) => {
             let alias = a
                 .alias
@@ -740,19 +558,14 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
                 crate::input::printable("--san", name)
                     .map_err(|e| Failure::usage(e.to_string()))?;
             }
-            let client = Client::open(r)?;
-            let issued: api::IssuedAnswer = client.call(
-                "POST",
-                "/v1/certificates",
-                Some(json!({
-                    "store": a.store,
-                    "alias": alias,
-                    "profile": a.profile,
-                    "common_name": a.cn,
-                    "names": a.sans,
-                    "key_algo": a.key_algo,
-                })),
-            )?;
+            let issued = ops.cert_issue(api::IssueRequest {
+                store: a.store,
+                alias,
+                profile: a.profile,
+                common_name: a.cn,
+                names: a.sans,
+                key_algo: a.key_algo,
+            })?;
             crate::views::issued(
                 &issued.certificate,
                 &issued.warnings,
@@ -764,19 +577,14 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
         }
         CertCmd::Renew(a) => {
             let entry = match (&a.entry, &a.profile, a.all, &a.expiring_within, a.due, a.dry_run) {
-                (Some(e), None, false, None, false, false) => e.clone(),
+                (Some(e), None, false, None, false, false) => e.parse::<EntryRef>()?,
                 _ => {
                     return Err(Failure::usage(
                         "against --server, `cert renew` renews one named entry (no --profile, --all, --expiring-within, --due or --dry-run)",
                     ))
                 }
             };
-            let client = Client::open(r)?;
-            let renewed: api::IssuedAnswer = client.call(
-                "POST",
-                &format!("/v1/certificates/{}/renew", entry_path(&entry)),
-                None,
-            )?;
+            let renewed = ops.cert_renew(entry)?;
             let c = &renewed.certificate;
             let name = format!("{}/{}", c.store, c.alias);
             let not_after = time_of(&c.not_after).map_or_else(|| c.not_after.clone(), rfc3339);
@@ -815,12 +623,7 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
                     "against --server, `cert export` writes PEM (certificate and chain) only",
                 ));
             }
-            let client = Client::open(r)?;
-            let e: api::ExportAnswer = client.call(
-                "GET",
-                &format!("/v1/certificates/{}/export", entry_path(&a.entry)),
-                None,
-            )?;
+            let e = ops.cert_export(a.entry.parse::<EntryRef>()?)?;
             // As locally: the chain stops below the root unless --with-root.
             let mut pem = e.certificate;
             let n = e.chain.len();
@@ -842,27 +645,6 @@ fn cert(r: &Remote, c: CertCmd) -> Result<ExitCode, Failure> {
                 }
                 None => out!("{pem}"),
             }
-            Ok(ExitCode::SUCCESS)
-        }
-        CertCmd::Show(a) => {
-            let entry: EntryRef = a.entry.parse()?;
-            let d: api::CertDetail = Client::open(r)?.call(
-                "GET",
-                &format!("/v1/certificates/{}", entry_path(&entry.to_string())),
-                None,
-            )?;
-            crate::views::cert_detail(&d, a.output);
-            Ok(ExitCode::SUCCESS)
-        }
-        CertCmd::Revoke(a) => {
-            let reason = crate::cert_cmd::revocation_reason(&a.reason)?;
-            let entry: EntryRef = a.entry.parse()?;
-            let done: api::RevokeAnswer = Client::open(r)?.call(
-                "POST",
-                &format!("/v1/certificates/{}/revoke", entry_path(&entry.to_string())),
-                Some(json!({ "reason": reason.name() })),
-            )?;
-            crate::views::revoked(&done, a.output);
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(not_remote()),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use certherd_store::{Home, Store};
+use certherd_store::Home;
 use serde_json::json;
 
 use crate::args::{CheckArgs, Output, OutputArg, ProfileCmd, StoreCmd};
@@ -320,14 +320,6 @@ pub fn profile(home: &Home, c: ProfileCmd) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn audit(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
-    let node = open_node(home)?;
-    let log = node.store().audit_log()?;
-    let rows: Vec<_> = log.iter().map(certherd_server::rows::audit_row).collect();
-    crate::views::audit(&rows, a.output);
-    Ok(ExitCode::SUCCESS)
-}
-
 /// `alarms`: evaluate now, record what changed, print open alarms (or all with `--all`).
 pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
@@ -335,7 +327,7 @@ pub fn alarms(home: &Home, a: crate::args::AlarmsArgs) -> Result<ExitCode, Failu
     let undelivered = outbox_line(&node)?;
     let shown: Vec<_> = alarms_with_detail(&node, a.all)?
         .iter()
-        .map(|(x, detail)| certherd_server::rows::alarm_row(x, detail.clone()))
+        .map(|(x, detail)| certherd_ops::rows::alarm_row(x, detail.clone()))
         .collect();
     crate::views::alarms(&shown, a.output);
     if let Some(line) = undelivered {

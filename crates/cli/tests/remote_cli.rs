@@ -615,7 +615,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(
             r.stderr.starts_with(&format!("error: {name} runs on a home, not against --server\nhint: run it on the server's home"))
-                && r.stderr.contains("cert list/show/issue/renew/revoke/export"),
+                && r.stderr.contains("cert list/issue/show/renew/revoke/export"),
             "{args:?}: {}",
             r.stderr
         );

@@ -765,7 +765,7 @@ pub const ROUTES: &[Route] = &[
         op: Op::Alarms,
         method: "GET",
         path: "/v1/alarms",
-        summary: "Open alarms (with all=true, cleared ones too)",
+        summary: "Open alarms (with all=true, cleared ones too) (`alarms`)",
         query: &[ALL_ALARMS],
         request: None,
         answer: schema::<Vec<AlarmRow>>,

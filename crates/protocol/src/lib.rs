@@ -57,6 +57,29 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> 
     serde_json::from_slice(body)
 }
 
+/// The most bytes of anything a caller sent (a path, a method, a field name, a header)
+/// that a server repeats in an audit row, a log line or an answer: a stranger's request
+/// must not decide how much the server stores or writes.
+pub const MAX_ECHO: usize = 200;
+
+/// `text` cut to at most `max` bytes (on a character boundary), an ellipsis marking a cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    // The ellipsis (3 bytes) counts towards the bound.
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\u{2026}", &text[..end])
+}
+
+/// [`clip`] to [`MAX_ECHO`]: for one piece of what a caller sent.
+pub fn echo(text: &str) -> String {
+    clip(text, MAX_ECHO)
+}
+
 /// Writes a body.
 pub fn encode<T: Serialize>(body: &T) -> String {
     // Every type here serializes to JSON (string keys, no non-finite floats): the

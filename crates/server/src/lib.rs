@@ -69,7 +69,6 @@ mod error;
 pub mod lifecycle;
 pub mod pool;
 pub mod refusals;
-pub mod rows;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -517,27 +516,7 @@ fn client_error(code: ErrorCode) -> bool {
 /// A request body of the endpoint's type; anything else (not JSON, a field missing,
 /// unknown or of the wrong type) is refused 400.
 fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
-    // Every body is a JSON object: serde would also read a struct from an array of its
-    // fields in order, which no documented body is.
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{') {
-        return Err((
-            ErrorCode::InvalidRequest,
-            "the request body is not of this endpoint's shape: a JSON object ({...}) is expected"
-                .into(),
-        ));
-    }
-    // serde quotes what it did not expect (an unknown field's name, a string of the wrong
-    // type): cut, since a stranger decides its length.
-    proto::decode(body).map_err(|e| {
-        (
-            ErrorCode::InvalidRequest,
-            format!(
-                "the request body is not of this endpoint's shape: {}",
-                refusals::echo(&e.to_string())
-            ),
-        )
-    })
+    certherd_ops::wire::json_object(body).map_err(|p| (ErrorCode::InvalidRequest, p.to_string()))
 }
 
 fn der_of(text: &str, what: &'static str) -> Result<Vec<u8>, Refused> {

@@ -18,31 +18,10 @@ pub const WRITTEN_AT_ONCE: u64 = 5;
 /// Sources tracked at once; refusals from further sources share one aggregated window.
 pub const MAX_SOURCES: usize = 4096;
 
-/// The most bytes of anything a caller sent (a path, a method, a field name, a header)
-/// that the server repeats in an audit row, a log line or an answer: a stranger's request
-/// must not decide how much the server stores or writes.
-pub const MAX_ECHO: usize = 200;
+pub use certherd_protocol::{clip, echo, MAX_ECHO};
 
 /// The most bytes of one refusal's audit detail or log line, whatever it quotes.
 pub const MAX_DETAIL: usize = 1024;
-
-/// `text` cut to at most `max` bytes (on a character boundary), an ellipsis marking a cut.
-pub fn clip(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    // The ellipsis (3 bytes) counts towards the bound.
-    let mut end = max.saturating_sub(3);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}\u{2026}", &text[..end])
-}
-
-/// [`clip`] to [`MAX_ECHO`]: for one piece of what a caller sent.
-pub fn echo(text: &str) -> String {
-    clip(text, MAX_ECHO)
-}
 
 /// Where refusals come from: an IPv4 address, or an IPv6 /64 (one site's allocation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

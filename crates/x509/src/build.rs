@@ -287,6 +287,13 @@ pub fn signing_request(spec: &CertSpec, key: &PrivateKey) -> Result<Vec<u8>, Err
     Ok(csr.der().to_vec())
 }
 
+/// 32 random bytes from the crypto provider's generator (join tokens, secrets).
+pub fn random32() -> Result<[u8; 32], Error> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Key("random generator failed".into()))?;
+    Ok(bytes)
+}
+
 /// A random positive 128-bit serial number (RFC 5280 asks for at most 20 octets; CA/B
 /// guidance asks for at least 64 bits of entropy).
 pub fn random_serial() -> Result<SerialNumber, Error> {

@@ -21,8 +21,8 @@ mod timefmt;
 mod verify;
 
 pub use build::{
-    crl, is_control_or_bidi, issue, issue_with_crl_url, random_serial, self_sign, signing_request,
-    spki_key_algorithm, CertSpec, Eku, Issuer, Role,
+    crl, is_control_or_bidi, issue, issue_with_crl_url, random32, random_serial, self_sign,
+    signing_request, spki_key_algorithm, CertSpec, Eku, Issuer, Role,
 };
 pub use constraints::{constraint_breach, ConstraintBreach};
 pub use decode::{

@@ -1,6 +1,6 @@
-//! The admin API's answers made from the node's own types: one conversion, used by the
-//! server's handlers and by the CLI on a home, so `certherd CMD` and `certherd --server URL
-//! CMD` render the same protocol type with the same function.
+//! The admin API's answers made from the node's own types: one conversion each, used by
+//! [`crate::Local`] and by the CLI's commands that are not operations (yet), so every
+//! front end renders the same protocol type.
 
 use certherd_ca::{CaSummary, EntryView, RotationReport};
 use certherd_core::{Alarm, EntryMeta, Forecast, ForecastItem, OffsetDateTime};

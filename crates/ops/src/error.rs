@@ -1,0 +1,269 @@
+//! Why an operation was refused or failed, with the stable code a client decides by.
+
+use certherd_protocol::ErrorCode;
+
+/// What was wrong with a request as the admin API carries it (its path, query or body).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A query parameter the endpoint does not take.
+    #[error("unknown query parameter '{name}' (this endpoint takes: {known})")]
+    UnknownParam {
+        /// Its name (cut).
+        name: String,
+        /// Those it takes, or `none`.
+        known: String,
+    },
+    /// A query parameter given twice.
+    #[error("query parameter '{name}' given twice")]
+    ParamTwice {
+        /// Its name.
+        name: String,
+    },
+    /// A whole-number parameter out of range or not a number.
+    #[error("query parameter '{name}' must be a whole number from {min} to {max}")]
+    NotANumber {
+        /// Its name.
+        name: &'static str,
+        /// The least accepted.
+        min: i64,
+        /// The most accepted.
+        max: i64,
+    },
+    /// A boolean parameter other than `true` or `false`.
+    #[error("query parameter '{name}' must be true or false")]
+    NotABoolean {
+        /// Its name.
+        name: &'static str,
+    },
+    /// The query is not valid percent-encoded UTF-8.
+    #[error("the query is not valid percent-encoded UTF-8")]
+    NotPercentEncoded,
+    /// A path parameter is not valid percent-encoded UTF-8.
+    #[error("the path is not valid percent-encoded UTF-8")]
+    PathNotPercentEncoded,
+    /// A body where the endpoint takes none.
+    #[error("this endpoint takes no request body")]
+    UnexpectedBody,
+    /// The body is not a JSON object of the endpoint's shape.
+    #[error("the request body is not of this endpoint's shape: {detail}")]
+    BodyShape {
+        /// What the JSON parser said (cut: a stranger decides its length).
+        detail: String,
+    },
+    /// The path lacks a parameter its endpoint has.
+    #[error("the path lacks its parameter")]
+    PathParam,
+    /// Both `days` and `until`.
+    #[error("give days or until, not both")]
+    DaysAndUntil,
+    /// `until` is not an RFC 3339 time.
+    #[error("until '{value}' is not an RFC 3339 time")]
+    UntilNotATime {
+        /// What was given (cut).
+        value: String,
+    },
+    /// `until` is in the past.
+    #[error("until {until} is in the past")]
+    UntilPast {
+        /// The time, RFC 3339.
+        until: String,
+    },
+    /// `until` is further ahead than a forecast reaches.
+    #[error("until {until} is more than {max} ahead")]
+    UntilTooFar {
+        /// The time, RFC 3339.
+        until: String,
+        /// How far a forecast reaches.
+        max: String,
+    },
+}
+
+/// Why an operation did not give its answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request, as the admin API carries it, is malformed.
+    #[error(transparent)]
+    Request(#[from] Problem),
+    /// The home refused or failed it.
+    #[error(transparent)]
+    Node(#[from] certherd_ca::Error),
+    /// No host by that name.
+    #[error("no host named '{name}'")]
+    NoSuchHost {
+        /// The name asked for.
+        name: String,
+    },
+    /// The host is enrolled already.
+    #[error(
+        "host '{name}' is already enrolled (DELETE /v1/hosts/{name} first to enroll it again)"
+    )]
+    HostEnrolled {
+        /// Its name.
+        name: String,
+    },
+    /// An address of a host is not an IP address.
+    #[error("'{value}' is not an IP address")]
+    NotAnAddress {
+        /// What was given.
+        value: String,
+    },
+    /// A join token's lifetime outside 1 to 720 hours.
+    #[error("token_ttl_hours must be from 1 to 720")]
+    TokenTtl,
+    /// `STORE/ALIAS` that names no possible entry.
+    #[error("entry {entry} does not exist")]
+    NoSuchEntry {
+        /// What was given.
+        entry: String,
+    },
+    /// A store name that names no possible store.
+    #[error("store '{store}' does not exist")]
+    NoSuchStore {
+        /// What was given.
+        store: String,
+    },
+    /// `STORE/ALIAS` of a new entry that is not one.
+    #[error("{entry}: {source}")]
+    BadEntry {
+        /// What was given.
+        entry: String,
+        /// Why.
+        source: certherd_core::Error,
+    },
+    /// A key algorithm name not known.
+    #[error(transparent)]
+    KeyAlgorithm(certherd_x509::Error),
+    /// A revocation reason name not known.
+    #[error("unknown reason '{name}': expected unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn")]
+    UnknownReason {
+        /// What was given.
+        name: String,
+    },
+    /// An entry that holds no certificate to export.
+    #[error("{entry} holds no certificate")]
+    NoCertificate {
+        /// The entry.
+        entry: String,
+    },
+    /// The server refused the call: its code and its words.
+    #[error("{message}")]
+    Refused {
+        /// The code it gave (absent from a server that predates codes).
+        code: Option<ErrorCode>,
+        /// The HTTP status.
+        status: u16,
+        /// Its words.
+        message: String,
+    },
+    /// The server answered a refusal without a readable body.
+    #[error("{op} answered {status} without a reason")]
+    Unexplained {
+        /// `METHOD PATH`.
+        op: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The server's answer is not of the operation's shape.
+    #[error("{op}: an answer of another shape: {detail}")]
+    AnswerShape {
+        /// `METHOD PATH`.
+        op: String,
+        /// What the JSON parser said.
+        detail: String,
+    },
+    /// An implementation answered another operation than the one asked (a bug).
+    #[error("{asked}: the answer of another operation ({got})")]
+    Mismatch {
+        /// The operation asked.
+        asked: &'static str,
+        /// What came back.
+        got: String,
+    },
+    /// The transport failed (no connection, a broken answer).
+    #[error(transparent)]
+    Transport(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// `got` answered where `asked` was asked.
+    pub(crate) fn mismatch(asked: &'static str, got: &crate::Answer) -> Self {
+        let got = format!("{got:?}");
+        Self::Mismatch {
+            asked,
+            got: got.split(['(', ' ']).next().unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// The code a client decides by (and the admin API answers with).
+    pub fn code(&self) -> ErrorCode {
+        use certherd_ca::Error as E;
+        match self {
+            Self::Request(_) => ErrorCode::InvalidRequest,
+            Self::Node(e) => match e {
+                E::NoSuchEntry(_)
+                | E::NoSuchStore(_)
+                | E::NoSuchTrust(_)
+                | E::NoSuchCredential(_) => ErrorCode::NotFound,
+                E::Store(certherd_store::Error::NotFound { .. }) => ErrorCode::NotFound,
+                // Two CA rotations begun within one second name their new root alike: a
+                // conflict to retry, not the server's failure.
+                E::EntryExists(_) | E::Store(certherd_store::Error::Exists { .. }) => {
+                    ErrorCode::Conflict
+                }
+                E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => {
+                    ErrorCode::Internal
+                }
+                // A list past a cap is a request no certificate may carry out, whatever the
+                // store holds.
+                E::TooManyAddresses { .. } | E::TooManyNames { .. } => ErrorCode::InvalidRequest,
+                // An address where a name goes is a malformed request, not a state to resolve.
+                E::HostnameIsAddress(_) => ErrorCode::InvalidRequest,
+                _ => ErrorCode::Unprocessable,
+            },
+            Self::NoSuchHost { .. } | Self::NoSuchEntry { .. } | Self::NoSuchStore { .. } => {
+                ErrorCode::NotFound
+            }
+            Self::HostEnrolled { .. } => ErrorCode::Conflict,
+            Self::NotAnAddress { .. }
+            | Self::TokenTtl
+            | Self::BadEntry { .. }
+            | Self::KeyAlgorithm(_)
+            | Self::UnknownReason { .. }
+            | Self::NoCertificate { .. } => ErrorCode::Unprocessable,
+            Self::Refused { code, .. } => code.unwrap_or(ErrorCode::Other),
+            Self::Unexplained { .. }
+            | Self::AnswerShape { .. }
+            | Self::Mismatch { .. }
+            | Self::Transport(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the caller did wrong is a 4xx; what failed in the server is a 500.
+    #[test]
+    fn node_errors_map_to_their_code() {
+        use certherd_ca::Error as E;
+        let exists = E::Store(certherd_store::Error::Exists {
+            what: "entry",
+            name: "ca/root-20261125163516".into(),
+        });
+        assert_eq!(Error::Node(exists).code(), ErrorCode::Conflict);
+        let gone = E::Store(certherd_store::Error::NotFound {
+            what: "host",
+            name: "h".into(),
+        });
+        assert_eq!(Error::Node(gone).code(), ErrorCode::NotFound);
+        let broken = E::Store(certherd_store::Error::Corrupt("secret detail".into()));
+        assert_eq!(Error::Node(broken).code(), ErrorCode::Internal);
+        assert_eq!(
+            Error::from(Problem::DaysAndUntil).code(),
+            ErrorCode::InvalidRequest
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! certherd's operations, typed once.
+//!
+//! Each thing an admin can do to the inventory is a [`Request`] with its inputs parsed and
+//! an [`Answer`] of the admin API's types, carried out through one trait, [`Operations`],
+//! with two implementations: [`Local`] over a home's node, and [`Remote`] over a server's
+//! admin API. The CLI calls the trait and renders the answer; the server's admin API is
+//! [`wire::decode`] then [`Local`]; so `certherd CMD` on the server's home and `certherd
+//! --server URL CMD` run the same code and print the same thing.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod local;
+mod remote;
+mod request;
+pub mod rows;
+pub mod wire;
+
+pub use error::{Error, Problem};
+pub use local::Local;
+pub use remote::{Remote, Transport};
+pub use request::{Answer, CertFilter, Horizon, Request};
+
+use certherd_core::EntryRef;
+use certherd_protocol::admin as api;
+use certherd_protocol::{AlarmRow, HostRow};
+
+/// Carries out operations: over a home ([`Local`]) or a server's admin API ([`Remote`]).
+///
+/// [`call`](Self::call) is the one method to implement; the others ask for one operation
+/// each and give its answer's own type.
+pub trait Operations {
+    /// Carries out `request`.
+    fn call(&mut self, request: Request) -> Result<Answer, Error>;
+
+    /// The fleet's hosts.
+    fn host_list(&mut self) -> Result<Vec<HostRow>, Error> {
+        match self.call(Request::HostList)? {
+            Answer::Hosts(v) => Ok(v),
+            other => Err(Error::mismatch("host list", &other)),
+        }
+    }
+
+    /// Enrolls a host.
+    fn host_add(&mut self, r: api::HostAddRequest) -> Result<api::HostAdded, Error> {
+        match self.call(Request::HostAdd(r))? {
+            Answer::HostAdded(v) => Ok(v),
+            other => Err(Error::mismatch("host add", &other)),
+        }
+    }
+
+    /// Forgets a host and revokes its certificates.
+    fn host_remove(&mut self, name: &str) -> Result<api::HostRemoved, Error> {
+        match self.call(Request::HostRemove { name: name.into() })? {
+            Answer::HostRemoved(v) => Ok(v),
+            other => Err(Error::mismatch("host remove", &other)),
+        }
+    }
+
+    /// Orders hosts to do something at their next poll: `request` is
+    /// [`Request::HostResetServerCert`], [`Request::HostRefreshPoolCert`] or
+    /// [`Request::FleetRenew`].
+    fn order(&mut self, request: Request) -> Result<api::HostsAnswer, Error> {
+        match self.call(request)? {
+            Answer::Ordered(v) => Ok(v),
+            other => Err(Error::mismatch("an order", &other)),
+        }
+    }
+
+    /// Certificate entries.
+    fn cert_list(&mut self, filter: CertFilter) -> Result<Vec<api::CertRow>, Error> {
+        match self.call(Request::CertList(filter))? {
+            Answer::Certs(v) => Ok(v),
+            other => Err(Error::mismatch("cert list", &other)),
+        }
+    }
+
+    /// Issues a certificate into a new entry.
+    fn cert_issue(&mut self, r: api::IssueRequest) -> Result<api::IssuedAnswer, Error> {
+        match self.call(Request::CertIssue(r))? {
+            Answer::Issued(v) => Ok(v),
+            other => Err(Error::mismatch("cert issue", &other)),
+        }
+    }
+
+    /// One entry described.
+    fn cert_show(&mut self, entry: EntryRef) -> Result<api::CertDetail, Error> {
+        match self.call(Request::CertShow { entry })? {
+            Answer::Cert(v) => Ok(v),
+            other => Err(Error::mismatch("cert show", &other)),
+        }
+    }
+
+    /// Renews one entry.
+    fn cert_renew(&mut self, entry: EntryRef) -> Result<api::IssuedAnswer, Error> {
+        match self.call(Request::CertRenew { entry })? {
+            Answer::Issued(v) => Ok(v),
+            other => Err(Error::mismatch("cert renew", &other)),
+        }
+    }
+
+    /// An entry's certificate and chain.
+    fn cert_export(&mut self, entry: EntryRef) -> Result<api::ExportAnswer, Error> {
+        match self.call(Request::CertExport { entry })? {
+            Answer::Exported(v) => Ok(v),
+            other => Err(Error::mismatch("cert export", &other)),
+        }
+    }
+
+    /// Revokes a certificate the CA issued.
+    fn cert_revoke(
+        &mut self,
+        entry: EntryRef,
+        reason: certherd_x509::RevocationReason,
+    ) -> Result<api::RevokeAnswer, Error> {
+        match self.call(Request::CertRevoke { entry, reason })? {
+            Answer::Revoked(v) => Ok(v),
+            other => Err(Error::mismatch("cert revoke", &other)),
+        }
+    }
+
+    /// Trusted CA certificates.
+    fn trust_list(&mut self) -> Result<Vec<api::TrustRow>, Error> {
+        match self.call(Request::TrustList)? {
+            Answer::Trusted(v) => Ok(v),
+            other => Err(Error::mismatch("trust list", &other)),
+        }
+    }
+
+    /// Trusts the CA certificates in PEM text.
+    fn trust_add(&mut self, pem: String) -> Result<api::TrustAddAnswer, Error> {
+        match self.call(Request::TrustAdd { pem })? {
+            Answer::TrustAdded(v) => Ok(v),
+            other => Err(Error::mismatch("trust add", &other)),
+        }
+    }
+
+    /// Stops trusting a CA certificate.
+    fn trust_remove(&mut self, fingerprint: String) -> Result<api::TrustRow, Error> {
+        match self.call(Request::TrustRemove { fingerprint })? {
+            Answer::TrustRemoved(v) => Ok(v),
+            other => Err(Error::mismatch("trust remove", &other)),
+        }
+    }
+
+    /// Adds a CRL.
+    fn crl_add(&mut self, pem: String) -> Result<api::CrlRow, Error> {
+        match self.call(Request::CrlAdd { pem })? {
+            Answer::CrlAdded(v) => Ok(v),
+            other => Err(Error::mismatch("trust add-crl", &other)),
+        }
+    }
+
+    /// Alarms, open ones or all.
+    fn alarms(&mut self, all: bool) -> Result<Vec<AlarmRow>, Error> {
+        match self.call(Request::Alarms { all })? {
+            Answer::Alarms(v) => Ok(v),
+            other => Err(Error::mismatch("alarms", &other)),
+        }
+    }
+
+    /// The whole audit log, oldest first, read a page at a time.
+    fn audit_all(&mut self) -> Result<Vec<api::AuditRow>, Error> {
+        let mut rows: Vec<api::AuditRow> = Vec::new();
+        loop {
+            let page = match self.call(Request::Audit {
+                offset: rows.len() as u64,
+                limit: 1000,
+            })? {
+                Answer::Audit(v) => v,
+                other => return Err(Error::mismatch("audit", &other)),
+            };
+            let done = page.records.is_empty()
+                || rows.len() as u64 + page.records.len() as u64 >= page.total;
+            rows.extend(page.records);
+            if done {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// The pool's certificate verification, after setting it when `set` says so.
+    fn pool_verification(&mut self, set: Option<bool>) -> Result<bool, Error> {
+        let request = match set {
+            Some(enabled) => Request::PoolVerificationSet { enabled },
+            None => Request::PoolVerificationGet,
+        };
+        match self.call(request)? {
+            Answer::Verification(v) => Ok(v.enabled),
+            other => Err(Error::mismatch("pool verification", &other)),
+        }
+    }
+
+    /// The signing CA.
+    fn ca_show(&mut self) -> Result<api::CaAnswer, Error> {
+        match self.call(Request::CaShow)? {
+            Answer::Ca(v) => Ok(v),
+            other => Err(Error::mismatch("ca show", &other)),
+        }
+    }
+
+    /// One step of the staged CA rotation.
+    fn ca_rotate(&mut self) -> Result<api::RotationAnswer, Error> {
+        match self.call(Request::CaRotate)? {
+            Answer::Rotation(v) => Ok(v),
+            other => Err(Error::mismatch("ca rotate", &other)),
+        }
+    }
+
+    /// Every expiry ahead.
+    fn forecast(&mut self, horizon: Horizon) -> Result<api::ForecastAnswer, Error> {
+        match self.call(Request::Forecast(horizon))? {
+            Answer::Forecast(v) => Ok(v),
+            other => Err(Error::mismatch("forecast", &other)),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The operations carried out on a home: what `certherd CMD` does on the server's home and
+//! what the admin API does for `certherd --server URL CMD`, in one place.
+
+use std::net::IpAddr;
+
+use certherd_ca::Node;
+use certherd_core::{EntryRef, StoreName};
+use certherd_protocol::admin as api;
+use certherd_store::Store;
+
+use crate::request::{Answer, CertFilter, Horizon, Request};
+use crate::{rows, Error, Operations, Problem};
+
+/// The operations over a home's node.
+pub struct Local<'a, S: Store> {
+    node: &'a mut Node<S>,
+    actor: String,
+}
+
+impl<'a, S: Store> Local<'a, S> {
+    /// Operations on `node`, on behalf of `actor` (what a revocation records as its
+    /// author: `admin:NAME` for an admin credential, `local:USER` on the home).
+    pub fn new(node: &'a mut Node<S>, actor: impl Into<String>) -> Self {
+        Self {
+            node,
+            actor: actor.into(),
+        }
+    }
+
+    /// The host named `name`, whatever its case.
+    fn known_host(&self, name: &str) -> Result<certherd_core::Host, Error> {
+        let stored = self.node.fleet().stored_name(name)?;
+        stored
+            .map(|n| self.node.store().host(&n))
+            .transpose()
+            .map_err(certherd_ca::Error::Store)?
+            .flatten()
+            .ok_or_else(|| Error::NoSuchHost {
+                name: name.to_owned(),
+            })
+    }
+
+    fn host_rows(&self) -> Result<Vec<certherd_protocol::HostRow>, Error> {
+        let hosts = self.node.fleet().hosts()?;
+        Ok(hosts
+            .iter()
+            .map(|h| rows::host_row(self.node, h))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn add_host(&mut self, req: api::HostAddRequest) -> Result<api::HostAdded, Error> {
+        // Counted before any address is parsed: thousands are refused unread.
+        if req.ips.len() > certherd_ca::MAX_HOST_IPS {
+            return Err(certherd_ca::Error::TooManyAddresses {
+                given: req.ips.len(),
+                max: certherd_ca::MAX_HOST_IPS,
+            }
+            .into());
+        }
+        let ips = req
+            .ips
+            .iter()
+            .map(|s| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| Error::NotAnAddress { value: s.clone() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hours = req.token_ttl_hours.unwrap_or(24);
+        if !(1..=720).contains(&hours) {
+            return Err(Error::TokenTtl);
+        }
+        if self.node.fleet().stored_name(&req.name)?.is_some() {
+            return Err(Error::HostEnrolled { name: req.name });
+        }
+        let ttl = time::Duration::hours(i64::from(hours));
+        let (host, token, ca) = self.node.fleet_mut().host_add(
+            &req.name,
+            &ips,
+            ttl,
+            certherd_x509::random32().map_err(certherd_ca::Error::X509)?,
+        )?;
+        Ok(api::HostAdded {
+            token_expires_at: certherd_x509::rfc3339(host.created_at + ttl),
+            host: rows::host_row(self.node, &host)?,
+            token,
+            ca_fingerprint: ca,
+        })
+    }
+
+    fn list_certs(&self, f: &CertFilter) -> Result<Vec<api::CertRow>, Error> {
+        let store = match &f.store {
+            Some(s) => Some(
+                s.parse::<StoreName>()
+                    .map_err(|_| Error::NoSuchStore { store: s.clone() })?,
+            ),
+            None => None,
+        };
+        let now = self.node.now();
+        let mut views = self.node.list(store.as_ref(), now)?;
+        // One certificate, one row: scanned copies are named under it (a store's own
+        // listing shows every entry).
+        let folded =
+            certherd_core::fold_copies(&views.iter().map(|v| v.meta.clone()).collect::<Vec<_>>());
+        if store.is_none() {
+            views.retain(|v| folded.items.iter().any(|m| m.entry == v.meta.entry));
+        }
+        Ok(views
+            .iter()
+            .filter(|v| {
+                f.profile
+                    .as_deref()
+                    .is_none_or(|p| v.meta.profile.as_deref() == Some(p))
+            })
+            .filter(|v| f.status.as_deref().is_none_or(|s| v.status.as_str() == s))
+            .filter(|v| f.expiring_within_days.is_none_or(|d| v.days_left <= d))
+            .map(|v| rows::listed_row(v, &folded))
+            .collect())
+    }
+
+    fn issue_cert(&mut self, req: api::IssueRequest) -> Result<api::IssuedAnswer, Error> {
+        let text = format!("{}/{}", req.store, req.alias);
+        let entry: EntryRef = text.parse().map_err(|source| Error::BadEntry {
+            entry: text,
+            source,
+        })?;
+        let key_algo = req
+            .key_algo
+            .as_deref()
+            .map(str::parse::<certherd_x509::KeyAlgorithm>)
+            .transpose()
+            .map_err(Error::KeyAlgorithm)?;
+        let issued = self.node.issue(&certherd_ca::IssueRequest {
+            profile: req.profile,
+            entry,
+            common_name: req.common_name,
+            names: req.names,
+            key_algo,
+        })?;
+        let now = self.node.now();
+        Ok(api::IssuedAnswer {
+            certificate: rows::cert_row(&self.node.view(issued.meta, now)),
+            backup: None,
+            warnings: issued.warnings,
+        })
+    }
+
+    fn export_cert(&mut self, entry: &EntryRef) -> Result<api::ExportAnswer, Error> {
+        // The certificate and its chain only: an operation never gives out a key.
+        let pem = self.node.export_with(
+            entry,
+            &certherd_ca::ExportOptions {
+                format: certherd_ca::ExportFormat::Pem,
+                content: certherd_ca::ExportContent::Certificate,
+                with_root: true,
+                password: None,
+            },
+        )?;
+        let certs = certherd_x509::parse_certificates(&pem).map_err(certherd_ca::Error::X509)?;
+        let mut pems = certs
+            .iter()
+            .map(|c| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, c));
+        let certificate = pems.next().ok_or_else(|| Error::NoCertificate {
+            entry: entry.to_string(),
+        })?;
+        Ok(api::ExportAnswer {
+            certificate,
+            chain: pems.collect(),
+        })
+    }
+
+    fn crl_rows(&self) -> Result<Vec<api::CrlRow>, Error> {
+        let crls = self
+            .node
+            .store()
+            .crls()
+            .map_err(certherd_ca::Error::Store)?;
+        // A stored CRL that no longer decodes is left out, the others listed: the
+        // caller did nothing wrong.
+        Ok(crls
+            .iter()
+            .filter_map(|c| {
+                certherd_x509::CrlInfo::from_der(&c.der)
+                    .ok()
+                    .map(|info| rows::crl_row(&info, c.added_at))
+            })
+            .collect())
+    }
+
+    fn alarm_rows(&self, all: bool) -> Result<Vec<certherd_protocol::AlarmRow>, Error> {
+        let mut out = Vec::new();
+        for a in self.node.alarms().alarm_history()? {
+            if all || a.is_open() {
+                let detail = self.node.alarms().alarm_detail(&a)?;
+                out.push(rows::alarm_row(&a, detail));
+            }
+        }
+        Ok(out)
+    }
+
+    fn audit_page(&self, offset: u64, limit: u64) -> Result<api::AuditPage, Error> {
+        let log = self
+            .node
+            .store()
+            .audit_log()
+            .map_err(certherd_ca::Error::Store)?;
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(api::AuditPage {
+            total: log.len() as u64,
+            offset,
+            records: log
+                .iter()
+                .skip(skip)
+                .take(take)
+                .map(rows::audit_row)
+                .collect(),
+        })
+    }
+
+    fn forecast_to(&self, horizon: Horizon) -> Result<api::ForecastAnswer, Error> {
+        let now = self.node.now();
+        let until = match horizon {
+            Horizon::Days(d) => now + time::Duration::days(d),
+            Horizon::Until(t) => {
+                if t < now {
+                    return Err(Problem::UntilPast {
+                        until: certherd_x509::rfc3339(t),
+                    }
+                    .into());
+                }
+                // As far as `--until` reaches on a home, and no further.
+                let max = certherd_core::Span::MAX;
+                if t > now + max.duration() {
+                    return Err(Problem::UntilTooFar {
+                        until: certherd_x509::rfc3339(t),
+                        max: max.to_string(),
+                    }
+                    .into());
+                }
+                t
+            }
+        };
+        Ok(rows::forecast_answer(&self.node.forecast(until)?))
+    }
+}
+
+impl<S: Store> Operations for Local<'_, S> {
+    fn call(&mut self, request: Request) -> Result<Answer, Error> {
+        Ok(match request {
+            Request::HostList => Answer::Hosts(self.host_rows()?),
+            Request::HostAdd(req) => Answer::HostAdded(self.add_host(req)?),
+            Request::HostRemove { name } => {
+                self.known_host(&name)?;
+                let revoked = self.node.fleet_mut().host_remove(&name)?;
+                Answer::HostRemoved(rows::host_removed(&name, &revoked))
+            }
+            Request::HostResetServerCert { name } => {
+                self.known_host(&name)?;
+                let hosts = self.node.fleet_mut().order_renewal(&[name])?;
+                Answer::Ordered(api::HostsAnswer { hosts })
+            }
+            Request::HostRefreshPoolCert { name } => {
+                self.known_host(&name)?;
+                self.node.fleet_mut().order_pool_refresh(&name)?;
+                Answer::Ordered(api::HostsAnswer { hosts: vec![name] })
+            }
+            Request::FleetRenew(req) => {
+                for h in &req.hosts {
+                    self.known_host(h)?;
+                }
+                let hosts = self.node.fleet_mut().order_renewal(&req.hosts)?;
+                Answer::Ordered(api::HostsAnswer { hosts })
+            }
+            Request::CertList(f) => Answer::Certs(self.list_certs(&f)?),
+            Request::CertIssue(req) => Answer::Issued(self.issue_cert(req)?),
+            Request::CertShow { entry } => {
+                let (view, info, chain) = self.node.show(&entry)?;
+                Answer::Cert(rows::cert_detail(&view, &info, &chain))
+            }
+            Request::CertRenew { entry } => {
+                let (issued, backup) = self.node.renew(&entry)?;
+                let now = self.node.now();
+                Answer::Issued(api::IssuedAnswer {
+                    certificate: rows::cert_row(&self.node.view(issued.meta, now)),
+                    backup: Some(backup.to_string()),
+                    warnings: issued.warnings,
+                })
+            }
+            Request::CertExport { entry } => Answer::Exported(self.export_cert(&entry)?),
+            Request::CertRevoke { entry, reason } => {
+                let outcome = self
+                    .node
+                    .revocations_mut()
+                    .revoke(&entry, reason, &self.actor)?;
+                Answer::Revoked(rows::revoke_answer(&outcome))
+            }
+            Request::TrustList => Answer::Trusted(
+                self.node
+                    .trust_list()?
+                    .iter()
+                    .map(rows::trust_row)
+                    .collect(),
+            ),
+            Request::TrustAdd { pem } => {
+                let added = self.node.trust_add_checked(pem.as_bytes())?;
+                Answer::TrustAdded(rows::trust_added(&added))
+            }
+            Request::TrustRemove { fingerprint } => {
+                let removed = self.node.trust_remove(&fingerprint)?;
+                Answer::TrustRemoved(rows::trust_row(&removed))
+            }
+            Request::CrlList => Answer::Crls(self.crl_rows()?),
+            Request::CrlAdd { pem } => {
+                let info = self.node.trust_add_crl(pem.as_bytes())?;
+                Answer::CrlAdded(rows::crl_row(&info, self.node.now()))
+            }
+            Request::Alarms { all } => Answer::Alarms(self.alarm_rows(all)?),
+            Request::Audit { offset, limit } => Answer::Audit(self.audit_page(offset, limit)?),
+            Request::PoolVerificationGet => Answer::Verification(api::PoolVerification {
+                enabled: self.node.fleet().pool_verification()?,
+            }),
+            Request::PoolVerificationSet { enabled } => {
+                self.node.fleet_mut().set_pool_verification(enabled)?;
+                Answer::Verification(api::PoolVerification {
+                    enabled: self.node.fleet().pool_verification()?,
+                })
+            }
+            Request::CaShow => Answer::Ca(rows::ca_answer(&self.node.ca_summary()?)),
+            Request::CaRotate => Answer::Rotation(rows::rotation_answer(&self.node.ca_rotate()?)),
+            Request::Forecast(h) => Answer::Forecast(self.forecast_to(h)?),
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! Every operation as a request and an answer: [`Request`] names what is asked with its
+//! inputs parsed, [`Answer`] holds what the operation gives back, of the protocol's types
+//! (the admin API's bodies), so one view renders it whichever side carried it out.
+
+use certherd_core::{EntryRef, OffsetDateTime};
+use certherd_protocol::admin::{self as api, Op};
+use certherd_protocol::{AlarmRow, HostRow};
+use certherd_x509::RevocationReason;
+
+/// Which entries `cert list` shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CertFilter {
+    /// Only this store's entries (every entry of it, scanned copies too); else one row per
+    /// certificate, its scanned copies named under it.
+    pub store: Option<String>,
+    /// Only entries of this profile.
+    pub profile: Option<String>,
+    /// Only entries of this status (`ok`, `warn`, `critical`, `expired`, ...).
+    pub status: Option<String>,
+    /// Only entries that lapse within this many days.
+    pub expiring_within_days: Option<i64>,
+}
+
+/// How far ahead a forecast looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Horizon {
+    /// This many days from now.
+    Days(i64),
+    /// Up to this time.
+    Until(OffsetDateTime),
+}
+
+/// One operation and its inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// The fleet's hosts (`host list`).
+    HostList,
+    /// Enroll a host (`host add`).
+    HostAdd(api::HostAddRequest),
+    /// Forget a host and revoke its certificates (`host remove`).
+    HostRemove {
+        /// The host's name.
+        name: String,
+    },
+    /// Order a new host certificate at the host's next poll (`host reset-server-cert`).
+    HostResetServerCert {
+        /// The host's name.
+        name: String,
+    },
+    /// Order a new pool-internal certificate at the host's next poll
+    /// (`host refresh-pool-cert`).
+    HostRefreshPoolCert {
+        /// The host's name.
+        name: String,
+    },
+    /// Order new host certificates (`fleet renew`).
+    FleetRenew(api::FleetRenewRequest),
+    /// Certificate entries (`cert list`).
+    CertList(CertFilter),
+    /// Issue a certificate and key into a new entry (`cert issue`).
+    CertIssue(api::IssueRequest),
+    /// One entry described (`cert show`).
+    CertShow {
+        /// The entry.
+        entry: EntryRef,
+    },
+    /// Renew one entry (`cert renew STORE/ALIAS`).
+    CertRenew {
+        /// The entry.
+        entry: EntryRef,
+    },
+    /// An entry's certificate and chain, never its key (`cert export`).
+    CertExport {
+        /// The entry.
+        entry: EntryRef,
+    },
+    /// Revoke a certificate the CA issued (`cert revoke`).
+    CertRevoke {
+        /// The entry.
+        entry: EntryRef,
+        /// Why.
+        reason: RevocationReason,
+    },
+    /// Trusted CA certificates (`trust list`).
+    TrustList,
+    /// Trust the CA certificates in PEM text (`trust add`).
+    TrustAdd {
+        /// The certificates, PEM.
+        pem: String,
+    },
+    /// Stop trusting a CA certificate (`trust remove`).
+    TrustRemove {
+        /// Its SHA-256, or a unique prefix of 8+ hex digits (colons allowed).
+        fingerprint: String,
+    },
+    /// Trusted CRLs.
+    CrlList,
+    /// Add a CRL signed by a trusted CA (`trust add-crl`).
+    CrlAdd {
+        /// The CRL, PEM.
+        pem: String,
+    },
+    /// Alarms (`alarms`).
+    Alarms {
+        /// Cleared ones too.
+        all: bool,
+    },
+    /// A page of the audit log, oldest first (`audit`).
+    Audit {
+        /// The index of the first record.
+        offset: u64,
+        /// Records at most.
+        limit: u64,
+    },
+    /// The pool's certificate verification setting (`pool verification status`).
+    PoolVerificationGet,
+    /// Turn the pool's certificate verification on or off.
+    PoolVerificationSet {
+        /// On or off.
+        enabled: bool,
+    },
+    /// The signing CA (`ca show`).
+    CaShow,
+    /// One step of the staged CA rotation (`ca rotate`).
+    CaRotate,
+    /// Every expiry ahead (`forecast`).
+    Forecast(Horizon),
+}
+
+impl Request {
+    /// The admin endpoint that carries it.
+    pub fn op(&self) -> Op {
+        match self {
+            Self::HostList => Op::HostList,
+            Self::HostAdd(_) => Op::HostAdd,
+            Self::HostRemove { .. } => Op::HostRemove,
+            Self::HostResetServerCert { .. } => Op::HostResetServerCert,
+            Self::HostRefreshPoolCert { .. } => Op::HostRefreshPoolCert,
+            Self::FleetRenew(_) => Op::FleetRenew,
+            Self::CertList(_) => Op::CertList,
+            Self::CertIssue(_) => Op::CertIssue,
+            Self::CertShow { .. } => Op::CertShow,
+            Self::CertRenew { .. } => Op::CertRenew,
+            Self::CertExport { .. } => Op::CertExport,
+            Self::CertRevoke { .. } => Op::CertRevoke,
+            Self::TrustList => Op::TrustList,
+            Self::TrustAdd { .. } => Op::TrustAdd,
+            Self::TrustRemove { .. } => Op::TrustRemove,
+            Self::CrlList => Op::CrlList,
+            Self::CrlAdd { .. } => Op::CrlAdd,
+            Self::Alarms { .. } => Op::Alarms,
+            Self::Audit { .. } => Op::Audit,
+            Self::PoolVerificationGet => Op::PoolVerificationGet,
+            Self::PoolVerificationSet { .. } => Op::PoolVerificationSet,
+            Self::CaShow => Op::CaShow,
+            Self::CaRotate => Op::CaRotate,
+            Self::Forecast(_) => Op::Forecast,
+        }
+    }
+}
+
+/// What an operation gave back: one variant per [`Request`] variant, of the admin API's
+/// answer types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// [`Request::HostList`].
+    Hosts(Vec<HostRow>),
+    /// [`Request::HostAdd`].
+    HostAdded(api::HostAdded),
+    /// [`Request::HostRemove`].
+    HostRemoved(api::HostRemoved),
+    /// [`Request::HostResetServerCert`], [`Request::HostRefreshPoolCert`],
+    /// [`Request::FleetRenew`]: the hosts ordered.
+    Ordered(api::HostsAnswer),
+    /// [`Request::CertList`].
+    Certs(Vec<api::CertRow>),
+    /// [`Request::CertIssue`], [`Request::CertRenew`].
+    Issued(api::IssuedAnswer),
+    /// [`Request::CertShow`].
+    Cert(api::CertDetail),
+    /// [`Request::CertExport`].
+    Exported(api::ExportAnswer),
+    /// [`Request::CertRevoke`].
+    Revoked(api::RevokeAnswer),
+    /// [`Request::TrustList`].
+    Trusted(Vec<api::TrustRow>),
+    /// [`Request::TrustAdd`].
+    TrustAdded(api::TrustAddAnswer),
+    /// [`Request::TrustRemove`].
+    TrustRemoved(api::TrustRow),
+    /// [`Request::CrlList`].
+    Crls(Vec<api::CrlRow>),
+    /// [`Request::CrlAdd`].
+    CrlAdded(api::CrlRow),
+    /// [`Request::Alarms`].
+    Alarms(Vec<AlarmRow>),
+    /// [`Request::Audit`].
+    Audit(api::AuditPage),
+    /// [`Request::PoolVerificationGet`], [`Request::PoolVerificationSet`].
+    Verification(api::PoolVerification),
+    /// [`Request::CaShow`].
+    Ca(api::CaAnswer),
+    /// [`Request::CaRotate`].
+    Rotation(api::RotationAnswer),
+    /// [`Request::Forecast`].
+    Forecast(api::ForecastAnswer),
+}
+
+impl Answer {
+    /// The answer as the admin API's JSON body.
+    pub fn to_json(&self) -> String {
+        use certherd_protocol::encode;
+        match self {
+            Self::Hosts(v) => encode(v),
+            Self::HostAdded(v) => encode(v),
+            Self::HostRemoved(v) => encode(v),
+            Self::Ordered(v) => encode(v),
+            Self::Certs(v) => encode(v),
+            Self::Issued(v) => encode(v),
+            Self::Cert(v) => encode(v),
+            Self::Exported(v) => encode(v),
+            Self::Revoked(v) => encode(v),
+            Self::Trusted(v) => encode(v),
+            Self::TrustAdded(v) => encode(v),
+            Self::TrustRemoved(v) => encode(v),
+            Self::Crls(v) => encode(v),
+            Self::CrlAdded(v) => encode(v),
+            Self::Alarms(v) => encode(v),
+            Self::Audit(v) => encode(v),
+            Self::Verification(v) => encode(v),
+            Self::Ca(v) => encode(v),
+            Self::Rotation(v) => encode(v),
+            Self::Forecast(v) => encode(v),
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Requests and answers as the admin API carries them, both ways in one place: the
+//! remote side [`encode`]s a [`Request`] into a method, a path and a body, the server
+//! [`decode`]s them back, and the answer's body is read by the operation it answers
+//! ([`decode_answer`]). The endpoints are [`certherd_protocol::admin::ROUTES`].
+
+use serde::de::DeserializeOwned;
+
+use certherd_core::{EntryRef, StoreName};
+use certherd_protocol::admin::{self as api, Op, ParamType, Route};
+use certherd_x509::RevocationReason;
+
+use crate::request::{Answer, CertFilter, Horizon, Request};
+use crate::{Error, Problem};
+
+/// Records per page asked for when no limit is given.
+pub const DEFAULT_PAGE: u64 = 100;
+
+use certherd_protocol::echo;
+
+/// A call as HTTP carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCall {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: &'static str,
+    /// The path with its query, percent-encoded.
+    pub path: String,
+    /// The JSON body, if the endpoint takes one.
+    pub body: Option<String>,
+}
+
+/// `text` percent-encoded for a path segment or a query value.
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn entry_path(entry: &EntryRef) -> String {
+    format!(
+        "/v1/certificates/{}/{}",
+        enc(&entry.store.to_string()),
+        enc(&entry.alias.to_string())
+    )
+}
+
+fn with_query(path: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return path.to_owned();
+    }
+    let q: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
+    format!("{path}?{}", q.join("&"))
+}
+
+/// The HTTP call that carries `request`.
+pub fn encode(request: &Request) -> HttpCall {
+    use certherd_protocol::encode as json;
+    let call = |method, path: String, body: Option<String>| HttpCall { method, path, body };
+    match request {
+        Request::HostList => call("GET", "/v1/hosts".into(), None),
+        Request::HostAdd(r) => call("POST", "/v1/hosts".into(), Some(json(r))),
+        Request::HostRemove { name } => call("DELETE", format!("/v1/hosts/{}", enc(name)), None),
+        Request::HostResetServerCert { name } => call(
+            "POST",
+            format!("/v1/hosts/{}/reset-server-cert", enc(name)),
+            None,
+        ),
+        Request::HostRefreshPoolCert { name } => call(
+            "POST",
+            format!("/v1/hosts/{}/refresh-pool-cert", enc(name)),
+            None,
+        ),
+        Request::FleetRenew(r) => call("POST", "/v1/fleet/renew".into(), Some(json(r))),
+        Request::CertList(f) => {
+            let mut q = Vec::new();
+            for (k, v) in [
+                ("store", &f.store),
+                ("profile", &f.profile),
+                ("status", &f.status),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v.clone()));
+                }
+            }
+            if let Some(d) = f.expiring_within_days {
+                q.push(("expiring_within_days", d.to_string()));
+            }
+            call("GET", with_query("/v1/certificates", &q), None)
+        }
+        Request::CertIssue(r) => call("POST", "/v1/certificates".into(), Some(json(r))),
+        Request::CertShow { entry } => call("GET", entry_path(entry), None),
+        Request::CertRenew { entry } => call("POST", format!("{}/renew", entry_path(entry)), None),
+        Request::CertExport { entry } => call("GET", format!("{}/export", entry_path(entry)), None),
+        Request::CertRevoke { entry, reason } => call(
+            "POST",
+            format!("{}/revoke", entry_path(entry)),
+            Some(json(&api::RevokeRequest {
+                reason: Some(reason.name().to_owned()),
+            })),
+        ),
+        Request::TrustList => call("GET", "/v1/trust".into(), None),
+        Request::TrustAdd { pem } => call(
+            "POST",
+            "/v1/trust".into(),
+            Some(json(&api::PemRequest { pem: pem.clone() })),
+        ),
+        // Colons stay as given (a path segment may hold them): the refusal names the
+        // fingerprint as the home's does.
+        Request::TrustRemove { fingerprint } => call(
+            "DELETE",
+            format!(
+                "/v1/trust/{}",
+                fingerprint
+                    .split(':')
+                    .map(enc)
+                    .collect::<Vec<_>>()
+                    .join(":")
+            ),
+            None,
+        ),
+        Request::CrlList => call("GET", "/v1/trust/crls".into(), None),
+        Request::CrlAdd { pem } => call(
+            "POST",
+            "/v1/trust/crls".into(),
+            Some(json(&api::PemRequest { pem: pem.clone() })),
+        ),
+        Request::Alarms { all } => {
+            let q = if *all {
+                vec![("all", "true".to_owned())]
+            } else {
+                Vec::new()
+            };
+            call("GET", with_query("/v1/alarms", &q), None)
+        }
+        Request::Audit { offset, limit } => call(
+            "GET",
+            with_query(
+                "/v1/audit",
+                &[("offset", offset.to_string()), ("limit", limit.to_string())],
+            ),
+            None,
+        ),
+        Request::PoolVerificationGet => call("GET", "/v1/pool/verification".into(), None),
+        Request::PoolVerificationSet { enabled } => call(
+            "PUT",
+            "/v1/pool/verification".into(),
+            Some(json(&api::PoolVerification { enabled: *enabled })),
+        ),
+        Request::CaShow => call("GET", "/v1/ca".into(), None),
+        Request::CaRotate => call("POST", "/v1/ca/rotate".into(), None),
+        Request::Forecast(h) => {
+            let q = match h {
+                Horizon::Days(d) => ("days", d.to_string()),
+                Horizon::Until(t) => ("until", certherd_x509::rfc3339(*t)),
+            };
+            call("GET", with_query("/v1/forecast", &[q]), None)
+        }
+    }
+}
+
+/// Percent-decodes a query's piece (`+` is a space) or a path segment (`plus_is_space`
+/// false); `None` when it is not valid percent-encoded UTF-8.
+fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A query's parameters, each known to the endpoint, given once, of its type.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(route: &Route, query: Option<&str>) -> Result<Self, Problem> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for piece in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+            let (k, v) = percent_decode(k, true)
+                .zip(percent_decode(v, true))
+                .ok_or(Problem::NotPercentEncoded)?;
+            let Some(param) = route.query.iter().find(|p| p.name == k) else {
+                let known: Vec<&str> = route.query.iter().map(|p| p.name).collect();
+                return Err(Problem::UnknownParam {
+                    name: echo(&k),
+                    known: if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    },
+                });
+            };
+            if pairs.iter().any(|(n, _)| n == &k) {
+                return Err(Problem::ParamTwice { name: k });
+            }
+            match param.kind {
+                ParamType::Integer { min, max } => match v.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => {}
+                    _ => {
+                        return Err(Problem::NotANumber {
+                            name: param.name,
+                            min,
+                            max,
+                        })
+                    }
+                },
+                ParamType::Boolean if v != "true" && v != "false" => {
+                    return Err(Problem::NotABoolean { name: param.name });
+                }
+                _ => {}
+            }
+            pairs.push((k, v));
+        }
+        Ok(Self(pairs))
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn int(&self, name: &str) -> Option<i64> {
+        self.text(name).and_then(|v| v.parse().ok())
+    }
+}
+
+/// A JSON object of `T`'s shape (serde would also read a struct from an array of its
+/// fields in order, which no documented body is).
+pub fn json_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(Problem::BodyShape {
+            detail: "a JSON object ({...}) is expected".into(),
+        });
+    }
+    // serde quotes what it did not expect (an unknown field's name, a string of the wrong
+    // type): cut, since a stranger decides its length.
+    certherd_protocol::decode(body).map_err(|e| Problem::BodyShape {
+        detail: echo(&e.to_string()),
+    })
+}
+
+/// The `i`th path parameter, percent-decoded.
+fn param(params: &[String], i: usize) -> Result<String, Problem> {
+    let raw = params.get(i).ok_or(Problem::PathParam)?;
+    percent_decode(raw, false).ok_or(Problem::PathNotPercentEncoded)
+}
+
+fn entry_of(params: &[String]) -> Result<EntryRef, Error> {
+    let text = format!("{}/{}", param(params, 0)?, param(params, 1)?);
+    text.parse::<EntryRef>()
+        .map_err(|_| Error::NoSuchEntry { entry: echo(&text) })
+}
+
+/// The request the admin endpoint `route` was called for, with its path parameters,
+/// query and body.
+pub fn decode(
+    route: &Route,
+    params: &[String],
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Request, Error> {
+    let q = Query::parse(route, query)?;
+    if route.request.is_none() && !body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::UnexpectedBody.into());
+    }
+    Ok(match route.op {
+        Op::HostList => Request::HostList,
+        Op::HostAdd => Request::HostAdd(json_object(body)?),
+        Op::HostRemove => Request::HostRemove {
+            name: param(params, 0)?,
+        },
+        Op::HostResetServerCert => Request::HostResetServerCert {
+            name: param(params, 0)?,
+        },
+        Op::HostRefreshPoolCert => Request::HostRefreshPoolCert {
+            name: param(params, 0)?,
+        },
+        Op::FleetRenew => Request::FleetRenew(json_object(body)?),
+        Op::CertList => {
+            let store = q.text("store").map(str::to_owned);
+            if let Some(s) = &store {
+                s.parse::<StoreName>()
+                    .map_err(|_| Error::NoSuchStore { store: echo(s) })?;
+            }
+            Request::CertList(CertFilter {
+                store,
+                profile: q.text("profile").map(str::to_owned),
+                status: q.text("status").map(str::to_owned),
+                expiring_within_days: q.int("expiring_within_days"),
+            })
+        }
+        Op::CertIssue => Request::CertIssue(json_object(body)?),
+        Op::CertShow => Request::CertShow {
+            entry: entry_of(params)?,
+        },
+        Op::CertRenew => Request::CertRenew {
+            entry: entry_of(params)?,
+        },
+        Op::CertExport => Request::CertExport {
+            entry: entry_of(params)?,
+        },
+        Op::CertRevoke => {
+            let entry = entry_of(params)?;
+            let req: api::RevokeRequest = json_object(body)?;
+            let reason = match req.reason.as_deref() {
+                None => RevocationReason::Unspecified,
+                Some(name) => RevocationReason::parse(name)
+                    .ok_or_else(|| Error::UnknownReason { name: echo(name) })?,
+            };
+            Request::CertRevoke { entry, reason }
+        }
+        Op::TrustList => Request::TrustList,
+        Op::TrustAdd => Request::TrustAdd {
+            pem: json_object::<api::PemRequest>(body)?.pem,
+        },
+        Op::TrustRemove => Request::TrustRemove {
+            fingerprint: param(params, 0)?,
+        },
+        Op::CrlList => Request::CrlList,
+        Op::CrlAdd => Request::CrlAdd {
+            pem: json_object::<api::PemRequest>(body)?.pem,
+        },
+        Op::Alarms => Request::Alarms {
+            all: q.text("all") == Some("true"),
+        },
+        Op::Audit => Request::Audit {
+            offset: q
+                .int("offset")
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            limit: q
+                .int("limit")
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(DEFAULT_PAGE),
+        },
+        Op::PoolVerificationGet => Request::PoolVerificationGet,
+        Op::PoolVerificationSet => Request::PoolVerificationSet {
+            enabled: json_object::<api::PoolVerification>(body)?.enabled,
+        },
+        Op::CaShow => Request::CaShow,
+        Op::CaRotate => Request::CaRotate,
+        Op::Forecast => Request::Forecast(match (q.text("until"), q.int("days")) {
+            (Some(_), Some(_)) => return Err(Problem::DaysAndUntil.into()),
+            (Some(t), None) => Horizon::Until(
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| Problem::UntilNotATime { value: echo(t) })?,
+            ),
+            (None, days) => Horizon::Days(days.unwrap_or(365)),
+        }),
+        // An endpoint of a newer table this build does not carry out.
+        _ => {
+            return Err(Error::Refused {
+                code: Some(certherd_protocol::ErrorCode::NotFound),
+                status: 404,
+                message: format!(
+                    "{} {} is not served by this server",
+                    route.method, route.path
+                ),
+            })
+        }
+    })
+}
+
+/// The answer to `request` read from the body of a successful call.
+pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_json::Error> {
+    use certherd_protocol::decode as d;
+    Ok(match request {
+        Request::HostList => Answer::Hosts(d(body)?),
+        Request::HostAdd(_) => Answer::HostAdded(d(body)?),
+        Request::HostRemove { .. } => Answer::HostRemoved(d(body)?),
+        Request::HostResetServerCert { .. }
+        | Request::HostRefreshPoolCert { .. }
+        | Request::FleetRenew(_) => Answer::Ordered(d(body)?),
+        Request::CertList(_) => Answer::Certs(d(body)?),
+        Request::CertIssue(_) | Request::CertRenew { .. } => Answer::Issued(d(body)?),
+        Request::CertShow { .. } => Answer::Cert(d(body)?),
+        Request::CertExport { .. } => Answer::Exported(d(body)?),
+        Request::CertRevoke { .. } => Answer::Revoked(d(body)?),
+        Request::TrustList => Answer::Trusted(d(body)?),
+        Request::TrustAdd { .. } => Answer::TrustAdded(d(body)?),
+        Request::TrustRemove { .. } => Answer::TrustRemoved(d(body)?),
+        Request::CrlList => Answer::Crls(d(body)?),
+        Request::CrlAdd { .. } => Answer::CrlAdded(d(body)?),
+        Request::Alarms { .. } => Answer::Alarms(d(body)?),
+        Request::Audit { .. } => Answer::Audit(d(body)?),
+        Request::PoolVerificationGet | Request::PoolVerificationSet { .. } => {
+            Answer::Verification(d(body)?)
+        }
+        Request::CaShow => Answer::Ca(d(body)?),
+        Request::CaRotate => Answer::Rotation(d(body)?),
+        Request::Forecast(_) => Answer::Forecast(d(body)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certherd_protocol::admin::{route, Matched};
+    use proptest::prelude::*;
+
+    /// Every request the remote side encodes is decoded by the server into the same
+    /// request, through the route table: the two sides cannot drift apart.
+    #[test]
+    fn every_request_round_trips_through_the_route_table() {
+        let entry: EntryRef = "machine-ssl/vc01.example.test".parse().unwrap();
+        let until = time::macros::datetime!(2027-03-01 12:00 UTC);
+        let requests = vec![
+            Request::HostList,
+            Request::HostAdd(api::HostAddRequest {
+                name: "kvm1.example.test".into(),
+                ips: vec!["10.0.0.1".into()],
+                token_ttl_hours: Some(2),
+            }),
+            Request::HostRemove {
+                name: "kvm 1/x".into(),
+            },
+            Request::HostResetServerCert { name: "a".into() },
+            Request::HostRefreshPoolCert { name: "a".into() },
+            Request::FleetRenew(api::FleetRenewRequest {
+                hosts: vec!["a".into()],
+            }),
+            Request::CertList(CertFilter::default()),
+            Request::CertList(CertFilter {
+                store: Some("trusted-roots".into()),
+                profile: Some("a b&c".into()),
+                status: Some("ok".into()),
+                expiring_within_days: Some(30),
+            }),
+            Request::CertShow {
+                entry: entry.clone(),
+            },
+            Request::CertRenew {
+                entry: entry.clone(),
+            },
+            Request::CertExport {
+                entry: entry.clone(),
+            },
+            Request::CertRevoke {
+                entry,
+                reason: RevocationReason::KeyCompromise,
+            },
+            Request::TrustList,
+            Request::TrustAdd { pem: "x".into() },
+            Request::TrustRemove {
+                fingerprint: "AB:CD:EF:01:23:45:67:89".into(),
+            },
+            Request::CrlList,
+            Request::CrlAdd { pem: "y".into() },
+            Request::Alarms { all: true },
+            Request::Alarms { all: false },
+            Request::Audit {
+                offset: 5,
+                limit: 1000,
+            },
+            Request::PoolVerificationGet,
+            Request::PoolVerificationSet { enabled: false },
+            Request::CaShow,
+            Request::CaRotate,
+            Request::Forecast(Horizon::Days(30)),
+            Request::Forecast(Horizon::Until(until)),
+        ];
+        for r in requests {
+            let call = encode(&r);
+            let (path, query) = match call.path.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (call.path.as_str(), None),
+            };
+            let (route, params) = match route(call.method, path) {
+                Matched::Route(route, params) => (route, params),
+                other => panic!("{r:?}: {other:?}"),
+            };
+            assert_eq!(route.op, r.op(), "{r:?}");
+            let body = call.body.unwrap_or_default();
+            let back = decode(route, &params, query, body.as_bytes())
+                .unwrap_or_else(|e| panic!("{r:?}: {e}"));
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_checked_against_the_endpoint() {
+        let route = match route("GET", "/v1/audit") {
+            Matched::Route(r, _) => r,
+            other => panic!("{other:?}"),
+        };
+        let q = Query::parse(route, Some("offset=5&limit=10")).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((q.int("offset"), q.int("limit")), (Some(5), Some(10)));
+        for bad in [
+            "limit=0",
+            "limit=x",
+            "offset=-1",
+            "colour=red",
+            "limit=1&limit=2",
+            "limit=%zz",
+        ] {
+            assert!(Query::parse(route, Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(percent_decode("a%20b+c", true).as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("a+b", false).as_deref(), Some("a+b"));
+        assert_eq!(percent_decode("%e2%82", true), None);
+    }
+
+    proptest! {
+        /// Any path parameters, query and body for any endpoint: a request or a refusal,
+        /// never a panic.
+        #[test]
+        fn arbitrary_calls_never_panic(
+            i in 0usize..64,
+            params in proptest::collection::vec(".{0,20}", 0..3),
+            query in proptest::option::of(".{0,40}"),
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let routes = api::ROUTES;
+            let route = &routes[i % routes.len()];
+            let _ = decode(route, &params, query.as_deref(), &body);
+        }
+    }
+}
