@@ -231,19 +231,17 @@ impl Judge {
     }
 }
 
-/// The host part of `HOST:PORT`, without IPv6 brackets.
-fn host_of(target: &str) -> &str {
+/// The host part of `HOST:PORT`, without IPv6 brackets; a target recorded before the
+/// address rules were one (that no longer parses) is its own name.
+fn host_of(target: &str) -> String {
     target
-        .rsplit_once(':')
-        .map_or(target, |(h, _)| h)
-        .trim_matches(['[', ']'])
+        .parse::<certherd_protocol::HostPort>()
+        .map_or_else(|_| target.to_owned(), |a| a.host().to_owned())
 }
 
 /// The name an endpoint's certificate must cover: its server name, else the host.
 pub fn endpoint_check_name(w: &Watch) -> String {
-    w.server_name
-        .clone()
-        .unwrap_or_else(|| host_of(&w.target).to_owned())
+    w.server_name.clone().unwrap_or_else(|| host_of(&w.target))
 }
 
 /// How much trust matters for an endpoint: required when it is watched with `--verify`.
