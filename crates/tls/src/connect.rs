@@ -174,10 +174,8 @@ fn classify(e: rustls::Error, auth: ClientAuth, address: &str) -> Error {
         }) => Error::NameMismatch {
             address: address.to_owned(),
             expected: expected.to_str().into_owned(),
-            presented: presented
-                .iter()
-                .map(|n| certherd_x509::presented_name(n))
-                .collect(),
+            // certherd's verifiers put the names in as written (`with_presented_names`).
+            presented,
         },
         E::InvalidCertificate(c) => Error::ServerNotTrusted(certificate_problem(&c)),
         // We offer TLS 1.2 and 1.3 only: a server that refuses both, or answers with an

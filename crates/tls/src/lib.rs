@@ -22,4 +22,4 @@ pub use error::Error;
 /// The TLS library's own error, for callers that classify failures after the handshake.
 pub use rustls::Error as RustlsError;
 pub use starttls::{StartTls, UnknownStartTls};
-pub use verifier::{anchored, PinnedServer, RecordingVerifier};
+pub use verifier::{anchored, with_presented_names, PinnedServer, RecordingVerifier};
