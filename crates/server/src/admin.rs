@@ -940,7 +940,7 @@ mod tests {
         });
         assert_eq!(refusal(&gone).0, ErrorCode::NotFound);
         assert_eq!(
-            refusal(&E::Invalid("no".into())).0,
+            refusal(&E::HostNotJoined("h".into())).0,
             ErrorCode::Unprocessable
         );
         let broken = E::Store(certherd_store::Error::Corrupt("secret detail".into()));
