@@ -144,7 +144,7 @@ pub const STATUS_HOST_UNKNOWN: u16 = 410;
 
 fn host_port(url: &str) -> Result<(String, String), Error> {
     let u = proto::ServerUrl::parse(url).map_err(|_| Error::Url(url.to_owned()))?;
-    Ok((u.authority, u.host))
+    Ok((u.authority(), u.host().to_owned()))
 }
 
 fn normalize(fp: &str) -> String {

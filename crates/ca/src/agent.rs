@@ -175,9 +175,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         N: DerefMut,
     {
         let now = self.node.now();
-        let host_cert = host_chain
-            .first()
-            .ok_or_else(|| Error::Invalid("the server sent no host certificate".into()))?;
+        let host_cert = host_chain.first().ok_or_else(|| Error::NoHostCertificate)?;
         let info = CertInfo::from_der(host_cert)?;
         if info.spki_der != req.host_key.public_key_spki() {
             return Err(Error::KeyMismatch);
@@ -272,9 +270,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
             self.node.store().meta(SERVER_CA)?,
         ) {
             (Some(u), Some(c)) => Ok((u, c)),
-            _ => Err(Error::Invalid(
-                "this home has not joined a server: run `certherd agent join` first".into(),
-            )),
+            _ => Err(Error::NotJoined),
         }
     }
 
@@ -283,7 +279,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         let e = self.node.load(&AGENT_POOL_ENTRY.parse()?)?;
         let key = e
             .key
-            .ok_or_else(|| Error::Invalid("the pool-internal entry has no key".into()))?;
+            .ok_or_else(|| Error::EntryWithoutKey("pool-internal"))?;
         Ok((e.cert, certherd_x509::parse_private_key(key.expose())?))
     }
 
@@ -352,9 +348,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     where
         N: DerefMut,
     {
-        let cert = chain
-            .first()
-            .ok_or_else(|| Error::Invalid("the server sent no host certificate".into()))?;
+        let cert = chain.first().ok_or_else(|| Error::NoHostCertificate)?;
         let info = CertInfo::from_der(cert)?;
         if info.spki_der != key.public_key_spki() {
             return Err(Error::KeyMismatch);
@@ -476,8 +470,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
                 mode: 0o644,
             });
             if let Some(k) = key {
-                let key = e.key.as_ref().ok_or_else(|| {
-                    Error::Invalid(format!("{} has no private key for {}", entry, k.display()))
+                let key = e.key.as_ref().ok_or_else(|| Error::NoPrivateKey {
+                    entry: entry.to_string(),
+                    file: Some(k.display().to_string()),
+                    detail: None,
                 })?;
                 let key = certherd_x509::parse_private_key(key.expose())?;
                 out.push(TargetFile {
@@ -585,7 +581,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         let e = self.node.load(&AGENT_HOST_ENTRY.parse()?)?;
         let key = e
             .key
-            .ok_or_else(|| Error::Invalid("the host certificate entry has no key".into()))?;
+            .ok_or_else(|| Error::EntryWithoutKey("host certificate"))?;
         let mut chain = vec![e.cert];
         chain.extend(e.chain);
         Ok((chain, certherd_x509::parse_private_key(key.expose())?))

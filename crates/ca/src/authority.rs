@@ -114,9 +114,7 @@ impl<S: Store> Node<S> {
     /// until the rotation is done.
     pub fn ca_rotate_step(&mut self) -> Result<RotationReport, Error> {
         if self.store.meta(keys::MODE)?.as_deref() == Some("subordinate") {
-            return Err(Error::Invalid(
-                "in subordinate mode the enterprise CA signs certherd's CA; run `certherd init --mode subordinate` in a new home for a new CA request".into(),
-            ));
+            return Err(Error::SubordinateCa);
         }
         let old_alias = match self.store.meta(keys::CA_RETIRING)? {
             // Resume an interrupted rotation rather than starting another.
@@ -309,7 +307,7 @@ impl<S: Store> Node<S> {
         let pending = self
             .store
             .secret(keys::PENDING_CA_KEY)?
-            .ok_or(Error::Invalid("no CA request is pending (this node is not in subordinate mode, or the CA is already imported)".into()))?;
+            .ok_or(Error::NoPendingCaRequest)?;
         let key = certherd_x509::parse_private_key(pending.expose())?;
         let spki = key.public_key_spki();
         let mut certs = certherd_x509::parse_certificates(cert_input)?;

@@ -189,9 +189,168 @@ pub enum Error {
     /// The node has no signing CA yet (subordinate mode before `ca import-signed`).
     #[error("the CA is not ready: {0}")]
     CaNotReady(&'static str),
-    /// The request is wrong in a way the message explains.
+    /// No object of this kind has that name.
+    #[error("{}", what.not_found(name))]
+    NotFound {
+        /// What was looked for.
+        what: ObjectKind,
+        /// The name given.
+        name: String,
+    },
+    /// An object of this kind has that name already.
+    #[error("{}", what.exists(name))]
+    AlreadyExists {
+        /// What was to be created.
+        what: ObjectKind,
+        /// The name given.
+        name: String,
+    },
+    /// A value given is not of its kind's form.
+    #[error("{}", what.invalid(value))]
+    InvalidValue {
+        /// What kind of value.
+        what: ValueKind,
+        /// The value given.
+        value: String,
+    },
+    /// A host is enrolled but has not joined yet.
+    #[error("host '{0}' has not joined yet")]
+    HostNotJoined(String),
+    /// This home (an agent's) has not joined a server.
+    #[error("this home has not joined a server: run `certherd agent join` first")]
+    NotJoined,
+    /// The address is a KMIP server of the provider already.
+    #[error("{address} is already a server of '{provider}'")]
+    KmipServerExists {
+        /// The key provider.
+        provider: String,
+        /// The server's address.
+        address: String,
+    },
+    /// The address is not a KMIP server of the provider.
+    #[error("{address} is not a server of '{provider}'")]
+    NoSuchKmipServer {
+        /// The key provider.
+        provider: String,
+        /// The address given.
+        address: String,
+    },
+    /// A key provider has no client certificate yet.
+    #[error("'{0}' has no client certificate yet: run `key-provider client-cert new {0}`")]
+    NoClientCertificate(String),
+    /// A signed client certificate came without a key, and no CSR of the provider waits.
+    #[error("no CSR is pending for '{0}': create one with `client-cert csr`, or pass the key with --key")]
+    NoPendingCsr(String),
+    /// A signed CA certificate came, but no CA request waits for it.
+    #[error("no CA request is pending (this node is not in subordinate mode, or the CA is already imported)")]
+    NoPendingCaRequest,
+    /// In subordinate mode the enterprise CA signs the CA: certherd makes no new one.
+    #[error("in subordinate mode the enterprise CA signs certherd's CA; run `certherd init --mode subordinate` in a new home for a new CA request")]
+    SubordinateCa,
+    /// An entry that must hold a private key holds none.
+    #[error("{}", match (file, detail) {
+        (Some(f), _) => format!("{entry} has no private key for {f}"),
+        (None, Some(d)) => format!("{entry} holds no private key ({d})"),
+        (None, None) => format!("{entry} holds no private key"),
+    })]
+    NoPrivateKey {
+        /// The entry.
+        entry: String,
+        /// The file the key was wanted for, if any.
+        file: Option<String>,
+        /// What the entry is instead, if known.
+        detail: Option<&'static str>,
+    },
+    /// An agent-side entry that must hold a key holds none.
+    #[error("the {0} entry has no key")]
+    EntryWithoutKey(&'static str),
+    /// The fleet server answered a join or renewal without the host certificate.
+    #[error("the server sent no host certificate")]
+    NoHostCertificate,
+    /// A TLS endpoint completed a handshake without presenting a certificate.
+    #[error("the endpoint presented no certificate")]
+    NothingPresented,
+    /// A server presents another certificate than the thumbprint given.
+    #[error("{address} presents a certificate with SHA-256 {sha256} and SHA-1 {sha1}, not the thumbprint given; nothing was trusted")]
+    ThumbprintMismatch {
+        /// The server.
+        address: String,
+        /// The presented certificate's SHA-256.
+        sha256: String,
+        /// Its SHA-1.
+        sha1: String,
+    },
+    /// An endpoint presents another certificate than the one to pin.
+    #[error(
+        "{target} presents a certificate with SHA-256 {sha256}, not {given}; nothing was pinned"
+    )]
+    PinMismatch {
+        /// The endpoint's HOST:PORT.
+        target: String,
+        /// The presented certificate's SHA-256.
+        sha256: String,
+        /// The SHA-256 given.
+        given: String,
+    },
+    /// A fingerprint prefix matches more than one trusted certificate.
+    #[error("fingerprint prefix '{prefix}' matches {matches} certificates; give more digits")]
+    AmbiguousFingerprint {
+        /// The prefix given.
+        prefix: String,
+        /// How many certificates it matches.
+        matches: usize,
+    },
+    /// A CRL older than the one held from the same issuer.
+    #[error("this CRL (this update {}) is older than the one held from {issuer} (this update {})", certherd_x509::rfc3339(*this_update), certherd_x509::rfc3339(*held))]
+    StaleCrl {
+        /// The CRL's issuer.
+        issuer: String,
+        /// Its thisUpdate.
+        this_update: OffsetDateTime,
+        /// The held CRL's thisUpdate.
+        held: OffsetDateTime,
+    },
+    /// An export's options do not fit together.
     #[error("{0}")]
-    Invalid(String),
+    ExportOptions(ExportConflict),
+    /// A PKCS#12 file to import holds no private key, or several.
+    #[error("{}", if *keys == 0 { "the PKCS#12 file holds no private key" } else { "the PKCS#12 file holds several private keys; export the one you want" })]
+    Pkcs12Keys {
+        /// How many it holds.
+        keys: usize,
+    },
+    /// A CSR whose signature does not verify under its own key.
+    #[error("the CSR's signature does not verify")]
+    CsrSignature,
+    /// A host's pool-internal certificate is not acceptable.
+    #[error("{}", match (why, host) {
+        (PoolCertificateProblem::NotSelfSigned, Some(h)) => format!("a pool-internal certificate must be self-signed with CN {h}"),
+        (PoolCertificateProblem::NotSelfSigned, None) => "the pool-internal certificate must be self-signed".to_owned(),
+        (PoolCertificateProblem::Taken, _) => "that pool-internal certificate already belongs to another host".to_owned(),
+    })]
+    PoolCertificate {
+        /// What is wrong with it.
+        why: PoolCertificateProblem,
+        /// The host whose common name it must carry, when that is the rule broken.
+        host: Option<String>,
+    },
+    /// The pool and a joining host disagree about certificate verification.
+    #[error("the pool's certificate verification is {} but this host's is {}; both sides must agree to join", on_off(*pool), on_off(*host))]
+    VerificationMismatch {
+        /// Whether the pool verifies.
+        pool: bool,
+        /// Whether the joining host verifies.
+        host: bool,
+    },
+    /// A CA profile asked of an operation that issues leaves.
+    #[error("profile {0} is a CA profile; CAs are managed with `certherd ca`")]
+    CaProfile(String),
+    /// A CA certificate given to import as an entry.
+    #[error("CA certificates are added with `certherd trust add`, not imported as entries")]
+    CaCertificateImport,
+    /// Every backup alias of an entry is taken.
+    #[error("no free backup alias for {0}")]
+    NoFreeBackupAlias(EntryRef),
     /// A join token was refused.
     #[error(transparent)]
     Token(#[from] certherd_core::TokenError),
@@ -235,6 +394,112 @@ pub enum Error {
     /// A libvirt or QEMU layout was refused or could not be written.
     #[error(transparent)]
     Layout(#[from] crate::layout::LayoutError),
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "enabled"
+    } else {
+        "disabled"
+    }
+}
+
+/// The kinds of named objects an operation looks up or creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// A store.
+    Store,
+    /// A fleet host.
+    Host,
+    /// A watched TLS endpoint.
+    Endpoint,
+    /// A key provider.
+    KeyProvider,
+}
+
+impl ObjectKind {
+    fn not_found(self, name: &str) -> String {
+        match self {
+            Self::Store => format!("store '{name}' does not exist"),
+            Self::Host => format!("no host named '{name}' (see `certherd host list`)"),
+            Self::Endpoint => format!("no endpoint named '{name}' (see `certherd endpoint list`)"),
+            Self::KeyProvider => {
+                format!("key provider '{name}' does not exist (see `certherd key-provider list`)")
+            }
+        }
+    }
+
+    fn exists(self, name: &str) -> String {
+        match self {
+            Self::Store => format!("store '{name}' already exists"),
+            Self::Host => format!("host '{name}' is already enrolled (`certherd host remove {name}` first to enroll it again)"),
+            Self::Endpoint => format!("an endpoint named '{name}' already exists"),
+            Self::KeyProvider => {
+                format!("a key provider named '{name}' already exists; names are unique")
+            }
+        }
+    }
+}
+
+/// The kinds of values checked for their form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueKind {
+    /// An export format (`pem`, `der`, `p12`).
+    ExportFormat,
+    /// A full SHA-256 thumbprint.
+    Sha256,
+    /// A fingerprint prefix, at least 8 hex digits.
+    FingerprintPrefix,
+    /// A key provider's primary key id.
+    PrimaryKeyId,
+}
+
+impl ValueKind {
+    fn invalid(self, value: &str) -> String {
+        match self {
+            Self::ExportFormat => format!("unknown format '{value}': expected pem, der or p12"),
+            Self::Sha256 => format!(
+                "'{value}' is not a SHA-256 thumbprint: expected 64 hexadecimal digits (colons allowed)"
+            ),
+            Self::FingerprintPrefix => format!(
+                "fingerprint '{value}' is too short: give at least 8 hex digits of the SHA-256"
+            ),
+            Self::PrimaryKeyId => "--primary-key-id must not be empty".to_owned(),
+        }
+    }
+}
+
+/// Export options that do not fit together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportConflict {
+    /// `--key-only` with a format other than PEM.
+    #[error("--key-only writes the key as PEM: leave out --format, or use --format pem")]
+    KeyOnlyNotPem,
+    /// `--with-root` with DER.
+    #[error("DER holds the certificate alone: --with-root applies to --format pem and p12")]
+    DerWithRoot,
+    /// `--key` with DER.
+    #[error("DER holds one object: export the key with --format pem or --format p12")]
+    DerWithKey,
+    /// PKCS#12 without `--key`.
+    #[error("a PKCS#12 bundle carries the private key: add --key (or use --format pem for the certificate alone)")]
+    P12WithoutKey,
+    /// PKCS#12 without a password.
+    #[error("a PKCS#12 export needs a password (--password-file FILE)")]
+    P12WithoutPassword,
+}
+
+/// What is wrong with a host's pool-internal certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolCertificateProblem {
+    /// It is not self-signed (with the host's name as its CN).
+    NotSelfSigned,
+    /// Another host has pinned it already.
+    Taken,
 }
 
 impl Error {

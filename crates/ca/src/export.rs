@@ -27,9 +27,10 @@ impl FromStr for ExportFormat {
             "pem" => Ok(Self::Pem),
             "der" => Ok(Self::Der),
             "p12" | "pfx" | "pkcs12" => Ok(Self::P12),
-            _ => Err(Error::Invalid(format!(
-                "unknown format '{s}': expected pem, der or p12"
-            ))),
+            _ => Err(Error::InvalidValue {
+                what: crate::error::ValueKind::ExportFormat,
+                value: s.to_owned(),
+            }),
         }
     }
 }
@@ -99,9 +100,11 @@ impl<S: Store> Node<S> {
         let with_key = o.content.has_key();
         let e = self.load(r)?;
         if with_key && e.key.is_none() {
-            return Err(Error::Invalid(format!(
-                "{r} holds no private key (certificate-only entry)"
-            )));
+            return Err(Error::NoPrivateKey {
+                entry: r.to_string(),
+                file: None,
+                detail: Some("certificate-only entry"),
+            });
         }
         let chain = if o.with_root {
             let mut all = vec![e.cert.clone()];
@@ -115,25 +118,28 @@ impl<S: Store> Node<S> {
                 Some(k) => certherd_x509::parse_private_key(k.expose())?
                     .to_pem()
                     .into_bytes(),
-                None => return Err(Error::Invalid(format!("{r} holds no private key"))),
+                None => {
+                    return Err(Error::NoPrivateKey {
+                        entry: r.to_string(),
+                        file: None,
+                        detail: None,
+                    })
+                }
             },
             (_, ExportContent::KeyOnly) => {
-                return Err(Error::Invalid(
-                    "--key-only writes the key as PEM: leave out --format, or use --format pem"
-                        .into(),
+                return Err(Error::ExportOptions(
+                    crate::error::ExportConflict::KeyOnlyNotPem,
                 ))
             }
             (ExportFormat::Der, _) => {
                 if o.with_root {
-                    return Err(Error::Invalid(
-                        "DER holds the certificate alone: --with-root applies to --format pem and p12"
-                            .into(),
+                    return Err(Error::ExportOptions(
+                        crate::error::ExportConflict::DerWithRoot,
                     ));
                 }
                 if with_key {
-                    return Err(Error::Invalid(
-                        "DER holds one object: export the key with --format pem or --format p12"
-                            .into(),
+                    return Err(Error::ExportOptions(
+                        crate::error::ExportConflict::DerWithKey,
                     ));
                 }
                 e.cert.clone()
@@ -152,11 +158,16 @@ impl<S: Store> Node<S> {
             }
             (ExportFormat::P12, _) => {
                 let Some(k) = e.key.as_ref().filter(|_| with_key) else {
-                    return Err(Error::Invalid("a PKCS#12 bundle carries the private key: add --key (or use --format pem for the certificate alone)".into()));
+                    return Err(Error::ExportOptions(
+                        crate::error::ExportConflict::P12WithoutKey,
+                    ));
                 };
-                let password = o.password.filter(|p| !p.is_empty()).ok_or(Error::Invalid(
-                    "a PKCS#12 export needs a password (--password-file FILE)".into(),
-                ))?;
+                let password = o
+                    .password
+                    .filter(|p| !p.is_empty())
+                    .ok_or(Error::ExportOptions(
+                        crate::error::ExportConflict::P12WithoutPassword,
+                    ))?;
                 let key = certherd_x509::parse_private_key(k.expose())?;
                 certherd_x509::pkcs12_encode(r.alias.as_str(), key.secret_der(), &chain, password)?
             }

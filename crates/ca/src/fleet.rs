@@ -138,12 +138,13 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             for h in hosts {
                 match by_name.get(&h.to_ascii_lowercase()).copied() {
                     None => {
-                        return Err(Error::Invalid(format!(
-                            "no host named '{h}' (see `certherd host list`)"
-                        )))
+                        return Err(Error::NotFound {
+                            what: crate::error::ObjectKind::Host,
+                            name: h.to_string(),
+                        })
                     }
                     Some(k) if k.joined_at.is_none() => {
-                        return Err(Error::Invalid(format!("host '{h}' has not joined yet")))
+                        return Err(Error::HostNotJoined(h.to_string()))
                     }
                     // As stored: its orders belong to its row.
                     Some(k) => chosen.push(k.name.clone()),
@@ -203,12 +204,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     {
         let host = &self.stored_name(host)?.unwrap_or_else(|| host.to_owned());
         match self.node.store().host(host)? {
-            None => Err(Error::Invalid(format!(
-                "no host named '{host}' (see `certherd host list`)"
-            ))),
-            Some(h) if h.joined_at.is_none() => {
-                Err(Error::Invalid(format!("host '{host}' has not joined yet")))
-            }
+            None => Err(Error::NotFound {
+                what: crate::error::ObjectKind::Host,
+                name: host.to_string(),
+            }),
+            Some(h) if h.joined_at.is_none() => Err(Error::HostNotJoined(host.to_string())),
             Some(_) => {
                 let now = self.node.now();
                 self.commit(&[
@@ -246,10 +246,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 .as_deref()
                 .is_some_and(|cn| cn.eq_ignore_ascii_case(&host.name))
         {
-            return Err(Error::Invalid(format!(
-                "a pool-internal certificate must be self-signed with CN {}",
-                host.name
-            )));
+            return Err(Error::PoolCertificate {
+                why: crate::error::PoolCertificateProblem::NotSelfSigned,
+                host: Some(host.name.clone()),
+            });
         }
         let now = self.node.now();
         let store: StoreName = POOL_STORE.parse()?;
@@ -418,7 +418,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             return Err(Error::InvalidHostname(name.to_owned()));
         }
         if self.stored_name(name)?.is_some() {
-            return Err(Error::Invalid(format!("host '{name}' is already enrolled (`certherd host remove {name}` first to enroll it again)")));
+            return Err(Error::AlreadyExists {
+                what: crate::error::ObjectKind::Host,
+                name: name.to_string(),
+            });
         }
         let now = self.node.now();
         let host = Host {
@@ -454,9 +457,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     {
         let name = &self.stored_name(name)?.unwrap_or_else(|| name.to_owned());
         if self.node.store().host(name)?.is_none() {
-            return Err(Error::Invalid(format!(
-                "no host named '{name}' (see `certherd host list`)"
-            )));
+            return Err(Error::NotFound {
+                what: crate::error::ObjectKind::Host,
+                name: name.to_string(),
+            });
         }
         // Its host certificates (current and superseded) are revoked, and a new CRL
         // published, in the same transaction that forgets it.
@@ -540,7 +544,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     ) -> Result<(Vec<Change>, Vec<Vec<u8>>), Error> {
         let csr = CsrInfo::from_der(csr_der)?;
         if !csr.signature_valid {
-            return Err(Error::Invalid("the CSR's signature does not verify".into()));
+            return Err(Error::CsrSignature);
         }
         let enrolled = host.enrolled_names();
         let mut asked: Vec<String> = csr.dns_names.clone();
@@ -641,11 +645,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     {
         let result = self.pool_verification().and_then(|pool| {
             if pool != verification {
-                return Err(Error::Invalid(format!(
-                    "the pool's certificate verification is {} but this host's is {}; both sides must agree to join",
-                    if pool { "enabled" } else { "disabled" },
-                    if verification { "enabled" } else { "disabled" }
-                )));
+                return Err(Error::VerificationMismatch {
+                    pool,
+                    host: verification,
+                });
             }
             self.host_join_inner(token_text, csr_der, pool_cert_der)
         });
@@ -679,14 +682,16 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         token.redeem(&host.name.clone(), now)?;
         let pool = CertInfo::from_der(pool_cert_der)?;
         if !pool.self_issued {
-            return Err(Error::Invalid(
-                "the pool-internal certificate must be self-signed".into(),
-            ));
+            return Err(Error::PoolCertificate {
+                why: crate::error::PoolCertificateProblem::NotSelfSigned,
+                host: None,
+            });
         }
         if self.node.store().host_by_pool(&pool.sha256)?.is_some() {
-            return Err(Error::Invalid(
-                "that pool-internal certificate already belongs to another host".into(),
-            ));
+            return Err(Error::PoolCertificate {
+                why: crate::error::PoolCertificateProblem::Taken,
+                host: None,
+            });
         }
         let (mut changes, chain) = self.host_certificate(&host, csr_der, "host-join")?;
         host.joined_at = Some(now);

@@ -31,15 +31,11 @@ impl<S: Store> Node<S> {
         let contents = certherd_x509::pkcs12_decode(data, password)?;
         let (key, chain) = match contents.keys.as_slice() {
             [one] => one.clone(),
-            [] => {
-                return Err(Error::Invalid(
-                    "the PKCS#12 file holds no private key".into(),
-                ))
-            }
+            [] => return Err(Error::Pkcs12Keys { keys: 0 }),
             _ => {
-                return Err(Error::Invalid(
-                    "the PKCS#12 file holds several private keys; export the one you want".into(),
-                ))
+                return Err(Error::Pkcs12Keys {
+                    keys: contents.keys.len(),
+                })
             }
         };
         let mut pem = String::new();
@@ -134,10 +130,7 @@ impl<S: Store> Node<S> {
             .as_ref()
             .is_some_and(|p| !matches!(p.role, Role::Leaf))
         {
-            return Err(Error::Invalid(
-                "CA certificates are added with `certherd trust add`, not imported as entries"
-                    .into(),
-            ));
+            return Err(Error::CaCertificateImport);
         }
 
         let now = self.now();

@@ -366,10 +366,7 @@ impl<S: Store> Node<S> {
     fn prepare_issue(&self, req: &IssueRequest) -> Result<(Vec<Change>, Issued), Error> {
         let profile = self.profiles.get(&req.profile)?.clone();
         if !profile.is_renewable() {
-            return Err(Error::Invalid(format!(
-                "profile {} is a CA profile; CAs are managed with `certherd ca`",
-                profile.name
-            )));
+            return Err(Error::CaProfile(profile.name.clone()));
         }
         if req.names.len() > MAX_SANS {
             return Err(Error::TooManyNames {
@@ -445,7 +442,10 @@ impl<S: Store> Node<S> {
     pub fn add_service(&mut self, name: &str) -> Result<Issued, Error> {
         let store: StoreName = name.parse()?;
         if self.store.stores()?.iter().any(|s| s.name == store) {
-            return Err(Error::Invalid(format!("store '{name}' already exists")));
+            return Err(Error::AlreadyExists {
+                what: crate::error::ObjectKind::Store,
+                name: name.to_string(),
+            });
         }
         self.issue(&IssueRequest {
             profile: "service".into(),

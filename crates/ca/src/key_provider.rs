@@ -68,10 +68,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         self.list()?
             .into_iter()
             .find(|p| &p.name == name)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "key provider '{name}' does not exist (see `certherd key-provider list`)"
-                ))
+            .ok_or_else(|| Error::NotFound {
+                what: crate::error::ObjectKind::KeyProvider,
+                name: name.to_string(),
             })
     }
 
@@ -86,12 +85,16 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         N: DerefMut,
     {
         if self.list()?.iter().any(|p| &p.name == name) {
-            return Err(Error::Invalid(format!(
-                "a key provider named '{name}' already exists; names are unique"
-            )));
+            return Err(Error::AlreadyExists {
+                what: crate::error::ObjectKind::KeyProvider,
+                name: name.to_string(),
+            });
         }
         if primary_key_id.trim().is_empty() {
-            return Err(Error::Invalid("--primary-key-id must not be empty".into()));
+            return Err(Error::InvalidValue {
+                what: crate::error::ValueKind::PrimaryKeyId,
+                value: String::new(),
+            });
         }
         let provider = KeyProvider {
             name: name.clone(),
@@ -125,10 +128,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
     {
         let mut p = self.get(name)?;
         if p.servers.iter().any(|s| s.address == server.address) {
-            return Err(Error::Invalid(format!(
-                "{} is already a server of '{name}'",
-                server.address
-            )));
+            return Err(Error::KmipServerExists {
+                provider: name.to_string(),
+                address: server.address.to_string(),
+            });
         }
         let detail = server.address.to_string();
         p.servers.push(server);
@@ -288,9 +291,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         let key = match key_input {
             Some(k) => certherd_x509::parse_private_key(k)?,
             None => {
-                let pending = self.node.store().secret(&pending_key_name(name))?.ok_or_else(|| {
-                    Error::Invalid(format!("no CSR is pending for '{name}': create one with `client-cert csr`, or pass the key with --key"))
-                })?;
+                let pending = self
+                    .node
+                    .store()
+                    .secret(&pending_key_name(name))?
+                    .ok_or_else(|| Error::NoPendingCsr(name.to_string()))?;
                 certherd_x509::parse_private_key(pending.expose())?
             }
         };
@@ -374,11 +379,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
             .node
             .store()
             .entry(&p.client_entry()?)?
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                "'{name}' has no client certificate yet: run `key-provider client-cert new {name}`"
-            ))
-            })?;
+            .ok_or_else(|| Error::NoClientCertificate(name.to_string()))?;
         let mut pem = certherd_x509::to_pem(PemLabel::Certificate, &e.cert);
         for c in &e.chain {
             pem.push_str(&certherd_x509::to_pem(PemLabel::Certificate, c));
@@ -401,18 +402,20 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
     {
         let p = self.get(name)?;
         if !p.servers.iter().any(|s| &s.address == address) {
-            return Err(Error::Invalid(format!(
-                "{address} is not a server of '{name}'"
-            )));
+            return Err(Error::NoSuchKmipServer {
+                provider: name.to_string(),
+                address: address.to_string(),
+            });
         }
         let info = CertInfo::from_der(presented)?;
         if let Some(t) = thumbprint {
             let t = normalize_thumbprint(t);
             if t != info.sha256 && t != info.sha1 {
-                return Err(Error::Invalid(format!(
-                    "{address} presents a certificate with SHA-256 {} and SHA-1 {}, not the thumbprint given; nothing was trusted",
-                    info.sha256, info.sha1
-                )));
+                return Err(Error::ThumbprintMismatch {
+                    address: address.to_string(),
+                    sha256: info.sha256.clone(),
+                    sha1: info.sha1.clone(),
+                });
             }
         }
         let r = p.server_entry(address)?;

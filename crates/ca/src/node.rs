@@ -441,7 +441,7 @@ impl<S: Store> Node<S> {
                 return Ok(candidate);
             }
         }
-        Err(Error::Invalid(format!("no free backup alias for {r}")))
+        Err(Error::NoFreeBackupAlias(r.clone()))
     }
 
     /// Changes that delete backup entries older than the retention.

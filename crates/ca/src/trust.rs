@@ -142,7 +142,10 @@ impl<S: Store> Node<S> {
     pub fn trust_remove(&mut self, fingerprint: &str) -> Result<EntryMeta, Error> {
         let fp = normalize_fingerprint(fingerprint)?;
         if fp.len() < 8 {
-            return Err(Error::Invalid(format!("fingerprint '{fingerprint}' is too short: give at least 8 hex digits of the SHA-256")));
+            return Err(Error::InvalidValue {
+                what: crate::error::ValueKind::FingerprintPrefix,
+                value: fingerprint.to_owned(),
+            });
         }
         let matches: Vec<EntryMeta> = self
             .trust_list()?
@@ -153,10 +156,10 @@ impl<S: Store> Node<S> {
             [] => return Err(Error::NoSuchTrust(fingerprint.to_owned())),
             [one] => one.clone(),
             _ => {
-                return Err(Error::Invalid(format!(
-                    "fingerprint prefix '{fingerprint}' matches {} certificates; give more digits",
-                    matches.len()
-                )))
+                return Err(Error::AmbiguousFingerprint {
+                    prefix: fingerprint.to_owned(),
+                    matches: matches.len(),
+                })
             }
         };
         self.delete(&m.entry)?;
@@ -185,12 +188,11 @@ impl<S: Store> Node<S> {
                 continue;
             }
             if held_info.this_update > info.this_update {
-                return Err(Error::Invalid(format!(
-                    "this CRL (this update {}) is older than the one held from {} (this update {})",
-                    certherd_x509::rfc3339(info.this_update),
-                    info.issuer,
-                    certherd_x509::rfc3339(held_info.this_update)
-                )));
+                return Err(Error::StaleCrl {
+                    issuer: info.issuer.clone(),
+                    this_update: info.this_update,
+                    held: held_info.this_update,
+                });
             }
             if held.sha256 != info.sha256 {
                 changes.push(Change::DeleteCrl(held.sha256));

@@ -231,19 +231,17 @@ impl Judge {
     }
 }
 
-/// The host part of `HOST:PORT`, without IPv6 brackets.
-fn host_of(target: &str) -> &str {
+/// The host part of `HOST:PORT`, without IPv6 brackets; a target recorded before the
+/// address rules were one (that no longer parses) is its own name.
+fn host_of(target: &str) -> String {
     target
-        .rsplit_once(':')
-        .map_or(target, |(h, _)| h)
-        .trim_matches(['[', ']'])
+        .parse::<certherd_protocol::HostPort>()
+        .map_or_else(|_| target.to_owned(), |a| a.host().to_owned())
 }
 
 /// The name an endpoint's certificate must cover: its server name, else the host.
 pub fn endpoint_check_name(w: &Watch) -> String {
-    w.server_name
-        .clone()
-        .unwrap_or_else(|| host_of(&w.target).to_owned())
+    w.server_name.clone().unwrap_or_else(|| host_of(&w.target))
 }
 
 /// How much trust matters for an endpoint: required when it is watched with `--verify`.
@@ -263,9 +261,10 @@ pub fn parse_sha256(t: &str) -> Result<String, Error> {
         .collect::<String>()
         .to_ascii_lowercase();
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::Invalid(format!(
-            "'{t}' is not a SHA-256 thumbprint: expected 64 hexadecimal digits (colons allowed)"
-        )));
+        return Err(Error::InvalidValue {
+            what: crate::error::ValueKind::Sha256,
+            value: t.to_owned(),
+        });
     }
     Ok(hex)
 }
@@ -326,10 +325,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
         self.list(Some(WatchKind::Endpoint))?
             .into_iter()
             .find(|w| w.name == name)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "no endpoint named '{name}' (see `certherd endpoint list`)"
-                ))
+            .ok_or_else(|| Error::NotFound {
+                what: crate::error::ObjectKind::Endpoint,
+                name: name.to_string(),
             })
     }
 
@@ -352,9 +350,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
             .iter()
             .any(|w| w.name == name)
         {
-            return Err(Error::Invalid(format!(
-                "an endpoint named '{name}' already exists"
-            )));
+            return Err(Error::AlreadyExists {
+                what: crate::error::ObjectKind::Endpoint,
+                name: name.to_string(),
+            });
         }
         let watch = Watch {
             kind: WatchKind::Endpoint,
@@ -459,10 +458,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
         if let Some(t) = thumbprint {
             let t = parse_sha256(t)?;
             if t != info.sha256 {
-                return Err(Error::Invalid(format!(
-                    "{} presents a certificate with SHA-256 {}, not {t}; nothing was pinned",
-                    w.target, info.sha256
-                )));
+                return Err(Error::PinMismatch {
+                    target: w.target.clone(),
+                    sha256: info.sha256.clone(),
+                    given: t.clone(),
+                });
             }
         }
         w.pin = Some(info.sha256.clone());
@@ -574,9 +574,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
                         watch.starttls.clone_from(starttls);
                     }
                     let inspection = judge.inspect_endpoint(watch, chain, endpoint_policy(watch));
-                    let leaf = chain.first().ok_or_else(|| {
-                        Error::Invalid("the endpoint presented no certificate".into())
-                    })?;
+                    let leaf = chain.first().ok_or_else(|| Error::NothingPresented)?;
                     let info = match &inspection.leaf {
                         Some(i) => i.clone(),
                         None => CertInfo::from_der(leaf)?,

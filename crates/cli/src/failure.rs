@@ -52,6 +52,12 @@ impl From<certherd_core::Error> for Failure {
     }
 }
 
+impl From<certherd_tls::HostPortError> for Failure {
+    fn from(e: certherd_tls::HostPortError) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
 impl From<certherd_x509::Error> for Failure {
     fn from(e: certherd_x509::Error) -> Self {
         Self::msg(e.to_string())

@@ -42,11 +42,8 @@ pub enum Error {
         known: String,
     },
     /// A network address is not HOST:PORT.
-    #[error("invalid address '{input}': expected HOST:PORT, e.g. kms1.example.com:5696")]
-    Address {
-        /// What was given.
-        input: String,
-    },
+    #[error(transparent)]
+    Address(#[from] certherd_protocol::HostPortError),
     /// A setting has a value outside its range.
     #[error("invalid setting {field}: {expected}")]
     Setting {

@@ -41,52 +41,9 @@ impl fmt::Display for ProviderName {
     }
 }
 
-/// A HOST:PORT address (IPv6 in brackets).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServerAddress {
-    /// Host name or IP address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl FromStr for ServerAddress {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let err = || Error::Address {
-            input: s.to_owned(),
-        };
-        let (host, port) = s.rsplit_once(':').ok_or_else(err)?;
-        let port: u16 = port.parse().map_err(|_| err())?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let ok_host = !host.is_empty()
-            && host.len() <= 253
-            && (host.parse::<std::net::IpAddr>().is_ok()
-                || host.split('.').all(|l| {
-                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                }));
-        if port == 0 || !ok_host {
-            return Err(err());
-        }
-        Ok(Self {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-}
-
-impl fmt::Display for ServerAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
+/// A HOST:PORT address (IPv6 in brackets): the one address type, under the name the key
+/// provider code has always used for it.
+pub type ServerAddress = certherd_protocol::HostPort;
 
 /// One KMIP server of a provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,7 +79,7 @@ impl KeyProvider {
     /// The entry pinning a server's certificate.
     pub fn server_entry(&self, address: &ServerAddress) -> Result<EntryRef, Error> {
         let host: String = address
-            .host
+            .host()
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -132,7 +89,7 @@ impl KeyProvider {
                 }
             })
             .collect();
-        let text: String = format!("server.{host}.{}", address.port)
+        let text: String = format!("server.{host}.{}", address.port())
             .chars()
             .take(64)
             .collect();
@@ -234,7 +191,7 @@ mod tests {
         assert_eq!(a.to_string(), "kms1.example.com:5696");
         let v6: ServerAddress = "[::1]:5696".parse().unwrap();
         assert_eq!(v6.to_string(), "[::1]:5696");
-        for bad in ["kms", "kms:0", "kms:70000", ":5696", "a b:1"] {
+        for bad in ["kms", "kms:0", "kms:70000", ":5696", "a b:1", "::1:5696"] {
             assert!(bad.parse::<ServerAddress>().is_err(), "{bad}");
         }
         let p = KeyProvider {

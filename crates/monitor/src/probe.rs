@@ -22,9 +22,9 @@ pub struct ProbeJob {
 pub fn starttls_for(target: &str, asked: Option<StartTls>) -> Option<StartTls> {
     asked.or_else(|| {
         target
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .and_then(StartTls::for_port)
+            .parse::<certherd_tls::HostPort>()
+            .ok()
+            .and_then(|a| StartTls::for_port(a.port()))
     })
 }
 
@@ -35,7 +35,9 @@ pub fn transport_finding(e: &certherd_tls::Error) -> Finding {
     use certherd_tls::Error as E;
     let e = e.cause();
     let kind = match e {
-        E::Unreachable { .. } | E::Proxy { .. } | E::Address(_) => FindingKind::Unreachable,
+        E::Unreachable { .. } | E::Proxy { .. } | E::Address(_) | E::ServerName(_) => {
+            FindingKind::Unreachable
+        }
         E::ClientRejected(_) | E::ClientCertificateRequired(_) => {
             FindingKind::ClientCertificateRequired
         }

@@ -17,6 +17,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub mod admin;
 pub mod console;
+mod host_port;
+
+pub use host_port::{HostPort, HostPortError, HostPortProblem};
 
 /// `POST /v1/enrollment`: which host a token was issued for (the token is not spent).
 pub const ENROLLMENT: &str = "/v1/enrollment";
@@ -462,10 +465,8 @@ impl ErrorBody {
 /// A server URL, `https://HOST:PORT` (a path is ignored).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerUrl {
-    /// `HOST:PORT` as written (an IPv6 address in brackets).
-    pub authority: String,
-    /// The host, without brackets: the name the server's certificate must hold.
-    pub host: String,
+    /// The server's address.
+    pub address: HostPort,
 }
 
 /// A URL that is not `https://HOST:PORT`.
@@ -485,24 +486,28 @@ impl std::fmt::Display for InvalidUrl {
 impl std::error::Error for InvalidUrl {}
 
 impl ServerUrl {
-    /// Parses `https://HOST:PORT[/...]`.
+    /// Parses `https://HOST:PORT[/...]`; the address follows [`HostPort`]'s rules.
     pub fn parse(url: &str) -> Result<Self, InvalidUrl> {
         let bad = || InvalidUrl(url.to_owned());
         let rest = url.strip_prefix("https://").ok_or_else(bad)?;
         let authority = rest.split('/').next().unwrap_or_default();
-        let (host, port) = authority.rsplit_once(':').ok_or_else(bad)?;
-        if host.is_empty() || port.parse::<u16>().is_err() || host.contains(char::is_whitespace) {
-            return Err(bad());
-        }
-        Ok(Self {
-            authority: authority.to_owned(),
-            host: host.trim_matches(['[', ']']).to_owned(),
-        })
+        let address = authority.parse().map_err(|_| bad())?;
+        Ok(Self { address })
+    }
+
+    /// `HOST:PORT`, an IPv6 address in brackets.
+    pub fn authority(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// The host, without brackets: the name the server's certificate must hold.
+    pub fn host(&self) -> &str {
+        self.address.host()
     }
 
     /// The canonical form, `https://HOST:PORT`: two spellings of one server compare equal.
     pub fn canonical(&self) -> String {
-        format!("https://{}", self.authority.to_ascii_lowercase())
+        format!("https://{}", self.address)
     }
 }
 
@@ -683,16 +688,15 @@ mod tests {
     #[test]
     fn server_urls_are_parsed_and_deduplicated() {
         let u = ServerUrl::parse("https://[::1]:8443/x").unwrap();
-        assert_eq!(
-            (u.authority.as_str(), u.host.as_str()),
-            ("[::1]:8443", "::1")
-        );
+        assert_eq!((u.authority().as_str(), u.host()), ("[::1]:8443", "::1"));
         for bad in [
             "http://a:1",
             "https://a",
             "https://:1",
             "https://a:x",
             "https://a b:1",
+            "https://a:0",
+            "https://::1:8443",
         ] {
             assert!(ServerUrl::parse(bad).is_err(), "{bad}");
         }

@@ -471,8 +471,35 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         E::UnknownPeer(_) => ErrorCode::HostUnknown,
         E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
         E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
+        // What the request asked is wrong (as the message says), not the server.
         E::X509(_)
-        | E::Invalid(_)
+        | E::NotFound { .. }
+        | E::AlreadyExists { .. }
+        | E::InvalidValue { .. }
+        | E::HostNotJoined(_)
+        | E::NotJoined
+        | E::KmipServerExists { .. }
+        | E::NoSuchKmipServer { .. }
+        | E::NoClientCertificate(_)
+        | E::NoPendingCsr(_)
+        | E::NoPendingCaRequest
+        | E::SubordinateCa
+        | E::NoPrivateKey { .. }
+        | E::EntryWithoutKey(_)
+        | E::NoHostCertificate
+        | E::NothingPresented
+        | E::ThumbprintMismatch { .. }
+        | E::PinMismatch { .. }
+        | E::AmbiguousFingerprint { .. }
+        | E::StaleCrl { .. }
+        | E::ExportOptions(_)
+        | E::Pkcs12Keys { .. }
+        | E::CsrSignature
+        | E::PoolCertificate { .. }
+        | E::VerificationMismatch { .. }
+        | E::CaProfile(_)
+        | E::CaCertificateImport
+        | E::NoFreeBackupAlias(_)
         | E::InvalidHostname(_)
         | E::HostnameIsAddress(_)
         | E::HostnameTooLong { .. } => ErrorCode::InvalidRequest,

@@ -13,6 +13,8 @@ use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
 use rustls::{AlertDescription, ClientConfig, ClientConnection, SignatureScheme, StreamOwned};
 
+use certherd_protocol::HostPort;
+
 use crate::{Error, RecordingVerifier};
 
 /// An established TLS connection.
@@ -43,26 +45,15 @@ pub struct Identity {
     pub key: PrivateKeyDer<'static>,
 }
 
-fn host_of(address: &str) -> Result<(String, u16), Error> {
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| Error::Address(address.to_owned()))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| Error::Address(address.to_owned()))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(Error::Address(address.to_owned()));
-    }
-    Ok((host.to_owned(), port))
-}
-
-fn tcp(address: &str, timeout: Duration) -> Result<TcpStream, Error> {
+fn tcp(address: &HostPort, timeout: Duration) -> Result<TcpStream, Error> {
     let unreachable = |source| Error::Unreachable {
-        address: address.to_owned(),
+        address: address.to_string(),
         source,
     };
-    let addrs: Vec<_> = address.to_socket_addrs().map_err(unreachable)?.collect();
+    let addrs: Vec<_> = (address.host(), address.port())
+        .to_socket_addrs()
+        .map_err(unreachable)?
+        .collect();
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address resolved");
     for a in addrs {
         match TcpStream::connect_timeout(&a, timeout) {
@@ -77,11 +68,15 @@ fn tcp(address: &str, timeout: Duration) -> Result<TcpStream, Error> {
     Err(unreachable(last))
 }
 
-fn through_proxy(proxy: &str, target: &str, timeout: Duration) -> Result<TcpStream, Error> {
+fn through_proxy(
+    proxy: &HostPort,
+    target: &HostPort,
+    timeout: Duration,
+) -> Result<TcpStream, Error> {
     let mut s = tcp(proxy, timeout)?;
     let fail = |detail: String| Error::Proxy {
-        proxy: proxy.to_owned(),
-        target: target.to_owned(),
+        proxy: proxy.to_string(),
+        target: target.to_string(),
         detail,
     };
     write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")
@@ -179,10 +174,8 @@ fn classify(e: rustls::Error, auth: ClientAuth, address: &str) -> Error {
         }) => Error::NameMismatch {
             address: address.to_owned(),
             expected: expected.to_str().into_owned(),
-            presented: presented
-                .iter()
-                .map(|n| certherd_x509::presented_name(n))
-                .collect(),
+            // certherd's verifiers put the names in as written (`with_presented_names`).
+            presented,
         },
         E::InvalidCertificate(c) => Error::ServerNotTrusted(certificate_problem(&c)),
         // We offer TLS 1.2 and 1.3 only: a server that refuses both, or answers with an
@@ -317,7 +310,11 @@ fn handshake(
     identity: Option<&Identity>,
     refusal: AwaitRefusal,
 ) -> Result<TlsStream, Box<Failed>> {
-    let (host, _) = host_of(&endpoint.address)?;
+    let target: HostPort = endpoint.address.parse().map_err(Error::Address)?;
+    let proxy: Option<HostPort> = match &endpoint.proxy {
+        Some(p) => Some(p.parse().map_err(Error::Address)?),
+        None => None,
+    };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(rustls::ALL_VERSIONS)
@@ -335,13 +332,16 @@ fn handshake(
             .map_err(|e| Error::Identity(e.to_string()))?,
         None => builder.with_client_cert_resolver(none.clone()),
     };
-    let sni = endpoint.server_name.clone().unwrap_or(host);
-    let name = ServerName::try_from(sni).map_err(|_| Error::Address(endpoint.address.clone()))?;
+    let sni = endpoint
+        .server_name
+        .clone()
+        .unwrap_or_else(|| target.host().to_owned());
+    let name = ServerName::try_from(sni.clone()).map_err(|_| Error::ServerName(sni))?;
     let conn = ClientConnection::new(Arc::new(config), name)
         .map_err(|e| Error::Handshake(e.to_string()))?;
-    let sock = match &endpoint.proxy {
-        Some(p) => through_proxy(p, &endpoint.address, endpoint.timeout)?,
-        None => tcp(&endpoint.address, endpoint.timeout)?,
+    let sock = match &proxy {
+        Some(p) => through_proxy(p, &target, endpoint.timeout)?,
+        None => tcp(&target, endpoint.timeout)?,
     };
     if let Some(protocol) = endpoint.starttls {
         crate::starttls::upgrade(protocol, &sock, endpoint.timeout)?;
@@ -437,18 +437,6 @@ pub fn fetch_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            host_of("kms.example.com:5696").unwrap(),
-            ("kms.example.com".into(), 5696)
-        );
-        assert_eq!(host_of("[::1]:5696").unwrap(), ("::1".into(), 5696));
-        assert!(host_of("kms").is_err());
-        assert!(host_of(":5696").is_err());
-        assert!(host_of("kms:99999").is_err());
-    }
 
     #[test]
     fn refusals_are_told_apart_by_what_was_sent_and_asked() {

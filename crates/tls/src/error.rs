@@ -11,8 +11,11 @@ use crate::StartTls;
 #[non_exhaustive]
 pub enum Error {
     /// The address is not a valid HOST:PORT.
-    #[error("invalid address '{0}': expected HOST:PORT")]
-    Address(String),
+    #[error(transparent)]
+    Address(#[from] certherd_protocol::HostPortError),
+    /// The server name to send (SNI) and check is neither a DNS name nor an IP address.
+    #[error("invalid server name '{0}': expected a DNS name or an IP address")]
+    ServerName(String),
     /// No TCP connection could be made (refused, timed out, no route, DNS).
     #[error("unreachable: {address}: {source}")]
     Unreachable {

@@ -165,28 +165,9 @@ impl Url {
             return Err(bad("the path has spaces or control characters"));
         }
         let default = if tls { 443 } else { 80 };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed [ in the host"))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-                None if after.is_empty() => default,
-                None => return Err(bad("unexpected text after the host")),
-            };
-            (h.to_owned(), port)
-        } else {
-            match authority.split_once(':') {
-                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
-                None => (authority.to_owned(), default),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        if host.chars().any(|c| c.is_ascii_control() || c == ' ') {
-            return Err(bad("the host has spaces or control characters"));
-        }
+        let address = certherd_protocol::HostPort::parse_with_default(authority, default)
+            .map_err(|e| bad(e.problem.as_str()))?;
+        let (host, port) = (address.host().to_owned(), address.port());
         Ok(Self {
             tls,
             host,

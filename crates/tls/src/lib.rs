@@ -12,6 +12,9 @@ pub mod http;
 mod starttls;
 mod verifier;
 
+/// The one `HOST:PORT` type, from the lowest crate (the fleet protocol needs it too), named
+/// here where the TLS edge's users look for it.
+pub use certherd_protocol::{HostPort, HostPortError, HostPortProblem};
 pub use connect::{
     connect, connect_for_request, fetch_chain, probe, Endpoint, Identity, Probe, TlsStream,
 };
@@ -19,4 +22,4 @@ pub use error::Error;
 /// The TLS library's own error, for callers that classify failures after the handshake.
 pub use rustls::Error as RustlsError;
 pub use starttls::{StartTls, UnknownStartTls};
-pub use verifier::{anchored, PinnedServer, RecordingVerifier};
+pub use verifier::{anchored, with_presented_names, PinnedServer, RecordingVerifier};

@@ -163,6 +163,65 @@ impl ServerCertVerifier for PinnedServer {
     }
 }
 
+/// `e` as a verifier returns it, with a name mismatch's presented names read from
+/// `end_entity` (in its subjectAltName's order, as an admin writes them): webpki lists them
+/// only as its Debug text (`DnsName("...")`), which no message should show and nothing
+/// should parse. Every other error is returned as it is.
+pub fn with_presented_names(e: rustls::Error, end_entity: &CertificateDer<'_>) -> rustls::Error {
+    match e {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+            expected,
+            ..
+        }) => rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+            expected,
+            presented: certherd_x509::presented_names(end_entity),
+        }),
+        other => other,
+    }
+}
+
+/// rustls' webpki verifier, with a name mismatch's names as written (see
+/// [`with_presented_names`]).
+#[derive(Debug)]
+struct Anchored(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for Anchored {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map_err(|e| with_presented_names(e, end_entity))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
 /// The standard verifier (rustls-webpki: chain to `anchors`, validity, name), for servers
 /// certherd should trust the usual way, such as a webhook receiver behind HTTPS.
 pub fn anchored(
@@ -178,5 +237,5 @@ pub fn anchored(
     let v = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|e| crate::Error::Handshake(format!("no trusted roots to verify with: {e}")))?;
-    Ok(v)
+    Ok(Arc::new(Anchored(v)))
 }

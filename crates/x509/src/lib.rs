@@ -42,7 +42,7 @@ pub use revocation::{
 pub use rfc5280::{weaknesses, Rfc5280Options};
 pub use timefmt::rfc3339;
 pub use verify::{
-    presented_name, verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain,
+    presented_names, verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain,
     VerifyInput,
 };
 

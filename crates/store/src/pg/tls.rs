@@ -147,7 +147,7 @@ pub(crate) fn client_config(
 
 /// The name mismatch a `verify-full` connection to `address` (HOST:PORT) failed with, in
 /// certherd-tls's words (`presents a certificate for X, not Y`), if that is why `e` (the
-/// driver's error) failed: rustls's own text is Debug (`DnsName("...")`). The driver
+/// driver's error) failed; the verifier below puts the names in as written. The driver
 /// keeps the handshake's error inside an `io::Error`, which hides it from `source()`.
 pub(crate) fn name_mismatch(
     e: &(dyn std::error::Error + 'static),
@@ -167,10 +167,8 @@ pub(crate) fn name_mismatch(
             return Some(certherd_tls::Error::NameMismatch {
                 address: address.to_owned(),
                 expected: expected.to_str().into_owned(),
-                presented: presented
-                    .iter()
-                    .map(|n| certherd_x509::presented_name(n))
-                    .collect(),
+                // The verifier below put the names in as written.
+                presented: presented.clone(),
             });
         }
         cause = c.source();
@@ -204,7 +202,7 @@ impl ServerCertVerifier for Verifier {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name => Ok(ServerCertVerified::assertion()),
-            other => other,
+            other => other.map_err(|e| certherd_tls::with_presented_names(e, end_entity)),
         }
     }
 
@@ -283,10 +281,7 @@ mod tests {
         let rustls_error =
             rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
                 expected: ServerName::try_from("db.example.com").unwrap(),
-                presented: vec![
-                    "DnsName(\"other.example.com\")".into(),
-                    "IpAddress(127.0.0.1)".into(),
-                ],
+                presented: vec!["other.example.com".into(), "127.0.0.1".into()],
             });
         let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
         let e = name_mismatch(&wrapped, "db.example.com:5432").unwrap();
