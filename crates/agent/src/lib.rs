@@ -7,6 +7,7 @@
 mod backoff;
 mod deploy;
 pub(crate) mod http;
+mod run;
 
 pub use backoff::{Backoff, Jitter};
 pub use deploy::{
@@ -14,6 +15,9 @@ pub use deploy::{
     Kept, LayoutDeployed, LayoutOutcome, ReloadError, Served,
 };
 pub use http::post as post_json;
+pub use run::{
+    run, DeployError, Ended, Event, LayoutProblem, Removed, RoundError, RunConfig, StartError,
+};
 
 use std::sync::Arc;
 use std::time::Duration;

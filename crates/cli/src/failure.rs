@@ -82,3 +82,10 @@ pub fn read_certificates(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     certherd_x509::parse_certificates(&bytes).map_err(|e| Failure::file(path, e))?;
     Ok(bytes)
 }
+
+/// The message alone (the hint and the exit code are the caller's to print).
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
