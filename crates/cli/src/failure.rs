@@ -89,3 +89,6 @@ impl std::fmt::Display for Failure {
         f.write_str(&self.message)
     }
 }
+
+/// A failure is an error (it travels through seams that take any error, and comes back).
+impl std::error::Error for Failure {}

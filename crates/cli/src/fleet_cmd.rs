@@ -38,7 +38,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             a.listen
         ))
     })?;
-    let every = duration(&a.evaluate_every, "--evaluate-every")?;
+    let evaluate_every = duration(&a.evaluate_every, "--evaluate-every")?;
     let crl_listen: Option<std::net::SocketAddr> = a
         .crl_listen
         .as_deref()
@@ -50,153 +50,47 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             })
         })
         .transpose()?;
-    // Fail now, with the usual message, if the home is not initialized.
-    let (limits, database_connections) = {
-        let node = open_node(home)?;
-        let settings = node.settings();
-        let limits = settings
-            .server
-            .limits()
-            .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
-        let postgres = matches!(node.store(), certherd_store::HomeStore::Postgres(_));
-        let connections = settings
-            .database
-            .max_connections(postgres)
-            .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
-        (limits, connections)
-    };
-    let config_path = home.config_path();
-    // A DNS name in any case is one name: kept lower-case, as host names are everywhere.
-    let hostname = a.hostname.as_deref().map(str::to_ascii_lowercase);
-    let identity = server_identity(home, hostname.as_deref(), &a.ips)?;
-    // Unique among the servers on one database: the lifecycle lease's holder.
-    let name = match hostname.clone() {
-        Some(h) => h,
-        None => open_node(home)?.hostname()?,
-    };
-    let holder = format!("{name} {listen} pid {}", std::process::id());
-    let server_home = home.clone();
-    let audit_home = home.clone();
-    // Refused joins are written by one thread on one connection kept for them (opened at
-    // the first write, again after a failure), not one connection per write: a burst of
-    // refusals does not multiply the server's database connections. (A store is used from
-    // the thread that opened it, hence the thread.)
-    type AuditJob = (
-        Vec<certherd_store::Change>,
-        std::sync::mpsc::Sender<Result<(), String>>,
-    );
-    let (audit_tx, audit_rx) = std::sync::mpsc::channel::<AuditJob>();
-    std::thread::Builder::new()
-        .name("certherd-audit".into())
-        .spawn(move || {
-            use certherd_store::Store;
-            let mut held: Option<certherd_store::HomeStore> = None;
-            for (changes, reply) in audit_rx {
-                let written = match held.take().filter(|s| !s.is_closed()) {
-                    Some(s) => Ok(s),
-                    None => audit_home
-                        .open_as("certherd-server")
-                        .map_err(|e| e.to_string()),
-                }
-                .and_then(|mut store| {
-                    store.apply(&changes).map_err(|e| e.to_string())?;
-                    held = Some(store);
-                    Ok(())
-                });
-                let _ = reply.send(written);
-            }
-        })
-        .map_err(|e| Failure::msg(format!("cannot start the audit thread: {e}")))?;
-    let audit_tx = std::sync::Mutex::new(audit_tx);
-    let audit: certherd_server::AuditSink = std::sync::Arc::new(move |records| {
-        let changes: Vec<certherd_store::Change> = records
-            .iter()
-            .cloned()
-            .map(certherd_store::Change::Audit)
-            .collect();
-        let (reply, answer) = std::sync::mpsc::channel();
-        audit_tx
-            .lock()
-            .map_err(|_| "the audit thread's queue is poisoned".to_owned())?
-            .send((changes, reply))
-            .map_err(|_| "the audit thread has ended".to_owned())?;
-        answer
-            .recv()
-            .map_err(|_| "the audit thread has ended".to_owned())?
+    let over_home = home.clone();
+    let node_over: certherd_server::NodeOver = std::sync::Arc::new(move |store| {
+        node_over(&over_home, store).map_err(|f| certherd_server::Seam::Open(Box::new(f)))
     });
-    let node_name = name.clone();
-    let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
-        // `certherd-server` in pg_stat_activity: its connections are counted there.
-        let store = server_home
-            .open_as("certherd-server")
-            .map_err(|e| e.to_string())?;
-        let mut node = node_over(&server_home, store).map_err(|f| f.message)?;
-        // What this server sends (webhook notifications) names this server.
-        node.set_node_name(node_name.clone());
-        Ok(node)
-    });
-    certherd_server::serve(
-        certherd_server::Config {
+    certherd_server::start(
+        certherd_server::StartConfig {
+            home: home.clone(),
+            node_over,
             listen,
-            open,
-            lifecycle: Some((
-                every,
-                std::sync::Arc::new(certherd_server::lifecycle::HttpDelivery),
-            )),
-            limits,
-            audit,
-            clock: std::sync::Arc::new(certherd_ca::SystemClock),
-            holder,
-            identity,
-            settings_stamp: Some(std::sync::Arc::new(move || {
-                std::fs::metadata(&config_path)
-                    .and_then(|m| m.modified())
-                    .ok()
-            })),
+            evaluate_every,
             crl_listen,
-            database_connections: usize::try_from(database_connections).unwrap_or(1),
+            hostname: a.hostname,
+            ips: a.ips,
         },
-        |bound| {
-            errln!("certherd server listening on https://{bound}");
+        |said| match said {
+            certherd_server::Started::IssuedIdentity(entry) => {
+                errln!("certherd server: issued {entry} for this server from the shared CA");
+            }
+            certherd_server::Started::Listening(bound) => {
+                errln!("certherd server listening on https://{bound}");
+            }
+            _ => {}
         },
     )
-    .map_err(|e| Failure::msg(e.to_string()))?;
+    .map_err(server_failure)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The machine-ssl entry the server presents: `machine-ssl/machine`, or for `--hostname`
-/// other than the node's, its own `machine-ssl/HOSTNAME`, issued from the shared CA the
-/// first time (the other servers on the database have theirs).
-fn server_identity(
-    home: &Home,
-    hostname: Option<&str>,
-    ips: &[std::net::IpAddr],
-) -> Result<certherd_core::EntryRef, Failure> {
-    let mut node = open_node(home)?;
-    let machine: certherd_core::EntryRef = "machine-ssl/machine".parse()?;
-    let Some(name) = hostname.filter(|h| node.hostname().is_ok_and(|n| n != *h)) else {
-        return Ok(machine);
-    };
-    let alias = name.parse().map_err(|_| {
-        Failure::usage(format!(
-            "invalid --hostname '{name}': expected a host name of at most 64 letters, digits, '.', '-' (it names the entry machine-ssl/HOSTNAME)"
-        ))
-    })?;
-    let entry = certherd_core::EntryRef::new("machine-ssl".parse()?, alias);
-    use certherd_store::Store;
-    if node.store().entry(&entry)?.is_none() {
-        let mut names = vec![name.to_owned()];
-        names.extend(ips.iter().map(ToString::to_string));
-        node.issue(&certherd_ca::IssueRequest {
-            profile: "machine-ssl".into(),
-            entry: entry.clone(),
-            common_name: Some(name.to_owned()),
-            names,
-            key_algo: None,
-        })?;
-        errln!("certherd server: issued {entry} for this server from the shared CA");
+/// A server that could not start, with the hint of the node's error when it has one.
+fn server_failure(e: certherd_server::Error) -> Failure {
+    use certherd_server::{Error as E, Seam};
+    match e {
+        E::Open(Seam::Open(b)) => match b.downcast::<Failure>() {
+            Ok(f) => *f,
+            Err(b) => Failure::msg(b.to_string()),
+        },
+        E::Open(Seam::Store(e)) => e.into(),
+        E::Open(Seam::Node(e)) | E::Node(e) => e.into(),
+        e @ E::Hostname(_) => Failure::usage(e.to_string()),
+        e => Failure::msg(e.to_string()),
     }
-    Ok(entry)
 }
 
 /// `host`.
