@@ -902,6 +902,7 @@ fn operate(
             let f = node.forecast(until).map_err(r)?;
             ok(&crate::rows::forecast_answer(&f))
         }
+        Op::KeyProviders => ok(&crate::key_providers::health(node).map_err(r)?),
         _ => {
             return Err((
                 ErrorCode::NotFound,

@@ -24,7 +24,7 @@
 //! - `GET /metrics`: Prometheus text; with `[metrics] require_token`, an admin credential.
 //! - The admin API ([`certherd_protocol::admin::ROUTES`], described by the OpenAPI 3
 //!   document at `GET /v1/openapi.json`): hosts, certificates, trust, alarms, audit, pool
-//!   verification, fleet renew, the CA and the forecast, each calling the node operation
+//!   verification, fleet renew, the CA, the forecast and key-provider health, each calling the node operation
 //!   the CLI calls. An admin credential from `certherd admin credential` is required: a
 //!   client certificate over mutual TLS, or `Authorization: Bearer`; a `reader` may only
 //!   GET. The caller is authenticated and authorized before its body is read, and every
@@ -66,6 +66,7 @@ mod client_auth;
 pub mod conns;
 mod console;
 mod error;
+mod key_providers;
 pub mod lifecycle;
 pub mod pool;
 pub mod refusals;
