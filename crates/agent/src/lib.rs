@@ -12,7 +12,7 @@ mod run;
 pub use backoff::{Backoff, Jitter};
 pub use deploy::{
     installed_qemu, listen, reload, reload_within, server_config, write_layouts, write_targets,
-    Kept, LayoutDeployed, LayoutOutcome, ReloadError, Served,
+    CommandError, Kept, LayoutDeployed, LayoutOutcome, ReloadError, Served,
 };
 pub use http::post as post_json;
 pub use run::{

@@ -111,7 +111,7 @@ pub enum Event<'a, E: fmt::Display + fmt::Debug> {
         said: &'a str,
     },
     /// The target files' reload command failed.
-    ReloadFailed(&'a str),
+    ReloadFailed(&'a crate::CommandError),
     /// A layout's files were written.
     WroteLayout {
         /// Which tree.
