@@ -26,17 +26,37 @@ pub fn write_targets<S: Store>(node: &Node<S>) -> Result<Vec<PathBuf>, Error> {
     Ok(written)
 }
 
+/// Why the target files' reload command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The shell could not be started.
+    #[error("reload command: {0}")]
+    Spawn(std::io::Error),
+    /// It exited unsuccessfully.
+    #[error("reload command `{command}` exited with {status}")]
+    Exited {
+        /// The command.
+        command: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+    },
+}
+
 /// Runs the reload command with `sh -c`; a failure is reported, not fatal.
-pub fn reload(command: &str) -> Result<(), String> {
+pub fn reload(command: &str) -> Result<(), CommandError> {
     let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .status()
-        .map_err(|e| format!("reload command: {e}"))?;
+        .map_err(CommandError::Spawn)?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("reload command `{command}` exited with {status}"))
+        Err(CommandError::Exited {
+            command: command.to_owned(),
+            status,
+        })
     }
 }
 

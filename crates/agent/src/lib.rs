@@ -7,13 +7,17 @@
 mod backoff;
 mod deploy;
 pub(crate) mod http;
+mod run;
 
 pub use backoff::{Backoff, Jitter};
 pub use deploy::{
     installed_qemu, listen, reload, reload_within, server_config, write_layouts, write_targets,
-    Kept, LayoutDeployed, LayoutOutcome, ReloadError, Served,
+    CommandError, Kept, LayoutDeployed, LayoutOutcome, ReloadError, Served,
 };
 pub use http::post as post_json;
+pub use run::{
+    run, DeployError, Ended, Event, LayoutProblem, Removed, RoundError, RunConfig, StartError,
+};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -88,3 +88,13 @@ pub fn read_certificates(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     certherd_x509::parse_certificates(&bytes).map_err(|e| Failure::file(path, e))?;
     Ok(bytes)
 }
+
+/// The message alone (the hint and the exit code are the caller's to print).
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A failure is an error (it travels through seams that take any error, and comes back).
+impl std::error::Error for Failure {}

@@ -38,7 +38,7 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             a.listen
         ))
     })?;
-    let every = duration(&a.evaluate_every, "--evaluate-every")?;
+    let evaluate_every = duration(&a.evaluate_every, "--evaluate-every")?;
     let crl_listen: Option<std::net::SocketAddr> = a
         .crl_listen
         .as_deref()
@@ -50,153 +50,47 @@ pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
             })
         })
         .transpose()?;
-    // Fail now, with the usual message, if the home is not initialized.
-    let (limits, database_connections) = {
-        let node = open_node(home)?;
-        let settings = node.settings();
-        let limits = settings
-            .server
-            .limits()
-            .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
-        let postgres = matches!(node.store(), certherd_store::HomeStore::Postgres(_));
-        let connections = settings
-            .database
-            .max_connections(postgres)
-            .map_err(|e| Failure::msg(format!("certherd.toml: {e}")))?;
-        (limits, connections)
-    };
-    let config_path = home.config_path();
-    // A DNS name in any case is one name: kept lower-case, as host names are everywhere.
-    let hostname = a.hostname.as_deref().map(str::to_ascii_lowercase);
-    let identity = server_identity(home, hostname.as_deref(), &a.ips)?;
-    // Unique among the servers on one database: the lifecycle lease's holder.
-    let name = match hostname.clone() {
-        Some(h) => h,
-        None => open_node(home)?.hostname()?,
-    };
-    let holder = format!("{name} {listen} pid {}", std::process::id());
-    let server_home = home.clone();
-    let audit_home = home.clone();
-    // Refused joins are written by one thread on one connection kept for them (opened at
-    // the first write, again after a failure), not one connection per write: a burst of
-    // refusals does not multiply the server's database connections. (A store is used from
-    // the thread that opened it, hence the thread.)
-    type AuditJob = (
-        Vec<certherd_store::Change>,
-        std::sync::mpsc::Sender<Result<(), String>>,
-    );
-    let (audit_tx, audit_rx) = std::sync::mpsc::channel::<AuditJob>();
-    std::thread::Builder::new()
-        .name("certherd-audit".into())
-        .spawn(move || {
-            use certherd_store::Store;
-            let mut held: Option<certherd_store::HomeStore> = None;
-            for (changes, reply) in audit_rx {
-                let written = match held.take().filter(|s| !s.is_closed()) {
-                    Some(s) => Ok(s),
-                    None => audit_home
-                        .open_as("certherd-server")
-                        .map_err(|e| e.to_string()),
-                }
-                .and_then(|mut store| {
-                    store.apply(&changes).map_err(|e| e.to_string())?;
-                    held = Some(store);
-                    Ok(())
-                });
-                let _ = reply.send(written);
-            }
-        })
-        .map_err(|e| Failure::msg(format!("cannot start the audit thread: {e}")))?;
-    let audit_tx = std::sync::Mutex::new(audit_tx);
-    let audit: certherd_server::AuditSink = std::sync::Arc::new(move |records| {
-        let changes: Vec<certherd_store::Change> = records
-            .iter()
-            .cloned()
-            .map(certherd_store::Change::Audit)
-            .collect();
-        let (reply, answer) = std::sync::mpsc::channel();
-        audit_tx
-            .lock()
-            .map_err(|_| "the audit thread's queue is poisoned".to_owned())?
-            .send((changes, reply))
-            .map_err(|_| "the audit thread has ended".to_owned())?;
-        answer
-            .recv()
-            .map_err(|_| "the audit thread has ended".to_owned())?
+    let over_home = home.clone();
+    let node_over: certherd_server::NodeOver = std::sync::Arc::new(move |store| {
+        node_over(&over_home, store).map_err(|f| certherd_server::Seam::Open(Box::new(f)))
     });
-    let node_name = name.clone();
-    let open: certherd_server::OpenNode = std::sync::Arc::new(move || {
-        // `certherd-server` in pg_stat_activity: its connections are counted there.
-        let store = server_home
-            .open_as("certherd-server")
-            .map_err(|e| e.to_string())?;
-        let mut node = node_over(&server_home, store).map_err(|f| f.message)?;
-        // What this server sends (webhook notifications) names this server.
-        node.set_node_name(node_name.clone());
-        Ok(node)
-    });
-    certherd_server::serve(
-        certherd_server::Config {
+    certherd_server::start(
+        certherd_server::StartConfig {
+            home: home.clone(),
+            node_over,
             listen,
-            open,
-            lifecycle: Some((
-                every,
-                std::sync::Arc::new(certherd_server::lifecycle::HttpDelivery),
-            )),
-            limits,
-            audit,
-            clock: std::sync::Arc::new(certherd_ca::SystemClock),
-            holder,
-            identity,
-            settings_stamp: Some(std::sync::Arc::new(move || {
-                std::fs::metadata(&config_path)
-                    .and_then(|m| m.modified())
-                    .ok()
-            })),
+            evaluate_every,
             crl_listen,
-            database_connections: usize::try_from(database_connections).unwrap_or(1),
+            hostname: a.hostname,
+            ips: a.ips,
         },
-        |bound| {
-            errln!("certherd server listening on https://{bound}");
+        |said| match said {
+            certherd_server::Started::IssuedIdentity(entry) => {
+                errln!("certherd server: issued {entry} for this server from the shared CA");
+            }
+            certherd_server::Started::Listening(bound) => {
+                errln!("certherd server listening on https://{bound}");
+            }
+            _ => {}
         },
     )
-    .map_err(|e| Failure::msg(e.to_string()))?;
+    .map_err(server_failure)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The machine-ssl entry the server presents: `machine-ssl/machine`, or for `--hostname`
-/// other than the node's, its own `machine-ssl/HOSTNAME`, issued from the shared CA the
-/// first time (the other servers on the database have theirs).
-fn server_identity(
-    home: &Home,
-    hostname: Option<&str>,
-    ips: &[std::net::IpAddr],
-) -> Result<certherd_core::EntryRef, Failure> {
-    let mut node = open_node(home)?;
-    let machine: certherd_core::EntryRef = "machine-ssl/machine".parse()?;
-    let Some(name) = hostname.filter(|h| node.hostname().is_ok_and(|n| n != *h)) else {
-        return Ok(machine);
-    };
-    let alias = name.parse().map_err(|_| {
-        Failure::usage(format!(
-            "invalid --hostname '{name}': expected a host name of at most 64 letters, digits, '.', '-' (it names the entry machine-ssl/HOSTNAME)"
-        ))
-    })?;
-    let entry = certherd_core::EntryRef::new("machine-ssl".parse()?, alias);
-    use certherd_store::Store;
-    if node.store().entry(&entry)?.is_none() {
-        let mut names = vec![name.to_owned()];
-        names.extend(ips.iter().map(ToString::to_string));
-        node.issue(&certherd_ca::IssueRequest {
-            profile: "machine-ssl".into(),
-            entry: entry.clone(),
-            common_name: Some(name.to_owned()),
-            names,
-            key_algo: None,
-        })?;
-        errln!("certherd server: issued {entry} for this server from the shared CA");
+/// A server that could not start, with the hint of the node's error when it has one.
+fn server_failure(e: certherd_server::Error) -> Failure {
+    use certherd_server::{Error as E, Seam};
+    match e {
+        E::Open(Seam::Open(b)) => match b.downcast::<Failure>() {
+            Ok(f) => *f,
+            Err(b) => Failure::msg(b.to_string()),
+        },
+        E::Open(Seam::Store(e)) => e.into(),
+        E::Open(Seam::Node(e)) | E::Node(e) => e.into(),
+        e @ E::Hostname(_) => Failure::usage(e.to_string()),
+        e => Failure::msg(e.to_string()),
     }
-    Ok(entry)
 }
 
 /// `host`.
@@ -426,14 +320,75 @@ fn log(host: &str, message: impl std::fmt::Display) {
     );
 }
 
-/// How one round of `agent run` ended.
-enum Round {
-    /// Polled (and deployed).
-    Polled(certherd_agent::Polled),
-    /// Failed; the next round retries.
-    Failed(String),
-    /// The server removed this host: stop.
-    Removed(String),
+/// Why the run stopped, as the log says it.
+fn removed_message(r: &certherd_agent::Removed) -> String {
+    match r {
+        certherd_agent::Removed::ByServer(e) => e.to_string(),
+        _ => "this home no longer has a server (it was removed): join again with `certherd agent join`".into(),
+    }
+}
+
+/// Writes one event of the agent's run as its log line.
+fn log_event(host: &str, event: certherd_agent::Event<'_, Failure>) {
+    use certherd_agent::Event as E;
+    match event {
+        E::Serving(addr) => log(host, format_args!("serving the host certificate on {addr}")),
+        E::StartDeployFailed(e) => log(host, format_args!("deploy failed: {e}")),
+        E::Wrote(p) => log(host, format_args!("wrote {}", p.display())),
+        E::Ran { command, said } => log(host, format_args!("ran `{command}`{}", said_suffix(said))),
+        E::ReloadFailed(e) => log(host, format_args!("warning: {e}")),
+        E::WroteLayout { layout, dir, files } => log(
+            host,
+            format_args!(
+                "wrote the {layout} layout in {} ({files} files)",
+                dir.display()
+            ),
+        ),
+        E::RecordingDeployFailed(e) => errln!("warning: recording the deploy result: {e}"),
+        E::ReportingDeployFailed(e) => log(host, format_args!("reporting the deploy: {e}")),
+        E::Polled {
+            polled: p,
+            after_failures,
+        } => {
+            for (server, why) in &p.skipped {
+                log(host, format_args!("passed over {server}: {why}"));
+            }
+            if !p.skipped.is_empty() {
+                log(host, format_args!("polled through {}", p.server));
+            }
+            if p.pool_refreshed {
+                log(host, "polled: pool-internal identity replaced");
+            }
+            if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
+                log(
+                    host,
+                    format_args!(
+                        "polled: renewed {}, trusted roots +{} -{}",
+                        p.renewed, p.trust_added, p.trust_removed
+                    ),
+                );
+            }
+            if after_failures > 0 {
+                log(
+                    host,
+                    format_args!("polled again after {after_failures} failure(s)"),
+                );
+            }
+        }
+        E::PollFailed {
+            failures,
+            retry_in,
+            error,
+        } => log(
+            host,
+            format_args!(
+                "poll failed ({failures} in a row), retrying in {:.1}s: {error}",
+                retry_in.as_secs_f64()
+            ),
+        ),
+        E::Stopped(r) => log(host, format_args!("stopped: {}", removed_message(r))),
+        _ => {}
+    }
 }
 
 /// `agent run`: polls until the server removes this host; failures are retried with
@@ -445,217 +400,30 @@ fn agent_run(
     timeout: &str,
     retry_max: &str,
 ) -> Result<ExitCode, Failure> {
-    let every = duration(poll, "--poll")?;
-    let timeout = duration(timeout, "--timeout")?;
-    let cap = duration(retry_max, "--retry-max")?;
-    let mut node = open_node(home)?;
-    if !node.agent().agent_joined()? {
-        let mut f = Failure::msg(
-            "this home has not joined a server (or the server removed it): run `certherd agent join` first",
-        );
-        f.code = Some(EXIT_REMOVED);
-        return Err(f);
-    }
-    let host = node.hostname()?;
-    let served: Option<certherd_agent::Served> = match node.agent().agent_listen()? {
-        Some(l) => {
-            let config = certherd_agent::server_config(&node).map_err(agent_error)?;
-            let served = std::sync::Arc::new(std::sync::RwLock::new(config));
-            let addr = certherd_agent::listen(&l, served.clone()).map_err(agent_error)?;
-            log(
-                &host,
-                format_args!("serving the host certificate on {addr}"),
+    let config = certherd_agent::RunConfig {
+        every: duration(poll, "--poll")?,
+        timeout: duration(timeout, "--timeout")?,
+        retry_max: duration(retry_max, "--retry-max")?,
+        once,
+        seed: u64::from_le_bytes(random32()?[..8].try_into().unwrap_or_default()),
+    };
+    let ended = certherd_agent::run(&config, || open_node(home), log_event).map_err(|e| match e {
+        certherd_agent::StartError::Open(f) => f,
+        certherd_agent::StartError::Agent(certherd_agent::Error::NotJoined) => {
+            let mut f = Failure::msg(
+                "this home has not joined a server (or the server removed it): run `certherd agent join` first",
             );
-            Some(served)
+            f.code = Some(EXIT_REMOVED);
+            f
         }
-        None => None,
-    };
-    // At start: what changed while the agent was not running; a reload that failed
-    // before is retried after the poll, not twice in a row.
-    if let Err(f) = deploy(&mut node, &host, served.as_ref(), false) {
-        log(&host, format_args!("deploy failed: {}", f.message));
-    }
-    drop(node);
-    let seed = u64::from_le_bytes(random32()?[..8].try_into().unwrap_or_default());
-    let mut backoff = certherd_agent::Backoff::new(every, cap, certherd_agent::Jitter::new(seed));
-    loop {
-        let wait = match round(home, timeout, served.as_ref()) {
-            Round::Polled(p) => {
-                for (server, why) in &p.skipped {
-                    log(&host, format_args!("passed over {server}: {why}"));
-                }
-                if !p.skipped.is_empty() {
-                    log(&host, format_args!("polled through {}", p.server));
-                }
-                if p.pool_refreshed {
-                    log(&host, "polled: pool-internal identity replaced");
-                }
-                if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
-                    log(
-                        &host,
-                        format_args!(
-                            "polled: renewed {}, trusted roots +{} -{}",
-                            p.renewed, p.trust_added, p.trust_removed
-                        ),
-                    );
-                }
-                if backoff.failures() > 0 {
-                    log(
-                        &host,
-                        format_args!("polled again after {} failure(s)", backoff.failures()),
-                    );
-                }
-                backoff.succeeded()
-            }
-            Round::Removed(message) => {
-                log(&host, format_args!("stopped: {message}"));
-                return Ok(ExitCode::from(EXIT_REMOVED));
-            }
-            Round::Failed(message) if once => return Err(Failure::msg(message)),
-            Round::Failed(message) => {
-                let wait = backoff.failed();
-                log(
-                    &host,
-                    format_args!(
-                        "poll failed ({} in a row), retrying in {:.1}s: {message}",
-                        backoff.failures(),
-                        wait.as_secs_f64()
-                    ),
-                );
-                wait
-            }
-        };
-        if once {
-            return Ok(ExitCode::SUCCESS);
-        }
-        std::thread::sleep(wait);
-    }
-}
-
-/// One poll and deploy; every failure is reported, none ends the agent but removal.
-fn round(home: &Home, timeout: Duration, served: Option<&certherd_agent::Served>) -> Round {
-    let mut node = match open_node(home) {
-        Ok(n) => n,
-        Err(f) => return Round::Failed(format!("opening the home: {}", f.message)),
-    };
-    match node.agent().agent_joined() {
-        Ok(true) => {}
-        Ok(false) => {
-            return Round::Removed(
-                "this home no longer has a server (it was removed): join again with `certherd agent join`".into(),
-            )
-        }
-        Err(e) => return Round::Failed(e.to_string()),
-    }
-    match certherd_agent::poll(&mut node, timeout) {
-        Ok(p) => {
-            let host = node.hostname().unwrap_or_default();
-            let reported = node.agent().agent_deploy_error().ok().flatten();
-            let deployed = deploy(&mut node, &host, served, true);
-            // A deploy that failed, or went well after failing, is told to the server at
-            // once (the alarm follows the deploy, not the next poll). What that poll
-            // brings is deployed at the next round.
-            if node.agent().agent_deploy_error().ok().flatten() != reported {
-                if let Err(e) = certherd_agent::poll(&mut node, timeout) {
-                    log(&host, format_args!("reporting the deploy: {e}"));
-                }
-            }
-            let recorded = match &deployed {
-                Ok(()) => node.agent_mut().agent_record_poll(),
-                Err(f) => node
-                    .agent_mut()
-                    .agent_record_poll_error(&format!("deploy: {}", f.message)),
-            };
-            match (deployed, recorded) {
-                (Err(f), _) => Round::Failed(format!("deploy: {}", f.message)),
-                (Ok(()), Err(e)) => Round::Failed(format!("recording the poll: {e}")),
-                (Ok(()), Ok(())) => Round::Polled(p),
-            }
-        }
-        Err(e @ certherd_agent::Error::HostRemoved { .. }) => Round::Removed(e.to_string()),
-        Err(e) => {
-            let message = e.to_string();
-            // Best effort: `status` shows it; a home that cannot be written is in the log.
-            let _ = node.agent_mut().agent_record_poll_error(&message);
-            Round::Failed(message)
-        }
-    }
-}
-
-/// Writes changed target files and layouts, runs their reload commands, and serves the
-/// current host certificate; the problem, if any, is kept for the next poll to report.
-/// `retry` runs again a layout reload that failed before.
-fn deploy(
-    node: &mut crate::LocalNode,
-    host: &str,
-    served: Option<&certherd_agent::Served>,
-    retry: bool,
-) -> Result<(), Failure> {
-    let done = deploy_now(node, host, served, retry);
-    // Only a deploy that retried what failed before may clear the problem.
-    if retry || done.is_err() {
-        if let Err(e) = node
-            .agent_mut()
-            .agent_set_deploy_error(done.as_ref().err().map(|f| f.message.as_str()))
-        {
-            errln!("warning: recording the deploy result: {e}");
-        }
-    }
-    done
-}
-
-fn deploy_now(
-    node: &mut crate::LocalNode,
-    host: &str,
-    served: Option<&certherd_agent::Served>,
-    retry: bool,
-) -> Result<(), Failure> {
-    let written = certherd_agent::write_targets(node).map_err(agent_error)?;
-    for p in &written {
-        log(host, format_args!("wrote {}", p.display()));
-    }
-    if !written.is_empty() {
-        if let Some(cmd) = node.agent().agent_reload_command() {
-            match certherd_agent::reload(&cmd) {
-                Ok(()) => log(host, format_args!("ran `{cmd}`")),
-                Err(e) => log(host, format_args!("warning: {e}")),
-            }
-        }
-    }
-    // Layout targets: each written whole when it changed, then its own reload. A problem
-    // leaves the previous files (or, for a failed reload, the new ones) in place.
-    let mut problems = Vec::new();
-    for d in certherd_agent::write_layouts(node, retry).map_err(agent_error)? {
-        let at = format!("{} layout in {}", d.layout, d.dir.display());
-        match &d.outcome {
-            certherd_agent::LayoutOutcome::Written { files, reloaded } => {
-                if !files.is_empty() {
-                    log(host, format_args!("wrote the {at} ({} files)", files.len()));
-                }
-                if let Some((cmd, said)) = reloaded {
-                    log(host, format_args!("ran `{cmd}`{}", said_suffix(said)));
-                }
-            }
-            certherd_agent::LayoutOutcome::ReloadFailed { files, .. } if !files.is_empty() => {
-                log(host, format_args!("wrote the {at} ({} files)", files.len()));
-            }
-            _ => {}
-        }
-        // Said once, by the caller, with what it was doing.
-        if let Some(p) = d.outcome.problem() {
-            problems.push(format!("{at}: {p}"));
-        }
-    }
-    if let Some(s) = served {
-        let config = certherd_agent::server_config(node).map_err(agent_error)?;
-        if let Ok(mut current) = s.write() {
-            *current = config;
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::msg(problems.join("; ")))
+        certherd_agent::StartError::Agent(certherd_agent::Error::Node(e)) => e.into(),
+        certherd_agent::StartError::Agent(e) => agent_error(e),
+        e => Failure::msg(e.to_string()),
+    })?;
+    match ended {
+        certherd_agent::Ended::Removed(_) => Ok(ExitCode::from(EXIT_REMOVED)),
+        certherd_agent::Ended::Failed(e) => Err(Failure::msg(e.to_string())),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

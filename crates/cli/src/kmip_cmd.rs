@@ -1,15 +1,14 @@
-//! `key-provider ...`: the state lives in the node; the TLS and KMIP exchanges happen here,
-//! at the edge.
+//! `key-provider ...`: the state lives in the node; the TLS and KMIP exchanges are
+//! certherd-monitor's.
 
-use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use certherd_ca::KmipPlan;
-use certherd_core::{KmipServer, ProviderName, ServerAddress, ServerCheck, Span};
+use certherd_core::{KmipServer, ProviderName, ServerAddress, Span};
 use certherd_store::{write_atomic, Home};
-use certherd_tls::{Endpoint, Identity, PinnedServer};
-use certherd_x509::{CertInfo, CertificateDer};
+use certherd_tls::Identity;
+use certherd_x509::CertInfo;
 use serde_json::json;
 
 use crate::args::{ClientCertCmd, KeyProviderCmd, Output, ServerCertCmd};
@@ -32,33 +31,15 @@ fn key_algo(s: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, Fail
         .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))
 }
 
-fn endpoint(server: &KmipServer, timeout: Duration) -> Endpoint {
-    Endpoint {
-        address: server.address.to_string(),
-        proxy: server.proxy.as_ref().map(ToString::to_string),
-        timeout,
-        server_name: None,
-        starttls: None,
-    }
-}
+use certherd_monitor::kmip::endpoint;
 
 fn identity(plan: &KmipPlan) -> Result<Option<Identity>, Failure> {
     let Some((chain, key)) = &plan.identity else {
         return Ok(None);
     };
-    let key = pki_key(key)?;
-    Ok(Some(Identity {
-        chain: chain
-            .iter()
-            .map(|c| CertificateDer::from(c.clone()))
-            .collect(),
-        key,
-    }))
-}
-
-fn pki_key(der: &[u8]) -> Result<pki_types::PrivateKeyDer<'static>, Failure> {
-    pki_types::PrivateKeyDer::try_from(der.to_vec())
-        .map_err(|e| Failure::msg(format!("client key unusable: {e}")))
+    certherd_monitor::kmip::identity(chain, key)
+        .map(Some)
+        .map_err(|e| Failure::msg(e.to_string()))
 }
 
 pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
@@ -311,60 +292,6 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
     Ok(())
 }
 
-/// One KMIP request/response over an established TLS stream.
-fn exchange(stream: &mut certherd_tls::TlsStream, request: &[u8]) -> Result<Vec<u8>, ServerCheck> {
-    stream
-        .write_all(request)
-        .and_then(|()| stream.flush())
-        .map_err(exchange_failure)?;
-    let mut header = [0u8; 8];
-    stream.read_exact(&mut header).map_err(exchange_failure)?;
-    let total = certherd_kmip::message_length(&header)
-        .map_err(|e| ServerCheck::Failed(format!("not a KMIP response: {e}")))?;
-    let mut msg = header.to_vec();
-    msg.resize(total, 0);
-    stream.read_exact(&mut msg[8..]).map_err(exchange_failure)?;
-    Ok(msg)
-}
-
-fn check_server(
-    server: &KmipServer,
-    pinned: Option<&[u8]>,
-    id: Option<&Identity>,
-    timeout: Duration,
-) -> ServerCheck {
-    let Some(pinned) = pinned else {
-        return ServerCheck::ServerNotTrusted {
-            changed: false,
-            presented_sha256: None,
-        };
-    };
-    let verifier = PinnedServer::new(vec![CertificateDer::from(pinned.to_vec())]);
-    let mut stream = match certherd_tls::connect(&endpoint(server, timeout), verifier.clone(), id) {
-        Ok(s) => s,
-        Err(certherd_tls::Error::ServerNotTrusted(_)) => {
-            return ServerCheck::ServerNotTrusted {
-                changed: true,
-                presented_sha256: verifier
-                    .refused()
-                    .map(|c| certherd_x509::hex(&certherd_x509::sha256(&c))),
-            }
-        }
-        Err(certherd_tls::Error::Unreachable { source, .. }) => {
-            return ServerCheck::Unreachable(source.to_string())
-        }
-        Err(e @ certherd_tls::Error::Proxy { .. }) => {
-            return ServerCheck::Unreachable(e.to_string())
-        }
-        Err(
-            certherd_tls::Error::ClientRejected(d)
-            | certherd_tls::Error::ClientCertificateRequired(d),
-        ) => return ServerCheck::ClientRejected(d),
-        Err(e) => return ServerCheck::Failed(e.to_string()),
-    };
-    kmip_health(&mut stream)
-}
-
 fn status(
     node: &crate::LocalNode,
     name: &str,
@@ -374,20 +301,12 @@ fn status(
     let timeout = timeout.parse::<Span>()?.duration().unsigned_abs();
     let plan = node.key_providers().kmip_plan(&provider(name)?)?;
     let id = identity(&plan)?;
-    let results: Vec<(&KmipServer, ServerCheck)> = plan
-        .servers
-        .iter()
-        .map(|(s, pinned)| {
-            let check = match &id {
-                None => ServerCheck::Failed(format!(
-                    "no client certificate yet: run `key-provider client-cert new {name}`"
-                )),
-                Some(i) => check_server(s, pinned.as_deref(), Some(i), timeout),
-            };
-            (s, check)
-        })
-        .collect();
-    let healthy = !results.is_empty() && results.iter().all(|(_, c)| c.is_ok());
+    let health =
+        certherd_monitor::kmip::provider_health(&plan.servers, id.as_ref(), timeout, || {
+            format!("no client certificate yet: run `key-provider client-cert new {name}`")
+        });
+    let healthy = health.healthy();
+    let results = &health.servers;
     match output {
         Output::Json => json(&json!({
             "provider": plan.provider.name.as_str(),
@@ -401,7 +320,7 @@ fn status(
                 plan.provider.name,
                 if healthy { "OK" } else { "ERROR" }
             );
-            for (s, c) in &results {
+            for (s, c) in results {
                 outln!("  {}  {c}", s.address);
             }
         }
@@ -411,70 +330,4 @@ fn status(
     } else {
         ExitCode::from(1)
     })
-}
-
-/// Why one request/response exchange failed, sorted the way the health report needs it.
-fn exchange_failure(e: std::io::Error) -> ServerCheck {
-    if let Some(tls) = e
-        .get_ref()
-        .and_then(|i| i.downcast_ref::<certherd_tls::RustlsError>())
-    {
-        if let certherd_tls::RustlsError::AlertReceived(a) = tls {
-            return ServerCheck::ClientRejected(format!("alert {a:?} after the handshake"));
-        }
-        return ServerCheck::Failed(format!("TLS: {tls}"));
-    }
-    match e.kind() {
-        // A key server that accepts the TLS session but not the identity in it (PyKMIP without the
-        // clientAuth EKU, for one) hangs up before it answers.
-        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => ServerCheck::ClientRejected(
-            "the server closed the connection without a KMIP answer (it refused the client certificate after the handshake)".into(),
-        ),
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            ServerCheck::Failed("no KMIP answer before the timeout".into())
-        }
-        _ => ServerCheck::Failed(e.to_string()),
-    }
-}
-
-/// One KMIP request and its parsed response.
-fn ask(
-    stream: &mut certherd_tls::TlsStream,
-    request: &[u8],
-) -> Result<certherd_kmip::Response, ServerCheck> {
-    let wire = exchange(stream, request)?;
-    certherd_kmip::Response::parse(&wire)
-        .map_err(|e| ServerCheck::Failed(format!("unreadable KMIP response: {e}")))
-}
-
-/// Discover Versions must succeed; Query for the vendor is asked too, but only informs.
-fn kmip_health(stream: &mut certherd_tls::TlsStream) -> ServerCheck {
-    use certherd_kmip::{ProtocolVersion, QueryFunction, ResultStatus};
-    let version = ProtocolVersion::V1_2;
-    let answer = match ask(stream, &certherd_kmip::discover_versions_request(version)) {
-        Ok(r) => r,
-        Err(check) => return check,
-    };
-    let Some(item) = answer.items.first() else {
-        return ServerCheck::Failed("KMIP response without a batch item".into());
-    };
-    if item.status != ResultStatus::Success {
-        return ServerCheck::KmipError {
-            reason: item.reason_name().to_owned(),
-            message: item.message.clone().unwrap_or_default(),
-        };
-    }
-    let versions = match item.versions() {
-        Ok(v) => v.iter().map(ToString::to_string).collect(),
-        Err(e) => return ServerCheck::Failed(format!("unreadable Discover Versions payload: {e}")),
-    };
-    let vendor = ask(
-        stream,
-        &certherd_kmip::query_request(version, &[QueryFunction::ServerInformation]),
-    )
-    .ok()
-    .and_then(|r| r.items.first().and_then(|i| i.vendor().map(str::to_owned)));
-    stream.conn.send_close_notify();
-    let _ = stream.flush();
-    ServerCheck::Ok { versions, vendor }
 }

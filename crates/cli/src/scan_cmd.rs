@@ -1,23 +1,21 @@
-//! `scan tls`, `scan files` and `endpoint`: rendering what the scans found. Probing,
-//! walking and reading files are `certherd-monitor`'s; judging is `certherd-inspect`'s;
-//! recording is the node's.
+//! `scan tls`, `scan files` and `endpoint`: arguments, progress bars, and rendering what
+//! the scans found. The scans themselves (probing, walking, reading, recording) are
+//! `certherd-monitor`'s; judging is `certherd-inspect`'s.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use certherd_ca::{EndpointScan, FileFinding};
-use certherd_core::{EntryMeta, Facts, Finding, ServerAddress, Span, Watch, WatchKind};
-use certherd_inspect::{FindingKind, Severity, TrustPolicy};
-use certherd_monitor::files::{examine, mark_orphaned_keys, Examined, ExaminedFile};
-use certherd_monitor::probe::{probe_all, starttls_for, transport_finding, ProbeJob};
+use certherd_core::{EntryMeta, Finding, ServerAddress, Span, Watch, WatchKind};
+use certherd_inspect::Severity;
+use certherd_monitor::probe::starttls_for;
+use certherd_monitor::scan::{
+    Diagnosis, FilesScanned, ScanError, TlsScanRequest, TlsScanned, Verdict,
+};
 use certherd_monitor::walk::{walk_at_most, SkippedPath, Walk, WalkError};
-use certherd_store::{Entry, Store};
-use certherd_tls::{Probe, StartTls};
-use certherd_x509::certificate_spki;
+use certherd_store::Store;
+use certherd_tls::StartTls;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -207,39 +205,6 @@ fn print_watches(ws: &[Watch], node: &LocalNode, output: Output) {
     }
 }
 
-fn scan_of(job: &ProbeJob, probe: Result<Probe, certherd_tls::Error>) -> EndpointScan {
-    match probe {
-        Ok(p) if p.chain.is_empty() => EndpointScan::Failed(Finding::new(
-            FindingKind::NoCertificate,
-            Severity::Critical,
-            "the server presented no certificate",
-        )),
-        Ok(p) => EndpointScan::Presented {
-            chain: p.chain.iter().map(|c| c.to_vec()).collect(),
-            version: p.version,
-            cipher_suite: p.cipher_suite,
-            starttls: job.starttls.map(|s| s.as_str().to_owned()),
-            failure: None,
-        },
-        // Refused after showing its chain (mutual TLS): the chain is judged all the same.
-        Err(
-            ref e @ certherd_tls::Error::AfterCertificate {
-                ref chain,
-                ref version,
-                ref cipher_suite,
-                ..
-            },
-        ) => EndpointScan::Presented {
-            chain: chain.iter().map(|c| c.to_vec()).collect(),
-            version: version.clone(),
-            cipher_suite: cipher_suite.clone(),
-            starttls: job.starttls.map(|s| s.as_str().to_owned()),
-            failure: Some(transport_finding(e)),
-        },
-        Err(e) => EndpointScan::Failed(transport_finding(&e)),
-    }
-}
-
 fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Failure> {
     let targets = targets_of(&a)?;
     let t = timeout(&a.timeout)?;
@@ -248,82 +213,36 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
         return Err(Failure::usage("--concurrency must be at least 1"));
     }
     let mut node = open_node(home)?;
-    // Each target is checked under the name asked for; without --sni, under the host and
-    // under every server name its watches were added with, so no name sticks by accident.
-    let watches = node.watches().list(Some(WatchKind::Endpoint))?;
-    let mut jobs = Vec::new();
-    for target in &targets {
-        let mut names: Vec<Option<String>> = vec![a.sni.clone()];
-        if a.sni.is_none() {
-            for w in watches.iter().filter(|w| &w.target == target) {
-                if !names.contains(&w.server_name) {
-                    names.push(w.server_name.clone());
-                }
+    let bar: std::sync::OnceLock<ProgressBar> = std::sync::OnceLock::new();
+    let request = TlsScanRequest {
+        targets,
+        sni: a.sni,
+        starttls: asked,
+        concurrency: a.concurrency,
+        timeout: t,
+    };
+    let scanned = certherd_monitor::scan::scan_tls(
+        &mut node,
+        &request,
+        |n| {
+            let _ = bar.set(progress(n, "targets"));
+        },
+        &|| {
+            if let Some(b) = bar.get() {
+                b.inc(1);
             }
-        }
-        for server_name in names {
-            let remembered = watches
-                .iter()
-                .find(|w| &w.target == target && w.server_name == server_name)
-                .and_then(|w| w.starttls.as_deref())
-                .and_then(|p| p.parse::<StartTls>().ok());
-            jobs.push(ProbeJob {
-                target: target.clone(),
-                server_name,
-                starttls: starttls_for(target, asked.or(remembered)),
-            });
-        }
+        },
+    );
+    if let Some(b) = bar.get() {
+        b.finish_and_clear();
     }
-    let bar = progress(jobs.len(), "targets");
-    let probes = probe_all(&jobs, a.concurrency, t, &|| bar.inc(1));
-    bar.finish_and_clear();
-    let mut shown = Vec::new();
-    let mut new_names = Vec::new();
-    let mut kept = Vec::new();
-    for (job, probe) in jobs.iter().zip(probes) {
-        let scan = scan_of(job, probe);
-        let watched = watches
-            .iter()
-            .find(|w| w.target == job.target && w.server_name == job.server_name);
-        // A scan made another way than the watch makes it (another STARTTLS protocol) is
-        // shown, never recorded over what the watch knows.
-        let differs = watched.is_some_and(|w| {
-            let remembered = w
-                .starttls
-                .as_deref()
-                .and_then(|p| p.parse::<StartTls>().ok());
-            starttls_for(&job.target, remembered) != job.starttls
-        });
-        if let (true, Some(w)) = (differs, watched) {
-            // The protocol the watch was recorded with, not the one this scan spoke (a
-            // judged scan that opened takes the scan's protocol).
-            kept.push((
-                w.name.clone(),
-                w.starttls.clone().unwrap_or_else(|| "none".into()),
-            ));
-            shown.extend(node.watches().judge_endpoint_scan(
-                &job.target,
-                job.server_name.as_deref(),
-                &scan,
-            )?);
-            continue;
-        }
-        let recorded = node.watches_mut().record_endpoint_scan(
-            &job.target,
-            job.server_name.as_deref(),
-            &scan,
-            None,
-        )?;
-        if watched.is_none() {
-            new_names.extend(recorded.iter().map(|w| w.name.clone()));
-        }
-        shown.extend(recorded);
-    }
-    let worst = shown
-        .iter()
-        .map(|w| certherd_inspect::worst(&w.findings))
-        .max()
-        .flatten();
+    let scanned = scanned?;
+    let worst = scanned.worst();
+    let TlsScanned {
+        shown,
+        new_names,
+        kept,
+    } = scanned;
     print_watches(&shown, &node, a.output);
     // Say what the scan left behind, and how to undo it: `check` and alarms watch it now.
     if !new_names.is_empty() {
@@ -502,19 +421,6 @@ fn files_summary(
     })
 }
 
-/// One file's records, judged by a worker; `None` when the file holds nothing (or holds
-/// keys, which wait for the whole scan: see `mark_orphaned_keys`).
-type Prepared = Option<Result<Vec<(Watch, Option<Entry>)>, certherd_ca::Error>>;
-
-fn finding_of(r: ExaminedFile) -> FileFinding {
-    FileFinding {
-        path: certherd_monitor::walk::path_text(&r.path),
-        certs: r.certs,
-        findings: r.findings,
-        facts: r.facts,
-    }
-}
-
 fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode, Failure> {
     let password = match &a.password_file {
         Some(f) => Some(
@@ -537,139 +443,30 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
             other => Failure::msg(other.to_string()),
         })?;
     let mut node = open_node(home)?;
-    node.store()
-        .bound_memory()
-        .map_err(certherd_ca::Error::from)?;
-    let judge = node.watches().judge()?;
-    let files = &walked.files;
     // Drawn only on a terminal, and from the recording thread only.
     let bar = std::io::stderr()
         .is_terminal()
-        .then(|| progress(files.len(), "files"));
+        .then(|| progress(walked.files.len(), "files"));
     let mut report = FilesReport::new(std::io::BufWriter::new(crate::output::stdout()), a.output);
-    // Workers read, parse and judge, in walk order; this thread records in batches as
-    // results arrive (reordered), so the disk, the parsing and SQLite overlap and only a
-    // window of results is in memory at a time.
-    let workers = std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .clamp(1, 8);
-    let next = AtomicUsize::new(0);
-    let keyed: Mutex<Vec<(usize, ExaminedFile)>> = Mutex::new(Vec::new());
-    let skipped_files: Mutex<Vec<SkippedPath>> = Mutex::new(Vec::new());
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Prepared)>(512);
-    let mut with_findings = 0;
-    let mut failed: Option<certherd_ca::Error> = None;
-    let (recorded, cert_keys) = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                let (tx, next, keyed, judge) = (tx.clone(), &next, &keyed, &judge);
-                let skipped_files = &skipped_files;
-                let password = password.as_deref();
-                s.spawn(move || {
-                    // Every certificate's public key, for the keys found: kept small (the
-                    // SubjectPublicKeyInfo only), and only until the scan ends.
-                    let mut cert_keys: HashSet<Vec<u8>> = HashSet::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(f) = files.get(i) else { break };
-                        let examined = match examine(f, password) {
-                            Examined::File(r) => Some(r),
-                            Examined::Nothing => None,
-                            Examined::Skipped(reason) => {
-                                if let Ok(mut k) = skipped_files.lock() {
-                                    k.push(SkippedPath {
-                                        path: f.path.clone(),
-                                        reason,
-                                    });
-                                }
-                                None
-                            }
-                        };
-                        let prepared = examined.and_then(|r| {
-                            cert_keys.extend(
-                                r.certs
-                                    .iter()
-                                    .filter_map(|c| certificate_spki(c).map(<[u8]>::to_vec)),
-                            );
-                            if r.keys.is_empty() {
-                                Some(judge.prepare_file(finding_of(r)))
-                            } else {
-                                if let Ok(mut k) = keyed.lock() {
-                                    k.push((i, r));
-                                }
-                                None
-                            }
-                        });
-                        if tx.send((i, prepared)).is_err() {
-                            break;
-                        }
-                    }
-                    cert_keys
-                })
-            })
-            .collect();
-        drop(tx);
-        let mut pending: BTreeMap<usize, Prepared> = BTreeMap::new();
-        let mut expect = 0;
-        let ordered = std::iter::from_fn(|| loop {
-            if let Some(p) = pending.remove(&expect) {
-                expect += 1;
-                if let Some(b) = &bar {
-                    b.inc(1);
-                }
-                match p {
-                    None => continue,
-                    Some(Ok(records)) => {
-                        with_findings += 1;
-                        return Some(records);
-                    }
-                    Some(Err(e)) => {
-                        failed = Some(e);
-                        return None;
-                    }
-                }
+    let scanned = certherd_monitor::scan::scan_files(
+        &mut node,
+        &walked,
+        password.as_deref(),
+        &mut || {
+            if let Some(b) = &bar {
+                b.inc(1);
             }
-            let (i, p) = rx.recv().ok()?;
-            pending.insert(i, p);
-        });
-        let recorded = node
-            .watches_mut()
-            .record_file_scans(ordered, 2000, &mut |w, m| report.watch(w, m));
-        // On an error the workers stop at their next send, the receiver being gone.
-        drop(rx);
-        let mut cert_keys = HashSet::new();
-        for h in handles {
-            cert_keys.extend(h.join().unwrap_or_default());
-        }
-        (recorded, cert_keys)
-    });
+        },
+        &mut |w, m| report.watch(w, m),
+    );
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    recorded?;
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    // Files with keys, last: whether a key is orphaned depends on every certificate found.
-    let mut keyed = keyed.into_inner().unwrap_or_default();
-    keyed.sort_by_key(|(i, _)| *i);
-    let mut keyed: Vec<ExaminedFile> = keyed.into_iter().map(|(_, r)| r).collect();
-    mark_orphaned_keys(&mut keyed, &cert_keys);
-    with_findings += keyed.len();
-    let prepared = keyed
-        .into_iter()
-        .map(|r| judge.prepare_file(finding_of(r)))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !prepared.is_empty() {
-        node.watches_mut()
-            .record_file_scans(prepared, 2000, &mut |w, m| report.watch(w, m))?;
-    }
-    // Everything not read, in the walk and by the workers, in path order.
-    let unread = skipped_files.into_inner().unwrap_or_default();
-    let examined = files.len().saturating_sub(unread.len());
-    let mut skipped = walked.skipped.paths.clone();
-    skipped.extend(unread);
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let FilesScanned {
+        examined,
+        with_findings,
+        skipped,
+    } = scanned?;
     let summary = files_summary(&walked, examined, with_findings, &skipped);
     if matches!(a.output, Output::Table) {
         errln!(
@@ -754,23 +551,6 @@ pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode,
     Ok(ExitCode::SUCCESS)
 }
 
-fn job_of(w: &Watch) -> ProbeJob {
-    ProbeJob {
-        target: w.target.clone(),
-        server_name: w.server_name.clone(),
-        starttls: starttls_for(
-            &w.target,
-            w.starttls.as_deref().and_then(|p| p.parse().ok()),
-        ),
-    }
-}
-
-fn probe_one(job: &ProbeJob, t: Duration) -> Result<Probe, certherd_tls::Error> {
-    probe_all(std::slice::from_ref(job), 1, t, &|| {})
-        .pop()
-        .unwrap_or_else(|| Err(certherd_tls::Error::Handshake("no probe result".into())))
-}
-
 /// `endpoint trust`: pin what the endpoint presents now (after checking the thumbprint).
 fn trust(
     node: &mut LocalNode,
@@ -778,32 +558,22 @@ fn trust(
     thumbprint: Option<&str>,
     t: Duration,
 ) -> Result<ExitCode, Failure> {
-    if let Some(tp) = thumbprint {
-        // A malformed pin is refused before anything is contacted.
-        certherd_ca::parse_sha256(tp)?;
-    }
-    let w = node.watches().endpoint(name)?;
-    let job = job_of(&w);
-    let probe = probe_one(&job, t).map_err(|e| {
-        let f = transport_finding(&e);
-        Failure {
-            message: format!("{name} ({}): {}", w.target, f.message),
-            hint: f.hint,
-            code: None,
-        }
-    })?;
-    let leaf = probe
-        .chain
-        .first()
-        .ok_or_else(|| {
-            Failure::msg(format!(
-                "{name} presented no certificate; nothing was pinned"
-            ))
-        })?
-        .to_vec();
-    let pinned = node.watches_mut().endpoint_trust(name, &leaf, thumbprint)?;
-    let info = certherd_x509::CertInfo::from_der(&leaf)?;
-    outln!("pinned {name} ({})", pinned.target);
+    let trusted =
+        certherd_monitor::scan::trust(node, name, thumbprint, t).map_err(|e| match e {
+            ScanError::Node(e) => Failure::from(e),
+            ScanError::Transport {
+                name,
+                target,
+                finding,
+            } => Failure {
+                message: format!("{name} ({target}): {}", finding.message),
+                hint: finding.hint,
+                code: None,
+            },
+            e => Failure::msg(e.to_string()),
+        })?;
+    let info = certherd_x509::CertInfo::from_der(&trusted.leaf)?;
+    outln!("pinned {name} ({})", trusted.watch.target);
     outln!("  Subject  {}", info.subject);
     outln!("  Issuer   {}", info.issuer);
     outln!("  Serial   {}", info.serial);
@@ -816,109 +586,32 @@ fn trust(
     if thumbprint.is_none() {
         errln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
     }
-    let scan = scan_of(&job, Ok(probe));
-    node.watches_mut().record_endpoint_scan(
-        &w.target,
-        w.server_name.as_deref(),
-        &scan,
-        Some(name),
-    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The verdict a transport finding gives: whose configuration to look at.
-fn transport_verdict(kind: FindingKind) -> &'static str {
-    match kind {
-        FindingKind::StarttlsRefused => "service",
-        FindingKind::ObsoleteProtocol => "server",
-        FindingKind::ClientCertificateRequired => "credentials",
-        _ => "network",
-    }
-}
-
-/// Seed 004's rule, automated: the chain is fetched without verification and then judged
-/// as a verifying client would. No TLS session at all means network or credentials; a
-/// session whose certificate fails means a certificate problem, with every reason.
+/// `endpoint diagnose`: seed 004's rule (see [`certherd_monitor::scan::diagnose`]),
+/// rendered.
 fn diagnose(
     node: &mut LocalNode,
     name: &str,
     t: Duration,
     output: Output,
 ) -> Result<ExitCode, Failure> {
-    let w = node.watches().endpoint(name)?;
-    let check_name = certherd_ca::endpoint_check_name(&w);
-    let job = job_of(&w);
-    let probe = probe_one(&job, t);
-    let (verdict, findings) = match &probe {
-        // Refused after showing its chain: the chain judged as below, and why it refused.
-        Err(e @ certherd_tls::Error::AfterCertificate { chain, .. }) => {
-            let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
-            let mut i = node
-                .watches()
-                .judge()?
-                .inspect_endpoint(&w, &chain, TrustPolicy::Required);
-            let f = transport_finding(e);
-            let verdict = match transport_verdict(f.kind) {
-                "network" if i.worst() == Some(Severity::Critical) => "certificate",
-                v => v,
-            };
-            i.findings.push(f);
-            certherd_inspect::sort_findings(&mut i.findings);
-            (verdict, i.findings)
-        }
-        Err(e) => {
-            let f = transport_finding(e);
-            (transport_verdict(f.kind), vec![f])
-        }
-        Ok(p) if p.chain.is_empty() => (
-            "certificate",
-            vec![Finding::new(
-                FindingKind::NoCertificate,
-                Severity::Critical,
-                "the server presented no certificate",
-            )],
-        ),
-        Ok(p) => {
-            let chain: Vec<Vec<u8>> = p.chain.iter().map(|c| c.to_vec()).collect();
-            // As a verifying client sees it, whatever the watch's own setting.
-            let i = node
-                .watches()
-                .judge()?
-                .inspect_endpoint(&w, &chain, TrustPolicy::Required);
-            // A verifying client refuses only what is critical; warnings are listed too.
-            (
-                if i.worst() == Some(Severity::Critical) {
-                    "certificate"
-                } else {
-                    "ok"
-                },
-                i.findings,
-            )
-        }
-    };
-    // What the scan saw is what the watch records.
-    let scan = match probe {
-        Ok(p) => scan_of(&job, Ok(p)),
-        Err(e) => scan_of(&job, Err(e)),
-    };
-    node.watches_mut().record_endpoint_scan(
-        &w.target,
-        w.server_name.as_deref(),
-        &scan,
-        Some(name),
-    )?;
-    let facts = node
-        .watches()
-        .endpoint(name)
-        .map(|w| w.facts)
-        .unwrap_or(Facts::None);
+    let Diagnosis {
+        watch: w,
+        check_name,
+        starttls,
+        verdict,
+        findings,
+        facts,
+    } = certherd_monitor::scan::diagnose(node, name, t)?;
     match output {
         Output::Json => json(&json!({
             "endpoint": name,
             "target": w.target,
-            "starttls": job.starttls.map(StartTls::as_str),
+            "starttls": starttls.map(StartTls::as_str),
             "name_checked": check_name,
-            "verdict": verdict,
+            "verdict": verdict.as_str(),
             "finding": certherd_inspect::summary(&findings),
             "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
             "facts": facts,
@@ -927,7 +620,7 @@ fn diagnose(
             outln!(
                 "Endpoint     {name} ({}{})",
                 w.target,
-                job.starttls
+                starttls
                     .map(|p| format!(", STARTTLS {p}"))
                     .unwrap_or_default()
             );
@@ -935,14 +628,14 @@ fn diagnose(
             outln!(
                 "Verdict      {}",
                 match verdict {
-                    "ok" if findings.iter().any(Finding::is_problem) => {
+                    Verdict::Ok if findings.iter().any(Finding::is_problem) => {
                         "OK: a verifying client accepts this certificate, with the warnings below"
                     }
-                    "ok" => "OK: a verifying client accepts this certificate",
-                    "network" => "network or credentials problem (no TLS session, even without verification)",
-                    "service" => "service configuration problem (the service does not offer TLS)",
-                    "server" => "server configuration problem (it offers only TLS 1.0/1.1, which current clients refuse; the network and credentials are not at fault)",
-                    "credentials" => "credentials problem (the server requires a client certificate; its own certificate, when shown, is judged below)",
+                    Verdict::Ok => "OK: a verifying client accepts this certificate",
+                    Verdict::Network => "network or credentials problem (no TLS session, even without verification)",
+                    Verdict::Service => "service configuration problem (the service does not offer TLS)",
+                    Verdict::Server => "server configuration problem (it offers only TLS 1.0/1.1, which current clients refuse; the network and credentials are not at fault)",
+                    Verdict::Credentials => "credentials problem (the server requires a client certificate; its own certificate, when shown, is judged below)",
                     _ => "certificate problem (a TLS session opens without verification; with verification it fails)",
                 }
             );
@@ -971,7 +664,7 @@ fn diagnose(
             }
         }
     }
-    Ok(if verdict == "ok" {
+    Ok(if verdict == Verdict::Ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

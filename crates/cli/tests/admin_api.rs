@@ -1122,3 +1122,43 @@ fn head_is_get_without_a_body_and_the_bearer_scheme_has_no_case() {
     let r = plain("GET /v1/hosts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 404"), "{r}");
 }
+
+/// `GET /v1/key-providers`: each provider with the health of each KMIP server, as
+/// `key-provider status` checks it: no client certificate yet, then no server
+/// certificate trusted yet; a reader may read it.
+#[test]
+fn key_providers_report_the_health_of_each_server() {
+    let env = Env::new();
+    init(&env);
+    let reader = token(&env, "dashboard", "reader");
+    let api = Api::start(&env);
+    let r = Auth::Bearer(&reader);
+    assert_eq!(api.ok(r, "GET", "/v1/key-providers", None), json!([]));
+    let kms = format!("127.0.0.1:{}", common::free_port());
+    env.ok(&[
+        "key-provider",
+        "create",
+        "kms",
+        "--primary-key-id",
+        "4f1c",
+        "--server",
+        &kms,
+    ]);
+    let answer = api.ok(r, "GET", "/v1/key-providers", None);
+    assert_eq!(answer[0]["name"], "kms");
+    assert_eq!(answer[0]["primary_key_id"], "4f1c");
+    assert_eq!(answer[0]["health"], "ERROR");
+    assert_eq!(answer[0]["servers"][0]["address"], kms.as_str());
+    assert_eq!(answer[0]["servers"][0]["status"], "failed");
+    assert_eq!(
+        answer[0]["servers"][0]["detail"],
+        "failed: no client certificate yet"
+    );
+    env.ok(&["key-provider", "client-cert", "new", "kms"]);
+    let answer = api.ok(r, "GET", "/v1/key-providers", None);
+    assert_eq!(answer[0]["health"], "ERROR");
+    assert_eq!(
+        answer[0]["servers"][0]["status"],
+        "server-certificate-not-trusted"
+    );
+}

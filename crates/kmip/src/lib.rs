@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod health;
 mod message;
 mod tag;
 mod ttlv;
 
 pub use error::Error;
+pub use health::{health, HealthError, Healthy};
 pub use message::{
     discover_versions_request, query_request, BatchResult, ProtocolVersion, Response, ResultStatus,
 };

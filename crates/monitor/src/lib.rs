@@ -1,9 +1,13 @@
-//! Scans without storage: walking the disk for certificate files, reading what each file
+//! certherd's scans: walking the disk for certificate files, reading what each file
 //! holds, and probing TLS endpoints (with STARTTLS), each failure classified as an
-//! inspection finding. Judging certificates is `certherd-inspect`'s; recording the results
-//! is the node's (`certherd-ca`); rendering is the CLI's.
+//! inspection finding; the pipelines that run those scans over a node and record them
+//! ([`scan`]); and the key-provider health check, KMIP over mutual TLS ([`kmip`]).
+//! Judging certificates is `certherd-inspect`'s; storing the results is the node's
+//! (`certherd-ca`); rendering is the CLI's.
 #![forbid(unsafe_code)]
 
 pub mod files;
+pub mod kmip;
 pub mod probe;
+pub mod scan;
 pub mod walk;

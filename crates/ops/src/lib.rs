@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod key_providers;
 mod local;
 mod remote;
 mod request;

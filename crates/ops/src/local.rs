@@ -328,6 +328,7 @@ impl<S: Store> Operations for Local<'_, S> {
             Request::CaShow => Answer::Ca(rows::ca_answer(&self.node.ca_summary()?)),
             Request::CaRotate => Answer::Rotation(rows::rotation_answer(&self.node.ca_rotate()?)),
             Request::Forecast(h) => Answer::Forecast(self.forecast_to(h)?),
+            Request::KeyProviders => Answer::KeyProviders(crate::key_providers::health(self.node)?),
         })
     }
 }

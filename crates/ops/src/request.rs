@@ -126,6 +126,8 @@ pub enum Request {
     CaRotate,
     /// Every expiry ahead (`forecast`).
     Forecast(Horizon),
+    /// Each key provider and the health of its KMIP servers, checked now.
+    KeyProviders,
 }
 
 impl Request {
@@ -156,6 +158,7 @@ impl Request {
             Self::CaShow => Op::CaShow,
             Self::CaRotate => Op::CaRotate,
             Self::Forecast(_) => Op::Forecast,
+            Self::KeyProviders => Op::KeyProviders,
         }
     }
 }
@@ -206,6 +209,8 @@ pub enum Answer {
     Rotation(api::RotationAnswer),
     /// [`Request::Forecast`].
     Forecast(api::ForecastAnswer),
+    /// [`Request::KeyProviders`].
+    KeyProviders(Vec<api::KeyProviderHealth>),
 }
 
 impl Answer {
@@ -233,6 +238,7 @@ impl Answer {
             Self::Ca(v) => encode(v),
             Self::Rotation(v) => encode(v),
             Self::Forecast(v) => encode(v),
+            Self::KeyProviders(v) => encode(v),
         }
     }
 }

@@ -163,6 +163,7 @@ pub fn encode(request: &Request) -> HttpCall {
             };
             call("GET", with_query("/v1/forecast", &[q]), None)
         }
+        Request::KeyProviders => call("GET", "/v1/key-providers".into(), None),
     }
 }
 
@@ -374,6 +375,7 @@ pub fn decode(
             ),
             (None, days) => Horizon::Days(days.unwrap_or(365)),
         }),
+        Op::KeyProviders => Request::KeyProviders,
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -416,6 +418,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::CaShow => Answer::Ca(d(body)?),
         Request::CaRotate => Answer::Rotation(d(body)?),
         Request::Forecast(_) => Answer::Forecast(d(body)?),
+        Request::KeyProviders => Answer::KeyProviders(d(body)?),
     })
 }
 
@@ -485,6 +488,7 @@ mod tests {
             Request::CaRotate,
             Request::Forecast(Horizon::Days(30)),
             Request::Forecast(Horizon::Until(until)),
+            Request::KeyProviders,
         ];
         for r in requests {
             let call = encode(&r);

@@ -442,6 +442,36 @@ pub struct ForecastAnswer {
     pub first_unattended: Option<ForecastRow>,
 }
 
+/// One KMIP server of a key provider, as the health check found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KmipServerHealth {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// The proxy it is reached through, if any.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// `ok`, `unreachable`, `client-certificate-refused`, `server-certificate-changed`,
+    /// `server-certificate-not-trusted`, `kmip-error` or `failed`.
+    pub status: String,
+    /// What was found, one line.
+    pub detail: String,
+}
+
+/// `GET /v1/key-providers` answer row: a key provider and the health of its KMIP
+/// servers (`key-provider status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyProviderHealth {
+    /// The provider's name.
+    pub name: String,
+    /// The primary key id the key server holds.
+    pub primary_key_id: String,
+    /// `OK` only when a mutually authenticated KMIP session to each server works, else
+    /// `ERROR`.
+    pub health: String,
+    /// Each server, in order.
+    pub servers: Vec<KmipServerHealth>,
+}
+
 /// What an admin endpoint does (the server dispatches on it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -494,6 +524,8 @@ pub enum Op {
     CaRotate,
     /// `GET /v1/forecast`.
     Forecast,
+    /// `GET /v1/key-providers`.
+    KeyProviders,
 }
 
 /// The type of a query parameter.
@@ -832,6 +864,15 @@ pub const ROUTES: &[Route] = &[
         query: &[DAYS, UNTIL],
         request: None,
         answer: schema::<ForecastAnswer>,
+    },
+    Route {
+        op: Op::KeyProviders,
+        method: "GET",
+        path: "/v1/key-providers",
+        summary: "The key providers and the health of each KMIP server, checked now over mutual TLS (`key-provider status`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<KeyProviderHealth>>,
     },
 ];
 

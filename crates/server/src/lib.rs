@@ -24,7 +24,7 @@
 //! - `GET /metrics`: Prometheus text; with `[metrics] require_token`, an admin credential.
 //! - The admin API ([`certherd_protocol::admin::ROUTES`], described by the OpenAPI 3
 //!   document at `GET /v1/openapi.json`): hosts, certificates, trust, alarms, audit, pool
-//!   verification, fleet renew, the CA and the forecast, each calling the node operation
+//!   verification, fleet renew, the CA, the forecast and key-provider health, each calling the node operation
 //!   the CLI calls. An admin credential from `certherd admin credential` is required: a
 //!   client certificate over mutual TLS, or `Authorization: Bearer`; a `reader` may only
 //!   GET. The caller is authenticated and authorized before its body is read, and every
@@ -69,6 +69,7 @@ mod error;
 pub mod lifecycle;
 pub mod pool;
 pub mod refusals;
+mod start;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -85,17 +86,18 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use proto::ErrorCode;
 
-pub use error::Error;
+pub use error::{Error, Seam};
 use pool::{Lent, Pool};
+pub use start::{start, NodeOver, StartConfig, Started};
 
 /// Opens the node for one request (on a blocking thread).
-pub type OpenNode = Arc<dyn Fn() -> Result<Node<HomeStore>, String> + Send + Sync>;
+pub type OpenNode = Arc<dyn Fn() -> Result<Node<HomeStore>, Seam> + Send + Sync>;
 
 /// How the lifecycle loop delivers webhook notifications.
 pub type Delivery = Arc<dyn lifecycle::Deliver + Send + Sync>;
 
 /// Appends records to the node's audit log (in one transaction).
-pub type AuditSink = Arc<dyn Fn(&[AuditRecord]) -> Result<(), String> + Send + Sync>;
+pub type AuditSink = Arc<dyn Fn(&[AuditRecord]) -> Result<(), Seam> + Send + Sync>;
 
 /// How the server runs.
 pub struct Config {
@@ -229,7 +231,7 @@ impl Shared {
             eprintln!(
                 "certherd server: cannot write {} rows of refusals to the audit log (will retry): {}",
                 rows.len(),
-                refusals::echo(&e)
+                refusals::echo(&e.to_string())
             );
             if let Ok(mut r) = self.counts(kind).lock() {
                 r.requeue(rows);
@@ -363,7 +365,7 @@ async fn check_database(shared: &Shared) -> proto::DatabaseState {
                     Ok(n) => n,
                     Err(e) => {
                         pool::lost();
-                        return Ok(Err(e));
+                        return Ok(Err(e.to_string()));
                     }
                 };
                 outcome = node.store().ping(HEALTH_TIMEOUT).map_err(|e| e.to_string());
@@ -1665,7 +1667,7 @@ async fn stop_signal() {
 /// Serves until SIGTERM or SIGINT, then writes the refusals still counted and returns.
 /// `ready` is called with the bound address.
 pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
-    let node = (config.open)().map_err(Error::Setup)?;
+    let node = (config.open)().map_err(Error::Open)?;
     // The servers advertised to agents must each be a URL an agent can use.
     for url in &node.settings().fleet.servers {
         proto::ServerUrl::parse(url)?;
@@ -2025,7 +2027,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         if let Ok(l) = l.lock() {
             if l.leads(config.clock.now()) {
                 match (config.open)().and_then(|mut n| {
-                    n.lifecycle_lease_release(l.holder()).map_err(|e| e.to_string())
+                    n.lifecycle_lease_release(l.holder()).map_err(Seam::from)
                 }) {
                     Ok(()) => eprintln!("certherd server: gave up the lifecycle lease"),
                     Err(e) => eprintln!("certherd server: cannot give up the lifecycle lease (it runs out by itself): {e}"),

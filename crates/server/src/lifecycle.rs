@@ -106,7 +106,7 @@ pub trait Deliver {
         url: &str,
         body: &[u8],
         anchors: &[CertificateDer<'static>],
-    ) -> Result<(), String>;
+    ) -> Result<(), crate::Seam>;
 }
 
 /// [`Deliver`] through certherd-tls's bounded HTTP client: timeouts on every read and
@@ -120,18 +120,18 @@ impl Deliver for HttpDelivery {
         url: &str,
         body: &[u8],
         anchors: &[CertificateDer<'static>],
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::Seam> {
         use certherd_tls::http::{post_json, Limits, Url};
-        let url = Url::parse(url).map_err(|e| e.to_string())?;
+        let url = Url::parse(url)?;
         let limits = Limits {
             max_body: 64 << 10,
             ..Limits::default()
         };
-        let answer = post_json(&url, body, anchors, None, &limits).map_err(|e| e.to_string())?;
+        let answer = post_json(&url, body, anchors, None, &limits)?;
         if answer.is_success() {
             Ok(())
         } else {
-            Err(format!("HTTP {}", answer.status))
+            Err(crate::Seam::Status(answer.status))
         }
     }
 }
@@ -158,7 +158,9 @@ fn round<S: Store>(
         if failed.contains(&d.webhook.url.as_str()) {
             continue;
         }
-        let outcome = via.deliver(&d.webhook.url, d.notification.body.as_bytes(), &anchors);
+        let outcome = via
+            .deliver(&d.webhook.url, d.notification.body.as_bytes(), &anchors)
+            .map_err(|e| e.to_string());
         if outcome.is_err() {
             failed.push(&d.webhook.url);
         }

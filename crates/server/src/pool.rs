@@ -229,11 +229,11 @@ pub(crate) fn node(fresh: bool) -> Result<Lent, Refused> {
 }
 
 /// [`node`], failing with why the node could not be opened (no password in it).
-pub(crate) fn held(fresh: bool) -> Result<Lent, String> {
+pub(crate) fn held(fresh: bool) -> Result<Lent, crate::Seam> {
     THREAD.with(|t| {
         let mut t = t.borrow_mut();
         let Some(state) = t.as_mut() else {
-            return Err("the store used outside a database thread".to_owned());
+            return Err(crate::Seam::NoDatabaseThread);
         };
         let stamp = state.stamp.as_ref().and_then(|f| f());
         let generation = state.generation.load(Ordering::SeqCst);
@@ -322,7 +322,8 @@ mod tests {
     use super::*;
 
     fn pool(wait: Duration) -> Arc<Pool> {
-        let open: OpenNode = Arc::new(|| Err("no database here".to_owned()));
+        let open: OpenNode =
+            Arc::new(|| Err(crate::Seam::Io(std::io::Error::other("no database here"))));
         Pool::start(open, None, 2, wait).unwrap()
     }
 
@@ -357,7 +358,7 @@ mod tests {
         assert!(message.contains("cannot reach its database"), "{message}");
         assert_eq!(p.open_now(), 0);
         let why = block_on(p.run(|| Ok(held(false).map(|_| ())))).unwrap();
-        assert_eq!(why.unwrap_err(), "no database here");
+        assert_eq!(why.unwrap_err().to_string(), "no database here");
         // Off a database thread the store is not used at all.
         assert_eq!(node(false).err().map(|e| e.0), Some(ErrorCode::Internal));
     }

@@ -43,14 +43,14 @@ impl Deliver for Receiver {
         url: &str,
         body: &[u8],
         _anchors: &[CertificateDer<'static>],
-    ) -> Result<(), String> {
+    ) -> Result<(), certherd_server::Seam> {
         if *self.up.borrow() {
             self.got
                 .borrow_mut()
                 .push((url.to_owned(), String::from_utf8_lossy(body).into_owned()));
             Ok(())
         } else {
-            Err("connection refused".into())
+            Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into())
         }
     }
 }
@@ -252,10 +252,15 @@ fn a_one_off_run_waits_for_the_retry_with_the_sleep_it_is_given() {
     /// Down for the first attempt only.
     struct Flaky(RefCell<u32>);
     impl Deliver for Flaky {
-        fn deliver(&self, _: &str, _: &[u8], _: &[CertificateDer<'static>]) -> Result<(), String> {
+        fn deliver(
+            &self,
+            _: &str,
+            _: &[u8],
+            _: &[CertificateDer<'static>],
+        ) -> Result<(), certherd_server::Seam> {
             *self.0.borrow_mut() += 1;
             if *self.0.borrow() == 1 {
-                Err("HTTP 503".into())
+                Err(certherd_server::Seam::Status(503))
             } else {
                 Ok(())
             }
