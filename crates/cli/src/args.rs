@@ -40,7 +40,8 @@ pub struct Cli {
     /// with the same output and exit codes. Commands that work remotely: host
     /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
     /// enable/disable/status, cert list/show/issue/renew/revoke/export, trust
-    /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast; every other
+    /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast, key-provider
+    /// status; every other
     /// command runs on the server's home only and is refused (exit 2). Give it before the
     /// command. Default: $CERTHERD_SERVER (empty counts as unset). A home given too
     /// (--home or $CERTHERD_HOME) is refused: say which one to act on.

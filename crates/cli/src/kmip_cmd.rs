@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use certherd_ca::KmipPlan;
-use certherd_core::{KmipServer, ProviderName, ServerAddress, Span};
+use certherd_core::{KmipServer, ProviderName, ServerAddress};
 use certherd_store::{write_atomic, Home};
 use certherd_tls::Identity;
 use certherd_x509::CertInfo;
@@ -106,11 +106,7 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
         }
         KeyProviderCmd::ClientCert(cc) => client_cert(&mut node, cc)?,
         KeyProviderCmd::ServerCert(sc) => server_cert(&mut node, sc)?,
-        KeyProviderCmd::Status {
-            name,
-            timeout,
-            output,
-        } => return status(&node, &name, &timeout, output),
+        other => return Err(crate::not_carried_out(&other)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -290,44 +286,4 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
         }
     }
     Ok(())
-}
-
-fn status(
-    node: &crate::LocalNode,
-    name: &str,
-    timeout: &str,
-    output: Output,
-) -> Result<ExitCode, Failure> {
-    let timeout = timeout.parse::<Span>()?.duration().unsigned_abs();
-    let plan = node.key_providers().kmip_plan(&provider(name)?)?;
-    let id = identity(&plan)?;
-    let health =
-        certherd_monitor::kmip::provider_health(&plan.servers, id.as_ref(), timeout, || {
-            format!("no client certificate yet: run `key-provider client-cert new {name}`")
-        });
-    let healthy = health.healthy();
-    let results = &health.servers;
-    match output {
-        Output::Json => json(&json!({
-            "provider": plan.provider.name.as_str(),
-            "primary_key_id": plan.provider.primary_key_id,
-            "health": if healthy { "OK" } else { "ERROR" },
-            "servers": results.iter().map(|(s, c)| json!({"address": s.address.to_string(), "status": c.kind(), "detail": c.to_string()})).collect::<Vec<_>>(),
-        })),
-        Output::Table => {
-            outln!(
-                "Key provider {}: health {}",
-                plan.provider.name,
-                if healthy { "OK" } else { "ERROR" }
-            );
-            for (s, c) in results {
-                outln!("  {}  {c}", s.address);
-            }
-        }
-    }
-    Ok(if healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

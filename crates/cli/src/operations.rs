@@ -10,7 +10,8 @@ use certherd_ops::{CertFilter, Horizon, Operations, Request};
 use certherd_protocol::admin::ROUTES;
 
 use crate::args::{
-    CaCmd, CertCmd, Command, HostCmd, OutputArg, PoolCmd, TrustCmd, VerificationAction,
+    CaCmd, CertCmd, Command, HostCmd, KeyProviderCmd, OutputArg, PoolCmd, TrustCmd,
+    VerificationAction,
 };
 use crate::Failure;
 
@@ -221,9 +222,66 @@ pub fn run(ops: &mut dyn Operations, command: Command) -> Ran {
                     ExitCode::SUCCESS
                 })
         }
+        Command::KeyProvider(KeyProviderCmd::Status {
+            name,
+            timeout,
+            output,
+        }) => key_provider_status(ops, name, &timeout, output),
         other => return Ran::NotAnOperation(Box::new(other)),
     };
     Ran::Done(done)
+}
+
+/// `key-provider status NAME`: exit 0 only when every server is healthy.
+fn key_provider_status(
+    ops: &mut dyn Operations,
+    name: String,
+    timeout: &str,
+    output: crate::args::Output,
+) -> Result<ExitCode, Failure> {
+    let span: certherd_core::Span = timeout.parse()?;
+    // Whole seconds, at least one: what the operation takes.
+    let seconds = u64::try_from(span.duration().whole_seconds().clamp(1, 300)).unwrap_or(10);
+    let checked = ops.key_providers(Some(name.clone()), seconds)?;
+    let p = checked
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            Failure::msg(format!(
+                "the answer does not name the key provider '{name}'"
+            ))
+        })?;
+    let healthy = p.health == "OK";
+    // Without a client certificate every server fails for that reason: say what makes one.
+    let detail = |s: &certherd_protocol::admin::KmipServerHealth| {
+        if p.client_certificate {
+            s.detail.clone()
+        } else {
+            format!(
+                "{}: run `key-provider client-cert new {}`",
+                s.detail, p.name
+            )
+        }
+    };
+    match output {
+        crate::args::Output::Json => crate::render::json(&serde_json::json!({
+            "provider": p.name,
+            "primary_key_id": p.primary_key_id,
+            "health": p.health,
+            "servers": p.servers.iter().map(|s| serde_json::json!({"address": s.address, "status": s.status, "detail": detail(s)})).collect::<Vec<_>>(),
+        })),
+        crate::args::Output::Table => {
+            outln!("Key provider {}: health {}", p.name, p.health);
+            for s in &p.servers {
+                outln!("  {}  {}", s.address, detail(s));
+            }
+        }
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn host_list(ops: &mut dyn Operations, o: OutputArg) -> Result<(), Failure> {

@@ -8,15 +8,22 @@ use certherd_core::ServerCheck;
 use certherd_protocol::admin::{KeyProviderHealth, KmipServerHealth};
 use certherd_store::Store;
 
-/// How long each server may take to connect and answer (the CLI's default).
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The health of every key provider of the node.
+/// The health of the key provider `only` names, or of every one, each server given
+/// `timeout` to connect and answer.
 pub(crate) fn health<S: Store>(
     node: &Node<S>,
+    only: Option<&str>,
+    timeout: Duration,
 ) -> Result<Vec<KeyProviderHealth>, certherd_ca::Error> {
+    let providers = match only {
+        Some(name) => {
+            let name = name.parse::<certherd_core::ProviderName>()?;
+            vec![node.key_providers().kmip_plan(&name)?.provider]
+        }
+        None => node.key_providers().list()?,
+    };
     let mut out = Vec::new();
-    for p in node.key_providers().list()? {
+    for p in providers {
         let plan = node.key_providers().kmip_plan(&p.name)?;
         let identity = plan
             .identity
@@ -25,7 +32,7 @@ pub(crate) fn health<S: Store>(
             .transpose();
         let checked = match identity {
             Ok(id) => {
-                certherd_monitor::kmip::provider_health(&plan.servers, id.as_ref(), TIMEOUT, || {
+                certherd_monitor::kmip::provider_health(&plan.servers, id.as_ref(), timeout, || {
                     "no client certificate yet".to_owned()
                 })
             }
@@ -41,6 +48,7 @@ pub(crate) fn health<S: Store>(
         out.push(KeyProviderHealth {
             name: p.name.to_string(),
             primary_key_id: p.primary_key_id.clone(),
+            client_certificate: plan.identity.is_some(),
             health: if checked.healthy() { "OK" } else { "ERROR" }.to_owned(),
             servers: checked
                 .servers

@@ -208,6 +208,21 @@ pub trait Operations {
         }
     }
 
+    /// Key providers and the health of each of their KMIP servers, checked now.
+    fn key_providers(
+        &mut self,
+        name: Option<String>,
+        timeout_seconds: u64,
+    ) -> Result<Vec<api::KeyProviderHealth>, Error> {
+        match self.call(Request::KeyProviders {
+            name,
+            timeout_seconds,
+        })? {
+            Answer::KeyProviders(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider status", &other)),
+        }
+    }
+
     /// Every expiry ahead.
     fn forecast(&mut self, horizon: Horizon) -> Result<api::ForecastAnswer, Error> {
         match self.call(Request::Forecast(horizon))? {

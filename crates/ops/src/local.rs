@@ -328,7 +328,14 @@ impl<S: Store> Operations for Local<'_, S> {
             Request::CaShow => Answer::Ca(rows::ca_answer(&self.node.ca_summary()?)),
             Request::CaRotate => Answer::Rotation(rows::rotation_answer(&self.node.ca_rotate()?)),
             Request::Forecast(h) => Answer::Forecast(self.forecast_to(h)?),
-            Request::KeyProviders => Answer::KeyProviders(crate::key_providers::health(self.node)?),
+            Request::KeyProviders {
+                name,
+                timeout_seconds,
+            } => Answer::KeyProviders(crate::key_providers::health(
+                self.node,
+                name.as_deref(),
+                std::time::Duration::from_secs(timeout_seconds),
+            )?),
         })
     }
 }

@@ -126,8 +126,14 @@ pub enum Request {
     CaRotate,
     /// Every expiry ahead (`forecast`).
     Forecast(Horizon),
-    /// Each key provider and the health of its KMIP servers, checked now.
-    KeyProviders,
+    /// Each key provider and the health of its KMIP servers, checked now
+    /// (`key-provider status`).
+    KeyProviders {
+        /// Only this provider.
+        name: Option<String>,
+        /// How long each server may take to connect and answer, in seconds.
+        timeout_seconds: u64,
+    },
 }
 
 impl Request {
@@ -158,7 +164,7 @@ impl Request {
             Self::CaShow => Op::CaShow,
             Self::CaRotate => Op::CaRotate,
             Self::Forecast(_) => Op::Forecast,
-            Self::KeyProviders => Op::KeyProviders,
+            Self::KeyProviders { .. } => Op::KeyProviders,
         }
     }
 }

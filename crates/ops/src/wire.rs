@@ -12,6 +12,9 @@ use certherd_x509::RevocationReason;
 use crate::request::{Answer, CertFilter, Horizon, Request};
 use crate::{Error, Problem};
 
+/// Seconds each KMIP server may take when no timeout is given.
+pub const DEFAULT_KMIP_TIMEOUT: u64 = 10;
+
 /// Records per page asked for when no limit is given.
 pub const DEFAULT_PAGE: u64 = 100;
 
@@ -163,7 +166,16 @@ pub fn encode(request: &Request) -> HttpCall {
             };
             call("GET", with_query("/v1/forecast", &[q]), None)
         }
-        Request::KeyProviders => call("GET", "/v1/key-providers".into(), None),
+        Request::KeyProviders {
+            name,
+            timeout_seconds,
+        } => {
+            let mut q = vec![("timeout_seconds", timeout_seconds.to_string())];
+            if let Some(n) = name {
+                q.push(("name", n.clone()));
+            }
+            call("GET", with_query("/v1/key-providers", &q), None)
+        }
     }
 }
 
@@ -375,7 +387,13 @@ pub fn decode(
             ),
             (None, days) => Horizon::Days(days.unwrap_or(365)),
         }),
-        Op::KeyProviders => Request::KeyProviders,
+        Op::KeyProviders => Request::KeyProviders {
+            name: q.text("name").map(str::to_owned),
+            timeout_seconds: q
+                .int("timeout_seconds")
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(DEFAULT_KMIP_TIMEOUT),
+        },
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -418,7 +436,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::CaShow => Answer::Ca(d(body)?),
         Request::CaRotate => Answer::Rotation(d(body)?),
         Request::Forecast(_) => Answer::Forecast(d(body)?),
-        Request::KeyProviders => Answer::KeyProviders(d(body)?),
+        Request::KeyProviders { .. } => Answer::KeyProviders(d(body)?),
     })
 }
 
@@ -488,7 +506,14 @@ mod tests {
             Request::CaRotate,
             Request::Forecast(Horizon::Days(30)),
             Request::Forecast(Horizon::Until(until)),
-            Request::KeyProviders,
+            Request::KeyProviders {
+                name: None,
+                timeout_seconds: 10,
+            },
+            Request::KeyProviders {
+                name: Some("kms".into()),
+                timeout_seconds: 300,
+            },
         ];
         for r in requests {
             let call = encode(&r);

@@ -465,6 +465,10 @@ pub struct KeyProviderHealth {
     pub name: String,
     /// The primary key id the key server holds.
     pub primary_key_id: String,
+    /// Whether certherd holds a client certificate for it (none yet: every server fails,
+    /// until `key-provider client-cert new NAME`).
+    #[serde(default)]
+    pub client_certificate: bool,
     /// `OK` only when a mutually authenticated KMIP session to each server works, else
     /// `ERROR`.
     pub health: String,
@@ -640,6 +644,16 @@ const DAYS: Param = Param {
     name: "days",
     description: "how far ahead (default 365)",
     kind: ParamType::Integer { min: 1, max: 36500 },
+};
+const PROVIDER_FILTER: Param = Param {
+    name: "name",
+    description: "only this key provider",
+    kind: ParamType::Text,
+};
+const KMIP_TIMEOUT: Param = Param {
+    name: "timeout_seconds",
+    description: "how long each KMIP server may take to connect and answer (default 10)",
+    kind: ParamType::Integer { min: 1, max: 300 },
 };
 const UNTIL: Param = Param {
     name: "until",
@@ -870,7 +884,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/key-providers",
         summary: "The key providers and the health of each KMIP server, checked now over mutual TLS (`key-provider status`)",
-        query: &[],
+        query: &[PROVIDER_FILTER, KMIP_TIMEOUT],
         request: None,
         answer: schema::<Vec<KeyProviderHealth>>,
     },
