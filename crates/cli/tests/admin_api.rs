@@ -1162,3 +1162,57 @@ fn key_providers_report_the_health_of_each_server() {
         "server-certificate-not-trusted"
     );
 }
+
+/// The admin API's renew takes the home's renewal lock as `cert renew` does: while a run
+/// on the home holds it, the call is refused 409 naming the holder and changes nothing;
+/// once it is free, the same call renews.
+#[test]
+fn the_admin_renew_takes_the_homes_lock_and_is_refused_while_a_run_holds_it() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let a = Auth::Bearer(&admin);
+    let api = Api::start(&env);
+    let issued = api.ok(
+        a,
+        "POST",
+        "/v1/certificates",
+        Some(json!({"store": "web", "alias": "site", "profile": "service", "names": ["site.example.test"]})),
+    );
+    let serial = issued["certificate"]["serial"].clone();
+
+    // A bulk run on the home, as `certherd cert renew --all` holds the lock.
+    let path = env.home().join("certherd.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    file.lock().unwrap();
+    (&file)
+        .write_all(b"4242 1800000000 cert renew --all\n")
+        .unwrap();
+    let busy = api.call(a, "POST", "/v1/certificates/web/site/renew", None);
+    assert_eq!(
+        (busy.status, busy.code()),
+        (409, "conflict"),
+        "{}",
+        busy.text
+    );
+    assert!(
+        busy.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("`certherd cert renew --all` (pid 4242)"),
+        "{}",
+        busy.text
+    );
+    let shown = api.ok(a, "GET", "/v1/certificates/web/site", None);
+    assert_eq!(shown["certificate"]["serial"], serial, "nothing changed");
+
+    drop(file);
+    let renewed = api.ok(a, "POST", "/v1/certificates/web/site/renew", None);
+    assert_ne!(renewed["certificate"]["serial"], serial);
+}

@@ -147,6 +147,12 @@ pub enum Error {
         /// The entry.
         entry: String,
     },
+    /// Another run holds the home's renewal lock.
+    #[error("the home is busy: {} holds it; try again when it ends", holder.as_deref().unwrap_or("another certherd command"))]
+    HomeBusy {
+        /// Who holds it (`cert renew --all`, pid 4242, since ...), if known.
+        holder: Option<String>,
+    },
     /// The server refused the call: its code and its words.
     #[error("{message}")]
     Refused {
@@ -225,7 +231,7 @@ impl Error {
             Self::NoSuchHost { .. } | Self::NoSuchEntry { .. } | Self::NoSuchStore { .. } => {
                 ErrorCode::NotFound
             }
-            Self::HostEnrolled { .. } => ErrorCode::Conflict,
+            Self::HostEnrolled { .. } | Self::HomeBusy { .. } => ErrorCode::Conflict,
             Self::NotAnAddress { .. }
             | Self::TokenTtl
             | Self::BadEntry { .. }

@@ -18,7 +18,7 @@ pub mod rows;
 pub mod wire;
 
 pub use error::{Error, Problem};
-pub use local::Local;
+pub use local::{Local, RenewalLock};
 pub use remote::{Remote, Transport};
 pub use request::{Answer, CertFilter, Horizon, Request};
 

@@ -11,10 +11,19 @@ use certherd_store::Store;
 use crate::request::{Answer, CertFilter, Horizon, Request};
 use crate::{rows, Error, Operations, Problem};
 
+/// Serializes the renewals of one home: the CLI's runs and the admin API's renew take it
+/// alike, so two never replace the same entry at once.
+pub trait RenewalLock {
+    /// Holds the home for `what` until the returned guard is dropped; refused with
+    /// [`Error::HomeBusy`] when another run holds it (or the implementation waits).
+    fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, Error>;
+}
+
 /// The operations over a home's node.
 pub struct Local<'a, S: Store> {
     node: &'a mut Node<S>,
     actor: String,
+    lock: Option<&'a dyn RenewalLock>,
 }
 
 impl<'a, S: Store> Local<'a, S> {
@@ -24,7 +33,14 @@ impl<'a, S: Store> Local<'a, S> {
         Self {
             node,
             actor: actor.into(),
+            lock: None,
         }
+    }
+
+    /// Renewals hold `lock` while they replace an entry.
+    pub fn with_lock(mut self, lock: &'a dyn RenewalLock) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     /// The host named `name`, whatever its case.
@@ -278,6 +294,10 @@ impl<S: Store> Operations for Local<'_, S> {
                 Answer::Cert(rows::cert_detail(&view, &info, &chain))
             }
             Request::CertRenew { entry } => {
+                let _held = match self.lock {
+                    Some(l) => Some(l.hold(&format!("cert renew {entry}"))?),
+                    None => None,
+                };
                 let (issued, backup) = self.node.renew(&entry)?;
                 let now = self.node.now();
                 Answer::Issued(api::IssuedAnswer {

@@ -369,6 +369,7 @@ where
         }
     };
     let open = shared.open.clone();
+    let lock = shared.renewal_lock.clone();
     blocking(&open, move || {
         let mut node = cached()?;
         // A body is JSON and says so (a form post processed as JSON is refused).
@@ -391,6 +392,7 @@ where
                 call.query.as_deref(),
                 &body,
                 &caller.name,
+                lock.as_deref(),
             )
         };
         let outcome = answer.as_ref().map(|_| ()).map_err(Clone::clone);
@@ -412,6 +414,27 @@ fn refusal(e: &certherd_ops::Error) -> Refused {
     (code, e.to_string())
 }
 
+/// The home's renewal lock, taken without waiting: a request is refused 409 while a
+/// `cert renew` run on the home holds it.
+struct TryHomeLock<'p>(&'p std::path::Path);
+
+impl certherd_ops::RenewalLock for TryHomeLock<'_> {
+    fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, certherd_ops::Error> {
+        let me = certherd_store::LockHolder {
+            pid: std::process::id(),
+            started: time::OffsetDateTime::now_utc(),
+            what: format!("server: {what}"),
+        };
+        match certherd_store::HomeLock::try_acquire(self.0, &me) {
+            Ok(Ok(lock)) => Ok(Box::new(lock)),
+            Ok(Err(holder)) => Err(certherd_ops::Error::HomeBusy {
+                holder: holder.map(|h| format!("`certherd {}` (pid {})", h.what, h.pid)),
+            }),
+            Err(e) => Err(certherd_ca::Error::Store(e).into()),
+        }
+    }
+}
+
 /// Carries out one admin call: its request read from the path, query and body, then the
 /// operation on this server's home, as `certherd CMD` runs it there.
 fn operate(
@@ -421,13 +444,17 @@ fn operate(
     query: Option<&str>,
     body: &[u8],
     caller: &str,
+    lock: Option<&std::path::Path>,
 ) -> Result<Response<Full<Bytes>>, Refused> {
     use certherd_ops::Operations;
     let request =
         certherd_ops::wire::decode(route, params, query, body).map_err(|e| refusal(&e))?;
-    let answer = certherd_ops::Local::new(node, format!("admin:{caller}"))
-        .call(request)
-        .map_err(|e| refusal(&e))?;
+    let held = lock.map(TryHomeLock);
+    let mut ops = certherd_ops::Local::new(node, format!("admin:{caller}"));
+    if let Some(l) = &held {
+        ops = ops.with_lock(l);
+    }
+    let answer = ops.call(request).map_err(|e| refusal(&e))?;
     Ok(crate::reply(hyper::StatusCode::OK, answer.to_json()))
 }
 

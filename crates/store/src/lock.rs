@@ -126,6 +126,44 @@ impl HomeLock {
     }
 }
 
+impl HomeLock {
+    /// Takes the lock at `path` if it is free, writing `me` into it; `Err(holder)` (its
+    /// line, if it could be read) when another process holds it. A server answering a
+    /// request never waits behind a bulk run.
+    pub fn try_acquire(
+        path: &Path,
+        me: &LockHolder,
+    ) -> Result<Result<HomeLock, Option<LockHolder>>, Error> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io_err("open", path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let holder = file
+                    .read_to_string(&mut text)
+                    .ok()
+                    .and_then(|_| LockHolder::parse(&text));
+                return Ok(Err(holder));
+            }
+            Err(TryLockError::Error(e)) => return Err(io_err("lock", path)(e)),
+        }
+        file.set_len(0).map_err(io_err("write", path))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(io_err("write", path))?;
+        file.write_all(me.to_line().as_bytes())
+            .map_err(io_err("write", path))?;
+        file.flush().map_err(io_err("write", path))?;
+        Ok(Ok(HomeLock { file }))
+    }
+}
+
 /// The lock file of a home directory.
 pub(crate) fn lock_path(dir: &Path) -> PathBuf {
     dir.join("certherd.lock")
@@ -165,5 +203,13 @@ mod tests {
         assert_eq!(LockHolder::parse(&text), Some(me(2)));
         drop(second);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        // Without waiting: free, then busy (naming the holder), then free again.
+        let held = HomeLock::try_acquire(&path, &me(3)).unwrap().unwrap();
+        assert_eq!(
+            HomeLock::try_acquire(&path, &me(4)).unwrap().err(),
+            Some(Some(me(3)))
+        );
+        drop(held);
+        assert!(HomeLock::try_acquire(&path, &me(5)).unwrap().is_ok());
     }
 }
