@@ -789,3 +789,168 @@ fn secrets_go_to_stdout_once_and_files_get_their_modes_under_umask_000() {
         assert_eq!(common::mode(&dir), 0o700, "{}", dir.display());
     }
 }
+
+/// `key-provider status` and `pool verification enable/disable` print the same on the
+/// home and against the server, with the same exit code (1 while a provider is not
+/// healthy, with the hint to make its client certificate).
+#[test]
+fn key_provider_status_and_pool_verification_print_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    let kms = format!("127.0.0.1:{}", common::free_port());
+    env.ok(&[
+        "key-provider",
+        "create",
+        "kms",
+        "--primary-key-id",
+        "4f1c",
+        "--server",
+        &kms,
+    ]);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let same = |args: &[&str], code: i32| {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stdout.as_str()),
+            (local.code, local.stdout.as_str()),
+            "{args:?}: {}",
+            far.stderr
+        );
+        assert_eq!(local.code, code, "{args:?}: {}", local.stderr);
+        local
+    };
+    for output in ["table", "json"] {
+        let shown = same(
+            &[
+                "key-provider",
+                "status",
+                "kms",
+                "--timeout",
+                "2s",
+                "--output",
+                output,
+            ],
+            1,
+        );
+        assert!(
+            shown
+                .stdout
+                .contains("no client certificate yet: run `key-provider client-cert new kms`"),
+            "{}",
+            shown.stdout
+        );
+    }
+    // An unknown provider: the home's line and exit code.
+    let local = env.run(&["key-provider", "status", "nope"]);
+    let far = remote.run("ops.token", None, &["key-provider", "status", "nope"]);
+    assert_eq!(
+        (far.code, far.stderr.lines().next()),
+        (local.code, local.stderr.lines().next())
+    );
+    assert_ne!(local.code, 0);
+    // Verification off then on, each way: the same line, and the home sees the change.
+    for (side, action) in [
+        ("far", "disable"),
+        ("home", "enable"),
+        ("home", "disable"),
+        ("far", "enable"),
+    ] {
+        let args = ["pool", "verification", action];
+        let r = if side == "far" {
+            remote.run("ops.token", None, &args)
+        } else {
+            env.run(&args)
+        };
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            r.stdout,
+            format!("pool certificate verification {action}d\n")
+        );
+    }
+    same(&["pool", "verification", "status"], 0);
+}
+
+/// Every admin endpoint's command has a case above that runs it on the home and against
+/// the server and compares what they print: a new endpoint without one fails here.
+#[test]
+fn every_operation_is_compared_on_both_transports() {
+    let compared = [
+        // remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home
+        "host list",
+        "host add",
+        "host remove",
+        "cert list",
+        "cert issue",
+        "cert renew",
+        "cert export",
+        // show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home
+        "cert show",
+        "cert revoke",
+        "trust list",
+        "trust add",
+        "trust remove",
+        "trust add-crl",
+        "alarms",
+        "audit",
+        "pool verification status",
+        "ca show",
+        "ca rotate",
+        "forecast",
+        // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
+        "fleet renew",
+        // key_provider_status_and_pool_verification_print_as_on_the_home
+        "key-provider status",
+        "pool verification enable|disable",
+        // host_orders_print_as_on_the_home
+        "host reset-server-cert",
+        "host refresh-pool-cert",
+    ];
+    for route in certherd_protocol::admin::ROUTES {
+        let mut rest = route.summary;
+        while let Some(start) = rest.find('`') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('`') else { break };
+            let name = &after[..end];
+            assert!(
+                compared.contains(&name),
+                "{} {} (`{name}`) has no same-output case",
+                route.method,
+                route.path
+            );
+            rest = &after[end + 1..];
+        }
+    }
+}
+
+/// `host reset-server-cert` and `host refresh-pool-cert` print the same line both ways,
+/// and an unknown host is refused alike.
+#[test]
+fn host_orders_print_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    env.ok(&["host", "add", "esx1.example.test", "--ip", "127.0.0.2"]);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    for args in [
+        &["host", "reset-server-cert", "esx1.example.test"][..],
+        &["host", "refresh-pool-cert", "esx1.example.test"],
+        &["host", "reset-server-cert", "nope.example.test"],
+        &["host", "refresh-pool-cert", "nope.example.test"],
+    ] {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stdout.as_str(), far.stderr.lines().next()),
+            (
+                local.code,
+                local.stdout.as_str(),
+                local.stderr.lines().next()
+            ),
+            "{args:?}"
+        );
+    }
+}
