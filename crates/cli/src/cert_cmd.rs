@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::io::{IsTerminal, Write};
 
 use certherd_ca::{
-    Bulk, BulkStep, ExportContent, ExportFormat, ExportOptions, IssueRequest, Plan, RenewSelection,
-    Renewed, SkipReason, Skipped,
+    Bulk, BulkStep, ExportContent, ExportFormat, ExportOptions, Plan, RenewSelection, Renewed,
+    SkipReason, Skipped,
 };
 use certherd_core::{EntryRef, OffsetDateTime, Span, StoreName};
 use certherd_store::{write_atomic, Home, HomeLock, LockHolder, Locked};
@@ -76,53 +76,6 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 .map(|v| certherd_ops::rows::listed_row(v, &folded))
                 .collect();
             crate::views::cert_list(&rows, store.is_none(), a.output);
-        }
-        CertCmd::Issue(a) => {
-            let store: StoreName = a.store.parse()?;
-            let alias = a
-                .alias
-                .clone()
-                .or_else(|| a.cn.clone())
-                .or_else(|| a.sans.first().cloned())
-                .ok_or_else(|| Failure::usage("give --alias, --cn or --san"))?;
-            let key_algo = a
-                .key_algo
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))?;
-            if let Some(cn) = &a.cn {
-                crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
-            }
-            for name in &a.sans {
-                crate::input::printable("--san", name)
-                    .map_err(|e| Failure::usage(e.to_string()))?;
-            }
-            let req = IssueRequest {
-                profile: a.profile,
-                entry: EntryRef::new(store, alias.parse()?),
-                common_name: a.cn,
-                names: a.sans,
-                key_algo,
-            };
-            let issued = node.issue(&req).map_err(|e| match e {
-                certherd_ca::Error::CommonNameTooLong { length, from_name } => Failure::usage(
-                    if from_name {
-                        format!("the first --san, the common name without --cn, is {length} characters; RFC 5280 allows a common name of at most {} (ub-common-name): give a shorter --cn", certherd_x509::UB_COMMON_NAME)
-                    } else {
-                        format!("--cn is {length} characters; RFC 5280 allows at most {} (ub-common-name)", certherd_x509::UB_COMMON_NAME)
-                    },
-                ),
-                certherd_ca::Error::CommonNameEmpty { from_name } => Failure::usage(
-                    if from_name {
-                        "the first --san, the common name without --cn, is empty; give a --cn of 1 to 64 characters".to_owned()
-                    } else {
-                        format!("--cn is empty or only spaces; RFC 5280 requires a common name of 1 to {} characters", certherd_x509::UB_COMMON_NAME)
-                    },
-                ),
-                e => e.into(),
-            })?;
-            print_issued(a.output, &node, &issued, "issued");
         }
         CertCmd::Renew(a) => return renew(home, &mut node, a),
         CertCmd::Reset(a) => return reset(home, &mut node, a),

@@ -176,6 +176,16 @@ pub fn run(ops: &mut dyn Operations, command: Command) -> Ran {
             pool_verification(ops, action, output).map(|()| ExitCode::SUCCESS)
         }
         Command::Cert(CertCmd::List(a)) if a.at.is_none() => cert_list(ops, a.store, a.output),
+        Command::Cert(CertCmd::Issue(a)) => cert_issue(ops, a),
+        // The certificate and its chain as PEM: what an operation gives (never a key).
+        Command::Cert(CertCmd::Export(a))
+            if !a.key
+                && !a.key_only
+                && a.layout.is_none()
+                && a.format == crate::args::FormatArg::Pem =>
+        {
+            cert_export(ops, a)
+        }
         Command::Cert(CertCmd::Show(a)) => a
             .entry
             .parse::<EntryRef>()
@@ -282,6 +292,99 @@ fn key_provider_status(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `cert issue`: the arguments checked here (a usage error exits 2), the issuing the
+/// operation's.
+fn cert_issue(ops: &mut dyn Operations, a: crate::args::IssueArgs) -> Result<ExitCode, Failure> {
+    let store: StoreName = a.store.parse()?;
+    let alias = a
+        .alias
+        .clone()
+        .or_else(|| a.cn.clone())
+        .or_else(|| a.sans.first().cloned())
+        .ok_or_else(|| Failure::usage("give --alias, --cn or --san"))?;
+    if let Some(algo) = &a.key_algo {
+        algo.parse::<certherd_x509::KeyAlgorithm>()
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    if let Some(cn) = &a.cn {
+        crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    for name in &a.sans {
+        crate::input::printable("--san", name).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let entry = EntryRef::new(store, alias.parse()?);
+    let issued = ops
+        .cert_issue(certherd_protocol::admin::IssueRequest {
+            store: entry.store.to_string(),
+            alias: entry.alias.to_string(),
+            profile: a.profile,
+            common_name: a.cn,
+            names: a.sans,
+            key_algo: a.key_algo,
+        })
+        .map_err(|e| match e {
+            // The common name's rules, worded by the flags that set it.
+            certherd_ops::Error::Node(certherd_ca::Error::CommonNameTooLong { length, from_name }) => Failure::usage(
+                if from_name {
+                    format!("the first --san, the common name without --cn, is {length} characters; RFC 5280 allows a common name of at most {} (ub-common-name): give a shorter --cn", certherd_x509::UB_COMMON_NAME)
+                } else {
+                    format!("--cn is {length} characters; RFC 5280 allows at most {} (ub-common-name)", certherd_x509::UB_COMMON_NAME)
+                },
+            ),
+            certherd_ops::Error::Node(certherd_ca::Error::CommonNameEmpty { from_name }) => Failure::usage(
+                if from_name {
+                    "the first --san, the common name without --cn, is empty; give a --cn of 1 to 64 characters".to_owned()
+                } else {
+                    format!("--cn is empty or only spaces; RFC 5280 requires a common name of 1 to {} characters", certherd_x509::UB_COMMON_NAME)
+                },
+            ),
+            e => e.into(),
+        })?;
+    use certherd_core::Clock;
+    crate::views::issued(
+        &issued.certificate,
+        &issued.warnings,
+        "issued",
+        certherd_ca::SystemClock.now(),
+        a.output,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert export ENTRY` as PEM: the certificate and its chain, the root only with
+/// `--with-root`, to standard output or `--out FILE`.
+fn cert_export(ops: &mut dyn Operations, a: crate::args::ExportArgs) -> Result<ExitCode, Failure> {
+    let entry: EntryRef = a.entry.parse()?;
+    if let Some(path) = a.out.as_ref().filter(|p| p.is_dir()) {
+        return Err(Failure::msg(format!(
+            "--out {}: the output path is a directory; give a file name in it",
+            path.display()
+        )));
+    }
+    let e = ops.cert_export(entry)?;
+    let mut pem = e.certificate;
+    let n = e.chain.len();
+    for (i, c) in e.chain.iter().enumerate() {
+        let root = i + 1 == n
+            && certherd_x509::parse_certificates(c.as_bytes())
+                .ok()
+                .and_then(|d| d.first().cloned())
+                .and_then(|d| certherd_x509::CertInfo::from_der(&d).ok())
+                .is_some_and(|info| info.self_issued);
+        if a.with_root || !root {
+            pem.push_str(c);
+        }
+    }
+    match &a.out {
+        Some(path) => {
+            certherd_store::write_atomic(path, pem.as_bytes(), 0o644)?;
+            errln!("wrote {}", path.display());
+        }
+        None => out!("{pem}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn host_list(ops: &mut dyn Operations, o: OutputArg) -> Result<(), Failure> {

@@ -13,15 +13,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use certherd_ca::SystemClock;
-use certherd_core::{Clock, EntryRef};
+use certherd_core::EntryRef;
 use certherd_ops::wire::HttpCall;
 use certherd_ops::{CertFilter, Operations, Request, Transport};
 use certherd_protocol::admin as api;
 use certherd_x509::CertificateDer;
 use serde_json::json;
 
-use crate::args::{CertCmd, Cli, Command, FleetCmd, FormatArg, HostCmd, Output};
+use crate::args::{CertCmd, Cli, Command, FleetCmd, HostCmd, Output};
 use crate::instant::rfc3339;
 use crate::operations::{Ran, TransportFailure};
 use crate::render::{colon_hex, json};
@@ -544,37 +543,6 @@ fn fleet(ops: &mut dyn Operations, c: FleetCmd) -> Result<ExitCode, Failure> {
 fn cert(ops: &mut dyn Operations, c: CertCmd) -> Result<ExitCode, Failure> {
     match c {
         CertCmd::List(_) => Err(Failure::usage("--at is not available against --server")),
-        CertCmd::Issue(a) => {
-            let alias = a
-                .alias
-                .clone()
-                .or_else(|| a.cn.clone())
-                .or_else(|| a.sans.first().cloned())
-                .ok_or_else(|| Failure::usage("give --alias, --cn or --san"))?;
-            if let Some(cn) = &a.cn {
-                crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
-            }
-            for name in &a.sans {
-                crate::input::printable("--san", name)
-                    .map_err(|e| Failure::usage(e.to_string()))?;
-            }
-            let issued = ops.cert_issue(api::IssueRequest {
-                store: a.store,
-                alias,
-                profile: a.profile,
-                common_name: a.cn,
-                names: a.sans,
-                key_algo: a.key_algo,
-            })?;
-            crate::views::issued(
-                &issued.certificate,
-                &issued.warnings,
-                "issued",
-                SystemClock.now(),
-                a.output,
-            );
-            Ok(ExitCode::SUCCESS)
-        }
         CertCmd::Renew(a) => {
             let entry = match (&a.entry, &a.profile, a.all, &a.expiring_within, a.due, a.dry_run) {
                 (Some(e), None, false, None, false, false) => e.parse::<EntryRef>()?,
@@ -612,41 +580,12 @@ fn cert(ops: &mut dyn Operations, c: CertCmd) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        CertCmd::Export(a) => {
-            if a.key || a.key_only {
-                return Err(Failure::usage(
-                    "the admin API never gives out a private key: export keys on the server's home",
-                ));
-            }
-            if a.layout.is_some() || a.format != FormatArg::Pem {
-                return Err(Failure::usage(
-                    "against --server, `cert export` writes PEM (certificate and chain) only",
-                ));
-            }
-            let e = ops.cert_export(a.entry.parse::<EntryRef>()?)?;
-            // As locally: the chain stops below the root unless --with-root.
-            let mut pem = e.certificate;
-            let n = e.chain.len();
-            for (i, c) in e.chain.iter().enumerate() {
-                let root = i + 1 == n
-                    && certherd_x509::parse_certificates(c.as_bytes())
-                        .ok()
-                        .and_then(|d| d.first().cloned())
-                        .and_then(|d| certherd_x509::CertInfo::from_der(&d).ok())
-                        .is_some_and(|info| info.self_issued);
-                if a.with_root || !root {
-                    pem.push_str(c);
-                }
-            }
-            match &a.out {
-                Some(path) => {
-                    certherd_store::write_atomic(path, pem.as_bytes(), 0o644)?;
-                    errln!("wrote {}", path.display());
-                }
-                None => out!("{pem}"),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        CertCmd::Export(a) if a.key || a.key_only => Err(Failure::usage(
+            "the admin API never gives out a private key: export keys on the server's home",
+        )),
+        CertCmd::Export(_) => Err(Failure::usage(
+            "against --server, `cert export` writes PEM (certificate and chain) only",
+        )),
         _ => Err(not_remote()),
     }
 }
