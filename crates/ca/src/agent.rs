@@ -354,8 +354,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
             return Err(Error::KeyMismatch);
         }
         let r: EntryRef = AGENT_HOST_ENTRY.parse()?;
-        let backup = self.node.backup_ref(&r, &[])?;
-        let now = self.node.now();
         let meta = self.node.meta_for(
             r.clone(),
             &info,
@@ -364,24 +362,17 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
             Source::Issued,
             None,
         );
-        self.commit(&[
-            Change::MoveEntry {
-                from: r.clone(),
-                to: backup,
-                at: now,
-            },
-            Change::PutEntry {
-                entry: Box::new(Node::<S>::entry_with_key(
-                    meta,
-                    cert.clone(),
-                    chain[1..].to_vec(),
-                    Some(key),
-                )),
-                replace: false,
-            },
+        let (mut changes, _) = self.node.replace_entry(Node::<S>::entry_with_key(
+            meta,
+            cert.clone(),
+            chain[1..].to_vec(),
+            Some(key),
+        ))?;
+        changes.push(
             self.node
                 .audit("agent-renew", &r, format!("serial {}", info.serial)),
-        ])
+        );
+        self.commit(&changes)
     }
 
     /// Makes trusted-roots and the CRLs what the server says (the pool certificate sync):
@@ -687,8 +678,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     {
         let r: EntryRef = AGENT_POOL_ENTRY.parse()?;
         let info = CertInfo::from_der(cert)?;
-        let backup = self.node.backup_ref(&r, &[])?;
-        let now = self.node.now();
         let meta = self.node.meta_for(
             r.clone(),
             &info,
@@ -697,24 +686,17 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
             Source::Issued,
             None,
         );
-        self.commit(&[
-            Change::MoveEntry {
-                from: r.clone(),
-                to: backup,
-                at: now,
-            },
-            Change::PutEntry {
-                entry: Box::new(Node::<S>::entry_with_key(
-                    meta,
-                    cert.to_vec(),
-                    vec![],
-                    Some(key),
-                )),
-                replace: false,
-            },
+        let (mut changes, _) = self.node.replace_entry(Node::<S>::entry_with_key(
+            meta,
+            cert.to_vec(),
+            vec![],
+            Some(key),
+        ))?;
+        changes.push(
             self.node
                 .audit("agent-pool-refresh", &r, format!("sha256 {}", info.sha256)),
-        ])
+        );
+        self.commit(&changes)
     }
 }
 const VERIFICATION: &str = "agent.verification";

@@ -260,13 +260,9 @@ impl<S: Store> Node<S> {
                     changes.push(Change::DeleteEntry(m.entry));
                 }
             }
-            let backup = self.backup_ref(&old_alias, &[])?;
-            changes.push(Change::CreateStore(StoreName::BACKUP.parse()?, self.now()));
-            changes.push(Change::MoveEntry {
-                from: old_alias.clone(),
-                to: backup.clone(),
-                at: self.now(),
-            });
+            let (moved, backup) = self.displace(&old_alias, &[])?;
+            let backup = backup.ok_or_else(|| Error::NoSuchEntry(old_alias.clone()))?;
+            changes.extend(moved);
             changes.push(Change::DeleteMeta(keys::CA_RETIRING.into()));
             changes.push(self.audit(
                 "ca-retire",

@@ -254,15 +254,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         let now = self.node.now();
         let store: StoreName = POOL_STORE.parse()?;
         let r = EntryRef::new(store.clone(), host.name.parse()?);
-        let mut changes = Vec::new();
-        if self.node.store().entry(&r)?.is_some() {
-            let to = self.node.backup_ref(&r, &[])?;
-            changes.push(Change::MoveEntry {
-                from: r.clone(),
-                to,
-                at: now,
-            });
-        }
         let meta = self.node.meta_for(
             r,
             &pool,
@@ -271,15 +262,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             Source::Trusted,
             None,
         );
-        changes.push(Change::PutEntry {
-            entry: Box::new(Node::<S>::entry_with_key(
-                meta,
-                new_pool_der.to_vec(),
-                vec![],
-                None,
-            )),
-            replace: false,
-        });
+        let (mut changes, _) = self.node.replace_entry(Node::<S>::entry_with_key(
+            meta,
+            new_pool_der.to_vec(),
+            vec![],
+            None,
+        ))?;
         host.pool_sha256 = Some(pool.sha256.clone());
         host.last_seen = Some(now);
         changes.push(Change::PutHost(Box::new(host.clone())));
@@ -598,14 +586,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         let store: StoreName = HOSTS_STORE.parse()?;
         let r = EntryRef::new(store.clone(), host.name.parse()?);
         let mut changes = vec![Change::CreateStore(store, now)];
-        if self.node.store().entry(&r)?.is_some() {
-            let to = self.node.backup_ref(&r, &[])?;
-            changes.push(Change::MoveEntry {
-                from: r.clone(),
-                to,
-                at: now,
-            });
-        }
         let meta = self.node.meta_for(
             r.clone(),
             &info,
@@ -614,15 +594,16 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             Source::Issued,
             Some(ca.sha256.clone()),
         );
-        changes.push(Change::PutEntry {
-            entry: Box::new(Node::<S>::entry_with_key(
-                meta,
-                cert,
-                chain[1..].to_vec(),
-                None,
-            )),
-            replace: false,
-        });
+        changes.extend(
+            self.node
+                .replace_entry(Node::<S>::entry_with_key(
+                    meta,
+                    cert,
+                    chain[1..].to_vec(),
+                    None,
+                ))?
+                .0,
+        );
         changes.push(
             self.node
                 .audit(audit, &r, format!("serial {}", info.serial)),

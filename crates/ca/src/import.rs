@@ -1,7 +1,7 @@
 //! `cert import`: bringing in a certificate issued elsewhere (hybrid and custom modes),
 //! refused with the reason unless it is one certherd can stand behind.
 
-use certherd_core::{EntryKind, EntryRef, Source, StoreName};
+use certherd_core::{EntryKind, EntryRef, Source};
 use certherd_store::{Change, Store};
 use certherd_x509::{CertInfo, CertificateDer, Eku, Purpose, Reason, Role, VerifyInput};
 
@@ -260,24 +260,13 @@ impl<S: Store> Node<S> {
             None,
         );
         let entry = Self::entry_with_key(meta.clone(), leaf.to_vec(), chain, key.as_ref());
-        let mut changes = vec![
-            Change::CreateStore(r.store.clone(), now),
-            Change::CreateStore(StoreName::BACKUP.parse()?, now),
-        ];
+        let mut changes = vec![Change::CreateStore(r.store.clone(), now)];
         let mut detail = format!("serial {} issuer {}", info.serial, info.issuer);
-        if existing.is_some() {
-            let backup = self.backup_ref(r, &[])?;
+        let (replacing, backup) = self.replace_entry(entry)?;
+        if let Some(backup) = backup {
             detail.push_str(&format!("; previous kept as {backup}"));
-            changes.push(Change::MoveEntry {
-                from: r.clone(),
-                to: backup,
-                at: now,
-            });
         }
-        changes.push(Change::PutEntry {
-            entry: Box::new(entry),
-            replace: false,
-        });
+        changes.extend(replacing);
         changes.push(self.audit("import", r, detail));
         self.commit(&changes)?;
         Ok(Imported {

@@ -606,29 +606,18 @@ impl<S: Store> Node<S> {
             ca.as_deref(),
         )?;
         self.fault_point("renew.issued");
-        let backup = self.backup_ref(r, &[])?;
         let entry = self.built_entry(r.clone(), &profile.name, &built);
         let meta = entry.meta.clone();
-        let mut changes = vec![
-            Change::CreateStore(StoreName::BACKUP.parse()?, self.now()),
-            Change::MoveEntry {
-                from: r.clone(),
-                to: backup.clone(),
-                at: self.now(),
-            },
-            Change::PutEntry {
-                entry: Box::new(entry),
-                replace: false,
-            },
-            self.audit(
-                "renew",
-                r,
-                format!(
-                    "serial {} -> {}; previous kept as {backup}",
-                    old.meta.serial, meta.serial
-                ),
+        let (mut changes, backup) = self.replace_entry(entry)?;
+        let backup = backup.ok_or_else(|| Error::NoSuchEntry(r.clone()))?;
+        changes.push(self.audit(
+            "renew",
+            r,
+            format!(
+                "serial {} -> {}; previous kept as {backup}",
+                old.meta.serial, meta.serial
             ),
-        ];
+        ));
         if prune {
             changes.extend(self.prune_changes()?);
         }

@@ -4,7 +4,6 @@
 
 use certherd_core::{
     EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, ProviderName, ServerAddress, Source,
-    StoreName,
 };
 use certherd_store::{Change, Secret, Store};
 use certherd_x509::{CertInfo, CertSpec, PemLabel, Role};
@@ -153,17 +152,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
     {
         let p = self.get(name)?;
         let store = p.store()?;
-        let now = self.node.now();
-        let mut changes = vec![Change::CreateStore(StoreName::BACKUP.parse()?, now)];
+        let mut changes = Vec::new();
         let mut taken = Vec::new();
         for m in self.node.store().entries(Some(&store))? {
-            let to = self.node.backup_ref(&m.entry, &taken)?;
-            taken.push(to.clone());
-            changes.push(Change::MoveEntry {
-                from: m.entry,
-                to,
-                at: now,
-            });
+            let (moved, to) = self.node.displace(&m.entry, &taken)?;
+            changes.extend(moved);
+            taken.extend(to);
         }
         changes.push(Change::DeleteStore(store));
         changes.push(Change::DeleteSecret(pending_key_name(name)));
@@ -177,18 +171,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
 
     /// Changes that move an existing entry to backup before it is replaced.
     fn displace(&self, r: &EntryRef) -> Result<Vec<Change>, Error> {
-        if self.node.store().entry(r)?.is_none() {
-            return Ok(Vec::new());
-        }
-        let to = self.node.backup_ref(r, &[])?;
-        Ok(vec![
-            Change::CreateStore(StoreName::BACKUP.parse()?, self.node.now()),
-            Change::MoveEntry {
-                from: r.clone(),
-                to,
-                at: self.node.now(),
-            },
-        ])
+        Ok(self.node.displace(r, &[])?.0)
     }
 
     /// `client-cert new`: a `kmip-client` certificate, issued by certherd's CA (or

@@ -444,6 +444,48 @@ impl<S: Store> Node<S> {
         Err(Error::NoFreeBackupAlias(r.clone()))
     }
 
+    /// The first half of every replacement: changes that keep the live entry at `r`, if
+    /// there is one, in the backup store (under a name not in `taken`), with that name.
+    /// Applied in the same transaction as what takes its place, so a crash at any point
+    /// leaves either the old entry live or the new one live with the old one kept.
+    pub(crate) fn displace(
+        &self,
+        r: &EntryRef,
+        taken: &[EntryRef],
+    ) -> Result<(Vec<Change>, Option<EntryRef>), Error> {
+        if self.store.entry(r)?.is_none() {
+            return Ok((Vec::new(), None));
+        }
+        let to = self.backup_ref(r, taken)?;
+        let now = self.now();
+        Ok((
+            vec![
+                Change::CreateStore(StoreName::BACKUP.parse()?, now),
+                Change::MoveEntry {
+                    from: r.clone(),
+                    to: to.clone(),
+                    at: now,
+                },
+            ],
+            Some(to),
+        ))
+    }
+
+    /// The one replace-entry step: the live entry at `entry`'s name (if any) moved to the
+    /// backup store, then `entry` put in its place (never over anything not moved), with
+    /// the backup's name.
+    pub(crate) fn replace_entry(
+        &self,
+        entry: Entry,
+    ) -> Result<(Vec<Change>, Option<EntryRef>), Error> {
+        let (mut changes, backup) = self.displace(&entry.meta.entry, &[])?;
+        changes.push(Change::PutEntry {
+            entry: Box::new(entry),
+            replace: false,
+        });
+        Ok((changes, backup))
+    }
+
     /// Changes that delete backup entries older than the retention.
     pub(crate) fn prune_changes(&self) -> Result<Vec<Change>, Error> {
         let backup: StoreName = StoreName::BACKUP.parse()?;

@@ -1,8 +1,8 @@
 //! `cert reset`: the way back from a custom (imported) certificate to a certherd-issued
 //! one, as vSphere's certificate-manager does with its option 8.
 
-use certherd_core::{EntryRef, Profile, Source, StoreName};
-use certherd_store::{Change, Store};
+use certherd_core::{EntryRef, Profile, Source};
+use certherd_store::Store;
 use certherd_x509::{CertInfo, Eku};
 
 use crate::issue::{Guard, Plan, SkipReason, Skipped, Step};
@@ -154,30 +154,18 @@ impl<S: Store> Node<S> {
             old_key.map(|k| k.algorithm()),
             ca.as_deref(),
         )?;
-        let backup = self.backup_ref(r, &[])?;
         let entry = self.built_entry(r.clone(), &profile.name, &built);
         let meta = entry.meta.clone();
-        let now = self.now();
-        let changes = vec![
-            Change::CreateStore(StoreName::BACKUP.parse()?, now),
-            Change::MoveEntry {
-                from: r.clone(),
-                to: backup.clone(),
-                at: now,
-            },
-            Change::PutEntry {
-                entry: Box::new(entry),
-                replace: false,
-            },
-            self.audit(
+        let (mut changes, backup) = self.replace_entry(entry)?;
+        let backup = backup.ok_or_else(|| Error::NoSuchEntry(r.clone()))?;
+        changes.push(self.audit(
                 "reset",
                 r,
                 format!(
                     "imported serial {} (issuer {}) -> certherd-issued serial {} under profile {}; previous kept as {backup}",
                     old.meta.serial, old.meta.issuer, meta.serial, profile.name
                 ),
-            ),
-        ];
+        ));
         self.commit(&changes)?;
         self.fault_point("reset.committed");
         let mut warnings = built.warnings;
