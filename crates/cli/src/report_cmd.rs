@@ -358,11 +358,11 @@ pub fn alarms_with_detail(
 
 /// Evaluates alarms now (each change and its webhook notifications recorded together),
 /// then delivers the notifications due, waiting for retries (see
-/// [`certherd_server::lifecycle::deliver`]): the server's lifecycle loop, run once.
+/// [`certherd_monitor::lifecycle::deliver`]): the server's lifecycle loop, run once.
 pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
-    certherd_server::lifecycle::evaluate_and_notify(
+    certherd_monitor::lifecycle::evaluate_and_notify(
         node,
-        &certherd_server::lifecycle::HttpDelivery,
+        &certherd_monitor::lifecycle::HttpDelivery,
         Some(&std::thread::sleep),
         &mut |e| errln!("{e}"),
     )?;

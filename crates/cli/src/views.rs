@@ -1,6 +1,6 @@
 //! What the commands that run both on a home and against `--server` print, each from the
 //! admin API's type: on a home the node's answer is converted by
-//! [`certherd_server::rows`] (as the server converts it), so both paths render the same
+//! [`certherd_ops::rows`] (as the operations convert it), so both paths render the same
 //! value with the same function.
 
 use std::process::ExitCode;

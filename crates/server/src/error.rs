@@ -66,9 +66,9 @@ pub enum Seam {
     /// An HTTP exchange failed (a webhook's URL, connection or answer).
     #[error(transparent)]
     Http(#[from] certherd_tls::http::Error),
-    /// The receiver answered with a status other than 2xx.
-    #[error("HTTP {0}")]
-    Status(u16),
+    /// A notification was not delivered.
+    #[error(transparent)]
+    Delivery(#[from] certherd_monitor::lifecycle::DeliveryError),
     /// An I/O operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -43,14 +43,16 @@ impl Deliver for Receiver {
         url: &str,
         body: &[u8],
         _anchors: &[CertificateDer<'static>],
-    ) -> Result<(), certherd_server::Seam> {
+    ) -> Result<(), lifecycle::DeliveryError> {
         if *self.up.borrow() {
             self.got
                 .borrow_mut()
                 .push((url.to_owned(), String::from_utf8_lossy(body).into_owned()));
             Ok(())
         } else {
-            Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into())
+            Err(lifecycle::DeliveryError::Other(Box::new(
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            )))
         }
     }
 }
@@ -257,10 +259,10 @@ fn a_one_off_run_waits_for_the_retry_with_the_sleep_it_is_given() {
             _: &str,
             _: &[u8],
             _: &[CertificateDer<'static>],
-        ) -> Result<(), certherd_server::Seam> {
+        ) -> Result<(), lifecycle::DeliveryError> {
             *self.0.borrow_mut() += 1;
             if *self.0.borrow() == 1 {
-                Err(certherd_server::Seam::Status(503))
+                Err(lifecycle::DeliveryError::Status(503))
             } else {
                 Ok(())
             }
