@@ -9,7 +9,7 @@ use certherd_store::Home;
 use serde_json::json;
 
 use crate::args::{
-    AdminCmd, AgentCmd, CredentialArgs, CredentialCmd, FleetCmd, HostCmd, Output, PoolCmd, RoleArg,
+    AdminCmd, AgentCmd, CredentialArgs, CredentialCmd, FleetCmd, Output, PoolCmd, RoleArg,
     ServerArgs,
 };
 use crate::instant::rfc3339;
@@ -91,51 +91,6 @@ fn server_failure(e: certherd_server::Error) -> Failure {
         e @ E::Hostname(_) => Failure::usage(e.to_string()),
         e => Failure::msg(e.to_string()),
     }
-}
-
-/// `host`.
-pub fn host(home: &Home, c: HostCmd) -> Result<ExitCode, Failure> {
-    let mut node = open_node(home)?;
-    match c {
-        HostCmd::Add {
-            name,
-            ips,
-            ttl,
-            output,
-        } => {
-            let span: Span = ttl.parse()?;
-            // The bound of the admin API's token_ttl_hours, so both paths agree.
-            if !(certherd_core::MIN_TOKEN_TTL..=certherd_core::MAX_TOKEN_TTL)
-                .contains(&span.duration())
-            {
-                return Err(Failure::usage(format!(
-                    "--ttl {ttl}: a join token is valid from 1h to 720h (30 days)"
-                )));
-            }
-            let ttl = span;
-            let (host, token, fingerprint) =
-                node.fleet_mut()
-                    .host_add(&name, &ips, ttl.duration(), random32()?)?;
-            if !node.settings().metrics.require_token {
-                errln!("warning: the server's /metrics is readable without a credential and lists every host, store and alias; set `[metrics] require_token = true` in certherd.toml (see `certherd server --help`)");
-            }
-            let expires = ttl.after(node.now());
-            match output {
-                Output::Json => json(
-                    &json!({"host": host.name, "token": token, "ca_fingerprint": fingerprint, "expires_at": rfc3339(expires)}),
-                ),
-                Output::Table => {
-                    outln!("Host            {}", host.name);
-                    outln!("Token           {token}");
-                    outln!("CA fingerprint  {}", colon_hex(&fingerprint));
-                    outln!("Expires         {}", rfc3339(expires));
-                    errln!("on the host: certherd agent join --server https://SERVER:PORT --token {token} --ca-fingerprint {} --hostname {}", colon_hex(&fingerprint), host.name);
-                }
-            }
-        }
-        other => return Err(crate::not_carried_out(&other)),
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn agent_error(e: certherd_agent::Error) -> Failure {

@@ -206,7 +206,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Report(a) => forecast_cmd::report(&home, a),
         Command::Alarms(a) => report_cmd::alarms(&home, a),
         Command::Server(a) => fleet_cmd::server(&home, a),
-        Command::Host(c) => fleet_cmd::host(&home, c),
         Command::Agent(c) => fleet_cmd::agent(&home, c),
         Command::Pool(c) => fleet_cmd::pool(&home, c),
         Command::Fleet(c) => fleet_cmd::fleet(&home, c),

@@ -150,6 +150,12 @@ pub enum Ran {
 /// Runs `command` through `ops` if every form of it given is an operation.
 pub fn run(ops: &mut dyn Operations, command: Command) -> Ran {
     let done = match command {
+        Command::Host(HostCmd::Add {
+            name,
+            ips,
+            ttl,
+            output,
+        }) => host_add(ops, name, &ips, &ttl, output),
         Command::Host(HostCmd::List(o)) => {
             host_list(ops, o).map(|()| ExitCode::SUCCESS)
         }
@@ -383,6 +389,48 @@ fn cert_export(ops: &mut dyn Operations, a: crate::args::ExportArgs) -> Result<E
             errln!("wrote {}", path.display());
         }
         None => out!("{pem}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `host add`: the host enrolled, its one-time join token shown once.
+fn host_add(
+    ops: &mut dyn Operations,
+    name: String,
+    ips: &[std::net::IpAddr],
+    ttl: &str,
+    output: crate::args::Output,
+) -> Result<ExitCode, Failure> {
+    let span: certherd_core::Span = ttl.parse()?;
+    if !(certherd_core::MIN_TOKEN_TTL..=certherd_core::MAX_TOKEN_TTL).contains(&span.duration()) {
+        return Err(Failure::usage(format!(
+            "--ttl {ttl}: a join token is valid from 1h to 720h (30 days)"
+        )));
+    }
+    let added = ops.host_add(certherd_protocol::admin::HostAddRequest {
+        name,
+        ips: ips.iter().map(ToString::to_string).collect(),
+        token_ttl_hours: None,
+        token_ttl_seconds: u32::try_from(span.duration().whole_seconds()).ok(),
+    })?;
+    if added.metrics_open {
+        errln!("warning: the server's /metrics is readable without a credential and lists every host, store and alias; set `[metrics] require_token = true` in certherd.toml (see `certherd server --help`)");
+    }
+    let fingerprint = crate::render::colon_hex(&added.ca_fingerprint);
+    match output {
+        crate::args::Output::Json => crate::render::json(&serde_json::json!({
+            "host": added.host.name,
+            "token": added.token,
+            "ca_fingerprint": added.ca_fingerprint,
+            "expires_at": added.token_expires_at,
+        })),
+        crate::args::Output::Table => {
+            outln!("Host            {}", added.host.name);
+            outln!("Token           {}", added.token);
+            outln!("CA fingerprint  {fingerprint}");
+            outln!("Expires         {}", added.token_expires_at);
+            errln!("on the host: certherd agent join --server https://SERVER:PORT --token {} --ca-fingerprint {fingerprint} --hostname {}", added.token, added.host.name);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

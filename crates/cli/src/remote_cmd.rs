@@ -20,10 +20,10 @@ use certherd_protocol::admin as api;
 use certherd_x509::CertificateDer;
 use serde_json::json;
 
-use crate::args::{CertCmd, Cli, Command, FleetCmd, HostCmd, Output};
+use crate::args::{CertCmd, Cli, Command, FleetCmd, Output};
 use crate::instant::rfc3339;
 use crate::operations::{Ran, TransportFailure};
-use crate::render::{colon_hex, json};
+use crate::render::colon_hex;
 use crate::views::time_of;
 use crate::Failure;
 
@@ -437,12 +437,6 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
         Ran::NotAnOperation(c) => *c,
     };
     match command {
-        Command::Host(HostCmd::Add {
-            name,
-            ips,
-            ttl,
-            output,
-        }) => host_add(&mut ops, name, &ips, &ttl, output),
         Command::Fleet(c) => fleet(&mut ops, c),
         Command::Alarms(a) => {
             let rows = ops.alarms(a.all)?;
@@ -452,43 +446,6 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
         Command::Cert(c) => cert(&mut ops, c),
         _ => Err(not_remote()),
     }
-}
-
-fn host_add(
-    ops: &mut dyn Operations,
-    name: String,
-    ips: &[std::net::IpAddr],
-    ttl: &str,
-    output: Output,
-) -> Result<ExitCode, Failure> {
-    let span: certherd_core::Span = ttl.parse()?;
-    let hours = span.duration().whole_hours();
-    if span.duration().whole_seconds() % 3600 != 0 || !(1..=720).contains(&hours) {
-        return Err(Failure::usage(
-            "--ttl against a server is whole hours from 1h to 720h",
-        ));
-    }
-    let added = ops.host_add(api::HostAddRequest {
-        name,
-        ips: ips.iter().map(ToString::to_string).collect(),
-        token_ttl_hours: u32::try_from(hours).ok(),
-    })?;
-    match output {
-        Output::Json => json(&json!({
-            "host": added.host.name,
-            "token": added.token,
-            "ca_fingerprint": added.ca_fingerprint,
-            "expires_at": added.token_expires_at,
-        })),
-        Output::Table => {
-            outln!("Host            {}", added.host.name);
-            outln!("Token           {}", added.token);
-            outln!("CA fingerprint  {}", colon_hex(&added.ca_fingerprint));
-            outln!("Expires         {}", added.token_expires_at);
-            errln!("on the host: certherd agent join --server https://SERVER:PORT --token {} --ca-fingerprint {} --hostname {}", added.token, colon_hex(&added.ca_fingerprint), added.host.name);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn fleet(ops: &mut dyn Operations, c: FleetCmd) -> Result<ExitCode, Failure> {

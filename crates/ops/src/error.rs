@@ -96,9 +96,7 @@ pub enum Error {
         name: String,
     },
     /// The host is enrolled already.
-    #[error(
-        "host '{name}' is already enrolled (DELETE /v1/hosts/{name} first to enroll it again)"
-    )]
+    #[error("host '{name}' is already enrolled; remove it first to enroll it again")]
     HostEnrolled {
         /// Its name.
         name: String,
@@ -110,7 +108,7 @@ pub enum Error {
         value: String,
     },
     /// A join token's lifetime outside 1 to 720 hours.
-    #[error("token_ttl_hours must be from 1 to 720")]
+    #[error("token_ttl_hours must be from 1 to 720 (token_ttl_seconds from 3600 to 2592000), and not both")]
     TokenTtl,
     /// `STORE/ALIAS` that names no possible entry.
     #[error("entry {entry} does not exist")]

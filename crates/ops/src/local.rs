@@ -81,14 +81,17 @@ impl<'a, S: Store> Local<'a, S> {
                     .map_err(|_| Error::NotAnAddress { value: s.clone() })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let hours = req.token_ttl_hours.unwrap_or(24);
-        if !(1..=720).contains(&hours) {
+        let ttl = match (req.token_ttl_hours, req.token_ttl_seconds) {
+            (Some(_), Some(_)) => return Err(Error::TokenTtl),
+            (h, None) => time::Duration::hours(i64::from(h.unwrap_or(24))),
+            (None, Some(s)) => time::Duration::seconds(i64::from(s)),
+        };
+        if !(certherd_core::MIN_TOKEN_TTL..=certherd_core::MAX_TOKEN_TTL).contains(&ttl) {
             return Err(Error::TokenTtl);
         }
         if self.node.fleet().stored_name(&req.name)?.is_some() {
             return Err(Error::HostEnrolled { name: req.name });
         }
-        let ttl = time::Duration::hours(i64::from(hours));
         let (host, token, ca) = self.node.fleet_mut().host_add(
             &req.name,
             &ips,
@@ -100,6 +103,7 @@ impl<'a, S: Store> Local<'a, S> {
             host: rows::host_row(self.node, &host)?,
             token,
             ca_fingerprint: ca,
+            metrics_open: !self.node.settings().metrics.require_token,
         })
     }
 

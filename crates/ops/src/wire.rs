@@ -458,6 +458,13 @@ mod tests {
                 name: "kvm1.example.test".into(),
                 ips: vec!["10.0.0.1".into()],
                 token_ttl_hours: Some(2),
+                token_ttl_seconds: None,
+            }),
+            Request::HostAdd(api::HostAddRequest {
+                name: "kvm2.example.test".into(),
+                ips: vec![],
+                token_ttl_hours: None,
+                token_ttl_seconds: Some(5400),
             }),
             Request::HostRemove {
                 name: "kvm 1/x".into(),

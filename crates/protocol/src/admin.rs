@@ -32,6 +32,10 @@ pub struct HostAddRequest {
     #[serde(default)]
     #[schemars(range(min = 1, max = 720))]
     pub token_ttl_hours: Option<u32>,
+    /// The same in seconds, from 3600 to 2592000 (instead of `token_ttl_hours`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 3600, max = 2_592_000))]
+    pub token_ttl_seconds: Option<u32>,
 }
 
 /// `POST /v1/hosts` answer: the token is shown this once.
@@ -45,6 +49,10 @@ pub struct HostAdded {
     pub token_expires_at: String,
     /// The SHA-256 of the root CA the agent pins (`--ca-fingerprint`).
     pub ca_fingerprint: String,
+    /// Whether the server's `/metrics` is readable without a credential (it lists every
+    /// host): `[metrics] require_token = true` in certherd.toml closes it.
+    #[serde(default)]
+    pub metrics_open: bool,
 }
 
 /// Hosts ordered to do something at their next poll (`reset-server-cert`,
