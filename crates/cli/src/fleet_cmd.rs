@@ -9,14 +9,13 @@ use certherd_store::Home;
 use serde_json::json;
 
 use crate::args::{
-    AdminCmd, AgentCmd, CredentialArgs, CredentialCmd, FleetCmd, Output, PoolCmd, RoleArg,
-    ServerArgs,
+    AdminCmd, AgentCmd, CredentialArgs, CredentialCmd, Output, PoolCmd, RoleArg, ServerArgs,
 };
 use crate::instant::rfc3339;
 use crate::render::{colon_hex, json, table};
 use crate::{node_over, open_node, Failure};
 
-fn duration(s: &str, what: &str) -> Result<Duration, Failure> {
+pub(crate) fn duration(s: &str, what: &str) -> Result<Duration, Failure> {
     let d = s.parse::<Span>()?.duration().unsigned_abs();
     if d.is_zero() {
         return Err(Failure::usage(format!("{what} must be longer than 0s")));
@@ -478,93 +477,6 @@ pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
         ),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `fleet`.
-pub fn fleet(home: &Home, c: FleetCmd) -> Result<ExitCode, Failure> {
-    let FleetCmd::Renew {
-        profile,
-        hosts,
-        wait,
-        output,
-    } = c;
-    if profile != "host" {
-        return Err(Failure::usage(format!("the fleet renews `host` certificates; '{profile}' is renewed on its node with `certherd cert renew`")));
-    }
-    let wait = duration(&wait, "--wait")?;
-    let mut node = open_node(home)?;
-    let ordered = node.fleet_mut().order_renewal(&hosts)?;
-    if ordered.is_empty() {
-        return Err(Failure::msg(
-            "no joined host to renew (see `certherd host list`)",
-        ));
-    }
-    let bar = indicatif::ProgressBar::new(ordered.len() as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} hosts renewed {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    let deadline = std::time::Instant::now() + wait;
-    let mut done: Vec<bool> = vec![false; ordered.len()];
-    // The orders are saved: a database out of reach while waiting (a PostgreSQL restart or
-    // failover) is waited through, said once, until --wait runs out.
-    let mut said_unreachable = false;
-    let mut unreachable = |e: &dyn std::fmt::Display| {
-        if !said_unreachable {
-            errln!("the database is out of reach ({e}); the orders are saved, waiting for it until --wait runs out");
-            said_unreachable = true;
-        }
-    };
-    while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
-        std::thread::sleep(Duration::from_millis(300));
-        let node = match home.open() {
-            Ok(store) => crate::node_over(home, store)?,
-            Err(e @ certherd_store::Error::Unreachable { .. }) => {
-                unreachable(&e);
-                continue;
-            }
-            Err(e) => return Err(certherd_ca::Error::from(e).into()),
-        };
-        for (i, h) in ordered.iter().enumerate() {
-            if done[i] {
-                continue;
-            }
-            match node.fleet().renewal_pending(h) {
-                Ok(false) => {
-                    done[i] = true;
-                    bar.inc(1);
-                }
-                Ok(true) => {}
-                Err(e)
-                    if node.store().is_closed()
-                        || matches!(
-                            e,
-                            certherd_ca::Error::Store(certherd_store::Error::Unreachable { .. })
-                        ) =>
-                {
-                    unreachable(&e);
-                    break;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    bar.finish_and_clear();
-    let node = open_node(home)?;
-    let certs = node.fleet().pool_certificates()?;
-    let rows: Vec<(String, bool, Option<String>)> = ordered
-        .iter()
-        .zip(&done)
-        .map(|(h, d)| {
-            let na = certs
-                .iter()
-                .find(|c| &c.host == h && c.kind == "server-identity")
-                .map(|c| rfc3339(c.meta.not_after));
-            (h.clone(), *d, na)
-        })
-        .collect();
-    Ok(fleet_renew_results(&rows, output))
 }
 
 /// The `fleet renew` table or JSON, one row per host (name, renewed, new not-after), on

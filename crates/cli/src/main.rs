@@ -208,7 +208,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Server(a) => fleet_cmd::server(&home, a),
         Command::Agent(c) => fleet_cmd::agent(&home, c),
         Command::Pool(c) => fleet_cmd::pool(&home, c),
-        Command::Fleet(c) => fleet_cmd::fleet(&home, c),
         Command::Admin(c) => fleet_cmd::admin(&home, c),
         Command::Home(c) => home_cmd::run(&home, c),
         Command::Db(c) => db_cmd::run(&home, c),

@@ -128,14 +128,33 @@ impl<'h> HomeOps<'h> {
 
 impl Operations for HomeOps<'_> {
     fn call(&mut self, request: Request) -> Result<certherd_ops::Answer, certherd_ops::Error> {
-        let node = match &mut self.node {
-            Some(n) => n,
-            empty => empty.insert(
-                crate::open_node(self.home)
-                    .map_err(|f| certherd_ops::Error::Transport(Box::new(TransportFailure(f))))?,
-            ),
-        };
-        certherd_ops::Local::new(node, self.actor.clone()).call(request)
+        let node =
+            match &mut self.node {
+                Some(n) => n,
+                empty => {
+                    let store = match self.home.open() {
+                        Ok(s) => s,
+                        // A database out of reach now may answer later.
+                        Err(e @ certherd_store::Error::Unreachable { .. }) => {
+                            return Err(certherd_ops::Error::Unavailable(Box::new(e)))
+                        }
+                        Err(e) => return Err(certherd_ca::Error::from(e).into()),
+                    };
+                    empty.insert(crate::node_over(self.home, store).map_err(|f| {
+                        certherd_ops::Error::Transport(Box::new(TransportFailure(f)))
+                    })?)
+                }
+            };
+        let answer = certherd_ops::Local::new(node, self.actor.clone()).call(request);
+        // A connection the database closed (a restart, a failover) is opened afresh at the
+        // next call.
+        match answer {
+            Err(e) if node.store().is_closed() => {
+                self.node = None;
+                Err(certherd_ops::Error::Unavailable(Box::new(e)))
+            }
+            other => other,
+        }
     }
 }
 
@@ -150,6 +169,7 @@ pub enum Ran {
 /// Runs `command` through `ops` if every form of it given is an operation.
 pub fn run(ops: &mut dyn Operations, command: Command) -> Ran {
     let done = match command {
+        Command::Fleet(c) => fleet_renew(ops, c),
         Command::Host(HostCmd::Add {
             name,
             ips,
@@ -391,6 +411,78 @@ fn cert_export(ops: &mut dyn Operations, a: crate::args::ExportArgs) -> Result<E
         None => out!("{pem}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fleet renew`: new host certificates ordered, then watched until each host has renewed
+/// or `--wait` runs out. The orders are saved: a database out of reach while waiting (a
+/// PostgreSQL restart or failover) is waited through, said once.
+fn fleet_renew(ops: &mut dyn Operations, c: crate::args::FleetCmd) -> Result<ExitCode, Failure> {
+    let crate::args::FleetCmd::Renew {
+        profile,
+        hosts,
+        wait,
+        output,
+    } = c;
+    if profile != "host" {
+        return Err(Failure::usage(format!("the fleet renews `host` certificates; '{profile}' is renewed on its node with `certherd cert renew`")));
+    }
+    let wait = crate::fleet_cmd::duration(&wait, "--wait")?;
+    let ordered = ops
+        .order(Request::FleetRenew(
+            certherd_protocol::admin::FleetRenewRequest { hosts },
+        ))?
+        .hosts;
+    if ordered.is_empty() {
+        return Err(Failure::msg(
+            "no joined host to renew (see `certherd host list`)",
+        ));
+    }
+    let bar = indicatif::ProgressBar::new(ordered.len() as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} hosts renewed {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    let deadline = std::time::Instant::now() + wait;
+    let mut done = vec![false; ordered.len()];
+    let mut said_unreachable = false;
+    while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = match ops.host_list() {
+            Ok(now) => now,
+            Err(e) if e.code() == certherd_protocol::ErrorCode::Unavailable => {
+                if !said_unreachable {
+                    errln!("the database is out of reach ({e}); the orders are saved, waiting for it until --wait runs out");
+                    said_unreachable = true;
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (i, h) in ordered.iter().enumerate() {
+            if !done[i] && now.iter().any(|n| &n.name == h && !n.renew_pending) {
+                done[i] = true;
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let certs = ops.cert_list(CertFilter {
+        store: Some(certherd_ca::HOSTS_STORE.to_owned()),
+        ..CertFilter::default()
+    })?;
+    let rows: Vec<(String, bool, Option<String>)> = ordered
+        .iter()
+        .zip(&done)
+        .map(|(h, d)| {
+            let na = certs
+                .iter()
+                .find(|c| &c.alias == h)
+                .map(|c| c.not_after.clone());
+            (h.clone(), *d, na)
+        })
+        .collect();
+    Ok(crate::fleet_cmd::fleet_renew_results(&rows, output))
 }
 
 /// `host add`: the host enrolled, its one-time join token shown once.

@@ -15,12 +15,11 @@ use std::process::ExitCode;
 
 use certherd_core::EntryRef;
 use certherd_ops::wire::HttpCall;
-use certherd_ops::{CertFilter, Operations, Request, Transport};
-use certherd_protocol::admin as api;
+use certherd_ops::{Operations, Transport};
 use certherd_x509::CertificateDer;
 use serde_json::json;
 
-use crate::args::{CertCmd, Cli, Command, FleetCmd, Output};
+use crate::args::{CertCmd, Cli, Command, Output};
 use crate::instant::rfc3339;
 use crate::operations::{Ran, TransportFailure};
 use crate::render::colon_hex;
@@ -437,7 +436,6 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
         Ran::NotAnOperation(c) => *c,
     };
     match command {
-        Command::Fleet(c) => fleet(&mut ops, c),
         Command::Alarms(a) => {
             let rows = ops.alarms(a.all)?;
             crate::views::alarms(&rows, a.output);
@@ -446,55 +444,6 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
         Command::Cert(c) => cert(&mut ops, c),
         _ => Err(not_remote()),
     }
-}
-
-fn fleet(ops: &mut dyn Operations, c: FleetCmd) -> Result<ExitCode, Failure> {
-    let FleetCmd::Renew {
-        profile,
-        hosts,
-        wait,
-        output,
-    } = c;
-    if profile != "host" {
-        return Err(Failure::usage(format!("the fleet renews `host` certificates; '{profile}' is renewed on its node with `certherd cert renew`")));
-    }
-    let span: certherd_core::Span = wait.parse()?;
-    let wait = span.duration().unsigned_abs();
-    let ordered = ops.order(Request::FleetRenew(api::FleetRenewRequest { hosts }))?;
-    if ordered.hosts.is_empty() {
-        return Err(Failure::msg(
-            "no joined host to renew (see `certherd host list`)",
-        ));
-    }
-    // The server answers at once; the hosts renew at their next poll: watched here.
-    let deadline = std::time::Instant::now() + wait;
-    let mut done = vec![false; ordered.hosts.len()];
-    while std::time::Instant::now() < deadline && done.iter().any(|d| !d) {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let now = ops.host_list()?;
-        for (i, h) in ordered.hosts.iter().enumerate() {
-            if now.iter().any(|n| &n.name == h && !n.renew_pending) {
-                done[i] = true;
-            }
-        }
-    }
-    let certs = ops.cert_list(CertFilter {
-        store: Some(certherd_ca::HOSTS_STORE.to_owned()),
-        ..CertFilter::default()
-    })?;
-    let rows: Vec<(String, bool, Option<String>)> = ordered
-        .hosts
-        .iter()
-        .zip(&done)
-        .map(|(h, d)| {
-            let na = certs
-                .iter()
-                .find(|c| &c.alias == h)
-                .map(|c| c.not_after.clone());
-            (h.clone(), *d, na)
-        })
-        .collect();
-    Ok(crate::fleet_cmd::fleet_renew_results(&rows, output))
 }
 
 fn cert(ops: &mut dyn Operations, c: CertCmd) -> Result<ExitCode, Failure> {

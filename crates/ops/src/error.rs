@@ -151,6 +151,10 @@ pub enum Error {
         /// Who holds it (`cert renew --all`, pid 4242, since ...), if known.
         holder: Option<String>,
     },
+    /// The home's database cannot be reached now (a restart, a failover): the same call
+    /// may succeed later.
+    #[error("{0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
     /// The server refused the call: its code and its words.
     #[error("{message}")]
     Refused {
@@ -216,6 +220,7 @@ impl Error {
                 E::EntryExists(_) | E::Store(certherd_store::Error::Exists { .. }) => {
                     ErrorCode::Conflict
                 }
+                E::Store(certherd_store::Error::Unreachable { .. }) => ErrorCode::Unavailable,
                 E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => {
                     ErrorCode::Internal
                 }
@@ -237,6 +242,7 @@ impl Error {
             | Self::UnknownReason { .. }
             | Self::NoCertificate { .. } => ErrorCode::Unprocessable,
             Self::Refused { code, .. } => code.unwrap_or(ErrorCode::Other),
+            Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Unexplained { .. }
             | Self::AnswerShape { .. }
             | Self::Mismatch { .. }
