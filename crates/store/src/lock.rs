@@ -79,6 +79,38 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -
     }
 }
 
+/// The lock file at `path`, created (0600) if missing.
+fn open(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("open", path))
+}
+
+/// The holder's line in a lock file another process holds. A holder that has not written
+/// its line yet leaves the file empty or stale; either way the line is only used for
+/// messages and a lower bound.
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .ok()
+        .and_then(|_| LockHolder::parse(&text))
+}
+
+/// Writes `me` as the holder, over whatever line a previous holder left.
+fn write_holder(file: &mut File, path: &Path, me: &LockHolder) -> Result<(), Error> {
+    file.set_len(0).map_err(io_err("write", path))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(io_err("write", path))?;
+    file.write_all(me.to_line().as_bytes())
+        .map_err(io_err("write", path))?;
+    file.flush().map_err(io_err("write", path))
+}
+
 impl HomeLock {
     /// Takes the lock at `path`, waiting while another process holds it; `on_wait` is
     /// called once, before waiting, with the holder's line if it could be read. `me` is
@@ -88,36 +120,18 @@ impl HomeLock {
         me: &LockHolder,
         on_wait: impl FnOnce(Option<&LockHolder>),
     ) -> Result<Locked, Error> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(io_err("open", path))?;
+        let mut file = open(path)?;
         let (waited, waited_for) = match file.try_lock() {
             Ok(()) => (false, None),
             Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                // A holder that has not written its line yet leaves the file empty or stale;
-                // either way the line is only used for messages and a lower bound.
-                let holder = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| LockHolder::parse(&text));
+                let holder = read_holder(&mut file);
                 on_wait(holder.as_ref());
                 file.lock().map_err(io_err("lock", path))?;
                 (true, holder)
             }
             Err(TryLockError::Error(e)) => return Err(io_err("lock", path)(e)),
         };
-        file.set_len(0).map_err(io_err("write", path))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(io_err("write", path))?;
-        file.write_all(me.to_line().as_bytes())
-            .map_err(io_err("write", path))?;
-        file.flush().map_err(io_err("write", path))?;
+        write_holder(&mut file, path, me)?;
         Ok(Locked {
             lock: HomeLock { file },
             waited_for,
@@ -134,32 +148,15 @@ impl HomeLock {
         path: &Path,
         me: &LockHolder,
     ) -> Result<Result<HomeLock, Option<LockHolder>>, Error> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(io_err("open", path))?;
+        let mut file = open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let holder = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| LockHolder::parse(&text));
-                return Ok(Err(holder));
+                return Ok(Err(read_holder(&mut file)));
             }
             Err(TryLockError::Error(e)) => return Err(io_err("lock", path)(e)),
         }
-        file.set_len(0).map_err(io_err("write", path))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(io_err("write", path))?;
-        file.write_all(me.to_line().as_bytes())
-            .map_err(io_err("write", path))?;
-        file.flush().map_err(io_err("write", path))?;
+        write_holder(&mut file, path, me)?;
         Ok(Ok(HomeLock { file }))
     }
 }
