@@ -235,7 +235,11 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
 
 /// Takes the home's lock for a command that replaces entries; says so on standard error
 /// when another command holds it and this one waits.
-fn lock_home(home: &Home, started: OffsetDateTime, what: &str) -> Result<Locked, Failure> {
+pub(crate) fn lock_home(
+    home: &Home,
+    started: OffsetDateTime,
+    what: &str,
+) -> Result<Locked, Failure> {
     let me = LockHolder {
         pid: std::process::id(),
         started,
@@ -504,17 +508,6 @@ fn renew(home: &Home, node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitC
         RenewSelection::Due => "cert renew --due".into(),
     };
     let locked = lock_home(home, started, &what)?;
-    if let RenewSelection::One(r) = &sel {
-        // A single named entry reports its own error directly.
-        let (issued, backup) = node.renew(r)?;
-        let mut report = Report::new(a.output, "renewed", 1);
-        report.step(BulkStep::Done(Box::new(Renewed {
-            entry: r.clone(),
-            result: Ok(issued),
-            backup: Some(backup),
-        })));
-        return Ok(report.finish(&[]));
-    }
     let plan = node.plan_renewal(&sel)?;
     let mut report = Report::new(a.output, "renewed", plan.targets.len());
     node.run_bulk(

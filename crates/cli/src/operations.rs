@@ -145,7 +145,10 @@ impl Operations for HomeOps<'_> {
                     })?)
                 }
             };
-        let answer = certherd_ops::Local::new(node, self.actor.clone()).call(request);
+        let lock = WaitingLock(self.home);
+        let answer = certherd_ops::Local::new(node, self.actor.clone())
+            .with_lock(&lock)
+            .call(request);
         // A connection the database closed (a restart, a failover) is opened afresh at the
         // next call.
         match answer {
@@ -155,6 +158,19 @@ impl Operations for HomeOps<'_> {
             }
             other => other,
         }
+    }
+}
+
+/// The home's renewal lock as the CLI takes it: waiting for a run that holds it, said on
+/// standard error.
+struct WaitingLock<'h>(&'h certherd_store::Home);
+
+impl certherd_ops::RenewalLock for WaitingLock<'_> {
+    fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, certherd_ops::Error> {
+        use certherd_core::Clock;
+        crate::cert_cmd::lock_home(self.0, certherd_ca::SystemClock.now(), what)
+            .map(|l| Box::new(l) as Box<dyn std::any::Any>)
+            .map_err(|f| certherd_ops::Error::Transport(Box::new(TransportFailure(f))))
     }
 }
 
@@ -203,6 +219,17 @@ pub fn run(ops: &mut dyn Operations, command: Command) -> Ran {
         }
         Command::Cert(CertCmd::List(a)) if a.at.is_none() => cert_list(ops, a.store, a.output),
         Command::Cert(CertCmd::Issue(a)) => cert_issue(ops, a),
+        // One named entry; a selection (--all, --profile...) is the home's bulk run.
+        Command::Cert(CertCmd::Renew(a))
+            if a.profile.is_none()
+                && !a.all
+                && a.expiring_within.is_none()
+                && !a.due
+                && !a.dry_run
+                && a.entry.is_some() =>
+        {
+            cert_renew(ops, a)
+        }
         // The certificate and its chain as PEM: what an operation gives (never a key).
         Command::Cert(CertCmd::Export(a))
             if !a.key
@@ -318,6 +345,39 @@ fn key_provider_status(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `cert renew STORE/ALIAS`: a new key and certificate, the old one kept in backup.
+fn cert_renew(ops: &mut dyn Operations, a: crate::args::RenewArgs) -> Result<ExitCode, Failure> {
+    let entry: EntryRef = a.entry.as_deref().unwrap_or_default().parse()?;
+    let renewed = ops.cert_renew(entry)?;
+    let c = &renewed.certificate;
+    let name = format!("{}/{}", c.store, c.alias);
+    let not_after = crate::views::time_of(&c.not_after)
+        .map_or_else(|| c.not_after.clone(), crate::instant::rfc3339);
+    // As `cert renew` reports one entry on the home.
+    match a.output {
+        crate::args::Output::Json => {
+            let v = serde_json::json!({"entry": name, "ok": true, "skipped": false, "serial": c.serial, "not_after": not_after, "profile": c.profile, "backup": renewed.backup, "warnings": renewed.warnings});
+            outln!("[");
+            outln!(
+                "{}",
+                serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+            );
+            outln!("]");
+        }
+        crate::args::Output::Table => {
+            for w in &renewed.warnings {
+                errln!("warning: {name}: {w}");
+            }
+            outln!(
+                "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",
+                c.serial,
+                renewed.backup.clone().unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `cert issue`: the arguments checked here (a usage error exits 2), the issuing the

@@ -13,17 +13,13 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use certherd_core::EntryRef;
 use certherd_ops::wire::HttpCall;
 use certherd_ops::{Operations, Transport};
 use certherd_x509::CertificateDer;
-use serde_json::json;
 
-use crate::args::{CertCmd, Cli, Command, Output};
-use crate::instant::rfc3339;
+use crate::args::{CertCmd, Cli, Command};
 use crate::operations::{Ran, TransportFailure};
 use crate::render::colon_hex;
-use crate::views::time_of;
 use crate::Failure;
 
 /// Where a remote command goes and how it authenticates.
@@ -441,58 +437,25 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
             crate::views::alarms(&rows, a.output);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Cert(c) => cert(&mut ops, c),
+        Command::Cert(c) => Err(not_remote_cert(c)),
         _ => Err(not_remote()),
     }
 }
 
-fn cert(ops: &mut dyn Operations, c: CertCmd) -> Result<ExitCode, Failure> {
+/// Why a form of `cert` that is not an operation does not run against the server.
+fn not_remote_cert(c: CertCmd) -> Failure {
     match c {
-        CertCmd::List(_) => Err(Failure::usage("--at is not available against --server")),
-        CertCmd::Renew(a) => {
-            let entry = match (&a.entry, &a.profile, a.all, &a.expiring_within, a.due, a.dry_run) {
-                (Some(e), None, false, None, false, false) => e.parse::<EntryRef>()?,
-                _ => {
-                    return Err(Failure::usage(
-                        "against --server, `cert renew` renews one named entry (no --profile, --all, --expiring-within, --due or --dry-run)",
-                    ))
-                }
-            };
-            let renewed = ops.cert_renew(entry)?;
-            let c = &renewed.certificate;
-            let name = format!("{}/{}", c.store, c.alias);
-            let not_after = time_of(&c.not_after).map_or_else(|| c.not_after.clone(), rfc3339);
-            // As `cert renew` reports one entry on the home.
-            match a.output {
-                Output::Json => {
-                    let v = json!({"entry": name, "ok": true, "skipped": false, "serial": c.serial, "not_after": not_after, "profile": c.profile, "backup": renewed.backup, "warnings": renewed.warnings});
-                    outln!("[");
-                    outln!(
-                        "{}",
-                        serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
-                    );
-                    outln!("]");
-                }
-                Output::Table => {
-                    for w in &renewed.warnings {
-                        errln!("warning: {name}: {w}");
-                    }
-                    outln!(
-                        "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",
-                        c.serial,
-                        renewed.backup.clone().unwrap_or_default()
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        CertCmd::Export(a) if a.key || a.key_only => Err(Failure::usage(
+        CertCmd::List(_) => Failure::usage("--at is not available against --server"),
+        CertCmd::Renew(_) => Failure::usage(
+            "against --server, `cert renew` renews one named entry (no --profile, --all, --expiring-within, --due or --dry-run)",
+        ),
+        CertCmd::Export(a) if a.key || a.key_only => Failure::usage(
             "the admin API never gives out a private key: export keys on the server's home",
-        )),
-        CertCmd::Export(_) => Err(Failure::usage(
+        ),
+        CertCmd::Export(_) => Failure::usage(
             "against --server, `cert export` writes PEM (certificate and chain) only",
-        )),
-        _ => Err(not_remote()),
+        ),
+        _ => not_remote(),
     }
 }
 
