@@ -972,3 +972,549 @@ fn console_in_headless_chromium() {
     drop(b);
     drop(server);
 }
+
+// ---------------------------------------------------------------------------------------
+// The pages on the admin API's other operations, one test each: audit, CRLs, CA rotation,
+// fleet renew and the host actions.
+
+/// A home with an admin (`ops`) and a reader (`auditor`), a server, and, with `host`,
+/// one host joined from the agent home `agent-esx1`.
+struct Stage {
+    env: Env,
+    _server: Killed,
+    addr: String,
+    ops: String,
+    auditor: String,
+}
+
+const HOST: &str = "esx1.example.test";
+
+impl Stage {
+    fn new(host: bool) -> Self {
+        let env = Env::new();
+        env.ok(&[
+            "init",
+            "--hostname",
+            "vc01.example.test",
+            "--ip",
+            "127.0.0.1",
+        ]);
+        let ops = token(&env, "ops", "admin");
+        let auditor = token(&env, "auditor", "reader");
+        let addr = format!("127.0.0.1:{}", common::free_port());
+        let server = common::start_server(&env, &addr);
+        let stage = Self {
+            env,
+            _server: server,
+            addr,
+            ops,
+            auditor,
+        };
+        if host {
+            let v = stage
+                .env
+                .json(&["host", "add", HOST, "--ip", "127.0.0.1", "--output", "json"]);
+            let r = common::run_at(
+                &stage.env.path("agent-esx1"),
+                &[
+                    "agent",
+                    "join",
+                    "--server",
+                    &format!("https://{}", stage.addr),
+                    "--token",
+                    v["token"].as_str().unwrap(),
+                    "--ca-fingerprint",
+                    v["ca_fingerprint"].as_str().unwrap(),
+                    "--hostname",
+                    HOST,
+                    "--ip",
+                    "127.0.0.1",
+                ],
+            );
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+        stage
+    }
+
+    /// The host polls once.
+    fn poll(&self) {
+        let r = common::run_at(&self.env.path("agent-esx1"), &["agent", "run", "--once"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+
+    /// A browser logged in with `token`, on `tab`.
+    fn browser(&self, token: &str, tab: &str) -> Browser {
+        let mut b = Browser::start(&self.env);
+        b.navigate(&format!("https://{}/", self.addr));
+        b.wait(
+            "the login form",
+            "!!document.getElementById('login') && !document.getElementById('login').hidden",
+        );
+        b.eval(&format!(
+            "document.getElementById('token').value = '{token}'; document.getElementById('login-form').requestSubmit(); true"
+        ));
+        b.wait(
+            "logged in",
+            "!document.getElementById('app').hidden && document.getElementById('who-role').textContent !== ''",
+        );
+        b.tab(tab);
+        b
+    }
+}
+
+impl Browser {
+    fn tab(&mut self, tab: &str) {
+        self.eval(&format!(
+            "document.querySelector('#tabs [data-tab={tab}]').click(); true"
+        ));
+        self.wait(
+            &format!("the {tab} page"),
+            &format!("!document.getElementById('page-{tab}').hidden"),
+        );
+    }
+
+    fn text(&mut self, expr: &str) -> String {
+        self.eval(expr).as_str().unwrap_or_default().to_owned()
+    }
+
+    fn banner_starts(&mut self, what: &str, prefix: &str) {
+        self.wait(
+            what,
+            &format!(
+                "document.getElementById('banner').textContent.startsWith({})",
+                json!(prefix)
+            ),
+        );
+    }
+
+    /// Nothing was refused by the content security policy, and no script failed.
+    fn clean(&self) {
+        let bad: Vec<&Value> = self
+            .events
+            .iter()
+            .filter(|e| {
+                let t = e.to_string();
+                t.contains("Content Security Policy")
+                    || t.contains("Refused to")
+                    || t.contains("Runtime.exceptionThrown")
+            })
+            .collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this"]
+fn console_audit_page_filters_and_pages() {
+    let s = Stage::new(false);
+    for alias in ["portal", "intranet"] {
+        s.env.ok(&[
+            "cert",
+            "issue",
+            "--profile",
+            "host",
+            "--store",
+            "web",
+            "--alias",
+            alias,
+            "--cn",
+            &format!("{alias}.example.test"),
+        ]);
+    }
+    // The server filters: by action, subject text and period, and refuses a bad period.
+    let bearer = format!("Bearer {}", s.ops);
+    let auth = [("Authorization", bearer.as_str())];
+    let a = http(&s.addr, "GET", "/v1/audit?action=issue", &auth, None);
+    assert_eq!(a.status, 200, "{}", a.text);
+    let records = a.body["records"].as_array().unwrap();
+    assert!(records.len() >= 2, "{}", a.text);
+    assert!(records.iter().all(|r| r["action"] == "issue"), "{}", a.text);
+    assert_eq!(a.body["total"].as_u64(), Some(records.len() as u64));
+    let a = http(
+        &s.addr,
+        "GET",
+        "/v1/audit?action=issue&subject=PORTAL",
+        &auth,
+        None,
+    );
+    assert_eq!(a.body["records"].as_array().unwrap().len(), 1, "{}", a.text);
+    let a = http(
+        &s.addr,
+        "GET",
+        "/v1/audit?since=2999-01-01T00:00:00Z",
+        &auth,
+        None,
+    );
+    assert_eq!(a.body["total"].as_u64(), Some(0), "{}", a.text);
+    for bad in [
+        "since=yesterday",
+        "since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z",
+    ] {
+        let a = http(&s.addr, "GET", &format!("/v1/audit?{bad}"), &auth, None);
+        assert_eq!(
+            (a.status, a.code()),
+            (400, "invalid_request"),
+            "{bad}: {}",
+            a.text
+        );
+    }
+
+    let mut b = s.browser(&s.ops, "audit");
+    // The newest page first.
+    b.wait(
+        "the audit log",
+        "document.querySelectorAll('#audit tbody tr[data-action]').length > 0",
+    );
+    assert!(b
+        .text("document.getElementById('audit-range').textContent")
+        .starts_with("records "));
+    // By action.
+    b.eval("document.getElementById('a-action').value = 'issue'; document.getElementById('audit-filters').requestSubmit(); true");
+    b.wait("the issue records", "document.querySelectorAll('#audit tbody tr[data-action]').length === 2 && [...document.querySelectorAll('#audit tbody tr[data-action]')].every(r => r.dataset.action === 'issue')");
+    assert_eq!(
+        b.text("document.getElementById('audit-range').textContent"),
+        "records 1–2 of 2"
+    );
+    // And by subject text.
+    b.eval("document.getElementById('a-subject').value = 'intranet'; document.getElementById('audit-filters').requestSubmit(); true");
+    b.wait(
+        "one record",
+        "document.querySelectorAll('#audit tbody tr[data-action]').length === 1",
+    );
+    assert!(b
+        .text("document.querySelector('#audit tbody tr').innerText")
+        .contains("web/intranet"));
+    b.screenshot("console-audit.png");
+    // By period: nothing after a future time, everything before it.
+    b.eval("document.getElementById('a-subject').value = ''; document.getElementById('a-since').value = '2999-01-01T00:00:00'; document.getElementById('audit-filters').requestSubmit(); true");
+    b.wait(
+        "nothing matches",
+        "document.querySelector('#audit tbody tr.empty') !== null",
+    );
+    b.eval("document.getElementById('a-since').value = ''; document.getElementById('a-until').value = '2999-01-01T00:00:00'; document.getElementById('audit-filters').requestSubmit(); true");
+    b.wait(
+        "the issues before",
+        "document.querySelectorAll('#audit tbody tr[data-action]').length === 2",
+    );
+    // Paging: 20 a page over the whole log (the console's own calls are in it).
+    for _ in 0..3 {
+        http(&s.addr, "GET", "/v1/hosts", &auth, None);
+    }
+    b.eval("document.getElementById('a-action').value = ''; document.getElementById('a-until').value = ''; document.getElementById('a-limit').value = '20'; document.getElementById('a-limit').dispatchEvent(new Event('change')); true");
+    b.wait(
+        "a full page",
+        "document.querySelectorAll('#audit tbody tr[data-action]').length === 20",
+    );
+    b.eval("document.getElementById('audit-first').click(); true");
+    b.wait(
+        "the oldest page",
+        "document.getElementById('audit-range').textContent.startsWith('records 1–20 of ')",
+    );
+    assert_eq!(
+        b.eval("document.getElementById('audit-prev').disabled"),
+        json!(true)
+    );
+    b.eval("document.getElementById('audit-next').click(); true");
+    b.wait(
+        "the second page",
+        "document.getElementById('audit-range').textContent.startsWith('records 21–')",
+    );
+    b.clean();
+    drop(b);
+    // A reader reads the log.
+    let mut b = s.browser(&s.auditor, "audit");
+    b.wait(
+        "the reader's audit log",
+        "document.querySelectorAll('#audit tbody tr[data-action]').length > 0",
+    );
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this"]
+fn console_crls_page_lists_and_adds() {
+    let s = Stage::new(false);
+    // An enterprise CA, trusted, and its CRL revoking one serial.
+    let ca = common::EnterpriseCa::new();
+    let ca_file = s.env.write("enterprise.pem", ca.pem());
+    s.env.ok(&["trust", "add", ca_file.to_str().unwrap()]);
+    let now = time::OffsetDateTime::now_utc();
+    let crl = certherd_x509::crl(
+        &certherd_x509::Issuer {
+            cert: &ca.cert,
+            key: &ca.key,
+        },
+        &["0badc0de"],
+        1,
+        now - time::Duration::minutes(5),
+        now + time::Duration::days(7),
+    )
+    .unwrap();
+    let pem = certherd_x509::to_pem(certherd_x509::PemLabel::Crl, &crl);
+
+    let mut b = s.browser(&s.ops, "crls");
+    // The built-in CA's own CRL is trusted from the start.
+    b.wait(
+        "the CA's own CRL",
+        "document.querySelectorAll('#crls tbody tr[data-sha256]').length === 1",
+    );
+    b.eval(&format!(
+        "document.getElementById('crl-pem').value = {}; document.getElementById('crl-add-form').requestSubmit(); true",
+        json!(pem)
+    ));
+    b.banner_starts("the CRL added", "Added the CRL of ");
+    b.wait(
+        "the CRL listed",
+        "document.querySelectorAll('#crls tbody tr[data-sha256]').length === 2",
+    );
+    let row = "[...document.querySelectorAll('#crls tbody tr')].find(r => r.innerText.includes('Example Corp Root'))";
+    assert_eq!(
+        b.text(&format!(
+            "{row}.querySelector('td.revoked-count').textContent"
+        )),
+        "1"
+    );
+    let bearer = format!("Bearer {}", s.ops);
+    let listed = http(
+        &s.addr,
+        "GET",
+        "/v1/trust/crls",
+        &[("Authorization", bearer.as_str())],
+        None,
+    );
+    assert_eq!(
+        listed.body.as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        listed.text
+    );
+    b.screenshot("console-crls.png");
+    // Garbage is refused, and the refusal shown.
+    b.eval("document.getElementById('crl-pem').value = 'not a CRL'; document.getElementById('crl-add-form').requestSubmit(); true");
+    b.banner_starts("the refusal", "Refused: 4");
+    b.clean();
+    drop(b);
+    // A reader sees the list; the add button is disabled.
+    let mut b = s.browser(&s.auditor, "crls");
+    b.wait(
+        "the reader's CRLs",
+        "document.querySelectorAll('#crls tbody tr[data-sha256]').length === 2",
+    );
+    assert_eq!(
+        b.eval("document.getElementById('crl-add').disabled"),
+        json!(true)
+    );
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this"]
+fn console_ca_rotation_page_steps_through_the_stages() {
+    let s = Stage::new(true);
+    let before = s.env.json(&["ca", "show", "--output", "json"]);
+    let mut b = s.browser(&s.ops, "ca");
+    b.wait(
+        "the CA",
+        "(document.querySelector('#ca tr[data-key=retiring] td') || {}).textContent === 'no rotation in progress'",
+    );
+    assert_eq!(
+        b.text("document.querySelector('#ca tr[data-key=sha256] td').textContent"),
+        before["sha256"].as_str().unwrap()
+    );
+    assert_eq!(
+        b.text("document.getElementById('ca-rotate').textContent"),
+        "Rotate: start"
+    );
+    // Step 1: a new CA; the host is waited for.
+    b.eval("document.getElementById('ca-rotate').click(); true");
+    b.banner_starts("the first step", "Rotation under way: waiting for ");
+    assert!(b
+        .text("document.querySelector('#ca-result tr[data-key=waiting_for] td').textContent")
+        .contains(HOST));
+    assert_eq!(
+        b.text("document.querySelector('#ca-result tr[data-key=retired] td').textContent"),
+        "no"
+    );
+    b.wait(
+        "the rotation in progress",
+        "document.querySelector('#ca-stages li.current').dataset.stage === 'waiting'",
+    );
+    b.screenshot("console-ca-rotation-waiting.png");
+    // The host polls (fetching the new root, then renewing under it); a further step
+    // reissues what the old CA issued (the host renews at its poll), and once nothing of
+    // it remains, retires the old root.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        s.poll();
+        b.eval("document.getElementById('banner').textContent = ''; document.getElementById('ca-rotate').click(); true");
+        b.wait(
+            "a step",
+            "document.getElementById('banner').textContent.startsWith('Rotation ')",
+        );
+        if b.text("document.getElementById('banner').textContent")
+            .starts_with("Rotation done")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never retired: {}",
+            b.eval("document.body.innerText")
+        );
+    }
+    assert_eq!(
+        b.text("document.querySelector('#ca-result tr[data-key=retired] td').textContent"),
+        "yes"
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('#ca-stages li.done').length"),
+        json!(4)
+    );
+    let after = s.env.json(&["ca", "show", "--output", "json"]);
+    assert_ne!(after["sha256"], before["sha256"]);
+    assert_eq!(
+        b.text("document.querySelector('#ca tr[data-key=sha256] td').textContent"),
+        after["sha256"].as_str().unwrap()
+    );
+    b.screenshot("console-ca-rotation.png");
+    b.clean();
+    drop(b);
+    // A reader sees the CA; the rotate button is disabled.
+    let mut b = s.browser(&s.auditor, "ca");
+    b.wait(
+        "the reader's CA",
+        "!!document.querySelector('#ca tr[data-key=sha256]')",
+    );
+    assert_eq!(
+        b.eval("document.getElementById('ca-rotate').disabled"),
+        json!(true)
+    );
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this"]
+fn console_fleet_renew_page_follows_the_hosts() {
+    let s = Stage::new(true);
+    let mut b = s.browser(&s.ops, "fleet");
+    b.wait(
+        "the host",
+        &format!("!!document.querySelector('#fleet tr[data-host=\"{HOST}\"]')"),
+    );
+    b.eval("document.getElementById('fleet-form').requestSubmit(); true");
+    b.banner_starts(
+        "the order",
+        &format!("Ordered new host certificates for {HOST}"),
+    );
+    b.wait(
+        "waiting for the host",
+        &format!("document.getElementById('fleet-progress').textContent === 'Renewed 0 of 1; waiting for {HOST}.'"),
+    );
+    assert_eq!(
+        b.text(&format!(
+            "document.querySelector('#fleet tr[data-host=\"{HOST}\"] td.renewal').dataset.state"
+        )),
+        "waiting"
+    );
+    // The host polls and fetches its certificate: the page sees it without a click.
+    s.poll();
+    b.wait(
+        "the renewal done",
+        "document.getElementById('fleet-progress').textContent === 'Fleet renewal done: 1 of 1 hosts renewed.'",
+    );
+    assert_eq!(
+        b.text(&format!(
+            "document.querySelector('#fleet tr[data-host=\"{HOST}\"] td.renewal').textContent"
+        )),
+        "renewed"
+    );
+    let hosts = s.env.json(&["host", "list", "--output", "json"]);
+    assert_ne!(hosts[0]["renew_pending"], json!(true), "{hosts}");
+    // Following the hosts kept the order's answer shown.
+    assert!(b
+        .text("document.getElementById('banner').textContent")
+        .starts_with("Ordered new host certificates"));
+    b.screenshot("console-fleet-renew.png");
+    b.clean();
+    drop(b);
+    let mut b = s.browser(&s.auditor, "fleet");
+    b.wait(
+        "the reader's hosts",
+        &format!("!!document.querySelector('#fleet tr[data-host=\"{HOST}\"]')"),
+    );
+    assert_eq!(
+        b.eval("document.getElementById('fleet-renew').disabled"),
+        json!(true)
+    );
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this"]
+fn console_host_actions_reset_refresh_and_remove_with_confirmation() {
+    let s = Stage::new(true);
+    let mut b = s.browser(&s.auditor, "hosts");
+    b.wait(
+        "the reader's host",
+        &format!("!!document.querySelector('#hosts tr[data-host=\"{HOST}\"]')"),
+    );
+    assert_eq!(
+        b.eval(&format!("[...document.querySelectorAll('#hosts button[data-host=\"{HOST}\"]')].map(x => x.disabled)")),
+        json!([true, true, true]),
+        "a reader's host actions are disabled"
+    );
+    drop(b);
+    let mut b = s.browser(&s.ops, "hosts");
+    let button = |cls: &str| {
+        format!("document.querySelector('#hosts button.{cls}[data-host=\"{HOST}\"]').click(); true")
+    };
+    b.wait(
+        "the host",
+        &format!("!!document.querySelector('#hosts tr[data-host=\"{HOST}\"]')"),
+    );
+    b.eval(&button("host-reset"));
+    b.banner_starts(
+        "the reset ordered",
+        &format!("Ordered {HOST} to reset its server certificate"),
+    );
+    b.eval(&button("host-refresh"));
+    b.banner_starts(
+        "the refresh ordered",
+        &format!("Ordered {HOST} to refresh its pool-internal certificate"),
+    );
+    // Remove asks first; cancelling keeps the host.
+    b.eval(&button("host-remove"));
+    b.wait(
+        "the confirmation",
+        "!document.getElementById('host-remove-form').hidden",
+    );
+    assert_eq!(
+        b.text("document.getElementById('host-remove-name').textContent"),
+        HOST
+    );
+    b.screenshot("console-host-actions.png");
+    b.eval("document.getElementById('host-remove-cancel').click(); true");
+    assert_eq!(
+        b.eval("document.getElementById('host-remove-form').hidden"),
+        json!(true)
+    );
+    assert_eq!(
+        s.env
+            .json(&["host", "list", "--output", "json"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    b.eval(&button("host-remove"));
+    b.wait(
+        "the confirmation again",
+        "!document.getElementById('host-remove-form').hidden",
+    );
+    b.eval("document.getElementById('host-remove-form').requestSubmit(); true");
+    b.banner_starts(
+        "the removal",
+        &format!("Removed {HOST}; revoked: fleet-hosts/{HOST}"),
+    );
+    b.wait(
+        "the host gone",
+        &format!("!document.querySelector('#hosts tr[data-host=\"{HOST}\"]')"),
+    );
+    assert_eq!(s.env.json(&["host", "list", "--output", "json"]), json!([]));
+    b.clean();
+}

@@ -63,6 +63,22 @@ pub enum Problem {
         /// What was given (cut).
         value: String,
     },
+    /// A time parameter (the audit log's `since` or `until`) is not an RFC 3339 time.
+    #[error("query parameter '{name}' '{value}' is not an RFC 3339 time")]
+    NotATime {
+        /// The parameter.
+        name: &'static str,
+        /// What was given (cut).
+        value: String,
+    },
+    /// The audit log's `since` is not before its `until`.
+    #[error("since {since} is not before until {until}")]
+    EmptyPeriod {
+        /// `since`, RFC 3339.
+        since: String,
+        /// `until`, RFC 3339.
+        until: String,
+    },
     /// `until` is in the past.
     #[error("until {until} is in the past")]
     UntilPast {

@@ -20,7 +20,7 @@ pub mod wire;
 pub use error::{Error, Problem};
 pub use local::{Local, RenewalLock};
 pub use remote::{Remote, Transport};
-pub use request::{Answer, CertFilter, Horizon, Request};
+pub use request::{Answer, AuditFilter, CertFilter, Horizon, Request};
 
 use certherd_core::EntryRef;
 use certherd_protocol::admin as api;
@@ -167,6 +167,7 @@ pub trait Operations {
             let page = match self.call(Request::Audit {
                 offset: rows.len() as u64,
                 limit: 1000,
+                filter: AuditFilter::default(),
             })? {
                 Answer::Audit(v) => v,
                 other => return Err(Error::mismatch("audit", &other)),

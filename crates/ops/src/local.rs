@@ -8,7 +8,7 @@ use certherd_core::{EntryRef, StoreName};
 use certherd_protocol::admin as api;
 use certherd_store::Store;
 
-use crate::request::{Answer, CertFilter, Horizon, Request};
+use crate::request::{Answer, AuditFilter, CertFilter, Horizon, Request};
 use crate::{rows, Error, Operations, Problem};
 
 /// Serializes the renewals of one home: the CLI's runs and the admin API's renew take it
@@ -217,12 +217,20 @@ impl<'a, S: Store> Local<'a, S> {
         Ok(out)
     }
 
-    fn audit_page(&self, offset: u64, limit: u64) -> Result<api::AuditPage, Error> {
-        let log = self
+    fn audit_page(
+        &self,
+        offset: u64,
+        limit: u64,
+        filter: &AuditFilter,
+    ) -> Result<api::AuditPage, Error> {
+        let mut log = self
             .node
             .store()
             .audit_log()
             .map_err(certherd_ca::Error::Store)?;
+        // `total` and `offset` count the records the filter passes, so that a filtered
+        // log pages as a whole one does.
+        log.retain(|a| filter.passes(a.at, &a.action, &a.subject));
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         let take = usize::try_from(limit).unwrap_or(usize::MAX);
         Ok(api::AuditPage {
@@ -339,7 +347,11 @@ impl<S: Store> Operations for Local<'_, S> {
                 Answer::CrlAdded(rows::crl_row(&info, self.node.now()))
             }
             Request::Alarms { all } => Answer::Alarms(self.alarm_rows(all)?),
-            Request::Audit { offset, limit } => Answer::Audit(self.audit_page(offset, limit)?),
+            Request::Audit {
+                offset,
+                limit,
+                filter,
+            } => Answer::Audit(self.audit_page(offset, limit, &filter)?),
             Request::PoolVerificationGet => Answer::Verification(api::PoolVerification {
                 enabled: self.node.fleet().pool_verification()?,
             }),

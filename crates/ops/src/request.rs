@@ -21,6 +21,33 @@ pub struct CertFilter {
     pub expiring_within_days: Option<i64>,
 }
 
+/// Which records of the audit log `audit` pages through (every record when empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only records of this action (`issue`, `host-add`, `admin-api`...), exactly.
+    pub action: Option<String>,
+    /// Only records whose subject contains this text (ignoring ASCII case).
+    pub subject: Option<String>,
+    /// Only records written at or after this time.
+    pub since: Option<time::OffsetDateTime>,
+    /// Only records written before this time.
+    pub until: Option<time::OffsetDateTime>,
+}
+
+impl AuditFilter {
+    /// Whether a record written at `at` with `action` and `subject` passes.
+    pub fn passes(&self, at: time::OffsetDateTime, action: &str, subject: &str) -> bool {
+        self.action.as_deref().is_none_or(|a| a == action)
+            && self.subject.as_deref().is_none_or(|s| {
+                subject
+                    .to_ascii_lowercase()
+                    .contains(&s.to_ascii_lowercase())
+            })
+            && self.since.is_none_or(|t| at >= t)
+            && self.until.is_none_or(|t| at < t)
+    }
+}
+
 /// How far ahead a forecast looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Horizon {
@@ -108,10 +135,12 @@ pub enum Request {
     },
     /// A page of the audit log, oldest first (`audit`).
     Audit {
-        /// The index of the first record.
+        /// The index of the first record (among those `filter` passes).
         offset: u64,
         /// Records at most.
         limit: u64,
+        /// Which records are paged through.
+        filter: AuditFilter,
     },
     /// The pool's certificate verification setting (`pool verification status`).
     PoolVerificationGet,

@@ -9,7 +9,7 @@ use certherd_core::{EntryRef, StoreName};
 use certherd_protocol::admin::{self as api, Op, ParamType, Route};
 use certherd_x509::RevocationReason;
 
-use crate::request::{Answer, CertFilter, Horizon, Request};
+use crate::request::{Answer, AuditFilter, CertFilter, Horizon, Request};
 use crate::{Error, Problem};
 
 /// Seconds each KMIP server may take when no timeout is given.
@@ -143,14 +143,24 @@ pub fn encode(request: &Request) -> HttpCall {
             };
             call("GET", with_query("/v1/alarms", &q), None)
         }
-        Request::Audit { offset, limit } => call(
-            "GET",
-            with_query(
-                "/v1/audit",
-                &[("offset", offset.to_string()), ("limit", limit.to_string())],
-            ),
-            None,
-        ),
+        Request::Audit {
+            offset,
+            limit,
+            filter,
+        } => {
+            let mut q = vec![("offset", offset.to_string()), ("limit", limit.to_string())];
+            for (k, v) in [("action", &filter.action), ("subject", &filter.subject)] {
+                if let Some(v) = v {
+                    q.push((k, v.clone()));
+                }
+            }
+            for (k, t) in [("since", filter.since), ("until", filter.until)] {
+                if let Some(t) = t {
+                    q.push((k, certherd_x509::rfc3339(t)));
+                }
+            }
+            call("GET", with_query("/v1/audit", &q), None)
+        }
         Request::PoolVerificationGet => call("GET", "/v1/pool/verification".into(), None),
         Request::PoolVerificationSet { enabled } => call(
             "PUT",
@@ -372,6 +382,7 @@ pub fn decode(
                 .int("limit")
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(DEFAULT_PAGE),
+            filter: audit_filter(&q)?,
         },
         Op::PoolVerificationGet => Request::PoolVerificationGet,
         Op::PoolVerificationSet => Request::PoolVerificationSet {
@@ -405,6 +416,37 @@ pub fn decode(
                 ),
             })
         }
+    })
+}
+
+/// The audit log's filter from the query: `since` and `until` RFC 3339 times, `since`
+/// before `until`.
+fn audit_filter(q: &Query) -> Result<AuditFilter, Problem> {
+    let time = |name: &'static str| {
+        q.text(name)
+            .map(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| Problem::NotATime {
+                        name,
+                        value: echo(t),
+                    })
+            })
+            .transpose()
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(Problem::EmptyPeriod {
+                since: certherd_x509::rfc3339(s),
+                until: certherd_x509::rfc3339(u),
+            });
+        }
+    }
+    Ok(AuditFilter {
+        action: q.text("action").map(str::to_owned),
+        subject: q.text("subject").map(str::to_owned),
+        since,
+        until,
     })
 }
 
@@ -506,6 +548,17 @@ mod tests {
             Request::Audit {
                 offset: 5,
                 limit: 1000,
+                filter: AuditFilter::default(),
+            },
+            Request::Audit {
+                offset: 0,
+                limit: 20,
+                filter: AuditFilter {
+                    action: Some("admin-api".into()),
+                    subject: Some("ops & co/é".into()),
+                    since: Some(until - time::Duration::days(3)),
+                    until: Some(until),
+                },
             },
             Request::PoolVerificationGet,
             Request::PoolVerificationSet { enabled: false },
@@ -558,6 +611,44 @@ mod tests {
         ] {
             assert!(Query::parse(route, Some(bad)).is_err(), "{bad}");
         }
+        // The audit log's times: RFC 3339, since before until.
+        for bad in [
+            "since=yesterday",
+            "until=2027-13-01T00:00:00Z",
+            "since=2027-03-02T00:00:00Z&until=2027-03-01T00:00:00Z",
+            "since=2027-03-01T00:00:00Z&until=2027-03-01T00:00:00Z",
+        ] {
+            assert!(decode(route, &[], Some(bad), b"").is_err(), "{bad}");
+        }
+        let ok = decode(
+            route,
+            &[],
+            Some("action=issue&subject=web&since=2027-03-01T00:00:00Z"),
+            b"",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Request::Audit { filter, .. } = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!(
+            (filter.action.as_deref(), filter.subject.as_deref()),
+            (Some("issue"), Some("web"))
+        );
+        assert!(filter.passes(
+            time::macros::datetime!(2027-03-01 00:00 UTC),
+            "issue",
+            "WEB/portal"
+        ));
+        assert!(!filter.passes(
+            time::macros::datetime!(2027-02-28 23:59 UTC),
+            "issue",
+            "web/portal"
+        ));
+        assert!(!filter.passes(
+            time::macros::datetime!(2027-03-02 00:00 UTC),
+            "renew",
+            "web/portal"
+        ));
         assert_eq!(percent_decode("a%20b+c", true).as_deref(), Some("a b c"));
         assert_eq!(percent_decode("a+b", false).as_deref(), Some("a+b"));
         assert_eq!(percent_decode("%e2%82", true), None);

@@ -648,6 +648,26 @@ const LIMIT: Param = Param {
     description: "records per page (default 100)",
     kind: ParamType::Integer { min: 1, max: 1000 },
 };
+const AUDIT_ACTION: Param = Param {
+    name: "action",
+    description: "only records of this action (issue, host-add, admin-api, ...)",
+    kind: ParamType::Text,
+};
+const AUDIT_SUBJECT: Param = Param {
+    name: "subject",
+    description: "only records whose subject contains this text (ignoring case)",
+    kind: ParamType::Text,
+};
+const AUDIT_SINCE: Param = Param {
+    name: "since",
+    description: "only records written at or after this time, RFC 3339",
+    kind: ParamType::Text,
+};
+const AUDIT_UNTIL: Param = Param {
+    name: "until",
+    description: "only records written before this time, RFC 3339",
+    kind: ParamType::Text,
+};
 const DAYS: Param = Param {
     name: "days",
     description: "how far ahead (default 365)",
@@ -828,8 +848,15 @@ pub const ROUTES: &[Route] = &[
         op: Op::Audit,
         method: "GET",
         path: "/v1/audit",
-        summary: "The audit log, oldest first, a page at a time (`audit`)",
-        query: &[OFFSET, LIMIT],
+        summary: "The audit log, oldest first, a page at a time, optionally filtered (`audit`)",
+        query: &[
+            OFFSET,
+            LIMIT,
+            AUDIT_ACTION,
+            AUDIT_SUBJECT,
+            AUDIT_SINCE,
+            AUDIT_UNTIL,
+        ],
         request: None,
         answer: schema::<AuditPage>,
     },

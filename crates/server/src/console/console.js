@@ -3,7 +3,19 @@
 // is put in the page as text, never as markup.
 'use strict';
 
-const state = { who: null, csrf: null, tab: 'inventory', rows: [], revoking: null };
+const state = {
+  who: null,
+  csrf: null,
+  tab: 'inventory',
+  rows: [],
+  revoking: null,
+  removing: null,
+  // Fleet renew: the hosts ordered, and the timer following them.
+  fleet: { following: [], timer: null },
+  // Audit log: the first record shown (null: the newest page), the total matching, the
+  // actions seen so far (offered in the action filter).
+  audit: { offset: null, total: 0, actions: new Set() },
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -134,6 +146,15 @@ function render() {
     $('host-token-command').textContent = '';
     $('host-token').hidden = true;
     $('revoke-form').hidden = true;
+    $('host-remove-form').hidden = true;
+    $('ca-step').hidden = true;
+    $('fleet-progress').hidden = true;
+    $('fleet-progress').textContent = '';
+    $('audit-range').textContent = '';
+    $('a-actions').replaceChildren();
+    stopFleet();
+    state.fleet.following = [];
+    state.audit = { offset: null, total: 0, actions: new Set() };
     state.tab = 'inventory';
     return;
   }
@@ -144,7 +165,7 @@ function render() {
     ? `session until ${who.expires_at}` : 'client certificate';
   $('logout').hidden = who.via !== 'session';
   $('readonly').hidden = isAdmin();
-  for (const id of ['host-add', 'trust-add', 'revoke-confirm']) {
+  for (const id of ['host-add', 'trust-add', 'revoke-confirm', 'host-remove-confirm', 'crl-add', 'fleet-renew', 'ca-rotate']) {
     $(id).disabled = !isAdmin();
     $(id).title = isAdmin() ? '' : 'needs an admin credential (this is a reader\'s)';
   }
@@ -180,7 +201,17 @@ function show(tab) {
   for (const p of document.querySelectorAll('.page')) {
     p.hidden = p.id !== `page-${tab}`;
   }
-  const load = { inventory: loadInventory, alarms: loadAlarms, forecast: loadForecast, hosts: loadHosts, trust: loadTrust }[tab];
+  const load = {
+    inventory: loadInventory,
+    alarms: loadAlarms,
+    forecast: loadForecast,
+    hosts: loadHosts,
+    trust: loadTrust,
+    crls: loadCrls,
+    fleet: loadFleet,
+    ca: loadCa,
+    audit: loadAudit,
+  }[tab];
   run(tab, load);
 }
 
@@ -357,9 +388,54 @@ async function loadHosts() {
     if (h.pool_internal_sha256) pool.title = `pinned sha256 ${h.pool_internal_sha256}`;
     tr.appendChild(pool);
     tr.appendChild(el('td', h.renew_pending ? 'yes' : 'no'));
+    const acts = el('td', null, 'actions');
+    for (const [label, cls, f] of [
+      ['Reset server cert', 'host-reset', () => hostOrder(h.name, 'reset-server-cert', 'reset its server certificate to a fresh self-signed one')],
+      ['Refresh pool cert', 'host-refresh', () => hostOrder(h.name, 'refresh-pool-cert', 'refresh its pool-internal certificate')],
+      ['Remove', 'host-remove danger', () => askRemove(h.name)],
+    ]) {
+      const b = action(label, cls, f);
+      b.dataset.host = h.name;
+      acts.appendChild(b);
+    }
+    tr.appendChild(acts);
     body.appendChild(tr);
   }
 }
+
+const hostPath = (name) => `/v1/hosts/${encodeURIComponent(name)}`;
+
+function hostOrder(name, what, words) {
+  run(what, async () => {
+    const a = await api('POST', `${hostPath(name)}/${what}`);
+    await loadHosts();
+    banner(`Ordered ${a.hosts.join(', ')} to ${words} at its next poll.`, 'info');
+  });
+}
+
+function askRemove(name) {
+  state.removing = name;
+  $('host-remove-name').textContent = name;
+  $('host-remove-form').hidden = false;
+}
+
+$('host-remove-cancel').addEventListener('click', () => {
+  state.removing = null;
+  $('host-remove-form').hidden = true;
+});
+$('host-remove-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const name = state.removing;
+  if (!name) return;
+  run('host remove', async () => {
+    const a = await api('DELETE', hostPath(name));
+    state.removing = null;
+    $('host-remove-form').hidden = true;
+    await loadHosts();
+    const revoked = a.revoked.map((r) => `${r.entry} (serial ${r.serial}, ${r.reason})`).join('; ');
+    banner(`Removed ${a.host}; revoked: ${revoked || 'nothing'}.`, 'info');
+  });
+});
 
 $('host-add-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
@@ -408,5 +484,262 @@ $('trust-add-form').addEventListener('submit', (ev) => {
     banner(`Trusted: ${names(a.added) || 'nothing new'}${a.already.length ? `; already trusted: ${names(a.already)}` : ''}${a.warnings.length ? `; warnings: ${a.warnings.join('; ')}` : ''}`, 'info');
   });
 });
+
+// ---- CRLs ----
+
+async function loadCrls() {
+  const rows = await api('GET', '/v1/trust/crls');
+  const body = $('crls').tBodies[0];
+  body.replaceChildren();
+  if (rows.length === 0) body.appendChild(emptyRow('No CRLs trusted.', 6));
+  for (const c of rows) {
+    const tr = el('tr');
+    tr.dataset.sha256 = c.sha256;
+    tr.appendChild(el('td', c.issuer));
+    tr.appendChild(el('td', c.this_update));
+    tr.appendChild(el('td', c.next_update || '—'));
+    tr.appendChild(el('td', c.revoked, 'revoked-count'));
+    tr.appendChild(el('td', c.added_at));
+    tr.appendChild(el('td', c.sha256, 'hash'));
+    body.appendChild(tr);
+  }
+}
+
+function emptyRow(text, span) {
+  const tr = el('tr', null, 'empty');
+  const td = el('td', text);
+  td.colSpan = span;
+  tr.appendChild(td);
+  return tr;
+}
+
+$('crl-add-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  run('CRL add', async () => {
+    const c = await api('POST', '/v1/trust/crls', { pem: $('crl-pem').value });
+    $('crl-pem').value = '';
+    await loadCrls();
+    banner(`Added the CRL of ${c.issuer}: ${c.revoked} revoked, next update ${c.next_update || 'none'}.`, 'info');
+  });
+});
+
+// ---- fleet renew ----
+
+function stopFleet() {
+  if (state.fleet.timer) clearTimeout(state.fleet.timer);
+  state.fleet.timer = null;
+}
+
+// Shows every host and, for those ordered, whether it has fetched its new certificate
+// (renew_pending cleared at its poll); follows them every second until all have.
+async function loadFleet() {
+  stopFleet();
+  const hosts = await api('GET', '/v1/hosts');
+  if (state.fleet.following.length === 0) {
+    state.fleet.following = hosts.filter((h) => h.renew_pending).map((h) => h.name);
+  }
+  const following = new Set(state.fleet.following);
+  const body = $('fleet').tBodies[0];
+  body.replaceChildren();
+  if (hosts.length === 0) body.appendChild(emptyRow('No hosts.', 3));
+  const waiting = [];
+  for (const h of hosts) {
+    const tr = el('tr');
+    tr.dataset.host = h.name;
+    tr.appendChild(el('td', h.name));
+    tr.appendChild(el('td', h.last_seen || 'never'));
+    let what = '—';
+    let cls = 'other';
+    if (h.renew_pending) {
+      what = 'ordered: waiting for its next poll';
+      cls = 'warn';
+      waiting.push(h.name);
+    } else if (following.has(h.name)) {
+      what = 'renewed';
+      cls = 'ok';
+    }
+    const td = el('td', what, `renewal ${cls}`);
+    td.dataset.state = h.renew_pending ? 'waiting' : following.has(h.name) ? 'done' : 'none';
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+  const p = $('fleet-progress');
+  const total = state.fleet.following.length;
+  p.hidden = total === 0;
+  if (total === 0) return;
+  const done = state.fleet.following.filter((n) => !waiting.includes(n)).length;
+  p.textContent = waiting.length === 0
+    ? `Fleet renewal done: ${done} of ${total} hosts renewed.`
+    : `Renewed ${done} of ${total}; waiting for ${waiting.join(', ')}.`;
+  p.className = `progress ${waiting.length === 0 ? 'ok' : 'warn'}`;
+  p.dataset.done = String(done);
+  p.dataset.total = String(total);
+  if (waiting.length > 0) {
+    // Followed without run(), which would clear the banner (the order's answer) each second.
+    state.fleet.timer = setTimeout(() => {
+      state.fleet.timer = null;
+      if (state.who) {
+        loadFleet().catch((e) => banner(e instanceof Refused ? e.toString() : `fleet: ${e}`));
+      }
+    }, 1000);
+  }
+}
+
+$('fleet-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  run('fleet renew', async () => {
+    const hosts = $('fleet-hosts').value.split(/[\s,]+/).filter((x) => x);
+    const a = await api('POST', '/v1/fleet/renew', { hosts });
+    state.fleet.following = a.hosts;
+    banner(a.hosts.length
+      ? `Ordered new host certificates for ${a.hosts.join(', ')}.`
+      : 'No joined host to order a renewal from.', 'info');
+    await loadFleet();
+  });
+});
+
+// ---- CA rotation ----
+
+// Rows of label and value (a list is joined; empty: none) into a facts table.
+function facts(table, rows) {
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const [key, label, value] of rows) {
+    const tr = el('tr');
+    tr.dataset.key = key;
+    tr.appendChild(el('th', label));
+    const shown = Array.isArray(value) ? (value.length ? value.join(', ') : 'none') : value;
+    tr.appendChild(el('td', shown === null || shown === undefined || shown === '' ? '—' : shown));
+    body.appendChild(tr);
+  }
+}
+
+function stages(current, done) {
+  for (const li of document.querySelectorAll('#ca-stages li')) {
+    li.className = done.includes(li.dataset.stage) ? 'done' : li.dataset.stage === current ? 'current' : '';
+  }
+}
+
+async function loadCa() {
+  const c = await api('GET', '/v1/ca');
+  facts($('ca'), [
+    ['mode', 'Mode', c.mode],
+    ['entry', 'Signing CA', c.entry],
+    ['subject', 'Subject', c.subject],
+    ['issuer', 'Issuer', c.issuer],
+    ['not_after', 'Not after', c.not_after],
+    ['public_key', 'Public key', c.public_key],
+    ['sha256', 'SHA-256', c.sha256],
+    ['root_subject', 'Root', c.root_subject],
+    ['root_sha256', 'Root SHA-256 (agents pin it)', c.root_sha256],
+    ['retiring', 'Retiring (rotation in progress)', c.retiring || 'no rotation in progress'],
+    ['pending', 'Waiting for its signed certificate', c.pending ? 'yes' : 'no'],
+  ]);
+  if (c.retiring) stages('waiting', ['new']);
+  else stages('new', []);
+  $('ca-rotate').textContent = c.retiring ? 'Rotate: next step' : 'Rotate: start';
+}
+
+$('ca-rotate').addEventListener('click', () => run('ca rotate', async () => {
+  const r = await api('POST', '/v1/ca/rotate');
+  facts($('ca-result'), [
+    ['new_ca', 'New CA', `${r.new_ca} (sha256 ${r.new_sha256})`],
+    ['old_ca', 'Old CA', r.old_ca],
+    ['reissued', 'Reissued', r.reissued],
+    ['failed', 'Failed', r.failed.map((f) => `${f.entry}: ${f.error}`)],
+    ['skipped', 'Skipped', r.skipped.map((f) => `${f.entry}: ${f.detail}`)],
+    ['ordered', 'Hosts ordered to renew', r.ordered],
+    ['waiting_for', 'Waiting for', r.waiting_for],
+    ['retired', 'Old root retired', r.retired ? 'yes' : 'no'],
+  ]);
+  $('ca-step').hidden = false;
+  await loadCa();
+  // The stage this step reached: hosts still without the new root, then hosts still
+  // renewing (what the old CA issued remains), then done.
+  if (r.retired) {
+    stages(null, ['new', 'waiting', 'reissue', 'retired']);
+    banner(`Rotation done: ${r.new_ca} signs and the old root is retired.`, 'info');
+  } else if (r.waiting_for.length) {
+    stages('waiting', ['new']);
+    banner(`Rotation under way: waiting for ${r.waiting_for.join(', ')} to hold the new root; rotate again once they have.`, 'info');
+  } else {
+    stages('retired', ['new', 'waiting', 'reissue']);
+    banner(`Rotation under way: ${r.reissued.length} reissued, ${r.ordered.length ? `${r.ordered.join(', ')} ordered to renew` : 'no host ordered'}; rotate again once the hosts have renewed.`, 'info');
+  }
+}));
+
+// ---- audit ----
+
+// A datetime-local value, taken as UTC, as RFC 3339.
+function utc(value) {
+  if (!value) return null;
+  return value.length === 16 ? `${value}:00Z` : `${value}Z`;
+}
+
+function auditQuery(offset, limit) {
+  const q = new URLSearchParams();
+  q.set('offset', String(offset));
+  q.set('limit', String(limit));
+  const action = $('a-action').value.trim();
+  const subject = $('a-subject').value.trim();
+  if (action) q.set('action', action);
+  if (subject) q.set('subject', subject);
+  const since = utc($('a-since').value);
+  const until = utc($('a-until').value);
+  if (since) q.set('since', since);
+  if (until) q.set('until', until);
+  return `/v1/audit?${q}`;
+}
+
+async function loadAudit() {
+  const limit = Number($('a-limit').value);
+  let page = await api('GET', auditQuery(state.audit.offset === null ? 0 : state.audit.offset, limit));
+  // The newest page first: the log reads oldest first.
+  if (state.audit.offset === null && page.total > limit) {
+    page = await api('GET', auditQuery(page.total - limit, limit));
+  }
+  state.audit.offset = page.offset;
+  state.audit.total = page.total;
+  const body = $('audit').tBodies[0];
+  body.replaceChildren();
+  if (page.records.length === 0) body.appendChild(emptyRow('No records match.', 4));
+  for (const r of page.records) {
+    state.audit.actions.add(r.action);
+    const tr = el('tr');
+    tr.dataset.action = r.action;
+    tr.appendChild(el('td', r.at));
+    tr.appendChild(el('td', r.action));
+    tr.appendChild(el('td', r.subject));
+    tr.appendChild(el('td', r.detail));
+    body.appendChild(tr);
+  }
+  const list = $('a-actions');
+  list.replaceChildren(...[...state.audit.actions].sort().map((a) => {
+    const o = el('option');
+    o.value = a;
+    return o;
+  }));
+  const first = page.records.length ? page.offset + 1 : page.offset;
+  $('audit-range').textContent = `records ${first}–${page.offset + page.records.length} of ${page.total}`;
+  $('audit-first').disabled = page.offset === 0;
+  $('audit-prev').disabled = page.offset === 0;
+  $('audit-next').disabled = page.offset + page.records.length >= page.total;
+  $('audit-last').disabled = page.offset + page.records.length >= page.total;
+}
+
+function auditAt(offset) {
+  state.audit.offset = offset;
+  run('audit', loadAudit);
+}
+
+$('audit-filters').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  auditAt(null);
+});
+$('a-limit').addEventListener('change', () => auditAt(null));
+$('audit-first').addEventListener('click', () => auditAt(0));
+$('audit-prev').addEventListener('click', () => auditAt(Math.max(0, state.audit.offset - Number($('a-limit').value))));
+$('audit-next').addEventListener('click', () => auditAt(state.audit.offset + Number($('a-limit').value)));
+$('audit-last').addEventListener('click', () => auditAt(null));
 
 loadSession();
