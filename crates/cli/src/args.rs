@@ -136,7 +136,10 @@ pub enum Command {
     #[command(subcommand)]
     Profile(ProfileCmd),
     /// The append-only audit log: issuance, renewal, import, trust changes, deletion.
-    Audit(OutputArg),
+    ///
+    /// Oldest first. The filters combine: `--action renew --since 2026-12-01` lists the
+    /// renewals since December 1st (UTC).
+    Audit(AuditArgs),
     /// Key providers: trust between this node and KMIP key servers (vSphere's trusted key
     /// providers), and their health.
     ///
@@ -542,6 +545,26 @@ pub enum AgentCmd {
     /// This agent's servers (the order a poll tries them in), which one answered last,
     /// the last poll and the last error.
     Status(OutputArg),
+}
+
+/// `audit` arguments.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only records of this action (issue, renew, import, host-add, admin-api...), exactly.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only records whose subject contains this text (any case).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only records written at or after this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records written before this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 /// `alarms` arguments.

@@ -258,13 +258,7 @@ pub fn run(ops: &mut dyn Operations, command: Command) -> Ran {
                 ExitCode::SUCCESS
             }),
         Command::Trust(c) => trust(ops, c).map(|()| ExitCode::SUCCESS),
-        Command::Audit(o) => ops
-            .audit_all()
-            .map(|rows| {
-                crate::views::audit(&rows, o.output);
-                ExitCode::SUCCESS
-            })
-            .map_err(Failure::from),
+        Command::Audit(a) => audit(ops, a),
         Command::Ca(CaCmd::Show(o)) => ops
             .ca_show()
             .map(|s| {
@@ -584,6 +578,36 @@ fn host_add(
             errln!("on the host: certherd agent join --server https://SERVER:PORT --token {} --ca-fingerprint {fingerprint} --hostname {}", added.token, added.host.name);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit`: the records that pass the filters, oldest first.
+fn audit(ops: &mut dyn Operations, a: crate::args::AuditArgs) -> Result<ExitCode, Failure> {
+    use certherd_core::Clock;
+    let now = certherd_ca::SystemClock.now();
+    let time = |flag: &str, t: &Option<String>| {
+        t.as_deref()
+            .map(|s| {
+                crate::instant::parse_at(s, now).map_err(|f| Failure {
+                    message: format!("{flag}: {}", f.message),
+                    ..f
+                })
+            })
+            .transpose()
+    };
+    let filter = certherd_ops::AuditFilter {
+        action: a.action,
+        subject: a.subject,
+        since: time("--since", &a.since)?,
+        until: time("--until", &a.until)?,
+    };
+    if let (Some(s), Some(u)) = (filter.since, filter.until) {
+        if s >= u {
+            return Err(Failure::usage("--since must be before --until"));
+        }
+    }
+    let rows = ops.audit_all(filter)?;
+    crate::views::audit(&rows, a.output);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -954,3 +954,54 @@ fn host_orders_print_as_on_the_home() {
         );
     }
 }
+
+/// `audit` with filters prints the same records on the home and against the server: by
+/// action, by subject text, by period; a bad time is a usage error (exit 2).
+#[test]
+fn audit_filters_print_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    env.ok(&["host", "add", "esx1.example.test", "--ip", "127.0.0.2"]);
+    env.ok(&["host", "add", "esx2.example.test", "--ip", "127.0.0.3"]);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let same = |args: &[&str]| {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stdout.as_str()),
+            (local.code, local.stdout.as_str()),
+            "{args:?}: {}",
+            far.stderr
+        );
+        local
+    };
+    let adds = same(&["audit", "--action", "host-add", "--output", "json"]);
+    let adds: serde_json::Value = serde_json::from_str(&adds.stdout).unwrap();
+    assert_eq!(adds.as_array().unwrap().len(), 2, "{adds}");
+    let one = same(&[
+        "audit",
+        "--action",
+        "host-add",
+        "--subject",
+        "ESX2",
+        "--output",
+        "json",
+    ]);
+    let one: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one[0]["subject"], "esx2.example.test");
+    let none = same(&["audit", "--since", "2999-01-01", "--output", "json"]);
+    assert_eq!(none.stdout.trim(), "[]");
+    same(&["audit", "--until", "2000-01-01"]);
+    for args in [
+        &["audit", "--since", "yesterday"][..],
+        &["audit", "--since", "2027-01-02", "--until", "2027-01-01"],
+    ] {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!((local.code, far.code), (2, 2), "{args:?}: {}", local.stderr);
+        assert_eq!(local.stderr, far.stderr, "{args:?}");
+    }
+}

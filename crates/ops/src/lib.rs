@@ -161,13 +161,13 @@ pub trait Operations {
     }
 
     /// The whole audit log, oldest first, read a page at a time.
-    fn audit_all(&mut self) -> Result<Vec<api::AuditRow>, Error> {
+    fn audit_all(&mut self, filter: AuditFilter) -> Result<Vec<api::AuditRow>, Error> {
         let mut rows: Vec<api::AuditRow> = Vec::new();
         loop {
             let page = match self.call(Request::Audit {
                 offset: rows.len() as u64,
                 limit: 1000,
-                filter: AuditFilter::default(),
+                filter: filter.clone(),
             })? {
                 Answer::Audit(v) => v,
                 other => return Err(Error::mismatch("audit", &other)),
