@@ -89,8 +89,10 @@ pub fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 
 /// Prints a JSON value, pretty and exact: strings keep every character (JSON escapes what
 /// it must), so scripts see what the certificate or file holds.
-pub fn json(v: &Value) {
-    let mut text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
+    // Through a Value: object keys come out sorted, whatever the type's field order.
+    let v = serde_json::to_value(v).unwrap_or(Value::Null);
+    let mut text = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "null".into());
     text.push('\n');
     if let Err(e) = crate::output::raw(text.as_bytes()) {
         errln!("error: writing to stdout: {e}");

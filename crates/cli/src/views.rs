@@ -81,19 +81,134 @@ pub fn cert_list(rows: &[api::CertRow], copies_under: bool, output: Output) {
     }
 }
 
+/// `host list --output json`: one host.
+#[derive(serde::Serialize)]
+struct HostJson<'a> {
+    name: &'a str,
+    ips: &'a [String],
+    joined_at: Option<&'a str>,
+    last_seen: Option<&'a str>,
+    pool_internal_sha256: Option<&'a str>,
+}
+
+/// `cert revoke --output json`.
+#[derive(serde::Serialize)]
+struct RevokedJson<'a> {
+    entry: &'a str,
+    serial: &'a str,
+    subject: &'a str,
+    issuer: &'a str,
+    reason: &'a str,
+    revoked_at: &'a str,
+    revoked_by: &'a str,
+    already_revoked: bool,
+    crl_number: Option<u64>,
+    renewal_ordered: Option<&'a str>,
+}
+
+/// `pool verification status --output json`.
+#[derive(serde::Serialize)]
+struct PoolVerificationJson<'a> {
+    pool: &'a str,
+    hosts: Vec<HostVerificationJson<'a>>,
+}
+
+/// One host of [`PoolVerificationJson`].
+#[derive(serde::Serialize)]
+struct HostVerificationJson<'a> {
+    host: &'a str,
+    verification: &'a str,
+}
+
+/// `ca show --output json`.
+#[derive(serde::Serialize)]
+struct CaJson<'a> {
+    mode: &'a str,
+    entry: Option<&'a str>,
+    subject: Option<&'a str>,
+    not_after: Option<&'a str>,
+    public_key: Option<&'a str>,
+    sha256: Option<&'a str>,
+    root_subject: Option<&'a str>,
+    root_sha256: Option<&'a str>,
+    rotation_in_progress: Option<&'a str>,
+    pending_signature: bool,
+}
+
+/// `ca rotate --output json`.
+#[derive(serde::Serialize)]
+struct RotationJson<'a> {
+    new_ca: &'a str,
+    new_sha256: &'a str,
+    old_ca: &'a str,
+    retired: bool,
+    waiting_for: &'a [String],
+    ordered: &'a [String],
+    reissued: Vec<ReissuedJson<'a>>,
+    skipped: Vec<SkippedJson<'a>>,
+}
+
+/// `forecast --output json`.
+#[derive(serde::Serialize)]
+struct ForecastJson<'a> {
+    from: &'a str,
+    until: &'a str,
+    first_unattended: Option<UnattendedJson<'a>>,
+    items: Vec<ForecastItemJson<'a>>,
+}
+
+/// One reissued entry of `ca rotate --output json`.
+#[derive(serde::Serialize)]
+struct ReissuedJson<'a> {
+    entry: &'a str,
+    ok: bool,
+    error: Option<&'a str>,
+}
+
+/// One skipped entry of `ca rotate --output json`.
+#[derive(serde::Serialize)]
+struct SkippedJson<'a> {
+    entry: &'a str,
+    reason: &'a str,
+    detail: &'a str,
+}
+
+/// `forecast --output json`: the first expiry nothing renews.
+#[derive(serde::Serialize)]
+struct UnattendedJson<'a> {
+    date: &'a str,
+    entry: &'a str,
+    impact: &'a str,
+}
+
+/// `forecast --output json`: one expiry.
+#[derive(serde::Serialize)]
+struct ForecastItemJson<'a> {
+    date: &'a str,
+    store: &'a str,
+    alias: &'a str,
+    subject: &'a str,
+    impact: &'a str,
+    affected: &'a [String],
+    covered_by_renewal: bool,
+    already_expired: bool,
+}
+
 /// `host list`.
 pub fn host_list(hosts: &[certherd_protocol::HostRow], output: Output) {
     match output {
-        Output::Json => json(&json!(hosts
-            .iter()
-            .map(|h| json!({
-                "name": h.name,
-                "ips": h.ips,
-                "joined_at": h.joined_at,
-                "last_seen": h.last_seen,
-                "pool_internal_sha256": h.pool_internal_sha256,
-            }))
-            .collect::<Vec<_>>())),
+        Output::Json => json(
+            &hosts
+                .iter()
+                .map(|h| HostJson {
+                    name: &h.name,
+                    ips: &h.ips,
+                    joined_at: h.joined_at.as_deref(),
+                    last_seen: h.last_seen.as_deref(),
+                    pool_internal_sha256: h.pool_internal_sha256.as_deref(),
+                })
+                .collect::<Vec<_>>(),
+        ),
         Output::Table => table(
             &["HOST", "IPS", "JOINED", "LAST SEEN"],
             &hosts
@@ -239,18 +354,18 @@ pub fn host_removed(r: &api::HostRemoved) {
 /// `cert revoke`.
 pub fn revoked(r: &api::RevokeAnswer, output: Output) {
     match output {
-        Output::Json => json(&json!({
-            "entry": r.entry,
-            "serial": r.serial,
-            "subject": r.subject,
-            "issuer": r.issuer,
-            "reason": r.reason,
-            "revoked_at": r.revoked_at,
-            "revoked_by": r.revoked_by,
-            "already_revoked": !r.revoked_now,
-            "crl_number": r.crl_number,
-            "renewal_ordered": r.renewal_ordered,
-        })),
+        Output::Json => json(&RevokedJson {
+            entry: &r.entry,
+            serial: &r.serial,
+            subject: &r.subject,
+            issuer: &r.issuer,
+            reason: &r.reason,
+            revoked_at: &r.revoked_at,
+            revoked_by: &r.revoked_by,
+            already_revoked: !r.revoked_now,
+            crl_number: r.crl_number,
+            renewal_ordered: r.renewal_ordered.as_deref(),
+        }),
         Output::Table if !r.revoked_now => outln!(
             "{} was already revoked on {} ({}, by {}); nothing changed",
             r.entry,
@@ -356,7 +471,7 @@ pub fn crl_added(c: &api::CrlRow) {
 /// `alarms`.
 pub fn alarms(rows: &[AlarmRow], output: Output) {
     match output {
-        Output::Json => json(&json!(rows)),
+        Output::Json => json(rows),
         Output::Table => {
             table(
                 &["KIND", "SUBJECT", "RAISED", "CLEARED"],
@@ -390,7 +505,7 @@ pub fn alarms(rows: &[AlarmRow], output: Output) {
 /// `audit`.
 pub fn audit(rows: &[api::AuditRow], output: Output) {
     match output {
-        Output::Json => json(&json!(rows)),
+        Output::Json => json(rows),
         Output::Table => table(
             &["AT", "ACTION", "SUBJECT", "DETAIL"],
             &rows
@@ -417,10 +532,16 @@ pub fn pool_verification(pool: bool, hosts: &[(String, Option<bool>)], output: O
     };
     let pool = if pool { "enabled" } else { "disabled" };
     match output {
-        Output::Json => json(&json!({
-            "pool": pool,
-            "hosts": hosts.iter().map(|(h, v)| json!({"host": h, "verification": word(*v)})).collect::<Vec<_>>(),
-        })),
+        Output::Json => json(&PoolVerificationJson {
+            pool,
+            hosts: hosts
+                .iter()
+                .map(|(h, v)| HostVerificationJson {
+                    host: h,
+                    verification: word(*v),
+                })
+                .collect(),
+        }),
         Output::Table => {
             outln!("Pool verification  {pool}");
             table(
@@ -437,18 +558,18 @@ pub fn pool_verification(pool: bool, hosts: &[(String, Option<bool>)], output: O
 /// `ca show`.
 pub fn ca_show(s: &api::CaAnswer, output: Output) {
     match output {
-        Output::Json => json(&json!({
-            "mode": s.mode,
-            "entry": s.entry,
-            "subject": s.subject,
-            "not_after": s.not_after,
-            "public_key": s.public_key,
-            "sha256": s.sha256,
-            "root_subject": s.root_subject,
-            "root_sha256": s.root_sha256,
-            "rotation_in_progress": s.retiring,
-            "pending_signature": s.pending,
-        })),
+        Output::Json => json(&CaJson {
+            mode: &s.mode,
+            entry: s.entry.as_deref(),
+            subject: s.subject.as_deref(),
+            not_after: s.not_after.as_deref(),
+            public_key: s.public_key.as_deref(),
+            sha256: s.sha256.as_deref(),
+            root_subject: s.root_subject.as_deref(),
+            root_sha256: s.root_sha256.as_deref(),
+            rotation_in_progress: s.retiring.as_deref(),
+            pending_signature: s.pending,
+        }),
         Output::Table => {
             outln!("Mode            {}", s.mode);
             match (&s.entry, &s.subject) {
@@ -482,16 +603,32 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
             .map(|f| f.error.as_str())
     };
     match output {
-        Output::Json => json(&json!({
-            "new_ca": r.new_ca,
-            "new_sha256": r.new_sha256,
-            "old_ca": r.old_ca,
-            "retired": r.retired,
-            "waiting_for": r.waiting_for,
-            "ordered": r.ordered,
-            "reissued": r.reissued.iter().map(|e| json!({"entry": e, "ok": error_of(e).is_none(), "error": error_of(e)})).collect::<Vec<_>>(),
-            "skipped": r.skipped.iter().map(|s| json!({"entry": s.entry, "reason": s.reason, "detail": s.detail})).collect::<Vec<_>>(),
-        })),
+        Output::Json => json(&RotationJson {
+            new_ca: &r.new_ca,
+            new_sha256: &r.new_sha256,
+            old_ca: &r.old_ca,
+            retired: r.retired,
+            waiting_for: &r.waiting_for,
+            ordered: &r.ordered,
+            reissued: r
+                .reissued
+                .iter()
+                .map(|e| ReissuedJson {
+                    entry: e,
+                    ok: error_of(e).is_none(),
+                    error: error_of(e),
+                })
+                .collect(),
+            skipped: r
+                .skipped
+                .iter()
+                .map(|s| SkippedJson {
+                    entry: &s.entry,
+                    reason: &s.reason,
+                    detail: &s.detail,
+                })
+                .collect(),
+        }),
         Output::Table => {
             outln!(
                 "new signing CA {}  SHA-256 {}",
@@ -560,24 +697,32 @@ pub fn headline(f: &api::ForecastAnswer) -> String {
 /// `forecast`.
 pub fn forecast(f: &api::ForecastAnswer, output: Output) {
     match output {
-        Output::Json => json(&json!({
-            "from": f.from,
-            "until": f.until,
-            "first_unattended": f.first_unattended.as_ref().map(|i| json!({"date": i.not_after, "entry": i.entry, "impact": i.impact})),
-            "items": f.items.iter().map(|i| {
-                let (store, alias) = i.entry.split_once('/').unwrap_or((i.entry.as_str(), ""));
-                json!({
-                    "date": i.not_after,
-                    "store": store,
-                    "alias": alias,
-                    "subject": i.subject,
-                    "impact": i.impact,
-                    "affected": i.affected,
-                    "covered_by_renewal": i.covered,
-                    "already_expired": i.already_expired,
+        Output::Json => json(&ForecastJson {
+            from: &f.from,
+            until: &f.until,
+            first_unattended: f.first_unattended.as_ref().map(|i| UnattendedJson {
+                date: &i.not_after,
+                entry: &i.entry,
+                impact: &i.impact,
+            }),
+            items: f
+                .items
+                .iter()
+                .map(|i| {
+                    let (store, alias) = i.entry.split_once('/').unwrap_or((i.entry.as_str(), ""));
+                    ForecastItemJson {
+                        date: &i.not_after,
+                        store,
+                        alias,
+                        subject: &i.subject,
+                        impact: &i.impact,
+                        affected: &i.affected,
+                        covered_by_renewal: i.covered,
+                        already_expired: i.already_expired,
+                    }
                 })
-            }).collect::<Vec<_>>(),
-        })),
+                .collect(),
+        }),
         Output::Table => {
             outln!("{}", headline(f));
             outln!();
