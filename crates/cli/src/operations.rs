@@ -289,6 +289,32 @@ pub fn run(ops: &mut dyn Operations, command: Command) -> Ran {
     Ran::Done(done)
 }
 
+/// `key-provider status --output json`.
+#[derive(serde::Serialize)]
+struct ProviderJson<'a> {
+    provider: &'a str,
+    primary_key_id: &'a str,
+    health: &'a str,
+    servers: Vec<KmipServerJson<'a>>,
+}
+
+/// One server of [`ProviderJson`].
+#[derive(serde::Serialize)]
+struct KmipServerJson<'a> {
+    address: &'a str,
+    status: &'a str,
+    detail: String,
+}
+
+/// `host add --output json`: the token is shown this once.
+#[derive(serde::Serialize)]
+struct HostAddedJson<'a> {
+    host: &'a str,
+    token: &'a str,
+    ca_fingerprint: &'a str,
+    expires_at: &'a str,
+}
+
 /// `key-provider status NAME`: exit 0 only when every server is healthy.
 fn key_provider_status(
     ops: &mut dyn Operations,
@@ -321,12 +347,20 @@ fn key_provider_status(
         }
     };
     match output {
-        crate::args::Output::Json => crate::render::json(&serde_json::json!({
-            "provider": p.name,
-            "primary_key_id": p.primary_key_id,
-            "health": p.health,
-            "servers": p.servers.iter().map(|s| serde_json::json!({"address": s.address, "status": s.status, "detail": detail(s)})).collect::<Vec<_>>(),
-        })),
+        crate::args::Output::Json => crate::render::json(&ProviderJson {
+            provider: &p.name,
+            primary_key_id: &p.primary_key_id,
+            health: &p.health,
+            servers: p
+                .servers
+                .iter()
+                .map(|s| KmipServerJson {
+                    address: &s.address,
+                    status: &s.status,
+                    detail: detail(s),
+                })
+                .collect(),
+        }),
         crate::args::Output::Table => {
             outln!("Key provider {}: health {}", p.name, p.health);
             for s in &p.servers {
@@ -564,12 +598,12 @@ fn host_add(
     }
     let fingerprint = crate::render::colon_hex(&added.ca_fingerprint);
     match output {
-        crate::args::Output::Json => crate::render::json(&serde_json::json!({
-            "host": added.host.name,
-            "token": added.token,
-            "ca_fingerprint": added.ca_fingerprint,
-            "expires_at": added.token_expires_at,
-        })),
+        crate::args::Output::Json => crate::render::json(&HostAddedJson {
+            host: &added.host.name,
+            token: &added.token,
+            ca_fingerprint: &added.ca_fingerprint,
+            expires_at: &added.token_expires_at,
+        }),
         crate::args::Output::Table => {
             outln!("Host            {}", added.host.name);
             outln!("Token           {}", added.token);
