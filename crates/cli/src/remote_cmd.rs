@@ -603,6 +603,9 @@ fn cert(ops: &mut dyn Operations, c: CertCmd) -> Result<ExitCode, Failure> {
                     for w in &renewed.warnings {
                         errln!("warning: {name}: {w}");
                     }
+                    if let Some(h) = crate::hints::after_renewal(false, c.profile.as_deref()) {
+                        errln!("hint: {name}: {h}");
+                    }
                     outln!(
                         "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",
                         c.serial,

@@ -490,7 +490,7 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
             "waiting_for": r.waiting_for,
             "ordered": r.ordered,
             "reissued": r.reissued.iter().map(|e| json!({"entry": e, "ok": error_of(e).is_none(), "error": error_of(e)})).collect::<Vec<_>>(),
-            "skipped": r.skipped.iter().map(|s| json!({"entry": s.entry, "reason": s.reason, "detail": s.detail})).collect::<Vec<_>>(),
+            "skipped": r.skipped.iter().map(|s| json!({"entry": s.entry, "reason": s.reason, "detail": crate::hints::skip_reason(&s.reason, &s.entry, &s.detail)})).collect::<Vec<_>>(),
         })),
         Output::Table => {
             outln!(
@@ -505,7 +505,11 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
                 }
             }
             for s in &r.skipped {
-                outln!("  skipped  {}: {}", s.entry, s.detail);
+                outln!(
+                    "  skipped  {}: {}",
+                    s.entry,
+                    crate::hints::skip_reason(&s.reason, &s.entry, &s.detail)
+                );
             }
             if !r.waiting_for.is_empty() {
                 outln!(
