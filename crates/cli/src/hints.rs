@@ -62,8 +62,26 @@ fn ca_message(e: &E) -> String {
         E::Layout(certherd_ca::layout::LayoutError::NotAnchored { .. }) => {
             format!("{fact}; add the root with `certherd trust add`")
         }
+        E::Token(certherd_core::TokenError::Expired { .. }) => {
+            format!("{fact}; ask for a new one with `certherd host add`")
+        }
+        E::Store(s) => store_message(s).unwrap_or(fact),
         _ => fact,
     }
+}
+
+/// The error line of a storage refusal that has always named a command.
+fn store_message(e: &certherd_store::Error) -> Option<String> {
+    use certherd_store::Error as S;
+    Some(match e {
+        S::DatabaseEmpty {
+            url,
+            sqlite_here: true,
+        } => format!("the database {url} holds no certherd home (this home's inventory is in its certherd.db: `certherd db copy --to URL` moves it there)"),
+        S::DatabaseEmpty { .. } => format!("{e} (`certherd init --database URL` makes one)"),
+        S::TargetNotEmpty { .. } => format!("{e}; `db copy` fills only an empty database"),
+        _ => return None,
+    })
 }
 
 /// The words after a refused entry's reason that name the way instead (`protected`: a
@@ -98,6 +116,43 @@ fn ca_hint(e: &E) -> Option<&'static str> {
     })
 }
 
+/// A failure of the agent's side of the fleet, with the command that usually follows.
+pub fn agent_error(e: &certherd_agent::Error) -> Failure {
+    use certherd_agent::Error as A;
+    match e {
+        A::Node(e) => ca_error(e),
+        A::NotJoined => Failure::msg(format!("{e}: run `certherd agent join` first")),
+        A::Refused {
+            code: Some(certherd_protocol::ErrorCode::TokenRefused),
+            ..
+        } => Failure {
+            hint: Some("a new join token comes from `certherd host add` on the server".into()),
+            ..Failure::msg(e.to_string())
+        },
+        _ => Failure::msg(e.to_string()),
+    }
+}
+
+/// A failed round of `agent run`, with the command that usually follows.
+pub fn round_failure(e: &certherd_agent::RoundError<Failure>) -> Failure {
+    use certherd_agent::RoundError as R;
+    match e {
+        R::Node(e) => ca_error(e),
+        R::Poll(e) => agent_error(e),
+        _ => Failure::msg(e.to_string()),
+    }
+}
+
+/// The line the agent logs when the server removed this host.
+pub fn host_removed(e: &certherd_agent::Error) -> String {
+    match e {
+        certherd_agent::Error::HostRemoved { .. } => format!(
+            "{e}: add it again with `certherd host add` on the server and join with the new token"
+        ),
+        _ => e.to_string(),
+    }
+}
+
 /// Why a bulk run skipped an entry, with the command that takes it when there is one.
 pub fn skipped(s: &certherd_ca::Skipped) -> String {
     skip_reason(s.reason.code(), &s.entry.to_string(), &s.to_string())
@@ -114,6 +169,21 @@ pub fn skip_reason(code: &str, entry: &str, fact: &str) -> String {
         "not-imported" => format!("{fact}; `certherd cert renew {entry}` renews it"),
         "revoked" => format!("{fact}: `certherd cert renew {entry}` (a new key and serial) or `certherd cert delete {entry}`"),
         _ => fact.to_owned(),
+    }
+}
+
+/// The words after a KMIP server's check, by its stable status (as the admin API carries
+/// it), that name the command which fixes it.
+pub fn kmip_check(status: &str) -> &'static str {
+    match status {
+        "client-certificate-refused" => {
+            "; give it the certificate from `key-provider client-cert export`"
+        }
+        "server-certificate-changed" => "; check it, then `key-provider server-cert trust`",
+        "server-certificate-not-trusted" => {
+            "; run `key-provider server-cert get` and `server-cert trust`"
+        }
+        _ => "",
     }
 }
 

@@ -255,7 +255,7 @@ fn key_provider_status(
     // Without a client certificate every server fails for that reason: say what makes one.
     let detail = |s: &certherd_protocol::admin::KmipServerHealth| {
         if p.client_certificate {
-            s.detail.clone()
+            format!("{}{}", s.detail, crate::hints::kmip_check(&s.status))
         } else {
             format!(
                 "{}: run `key-provider client-cert new {}`",
