@@ -88,7 +88,7 @@ pub enum Error {
     Protocol(String),
     /// The server no longer knows this host (`certherd host remove`): it answered
     /// 410 Gone. This host has forgotten the server and the trust it distributed.
-    #[error("the server {server} no longer knows this host ({message}); this host forgot the server and its trust: add it again with `certherd host add` on the server and join with the new token")]
+    #[error("the server {server} no longer knows this host ({message}); this host forgot the server and its trust")]
     HostRemoved {
         /// The server's URL.
         server: String,
@@ -103,7 +103,7 @@ pub enum Error {
         tried: Vec<(String, String)>,
     },
     /// This home has no server to poll.
-    #[error("this home has not joined a server: run `certherd agent join` first")]
+    #[error("this home has not joined a server")]
     NotJoined,
     /// A local operation failed.
     #[error(transparent)]

@@ -75,7 +75,7 @@ pub enum Error {
         from_name: bool,
     },
     /// A certificate fingerprint given with a character that is not a hex digit.
-    #[error("fingerprint '{input}' is not hex ('{character}' is not a hex digit): give the SHA-256 in hex, colons allowed, as `certherd trust list` shows it")]
+    #[error("fingerprint '{input}' is not hex ('{character}' is not a hex digit): give the SHA-256 in hex, colons allowed")]
     FingerprintNotHex {
         /// What was given.
         input: String,
@@ -175,16 +175,22 @@ pub enum Error {
     NotRenewable {
         /// The entry.
         entry: EntryRef,
-        /// Why.
+        /// Why (the fact alone).
         why: &'static str,
+        /// What the admin does instead, when there is a usual way (the CLI names its
+        /// command).
+        instead: Option<Instead>,
     },
     /// The entry is protected from this operation.
     #[error("{entry}: {why}")]
     Protected {
         /// The entry or object.
         entry: String,
-        /// Why, and what to do instead.
+        /// Why (the fact alone).
         why: &'static str,
+        /// What the admin does instead, when there is a usual way (the CLI names its
+        /// command).
+        instead: Option<Instead>,
     },
     /// The node has no signing CA yet (subordinate mode before `ca import-signed`).
     #[error("the CA is not ready: {0}")]
@@ -217,7 +223,7 @@ pub enum Error {
     #[error("host '{0}' has not joined yet")]
     HostNotJoined(String),
     /// This home (an agent's) has not joined a server.
-    #[error("this home has not joined a server: run `certherd agent join` first")]
+    #[error("this home has not joined a server")]
     NotJoined,
     /// The address is a KMIP server of the provider already.
     #[error("{address} is already a server of '{provider}'")]
@@ -236,16 +242,16 @@ pub enum Error {
         address: String,
     },
     /// A key provider has no client certificate yet.
-    #[error("'{0}' has no client certificate yet: run `key-provider client-cert new {0}`")]
+    #[error("'{0}' has no client certificate yet")]
     NoClientCertificate(String),
     /// A signed client certificate came without a key, and no CSR of the provider waits.
-    #[error("no CSR is pending for '{0}': create one with `client-cert csr`, or pass the key with --key")]
+    #[error("no CSR is pending for '{0}'")]
     NoPendingCsr(String),
     /// A signed CA certificate came, but no CA request waits for it.
     #[error("no CA request is pending (this node is not in subordinate mode, or the CA is already imported)")]
     NoPendingCaRequest,
     /// In subordinate mode the enterprise CA signs the CA: certherd makes no new one.
-    #[error("in subordinate mode the enterprise CA signs certherd's CA; run `certherd init --mode subordinate` in a new home for a new CA request")]
+    #[error("in subordinate mode the enterprise CA signs certherd's CA")]
     SubordinateCa,
     /// An entry that must hold a private key holds none.
     #[error("{}", match (file, detail) {
@@ -343,10 +349,10 @@ pub enum Error {
         host: bool,
     },
     /// A CA profile asked of an operation that issues leaves.
-    #[error("profile {0} is a CA profile; CAs are managed with `certherd ca`")]
+    #[error("profile {0} is a CA profile")]
     CaProfile(String),
     /// A CA certificate given to import as an entry.
-    #[error("CA certificates are added with `certherd trust add`, not imported as entries")]
+    #[error("a CA certificate is trusted, not imported as an entry")]
     CaCertificateImport,
     /// Every backup alias of an entry is taken.
     #[error("no free backup alias for {0}")]
@@ -380,7 +386,7 @@ pub enum Error {
     #[error("the client certificate (SHA-256 {0}) is not the pinned identity of any host; a removed host must be added and joined again")]
     UnknownPeer(String),
     /// A CRL is not signed by any trusted CA.
-    #[error("the CRL from '{issuer}' is not signed by a trusted CA; add the CA with `certherd trust add` first")]
+    #[error("the CRL from '{issuer}' is not signed by a trusted CA")]
     CrlUntrusted {
         /// Its issuer.
         issuer: String,
@@ -389,7 +395,7 @@ pub enum Error {
     #[error("no trusted certificate has fingerprint {0}")]
     NoSuchTrust(String),
     /// No admin credential of this name is live (none was issued, or all are revoked).
-    #[error("no live admin credential is named '{0}' (see `certherd admin credential list`)")]
+    #[error("no live admin credential is named '{0}'")]
     NoSuchCredential(String),
     /// A libvirt or QEMU layout was refused or could not be written.
     #[error(transparent)]
@@ -422,18 +428,16 @@ impl ObjectKind {
     fn not_found(self, name: &str) -> String {
         match self {
             Self::Store => format!("store '{name}' does not exist"),
-            Self::Host => format!("no host named '{name}' (see `certherd host list`)"),
-            Self::Endpoint => format!("no endpoint named '{name}' (see `certherd endpoint list`)"),
-            Self::KeyProvider => {
-                format!("key provider '{name}' does not exist (see `certherd key-provider list`)")
-            }
+            Self::Host => format!("no host named '{name}'"),
+            Self::Endpoint => format!("no endpoint named '{name}'"),
+            Self::KeyProvider => format!("key provider '{name}' does not exist"),
         }
     }
 
     fn exists(self, name: &str) -> String {
         match self {
             Self::Store => format!("store '{name}' already exists"),
-            Self::Host => format!("host '{name}' is already enrolled (`certherd host remove {name}` first to enroll it again)"),
+            Self::Host => format!("host '{name}' is already enrolled"),
             Self::Endpoint => format!("an endpoint named '{name}' already exists"),
             Self::KeyProvider => {
                 format!("a key provider named '{name}' already exists; names are unique")
@@ -502,19 +506,26 @@ pub enum PoolCertificateProblem {
     Taken,
 }
 
-impl Error {
-    /// A short hint for the CLI's second line, when there is a usual next step.
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::Store(certherd_store::Error::NotInitialized { .. }) => "run `certherd init --hostname FQDN` first, or pass --home",
-            Self::Store(certherd_store::Error::AlreadyInitialized { .. }) => "use another --home, or remove the old home if you really mean to start over",
-            Self::NoSuchEntry(_) => "`certherd cert list` shows the entries",
-            Self::NoSuchStore(_) => "`certherd store list` shows the stores",
-            Self::Untrusted(_) => "add the issuing CA with `certherd trust add CA.pem`, or pass the intermediates with --chain",
-            Self::EkuMismatch { .. } => "issue the certificate with the EKUs the profile needs, or import it under another profile with --profile",
-            Self::CommonNameTooLong { .. } => "give a common name of at most 64 characters (--cn; common_name in the API); longer DNS names belong in the SANs only",
-            Self::CaNotReady(_) => "complete subordinate mode with `certherd ca import-signed CERT --chain ROOT.pem`",
-            _ => return None,
-        })
-    }
+/// What an admin does instead of a refused operation: the usual way, named as a fact so
+/// that each interface words it (the CLI names its command, the admin API its route).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Instead {
+    /// Replace certherd's CA by rotating it.
+    RotateCa,
+    /// Finish the CA rotation in progress (a running server finishes it once every host
+    /// has renewed).
+    FinishRotation,
+    /// Renew the entry (a new key and certificate from certherd's CA).
+    Renew,
+    /// Manage it as a trusted CA certificate.
+    ManageTrust,
+    /// Add a CA certificate to the trusted roots.
+    AddTrust,
+    /// Manage it as a CA (CA certificates are not leaves).
+    ManageCa,
+    /// Let the host's agent get it from the server.
+    AgentRun,
+    /// Renew it with its issuer and import the new certificate.
+    ImportRenewed,
 }

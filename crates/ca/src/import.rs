@@ -6,7 +6,7 @@ use certherd_store::{Change, Store};
 use certherd_x509::{CertInfo, CertificateDer, Eku, Purpose, Reason, Role, VerifyInput};
 
 use crate::issue::Issued;
-use crate::{Error, Node};
+use crate::{Error, Instead, Node};
 
 /// The outcome of `cert import`.
 #[derive(Clone, Debug)]
@@ -70,7 +70,11 @@ impl<S: Store> Node<S> {
         profile: Option<&str>,
     ) -> Result<Imported, Error> {
         if r.store.is_managed() {
-            return Err(Error::Protected { entry: r.to_string(), why: "this store is managed by certherd (use `certherd trust add` for CA certificates)" });
+            return Err(Error::Protected {
+                entry: r.to_string(),
+                why: "this store is managed by certherd",
+                instead: Some(Instead::AddTrust),
+            });
         }
         let mut certs = certherd_x509::parse_certificates(cert_input)?;
         for c in chain_inputs {

@@ -10,7 +10,7 @@ use certherd_x509::{CertInfo, CertSpec, KeyAlgorithm, PrivateKey};
 use time::Duration;
 
 use crate::node::SigningCa;
-use crate::{Error, Node};
+use crate::{Error, Instead, Node};
 
 /// Certificates start a minute in the past so a peer whose clock lags slightly accepts
 /// them (step-ca backdates by the same amount).
@@ -101,15 +101,9 @@ pub struct Skipped {
 
 impl std::fmt::Display for Skipped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let e = &self.entry;
         match &self.reason {
-            SkipReason::Imported => write!(
-                f,
-                "imported; `certherd cert reset {e}` to replace it with a CA-issued one"
-            ),
-            SkipReason::CertificateAuthority => {
-                f.write_str("a CA certificate; `certherd ca rotate` replaces it")
-            }
+            SkipReason::Imported => f.write_str("imported"),
+            SkipReason::CertificateAuthority => f.write_str("a CA certificate"),
             SkipReason::KeyOnHost => {
                 f.write_str("its key lives on the host; the host's agent renews it")
             }
@@ -120,15 +114,9 @@ impl std::fmt::Display for Skipped {
                 certherd_x509::rfc3339(*at)
             ),
             SkipReason::NotDue => f.write_str("no longer due when its turn came"),
-            SkipReason::NotImported => write!(
-                f,
-                "not imported (any more); `certherd cert renew {e}` renews it"
-            ),
+            SkipReason::NotImported => f.write_str("not imported (any more)"),
             SkipReason::Gone => f.write_str("deleted before its turn came"),
-            SkipReason::Revoked => write!(
-                f,
-                "revoked; renewing it is the admin's decision: `certherd cert renew {e}` (a new key and serial) or `certherd cert delete {e}`"
-            ),
+            SkipReason::Revoked => f.write_str("revoked; renewing it is the admin's decision"),
         }
     }
 }
@@ -381,6 +369,7 @@ impl<S: Store> Node<S> {
             return Err(Error::Protected {
                 entry: req.entry.to_string(),
                 why: "this store is managed by certherd; pick another store",
+                instead: None,
             });
         }
         let cn = req
@@ -542,41 +531,58 @@ impl<S: Store> Node<S> {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
                 why: "it is a superseded backup entry",
+                instead: None,
             });
         }
         match old.meta.source {
             certherd_core::Source::Issued => {}
             certherd_core::Source::Imported => {
-                return Err(Error::NotRenewable { entry: r.clone(), why: "it was imported; renew it with its issuer and `certherd cert import` the new one" })
+                return Err(Error::NotRenewable {
+                    entry: r.clone(),
+                    why: "it was imported; renew it with its issuer",
+                    instead: Some(Instead::ImportRenewed),
+                })
             }
             certherd_core::Source::Trusted => {
-                return Err(Error::NotRenewable { entry: r.clone(), why: "it is a trusted CA certificate" })
+                return Err(Error::NotRenewable {
+                    entry: r.clone(),
+                    why: "it is a trusted CA certificate",
+                    instead: None,
+                })
             }
             certherd_core::Source::Watched => {
-                return Err(Error::NotRenewable { entry: r.clone(), why: "it is watched on an endpoint or in a file; its owner renews it" })
+                return Err(Error::NotRenewable {
+                    entry: r.clone(),
+                    why: "it is watched on an endpoint or in a file; its owner renews it",
+                    instead: None,
+                })
             }
         }
         if self.agent().is_agent()? {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
-                why: "on a host the agent renews through the server (`certherd agent run`)",
+                why: "on a host the agent renews through the server",
+                instead: Some(Instead::AgentRun),
             });
         }
         if old.key.is_none() && old.meta.entry.store.as_str() == crate::HOSTS_STORE {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
                 why: "its key lives on the host; the host's agent renews it",
+                instead: None,
             });
         }
         let profile_name = old.meta.profile.clone().ok_or(Error::NotRenewable {
             entry: r.clone(),
             why: "it has no profile",
+            instead: None,
         })?;
         let profile = self.profiles.get(&profile_name)?.clone();
         if !profile.is_renewable() {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
-                why: "it is a CA certificate; use `certherd ca rotate`",
+                why: "it is a CA certificate",
+                instead: Some(Instead::RotateCa),
             });
         }
         let info = CertInfo::from_der(&old.cert)?;
@@ -625,7 +631,10 @@ impl<S: Store> Node<S> {
         self.fault_point("renew.committed");
         let mut warnings = built.warnings;
         if profile.name == "kmip-client" {
-            warnings.push("give the key server the new client certificate (`certherd key-provider client-cert export`) unless it trusts certherd's CA".into());
+            warnings.push(
+                "give the key server the new client certificate unless it trusts certherd's CA"
+                    .into(),
+            );
         }
         Ok(Step::Done(Box::new(Issued { meta, warnings }), backup))
     }
@@ -780,7 +789,8 @@ impl<S: Store> Node<S> {
             if &ca.alias == r {
                 return Err(Error::Protected {
                     entry: r.to_string(),
-                    why: "this is the signing CA; use `certherd ca rotate` to replace it",
+                    why: "this is the signing CA",
+                    instead: Some(Instead::RotateCa),
                 });
             }
             let root_sha = ca
@@ -791,7 +801,8 @@ impl<S: Store> Node<S> {
             if r.store.as_str() == StoreName::TRUSTED_ROOTS && e.meta.sha256 == root_sha {
                 return Err(Error::Protected {
                     entry: r.to_string(),
-                    why: "this root anchors the signing CA; use `certherd ca rotate` to replace it",
+                    why: "this root anchors the signing CA",
+                    instead: Some(Instead::RotateCa),
                 });
             }
         }
@@ -802,7 +813,8 @@ impl<S: Store> Node<S> {
             if &retiring == r {
                 return Err(Error::Protected {
                     entry: r.to_string(),
-                    why: "this is the retiring CA until the rotation retires it; finish the rotation with `certherd ca rotate`",
+                    why: "this is the retiring CA until the rotation retires it",
+                    instead: Some(Instead::FinishRotation),
                 });
             }
             if let Some(old) = self.store.entry(&retiring)? {
@@ -811,7 +823,8 @@ impl<S: Store> Node<S> {
                 if r.store.as_str() == StoreName::TRUSTED_ROOTS && e.meta.sha256 == root_sha {
                     return Err(Error::Protected {
                         entry: r.to_string(),
-                        why: "this root anchors the retiring CA until the rotation retires it; finish the rotation with `certherd ca rotate` (a running `certherd server` finishes it once every host has renewed)",
+                        why: "this root anchors the retiring CA until the rotation retires it",
+                        instead: Some(Instead::FinishRotation),
                     });
                 }
             }

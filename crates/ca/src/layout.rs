@@ -258,7 +258,7 @@ pub enum LayoutError {
         present: String,
     },
     /// No trusted root signed the top of the certificate's chain.
-    #[error("the certificate's chain ends at '{issuer}', which no root in trusted-roots signed: {reader} would reject the peer; add the root with `certherd trust add`", reader = layout.reader())]
+    #[error("the certificate's chain ends at '{issuer}', which no root in trusted-roots signed: {reader} would reject the peer", reader = layout.reader())]
     NotAnchored {
         /// The layout.
         layout: Layout,

@@ -61,7 +61,7 @@ pub use agent::{
 };
 pub use alarms::{retry_delay, Alarms, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};
-pub use error::{Error, ExportConflict, ObjectKind, PoolCertificateProblem, ValueKind};
+pub use error::{Error, ExportConflict, Instead, ObjectKind, PoolCertificateProblem, ValueKind};
 pub use export::{ExportContent, ExportFormat, ExportOptions};
 pub use fleet::{Fleet, Grant, PoolCertificate, HOSTS_STORE, MAX_HOST_IPS, POOL_STORE};
 pub use import::Imported;

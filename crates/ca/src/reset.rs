@@ -6,7 +6,7 @@ use certherd_store::Store;
 use certherd_x509::{CertInfo, Eku};
 
 use crate::issue::{Guard, Plan, SkipReason, Skipped, Step};
-use crate::{Error, Issued, Node};
+use crate::{Error, Instead, Issued, Node};
 
 /// The profile a reset entry is issued under when neither the entry nor its store names
 /// one: serverAuth and clientAuth, two years.
@@ -96,6 +96,7 @@ impl<S: Store> Node<S> {
             return Err(Error::Protected {
                 entry: r.to_string(),
                 why: "it is a superseded backup entry; reset the live entry instead",
+                instead: None,
             });
         }
         match old.meta.source {
@@ -103,26 +104,30 @@ impl<S: Store> Node<S> {
             Source::Issued => {
                 return Err(Error::Protected {
                     entry: r.to_string(),
-                    why: "it is already issued by certherd's CA; `certherd cert renew` gives it a new key and certificate",
+                    why: "it is already issued by certherd's CA",
+                    instead: Some(Instead::Renew),
                 })
             }
             Source::Trusted => {
                 return Err(Error::Protected {
                     entry: r.to_string(),
-                    why: "it is a trusted CA certificate; `certherd trust` manages it",
+                    why: "it is a trusted CA certificate",
+                    instead: Some(Instead::ManageTrust),
                 })
             }
             Source::Watched => {
                 return Err(Error::Protected {
                     entry: r.to_string(),
                     why: "it is watched on an endpoint or in a file; its owner replaces it",
+                    instead: None,
                 })
             }
         }
         if self.agent().is_agent()? {
             return Err(Error::Protected {
                 entry: r.to_string(),
-                why: "on a host the agent gets its certificates from the server (`certherd agent run`)",
+                why: "on a host the agent gets its certificates from the server",
+                instead: Some(Instead::AgentRun),
             });
         }
         let info = CertInfo::from_der(&old.cert)?;
@@ -130,7 +135,8 @@ impl<S: Store> Node<S> {
             .reset_profile(r, old.meta.profile.as_deref(), Some(&info))
             .ok_or(Error::Protected {
                 entry: r.to_string(),
-                why: "it was imported under a CA profile; CAs are managed with `certherd ca`",
+                why: "it was imported under a CA profile",
+                instead: Some(Instead::ManageCa),
             })?;
         let cn = info
             .subject_cn
@@ -170,7 +176,7 @@ impl<S: Store> Node<S> {
         self.fault_point("reset.committed");
         let mut warnings = built.warnings;
         warnings.push(format!(
-            "whoever trusted the imported certificate's issuer must now trust certherd's CA (`certherd ca export`); profile {}",
+            "whoever trusted the imported certificate's issuer must now trust certherd's CA; profile {}",
             profile.name
         ));
         Ok(Step::Done(Box::new(Issued { meta, warnings }), backup))

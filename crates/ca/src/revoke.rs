@@ -55,9 +55,7 @@ impl std::fmt::Display for NotRevocable {
                 f,
                 "its issuer (SHA-256 {issuer_sha256}) was retired by a CA rotation and signs no more CRLs"
             ),
-            Self::OwnCa => f.write_str(
-                "it is certherd's own CA certificate; replace it with `certherd ca rotate`",
-            ),
+            Self::OwnCa => f.write_str("it is certherd's own CA certificate"),
         }
     }
 }

@@ -302,14 +302,14 @@ fn print_plan(out: Output, plan: &Plan, verb: &str) {
                 outln!("  {t}");
             }
             for s in &plan.skipped {
-                outln!("skipped {}: {s}", s.entry);
+                outln!("skipped {}: {}", s.entry, crate::hints::skipped(s));
             }
         }
     }
 }
 
 fn skipped_json(s: &Skipped) -> serde_json::Value {
-    json!({"entry": s.entry.to_string(), "ok": true, "skipped": true, "reason": s.reason.code(), "detail": s.to_string()})
+    json!({"entry": s.entry.to_string(), "ok": true, "skipped": true, "reason": s.reason.code(), "detail": crate::hints::skipped(s)})
 }
 
 fn renewed_json(r: &Renewed) -> serde_json::Value {
@@ -422,6 +422,10 @@ impl Report {
                     for w in &i.warnings {
                         self.warn(&format!("warning: {}: {w}", r.entry));
                     }
+                    let reset = self.verb == "reset";
+                    if let Some(h) = crate::hints::after_renewal(reset, i.meta.profile.as_deref()) {
+                        self.warn(&format!("hint: {}: {h}", r.entry));
+                    }
                     self.emit(&format!(
                         "{} {}  serial {}  not after {}  (previous kept as {})",
                         self.verb,
@@ -446,7 +450,11 @@ impl Report {
             Output::Table if matches!(s.reason, SkipReason::AlreadyDone { .. }) => {
                 self.handled_elsewhere += 1;
             }
-            Output::Table => self.emit(&format!("skipped {}: {s}", s.entry)),
+            Output::Table => self.emit(&format!(
+                "skipped {}: {}",
+                s.entry,
+                crate::hints::skipped(s)
+            )),
         }
     }
 

@@ -38,11 +38,7 @@ impl Failure {
 
 impl From<certherd_ca::Error> for Failure {
     fn from(e: certherd_ca::Error) -> Self {
-        Self {
-            hint: e.hint().map(str::to_owned),
-            message: e.to_string(),
-            code: None,
-        }
+        crate::hints::ca_error(&e)
     }
 }
 

@@ -93,7 +93,7 @@ fn server_failure(e: certherd_server::Error) -> Failure {
 }
 
 fn agent_error(e: certherd_agent::Error) -> Failure {
-    Failure::msg(e.to_string())
+    crate::hints::agent_error(&e)
 }
 
 /// `agent`.
@@ -277,7 +277,7 @@ fn log(host: &str, message: impl std::fmt::Display) {
 /// Why the run stopped, as the log says it.
 fn removed_message(r: &certherd_agent::Removed) -> String {
     match r {
-        certherd_agent::Removed::ByServer(e) => e.to_string(),
+        certherd_agent::Removed::ByServer(e) => crate::hints::host_removed(e),
         _ => "this home no longer has a server (it was removed): join again with `certherd agent join`".into(),
     }
 }
@@ -336,8 +336,9 @@ fn log_event(host: &str, event: certherd_agent::Event<'_, Failure>) {
         } => log(
             host,
             format_args!(
-                "poll failed ({failures} in a row), retrying in {:.1}s: {error}",
-                retry_in.as_secs_f64()
+                "poll failed ({failures} in a row), retrying in {:.1}s: {}",
+                retry_in.as_secs_f64(),
+                crate::hints::round_failure(error).message
             ),
         ),
         E::Stopped(r) => log(host, format_args!("stopped: {}", removed_message(r))),
@@ -376,7 +377,7 @@ fn agent_run(
     })?;
     match ended {
         certherd_agent::Ended::Removed(_) => Ok(ExitCode::from(EXIT_REMOVED)),
-        certherd_agent::Ended::Failed(e) => Err(Failure::msg(e.to_string())),
+        certherd_agent::Ended::Failed(e) => Err(crate::hints::round_failure(&e)),
         _ => Ok(ExitCode::SUCCESS),
     }
 }

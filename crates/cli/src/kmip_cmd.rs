@@ -132,6 +132,7 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
             for w in issued.warnings {
                 errln!("note: {w}");
             }
+            errln!("note: {}", crate::hints::KMIP_CLIENT_NEW);
         }
         ClientCertCmd::Export { name, out } => {
             let pem = node.key_providers().kmip_client_export(&provider(&name)?)?;

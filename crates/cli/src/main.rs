@@ -11,6 +11,7 @@ mod db_cmd;
 mod failure;
 mod fleet_cmd;
 mod forecast_cmd;
+mod hints;
 mod home_cmd;
 mod init_cmd;
 mod input;

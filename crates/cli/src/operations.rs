@@ -338,7 +338,7 @@ fn key_provider_status(
     // Without a client certificate every server fails for that reason: say what makes one.
     let detail = |s: &certherd_protocol::admin::KmipServerHealth| {
         if p.client_certificate {
-            s.detail.clone()
+            format!("{}{}", s.detail, crate::hints::kmip_check(&s.status))
         } else {
             format!(
                 "{}: run `key-provider client-cert new {}`",
@@ -397,6 +397,9 @@ fn cert_renew(ops: &mut dyn Operations, a: crate::args::RenewArgs) -> Result<Exi
         crate::args::Output::Table => {
             for w in &renewed.warnings {
                 errln!("warning: {name}: {w}");
+            }
+            if let Some(h) = crate::hints::after_renewal(false, c.profile.as_deref()) {
+                errln!("hint: {name}: {h}");
             }
             outln!(
                 "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",

@@ -170,7 +170,7 @@ struct ReissuedJson<'a> {
 struct SkippedJson<'a> {
     entry: &'a str,
     reason: &'a str,
-    detail: &'a str,
+    detail: String,
 }
 
 /// `forecast --output json`: the first expiry nothing renews.
@@ -625,7 +625,7 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
                 .map(|s| SkippedJson {
                     entry: &s.entry,
                     reason: &s.reason,
-                    detail: &s.detail,
+                    detail: crate::hints::skip_reason(&s.reason, &s.entry, &s.detail),
                 })
                 .collect(),
         }),
@@ -642,7 +642,11 @@ pub fn rotation(r: &api::RotationAnswer, output: Output) -> ExitCode {
                 }
             }
             for s in &r.skipped {
-                outln!("  skipped  {}: {}", s.entry, s.detail);
+                outln!(
+                    "  skipped  {}: {}",
+                    s.entry,
+                    crate::hints::skip_reason(&s.reason, &s.entry, &s.detail)
+                );
             }
             if !r.waiting_for.is_empty() {
                 outln!(

@@ -38,7 +38,7 @@ pub enum TokenError {
     #[error("unknown join token: it was never issued, or was issued for another host")]
     Unknown,
     /// The token expired before it was used.
-    #[error("the join token expired at {} (now {}); ask for a new one with `certherd host add`", rfc3339(*expires_at), rfc3339(*now))]
+    #[error("the join token expired at {} (now {})", rfc3339(*expires_at), rfc3339(*now))]
     Expired {
         /// When it expired.
         expires_at: OffsetDateTime,

@@ -162,16 +162,26 @@ impl fmt::Display for ServerCheck {
                 f,
                 "OK: mutual TLS and KMIP work (versions {}{})",
                 versions.join(", "),
-                vendor.as_ref().map(|v| format!(", vendor {v}")).unwrap_or_default()
+                vendor
+                    .as_ref()
+                    .map(|v| format!(", vendor {v}"))
+                    .unwrap_or_default()
             ),
             Self::Unreachable(d) => write!(f, "unreachable: {d}"),
-            Self::ClientRejected(d) => write!(f, "the key server refused our client certificate ({d}); give it the certificate from `key-provider client-cert export`"),
-            Self::ServerNotTrusted { changed: true, presented_sha256 } => write!(
+            Self::ClientRejected(d) => {
+                write!(f, "the key server refused our client certificate ({d})")
+            }
+            Self::ServerNotTrusted {
+                changed: true,
+                presented_sha256,
+            } => write!(
                 f,
-                "the server's certificate changed since it was trusted (now SHA-256 {}); check it, then `key-provider server-cert trust`",
+                "the server's certificate changed since it was trusted (now SHA-256 {})",
                 presented_sha256.as_deref().unwrap_or("unknown")
             ),
-            Self::ServerNotTrusted { changed: false, .. } => f.write_str("the server's certificate is not trusted yet; run `key-provider server-cert get` and `server-cert trust`"),
+            Self::ServerNotTrusted { changed: false, .. } => {
+                f.write_str("the server's certificate is not trusted yet")
+            }
             Self::KmipError { reason, message } => write!(f, "KMIP error: {reason}: {message}"),
             Self::Failed(d) => write!(f, "failed: {d}"),
         }

@@ -13,7 +13,7 @@ pub enum Error {
         home: PathBuf,
     },
     /// The configured PostgreSQL database holds no certherd home.
-    #[error("the database {url} holds no certherd home{}", if *sqlite_here { " (this home's inventory is in its certherd.db: `certherd db copy --to URL` moves it there)" } else { " (`certherd init --database URL` makes one)" })]
+    #[error("the database {url} holds no certherd home{}", if *sqlite_here { " (this home's inventory is in its certherd.db)" } else { "" })]
     DatabaseEmpty {
         /// The database URL, its password masked.
         url: String,
@@ -169,7 +169,7 @@ pub enum Error {
         serial: String,
     },
     /// `db copy` was pointed at a database that already holds tables.
-    #[error("the target database {url} is not empty (it holds {tables}); `db copy` fills only an empty database")]
+    #[error("the target database {url} is not empty (it holds {tables})")]
     TargetNotEmpty {
         /// Its URL, password redacted.
         url: String,
