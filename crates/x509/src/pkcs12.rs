@@ -57,15 +57,27 @@ pub const PKCS12_MAX_ITERATIONS: u64 = 1_000_000;
 pub fn pkcs12_decode(data: &[u8], password: &str) -> Result<Pkcs12Contents, Error> {
     // The bags p12-keystore drops, read first: this also bounds the iterations before
     // anything derives a key.
-    let walked = walk(data, password)?;
-    // p12-keystore verifies the MAC, decrypts legacy ciphers, and pairs keys with chains.
-    let store = KeyStore::from_pkcs12(data, password).map_err(|e| match e {
+    let password_error = |e: P12Error| match e {
         // A MAC that does not verify, or a decryption that yields garbage: the password.
         P12Error::MacError(_) | P12Error::UnpadError | P12Error::Pkcs5Error(_) => {
             Error::Pkcs12Password
         }
         other => Error::Pkcs12(other.to_string()),
-    })?;
+    };
+    let walked = match walk(data, password) {
+        // A wrong password decrypts a safe to garbage whose padding still checks out one
+        // time in 256, and that garbage does not decode: the MAC (p12-keystore verifies
+        // it before decrypting) decides between a wrong password and a damaged file.
+        Err(Error::Pkcs12Password) => {
+            return Err(match KeyStore::from_pkcs12(data, password) {
+                Err(e) => password_error(e),
+                Ok(_) => Error::Pkcs12("an encrypted safe does not decode".into()),
+            })
+        }
+        other => other?,
+    };
+    // p12-keystore verifies the MAC, decrypts legacy ciphers, and pairs keys with chains.
+    let store = KeyStore::from_pkcs12(data, password).map_err(password_error)?;
     let mut out = Pkcs12Contents::default();
     let mut seen: Vec<Vec<u8>> = Vec::new();
     for (_, entry) in store.entries() {
@@ -203,6 +215,7 @@ fn walk(data: &[u8], password: &str) -> Result<Walked, Error> {
     let safes =
         pkcs12::authenticated_safe::AuthenticatedSafe::from_der(outer.as_bytes()).map_err(bad)?;
     for safe in &safes {
+        let encrypted = safe.content_type == ID_ENCRYPTED_DATA;
         let plain = if safe.content_type == ID_DATA {
             OctetString::from_der(&safe.content.to_der().map_err(bad)?)
                 .map_err(bad)?
@@ -228,33 +241,105 @@ fn walk(data: &[u8], password: &str) -> Result<Walked, Error> {
         } else {
             continue;
         };
-        let bags = SafeContents::from_der(&plain).map_err(bad)?;
+        // What an encrypted safe holds does not decode when it was decrypted with the wrong
+        // key (garbage whose padding checked out): see `pkcs12_decode`.
+        let fail = |e: der::Error| {
+            if encrypted {
+                Error::Pkcs12Password
+            } else {
+                bad(e)
+            }
+        };
+        let bags = SafeContents::from_der(&plain).map_err(fail)?;
         for bag in bags {
             if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID {
                 let cs: ContextSpecific<CertBag> =
-                    ContextSpecific::from_der(&bag.bag_value).map_err(bad)?;
+                    ContextSpecific::from_der(&bag.bag_value).map_err(fail)?;
                 if cs.value.cert_id == X509_CERTIFICATE {
                     out.certs.push(cs.value.cert_value.as_bytes().to_vec());
                 }
             } else if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
                 let cs: ContextSpecific<der::Any> =
-                    ContextSpecific::from_der(&bag.bag_value).map_err(bad)?;
-                out.keys.push(cs.value.to_der().map_err(bad)?);
+                    ContextSpecific::from_der(&bag.bag_value).map_err(fail)?;
+                out.keys.push(cs.value.to_der().map_err(fail)?);
             } else if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID {
                 // Decrypted by p12-keystore; only its iterations are bounded here.
                 let cs: ContextSpecific<der::Any> =
-                    ContextSpecific::from_der(&bag.bag_value).map_err(bad)?;
-                let inner = cs.value.to_der().map_err(bad)?;
-                let mut reader = der::SliceReader::new(&inner).map_err(bad)?;
+                    ContextSpecific::from_der(&bag.bag_value).map_err(fail)?;
+                let inner = cs.value.to_der().map_err(fail)?;
+                let mut reader = der::SliceReader::new(&inner).map_err(fail)?;
                 let alg = der::Reader::sequence(&mut reader, |r| {
                     let alg = spki::AlgorithmIdentifierOwned::decode(r)?;
                     OctetString::decode(r)?;
                     Ok(alg)
                 })
-                .map_err(bad)?;
+                .map_err(fail)?;
                 pbes2(&alg, "key encryption", password, None)?;
             }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{CertSpec, KeyAlgorithm, PrivateKey, Role};
+
+    /// The first encrypted safe's algorithm and ciphertext.
+    fn encrypted_safe(data: &[u8]) -> (spki::AlgorithmIdentifierOwned, Vec<u8>) {
+        use der::asn1::OctetString;
+        use der::{Decode, Encode};
+        let pfx = pkcs12::pfx::Pfx::from_der(data).unwrap();
+        let outer = OctetString::from_der(&pfx.auth_safe.content.to_der().unwrap()).unwrap();
+        let safes =
+            pkcs12::authenticated_safe::AuthenticatedSafe::from_der(outer.as_bytes()).unwrap();
+        let safe = safes
+            .iter()
+            .find(|s| s.content_type == ID_ENCRYPTED_DATA)
+            .unwrap();
+        let enc =
+            cms::encrypted_data::EncryptedData::from_der(&safe.content.to_der().unwrap()).unwrap();
+        let info = enc.enc_content_info;
+        (
+            info.content_enc_alg,
+            info.encrypted_content.unwrap().as_bytes().to_vec(),
+        )
+    }
+
+    /// A wrong password whose decryption of the encrypted safe passes the padding check
+    /// (about one in 256) yields garbage: that is still a wrong password, never a damaged
+    /// file (openssl says "mac verify failure").
+    #[test]
+    fn a_wrong_password_that_decrypts_to_garbage_is_a_wrong_password() {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let spec = CertSpec {
+            common_name: "p12.example.test".into(),
+            organization: None,
+            dns_names: vec!["p12.example.test".into()],
+            ip_addresses: vec![],
+            not_before: now,
+            not_after: now + time::Duration::days(30),
+            role: Role::Leaf,
+            eku: vec![],
+        };
+        let cert = crate::self_sign(&spec, &key).unwrap().to_vec();
+        let p12 = crate::pkcs12_encode("x", key.secret_der(), &[cert], "secret").unwrap();
+        let (alg, ciphertext) = encrypted_safe(&p12);
+        let garbling = (0..20_000)
+            .map(|i| format!("wrong{i}"))
+            .find(|pw| matches!(pbes2(&alg, "safe", pw, Some(&ciphertext)), Ok(Some(_))))
+            .expect("a wrong password that passes the padding check");
+        assert!(matches!(
+            pkcs12_decode(&p12, &garbling),
+            Err(Error::Pkcs12Password)
+        ));
+        assert!(matches!(
+            pkcs12_decode(&p12, "wrong"),
+            Err(Error::Pkcs12Password)
+        ));
+        assert!(pkcs12_decode(&p12, "secret").is_ok());
+    }
 }
