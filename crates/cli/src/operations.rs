@@ -57,27 +57,20 @@ impl From<certherd_ops::Error> for Failure {
 /// route names its command in its summary), grouped by noun: `host list/add/...`.
 pub fn remote_commands() -> String {
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    for r in ROUTES {
-        let mut rest = r.summary;
-        while let Some(start) = rest.find('`') {
-            let after = &rest[start + 1..];
-            let Some(end) = after.find('`') else { break };
-            let name = &after[..end];
-            rest = &after[end + 1..];
-            let (noun, verb) = name.rsplit_once(' ').unwrap_or((name, ""));
-            let verb = verb.replace('|', "/");
-            match groups.iter_mut().find(|(n, _)| n == noun) {
-                Some((_, verbs)) if !verb.is_empty() && !verbs.contains(&verb) => verbs.push(verb),
-                Some(_) => {}
-                None => groups.push((
-                    noun.to_owned(),
-                    if verb.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![verb]
-                    },
-                )),
-            }
+    for name in ROUTES.iter().flat_map(|r| r.commands()) {
+        let (noun, verb) = name.rsplit_once(' ').unwrap_or((name, ""));
+        let verb = verb.replace('|', "/");
+        match groups.iter_mut().find(|(n, _)| n == noun) {
+            Some((_, verbs)) if !verb.is_empty() && !verbs.contains(&verb) => verbs.push(verb),
+            Some(_) => {}
+            None => groups.push((
+                noun.to_owned(),
+                if verb.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![verb]
+                },
+            )),
         }
     }
     groups
@@ -573,7 +566,7 @@ fn fleet_renew(ops: &mut dyn Operations, c: crate::args::FleetCmd) -> Result<Exi
             (h.clone(), *d, na)
         })
         .collect();
-    Ok(crate::fleet_cmd::fleet_renew_results(&rows, output))
+    Ok(crate::views::fleet_renew_results(&rows, output))
 }
 
 /// `host add`: the host enrolled, its one-time join token shown once.

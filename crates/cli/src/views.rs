@@ -758,3 +758,50 @@ pub fn forecast(f: &api::ForecastAnswer, output: Output) {
         }
     }
 }
+
+/// One host of `fleet renew --output json`.
+#[derive(serde::Serialize)]
+struct FleetRenewJson<'a> {
+    host: &'a str,
+    result: &'a str,
+    not_after: Option<&'a str>,
+}
+
+/// The `fleet renew` table or JSON, one row per host (name, renewed, new not-after), on
+/// the home and through the API alike; exit 0 when every host renewed.
+pub fn fleet_renew_results(rows: &[(String, bool, Option<String>)], output: Output) -> ExitCode {
+    match output {
+        Output::Json => json(
+            &rows
+                .iter()
+                .map(|(h, d, na)| FleetRenewJson {
+                    host: h,
+                    result: if *d { "renewed" } else { "pending" },
+                    not_after: na.as_deref(),
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Output::Table => table(
+            &["HOST", "RESULT", "NOT AFTER"],
+            &rows
+                .iter()
+                .map(|(h, d, na)| {
+                    vec![
+                        h.clone(),
+                        if *d {
+                            "renewed".into()
+                        } else {
+                            "pending: not heard from yet".into()
+                        },
+                        na.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    if rows.iter().all(|(_, d, _)| *d) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -604,6 +604,19 @@ impl Route {
     pub fn changes(&self) -> bool {
         self.method != "GET"
     }
+
+    /// The CLI commands its summary names, each in backticks (`host list`).
+    pub fn commands(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut rest = self.summary;
+        while let Some(start) = rest.find('`') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('`') else { break };
+            out.push(&after[..end]);
+            rest = &after[end + 1..];
+        }
+        out
+    }
 }
 
 fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
