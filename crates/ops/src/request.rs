@@ -200,7 +200,8 @@ impl Request {
 
 /// What an operation gave back: one variant per [`Request`] variant, of the admin API's
 /// answer types.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
 #[non_exhaustive]
 pub enum Answer {
     /// [`Request::HostList`].
@@ -249,31 +250,9 @@ pub enum Answer {
 }
 
 impl Answer {
-    /// The answer as the admin API's JSON body.
+    /// The answer as the admin API's JSON body: the inner value alone (the variant is the
+    /// endpoint's, not part of the body).
     pub fn to_json(&self) -> String {
-        use certherd_protocol::encode;
-        match self {
-            Self::Hosts(v) => encode(v),
-            Self::HostAdded(v) => encode(v),
-            Self::HostRemoved(v) => encode(v),
-            Self::Ordered(v) => encode(v),
-            Self::Certs(v) => encode(v),
-            Self::Issued(v) => encode(v),
-            Self::Cert(v) => encode(v),
-            Self::Exported(v) => encode(v),
-            Self::Revoked(v) => encode(v),
-            Self::Trusted(v) => encode(v),
-            Self::TrustAdded(v) => encode(v),
-            Self::TrustRemoved(v) => encode(v),
-            Self::Crls(v) => encode(v),
-            Self::CrlAdded(v) => encode(v),
-            Self::Alarms(v) => encode(v),
-            Self::Audit(v) => encode(v),
-            Self::Verification(v) => encode(v),
-            Self::Ca(v) => encode(v),
-            Self::Rotation(v) => encode(v),
-            Self::Forecast(v) => encode(v),
-            Self::KeyProviders(v) => encode(v),
-        }
+        certherd_protocol::encode(self)
     }
 }

@@ -654,6 +654,20 @@ mod tests {
         assert_eq!(percent_decode("%e2%82", true), None);
     }
 
+    /// An answer's body is its inner value alone, and reads back as the same answer.
+    #[test]
+    fn an_answer_is_sent_as_its_value_and_read_back() {
+        let answer = Answer::Verification(api::PoolVerification { enabled: true });
+        assert_eq!(answer.to_json(), r#"{"enabled":true}"#);
+        let request = Request::PoolVerificationGet;
+        assert_eq!(
+            decode_answer(&request, answer.to_json().as_bytes()).unwrap(),
+            answer
+        );
+        let hosts = Answer::Hosts(Vec::new());
+        assert_eq!(hosts.to_json(), "[]");
+    }
+
     proptest! {
         /// Any path parameters, query and body for any endpoint: a request or a refusal,
         /// never a panic.
