@@ -34,21 +34,7 @@ fn within(name: &str, base: &str) -> bool {
 /// The first DNS name of `leaf` that a name constraint of a CA among `cas` forbids.
 pub fn constraint_breach(leaf: &[u8], cas: &[&[u8]]) -> Option<ConstraintBreach> {
     let (_, leaf) = X509Certificate::from_der(leaf).ok()?;
-    let names: Vec<String> = leaf
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    GeneralName::DNSName(d) => Some((*d).to_owned()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = crate::lint::san_dns_names(&leaf);
     for ca in cas {
         let Ok((_, ca)) = X509Certificate::from_der(ca) else {
             continue;
@@ -71,14 +57,14 @@ pub fn constraint_breach(leaf: &[u8], cas: &[&[u8]]) -> Option<ConstraintBreach>
         for name in &names {
             if let Some(base) = excluded.iter().find(|b| within(name, b)) {
                 return Some(ConstraintBreach {
-                    name: name.clone(),
+                    name: (*name).to_owned(),
                     constraint: format!("excluded: DNS {base}"),
                     ca: ca.subject().to_string(),
                 });
             }
             if !permitted.is_empty() && !permitted.iter().any(|b| within(name, b)) {
                 return Some(ConstraintBreach {
-                    name: name.clone(),
+                    name: (*name).to_owned(),
                     constraint: format!("permitted: DNS {}", permitted.join(", DNS ")),
                     ca: ca.subject().to_string(),
                 });

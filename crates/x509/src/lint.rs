@@ -117,22 +117,7 @@ pub fn lint(der: &[u8], role: LintRole) -> Vec<Lint> {
             "policyConstraints is not marked critical",
         ));
     }
-    let dns_names: Vec<&str> = c
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    GeneralName::DNSName(d) => Some(*d),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for d in &dns_names {
+    for d in &san_dns_names(&c) {
         if !preferred_name_syntax(d) {
             out.push(mk(
 "RFC 5280 4.2.1.6",
@@ -160,6 +145,25 @@ pub fn lint(der: &[u8], role: LintRole) -> Vec<Lint> {
         tls_leaf_rules(&c, &mut out);
     }
     out
+}
+
+/// The dNSNames of a certificate's subjectAltName, in order (none when it has none, or
+/// one that does not decode).
+pub(crate) fn san_dns_names<'a>(c: &X509Certificate<'a>) -> Vec<&'a str> {
+    c.subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some(*d),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether the extension `oid` is critical; `None` when absent (or present twice, which the
