@@ -1,5 +1,8 @@
 //! The CLI's error: one line, an optional hint, an exit code.
 
+use crate::local::TransportFailure;
+use std::path::Path;
+
 /// A failed command, ready to print.
 #[derive(Debug)]
 pub struct Failure {
@@ -94,3 +97,39 @@ impl std::fmt::Display for Failure {
 
 /// A failure is an error (it travels through seams that take any error, and comes back).
 impl std::error::Error for Failure {}
+
+impl From<certherd_ops::Error> for Failure {
+    fn from(e: certherd_ops::Error) -> Self {
+        use certherd_ops::Error as E;
+        match e {
+            E::Node(e) => e.into(),
+            E::Refused {
+                code,
+                status,
+                message,
+            } => {
+                let mut f = Failure::msg(message);
+                if let Some(code) = code {
+                    f.hint = Some(format!("the server refused it: {} ({status})", code.name()));
+                }
+                f
+            }
+            E::Transport(boxed) => match boxed.downcast::<TransportFailure>() {
+                Ok(t) => t.0,
+                Err(other) => Failure::msg(other.to_string()),
+            },
+            other => Failure::msg(other.to_string()),
+        }
+    }
+}
+
+/// `FILE: reason`, as a refusal about a file the user named reads.
+pub(crate) fn about(path: &Path) -> impl Fn(certherd_ops::Error) -> Failure + '_ {
+    move |e| {
+        let f = Failure::from(e);
+        Failure {
+            message: format!("{}: {}", path.display(), f.message),
+            ..f
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! Parsing the instants users give to --at (RFC 3339, a date, or +DURATION from now) and the
 //! expiry thresholds of --warn and --crit.
 
-use certherd_core::{OffsetDateTime, Span};
-use time::format_description::well_known::Rfc3339;
-
 use crate::Failure;
+use certherd_core::OffsetDateTime;
+use certherd_core::Span;
+pub use certherd_x509::rfc3339;
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
 
 /// The expiry thresholds of `--warn` and `--crit` (as `check` and `verify` take them), each
 /// `defaults`' when not given; refused when the critical span is the longer.
@@ -63,8 +65,6 @@ pub fn parse_at(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Failure>
         .map_err(|_| bad())
 }
 
-pub use certherd_x509::rfc3339;
-
 /// Formats an instant as a short date-time for tables.
 pub fn short(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -76,6 +76,14 @@ pub fn short(t: OffsetDateTime) -> String {
         t.hour(),
         t.minute()
     )
+}
+
+pub(crate) fn duration(s: &str, what: &str) -> Result<Duration, Failure> {
+    let d = s.parse::<Span>()?.duration().unsigned_abs();
+    if d.is_zero() {
+        return Err(Failure::usage(format!("{what} must be longer than 0s")));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

@@ -1,40 +1,31 @@
 //! The `certherd` binary: parses arguments, calls the node operations, prints results.
+
 #![forbid(unsafe_code)]
 
 #[macro_use]
 mod output;
 
-mod args;
-mod ca_cmd;
-mod cert_cmd;
-mod db_cmd;
+mod commands;
 mod failure;
-mod fleet_cmd;
-mod forecast_cmd;
 mod hints;
-mod home_cmd;
-mod init_cmd;
 mod input;
 mod instant;
-mod kmip_cmd;
-mod operations;
-mod remote_cmd;
+mod local;
+mod remote;
 mod render;
-mod report_cmd;
-mod scan_cmd;
-mod verify_cmd;
-mod views;
 
+use crate::commands::Cli;
+use crate::commands::Command;
+use certherd_ca::Node;
+use certherd_ca::SystemClock;
+use certherd_store::DatabaseUrl;
+use certherd_store::Home;
+use certherd_store::HomeStore;
+use clap::Parser;
+pub(crate) use failure::Failure;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-
-use clap::Parser;
-
-use args::{Cli, Command};
-use certherd_ca::{Node, SystemClock};
-use certherd_store::{DatabaseUrl, Home, HomeStore};
-pub(crate) use failure::Failure;
 
 /// The node type the CLI works with.
 pub(crate) type LocalNode = Node<HomeStore>;
@@ -161,8 +152,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             .ok_or_else(|| {
                 Failure::usage("--server needs --credential FILE (or CERTHERD_CREDENTIAL)")
             })?;
-        return remote_cmd::run(
-            &remote_cmd::Remote {
+        return crate::remote::run(
+            &crate::remote::Remote {
                 server,
                 credential,
                 ca_fingerprint: cli.ca_fingerprint,
@@ -180,43 +171,20 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let database = database_url(&home, cli.database).inspect_err(|f| {
         // `check` is a monitoring plugin: a certherd.toml it cannot use is its UNKNOWN.
         if let Command::Check(a) = &cli.command {
-            report_cmd::unknown(a.output, &f.message, f.hint.as_deref());
+            crate::commands::check::unknown(a.output, &f.message, f.hint.as_deref());
         }
     })?;
     let home = home.with_database(database);
-    let mut ops = operations::HomeOps::new(&home);
-    let command = match operations::run(&mut ops, cli.command) {
-        operations::Ran::Done(done) => return done,
-        operations::Ran::NotAnOperation(c) => *c,
+    let mut ops = crate::local::HomeOps::new(&home);
+    let command = match commands::operation(&mut ops, cli.command) {
+        commands::Ran::Done(done) => return done,
+        commands::Ran::NotAnOperation(c) => *c,
     };
     drop(ops);
-    match command {
-        Command::Init(a) => init_cmd::init(&home, a),
-        Command::Store(c) => report_cmd::store(&home, c),
-        Command::Cert(c) => cert_cmd::run(&home, c),
-        Command::Service(c) => cert_cmd::service(&home, c),
-        Command::Csr(c) => init_cmd::csr(c),
-        Command::Ca(c) => ca_cmd::run(&home, c),
-        Command::Verify(a) => verify_cmd::verify(&home, a),
-        Command::Status(a) => report_cmd::status(&home, a),
-        Command::Check(a) => report_cmd::check(&home, a),
-        Command::Profile(c) => report_cmd::profile(&home, c),
-        Command::KeyProvider(c) => kmip_cmd::run(&home, c),
-        Command::Scan(c) => scan_cmd::scan(&home, c),
-        Command::Endpoint(c) => scan_cmd::endpoint(&home, c),
-        Command::Report(a) => forecast_cmd::report(&home, a),
-        Command::Alarms(a) => report_cmd::alarms(&home, a),
-        Command::Server(a) => fleet_cmd::server(&home, a),
-        Command::Agent(c) => fleet_cmd::agent(&home, c),
-        Command::Pool(c) => fleet_cmd::pool(&home, c),
-        Command::Admin(c) => fleet_cmd::admin(&home, c),
-        Command::Home(c) => home_cmd::run(&home, c),
-        Command::Db(c) => db_cmd::run(&home, c),
-        other => Err(not_carried_out(&other)),
-    }
+    commands::on_home(&home, command)
 }
 
-/// A command [`operations::run`] carries out in every form came back to the home's
+/// A command [`commands::operation`] carries out in every form came back to the home's
 /// dispatch: a bug, said in one line rather than a panic.
 pub(crate) fn not_carried_out(command: &impl std::fmt::Debug) -> Failure {
     let name = format!("{command:?}");
@@ -269,15 +237,15 @@ fn subcommand_name() -> Option<String> {
 }
 
 /// The output format a `check` command line asks for, read without clap (which refused it).
-fn check_output_asked() -> args::Output {
+fn check_output_asked() -> crate::commands::Output {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().enumerate().any(|(i, a)| {
         a == "--output=json" || (a == "--output" && args.get(i + 1).is_some_and(|v| v == "json"))
     });
     if json {
-        args::Output::Json
+        crate::commands::Output::Json
     } else {
-        args::Output::Table
+        crate::commands::Output::Table
     }
 }
 
@@ -300,7 +268,7 @@ fn main() -> ExitCode {
             let is_scan = name.as_deref() == Some("scan");
             if is_check && e.use_stderr() {
                 // A monitoring plugin prints its status on stdout, whatever went wrong.
-                report_cmd::unknown(check_output_asked(), &clap_message(&e), None);
+                crate::commands::check::unknown(check_output_asked(), &clap_message(&e), None);
             }
             return ExitCode::from(match (e.use_stderr(), is_check || is_scan) {
                 (false, _) => 0,

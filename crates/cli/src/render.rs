@@ -1,12 +1,13 @@
 //! Rendering: aligned tables for people, JSON for scripts.
 
-use std::borrow::Cow;
-
-use certherd_ca::EntryView;
-use serde_json::{json, Value};
-
 use crate::instant::rfc3339;
+use crate::instant::short;
 use crate::output::escape;
+use certherd_ca::EntryView;
+use certherd_core::OffsetDateTime;
+use serde_json::json;
+use serde_json::Value;
+use std::borrow::Cow;
 
 /// The most characters a table cell shows, the last column excepted: a longer cell is cut
 /// and ends in [`ELLIPSIS`]. A certificate or a TLS server chooses its names, and a
@@ -135,6 +136,16 @@ pub const ENTRY_HEADER: [&str; 6] = [
 /// Upper-case hex with colons, from lower-case hex (how openssl and vSphere print thumbprints).
 pub fn colon_hex(hex: &str) -> String {
     certherd_x509::thumbprint(hex)
+}
+
+/// An RFC 3339 text of the API as a time.
+pub fn time_of(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// An RFC 3339 text as `short` prints it (the text itself if it is not one).
+pub(crate) fn short_of(text: &str) -> String {
+    time_of(text).map_or_else(|| text.to_owned(), short)
 }
 
 #[cfg(test)]

@@ -1,19 +1,27 @@
 //! `verify`: the same validation `cert import` uses, on files.
 
+use crate::commands::Output;
+use crate::failure::read_input;
+use crate::instant::parse_at;
+use crate::instant::rfc3339;
+use crate::open_node;
+use crate::render::json;
+use crate::Failure;
+use certherd_inspect::ChainInput;
+use certherd_inspect::Target;
+use certherd_inspect::Thresholds;
+use certherd_inspect::TrustPolicy;
+use certherd_store::Home;
+use certherd_x509::CertInfo;
+use certherd_x509::CertificateDer;
+use certherd_x509::Purpose;
+use clap::Args;
+use clap::ValueEnum;
+use serde_json::json;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use certherd_inspect::{ChainInput, Target, Thresholds, TrustPolicy};
-use certherd_store::Home;
-use certherd_x509::{CertInfo, CertificateDer, Purpose};
-use serde_json::json;
-
-use crate::args::{Output, PurposeArg, VerifyArgs};
-use crate::failure::read_input;
-use crate::instant::{parse_at, rfc3339};
-use crate::render::json;
-use crate::{open_node, Failure};
-
-pub fn verify(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
+pub fn run(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
     let mut certs = certherd_x509::parse_certificates(&read_input(&a.cert)?)
         .map_err(|e| Failure::file(&a.cert, e))?;
     let leaf = certs.remove(0);
@@ -191,7 +199,7 @@ mod tests {
     #[test]
     fn help_says_what_fails_verify_and_what_only_strict_fails() {
         use clap::CommandFactory;
-        let mut cli = crate::args::Cli::command();
+        let mut cli = crate::commands::Cli::command();
         let help = cli
             .find_subcommand_mut("verify")
             .unwrap()
@@ -201,4 +209,79 @@ mod tests {
             assert!(help.contains(needle), "{needle} missing: {help}");
         }
     }
+}
+
+/// Purposes for verify.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PurposeArg {
+    /// TLS server (serverAuth).
+    Server,
+    /// TLS client (clientAuth).
+    Client,
+    /// Any purpose (EKU not checked).
+    Any,
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The certificate to validate (PEM or DER; the first certificate of a bundle,
+    /// the rest are used as intermediates). A regular file of at most 4 MiB.
+    pub cert: PathBuf,
+    /// Untrusted intermediates; repeatable. A regular file of at most 4 MiB.
+    #[arg(long, value_name = "FILE")]
+    pub chain: Vec<PathBuf>,
+    /// Trust anchors instead of the home's trusted-roots; repeatable. A regular file of at most 4 MiB.
+    #[arg(long, value_name = "FILE")]
+    pub trusted: Vec<PathBuf>,
+    /// CRLs to consult besides the home's (PEM or DER, e.g. an intermediate's, as
+    /// `openssl verify -CRLfile`); repeatable. A regular file of at most 4 MiB.
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// A DNS name or IP address the certificate must cover.
+    #[arg(long, value_name = "DNS-OR-IP")]
+    pub name: Option<String>,
+    /// Validate at this instant: RFC 3339, YYYY-MM-DD, or ±DURATION (+2y, -1y) [default: now].
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub at: Option<String>,
+    /// Required purpose.
+    #[arg(long, value_enum, default_value = "any")]
+    pub purpose: PurposeArg,
+    /// `expiring` is a warning when a certificate of the path expires within this span
+    /// [default: certherd.toml, else 30d]; 0s reports no nearness to expiry.
+    #[arg(long, value_name = "DURATION")]
+    pub warn: Option<String>,
+    /// `expiring` is critical within this span [default: certherd.toml, else 7d]; it never
+    /// fails `verify` without --strict.
+    #[arg(long, value_name = "DURATION")]
+    pub crit: Option<String>,
+    /// Require the revocation status of every certificate of the path to be known from the
+    /// CRLs (the home's and --crl), as `openssl verify -crl_check_all`: a certificate whose
+    /// issuer has no CRL fails the path.
+    #[arg(long)]
+    pub crl_check_all: bool,
+    /// An acceptable certificate policy (dotted OID; repeatable): the
+    /// user-initial-policy-set of RFC 5280 6.1.1, as `openssl verify -policy` [default:
+    /// anyPolicy].
+    #[arg(long, value_name = "OID")]
+    pub policy: Vec<String>,
+    /// The path must be valid for a policy of --policy (RFC 5280 initial-explicit-policy,
+    /// `openssl verify -explicit_policy`).
+    #[arg(long)]
+    pub explicit_policy: bool,
+    /// Policy mapping is not allowed (initial-policy-mapping-inhibit, `-inhibit_map`).
+    #[arg(long)]
+    pub inhibit_policy_mapping: bool,
+    /// anyPolicy is not accepted in the path (initial-any-policy-inhibit, `-inhibit_any`).
+    #[arg(long)]
+    pub inhibit_any_policy: bool,
+    /// Fail on every warning too: expiry within the warning threshold, the RFC 5280
+    /// profile (critical basicConstraints, key identifiers), a long common name, and with
+    /// --purpose server the CA/Browser Forum rules for a TLS server certificate (an EKU, the
+    /// CN among the SANs); like `openssl verify -x509_strict`, stricter.
+    #[arg(long)]
+    pub strict: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }

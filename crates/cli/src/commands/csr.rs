@@ -1,72 +1,18 @@
-//! `init` and `csr create`.
+//! `csr create`: a key and a CSR for a certificate another CA signs.
 
+use crate::commands::init::key_algo;
+use crate::Failure;
+use certherd_store::write_atomic;
+use certherd_x509::CertSpec;
+use certherd_x509::PemLabel;
+use certherd_x509::PrivateKey;
+use certherd_x509::Role;
+use clap::Args;
+use clap::Subcommand;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use certherd_ca::{InitOptions, Mode, Node, SystemClock};
-use certherd_store::{write_atomic, Home};
-use certherd_x509::{CertSpec, KeyAlgorithm, PemLabel, PrivateKey, Role};
-
-use crate::args::{CsrArgs, CsrCmd, InitArgs, ModeArg};
-use crate::Failure;
-
-fn key_algo(s: &str) -> Result<KeyAlgorithm, Failure> {
-    s.parse()
-        .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))
-}
-
-pub fn init(home: &Home, a: InitArgs) -> Result<ExitCode, Failure> {
-    let algo = key_algo(&a.key_algo)?;
-    // Validate the settings file before anything is created.
-    let config = home.read_config()?;
-    if let Some(text) = &config {
-        let _: certherd_core::Settings = toml::from_str(text).map_err(|e| {
-            Failure::msg(format!(
-                "{}: {}",
-                home.config_path().display(),
-                e.to_string().trim().replace('\n', " ")
-            ))
-        })?;
-    }
-    let mode = match a.mode {
-        ModeArg::Ca => Mode::Ca,
-        ModeArg::Subordinate => Mode::Subordinate,
-    };
-    let opts = InitOptions {
-        hostname: a.hostname.clone(),
-        ips: a.ips,
-        key_algo: algo,
-        mode,
-    };
-    opts.validate()?;
-    let store = home.create()?;
-    crate::home_cmd::warn_modes(home);
-    let path = home.config_path().display().to_string();
-    let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
-    let report = node.init(&opts)?;
-    outln!(
-        "initialized certherd home {} for {}",
-        home.dir().display(),
-        a.hostname.to_ascii_lowercase()
-    );
-    if let Some(sha) = &report.ca_sha256 {
-        outln!("root CA SHA-256: {}", crate::render::colon_hex(sha));
-    }
-    for e in &report.entries {
-        outln!("  created {e}");
-    }
-    if let Some(csr) = &report.csr_pem {
-        let out = a.csr_out.unwrap_or_else(|| home.dir().join("ca.csr"));
-        write_atomic(&out, csr.as_bytes(), 0o644)?;
-        outln!(
-            "subordinate mode: CA signing request written to {}",
-            out.display()
-        );
-        outln!("next: have your enterprise CA sign it, then run `certherd ca import-signed SIGNED.pem --chain ROOT.pem`");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn csr(c: CsrCmd) -> Result<ExitCode, Failure> {
+pub fn run(c: CsrCmd) -> Result<ExitCode, Failure> {
     let CsrCmd::Create(a) = c;
     create_csr(a)
 }
@@ -146,4 +92,28 @@ fn create_csr(a: CsrArgs) -> Result<ExitCode, Failure> {
             .join(", ")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `csr` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CsrCmd {
+    /// Write key.pem (0600) and csr.pem for another CA to sign. CN is the FQDN; IPs only as SANs.
+    Create(CsrArgs),
+}
+
+/// `csr create` arguments.
+#[derive(Debug, Args)]
+pub struct CsrArgs {
+    /// The FQDN clients use (must be a DNS name, not an IP).
+    #[arg(long, value_name = "FQDN")]
+    pub cn: String,
+    /// Extra DNS names or IP addresses; the CN is always the first SAN.
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// Key algorithm.
+    #[arg(long, value_name = "ALG", default_value = "ecdsa-p256")]
+    pub key_algo: String,
+    /// Directory for key.pem and csr.pem (created if missing; existing files are refused).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }

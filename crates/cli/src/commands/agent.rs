@@ -1,95 +1,26 @@
-//! `server`, `host` and `agent`: the fleet commands.
+//! `agent ...`: a host joins the fleet, runs its agent, and says how it stands.
+use crate::commands::OutputArg;
+use crate::instant::duration;
 
+use crate::commands::Output;
+use crate::instant::rfc3339;
+use crate::node_over;
+use crate::open_node;
+use crate::render::colon_hex;
+use crate::render::json;
+use crate::render::table;
+use crate::Failure;
+use certherd_store::Home;
+use clap::Subcommand;
+use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use certherd_core::Span;
-use certherd_store::Home;
-use serde_json::json;
-
-use crate::args::{
-    AdminCmd, AgentCmd, CredentialArgs, CredentialCmd, Output, PoolCmd, RoleArg, ServerArgs,
-};
-use crate::instant::rfc3339;
-use crate::render::{colon_hex, json, table};
-use crate::{node_over, open_node, Failure};
-
-pub(crate) fn duration(s: &str, what: &str) -> Result<Duration, Failure> {
-    let d = s.parse::<Span>()?.duration().unsigned_abs();
-    if d.is_zero() {
-        return Err(Failure::usage(format!("{what} must be longer than 0s")));
-    }
-    Ok(d)
-}
-
-fn random32() -> Result<[u8; 32], Failure> {
+pub(crate) fn random32() -> Result<[u8; 32], Failure> {
     let mut b = [0u8; 32];
     aws_lc_rs::rand::fill(&mut b).map_err(|_| Failure::msg("no randomness available"))?;
     Ok(b)
-}
-
-/// `server`.
-pub fn server(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
-    let listen: std::net::SocketAddr = a.listen.parse().map_err(|_| {
-        Failure::usage(format!(
-            "invalid --listen '{}': expected ADDR:PORT, e.g. 0.0.0.0:8443",
-            a.listen
-        ))
-    })?;
-    let evaluate_every = duration(&a.evaluate_every, "--evaluate-every")?;
-    let crl_listen: Option<std::net::SocketAddr> = a
-        .crl_listen
-        .as_deref()
-        .map(|l| {
-            l.parse().map_err(|_| {
-                Failure::usage(format!(
-                    "invalid --crl-listen '{l}': expected ADDR:PORT, e.g. 0.0.0.0:8080"
-                ))
-            })
-        })
-        .transpose()?;
-    let over_home = home.clone();
-    let node_over: certherd_server::NodeOver = std::sync::Arc::new(move |store| {
-        node_over(&over_home, store).map_err(|f| certherd_server::Seam::Open(Box::new(f)))
-    });
-    certherd_server::start(
-        certherd_server::StartConfig {
-            home: home.clone(),
-            node_over,
-            listen,
-            evaluate_every,
-            crl_listen,
-            hostname: a.hostname,
-            ips: a.ips,
-        },
-        |said| match said {
-            certherd_server::Started::IssuedIdentity(entry) => {
-                errln!("certherd server: issued {entry} for this server from the shared CA");
-            }
-            certherd_server::Started::Listening(bound) => {
-                errln!("certherd server listening on https://{bound}");
-            }
-            _ => {}
-        },
-    )
-    .map_err(server_failure)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A server that could not start, with the hint of the node's error when it has one.
-fn server_failure(e: certherd_server::Error) -> Failure {
-    use certherd_server::{Error as E, Seam};
-    match e {
-        E::Open(Seam::Open(b)) => match b.downcast::<Failure>() {
-            Ok(f) => *f,
-            Err(b) => Failure::msg(b.to_string()),
-        },
-        E::Open(Seam::Store(e)) => e.into(),
-        E::Open(Seam::Node(e)) | E::Node(e) => e.into(),
-        e @ E::Hostname(_) => Failure::usage(e.to_string()),
-        e => Failure::msg(e.to_string()),
-    }
 }
 
 fn agent_error(e: certherd_agent::Error) -> Failure {
@@ -97,7 +28,7 @@ fn agent_error(e: certherd_agent::Error) -> Failure {
 }
 
 /// `agent`.
-pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
+pub fn run(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
     match c {
         AgentCmd::EmergencyDisableVerification => {
             let mut node = open_node(home)?;
@@ -153,7 +84,7 @@ pub fn agent(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 None => confirm_fingerprint(&server, timeout)?,
             };
             let store = home.create().map_err(certherd_ca::Error::from)?;
-            crate::home_cmd::warn_modes(home);
+            crate::commands::home::warn_modes(home);
             let mut node = node_over(home, store)?;
             let joined = certherd_agent::join(
                 &mut node,
@@ -443,192 +374,89 @@ fn confirm_fingerprint(server: &str, timeout: Duration) -> Result<String, Failur
     }
 }
 
-/// `pool`.
-pub fn pool(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
-    let o = match c {
-        PoolCmd::CertificateList(o) => o,
-        other => return Err(crate::not_carried_out(&other)),
-    };
-    let node = open_node(home)?;
-    let rows = node.fleet().pool_certificates()?;
-    match o.output {
-        Output::Json => json(&json!(rows
-            .iter()
-            .map(|r| json!({
-                "host": r.host,
-                "kind": r.kind,
-                "subject": r.meta.subject,
-                "sha256": r.meta.sha256,
-                "not_after": rfc3339(r.meta.not_after),
-            }))
-            .collect::<Vec<_>>())),
-        Output::Table => table(
-            &["HOST", "KIND", "SHA-256", "NOT AFTER"],
-            &rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.host.clone(),
-                        r.kind.to_owned(),
-                        colon_hex(&r.meta.sha256),
-                        rfc3339(r.meta.not_after),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `admin`.
-pub fn admin(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
-    let AdminCmd::Credential(a) = c;
-    match a.command {
-        Some(CredentialCmd::List { output }) => {
-            let node = open_node(home)?;
-            let all = node.admin().admin_credentials()?;
-            let when = |t: Option<certherd_core::OffsetDateTime>| t.map(rfc3339);
-            match output {
-                Output::Json => json(&json!(all
-                    .iter()
-                    .map(|c| json!({
-                        "name": c.name,
-                        "kind": c.kind.as_str(),
-                        "role": c.role.as_str(),
-                        "created_at": when(c.created_at),
-                        "expires_at": when(c.expires_at),
-                        "revoked_at": when(c.revoked_at),
-                        "sha256": c.sha256,
-                    }))
-                    .collect::<Vec<_>>())),
-                Output::Table => {
-                    let dash = |t: Option<certherd_core::OffsetDateTime>| {
-                        when(t).unwrap_or_else(|| "-".into())
-                    };
-                    let rows: Vec<Vec<String>> = all
-                        .iter()
-                        .map(|c| {
-                            vec![
-                                c.name.clone(),
-                                c.kind.as_str().to_owned(),
-                                c.role.as_str().to_owned(),
-                                dash(c.created_at),
-                                dash(c.expires_at),
-                                dash(c.revoked_at),
-                            ]
-                        })
-                        .collect();
-                    table(
-                        &["NAME", "KIND", "ROLE", "CREATED", "EXPIRES", "REVOKED"],
-                        &rows,
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(CredentialCmd::Revoke { name, reason }) => {
-            let reason = certherd_x509::RevocationReason::parse(&reason).ok_or_else(|| {
-                Failure::usage(format!(
-                    "unknown revocation reason '{}' (expected one of: {})",
-                    reason.escape_debug(),
-                    certherd_x509::RevocationReason::ALL
-                        .iter()
-                        .map(|r| r.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
-            let by = format!(
-                "local:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            );
-            let mut node = open_node(home)?;
-            let n = node
-                .admin_mut()
-                .admin_credential_revoke_for(&name, reason, &by)?;
-            errln!("revoked {n} credential(s) of {name}; the server refuses them from the next call on");
-            Ok(ExitCode::SUCCESS)
-        }
-        None => credential_add(home, a),
-    }
-}
-
-/// `admin credential NAME`: a bearer token, or a client certificate with --client-cert.
-fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
-    let name = a.name.or(a.name_flag).unwrap_or_else(|| "admin".to_owned());
-    let role = match a.role {
-        RoleArg::Reader => certherd_store::AdminRole::Reader,
-        RoleArg::Admin => certherd_store::AdminRole::Admin,
-    };
-    let valid_for = match a.valid_for.as_deref() {
-        Some(s) => {
-            duration(s, "--valid-for")?;
-            Some(s.parse::<Span>()?)
-        }
-        None => None,
-    };
-    let mut node = open_node(home)?;
-    match (a.client_cert, a.out) {
-        (true, Some(out)) => {
-            if out.exists() || out.is_dir() {
-                return Err(Failure::usage(format!(
-                    "--out {}: the file exists; give a new file (it will hold a private key)",
-                    out.display()
-                )));
-            }
-            let issued = node
-                .admin_mut()
-                .admin_client_cert_add(&name, role, valid_for)?;
-            let mut pem = issued.key.to_pem();
-            pem.push_str(&certherd_x509::to_pem(
-                certherd_x509::PemLabel::Certificate,
-                &issued.cert,
-            ));
-            for c in &issued.chain {
-                pem.push_str(&certherd_x509::to_pem(
-                    certherd_x509::PemLabel::Certificate,
-                    c,
-                ));
-            }
-            certherd_store::write_atomic(&out, pem.as_bytes(), 0o600)?;
-            let expires = issued.credential.expires_at.map(rfc3339);
-            match a.output {
-                Output::Json => json(&json!({
-                    "name": name,
-                    "kind": "client-cert",
-                    "role": role.as_str(),
-                    "out": out.display().to_string(),
-                    "sha256": issued.credential.sha256,
-                    "expires_at": expires,
-                })),
-                Output::Table => errln!(
-                    "wrote {} (0600: key, certificate and CA chain): client certificate for {name}, role {}, expires {}; present it over mutual TLS (curl --cert {} --cacert CA.pem)",
-                    out.display(),
-                    role.as_str(),
-                    expires.unwrap_or_default(),
-                    out.display()
-                ),
-            }
-        }
-        _ => {
-            let token =
-                node.admin_mut()
-                    .admin_credential_add(&name, role, valid_for, random32()?)?;
-            match a.output {
-                Output::Json => json(&json!({
-                    "name": name,
-                    "kind": "bearer",
-                    "role": role.as_str(),
-                    "token": token,
-                })),
-                Output::Table => {
-                    outln!("{token}");
-                    // The token goes to stdout only: stderr often lands in logs and
-                    // terminals' scrollback, where a secret must not.
-                    errln!("bearer token for {name}, role {}, printed once on stdout: send it as `Authorization: Bearer TOKEN`; it is not shown again", role.as_str());
-                }
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+/// `agent` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// Stop verifying the server while troubleshooting; the server holds an alarm for this
+    /// host until verification is back on.
+    #[command(name = "emergency-disable-verification")]
+    EmergencyDisableVerification,
+    /// Verify the server again; the alarm clears at the next poll.
+    #[command(name = "emergency-reenable-verification")]
+    EmergencyReenableVerification,
+    /// Join a server: make this host's keys, pin the server's CA, get the host certificate.
+    ///
+    /// Without --ca-fingerprint the server's CA fingerprint is shown and you are asked to
+    /// confirm it; with CI=true or no terminal, join refuses instead.
+    Join {
+        /// The server, https://HOST:PORT; repeatable: the first is joined, every one is
+        /// recorded for `agent run` to fail over to (with those the server advertises in
+        /// `[fleet] servers`), each one trusted only with the pool's CA.
+        #[arg(long = "server", value_name = "URL", required = true)]
+        servers: Vec<String>,
+        /// The token from `certherd host add`.
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// SHA-256 of the server's root CA, as `host add` printed it.
+        #[arg(long, value_name = "SHA256")]
+        ca_fingerprint: Option<String>,
+        /// This host's FQDN [default: the name `host add` enrolled for this token].
+        #[arg(long, value_name = "FQDN")]
+        hostname: Option<String>,
+        /// An IP address of this host; repeatable [default: the enrolled ones].
+        #[arg(long = "ip", value_name = "ADDR")]
+        ips: Vec<std::net::IpAddr>,
+        /// Where `agent run` serves the host certificate (the host's server identity).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// Join with certificate verification off (only a pool whose verification is off
+        /// accepts this; both sides must agree).
+        #[arg(long)]
+        no_verification: bool,
+        /// This host's key algorithm (its host certificate's key, at join and at every
+        /// renewal): ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519. When the
+        /// server's `[profiles.host] key_algo` sets one, that one is used and another is
+        /// refused [default: the server's host profile's, else ecdsa-p256].
+        #[arg(long, value_name = "ALG")]
+        key_algo: Option<String>,
+        /// Connect timeout.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: String,
+    },
+    /// Keep this host in step with the server: heartbeat, trust sync, renewal when due.
+    ///
+    /// After each change it writes the `[[agent.targets]]` files of certherd.toml (atomic
+    /// replace, keys 0600) and runs `[agent] reload`; a target with `layout = "libvirt"` or
+    /// `"qemu"` gets the whole tree (replaced whole or not at all) and its own `reload`,
+    /// killed after `reload_timeout`; a failure is reported to the server (`deploy-failed`).
+    /// With a listen address from `join`, it serves the host certificate there.
+    ///
+    /// A failed poll (server down, network, a deploy that failed) is logged and retried
+    /// after 1s, 2s, 4s... (with jitter) up to --retry-max; the first success goes back to
+    /// --poll. Each log line starts with the time and the host name. When the server
+    /// answers that it no longer knows this host (`certherd host remove`), the agent
+    /// forgets the server, says so and exits with status 3 (for systemd:
+    /// RestartPreventExitStatus=3).
+    ///
+    /// With several servers (`agent join --server` repeated, and the server's `[fleet]
+    /// servers`), a poll goes to the one that answered last, passing over one that does
+    /// not answer (no connection, --timeout, a 5xx) for the next, and refusing one whose
+    /// certificate is not of the pool's CA; `agent status` shows which answered last.
+    Run {
+        /// Time between polls.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        poll: String,
+        /// Poll once and exit (for cron, or to check the set-up).
+        #[arg(long)]
+        once: bool,
+        /// Connect timeout, and the longest wait for each answer.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: String,
+        /// The longest wait between retries after failed polls.
+        #[arg(long, value_name = "DURATION", default_value = "5m")]
+        retry_max: String,
+    },
+    /// This agent's servers (the order a poll tries them in), which one answered last,
+    /// the last poll and the last error.
+    Status(OutputArg),
 }

@@ -1,21 +1,31 @@
 //! `key-provider ...`: the state lives in the node; the TLS and KMIP exchanges are
 //! certherd-monitor's.
 
-use std::process::ExitCode;
-use std::time::Duration;
-
-use certherd_ca::KmipPlan;
-use certherd_core::{KmipServer, ProviderName, ServerAddress};
-use certherd_store::{write_atomic, Home};
-use certherd_tls::Identity;
-use certherd_x509::CertInfo;
-use serde_json::json;
-
-use crate::args::{ClientCertCmd, KeyProviderCmd, Output, ServerCertCmd};
+use crate::commands::Output;
+use crate::commands::OutputArg;
+use crate::commands::Ran;
 use crate::failure::read_input;
 use crate::instant::rfc3339;
-use crate::render::{colon_hex, json, table};
-use crate::{open_node, Failure};
+use crate::open_node;
+use crate::render::colon_hex;
+use crate::render::json;
+use crate::render::table;
+use crate::Failure;
+use certherd_ca::KmipPlan;
+use certherd_core::KmipServer;
+use certherd_core::ProviderName;
+use certherd_core::ServerAddress;
+use certherd_monitor::kmip::endpoint;
+use certherd_ops::Operations;
+use certherd_store::write_atomic;
+use certherd_store::Home;
+use certherd_tls::Identity;
+use certherd_x509::CertInfo;
+use clap::Subcommand;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
 fn provider(name: &str) -> Result<ProviderName, Failure> {
     Ok(name.parse::<ProviderName>()?)
@@ -25,13 +35,11 @@ fn address(s: &str) -> Result<ServerAddress, Failure> {
     Ok(s.parse::<ServerAddress>()?)
 }
 
-fn key_algo(s: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, Failure> {
+pub(crate) fn key_algo(s: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, Failure> {
     s.map(str::parse)
         .transpose()
         .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))
 }
-
-use certherd_monitor::kmip::endpoint;
 
 fn identity(plan: &KmipPlan) -> Result<Option<Identity>, Failure> {
     let Some((chain, key)) = &plan.identity else {
@@ -287,4 +295,221 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
         }
     }
     Ok(())
+}
+
+/// `key-provider status --output json`.
+#[derive(serde::Serialize)]
+struct ProviderJson<'a> {
+    provider: &'a str,
+    primary_key_id: &'a str,
+    health: &'a str,
+    servers: Vec<KmipServerJson<'a>>,
+}
+
+/// One server of [`ProviderJson`].
+#[derive(serde::Serialize)]
+struct KmipServerJson<'a> {
+    address: &'a str,
+    status: &'a str,
+    detail: String,
+}
+
+/// `key-provider status NAME`: exit 0 only when every server is healthy.
+pub(crate) fn key_provider_status(
+    ops: &mut dyn Operations,
+    name: String,
+    timeout: &str,
+    output: crate::commands::Output,
+) -> Result<ExitCode, Failure> {
+    let span: certherd_core::Span = timeout.parse()?;
+    // Whole seconds, at least one: what the operation takes.
+    let seconds = u64::try_from(span.duration().whole_seconds().clamp(1, 300)).unwrap_or(10);
+    let checked = ops.key_providers(Some(name.clone()), seconds)?;
+    let p = checked
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            Failure::msg(format!(
+                "the answer does not name the key provider '{name}'"
+            ))
+        })?;
+    let healthy = p.health == "OK";
+    // Without a client certificate every server fails for that reason: say what makes one.
+    let detail = |s: &certherd_protocol::admin::KmipServerHealth| {
+        if p.client_certificate {
+            format!("{}{}", s.detail, crate::hints::kmip_check(&s.status))
+        } else {
+            format!(
+                "{}: run `key-provider client-cert new {}`",
+                s.detail, p.name
+            )
+        }
+    };
+    match output {
+        crate::commands::Output::Json => crate::render::json(&ProviderJson {
+            provider: &p.name,
+            primary_key_id: &p.primary_key_id,
+            health: &p.health,
+            servers: p
+                .servers
+                .iter()
+                .map(|s| KmipServerJson {
+                    address: &s.address,
+                    status: &s.status,
+                    detail: detail(s),
+                })
+                .collect(),
+        }),
+        crate::commands::Output::Table => {
+            outln!("Key provider {}: health {}", p.name, p.health);
+            for s in &p.servers {
+                outln!("  {}  {}", s.address, detail(s));
+            }
+        }
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `key-provider` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyProviderCmd {
+    /// Create a key provider with its first KMIP server.
+    Create {
+        /// Provider name, unique on this node.
+        name: String,
+        /// The primary key's id on the key server (a UUID there).
+        #[arg(long, value_name = "ID")]
+        primary_key_id: String,
+        /// The KMIP server, HOST:PORT (KMIP's port is 5696).
+        #[arg(long, value_name = "HOST:PORT")]
+        server: String,
+        /// An HTTP CONNECT proxy to reach it through.
+        #[arg(long, value_name = "HOST:PORT")]
+        proxy: Option<String>,
+    },
+    /// Add another KMIP server (a cluster member) to a provider.
+    AddServer {
+        /// Provider name.
+        name: String,
+        /// HOST:PORT.
+        address: String,
+        /// An HTTP CONNECT proxy to reach it through.
+        #[arg(long, value_name = "HOST:PORT")]
+        proxy: Option<String>,
+    },
+    /// List providers and their servers.
+    List(OutputArg),
+    /// Remove a provider (its certificates are kept in backup for the retention period).
+    Remove {
+        /// Provider name.
+        name: String,
+    },
+    /// The client certificate the key server must trust.
+    #[command(subcommand)]
+    ClientCert(ClientCertCmd),
+    /// The key server's certificate, which certherd must trust.
+    #[command(subcommand)]
+    ServerCert(ServerCertCmd),
+    /// Health: OK only when, for every server, mutual TLS opens and KMIP answers.
+    ///
+    /// Exit 0 only when healthy. Each failing server gets its precise reason: unreachable,
+    /// our client certificate refused, its certificate not trusted (or changed since it
+    /// was trusted), or a KMIP error.
+    Status {
+        /// Provider name.
+        name: String,
+        /// Per-server connect and response timeout.
+        #[arg(long, value_name = "DURATION", default_value = "10s")]
+        timeout: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+/// `key-provider client-cert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCertCmd {
+    /// Make a `kmip-client` certificate (CA-issued by default) for the key server to trust.
+    New {
+        /// Provider name.
+        name: String,
+        /// Self-signed instead of issued by certherd's CA.
+        #[arg(long)]
+        self_signed: bool,
+        /// Key algorithm [default: the node's].
+        #[arg(long, value_name = "ALG")]
+        key_algo: Option<String>,
+    },
+    /// Write the client certificate (PEM, with its chain) for the key server's admin.
+    Export {
+        /// Provider name.
+        name: String,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write a CSR for the key server vendor to sign; the key stays sealed in certherd.
+    Csr {
+        /// Provider name.
+        name: String,
+        /// Where to write the CSR.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Key algorithm [default: the node's].
+        #[arg(long, value_name = "ALG")]
+        key_algo: Option<String>,
+    },
+    /// Upload the certificate signed from the CSR, or a certificate and key the key server issued.
+    Upload {
+        /// Provider name.
+        name: String,
+        /// The certificate (PEM or DER, may include its chain). A regular file of at most 4 MiB.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Its private key, when the key server generated it. A regular file of at most 4 MiB.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+}
+
+/// `key-provider server-cert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServerCertCmd {
+    /// Connect to each server and show the certificate it presents (not trusted yet).
+    Get {
+        /// Provider name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Trust the certificate each server presents (or only those matching --thumbprint).
+    Trust {
+        /// Provider name.
+        name: String,
+        /// The SHA-256 or SHA-1 thumbprint you checked (colons optional); a server
+        /// presenting anything else is refused.
+        #[arg(long, value_name = "T")]
+        thumbprint: Option<String>,
+        /// Only this server (HOST:PORT) [default: every server of the provider].
+        #[arg(long, value_name = "HOST:PORT")]
+        server: Option<String>,
+    },
+}
+
+/// `key-provider status` is an operation; the other forms set up trust on the home.
+pub fn operation(ops: &mut dyn Operations, c: KeyProviderCmd) -> Ran<KeyProviderCmd> {
+    match c {
+        KeyProviderCmd::Status {
+            name,
+            timeout,
+            output,
+        } => Ran::Done(key_provider_status(ops, name, &timeout, output)),
+        other => Ran::NotAnOperation(other),
+    }
 }

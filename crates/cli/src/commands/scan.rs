@@ -1,39 +1,51 @@
-//! `scan tls`, `scan files` and `endpoint`: arguments, progress bars, and rendering what
-//! the scans found. The scans themselves (probing, walking, reading, recording) are
-//! `certherd-monitor`'s; judging is `certherd-inspect`'s.
+//! `scan tls` and `scan files`: arguments, progress, and the view of what was found. The
+//! scans themselves (probing, walking, reading, recording) are `certherd-monitor`'s;
+//! judging is `certherd-inspect`'s.
 
+use crate::commands::Output;
+use crate::failure::read_input;
+use crate::instant::rfc3339;
+use crate::open_node;
+use crate::render::json;
+use crate::render::table;
+use crate::Failure;
+use crate::LocalNode;
+use certherd_core::EntryMeta;
+use certherd_core::Finding;
+use certherd_core::ServerAddress;
+use certherd_core::Span;
+use certherd_core::Watch;
+use certherd_inspect::Severity;
+use certherd_monitor::scan::FilesScanned;
+use certherd_monitor::scan::TlsScanRequest;
+use certherd_monitor::scan::TlsScanned;
+use certherd_monitor::walk::walk_at_most;
+use certherd_monitor::walk::SkippedPath;
+use certherd_monitor::walk::Walk;
+use certherd_monitor::walk::WalkError;
+use certherd_store::Store;
+use certherd_tls::StartTls;
+use clap::Args;
+use clap::Subcommand;
+use indicatif::ProgressBar;
+use indicatif::ProgressStyle;
+use serde_json::json;
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use certherd_core::{EntryMeta, Finding, ServerAddress, Span, Watch, WatchKind};
-use certherd_inspect::Severity;
-use certherd_monitor::probe::starttls_for;
-use certherd_monitor::scan::{
-    Diagnosis, FilesScanned, ScanError, TlsScanRequest, TlsScanned, Verdict,
-};
-use certherd_monitor::walk::{walk_at_most, SkippedPath, Walk, WalkError};
-use certherd_store::Store;
-use certherd_tls::StartTls;
-use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
-
-use crate::args::{EndpointCmd, Output, ScanCmd, ScanFilesArgs, ScanTlsArgs};
-use crate::failure::read_input;
-use crate::instant::rfc3339;
-use crate::render::{json, table};
-use crate::{open_node, Failure, LocalNode};
-
 /// Runs a `scan` subcommand.
-pub fn scan(home: &certherd_store::Home, c: ScanCmd) -> Result<ExitCode, Failure> {
+pub fn run(home: &certherd_store::Home, c: ScanCmd) -> Result<ExitCode, Failure> {
     match c {
         ScanCmd::Tls(a) => scan_tls(home, a),
         ScanCmd::Files(a) => scan_files(home, a),
     }
 }
 
-fn timeout(s: &str) -> Result<Duration, Failure> {
+pub(crate) fn timeout(s: &str) -> Result<Duration, Failure> {
     let d = s.parse::<Span>()?.duration().unsigned_abs();
     if d.is_zero() {
         return Err(Failure::usage("--timeout must be longer than 0s"));
@@ -97,7 +109,7 @@ fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-fn finding_json(f: &Finding) -> serde_json::Value {
+pub(crate) fn finding_json(f: &Finding) -> serde_json::Value {
     json!({
         "kind": f.kind.as_str(),
         "severity": f.severity.as_str(),
@@ -187,7 +199,7 @@ fn print_findings(name: &str, findings: &[Finding]) {
     }
 }
 
-fn print_watches(ws: &[Watch], node: &LocalNode, output: Output) {
+pub(crate) fn print_watches(ws: &[Watch], node: &LocalNode, output: Output) {
     match output {
         Output::Json => json(&json!(ws
             .iter()
@@ -496,177 +508,79 @@ fn verdict_exit(worst: Option<Severity>) -> ExitCode {
     }
 }
 
-/// Runs an `endpoint` subcommand.
-pub fn endpoint(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode, Failure> {
-    let mut node = open_node(home)?;
-    match c {
-        EndpointCmd::Add {
-            name,
-            address,
-            server_name,
-            verify,
-            starttls,
-        } => {
-            let addr: ServerAddress = address.parse()?;
-            let proto = starttls_for(&addr.to_string(), parse_starttls(&starttls)?);
-            let w = node.watches_mut().endpoint_add(
-                &name,
-                &addr,
-                server_name.as_deref(),
-                verify,
-                proto.map(StartTls::as_str),
-            )?;
-            outln!(
-                "watching {} at {}{}{}",
-                w.name,
-                w.target,
-                w.starttls
-                    .as_deref()
-                    .map(|p| format!(" (STARTTLS {p})"))
-                    .unwrap_or_default(),
-                if verify { " (verified)" } else { "" }
-            );
-            errln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
-        }
-        EndpointCmd::List(o) => print_watches(
-            &node.watches().list(Some(WatchKind::Endpoint))?,
-            &node,
-            o.output,
-        ),
-        EndpointCmd::Remove { name } => {
-            node.watches_mut().endpoint_remove(&name)?;
-            outln!("stopped watching {name}");
-        }
-        EndpointCmd::Trust {
-            name,
-            thumbprint,
-            timeout: t,
-        } => return trust(&mut node, &name, thumbprint.as_deref(), timeout(&t)?),
-        EndpointCmd::Diagnose {
-            name,
-            timeout: t,
-            output,
-        } => return diagnose(&mut node, &name, timeout(&t)?, output),
-    }
-    Ok(ExitCode::SUCCESS)
+/// `scan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScanCmd {
+    /// Connect to each HOST:PORT and judge the chain it presents.
+    ///
+    /// Every finding of the inspection (expired, untrusted-issuer, incomplete-chain,
+    /// name-mismatch, self-signed, weak keys...) with the facts: TLS version, cipher suite,
+    /// key and signature algorithms, whether the chain reaches a trusted root, whether the
+    /// certificate covers the name used. PostgreSQL, LDAP and SMTP ports are reached with
+    /// STARTTLS. An unreachable target, or one that does not speak TLS, is a finding, not
+    /// an error.
+    ///
+    /// A target seen for the first time becomes a watched endpoint (stderr names it; stop
+    /// watching with `certherd endpoint remove NAME`). A target an endpoint already watches
+    /// is recorded only when scanned as the endpoint scans it: with another --starttls the
+    /// result is shown, and the endpoint's recorded state is left as it was.
+    /// Exit 0 ok, 1 warning, 2 critical, 3 the scan could not run.
+    Tls(ScanTlsArgs),
+    /// Walk files and directories for PEM, DER and PKCS#12 certificates.
+    ///
+    /// Reports bundles, orphaned keys (no certificate in the scan matches them), keys
+    /// readable by group or others (wider than 0600), and PKCS#12 files the password does
+    /// not open. Every certificate is judged like an endpoint's chain (expiry, weak keys and
+    /// signatures, the file's bundle as its chain). Symbolic links are followed (each
+    /// target read once); certherd's own home is skipped, and /proc, /sys and /dev are
+    /// walked only when named (then no link out of them is followed). PKCS#12 files are
+    /// read as openssl reads them: unencrypted or with an empty password without
+    /// --password-file, and their keys count for key permissions. Exit 0 ok, 1 warning,
+    /// 2 critical, 3 the scan could not run.
+    Files(ScanFilesArgs),
 }
 
-/// `endpoint trust`: pin what the endpoint presents now (after checking the thumbprint).
-fn trust(
-    node: &mut LocalNode,
-    name: &str,
-    thumbprint: Option<&str>,
-    t: Duration,
-) -> Result<ExitCode, Failure> {
-    let trusted =
-        certherd_monitor::scan::trust(node, name, thumbprint, t).map_err(|e| match e {
-            ScanError::Node(e) => Failure::from(e),
-            ScanError::Transport {
-                name,
-                target,
-                finding,
-            } => Failure {
-                message: format!("{name} ({target}): {}", finding.message),
-                hint: finding.hint,
-                code: None,
-            },
-            e => Failure::msg(e.to_string()),
-        })?;
-    let info = certherd_x509::CertInfo::from_der(&trusted.leaf)?;
-    outln!("pinned {name} ({})", trusted.watch.target);
-    outln!("  Subject  {}", info.subject);
-    outln!("  Issuer   {}", info.issuer);
-    outln!("  Serial   {}", info.serial);
-    outln!(
-        "  Valid    {} to {}",
-        rfc3339(info.not_before),
-        rfc3339(info.not_after)
-    );
-    outln!("  SHA-256  {}", crate::render::colon_hex(&info.sha256));
-    if thumbprint.is_none() {
-        errln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
-    }
-    Ok(ExitCode::SUCCESS)
+/// `scan tls` arguments.
+#[derive(Debug, Args)]
+pub struct ScanTlsArgs {
+    /// Targets as HOST:PORT.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Read more targets from FILE, one HOST:PORT per line (# comments allowed). A regular file of at most 4 MiB.
+    #[arg(long = "targets", value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+    /// The name to send as SNI and to check the certificate against [default: the host].
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// Speak PROTO before the TLS handshake: postgres, ldap or smtp [default: by the port:
+    /// 5432 postgres, 389 ldap, 25 and 587 smtp; none otherwise].
+    #[arg(long, value_name = "PROTO")]
+    pub starttls: Option<String>,
+    /// How many targets to scan at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Connect and handshake timeout per target.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub timeout: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
-/// `endpoint diagnose`: seed 004's rule (see [`certherd_monitor::scan::diagnose`]),
-/// rendered.
-fn diagnose(
-    node: &mut LocalNode,
-    name: &str,
-    t: Duration,
-    output: Output,
-) -> Result<ExitCode, Failure> {
-    let Diagnosis {
-        watch: w,
-        check_name,
-        starttls,
-        verdict,
-        findings,
-        facts,
-    } = certherd_monitor::scan::diagnose(node, name, t)?;
-    match output {
-        Output::Json => json(&json!({
-            "endpoint": name,
-            "target": w.target,
-            "starttls": starttls.map(StartTls::as_str),
-            "name_checked": check_name,
-            "verdict": verdict.as_str(),
-            "finding": certherd_inspect::summary(&findings),
-            "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
-            "facts": facts,
-        })),
-        Output::Table => {
-            outln!(
-                "Endpoint     {name} ({}{})",
-                w.target,
-                starttls
-                    .map(|p| format!(", STARTTLS {p}"))
-                    .unwrap_or_default()
-            );
-            outln!("Name         {check_name}");
-            outln!(
-                "Verdict      {}",
-                match verdict {
-                    Verdict::Ok if findings.iter().any(Finding::is_problem) => {
-                        "OK: a verifying client accepts this certificate, with the warnings below"
-                    }
-                    Verdict::Ok => "OK: a verifying client accepts this certificate",
-                    Verdict::Network => "network or credentials problem (no TLS session, even without verification)",
-                    Verdict::Service => "service configuration problem (the service does not offer TLS)",
-                    Verdict::Server => "server configuration problem (it offers only TLS 1.0/1.1, which current clients refuse; the network and credentials are not at fault)",
-                    Verdict::Credentials => "credentials problem (the server requires a client certificate; its own certificate, when shown, is judged below)",
-                    _ => "certificate problem (a TLS session opens without verification; with verification it fails)",
-                }
-            );
-            let problems: Vec<&Finding> = findings.iter().filter(|f| f.is_problem()).collect();
-            if !problems.is_empty() {
-                outln!("Findings");
-            }
-            for f in &problems {
-                outln!(
-                    "  {:<9}{:<24} {}",
-                    f.severity.as_str(),
-                    f.kind.as_str(),
-                    crate::output::field(&f.message)
-                );
-                if let Some(h) = &f.hint {
-                    outln!("  {:<34}hint: {}", "", crate::output::field(h));
-                }
-            }
-            for f in findings.iter().filter(|f| !f.is_problem()) {
-                outln!(
-                    "  {:<9}{:<24} {}",
-                    f.severity.as_str(),
-                    f.kind.as_str(),
-                    crate::output::field(&f.message)
-                );
-            }
-        }
-    }
-    Ok(if verdict == Verdict::Ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+/// `scan files` arguments.
+#[derive(Debug, Args)]
+pub struct ScanFilesArgs {
+    /// Files or directories (walked recursively).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// File holding the password for encrypted PKCS#12 files (first line). A regular file of at most 64 KiB.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Stop after listing N files: the scan says so, and what it found up to there is
+    /// recorded.
+    #[arg(long, value_name = "N", default_value_t = certherd_monitor::walk::MAX_FILES)]
+    pub max_files: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }

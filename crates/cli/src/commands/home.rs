@@ -1,11 +1,11 @@
 //! `home seal-key move`: the master key out of the home.
 
-use std::process::ExitCode;
-
-use certherd_store::{Home, MASTER_KEY_ENV};
-
-use crate::args::{HomeCmd, SealKeyCmd};
 use crate::Failure;
+use certherd_store::Home;
+use certherd_store::MASTER_KEY_ENV;
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// `home`.
 pub fn run(home: &Home, c: HomeCmd) -> Result<ExitCode, Failure> {
@@ -49,4 +49,29 @@ pub fn warn_modes(home: &Home) {
             errln!("warning: {p}");
         }
     }
+}
+
+/// `home` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HomeCmd {
+    /// The master key that seals every private key of the home.
+    #[command(subcommand, name = "seal-key")]
+    SealKey(SealKeyCmd),
+}
+
+/// `home seal-key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SealKeyCmd {
+    /// Move the master key out of the home (or to another place), so that a backup of the
+    /// home alone cannot unseal any private key.
+    ///
+    /// The key is written 0600 at PATH (which must not exist), checked to open a sealed
+    /// key of this home, and only then removed from where it was. Afterwards every
+    /// certherd command on this home needs CERTHERD_MASTER_KEY_FILE=PATH (or the systemd
+    /// credential `certherd-master-key`).
+    Move {
+        /// Where the key goes: a file that does not exist yet, on a path outside the home.
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
+    },
 }

@@ -1,41 +1,25 @@
-//! `forecast` and `report`: what lapses when, what it breaks, and one HTML page of it all.
+//! `report`: one self-contained HTML page of the inventory, alarms and forecast.
+use crate::commands::forecast::until;
 
+use crate::instant::rfc3339;
+use crate::open_node;
+use crate::Failure;
+use certherd_ca::report::ForecastItem;
+use certherd_ca::report::ReportAlarm;
+use certherd_ca::report::ReportData;
+use certherd_core::WatchKind;
+use certherd_store::write_atomic;
+use certherd_store::Home;
+use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use certherd_core::{OffsetDateTime, Span, WatchKind};
-use certherd_store::{write_atomic, Home};
-
-use crate::args::ReportArgs;
-use crate::instant::{parse_at, rfc3339};
-use crate::{open_node, Failure, LocalNode};
-use certherd_ca::report::{ForecastItem, ReportAlarm, ReportData};
-
-fn until(node: &LocalNode, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
-    until_from(node.now(), s)
-}
-
-/// The end of a forecast: `--until` from `now` (default twelve years ahead), not in the past.
-pub fn until_from(now: OffsetDateTime, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
-    let t = match s {
-        Some(s) => parse_at(s, now)?,
-        // Past the root CA's ten years, so the headline finds the first breakage.
-        None => Span::days(365 * 12).after(now),
-    };
-    if t < now {
-        return Err(Failure::usage(format!(
-            "--until {} is in the past",
-            rfc3339(t)
-        )));
-    }
-    Ok(t)
-}
-
 /// `report --html FILE`.
-pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
+pub fn run(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
     // The alarms as `certherd alarms` shows them: evaluated now, then every open one, so
     // the report and `alarms` never count differently.
-    crate::report_cmd::evaluate_and_notify(&mut node)?;
+    crate::commands::alarms::evaluate_and_notify(&mut node)?;
     let now = node.now();
     let until = until(&node, a.until.as_deref())?;
     let hostname = node.hostname()?;
@@ -71,7 +55,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             message: format!("{}: {}", certherd_inspect::summary(&w.findings), p.message),
         })
     }));
-    let alarms: Vec<ReportAlarm> = crate::report_cmd::alarms_with_detail(&node, false)?
+    let alarms: Vec<ReportAlarm> = crate::commands::alarms::alarms_with_detail(&node, false)?
         .into_iter()
         .map(|(x, detail)| ReportAlarm {
             severity: x.kind.severity().as_str().to_owned(),
@@ -101,7 +85,7 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
                 auto_renew: i.covered,
             })
             .collect(),
-        headline: Some(crate::views::headline(
+        headline: Some(crate::commands::forecast::headline(
             &certherd_ops::rows::forecast_answer(&f),
         )),
     };
@@ -115,4 +99,15 @@ pub fn report(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
         data.alarms.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the HTML report to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Forecast period: RFC 3339, YYYY-MM-DD, or +DURATION [default: +12y].
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
 }

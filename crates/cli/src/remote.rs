@@ -8,19 +8,59 @@
 //! `~/.config/certherd`) as `servers/HOST_PORT.pem`, and every later call verifies the
 //! server against it. The credential file holds a bearer token (`certherd admin
 //! credential NAME`) or a client certificate with its key (`--client-cert --out FILE`).
+//!
+//! Which commands run here is read from the admin API's route table
+//! ([`remote_commands`]), never from a list kept by hand.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-use certherd_ops::wire::HttpCall;
-use certherd_ops::{Operations, Transport};
-use certherd_x509::CertificateDer;
-
-use crate::args::{CertCmd, Cli, Command};
-use crate::operations::{Ran, TransportFailure};
+use crate::commands::cert::CertCmd;
+use crate::commands::Cli;
+use crate::commands::Command;
+use crate::commands::Ran;
+use crate::local::TransportFailure;
 use crate::render::colon_hex;
 use crate::Failure;
+use certherd_ops::wire::HttpCall;
+use certherd_ops::Operations;
+use certherd_ops::Transport;
+use certherd_protocol::admin::ROUTES;
+use certherd_x509::CertificateDer;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The commands that run against `--server`, read from the admin API's route table (each
+/// route names its command in its summary), grouped by noun: `host list/add/...`.
+pub fn remote_commands() -> String {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for name in ROUTES.iter().flat_map(|r| r.commands()) {
+        let (noun, verb) = name.rsplit_once(' ').unwrap_or((name, ""));
+        let verb = verb.replace('|', "/");
+        match groups.iter_mut().find(|(n, _)| n == noun) {
+            Some((_, verbs)) if !verb.is_empty() && !verbs.contains(&verb) => verbs.push(verb),
+            Some(_) => {}
+            None => groups.push((
+                noun.to_owned(),
+                if verb.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![verb]
+                },
+            )),
+        }
+    }
+    groups
+        .iter()
+        .map(|(noun, verbs)| {
+            if verbs.is_empty() {
+                noun.clone()
+            } else {
+                format!("{noun} {}", verbs.join("/"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Where a remote command goes and how it authenticates.
 pub struct Remote {
@@ -391,7 +431,7 @@ fn not_remote() -> Failure {
     ));
     f.hint = Some(format!(
         "run it on the server's home (without --server); against --server: {}",
-        crate::operations::remote_commands()
+        crate::remote::remote_commands()
     ));
     f
 }
@@ -427,14 +467,14 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
         remote: r,
         client: std::cell::RefCell::new(None),
     });
-    let command = match crate::operations::run(&mut ops, command) {
+    let command = match crate::commands::operation(&mut ops, command) {
         Ran::Done(done) => return done,
         Ran::NotAnOperation(c) => *c,
     };
     match command {
         Command::Alarms(a) => {
             let rows = ops.alarms(a.all)?;
-            crate::views::alarms(&rows, a.output);
+            crate::commands::alarms::print(&rows, a.output);
             Ok(ExitCode::SUCCESS)
         }
         Command::Cert(c) => Err(not_remote_cert(c)),
@@ -456,6 +496,58 @@ fn not_remote_cert(c: CertCmd) -> Failure {
             "against --server, `cert export` writes PEM (certificate and chain) only",
         ),
         _ => not_remote(),
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+
+    /// `noun verb/verb, noun` as (noun, sorted verbs), sorted.
+    fn groups(list: &str) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = list
+            .split(", ")
+            .map(|g| {
+                let (noun, verbs) = match g.rsplit_once(' ') {
+                    Some((n, v))
+                        if v.contains('/') || !["alarms", "audit", "forecast"].contains(&g) =>
+                    {
+                        (n, v)
+                    }
+                    _ => (g, ""),
+                };
+                let mut verbs: Vec<String> = verbs
+                    .split('/')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                verbs.sort_unstable();
+                (noun.to_owned(), verbs)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The list comes from the route table, and `--help` names the same commands.
+    #[test]
+    fn the_remote_commands_are_those_the_routes_and_the_help_name() {
+        use clap::CommandFactory;
+        let list = remote_commands();
+        let help = crate::commands::Cli::command()
+            .render_long_help()
+            .to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let shown = help
+            .split("Commands that work remotely: ")
+            .nth(1)
+            .and_then(|s| s.split("; every other").next())
+            .unwrap_or_default();
+        assert_eq!(
+            groups(&list),
+            groups(shown),
+            "routes: {list}\nhelp: {shown}"
+        );
     }
 }
 

@@ -1,12 +1,12 @@
 //! `db copy`: the home's SQLite inventory into an empty PostgreSQL database.
 
-use std::process::ExitCode;
-
-use certherd_store::{DatabaseUrl, Home};
-use serde_json::json;
-
-use crate::args::{DbCmd, Output};
+use crate::commands::Output;
 use crate::Failure;
+use certherd_store::DatabaseUrl;
+use certherd_store::Home;
+use clap::Subcommand;
+use serde_json::json;
+use std::process::ExitCode;
 
 /// `db`.
 pub fn run(home: &Home, c: DbCmd) -> Result<ExitCode, Failure> {
@@ -61,4 +61,23 @@ pub fn run(home: &Home, c: DbCmd) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbCmd {
+    /// Copy the home's SQLite inventory (every table: entries with their sealed keys,
+    /// the audit log, fleet state, alarms, the outbox, watches, key providers, CRLs) into
+    /// an empty PostgreSQL database, in one transaction, and check each table's row count
+    /// before committing. Then run `certherd --home HOME server --database URL` (or set
+    /// `[database] url`). A target that holds any table is refused, and so is a home whose
+    /// store is already PostgreSQL (--database, $CERTHERD_DATABASE_URL or `[database] url`).
+    Copy {
+        /// The empty PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Output format (JSON: `target`, `tables` [{`table`, `rows`}]).
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
 }

@@ -1,0 +1,1322 @@
+//! `cert ...`: list, show, issue, renew, reset, import, export, revoke, delete.
+//!
+//! The forms that are operations ([`operation`]) print from the admin API's types, so a
+//! home and a server print the same; the others (bulk renewal, keys, layouts, imports)
+//! run on the home.
+use crate::commands::EntryArg;
+use crate::commands::Ran;
+use crate::render::short_of;
+use crate::render::time_of;
+
+use crate::commands::Output;
+use crate::failure::read_certificates;
+use crate::failure::read_input;
+use crate::failure::read_secret;
+use crate::instant::parse_at;
+use crate::instant::rfc3339;
+use crate::open_node;
+use crate::render::colon_hex;
+use crate::render::entry_json;
+use crate::render::json;
+use crate::render::table;
+use crate::render::ENTRY_HEADER;
+use crate::Failure;
+use certherd_ca::Bulk;
+use certherd_ca::BulkStep;
+use certherd_ca::ExportContent;
+use certherd_ca::ExportFormat;
+use certherd_ca::ExportOptions;
+use certherd_ca::Plan;
+use certherd_ca::RenewSelection;
+use certherd_ca::Renewed;
+use certherd_ca::SkipReason;
+use certherd_ca::Skipped;
+use certherd_core::EntryRef;
+use certherd_core::OffsetDateTime;
+use certherd_core::Span;
+use certherd_core::StoreName;
+use certherd_ops::CertFilter;
+use certherd_ops::Operations;
+use certherd_protocol::admin as api;
+use certherd_store::write_atomic;
+use certherd_store::Home;
+use certherd_store::HomeLock;
+use certherd_store::LockHolder;
+use certherd_store::Locked;
+use clap::Args;
+use clap::Subcommand;
+use clap::ValueEnum;
+use indicatif::ProgressBar;
+use indicatif::ProgressDrawTarget;
+use indicatif::ProgressStyle;
+use serde_json::json;
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
+    Ok(s.parse::<EntryRef>()?)
+}
+
+pub(crate) fn print_issued(
+    out: Output,
+    node: &crate::LocalNode,
+    issued: &certherd_ca::Issued,
+    verb: &str,
+) {
+    let view = node.view(issued.meta.clone(), node.now());
+    print_issued_answer(
+        &certherd_ops::rows::cert_row(&view),
+        &issued.warnings,
+        verb,
+        node.now(),
+        out,
+    );
+}
+
+/// `--reason` of `cert revoke`: an RFC 5280 reason name.
+pub fn revocation_reason(text: &str) -> Result<certherd_x509::RevocationReason, Failure> {
+    certherd_x509::RevocationReason::parse(text).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown revocation reason '{}' (expected one of: {})",
+            text.escape_debug(),
+            certherd_x509::RevocationReason::ALL
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
+    let mut node = open_node(home)?;
+    match c {
+        CertCmd::List(a) => {
+            let store = a
+                .store
+                .as_deref()
+                .map(str::parse::<StoreName>)
+                .transpose()?;
+            let at = match &a.at {
+                Some(s) => parse_at(s, node.now())?,
+                None => node.now(),
+            };
+            let mut views = node.list(store.as_ref(), at)?;
+            // One certificate, one line: scanned copies of a listed certificate are named
+            // under it instead of listed again (a --store listing shows every entry).
+            let folded = certherd_core::fold_copies(
+                &views.iter().map(|v| v.meta.clone()).collect::<Vec<_>>(),
+            );
+            if store.is_none() {
+                views.retain(|v| folded.items.iter().any(|m| m.entry == v.meta.entry));
+            }
+            let rows: Vec<_> = views
+                .iter()
+                .map(|v| certherd_ops::rows::listed_row(v, &folded))
+                .collect();
+            print_list(&rows, store.is_none(), a.output);
+        }
+        CertCmd::Renew(a) => return renew(home, &mut node, a),
+        CertCmd::Reset(a) => return reset(home, &mut node, a),
+        CertCmd::Import(a) => {
+            let r = entry_ref(&a.entry)?;
+            let cert = read_input(&a.cert)?;
+            let _lock = lock_home(home, node.now(), "cert import")?;
+            let imported = if let Some(pw) = &a.password_file {
+                if a.key.is_some() || !a.chain.is_empty() {
+                    return Err(Failure::usage(
+                        "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
+                    ));
+                }
+                let password = first_line(&read_secret(pw)?);
+                node.import_pkcs12(&r, &cert, &password, a.profile.as_deref())
+                    .map_err(|e| Failure::file(&a.cert, e))?
+            } else if let Some(found) = pkcs12_without_password(&cert, &a.cert) {
+                // A PKCS#12 file given without --password-file: opened as openssl opens it
+                // (unencrypted, or an empty password), or one line saying it needs one.
+                if a.key.is_some() || !a.chain.is_empty() {
+                    return Err(Failure::usage(
+                        "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
+                    ));
+                }
+                match found {
+                    certherd_x509::Found::Pkcs12Locked { .. } => {
+                        return Err(Failure::msg(format!(
+                            "{}: a PKCS#12 file protected by a password; give it with --password-file FILE",
+                            a.cert.display()
+                        )))
+                    }
+                    _ => node
+                        .import_pkcs12(&r, &cert, "", a.profile.as_deref())
+                        .map_err(|e| Failure::file(&a.cert, e))?,
+                }
+            } else {
+                certherd_x509::parse_certificates(&cert).map_err(|e| Failure::file(&a.cert, e))?;
+                let chain = a
+                    .chain
+                    .iter()
+                    .map(|p| read_certificates(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let key = a.key.as_deref().map(read_input).transpose()?;
+                if let (Some(k), Some(path)) = (&key, &a.key) {
+                    certherd_x509::parse_private_key(k).map_err(|e| Failure::file(path, e))?;
+                }
+                node.import(&r, &cert, &chain, key.as_deref(), a.profile.as_deref())?
+            };
+            match (a.output, imported.unchanged) {
+                (Output::Json, unchanged) => {
+                    let view = node.view(imported.issued.meta.clone(), node.now());
+                    for w in &imported.issued.warnings {
+                        errln!("warning: {w}");
+                    }
+                    let mut j = entry_json(&view);
+                    j["unchanged"] = json!(unchanged);
+                    json(&j);
+                }
+                (Output::Table, true) => outln!(
+                    "unchanged {}: this certificate (SHA-256 {}) and key are already the live entry; nothing was changed and no backup was made",
+                    imported.issued.meta.entry,
+                    colon_hex(&imported.issued.meta.sha256)
+                ),
+                (Output::Table, false) => {
+                    print_issued(Output::Table, &node, &imported.issued, "imported")
+                }
+            }
+        }
+        CertCmd::Export(a) => {
+            let r = entry_ref(&a.entry)?;
+            if let Some(layout) = a.layout {
+                let layout = match layout {
+                    LayoutArg::Libvirt => certherd_ca::Layout::Libvirt,
+                    LayoutArg::Qemu => certherd_ca::Layout::Qemu,
+                };
+                let Some(dir) = &a.out else {
+                    return Err(Failure::usage("--layout needs --out DIR"));
+                };
+                // Whether the qemu layout needs keyEncipherment follows the QEMU here.
+                let qemu = match layout {
+                    certherd_ca::Layout::Qemu => certherd_agent::installed_qemu(),
+                    certherd_ca::Layout::Libvirt => certherd_ca::QemuReader::NotFound,
+                };
+                let written = node.export_layout(&r, layout, &qemu, dir)?;
+                for path in written {
+                    let mode = std::fs::metadata(&path)
+                        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+                        .unwrap_or(0);
+                    errln!("wrote {} ({mode:04o})", path.display());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let format = match a.format {
+                FormatArg::Pem => ExportFormat::Pem,
+                FormatArg::Der => ExportFormat::Der,
+                FormatArg::P12 => ExportFormat::P12,
+            };
+            let password = match &a.password_file {
+                Some(p) => Some(first_line(&read_secret(p)?)),
+                None => std::env::var("CERTHERD_P12_PASSWORD").ok(),
+            };
+            let content = if a.key_only {
+                ExportContent::KeyOnly
+            } else if a.key {
+                ExportContent::WithKey
+            } else {
+                ExportContent::Certificate
+            };
+            let bytes = node.export_with(
+                &r,
+                &ExportOptions {
+                    format,
+                    content,
+                    with_root: a.with_root,
+                    password: password.as_deref(),
+                },
+            )?;
+            match &a.out {
+                Some(path) => {
+                    if path.is_dir() {
+                        return Err(Failure::msg(format!(
+                            "--out {}: the output path is a directory; give a file name in it",
+                            path.display()
+                        )));
+                    }
+                    let key = content.has_key();
+                    write_atomic(path, &bytes, if key { 0o600 } else { 0o644 })?;
+                    errln!(
+                        "wrote {}{}",
+                        path.display(),
+                        if key {
+                            " (0600, contains the private key)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                None => {
+                    if matches!(format, ExportFormat::Der | ExportFormat::P12)
+                        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    {
+                        return Err(Failure::usage("refusing to write binary output to a terminal; use --out FILE or redirect"));
+                    }
+                    crate::output::raw(&bytes).map_err(|e| Failure::msg(format!("stdout: {e}")))?;
+                }
+            }
+        }
+        CertCmd::Delete(a) => {
+            let r = entry_ref(&a.entry)?;
+            node.delete(&r)?;
+            outln!("deleted {r}");
+        }
+        other => return Err(crate::not_carried_out(&other)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Takes the home's lock for a command that replaces entries; says so on standard error
+/// when another command holds it and this one waits.
+pub(crate) fn lock_home(
+    home: &Home,
+    started: OffsetDateTime,
+    what: &str,
+) -> Result<Locked, Failure> {
+    let me = LockHolder {
+        pid: std::process::id(),
+        started,
+        what: what.to_owned(),
+    };
+    let path = home.lock_path();
+    let waiting = |holder: Option<&LockHolder>| {
+        match holder {
+        Some(h) => errln!(
+            "waiting: `certherd {}` (pid {}, started {}) holds this home; this run goes on when it ends",
+            h.what,
+            h.pid,
+            rfc3339(h.started)
+        ),
+        None => errln!(
+            "waiting: another certherd command holds {}; this run goes on when it ends",
+            path.display()
+        ),
+    }
+    };
+    Ok(HomeLock::acquire(&path, &me, waiting)?)
+}
+
+/// Entries written at or after this instant were handled by the run we waited for.
+fn handled_since(locked: &Locked, started: OffsetDateTime) -> Option<OffsetDateTime> {
+    locked.waited.then(|| {
+        locked
+            .waited_for
+            .as_ref()
+            .map_or(started, |h| h.started.min(started))
+    })
+}
+
+fn renew_selection(a: &RenewArgs) -> Result<RenewSelection, Failure> {
+    Ok(if let Some(e) = &a.entry {
+        RenewSelection::One(entry_ref(e)?)
+    } else if let Some(p) = &a.profile {
+        RenewSelection::Profile(p.clone())
+    } else if a.all {
+        RenewSelection::All
+    } else if let Some(s) = &a.expiring_within {
+        RenewSelection::ExpiringWithin(s.parse::<Span>()?)
+    } else {
+        RenewSelection::Due
+    })
+}
+
+/// `--dry-run`: the entries a run would take (JSON: a list of them), and those it skips.
+fn print_plan(out: Output, plan: &Plan, verb: &str) {
+    match out {
+        Output::Json => json(&json!(plan
+            .targets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>())),
+        Output::Table => {
+            let n = plan.targets.len();
+            outln!("would {verb} {n} entr{}", if n == 1 { "y" } else { "ies" });
+            for t in &plan.targets {
+                outln!("  {t}");
+            }
+            for s in &plan.skipped {
+                outln!("skipped {}: {}", s.entry, crate::hints::skipped(s));
+            }
+        }
+    }
+}
+
+fn skipped_json(s: &Skipped) -> serde_json::Value {
+    json!({"entry": s.entry.to_string(), "ok": true, "skipped": true, "reason": s.reason.code(), "detail": crate::hints::skipped(s)})
+}
+
+fn renewed_json(r: &Renewed) -> serde_json::Value {
+    match &r.result {
+        Ok(i) => {
+            json!({"entry": r.entry.to_string(), "ok": true, "skipped": false, "serial": i.meta.serial, "not_after": rfc3339(i.meta.not_after), "profile": i.meta.profile, "backup": r.backup.as_ref().map(ToString::to_string), "warnings": i.warnings})
+        }
+        Err(e) => json!({"entry": r.entry.to_string(), "ok": false, "error": e}),
+    }
+}
+
+/// The results of a renewal or reset, printed one line per entry as each is committed
+/// (flushed, so an interrupted run shows what it did), with a progress bar on a terminal.
+struct Report {
+    out: Output,
+    verb: &'static str,
+    bar: Option<ProgressBar>,
+    elements: usize,
+    done: usize,
+    failed: usize,
+    handled_elsewhere: usize,
+}
+
+impl Report {
+    fn new(out: Output, verb: &'static str, total: usize) -> Self {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+        let bar = (terminal && !ci && total > 1).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(&format!(
+                "{{bar:30}} {{pos}}/{{len}} {verb} {{elapsed}} (eta {{eta}}) {{msg}}"
+            )) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        if matches!(out, Output::Json) {
+            Self::emit_raw("[");
+        }
+        Self {
+            out,
+            verb,
+            bar,
+            elements: 0,
+            done: 0,
+            failed: 0,
+            handled_elsewhere: 0,
+        }
+    }
+
+    /// Writes one line to standard output and flushes it. A closed standard output does
+    /// not stop the run: what is committed stays committed.
+    fn emit_raw(line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    fn emit(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| Self::emit_raw(line)),
+            None => Self::emit_raw(line),
+        }
+    }
+
+    fn warn(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| errln!("{line}")),
+            None => errln!("{line}"),
+        }
+    }
+
+    fn element(&mut self, v: &serde_json::Value) {
+        let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+        let sep = if self.elements == 0 { "" } else { "," };
+        self.elements += 1;
+        self.emit(&format!("{sep}{text}"));
+    }
+
+    fn step(&mut self, step: BulkStep) {
+        match step {
+            BulkStep::Done(r) => {
+                self.tick(&r.entry);
+                match &r.result {
+                    Ok(_) => self.done += 1,
+                    Err(_) => self.failed += 1,
+                }
+                self.renewed(&r);
+            }
+            BulkStep::Skipped(s) => {
+                self.tick(&s.entry);
+                self.skipped(&s);
+            }
+        }
+    }
+
+    fn tick(&self, entry: &EntryRef) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(entry.to_string());
+        }
+    }
+
+    fn renewed(&mut self, r: &Renewed) {
+        match self.out {
+            Output::Json => self.element(&renewed_json(r)),
+            Output::Table => match &r.result {
+                Ok(i) => {
+                    for w in &i.warnings {
+                        self.warn(&format!("warning: {}: {w}", r.entry));
+                    }
+                    let reset = self.verb == "reset";
+                    if let Some(h) = crate::hints::after_renewal(reset, i.meta.profile.as_deref()) {
+                        self.warn(&format!("hint: {}: {h}", r.entry));
+                    }
+                    self.emit(&format!(
+                        "{} {}  serial {}  not after {}  (previous kept as {})",
+                        self.verb,
+                        r.entry,
+                        i.meta.serial,
+                        rfc3339(i.meta.not_after),
+                        r.backup
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ));
+                }
+                Err(e) => self.emit(&format!("FAILED  {}: {e}", r.entry)),
+            },
+        }
+    }
+
+    fn skipped(&mut self, s: &Skipped) {
+        match self.out {
+            Output::Json => self.element(&skipped_json(s)),
+            // One line for all the entries the run we waited for renewed.
+            Output::Table if matches!(s.reason, SkipReason::AlreadyDone { .. }) => {
+                self.handled_elsewhere += 1;
+            }
+            Output::Table => self.emit(&format!(
+                "skipped {}: {}",
+                s.entry,
+                crate::hints::skipped(s)
+            )),
+        }
+    }
+
+    /// Closes the JSON array or prints the summary; the exit code.
+    fn finish(mut self, skipped: &[Skipped]) -> ExitCode {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        for s in skipped {
+            self.skipped(s);
+        }
+        match self.out {
+            Output::Json => Self::emit_raw("]"),
+            Output::Table => {
+                if self.handled_elsewhere > 0 {
+                    Self::emit_raw(&format!(
+                        "skipped {} entr{} that the run this one waited for had just handled; none is {} twice",
+                        self.handled_elsewhere,
+                        if self.handled_elsewhere == 1 { "y" } else { "ies" },
+                        self.verb
+                    ));
+                }
+                if self.done == 0
+                    && self.failed == 0
+                    && self.handled_elsewhere == 0
+                    && skipped.is_empty()
+                {
+                    Self::emit_raw(&format!(
+                        "nothing to {}",
+                        if self.verb == "renewed" {
+                            "renew"
+                        } else {
+                            "reset"
+                        }
+                    ));
+                }
+            }
+        }
+        if self.failed > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn renew(home: &Home, node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure> {
+    let sel = renew_selection(&a)?;
+    if a.dry_run {
+        print_plan(a.output, &node.plan_renewal(&sel)?, "renew");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = node.now();
+    let what = match &sel {
+        RenewSelection::One(r) => format!("cert renew {r}"),
+        RenewSelection::Profile(p) => format!("cert renew --profile {p}"),
+        RenewSelection::All => "cert renew --all".into(),
+        RenewSelection::ExpiringWithin(s) => format!("cert renew --expiring-within {s}"),
+        RenewSelection::Due => "cert renew --due".into(),
+    };
+    let locked = lock_home(home, started, &what)?;
+    let plan = node.plan_renewal(&sel)?;
+    let mut report = Report::new(a.output, "renewed", plan.targets.len());
+    node.run_bulk(
+        &Bulk::Renew(sel),
+        &plan.targets,
+        handled_since(&locked, started),
+        &mut |step| report.step(step),
+    )?;
+    Ok(report.finish(&plan.skipped))
+}
+
+fn reset(home: &Home, node: &mut crate::LocalNode, a: ResetArgs) -> Result<ExitCode, Failure> {
+    let one = a.entry.as_deref().map(entry_ref).transpose()?;
+    if a.dry_run {
+        let mut plan = node.plan_reset()?;
+        if let Some(r) = &one {
+            if !plan.targets.contains(r) {
+                node.show(r)?;
+                return Err(Failure::msg(format!(
+                    "{r} is not an imported entry; nothing to reset (`certherd cert renew {r}` renews a certherd-issued one)"
+                )));
+            }
+            plan = Plan {
+                targets: vec![r.clone()],
+                skipped: Vec::new(),
+            };
+        }
+        print_plan(a.output, &plan, "reset");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = node.now();
+    let what = match &one {
+        Some(r) => format!("cert reset {r}"),
+        None => "cert reset --all".into(),
+    };
+    let locked = lock_home(home, started, &what)?;
+    if let Some(r) = one {
+        let (issued, backup) = node.reset(&r)?;
+        let mut report = Report::new(a.output, "reset", 1);
+        report.step(BulkStep::Done(Box::new(Renewed {
+            entry: r,
+            result: Ok(issued),
+            backup: Some(backup),
+        })));
+        return Ok(report.finish(&[]));
+    }
+    let plan = node.plan_reset()?;
+    let mut report = Report::new(a.output, "reset", plan.targets.len());
+    node.run_bulk(
+        &Bulk::Reset,
+        &plan.targets,
+        handled_since(&locked, started),
+        &mut |step| report.step(step),
+    )?;
+    Ok(report.finish(&plan.skipped))
+}
+
+/// What `data` is when it is a PKCS#12 file (opened without a password, or locked), by its
+/// content: `None` for PEM, a DER certificate, or anything else.
+fn pkcs12_without_password(data: &[u8], path: &std::path::Path) -> Option<certherd_x509::Found> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match certherd_x509::discover(data, &name, None) {
+        f @ (certherd_x509::Found::Pkcs12 { .. } | certherd_x509::Found::Pkcs12Locked { .. }) => {
+            Some(f)
+        }
+        _ => None,
+    }
+}
+
+/// The first line of a password file, without its line ending.
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `cert renew STORE/ALIAS`: a new key and certificate, the old one kept in backup.
+pub(crate) fn cert_renew(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitCode, Failure> {
+    let entry: EntryRef = a.entry.as_deref().unwrap_or_default().parse()?;
+    let renewed = ops.cert_renew(entry)?;
+    let c = &renewed.certificate;
+    let name = format!("{}/{}", c.store, c.alias);
+    let not_after = crate::render::time_of(&c.not_after)
+        .map_or_else(|| c.not_after.clone(), crate::instant::rfc3339);
+    // As `cert renew` reports one entry on the home.
+    match a.output {
+        crate::commands::Output::Json => {
+            let v = serde_json::json!({"entry": name, "ok": true, "skipped": false, "serial": c.serial, "not_after": not_after, "profile": c.profile, "backup": renewed.backup, "warnings": renewed.warnings});
+            outln!("[");
+            outln!(
+                "{}",
+                serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+            );
+            outln!("]");
+        }
+        crate::commands::Output::Table => {
+            for w in &renewed.warnings {
+                errln!("warning: {name}: {w}");
+            }
+            if let Some(h) = crate::hints::after_renewal(false, c.profile.as_deref()) {
+                errln!("hint: {name}: {h}");
+            }
+            outln!(
+                "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",
+                c.serial,
+                renewed.backup.clone().unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert issue`: the arguments checked here (a usage error exits 2), the issuing the
+/// operation's.
+pub(crate) fn cert_issue(ops: &mut dyn Operations, a: IssueArgs) -> Result<ExitCode, Failure> {
+    let store: StoreName = a.store.parse()?;
+    let alias = a
+        .alias
+        .clone()
+        .or_else(|| a.cn.clone())
+        .or_else(|| a.sans.first().cloned())
+        .ok_or_else(|| Failure::usage("give --alias, --cn or --san"))?;
+    if let Some(algo) = &a.key_algo {
+        algo.parse::<certherd_x509::KeyAlgorithm>()
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    if let Some(cn) = &a.cn {
+        crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    for name in &a.sans {
+        crate::input::printable("--san", name).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let entry = EntryRef::new(store, alias.parse()?);
+    let issued = ops
+        .cert_issue(certherd_protocol::admin::IssueRequest {
+            store: entry.store.to_string(),
+            alias: entry.alias.to_string(),
+            profile: a.profile,
+            common_name: a.cn,
+            names: a.sans,
+            key_algo: a.key_algo,
+        })
+        .map_err(|e| match e {
+            // The common name's rules, worded by the flags that set it.
+            certherd_ops::Error::Node(certherd_ca::Error::CommonNameTooLong { length, from_name }) => Failure::usage(
+                if from_name {
+                    format!("the first --san, the common name without --cn, is {length} characters; RFC 5280 allows a common name of at most {} (ub-common-name): give a shorter --cn", certherd_x509::UB_COMMON_NAME)
+                } else {
+                    format!("--cn is {length} characters; RFC 5280 allows at most {} (ub-common-name)", certherd_x509::UB_COMMON_NAME)
+                },
+            ),
+            certherd_ops::Error::Node(certherd_ca::Error::CommonNameEmpty { from_name }) => Failure::usage(
+                if from_name {
+                    "the first --san, the common name without --cn, is empty; give a --cn of 1 to 64 characters".to_owned()
+                } else {
+                    format!("--cn is empty or only spaces; RFC 5280 requires a common name of 1 to {} characters", certherd_x509::UB_COMMON_NAME)
+                },
+            ),
+            e => e.into(),
+        })?;
+    use certherd_core::Clock;
+    print_issued_answer(
+        &issued.certificate,
+        &issued.warnings,
+        "issued",
+        certherd_ca::SystemClock.now(),
+        a.output,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert export ENTRY` as PEM: the certificate and its chain, the root only with
+/// `--with-root`, to standard output or `--out FILE`.
+pub(crate) fn cert_export(ops: &mut dyn Operations, a: ExportArgs) -> Result<ExitCode, Failure> {
+    let entry: EntryRef = a.entry.parse()?;
+    if let Some(path) = a.out.as_ref().filter(|p| p.is_dir()) {
+        return Err(Failure::msg(format!(
+            "--out {}: the output path is a directory; give a file name in it",
+            path.display()
+        )));
+    }
+    let e = ops.cert_export(entry)?;
+    let mut pem = e.certificate;
+    let n = e.chain.len();
+    for (i, c) in e.chain.iter().enumerate() {
+        let root = i + 1 == n
+            && certherd_x509::parse_certificates(c.as_bytes())
+                .ok()
+                .and_then(|d| d.first().cloned())
+                .and_then(|d| certherd_x509::CertInfo::from_der(&d).ok())
+                .is_some_and(|info| info.self_issued);
+        if a.with_root || !root {
+            pem.push_str(c);
+        }
+    }
+    match &a.out {
+        Some(path) => {
+            certherd_store::write_atomic(path, pem.as_bytes(), 0o644)?;
+            errln!("wrote {}", path.display());
+        }
+        None => out!("{pem}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn cert_list(
+    ops: &mut dyn Operations,
+    store: Option<String>,
+    output: crate::commands::Output,
+) -> Result<ExitCode, Failure> {
+    if let Some(s) = &store {
+        s.parse::<StoreName>()?;
+    }
+    let all = store.is_none();
+    let rows = ops.cert_list(CertFilter {
+        store,
+        ..CertFilter::default()
+    })?;
+    print_list(&rows, all, output);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert list --output json`'s object for an entry (without `also_seen_at` unless
+/// `with_copies`).
+pub fn cert_json(c: &api::CertRow, with_copies: bool) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if !with_copies {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("also_seen_at");
+        }
+    }
+    v
+}
+
+/// `cert list`: one row per entry; with `copies_under`, the other places each
+/// certificate was seen, under the table.
+pub fn print_list(rows: &[api::CertRow], copies_under: bool, output: Output) {
+    match output {
+        Output::Json => json(&Value::Array(
+            rows.iter().map(|c| cert_json(c, true)).collect(),
+        )),
+        Output::Table => {
+            table(
+                &ENTRY_HEADER,
+                &rows
+                    .iter()
+                    .map(|c| {
+                        let manual = !c.auto_renew
+                            && c.source == certherd_core::Source::Imported.as_str()
+                            && c.store != StoreName::BACKUP;
+                        vec![
+                            format!("{}/{}", c.store, c.alias),
+                            c.subject.clone(),
+                            c.issuer.clone(),
+                            short_of(&c.not_after),
+                            c.days_left.to_string(),
+                            if manual {
+                                format!("{} (manual renewal)", c.status)
+                            } else {
+                                c.status.clone()
+                            },
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            for c in rows {
+                if copies_under && !c.also_seen_at.is_empty() {
+                    outln!(
+                        "  {}/{} is also seen at {}",
+                        c.store,
+                        c.alias,
+                        c.also_seen_at.join(", ")
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `cert revoke --output json`.
+#[derive(serde::Serialize)]
+struct RevokedJson<'a> {
+    entry: &'a str,
+    serial: &'a str,
+    subject: &'a str,
+    issuer: &'a str,
+    reason: &'a str,
+    revoked_at: &'a str,
+    revoked_by: &'a str,
+    already_revoked: bool,
+    crl_number: Option<u64>,
+    renewal_ordered: Option<&'a str>,
+}
+
+/// An entry just written (`cert issue`, `service add`...): `verb` says how, and the
+/// expiry is worded as seen at `now`.
+pub fn print_issued_answer(
+    c: &api::CertRow,
+    warnings: &[String],
+    verb: &str,
+    now: OffsetDateTime,
+    output: Output,
+) {
+    for w in warnings {
+        errln!("warning: {w}");
+    }
+    match output {
+        Output::Json => json(&cert_json(c, false)),
+        Output::Table => {
+            let when = time_of(&c.not_after);
+            outln!(
+                "{verb} {}/{}  serial {}  not after {}  ({})",
+                c.store,
+                c.alias,
+                c.serial,
+                c.not_after,
+                when.map_or_else(String::new, |t| certherd_inspect::wording::expiry(t, now))
+            );
+        }
+    }
+}
+
+/// `cert show`.
+pub fn cert_detail(d: &api::CertDetail, output: Output) {
+    let c = &d.certificate;
+    match output {
+        Output::Json => {
+            let mut v = cert_json(c, false);
+            v["sans"] = json!(d.sans);
+            v["key_usage"] = json!(d.key_usage);
+            v["extended_key_usage"] = json!(d.extended_key_usage);
+            v["public_key"] = json!(d.public_key);
+            v["signature_algorithm"] = json!(d.signature_algorithm);
+            v["is_ca"] = json!(d.is_ca);
+            v["sha1"] = json!(d.sha1);
+            v["chain"] = json!(d.chain);
+            json(&v);
+        }
+        Output::Table => {
+            let rows: Vec<(&str, String)> = vec![
+                ("Entry", format!("{}/{}", c.store, c.alias)),
+                ("Profile", c.profile.clone().unwrap_or_else(|| "-".into())),
+                ("Source", c.source.clone()),
+                ("Subject", c.subject.clone()),
+                ("Issuer", c.issuer.clone()),
+                ("Serial", c.serial.clone()),
+                ("Not before", c.not_before.clone()),
+                ("Not after", c.not_after.clone()),
+                ("Days left", c.days_left.to_string()),
+                ("Status", c.status.clone()),
+                (
+                    "Renewal",
+                    match &c.renew_after {
+                        Some(t) => format!("automatic, due from {t}"),
+                        None => "manual (not renewed by certherd)".into(),
+                    },
+                ),
+                ("SANs", d.sans.join(", ")),
+                ("Key usage", d.key_usage.join(", ")),
+                ("Ext. key usage", d.extended_key_usage.join(", ")),
+                (
+                    "CA",
+                    if d.is_ca {
+                        format!(
+                            "yes{}",
+                            d.path_len
+                                .map(|p| format!(" (pathlen {p})"))
+                                .unwrap_or_default()
+                        )
+                    } else {
+                        "no".into()
+                    },
+                ),
+                ("Public key", d.public_key.clone()),
+                ("Signature", d.signature_algorithm.clone()),
+                (
+                    "Private key",
+                    if c.has_key {
+                        "held (sealed)".into()
+                    } else {
+                        "none".into()
+                    },
+                ),
+                ("SHA-256", colon_hex(&c.sha256)),
+                ("SHA-1", colon_hex(&d.sha1)),
+            ];
+            for (k, v) in rows {
+                outln!("{k:<15} {}", crate::output::field(&v));
+            }
+            outln!("Chain:");
+            outln!("  0 {}", crate::output::field(&c.subject));
+            for (i, x) in d.chain.iter().enumerate() {
+                outln!(
+                    "  {} {}  (not after {})",
+                    i + 1,
+                    crate::output::field(&x.subject),
+                    short_of(&x.not_after)
+                );
+            }
+        }
+    }
+}
+
+/// `cert revoke`.
+pub fn revoked(r: &api::RevokeAnswer, output: Output) {
+    match output {
+        Output::Json => json(&RevokedJson {
+            entry: &r.entry,
+            serial: &r.serial,
+            subject: &r.subject,
+            issuer: &r.issuer,
+            reason: &r.reason,
+            revoked_at: &r.revoked_at,
+            revoked_by: &r.revoked_by,
+            already_revoked: !r.revoked_now,
+            crl_number: r.crl_number,
+            renewal_ordered: r.renewal_ordered.as_deref(),
+        }),
+        Output::Table if !r.revoked_now => outln!(
+            "{} was already revoked on {} ({}, by {}); nothing changed",
+            r.entry,
+            r.revoked_at,
+            r.reason,
+            r.revoked_by
+        ),
+        Output::Table => {
+            outln!(
+                "revoked {}  serial {}  reason {}  at {}; published CRL number {}",
+                r.entry,
+                r.serial,
+                r.reason,
+                r.revoked_at,
+                r.crl_number.unwrap_or(0)
+            );
+            if let Some(host) = &r.renewal_ordered {
+                outln!("ordered: {host} gets a new certificate at its next poll");
+            } else if let Some(host) = r
+                .entry
+                .strip_prefix("fleet-hosts/")
+                .filter(|_| r.reason == "keyCompromise")
+            {
+                // The host's pool identity still authenticates whoever copied its keys.
+                outln!(
+                    "not ordered: {host}'s keys may be compromised, and its pool identity still authenticates its polls: re-enroll it (`certherd host remove {host}`, `certherd host add {host}`, `certherd agent join` on the host), or once it is safe `certherd host reset-server-cert {host}`"
+                );
+            }
+        }
+    }
+}
+
+/// `cert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CertCmd {
+    /// List entries: STORE/ALIAS, SUBJECT, ISSUER, NOT AFTER, DAYS LEFT, STATUS.
+    List(CertListArgs),
+    /// Show one entry: subject, issuer, serial, validity, SANs, key usage, EKU, thumbprints, chain.
+    Show(EntryOutputArgs),
+    /// Issue a new certificate and key under a profile.
+    Issue(IssueArgs),
+    /// Renew: a new key and certificate with the profile's full lifetime.
+    ///
+    /// The replaced entry moves to the `backup` store under a timestamped alias (kept for
+    /// the backup retention, 30 days by default). Imported certificates are not renewed:
+    /// a bulk run lists them as skipped (`certherd cert reset` replaces one with a
+    /// CA-issued certificate).
+    ///
+    /// Each result line is printed as soon as its renewal is committed, so a run that is
+    /// interrupted shows exactly what it did; on a terminal a progress bar runs on
+    /// standard error. Renewals hold the home's lock (HOME/certherd.lock): a second run
+    /// waits for the first, then skips every entry the first one renewed. Backups past
+    /// the retention are pruned once per run.
+    Renew(RenewArgs),
+    /// Replace an imported (custom) certificate with a certherd-issued one.
+    ///
+    /// The way back from custom mode, as certificate-manager's option 8 ("reset all
+    /// certificates"): a new key and a certificate from certherd's CA for the same names
+    /// (the imported certificate's subject CN, DNS and IP SANs), under the profile the
+    /// entry was imported with; else the store's name if that is a profile (machine-ssl,
+    /// service, host, ...); else `service` for a clientAuth-only certificate and
+    /// `machine-ssl` (serverAuth + clientAuth) for any other. The imported certificate
+    /// moves to the backup store and the audit log records the reset; from then on the
+    /// entry renews automatically.
+    ///
+    /// Whoever trusted the imported certificate's issuer must now trust certherd's CA
+    /// (`certherd ca export`).
+    ///
+    /// Examples:
+    ///   certherd cert reset machine-ssl/machine --dry-run
+    ///   certherd cert reset machine-ssl/machine
+    ///   certherd cert reset --all --output json
+    #[command(verbatim_doc_comment)]
+    Reset(ResetArgs),
+    /// Import a certificate issued elsewhere, with its chain and key.
+    ///
+    /// Accepts PEM or DER, and bundles in any order. Refused, with nothing changed, when
+    /// the key does not match, the chain does not reach a trusted root, the certificate
+    /// is expired or not yet valid, a machine-ssl certificate does not cover the node's
+    /// hostname, or its EKU does not fit the profile. Imported certificates are monitored
+    /// but not renewed automatically (`certherd cert reset` goes back to a CA-issued
+    /// one). Importing the certificate and key that are already the live entry changes
+    /// nothing and says so.
+    Import(ImportArgs),
+    /// Export a certificate (PEM with chain, DER, or PKCS#12), or a libvirt or QEMU layout.
+    /// Keys only with --key or --key-only.
+    Export(ExportArgs),
+    /// Delete an entry (the signing CA and its root are protected).
+    Delete(EntryArg),
+    /// Revoke a certificate certherd's CA issued, and publish a new CRL listing it.
+    ///
+    /// The revocation (serial, issuer, reason, time, who) is recorded and audited; the
+    /// CA's CRL (`certherd ca crl`, the server's /crl/ca.crl) lists it from now on, and
+    /// `certherd verify`, the agents and the server refuse the certificate. The entry stays
+    /// in place: renew it (a new serial) or delete it. Self-signed certificates, those of
+    /// another CA and certherd's own CA are refused; revoking again changes nothing.
+    ///
+    /// Examples:
+    ///   certherd cert revoke machine-ssl/machine --reason keyCompromise
+    ///   certherd cert revoke service/backup --reason superseded --output json
+    #[command(verbatim_doc_comment)]
+    Revoke(RevokeArgs),
+}
+
+/// `cert revoke` arguments.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// RFC 5280 reason: unspecified (no reason code in the CRL), keyCompromise,
+    /// cACompromise, affiliationChanged, superseded, cessationOfOperation,
+    /// privilegeWithdrawn.
+    #[arg(long, value_name = "REASON", default_value = "unspecified")]
+    pub reason: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// One entry and an output format.
+#[derive(Debug, Args)]
+pub struct EntryOutputArgs {
+    /// The entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert list` arguments.
+#[derive(Debug, Args)]
+pub struct CertListArgs {
+    /// Only this store.
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+    /// Evaluate status at another instant: RFC 3339, YYYY-MM-DD, or ±DURATION (e.g. +2y, -1y).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub at: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert issue` arguments.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Profile: machine-ssl, service, host, sts-signing, pool-internal, kmip-client.
+    #[arg(long)]
+    pub profile: String,
+    /// Target store (created if missing).
+    #[arg(long)]
+    pub store: String,
+    /// Alias in the store [default: the CN].
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Subject common name [default: the first --san, else the alias].
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// A DNS name or IP address for the SAN extension; repeatable.
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// Key algorithm [default: the profile's, else the node's].
+    #[arg(long, value_name = "ALG")]
+    pub key_algo: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert renew` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["entry", "profile", "all", "expiring_within", "due"])))]
+pub struct RenewArgs {
+    /// One entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: Option<String>,
+    /// Every certherd-issued entry of this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Every certherd-issued entry.
+    #[arg(long)]
+    pub all: bool,
+    /// Every certherd-issued entry expiring within this span (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub expiring_within: Option<String>,
+    /// Every entry whose renewal time has come (2/3 of its lifetime, with jitter).
+    #[arg(long)]
+    pub due: bool,
+    /// Show what would be renewed, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert reset` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["entry", "all"])))]
+pub struct ResetArgs {
+    /// One imported entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: Option<String>,
+    /// Every imported entry.
+    #[arg(long)]
+    pub all: bool,
+    /// Show what would be reset, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format (JSON: the same objects as `cert renew`).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `cert import` arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Target entry, as STORE/ALIAS (an existing entry moves to backup).
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// The certificate (PEM or DER; may be a bundle with its chain). A regular file of at most 4 MiB.
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// Intermediate/root certificates; repeatable. A regular file of at most 4 MiB.
+    #[arg(long, value_name = "FILE")]
+    pub chain: Vec<PathBuf>,
+    /// The private key (PEM or DER; PKCS#8, PKCS#1 or SEC1). A regular file of at most 4 MiB.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Profile [default: the existing entry's, else the store's name if it is a profile].
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Read --cert as a PKCS#12 (.p12/.pfx) bundle, with the password in FILE (first
+    /// line). A regular file of at most 64 KiB.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Output format (JSON: the entry, with `unchanged` true when the certificate and key
+    /// were already the live entry).
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// Export encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum FormatArg {
+    /// Certificate and chain (and key with --key), PEM.
+    #[default]
+    Pem,
+    /// Certificate only, DER.
+    Der,
+    /// PKCS#12 with key and chain; needs --key and --password-file.
+    P12,
+}
+
+/// `cert export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The entry, as STORE/ALIAS.
+    #[arg(value_name = "STORE/ALIAS")]
+    pub entry: String,
+    /// Include the private key (written 0600 with --out).
+    #[arg(long, conflicts_with = "key_only")]
+    pub key: bool,
+    /// Only the private key, PEM (written 0600 with --out).
+    #[arg(long, conflicts_with = "with_root")]
+    pub key_only: bool,
+    /// Keep the root in the chain (by default the chain stops below it, as a TLS server
+    /// sends it).
+    #[arg(long)]
+    pub with_root: bool,
+    /// Encoding.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: FormatArg,
+    /// Write the files a daemon reads into the directory given with --out: libvirt (the
+    /// tree under /etc/pki) or qemu (a tls-creds-x509 directory). Needs an RSA key for
+    /// libvirt, and serverAuth and clientAuth (machine-ssl or host profile).
+    #[arg(long, value_enum, value_name = "LAYOUT", requires = "out",
+          conflicts_with_all = ["key", "key_only", "with_root", "format", "password_file"])]
+    pub layout: Option<LayoutArg>,
+    /// Write to FILE (atomically) instead of standard output; with --layout, the
+    /// directory the layout goes in.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub out: Option<PathBuf>,
+    /// File holding the PKCS#12 password (first line). A regular file of at most 64 KiB.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// File layouts of `cert export --layout`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LayoutArg {
+    /// /etc/pki: CA/cacert.pem, libvirt/servercert.pem, libvirt/clientcert.pem,
+    /// libvirt/private/serverkey.pem, libvirt/private/clientkey.pem.
+    Libvirt,
+    /// QEMU tls-creds-x509: ca-cert.pem, server-cert.pem, server-key.pem,
+    /// client-cert.pem, client-key.pem.
+    Qemu,
+}
+
+/// The forms of `cert` that are operations: list (now), show, issue, revoke, the renewal
+/// of one named entry, and the PEM export of a certificate with its chain. A selection
+/// (`renew --all`, `--profile`...), `list --at`, keys and layouts are the home's.
+pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
+    Ran::Done(match c {
+        CertCmd::List(a) if a.at.is_none() => cert_list(ops, a.store, a.output),
+        CertCmd::Issue(a) => cert_issue(ops, a),
+        CertCmd::Renew(a)
+            if a.profile.is_none()
+                && !a.all
+                && a.expiring_within.is_none()
+                && !a.due
+                && !a.dry_run
+                && a.entry.is_some() =>
+        {
+            cert_renew(ops, a)
+        }
+        // What an operation gives is the certificate and its chain, never a key.
+        CertCmd::Export(a)
+            if !a.key && !a.key_only && a.layout.is_none() && a.format == FormatArg::Pem =>
+        {
+            cert_export(ops, a)
+        }
+        CertCmd::Show(a) => entry_ref(&a.entry)
+            .and_then(|e| ops.cert_show(e).map_err(Failure::from))
+            .map(|d| {
+                cert_detail(&d, a.output);
+                ExitCode::SUCCESS
+            }),
+        CertCmd::Revoke(a) => revocation_reason(&a.reason)
+            .and_then(|reason| Ok(ops.cert_revoke(entry_ref(&a.entry)?, reason)?))
+            .map(|done| {
+                revoked(&done, a.output);
+                ExitCode::SUCCESS
+            }),
+        other => return Ran::NotAnOperation(other),
+    })
+}

@@ -1,0 +1,90 @@
+//! The operations on a home: [`HomeOps`] opens the home's node at the first call and runs
+//! each request through [`certherd_ops::Local`], under the home's renewal lock (waiting
+//! for a run that holds it, said on standard error).
+
+use crate::Failure;
+use certherd_ops::Operations;
+use certherd_ops::Request;
+
+/// A transport failure, already worded by the CLI (with its hint), carried through the
+/// operation's error and taken back out unchanged.
+#[derive(Debug)]
+pub struct TransportFailure(pub Failure);
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for TransportFailure {}
+
+/// The operations on a home, opened at the first call (a command that is not an
+/// operation never opens it here).
+pub struct HomeOps<'h> {
+    home: &'h certherd_store::Home,
+    node: Option<crate::LocalNode>,
+    actor: String,
+}
+
+impl<'h> HomeOps<'h> {
+    /// The operations on `home`, on behalf of the local user (what a revocation records).
+    pub fn new(home: &'h certherd_store::Home) -> Self {
+        Self {
+            home,
+            node: None,
+            actor: format!(
+                "local:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            ),
+        }
+    }
+}
+
+impl Operations for HomeOps<'_> {
+    fn call(&mut self, request: Request) -> Result<certherd_ops::Answer, certherd_ops::Error> {
+        let node =
+            match &mut self.node {
+                Some(n) => n,
+                empty => {
+                    let store = match self.home.open() {
+                        Ok(s) => s,
+                        // A database out of reach now may answer later.
+                        Err(e @ certherd_store::Error::Unreachable { .. }) => {
+                            return Err(certherd_ops::Error::Unavailable(Box::new(e)))
+                        }
+                        Err(e) => return Err(certherd_ca::Error::from(e).into()),
+                    };
+                    empty.insert(crate::node_over(self.home, store).map_err(|f| {
+                        certherd_ops::Error::Transport(Box::new(TransportFailure(f)))
+                    })?)
+                }
+            };
+        let lock = WaitingLock(self.home);
+        let answer = certherd_ops::Local::new(node, self.actor.clone())
+            .with_lock(&lock)
+            .call(request);
+        // A connection the database closed (a restart, a failover) is opened afresh at the
+        // next call.
+        match answer {
+            Err(e) if node.store().is_closed() => {
+                self.node = None;
+                Err(certherd_ops::Error::Unavailable(Box::new(e)))
+            }
+            other => other,
+        }
+    }
+}
+
+/// The home's renewal lock as the CLI takes it: waiting for a run that holds it, said on
+/// standard error.
+struct WaitingLock<'h>(&'h certherd_store::Home);
+
+impl certherd_ops::RenewalLock for WaitingLock<'_> {
+    fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, certherd_ops::Error> {
+        use certherd_core::Clock;
+        crate::commands::cert::lock_home(self.0, certherd_ca::SystemClock.now(), what)
+            .map(|l| Box::new(l) as Box<dyn std::any::Any>)
+            .map_err(|f| certherd_ops::Error::Transport(Box::new(TransportFailure(f))))
+    }
+}
