@@ -12,6 +12,9 @@ pub struct Failure {
     pub hint: Option<String>,
     /// Exit code override (otherwise 1, or 3 for `check`).
     pub code: Option<u8>,
+    /// Where the refusal came from, when not from this process (the server's code and
+    /// status): said on standard error after the hint, never part of the command's output.
+    pub note: Option<String>,
 }
 
 impl Failure {
@@ -21,6 +24,7 @@ impl Failure {
             message: msg.into(),
             hint: None,
             code: Some(2),
+            note: None,
         }
     }
 
@@ -30,6 +34,7 @@ impl Failure {
             message: msg.into(),
             hint: None,
             code: None,
+            note: None,
         }
     }
 
@@ -110,7 +115,7 @@ impl From<certherd_ops::Error> for Failure {
             } => {
                 let mut f = Failure::msg(message);
                 if let Some(code) = code {
-                    f.hint = Some(format!("the server refused it: {} ({status})", code.name()));
+                    f.note = Some(format!("the server refused it: {} ({status})", code.name()));
                 }
                 f
             }

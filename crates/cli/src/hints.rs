@@ -15,6 +15,7 @@ pub fn ca_error(e: &E) -> Failure {
         message: ca_message(e),
         hint: ca_hint(e).map(str::to_owned),
         code: None,
+        note: None,
     }
 }
 

@@ -63,6 +63,7 @@ impl Operations for HomeOps<'_> {
         let lock = WaitingLock(self.home);
         let answer = certherd_ops::Local::new(node, self.actor.clone())
             .with_lock(&lock)
+            .with_home(self.home)
             .call(request);
         // A connection the database closed (a restart, a failover) is opened afresh at the
         // next call.

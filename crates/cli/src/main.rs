@@ -295,6 +295,9 @@ fn main() -> ExitCode {
             if let Some(h) = f.hint {
                 errln!("hint: {}", output::escape(&h));
             }
+            if let Some(n) = f.note {
+                errln!("note: {}", output::escape(&n));
+            }
             ExitCode::from(if error_code == 1 {
                 f.code.unwrap_or(error_code)
             } else {

@@ -431,6 +431,37 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             same(&args);
         }
     }
+    // `check`: the plugin's line, each problem and the exit code, at a chosen instant and
+    // thresholds; thresholds it refuses are its UNKNOWN line and exit 3 both ways.
+    for output in ["table", "json"] {
+        for args in [
+            &["check"][..],
+            &["check", "--at", "2031-06-01"],
+            &["check", "--warn", "800d", "--crit", "400d"],
+            &["check", "--crit", "60d", "--warn", "30d"],
+            &["check", "--at", "2099-01-01", "--crit", "1d"],
+        ] {
+            let mut args = args.to_vec();
+            args.extend(["--output", output]);
+            let (local, _) = same(&args);
+            assert!(!local.stdout.is_empty(), "{args:?}");
+        }
+    }
+    let refused = env.run(&["check", "--crit", "60d", "--warn", "30d"]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused
+            .stdout
+            .starts_with("CERTHERD UNKNOWN - the critical threshold 60d is longer"),
+        "{}",
+        refused.stdout
+    );
+    let warned = env.run(&["check", "--warn", "800d", "--crit", "400d"]);
+    assert!(
+        warned.code >= 1 && warned.stdout.contains("web/site"),
+        "{}",
+        warned.stdout
+    );
     // A missing entry, an unknown reason, a bad name: the home's line and exit code.
     for args in [
         &["cert", "show", "web/nope"][..],
@@ -901,6 +932,7 @@ fn every_operation_is_compared_on_both_transports() {
         "ca show",
         "ca rotate",
         "forecast",
+        "check",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
         // key_provider_status_and_pool_verification_print_as_on_the_home

@@ -79,6 +79,14 @@ pub enum Problem {
         /// `until`, RFC 3339.
         until: String,
     },
+    /// A span parameter (`check`'s `warn` or `crit`) that is not one (`30d`, `12h`).
+    #[error("query parameter '{name}' '{value}' is not a span such as 30d or 12h")]
+    NotASpan {
+        /// The parameter.
+        name: &'static str,
+        /// What was given (cut).
+        value: String,
+    },
     /// `until` is in the past.
     #[error("until {until} is in the past")]
     UntilPast {
@@ -160,6 +168,14 @@ pub enum Error {
     NoCertificate {
         /// The entry.
         entry: String,
+    },
+    /// The critical threshold is longer than the warning threshold.
+    #[error("the critical threshold {crit} is longer than the warning threshold {warn}")]
+    Thresholds {
+        /// The warning threshold.
+        warn: certherd_core::Span,
+        /// The critical threshold.
+        crit: certherd_core::Span,
     },
     /// Another run holds the home's renewal lock.
     #[error("the home is busy: {} holds it; try again when it ends", holder.as_deref().unwrap_or("another certherd command"))]
@@ -257,6 +273,7 @@ impl Error {
             | Self::KeyAlgorithm(_)
             | Self::UnknownReason { .. }
             | Self::NoCertificate { .. } => ErrorCode::Unprocessable,
+            Self::Thresholds { .. } => ErrorCode::InvalidRequest,
             Self::Refused { code, .. } => code.unwrap_or(ErrorCode::Other),
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Unexplained { .. }

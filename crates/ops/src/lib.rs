@@ -231,4 +231,18 @@ pub trait Operations {
             other => Err(Error::mismatch("forecast", &other)),
         }
     }
+
+    /// The monitoring check of the whole inventory at `at` (now when `None`), with the
+    /// thresholds given (certherd.toml's for those not given).
+    fn check(
+        &mut self,
+        at: Option<time::OffsetDateTime>,
+        warn: Option<certherd_core::Span>,
+        crit: Option<certherd_core::Span>,
+    ) -> Result<api::CheckAnswer, Error> {
+        match self.call(Request::Check { at, warn, crit })? {
+            Answer::Check(v) => Ok(v),
+            other => Err(Error::mismatch("check", &other)),
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub struct Local<'a, S: Store> {
     node: &'a mut Node<S>,
     actor: String,
     lock: Option<&'a dyn RenewalLock>,
+    home: Option<&'a certherd_store::Home>,
 }
 
 impl<'a, S: Store> Local<'a, S> {
@@ -34,7 +35,43 @@ impl<'a, S: Store> Local<'a, S> {
             node,
             actor: actor.into(),
             lock: None,
+            home: None,
         }
+    }
+
+    /// `check` also reports the files of `home` that others may read or write.
+    pub fn with_home(mut self, home: &'a certherd_store::Home) -> Self {
+        self.home = Some(home);
+        self
+    }
+
+    /// The monitoring check at `at` (now when absent), with the thresholds given (the
+    /// node's for those absent); a home whose files others may read or write is at least
+    /// a warning, the fix being one chmod.
+    fn check_at(
+        &self,
+        at: Option<certherd_core::OffsetDateTime>,
+        warn: Option<certherd_core::Span>,
+        crit: Option<certherd_core::Span>,
+    ) -> Result<api::CheckAnswer, Error> {
+        let defaults = self.node.thresholds();
+        let t = certherd_core::Thresholds {
+            warn: warn.unwrap_or(defaults.warn),
+            crit: crit.unwrap_or(defaults.crit),
+        };
+        if t.crit > t.warn {
+            return Err(Error::Thresholds {
+                warn: t.warn,
+                crit: t.crit,
+            });
+        }
+        let at = at.unwrap_or_else(|| self.node.now());
+        let check = self.node.check(at, t)?;
+        let problems = match self.home {
+            Some(h) => h.mode_problems().map_err(certherd_ca::Error::from)?,
+            None => Vec::new(),
+        };
+        Ok(rows::check_answer(&check, t, &problems))
     }
 
     /// Renewals hold `lock` while they replace an entry.
@@ -372,6 +409,7 @@ impl<S: Store> Operations for Local<'_, S> {
                 name.as_deref(),
                 std::time::Duration::from_secs(timeout_seconds),
             )?),
+            Request::Check { at, warn, crit } => Answer::Check(self.check_at(at, warn, crit)?),
         })
     }
 }

@@ -163,6 +163,15 @@ pub enum Request {
         /// How long each server may take to connect and answer, in seconds.
         timeout_seconds: u64,
     },
+    /// The monitoring check of the whole inventory (`check`).
+    Check {
+        /// The instant to check (now when absent).
+        at: Option<OffsetDateTime>,
+        /// The warning threshold (certherd.toml's when absent).
+        warn: Option<certherd_core::Span>,
+        /// The critical threshold (certherd.toml's when absent).
+        crit: Option<certherd_core::Span>,
+    },
 }
 
 impl Request {
@@ -194,6 +203,7 @@ impl Request {
             Self::CaRotate => Op::CaRotate,
             Self::Forecast(_) => Op::Forecast,
             Self::KeyProviders { .. } => Op::KeyProviders,
+            Self::Check { .. } => Op::Check,
         }
     }
 }
@@ -247,6 +257,8 @@ pub enum Answer {
     Forecast(api::ForecastAnswer),
     /// [`Request::KeyProviders`].
     KeyProviders(Vec<api::KeyProviderHealth>),
+    /// [`Request::Check`].
+    Check(api::CheckAnswer),
 }
 
 impl Answer {

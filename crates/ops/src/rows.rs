@@ -249,3 +249,83 @@ pub fn host_removed(name: &str, revoked: &[certherd_ca::Revocation]) -> api::Hos
             .collect(),
     }
 }
+
+/// A home file others may read or write, as `check` reports it.
+pub fn home_problem_row(p: &certherd_store::ModeProblem) -> api::HomeProblemRow {
+    api::HomeProblemRow {
+        path: p.path.display().to_string(),
+        mode: format!("{:04o}", p.mode),
+        fix: p.fix(),
+        message: p.to_string(),
+    }
+}
+
+/// The answer of `check`: `check` at thresholds `t`, with the home's file problems (each
+/// at least a warning).
+pub fn check_answer(
+    c: &certherd_core::Check,
+    t: certherd_core::Thresholds,
+    home_problems: &[certherd_store::ModeProblem],
+) -> api::CheckAnswer {
+    let severity = if home_problems.is_empty() {
+        c.severity()
+    } else {
+        c.severity().max(certherd_core::Severity::Warning)
+    };
+    api::CheckAnswer {
+        status: severity.as_str().to_owned(),
+        exit_code: severity.exit_code(),
+        at: rfc3339(c.at),
+        warn: t.warn.to_string(),
+        crit: t.crit.to_string(),
+        examined: u64::try_from(c.examined).unwrap_or(u64::MAX),
+        home_problems: home_problems.iter().map(home_problem_row).collect(),
+        findings: c
+            .findings
+            .iter()
+            .map(|f| api::CheckFinding {
+                store: f.meta.entry.store.as_str().to_owned(),
+                alias: f.meta.entry.alias.as_str().to_owned(),
+                profile: f.meta.profile.clone(),
+                subject: f.meta.subject.clone(),
+                not_before: rfc3339(f.meta.not_before),
+                not_after: rfc3339(f.meta.not_after),
+                days_left: f.days_left,
+                status: f.status.as_str().to_owned(),
+                severity: f.status.severity().as_str().to_owned(),
+            })
+            .collect(),
+        watch_problems: c
+            .watch_problems
+            .iter()
+            .map(|w| api::WatchProblemRow {
+                kind: w.kind.as_str().to_owned(),
+                name: w.name.clone(),
+                target: w.target.clone(),
+                finding: certherd_inspect::summary(&w.findings),
+                findings: w
+                    .findings
+                    .iter()
+                    .filter(|f| f.is_problem())
+                    .map(|f| api::WatchFindingRow {
+                        kind: f.kind.as_str().to_owned(),
+                        severity: f.severity.as_str().to_owned(),
+                        message: f.message.clone(),
+                        hint: f.hint.clone(),
+                    })
+                    .collect(),
+                severity: w.severity().as_str().to_owned(),
+            })
+            .collect(),
+        open_alarms: c
+            .open_alarms
+            .iter()
+            .map(|a| api::OpenAlarmRow {
+                kind: a.kind.name().to_owned(),
+                subject: a.subject.clone(),
+                raised_at: rfc3339(a.raised_at),
+                severity: a.kind.severity().as_str().to_owned(),
+            })
+            .collect(),
+    }
+}

@@ -186,6 +186,18 @@ pub fn encode(request: &Request) -> HttpCall {
             }
             call("GET", with_query("/v1/key-providers", &q), None)
         }
+        Request::Check { at, warn, crit } => {
+            let mut q = Vec::new();
+            if let Some(t) = at {
+                q.push(("at", certherd_x509::rfc3339(*t)));
+            }
+            for (k, s) in [("warn", warn), ("crit", crit)] {
+                if let Some(s) = s {
+                    q.push((k, s.to_string()));
+                }
+            }
+            call("GET", with_query("/v1/check", &q), None)
+        }
     }
 }
 
@@ -405,6 +417,36 @@ pub fn decode(
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(DEFAULT_KMIP_TIMEOUT),
         },
+        Op::Check => {
+            let span = |name: &'static str| {
+                q.text(name)
+                    .map(|v| {
+                        v.parse::<certherd_core::Span>()
+                            .map_err(|_| Problem::NotASpan {
+                                name,
+                                value: echo(v),
+                            })
+                    })
+                    .transpose()
+            };
+            Request::Check {
+                at: q
+                    .text("at")
+                    .map(|v| {
+                        time::OffsetDateTime::parse(
+                            v,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .map_err(|_| Problem::NotATime {
+                            name: "at",
+                            value: echo(v),
+                        })
+                    })
+                    .transpose()?,
+                warn: span("warn")?,
+                crit: span("crit")?,
+            }
+        }
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -479,6 +521,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::CaRotate => Answer::Rotation(d(body)?),
         Request::Forecast(_) => Answer::Forecast(d(body)?),
         Request::KeyProviders { .. } => Answer::KeyProviders(d(body)?),
+        Request::Check { .. } => Answer::Check(d(body)?),
     })
 }
 
@@ -566,6 +609,16 @@ mod tests {
             Request::CaRotate,
             Request::Forecast(Horizon::Days(30)),
             Request::Forecast(Horizon::Until(until)),
+            Request::Check {
+                at: None,
+                warn: None,
+                crit: None,
+            },
+            Request::Check {
+                at: Some(until),
+                warn: Some(certherd_core::Span::days(30)),
+                crit: Some("12h".parse().unwrap()),
+            },
             Request::KeyProviders {
                 name: None,
                 timeout_seconds: 10,

@@ -450,6 +450,112 @@ pub struct ForecastAnswer {
     pub first_unattended: Option<ForecastRow>,
 }
 
+/// A home file or directory that group or others may read or write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HomeProblemRow {
+    /// The file or directory.
+    pub path: String,
+    /// Its permission bits, four octal digits (`0644`).
+    pub mode: String,
+    /// The command that fixes it.
+    pub fix: String,
+    /// Who may do what to it, and the fix, in words.
+    pub message: String,
+}
+
+/// An entry `check` found a problem with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckFinding {
+    /// Its store.
+    pub store: String,
+    /// Its alias.
+    pub alias: String,
+    /// Its profile, if any.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Its subject.
+    pub subject: String,
+    /// Valid from (RFC 3339).
+    pub not_before: String,
+    /// Valid until (RFC 3339).
+    pub not_after: String,
+    /// Whole days from the instant checked to notAfter (negative once lapsed).
+    pub days_left: i64,
+    /// `warn`, `critical`, `expired`, `not-yet-valid`, `revoked`, ...
+    pub status: String,
+    /// `WARNING` or `CRITICAL`.
+    pub severity: String,
+}
+
+/// One problem finding of a watched endpoint's or file's last scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WatchFindingRow {
+    /// What was found (`expired`, `untrusted-root`, ...).
+    pub kind: String,
+    /// `critical` or `warning`.
+    pub severity: String,
+    /// What it means, in words.
+    pub message: String,
+    /// What to do, if anything.
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+/// A watched endpoint or file whose last scan found a warning or worse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WatchProblemRow {
+    /// `endpoint` or `file`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// `HOST:PORT`, or the file's path.
+    pub target: String,
+    /// The worst finding, in one line.
+    pub finding: String,
+    /// Every problem finding, worst first.
+    pub findings: Vec<WatchFindingRow>,
+    /// `WARNING` or `CRITICAL`.
+    pub severity: String,
+}
+
+/// An open alarm no entry's status explains (chain-invalid, host-silent, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OpenAlarmRow {
+    /// Its kind.
+    pub kind: String,
+    /// What it is about.
+    pub subject: String,
+    /// When it was raised (RFC 3339).
+    pub raised_at: String,
+    /// `WARNING` or `CRITICAL`.
+    pub severity: String,
+}
+
+/// `GET /v1/check` answer: the monitoring check of the whole inventory at one instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckAnswer {
+    /// `OK`, `WARNING` or `CRITICAL`.
+    pub status: String,
+    /// The monitoring-plugin exit code of `status` (0, 1 or 2).
+    pub exit_code: u8,
+    /// The instant checked (RFC 3339).
+    pub at: String,
+    /// The warning threshold (`30d`).
+    pub warn: String,
+    /// The critical threshold (`7d`).
+    pub crit: String,
+    /// Entries examined.
+    pub examined: u64,
+    /// The home's files that others may read or write (a warning each).
+    pub home_problems: Vec<HomeProblemRow>,
+    /// The entries with a problem, worst first.
+    pub findings: Vec<CheckFinding>,
+    /// Watched endpoints and files with a problem.
+    pub watch_problems: Vec<WatchProblemRow>,
+    /// Open alarms no entry explains.
+    pub open_alarms: Vec<OpenAlarmRow>,
+}
+
 /// One KMIP server of a key provider, as the health check found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KmipServerHealth {
@@ -538,6 +644,8 @@ pub enum Op {
     Forecast,
     /// `GET /v1/key-providers`.
     KeyProviders,
+    /// `GET /v1/check`.
+    Check,
 }
 
 /// The type of a query parameter.
@@ -695,6 +803,21 @@ const KMIP_TIMEOUT: Param = Param {
     name: "timeout_seconds",
     description: "how long each KMIP server may take to connect and answer (default 10)",
     kind: ParamType::Integer { min: 1, max: 300 },
+};
+const CHECK_AT: Param = Param {
+    name: "at",
+    description: "the instant to check, RFC 3339 (default now)",
+    kind: ParamType::Text,
+};
+const CHECK_WARN: Param = Param {
+    name: "warn",
+    description: "the warning threshold, a span such as 30d (default: certherd.toml, else 30d)",
+    kind: ParamType::Text,
+};
+const CHECK_CRIT: Param = Param {
+    name: "crit",
+    description: "the critical threshold, a span such as 7d (default: certherd.toml, else 7d)",
+    kind: ParamType::Text,
 };
 const UNTIL: Param = Param {
     name: "until",
@@ -935,6 +1058,15 @@ pub const ROUTES: &[Route] = &[
         query: &[PROVIDER_FILTER, KMIP_TIMEOUT],
         request: None,
         answer: schema::<Vec<KeyProviderHealth>>,
+    },
+    Route {
+        op: Op::Check,
+        method: "GET",
+        path: "/v1/check",
+        summary: "The monitoring check of the whole inventory: status, exit code and every problem (`check`)",
+        query: &[CHECK_AT, CHECK_WARN, CHECK_CRIT],
+        request: None,
+        answer: schema::<CheckAnswer>,
     },
 ];
 

@@ -369,7 +369,7 @@ where
         }
     };
     let open = shared.open.clone();
-    let lock = shared.renewal_lock.clone();
+    let home = shared.home.clone();
     blocking(&open, move || {
         let mut node = cached()?;
         // A body is JSON and says so (a form post processed as JSON is refused).
@@ -392,7 +392,7 @@ where
                 call.query.as_deref(),
                 &body,
                 &caller.name,
-                lock.as_deref(),
+                home.as_ref(),
             )
         };
         let outcome = answer.as_ref().map(|_| ()).map_err(Clone::clone);
@@ -444,15 +444,19 @@ fn operate(
     query: Option<&str>,
     body: &[u8],
     caller: &str,
-    lock: Option<&std::path::Path>,
+    home: Option<&certherd_store::Home>,
 ) -> Result<Response<Full<Bytes>>, Refused> {
     use certherd_ops::Operations;
     let request =
         certherd_ops::wire::decode(route, params, query, body).map_err(|e| refusal(&e))?;
-    let held = lock.map(TryHomeLock);
+    let lock_path = home.map(certherd_store::Home::lock_path);
+    let held = lock_path.as_deref().map(TryHomeLock);
     let mut ops = certherd_ops::Local::new(node, format!("admin:{caller}"));
     if let Some(l) = &held {
         ops = ops.with_lock(l);
+    }
+    if let Some(h) = home {
+        ops = ops.with_home(h);
     }
     let answer = ops.call(request).map_err(|e| refusal(&e))?;
     Ok(crate::reply(hyper::StatusCode::OK, answer.to_json()))

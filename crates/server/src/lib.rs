@@ -125,9 +125,10 @@ pub struct Config {
     pub identity: certherd_core::EntryRef,
     /// Where to serve the CAs' CRLs over plain HTTP (`GET /crl/FILE.crl` only), if anywhere.
     pub crl_listen: Option<SocketAddr>,
-    /// The home's renewal lock file (`HOME/certherd.lock`): the admin API's renew takes it
-    /// as the CLI's runs do, and is refused 409 while one of them holds it.
-    pub renewal_lock: Option<std::path::PathBuf>,
+    /// The home served, if any: its renewal lock file (`HOME/certherd.lock`), which the
+    /// admin API's renew takes as the CLI's runs do (refused 409 while one of them holds
+    /// it), and its files, whose modes `check` reports.
+    pub home: Option<certherd_store::Home>,
     /// The most nodes (database connections) open at once (`[database] max_connections`),
     /// the lifecycle loop's included; a request waits up to [`DATABASE_WAIT`] for one.
     pub database_connections: usize,
@@ -138,8 +139,8 @@ pub const DATABASE_WAIT: Duration = Duration::from_secs(10);
 
 /// What every request handler shares.
 struct Shared {
-    /// The home's renewal lock file, if the home has one.
-    renewal_lock: Option<std::path::PathBuf>,
+    /// The home served, if any (its renewal lock and its files' modes).
+    home: Option<certherd_store::Home>,
     /// Whether this server runs the lifecycle loop (none: it runs no loop).
     leadership: Option<Arc<std::sync::Mutex<lifecycle::Leadership>>>,
     /// The nodes (database connections) requests take theirs from.
@@ -1732,7 +1733,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         sessions: std::sync::Mutex::new(console::Sessions::default()),
         auth_failures: std::sync::Mutex::new(auth_limit::AuthFailures::new()),
         health: HealthCache::default(),
-        renewal_lock: config.renewal_lock.clone(),
+        home: config.home.clone(),
     });
     // Never more than the cap (which the open-file limit may have lowered).
     let per_address = usize::try_from(limits.max_connections_per_address)

@@ -72,7 +72,7 @@ pub fn start(config: StartConfig, mut say: impl FnMut(Started<'_>)) -> Result<()
         (limits, connections)
     };
     let config_path = home.config_path();
-    let lock_path = home.lock_path();
+    let lock_home = home.clone();
     // A DNS name in any case is one name: kept lower-case, as host names are everywhere.
     let hostname = hostname.map(|h| h.to_ascii_lowercase());
     let identity = server_identity(open_home()?, hostname.as_deref(), &ips, &mut say)?;
@@ -108,7 +108,7 @@ pub fn start(config: StartConfig, mut say: impl FnMut(Started<'_>)) -> Result<()
                     .ok()
             })),
             crl_listen,
-            renewal_lock: Some(lock_path),
+            home: Some(lock_home),
             database_connections: usize::try_from(database_connections).unwrap_or(1),
         },
         |bound| say(Started::Listening(bound)),

@@ -1,154 +1,130 @@
 //! `check`: the monitoring plugin (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
-use crate::commands::status::mode_json;
+use crate::render::time_of;
+use certherd_core::Span;
+use certherd_ops::Operations;
+use certherd_protocol::admin as api;
 
 use crate::commands::Output;
 use crate::instant::parse_at;
-use crate::instant::rfc3339;
-use crate::open_node;
 use crate::render::json;
 use crate::Failure;
-use certherd_store::Home;
 use clap::Args;
-use serde_json::json;
 use std::process::ExitCode;
 
 /// `check`: a monitoring plugin, so it always prints one status line on stdout, even when
 /// it cannot run (`CERTHERD UNKNOWN - <the error>`, exit 3; in JSON `"status": "UNKNOWN"`
-/// and `"error"`). The error and its hint also go to stderr, as for every command.
-pub fn run(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
+/// and `"error"`). The error and its hint also go to stderr, as for every command. An
+/// operation: on the home, or against `--server` (the server's inventory and home).
+pub fn operation(ops: &mut dyn Operations, a: CheckArgs) -> Result<ExitCode, Failure> {
     let output = a.output;
-    check_inner(home, a).inspect_err(|f| unknown(output, &f.message, f.hint.as_deref()))
+    checked(ops, a).inspect_err(|f| unknown(output, &f.message, f.hint.as_deref()))
 }
 
 /// Prints the UNKNOWN status of a `check` that could not run, on stdout.
 pub fn unknown(output: Output, error: &str, hint: Option<&str>) {
+    #[derive(serde::Serialize)]
+    struct Unknown<'a> {
+        status: &'static str,
+        exit_code: u8,
+        error: &'a str,
+        hint: Option<&'a str>,
+    }
     match output {
-        Output::Json => json(&json!({
-            "status": "UNKNOWN",
-            "exit_code": 3,
-            "error": error,
-            "hint": hint,
-        })),
+        Output::Json => json(&Unknown {
+            status: "UNKNOWN",
+            exit_code: 3,
+            error,
+            hint,
+        }),
         Output::Table => outln!("CERTHERD UNKNOWN - {}", crate::output::escape(error)),
     }
 }
 
-fn check_inner(home: &Home, a: CheckArgs) -> Result<ExitCode, Failure> {
-    let node = open_node(home)?;
-    let t = crate::instant::thresholds(a.warn.as_deref(), a.crit.as_deref(), node.thresholds())?;
-    let at = match &a.at {
-        Some(s) => parse_at(s, node.now())?,
-        None => node.now(),
-    };
-    let c = node.check(at, t)?;
-    // A home others can read or write is a warning: the fix is one chmod.
-    let home_problems = home.mode_problems().map_err(certherd_ca::Error::from)?;
-    let sev = if home_problems.is_empty() {
-        c.severity()
-    } else {
-        c.severity().max(certherd_core::Severity::Warning)
-    };
-    match a.output {
-        Output::Json => json(&json!({
-            "status": sev.as_str(),
-            "exit_code": sev.exit_code(),
-            "at": rfc3339(at),
-            "warn": t.warn.to_string(),
-            "crit": t.crit.to_string(),
-            "examined": c.examined,
-            "home_problems": mode_json(&home_problems),
-            "findings": c.findings.iter().map(|f| json!({
-                "store": f.meta.entry.store.as_str(),
-                "alias": f.meta.entry.alias.as_str(),
-                "profile": f.meta.profile,
-                "subject": f.meta.subject,
-                "not_before": rfc3339(f.meta.not_before),
-                "not_after": rfc3339(f.meta.not_after),
-                "days_left": f.days_left,
-                "status": f.status.as_str(),
-                "severity": f.status.severity().as_str(),
-            })).collect::<Vec<_>>(),
-            "watch_problems": c.watch_problems.iter().map(|w| json!({
-                "kind": w.kind.as_str(),
-                "name": w.name,
-                "target": w.target,
-                "finding": certherd_inspect::summary(&w.findings),
-                "findings": w.findings.iter().filter(|f| f.is_problem()).map(|f| json!({
-                    "kind": f.kind.as_str(), "severity": f.severity.as_str(), "message": f.message, "hint": f.hint,
-                })).collect::<Vec<_>>(),
-                "severity": w.severity().as_str(),
-            })).collect::<Vec<_>>(),
-            "open_alarms": c.open_alarms.iter().map(|a| json!({
-                "kind": a.kind.name(),
-                "subject": a.subject,
-                "raised_at": rfc3339(a.raised_at),
-                "severity": a.kind.severity().as_str(),
-            })).collect::<Vec<_>>(),
-        })),
-        Output::Table => {
-            let problems = c.findings.len()
-                + c.watch_problems
-                    .iter()
-                    .map(|w| w.findings.iter().filter(|f| f.is_problem()).count())
-                    .sum::<usize>()
-                + c.open_alarms.len()
-                + home_problems.len();
+fn checked(ops: &mut dyn Operations, a: CheckArgs) -> Result<ExitCode, Failure> {
+    use certherd_core::Clock;
+    let span = |s: Option<&str>| s.map(str::parse::<Span>).transpose();
+    let (warn, crit) = (span(a.warn.as_deref())?, span(a.crit.as_deref())?);
+    let at =
+        a.at.as_deref()
+            .map(|s| parse_at(s, certherd_ca::SystemClock.now()))
+            .transpose()?;
+    let c = ops.check(at, warn, crit)?;
+    print(&c, a.output);
+    Ok(ExitCode::from(c.exit_code))
+}
+
+/// The check's view: its JSON, or the plugin's status line and one line per problem.
+fn print(c: &api::CheckAnswer, output: Output) {
+    if output == Output::Json {
+        return json(c);
+    }
+    let problems = c.findings.len()
+        + c.watch_problems
+            .iter()
+            .map(|w| w.findings.len())
+            .sum::<usize>()
+        + c.open_alarms.len()
+        + c.home_problems.len();
+    outln!(
+        "CERTHERD {} - {} certificates checked at {}, {} problem{}",
+        c.status,
+        c.examined,
+        c.at,
+        problems,
+        if problems == 1 { "" } else { "s" }
+    );
+    let at = time_of(&c.at);
+    for f in &c.findings {
+        // Before notBefore it is "not yet valid (valid from ...)", not "expires in"; a
+        // revoked one says so, whatever its dates.
+        let when = match (time_of(&f.not_before), time_of(&f.not_after), at) {
+            _ if f.status == certherd_core::Status::Revoked.as_str() => {
+                "revoked, listed on a CRL this home holds".to_owned()
+            }
+            (Some(from), Some(until), Some(at)) => {
+                certherd_inspect::wording::validity(from, until, at)
+            }
+            _ => f.status.clone(),
+        };
+        outln!(
+            "{}: {}/{} {} ({}), not after {}",
+            f.severity,
+            f.store,
+            f.alias,
+            when,
+            crate::output::field(&f.subject),
+            f.not_after
+        );
+    }
+    for w in &c.watch_problems {
+        for f in &w.findings {
             outln!(
-                "CERTHERD {} - {} certificates checked at {}, {} problem{}",
-                sev.as_str(),
-                c.examined,
-                rfc3339(at),
-                problems,
-                if problems == 1 { "" } else { "s" }
-            );
-            for f in &c.findings {
-                // Before notBefore it is "not yet valid (valid from ...)", not "expires in";
-                // a revoked one says so, whatever its dates.
-                let when = if f.status == certherd_core::Status::Revoked {
-                    "revoked, listed on a CRL this home holds".to_owned()
+                "{}: {} {} ({}): {}: {}",
+                if f.severity == certherd_inspect::Severity::Critical.as_str() {
+                    "CRITICAL"
                 } else {
-                    certherd_inspect::wording::validity(f.meta.not_before, f.meta.not_after, at)
-                };
-                outln!(
-                    "{}: {} {} ({}), not after {}",
-                    f.status.severity().as_str(),
-                    f.meta.entry,
-                    when,
-                    crate::output::field(&f.meta.subject),
-                    rfc3339(f.meta.not_after)
-                );
-            }
-            for w in &c.watch_problems {
-                for f in w.findings.iter().filter(|f| f.is_problem()) {
-                    outln!(
-                        "{}: {} {} ({}): {}: {}",
-                        match f.severity {
-                            certherd_inspect::Severity::Critical => "CRITICAL",
-                            _ => "WARNING",
-                        },
-                        w.kind.as_str(),
-                        crate::output::field(&w.name),
-                        crate::output::field(&w.target),
-                        f.kind,
-                        crate::output::field(&f.message)
-                    );
-                }
-            }
-            for a in &c.open_alarms {
-                outln!(
-                    "{}: alarm {} on {}, open since {}",
-                    a.kind.severity().as_str(),
-                    a.kind.name(),
-                    crate::output::field(&a.subject),
-                    rfc3339(a.raised_at)
-                );
-            }
-            for p in &home_problems {
-                outln!("WARNING: home: {p}");
-            }
+                    "WARNING"
+                },
+                w.kind,
+                crate::output::field(&w.name),
+                crate::output::field(&w.target),
+                f.kind,
+                crate::output::field(&f.message)
+            );
         }
     }
-    Ok(ExitCode::from(sev.exit_code()))
+    for a in &c.open_alarms {
+        outln!(
+            "{}: alarm {} on {}, open since {}",
+            a.severity,
+            a.kind,
+            crate::output::field(&a.subject),
+            a.raised_at
+        );
+    }
+    for p in &c.home_problems {
+        outln!("WARNING: home: {}", p.message);
+    }
 }
 
 /// `check` arguments.

@@ -24,6 +24,7 @@ pub fn run(home: &Home, c: DbCmd) -> Result<ExitCode, Failure> {
                 "to copy one PostgreSQL database into another use pg_dump | pg_restore; to copy the SQLite file, run without --database, CERTHERD_DATABASE_URL and [database] url".into(),
             ),
             code: Some(2),
+            note: None,
         });
     }
     let mut source = home

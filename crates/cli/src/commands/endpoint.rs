@@ -97,6 +97,7 @@ pub(crate) fn trust(
                 message: format!("{name} ({target}): {}", finding.message),
                 hint: finding.hint,
                 code: None,
+                note: None,
             },
             e => Failure::msg(e.to_string()),
         })?;

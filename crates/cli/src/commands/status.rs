@@ -10,6 +10,7 @@ use crate::render::colon_hex;
 use crate::render::entry_json;
 use crate::render::json;
 use crate::Failure;
+use certherd_protocol::admin as api;
 use certherd_store::Home;
 use serde_json::json;
 use std::process::ExitCode;
@@ -137,9 +138,9 @@ pub fn run(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
 }
 
 /// The home's files that group or others may read or write, for JSON.
-pub(crate) fn mode_json(problems: &[certherd_store::ModeProblem]) -> serde_json::Value {
-    json!(problems
+pub(crate) fn mode_json(problems: &[certherd_store::ModeProblem]) -> Vec<api::HomeProblemRow> {
+    problems
         .iter()
-        .map(|p| json!({"path": p.path.display().to_string(), "mode": format!("{:04o}", p.mode), "fix": p.fix()}))
-        .collect::<Vec<_>>())
+        .map(certherd_ops::rows::home_problem_row)
+        .collect()
 }
