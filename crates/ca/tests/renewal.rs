@@ -54,6 +54,9 @@ fn unreachable() -> Error {
 }
 
 impl Store for Counting {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         self.inner.meta(key)
     }

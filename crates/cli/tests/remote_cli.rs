@@ -234,7 +234,7 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
         r.stderr
     );
     // A command that needs the home says so.
-    let r = remote.run("ops.token", None, &["status"]);
+    let r = remote.run("ops.token", None, &["store", "list"]);
     assert!(
         r.code == 2 && r.stderr.contains("runs on a home"),
         "{}",
@@ -425,6 +425,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             &["alarms", "--all"],
             &["pool", "verification", "status"],
             &["ca", "show"],
+            &["status"],
         ] {
             let mut args = args.to_vec();
             args.extend(["--output", output]);
@@ -629,7 +630,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
 
     // What needs the home is refused, naming the command, with what works remotely.
     for (args, name) in [
-        (&["status"][..], "`certherd status`"),
+        (&["store", "list"][..], "`certherd store list`"),
         (&["ca", "export"], "`certherd ca export`"),
         (
             &["db", "copy", "--to", "postgres://x"],
@@ -933,6 +934,7 @@ fn every_operation_is_compared_on_both_transports() {
         "ca rotate",
         "forecast",
         "check",
+        "status",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
         // key_provider_status_and_pool_verification_print_as_on_the_home

@@ -245,4 +245,12 @@ pub trait Operations {
             other => Err(Error::mismatch("check", &other)),
         }
     }
+
+    /// The node at a glance.
+    fn status(&mut self) -> Result<api::StatusAnswer, Error> {
+        match self.call(Request::Status)? {
+            Answer::Status(v) => Ok(v),
+            other => Err(Error::mismatch("status", &other)),
+        }
+    }
 }

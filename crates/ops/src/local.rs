@@ -74,6 +74,32 @@ impl<'a, S: Store> Local<'a, S> {
         Ok(rows::check_answer(&check, t, &problems))
     }
 
+    /// The node at a glance, with the home's master key and file modes when it has one.
+    fn status_now(&self) -> Result<api::StatusAnswer, Error> {
+        let s = self.node.status()?;
+        let agent = if self.node.agent().is_agent()? {
+            Some(self.node.agent().agent_summary()?)
+        } else {
+            None
+        };
+        let outbox = self.node.alarms().outbox_summary()?;
+        let (master_key, problems) = match self.home {
+            Some(h) => (
+                Some(h.master_key_location()),
+                h.mode_problems().map_err(certherd_ca::Error::from)?,
+            ),
+            None => (None, Vec::new()),
+        };
+        Ok(rows::status_answer(
+            &s,
+            agent.as_ref(),
+            &outbox,
+            master_key.as_ref(),
+            &self.node.store().location(),
+            &problems,
+        ))
+    }
+
     /// Renewals hold `lock` while they replace an entry.
     pub fn with_lock(mut self, lock: &'a dyn RenewalLock) -> Self {
         self.lock = Some(lock);
@@ -410,6 +436,7 @@ impl<S: Store> Operations for Local<'_, S> {
                 std::time::Duration::from_secs(timeout_seconds),
             )?),
             Request::Check { at, warn, crit } => Answer::Check(self.check_at(at, warn, crit)?),
+            Request::Status => Answer::Status(self.status_now()?),
         })
     }
 }

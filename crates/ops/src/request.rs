@@ -172,6 +172,8 @@ pub enum Request {
         /// The critical threshold (certherd.toml's when absent).
         crit: Option<certherd_core::Span>,
     },
+    /// The node at a glance (`status`).
+    Status,
 }
 
 impl Request {
@@ -204,6 +206,7 @@ impl Request {
             Self::Forecast(_) => Op::Forecast,
             Self::KeyProviders { .. } => Op::KeyProviders,
             Self::Check { .. } => Op::Check,
+            Self::Status => Op::Status,
         }
     }
 }
@@ -259,6 +262,8 @@ pub enum Answer {
     KeyProviders(Vec<api::KeyProviderHealth>),
     /// [`Request::Check`].
     Check(api::CheckAnswer),
+    /// [`Request::Status`].
+    Status(api::StatusAnswer),
 }
 
 impl Answer {

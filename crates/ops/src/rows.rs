@@ -329,3 +329,53 @@ pub fn check_answer(
             .collect(),
     }
 }
+
+/// The answer of `status`.
+pub fn status_answer(
+    s: &certherd_ca::StatusSummary,
+    agent: Option<&certherd_ca::AgentSummary>,
+    outbox: &certherd_ca::OutboxSummary,
+    master_key: Option<&certherd_store::KeyLocation>,
+    database: &str,
+    problems: &[certherd_store::ModeProblem],
+) -> api::StatusAnswer {
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    api::StatusAnswer {
+        hostname: s.hostname.clone(),
+        mode: s.ca.mode.to_string(),
+        ca: s.ca.info.as_ref().map(|i| api::StatusCa {
+            entry: s.ca.entry.as_ref().map(ToString::to_string),
+            subject: i.subject.clone(),
+            not_after: rfc3339(i.not_after),
+            sha256: i.sha256.clone(),
+        }),
+        total: count(s.total),
+        counts: s
+            .counts
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), count(*v)))
+            .collect(),
+        next_expiry: s.next_expiry.as_ref().map(cert_row),
+        next_renewal: s.next_renewal.as_ref().map(cert_row),
+        master_key: master_key.map(|k| api::MasterKeyRow {
+            path: k.path.display().to_string(),
+            source: k.source.as_str().to_owned(),
+        }),
+        database: database.to_owned(),
+        notifications: api::NotificationsRow {
+            undelivered: count(outbox.undelivered),
+            last_error: outbox.last_error.clone(),
+        },
+        mode_warnings: problems.iter().map(home_problem_row).collect(),
+        agent: agent.map(|g| api::AgentStatus {
+            server: g.server.clone(),
+            last_poll: g.last_poll.map(rfc3339),
+            last_error: g.last_error.as_ref().map(|(at, m)| api::PollError {
+                at: rfc3339(*at),
+                message: m.clone(),
+            }),
+            host_certificate_not_after: g.host_not_after.map(rfc3339),
+            verification: g.verification,
+        }),
+    }
+}

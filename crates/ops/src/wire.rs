@@ -198,6 +198,7 @@ pub fn encode(request: &Request) -> HttpCall {
             }
             call("GET", with_query("/v1/check", &q), None)
         }
+        Request::Status => call("GET", "/v1/status".into(), None),
     }
 }
 
@@ -447,6 +448,7 @@ pub fn decode(
                 crit: span("crit")?,
             }
         }
+        Op::Status => Request::Status,
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -522,6 +524,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::Forecast(_) => Answer::Forecast(d(body)?),
         Request::KeyProviders { .. } => Answer::KeyProviders(d(body)?),
         Request::Check { .. } => Answer::Check(d(body)?),
+        Request::Status => Answer::Status(d(body)?),
     })
 }
 
@@ -609,6 +612,7 @@ mod tests {
             Request::CaRotate,
             Request::Forecast(Horizon::Days(30)),
             Request::Forecast(Horizon::Until(until)),
+            Request::Status,
             Request::Check {
                 at: None,
                 warn: None,

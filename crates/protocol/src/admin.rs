@@ -556,6 +556,101 @@ pub struct CheckAnswer {
     pub open_alarms: Vec<OpenAlarmRow>,
 }
 
+/// The CA as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusCa {
+    /// Its entry (`STORE/ALIAS`), if it has one.
+    #[serde(default)]
+    pub entry: Option<String>,
+    /// Its subject.
+    pub subject: String,
+    /// Its notAfter (RFC 3339).
+    pub not_after: String,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+}
+
+/// Where the home's master key is, and what chose it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MasterKeyRow {
+    /// The key file.
+    pub path: String,
+    /// `home`, `env` (`CERTHERD_MASTER_KEY_FILE`) or `credential` (systemd).
+    pub source: String,
+}
+
+/// The webhook notifications not delivered yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NotificationsRow {
+    /// How many wait in the outbox.
+    pub undelivered: u64,
+    /// The last delivery error, if any.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// A failed poll of an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PollError {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Why.
+    pub message: String,
+}
+
+/// A joined host's agent as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentStatus {
+    /// The server it joined; none once the server removed it.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// The last successful poll (RFC 3339).
+    #[serde(default)]
+    pub last_poll: Option<String>,
+    /// The last failed poll since then.
+    #[serde(default)]
+    pub last_error: Option<PollError>,
+    /// The host certificate's notAfter (RFC 3339), if the host holds one.
+    #[serde(default)]
+    pub host_certificate_not_after: Option<String>,
+    /// Whether it verifies the server.
+    pub verification: bool,
+}
+
+/// `GET /v1/status` answer: the node at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusAnswer {
+    /// The node's hostname.
+    pub hostname: String,
+    /// `ca`, `subordinate`, `hybrid` or `custom`.
+    pub mode: String,
+    /// The signing CA, once it is ready.
+    #[serde(default)]
+    pub ca: Option<StatusCa>,
+    /// Entries in all.
+    pub total: u64,
+    /// Entries per status.
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// The soonest expiry (superseded entries aside).
+    #[serde(default)]
+    pub next_expiry: Option<CertRow>,
+    /// The soonest renewal due.
+    #[serde(default)]
+    pub next_renewal: Option<CertRow>,
+    /// Where the master key is.
+    #[serde(default)]
+    pub master_key: Option<MasterKeyRow>,
+    /// Where the inventory is kept (a file, or a PostgreSQL URL without its password).
+    pub database: String,
+    /// Webhook notifications not delivered yet.
+    pub notifications: NotificationsRow,
+    /// The home's files that others may read or write.
+    pub mode_warnings: Vec<HomeProblemRow>,
+    /// This node's agent, when it is a joined host.
+    #[serde(default)]
+    pub agent: Option<AgentStatus>,
+}
+
 /// One KMIP server of a key provider, as the health check found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KmipServerHealth {
@@ -646,6 +741,8 @@ pub enum Op {
     KeyProviders,
     /// `GET /v1/check`.
     Check,
+    /// `GET /v1/status`.
+    Status,
 }
 
 /// The type of a query parameter.
@@ -1067,6 +1164,15 @@ pub const ROUTES: &[Route] = &[
         query: &[CHECK_AT, CHECK_WARN, CHECK_CRIT],
         request: None,
         answer: schema::<CheckAnswer>,
+    },
+    Route {
+        op: Op::Status,
+        method: "GET",
+        path: "/v1/status",
+        summary: "The node at a glance: its CA, entries per status, the next expiry and renewal, its database and master key (`status`)",
+        query: &[],
+        request: None,
+        answer: schema::<StatusAnswer>,
     },
 ];
 

@@ -1680,7 +1680,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
     }
     let (tls, identity) = tls_config(&node, &config.identity)?;
     let database_backend = node.store().backend();
-    let location = node.store().location();
+    let location = certherd_store::Store::location(node.store());
     drop(node);
     // One connection of the bound is the lane's (the lease and health), the rest serve.
     let pool = Pool::start(

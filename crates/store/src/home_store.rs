@@ -65,14 +65,6 @@ impl HomeStore {
             Self::Postgres(_) => Ok(()),
         }
     }
-
-    /// Where the inventory is: the SQLite file or the URL (password redacted).
-    pub fn location(&self) -> String {
-        match self {
-            Self::Sqlite(s) => s.path().display().to_string(),
-            Self::Postgres(s) => s.url(),
-        }
-    }
 }
 
 macro_rules! both {
@@ -85,6 +77,13 @@ macro_rules! both {
 }
 
 impl Store for HomeStore {
+    fn location(&self) -> String {
+        match self {
+            Self::Sqlite(s) => s.location(),
+            Self::Postgres(s) => s.location(),
+        }
+    }
+
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         both!(self, s => s.meta(key))
     }

@@ -53,6 +53,9 @@ use certherd_core::{
 /// module. It stays one trait: a batch crosses groups (an alarm with its notification, an
 /// entry with its audit record), and callers name one trait.
 pub trait Store {
+    /// Where the inventory is kept, for people: the SQLite file, or the PostgreSQL URL
+    /// with its password redacted.
+    fn location(&self) -> String;
     /// A node-level setting (hostname, mode, current CA...).
     fn meta(&self, key: &str) -> Result<Option<String>, Error>;
     /// Every store with its entry count.

@@ -63,17 +63,27 @@ pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
 /// "N notifications undelivered, last error ...", when the outbox is not empty.
 pub fn outbox_line(node: &crate::LocalNode) -> Result<Option<String>, Failure> {
     let o = node.alarms().outbox_summary()?;
+    Ok(undelivered_line(
+        &certherd_protocol::admin::NotificationsRow {
+            undelivered: u64::try_from(o.undelivered).unwrap_or(u64::MAX),
+            last_error: o.last_error,
+        },
+    ))
+}
+
+/// "N notifications undelivered, last error ...", when some are.
+pub fn undelivered_line(o: &certherd_protocol::admin::NotificationsRow) -> Option<String> {
     if o.undelivered == 0 {
-        return Ok(None);
+        return None;
     }
     let plural = if o.undelivered == 1 { "" } else { "s" };
-    Ok(Some(match o.last_error {
+    Some(match &o.last_error {
         Some(e) => format!(
             "{} webhook notification{plural} undelivered, last error: {e}",
             o.undelivered
         ),
         None => format!("{} webhook notification{plural} undelivered", o.undelivered),
-    }))
+    })
 }
 
 /// `alarms`.

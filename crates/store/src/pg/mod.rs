@@ -376,6 +376,10 @@ impl PgStore {
 }
 
 impl Store for PgStore {
+    fn location(&self) -> String {
+        self.url()
+    }
+
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         entries::meta(self, key)
     }

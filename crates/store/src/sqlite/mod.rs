@@ -176,6 +176,10 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
+
     fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         entries::meta(self, key)
     }
