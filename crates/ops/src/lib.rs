@@ -249,7 +249,7 @@ pub trait Operations {
     /// The node at a glance.
     fn status(&mut self) -> Result<api::StatusAnswer, Error> {
         match self.call(Request::Status)? {
-            Answer::Status(v) => Ok(v),
+            Answer::Status(v) => Ok(*v),
             other => Err(Error::mismatch("status", &other)),
         }
     }

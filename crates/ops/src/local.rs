@@ -436,7 +436,7 @@ impl<S: Store> Operations for Local<'_, S> {
                 std::time::Duration::from_secs(timeout_seconds),
             )?),
             Request::Check { at, warn, crit } => Answer::Check(self.check_at(at, warn, crit)?),
-            Request::Status => Answer::Status(self.status_now()?),
+            Request::Status => Answer::Status(Box::new(self.status_now()?)),
         })
     }
 }

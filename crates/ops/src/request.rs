@@ -263,7 +263,7 @@ pub enum Answer {
     /// [`Request::Check`].
     Check(api::CheckAnswer),
     /// [`Request::Status`].
-    Status(api::StatusAnswer),
+    Status(Box<api::StatusAnswer>),
 }
 
 impl Answer {

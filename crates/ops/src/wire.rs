@@ -524,7 +524,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::Forecast(_) => Answer::Forecast(d(body)?),
         Request::KeyProviders { .. } => Answer::KeyProviders(d(body)?),
         Request::Check { .. } => Answer::Check(d(body)?),
-        Request::Status => Answer::Status(d(body)?),
+        Request::Status => Answer::Status(Box::new(d(body)?)),
     })
 }
 
