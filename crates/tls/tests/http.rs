@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certherd_tls::http::{post_json, post_json_on, Error, Limits, Url};
+use certherd_tls::http::{post_json, Error, Limits, Session, Url};
 use certherd_tls::{Endpoint, Identity, PinnedServer};
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 use pki_types::{CertificateDer, PrivateKeyDer};
@@ -291,8 +291,7 @@ fn json_over_mutual_tls_by_url_and_over_an_established_stream() {
     let r = post_json(&url, br#"{"a":1}"#, &anchors, Some(&id), &short()).unwrap();
     assert!(r.is_success());
     assert_eq!(r.body, br#"{"echo": {"a":1}}"#);
-    // Over a stream the caller established with its own (pinned) verifier, as the agent
-    // does.
+    // Over a session the caller opened with its own (pinned) verifier, as the agent does.
     let endpoint = Endpoint {
         address: addr.clone(),
         proxy: None,
@@ -300,10 +299,10 @@ fn json_over_mutual_tls_by_url_and_over_an_established_stream() {
         server_name: None,
         starttls: None,
     };
-    let mut s =
-        certherd_tls::connect_for_request(&endpoint, PinnedServer::new(vec![scert]), Some(&id))
-            .unwrap();
-    let r = post_json_on(&mut s, "127.0.0.1", "/v1/y", b"[2]", &Limits::default()).unwrap();
+    let s = Session::open(&endpoint, PinnedServer::new(vec![scert]), Some(&id)).unwrap();
+    let r = s
+        .post_json("127.0.0.1", "/v1/y", b"[2]", &Limits::default())
+        .unwrap();
     assert_eq!(
         (r.status, r.body.as_slice()),
         (200, &br#"{"echo": [2]}"#[..])
