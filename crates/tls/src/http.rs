@@ -285,6 +285,7 @@ pub fn request(
 ) -> Result<Response, Error> {
     let address = url.address();
     let request = req.build(&url.host, &url.path)?;
+    let runtime = runtime().map_err(|e| io_error(&address, "starting", e))?;
     if url.tls {
         let verifier = crate::anchored(anchors.to_vec()).map_err(Error::Connect)?;
         let endpoint = Endpoint {
@@ -294,7 +295,7 @@ pub fn request(
             server_name: Some(url.host.clone()),
             starttls: None,
         };
-        Session::open(&endpoint, verifier, identity)
+        Session::open_on(runtime, &endpoint, verifier, identity)
             .map_err(Error::Connect)?
             .send(request, limits)
     } else {
@@ -302,7 +303,6 @@ pub fn request(
             .parse()
             .map_err(|e: crate::HostPortError| Error::Connect(e.into()))?;
         let sock = crate::connect::tcp(&target, limits.connect).map_err(Error::Connect)?;
-        let runtime = runtime().map_err(|e| io_error(&address, "starting", e))?;
         runtime.block_on(async {
             let sock = nonblocking(sock).map_err(|e| io_error(&address, "starting", e))?;
             exchange(sock, &address, request, limits).await
@@ -340,9 +340,23 @@ impl Session {
         verifier: Arc<dyn ServerCertVerifier>,
         identity: Option<&Identity>,
     ) -> Result<Self, crate::Error> {
+        Self::open_on(
+            runtime().map_err(crate::Error::Io)?,
+            endpoint,
+            verifier,
+            identity,
+        )
+    }
+
+    /// [`Session::open`], on `runtime`.
+    fn open_on(
+        runtime: tokio::runtime::Runtime,
+        endpoint: &Endpoint,
+        verifier: Arc<dyn ServerCertVerifier>,
+        identity: Option<&Identity>,
+    ) -> Result<Self, crate::Error> {
         let prepared = crate::connect::Prepared::new(endpoint, verifier, identity)?;
         let sock = prepared.socket(endpoint)?;
-        let runtime = runtime().map_err(crate::Error::Io)?;
         let stream = runtime.block_on(async {
             let sock = nonblocking(sock).map_err(crate::Error::Io)?;
             let connector = tokio_rustls::TlsConnector::from(prepared.config.clone());
