@@ -1,7 +1,8 @@
-//! The agent's requests: one HTTP/1.1 POST over a mutual-TLS session opened (and its server
-//! checked) beforehand, through certherd-tls's bounded client (the one webhooks use too). Every read waits at most the
-//! request's timeout, the whole answer must arrive within it (a server that sends a byte
-//! now and then cannot hold the agent), and an answer over 4 MiB is refused unread.
+//! The agent's requests: one HTTP/1.1 POST on a mutual-TLS session opened (and its server
+//! checked) beforehand, through certherd-tls's bounded client (the one webhooks use too).
+//! Every read waits at most the request's timeout, the whole answer must arrive within it
+//! (a server that sends a byte now and then cannot hold the agent), and an answer over
+//! 4 MiB is refused unread.
 
 use std::time::Duration;
 

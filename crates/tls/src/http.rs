@@ -92,7 +92,7 @@ pub enum Error {
     /// The request could not be sent, or the answer read.
     #[error("{address}: {phase}: {source}")]
     Io {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
         /// "sending the request", "reading the answer", or "starting" (the runtime or
         /// the socket could not be set up).
@@ -103,7 +103,7 @@ pub enum Error {
     /// A timeout ran out.
     #[error("{address}: no complete answer within {}s ({phase})", after.as_secs_f32())]
     Timeout {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
         /// Which bound: "read timeout", "write timeout" or "answer deadline".
         phase: &'static str,
@@ -113,7 +113,7 @@ pub enum Error {
     /// The answer's header or body is larger than accepted.
     #[error("{address}: the answer's {part} is larger than {limit} bytes")]
     TooLarge {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
         /// "header" or "body".
         part: &'static str,
@@ -123,7 +123,7 @@ pub enum Error {
     /// The answer is not HTTP/1.x.
     #[error("{address}: not an HTTP answer: {detail}")]
     Malformed {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
         /// What was wrong.
         detail: String,
