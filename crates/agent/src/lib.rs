@@ -25,6 +25,7 @@ use std::time::Duration;
 use certherd_ca::Node;
 use certherd_protocol as proto;
 use certherd_store::Store;
+use certherd_tls::http::Session;
 use certherd_tls::{Endpoint, Identity, RecordingVerifier};
 use certherd_x509::{CertificateDer, CertificateRevocationListDer, Purpose, VerifyInput};
 use proto::ErrorCode;
@@ -385,10 +386,10 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
     // profile sets (the token is not spent); the server is checked against the pinned CA
     // before the token is sent.
     let recorder = Arc::new(RecordingVerifier::default());
-    let mut s = certherd_tls::connect_for_request(&endpoint, recorder.clone(), None)?;
+    let s = Session::open(&endpoint, recorder.clone(), None)?;
     check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
     let (status, reply) = http::post_within(
-        &mut s,
+        s,
         timeout,
         &host,
         proto::ENROLLMENT,
@@ -425,7 +426,7 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         .agent_prepare(&hostname, &ips, key_algo, server_key_algo)?;
     let id = identity(req.pool_cert.clone(), &req.pool_key)?;
     let recorder = Arc::new(RecordingVerifier::default());
-    let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
+    let session = Session::open(&endpoint, recorder.clone(), Some(&id))?;
     // Nothing is sent until the server proved it holds a certificate from the pinned CA.
     check_server(&recorder.chain(), ca_fingerprint, &host, node.now())?;
     let body = proto::JoinRequest {
@@ -434,13 +435,8 @@ pub fn join<S: Store>(node: &mut Node<S>, o: &JoinOptions<'_>) -> Result<Joined,
         pool_certificate: cert_pem(&req.pool_cert),
         verification,
     };
-    let (status, reply) = http::post_within(
-        &mut stream,
-        timeout,
-        &host,
-        proto::JOIN,
-        &proto::encode(&body),
-    )?;
+    let (status, reply) =
+        http::post_within(session, timeout, &host, proto::JOIN, &proto::encode(&body))?;
     let v: proto::Grant = answer(status, &reply)?;
     let chain = pems(
         v.host_chain.as_deref().unwrap_or_default(),
@@ -569,12 +565,12 @@ fn poll_at<S: Store>(node: &mut Node<S>, url: &str, timeout: Duration) -> Result
     let now = node.now();
     let send = |path: &str, body: String| -> Result<(u16, Vec<u8>), Error> {
         let recorder = Arc::new(RecordingVerifier::default());
-        let mut stream = certherd_tls::connect_for_request(&endpoint, recorder.clone(), Some(&id))?;
+        let session = Session::open(&endpoint, recorder.clone(), Some(&id))?;
         // Emergency-disabled verification skips the check (and the server holds an alarm).
         if verifying {
             check_trusted(&recorder.chain(), &anchors, &crls, url, &host, now)?;
         }
-        http::post_within(&mut stream, timeout, &host, path, &body)
+        http::post_within(session, timeout, &host, path, &body)
     };
     let due = node.agent().agent_renewal_due()?;
     // The last deploy's problem (a layout not written, a reload that failed), so the

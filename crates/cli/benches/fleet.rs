@@ -162,7 +162,7 @@ fn call<T: serde::Serialize>(addr: &str, sim: &Sim, path: &str, body: &T) -> pro
         key: pki_types::PrivateKeyDer::try_from(sim.pool_key.secret_der().to_vec()).unwrap(),
     };
     let verifier = Arc::new(certherd_tls::RecordingVerifier::default());
-    let mut s = certherd_tls::connect_for_request(
+    let s = certherd_tls::http::Session::open(
         &certherd_tls::Endpoint {
             address: addr.into(),
             proxy: None,
@@ -175,8 +175,7 @@ fn call<T: serde::Serialize>(addr: &str, sim: &Sim, path: &str, body: &T) -> pro
     )
     .unwrap();
     let (status, reply) =
-        certherd_agent::post_json(&mut s, "bench.example.test", path, &proto::encode(body))
-            .unwrap();
+        certherd_agent::post_json(s, "bench.example.test", path, &proto::encode(body)).unwrap();
     assert_eq!(
         status,
         200,

@@ -1187,46 +1187,60 @@ pub enum Matched {
     NotFound,
 }
 
-fn segments_match(template: &str, path: &str) -> Option<Vec<String>> {
-    let t: Vec<&str> = template.split('/').collect();
-    let p: Vec<&str> = path.split('/').collect();
-    if t.len() != p.len() {
-        return None;
-    }
-    let mut params = Vec::new();
-    for (ts, ps) in t.iter().zip(&p) {
-        if ts.starts_with('{') && ts.ends_with('}') {
-            if ps.is_empty() {
-                return None;
-            }
-            params.push((*ps).to_owned());
-        } else if ts != ps {
-            return None;
+/// One router a method, each holding the position in [`ROUTES`] of that method's routes.
+type Routers = Vec<(&'static str, matchit::Router<usize>)>;
+
+/// The routers of [`ROUTES`] (matchit, the router axum uses), built once. One a method:
+/// where a literal path and a parameter overlap (`/v1/trust/crls`, `/v1/trust/{sha256}`)
+/// matchit prefers the literal, and each method must still find its own endpoint there
+/// (`DELETE /v1/trust/crls` is the removal of a root so named, as the table says).
+static ROUTERS: std::sync::LazyLock<Result<Routers, matchit::InsertError>> =
+    std::sync::LazyLock::new(|| {
+        let mut routers: Routers = Vec::new();
+        for (i, r) in ROUTES.iter().enumerate() {
+            let at = match routers.iter().position(|(m, _)| *m == r.method) {
+                Some(at) => at,
+                None => {
+                    routers.push((r.method, matchit::Router::new()));
+                    routers.len() - 1
+                }
+            };
+            routers[at].1.insert(r.path, i)?;
         }
-    }
-    Some(params)
-}
+        Ok(routers)
+    });
 
 /// Finds the endpoint of `method` and `path` (without its query).
 pub fn route(method: &str, path: &str) -> Matched {
+    // The table's test builds the routers: an error is not reached outside a broken build.
+    let Ok(routers) = &*ROUTERS else {
+        return Matched::NotFound;
+    };
+    // HEAD is GET without the body (RFC 9110 9.3.2), wherever GET is served.
+    let wanted = if method == "HEAD" { "GET" } else { method };
+    let mut elsewhere = Vec::new();
+    for (m, router) in routers {
+        let Ok(found) = router.at(path) else { continue };
+        let r = &ROUTES[*found.value];
+        if *m == wanted {
+            let params = found.params.iter().map(|(_, v)| v.to_owned()).collect();
+            return Matched::Route(r, params);
+        }
+        elsewhere.push(*found.value);
+    }
+    if elsewhere.is_empty() {
+        return Matched::NotFound;
+    }
+    // Allowed in the table's order, HEAD after each GET.
+    elsewhere.sort_unstable();
     let mut allowed = Vec::new();
-    for r in ROUTES {
-        if let Some(params) = segments_match(r.path, path) {
-            // HEAD is GET without the body (RFC 9110 9.3.2), wherever GET is served.
-            if r.method == method || (method == "HEAD" && r.method == "GET") {
-                return Matched::Route(r, params);
-            }
-            allowed.push(r.method);
-            if r.method == "GET" {
-                allowed.push("HEAD");
-            }
+    for i in elsewhere {
+        allowed.push(ROUTES[i].method);
+        if ROUTES[i].method == "GET" {
+            allowed.push("HEAD");
         }
     }
-    if allowed.is_empty() {
-        Matched::NotFound
-    } else {
-        Matched::MethodNotAllowed(allowed)
-    }
+    Matched::MethodNotAllowed(allowed)
 }
 
 /// Whether `path` is one of the admin API's (any method).
@@ -1421,6 +1435,118 @@ mod tests {
         assert!(
             matches!(route("GET", "/v1/trust/crls"), Matched::Route(r, _) if r.op == Op::CrlList)
         );
+    }
+
+    /// The routing before the router: each template compared segment by segment, the
+    /// first route of the table whose path and method match wins.
+    fn by_segments(method: &str, path: &str) -> Matched {
+        let matches = |template: &str| -> Option<Vec<String>> {
+            let t: Vec<&str> = template.split('/').collect();
+            let p: Vec<&str> = path.split('/').collect();
+            if t.len() != p.len() {
+                return None;
+            }
+            let mut params = Vec::new();
+            for (ts, ps) in t.iter().zip(&p) {
+                if ts.starts_with('{') && ts.ends_with('}') {
+                    if ps.is_empty() {
+                        return None;
+                    }
+                    params.push((*ps).to_owned());
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            Some(params)
+        };
+        let mut allowed = Vec::new();
+        for r in ROUTES {
+            if let Some(params) = matches(r.path) {
+                if r.method == method || (method == "HEAD" && r.method == "GET") {
+                    return Matched::Route(r, params);
+                }
+                allowed.push(r.method);
+                if r.method == "GET" {
+                    allowed.push("HEAD");
+                }
+            }
+        }
+        if allowed.is_empty() {
+            Matched::NotFound
+        } else {
+            Matched::MethodNotAllowed(allowed)
+        }
+    }
+
+    const METHODS: [&str; 8] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "",
+    ];
+
+    /// The table makes valid routers (no two routes of a method conflict).
+    #[test]
+    fn the_table_builds_its_routers() {
+        assert!(ROUTERS.is_ok(), "{:?}", ROUTERS.as_ref().err());
+    }
+
+    /// The router answers as segment-by-segment matching did, on every route's path
+    /// (parameters filled in, emptied, or given odd text) and its near misses.
+    #[test]
+    fn the_router_routes_as_matching_by_segments_did() {
+        let mut paths = vec![
+            "/".to_owned(),
+            String::new(),
+            "/v1".to_owned(),
+            "/v1/".to_owned(),
+            "/v1/trust/crls".to_owned(),
+            "/v1/certificates//x".to_owned(),
+            "/v1/hosts//refresh-pool-cert".to_owned(),
+        ];
+        for r in ROUTES {
+            for fill in ["x", "", "crls", "a.b-c", "%2F", "{name}", "*", "a:b"] {
+                let p: Vec<String> = r
+                    .path
+                    .split('/')
+                    .map(|s| {
+                        if s.starts_with('{') {
+                            fill.to_owned()
+                        } else {
+                            s.to_owned()
+                        }
+                    })
+                    .collect();
+                let p = p.join("/");
+                paths.extend([
+                    p.clone(),
+                    format!("{p}/"),
+                    format!("{p}/more"),
+                    format!("/{p}"),
+                    p.to_uppercase(),
+                ]);
+            }
+        }
+        for path in &paths {
+            for m in METHODS {
+                assert_eq!(route(m, path), by_segments(m, path), "{m} {path:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any path of the table's words and slashes routes as it did.
+        #[test]
+        fn any_path_routes_as_it_did(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "v1", "hosts", "trust", "crls", "certificates", "ca", "rotate", "x", "",
+                    "export", "renew", "revoke", "pool", "verification", "fleet",
+                ]),
+                0..6,
+            ),
+            m in proptest::sample::select(METHODS.to_vec()),
+        ) {
+            let path = format!("/{}", words.join("/"));
+            proptest::prop_assert_eq!(route(m, &path), by_segments(m, &path));
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct Identity {
     pub key: PrivateKeyDer<'static>,
 }
 
-fn tcp(address: &HostPort, timeout: Duration) -> Result<TcpStream, Error> {
+pub(crate) fn tcp(address: &HostPort, timeout: Duration) -> Result<TcpStream, Error> {
     let unreachable = |source| Error::Unreachable {
         address: address.to_string(),
         source,
@@ -304,48 +304,119 @@ fn negotiated(conn: &ClientConnection) -> (String, String) {
     )
 }
 
+/// One connection's client configuration, and what tells its refusal apart afterwards:
+/// shared by the blocking handshake here and the asynchronous one of [`crate::http`].
+pub(crate) struct Prepared {
+    /// The rustls configuration: aws-lc-rs, the verifier, the identity if any.
+    pub(crate) config: Arc<ClientConfig>,
+    /// The name sent as SNI and checked.
+    pub(crate) name: ServerName<'static>,
+    target: HostPort,
+    proxy: Option<HostPort>,
+    none: Arc<NoClientCertificate>,
+    sent: bool,
+}
+
+impl Prepared {
+    /// The configuration for `endpoint`, trusting what `verifier` trusts, presenting
+    /// `identity` when asked for a client certificate.
+    pub(crate) fn new(
+        endpoint: &Endpoint,
+        verifier: Arc<dyn ServerCertVerifier>,
+        identity: Option<&Identity>,
+    ) -> Result<Self, Error> {
+        let target: HostPort = endpoint.address.parse().map_err(Error::Address)?;
+        let proxy: Option<HostPort> = match &endpoint.proxy {
+            Some(p) => Some(p.parse().map_err(Error::Address)?),
+            None => None,
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .map_err(|e| Error::Handshake(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let none = Arc::new(NoClientCertificate::default());
+        let config = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+                .map_err(|e| Error::Identity(e.to_string()))?,
+            None => builder.with_client_cert_resolver(none.clone()),
+        };
+        let sni = endpoint
+            .server_name
+            .clone()
+            .unwrap_or_else(|| target.host().to_owned());
+        let name = ServerName::try_from(sni.clone()).map_err(|_| Error::ServerName(sni))?;
+        Ok(Self {
+            config: Arc::new(config),
+            name,
+            target,
+            proxy,
+            none,
+            sent: identity.is_some(),
+        })
+    }
+
+    fn auth(&self) -> ClientAuth {
+        ClientAuth {
+            sent: self.sent,
+            asked: self.none.asked.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The TCP connection the handshake goes over: through the proxy if any, upgraded by
+    /// the STARTTLS protocol if any, each step within the endpoint's timeout.
+    pub(crate) fn socket(&self, endpoint: &Endpoint) -> Result<TcpStream, Error> {
+        let sock = match &self.proxy {
+            Some(p) => through_proxy(p, &self.target, endpoint.timeout)?,
+            None => tcp(&self.target, endpoint.timeout)?,
+        };
+        if let Some(protocol) = endpoint.starttls {
+            crate::starttls::upgrade(protocol, &sock, endpoint.timeout)?;
+        }
+        Ok(sock)
+    }
+
+    /// Why the handshake failed, from the I/O error it ended with (a TLS error inside it,
+    /// a timeout, or a closed connection).
+    pub(crate) fn failure(&self, e: std::io::Error, endpoint: &Endpoint) -> Error {
+        let kind = e.kind();
+        match e
+            .into_inner()
+            .and_then(|i| i.downcast::<rustls::Error>().ok())
+        {
+            Some(tls) => not_tls(&tls, &endpoint.address)
+                .unwrap_or_else(|| classify(*tls, self.auth(), &endpoint.address)),
+            None if matches!(
+                kind,
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+            {
+                Error::NotTls {
+                    address: endpoint.address.clone(),
+                    detail: format!("no TLS answer within {}s", endpoint.timeout.as_secs_f32()),
+                }
+            }
+            // A server may also refuse a missing certificate by hanging up.
+            None if self.auth().asked && !self.sent => Error::ClientCertificateRequired(
+                "it asked for one, then closed the connection".into(),
+            ),
+            None => Error::Handshake("the connection closed during the handshake".into()),
+        }
+    }
+}
+
 fn handshake(
     endpoint: &Endpoint,
     verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<&Identity>,
     refusal: AwaitRefusal,
 ) -> Result<TlsStream, Box<Failed>> {
-    let target: HostPort = endpoint.address.parse().map_err(Error::Address)?;
-    let proxy: Option<HostPort> = match &endpoint.proxy {
-        Some(p) => Some(p.parse().map_err(Error::Address)?),
-        None => None,
-    };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(rustls::ALL_VERSIONS)
-        .map_err(|e| Error::Handshake(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let none = Arc::new(NoClientCertificate::default());
-    let auth = |none: &NoClientCertificate| ClientAuth {
-        sent: identity.is_some(),
-        asked: none.asked.load(Ordering::SeqCst),
-    };
-    let config = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-            .map_err(|e| Error::Identity(e.to_string()))?,
-        None => builder.with_client_cert_resolver(none.clone()),
-    };
-    let sni = endpoint
-        .server_name
-        .clone()
-        .unwrap_or_else(|| target.host().to_owned());
-    let name = ServerName::try_from(sni.clone()).map_err(|_| Error::ServerName(sni))?;
-    let conn = ClientConnection::new(Arc::new(config), name)
+    let prepared = Prepared::new(endpoint, verifier, identity)?;
+    let conn = ClientConnection::new(prepared.config.clone(), prepared.name.clone())
         .map_err(|e| Error::Handshake(e.to_string()))?;
-    let sock = match &proxy {
-        Some(p) => through_proxy(p, &target, endpoint.timeout)?,
-        None => tcp(&target, endpoint.timeout)?,
-    };
-    if let Some(protocol) = endpoint.starttls {
-        crate::starttls::upgrade(protocol, &sock, endpoint.timeout)?;
-    }
+    let sock = prepared.socket(endpoint)?;
     let mut stream = StreamOwned::new(conn, sock);
     let failed = |error: Error, conn: &ClientConnection| {
         let (version, cipher_suite) = negotiated(conn);
@@ -357,31 +428,7 @@ fn handshake(
     };
     while stream.conn.is_handshaking() {
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
-            let kind = e.kind();
-            let error = match e
-                .into_inner()
-                .and_then(|i| i.downcast::<rustls::Error>().ok())
-            {
-                Some(tls) => not_tls(&tls, &endpoint.address)
-                    .unwrap_or_else(|| classify(*tls, auth(&none), &endpoint.address)),
-                None if matches!(
-                    kind,
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                ) =>
-                {
-                    Error::NotTls {
-                        address: endpoint.address.clone(),
-                        detail: format!("no TLS answer within {}s", endpoint.timeout.as_secs_f32()),
-                    }
-                }
-                // A server may also refuse a missing certificate by hanging up.
-                None if auth(&none).asked && identity.is_none() => {
-                    Error::ClientCertificateRequired(
-                        "it asked for one, then closed the connection".into(),
-                    )
-                }
-                None => Error::Handshake("the connection closed during the handshake".into()),
-            };
+            let error = prepared.failure(e, endpoint);
             return Err(failed(error, &stream.conn));
         }
     }
@@ -391,7 +438,7 @@ fn handshake(
     let wait = match refusal {
         AwaitRefusal::Never => false,
         AwaitRefusal::OfCertificate => identity.is_some(),
-        AwaitRefusal::OfCertificateOrAbsence => identity.is_some() || auth(&none).asked,
+        AwaitRefusal::OfCertificateOrAbsence => identity.is_some() || prepared.auth().asked,
     };
     if wait && stream.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
         let _ = stream
@@ -400,7 +447,7 @@ fn handshake(
         let mut probe = [0u8; 0];
         if let Err(e) = stream.read(&mut probe) {
             if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                let error = classify(tls.clone(), auth(&none), &endpoint.address);
+                let error = classify(tls.clone(), prepared.auth(), &endpoint.address);
                 return Err(failed(error, &stream.conn));
             }
         }

@@ -1,25 +1,34 @@
-//! One small HTTP/1.1 client: a JSON POST, `Connection: close`, its status and body back.
-//! Over plain TCP or TLS (trusting given anchors, with an optional client identity), or
-//! over a stream the caller already established (the agent's pinned mutual-TLS session).
+//! One small HTTP/1.1 client: a JSON POST (or another method), `Connection: close`, its
+//! status and body back. Over plain TCP or TLS (trusting given anchors, with an optional
+//! client identity), or over a [`Session`] the caller opened with its own verifier and
+//! checked before sending anything (the agent's pinned mutual-TLS session).
 //!
-//! Every exchange is bounded: a connect timeout, a timeout on each read and write, a
-//! deadline for the whole answer (checked after each read, so a peer trickling one byte at
-//! a time is cut off), a cap on the header and on the body (a larger answer is refused,
-//! never buffered).
+//! The HTTP itself is hyper's (`hyper::client::conn::http1`), the TLS tokio-rustls's over
+//! the same aws-lc-rs configuration the blocking handshake uses, both driven by a
+//! current-thread tokio runtime inside this blocking API. Every exchange is bounded: a
+//! connect timeout, a timeout on each read and write, a deadline for the whole answer (so
+//! a peer trickling one byte at a time is cut off), a cap on the header (hyper's) and on
+//! the body (`http_body_util::Limited`: a larger answer is refused, never buffered).
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::io::ErrorKind;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper_util::rt::TokioIo;
 use pki_types::CertificateDer;
+use rustls::client::danger::ServerCertVerifier;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::Identity;
+use crate::{Endpoint, Identity};
 
 /// The largest header block accepted.
 const MAX_HEAD: usize = 64 << 10;
-
-/// How much is read at a time.
-const CHUNK: usize = 16 << 10;
 
 /// The bounds of one exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +39,7 @@ pub struct Limits {
     pub read: Duration,
     /// For each write of the request.
     pub write: Duration,
-    /// For the whole answer, from the request sent to the body's last byte.
+    /// For the whole exchange, from the first byte of the request to the answer's last.
     pub deadline: Duration,
     /// The largest body accepted, in bytes.
     pub max_body: usize,
@@ -83,9 +92,10 @@ pub enum Error {
     /// The request could not be sent, or the answer read.
     #[error("{address}: {phase}: {source}")]
     Io {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
-        /// "sending the request" or "reading the answer".
+        /// "sending the request", "reading the answer", or "starting" (the runtime or
+        /// the socket could not be set up).
         phase: &'static str,
         /// The error.
         source: std::io::Error,
@@ -93,7 +103,7 @@ pub enum Error {
     /// A timeout ran out.
     #[error("{address}: no complete answer within {}s ({phase})", after.as_secs_f32())]
     Timeout {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
         /// Which bound: "read timeout", "write timeout" or "answer deadline".
         phase: &'static str,
@@ -103,7 +113,7 @@ pub enum Error {
     /// The answer's header or body is larger than accepted.
     #[error("{address}: the answer's {part} is larger than {limit} bytes")]
     TooLarge {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
         /// "header" or "body".
         part: &'static str,
@@ -113,7 +123,7 @@ pub enum Error {
     /// The answer is not HTTP/1.x.
     #[error("{address}: not an HTTP answer: {detail}")]
     Malformed {
-        /// HOST:PORT, or the host of an established stream.
+        /// HOST:PORT.
         address: String,
         /// What was wrong.
         detail: String,
@@ -164,6 +174,10 @@ impl Url {
         if path.chars().any(|c| c.is_ascii_control() || c == ' ') {
             return Err(bad("the path has spaces or control characters"));
         }
+        // Refused here, where the URL is given, rather than at the first request.
+        if path.parse::<hyper::Uri>().is_err() {
+            return Err(bad("the path has characters a request cannot carry"));
+        }
         let default = if tls { 443 } else { 80 };
         let address = certherd_protocol::HostPort::parse_with_default(authority, default)
             .map_err(|e| bad(e.problem.as_str()))?;
@@ -204,42 +218,6 @@ pub fn post_json(
     request(url, &post, anchors, identity, limits)
 }
 
-/// POSTs a JSON body over a stream the caller established (and whose peer it checked),
-/// sent with `Host: host`. The stream's own read and write timeouts apply to each
-/// operation; `limits` bounds the answer's time and size.
-pub fn post_json_on<S: Read + Write>(
-    stream: &mut S,
-    host: &str,
-    path: &str,
-    body: &[u8],
-    limits: &Limits,
-) -> Result<Response, Error> {
-    exchange(stream, host, host, path, body, limits)
-}
-
-fn tcp(address: &str, limits: &Limits) -> Result<TcpStream, Error> {
-    let unreachable = |source| {
-        Error::Connect(crate::Error::Unreachable {
-            address: address.to_owned(),
-            source,
-        })
-    };
-    let addrs: Vec<_> = address.to_socket_addrs().map_err(unreachable)?.collect();
-    let mut last = std::io::Error::new(ErrorKind::NotFound, "no address resolved");
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, limits.connect) {
-            Ok(s) => {
-                s.set_read_timeout(Some(limits.read)).map_err(unreachable)?;
-                s.set_write_timeout(Some(limits.write))
-                    .map_err(unreachable)?;
-                return Ok(s);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(unreachable(last))
-}
-
 /// What to send: the method, extra header lines and the body.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
@@ -253,7 +231,15 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    fn head(&self, host: &str, path: &str) -> Result<String, Error> {
+    /// The request hyper sends: `Host: host`, the JSON content type and length, who sends
+    /// it, the extra headers, and `Connection: close` (one request a connection).
+    fn build(&self, host: &str, path: &str) -> Result<hyper::Request<Full<Bytes>>, Error> {
+        let refused = || Error::Url {
+            url: path.to_owned(),
+            reason: "the method or a header has characters that cannot be sent",
+        };
+        // Stricter than hyper's own checks: a header value is sent as given, so nothing
+        // may end it early, and a method is a plain upper-case token.
         let clean = |s: &str| !s.chars().any(|c| c.is_ascii_control());
         if !self.method.bytes().all(|b| b.is_ascii_uppercase())
             || self.method.is_empty()
@@ -262,21 +248,28 @@ impl Request<'_> {
                 .iter()
                 .all(|(k, v)| clean(k) && clean(v) && !k.contains(':'))
         {
-            return Err(Error::Url {
-                url: path.to_owned(),
-                reason: "the method or a header has characters that cannot be sent",
-            });
+            return Err(refused());
         }
-        let mut extra = String::new();
+        let uri: hyper::Uri = path.parse().map_err(|_| Error::Url {
+            url: path.to_owned(),
+            reason: "the path cannot be sent",
+        })?;
+        let mut b = hyper::Request::builder()
+            .method(self.method)
+            .uri(uri)
+            .header(hyper::header::HOST, host)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::CONTENT_LENGTH, self.body.len())
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("certherd/", env!("CARGO_PKG_VERSION")),
+            );
         for (k, v) in self.headers {
-            extra.push_str(&format!("{k}: {v}\r\n"));
+            b = b.header(*k, *v);
         }
-        Ok(format!(
-            "{} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: certherd/{}\r\n{extra}Connection: close\r\n\r\n",
-            self.method,
-            self.body.len(),
-            env!("CARGO_PKG_VERSION")
-        ))
+        b.header(hyper::header::CONNECTION, "close")
+            .body(Full::new(Bytes::copy_from_slice(self.body)))
+            .map_err(|_| refused())
     }
 }
 
@@ -291,330 +284,386 @@ pub fn request(
     limits: &Limits,
 ) -> Result<Response, Error> {
     let address = url.address();
-    let head = req.head(&url.host, &url.path)?;
-    let io = |phase| {
-        let address = address.clone();
-        move |source| Error::Io {
-            address,
-            phase,
-            source,
-        }
-    };
+    let request = req.build(&url.host, &url.path)?;
+    let runtime = runtime().map_err(|e| io_error(&address, "starting", e))?;
     if url.tls {
         let verifier = crate::anchored(anchors.to_vec()).map_err(Error::Connect)?;
-        let endpoint = crate::Endpoint {
-            address: address.clone(),
+        let endpoint = Endpoint {
+            address,
             proxy: None,
             timeout: limits.connect,
             server_name: Some(url.host.clone()),
             starttls: None,
         };
-        let mut stream =
-            crate::connect_for_request(&endpoint, verifier, identity).map_err(Error::Connect)?;
-        stream
-            .sock
-            .set_read_timeout(Some(limits.read))
-            .map_err(io("configuring the socket"))?;
-        stream
-            .sock
-            .set_write_timeout(Some(limits.write))
-            .map_err(io("configuring the socket"))?;
-        send(&mut stream, &address, &head, req.body, limits)
+        Session::open_on(runtime, &endpoint, verifier, identity)
+            .map_err(Error::Connect)?
+            .send(request, limits)
     } else {
-        let mut stream = tcp(&address, limits)?;
-        send(&mut stream, &address, &head, req.body, limits)
+        let target: crate::HostPort = address
+            .parse()
+            .map_err(|e: crate::HostPortError| Error::Connect(e.into()))?;
+        let sock = crate::connect::tcp(&target, limits.connect).map_err(Error::Connect)?;
+        runtime.block_on(async {
+            let sock = nonblocking(sock).map_err(|e| io_error(&address, "starting", e))?;
+            exchange(sock, &address, request, limits).await
+        })
     }
 }
 
-fn exchange<S: Read + Write>(
-    stream: &mut S,
-    address: &str,
-    host: &str,
-    path: &str,
-    body: &[u8],
-    limits: &Limits,
-) -> Result<Response, Error> {
-    let head = Request {
-        method: "POST",
-        headers: &[],
-        body,
-    }
-    .head(host, path)?;
-    send(stream, address, &head, body, limits)
+/// A TLS session opened for one request: the handshake is done, nothing is sent yet, so
+/// the caller can check the server (by the chain its verifier recorded) before
+/// [`Session::post_json`] sends anything.
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    /// HOST:PORT, for errors.
+    address: String,
 }
 
-fn send<S: Read + Write>(
-    stream: &mut S,
-    address: &str,
-    head: &str,
-    body: &[u8],
-    limits: &Limits,
-) -> Result<Response, Error> {
-    let sent = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .and_then(|()| stream.flush());
-    if let Err(source) = sent {
-        if is_timeout(&source) {
-            return Err(Error::Timeout {
-                address: address.to_owned(),
-                phase: "write timeout",
-                after: limits.write,
-            });
-        }
-        return Err(Error::Io {
-            address: address.to_owned(),
-            phase: "sending the request",
-            source,
-        });
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
-    let mut r = Answer {
-        stream,
-        address,
-        limits,
-        started: Instant::now(),
-        buf: Vec::new(),
-        pos: 0,
-        eof: false,
+}
+
+impl Session {
+    /// Connects to `endpoint` and completes the handshake, within its timeout, as
+    /// [`crate::connect_for_request`] does (the same configuration, failures classified
+    /// alike): `verifier` decides whether the server is trusted, `identity` is presented
+    /// when it asks for a client certificate. A TLS 1.3 server's refusal of the client
+    /// certificate arrives with the answer, as [`Error::Io`] (see
+    /// [`crate::Error::from_io`]).
+    pub fn open(
+        endpoint: &Endpoint,
+        verifier: Arc<dyn ServerCertVerifier>,
+        identity: Option<&Identity>,
+    ) -> Result<Self, crate::Error> {
+        Self::open_on(
+            runtime().map_err(crate::Error::Io)?,
+            endpoint,
+            verifier,
+            identity,
+        )
+    }
+
+    /// [`Session::open`], on `runtime`.
+    fn open_on(
+        runtime: tokio::runtime::Runtime,
+        endpoint: &Endpoint,
+        verifier: Arc<dyn ServerCertVerifier>,
+        identity: Option<&Identity>,
+    ) -> Result<Self, crate::Error> {
+        let prepared = crate::connect::Prepared::new(endpoint, verifier, identity)?;
+        let sock = prepared.socket(endpoint)?;
+        let stream = runtime.block_on(async {
+            let sock = nonblocking(sock).map_err(crate::Error::Io)?;
+            let connector = tokio_rustls::TlsConnector::from(prepared.config.clone());
+            let handshake = connector.connect(prepared.name.clone(), sock);
+            match tokio::time::timeout(endpoint.timeout, handshake).await {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(prepared.failure(e, endpoint)),
+                Err(_) => Err(prepared.failure(ErrorKind::TimedOut.into(), endpoint)),
+            }
+        })?;
+        Ok(Self {
+            runtime,
+            stream,
+            address: endpoint.address.clone(),
+        })
+    }
+
+    /// POSTs a JSON body on this session, sent with `Host: host`; `limits` bounds each read
+    /// and write, the answer's time and its size (its `connect` is the session's, spent).
+    pub fn post_json(
+        self,
+        host: &str,
+        path: &str,
+        body: &[u8],
+        limits: &Limits,
+    ) -> Result<Response, Error> {
+        let post = Request {
+            method: "POST",
+            headers: &[],
+            body,
+        };
+        let request = post.build(host, path)?;
+        self.send(request, limits)
+    }
+
+    fn send(
+        self,
+        request: hyper::Request<Full<Bytes>>,
+        limits: &Limits,
+    ) -> Result<Response, Error> {
+        let Self {
+            runtime,
+            stream,
+            address,
+        } = self;
+        runtime.block_on(exchange(stream, &address, request, limits))
+    }
+}
+
+/// A runtime for one exchange: one thread (this one), I/O and timers.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    // Blocking inside an async task would stall (or panic in) the caller's runtime.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(std::io::Error::other(
+            "the blocking HTTP client was called from an async task",
+        ));
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+}
+
+/// A connected socket handed to the runtime (called within it).
+fn nonblocking(sock: std::net::TcpStream) -> std::io::Result<tokio::net::TcpStream> {
+    sock.set_nonblocking(true)?;
+    tokio::net::TcpStream::from_std(sock)
+}
+
+fn io_error(address: &str, phase: &'static str, source: std::io::Error) -> Error {
+    Error::Io {
+        address: address.to_owned(),
+        phase,
+        source,
+    }
+}
+
+/// One request and its answer over `io`, within `limits`.
+async fn exchange<S>(
+    io: S,
+    address: &str,
+    request: hyper::Request<Full<Bytes>>,
+    limits: &Limits,
+) -> Result<Response, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let failed = Arc::new(Mutex::new(None));
+    let io = Bounded {
+        inner: io,
+        limits: *limits,
+        read_timer: None,
+        write_timer: None,
+        failed: failed.clone(),
     };
-    loop {
-        let (status, length, chunked) = r.head()?;
-        // An interim answer (100 Continue) is followed by the real one.
-        if (100..200).contains(&status) && status != 101 {
-            continue;
+    let answer = async {
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_header_size(MAX_HEAD)
+            .handshake::<_, Full<Bytes>>(TokioIo::new(io))
+            .await?;
+        // The connection runs beside the request; its failures reach the answer through
+        // hyper (and the original I/O error through `failed`).
+        tokio::spawn(conn);
+        let answer = sender.send_request(request).await?;
+        let status = answer.status().as_u16();
+        // An announced length over the cap is refused before a byte of the body is read.
+        if answer.body().size_hint().lower() > limits.max_body as u64 {
+            return Ok(Err(TooLarge));
         }
-        let body = if status == 204 || status == 304 {
-            Vec::new()
-        } else if chunked {
-            r.chunked()?
-        } else if let Some(n) = length {
-            r.exactly(n)?
-        } else {
-            r.until_close()?
-        };
-        return Ok(Response { status, body });
+        match Limited::new(answer.into_body(), limits.max_body)
+            .collect()
+            .await
+        {
+            Ok(body) => Ok(Ok(Response {
+                status,
+                body: body.to_bytes().to_vec(),
+            })),
+            Err(e) => match e.downcast::<hyper::Error>() {
+                Ok(e) => Err(*e),
+                Err(_) => Ok(Err(TooLarge)),
+            },
+        }
+    };
+    let too_large = || Error::TooLarge {
+        address: address.to_owned(),
+        part: "body",
+        limit: limits.max_body,
+    };
+    match tokio::time::timeout(limits.deadline, answer).await {
+        Ok(Ok(Ok(r))) => Ok(r),
+        Ok(Ok(Err(TooLarge))) => Err(too_large()),
+        Ok(Err(e)) => Err(failure(e, address, &failed)),
+        Err(_) => Err(Error::Timeout {
+            address: address.to_owned(),
+            phase: "answer deadline",
+            after: limits.deadline,
+        }),
     }
 }
 
-fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock)
-}
+/// The body is larger than the cap.
+struct TooLarge;
 
-/// The answer as it is read: a buffer, the position parsed up to, and the bounds.
-struct Answer<'a, S> {
-    stream: &'a mut S,
-    address: &'a str,
-    limits: &'a Limits,
-    started: Instant,
-    buf: Vec<u8>,
-    pos: usize,
-    eof: bool,
-}
-
-impl<S: Read> Answer<'_, S> {
-    /// Reads once more into the buffer; false at the end of the stream.
-    fn fill(&mut self) -> Result<bool, Error> {
-        if self.eof {
-            return Ok(false);
-        }
-        if self.started.elapsed() > self.limits.deadline {
-            return Err(self.timeout("answer deadline", self.limits.deadline));
-        }
-        // Drop what was parsed, so the buffer holds at most one chunk beyond the caps.
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
-        let got = loop {
-            match self.stream.read(&mut self.buf[len..]) {
-                Ok(n) => break Ok(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => break Err(e),
-            }
-        };
-        match got {
-            Ok(n) => {
-                self.buf.truncate(len + n);
-                if n == 0 {
-                    self.eof = true;
-                }
-            }
-            Err(e) => {
-                self.buf.truncate(len);
-                if is_timeout(&e) {
-                    return Err(self.timeout("read timeout", self.limits.read));
-                }
-                // A TLS peer that closes without close_notify still sent what it sent.
-                if e.kind() == ErrorKind::UnexpectedEof {
-                    self.eof = true;
-                } else {
-                    return Err(Error::Io {
-                        address: self.address.to_owned(),
-                        phase: "reading the answer",
-                        source: e,
-                    });
-                }
-            }
-        }
-        if self.started.elapsed() > self.limits.deadline {
-            return Err(self.timeout("answer deadline", self.limits.deadline));
-        }
-        Ok(!self.eof)
-    }
-
-    fn timeout(&self, phase: &'static str, after: Duration) -> Error {
-        Error::Timeout {
-            address: self.address.to_owned(),
+/// Why hyper gave up: the I/O failure [`Bounded`] recorded if there was one (it is the
+/// cause, whatever hyper made of it), else what hyper saw in the answer.
+fn failure(e: hyper::Error, address: &str, failed: &Mutex<Option<Failure>>) -> Error {
+    let recorded = failed.lock().ok().and_then(|mut f| f.take());
+    let address = address.to_owned();
+    match recorded {
+        Some(Failure::Timeout { phase, after }) => Error::Timeout {
+            address,
             phase,
             after,
+        },
+        Some(Failure::Io { phase, source }) => Error::Io {
+            address,
+            phase,
+            source,
+        },
+        None if e.is_parse_too_large() => Error::TooLarge {
+            address,
+            part: "header",
+            limit: MAX_HEAD,
+        },
+        None => {
+            // hyper's words, with its cause's ("connection closed before message
+            // completed", "invalid HTTP version parsed", "unexpected end of file"...).
+            let mut detail = e.to_string();
+            if let Some(cause) = std::error::Error::source(&e) {
+                detail.push_str(&format!(": {cause}"));
+            }
+            Error::Malformed { address, detail }
         }
     }
+}
 
-    fn malformed(&self, detail: impl Into<String>) -> Error {
-        Error::Malformed {
-            address: self.address.to_owned(),
-            detail: detail.into(),
+/// An I/O failure under hyper, kept as it happened (hyper keeps only its text).
+#[derive(Debug)]
+enum Failure {
+    /// A read or write timeout ran out.
+    Timeout {
+        phase: &'static str,
+        after: Duration,
+    },
+    /// The stream failed (a TLS alert among others, which the agent classifies).
+    Io {
+        phase: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// A stream with a timeout on each read and write, which records its first failure for
+/// [`failure`], and reads a TLS peer's close without close_notify as the end of the
+/// stream (what it sent before stands; a truncated body is still caught by its framing).
+struct Bounded<S> {
+    inner: S,
+    limits: Limits,
+    /// Running while a read waits, reset when one completes.
+    read_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Likewise for writes.
+    write_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    failed: Arc<Mutex<Option<Failure>>>,
+}
+
+impl<S> Bounded<S> {
+    /// Records `f` (unless a failure was already) and returns what hyper is told.
+    fn fail(&self, f: Failure) -> std::io::Error {
+        let told = match &f {
+            Failure::Timeout { phase, .. } => std::io::Error::new(ErrorKind::TimedOut, *phase),
+            Failure::Io { source, .. } => std::io::Error::new(source.kind(), source.to_string()),
+        };
+        if let Ok(mut slot) = self.failed.lock() {
+            slot.get_or_insert(f);
         }
+        told
     }
 
-    fn too_large(&self, part: &'static str, limit: usize) -> Error {
-        Error::TooLarge {
-            address: self.address.to_owned(),
-            part,
-            limit,
-        }
+    /// Whether the timer (started now if it is not running) has run out.
+    fn expired(
+        timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+        after: Duration,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)))
+            .as_mut()
+            .poll(cx)
+            .is_ready()
     }
 
-    /// One line ending in CRLF (or LF), without it; `cap` bounds its length.
-    fn line(&mut self, cap: usize) -> Result<String, Error> {
-        loop {
-            if let Some(i) = self.buf[self.pos..].iter().position(|&b| b == b'\n') {
-                let raw = &self.buf[self.pos..self.pos + i];
-                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-                let line = String::from_utf8_lossy(raw).into_owned();
-                self.pos += i + 1;
-                return Ok(line);
+    /// A write's outcome, timed and recorded.
+    fn written<T>(
+        &mut self,
+        r: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.write_timer = None;
+                Poll::Ready(r.map_err(|source| {
+                    self.fail(Failure::Io {
+                        phase: "sending the request",
+                        source,
+                    })
+                }))
             }
-            if self.buf.len() - self.pos > cap {
-                return Err(self.too_large("header", cap));
+            Poll::Pending if Self::expired(&mut self.write_timer, self.limits.write, cx) => {
+                Poll::Ready(Err(self.fail(Failure::Timeout {
+                    phase: "write timeout",
+                    after: self.limits.write,
+                })))
             }
-            if !self.fill()? {
-                return Err(self.malformed("the connection closed in the middle of the header"));
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
+}
 
-    /// The status line and headers: the status, Content-Length, and whether it is chunked.
-    fn head(&mut self) -> Result<(u16, Option<usize>, bool), Error> {
-        let status_line = self.line(MAX_HEAD)?;
-        let mut parts = status_line.split_whitespace();
-        let status = match (parts.next(), parts.next()) {
-            (Some(v), Some(code)) if v.starts_with("HTTP/1.") => code.parse::<u16>().ok(),
-            _ => None,
+impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.read_timer = None;
+                Poll::Ready(match r {
+                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(()),
+                    Err(source) => Err(this.fail(Failure::Io {
+                        phase: "reading the answer",
+                        source,
+                    })),
+                    Ok(()) => Ok(()),
+                })
+            }
+            Poll::Pending if Self::expired(&mut this.read_timer, this.limits.read, cx) => {
+                Poll::Ready(Err(this.fail(Failure::Timeout {
+                    phase: "read timeout",
+                    after: this.limits.read,
+                })))
+            }
+            Poll::Pending => Poll::Pending,
         }
-        .filter(|c| (100..1000).contains(c))
-        .ok_or_else(|| {
-            let shown: String = status_line.chars().take(64).collect();
-            self.malformed(format!("no status line (got {shown:?})"))
-        })?;
-        let mut length = None;
-        let mut chunked = false;
-        let mut total = status_line.len();
-        loop {
-            let line = self.line(MAX_HEAD)?;
-            total += line.len() + 2;
-            if total > MAX_HEAD {
-                return Err(self.too_large("header", MAX_HEAD));
-            }
-            if line.is_empty() {
-                break;
-            }
-            let Some((name, value)) = line.split_once(':') else {
-                return Err(self.malformed("a header line without a colon"));
-            };
-            let (name, value) = (name.trim(), value.trim());
-            if name.eq_ignore_ascii_case("content-length") {
-                let n: u64 = value
-                    .parse()
-                    .map_err(|_| self.malformed(format!("Content-Length {value:?}")))?;
-                let n = usize::try_from(n)
-                    .ok()
-                    .filter(|&n| n <= self.limits.max_body)
-                    .ok_or_else(|| self.too_large("body", self.limits.max_body))?;
-                length = Some(n);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value
-                    .rsplit(',')
-                    .next()
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
-            }
-        }
-        Ok((status, length, chunked))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.written(r, cx)
     }
 
-    /// Takes `n` buffered bytes (the caller made sure they are there).
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let out = self.buf[self.pos..self.pos + n].to_vec();
-        self.pos += n;
-        out
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        this.written(r, cx)
     }
 
-    fn exactly(&mut self, n: usize) -> Result<Vec<u8>, Error> {
-        while self.buf.len() - self.pos < n {
-            if !self.fill()? {
-                return Err(self.malformed(format!(
-                    "the connection closed after {} of {n} body bytes",
-                    self.buf.len() - self.pos
-                )));
-            }
-        }
-        Ok(self.take(n))
-    }
-
-    fn until_close(&mut self) -> Result<Vec<u8>, Error> {
-        while self.fill()? {
-            if self.buf.len() - self.pos > self.limits.max_body {
-                return Err(self.too_large("body", self.limits.max_body));
-            }
-        }
-        if self.buf.len() - self.pos > self.limits.max_body {
-            return Err(self.too_large("body", self.limits.max_body));
-        }
-        let n = self.buf.len() - self.pos;
-        Ok(self.take(n))
-    }
-
-    fn chunked(&mut self) -> Result<Vec<u8>, Error> {
-        let mut body = Vec::new();
-        loop {
-            let size_line = self.line(1024)?;
-            let hex = size_line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(hex, 16)
-                .map_err(|_| self.malformed(format!("chunk size {hex:?}")))?;
-            if size == 0 {
-                // Trailers, up to the blank line.
-                let mut total = 0;
-                loop {
-                    let t = self.line(MAX_HEAD)?;
-                    total += t.len();
-                    if t.is_empty() {
-                        return Ok(body);
-                    }
-                    if total > MAX_HEAD {
-                        return Err(self.too_large("header", MAX_HEAD));
-                    }
-                }
-            }
-            if size > self.limits.max_body.saturating_sub(body.len()) {
-                return Err(self.too_large("body", self.limits.max_body));
-            }
-            body.extend(self.exactly(size)?);
-            if !self.line(2)?.is_empty() {
-                return Err(self.malformed("a chunk not followed by CRLF"));
-            }
-        }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // After the answer: nothing to bound or record.
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -650,21 +699,22 @@ mod tests {
         }
     }
 
-    /// A request's head carries its method and headers, and refuses what would split it.
+    /// A request carries its method and headers, and refuses what would split it.
     #[test]
-    fn request_heads_carry_method_and_headers_and_refuse_injection() {
+    fn requests_carry_method_and_headers_and_refuse_injection() {
         let r = Request {
             method: "DELETE",
             headers: &[("Authorization", "Bearer t")],
             body: b"",
         };
-        let head = r.head("h", "/v1/hosts/x").unwrap();
-        assert!(
-            head.starts_with("DELETE /v1/hosts/x HTTP/1.1\r\n"),
-            "{head}"
-        );
-        assert!(head.contains("\r\nAuthorization: Bearer t\r\n"), "{head}");
-        assert!(head.contains("Content-Length: 0\r\n"), "{head}");
+        let built = r.build("h", "/v1/hosts/x").unwrap();
+        assert_eq!(built.method(), "DELETE");
+        assert_eq!(built.uri(), "/v1/hosts/x");
+        let h = built.headers();
+        assert_eq!(h["authorization"], "Bearer t");
+        assert_eq!(h["host"], "h");
+        assert_eq!(h["content-length"], "0");
+        assert_eq!(h["connection"], "close");
         for (method, name, value) in [
             ("GET", "Authorization", "Bearer t\r\nX-Evil: 1"),
             ("GET", "X\r\nY", "v"),
@@ -672,37 +722,81 @@ mod tests {
             ("get", "A", "v"),
             ("GET /x HTTP/1.1\r\n", "A", "v"),
             ("", "A", "v"),
+            ("GET", "A B", "v"),
         ] {
             let r = Request {
                 method,
                 headers: &[(name, value)],
                 body: b"",
             };
-            assert!(r.head("h", "/").is_err(), "{method:?} {name:?} {value:?}");
+            assert!(r.build("h", "/").is_err(), "{method:?} {name:?} {value:?}");
         }
     }
 
-    /// A stream that answers from a fixed text and swallows the request.
-    struct Canned(std::io::Cursor<Vec<u8>>);
+    /// A stream that swallows the request and, once it is flushed, answers from a fixed
+    /// text (as a server does: hyper refuses an answer to a request not yet sent).
+    struct Canned {
+        text: std::io::Cursor<Vec<u8>>,
+        sent: bool,
+        reader: Option<std::task::Waker>,
+    }
 
-    impl Read for Canned {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.0.read(buf)
+    impl AsyncRead for Canned {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let this = self.get_mut();
+            if !this.sent {
+                this.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let c = &mut this.text;
+            let rest = &c.get_ref()[c.position() as usize..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            c.set_position(c.position() + n as u64);
+            Poll::Ready(Ok(()))
         }
     }
 
-    impl Write for Canned {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            Ok(buf.len())
+    impl AsyncWrite for Canned {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            let this = self.get_mut();
+            this.sent = true;
+            if let Some(w) = this.reader.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
         }
     }
 
     fn answer(text: &[u8], limits: &Limits) -> Result<Response, Error> {
-        let mut s = Canned(std::io::Cursor::new(text.to_vec()));
-        post_json_on(&mut s, "h", "/", b"{}", limits)
+        let s = Canned {
+            text: std::io::Cursor::new(text.to_vec()),
+            sent: false,
+            reader: None,
+        };
+        let post = Request {
+            method: "POST",
+            headers: &[],
+            body: b"{}",
+        };
+        let request = post.build("h", "/").unwrap();
+        runtime()
+            .unwrap()
+            .block_on(exchange(s, "h", request, limits))
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! classified so an admin knows whether the network, the server's trust in us, or our
 //! trust in the server is at fault.
 //!
-//! Blocking I/O over `std::net`, with timeouts; one crypto provider, aws-lc-rs.
+//! Blocking I/O over `std::net`, with timeouts (the HTTP client runs hyper on a runtime of
+//! its own behind its blocking API); one crypto provider, aws-lc-rs.
 #![forbid(unsafe_code)]
 
 mod connect;

@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certherd_tls::http::{post_json, post_json_on, Error, Limits, Url};
+use certherd_tls::http::{post_json, Error, Limits, Session, Url};
 use certherd_tls::{Endpoint, Identity, PinnedServer};
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 use pki_types::{CertificateDer, PrivateKeyDer};
@@ -291,8 +291,7 @@ fn json_over_mutual_tls_by_url_and_over_an_established_stream() {
     let r = post_json(&url, br#"{"a":1}"#, &anchors, Some(&id), &short()).unwrap();
     assert!(r.is_success());
     assert_eq!(r.body, br#"{"echo": {"a":1}}"#);
-    // Over a stream the caller established with its own (pinned) verifier, as the agent
-    // does.
+    // Over a session the caller opened with its own (pinned) verifier, as the agent does.
     let endpoint = Endpoint {
         address: addr.clone(),
         proxy: None,
@@ -300,10 +299,10 @@ fn json_over_mutual_tls_by_url_and_over_an_established_stream() {
         server_name: None,
         starttls: None,
     };
-    let mut s =
-        certherd_tls::connect_for_request(&endpoint, PinnedServer::new(vec![scert]), Some(&id))
-            .unwrap();
-    let r = post_json_on(&mut s, "127.0.0.1", "/v1/y", b"[2]", &Limits::default()).unwrap();
+    let s = Session::open(&endpoint, PinnedServer::new(vec![scert]), Some(&id)).unwrap();
+    let r = s
+        .post_json("127.0.0.1", "/v1/y", b"[2]", &Limits::default())
+        .unwrap();
     assert_eq!(
         (r.status, r.body.as_slice()),
         (200, &br#"{"echo": [2]}"#[..])
@@ -361,5 +360,59 @@ fn a_name_mismatch_reads_plainly() {
             "localhost:{port} presents a certificate for srv1.example.com, 127.0.0.1, not localhost"
         )),
         "{e}"
+    );
+}
+
+/// A client certificate the server does not accept: TLS 1.3 refuses it after the
+/// client's side of the handshake ended, so the refusal comes with the answer, as an I/O
+/// error the TLS crate classifies (the agent relies on it to tell a refused host).
+#[test]
+fn a_refused_client_certificate_is_told_apart() {
+    let server_ca = Ca::new("server CA");
+    let client_ca = Ca::new("client CA");
+    let other = Ca::new("other CA");
+    let (scert, skey) = server_ca.leaf("127.0.0.1", Eku::ServerAuth, &["127.0.0.1"]);
+    let (ccert, ckey) = other.leaf("intruder", Eku::ClientAuth, &[]);
+    let id = Identity {
+        chain: vec![ccert],
+        key: ckey,
+    };
+    let addr = https(scert.clone(), skey, &client_ca);
+    let endpoint = Endpoint {
+        address: addr,
+        proxy: None,
+        timeout: Duration::from_secs(2),
+        server_name: None,
+        starttls: None,
+    };
+    let e = match Session::open(&endpoint, PinnedServer::new(vec![scert]), Some(&id)) {
+        // TLS 1.2 refuses within the handshake.
+        Err(e) => e,
+        Ok(s) => match s.post_json("127.0.0.1", "/v1/y", b"[]", &short()) {
+            Err(Error::Io { source, .. }) => certherd_tls::Error::from_io(source),
+            other => panic!("{other:?}"),
+        },
+    };
+    assert!(matches!(e, certherd_tls::Error::ClientRejected(_)), "{e:?}");
+}
+
+/// Called from an async task, the blocking client refuses rather than stall (or panic in)
+/// the caller's runtime.
+#[test]
+fn the_blocking_client_refuses_to_run_inside_a_runtime() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let url = Url::parse("http://127.0.0.1:9/").unwrap();
+    let r = rt.block_on(async { post_json(&url, b"{}", &[], None, &short()) });
+    assert!(
+        matches!(
+            r,
+            Err(Error::Io {
+                phase: "starting",
+                ..
+            })
+        ),
+        "{r:?}"
     );
 }
