@@ -160,7 +160,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
         // else: a chain that no longer validates (an intermediate revoked, its CA no longer
         // trusted, a weak key...) is chain-invalid. Dates are the expiry tiers' business,
         // and a host certificate itself revoked is `revoked`'s.
-        let hosts_store: certherd_core::StoreName = crate::fleet::HOSTS_STORE.parse()?;
+        let hosts_store: certherd_core::StoreName = crate::HOSTS_STORE.parse()?;
         let host_entries: Vec<_> = entries
             .iter()
             .filter(|m| m.entry.store == hosts_store)
@@ -236,7 +236,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
                 });
             }
             // A host whose verification is off (emergency-disable) is held in alarm.
-            if self.node.fleet().host_verification(&h.name)? == Some(false) {
+            if self.node.store().host_state(&h.name)?.verification == Some(false) {
                 conditions.push(Condition {
                     kind: AlarmKind::VerificationDisabled,
                     subject: h.name,
@@ -298,7 +298,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
 
     /// Clears now the open alarms about `subjects` (a host being removed), as changes to
     /// commit with the removal.
-    pub(crate) fn clear_alarms_about(&self, subjects: &[String]) -> Result<Vec<Change>, Error> {
+    pub fn clear_alarms_about(&self, subjects: &[String]) -> Result<Vec<Change>, Error> {
         let now = self.node.now();
         let cleared: Vec<AlarmChange> = self
             .node

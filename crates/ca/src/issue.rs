@@ -558,7 +558,7 @@ impl<S: Store> Node<S> {
                 })
             }
         }
-        if self.agent().is_agent()? {
+        if self.is_agent()? {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
                 why: "on a host the agent renews through the server",
@@ -657,7 +657,7 @@ impl<S: Store> Node<S> {
         if let RenewSelection::Profile(p) = sel {
             self.profiles.get(p)?;
         }
-        if self.agent().is_agent()? {
+        if self.is_agent()? {
             return Ok(Plan::default());
         }
         let now = self.now();

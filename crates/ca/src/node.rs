@@ -13,7 +13,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Admin, Agent, Alarms, Error, Fleet, KeyProviders, Revocations, Watches};
+use crate::{Admin, Alarms, Error, KeyProviders, Revocations, Watches};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -150,26 +150,6 @@ impl<S: Store> Node<S> {
         })
     }
 
-    /// The fleet's server rules (hosts, enrolment, orders, pool trust), to read.
-    pub fn fleet(&self) -> Fleet<&Self> {
-        Fleet::new(self)
-    }
-
-    /// The fleet's server rules, to change.
-    pub fn fleet_mut(&mut self) -> Fleet<&mut Self> {
-        Fleet::new(self)
-    }
-
-    /// The agent's own state (server, identity, targets, polls), to read.
-    pub fn agent(&self) -> Agent<&Self> {
-        Agent::new(self)
-    }
-
-    /// The agent's own state (server, identity, targets, polls), to change.
-    pub fn agent_mut(&mut self) -> Agent<&mut Self> {
-        Agent::new(self)
-    }
-
     /// The KMIP key providers, to read.
     pub fn key_providers(&self) -> KeyProviders<&Self> {
         KeyProviders::new(self)
@@ -281,6 +261,27 @@ impl<S: Store> Node<S> {
         self.clock.now()
     }
 
+    /// Whether this home is a joined host's (an agent's): the authority issues, renews
+    /// and resets nothing there, as the host's certificates come from its server.
+    pub fn is_agent(&self) -> Result<bool, Error> {
+        Ok(self.store.meta(keys::MODE)?.as_deref() == Some("agent"))
+    }
+
+    /// The changes that make this home a joined host's named `hostname` (see
+    /// [`Node::is_agent`]), for the batch that installs its identity.
+    pub fn agent_mode_changes(hostname: &str) -> Vec<Change> {
+        vec![
+            Change::SetMeta {
+                key: keys::HOSTNAME.into(),
+                value: hostname.to_owned(),
+            },
+            Change::SetMeta {
+                key: keys::MODE.into(),
+                value: "agent".into(),
+            },
+        ]
+    }
+
     /// The node's hostname, set at init.
     pub fn hostname(&self) -> Result<String, Error> {
         Ok(self.store.meta(keys::HOSTNAME)?.unwrap_or_default())
@@ -301,7 +302,9 @@ impl<S: Store> Node<S> {
         a
     }
 
-    pub(crate) fn audit(
+    /// An audit record of `action` on `subject` at the clock's instant, to apply in the
+    /// batch it describes (so the record and the change stand or fall together).
+    pub fn audit(
         &self,
         action: &str,
         subject: impl ToString,
@@ -315,7 +318,8 @@ impl<S: Store> Node<S> {
         })
     }
 
-    pub(crate) fn load(&self, r: &EntryRef) -> Result<Entry, Error> {
+    /// The entry at `r`, or [`Error::NoSuchEntry`].
+    pub fn load(&self, r: &EntryRef) -> Result<Entry, Error> {
         self.store
             .entry(r)?
             .ok_or_else(|| Error::NoSuchEntry(r.clone()))
@@ -377,8 +381,8 @@ impl<S: Store> Node<S> {
             .collect())
     }
 
-    /// Entry facts from a certificate, for writing.
-    pub(crate) fn meta_for(
+    /// Entry facts from a certificate, for writing, stored at the clock's instant.
+    pub fn meta_for(
         &self,
         entry: EntryRef,
         info: &CertInfo,
@@ -403,7 +407,9 @@ impl<S: Store> Node<S> {
         }
     }
 
-    pub(crate) fn entry_with_key(
+    /// An entry to write: its facts, certificate, chain (above the certificate) and the
+    /// private key, if this side holds it.
+    pub fn entry_with_key(
         meta: EntryMeta,
         cert: Vec<u8>,
         chain: Vec<Vec<u8>>,
@@ -474,7 +480,7 @@ impl<S: Store> Node<S> {
     /// The one replace-entry step: the live entry at `entry`'s name (if any) moved to the
     /// backup store, then `entry` put in its place (never over anything not moved), with
     /// the backup's name.
-    pub(crate) fn replace_entry(
+    pub fn replace_entry(
         &self,
         entry: Entry,
     ) -> Result<(Vec<Change>, Option<EntryRef>), Error> {
@@ -500,8 +506,9 @@ impl<S: Store> Node<S> {
         Ok(out)
     }
 
-    /// Applies a batch.
-    pub(crate) fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+    /// Applies a batch in one transaction, dropping what the node caches of its CA when
+    /// the batch could change it. Every write of every feature goes through here.
+    pub fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
         let ca = StoreName::CA;
         let touches_ca = changes.iter().any(|c| match c {
             Change::SetMeta { .. }

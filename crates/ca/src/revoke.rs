@@ -367,9 +367,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         // host authenticates its polls with its pool identity, which whoever copied its
         // keys holds too, so an order would hand them the new certificate; re-enrolling the
         // host (or ordering once it is safe) is the admin's decision.
-        let renewal_ordered = match self.live_host_of(r)? {
+        let renewal_ordered = match self.node.live_host_of(r)? {
             Some(host) if reason != RevocationReason::KeyCompromise => {
-                let (orders, mut chosen) = self.node.fleet().renewal_order_changes(&[host])?;
+                let (orders, mut chosen) = self.node.host_renewal_order_changes(&[host])?;
                 changes.extend(orders);
                 chosen.pop()
             }
@@ -387,25 +387,25 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         })
     }
 
-    /// The joined host whose current host certificate entry `r` is, if any.
-    fn live_host_of(&self, r: &EntryRef) -> Result<Option<String>, Error> {
-        if r.store.as_str() != crate::HOSTS_STORE {
-            return Ok(None);
+    /// The changes that revoke (cessationOfOperation) every certificate of a removed host
+    /// that certherd's CA issued and that is not revoked yet, and publish a new CRL when
+    /// any is, with the revocations made; for the batch that forgets the host.
+    pub fn host_removal_changes(
+        &self,
+        host: &str,
+    ) -> Result<(Vec<Change>, Vec<Revocation>), Error> {
+        let (mut changes, revoked) = self.host_revocations(host)?;
+        if !revoked.is_empty() {
+            changes.extend(self.crl_changes(&revoked)?.0);
         }
-        Ok(self
-            .node
-            .fleet()
-            .hosts()?
-            .into_iter()
-            .find(|h| h.joined_at.is_some() && h.name.eq_ignore_ascii_case(r.alias.as_str()))
-            .map(|h| h.name))
+        Ok((changes, revoked.iter().map(Revocation::from_record).collect()))
     }
 
     /// The changes (and revocation records) that revoke every certificate of a removed
     /// host that certherd's CA issued and that is not revoked yet: its host certificate
     /// and the superseded ones kept in the backup store. Its pool-internal certificate is
     /// self-signed: forgetting its pin is what withdraws it.
-    pub(crate) fn host_revocations(
+    fn host_revocations(
         &self,
         host: &str,
     ) -> Result<(Vec<Change>, Vec<RevocationRecord>), Error> {
