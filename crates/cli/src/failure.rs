@@ -42,6 +42,12 @@ impl From<certherd_ca::Error> for Failure {
     }
 }
 
+impl From<certherd_fleet::Error> for Failure {
+    fn from(e: certherd_fleet::Error) -> Self {
+        crate::hints::fleet_error(&e)
+    }
+}
+
 impl From<certherd_core::Error> for Failure {
     fn from(e: certherd_core::Error) -> Self {
         Self::usage(e.to_string())

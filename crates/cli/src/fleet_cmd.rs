@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
+use certherd_fleet::FleetExt;
 
 use certherd_core::Span;
 use certherd_store::Home;

@@ -33,6 +33,7 @@ impl From<certherd_ops::Error> for Failure {
         use certherd_ops::Error as E;
         match e {
             E::Node(e) => e.into(),
+            E::Fleet(e) => e.into(),
             E::Refused {
                 code,
                 status,

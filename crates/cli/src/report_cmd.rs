@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use certherd_store::Home;
+use certherd_fleet::FleetExt;
 use serde_json::json;
 
 use crate::args::{CheckArgs, Output, OutputArg, ProfileCmd, StoreCmd};
@@ -79,7 +80,7 @@ pub fn status(home: &Home, a: OutputArg) -> Result<ExitCode, Failure> {
                     match g.host_not_after {
                         Some(t) => outln!(
                             "Host cert       {} until {} ({})",
-                            certherd_ca::AGENT_HOST_ENTRY,
+                            certherd_fleet::AGENT_HOST_ENTRY,
                             short(t),
                             certherd_inspect::wording::expiry(t, now)
                         ),

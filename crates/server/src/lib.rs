@@ -78,6 +78,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certherd_ca::Node;
+use certherd_fleet::FleetExt;
 use certherd_core::{Clock, ServerLimits};
 use certherd_protocol as proto;
 use certherd_store::{AuditRecord, HomeStore};
@@ -420,7 +421,7 @@ fn pem(der: &[u8]) -> String {
 /// for the agent to fail over to (`[fleet] servers`).
 fn grant_body(
     host: &certherd_core::Host,
-    g: &certherd_ca::Grant,
+    g: &certherd_fleet::Grant,
     servers: Vec<String>,
 ) -> proto::Grant {
     proto::Grant {
@@ -473,18 +474,12 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> Response<Full<Bytes>> 
 fn refusal(e: &certherd_ca::Error) -> Refused {
     use certherd_ca::Error as E;
     let code = match e {
-        E::Token(_) => ErrorCode::TokenRefused,
-        // Gone: the agent stops polling (a removed host), by code, not by text.
-        E::UnknownPeer(_) => ErrorCode::HostUnknown,
-        E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
-        E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
         // What the request asked is wrong (as the message says), not the server.
         E::X509(_)
         | E::NotFound { .. }
         | E::AlreadyExists { .. }
         | E::InvalidValue { .. }
         | E::HostNotJoined(_)
-        | E::NotJoined
         | E::KmipServerExists { .. }
         | E::NoSuchKmipServer { .. }
         | E::NoClientCertificate(_)
@@ -492,8 +487,6 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         | E::NoPendingCaRequest
         | E::SubordinateCa
         | E::NoPrivateKey { .. }
-        | E::EntryWithoutKey(_)
-        | E::NoHostCertificate
         | E::NothingPresented
         | E::ThumbprintMismatch { .. }
         | E::PinMismatch { .. }
@@ -501,9 +494,6 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         | E::StaleCrl { .. }
         | E::ExportOptions(_)
         | E::Pkcs12Keys { .. }
-        | E::CsrSignature
-        | E::PoolCertificate { .. }
-        | E::VerificationMismatch { .. }
         | E::CaProfile(_)
         | E::CaCertificateImport
         | E::NoFreeBackupAlias(_)
@@ -512,6 +502,34 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         | E::HostnameTooLong { .. } => ErrorCode::InvalidRequest,
         _ => ErrorCode::Internal,
     };
+    answer_of(code, e)
+}
+
+/// [`refusal`] for the fleet's refusals: the node's own go through [`refusal`].
+fn fleet_refusal(e: &certherd_fleet::Error) -> Refused {
+    use certherd_fleet::Error as F;
+    let code = match e {
+        F::Node(e) => return refusal(e),
+        F::Token(_) => ErrorCode::TokenRefused,
+        // Gone: the agent stops polling (a removed host), by code, not by text.
+        F::UnknownPeer(_) => ErrorCode::HostUnknown,
+        F::NotEnrolled { .. } => ErrorCode::NotEnrolled,
+        F::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
+        // What the request asked is wrong (as the message says), not the server.
+        F::NotJoined
+        | F::EntryWithoutKey(_)
+        | F::NoHostCertificate
+        | F::CsrSignature
+        | F::PoolCertificate { .. }
+        | F::VerificationMismatch { .. } => ErrorCode::InvalidRequest,
+        _ => ErrorCode::Internal,
+    };
+    answer_of(code, e)
+}
+
+/// The answer of a refusal with `code`: its message, unless the server failed (the
+/// cause goes to the server's log then).
+fn answer_of(code: ErrorCode, e: &dyn std::fmt::Display) -> Refused {
     let message = if code == ErrorCode::Internal {
         "internal error; see the server log".to_owned()
     } else {
@@ -870,7 +888,7 @@ async fn route(
                     .token;
                 let node = cached()?;
                 let host = node.fleet().enrollment(&token).map_err(|e| {
-                    let (code, message) = refusal(&e);
+                    let (code, message) = fleet_refusal(&e);
                     if client_error(code) {
                         s.refused(ip, &format!("enrollment: {message}"));
                     } else {
@@ -878,7 +896,7 @@ async fn route(
                     }
                     (code, message)
                 })?;
-                let algo = node.fleet().host_key_algo().map_err(|e| refusal(&e))?;
+                let algo = node.fleet().host_key_algo().map_err(|e| fleet_refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
                     host: host.name,
                     ips: host.ips.iter().map(ToString::to_string).collect(),
@@ -912,7 +930,7 @@ async fn route(
                             .map_err(|e| {
                                 // Any self-signed certificate is presented as a host's:
                                 // a stranger's polls are counted, not logged one by one.
-                                if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                                if matches!(e, certherd_fleet::Error::UnknownPeer(_)) {
                                     s.refused(ip, &format!("poll: {e}"));
                                 } else {
                                     eprintln!("certherd server: poll refused: {e}");
@@ -922,7 +940,7 @@ async fn route(
                                         RENEWAL_FAILURES
                                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                     }
-                                    refusal(&e)
+                                    fleet_refusal(&e)
                                 }
                             })?;
                         if grant.host_chain.is_some() {
@@ -969,12 +987,12 @@ async fn route(
                     let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
                     let mut node = cached()?;
                     let host = node.fleet_mut().host_repin(&peer, &new).map_err(|e| {
-                        if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                        if matches!(e, certherd_fleet::Error::UnknownPeer(_)) {
                             s.refused(ip, &format!("pool refresh: {e}"));
                         } else {
                             eprintln!("certherd server: pool refresh refused: {e}");
                         }
-                        refusal(&e)
+                        fleet_refusal(&e)
                     })?;
                     Ok(ok(&proto::PoolAnswer { host: host.name }))
                 })
@@ -1343,7 +1361,7 @@ async fn join(
         // A token that could not be redeemed is refused here, read-only, and counted
         // with the other refusals from this source.
         if let Err(e) = node.fleet().enrollment(&token) {
-            let (code, message) = refusal(&e);
+            let (code, message) = fleet_refusal(&e);
             if client_error(code) {
                 s.refused(source, &message);
             } else {
@@ -1353,7 +1371,7 @@ async fn join(
         }
         let (host, grant) = node.fleet_mut().host_join(&token, &csr, &pool, verification).map_err(|e| {
             eprintln!("certherd server: join refused from {source}: {e}");
-            let (code, message) = refusal(&e);
+            let (code, message) = fleet_refusal(&e);
             if client_error(code) {
                 if let Ok(mut r) = s.refusals.lock() {
                     r.noted(source, s.clock.now());
