@@ -370,9 +370,9 @@ pub fn installed_qemu() -> certherd_fleet::QemuReader {
         .stderr(std::process::Stdio::null())
         .output();
     match output {
-        Ok(o) => {
-            certherd_fleet::QemuReader::from_version_output(Some(&String::from_utf8_lossy(&o.stdout)))
-        }
+        Ok(o) => certherd_fleet::QemuReader::from_version_output(Some(&String::from_utf8_lossy(
+            &o.stdout,
+        ))),
         Err(_) => certherd_fleet::QemuReader::NotFound,
     }
 }

@@ -304,12 +304,7 @@ impl<S: Store> Node<S> {
 
     /// An audit record of `action` on `subject` at the clock's instant, to apply in the
     /// batch it describes (so the record and the change stand or fall together).
-    pub fn audit(
-        &self,
-        action: &str,
-        subject: impl ToString,
-        detail: impl Into<String>,
-    ) -> Change {
+    pub fn audit(&self, action: &str, subject: impl ToString, detail: impl Into<String>) -> Change {
         Change::Audit(AuditRecord {
             at: self.now(),
             action: action.to_owned(),
@@ -480,10 +475,7 @@ impl<S: Store> Node<S> {
     /// The one replace-entry step: the live entry at `entry`'s name (if any) moved to the
     /// backup store, then `entry` put in its place (never over anything not moved), with
     /// the backup's name.
-    pub fn replace_entry(
-        &self,
-        entry: Entry,
-    ) -> Result<(Vec<Change>, Option<EntryRef>), Error> {
+    pub fn replace_entry(&self, entry: Entry) -> Result<(Vec<Change>, Option<EntryRef>), Error> {
         let (mut changes, backup) = self.displace(&entry.meta.entry, &[])?;
         changes.push(Change::PutEntry {
             entry: Box::new(entry),

@@ -1,9 +1,9 @@
 //! `server`, `host` and `agent`: the fleet commands.
 
+use certherd_fleet::FleetExt;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
-use certherd_fleet::FleetExt;
 
 use certherd_core::Span;
 use certherd_store::Home;

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use certherd_store::Home;
 use certherd_fleet::FleetExt;
+use certherd_store::Home;
 use serde_json::json;
 
 use crate::args::{CheckArgs, Output, OutputArg, ProfileCmd, StoreCmd};

@@ -457,11 +457,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
                 mode: 0o644,
             });
             if let Some(k) = key {
-                let key = e.key.as_ref().ok_or_else(|| certherd_ca::Error::NoPrivateKey {
-                    entry: entry.to_string(),
-                    file: Some(k.display().to_string()),
-                    detail: None,
-                })?;
+                let key = e
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| certherd_ca::Error::NoPrivateKey {
+                        entry: entry.to_string(),
+                        file: Some(k.display().to_string()),
+                        detail: None,
+                    })?;
                 let key = certherd_x509::parse_private_key(key.expose())?;
                 out.push(TargetFile {
                     path: k,

@@ -93,7 +93,6 @@ pub enum Error {
     /// A libvirt or QEMU layout was refused or could not be written.
     #[error(transparent)]
     Layout(#[from] crate::LayoutError),
-
 }
 
 // The context's own failures (store, X.509, a value's form) are the node's: wrapped as

@@ -144,7 +144,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 what: ObjectKind::Host,
                 name: host.to_string(),
             })),
-            Some(h) if h.joined_at.is_none() => Err(Error::Node(certherd_ca::Error::HostNotJoined(host.to_string()))),
+            Some(h) if h.joined_at.is_none() => Err(Error::Node(
+                certherd_ca::Error::HostNotJoined(host.to_string()),
+            )),
             Some(_) => {
                 let now = self.node.now();
                 self.commit(&[
@@ -327,7 +329,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             });
         }
         if name.parse::<certherd_core::Alias>().is_err() {
-            return Err(Error::Node(certherd_ca::Error::InvalidHostname(name.to_owned())));
+            return Err(Error::Node(certherd_ca::Error::InvalidHostname(
+                name.to_owned(),
+            )));
         }
         if self.stored_name(name)?.is_some() {
             return Err(Error::Node(certherd_ca::Error::AlreadyExists {

@@ -78,8 +78,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certherd_ca::Node;
-use certherd_fleet::FleetExt;
 use certherd_core::{Clock, ServerLimits};
+use certherd_fleet::FleetExt;
 use certherd_protocol as proto;
 use certherd_store::{AuditRecord, HomeStore};
 use http_body_util::{BodyExt, Full, Limited};
@@ -896,7 +896,10 @@ async fn route(
                     }
                     (code, message)
                 })?;
-                let algo = node.fleet().host_key_algo().map_err(|e| fleet_refusal(&e))?;
+                let algo = node
+                    .fleet()
+                    .host_key_algo()
+                    .map_err(|e| fleet_refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
                     host: host.name,
                     ips: host.ips.iter().map(ToString::to_string).collect(),
