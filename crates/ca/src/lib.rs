@@ -23,12 +23,12 @@
 //! | [`Node::key_providers`] / [`Node::key_providers_mut`] | [`KeyProviders`] | KMIP key providers |
 //! | [`Node::watches`] / [`Node::watches_mut`] | [`Watches`] | watched endpoints and files |
 //! | [`Node::admin`] / [`Node::admin_mut`] | [`Admin`] | admin API credentials |
-//! | [`Node::alarms`] / [`Node::alarms_mut`] | [`Alarms`] | alarms and the notification outbox |
 //! | [`Node::revocations`] / [`Node::revocations_mut`] | [`Revocations`] | revocation and CRLs |
 //!
 //! The fleet (server-side fleet rules, a joined host's own state, the libvirt/QEMU
-//! layouts) lives in `certherd-fleet`, over this context, reached by its extension trait
-//! (`node.fleet()`, `node.agent()`). What the authority itself needs of fleet hosts (the
+//! layouts) lives in `certherd-fleet`, and the alarms with their notification outbox in
+//! `certherd-monitor`, over this context, reached by their extension traits
+//! (`node.fleet()`, `node.agent()`, `node.alarms()`). What the authority itself needs of fleet hosts (the
 //! stores their certificates live in, renewal orders given by a rotation or a
 //! revocation) is here, in one place, so nothing here calls up into the fleet.
 //!
@@ -38,7 +38,6 @@
 #![forbid(unsafe_code)]
 
 mod admin;
-mod alarms;
 mod authority;
 mod error;
 mod export;
@@ -60,7 +59,6 @@ mod trust;
 mod watch;
 
 pub use admin::{Admin, AdminAuth, AdminClientCert, ADMIN_CERT_LIFETIME, ADMIN_CERT_ORGANIZATION};
-pub use alarms::{retry_delay, Alarms, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use authority::{CaSummary, RotationReport};
 pub use error::{Error, ExportConflict, Instead, ObjectKind, ValueKind};
 pub use export::{chain_without_root, ExportContent, ExportFormat, ExportOptions};

@@ -13,7 +13,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Admin, Alarms, Error, KeyProviders, Revocations, Watches};
+use crate::{Admin, Error, KeyProviders, Revocations, Watches};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -178,16 +178,6 @@ impl<S: Store> Node<S> {
     /// The admin credentials, to change.
     pub fn admin_mut(&mut self) -> Admin<&mut Self> {
         Admin::new(self)
-    }
-
-    /// The alarms and the notification outbox, to read.
-    pub fn alarms(&self) -> Alarms<&Self> {
-        Alarms::new(self)
-    }
-
-    /// The alarms and the notification outbox, to change.
-    pub fn alarms_mut(&mut self) -> Alarms<&mut Self> {
-        Alarms::new(self)
     }
 
     /// Revocation and the published CRLs, to read.

@@ -603,7 +603,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
     /// The entries among `metas` whose current certificate the home's revocations or a
     /// CRL it holds lists (as `cert list` says `revoked`): every CRL parsed once, from the
     /// metadata in hand, no entry read again.
-    pub(crate) fn revoked_among<'a>(
+    pub fn revoked_among<'a>(
         &self,
         metas: impl IntoIterator<Item = &'a EntryMeta>,
     ) -> Result<std::collections::HashSet<EntryRef>, Error> {

@@ -48,6 +48,12 @@ impl From<certherd_fleet::Error> for Failure {
     }
 }
 
+impl From<certherd_monitor::Error> for Failure {
+    fn from(e: certherd_monitor::Error) -> Self {
+        crate::hints::monitor_error(&e)
+    }
+}
+
 impl From<certherd_core::Error> for Failure {
     fn from(e: certherd_core::Error) -> Self {
         Self::usage(e.to_string())

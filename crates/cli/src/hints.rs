@@ -69,7 +69,7 @@ pub fn fleet_error(e: &certherd_fleet::Error) -> Failure {
     use certherd_fleet::Error as F;
     let fact = e.to_string();
     let message = match e {
-        F::Node(e) => return ca_error(e),
+        F::Node(e) | F::Monitor(certherd_monitor::Error::Node(e)) => return ca_error(e),
         F::NotJoined => format!("{fact}: run `certherd agent join` first"),
         F::Layout(certherd_fleet::LayoutError::NotAnchored { .. }) => {
             format!("{fact}; add the root with `certherd trust add`")
@@ -83,6 +83,15 @@ pub fn fleet_error(e: &certherd_fleet::Error) -> Failure {
         message,
         hint: None,
         code: None,
+    }
+}
+
+/// A refusal of the alarms or the outbox; the node's own refusals read as [`ca_error`]
+/// says.
+pub fn monitor_error(e: &certherd_monitor::Error) -> Failure {
+    match e {
+        certherd_monitor::Error::Node(e) => ca_error(e),
+        _ => Failure::msg(e.to_string()),
     }
 }
 

@@ -34,6 +34,7 @@ impl From<certherd_ops::Error> for Failure {
         match e {
             E::Node(e) => e.into(),
             E::Fleet(e) => e.into(),
+            E::Monitor(e) => e.into(),
             E::Refused {
                 code,
                 status,

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_store::Home;
 use serde_json::json;
 

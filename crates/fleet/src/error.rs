@@ -9,6 +9,9 @@ pub enum Error {
     /// The node's context (its store, its CA, a rule of the authority) refused or failed.
     #[error(transparent)]
     Node(#[from] certherd_ca::Error),
+    /// Clearing a removed host's alarms failed.
+    #[error(transparent)]
+    Monitor(#[from] certherd_monitor::Error),
     /// More IP addresses given for one host than [`crate::MAX_HOST_IPS`].
     #[error("{given} IP addresses given for one host: at most {max} are accepted")]
     TooManyAddresses {

@@ -11,6 +11,8 @@ use std::ops::{Deref, DerefMut};
 
 use certherd_ca::{Node, ObjectKind, Revocation, HOSTS_STORE, POOL_STORE};
 
+use certherd_monitor::MonitorExt;
+
 use crate::{Error, PoolCertificateProblem};
 
 /// The most IP addresses one host may be enrolled with (`host add --ip`, `POST

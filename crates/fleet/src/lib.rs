@@ -7,7 +7,8 @@
 //! It sees the node only through its public context API (store, clock, settings,
 //! profiles, audit, commit, the one replace-entry step, issuing over a host's key), so
 //! the authority does not grow with it and nothing in the authority calls up into it.
-//! Alarms and revocations the fleet needs (a removed host's) it asks of the node, below.
+//! A removed host's revocations it asks of the node, and its alarms of
+//! `certherd-monitor`: both below.
 //!
 //! Reach the facets through [`FleetExt`], implemented for every [`Node`]:
 //! `node.fleet()`, `node.fleet_mut()`, `node.agent()`, `node.agent_mut()`.

@@ -2,14 +2,54 @@
 //! holds, and probing TLS endpoints (with STARTTLS), each failure classified as an
 //! inspection finding; the pipelines that run those scans over a node and record them
 //! ([`scan`]); the key-provider health check, KMIP over mutual TLS ([`kmip`]); and the
-//! lifecycle's work at each tick: rotation, alarms, webhook delivery ([`lifecycle`]).
+//! lifecycle's work at each tick: rotation, alarms, webhook delivery ([`lifecycle`]); and
+//! the alarms with their notification outbox ([`Alarms`]), a facet over the node's
+//! context reached through [`MonitorExt`].
 //! Judging certificates is `certherd-inspect`'s; storing the results is the node's
 //! (`certherd-ca`); rendering is the CLI's.
+//!
+//! Alarms live here, not in the authority, as they watch what the authority and the
+//! fleet do: evaluation reads the inventory, the watches and the fleet's hosts from the
+//! store, so nothing here calls up into `certherd-fleet` (which clears a removed host's
+//! alarms through [`Alarms::clear_alarms_about`], a call downward).
 #![forbid(unsafe_code)]
 
+mod alarms;
+mod error;
 pub mod files;
 pub mod kmip;
 pub mod lifecycle;
 pub mod probe;
 pub mod scan;
 pub mod walk;
+
+pub use alarms::{retry_delay, Alarms, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
+pub use error::Error;
+
+use certherd_ca::Node;
+use certherd_store::Store;
+
+/// The monitoring facets on a node: import it to call `node.alarms()` and
+/// `node.alarms_mut()`.
+pub trait MonitorExt {
+    /// The node type the facets borrow.
+    type Node;
+
+    /// The alarms and the notification outbox, to read.
+    fn alarms(&self) -> Alarms<&Self::Node>;
+
+    /// The alarms and the notification outbox, to change.
+    fn alarms_mut(&mut self) -> Alarms<&mut Self::Node>;
+}
+
+impl<S: Store> MonitorExt for Node<S> {
+    type Node = Self;
+
+    fn alarms(&self) -> Alarms<&Self> {
+        Alarms::new(self)
+    }
+
+    fn alarms_mut(&mut self) -> Alarms<&mut Self> {
+        Alarms::new(self)
+    }
+}

@@ -108,6 +108,9 @@ pub enum Error {
     /// The fleet refused or failed it.
     #[error(transparent)]
     Fleet(#[from] certherd_fleet::Error),
+    /// The alarms or the outbox refused or failed it.
+    #[error(transparent)]
+    Monitor(#[from] certherd_monitor::Error),
     /// No host by that name.
     #[error("no host named '{name}'")]
     NoSuchHost {
@@ -226,11 +229,16 @@ impl Error {
     /// The code a client decides by (and the admin API answers with).
     pub fn code(&self) -> ErrorCode {
         use certherd_fleet::Error as F;
+        use certherd_monitor::Error as M;
         match self {
             Self::Request(_) => ErrorCode::InvalidRequest,
-            Self::Node(e) | Self::Fleet(F::Node(e)) => node_code(e),
+            Self::Node(e)
+            | Self::Fleet(F::Node(e) | F::Monitor(M::Node(e)))
+            | Self::Monitor(M::Node(e)) => node_code(e),
+            // Nothing else of the monitor's is the caller's doing.
+            Self::Monitor(_) => ErrorCode::Internal,
             Self::Fleet(e) => match e {
-                F::Layout(_) | F::UnknownPeer(_) => ErrorCode::Internal,
+                F::Layout(_) | F::UnknownPeer(_) | F::Monitor(_) => ErrorCode::Internal,
                 // A list past a cap is a request no certificate may carry out, whatever the
                 // store holds.
                 F::TooManyAddresses { .. } => ErrorCode::InvalidRequest,

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use certherd_ca::Node;
 use certherd_core::{EntryRef, StoreName};
 use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_protocol::admin as api;
 use certherd_store::Store;
 

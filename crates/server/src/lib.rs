@@ -80,6 +80,7 @@ use bytes::Bytes;
 use certherd_ca::Node;
 use certherd_core::{Clock, ServerLimits};
 use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_protocol as proto;
 use certherd_store::{AuditRecord, HomeStore};
 use http_body_util::{BodyExt, Full, Limited};
@@ -509,7 +510,7 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
 fn fleet_refusal(e: &certherd_fleet::Error) -> Refused {
     use certherd_fleet::Error as F;
     let code = match e {
-        F::Node(e) => return refusal(e),
+        F::Node(e) | F::Monitor(certherd_monitor::Error::Node(e)) => return refusal(e),
         F::Token(_) => ErrorCode::TokenRefused,
         // Gone: the agent stops polling (a removed host), by code, not by text.
         F::UnknownPeer(_) => ErrorCode::HostUnknown,
@@ -1515,7 +1516,7 @@ fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_ca::Error> {
     use std::sync::atomic::Ordering;
     let hostname = node.hostname()?;
     let entries = node.store().entries(None)?;
-    let alarms = node.alarms().alarm_history()?;
+    let alarms = node.store().alarms()?;
     // A host's certificates are labelled with the host they live on.
     let node_of = |e: &certherd_core::EntryMeta| -> String {
         let store = e.entry.store.as_str();
