@@ -243,9 +243,6 @@ pub enum Error {
         /// What the entry is instead, if known.
         detail: Option<&'static str>,
     },
-    /// A TLS endpoint completed a handshake without presenting a certificate.
-    #[error("the endpoint presented no certificate")]
-    NothingPresented,
     /// A server presents another certificate than the thumbprint given.
     #[error("{address} presents a certificate with SHA-256 {sha256} and SHA-1 {sha1}, not the thumbprint given; nothing was trusted")]
     ThumbprintMismatch {
@@ -255,18 +252,6 @@ pub enum Error {
         sha256: String,
         /// Its SHA-1.
         sha1: String,
-    },
-    /// An endpoint presents another certificate than the one to pin.
-    #[error(
-        "{target} presents a certificate with SHA-256 {sha256}, not {given}; nothing was pinned"
-    )]
-    PinMismatch {
-        /// The endpoint's HOST:PORT.
-        target: String,
-        /// The presented certificate's SHA-256.
-        sha256: String,
-        /// The SHA-256 given.
-        given: String,
     },
     /// A fingerprint prefix matches more than one trusted certificate.
     #[error("fingerprint prefix '{prefix}' matches {matches} certificates; give more digits")]

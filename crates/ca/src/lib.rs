@@ -21,14 +21,15 @@
 //! | accessor | facet | feature |
 //! |---|---|---|
 //! | [`Node::key_providers`] / [`Node::key_providers_mut`] | [`KeyProviders`] | KMIP key providers |
-//! | [`Node::watches`] / [`Node::watches_mut`] | [`Watches`] | watched endpoints and files |
 //! | [`Node::admin`] / [`Node::admin_mut`] | [`Admin`] | admin API credentials |
 //! | [`Node::revocations`] / [`Node::revocations_mut`] | [`Revocations`] | revocation and CRLs |
 //!
 //! The fleet (server-side fleet rules, a joined host's own state, the libvirt/QEMU
-//! layouts) lives in `certherd-fleet`, and the alarms with their notification outbox in
-//! `certherd-monitor`, over this context, reached by their extension traits
-//! (`node.fleet()`, `node.agent()`, `node.alarms()`). What the authority itself needs of fleet hosts (the
+//! layouts) lives in `certherd-fleet`, and the watches, the alarms with their notification
+//! outbox in `certherd-monitor`, over this context, reached by their extension traits
+//! (`node.fleet()`, `node.agent()`, `node.watches()`, `node.alarms()`). The judge
+//! ([`Node::judge`]: trusted roots and CRLs at the clock) stays here, as the authority
+//! judges what it imports and trusts with it too. What the authority itself needs of fleet hosts (the
 //! stores their certificates live in, renewal orders given by a rotation or a
 //! revocation) is here, in one place, so nothing here calls up into the fleet.
 //!
@@ -47,6 +48,7 @@ mod import;
 mod init;
 mod inventory;
 mod issue;
+mod judge;
 mod key_provider;
 pub mod lease;
 mod node;
@@ -56,7 +58,6 @@ mod revoke;
 #[cfg(test)]
 mod test_node;
 mod trust;
-mod watch;
 
 pub use admin::{Admin, AdminAuth, AdminClientCert, ADMIN_CERT_LIFETIME, ADMIN_CERT_ORGANIZATION};
 pub use authority::{CaSummary, RotationReport};
@@ -70,6 +71,7 @@ pub use issue::{
     Bulk, BulkStep, IssueRequest, Issued, Plan, RenewSelection, Renewed, ReplaceRevokedError,
     SkipReason, Skipped, MAX_SANS,
 };
+pub use judge::{Judge, JudgeAs};
 pub use key_provider::{KeyProviders, KmipPlan};
 pub use node::{FaultHook, Node, SystemClock};
 pub use reset::RESET_DEFAULT_PROFILE;
@@ -78,7 +80,3 @@ pub use revoke::{
     SIGNING_CRL_FILE,
 };
 pub use trust::TrustAdded;
-pub use watch::{
-    endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,
-    FileFinding, Judge, JudgeAs, Watches,
-};

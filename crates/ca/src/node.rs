@@ -13,7 +13,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Admin, Error, KeyProviders, Revocations, Watches};
+use crate::{Admin, Error, KeyProviders, Revocations};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -158,16 +158,6 @@ impl<S: Store> Node<S> {
     /// The KMIP key providers, to change.
     pub fn key_providers_mut(&mut self) -> KeyProviders<&mut Self> {
         KeyProviders::new(self)
-    }
-
-    /// The watched endpoints and files, to read.
-    pub fn watches(&self) -> Watches<&Self> {
-        Watches::new(self)
-    }
-
-    /// The watched endpoints and files, to change.
-    pub fn watches_mut(&mut self) -> Watches<&mut Self> {
-        Watches::new(self)
     }
 
     /// The admin credentials, to read.

@@ -14,6 +14,7 @@ use certherd_monitor::scan::{
     Diagnosis, FilesScanned, ScanError, TlsScanRequest, TlsScanned, Verdict,
 };
 use certherd_monitor::walk::{walk_at_most, SkippedPath, Walk, WalkError};
+use certherd_monitor::MonitorExt;
 use certherd_store::Store;
 use certherd_tls::StartTls;
 use indicatif::{ProgressBar, ProgressStyle};

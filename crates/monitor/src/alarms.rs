@@ -170,7 +170,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
             .cloned()
             .collect();
         if !host_entries.is_empty() {
-            let judge = self.node.watches().judge()?;
+            let judge = self.node.judge()?;
             for m in host_entries {
                 let e = self.node.load(&m.entry)?;
                 let mut chain = vec![e.cert];

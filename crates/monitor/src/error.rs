@@ -1,5 +1,5 @@
-//! Why a monitoring operation on a node (alarms, the notification outbox) was refused or
-//! failed.
+//! Why a monitoring operation on a node (watches, alarms, the notification outbox) was
+//! refused or failed.
 
 /// Why a monitoring operation on a node was refused or failed. Nothing was changed when
 /// one is returned.
@@ -9,6 +9,21 @@ pub enum Error {
     /// The node's context (its store, a rule of the authority) refused or failed.
     #[error(transparent)]
     Node(#[from] certherd_ca::Error),
+    /// A TLS endpoint completed a handshake without presenting a certificate.
+    #[error("the endpoint presented no certificate")]
+    NothingPresented,
+    /// An endpoint presents another certificate than the one to pin.
+    #[error(
+        "{target} presents a certificate with SHA-256 {sha256}, not {given}; nothing was pinned"
+    )]
+    PinMismatch {
+        /// The endpoint's HOST:PORT.
+        target: String,
+        /// The presented certificate's SHA-256.
+        sha256: String,
+        /// The SHA-256 given.
+        given: String,
+    },
 }
 
 // The store's failures are the node's: wrapped as `certherd_ca::Error` wraps them, so
@@ -21,6 +36,12 @@ impl From<certherd_store::Error> for Error {
 
 impl From<certherd_core::Error> for Error {
     fn from(e: certherd_core::Error) -> Self {
+        Self::Node(e.into())
+    }
+}
+
+impl From<certherd_x509::Error> for Error {
+    fn from(e: certherd_x509::Error) -> Self {
         Self::Node(e.into())
     }
 }

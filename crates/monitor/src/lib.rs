@@ -3,8 +3,9 @@
 //! inspection finding; the pipelines that run those scans over a node and record them
 //! ([`scan`]); the key-provider health check, KMIP over mutual TLS ([`kmip`]); and the
 //! lifecycle's work at each tick: rotation, alarms, webhook delivery ([`lifecycle`]); and
-//! the alarms with their notification outbox ([`Alarms`]), a facet over the node's
-//! context reached through [`MonitorExt`].
+//! the facets over the node's context reached through [`MonitorExt`]: the watched
+//! endpoints and files ([`Watches`]), and the alarms with their notification outbox
+//! ([`Alarms`]).
 //! Judging certificates is `certherd-inspect`'s; storing the results is the node's
 //! (`certherd-ca`); rendering is the CLI's.
 //!
@@ -22,18 +23,29 @@ pub mod lifecycle;
 pub mod probe;
 pub mod scan;
 pub mod walk;
+mod watch;
 
 pub use alarms::{retry_delay, Alarms, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use error::Error;
+pub use watch::{
+    endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,
+    FileFinding, JudgeWatches, Watches,
+};
 
 use certherd_ca::Node;
 use certherd_store::Store;
 
-/// The monitoring facets on a node: import it to call `node.alarms()` and
-/// `node.alarms_mut()`.
+/// The monitoring facets on a node: import it to call `node.watches()`,
+/// `node.alarms()` and their `_mut` forms.
 pub trait MonitorExt {
     /// The node type the facets borrow.
     type Node;
+
+    /// The watched endpoints and files, to read.
+    fn watches(&self) -> Watches<&Self::Node>;
+
+    /// The watched endpoints and files, to change.
+    fn watches_mut(&mut self) -> Watches<&mut Self::Node>;
 
     /// The alarms and the notification outbox, to read.
     fn alarms(&self) -> Alarms<&Self::Node>;
@@ -44,6 +56,14 @@ pub trait MonitorExt {
 
 impl<S: Store> MonitorExt for Node<S> {
     type Node = Self;
+
+    fn watches(&self) -> Watches<&Self> {
+        Watches::new(self)
+    }
+
+    fn watches_mut(&mut self) -> Watches<&mut Self> {
+        Watches::new(self)
+    }
 
     fn alarms(&self) -> Alarms<&Self> {
         Alarms::new(self)

@@ -488,9 +488,7 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         | E::NoPendingCaRequest
         | E::SubordinateCa
         | E::NoPrivateKey { .. }
-        | E::NothingPresented
         | E::ThumbprintMismatch { .. }
-        | E::PinMismatch { .. }
         | E::AmbiguousFingerprint { .. }
         | E::StaleCrl { .. }
         | E::ExportOptions(_)
