@@ -201,28 +201,6 @@ pub enum Error {
     /// A host is enrolled but has not joined yet.
     #[error("host '{0}' has not joined yet")]
     HostNotJoined(String),
-    /// The address is a KMIP server of the provider already.
-    #[error("{address} is already a server of '{provider}'")]
-    KmipServerExists {
-        /// The key provider.
-        provider: String,
-        /// The server's address.
-        address: String,
-    },
-    /// The address is not a KMIP server of the provider.
-    #[error("{address} is not a server of '{provider}'")]
-    NoSuchKmipServer {
-        /// The key provider.
-        provider: String,
-        /// The address given.
-        address: String,
-    },
-    /// A key provider has no client certificate yet.
-    #[error("'{0}' has no client certificate yet")]
-    NoClientCertificate(String),
-    /// A signed client certificate came without a key, and no CSR of the provider waits.
-    #[error("no CSR is pending for '{0}'")]
-    NoPendingCsr(String),
     /// A signed CA certificate came, but no CA request waits for it.
     #[error("no CA request is pending (this node is not in subordinate mode, or the CA is already imported)")]
     NoPendingCaRequest,
@@ -242,16 +220,6 @@ pub enum Error {
         file: Option<String>,
         /// What the entry is instead, if known.
         detail: Option<&'static str>,
-    },
-    /// A server presents another certificate than the thumbprint given.
-    #[error("{address} presents a certificate with SHA-256 {sha256} and SHA-1 {sha1}, not the thumbprint given; nothing was trusted")]
-    ThumbprintMismatch {
-        /// The server.
-        address: String,
-        /// The presented certificate's SHA-256.
-        sha256: String,
-        /// Its SHA-1.
-        sha1: String,
     },
     /// A fingerprint prefix matches more than one trusted certificate.
     #[error("fingerprint prefix '{prefix}' matches {matches} certificates; give more digits")]

@@ -20,13 +20,12 @@
 //!
 //! | accessor | facet | feature |
 //! |---|---|---|
-//! | [`Node::key_providers`] / [`Node::key_providers_mut`] | [`KeyProviders`] | KMIP key providers |
 //! | [`Node::admin`] / [`Node::admin_mut`] | [`Admin`] | admin API credentials |
 //! | [`Node::revocations`] / [`Node::revocations_mut`] | [`Revocations`] | revocation and CRLs |
 //!
 //! The fleet (server-side fleet rules, a joined host's own state, the libvirt/QEMU
 //! layouts) lives in `certherd-fleet`, and the watches, the alarms with their notification
-//! outbox in `certherd-monitor`, over this context, reached by their extension traits
+//! outbox and the KMIP key providers in `certherd-monitor`, over this context, reached by their extension traits
 //! (`node.fleet()`, `node.agent()`, `node.watches()`, `node.alarms()`). The judge
 //! ([`Node::judge`]: trusted roots and CRLs at the clock) stays here, as the authority
 //! judges what it imports and trusts with it too. What the authority itself needs of fleet hosts (the
@@ -49,7 +48,6 @@ mod init;
 mod inventory;
 mod issue;
 mod judge;
-mod key_provider;
 pub mod lease;
 mod node;
 pub mod report;
@@ -72,7 +70,6 @@ pub use issue::{
     SkipReason, Skipped, MAX_SANS,
 };
 pub use judge::{Judge, JudgeAs};
-pub use key_provider::{KeyProviders, KmipPlan};
 pub use node::{FaultHook, Node, SystemClock};
 pub use reset::RESET_DEFAULT_PROFILE;
 pub use revoke::{

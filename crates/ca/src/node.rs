@@ -13,7 +13,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Admin, Error, KeyProviders, Revocations};
+use crate::{Admin, Error, Revocations};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -150,16 +150,6 @@ impl<S: Store> Node<S> {
         })
     }
 
-    /// The KMIP key providers, to read.
-    pub fn key_providers(&self) -> KeyProviders<&Self> {
-        KeyProviders::new(self)
-    }
-
-    /// The KMIP key providers, to change.
-    pub fn key_providers_mut(&mut self) -> KeyProviders<&mut Self> {
-        KeyProviders::new(self)
-    }
-
     /// The admin credentials, to read.
     pub fn admin(&self) -> Admin<&Self> {
         Admin::new(self)
@@ -267,7 +257,9 @@ impl<S: Store> Node<S> {
         Ok(self.store.meta(keys::HOSTNAME)?.unwrap_or_default())
     }
 
-    pub(crate) fn default_key_algo(&self) -> KeyAlgorithm {
+    /// The key algorithm keys are made with when neither the caller nor the profile
+    /// names one (`init --key-algo`).
+    pub fn default_key_algo(&self) -> KeyAlgorithm {
         if let Some(a) = self.key_algo_cache.get() {
             return a;
         }
@@ -429,7 +421,7 @@ impl<S: Store> Node<S> {
     /// there is one, in the backup store (under a name not in `taken`), with that name.
     /// Applied in the same transaction as what takes its place, so a crash at any point
     /// leaves either the old entry live or the new one live with the old one kept.
-    pub(crate) fn displace(
+    pub fn displace(
         &self,
         r: &EntryRef,
         taken: &[EntryRef],

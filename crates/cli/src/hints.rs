@@ -23,12 +23,6 @@ fn ca_message(e: &E) -> String {
     let fact = e.to_string();
     match e {
         E::FingerprintNotHex { .. } => format!("{fact}, as `certherd trust list` shows it"),
-        E::NoClientCertificate(name) => {
-            format!("{fact}: run `key-provider client-cert new {name}`")
-        }
-        E::NoPendingCsr(_) => {
-            format!("{fact}: create one with `client-cert csr`, or pass the key with --key")
-        }
         E::SubordinateCa => format!(
             "{fact}; run `certherd init --mode subordinate` in a new home for a new CA request"
         ),
@@ -89,10 +83,18 @@ pub fn fleet_error(e: &certherd_fleet::Error) -> Failure {
 /// A refusal of the alarms or the outbox; the node's own refusals read as [`ca_error`]
 /// says.
 pub fn monitor_error(e: &certherd_monitor::Error) -> Failure {
-    match e {
-        certherd_monitor::Error::Node(e) => ca_error(e),
-        _ => Failure::msg(e.to_string()),
-    }
+    use certherd_monitor::Error as M;
+    let fact = e.to_string();
+    Failure::msg(match e {
+        M::Node(e) => return ca_error(e),
+        M::NoClientCertificate(name) => {
+            format!("{fact}: run `key-provider client-cert new {name}`")
+        }
+        M::NoPendingCsr(_) => {
+            format!("{fact}: create one with `client-cert csr`, or pass the key with --key")
+        }
+        _ => fact,
+    })
 }
 
 /// The error line of a storage refusal that has always named a command.

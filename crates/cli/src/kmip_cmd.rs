@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use certherd_ca::KmipPlan;
 use certherd_core::{KmipServer, ProviderName, ServerAddress};
+use certherd_monitor::{KmipPlan, MonitorExt};
 use certherd_store::{write_atomic, Home};
 use certherd_tls::Identity;
 use certherd_x509::CertInfo;

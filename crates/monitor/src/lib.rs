@@ -4,8 +4,8 @@
 //! ([`scan`]); the key-provider health check, KMIP over mutual TLS ([`kmip`]); and the
 //! lifecycle's work at each tick: rotation, alarms, webhook delivery ([`lifecycle`]); and
 //! the facets over the node's context reached through [`MonitorExt`]: the watched
-//! endpoints and files ([`Watches`]), and the alarms with their notification outbox
-//! ([`Alarms`]).
+//! endpoints and files ([`Watches`]), the alarms with their notification outbox
+//! ([`Alarms`]) and the KMIP key providers ([`KeyProviders`]).
 //! Judging certificates is `certherd-inspect`'s; storing the results is the node's
 //! (`certherd-ca`); rendering is the CLI's.
 //!
@@ -18,6 +18,7 @@
 mod alarms;
 mod error;
 pub mod files;
+mod key_provider;
 pub mod kmip;
 pub mod lifecycle;
 pub mod probe;
@@ -27,6 +28,7 @@ mod watch;
 
 pub use alarms::{retry_delay, Alarms, DueNotification, OutboxSummary, MAX_RETRY_DELAY};
 pub use error::Error;
+pub use key_provider::{KeyProviders, KmipPlan};
 pub use watch::{
     endpoint_check_name, endpoint_name_for, endpoint_policy, parse_sha256, EndpointScan,
     FileFinding, JudgeWatches, Watches,
@@ -36,7 +38,7 @@ use certherd_ca::Node;
 use certherd_store::Store;
 
 /// The monitoring facets on a node: import it to call `node.watches()`,
-/// `node.alarms()` and their `_mut` forms.
+/// `node.alarms()`, `node.key_providers()` and their `_mut` forms.
 pub trait MonitorExt {
     /// The node type the facets borrow.
     type Node;
@@ -46,6 +48,12 @@ pub trait MonitorExt {
 
     /// The watched endpoints and files, to change.
     fn watches_mut(&mut self) -> Watches<&mut Self::Node>;
+
+    /// The KMIP key providers, to read.
+    fn key_providers(&self) -> KeyProviders<&Self::Node>;
+
+    /// The KMIP key providers, to change.
+    fn key_providers_mut(&mut self) -> KeyProviders<&mut Self::Node>;
 
     /// The alarms and the notification outbox, to read.
     fn alarms(&self) -> Alarms<&Self::Node>;
@@ -63,6 +71,14 @@ impl<S: Store> MonitorExt for Node<S> {
 
     fn watches_mut(&mut self) -> Watches<&mut Self> {
         Watches::new(self)
+    }
+
+    fn key_providers(&self) -> KeyProviders<&Self> {
+        KeyProviders::new(self)
+    }
+
+    fn key_providers_mut(&mut self) -> KeyProviders<&mut Self> {
+        KeyProviders::new(self)
     }
 
     fn alarms(&self) -> Alarms<&Self> {

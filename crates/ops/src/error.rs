@@ -235,10 +235,11 @@ impl Error {
             Self::Node(e)
             | Self::Fleet(F::Node(e) | F::Monitor(M::Node(e)))
             | Self::Monitor(M::Node(e)) => node_code(e),
-            // Nothing else of the monitor's is the caller's doing.
-            Self::Monitor(_) => ErrorCode::Internal,
+            // A watch's or a key provider's refusal: the request cannot be carried out as
+            // the home stands.
+            Self::Monitor(_) => ErrorCode::Unprocessable,
             Self::Fleet(e) => match e {
-                F::Layout(_) | F::UnknownPeer(_) | F::Monitor(_) => ErrorCode::Internal,
+                F::Layout(_) | F::UnknownPeer(_) => ErrorCode::Internal,
                 // A list past a cap is a request no certificate may carry out, whatever the
                 // store holds.
                 F::TooManyAddresses { .. } => ErrorCode::InvalidRequest,

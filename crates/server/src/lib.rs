@@ -481,14 +481,9 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         | E::AlreadyExists { .. }
         | E::InvalidValue { .. }
         | E::HostNotJoined(_)
-        | E::KmipServerExists { .. }
-        | E::NoSuchKmipServer { .. }
-        | E::NoClientCertificate(_)
-        | E::NoPendingCsr(_)
         | E::NoPendingCaRequest
         | E::SubordinateCa
         | E::NoPrivateKey { .. }
-        | E::ThumbprintMismatch { .. }
         | E::AmbiguousFingerprint { .. }
         | E::StaleCrl { .. }
         | E::ExportOptions(_)
