@@ -1,6 +1,6 @@
 //! The node, the shared context: a store, its settings, the profiles and the clock, the
-//! shared helpers the operations use, and the accessors of the feature facets (see the
-//! crate documentation).
+//! public context API the operations and the features in other crates build on, and the
+//! accessors of this crate's facets (see the crate documentation).
 
 use std::rc::Rc;
 
@@ -70,8 +70,10 @@ fn backup_alias(r: &EntryRef, stamp: &str, n: u32) -> String {
 pub type FaultHook = Rc<dyn Fn(&str)>;
 
 /// One node's certificate inventory: the shared context (store, clock, settings, profiles,
-/// signing CA, audit) with the node's own lifecycle operations; the other features are
-/// facets reached through its accessors ([`Node::fleet`], [`Node::agent`], ...).
+/// signing CA, audit, commit, the one replace-entry step) with the authority's own
+/// operations; the other features are facets reached through accessors: here
+/// ([`Node::admin`], [`Node::revocations`]), or through the extension traits of the
+/// crates that hold them (`certherd_fleet::FleetExt`, `certherd_monitor::MonitorExt`).
 pub struct Node<S: Store> {
     pub(crate) store: S,
     pub(crate) clock: Box<dyn Clock>,
