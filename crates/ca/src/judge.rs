@@ -79,7 +79,7 @@ impl<S: Store> Node<S> {
     }
 
     /// The judge at another instant and thresholds (`check --at`).
-    pub fn judge_at(
+    pub(crate) fn judge_at(
         &self,
         at: certherd_x509::OffsetDateTime,
         thresholds: certherd_core::Thresholds,
@@ -95,12 +95,16 @@ impl<S: Store> Node<S> {
 
     /// Inspects a chain with the node's trusted roots and CRLs, at the node's clock and
     /// thresholds: every finding, from the one inspection engine.
-    pub fn inspect_chain(&self, chain: &[Vec<u8>], as_: &JudgeAs<'_>) -> Result<Inspection, Error> {
+    pub(crate) fn inspect_chain(
+        &self,
+        chain: &[Vec<u8>],
+        as_: &JudgeAs<'_>,
+    ) -> Result<Inspection, Error> {
         Ok(self.judge()?.inspect(chain, as_))
     }
 
     /// The node's expiry thresholds in the inspection's terms.
-    pub fn inspect_thresholds(&self) -> certherd_inspect::Thresholds {
+    pub(crate) fn inspect_thresholds(&self) -> certherd_inspect::Thresholds {
         certherd_inspect::Thresholds {
             warn: self.thresholds().warn.duration(),
             crit: self.thresholds().crit.duration(),

@@ -234,12 +234,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             .is_some())
     }
 
-    /// Joined hosts whose last poll did not show the root with this SHA-256 among their
-    /// trusted roots.
-    pub fn hosts_without_root(&self, sha256: &str) -> Result<Vec<String>, Error> {
-        Ok(self.node.hosts_without_root(sha256)?)
-    }
-
     /// Whether `/metrics` needs an admin credential (`[metrics] require_token`).
     pub fn metrics_require_token(&self) -> bool {
         self.node.settings().metrics.require_token
