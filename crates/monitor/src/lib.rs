@@ -1,18 +1,21 @@
-//! certherd's scans: walking the disk for certificate files, reading what each file
-//! holds, and probing TLS endpoints (with STARTTLS), each failure classified as an
-//! inspection finding; the pipelines that run those scans over a node and record them
-//! ([`scan`]); the key-provider health check, KMIP over mutual TLS ([`kmip`]); and the
-//! lifecycle's work at each tick: rotation, alarms, webhook delivery ([`lifecycle`]); and
-//! the facets over the node's context reached through [`MonitorExt`]: the watched
-//! endpoints and files ([`Watches`]), the alarms with their notification outbox
-//! ([`Alarms`]) and the KMIP key providers ([`KeyProviders`]).
-//! Judging certificates is `certherd-inspect`'s; storing the results is the node's
-//! (`certherd-ca`); rendering is the CLI's.
+//! certherd's monitoring, over the authority's context ([`certherd_ca::Node`]): what it
+//! watches but does not own, and what it tells about it.
 //!
-//! Alarms live here, not in the authority, as they watch what the authority and the
-//! fleet do: evaluation reads the inventory, the watches and the fleet's hosts from the
-//! store, so nothing here calls up into `certherd-fleet` (which clears a removed host's
-//! alarms through [`Alarms::clear_alarms_about`], a call downward).
+//! - The facets reached through [`MonitorExt`]: the watched endpoints and files
+//!   ([`Watches`]), the alarms with their notification outbox ([`Alarms`]) and the KMIP
+//!   key providers ([`KeyProviders`]).
+//! - The scans: walking the disk for certificate files, reading what each file holds,
+//!   and probing TLS endpoints (with STARTTLS), each failure classified as an inspection
+//!   finding; the pipelines that run those scans over a node and record them ([`scan`]).
+//! - The key-provider health check, KMIP over mutual TLS ([`kmip`]), and the lifecycle's
+//!   work at each tick: rotation, alarms, webhook delivery ([`lifecycle`]).
+//!
+//! Judging certificates is `certherd-inspect`'s (with the node's trust: `Node::judge`);
+//! rendering is the CLI's. Why a crate of its own: these watch what the authority and the
+//! fleet do, and are not part of either. Alarm evaluation reads the inventory, the
+//! watches and the fleet's hosts from the store, so nothing here calls up into
+//! `certherd-fleet` (which clears a removed host's alarms through
+//! [`Alarms::clear_alarms_about`], a call downward).
 #![forbid(unsafe_code)]
 
 mod alarms;
