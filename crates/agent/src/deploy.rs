@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use certherd_ca::Node;
+use certherd_fleet::FleetExt;
 use certherd_store::Store;
 
 use crate::Error;
@@ -280,7 +281,7 @@ pub fn reload_within(command: &str, timeout: Duration) -> Result<String, ReloadE
 #[derive(Debug)]
 pub struct LayoutDeployed {
     /// Which tree.
-    pub layout: certherd_ca::Layout,
+    pub layout: certherd_fleet::Layout,
     /// Where.
     pub dir: PathBuf,
     /// What happened.
@@ -328,7 +329,7 @@ pub enum LayoutOutcome {
     },
     /// Nothing was written (the daemon would refuse the certificate, or the directory
     /// cannot take the layout); the previous files are as they were.
-    NotWritten(certherd_ca::Error),
+    NotWritten(certherd_fleet::Error),
 }
 
 impl LayoutOutcome {
@@ -351,7 +352,7 @@ impl LayoutOutcome {
     }
 }
 
-fn layout_on_disk(dir: &std::path::Path, files: &[certherd_ca::layout::LayoutFile]) -> bool {
+fn layout_on_disk(dir: &std::path::Path, files: &[certherd_fleet::layout::LayoutFile]) -> bool {
     use std::os::unix::fs::PermissionsExt;
     files.iter().all(|f| {
         let path = dir.join(&f.path);
@@ -362,17 +363,17 @@ fn layout_on_disk(dir: &std::path::Path, files: &[certherd_ca::layout::LayoutFil
 
 /// The QEMU installed here, as `qemu-img --version` (found on `PATH`) tells it: whether a
 /// qemu layout needs keyEncipherment follows the QEMU that will read it.
-pub fn installed_qemu() -> certherd_ca::QemuReader {
+pub fn installed_qemu() -> certherd_fleet::QemuReader {
     let output = std::process::Command::new("qemu-img")
         .arg("--version")
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output();
     match output {
-        Ok(o) => {
-            certherd_ca::QemuReader::from_version_output(Some(&String::from_utf8_lossy(&o.stdout)))
-        }
-        Err(_) => certherd_ca::QemuReader::NotFound,
+        Ok(o) => certherd_fleet::QemuReader::from_version_output(Some(&String::from_utf8_lossy(
+            &o.stdout,
+        ))),
+        Err(_) => certherd_fleet::QemuReader::NotFound,
     }
 }
 
@@ -390,9 +391,9 @@ pub fn write_layouts<S: Store>(
         let written = match t.files {
             Err(e) => Err(e),
             Ok(files) if layout_on_disk(&t.dir, &files) => Ok(None),
-            Ok(files) => certherd_ca::layout::replace_layout(&t.dir, t.layout, &files)
+            Ok(files) => certherd_fleet::layout::replace_layout(&t.dir, t.layout, &files)
                 .map(Some)
-                .map_err(certherd_ca::Error::from),
+                .map_err(certherd_fleet::Error::from),
         };
         let outcome = match written {
             Err(e) => LayoutOutcome::NotWritten(e),
@@ -400,7 +401,7 @@ pub fn write_layouts<S: Store>(
             Ok(replaced) => {
                 let files = replaced
                     .as_ref()
-                    .map(certherd_ca::layout::Replaced::files)
+                    .map(certherd_fleet::layout::Replaced::files)
                     .unwrap_or_default();
                 match &t.reload {
                     None => LayoutOutcome::Written {
@@ -409,7 +410,7 @@ pub fn write_layouts<S: Store>(
                     },
                     Some(cmd) => match reload_within(cmd, t.reload_timeout) {
                         Ok(said) => {
-                            drop(replaced.map(certherd_ca::layout::Replaced::commit));
+                            drop(replaced.map(certherd_fleet::layout::Replaced::commit));
                             node.agent_mut().agent_set_reload_pending(&t.dir, false)?;
                             LayoutOutcome::Written {
                                 files,

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certherd_ca::Node;
+use certherd_fleet::FleetExt;
 use certherd_protocol as proto;
 use certherd_store::Store;
 use certherd_tls::http::Session;
@@ -108,7 +109,15 @@ pub enum Error {
     NotJoined,
     /// A local operation failed.
     #[error(transparent)]
-    Node(#[from] certherd_ca::Error),
+    Node(#[from] certherd_fleet::Error),
+}
+
+// The node's context failures are the fleet's (its `Node` variant), so a caller maps
+// them in one place whichever facet they came from.
+impl From<certherd_ca::Error> for Error {
+    fn from(e: certherd_ca::Error) -> Self {
+        Self::Node(e.into())
+    }
 }
 
 impl Error {
@@ -494,7 +503,7 @@ fn poll_order(servers: Vec<String>, last: Option<String>) -> Vec<String> {
 }
 
 /// One poll: heartbeat, trust sync, renewal when due, at the first server that answers
-/// (the one that answered last first, see [`Agent::agent_servers`](certherd_ca::Agent::agent_servers)). A server that does
+/// (the one that answered last first, see [`Agent::agent_servers`](certherd_fleet::Agent::agent_servers)). A server that does
 /// not answer (no connection, a late or broken answer, a 5xx) is passed over for the
 /// next; a server whose certificate does not validate to the roots this host trusts (the
 /// pool's CA, pinned at join) is refused, nothing is sent to it, and said so in

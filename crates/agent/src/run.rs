@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use certherd_ca::Node;
+use certherd_fleet::FleetExt;
 use certherd_store::Store;
 
 use crate::{Backoff, Error, Jitter, LayoutOutcome, Polled, Served};
@@ -31,7 +32,7 @@ pub struct RunConfig {
 #[derive(Debug)]
 pub struct LayoutProblem {
     /// Which tree.
-    pub layout: certherd_ca::Layout,
+    pub layout: certherd_fleet::Layout,
     /// Where.
     pub dir: PathBuf,
     /// What went wrong, and what is on disk now.
@@ -71,7 +72,7 @@ pub enum RoundError<E: fmt::Display + fmt::Debug> {
     Open(E),
     /// Reading the node failed.
     #[error(transparent)]
-    Node(certherd_ca::Error),
+    Node(certherd_fleet::Error),
     /// The poll failed.
     #[error(transparent)]
     Poll(Error),
@@ -80,7 +81,7 @@ pub enum RoundError<E: fmt::Display + fmt::Debug> {
     Deploy(DeployError),
     /// The poll and deploy went well, recording them did not.
     #[error("recording the poll: {0}")]
-    Record(certherd_ca::Error),
+    Record(certherd_fleet::Error),
 }
 
 /// Why the run stopped for good: the server removed this host.
@@ -115,14 +116,14 @@ pub enum Event<'a, E: fmt::Display + fmt::Debug> {
     /// A layout's files were written.
     WroteLayout {
         /// Which tree.
-        layout: certherd_ca::Layout,
+        layout: certherd_fleet::Layout,
         /// Where.
         dir: &'a std::path::Path,
         /// How many files.
         files: usize,
     },
     /// Recording the deploy's result in the home failed.
-    RecordingDeployFailed(&'a certherd_ca::Error),
+    RecordingDeployFailed(&'a certherd_fleet::Error),
     /// Telling the server about the deploy at once failed.
     ReportingDeployFailed(&'a Error),
     /// A poll went well.
@@ -170,9 +171,15 @@ pub enum StartError<E: fmt::Display + fmt::Debug> {
     Agent(#[from] Error),
 }
 
+impl<E: fmt::Display + fmt::Debug> From<certherd_fleet::Error> for StartError<E> {
+    fn from(e: certherd_fleet::Error) -> Self {
+        Self::Agent(Error::Node(e))
+    }
+}
+
 impl<E: fmt::Display + fmt::Debug> From<certherd_ca::Error> for StartError<E> {
     fn from(e: certherd_ca::Error) -> Self {
-        Self::Agent(Error::Node(e))
+        Self::Agent(Error::Node(e.into()))
     }
 }
 

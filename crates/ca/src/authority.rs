@@ -173,7 +173,7 @@ impl<S: Store> Node<S> {
         // A fleet is staged: every joined host must hold the new root before anything it
         // verifies (the server's certificate) is reissued under it.
         let new_sha = self.signing_ca()?.sha256.clone();
-        let waiting_for = self.fleet().hosts_without_root(&new_sha)?;
+        let waiting_for = self.hosts_without_root(&new_sha)?;
         if !waiting_for.is_empty() {
             let current = self.signing_ca()?;
             return Ok(RotationReport {
@@ -216,12 +216,14 @@ impl<S: Store> Node<S> {
             .iter()
             .filter(|m| !revoked.contains(&m.entry))
             .map(|m| m.entry.alias.to_string())
-            .filter(|h| !self.fleet().renewal_pending(h).unwrap_or(false))
+            .filter(|h| !self.host_renewal_pending(h).unwrap_or(false))
             .collect();
         let ordered = if to_order.is_empty() {
             Vec::new()
         } else {
-            self.fleet_mut().order_renewal(&to_order)?
+            let (changes, ordered) = self.host_renewal_order_changes(&to_order)?;
+            self.commit(&changes)?;
+            ordered
         };
         let mut reissued = Vec::new();
         // Host certificates' keys live on the hosts: they renew at their next poll.

@@ -82,14 +82,6 @@ pub enum Error {
         /// The first character that is neither a hex digit nor a colon.
         character: char,
     },
-    /// More IP addresses given for one host than [`crate::MAX_HOST_IPS`].
-    #[error("{given} IP addresses given for one host: at most {max} are accepted")]
-    TooManyAddresses {
-        /// How many were given.
-        given: usize,
-        /// The most accepted.
-        max: usize,
-    },
     /// More subject alternative names asked for one certificate than [`crate::MAX_SANS`].
     #[error("{given} names given for one certificate: at most {max} subject alternative names are accepted")]
     TooManyNames {
@@ -97,19 +89,6 @@ pub enum Error {
         given: usize,
         /// The most accepted.
         max: usize,
-    },
-    /// An IP address listed twice for one host.
-    #[error("the IP address {address} is given twice")]
-    DuplicateAddress {
-        /// The address.
-        address: std::net::IpAddr,
-    },
-    /// A join token lifetime outside 1h..=720h ([`certherd_core::MIN_TOKEN_TTL`],
-    /// [`certherd_core::MAX_TOKEN_TTL`]).
-    #[error("a join token's lifetime must be from 1h to 720h (30 days), not {seconds}s")]
-    TokenTtl {
-        /// The lifetime asked for, in seconds.
-        seconds: i64,
     },
     /// The private key does not belong to the certificate.
     #[error("the private key does not match the certificate's public key")]
@@ -222,31 +201,6 @@ pub enum Error {
     /// A host is enrolled but has not joined yet.
     #[error("host '{0}' has not joined yet")]
     HostNotJoined(String),
-    /// This home (an agent's) has not joined a server.
-    #[error("this home has not joined a server")]
-    NotJoined,
-    /// The address is a KMIP server of the provider already.
-    #[error("{address} is already a server of '{provider}'")]
-    KmipServerExists {
-        /// The key provider.
-        provider: String,
-        /// The server's address.
-        address: String,
-    },
-    /// The address is not a KMIP server of the provider.
-    #[error("{address} is not a server of '{provider}'")]
-    NoSuchKmipServer {
-        /// The key provider.
-        provider: String,
-        /// The address given.
-        address: String,
-    },
-    /// A key provider has no client certificate yet.
-    #[error("'{0}' has no client certificate yet")]
-    NoClientCertificate(String),
-    /// A signed client certificate came without a key, and no CSR of the provider waits.
-    #[error("no CSR is pending for '{0}'")]
-    NoPendingCsr(String),
     /// A signed CA certificate came, but no CA request waits for it.
     #[error("no CA request is pending (this node is not in subordinate mode, or the CA is already imported)")]
     NoPendingCaRequest,
@@ -266,37 +220,6 @@ pub enum Error {
         file: Option<String>,
         /// What the entry is instead, if known.
         detail: Option<&'static str>,
-    },
-    /// An agent-side entry that must hold a key holds none.
-    #[error("the {0} entry has no key")]
-    EntryWithoutKey(&'static str),
-    /// The fleet server answered a join or renewal without the host certificate.
-    #[error("the server sent no host certificate")]
-    NoHostCertificate,
-    /// A TLS endpoint completed a handshake without presenting a certificate.
-    #[error("the endpoint presented no certificate")]
-    NothingPresented,
-    /// A server presents another certificate than the thumbprint given.
-    #[error("{address} presents a certificate with SHA-256 {sha256} and SHA-1 {sha1}, not the thumbprint given; nothing was trusted")]
-    ThumbprintMismatch {
-        /// The server.
-        address: String,
-        /// The presented certificate's SHA-256.
-        sha256: String,
-        /// Its SHA-1.
-        sha1: String,
-    },
-    /// An endpoint presents another certificate than the one to pin.
-    #[error(
-        "{target} presents a certificate with SHA-256 {sha256}, not {given}; nothing was pinned"
-    )]
-    PinMismatch {
-        /// The endpoint's HOST:PORT.
-        target: String,
-        /// The presented certificate's SHA-256.
-        sha256: String,
-        /// The SHA-256 given.
-        given: String,
     },
     /// A fingerprint prefix matches more than one trusted certificate.
     #[error("fingerprint prefix '{prefix}' matches {matches} certificates; give more digits")]
@@ -325,29 +248,6 @@ pub enum Error {
         /// How many it holds.
         keys: usize,
     },
-    /// A CSR whose signature does not verify under its own key.
-    #[error("the CSR's signature does not verify")]
-    CsrSignature,
-    /// A host's pool-internal certificate is not acceptable.
-    #[error("{}", match (why, host) {
-        (PoolCertificateProblem::NotSelfSigned, Some(h)) => format!("a pool-internal certificate must be self-signed with CN {h}"),
-        (PoolCertificateProblem::NotSelfSigned, None) => "the pool-internal certificate must be self-signed".to_owned(),
-        (PoolCertificateProblem::Taken, _) => "that pool-internal certificate already belongs to another host".to_owned(),
-    })]
-    PoolCertificate {
-        /// What is wrong with it.
-        why: PoolCertificateProblem,
-        /// The host whose common name it must carry, when that is the rule broken.
-        host: Option<String>,
-    },
-    /// The pool and a joining host disagree about certificate verification.
-    #[error("the pool's certificate verification is {} but this host's is {}; both sides must agree to join", on_off(*pool), on_off(*host))]
-    VerificationMismatch {
-        /// Whether the pool verifies.
-        pool: bool,
-        /// Whether the joining host verifies.
-        host: bool,
-    },
     /// A CA profile asked of an operation that issues leaves.
     #[error("profile {0} is a CA profile")]
     CaProfile(String),
@@ -357,34 +257,6 @@ pub enum Error {
     /// Every backup alias of an entry is taken.
     #[error("no free backup alias for {0}")]
     NoFreeBackupAlias(EntryRef),
-    /// A join token was refused.
-    #[error(transparent)]
-    Token(#[from] certherd_core::TokenError),
-    /// A host asked for names it was not enrolled for.
-    #[error("host {host} asked for {asked}, but is enrolled only for {enrolled}")]
-    NotEnrolled {
-        /// The host.
-        host: String,
-        /// The names it asked for that it may not have.
-        asked: String,
-        /// The names it may have.
-        enrolled: String,
-    },
-    /// A host's key is not of the algorithm the server's `host` profile sets
-    /// (`[profiles.host] key_algo`).
-    #[error("the server's host profile sets key_algo = {wanted} (every host key of this fleet is {wanted}), but host {host} asked with an {asked} key: join without --key-algo, or with --key-algo {wanted}")]
-    HostKeyAlgorithm {
-        /// The host.
-        host: String,
-        /// The key it asked with (`ecdsa-p256`, or a description of a key certherd does
-        /// not make).
-        asked: String,
-        /// The algorithm the host profile sets.
-        wanted: certherd_x509::KeyAlgorithm,
-    },
-    /// A client certificate that is no host's pinned pool-internal certificate.
-    #[error("the client certificate (SHA-256 {0}) is not the pinned identity of any host; a removed host must be added and joined again")]
-    UnknownPeer(String),
     /// A CRL is not signed by any trusted CA.
     #[error("the CRL from '{issuer}' is not signed by a trusted CA")]
     CrlUntrusted {
@@ -397,17 +269,6 @@ pub enum Error {
     /// No admin credential of this name is live (none was issued, or all are revoked).
     #[error("no live admin credential is named '{0}'")]
     NoSuchCredential(String),
-    /// A libvirt or QEMU layout was refused or could not be written.
-    #[error(transparent)]
-    Layout(#[from] crate::layout::LayoutError),
-}
-
-fn on_off(b: bool) -> &'static str {
-    if b {
-        "enabled"
-    } else {
-        "disabled"
-    }
 }
 
 /// The kinds of named objects an operation looks up or creates.
@@ -494,16 +355,6 @@ pub enum ExportConflict {
     /// PKCS#12 without a password.
     #[error("a PKCS#12 export needs a password (--password-file FILE)")]
     P12WithoutPassword,
-}
-
-/// What is wrong with a host's pool-internal certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PoolCertificateProblem {
-    /// It is not self-signed (with the host's name as its CN).
-    NotSelfSigned,
-    /// Another host has pinned it already.
-    Taken,
 }
 
 /// What an admin does instead of a refused operation: the usual way, named as a fact so

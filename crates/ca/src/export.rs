@@ -111,7 +111,7 @@ impl<S: Store> Node<S> {
             all.extend(e.chain.iter().cloned());
             all
         } else {
-            crate::layout::chain_without_root(&e.cert, &e.chain)
+            chain_without_root(&e.cert, &e.chain)
         };
         let out = match (format, o.content) {
             (ExportFormat::Pem, ExportContent::KeyOnly) => match &e.key {
@@ -190,4 +190,17 @@ impl<S: Store> Node<S> {
         }
         Ok(out)
     }
+}
+
+/// Leaf then intermediates, without any self-issued certificate (the root): what a
+/// server presents, and what an export or a layout writes beside the key.
+pub fn chain_without_root(cert: &[u8], chain: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = vec![cert.to_vec()];
+    out.extend(
+        chain
+            .iter()
+            .filter(|c| !certherd_x509::CertInfo::from_der(c).is_ok_and(|i| i.self_issued))
+            .cloned(),
+    );
+    out
 }

@@ -206,7 +206,7 @@ impl<S: Store> Node<S> {
         let mut presented = vec![leaf.to_vec()];
         presented.extend(others.iter().map(|c| c.to_vec()));
         let entry_text = r.to_string();
-        let inspection = self.watches().inspect_chain(
+        let inspection = self.inspect_chain(
             &presented,
             &crate::JudgeAs {
                 name: None,

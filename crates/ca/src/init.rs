@@ -66,7 +66,7 @@ impl InitOptions {
 /// certificate (machine-ssl at init, the host certificate at join) and an alias, both at
 /// most 64: a longer name is refused, naming that limit, rather than signed into a
 /// certificate RFC 5280 does not allow or silently given another common name.
-pub(crate) fn host_name(h: &str) -> Result<String, Error> {
+pub fn host_name(h: &str) -> Result<String, Error> {
     // An address literal has a DNS name's letters (`127.0.0.9`): told apart, and named.
     if h.parse::<std::net::IpAddr>().is_ok() {
         return Err(Error::HostnameIsAddress(h.to_owned()));

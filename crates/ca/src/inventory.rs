@@ -206,7 +206,7 @@ impl<S: Store> Node<S> {
             };
             let judge = match &mut judge {
                 Some(j) => j,
-                None => judge.insert(self.watches().judge_at(at, thresholds)?),
+                None => judge.insert(self.judge_at(at, thresholds)?),
             };
             let mut chain = vec![entry.cert];
             chain.extend(entry.chain);

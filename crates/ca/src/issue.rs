@@ -327,6 +327,30 @@ impl<S: Store> Node<S> {
         Self::entry_with_key(meta, b.cert.clone(), b.chain.clone(), Some(&b.key))
     }
 
+    /// A new key and certificate under `profile` (self-signed when the profile is, else
+    /// from the signing CA) named `common_name`, as the changes that put it at `r` through
+    /// the one replace-entry step (what was there kept in the backup store), and the new
+    /// entry's facts. For features that keep an identity of their own (a key provider's
+    /// client certificate).
+    pub fn issue_entry_changes(
+        &self,
+        profile: &Profile,
+        common_name: &str,
+        key_algo: Option<KeyAlgorithm>,
+        r: EntryRef,
+    ) -> Result<(Vec<Change>, EntryMeta), Error> {
+        let ca = if profile.self_signed {
+            None
+        } else {
+            Some(self.signing_ca()?)
+        };
+        let built = self.build(profile, common_name, &[], &[], key_algo, ca.as_deref())?;
+        let entry = self.built_entry(r, &profile.name, &built);
+        let meta = entry.meta.clone();
+        let (changes, _) = self.replace_entry(entry)?;
+        Ok((changes, meta))
+    }
+
     /// `cert issue`: a new certificate and key under a profile, in a new entry.
     pub fn issue(&mut self, req: &IssueRequest) -> Result<Issued, Error> {
         let (changes, issued) = self.prepare_issue(req)?;
@@ -558,7 +582,7 @@ impl<S: Store> Node<S> {
                 })
             }
         }
-        if self.agent().is_agent()? {
+        if self.is_agent()? {
             return Err(Error::NotRenewable {
                 entry: r.clone(),
                 why: "on a host the agent renews through the server",
@@ -657,7 +681,7 @@ impl<S: Store> Node<S> {
         if let RenewSelection::Profile(p) = sel {
             self.profiles.get(p)?;
         }
-        if self.agent().is_agent()? {
+        if self.is_agent()? {
             return Ok(Plan::default());
         }
         let now = self.now();

@@ -1,6 +1,6 @@
 //! The node, the shared context: a store, its settings, the profiles and the clock, the
-//! shared helpers the operations use, and the accessors of the feature facets (see the
-//! crate documentation).
+//! public context API the operations and the features in other crates build on, and the
+//! accessors of this crate's facets (see the crate documentation).
 
 use std::rc::Rc;
 
@@ -13,7 +13,7 @@ use certherd_x509::{
     CertInfo, CertificateDer, CertificateRevocationListDer, KeyAlgorithm, PrivateKey,
 };
 
-use crate::{Admin, Agent, Alarms, Error, Fleet, KeyProviders, Revocations, Watches};
+use crate::{Admin, Error, Revocations};
 
 /// The system clock, for the binary. Everything else takes a [`Clock`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -70,8 +70,10 @@ fn backup_alias(r: &EntryRef, stamp: &str, n: u32) -> String {
 pub type FaultHook = Rc<dyn Fn(&str)>;
 
 /// One node's certificate inventory: the shared context (store, clock, settings, profiles,
-/// signing CA, audit) with the node's own lifecycle operations; the other features are
-/// facets reached through its accessors ([`Node::fleet`], [`Node::agent`], ...).
+/// signing CA, audit, commit, the one replace-entry step) with the authority's own
+/// operations; the other features are facets reached through accessors: here
+/// ([`Node::admin`], [`Node::revocations`]), or through the extension traits of the
+/// crates that hold them (`certherd_fleet::FleetExt`, `certherd_monitor::MonitorExt`).
 pub struct Node<S: Store> {
     pub(crate) store: S,
     pub(crate) clock: Box<dyn Clock>,
@@ -150,46 +152,6 @@ impl<S: Store> Node<S> {
         })
     }
 
-    /// The fleet's server rules (hosts, enrolment, orders, pool trust), to read.
-    pub fn fleet(&self) -> Fleet<&Self> {
-        Fleet::new(self)
-    }
-
-    /// The fleet's server rules, to change.
-    pub fn fleet_mut(&mut self) -> Fleet<&mut Self> {
-        Fleet::new(self)
-    }
-
-    /// The agent's own state (server, identity, targets, polls), to read.
-    pub fn agent(&self) -> Agent<&Self> {
-        Agent::new(self)
-    }
-
-    /// The agent's own state (server, identity, targets, polls), to change.
-    pub fn agent_mut(&mut self) -> Agent<&mut Self> {
-        Agent::new(self)
-    }
-
-    /// The KMIP key providers, to read.
-    pub fn key_providers(&self) -> KeyProviders<&Self> {
-        KeyProviders::new(self)
-    }
-
-    /// The KMIP key providers, to change.
-    pub fn key_providers_mut(&mut self) -> KeyProviders<&mut Self> {
-        KeyProviders::new(self)
-    }
-
-    /// The watched endpoints and files, to read.
-    pub fn watches(&self) -> Watches<&Self> {
-        Watches::new(self)
-    }
-
-    /// The watched endpoints and files, to change.
-    pub fn watches_mut(&mut self) -> Watches<&mut Self> {
-        Watches::new(self)
-    }
-
     /// The admin credentials, to read.
     pub fn admin(&self) -> Admin<&Self> {
         Admin::new(self)
@@ -198,16 +160,6 @@ impl<S: Store> Node<S> {
     /// The admin credentials, to change.
     pub fn admin_mut(&mut self) -> Admin<&mut Self> {
         Admin::new(self)
-    }
-
-    /// The alarms and the notification outbox, to read.
-    pub fn alarms(&self) -> Alarms<&Self> {
-        Alarms::new(self)
-    }
-
-    /// The alarms and the notification outbox, to change.
-    pub fn alarms_mut(&mut self) -> Alarms<&mut Self> {
-        Alarms::new(self)
     }
 
     /// Revocation and the published CRLs, to read.
@@ -281,12 +233,35 @@ impl<S: Store> Node<S> {
         self.clock.now()
     }
 
+    /// Whether this home is a joined host's (an agent's): the authority issues, renews
+    /// and resets nothing there, as the host's certificates come from its server.
+    pub fn is_agent(&self) -> Result<bool, Error> {
+        Ok(self.store.meta(keys::MODE)?.as_deref() == Some("agent"))
+    }
+
+    /// The changes that make this home a joined host's named `hostname` (see
+    /// [`Node::is_agent`]), for the batch that installs its identity.
+    pub fn agent_mode_changes(hostname: &str) -> Vec<Change> {
+        vec![
+            Change::SetMeta {
+                key: keys::HOSTNAME.into(),
+                value: hostname.to_owned(),
+            },
+            Change::SetMeta {
+                key: keys::MODE.into(),
+                value: "agent".into(),
+            },
+        ]
+    }
+
     /// The node's hostname, set at init.
     pub fn hostname(&self) -> Result<String, Error> {
         Ok(self.store.meta(keys::HOSTNAME)?.unwrap_or_default())
     }
 
-    pub(crate) fn default_key_algo(&self) -> KeyAlgorithm {
+    /// The key algorithm keys are made with when neither the caller nor the profile
+    /// names one (`init --key-algo`).
+    pub fn default_key_algo(&self) -> KeyAlgorithm {
         if let Some(a) = self.key_algo_cache.get() {
             return a;
         }
@@ -301,12 +276,9 @@ impl<S: Store> Node<S> {
         a
     }
 
-    pub(crate) fn audit(
-        &self,
-        action: &str,
-        subject: impl ToString,
-        detail: impl Into<String>,
-    ) -> Change {
+    /// An audit record of `action` on `subject` at the clock's instant, to apply in the
+    /// batch it describes (so the record and the change stand or fall together).
+    pub fn audit(&self, action: &str, subject: impl ToString, detail: impl Into<String>) -> Change {
         Change::Audit(AuditRecord {
             at: self.now(),
             action: action.to_owned(),
@@ -315,7 +287,8 @@ impl<S: Store> Node<S> {
         })
     }
 
-    pub(crate) fn load(&self, r: &EntryRef) -> Result<Entry, Error> {
+    /// The entry at `r`, or [`Error::NoSuchEntry`].
+    pub fn load(&self, r: &EntryRef) -> Result<Entry, Error> {
         self.store
             .entry(r)?
             .ok_or_else(|| Error::NoSuchEntry(r.clone()))
@@ -377,8 +350,8 @@ impl<S: Store> Node<S> {
             .collect())
     }
 
-    /// Entry facts from a certificate, for writing.
-    pub(crate) fn meta_for(
+    /// Entry facts from a certificate, for writing, stored at the clock's instant.
+    pub fn meta_for(
         &self,
         entry: EntryRef,
         info: &CertInfo,
@@ -403,7 +376,9 @@ impl<S: Store> Node<S> {
         }
     }
 
-    pub(crate) fn entry_with_key(
+    /// An entry to write: its facts, certificate, chain (above the certificate) and the
+    /// private key, if this side holds it.
+    pub fn entry_with_key(
         meta: EntryMeta,
         cert: Vec<u8>,
         chain: Vec<Vec<u8>>,
@@ -448,7 +423,7 @@ impl<S: Store> Node<S> {
     /// there is one, in the backup store (under a name not in `taken`), with that name.
     /// Applied in the same transaction as what takes its place, so a crash at any point
     /// leaves either the old entry live or the new one live with the old one kept.
-    pub(crate) fn displace(
+    pub fn displace(
         &self,
         r: &EntryRef,
         taken: &[EntryRef],
@@ -474,10 +449,7 @@ impl<S: Store> Node<S> {
     /// The one replace-entry step: the live entry at `entry`'s name (if any) moved to the
     /// backup store, then `entry` put in its place (never over anything not moved), with
     /// the backup's name.
-    pub(crate) fn replace_entry(
-        &self,
-        entry: Entry,
-    ) -> Result<(Vec<Change>, Option<EntryRef>), Error> {
+    pub fn replace_entry(&self, entry: Entry) -> Result<(Vec<Change>, Option<EntryRef>), Error> {
         let (mut changes, backup) = self.displace(&entry.meta.entry, &[])?;
         changes.push(Change::PutEntry {
             entry: Box::new(entry),
@@ -500,8 +472,9 @@ impl<S: Store> Node<S> {
         Ok(out)
     }
 
-    /// Applies a batch.
-    pub(crate) fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
+    /// Applies a batch in one transaction, dropping what the node caches of its CA when
+    /// the batch could change it. Every write of every feature goes through here.
+    pub fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
         let ca = StoreName::CA;
         let touches_ca = changes.iter().any(|c| match c {
             Change::SetMeta { .. }

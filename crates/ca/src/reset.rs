@@ -30,7 +30,7 @@ impl<S: Store> Node<S> {
 
     /// The entries `cert reset --all` takes: every imported entry outside the backup store.
     pub fn plan_reset(&self) -> Result<Plan, Error> {
-        if self.agent().is_agent()? {
+        if self.is_agent()? {
             return Ok(Plan::default());
         }
         let mut plan = Plan::default();
@@ -123,7 +123,7 @@ impl<S: Store> Node<S> {
                 })
             }
         }
-        if self.agent().is_agent()? {
+        if self.is_agent()? {
             return Err(Error::Protected {
                 entry: r.to_string(),
                 why: "on a host the agent gets its certificates from the server",

@@ -367,9 +367,9 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         // host authenticates its polls with its pool identity, which whoever copied its
         // keys holds too, so an order would hand them the new certificate; re-enrolling the
         // host (or ordering once it is safe) is the admin's decision.
-        let renewal_ordered = match self.live_host_of(r)? {
+        let renewal_ordered = match self.node.live_host_of(r)? {
             Some(host) if reason != RevocationReason::KeyCompromise => {
-                let (orders, mut chosen) = self.node.fleet().renewal_order_changes(&[host])?;
+                let (orders, mut chosen) = self.node.host_renewal_order_changes(&[host])?;
                 changes.extend(orders);
                 chosen.pop()
             }
@@ -387,28 +387,28 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
         })
     }
 
-    /// The joined host whose current host certificate entry `r` is, if any.
-    fn live_host_of(&self, r: &EntryRef) -> Result<Option<String>, Error> {
-        if r.store.as_str() != crate::HOSTS_STORE {
-            return Ok(None);
+    /// The changes that revoke (cessationOfOperation) every certificate of a removed host
+    /// that certherd's CA issued and that is not revoked yet, and publish a new CRL when
+    /// any is, with the revocations made; for the batch that forgets the host.
+    pub fn host_removal_changes(
+        &self,
+        host: &str,
+    ) -> Result<(Vec<Change>, Vec<Revocation>), Error> {
+        let (mut changes, revoked) = self.host_revocations(host)?;
+        if !revoked.is_empty() {
+            changes.extend(self.crl_changes(&revoked)?.0);
         }
-        Ok(self
-            .node
-            .fleet()
-            .hosts()?
-            .into_iter()
-            .find(|h| h.joined_at.is_some() && h.name.eq_ignore_ascii_case(r.alias.as_str()))
-            .map(|h| h.name))
+        Ok((
+            changes,
+            revoked.iter().map(Revocation::from_record).collect(),
+        ))
     }
 
     /// The changes (and revocation records) that revoke every certificate of a removed
     /// host that certherd's CA issued and that is not revoked yet: its host certificate
     /// and the superseded ones kept in the backup store. Its pool-internal certificate is
     /// self-signed: forgetting its pin is what withdraws it.
-    pub(crate) fn host_revocations(
-        &self,
-        host: &str,
-    ) -> Result<(Vec<Change>, Vec<RevocationRecord>), Error> {
+    fn host_revocations(&self, host: &str) -> Result<(Vec<Change>, Vec<RevocationRecord>), Error> {
         let mut refs = Vec::new();
         let current = EntryRef::new(crate::HOSTS_STORE.parse()?, host.parse()?);
         if self.node.store().entry(&current)?.is_some() {
@@ -603,7 +603,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Revocations<N> {
     /// The entries among `metas` whose current certificate the home's revocations or a
     /// CRL it holds lists (as `cert list` says `revoked`): every CRL parsed once, from the
     /// metadata in hand, no entry read again.
-    pub(crate) fn revoked_among<'a>(
+    pub fn revoked_among<'a>(
         &self,
         metas: impl IntoIterator<Item = &'a EntryMeta>,
     ) -> Result<std::collections::HashSet<EntryRef>, Error> {
@@ -668,7 +668,7 @@ mod tests {
 
     use super::*;
     use crate::test_node::node;
-    use certherd_core::{EntryKind, EntryMeta, Source, DEFAULT_TOKEN_TTL};
+    use certherd_core::{EntryKind, EntryMeta, Source};
     use certherd_store::Entry;
     use certherd_x509::{CertSpec, KeyAlgorithm, Role};
     use time::macros::datetime;
@@ -796,40 +796,10 @@ mod tests {
     }
 
     #[test]
-    fn during_a_rotation_both_cas_publish_and_a_retired_one_revokes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut n = node(dir.path());
-        // A joined host keeps the rotation waiting: the old root is retiring.
-        let (_, token, _) = n
-            .fleet_mut()
-            .host_add("esx1.example.test", &[], DEFAULT_TOKEN_TTL, [7; 32])
-            .unwrap();
-        let req = n
-            .agent()
-            .agent_prepare("esx1.example.test", &[], None, None)
-            .unwrap();
-        n.fleet_mut()
-            .host_join(&token, &req.csr, &req.pool_cert, true)
-            .unwrap();
-        let old = n.signing_ca().unwrap().alias.clone();
-        assert!(!n.ca_rotate().unwrap().waiting_for.is_empty());
-        let published = n.revocations_mut().crl_refresh(false).unwrap();
-        assert_eq!(published.len(), 2, "{published:?}");
-        assert_ne!(published[0].ca, old);
-        assert_eq!(published[1].ca, old);
-        assert_eq!(
-            published.iter().map(|p| p.number).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
-        // The host's certificate, issued by the old root, goes on the old root's CRL.
-        let removed = n.fleet_mut().host_remove("esx1.example.test").unwrap();
-        assert_eq!(removed.len(), 1);
-        let crls = n.revocations().published_crls().unwrap();
-        assert_eq!((crls[0].revoked, crls[1].revoked), (0, 1));
-        assert_eq!(crls[1].ca, old);
-
+    fn a_retired_ca_revokes_nothing() {
         // Without hosts a rotation retires the old root at once; what it issued and is
-        // kept in the backup store can no longer be revoked.
+        // kept in the backup store can no longer be revoked. (With a joined host the old
+        // root stays and both CAs publish: certherd-fleet's tests/rotation.rs.)
         let dir = tempfile::tempdir().unwrap();
         let mut n = node(dir.path());
         n.ca_rotate().unwrap();

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certherd_ca::{Node, SystemClock};
+use certherd_fleet::FleetExt;
 use certherd_protocol as proto;
 use certherd_store::{DatabaseUrl, Home};
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};

@@ -50,6 +50,18 @@ impl From<certherd_ca::Error> for Failure {
     }
 }
 
+impl From<certherd_fleet::Error> for Failure {
+    fn from(e: certherd_fleet::Error) -> Self {
+        crate::hints::fleet_error(&e)
+    }
+}
+
+impl From<certherd_monitor::Error> for Failure {
+    fn from(e: certherd_monitor::Error) -> Self {
+        crate::hints::monitor_error(&e)
+    }
+}
+
 impl From<certherd_core::Error> for Failure {
     fn from(e: certherd_core::Error) -> Self {
         Self::usage(e.to_string())
@@ -108,6 +120,8 @@ impl From<certherd_ops::Error> for Failure {
         use certherd_ops::Error as E;
         match e {
             E::Node(e) => e.into(),
+            E::Fleet(e) => e.into(),
+            E::Monitor(e) => e.into(),
             E::Refused {
                 code,
                 status,

@@ -24,13 +24,6 @@ fn ca_message(e: &E) -> String {
     let fact = e.to_string();
     match e {
         E::FingerprintNotHex { .. } => format!("{fact}, as `certherd trust list` shows it"),
-        E::NotJoined => format!("{fact}: run `certherd agent join` first"),
-        E::NoClientCertificate(name) => {
-            format!("{fact}: run `key-provider client-cert new {name}`")
-        }
-        E::NoPendingCsr(_) => {
-            format!("{fact}: create one with `client-cert csr`, or pass the key with --key")
-        }
         E::SubordinateCa => format!(
             "{fact}; run `certherd init --mode subordinate` in a new home for a new CA request"
         ),
@@ -60,15 +53,45 @@ fn ca_message(e: &E) -> String {
             why: NotRevocable::OwnCa,
             ..
         } => format!("{fact}; replace it with `certherd ca rotate`"),
-        E::Layout(certherd_ca::layout::LayoutError::NotAnchored { .. }) => {
-            format!("{fact}; add the root with `certherd trust add`")
-        }
-        E::Token(certherd_core::TokenError::Expired { .. }) => {
-            format!("{fact}; ask for a new one with `certherd host add`")
-        }
         E::Store(s) => store_message(s).unwrap_or(fact),
         _ => fact,
     }
+}
+
+/// A refusal of the fleet's operations (or the agent's own state), with the command that
+/// usually follows; the node's own refusals read as [`ca_error`] says.
+pub fn fleet_error(e: &certherd_fleet::Error) -> Failure {
+    use certherd_fleet::Error as F;
+    let fact = e.to_string();
+    let message = match e {
+        F::Node(e) | F::Monitor(certherd_monitor::Error::Node(e)) => return ca_error(e),
+        F::NotJoined => format!("{fact}: run `certherd agent join` first"),
+        F::Layout(certherd_fleet::LayoutError::NotAnchored { .. }) => {
+            format!("{fact}; add the root with `certherd trust add`")
+        }
+        F::Token(certherd_core::TokenError::Expired { .. }) => {
+            format!("{fact}; ask for a new one with `certherd host add`")
+        }
+        _ => fact,
+    };
+    Failure::msg(message)
+}
+
+/// A refusal of the alarms or the outbox; the node's own refusals read as [`ca_error`]
+/// says.
+pub fn monitor_error(e: &certherd_monitor::Error) -> Failure {
+    use certherd_monitor::Error as M;
+    let fact = e.to_string();
+    Failure::msg(match e {
+        M::Node(e) => return ca_error(e),
+        M::NoClientCertificate(name) => {
+            format!("{fact}: run `key-provider client-cert new {name}`")
+        }
+        M::NoPendingCsr(_) => {
+            format!("{fact}: create one with `client-cert csr`, or pass the key with --key")
+        }
+        _ => fact,
+    })
 }
 
 /// The error line of a storage refusal that has always named a command.
@@ -121,7 +144,7 @@ fn ca_hint(e: &E) -> Option<&'static str> {
 pub fn agent_error(e: &certherd_agent::Error) -> Failure {
     use certherd_agent::Error as A;
     match e {
-        A::Node(e) => ca_error(e),
+        A::Node(e) => fleet_error(e),
         A::NotJoined => Failure::msg(format!("{e}: run `certherd agent join` first")),
         A::Refused {
             code: Some(certherd_protocol::ErrorCode::TokenRefused),
@@ -138,7 +161,7 @@ pub fn agent_error(e: &certherd_agent::Error) -> Failure {
 pub fn round_failure(e: &certherd_agent::RoundError<Failure>) -> Failure {
     use certherd_agent::RoundError as R;
     match e {
-        R::Node(e) => ca_error(e),
+        R::Node(e) => fleet_error(e),
         R::Poll(e) => agent_error(e),
         _ => Failure::msg(e.to_string()),
     }

@@ -1,6 +1,6 @@
 //! The lifecycle: what the server's loop does at each tick, at the node's clock. A CA
 //! rotation in progress is advanced one stage, the alarms are evaluated (each change and
-//! its webhook notifications recorded together, by `Node::evaluate_alarms`), and the
+//! its webhook notifications recorded together, by [`crate::Alarms::evaluate_alarms`]), and the
 //! notifications due are delivered from the outbox. `certherd alarms` runs the same
 //! evaluation and delivery once, waiting for retries.
 //!
@@ -10,10 +10,12 @@
 
 use std::time::Duration;
 
-use certherd_ca::{DueNotification, Node, RotationReport};
+use certherd_ca::{Node, RotationReport};
 use certherd_core::{AlarmChange, OffsetDateTime};
 use certherd_store::Store;
 use certherd_x509::CertificateDer;
+
+use crate::{DueNotification, Error, MonitorExt};
 
 /// Something the lifecycle did or failed to do, one line each.
 #[derive(Debug)]
@@ -26,7 +28,7 @@ pub enum Event {
     /// A stage of the CA rotation failed; the next tick tries again.
     RotationFailed(certherd_ca::Error),
     /// The alarms could not be evaluated; the next tick tries again.
-    EvaluationFailed(certherd_ca::Error),
+    EvaluationFailed(Error),
     /// A CA published a new CRL (its previous one reached half its validity, or there was
     /// none).
     CrlPublished(certherd_ca::PublishedCrl),
@@ -162,7 +164,7 @@ fn round<S: Store>(
     node: &mut Node<S>,
     via: &dyn Deliver,
     report: &mut dyn FnMut(Event),
-) -> Result<(), certherd_ca::Error> {
+) -> Result<(), Error> {
     let due: Vec<DueNotification> = node.alarms_mut().due_notifications()?;
     if due.is_empty() {
         return Ok(());
@@ -204,7 +206,7 @@ pub fn deliver<S: Store>(
     via: &dyn Deliver,
     wait: Option<&dyn Fn(Duration)>,
     report: &mut dyn FnMut(Event),
-) -> Result<(), certherd_ca::Error> {
+) -> Result<(), Error> {
     let rounds = match wait {
         Some(_) => node
             .settings()
@@ -240,7 +242,7 @@ pub fn evaluate_and_notify<S: Store>(
     via: &dyn Deliver,
     wait: Option<&dyn Fn(Duration)>,
     report: &mut dyn FnMut(Event),
-) -> Result<(), certherd_ca::Error> {
+) -> Result<(), Error> {
     for c in node.alarms_mut().evaluate_alarms()? {
         report(Event::Alarm(c));
     }

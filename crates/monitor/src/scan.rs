@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use certherd_ca::{EndpointScan, FileFinding, Node};
+use certherd_ca::Node;
 use certherd_core::{EntryMeta, Facts, Finding, Watch, WatchKind};
 use certherd_inspect::{FindingKind, Severity, TrustPolicy};
 use certherd_store::{Entry, HomeStore, Store};
@@ -17,6 +17,7 @@ use certherd_x509::certificate_spki;
 use crate::files::{examine, mark_orphaned_keys, Examined, ExaminedFile};
 use crate::probe::{probe_all, starttls_for, transport_finding, ProbeJob};
 use crate::walk::{SkippedPath, Walk};
+use crate::{EndpointScan, Error, FileFinding, JudgeWatches, MonitorExt};
 
 /// Why a scan pipeline failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +25,7 @@ use crate::walk::{SkippedPath, Walk};
 pub enum ScanError {
     /// A node operation (reading watches, judging, recording) failed.
     #[error(transparent)]
-    Node(#[from] certherd_ca::Error),
+    Node(#[from] Error),
     /// The endpoint could not be reached or refused the TLS session.
     #[error("{name} ({target}): {}", finding.message)]
     Transport {
@@ -173,7 +174,7 @@ pub fn scan_tls<S: Store>(
     r: &TlsScanRequest,
     started: impl FnOnce(usize),
     tick: &(dyn Fn() + Sync),
-) -> Result<TlsScanned, certherd_ca::Error> {
+) -> Result<TlsScanned, Error> {
     let watches = node.watches().list(Some(WatchKind::Endpoint))?;
     let jobs = tls_jobs(r, &watches);
     started(jobs.len());
@@ -241,7 +242,7 @@ pub fn trust<S: Store>(
 ) -> Result<Trusted, ScanError> {
     if let Some(tp) = thumbprint {
         // A malformed pin is refused before anything is contacted.
-        certherd_ca::parse_sha256(tp)?;
+        crate::parse_sha256(tp)?;
     }
     let w = node.watches().endpoint(name)?;
     let job = job_of(&w);
@@ -332,13 +333,9 @@ pub struct Diagnosis {
 /// as a verifying client would. No TLS session at all means network or credentials; a
 /// session whose certificate fails means a certificate problem, with every reason. The
 /// scan is recorded on the watch.
-pub fn diagnose<S: Store>(
-    node: &mut Node<S>,
-    name: &str,
-    t: Duration,
-) -> Result<Diagnosis, certherd_ca::Error> {
+pub fn diagnose<S: Store>(node: &mut Node<S>, name: &str, t: Duration) -> Result<Diagnosis, Error> {
     let w = node.watches().endpoint(name)?;
-    let check_name = certherd_ca::endpoint_check_name(&w);
+    let check_name = crate::endpoint_check_name(&w);
     let job = job_of(&w);
     let probe = probe_one(&job, t);
     let (verdict, findings) = match &probe {
@@ -346,7 +343,6 @@ pub fn diagnose<S: Store>(
         Err(e @ certherd_tls::Error::AfterCertificate { chain, .. }) => {
             let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
             let mut i = node
-                .watches()
                 .judge()?
                 .inspect_endpoint(&w, &chain, TrustPolicy::Required);
             let f = transport_finding(e);
@@ -367,7 +363,6 @@ pub fn diagnose<S: Store>(
             let chain: Vec<Vec<u8>> = p.chain.iter().map(|c| c.to_vec()).collect();
             // As a verifying client sees it, whatever the watch's own setting.
             let i = node
-                .watches()
                 .judge()?
                 .inspect_endpoint(&w, &chain, TrustPolicy::Required);
             // A verifying client refuses only what is critical; warnings are listed too.
@@ -418,7 +413,7 @@ pub struct FilesScanned {
 
 /// One file's records, judged by a worker; `None` when the file holds nothing (or holds
 /// keys, which wait for the whole scan: see `mark_orphaned_keys`).
-type Prepared = Option<Result<Vec<(Watch, Option<Entry>)>, certherd_ca::Error>>;
+type Prepared = Option<Result<Vec<(Watch, Option<Entry>)>, Error>>;
 
 /// A file read, as the node records it.
 pub fn finding_of(r: ExaminedFile) -> FileFinding {
@@ -440,12 +435,10 @@ pub fn scan_files(
     password: Option<&str>,
     tick: &mut dyn FnMut(),
     recorded: &mut dyn FnMut(&Watch, Option<&EntryMeta>),
-) -> Result<FilesScanned, certherd_ca::Error> {
+) -> Result<FilesScanned, Error> {
     // A scan of a whole disk must not grow the database's cache without bound.
-    node.store()
-        .bound_memory()
-        .map_err(certherd_ca::Error::from)?;
-    let judge = node.watches().judge()?;
+    node.store().bound_memory().map_err(Error::from)?;
+    let judge = node.judge()?;
     let files = &walked.files;
     let workers = std::thread::available_parallelism()
         .map_or(2, usize::from)
@@ -455,7 +448,7 @@ pub fn scan_files(
     let skipped_files: Mutex<Vec<SkippedPath>> = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Prepared)>(512);
     let mut with_findings = 0;
-    let mut failed: Option<certherd_ca::Error> = None;
+    let mut failed: Option<Error> = None;
     let (written, cert_keys) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {

@@ -113,6 +113,12 @@ pub enum Error {
     /// The home refused or failed it.
     #[error(transparent)]
     Node(#[from] certherd_ca::Error),
+    /// The fleet refused or failed it.
+    #[error(transparent)]
+    Fleet(#[from] certherd_fleet::Error),
+    /// The alarms or the outbox refused or failed it.
+    #[error(transparent)]
+    Monitor(#[from] certherd_monitor::Error),
     /// No host by that name.
     #[error("no host named '{name}'")]
     NoSuchHost {
@@ -238,29 +244,21 @@ impl Error {
 
     /// The code a client decides by (and the admin API answers with).
     pub fn code(&self) -> ErrorCode {
-        use certherd_ca::Error as E;
+        use certherd_fleet::Error as F;
+        use certherd_monitor::Error as M;
         match self {
             Self::Request(_) => ErrorCode::InvalidRequest,
-            Self::Node(e) => match e {
-                E::NoSuchEntry(_)
-                | E::NoSuchStore(_)
-                | E::NoSuchTrust(_)
-                | E::NoSuchCredential(_) => ErrorCode::NotFound,
-                E::Store(certherd_store::Error::NotFound { .. }) => ErrorCode::NotFound,
-                // Two CA rotations begun within one second name their new root alike: a
-                // conflict to retry, not the server's failure.
-                E::EntryExists(_) | E::Store(certherd_store::Error::Exists { .. }) => {
-                    ErrorCode::Conflict
-                }
-                E::Store(certherd_store::Error::Unreachable { .. }) => ErrorCode::Unavailable,
-                E::Store(_) | E::Config { .. } | E::Layout(_) | E::UnknownPeer(_) => {
-                    ErrorCode::Internal
-                }
+            Self::Node(e)
+            | Self::Fleet(F::Node(e) | F::Monitor(M::Node(e)))
+            | Self::Monitor(M::Node(e)) => node_code(e),
+            // A watch's or a key provider's refusal: the request cannot be carried out as
+            // the home stands.
+            Self::Monitor(_) => ErrorCode::Unprocessable,
+            Self::Fleet(e) => match e {
+                F::Layout(_) | F::UnknownPeer(_) => ErrorCode::Internal,
                 // A list past a cap is a request no certificate may carry out, whatever the
                 // store holds.
-                E::TooManyAddresses { .. } | E::TooManyNames { .. } => ErrorCode::InvalidRequest,
-                // An address where a name goes is a malformed request, not a state to resolve.
-                E::HostnameIsAddress(_) => ErrorCode::InvalidRequest,
+                F::TooManyAddresses { .. } => ErrorCode::InvalidRequest,
                 _ => ErrorCode::Unprocessable,
             },
             Self::NoSuchHost { .. } | Self::NoSuchEntry { .. } | Self::NoSuchStore { .. } => {
@@ -281,6 +279,28 @@ impl Error {
             | Self::Mismatch { .. }
             | Self::Transport(_) => ErrorCode::Internal,
         }
+    }
+}
+
+/// The code of a refusal or failure of the node's context.
+fn node_code(e: &certherd_ca::Error) -> ErrorCode {
+    use certherd_ca::Error as E;
+    match e {
+        E::NoSuchEntry(_) | E::NoSuchStore(_) | E::NoSuchTrust(_) | E::NoSuchCredential(_) => {
+            ErrorCode::NotFound
+        }
+        E::Store(certherd_store::Error::NotFound { .. }) => ErrorCode::NotFound,
+        // Two CA rotations begun within one second name their new root alike: a
+        // conflict to retry, not the server's failure.
+        E::EntryExists(_) | E::Store(certherd_store::Error::Exists { .. }) => ErrorCode::Conflict,
+        E::Store(certherd_store::Error::Unreachable { .. }) => ErrorCode::Unavailable,
+        E::Store(_) | E::Config { .. } => ErrorCode::Internal,
+        // A list past a cap is a request no certificate may carry out, whatever the
+        // store holds.
+        E::TooManyNames { .. } => ErrorCode::InvalidRequest,
+        // An address where a name goes is a malformed request, not a state to resolve.
+        E::HostnameIsAddress(_) => ErrorCode::InvalidRequest,
+        _ => ErrorCode::Unprocessable,
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use certherd_ca::Node;
 use certherd_core::ServerCheck;
+use certherd_monitor::MonitorExt;
 use certherd_protocol::admin::{KeyProviderHealth, KmipServerHealth};
 use certherd_store::Store;
 
@@ -14,10 +15,12 @@ pub(crate) fn health<S: Store>(
     node: &Node<S>,
     only: Option<&str>,
     timeout: Duration,
-) -> Result<Vec<KeyProviderHealth>, certherd_ca::Error> {
+) -> Result<Vec<KeyProviderHealth>, crate::Error> {
     let providers = match only {
         Some(name) => {
-            let name = name.parse::<certherd_core::ProviderName>()?;
+            let name = name
+                .parse::<certherd_core::ProviderName>()
+                .map_err(certherd_ca::Error::from)?;
             vec![node.key_providers().kmip_plan(&name)?.provider]
         }
         None => node.key_providers().list()?,

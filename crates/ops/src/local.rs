@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use certherd_ca::Node;
 use certherd_core::{EntryRef, StoreName};
+use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_protocol::admin as api;
 use certherd_store::Store;
 
@@ -129,10 +131,10 @@ impl<'a, S: Store> Local<'a, S> {
 
     fn add_host(&mut self, req: api::HostAddRequest) -> Result<api::HostAdded, Error> {
         // Counted before any address is parsed: thousands are refused unread.
-        if req.ips.len() > certherd_ca::MAX_HOST_IPS {
-            return Err(certherd_ca::Error::TooManyAddresses {
+        if req.ips.len() > certherd_fleet::MAX_HOST_IPS {
+            return Err(certherd_fleet::Error::TooManyAddresses {
                 given: req.ips.len(),
-                max: certherd_ca::MAX_HOST_IPS,
+                max: certherd_fleet::MAX_HOST_IPS,
             }
             .into());
         }

@@ -211,7 +211,8 @@ pub fn trust_added(t: &certherd_ca::TrustAdded) -> api::TrustAddAnswer {
 pub fn host_row<S: certherd_store::Store>(
     node: &certherd_ca::Node<S>,
     h: &certherd_core::Host,
-) -> Result<certherd_protocol::HostRow, certherd_ca::Error> {
+) -> Result<certherd_protocol::HostRow, certherd_fleet::Error> {
+    use certherd_fleet::FleetExt;
     Ok(certherd_protocol::HostRow {
         name: h.name.clone(),
         ips: h.ips.iter().map(ToString::to_string).collect(),
@@ -333,8 +334,8 @@ pub fn check_answer(
 /// The answer of `status`.
 pub fn status_answer(
     s: &certherd_ca::StatusSummary,
-    agent: Option<&certherd_ca::AgentSummary>,
-    outbox: &certherd_ca::OutboxSummary,
+    agent: Option<&certherd_fleet::AgentSummary>,
+    outbox: &certherd_monitor::OutboxSummary,
     master_key: Option<&certherd_store::KeyLocation>,
     database: &str,
     problems: &[certherd_store::ModeProblem],

@@ -79,6 +79,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use certherd_ca::Node;
 use certherd_core::{Clock, ServerLimits};
+use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_protocol as proto;
 use certherd_store::{AuditRecord, HomeStore};
 use http_body_util::{BodyExt, Full, Limited};
@@ -421,7 +423,7 @@ fn pem(der: &[u8]) -> String {
 /// for the agent to fail over to (`[fleet] servers`).
 fn grant_body(
     host: &certherd_core::Host,
-    g: &certherd_ca::Grant,
+    g: &certherd_fleet::Grant,
     servers: Vec<String>,
 ) -> proto::Grant {
     proto::Grant {
@@ -474,37 +476,19 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> Response<Full<Bytes>> 
 fn refusal(e: &certherd_ca::Error) -> Refused {
     use certherd_ca::Error as E;
     let code = match e {
-        E::Token(_) => ErrorCode::TokenRefused,
-        // Gone: the agent stops polling (a removed host), by code, not by text.
-        E::UnknownPeer(_) => ErrorCode::HostUnknown,
-        E::NotEnrolled { .. } => ErrorCode::NotEnrolled,
-        E::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
         // What the request asked is wrong (as the message says), not the server.
         E::X509(_)
         | E::NotFound { .. }
         | E::AlreadyExists { .. }
         | E::InvalidValue { .. }
         | E::HostNotJoined(_)
-        | E::NotJoined
-        | E::KmipServerExists { .. }
-        | E::NoSuchKmipServer { .. }
-        | E::NoClientCertificate(_)
-        | E::NoPendingCsr(_)
         | E::NoPendingCaRequest
         | E::SubordinateCa
         | E::NoPrivateKey { .. }
-        | E::EntryWithoutKey(_)
-        | E::NoHostCertificate
-        | E::NothingPresented
-        | E::ThumbprintMismatch { .. }
-        | E::PinMismatch { .. }
         | E::AmbiguousFingerprint { .. }
         | E::StaleCrl { .. }
         | E::ExportOptions(_)
         | E::Pkcs12Keys { .. }
-        | E::CsrSignature
-        | E::PoolCertificate { .. }
-        | E::VerificationMismatch { .. }
         | E::CaProfile(_)
         | E::CaCertificateImport
         | E::NoFreeBackupAlias(_)
@@ -513,6 +497,34 @@ fn refusal(e: &certherd_ca::Error) -> Refused {
         | E::HostnameTooLong { .. } => ErrorCode::InvalidRequest,
         _ => ErrorCode::Internal,
     };
+    answer_of(code, e)
+}
+
+/// [`refusal`] for the fleet's refusals: the node's own go through [`refusal`].
+fn fleet_refusal(e: &certherd_fleet::Error) -> Refused {
+    use certherd_fleet::Error as F;
+    let code = match e {
+        F::Node(e) | F::Monitor(certherd_monitor::Error::Node(e)) => return refusal(e),
+        F::Token(_) => ErrorCode::TokenRefused,
+        // Gone: the agent stops polling (a removed host), by code, not by text.
+        F::UnknownPeer(_) => ErrorCode::HostUnknown,
+        F::NotEnrolled { .. } => ErrorCode::NotEnrolled,
+        F::HostKeyAlgorithm { .. } => ErrorCode::KeyAlgorithm,
+        // What the request asked is wrong (as the message says), not the server.
+        F::NotJoined
+        | F::EntryWithoutKey(_)
+        | F::NoHostCertificate
+        | F::CsrSignature
+        | F::PoolCertificate { .. }
+        | F::VerificationMismatch { .. } => ErrorCode::InvalidRequest,
+        _ => ErrorCode::Internal,
+    };
+    answer_of(code, e)
+}
+
+/// The answer of a refusal with `code`: its message, unless the server failed (the
+/// cause goes to the server's log then).
+fn answer_of(code: ErrorCode, e: &dyn std::fmt::Display) -> Refused {
     let message = if code == ErrorCode::Internal {
         "internal error; see the server log".to_owned()
     } else {
@@ -871,7 +883,7 @@ async fn route(
                     .token;
                 let node = cached()?;
                 let host = node.fleet().enrollment(&token).map_err(|e| {
-                    let (code, message) = refusal(&e);
+                    let (code, message) = fleet_refusal(&e);
                     if client_error(code) {
                         s.refused(ip, &format!("enrollment: {message}"));
                     } else {
@@ -879,7 +891,10 @@ async fn route(
                     }
                     (code, message)
                 })?;
-                let algo = node.fleet().host_key_algo().map_err(|e| refusal(&e))?;
+                let algo = node
+                    .fleet()
+                    .host_key_algo()
+                    .map_err(|e| fleet_refusal(&e))?;
                 Ok(ok(&proto::Enrollment {
                     host: host.name,
                     ips: host.ips.iter().map(ToString::to_string).collect(),
@@ -913,7 +928,7 @@ async fn route(
                             .map_err(|e| {
                                 // Any self-signed certificate is presented as a host's:
                                 // a stranger's polls are counted, not logged one by one.
-                                if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                                if matches!(e, certherd_fleet::Error::UnknownPeer(_)) {
                                     s.refused(ip, &format!("poll: {e}"));
                                 } else {
                                     eprintln!("certherd server: poll refused: {e}");
@@ -923,7 +938,7 @@ async fn route(
                                         RENEWAL_FAILURES
                                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                     }
-                                    refusal(&e)
+                                    fleet_refusal(&e)
                                 }
                             })?;
                         if grant.host_chain.is_some() {
@@ -970,12 +985,12 @@ async fn route(
                     let new = der_of(&parsed?.pool_certificate, "pool_certificate")?;
                     let mut node = cached()?;
                     let host = node.fleet_mut().host_repin(&peer, &new).map_err(|e| {
-                        if matches!(e, certherd_ca::Error::UnknownPeer(_)) {
+                        if matches!(e, certherd_fleet::Error::UnknownPeer(_)) {
                             s.refused(ip, &format!("pool refresh: {e}"));
                         } else {
                             eprintln!("certherd server: pool refresh refused: {e}");
                         }
-                        refusal(&e)
+                        fleet_refusal(&e)
                     })?;
                     Ok(ok(&proto::PoolAnswer { host: host.name }))
                 })
@@ -1344,7 +1359,7 @@ async fn join(
         // A token that could not be redeemed is refused here, read-only, and counted
         // with the other refusals from this source.
         if let Err(e) = node.fleet().enrollment(&token) {
-            let (code, message) = refusal(&e);
+            let (code, message) = fleet_refusal(&e);
             if client_error(code) {
                 s.refused(source, &message);
             } else {
@@ -1354,7 +1369,7 @@ async fn join(
         }
         let (host, grant) = node.fleet_mut().host_join(&token, &csr, &pool, verification).map_err(|e| {
             eprintln!("certherd server: join refused from {source}: {e}");
-            let (code, message) = refusal(&e);
+            let (code, message) = fleet_refusal(&e);
             if client_error(code) {
                 if let Ok(mut r) = s.refusals.lock() {
                     r.noted(source, s.clock.now());
@@ -1495,7 +1510,7 @@ fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_ca::Error> {
     use std::sync::atomic::Ordering;
     let hostname = node.hostname()?;
     let entries = node.store().entries(None)?;
-    let alarms = node.alarms().alarm_history()?;
+    let alarms = node.store().alarms()?;
     // A host's certificates are labelled with the host they live on.
     let node_of = |e: &certherd_core::EntryMeta| -> String {
         let store = e.entry.store.as_str();

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
+use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_server::lifecycle::{self, Deliver, Event};
 use certherd_store::{Home, HomeStore};
 use certherd_x509::{CertificateDer, KeyAlgorithm};

@@ -10,6 +10,7 @@ use crate::render::colon_hex;
 use crate::render::json;
 use crate::render::table;
 use crate::Failure;
+use certherd_fleet::FleetExt;
 use certherd_store::Home;
 use clap::Subcommand;
 use serde_json::json;

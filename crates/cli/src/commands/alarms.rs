@@ -1,5 +1,6 @@
 //! `alarms`: the inventory evaluated now, the alarms reconciled and listed, with the
 //! notifications they queue.
+use certherd_monitor::MonitorExt;
 
 use crate::commands::Output;
 use crate::open_node;

@@ -190,18 +190,18 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
             let r = entry_ref(&a.entry)?;
             if let Some(layout) = a.layout {
                 let layout = match layout {
-                    LayoutArg::Libvirt => certherd_ca::Layout::Libvirt,
-                    LayoutArg::Qemu => certherd_ca::Layout::Qemu,
+                    LayoutArg::Libvirt => certherd_fleet::Layout::Libvirt,
+                    LayoutArg::Qemu => certherd_fleet::Layout::Qemu,
                 };
                 let Some(dir) = &a.out else {
                     return Err(Failure::usage("--layout needs --out DIR"));
                 };
                 // Whether the qemu layout needs keyEncipherment follows the QEMU here.
                 let qemu = match layout {
-                    certherd_ca::Layout::Qemu => certherd_agent::installed_qemu(),
-                    certherd_ca::Layout::Libvirt => certherd_ca::QemuReader::NotFound,
+                    certherd_fleet::Layout::Qemu => certherd_agent::installed_qemu(),
+                    certherd_fleet::Layout::Libvirt => certherd_fleet::QemuReader::NotFound,
                 };
-                let written = node.export_layout(&r, layout, &qemu, dir)?;
+                let written = certherd_fleet::export_layout(&mut node, &r, layout, &qemu, dir)?;
                 for path in written {
                     let mode = std::fs::metadata(&path)
                         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)

@@ -4,6 +4,7 @@ use crate::commands::scan::parse_starttls;
 use crate::commands::scan::print_watches;
 use crate::commands::scan::timeout;
 use crate::commands::OutputArg;
+use certherd_monitor::MonitorExt;
 
 use crate::commands::Output;
 use crate::instant::rfc3339;

@@ -1,4 +1,5 @@
 //! `pool ...`: the pool's certificates and its verification setting.
+use certherd_fleet::FleetExt;
 
 use crate::commands::Output;
 use crate::commands::OutputArg;

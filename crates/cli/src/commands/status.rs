@@ -50,7 +50,7 @@ fn print(s: &api::StatusAnswer, output: Output) {
             match g.host_certificate_not_after.as_deref().and_then(time_of) {
                 Some(t) => outln!(
                     "Host cert       {} until {} ({})",
-                    certherd_ca::AGENT_HOST_ENTRY,
+                    certherd_fleet::AGENT_HOST_ENTRY,
                     short(t),
                     certherd_inspect::wording::expiry(t, now)
                 ),

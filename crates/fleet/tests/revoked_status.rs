@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use certherd_ca::{InitOptions, Mode, Node, RevokeOutcome};
 use certherd_core::{AlarmKind, Clock, EntryRef, OffsetDateTime, Severity, Status};
 use certherd_core::{Thresholds, DEFAULT_TOKEN_TTL};
+use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::{KeyAlgorithm, RevocationReason};
 use time::macros::datetime;

@@ -6,8 +6,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, Mode, Node, OutboxSummary};
+use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
+use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
+use certherd_monitor::OutboxSummary;
 use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;

@@ -6,13 +6,15 @@ use certherd_core::{
     EntryKind, EntryMeta, EntryRef, Facts, FileFacts, Finding, Source, StoreName, TlsFacts, Watch,
     WatchKind,
 };
-use certherd_inspect::{ChainInput, Inspection, Target, TrustPolicy};
+use certherd_inspect::{Inspection, Target, TrustPolicy};
 use certherd_store::{Change, Entry, Store};
-use certherd_x509::{CertInfo, CertificateDer, Purpose};
+use certherd_x509::{CertInfo, Purpose};
 
 use std::ops::{Deref, DerefMut};
 
-use crate::{Error, Node};
+use certherd_ca::{Judge, JudgeAs, Node, ObjectKind, ValueKind};
+
+use crate::Error;
 
 /// What a file scan found in one file.
 #[derive(Clone, Debug)]
@@ -59,63 +61,28 @@ fn transport_finding_for(watch: &Watch, f: &Finding) -> Finding {
     f
 }
 
-/// Where a chain is judged, so the inspection sets severities and hints for that place.
-#[derive(Clone, Copy, Debug)]
-pub struct JudgeAs<'a> {
-    /// The name the certificate must cover, if any.
-    pub name: Option<&'a str>,
-    /// What the leaf must be good for.
-    pub purpose: Purpose,
-    /// How much trust matters there.
-    pub policy: TrustPolicy,
-    /// Pinned SHA-256 thumbprints; empty when not pinned.
-    pub pins: &'a [String],
-    /// Whether a lone CA certificate is expected (a CA file, a root being trusted).
-    pub ca_expected: bool,
-    /// Where it was found, for hints.
-    pub target: Target<'a>,
-}
-
-/// What the node trusts, at its clock: the inputs every inspection shares.
-#[derive(Clone, Debug)]
-pub struct Judge {
-    anchors: Vec<CertificateDer<'static>>,
-    anchor_subjects: Vec<String>,
-    crls: Vec<certherd_x509::CertificateRevocationListDer<'static>>,
-    at: certherd_x509::OffsetDateTime,
-    thresholds: certherd_inspect::Thresholds,
-}
-
-impl Judge {
-    /// Inspects `chain` (leaf first, DER) as `as_` says.
-    pub fn inspect(&self, chain: &[Vec<u8>], as_: &JudgeAs<'_>) -> Inspection {
-        let presented: Vec<CertificateDer<'_>> = chain
-            .iter()
-            .map(|c| CertificateDer::from(c.as_slice()))
-            .collect();
-        certherd_inspect::inspect(&ChainInput {
-            presented: &presented,
-            name: as_.name,
-            purpose: as_.purpose,
-            at: self.at,
-            trusted: &self.anchors,
-            anchor_subjects: Some(&self.anchor_subjects),
-            crls: &self.crls,
-            pins: as_.pins,
-            thresholds: self.thresholds,
-            policy: as_.policy,
-            ca_expected: as_.ca_expected,
-            target: as_.target,
-            rfc5280: Default::default(),
-        })
-    }
-
+/// What a scan asks of the node's [`Judge`]: a scanned file's records, and what an
+/// endpoint or a file presented judged as its watch says.
+pub trait JudgeWatches {
     /// Judges every certificate of one scanned file and prepares its records: a watch per
     /// certificate (named after the path, `-1`, `-2`... for a bundle) with the file's own
     /// findings and the inspection's, and the certificate's entry; a lone watch for a file
     /// without certificates. Pure and `&self`, so many threads can share one judge; the
     /// node writes the result with [`Watches::record_file_scans`].
-    pub fn prepare_file(&self, f: FileFinding) -> Result<Vec<(Watch, Option<Entry>)>, Error> {
+    fn prepare_file(&self, f: FileFinding) -> Result<Vec<(Watch, Option<Entry>)>, Error>;
+
+    /// Judges what an endpoint presented as its watch says (the name, its pins), with
+    /// trust mattering as `policy` says (the watch's own, or `Required` for a diagnosis).
+    fn inspect_endpoint(&self, w: &Watch, chain: &[Vec<u8>], policy: TrustPolicy) -> Inspection;
+
+    /// Judges one certificate found in a file, with the file's other certificates as
+    /// possible intermediates.
+    fn inspect_file_cert(&self, path: &str, certs: &[Vec<u8>], i: usize) -> Inspection;
+}
+
+impl JudgeWatches for Judge {
+    /// Judges every certificate of one scanned file and prepares its records: a watch per
+    fn prepare_file(&self, f: FileFinding) -> Result<Vec<(Watch, Option<Entry>)>, Error> {
         let store = WatchKind::File.store();
         let base = file_alias_base(&f.path);
         let count = f.certs.len().max(1);
@@ -149,7 +116,7 @@ impl Judge {
                             not_after: info.not_after,
                             sha256: info.sha256,
                             issuer_sha256: None,
-                            stored_at: self.at,
+                            stored_at: self.at(),
                         },
                         cert: cert.clone(),
                         chain: vec![],
@@ -164,8 +131,8 @@ impl Judge {
                     target: f.path.clone(),
                     server_name: None,
                     verify: false,
-                    created_at: self.at,
-                    scanned_at: Some(self.at),
+                    created_at: self.at(),
+                    scanned_at: Some(self.at()),
                     starttls: None,
                     pin: None,
                     findings,
@@ -177,14 +144,7 @@ impl Judge {
         Ok(out)
     }
 
-    /// Judges what an endpoint presented as its watch says (the name, its pins), with
-    /// trust mattering as `policy` says (the watch's own, or `Required` for a diagnosis).
-    pub fn inspect_endpoint(
-        &self,
-        w: &Watch,
-        chain: &[Vec<u8>],
-        policy: TrustPolicy,
-    ) -> Inspection {
+    fn inspect_endpoint(&self, w: &Watch, chain: &[Vec<u8>], policy: TrustPolicy) -> Inspection {
         let name = endpoint_check_name(w);
         let pins: Vec<String> = w.pin.iter().cloned().collect();
         self.inspect(
@@ -203,9 +163,7 @@ impl Judge {
         )
     }
 
-    /// Judges one certificate found in a file, with the file's other certificates as
-    /// possible intermediates.
-    pub fn inspect_file_cert(&self, path: &str, certs: &[Vec<u8>], i: usize) -> Inspection {
+    fn inspect_file_cert(&self, path: &str, certs: &[Vec<u8>], i: usize) -> Inspection {
         let mut chain = Vec::with_capacity(certs.len());
         if let Some(c) = certs.get(i) {
             chain.push(c.clone());
@@ -261,10 +219,10 @@ pub fn parse_sha256(t: &str) -> Result<String, Error> {
         .collect::<String>()
         .to_ascii_lowercase();
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::InvalidValue {
-            what: crate::error::ValueKind::Sha256,
+        return Err(Error::Node(certherd_ca::Error::InvalidValue {
+            what: ValueKind::Sha256,
             value: t.to_owned(),
-        });
+        }));
     }
     Ok(hex)
 }
@@ -293,8 +251,9 @@ pub fn endpoint_name_for(target: &str) -> String {
     }
 }
 
-/// The watches over a node's context: endpoints and files certherd inspects but does not own, their scans and their trust. Reached by
-/// [`Node::watches`] (reads) and [`Node::watches_mut`] (changes); `N` is the borrow of the node.
+/// The watches over a node's context: endpoints and files certherd inspects but does not
+/// own, their scans and their trust. Reached by [`crate::MonitorExt::watches`] (reads) and
+/// [`crate::MonitorExt::watches_mut`] (changes); `N` is the borrow of the node.
 #[derive(Debug)]
 pub struct Watches<N> {
     node: N,
@@ -310,7 +269,7 @@ impl<S: Store, N: DerefMut<Target = Node<S>>> Watches<N> {
     /// Applies a batch to the context's store; the batch may read the context while it is
     /// built (`self.commit(&[.., self.node.audit(..)])`).
     fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
-        self.node.commit(changes)
+        Ok(self.node.commit(changes)?)
     }
 }
 
@@ -325,9 +284,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
         self.list(Some(WatchKind::Endpoint))?
             .into_iter()
             .find(|w| w.name == name)
-            .ok_or_else(|| Error::NotFound {
-                what: crate::error::ObjectKind::Endpoint,
-                name: name.to_string(),
+            .ok_or_else(|| {
+                Error::Node(certherd_ca::Error::NotFound {
+                    what: ObjectKind::Endpoint,
+                    name: name.to_string(),
+                })
             })
     }
 
@@ -350,10 +311,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
             .iter()
             .any(|w| w.name == name)
         {
-            return Err(Error::AlreadyExists {
-                what: crate::error::ObjectKind::Endpoint,
+            return Err(Error::Node(certherd_ca::Error::AlreadyExists {
+                what: ObjectKind::Endpoint,
                 name: name.to_string(),
-            });
+            }));
         }
         let watch = Watch {
             kind: WatchKind::Endpoint,
@@ -399,47 +360,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
         }
         changes.push(self.node.audit("endpoint-remove", name, w.target));
         self.commit(&changes)
-    }
-
-    /// The node's trusted roots, CRLs, clock and thresholds, loaded once to judge many chains.
-    pub fn judge(&self) -> Result<Judge, Error> {
-        let anchors = self.node.trust_anchors()?;
-        Ok(Judge {
-            anchor_subjects: certherd_inspect::anchor_subjects(&anchors),
-            anchors,
-            crls: self.node.trusted_crls()?,
-            at: self.node.now(),
-            thresholds: self.inspect_thresholds(),
-        })
-    }
-
-    /// The judge at another instant and thresholds (`check --at`).
-    pub fn judge_at(
-        &self,
-        at: certherd_x509::OffsetDateTime,
-        thresholds: certherd_core::Thresholds,
-    ) -> Result<Judge, Error> {
-        let mut j = self.judge()?;
-        j.at = at;
-        j.thresholds = certherd_inspect::Thresholds {
-            warn: thresholds.warn.duration(),
-            crit: thresholds.crit.duration(),
-        };
-        Ok(j)
-    }
-
-    /// Inspects a chain with the node's trusted roots and CRLs, at the node's clock and
-    /// thresholds: every finding, from the one inspection engine.
-    pub fn inspect_chain(&self, chain: &[Vec<u8>], as_: &JudgeAs<'_>) -> Result<Inspection, Error> {
-        Ok(self.judge()?.inspect(chain, as_))
-    }
-
-    /// The node's expiry thresholds in the inspection's terms.
-    pub fn inspect_thresholds(&self) -> certherd_inspect::Thresholds {
-        certherd_inspect::Thresholds {
-            warn: self.node.thresholds().warn.duration(),
-            crit: self.node.thresholds().crit.duration(),
-        }
     }
 
     /// `endpoint trust`: pins the certificate the endpoint presented (`leaf`, DER). With a
@@ -548,7 +468,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
                 facts: Facts::None,
             });
         }
-        let judge = self.judge()?;
+        let judge = self.node.judge()?;
         let mut changes = vec![Change::CreateStore(WatchKind::Endpoint.store(), now)];
         for watch in &mut watches {
             watch.scanned_at = Some(now);
@@ -620,7 +540,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
         Ok((watches, changes))
     }
 
-    /// Records what a file scan found, file by file, as [`Judge::prepare_file`] prepared
+    /// Records what a file scan found, file by file, as [`JudgeWatches::prepare_file`] prepared
     /// it: each certificate as `files/ALIAS` (a bundle gives several) with its watch, and a
     /// watch alone for a file without certificates (an orphaned key, a wrong password).
     /// Entries an earlier scan recorded for a file that now holds fewer certificates are

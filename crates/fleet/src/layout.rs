@@ -13,7 +13,9 @@ use certherd_core::{EntryRef, StoreName};
 use certherd_store::Store;
 use certherd_x509::{CertInfo, PemLabel, PrivateKey};
 
-use crate::{Error, Node};
+use certherd_ca::{chain_without_root, Node};
+
+use crate::Error;
 
 /// A directory tree a TLS daemon reads its credentials from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,18 +326,6 @@ pub enum LayoutError {
     /// A certificate or key could not be read.
     #[error(transparent)]
     X509(#[from] certherd_x509::Error),
-}
-
-/// Leaf then intermediates, without any self-issued certificate (the root).
-pub fn chain_without_root(cert: &[u8], chain: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut out = vec![cert.to_vec()];
-    out.extend(
-        chain
-            .iter()
-            .filter(|c| !CertInfo::from_der(c).is_ok_and(|i| i.self_issued))
-            .cloned(),
-    );
-    out
 }
 
 fn pem_certs(certs: &[Vec<u8>]) -> Vec<u8> {
@@ -800,40 +790,38 @@ impl Drop for Replaced {
     }
 }
 
-impl<S: Store> Node<S> {
-    /// `cert export --layout`: checks that the entry serves as `layout`'s server and
-    /// client certificate (for QEMU, the one `qemu` describes), writes the layout under
-    /// `dir` whole or not at all, and records the key export in the audit log. Returns the
-    /// paths written.
-    pub fn export_layout(
-        &mut self,
-        r: &EntryRef,
-        layout: Layout,
-        qemu: &QemuReader,
-        dir: &Path,
-    ) -> Result<Vec<PathBuf>, Error> {
-        let e = self.load(r)?;
-        let Some(key) = &e.key else {
-            return Err(LayoutError::NoKey(r.clone(), layout).into());
-        };
-        let key = certherd_x509::parse_private_key(key.expose())?;
-        let trusted: StoreName = StoreName::TRUSTED_ROOTS.parse()?;
-        let mut roots = Vec::new();
-        for meta in self.store.entries(Some(&trusted))? {
-            if let Some(root) = self.store.entry(&meta.entry)? {
-                roots.push(root.cert);
-            }
+/// `cert export --layout`: checks that `node`'s entry `r` serves as `layout`'s server
+/// and client certificate (for QEMU, the one `qemu` describes), writes the layout under
+/// `dir` whole or not at all, and records the key export in the audit log. Returns the
+/// paths written.
+pub fn export_layout<S: Store>(
+    node: &mut Node<S>,
+    r: &EntryRef,
+    layout: Layout,
+    qemu: &QemuReader,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
+    let e = node.load(r)?;
+    let Some(key) = &e.key else {
+        return Err(LayoutError::NoKey(r.clone(), layout).into());
+    };
+    let key = certherd_x509::parse_private_key(key.expose())?;
+    let trusted: StoreName = StoreName::TRUSTED_ROOTS.parse()?;
+    let mut roots = Vec::new();
+    for meta in node.store().entries(Some(&trusted))? {
+        if let Some(root) = node.store().entry(&meta.entry)? {
+            roots.push(root.cert);
         }
-        let files = layout_files(layout, qemu, &e.cert, &e.chain, &key, &roots)?;
-        let written = write_layout(dir, layout, &files)?;
-        let audit = self.audit(
-            "export-key",
-            r,
-            format!("layout {layout} in {}", dir.display()),
-        );
-        self.commit(&[audit])?;
-        Ok(written)
     }
+    let files = layout_files(layout, qemu, &e.cert, &e.chain, &key, &roots)?;
+    let written = write_layout(dir, layout, &files)?;
+    let audit = node.audit(
+        "export-key",
+        r,
+        format!("layout {layout} in {}", dir.display()),
+    );
+    node.commit(&[audit])?;
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{AlarmKind, Clock, OffsetDateTime, TokenError, DEFAULT_TOKEN_TTL};
+use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;
@@ -74,7 +76,7 @@ fn tokens_expire_and_refusals_change_nothing() {
         .host_join(&token, &req.csr, &req.pool_cert, true)
         .unwrap_err();
     assert!(
-        matches!(e, certherd_ca::Error::Token(TokenError::Expired { .. })),
+        matches!(e, certherd_fleet::Error::Token(TokenError::Expired { .. })),
         "{e}"
     );
     assert!(node.fleet().hosts().unwrap()[0].joined_at.is_none());
@@ -96,7 +98,10 @@ fn tokens_expire_and_refusals_change_nothing() {
         .fleet_mut()
         .host_join(&token, &wrong.csr, &wrong.pool_cert, true)
         .unwrap_err();
-    assert!(matches!(e, certherd_ca::Error::NotEnrolled { .. }), "{e}");
+    assert!(
+        matches!(e, certherd_fleet::Error::NotEnrolled { .. }),
+        "{e}"
+    );
     let right = node
         .agent()
         .agent_prepare("esx2.example.test", &[], None, None)
@@ -181,7 +186,7 @@ fn polls_keep_hosts_from_going_silent_and_renew_on_request() {
     assert!(matches!(
         node.fleet_mut()
             .host_poll(&again.pool_cert, None, true, &[]),
-        Err(certherd_ca::Error::UnknownPeer(_))
+        Err(certherd_fleet::Error::UnknownPeer(_))
     ));
 }
 
@@ -339,7 +344,7 @@ fn a_token_lifetime_is_bounded() {
             .fleet_mut()
             .host_add("esx1.example.test", &[], ttl, [3; 32])
             .unwrap_err();
-        assert!(matches!(e, certherd_ca::Error::TokenTtl { .. }), "{e}");
+        assert!(matches!(e, certherd_fleet::Error::TokenTtl { .. }), "{e}");
         assert!(e.to_string().contains("from 1h to 720h"), "{e}");
     }
     assert!(node.fleet().hosts().unwrap().is_empty());
@@ -362,7 +367,10 @@ fn host_names_longer_than_64_are_refused_naming_the_common_name_limit() {
         .host_add(&name, &[], DEFAULT_TOKEN_TTL, [3; 32])
         .unwrap_err();
     assert!(
-        matches!(e, certherd_ca::Error::HostnameTooLong { length: 66, .. }),
+        matches!(
+            e,
+            certherd_fleet::Error::Node(certherd_ca::Error::HostnameTooLong { length: 66, .. })
+        ),
         "{e}"
     );
     assert!(e.to_string().contains("at most 64"), "{e}");
@@ -371,7 +379,10 @@ fn host_names_longer_than_64_are_refused_naming_the_common_name_limit() {
         panic!("a 66-character host name was accepted by agent join");
     };
     assert!(
-        matches!(e, certherd_ca::Error::HostnameTooLong { length: 66, .. }),
+        matches!(
+            e,
+            certherd_fleet::Error::Node(certherd_ca::Error::HostnameTooLong { length: 66, .. })
+        ),
         "{e}"
     );
 }

@@ -3,15 +3,16 @@
 //! network side (TLS and KMIP) lives at the edge; this module keeps the state.
 
 use certherd_core::{
-    EntryKind, EntryMeta, EntryRef, KeyProvider, KmipServer, ProviderName, ServerAddress, Source,
+    EntryKind, EntryMeta, KeyProvider, KmipServer, ProviderName, ServerAddress, Source,
 };
 use certherd_store::{Change, Secret, Store};
 use certherd_x509::{CertInfo, CertSpec, PemLabel, Role};
 
 use std::ops::{Deref, DerefMut};
 
-use crate::issue::Issued;
-use crate::{Error, Node};
+use certherd_ca::{Issued, Node, ObjectKind, ValueKind};
+
+use crate::Error;
 
 /// Everything the edge needs to check a provider's servers.
 #[derive(Debug)]
@@ -35,8 +36,9 @@ fn normalize_thumbprint(t: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The KMIP key providers over a node's context: their servers, client identities and trust. Reached by
-/// [`Node::key_providers`] (reads) and [`Node::key_providers_mut`] (changes); `N` is the borrow of the node.
+/// The KMIP key providers over a node's context: their servers, client identities and
+/// trust. Reached by [`crate::MonitorExt::key_providers`] (reads) and
+/// [`crate::MonitorExt::key_providers_mut`] (changes); `N` is the borrow of the node.
 #[derive(Debug)]
 pub struct KeyProviders<N> {
     node: N,
@@ -52,7 +54,7 @@ impl<S: Store, N: DerefMut<Target = Node<S>>> KeyProviders<N> {
     /// Applies a batch to the context's store; the batch may read the context while it is
     /// built (`self.commit(&[.., self.node.audit(..)])`).
     fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
-        self.node.commit(changes)
+        Ok(self.node.commit(changes)?)
     }
 }
 
@@ -67,9 +69,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         self.list()?
             .into_iter()
             .find(|p| &p.name == name)
-            .ok_or_else(|| Error::NotFound {
-                what: crate::error::ObjectKind::KeyProvider,
-                name: name.to_string(),
+            .ok_or_else(|| {
+                Error::Node(certherd_ca::Error::NotFound {
+                    what: ObjectKind::KeyProvider,
+                    name: name.to_string(),
+                })
             })
     }
 
@@ -84,16 +88,16 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         N: DerefMut,
     {
         if self.list()?.iter().any(|p| &p.name == name) {
-            return Err(Error::AlreadyExists {
-                what: crate::error::ObjectKind::KeyProvider,
+            return Err(Error::Node(certherd_ca::Error::AlreadyExists {
+                what: ObjectKind::KeyProvider,
                 name: name.to_string(),
-            });
+            }));
         }
         if primary_key_id.trim().is_empty() {
-            return Err(Error::InvalidValue {
-                what: crate::error::ValueKind::PrimaryKeyId,
+            return Err(Error::Node(certherd_ca::Error::InvalidValue {
+                what: ValueKind::PrimaryKeyId,
                 value: String::new(),
-            });
+            }));
         }
         let provider = KeyProvider {
             name: name.clone(),
@@ -169,11 +173,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         self.commit(&changes)
     }
 
-    /// Changes that move an existing entry to backup before it is replaced.
-    fn displace(&self, r: &EntryRef) -> Result<Vec<Change>, Error> {
-        Ok(self.node.displace(r, &[])?.0)
-    }
-
     /// `client-cert new`: a `kmip-client` certificate, issued by certherd's CA (or
     /// self-signed), for the key server's admin to trust.
     pub fn kmip_client_new(
@@ -188,23 +187,11 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         let p = self.get(name)?;
         let mut profile = self.node.profiles().get("kmip-client")?.clone();
         profile.self_signed = self_signed;
-        let ca = if self_signed {
-            None
-        } else {
-            Some(self.node.signing_ca()?)
-        };
         let cn = format!("certherd kmip-client {name}");
-        let built = self
-            .node
-            .build(&profile, &cn, &[], &[], key_algo, ca.as_deref())?;
         let r = p.client_entry()?;
-        let entry = self.node.built_entry(r.clone(), &profile.name, &built);
-        let meta = entry.meta.clone();
-        let mut changes = self.displace(&r)?;
-        changes.push(Change::PutEntry {
-            entry: Box::new(entry),
-            replace: false,
-        });
+        let (mut changes, meta) =
+            self.node
+                .issue_entry_changes(&profile, &cn, key_algo, r.clone())?;
         changes.push(Change::DeleteSecret(pending_key_name(name)));
         changes.push(self.node.audit(
             "kmip-client-new",
@@ -294,29 +281,29 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         let idx = infos
             .iter()
             .position(|i| i.spki_der == spki)
-            .ok_or(Error::KeyMismatch)?;
+            .ok_or(certherd_ca::Error::KeyMismatch)?;
         let info = infos[idx].clone();
         let now = self.node.now();
         if now > info.not_after {
-            return Err(Error::Expired {
+            return Err(Error::Node(certherd_ca::Error::Expired {
                 not_after: info.not_after,
                 now,
-            });
+            }));
         }
         if now < info.not_before {
-            return Err(Error::NotYetValid {
+            return Err(Error::Node(certherd_ca::Error::NotYetValid {
                 not_before: info.not_before,
                 now,
-            });
+            }));
         }
         if !info.extended_key_usage.is_empty()
             && !info.extended_key_usage.iter().any(|e| e == "clientAuth")
         {
-            return Err(Error::EkuMismatch {
+            return Err(Error::Node(certherd_ca::Error::EkuMismatch {
                 profile: "kmip-client".into(),
                 required: "clientAuth".into(),
                 present: info.extended_key_usage.join(", "),
-            });
+            }));
         }
         let chain: Vec<Vec<u8>> = certs
             .iter()
@@ -333,16 +320,13 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
             Source::Imported,
             None,
         );
-        let mut changes = self.displace(&r)?;
-        changes.push(Change::PutEntry {
-            entry: Box::new(Node::<S>::entry_with_key(
-                meta.clone(),
-                certs[idx].to_vec(),
-                chain,
-                Some(&key),
-            )),
-            replace: false,
-        });
+        // The one replace-entry step: what was there is kept in the backup store.
+        let (mut changes, _) = self.node.replace_entry(Node::<S>::entry_with_key(
+            meta.clone(),
+            certs[idx].to_vec(),
+            chain,
+            Some(&key),
+        ))?;
         changes.push(Change::DeleteSecret(pending_key_name(name)));
         changes.push(self.node.audit(
             "kmip-client-upload",
@@ -414,16 +398,13 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
             Source::Trusted,
             None,
         );
-        let mut changes = self.displace(&r)?;
-        changes.push(Change::PutEntry {
-            entry: Box::new(Node::<S>::entry_with_key(
-                meta.clone(),
-                presented.to_vec(),
-                Vec::new(),
-                None,
-            )),
-            replace: false,
-        });
+        // The one replace-entry step: what was there is kept in the backup store.
+        let (mut changes, _) = self.node.replace_entry(Node::<S>::entry_with_key(
+            meta.clone(),
+            presented.to_vec(),
+            Vec::new(),
+            None,
+        ))?;
         changes.push(self.node.audit(
             "kmip-server-trust",
             &r,

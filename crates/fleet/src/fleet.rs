@@ -9,18 +9,16 @@ use certherd_x509::{CertInfo, CertSpec, CsrInfo, Eku, Role};
 
 use std::ops::{Deref, DerefMut};
 
-use crate::{Error, Node};
+use certherd_ca::{Node, ObjectKind, Revocation, HOSTS_STORE, POOL_STORE};
+
+use certherd_monitor::MonitorExt;
+
+use crate::{Error, PoolCertificateProblem};
 
 /// The most IP addresses one host may be enrolled with (`host add --ip`, `POST
 /// /v1/hosts`): each becomes a SAN of its host certificate, and a list of thousands is an
 /// attack or a mistake, not a host.
 pub const MAX_HOST_IPS: usize = 64;
-
-/// The store holding the server-issued host certificates (the hosts keep their keys).
-pub const HOSTS_STORE: &str = "fleet-hosts";
-
-/// The store holding each host's pinned pool-internal certificate, by host name.
-pub const POOL_STORE: &str = "fleet-pool";
 
 /// One row of `pool certificate-list`.
 #[derive(Clone, Debug)]
@@ -54,8 +52,8 @@ pub struct Grant {
 }
 
 /// The fleet's server rules over a node's context: hosts, enrolment, renewal and
-/// pool-refresh orders, pool trust and verification. Reached by [`Node::fleet`] (reads) and
-/// [`Node::fleet_mut`] (changes); `N` is the borrow of the node.
+/// pool-refresh orders, pool trust and verification. Reached by [`crate::FleetExt::fleet`] (reads)
+/// and [`crate::FleetExt::fleet_mut`] (changes); `N` is the borrow of the node.
 #[derive(Debug)]
 pub struct Fleet<N> {
     node: N,
@@ -71,7 +69,7 @@ impl<S: Store, N: DerefMut<Target = Node<S>>> Fleet<N> {
     /// Applies a batch to the context's store; the batch may read the context while it is
     /// built (`self.commit(&[.., self.node.audit(..)])`).
     fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
-        self.node.commit(changes)
+        Ok(self.node.commit(changes)?)
     }
 }
 
@@ -102,70 +100,10 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     }
 
     /// The changes ordering new host certificates for `hosts` (every joined host when
-    /// empty), audited, and the hosts ordered as stored; an unknown host or one that has
-    /// not joined is refused.
-    pub(crate) fn renewal_order_changes(
-        &self,
-        hosts: &[String],
-    ) -> Result<(Vec<Change>, Vec<String>), Error> {
-        let known = self.hosts()?;
-        let chosen: Vec<String> = if hosts.is_empty() {
-            // Every joined host but one whose certificate is revoked: after a
-            // keyCompromise its pool identity may be in other hands (re-enrolling it is the
-            // admin's decision; name it to order it anyway), and after any other reason
-            // the revocation ordered it already.
-            let hosts_store: StoreName = crate::HOSTS_STORE.parse()?;
-            let certificates = self.node.store().entries(Some(&hosts_store))?;
-            let revoked: std::collections::HashSet<String> = self
-                .node
-                .revocations()
-                .revoked_among(&certificates)?
-                .into_iter()
-                .map(|r| r.alias.to_string())
-                .collect();
-            known
-                .iter()
-                .filter(|h| h.joined_at.is_some() && !revoked.contains(&h.name))
-                .map(|h| h.name.clone())
-                .collect()
-        } else {
-            // By lower-cased name, not a scan per host (a rotation names every host).
-            let by_name: std::collections::HashMap<String, &Host> = known
-                .iter()
-                .map(|k| (k.name.to_ascii_lowercase(), k))
-                .collect();
-            let mut chosen = Vec::new();
-            for h in hosts {
-                match by_name.get(&h.to_ascii_lowercase()).copied() {
-                    None => {
-                        return Err(Error::NotFound {
-                            what: crate::error::ObjectKind::Host,
-                            name: h.to_string(),
-                        })
-                    }
-                    Some(k) if k.joined_at.is_none() => {
-                        return Err(Error::HostNotJoined(h.to_string()))
-                    }
-                    // As stored: its orders belong to its row.
-                    Some(k) => chosen.push(k.name.clone()),
-                }
-            }
-            chosen
-        };
-        let now = self.node.now();
-        let mut changes: Vec<Change> = chosen
-            .iter()
-            .map(|h| Change::PutHostOrder {
-                host: h.clone(),
-                order: HostOrder::Renew,
-                at: now,
-            })
-            .collect();
-        changes.push(
-            self.node
-                .audit("fleet-renew-ordered", "fleet", chosen.join(", ")),
-        );
-        Ok((changes, chosen))
+    /// empty), audited, and the hosts ordered as stored; the rule is the authority's (a
+    /// CA rotation and a revocation order through it too).
+    fn renewal_order_changes(&self, hosts: &[String]) -> Result<(Vec<Change>, Vec<String>), Error> {
+        Ok(self.node.host_renewal_order_changes(hosts)?)
     }
 
     /// The pool's certificate verification setting (enabled unless turned off).
@@ -204,11 +142,13 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     {
         let host = &self.stored_name(host)?.unwrap_or_else(|| host.to_owned());
         match self.node.store().host(host)? {
-            None => Err(Error::NotFound {
-                what: crate::error::ObjectKind::Host,
+            None => Err(Error::Node(certherd_ca::Error::NotFound {
+                what: ObjectKind::Host,
                 name: host.to_string(),
-            }),
-            Some(h) if h.joined_at.is_none() => Err(Error::HostNotJoined(host.to_string())),
+            })),
+            Some(h) if h.joined_at.is_none() => Err(Error::Node(
+                certherd_ca::Error::HostNotJoined(host.to_string()),
+            )),
             Some(_) => {
                 let now = self.node.now();
                 self.commit(&[
@@ -247,7 +187,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
                 .is_some_and(|cn| cn.eq_ignore_ascii_case(&host.name))
         {
             return Err(Error::PoolCertificate {
-                why: crate::error::PoolCertificateProblem::NotSelfSigned,
+                why: PoolCertificateProblem::NotSelfSigned,
                 host: Some(host.name.clone()),
             });
         }
@@ -294,19 +234,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             .is_some())
     }
 
-    /// Joined hosts whose last poll did not show the root with this SHA-256 among their
-    /// trusted roots.
-    pub fn hosts_without_root(&self, sha256: &str) -> Result<Vec<String>, Error> {
-        let mut out = Vec::new();
-        for h in self.hosts()?.into_iter().filter(|h| h.joined_at.is_some()) {
-            let held = self.node.store().host_state(&h.name)?.roots;
-            if !held.iter().any(|r| r == sha256) {
-                out.push(h.name);
-            }
-        }
-        Ok(out)
-    }
-
     /// Whether `/metrics` needs an admin credential (`[metrics] require_token`).
     pub fn metrics_require_token(&self) -> bool {
         self.node.settings().metrics.require_token
@@ -334,12 +261,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
 
     /// Whether a renewal ordered for `host` is still waiting for its poll.
     pub fn renewal_pending(&self, host: &str) -> Result<bool, Error> {
-        Ok(self
-            .node
-            .store()
-            .host_state(host)?
-            .renew_ordered_at
-            .is_some())
+        Ok(self.node.host_renewal_pending(host)?)
     }
 
     /// `pool certificate-list`: every host's pool-internal and server identity
@@ -381,7 +303,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         // The name becomes the host certificate's CN and an alias: refuse what cannot be,
         // as the host name it is (not as an alias, which the user never typed). DNS names
         // are case-insensitive: kept lower-case, so one host has one name.
-        let name = &crate::init::host_name(name)?;
+        let name = &certherd_ca::host_name(name)?;
         if ips.len() > MAX_HOST_IPS {
             return Err(Error::TooManyAddresses {
                 given: ips.len(),
@@ -403,13 +325,15 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             });
         }
         if name.parse::<certherd_core::Alias>().is_err() {
-            return Err(Error::InvalidHostname(name.to_owned()));
+            return Err(Error::Node(certherd_ca::Error::InvalidHostname(
+                name.to_owned(),
+            )));
         }
         if self.stored_name(name)?.is_some() {
-            return Err(Error::AlreadyExists {
-                what: crate::error::ObjectKind::Host,
+            return Err(Error::Node(certherd_ca::Error::AlreadyExists {
+                what: ObjectKind::Host,
                 name: name.to_string(),
-            });
+            }));
         }
         let now = self.node.now();
         let host = Host {
@@ -439,23 +363,20 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     /// certherd's CA issued are revoked (cessationOfOperation) and listed in a new CRL,
     /// which are returned. Its tokens, reported verification, held roots and pending
     /// orders go with its row.
-    pub fn host_remove(&mut self, name: &str) -> Result<Vec<crate::Revocation>, Error>
+    pub fn host_remove(&mut self, name: &str) -> Result<Vec<Revocation>, Error>
     where
         N: DerefMut,
     {
         let name = &self.stored_name(name)?.unwrap_or_else(|| name.to_owned());
         if self.node.store().host(name)?.is_none() {
-            return Err(Error::NotFound {
-                what: crate::error::ObjectKind::Host,
+            return Err(Error::Node(certherd_ca::Error::NotFound {
+                what: ObjectKind::Host,
                 name: name.to_string(),
-            });
+            }));
         }
         // Its host certificates (current and superseded) are revoked, and a new CRL
         // published, in the same transaction that forgets it.
-        let (mut changes, revoked) = self.node.revocations().host_revocations(name)?;
-        if !revoked.is_empty() {
-            changes.extend(self.node.revocations().crl_changes(&revoked)?.0);
-        }
+        let (mut changes, revoked) = self.node.revocations().host_removal_changes(name)?;
         changes.push(Change::DeleteHost(name.to_owned()));
         let mut subjects = vec![name.to_owned()];
         for store in [HOSTS_STORE, POOL_STORE] {
@@ -476,7 +397,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             ),
         ));
         self.commit(&changes)?;
-        Ok(revoked.iter().map(crate::Revocation::from_record).collect())
+        Ok(revoked)
     }
 
     /// The key algorithm the `host` profile sets for every host key (`[profiles.host]
@@ -556,7 +477,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         }
         self.check_host_key_algo(host, &csr.spki_der)?;
         let profile = self.node.profiles().get("host")?.clone();
-        let ca = self.node.signing_ca()?;
         let now = self.node.now();
         let mut spec = CertSpec {
             common_name: host.name.clone(),
@@ -564,24 +484,17 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             dns_names: vec![],
             ip_addresses: vec![],
             not_before: now - time::Duration::minutes(1),
-            not_after: profile.lifetime.after(now).min(ca.info.not_after),
+            not_after: profile.lifetime.after(now),
             role: Role::Leaf,
             eku: vec![Eku::ServerAuth, Eku::ClientAuth],
         }
         .with_names(enrolled.iter().map(String::as_str))?;
         spec.organization = None;
-        let cert = certherd_x509::issue_with_crl_url(
-            &spec,
-            &csr.spki_der,
-            &certherd_x509::Issuer {
-                cert: &ca.cert,
-                key: &ca.key,
-            },
-            self.node.revocations().crl_url_of(&ca.alias)?.as_deref(),
-        )?
-        .to_vec();
-        let mut chain = vec![cert.clone(), ca.cert.clone()];
-        chain.extend(ca.chain.iter().cloned());
+        // The host keeps its key: the authority signs over the CSR's, capped at its CA.
+        let signed = self.node.issue_for_key(&spec, &csr.spki_der)?;
+        let cert = signed.cert;
+        let mut chain = vec![cert.clone()];
+        chain.extend(signed.chain);
         let info = CertInfo::from_der(&cert)?;
         let store: StoreName = HOSTS_STORE.parse()?;
         let r = EntryRef::new(store.clone(), host.name.parse()?);
@@ -592,7 +505,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             EntryKind::Certificate,
             Some("host"),
             Source::Issued,
-            Some(ca.sha256.clone()),
+            Some(signed.issuer_sha256),
         );
         changes.extend(
             self.node
@@ -664,13 +577,13 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         let pool = CertInfo::from_der(pool_cert_der)?;
         if !pool.self_issued {
             return Err(Error::PoolCertificate {
-                why: crate::error::PoolCertificateProblem::NotSelfSigned,
+                why: PoolCertificateProblem::NotSelfSigned,
                 host: None,
             });
         }
         if self.node.store().host_by_pool(&pool.sha256)?.is_some() {
             return Err(Error::PoolCertificate {
-                why: crate::error::PoolCertificateProblem::Taken,
+                why: PoolCertificateProblem::Taken,
                 host: None,
             });
         }

@@ -9,9 +9,10 @@ use certherd_x509::{CertInfo, CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 
 use std::ops::{Deref, DerefMut};
 
+use certherd_ca::Node;
+
 use crate::layout::{layout_files, LayoutFile, QemuReader};
-use crate::node::keys;
-use crate::{Error, Layout, LayoutError, Node};
+use crate::{Error, Layout, LayoutError};
 
 const SERVER_URL: &str = "agent.server";
 const SERVER_CA: &str = "agent.server-ca-sha256";
@@ -97,7 +98,7 @@ fn csr_for(
 }
 
 /// A joined agent's own state over a node's context: its server and identity, its host and pool certificates, its targets, polls and deploy results. Reached by
-/// [`Node::agent`] (reads) and [`Node::agent_mut`] (changes); `N` is the borrow of the node.
+/// [`crate::FleetExt::agent`] (reads) and [`crate::FleetExt::agent_mut`] (changes); `N` is the borrow of the node.
 #[derive(Debug)]
 pub struct Agent<N> {
     node: N,
@@ -113,7 +114,7 @@ impl<S: Store, N: DerefMut<Target = Node<S>>> Agent<N> {
     /// Applies a batch to the context's store; the batch may read the context while it is
     /// built (`self.commit(&[.., self.node.audit(..)])`).
     fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
-        self.node.commit(changes)
+        Ok(self.node.commit(changes)?)
     }
 }
 
@@ -133,7 +134,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     ) -> Result<JoinRequest, Error> {
         // DNS names are case-insensitive: the certificates and the enrolment use one
         // lower-case spelling.
-        let hostname = &crate::init::host_name(hostname)?;
+        let hostname = &certherd_ca::host_name(hostname)?;
         let host_algo = join_key_algo(hostname, key_algo, server_key_algo)?;
         let now = self.node.now();
         let pool_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
@@ -178,7 +179,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         let host_cert = host_chain.first().ok_or_else(|| Error::NoHostCertificate)?;
         let info = CertInfo::from_der(host_cert)?;
         if info.spki_der != req.host_key.public_key_spki() {
-            return Err(Error::KeyMismatch);
+            return Err(certherd_ca::Error::KeyMismatch.into());
         }
         let pool_info = CertInfo::from_der(&req.pool_cert)?;
         let host_ref: EntryRef = AGENT_HOST_ENTRY.parse()?;
@@ -199,7 +200,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
             Source::Issued,
             None,
         );
-        self.commit(&[
+        let mut changes = vec![
             Change::CreateStore(host_ref.store.clone(), now),
             Change::CreateStore(pool_ref.store.clone(), now),
             Change::CreateStore(certherd_core::StoreName::TRUSTED_ROOTS.parse()?, now),
@@ -221,14 +222,6 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
                     Some(&req.pool_key),
                 )),
                 replace: true,
-            },
-            Change::SetMeta {
-                key: keys::HOSTNAME.into(),
-                value: req.hostname.clone(),
-            },
-            Change::SetMeta {
-                key: keys::MODE.into(),
-                value: "agent".into(),
             },
             Change::SetMeta {
                 key: SERVER_URL.into(),
@@ -255,12 +248,15 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
                 key: certherd_store::INITIALIZED.into(),
                 value: now.unix_timestamp().to_string(),
             },
-        ])
+        ];
+        // This home becomes the host's: named as it, in the agent's mode.
+        changes.extend(Node::<S>::agent_mode_changes(&req.hostname));
+        self.commit(&changes)
     }
 
     /// Whether this home is a host agent's (its certificates are renewed through the server).
     pub fn is_agent(&self) -> Result<bool, Error> {
-        Ok(self.node.store().meta(keys::MODE)?.as_deref() == Some("agent"))
+        Ok(self.node.is_agent()?)
     }
 
     /// The server this agent joined and the SHA-256 of the root CA it pinned.
@@ -351,7 +347,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         let cert = chain.first().ok_or_else(|| Error::NoHostCertificate)?;
         let info = CertInfo::from_der(cert)?;
         if info.spki_der != key.public_key_spki() {
-            return Err(Error::KeyMismatch);
+            return Err(certherd_ca::Error::KeyMismatch.into());
         }
         let r: EntryRef = AGENT_HOST_ENTRY.parse()?;
         let meta = self.node.meta_for(
@@ -461,11 +457,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
                 mode: 0o644,
             });
             if let Some(k) = key {
-                let key = e.key.as_ref().ok_or_else(|| Error::NoPrivateKey {
-                    entry: entry.to_string(),
-                    file: Some(k.display().to_string()),
-                    detail: None,
-                })?;
+                let key = e
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| certherd_ca::Error::NoPrivateKey {
+                        entry: entry.to_string(),
+                        file: Some(k.display().to_string()),
+                        detail: None,
+                    })?;
                 let key = certherd_x509::parse_private_key(key.expose())?;
                 out.push(TargetFile {
                     path: k,

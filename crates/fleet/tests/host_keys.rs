@@ -6,8 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{join_key_algo, Error, InitOptions, Mode, Node};
+use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
+use certherd_fleet::{join_key_algo, Error, FleetExt};
 use certherd_store::{Home, HomeStore};
 use certherd_x509::{CertInfo, KeyAlgorithm};
 use time::macros::datetime;

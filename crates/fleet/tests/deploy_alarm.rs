@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{AlarmChange, AlarmKind, Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
+use certherd_fleet::FleetExt;
+use certherd_monitor::MonitorExt;
 use certherd_store::{Home, Store};
 use certherd_x509::KeyAlgorithm;
 use time::macros::datetime;

@@ -8,6 +8,7 @@ use certherd_ca::{InitOptions, Mode, Node};
 use certherd_core::{
     Clock, EntryRef, KmipServer, OffsetDateTime, ProviderName, ServerAddress, Thresholds,
 };
+use certherd_monitor::MonitorExt;
 use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 use time::macros::datetime;

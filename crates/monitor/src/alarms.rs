@@ -9,7 +9,9 @@ use certherd_store::{Change, Notification, Store};
 
 use std::ops::{Deref, DerefMut};
 
-use crate::{Error, Node};
+use certherd_ca::{JudgeAs, Node, HOSTS_STORE};
+
+use crate::Error;
 
 /// The longest wait between two delivery attempts of one notification.
 pub const MAX_RETRY_DELAY: Span = Span::seconds(3600);
@@ -61,8 +63,9 @@ fn notification_body(node: &str, change: &AlarmChange) -> String {
     .to_string()
 }
 
-/// The alarms and their notifications over a node's context: evaluation, history, deploy reports and the outbox. Reached by
-/// [`Node::alarms`] (reads) and [`Node::alarms_mut`] (changes); `N` is the borrow of the node.
+/// The alarms and their notifications over a node's context: evaluation, history, deploy
+/// reports and the outbox. Reached by [`crate::MonitorExt::alarms`] (reads) and
+/// [`crate::MonitorExt::alarms_mut`] (changes); `N` is the borrow of the node.
 #[derive(Debug)]
 pub struct Alarms<N> {
     node: N,
@@ -78,7 +81,7 @@ impl<S: Store, N: DerefMut<Target = Node<S>>> Alarms<N> {
     /// Applies a batch to the context's store; the batch may read the context while it is
     /// built (`self.commit(&[.., self.node.audit(..)])`).
     fn commit(&mut self, changes: &[Change]) -> Result<(), Error> {
-        self.node.commit(changes)
+        Ok(self.node.commit(changes)?)
     }
 }
 
@@ -139,7 +142,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
         let now = self.node.now();
         let entries = certherd_core::fold_copies(&self.node.store().entries(None)?).items;
         let mut conditions = expiry_conditions(&entries, now, &DEFAULT_TIERS);
-        let revoked = self.node.revoked_set()?;
+        let revoked = self.node.revocations().revoked_among(&entries)?;
         for w in self.node.store().watches(None)? {
             // A verified endpoint that a verifying client refuses; its dates raise the
             // expiry tiers instead.
@@ -160,14 +163,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
         // else: a chain that no longer validates (an intermediate revoked, its CA no longer
         // trusted, a weak key...) is chain-invalid. Dates are the expiry tiers' business,
         // and a host certificate itself revoked is `revoked`'s.
-        let hosts_store: certherd_core::StoreName = crate::fleet::HOSTS_STORE.parse()?;
+        let hosts_store: certherd_core::StoreName = HOSTS_STORE.parse()?;
         let host_entries: Vec<_> = entries
             .iter()
             .filter(|m| m.entry.store == hosts_store)
             .cloned()
             .collect();
         if !host_entries.is_empty() {
-            let judge = self.node.watches().judge()?;
+            let judge = self.node.judge()?;
             for m in host_entries {
                 let e = self.node.load(&m.entry)?;
                 let mut chain = vec![e.cert];
@@ -175,7 +178,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
                 let entry_text = m.entry.to_string();
                 let i = judge.inspect(
                     &chain,
-                    &crate::JudgeAs {
+                    &JudgeAs {
                         name: None,
                         purpose: certherd_x509::Purpose::Any,
                         policy: certherd_inspect::TrustPolicy::Required,
@@ -189,7 +192,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
                 );
                 // A host certificate listed as revoked raises the one, more precise,
                 // `revoked` alarm below; chain-invalid is for any other failure.
-                let listed = revoked.contains(&m);
+                let listed = revoked.contains(&m.entry);
                 let broken = i.findings.iter().any(|f| {
                     f.severity == certherd_inspect::Severity::Critical
                         && !is_date_kind(f.kind)
@@ -206,7 +209,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
         // A live entry whose certificate a CRL the home holds lists (the CA's own, or one
         // received with the trust sync or added), until it is renewed or deleted.
         for m in &entries {
-            if revoked.contains(m) {
+            if revoked.contains(&m.entry) {
                 conditions.push(Condition {
                     kind: AlarmKind::Revoked,
                     subject: m.entry.to_string(),
@@ -236,7 +239,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
                 });
             }
             // A host whose verification is off (emergency-disable) is held in alarm.
-            if self.node.fleet().host_verification(&h.name)? == Some(false) {
+            if self.node.store().host_state(&h.name)?.verification == Some(false) {
                 conditions.push(Condition {
                     kind: AlarmKind::VerificationDisabled,
                     subject: h.name,
@@ -255,7 +258,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
     /// The writes recording alarm changes, each with its webhook notifications: committed
     /// in one transaction, a change is never recorded without them, nor sent without
     /// being recorded.
-    pub(crate) fn alarm_batch(&self, changes: &[AlarmChange]) -> Result<Vec<Change>, Error> {
+    fn alarm_batch(&self, changes: &[AlarmChange]) -> Result<Vec<Change>, Error> {
         let now = self.node.now();
         let mut batch: Vec<Change> = changes
             .iter()
@@ -298,7 +301,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
 
     /// Clears now the open alarms about `subjects` (a host being removed), as changes to
     /// commit with the removal.
-    pub(crate) fn clear_alarms_about(&self, subjects: &[String]) -> Result<Vec<Change>, Error> {
+    pub fn clear_alarms_about(&self, subjects: &[String]) -> Result<Vec<Change>, Error> {
         let now = self.node.now();
         let cleared: Vec<AlarmChange> = self
             .node
