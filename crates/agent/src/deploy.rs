@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_fleet::FleetExt;
 use certherd_store::Store;
 

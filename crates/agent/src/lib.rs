@@ -22,7 +22,7 @@ pub use run::{
 use std::sync::Arc;
 use std::time::Duration;
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_fleet::FleetExt;
 use certherd_protocol as proto;
 use certherd_store::Store;
@@ -114,8 +114,8 @@ pub enum Error {
 
 // The node's context failures are the fleet's (its `Node` variant), so a caller maps
 // them in one place whichever facet they came from.
-impl From<certherd_ca::Error> for Error {
-    fn from(e: certherd_ca::Error) -> Self {
+impl From<certherd_authority::Error> for Error {
+    fn from(e: certherd_authority::Error) -> Self {
         Self::Node(e.into())
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_fleet::FleetExt;
 use certherd_store::Store;
 
@@ -177,8 +177,8 @@ impl<E: fmt::Display + fmt::Debug> From<certherd_fleet::Error> for StartError<E>
     }
 }
 
-impl<E: fmt::Display + fmt::Debug> From<certherd_ca::Error> for StartError<E> {
-    fn from(e: certherd_ca::Error) -> Self {
+impl<E: fmt::Display + fmt::Debug> From<certherd_authority::Error> for StartError<E> {
+    fn from(e: certherd_authority::Error) -> Self {
         Self::Agent(Error::Node(e.into()))
     }
 }

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certherd_ca::{Node, SystemClock};
+use certherd_authority::{Node, SystemClock};
 use certherd_fleet::FleetExt;
 use certherd_protocol as proto;
 use certherd_store::{DatabaseUrl, Home};

@@ -12,7 +12,7 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use certherd_ca::{InitOptions, IssueRequest, Mode, Node, SystemClock};
+use certherd_authority::{InitOptions, IssueRequest, Mode, Node, SystemClock};
 use certherd_core::{EntryRef, StoreName};
 use certherd_store::{Change, Home, Store};
 use certherd_x509::KeyAlgorithm;

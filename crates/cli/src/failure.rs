@@ -44,8 +44,8 @@ impl Failure {
     }
 }
 
-impl From<certherd_ca::Error> for Failure {
-    fn from(e: certherd_ca::Error) -> Self {
+impl From<certherd_authority::Error> for Failure {
+    fn from(e: certherd_authority::Error) -> Self {
         crate::hints::ca_error(&e)
     }
 }
@@ -82,7 +82,7 @@ impl From<certherd_x509::Error> for Failure {
 
 impl From<certherd_store::Error> for Failure {
     fn from(e: certherd_store::Error) -> Self {
-        certherd_ca::Error::from(e).into()
+        certherd_authority::Error::from(e).into()
     }
 }
 

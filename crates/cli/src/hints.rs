@@ -5,7 +5,7 @@
 //! Where a refusal's line used to name the command inline, it is composed here to read as
 //! it always did; the usual next step of a refusal that had none inline is the `hint:` line.
 
-use certherd_ca::{Error as E, Instead, NotRevocable, ObjectKind};
+use certherd_authority::{Error as E, Instead, NotRevocable, ObjectKind};
 
 use crate::Failure;
 
@@ -178,7 +178,7 @@ pub fn host_removed(e: &certherd_agent::Error) -> String {
 }
 
 /// Why a bulk run skipped an entry, with the command that takes it when there is one.
-pub fn skipped(s: &certherd_ca::Skipped) -> String {
+pub fn skipped(s: &certherd_authority::Skipped) -> String {
     skip_reason(s.reason.code(), &s.entry.to_string(), &s.to_string())
 }
 
@@ -256,9 +256,9 @@ mod tests {
         };
         assert!(!e.to_string().contains('`'));
         assert_eq!(ca_error(&e).message, "trusted-roots/x: this root anchors the retiring CA until the rotation retires it; finish the rotation with `certherd ca rotate` (a running `certherd server` finishes it once every host has renewed)");
-        let s = certherd_ca::Skipped {
+        let s = certherd_authority::Skipped {
             entry: "machine-ssl/machine".parse().unwrap(),
-            reason: certherd_ca::SkipReason::Imported,
+            reason: certherd_authority::SkipReason::Imported,
         };
         assert_eq!(
             skipped(&s),

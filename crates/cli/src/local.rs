@@ -53,7 +53,7 @@ impl Operations for HomeOps<'_> {
                         Err(e @ certherd_store::Error::Unreachable { .. }) => {
                             return Err(certherd_ops::Error::Unavailable(Box::new(e)))
                         }
-                        Err(e) => return Err(certherd_ca::Error::from(e).into()),
+                        Err(e) => return Err(certherd_authority::Error::from(e).into()),
                     };
                     empty.insert(crate::node_over(self.home, store).map_err(|f| {
                         certherd_ops::Error::Transport(Box::new(TransportFailure(f)))
@@ -84,7 +84,7 @@ struct WaitingLock<'h>(&'h certherd_store::Home);
 impl certherd_ops::RenewalLock for WaitingLock<'_> {
     fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, certherd_ops::Error> {
         use certherd_core::Clock;
-        crate::commands::cert::lock_home(self.0, certherd_ca::SystemClock.now(), what)
+        crate::commands::cert::lock_home(self.0, certherd_authority::SystemClock.now(), what)
             .map(|l| Box::new(l) as Box<dyn std::any::Any>)
             .map_err(|f| certherd_ops::Error::Transport(Box::new(TransportFailure(f))))
     }

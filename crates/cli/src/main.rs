@@ -16,8 +16,8 @@ mod render;
 
 use crate::commands::Cli;
 use crate::commands::Command;
-use certherd_ca::Node;
-use certherd_ca::SystemClock;
+use certherd_authority::Node;
+use certherd_authority::SystemClock;
 use certherd_store::DatabaseUrl;
 use certherd_store::Home;
 use certherd_store::HomeStore;
@@ -51,7 +51,7 @@ fn home_dir(arg: Option<PathBuf>) -> Result<PathBuf, Failure> {
 /// Fault injection for crash tests: `CERTHERD_FAULT_POINT=NAME` aborts the process at the
 /// named point (`renew.issued`, `store.before-commit`, `renew.committed`, `rotate.new-root`),
 /// exactly as a crash or a kill -9 would.
-fn fault_hook() -> Option<certherd_ca::FaultHook> {
+fn fault_hook() -> Option<certherd_authority::FaultHook> {
     let point = std::env::var("CERTHERD_FAULT_POINT")
         .ok()
         .filter(|p| !p.is_empty())?;
@@ -68,7 +68,9 @@ pub(crate) fn node_over(home: &Home, mut store: HomeStore) -> Result<LocalNode, 
     if let Some(h) = hook.clone() {
         store.set_fault_hook(Box::new(move |p| h(p)));
     }
-    let config = home.read_config().map_err(certherd_ca::Error::from)?;
+    let config = home
+        .read_config()
+        .map_err(certherd_authority::Error::from)?;
     let path = home.config_path().display().to_string();
     let mut node = Node::new(store, Box::new(SystemClock), config.as_deref(), &path)?;
     // A webhook that can never be reached is a configuration error now, not a notification
@@ -89,7 +91,7 @@ pub(crate) fn node_over(home: &Home, mut store: HomeStore) -> Result<LocalNode, 
 
 /// Opens an initialized home.
 pub(crate) fn open_node(home: &Home) -> Result<LocalNode, Failure> {
-    let store = home.open().map_err(certherd_ca::Error::from)?;
+    let store = home.open().map_err(certherd_authority::Error::from)?;
     node_over(home, store)
 }
 
@@ -202,7 +204,10 @@ pub(crate) fn not_carried_out(command: &impl std::fmt::Debug) -> Failure {
 fn database_url(home: &Home, flag: Option<String>) -> Result<Option<DatabaseUrl>, Failure> {
     let url = match flag.filter(|u| !u.is_empty()) {
         Some(u) => Some(u),
-        None => match home.read_config().map_err(certherd_ca::Error::from)? {
+        None => match home
+            .read_config()
+            .map_err(certherd_authority::Error::from)?
+        {
             Some(text) => configured_database(&text, &home.config_path().display().to_string())?,
             None => None,
         },
@@ -214,9 +219,12 @@ fn database_url(home: &Home, flag: Option<String>) -> Result<Option<DatabaseUrl>
 
 /// `[database] url` of certherd.toml's `text`, the whole file checked as the node checks
 /// it (`path` names it in the error).
-fn configured_database(text: &str, path: &str) -> Result<Option<String>, certherd_ca::Error> {
+fn configured_database(
+    text: &str,
+    path: &str,
+) -> Result<Option<String>, certherd_authority::Error> {
     let settings: certherd_core::Settings =
-        toml::from_str(text).map_err(|e| certherd_ca::Error::Config {
+        toml::from_str(text).map_err(|e| certherd_authority::Error::Config {
             path: path.to_owned(),
             detail: e.to_string().trim().replace('\n', " "),
         })?;
@@ -336,7 +344,7 @@ mod tests {
         ] {
             let e = configured_database(text, "/h/certherd.toml").unwrap_err();
             let m = e.to_string();
-            assert!(matches!(e, certherd_ca::Error::Config { .. }), "{m}");
+            assert!(matches!(e, certherd_authority::Error::Config { .. }), "{m}");
             assert!(
                 m.starts_with("/h/certherd.toml: ") && m.contains(field) && m.contains(expected),
                 "{text}: {m}"

@@ -3,7 +3,7 @@
 use crate::instant::rfc3339;
 use crate::instant::short;
 use crate::output::escape;
-use certherd_ca::EntryView;
+use certherd_authority::EntryView;
 use certherd_core::OffsetDateTime;
 use serde_json::json;
 use serde_json::Value;

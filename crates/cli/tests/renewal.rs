@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 
-use certherd_ca::{IssueRequest, Node, SystemClock};
+use certherd_authority::{IssueRequest, Node, SystemClock};
 use certherd_store::Home;
 use certherd_x509::{Eku, Role};
 use common::{EnterpriseCa, Env};

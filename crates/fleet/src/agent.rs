@@ -9,7 +9,7 @@ use certherd_x509::{CertInfo, CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};
 
 use std::ops::{Deref, DerefMut};
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 
 use crate::layout::{layout_files, LayoutFile, QemuReader};
 use crate::{Error, Layout, LayoutError};
@@ -134,7 +134,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
     ) -> Result<JoinRequest, Error> {
         // DNS names are case-insensitive: the certificates and the enrolment use one
         // lower-case spelling.
-        let hostname = &certherd_ca::host_name(hostname)?;
+        let hostname = &certherd_authority::host_name(hostname)?;
         let host_algo = join_key_algo(hostname, key_algo, server_key_algo)?;
         let now = self.node.now();
         let pool_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
@@ -179,7 +179,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         let host_cert = host_chain.first().ok_or_else(|| Error::NoHostCertificate)?;
         let info = CertInfo::from_der(host_cert)?;
         if info.spki_der != req.host_key.public_key_spki() {
-            return Err(certherd_ca::Error::KeyMismatch.into());
+            return Err(certherd_authority::Error::KeyMismatch.into());
         }
         let pool_info = CertInfo::from_der(&req.pool_cert)?;
         let host_ref: EntryRef = AGENT_HOST_ENTRY.parse()?;
@@ -347,7 +347,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
         let cert = chain.first().ok_or_else(|| Error::NoHostCertificate)?;
         let info = CertInfo::from_der(cert)?;
         if info.spki_der != key.public_key_spki() {
-            return Err(certherd_ca::Error::KeyMismatch.into());
+            return Err(certherd_authority::Error::KeyMismatch.into());
         }
         let r: EntryRef = AGENT_HOST_ENTRY.parse()?;
         let meta = self.node.meta_for(
@@ -457,14 +457,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Agent<N> {
                 mode: 0o644,
             });
             if let Some(k) = key {
-                let key = e
-                    .key
-                    .as_ref()
-                    .ok_or_else(|| certherd_ca::Error::NoPrivateKey {
-                        entry: entry.to_string(),
-                        file: Some(k.display().to_string()),
-                        detail: None,
-                    })?;
+                let key =
+                    e.key
+                        .as_ref()
+                        .ok_or_else(|| certherd_authority::Error::NoPrivateKey {
+                            entry: entry.to_string(),
+                            file: Some(k.display().to_string()),
+                            detail: None,
+                        })?;
                 let key = certherd_x509::parse_private_key(key.expose())?;
                 out.push(TargetFile {
                     path: k,

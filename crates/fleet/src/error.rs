@@ -8,7 +8,7 @@
 pub enum Error {
     /// The node's context (its store, its CA, a rule of the authority) refused or failed.
     #[error(transparent)]
-    Node(#[from] certherd_ca::Error),
+    Node(#[from] certherd_authority::Error),
     /// Clearing a removed host's alarms failed.
     #[error(transparent)]
     Monitor(#[from] certherd_monitor::Error),
@@ -99,7 +99,7 @@ pub enum Error {
 }
 
 // The context's own failures (store, X.509, a value's form) are the node's: wrapped as
-// `certherd_ca::Error` would wrap them, so every caller maps them in one place.
+// `certherd_authority::Error` would wrap them, so every caller maps them in one place.
 impl From<certherd_store::Error> for Error {
     fn from(e: certherd_store::Error) -> Self {
         Self::Node(e.into())

@@ -9,7 +9,7 @@ use certherd_x509::{CertInfo, CertSpec, CsrInfo, Eku, Role};
 
 use std::ops::{Deref, DerefMut};
 
-use certherd_ca::{Node, ObjectKind, Revocation, HOSTS_STORE, POOL_STORE};
+use certherd_authority::{Node, ObjectKind, Revocation, HOSTS_STORE, POOL_STORE};
 
 use certherd_monitor::MonitorExt;
 
@@ -142,12 +142,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     {
         let host = &self.stored_name(host)?.unwrap_or_else(|| host.to_owned());
         match self.node.store().host(host)? {
-            None => Err(Error::Node(certherd_ca::Error::NotFound {
+            None => Err(Error::Node(certherd_authority::Error::NotFound {
                 what: ObjectKind::Host,
                 name: host.to_string(),
             })),
             Some(h) if h.joined_at.is_none() => Err(Error::Node(
-                certherd_ca::Error::HostNotJoined(host.to_string()),
+                certherd_authority::Error::HostNotJoined(host.to_string()),
             )),
             Some(_) => {
                 let now = self.node.now();
@@ -303,7 +303,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
         // The name becomes the host certificate's CN and an alias: refuse what cannot be,
         // as the host name it is (not as an alias, which the user never typed). DNS names
         // are case-insensitive: kept lower-case, so one host has one name.
-        let name = &certherd_ca::host_name(name)?;
+        let name = &certherd_authority::host_name(name)?;
         if ips.len() > MAX_HOST_IPS {
             return Err(Error::TooManyAddresses {
                 given: ips.len(),
@@ -325,12 +325,12 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
             });
         }
         if name.parse::<certherd_core::Alias>().is_err() {
-            return Err(Error::Node(certherd_ca::Error::InvalidHostname(
+            return Err(Error::Node(certherd_authority::Error::InvalidHostname(
                 name.to_owned(),
             )));
         }
         if self.stored_name(name)?.is_some() {
-            return Err(Error::Node(certherd_ca::Error::AlreadyExists {
+            return Err(Error::Node(certherd_authority::Error::AlreadyExists {
                 what: ObjectKind::Host,
                 name: name.to_string(),
             }));
@@ -369,7 +369,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Fleet<N> {
     {
         let name = &self.stored_name(name)?.unwrap_or_else(|| name.to_owned());
         if self.node.store().host(name)?.is_none() {
-            return Err(Error::Node(certherd_ca::Error::NotFound {
+            return Err(Error::Node(certherd_authority::Error::NotFound {
                 what: ObjectKind::Host,
                 name: name.to_string(),
             }));

@@ -13,7 +13,7 @@ use certherd_core::{EntryRef, StoreName};
 use certherd_store::Store;
 use certherd_x509::{CertInfo, PemLabel, PrivateKey};
 
-use certherd_ca::{chain_without_root, Node};
+use certherd_authority::{chain_without_root, Node};
 
 use crate::Error;
 

@@ -1,4 +1,4 @@
-//! certherd's fleet, over the authority's context ([`certherd_ca::Node`]): the server's
+//! certherd's fleet, over the authority's context ([`certherd_authority::Node`]): the server's
 //! rules for hosts (enrolment with join tokens, joins, polls, renewal and pool-refresh
 //! orders, pool trust and verification), a joined host's own state (its server, identity,
 //! targets, polls) and the libvirt/QEMU layouts it deploys.
@@ -23,12 +23,12 @@ pub use agent::{
     join_key_algo, Agent, AgentSummary, JoinRequest, LayoutTarget, TargetFile, AGENT_HOST_ENTRY,
     AGENT_POOL_ENTRY,
 };
-pub use certherd_ca::{HOSTS_STORE, POOL_STORE};
+pub use certherd_authority::{HOSTS_STORE, POOL_STORE};
 pub use error::{Error, PoolCertificateProblem};
 pub use fleet::{Fleet, Grant, PoolCertificate, MAX_HOST_IPS};
 pub use layout::{export_layout, Layout, LayoutError, QemuReader, QemuVersion};
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_store::Store;
 
 /// The fleet's facets on a node: import it to call `node.fleet()`, `node.agent()` and

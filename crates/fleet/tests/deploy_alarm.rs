@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, Mode, Node};
+use certherd_authority::{InitOptions, Mode, Node};
 use certherd_core::{AlarmChange, AlarmKind, Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
 use certherd_fleet::FleetExt;
 use certherd_monitor::MonitorExt;

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, Mode, Node};
+use certherd_authority::{InitOptions, Mode, Node};
 use certherd_core::{AlarmKind, Clock, OffsetDateTime, TokenError, DEFAULT_TOKEN_TTL};
 use certherd_fleet::FleetExt;
 use certherd_monitor::MonitorExt;
@@ -369,7 +369,10 @@ fn host_names_longer_than_64_are_refused_naming_the_common_name_limit() {
     assert!(
         matches!(
             e,
-            certherd_fleet::Error::Node(certherd_ca::Error::HostnameTooLong { length: 66, .. })
+            certherd_fleet::Error::Node(certherd_authority::Error::HostnameTooLong {
+                length: 66,
+                ..
+            })
         ),
         "{e}"
     );
@@ -381,7 +384,10 @@ fn host_names_longer_than_64_are_refused_naming_the_common_name_limit() {
     assert!(
         matches!(
             e,
-            certherd_fleet::Error::Node(certherd_ca::Error::HostnameTooLong { length: 66, .. })
+            certherd_fleet::Error::Node(certherd_authority::Error::HostnameTooLong {
+                length: 66,
+                ..
+            })
         ),
         "{e}"
     );

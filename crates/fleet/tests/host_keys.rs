@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, Mode, Node};
+use certherd_authority::{InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
 use certherd_fleet::{join_key_algo, Error, FleetExt};
 use certherd_store::{Home, HomeStore};
@@ -216,7 +216,7 @@ fn the_join_algorithm_is_the_profiles_else_the_asked_one_else_ecdsa_p256() {
 
 #[test]
 fn issued_and_renewed_leaves_carry_the_usages_of_their_key_under_every_profile() {
-    use certherd_ca::IssueRequest;
+    use certherd_authority::IssueRequest;
     use certherd_store::Store;
     let (_d, mut node) = server(None, KeyAlgorithm::EcdsaP384);
     for algo in [

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, Mode, Node};
+use certherd_authority::{InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
 use certherd_fleet::FleetExt;
 use certherd_monitor::MonitorExt;

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, Mode, Node, RevokeOutcome};
+use certherd_authority::{InitOptions, Mode, Node, RevokeOutcome};
 use certherd_core::{AlarmKind, Clock, EntryRef, OffsetDateTime, Severity, Status};
 use certherd_core::{Thresholds, DEFAULT_TOKEN_TTL};
 use certherd_fleet::FleetExt;

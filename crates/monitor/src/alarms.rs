@@ -9,7 +9,7 @@ use certherd_store::{Change, Notification, Store};
 
 use std::ops::{Deref, DerefMut};
 
-use certherd_ca::{JudgeAs, Node, HOSTS_STORE};
+use certherd_authority::{JudgeAs, Node, HOSTS_STORE};
 
 use crate::Error;
 

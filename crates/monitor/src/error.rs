@@ -8,7 +8,7 @@
 pub enum Error {
     /// The node's context (its store, a rule of the authority) refused or failed.
     #[error(transparent)]
-    Node(#[from] certherd_ca::Error),
+    Node(#[from] certherd_authority::Error),
     /// The address is a KMIP server of the provider already.
     #[error("{address} is already a server of '{provider}'")]
     KmipServerExists {
@@ -58,7 +58,7 @@ pub enum Error {
     },
 }
 
-// The store's failures are the node's: wrapped as `certherd_ca::Error` wraps them, so
+// The store's failures are the node's: wrapped as `certherd_authority::Error` wraps them, so
 // every caller maps them in one place.
 impl From<certherd_store::Error> for Error {
     fn from(e: certherd_store::Error) -> Self {

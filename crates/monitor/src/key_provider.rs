@@ -10,7 +10,7 @@ use certherd_x509::{CertInfo, CertSpec, PemLabel, Role};
 
 use std::ops::{Deref, DerefMut};
 
-use certherd_ca::{Issued, Node, ObjectKind, ValueKind};
+use certherd_authority::{Issued, Node, ObjectKind, ValueKind};
 
 use crate::Error;
 
@@ -70,7 +70,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
             .into_iter()
             .find(|p| &p.name == name)
             .ok_or_else(|| {
-                Error::Node(certherd_ca::Error::NotFound {
+                Error::Node(certherd_authority::Error::NotFound {
                     what: ObjectKind::KeyProvider,
                     name: name.to_string(),
                 })
@@ -88,13 +88,13 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         N: DerefMut,
     {
         if self.list()?.iter().any(|p| &p.name == name) {
-            return Err(Error::Node(certherd_ca::Error::AlreadyExists {
+            return Err(Error::Node(certherd_authority::Error::AlreadyExists {
                 what: ObjectKind::KeyProvider,
                 name: name.to_string(),
             }));
         }
         if primary_key_id.trim().is_empty() {
-            return Err(Error::Node(certherd_ca::Error::InvalidValue {
+            return Err(Error::Node(certherd_authority::Error::InvalidValue {
                 what: ValueKind::PrimaryKeyId,
                 value: String::new(),
             }));
@@ -281,17 +281,17 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         let idx = infos
             .iter()
             .position(|i| i.spki_der == spki)
-            .ok_or(certherd_ca::Error::KeyMismatch)?;
+            .ok_or(certherd_authority::Error::KeyMismatch)?;
         let info = infos[idx].clone();
         let now = self.node.now();
         if now > info.not_after {
-            return Err(Error::Node(certherd_ca::Error::Expired {
+            return Err(Error::Node(certherd_authority::Error::Expired {
                 not_after: info.not_after,
                 now,
             }));
         }
         if now < info.not_before {
-            return Err(Error::Node(certherd_ca::Error::NotYetValid {
+            return Err(Error::Node(certherd_authority::Error::NotYetValid {
                 not_before: info.not_before,
                 now,
             }));
@@ -299,7 +299,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> KeyProviders<N> {
         if !info.extended_key_usage.is_empty()
             && !info.extended_key_usage.iter().any(|e| e == "clientAuth")
         {
-            return Err(Error::Node(certherd_ca::Error::EkuMismatch {
+            return Err(Error::Node(certherd_authority::Error::EkuMismatch {
                 profile: "kmip-client".into(),
                 required: "clientAuth".into(),
                 present: info.extended_key_usage.join(", "),

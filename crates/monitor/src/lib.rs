@@ -1,4 +1,4 @@
-//! certherd's monitoring, over the authority's context ([`certherd_ca::Node`]): what it
+//! certherd's monitoring, over the authority's context ([`certherd_authority::Node`]): what it
 //! watches but does not own, and what it tells about it.
 //!
 //! - The facets reached through [`MonitorExt`]: the watched endpoints and files
@@ -37,7 +37,7 @@ pub use watch::{
     FileFinding, JudgeWatches, Watches,
 };
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_store::Store;
 
 /// The monitoring facets on a node: import it to call `node.watches()`,

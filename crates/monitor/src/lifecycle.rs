@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use certherd_ca::{Node, RotationReport};
+use certherd_authority::{Node, RotationReport};
 use certherd_core::{AlarmChange, OffsetDateTime};
 use certherd_store::Store;
 use certherd_x509::CertificateDer;
@@ -26,14 +26,14 @@ pub enum Event {
     /// A stage of the CA rotation in progress.
     Rotation(RotationReport),
     /// A stage of the CA rotation failed; the next tick tries again.
-    RotationFailed(certherd_ca::Error),
+    RotationFailed(certherd_authority::Error),
     /// The alarms could not be evaluated; the next tick tries again.
     EvaluationFailed(Error),
     /// A CA published a new CRL (its previous one reached half its validity, or there was
     /// none).
-    CrlPublished(certherd_ca::PublishedCrl),
+    CrlPublished(certherd_authority::PublishedCrl),
     /// A CRL could not be published; the next tick tries again.
-    CrlFailed(certherd_ca::Error),
+    CrlFailed(certherd_authority::Error),
     /// A notification was not delivered; it stays in the outbox.
     DeliveryFailed {
         /// The webhook URL.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_core::{EntryMeta, Facts, Finding, Watch, WatchKind};
 use certherd_inspect::{FindingKind, Severity, TrustPolicy};
 use certherd_store::{Entry, HomeStore, Store};

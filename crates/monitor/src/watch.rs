@@ -12,7 +12,7 @@ use certherd_x509::{CertInfo, Purpose};
 
 use std::ops::{Deref, DerefMut};
 
-use certherd_ca::{Judge, JudgeAs, Node, ObjectKind, ValueKind};
+use certherd_authority::{Judge, JudgeAs, Node, ObjectKind, ValueKind};
 
 use crate::Error;
 
@@ -219,7 +219,7 @@ pub fn parse_sha256(t: &str) -> Result<String, Error> {
         .collect::<String>()
         .to_ascii_lowercase();
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::Node(certherd_ca::Error::InvalidValue {
+        return Err(Error::Node(certherd_authority::Error::InvalidValue {
             what: ValueKind::Sha256,
             value: t.to_owned(),
         }));
@@ -285,7 +285,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
             .into_iter()
             .find(|w| w.name == name)
             .ok_or_else(|| {
-                Error::Node(certherd_ca::Error::NotFound {
+                Error::Node(certherd_authority::Error::NotFound {
                     what: ObjectKind::Endpoint,
                     name: name.to_string(),
                 })
@@ -311,7 +311,7 @@ impl<S: Store, N: Deref<Target = Node<S>>> Watches<N> {
             .iter()
             .any(|w| w.name == name)
         {
-            return Err(Error::Node(certherd_ca::Error::AlreadyExists {
+            return Err(Error::Node(certherd_authority::Error::AlreadyExists {
                 what: ObjectKind::Endpoint,
                 name: name.to_string(),
             }));

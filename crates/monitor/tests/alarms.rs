@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, IssueRequest, Mode, Node, RenewSelection};
+use certherd_authority::{InitOptions, IssueRequest, Mode, Node, RenewSelection};
 use certherd_core::{Clock, EntryRef, OffsetDateTime, Status};
 use certherd_monitor::MonitorExt;
 use certherd_store::{Home, HomeStore, Store};
@@ -110,7 +110,7 @@ fn a_rotation_and_bulk_renewals_leave_revoked_entries_revoked() {
         assert!(!plan.targets.contains(&gone), "{:?}", plan.targets);
         assert!(plan.targets.contains(&kept));
         let skip = plan.skipped.iter().find(|s| s.entry == gone).unwrap();
-        assert_eq!(skip.reason, certherd_ca::SkipReason::Revoked);
+        assert_eq!(skip.reason, certherd_authority::SkipReason::Revoked);
         assert!(skip.to_string().contains("the admin's decision"), "{skip}");
     }
     // Due at the end of its life: `cert renew --due` leaves it alone all the same.
@@ -122,7 +122,7 @@ fn a_rotation_and_bulk_renewals_leave_revoked_entries_revoked() {
     // A bulk run given it anyway (revoked after its plan was made) skips it at its turn.
     let mut steps = Vec::new();
     node.run_bulk(
-        &certherd_ca::Bulk::Renew(RenewSelection::All),
+        &certherd_authority::Bulk::Renew(RenewSelection::All),
         std::slice::from_ref(&gone),
         None,
         &mut |s| steps.push(s),
@@ -130,7 +130,7 @@ fn a_rotation_and_bulk_renewals_leave_revoked_entries_revoked() {
     .unwrap();
     assert!(matches!(
         steps.as_slice(),
-        [certherd_ca::BulkStep::Skipped(s)] if s.reason == certherd_ca::SkipReason::Revoked
+        [certherd_authority::BulkStep::Skipped(s)] if s.reason == certherd_authority::SkipReason::Revoked
     ));
     assert_eq!(node.show(&gone).unwrap().0.meta.serial, revoked_serial);
     clock.set(START + Duration::days(100));
@@ -147,7 +147,10 @@ fn a_rotation_and_bulk_renewals_leave_revoked_entries_revoked() {
     assert!(!reissued.contains(&"svc/gone".to_owned()), "{reissued:?}");
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].entry, gone);
-    assert_eq!(report.skipped[0].reason, certherd_ca::SkipReason::Revoked);
+    assert_eq!(
+        report.skipped[0].reason,
+        certherd_authority::SkipReason::Revoked
+    );
     assert!(report.retired);
     let (view, _, _) = node.show(&gone).unwrap();
     assert_eq!(view.meta.serial, revoked_serial);

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use certherd_ca::{InitOptions, Mode, Node};
+use certherd_authority::{InitOptions, Mode, Node};
 use certherd_core::{
     Clock, EntryRef, KmipServer, OffsetDateTime, ProviderName, ServerAddress, Thresholds,
 };

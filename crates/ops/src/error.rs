@@ -112,7 +112,7 @@ pub enum Error {
     Request(#[from] Problem),
     /// The home refused or failed it.
     #[error(transparent)]
-    Node(#[from] certherd_ca::Error),
+    Node(#[from] certherd_authority::Error),
     /// The fleet refused or failed it.
     #[error(transparent)]
     Fleet(#[from] certherd_fleet::Error),
@@ -283,8 +283,8 @@ impl Error {
 }
 
 /// The code of a refusal or failure of the node's context.
-fn node_code(e: &certherd_ca::Error) -> ErrorCode {
-    use certherd_ca::Error as E;
+fn node_code(e: &certherd_authority::Error) -> ErrorCode {
+    use certherd_authority::Error as E;
     match e {
         E::NoSuchEntry(_) | E::NoSuchStore(_) | E::NoSuchTrust(_) | E::NoSuchCredential(_) => {
             ErrorCode::NotFound
@@ -311,7 +311,7 @@ mod tests {
     /// What the caller did wrong is a 4xx; what failed in the server is a 500.
     #[test]
     fn node_errors_map_to_their_code() {
-        use certherd_ca::Error as E;
+        use certherd_authority::Error as E;
         let exists = E::Store(certherd_store::Error::Exists {
             what: "entry",
             name: "ca/root-20261125163516".into(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_core::ServerCheck;
 use certherd_monitor::MonitorExt;
 use certherd_protocol::admin::{KeyProviderHealth, KmipServerHealth};
@@ -20,7 +20,7 @@ pub(crate) fn health<S: Store>(
         Some(name) => {
             let name = name
                 .parse::<certherd_core::ProviderName>()
-                .map_err(certherd_ca::Error::from)?;
+                .map_err(certherd_authority::Error::from)?;
             vec![node.key_providers().kmip_plan(&name)?.provider]
         }
         None => node.key_providers().list()?,

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_core::{EntryRef, StoreName};
 use certherd_fleet::FleetExt;
 use certherd_monitor::MonitorExt;
@@ -70,7 +70,7 @@ impl<'a, S: Store> Local<'a, S> {
         let at = at.unwrap_or_else(|| self.node.now());
         let check = self.node.check(at, t)?;
         let problems = match self.home {
-            Some(h) => h.mode_problems().map_err(certherd_ca::Error::from)?,
+            Some(h) => h.mode_problems().map_err(certherd_authority::Error::from)?,
             None => Vec::new(),
         };
         Ok(rows::check_answer(&check, t, &problems))
@@ -88,7 +88,7 @@ impl<'a, S: Store> Local<'a, S> {
         let (master_key, problems) = match self.home {
             Some(h) => (
                 Some(h.master_key_location()),
-                h.mode_problems().map_err(certherd_ca::Error::from)?,
+                h.mode_problems().map_err(certherd_authority::Error::from)?,
             ),
             None => (None, Vec::new()),
         };
@@ -114,7 +114,7 @@ impl<'a, S: Store> Local<'a, S> {
         stored
             .map(|n| self.node.store().host(&n))
             .transpose()
-            .map_err(certherd_ca::Error::Store)?
+            .map_err(certherd_authority::Error::Store)?
             .flatten()
             .ok_or_else(|| Error::NoSuchHost {
                 name: name.to_owned(),
@@ -161,7 +161,7 @@ impl<'a, S: Store> Local<'a, S> {
             &req.name,
             &ips,
             ttl,
-            certherd_x509::random32().map_err(certherd_ca::Error::X509)?,
+            certherd_x509::random32().map_err(certherd_authority::Error::X509)?,
         )?;
         Ok(api::HostAdded {
             token_expires_at: certherd_x509::rfc3339(host.created_at + ttl),
@@ -214,7 +214,7 @@ impl<'a, S: Store> Local<'a, S> {
             .map(str::parse::<certherd_x509::KeyAlgorithm>)
             .transpose()
             .map_err(Error::KeyAlgorithm)?;
-        let issued = self.node.issue(&certherd_ca::IssueRequest {
+        let issued = self.node.issue(&certherd_authority::IssueRequest {
             profile: req.profile,
             entry,
             common_name: req.common_name,
@@ -233,14 +233,15 @@ impl<'a, S: Store> Local<'a, S> {
         // The certificate and its chain only: an operation never gives out a key.
         let pem = self.node.export_with(
             entry,
-            &certherd_ca::ExportOptions {
-                format: certherd_ca::ExportFormat::Pem,
-                content: certherd_ca::ExportContent::Certificate,
+            &certherd_authority::ExportOptions {
+                format: certherd_authority::ExportFormat::Pem,
+                content: certherd_authority::ExportContent::Certificate,
                 with_root: true,
                 password: None,
             },
         )?;
-        let certs = certherd_x509::parse_certificates(&pem).map_err(certherd_ca::Error::X509)?;
+        let certs =
+            certherd_x509::parse_certificates(&pem).map_err(certherd_authority::Error::X509)?;
         let mut pems = certs
             .iter()
             .map(|c| certherd_x509::to_pem(certherd_x509::PemLabel::Certificate, c));
@@ -258,7 +259,7 @@ impl<'a, S: Store> Local<'a, S> {
             .node
             .store()
             .crls()
-            .map_err(certherd_ca::Error::Store)?;
+            .map_err(certherd_authority::Error::Store)?;
         // A stored CRL that no longer decodes is left out, the others listed: the
         // caller did nothing wrong.
         Ok(crls
@@ -292,7 +293,7 @@ impl<'a, S: Store> Local<'a, S> {
             .node
             .store()
             .audit_log()
-            .map_err(certherd_ca::Error::Store)?;
+            .map_err(certherd_authority::Error::Store)?;
         // `total` and `offset` count the records the filter passes, so that a filtered
         // log pages as a whole one does.
         log.retain(|a| filter.passes(a.at, &a.action, &a.subject));

@@ -2,7 +2,7 @@
 //! [`crate::Local`] and by the CLI's commands that are not operations (yet), so every
 //! front end renders the same protocol type.
 
-use certherd_ca::{CaSummary, EntryView, RotationReport};
+use certherd_authority::{CaSummary, EntryView, RotationReport};
 use certherd_core::{Alarm, EntryMeta, Forecast, ForecastItem, OffsetDateTime};
 use certherd_protocol::admin as api;
 use certherd_protocol::AlarmRow;
@@ -57,14 +57,16 @@ pub fn cert_detail(view: &EntryView, info: &CertInfo, chain: &[CertInfo]) -> api
 }
 
 /// What `cert revoke` did.
-pub fn revoke_answer(outcome: &certherd_ca::RevokeOutcome) -> api::RevokeAnswer {
+pub fn revoke_answer(outcome: &certherd_authority::RevokeOutcome) -> api::RevokeAnswer {
     let (r, revoked_now, crl_number, renewal_ordered) = match outcome {
-        certherd_ca::RevokeOutcome::Revoked {
+        certherd_authority::RevokeOutcome::Revoked {
             revocation,
             crl_number,
             renewal_ordered,
         } => (revocation, true, Some(*crl_number), renewal_ordered.clone()),
-        certherd_ca::RevokeOutcome::AlreadyRevoked(revocation) => (revocation, false, None, None),
+        certherd_authority::RevokeOutcome::AlreadyRevoked(revocation) => {
+            (revocation, false, None, None)
+        }
     };
     api::RevokeAnswer {
         entry: r.entry.clone(),
@@ -195,7 +197,7 @@ pub fn forecast_answer(f: &Forecast) -> api::ForecastAnswer {
 }
 
 /// What `trust add` did.
-pub fn trust_added(t: &certherd_ca::TrustAdded) -> api::TrustAddAnswer {
+pub fn trust_added(t: &certherd_authority::TrustAdded) -> api::TrustAddAnswer {
     api::TrustAddAnswer {
         added: t.added.iter().map(trust_row).collect(),
         already: t.already.iter().map(trust_row).collect(),
@@ -209,7 +211,7 @@ pub fn trust_added(t: &certherd_ca::TrustAdded) -> api::TrustAddAnswer {
 
 /// A host of the fleet (`host list`).
 pub fn host_row<S: certherd_store::Store>(
-    node: &certherd_ca::Node<S>,
+    node: &certherd_authority::Node<S>,
     h: &certherd_core::Host,
 ) -> Result<certherd_protocol::HostRow, certherd_fleet::Error> {
     use certherd_fleet::FleetExt;
@@ -237,7 +239,7 @@ pub fn listed_row(v: &EntryView, folded: &certherd_core::Folded) -> api::CertRow
 }
 
 /// `DELETE /v1/hosts/{name}` and `host remove`: the host and what its removal revoked.
-pub fn host_removed(name: &str, revoked: &[certherd_ca::Revocation]) -> api::HostRemoved {
+pub fn host_removed(name: &str, revoked: &[certherd_authority::Revocation]) -> api::HostRemoved {
     api::HostRemoved {
         host: name.to_owned(),
         revoked: revoked
@@ -333,7 +335,7 @@ pub fn check_answer(
 
 /// The answer of `status`.
 pub fn status_answer(
-    s: &certherd_ca::StatusSummary,
+    s: &certherd_authority::StatusSummary,
     agent: Option<&certherd_fleet::AgentSummary>,
     outbox: &certherd_monitor::OutboxSummary,
     master_key: Option<&certherd_store::KeyLocation>,

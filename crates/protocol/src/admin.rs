@@ -25,7 +25,7 @@ pub struct HostAddRequest {
         pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
     ))]
     pub name: String,
-    /// Its IP addresses (put in its certificate), at most 64 (`certherd_ca::MAX_HOST_IPS`).
+    /// Its IP addresses (put in its certificate), at most 64 (`certherd_authority::MAX_HOST_IPS`).
     #[serde(default)]
     pub ips: Vec<String>,
     /// How long the token may be redeemed, in hours (default 24, at most 720).
@@ -185,7 +185,7 @@ pub struct IssueRequest {
     /// The common name; defaults to the first name, else the alias.
     #[serde(default)]
     pub common_name: Option<String>,
-    /// DNS names and IP addresses, at most 100 (`certherd_ca::MAX_SANS`).
+    /// DNS names and IP addresses, at most 100 (`certherd_authority::MAX_SANS`).
     #[serde(default)]
     pub names: Vec<String>,
     /// The key algorithm (`ecdsa-p256`, `rsa-2048`, ...); defaults to the profile's.

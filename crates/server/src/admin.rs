@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use certherd_ca::{AdminAuth, Node};
+use certherd_authority::{AdminAuth, Node};
 use certherd_protocol as proto;
 use certherd_store::{AdminCredential, AdminRole, HomeStore};
 use http_body_util::Full;
@@ -75,7 +75,7 @@ pub(crate) fn authenticate(
     peer: Option<&[u8]>,
     bearer: Option<&str>,
 ) -> Result<Caller, (Caller, Refused)> {
-    let internal = |e: certherd_ca::Error| {
+    let internal = |e: certherd_authority::Error| {
         eprintln!("certherd server: reading an admin credential: {e}");
         (
             Caller::anonymous(),
@@ -430,7 +430,7 @@ impl certherd_ops::RenewalLock for TryHomeLock<'_> {
             Ok(Err(holder)) => Err(certherd_ops::Error::HomeBusy {
                 holder: holder.map(|h| format!("`certherd {}` (pid {})", h.what, h.pid)),
             }),
-            Err(e) => Err(certherd_ca::Error::Store(e).into()),
+            Err(e) => Err(certherd_authority::Error::Store(e).into()),
         }
     }
 }
@@ -476,8 +476,9 @@ mod tests {
     /// server is a 500 that says only `internal`.
     #[test]
     fn an_internal_cause_is_not_shown() {
-        let broken =
-            certherd_ca::Error::Store(certherd_store::Error::Corrupt("secret detail".into()));
+        let broken = certherd_authority::Error::Store(certherd_store::Error::Corrupt(
+            "secret detail".into(),
+        ));
         let (code, message) = refusal(&certherd_ops::Error::Node(broken));
         assert_eq!(code, ErrorCode::Internal);
         assert!(!message.contains("secret detail"), "{message}");

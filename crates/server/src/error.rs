@@ -26,7 +26,7 @@ pub enum Error {
     Open(Seam),
     /// A node operation at start (the server's identity) failed.
     #[error(transparent)]
-    Node(#[from] certherd_ca::Error),
+    Node(#[from] certherd_authority::Error),
     /// `--hostname` is not a name an entry alias can hold.
     #[error("invalid --hostname '{0}': expected a host name of at most 64 letters, digits, '.', '-' (it names the entry machine-ssl/HOSTNAME)")]
     Hostname(String),
@@ -50,7 +50,7 @@ pub enum Seam {
     Store(#[from] certherd_store::Error),
     /// A node operation failed.
     #[error(transparent)]
-    Node(#[from] certherd_ca::Error),
+    Node(#[from] certherd_authority::Error),
     /// The caller's node opener refused (its own error, e.g. certherd.toml not valid).
     #[error("{0}")]
     Open(Box<dyn std::error::Error + Send + Sync>),

@@ -77,7 +77,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_core::{Clock, ServerLimits};
 use certherd_fleet::FleetExt;
 use certherd_monitor::MonitorExt;
@@ -473,8 +473,8 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> Response<Full<Bytes>> 
 
 /// Maps a refusal to a code and a message safe to show the caller; the cause goes to the
 /// server's log.
-fn refusal(e: &certherd_ca::Error) -> Refused {
-    use certherd_ca::Error as E;
+fn refusal(e: &certherd_authority::Error) -> Refused {
+    use certherd_authority::Error as E;
     let code = match e {
         // What the request asked is wrong (as the message says), not the server.
         E::X509(_)
@@ -538,11 +538,11 @@ fn answer_of(code: ErrorCode, e: &dyn std::fmt::Display) -> Refused {
 /// out of reach (its connection lost, or not reachable) is 503 `unavailable`, as for every
 /// request the database cannot serve, so that an agent tries its next server; anything
 /// else is 500.
-fn check_failed(what: &str, e: &certherd_ca::Error, closed: bool) -> Refused {
+fn check_failed(what: &str, e: &certherd_authority::Error, closed: bool) -> Refused {
     let unreachable = closed
         || matches!(
             e,
-            certherd_ca::Error::Store(certherd_store::Error::Unreachable { .. })
+            certherd_authority::Error::Store(certherd_store::Error::Unreachable { .. })
         );
     eprintln!("certherd server: {what} failed: {e}");
     if unreachable {
@@ -683,7 +683,7 @@ async fn route(
                     if admin_call
                         && matches!(
                             node.admin().admin_by_client_cert(&cert),
-                            Ok(certherd_ca::AdminAuth::Revoked(_))
+                            Ok(certherd_authority::AdminAuth::Revoked(_))
                         ) =>
                 {
                     Ok(())
@@ -1199,17 +1199,18 @@ async fn console_call(
                 )?;
                 let now = node.now();
                 let hostname = node.hostname().map_err(|e| refusal(&e))?;
-                let rows =
-                    certherd_ca::report::rows(&node, &hostname, now).map_err(|e| refusal(&e))?;
-                let svg = certherd_ca::report::timeline(&certherd_ca::report::ReportData {
-                    title: String::new(),
-                    generated_at: now,
-                    rows,
-                    attention: Vec::new(),
-                    alarms: Vec::new(),
-                    forecast: Vec::new(),
-                    headline: None,
-                });
+                let rows = certherd_authority::report::rows(&node, &hostname, now)
+                    .map_err(|e| refusal(&e))?;
+                let svg =
+                    certherd_authority::report::timeline(&certherd_authority::report::ReportData {
+                        title: String::new(),
+                        generated_at: now,
+                        rows,
+                        attention: Vec::new(),
+                        alarms: Vec::new(),
+                        forecast: Vec::new(),
+                        headline: None,
+                    });
                 let mut r = Response::new(Full::new(Bytes::from(svg)));
                 r.headers_mut().insert(
                     hyper::header::CONTENT_TYPE,
@@ -1505,7 +1506,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stirred<S> {
 static RENEWALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static RENEWAL_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_ca::Error> {
+fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_authority::Error> {
     use certherd_store::Store;
     use std::sync::atomic::Ordering;
     let hostname = node.hostname()?;
@@ -1514,7 +1515,7 @@ fn metrics(node: &Node<HomeStore>) -> Result<String, certherd_ca::Error> {
     // A host's certificates are labelled with the host they live on.
     let node_of = |e: &certherd_core::EntryMeta| -> String {
         let store = e.entry.store.as_str();
-        if store == certherd_ca::HOSTS_STORE || store == certherd_ca::POOL_STORE {
+        if store == certherd_authority::HOSTS_STORE || store == certherd_authority::POOL_STORE {
             e.entry.alias.to_string()
         } else {
             hostname.clone()
@@ -2129,7 +2130,7 @@ mod tests {
     /// is 503 (an agent fails over), not 500; another failure stays 500.
     #[test]
     fn a_check_that_lost_the_database_is_unavailable_not_internal() {
-        let e = certherd_ca::Error::Store(certherd_store::Error::Corrupt("no row".into()));
+        let e = certherd_authority::Error::Store(certherd_store::Error::Corrupt("no row".into()));
         let (code, message) = check_failed("the revocation check", &e, true);
         assert_eq!((code, code.status()), (ErrorCode::Unavailable, 503));
         assert!(!message.contains("no row"), "{message}");

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_protocol::ErrorCode;
 use certherd_store::HomeStore;
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use certherd_ca::Node;
+use certherd_authority::Node;
 use certherd_core::EntryRef;
 use certherd_store::{Home, HomeStore, Store};
 
@@ -99,7 +99,7 @@ pub fn start(config: StartConfig, mut say: impl FnMut(Started<'_>)) -> Result<()
             lifecycle: Some((evaluate_every, Arc::new(crate::lifecycle::HttpDelivery))),
             limits,
             audit,
-            clock: Arc::new(certherd_ca::SystemClock),
+            clock: Arc::new(certherd_authority::SystemClock),
             holder,
             identity,
             settings_stamp: Some(Arc::new(move || {
@@ -172,24 +172,26 @@ fn server_identity(
 ) -> Result<EntryRef, Error> {
     let machine: EntryRef = "machine-ssl/machine"
         .parse()
-        .map_err(certherd_ca::Error::from)?;
+        .map_err(certherd_authority::Error::from)?;
     let Some(name) = hostname.filter(|h| node.hostname().is_ok_and(|n| n != *h)) else {
         return Ok(machine);
     };
     let alias = name.parse().map_err(|_| Error::Hostname(name.to_owned()))?;
     let entry = EntryRef::new(
-        "machine-ssl".parse().map_err(certherd_ca::Error::from)?,
+        "machine-ssl"
+            .parse()
+            .map_err(certherd_authority::Error::from)?,
         alias,
     );
     if node
         .store()
         .entry(&entry)
-        .map_err(certherd_ca::Error::from)?
+        .map_err(certherd_authority::Error::from)?
         .is_none()
     {
         let mut names = vec![name.to_owned()];
         names.extend(ips.iter().map(ToString::to_string));
-        node.issue(&certherd_ca::IssueRequest {
+        node.issue(&certherd_authority::IssueRequest {
             profile: "machine-ssl".into(),
             entry: entry.clone(),
             common_name: Some(name.to_owned()),

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, Mode, Node};
+use certherd_authority::{InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, DEFAULT_TOKEN_TTL};
 use certherd_fleet::FleetExt;
 use certherd_monitor::MonitorExt;
@@ -133,7 +133,7 @@ fn crls_are_published_at_the_first_tick_then_from_half_their_validity_and_at_eac
         .revoke(&r, certherd_x509::RevocationReason::KeyCompromise, "test")
         .unwrap()
     {
-        certherd_ca::RevokeOutcome::Revoked { crl_number, .. } => assert_eq!(crl_number, 3),
+        certherd_authority::RevokeOutcome::Revoked { crl_number, .. } => assert_eq!(crl_number, 3),
         other => panic!("{other:?}"),
     }
     assert!(crl_tick(&mut n).is_empty());

@@ -84,7 +84,7 @@ pub fn run(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
                 Some(f) => f,
                 None => confirm_fingerprint(&server, timeout)?,
             };
-            let store = home.create().map_err(certherd_ca::Error::from)?;
+            let store = home.create().map_err(certherd_authority::Error::from)?;
             crate::commands::home::warn_modes(home);
             let mut node = node_over(home, store)?;
             let joined = certherd_agent::join(

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 /// `audit`: the records that pass the filters, oldest first.
 pub(crate) fn audit(ops: &mut dyn Operations, a: AuditArgs) -> Result<ExitCode, Failure> {
     use certherd_core::Clock;
-    let now = certherd_ca::SystemClock.now();
+    let now = certherd_authority::SystemClock.now();
     let time = |flag: &str, t: &Option<String>| {
         t.as_deref()
             .map(|s| {

@@ -21,16 +21,16 @@ use crate::render::json;
 use crate::render::table;
 use crate::render::ENTRY_HEADER;
 use crate::Failure;
-use certherd_ca::Bulk;
-use certherd_ca::BulkStep;
-use certherd_ca::ExportContent;
-use certherd_ca::ExportFormat;
-use certherd_ca::ExportOptions;
-use certherd_ca::Plan;
-use certherd_ca::RenewSelection;
-use certherd_ca::Renewed;
-use certherd_ca::SkipReason;
-use certherd_ca::Skipped;
+use certherd_authority::Bulk;
+use certherd_authority::BulkStep;
+use certherd_authority::ExportContent;
+use certherd_authority::ExportFormat;
+use certherd_authority::ExportOptions;
+use certherd_authority::Plan;
+use certherd_authority::RenewSelection;
+use certherd_authority::Renewed;
+use certherd_authority::SkipReason;
+use certherd_authority::Skipped;
 use certherd_core::EntryRef;
 use certherd_core::OffsetDateTime;
 use certherd_core::Span;
@@ -63,7 +63,7 @@ fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
 pub(crate) fn print_issued(
     out: Output,
     node: &crate::LocalNode,
-    issued: &certherd_ca::Issued,
+    issued: &certherd_authority::Issued,
     verb: &str,
 ) {
     let view = node.view(issued.meta.clone(), node.now());
@@ -707,14 +707,14 @@ pub(crate) fn cert_issue(ops: &mut dyn Operations, a: IssueArgs) -> Result<ExitC
         })
         .map_err(|e| match e {
             // The common name's rules, worded by the flags that set it.
-            certherd_ops::Error::Node(certherd_ca::Error::CommonNameTooLong { length, from_name }) => Failure::usage(
+            certherd_ops::Error::Node(certherd_authority::Error::CommonNameTooLong { length, from_name }) => Failure::usage(
                 if from_name {
                     format!("the first --san, the common name without --cn, is {length} characters; RFC 5280 allows a common name of at most {} (ub-common-name): give a shorter --cn", certherd_x509::UB_COMMON_NAME)
                 } else {
                     format!("--cn is {length} characters; RFC 5280 allows at most {} (ub-common-name)", certherd_x509::UB_COMMON_NAME)
                 },
             ),
-            certherd_ops::Error::Node(certherd_ca::Error::CommonNameEmpty { from_name }) => Failure::usage(
+            certherd_ops::Error::Node(certherd_authority::Error::CommonNameEmpty { from_name }) => Failure::usage(
                 if from_name {
                     "the first --san, the common name without --cn, is empty; give a --cn of 1 to 64 characters".to_owned()
                 } else {
@@ -728,7 +728,7 @@ pub(crate) fn cert_issue(ops: &mut dyn Operations, a: IssueArgs) -> Result<ExitC
         &issued.certificate,
         &issued.warnings,
         "issued",
-        certherd_ca::SystemClock.now(),
+        certherd_authority::SystemClock.now(),
         a.output,
     );
     Ok(ExitCode::SUCCESS)

@@ -46,7 +46,7 @@ fn checked(ops: &mut dyn Operations, a: CheckArgs) -> Result<ExitCode, Failure> 
     let (warn, crit) = (span(a.warn.as_deref())?, span(a.crit.as_deref())?);
     let at =
         a.at.as_deref()
-            .map(|s| parse_at(s, certherd_ca::SystemClock.now()))
+            .map(|s| parse_at(s, certherd_authority::SystemClock.now()))
             .transpose()?;
     let c = ops.check(at, warn, crit)?;
     print(&c, a.output);

@@ -30,13 +30,13 @@ pub fn run(home: &Home, c: DbCmd) -> Result<ExitCode, Failure> {
     let mut source = home
         .sqlite()
         .open_sqlite()
-        .map_err(certherd_ca::Error::from)?;
+        .map_err(certherd_authority::Error::from)?;
     if let Some(h) = crate::fault_hook() {
         source.set_fault_hook(Box::new(move |p| h(p)));
     }
     let copied = source
         .copy_to_postgres(target.expose())
-        .map_err(certherd_ca::Error::from)?;
+        .map_err(certherd_authority::Error::from)?;
     match output {
         Output::Json => crate::render::json(&json!({
             "source": home.db_path().display().to_string(),

@@ -65,7 +65,7 @@ pub(crate) fn fleet_renew(ops: &mut dyn Operations, c: FleetCmd) -> Result<ExitC
     }
     bar.finish_and_clear();
     let certs = ops.cert_list(CertFilter {
-        store: Some(certherd_ca::HOSTS_STORE.to_owned()),
+        store: Some(certherd_authority::HOSTS_STORE.to_owned()),
         ..CertFilter::default()
     })?;
     let rows: Vec<(String, bool, Option<String>)> = ordered

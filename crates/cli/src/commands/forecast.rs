@@ -154,7 +154,7 @@ pub struct ForecastArgs {
 /// `forecast`: an operation.
 pub fn operation(ops: &mut dyn Operations, a: ForecastArgs) -> Result<ExitCode, Failure> {
     use certherd_core::Clock;
-    let until = until_from(certherd_ca::SystemClock.now(), a.until.as_deref())?;
+    let until = until_from(certherd_authority::SystemClock.now(), a.until.as_deref())?;
     let f = ops.forecast(Horizon::Until(until))?;
     forecast(&f, a.output);
     Ok(ExitCode::SUCCESS)

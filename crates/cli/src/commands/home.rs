@@ -13,7 +13,7 @@ pub fn run(home: &Home, c: HomeCmd) -> Result<ExitCode, Failure> {
     let to = std::path::absolute(&to).map_err(|e| Failure::file(&to, e))?;
     let moved = home
         .move_master_key(&to)
-        .map_err(certherd_ca::Error::from)?;
+        .map_err(certherd_authority::Error::from)?;
     match &moved.verified_with {
         Some(entry) => outln!(
             "moved the master key from {} to {} (mode 0600; checked: it opens the sealed key of {entry})",

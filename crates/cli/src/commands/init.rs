@@ -1,10 +1,10 @@
 //! `init`: a new home, with its CA, stores and this node's certificates.
 
 use crate::Failure;
-use certherd_ca::InitOptions;
-use certherd_ca::Mode;
-use certherd_ca::Node;
-use certherd_ca::SystemClock;
+use certherd_authority::InitOptions;
+use certherd_authority::Mode;
+use certherd_authority::Node;
+use certherd_authority::SystemClock;
 use certherd_store::write_atomic;
 use certherd_store::Home;
 use certherd_x509::KeyAlgorithm;

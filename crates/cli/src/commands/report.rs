@@ -4,9 +4,9 @@ use crate::commands::forecast::until;
 use crate::instant::rfc3339;
 use crate::open_node;
 use crate::Failure;
-use certherd_ca::report::ForecastItem;
-use certherd_ca::report::ReportAlarm;
-use certherd_ca::report::ReportData;
+use certherd_authority::report::ForecastItem;
+use certherd_authority::report::ReportAlarm;
+use certherd_authority::report::ReportData;
 use certherd_core::WatchKind;
 use certherd_store::write_atomic;
 use certherd_store::Home;
@@ -25,7 +25,7 @@ pub fn run(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
     let hostname = node.hostname()?;
     let f = node.forecast(until)?;
     let check = node.check(now, node.thresholds())?;
-    let rows = certherd_ca::report::rows(&node, &hostname, now)?;
+    let rows = certherd_authority::report::rows(&node, &hostname, now)?;
     let mut attention: Vec<ReportAlarm> = check
         .findings
         .iter()
@@ -89,7 +89,7 @@ pub fn run(home: &Home, a: ReportArgs) -> Result<ExitCode, Failure> {
             &certherd_ops::rows::forecast_answer(&f),
         )),
     };
-    let html = certherd_ca::report::render(&data);
+    let html = certherd_authority::report::render(&data);
     write_atomic(&a.html, html.as_bytes(), 0o644).map_err(|e| Failure::file(&a.html, e))?;
     outln!(
         "wrote {} ({} certificates, {} needing attention, {} open alarms)",

@@ -25,7 +25,7 @@ fn print(s: &api::StatusAnswer, output: Output) {
     if output == Output::Json {
         return json(s);
     }
-    let now = certherd_ca::SystemClock.now();
+    let now = certherd_authority::SystemClock.now();
     outln!("Node            {}", s.hostname);
     match (&s.agent, &s.ca) {
         (Some(g), _) => {

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{AdminAuth, InitOptions, Mode, Node};
+use certherd_authority::{AdminAuth, InitOptions, Mode, Node};
 use certherd_core::{Clock, OffsetDateTime, Span};
 use certherd_store::{AdminRole, CredentialKind, Home, HomeStore};
 use certherd_x509::KeyAlgorithm;
@@ -133,7 +133,7 @@ fn revocation_ends_every_credential_of_the_name() {
     ));
     assert!(matches!(
         node.admin_mut().admin_credential_revoke("bob"),
-        Err(certherd_ca::Error::NoSuchCredential(_))
+        Err(certherd_authority::Error::NoSuchCredential(_))
     ));
     let listed = node.admin().admin_credentials().unwrap();
     assert_eq!(listed.len(), 3);

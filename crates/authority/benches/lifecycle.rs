@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use certherd_ca::{InitOptions, IssueRequest, Mode, Node, SystemClock};
+use certherd_authority::{InitOptions, IssueRequest, Mode, Node, SystemClock};
 use certherd_core::{Clock, EntryKind, EntryMeta, EntryRef, Source};
 use certherd_store::{Change, Entry, Home, Store};
 use certherd_x509::{CertSpec, Eku, KeyAlgorithm, PrivateKey, Role};

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{InitOptions, IssueRequest, Mode, Node, RenewSelection};
+use certherd_authority::{InitOptions, IssueRequest, Mode, Node, RenewSelection};
 use certherd_core::{Clock, EntryRef, OffsetDateTime, Severity, Status, StoreName};
 use certherd_store::{Home, HomeStore, Store};
 use certherd_x509::{CertInfo, KeyAlgorithm, Purpose, VerifyInput};
@@ -407,8 +407,8 @@ fn the_retiring_root_and_ca_stay_until_the_rotation_retires_them() {
     assert!(
         matches!(
             &refused,
-            certherd_ca::Error::Protected {
-                instead: Some(certherd_ca::Instead::FinishRotation),
+            certherd_authority::Error::Protected {
+                instead: Some(certherd_authority::Instead::FinishRotation),
                 ..
             }
         ) && refused.to_string().contains("anchors the retiring CA"),
@@ -417,11 +417,11 @@ fn the_retiring_root_and_ca_stay_until_the_rotation_retires_them() {
     let old_trust = trusted.iter().find(|m| m.sha256 == old_root).unwrap();
     assert!(matches!(
         node.delete(&old_trust.entry),
-        Err(certherd_ca::Error::Protected { .. })
+        Err(certherd_authority::Error::Protected { .. })
     ));
     assert!(matches!(
         node.delete(&old_ca),
-        Err(certherd_ca::Error::Protected { .. })
+        Err(certherd_authority::Error::Protected { .. })
     ));
     assert_eq!(node.trust_list().unwrap(), trusted);
     // Once the rotation retires it, the old root is gone without anyone removing it.
@@ -443,21 +443,29 @@ fn import_refuses_certificates_not_valid_at_the_instant() {
     })
     .unwrap();
     let pem = node
-        .export(&r("hosts/a"), certherd_ca::ExportFormat::Pem, true, None)
+        .export(
+            &r("hosts/a"),
+            certherd_authority::ExportFormat::Pem,
+            true,
+            None,
+        )
         .unwrap();
     clock.set(START - Duration::days(1));
     let err = node
         .import(&r("hosts/b"), &pem, &[], Some(&pem), Some("host"))
         .unwrap_err();
     assert!(
-        matches!(err, certherd_ca::Error::NotYetValid { .. }),
+        matches!(err, certherd_authority::Error::NotYetValid { .. }),
         "{err}"
     );
     clock.set(START + Duration::days(5 * 366));
     let err = node
         .import(&r("hosts/b"), &pem, &[], Some(&pem), Some("host"))
         .unwrap_err();
-    assert!(matches!(err, certherd_ca::Error::Expired { .. }), "{err}");
+    assert!(
+        matches!(err, certherd_authority::Error::Expired { .. }),
+        "{err}"
+    );
     clock.set(START + Duration::days(10));
     node.import(&r("hosts/b"), &pem, &[], Some(&pem), Some("host"))
         .unwrap();

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use certherd_ca::{Bulk, BulkStep, InitOptions, IssueRequest, Mode, Node, RenewSelection};
+use certherd_authority::{Bulk, BulkStep, InitOptions, IssueRequest, Mode, Node, RenewSelection};
 use certherd_core::{
     Alarm, Clock, EntryMeta, EntryRef, Host, JoinToken, KeyProvider, OffsetDateTime, Source,
     StoreName, Watch, WatchKind,
@@ -292,7 +292,7 @@ fn a_bulk_run_skips_what_a_concurrent_run_renewed() {
     assert_eq!(plan.targets.len(), 5);
     // The CA is matched but not renewed, and says why (the CLI names `ca rotate`).
     assert!(plan.skipped.iter().any(|s| s.entry == r("ca/root")
-        && s.reason == certherd_ca::SkipReason::CertificateAuthority
+        && s.reason == certherd_authority::SkipReason::CertificateAuthority
         && s.to_string() == "a CA certificate"));
     clock.advance(Duration::hours(1));
     let other_run_began = node.now();
@@ -328,7 +328,7 @@ fn import_foreign(node: &mut Node<Counting>, entry: &str, profile: Option<&str>)
         &["portal.example.test", "192.0.2.77"],
     );
     let pem = node
-        .export(&r(&tmp), certherd_ca::ExportFormat::Pem, true, None)
+        .export(&r(&tmp), certherd_authority::ExportFormat::Pem, true, None)
         .unwrap();
     node.delete(&r(&tmp)).unwrap();
     node.import(&r(entry), &pem, &[], Some(&pem), profile)
@@ -354,7 +354,7 @@ fn importing_the_live_certificate_again_changes_nothing() {
     let cert_only = node
         .export(
             &r("web/portal"),
-            certherd_ca::ExportFormat::Pem,
+            certherd_authority::ExportFormat::Pem,
             false,
             None,
         )
@@ -381,14 +381,14 @@ fn reset_replaces_an_imported_certificate_with_a_ca_issued_one() {
         .find(|s| s.entry == r("web/portal"))
         .unwrap();
     // The fact; the CLI adds `certherd cert reset web/portal`.
-    assert_eq!(skip.reason, certherd_ca::SkipReason::Imported);
+    assert_eq!(skip.reason, certherd_authority::SkipReason::Imported);
     assert_eq!(skip.to_string(), "imported");
     let (issued, backup) = node.reset(&r("web/portal")).unwrap();
     assert_eq!(issued.meta.source, Source::Issued);
     // No profile recorded, the store is no profile, serverAuth: the default leaf profile.
     assert_eq!(
         issued.meta.profile.as_deref(),
-        Some(certherd_ca::RESET_DEFAULT_PROFILE)
+        Some(certherd_authority::RESET_DEFAULT_PROFILE)
     );
     let info = certherd_x509::CertInfo::from_der(
         &node.store().entry(&r("web/portal")).unwrap().unwrap().cert,
@@ -449,7 +449,7 @@ fn replacing_a_revoked_certificate_says_whether_the_check_or_the_renewal_failed(
     let e = node.renew_if_revoked(&machine).unwrap_err();
     node.store().fail_crls.set(false);
     assert!(
-        matches!(e, certherd_ca::ReplaceRevokedError::Check { .. }),
+        matches!(e, certherd_authority::ReplaceRevokedError::Check { .. }),
         "{e}"
     );
     assert_eq!(
@@ -468,7 +468,7 @@ fn replacing_a_revoked_certificate_says_whether_the_check_or_the_renewal_failed(
     let e = node.renew_if_revoked(&machine).unwrap_err();
     node.store().fail_writes.set(false);
     assert!(
-        matches!(e, certherd_ca::ReplaceRevokedError::Renew { .. }),
+        matches!(e, certherd_authority::ReplaceRevokedError::Renew { .. }),
         "{e}"
     );
     assert!(

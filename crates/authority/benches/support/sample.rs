@@ -1,7 +1,7 @@
 //! Timing samples for the benchmarks: per-operation times collected for a time budget, and
 //! rate ratios printed with their standard error (or as "noisy"), so that a quick run never
 //! prints a figure it cannot back. Shared by the bench and its test
-//! (`crates/ca/tests/bench_sample.rs`).
+//! (`crates/authority/tests/bench_sample.rs`).
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
