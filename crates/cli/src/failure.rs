@@ -1,6 +1,5 @@
 //! The CLI's error: one line, an optional hint, an exit code.
 
-use crate::local::TransportFailure;
 use std::path::Path;
 
 /// A failed command, ready to print.
@@ -152,3 +151,16 @@ pub(crate) fn about(path: &Path) -> impl Fn(certherd_ops::Error) -> Failure + '_
         }
     }
 }
+
+/// A transport failure, already worded by the CLI (with its hint), carried through the
+/// operation's error and taken back out unchanged.
+#[derive(Debug)]
+pub struct TransportFailure(pub Failure);
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for TransportFailure {}

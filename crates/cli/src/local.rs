@@ -2,22 +2,14 @@
 //! each request through [`certherd_ops::Local`], under the home's renewal lock (waiting
 //! for a run that holds it, said on standard error).
 
+use crate::failure::TransportFailure;
+use crate::instant::rfc3339;
+use certherd_core::OffsetDateTime;
+use certherd_store::{Home, HomeLock, LockHolder, Locked};
+
 use crate::Failure;
 use certherd_ops::Operations;
 use certherd_ops::Request;
-
-/// A transport failure, already worded by the CLI (with its hint), carried through the
-/// operation's error and taken back out unchanged.
-#[derive(Debug)]
-pub struct TransportFailure(pub Failure);
-
-impl std::fmt::Display for TransportFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.message)
-    }
-}
-
-impl std::error::Error for TransportFailure {}
 
 /// The operations on a home, opened at the first call (a command that is not an
 /// operation never opens it here).
@@ -84,8 +76,38 @@ struct WaitingLock<'h>(&'h certherd_store::Home);
 impl certherd_ops::RenewalLock for WaitingLock<'_> {
     fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, certherd_ops::Error> {
         use certherd_core::Clock;
-        crate::commands::cert::lock_home(self.0, certherd_authority::SystemClock.now(), what)
+        lock_home(self.0, certherd_authority::SystemClock.now(), what)
             .map(|l| Box::new(l) as Box<dyn std::any::Any>)
             .map_err(|f| certherd_ops::Error::Transport(Box::new(TransportFailure(f))))
     }
+}
+
+/// Takes the home's lock for a command that replaces entries; says so on standard error
+/// when another command holds it and this one waits.
+pub(crate) fn lock_home(
+    home: &Home,
+    started: OffsetDateTime,
+    what: &str,
+) -> Result<Locked, Failure> {
+    let me = LockHolder {
+        pid: std::process::id(),
+        started,
+        what: what.to_owned(),
+    };
+    let path = home.lock_path();
+    let waiting = |holder: Option<&LockHolder>| {
+        match holder {
+        Some(h) => errln!(
+            "waiting: `certherd {}` (pid {}, started {}) holds this home; this run goes on when it ends",
+            h.what,
+            h.pid,
+            rfc3339(h.started)
+        ),
+        None => errln!(
+            "waiting: another certherd command holds {}; this run goes on when it ends",
+            path.display()
+        ),
+    }
+    };
+    Ok(HomeLock::acquire(&path, &me, waiting)?)
 }

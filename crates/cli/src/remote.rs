@@ -16,7 +16,7 @@ use crate::commands::cert::CertCmd;
 use crate::commands::Cli;
 use crate::commands::Command;
 use crate::commands::Ran;
-use crate::local::TransportFailure;
+use crate::failure::TransportFailure;
 use crate::render::colon_hex;
 use crate::Failure;
 use certherd_ops::wire::HttpCall;

@@ -14,6 +14,7 @@ use crate::failure::read_input;
 use crate::failure::read_secret;
 use crate::instant::parse_at;
 use crate::instant::rfc3339;
+use crate::local::lock_home;
 use crate::open_node;
 use crate::render::colon_hex;
 use crate::render::entry_json;
@@ -40,8 +41,6 @@ use certherd_ops::Operations;
 use certherd_protocol::admin as api;
 use certherd_store::write_atomic;
 use certherd_store::Home;
-use certherd_store::HomeLock;
-use certherd_store::LockHolder;
 use certherd_store::Locked;
 use clap::Args;
 use clap::Subcommand;
@@ -273,36 +272,6 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
         other => return Err(crate::not_carried_out(&other)),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Takes the home's lock for a command that replaces entries; says so on standard error
-/// when another command holds it and this one waits.
-pub(crate) fn lock_home(
-    home: &Home,
-    started: OffsetDateTime,
-    what: &str,
-) -> Result<Locked, Failure> {
-    let me = LockHolder {
-        pid: std::process::id(),
-        started,
-        what: what.to_owned(),
-    };
-    let path = home.lock_path();
-    let waiting = |holder: Option<&LockHolder>| {
-        match holder {
-        Some(h) => errln!(
-            "waiting: `certherd {}` (pid {}, started {}) holds this home; this run goes on when it ends",
-            h.what,
-            h.pid,
-            rfc3339(h.started)
-        ),
-        None => errln!(
-            "waiting: another certherd command holds {}; this run goes on when it ends",
-            path.display()
-        ),
-    }
-    };
-    Ok(HomeLock::acquire(&path, &me, waiting)?)
 }
 
 /// Entries written at or after this instant were handled by the run we waited for.
