@@ -234,7 +234,7 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
         r.stderr
     );
     // A command that needs the home says so.
-    let r = remote.run("ops.token", None, &["store", "list"]);
+    let r = remote.run("ops.token", None, &["endpoint", "list"]);
     assert!(
         r.code == 2 && r.stderr.contains("runs on a home"),
         "{}",
@@ -426,6 +426,8 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             &["pool", "verification", "status"],
             &["ca", "show"],
             &["status"],
+            &["store", "list"],
+            &["profile", "list"],
         ] {
             let mut args = args.to_vec();
             args.extend(["--output", output]);
@@ -630,7 +632,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
 
     // What needs the home is refused, naming the command, with what works remotely.
     for (args, name) in [
-        (&["store", "list"][..], "`certherd store list`"),
+        (&["endpoint", "list"][..], "`certherd endpoint list`"),
         (&["ca", "export"], "`certherd ca export`"),
         (
             &["db", "copy", "--to", "postgres://x"],
@@ -935,6 +937,8 @@ fn every_operation_is_compared_on_both_transports() {
         "forecast",
         "check",
         "status",
+        "store list",
+        "profile list",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
         // key_provider_status_and_pool_verification_print_as_on_the_home

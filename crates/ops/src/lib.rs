@@ -253,4 +253,20 @@ pub trait Operations {
             other => Err(Error::mismatch("status", &other)),
         }
     }
+
+    /// The named stores.
+    fn store_list(&mut self) -> Result<Vec<api::StoreRow>, Error> {
+        match self.call(Request::StoreList)? {
+            Answer::Stores(v) => Ok(v),
+            other => Err(Error::mismatch("store list", &other)),
+        }
+    }
+
+    /// The profiles in force.
+    fn profile_list(&mut self) -> Result<Vec<api::ProfileRow>, Error> {
+        match self.call(Request::ProfileList)? {
+            Answer::Profiles(v) => Ok(v),
+            other => Err(Error::mismatch("profile list", &other)),
+        }
+    }
 }

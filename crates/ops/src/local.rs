@@ -440,6 +440,12 @@ impl<S: Store> Operations for Local<'_, S> {
             )?),
             Request::Check { at, warn, crit } => Answer::Check(self.check_at(at, warn, crit)?),
             Request::Status => Answer::Status(Box::new(self.status_now()?)),
+            Request::StoreList => {
+                Answer::Stores(self.node.stores()?.iter().map(rows::store_row).collect())
+            }
+            Request::ProfileList => {
+                Answer::Profiles(self.node.profiles().iter().map(rows::profile_row).collect())
+            }
         })
     }
 }

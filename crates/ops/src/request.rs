@@ -174,6 +174,10 @@ pub enum Request {
     },
     /// The node at a glance (`status`).
     Status,
+    /// The named stores (`store list`).
+    StoreList,
+    /// The profiles in force (`profile list`).
+    ProfileList,
 }
 
 impl Request {
@@ -207,6 +211,8 @@ impl Request {
             Self::KeyProviders { .. } => Op::KeyProviders,
             Self::Check { .. } => Op::Check,
             Self::Status => Op::Status,
+            Self::StoreList => Op::StoreList,
+            Self::ProfileList => Op::ProfileList,
         }
     }
 }
@@ -264,6 +270,10 @@ pub enum Answer {
     Check(api::CheckAnswer),
     /// [`Request::Status`].
     Status(Box<api::StatusAnswer>),
+    /// [`Request::StoreList`].
+    Stores(Vec<api::StoreRow>),
+    /// [`Request::ProfileList`].
+    Profiles(Vec<api::ProfileRow>),
 }
 
 impl Answer {

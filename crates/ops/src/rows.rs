@@ -382,3 +382,25 @@ pub fn status_answer(
         }),
     }
 }
+
+/// A store as `store list` shows it.
+pub fn store_row(s: &certherd_store::StoreInfo) -> api::StoreRow {
+    api::StoreRow {
+        name: s.name.to_string(),
+        entries: u64::try_from(s.entries).unwrap_or(u64::MAX),
+        created_at: rfc3339(s.created_at),
+    }
+}
+
+/// A profile as `profile list` shows it.
+pub fn profile_row(p: &certherd_core::Profile) -> api::ProfileRow {
+    api::ProfileRow {
+        name: p.name.clone(),
+        lifetime: p.lifetime.to_string(),
+        ca: !p.is_renewable(),
+        self_signed: p.self_signed,
+        eku: p.eku.iter().map(|e| e.name().to_owned()).collect(),
+        key_algo: p.key_algo.map(|k| k.name().to_owned()),
+        impact: p.impact.clone(),
+    }
+}

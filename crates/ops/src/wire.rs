@@ -199,6 +199,8 @@ pub fn encode(request: &Request) -> HttpCall {
             call("GET", with_query("/v1/check", &q), None)
         }
         Request::Status => call("GET", "/v1/status".into(), None),
+        Request::StoreList => call("GET", "/v1/stores".into(), None),
+        Request::ProfileList => call("GET", "/v1/profiles".into(), None),
     }
 }
 
@@ -449,6 +451,8 @@ pub fn decode(
             }
         }
         Op::Status => Request::Status,
+        Op::StoreList => Request::StoreList,
+        Op::ProfileList => Request::ProfileList,
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -525,6 +529,8 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::KeyProviders { .. } => Answer::KeyProviders(d(body)?),
         Request::Check { .. } => Answer::Check(d(body)?),
         Request::Status => Answer::Status(Box::new(d(body)?)),
+        Request::StoreList => Answer::Stores(d(body)?),
+        Request::ProfileList => Answer::Profiles(d(body)?),
     })
 }
 
@@ -613,6 +619,8 @@ mod tests {
             Request::Forecast(Horizon::Days(30)),
             Request::Forecast(Horizon::Until(until)),
             Request::Status,
+            Request::StoreList,
+            Request::ProfileList,
             Request::Check {
                 at: None,
                 warn: None,

@@ -651,6 +651,37 @@ pub struct StatusAnswer {
     pub agent: Option<AgentStatus>,
 }
 
+/// A named store, as `store list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StoreRow {
+    /// Its name.
+    pub name: String,
+    /// How many entries it holds.
+    pub entries: u64,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+}
+
+/// A profile in force, as `profile list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProfileRow {
+    /// Its name.
+    pub name: String,
+    /// The lifetime of what it issues (`2y`, `90d`).
+    pub lifetime: String,
+    /// Whether it issues CA certificates.
+    pub ca: bool,
+    /// Whether what it issues is self-signed.
+    pub self_signed: bool,
+    /// The extended key usages it sets (`serverAuth`, ...).
+    pub eku: Vec<String>,
+    /// The key algorithm it sets, if it sets one.
+    #[serde(default)]
+    pub key_algo: Option<String>,
+    /// What stops working when a certificate of it lapses.
+    pub impact: String,
+}
+
 /// One KMIP server of a key provider, as the health check found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KmipServerHealth {
@@ -743,6 +774,10 @@ pub enum Op {
     Check,
     /// `GET /v1/status`.
     Status,
+    /// `GET /v1/stores`.
+    StoreList,
+    /// `GET /v1/profiles`.
+    ProfileList,
 }
 
 /// The type of a query parameter.
@@ -1173,6 +1208,24 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<StatusAnswer>,
+    },
+    Route {
+        op: Op::StoreList,
+        method: "GET",
+        path: "/v1/stores",
+        summary: "The named stores and how many entries each holds (`store list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<StoreRow>>,
+    },
+    Route {
+        op: Op::ProfileList,
+        method: "GET",
+        path: "/v1/profiles",
+        summary: "The profiles in force: lifetime, usage, impact (`profile list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<ProfileRow>>,
     },
 ];
 

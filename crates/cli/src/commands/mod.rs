@@ -101,6 +101,8 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
         Command::Forecast(a) => Ran::Done(forecast::operation(ops, a)),
         Command::Check(a) => Ran::Done(check::operation(ops, a)),
         Command::Status(a) => Ran::Done(status::operation(ops, a)),
+        Command::Store(c) => Ran::Done(store::operation(ops, c)),
+        Command::Profile(c) => Ran::Done(profile::operation(ops, c)),
         Command::KeyProvider(c) => {
             key_provider::operation(ops, c).back(|c| boxed(Command::KeyProvider(c)))
         }
@@ -112,13 +114,11 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
 pub fn on_home(home: &certherd_store::Home, command: Command) -> Result<ExitCode, Failure> {
     match command {
         Command::Init(a) => init::run(home, a),
-        Command::Store(c) => store::run(home, c),
         Command::Cert(c) => cert::run(home, c),
         Command::Service(c) => service::run(home, c),
         Command::Csr(c) => csr::run(c),
         Command::Ca(c) => ca::run(home, c),
         Command::Verify(a) => verify::run(home, a),
-        Command::Profile(c) => profile::run(home, c),
         Command::KeyProvider(c) => key_provider::run(home, c),
         Command::Scan(c) => scan::run(home, c),
         Command::Endpoint(c) => endpoint::run(home, c),
@@ -171,7 +171,7 @@ pub struct Cli {
     /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
     /// enable/disable/status, cert list/show/issue/renew/revoke/export, trust
     /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast, key-provider
-    /// status, check, status; every other
+    /// status, check, status, store list, profile list; every other
     /// command runs on the server's home only and is refused (exit 2). Give it before the
     /// command. Default: $CERTHERD_SERVER (empty counts as unset). A home given too
     /// (--home or $CERTHERD_HOME) is refused: say which one to act on.
@@ -181,7 +181,8 @@ pub struct Cli {
     /// The admin credential for --server: a file holding a bearer token (`certherd admin
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
     /// A `reader` credential runs only the commands that read (list, show, pool
-    /// verification status, alarms, audit, ca show, forecast, check, status). Default:
+    /// verification status, alarms, audit, ca show, forecast, check, status, store list,
+    /// profile list). Default:
     /// $CERTHERD_CREDENTIAL (empty counts as unset).
     #[arg(long, value_name = "FILE")]
     pub credential: Option<PathBuf>,

@@ -2,23 +2,26 @@
 
 use crate::commands::Output;
 use crate::commands::OutputArg;
-use crate::instant::rfc3339;
-use crate::open_node;
 use crate::render::json;
 use crate::render::table;
 use crate::Failure;
-use certherd_store::Home;
+use certherd_ops::Operations;
 use clap::Subcommand;
-use serde_json::json;
 use std::process::ExitCode;
 
-pub fn run(home: &Home, c: StoreCmd) -> Result<ExitCode, Failure> {
+/// `store list`: an operation, on the home or against `--server`.
+pub fn operation(ops: &mut dyn Operations, c: StoreCmd) -> Result<ExitCode, Failure> {
     let StoreCmd::List(a) = c;
-    let node = open_node(home)?;
-    let stores = node.stores()?;
+    let stores = ops.store_list()?;
     match a.output {
-        Output::Json => json(&json!(stores.iter().map(|s| json!({"name": s.name.as_str(), "entries": s.entries, "created_at": rfc3339(s.created_at)})).collect::<Vec<_>>())),
-        Output::Table => table(&["STORE", "ENTRIES"], &stores.iter().map(|s| vec![s.name.to_string(), s.entries.to_string()]).collect::<Vec<_>>()),
+        Output::Json => json(&stores),
+        Output::Table => table(
+            &["STORE", "ENTRIES"],
+            &stores
+                .iter()
+                .map(|s| vec![s.name.clone(), s.entries.to_string()])
+                .collect::<Vec<_>>(),
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
