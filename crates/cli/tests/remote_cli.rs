@@ -297,6 +297,19 @@ fn a_remote_fleet_renew_waits_for_the_host_and_prints_its_result() {
     assert_eq!(rows[0]["result"], "renewed", "{rows}");
     assert!(rows[0]["not_after"].is_string(), "{rows}");
 
+    // The joined host's pinned certificates, as the home lists them.
+    for output in ["table", "json"] {
+        let args = ["pool", "certificate-list", "--output", output];
+        let (local, far) = (env.run(&args), remote.run("ops.token", None, &args));
+        assert_eq!(
+            (far.code, far.stdout.as_str()),
+            (local.code, local.stdout.as_str()),
+            "{args:?}: {}",
+            far.stderr
+        );
+        assert!(local.stdout.contains("esx1.example.test"), "{}", local.stdout);
+    }
+
     // Removing a joined host revokes its certificates, and says so as on the home.
     let r = remote.run("ops.token", None, &["host", "remove", "esx1.example.test"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -434,6 +447,19 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             same(&args);
         }
     }
+    // The root: on standard output, and written to --out, as on the home.
+    same(&["ca", "export"]);
+    let far_out = env.path("far-root.pem");
+    let r = remote.run(
+        "ops.token",
+        None,
+        &["ca", "export", "--out", far_out.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&far_out).unwrap(),
+        env.ok(&["ca", "export"])
+    );
     // `check`: the plugin's line, each problem and the exit code, at a chosen instant and
     // thresholds; thresholds it refuses are its UNKNOWN line and exit 3 both ways.
     for output in ["table", "json"] {
@@ -633,7 +659,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     // What needs the home is refused, naming the command, with what works remotely.
     for (args, name) in [
         (&["endpoint", "list"][..], "`certherd endpoint list`"),
-        (&["ca", "export"], "`certherd ca export`"),
+        (&["ca", "crl"], "`certherd ca crl`"),
         (
             &["db", "copy", "--to", "postgres://x"],
             "`certherd db copy`",
@@ -939,8 +965,10 @@ fn every_operation_is_compared_on_both_transports() {
         "status",
         "store list",
         "profile list",
+        "ca export",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
+        "pool certificate-list",
         // key_provider_status_and_pool_verification_print_as_on_the_home
         "key-provider status",
         "pool verification enable|disable",

@@ -269,4 +269,20 @@ pub trait Operations {
             other => Err(Error::mismatch("profile list", &other)),
         }
     }
+
+    /// Each host's pinned certificates.
+    fn pool_certificates(&mut self) -> Result<Vec<api::PoolCertRow>, Error> {
+        match self.call(Request::PoolCertificates)? {
+            Answer::PoolCertificates(v) => Ok(v),
+            other => Err(Error::mismatch("pool certificate-list", &other)),
+        }
+    }
+
+    /// The root clients should trust.
+    fn ca_root(&mut self) -> Result<api::CaRoot, Error> {
+        match self.call(Request::CaRoot)? {
+            Answer::CaRoot(v) => Ok(v),
+            other => Err(Error::mismatch("ca export", &other)),
+        }
+    }
 }

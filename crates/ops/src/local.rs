@@ -443,6 +443,20 @@ impl<S: Store> Operations for Local<'_, S> {
             Request::StoreList => {
                 Answer::Stores(self.node.stores()?.iter().map(rows::store_row).collect())
             }
+            Request::PoolCertificates => Answer::PoolCertificates(
+                self.node
+                    .fleet()
+                    .pool_certificates()?
+                    .iter()
+                    .map(rows::pool_cert_row)
+                    .collect(),
+            ),
+            Request::CaRoot => Answer::CaRoot(api::CaRoot {
+                pem: certherd_x509::to_pem(
+                    certherd_x509::PemLabel::Certificate,
+                    &self.node.ca_root()?,
+                ),
+            }),
             Request::ProfileList => {
                 Answer::Profiles(self.node.profiles().iter().map(rows::profile_row).collect())
             }

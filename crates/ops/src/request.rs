@@ -178,6 +178,10 @@ pub enum Request {
     StoreList,
     /// The profiles in force (`profile list`).
     ProfileList,
+    /// Each host's pinned certificates (`pool certificate-list`).
+    PoolCertificates,
+    /// The root clients should trust (`ca export`).
+    CaRoot,
 }
 
 impl Request {
@@ -213,6 +217,8 @@ impl Request {
             Self::Status => Op::Status,
             Self::StoreList => Op::StoreList,
             Self::ProfileList => Op::ProfileList,
+            Self::PoolCertificates => Op::PoolCertificates,
+            Self::CaRoot => Op::CaRoot,
         }
     }
 }
@@ -274,6 +280,10 @@ pub enum Answer {
     Stores(Vec<api::StoreRow>),
     /// [`Request::ProfileList`].
     Profiles(Vec<api::ProfileRow>),
+    /// [`Request::PoolCertificates`].
+    PoolCertificates(Vec<api::PoolCertRow>),
+    /// [`Request::CaRoot`].
+    CaRoot(api::CaRoot),
 }
 
 impl Answer {

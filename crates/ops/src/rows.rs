@@ -404,3 +404,14 @@ pub fn profile_row(p: &certherd_core::Profile) -> api::ProfileRow {
         impact: p.impact.clone(),
     }
 }
+
+/// A host's pinned certificate as `pool certificate-list` shows it.
+pub fn pool_cert_row(r: &certherd_fleet::PoolCertificate) -> api::PoolCertRow {
+    api::PoolCertRow {
+        host: r.host.clone(),
+        kind: r.kind.to_owned(),
+        subject: r.meta.subject.clone(),
+        sha256: r.meta.sha256.clone(),
+        not_after: rfc3339(r.meta.not_after),
+    }
+}

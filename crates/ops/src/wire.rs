@@ -201,6 +201,8 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::Status => call("GET", "/v1/status".into(), None),
         Request::StoreList => call("GET", "/v1/stores".into(), None),
         Request::ProfileList => call("GET", "/v1/profiles".into(), None),
+        Request::PoolCertificates => call("GET", "/v1/pool/certificates".into(), None),
+        Request::CaRoot => call("GET", "/v1/ca/root".into(), None),
     }
 }
 
@@ -453,6 +455,8 @@ pub fn decode(
         Op::Status => Request::Status,
         Op::StoreList => Request::StoreList,
         Op::ProfileList => Request::ProfileList,
+        Op::PoolCertificates => Request::PoolCertificates,
+        Op::CaRoot => Request::CaRoot,
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -531,6 +535,8 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::Status => Answer::Status(Box::new(d(body)?)),
         Request::StoreList => Answer::Stores(d(body)?),
         Request::ProfileList => Answer::Profiles(d(body)?),
+        Request::PoolCertificates => Answer::PoolCertificates(d(body)?),
+        Request::CaRoot => Answer::CaRoot(d(body)?),
     })
 }
 
@@ -621,6 +627,8 @@ mod tests {
             Request::Status,
             Request::StoreList,
             Request::ProfileList,
+            Request::PoolCertificates,
+            Request::CaRoot,
             Request::Check {
                 at: None,
                 warn: None,

@@ -682,6 +682,28 @@ pub struct ProfileRow {
     pub impact: String,
 }
 
+/// A host's pinned certificate, as `pool certificate-list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PoolCertRow {
+    /// The host.
+    pub host: String,
+    /// `pool-internal` or `server-identity`.
+    pub kind: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+    /// Its notAfter (RFC 3339).
+    pub not_after: String,
+}
+
+/// `GET /v1/ca/root` answer: the root clients should trust.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaRoot {
+    /// The root certificate, PEM.
+    pub pem: String,
+}
+
 /// One KMIP server of a key provider, as the health check found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KmipServerHealth {
@@ -778,6 +800,10 @@ pub enum Op {
     StoreList,
     /// `GET /v1/profiles`.
     ProfileList,
+    /// `GET /v1/pool/certificates`.
+    PoolCertificates,
+    /// `GET /v1/ca/root`.
+    CaRoot,
 }
 
 /// The type of a query parameter.
@@ -1226,6 +1252,24 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<Vec<ProfileRow>>,
+    },
+    Route {
+        op: Op::PoolCertificates,
+        method: "GET",
+        path: "/v1/pool/certificates",
+        summary: "Each host's pinned pool-internal and server-identity certificate (`pool certificate-list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<PoolCertRow>>,
+    },
+    Route {
+        op: Op::CaRoot,
+        method: "GET",
+        path: "/v1/ca/root",
+        summary: "The root certificate clients should trust, PEM (`ca export`)",
+        query: &[],
+        request: None,
+        answer: schema::<CaRoot>,
     },
 ];
 

@@ -21,16 +21,6 @@ use std::process::ExitCode;
 pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
     match c {
-        CaCmd::Export { out } => {
-            let pem = certherd_x509::to_pem(PemLabel::Certificate, &node.ca_root()?);
-            match out {
-                Some(p) => {
-                    write_atomic(&p, pem.as_bytes(), 0o644)?;
-                    errln!("wrote {}", p.display());
-                }
-                None => out!("{pem}"),
-            }
-        }
         CaCmd::Crl { out, der } => {
             let crl = node.revocations_mut().current_crl()?;
             let bytes = if der {
@@ -307,6 +297,17 @@ pub fn operation(ops: &mut dyn Operations, c: CaCmd) -> Ran<CaCmd> {
             .ca_rotate()
             .map(|step| rotation(&step, o.output))
             .map_err(Failure::from),
+        // The root clients should trust: on standard output, or written to --out.
+        CaCmd::Export { out } => ops.ca_root().map_err(Failure::from).and_then(|root| {
+            match out {
+                Some(p) => {
+                    write_atomic(&p, root.pem.as_bytes(), 0o644)?;
+                    errln!("wrote {}", p.display());
+                }
+                None => out!("{}", root.pem),
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
         other => return Ran::NotAnOperation(other),
     })
 }

@@ -93,7 +93,7 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
     match command {
         Command::Fleet(c) => Ran::Done(fleet::fleet_renew(ops, c)),
         Command::Host(c) => host::operation(ops, c).back(|c| boxed(Command::Host(c))),
-        Command::Pool(c) => pool::operation(ops, c).back(|c| boxed(Command::Pool(c))),
+        Command::Pool(c) => Ran::Done(pool::operation(ops, c)),
         Command::Cert(c) => cert::operation(ops, c).back(|c| boxed(Command::Cert(c))),
         Command::Trust(c) => trust::operation(ops, c).back(|c| boxed(Command::Trust(c))),
         Command::Audit(a) => Ran::Done(audit::audit(ops, a)),
@@ -126,7 +126,6 @@ pub fn on_home(home: &certherd_store::Home, command: Command) -> Result<ExitCode
         Command::Alarms(a) => alarms::run(home, a),
         Command::Server(a) => server::run(home, a),
         Command::Agent(c) => agent::run(home, c),
-        Command::Pool(c) => pool::run(home, c),
         Command::Admin(c) => admin::run(home, c),
         Command::Home(c) => home::run(home, c),
         Command::Db(c) => db::run(home, c),
@@ -171,7 +170,8 @@ pub struct Cli {
     /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
     /// enable/disable/status, cert list/show/issue/renew/revoke/export, trust
     /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast, key-provider
-    /// status, check, status, store list, profile list; every other
+    /// status, check, status, store list, profile list, pool certificate-list, ca export;
+    /// every other
     /// command runs on the server's home only and is refused (exit 2). Give it before the
     /// command. Default: $CERTHERD_SERVER (empty counts as unset). A home given too
     /// (--home or $CERTHERD_HOME) is refused: say which one to act on.

@@ -1,59 +1,17 @@
 //! `pool ...`: the pool's certificates and its verification setting.
-use certherd_fleet::FleetExt;
 
 use crate::commands::Output;
 use crate::commands::OutputArg;
-use crate::commands::Ran;
-use crate::instant::rfc3339;
-use crate::open_node;
 use crate::render::colon_hex;
 use crate::render::json;
 use crate::render::table;
 use crate::Failure;
 use certherd_ops::Operations;
-use certherd_store::Home;
 use clap::Subcommand;
 use clap::ValueEnum;
-use serde_json::json;
 use std::process::ExitCode;
 
-/// `pool`.
-pub fn run(home: &Home, c: PoolCmd) -> Result<ExitCode, Failure> {
-    let o = match c {
-        PoolCmd::CertificateList(o) => o,
-        other => return Err(crate::not_carried_out(&other)),
-    };
-    let node = open_node(home)?;
-    let rows = node.fleet().pool_certificates()?;
-    match o.output {
-        Output::Json => json(&json!(rows
-            .iter()
-            .map(|r| json!({
-                "host": r.host,
-                "kind": r.kind,
-                "subject": r.meta.subject,
-                "sha256": r.meta.sha256,
-                "not_after": rfc3339(r.meta.not_after),
-            }))
-            .collect::<Vec<_>>())),
-        Output::Table => table(
-            &["HOST", "KIND", "SHA-256", "NOT AFTER"],
-            &rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.host.clone(),
-                        r.kind.to_owned(),
-                        colon_hex(&r.meta.sha256),
-                        rfc3339(r.meta.not_after),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
+/// `pool verification enable|disable|status`.
 pub(crate) fn pool_verification(
     ops: &mut dyn Operations,
     action: VerificationAction,
@@ -155,12 +113,35 @@ pub enum VerificationAction {
     Status,
 }
 
-/// `pool verification ...` is an operation; `pool certificate-list` reads the home.
-pub fn operation(ops: &mut dyn Operations, c: PoolCmd) -> Ran<PoolCmd> {
+/// `pool ...`: every form is an operation.
+pub fn operation(ops: &mut dyn Operations, c: PoolCmd) -> Result<ExitCode, Failure> {
     match c {
         PoolCmd::Verification { action, output } => {
-            Ran::Done(pool_verification(ops, action, output).map(|()| ExitCode::SUCCESS))
+            pool_verification(ops, action, output).map(|()| ExitCode::SUCCESS)
         }
-        other => Ran::NotAnOperation(other),
+        PoolCmd::CertificateList(o) => certificate_list(ops, o.output),
     }
+}
+
+/// `pool certificate-list`: each host's pinned certificates.
+fn certificate_list(ops: &mut dyn Operations, output: Output) -> Result<ExitCode, Failure> {
+    let rows = ops.pool_certificates()?;
+    match output {
+        Output::Json => json(&rows),
+        Output::Table => table(
+            &["HOST", "KIND", "SHA-256", "NOT AFTER"],
+            &rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.host.clone(),
+                        r.kind.clone(),
+                        colon_hex(&r.sha256),
+                        r.not_after.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
