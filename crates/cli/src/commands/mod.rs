@@ -47,6 +47,7 @@ pub mod audit;
 pub mod ca;
 pub mod cert;
 pub mod check;
+pub mod completions;
 pub mod csr;
 pub mod db;
 pub mod endpoint;
@@ -56,6 +57,7 @@ pub mod home;
 pub mod host;
 pub mod init;
 pub mod key_provider;
+pub mod man;
 pub mod pool;
 pub mod profile;
 pub mod report;
@@ -340,6 +342,17 @@ pub enum Command {
     /// The database that holds the inventory.
     #[command(subcommand)]
     Db(DbCmd),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    ///
+    /// The Debian package installs the bash, zsh and fish scripts. Otherwise, for bash:
+    /// `source <(certherd completions bash)` in ~/.bashrc; zsh: `certherd completions zsh
+    /// > ~/.zfunc/_certherd` with `fpath+=(~/.zfunc)` before `compinit` in ~/.zshrc;
+    /// fish: `certherd completions fish > ~/.config/fish/completions/certherd.fish`.
+    /// Needs no home and no server.
+    Completions(completions::CompletionsArgs),
+    /// Write the manual pages (one per command) into a directory, for packaging.
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// Just `--output`.
