@@ -174,9 +174,10 @@ pub struct Cli {
     /// enable/disable/status, cert list/show/issue/renew/revoke/export, trust
     /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast, key-provider
     /// status, check, status; every other
-    /// command runs on the server's home only and is refused (exit 2). Give it before the
-    /// command. Default: $CERTHERD_SERVER (empty counts as unset). A home given too
-    /// (--home or $CERTHERD_HOME) is refused: say which one to act on.
+    /// command runs on the server's home only and is refused (exit 2); `completions` needs
+    /// neither a server nor a home. Give it before the command. Default: $CERTHERD_SERVER
+    /// (empty counts as unset). A home given too (--home or $CERTHERD_HOME) is refused:
+    /// say which one to act on.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
 
