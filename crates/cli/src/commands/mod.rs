@@ -345,11 +345,11 @@ pub enum Command {
     Db(DbCmd),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     ///
-    /// The Debian package installs the bash, zsh and fish scripts. Otherwise, for bash:
-    /// `source <(certherd completions bash)` in ~/.bashrc; zsh: `certherd completions zsh
-    /// > ~/.zfunc/_certherd` with `fpath+=(~/.zfunc)` before `compinit` in ~/.zshrc;
-    /// fish: `certherd completions fish > ~/.config/fish/completions/certherd.fish`.
-    /// Needs no home and no server.
+    /// The Debian package installs the bash, zsh and fish scripts. Otherwise, for bash,
+    /// add `source <(certherd completions bash)` to ~/.bashrc; for zsh, run `certherd
+    /// completions zsh > ~/.zfunc/_certherd` and put `fpath+=(~/.zfunc)` before
+    /// `compinit` in ~/.zshrc; for fish, run `certherd completions fish >
+    /// ~/.config/fish/completions/certherd.fish`. Needs no home and no server.
     Completions(completions::CompletionsArgs),
     /// Write the manual pages (one per command) into a directory, for packaging.
     #[command(hide = true)]
