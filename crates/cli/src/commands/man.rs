@@ -119,11 +119,11 @@ mod tests {
     #[test]
     fn a_page_says_its_command_line_and_its_help() {
         let pages = pages().unwrap();
-        let issue = pages
+        let renew = pages
             .iter()
             .find(|p| p.name == "certherd-cert-renew.1")
             .unwrap();
-        let text = String::from_utf8(issue.roff.clone()).unwrap();
+        let text = String::from_utf8(renew.roff.clone()).unwrap();
         assert!(text.starts_with(".ie") || text.starts_with(".TH"), "{text}");
         assert!(text.contains("certherd\\-cert\\-renew"), "{text}");
         assert!(text.contains("\\-\\-due"), "{text}");
