@@ -147,6 +147,13 @@ fn chosen_server(cli: &Cli) -> Result<Option<String>, Failure> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    // Read the command tree only: no home, no database, no server, so they work for any
+    // user (the packaging step, a shell's rc file) whatever --home or --server says.
+    match cli.command {
+        Command::Completions(a) => return crate::commands::completions::run(a),
+        Command::Man(a) => return crate::commands::man::run(a),
+        _ => {}
+    }
     if let Some(server) = chosen_server(&cli)? {
         let credential = cli
             .credential

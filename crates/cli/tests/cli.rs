@@ -1381,3 +1381,81 @@ fn a_bad_database_setting_is_said_before_the_missing_inventory() {
         );
     }
 }
+
+/// `completions` and the hidden `man` read the command tree only: no home is made or
+/// opened, and a --server (with or without a home beside it, without a credential) changes
+/// nothing about them, since neither runs anywhere but here.
+#[test]
+fn completions_and_man_need_no_home_and_no_server() {
+    let env = Env::new();
+    let bin = env!("CARGO_BIN_EXE_certherd");
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(bin);
+        c.args(args)
+            .env_remove("CERTHERD_HOME")
+            .env_remove("CERTHERD_SERVER")
+            .env_remove("CERTHERD_CREDENTIAL")
+            .current_dir(env.dir.path());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        common::finish(c.output().unwrap())
+    };
+    let home = env.home();
+    let home = home.to_str().unwrap();
+    for (args, envs) in [
+        (vec!["completions", "bash"], vec![]),
+        (vec!["--home", home, "completions", "bash"], vec![]),
+        (
+            vec!["--server", "https://127.0.0.1:1", "completions", "bash"],
+            vec![],
+        ),
+        (
+            vec!["completions", "bash"],
+            vec![
+                ("CERTHERD_HOME", home),
+                ("CERTHERD_SERVER", "https://127.0.0.1:1"),
+            ],
+        ),
+    ] {
+        let r = run(&args, &envs);
+        assert_eq!(r.code, 0, "{args:?} {envs:?}: {}", r.stderr);
+        assert!(
+            r.stdout.contains("complete -F _certherd") && r.stderr.is_empty(),
+            "{args:?} {envs:?}: {}",
+            r.stderr
+        );
+    }
+    for shell in ["zsh", "fish"] {
+        let r = run(&["completions", shell], &[]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains("renew"), "{shell}");
+    }
+    let r = run(&["completions", "tcsh"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("bash"), "{}", r.stderr);
+
+    let r = run(
+        &["--server", "https://127.0.0.1:1", "man", "--out", "pages"],
+        &[("CERTHERD_HOME", home)],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.ends_with("pages/certherd-cert-issue.1")),
+        "{}",
+        r.stdout
+    );
+    let written = std::fs::read_dir(env.path("pages")).unwrap().count();
+    assert_eq!(written, listed.len());
+    assert!(!env.home().exists(), "a home was made");
+
+    // Hidden from the help an admin reads; `completions` is in it.
+    let help = run(&["--help"], &[]).stdout;
+    assert!(
+        help.contains("completions") && !help.contains("  man "),
+        "{help}"
+    );
+}

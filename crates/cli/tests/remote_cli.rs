@@ -307,7 +307,11 @@ fn a_remote_fleet_renew_waits_for_the_host_and_prints_its_result() {
             "{args:?}: {}",
             far.stderr
         );
-        assert!(local.stdout.contains("esx1.example.test"), "{}", local.stdout);
+        assert!(
+            local.stdout.contains("esx1.example.test"),
+            "{}",
+            local.stdout
+        );
     }
 
     // Removing a joined host revokes its certificates, and says so as on the home.

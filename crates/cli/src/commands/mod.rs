@@ -47,6 +47,7 @@ pub mod audit;
 pub mod ca;
 pub mod cert;
 pub mod check;
+pub mod completions;
 pub mod csr;
 pub mod db;
 pub mod endpoint;
@@ -56,6 +57,7 @@ pub mod home;
 pub mod host;
 pub mod init;
 pub mod key_provider;
+pub mod man;
 pub mod pool;
 pub mod profile;
 pub mod report;
@@ -168,21 +170,21 @@ pub struct Cli {
     /// Run against this certherd server's admin API (https://HOST:PORT) instead of a home,
     /// with the same output and exit codes. Commands that work remotely: host
     /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
-    /// enable/disable/status, cert list/show/issue/renew/revoke/export, trust
-    /// add/list/remove/add-crl, alarms, audit, ca show/rotate, forecast, key-provider
-    /// status, check, status, store list, profile list, pool certificate-list, ca export;
-    /// every other
-    /// command runs on the server's home only and is refused (exit 2). Give it before the
-    /// command. Default: $CERTHERD_SERVER (empty counts as unset). A home given too
-    /// (--home or $CERTHERD_HOME) is refused: say which one to act on.
+    /// enable/disable/status, pool certificate-list, cert list/show/issue/renew/revoke/export,
+    /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export, forecast,
+    /// key-provider status, check, status, store list, profile list; every other command
+    /// runs on the server's home only and is refused (exit 2);
+    /// `completions` needs neither a server nor a home. Give it before the command.
+    /// Default: $CERTHERD_SERVER (empty counts as unset). A home given too (--home or
+    /// $CERTHERD_HOME) is refused: say which one to act on.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
 
     /// The admin credential for --server: a file holding a bearer token (`certherd admin
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
     /// A `reader` credential runs only the commands that read (list, show, pool
-    /// verification status, alarms, audit, ca show, forecast, check, status, store list,
-    /// profile list). Default:
+    /// verification status, alarms, audit, ca show/export, forecast, check, status, store
+    /// list, profile list, pool certificate-list). Default:
     /// $CERTHERD_CREDENTIAL (empty counts as unset).
     #[arg(long, value_name = "FILE")]
     pub credential: Option<PathBuf>,
@@ -341,6 +343,17 @@ pub enum Command {
     /// The database that holds the inventory.
     #[command(subcommand)]
     Db(DbCmd),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    ///
+    /// The Debian package installs the bash, zsh and fish scripts. Otherwise, for bash,
+    /// add `source <(certherd completions bash)` to ~/.bashrc; for zsh, run `certherd
+    /// completions zsh > ~/.zfunc/_certherd` and put `fpath+=(~/.zfunc)` before
+    /// `compinit` in ~/.zshrc; for fish, run `certherd completions fish >
+    /// ~/.config/fish/completions/certherd.fish`. Needs no home and no server.
+    Completions(completions::CompletionsArgs),
+    /// Write the manual pages (one per command) into a directory, for packaging.
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// Just `--output`.
