@@ -703,7 +703,9 @@ fn help_names_the_commands_that_run_against_a_server() {
         "pool verification enable/disable/status",
         "cert list/show/issue/renew/revoke/export",
         "trust add/list/remove/add-crl",
-        "alarms, audit, ca show/rotate, forecast",
+        "alarms, audit, ca show/rotate/export, forecast",
+        "check, status, store list, profile list",
+        "pool certificate-list",
         "refused (exit 2)",
     ] {
         assert!(flat.contains(words), "{words}: {flat}");
