@@ -33,6 +33,16 @@ impl<'h> HomeOps<'h> {
     }
 }
 
+impl HomeOps<'_> {
+    /// Evaluates the home's alarms now and reconciles them (each change and its webhook
+    /// notifications recorded together), then delivers the notifications due, waiting for
+    /// retries: the server's lifecycle loop, run once, before `alarms` lists them.
+    pub fn evaluate_alarms(&mut self) -> Result<(), Failure> {
+        let mut node = crate::open_node(self.home)?;
+        crate::commands::alarms::evaluate_and_notify(&mut node)
+    }
+}
+
 impl Operations for HomeOps<'_> {
     fn call(&mut self, request: Request) -> Result<certherd_ops::Answer, certherd_ops::Error> {
         let node =

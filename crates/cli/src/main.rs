@@ -185,6 +185,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     })?;
     let home = home.with_database(database);
     let mut ops = crate::local::HomeOps::new(&home);
+    // On a home, `alarms` evaluates first, as the server's loop does on its timer.
+    if let Command::Alarms(_) = &cli.command {
+        ops.evaluate_alarms()?;
+    }
     let command = match commands::operation(&mut ops, cli.command) {
         commands::Ran::Done(done) => return done,
         commands::Ran::NotAnOperation(c) => *c,

@@ -20,7 +20,6 @@ use crate::failure::TransportFailure;
 use crate::render::colon_hex;
 use crate::Failure;
 use certherd_ops::wire::HttpCall;
-use certherd_ops::Operations;
 use certherd_ops::Transport;
 use certherd_protocol::admin::ROUTES;
 use certherd_x509::CertificateDer;
@@ -472,11 +471,6 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
         Ran::NotAnOperation(c) => *c,
     };
     match command {
-        Command::Alarms(a) => {
-            let rows = ops.alarms(a.all)?;
-            crate::commands::alarms::print(&rows, a.output);
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Cert(c) => Err(not_remote_cert(c)),
         _ => Err(not_remote()),
     }

@@ -467,10 +467,20 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     // `check`: the plugin's line, each problem and the exit code, at a chosen instant and
     // thresholds; thresholds it refuses are its UNKNOWN line and exit 3 both ways.
     for output in ["table", "json"] {
+        // Each at a given instant: a check at "now" names the second it ran, which two
+        // processes need not share.
         for args in [
-            &["check"][..],
+            &["check", "--at", "2027-01-01"][..],
             &["check", "--at", "2031-06-01"],
-            &["check", "--warn", "800d", "--crit", "400d"],
+            &[
+                "check",
+                "--at",
+                "2027-01-01",
+                "--warn",
+                "800d",
+                "--crit",
+                "400d",
+            ],
             &["check", "--crit", "60d", "--warn", "30d"],
             &["check", "--at", "2099-01-01", "--crit", "1d"],
         ] {
@@ -489,7 +499,15 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
         "{}",
         refused.stdout
     );
-    let warned = env.run(&["check", "--warn", "800d", "--crit", "400d"]);
+    let warned = env.run(&[
+        "check",
+        "--at",
+        "2027-01-01",
+        "--warn",
+        "800d",
+        "--crit",
+        "400d",
+    ]);
     assert!(
         warned.code >= 1 && warned.stdout.contains("web/site"),
         "{}",

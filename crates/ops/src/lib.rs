@@ -285,4 +285,12 @@ pub trait Operations {
             other => Err(Error::mismatch("ca export", &other)),
         }
     }
+
+    /// The webhook notifications not delivered yet.
+    fn notifications(&mut self) -> Result<api::NotificationsRow, Error> {
+        match self.call(Request::Notifications)? {
+            Answer::Notifications(v) => Ok(v),
+            other => Err(Error::mismatch("notifications", &other)),
+        }
+    }
 }

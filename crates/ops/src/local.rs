@@ -443,6 +443,9 @@ impl<S: Store> Operations for Local<'_, S> {
             Request::StoreList => {
                 Answer::Stores(self.node.stores()?.iter().map(rows::store_row).collect())
             }
+            Request::Notifications => Answer::Notifications(rows::notifications_row(
+                &self.node.alarms().outbox_summary()?,
+            )),
             Request::PoolCertificates => Answer::PoolCertificates(
                 self.node
                     .fleet()

@@ -182,6 +182,8 @@ pub enum Request {
     PoolCertificates,
     /// The root clients should trust (`ca export`).
     CaRoot,
+    /// The webhook notifications not delivered yet (under `alarms`).
+    Notifications,
 }
 
 impl Request {
@@ -219,6 +221,7 @@ impl Request {
             Self::ProfileList => Op::ProfileList,
             Self::PoolCertificates => Op::PoolCertificates,
             Self::CaRoot => Op::CaRoot,
+            Self::Notifications => Op::Notifications,
         }
     }
 }
@@ -284,6 +287,8 @@ pub enum Answer {
     PoolCertificates(Vec<api::PoolCertRow>),
     /// [`Request::CaRoot`].
     CaRoot(api::CaRoot),
+    /// [`Request::Notifications`].
+    Notifications(api::NotificationsRow),
 }
 
 impl Answer {

@@ -365,10 +365,7 @@ pub fn status_answer(
             source: k.source.as_str().to_owned(),
         }),
         database: database.to_owned(),
-        notifications: api::NotificationsRow {
-            undelivered: count(outbox.undelivered),
-            last_error: outbox.last_error.clone(),
-        },
+        notifications: notifications_row(outbox),
         mode_warnings: problems.iter().map(home_problem_row).collect(),
         agent: agent.map(|g| api::AgentStatus {
             server: g.server.clone(),
@@ -413,5 +410,13 @@ pub fn pool_cert_row(r: &certherd_fleet::PoolCertificate) -> api::PoolCertRow {
         subject: r.meta.subject.clone(),
         sha256: r.meta.sha256.clone(),
         not_after: rfc3339(r.meta.not_after),
+    }
+}
+
+/// The outbox as `alarms` and `status` report it.
+pub fn notifications_row(o: &certherd_monitor::OutboxSummary) -> api::NotificationsRow {
+    api::NotificationsRow {
+        undelivered: u64::try_from(o.undelivered).unwrap_or(u64::MAX),
+        last_error: o.last_error.clone(),
     }
 }

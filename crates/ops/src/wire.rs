@@ -203,6 +203,7 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::ProfileList => call("GET", "/v1/profiles".into(), None),
         Request::PoolCertificates => call("GET", "/v1/pool/certificates".into(), None),
         Request::CaRoot => call("GET", "/v1/ca/root".into(), None),
+        Request::Notifications => call("GET", "/v1/notifications".into(), None),
     }
 }
 
@@ -457,6 +458,7 @@ pub fn decode(
         Op::ProfileList => Request::ProfileList,
         Op::PoolCertificates => Request::PoolCertificates,
         Op::CaRoot => Request::CaRoot,
+        Op::Notifications => Request::Notifications,
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -537,6 +539,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::ProfileList => Answer::Profiles(d(body)?),
         Request::PoolCertificates => Answer::PoolCertificates(d(body)?),
         Request::CaRoot => Answer::CaRoot(d(body)?),
+        Request::Notifications => Answer::Notifications(d(body)?),
     })
 }
 
@@ -629,6 +632,7 @@ mod tests {
             Request::ProfileList,
             Request::PoolCertificates,
             Request::CaRoot,
+            Request::Notifications,
             Request::Check {
                 at: None,
                 warn: None,

@@ -804,6 +804,8 @@ pub enum Op {
     PoolCertificates,
     /// `GET /v1/ca/root`.
     CaRoot,
+    /// `GET /v1/notifications`.
+    Notifications,
 }
 
 /// The type of a query parameter.
@@ -1270,6 +1272,15 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<CaRoot>,
+    },
+    Route {
+        op: Op::Notifications,
+        method: "GET",
+        path: "/v1/notifications",
+        summary: "The webhook notifications not delivered yet, and the last delivery error (under the alarms)",
+        query: &[],
+        request: None,
+        answer: schema::<NotificationsRow>,
     },
 ];
 

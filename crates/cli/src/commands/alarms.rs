@@ -3,24 +3,20 @@
 use certherd_monitor::MonitorExt;
 
 use crate::commands::Output;
-use crate::open_node;
 use crate::render::json;
 use crate::render::table;
 use crate::Failure;
+use certherd_ops::Operations;
 use certherd_protocol::AlarmRow;
-use certherd_store::Home;
 use clap::Args;
 use std::process::ExitCode;
 
-/// `alarms`: evaluate now, record what changed, print open alarms (or all with `--all`).
-pub fn run(home: &Home, a: AlarmsArgs) -> Result<ExitCode, Failure> {
-    let mut node = open_node(home)?;
-    evaluate_and_notify(&mut node)?;
-    let undelivered = outbox_line(&node)?;
-    let shown: Vec<_> = alarms_with_detail(&node, a.all)?
-        .iter()
-        .map(|(x, detail)| certherd_ops::rows::alarm_row(x, detail.clone()))
-        .collect();
+/// `alarms`: the open alarms (every one with `--all`) and the notifications not delivered
+/// yet. An operation; on a home the inventory is evaluated first
+/// ([`crate::local::HomeOps::evaluate_alarms`]), as the server's loop does on its timer.
+pub fn operation(ops: &mut dyn Operations, a: AlarmsArgs) -> Result<ExitCode, Failure> {
+    let shown = ops.alarms(a.all)?;
+    let undelivered = undelivered_line(&ops.notifications()?);
     print(&shown, a.output);
     if let Some(line) = undelivered {
         match a.output {
@@ -59,17 +55,6 @@ pub fn evaluate_and_notify(node: &mut crate::LocalNode) -> Result<(), Failure> {
         &mut |e| errln!("{e}"),
     )?;
     Ok(())
-}
-
-/// "N notifications undelivered, last error ...", when the outbox is not empty.
-pub fn outbox_line(node: &crate::LocalNode) -> Result<Option<String>, Failure> {
-    let o = node.alarms().outbox_summary()?;
-    Ok(undelivered_line(
-        &certherd_protocol::admin::NotificationsRow {
-            undelivered: u64::try_from(o.undelivered).unwrap_or(u64::MAX),
-            last_error: o.last_error,
-        },
-    ))
 }
 
 /// "N notifications undelivered, last error ...", when some are.

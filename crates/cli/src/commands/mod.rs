@@ -104,6 +104,7 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
         Command::Check(a) => Ran::Done(check::operation(ops, a)),
         Command::Status(a) => Ran::Done(status::operation(ops, a)),
         Command::Store(c) => Ran::Done(store::operation(ops, c)),
+        Command::Alarms(a) => Ran::Done(alarms::operation(ops, a)),
         Command::Profile(c) => Ran::Done(profile::operation(ops, c)),
         Command::KeyProvider(c) => {
             key_provider::operation(ops, c).back(|c| boxed(Command::KeyProvider(c)))
@@ -125,7 +126,6 @@ pub fn on_home(home: &certherd_store::Home, command: Command) -> Result<ExitCode
         Command::Scan(c) => scan::run(home, c),
         Command::Endpoint(c) => endpoint::run(home, c),
         Command::Report(a) => report::run(home, a),
-        Command::Alarms(a) => alarms::run(home, a),
         Command::Server(a) => server::run(home, a),
         Command::Agent(c) => agent::run(home, c),
         Command::Admin(c) => admin::run(home, c),
