@@ -451,8 +451,15 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             same(&args);
         }
     }
-    // The root: on standard output, and written to --out, as on the home.
+    // The root and the CRL: on standard output, and written to --out, as on the home.
     same(&["ca", "export"]);
+    let (local, far) = same(&["ca", "crl"]);
+    assert!(
+        local.stdout.starts_with("-----BEGIN X509 CRL-----"),
+        "{}",
+        local.stdout
+    );
+    assert_eq!(far.stderr, local.stderr);
     let far_out = env.path("far-root.pem");
     let r = remote.run(
         "ops.token",
@@ -681,7 +688,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     // What needs the home is refused, naming the command, with what works remotely.
     for (args, name) in [
         (&["endpoint", "list"][..], "`certherd endpoint list`"),
-        (&["ca", "crl"], "`certherd ca crl`"),
+        (&["cert", "delete", "web/x"], "`certherd cert delete`"),
         (
             &["db", "copy", "--to", "postgres://x"],
             "`certherd db copy`",
@@ -721,7 +728,7 @@ fn help_names_the_commands_that_run_against_a_server() {
         "pool verification enable/disable/status",
         "cert list/show/issue/renew/revoke/export",
         "trust add/list/remove/add-crl",
-        "alarms, audit, ca show/rotate/export, forecast",
+        "alarms, audit, ca show/rotate/export/crl, forecast",
         "check, status, store list, profile list",
         "pool certificate-list",
         "refused (exit 2)",
@@ -990,6 +997,7 @@ fn every_operation_is_compared_on_both_transports() {
         "store list",
         "profile list",
         "ca export",
+        "ca crl",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
         "pool certificate-list",

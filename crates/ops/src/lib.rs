@@ -293,4 +293,12 @@ pub trait Operations {
             other => Err(Error::mismatch("notifications", &other)),
         }
     }
+
+    /// The signing CA's current CRL, published first when due.
+    fn ca_crl(&mut self) -> Result<api::CaCrl, Error> {
+        match self.call(Request::CaCrl)? {
+            Answer::CaCrl(v) => Ok(v),
+            other => Err(Error::mismatch("ca crl", &other)),
+        }
+    }
 }

@@ -454,6 +454,12 @@ impl<S: Store> Operations for Local<'_, S> {
                     .map(rows::pool_cert_row)
                     .collect(),
             ),
+            Request::CaCrl => Answer::CaCrl(api::CaCrl {
+                pem: certherd_x509::to_pem(
+                    certherd_x509::PemLabel::Crl,
+                    &self.node.revocations_mut().current_crl()?,
+                ),
+            }),
             Request::CaRoot => Answer::CaRoot(api::CaRoot {
                 pem: certherd_x509::to_pem(
                     certherd_x509::PemLabel::Certificate,

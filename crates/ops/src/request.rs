@@ -184,6 +184,8 @@ pub enum Request {
     CaRoot,
     /// The webhook notifications not delivered yet (under `alarms`).
     Notifications,
+    /// The signing CA's current CRL (`ca crl`).
+    CaCrl,
 }
 
 impl Request {
@@ -222,6 +224,7 @@ impl Request {
             Self::PoolCertificates => Op::PoolCertificates,
             Self::CaRoot => Op::CaRoot,
             Self::Notifications => Op::Notifications,
+            Self::CaCrl => Op::CaCrl,
         }
     }
 }
@@ -289,6 +292,8 @@ pub enum Answer {
     CaRoot(api::CaRoot),
     /// [`Request::Notifications`].
     Notifications(api::NotificationsRow),
+    /// [`Request::CaCrl`].
+    CaCrl(api::CaCrl),
 }
 
 impl Answer {

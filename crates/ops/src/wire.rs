@@ -204,6 +204,7 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::PoolCertificates => call("GET", "/v1/pool/certificates".into(), None),
         Request::CaRoot => call("GET", "/v1/ca/root".into(), None),
         Request::Notifications => call("GET", "/v1/notifications".into(), None),
+        Request::CaCrl => call("GET", "/v1/ca/crl".into(), None),
     }
 }
 
@@ -459,6 +460,7 @@ pub fn decode(
         Op::PoolCertificates => Request::PoolCertificates,
         Op::CaRoot => Request::CaRoot,
         Op::Notifications => Request::Notifications,
+        Op::CaCrl => Request::CaCrl,
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -540,6 +542,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::PoolCertificates => Answer::PoolCertificates(d(body)?),
         Request::CaRoot => Answer::CaRoot(d(body)?),
         Request::Notifications => Answer::Notifications(d(body)?),
+        Request::CaCrl => Answer::CaCrl(d(body)?),
     })
 }
 
@@ -633,6 +636,7 @@ mod tests {
             Request::PoolCertificates,
             Request::CaRoot,
             Request::Notifications,
+            Request::CaCrl,
             Request::Check {
                 at: None,
                 warn: None,

@@ -697,6 +697,13 @@ pub struct PoolCertRow {
     pub not_after: String,
 }
 
+/// `GET /v1/ca/crl` answer: the signing CA's current CRL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaCrl {
+    /// The CRL, PEM (published first when it was due).
+    pub pem: String,
+}
+
 /// `GET /v1/ca/root` answer: the root clients should trust.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CaRoot {
@@ -806,6 +813,8 @@ pub enum Op {
     CaRoot,
     /// `GET /v1/notifications`.
     Notifications,
+    /// `GET /v1/ca/crl`.
+    CaCrl,
 }
 
 /// The type of a query parameter.
@@ -1281,6 +1290,15 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<NotificationsRow>,
+    },
+    Route {
+        op: Op::CaCrl,
+        method: "GET",
+        path: "/v1/ca/crl",
+        summary: "The signing CA's current CRL, PEM, published first when it is due (`ca crl`)",
+        query: &[],
+        request: None,
+        answer: schema::<CaCrl>,
     },
 ];
 

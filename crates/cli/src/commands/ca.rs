@@ -13,7 +13,6 @@ use crate::Failure;
 use certherd_protocol::admin as api;
 use certherd_store::write_atomic;
 use certherd_store::Home;
-use certherd_x509::PemLabel;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,38 +20,6 @@ use std::process::ExitCode;
 pub fn run(home: &Home, c: CaCmd) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
     match c {
-        CaCmd::Crl { out, der } => {
-            let crl = node.revocations_mut().current_crl()?;
-            let bytes = if der {
-                crl.clone()
-            } else {
-                certherd_x509::to_pem(PemLabel::Crl, &crl).into_bytes()
-            };
-            let info = certherd_x509::CrlInfo::from_der(&crl)?;
-            let number = certherd_x509::crl_number(&crl)?.unwrap_or(0);
-            let facts = format!(
-                "CRL number {number} from {}: {} revoked, this update {}, next update {}",
-                info.issuer,
-                info.revoked,
-                rfc3339(info.this_update),
-                info.next_update.map_or_else(|| "-".into(), rfc3339)
-            );
-            match out {
-                Some(p) => {
-                    write_atomic(&p, &bytes, 0o644)?;
-                    errln!("wrote {}: {facts}", p.display());
-                }
-                None if der => {
-                    return Err(Failure::usage(
-                        "--der writes binary: give --out FILE".to_owned(),
-                    ))
-                }
-                None => {
-                    errln!("{facts}");
-                    out!("{}", String::from_utf8_lossy(&bytes));
-                }
-            }
-        }
         CaCmd::ImportSigned { cert, chain } => {
             let c = read_certificates(&cert)?;
             let chain = chain
@@ -297,6 +264,10 @@ pub fn operation(ops: &mut dyn Operations, c: CaCmd) -> Ran<CaCmd> {
             .ca_rotate()
             .map(|step| rotation(&step, o.output))
             .map_err(Failure::from),
+        CaCmd::Crl { out, der } => ops
+            .ca_crl()
+            .map_err(Failure::from)
+            .and_then(|crl| write_crl(&crl, out.as_deref(), der)),
         // The root clients should trust: on standard output, or written to --out.
         CaCmd::Export { out } => ops.ca_root().map_err(Failure::from).and_then(|root| {
             match out {
@@ -310,4 +281,40 @@ pub fn operation(ops: &mut dyn Operations, c: CaCmd) -> Ran<CaCmd> {
         }),
         other => return Ran::NotAnOperation(other),
     })
+}
+
+/// `ca crl`: the CRL as PEM on standard output, or written to `out` (DER with `der`),
+/// its facts said on standard error.
+fn write_crl(
+    crl: &api::CaCrl,
+    out: Option<&std::path::Path>,
+    der: bool,
+) -> Result<ExitCode, Failure> {
+    let body = certherd_x509::parse_crl(crl.pem.as_bytes())?.to_vec();
+    let info = certherd_x509::CrlInfo::from_der(&body)?;
+    let number = certherd_x509::crl_number(&body)?.unwrap_or(0);
+    let facts = format!(
+        "CRL number {number} from {}: {} revoked, this update {}, next update {}",
+        info.issuer,
+        info.revoked,
+        rfc3339(info.this_update),
+        info.next_update.map_or_else(|| "-".into(), rfc3339)
+    );
+    let bytes = if der {
+        body
+    } else {
+        crl.pem.clone().into_bytes()
+    };
+    match out {
+        Some(p) => {
+            write_atomic(p, &bytes, 0o644)?;
+            errln!("wrote {}: {facts}", p.display());
+        }
+        None if der => return Err(Failure::usage("--der writes binary: give --out FILE")),
+        None => {
+            errln!("{facts}");
+            out!("{}", crl.pem);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

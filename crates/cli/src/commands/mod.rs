@@ -171,7 +171,7 @@ pub struct Cli {
     /// with the same output and exit codes. Commands that work remotely: host
     /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
     /// enable/disable/status, pool certificate-list, cert list/show/issue/renew/revoke/export,
-    /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export, forecast,
+    /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export/crl, forecast,
     /// key-provider status, check, status, store list, profile list; every other command
     /// runs on the server's home only and is refused (exit 2);
     /// `completions` needs neither a server nor a home. Give it before the command.
@@ -183,7 +183,7 @@ pub struct Cli {
     /// The admin credential for --server: a file holding a bearer token (`certherd admin
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
     /// A `reader` credential runs only the commands that read (list, show, pool
-    /// verification status, alarms, audit, ca show/export, forecast, check, status, store
+    /// verification status, alarms, audit, ca show/export/crl, forecast, check, status, store
     /// list, profile list, pool certificate-list). Default:
     /// $CERTHERD_CREDENTIAL (empty counts as unset).
     #[arg(long, value_name = "FILE")]
