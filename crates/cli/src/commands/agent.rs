@@ -13,7 +13,6 @@ use crate::Failure;
 use certherd_fleet::FleetExt;
 use certherd_store::Home;
 use clap::Subcommand;
-use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -144,14 +143,17 @@ fn agent_status(home: &Home, output: Output) -> Result<ExitCode, Failure> {
     let g = node.agent().agent_summary()?;
     let host = node.hostname()?;
     match output {
-        Output::Json => json(&json!({
-            "host": host,
-            "servers": g.servers,
-            "last_server": g.last_server,
-            "last_poll": g.last_poll.map(rfc3339),
-            "last_error": g.last_error.as_ref().map(|(at, m)| json!({"at": rfc3339(*at), "message": m})),
-            "verification": g.verification,
-        })),
+        Output::Json => json(&AgentStatusJson {
+            host: &host,
+            servers: &g.servers,
+            last_server: g.last_server.as_deref(),
+            last_poll: g.last_poll.map(rfc3339),
+            last_error: g.last_error.as_ref().map(|(at, m)| LastErrorJson {
+                at: rfc3339(*at),
+                message: m,
+            }),
+            verification: g.verification,
+        }),
         Output::Table => {
             outln!("Host            {host}");
             outln!(
@@ -460,4 +462,22 @@ pub enum AgentCmd {
     /// This agent's servers (the order a poll tries them in), which one answered last,
     /// the last poll and the last error.
     Status(OutputArg),
+}
+
+/// `agent status --output json`.
+#[derive(serde::Serialize)]
+struct AgentStatusJson<'a> {
+    host: &'a str,
+    servers: &'a [String],
+    last_server: Option<&'a str>,
+    last_poll: Option<String>,
+    last_error: Option<LastErrorJson<'a>>,
+    verification: bool,
+}
+
+/// The last poll error of `agent status --output json`.
+#[derive(serde::Serialize)]
+struct LastErrorJson<'a> {
+    at: String,
+    message: &'a str,
 }
