@@ -481,3 +481,46 @@ struct LastErrorJson<'a> {
     at: String,
     message: &'a str,
 }
+
+#[cfg(test)]
+mod json_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The typed status prints as the `json!` object it replaced did: with and without a
+    /// poll and an error.
+    #[test]
+    fn status_json_is_the_object_it_replaced() {
+        let at = certherd_core::OffsetDateTime::UNIX_EPOCH;
+        let servers = vec!["https://a:8443".to_owned(), "https://b:8443".to_owned()];
+        for (last_server, last_poll, last_error) in [
+            (None, None, None),
+            (
+                Some("https://b:8443"),
+                Some(at),
+                Some((at, "connection refused".to_owned())),
+            ),
+        ] {
+            let typed = AgentStatusJson {
+                host: "esx1.example.test",
+                servers: &servers,
+                last_server,
+                last_poll: last_poll.map(rfc3339),
+                last_error: last_error.as_ref().map(|(at, m)| LastErrorJson {
+                    at: rfc3339(*at),
+                    message: m,
+                }),
+                verification: true,
+            };
+            let by_hand = serde_json::json!({
+                "host": "esx1.example.test",
+                "servers": servers,
+                "last_server": last_server,
+                "last_poll": last_poll.map(rfc3339),
+                "last_error": last_error.as_ref().map(|(at, m)| serde_json::json!({"at": rfc3339(*at), "message": m})),
+                "verification": true,
+            });
+            assert_eq!(serde_json::to_value(&typed).unwrap(), by_hand);
+        }
+    }
+}

@@ -1419,3 +1419,27 @@ pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
         other => return Ran::NotAnOperation(other),
     })
 }
+
+#[cfg(test)]
+mod json_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A failed renewal's line is the one `json!` printed: keys sorted, no `skipped`.
+    #[test]
+    fn a_failed_renewal_prints_as_before() {
+        let r = Renewed {
+            entry: "web/www".parse().unwrap(),
+            result: Err("the CA key is sealed".into()),
+            backup: None,
+        };
+        let line = crate::render::json_line(&renewed_json(&r));
+        assert_eq!(
+            line,
+            r#"{"entry":"web/www","error":"the CA key is sealed","ok":false}"#
+        );
+        let by_hand =
+            serde_json::json!({"entry": "web/www", "ok": false, "error": "the CA key is sealed"});
+        assert_eq!(line, serde_json::to_string(&by_hand).unwrap());
+    }
+}

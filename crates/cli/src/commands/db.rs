@@ -100,3 +100,37 @@ struct TableJson {
     table: &'static str,
     rows: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The typed report prints as the `json!` object it replaced did.
+    #[test]
+    fn copied_json_is_the_object_it_replaced() {
+        let typed = CopiedJson {
+            source: "/home/certherd.db".into(),
+            target: "postgres://certherd@db/certherd".into(),
+            tables: vec![
+                TableJson {
+                    table: "entries",
+                    rows: 12,
+                },
+                TableJson {
+                    table: "audit",
+                    rows: 0,
+                },
+            ],
+        };
+        let by_hand = serde_json::json!({
+            "source": "/home/certherd.db",
+            "target": "postgres://certherd@db/certherd",
+            "tables": [
+                {"table": "entries", "rows": 12},
+                {"table": "audit", "rows": 0},
+            ],
+        });
+        assert_eq!(serde_json::to_value(&typed).unwrap(), by_hand);
+    }
+}
