@@ -3,6 +3,9 @@
 //! the typed views that replaced it keep every key, null and byte. Serials, times,
 //! fingerprints and random name suffixes differ from run to run, so [`mask`] replaces
 //! them (and the test's directory) before the comparison.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 use common::Env;
 
