@@ -13,7 +13,6 @@ use certherd_store::Home;
 use clap::Args;
 use clap::Subcommand;
 use clap::ValueEnum;
-use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,18 +25,19 @@ pub fn run(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
             let all = node.admin().admin_credentials()?;
             let when = |t: Option<certherd_core::OffsetDateTime>| t.map(rfc3339);
             match output {
-                Output::Json => json(&json!(all
-                    .iter()
-                    .map(|c| json!({
-                        "name": c.name,
-                        "kind": c.kind.as_str(),
-                        "role": c.role.as_str(),
-                        "created_at": when(c.created_at),
-                        "expires_at": when(c.expires_at),
-                        "revoked_at": when(c.revoked_at),
-                        "sha256": c.sha256,
-                    }))
-                    .collect::<Vec<_>>())),
+                Output::Json => json(
+                    &all.iter()
+                        .map(|c| CredentialJson {
+                            name: &c.name,
+                            kind: c.kind.as_str(),
+                            role: c.role.as_str(),
+                            created_at: when(c.created_at),
+                            expires_at: when(c.expires_at),
+                            revoked_at: when(c.revoked_at),
+                            sha256: &c.sha256,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
                 Output::Table => {
                     let dash = |t: Option<certherd_core::OffsetDateTime>| {
                         when(t).unwrap_or_else(|| "-".into())
@@ -130,14 +130,14 @@ fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
             certherd_store::write_atomic(&out, pem.as_bytes(), 0o600)?;
             let expires = issued.credential.expires_at.map(rfc3339);
             match a.output {
-                Output::Json => json(&json!({
-                    "name": name,
-                    "kind": "client-cert",
-                    "role": role.as_str(),
-                    "out": out.display().to_string(),
-                    "sha256": issued.credential.sha256,
-                    "expires_at": expires,
-                })),
+                Output::Json => json(&ClientCertJson {
+                    name: &name,
+                    kind: "client-cert",
+                    role: role.as_str(),
+                    out: out.display().to_string(),
+                    sha256: &issued.credential.sha256,
+                    expires_at: expires,
+                }),
                 Output::Table => errln!(
                     "wrote {} (0600: key, certificate and CA chain): client certificate for {name}, role {}, expires {}; present it over mutual TLS (curl --cert {} --cacert CA.pem)",
                     out.display(),
@@ -152,12 +152,12 @@ fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
                 node.admin_mut()
                     .admin_credential_add(&name, role, valid_for, random32()?)?;
             match a.output {
-                Output::Json => json(&json!({
-                    "name": name,
-                    "kind": "bearer",
-                    "role": role.as_str(),
-                    "token": token,
-                })),
+                Output::Json => json(&BearerJson {
+                    name: &name,
+                    kind: "bearer",
+                    role: role.as_str(),
+                    token: &token,
+                }),
                 Output::Table => {
                     outln!("{token}");
                     // The token goes to stdout only: stderr often lands in logs and
@@ -249,4 +249,38 @@ pub enum CredentialCmd {
         #[arg(long, value_name = "REASON", default_value = "cessationOfOperation")]
         reason: String,
     },
+}
+
+/// `admin credential list --output json`: one credential.
+#[derive(serde::Serialize)]
+struct CredentialJson<'a> {
+    name: &'a str,
+    kind: &'a str,
+    role: &'a str,
+    created_at: Option<String>,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    sha256: &'a str,
+}
+
+/// `admin credential --client-cert --output json`: the certificate written.
+#[derive(serde::Serialize)]
+struct ClientCertJson<'a> {
+    name: &'a str,
+    /// Always `client-cert`.
+    kind: &'a str,
+    role: &'a str,
+    out: String,
+    sha256: &'a str,
+    expires_at: Option<String>,
+}
+
+/// `admin credential --output json`: the bearer token, shown this once.
+#[derive(serde::Serialize)]
+struct BearerJson<'a> {
+    name: &'a str,
+    /// Always `bearer`.
+    kind: &'a str,
+    role: &'a str,
+    token: &'a str,
 }

@@ -13,7 +13,6 @@ use crate::Failure;
 use certherd_fleet::FleetExt;
 use certherd_store::Home;
 use clap::Subcommand;
-use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -144,14 +143,17 @@ fn agent_status(home: &Home, output: Output) -> Result<ExitCode, Failure> {
     let g = node.agent().agent_summary()?;
     let host = node.hostname()?;
     match output {
-        Output::Json => json(&json!({
-            "host": host,
-            "servers": g.servers,
-            "last_server": g.last_server,
-            "last_poll": g.last_poll.map(rfc3339),
-            "last_error": g.last_error.as_ref().map(|(at, m)| json!({"at": rfc3339(*at), "message": m})),
-            "verification": g.verification,
-        })),
+        Output::Json => json(&AgentStatusJson {
+            host: &host,
+            servers: &g.servers,
+            last_server: g.last_server.as_deref(),
+            last_poll: g.last_poll.map(rfc3339),
+            last_error: g.last_error.as_ref().map(|(at, m)| LastErrorJson {
+                at: rfc3339(*at),
+                message: m,
+            }),
+            verification: g.verification,
+        }),
         Output::Table => {
             outln!("Host            {host}");
             outln!(
@@ -460,4 +462,65 @@ pub enum AgentCmd {
     /// This agent's servers (the order a poll tries them in), which one answered last,
     /// the last poll and the last error.
     Status(OutputArg),
+}
+
+/// `agent status --output json`.
+#[derive(serde::Serialize)]
+struct AgentStatusJson<'a> {
+    host: &'a str,
+    servers: &'a [String],
+    last_server: Option<&'a str>,
+    last_poll: Option<String>,
+    last_error: Option<LastErrorJson<'a>>,
+    verification: bool,
+}
+
+/// The last poll error of `agent status --output json`.
+#[derive(serde::Serialize)]
+struct LastErrorJson<'a> {
+    at: String,
+    message: &'a str,
+}
+
+#[cfg(test)]
+mod json_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The typed status prints as the `json!` object it replaced did: with and without a
+    /// poll and an error.
+    #[test]
+    fn status_json_is_the_object_it_replaced() {
+        let at = certherd_core::OffsetDateTime::UNIX_EPOCH;
+        let servers = vec!["https://a:8443".to_owned(), "https://b:8443".to_owned()];
+        for (last_server, last_poll, last_error) in [
+            (None, None, None),
+            (
+                Some("https://b:8443"),
+                Some(at),
+                Some((at, "connection refused".to_owned())),
+            ),
+        ] {
+            let typed = AgentStatusJson {
+                host: "esx1.example.test",
+                servers: &servers,
+                last_server,
+                last_poll: last_poll.map(rfc3339),
+                last_error: last_error.as_ref().map(|(at, m)| LastErrorJson {
+                    at: rfc3339(*at),
+                    message: m,
+                }),
+                verification: true,
+            };
+            let by_hand = serde_json::json!({
+                "host": "esx1.example.test",
+                "servers": servers,
+                "last_server": last_server,
+                "last_poll": last_poll.map(rfc3339),
+                "last_error": last_error.as_ref().map(|(at, m)| serde_json::json!({"at": rfc3339(*at), "message": m})),
+                "verification": true,
+            });
+            assert_eq!(serde_json::to_value(&typed).unwrap(), by_hand);
+        }
+    }
 }

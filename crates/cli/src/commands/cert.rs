@@ -48,8 +48,6 @@ use clap::ValueEnum;
 use indicatif::ProgressBar;
 use indicatif::ProgressDrawTarget;
 use indicatif::ProgressStyle;
-use serde_json::json;
-use serde_json::Value;
 use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
@@ -171,9 +169,10 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                     for w in &imported.issued.warnings {
                         errln!("warning: {w}");
                     }
-                    let mut j = entry_json(&view);
-                    j["unchanged"] = json!(unchanged);
-                    json(&j);
+                    json(&ImportedJson {
+                        entry: entry_json(&view),
+                        unchanged,
+                    });
                 }
                 (Output::Table, true) => outln!(
                     "unchanged {}: this certificate (SHA-256 {}) and key are already the live entry; nothing was changed and no backup was made",
@@ -301,11 +300,13 @@ fn renew_selection(a: &RenewArgs) -> Result<RenewSelection, Failure> {
 /// `--dry-run`: the entries a run would take (JSON: a list of them), and those it skips.
 fn print_plan(out: Output, plan: &Plan, verb: &str) {
     match out {
-        Output::Json => json(&json!(plan
-            .targets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>())),
+        Output::Json => json(
+            &plan
+                .targets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        ),
         Output::Table => {
             let n = plan.targets.len();
             outln!("would {verb} {n} entr{}", if n == 1 { "y" } else { "ies" });
@@ -319,16 +320,72 @@ fn print_plan(out: Output, plan: &Plan, verb: &str) {
     }
 }
 
-fn skipped_json(s: &Skipped) -> serde_json::Value {
-    json!({"entry": s.entry.to_string(), "ok": true, "skipped": true, "reason": s.reason.code(), "detail": crate::hints::skipped(s)})
+/// `cert import --output json`: the entry, and whether it was there already.
+#[derive(serde::Serialize)]
+struct ImportedJson<'a> {
+    #[serde(flatten)]
+    entry: crate::render::EntryJson<'a>,
+    unchanged: bool,
 }
 
-fn renewed_json(r: &Renewed) -> serde_json::Value {
+/// One element of a renewal's or reset's JSON list; its fields differ by outcome.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum RenewalJson<'a> {
+    /// Renewed: the new certificate. `ok` is true and `skipped` false.
+    Renewed {
+        entry: String,
+        ok: bool,
+        skipped: bool,
+        serial: &'a str,
+        not_after: String,
+        profile: Option<&'a str>,
+        backup: Option<String>,
+        warnings: &'a [String],
+    },
+    /// The renewal failed. `ok` is false.
+    Failed {
+        entry: String,
+        ok: bool,
+        error: &'a str,
+    },
+    /// Not renewed, and why. `ok` and `skipped` are true.
+    Skipped {
+        entry: String,
+        ok: bool,
+        skipped: bool,
+        reason: &'a str,
+        detail: String,
+    },
+}
+
+fn skipped_json(s: &Skipped) -> RenewalJson<'_> {
+    RenewalJson::Skipped {
+        entry: s.entry.to_string(),
+        ok: true,
+        skipped: true,
+        reason: s.reason.code(),
+        detail: crate::hints::skipped(s),
+    }
+}
+
+fn renewed_json(r: &Renewed) -> RenewalJson<'_> {
     match &r.result {
-        Ok(i) => {
-            json!({"entry": r.entry.to_string(), "ok": true, "skipped": false, "serial": i.meta.serial, "not_after": rfc3339(i.meta.not_after), "profile": i.meta.profile, "backup": r.backup.as_ref().map(ToString::to_string), "warnings": i.warnings})
-        }
-        Err(e) => json!({"entry": r.entry.to_string(), "ok": false, "error": e}),
+        Ok(i) => RenewalJson::Renewed {
+            entry: r.entry.to_string(),
+            ok: true,
+            skipped: false,
+            serial: &i.meta.serial,
+            not_after: rfc3339(i.meta.not_after),
+            profile: i.meta.profile.as_deref(),
+            backup: r.backup.as_ref().map(ToString::to_string),
+            warnings: &i.warnings,
+        },
+        Err(e) => RenewalJson::Failed {
+            entry: r.entry.to_string(),
+            ok: false,
+            error: e,
+        },
     }
 }
 
@@ -394,8 +451,8 @@ impl Report {
         }
     }
 
-    fn element(&mut self, v: &serde_json::Value) {
-        let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    fn element(&mut self, v: &RenewalJson<'_>) {
+        let text = crate::render::json_line(v);
         let sep = if self.elements == 0 { "" } else { "," };
         self.elements += 1;
         self.emit(&format!("{sep}{text}"));
@@ -619,12 +676,18 @@ pub(crate) fn cert_renew(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitC
     // As `cert renew` reports one entry on the home.
     match a.output {
         crate::commands::Output::Json => {
-            let v = serde_json::json!({"entry": name, "ok": true, "skipped": false, "serial": c.serial, "not_after": not_after, "profile": c.profile, "backup": renewed.backup, "warnings": renewed.warnings});
+            let v = RenewalJson::Renewed {
+                entry: name,
+                ok: true,
+                skipped: false,
+                serial: &c.serial,
+                not_after,
+                profile: c.profile.as_deref(),
+                backup: renewed.backup.clone(),
+                warnings: &renewed.warnings,
+            };
             outln!("[");
-            outln!(
-                "{}",
-                serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
-            );
+            outln!("{}", crate::render::json_line(&v));
             outln!("]");
         }
         crate::commands::Output::Table => {
@@ -754,25 +817,91 @@ pub(crate) fn cert_list(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cert list --output json`'s object for an entry (without `also_seen_at` unless
-/// `with_copies`).
-pub fn cert_json(c: &api::CertRow, with_copies: bool) -> Value {
-    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    if !with_copies {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("also_seen_at");
-        }
+/// An entry's JSON object without `also_seen_at`, for the outputs that show one entry
+/// or a store's (`cert issue`, `cert show`, `trust list`...): the fields of
+/// [`api::CertRow`] but that one, in the same form.
+#[derive(serde::Serialize)]
+pub struct CertJson<'a> {
+    store: &'a str,
+    alias: &'a str,
+    profile: Option<&'a str>,
+    source: &'a str,
+    subject: &'a str,
+    issuer: &'a str,
+    serial: &'a str,
+    not_before: &'a str,
+    not_after: &'a str,
+    days_left: i64,
+    status: &'a str,
+    auto_renew: bool,
+    renew_after: Option<&'a str>,
+    has_key: bool,
+    sha256: &'a str,
+}
+
+/// An entry's JSON object without `also_seen_at`, borrowed from its row (`cert list`
+/// prints the whole [`api::CertRow`], copies included).
+pub fn cert_json(c: &api::CertRow) -> CertJson<'_> {
+    // Destructured, so that a field added to `CertRow` is a compile error here until it
+    // is either shown or left out on purpose.
+    let api::CertRow {
+        store,
+        alias,
+        profile,
+        source,
+        subject,
+        issuer,
+        serial,
+        not_before,
+        not_after,
+        days_left,
+        status,
+        auto_renew,
+        renew_after,
+        has_key,
+        sha256,
+        also_seen_at: _,
+    } = c;
+    CertJson {
+        store,
+        alias,
+        profile: profile.as_deref(),
+        source,
+        subject,
+        issuer,
+        serial,
+        not_before,
+        not_after,
+        days_left: *days_left,
+        status,
+        auto_renew: *auto_renew,
+        renew_after: renew_after.as_deref(),
+        has_key: *has_key,
+        sha256,
     }
-    v
+}
+
+/// `cert show --output json`: the entry (as [`cert_json`]) and what the certificate says.
+/// `path_len` is left out, as it always was: the table shows it with `is_ca`.
+#[derive(serde::Serialize)]
+struct DetailJson<'a> {
+    #[serde(flatten)]
+    certificate: CertJson<'a>,
+    sans: &'a [String],
+    key_usage: &'a [String],
+    extended_key_usage: &'a [String],
+    public_key: &'a str,
+    signature_algorithm: &'a str,
+    is_ca: bool,
+    sha1: &'a str,
+    chain: &'a [api::ChainCert],
 }
 
 /// `cert list`: one row per entry; with `copies_under`, the other places each
 /// certificate was seen, under the table.
 pub fn print_list(rows: &[api::CertRow], copies_under: bool, output: Output) {
     match output {
-        Output::Json => json(&Value::Array(
-            rows.iter().map(|c| cert_json(c, true)).collect(),
-        )),
+        Output::Json => json(rows),
         Output::Table => {
             table(
                 &ENTRY_HEADER,
@@ -839,7 +968,7 @@ pub fn print_issued_answer(
         errln!("warning: {w}");
     }
     match output {
-        Output::Json => json(&cert_json(c, false)),
+        Output::Json => json(&cert_json(c)),
         Output::Table => {
             let when = time_of(&c.not_after);
             outln!(
@@ -859,16 +988,17 @@ pub fn cert_detail(d: &api::CertDetail, output: Output) {
     let c = &d.certificate;
     match output {
         Output::Json => {
-            let mut v = cert_json(c, false);
-            v["sans"] = json!(d.sans);
-            v["key_usage"] = json!(d.key_usage);
-            v["extended_key_usage"] = json!(d.extended_key_usage);
-            v["public_key"] = json!(d.public_key);
-            v["signature_algorithm"] = json!(d.signature_algorithm);
-            v["is_ca"] = json!(d.is_ca);
-            v["sha1"] = json!(d.sha1);
-            v["chain"] = json!(d.chain);
-            json(&v);
+            json(&DetailJson {
+                certificate: cert_json(c),
+                sans: &d.sans,
+                key_usage: &d.key_usage,
+                extended_key_usage: &d.extended_key_usage,
+                public_key: &d.public_key,
+                signature_algorithm: &d.signature_algorithm,
+                is_ca: d.is_ca,
+                sha1: &d.sha1,
+                chain: &d.chain,
+            });
         }
         Output::Table => {
             let rows: Vec<(&str, String)> = vec![
@@ -1288,4 +1418,28 @@ pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
             }),
         other => return Ran::NotAnOperation(other),
     })
+}
+
+#[cfg(test)]
+mod json_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A failed renewal's line is the one `json!` printed: keys sorted, no `skipped`.
+    #[test]
+    fn a_failed_renewal_prints_as_before() {
+        let r = Renewed {
+            entry: "web/www".parse().unwrap(),
+            result: Err("the CA key is sealed".into()),
+            backup: None,
+        };
+        let line = crate::render::json_line(&renewed_json(&r));
+        assert_eq!(
+            line,
+            r#"{"entry":"web/www","error":"the CA key is sealed","ok":false}"#
+        );
+        let by_hand =
+            serde_json::json!({"entry": "web/www", "ok": false, "error": "the CA key is sealed"});
+        assert_eq!(line, serde_json::to_string(&by_hand).unwrap());
+    }
 }

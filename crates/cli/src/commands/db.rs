@@ -5,7 +5,6 @@ use crate::Failure;
 use certherd_store::DatabaseUrl;
 use certherd_store::Home;
 use clap::Subcommand;
-use serde_json::json;
 use std::process::ExitCode;
 
 /// `db`.
@@ -38,14 +37,17 @@ pub fn run(home: &Home, c: DbCmd) -> Result<ExitCode, Failure> {
         .copy_to_postgres(target.expose())
         .map_err(certherd_authority::Error::from)?;
     match output {
-        Output::Json => crate::render::json(&json!({
-            "source": home.db_path().display().to_string(),
-            "target": target.to_string(),
-            "tables": copied
+        Output::Json => crate::render::json(&CopiedJson {
+            source: home.db_path().display().to_string(),
+            target: target.to_string(),
+            tables: copied
                 .iter()
-                .map(|c| json!({ "table": c.table, "rows": c.rows }))
-                .collect::<Vec<_>>(),
-        })),
+                .map(|c| TableJson {
+                    table: c.table,
+                    rows: c.rows,
+                })
+                .collect(),
+        }),
         Output::Table => {
             crate::render::table(
                 &["TABLE", "ROWS"],
@@ -81,4 +83,54 @@ pub enum DbCmd {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+}
+
+/// `db copy --output json`: where from, where to, and the rows of each table.
+#[derive(serde::Serialize)]
+struct CopiedJson {
+    source: String,
+    /// The target as it displays: without its password.
+    target: String,
+    tables: Vec<TableJson>,
+}
+
+/// One table copied.
+#[derive(serde::Serialize)]
+struct TableJson {
+    table: &'static str,
+    rows: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The typed report prints as the `json!` object it replaced did.
+    #[test]
+    fn copied_json_is_the_object_it_replaced() {
+        let typed = CopiedJson {
+            source: "/home/certherd.db".into(),
+            target: "postgres://certherd@db/certherd".into(),
+            tables: vec![
+                TableJson {
+                    table: "entries",
+                    rows: 12,
+                },
+                TableJson {
+                    table: "audit",
+                    rows: 0,
+                },
+            ],
+        };
+        let by_hand = serde_json::json!({
+            "source": "/home/certherd.db",
+            "target": "postgres://certherd@db/certherd",
+            "tables": [
+                {"table": "entries", "rows": 12},
+                {"table": "audit", "rows": 0},
+            ],
+        });
+        assert_eq!(serde_json::to_value(&typed).unwrap(), by_hand);
+    }
 }

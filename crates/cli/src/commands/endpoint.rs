@@ -3,6 +3,7 @@ use crate::commands::scan::finding_json;
 use crate::commands::scan::parse_starttls;
 use crate::commands::scan::print_watches;
 use crate::commands::scan::timeout;
+use crate::commands::scan::FindingJson;
 use crate::commands::OutputArg;
 use certherd_monitor::MonitorExt;
 
@@ -21,7 +22,6 @@ use certherd_monitor::scan::ScanError;
 use certherd_monitor::scan::Verdict;
 use certherd_tls::StartTls;
 use clap::Subcommand;
-use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -136,16 +136,16 @@ fn diagnose(
         facts,
     } = certherd_monitor::scan::diagnose(node, name, t)?;
     match output {
-        Output::Json => json(&json!({
-            "endpoint": name,
-            "target": w.target,
-            "starttls": starttls.map(StartTls::as_str),
-            "name_checked": check_name,
-            "verdict": verdict.as_str(),
-            "finding": certherd_inspect::summary(&findings),
-            "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
-            "facts": facts,
-        })),
+        Output::Json => json(&DiagnosisJson {
+            endpoint: name,
+            target: &w.target,
+            starttls: starttls.map(StartTls::as_str),
+            name_checked: &check_name,
+            verdict: verdict.as_str(),
+            finding: certherd_inspect::summary(&findings),
+            findings: findings.iter().map(finding_json).collect(),
+            facts: &facts,
+        }),
         Output::Table => {
             outln!(
                 "Endpoint     {name} ({}{})",
@@ -262,4 +262,17 @@ pub enum EndpointCmd {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+}
+
+/// `endpoint diagnose --output json`.
+#[derive(serde::Serialize)]
+struct DiagnosisJson<'a> {
+    endpoint: &'a str,
+    target: &'a str,
+    starttls: Option<&'a str>,
+    name_checked: &'a str,
+    verdict: &'a str,
+    finding: String,
+    findings: Vec<FindingJson<'a>>,
+    facts: &'a certherd_inspect::Facts,
 }

@@ -22,7 +22,6 @@ use certherd_store::Home;
 use certherd_tls::Identity;
 use certherd_x509::CertInfo;
 use clap::Subcommand;
-use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -88,11 +87,22 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
         KeyProviderCmd::List(a) => {
             let ps = node.key_providers().list()?;
             match a.output {
-                Output::Json => json(&json!(ps.iter().map(|p| json!({
-                    "name": p.name.as_str(),
-                    "primary_key_id": p.primary_key_id,
-                    "servers": p.servers.iter().map(|s| json!({"address": s.address.to_string(), "proxy": s.proxy.as_ref().map(ToString::to_string)})).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>())),
+                Output::Json => json(
+                    &ps.iter()
+                        .map(|p| ListedProviderJson {
+                            name: p.name.as_str(),
+                            primary_key_id: &p.primary_key_id,
+                            servers: p
+                                .servers
+                                .iter()
+                                .map(|s| ListedServerJson {
+                                    address: s.address.to_string(),
+                                    proxy: s.proxy.as_ref().map(ToString::to_string),
+                                })
+                                .collect(),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
                 Output::Table => table(
                     &["PROVIDER", "PRIMARY KEY ID", "SERVERS"],
                     &ps.iter()
@@ -101,7 +111,11 @@ pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
                                 Some(px) => format!("{} (via {px})", s.address),
                                 None => s.address.to_string(),
                             });
-                            vec![p.name.to_string(), p.primary_key_id.clone(), servers.collect::<Vec<_>>().join(", ")]
+                            vec![
+                                p.name.to_string(),
+                                p.primary_key_id.clone(),
+                                servers.collect::<Vec<_>>().join(", "),
+                            ]
                         })
                         .collect::<Vec<_>>(),
                 ),
@@ -188,14 +202,60 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
     Ok(())
 }
 
+/// `key-provider list --output json`: one provider.
+#[derive(serde::Serialize)]
+struct ListedProviderJson<'a> {
+    name: &'a str,
+    primary_key_id: &'a str,
+    servers: Vec<ListedServerJson>,
+}
+
+/// A KMIP server of [`ListedProviderJson`].
+#[derive(serde::Serialize)]
+struct ListedServerJson {
+    address: String,
+    proxy: Option<String>,
+}
+
 /// What a server presented, as the vSphere tools show it.
-fn describe(der: &[u8]) -> Result<(CertInfo, serde_json::Value), Failure> {
+#[derive(serde::Serialize)]
+struct Presented {
+    subject: String,
+    issuer: String,
+    serial: String,
+    not_before: String,
+    not_after: String,
+    sha1: String,
+    sha256: String,
+}
+
+/// `key-provider server-cert get`: per server, what it presented or why nothing came.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ServerCertJson {
+    /// The leaf certificate, and whether it is the one pinned.
+    Presented {
+        server: String,
+        #[serde(flatten)]
+        cert: Presented,
+        trusted: bool,
+    },
+    /// The server could not be reached or its chain not read.
+    Failed { server: String, error: String },
+}
+
+/// What a server presented, as the vSphere tools show it.
+fn describe(der: &[u8]) -> Result<(CertInfo, Presented), Failure> {
     let i = CertInfo::from_der(der)?;
-    let v = json!({
-        "subject": i.subject, "issuer": i.issuer, "serial": i.serial,
-        "not_before": rfc3339(i.not_before), "not_after": rfc3339(i.not_after),
-        "sha1": colon_hex(&i.sha1), "sha256": colon_hex(&i.sha256),
-    });
+    let v = Presented {
+        subject: i.subject.clone(),
+        issuer: i.issuer.clone(),
+        serial: i.serial.clone(),
+        not_before: rfc3339(i.not_before),
+        not_after: rfc3339(i.not_after),
+        sha1: colon_hex(&i.sha1),
+        sha256: colon_hex(&i.sha256),
+    };
     Ok((i, v))
 }
 
@@ -212,41 +272,55 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
                         let leaf = chain.first().ok_or_else(|| {
                             Failure::msg(format!("{} presented no certificate", server.address))
                         })?;
-                        let (_, mut v) = describe(leaf)?;
-                        v["server"] = json!(server.address.to_string());
-                        v["trusted"] = json!(pinned.as_deref() == Some(leaf.as_ref()));
-                        out.push(v);
+                        let (_, cert) = describe(leaf)?;
+                        out.push(ServerCertJson::Presented {
+                            server: server.address.to_string(),
+                            cert,
+                            trusted: pinned.as_deref() == Some(leaf.as_ref()),
+                        });
                     }
-                    Err(e) => out.push(
-                        json!({"server": server.address.to_string(), "error": e.to_string()}),
-                    ),
+                    Err(e) => out.push(ServerCertJson::Failed {
+                        server: server.address.to_string(),
+                        error: e.to_string(),
+                    }),
                 }
             }
             match output {
-                Output::Json => json(&json!(out)),
+                Output::Json => json(&out),
                 Output::Table => {
                     for v in &out {
-                        outln!("Server        {}", v["server"].as_str().unwrap_or_default());
-                        if let Some(e) = v["error"].as_str() {
-                            outln!("Error         {e}\n");
-                            continue;
-                        }
-                        for (label, key) in [
-                            ("Subject", "subject"),
-                            ("Issuer", "issuer"),
-                            ("Serial", "serial"),
-                            ("Not before", "not_before"),
-                            ("Not after", "not_after"),
-                            ("SHA-1", "sha1"),
-                            ("SHA-256", "sha256"),
+                        let (server, cert, trusted) = match v {
+                            ServerCertJson::Failed { server, error } => {
+                                outln!("Server        {server}");
+                                outln!("Error         {error}\n");
+                                continue;
+                            }
+                            ServerCertJson::Presented {
+                                server,
+                                cert,
+                                trusted,
+                            } => (server, cert, trusted),
+                        };
+                        outln!("Server        {server}");
+                        for (label, value) in [
+                            ("Subject", &cert.subject),
+                            ("Issuer", &cert.issuer),
+                            ("Serial", &cert.serial),
+                            ("Not before", &cert.not_before),
+                            ("Not after", &cert.not_after),
+                            ("SHA-1", &cert.sha1),
+                            ("SHA-256", &cert.sha256),
                         ] {
-                            outln!("{label:<13} {}", v[key].as_str().unwrap_or_default());
+                            outln!("{label:<13} {value}");
                         }
-                        outln!("Trusted       {}\n", v["trusted"]);
+                        outln!("Trusted       {trusted}\n");
                     }
                 }
             }
-            if out.iter().any(|v| v.get("error").is_some()) {
+            if out
+                .iter()
+                .any(|v| matches!(v, ServerCertJson::Failed { .. }))
+            {
                 return Err(Failure::msg(
                     "could not fetch the certificate of every server",
                 ));

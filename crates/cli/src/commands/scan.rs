@@ -29,7 +29,6 @@ use clap::Args;
 use clap::Subcommand;
 use indicatif::ProgressBar;
 use indicatif::ProgressStyle;
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::io::Write;
@@ -109,17 +108,51 @@ fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-pub(crate) fn finding_json(f: &Finding) -> serde_json::Value {
-    json!({
-        "kind": f.kind.as_str(),
-        "severity": f.severity.as_str(),
-        "message": f.message,
-        "hint": f.hint,
-        "subject": f.subject,
-    })
+/// A finding as the JSON outputs show it (`scan`, `endpoint list`, `endpoint diagnose`,
+/// `verify`).
+#[derive(serde::Serialize)]
+pub(crate) struct FindingJson<'a> {
+    kind: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    hint: Option<&'a str>,
+    subject: Option<&'a str>,
 }
 
-fn watch_json(w: &Watch, node: &LocalNode) -> serde_json::Value {
+/// The JSON object of one finding.
+pub(crate) fn finding_json(f: &Finding) -> FindingJson<'_> {
+    FindingJson {
+        kind: f.kind.as_str(),
+        severity: f.severity.as_str(),
+        message: &f.message,
+        hint: f.hint.as_deref(),
+        subject: f.subject.as_deref(),
+    }
+}
+
+/// A watch as the JSON outputs show it, with the certificate it last saw (`subject`,
+/// `not_after` and `sha256` are null when it saw none). Those are owned: the entry is
+/// looked up for the row and does not outlive it.
+#[derive(serde::Serialize)]
+struct WatchJson<'a> {
+    kind: &'a str,
+    name: &'a str,
+    target: &'a str,
+    server_name: Option<&'a str>,
+    starttls: Option<&'a str>,
+    verify: bool,
+    pin_sha256: Option<&'a str>,
+    scanned_at: Option<String>,
+    severity: &'a str,
+    finding: String,
+    findings: Vec<FindingJson<'a>>,
+    facts: &'a certherd_inspect::Facts,
+    subject: Option<String>,
+    not_after: Option<String>,
+    sha256: Option<String>,
+}
+
+fn watch_json<'a>(w: &'a Watch, node: &LocalNode) -> WatchJson<'a> {
     let cert = w
         .entry()
         .and_then(|r| node.store().entry(&r).ok().flatten().map(|e| e.meta));
@@ -127,28 +160,28 @@ fn watch_json(w: &Watch, node: &LocalNode) -> serde_json::Value {
 }
 
 /// [`watch_json`] with the watch's entry already at hand (no store lookup).
-fn watch_json_meta(w: &Watch, cert: Option<&EntryMeta>) -> serde_json::Value {
-    json!({
-        "kind": w.kind.as_str(),
-        "name": w.name,
-        "target": w.target,
-        "server_name": w.server_name,
-        "starttls": w.starttls,
-        "verify": w.verify,
-        "pin_sha256": w.pin,
-        "scanned_at": w.scanned_at.map(rfc3339),
-        "severity": match w.severity() {
+fn watch_json_meta<'a>(w: &'a Watch, cert: Option<&EntryMeta>) -> WatchJson<'a> {
+    WatchJson {
+        kind: w.kind.as_str(),
+        name: &w.name,
+        target: &w.target,
+        server_name: w.server_name.as_deref(),
+        starttls: w.starttls.as_deref(),
+        verify: w.verify,
+        pin_sha256: w.pin.as_deref(),
+        scanned_at: w.scanned_at.map(rfc3339),
+        severity: match w.severity() {
             certherd_core::Severity::Ok => "ok",
             certherd_core::Severity::Warning => "warning",
             certherd_core::Severity::Critical => "critical",
         },
-        "finding": finding_column(w),
-        "findings": w.findings.iter().map(finding_json).collect::<Vec<_>>(),
-        "facts": &w.facts,
-        "subject": cert.map(|m| m.subject.clone()),
-        "not_after": cert.map(|m| rfc3339(m.not_after)),
-        "sha256": cert.map(|m| m.sha256.clone()),
-    })
+        finding: finding_column(w),
+        findings: w.findings.iter().map(finding_json).collect(),
+        facts: &w.facts,
+        subject: cert.map(|m| m.subject.clone()),
+        not_after: cert.map(|m| rfc3339(m.not_after)),
+        sha256: cert.map(|m| m.sha256.clone()),
+    }
 }
 
 fn finding_column(w: &Watch) -> String {
@@ -201,10 +234,7 @@ fn print_findings(name: &str, findings: &[Finding]) {
 
 pub(crate) fn print_watches(ws: &[Watch], node: &LocalNode, output: Output) {
     match output {
-        Output::Json => json(&json!(ws
-            .iter()
-            .map(|w| watch_json(w, node))
-            .collect::<Vec<_>>())),
+        Output::Json => json(&ws.iter().map(|w| watch_json(w, node)).collect::<Vec<_>>()),
         Output::Table => {
             table(
                 &["NAME", "TARGET", "SUBJECT", "NOT AFTER", "FINDING"],
@@ -271,13 +301,16 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
     Ok(verdict_exit(worst))
 }
 
-/// Writes `v` pretty, every line after the first indented by `indent` spaces.
+/// Writes `v` pretty, every line after the first indented by `indent` spaces, its keys
+/// sorted as [`crate::render::json`] prints them.
 fn write_indented(
     out: &mut impl Write,
-    v: &serde_json::Value,
+    v: &impl serde::Serialize,
     indent: usize,
 ) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+    // Through a Value, as `render::json`: its object keys come out sorted.
+    let v = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    let text = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "null".into());
     for (n, line) in text.lines().enumerate() {
         if n > 0 {
             writeln!(out)?;
@@ -350,7 +383,7 @@ impl<W: Write> FilesReport<W> {
 
     fn finish(
         mut self,
-        summary: serde_json::Value,
+        summary: &FilesSummary,
         walked: &Walk,
         skipped: &[SkippedPath],
     ) -> Result<(), Failure> {
@@ -363,7 +396,9 @@ impl<W: Write> FilesReport<W> {
                 let out = &mut self.out;
                 out.write_all(if self.watched == 0 { b"]" } else { b"\n  ]" })
                     .map_err(io)?;
-                if let serde_json::Value::Object(fields) = summary {
+                // The summary's fields follow `watched` in the one object, keys sorted (as
+                // `render::json` prints them): its serialized map is written field by field.
+                if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(summary) {
                     for (k, v) in fields {
                         write!(out, ",\n  {}: ", serde_json::Value::String(k)).map_err(io)?;
                         write_indented(out, &v, 2).map_err(io)?;
@@ -397,40 +432,85 @@ impl<W: Write> FilesReport<W> {
     }
 }
 
+/// What a scan of files counted, for the report: the fields of its JSON object after
+/// `watched`.
+#[derive(serde::Serialize)]
+struct FilesSummary {
+    files_examined: usize,
+    files_with_findings: usize,
+    links_followed: usize,
+    dangling_links: Vec<DanglingJson>,
+    /// Paths met and not read, each with why (a FIFO, too large, a directory that cannot
+    /// be listed): the admin sees everything the scan did not look at.
+    skipped: Vec<SkippedJson>,
+    /// Left out on purpose, counted: certherd's home, SQLite sidecars, directories
+    /// reached twice.
+    excluded: ExcludedJson,
+    /// The bound of files the walk stopped at, or null when it saw everything.
+    stopped_at_max_files: Option<usize>,
+}
+
+/// A link whose target is missing, or a loop of links.
+#[derive(serde::Serialize)]
+struct DanglingJson {
+    link: String,
+    target: String,
+    #[serde(rename = "loop")]
+    looped: bool,
+}
+
+/// A path the scan met and did not read.
+#[derive(serde::Serialize)]
+struct SkippedJson {
+    path: String,
+    reason: String,
+}
+
+/// What the walk left out on purpose, counted.
+#[derive(serde::Serialize)]
+struct ExcludedJson {
+    home: usize,
+    database_sidecars: usize,
+    repeated_directories: usize,
+    links_out_of_pseudo_filesystems: usize,
+}
+
 /// What a scan of files counted, for the report.
 fn files_summary(
     walked: &Walk,
     examined: usize,
     with_findings: usize,
     skipped: &[SkippedPath],
-) -> serde_json::Value {
+) -> FilesSummary {
     let k = &walked.skipped;
-    json!({
-        "files_examined": examined,
-        "files_with_findings": with_findings,
-        "links_followed": walked.link_count(),
-        "dangling_links": walked.dangling.iter().map(|d| json!({
-            "link": d.link.display().to_string(),
-            "target": d.target.display().to_string(),
-            "loop": d.looped,
-        })).collect::<Vec<_>>(),
-        // Paths met and not read, each with why (a FIFO, too large, a directory that
-        // cannot be listed): the admin sees everything the scan did not look at.
-        "skipped": skipped.iter().map(|s| json!({
-            "path": certherd_monitor::walk::path_text(&s.path),
-            "reason": s.reason.to_string(),
-        })).collect::<Vec<_>>(),
-        // Left out on purpose, counted: certherd's home, SQLite sidecars, directories
-        // reached twice.
-        "excluded": {
-            "home": k.skip_dirs,
-            "database_sidecars": k.database_sidecars,
-            "repeated_directories": k.repeated_dirs,
-            "links_out_of_pseudo_filesystems": k.links_out_of_pseudo,
+    FilesSummary {
+        files_examined: examined,
+        files_with_findings: with_findings,
+        links_followed: walked.link_count(),
+        dangling_links: walked
+            .dangling
+            .iter()
+            .map(|d| DanglingJson {
+                link: d.link.display().to_string(),
+                target: d.target.display().to_string(),
+                looped: d.looped,
+            })
+            .collect(),
+        skipped: skipped
+            .iter()
+            .map(|s| SkippedJson {
+                path: certherd_monitor::walk::path_text(&s.path),
+                reason: s.reason.to_string(),
+            })
+            .collect(),
+        excluded: ExcludedJson {
+            home: k.skip_dirs,
+            database_sidecars: k.database_sidecars,
+            repeated_directories: k.repeated_dirs,
+            links_out_of_pseudo_filesystems: k.links_out_of_pseudo,
         },
-        // The bound of files the walk stopped at, or null when it saw everything.
-        "stopped_at_max_files": walked.stopped_at,
-    })
+        stopped_at_max_files: walked.stopped_at,
+    }
 }
 
 fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode, Failure> {
@@ -494,7 +574,7 @@ fn scan_files(home: &certherd_store::Home, a: ScanFilesArgs) -> Result<ExitCode,
         // A scan that did not see everything is never "ok".
         worst = worst.max(Some(Severity::Warning));
     }
-    report.finish(summary, &walked, &skipped)?;
+    report.finish(&summary, &walked, &skipped)?;
     Ok(verdict_exit(worst))
 }
 

@@ -16,7 +16,6 @@ use certherd_ops::CertFilter;
 use certherd_ops::Operations;
 use certherd_protocol::admin as api;
 use clap::Subcommand;
-use serde_json::Value;
 use std::path::PathBuf;
 
 pub(crate) fn trust(ops: &mut dyn Operations, c: TrustCmd) -> Result<(), Failure> {
@@ -84,9 +83,7 @@ pub fn trust_added(t: &api::TrustAddAnswer) {
 /// `trust list`: the entries of trusted-roots.
 pub fn trust_list(rows: &[api::CertRow], output: Output) {
     match output {
-        Output::Json => json(&Value::Array(
-            rows.iter().map(|c| cert_json(c, false)).collect(),
-        )),
+        Output::Json => json(&rows.iter().map(cert_json).collect::<Vec<_>>()),
         Output::Table => table(
             &["ALIAS", "SUBJECT", "NOT AFTER", "STATUS", "SHA-256"],
             &rows

@@ -17,7 +17,6 @@ use certherd_x509::CertificateDer;
 use certherd_x509::Purpose;
 use clap::Args;
 use clap::ValueEnum;
-use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -142,22 +141,22 @@ pub fn run(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
         .map(|c| CertInfo::from_der(c).map(|i| i.subject).unwrap_or_default())
         .collect();
     match a.output {
-        Output::Json => json(&json!({
-            "valid": valid,
-            "subject": subject,
-            "at": rfc3339(at),
-            "trusted": inspection.trusted,
-            "covers_name": inspection.covers_name,
-            "chain": path,
-            "finding": certherd_inspect::summary(&inspection.findings),
-            // What fails the verification (as the table's headline), null when valid.
-            "strict": a.strict,
-            "failure": inspection.failure(a.strict),
-            "findings": inspection.findings.iter().map(|f| json!({
-                "kind": f.kind.as_str(), "severity": f.severity.as_str(),
-                "message": f.message, "hint": f.hint, "subject": f.subject,
-            })).collect::<Vec<_>>(),
-        })),
+        Output::Json => json(&VerifyJson {
+            valid,
+            subject: &subject,
+            at: rfc3339(at),
+            trusted: inspection.trusted,
+            covers_name: inspection.covers_name,
+            chain: &path,
+            finding: certherd_inspect::summary(&inspection.findings),
+            strict: a.strict,
+            failure: inspection.failure(a.strict),
+            findings: inspection
+                .findings
+                .iter()
+                .map(crate::commands::scan::finding_json)
+                .collect(),
+        }),
         Output::Table => {
             // The whole report goes to stdout, failing or not (`verify x.pem | less` shows
             // what is wrong); only the one-line verdict of a failure is repeated on stderr.
@@ -284,4 +283,20 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+}
+
+/// `verify --output json`.
+#[derive(serde::Serialize)]
+struct VerifyJson<'a> {
+    valid: bool,
+    subject: &'a str,
+    at: String,
+    trusted: bool,
+    covers_name: Option<bool>,
+    chain: &'a [String],
+    finding: String,
+    strict: bool,
+    /// What fails the verification (as the table's headline), null when valid.
+    failure: Option<String>,
+    findings: Vec<crate::commands::scan::FindingJson<'a>>,
 }
