@@ -479,7 +479,6 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
 /// Why a form of `cert` that is not an operation does not run against the server.
 fn not_remote_cert(c: CertCmd) -> Failure {
     match c {
-        CertCmd::List(_) => Failure::usage("--at is not available against --server"),
         CertCmd::Renew(_) => Failure::usage(
             "against --server, `cert renew` renews one named entry (no --profile, --all, --expiring-within, --due or --dry-run)",
         ),

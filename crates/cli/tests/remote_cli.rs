@@ -445,6 +445,8 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             &["status"],
             &["store", "list"],
             &["profile", "list"],
+            &["cert", "list", "--at", "2031-06-01"],
+            &["cert", "list", "--store", "web", "--at", "2020-01-01"],
         ] {
             let mut args = args.to_vec();
             args.extend(["--output", output]);

@@ -180,8 +180,8 @@ impl<'a, S: Store> Local<'a, S> {
             ),
             None => None,
         };
-        let now = self.node.now();
-        let mut views = self.node.list(store.as_ref(), now)?;
+        let at = f.at.unwrap_or_else(|| self.node.now());
+        let mut views = self.node.list(store.as_ref(), at)?;
         // One certificate, one row: scanned copies are named under it (a store's own
         // listing shows every entry).
         let folded =

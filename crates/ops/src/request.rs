@@ -19,6 +19,9 @@ pub struct CertFilter {
     pub status: Option<String>,
     /// Only entries that lapse within this many days.
     pub expiring_within_days: Option<i64>,
+    /// The instant each entry's status and days left are judged at (now when absent):
+    /// `cert list --at +2y` shows what will have lapsed by then.
+    pub at: Option<OffsetDateTime>,
 }
 
 /// Which records of the audit log `audit` pages through (every record when empty).

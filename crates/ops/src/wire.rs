@@ -96,6 +96,9 @@ pub fn encode(request: &Request) -> HttpCall {
             if let Some(d) = f.expiring_within_days {
                 q.push(("expiring_within_days", d.to_string()));
             }
+            if let Some(t) = f.at {
+                q.push(("at", certherd_x509::rfc3339(t)));
+            }
             call("GET", with_query("/v1/certificates", &q), None)
         }
         Request::CertIssue(r) => call("POST", "/v1/certificates".into(), Some(json(r))),
@@ -356,6 +359,19 @@ pub fn decode(
                 profile: q.text("profile").map(str::to_owned),
                 status: q.text("status").map(str::to_owned),
                 expiring_within_days: q.int("expiring_within_days"),
+                at: q
+                    .text("at")
+                    .map(|v| {
+                        time::OffsetDateTime::parse(
+                            v,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .map_err(|_| Problem::NotATime {
+                            name: "at",
+                            value: echo(v),
+                        })
+                    })
+                    .transpose()?,
             })
         }
         Op::CertIssue => Request::CertIssue(json_object(body)?),
@@ -586,6 +602,7 @@ mod tests {
                 profile: Some("a b&c".into()),
                 status: Some("ok".into()),
                 expiring_within_days: Some(30),
+                at: Some(until),
             }),
             Request::CertShow {
                 entry: entry.clone(),

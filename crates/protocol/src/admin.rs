@@ -920,6 +920,11 @@ const EXPIRING_FILTER: Param = Param {
     description: "only entries that lapse within this many days",
     kind: ParamType::Integer { min: 0, max: 36500 },
 };
+const LIST_AT: Param = Param {
+    name: "at",
+    description: "judge each entry's status and days left at this instant, RFC 3339 (default now)",
+    kind: ParamType::Text,
+};
 const ALL_ALARMS: Param = Param {
     name: "all",
     description: "cleared alarms too",
@@ -1046,7 +1051,13 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/v1/certificates",
         summary: "Certificate entries, filtered (`cert list`)",
-        query: &[STORE_FILTER, PROFILE_FILTER, STATUS_FILTER, EXPIRING_FILTER],
+        query: &[
+            STORE_FILTER,
+            PROFILE_FILTER,
+            STATUS_FILTER,
+            EXPIRING_FILTER,
+            LIST_AT,
+        ],
         request: None,
         answer: schema::<Vec<CertRow>>,
     },

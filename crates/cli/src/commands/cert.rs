@@ -91,31 +91,6 @@ pub fn revocation_reason(text: &str) -> Result<certherd_x509::RevocationReason, 
 pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
     match c {
-        CertCmd::List(a) => {
-            let store = a
-                .store
-                .as_deref()
-                .map(str::parse::<StoreName>)
-                .transpose()?;
-            let at = match &a.at {
-                Some(s) => parse_at(s, node.now())?,
-                None => node.now(),
-            };
-            let mut views = node.list(store.as_ref(), at)?;
-            // One certificate, one line: scanned copies of a listed certificate are named
-            // under it instead of listed again (a --store listing shows every entry).
-            let folded = certherd_core::fold_copies(
-                &views.iter().map(|v| v.meta.clone()).collect::<Vec<_>>(),
-            );
-            if store.is_none() {
-                views.retain(|v| folded.items.iter().any(|m| m.entry == v.meta.entry));
-            }
-            let rows: Vec<_> = views
-                .iter()
-                .map(|v| certherd_ops::rows::listed_row(v, &folded))
-                .collect();
-            print_list(&rows, store.is_none(), a.output);
-        }
         CertCmd::Renew(a) => return renew(home, &mut node, a),
         CertCmd::Reset(a) => return reset(home, &mut node, a),
         CertCmd::Import(a) => {
@@ -803,14 +778,20 @@ pub(crate) fn cert_export(ops: &mut dyn Operations, a: ExportArgs) -> Result<Exi
 pub(crate) fn cert_list(
     ops: &mut dyn Operations,
     store: Option<String>,
+    at: Option<&str>,
     output: crate::commands::Output,
 ) -> Result<ExitCode, Failure> {
+    use certherd_core::Clock;
     if let Some(s) = &store {
         s.parse::<StoreName>()?;
     }
+    let at = at
+        .map(|s| parse_at(s, certherd_authority::SystemClock.now()))
+        .transpose()?;
     let all = store.is_none();
     let rows = ops.cert_list(CertFilter {
         store,
+        at,
         ..CertFilter::default()
     })?;
     print_list(&rows, all, output);
@@ -1386,7 +1367,7 @@ pub enum LayoutArg {
 /// (`renew --all`, `--profile`...), `list --at`, keys and layouts are the home's.
 pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
     Ran::Done(match c {
-        CertCmd::List(a) if a.at.is_none() => cert_list(ops, a.store, a.output),
+        CertCmd::List(a) => cert_list(ops, a.store, a.at.as_deref(), a.output),
         CertCmd::Issue(a) => cert_issue(ops, a),
         CertCmd::Renew(a)
             if a.profile.is_none()
