@@ -453,6 +453,43 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             same(&args);
         }
     }
+    // Deleting: the same line for an entry deleted each way, the same refusal of one
+    // that does not exist and of the signing CA's.
+    for alias in ["gone1", "gone2"] {
+        env.ok(&[
+            "cert",
+            "issue",
+            "--profile",
+            "service",
+            "--store",
+            "web",
+            "--alias",
+            alias,
+            "--san",
+            &format!("{alias}.example.test"),
+        ]);
+    }
+    let local = env.run(&["cert", "delete", "web/gone1"]);
+    let far = remote.run("ops.token", None, &["cert", "delete", "web/gone2"]);
+    assert_eq!((local.code, far.code), (0, 0), "{}", far.stderr);
+    assert_eq!(far.stdout.replace("gone2", "gone1"), local.stdout);
+    assert!(!env.ok(&["cert", "list"]).contains("gone"));
+    same_refusal(&["cert", "delete", "web/gone1"]);
+    // The signing CA's entry: refused both ways with the same fact; the home adds the
+    // CLI's hint to it (a remote refusal carries the code and the fact, not the hint).
+    let ca = env.json(&["ca", "show", "--output", "json"]);
+    let args = ["cert", "delete", ca["entry"].as_str().unwrap()];
+    let (local, far) = (env.run(&args), remote.run("ops.token", None, &args));
+    assert_eq!((local.code, far.code), (1, 1), "{}", far.stderr);
+    let first = |t: &str| t.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first(&local.stderr).starts_with(&first(&far.stderr))
+            && first(&far.stderr).contains("this is the signing CA"),
+        "{}\n{}",
+        local.stderr,
+        far.stderr
+    );
+
     // The root and the CRL: on standard output, and written to --out, as on the home.
     same(&["ca", "export"]);
     let (local, far) = same(&["ca", "crl"]);
@@ -690,7 +727,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     // What needs the home is refused, naming the command, with what works remotely.
     for (args, name) in [
         (&["endpoint", "list"][..], "`certherd endpoint list`"),
-        (&["cert", "delete", "web/x"], "`certherd cert delete`"),
+        (&["cert", "reset", "web/x"], "`certherd cert reset`"),
         (
             &["db", "copy", "--to", "postgres://x"],
             "`certherd db copy`",
@@ -728,7 +765,7 @@ fn help_names_the_commands_that_run_against_a_server() {
         "host add/list/remove/reset-server-cert/refresh-pool-cert",
         "fleet renew",
         "pool verification enable/disable/status",
-        "cert list/show/issue/renew/revoke/export",
+        "cert list/show/issue/renew/revoke/export/delete",
         "trust add/list/remove/add-crl",
         "alarms, audit, ca show/rotate/export/crl, forecast",
         "check, status, store list, profile list",
@@ -1000,6 +1037,7 @@ fn every_operation_is_compared_on_both_transports() {
         "profile list",
         "ca export",
         "ca crl",
+        "cert delete",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
         "pool certificate-list",

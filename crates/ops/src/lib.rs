@@ -301,4 +301,12 @@ pub trait Operations {
             other => Err(Error::mismatch("ca crl", &other)),
         }
     }
+
+    /// Deletes an entry.
+    fn cert_delete(&mut self, entry: EntryRef) -> Result<api::Deleted, Error> {
+        match self.call(Request::CertDelete { entry })? {
+            Answer::Deleted(v) => Ok(v),
+            other => Err(Error::mismatch("cert delete", &other)),
+        }
+    }
 }

@@ -454,6 +454,12 @@ impl<S: Store> Operations for Local<'_, S> {
                     .map(rows::pool_cert_row)
                     .collect(),
             ),
+            Request::CertDelete { entry } => {
+                self.node.delete(&entry)?;
+                Answer::Deleted(api::Deleted {
+                    entry: entry.to_string(),
+                })
+            }
             Request::CaCrl => Answer::CaCrl(api::CaCrl {
                 pem: certherd_x509::to_pem(
                     certherd_x509::PemLabel::Crl,

@@ -189,6 +189,11 @@ pub enum Request {
     Notifications,
     /// The signing CA's current CRL (`ca crl`).
     CaCrl,
+    /// Delete an entry (`cert delete`).
+    CertDelete {
+        /// The entry.
+        entry: EntryRef,
+    },
 }
 
 impl Request {
@@ -228,6 +233,7 @@ impl Request {
             Self::CaRoot => Op::CaRoot,
             Self::Notifications => Op::Notifications,
             Self::CaCrl => Op::CaCrl,
+            Self::CertDelete { .. } => Op::CertDelete,
         }
     }
 }
@@ -297,6 +303,8 @@ pub enum Answer {
     Notifications(api::NotificationsRow),
     /// [`Request::CaCrl`].
     CaCrl(api::CaCrl),
+    /// [`Request::CertDelete`].
+    Deleted(api::Deleted),
 }
 
 impl Answer {

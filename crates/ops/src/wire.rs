@@ -208,6 +208,7 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::CaRoot => call("GET", "/v1/ca/root".into(), None),
         Request::Notifications => call("GET", "/v1/notifications".into(), None),
         Request::CaCrl => call("GET", "/v1/ca/crl".into(), None),
+        Request::CertDelete { entry } => call("DELETE", entry_path(entry), None),
     }
 }
 
@@ -477,6 +478,9 @@ pub fn decode(
         Op::CaRoot => Request::CaRoot,
         Op::Notifications => Request::Notifications,
         Op::CaCrl => Request::CaCrl,
+        Op::CertDelete => Request::CertDelete {
+            entry: entry_of(params)?,
+        },
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -559,6 +563,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::CaRoot => Answer::CaRoot(d(body)?),
         Request::Notifications => Answer::Notifications(d(body)?),
         Request::CaCrl => Answer::CaCrl(d(body)?),
+        Request::CertDelete { .. } => Answer::Deleted(d(body)?),
     })
 }
 
@@ -654,6 +659,9 @@ mod tests {
             Request::CaRoot,
             Request::Notifications,
             Request::CaCrl,
+            Request::CertDelete {
+                entry: entry.clone(),
+            },
             Request::Check {
                 at: None,
                 warn: None,

@@ -697,6 +697,13 @@ pub struct PoolCertRow {
     pub not_after: String,
 }
 
+/// `DELETE /v1/certificates/{store}/{alias}` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Deleted {
+    /// The entry deleted (`STORE/ALIAS`).
+    pub entry: String,
+}
+
 /// `GET /v1/ca/crl` answer: the signing CA's current CRL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CaCrl {
@@ -815,6 +822,8 @@ pub enum Op {
     Notifications,
     /// `GET /v1/ca/crl`.
     CaCrl,
+    /// `DELETE /v1/certificates/{store}/{alias}`.
+    CertDelete,
 }
 
 /// The type of a query parameter.
@@ -1310,6 +1319,15 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<CaCrl>,
+    },
+    Route {
+        op: Op::CertDelete,
+        method: "DELETE",
+        path: "/v1/certificates/{store}/{alias}",
+        summary: "Delete an entry; the signing CA and its root are refused (`cert delete`)",
+        query: &[],
+        request: None,
+        answer: schema::<Deleted>,
     },
 ];
 

@@ -238,11 +238,6 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        CertCmd::Delete(a) => {
-            let r = entry_ref(&a.entry)?;
-            node.delete(&r)?;
-            outln!("deleted {r}");
-        }
         other => return Err(crate::not_carried_out(&other)),
     }
     Ok(ExitCode::SUCCESS)
@@ -1362,9 +1357,9 @@ pub enum LayoutArg {
     Qemu,
 }
 
-/// The forms of `cert` that are operations: list (now), show, issue, revoke, the renewal
+/// The forms of `cert` that are operations: list, show, issue, revoke, delete, the renewal
 /// of one named entry, and the PEM export of a certificate with its chain. A selection
-/// (`renew --all`, `--profile`...), `list --at`, keys and layouts are the home's.
+/// (`renew --all`, `--profile`...), imports, resets, keys and layouts are the home's.
 pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
     Ran::Done(match c {
         CertCmd::List(a) => cert_list(ops, a.store, a.at.as_deref(), a.output),
@@ -1385,6 +1380,12 @@ pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
         {
             cert_export(ops, a)
         }
+        CertCmd::Delete(a) => entry_ref(&a.entry)
+            .and_then(|e| ops.cert_delete(e).map_err(Failure::from))
+            .map(|d| {
+                outln!("deleted {}", d.entry);
+                ExitCode::SUCCESS
+            }),
         CertCmd::Show(a) => entry_ref(&a.entry)
             .and_then(|e| ops.cert_show(e).map_err(Failure::from))
             .map(|d| {
