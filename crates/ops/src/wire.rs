@@ -619,7 +619,7 @@ mod tests {
                 entry: entry.clone(),
             },
             Request::CertRevoke {
-                entry,
+                entry: entry.clone(),
                 reason: RevocationReason::KeyCompromise,
             },
             Request::TrustList,
@@ -660,7 +660,7 @@ mod tests {
             Request::Notifications,
             Request::CaCrl,
             Request::CertDelete {
-                entry: entry.clone(),
+                entry,
             },
             Request::Check {
                 at: None,
