@@ -121,12 +121,15 @@ impl From<certherd_ops::Error> for Failure {
             E::Node(e) => e.into(),
             E::Fleet(e) => e.into(),
             E::Monitor(e) => e.into(),
+            // The server's fact, worded with the CLI's words for the step it names, as the
+            // same refusal reads on a home.
             E::Refused {
                 code,
                 status,
                 message,
+                next,
             } => {
-                let mut f = Failure::msg(message);
+                let mut f = crate::hints::refusal(message, next.as_ref());
                 if let Some(code) = code {
                     f.note = Some(format!("the server refused it: {} ({status})", code.name()));
                 }

@@ -5,56 +5,92 @@
 //! Where a refusal's line used to name the command inline, it is composed here to read as
 //! it always did; the usual next step of a refusal that had none inline is the `hint:` line.
 
-use certherd_authority::{Error as E, Instead, NotRevocable, ObjectKind};
+use certherd_authority::Error as E;
+use certherd_protocol::NextStep;
 
 use crate::Failure;
 
-/// A refusal of the home's operations, with the command that usually follows.
+/// A refusal of the home's operations, with the command that usually follows: the fact,
+/// and the words for its usual next step ([`certherd_ops::next_step`], the step the admin
+/// API sends along, so a refusal from a server reads as it does on a home).
 pub fn ca_error(e: &E) -> Failure {
-    Failure {
-        message: ca_message(e),
-        hint: ca_hint(e).map(str::to_owned),
-        code: None,
-        note: None,
+    if let E::Store(s) = e {
+        if let Some(message) = store_message(s) {
+            return Failure::msg(message);
+        }
+        if let Some(hint) = store_hint(s) {
+            return Failure {
+                hint: Some(hint.to_owned()),
+                ..Failure::msg(e.to_string())
+            };
+        }
+    }
+    refusal(e.to_string(), certherd_ops::next_step(e).as_ref())
+}
+
+/// A refusal stated as `fact`, worded with the CLI's words for `next`.
+pub fn refusal(fact: String, next: Option<&NextStep>) -> Failure {
+    match next.and_then(words) {
+        Some(Words::After(w)) => Failure::msg(format!("{fact}{w}")),
+        Some(Words::Instead(w)) => Failure::msg(w),
+        Some(Words::Hint(h)) => Failure {
+            hint: Some(h.to_owned()),
+            ..Failure::msg(fact)
+        },
+        None => Failure::msg(fact),
     }
 }
 
-/// The error line: the fact, and the command where the line has always named it.
-fn ca_message(e: &E) -> String {
-    let fact = e.to_string();
-    match e {
-        E::FingerprintNotHex { .. } => format!("{fact}, as `certherd trust list` shows it"),
-        E::SubordinateCa => format!(
-            "{fact}; run `certherd init --mode subordinate` in a new home for a new CA request"
+/// How the CLI says a next step: after the fact on its line (as the line has always read),
+/// instead of it, or on a `hint:` line of its own.
+enum Words {
+    /// Appended to the fact.
+    After(String),
+    /// The whole line.
+    Instead(String),
+    /// The `hint:` line.
+    Hint(&'static str),
+}
+
+/// The CLI's words for `next`, naming its commands.
+fn words(next: &NextStep) -> Option<Words> {
+    use NextStep as N;
+    let after = |w: &str| Some(Words::After(w.to_owned()));
+    match next {
+        N::RotateCaToReplace => after("; use `certherd ca rotate` to replace it"),
+        N::RotateCa => after("; use `certherd ca rotate`"),
+        N::ReplaceByRotation => after("; replace it with `certherd ca rotate`"),
+        N::FinishRotation => after("; finish the rotation with `certherd ca rotate` (a running `certherd server` finishes it once every host has renewed)"),
+        N::Renew => after("; `certherd cert renew` gives it a new key and certificate"),
+        N::ManageTrust => after("; `certherd trust` manages it"),
+        N::AddTrust => after(" (use `certherd trust add` for CA certificates)"),
+        N::ManageCa => after("; CAs are managed with `certherd ca`"),
+        N::AgentRun => after(" (`certherd agent run`)"),
+        N::ImportRenewed => after(" and `certherd cert import` the new one"),
+        N::ListTrust => after(", as `certherd trust list` shows it"),
+        N::NewSubordinateHome => after(
+            "; run `certherd init --mode subordinate` in a new home for a new CA request",
         ),
-        E::CaProfile(_) => format!("{fact}; CAs are managed with `certherd ca`"),
-        E::CaCertificateImport => {
-            "CA certificates are added with `certherd trust add`, not imported as entries".into()
-        }
-        E::CrlUntrusted { .. } => format!("{fact}; add the CA with `certherd trust add` first"),
-        E::NoSuchCredential(_) => format!("{fact} (see `certherd admin credential list`)"),
-        E::NotFound { what, .. } => match what {
-            ObjectKind::Host => format!("{fact} (see `certherd host list`)"),
-            ObjectKind::Endpoint => format!("{fact} (see `certherd endpoint list`)"),
-            ObjectKind::KeyProvider => format!("{fact} (see `certherd key-provider list`)"),
-            _ => fact,
-        },
-        E::AlreadyExists {
-            what: ObjectKind::Host,
-            name,
-        } => format!("{fact} (`certherd host remove {name}` first to enroll it again)"),
-        E::NotRenewable {
-            instead: Some(i), ..
-        } => format!("{fact}{}", instead(*i, false)),
-        E::Protected {
-            instead: Some(i), ..
-        } => format!("{fact}{}", instead(*i, true)),
-        E::NotRevocable {
-            why: NotRevocable::OwnCa,
-            ..
-        } => format!("{fact}; replace it with `certherd ca rotate`"),
-        E::Store(s) => store_message(s).unwrap_or(fact),
-        _ => fact,
+        N::AddTrustNotImport => Some(Words::Instead(
+            "CA certificates are added with `certherd trust add`, not imported as entries".into(),
+        )),
+        N::TrustCrlIssuer => after("; add the CA with `certherd trust add` first"),
+        N::ListCredentials => after(" (see `certherd admin credential list`)"),
+        N::ListHosts => after(" (see `certherd host list`)"),
+        N::ListEndpoints => after(" (see `certherd endpoint list`)"),
+        N::ListKeyProviders => after(" (see `certherd key-provider list`)"),
+        N::RemoveHostFirst { host } => Some(Words::After(format!(
+            " (`certherd host remove {host}` first to enroll it again)"
+        ))),
+        N::ListEntries => Some(Words::Hint("`certherd cert list` shows the entries")),
+        N::ListStores => Some(Words::Hint("`certherd store list` shows the stores")),
+        N::TrustIssuer => Some(Words::Hint("add the issuing CA with `certherd trust add CA.pem`, or pass the intermediates with --chain")),
+        N::ReissueWithEku => Some(Words::Hint("issue the certificate with the EKUs the profile needs, or import it under another profile with --profile")),
+        N::ShortenCommonName => Some(Words::Hint("give a common name of at most 64 characters (--cn; common_name in the API); longer DNS names belong in the SANs only")),
+        N::ImportSigned => Some(Words::Hint(
+            "complete subordinate mode with `certherd ca import-signed CERT --chain ROOT.pem`",
+        )),
+        _ => None,
     }
 }
 
@@ -108,34 +144,15 @@ fn store_message(e: &certherd_store::Error) -> Option<String> {
     })
 }
 
-/// The words after a refused entry's reason that name the way instead (`protected`: a
-/// refusal to change or delete it, rather than to renew it).
-fn instead(i: Instead, protected: bool) -> &'static str {
-    match i {
-        Instead::RotateCa if protected => "; use `certherd ca rotate` to replace it",
-        Instead::RotateCa => "; use `certherd ca rotate`",
-        Instead::FinishRotation => "; finish the rotation with `certherd ca rotate` (a running `certherd server` finishes it once every host has renewed)",
-        Instead::Renew => "; `certherd cert renew` gives it a new key and certificate",
-        Instead::ManageTrust => "; `certherd trust` manages it",
-        Instead::AddTrust => " (use `certherd trust add` for CA certificates)",
-        Instead::ManageCa => "; CAs are managed with `certherd ca`",
-        Instead::AgentRun => " (`certherd agent run`)",
-        Instead::ImportRenewed => " and `certherd cert import` the new one",
-        _ => "",
-    }
-}
-
-/// The `hint:` line: the usual next step after a refusal whose line names none.
-fn ca_hint(e: &E) -> Option<&'static str> {
+/// The `hint:` line of a storage refusal: a home that is not there, or is there already.
+fn store_hint(e: &certherd_store::Error) -> Option<&'static str> {
     Some(match e {
-        E::Store(certherd_store::Error::NotInitialized { .. }) => "run `certherd init --hostname FQDN` first, or pass --home",
-        E::Store(certherd_store::Error::AlreadyInitialized { .. }) => "use another --home, or remove the old home if you really mean to start over",
-        E::NoSuchEntry(_) => "`certherd cert list` shows the entries",
-        E::NoSuchStore(_) => "`certherd store list` shows the stores",
-        E::Untrusted(_) => "add the issuing CA with `certherd trust add CA.pem`, or pass the intermediates with --chain",
-        E::EkuMismatch { .. } => "issue the certificate with the EKUs the profile needs, or import it under another profile with --profile",
-        E::CommonNameTooLong { .. } => "give a common name of at most 64 characters (--cn; common_name in the API); longer DNS names belong in the SANs only",
-        E::CaNotReady(_) => "complete subordinate mode with `certherd ca import-signed CERT --chain ROOT.pem`",
+        certherd_store::Error::NotInitialized { .. } => {
+            "run `certherd init --hostname FQDN` first, or pass --home"
+        }
+        certherd_store::Error::AlreadyInitialized { .. } => {
+            "use another --home, or remove the old home if you really mean to start over"
+        }
         _ => return None,
     })
 }
@@ -236,6 +253,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use certherd_authority::{Instead, ObjectKind};
 
     /// The domain states the fact; the CLI's line reads as it always did (README, tests).
     #[test]

@@ -420,13 +420,20 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
         );
         (local, far)
     };
+    // A refusal reads the same both ways, its hint included; only the server's code (a
+    // `note:` line, when the server refused it rather than the CLI) is the remote run's own.
     let same_refusal = |args: &[&str]| {
         let local = env.run(args);
         let far = remote.run("ops.token", None, args);
-        let first = |t: &str| t.lines().next().unwrap_or_default().to_owned();
+        let said = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with("note: "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         assert_eq!(
-            (far.code, first(&far.stderr)),
-            (local.code, first(&local.stderr)),
+            (far.code, said(&far.stderr)),
+            (local.code, said(&local.stderr)),
             "{args:?}"
         );
         assert!(far.code != 0 && far.stdout.is_empty(), "{args:?}");
@@ -475,18 +482,25 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     assert_eq!(far.stdout.replace("gone2", "gone1"), local.stdout);
     assert!(!env.ok(&["cert", "list"]).contains("gone"));
     same_refusal(&["cert", "delete", "web/gone1"]);
-    // The signing CA's entry: refused both ways with the same fact; the home adds the
-    // CLI's hint to it (a remote refusal carries the code and the fact, not the hint).
+    // The signing CA's entry: refused both ways, the next step worded alike.
     let ca = env.json(&["ca", "show", "--output", "json"]);
-    let args = ["cert", "delete", ca["entry"].as_str().unwrap()];
-    let (local, far) = (env.run(&args), remote.run("ops.token", None, &args));
-    assert_eq!((local.code, far.code), (1, 1), "{}", far.stderr);
-    let first = |t: &str| t.lines().next().unwrap_or_default().to_owned();
+    same_refusal(&["cert", "delete", ca["entry"].as_str().unwrap()]);
+    let local = env.run(&["cert", "delete", ca["entry"].as_str().unwrap()]);
     assert!(
-        first(&local.stderr).starts_with(&first(&far.stderr))
-            && first(&far.stderr).contains("this is the signing CA"),
-        "{}\n{}",
-        local.stderr,
+        local
+            .stderr
+            .contains("this is the signing CA; use `certherd ca rotate` to replace it"),
+        "{}",
+        local.stderr
+    );
+    let far = remote.run("ops.token", None, &["cert", "show", "web/nope"]);
+    assert!(
+        far.stderr
+            .contains("\nhint: `certherd cert list` shows the entries\n")
+            && far
+                .stderr
+                .ends_with("note: the server refused it: not_found (404)\n"),
+        "{}",
         far.stderr
     );
 
@@ -973,15 +987,14 @@ fn key_provider_status_and_pool_verification_print_as_on_the_home() {
             shown.stdout
         );
     }
-    // An unknown provider: the home's fact and exit code. (The home's line also names
-    // `certherd key-provider list`: the CLI composes that from the typed error, which a
-    // refusal over the API carries only as its code and message.)
+    // An unknown provider: the home's line and exit code, its next step worded alike
+    // (the server sends the step along with the fact).
     let local = env.run(&["key-provider", "status", "nope"]);
     let far = remote.run("ops.token", None, &["key-provider", "status", "nope"]);
-    let fact = "error: key provider 'nope' does not exist";
+    let line = "error: key provider 'nope' does not exist (see `certherd key-provider list`)";
     assert_eq!(far.code, local.code);
-    assert_eq!(far.stderr.lines().next(), Some(fact), "{}", far.stderr);
-    assert!(local.stderr.starts_with(fact), "{}", local.stderr);
+    assert_eq!(far.stderr.lines().next(), Some(line), "{}", far.stderr);
+    assert_eq!(local.stderr.lines().next(), Some(line), "{}", local.stderr);
     assert_ne!(local.code, 0);
     // Verification off then on, each way: the same line, and the home sees the change.
     for (side, action) in [

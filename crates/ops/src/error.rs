@@ -1,6 +1,6 @@
 //! Why an operation was refused or failed, with the stable code a client decides by.
 
-use certherd_protocol::ErrorCode;
+use certherd_protocol::{ErrorCode, NextStep};
 
 /// What was wrong with a request as the admin API carries it (its path, query or body).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,6 +202,8 @@ pub enum Error {
         status: u16,
         /// Its words.
         message: String,
+        /// The usual next step it named, if any.
+        next: Option<NextStep>,
     },
     /// The server answered a refusal without a readable body.
     #[error("{op} answered {status} without a reason")]
@@ -232,7 +234,72 @@ pub enum Error {
     Transport(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The usual next step after the home refused with `e`, if there is one: what the admin
+/// API sends with the refusal and the CLI words in its own terms, alike on a home and
+/// against a server.
+pub fn next_step(e: &certherd_authority::Error) -> Option<NextStep> {
+    use certherd_authority::{Error as E, Instead, NotRevocable, ObjectKind};
+    let instead = |i: Instead, protected: bool| match i {
+        Instead::RotateCa if protected => Some(NextStep::RotateCaToReplace),
+        Instead::RotateCa => Some(NextStep::RotateCa),
+        Instead::FinishRotation => Some(NextStep::FinishRotation),
+        Instead::Renew => Some(NextStep::Renew),
+        Instead::ManageTrust => Some(NextStep::ManageTrust),
+        Instead::AddTrust => Some(NextStep::AddTrust),
+        Instead::ManageCa => Some(NextStep::ManageCa),
+        Instead::AgentRun => Some(NextStep::AgentRun),
+        Instead::ImportRenewed => Some(NextStep::ImportRenewed),
+        _ => None,
+    };
+    match e {
+        E::FingerprintNotHex { .. } => Some(NextStep::ListTrust),
+        E::SubordinateCa => Some(NextStep::NewSubordinateHome),
+        E::CaProfile(_) => Some(NextStep::ManageCa),
+        E::CaCertificateImport => Some(NextStep::AddTrustNotImport),
+        E::CrlUntrusted { .. } => Some(NextStep::TrustCrlIssuer),
+        E::NoSuchCredential(_) => Some(NextStep::ListCredentials),
+        E::NotFound { what, .. } => match what {
+            ObjectKind::Host => Some(NextStep::ListHosts),
+            ObjectKind::Endpoint => Some(NextStep::ListEndpoints),
+            ObjectKind::KeyProvider => Some(NextStep::ListKeyProviders),
+            _ => None,
+        },
+        E::AlreadyExists {
+            what: ObjectKind::Host,
+            name,
+        } => Some(NextStep::RemoveHostFirst { host: name.clone() }),
+        E::NotRenewable {
+            instead: Some(i), ..
+        } => instead(*i, false),
+        E::Protected {
+            instead: Some(i), ..
+        } => instead(*i, true),
+        E::NotRevocable {
+            why: NotRevocable::OwnCa,
+            ..
+        } => Some(NextStep::ReplaceByRotation),
+        E::NoSuchEntry(_) => Some(NextStep::ListEntries),
+        E::NoSuchStore(_) => Some(NextStep::ListStores),
+        E::Untrusted(_) => Some(NextStep::TrustIssuer),
+        E::EkuMismatch { .. } => Some(NextStep::ReissueWithEku),
+        E::CommonNameTooLong { .. } => Some(NextStep::ShortenCommonName),
+        E::CaNotReady(_) => Some(NextStep::ImportSigned),
+        _ => None,
+    }
+}
+
 impl Error {
+    /// The usual next step after this refusal, if there is one.
+    pub fn next_step(&self) -> Option<NextStep> {
+        match self {
+            Self::Node(e)
+            | Self::Fleet(certherd_fleet::Error::Node(e))
+            | Self::Monitor(certherd_monitor::Error::Node(e)) => next_step(e),
+            Self::Refused { next, .. } => next.clone(),
+            _ => None,
+        }
+    }
+
     /// `got` answered where `asked` was asked.
     pub(crate) fn mismatch(asked: &'static str, got: &crate::Answer) -> Self {
         let got = format!("{got:?}");

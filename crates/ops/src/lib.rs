@@ -17,7 +17,7 @@ mod request;
 pub mod rows;
 pub mod wire;
 
-pub use error::{Error, Problem};
+pub use error::{next_step, Error, Problem};
 pub use local::{Local, RenewalLock};
 pub use remote::{Remote, Transport};
 pub use request::{Answer, AuditFilter, CertFilter, Horizon, Request};

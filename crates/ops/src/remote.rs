@@ -48,6 +48,7 @@ impl<T: Transport> Operations for Remote<T> {
                 code: refusal.code,
                 status,
                 message: refusal.text().to_owned(),
+                next: refusal.next,
             });
         }
         wire::decode_answer(&request, &body).map_err(|e| Error::AnswerShape {

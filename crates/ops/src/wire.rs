@@ -490,6 +490,7 @@ pub fn decode(
                     "{} {} is not served by this server",
                     route.method, route.path
                 ),
+                next: None,
             })
         }
     })
@@ -659,9 +660,7 @@ mod tests {
             Request::CaRoot,
             Request::Notifications,
             Request::CaCrl,
-            Request::CertDelete {
-                entry,
-            },
+            Request::CertDelete { entry },
             Request::Check {
                 at: None,
                 warn: None,

@@ -427,8 +427,71 @@ impl ErrorCode {
     }
 }
 
+/// What an admin usually does after a refusal, by a stable name: each front end words it
+/// in its own terms (the CLI names its commands), so a refusal the server sends reads as
+/// the same refusal on a home.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NextStep {
+    /// Replace it by rotating the CA (it is the CA's own).
+    RotateCaToReplace,
+    /// Rotate the CA instead.
+    RotateCa,
+    /// Replace the CA by rotating it (the CA's own certificate cannot be revoked).
+    ReplaceByRotation,
+    /// Finish the CA rotation in progress.
+    FinishRotation,
+    /// Renew the entry: a new key and certificate.
+    Renew,
+    /// Manage it as a trusted CA certificate.
+    ManageTrust,
+    /// Add CA certificates to the trusted roots instead.
+    AddTrust,
+    /// CA certificates are added to the trusted roots, not imported as entries.
+    AddTrustNotImport,
+    /// Manage it as a CA.
+    ManageCa,
+    /// Let the host's agent get it from the server.
+    AgentRun,
+    /// Renew it with its issuer and import the new certificate.
+    ImportRenewed,
+    /// Name a trusted certificate by its SHA-256 as the trust list shows it.
+    ListTrust,
+    /// A new CA request needs a new home in subordinate mode.
+    NewSubordinateHome,
+    /// Trust the CRL's issuer first.
+    TrustCrlIssuer,
+    /// The admin credentials are listed.
+    ListCredentials,
+    /// The hosts are listed.
+    ListHosts,
+    /// The endpoints are listed.
+    ListEndpoints,
+    /// The key providers are listed.
+    ListKeyProviders,
+    /// Remove the host first to enroll it again.
+    RemoveHostFirst {
+        /// The host.
+        host: String,
+    },
+    /// The entries are listed.
+    ListEntries,
+    /// The stores are listed.
+    ListStores,
+    /// Trust the issuing CA, or give the intermediates.
+    TrustIssuer,
+    /// Issue it with the extended key usages the profile needs, or import it under another
+    /// profile.
+    ReissueWithEku,
+    /// Give a common name of at most 64 characters.
+    ShortenCommonName,
+    /// Complete subordinate mode with the signed CA certificate.
+    ImportSigned,
+}
+
 /// The body of every refusal: `{code, message}`, plus `error` (the message again) that
-/// servers before the codes sent alone.
+/// servers before the codes sent alone, and the usual next step when there is one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     /// What a client decides by; absent from a server that predates the codes.
@@ -440,6 +503,9 @@ pub struct ErrorBody {
     /// The message, under the name it had before the codes.
     #[serde(default)]
     pub error: Option<String>,
+    /// What the caller usually does next, when there is a usual next step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextStep>,
 }
 
 impl ErrorBody {
@@ -450,7 +516,14 @@ impl ErrorBody {
             code: Some(code),
             error: Some(message.clone()),
             message: Some(message),
+            next: None,
         }
+    }
+
+    /// The same refusal, with the usual next step.
+    pub fn with_next(mut self, next: Option<NextStep>) -> Self {
+        self.next = next;
+        self
     }
 
     /// The message, whichever name it came under.

@@ -377,13 +377,14 @@ where
             && !body.is_empty()
             && !is_json(call.content_type.as_deref())
         {
-            Err((
-                ErrorCode::UnsupportedMediaType,
-                format!(
+            Err(Refusal {
+                code: ErrorCode::UnsupportedMediaType,
+                message: format!(
                     "the request body must be sent as Content-Type: application/json, not {}",
                     crate::refusals::echo(call.content_type.as_deref().unwrap_or("(none)"))
                 ),
-            ))
+                next: None,
+            })
         } else {
             operate(
                 &mut node,
@@ -395,23 +396,51 @@ where
                 home.as_ref(),
             )
         };
-        let outcome = answer.as_ref().map(|_| ()).map_err(Clone::clone);
+        let outcome = answer
+            .as_ref()
+            .map(|_| ())
+            .map_err(|r| (r.code, r.message.clone()));
         audit(&mut node, &call, &caller, &outcome);
-        answer
+        Ok(answer.unwrap_or_else(|r| {
+            let status = hyper::StatusCode::from_u16(r.code.status())
+                .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+            crate::reply(
+                status,
+                proto::encode(&proto::ErrorBody::new(r.code, r.message).with_next(r.next)),
+            )
+        }))
     })
     .await
     .unwrap_or_else(|(code, message)| refuse(code, message))
 }
 
-/// Maps an operation's refusal to its code and a message safe to show; the cause of an
-/// internal failure goes to the server's log.
-fn refusal(e: &certherd_ops::Error) -> Refused {
+/// An operation's refusal as the admin API answers it.
+struct Refusal {
+    /// What the caller decides by.
+    code: ErrorCode,
+    /// For people, safe to show.
+    message: String,
+    /// The usual next step, for the caller to word.
+    next: Option<proto::NextStep>,
+}
+
+/// Maps an operation's refusal to its code, a message safe to show and its usual next
+/// step; the cause of an internal failure goes to the server's log.
+fn refusal(e: &certherd_ops::Error) -> Refusal {
     let code = e.code();
     if code == ErrorCode::Internal {
         eprintln!("certherd server: admin call failed: {e}");
-        return (code, crate::INTERNAL.to_owned());
+        return Refusal {
+            code,
+            message: crate::INTERNAL.to_owned(),
+            next: None,
+        };
     }
-    (code, e.to_string())
+    Refusal {
+        code,
+        message: e.to_string(),
+        next: e.next_step(),
+    }
 }
 
 /// The home's renewal lock, taken without waiting: a request is refused 409 while a
@@ -445,7 +474,7 @@ fn operate(
     body: &[u8],
     caller: &str,
     home: Option<&certherd_store::Home>,
-) -> Result<Response<Full<Bytes>>, Refused> {
+) -> Result<Response<Full<Bytes>>, Refusal> {
     use certherd_ops::Operations;
     let request =
         certherd_ops::wire::decode(route, params, query, body).map_err(|e| refusal(&e))?;
@@ -479,13 +508,22 @@ mod tests {
         let broken = certherd_authority::Error::Store(certherd_store::Error::Corrupt(
             "secret detail".into(),
         ));
-        let (code, message) = refusal(&certherd_ops::Error::Node(broken));
-        assert_eq!(code, ErrorCode::Internal);
-        assert!(!message.contains("secret detail"), "{message}");
-        let gone = certherd_ops::Error::NoSuchHost { name: "h".into() };
+        let r = refusal(&certherd_ops::Error::Node(broken));
+        assert_eq!((r.code, r.next), (ErrorCode::Internal, None));
+        assert!(!r.message.contains("secret detail"), "{}", r.message);
+        let gone = refusal(&certherd_ops::Error::NoSuchHost { name: "h".into() });
         assert_eq!(
-            refusal(&gone),
-            (ErrorCode::NotFound, "no host named 'h'".into())
+            (gone.code, gone.message.as_str()),
+            (ErrorCode::NotFound, "no host named 'h'")
+        );
+        // The usual next step goes along, for the client to word.
+        let missing = certherd_core::EntryRef::new("web".parse().unwrap(), "nope".parse().unwrap());
+        let r = refusal(&certherd_ops::Error::Node(
+            certherd_authority::Error::NoSuchEntry(missing),
+        ));
+        assert_eq!(
+            (r.code, r.next),
+            (ErrorCode::NotFound, Some(proto::NextStep::ListEntries))
         );
     }
 }
