@@ -234,7 +234,7 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
         r.stderr
     );
     // A command that needs the home says so.
-    let r = remote.run("ops.token", None, &["endpoint", "list"]);
+    let r = remote.run("ops.token", None, &["endpoint", "diagnose", "x"]);
     assert!(
         r.code == 2 && r.stderr.contains("runs on a home"),
         "{}",
@@ -504,6 +504,34 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
         far.stderr
     );
 
+    // Watched endpoints: listed alike before their first scan, a name nobody watches
+    // refused alike, and one stopped from afar is gone from the home.
+    env.ok(&[
+        "endpoint",
+        "add",
+        "wlb",
+        "--address",
+        "127.0.0.1:1",
+        "--verify",
+    ]);
+    env.ok(&["endpoint", "add", "kms", "--address", "127.0.0.1:2"]);
+    for output in ["table", "json"] {
+        same(&["endpoint", "list", "--output", output]);
+    }
+    same_refusal(&["endpoint", "remove", "nobody"]);
+    let far = remote.run("ops.token", None, &["endpoint", "remove", "kms"]);
+    assert_eq!(
+        (far.code, far.stdout.as_str()),
+        (0, "stopped watching kms\n"),
+        "{}",
+        far.stderr
+    );
+    let listed = env.ok(&["endpoint", "list"]);
+    assert!(
+        listed.contains("wlb") && !listed.contains("kms"),
+        "{listed}"
+    );
+
     // The root and the CRL: on standard output, and written to --out, as on the home.
     same(&["ca", "export"]);
     let (local, far) = same(&["ca", "crl"]);
@@ -740,7 +768,10 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
 
     // What needs the home is refused, naming the command, with what works remotely.
     for (args, name) in [
-        (&["endpoint", "list"][..], "`certherd endpoint list`"),
+        (
+            &["endpoint", "diagnose", "x"][..],
+            "`certherd endpoint diagnose`",
+        ),
         (&["cert", "reset", "web/x"], "`certherd cert reset`"),
         (
             &["db", "copy", "--to", "postgres://x"],
@@ -782,7 +813,7 @@ fn help_names_the_commands_that_run_against_a_server() {
         "cert list/show/issue/renew/revoke/export/delete",
         "trust add/list/remove/add-crl",
         "alarms, audit, ca show/rotate/export/crl, forecast",
-        "check, status, store list, profile list",
+        "check, status, store list, profile list, endpoint list/remove",
         "pool certificate-list",
         "refused (exit 2)",
     ] {
@@ -1051,6 +1082,8 @@ fn every_operation_is_compared_on_both_transports() {
         "ca export",
         "ca crl",
         "cert delete",
+        "endpoint list",
+        "endpoint remove",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
         "pool certificate-list",

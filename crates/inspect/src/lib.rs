@@ -8,15 +8,14 @@
 #![forbid(unsafe_code)]
 
 mod chain;
-mod facts;
 mod finding;
 pub mod wording;
 
+pub use certherd_protocol::facts::{Facts, FileFacts, TlsFacts};
 pub use chain::{
     anchor_subjects, inspect, san_covers, subject_key, ChainInput, Inspection, Target, Thresholds,
     TrustPolicy,
 };
-pub use facts::{Facts, FileFacts, TlsFacts};
 pub use finding::{summary, worst, Finding, FindingKind, Severity};
 
 /// Sorts findings worst first, keeping the order of equals.

@@ -309,4 +309,22 @@ pub trait Operations {
             other => Err(Error::mismatch("cert delete", &other)),
         }
     }
+
+    /// The watched endpoints.
+    fn endpoint_list(&mut self) -> Result<Vec<api::WatchRow>, Error> {
+        match self.call(Request::EndpointList)? {
+            Answer::Endpoints(v) => Ok(v),
+            other => Err(Error::mismatch("endpoint list", &other)),
+        }
+    }
+
+    /// Stops watching an endpoint.
+    fn endpoint_remove(&mut self, name: &str) -> Result<api::EndpointRemoved, Error> {
+        match self.call(Request::EndpointRemove {
+            name: name.to_owned(),
+        })? {
+            Answer::EndpointRemoved(v) => Ok(v),
+            other => Err(Error::mismatch("endpoint remove", &other)),
+        }
+    }
 }

@@ -454,6 +454,30 @@ impl<S: Store> Operations for Local<'_, S> {
                     .map(rows::pool_cert_row)
                     .collect(),
             ),
+            Request::EndpointList => {
+                let watches = self
+                    .node
+                    .watches()
+                    .list(Some(certherd_core::WatchKind::Endpoint))?;
+                let mut out = Vec::with_capacity(watches.len());
+                for w in &watches {
+                    let cert = match w.entry() {
+                        Some(r) => self
+                            .node
+                            .store()
+                            .entry(&r)
+                            .map_err(certherd_authority::Error::Store)?
+                            .map(|e| e.meta),
+                        None => None,
+                    };
+                    out.push(rows::watch_row(w, cert.as_ref()));
+                }
+                Answer::Endpoints(out)
+            }
+            Request::EndpointRemove { name } => {
+                self.node.watches_mut().endpoint_remove(&name)?;
+                Answer::EndpointRemoved(api::EndpointRemoved { name })
+            }
             Request::CertDelete { entry } => {
                 self.node.delete(&entry)?;
                 Answer::Deleted(api::Deleted {

@@ -194,6 +194,13 @@ pub enum Request {
         /// The entry.
         entry: EntryRef,
     },
+    /// The watched endpoints (`endpoint list`).
+    EndpointList,
+    /// Stop watching an endpoint (`endpoint remove`).
+    EndpointRemove {
+        /// The endpoint's name.
+        name: String,
+    },
 }
 
 impl Request {
@@ -234,6 +241,8 @@ impl Request {
             Self::Notifications => Op::Notifications,
             Self::CaCrl => Op::CaCrl,
             Self::CertDelete { .. } => Op::CertDelete,
+            Self::EndpointList => Op::EndpointList,
+            Self::EndpointRemove { .. } => Op::EndpointRemove,
         }
     }
 }
@@ -305,6 +314,10 @@ pub enum Answer {
     CaCrl(api::CaCrl),
     /// [`Request::CertDelete`].
     Deleted(api::Deleted),
+    /// [`Request::EndpointList`].
+    Endpoints(Vec<api::WatchRow>),
+    /// [`Request::EndpointRemove`].
+    EndpointRemoved(api::EndpointRemoved),
 }
 
 impl Answer {

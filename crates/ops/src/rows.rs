@@ -420,3 +420,46 @@ pub fn notifications_row(o: &certherd_monitor::OutboxSummary) -> api::Notificati
         last_error: o.last_error.clone(),
     }
 }
+
+/// A finding as the endpoint rows carry it.
+pub fn finding_row(f: &certherd_inspect::Finding) -> api::FindingRow {
+    api::FindingRow {
+        kind: f.kind.as_str().to_owned(),
+        severity: f.severity.as_str().to_owned(),
+        message: f.message.clone(),
+        hint: f.hint.clone(),
+        subject: f.subject.clone(),
+    }
+}
+
+/// A watch as `endpoint list` (and the scans) show it, with the certificate it last saw
+/// (`cert`, looked up in the store by the caller).
+pub fn watch_row(w: &certherd_core::Watch, cert: Option<&EntryMeta>) -> api::WatchRow {
+    api::WatchRow {
+        kind: w.kind.as_str().to_owned(),
+        name: w.name.clone(),
+        target: w.target.clone(),
+        server_name: w.server_name.clone(),
+        starttls: w.starttls.clone(),
+        verify: w.verify,
+        pin_sha256: w.pin.clone(),
+        scanned_at: w.scanned_at.map(rfc3339),
+        severity: match w.severity() {
+            certherd_core::Severity::Ok => "ok",
+            certherd_core::Severity::Warning => "warning",
+            certherd_core::Severity::Critical => "critical",
+        }
+        .to_owned(),
+        // Before its first scan a watch has no finding to summarize.
+        finding: if w.scanned_at.is_none() {
+            "not scanned yet".into()
+        } else {
+            certherd_inspect::summary(&w.findings)
+        },
+        findings: w.findings.iter().map(finding_row).collect(),
+        facts: w.facts.clone(),
+        subject: cert.map(|m| m.subject.clone()),
+        not_after: cert.map(|m| rfc3339(m.not_after)),
+        sha256: cert.map(|m| m.sha256.clone()),
+    }
+}

@@ -209,6 +209,10 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::Notifications => call("GET", "/v1/notifications".into(), None),
         Request::CaCrl => call("GET", "/v1/ca/crl".into(), None),
         Request::CertDelete { entry } => call("DELETE", entry_path(entry), None),
+        Request::EndpointList => call("GET", "/v1/endpoints".into(), None),
+        Request::EndpointRemove { name } => {
+            call("DELETE", format!("/v1/endpoints/{}", enc(name)), None)
+        }
     }
 }
 
@@ -481,6 +485,10 @@ pub fn decode(
         Op::CertDelete => Request::CertDelete {
             entry: entry_of(params)?,
         },
+        Op::EndpointList => Request::EndpointList,
+        Op::EndpointRemove => Request::EndpointRemove {
+            name: param(params, 0)?,
+        },
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -565,6 +573,8 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::Notifications => Answer::Notifications(d(body)?),
         Request::CaCrl => Answer::CaCrl(d(body)?),
         Request::CertDelete { .. } => Answer::Deleted(d(body)?),
+        Request::EndpointList => Answer::Endpoints(d(body)?),
+        Request::EndpointRemove { .. } => Answer::EndpointRemoved(d(body)?),
     })
 }
 
@@ -661,6 +671,10 @@ mod tests {
             Request::Notifications,
             Request::CaCrl,
             Request::CertDelete { entry },
+            Request::EndpointList,
+            Request::EndpointRemove {
+                name: "kms 1/a?b".into(),
+            },
             Request::Check {
                 at: None,
                 warn: None,

@@ -718,6 +718,63 @@ pub struct CaRoot {
     pub pem: String,
 }
 
+/// One finding of a watch's last scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FindingRow {
+    /// What was found (`expired`, `untrusted-root`, ...).
+    pub kind: String,
+    /// `critical`, `warning` or `info`.
+    pub severity: String,
+    /// What it means, in words.
+    pub message: String,
+    /// What to do, if anything.
+    pub hint: Option<String>,
+    /// The certificate it is about, when not the leaf.
+    pub subject: Option<String>,
+}
+
+/// A watched endpoint or file, as `endpoint list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WatchRow {
+    /// `endpoint` or `file`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// `HOST:PORT`, or the file's path.
+    pub target: String,
+    /// The name the certificate must cover (and the SNI sent), if not the host.
+    pub server_name: Option<String>,
+    /// The STARTTLS protocol spoken before the handshake, if any.
+    pub starttls: Option<String>,
+    /// Whether its chain must reach a trusted root and cover the name.
+    pub verify: bool,
+    /// The SHA-256 of the certificate it is pinned to, if any.
+    pub pin_sha256: Option<String>,
+    /// When it was last scanned (RFC 3339).
+    pub scanned_at: Option<String>,
+    /// `ok`, `warning` or `critical`.
+    pub severity: String,
+    /// The worst finding in one line (`not scanned yet` before the first scan).
+    pub finding: String,
+    /// Every finding of the last scan, worst first.
+    pub findings: Vec<FindingRow>,
+    /// What the last scan saw besides its findings.
+    pub facts: crate::facts::Facts,
+    /// The subject of the certificate last seen.
+    pub subject: Option<String>,
+    /// Its notAfter (RFC 3339).
+    pub not_after: Option<String>,
+    /// Its SHA-256.
+    pub sha256: Option<String>,
+}
+
+/// `DELETE /v1/endpoints/{name}` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EndpointRemoved {
+    /// The endpoint no longer watched.
+    pub name: String,
+}
+
 /// One KMIP server of a key provider, as the health check found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KmipServerHealth {
@@ -824,6 +881,10 @@ pub enum Op {
     CaCrl,
     /// `DELETE /v1/certificates/{store}/{alias}`.
     CertDelete,
+    /// `GET /v1/endpoints`.
+    EndpointList,
+    /// `DELETE /v1/endpoints/{name}`.
+    EndpointRemove,
 }
 
 /// The type of a query parameter.
@@ -1328,6 +1389,24 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<Deleted>,
+    },
+    Route {
+        op: Op::EndpointList,
+        method: "GET",
+        path: "/v1/endpoints",
+        summary: "The endpoints certherd watches, with their last scan (`endpoint list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<WatchRow>>,
+    },
+    Route {
+        op: Op::EndpointRemove,
+        method: "DELETE",
+        path: "/v1/endpoints/{name}",
+        summary: "Stop watching an endpoint (`endpoint remove`)",
+        query: &[],
+        request: None,
+        answer: schema::<EndpointRemoved>,
     },
 ];
 

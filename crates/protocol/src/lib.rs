@@ -17,6 +17,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub mod admin;
 pub mod console;
+pub mod facts;
 mod host_port;
 
 pub use host_port::{HostPort, HostPortError, HostPortProblem};

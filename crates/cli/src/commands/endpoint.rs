@@ -8,6 +8,7 @@ use crate::commands::OutputArg;
 use certherd_monitor::MonitorExt;
 
 use crate::commands::Output;
+use crate::commands::Ran;
 use crate::instant::rfc3339;
 use crate::open_node;
 use crate::render::json;
@@ -15,15 +16,34 @@ use crate::Failure;
 use crate::LocalNode;
 use certherd_core::Finding;
 use certherd_core::ServerAddress;
-use certherd_core::WatchKind;
 use certherd_monitor::probe::starttls_for;
 use certherd_monitor::scan::Diagnosis;
 use certherd_monitor::scan::ScanError;
 use certherd_monitor::scan::Verdict;
+use certherd_ops::Operations;
 use certherd_tls::StartTls;
 use clap::Subcommand;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// `endpoint list` and `endpoint remove` are operations; adding, trusting and diagnosing
+/// reach the endpoint from the home.
+pub fn operation(ops: &mut dyn Operations, c: EndpointCmd) -> Ran<EndpointCmd> {
+    Ran::Done(
+        match c {
+            EndpointCmd::List(o) => ops.endpoint_list().map(|rows| {
+                print_watches(&rows, o.output);
+                ExitCode::SUCCESS
+            }),
+            EndpointCmd::Remove { name } => ops.endpoint_remove(&name).map(|r| {
+                outln!("stopped watching {}", r.name);
+                ExitCode::SUCCESS
+            }),
+            other => return Ran::NotAnOperation(other),
+        }
+        .map_err(Failure::from),
+    )
+}
 
 /// Runs an `endpoint` subcommand.
 pub fn run(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode, Failure> {
@@ -57,15 +77,6 @@ pub fn run(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode, Fail
             );
             errln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
         }
-        EndpointCmd::List(o) => print_watches(
-            &node.watches().list(Some(WatchKind::Endpoint))?,
-            &node,
-            o.output,
-        ),
-        EndpointCmd::Remove { name } => {
-            node.watches_mut().endpoint_remove(&name)?;
-            outln!("stopped watching {name}");
-        }
         EndpointCmd::Trust {
             name,
             thumbprint,
@@ -76,6 +87,7 @@ pub fn run(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode, Fail
             timeout: t,
             output,
         } => return diagnose(&mut node, &name, timeout(&t)?, output),
+        other => return Err(crate::not_carried_out(&other)),
     }
     Ok(ExitCode::SUCCESS)
 }

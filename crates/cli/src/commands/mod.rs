@@ -105,6 +105,7 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
         Command::Status(a) => Ran::Done(status::operation(ops, a)),
         Command::Store(c) => Ran::Done(store::operation(ops, c)),
         Command::Alarms(a) => Ran::Done(alarms::operation(ops, a)),
+        Command::Endpoint(c) => endpoint::operation(ops, c).back(|c| boxed(Command::Endpoint(c))),
         Command::Profile(c) => Ran::Done(profile::operation(ops, c)),
         Command::KeyProvider(c) => {
             key_provider::operation(ops, c).back(|c| boxed(Command::KeyProvider(c)))
@@ -172,8 +173,8 @@ pub struct Cli {
     /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
     /// enable/disable/status, pool certificate-list, cert list/show/issue/renew/revoke/export/delete,
     /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export/crl, forecast,
-    /// key-provider status, check, status, store list, profile list; every other command
-    /// runs on the server's home only and is refused (exit 2);
+    /// key-provider status, check, status, store list, profile list, endpoint list/remove;
+    /// every other command runs on the server's home only and is refused (exit 2);
     /// `completions` needs neither a server nor a home. Give it before the command.
     /// Default: $CERTHERD_SERVER (empty counts as unset). A home given too (--home or
     /// $CERTHERD_HOME) is refused: say which one to act on.

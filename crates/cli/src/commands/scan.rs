@@ -4,10 +4,10 @@
 
 use crate::commands::Output;
 use crate::failure::read_input;
-use crate::instant::rfc3339;
 use crate::open_node;
 use crate::render::json;
 use crate::render::table;
+use crate::render::time_of;
 use crate::Failure;
 use crate::LocalNode;
 use certherd_core::EntryMeta;
@@ -23,6 +23,7 @@ use certherd_monitor::walk::walk_at_most;
 use certherd_monitor::walk::SkippedPath;
 use certherd_monitor::walk::Walk;
 use certherd_monitor::walk::WalkError;
+use certherd_protocol::admin as api;
 use certherd_store::Store;
 use certherd_tls::StartTls;
 use clap::Args;
@@ -130,94 +131,39 @@ pub(crate) fn finding_json(f: &Finding) -> FindingJson<'_> {
     }
 }
 
-/// A watch as the JSON outputs show it, with the certificate it last saw (`subject`,
-/// `not_after` and `sha256` are null when it saw none). Those are owned: the entry is
-/// looked up for the row and does not outlive it.
-#[derive(serde::Serialize)]
-struct WatchJson<'a> {
-    kind: &'a str,
-    name: &'a str,
-    target: &'a str,
-    server_name: Option<&'a str>,
-    starttls: Option<&'a str>,
-    verify: bool,
-    pin_sha256: Option<&'a str>,
-    scanned_at: Option<String>,
-    severity: &'a str,
-    finding: String,
-    findings: Vec<FindingJson<'a>>,
-    facts: &'a certherd_inspect::Facts,
-    subject: Option<String>,
-    not_after: Option<String>,
-    sha256: Option<String>,
-}
-
-fn watch_json<'a>(w: &'a Watch, node: &LocalNode) -> WatchJson<'a> {
+/// A watch's row, with the certificate it last saw looked up in the home.
+pub(crate) fn watch_row_of(w: &Watch, node: &LocalNode) -> api::WatchRow {
     let cert = w
         .entry()
         .and_then(|r| node.store().entry(&r).ok().flatten().map(|e| e.meta));
-    watch_json_meta(w, cert.as_ref())
+    certherd_ops::rows::watch_row(w, cert.as_ref())
 }
 
-/// [`watch_json`] with the watch's entry already at hand (no store lookup).
-fn watch_json_meta<'a>(w: &'a Watch, cert: Option<&EntryMeta>) -> WatchJson<'a> {
-    WatchJson {
-        kind: w.kind.as_str(),
-        name: &w.name,
-        target: &w.target,
-        server_name: w.server_name.as_deref(),
-        starttls: w.starttls.as_deref(),
-        verify: w.verify,
-        pin_sha256: w.pin.as_deref(),
-        scanned_at: w.scanned_at.map(rfc3339),
-        severity: match w.severity() {
-            certherd_core::Severity::Ok => "ok",
-            certherd_core::Severity::Warning => "warning",
-            certherd_core::Severity::Critical => "critical",
-        },
-        finding: finding_column(w),
-        findings: w.findings.iter().map(finding_json).collect(),
-        facts: &w.facts,
-        subject: cert.map(|m| m.subject.clone()),
-        not_after: cert.map(|m| rfc3339(m.not_after)),
-        sha256: cert.map(|m| m.sha256.clone()),
-    }
-}
-
-fn finding_column(w: &Watch) -> String {
-    if w.scanned_at.is_none() {
-        "not scanned yet".into()
-    } else {
-        certherd_inspect::summary(&w.findings)
-    }
-}
-
-fn watch_row(w: &Watch, node: &LocalNode) -> Vec<String> {
-    let cert = w
-        .entry()
-        .and_then(|r| node.store().entry(&r).ok().flatten().map(|e| e.meta));
-    watch_row_meta(w, cert.as_ref())
-}
-
-/// [`watch_row`] with the watch's entry already at hand (no store lookup).
-fn watch_row_meta(w: &Watch, cert: Option<&EntryMeta>) -> Vec<String> {
+/// A watch's cells in the table: name, target, subject, notAfter, worst finding.
+fn watch_cells(r: &api::WatchRow) -> Vec<String> {
     vec![
-        w.name.clone(),
-        w.target.clone(),
-        cert.as_ref().map_or("-".into(), |m| m.subject.clone()),
-        cert.as_ref()
-            .map_or("-".into(), |m| crate::instant::short(m.not_after)),
-        finding_column(w),
+        r.name.clone(),
+        r.target.clone(),
+        r.subject.clone().unwrap_or_else(|| "-".into()),
+        r.not_after
+            .as_deref()
+            .and_then(time_of)
+            .map_or_else(|| "-".into(), crate::instant::short),
+        r.finding.clone(),
     ]
 }
 
-/// The findings below a table: every warning and critical finding, with its hint.
-fn print_findings(name: &str, findings: &[Finding]) {
-    for f in findings.iter().filter(|f| f.is_problem()) {
+/// The problems (warnings and worse) among a watch's findings, each with its hint, under
+/// the table.
+fn print_findings(name: &str, findings: &[api::FindingRow]) {
+    for f in findings
+        .iter()
+        .filter(|f| f.severity == "warning" || f.severity == "critical")
+    {
         let name = crate::output::field(name);
         outln!(
             "  {name}: {} {}: {}",
-            f.severity.as_str(),
+            f.severity,
             f.kind,
             crate::output::field(&f.message)
         );
@@ -232,16 +178,18 @@ fn print_findings(name: &str, findings: &[Finding]) {
     }
 }
 
-pub(crate) fn print_watches(ws: &[Watch], node: &LocalNode, output: Output) {
+/// Watches as `endpoint list` and `scan tls` show them: JSON, or a table with each
+/// watch's problems under it.
+pub(crate) fn print_watches(rows: &[api::WatchRow], output: Output) {
     match output {
-        Output::Json => json(&ws.iter().map(|w| watch_json(w, node)).collect::<Vec<_>>()),
+        Output::Json => json(rows),
         Output::Table => {
             table(
                 &["NAME", "TARGET", "SUBJECT", "NOT AFTER", "FINDING"],
-                &ws.iter().map(|w| watch_row(w, node)).collect::<Vec<_>>(),
+                &rows.iter().map(watch_cells).collect::<Vec<_>>(),
             );
-            for w in ws {
-                print_findings(&w.name, &w.findings);
+            for r in rows {
+                print_findings(&r.name, &r.findings);
             }
         }
     }
@@ -285,7 +233,13 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
         new_names,
         kept,
     } = scanned;
-    print_watches(&shown, &node, a.output);
+    print_watches(
+        &shown
+            .iter()
+            .map(|w| watch_row_of(w, &node))
+            .collect::<Vec<_>>(),
+        a.output,
+    );
     // Say what the scan left behind, and how to undo it: `check` and alarms watch it now.
     if !new_names.is_empty() {
         errln!(
@@ -328,7 +282,7 @@ struct FilesReport<W: Write> {
     output: Output,
     watched: usize,
     rows: Vec<Vec<String>>,
-    problems: Vec<(String, Vec<Finding>)>,
+    problems: Vec<(String, Vec<api::FindingRow>)>,
     failed: Option<std::io::Error>,
     /// The worst finding of every watch reported, for the exit code.
     worst: Option<Severity>,
@@ -363,18 +317,23 @@ impl<W: Write> FilesReport<W> {
                 } else {
                     b",\n    "
                 };
-                if let Err(e) = self
-                    .out
-                    .write_all(sep)
-                    .and_then(|()| write_indented(&mut self.out, &watch_json_meta(w, meta), 4))
-                {
+                if let Err(e) = self.out.write_all(sep).and_then(|()| {
+                    write_indented(&mut self.out, &certherd_ops::rows::watch_row(w, meta), 4)
+                }) {
                     self.failed = Some(e);
                 }
             }
             Output::Table => {
-                self.rows.push(watch_row_meta(w, meta));
+                self.rows
+                    .push(watch_cells(&certherd_ops::rows::watch_row(w, meta)));
                 if w.findings.iter().any(Finding::is_problem) {
-                    self.problems.push((w.name.clone(), w.findings.clone()));
+                    self.problems.push((
+                        w.name.clone(),
+                        w.findings
+                            .iter()
+                            .map(certherd_ops::rows::finding_row)
+                            .collect(),
+                    ));
                 }
             }
         }

@@ -1,9 +1,11 @@
-//! The facts a scan records besides its findings, as typed fields (never `k=v` text).
+//! The facts a scan records besides its findings, as typed fields (never `k=v` text):
+//! stored with each watch, and sent as they are in the admin API's endpoint rows.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What a TLS scan saw.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TlsFacts {
     /// The protocol version, e.g. `TLSv1_3`.
     pub tls_version: String,
@@ -30,7 +32,7 @@ pub struct TlsFacts {
 }
 
 /// What a file scan saw in one file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileFacts {
     /// `PEM`, `DER` or `PKCS#12`.
     pub format: String,
@@ -49,7 +51,7 @@ pub struct FileFacts {
 }
 
 /// The facts of a watch's last scan.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Facts {
     /// Not scanned, or the scan failed before anything was seen.
