@@ -8,7 +8,11 @@
 
 use crate::Failure;
 use clap::ValueEnum;
+use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 /// The environment variable that chooses which events are logged, in `EnvFilter` syntax.
 pub const FILTER_VAR: &str = "CERTHERD_LOG";
@@ -97,7 +101,7 @@ pub fn install(args: &LogArgs) -> Result<(), Failure> {
         .with_target(false)
         .with_env_filter(filter);
     let installed = match format {
-        LogFormat::Plain => builder.without_time().try_init(),
+        LogFormat::Plain => builder.event_format(Plain).try_init(),
         LogFormat::Json => builder
             .json()
             .with_current_span(false)
@@ -106,6 +110,27 @@ pub fn install(args: &LogArgs) -> Result<(), Failure> {
         LogFormat::Full | LogFormat::Auto => builder.try_init(),
     };
     installed.map_err(|e| Failure::msg(format!("cannot start the log: {e}")))
+}
+
+/// `plain`: `LEVEL message field=value ...`. The stock format without its timer pads the
+/// level to five columns (` INFO`), which would start every journal line with a space.
+struct Plain;
+
+impl<S, N> FormatEvent<S, N> for Plain
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "{} ", event.metadata().level())?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 #[cfg(test)]
