@@ -1865,7 +1865,13 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                         }) {
                             Ok((lease, now)) => {
                                 if let Some(e) = l.observe(&lease, now) {
-                                    tracing::warn!("certherd server: {e}");
+                                    // Losing the lease to another server is the one
+                                    // change an admin may want to hear of.
+                                    if matches!(e, lifecycle::LeaseEvent::Lost { .. }) {
+                                        tracing::warn!(holder = %lease.holder, "certherd server: {e}");
+                                    } else {
+                                        tracing::info!(holder = %lease.holder, "certherd server: {e}");
+                                    }
                                 }
                             }
                             Err(e) => tracing::warn!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs()),
