@@ -35,7 +35,7 @@ pub enum LogFormat {
 pub struct LogArgs {
     /// How log lines are written: `auto` is `plain` when stderr is the systemd journal
     /// (JOURNAL_STREAM matches stderr's device and inode) and `full` otherwise; `plain` is
-    /// the level, message and fields (host=, store=, alias=, serial=, source=...) without a
+    /// the level, message and fields (host=, entry=, serial=, source=, code=...) without a
     /// timestamp; `full` starts each line with an RFC 3339 UTC timestamp; `json` writes one
     /// JSON object a line (timestamp, level, fields). Which events: CERTHERD_LOG, in
     /// tracing's EnvFilter syntax (e.g. `warn`, `info,certherd_server=debug`), default
