@@ -11,6 +11,7 @@ mod hints;
 mod input;
 mod instant;
 mod local;
+mod logging;
 mod remote;
 mod render;
 

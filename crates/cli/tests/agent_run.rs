@@ -166,6 +166,8 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
     let text = log_of(&log);
     let failed: Vec<&str> = text.lines().filter(|l| l.contains("poll failed")).collect();
     for line in &failed {
+        // `--log-format auto` off the journal: RFC 3339 UTC timestamp, level, message,
+        // the host as a field.
         let (stamp, rest) = line.split_once(' ').unwrap();
         assert!(
             time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
@@ -173,7 +175,9 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
             "no timestamp: {line}"
         );
         assert!(
-            rest.starts_with("esx1.example.test certherd agent: poll failed ("),
+            rest.trim_start()
+                .starts_with("WARN certherd agent: poll failed (")
+                && rest.contains(" host=esx1.example.test"),
             "{line}"
         );
         assert!(line.contains("retrying in "), "{line}");
@@ -231,8 +235,8 @@ fn the_agent_survives_a_server_outage_renews_after_it_and_stops_when_removed() {
     assert_eq!(stopped.len(), 1, "{text}");
     assert!(
         stopped[0].contains(&format!(
-            "esx1.example.test certherd agent: stopped: the server {url} no longer knows this host"
-        )),
+            "ERROR certherd agent: stopped: the server {url} no longer knows this host"
+        )) && stopped[0].contains(" host=esx1.example.test"),
         "{text}"
     );
     assert!(!text.contains("has not joined"), "{text}");

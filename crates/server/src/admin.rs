@@ -76,7 +76,7 @@ pub(crate) fn authenticate(
     bearer: Option<&str>,
 ) -> Result<Caller, (Caller, Refused)> {
     let internal = |e: certherd_authority::Error| {
-        eprintln!("certherd server: reading an admin credential: {e}");
+        tracing::error!("certherd server: reading an admin credential: {e}");
         (
             Caller::anonymous(),
             (ErrorCode::Internal, crate::INTERNAL.to_owned()),
@@ -214,7 +214,8 @@ pub(crate) fn audit(
 ) {
     let detail = detail(call, caller, answer);
     if let Err(e) = node.admin_mut().audit_admin_call(&caller.name, &detail) {
-        eprintln!(
+        tracing::error!(
+            caller = %caller.name,
             "certherd server: NOT in the audit log: admin call by {}: {detail}: {e}",
             caller.name
         );
@@ -429,7 +430,7 @@ struct Refusal {
 fn refusal(e: &certherd_ops::Error) -> Refusal {
     let code = e.code();
     if code == ErrorCode::Internal {
-        eprintln!("certherd server: admin call failed: {e}");
+        tracing::error!("certherd server: admin call failed: {e}");
         return Refusal {
             code,
             message: crate::INTERNAL.to_owned(),

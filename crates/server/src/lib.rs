@@ -232,11 +232,11 @@ impl Shared {
             return;
         }
         for r in &rows {
-            eprintln!("certherd server: {}: {}", kind.what(), r.detail());
+            tracing::warn!(source = %r.source, count = r.count, "certherd server: {}: {}", kind.what(), r.detail());
         }
         let records: Vec<AuditRecord> = rows.iter().map(|r| self.record(kind, r)).collect();
         if let Err(e) = (self.audit)(&records) {
-            eprintln!(
+            tracing::error!(
                 "certherd server: cannot write {} rows of refusals to the audit log (will retry): {}",
                 rows.len(),
                 refusals::echo(&e.to_string())
@@ -399,7 +399,7 @@ async fn check_database(shared: &Shared) -> proto::DatabaseState {
     // The cause (the database's address, its user, the driver's words) goes to the log;
     // health answers anyone, so it says only that the database does not answer.
     if let Some(e) = &error {
-        eprintln!("certherd server: health: the database is not reachable: {e}");
+        tracing::error!("certherd server: health: the database is not reachable: {e}");
     }
     proto::DatabaseState {
         reachable: error.is_none(),
@@ -544,7 +544,7 @@ fn check_failed(what: &str, e: &certherd_authority::Error, closed: bool) -> Refu
             e,
             certherd_authority::Error::Store(certherd_store::Error::Unreachable { .. })
         );
-    eprintln!("certherd server: {what} failed: {e}");
+    tracing::error!("certherd server: {what} failed: {e}");
     if unreachable {
         (
             ErrorCode::Unavailable,
@@ -700,7 +700,7 @@ async fn route(
         })
         .await
         {
-            eprintln!("certherd server: refused {source}: {message}");
+            tracing::warn!(source = %source, code = ?code, "certherd server: refused {source}: {message}");
             return refuse(code, message);
         }
     }
@@ -887,7 +887,7 @@ async fn route(
                     if client_error(code) {
                         s.refused(ip, &format!("enrollment: {message}"));
                     } else {
-                        eprintln!("certherd server: enrollment failed: {e}");
+                        tracing::error!("certherd server: enrollment failed: {e}");
                     }
                     (code, message)
                 })?;
@@ -931,7 +931,7 @@ async fn route(
                                 if matches!(e, certherd_fleet::Error::UnknownPeer(_)) {
                                     s.refused(ip, &format!("poll: {e}"));
                                 } else {
-                                    eprintln!("certherd server: poll refused: {e}");
+                                    tracing::warn!(source = %ip, "certherd server: poll refused: {e}");
                                 }
                                 {
                                     if csr.is_some() {
@@ -953,13 +953,15 @@ async fn route(
                         {
                             Ok(changes) => {
                                 if let (Some(e), false) = (deploy_error, changes.is_empty()) {
-                                    eprintln!(
+                                    tracing::warn!(
+                                        host = %host.name,
                                         "certherd server: {} could not deploy: {e}",
                                         host.name
                                     );
                                 }
                             }
-                            Err(e) => eprintln!(
+                            Err(e) => tracing::error!(
+                                host = %host.name,
                                 "certherd server: recording the deploy report of {}: {e}",
                                 host.name
                             ),
@@ -988,7 +990,7 @@ async fn route(
                         if matches!(e, certherd_fleet::Error::UnknownPeer(_)) {
                             s.refused(ip, &format!("pool refresh: {e}"));
                         } else {
-                            eprintln!("certherd server: pool refresh refused: {e}");
+                            tracing::warn!(source = %ip, "certherd server: pool refresh refused: {e}");
                         }
                         fleet_refusal(&e)
                     })?;
@@ -1117,7 +1119,9 @@ async fn console_call(
                     )
                 });
                 let Some((id, session)) = opened else {
-                    eprintln!("certherd server: cannot open a console session (no randomness)");
+                    tracing::error!(
+                        "certherd server: cannot open a console session (no randomness)"
+                    );
                     return Err((ErrorCode::Internal, INTERNAL.to_owned()));
                 };
                 admin::audit(&mut node, &call, &caller, &Ok(()));
@@ -1239,7 +1243,7 @@ fn crl_response(file: &str) -> Result<Response<Full<Bytes>>, Refused> {
         .revocations_mut()
         .crl_file(file)
         .map_err(|e| {
-            eprintln!("certherd server: CRL: {e}");
+            tracing::error!("certherd server: CRL: {e}");
             refusal(&e)
         })?
         .ok_or_else(|| {
@@ -1364,12 +1368,12 @@ async fn join(
             if client_error(code) {
                 s.refused(source, &message);
             } else {
-                eprintln!("certherd server: join failed: {e}");
+                tracing::error!(source = %source, "certherd server: join failed: {e}");
             }
             return Err((code, message));
         }
         let (host, grant) = node.fleet_mut().host_join(&token, &csr, &pool, verification).map_err(|e| {
-            eprintln!("certherd server: join refused from {source}: {e}");
+            tracing::warn!(source = %source, "certherd server: join refused from {source}: {e}");
             let (code, message) = fleet_refusal(&e);
             if client_error(code) {
                 if let Ok(mut r) = s.refusals.lock() {
@@ -1378,7 +1382,7 @@ async fn join(
             }
             (code, message)
         })?;
-        eprintln!("certherd server: host {} joined", host.name);
+        tracing::info!(host = %host.name, source = %source, "certherd server: host {} joined", host.name);
         let servers = advertised(&node);
         Ok(ok(&grant_body(&host, &grant, servers)))
     })
@@ -1627,7 +1631,7 @@ fn raise_open_files() -> Option<u64> {
             match setrlimit(Resource::Nofile, raised) {
                 Ok(()) => Some(target),
                 Err(e) => {
-                    eprintln!(
+                    tracing::warn!(
                         "certherd server: cannot raise the open-file limit from {current} to {target}: {e}"
                     );
                     Some(current)
@@ -1644,7 +1648,7 @@ fn fitted_cap(wanted: u32, open_files: Option<u64>) -> usize {
     match open_files {
         Some(n) if n.saturating_sub(FD_RESERVE) < wanted as u64 => {
             let fitted = usize::try_from(n.saturating_sub(FD_RESERVE).max(1)).unwrap_or(1);
-            eprintln!(
+            tracing::warn!(
                 "certherd server: serving at most {fitted} connections, not {wanted}: the open-file limit is {n}"
             );
             fitted
@@ -1713,7 +1717,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
         DATABASE_WAIT,
     )
     .map_err(|e| Error::Setup(format!("cannot start the database threads: {e}")))?;
-    eprintln!(
+    tracing::info!(
         "certherd server: database {location} ({database_backend}), at most {} connections (one of them for the lifecycle lease and health)",
         pool.max() + lane.max()
     );
@@ -1780,7 +1784,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 source: e,
             })?;
             let at = crl.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
-            eprintln!(
+            tracing::info!(
                 "certherd server: serving the CRLs on http://{at}{}ALIAS.crl (the signing CA's also at {})",
                 proto::CRL_DIR,
                 proto::CRL
@@ -1802,7 +1806,9 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                     let Ok(mut node) = cached() else { return Ok(None) };
                     let replaced = match node.renew_if_revoked(&entry) {
                         Ok(Some(issued)) => {
-                            eprintln!(
+                            tracing::warn!(
+                                %entry,
+                                serial = %issued.meta.serial,
                                 "certherd server: {entry} is revoked: replaced it with a new key and certificate (serial {})",
                                 issued.meta.serial
                             );
@@ -1820,7 +1826,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                         if sha != held {
                             if let Ok(mut c) = identity.current.write() {
                                 *c = (sha, key);
-                                eprintln!("certherd server: now presenting the renewed machine-ssl certificate");
+                                tracing::info!("certherd server: now presenting the renewed machine-ssl certificate");
                             }
                         }
                     }
@@ -1832,7 +1838,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 // A failure is said once, not every second.
                 if let Some(e) = &replaced {
                     if said.as_ref() != Some(e) {
-                        eprintln!("{e}");
+                        tracing::error!("{e}");
                     }
                 }
                 said = replaced;
@@ -1859,16 +1865,22 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                         }) {
                             Ok((lease, now)) => {
                                 if let Some(e) = l.observe(&lease, now) {
-                                    eprintln!("certherd server: {e}");
+                                    // Losing the lease to another server is the one
+                                    // change an admin may want to hear of.
+                                    if matches!(e, lifecycle::LeaseEvent::Lost { .. }) {
+                                        tracing::warn!(holder = %lease.holder, "certherd server: {e}");
+                                    } else {
+                                        tracing::info!(holder = %lease.holder, "certherd server: {e}");
+                                    }
                                 }
                             }
-                            Err(e) => eprintln!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs()),
+                            Err(e) => tracing::warn!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs()),
                         }
                         Ok(())
                     })
                     .await;
                     if let Err((_, e)) = waited {
-                        eprintln!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs());
+                        tracing::warn!("certherd server: cannot renew the lifecycle lease (retrying in {}s): {e}", renew_every.as_secs());
                     }
                 }
             });
@@ -1885,18 +1897,16 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                             // Only the lease holder runs the loop.
                             let leads = leadership.lock().is_ok_and(|l| l.leads(node.now()));
                             if leads {
-                                lifecycle::tick(&mut node, via.as_ref(), &mut |e| {
-                                    eprintln!("certherd server: {e}");
-                                });
+                                lifecycle::tick(&mut node, via.as_ref(), &mut log_lifecycle);
                             }
                         }
-                        Err((_, e)) => eprintln!("certherd server: lifecycle: cannot open the node: {e}"),
+                        Err((_, e)) => tracing::error!("certherd server: lifecycle: cannot open the node: {e}"),
                         }
                         Ok(())
                     })
                     .await;
                     if let Err((_, e)) = waited {
-                        eprintln!("certherd server: lifecycle: skipped this tick: {e}");
+                        tracing::warn!("certherd server: lifecycle: skipped this tick: {e}");
                     }
                 }
             });
@@ -1959,7 +1969,7 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 Err(e) => {
                     let pause = backoff.failed();
                     if pause == conns::Backoff::MIN || pause == conns::Backoff::MAX {
-                        eprintln!("certherd server: accept failed: {e}; pausing {}ms", pause.as_millis());
+                        tracing::error!("certherd server: accept failed: {e}; pausing {}ms", pause.as_millis());
                     }
                     tokio::time::sleep(pause).await;
                     continue;
@@ -1968,10 +1978,11 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             let _ = tcp.set_nodelay(true);
             let (admitted, full) = registry.admit(source.ip());
             match full {
-                Some(conns::Limit::Total) if due(&mut last_full) => eprintln!(
+                Some(conns::Limit::Total) if due(&mut last_full) => tracing::warn!(
                     "certherd server: {cap} connections open (server.max_connections): closing the longest idle of the address holding the most to make room, or refusing when all are busy"
                 ),
-                Some(conns::Limit::Source) if due(&mut last_address_full) => eprintln!(
+                Some(conns::Limit::Source) if due(&mut last_address_full) => tracing::warn!(
+                    source = %conns::Source::of(source.ip()),
                     "certherd server: {} holds {per_address} connections (server.max_connections_per_address): closing its own longest idle to make room, or refusing when all of its are busy",
                     conns::Source::of(source.ip())
                 ),
@@ -2038,7 +2049,8 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
             .map(|mut r| r.drain())
             .unwrap_or_default();
         for r in unwritten {
-            eprintln!(
+            tracing::error!(
+                source = %r.source,
                 "certherd server: NOT in the audit log: {}: {}",
                 kind.what(),
                 r.detail()
@@ -2052,14 +2064,39 @@ pub fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error
                 match (config.open)().and_then(|mut n| {
                     n.lifecycle_lease_release(l.holder()).map_err(Seam::from)
                 }) {
-                    Ok(()) => eprintln!("certherd server: gave up the lifecycle lease"),
-                    Err(e) => eprintln!("certherd server: cannot give up the lifecycle lease (it runs out by itself): {e}"),
+                    Ok(()) => tracing::info!("certherd server: gave up the lifecycle lease"),
+                    Err(e) => tracing::warn!("certherd server: cannot give up the lifecycle lease (it runs out by itself): {e}"),
                 }
             }
         }
     }
-    eprintln!("certherd server: stopped");
+    tracing::info!("certherd server: stopped");
     served
+}
+
+/// One line of the log for something the lifecycle did: failures are warnings (the next
+/// tick tries again), the rest information, with the alarm's kind and subject, the CA, or
+/// the webhook as fields to filter on.
+fn log_lifecycle(e: lifecycle::Event) {
+    use certherd_core::AlarmChange as A;
+    use lifecycle::Event as E;
+    match &e {
+        E::Alarm(A::Raised(x) | A::Cleared(x)) => tracing::info!(
+            kind = %x.kind,
+            subject = %x.subject,
+            "certherd server: {e}"
+        ),
+        E::CrlPublished(p) => {
+            tracing::info!(ca = %p.ca, number = %p.number, "certherd server: {e}")
+        }
+        E::DeliveryFailed { url, attempt, .. } => {
+            tracing::warn!(url = %url, attempt, "certherd server: {e}")
+        }
+        E::RotationFailed(_) | E::EvaluationFailed(_) | E::CrlFailed(_) => {
+            tracing::warn!("certherd server: {e}")
+        }
+        _ => tracing::info!("certherd server: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -91,7 +91,8 @@ impl std::fmt::Debug for Pool {
 
 /// What a job waiting past its bound answers.
 fn busy(max: usize, waited: Duration) -> Refused {
-    eprintln!(
+    tracing::warn!(
+        code = 503,
         "certherd server: all {max} database connections stayed in use for {:.1}s: refused 503",
         waited.as_secs_f32()
     );
@@ -216,11 +217,11 @@ impl Pool {
 /// anew). Only on a database thread; 503 `unavailable` when the node cannot be opened.
 pub(crate) fn node(fresh: bool) -> Result<Lent, Refused> {
     if !THREAD.with(|t| t.borrow().is_some()) {
-        eprintln!("certherd server: the store used outside a database thread");
+        tracing::error!("certherd server: the store used outside a database thread");
         return Err((ErrorCode::Internal, crate::INTERNAL.to_owned()));
     }
     held(fresh).map_err(|e| {
-        eprintln!("certherd server: cannot open the node: {e}");
+        tracing::error!("certherd server: cannot open the node: {e}");
         (
             ErrorCode::Unavailable,
             "the server cannot reach its database; try again, or another server".to_owned(),

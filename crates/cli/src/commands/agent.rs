@@ -127,7 +127,11 @@ pub fn run(home: &Home, c: AgentCmd) -> Result<ExitCode, Failure> {
             once,
             timeout,
             retry_max,
-        } => return agent_run(home, &poll, once, &timeout, &retry_max),
+            log,
+        } => {
+            crate::logging::install(&log)?;
+            return agent_run(home, &poll, once, &timeout, &retry_max);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -200,12 +204,12 @@ fn agent_status(home: &Home, output: Output) -> Result<ExitCode, Failure> {
 /// server): a service manager should not restart it.
 const EXIT_REMOVED: u8 = 3;
 
-/// One line of the agent's log: the time, the host name, the message.
-fn log(host: &str, message: impl std::fmt::Display) {
-    errln!(
-        "{} {host} certherd agent: {message}",
-        rfc3339(time::OffsetDateTime::now_utc())
-    );
+/// One line of the agent's log at `level`, with the host as a field (the subscriber
+/// installed by `crate::logging` writes it).
+macro_rules! log {
+    ($level:ident, $host:expr, $($arg:tt)+) => {
+        tracing::$level!(host = %$host, "certherd agent: {}", format_args!($($arg)+))
+    };
 }
 
 /// Why the run stopped, as the log says it.
@@ -216,66 +220,88 @@ fn removed_message(r: &certherd_agent::Removed) -> String {
     }
 }
 
-/// Writes one event of the agent's run as its log line.
+/// Writes one event of the agent's run as its log line: failures the run goes on from
+/// are warnings, the end of the run (removed from the server) an error.
 fn log_event(host: &str, event: certherd_agent::Event<'_, Failure>) {
     use certherd_agent::Event as E;
     match event {
-        E::Serving(addr) => log(host, format_args!("serving the host certificate on {addr}")),
-        E::StartDeployFailed(e) => log(host, format_args!("deploy failed: {e}")),
-        E::Wrote(p) => log(host, format_args!("wrote {}", p.display())),
-        E::Ran { command, said } => log(host, format_args!("ran `{command}`{}", said_suffix(said))),
-        E::ReloadFailed(e) => log(host, format_args!("warning: {e}")),
-        E::WroteLayout { layout, dir, files } => log(
-            host,
-            format_args!(
-                "wrote the {layout} layout in {} ({files} files)",
-                dir.display()
-            ),
+        E::Serving(addr) => tracing::info!(
+            host = %host,
+            listen = %addr,
+            "certherd agent: serving the host certificate on {addr}"
         ),
-        E::RecordingDeployFailed(e) => errln!("warning: recording the deploy result: {e}"),
-        E::ReportingDeployFailed(e) => log(host, format_args!("reporting the deploy: {e}")),
+        E::StartDeployFailed(e) => log!(warn, host, "deploy failed: {e}"),
+        E::Wrote(p) => tracing::info!(
+            host = %host,
+            path = %p.display(),
+            "certherd agent: wrote {}",
+            p.display()
+        ),
+        E::Ran { command, said } => {
+            log!(info, host, "ran `{command}`{}", said_suffix(said))
+        }
+        E::ReloadFailed(e) => log!(warn, host, "warning: {e}"),
+        E::WroteLayout { layout, dir, files } => tracing::info!(
+            host = %host,
+            layout = %layout,
+            files,
+            "certherd agent: wrote the {layout} layout in {} ({files} files)",
+            dir.display()
+        ),
+        E::RecordingDeployFailed(e) => {
+            tracing::warn!(host = %host, "warning: recording the deploy result: {e}")
+        }
+        E::ReportingDeployFailed(e) => log!(warn, host, "reporting the deploy: {e}"),
         E::Polled {
             polled: p,
             after_failures,
         } => {
             for (server, why) in &p.skipped {
-                log(host, format_args!("passed over {server}: {why}"));
+                tracing::warn!(
+                    host = %host,
+                    server = %server,
+                    "certherd agent: passed over {server}: {why}"
+                );
             }
             if !p.skipped.is_empty() {
-                log(host, format_args!("polled through {}", p.server));
+                tracing::info!(
+                    host = %host,
+                    server = %p.server,
+                    "certherd agent: polled through {}",
+                    p.server
+                );
             }
             if p.pool_refreshed {
-                log(host, "polled: pool-internal identity replaced");
+                log!(info, host, "polled: pool-internal identity replaced");
             }
             if p.renewed || p.trust_added > 0 || p.trust_removed > 0 {
-                log(
-                    host,
-                    format_args!(
-                        "polled: renewed {}, trusted roots +{} -{}",
-                        p.renewed, p.trust_added, p.trust_removed
-                    ),
+                tracing::info!(
+                    host = %host,
+                    renewed = p.renewed,
+                    trust_added = p.trust_added,
+                    trust_removed = p.trust_removed,
+                    "certherd agent: polled: renewed {}, trusted roots +{} -{}",
+                    p.renewed,
+                    p.trust_added,
+                    p.trust_removed
                 );
             }
             if after_failures > 0 {
-                log(
-                    host,
-                    format_args!("polled again after {after_failures} failure(s)"),
-                );
+                log!(info, host, "polled again after {after_failures} failure(s)");
             }
         }
         E::PollFailed {
             failures,
             retry_in,
             error,
-        } => log(
-            host,
-            format_args!(
-                "poll failed ({failures} in a row), retrying in {:.1}s: {}",
-                retry_in.as_secs_f64(),
-                crate::hints::round_failure(error).message
-            ),
+        } => tracing::warn!(
+            host = %host,
+            failures,
+            "certherd agent: poll failed ({failures} in a row), retrying in {:.1}s: {}",
+            retry_in.as_secs_f64(),
+            crate::hints::round_failure(error).message
         ),
-        E::Stopped(r) => log(host, format_args!("stopped: {}", removed_message(r))),
+        E::Stopped(r) => log!(error, host, "stopped: {}", removed_message(r)),
         _ => {}
     }
 }
@@ -458,6 +484,9 @@ pub enum AgentCmd {
         /// The longest wait between retries after failed polls.
         #[arg(long, value_name = "DURATION", default_value = "5m")]
         retry_max: String,
+        /// The log's format.
+        #[command(flatten)]
+        log: crate::logging::LogArgs,
     },
     /// This agent's servers (the order a poll tries them in), which one answered last,
     /// the last poll and the last error.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 /// `server`.
 pub fn run(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
+    crate::logging::install(&a.log)?;
     let listen: std::net::SocketAddr = a.listen.parse().map_err(|_| {
         Failure::usage(format!(
             "invalid --listen '{}': expected ADDR:PORT, e.g. 0.0.0.0:8443",
@@ -43,10 +44,10 @@ pub fn run(home: &Home, a: ServerArgs) -> Result<ExitCode, Failure> {
         },
         |said| match said {
             certherd_server::Started::IssuedIdentity(entry) => {
-                errln!("certherd server: issued {entry} for this server from the shared CA");
+                tracing::info!(%entry, "certherd server: issued {entry} for this server from the shared CA");
             }
             certherd_server::Started::Listening(bound) => {
-                errln!("certherd server listening on https://{bound}");
+                tracing::info!(listen = %bound, "certherd server listening on https://{bound}");
             }
             _ => {}
         },
@@ -94,4 +95,7 @@ pub struct ServerArgs {
     /// An IP address this server's own certificate carries (with --hostname); repeatable.
     #[arg(long = "ip", value_name = "ADDR", requires = "hostname")]
     pub ips: Vec<std::net::IpAddr>,
+    /// The log's format.
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
 }
