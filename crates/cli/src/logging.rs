@@ -20,7 +20,8 @@ pub const FILTER_VAR: &str = "CERTHERD_LOG";
 /// How a log line is written (`--log-format`, `CERTHERD_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// `plain` when stderr is the systemd journal (JOURNAL_STREAM names it), `full` otherwise.
+    /// `plain` when stderr is the systemd journal (JOURNAL_STREAM names it), each line
+    /// starting with its syslog priority for journald, `full` otherwise.
     Auto,
     /// The level, the message and its fields, no timestamp (the journal adds its own).
     Plain,
@@ -34,7 +35,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
     /// How log lines are written: `auto` is `plain` when stderr is the systemd journal
-    /// (JOURNAL_STREAM matches stderr's device and inode) and `full` otherwise; `plain` is
+    /// (JOURNAL_STREAM matches stderr's device and inode), each line prefixed with its
+    /// syslog priority (`<4>`) so `journalctl -p warning` filters by level, and `full`
+    /// otherwise; `plain` is
     /// the level, message and fields (host=, entry=, serial=, source=, code=...) without a
     /// timestamp; `full` starts each line with an RFC 3339 UTC timestamp; `json` writes one
     /// JSON object a line (timestamp, level, fields). Which events: CERTHERD_LOG, in
@@ -100,8 +103,17 @@ pub fn install(args: &LogArgs) -> Result<(), Failure> {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_env_filter(filter);
+    // Under the journal (`auto` found it), each line starts with its syslog priority,
+    // `<4>WARN ...`: journald takes the priority from it (SyslogLevelPrefix=, on by default)
+    // and strips it, so `journalctl -p warning` filters by certherd's levels. A `plain`
+    // asked for elsewhere has no prefix.
+    let journal = args.log_format == LogFormat::Auto && format == LogFormat::Plain;
     let installed = match format {
-        LogFormat::Plain => builder.event_format(Plain).try_init(),
+        LogFormat::Plain => builder
+            .event_format(Plain {
+                syslog_prefix: journal,
+            })
+            .try_init(),
         LogFormat::Json => builder
             .json()
             .with_current_span(false)
@@ -114,7 +126,21 @@ pub fn install(args: &LogArgs) -> Result<(), Failure> {
 
 /// `plain`: `LEVEL message field=value ...`. The stock format without its timer pads the
 /// level to five columns (` INFO`), which would start every journal line with a space.
-struct Plain;
+struct Plain {
+    /// Whether each line starts with its syslog priority (`<6>`), for the journal.
+    syslog_prefix: bool,
+}
+
+/// The syslog priority journald reads from a line's `<N>` prefix (sd-daemon(3)): error 3,
+/// warning 4, notice 5 (unused), info 6, debug 7.
+fn syslog_priority(level: &tracing::Level) -> u8 {
+    match *level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for Plain
 where
@@ -127,7 +153,11 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        write!(writer, "{} ", event.metadata().level())?;
+        let level = event.metadata().level();
+        if self.syslog_prefix {
+            write!(writer, "<{}>", syslog_priority(level))?;
+        }
+        write!(writer, "{level} ")?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
@@ -157,6 +187,24 @@ mod tests {
         assert_eq!(
             resolve(LogFormat::Auto, Some("64769:123456"), None),
             LogFormat::Full
+        );
+    }
+
+    #[test]
+    fn levels_map_to_the_syslog_priorities_journald_reads() {
+        use tracing::Level;
+        assert_eq!(
+            [
+                Level::ERROR,
+                Level::WARN,
+                Level::INFO,
+                Level::DEBUG,
+                Level::TRACE
+            ]
+            .iter()
+            .map(syslog_priority)
+            .collect::<Vec<_>>(),
+            [3, 4, 6, 7, 7]
         );
     }
 

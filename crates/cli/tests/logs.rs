@@ -1,6 +1,7 @@
 //! The log formats of `certherd server` against the real binary (issue 25, "logs for the
 //! journal"): `json` is one JSON object a line with its level and fields, `plain` has no
-//! timestamp, and `auto` is `plain` when stderr is the stream JOURNAL_STREAM names.
+//! timestamp, and `auto` is `plain` with each line's syslog priority (`<6>INFO ...`) when
+//! stderr is the stream JOURNAL_STREAM names.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -119,11 +120,13 @@ fn auto_is_plain_when_stderr_is_the_journal_stream() {
     let m = std::fs::metadata(&log).unwrap();
     let stream = format!("{}:{}", m.dev(), m.ino());
     let text = server_log(&e, &log, &[], &[("JOURNAL_STREAM", stream)]);
+    // Each line starts with the syslog priority journald takes the level from (and strips).
     assert!(
         text.lines()
-            .any(|l| l.starts_with("INFO certherd server listening on")),
+            .any(|l| l.starts_with("<6>INFO certherd server listening on")),
         "{text}"
     );
+    assert!(text.lines().all(|l| l.starts_with('<')), "{text}");
     // Another stream named: stderr is not the journal, so the lines are stamped.
     let text = server_log(&e, &log, &[], &[("JOURNAL_STREAM", "1:2".to_owned())]);
     assert!(
