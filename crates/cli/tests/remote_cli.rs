@@ -504,6 +504,75 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
         far.stderr
     );
 
+    // Resetting an imported entry: one row each way, of the same shape; an entry that
+    // does not exist refused alike.
+    let enterprise = common::EnterpriseCa::new();
+    let root = env.write("enterprise.pem", enterprise.pem());
+    env.ok(&["trust", "add", root.to_str().unwrap()]);
+    for alias in ["imp1", "imp2"] {
+        let name = format!("{alias}.example.test");
+        let dir = env.path(alias);
+        env.ok(&[
+            "csr",
+            "create",
+            "--cn",
+            &name,
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        let signed = enterprise.sign(
+            &std::fs::read(dir.join("csr.pem")).unwrap(),
+            &[&name],
+            vec![certherd_x509::Eku::ServerAuth],
+            certherd_x509::Role::Leaf,
+            90,
+        );
+        let cert = env.write(&format!("{alias}-cert.pem"), &signed);
+        env.ok(&[
+            "cert",
+            "import",
+            &format!("web/{alias}"),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            dir.join("key.pem").to_str().unwrap(),
+        ]);
+    }
+    let local = env.run(&["cert", "reset", "web/imp1", "--output", "json"]);
+    let far = remote.run(
+        "ops.token",
+        None,
+        &["cert", "reset", "web/imp2", "--output", "json"],
+    );
+    assert_eq!(
+        (local.code, far.code),
+        (0, 0),
+        "{}\n{}",
+        local.stderr,
+        far.stderr
+    );
+    let reset_shape = |text: &str| {
+        let rows: serde_json::Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        let row = &rows[0];
+        (
+            row.as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+            row["ok"].clone(),
+            row["entry"].as_str().unwrap().replace("imp2", "imp1"),
+            row["backup"].as_str().unwrap().starts_with("web."),
+        )
+    };
+    assert_eq!(
+        reset_shape(&far.stdout),
+        reset_shape(&local.stdout),
+        "{}",
+        far.stdout
+    );
+    assert!(env
+        .ok(&["cert", "show", "web/imp2"])
+        .contains("certherd CA"));
+    same_refusal(&["cert", "reset", "web/nothing"]);
+
     // Watched endpoints: listed alike before their first scan, a name nobody watches
     // refused alike, and one stopped from afar is gone from the home.
     env.ok(&[
@@ -772,7 +841,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             &["endpoint", "diagnose", "x"][..],
             "`certherd endpoint diagnose`",
         ),
-        (&["cert", "reset", "web/x"], "`certherd cert reset`"),
+        (&["cert", "reset", "--all"], "`certherd cert reset`"),
         (
             &["db", "copy", "--to", "postgres://x"],
             "`certherd db copy`",
@@ -810,7 +879,7 @@ fn help_names_the_commands_that_run_against_a_server() {
         "host add/list/remove/reset-server-cert/refresh-pool-cert",
         "fleet renew",
         "pool verification enable/disable/status",
-        "cert list/show/issue/renew/revoke/export/delete",
+        "cert list/show/issue/renew/reset/revoke/export/delete",
         "trust add/list/remove/add-crl",
         "alarms, audit, ca show/rotate/export/crl, forecast",
         "check, status, store list, profile list, endpoint list/remove",
@@ -1084,6 +1153,7 @@ fn every_operation_is_compared_on_both_transports() {
         "cert delete",
         "endpoint list",
         "endpoint remove",
+        "cert reset",
         // a_remote_fleet_renew_waits_for_the_host_and_prints_its_result
         "fleet renew",
         "pool certificate-list",

@@ -310,6 +310,14 @@ pub trait Operations {
         }
     }
 
+    /// Replaces an imported entry with a certificate and key the CA issues.
+    fn cert_reset(&mut self, entry: EntryRef) -> Result<api::IssuedAnswer, Error> {
+        match self.call(Request::CertReset { entry })? {
+            Answer::Issued(v) => Ok(v),
+            other => Err(Error::mismatch("cert reset", &other)),
+        }
+    }
+
     /// The watched endpoints.
     fn endpoint_list(&mut self) -> Result<Vec<api::WatchRow>, Error> {
         match self.call(Request::EndpointList)? {

@@ -384,6 +384,19 @@ impl<S: Store> Operations for Local<'_, S> {
                     warnings: issued.warnings,
                 })
             }
+            Request::CertReset { entry } => {
+                let _held = match self.lock {
+                    Some(l) => Some(l.hold(&format!("cert reset {entry}"))?),
+                    None => None,
+                };
+                let (issued, backup) = self.node.reset(&entry)?;
+                let now = self.node.now();
+                Answer::Issued(api::IssuedAnswer {
+                    certificate: rows::cert_row(&self.node.view(issued.meta, now)),
+                    backup: Some(backup.to_string()),
+                    warnings: issued.warnings,
+                })
+            }
             Request::CertExport { entry } => Answer::Exported(self.export_cert(&entry)?),
             Request::CertRevoke { entry, reason } => {
                 let outcome = self

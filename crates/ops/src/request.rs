@@ -201,6 +201,11 @@ pub enum Request {
         /// The endpoint's name.
         name: String,
     },
+    /// Replace an imported entry with a CA-issued one (`cert reset STORE/ALIAS`).
+    CertReset {
+        /// The entry.
+        entry: EntryRef,
+    },
 }
 
 impl Request {
@@ -243,6 +248,7 @@ impl Request {
             Self::CertDelete { .. } => Op::CertDelete,
             Self::EndpointList => Op::EndpointList,
             Self::EndpointRemove { .. } => Op::EndpointRemove,
+            Self::CertReset { .. } => Op::CertReset,
         }
     }
 }
@@ -264,7 +270,7 @@ pub enum Answer {
     Ordered(api::HostsAnswer),
     /// [`Request::CertList`].
     Certs(Vec<api::CertRow>),
-    /// [`Request::CertIssue`], [`Request::CertRenew`].
+    /// [`Request::CertIssue`], [`Request::CertRenew`], [`Request::CertReset`].
     Issued(api::IssuedAnswer),
     /// [`Request::CertShow`].
     Cert(api::CertDetail),

@@ -104,6 +104,7 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::CertIssue(r) => call("POST", "/v1/certificates".into(), Some(json(r))),
         Request::CertShow { entry } => call("GET", entry_path(entry), None),
         Request::CertRenew { entry } => call("POST", format!("{}/renew", entry_path(entry)), None),
+        Request::CertReset { entry } => call("POST", format!("{}/reset", entry_path(entry)), None),
         Request::CertExport { entry } => call("GET", format!("{}/export", entry_path(entry)), None),
         Request::CertRevoke { entry, reason } => call(
             "POST",
@@ -486,6 +487,9 @@ pub fn decode(
             entry: entry_of(params)?,
         },
         Op::EndpointList => Request::EndpointList,
+        Op::CertReset => Request::CertReset {
+            entry: entry_of(params)?,
+        },
         Op::EndpointRemove => Request::EndpointRemove {
             name: param(params, 0)?,
         },
@@ -546,7 +550,9 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         | Request::HostRefreshPoolCert { .. }
         | Request::FleetRenew(_) => Answer::Ordered(d(body)?),
         Request::CertList(_) => Answer::Certs(d(body)?),
-        Request::CertIssue(_) | Request::CertRenew { .. } => Answer::Issued(d(body)?),
+        Request::CertIssue(_) | Request::CertRenew { .. } | Request::CertReset { .. } => {
+            Answer::Issued(d(body)?)
+        }
         Request::CertShow { .. } => Answer::Cert(d(body)?),
         Request::CertExport { .. } => Answer::Exported(d(body)?),
         Request::CertRevoke { .. } => Answer::Revoked(d(body)?),
@@ -672,6 +678,9 @@ mod tests {
             Request::CaCrl,
             Request::CertDelete { entry },
             Request::EndpointList,
+            Request::CertReset {
+                entry: "web/imported".parse().unwrap(),
+            },
             Request::EndpointRemove {
                 name: "kms 1/a?b".into(),
             },

@@ -885,6 +885,8 @@ pub enum Op {
     EndpointList,
     /// `DELETE /v1/endpoints/{name}`.
     EndpointRemove,
+    /// `POST /v1/certificates/{store}/{alias}/reset`.
+    CertReset,
 }
 
 /// The type of a query parameter.
@@ -1407,6 +1409,15 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<EndpointRemoved>,
+    },
+    Route {
+        op: Op::CertReset,
+        method: "POST",
+        path: "/v1/certificates/{store}/{alias}/reset",
+        summary: "Replace an imported entry with a certificate and key certherd's CA issues; the imported one moves to backup (`cert reset`)",
+        query: &[],
+        request: None,
+        answer: schema::<IssuedAnswer>,
     },
 ];
 

@@ -639,13 +639,27 @@ fn first_line(bytes: &[u8]) -> String {
 pub(crate) fn cert_renew(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitCode, Failure> {
     let entry: EntryRef = a.entry.as_deref().unwrap_or_default().parse()?;
     let renewed = ops.cert_renew(entry)?;
-    let c = &renewed.certificate;
+    print_replaced(&renewed, "renewed", a.output);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert reset STORE/ALIAS`: one imported entry replaced by a CA-issued one.
+fn cert_reset(ops: &mut dyn Operations, a: ResetArgs) -> Result<ExitCode, Failure> {
+    let entry = entry_ref(a.entry.as_deref().unwrap_or_default())?;
+    let reset = ops.cert_reset(entry)?;
+    print_replaced(&reset, "reset", a.output);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One entry renewed or reset (`verb`), as the home's run reports one entry: the JSON
+/// array of one row, or its line with its warnings and hint on standard error.
+fn print_replaced(replaced: &api::IssuedAnswer, verb: &str, output: Output) {
+    let c = &replaced.certificate;
     let name = format!("{}/{}", c.store, c.alias);
     let not_after = crate::render::time_of(&c.not_after)
         .map_or_else(|| c.not_after.clone(), crate::instant::rfc3339);
-    // As `cert renew` reports one entry on the home.
-    match a.output {
-        crate::commands::Output::Json => {
+    match output {
+        Output::Json => {
             let v = RenewalJson::Renewed {
                 entry: name,
                 ok: true,
@@ -653,28 +667,27 @@ pub(crate) fn cert_renew(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitC
                 serial: &c.serial,
                 not_after,
                 profile: c.profile.as_deref(),
-                backup: renewed.backup.clone(),
-                warnings: &renewed.warnings,
+                backup: replaced.backup.clone(),
+                warnings: &replaced.warnings,
             };
             outln!("[");
             outln!("{}", crate::render::json_line(&v));
             outln!("]");
         }
-        crate::commands::Output::Table => {
-            for w in &renewed.warnings {
+        Output::Table => {
+            for w in &replaced.warnings {
                 errln!("warning: {name}: {w}");
             }
-            if let Some(h) = crate::hints::after_renewal(false, c.profile.as_deref()) {
+            if let Some(h) = crate::hints::after_renewal(verb == "reset", c.profile.as_deref()) {
                 errln!("hint: {name}: {h}");
             }
             outln!(
-                "renewed {name}  serial {}  not after {not_after}  (previous kept as {})",
+                "{verb} {name}  serial {}  not after {not_after}  (previous kept as {})",
                 c.serial,
-                renewed.backup.clone().unwrap_or_default()
+                replaced.backup.clone().unwrap_or_default()
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `cert issue`: the arguments checked here (a usage error exits 2), the issuing the
@@ -1358,8 +1371,8 @@ pub enum LayoutArg {
 }
 
 /// The forms of `cert` that are operations: list, show, issue, revoke, delete, the renewal
-/// of one named entry, and the PEM export of a certificate with its chain. A selection
-/// (`renew --all`, `--profile`...), imports, resets, keys and layouts are the home's.
+/// or reset of one named entry, and the PEM export of a certificate with its chain. A selection
+/// (`renew --all`, `--profile`..., `reset --all`), imports, keys and layouts are the home's.
 pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
     Ran::Done(match c {
         CertCmd::List(a) => cert_list(ops, a.store, a.at.as_deref(), a.output),
@@ -1374,6 +1387,8 @@ pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
         {
             cert_renew(ops, a)
         }
+        // One imported entry; `--all` and `--dry-run` are the home's bulk run.
+        CertCmd::Reset(a) if !a.all && !a.dry_run && a.entry.is_some() => cert_reset(ops, a),
         // What an operation gives is the certificate and its chain, never a key.
         CertCmd::Export(a)
             if !a.key && !a.key_only && a.layout.is_none() && a.format == FormatArg::Pem =>
