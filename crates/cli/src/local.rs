@@ -34,38 +34,47 @@ impl<'h> HomeOps<'h> {
 }
 
 impl HomeOps<'_> {
+    /// The home's node, opened at the first use and kept for the calls that follow.
+    fn node(&mut self) -> Result<&mut crate::LocalNode, certherd_ops::Error> {
+        match &mut self.node {
+            Some(n) => Ok(n),
+            empty => {
+                let store = match self.home.open() {
+                    Ok(s) => s,
+                    // A database out of reach now may answer later.
+                    Err(e @ certherd_store::Error::Unreachable { .. }) => {
+                        return Err(certherd_ops::Error::Unavailable(Box::new(e)))
+                    }
+                    Err(e) => return Err(certherd_authority::Error::from(e).into()),
+                };
+                Ok(empty.insert(
+                    crate::node_over(self.home, store).map_err(|f| {
+                        certherd_ops::Error::Transport(Box::new(TransportFailure(f)))
+                    })?,
+                ))
+            }
+        }
+    }
+
     /// Evaluates the home's alarms now and reconciles them (each change and its webhook
     /// notifications recorded together), then delivers the notifications due, waiting for
-    /// retries: the server's lifecycle loop, run once, before `alarms` lists them.
+    /// retries: the server's lifecycle loop, run once, before `alarms` lists them (on the
+    /// same node the listing then uses).
     pub fn evaluate_alarms(&mut self) -> Result<(), Failure> {
-        let mut node = crate::open_node(self.home)?;
-        crate::commands::alarms::evaluate_and_notify(&mut node)
+        let node = self.node()?;
+        crate::commands::alarms::evaluate_and_notify(node)
     }
 }
 
 impl Operations for HomeOps<'_> {
     fn call(&mut self, request: Request) -> Result<certherd_ops::Answer, certherd_ops::Error> {
-        let node =
-            match &mut self.node {
-                Some(n) => n,
-                empty => {
-                    let store = match self.home.open() {
-                        Ok(s) => s,
-                        // A database out of reach now may answer later.
-                        Err(e @ certherd_store::Error::Unreachable { .. }) => {
-                            return Err(certherd_ops::Error::Unavailable(Box::new(e)))
-                        }
-                        Err(e) => return Err(certherd_authority::Error::from(e).into()),
-                    };
-                    empty.insert(crate::node_over(self.home, store).map_err(|f| {
-                        certherd_ops::Error::Transport(Box::new(TransportFailure(f)))
-                    })?)
-                }
-            };
-        let lock = WaitingLock(self.home);
-        let answer = certherd_ops::Local::new(node, self.actor.clone())
+        let home = self.home;
+        let actor = self.actor.clone();
+        let node = self.node()?;
+        let lock = WaitingLock(home);
+        let answer = certherd_ops::Local::new(node, actor)
             .with_lock(&lock)
-            .with_home(self.home)
+            .with_home(home)
             .call(request);
         // A connection the database closed (a restart, a failover) is opened afresh at the
         // next call.
