@@ -1,9 +1,7 @@
 //! `endpoint ...`: the endpoints certherd watches, their trust and their diagnosis.
-use crate::commands::scan::finding_json;
 use crate::commands::scan::parse_starttls;
 use crate::commands::scan::print_watches;
 use crate::commands::scan::timeout;
-use crate::commands::scan::FindingJson;
 use crate::commands::OutputArg;
 use certherd_monitor::MonitorExt;
 
@@ -155,7 +153,10 @@ fn diagnose(
             name_checked: &check_name,
             verdict: verdict.as_str(),
             finding: certherd_inspect::summary(&findings),
-            findings: findings.iter().map(finding_json).collect(),
+            findings: findings
+                .iter()
+                .map(certherd_ops::rows::finding_row)
+                .collect(),
             facts: &facts,
         }),
         Output::Table => {
@@ -285,6 +286,6 @@ struct DiagnosisJson<'a> {
     name_checked: &'a str,
     verdict: &'a str,
     finding: String,
-    findings: Vec<FindingJson<'a>>,
+    findings: Vec<certherd_protocol::admin::FindingRow>,
     facts: &'a certherd_inspect::Facts,
 }

@@ -109,28 +109,6 @@ fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-/// A finding as the JSON outputs show it (`scan`, `endpoint list`, `endpoint diagnose`,
-/// `verify`).
-#[derive(serde::Serialize)]
-pub(crate) struct FindingJson<'a> {
-    kind: &'a str,
-    severity: &'a str,
-    message: &'a str,
-    hint: Option<&'a str>,
-    subject: Option<&'a str>,
-}
-
-/// The JSON object of one finding.
-pub(crate) fn finding_json(f: &Finding) -> FindingJson<'_> {
-    FindingJson {
-        kind: f.kind.as_str(),
-        severity: f.severity.as_str(),
-        message: &f.message,
-        hint: f.hint.as_deref(),
-        subject: f.subject.as_deref(),
-    }
-}
-
 /// A watch's row, with the certificate it last saw looked up in the home.
 pub(crate) fn watch_row_of(w: &Watch, node: &LocalNode) -> api::WatchRow {
     let cert = w

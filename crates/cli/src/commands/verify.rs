@@ -154,7 +154,7 @@ pub fn run(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
             findings: inspection
                 .findings
                 .iter()
-                .map(crate::commands::scan::finding_json)
+                .map(certherd_ops::rows::finding_row)
                 .collect(),
         }),
         Output::Table => {
@@ -298,5 +298,5 @@ struct VerifyJson<'a> {
     strict: bool,
     /// What fails the verification (as the table's headline), null when valid.
     failure: Option<String>,
-    findings: Vec<crate::commands::scan::FindingJson<'a>>,
+    findings: Vec<certherd_protocol::admin::FindingRow>,
 }
