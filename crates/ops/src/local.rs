@@ -21,6 +21,14 @@ pub trait RenewalLock {
     fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, Error>;
 }
 
+/// A step that replaces one entry (`Node::renew`, `Node::reset`): the new certificate and
+/// where the previous one went.
+type Replacement<S> =
+    fn(
+        &mut Node<S>,
+        &EntryRef,
+    ) -> Result<(certherd_authority::Issued, EntryRef), certherd_authority::Error>;
+
 /// The operations over a home's node.
 pub struct Local<'a, S: Store> {
     node: &'a mut Node<S>,
@@ -45,6 +53,27 @@ impl<'a, S: Store> Local<'a, S> {
     pub fn with_home(mut self, home: &'a certherd_store::Home) -> Self {
         self.home = Some(home);
         self
+    }
+
+    /// Replaces `entry` with `how` (a renewal or a reset) under the home's renewal lock,
+    /// held as `what`: the new certificate, its backup and the warnings.
+    fn replace(
+        &mut self,
+        what: &str,
+        entry: &EntryRef,
+        how: Replacement<S>,
+    ) -> Result<api::IssuedAnswer, Error> {
+        let _held = match self.lock {
+            Some(l) => Some(l.hold(&format!("{what} {entry}"))?),
+            None => None,
+        };
+        let (issued, backup) = how(self.node, entry)?;
+        let now = self.node.now();
+        Ok(api::IssuedAnswer {
+            certificate: rows::cert_row(&self.node.view(issued.meta, now)),
+            backup: Some(backup.to_string()),
+            warnings: issued.warnings,
+        })
     }
 
     /// The monitoring check at `at` (now when absent), with the thresholds given (the
@@ -372,30 +401,10 @@ impl<S: Store> Operations for Local<'_, S> {
                 Answer::Cert(rows::cert_detail(&view, &info, &chain))
             }
             Request::CertRenew { entry } => {
-                let _held = match self.lock {
-                    Some(l) => Some(l.hold(&format!("cert renew {entry}"))?),
-                    None => None,
-                };
-                let (issued, backup) = self.node.renew(&entry)?;
-                let now = self.node.now();
-                Answer::Issued(api::IssuedAnswer {
-                    certificate: rows::cert_row(&self.node.view(issued.meta, now)),
-                    backup: Some(backup.to_string()),
-                    warnings: issued.warnings,
-                })
+                Answer::Issued(self.replace("cert renew", &entry, Node::renew)?)
             }
             Request::CertReset { entry } => {
-                let _held = match self.lock {
-                    Some(l) => Some(l.hold(&format!("cert reset {entry}"))?),
-                    None => None,
-                };
-                let (issued, backup) = self.node.reset(&entry)?;
-                let now = self.node.now();
-                Answer::Issued(api::IssuedAnswer {
-                    certificate: rows::cert_row(&self.node.view(issued.meta, now)),
-                    backup: Some(backup.to_string()),
-                    warnings: issued.warnings,
-                })
+                Answer::Issued(self.replace("cert reset", &entry, Node::reset)?)
             }
             Request::CertExport { entry } => Answer::Exported(self.export_cert(&entry)?),
             Request::CertRevoke { entry, reason } => {
