@@ -372,6 +372,22 @@ fn shape(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Issues `web/ALIAS` for `ALIAS.example.test` on the home, under the `service` profile.
+fn issue_service(env: &Env, alias: &str) {
+    env.ok(&[
+        "cert",
+        "issue",
+        "--profile",
+        "service",
+        "--store",
+        "web",
+        "--alias",
+        alias,
+        "--san",
+        &format!("{alias}.example.test"),
+    ]);
+}
+
 /// The rest of the commands against the server: `cert show/revoke`, `trust`, `alarms`,
 /// `audit`, `pool verification status`, `ca show/rotate` and `forecast` print what they
 /// print on the home, byte for byte where the state is the same, refuse a missing entry
@@ -388,18 +404,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     assert_eq!(pin.code, 0, "{}", pin.stderr);
     env.ok(&["host", "add", "esx1.example.test", "--ip", "127.0.0.2"]);
     for alias in ["site", "other"] {
-        env.ok(&[
-            "cert",
-            "issue",
-            "--profile",
-            "service",
-            "--store",
-            "web",
-            "--alias",
-            alias,
-            "--san",
-            &format!("{alias}.example.test"),
-        ]);
+        issue_service(&env, alias);
     }
     let (ca1, crl1) = common::ca_and_crl("Example Partner CA");
     let (ca2, _) = common::ca_and_crl("Example Partner CA");
@@ -463,18 +468,7 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     // Deleting: the same line for an entry deleted each way, the same refusal of one
     // that does not exist and of the signing CA's.
     for alias in ["gone1", "gone2"] {
-        env.ok(&[
-            "cert",
-            "issue",
-            "--profile",
-            "service",
-            "--store",
-            "web",
-            "--alias",
-            alias,
-            "--san",
-            &format!("{alias}.example.test"),
-        ]);
+        issue_service(&env, alias);
     }
     let local = env.run(&["cert", "delete", "web/gone1"]);
     let far = remote.run("ops.token", None, &["cert", "delete", "web/gone2"]);
