@@ -663,6 +663,15 @@ impl<S: Store> Node<S> {
         Ok(Step::Done(Box::new(Issued { meta, warnings }), backup))
     }
 
+    /// What a bulk operation would take and leave alone: [`plan_renewal`](Self::plan_renewal)
+    /// or [`plan_reset`](Self::plan_reset).
+    pub fn plan(&self, op: &Bulk) -> Result<Plan, Error> {
+        match op {
+            Bulk::Renew(sel) => self.plan_renewal(sel),
+            Bulk::Reset => self.plan_reset(),
+        }
+    }
+
     /// The entries a selection takes, without renewing them.
     pub fn select_for_renewal(&self, sel: &RenewSelection) -> Result<Vec<EntryRef>, Error> {
         Ok(self.plan_renewal(sel)?.targets)

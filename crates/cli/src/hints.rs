@@ -194,11 +194,6 @@ pub fn host_removed(e: &certherd_agent::Error) -> String {
     }
 }
 
-/// Why a bulk run skipped an entry, with the command that takes it when there is one.
-pub fn skipped(s: &certherd_authority::Skipped) -> String {
-    skip_reason(s.reason.code(), &s.entry.to_string(), &s.to_string())
-}
-
 /// A skip's words from its stable code (as the admin API carries it), its entry and the
 /// fact the domain states.
 pub fn skip_reason(code: &str, entry: &str, fact: &str) -> String {
@@ -279,7 +274,7 @@ mod tests {
             reason: certherd_authority::SkipReason::Imported,
         };
         assert_eq!(
-            skipped(&s),
+            skip_reason(s.reason.code(), &s.entry.to_string(), &s.to_string()),
             "imported; `certherd cert reset machine-ssl/machine` to replace it with a CA-issued one"
         );
         let e = E::NoSuchEntry("web/nope".parse().unwrap());

@@ -66,16 +66,21 @@ impl HomeOps<'_> {
     }
 }
 
-impl Operations for HomeOps<'_> {
-    fn call(&mut self, request: Request) -> Result<certherd_ops::Answer, certherd_ops::Error> {
+impl HomeOps<'_> {
+    /// Runs `f` over the operations on the home's node, under the home's waiting lock.
+    fn local<R>(
+        &mut self,
+        f: impl FnOnce(
+            &mut certherd_ops::Local<'_, certherd_store::HomeStore>,
+        ) -> Result<R, certherd_ops::Error>,
+    ) -> Result<R, certherd_ops::Error> {
         let home = self.home;
         let actor = self.actor.clone();
         let node = self.node()?;
         let lock = WaitingLock(home);
-        let answer = certherd_ops::Local::new(node, actor)
+        let answer = f(&mut certherd_ops::Local::new(node, actor)
             .with_lock(&lock)
-            .with_home(home)
-            .call(request);
+            .with_home(home));
         // A connection the database closed (a restart, a failover) is opened afresh at the
         // next call.
         match answer {
@@ -85,6 +90,20 @@ impl Operations for HomeOps<'_> {
             }
             other => other,
         }
+    }
+}
+
+impl Operations for HomeOps<'_> {
+    fn call(&mut self, request: Request) -> Result<certherd_ops::Answer, certherd_ops::Error> {
+        self.local(|ops| ops.call(request))
+    }
+
+    fn run(
+        &mut self,
+        request: Request,
+        each: &mut dyn FnMut(&certherd_protocol::admin::RunStep),
+    ) -> Result<certherd_protocol::admin::RunAnswer, certherd_ops::Error> {
+        self.local(|ops| ops.run(request, each))
     }
 }
 
@@ -99,6 +118,27 @@ impl certherd_ops::RenewalLock for WaitingLock<'_> {
             .map(|l| Box::new(l) as Box<dyn std::any::Any>)
             .map_err(|f| certherd_ops::Error::Transport(Box::new(TransportFailure(f))))
     }
+
+    fn hold_run(
+        &self,
+        what: &str,
+        started: OffsetDateTime,
+    ) -> Result<(Box<dyn std::any::Any>, Option<OffsetDateTime>), certherd_ops::Error> {
+        let locked = lock_home(self.0, started, what)
+            .map_err(|f| certherd_ops::Error::Transport(Box::new(TransportFailure(f))))?;
+        let since = handled_since(&locked, started);
+        Ok((Box::new(locked), since))
+    }
+}
+
+/// Entries written at or after this instant were handled by the run we waited for.
+fn handled_since(locked: &Locked, started: OffsetDateTime) -> Option<OffsetDateTime> {
+    locked.waited.then(|| {
+        locked
+            .waited_for
+            .as_ref()
+            .map_or(started, |h| h.started.min(started))
+    })
 }
 
 /// Takes the home's lock for a command that replaces entries; says so on standard error

@@ -479,9 +479,6 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
 /// Why a form of `cert` that is not an operation does not run against the server.
 fn not_remote_cert(c: CertCmd) -> Failure {
     match c {
-        CertCmd::Renew(_) => Failure::usage(
-            "against --server, `cert renew` renews one named entry (no --profile, --all, --expiring-within, --due or --dry-run)",
-        ),
         CertCmd::Export(a) if a.key || a.key_only => Failure::usage(
             "the admin API never gives out a private key: export keys on the server's home",
         ),

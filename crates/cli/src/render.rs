@@ -1,9 +1,7 @@
 //! Rendering: aligned tables for people, JSON for scripts.
 
-use crate::instant::rfc3339;
 use crate::instant::short;
 use crate::output::escape;
-use certherd_authority::EntryView;
 use certherd_core::OffsetDateTime;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -105,48 +103,6 @@ pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
 pub fn json_line<T: serde::Serialize + ?Sized>(v: &T) -> String {
     let v = serde_json::to_value(v).unwrap_or(Value::Null);
     serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
-}
-
-/// The JSON object for one entry view, as `cert import --output json` prints it.
-#[derive(serde::Serialize)]
-pub struct EntryJson<'a> {
-    store: &'a str,
-    alias: &'a str,
-    profile: Option<&'a str>,
-    source: &'a str,
-    subject: &'a str,
-    issuer: &'a str,
-    serial: &'a str,
-    not_before: String,
-    not_after: String,
-    days_left: i64,
-    status: &'a str,
-    auto_renew: bool,
-    renew_after: Option<String>,
-    has_key: bool,
-    sha256: &'a str,
-}
-
-/// The JSON object for one entry view.
-pub fn entry_json(v: &EntryView) -> EntryJson<'_> {
-    let m = &v.meta;
-    EntryJson {
-        store: m.entry.store.as_str(),
-        alias: m.entry.alias.as_str(),
-        profile: m.profile.as_deref(),
-        source: m.source.as_str(),
-        subject: &m.subject,
-        issuer: &m.issuer,
-        serial: &m.serial,
-        not_before: rfc3339(m.not_before),
-        not_after: rfc3339(m.not_after),
-        days_left: v.days_left,
-        status: v.status.as_str(),
-        auto_renew: v.auto_renew,
-        renew_after: v.renew_after.map(rfc3339),
-        has_key: m.kind == certherd_core::EntryKind::KeyPair,
-        sha256: &m.sha256,
-    }
 }
 
 /// Header of `cert list`'s table.

@@ -835,16 +835,11 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             &["endpoint", "diagnose", "x"][..],
             "`certherd endpoint diagnose`",
         ),
-        (&["cert", "reset", "--all"], "`certherd cert reset`"),
         (
             &["db", "copy", "--to", "postgres://x"],
             "`certherd db copy`",
         ),
         (&["agent", "status"], "`certherd agent status`"),
-        (
-            &["cert", "import", "web/x", "--cert", "x.pem"],
-            "`certherd cert import`",
-        ),
         (&["report", "--html", "r.html"], "`certherd report`"),
     ] {
         let r = remote.run("ops.token", None, args);
@@ -1154,6 +1149,8 @@ fn every_operation_is_compared_on_both_transports() {
         // key_provider_status_and_pool_verification_print_as_on_the_home
         "key-provider status",
         "pool verification enable|disable",
+        // import_prints_as_on_the_home
+        "cert import",
         // host_orders_print_as_on_the_home
         "host reset-server-cert",
         "host refresh-pool-cert",
@@ -1168,6 +1165,293 @@ fn every_operation_is_compared_on_both_transports() {
             );
         }
     }
+}
+
+/// Renewal and reset runs over a selection, and their plans, print the same both ways:
+/// byte for byte where the state is the same, of the same shape where serials differ;
+/// a selection refused on the home is refused alike.
+#[test]
+fn renewal_and_reset_runs_print_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    for alias in ["a", "b", "c"] {
+        issue_service(&env, alias);
+    }
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let same = |args: &[&str]| {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stdout.as_str(), far.stderr.lines().next()),
+            (
+                local.code,
+                local.stdout.as_str(),
+                local.stderr.lines().next()
+            ),
+            "{args:?}"
+        );
+        local
+    };
+    // Plans change nothing: the same state gives the same bytes.
+    let plan = same(&["cert", "renew", "--all", "--dry-run"]);
+    assert!(
+        plan.stdout.starts_with("would renew 5 entries"),
+        "{}",
+        plan.stdout
+    );
+    same(&["cert", "renew", "--all", "--dry-run", "--output", "json"]);
+    same(&["cert", "renew", "web/a", "--dry-run"]);
+    same(&["cert", "renew", "--profile", "service", "--dry-run"]);
+    same(&["cert", "renew", "--expiring-within", "400d", "--dry-run"]);
+    same(&["cert", "reset", "--all", "--dry-run"]);
+    same(&["cert", "reset", "web/a", "--dry-run"]);
+    // Refusals read alike.
+    let refused = same(&["cert", "renew", "--profile", "nope"]);
+    assert_ne!(refused.code, 0);
+    same(&["cert", "renew", "web/nope", "--dry-run"]);
+    // Nothing due, nothing imported: the same line.
+    assert_eq!(
+        same(&["cert", "renew", "--due"]).stdout,
+        "nothing to renew\n"
+    );
+    assert_eq!(
+        same(&["cert", "reset", "--all"]).stdout,
+        "nothing to reset\n"
+    );
+    // A run from afar renews the profile's entries, as one on the home then does again.
+    let far = remote.run(
+        "ops.token",
+        None,
+        &["cert", "renew", "--profile", "service"],
+    );
+    let local = env.run(&["cert", "renew", "--profile", "service"]);
+    assert_eq!(
+        (far.code, local.code),
+        (0, 0),
+        "{}\n{}",
+        far.stderr,
+        local.stderr
+    );
+    assert_eq!(far.stdout.lines().count(), 3, "{}", far.stdout);
+    assert_eq!(
+        shape(&far.stdout),
+        shape(&local.stdout),
+        "{}\n{}",
+        far.stdout,
+        local.stdout
+    );
+    let far = remote.run(
+        "ops.token",
+        None,
+        &["cert", "renew", "--profile", "service", "--output", "json"],
+    );
+    let local = env.run(&["cert", "renew", "--profile", "service", "--output", "json"]);
+    let keys = |text: &str| {
+        let rows: serde_json::Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["entry"].clone(),
+                    r["ok"].clone(),
+                    r.as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&far.stdout), keys(&local.stdout), "{}", far.stdout);
+    // A reader may plan but not run.
+    // A reader may not run one, nor plan one (a plan is asked for as the run is).
+    let reader = env.ok(&["admin", "credential", "watcher"]);
+    std::fs::write(env.path("watcher.token"), reader.trim()).unwrap();
+    for args in [
+        &["cert", "renew", "--all"][..],
+        &["cert", "renew", "--all", "--dry-run"],
+    ] {
+        let r = remote.run("watcher.token", None, args);
+        assert_ne!(r.code, 0, "{args:?}: {}", r.stdout);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+}
+
+/// `cert import` from afar writes the entry the home would write and prints the same:
+/// PEM files with their key, a PKCS#12 file with its password, an import that changes
+/// nothing; a wrong password and a protected store are refused alike, naming the file.
+#[test]
+fn import_prints_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    issue_service(&env, "src");
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let cert = env.path("src.pem");
+    let key = env.path("src.key");
+    env.ok(&["cert", "export", "web/src", "--out", cert.to_str().unwrap()]);
+    env.ok(&[
+        "cert",
+        "export",
+        "web/src",
+        "--key-only",
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    let pw = env.write("pw.txt", "right-password\n");
+    let wrong = env.write("wrong.txt", "wrong-password\n");
+    let p12 = env.path("src.p12");
+    env.ok(&[
+        "cert",
+        "export",
+        "web/src",
+        "--key",
+        "--format",
+        "p12",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--out",
+        p12.to_str().unwrap(),
+    ]);
+    let (c, k, p, w) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        p12.to_str().unwrap(),
+        pw.to_str().unwrap(),
+    );
+    let both = |near: &[&str], far: &[&str]| {
+        let local = env.run(near);
+        let remote = remote.run("ops.token", None, far);
+        // The server's code is a note of its own.
+        let told = |text: &str| {
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with("note: the server refused it"))
+                .collect();
+            shape(&kept.join("\n"))
+        };
+        assert_eq!(
+            (remote.code, shape(&remote.stdout), told(&remote.stderr)),
+            (local.code, shape(&local.stdout), told(&local.stderr)),
+            "{near:?}\n{}{}\n{}{}",
+            local.stdout,
+            local.stderr,
+            remote.stdout,
+            remote.stderr
+        );
+        (local, remote)
+    };
+    let pem = |alias: &str| -> Vec<String> {
+        [
+            "cert",
+            "import",
+            alias,
+            "--cert",
+            c,
+            "--key",
+            k,
+            "--profile",
+            "service",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let (near, far) = (pem("imp/near"), pem("imp/far"));
+    let (local, _) = both(&args(&near), &args(&far));
+    assert!(
+        local.stdout.starts_with("imported imp/near"),
+        "{}",
+        local.stdout
+    );
+    // Again: nothing changes, and both say so.
+    let (local, _) = both(&args(&near), &args(&far));
+    assert!(
+        local.stdout.starts_with("unchanged imp/near"),
+        "{}",
+        local.stdout
+    );
+    // JSON: the same keys, the same facts.
+    let json = |v: &[String]| {
+        let mut v = args(v);
+        v.extend(["--output", "json"]);
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let local = env.run(&args(&json(&near)));
+    let far_run = remote.run("ops.token", None, &args(&json(&far)));
+    let facts = |text: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        v.as_object_mut().unwrap().remove("alias");
+        v
+    };
+    assert_eq!(
+        facts(&far_run.stdout),
+        facts(&local.stdout),
+        "{}",
+        far_run.stdout
+    );
+    // PKCS#12 with its password; a wrong one refused alike, naming the file.
+    both(
+        &[
+            "cert",
+            "import",
+            "p12/near",
+            "--cert",
+            p,
+            "--password-file",
+            w,
+        ],
+        &[
+            "cert",
+            "import",
+            "p12/far",
+            "--cert",
+            p,
+            "--password-file",
+            w,
+        ],
+    );
+    assert!(env
+        .ok(&["cert", "show", "p12/far"])
+        .contains("src.example.test"));
+    let wr = wrong.to_str().unwrap();
+    let (local, _) = both(
+        &[
+            "cert",
+            "import",
+            "p12/x",
+            "--cert",
+            p,
+            "--password-file",
+            wr,
+        ],
+        &[
+            "cert",
+            "import",
+            "p12/x",
+            "--cert",
+            p,
+            "--password-file",
+            wr,
+        ],
+    );
+    assert!(local.stderr.contains("src.p12"), "{}", local.stderr);
+    // A store certherd manages is refused alike.
+    let (local, _) = both(
+        &["cert", "import", "ca/other", "--cert", c, "--key", k],
+        &["cert", "import", "ca/other", "--cert", c, "--key", k],
+    );
+    assert_ne!(local.code, 0);
+    // The key never reaches the audit log.
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let body = key_text.lines().nth(1).unwrap();
+    let audit = env.ok(&["audit", "--output", "json"]);
+    assert!(!audit.contains(body), "the key's text is in the audit log");
 }
 
 /// `host reset-server-cert` and `host refresh-pool-cert` print the same line both ways,

@@ -87,6 +87,22 @@ pub enum Problem {
         /// What was given (cut).
         value: String,
     },
+    /// A field of `cert import`'s request that is not standard base64.
+    #[error("'{field}' is not standard base64")]
+    NotBase64 {
+        /// The field.
+        field: &'static str,
+    },
+    /// `cert import`'s request without exactly one of `cert` (with `chain` and `key`) and
+    /// `pkcs12` (with `password`).
+    #[error("give either 'cert' (with 'chain' and 'key') or 'pkcs12' (with 'password')")]
+    ImportFields,
+    /// A renewal run's span that is not one (`30d`, `12h`).
+    #[error("'{value}' is not a span such as 30d or 12h")]
+    BadSpan {
+        /// What was given (cut).
+        value: String,
+    },
     /// `until` is in the past.
     #[error("until {until} is in the past")]
     UntilPast {

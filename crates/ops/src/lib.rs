@@ -20,7 +20,7 @@ pub mod wire;
 pub use error::{next_step, Error, Problem};
 pub use local::{Local, RenewalLock};
 pub use remote::{Remote, Transport};
-pub use request::{Answer, AuditFilter, CertFilter, Horizon, Request};
+pub use request::{Answer, AuditFilter, CertFilter, Horizon, ImportSource, Request, Secret};
 
 use certherd_core::EntryRef;
 use certherd_protocol::admin as api;
@@ -333,6 +333,40 @@ pub trait Operations {
         })? {
             Answer::EndpointRemoved(v) => Ok(v),
             other => Err(Error::mismatch("endpoint remove", &other)),
+        }
+    }
+
+    /// Renews a selection of entries or resets every imported one (`request` is
+    /// [`Request::Renewals`] or [`Request::Resets`]), or plans it; `each` sees each
+    /// entry's turn as it is committed on a home, or as the answer arrives from a server.
+    fn run(
+        &mut self,
+        request: Request,
+        each: &mut dyn FnMut(&api::RunStep),
+    ) -> Result<api::RunAnswer, Error> {
+        match self.call(request)? {
+            Answer::Run(v) => {
+                v.steps.iter().for_each(&mut *each);
+                Ok(v)
+            }
+            other => Err(Error::mismatch("a renewal run", &other)),
+        }
+    }
+
+    /// Imports a certificate and its key into an entry.
+    fn cert_import(
+        &mut self,
+        entry: EntryRef,
+        source: ImportSource,
+        profile: Option<String>,
+    ) -> Result<api::ImportAnswer, Error> {
+        match self.call(Request::CertImport {
+            entry,
+            source,
+            profile,
+        })? {
+            Answer::Imported(v) => Ok(v),
+            other => Err(Error::mismatch("cert import", &other)),
         }
     }
 }

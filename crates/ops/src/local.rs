@@ -19,6 +19,24 @@ pub trait RenewalLock {
     /// Holds the home for `what` until the returned guard is dropped; refused with
     /// [`Error::HomeBusy`] when another run holds it (or the implementation waits).
     fn hold(&self, what: &str) -> Result<Box<dyn std::any::Any>, Error>;
+
+    /// Holds the home for a run that started at `started`, as [`hold`](Self::hold); with
+    /// it, the instant from which entries written were handled by a run this one waited
+    /// for (none when it did not wait), so the run does not replace them twice.
+    fn hold_run(
+        &self,
+        what: &str,
+        started: certherd_core::OffsetDateTime,
+    ) -> Result<
+        (
+            Box<dyn std::any::Any>,
+            Option<certherd_core::OffsetDateTime>,
+        ),
+        Error,
+    > {
+        let _ = started;
+        Ok((self.hold(what)?, None))
+    }
 }
 
 /// A step that replaces one entry (`Node::renew`, `Node::reset`): the new certificate and
@@ -129,6 +147,81 @@ impl<'a, S: Store> Local<'a, S> {
             &self.node.store().location(),
             &problems,
         ))
+    }
+
+    /// A renewal or reset run over `bulk`'s selection (held as `what`), or its plan; `each`
+    /// sees each entry's turn as it is committed.
+    fn run_steps(
+        &mut self,
+        bulk: certherd_authority::Bulk,
+        what: &str,
+        dry_run: bool,
+        each: &mut dyn FnMut(&api::RunStep),
+    ) -> Result<api::RunAnswer, Error> {
+        if dry_run {
+            let plan = self.node.plan(&bulk)?;
+            return Ok(api::RunAnswer {
+                targets: plan.targets.iter().map(ToString::to_string).collect(),
+                steps: Vec::new(),
+                skipped: plan.skipped.iter().map(rows::skip_row).collect(),
+            });
+        }
+        let started = self.node.now();
+        let (_held, since) = match self.lock {
+            Some(l) => {
+                let (held, since) = l.hold_run(what, started)?;
+                (Some(held), since)
+            }
+            None => (None, None),
+        };
+        // Planned once the home is held: a run this one waited for may have changed it.
+        let plan = self.node.plan(&bulk)?;
+        let mut steps = Vec::new();
+        self.node
+            .run_bulk(&bulk, &plan.targets, since, &mut |step| {
+                let row = rows::run_step(&step);
+                each(&row);
+                steps.push(row);
+            })?;
+        Ok(api::RunAnswer {
+            targets: Vec::new(),
+            steps,
+            skipped: plan.skipped.iter().map(rows::skip_row).collect(),
+        })
+    }
+
+    /// Imports `source` into `entry` under the home's renewal lock.
+    fn import(
+        &mut self,
+        entry: &EntryRef,
+        source: crate::ImportSource,
+        profile: Option<&str>,
+    ) -> Result<api::ImportAnswer, Error> {
+        let _held = match self.lock {
+            Some(l) => Some(l.hold(&format!("cert import {entry}"))?),
+            None => None,
+        };
+        let imported = match source {
+            crate::ImportSource::Files { cert, chain, key } => self.node.import(
+                entry,
+                &cert,
+                &chain,
+                key.as_ref().map(|k| &k.0[..]),
+                profile,
+            )?,
+            crate::ImportSource::Pkcs12 { data, password } => self.node.import_pkcs12(
+                entry,
+                &data.0,
+                &String::from_utf8_lossy(&password.0),
+                profile,
+            )?,
+        };
+        let now = self.node.now();
+        Ok(api::ImportAnswer {
+            certificate: rows::cert_row(&self.node.view(imported.issued.meta, now)),
+            warnings: imported.issued.warnings,
+            unchanged: imported.unchanged,
+        })
     }
 
     /// Renewals hold `lock` while they replace an entry.
@@ -368,6 +461,29 @@ impl<'a, S: Store> Local<'a, S> {
 }
 
 impl<S: Store> Operations for Local<'_, S> {
+    fn run(
+        &mut self,
+        request: Request,
+        each: &mut dyn FnMut(&api::RunStep),
+    ) -> Result<api::RunAnswer, Error> {
+        let (bulk, what, dry_run) = match request {
+            Request::Renewals(r) => {
+                let (selection, what) = renew_selection(r.select)?;
+                (certherd_authority::Bulk::Renew(selection), what, r.dry_run)
+            }
+            Request::Resets(r) => (
+                certherd_authority::Bulk::Reset,
+                "cert reset --all".to_owned(),
+                r.dry_run,
+            ),
+            other => {
+                let answer = self.call(other)?;
+                return Err(Error::mismatch("a renewal run", &answer));
+            }
+        };
+        self.run_steps(bulk, &what, dry_run, each)
+    }
+
     fn call(&mut self, request: Request) -> Result<Answer, Error> {
         Ok(match request {
             Request::HostList => Answer::Hosts(self.host_rows()?),
@@ -405,6 +521,14 @@ impl<S: Store> Operations for Local<'_, S> {
             }
             Request::CertReset { entry } => {
                 Answer::Issued(self.replace("cert reset", &entry, Node::reset)?)
+            }
+            Request::CertImport {
+                entry,
+                source,
+                profile,
+            } => Answer::Imported(self.import(&entry, source, profile.as_deref())?),
+            r @ (Request::Renewals(_) | Request::Resets(_)) => {
+                Answer::Run(self.run(r, &mut |_| {})?)
             }
             Request::CertExport { entry } => Answer::Exported(self.export_cert(&entry)?),
             Request::CertRevoke { entry, reason } => {
@@ -523,4 +647,40 @@ impl<S: Store> Operations for Local<'_, S> {
             }
         })
     }
+}
+
+/// A renewal run's selection from the request, and the command it is held as.
+fn renew_selection(
+    select: api::RenewSelect,
+) -> Result<(certherd_authority::RenewSelection, String), Error> {
+    use certherd_authority::RenewSelection;
+    Ok(match select {
+        api::RenewSelect::Due => (RenewSelection::Due, "cert renew --due".into()),
+        api::RenewSelect::All => (RenewSelection::All, "cert renew --all".into()),
+        api::RenewSelect::Profile { profile } => {
+            let what = format!("cert renew --profile {profile}");
+            (RenewSelection::Profile(profile), what)
+        }
+        api::RenewSelect::ExpiringWithin { span } => {
+            let parsed = span
+                .parse::<certherd_core::Span>()
+                .map_err(|_| Problem::BadSpan {
+                    value: certherd_protocol::echo(&span),
+                })?;
+            (
+                RenewSelection::ExpiringWithin(parsed),
+                format!("cert renew --expiring-within {span}"),
+            )
+        }
+        api::RenewSelect::One { entry } => {
+            let parsed = entry
+                .parse::<EntryRef>()
+                .map_err(|source| Error::BadEntry {
+                    entry: certherd_protocol::echo(&entry),
+                    source,
+                })?;
+            let what = format!("cert renew {parsed}");
+            (RenewSelection::One(parsed), what)
+        }
+    })
 }

@@ -60,6 +60,38 @@ pub enum Horizon {
     Until(OffsetDateTime),
 }
 
+/// Bytes that must not be shown (a private key, a PKCS#12 file, a password): `Debug`
+/// prints their length only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// What `cert import` reads its entry from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportSource {
+    /// A certificate file (PEM or DER, perhaps with its chain), chain files and a key file.
+    Files {
+        /// The certificate file as read.
+        cert: Vec<u8>,
+        /// The chain files as read.
+        chain: Vec<Vec<u8>>,
+        /// The key file as read.
+        key: Option<Secret>,
+    },
+    /// A PKCS#12 file and its password (empty: none).
+    Pkcs12 {
+        /// The file as read.
+        data: Secret,
+        /// Its password.
+        password: Secret,
+    },
+}
+
 /// One operation and its inputs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -206,6 +238,19 @@ pub enum Request {
         /// The entry.
         entry: EntryRef,
     },
+    /// Renew a selection of entries, or plan it (`cert renew --all`, `--due`...).
+    Renewals(api::RenewalsRequest),
+    /// Reset every imported entry, or plan it (`cert reset --all`).
+    Resets(api::ResetsRequest),
+    /// Import a certificate and its key into an entry (`cert import`).
+    CertImport {
+        /// The entry.
+        entry: EntryRef,
+        /// The files.
+        source: ImportSource,
+        /// The profile renewals and checks apply to it.
+        profile: Option<String>,
+    },
 }
 
 impl Request {
@@ -249,6 +294,9 @@ impl Request {
             Self::EndpointList => Op::EndpointList,
             Self::EndpointRemove { .. } => Op::EndpointRemove,
             Self::CertReset { .. } => Op::CertReset,
+            Self::Renewals(_) => Op::Renewals,
+            Self::Resets(_) => Op::Resets,
+            Self::CertImport { .. } => Op::CertImport,
         }
     }
 }
@@ -324,6 +372,10 @@ pub enum Answer {
     Endpoints(Vec<api::WatchRow>),
     /// [`Request::EndpointRemove`].
     EndpointRemoved(api::EndpointRemoved),
+    /// [`Request::Renewals`], [`Request::Resets`].
+    Run(api::RunAnswer),
+    /// [`Request::CertImport`].
+    Imported(api::ImportAnswer),
 }
 
 impl Answer {

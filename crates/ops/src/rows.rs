@@ -159,15 +159,7 @@ pub fn rotation_answer(r: &RotationReport) -> api::RotationAnswer {
                 })
             })
             .collect(),
-        skipped: r
-            .skipped
-            .iter()
-            .map(|x| api::ReissueSkip {
-                entry: x.entry.to_string(),
-                reason: x.reason.code().to_owned(),
-                detail: x.to_string(),
-            })
-            .collect(),
+        skipped: r.skipped.iter().map(skip_row).collect(),
         retired: r.retired,
         waiting_for: r.waiting_for.clone(),
         ordered: r.ordered.clone(),
@@ -461,5 +453,36 @@ pub fn watch_row(w: &certherd_core::Watch, cert: Option<&EntryMeta>) -> api::Wat
         subject: cert.map(|m| m.subject.clone()),
         not_after: cert.map(|m| rfc3339(m.not_after)),
         sha256: cert.map(|m| m.sha256.clone()),
+    }
+}
+
+/// An entry a run (renewal, reset, rotation) left alone: its stable reason code and the
+/// fact in words (the CLI adds the command that deals with it).
+pub fn skip_row(s: &certherd_authority::Skipped) -> api::ReissueSkip {
+    api::ReissueSkip {
+        entry: s.entry.to_string(),
+        reason: s.reason.code().to_owned(),
+        detail: s.to_string(),
+    }
+}
+
+/// One entry's turn in a renewal or reset run.
+pub fn run_step(step: &certherd_authority::BulkStep) -> api::RunStep {
+    match step {
+        certherd_authority::BulkStep::Done(r) => match &r.result {
+            Ok(i) => api::RunStep::Renewed {
+                entry: r.entry.to_string(),
+                serial: i.meta.serial.clone(),
+                not_after: certherd_x509::rfc3339(i.meta.not_after),
+                profile: i.meta.profile.clone(),
+                backup: r.backup.as_ref().map(ToString::to_string),
+                warnings: i.warnings.clone(),
+            },
+            Err(e) => api::RunStep::Failed {
+                entry: r.entry.to_string(),
+                error: e.clone(),
+            },
+        },
+        certherd_authority::BulkStep::Skipped(s) => api::RunStep::Skipped(skip_row(s)),
     }
 }

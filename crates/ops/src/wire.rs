@@ -9,7 +9,7 @@ use certherd_core::{EntryRef, StoreName};
 use certherd_protocol::admin::{self as api, Op, ParamType, Route};
 use certherd_x509::RevocationReason;
 
-use crate::request::{Answer, AuditFilter, CertFilter, Horizon, Request};
+use crate::request::{Answer, AuditFilter, CertFilter, Horizon, ImportSource, Request, Secret};
 use crate::{Error, Problem};
 
 /// Seconds each KMIP server may take when no timeout is given.
@@ -105,6 +105,17 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::CertShow { entry } => call("GET", entry_path(entry), None),
         Request::CertRenew { entry } => call("POST", format!("{}/renew", entry_path(entry)), None),
         Request::CertReset { entry } => call("POST", format!("{}/reset", entry_path(entry)), None),
+        Request::Renewals(r) => call("POST", "/v1/renewals".into(), Some(json(r))),
+        Request::Resets(r) => call("POST", "/v1/resets".into(), Some(json(r))),
+        Request::CertImport {
+            entry,
+            source,
+            profile,
+        } => call(
+            "POST",
+            format!("{}/import", entry_path(entry)),
+            Some(json(&import_request(source, profile.clone()))),
+        ),
         Request::CertExport { entry } => call("GET", format!("{}/export", entry_path(entry)), None),
         Request::CertRevoke { entry, reason } => call(
             "POST",
@@ -493,6 +504,17 @@ pub fn decode(
         Op::EndpointRemove => Request::EndpointRemove {
             name: param(params, 0)?,
         },
+        Op::Renewals => Request::Renewals(json_object(body)?),
+        Op::Resets => Request::Resets(json_object(body)?),
+        Op::CertImport => {
+            let entry = entry_of(params)?;
+            let req: api::ImportRequest = json_object(body)?;
+            Request::CertImport {
+                entry,
+                source: import_source(&req)?,
+                profile: req.profile,
+            }
+        }
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -506,6 +528,59 @@ pub fn decode(
             })
         }
     })
+}
+
+/// `cert import`'s files as the admin API carries them: each in standard base64.
+fn import_request(source: &ImportSource, profile: Option<String>) -> api::ImportRequest {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    match source {
+        ImportSource::Files { cert, chain, key } => api::ImportRequest {
+            cert: Some(b64(cert)),
+            chain: chain.iter().map(|c| b64(c)).collect(),
+            key: key.as_ref().map(|k| b64(&k.0)),
+            profile,
+            ..api::ImportRequest::default()
+        },
+        ImportSource::Pkcs12 { data, password } => api::ImportRequest {
+            pkcs12: Some(b64(&data.0)),
+            password: Some(String::from_utf8_lossy(&password.0).into_owned()),
+            profile,
+            ..api::ImportRequest::default()
+        },
+    }
+}
+
+/// `cert import`'s files from the admin API's request: `cert` or `pkcs12`, base64.
+fn import_source(req: &api::ImportRequest) -> Result<ImportSource, Problem> {
+    use base64::Engine as _;
+    let bytes = |field: &'static str, text: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| Problem::NotBase64 { field })
+    };
+    match (&req.cert, &req.pkcs12) {
+        (Some(cert), None) if req.password.is_none() => Ok(ImportSource::Files {
+            cert: bytes("cert", cert)?,
+            chain: req
+                .chain
+                .iter()
+                .map(|c| bytes("chain", c))
+                .collect::<Result<_, _>>()?,
+            key: req
+                .key
+                .as_deref()
+                .map(|k| bytes("key", k).map(Secret))
+                .transpose()?,
+        }),
+        (None, Some(p12)) if req.key.is_none() && req.chain.is_empty() => {
+            Ok(ImportSource::Pkcs12 {
+                data: Secret(bytes("pkcs12", p12)?),
+                password: Secret(req.password.clone().unwrap_or_default().into_bytes()),
+            })
+        }
+        _ => Err(Problem::ImportFields),
+    }
 }
 
 /// The audit log's filter from the query: `since` and `until` RFC 3339 times, `since`
@@ -579,6 +654,8 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::Notifications => Answer::Notifications(d(body)?),
         Request::CaCrl => Answer::CaCrl(d(body)?),
         Request::CertDelete { .. } => Answer::Deleted(d(body)?),
+        Request::Renewals(_) | Request::Resets(_) => Answer::Run(d(body)?),
+        Request::CertImport { .. } => Answer::Imported(d(body)?),
         Request::EndpointList => Answer::Endpoints(d(body)?),
         Request::EndpointRemove { .. } => Answer::EndpointRemoved(d(body)?),
     })
@@ -683,6 +760,38 @@ mod tests {
             },
             Request::EndpointRemove {
                 name: "kms 1/a?b".into(),
+            },
+            Request::Renewals(api::RenewalsRequest {
+                select: api::RenewSelect::Due,
+                dry_run: false,
+            }),
+            Request::Renewals(api::RenewalsRequest {
+                select: api::RenewSelect::ExpiringWithin { span: "30d".into() },
+                dry_run: true,
+            }),
+            Request::Renewals(api::RenewalsRequest {
+                select: api::RenewSelect::One {
+                    entry: "web/www".into(),
+                },
+                dry_run: true,
+            }),
+            Request::Resets(api::ResetsRequest { dry_run: true }),
+            Request::CertImport {
+                entry: "web/imported".parse().unwrap(),
+                source: ImportSource::Files {
+                    cert: b"-----BEGIN CERTIFICATE-----\n".to_vec(),
+                    chain: vec![vec![0x30, 0x82], vec![]],
+                    key: Some(Secret(vec![1, 2, 3])),
+                },
+                profile: Some("service".into()),
+            },
+            Request::CertImport {
+                entry: "web/p12".parse().unwrap(),
+                source: ImportSource::Pkcs12 {
+                    data: Secret(vec![0x30, 0, 0xff]),
+                    password: Secret("pässword".into()),
+                },
+                profile: None,
             },
             Request::Check {
                 at: None,

@@ -697,6 +697,152 @@ pub struct PoolCertRow {
     pub not_after: String,
 }
 
+/// `POST /v1/certificates/{store}/{alias}/import` request (`cert import`): files as read,
+/// each in standard base64; either `cert` (with `chain` and `key`) or `pkcs12`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The certificate file (PEM or DER; a PEM bundle may carry its chain), base64.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// Intermediate and root certificate files (PEM or DER), base64.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// The private key file (PEM or DER; PKCS#8, PKCS#1 or SEC1), base64.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// A PKCS#12 file carrying the certificate, its chain and its key, base64.
+    #[serde(default)]
+    pub pkcs12: Option<String>,
+    /// The PKCS#12 file's password (empty or absent: none).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The profile renewals and checks apply to it.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// Never shows the key, the PKCS#12 file or its password: only whether each is there.
+impl std::fmt::Debug for ImportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRequest")
+            .field("cert", &self.cert.as_ref().map(String::len))
+            .field("chain", &self.chain.len())
+            .field("key", &self.key.is_some())
+            .field("pkcs12", &self.pkcs12.is_some())
+            .field("password", &self.password.is_some())
+            .field("profile", &self.profile)
+            .finish()
+    }
+}
+
+/// `POST /v1/certificates/{store}/{alias}/import` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportAnswer {
+    /// The live entry after the import.
+    pub certificate: CertRow,
+    /// Things the admin should know.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The certificate and key were already the live entry: nothing was changed and no
+    /// backup made.
+    #[serde(default)]
+    pub unchanged: bool,
+}
+
+/// Which entries a renewal run takes (`cert renew` with a selection, or one entry's plan).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RenewSelect {
+    /// Those due under the renewal policy (`--due`, the default).
+    Due,
+    /// Every entry certherd's CA issued (`--all`).
+    All,
+    /// Those of one profile (`--profile`).
+    Profile {
+        /// The profile's name.
+        profile: String,
+    },
+    /// Those that lapse within a span (`--expiring-within 30d`).
+    ExpiringWithin {
+        /// The span: a number and a unit (`30d`, `12h`, `2w`).
+        span: String,
+    },
+    /// One named entry (what `cert renew STORE/ALIAS --dry-run` plans).
+    One {
+        /// The entry (`STORE/ALIAS`).
+        entry: String,
+    },
+}
+
+/// `POST /v1/renewals` request: a renewal run over a selection (`cert renew --all`...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalsRequest {
+    /// Which entries.
+    pub select: RenewSelect,
+    /// Only say which entries the run would take; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `POST /v1/resets` request: every imported entry replaced by a CA-issued one
+/// (`cert reset --all`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetsRequest {
+    /// Only say which entries the run would take; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One entry's turn in a renewal or reset run, in the order the run took them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum RunStep {
+    /// Renewed (or reset): the new certificate's facts.
+    Renewed {
+        /// The entry (`STORE/ALIAS`).
+        entry: String,
+        /// The new certificate's serial number, hex.
+        serial: String,
+        /// When the new certificate lapses, RFC 3339.
+        not_after: String,
+        /// Its profile.
+        #[serde(default)]
+        profile: Option<String>,
+        /// Where the previous entry went.
+        #[serde(default)]
+        backup: Option<String>,
+        /// Things the admin should know.
+        #[serde(default)]
+        warnings: Vec<String>,
+    },
+    /// The renewal failed; the entry is as it was.
+    Failed {
+        /// The entry (`STORE/ALIAS`).
+        entry: String,
+        /// Why.
+        error: String,
+    },
+    /// Left alone when its turn came.
+    Skipped(ReissueSkip),
+}
+
+/// `POST /v1/renewals` and `POST /v1/resets` answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunAnswer {
+    /// A dry run's entries, in the order a run would take them (empty for a run).
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Each entry's turn, in order (empty for a dry run).
+    #[serde(default)]
+    pub steps: Vec<RunStep>,
+    /// Entries the selection matched but that are left alone, with why.
+    #[serde(default)]
+    pub skipped: Vec<ReissueSkip>,
+}
+
 /// `DELETE /v1/certificates/{store}/{alias}` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Deleted {
@@ -887,6 +1033,12 @@ pub enum Op {
     EndpointRemove,
     /// `POST /v1/certificates/{store}/{alias}/reset`.
     CertReset,
+    /// `POST /v1/renewals`.
+    Renewals,
+    /// `POST /v1/resets`.
+    Resets,
+    /// `POST /v1/certificates/{store}/{alias}/import`.
+    CertImport,
 }
 
 /// The type of a query parameter.
@@ -1418,6 +1570,33 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: None,
         answer: schema::<IssuedAnswer>,
+    },
+    Route {
+        op: Op::Renewals,
+        method: "POST",
+        path: "/v1/renewals",
+        summary: "Renew a selection of entries under the home's renewal lock: those due, all, one profile's, or those lapsing within a span; or only plan it (`cert renew`)",
+        query: &[],
+        request: Some(schema::<RenewalsRequest>),
+        answer: schema::<RunAnswer>,
+    },
+    Route {
+        op: Op::Resets,
+        method: "POST",
+        path: "/v1/resets",
+        summary: "Replace every imported entry with a CA-issued one under the home's renewal lock, or only plan it (`cert reset`)",
+        query: &[],
+        request: Some(schema::<ResetsRequest>),
+        answer: schema::<RunAnswer>,
+    },
+    Route {
+        op: Op::CertImport,
+        method: "POST",
+        path: "/v1/certificates/{store}/{alias}/import",
+        summary: "Import a certificate with its chain and key, or a PKCS#12 file, into an entry; a different live entry moves to backup (`cert import`)",
+        query: &[],
+        request: Some(schema::<ImportRequest>),
+        answer: schema::<ImportAnswer>,
     },
 ];
 

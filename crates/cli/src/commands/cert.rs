@@ -13,35 +13,26 @@ use crate::failure::read_certificates;
 use crate::failure::read_input;
 use crate::failure::read_secret;
 use crate::instant::parse_at;
-use crate::instant::rfc3339;
-use crate::local::lock_home;
 use crate::open_node;
 use crate::render::colon_hex;
-use crate::render::entry_json;
 use crate::render::json;
 use crate::render::table;
 use crate::render::ENTRY_HEADER;
 use crate::Failure;
-use certherd_authority::Bulk;
-use certherd_authority::BulkStep;
 use certherd_authority::ExportContent;
 use certherd_authority::ExportFormat;
 use certherd_authority::ExportOptions;
-use certherd_authority::Plan;
-use certherd_authority::RenewSelection;
-use certherd_authority::Renewed;
 use certherd_authority::SkipReason;
-use certherd_authority::Skipped;
 use certherd_core::EntryRef;
 use certherd_core::OffsetDateTime;
 use certherd_core::Span;
 use certherd_core::StoreName;
 use certherd_ops::CertFilter;
 use certherd_ops::Operations;
+use certherd_ops::Request;
 use certherd_protocol::admin as api;
 use certherd_store::write_atomic;
 use certherd_store::Home;
-use certherd_store::Locked;
 use clap::Args;
 use clap::Subcommand;
 use clap::ValueEnum;
@@ -91,74 +82,6 @@ pub fn revocation_reason(text: &str) -> Result<certherd_x509::RevocationReason, 
 pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
     let mut node = open_node(home)?;
     match c {
-        CertCmd::Renew(a) => return renew(home, &mut node, a),
-        CertCmd::Reset(a) => return reset(home, &mut node, a),
-        CertCmd::Import(a) => {
-            let r = entry_ref(&a.entry)?;
-            let cert = read_input(&a.cert)?;
-            let _lock = lock_home(home, node.now(), "cert import")?;
-            let imported = if let Some(pw) = &a.password_file {
-                if a.key.is_some() || !a.chain.is_empty() {
-                    return Err(Failure::usage(
-                        "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
-                    ));
-                }
-                let password = first_line(&read_secret(pw)?);
-                node.import_pkcs12(&r, &cert, &password, a.profile.as_deref())
-                    .map_err(|e| Failure::file(&a.cert, e))?
-            } else if let Some(found) = pkcs12_without_password(&cert, &a.cert) {
-                // A PKCS#12 file given without --password-file: opened as openssl opens it
-                // (unencrypted, or an empty password), or one line saying it needs one.
-                if a.key.is_some() || !a.chain.is_empty() {
-                    return Err(Failure::usage(
-                        "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
-                    ));
-                }
-                match found {
-                    certherd_x509::Found::Pkcs12Locked { .. } => {
-                        return Err(Failure::msg(format!(
-                            "{}: a PKCS#12 file protected by a password; give it with --password-file FILE",
-                            a.cert.display()
-                        )))
-                    }
-                    _ => node
-                        .import_pkcs12(&r, &cert, "", a.profile.as_deref())
-                        .map_err(|e| Failure::file(&a.cert, e))?,
-                }
-            } else {
-                certherd_x509::parse_certificates(&cert).map_err(|e| Failure::file(&a.cert, e))?;
-                let chain = a
-                    .chain
-                    .iter()
-                    .map(|p| read_certificates(p))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let key = a.key.as_deref().map(read_input).transpose()?;
-                if let (Some(k), Some(path)) = (&key, &a.key) {
-                    certherd_x509::parse_private_key(k).map_err(|e| Failure::file(path, e))?;
-                }
-                node.import(&r, &cert, &chain, key.as_deref(), a.profile.as_deref())?
-            };
-            match (a.output, imported.unchanged) {
-                (Output::Json, unchanged) => {
-                    let view = node.view(imported.issued.meta.clone(), node.now());
-                    for w in &imported.issued.warnings {
-                        errln!("warning: {w}");
-                    }
-                    json(&ImportedJson {
-                        entry: entry_json(&view),
-                        unchanged,
-                    });
-                }
-                (Output::Table, true) => outln!(
-                    "unchanged {}: this certificate (SHA-256 {}) and key are already the live entry; nothing was changed and no backup was made",
-                    imported.issued.meta.entry,
-                    colon_hex(&imported.issued.meta.sha256)
-                ),
-                (Output::Table, false) => {
-                    print_issued(Output::Table, &node, &imported.issued, "imported")
-                }
-            }
-        }
         CertCmd::Export(a) => {
             let r = entry_ref(&a.entry)?;
             if let Some(layout) = a.layout {
@@ -243,40 +166,28 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Entries written at or after this instant were handled by the run we waited for.
-fn handled_since(locked: &Locked, started: OffsetDateTime) -> Option<OffsetDateTime> {
-    locked.waited.then(|| {
-        locked
-            .waited_for
-            .as_ref()
-            .map_or(started, |h| h.started.min(started))
-    })
-}
-
-fn renew_selection(a: &RenewArgs) -> Result<RenewSelection, Failure> {
+/// What `cert renew` without one named entry (or with `--dry-run`) asks for.
+fn renew_select(a: &RenewArgs) -> Result<api::RenewSelect, Failure> {
     Ok(if let Some(e) = &a.entry {
-        RenewSelection::One(entry_ref(e)?)
+        api::RenewSelect::One {
+            entry: entry_ref(e)?.to_string(),
+        }
     } else if let Some(p) = &a.profile {
-        RenewSelection::Profile(p.clone())
+        api::RenewSelect::Profile { profile: p.clone() }
     } else if a.all {
-        RenewSelection::All
+        api::RenewSelect::All
     } else if let Some(s) = &a.expiring_within {
-        RenewSelection::ExpiringWithin(s.parse::<Span>()?)
+        s.parse::<Span>()?;
+        api::RenewSelect::ExpiringWithin { span: s.clone() }
     } else {
-        RenewSelection::Due
+        api::RenewSelect::Due
     })
 }
 
 /// `--dry-run`: the entries a run would take (JSON: a list of them), and those it skips.
-fn print_plan(out: Output, plan: &Plan, verb: &str) {
+fn print_plan(out: Output, plan: &api::RunAnswer, verb: &str) {
     match out {
-        Output::Json => json(
-            &plan
-                .targets
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-        ),
+        Output::Json => json(&plan.targets),
         Output::Table => {
             let n = plan.targets.len();
             outln!("would {verb} {n} entr{}", if n == 1 { "y" } else { "ies" });
@@ -284,18 +195,109 @@ fn print_plan(out: Output, plan: &Plan, verb: &str) {
                 outln!("  {t}");
             }
             for s in &plan.skipped {
-                outln!("skipped {}: {}", s.entry, crate::hints::skipped(s));
+                outln!("skipped {}: {}", s.entry, skip_words(s));
             }
         }
     }
+}
+
+/// Why an entry was left alone, with the command that deals with it.
+fn skip_words(s: &api::ReissueSkip) -> String {
+    crate::hints::skip_reason(&s.reason, &s.entry, &s.detail)
 }
 
 /// `cert import --output json`: the entry, and whether it was there already.
 #[derive(serde::Serialize)]
 struct ImportedJson<'a> {
     #[serde(flatten)]
-    entry: crate::render::EntryJson<'a>,
+    entry: CertJson<'a>,
     unchanged: bool,
+}
+
+/// `cert import`: the files read and checked here (each error naming its file), the
+/// entry written by the operation, a PKCS#12 file's refusals naming the file too.
+fn cert_import(ops: &mut dyn Operations, a: ImportArgs) -> Result<ExitCode, Failure> {
+    use certherd_ops::{ImportSource, Secret};
+    let entry = entry_ref(&a.entry)?;
+    let cert = read_input(&a.cert)?;
+    let pkcs12_alone = || {
+        if a.key.is_some() || !a.chain.is_empty() {
+            return Err(Failure::usage(
+                "a PKCS#12 bundle carries its own key and chain; drop --key and --chain",
+            ));
+        }
+        Ok(())
+    };
+    let source = if let Some(pw) = &a.password_file {
+        pkcs12_alone()?;
+        ImportSource::Pkcs12 {
+            data: Secret(cert),
+            password: Secret(first_line(&read_secret(pw)?).into_bytes()),
+        }
+    } else if let Some(found) = pkcs12_without_password(&cert, &a.cert) {
+        // A PKCS#12 file given without --password-file: opened as openssl opens it
+        // (unencrypted, or an empty password), or one line saying it needs one.
+        pkcs12_alone()?;
+        if let certherd_x509::Found::Pkcs12Locked { .. } = found {
+            return Err(Failure::msg(format!(
+                "{}: a PKCS#12 file protected by a password; give it with --password-file FILE",
+                a.cert.display()
+            )));
+        }
+        ImportSource::Pkcs12 {
+            data: Secret(cert),
+            password: Secret(Vec::new()),
+        }
+    } else {
+        certherd_x509::parse_certificates(&cert).map_err(|e| Failure::file(&a.cert, e))?;
+        let chain = a
+            .chain
+            .iter()
+            .map(|p| read_certificates(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = a.key.as_deref().map(read_input).transpose()?;
+        if let (Some(k), Some(path)) = (&key, &a.key) {
+            certherd_x509::parse_private_key(k).map_err(|e| Failure::file(path, e))?;
+        }
+        ImportSource::Files {
+            cert,
+            chain,
+            key: key.map(Secret),
+        }
+    };
+    let pkcs12 = matches!(source, ImportSource::Pkcs12 { .. });
+    let imported = match ops.cert_import(entry, source, a.profile) {
+        Ok(i) => i,
+        Err(e) if pkcs12 => return Err(Failure::file(&a.cert, e)),
+        Err(e) => return Err(e.into()),
+    };
+    use certherd_core::Clock;
+    let c = &imported.certificate;
+    match (a.output, imported.unchanged) {
+        (Output::Json, unchanged) => {
+            for w in &imported.warnings {
+                errln!("warning: {w}");
+            }
+            json(&ImportedJson {
+                entry: cert_json(c),
+                unchanged,
+            });
+        }
+        (Output::Table, true) => outln!(
+            "unchanged {}/{}: this certificate (SHA-256 {}) and key are already the live entry; nothing was changed and no backup was made",
+            c.store,
+            c.alias,
+            colon_hex(&c.sha256)
+        ),
+        (Output::Table, false) => print_issued_answer(
+            c,
+            &imported.warnings,
+            "imported",
+            certherd_authority::SystemClock.now(),
+            Output::Table,
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One element of a renewal's or reset's JSON list; its fields differ by outcome.
@@ -329,33 +331,41 @@ enum RenewalJson<'a> {
     },
 }
 
-fn skipped_json(s: &Skipped) -> RenewalJson<'_> {
+fn skipped_json(s: &api::ReissueSkip) -> RenewalJson<'_> {
     RenewalJson::Skipped {
-        entry: s.entry.to_string(),
+        entry: s.entry.clone(),
         ok: true,
         skipped: true,
-        reason: s.reason.code(),
-        detail: crate::hints::skipped(s),
+        reason: &s.reason,
+        detail: skip_words(s),
     }
 }
 
-fn renewed_json(r: &Renewed) -> RenewalJson<'_> {
-    match &r.result {
-        Ok(i) => RenewalJson::Renewed {
-            entry: r.entry.to_string(),
+fn renewed_json(r: &api::RunStep) -> RenewalJson<'_> {
+    match r {
+        api::RunStep::Renewed {
+            entry,
+            serial,
+            not_after,
+            profile,
+            backup,
+            warnings,
+        } => RenewalJson::Renewed {
+            entry: entry.clone(),
             ok: true,
             skipped: false,
-            serial: &i.meta.serial,
-            not_after: rfc3339(i.meta.not_after),
-            profile: i.meta.profile.as_deref(),
-            backup: r.backup.as_ref().map(ToString::to_string),
-            warnings: &i.warnings,
+            serial,
+            not_after: not_after.clone(),
+            profile: profile.as_deref(),
+            backup: backup.clone(),
+            warnings,
         },
-        Err(e) => RenewalJson::Failed {
-            entry: r.entry.to_string(),
+        api::RunStep::Failed { entry, error } => RenewalJson::Failed {
+            entry: entry.clone(),
             ok: false,
-            error: e,
+            error,
         },
+        api::RunStep::Skipped(s) => skipped_json(s),
     }
 }
 
@@ -372,10 +382,14 @@ struct Report {
 }
 
 impl Report {
-    fn new(out: Output, verb: &'static str, total: usize) -> Self {
+    /// Whether a run shows a progress bar: on a terminal, outside CI.
+    fn shows_bar() -> bool {
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-        let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-        let bar = (terminal && !ci && total > 1).then(|| {
+        std::io::stdout().is_terminal() && std::io::stderr().is_terminal() && !ci
+    }
+
+    fn new(out: Output, verb: &'static str, total: usize) -> Self {
+        let bar = (Self::shows_bar() && total > 1).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(&format!(
@@ -385,9 +399,6 @@ impl Report {
             }
             bar
         });
-        if matches!(out, Output::Json) {
-            Self::emit_raw("[");
-        }
         Self {
             out,
             verb,
@@ -423,81 +434,97 @@ impl Report {
 
     fn element(&mut self, v: &RenewalJson<'_>) {
         let text = crate::render::json_line(v);
-        let sep = if self.elements == 0 { "" } else { "," };
+        // The array opens at its first element (or when it closes empty), so a run refused
+        // before it starts prints nothing on standard output.
+        let sep = if self.elements == 0 { "[\n" } else { "," };
         self.elements += 1;
         self.emit(&format!("{sep}{text}"));
     }
 
-    fn step(&mut self, step: BulkStep) {
+    fn step(&mut self, step: &api::RunStep) {
         match step {
-            BulkStep::Done(r) => {
-                self.tick(&r.entry);
-                match &r.result {
-                    Ok(_) => self.done += 1,
-                    Err(_) => self.failed += 1,
+            api::RunStep::Renewed { entry, .. } | api::RunStep::Failed { entry, .. } => {
+                self.tick(entry);
+                match step {
+                    api::RunStep::Failed { .. } => self.failed += 1,
+                    _ => self.done += 1,
                 }
-                self.renewed(&r);
+                self.renewed(step);
             }
-            BulkStep::Skipped(s) => {
+            api::RunStep::Skipped(s) => {
                 self.tick(&s.entry);
-                self.skipped(&s);
+                self.skipped(s);
             }
         }
     }
 
-    fn tick(&self, entry: &EntryRef) {
+    fn tick(&self, entry: &str) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
-            bar.set_message(entry.to_string());
+            bar.set_message(entry.to_owned());
         }
     }
 
-    fn renewed(&mut self, r: &Renewed) {
-        match self.out {
-            Output::Json => self.element(&renewed_json(r)),
-            Output::Table => match &r.result {
-                Ok(i) => {
-                    for w in &i.warnings {
-                        self.warn(&format!("warning: {}: {w}", r.entry));
-                    }
-                    let reset = self.verb == "reset";
-                    if let Some(h) = crate::hints::after_renewal(reset, i.meta.profile.as_deref()) {
-                        self.warn(&format!("hint: {}: {h}", r.entry));
-                    }
-                    self.emit(&format!(
-                        "{} {}  serial {}  not after {}  (previous kept as {})",
-                        self.verb,
-                        r.entry,
-                        i.meta.serial,
-                        rfc3339(i.meta.not_after),
-                        r.backup
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default()
-                    ));
+    fn renewed(&mut self, r: &api::RunStep) {
+        match (self.out, r) {
+            (Output::Json, _) => self.element(&renewed_json(r)),
+            (
+                Output::Table,
+                api::RunStep::Renewed {
+                    entry,
+                    serial,
+                    not_after,
+                    profile,
+                    backup,
+                    warnings,
+                },
+            ) => {
+                for w in warnings {
+                    self.warn(&format!("warning: {entry}: {w}"));
                 }
-                Err(e) => self.emit(&format!("FAILED  {}: {e}", r.entry)),
-            },
+                let reset = self.verb == "reset";
+                if let Some(h) = crate::hints::after_renewal(reset, profile.as_deref()) {
+                    self.warn(&format!("hint: {entry}: {h}"));
+                }
+                self.emit(&format!(
+                    "{} {entry}  serial {serial}  not after {not_after}  (previous kept as {})",
+                    self.verb,
+                    backup.as_deref().unwrap_or_default()
+                ));
+            }
+            (Output::Table, api::RunStep::Failed { entry, error }) => {
+                self.emit(&format!("FAILED  {entry}: {error}"))
+            }
+            (Output::Table, api::RunStep::Skipped(s)) => self.skipped(s),
         }
     }
 
-    fn skipped(&mut self, s: &Skipped) {
+    fn skipped(&mut self, s: &api::ReissueSkip) {
         match self.out {
             Output::Json => self.element(&skipped_json(s)),
             // One line for all the entries the run we waited for renewed.
-            Output::Table if matches!(s.reason, SkipReason::AlreadyDone { .. }) => {
+            Output::Table
+                if s.reason
+                    == SkipReason::AlreadyDone {
+                        at: OffsetDateTime::UNIX_EPOCH,
+                    }
+                    .code() =>
+            {
                 self.handled_elsewhere += 1;
             }
-            Output::Table => self.emit(&format!(
-                "skipped {}: {}",
-                s.entry,
-                crate::hints::skipped(s)
-            )),
+            Output::Table => self.emit(&format!("skipped {}: {}", s.entry, skip_words(s))),
+        }
+    }
+
+    /// Takes the progress bar away after a run that failed as a whole.
+    fn abandon(mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 
     /// Closes the JSON array or prints the summary; the exit code.
-    fn finish(mut self, skipped: &[Skipped]) -> ExitCode {
+    fn finish(mut self, skipped: &[api::ReissueSkip]) -> ExitCode {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -505,6 +532,7 @@ impl Report {
             self.skipped(s);
         }
         match self.out {
+            Output::Json if self.elements == 0 => Self::emit_raw("[\n]"),
             Output::Json => Self::emit_raw("]"),
             Output::Table => {
                 if self.handled_elsewhere > 0 {
@@ -522,10 +550,10 @@ impl Report {
                 {
                     Self::emit_raw(&format!(
                         "nothing to {}",
-                        if self.verb == "renewed" {
-                            "renew"
+                        if self.verb == Run::Renewal.done_verb() {
+                            Run::Renewal.plan_verb()
                         } else {
-                            "reset"
+                            Run::Reset.plan_verb()
                         }
                     ));
                 }
@@ -539,76 +567,97 @@ impl Report {
     }
 }
 
-fn renew(home: &Home, node: &mut crate::LocalNode, a: RenewArgs) -> Result<ExitCode, Failure> {
-    let sel = renew_selection(&a)?;
-    if a.dry_run {
-        print_plan(a.output, &node.plan_renewal(&sel)?, "renew");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let started = node.now();
-    let what = match &sel {
-        RenewSelection::One(r) => format!("cert renew {r}"),
-        RenewSelection::Profile(p) => format!("cert renew --profile {p}"),
-        RenewSelection::All => "cert renew --all".into(),
-        RenewSelection::ExpiringWithin(s) => format!("cert renew --expiring-within {s}"),
-        RenewSelection::Due => "cert renew --due".into(),
+/// `cert renew` of a selection (or any `--dry-run`): each entry's line as it is
+/// committed, then those left alone; exit 1 when one failed.
+fn renew_run(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitCode, Failure> {
+    let request = |dry_run| -> Result<Request, Failure> {
+        Ok(Request::Renewals(api::RenewalsRequest {
+            select: renew_select(&a)?,
+            dry_run,
+        }))
     };
-    let locked = lock_home(home, started, &what)?;
-    let plan = node.plan_renewal(&sel)?;
-    let mut report = Report::new(a.output, "renewed", plan.targets.len());
-    node.run_bulk(
-        &Bulk::Renew(sel),
-        &plan.targets,
-        handled_since(&locked, started),
-        &mut |step| report.step(step),
-    )?;
-    Ok(report.finish(&plan.skipped))
+    run_report(ops, request, a.dry_run, a.output, Run::Renewal)
 }
 
-fn reset(home: &Home, node: &mut crate::LocalNode, a: ResetArgs) -> Result<ExitCode, Failure> {
+/// `cert reset --all` (or any `--dry-run`), as `cert renew` reports a run.
+fn reset_run(ops: &mut dyn Operations, a: ResetArgs) -> Result<ExitCode, Failure> {
     let one = a.entry.as_deref().map(entry_ref).transpose()?;
-    if a.dry_run {
-        let mut plan = node.plan_reset()?;
-        if let Some(r) = &one {
-            if !plan.targets.contains(r) {
-                node.show(r)?;
-                return Err(Failure::msg(format!(
-                    "{r} is not an imported entry; nothing to reset (`certherd cert renew {r}` renews a certherd-issued one)"
-                )));
-            }
-            plan = Plan {
-                targets: vec![r.clone()],
-                skipped: Vec::new(),
-            };
+    let request = |dry_run| Ok(Request::Resets(api::ResetsRequest { dry_run }));
+    if !a.dry_run || one.is_none() {
+        return run_report(ops, request, a.dry_run, a.output, Run::Reset);
+    }
+    let mut plan = ops.run(request(true)?, &mut |_| {})?;
+    if let Some(r) = one {
+        if !plan.targets.contains(&r.to_string()) {
+            ops.cert_show(r.clone())?;
+            return Err(Failure::msg(format!(
+                "{r} is not an imported entry; nothing to reset (`certherd cert renew {r}` renews a certherd-issued one)"
+            )));
         }
-        print_plan(a.output, &plan, "reset");
+        plan = api::RunAnswer {
+            targets: vec![r.to_string()],
+            ..api::RunAnswer::default()
+        };
+    }
+    print_plan(a.output, &plan, "reset");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which run a report is of.
+#[derive(Clone, Copy)]
+enum Run {
+    Renewal,
+    Reset,
+}
+
+impl Run {
+    /// The verb of a plan (`would renew 3 entries`).
+    fn plan_verb(self) -> &'static str {
+        match self {
+            Run::Renewal => "renew",
+            Run::Reset => "reset",
+        }
+    }
+
+    /// The verb of each line (`renewed web/www ...`).
+    fn done_verb(self) -> &'static str {
+        match self {
+            Run::Renewal => "renewed",
+            Run::Reset => "reset",
+        }
+    }
+}
+
+/// Runs (or plans, `dry_run`) the renewal or reset `request` makes, and reports it: a
+/// progress bar on a terminal (its length from a plan asked first).
+fn run_report(
+    ops: &mut dyn Operations,
+    request: impl Fn(bool) -> Result<Request, Failure>,
+    dry_run: bool,
+    output: Output,
+    run: Run,
+) -> Result<ExitCode, Failure> {
+    if dry_run {
+        let plan = ops.run(request(true)?, &mut |_| {})?;
+        print_plan(output, &plan, run.plan_verb());
         return Ok(ExitCode::SUCCESS);
     }
-    let started = node.now();
-    let what = match &one {
-        Some(r) => format!("cert reset {r}"),
-        None => "cert reset --all".into(),
+    let verb = run.done_verb();
+    let total = if Report::shows_bar() {
+        ops.run(request(true)?, &mut |_| {})?.targets.len()
+    } else {
+        0
     };
-    let locked = lock_home(home, started, &what)?;
-    if let Some(r) = one {
-        let (issued, backup) = node.reset(&r)?;
-        let mut report = Report::new(a.output, "reset", 1);
-        report.step(BulkStep::Done(Box::new(Renewed {
-            entry: r,
-            result: Ok(issued),
-            backup: Some(backup),
-        })));
-        return Ok(report.finish(&[]));
+    let request = request(false)?;
+    let mut report = Report::new(output, verb, total);
+    let answer = ops.run(request, &mut |step| report.step(step));
+    match answer {
+        Ok(answer) => Ok(report.finish(&answer.skipped)),
+        Err(e) => {
+            report.abandon();
+            Err(e.into())
+        }
     }
-    let plan = node.plan_reset()?;
-    let mut report = Report::new(a.output, "reset", plan.targets.len());
-    node.run_bulk(
-        &Bulk::Reset,
-        &plan.targets,
-        handled_since(&locked, started),
-        &mut |step| report.step(step),
-    )?;
-    Ok(report.finish(&plan.skipped))
 }
 
 /// What `data` is when it is a PKCS#12 file (opened without a password, or locked), by its
@@ -1370,31 +1419,25 @@ pub enum LayoutArg {
     Qemu,
 }
 
-/// The forms of `cert` that are operations: list, show, issue, revoke, delete, the renewal
-/// or reset of one named entry, and the PEM export of a certificate with its chain. A selection
-/// (`renew --all`, `--profile`..., `reset --all`), imports, keys and layouts are the home's.
+/// The forms of `cert` that are operations: list, show, issue, revoke, delete, renew and
+/// reset (one entry or a run), import, and the PEM export of a certificate with its
+/// chain. Exports of keys and layouts are the home's.
 pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
     Ran::Done(match c {
         CertCmd::List(a) => cert_list(ops, a.store, a.at.as_deref(), a.output),
         CertCmd::Issue(a) => cert_issue(ops, a),
-        CertCmd::Renew(a)
-            if a.profile.is_none()
-                && !a.all
-                && a.expiring_within.is_none()
-                && !a.due
-                && !a.dry_run
-                && a.entry.is_some() =>
-        {
-            cert_renew(ops, a)
-        }
-        // One imported entry; `--all` and `--dry-run` are the home's bulk run.
-        CertCmd::Reset(a) if !a.all && !a.dry_run && a.entry.is_some() => cert_reset(ops, a),
+        // One named entry: its new certificate; a selection or a plan: a run.
+        CertCmd::Renew(a) if !a.dry_run && a.entry.is_some() => cert_renew(ops, a),
+        CertCmd::Renew(a) => renew_run(ops, a),
+        CertCmd::Reset(a) if !a.dry_run && a.entry.is_some() => cert_reset(ops, a),
+        CertCmd::Reset(a) => reset_run(ops, a),
         // What an operation gives is the certificate and its chain, never a key.
         CertCmd::Export(a)
             if !a.key && !a.key_only && a.layout.is_none() && a.format == FormatArg::Pem =>
         {
             cert_export(ops, a)
         }
+        CertCmd::Import(a) => cert_import(ops, a),
         CertCmd::Delete(a) => entry_ref(&a.entry)
             .and_then(|e| ops.cert_delete(e).map_err(Failure::from))
             .map(|d| {
@@ -1425,10 +1468,9 @@ mod json_tests {
     /// A failed renewal's line is the one `json!` printed: keys sorted, no `skipped`.
     #[test]
     fn a_failed_renewal_prints_as_before() {
-        let r = Renewed {
-            entry: "web/www".parse().unwrap(),
-            result: Err("the CA key is sealed".into()),
-            backup: None,
+        let r = api::RunStep::Failed {
+            entry: "web/www".into(),
+            error: "the CA key is sealed".into(),
         };
         let line = crate::render::json_line(&renewed_json(&r));
         assert_eq!(

@@ -172,7 +172,7 @@ pub struct Cli {
     /// with the same output and exit codes. Commands that work remotely: host
     /// add/list/remove/reset-server-cert/refresh-pool-cert, fleet renew, pool verification
     /// enable/disable/status, pool certificate-list,
-    /// cert list/show/issue/renew/reset/revoke/export/delete,
+    /// cert list/show/issue/renew/reset/revoke/export/delete/import,
     /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export/crl, forecast,
     /// key-provider status, check, status, store list, profile list, endpoint list/remove;
     /// every other command runs on the server's home only and is refused (exit 2);
