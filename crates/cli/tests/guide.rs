@@ -23,7 +23,11 @@ fn guide_pages() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .collect();
     pages.sort();
-    assert!(pages.len() > 10, "the guide's pages are not in {}", dir.display());
+    assert!(
+        pages.len() > 10,
+        "the guide's pages are not in {}",
+        dir.display()
+    );
     pages
 }
 
@@ -56,8 +60,14 @@ fn the_guides_console_examples_print_what_the_guide_shows() {
         let cases = trycmd::TestCases::new();
         cases
             .register_bin("certherd", Path::new(bin))
-            .env("CERTHERD_HOME", scratch.path().join("home").display().to_string())
-            .env("CERTHERD_CONFIG_DIR", scratch.path().join("config").display().to_string())
+            .env(
+                "CERTHERD_HOME",
+                scratch.path().join("home").display().to_string(),
+            )
+            .env(
+                "CERTHERD_CONFIG_DIR",
+                scratch.path().join("config").display().to_string(),
+            )
             .env("CI", "true")
             .env("NO_COLOR", "1")
             .timeout(std::time::Duration::from_secs(120))
