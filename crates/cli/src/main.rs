@@ -153,6 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Completions(a) => return crate::commands::completions::run(a),
         Command::Man(a) => return crate::commands::man::run(a),
+        Command::Reference(a) => return crate::commands::reference::run(a),
         _ => {}
     }
     if let Some(server) = chosen_server(&cli)? {

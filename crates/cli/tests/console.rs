@@ -4,8 +4,8 @@
 //! and forgetting the session at logout; and, in headless Chromium (driven over the
 //! DevTools protocol on a pipe), a user logging in, seeing a host, renewing a
 //! certificate, revoking the host's certificate and seeing the alarm, with screenshots
-//! (`CERTHERD_CONSOLE_SHOTS=docs` writes them into docs/console-*.png, which the README
-//! shows; otherwise into a temporary directory, leaving the checkout as it was).
+//! (`CERTHERD_CONSOLE_SHOTS=docs` writes them into docs/src/images/console-*.png, which the
+//! book's console page shows; otherwise into a temporary directory, leaving the checkout as it was).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -700,11 +700,11 @@ impl Browser {
             "{name}: {} bytes looks blank",
             png.len()
         );
-        // docs/ (what the README shows) only when asked, so that a test run leaves the
+        // docs/src/images/ (what the book shows) only when asked, so that a test run leaves the
         // checkout as it was: CERTHERD_CONSOLE_SHOTS=docs, or any other directory.
         let dir = match std::env::var_os("CERTHERD_CONSOLE_SHOTS") {
             Some(d) if d == "docs" => {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/images")
             }
             Some(d) => std::path::PathBuf::from(d),
             None => std::env::temp_dir().join(format!("certherd-console-{}", std::process::id())),

@@ -157,6 +157,21 @@ impl<'de> serde::Deserialize<'de> for EntryRef {
     }
 }
 
+/// In certherd.toml's schema (the generated reference), an entry is a `STORE/ALIAS` string.
+impl schemars::JsonSchema for EntryRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EntryRef".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "x-kind": "STORE/ALIAS"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ impl Profile {
 }
 
 /// Overridable fields of a profile, as written in `certherd.toml`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileOverride {
     /// New lifetime.

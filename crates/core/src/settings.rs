@@ -8,7 +8,7 @@ use crate::{Error, ProfileOverride, Profiles, RenewalPolicy, Span, Thresholds};
 
 /// Settings as written in certherd.toml. Every field is optional; unknown keys are errors
 /// so a typo never silently falls back to a default.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `[check]`: warning and critical thresholds.
@@ -50,7 +50,7 @@ pub struct Settings {
 }
 
 /// `[database]` section.
-#[derive(Clone, Default, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`); absent: the home's
@@ -97,7 +97,7 @@ impl DatabaseSettings {
 }
 
 /// `[crl]` section: where the CA's CRL is published and how long each one is valid.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrlSettings {
     /// The plain-HTTP URL of the CRL (`http://HOST:PORT/crl/ca.crl`, what `certherd server
@@ -180,7 +180,7 @@ impl CrlSettings {
 }
 
 /// `[metrics]` section.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Require an admin credential (`Authorization: Bearer`) for `/metrics`.
@@ -189,7 +189,7 @@ pub struct MetricsSettings {
 }
 
 /// `[agent]` section, in a host agent's home.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
     /// A command run (with `sh -c`) after any target file changed, e.g. `systemctl reload nginx`.
@@ -202,7 +202,7 @@ pub struct AgentSettings {
 /// One `[[agent.targets]]`: an entry written as PEM files (`entry`, `cert`, `key`), or
 /// the host certificate and trusted roots written as a libvirt or QEMU tree (`layout`,
 /// `dir`, `reload`, `reload_timeout`). [`TargetSettings::resolve`] checks which.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSettings {
     /// The entry, e.g. `machine-ssl/host` (a layout target takes the host certificate
@@ -243,6 +243,21 @@ impl TryFrom<String> for TargetLayout {
                 "invalid setting agent.targets.layout '{s}': expected \"libvirt\" or \"qemu\""
             )),
         }
+    }
+}
+
+/// The names `layout` takes, as [`TargetLayout`]'s `TryFrom` reads them.
+impl schemars::JsonSchema for TargetLayout {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TargetLayout".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "enum": ["libvirt", "qemu"]})
     }
 }
 
@@ -367,7 +382,7 @@ impl TargetSettings {
 }
 
 /// `[fleet]` section.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FleetSettings {
     /// A joined host not heard from for this long raises `host-silent` (default 5m).
@@ -380,7 +395,7 @@ pub struct FleetSettings {
 }
 
 /// One `[[webhooks]]` entry.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     /// `http://HOST:PORT/PATH` or `https://...` (verified against trusted-roots).
@@ -393,7 +408,7 @@ pub struct WebhookSettings {
 
 /// `[services.NAME]` section. NAME is a service added with `certherd service add`, or any
 /// name for something that depends on certherd's entries (an integration, an appliance).
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     /// What stops working when this service's certificates lapse.
@@ -404,7 +419,7 @@ pub struct ServiceSettings {
 }
 
 /// `[check]` section.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSettings {
     /// Warning threshold (default 30d).
@@ -414,7 +429,7 @@ pub struct CheckSettings {
 }
 
 /// `[renewal]` section.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenewalSettings {
     /// Fraction of the lifetime after which renewal is due (default 2/3).
@@ -424,7 +439,7 @@ pub struct RenewalSettings {
 }
 
 /// `[backup]` section.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupSettings {
     /// How long superseded entries stay in the backup store (default 30d).
@@ -471,7 +486,7 @@ impl Settings {
 
 /// `[server]` section: the fleet API's connection limits and how refused joins are
 /// rate-limited. Every key is optional; [`ServerSettings::limits`] fills the defaults.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Connections served at once (default 512).

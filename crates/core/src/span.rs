@@ -125,6 +125,25 @@ impl<'de> serde::Deserialize<'de> for Span {
     }
 }
 
+/// In certherd.toml's schema (the generated reference), a span is a string such as `30d`.
+impl schemars::JsonSchema for Span {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Span".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "x-kind": "duration",
+            "pattern": "^([0-9]+[smhdwy])+$",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

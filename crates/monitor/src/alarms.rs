@@ -5,6 +5,7 @@ use certherd_core::{
     expiry_conditions, reconcile, Alarm, AlarmChange, AlarmKind, Condition, OffsetDateTime, Span,
     WebhookSettings, DEFAULT_TIERS,
 };
+use certherd_protocol::webhook::{WebhookEvent, WebhookNotification};
 use certherd_store::{Change, Notification, Store};
 
 use std::ops::{Deref, DerefMut};
@@ -46,21 +47,21 @@ pub struct DueNotification {
     pub webhook: WebhookSettings,
 }
 
-/// The JSON a webhook receives for one alarm change.
-fn notification_body(node: &str, change: &AlarmChange) -> String {
+/// The JSON a webhook receives for one alarm change ([`WebhookNotification`]).
+fn notification_body(node: &str, change: &AlarmChange, detail: Option<String>) -> String {
     let (event, x) = match change {
-        AlarmChange::Raised(x) => ("raised", x),
-        AlarmChange::Cleared(x) => ("cleared", x),
+        AlarmChange::Raised(x) => (WebhookEvent::Raised, x),
+        AlarmChange::Cleared(x) => (WebhookEvent::Cleared, x),
     };
-    serde_json::json!({
-        "event": event,
-        "node": node,
-        "kind": x.kind.name(),
-        "subject": x.subject,
-        "raised_at": certherd_x509::rfc3339(x.raised_at),
-        "cleared_at": x.cleared_at.map(certherd_x509::rfc3339),
+    certherd_protocol::encode(&WebhookNotification {
+        cleared_at: x.cleared_at.map(certherd_x509::rfc3339),
+        detail,
+        event,
+        kind: x.kind.name(),
+        node: node.to_owned(),
+        raised_at: certherd_x509::rfc3339(x.raised_at),
+        subject: x.subject.clone(),
     })
-    .to_string()
 }
 
 /// The alarms and their notifications over a node's context: evaluation, history, deploy
@@ -275,18 +276,14 @@ impl<S: Store, N: Deref<Target = Node<S>>> Alarms<N> {
             // The server that records the change (it holds the lifecycle lease) sends it.
             let sender = self.node.node_name()?;
             for c in changes {
-                let mut body = notification_body(&sender, c);
-                if let AlarmChange::Raised(a) = c {
-                    if a.kind == AlarmKind::DeployFailed {
-                        // The host's own words: what the reload printed.
-                        if let Some(detail) = self.host_deploy_error(&a.subject)? {
-                            let mut v: serde_json::Value =
-                                serde_json::from_str(&body).unwrap_or_default();
-                            v["detail"] = detail.into();
-                            body = v.to_string();
-                        }
+                let detail = match c {
+                    // The host's own words: what the reload printed.
+                    AlarmChange::Raised(a) if a.kind == AlarmKind::DeployFailed => {
+                        self.host_deploy_error(&a.subject)?
                     }
-                }
+                    _ => None,
+                };
+                let body = notification_body(&sender, c, detail);
                 for hook in &self.node.settings().webhooks {
                     batch.push(Change::QueueNotification {
                         webhook: hook.url.clone(),

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod console;
 pub mod facts;
 mod host_port;
+pub mod webhook;
 
 pub use host_port::{HostPort, HostPortError, HostPortProblem};
 

@@ -60,6 +60,7 @@ pub mod key_provider;
 pub mod man;
 pub mod pool;
 pub mod profile;
+pub mod reference;
 pub mod report;
 pub mod scan;
 pub mod server;
@@ -356,6 +357,10 @@ pub enum Command {
     /// Write the manual pages (one per command) into a directory, for packaging.
     #[command(hide = true)]
     Man(man::ManArgs),
+    /// Write the book's reference pages (commands, certherd.toml, admin API, webhooks,
+    /// metrics) into a directory, for the documentation build.
+    #[command(hide = true)]
+    Reference(reference::ReferenceArgs),
 }
 
 /// Just `--output`.
