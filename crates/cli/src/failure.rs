@@ -121,6 +121,18 @@ impl From<certherd_ops::Error> for Failure {
             E::Node(e) => e.into(),
             E::Fleet(e) => e.into(),
             E::Monitor(e) => e.into(),
+            E::Scan(certherd_monitor::scan::ScanError::Node(e)) => e.into(),
+            // Why the endpoint could not be reached, with what its finding says to do.
+            E::Scan(certherd_monitor::scan::ScanError::Transport {
+                name,
+                target,
+                finding,
+            }) => Failure {
+                message: format!("{name} ({target}): {}", finding.message),
+                hint: finding.hint,
+                code: None,
+                note: None,
+            },
             // The server's fact, worded with the CLI's words for the step it names, as the
             // same refusal reads on a home.
             E::Refused {
@@ -128,8 +140,10 @@ impl From<certherd_ops::Error> for Failure {
                 status,
                 message,
                 next,
+                hint,
             } => {
                 let mut f = crate::hints::refusal(message, next.as_ref());
+                f.hint = f.hint.or(hint);
                 if let Some(code) = code {
                     f.note = Some(format!("the server refused it: {} ({status})", code.name()));
                 }

@@ -105,6 +105,15 @@ impl Operations for HomeOps<'_> {
     ) -> Result<certherd_protocol::admin::RunAnswer, certherd_ops::Error> {
         self.local(|ops| ops.run(request, each))
     }
+
+    fn scan_tls(
+        &mut self,
+        r: certherd_protocol::admin::ScanTlsRequest,
+        started: &mut dyn FnMut(usize),
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<certherd_protocol::admin::ScanTlsAnswer, certherd_ops::Error> {
+        self.local(|ops| ops.scan_tls(r, started, tick))
+    }
 }
 
 /// The home's renewal lock as the CLI takes it: waiting for a run that holds it, said on

@@ -187,8 +187,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     })?;
     let home = home.with_database(database);
     let mut ops = crate::local::HomeOps::new(&home);
-    // On a home, `alarms` evaluates first, as the server's loop does on its timer.
-    if let Command::Alarms(_) = &cli.command {
+    // On a home, `alarms` and `report` evaluate first, as the server's loop does on its
+    // timer.
+    if let Command::Alarms(_) | Command::Report(_) = &cli.command {
         ops.evaluate_alarms()?;
     }
     let command = match commands::operation(&mut ops, cli.command) {

@@ -12,7 +12,6 @@
 //! Which commands run here is read from the admin API's route table
 //! ([`remote_commands`]), never from a list kept by hand.
 
-use crate::commands::cert::CertCmd;
 use crate::commands::Cli;
 use crate::commands::Command;
 use crate::commands::Ran;
@@ -422,14 +421,20 @@ fn command_words() -> String {
     }
 }
 
-/// The refusal of a command that runs only on a home (exit 2).
-fn not_remote() -> Failure {
-    let mut f = Failure::usage(format!(
-        "{} runs on a home, not against --server",
-        command_words()
-    ));
+/// The refusal of a command that is not an operation (exit 2), with why.
+fn not_remote(why: crate::commands::HomeOnly) -> Failure {
+    use crate::commands::HomeOnly;
+    let mut f = Failure::usage(match why {
+        HomeOnly::Neither => format!("{} needs no server: run it without --server", command_words()),
+        HomeOnly::PrivateKey => format!(
+            "{} gives out a private key, which the admin API never does: run it on the server's home",
+            command_words()
+        ),
+        _ => format!("{} runs on a home, not against --server", command_words()),
+    });
     f.hint = Some(format!(
-        "run it on the server's home (without --server); against --server: {}",
+        "run it on the server's home (without --server): {}; against --server: {}",
+        why.why(),
         crate::remote::remote_commands()
     ));
     f
@@ -470,23 +475,10 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
         Ran::Done(done) => return done,
         Ran::NotAnOperation(c) => *c,
     };
-    match command {
-        Command::Cert(c) => Err(not_remote_cert(c)),
-        _ => Err(not_remote()),
-    }
-}
-
-/// Why a form of `cert` that is not an operation does not run against the server.
-fn not_remote_cert(c: CertCmd) -> Failure {
-    match c {
-        CertCmd::Export(a) if a.key || a.key_only => Failure::usage(
-            "the admin API never gives out a private key: export keys on the server's home",
-        ),
-        CertCmd::Export(_) => Failure::usage(
-            "against --server, `cert export` writes PEM (certificate and chain) only",
-        ),
-        _ => not_remote(),
-    }
+    Err(match crate::commands::HomeOnly::of(&command) {
+        Some(why) => not_remote(why),
+        None => crate::not_carried_out(&command),
+    })
 }
 
 #[cfg(test)]

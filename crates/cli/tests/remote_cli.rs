@@ -233,10 +233,25 @@ fn remote_commands_pin_the_ca_then_print_and_exit_as_on_the_home() {
         "{}",
         r.stderr
     );
-    // A command that needs the home says so.
-    let r = remote.run("ops.token", None, &["endpoint", "diagnose", "x"]);
+    // A command that needs the home says so, and why; one that needs neither says so.
+    let r = remote.run("ops.token", None, &["db", "copy", "--to", "postgres://x"]);
     assert!(
-        r.code == 2 && r.stderr.contains("runs on a home"),
+        r.code == 2
+            && r.stderr.contains("runs on a home")
+            && r.stderr
+                .contains("it sets up, moves or serves the home itself"),
+        "{}",
+        r.stderr
+    );
+    let r = remote.run(
+        "ops.token",
+        None,
+        &["csr", "create", "--cn", "x", "--out", "d"],
+    );
+    assert!(
+        r.code == 2
+            && r.stderr
+                .starts_with("error: `certherd csr create` needs no server"),
         "{}",
         r.stderr
     );
@@ -832,15 +847,15 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
     // What needs the home is refused, naming the command, with what works remotely.
     for (args, name) in [
         (
-            &["endpoint", "diagnose", "x"][..],
-            "`certherd endpoint diagnose`",
+            &["ca", "import-signed", "x.pem"][..],
+            "`certherd ca import-signed`",
         ),
         (
             &["db", "copy", "--to", "postgres://x"],
             "`certherd db copy`",
         ),
         (&["agent", "status"], "`certherd agent status`"),
-        (&["report", "--html", "r.html"], "`certherd report`"),
+        (&["verify", "x.pem"], "`certherd verify`"),
     ] {
         let r = remote.run("ops.token", None, args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -1151,6 +1166,13 @@ fn every_operation_is_compared_on_both_transports() {
         "pool verification enable|disable",
         // import_prints_as_on_the_home
         "cert import",
+        // endpoints_services_and_scans_print_as_on_the_home
+        "report",
+        "service add",
+        "endpoint add",
+        "endpoint trust",
+        "endpoint diagnose",
+        "scan tls",
         // host_orders_print_as_on_the_home
         "host reset-server-cert",
         "host refresh-pool-cert",
@@ -1452,6 +1474,144 @@ fn import_prints_as_on_the_home() {
     let body = key_text.lines().nth(1).unwrap();
     let audit = env.ok(&["audit", "--output", "json"]);
     assert!(!audit.contains(body), "the key's text is in the audit log");
+}
+
+/// `service add`, `endpoint add/trust/diagnose` and `scan tls` print the same both ways:
+/// the server connects from where it runs, here to its own admin listener.
+#[test]
+fn endpoints_services_and_scans_print_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let addr = remote.url.trim_start_matches("https://").to_owned();
+    let told = |text: &str| {
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("note: the server refused it"))
+            .collect();
+        shape(&kept.join("\n"))
+    };
+    // The same words once the names given each side are the same.
+    let both = |near: &[&str], far: &[&str]| {
+        let local = env.run(near);
+        let far_run = remote.run("ops.token", None, far);
+        let named = |text: &str| text.replace("far", "near").replace("wcp", "vpxd");
+        assert_eq!(
+            (
+                far_run.code,
+                shape(&named(&far_run.stdout)),
+                told(&named(&far_run.stderr))
+            ),
+            (local.code, shape(&local.stdout), told(&local.stderr)),
+            "{near:?}\n{}{}\n{}{}",
+            local.stdout,
+            local.stderr,
+            far_run.stdout,
+            far_run.stderr
+        );
+        local
+    };
+    let same = |args: &[&str]| {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stdout.as_str(), told(&far.stderr)),
+            (local.code, local.stdout.as_str(), told(&local.stderr)),
+            "{args:?}"
+        );
+        local
+    };
+    let local = both(&["service", "add", "vpxd"], &["service", "add", "wcp"]);
+    assert!(
+        local.stdout.starts_with("created vpxd/"),
+        "{}",
+        local.stdout
+    );
+    same(&["service", "add", "vpxd"]);
+    // The report: the same page but for the instant it was made, the same line.
+    let near = env.path("near.html");
+    let far = env.path("far.html");
+    let local = env.run(&["report", "--html", near.to_str().unwrap(), "--until", "+2y"]);
+    let far_run = remote.run(
+        "ops.token",
+        None,
+        &["report", "--html", far.to_str().unwrap(), "--until", "+2y"],
+    );
+    assert_eq!(
+        (
+            far_run.code,
+            shape(&far_run.stdout.replace("far.html", "near.html"))
+        ),
+        (local.code, shape(&local.stdout)),
+        "{}\n{}",
+        local.stderr,
+        far_run.stderr
+    );
+    let page = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+    let (near_page, far_page) = (page(&near), page(&far));
+    assert!(near_page.contains("certherd report: vc01.example.test"));
+    assert_eq!(
+        near_page.lines().count(),
+        far_page.lines().count(),
+        "{near_page}\n{far_page}"
+    );
+    same(&["report", "--html", near.to_str().unwrap(), "--until", "-1d"]);
+    let local = both(
+        &["endpoint", "add", "near", "--address", &addr, "--verify"],
+        &["endpoint", "add", "far", "--address", &addr, "--verify"],
+    );
+    assert!(
+        local.stdout.starts_with("watching near at 127.0.0.1:"),
+        "{}",
+        local.stdout
+    );
+    same(&["endpoint", "add", "bad", "--address", "nope"]);
+    same(&[
+        "endpoint",
+        "add",
+        "x",
+        "--address",
+        &addr,
+        "--starttls",
+        "gopher",
+    ]);
+    // The server's own listener: the same chain, judged the same, both ways.
+    let local = same(&["scan", "tls", &addr]);
+    assert_eq!(local.code, 0, "{}{}", local.stdout, local.stderr);
+    // JSON: the same rows, but for the second each scan ran.
+    let json_rows = |r: &common::Run| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+        for row in v.as_array_mut().unwrap() {
+            row.as_object_mut().unwrap().remove("scanned_at");
+        }
+        (r.code, v)
+    };
+    let args = ["scan", "tls", &addr, "--output", "json"];
+    assert_eq!(
+        json_rows(&remote.run("ops.token", None, &args)),
+        json_rows(&env.run(&args))
+    );
+    let local = same(&["endpoint", "diagnose", "near"]);
+    assert!(local.stdout.contains("Verdict      OK"), "{}", local.stdout);
+    same(&["endpoint", "diagnose", "far", "--output", "json"]);
+    same(&["endpoint", "diagnose", "nobody"]);
+    let wrong = "00".repeat(32);
+    same(&["endpoint", "trust", "near", "--thumbprint", &wrong]);
+    let local = same(&["endpoint", "trust", "near"]);
+    assert!(
+        local.stdout.starts_with("pinned near (127.0.0.1:"),
+        "{}",
+        local.stdout
+    );
+    // Nothing listens there: the same line, the same hint.
+    env.ok(&["endpoint", "add", "gone", "--address", "127.0.0.1:1"]);
+    let local = same(&["endpoint", "trust", "gone", "--timeout", "2s"]);
+    assert_ne!(local.code, 0);
+    let local = same(&["endpoint", "diagnose", "gone", "--timeout", "2s"]);
+    assert_eq!(local.code, 1, "{}", local.stdout);
 }
 
 /// `host reset-server-cert` and `host refresh-pool-cert` print the same line both ways,

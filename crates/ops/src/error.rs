@@ -97,6 +97,25 @@ pub enum Problem {
     /// `pkcs12` (with `password`).
     #[error("give either 'cert' (with 'chain' and 'key') or 'pkcs12' (with 'password')")]
     ImportFields,
+    /// `report` without the end of its forecast.
+    #[error("query parameter 'until' is missing: the report's forecast needs its end")]
+    UntilMissing,
+    /// A number outside the range the request allows.
+    #[error("'{name}' must be from {min} to {max}")]
+    OutOfRange {
+        /// The field.
+        name: &'static str,
+        /// The least allowed.
+        min: u64,
+        /// The most allowed.
+        max: u64,
+    },
+    /// A STARTTLS protocol not known.
+    #[error("unknown STARTTLS protocol '{value}' (expected postgres, ldap or smtp)")]
+    UnknownStartTls {
+        /// What was given (cut).
+        value: String,
+    },
     /// A renewal run's span that is not one (`30d`, `12h`).
     #[error("'{value}' is not a span such as 30d or 12h")]
     BadSpan {
@@ -135,6 +154,9 @@ pub enum Error {
     /// The alarms or the outbox refused or failed it.
     #[error(transparent)]
     Monitor(#[from] certherd_monitor::Error),
+    /// A scan, pin or diagnosis of an endpoint refused or failed.
+    #[error(transparent)]
+    Scan(#[from] certherd_monitor::scan::ScanError),
     /// No host by that name.
     #[error("no host named '{name}'")]
     NoSuchHost {
@@ -152,6 +174,14 @@ pub enum Error {
     NotAnAddress {
         /// What was given.
         value: String,
+    },
+    /// An endpoint's `HOST:PORT` that is not one.
+    #[error("{address}: {source}")]
+    BadAddress {
+        /// What was given.
+        address: String,
+        /// Why.
+        source: certherd_protocol::HostPortError,
     },
     /// A join token's lifetime outside 1 to 720 hours.
     #[error("token_ttl_hours must be from 1 to 720 (token_ttl_seconds from 3600 to 2592000), and not both")]
@@ -220,6 +250,8 @@ pub enum Error {
         message: String,
         /// The usual next step it named, if any.
         next: Option<NextStep>,
+        /// What to look at, in its words, if it said.
+        hint: Option<String>,
     },
     /// The server answered a refusal without a readable body.
     #[error("{op} answered {status} without a reason")]
@@ -310,8 +342,23 @@ impl Error {
         match self {
             Self::Node(e)
             | Self::Fleet(certherd_fleet::Error::Node(e))
-            | Self::Monitor(certherd_monitor::Error::Node(e)) => next_step(e),
+            | Self::Monitor(certherd_monitor::Error::Node(e))
+            | Self::Scan(certherd_monitor::scan::ScanError::Node(certherd_monitor::Error::Node(
+                e,
+            ))) => next_step(e),
             Self::Refused { next, .. } => next.clone(),
+            _ => None,
+        }
+    }
+
+    /// What to look at, in the domain's words, when it knows: an endpoint's finding says
+    /// what to check.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Scan(certherd_monitor::scan::ScanError::Transport { finding, .. }) => {
+                finding.hint.clone()
+            }
+            Self::Refused { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -333,7 +380,11 @@ impl Error {
             Self::Request(_) => ErrorCode::InvalidRequest,
             Self::Node(e)
             | Self::Fleet(F::Node(e) | F::Monitor(M::Node(e)))
-            | Self::Monitor(M::Node(e)) => node_code(e),
+            | Self::Monitor(M::Node(e))
+            | Self::Scan(certherd_monitor::scan::ScanError::Node(M::Node(e))) => node_code(e),
+            // An endpoint that cannot be reached, or shows no certificate, or a watch's
+            // refusal: the request cannot be carried out as the endpoint and home stand.
+            Self::Scan(_) => ErrorCode::Unprocessable,
             // A watch's or a key provider's refusal: the request cannot be carried out as
             // the home stands.
             Self::Monitor(_) => ErrorCode::Unprocessable,
@@ -349,6 +400,7 @@ impl Error {
             }
             Self::HostEnrolled { .. } | Self::HomeBusy { .. } => ErrorCode::Conflict,
             Self::NotAnAddress { .. }
+            | Self::BadAddress { .. }
             | Self::TokenTtl
             | Self::BadEntry { .. }
             | Self::KeyAlgorithm(_)

@@ -13,6 +13,7 @@ mod error;
 mod key_providers;
 mod local;
 mod remote;
+mod report;
 mod request;
 pub mod rows;
 pub mod wire;
@@ -367,6 +368,78 @@ pub trait Operations {
         })? {
             Answer::Imported(v) => Ok(v),
             other => Err(Error::mismatch("cert import", &other)),
+        }
+    }
+
+    /// Creates a service identity: its store and certificate.
+    fn service_add(&mut self, name: &str) -> Result<api::IssuedAnswer, Error> {
+        match self.call(Request::ServiceAdd {
+            name: name.to_owned(),
+        })? {
+            Answer::Issued(v) => Ok(v),
+            other => Err(Error::mismatch("service add", &other)),
+        }
+    }
+
+    /// Watches a TLS endpoint.
+    fn endpoint_add(&mut self, r: api::EndpointAddRequest) -> Result<api::WatchRow, Error> {
+        match self.call(Request::EndpointAdd(r))? {
+            Answer::EndpointAdded(v) => Ok(v),
+            other => Err(Error::mismatch("endpoint add", &other)),
+        }
+    }
+
+    /// Scans TLS endpoints from the side that carries it out, and records them;
+    /// `started` learns the number of probes and `tick` sees each end, on a home (a
+    /// server answers when all have).
+    fn scan_tls(
+        &mut self,
+        r: api::ScanTlsRequest,
+        started: &mut dyn FnMut(usize),
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<api::ScanTlsAnswer, Error> {
+        let _ = (started, tick);
+        match self.call(Request::ScanTls(r))? {
+            Answer::TlsScanned(v) => Ok(v),
+            other => Err(Error::mismatch("scan tls", &other)),
+        }
+    }
+
+    /// Pins what an endpoint presents now.
+    fn endpoint_trust(
+        &mut self,
+        name: &str,
+        probe: api::ProbeRequest,
+    ) -> Result<api::EndpointTrusted, Error> {
+        match self.call(Request::EndpointTrust {
+            name: name.to_owned(),
+            probe,
+        })? {
+            Answer::EndpointTrusted(v) => Ok(v),
+            other => Err(Error::mismatch("endpoint trust", &other)),
+        }
+    }
+
+    /// Diagnoses an endpoint.
+    fn endpoint_diagnose(
+        &mut self,
+        name: &str,
+        probe: api::ProbeRequest,
+    ) -> Result<api::DiagnosisAnswer, Error> {
+        match self.call(Request::EndpointDiagnose {
+            name: name.to_owned(),
+            probe,
+        })? {
+            Answer::Diagnosis(v) => Ok(v),
+            other => Err(Error::mismatch("endpoint diagnose", &other)),
+        }
+    }
+
+    /// The HTML report, its forecast up to `until`.
+    fn report(&mut self, until: certherd_core::OffsetDateTime) -> Result<api::ReportAnswer, Error> {
+        match self.call(Request::Report { until })? {
+            Answer::Report(v) => Ok(v),
+            other => Err(Error::mismatch("report", &other)),
         }
     }
 }

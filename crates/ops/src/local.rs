@@ -190,6 +190,125 @@ impl<'a, S: Store> Local<'a, S> {
         })
     }
 
+    /// A watch's row, with the certificate it last saw.
+    fn watch_row(&self, w: &certherd_core::Watch) -> Result<api::WatchRow, Error> {
+        let cert = match w.entry() {
+            Some(r) => self
+                .node
+                .store()
+                .entry(&r)
+                .map_err(certherd_authority::Error::Store)?
+                .map(|e| e.meta),
+            None => None,
+        };
+        Ok(rows::watch_row(w, cert.as_ref()))
+    }
+
+    /// `scan tls` from this side: `started` learns the number of probes, `tick` sees
+    /// each one end.
+    fn probe_tls(
+        &mut self,
+        r: &api::ScanTlsRequest,
+        started: impl FnOnce(usize),
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<api::ScanTlsAnswer, Error> {
+        if r.targets.is_empty() || r.targets.len() > MAX_SCAN_TARGETS {
+            return Err(Problem::OutOfRange {
+                name: "targets",
+                min: 1,
+                max: MAX_SCAN_TARGETS as u64,
+            }
+            .into());
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&r.concurrency) {
+            return Err(Problem::OutOfRange {
+                name: "concurrency",
+                min: 1,
+                max: u64::from(MAX_CONCURRENCY),
+            }
+            .into());
+        }
+        let mut targets: Vec<String> = Vec::with_capacity(r.targets.len());
+        for t in &r.targets {
+            let address: certherd_core::ServerAddress =
+                t.parse().map_err(|source| Error::BadAddress {
+                    address: certherd_protocol::echo(t),
+                    source,
+                })?;
+            let address = address.to_string();
+            if !targets.contains(&address) {
+                targets.push(address);
+            }
+        }
+        let request = certherd_monitor::scan::TlsScanRequest {
+            targets,
+            sni: r.sni.clone(),
+            starttls: starttls_of(r.starttls.as_deref())?,
+            concurrency: r.concurrency as usize,
+            timeout: bound_of(r.timeout_ms)?,
+        };
+        let scanned = certherd_monitor::scan::scan_tls(self.node, &request, started, tick)?;
+        Ok(api::ScanTlsAnswer {
+            worst: scanned.worst().map(|s| s.as_str().to_owned()),
+            watches: scanned
+                .shown
+                .iter()
+                .map(|w| self.watch_row(w))
+                .collect::<Result<_, _>>()?,
+            new_names: scanned.new_names,
+            kept: scanned
+                .kept
+                .into_iter()
+                .map(|(name, starttls)| api::KeptWatch { name, starttls })
+                .collect(),
+        })
+    }
+
+    /// `endpoint trust`: pins what the endpoint presents now.
+    fn endpoint_trust(
+        &mut self,
+        name: &str,
+        probe: &api::ProbeRequest,
+    ) -> Result<api::EndpointTrusted, Error> {
+        let t = certherd_monitor::scan::trust(
+            self.node,
+            name,
+            probe.thumbprint.as_deref(),
+            probe_bound(probe)?,
+        )?;
+        let info =
+            certherd_x509::CertInfo::from_der(&t.leaf).map_err(certherd_authority::Error::from)?;
+        Ok(api::EndpointTrusted {
+            name: name.to_owned(),
+            target: t.watch.target,
+            subject: info.subject,
+            issuer: info.issuer,
+            serial: info.serial,
+            not_before: certherd_x509::rfc3339(info.not_before),
+            not_after: certherd_x509::rfc3339(info.not_after),
+            sha256: info.sha256,
+        })
+    }
+
+    /// Watches the endpoint `r` names; STARTTLS by the port when not asked for.
+    fn endpoint_add(&mut self, r: &api::EndpointAddRequest) -> Result<api::WatchRow, Error> {
+        let address: certherd_core::ServerAddress =
+            r.address.parse().map_err(|source| Error::BadAddress {
+                address: certherd_protocol::echo(&r.address),
+                source,
+            })?;
+        let asked = starttls_of(r.starttls.as_deref())?;
+        let starttls = certherd_monitor::probe::starttls_for(&address.to_string(), asked);
+        let w = self.node.watches_mut().endpoint_add(
+            &r.name,
+            &address,
+            r.server_name.as_deref(),
+            r.verify,
+            starttls.map(certherd_tls::StartTls::as_str),
+        )?;
+        Ok(rows::watch_row(&w, None))
+    }
+
     /// Imports `source` into `entry` under the home's renewal lock.
     fn import(
         &mut self,
@@ -434,8 +553,16 @@ impl<'a, S: Store> Local<'a, S> {
     }
 
     fn forecast_to(&self, horizon: Horizon) -> Result<api::ForecastAnswer, Error> {
+        Ok(rows::forecast_answer(
+            &self.node.forecast(self.until_of(horizon)?)?,
+        ))
+    }
+
+    /// The end of a forecast: not in the past, and no further than `--until` reaches on
+    /// a home.
+    fn until_of(&self, horizon: Horizon) -> Result<certherd_core::OffsetDateTime, Error> {
         let now = self.node.now();
-        let until = match horizon {
+        Ok(match horizon {
             Horizon::Days(d) => now + time::Duration::days(d),
             Horizon::Until(t) => {
                 if t < now {
@@ -455,12 +582,20 @@ impl<'a, S: Store> Local<'a, S> {
                 }
                 t
             }
-        };
-        Ok(rows::forecast_answer(&self.node.forecast(until)?))
+        })
     }
 }
 
 impl<S: Store> Operations for Local<'_, S> {
+    fn scan_tls(
+        &mut self,
+        r: api::ScanTlsRequest,
+        started: &mut dyn FnMut(usize),
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<api::ScanTlsAnswer, Error> {
+        self.probe_tls(&r, started, tick)
+    }
+
     fn run(
         &mut self,
         request: Request,
@@ -605,21 +740,45 @@ impl<S: Store> Operations for Local<'_, S> {
                     .node
                     .watches()
                     .list(Some(certherd_core::WatchKind::Endpoint))?;
-                let mut out = Vec::with_capacity(watches.len());
-                for w in &watches {
-                    let cert = match w.entry() {
-                        Some(r) => self
-                            .node
-                            .store()
-                            .entry(&r)
-                            .map_err(certherd_authority::Error::Store)?
-                            .map(|e| e.meta),
-                        None => None,
-                    };
-                    out.push(rows::watch_row(w, cert.as_ref()));
-                }
-                Answer::Endpoints(out)
+                Answer::Endpoints(
+                    watches
+                        .iter()
+                        .map(|w| self.watch_row(w))
+                        .collect::<Result<_, _>>()?,
+                )
             }
+            Request::ScanTls(r) => Answer::TlsScanned(self.probe_tls(&r, |_| {}, &|| {})?),
+            Request::Report { until } => {
+                let until = self.until_of(Horizon::Until(until))?;
+                let forecast = self.node.forecast(until)?;
+                Answer::Report(crate::report::report(self.node, &forecast)?)
+            }
+            Request::EndpointTrust { name, probe } => {
+                Answer::EndpointTrusted(self.endpoint_trust(&name, &probe)?)
+            }
+            Request::EndpointDiagnose { name, probe } => {
+                let d = certherd_monitor::scan::diagnose(self.node, &name, probe_bound(&probe)?)?;
+                Answer::Diagnosis(api::DiagnosisAnswer {
+                    endpoint: name,
+                    target: d.watch.target.clone(),
+                    starttls: d.starttls.map(|p| p.as_str().to_owned()),
+                    name_checked: d.check_name,
+                    verdict: d.verdict.as_str().to_owned(),
+                    finding: certherd_inspect::summary(&d.findings),
+                    findings: d.findings.iter().map(rows::finding_row).collect(),
+                    facts: d.facts,
+                })
+            }
+            Request::ServiceAdd { name } => {
+                let issued = self.node.add_service(&name)?;
+                let now = self.node.now();
+                Answer::Issued(api::IssuedAnswer {
+                    certificate: rows::cert_row(&self.node.view(issued.meta, now)),
+                    backup: None,
+                    warnings: issued.warnings,
+                })
+            }
+            Request::EndpointAdd(r) => Answer::EndpointAdded(self.endpoint_add(&r)?),
             Request::EndpointRemove { name } => {
                 self.node.watches_mut().endpoint_remove(&name)?;
                 Answer::EndpointRemoved(api::EndpointRemoved { name })
@@ -683,4 +842,44 @@ fn renew_selection(
             (RenewSelection::One(parsed), what)
         }
     })
+}
+
+/// Targets one `scan tls` takes at most.
+const MAX_SCAN_TARGETS: usize = 10_000;
+
+/// Probes one `scan tls` runs at once at most.
+const MAX_CONCURRENCY: u32 = 256;
+
+/// The longest a probe may be given, in milliseconds: an hour.
+const MAX_PROBE_MS: u64 = 3_600_000;
+
+/// A STARTTLS protocol's name, parsed.
+fn starttls_of(name: Option<&str>) -> Result<Option<certherd_tls::StartTls>, Error> {
+    name.map(|p| {
+        p.parse::<certherd_tls::StartTls>()
+            .map_err(|_| Problem::UnknownStartTls {
+                value: certherd_protocol::echo(p),
+            })
+    })
+    .transpose()
+    .map_err(Error::from)
+}
+
+/// A probe's bound, from 1 ms to an hour.
+fn bound_of(ms: u64) -> Result<std::time::Duration, Error> {
+    if (1..=MAX_PROBE_MS).contains(&ms) {
+        Ok(std::time::Duration::from_millis(ms))
+    } else {
+        Err(Problem::OutOfRange {
+            name: "timeout_ms",
+            min: 1,
+            max: MAX_PROBE_MS,
+        }
+        .into())
+    }
+}
+
+/// The bound a trust or diagnosis request gives its probe.
+fn probe_bound(probe: &api::ProbeRequest) -> Result<std::time::Duration, Error> {
+    bound_of(probe.timeout_ms)
 }

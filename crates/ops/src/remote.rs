@@ -49,6 +49,7 @@ impl<T: Transport> Operations for Remote<T> {
                 status,
                 message: refusal.text().to_owned(),
                 next: refusal.next,
+                hint: refusal.hint,
             });
         }
         wire::decode_answer(&request, &body).map_err(|e| Error::AnswerShape {

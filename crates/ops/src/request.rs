@@ -251,6 +251,34 @@ pub enum Request {
         /// The profile renewals and checks apply to it.
         profile: Option<String>,
     },
+    /// Create a service identity: its store and certificate (`service add`).
+    ServiceAdd {
+        /// The service's name.
+        name: String,
+    },
+    /// Watch a TLS endpoint (`endpoint add`).
+    EndpointAdd(api::EndpointAddRequest),
+    /// Scan TLS endpoints from this side and record them (`scan tls`).
+    ScanTls(api::ScanTlsRequest),
+    /// Pin what an endpoint presents now (`endpoint trust`).
+    EndpointTrust {
+        /// The endpoint's name.
+        name: String,
+        /// The thumbprint checked, and the bound of the probe.
+        probe: api::ProbeRequest,
+    },
+    /// Diagnose an endpoint (`endpoint diagnose`).
+    EndpointDiagnose {
+        /// The endpoint's name.
+        name: String,
+        /// The bound of the probe.
+        probe: api::ProbeRequest,
+    },
+    /// The HTML report, its forecast up to `until` (`report`).
+    Report {
+        /// The end of the forecast.
+        until: OffsetDateTime,
+    },
 }
 
 impl Request {
@@ -297,6 +325,12 @@ impl Request {
             Self::Renewals(_) => Op::Renewals,
             Self::Resets(_) => Op::Resets,
             Self::CertImport { .. } => Op::CertImport,
+            Self::ServiceAdd { .. } => Op::ServiceAdd,
+            Self::EndpointAdd(_) => Op::EndpointAdd,
+            Self::ScanTls(_) => Op::ScanTls,
+            Self::EndpointTrust { .. } => Op::EndpointTrust,
+            Self::EndpointDiagnose { .. } => Op::EndpointDiagnose,
+            Self::Report { .. } => Op::Report,
         }
     }
 }
@@ -318,7 +352,8 @@ pub enum Answer {
     Ordered(api::HostsAnswer),
     /// [`Request::CertList`].
     Certs(Vec<api::CertRow>),
-    /// [`Request::CertIssue`], [`Request::CertRenew`], [`Request::CertReset`].
+    /// [`Request::CertIssue`], [`Request::CertRenew`], [`Request::CertReset`],
+    /// [`Request::ServiceAdd`].
     Issued(api::IssuedAnswer),
     /// [`Request::CertShow`].
     Cert(api::CertDetail),
@@ -376,6 +411,16 @@ pub enum Answer {
     Run(api::RunAnswer),
     /// [`Request::CertImport`].
     Imported(api::ImportAnswer),
+    /// [`Request::EndpointAdd`].
+    EndpointAdded(api::WatchRow),
+    /// [`Request::ScanTls`].
+    TlsScanned(api::ScanTlsAnswer),
+    /// [`Request::EndpointTrust`].
+    EndpointTrusted(api::EndpointTrusted),
+    /// [`Request::EndpointDiagnose`].
+    Diagnosis(api::DiagnosisAnswer),
+    /// [`Request::Report`].
+    Report(api::ReportAnswer),
 }
 
 impl Answer {

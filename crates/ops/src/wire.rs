@@ -106,6 +106,28 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::CertRenew { entry } => call("POST", format!("{}/renew", entry_path(entry)), None),
         Request::CertReset { entry } => call("POST", format!("{}/reset", entry_path(entry)), None),
         Request::Renewals(r) => call("POST", "/v1/renewals".into(), Some(json(r))),
+        Request::ServiceAdd { name } => call(
+            "POST",
+            "/v1/services".into(),
+            Some(json(&api::ServiceAddRequest { name: name.clone() })),
+        ),
+        Request::EndpointAdd(r) => call("POST", "/v1/endpoints".into(), Some(json(r))),
+        Request::ScanTls(r) => call("POST", "/v1/scans/tls".into(), Some(json(r))),
+        Request::Report { until } => call(
+            "GET",
+            with_query("/v1/report", &[("until", certherd_x509::rfc3339(*until))]),
+            None,
+        ),
+        Request::EndpointTrust { name, probe } => call(
+            "POST",
+            format!("/v1/endpoints/{}/trust", enc(name)),
+            Some(json(probe)),
+        ),
+        Request::EndpointDiagnose { name, probe } => call(
+            "POST",
+            format!("/v1/endpoints/{}/diagnose", enc(name)),
+            Some(json(probe)),
+        ),
         Request::Resets(r) => call("POST", "/v1/resets".into(), Some(json(r))),
         Request::CertImport {
             entry,
@@ -506,6 +528,28 @@ pub fn decode(
         },
         Op::Renewals => Request::Renewals(json_object(body)?),
         Op::Resets => Request::Resets(json_object(body)?),
+        Op::ServiceAdd => Request::ServiceAdd {
+            name: json_object::<api::ServiceAddRequest>(body)?.name,
+        },
+        Op::EndpointAdd => Request::EndpointAdd(json_object(body)?),
+        Op::ScanTls => Request::ScanTls(json_object(body)?),
+        Op::Report => Request::Report {
+            until: match q.text("until") {
+                Some(t) => {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| Problem::UntilNotATime { value: echo(t) })?
+                }
+                None => return Err(Problem::UntilMissing.into()),
+            },
+        },
+        Op::EndpointTrust => Request::EndpointTrust {
+            name: param(params, 0)?,
+            probe: json_object(body)?,
+        },
+        Op::EndpointDiagnose => Request::EndpointDiagnose {
+            name: param(params, 0)?,
+            probe: json_object(body)?,
+        },
         Op::CertImport => {
             let entry = entry_of(params)?;
             let req: api::ImportRequest = json_object(body)?;
@@ -525,6 +569,7 @@ pub fn decode(
                     route.method, route.path
                 ),
                 next: None,
+                hint: None,
             })
         }
     })
@@ -656,6 +701,12 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::CertDelete { .. } => Answer::Deleted(d(body)?),
         Request::Renewals(_) | Request::Resets(_) => Answer::Run(d(body)?),
         Request::CertImport { .. } => Answer::Imported(d(body)?),
+        Request::ServiceAdd { .. } => Answer::Issued(d(body)?),
+        Request::EndpointAdd(_) => Answer::EndpointAdded(d(body)?),
+        Request::ScanTls(_) => Answer::TlsScanned(d(body)?),
+        Request::Report { .. } => Answer::Report(d(body)?),
+        Request::EndpointTrust { .. } => Answer::EndpointTrusted(d(body)?),
+        Request::EndpointDiagnose { .. } => Answer::Diagnosis(d(body)?),
         Request::EndpointList => Answer::Endpoints(d(body)?),
         Request::EndpointRemove { .. } => Answer::EndpointRemoved(d(body)?),
     })
@@ -776,6 +827,38 @@ mod tests {
                 dry_run: true,
             }),
             Request::Resets(api::ResetsRequest { dry_run: true }),
+            Request::ServiceAdd {
+                name: "vpxd".into(),
+            },
+            Request::ScanTls(api::ScanTlsRequest {
+                targets: vec!["127.0.0.1:443".into(), "[::1]:8443".into()],
+                sni: Some("www".into()),
+                starttls: Some("smtp".into()),
+                concurrency: 8,
+                timeout_ms: 5000,
+            }),
+            Request::EndpointTrust {
+                name: "wlb 1".into(),
+                probe: api::ProbeRequest {
+                    thumbprint: Some("AB:CD".into()),
+                    timeout_ms: 1000,
+                },
+            },
+            Request::Report { until },
+            Request::EndpointDiagnose {
+                name: "kms".into(),
+                probe: api::ProbeRequest {
+                    thumbprint: None,
+                    timeout_ms: 250,
+                },
+            },
+            Request::EndpointAdd(api::EndpointAddRequest {
+                name: "wlb".into(),
+                address: "wlb.example.test:8012".into(),
+                server_name: Some("wlb".into()),
+                verify: true,
+                starttls: None,
+            }),
             Request::CertImport {
                 entry: "web/imported".parse().unwrap(),
                 source: ImportSource::Files {

@@ -750,6 +750,145 @@ pub struct ImportAnswer {
     pub unchanged: bool,
 }
 
+/// `POST /v1/services` request (`service add`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAddRequest {
+    /// The service's name (`vpxd`, `wcp`...): its store, and its certificate's CN.
+    pub name: String,
+}
+
+/// `POST /v1/endpoints` request (`endpoint add`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointAddRequest {
+    /// A name for it (letters, digits, `.`, `_`, `-`).
+    pub name: String,
+    /// Where it listens, `HOST:PORT`.
+    pub address: String,
+    /// The name its certificate must cover and the SNI sent (default: the host).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Its chain must reach a trusted root (or its pin) and cover the name.
+    #[serde(default)]
+    pub verify: bool,
+    /// STARTTLS spoken first: `postgres`, `ldap` or `smtp` (default: by the port).
+    #[serde(default)]
+    pub starttls: Option<String>,
+}
+
+/// `POST /v1/scans/tls` request (`scan tls`): the server connects to each target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanTlsRequest {
+    /// `HOST:PORT` targets, each once (at most 10,000).
+    pub targets: Vec<String>,
+    /// The server name to send and check; absent: the host, and every name its watches
+    /// were added with.
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// STARTTLS spoken first: `postgres`, `ldap` or `smtp` (absent: each watch's, else by
+    /// the port).
+    #[serde(default)]
+    pub starttls: Option<String>,
+    /// Probes at once (1 to 256).
+    pub concurrency: u32,
+    /// The bound of each probe, in milliseconds (1 to 3,600,000).
+    pub timeout_ms: u64,
+}
+
+/// An endpoint a scan did not record, as it is watched with other settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeptWatch {
+    /// The watch's name.
+    pub name: String,
+    /// The STARTTLS protocol it is watched with.
+    pub starttls: String,
+}
+
+/// `POST /v1/scans/tls` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScanTlsAnswer {
+    /// Each target's watch as recorded, with its findings.
+    pub watches: Vec<WatchRow>,
+    /// The watches this scan created.
+    #[serde(default)]
+    pub new_names: Vec<String>,
+    /// The endpoints it did not record.
+    #[serde(default)]
+    pub kept: Vec<KeptWatch>,
+    /// The worst finding's severity (`warning`, `critical`), if any.
+    #[serde(default)]
+    pub worst: Option<String>,
+}
+
+/// `POST /v1/endpoints/{name}/trust` and `.../diagnose` request: how long to wait.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeRequest {
+    /// The SHA-256 thumbprint checked on the appliance (trust only; 64 hex digits, colons
+    /// allowed): a certificate with another one is refused.
+    #[serde(default)]
+    pub thumbprint: Option<String>,
+    /// The connect and handshake bound, in milliseconds (1 to 3,600,000).
+    pub timeout_ms: u64,
+}
+
+/// `POST /v1/endpoints/{name}/trust` answer: the certificate pinned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EndpointTrusted {
+    /// The endpoint's name.
+    pub name: String,
+    /// Its `HOST:PORT`.
+    pub target: String,
+    /// The certificate's subject.
+    pub subject: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// Its serial number, hex.
+    pub serial: String,
+    /// Its notBefore, RFC 3339.
+    pub not_before: String,
+    /// Its notAfter, RFC 3339.
+    pub not_after: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+}
+
+/// `POST /v1/endpoints/{name}/diagnose` answer: whose configuration is at fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DiagnosisAnswer {
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// Its `HOST:PORT`.
+    pub target: String,
+    /// The STARTTLS protocol spoken, if any.
+    pub starttls: Option<String>,
+    /// The name the certificate was checked against.
+    pub name_checked: String,
+    /// `ok`, `network`, `service`, `server`, `credentials` or `certificate`.
+    pub verdict: String,
+    /// The worst finding in one line.
+    pub finding: String,
+    /// Every finding, critical first.
+    pub findings: Vec<FindingRow>,
+    /// What the scan saw besides its findings.
+    pub facts: crate::facts::Facts,
+}
+
+/// `GET /v1/report` answer (`report`): one self-contained HTML page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReportAnswer {
+    /// The page.
+    pub html: String,
+    /// Certificates on it.
+    pub certificates: u64,
+    /// Certificates and watches needing attention.
+    pub attention: u64,
+    /// Open alarms.
+    pub alarms: u64,
+}
+
 /// Which entries a renewal run takes (`cert renew` with a selection, or one entry's plan).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -1039,6 +1178,18 @@ pub enum Op {
     Resets,
     /// `POST /v1/certificates/{store}/{alias}/import`.
     CertImport,
+    /// `POST /v1/services`.
+    ServiceAdd,
+    /// `POST /v1/endpoints`.
+    EndpointAdd,
+    /// `POST /v1/scans/tls`.
+    ScanTls,
+    /// `POST /v1/endpoints/{name}/trust`.
+    EndpointTrust,
+    /// `POST /v1/endpoints/{name}/diagnose`.
+    EndpointDiagnose,
+    /// `GET /v1/report`.
+    Report,
 }
 
 /// The type of a query parameter.
@@ -1597,6 +1748,60 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: Some(schema::<ImportRequest>),
         answer: schema::<ImportAnswer>,
+    },
+    Route {
+        op: Op::ServiceAdd,
+        method: "POST",
+        path: "/v1/services",
+        summary: "Create a service identity: store NAME with a certificate of the service profile, CN = NAME, clientAuth (`service add`)",
+        query: &[],
+        request: Some(schema::<ServiceAddRequest>),
+        answer: schema::<IssuedAnswer>,
+    },
+    Route {
+        op: Op::EndpointAdd,
+        method: "POST",
+        path: "/v1/endpoints",
+        summary: "Watch a TLS endpoint under a name; the server's scans then record its certificate (`endpoint add`)",
+        query: &[],
+        request: Some(schema::<EndpointAddRequest>),
+        answer: schema::<WatchRow>,
+    },
+    Route {
+        op: Op::ScanTls,
+        method: "POST",
+        path: "/v1/scans/tls",
+        summary: "Connect from the server to each HOST:PORT, judge the chain it presents and record it as a watched endpoint (`scan tls`)",
+        query: &[],
+        request: Some(schema::<ScanTlsRequest>),
+        answer: schema::<ScanTlsAnswer>,
+    },
+    Route {
+        op: Op::EndpointTrust,
+        method: "POST",
+        path: "/v1/endpoints/{name}/trust",
+        summary: "Pin the certificate the endpoint presents now, after checking its thumbprint when given (`endpoint trust`)",
+        query: &[],
+        request: Some(schema::<ProbeRequest>),
+        answer: schema::<EndpointTrusted>,
+    },
+    Route {
+        op: Op::EndpointDiagnose,
+        method: "POST",
+        path: "/v1/endpoints/{name}/diagnose",
+        summary: "Scan an endpoint as watched and say whose configuration is at fault: certificate, network, service, server or credentials (`endpoint diagnose`)",
+        query: &[],
+        request: Some(schema::<ProbeRequest>),
+        answer: schema::<DiagnosisAnswer>,
+    },
+    Route {
+        op: Op::Report,
+        method: "GET",
+        path: "/v1/report",
+        summary: "One self-contained HTML page of the inventory, what needs attention, the open alarms and the forecast up to the time given (`report`)",
+        query: &[UNTIL],
+        request: None,
+        answer: schema::<ReportAnswer>,
     },
 ];
 

@@ -508,6 +508,10 @@ pub struct ErrorBody {
     /// What the caller usually does next, when there is a usual next step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<NextStep>,
+    /// What to look at, in words, when the domain knows (a probe's finding: "check the
+    /// address, the port, firewalls..."); never names a CLI command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl ErrorBody {
@@ -519,12 +523,19 @@ impl ErrorBody {
             error: Some(message.clone()),
             message: Some(message),
             next: None,
+            hint: None,
         }
     }
 
     /// The same refusal, with the usual next step.
     pub fn with_next(mut self, next: Option<NextStep>) -> Self {
         self.next = next;
+        self
+    }
+
+    /// The same refusal, with the domain's advice in words.
+    pub fn with_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
         self
     }
 

@@ -385,6 +385,7 @@ where
                     crate::refusals::echo(call.content_type.as_deref().unwrap_or("(none)"))
                 ),
                 next: None,
+                hint: None,
             })
         } else {
             operate(
@@ -407,7 +408,11 @@ where
                 .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
             crate::reply(
                 status,
-                proto::encode(&proto::ErrorBody::new(r.code, r.message).with_next(r.next)),
+                proto::encode(
+                    &proto::ErrorBody::new(r.code, r.message)
+                        .with_next(r.next)
+                        .with_hint(r.hint),
+                ),
             )
         }))
     })
@@ -423,6 +428,8 @@ struct Refusal {
     message: String,
     /// The usual next step, for the caller to word.
     next: Option<proto::NextStep>,
+    /// What to look at, in the domain's words.
+    hint: Option<String>,
 }
 
 /// Maps an operation's refusal to its code, a message safe to show and its usual next
@@ -435,12 +442,14 @@ fn refusal(e: &certherd_ops::Error) -> Refusal {
             code,
             message: crate::INTERNAL.to_owned(),
             next: None,
+            hint: None,
         };
     }
     Refusal {
         code,
         message: e.to_string(),
         next: e.next_step(),
+        hint: e.hint(),
     }
 }
 

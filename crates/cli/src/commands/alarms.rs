@@ -1,6 +1,5 @@
 //! `alarms`: the inventory evaluated now, the alarms reconciled and listed, with the
 //! notifications they queue.
-use certherd_monitor::MonitorExt;
 
 use crate::commands::Output;
 use crate::render::json;
@@ -26,22 +25,6 @@ pub fn operation(ops: &mut dyn Operations, a: AlarmsArgs) -> Result<ExitCode, Fa
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The alarms `certherd alarms` lists, each with its detail: the open ones, or every one
-/// with `all`. The HTML report lists the same open ones.
-pub fn alarms_with_detail(
-    node: &crate::LocalNode,
-    all: bool,
-) -> Result<Vec<(certherd_core::Alarm, Option<String>)>, Failure> {
-    let mut out = Vec::new();
-    for x in node.alarms().alarm_history()? {
-        if all || x.is_open() {
-            let detail = node.alarms().alarm_detail(&x)?;
-            out.push((x, detail));
-        }
-    }
-    Ok(out)
 }
 
 /// Evaluates alarms now (each change and its webhook notifications recorded together),

@@ -48,22 +48,6 @@ fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
     Ok(s.parse::<EntryRef>()?)
 }
 
-pub(crate) fn print_issued(
-    out: Output,
-    node: &crate::LocalNode,
-    issued: &certherd_authority::Issued,
-    verb: &str,
-) {
-    let view = node.view(issued.meta.clone(), node.now());
-    print_issued_answer(
-        &certherd_ops::rows::cert_row(&view),
-        &issued.warnings,
-        verb,
-        node.now(),
-        out,
-    );
-}
-
 /// `--reason` of `cert revoke`: an RFC 5280 reason name.
 pub fn revocation_reason(text: &str) -> Result<certherd_x509::RevocationReason, Failure> {
     certherd_x509::RevocationReason::parse(text).ok_or_else(|| {
@@ -808,7 +792,35 @@ pub(crate) fn cert_export(ops: &mut dyn Operations, a: ExportArgs) -> Result<Exi
             path.display()
         )));
     }
+    if a.format == FormatArg::Der && a.with_root {
+        return Err(certherd_authority::Error::ExportOptions(
+            certherd_authority::ExportConflict::DerWithRoot,
+        )
+        .into());
+    }
     let e = ops.cert_export(entry)?;
+    if a.format == FormatArg::Der {
+        // DER holds one certificate: the entry's own.
+        let der = certherd_x509::parse_certificates(e.certificate.as_bytes())?
+            .into_iter()
+            .next()
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        return match &a.out {
+            Some(path) => {
+                certherd_store::write_atomic(path, &der, 0o644)?;
+                errln!("wrote {}", path.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            None if std::io::stdout().is_terminal() => Err(Failure::usage(
+                "refusing to write binary output to a terminal; use --out FILE or redirect",
+            )),
+            None => {
+                crate::output::raw(&der).map_err(|e| Failure::msg(format!("stdout: {e}")))?;
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+    }
     let mut pem = e.certificate;
     let n = e.chain.len();
     for (i, c) in e.chain.iter().enumerate() {
@@ -1433,7 +1445,7 @@ pub fn operation(ops: &mut dyn Operations, c: CertCmd) -> Ran<CertCmd> {
         CertCmd::Reset(a) => reset_run(ops, a),
         // What an operation gives is the certificate and its chain, never a key.
         CertCmd::Export(a)
-            if !a.key && !a.key_only && a.layout.is_none() && a.format == FormatArg::Pem =>
+            if !a.key && !a.key_only && a.layout.is_none() && a.format != FormatArg::P12 =>
         {
             cert_export(ops, a)
         }

@@ -1,213 +1,176 @@
 //! `endpoint ...`: the endpoints certherd watches, their trust and their diagnosis.
 use crate::commands::scan::parse_starttls;
 use crate::commands::scan::print_watches;
-use crate::commands::scan::timeout;
+use crate::commands::scan::timeout_ms;
 use crate::commands::OutputArg;
-use certherd_monitor::MonitorExt;
 
 use crate::commands::Output;
-use crate::commands::Ran;
-use crate::instant::rfc3339;
-use crate::open_node;
 use crate::render::json;
 use crate::Failure;
-use crate::LocalNode;
-use certherd_core::Finding;
 use certherd_core::ServerAddress;
-use certherd_monitor::probe::starttls_for;
-use certherd_monitor::scan::Diagnosis;
-use certherd_monitor::scan::ScanError;
-use certherd_monitor::scan::Verdict;
 use certherd_ops::Operations;
-use certherd_tls::StartTls;
+use certherd_protocol::admin::FindingRow;
+use certherd_protocol::admin::ProbeRequest;
 use clap::Subcommand;
 use std::process::ExitCode;
-use std::time::Duration;
 
-/// `endpoint list` and `endpoint remove` are operations; adding, trusting and diagnosing
-/// reach the endpoint from the home.
-pub fn operation(ops: &mut dyn Operations, c: EndpointCmd) -> Ran<EndpointCmd> {
-    Ran::Done(
-        match c {
-            EndpointCmd::List(o) => ops.endpoint_list().map(|rows| {
-                print_watches(&rows, o.output);
-                ExitCode::SUCCESS
-            }),
-            EndpointCmd::Remove { name } => ops.endpoint_remove(&name).map(|r| {
-                outln!("stopped watching {}", r.name);
-                ExitCode::SUCCESS
-            }),
-            other => return Ran::NotAnOperation(other),
-        }
-        .map_err(Failure::from),
-    )
-}
-
-/// Runs an `endpoint` subcommand.
-pub fn run(home: &certherd_store::Home, c: EndpointCmd) -> Result<ExitCode, Failure> {
-    let mut node = open_node(home)?;
+/// Every form of `endpoint` is an operation: a server adds, pins, diagnoses and lists the
+/// endpoints it watches as a home does, connecting from where it runs.
+pub fn operation(ops: &mut dyn Operations, c: EndpointCmd) -> Result<ExitCode, Failure> {
     match c {
+        EndpointCmd::List(o) => {
+            print_watches(&ops.endpoint_list()?, o.output);
+            Ok(ExitCode::SUCCESS)
+        }
+        EndpointCmd::Remove { name } => {
+            outln!("stopped watching {}", ops.endpoint_remove(&name)?.name);
+            Ok(ExitCode::SUCCESS)
+        }
         EndpointCmd::Add {
             name,
             address,
             server_name,
             verify,
             starttls,
-        } => {
-            let addr: ServerAddress = address.parse()?;
-            let proto = starttls_for(&addr.to_string(), parse_starttls(&starttls)?);
-            let w = node.watches_mut().endpoint_add(
-                &name,
-                &addr,
-                server_name.as_deref(),
-                verify,
-                proto.map(StartTls::as_str),
-            )?;
-            outln!(
-                "watching {} at {}{}{}",
-                w.name,
-                w.target,
-                w.starttls
-                    .as_deref()
-                    .map(|p| format!(" (STARTTLS {p})"))
-                    .unwrap_or_default(),
-                if verify { " (verified)" } else { "" }
-            );
-            errln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
-        }
+        } => endpoint_add(ops, name, address, server_name, verify, starttls),
         EndpointCmd::Trust {
             name,
             thumbprint,
             timeout: t,
-        } => return trust(&mut node, &name, thumbprint.as_deref(), timeout(&t)?),
+        } => trust(ops, &name, thumbprint, &t),
         EndpointCmd::Diagnose {
             name,
             timeout: t,
             output,
-        } => return diagnose(&mut node, &name, timeout(&t)?, output),
-        other => return Err(crate::not_carried_out(&other)),
+        } => diagnose(ops, &name, &t, output),
     }
+}
+
+/// `endpoint add`: the address and protocol checked here, the watch made by the operation.
+fn endpoint_add(
+    ops: &mut dyn Operations,
+    name: String,
+    address: String,
+    server_name: Option<String>,
+    verify: bool,
+    starttls: Option<String>,
+) -> Result<ExitCode, Failure> {
+    let addr: ServerAddress = address.parse()?;
+    parse_starttls(&starttls)?;
+    let w = ops.endpoint_add(certherd_protocol::admin::EndpointAddRequest {
+        name,
+        address: addr.to_string(),
+        server_name,
+        verify,
+        starttls,
+    })?;
+    outln!(
+        "watching {} at {}{}{}",
+        w.name,
+        w.target,
+        w.starttls
+            .as_deref()
+            .map(|p| format!(" (STARTTLS {p})"))
+            .unwrap_or_default(),
+        if w.verify { " (verified)" } else { "" }
+    );
+    errln!("next: `certherd scan tls {}` records its certificate; `certherd endpoint diagnose {}` explains a failure", w.target, w.name);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `endpoint trust`: pin what the endpoint presents now (after checking the thumbprint).
-pub(crate) fn trust(
-    node: &mut LocalNode,
+fn trust(
+    ops: &mut dyn Operations,
     name: &str,
-    thumbprint: Option<&str>,
-    t: Duration,
+    thumbprint: Option<String>,
+    t: &str,
 ) -> Result<ExitCode, Failure> {
-    let trusted =
-        certherd_monitor::scan::trust(node, name, thumbprint, t).map_err(|e| match e {
-            ScanError::Node(e) => Failure::from(e),
-            ScanError::Transport {
-                name,
-                target,
-                finding,
-            } => Failure {
-                message: format!("{name} ({target}): {}", finding.message),
-                hint: finding.hint,
-                code: None,
-                note: None,
-            },
-            e => Failure::msg(e.to_string()),
-        })?;
-    let info = certherd_x509::CertInfo::from_der(&trusted.leaf)?;
-    outln!("pinned {name} ({})", trusted.watch.target);
-    outln!("  Subject  {}", info.subject);
-    outln!("  Issuer   {}", info.issuer);
-    outln!("  Serial   {}", info.serial);
-    outln!(
-        "  Valid    {} to {}",
-        rfc3339(info.not_before),
-        rfc3339(info.not_after)
-    );
-    outln!("  SHA-256  {}", crate::render::colon_hex(&info.sha256));
-    if thumbprint.is_none() {
+    let asked = thumbprint.is_some();
+    let pinned = ops.endpoint_trust(
+        name,
+        ProbeRequest {
+            thumbprint,
+            timeout_ms: timeout_ms(t)?,
+        },
+    )?;
+    outln!("pinned {name} ({})", pinned.target);
+    outln!("  Subject  {}", pinned.subject);
+    outln!("  Issuer   {}", pinned.issuer);
+    outln!("  Serial   {}", pinned.serial);
+    outln!("  Valid    {} to {}", pinned.not_before, pinned.not_after);
+    outln!("  SHA-256  {}", crate::render::colon_hex(&pinned.sha256));
+    if !asked {
         errln!("check that thumbprint against the appliance's own console; `certherd endpoint trust {name} --thumbprint SHA256` pins only a certificate you checked");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `endpoint diagnose`: seed 004's rule (see [`certherd_monitor::scan::diagnose`]),
-/// rendered.
+/// rendered; exit 0 only when a verifying client accepts the endpoint.
 fn diagnose(
-    node: &mut LocalNode,
+    ops: &mut dyn Operations,
     name: &str,
-    t: Duration,
+    t: &str,
     output: Output,
 ) -> Result<ExitCode, Failure> {
-    let Diagnosis {
-        watch: w,
-        check_name,
-        starttls,
-        verdict,
-        findings,
-        facts,
-    } = certherd_monitor::scan::diagnose(node, name, t)?;
+    let d = ops.endpoint_diagnose(
+        name,
+        ProbeRequest {
+            thumbprint: None,
+            timeout_ms: timeout_ms(t)?,
+        },
+    )?;
+    let problem = |f: &&FindingRow| f.severity == "warning" || f.severity == "critical";
     match output {
-        Output::Json => json(&DiagnosisJson {
-            endpoint: name,
-            target: &w.target,
-            starttls: starttls.map(StartTls::as_str),
-            name_checked: &check_name,
-            verdict: verdict.as_str(),
-            finding: certherd_inspect::summary(&findings),
-            findings: findings
-                .iter()
-                .map(certherd_ops::rows::finding_row)
-                .collect(),
-            facts: &facts,
-        }),
+        Output::Json => json(&d),
         Output::Table => {
             outln!(
                 "Endpoint     {name} ({}{})",
-                w.target,
-                starttls
+                d.target,
+                d.starttls
+                    .as_deref()
                     .map(|p| format!(", STARTTLS {p}"))
                     .unwrap_or_default()
             );
-            outln!("Name         {check_name}");
+            outln!("Name         {}", d.name_checked);
             outln!(
                 "Verdict      {}",
-                match verdict {
-                    Verdict::Ok if findings.iter().any(Finding::is_problem) => {
+                match d.verdict.as_str() {
+                    "ok" if d.findings.iter().any(|f| problem(&f)) => {
                         "OK: a verifying client accepts this certificate, with the warnings below"
                     }
-                    Verdict::Ok => "OK: a verifying client accepts this certificate",
-                    Verdict::Network => "network or credentials problem (no TLS session, even without verification)",
-                    Verdict::Service => "service configuration problem (the service does not offer TLS)",
-                    Verdict::Server => "server configuration problem (it offers only TLS 1.0/1.1, which current clients refuse; the network and credentials are not at fault)",
-                    Verdict::Credentials => "credentials problem (the server requires a client certificate; its own certificate, when shown, is judged below)",
+                    "ok" => "OK: a verifying client accepts this certificate",
+                    "network" => "network or credentials problem (no TLS session, even without verification)",
+                    "service" => "service configuration problem (the service does not offer TLS)",
+                    "server" => "server configuration problem (it offers only TLS 1.0/1.1, which current clients refuse; the network and credentials are not at fault)",
+                    "credentials" => "credentials problem (the server requires a client certificate; its own certificate, when shown, is judged below)",
                     _ => "certificate problem (a TLS session opens without verification; with verification it fails)",
                 }
             );
-            let problems: Vec<&Finding> = findings.iter().filter(|f| f.is_problem()).collect();
+            let problems: Vec<&FindingRow> = d.findings.iter().filter(problem).collect();
             if !problems.is_empty() {
                 outln!("Findings");
             }
-            for f in &problems {
+            let line = |f: &FindingRow| {
                 outln!(
                     "  {:<9}{:<24} {}",
-                    f.severity.as_str(),
-                    f.kind.as_str(),
+                    f.severity,
+                    f.kind,
                     crate::output::field(&f.message)
                 );
+            };
+            for f in &problems {
+                line(f);
                 if let Some(h) = &f.hint {
                     outln!("  {:<34}hint: {}", "", crate::output::field(h));
                 }
             }
-            for f in findings.iter().filter(|f| !f.is_problem()) {
-                outln!(
-                    "  {:<9}{:<24} {}",
-                    f.severity.as_str(),
-                    f.kind.as_str(),
-                    crate::output::field(&f.message)
-                );
+            for f in d.findings.iter().filter(|f| !problem(f)) {
+                line(f);
             }
         }
     }
-    Ok(if verdict == Verdict::Ok {
+    Ok(if d.verdict == "ok" {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -275,17 +238,4 @@ pub enum EndpointCmd {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-}
-
-/// `endpoint diagnose --output json`.
-#[derive(serde::Serialize)]
-struct DiagnosisJson<'a> {
-    endpoint: &'a str,
-    target: &'a str,
-    starttls: Option<&'a str>,
-    name_checked: &'a str,
-    verdict: &'a str,
-    finding: String,
-    findings: Vec<certherd_protocol::admin::FindingRow>,
-    facts: &'a certherd_inspect::Facts,
 }

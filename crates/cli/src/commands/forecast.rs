@@ -10,15 +10,10 @@ use crate::instant::rfc3339;
 use crate::render::json;
 use crate::render::table;
 use crate::Failure;
-use crate::LocalNode;
 use certherd_core::OffsetDateTime;
 use certherd_core::Span;
 use certherd_protocol::admin as api;
 use clap::Args;
-
-pub(crate) fn until(node: &LocalNode, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
-    until_from(node.now(), s)
-}
 
 /// The end of a forecast: `--until` from `now` (default twelve years ahead), not in the past.
 pub fn until_from(now: OffsetDateTime, s: Option<&str>) -> Result<OffsetDateTime, Failure> {
@@ -66,19 +61,6 @@ struct ForecastItemJson<'a> {
     already_expired: bool,
 }
 
-/// The forecast's first line: the day something breaks unattended, or that nothing does.
-pub fn headline(f: &api::ForecastAnswer) -> String {
-    match &f.first_unattended {
-        Some(i) => format!(
-            "{}: {} lapses and nothing renews it: {}",
-            short_of(&i.not_after),
-            i.entry,
-            i.impact
-        ),
-        None => format!("nothing breaks unattended until {}", short_of(&f.until)),
-    }
-}
-
 /// `forecast`.
 pub fn forecast(f: &api::ForecastAnswer, output: Output) {
     match output {
@@ -109,7 +91,7 @@ pub fn forecast(f: &api::ForecastAnswer, output: Output) {
                 .collect(),
         }),
         Output::Table => {
-            outln!("{}", headline(f));
+            outln!("{}", certherd_ops::rows::forecast_headline(f));
             outln!();
             table(
                 &["DATE", "ENTRY", "RENEWED", "AFFECTED", "IMPACT"],

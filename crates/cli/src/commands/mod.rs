@@ -106,12 +106,86 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
         Command::Status(a) => Ran::Done(status::operation(ops, a)),
         Command::Store(c) => Ran::Done(store::operation(ops, c)),
         Command::Alarms(a) => Ran::Done(alarms::operation(ops, a)),
-        Command::Endpoint(c) => endpoint::operation(ops, c).back(|c| boxed(Command::Endpoint(c))),
+        Command::Endpoint(c) => Ran::Done(endpoint::operation(ops, c)),
+        Command::Scan(c) => scan::operation(ops, c).back(|c| boxed(Command::Scan(c))),
         Command::Profile(c) => Ran::Done(profile::operation(ops, c)),
+        Command::Service(c) => Ran::Done(service::operation(ops, c)),
+        Command::Report(a) => Ran::Done(report::operation(ops, a)),
         Command::KeyProvider(c) => {
             key_provider::operation(ops, c).back(|c| boxed(Command::KeyProvider(c)))
         }
         other => Ran::NotAnOperation(boxed(other)),
+    }
+}
+
+/// Why a command, in the form given, is not an operation and so does not run against
+/// `--server`. Decided by a match over every command (no catch-all), so a new command
+/// must say which it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HomeOnly {
+    /// It makes, moves, opens or serves the home itself: `init`, `home`, `db`, `server`,
+    /// `ca import-signed` (which completes `init`).
+    TheHome,
+    /// It is a joined host's own: `agent`.
+    TheHost,
+    /// It reads or writes files of the machine it runs on: `scan files`, and the layouts
+    /// `cert export --layout` writes.
+    ThisMachine,
+    /// It gives out a private key (`cert export --key`, PKCS#12, a key provider's or an
+    /// admin's client key): keys never cross the admin API.
+    PrivateKey,
+    /// It needs neither a home nor a server: `csr`, `completions`, `man`.
+    Neither,
+    /// It reads the inventory but is not an operation yet: `verify`.
+    NotYet,
+}
+
+impl HomeOnly {
+    /// Why `command` (given back by [`operation`]) is not an operation; `None` for the
+    /// commands that are operations in every form.
+    pub fn of(command: &Command) -> Option<Self> {
+        Some(match command {
+            Command::Init(_)
+            | Command::Server(_)
+            | Command::Home(_)
+            | Command::Db(_)
+            | Command::Ca(_) => Self::TheHome,
+            Command::Agent(_) => Self::TheHost,
+            Command::Scan(_) => Self::ThisMachine,
+            Command::Cert(cert::CertCmd::Export(a)) if a.layout.is_some() => Self::ThisMachine,
+            Command::Cert(_) | Command::KeyProvider(_) | Command::Admin(_) => Self::PrivateKey,
+            Command::Csr(_) | Command::Completions(_) | Command::Man(_) | Command::Reference(_) => {
+                Self::Neither
+            }
+            Command::Verify(_) => Self::NotYet,
+            // Operations in every form: never given back.
+            Command::Store(_)
+            | Command::Service(_)
+            | Command::Trust(_)
+            | Command::Status(_)
+            | Command::Check(_)
+            | Command::Profile(_)
+            | Command::Audit(_)
+            | Command::Endpoint(_)
+            | Command::Forecast(_)
+            | Command::Alarms(_)
+            | Command::Report(_)
+            | Command::Host(_)
+            | Command::Pool(_)
+            | Command::Fleet(_) => return None,
+        })
+    }
+
+    /// Why, in words, for the `hint:` of the refusal.
+    pub fn why(self) -> &'static str {
+        match self {
+            Self::TheHome => "it sets up, moves or serves the home itself",
+            Self::TheHost => "it is a joined host's own",
+            Self::ThisMachine => "it reads or writes files of the machine it runs on",
+            Self::PrivateKey => "the admin API never gives out a private key",
+            Self::Neither => "it needs neither a home nor a server",
+            Self::NotYet => "it is not an operation of the admin API yet",
+        }
     }
 }
 
@@ -120,14 +194,11 @@ pub fn on_home(home: &certherd_store::Home, command: Command) -> Result<ExitCode
     match command {
         Command::Init(a) => init::run(home, a),
         Command::Cert(c) => cert::run(home, c),
-        Command::Service(c) => service::run(home, c),
         Command::Csr(c) => csr::run(c),
         Command::Ca(c) => ca::run(home, c),
         Command::Verify(a) => verify::run(home, a),
         Command::KeyProvider(c) => key_provider::run(home, c),
         Command::Scan(c) => scan::run(home, c),
-        Command::Endpoint(c) => endpoint::run(home, c),
-        Command::Report(a) => report::run(home, a),
         Command::Server(a) => server::run(home, a),
         Command::Agent(c) => agent::run(home, c),
         Command::Admin(c) => admin::run(home, c),
@@ -175,9 +246,13 @@ pub struct Cli {
     /// enable/disable/status, pool certificate-list,
     /// cert list/show/issue/renew/reset/revoke/export/delete/import,
     /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export/crl, forecast,
-    /// key-provider status, check, status, store list, profile list, endpoint list/remove;
-    /// every other command runs on the server's home only and is refused (exit 2);
-    /// `completions` needs neither a server nor a home. Give it before the command.
+    /// key-provider status, check, status, store list, profile list,
+    /// endpoint list/remove/add/trust/diagnose, service add, scan tls,
+    /// report;
+    /// every other command is refused (exit 2), saying why: it sets up or serves the home,
+    /// is an agent's, reads this machine's files, or gives out a private key;
+    /// `completions`, `man` and `csr` need neither a server nor a home. Give it before the
+    /// command.
     /// Default: $CERTHERD_SERVER (empty counts as unset). A home given too (--home or
     /// $CERTHERD_HOME) is refused: say which one to act on.
     #[arg(long, value_name = "URL")]

@@ -3,13 +3,13 @@
 //! judging is `certherd-inspect`'s.
 
 use crate::commands::Output;
+use crate::commands::Ran;
 use crate::failure::read_input;
 use crate::open_node;
 use crate::render::json;
 use crate::render::table;
 use crate::render::time_of;
 use crate::Failure;
-use crate::LocalNode;
 use certherd_core::EntryMeta;
 use certherd_core::Finding;
 use certherd_core::ServerAddress;
@@ -17,14 +17,12 @@ use certherd_core::Span;
 use certherd_core::Watch;
 use certherd_inspect::Severity;
 use certherd_monitor::scan::FilesScanned;
-use certherd_monitor::scan::TlsScanRequest;
-use certherd_monitor::scan::TlsScanned;
 use certherd_monitor::walk::walk_at_most;
 use certherd_monitor::walk::SkippedPath;
 use certherd_monitor::walk::Walk;
 use certherd_monitor::walk::WalkError;
+use certherd_ops::Operations;
 use certherd_protocol::admin as api;
-use certherd_store::Store;
 use certherd_tls::StartTls;
 use clap::Args;
 use clap::Subcommand;
@@ -37,11 +35,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Runs a `scan` subcommand.
+/// `scan tls` is an operation: a server connects from where it runs, as a home does.
+pub fn operation(ops: &mut dyn Operations, c: ScanCmd) -> Ran<ScanCmd> {
+    match c {
+        ScanCmd::Tls(a) => Ran::Done(scan_tls(ops, a)),
+        other => Ran::NotAnOperation(other),
+    }
+}
+
+/// `scan files` reads the files of the machine it runs on, into its home.
 pub fn run(home: &certherd_store::Home, c: ScanCmd) -> Result<ExitCode, Failure> {
     match c {
-        ScanCmd::Tls(a) => scan_tls(home, a),
         ScanCmd::Files(a) => scan_files(home, a),
+        other => Err(crate::not_carried_out(&other)),
     }
 }
 
@@ -51,6 +57,12 @@ pub(crate) fn timeout(s: &str) -> Result<Duration, Failure> {
         return Err(Failure::usage("--timeout must be longer than 0s"));
     }
     Ok(d)
+}
+
+/// `--timeout` in milliseconds, as an operation carries it (at least 1).
+pub(crate) fn timeout_ms(s: &str) -> Result<u64, Failure> {
+    let d = timeout(s)?;
+    Ok(u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 /// Parses `--starttls`.
@@ -109,14 +121,6 @@ fn targets_of(a: &ScanTlsArgs) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-/// A watch's row, with the certificate it last saw looked up in the home.
-pub(crate) fn watch_row_of(w: &Watch, node: &LocalNode) -> api::WatchRow {
-    let cert = w
-        .entry()
-        .and_then(|r| node.store().entry(&r).ok().flatten().map(|e| e.meta));
-    certherd_ops::rows::watch_row(w, cert.as_ref())
-}
-
 /// A watch's cells in the table: name, target, subject, notAfter, worst finding.
 fn watch_cells(r: &api::WatchRow) -> Vec<String> {
     vec![
@@ -173,26 +177,24 @@ pub(crate) fn print_watches(rows: &[api::WatchRow], output: Output) {
     }
 }
 
-fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Failure> {
+fn scan_tls(ops: &mut dyn Operations, a: ScanTlsArgs) -> Result<ExitCode, Failure> {
     let targets = targets_of(&a)?;
-    let t = timeout(&a.timeout)?;
-    let asked = parse_starttls(&a.starttls)?;
+    let timeout_ms = timeout_ms(&a.timeout)?;
+    parse_starttls(&a.starttls)?;
     if a.concurrency == 0 {
         return Err(Failure::usage("--concurrency must be at least 1"));
     }
-    let mut node = open_node(home)?;
     let bar: std::sync::OnceLock<ProgressBar> = std::sync::OnceLock::new();
-    let request = TlsScanRequest {
+    let request = api::ScanTlsRequest {
         targets,
         sni: a.sni,
-        starttls: asked,
-        concurrency: a.concurrency,
-        timeout: t,
+        starttls: a.starttls,
+        concurrency: u32::try_from(a.concurrency).unwrap_or(u32::MAX),
+        timeout_ms,
     };
-    let scanned = certherd_monitor::scan::scan_tls(
-        &mut node,
-        &request,
-        |n| {
+    let scanned = ops.scan_tls(
+        request,
+        &mut |n| {
             let _ = bar.set(progress(n, "targets"));
         },
         &|| {
@@ -205,32 +207,25 @@ fn scan_tls(home: &certherd_store::Home, a: ScanTlsArgs) -> Result<ExitCode, Fai
         b.finish_and_clear();
     }
     let scanned = scanned?;
-    let worst = scanned.worst();
-    let TlsScanned {
-        shown,
-        new_names,
-        kept,
-    } = scanned;
-    print_watches(
-        &shown
-            .iter()
-            .map(|w| watch_row_of(w, &node))
-            .collect::<Vec<_>>(),
-        a.output,
-    );
+    print_watches(&scanned.watches, a.output);
     // Say what the scan left behind, and how to undo it: `check` and alarms watch it now.
-    if !new_names.is_empty() {
+    if !scanned.new_names.is_empty() {
         errln!(
             "now watched (check, alarms and the forecast see it): {}; stop with: certherd endpoint remove NAME",
-            new_names.join(", ")
+            scanned.new_names.join(", ")
         );
     }
-    for (name, protocol) in &kept {
+    for k in &scanned.kept {
         errln!(
-            "not recorded: endpoint {name} is watched with STARTTLS {protocol}, and this scan used other settings; certherd endpoint diagnose {name} scans it as watched"
+            "not recorded: endpoint {} is watched with STARTTLS {}, and this scan used other settings; certherd endpoint diagnose {} scans it as watched",
+            k.name, k.starttls, k.name
         );
     }
-    Ok(verdict_exit(worst))
+    Ok(match scanned.worst.as_deref() {
+        Some("critical") => ExitCode::from(2),
+        Some("warning") => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 /// Writes `v` pretty, every line after the first indented by `indent` spaces, its keys

@@ -1,18 +1,25 @@
 //! `service add`: a service identity (a vSphere solution user), its store and certificate.
-use crate::commands::cert::print_issued;
+//! An operation: the same on the home and against `--server`.
+use crate::commands::cert::print_issued_answer;
 
 use crate::commands::Output;
-use crate::open_node;
 use crate::Failure;
-use certherd_store::Home;
+use certherd_ops::Operations;
 use clap::Subcommand;
 use std::process::ExitCode;
 
-pub fn run(home: &Home, c: ServiceCmd) -> Result<ExitCode, Failure> {
+/// Runs `service add` through `ops`.
+pub fn operation(ops: &mut dyn Operations, c: ServiceCmd) -> Result<ExitCode, Failure> {
+    use certherd_core::Clock;
     let ServiceCmd::Add { name, output } = c;
-    let mut node = open_node(home)?;
-    let issued = node.add_service(&name)?;
-    print_issued(output, &node, &issued, "created");
+    let issued = ops.service_add(&name)?;
+    print_issued_answer(
+        &issued.certificate,
+        &issued.warnings,
+        "created",
+        certherd_authority::SystemClock.now(),
+        output,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
