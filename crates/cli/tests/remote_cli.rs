@@ -855,7 +855,6 @@ fn show_revoke_trust_alarms_audit_ca_and_forecast_print_as_on_the_home() {
             "`certherd db copy`",
         ),
         (&["agent", "status"], "`certherd agent status`"),
-        (&["verify", "x.pem"], "`certherd verify`"),
     ] {
         let r = remote.run("ops.token", None, args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -1168,6 +1167,7 @@ fn every_operation_is_compared_on_both_transports() {
         "cert import",
         // endpoints_services_and_scans_print_as_on_the_home
         "report",
+        "verify",
         "service add",
         "endpoint add",
         "endpoint trust",
@@ -1558,6 +1558,29 @@ fn endpoints_services_and_scans_print_as_on_the_home() {
         "{near_page}\n{far_page}"
     );
     same(&["report", "--html", near.to_str().unwrap(), "--until", "-1d"]);
+    // verify: judged against the server home's roots and CRLs, passing and failing alike.
+    let cert = env.path("vpxd.pem");
+    env.ok(&[
+        "cert",
+        "export",
+        "vpxd/vpxd",
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+    let c = cert.to_str().unwrap();
+    let local = same(&["verify", c]);
+    assert_eq!(local.code, 0, "{}{}", local.stdout, local.stderr);
+    let local = same(&[
+        "verify",
+        c,
+        "--name",
+        "other.example.test",
+        "--purpose",
+        "server",
+    ]);
+    assert_eq!(local.code, 1, "{}", local.stdout);
+    same(&["verify", c, "--output", "json", "--at", "2027-01-01"]);
+    same(&["verify", c, "--policy", "not-an-oid"]);
     let local = both(
         &["endpoint", "add", "near", "--address", &addr, "--verify"],
         &["endpoint", "add", "far", "--address", &addr, "--verify"],

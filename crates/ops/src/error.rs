@@ -97,6 +97,18 @@ pub enum Problem {
     /// `pkcs12` (with `password`).
     #[error("give either 'cert' (with 'chain' and 'key') or 'pkcs12' (with 'password')")]
     ImportFields,
+    /// A purpose other than `server`, `client` or `any`.
+    #[error("unknown purpose '{value}' (expected server, client or any)")]
+    UnknownPurpose {
+        /// What was given (cut).
+        value: String,
+    },
+    /// A certificate policy that is not a dotted OID.
+    #[error("policy '{value}' is not a dotted OID (e.g. 2.16.840.1.101.3.2.1.48.1)")]
+    NotAnOid {
+        /// What was given (cut).
+        value: String,
+    },
     /// `report` without the end of its forecast.
     #[error("query parameter 'until' is missing: the report's forecast needs its end")]
     UntilMissing,

@@ -16,6 +16,7 @@ mod remote;
 mod report;
 mod request;
 pub mod rows;
+pub mod verify;
 pub mod wire;
 
 pub use error::{next_step, Error, Problem};
@@ -440,6 +441,14 @@ pub trait Operations {
         match self.call(Request::Report { until })? {
             Answer::Report(v) => Ok(v),
             other => Err(Error::mismatch("report", &other)),
+        }
+    }
+
+    /// Judges a certificate against the home's trust (or the anchors given).
+    fn verify(&mut self, r: api::VerifyRequest) -> Result<api::VerifyAnswer, Error> {
+        match self.call(Request::Verify(r))? {
+            Answer::Verified(v) => Ok(v),
+            other => Err(Error::mismatch("verify", &other)),
         }
     }
 }

@@ -748,6 +748,15 @@ impl<S: Store> Operations for Local<'_, S> {
                 )
             }
             Request::ScanTls(r) => Answer::TlsScanned(self.probe_tls(&r, |_| {}, &|| {})?),
+            Request::Verify(r) => Answer::Verified(crate::verify::judge(
+                &r,
+                &crate::verify::HomeTrust {
+                    anchors: self.node.trust_anchors()?,
+                    crls: self.node.trusted_crls()?,
+                    thresholds: self.node.thresholds(),
+                    now: self.node.now(),
+                },
+            )?),
             Request::Report { until } => {
                 let until = self.until_of(Horizon::Until(until))?;
                 let forecast = self.node.forecast(until)?;

@@ -279,6 +279,8 @@ pub enum Request {
         /// The end of the forecast.
         until: OffsetDateTime,
     },
+    /// Judge a certificate against the home's trust (`verify`).
+    Verify(api::VerifyRequest),
 }
 
 impl Request {
@@ -331,6 +333,7 @@ impl Request {
             Self::EndpointTrust { .. } => Op::EndpointTrust,
             Self::EndpointDiagnose { .. } => Op::EndpointDiagnose,
             Self::Report { .. } => Op::Report,
+            Self::Verify(_) => Op::Verify,
         }
     }
 }
@@ -421,6 +424,8 @@ pub enum Answer {
     Diagnosis(api::DiagnosisAnswer),
     /// [`Request::Report`].
     Report(api::ReportAnswer),
+    /// [`Request::Verify`].
+    Verified(api::VerifyAnswer),
 }
 
 impl Answer {

@@ -113,6 +113,7 @@ pub fn encode(request: &Request) -> HttpCall {
         ),
         Request::EndpointAdd(r) => call("POST", "/v1/endpoints".into(), Some(json(r))),
         Request::ScanTls(r) => call("POST", "/v1/scans/tls".into(), Some(json(r))),
+        Request::Verify(r) => call("POST", "/v1/verify".into(), Some(json(r))),
         Request::Report { until } => call(
             "GET",
             with_query("/v1/report", &[("until", certherd_x509::rfc3339(*until))]),
@@ -533,6 +534,7 @@ pub fn decode(
         },
         Op::EndpointAdd => Request::EndpointAdd(json_object(body)?),
         Op::ScanTls => Request::ScanTls(json_object(body)?),
+        Op::Verify => Request::Verify(json_object(body)?),
         Op::Report => Request::Report {
             until: match q.text("until") {
                 Some(t) => {
@@ -704,6 +706,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::ServiceAdd { .. } => Answer::Issued(d(body)?),
         Request::EndpointAdd(_) => Answer::EndpointAdded(d(body)?),
         Request::ScanTls(_) => Answer::TlsScanned(d(body)?),
+        Request::Verify(_) => Answer::Verified(d(body)?),
         Request::Report { .. } => Answer::Report(d(body)?),
         Request::EndpointTrust { .. } => Answer::EndpointTrusted(d(body)?),
         Request::EndpointDiagnose { .. } => Answer::Diagnosis(d(body)?),
@@ -845,6 +848,13 @@ mod tests {
                 },
             },
             Request::Report { until },
+            Request::Verify(api::VerifyRequest {
+                presented: vec!["MIIB".into()],
+                purpose: Some("server".into()),
+                policy: vec!["2.5.29.32.0".into()],
+                strict: true,
+                ..api::VerifyRequest::default()
+            }),
             Request::EndpointDiagnose {
                 name: "kms".into(),
                 probe: api::ProbeRequest {

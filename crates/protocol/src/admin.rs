@@ -889,6 +889,80 @@ pub struct ReportAnswer {
     pub alarms: u64,
 }
 
+/// `POST /v1/verify` request (`verify`): a certificate judged against the server's trust
+/// (or the anchors given) and its CRLs. Certificates and CRLs are DER, each in standard
+/// base64. Nothing is stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The certificate, then the intermediates presented with it (at most 64).
+    pub presented: Vec<String>,
+    /// Trust anchors instead of the home's trusted roots (at most 64).
+    #[serde(default)]
+    pub trusted: Vec<String>,
+    /// CRLs to consult besides the home's (at most 64).
+    #[serde(default)]
+    pub crls: Vec<String>,
+    /// A DNS name or IP address the certificate must cover.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The instant to validate at, RFC 3339 (absent: now).
+    #[serde(default)]
+    pub at: Option<String>,
+    /// `server`, `client` or `any` (absent: any).
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// `expiring` is a warning within this span (absent: certherd.toml's).
+    #[serde(default)]
+    pub warn: Option<String>,
+    /// `expiring` is critical within this span (absent: certherd.toml's).
+    #[serde(default)]
+    pub crit: Option<String>,
+    /// Every certificate's revocation status must be known from the CRLs.
+    #[serde(default)]
+    pub crl_check_all: bool,
+    /// Acceptable certificate policies, dotted OIDs (absent: anyPolicy).
+    #[serde(default)]
+    pub policy: Vec<String>,
+    /// RFC 5280 initial-explicit-policy.
+    #[serde(default)]
+    pub explicit_policy: bool,
+    /// RFC 5280 initial-policy-mapping-inhibit.
+    #[serde(default)]
+    pub inhibit_policy_mapping: bool,
+    /// RFC 5280 initial-any-policy-inhibit.
+    #[serde(default)]
+    pub inhibit_any_policy: bool,
+    /// Fail on every warning too.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// `POST /v1/verify` answer: the verdict, the path and every finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VerifyAnswer {
+    /// Whether it passes (under `strict`, no warning either).
+    pub valid: bool,
+    /// The certificate's subject.
+    pub subject: String,
+    /// The instant judged, RFC 3339.
+    pub at: String,
+    /// Whether the path reaches a trust anchor.
+    pub trusted: bool,
+    /// Whether it covers the name asked for (absent when none was).
+    pub covers_name: Option<bool>,
+    /// The path's subjects, the certificate first.
+    pub chain: Vec<String>,
+    /// The worst finding in one line.
+    pub finding: String,
+    /// Whether it was judged strictly.
+    pub strict: bool,
+    /// What fails it, when it fails.
+    pub failure: Option<String>,
+    /// Every finding, worst first.
+    pub findings: Vec<FindingRow>,
+}
+
 /// Which entries a renewal run takes (`cert renew` with a selection, or one entry's plan).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -1190,6 +1264,8 @@ pub enum Op {
     EndpointDiagnose,
     /// `GET /v1/report`.
     Report,
+    /// `POST /v1/verify`.
+    Verify,
 }
 
 /// The type of a query parameter.
@@ -1802,6 +1878,15 @@ pub const ROUTES: &[Route] = &[
         query: &[UNTIL],
         request: None,
         answer: schema::<ReportAnswer>,
+    },
+    Route {
+        op: Op::Verify,
+        method: "POST",
+        path: "/v1/verify",
+        summary: "Judge a certificate and its chain against the server's trusted roots (or the anchors given) and its CRLs, as RFC 5280 and the purpose ask; nothing is stored (`verify`)",
+        query: &[],
+        request: Some(schema::<VerifyRequest>),
+        answer: schema::<VerifyAnswer>,
     },
 ];
 

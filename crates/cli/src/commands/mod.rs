@@ -111,6 +111,7 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
         Command::Profile(c) => Ran::Done(profile::operation(ops, c)),
         Command::Service(c) => Ran::Done(service::operation(ops, c)),
         Command::Report(a) => Ran::Done(report::operation(ops, a)),
+        Command::Verify(a) => Ran::Done(verify::operation(ops, a)),
         Command::KeyProvider(c) => {
             key_provider::operation(ops, c).back(|c| boxed(Command::KeyProvider(c)))
         }
@@ -136,8 +137,6 @@ pub enum HomeOnly {
     PrivateKey,
     /// It needs neither a home nor a server: `csr`, `completions`, `man`.
     Neither,
-    /// It reads the inventory but is not an operation yet: `verify`.
-    NotYet,
 }
 
 impl HomeOnly {
@@ -157,7 +156,6 @@ impl HomeOnly {
             Command::Csr(_) | Command::Completions(_) | Command::Man(_) | Command::Reference(_) => {
                 Self::Neither
             }
-            Command::Verify(_) => Self::NotYet,
             // Operations in every form: never given back.
             Command::Store(_)
             | Command::Service(_)
@@ -170,6 +168,7 @@ impl HomeOnly {
             | Command::Forecast(_)
             | Command::Alarms(_)
             | Command::Report(_)
+            | Command::Verify(_)
             | Command::Host(_)
             | Command::Pool(_)
             | Command::Fleet(_) => return None,
@@ -184,7 +183,6 @@ impl HomeOnly {
             Self::ThisMachine => "it reads or writes files of the machine it runs on",
             Self::PrivateKey => "the admin API never gives out a private key",
             Self::Neither => "it needs neither a home nor a server",
-            Self::NotYet => "it is not an operation of the admin API yet",
         }
     }
 }
@@ -196,7 +194,6 @@ pub fn on_home(home: &certherd_store::Home, command: Command) -> Result<ExitCode
         Command::Cert(c) => cert::run(home, c),
         Command::Csr(c) => csr::run(c),
         Command::Ca(c) => ca::run(home, c),
-        Command::Verify(a) => verify::run(home, a),
         Command::KeyProvider(c) => key_provider::run(home, c),
         Command::Scan(c) => scan::run(home, c),
         Command::Server(a) => server::run(home, a),
@@ -247,8 +244,7 @@ pub struct Cli {
     /// cert list/show/issue/renew/reset/revoke/export/delete/import,
     /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export/crl, forecast,
     /// key-provider status, check, status, store list, profile list,
-    /// endpoint list/remove/add/trust/diagnose, service add, scan tls,
-    /// report;
+    /// endpoint list/remove/add/trust/diagnose, service add, scan tls, report, verify;
     /// every other command is refused (exit 2), saying why: it sets up or serves the home,
     /// is an agent's, reads this machine's files, or gives out a private key;
     /// `completions`, `man` and `csr` need neither a server nor a home. Give it before the

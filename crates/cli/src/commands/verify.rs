@@ -4,190 +4,143 @@ use crate::commands::Output;
 use crate::failure::read_input;
 use crate::instant::parse_at;
 use crate::instant::rfc3339;
-use crate::open_node;
 use crate::render::json;
 use crate::Failure;
-use certherd_inspect::ChainInput;
-use certherd_inspect::Target;
-use certherd_inspect::Thresholds;
-use certherd_inspect::TrustPolicy;
+use certherd_ops::Operations;
+use certherd_protocol::admin as api;
 use certherd_store::Home;
-use certherd_x509::CertInfo;
-use certherd_x509::CertificateDer;
-use certherd_x509::Purpose;
 use clap::Args;
 use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(home: &Home, a: VerifyArgs) -> Result<ExitCode, Failure> {
-    let mut certs = certherd_x509::parse_certificates(&read_input(&a.cert)?)
-        .map_err(|e| Failure::file(&a.cert, e))?;
-    let leaf = certs.remove(0);
-    let mut intermediates: Vec<CertificateDer<'static>> = certs;
-    for p in &a.chain {
-        intermediates.extend(
-            certherd_x509::parse_certificates(&read_input(p)?).map_err(|e| Failure::file(p, e))?,
-        );
-    }
-    // The home's CRLs are consulted whatever the anchors: a revoked certificate is revoked
-    // under a root given with --trusted too (as `openssl verify -crl_check` with the CRL).
-    // Without --trusted the home is needed for its roots; with it, a home is optional.
-    let node = if a.trusted.is_empty() {
-        Some(open_node(home).map_err(|mut f| {
+/// `verify` as an operation: judged where the trust is (the home's, or the server's).
+pub fn operation(ops: &mut dyn Operations, a: VerifyArgs) -> Result<ExitCode, Failure> {
+    let r = request(&a)?;
+    let v = ops.verify(r)?;
+    Ok(print(&v, &a))
+}
+
+/// `verify` where there is no home: with `--trusted`, judged here against those anchors
+/// and `--crl` alone; without, refused as the home's absence reads, saying what to give.
+pub fn without_home(home: &Home, a: &VerifyArgs) -> Result<ExitCode, Failure> {
+    if a.trusted.is_empty() {
+        if let Err(mut f) = crate::open_node(home) {
             f.hint =
                 Some("pass --trusted ROOT.pem, or --home with an initialized certherd home".into());
-            f
-        })?)
-    } else if home.database().is_some() || home.db_path().exists() {
-        Some(open_node(home)?)
-    } else {
-        None
+            return Err(f);
+        }
+    }
+    let r = request(a)?;
+    let v = certherd_ops::verify::judge(
+        &r,
+        &certherd_ops::verify::HomeTrust::none(time::OffsetDateTime::now_utc()),
+    )?;
+    Ok(print(&v, a))
+}
+
+/// The request from the files and flags: every file read and parsed here, each error
+/// naming its file.
+fn request(a: &VerifyArgs) -> Result<api::VerifyRequest, Failure> {
+    let certs = |p: &PathBuf| -> Result<Vec<String>, Failure> {
+        Ok(certherd_x509::parse_certificates(&read_input(p)?)
+            .map_err(|e| Failure::file(p, e))?
+            .iter()
+            .map(|c| certherd_ops::verify::encode(c))
+            .collect())
     };
-    let mut crls = match &node {
-        Some(node) => node.trusted_crls()?,
-        None => Vec::new(),
-    };
+    let mut presented = certs(&a.cert)?;
+    for p in &a.chain {
+        presented.extend(certs(p)?);
+    }
+    let mut trusted = Vec::new();
+    for p in &a.trusted {
+        trusted.extend(certs(p)?);
+    }
+    let mut crls = Vec::new();
     for p in &a.crl {
         let crl = certherd_x509::parse_crl(&read_input(p)?).map_err(|e| Failure::file(p, e))?;
-        crls.push(crl);
+        crls.push(certherd_ops::verify::encode(&crl));
     }
-    let trusted = if a.trusted.is_empty() {
-        match &node {
-            Some(node) => node.trust_anchors()?,
-            None => Vec::new(),
-        }
-    } else {
-        let mut t = Vec::new();
-        for p in &a.trusted {
-            t.extend(
-                certherd_x509::parse_certificates(&read_input(p)?)
-                    .map_err(|e| Failure::file(p, e))?,
-            );
-        }
-        t
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let at = match &a.at {
-        Some(s) => parse_at(s, now)?,
-        None => now,
-    };
-    let purpose = match a.purpose {
-        PurposeArg::Server => Purpose::Server,
-        PurposeArg::Client => Purpose::Client,
-        PurposeArg::Any => Purpose::Any,
-    };
+    let at =
+        a.at.as_deref()
+            .map(|s| parse_at(s, time::OffsetDateTime::now_utc()))
+            .transpose()?;
     for oid in &a.policy {
-        // A dotted OID: digits separated by dots, at least two arcs (RFC 5280 4.2.1.4).
-        let arcs: Vec<&str> = oid.split('.').collect();
-        if arcs.len() < 2
-            || arcs
-                .iter()
-                .any(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()))
-        {
+        if !certherd_ops::verify::is_dotted_oid(oid) {
             return Err(Failure::usage(format!(
                 "--policy {oid}: not a dotted OID (e.g. 2.16.840.1.101.3.2.1.48.1)"
             )));
         }
     }
-    let rfc5280 = certherd_x509::Rfc5280Options {
-        initial_policy_set: a.policy.clone(),
-        initial_explicit_policy: a.explicit_policy,
-        initial_policy_mapping_inhibit: a.inhibit_policy_mapping,
-        initial_any_policy_inhibit: a.inhibit_any_policy,
-        require_revocation_status: a.crl_check_all,
-    };
-    let t = crate::instant::thresholds(
+    // The spans are checked here, with the flags' names; the order of the two where both
+    // are given (the home's certherd.toml fills in the other where it runs).
+    crate::instant::thresholds(
         a.warn.as_deref(),
         a.crit.as_deref(),
-        node.as_ref().map(|n| n.thresholds()).unwrap_or_default(),
+        certherd_core::Thresholds {
+            warn: certherd_core::Span::MAX,
+            crit: certherd_core::Span::days(0),
+        },
     )?;
-    let thresholds = Thresholds {
-        warn: t.warn.duration(),
-        crit: t.crit.duration(),
-    };
-    let mut presented = vec![leaf.clone()];
-    presented.extend(intermediates.iter().cloned());
-    let inspection = certherd_inspect::inspect(&ChainInput {
-        presented: &presented,
-        name: a.name.as_deref(),
-        purpose,
-        at,
-        trusted: &trusted,
-        anchor_subjects: None,
-        crls: &crls,
-        pins: &[],
-        thresholds,
-        policy: TrustPolicy::Required,
-        ca_expected: false,
-        target: Target::Files,
-        rfc5280,
-    });
-    let subject = inspection
-        .leaf
-        .as_ref()
-        .map(|i| i.subject.clone())
-        .unwrap_or_default();
-    // Valid means RFC 5280 and the purpose accept the path now (no critical finding but
-    // `expiring`); under --strict, any warning fails it too (the CA/B profile, expiry near).
-    let valid = if a.strict {
-        inspection.passes_strict()
-    } else {
-        inspection.is_valid()
-    };
-    let path: Vec<String> = inspection
-        .path
-        .iter()
-        .map(|c| CertInfo::from_der(c).map(|i| i.subject).unwrap_or_default())
-        .collect();
+    Ok(api::VerifyRequest {
+        presented,
+        trusted,
+        crls,
+        name: a.name.clone(),
+        at: at.map(rfc3339),
+        purpose: Some(
+            match a.purpose {
+                PurposeArg::Server => "server",
+                PurposeArg::Client => "client",
+                PurposeArg::Any => "any",
+            }
+            .to_owned(),
+        ),
+        warn: a.warn.clone(),
+        crit: a.crit.clone(),
+        crl_check_all: a.crl_check_all,
+        policy: a.policy.clone(),
+        explicit_policy: a.explicit_policy,
+        inhibit_policy_mapping: a.inhibit_policy_mapping,
+        inhibit_any_policy: a.inhibit_any_policy,
+        strict: a.strict,
+    })
+}
+
+/// The verdict: JSON, or the report on stdout with a failure's line on stderr too; exit 1
+/// when it fails.
+fn print(v: &api::VerifyAnswer, a: &VerifyArgs) -> ExitCode {
     match a.output {
-        Output::Json => json(&VerifyJson {
-            valid,
-            subject: &subject,
-            at: rfc3339(at),
-            trusted: inspection.trusted,
-            covers_name: inspection.covers_name,
-            chain: &path,
-            finding: certherd_inspect::summary(&inspection.findings),
-            strict: a.strict,
-            failure: inspection.failure(a.strict),
-            findings: inspection
-                .findings
-                .iter()
-                .map(certherd_ops::rows::finding_row)
-                .collect(),
-        }),
+        Output::Json => json(v),
         Output::Table => {
             // The whole report goes to stdout, failing or not (`verify x.pem | less` shows
             // what is wrong); only the one-line verdict of a failure is repeated on stderr.
-            // A failure is headed by the finding that fails it, not by a warning that
-            // does not (an `expiring` listed first among equal warnings).
-            let failure = inspection.failure(a.strict);
-            match &failure {
+            match &v.failure {
                 None => outln!("{}: OK", a.cert.display()),
                 Some(why) => outln!("{}: FAILED: {why}", a.cert.display()),
             }
-            for (i, s) in path.iter().enumerate() {
+            for (i, s) in v.chain.iter().enumerate() {
                 outln!("  {i} {}", crate::output::field(s));
             }
-            for f in &inspection.findings {
+            for f in &v.findings {
                 outln!(
                     "  {:<9}{:<25}{}",
-                    f.severity.as_str(),
-                    f.kind.as_str(),
+                    f.severity,
+                    f.kind,
                     crate::output::field(&f.message)
                 );
             }
-            if let Some(why) = &failure {
+            if let Some(why) = &v.failure {
                 errln!("error: {} failed verification: {why}", a.cert.display());
             }
         }
     }
-    Ok(if valid {
+    if v.valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 #[cfg(test)]
@@ -283,20 +236,4 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
-}
-
-/// `verify --output json`.
-#[derive(serde::Serialize)]
-struct VerifyJson<'a> {
-    valid: bool,
-    subject: &'a str,
-    at: String,
-    trusted: bool,
-    covers_name: Option<bool>,
-    chain: &'a [String],
-    finding: String,
-    strict: bool,
-    /// What fails the verification (as the table's headline), null when valid.
-    failure: Option<String>,
-    findings: Vec<certherd_protocol::admin::FindingRow>,
 }
