@@ -9,8 +9,10 @@ use certherd_x509::{CertInfo, CertificateDer, CertificateRevocationListDer, Purp
 
 use crate::{Error, Problem};
 
-/// Certificates, anchors or CRLs one request carries at most, each.
-const MAX_ITEMS: usize = 64;
+/// Certificates, anchors, CRLs or policies one request carries at most, each: far past
+/// any real path (the x509-limbo suite's longest chains included); the admin API's body
+/// limit bounds a request first.
+const MAX_ITEMS: usize = 10_000;
 
 /// What a home brings to a verification: its roots, its CRLs, its thresholds and its now.
 #[derive(Clone, Debug)]

@@ -895,12 +895,12 @@ pub struct ReportAnswer {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
-    /// The certificate, then the intermediates presented with it (at most 64).
+    /// The certificate, then the intermediates presented with it (at most 10,000).
     pub presented: Vec<String>,
-    /// Trust anchors instead of the home's trusted roots (at most 64).
+    /// Trust anchors instead of the home's trusted roots (at most 10,000).
     #[serde(default)]
     pub trusted: Vec<String>,
-    /// CRLs to consult besides the home's (at most 64).
+    /// CRLs to consult besides the home's (at most 10,000).
     #[serde(default)]
     pub crls: Vec<String>,
     /// A DNS name or IP address the certificate must cover.
