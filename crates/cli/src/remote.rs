@@ -12,7 +12,9 @@
 //! Which commands run here is read from the admin API's route table
 //! ([`remote_commands`]), never from a list kept by hand.
 
+use crate::commands::admin::AdminCmd;
 use crate::commands::cert::CertCmd;
+use crate::commands::key_provider::{ClientCertCmd, KeyProviderCmd};
 use crate::commands::Cli;
 use crate::commands::Command;
 use crate::commands::Ran;
@@ -472,6 +474,15 @@ pub fn run(r: &Remote, command: Command) -> Result<ExitCode, Failure> {
     };
     match command {
         Command::Cert(c) => Err(not_remote_cert(c)),
+        Command::KeyProvider(KeyProviderCmd::ClientCert(ClientCertCmd::Upload {
+            key: Some(_),
+            ..
+        })) => Err(Failure::usage(
+            "the admin API never takes a private key: upload a certificate with its key (--key) on the server's home",
+        )),
+        Command::Admin(AdminCmd::Credential(a)) if a.client_cert => Err(Failure::usage(
+            "the admin API never gives out a private key: issue a client-certificate credential (--client-cert) on the server's home",
+        )),
         _ => Err(not_remote()),
     }
 }

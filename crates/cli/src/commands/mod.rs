@@ -110,6 +110,7 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
         Command::KeyProvider(c) => {
             key_provider::operation(ops, c).back(|c| boxed(Command::KeyProvider(c)))
         }
+        Command::Admin(c) => admin::operation(ops, c).back(|c| boxed(Command::Admin(c))),
         other => Ran::NotAnOperation(boxed(other)),
     }
 }
@@ -174,8 +175,12 @@ pub struct Cli {
     /// enable/disable/status, pool certificate-list,
     /// cert list/show/issue/renew/reset/revoke/export/delete/import,
     /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export/crl, forecast,
-    /// key-provider status, check, status, store list, profile list, endpoint list/remove;
-    /// every other command runs on the server's home only and is refused (exit 2);
+    /// key-provider status/create/list/add-server/remove, key-provider client-cert
+    /// new/export/csr/upload, key-provider server-cert get/trust, check, status, store
+    /// list, profile list, endpoint list/remove, admin credential, admin credential
+    /// list/revoke; every other command runs on the server's home only and is refused
+    /// (exit 2), and so are the forms that would move a private key (`cert export --key`,
+    /// `key-provider client-cert upload --key`, `admin credential --client-cert`);
     /// `completions` needs neither a server nor a home. Give it before the command.
     /// Default: $CERTHERD_SERVER (empty counts as unset). A home given too (--home or
     /// $CERTHERD_HOME) is refused: say which one to act on.
@@ -186,7 +191,8 @@ pub struct Cli {
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
     /// A `reader` credential runs only the commands that read (list, show, pool
     /// verification status, alarms, audit, ca show/export/crl, forecast, check, status, store
-    /// list, profile list, pool certificate-list). Default:
+    /// list, profile list, pool certificate-list, key-provider status/list, key-provider
+    /// client-cert export, key-provider server-cert get, admin credential list). Default:
     /// $CERTHERD_CREDENTIAL (empty counts as unset).
     #[arg(long, value_name = "FILE")]
     pub credential: Option<PathBuf>,
