@@ -90,6 +90,12 @@ fn words(next: &NextStep) -> Option<Words> {
         N::ImportSigned => Some(Words::Hint(
             "complete subordinate mode with `certherd ca import-signed CERT --chain ROOT.pem`",
         )),
+        N::NewKmipClientCert { provider } => Some(Words::After(format!(
+            ": run `key-provider client-cert new {provider}`"
+        ))),
+        N::KmipClientCsr => {
+            after(": create one with `client-cert csr`, or pass the key with --key")
+        }
         _ => None,
     }
 }

@@ -425,9 +425,13 @@ fn command_words() -> String {
 fn not_remote(why: crate::commands::HomeOnly) -> Failure {
     use crate::commands::HomeOnly;
     let mut f = Failure::usage(match why {
-        HomeOnly::Neither => format!("{} needs no server: run it without --server", command_words()),
-        HomeOnly::PrivateKey => format!(
-            "{} gives out a private key, which the admin API never does: run it on the server's home",
+        HomeOnly::Neither => format!(
+            "{} needs no server: run it without --server",
+            command_words()
+        ),
+        HomeOnly::KeyOut | HomeOnly::KeyIn => format!(
+            "{}: run {} on the server's home",
+            why.why(),
             command_words()
         ),
         _ => format!("{} runs on a home, not against --server", command_words()),

@@ -887,6 +887,9 @@ fn help_names_the_commands_that_run_against_a_server() {
         "alarms, audit, ca show/rotate/export/crl, forecast",
         "check, status, store list, profile list, endpoint list/remove",
         "pool certificate-list",
+        "key-provider status/create/list/add-server/remove",
+        "key-provider server-cert get/trust",
+        "admin credential list/revoke",
         "refused (exit 2)",
     ] {
         assert!(flat.contains(words), "{words}: {flat}");
@@ -1176,6 +1179,21 @@ fn every_operation_is_compared_on_both_transports() {
         // host_orders_print_as_on_the_home
         "host reset-server-cert",
         "host refresh-pool-cert",
+        // key_provider_set_up_prints_as_on_the_home
+        "key-provider create",
+        "key-provider list",
+        "key-provider add-server",
+        "key-provider remove",
+        "key-provider client-cert new",
+        "key-provider client-cert export",
+        "key-provider client-cert csr",
+        "key-provider client-cert upload",
+        "key-provider server-cert get",
+        "key-provider server-cert trust",
+        // admin_credentials_print_as_on_the_home
+        "admin credential",
+        "admin credential list",
+        "admin credential revoke",
     ];
     for route in certherd_protocol::admin::ROUTES {
         for name in route.commands() {
@@ -1716,4 +1734,270 @@ fn audit_filters_print_as_on_the_home() {
         assert_eq!((local.code, far.code), (2, 2), "{args:?}: {}", local.stderr);
         assert_eq!(local.stderr, far.stderr, "{args:?}");
     }
+}
+
+/// A key provider set up from afar prints what the home prints for its twin: `create`,
+/// `add-server`, `list`, `client-cert new/export/csr/upload`, `server-cert get/trust`
+/// (the server connects to the KMIP servers; nothing listens at 127.0.0.1:1) and
+/// `remove`, with the same exit codes and refusals; `client-cert upload --key` is refused
+/// remotely (exit 2), a private key never crossing the API.
+#[test]
+fn key_provider_set_up_prints_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let far = |args: &[&str]| remote.run("ops.token", None, args);
+    // `args` run for kms1 on the home and kms2 from afar: the same lines, but the name.
+    let twins = |args: &[&str], code: i32| {
+        let local = env.run(args);
+        let args2: Vec<String> = args.iter().map(|a| a.replace("kms1", "kms2")).collect();
+        let r = far(&args2.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!((local.code, r.code), (code, code), "{args:?}: {}", r.stderr);
+        assert_eq!(
+            shape(&r.stdout.replace("kms2", "kms1")),
+            shape(&local.stdout),
+            "{args:?}"
+        );
+        assert_eq!(r.stderr.replace("kms2", "kms1"), local.stderr, "{args:?}");
+        (local, r)
+    };
+    let same = |args: &[&str], code: i32| {
+        let (local, r) = (env.run(args), far(args));
+        assert_eq!((local.code, r.code), (code, code), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stdout, local.stdout, "{args:?}");
+        let first = |t: &str| t.lines().next().unwrap_or_default().to_owned();
+        assert_eq!(first(&r.stderr), first(&local.stderr), "{args:?}");
+        local
+    };
+    let (local, _) = twins(
+        &[
+            "key-provider",
+            "create",
+            "kms1",
+            "--primary-key-id",
+            "4f1c",
+            "--server",
+            "127.0.0.1:1",
+        ],
+        0,
+    );
+    assert!(local
+        .stdout
+        .starts_with("created key provider kms1  (store kmip-kms1)"));
+    twins(
+        &[
+            "key-provider",
+            "add-server",
+            "kms1",
+            "127.0.0.1:2",
+            "--proxy",
+            "127.0.0.1:3",
+        ],
+        0,
+    );
+    for args in [
+        &["key-provider", "list"][..],
+        &["key-provider", "list", "--output", "json"],
+    ] {
+        same(args, 0);
+    }
+    // Refusals: the same line and exit code.
+    same(&["key-provider", "add-server", "kms1", "127.0.0.1:2"], 1);
+    same(&["key-provider", "remove", "nope"], 1);
+    same(&["key-provider", "client-cert", "export", "kms1"], 1);
+    same(
+        &[
+            "key-provider",
+            "create",
+            "bad name",
+            "--primary-key-id",
+            "x",
+            "--server",
+            "h:1",
+        ],
+        2,
+    );
+    // The client certificate: made, exported to stdout and to a file, alike.
+    let (_, r) = twins(&["key-provider", "client-cert", "new", "kms1"], 0);
+    assert!(
+        r.stdout.starts_with("client certificate kmip-kms2/"),
+        "{}",
+        r.stdout
+    );
+    same(&["key-provider", "client-cert", "export", "kms1"], 0);
+    let out = |f: &str| env.path(f).to_str().unwrap().to_owned();
+    let (a, b) = (out("home.pem"), out("far.pem"));
+    let local = env.run(&["key-provider", "client-cert", "export", "kms1", "--out", &a]);
+    let r = far(&["key-provider", "client-cert", "export", "kms1", "--out", &b]);
+    assert_eq!((local.code, r.code), (0, 0), "{}", r.stderr);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // A CSR: written where each side says, its key kept sealed on the server's home.
+    let (a, b) = (out("home.csr"), out("far.csr"));
+    let local = env.run(&["key-provider", "client-cert", "csr", "kms1", "--out", &a]);
+    let r = far(&["key-provider", "client-cert", "csr", "kms2", "--out", &b]);
+    assert_eq!((local.code, r.code), (0, 0), "{}", r.stderr);
+    assert_eq!(
+        r.stdout.replace(&b, &a).replace("kms2", "kms1"),
+        local.stdout
+    );
+    for f in [&a, &b] {
+        let pem = std::fs::read_to_string(f).unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+            "{pem}"
+        );
+    }
+    // Uploading a certificate that is not the CSR's: refused alike.
+    std::fs::write(env.path("root.pem"), env.ok(&["ca", "export"])).unwrap();
+    same(
+        &[
+            "key-provider",
+            "client-cert",
+            "upload",
+            "kms1",
+            "--cert",
+            "root.pem",
+        ],
+        1,
+    );
+    // With its own key, only on the home.
+    let r = far(&[
+        "key-provider",
+        "client-cert",
+        "upload",
+        "kms2",
+        "--cert",
+        "root.pem",
+        "--key",
+        "root.pem",
+    ]);
+    assert!(
+        r.code == 2 && r.stderr.contains("never takes a private key"),
+        "{}",
+        r.stderr
+    );
+    // The key servers' certificates: nothing listens, each server's failure shown alike.
+    for output in ["table", "json"] {
+        let shown = same(
+            &[
+                "key-provider",
+                "server-cert",
+                "get",
+                "kms1",
+                "--output",
+                output,
+            ],
+            1,
+        );
+        assert!(shown.stdout.contains("127.0.0.1:1"), "{}", shown.stdout);
+    }
+    same(&["key-provider", "server-cert", "trust", "kms1"], 1);
+    same(
+        &[
+            "key-provider",
+            "server-cert",
+            "trust",
+            "kms1",
+            "--server",
+            "127.0.0.9:9",
+        ],
+        1,
+    );
+    twins(&["key-provider", "remove", "kms1"], 0);
+    assert_eq!(
+        env.json(&["key-provider", "list", "--output", "json"]),
+        serde_json::json!([])
+    );
+}
+
+/// `admin credential NAME`, `list` and `revoke` from afar print what the home prints: a
+/// token issued remotely works and is printed once on stdout, a revoked one is refused;
+/// `--client-cert` is refused remotely (exit 2): its key is made on the home only.
+#[test]
+fn admin_credentials_print_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let far = |args: &[&str]| remote.run("ops.token", None, args);
+    let local = env.run(&["admin", "credential", "carol", "--role", "admin"]);
+    let r = far(&["admin", "credential", "bob", "--role", "admin"]);
+    assert_eq!((local.code, r.code), (0, 0), "{}", r.stderr);
+    assert_eq!(r.stderr.replace("bob", "carol"), local.stderr);
+    let token = r.stdout.trim();
+    assert!(
+        token.starts_with("cha1_") && !r.stderr.contains(token),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(shape(&r.stdout), shape(&local.stdout));
+    std::fs::write(env.path("bob.token"), token).unwrap();
+    assert_eq!(remote.run("bob.token", None, &["host", "list"]).code, 0);
+    let keys = |text: &str| {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+    };
+    let args = [
+        "admin",
+        "credential",
+        "dave",
+        "--valid-for",
+        "30d",
+        "--output",
+        "json",
+    ];
+    let (local, r) = (env.run(&args), far(&args));
+    assert_eq!((local.code, r.code), (0, 0), "{}", r.stderr);
+    assert_eq!(keys(&r.stdout), keys(&local.stdout));
+    // Refused alike: a bad span (exit 2), a bad name.
+    for (args, code) in [
+        (&["admin", "credential", "eve", "--valid-for", "0s"][..], 2),
+        (&["admin", "credential", "no/slash"], 1),
+        (&["admin", "credential", "revoke", "nobody"], 1),
+        (
+            &["admin", "credential", "revoke", "bob", "--reason", "whim"],
+            2,
+        ),
+    ] {
+        let (local, r) = (env.run(args), far(args));
+        assert_eq!((local.code, r.code), (code, code), "{args:?}: {}", r.stderr);
+        let first = |t: &str| t.lines().next().unwrap_or_default().to_owned();
+        assert_eq!(first(&r.stderr), first(&local.stderr), "{args:?}");
+    }
+    for args in [
+        &["admin", "credential", "list"][..],
+        &["admin", "credential", "list", "--output", "json"],
+    ] {
+        let (local, r) = (env.run(args), far(args));
+        assert_eq!((local.code, r.code), (0, 0), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stdout, local.stdout, "{args:?}");
+    }
+    let local = env.run(&["admin", "credential", "revoke", "carol"]);
+    let r = far(&["admin", "credential", "revoke", "bob"]);
+    assert_eq!((local.code, r.code), (0, 0), "{}", r.stderr);
+    assert_eq!(r.stderr.replace("bob", "carol"), local.stderr);
+    let refused = remote.run("bob.token", None, &["host", "list"]);
+    assert!(
+        refused.code == 1 && refused.stderr.contains("revoked"),
+        "{}",
+        refused.stderr
+    );
+    let out = env.path("x.pem");
+    let r = far(&[
+        "admin",
+        "credential",
+        "x",
+        "--client-cert",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        r.code == 2 && r.stderr.contains("never gives out a private key"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
 }

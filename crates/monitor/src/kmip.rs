@@ -41,6 +41,33 @@ pub fn identity(chain: &[Vec<u8>], key: &[u8]) -> Result<Identity, IdentityError
     })
 }
 
+/// Why a KMIP server's certificate could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresentedError {
+    /// The TLS handshake failed (the server unreachable, the proxy refusing...).
+    #[error(transparent)]
+    Tls(#[from] certherd_tls::Error),
+    /// The handshake completed without a certificate.
+    #[error("presented no certificate")]
+    Nothing,
+}
+
+/// The leaf certificate (DER) a KMIP server presents at a TLS handshake made with the
+/// provider's client identity (if it has one), read without trusting it: what
+/// `key-provider server-cert get` shows and `server-cert trust` pins.
+pub fn presented_leaf(
+    server: &KmipServer,
+    identity: Option<&Identity>,
+    timeout: Duration,
+) -> Result<Vec<u8>, PresentedError> {
+    let chain = certherd_tls::fetch_chain(&endpoint(server, timeout), identity)?;
+    chain
+        .first()
+        .map(|c| c.to_vec())
+        .ok_or(PresentedError::Nothing)
+}
+
 /// What the health check found at each server of one provider.
 #[derive(Debug)]
 pub struct ProviderHealth {

@@ -292,6 +292,17 @@ pub enum Error {
     /// The transport failed (no connection, a broken answer).
     #[error(transparent)]
     Transport(Box<dyn std::error::Error + Send + Sync>),
+    /// A key provider's client identity (its key) cannot be used for TLS.
+    #[error(transparent)]
+    KmipIdentity(certherd_monitor::kmip::IdentityError),
+    /// A KMIP server's certificate could not be read.
+    #[error("{address}: {source}")]
+    KmipServer {
+        /// The server, `HOST:PORT`.
+        address: String,
+        /// Why.
+        source: certherd_monitor::kmip::PresentedError,
+    },
 }
 
 /// The usual next step after the home refused with `e`, if there is one: what the admin
@@ -359,6 +370,14 @@ impl Error {
                 e,
             ))) => next_step(e),
             Self::Refused { next, .. } => next.clone(),
+            Self::Monitor(certherd_monitor::Error::NoClientCertificate(provider)) => {
+                Some(NextStep::NewKmipClientCert {
+                    provider: provider.clone(),
+                })
+            }
+            Self::Monitor(certherd_monitor::Error::NoPendingCsr(_)) => {
+                Some(NextStep::KmipClientCsr)
+            }
             _ => None,
         }
     }
@@ -417,7 +436,9 @@ impl Error {
             | Self::BadEntry { .. }
             | Self::KeyAlgorithm(_)
             | Self::UnknownReason { .. }
-            | Self::NoCertificate { .. } => ErrorCode::Unprocessable,
+            | Self::NoCertificate { .. }
+            | Self::KmipIdentity(_)
+            | Self::KmipServer { .. } => ErrorCode::Unprocessable,
             Self::Thresholds { .. } => ErrorCode::InvalidRequest,
             Self::Refused { code, .. } => code.unwrap_or(ErrorCode::Other),
             Self::Unavailable(_) => ErrorCode::Unavailable,

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod credentials;
 mod error;
 mod key_providers;
 mod local;
@@ -449,6 +450,114 @@ pub trait Operations {
         match self.call(Request::Verify(r))? {
             Answer::Verified(v) => Ok(v),
             other => Err(Error::mismatch("verify", &other)),
+        }
+    }
+
+    /// Creates a key provider with its first KMIP server.
+    fn key_provider_create(
+        &mut self,
+        r: api::KeyProviderCreateRequest,
+    ) -> Result<api::KeyProviderCreated, Error> {
+        match self.call(Request::KeyProviderCreate(r))? {
+            Answer::KeyProviderCreated(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider create", &other)),
+        }
+    }
+
+    /// The key providers as set up.
+    fn key_provider_list(&mut self) -> Result<Vec<api::KeyProviderRow>, Error> {
+        match self.call(Request::KeyProviderList)? {
+            Answer::KeyProviderRows(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider list", &other)),
+        }
+    }
+
+    /// Adds a KMIP server to a key provider; the provider as it is now.
+    fn key_provider_add_server(
+        &mut self,
+        name: String,
+        server: api::KmipServerAddRequest,
+    ) -> Result<api::KeyProviderRow, Error> {
+        match self.call(Request::KeyProviderAddServer { name, server })? {
+            Answer::KeyProviderRow(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider add-server", &other)),
+        }
+    }
+
+    /// Removes a key provider.
+    fn key_provider_remove(&mut self, name: String) -> Result<api::KeyProviderRemoved, Error> {
+        match self.call(Request::KeyProviderRemove { name })? {
+            Answer::KeyProviderRemoved(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider remove", &other)),
+        }
+    }
+
+    /// Makes or uploads a key provider's client certificate: `request` is
+    /// [`Request::KmipClientNew`] or [`Request::KmipClientUpload`].
+    fn kmip_client(&mut self, request: Request) -> Result<api::KmipClientCert, Error> {
+        match self.call(request)? {
+            Answer::KmipClient(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider client-cert", &other)),
+        }
+    }
+
+    /// A key provider's client certificate with its chain, or a CSR for it: `request` is
+    /// [`Request::KmipClientExport`] or [`Request::KmipClientCsr`].
+    fn kmip_pem(&mut self, request: Request) -> Result<api::KmipPem, Error> {
+        match self.call(request)? {
+            Answer::KmipPem(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider client-cert", &other)),
+        }
+    }
+
+    /// What each KMIP server of a key provider presents.
+    fn kmip_server_certs(&mut self, name: String) -> Result<Vec<api::KmipPresented>, Error> {
+        match self.call(Request::KmipServerCerts { name })? {
+            Answer::KmipPresented(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider server-cert get", &other)),
+        }
+    }
+
+    /// Trusts what a key provider's KMIP servers present.
+    fn kmip_server_trust(
+        &mut self,
+        name: String,
+        request: api::KmipTrustRequest,
+    ) -> Result<Vec<api::KmipTrusted>, Error> {
+        match self.call(Request::KmipServerTrust { name, request })? {
+            Answer::KmipTrusted(v) => Ok(v),
+            other => Err(Error::mismatch("key-provider server-cert trust", &other)),
+        }
+    }
+
+    /// Issues an admin bearer token.
+    fn credential_add(
+        &mut self,
+        r: api::CredentialAddRequest,
+    ) -> Result<api::CredentialIssued, Error> {
+        match self.call(Request::CredentialAdd(r))? {
+            Answer::CredentialIssued(v) => Ok(v),
+            other => Err(Error::mismatch("admin credential", &other)),
+        }
+    }
+
+    /// Every admin credential.
+    fn credential_list(&mut self) -> Result<Vec<api::CredentialRow>, Error> {
+        match self.call(Request::CredentialList)? {
+            Answer::Credentials(v) => Ok(v),
+            other => Err(Error::mismatch("admin credential list", &other)),
+        }
+    }
+
+    /// Revokes every credential of `name`.
+    fn credential_revoke(
+        &mut self,
+        name: String,
+        reason: certherd_x509::RevocationReason,
+    ) -> Result<api::CredentialsRevoked, Error> {
+        match self.call(Request::CredentialRevoke { name, reason })? {
+            Answer::CredentialsRevoked(v) => Ok(v),
+            other => Err(Error::mismatch("admin credential revoke", &other)),
         }
     }
 }

@@ -11,7 +11,7 @@ use certherd_protocol::admin as api;
 use certherd_store::Store;
 
 use crate::request::{Answer, AuditFilter, CertFilter, Horizon, Request};
-use crate::{rows, Error, Operations, Problem};
+use crate::{credentials, key_providers, rows, Error, Operations, Problem};
 
 /// Serializes the renewals of one home: the CLI's runs and the admin API's renew take it
 /// alike, so two never replace the same entry at once.
@@ -813,6 +813,39 @@ impl<S: Store> Operations for Local<'_, S> {
             Request::ProfileList => {
                 Answer::Profiles(self.node.profiles().iter().map(rows::profile_row).collect())
             }
+            Request::KeyProviderCreate(r) => {
+                Answer::KeyProviderCreated(key_providers::create(self.node, &r)?)
+            }
+            Request::KeyProviderList => Answer::KeyProviderRows(key_providers::list(self.node)?),
+            Request::KeyProviderAddServer { name, server } => {
+                Answer::KeyProviderRow(key_providers::add_server(self.node, &name, &server)?)
+            }
+            Request::KeyProviderRemove { name } => {
+                Answer::KeyProviderRemoved(key_providers::remove(self.node, &name)?)
+            }
+            Request::KmipClientNew { name, request } => {
+                Answer::KmipClient(key_providers::client_new(self.node, &name, &request)?)
+            }
+            Request::KmipClientExport { name } => {
+                Answer::KmipPem(key_providers::client_export(self.node, &name)?)
+            }
+            Request::KmipClientCsr { name, request } => {
+                Answer::KmipPem(key_providers::client_csr(self.node, &name, &request)?)
+            }
+            Request::KmipClientUpload { name, cert } => {
+                Answer::KmipClient(key_providers::client_upload(self.node, &name, &cert)?)
+            }
+            Request::KmipServerCerts { name } => {
+                Answer::KmipPresented(key_providers::server_certs(self.node, &name)?)
+            }
+            Request::KmipServerTrust { name, request } => {
+                Answer::KmipTrusted(key_providers::server_trust(self.node, &name, &request)?)
+            }
+            Request::CredentialAdd(r) => Answer::CredentialIssued(credentials::add(self.node, &r)?),
+            Request::CredentialList => Answer::Credentials(credentials::list(self.node)?),
+            Request::CredentialRevoke { name, reason } => Answer::CredentialsRevoked(
+                credentials::revoke(self.node, &name, reason, &self.actor)?,
+            ),
         })
     }
 }

@@ -281,6 +281,73 @@ pub enum Request {
     },
     /// Judge a certificate against the home's trust (`verify`).
     Verify(api::VerifyRequest),
+    /// Create a key provider with its first KMIP server (`key-provider create`).
+    KeyProviderCreate(api::KeyProviderCreateRequest),
+    /// The key providers as set up (`key-provider list`).
+    KeyProviderList,
+    /// Add a KMIP server to a key provider (`key-provider add-server`).
+    KeyProviderAddServer {
+        /// The provider.
+        name: String,
+        /// The server.
+        server: api::KmipServerAddRequest,
+    },
+    /// Remove a key provider (`key-provider remove`).
+    KeyProviderRemove {
+        /// The provider.
+        name: String,
+    },
+    /// Make a provider's client certificate (`key-provider client-cert new`).
+    KmipClientNew {
+        /// The provider.
+        name: String,
+        /// How.
+        request: api::KmipClientNewRequest,
+    },
+    /// A provider's client certificate and chain, PEM (`key-provider client-cert export`).
+    KmipClientExport {
+        /// The provider.
+        name: String,
+    },
+    /// A CSR for a provider's client certificate, its key kept sealed
+    /// (`key-provider client-cert csr`).
+    KmipClientCsr {
+        /// The provider.
+        name: String,
+        /// How.
+        request: api::KmipClientCsrRequest,
+    },
+    /// Upload the client certificate signed from the provider's CSR
+    /// (`key-provider client-cert upload` without `--key`).
+    KmipClientUpload {
+        /// The provider.
+        name: String,
+        /// The certificate file as read.
+        cert: Vec<u8>,
+    },
+    /// What each KMIP server of a provider presents (`key-provider server-cert get`).
+    KmipServerCerts {
+        /// The provider.
+        name: String,
+    },
+    /// Trust what a provider's KMIP servers present (`key-provider server-cert trust`).
+    KmipServerTrust {
+        /// The provider.
+        name: String,
+        /// The thumbprint and the server.
+        request: api::KmipTrustRequest,
+    },
+    /// Issue an admin bearer token (`admin credential NAME`).
+    CredentialAdd(api::CredentialAddRequest),
+    /// Every admin credential (`admin credential list`).
+    CredentialList,
+    /// Revoke every credential of a name (`admin credential revoke`).
+    CredentialRevoke {
+        /// Whose.
+        name: String,
+        /// Why, for the CRL.
+        reason: RevocationReason,
+    },
 }
 
 impl Request {
@@ -334,6 +401,19 @@ impl Request {
             Self::EndpointDiagnose { .. } => Op::EndpointDiagnose,
             Self::Report { .. } => Op::Report,
             Self::Verify(_) => Op::Verify,
+            Self::KeyProviderCreate(_) => Op::KeyProviderCreate,
+            Self::KeyProviderList => Op::KeyProviderList,
+            Self::KeyProviderAddServer { .. } => Op::KeyProviderAddServer,
+            Self::KeyProviderRemove { .. } => Op::KeyProviderRemove,
+            Self::KmipClientNew { .. } => Op::KmipClientNew,
+            Self::KmipClientExport { .. } => Op::KmipClientExport,
+            Self::KmipClientCsr { .. } => Op::KmipClientCsr,
+            Self::KmipClientUpload { .. } => Op::KmipClientUpload,
+            Self::KmipServerCerts { .. } => Op::KmipServerCerts,
+            Self::KmipServerTrust { .. } => Op::KmipServerTrust,
+            Self::CredentialAdd(_) => Op::CredentialAdd,
+            Self::CredentialList => Op::CredentialList,
+            Self::CredentialRevoke { .. } => Op::CredentialRevoke,
         }
     }
 }
@@ -426,6 +506,28 @@ pub enum Answer {
     Report(api::ReportAnswer),
     /// [`Request::Verify`].
     Verified(api::VerifyAnswer),
+    /// [`Request::KeyProviderCreate`].
+    KeyProviderCreated(api::KeyProviderCreated),
+    /// [`Request::KeyProviderList`].
+    KeyProviderRows(Vec<api::KeyProviderRow>),
+    /// [`Request::KeyProviderAddServer`]: the provider as it is now.
+    KeyProviderRow(api::KeyProviderRow),
+    /// [`Request::KeyProviderRemove`].
+    KeyProviderRemoved(api::KeyProviderRemoved),
+    /// [`Request::KmipClientNew`], [`Request::KmipClientUpload`].
+    KmipClient(api::KmipClientCert),
+    /// [`Request::KmipClientExport`], [`Request::KmipClientCsr`].
+    KmipPem(api::KmipPem),
+    /// [`Request::KmipServerCerts`].
+    KmipPresented(Vec<api::KmipPresented>),
+    /// [`Request::KmipServerTrust`].
+    KmipTrusted(Vec<api::KmipTrusted>),
+    /// [`Request::CredentialAdd`].
+    CredentialIssued(api::CredentialIssued),
+    /// [`Request::CredentialList`].
+    Credentials(Vec<api::CredentialRow>),
+    /// [`Request::CredentialRevoke`].
+    CredentialsRevoked(api::CredentialsRevoked),
 }
 
 impl Answer {

@@ -248,7 +248,60 @@ pub fn encode(request: &Request) -> HttpCall {
         Request::EndpointRemove { name } => {
             call("DELETE", format!("/v1/endpoints/{}", enc(name)), None)
         }
+        Request::KeyProviderCreate(r) => call("POST", "/v1/key-providers".into(), Some(json(r))),
+        Request::KeyProviderList => call("GET", "/v1/key-providers/list".into(), None),
+        Request::KeyProviderAddServer { name, server } => call(
+            "POST",
+            format!("{}/servers", provider_path(name)),
+            Some(json(server)),
+        ),
+        Request::KeyProviderRemove { name } => call("DELETE", provider_path(name), None),
+        Request::KmipClientNew { name, request } => call(
+            "POST",
+            format!("{}/client-cert", provider_path(name)),
+            Some(json(request)),
+        ),
+        Request::KmipClientExport { name } => {
+            call("GET", format!("{}/client-cert", provider_path(name)), None)
+        }
+        Request::KmipClientCsr { name, request } => call(
+            "POST",
+            format!("{}/client-cert/csr", provider_path(name)),
+            Some(json(request)),
+        ),
+        Request::KmipClientUpload { name, cert } => {
+            use base64::Engine as _;
+            call(
+                "PUT",
+                format!("{}/client-cert", provider_path(name)),
+                Some(json(&api::KmipClientUploadRequest {
+                    cert: base64::engine::general_purpose::STANDARD.encode(cert),
+                })),
+            )
+        }
+        Request::KmipServerCerts { name } => {
+            call("GET", format!("{}/server-certs", provider_path(name)), None)
+        }
+        Request::KmipServerTrust { name, request } => call(
+            "POST",
+            format!("{}/server-certs/trust", provider_path(name)),
+            Some(json(request)),
+        ),
+        Request::CredentialAdd(r) => call("POST", "/v1/admin/credentials".into(), Some(json(r))),
+        Request::CredentialList => call("GET", "/v1/admin/credentials".into(), None),
+        Request::CredentialRevoke { name, reason } => call(
+            "POST",
+            format!("/v1/admin/credentials/{}/revoke", enc(name)),
+            Some(json(&api::CredentialRevokeRequest {
+                reason: Some(reason.name().to_owned()),
+            })),
+        ),
     }
+}
+
+/// The path of a key provider.
+fn provider_path(name: &str) -> String {
+    format!("/v1/key-providers/{}", enc(name))
 }
 
 /// Percent-decodes a query's piece (`+` is a space) or a path segment (`plus_is_space`
@@ -561,6 +614,57 @@ pub fn decode(
                 profile: req.profile,
             }
         }
+        Op::KeyProviderCreate => Request::KeyProviderCreate(json_object(body)?),
+        Op::KeyProviderList => Request::KeyProviderList,
+        Op::KeyProviderAddServer => Request::KeyProviderAddServer {
+            name: param(params, 0)?,
+            server: json_object(body)?,
+        },
+        Op::KeyProviderRemove => Request::KeyProviderRemove {
+            name: param(params, 0)?,
+        },
+        Op::KmipClientNew => Request::KmipClientNew {
+            name: param(params, 0)?,
+            request: json_object(body)?,
+        },
+        Op::KmipClientExport => Request::KmipClientExport {
+            name: param(params, 0)?,
+        },
+        Op::KmipClientCsr => Request::KmipClientCsr {
+            name: param(params, 0)?,
+            request: json_object(body)?,
+        },
+        Op::KmipClientUpload => {
+            use base64::Engine as _;
+            let name = param(params, 0)?;
+            let req: api::KmipClientUploadRequest = json_object(body)?;
+            Request::KmipClientUpload {
+                name,
+                cert: base64::engine::general_purpose::STANDARD
+                    .decode(&req.cert)
+                    .map_err(|_| Problem::NotBase64 { field: "cert" })?,
+            }
+        }
+        Op::KmipServerCerts => Request::KmipServerCerts {
+            name: param(params, 0)?,
+        },
+        Op::KmipServerTrust => Request::KmipServerTrust {
+            name: param(params, 0)?,
+            request: json_object(body)?,
+        },
+        Op::CredentialAdd => Request::CredentialAdd(json_object(body)?),
+        Op::CredentialList => Request::CredentialList,
+        Op::CredentialRevoke => {
+            let name = param(params, 0)?;
+            let req: api::CredentialRevokeRequest = json_object(body)?;
+            let reason = match req.reason {
+                None => RevocationReason::CessationOfOperation,
+                Some(r) => {
+                    RevocationReason::parse(&r).ok_or(Error::UnknownReason { name: echo(&r) })?
+                }
+            };
+            Request::CredentialRevoke { name, reason }
+        }
         // An endpoint of a newer table this build does not carry out.
         _ => {
             return Err(Error::Refused {
@@ -712,6 +816,21 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::EndpointDiagnose { .. } => Answer::Diagnosis(d(body)?),
         Request::EndpointList => Answer::Endpoints(d(body)?),
         Request::EndpointRemove { .. } => Answer::EndpointRemoved(d(body)?),
+        Request::KeyProviderCreate(_) => Answer::KeyProviderCreated(d(body)?),
+        Request::KeyProviderList => Answer::KeyProviderRows(d(body)?),
+        Request::KeyProviderAddServer { .. } => Answer::KeyProviderRow(d(body)?),
+        Request::KeyProviderRemove { .. } => Answer::KeyProviderRemoved(d(body)?),
+        Request::KmipClientNew { .. } | Request::KmipClientUpload { .. } => {
+            Answer::KmipClient(d(body)?)
+        }
+        Request::KmipClientExport { .. } | Request::KmipClientCsr { .. } => {
+            Answer::KmipPem(d(body)?)
+        }
+        Request::KmipServerCerts { .. } => Answer::KmipPresented(d(body)?),
+        Request::KmipServerTrust { .. } => Answer::KmipTrusted(d(body)?),
+        Request::CredentialAdd(_) => Answer::CredentialIssued(d(body)?),
+        Request::CredentialList => Answer::Credentials(d(body)?),
+        Request::CredentialRevoke { .. } => Answer::CredentialsRevoked(d(body)?),
     })
 }
 
@@ -903,6 +1022,55 @@ mod tests {
             Request::KeyProviders {
                 name: Some("kms".into()),
                 timeout_seconds: 300,
+            },
+            Request::KeyProviderCreate(api::KeyProviderCreateRequest {
+                name: "kms".into(),
+                primary_key_id: "4f1c".into(),
+                server: "kmip.example.test:5696".into(),
+                proxy: Some("proxy.example.test:3128".into()),
+            }),
+            Request::KeyProviderList,
+            Request::KeyProviderAddServer {
+                name: "kms 2".into(),
+                server: api::KmipServerAddRequest {
+                    address: "10.0.0.9:5696".into(),
+                    proxy: None,
+                },
+            },
+            Request::KeyProviderRemove { name: "kms".into() },
+            Request::KmipClientNew {
+                name: "kms".into(),
+                request: api::KmipClientNewRequest {
+                    self_signed: true,
+                    key_algo: Some("rsa-3072".into()),
+                },
+            },
+            Request::KmipClientExport { name: "kms".into() },
+            Request::KmipClientCsr {
+                name: "kms".into(),
+                request: api::KmipClientCsrRequest::default(),
+            },
+            Request::KmipClientUpload {
+                name: "kms".into(),
+                cert: vec![0x30, 0x82, 0xff],
+            },
+            Request::KmipServerCerts { name: "kms".into() },
+            Request::KmipServerTrust {
+                name: "kms".into(),
+                request: api::KmipTrustRequest {
+                    thumbprint: Some("ab:cd".into()),
+                    server: Some("10.0.0.9:5696".into()),
+                },
+            },
+            Request::CredentialAdd(api::CredentialAddRequest {
+                name: "ops".into(),
+                role: api::CredentialRole::Admin,
+                valid_for: Some("90d".into()),
+            }),
+            Request::CredentialList,
+            Request::CredentialRevoke {
+                name: "ops".into(),
+                reason: RevocationReason::KeyCompromise,
             },
         ];
         for r in requests {

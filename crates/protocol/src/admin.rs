@@ -1266,6 +1266,32 @@ pub enum Op {
     Report,
     /// `POST /v1/verify`.
     Verify,
+    /// `POST /v1/key-providers`.
+    KeyProviderCreate,
+    /// `GET /v1/key-providers/list`.
+    KeyProviderList,
+    /// `POST /v1/key-providers/{name}/servers`.
+    KeyProviderAddServer,
+    /// `DELETE /v1/key-providers/{name}`.
+    KeyProviderRemove,
+    /// `POST /v1/key-providers/{name}/client-cert`.
+    KmipClientNew,
+    /// `GET /v1/key-providers/{name}/client-cert`.
+    KmipClientExport,
+    /// `POST /v1/key-providers/{name}/client-cert/csr`.
+    KmipClientCsr,
+    /// `PUT /v1/key-providers/{name}/client-cert`.
+    KmipClientUpload,
+    /// `GET /v1/key-providers/{name}/server-certs`.
+    KmipServerCerts,
+    /// `POST /v1/key-providers/{name}/server-certs/trust`.
+    KmipServerTrust,
+    /// `POST /v1/admin/credentials`.
+    CredentialAdd,
+    /// `GET /v1/admin/credentials`.
+    CredentialList,
+    /// `POST /v1/admin/credentials/{name}/revoke`.
+    CredentialRevoke,
 }
 
 /// The type of a query parameter.
@@ -1888,6 +1914,123 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<VerifyRequest>),
         answer: schema::<VerifyAnswer>,
     },
+    Route {
+        op: Op::KeyProviderCreate,
+        method: "POST",
+        path: "/v1/key-providers",
+        summary: "Create a key provider with its first KMIP server, and the store for its certificates (`key-provider create`)",
+        query: &[],
+        request: Some(schema::<KeyProviderCreateRequest>),
+        answer: schema::<KeyProviderCreated>,
+    },
+    Route {
+        op: Op::KeyProviderList,
+        method: "GET",
+        path: "/v1/key-providers/list",
+        summary: "The key providers and their KMIP servers, as set up (no server is contacted) (`key-provider list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<KeyProviderRow>>,
+    },
+    Route {
+        op: Op::KeyProviderAddServer,
+        method: "POST",
+        path: "/v1/key-providers/{name}/servers",
+        summary: "Add a KMIP server (a cluster member) to a key provider (`key-provider add-server`)",
+        query: &[],
+        request: Some(schema::<KmipServerAddRequest>),
+        answer: schema::<KeyProviderRow>,
+    },
+    Route {
+        op: Op::KeyProviderRemove,
+        method: "DELETE",
+        path: "/v1/key-providers/{name}",
+        summary: "Remove a key provider; its certificates are kept in the backup store (`key-provider remove`)",
+        query: &[],
+        request: None,
+        answer: schema::<KeyProviderRemoved>,
+    },
+    Route {
+        op: Op::KmipClientNew,
+        method: "POST",
+        path: "/v1/key-providers/{name}/client-cert",
+        summary: "Make the provider's client certificate, CA-issued or self-signed; its key stays sealed on the server (`key-provider client-cert new`)",
+        query: &[],
+        request: Some(schema::<KmipClientNewRequest>),
+        answer: schema::<KmipClientCert>,
+    },
+    Route {
+        op: Op::KmipClientExport,
+        method: "GET",
+        path: "/v1/key-providers/{name}/client-cert",
+        summary: "The provider's client certificate with its chain, PEM, for the key server's admin; never its key (`key-provider client-cert export`)",
+        query: &[],
+        request: None,
+        answer: schema::<KmipPem>,
+    },
+    Route {
+        op: Op::KmipClientCsr,
+        method: "POST",
+        path: "/v1/key-providers/{name}/client-cert/csr",
+        summary: "A CSR for the key server vendor to sign; its key is made and kept sealed on the server (`key-provider client-cert csr`)",
+        query: &[],
+        request: Some(schema::<KmipClientCsrRequest>),
+        answer: schema::<KmipPem>,
+    },
+    Route {
+        op: Op::KmipClientUpload,
+        method: "PUT",
+        path: "/v1/key-providers/{name}/client-cert",
+        summary: "Upload the client certificate signed from the provider's CSR; a certificate with its own key is uploaded on the server's home (`key-provider client-cert upload`)",
+        query: &[],
+        request: Some(schema::<KmipClientUploadRequest>),
+        answer: schema::<KmipClientCert>,
+    },
+    Route {
+        op: Op::KmipServerCerts,
+        method: "GET",
+        path: "/v1/key-providers/{name}/server-certs",
+        summary: "Connect to each KMIP server of a provider and show the certificate it presents, and whether it is trusted (`key-provider server-cert get`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<KmipPresented>>,
+    },
+    Route {
+        op: Op::KmipServerTrust,
+        method: "POST",
+        path: "/v1/key-providers/{name}/server-certs/trust",
+        summary: "Connect to each KMIP server of a provider (or one) and trust the certificate it presents, when it matches the thumbprint given (`key-provider server-cert trust`)",
+        query: &[],
+        request: Some(schema::<KmipTrustRequest>),
+        answer: schema::<Vec<KmipTrusted>>,
+    },
+    Route {
+        op: Op::CredentialAdd,
+        method: "POST",
+        path: "/v1/admin/credentials",
+        summary: "Issue an admin bearer token, shown once in the answer; client certificates are issued on the server's home (`admin credential`)",
+        query: &[],
+        request: Some(schema::<CredentialAddRequest>),
+        answer: schema::<CredentialIssued>,
+    },
+    Route {
+        op: Op::CredentialList,
+        method: "GET",
+        path: "/v1/admin/credentials",
+        summary: "Every admin credential: name, kind, role, created, expires, revoked (`admin credential list`)",
+        query: &[],
+        request: None,
+        answer: schema::<Vec<CredentialRow>>,
+    },
+    Route {
+        op: Op::CredentialRevoke,
+        method: "POST",
+        path: "/v1/admin/credentials/{name}/revoke",
+        summary: "Revoke every credential of a name; its client certificates go on the CA's CRL (`admin credential revoke`)",
+        query: &[],
+        request: Some(schema::<CredentialRevokeRequest>),
+        answer: schema::<CredentialsRevoked>,
+    },
 ];
 
 /// How a request's method and path matched [`ROUTES`].
@@ -2102,6 +2245,277 @@ pub fn openapi(version: &str) -> Value {
             },
         },
     })
+}
+
+/// `POST /v1/key-providers` request (`key-provider create`): a key provider with its
+/// first KMIP server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyProviderCreateRequest {
+    /// The provider's name, unique on the node.
+    pub name: String,
+    /// The primary key's id on the key server.
+    pub primary_key_id: String,
+    /// The KMIP server, `HOST:PORT`.
+    pub server: String,
+    /// An HTTP CONNECT proxy to reach it through, `HOST:PORT`.
+    #[serde(default)]
+    pub proxy: Option<String>,
+}
+
+/// `POST /v1/key-providers/{name}/servers` request (`key-provider add-server`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KmipServerAddRequest {
+    /// The KMIP server, `HOST:PORT`.
+    pub address: String,
+    /// An HTTP CONNECT proxy to reach it through, `HOST:PORT`.
+    #[serde(default)]
+    pub proxy: Option<String>,
+}
+
+/// One KMIP server of a [`KeyProviderRow`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KmipServerRow {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// The proxy it is reached through, if any.
+    pub proxy: Option<String>,
+}
+
+/// A key provider as it is set up (`key-provider list`), without checking its servers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyProviderRow {
+    /// The provider's name.
+    pub name: String,
+    /// The primary key's id on the key server.
+    pub primary_key_id: String,
+    /// Its KMIP servers, in order.
+    pub servers: Vec<KmipServerRow>,
+}
+
+/// `POST /v1/key-providers` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyProviderCreated {
+    /// The provider created.
+    pub provider: KeyProviderRow,
+    /// The store that holds its certificates.
+    pub store: String,
+}
+
+/// `DELETE /v1/key-providers/{name}` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyProviderRemoved {
+    /// The provider removed (its certificates are kept in the backup store).
+    pub name: String,
+}
+
+/// `POST /v1/key-providers/{name}/client-cert` request (`key-provider client-cert new`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KmipClientNewRequest {
+    /// Self-signed instead of issued by certherd's CA.
+    #[serde(default)]
+    pub self_signed: bool,
+    /// The key algorithm (the node's when absent).
+    #[serde(default)]
+    pub key_algo: Option<String>,
+}
+
+/// `POST /v1/key-providers/{name}/client-cert/csr` request (`key-provider client-cert
+/// csr`): the key is made and kept sealed on the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KmipClientCsrRequest {
+    /// The key algorithm (the node's when absent).
+    #[serde(default)]
+    pub key_algo: Option<String>,
+}
+
+/// `PUT /v1/key-providers/{name}/client-cert` request (`key-provider client-cert
+/// upload`): the certificate signed from the provider's CSR. A key never comes through
+/// the API: a certificate with its own key is uploaded on the server's home.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KmipClientUploadRequest {
+    /// The certificate file as read (PEM or DER, perhaps with its chain), base64.
+    pub cert: String,
+}
+
+/// A key provider's client certificate just made or uploaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KmipClientCert {
+    /// Its entry (`STORE/ALIAS`).
+    pub entry: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// When it lapses, RFC 3339.
+    pub not_after: String,
+    /// Things the admin should know.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// PEM text a key-provider operation gives: the client certificate with its chain
+/// (`client-cert export`) or a CSR (`client-cert csr`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KmipPem {
+    /// The PEM text.
+    pub pem: String,
+}
+
+/// What one KMIP server presented (`key-provider server-cert get`), or why nothing came.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum KmipPresented {
+    /// Its leaf certificate, and whether it is the one trusted for it.
+    Presented {
+        /// `HOST:PORT`.
+        server: String,
+        /// The leaf's subject.
+        subject: String,
+        /// Its issuer.
+        issuer: String,
+        /// Its serial number, hex.
+        serial: String,
+        /// Its notBefore, RFC 3339.
+        not_before: String,
+        /// Its notAfter, RFC 3339.
+        not_after: String,
+        /// Its SHA-1, hex.
+        sha1: String,
+        /// Its SHA-256, hex.
+        sha256: String,
+        /// Whether it is the certificate trusted for this server.
+        trusted: bool,
+    },
+    /// The server could not be reached, or its certificate not read.
+    Failed {
+        /// `HOST:PORT`.
+        server: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// `POST /v1/key-providers/{name}/server-certs/trust` request (`key-provider server-cert
+/// trust`): the server connects to each KMIP server and trusts what it presents.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KmipTrustRequest {
+    /// The SHA-256 or SHA-1 thumbprint checked (colons optional); a server presenting
+    /// anything else is refused.
+    #[serde(default)]
+    pub thumbprint: Option<String>,
+    /// Only this server (`HOST:PORT`); every server of the provider when absent.
+    #[serde(default)]
+    pub server: Option<String>,
+}
+
+/// One KMIP server's certificate trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KmipTrusted {
+    /// `HOST:PORT`.
+    pub server: String,
+    /// The certificate's subject.
+    pub subject: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+}
+
+/// The role of an admin credential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialRole {
+    /// Reads only (GET).
+    #[default]
+    Reader,
+    /// Everything.
+    Admin,
+}
+
+/// `POST /v1/admin/credentials` request (`admin credential NAME`): a bearer token. A
+/// client certificate's key never comes through the API: those are issued on the
+/// server's home.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialAddRequest {
+    /// Whose it is (recorded in the audit log with every call).
+    pub name: String,
+    /// What it may do.
+    #[serde(default)]
+    pub role: CredentialRole,
+    /// How long it is valid, a span such as 90d (forever when absent).
+    #[serde(default)]
+    pub valid_for: Option<String>,
+}
+
+/// `POST /v1/admin/credentials` answer: the bearer token, shown this once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CredentialIssued {
+    /// Whose it is.
+    pub name: String,
+    /// Always `bearer`.
+    pub kind: String,
+    /// `reader` or `admin`.
+    pub role: String,
+    /// The token (only its SHA-256 is kept).
+    pub token: String,
+    /// When it lapses, RFC 3339 (never when absent).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// Never shows the token.
+impl std::fmt::Debug for CredentialIssued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialIssued")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("role", &self.role)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /v1/admin/credentials` answer row (`admin credential list`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CredentialRow {
+    /// Whose it is.
+    pub name: String,
+    /// `bearer` or `client-cert`.
+    pub kind: String,
+    /// `reader` or `admin`.
+    pub role: String,
+    /// When it was issued, RFC 3339.
+    pub created_at: Option<String>,
+    /// When it lapses, RFC 3339.
+    pub expires_at: Option<String>,
+    /// When it was revoked, RFC 3339.
+    pub revoked_at: Option<String>,
+    /// The SHA-256 of the token or certificate, hex.
+    pub sha256: String,
+}
+
+/// `POST /v1/admin/credentials/{name}/revoke` request (`admin credential revoke`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRevokeRequest {
+    /// The RFC 5280 reason the CRL gives for its client certificates
+    /// (`cessationOfOperation` when absent).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/admin/credentials/{name}/revoke` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CredentialsRevoked {
+    /// Whose credentials.
+    pub name: String,
+    /// How many were revoked.
+    pub revoked: u64,
 }
 
 #[cfg(test)]

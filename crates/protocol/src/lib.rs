@@ -490,6 +490,13 @@ pub enum NextStep {
     ShortenCommonName,
     /// Complete subordinate mode with the signed CA certificate.
     ImportSigned,
+    /// Make the key provider's client certificate.
+    NewKmipClientCert {
+        /// The key provider.
+        provider: String,
+    },
+    /// Make a CSR for the key provider's client certificate first, or give its key.
+    KmipClientCsr,
 }
 
 /// The body of every refusal: `{code, message}`, plus `error` (the message again) that

@@ -1,171 +1,196 @@
 //! `admin credential ...`: the credentials of the server's admin API.
-use crate::commands::agent::random32;
 use crate::instant::duration;
 
 use crate::commands::Output;
+use crate::commands::Ran;
 use crate::instant::rfc3339;
 use crate::open_node;
 use crate::render::json;
 use crate::render::table;
 use crate::Failure;
 use certherd_core::Span;
+use certherd_ops::Operations;
+use certherd_protocol::admin as api;
 use certherd_store::Home;
 use clap::Args;
 use clap::Subcommand;
 use clap::ValueEnum;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// `admin`.
-pub fn run(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
+/// The forms of `admin credential` that are operations: a bearer token issued, the list,
+/// a revocation. A client certificate (`--client-cert --out FILE`) is given back: its key
+/// is made and written on the home ([`run`]), never sent over the admin API.
+pub fn operation(ops: &mut dyn Operations, c: AdminCmd) -> Ran<AdminCmd> {
     let AdminCmd::Credential(a) = c;
-    match a.command {
-        Some(CredentialCmd::List { output }) => {
-            let node = open_node(home)?;
-            let all = node.admin().admin_credentials()?;
-            let when = |t: Option<certherd_core::OffsetDateTime>| t.map(rfc3339);
-            match output {
-                Output::Json => json(
-                    &all.iter()
-                        .map(|c| CredentialJson {
-                            name: &c.name,
-                            kind: c.kind.as_str(),
-                            role: c.role.as_str(),
-                            created_at: when(c.created_at),
-                            expires_at: when(c.expires_at),
-                            revoked_at: when(c.revoked_at),
-                            sha256: &c.sha256,
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Output::Table => {
-                    let dash = |t: Option<certherd_core::OffsetDateTime>| {
-                        when(t).unwrap_or_else(|| "-".into())
-                    };
-                    let rows: Vec<Vec<String>> = all
-                        .iter()
-                        .map(|c| {
-                            vec![
-                                c.name.clone(),
-                                c.kind.as_str().to_owned(),
-                                c.role.as_str().to_owned(),
-                                dash(c.created_at),
-                                dash(c.expires_at),
-                                dash(c.revoked_at),
-                            ]
-                        })
-                        .collect();
-                    table(
-                        &["NAME", "KIND", "ROLE", "CREATED", "EXPIRES", "REVOKED"],
-                        &rows,
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(CredentialCmd::Revoke { name, reason }) => {
-            let reason = certherd_x509::RevocationReason::parse(&reason).ok_or_else(|| {
-                Failure::usage(format!(
-                    "unknown revocation reason '{}' (expected one of: {})",
-                    reason.escape_debug(),
-                    certherd_x509::RevocationReason::ALL
-                        .iter()
-                        .map(|r| r.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
-            let by = format!(
-                "local:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            );
-            let mut node = open_node(home)?;
-            let n = node
-                .admin_mut()
-                .admin_credential_revoke_for(&name, reason, &by)?;
-            errln!("revoked {n} credential(s) of {name}; the server refuses them from the next call on");
-            Ok(ExitCode::SUCCESS)
-        }
-        None => credential_add(home, a),
-    }
+    Ran::Done(match a.command {
+        Some(CredentialCmd::List { output }) => list(ops, output),
+        Some(CredentialCmd::Revoke { name, reason }) => revoke(ops, name, &reason),
+        None if !a.client_cert => bearer(ops, a),
+        None => return Ran::NotAnOperation(AdminCmd::Credential(a)),
+    })
 }
 
-/// `admin credential NAME`: a bearer token, or a client certificate with --client-cert.
-fn credential_add(home: &Home, a: CredentialArgs) -> Result<ExitCode, Failure> {
-    let name = a.name.or(a.name_flag).unwrap_or_else(|| "admin".to_owned());
+/// `admin credential list`.
+fn list(ops: &mut dyn Operations, output: Output) -> Result<ExitCode, Failure> {
+    let all = ops.credential_list()?;
+    match output {
+        Output::Json => json(&all),
+        Output::Table => {
+            let dash = |t: &Option<String>| t.clone().unwrap_or_else(|| "-".into());
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.kind.clone(),
+                        c.role.clone(),
+                        dash(&c.created_at),
+                        dash(&c.expires_at),
+                        dash(&c.revoked_at),
+                    ]
+                })
+                .collect();
+            table(
+                &["NAME", "KIND", "ROLE", "CREATED", "EXPIRES", "REVOKED"],
+                &rows,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin credential revoke NAME`.
+fn revoke(ops: &mut dyn Operations, name: String, reason: &str) -> Result<ExitCode, Failure> {
+    let reason = certherd_x509::RevocationReason::parse(reason).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown revocation reason '{}' (expected one of: {})",
+            reason.escape_debug(),
+            certherd_x509::RevocationReason::ALL
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let r = ops.credential_revoke(name, reason)?;
+    errln!(
+        "revoked {} credential(s) of {}; the server refuses them from the next call on",
+        r.revoked,
+        r.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The credential's name and role as given.
+fn name_and_role(a: &CredentialArgs) -> (String, certherd_store::AdminRole) {
+    let name = a
+        .name
+        .clone()
+        .or_else(|| a.name_flag.clone())
+        .unwrap_or_else(|| "admin".to_owned());
     let role = match a.role {
         RoleArg::Reader => certherd_store::AdminRole::Reader,
         RoleArg::Admin => certherd_store::AdminRole::Admin,
     };
-    let valid_for = match a.valid_for.as_deref() {
+    (name, role)
+}
+
+/// `--valid-for`, checked as the home checks it (exit 2).
+fn valid_for(a: &CredentialArgs) -> Result<Option<Span>, Failure> {
+    match a.valid_for.as_deref() {
         Some(s) => {
             duration(s, "--valid-for")?;
-            Some(s.parse::<Span>()?)
+            Ok(Some(s.parse::<Span>()?))
         }
-        None => None,
-    };
+        None => Ok(None),
+    }
+}
+
+/// `admin credential NAME`: a bearer token, printed once on standard output.
+fn bearer(ops: &mut dyn Operations, a: CredentialArgs) -> Result<ExitCode, Failure> {
+    let (name, _) = name_and_role(&a);
+    valid_for(&a)?;
+    let issued = ops.credential_add(api::CredentialAddRequest {
+        name,
+        role: match a.role {
+            RoleArg::Reader => api::CredentialRole::Reader,
+            RoleArg::Admin => api::CredentialRole::Admin,
+        },
+        valid_for: a.valid_for.clone(),
+    })?;
+    match a.output {
+        Output::Json => json(&BearerJson {
+            name: &issued.name,
+            kind: &issued.kind,
+            role: &issued.role,
+            token: &issued.token,
+        }),
+        Output::Table => {
+            outln!("{}", issued.token);
+            // The token goes to stdout only: stderr often lands in logs and
+            // terminals' scrollback, where a secret must not.
+            errln!("bearer token for {}, role {}, printed once on stdout: send it as `Authorization: Bearer TOKEN`; it is not shown again", issued.name, issued.role);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `admin credential NAME --client-cert --out FILE`: the certificate and its key, made on
+/// the home and written to FILE (0600); the forms that are operations go through
+/// [`operation`].
+pub fn run(home: &Home, c: AdminCmd) -> Result<ExitCode, Failure> {
+    let AdminCmd::Credential(a) = c;
+    match (&a.command, a.client_cert, &a.out) {
+        (None, true, Some(out)) => client_cert(home, &a, out),
+        _ => Err(crate::not_carried_out(&AdminCmd::Credential(a))),
+    }
+}
+
+/// `admin credential NAME --client-cert --out FILE`.
+fn client_cert(home: &Home, a: &CredentialArgs, out: &Path) -> Result<ExitCode, Failure> {
+    let (name, role) = name_and_role(a);
+    let valid_for = valid_for(a)?;
+    if out.exists() || out.is_dir() {
+        return Err(Failure::usage(format!(
+            "--out {}: the file exists; give a new file (it will hold a private key)",
+            out.display()
+        )));
+    }
     let mut node = open_node(home)?;
-    match (a.client_cert, a.out) {
-        (true, Some(out)) => {
-            if out.exists() || out.is_dir() {
-                return Err(Failure::usage(format!(
-                    "--out {}: the file exists; give a new file (it will hold a private key)",
-                    out.display()
-                )));
-            }
-            let issued = node
-                .admin_mut()
-                .admin_client_cert_add(&name, role, valid_for)?;
-            let mut pem = issued.key.to_pem();
-            pem.push_str(&certherd_x509::to_pem(
-                certherd_x509::PemLabel::Certificate,
-                &issued.cert,
-            ));
-            for c in &issued.chain {
-                pem.push_str(&certherd_x509::to_pem(
-                    certherd_x509::PemLabel::Certificate,
-                    c,
-                ));
-            }
-            certherd_store::write_atomic(&out, pem.as_bytes(), 0o600)?;
-            let expires = issued.credential.expires_at.map(rfc3339);
-            match a.output {
-                Output::Json => json(&ClientCertJson {
-                    name: &name,
-                    kind: "client-cert",
-                    role: role.as_str(),
-                    out: out.display().to_string(),
-                    sha256: &issued.credential.sha256,
-                    expires_at: expires,
-                }),
-                Output::Table => errln!(
-                    "wrote {} (0600: key, certificate and CA chain): client certificate for {name}, role {}, expires {}; present it over mutual TLS (curl --cert {} --cacert CA.pem)",
-                    out.display(),
-                    role.as_str(),
-                    expires.unwrap_or_default(),
-                    out.display()
-                ),
-            }
-        }
-        _ => {
-            let token =
-                node.admin_mut()
-                    .admin_credential_add(&name, role, valid_for, random32()?)?;
-            match a.output {
-                Output::Json => json(&BearerJson {
-                    name: &name,
-                    kind: "bearer",
-                    role: role.as_str(),
-                    token: &token,
-                }),
-                Output::Table => {
-                    outln!("{token}");
-                    // The token goes to stdout only: stderr often lands in logs and
-                    // terminals' scrollback, where a secret must not.
-                    errln!("bearer token for {name}, role {}, printed once on stdout: send it as `Authorization: Bearer TOKEN`; it is not shown again", role.as_str());
-                }
-            }
-        }
+    let issued = node
+        .admin_mut()
+        .admin_client_cert_add(&name, role, valid_for)?;
+    let mut pem = issued.key.to_pem();
+    pem.push_str(&certherd_x509::to_pem(
+        certherd_x509::PemLabel::Certificate,
+        &issued.cert,
+    ));
+    for c in &issued.chain {
+        pem.push_str(&certherd_x509::to_pem(
+            certherd_x509::PemLabel::Certificate,
+            c,
+        ));
+    }
+    certherd_store::write_atomic(out, pem.as_bytes(), 0o600)?;
+    let expires = issued.credential.expires_at.map(rfc3339);
+    match a.output {
+        Output::Json => json(&ClientCertJson {
+            name: &name,
+            kind: "client-cert",
+            role: role.as_str(),
+            out: out.display().to_string(),
+            sha256: &issued.credential.sha256,
+            expires_at: expires,
+        }),
+        Output::Table => errln!(
+            "wrote {} (0600: key, certificate and CA chain): client certificate for {name}, role {}, expires {}; present it over mutual TLS (curl --cert {} --cacert CA.pem)",
+            out.display(),
+            role.as_str(),
+            expires.unwrap_or_default(),
+            out.display()
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -249,18 +274,6 @@ pub enum CredentialCmd {
         #[arg(long, value_name = "REASON", default_value = "cessationOfOperation")]
         reason: String,
     },
-}
-
-/// `admin credential list --output json`: one credential.
-#[derive(serde::Serialize)]
-struct CredentialJson<'a> {
-    name: &'a str,
-    kind: &'a str,
-    role: &'a str,
-    created_at: Option<String>,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    sha256: &'a str,
 }
 
 /// `admin credential --client-cert --output json`: the certificate written.

@@ -1,5 +1,6 @@
 //! `key-provider ...`: the state lives in the node; the TLS and KMIP exchanges are
-//! certherd-monitor's.
+//! certherd-monitor's, carried out through the operations (on the home, or by the server
+//! against `--server`).
 
 use crate::commands::Output;
 use crate::commands::OutputArg;
@@ -11,20 +12,17 @@ use crate::render::colon_hex;
 use crate::render::json;
 use crate::render::table;
 use crate::Failure;
-use certherd_core::KmipServer;
 use certherd_core::ProviderName;
 use certherd_core::ServerAddress;
-use certherd_monitor::kmip::endpoint;
-use certherd_monitor::{KmipPlan, MonitorExt};
+use certherd_monitor::MonitorExt;
 use certherd_ops::Operations;
+use certherd_ops::Request;
+use certherd_protocol::admin as api;
 use certherd_store::write_atomic;
 use certherd_store::Home;
-use certherd_tls::Identity;
-use certherd_x509::CertInfo;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 fn provider(name: &str) -> Result<ProviderName, Failure> {
     Ok(name.parse::<ProviderName>()?)
@@ -40,124 +38,137 @@ pub(crate) fn key_algo(s: Option<&str>) -> Result<Option<certherd_x509::KeyAlgor
         .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))
 }
 
-fn identity(plan: &KmipPlan) -> Result<Option<Identity>, Failure> {
-    let Some((chain, key)) = &plan.identity else {
-        return Ok(None);
-    };
-    certherd_monitor::kmip::identity(chain, key)
-        .map(Some)
-        .map_err(|e| Failure::msg(e.to_string()))
+/// `key-provider client-cert upload --key`: a certificate with the key the key server
+/// made, read and stored on the home (the admin API never takes a private key). The other
+/// forms are operations ([`operation`]).
+pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
+    match c {
+        KeyProviderCmd::ClientCert(ClientCertCmd::Upload {
+            name,
+            cert,
+            key: Some(key),
+        }) => {
+            let c = read_upload(&cert)?;
+            let k = read_input(&key)?;
+            certherd_x509::parse_private_key(&k).map_err(|e| Failure::file(&key, e))?;
+            let mut node = open_node(home)?;
+            let issued =
+                node.key_providers_mut()
+                    .kmip_client_upload(&provider(&name)?, &c, Some(&k))?;
+            uploaded(&api::KmipClientCert {
+                entry: issued.meta.entry.to_string(),
+                subject: issued.meta.subject,
+                issuer: issued.meta.issuer,
+                not_after: rfc3339(issued.meta.not_after),
+                warnings: issued.warnings,
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(crate::not_carried_out(&other)),
+    }
 }
 
-pub fn run(home: &Home, c: KeyProviderCmd) -> Result<ExitCode, Failure> {
-    let mut node = open_node(home)?;
-    match c {
-        KeyProviderCmd::Create {
-            name,
-            primary_key_id,
-            server,
-            proxy,
-        } => {
-            let server = KmipServer {
-                address: address(&server)?,
-                proxy: proxy.as_deref().map(address).transpose()?,
-            };
-            let p = node.key_providers_mut().key_provider_create(
-                &provider(&name)?,
-                &primary_key_id,
-                server,
-            )?;
-            outln!("created key provider {}  (store {})", p.name, p.store()?);
-            outln!("next: make the key server trust certherd (`key-provider client-cert new {0}` then `client-cert export {0}`), then `key-provider server-cert get {0}`", p.name);
-        }
-        KeyProviderCmd::AddServer {
-            name,
-            address: a,
-            proxy,
-        } => {
-            let server = KmipServer {
-                address: address(&a)?,
-                proxy: proxy.as_deref().map(address).transpose()?,
-            };
-            let p = node
-                .key_providers_mut()
-                .key_provider_add_server(&provider(&name)?, server)?;
-            outln!("{} now has {} server(s)", p.name, p.servers.len());
-        }
-        KeyProviderCmd::List(a) => {
-            let ps = node.key_providers().list()?;
-            match a.output {
-                Output::Json => json(
-                    &ps.iter()
-                        .map(|p| ListedProviderJson {
-                            name: p.name.as_str(),
-                            primary_key_id: &p.primary_key_id,
-                            servers: p
-                                .servers
-                                .iter()
-                                .map(|s| ListedServerJson {
-                                    address: s.address.to_string(),
-                                    proxy: s.proxy.as_ref().map(ToString::to_string),
-                                })
-                                .collect(),
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Output::Table => table(
-                    &["PROVIDER", "PRIMARY KEY ID", "SERVERS"],
-                    &ps.iter()
-                        .map(|p| {
-                            let servers = p.servers.iter().map(|s| match &s.proxy {
-                                Some(px) => format!("{} (via {px})", s.address),
-                                None => s.address.to_string(),
-                            });
-                            vec![
-                                p.name.to_string(),
-                                p.primary_key_id.clone(),
-                                servers.collect::<Vec<_>>().join(", "),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            }
-        }
-        KeyProviderCmd::Remove { name } => {
-            node.key_providers_mut()
-                .key_provider_remove(&provider(&name)?)?;
-            outln!("removed key provider {name}; its certificates are kept in the backup store");
-        }
-        KeyProviderCmd::ClientCert(cc) => client_cert(&mut node, cc)?,
-        KeyProviderCmd::ServerCert(sc) => server_cert(&mut node, sc)?,
-        other => return Err(crate::not_carried_out(&other)),
+/// A certificate file to upload, read and checked to hold certificates.
+fn read_upload(cert: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    let c = read_input(cert)?;
+    certherd_x509::parse_certificates(&c).map_err(|e| Failure::file(cert, e))?;
+    Ok(c)
+}
+
+/// `client-cert upload`'s lines.
+fn uploaded(c: &api::KmipClientCert) {
+    outln!(
+        "client certificate {} uploaded  subject {}  issuer {}",
+        c.entry,
+        c.subject,
+        c.issuer
+    );
+    for w in &c.warnings {
+        errln!("note: {w}");
+    }
+}
+
+/// `key-provider create`.
+fn create(
+    ops: &mut dyn Operations,
+    name: String,
+    primary_key_id: String,
+    server: String,
+    proxy: Option<String>,
+) -> Result<ExitCode, Failure> {
+    // Said as the home says them (exit 2) before anything is sent.
+    provider(&name)?;
+    address(&server)?;
+    proxy.as_deref().map(address).transpose()?;
+    let created = ops.key_provider_create(api::KeyProviderCreateRequest {
+        name,
+        primary_key_id,
+        server,
+        proxy,
+    })?;
+    let name = &created.provider.name;
+    outln!("created key provider {name}  (store {})", created.store);
+    outln!("next: make the key server trust certherd (`key-provider client-cert new {name}` then `client-cert export {name}`), then `key-provider server-cert get {name}`");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `key-provider list`.
+fn list(ops: &mut dyn Operations, output: Output) -> Result<ExitCode, Failure> {
+    let ps = ops.key_provider_list()?;
+    match output {
+        Output::Json => json(&ps),
+        Output::Table => table(
+            &["PROVIDER", "PRIMARY KEY ID", "SERVERS"],
+            &ps.iter()
+                .map(|p| {
+                    let servers = p.servers.iter().map(|s| match &s.proxy {
+                        Some(px) => format!("{} (via {px})", s.address),
+                        None => s.address.clone(),
+                    });
+                    vec![
+                        p.name.clone(),
+                        p.primary_key_id.clone(),
+                        servers.collect::<Vec<_>>().join(", "),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Failure> {
-    match c {
+/// `key-provider client-cert ...`; `upload --key` is given back (the home's alone).
+fn client_cert(ops: &mut dyn Operations, c: ClientCertCmd) -> Ran<ClientCertCmd> {
+    Ran::Done(match c {
         ClientCertCmd::New {
             name,
             self_signed,
             key_algo: k,
-        } => {
-            let issued = node.key_providers_mut().kmip_client_new(
-                &provider(&name)?,
-                self_signed,
-                key_algo(k.as_deref())?,
-            )?;
+        } => (|| {
+            provider(&name)?;
+            key_algo(k.as_deref())?;
+            let c = ops.kmip_client(Request::KmipClientNew {
+                name,
+                request: api::KmipClientNewRequest {
+                    self_signed,
+                    key_algo: k,
+                },
+            })?;
             outln!(
                 "client certificate {}  subject {}  not after {}",
-                issued.meta.entry,
-                issued.meta.subject,
-                rfc3339(issued.meta.not_after)
+                c.entry,
+                c.subject,
+                c.not_after
             );
-            for w in issued.warnings {
+            for w in &c.warnings {
                 errln!("note: {w}");
             }
             errln!("note: {}", crate::hints::KMIP_CLIENT_NEW);
-        }
-        ClientCertCmd::Export { name, out } => {
-            let pem = node.key_providers().kmip_client_export(&provider(&name)?)?;
+            Ok(ExitCode::SUCCESS)
+        })(),
+        ClientCertCmd::Export { name, out } => (|| {
+            provider(&name)?;
+            let pem = ops.kmip_pem(Request::KmipClientExport { name })?.pem;
             match out {
                 Some(p) => {
                     write_atomic(&p, pem.as_bytes(), 0o644)?;
@@ -165,66 +176,48 @@ fn client_cert(node: &mut crate::LocalNode, c: ClientCertCmd) -> Result<(), Fail
                 }
                 None => out!("{pem}"),
             }
-        }
+            Ok(ExitCode::SUCCESS)
+        })(),
         ClientCertCmd::Csr {
             name,
             out,
             key_algo: k,
-        } => {
-            let pem = node
-                .key_providers_mut()
-                .kmip_client_csr(&provider(&name)?, key_algo(k.as_deref())?)?;
+        } => (|| {
+            provider(&name)?;
+            key_algo(k.as_deref())?;
+            let pem = ops
+                .kmip_pem(Request::KmipClientCsr {
+                    name: name.clone(),
+                    request: api::KmipClientCsrRequest { key_algo: k },
+                })?
+                .pem;
             write_atomic(&out, pem.as_bytes(), 0o644)?;
             outln!("wrote {}; the key stays sealed in certherd", out.display());
             outln!("next: have the key server vendor sign it, then `key-provider client-cert upload {name} --cert SIGNED.pem`");
-        }
-        ClientCertCmd::Upload { name, cert, key } => {
-            let c = read_input(&cert)?;
-            certherd_x509::parse_certificates(&c).map_err(|e| Failure::file(&cert, e))?;
-            let k = key.as_deref().map(read_input).transpose()?;
-            if let (Some(bytes), Some(path)) = (&k, &key) {
-                certherd_x509::parse_private_key(bytes).map_err(|e| Failure::file(path, e))?;
-            }
-            let issued =
-                node.key_providers_mut()
-                    .kmip_client_upload(&provider(&name)?, &c, k.as_deref())?;
-            outln!(
-                "client certificate {} uploaded  subject {}  issuer {}",
-                issued.meta.entry,
-                issued.meta.subject,
-                issued.meta.issuer
-            );
-            for w in issued.warnings {
-                errln!("note: {w}");
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `key-provider list --output json`: one provider.
-#[derive(serde::Serialize)]
-struct ListedProviderJson<'a> {
-    name: &'a str,
-    primary_key_id: &'a str,
-    servers: Vec<ListedServerJson>,
-}
-
-/// A KMIP server of [`ListedProviderJson`].
-#[derive(serde::Serialize)]
-struct ListedServerJson {
-    address: String,
-    proxy: Option<String>,
+            Ok(ExitCode::SUCCESS)
+        })(),
+        ClientCertCmd::Upload {
+            name,
+            cert,
+            key: None,
+        } => (|| {
+            let c = read_upload(&cert)?;
+            provider(&name)?;
+            uploaded(&ops.kmip_client(Request::KmipClientUpload { name, cert: c })?);
+            Ok(ExitCode::SUCCESS)
+        })(),
+        other @ ClientCertCmd::Upload { key: Some(_), .. } => return Ran::NotAnOperation(other),
+    })
 }
 
 /// What a server presented, as the vSphere tools show it.
 #[derive(serde::Serialize)]
-struct Presented {
-    subject: String,
-    issuer: String,
-    serial: String,
-    not_before: String,
-    not_after: String,
+struct Presented<'a> {
+    subject: &'a str,
+    issuer: &'a str,
+    serial: &'a str,
+    not_before: &'a str,
+    not_after: &'a str,
     sha1: String,
     sha256: String,
 }
@@ -232,59 +225,55 @@ struct Presented {
 /// `key-provider server-cert get`: per server, what it presented or why nothing came.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
-enum ServerCertJson {
+enum ServerCertJson<'a> {
     /// The leaf certificate, and whether it is the one pinned.
     Presented {
-        server: String,
+        server: &'a str,
         #[serde(flatten)]
-        cert: Presented,
+        cert: Presented<'a>,
         trusted: bool,
     },
     /// The server could not be reached or its chain not read.
-    Failed { server: String, error: String },
+    Failed { server: &'a str, error: &'a str },
 }
 
-/// What a server presented, as the vSphere tools show it.
-fn describe(der: &[u8]) -> Result<(CertInfo, Presented), Failure> {
-    let i = CertInfo::from_der(der)?;
-    let v = Presented {
-        subject: i.subject.clone(),
-        issuer: i.issuer.clone(),
-        serial: i.serial.clone(),
-        not_before: rfc3339(i.not_before),
-        not_after: rfc3339(i.not_after),
-        sha1: colon_hex(&i.sha1),
-        sha256: colon_hex(&i.sha256),
-    };
-    Ok((i, v))
+/// The view of what a server presented.
+fn server_cert_view(p: &api::KmipPresented) -> ServerCertJson<'_> {
+    match p {
+        api::KmipPresented::Presented {
+            server,
+            subject,
+            issuer,
+            serial,
+            not_before,
+            not_after,
+            sha1,
+            sha256,
+            trusted,
+        } => ServerCertJson::Presented {
+            server,
+            cert: Presented {
+                subject,
+                issuer,
+                serial,
+                not_before,
+                not_after,
+                sha1: colon_hex(sha1),
+                sha256: colon_hex(sha256),
+            },
+            trusted: *trusted,
+        },
+        api::KmipPresented::Failed { server, error } => ServerCertJson::Failed { server, error },
+    }
 }
 
-fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Failure> {
-    let timeout = Duration::from_secs(10);
+/// `key-provider server-cert ...`: the server (or the home) connects to the KMIP servers.
+fn server_cert(ops: &mut dyn Operations, c: ServerCertCmd) -> Result<ExitCode, Failure> {
     match c {
         ServerCertCmd::Get { name, output } => {
-            let plan = node.key_providers().kmip_plan(&provider(&name)?)?;
-            let id = identity(&plan)?;
-            let mut out = Vec::new();
-            for (server, pinned) in &plan.servers {
-                match certherd_tls::fetch_chain(&endpoint(server, timeout), id.as_ref()) {
-                    Ok(chain) => {
-                        let leaf = chain.first().ok_or_else(|| {
-                            Failure::msg(format!("{} presented no certificate", server.address))
-                        })?;
-                        let (_, cert) = describe(leaf)?;
-                        out.push(ServerCertJson::Presented {
-                            server: server.address.to_string(),
-                            cert,
-                            trusted: pinned.as_deref() == Some(leaf.as_ref()),
-                        });
-                    }
-                    Err(e) => out.push(ServerCertJson::Failed {
-                        server: server.address.to_string(),
-                        error: e.to_string(),
-                    }),
-                }
-            }
+            provider(&name)?;
+            let presented = ops.kmip_server_certs(name)?;
+            let out: Vec<ServerCertJson<'_>> = presented.iter().map(server_cert_view).collect();
             match output {
                 Output::Json => json(&out),
                 Output::Table => {
@@ -303,11 +292,11 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
                         };
                         outln!("Server        {server}");
                         for (label, value) in [
-                            ("Subject", &cert.subject),
-                            ("Issuer", &cert.issuer),
-                            ("Serial", &cert.serial),
-                            ("Not before", &cert.not_before),
-                            ("Not after", &cert.not_after),
+                            ("Subject", cert.subject),
+                            ("Issuer", cert.issuer),
+                            ("Serial", cert.serial),
+                            ("Not before", cert.not_before),
+                            ("Not after", cert.not_after),
                             ("SHA-1", &cert.sha1),
                             ("SHA-256", &cert.sha256),
                         ] {
@@ -331,44 +320,19 @@ fn server_cert(node: &mut crate::LocalNode, c: ServerCertCmd) -> Result<(), Fail
             thumbprint,
             server,
         } => {
-            let name = provider(&name)?;
-            let only = server.as_deref().map(address).transpose()?;
-            let plan = node.key_providers().kmip_plan(&name)?;
-            let id = identity(&plan)?;
-            let targets: Vec<&KmipServer> = plan
-                .servers
-                .iter()
-                .map(|(s, _)| s)
-                .filter(|s| only.as_ref().is_none_or(|o| &s.address == o))
-                .collect();
-            if targets.is_empty() {
-                return Err(Failure::msg(format!(
-                    "{} is not a server of '{name}'",
-                    server.unwrap_or_default()
-                )));
-            }
-            for s in targets {
-                let chain = certherd_tls::fetch_chain(&endpoint(s, timeout), id.as_ref())
-                    .map_err(|e| Failure::msg(format!("{}: {e}", s.address)))?;
-                let leaf = chain.first().ok_or_else(|| {
-                    Failure::msg(format!("{} presented no certificate", s.address))
-                })?;
-                let m = node.key_providers_mut().kmip_server_trust(
-                    &name,
-                    &s.address,
-                    leaf,
-                    thumbprint.as_deref(),
-                )?;
+            provider(&name)?;
+            server.as_deref().map(address).transpose()?;
+            for t in ops.kmip_server_trust(name, api::KmipTrustRequest { thumbprint, server })? {
                 outln!(
                     "trusted {}  for {}  SHA-256 {}",
-                    m.subject,
-                    s.address,
-                    colon_hex(&m.sha256)
+                    t.subject,
+                    t.server,
+                    colon_hex(&t.sha256)
                 );
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `key-provider status --output json`.
@@ -576,14 +540,48 @@ pub enum ServerCertCmd {
     },
 }
 
-/// `key-provider status` is an operation; the other forms set up trust on the home.
+/// Every form of `key-provider` is an operation but `client-cert upload --key`: a private
+/// key never crosses the admin API, so a certificate with its own key is uploaded on the
+/// home ([`run`]).
 pub fn operation(ops: &mut dyn Operations, c: KeyProviderCmd) -> Ran<KeyProviderCmd> {
-    match c {
+    Ran::Done(match c {
         KeyProviderCmd::Status {
             name,
             timeout,
             output,
-        } => Ran::Done(key_provider_status(ops, name, &timeout, output)),
-        other => Ran::NotAnOperation(other),
-    }
+        } => key_provider_status(ops, name, &timeout, output),
+        KeyProviderCmd::Create {
+            name,
+            primary_key_id,
+            server,
+            proxy,
+        } => create(ops, name, primary_key_id, server, proxy),
+        KeyProviderCmd::AddServer {
+            name,
+            address: a,
+            proxy,
+        } => (|| {
+            provider(&name)?;
+            address(&a)?;
+            proxy.as_deref().map(address).transpose()?;
+            let p =
+                ops.key_provider_add_server(name, api::KmipServerAddRequest { address: a, proxy })?;
+            outln!("{} now has {} server(s)", p.name, p.servers.len());
+            Ok(ExitCode::SUCCESS)
+        })(),
+        KeyProviderCmd::List(a) => list(ops, a.output),
+        KeyProviderCmd::Remove { name } => (|| {
+            provider(&name)?;
+            let removed = ops.key_provider_remove(name)?;
+            outln!(
+                "removed key provider {}; its certificates are kept in the backup store",
+                removed.name
+            );
+            Ok(ExitCode::SUCCESS)
+        })(),
+        KeyProviderCmd::ClientCert(cc) => {
+            return client_cert(ops, cc).back(KeyProviderCmd::ClientCert)
+        }
+        KeyProviderCmd::ServerCert(sc) => server_cert(ops, sc),
+    })
 }

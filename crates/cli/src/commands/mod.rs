@@ -115,6 +115,7 @@ pub fn operation(ops: &mut dyn Operations, command: Command) -> Ran<Box<Command>
         Command::KeyProvider(c) => {
             key_provider::operation(ops, c).back(|c| boxed(Command::KeyProvider(c)))
         }
+        Command::Admin(c) => admin::operation(ops, c).back(|c| boxed(Command::Admin(c))),
         other => Ran::NotAnOperation(boxed(other)),
     }
 }
@@ -132,9 +133,12 @@ pub enum HomeOnly {
     /// It reads or writes files of the machine it runs on: `scan files`, and the layouts
     /// `cert export --layout` writes.
     ThisMachine,
-    /// It gives out a private key (`cert export --key`, PKCS#12, a key provider's or an
-    /// admin's client key): keys never cross the admin API.
-    PrivateKey,
+    /// It gives out a private key (`cert export --key`, PKCS#12, an admin's client
+    /// certificate and key): keys never cross the admin API.
+    KeyOut,
+    /// It takes a private key (`key-provider client-cert upload --key`): keys never cross
+    /// the admin API.
+    KeyIn,
     /// It needs neither a home nor a server: `csr`, `completions`, `man`.
     Neither,
 }
@@ -152,7 +156,8 @@ impl HomeOnly {
             Command::Agent(_) => Self::TheHost,
             Command::Scan(_) => Self::ThisMachine,
             Command::Cert(cert::CertCmd::Export(a)) if a.layout.is_some() => Self::ThisMachine,
-            Command::Cert(_) | Command::KeyProvider(_) | Command::Admin(_) => Self::PrivateKey,
+            Command::KeyProvider(_) => Self::KeyIn,
+            Command::Cert(_) | Command::Admin(_) => Self::KeyOut,
             Command::Csr(_) | Command::Completions(_) | Command::Man(_) | Command::Reference(_) => {
                 Self::Neither
             }
@@ -181,7 +186,8 @@ impl HomeOnly {
             Self::TheHome => "it sets up, moves or serves the home itself",
             Self::TheHost => "it is a joined host's own",
             Self::ThisMachine => "it reads or writes files of the machine it runs on",
-            Self::PrivateKey => "the admin API never gives out a private key",
+            Self::KeyOut => "the admin API never gives out a private key",
+            Self::KeyIn => "the admin API never takes a private key",
             Self::Neither => "it needs neither a home nor a server",
         }
     }
@@ -243,12 +249,14 @@ pub struct Cli {
     /// enable/disable/status, pool certificate-list,
     /// cert list/show/issue/renew/reset/revoke/export/delete/import,
     /// trust add/list/remove/add-crl, alarms, audit, ca show/rotate/export/crl, forecast,
-    /// key-provider status, check, status, store list, profile list,
-    /// endpoint list/remove/add/trust/diagnose, service add, scan tls, report, verify;
-    /// every other command is refused (exit 2), saying why: it sets up or serves the home,
-    /// is an agent's, reads this machine's files, or gives out a private key;
-    /// `completions`, `man` and `csr` need neither a server nor a home. Give it before the
-    /// command.
+    /// key-provider status/create/list/add-server/remove, key-provider client-cert
+    /// new/export/csr/upload, key-provider server-cert get/trust, check, status, store
+    /// list, profile list, endpoint list/remove/add/trust/diagnose, service add, scan tls,
+    /// report, verify, admin credential, admin credential list/revoke; every other command
+    /// is refused (exit 2), saying why: it sets up or serves the home, is an agent's, reads
+    /// this machine's files, or moves a private key (`cert export --key`, `key-provider
+    /// client-cert upload --key`, `admin credential --client-cert`); `completions`, `man`
+    /// and `csr` need neither a server nor a home. Give it before the command.
     /// Default: $CERTHERD_SERVER (empty counts as unset). A home given too (--home or
     /// $CERTHERD_HOME) is refused: say which one to act on.
     #[arg(long, value_name = "URL")]
@@ -258,7 +266,8 @@ pub struct Cli {
     /// credential NAME`) or a client certificate and its key (`--client-cert --out FILE`).
     /// A `reader` credential runs only the commands that read (list, show, pool
     /// verification status, alarms, audit, ca show/export/crl, forecast, check, status, store
-    /// list, profile list, pool certificate-list). Default:
+    /// list, profile list, pool certificate-list, key-provider status/list, key-provider
+    /// client-cert export, key-provider server-cert get, admin credential list). Default:
     /// $CERTHERD_CREDENTIAL (empty counts as unset).
     #[arg(long, value_name = "FILE")]
     pub credential: Option<PathBuf>,
