@@ -66,17 +66,7 @@ pub fn parse_at(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Failure>
 }
 
 /// Formats an instant as a short date-time for tables.
-pub fn short(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
-}
+pub use certherd_x509::short_time as short;
 
 pub(crate) fn duration(s: &str, what: &str) -> Result<Duration, Failure> {
     let d = s.parse::<Span>()?.duration().unsigned_abs();

@@ -489,22 +489,9 @@ pub fn run_step(step: &certherd_authority::BulkStep) -> api::RunStep {
 
 /// The forecast in one line: the first expiry nothing renews, or that nothing breaks.
 pub fn forecast_headline(f: &api::ForecastAnswer) -> String {
-    let short = |text: &str| match time::OffsetDateTime::parse(
-        text,
-        &time::format_description::well_known::Rfc3339,
-    ) {
-        Ok(t) => {
-            let t = t.to_offset(time::UtcOffset::UTC);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute()
-            )
-        }
-        Err(_) => text.to_owned(),
+    let short = |text: &str| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_or_else(|_| text.to_owned(), certherd_x509::short_time)
     };
     match &f.first_unattended {
         Some(i) => format!(

@@ -40,7 +40,7 @@ pub use revocation::{
     RevokedEntry,
 };
 pub use rfc5280::{weaknesses, Rfc5280Options};
-pub use timefmt::rfc3339;
+pub use timefmt::{rfc3339, short_time};
 pub use verify::{
     presented_names, verify, verify_all, verify_all_with, Purpose, Reason, VerifiedChain,
     VerifyInput,

@@ -12,6 +12,20 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// Formats an instant as a short UTC date and time for tables and headlines
+/// (`2028-11-23 09:31`).
+pub fn short_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,6 +36,10 @@ mod tests {
         assert_eq!(
             rfc3339(datetime!(2028-06-01 12:00:00.5 +02:00)),
             "2028-06-01T10:00:00Z"
+        );
+        assert_eq!(
+            short_time(datetime!(2028-06-01 12:05:59 +02:00)),
+            "2028-06-01 10:05"
         );
     }
 }
