@@ -29,6 +29,17 @@ use certherd_core::EntryRef;
 use certherd_protocol::admin as api;
 use certherd_protocol::{AlarmRow, HostRow};
 
+/// The `$variant` payload of an answer, or a mismatch naming the operation `$what`: what
+/// each typed method below does with the one `call`.
+macro_rules! answer_of {
+    ($answer:expr, $variant:ident, $what:literal) => {
+        match $answer {
+            Answer::$variant(v) => Ok(v),
+            other => Err(Error::mismatch($what, &other)),
+        }
+    };
+}
+
 /// Carries out operations: over a home ([`Local`]) or a server's admin API ([`Remote`]).
 ///
 /// [`call`](Self::call) is the one method to implement; the others ask for one operation
@@ -39,76 +50,61 @@ pub trait Operations {
 
     /// The fleet's hosts.
     fn host_list(&mut self) -> Result<Vec<HostRow>, Error> {
-        match self.call(Request::HostList)? {
-            Answer::Hosts(v) => Ok(v),
-            other => Err(Error::mismatch("host list", &other)),
-        }
+        answer_of!(self.call(Request::HostList)?, Hosts, "host list")
     }
 
     /// Enrolls a host.
     fn host_add(&mut self, r: api::HostAddRequest) -> Result<api::HostAdded, Error> {
-        match self.call(Request::HostAdd(r))? {
-            Answer::HostAdded(v) => Ok(v),
-            other => Err(Error::mismatch("host add", &other)),
-        }
+        answer_of!(self.call(Request::HostAdd(r))?, HostAdded, "host add")
     }
 
     /// Forgets a host and revokes its certificates.
     fn host_remove(&mut self, name: &str) -> Result<api::HostRemoved, Error> {
-        match self.call(Request::HostRemove { name: name.into() })? {
-            Answer::HostRemoved(v) => Ok(v),
-            other => Err(Error::mismatch("host remove", &other)),
-        }
+        answer_of!(
+            self.call(Request::HostRemove { name: name.into() })?,
+            HostRemoved,
+            "host remove"
+        )
     }
 
     /// Orders hosts to do something at their next poll: `request` is
     /// [`Request::HostResetServerCert`], [`Request::HostRefreshPoolCert`] or
     /// [`Request::FleetRenew`].
     fn order(&mut self, request: Request) -> Result<api::HostsAnswer, Error> {
-        match self.call(request)? {
-            Answer::Ordered(v) => Ok(v),
-            other => Err(Error::mismatch("an order", &other)),
-        }
+        answer_of!(self.call(request)?, Ordered, "an order")
     }
 
     /// Certificate entries.
     fn cert_list(&mut self, filter: CertFilter) -> Result<Vec<api::CertRow>, Error> {
-        match self.call(Request::CertList(filter))? {
-            Answer::Certs(v) => Ok(v),
-            other => Err(Error::mismatch("cert list", &other)),
-        }
+        answer_of!(self.call(Request::CertList(filter))?, Certs, "cert list")
     }
 
     /// Issues a certificate into a new entry.
     fn cert_issue(&mut self, r: api::IssueRequest) -> Result<api::IssuedAnswer, Error> {
-        match self.call(Request::CertIssue(r))? {
-            Answer::Issued(v) => Ok(v),
-            other => Err(Error::mismatch("cert issue", &other)),
-        }
+        answer_of!(self.call(Request::CertIssue(r))?, Issued, "cert issue")
     }
 
     /// One entry described.
     fn cert_show(&mut self, entry: EntryRef) -> Result<api::CertDetail, Error> {
-        match self.call(Request::CertShow { entry })? {
-            Answer::Cert(v) => Ok(v),
-            other => Err(Error::mismatch("cert show", &other)),
-        }
+        answer_of!(self.call(Request::CertShow { entry })?, Cert, "cert show")
     }
 
     /// Renews one entry.
     fn cert_renew(&mut self, entry: EntryRef) -> Result<api::IssuedAnswer, Error> {
-        match self.call(Request::CertRenew { entry })? {
-            Answer::Issued(v) => Ok(v),
-            other => Err(Error::mismatch("cert renew", &other)),
-        }
+        answer_of!(
+            self.call(Request::CertRenew { entry })?,
+            Issued,
+            "cert renew"
+        )
     }
 
     /// An entry's certificate and chain.
     fn cert_export(&mut self, entry: EntryRef) -> Result<api::ExportAnswer, Error> {
-        match self.call(Request::CertExport { entry })? {
-            Answer::Exported(v) => Ok(v),
-            other => Err(Error::mismatch("cert export", &other)),
-        }
+        answer_of!(
+            self.call(Request::CertExport { entry })?,
+            Exported,
+            "cert export"
+        )
     }
 
     /// Revokes a certificate the CA issued.
@@ -117,50 +113,48 @@ pub trait Operations {
         entry: EntryRef,
         reason: certherd_x509::RevocationReason,
     ) -> Result<api::RevokeAnswer, Error> {
-        match self.call(Request::CertRevoke { entry, reason })? {
-            Answer::Revoked(v) => Ok(v),
-            other => Err(Error::mismatch("cert revoke", &other)),
-        }
+        answer_of!(
+            self.call(Request::CertRevoke { entry, reason })?,
+            Revoked,
+            "cert revoke"
+        )
     }
 
     /// Trusted CA certificates.
     fn trust_list(&mut self) -> Result<Vec<api::TrustRow>, Error> {
-        match self.call(Request::TrustList)? {
-            Answer::Trusted(v) => Ok(v),
-            other => Err(Error::mismatch("trust list", &other)),
-        }
+        answer_of!(self.call(Request::TrustList)?, Trusted, "trust list")
     }
 
     /// Trusts the CA certificates in PEM text.
     fn trust_add(&mut self, pem: String) -> Result<api::TrustAddAnswer, Error> {
-        match self.call(Request::TrustAdd { pem })? {
-            Answer::TrustAdded(v) => Ok(v),
-            other => Err(Error::mismatch("trust add", &other)),
-        }
+        answer_of!(
+            self.call(Request::TrustAdd { pem })?,
+            TrustAdded,
+            "trust add"
+        )
     }
 
     /// Stops trusting a CA certificate.
     fn trust_remove(&mut self, fingerprint: String) -> Result<api::TrustRow, Error> {
-        match self.call(Request::TrustRemove { fingerprint })? {
-            Answer::TrustRemoved(v) => Ok(v),
-            other => Err(Error::mismatch("trust remove", &other)),
-        }
+        answer_of!(
+            self.call(Request::TrustRemove { fingerprint })?,
+            TrustRemoved,
+            "trust remove"
+        )
     }
 
     /// Adds a CRL.
     fn crl_add(&mut self, pem: String) -> Result<api::CrlRow, Error> {
-        match self.call(Request::CrlAdd { pem })? {
-            Answer::CrlAdded(v) => Ok(v),
-            other => Err(Error::mismatch("trust add-crl", &other)),
-        }
+        answer_of!(
+            self.call(Request::CrlAdd { pem })?,
+            CrlAdded,
+            "trust add-crl"
+        )
     }
 
     /// Alarms, open ones or all.
     fn alarms(&mut self, all: bool) -> Result<Vec<AlarmRow>, Error> {
-        match self.call(Request::Alarms { all })? {
-            Answer::Alarms(v) => Ok(v),
-            other => Err(Error::mismatch("alarms", &other)),
-        }
+        answer_of!(self.call(Request::Alarms { all })?, Alarms, "alarms")
     }
 
     /// The whole audit log, oldest first, read a page at a time.
@@ -198,18 +192,12 @@ pub trait Operations {
 
     /// The signing CA.
     fn ca_show(&mut self) -> Result<api::CaAnswer, Error> {
-        match self.call(Request::CaShow)? {
-            Answer::Ca(v) => Ok(v),
-            other => Err(Error::mismatch("ca show", &other)),
-        }
+        answer_of!(self.call(Request::CaShow)?, Ca, "ca show")
     }
 
     /// One step of the staged CA rotation.
     fn ca_rotate(&mut self) -> Result<api::RotationAnswer, Error> {
-        match self.call(Request::CaRotate)? {
-            Answer::Rotation(v) => Ok(v),
-            other => Err(Error::mismatch("ca rotate", &other)),
-        }
+        answer_of!(self.call(Request::CaRotate)?, Rotation, "ca rotate")
     }
 
     /// Key providers and the health of each of their KMIP servers, checked now.
@@ -218,21 +206,19 @@ pub trait Operations {
         name: Option<String>,
         timeout_seconds: u64,
     ) -> Result<Vec<api::KeyProviderHealth>, Error> {
-        match self.call(Request::KeyProviders {
-            name,
-            timeout_seconds,
-        })? {
-            Answer::KeyProviders(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider status", &other)),
-        }
+        answer_of!(
+            self.call(Request::KeyProviders {
+                name,
+                timeout_seconds,
+            })?,
+            KeyProviders,
+            "key-provider status"
+        )
     }
 
     /// Every expiry ahead.
     fn forecast(&mut self, horizon: Horizon) -> Result<api::ForecastAnswer, Error> {
-        match self.call(Request::Forecast(horizon))? {
-            Answer::Forecast(v) => Ok(v),
-            other => Err(Error::mismatch("forecast", &other)),
-        }
+        answer_of!(self.call(Request::Forecast(horizon))?, Forecast, "forecast")
     }
 
     /// The monitoring check of the whole inventory at `at` (now when `None`), with the
@@ -243,10 +229,11 @@ pub trait Operations {
         warn: Option<certherd_core::Span>,
         crit: Option<certherd_core::Span>,
     ) -> Result<api::CheckAnswer, Error> {
-        match self.call(Request::Check { at, warn, crit })? {
-            Answer::Check(v) => Ok(v),
-            other => Err(Error::mismatch("check", &other)),
-        }
+        answer_of!(
+            self.call(Request::Check { at, warn, crit })?,
+            Check,
+            "check"
+        )
     }
 
     /// The node at a glance.
@@ -259,84 +246,78 @@ pub trait Operations {
 
     /// The named stores.
     fn store_list(&mut self) -> Result<Vec<api::StoreRow>, Error> {
-        match self.call(Request::StoreList)? {
-            Answer::Stores(v) => Ok(v),
-            other => Err(Error::mismatch("store list", &other)),
-        }
+        answer_of!(self.call(Request::StoreList)?, Stores, "store list")
     }
 
     /// The profiles in force.
     fn profile_list(&mut self) -> Result<Vec<api::ProfileRow>, Error> {
-        match self.call(Request::ProfileList)? {
-            Answer::Profiles(v) => Ok(v),
-            other => Err(Error::mismatch("profile list", &other)),
-        }
+        answer_of!(self.call(Request::ProfileList)?, Profiles, "profile list")
     }
 
     /// Each host's pinned certificates.
     fn pool_certificates(&mut self) -> Result<Vec<api::PoolCertRow>, Error> {
-        match self.call(Request::PoolCertificates)? {
-            Answer::PoolCertificates(v) => Ok(v),
-            other => Err(Error::mismatch("pool certificate-list", &other)),
-        }
+        answer_of!(
+            self.call(Request::PoolCertificates)?,
+            PoolCertificates,
+            "pool certificate-list"
+        )
     }
 
     /// The root clients should trust.
     fn ca_root(&mut self) -> Result<api::CaRoot, Error> {
-        match self.call(Request::CaRoot)? {
-            Answer::CaRoot(v) => Ok(v),
-            other => Err(Error::mismatch("ca export", &other)),
-        }
+        answer_of!(self.call(Request::CaRoot)?, CaRoot, "ca export")
     }
 
     /// The webhook notifications not delivered yet.
     fn notifications(&mut self) -> Result<api::NotificationsRow, Error> {
-        match self.call(Request::Notifications)? {
-            Answer::Notifications(v) => Ok(v),
-            other => Err(Error::mismatch("notifications", &other)),
-        }
+        answer_of!(
+            self.call(Request::Notifications)?,
+            Notifications,
+            "notifications"
+        )
     }
 
     /// The signing CA's current CRL, published first when due.
     fn ca_crl(&mut self) -> Result<api::CaCrl, Error> {
-        match self.call(Request::CaCrl)? {
-            Answer::CaCrl(v) => Ok(v),
-            other => Err(Error::mismatch("ca crl", &other)),
-        }
+        answer_of!(self.call(Request::CaCrl)?, CaCrl, "ca crl")
     }
 
     /// Deletes an entry.
     fn cert_delete(&mut self, entry: EntryRef) -> Result<api::Deleted, Error> {
-        match self.call(Request::CertDelete { entry })? {
-            Answer::Deleted(v) => Ok(v),
-            other => Err(Error::mismatch("cert delete", &other)),
-        }
+        answer_of!(
+            self.call(Request::CertDelete { entry })?,
+            Deleted,
+            "cert delete"
+        )
     }
 
     /// Replaces an imported entry with a certificate and key the CA issues.
     fn cert_reset(&mut self, entry: EntryRef) -> Result<api::IssuedAnswer, Error> {
-        match self.call(Request::CertReset { entry })? {
-            Answer::Issued(v) => Ok(v),
-            other => Err(Error::mismatch("cert reset", &other)),
-        }
+        answer_of!(
+            self.call(Request::CertReset { entry })?,
+            Issued,
+            "cert reset"
+        )
     }
 
     /// The watched endpoints.
     fn endpoint_list(&mut self) -> Result<Vec<api::WatchRow>, Error> {
-        match self.call(Request::EndpointList)? {
-            Answer::Endpoints(v) => Ok(v),
-            other => Err(Error::mismatch("endpoint list", &other)),
-        }
+        answer_of!(
+            self.call(Request::EndpointList)?,
+            Endpoints,
+            "endpoint list"
+        )
     }
 
     /// Stops watching an endpoint.
     fn endpoint_remove(&mut self, name: &str) -> Result<api::EndpointRemoved, Error> {
-        match self.call(Request::EndpointRemove {
-            name: name.to_owned(),
-        })? {
-            Answer::EndpointRemoved(v) => Ok(v),
-            other => Err(Error::mismatch("endpoint remove", &other)),
-        }
+        answer_of!(
+            self.call(Request::EndpointRemove {
+                name: name.to_owned(),
+            })?,
+            EndpointRemoved,
+            "endpoint remove"
+        )
     }
 
     /// Renews a selection of entries or resets every imported one (`request` is
@@ -363,32 +344,35 @@ pub trait Operations {
         source: ImportSource,
         profile: Option<String>,
     ) -> Result<api::ImportAnswer, Error> {
-        match self.call(Request::CertImport {
-            entry,
-            source,
-            profile,
-        })? {
-            Answer::Imported(v) => Ok(v),
-            other => Err(Error::mismatch("cert import", &other)),
-        }
+        answer_of!(
+            self.call(Request::CertImport {
+                entry,
+                source,
+                profile,
+            })?,
+            Imported,
+            "cert import"
+        )
     }
 
     /// Creates a service identity: its store and certificate.
     fn service_add(&mut self, name: &str) -> Result<api::IssuedAnswer, Error> {
-        match self.call(Request::ServiceAdd {
-            name: name.to_owned(),
-        })? {
-            Answer::Issued(v) => Ok(v),
-            other => Err(Error::mismatch("service add", &other)),
-        }
+        answer_of!(
+            self.call(Request::ServiceAdd {
+                name: name.to_owned(),
+            })?,
+            Issued,
+            "service add"
+        )
     }
 
     /// Watches a TLS endpoint.
     fn endpoint_add(&mut self, r: api::EndpointAddRequest) -> Result<api::WatchRow, Error> {
-        match self.call(Request::EndpointAdd(r))? {
-            Answer::EndpointAdded(v) => Ok(v),
-            other => Err(Error::mismatch("endpoint add", &other)),
-        }
+        answer_of!(
+            self.call(Request::EndpointAdd(r))?,
+            EndpointAdded,
+            "endpoint add"
+        )
     }
 
     /// Scans TLS endpoints from the side that carries it out, and records them;
@@ -401,10 +385,7 @@ pub trait Operations {
         tick: &(dyn Fn() + Sync),
     ) -> Result<api::ScanTlsAnswer, Error> {
         let _ = (started, tick);
-        match self.call(Request::ScanTls(r))? {
-            Answer::TlsScanned(v) => Ok(v),
-            other => Err(Error::mismatch("scan tls", &other)),
-        }
+        answer_of!(self.call(Request::ScanTls(r))?, TlsScanned, "scan tls")
     }
 
     /// Pins what an endpoint presents now.
@@ -413,13 +394,14 @@ pub trait Operations {
         name: &str,
         probe: api::ProbeRequest,
     ) -> Result<api::EndpointTrusted, Error> {
-        match self.call(Request::EndpointTrust {
-            name: name.to_owned(),
-            probe,
-        })? {
-            Answer::EndpointTrusted(v) => Ok(v),
-            other => Err(Error::mismatch("endpoint trust", &other)),
-        }
+        answer_of!(
+            self.call(Request::EndpointTrust {
+                name: name.to_owned(),
+                probe,
+            })?,
+            EndpointTrusted,
+            "endpoint trust"
+        )
     }
 
     /// Diagnoses an endpoint.
@@ -428,29 +410,24 @@ pub trait Operations {
         name: &str,
         probe: api::ProbeRequest,
     ) -> Result<api::DiagnosisAnswer, Error> {
-        match self.call(Request::EndpointDiagnose {
-            name: name.to_owned(),
-            probe,
-        })? {
-            Answer::Diagnosis(v) => Ok(v),
-            other => Err(Error::mismatch("endpoint diagnose", &other)),
-        }
+        answer_of!(
+            self.call(Request::EndpointDiagnose {
+                name: name.to_owned(),
+                probe,
+            })?,
+            Diagnosis,
+            "endpoint diagnose"
+        )
     }
 
     /// The HTML report, its forecast up to `until`.
     fn report(&mut self, until: certherd_core::OffsetDateTime) -> Result<api::ReportAnswer, Error> {
-        match self.call(Request::Report { until })? {
-            Answer::Report(v) => Ok(v),
-            other => Err(Error::mismatch("report", &other)),
-        }
+        answer_of!(self.call(Request::Report { until })?, Report, "report")
     }
 
     /// Judges a certificate against the home's trust (or the anchors given).
     fn verify(&mut self, r: api::VerifyRequest) -> Result<api::VerifyAnswer, Error> {
-        match self.call(Request::Verify(r))? {
-            Answer::Verified(v) => Ok(v),
-            other => Err(Error::mismatch("verify", &other)),
-        }
+        answer_of!(self.call(Request::Verify(r))?, Verified, "verify")
     }
 
     /// Creates a key provider with its first KMIP server.
@@ -458,18 +435,20 @@ pub trait Operations {
         &mut self,
         r: api::KeyProviderCreateRequest,
     ) -> Result<api::KeyProviderCreated, Error> {
-        match self.call(Request::KeyProviderCreate(r))? {
-            Answer::KeyProviderCreated(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider create", &other)),
-        }
+        answer_of!(
+            self.call(Request::KeyProviderCreate(r))?,
+            KeyProviderCreated,
+            "key-provider create"
+        )
     }
 
     /// The key providers as set up.
     fn key_provider_list(&mut self) -> Result<Vec<api::KeyProviderRow>, Error> {
-        match self.call(Request::KeyProviderList)? {
-            Answer::KeyProviderRows(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider list", &other)),
-        }
+        answer_of!(
+            self.call(Request::KeyProviderList)?,
+            KeyProviderRows,
+            "key-provider list"
+        )
     }
 
     /// Adds a KMIP server to a key provider; the provider as it is now.
@@ -478,44 +457,41 @@ pub trait Operations {
         name: String,
         server: api::KmipServerAddRequest,
     ) -> Result<api::KeyProviderRow, Error> {
-        match self.call(Request::KeyProviderAddServer { name, server })? {
-            Answer::KeyProviderRow(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider add-server", &other)),
-        }
+        answer_of!(
+            self.call(Request::KeyProviderAddServer { name, server })?,
+            KeyProviderRow,
+            "key-provider add-server"
+        )
     }
 
     /// Removes a key provider.
     fn key_provider_remove(&mut self, name: String) -> Result<api::KeyProviderRemoved, Error> {
-        match self.call(Request::KeyProviderRemove { name })? {
-            Answer::KeyProviderRemoved(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider remove", &other)),
-        }
+        answer_of!(
+            self.call(Request::KeyProviderRemove { name })?,
+            KeyProviderRemoved,
+            "key-provider remove"
+        )
     }
 
     /// Makes or uploads a key provider's client certificate: `request` is
     /// [`Request::KmipClientNew`] or [`Request::KmipClientUpload`].
     fn kmip_client(&mut self, request: Request) -> Result<api::KmipClientCert, Error> {
-        match self.call(request)? {
-            Answer::KmipClient(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider client-cert", &other)),
-        }
+        answer_of!(self.call(request)?, KmipClient, "key-provider client-cert")
     }
 
     /// A key provider's client certificate with its chain, or a CSR for it: `request` is
     /// [`Request::KmipClientExport`] or [`Request::KmipClientCsr`].
     fn kmip_pem(&mut self, request: Request) -> Result<api::KmipPem, Error> {
-        match self.call(request)? {
-            Answer::KmipPem(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider client-cert", &other)),
-        }
+        answer_of!(self.call(request)?, KmipPem, "key-provider client-cert")
     }
 
     /// What each KMIP server of a key provider presents.
     fn kmip_server_certs(&mut self, name: String) -> Result<Vec<api::KmipPresented>, Error> {
-        match self.call(Request::KmipServerCerts { name })? {
-            Answer::KmipPresented(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider server-cert get", &other)),
-        }
+        answer_of!(
+            self.call(Request::KmipServerCerts { name })?,
+            KmipPresented,
+            "key-provider server-cert get"
+        )
     }
 
     /// Trusts what a key provider's KMIP servers present.
@@ -524,10 +500,11 @@ pub trait Operations {
         name: String,
         request: api::KmipTrustRequest,
     ) -> Result<Vec<api::KmipTrusted>, Error> {
-        match self.call(Request::KmipServerTrust { name, request })? {
-            Answer::KmipTrusted(v) => Ok(v),
-            other => Err(Error::mismatch("key-provider server-cert trust", &other)),
-        }
+        answer_of!(
+            self.call(Request::KmipServerTrust { name, request })?,
+            KmipTrusted,
+            "key-provider server-cert trust"
+        )
     }
 
     /// Issues an admin bearer token.
@@ -535,18 +512,20 @@ pub trait Operations {
         &mut self,
         r: api::CredentialAddRequest,
     ) -> Result<api::CredentialIssued, Error> {
-        match self.call(Request::CredentialAdd(r))? {
-            Answer::CredentialIssued(v) => Ok(v),
-            other => Err(Error::mismatch("admin credential", &other)),
-        }
+        answer_of!(
+            self.call(Request::CredentialAdd(r))?,
+            CredentialIssued,
+            "admin credential"
+        )
     }
 
     /// Every admin credential.
     fn credential_list(&mut self) -> Result<Vec<api::CredentialRow>, Error> {
-        match self.call(Request::CredentialList)? {
-            Answer::Credentials(v) => Ok(v),
-            other => Err(Error::mismatch("admin credential list", &other)),
-        }
+        answer_of!(
+            self.call(Request::CredentialList)?,
+            Credentials,
+            "admin credential list"
+        )
     }
 
     /// Revokes every credential of `name`.
@@ -555,9 +534,10 @@ pub trait Operations {
         name: String,
         reason: certherd_x509::RevocationReason,
     ) -> Result<api::CredentialsRevoked, Error> {
-        match self.call(Request::CredentialRevoke { name, reason })? {
-            Answer::CredentialsRevoked(v) => Ok(v),
-            other => Err(Error::mismatch("admin credential revoke", &other)),
-        }
+        answer_of!(
+            self.call(Request::CredentialRevoke { name, reason })?,
+            CredentialsRevoked,
+            "admin credential revoke"
+        )
     }
 }
