@@ -95,9 +95,14 @@ pub trait Operations {
         }
     }
 
-    /// Renews one entry.
-    fn cert_renew(&mut self, entry: EntryRef) -> Result<api::IssuedAnswer, Error> {
-        match self.call(Request::CertRenew { entry })? {
+    /// Renews one entry, with a new key of `key_algo` when given (else the old key's
+    /// algorithm).
+    fn cert_renew(
+        &mut self,
+        entry: EntryRef,
+        key_algo: Option<certherd_x509::KeyAlgorithm>,
+    ) -> Result<api::IssuedAnswer, Error> {
+        match self.call(Request::CertRenew { entry, key_algo })? {
             Answer::Issued(v) => Ok(v),
             other => Err(Error::mismatch("cert renew", &other)),
         }

@@ -48,6 +48,15 @@ fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
     Ok(s.parse::<EntryRef>()?)
 }
 
+/// `--key-algo`: a key algorithm's name (a usage error otherwise).
+fn key_algo(name: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, Failure> {
+    name.map(|n| {
+        n.parse()
+            .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))
+    })
+    .transpose()
+}
+
 /// `--reason` of `cert revoke`: an RFC 5280 reason name.
 pub fn revocation_reason(text: &str) -> Result<certherd_x509::RevocationReason, Failure> {
     certherd_x509::RevocationReason::parse(text).ok_or_else(|| {
@@ -554,6 +563,8 @@ impl Report {
 /// `cert renew` of a selection (or any `--dry-run`): each entry's line as it is
 /// committed, then those left alone; exit 1 when one failed.
 fn renew_run(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitCode, Failure> {
+    // A dry run of one entry with --key-algo: the name is checked all the same.
+    key_algo(a.key_algo.as_deref())?;
     let request = |dry_run| -> Result<Request, Failure> {
         Ok(Request::Renewals(api::RenewalsRequest {
             select: renew_select(&a)?,
@@ -671,7 +682,7 @@ fn first_line(bytes: &[u8]) -> String {
 /// `cert renew STORE/ALIAS`: a new key and certificate, the old one kept in backup.
 pub(crate) fn cert_renew(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitCode, Failure> {
     let entry: EntryRef = a.entry.as_deref().unwrap_or_default().parse()?;
-    let renewed = ops.cert_renew(entry)?;
+    let renewed = ops.cert_renew(entry, key_algo(a.key_algo.as_deref())?)?;
     print_replaced(&renewed, "renewed", a.output);
     Ok(ExitCode::SUCCESS)
 }
@@ -733,10 +744,7 @@ pub(crate) fn cert_issue(ops: &mut dyn Operations, a: IssueArgs) -> Result<ExitC
         .or_else(|| a.cn.clone())
         .or_else(|| a.sans.first().cloned())
         .ok_or_else(|| Failure::usage("give --alias, --cn or --san"))?;
-    if let Some(algo) = &a.key_algo {
-        algo.parse::<certherd_x509::KeyAlgorithm>()
-            .map_err(|e| Failure::usage(e.to_string()))?;
-    }
+    key_algo(a.key_algo.as_deref())?;
     if let Some(cn) = &a.cn {
         crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
     }
@@ -1320,6 +1328,11 @@ pub struct RenewArgs {
     /// Every entry whose renewal time has come (2/3 of its lifetime, with jitter).
     #[arg(long)]
     pub due: bool,
+    /// The new key's algorithm, for one entry: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072,
+    /// rsa-4096, ed25519 (e.g. rsa-2048 for a libvirt or QEMU layout) [default: the old
+    /// key's].
+    #[arg(long, value_name = "ALG", conflicts_with_all = ["profile", "all", "expiring_within", "due"])]
+    pub key_algo: Option<String>,
     /// Show what would be renewed, change nothing.
     #[arg(long)]
     pub dry_run: bool,
