@@ -196,7 +196,15 @@ fn ecdsa_is_refused_for_libvirt_and_qemu_with_the_reason_and_nothing_written() {
     ]);
     assert_ne!(r.code, 0);
     assert!(
-        r.stderr.contains("libvirt requires keyEncipherment, which an ECDSA key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`)"),
+        r.stderr.contains("libvirt requires keyEncipherment, which an ECDSA key cannot carry; the certificate needs an RSA key"),
+        "{}",
+        r.stderr
+    );
+    // The hint names a command that works on the existing entry.
+    assert!(
+        r.stderr.contains(
+            "hint: `certherd cert renew kvm/ec --key-algo rsa-2048` renews it with an RSA key"
+        ),
         "{}",
         r.stderr
     );
@@ -236,7 +244,7 @@ fn ecdsa_is_refused_for_libvirt_and_qemu_with_the_reason_and_nothing_written() {
     );
     assert_ne!(code, 0);
     assert!(
-        err.contains("QEMU 10.0.2 (qemu-img here, Debian 1:10.0.2+ds-2+deb13u1~bpo12+1) requires keyEncipherment, which an ECDSA key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`); QEMU 10.0.7, 10.1.3, 10.2.0 and later"),
+        err.contains("QEMU 10.0.2 (qemu-img here, Debian 1:10.0.2+ds-2+deb13u1~bpo12+1) requires keyEncipherment, which an ECDSA key cannot carry; the certificate needs an RSA key; QEMU 10.0.7, 10.1.3, 10.2.0 and later"),
         "{err}"
     );
     assert!(!q.exists(), "nothing written");
@@ -928,4 +936,43 @@ fn what_the_daemons_accept_the_layout_accepts() {
         ]);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
     }
+}
+
+/// The newcomer's path: an ECDSA certificate refused by the libvirt layout names a
+/// command in its hint, and that command, run as it reads, gives the existing entry an
+/// RSA key (the old one kept in backup) that the layout then takes.
+#[test]
+fn the_refusals_hint_is_a_command_that_works() {
+    let env = home();
+    let dir = env.path("pki");
+    let export = [
+        "cert",
+        "export",
+        "kvm/ec",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ];
+    let r = env.run(&export);
+    assert_ne!(r.code, 0);
+    let hint = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: `certherd "))
+        .unwrap_or_else(|| panic!("no hint naming a command: {}", r.stderr));
+    let command = hint.split('`').next().unwrap();
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(args, ["cert", "renew", "kvm/ec", "--key-algo", "rsa-2048"]);
+    let renewed = env.run(&args);
+    assert_eq!(renewed.code, 0, "{}", renewed.stderr);
+    assert!(
+        renewed.stdout.starts_with("renewed kvm/ec  serial "),
+        "{}",
+        renewed.stdout
+    );
+    env.ok(&export);
+    assert!(dir.join("libvirt/private/serverkey.pem").exists());
+    let backups = env.json(&["cert", "list", "--store", "backup", "--output", "json"]);
+    assert_eq!(backups.as_array().unwrap().len(), 1, "{backups}");
 }

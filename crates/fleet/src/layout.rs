@@ -238,7 +238,7 @@ pub enum LayoutError {
         present: String,
     },
     /// The key type cannot carry the key usage the target requires.
-    #[error("{reader} requires keyEncipherment, which an {key} key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`){newer}", newer = if *layout == Layout::Qemu { QEMU_NEWER } else { "" })]
+    #[error("{reader} requires keyEncipherment, which an {key} key cannot carry; the certificate needs an RSA key{newer}", newer = if *layout == Layout::Qemu { QEMU_NEWER } else { "" })]
     KeyCannotEncipher {
         /// The layout.
         layout: Layout,

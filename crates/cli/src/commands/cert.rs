@@ -90,7 +90,8 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                     certherd_fleet::Layout::Qemu => certherd_agent::installed_qemu(),
                     certherd_fleet::Layout::Libvirt => certherd_fleet::QemuReader::NotFound,
                 };
-                let written = certherd_fleet::export_layout(&mut node, &r, layout, &qemu, dir)?;
+                let written = certherd_fleet::export_layout(&mut node, &r, layout, &qemu, dir)
+                    .map_err(|e| crate::hints::layout_export_error(&e, &r))?;
                 for path in written {
                     let mode = std::fs::metadata(&path)
                         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
