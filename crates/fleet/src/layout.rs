@@ -568,6 +568,19 @@ fn write_layout_with(
             }),
         }
     };
+    // The missing directories above it (`--out a/new/pki`) are made too, outermost
+    // first, and removed again with the rest when the layout is not put in place.
+    let mut above: Vec<PathBuf> = dir
+        .ancestors()
+        .skip(1)
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| fs::symlink_metadata(d).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    above.reverse();
+    for d in above {
+        consider_dir(d, 0o755)?;
+    }
     consider_dir(dir.to_path_buf(), 0o755)?;
     for f in files {
         let mut rel = PathBuf::new();
@@ -878,6 +891,29 @@ mod tests {
             fs::read_to_string(dir.join("libvirt/servercert.pem")).unwrap(),
             "one libvirt/servercert.pem"
         );
+    }
+
+    /// `--out a/b/pki` with `a` missing: the directories above are made (0755); a file
+    /// where one would go is refused.
+    #[test]
+    fn missing_directories_above_the_layout_are_made_or_left_unmade() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/pki");
+        write_layout(&dir, Layout::Libvirt, &files("one")).unwrap();
+        let mode = |p: &str| {
+            fs::metadata(tmp.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("a") & !0o755, 0);
+        assert_eq!(mode("a/b/pki/libvirt/private"), 0o700);
+        // A file where a directory above would go: refused, nothing made.
+        let in_the_way = tmp.path().join("e");
+        fs::write(&in_the_way, "file").unwrap();
+        assert!(write_layout(&in_the_way.join("g/pki"), Layout::Libvirt, &files("x")).is_err());
+        assert_eq!(fs::read_to_string(&in_the_way).unwrap(), "file");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use certherd_ops::CertFilter;
 use certherd_ops::Operations;
 use certherd_ops::Request;
 use certherd_protocol::admin as api;
-use certherd_store::write_atomic;
+use certherd_store::write_out;
 use certherd_store::Home;
 use clap::Args;
 use clap::Subcommand;
@@ -134,7 +134,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                         )));
                     }
                     let key = content.has_key();
-                    write_atomic(path, &bytes, if key { 0o600 } else { 0o644 })?;
+                    write_out(path, &bytes, if key { 0o600 } else { 0o644 })?;
                     errln!(
                         "wrote {}{}",
                         path.display(),
@@ -817,7 +817,7 @@ pub(crate) fn cert_export(ops: &mut dyn Operations, a: ExportArgs) -> Result<Exi
             .unwrap_or_default();
         return match &a.out {
             Some(path) => {
-                certherd_store::write_atomic(path, &der, 0o644)?;
+                certherd_store::write_out(path, &der, 0o644)?;
                 errln!("wrote {}", path.display());
                 Ok(ExitCode::SUCCESS)
             }
@@ -845,7 +845,7 @@ pub(crate) fn cert_export(ops: &mut dyn Operations, a: ExportArgs) -> Result<Exi
     }
     match &a.out {
         Some(path) => {
-            certherd_store::write_atomic(path, pem.as_bytes(), 0o644)?;
+            certherd_store::write_out(path, pem.as_bytes(), 0o644)?;
             errln!("wrote {}", path.display());
         }
         None => out!("{pem}"),
