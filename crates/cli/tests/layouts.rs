@@ -976,3 +976,52 @@ fn the_refusals_hint_is_a_command_that_works() {
     let backups = env.json(&["cert", "list", "--store", "backup", "--output", "json"]);
     assert_eq!(backups.as_array().unwrap().len(), 1, "{backups}");
 }
+
+/// `cert issue` says when the key will not fit a layout: a `host` certificate with an
+/// ECDSA key names libvirt (no layout configured), an RSA one nothing; with a
+/// `[[agent.targets]]` layout configured, only the entries it takes, naming it.
+#[test]
+fn issue_warns_when_the_key_will_not_fit_the_layouts() {
+    let env = Env::new();
+    env.init();
+    let issue = |profile: &str, alias: &str, algo: Option<&str>| {
+        let mut args = vec![
+            "cert",
+            "issue",
+            "--profile",
+            profile,
+            "--store",
+            "kvm",
+            "--alias",
+            alias,
+        ];
+        if let Some(a) = algo {
+            args.extend(["--key-algo", a]);
+        }
+        let r = env.run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stderr
+    };
+    let err = issue("host", "ec", None);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("warning: for a KVM host: a libvirt layout refuses this certificate")
+            && err.contains("an ECDSA key cannot carry")
+            && err.contains("--key-algo rsa-2048"),
+        "{err}"
+    );
+    assert!(issue("host", "ed", Some("ed25519")).contains("an Ed25519 key"));
+    assert_eq!(issue("host", "rsa", Some("rsa-2048")), "");
+    assert_eq!(issue("service", "svc", None), "");
+    let toml = env.home().join("certherd.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap_or_default();
+    text.push_str("\n[[agent.targets]]\nlayout = \"qemu\"\nentry = \"kvm/vnc\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let err = issue("machine-ssl", "vnc", None);
+    assert!(
+        err.starts_with("warning: the qemu layout configured in [[agent.targets]] will refuse this certificate: QEMU before 10.0.7"),
+        "{err}"
+    );
+    // A layout is configured, and it does not take this host certificate.
+    assert_eq!(issue("host", "other", None), "");
+}

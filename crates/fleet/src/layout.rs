@@ -803,6 +803,100 @@ impl Drop for Replaced {
     }
 }
 
+/// A layout that will refuse a certificate just issued, said at issue time (`cert issue`
+/// and `POST /v1/certificates` carry it as a warning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LayoutMisfit {
+    /// The layout.
+    pub layout: Layout,
+    /// Whether a `[[agent.targets]]` layout of the home takes this entry; otherwise the
+    /// certificate is a host certificate, which a KVM host lays out for libvirt.
+    pub configured: bool,
+    /// The key type (`ECDSA`, `Ed25519`).
+    pub key: &'static str,
+}
+
+impl fmt::Display for LayoutMisfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reader = match self.layout {
+            Layout::Libvirt => "libvirt",
+            Layout::Qemu => "QEMU before 10.0.7",
+        };
+        if self.configured {
+            write!(f, "the {} layout configured in [[agent.targets]] will refuse this certificate: {reader} requires keyEncipherment, which an {} key cannot carry; give it an RSA key (--key-algo rsa-2048)", self.layout, self.key)
+        } else {
+            write!(f, "for a KVM host: a {} layout refuses this certificate, since {reader} requires keyEncipherment, which an {} key cannot carry; give it an RSA key (--key-algo rsa-2048)", self.layout, self.key)
+        }
+    }
+}
+
+/// The layouts that will refuse entry `r` of `node` as it now is: those of the home's
+/// `[[agent.targets]]` that take it (named, or the host certificate when the target names
+/// none), or, with no layout target configured, the libvirt layout for a `host`
+/// certificate. Only a key that cannot carry keyEncipherment under a critical keyUsage
+/// (certherd's ECDSA and Ed25519 leaves) misfits; QEMU is taken as before 10.0.7.
+pub fn layout_misfits<S: Store>(node: &Node<S>, r: &EntryRef) -> Result<Vec<LayoutMisfit>, Error> {
+    let Some(e) = node.store().entry(r)? else {
+        return Ok(Vec::new());
+    };
+    let Some(key) = &e.key else {
+        return Ok(Vec::new());
+    };
+    let algorithm = certherd_x509::parse_private_key(key.expose())?.algorithm();
+    let info = CertInfo::from_der(&e.cert)?;
+    if algorithm.is_rsa() || !info.key_usage_critical || info.key_usage.contains(&"keyEncipherment")
+    {
+        return Ok(Vec::new());
+    }
+    let key = if algorithm == certherd_x509::KeyAlgorithm::Ed25519 {
+        "Ed25519"
+    } else {
+        "ECDSA"
+    };
+    let host = e.meta.profile.as_deref() == Some("host");
+    let targets: Vec<(Layout, Option<EntryRef>)> = node
+        .settings()
+        .agent
+        .targets
+        .iter()
+        .filter_map(|t| t.resolve().ok())
+        .filter_map(|t| match t {
+            certherd_core::AgentTarget::Layout { layout, entry, .. } => Some((
+                match layout {
+                    certherd_core::TargetLayout::Libvirt => Layout::Libvirt,
+                    certherd_core::TargetLayout::Qemu => Layout::Qemu,
+                },
+                entry,
+            )),
+            _ => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(if host {
+            vec![LayoutMisfit {
+                layout: Layout::Libvirt,
+                configured: false,
+                key,
+            }]
+        } else {
+            Vec::new()
+        });
+    }
+    let mut out: Vec<LayoutMisfit> = Vec::new();
+    for (layout, entry) in targets {
+        let takes = entry.as_ref().map_or(host, |t| t == r);
+        if takes && !out.iter().any(|m| m.layout == layout) {
+            out.push(LayoutMisfit {
+                layout,
+                configured: true,
+                key,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// `cert export --layout`: checks that `node`'s entry `r` serves as `layout`'s server
 /// and client certificate (for QEMU, the one `qemu` describes), writes the layout under
 /// `dir` whole or not at all, and records the key export in the audit log. Returns the

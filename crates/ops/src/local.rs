@@ -451,13 +451,21 @@ impl<'a, S: Store> Local<'a, S> {
             .map(str::parse::<certherd_x509::KeyAlgorithm>)
             .transpose()
             .map_err(Error::KeyAlgorithm)?;
-        let issued = self.node.issue(&certherd_authority::IssueRequest {
+        let mut issued = self.node.issue(&certherd_authority::IssueRequest {
             profile: req.profile,
-            entry,
+            entry: entry.clone(),
             common_name: req.common_name,
             names: req.names,
             key_algo,
         })?;
+        // A key the layouts will refuse is said now, not at the export. The entry is
+        // written: a check that cannot be made fails nothing.
+        issued.warnings.extend(
+            certherd_fleet::layout_misfits(self.node, &entry)
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string),
+        );
         let now = self.node.now();
         Ok(api::IssuedAnswer {
             certificate: rows::cert_row(&self.node.view(issued.meta, now)),
