@@ -1577,7 +1577,7 @@ pub const ROUTES: &[Route] = &[
         op: Op::CertRenew,
         method: "POST",
         path: "/v1/certificates/{store}/{alias}/renew",
-        summary: "Renew an entry: a new key (of `key_algo` when given) and certificate, the old one backed up (`cert renew`)",
+        summary: "Renew an entry: a new key (of the body's key_algo when given) and certificate, the old one backed up (`cert renew`)",
         query: &[],
         request: Some(schema::<RenewRequest>),
         answer: schema::<IssuedAnswer>,
