@@ -473,7 +473,19 @@ impl<S: Store> Node<S> {
     /// full lifetime; the old entry moves to the backup store in the same transaction,
     /// and backups past the retention are pruned in it.
     pub fn renew(&mut self, r: &EntryRef) -> Result<(Issued, EntryRef), Error> {
-        match self.renew_one(r, true, None)? {
+        self.renew_with_key(r, None)
+    }
+
+    /// Renews one entry as [`Node::renew`] does, with a new key of `key_algo` when given
+    /// (`cert renew STORE/ALIAS --key-algo`: an ECDSA certificate that a libvirt layout
+    /// refuses gets an RSA key), else of the old key's algorithm. The names, profile and
+    /// backup are a renewal's; any algorithm `cert issue --key-algo` takes is taken.
+    pub fn renew_with_key(
+        &mut self,
+        r: &EntryRef,
+        key_algo: Option<KeyAlgorithm>,
+    ) -> Result<(Issued, EntryRef), Error> {
+        match self.renew_one(r, true, None, key_algo)? {
             Step::Done(issued, backup) => Ok((*issued, backup)),
             // Without a guard nothing is skipped; report the entry as it stands.
             Step::Skip(_) => Err(Error::NoSuchEntry(r.clone())),
@@ -533,11 +545,13 @@ impl<S: Store> Node<S> {
 
     /// Renews `r` unless `guard` says its turn has passed; prunes the backup store in the
     /// same transaction when `prune` is set (single renewals; a bulk run prunes once).
+    /// The new key is of `key_algo` when given, else of the old key's algorithm.
     pub(crate) fn renew_one(
         &mut self,
         r: &EntryRef,
         prune: bool,
         guard: Option<&Guard<'_>>,
+        key_algo: Option<KeyAlgorithm>,
     ) -> Result<Step, Error> {
         let old = match self.entry_for_step(r, guard)? {
             Ok(e) => e,
@@ -627,14 +641,21 @@ impl<S: Store> Node<S> {
         } else {
             Some(self.signing_ca()?)
         };
+        let old_algo = old_key.map(|k| k.algorithm());
         let built = self.build(
             &profile,
             &cn,
             &info.dns_names,
             &info.ip_addresses,
-            old_key.map(|k| k.algorithm()),
+            key_algo.or(old_algo),
             ca.as_deref(),
         )?;
+        // A key of another algorithm than the old one is said in the audit row.
+        let new_algo = built.key.algorithm();
+        let key_change = match old_algo {
+            Some(a) if key_algo.is_some() && a != new_algo => format!("; key {a} -> {new_algo}"),
+            _ => String::new(),
+        };
         self.fault_point("renew.issued");
         let entry = self.built_entry(r.clone(), &profile.name, &built);
         let meta = entry.meta.clone();
@@ -644,7 +665,7 @@ impl<S: Store> Node<S> {
             "renew",
             r,
             format!(
-                "serial {} -> {}; previous kept as {backup}",
+                "serial {} -> {}{key_change}; previous kept as {backup}",
                 old.meta.serial, meta.serial
             ),
         ));
@@ -792,7 +813,7 @@ impl<S: Store> Node<S> {
         };
         for r in targets {
             let step = match op {
-                Bulk::Renew(_) => self.renew_one(r, false, Some(&guard)),
+                Bulk::Renew(_) => self.renew_one(r, false, Some(&guard), None),
                 Bulk::Reset => self.reset_one(r, Some(&guard)),
             };
             on_step(match step {
@@ -930,5 +951,44 @@ mod tests {
             "{}",
             issued.meta.subject
         );
+    }
+
+    fn key_algo_of<S: Store>(n: &Node<S>, r: &EntryRef) -> KeyAlgorithm {
+        let e = n.store.entry(r).unwrap().unwrap();
+        certherd_x509::parse_private_key(e.key.unwrap().expose())
+            .unwrap()
+            .algorithm()
+    }
+
+    /// `cert renew --key-algo`: an existing entry gets a key of the algorithm asked for,
+    /// with its names and profile, the old entry in backup and the change in the audit
+    /// row; without one, a renewal keeps the old key's algorithm.
+    #[test]
+    fn a_renewal_takes_the_key_algorithm_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = node(dir.path());
+        let r: EntryRef = "web/x".parse().unwrap();
+        n.issue(&request(None, &["x.example.test", "192.0.2.7"]))
+            .unwrap();
+        assert_eq!(key_algo_of(&n, &r), KeyAlgorithm::EcdsaP256);
+        let (issued, backup) = n.renew_with_key(&r, Some(KeyAlgorithm::Rsa2048)).unwrap();
+        assert_eq!(key_algo_of(&n, &r), KeyAlgorithm::Rsa2048);
+        assert_eq!(key_algo_of(&n, &backup), KeyAlgorithm::EcdsaP256);
+        assert_eq!(issued.meta.profile.as_deref(), Some("service"));
+        let info = CertInfo::from_der(&n.store.entry(&r).unwrap().unwrap().cert).unwrap();
+        assert_eq!(info.dns_names, ["x.example.test"]);
+        assert_eq!(info.ip_addresses.len(), 1);
+        assert!(info.key_usage.contains(&"keyEncipherment"), "{info:?}");
+        let log = n.store.audit_log().unwrap();
+        let last = log.iter().rev().find(|a| a.action == "renew").unwrap();
+        assert!(
+            last.detail.contains("key ecdsa-p256 -> rsa-2048"),
+            "{}",
+            last.detail
+        );
+        n.renew(&r).unwrap();
+        assert_eq!(key_algo_of(&n, &r), KeyAlgorithm::Rsa2048);
+        n.renew_with_key(&r, Some(KeyAlgorithm::Ed25519)).unwrap();
+        assert_eq!(key_algo_of(&n, &r), KeyAlgorithm::Ed25519);
     }
 }

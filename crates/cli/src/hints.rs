@@ -119,6 +119,22 @@ pub fn fleet_error(e: &certherd_fleet::Error) -> Failure {
     Failure::msg(message)
 }
 
+/// A refusal of `cert export ENTRY --layout`: a key the layout's reader refuses names the
+/// renewal that gives the entry an RSA key (the old entry kept in backup); the rest reads
+/// as [`fleet_error`] says.
+pub fn layout_export_error(e: &certherd_fleet::Error, entry: &certherd_core::EntryRef) -> Failure {
+    use certherd_fleet::{Error as F, LayoutError as L};
+    match e {
+        F::Layout(L::KeyCannotEncipher { .. }) => Failure {
+            hint: Some(format!(
+                "`certherd cert renew {entry} --key-algo rsa-2048` renews it with an RSA key (the old entry is kept in backup)"
+            )),
+            ..Failure::msg(e.to_string())
+        },
+        _ => fleet_error(e),
+    }
+}
+
 /// A refusal of the alarms or the outbox; the node's own refusals read as [`ca_error`]
 /// says.
 pub fn monitor_error(e: &certherd_monitor::Error) -> Failure {

@@ -1459,3 +1459,66 @@ fn completions_and_man_need_no_home_and_no_server() {
         "{help}"
     );
 }
+
+/// `--out` into directories that do not exist yet: they are made, 0700 above a file that
+/// holds a key (a key export, an admin client certificate, a CSR's key) and 0755 above
+/// the rest; a layout's directories above it too.
+#[test]
+fn out_makes_the_missing_directories() {
+    let env = Env::new();
+    env.init();
+    let out = |p: &str| env.path(p).to_str().unwrap().to_owned();
+    env.ok(&["ca", "export", "--out", &out("pub/ca/root.pem")]);
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--out",
+        &out("pub/certs/machine.pem"),
+    ]);
+    env.ok(&[
+        "cert",
+        "export",
+        "machine-ssl/machine",
+        "--key",
+        "--out",
+        &out("keys/tls/machine.pem"),
+    ]);
+    env.ok(&[
+        "admin",
+        "credential",
+        "alice",
+        "--client-cert",
+        "--out",
+        &out("creds/admin/alice.pem"),
+    ]);
+    env.ok(&[
+        "csr",
+        "create",
+        "--cn",
+        "x.example.test",
+        "--out",
+        &out("csrs/x/new"),
+    ]);
+    for (dir, want) in [
+        ("pub", 0o755),
+        ("pub/ca", 0o755),
+        ("pub/certs", 0o755),
+        ("keys", 0o700),
+        ("keys/tls", 0o700),
+        ("creds/admin", 0o700),
+        ("csrs", 0o700),
+        ("csrs/x/new", 0o700),
+    ] {
+        // Never more than wanted, whatever the umask.
+        assert_eq!(
+            mode(&env.path(dir)) & !want,
+            0,
+            "{dir}: {:o}",
+            mode(&env.path(dir))
+        );
+    }
+    assert_eq!(mode(&env.path("keys/tls/machine.pem")), 0o600);
+    assert!(env.path("pub/ca/root.pem").is_file());
+    assert!(env.path("csrs/x/new/key.pem").is_file());
+}

@@ -196,7 +196,15 @@ fn ecdsa_is_refused_for_libvirt_and_qemu_with_the_reason_and_nothing_written() {
     ]);
     assert_ne!(r.code, 0);
     assert!(
-        r.stderr.contains("libvirt requires keyEncipherment, which an ECDSA key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`)"),
+        r.stderr.contains("libvirt requires keyEncipherment, which an ECDSA key cannot carry; the certificate needs an RSA key"),
+        "{}",
+        r.stderr
+    );
+    // The hint names a command that works on the existing entry.
+    assert!(
+        r.stderr.contains(
+            "hint: `certherd cert renew kvm/ec --key-algo rsa-2048` renews it with an RSA key"
+        ),
         "{}",
         r.stderr
     );
@@ -236,7 +244,7 @@ fn ecdsa_is_refused_for_libvirt_and_qemu_with_the_reason_and_nothing_written() {
     );
     assert_ne!(code, 0);
     assert!(
-        err.contains("QEMU 10.0.2 (qemu-img here, Debian 1:10.0.2+ds-2+deb13u1~bpo12+1) requires keyEncipherment, which an ECDSA key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`); QEMU 10.0.7, 10.1.3, 10.2.0 and later"),
+        err.contains("QEMU 10.0.2 (qemu-img here, Debian 1:10.0.2+ds-2+deb13u1~bpo12+1) requires keyEncipherment, which an ECDSA key cannot carry; the certificate needs an RSA key; QEMU 10.0.7, 10.1.3, 10.2.0 and later"),
         "{err}"
     );
     assert!(!q.exists(), "nothing written");
@@ -928,4 +936,92 @@ fn what_the_daemons_accept_the_layout_accepts() {
         ]);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
     }
+}
+
+/// The newcomer's path: an ECDSA certificate refused by the libvirt layout names a
+/// command in its hint, and that command, run as it reads, gives the existing entry an
+/// RSA key (the old one kept in backup) that the layout then takes.
+#[test]
+fn the_refusals_hint_is_a_command_that_works() {
+    let env = home();
+    let dir = env.path("pki");
+    let export = [
+        "cert",
+        "export",
+        "kvm/ec",
+        "--layout",
+        "libvirt",
+        "--out",
+        s(&dir),
+    ];
+    let r = env.run(&export);
+    assert_ne!(r.code, 0);
+    let hint = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: `certherd "))
+        .unwrap_or_else(|| panic!("no hint naming a command: {}", r.stderr));
+    let command = hint.split('`').next().unwrap();
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(args, ["cert", "renew", "kvm/ec", "--key-algo", "rsa-2048"]);
+    let renewed = env.run(&args);
+    assert_eq!(renewed.code, 0, "{}", renewed.stderr);
+    assert!(
+        renewed.stdout.starts_with("renewed kvm/ec  serial "),
+        "{}",
+        renewed.stdout
+    );
+    env.ok(&export);
+    assert!(dir.join("libvirt/private/serverkey.pem").exists());
+    let backups = env.json(&["cert", "list", "--store", "backup", "--output", "json"]);
+    assert_eq!(backups.as_array().unwrap().len(), 1, "{backups}");
+}
+
+/// `cert issue` says when the key will not fit a layout: a `host` certificate with an
+/// ECDSA key names libvirt (no layout configured), an RSA one nothing; with a
+/// `[[agent.targets]]` layout configured, only the entries it takes, naming it.
+#[test]
+fn issue_warns_when_the_key_will_not_fit_the_layouts() {
+    let env = Env::new();
+    env.init();
+    let issue = |profile: &str, alias: &str, algo: Option<&str>| {
+        let mut args = vec![
+            "cert",
+            "issue",
+            "--profile",
+            profile,
+            "--store",
+            "kvm",
+            "--alias",
+            alias,
+        ];
+        if let Some(a) = algo {
+            args.extend(["--key-algo", a]);
+        }
+        let r = env.run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stderr
+    };
+    let err = issue("host", "ec", None);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("warning: for a KVM host: a libvirt layout refuses this certificate")
+            && err.contains("an ECDSA key cannot carry")
+            && err.contains("--key-algo rsa-2048"),
+        "{err}"
+    );
+    assert!(issue("host", "ed", Some("ed25519")).contains("an Ed25519 key"));
+    assert_eq!(issue("host", "rsa", Some("rsa-2048")), "");
+    assert_eq!(issue("service", "svc", None), "");
+    let toml = env.home().join("certherd.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap_or_default();
+    text.push_str("\n[[agent.targets]]\nlayout = \"qemu\"\nentry = \"kvm/vnc\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let err = issue("machine-ssl", "vnc", None);
+    assert!(
+        err.starts_with("warning: the qemu layout configured in [[agent.targets]] will refuse this certificate: QEMU before 10.0.7"),
+        "{err}"
+    );
+    // A layout is configured, and it does not take this host certificate.
+    assert_eq!(issue("host", "other", None), "");
 }

@@ -1207,6 +1207,83 @@ fn every_operation_is_compared_on_both_transports() {
     }
 }
 
+/// `cert renew STORE/ALIAS --key-algo` through the API gives the entry a key of that
+/// algorithm and prints what it prints on the home (a libvirt layout then takes the
+/// certificate); a name that is no algorithm, and --key-algo with a selection, are refused
+/// alike.
+#[test]
+fn a_renewal_with_another_key_algorithm_prints_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    for alias in ["kvm1", "kvm2"] {
+        env.ok(&[
+            "cert",
+            "issue",
+            "--profile",
+            "host",
+            "--store",
+            "kvm",
+            "--alias",
+            alias,
+            "--san",
+            &format!("{alias}.example.test"),
+        ]);
+    }
+    let (remote, fp) = serve(&env);
+    let local = env.run(&["cert", "renew", "kvm/kvm1", "--key-algo", "rsa-2048"]);
+    let far = remote.run(
+        "ops.token",
+        Some(&fp),
+        &["cert", "renew", "kvm/kvm2", "--key-algo", "rsa-2048"],
+    );
+    assert_eq!((far.code, local.code), (0, 0), "{}", far.stderr);
+    assert!(
+        local.stdout.starts_with("renewed kvm/kvm1  serial "),
+        "{}",
+        local.stdout
+    );
+    assert_eq!(
+        shape(&far.stdout),
+        shape(&local.stdout),
+        "{}\n{}",
+        far.stdout,
+        local.stdout
+    );
+    for alias in ["kvm1", "kvm2"] {
+        let out = env.path(&format!("pki-{alias}"));
+        let r = env.run(&[
+            "cert",
+            "export",
+            &format!("kvm/{alias}"),
+            "--layout",
+            "libvirt",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{alias}: {}", r.stderr);
+    }
+    let audit = env.ok(&["audit"]);
+    assert_eq!(
+        audit.matches("key ecdsa-p256 -> rsa-2048").count(),
+        2,
+        "{audit}"
+    );
+    for args in [
+        &["cert", "renew", "kvm/kvm1", "--key-algo", "rsa-1024"][..],
+        &["cert", "renew", "--all", "--key-algo", "rsa-2048"],
+        &["cert", "renew", "--due", "--key-algo", "rsa-2048"],
+    ] {
+        let local = env.run(args);
+        let far = remote.run("ops.token", None, args);
+        assert_eq!(
+            (far.code, far.stderr.as_str()),
+            (local.code, local.stderr.as_str()),
+            "{args:?}"
+        );
+        assert_eq!(local.code, 2, "{args:?}: {}", local.stderr);
+    }
+}
+
 /// Renewal and reset runs over a selection, and their plans, print the same both ways:
 /// byte for byte where the state is the same, of the same shape where serials differ;
 /// a selection refused on the home is refused alike.

@@ -238,7 +238,7 @@ pub enum LayoutError {
         present: String,
     },
     /// The key type cannot carry the key usage the target requires.
-    #[error("{reader} requires keyEncipherment, which an {key} key cannot carry; issue the certificate with an RSA key (`--key-algo rsa-2048`){newer}", newer = if *layout == Layout::Qemu { QEMU_NEWER } else { "" })]
+    #[error("{reader} requires keyEncipherment, which an {key} key cannot carry; the certificate needs an RSA key{newer}", newer = if *layout == Layout::Qemu { QEMU_NEWER } else { "" })]
     KeyCannotEncipher {
         /// The layout.
         layout: Layout,
@@ -568,6 +568,19 @@ fn write_layout_with(
             }),
         }
     };
+    // The missing directories above it (`--out a/new/pki`) are made too, outermost
+    // first, and removed again with the rest when the layout is not put in place.
+    let mut above: Vec<PathBuf> = dir
+        .ancestors()
+        .skip(1)
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| fs::symlink_metadata(d).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    above.reverse();
+    for d in above {
+        consider_dir(d, 0o755)?;
+    }
     consider_dir(dir.to_path_buf(), 0o755)?;
     for f in files {
         let mut rel = PathBuf::new();
@@ -790,6 +803,100 @@ impl Drop for Replaced {
     }
 }
 
+/// A layout that will refuse a certificate just issued, said at issue time (`cert issue`
+/// and `POST /v1/certificates` carry it as a warning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LayoutMisfit {
+    /// The layout.
+    pub layout: Layout,
+    /// Whether a `[[agent.targets]]` layout of the home takes this entry; otherwise the
+    /// certificate is a host certificate, which a KVM host lays out for libvirt.
+    pub configured: bool,
+    /// The key type (`ECDSA`, `Ed25519`).
+    pub key: &'static str,
+}
+
+impl fmt::Display for LayoutMisfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reader = match self.layout {
+            Layout::Libvirt => "libvirt",
+            Layout::Qemu => "QEMU before 10.0.7",
+        };
+        if self.configured {
+            write!(f, "the {} layout configured in [[agent.targets]] will refuse this certificate: {reader} requires keyEncipherment, which an {} key cannot carry; give it an RSA key (--key-algo rsa-2048)", self.layout, self.key)
+        } else {
+            write!(f, "for a KVM host: a {} layout refuses this certificate, since {reader} requires keyEncipherment, which an {} key cannot carry; give it an RSA key (--key-algo rsa-2048)", self.layout, self.key)
+        }
+    }
+}
+
+/// The layouts that will refuse entry `r` of `node` as it now is: those of the home's
+/// `[[agent.targets]]` that take it (named, or the host certificate when the target names
+/// none), or, with no layout target configured, the libvirt layout for a `host`
+/// certificate. Only a key that cannot carry keyEncipherment under a critical keyUsage
+/// (certherd's ECDSA and Ed25519 leaves) misfits; QEMU is taken as before 10.0.7.
+pub fn layout_misfits<S: Store>(node: &Node<S>, r: &EntryRef) -> Result<Vec<LayoutMisfit>, Error> {
+    let Some(e) = node.store().entry(r)? else {
+        return Ok(Vec::new());
+    };
+    let Some(key) = &e.key else {
+        return Ok(Vec::new());
+    };
+    let algorithm = certherd_x509::parse_private_key(key.expose())?.algorithm();
+    let info = CertInfo::from_der(&e.cert)?;
+    if algorithm.is_rsa() || !info.key_usage_critical || info.key_usage.contains(&"keyEncipherment")
+    {
+        return Ok(Vec::new());
+    }
+    let key = if algorithm == certherd_x509::KeyAlgorithm::Ed25519 {
+        "Ed25519"
+    } else {
+        "ECDSA"
+    };
+    let host = e.meta.profile.as_deref() == Some("host");
+    let targets: Vec<(Layout, Option<EntryRef>)> = node
+        .settings()
+        .agent
+        .targets
+        .iter()
+        .filter_map(|t| t.resolve().ok())
+        .filter_map(|t| match t {
+            certherd_core::AgentTarget::Layout { layout, entry, .. } => Some((
+                match layout {
+                    certherd_core::TargetLayout::Libvirt => Layout::Libvirt,
+                    certherd_core::TargetLayout::Qemu => Layout::Qemu,
+                },
+                entry,
+            )),
+            _ => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(if host {
+            vec![LayoutMisfit {
+                layout: Layout::Libvirt,
+                configured: false,
+                key,
+            }]
+        } else {
+            Vec::new()
+        });
+    }
+    let mut out: Vec<LayoutMisfit> = Vec::new();
+    for (layout, entry) in targets {
+        let takes = entry.as_ref().map_or(host, |t| t == r);
+        if takes && !out.iter().any(|m| m.layout == layout) {
+            out.push(LayoutMisfit {
+                layout,
+                configured: true,
+                key,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// `cert export --layout`: checks that `node`'s entry `r` serves as `layout`'s server
 /// and client certificate (for QEMU, the one `qemu` describes), writes the layout under
 /// `dir` whole or not at all, and records the key export in the audit log. Returns the
@@ -878,6 +985,29 @@ mod tests {
             fs::read_to_string(dir.join("libvirt/servercert.pem")).unwrap(),
             "one libvirt/servercert.pem"
         );
+    }
+
+    /// `--out a/b/pki` with `a` missing: the directories above are made (0755); a file
+    /// where one would go is refused.
+    #[test]
+    fn missing_directories_above_the_layout_are_made_or_left_unmade() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/pki");
+        write_layout(&dir, Layout::Libvirt, &files("one")).unwrap();
+        let mode = |p: &str| {
+            fs::metadata(tmp.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("a") & !0o755, 0);
+        assert_eq!(mode("a/b/pki/libvirt/private"), 0o700);
+        // A file where a directory above would go: refused, nothing made.
+        let in_the_way = tmp.path().join("e");
+        fs::write(&in_the_way, "file").unwrap();
+        assert!(write_layout(&in_the_way.join("g/pki"), Layout::Libvirt, &files("x")).is_err());
+        assert_eq!(fs::read_to_string(&in_the_way).unwrap(), "file");
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub use agent::{
 pub use certherd_authority::{HOSTS_STORE, POOL_STORE};
 pub use error::{Error, PoolCertificateProblem};
 pub use fleet::{Fleet, Grant, PoolCertificate, MAX_HOST_IPS};
-pub use layout::{export_layout, Layout, LayoutError, QemuReader, QemuVersion};
+pub use layout::{
+    export_layout, layout_misfits, Layout, LayoutError, LayoutMisfit, QemuReader, QemuVersion,
+};
 
 use certherd_authority::Node;
 use certherd_store::Store;

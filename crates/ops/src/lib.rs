@@ -89,10 +89,15 @@ pub trait Operations {
         answer_of!(self.call(Request::CertShow { entry })?, Cert, "cert show")
     }
 
-    /// Renews one entry.
-    fn cert_renew(&mut self, entry: EntryRef) -> Result<api::IssuedAnswer, Error> {
+    /// Renews one entry, with a new key of `key_algo` when given (else the old key's
+    /// algorithm).
+    fn cert_renew(
+        &mut self,
+        entry: EntryRef,
+        key_algo: Option<certherd_x509::KeyAlgorithm>,
+    ) -> Result<api::IssuedAnswer, Error> {
         answer_of!(
-            self.call(Request::CertRenew { entry })?,
+            self.call(Request::CertRenew { entry, key_algo })?,
             Issued,
             "cert renew"
         )

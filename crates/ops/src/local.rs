@@ -39,13 +39,9 @@ pub trait RenewalLock {
     }
 }
 
-/// A step that replaces one entry (`Node::renew`, `Node::reset`): the new certificate and
-/// where the previous one went.
-type Replacement<S> =
-    fn(
-        &mut Node<S>,
-        &EntryRef,
-    ) -> Result<(certherd_authority::Issued, EntryRef), certherd_authority::Error>;
+/// What a step that replaces one entry (`Node::renew_with_key`, `Node::reset`) gives: the
+/// new certificate and where the previous one went.
+type Replaced = Result<(certherd_authority::Issued, EntryRef), certherd_authority::Error>;
 
 /// The operations over a home's node.
 pub struct Local<'a, S: Store> {
@@ -79,7 +75,7 @@ impl<'a, S: Store> Local<'a, S> {
         &mut self,
         what: &str,
         entry: &EntryRef,
-        how: Replacement<S>,
+        how: impl FnOnce(&mut Node<S>, &EntryRef) -> Replaced,
     ) -> Result<api::IssuedAnswer, Error> {
         let _held = match self.lock {
             Some(l) => Some(l.hold(&format!("{what} {entry}"))?),
@@ -455,13 +451,21 @@ impl<'a, S: Store> Local<'a, S> {
             .map(str::parse::<certherd_x509::KeyAlgorithm>)
             .transpose()
             .map_err(Error::KeyAlgorithm)?;
-        let issued = self.node.issue(&certherd_authority::IssueRequest {
+        let mut issued = self.node.issue(&certherd_authority::IssueRequest {
             profile: req.profile,
-            entry,
+            entry: entry.clone(),
             common_name: req.common_name,
             names: req.names,
             key_algo,
         })?;
+        // A key the layouts will refuse is said now, not at the export. The entry is
+        // written: a check that cannot be made fails nothing.
+        issued.warnings.extend(
+            certherd_fleet::layout_misfits(self.node, &entry)
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string),
+        );
         let now = self.node.now();
         Ok(api::IssuedAnswer {
             certificate: rows::cert_row(&self.node.view(issued.meta, now)),
@@ -651,8 +655,10 @@ impl<S: Store> Operations for Local<'_, S> {
                 let (view, info, chain) = self.node.show(&entry)?;
                 Answer::Cert(rows::cert_detail(&view, &info, &chain))
             }
-            Request::CertRenew { entry } => {
-                Answer::Issued(self.replace("cert renew", &entry, Node::renew)?)
+            Request::CertRenew { entry, key_algo } => {
+                Answer::Issued(self.replace("cert renew", &entry, |node, r| {
+                    node.renew_with_key(r, key_algo)
+                })?)
             }
             Request::CertReset { entry } => {
                 Answer::Issued(self.replace("cert reset", &entry, Node::reset)?)

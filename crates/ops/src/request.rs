@@ -127,10 +127,12 @@ pub enum Request {
         /// The entry.
         entry: EntryRef,
     },
-    /// Renew one entry (`cert renew STORE/ALIAS`).
+    /// Renew one entry (`cert renew STORE/ALIAS [--key-algo ALG]`).
     CertRenew {
         /// The entry.
         entry: EntryRef,
+        /// The new key's algorithm; `None` keeps the old key's.
+        key_algo: Option<certherd_x509::KeyAlgorithm>,
     },
     /// An entry's certificate and chain, never its key (`cert export`).
     CertExport {

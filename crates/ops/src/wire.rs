@@ -103,7 +103,16 @@ pub fn encode(request: &Request) -> HttpCall {
         }
         Request::CertIssue(r) => call("POST", "/v1/certificates".into(), Some(json(r))),
         Request::CertShow { entry } => call("GET", entry_path(entry), None),
-        Request::CertRenew { entry } => call("POST", format!("{}/renew", entry_path(entry)), None),
+        // No body without a key algorithm: a server from before the body takes the call.
+        Request::CertRenew { entry, key_algo } => call(
+            "POST",
+            format!("{}/renew", entry_path(entry)),
+            key_algo.map(|a| {
+                json(&api::RenewRequest {
+                    key_algo: Some(a.name().to_owned()),
+                })
+            }),
+        ),
         Request::CertReset { entry } => call("POST", format!("{}/reset", entry_path(entry)), None),
         Request::Renewals(r) => call("POST", "/v1/renewals".into(), Some(json(r))),
         Request::ServiceAdd { name } => call(
@@ -404,6 +413,15 @@ pub fn json_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     })
 }
 
+/// A body that may be left out ([`Route::body_optional`]): an empty one (or only
+/// whitespace) is `T`'s default, anything else as [`json_object`] reads it.
+fn optional_json_object<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    json_object(body)
+}
+
 /// The `i`th path parameter, percent-decoded.
 fn param(params: &[String], i: usize) -> Result<String, Problem> {
     let raw = params.get(i).ok_or(Problem::PathParam)?;
@@ -471,9 +489,17 @@ pub fn decode(
         Op::CertShow => Request::CertShow {
             entry: entry_of(params)?,
         },
-        Op::CertRenew => Request::CertRenew {
-            entry: entry_of(params)?,
-        },
+        Op::CertRenew => {
+            let entry = entry_of(params)?;
+            let req: api::RenewRequest = optional_json_object(body)?;
+            let key_algo = req
+                .key_algo
+                .as_deref()
+                .map(str::parse::<certherd_x509::KeyAlgorithm>)
+                .transpose()
+                .map_err(Error::KeyAlgorithm)?;
+            Request::CertRenew { entry, key_algo }
+        }
         Op::CertExport => Request::CertExport {
             entry: entry_of(params)?,
         },
@@ -837,7 +863,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use certherd_protocol::admin::{route, Matched};
+    use certherd_protocol::admin::{route, Matched, ROUTES};
     use proptest::prelude::*;
 
     /// Every request the remote side encodes is decoded by the server into the same
@@ -881,6 +907,11 @@ mod tests {
             },
             Request::CertRenew {
                 entry: entry.clone(),
+                key_algo: None,
+            },
+            Request::CertRenew {
+                entry: entry.clone(),
+                key_algo: Some(certherd_x509::KeyAlgorithm::Rsa2048),
             },
             Request::CertExport {
                 entry: entry.clone(),
@@ -1089,6 +1120,48 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{r:?}: {e}"));
             assert_eq!(back, r);
         }
+    }
+
+    /// `POST .../renew` takes `{key_algo}`, and no body at all from a client that sends
+    /// none (one from before the body).
+    #[test]
+    fn a_renewal_body_may_be_left_out() {
+        let (route, params) = match route("POST", "/v1/certificates/web/www/renew") {
+            Matched::Route(r, p) => (r, p),
+            other => panic!("{other:?}"),
+        };
+        assert!(route.body_optional());
+        let entry: EntryRef = "web/www".parse().unwrap();
+        for (body, key_algo) in [
+            ("", None),
+            (" \n", None),
+            ("{}", None),
+            (
+                r#"{"key_algo":"rsa-2048"}"#,
+                Some(certherd_x509::KeyAlgorithm::Rsa2048),
+            ),
+        ] {
+            let r = decode(route, &params, None, body.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                r,
+                Request::CertRenew {
+                    entry: entry.clone(),
+                    key_algo
+                },
+                "{body:?}"
+            );
+        }
+        for bad in [r#"{"key_algo":"rsa-1024"}"#, r#"{"key":"rsa-2048"}"#, "[]"] {
+            assert!(
+                decode(route, &params, None, bad.as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
+        // Only this route's body may be left out.
+        assert!(ROUTES
+            .iter()
+            .filter(|r| r.body_optional())
+            .all(|r| r.op == Op::CertRenew));
     }
 
     #[test]

@@ -193,6 +193,17 @@ pub struct IssueRequest {
     pub key_algo: Option<String>,
 }
 
+/// `POST /v1/certificates/{store}/{alias}/renew` body (`cert renew STORE/ALIAS`); the body
+/// may be left out (older clients send none), which is `{}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// The new key's algorithm (`rsa-2048`, `ecdsa-p256`, ...; any that `POST
+    /// /v1/certificates` takes); defaults to the old key's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_algo: Option<String>,
+}
+
 /// `POST /v1/certificates/{store}/{alias}/revoke` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1359,6 +1370,12 @@ impl Route {
         self.method != "GET"
     }
 
+    /// Whether its request body may be left out (an empty body is `{}`): a body added to
+    /// an endpoint after clients that send none.
+    pub fn body_optional(&self) -> bool {
+        self.request.is_some() && matches!(self.op, Op::CertRenew)
+    }
+
     /// The CLI commands its summary names, each in backticks (`host list`).
     pub fn commands(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
@@ -1560,9 +1577,9 @@ pub const ROUTES: &[Route] = &[
         op: Op::CertRenew,
         method: "POST",
         path: "/v1/certificates/{store}/{alias}/renew",
-        summary: "Renew an entry: a new key and certificate, the old one backed up (`cert renew`)",
+        summary: "Renew an entry: a new key (of the body's key_algo when given) and certificate, the old one backed up (`cert renew`)",
         query: &[],
-        request: None,
+        request: Some(schema::<RenewRequest>),
         answer: schema::<IssuedAnswer>,
     },
     Route {
@@ -2222,7 +2239,7 @@ pub fn openapi(version: &str) -> Value {
         });
         if let Some(req) = r.request {
             op["requestBody"] = json!({
-                "required": true,
+                "required": !r.body_optional(),
                 "content": {"application/json": {"schema": req(&mut g)}},
             });
         }
@@ -2709,6 +2726,9 @@ mod tests {
                 r.path
             );
             assert_eq!(op["requestBody"].is_object(), r.request.is_some());
+            if r.request.is_some() {
+                assert_eq!(op["requestBody"]["required"], !r.body_optional());
+            }
             // A body must be sent as JSON: 415 otherwise, documented where there is one.
             assert_eq!(op["responses"]["415"].is_object(), r.request.is_some());
             if r.changes() {

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::Error;
@@ -60,6 +60,55 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
     write_via_temporary(path, data, mode, "replace", |tmp, path| {
         fs::rename(tmp, path)
     })
+}
+
+/// The mode of a directory certherd creates to hold a file of `file_mode`: 0700 when the
+/// file gives others nothing (a private key, a credential), else 0755.
+pub fn dir_mode_for(file_mode: u32) -> u32 {
+    if file_mode & 0o077 == 0 {
+        0o700
+    } else {
+        0o755
+    }
+}
+
+/// Creates the missing directories above `path` (an `--out FILE`), each with mode `mode`
+/// (less the umask); those that exist are left as they are. Returns the directories
+/// created, outermost first.
+pub fn create_parents(path: &Path, mode: u32) -> Result<Vec<std::path::PathBuf>, Error> {
+    let mut missing = Vec::new();
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        if fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        dir = d.parent();
+    }
+    missing.reverse();
+    for d in &missing {
+        match fs::DirBuilder::new().mode(mode).create(d) {
+            Ok(()) => {}
+            // Made by someone else meanwhile: there all the same.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "create directory",
+                    path: d.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// [`write_atomic`] to a path whose missing parent directories are created first (with
+/// [`dir_mode_for`] `mode`): what every `--out FILE` writes with.
+pub fn write_out(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    check_target(path)?;
+    create_parents(path, dir_mode_for(mode))?;
+    write_atomic(path, data, mode)
 }
 
 /// Writes `data` to `path`, which must not exist, with permission `mode`: a temporary file
@@ -141,6 +190,36 @@ fn write_via_temporary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_out_creates_the_missing_parents_0700_for_keys_else_0755() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("a/b/key.pem");
+        write_out(&key, b"k", 0o600).unwrap();
+        let cert = dir.path().join("a/c/d/cert.pem");
+        write_out(&cert, b"c", 0o644).unwrap();
+        let mode = |p: &str| {
+            fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        // Under the test's umask (022 or stricter): never more than asked.
+        assert_eq!(mode("a") & !0o700, 0, "{:o}", mode("a"));
+        assert_eq!(mode("a/b") & !0o700, 0);
+        assert_eq!(mode("a/c") & !0o755, 0);
+        assert_eq!(mode("a/c/d") & !0o755, 0);
+        assert_eq!(mode("a/b/key.pem"), 0o600);
+        assert_eq!(fs::read(&cert).unwrap(), b"c");
+        // A parent that is a file is said, and nothing is written.
+        let under_file = dir.path().join("a/b/key.pem/x.pem");
+        assert!(write_out(&under_file, b"x", 0o644).is_err());
+        // Existing directories keep their mode.
+        fs::set_permissions(dir.path().join("a/c"), fs::Permissions::from_mode(0o750)).unwrap();
+        write_out(&dir.path().join("a/c/e.pem"), b"e", 0o600).unwrap();
+        assert_eq!(mode("a/c"), 0o750);
+    }
 
     #[test]
     fn replaces_content_with_exact_mode() {

@@ -20,7 +20,7 @@ mod sqlite;
 
 pub use home::INITIALIZED;
 
-pub use atomic_file::{file_type_words, write_atomic};
+pub use atomic_file::{create_parents, dir_mode_for, file_type_words, write_atomic, write_out};
 pub use copy::{CopiedTable, TABLES};
 pub use error::Error;
 pub use home::{

@@ -173,7 +173,7 @@ fn client_cert(home: &Home, a: &CredentialArgs, out: &Path) -> Result<ExitCode, 
             c,
         ));
     }
-    certherd_store::write_atomic(out, pem.as_bytes(), 0o600)?;
+    certherd_store::write_out(out, pem.as_bytes(), 0o600)?;
     let expires = issued.credential.expires_at.map(rfc3339);
     match a.output {
         Output::Json => json(&ClientCertJson {

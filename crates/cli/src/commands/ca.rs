@@ -11,7 +11,7 @@ use crate::render::colon_hex;
 use crate::render::json;
 use crate::Failure;
 use certherd_protocol::admin as api;
-use certherd_store::write_atomic;
+use certherd_store::write_out;
 use certherd_store::Home;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -272,7 +272,7 @@ pub fn operation(ops: &mut dyn Operations, c: CaCmd) -> Ran<CaCmd> {
         CaCmd::Export { out } => ops.ca_root().map_err(Failure::from).and_then(|root| {
             match out {
                 Some(p) => {
-                    write_atomic(&p, root.pem.as_bytes(), 0o644)?;
+                    write_out(&p, root.pem.as_bytes(), 0o644)?;
                     errln!("wrote {}", p.display());
                 }
                 None => out!("{}", root.pem),
@@ -307,7 +307,7 @@ fn write_crl(
     };
     match out {
         Some(p) => {
-            write_atomic(p, &bytes, 0o644)?;
+            write_out(p, &bytes, 0o644)?;
             errln!("wrote {}: {facts}", p.display());
         }
         None if der => return Err(Failure::usage("--der writes binary: give --out FILE")),

@@ -31,7 +31,7 @@ use certherd_ops::CertFilter;
 use certherd_ops::Operations;
 use certherd_ops::Request;
 use certherd_protocol::admin as api;
-use certherd_store::write_atomic;
+use certherd_store::write_out;
 use certherd_store::Home;
 use clap::Args;
 use clap::Subcommand;
@@ -46,6 +46,15 @@ use std::process::ExitCode;
 
 fn entry_ref(s: &str) -> Result<EntryRef, Failure> {
     Ok(s.parse::<EntryRef>()?)
+}
+
+/// `--key-algo`: a key algorithm's name (a usage error otherwise).
+fn key_algo(name: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, Failure> {
+    name.map(|n| {
+        n.parse()
+            .map_err(|e: certherd_x509::Error| Failure::usage(e.to_string()))
+    })
+    .transpose()
 }
 
 /// `--reason` of `cert revoke`: an RFC 5280 reason name.
@@ -81,7 +90,8 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                     certherd_fleet::Layout::Qemu => certherd_agent::installed_qemu(),
                     certherd_fleet::Layout::Libvirt => certherd_fleet::QemuReader::NotFound,
                 };
-                let written = certherd_fleet::export_layout(&mut node, &r, layout, &qemu, dir)?;
+                let written = certherd_fleet::export_layout(&mut node, &r, layout, &qemu, dir)
+                    .map_err(|e| crate::hints::layout_export_error(&e, &r))?;
                 for path in written {
                     let mode = std::fs::metadata(&path)
                         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
@@ -124,7 +134,7 @@ pub fn run(home: &Home, c: CertCmd) -> Result<ExitCode, Failure> {
                         )));
                     }
                     let key = content.has_key();
-                    write_atomic(path, &bytes, if key { 0o600 } else { 0o644 })?;
+                    write_out(path, &bytes, if key { 0o600 } else { 0o644 })?;
                     errln!(
                         "wrote {}{}",
                         path.display(),
@@ -554,6 +564,8 @@ impl Report {
 /// `cert renew` of a selection (or any `--dry-run`): each entry's line as it is
 /// committed, then those left alone; exit 1 when one failed.
 fn renew_run(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitCode, Failure> {
+    // A dry run of one entry with --key-algo: the name is checked all the same.
+    key_algo(a.key_algo.as_deref())?;
     let request = |dry_run| -> Result<Request, Failure> {
         Ok(Request::Renewals(api::RenewalsRequest {
             select: renew_select(&a)?,
@@ -671,7 +683,7 @@ fn first_line(bytes: &[u8]) -> String {
 /// `cert renew STORE/ALIAS`: a new key and certificate, the old one kept in backup.
 pub(crate) fn cert_renew(ops: &mut dyn Operations, a: RenewArgs) -> Result<ExitCode, Failure> {
     let entry: EntryRef = a.entry.as_deref().unwrap_or_default().parse()?;
-    let renewed = ops.cert_renew(entry)?;
+    let renewed = ops.cert_renew(entry, key_algo(a.key_algo.as_deref())?)?;
     print_replaced(&renewed, "renewed", a.output);
     Ok(ExitCode::SUCCESS)
 }
@@ -733,10 +745,7 @@ pub(crate) fn cert_issue(ops: &mut dyn Operations, a: IssueArgs) -> Result<ExitC
         .or_else(|| a.cn.clone())
         .or_else(|| a.sans.first().cloned())
         .ok_or_else(|| Failure::usage("give --alias, --cn or --san"))?;
-    if let Some(algo) = &a.key_algo {
-        algo.parse::<certherd_x509::KeyAlgorithm>()
-            .map_err(|e| Failure::usage(e.to_string()))?;
-    }
+    key_algo(a.key_algo.as_deref())?;
     if let Some(cn) = &a.cn {
         crate::input::printable("--cn", cn).map_err(|e| Failure::usage(e.to_string()))?;
     }
@@ -808,7 +817,7 @@ pub(crate) fn cert_export(ops: &mut dyn Operations, a: ExportArgs) -> Result<Exi
             .unwrap_or_default();
         return match &a.out {
             Some(path) => {
-                certherd_store::write_atomic(path, &der, 0o644)?;
+                certherd_store::write_out(path, &der, 0o644)?;
                 errln!("wrote {}", path.display());
                 Ok(ExitCode::SUCCESS)
             }
@@ -836,7 +845,7 @@ pub(crate) fn cert_export(ops: &mut dyn Operations, a: ExportArgs) -> Result<Exi
     }
     match &a.out {
         Some(path) => {
-            certherd_store::write_atomic(path, pem.as_bytes(), 0o644)?;
+            certherd_store::write_out(path, pem.as_bytes(), 0o644)?;
             errln!("wrote {}", path.display());
         }
         None => out!("{pem}"),
@@ -1320,6 +1329,11 @@ pub struct RenewArgs {
     /// Every entry whose renewal time has come (2/3 of its lifetime, with jitter).
     #[arg(long)]
     pub due: bool,
+    /// The new key's algorithm, for one entry: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072,
+    /// rsa-4096, ed25519 (e.g. rsa-2048 for a libvirt or QEMU layout) [default: the old
+    /// key's].
+    #[arg(long, value_name = "ALG", conflicts_with_all = ["profile", "all", "expiring_within", "due"])]
+    pub key_algo: Option<String>,
     /// Show what would be renewed, change nothing.
     #[arg(long)]
     pub dry_run: bool,

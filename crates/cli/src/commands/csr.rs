@@ -2,7 +2,7 @@
 
 use crate::commands::init::key_algo;
 use crate::Failure;
-use certherd_store::write_atomic;
+use certherd_store::write_out;
 use certherd_x509::CertSpec;
 use certherd_x509::PemLabel;
 use certherd_x509::PrivateKey;
@@ -69,9 +69,10 @@ fn create_csr(a: CsrArgs) -> Result<ExitCode, Failure> {
     }
     let key = PrivateKey::generate(algo)?;
     let csr = certherd_x509::signing_request(&spec, &key)?;
-    std::fs::create_dir_all(&a.out).map_err(|e| Failure::file(&a.out, e))?;
-    write_atomic(&key_path, key.to_pem().as_bytes(), 0o600)?;
-    write_atomic(
+    // The directory holds the key: 0700 for those certherd creates.
+    certherd_store::create_parents(&key_path, 0o700)?;
+    write_out(&key_path, key.to_pem().as_bytes(), 0o600)?;
+    write_out(
         &csr_path,
         certherd_x509::to_pem(PemLabel::CertificateRequest, &csr).as_bytes(),
         0o644,

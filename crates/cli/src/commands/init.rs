@@ -5,7 +5,7 @@ use certherd_authority::InitOptions;
 use certherd_authority::Mode;
 use certherd_authority::Node;
 use certherd_authority::SystemClock;
-use certherd_store::write_atomic;
+use certherd_store::write_out;
 use certherd_store::Home;
 use certherd_x509::KeyAlgorithm;
 use clap::Args;
@@ -60,7 +60,7 @@ pub fn run(home: &Home, a: InitArgs) -> Result<ExitCode, Failure> {
     }
     if let Some(csr) = &report.csr_pem {
         let out = a.csr_out.unwrap_or_else(|| home.dir().join("ca.csr"));
-        write_atomic(&out, csr.as_bytes(), 0o644)?;
+        write_out(&out, csr.as_bytes(), 0o644)?;
         outln!(
             "subordinate mode: CA signing request written to {}",
             out.display()

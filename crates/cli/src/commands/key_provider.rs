@@ -18,7 +18,7 @@ use certherd_monitor::MonitorExt;
 use certherd_ops::Operations;
 use certherd_ops::Request;
 use certherd_protocol::admin as api;
-use certherd_store::write_atomic;
+use certherd_store::write_out;
 use certherd_store::Home;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -171,7 +171,7 @@ fn client_cert(ops: &mut dyn Operations, c: ClientCertCmd) -> Ran<ClientCertCmd>
             let pem = ops.kmip_pem(Request::KmipClientExport { name })?.pem;
             match out {
                 Some(p) => {
-                    write_atomic(&p, pem.as_bytes(), 0o644)?;
+                    write_out(&p, pem.as_bytes(), 0o644)?;
                     errln!("wrote {}", p.display());
                 }
                 None => out!("{pem}"),
@@ -191,7 +191,7 @@ fn client_cert(ops: &mut dyn Operations, c: ClientCertCmd) -> Ran<ClientCertCmd>
                     request: api::KmipClientCsrRequest { key_algo: k },
                 })?
                 .pem;
-            write_atomic(&out, pem.as_bytes(), 0o644)?;
+            write_out(&out, pem.as_bytes(), 0o644)?;
             outln!("wrote {}; the key stays sealed in certherd", out.display());
             outln!("next: have the key server vendor sign it, then `key-provider client-cert upload {name} --cert SIGNED.pem`");
             Ok(ExitCode::SUCCESS)

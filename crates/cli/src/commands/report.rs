@@ -4,7 +4,7 @@ use crate::commands::forecast::until_from;
 
 use crate::Failure;
 use certherd_ops::Operations;
-use certherd_store::write_atomic;
+use certherd_store::write_out;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ pub fn operation(ops: &mut dyn Operations, a: ReportArgs) -> Result<ExitCode, Fa
     use certherd_core::Clock;
     let until = until_from(certherd_authority::SystemClock.now(), a.until.as_deref())?;
     let r = ops.report(until)?;
-    write_atomic(&a.html, r.html.as_bytes(), 0o644).map_err(|e| Failure::file(&a.html, e))?;
+    write_out(&a.html, r.html.as_bytes(), 0o644).map_err(|e| Failure::file(&a.html, e))?;
     outln!(
         "wrote {} ({} certificates, {} needing attention, {} open alarms)",
         a.html.display(),
