@@ -24,14 +24,32 @@ impl Sample {
 
     /// Runs `step(i)` (which performs `k` operations and returns `k`) until at least
     /// `min_ops` operations ran and `budget` has passed, recording each step's time per op.
-    pub fn measure(budget: Duration, min_ops: usize, mut step: impl FnMut(usize) -> usize) -> Self {
+    pub fn measure(budget: Duration, min_ops: usize, step: impl FnMut(usize) -> usize) -> Self {
         let start = Instant::now();
+        Self::measure_by(
+            budget.as_secs_f64(),
+            min_ops,
+            || start.elapsed().as_secs_f64(),
+            step,
+        )
+    }
+
+    /// [`measure`](Self::measure), reading the time from `clock` (seconds since any fixed
+    /// instant): the benches pass the monotonic clock, the tests a clock of their own, so
+    /// what they check does not depend on how busy the machine is.
+    pub fn measure_by(
+        budget: f64,
+        min_ops: usize,
+        mut clock: impl FnMut() -> f64,
+        mut step: impl FnMut(usize) -> usize,
+    ) -> Self {
+        let start = clock();
         let mut steps = Vec::new();
         let mut ops = 0;
-        while ops < min_ops || start.elapsed() < budget {
-            let t = Instant::now();
+        while ops < min_ops || clock() - start < budget {
+            let t = clock();
             let k = step(ops).max(1);
-            steps.push(t.elapsed().as_secs_f64() / k as f64);
+            steps.push((clock() - t) / k as f64);
             ops += k;
         }
         Self { steps, ops }
