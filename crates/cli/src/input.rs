@@ -64,6 +64,9 @@ pub enum Kind {
     Material,
     /// A password: [`SECRET_LIMIT`].
     Secret,
+    /// `cert issue --from`'s requests:
+    /// [`FILE_LIMIT`](crate::commands::issue_lines::FILE_LIMIT).
+    Requests,
 }
 
 impl Kind {
@@ -71,6 +74,11 @@ impl Kind {
         match self {
             Self::Material => (FILE_LIMIT, "4 MiB", "certificate, key and list files"),
             Self::Secret => (SECRET_LIMIT, "64 KiB", "password files"),
+            Self::Requests => (
+                crate::commands::issue_lines::FILE_LIMIT,
+                "256 MiB",
+                "request files",
+            ),
         }
     }
 }

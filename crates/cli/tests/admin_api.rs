@@ -1216,3 +1216,60 @@ fn the_admin_renew_takes_the_homes_lock_and_is_refused_while_a_run_holds_it() {
     let renewed = api.ok(a, "POST", "/v1/certificates/web/site/renew", None);
     assert_ne!(renewed["certificate"]["serial"], serial);
 }
+
+/// `POST /v1/certificates/batch`: the certificates issued in the order asked; past 1,000
+/// requests, or with an entry that exists, refused whole in one line and nothing issued.
+#[test]
+fn a_batch_is_issued_whole_or_not_at_all_and_bounded() {
+    let env = Env::new();
+    init(&env);
+    let admin = token(&env, "ops", "admin");
+    let api = Api::start(&env);
+    let a = Auth::Bearer(&admin);
+    let req = |alias: &str| json!({"store": "bulk", "alias": alias, "profile": "service"});
+    let done = api.ok(
+        a,
+        "POST",
+        "/v1/certificates/batch",
+        Some(json!({"requests": [req("b1"), req("b2")]})),
+    );
+    let issued = done["issued"].as_array().unwrap();
+    assert_eq!(issued.len(), 2, "{done}");
+    assert_eq!(issued[0]["certificate"]["alias"], "b1");
+    assert_eq!(issued[1]["certificate"]["alias"], "b2");
+    let count = || {
+        env.json(&["cert", "list", "--store", "bulk", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    // b2 exists: b3 is not issued either.
+    let r = api.json(
+        a,
+        "POST",
+        "/v1/certificates/batch",
+        json!({"requests": [req("b3"), req("b2")]}),
+    );
+    assert_eq!((r.status, r.code()), (409, "conflict"), "{}", r.text);
+    assert_eq!(count(), 2);
+    // Past the bound (short aliases, under the body limit), and none at all.
+    let many: Vec<Value> = (0..1001).map(|i| req(&format!("m{i}"))).collect();
+    for requests in [many, vec![]] {
+        let r = api.json(
+            a,
+            "POST",
+            "/v1/certificates/batch",
+            json!({ "requests": requests }),
+        );
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.text);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("'requests' must be from 1 to 1000"),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(count(), 2);
+}

@@ -1522,3 +1522,121 @@ fn out_makes_the_missing_directories() {
     assert!(env.path("pub/ca/root.pem").is_file());
     assert!(env.path("csrs/x/new/key.pem").is_file());
 }
+
+/// `cert issue --from FILE`: one certificate a line, printed as `cert issue` prints one;
+/// a bad line, an unknown key or a repeated entry refused naming the line, nothing issued.
+#[test]
+fn issue_from_a_file_of_json_lines() {
+    let env = Env::new();
+    env.init();
+    let good = env.write(
+        "good.jsonl",
+        concat!(
+            r#"{"profile": "host", "store": "bulk", "alias": "b1", "san": ["b1.example.test"]}"#,
+            "\n\n",
+            r#"{"profile": "service", "store": "bulk", "cn": "b2", "key-algo": "ecdsa-p384"}"#,
+            "\n",
+        ),
+    );
+    let out = env.ok(&["cert", "issue", "--from", good.to_str().unwrap()]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("issued bulk/b1  serial "), "{out}");
+    assert!(lines[1].starts_with("issued bulk/b2  serial "), "{out}");
+    let shown = env.json(&["cert", "show", "bulk/b2", "--output", "json"]);
+    assert_eq!(shown["profile"], "service", "{shown}");
+
+    // Refused, naming the line: nothing of the file is issued.
+    let before = env.snapshot();
+    for (name, text, expect) in [
+        (
+            "unknown.jsonl",
+            "{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"u1\"}\n{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"u2\", \"sans\": []}\n",
+            "line 2: unknown field `sans`",
+        ),
+        (
+            "broken.jsonl",
+            "{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"u1\"}\n\n{\"profile\": \"service\",\n",
+            "line 3: ",
+        ),
+        (
+            "dup.jsonl",
+            "{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"u1\"}\n{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"u2\"}\n{\"profile\": \"host\", \"store\": \"bulk\", \"alias\": \"u1\"}\n",
+            "line 3: bulk/u1 is named on line 1 too",
+        ),
+        (
+            "algo.jsonl",
+            "{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"u1\", \"key-algo\": \"dsa-1024\"}\n",
+            "line 1: key-algo: ",
+        ),
+    ] {
+        let path = env.write(name, text);
+        let r = env.run(&["cert", "issue", "--from", path.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{name}: {}", r.stdout);
+        assert!(r.stderr.contains(expect), "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(path.to_str().unwrap()),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+    // An entry that exists already: the node refuses the batch whole.
+    let again = env.write(
+        "again.jsonl",
+        "{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"u1\"}\n{\"profile\": \"service\", \"store\": \"bulk\", \"alias\": \"b1\"}\n",
+    );
+    let r = env.run(&["cert", "issue", "--from", again.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("lines 1-2") && r.stderr.contains("bulk/b1"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert_eq!(env.snapshot(), before, "a refused file issued something");
+
+    // --from and a request's flags together: a usage error.
+    let r = env.run(&[
+        "cert",
+        "issue",
+        "--from",
+        good.to_str().unwrap(),
+        "--store",
+        "x",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    // Standard input, JSON output: one array of the entries, as `cert list` shows them.
+    let mut child = env
+        .cmd(&["cert", "issue", "--from", "-", "--output", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..3 {
+            writeln!(
+                stdin,
+                r#"{{"profile": "service", "store": "piped", "alias": "p{i}", "san": ["p{i}.example.test"]}}"#
+            )
+            .unwrap();
+        }
+    }
+    let r = common::finish(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 3, "{v}");
+    for (i, item) in items.iter().enumerate() {
+        assert_eq!(item["store"], "piped");
+        assert_eq!(item["alias"], format!("p{i}"));
+        assert_eq!(item["subject"], format!("CN=p{i}.example.test"));
+        assert_eq!(item["has_key"], true);
+    }
+    let listed = env.json(&["cert", "list", "--store", "piped", "--output", "json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}

@@ -2078,3 +2078,63 @@ fn admin_credentials_print_as_on_the_home() {
     );
     assert!(!out.exists());
 }
+
+/// `cert issue --from` against a server prints what it prints on the home: each line as
+/// `cert issue` prints it, the JSON array, and the refusal of a batch that names an
+/// entry already there (nothing of it issued).
+#[test]
+fn issue_from_a_file_prints_as_on_the_home() {
+    let env = Env::new();
+    init_with_admin_token(&env);
+    let (remote, fp) = serve(&env);
+    let pin = remote.run("ops.token", Some(&fp), &["host", "list"]);
+    assert_eq!(pin.code, 0, "{}", pin.stderr);
+    let file = |name: &str, store: &str, n: usize| {
+        let text: String = (0..n)
+            .map(|i| {
+                format!(
+                    "{{\"profile\": \"service\", \"store\": \"{store}\", \"alias\": \"a{i}\", \"san\": [\"a{i}.example.test\"]}}\n"
+                )
+            })
+            .collect();
+        env.write(name, text).to_str().unwrap().to_owned()
+    };
+    let (near, far) = (file("near.jsonl", "near", 3), file("far.jsonl", "far", 3));
+    let (near_json, far_json) = (
+        file("near-json.jsonl", "nearj", 2),
+        file("far-json.jsonl", "farj", 2),
+    );
+    for (n, f, extra) in [
+        (&near, &far, None),
+        (&near_json, &far_json, Some("json")),
+        // Again: a0 is there already, the batch is refused whole.
+        (&near, &far, None),
+    ] {
+        let mut a = vec!["cert", "issue", "--from", n.as_str()];
+        let mut b = vec!["cert", "issue", "--from", f.as_str()];
+        if let Some(o) = extra {
+            a.extend(["--output", o]);
+            b.extend(["--output", o]);
+        }
+        let local = env.run(&a);
+        let far_run = remote.run("ops.token", None, &b);
+        let told = |text: &str| {
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with("note: the server refused it"))
+                .collect();
+            shape(&kept.join("\n"))
+        };
+        assert_eq!(
+            (far_run.code, shape(&far_run.stdout), told(&far_run.stderr)),
+            (local.code, shape(&local.stdout), told(&local.stderr)),
+            "{a:?}\n{}{}\n{}{}",
+            local.stdout,
+            local.stderr,
+            far_run.stdout,
+            far_run.stderr
+        );
+    }
+    let listed = env.json(&["cert", "list", "--store", "far", "--output", "json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}

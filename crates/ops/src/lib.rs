@@ -84,6 +84,19 @@ pub trait Operations {
         answer_of!(self.call(Request::CertIssue(r))?, Issued, "cert issue")
     }
 
+    /// Issues several certificates in one transaction: all of them are written, or none
+    /// (at most [`api::MAX_ISSUE_BATCH`] a call); what each issued, in the order asked.
+    fn cert_issue_batch(
+        &mut self,
+        r: api::IssueBatchRequest,
+    ) -> Result<api::IssueBatchAnswer, Error> {
+        answer_of!(
+            self.call(Request::CertIssueBatch(r))?,
+            IssuedBatch,
+            "cert issue --from"
+        )
+    }
+
     /// One entry described.
     fn cert_show(&mut self, entry: EntryRef) -> Result<api::CertDetail, Error> {
         answer_of!(self.call(Request::CertShow { entry })?, Cert, "cert show")

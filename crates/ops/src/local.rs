@@ -440,38 +440,57 @@ impl<'a, S: Store> Local<'a, S> {
     }
 
     fn issue_cert(&mut self, req: api::IssueRequest) -> Result<api::IssuedAnswer, Error> {
-        let text = format!("{}/{}", req.store, req.alias);
-        let entry: EntryRef = text.parse().map_err(|source| Error::BadEntry {
-            entry: text,
-            source,
-        })?;
-        let key_algo = req
-            .key_algo
-            .as_deref()
-            .map(str::parse::<certherd_x509::KeyAlgorithm>)
-            .transpose()
-            .map_err(Error::KeyAlgorithm)?;
-        let mut issued = self.node.issue(&certherd_authority::IssueRequest {
-            profile: req.profile,
-            entry: entry.clone(),
-            common_name: req.common_name,
-            names: req.names,
-            key_algo,
-        })?;
+        let req = issue_request(req)?;
+        let issued = self.node.issue(&req)?;
+        Ok(self.issued_answer(&req.entry, issued))
+    }
+
+    /// `cert issue --from`: one transaction for the whole batch, so all of it is written
+    /// or none; refused whole past [`api::MAX_ISSUE_BATCH`] requests.
+    fn issue_batch(&mut self, r: api::IssueBatchRequest) -> Result<api::IssueBatchAnswer, Error> {
+        if r.requests.is_empty() || r.requests.len() > api::MAX_ISSUE_BATCH {
+            return Err(Problem::OutOfRange {
+                name: "requests",
+                min: 1,
+                max: api::MAX_ISSUE_BATCH as u64,
+            }
+            .into());
+        }
+        let reqs = r
+            .requests
+            .into_iter()
+            .map(issue_request)
+            .collect::<Result<Vec<_>, _>>()?;
+        let issued = self.node.issue_batch(&reqs)?;
+        Ok(api::IssueBatchAnswer {
+            issued: reqs
+                .iter()
+                .zip(issued)
+                .map(|(req, i)| self.issued_answer(&req.entry, i))
+                .collect(),
+        })
+    }
+
+    /// What issuing `entry` gave, with a warning for a key the layouts will refuse.
+    fn issued_answer(
+        &self,
+        entry: &EntryRef,
+        mut issued: certherd_authority::Issued,
+    ) -> api::IssuedAnswer {
         // A key the layouts will refuse is said now, not at the export. The entry is
         // written: a check that cannot be made fails nothing.
         issued.warnings.extend(
-            certherd_fleet::layout_misfits(self.node, &entry)
+            certherd_fleet::layout_misfits(self.node, entry)
                 .unwrap_or_default()
                 .iter()
                 .map(ToString::to_string),
         );
         let now = self.node.now();
-        Ok(api::IssuedAnswer {
+        api::IssuedAnswer {
             certificate: rows::cert_row(&self.node.view(issued.meta, now)),
             backup: None,
             warnings: issued.warnings,
-        })
+        }
     }
 
     fn export_cert(&mut self, entry: &EntryRef) -> Result<api::ExportAnswer, Error> {
@@ -651,6 +670,7 @@ impl<S: Store> Operations for Local<'_, S> {
             }
             Request::CertList(f) => Answer::Certs(self.list_certs(&f)?),
             Request::CertIssue(req) => Answer::Issued(self.issue_cert(req)?),
+            Request::CertIssueBatch(r) => Answer::IssuedBatch(self.issue_batch(r)?),
             Request::CertShow { entry } => {
                 let (view, info, chain) = self.node.show(&entry)?;
                 Answer::Cert(rows::cert_detail(&view, &info, &chain))
@@ -889,6 +909,29 @@ fn renew_selection(
             let what = format!("cert renew {parsed}");
             (RenewSelection::One(parsed), what)
         }
+    })
+}
+
+/// The node's request for an admin API's `cert issue` request: its entry and key
+/// algorithm parsed.
+fn issue_request(req: api::IssueRequest) -> Result<certherd_authority::IssueRequest, Error> {
+    let text = format!("{}/{}", req.store, req.alias);
+    let entry: EntryRef = text.parse().map_err(|source| Error::BadEntry {
+        entry: text,
+        source,
+    })?;
+    let key_algo = req
+        .key_algo
+        .as_deref()
+        .map(str::parse::<certherd_x509::KeyAlgorithm>)
+        .transpose()
+        .map_err(Error::KeyAlgorithm)?;
+    Ok(certherd_authority::IssueRequest {
+        profile: req.profile,
+        entry,
+        common_name: req.common_name,
+        names: req.names,
+        key_algo,
     })
 }
 

@@ -122,6 +122,8 @@ pub enum Request {
     CertList(CertFilter),
     /// Issue a certificate and key into a new entry (`cert issue`).
     CertIssue(api::IssueRequest),
+    /// Issue several certificates in one transaction, all or none (`cert issue --from`).
+    CertIssueBatch(api::IssueBatchRequest),
     /// One entry described (`cert show`).
     CertShow {
         /// The entry.
@@ -364,6 +366,7 @@ impl Request {
             Self::FleetRenew(_) => Op::FleetRenew,
             Self::CertList(_) => Op::CertList,
             Self::CertIssue(_) => Op::CertIssue,
+            Self::CertIssueBatch(_) => Op::CertIssueBatch,
             Self::CertShow { .. } => Op::CertShow,
             Self::CertRenew { .. } => Op::CertRenew,
             Self::CertExport { .. } => Op::CertExport,
@@ -440,6 +443,8 @@ pub enum Answer {
     /// [`Request::CertIssue`], [`Request::CertRenew`], [`Request::CertReset`],
     /// [`Request::ServiceAdd`].
     Issued(api::IssuedAnswer),
+    /// [`Request::CertIssueBatch`].
+    IssuedBatch(api::IssueBatchAnswer),
     /// [`Request::CertShow`].
     Cert(api::CertDetail),
     /// [`Request::CertExport`].

@@ -102,6 +102,7 @@ pub fn encode(request: &Request) -> HttpCall {
             call("GET", with_query("/v1/certificates", &q), None)
         }
         Request::CertIssue(r) => call("POST", "/v1/certificates".into(), Some(json(r))),
+        Request::CertIssueBatch(r) => call("POST", "/v1/certificates/batch".into(), Some(json(r))),
         Request::CertShow { entry } => call("GET", entry_path(entry), None),
         // No body without a key algorithm: a server from before the body takes the call.
         Request::CertRenew { entry, key_algo } => call(
@@ -486,6 +487,7 @@ pub fn decode(
             })
         }
         Op::CertIssue => Request::CertIssue(json_object(body)?),
+        Op::CertIssueBatch => Request::CertIssueBatch(json_object(body)?),
         Op::CertShow => Request::CertShow {
             entry: entry_of(params)?,
         },
@@ -805,6 +807,7 @@ pub fn decode_answer(request: &Request, body: &[u8]) -> Result<Answer, serde_jso
         Request::CertIssue(_) | Request::CertRenew { .. } | Request::CertReset { .. } => {
             Answer::Issued(d(body)?)
         }
+        Request::CertIssueBatch(_) => Answer::IssuedBatch(d(body)?),
         Request::CertShow { .. } => Answer::Cert(d(body)?),
         Request::CertExport { .. } => Answer::Exported(d(body)?),
         Request::CertRevoke { .. } => Answer::Revoked(d(body)?),
@@ -901,6 +904,26 @@ mod tests {
                 status: Some("ok".into()),
                 expiring_within_days: Some(30),
                 at: Some(until),
+            }),
+            Request::CertIssueBatch(api::IssueBatchRequest {
+                requests: vec![
+                    api::IssueRequest {
+                        store: "bulk".into(),
+                        alias: "b1".into(),
+                        profile: "host".into(),
+                        common_name: None,
+                        names: vec!["b1.example.test".into()],
+                        key_algo: None,
+                    },
+                    api::IssueRequest {
+                        store: "bulk".into(),
+                        alias: "b 2/é".into(),
+                        profile: "service".into(),
+                        common_name: Some("b2".into()),
+                        names: vec![],
+                        key_algo: Some("rsa-2048".into()),
+                    },
+                ],
             }),
             Request::CertShow {
                 entry: entry.clone(),

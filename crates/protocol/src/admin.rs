@@ -193,6 +193,26 @@ pub struct IssueRequest {
     pub key_algo: Option<String>,
 }
 
+/// The most requests one `POST /v1/certificates/batch` call takes.
+pub const MAX_ISSUE_BATCH: usize = 1000;
+
+/// `POST /v1/certificates/batch` request: several certificates issued in one transaction
+/// (`cert issue --from FILE`), all of them or none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueBatchRequest {
+    /// The certificates, 1 to 1,000 ([`MAX_ISSUE_BATCH`]), each as `POST /v1/certificates`
+    /// takes it; no two for the same entry.
+    pub requests: Vec<IssueRequest>,
+}
+
+/// `POST /v1/certificates/batch` answer: what each request issued, in the order asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IssueBatchAnswer {
+    /// One per request, in order.
+    pub issued: Vec<IssuedAnswer>,
+}
+
 /// `POST /v1/certificates/{store}/{alias}/renew` body (`cert renew STORE/ALIAS`); the body
 /// may be left out (older clients send none), which is `{}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -1197,6 +1217,8 @@ pub enum Op {
     CertList,
     /// `POST /v1/certificates`.
     CertIssue,
+    /// `POST /v1/certificates/batch`.
+    CertIssueBatch,
     /// `GET /v1/certificates/{store}/{alias}`.
     CertShow,
     /// `POST /v1/certificates/{store}/{alias}/renew`.
@@ -1563,6 +1585,15 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         request: Some(schema::<IssueRequest>),
         answer: schema::<IssuedAnswer>,
+    },
+    Route {
+        op: Op::CertIssueBatch,
+        method: "POST",
+        path: "/v1/certificates/batch",
+        summary: "Issue up to 1,000 certificates and keys in one transaction, all of them or none; the answer lists each in the order asked (`cert issue`)",
+        query: &[],
+        request: Some(schema::<IssueBatchRequest>),
+        answer: schema::<IssueBatchAnswer>,
     },
     Route {
         op: Op::CertShow,

@@ -8,6 +8,7 @@ use crate::commands::Ran;
 use crate::render::short_of;
 use crate::render::time_of;
 
+use crate::commands::issue_lines;
 use crate::commands::Output;
 use crate::failure::read_certificates;
 use crate::failure::read_input;
@@ -41,6 +42,7 @@ use indicatif::ProgressDrawTarget;
 use indicatif::ProgressStyle;
 use std::io::IsTerminal;
 use std::io::Write;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -738,7 +740,14 @@ fn print_replaced(replaced: &api::IssuedAnswer, verb: &str, output: Output) {
 /// `cert issue`: the arguments checked here (a usage error exits 2), the issuing the
 /// operation's.
 pub(crate) fn cert_issue(ops: &mut dyn Operations, a: IssueArgs) -> Result<ExitCode, Failure> {
-    let store: StoreName = a.store.parse()?;
+    if let Some(from) = &a.from {
+        return cert_issue_from(ops, from, a.output);
+    }
+    // clap requires both without --from.
+    let (Some(profile), Some(store)) = (a.profile, a.store) else {
+        return Err(Failure::usage("give --profile and --store, or --from FILE"));
+    };
+    let store: StoreName = store.parse()?;
     let alias = a
         .alias
         .clone()
@@ -757,7 +766,7 @@ pub(crate) fn cert_issue(ops: &mut dyn Operations, a: IssueArgs) -> Result<ExitC
         .cert_issue(certherd_protocol::admin::IssueRequest {
             store: entry.store.to_string(),
             alias: entry.alias.to_string(),
-            profile: a.profile,
+            profile,
             common_name: a.cn,
             names: a.sans,
             key_algo: a.key_algo,
@@ -1028,18 +1037,125 @@ pub fn print_issued_answer(
     }
     match output {
         Output::Json => json(&cert_json(c)),
-        Output::Table => {
-            let when = time_of(&c.not_after);
-            outln!(
-                "{verb} {}/{}  serial {}  not after {}  ({})",
-                c.store,
-                c.alias,
-                c.serial,
-                c.not_after,
-                when.map_or_else(String::new, |t| certherd_inspect::wording::expiry(t, now))
-            );
+        Output::Table => outln!("{}", issued_line(c, verb, now)),
+    }
+}
+
+/// The line `cert issue` prints for the entry it wrote.
+fn issued_line(c: &api::CertRow, verb: &str, now: OffsetDateTime) -> String {
+    let when = time_of(&c.not_after);
+    format!(
+        "{verb} {}/{}  serial {}  not after {}  ({})",
+        c.store,
+        c.alias,
+        c.serial,
+        c.not_after,
+        when.map_or_else(String::new, |t| certherd_inspect::wording::expiry(t, now))
+    )
+}
+
+/// Reads `cert issue --from`'s file (`-`: standard input), at most
+/// [`issue_lines::FILE_LIMIT`] bytes.
+fn read_requests(from: &Path) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    if from == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(issue_lines::FILE_LIMIT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::msg(format!("standard input: {e}")))?;
+        if bytes.len() as u64 > issue_lines::FILE_LIMIT {
+            return Err(Failure::msg(format!(
+                "standard input: more than {} bytes, the limit of a request file",
+                issue_lines::FILE_LIMIT
+            )));
+        }
+        return Ok(bytes);
+    }
+    crate::input::read(from, crate::input::Kind::Requests).map_err(|e| Failure::msg(e.to_string()))
+}
+
+/// `cert issue --from FILE`: every line checked, then the requests issued a batch at a
+/// time (one transaction each), each batch's lines printed when it is committed: the
+/// line `cert issue` prints per entry, or one JSON array of the entries.
+fn cert_issue_from(
+    ops: &mut dyn Operations,
+    from: &Path,
+    output: Output,
+) -> Result<ExitCode, Failure> {
+    use certherd_core::Clock;
+    let bytes = read_requests(from)?;
+    let shown = if from == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        from.display().to_string()
+    };
+    let requests =
+        issue_lines::parse(&bytes).map_err(|e| Failure::usage(format!("{shown}: {e}")))?;
+    drop(bytes);
+    let mut issued = 0usize;
+    let mut out = String::new();
+    for batch in issue_lines::batches(&requests) {
+        let (first, last) = match (batch.first(), batch.last()) {
+            (Some(f), Some(l)) => (f.line, l.line),
+            _ => continue,
+        };
+        let answer = ops.cert_issue_batch(api::IssueBatchRequest {
+            requests: batch.iter().map(|n| n.request.clone()).collect(),
+        });
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                // What was committed stays a whole JSON array.
+                if matches!(output, Output::Json) && issued > 0 {
+                    let _ = crate::output::raw(b"\n]\n");
+                }
+                let mut f = Failure::from(e);
+                f.message = format!(
+                    "{shown}: lines {first}-{last}: {}; none of these lines was issued{}",
+                    f.message,
+                    if issued > 0 {
+                        format!(" (the {issued} before them were)")
+                    } else {
+                        String::new()
+                    }
+                );
+                return Err(f);
+            }
+        };
+        let now = certherd_authority::SystemClock.now();
+        out.clear();
+        for a in &answer.issued {
+            let c = &a.certificate;
+            for w in &a.warnings {
+                errln!("warning: {}/{}: {w}", c.store, c.alias);
+            }
+            match output {
+                Output::Json => {
+                    out.push_str(if issued == 0 { "[\n" } else { ",\n" });
+                    out.push_str(&crate::render::json_line(&cert_json(c)));
+                }
+                Output::Table => {
+                    out.push_str(&issued_line(c, "issued", now));
+                    out.push('\n');
+                }
+            }
+            issued += 1;
+        }
+        match output {
+            Output::Json => {
+                if let Err(e) = crate::output::raw(out.as_bytes()) {
+                    return Err(Failure::msg(format!("writing to stdout: {e}")));
+                }
+            }
+            Output::Table => crate::output::human(format_args!("{out}")),
         }
     }
+    if matches!(output, Output::Json) {
+        let _ = crate::output::raw(if issued == 0 { b"[\n]\n" } else { b"\n]\n" });
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `cert show`.
@@ -1288,11 +1404,11 @@ pub struct CertListArgs {
 #[derive(Debug, Args)]
 pub struct IssueArgs {
     /// Profile: machine-ssl, service, host, sts-signing, pool-internal, kmip-client.
-    #[arg(long)]
-    pub profile: String,
+    #[arg(long, required_unless_present = "from")]
+    pub profile: Option<String>,
     /// Target store (created if missing).
-    #[arg(long)]
-    pub store: String,
+    #[arg(long, required_unless_present = "from")]
+    pub store: Option<String>,
     /// Alias in the store [default: the CN].
     #[arg(long)]
     pub alias: Option<String>,
@@ -1305,6 +1421,14 @@ pub struct IssueArgs {
     /// Key algorithm [default: the profile's, else the node's].
     #[arg(long, value_name = "ALG")]
     pub key_algo: Option<String>,
+    /// Issue one certificate per line of FILE (`-`: standard input): JSON objects whose
+    /// keys are this command's long flags, e.g. {"profile": "host", "store": "bulk",
+    /// "alias": "b1", "san": ["b1.example.test"]}. Every line is checked first: a bad
+    /// line or an unknown key is refused with its line number and nothing is issued.
+    /// Issued in batches of up to 1,000, each one transaction (all of it or none), each
+    /// batch's lines printed when it is committed.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "store", "alias", "cn", "sans", "key_algo"])]
+    pub from: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,

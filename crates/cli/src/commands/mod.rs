@@ -56,6 +56,7 @@ pub mod forecast;
 pub mod home;
 pub mod host;
 pub mod init;
+pub mod issue_lines;
 pub mod key_provider;
 pub mod man;
 pub mod pool;
