@@ -95,13 +95,6 @@ fn server(text: &str, proxy: Option<&str>) -> Result<certherd_core::KmipServer, 
     })
 }
 
-/// A key algorithm's name as the node takes it.
-fn key_algo(name: Option<&str>) -> Result<Option<certherd_x509::KeyAlgorithm>, crate::Error> {
-    name.map(str::parse)
-        .transpose()
-        .map_err(crate::Error::KeyAlgorithm)
-}
-
 /// A key provider as set up.
 fn row(p: &certherd_core::KeyProvider) -> api::KeyProviderRow {
     api::KeyProviderRow {
@@ -182,7 +175,7 @@ pub(crate) fn client_new<S: Store>(
     name: &str,
     r: &api::KmipClientNewRequest,
 ) -> Result<api::KmipClientCert, crate::Error> {
-    let algo = key_algo(r.key_algo.as_deref())?;
+    let algo = crate::request::key_algo(r.key_algo.as_deref())?;
     let issued = node
         .key_providers_mut()
         .kmip_client_new(&provider(name)?, r.self_signed, algo)?;
@@ -205,7 +198,7 @@ pub(crate) fn client_csr<S: Store>(
     name: &str,
     r: &api::KmipClientCsrRequest,
 ) -> Result<api::KmipPem, crate::Error> {
-    let algo = key_algo(r.key_algo.as_deref())?;
+    let algo = crate::request::key_algo(r.key_algo.as_deref())?;
     Ok(api::KmipPem {
         pem: node
             .key_providers_mut()

@@ -920,12 +920,7 @@ fn issue_request(req: api::IssueRequest) -> Result<certherd_authority::IssueRequ
         entry: text,
         source,
     })?;
-    let key_algo = req
-        .key_algo
-        .as_deref()
-        .map(str::parse::<certherd_x509::KeyAlgorithm>)
-        .transpose()
-        .map_err(Error::KeyAlgorithm)?;
+    let key_algo = crate::request::key_algo(req.key_algo.as_deref())?;
     Ok(certherd_authority::IssueRequest {
         profile: req.profile,
         entry,

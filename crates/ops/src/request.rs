@@ -60,6 +60,15 @@ pub enum Horizon {
     Until(OffsetDateTime),
 }
 
+/// A key algorithm's name as the node takes it (`ecdsa-p256`, `rsa-2048`...), if given.
+pub(crate) fn key_algo(
+    name: Option<&str>,
+) -> Result<Option<certherd_x509::KeyAlgorithm>, crate::Error> {
+    name.map(str::parse)
+        .transpose()
+        .map_err(crate::Error::KeyAlgorithm)
+}
+
 /// Bytes that must not be shown (a private key, a PKCS#12 file, a password): `Debug`
 /// prints their length only.
 #[derive(Clone, PartialEq, Eq)]

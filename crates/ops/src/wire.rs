@@ -471,19 +471,7 @@ pub fn decode(
                 profile: q.text("profile").map(str::to_owned),
                 status: q.text("status").map(str::to_owned),
                 expiring_within_days: q.int("expiring_within_days"),
-                at: q
-                    .text("at")
-                    .map(|v| {
-                        time::OffsetDateTime::parse(
-                            v,
-                            &time::format_description::well_known::Rfc3339,
-                        )
-                        .map_err(|_| Problem::NotATime {
-                            name: "at",
-                            value: echo(v),
-                        })
-                    })
-                    .transpose()?,
+                at: time_param(&q, "at")?,
             })
         }
         Op::CertIssue => Request::CertIssue(json_object(body)?),
@@ -494,13 +482,10 @@ pub fn decode(
         Op::CertRenew => {
             let entry = entry_of(params)?;
             let req: api::RenewRequest = optional_json_object(body)?;
-            let key_algo = req
-                .key_algo
-                .as_deref()
-                .map(str::parse::<certherd_x509::KeyAlgorithm>)
-                .transpose()
-                .map_err(Error::KeyAlgorithm)?;
-            Request::CertRenew { entry, key_algo }
+            Request::CertRenew {
+                entry,
+                key_algo: crate::request::key_algo(req.key_algo.as_deref())?,
+            }
         }
         Op::CertExport => Request::CertExport {
             entry: entry_of(params)?,
@@ -574,19 +559,7 @@ pub fn decode(
                     .transpose()
             };
             Request::Check {
-                at: q
-                    .text("at")
-                    .map(|v| {
-                        time::OffsetDateTime::parse(
-                            v,
-                            &time::format_description::well_known::Rfc3339,
-                        )
-                        .map_err(|_| Problem::NotATime {
-                            name: "at",
-                            value: echo(v),
-                        })
-                    })
-                    .transpose()?,
+                at: time_param(&q, "at")?,
                 warn: span("warn")?,
                 crit: span("crit")?,
             }
@@ -762,21 +735,24 @@ fn import_source(req: &api::ImportRequest) -> Result<ImportSource, Problem> {
     }
 }
 
+/// The RFC 3339 time a query parameter gives, if it is there.
+fn time_param(q: &Query, name: &'static str) -> Result<Option<time::OffsetDateTime>, Problem> {
+    q.text(name)
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(
+                |_| Problem::NotATime {
+                    name,
+                    value: echo(t),
+                },
+            )
+        })
+        .transpose()
+}
+
 /// The audit log's filter from the query: `since` and `until` RFC 3339 times, `since`
 /// before `until`.
 fn audit_filter(q: &Query) -> Result<AuditFilter, Problem> {
-    let time = |name: &'static str| {
-        q.text(name)
-            .map(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| Problem::NotATime {
-                        name,
-                        value: echo(t),
-                    })
-            })
-            .transpose()
-    };
-    let (since, until) = (time("since")?, time("until")?);
+    let (since, until) = (time_param(q, "since")?, time_param(q, "until")?);
     if let (Some(s), Some(u)) = (since, until) {
         if s >= u {
             return Err(Problem::EmptyPeriod {
