@@ -150,6 +150,10 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// [`code`](Self::code) of [`SkipReason::AlreadyDone`]: what a caller holding only the
+    /// code (a row of the admin API) compares with.
+    pub const ALREADY_DONE: &'static str = "already-done";
+
     /// A short machine-readable name (`imported`, `already-done`, ...), for JSON.
     pub fn code(&self) -> &'static str {
         match self {
@@ -157,7 +161,7 @@ impl SkipReason {
             Self::CertificateAuthority => "certificate-authority",
             Self::KeyOnHost => "key-on-host",
             Self::NoProfile => "no-profile",
-            Self::AlreadyDone { .. } => "already-done",
+            Self::AlreadyDone { .. } => Self::ALREADY_DONE,
             Self::NotDue => "not-due",
             Self::NotImported => "not-imported",
             Self::Gone => "gone",

@@ -499,13 +499,7 @@ impl Report {
         match self.out {
             Output::Json => self.element(&skipped_json(s)),
             // One line for all the entries the run we waited for renewed.
-            Output::Table
-                if s.reason
-                    == SkipReason::AlreadyDone {
-                        at: OffsetDateTime::UNIX_EPOCH,
-                    }
-                    .code() =>
-            {
+            Output::Table if s.reason == SkipReason::ALREADY_DONE => {
                 self.handled_elsewhere += 1;
             }
             Output::Table => self.emit(&format!("skipped {}: {}", s.entry, skip_words(s))),
